@@ -1,0 +1,70 @@
+# drover front door. `make demo` runs the main job, `make test` passes the tests.
+#
+#   make deps         install the Debian packages the build, tests and demo need
+#   make              build into build/
+#   make test         deps + build + every CTest test (root-only tests run as root)
+#   make asan         unit tests under AddressSanitizer + UBSan (build-asan/)
+#   make fuzz         libFuzzer targets for FUZZ_SECONDS each (build-fuzz/, clang)
+#   make format       apply .clang-format;  make format-check  verify it
+#   make demo         the end-to-end demo (see README.md)
+
+BUILD      ?= build
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 30
+CTEST_ARGS ?=
+
+# Packages to build drover.
+BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
+	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev \
+	libsqlite3-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
+	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format
+# Packages the tests and the demo drive for real.
+TEST_PKGS := sqlite3 curl ca-certificates iproute2 iptables zstd valgrind \
+	docker-registry skopeo umoci podman runc haproxy
+
+SOURCES := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+.PHONY: all build deps test asan fuzz format format-check demo demo-down clean
+
+all: build
+
+deps:
+	@sh scripts/deps.sh $(BUILD_PKGS) $(TEST_PKGS)
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: deps build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600 $(CTEST_ARGS)
+
+asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDROVER_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -L unit
+
+fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DDROVER_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+	sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+demo:
+	@echo "make demo: the end-to-end demo arrives with the end-to-end issue;" \
+	      "until then this target builds and runs the tests." >&2
+	$(MAKE) test
+
+demo-down:
+	@true
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

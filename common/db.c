@@ -1,0 +1,97 @@
+/* db.c: SQLite open helper and user_version migrations. */
+#include "db.h"
+
+#include <stdio.h>
+
+#include "err.h"
+#include "log.h"
+
+int drv_db_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		drv_error("db", "statement failed", "error=\"%s\"", msg ? msg : "?");
+		sqlite3_free(msg);
+		return DRV_EDB;
+	}
+	return DRV_OK;
+}
+
+int drv_db_user_version(sqlite3 *db, int *out)
+{
+	sqlite3_stmt *st;
+	int rc = DRV_EDB;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		rc = DRV_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int migrate(sqlite3 *db, const char *const *migrations, size_t n)
+{
+	char pragma[64];
+	int version, rc;
+
+	rc = drv_db_user_version(db, &version);
+	if (rc != DRV_OK)
+		return rc;
+	if (version < 0 || (size_t)version > n) {
+		drv_error("db", "database schema is newer than this program", "schema=%d known=%zu",
+		          version, n);
+		return DRV_EVERSION;
+	}
+	for (size_t i = (size_t)version; i < n; i++) {
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%zu", i + 1);
+		rc = drv_db_exec(db, "BEGIN IMMEDIATE");
+		if (rc == DRV_OK)
+			rc = drv_db_exec(db, migrations[i]);
+		if (rc == DRV_OK)
+			rc = drv_db_exec(db, pragma);
+		if (rc == DRV_OK)
+			rc = drv_db_exec(db, "COMMIT");
+		if (rc != DRV_OK) {
+			drv_db_exec(db, "ROLLBACK");
+			return rc;
+		}
+		drv_info("db", "schema migrated", "to=%zu", i + 1);
+	}
+	return DRV_OK;
+}
+
+int drv_db_open(const char *path, const char *const *migrations, size_t n_migrations, sqlite3 **out)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	if (sqlite3_open_v2(path, &db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+	                    NULL) != SQLITE_OK) {
+		drv_error("db", "cannot open database", "path=%s error=\"%s\"", path,
+		          db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return DRV_EDB;
+	}
+	sqlite3_busy_timeout(db, DRV_DB_BUSY_MS);
+	rc = drv_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	                     " PRAGMA foreign_keys=ON;");
+	if (rc == DRV_OK)
+		rc = migrate(db, migrations, n_migrations);
+	if (rc != DRV_OK) {
+		sqlite3_close(db);
+		return rc;
+	}
+	*out = db;
+	return DRV_OK;
+}
+
+void drv_db_close(sqlite3 *db)
+{
+	if (db != NULL)
+		sqlite3_close(db);
+}
