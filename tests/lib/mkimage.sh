@@ -72,8 +72,13 @@ _mkimage_padding() (
 	echo "$out"
 )
 
+# No "umoci ls | grep -q": under pipefail, grep's early exit SIGPIPEs umoci
+# and the pipeline fails even when the tag is there.
 _mkimage_has_tag() {
-	[[ -f $1/index.json ]] && umoci ls --layout "$1" 2>/dev/null | grep -qxF "$2"
+	local tags
+	[[ -f $1/index.json ]] || return 1
+	tags=$(umoci ls --layout "$1" 2>/dev/null) || return 1
+	grep -qxF "$2" <<<"$tags"
 }
 
 mkimage_berry() (

@@ -17,7 +17,9 @@ _registry_pid_is_ours() {
 	local pid=$1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	kill -0 "$pid" 2>/dev/null || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'docker-registry'
+	local cmd
+	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	[[ $cmd == *docker-registry* ]]
 }
 
 _registry_fail() {

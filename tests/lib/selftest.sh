@@ -124,7 +124,7 @@ for cc in gcc clang; do
 	ok "berry-svc builds with $cc -Wall -Wextra -Werror"
 done
 BIN=$(mkimage_berry_bin) || fail "static build of berry-svc"
-readelf -l "$BIN" | grep -q INTERP && fail "$BIN is not statically linked"
+[[ $(readelf -l "$BIN") == *INTERP* ]] && fail "$BIN is not statically linked"
 ok "static berry-svc cached at $BIN"
 
 # --- registry, images, push ---
