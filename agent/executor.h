@@ -20,12 +20,12 @@
 struct executor;
 
 struct executor_config {
-	const char *state_dir;   /* local state: releases, steps (SQLite or files) */
-	const char *cache_dir;   /* content-addressed blobs */
-	const char *releases_dir;/* unpacked releases, one dir per service/digest */
-	const char *log_dir;     /* service stdout/stderr */
+	const char *state_dir;     /* local state: releases, steps (SQLite or files) */
+	const char *cache_dir;     /* content-addressed blobs */
+	const char *releases_dir;  /* unpacked releases, one dir per service/digest */
+	const char *log_dir;       /* service stdout/stderr */
 	const char *docker_socket; /* container driver; NULL = /run/podman/podman.sock */
-	int insecure_registry;   /* allow http:// registries (tests, air-gapped labs) */
+	int insecure_registry;     /* allow http:// registries (tests, air-gapped labs) */
 };
 
 /*
@@ -45,7 +45,7 @@ void executor_free(struct executor *ex);
  * The executor copies what it needs from `ins`.
  */
 int executor_run(struct executor *ex, const Drover__Instruction *ins, executor_report_fn report,
-		 void *arg);
+                 void *arg);
 
 /*
  * What is really running, for Hello and status reports. On success *out is a
