@@ -20,13 +20,10 @@
 #define URL_MAX 2048
 
 static const char *const event_names[NOTIFY_EVENT_COUNT] = {
-	[NOTIFY_STARTED] = "started",
-	[NOTIFY_TIER_DONE] = "tier_done",
-	[NOTIFY_PAUSED] = "paused",
-	[NOTIFY_AWAITING_PROMOTION] = "awaiting_promotion",
-	[NOTIFY_ROLLED_BACK] = "rolled_back",
-	[NOTIFY_SUCCEEDED] = "succeeded",
-	[NOTIFY_FAILED] = "failed",
+        [NOTIFY_STARTED] = "started",         [NOTIFY_TIER_DONE] = "tier_done",
+        [NOTIFY_PAUSED] = "paused",           [NOTIFY_AWAITING_PROMOTION] = "awaiting_promotion",
+        [NOTIFY_ROLLED_BACK] = "rolled_back", [NOTIFY_SUCCEEDED] = "succeeded",
+        [NOTIFY_FAILED] = "failed",
 };
 
 struct delivery {
@@ -42,8 +39,8 @@ struct delivery {
 struct notifier {
 	struct notify_config cfg;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;    /* work queued, or stop */
-	pthread_cond_t idle;    /* queue empty and nothing in flight */
+	pthread_cond_t wake; /* work queued, or stop */
+	pthread_cond_t idle; /* queue empty and nothing in flight */
 	struct delivery *head, *tail;
 	size_t queued;
 	bool in_flight;
@@ -93,7 +90,7 @@ static char *slack_text(enum notify_event ev, const json_t *fields)
 	int n;
 
 	n = snprintf(text, sizeof(text), "drover: %s%s%s %s", dep[0] ? dep : "deployment",
-		     ver[0] ? " " : "", ver, event_names[ev]);
+	             ver[0] ? " " : "", ver, event_names[ev]);
 	if (tier[0] != '\0' && n > 0 && (size_t)n < sizeof(text))
 		n += snprintf(text + n, sizeof(text) - (size_t)n, " (tier %s)", tier);
 	if (msg[0] != '\0' && n > 0 && (size_t)n < sizeof(text))
@@ -128,7 +125,7 @@ static char *json_body(enum notify_event ev, const json_t *fields, int64_t at_ms
 }
 
 int notify_render(const struct notify_target *t, enum notify_event ev, const json_t *fields,
-		  int64_t at_ms, char **body_out, char sig_out[80])
+                  int64_t at_ms, char **body_out, char sig_out[80])
 {
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 	char *body;
@@ -136,14 +133,14 @@ int notify_render(const struct notify_target *t, enum notify_event ev, const jso
 	if ((unsigned)ev >= NOTIFY_EVENT_COUNT)
 		return DRV_EINVAL;
 	body = t->format == NOTIFY_FORMAT_SLACK ? slack_text(ev, fields)
-						: json_body(ev, fields, at_ms);
+	                                        : json_body(ev, fields, at_ms);
 	if (body == NULL)
 		return DRV_ENOMEM;
 	sig_out[0] = '\0';
 	if (t->secret != NULL && t->secret[0] != '\0') {
 		crypto_auth_hmacsha256_state st;
 		crypto_auth_hmacsha256_init(&st, (const unsigned char *)t->secret,
-					    strlen(t->secret));
+		                            strlen(t->secret));
 		crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, strlen(body));
 		crypto_auth_hmacsha256_final(&st, mac);
 		memcpy(sig_out, "sha256=", 7);
@@ -279,13 +276,15 @@ static void *worker_main(void *arg)
 			drv_debug("notify", "delivered", "event=%s url=%s", d->event, d->url);
 			delivery_free(d);
 		} else if (retry && d->attempts < n->cfg.max_attempts && !n->stop) {
-			drv_warn("notify", "delivery failed, will retry", "event=%s url=%s status=%ld attempt=%u",
-				 d->event, d->url, status, d->attempts);
+			drv_warn("notify", "delivery failed, will retry",
+			         "event=%s url=%s status=%ld attempt=%u", d->event, d->url, status,
+			         d->attempts);
 			requeue_locked(n, d);
 		} else {
 			n->stats.failed++;
-			drv_error("notify", "delivery failed, giving up", "event=%s url=%s status=%ld attempts=%u",
-				  d->event, d->url, status, d->attempts);
+			drv_error("notify", "delivery failed, giving up",
+			          "event=%s url=%s status=%ld attempts=%u", d->event, d->url,
+			          status, d->attempts);
 			delivery_free(d);
 		}
 	}
@@ -352,7 +351,7 @@ void notify_free(struct notifier *n)
 	while ((d = n->head) != NULL) {
 		n->head = d->next;
 		drv_warn("notify", "delivery abandoned at shutdown", "event=%s url=%s", d->event,
-			 d->url);
+		         d->url);
 		delivery_free(d);
 	}
 	pthread_mutex_destroy(&n->lock);
@@ -363,7 +362,7 @@ void notify_free(struct notifier *n)
 }
 
 static int enqueue(struct notifier *n, const struct notify_target *t, enum notify_event ev,
-		   const json_t *fields)
+                   const json_t *fields)
 {
 	struct delivery *d;
 	int rc;
@@ -387,7 +386,7 @@ static int enqueue(struct notifier *n, const struct notify_target *t, enum notif
 		n->stats.dropped++;
 		pthread_mutex_unlock(&n->lock);
 		drv_error("notify", "queue full, delivery dropped", "event=%s url=%s queued=%zu",
-			  d->event, d->url, n->cfg.queue_max);
+		          d->event, d->url, n->cfg.queue_max);
 		delivery_free(d);
 		return DRV_ETOOBIG;
 	}
@@ -404,7 +403,7 @@ static int enqueue(struct notifier *n, const struct notify_target *t, enum notif
 }
 
 int notify_post(struct notifier *n, const struct notify_target *targets, size_t n_targets,
-		enum notify_event ev, const json_t *fields)
+                enum notify_event ev, const json_t *fields)
 {
 	int worst = DRV_OK;
 

@@ -36,17 +36,17 @@ enum notify_event {
 
 struct notify_target {
 	const char *url;
-	const char *secret;   /* HMAC key; NULL or "" = unsigned */
-	uint32_t events;      /* bit mask of 1u << enum notify_event; 0 = all */
+	const char *secret; /* HMAC key; NULL or "" = unsigned */
+	uint32_t events;    /* bit mask of 1u << enum notify_event; 0 = all */
 	enum notify_format format;
 };
 
 struct notify_config {
-	size_t queue_max;      /* deliveries waiting at most (default 1024) */
-	unsigned max_attempts; /* per delivery (default 5) */
-	int64_t backoff_ms;    /* first retry delay, doubled each time (default 500) */
-	int64_t backoff_max_ms;/* cap (default 30000) */
-	int64_t timeout_ms;    /* per request (default 5000) */
+	size_t queue_max;       /* deliveries waiting at most (default 1024) */
+	unsigned max_attempts;  /* per delivery (default 5) */
+	int64_t backoff_ms;     /* first retry delay, doubled each time (default 500) */
+	int64_t backoff_max_ms; /* cap (default 30000) */
+	int64_t timeout_ms;     /* per request (default 5000) */
 };
 
 struct notify_stats {
@@ -70,7 +70,7 @@ int notify_event_parse(const char *name, enum notify_event *out);
  * least one target (that delivery is dropped and counted).
  */
 int notify_post(struct notifier *n, const struct notify_target *targets, size_t n_targets,
-		enum notify_event ev, const json_t *fields);
+                enum notify_event ev, const json_t *fields);
 
 void notify_get_stats(struct notifier *n, struct notify_stats *out);
 
@@ -81,6 +81,6 @@ int notify_drain(struct notifier *n, int64_t timeout_ms);
 /* The body and signature header value that would be sent (tests, docs).
  * *body_out is malloc'd. sig_out gets "sha256=<64 hex>" or "" if no secret. */
 int notify_render(const struct notify_target *t, enum notify_event ev, const json_t *fields,
-		  int64_t at_ms, char **body_out, char sig_out[80]);
+                  int64_t at_ms, char **body_out, char sig_out[80]);
 
 #endif

@@ -26,9 +26,9 @@ struct receiver {
 	unsigned port;
 	pthread_mutex_t lock;
 	int hits;
-	int fail_first;   /* answer 500 to this many requests */
-	int status;       /* then answer this (default 200) */
-	int stall_ms;     /* sleep before answering */
+	int fail_first; /* answer 500 to this many requests */
+	int status;     /* then answer this (default 200) */
+	int stall_ms;   /* sleep before answering */
 	char body[4096];
 	char sig[128];
 	char event[64];
@@ -40,8 +40,8 @@ struct upload {
 };
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-			      const char *method, const char *version, const char *data,
-			      size_t *data_size, void **con_cls)
+                              const char *method, const char *version, const char *data,
+                              size_t *data_size, void **con_cls)
 {
 	struct receiver *r = cls;
 	struct upload *u = *con_cls;
@@ -56,7 +56,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	}
 	if (*data_size > 0) {
 		size_t n = *data_size < sizeof(u->buf) - 1 - u->len ? *data_size
-								     : sizeof(u->buf) - 1 - u->len;
+		                                                    : sizeof(u->buf) - 1 - u->len;
 		memcpy(u->buf + u->len, data, n);
 		u->len += n;
 		*data_size = 0;
@@ -83,7 +83,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
-		      enum MHD_RequestTerminationCode toe)
+                      enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	(void)c;
@@ -101,8 +101,8 @@ static struct receiver *receiver_start(void)
 	pthread_mutex_init(&r->lock, NULL);
 	r->status = 200;
 	r->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-				NULL, NULL, handle, r, MHD_OPTION_SOCK_ADDR, &sa,
-				MHD_OPTION_NOTIFY_COMPLETED, completed, r, MHD_OPTION_END);
+	                        NULL, NULL, handle, r, MHD_OPTION_SOCK_ADDR, &sa,
+	                        MHD_OPTION_NOTIFY_COMPLETED, completed, r, MHD_OPTION_END);
 	assert_non_null(r->d);
 	r->port = MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_BIND_PORT)->port;
 	return r;
@@ -126,7 +126,7 @@ static int hits(struct receiver *r)
 static struct notifier *fast_notifier(size_t queue_max)
 {
 	struct notify_config cfg = {
-		.queue_max = queue_max, .max_attempts = 4, .backoff_ms = 10, .timeout_ms = 5000};
+	        .queue_max = queue_max, .max_attempts = 4, .backoff_ms = 10, .timeout_ms = 5000};
 	struct notifier *n = NULL;
 
 	assert_int_equal(notify_new(&cfg, &n), DRV_OK);
@@ -136,7 +136,7 @@ static struct notifier *fast_notifier(size_t queue_max)
 static json_t *fields(void)
 {
 	return json_pack("{s:s,s:s,s:s}", "deployment", "berrys", "version", "2.4.0", "tier",
-			 "core");
+	                 "core");
 }
 
 static void url_of(struct receiver *r, char *out, size_t cap)
@@ -335,7 +335,7 @@ static void event_names_round_trip(void **state)
 
 	for (int i = 0; i < NOTIFY_EVENT_COUNT; i++) {
 		assert_int_equal(notify_event_parse(notify_event_name((enum notify_event)i), &ev),
-				 DRV_OK);
+		                 DRV_OK);
 		assert_int_equal(ev, i);
 	}
 	assert_int_equal(notify_event_parse("exploded", &ev), DRV_EINVAL);
@@ -344,15 +344,15 @@ static void event_names_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(delivers_signed_json),
-		cmocka_unit_test(retries_server_errors_then_succeeds),
-		cmocka_unit_test(gives_up_after_max_attempts),
-		cmocka_unit_test(client_errors_are_not_retried),
-		cmocka_unit_test(unreachable_receiver_fails_cleanly),
-		cmocka_unit_test(subscriptions_filter_events),
-		cmocka_unit_test(full_queue_drops_without_blocking),
-		cmocka_unit_test(slack_payload),
-		cmocka_unit_test(event_names_round_trip),
+	        cmocka_unit_test(delivers_signed_json),
+	        cmocka_unit_test(retries_server_errors_then_succeeds),
+	        cmocka_unit_test(gives_up_after_max_attempts),
+	        cmocka_unit_test(client_errors_are_not_retried),
+	        cmocka_unit_test(unreachable_receiver_fails_cleanly),
+	        cmocka_unit_test(subscriptions_filter_events),
+	        cmocka_unit_test(full_queue_drops_without_blocking),
+	        cmocka_unit_test(slack_payload),
+	        cmocka_unit_test(event_names_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
