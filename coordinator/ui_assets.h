@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+/* every embedded file is UTF-8 text */
+#define UI_CHARSET "; charset=utf-8"
+
 struct ui_asset {
 	const char *path; /* "/ui/app.js" */
 	const char *mime;
