@@ -48,9 +48,9 @@ static void unknown_paths_not_found(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(index_served_for_ui_root),
-		cmocka_unit_test(script_and_style_present),
-		cmocka_unit_test(unknown_paths_not_found),
+	        cmocka_unit_test(index_served_for_ui_root),
+	        cmocka_unit_test(script_and_style_present),
+	        cmocka_unit_test(unknown_paths_not_found),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
