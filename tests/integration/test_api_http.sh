@@ -5,12 +5,13 @@
 # strict JSON bodies, body caps (413), audit, metrics, events with
 # Last-Event-ID, and SSE clients that vanish.
 set -euo pipefail
-: "${DROVERD:?} ${API_TESTD:?}"
+: "${DROVERD:?} ${DROVER_BUILD:?}"
+API_TESTD=${API_TESTD:-$DROVER_BUILD/tests/integration/api_testd}
 for tool in curl jq; do
 	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (make deps)" >&2; exit 77; }
 done
 # shellcheck source=../lib/api.sh
-. tests/lib/api.sh
+. "$(dirname "$0")/../lib/api.sh"
 
 API_TMP=$(mktemp -d /tmp/drover-api-test.XXXXXX)
 api_init
