@@ -1,16 +1,17 @@
 #!/bin/sh
-# run.sh TOOL PLANS_DIR EXAMPLES_DIR: golden plan tests (OpenBSD regress style).
+# run.sh PLANS_DIR EXAMPLES_DIR CMD...: golden plan tests (OpenBSD regress
+# style). CMD is the checker, e.g. `drover plan check`.
 #
-# For every NN-name.yaml (or .json) in PLANS_DIR, `TOOL --json FILE` (run in
+# For every NN-name.yaml (or .json) in PLANS_DIR, `CMD --json FILE` (run in
 # PLANS_DIR, so messages name the file as given) must print exactly
 # NN-name.ok: the normalized plan (exit 0) or the error lines (exit 2).
 # A valid plan's normalized JSON must parse again to the same text, and
 # every plan in EXAMPLES_DIR must be valid. REGEN=1 rewrites the .ok files
 # (review the diff before committing).
 set -u
-tool=$1
-dir=$2
-examples=$3
+dir=$1
+examples=$2
+shift 2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/plans.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 fails=0
@@ -26,7 +27,7 @@ for plan in [0-9][0-9]-*.yaml [0-9][0-9]-*.json; do
 	[ -e "$plan" ] || continue
 	count=$((count + 1))
 	base=${plan%.*}
-	"$tool" --json "$plan" >"$tmp/out" 2>&1
+	"$@" --json "$plan" >"$tmp/out" 2>&1
 	rc=$?
 	if [ "${REGEN:-0}" = 1 ]; then
 		cp "$tmp/out" "$base.ok"
@@ -38,7 +39,7 @@ for plan in [0-9][0-9]-*.yaml [0-9][0-9]-*.json; do
 	if head -c1 "$base.ok" | grep -q '{'; then
 		[ "$rc" -eq 0 ] || fail "$plan: valid plan but exit $rc"
 		cp "$tmp/out" "$tmp/again.json"
-		"$tool" --json "$tmp/again.json" >"$tmp/again.out" 2>&1 ||
+		"$@" --json "$tmp/again.json" >"$tmp/again.out" 2>&1 ||
 			fail "$plan: normalized plan does not parse again"
 		cmp -s "$tmp/out" "$tmp/again.out" ||
 			fail "$plan: normalized plan is not a fixed point"
@@ -48,7 +49,7 @@ for plan in [0-9][0-9]-*.yaml [0-9][0-9]-*.json; do
 done
 for plan in "$examples"/*.yaml; do
 	count=$((count + 1))
-	"$tool" "$plan" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "example $plan is invalid"; }
+	"$@" "$plan" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "example $plan is invalid"; }
 done
 echo "plans: $count checked, $fails failed"
 [ "$count" -gt 0 ] && [ "$fails" -eq 0 ]
