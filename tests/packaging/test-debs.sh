@@ -172,12 +172,17 @@ done
 check "installed drover-agent runs" "$R/usr/sbin/drover-agent" --version
 
 C=/etc/drover/coordinator
+check "$C/droverd.db links to the state directory" \
+	test "$(readlink "$R$C/droverd.db")" = ../../../var/lib/drover/coordinator/droverd.db
+check "... and no database file sits in /etc" test ! -f "$R$C/droverd.db" -o -L "$R$C/droverd.db"
 if [ "$droverd_init" = yes ]; then
 	check "postinst ran droverd init ($C/droverd.yaml)" test -f "$R$C/droverd.yaml"
 	for f in coordinator.key admin.token; do
 		expect_stat "$C/$f" "600 drover:drover"
 	done
 	check "no file in $C is left to root" test -z "$(find "$R$C" ! -user "$(stat -c %u "$R$C")")"
+	check "no file in the state dir is left to root" \
+		test -z "$(find "$R/var/lib/drover/coordinator" ! -user "$(stat -c %u "$R$C")")"
 	check "no file in $C readable by others" test -z "$(find "$R$C" -type f -perm /o+rwx)"
 else
 	check "postinst warned that droverd init failed" grep -q "warning: 'droverd init' failed" "$tmp/install.log"
@@ -204,7 +209,8 @@ fi
 
 # --- upgrade: keys, state and config stay ------------------------------------
 echo "sentinel state" >"$R/var/lib/drover/agent/state.db"
-echo "sentinel state" >"$R/var/lib/drover/coordinator/droverd.db"
+[ -f "$R/var/lib/drover/coordinator/droverd.db" ] ||
+	echo "sentinel state" >"$R/var/lib/drover/coordinator/droverd.db"
 chown --reference="$R/var/lib/drover/coordinator" "$R/var/lib/drover/coordinator/droverd.db"
 echo "HTTPS_PROXY=http://127.0.0.1:3128" >>"$R/etc/default/drover-agent"
 keep=("$R$A/agent.yaml" "$R/var/lib/drover/agent/state.db" "$R/var/lib/drover/coordinator/droverd.db"
