@@ -27,7 +27,7 @@ TEST_PKGS := sqlite3 curl jq binutils libc6-dev ca-certificates iproute2 iptable
 	docker-registry skopeo umoci podman runc haproxy \
 	systemd lintian shellcheck man-db
 
-SOURCES := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
 PREFIX     ?= /usr/local
 

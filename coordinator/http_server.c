@@ -815,7 +815,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static int healthz(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
-	return drv_http_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+	return drv_http_json(resp, 200,
+	                     json_pack("{s:s, s:s}", "status", "ok", "version", DROVER_VERSION));
 }
 
 static const struct drv_http_route builtin_routes[] = {
