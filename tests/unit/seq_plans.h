@@ -2,6 +2,8 @@
 #ifndef SEQ_PLANS_H
 #define SEQ_PLANS_H
 
+#include <stdio.h>
+
 /* 8 core, 4 supporting, 4 ui hosts, a database host and a load balancer. */
 static const char *const fleet[] = {"core-1 tier=core",
                                     "core-2 tier=core",
@@ -85,44 +87,59 @@ static const char plan_full[] = PLAN_HEAD
         "notify:\n"
         "  - { webhook: \"https://hooks.example/x\" }\n";
 
-/* A canary on the 8 core hosts; pause and traffic by the test's choice. */
-#define PLAN_CANARY(pause, extra)                                                                  \
-	PLAN_HEAD "tiers:\n"                                                                       \
-	          "  - name: core\n"                                                               \
-	          "    services:\n"                                                                \
-	          "      - name: api-gateway\n"                                                    \
-	          "        image: r.example/gw:2.4.0\n"                                            \
-	          "        hosts: { labels: { tier: core } }\n"                                    \
-	          "        command: [/bin/svc]\n"                                                  \
-	          "        strategy:\n"                                                            \
-	          "          type: canary\n"                                                       \
-	          "          steps: [10%, 25%, 50%, 100%]\n"                                       \
-	          "          pause: " pause "\n" extra
+static char plan_buf[8192];
 
-/* Two tiers, two services in the second, with a per-test failure policy. */
-#define PLAN_TWO_TIERS(failure)                                                                    \
-	PLAN_HEAD                                                                                  \
-	        "  failure: " failure "\n"                                                         \
-	        "migrations:\n"                                                                    \
-	        "  - { name: m42, hosts: [db-1], up: [/bin/m, up], down: [/bin/m, down] }\n"       \
-	        "tiers:\n"                                                                         \
-	        "  - name: core\n"                                                                 \
-	        "    services:\n"                                                                  \
-	        "      - { name: core-svc, image: r.example/c:2, hosts: { labels: { tier: core } " \
-	        "},\n"                                                                             \
-	        "          command: [/bin/c], strategy: { type: rolling, max_unavailable: 4 } }\n" \
-	        "  - name: supporting\n"                                                           \
-	        "    services:\n"                                                                  \
-	        "      - { name: sup-a, image: r.example/a:2, hosts: { labels: { tier: "           \
-	        "supporting } },\n"                                                                \
-	        "          command: [/bin/a], strategy: { type: rolling, max_unavailable: 1 } }\n" \
-	        "      - { name: sup-b, image: r.example/b:2, hosts: { labels: { tier: "           \
-	        "supporting } },\n"                                                                \
-	        "          command: [/bin/b], strategy: { type: rolling, max_unavailable: 1 } }\n" \
-	        "  - name: ui\n"                                                                   \
-	        "    services:\n"                                                                  \
-	        "      - { name: ui-svc, image: r.example/u:2, hosts: { labels: { tier: ui } },\n" \
-	        "          command: [/bin/u] }\n"
+/* A canary on the 8 core hosts; pause and extra strategy lines by the test. */
+static const char canary_fmt[] = PLAN_HEAD "tiers:\n"
+                                           "  - name: core\n"
+                                           "    services:\n"
+                                           "      - name: api-gateway\n"
+                                           "        image: r.example/gw:2.4.0\n"
+                                           "        hosts: { labels: { tier: core } }\n"
+                                           "        command: [/bin/svc]\n"
+                                           "        strategy:\n"
+                                           "          type: canary\n"
+                                           "          steps: [10%%, 25%%, 50%%, 100%%]\n"
+                                           "          pause: %s\n"
+                                           "%s";
+
+static const char *plan_canary(const char *pause, const char *extra)
+{
+	snprintf(plan_buf, sizeof(plan_buf), canary_fmt, pause, extra);
+	return plan_buf;
+}
+
+/* Two tiers, two services in the second, with a per-test failure policy
+ * (and optionally a deployment-wide budget). */
+static const char two_tiers_fmt[] =
+        PLAN_HEAD "  failure: %s\n"
+                  "%s"
+                  "migrations:\n"
+                  "  - { name: m42, hosts: [db-1], up: [/bin/m, up], down: [/bin/m, down] }\n"
+                  "tiers:\n"
+                  "  - name: core\n"
+                  "    services:\n"
+                  "      - { name: core-svc, image: r.example/c:2, command: [/bin/c],\n"
+                  "          hosts: { labels: { tier: core } },\n"
+                  "          strategy: { type: rolling, max_unavailable: 4 } }\n"
+                  "  - name: supporting\n"
+                  "    services:\n"
+                  "      - { name: sup-a, image: r.example/a:2, command: [/bin/a],\n"
+                  "          hosts: { labels: { tier: supporting } },\n"
+                  "          strategy: { type: rolling, max_unavailable: 1 } }\n"
+                  "      - { name: sup-b, image: r.example/b:2, command: [/bin/b],\n"
+                  "          hosts: { labels: { tier: supporting } },\n"
+                  "          strategy: { type: rolling, max_unavailable: 1 } }\n"
+                  "  - name: ui\n"
+                  "    services:\n"
+                  "      - { name: ui-svc, image: r.example/u:2, command: [/bin/u],\n"
+                  "          hosts: { labels: { tier: ui } } }\n";
+
+static const char *plan_two_tiers(const char *failure, const char *top)
+{
+	snprintf(plan_buf, sizeof(plan_buf), two_tiers_fmt, failure, top);
+	return plan_buf;
+}
 
 /* Blue-green on two ui hosts. */
 static const char plan_bluegreen[] = PLAN_HEAD

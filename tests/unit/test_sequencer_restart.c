@@ -21,7 +21,10 @@
 
 struct scenario {
 	const char *name;
-	const char *plan;
+	const char *plan;    /* NULL: plan_two_tiers(failure), or a canary */
+	const char *failure; /* plan_two_tiers's failure policy */
+	const char *pause;   /* set: plan_canary(pause, extra) */
+	const char *extra;
 	struct sim_rule rules[3];
 	size_t n_rules;
 	double metric;
@@ -29,83 +32,78 @@ struct scenario {
 	enum drv_seq_state want;
 };
 
+#define RULE(step, svc, agent, hook, answer)                                                       \
+	{                                                                                          \
+		(step), (svc), (agent), (hook), (answer)                                           \
+	}
+
 static const struct scenario scenarios[] = {
-        {"rolling", plan_rolling, {{0}}, 0, 0, false, DRV_SEQ_SUCCEEDED},
-        {"full runbook", plan_full, {{0}}, 0, 0, false, DRV_SEQ_SUCCEEDED},
-        {"canary manual",
-         PLAN_CANARY("manual",
-                     "          traffic: { haproxy: { socket: /run/h.sock, backend: a } }\n"),
-         {{0}},
-         0,
-         0,
-         true,
-         DRV_SEQ_SUCCEEDED},
-        {"blue-green", plan_bluegreen, {{0}}, 0, 0.5, false, DRV_SEQ_SUCCEEDED},
-        {"batch failure, deployment rollback",
-         PLAN_TWO_TIERS("{ rollback: deployment }"),
-         {{DRV_SEQ_STEP_START, "sup-b", "sup-2", NULL, SIM_FAIL}},
-         1,
-         0,
-         false,
-         DRV_SEQ_ROLLED_BACK},
-        {"post hook failure",
-         plan_full,
-         {{DRV_SEQ_STEP_POST, NULL, NULL, "smoke-test", SIM_FAIL}},
-         1,
-         0,
-         false,
-         DRV_SEQ_ROLLED_BACK},
-        {"migration failure",
-         plan_full,
-         {{DRV_SEQ_STEP_UP, NULL, NULL, "m42", SIM_FAIL}},
-         1,
-         0,
-         false,
-         DRV_SEQ_ROLLED_BACK},
-        {"scope service",
-         PLAN_TWO_TIERS("{ rollback: service }"),
-         {{DRV_SEQ_STEP_START, "sup-a", "sup-3", NULL, SIM_FAIL}},
-         1,
-         0,
-         false,
-         DRV_SEQ_ROLLED_BACK},
-        {"canary metric",
-         PLAN_CANARY("5s", "          analysis: { http: { url: \"http://m\", max: 1 } }\n"),
-         {{0}},
-         0,
-         2.0,
-         false,
-         DRV_SEQ_ROLLED_BACK},
-        {"green fails",
-         plan_bluegreen,
-         {{DRV_SEQ_STEP_START, NULL, "ui-1", NULL, SIM_FAIL}},
-         1,
-         0,
-         false,
-         DRV_SEQ_ROLLED_BACK},
-        {"prestage fails",
-         plan_full,
-         {{DRV_SEQ_STEP_PRESTAGE, NULL, "core-5", NULL, SIM_FAIL}},
-         1,
-         0,
-         false,
-         DRV_SEQ_FAILED},
-        {"rollback fails",
-         plan_rolling,
-         {{DRV_SEQ_STEP_START, NULL, "core-4", NULL, SIM_FAIL},
-          {DRV_SEQ_STEP_ROLLBACK, NULL, "core-1", NULL, SIM_FAIL}},
-         2,
-         0,
-         false,
-         DRV_SEQ_FAILED},
+        {.name = "rolling", .plan = plan_rolling, .want = DRV_SEQ_SUCCEEDED},
+        {.name = "full runbook", .plan = plan_full, .want = DRV_SEQ_SUCCEEDED},
+        {.name = "canary manual",
+         .pause = "manual",
+         .extra = "          traffic: { haproxy: { socket: /run/h.sock, backend: a } }\n",
+         .operator= true,
+         .want = DRV_SEQ_SUCCEEDED},
+        {.name = "blue-green", .plan = plan_bluegreen, .metric = 0.5, .want = DRV_SEQ_SUCCEEDED},
+        {.name = "batch failure, deployment rollback",
+         .failure = "{ rollback: deployment }",
+         .rules = {RULE(DRV_SEQ_STEP_START, "sup-b", "sup-2", NULL, SIM_FAIL)},
+         .n_rules = 1,
+         .want = DRV_SEQ_ROLLED_BACK},
+        {.name = "post hook failure",
+         .plan = plan_full,
+         .rules = {RULE(DRV_SEQ_STEP_POST, NULL, NULL, "smoke-test", SIM_FAIL)},
+         .n_rules = 1,
+         .want = DRV_SEQ_ROLLED_BACK},
+        {.name = "migration failure",
+         .plan = plan_full,
+         .rules = {RULE(DRV_SEQ_STEP_UP, NULL, NULL, "m42", SIM_FAIL)},
+         .n_rules = 1,
+         .want = DRV_SEQ_ROLLED_BACK},
+        {.name = "scope service",
+         .failure = "{ rollback: service }",
+         .rules = {RULE(DRV_SEQ_STEP_START, "sup-a", "sup-3", NULL, SIM_FAIL)},
+         .n_rules = 1,
+         .want = DRV_SEQ_ROLLED_BACK},
+        {.name = "canary metric",
+         .pause = "5s",
+         .extra = "          analysis: { http: { url: \"http://m\", max: 1 } }\n",
+         .metric = 2.0,
+         .want = DRV_SEQ_ROLLED_BACK},
+        {.name = "green fails",
+         .plan = plan_bluegreen,
+         .rules = {RULE(DRV_SEQ_STEP_START, NULL, "ui-1", NULL, SIM_FAIL)},
+         .n_rules = 1,
+         .want = DRV_SEQ_ROLLED_BACK},
+        {.name = "prestage fails",
+         .plan = plan_full,
+         .rules = {RULE(DRV_SEQ_STEP_PRESTAGE, NULL, "core-5", NULL, SIM_FAIL)},
+         .n_rules = 1,
+         .want = DRV_SEQ_FAILED},
+        {.name = "rollback fails",
+         .plan = plan_rolling,
+         .rules = {RULE(DRV_SEQ_STEP_START, NULL, "core-4", NULL, SIM_FAIL),
+                   RULE(DRV_SEQ_STEP_ROLLBACK, NULL, "core-1", NULL, SIM_FAIL)},
+         .n_rules = 2,
+         .want = DRV_SEQ_FAILED},
 };
+
+static const char *scenario_plan(const struct scenario *sc)
+{
+	if (sc->plan != NULL)
+		return sc->plan;
+	if (sc->pause != NULL)
+		return plan_canary(sc->pause, sc->extra);
+	return plan_two_tiers(sc->failure, "");
+}
 
 static enum drv_seq_state play(struct sim *sim, const struct scenario *sc, bool restart, bool crash)
 {
 	const char *const *f = fleet;
 	enum drv_seq_state st;
 
-	sim_init(sim, sc->plan, f, false);
+	sim_init(sim, scenario_plan(sc), f, false);
 	sim->rules = sc->rules;
 	sim->n_rules = sc->n_rules;
 	sim->metric = sc->metric;
@@ -272,7 +270,7 @@ static void status_reports_progress(void **state)
 	struct sim sim;
 	json_t *st, *svc;
 
-	sim_init(&sim, PLAN_CANARY("manual", ""), fleet, false);
+	sim_init(&sim, plan_canary("manual", ""), fleet, false);
 	sim_start(&sim);
 	assert_int_equal(sim_run(&sim), DRV_SEQ_TIERS);
 	st = drv_seq_status(sim.seq, false);
