@@ -163,9 +163,36 @@ void seq_drive(struct drv_seq *s);
 int seq_hook_add(struct seq_hook *k, uint32_t agent);
 uint32_t seq_tier_of(const struct drv_seq *s, const struct seq_svc *v);
 
-/* Step ids. */
+/* seq_send.c: step ids. */
 void seq_step_id(const struct drv_seq *s, char *buf, enum drv_seq_step_kind kind, uint32_t a,
                  uint32_t b, uint32_t c);
+
+#define ID_METRIC  100 /* parsed_id.kind of a metric operation id */
+#define ID_TRAFFIC 101 /* ... of a traffic operation id */
+
+struct parsed_id {
+	int kind; /* enum drv_seq_step_kind, ID_METRIC or ID_TRAFFIC */
+	uint32_t n[3];
+	int count;
+};
+int seq_parse_id(const struct drv_seq *s, const char *id, struct parsed_id *out);
+
+/* seq_target.c */
+struct seq_hook *seq_hook_list(struct drv_seq *s, enum drv_seq_step_kind list, size_t index);
+/* The host of agent idx in v (hosts sorted), or -1. */
+int32_t seq_host_find(const struct drv_seq *s, const struct seq_svc *v, uint32_t idx);
+void seq_sort_hosts(struct drv_seq *s);
+/* Every service and hook has hosts (else s->reason says which). */
+bool seq_targets_ok(struct drv_seq *s);
+
+/* seq_event.c */
+int seq_on_report(struct drv_seq *s, const struct drv_seq_event *ev);
+int seq_on_op(struct drv_seq *s, const struct drv_seq_event *ev);
+void seq_expire(struct drv_seq *s);
+bool seq_phase_hooks(const struct drv_seq *s, struct seq_hook **k, const struct drv_plan_hook **h,
+                     size_t *n, enum drv_seq_step_kind *kind);
+/* In a running phase, and running or switched (blue-green) but not final. */
+bool seq_svc_active(const struct drv_seq *s, const struct seq_svc *v);
 
 /* seq_rollback.c */
 void seq_breach(struct drv_seq *s, struct seq_svc *v, const char *why);
