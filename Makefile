@@ -19,7 +19,7 @@ BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 	libsqlite3-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
 	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format
 # Packages the tests and the demo drive for real.
-TEST_PKGS := sqlite3 curl jq binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
+TEST_PKGS := sqlite3 curl jq prometheus binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
 	docker-registry skopeo umoci podman runc haproxy
 
 SOURCES := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
