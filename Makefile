@@ -20,7 +20,7 @@ BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format libssl-dev
 # Packages the tests and the demo drive for real.
 TEST_PKGS := sqlite3 curl jq binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
-	docker-registry skopeo umoci podman runc haproxy
+	docker-registry skopeo umoci podman runc catatonit haproxy
 
 SOURCES := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 

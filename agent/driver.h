@@ -24,11 +24,11 @@ struct puller;
 /* One release of one service in one slot. */
 struct driver_instance {
 	const char *service;
-	const char *slot;     /* "" when not blue-green */
+	const char *slot;               /* "" when not blue-green */
 	char name[DRIVER_INSTANCE_MAX]; /* "svc" or "svc@slot" */
 	const Drover__ServiceSpec *spec;
-	const char *reference; /* image reference */
-	const char *digest;    /* pinned digest */
+	const char *reference;   /* image reference */
+	const char *digest;      /* pinned digest */
 	const char *release_dir; /* exec: RELEASES/svc/<hex>; set by prepare */
 };
 
@@ -41,7 +41,7 @@ enum driver_state {
 
 struct driver_status {
 	enum driver_state state;
-	int pid;          /* exec: the process; 0 otherwise */
+	int pid;           /* exec: the process; 0 otherwise */
 	unsigned restarts; /* since the last start by the runtime */
 	char detail[256];
 };

@@ -231,7 +231,8 @@ static int write_files(const struct sup *s, const char *root, char *err, size_t 
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = DRV_OK;
 
 	if (fd < 0)
-		return snprintf(err, size, "release root %s: %s", root, strerror(errno)), DRV_ENOENT;
+		return snprintf(err, size, "release root %s: %s", root, strerror(errno)),
+		       DRV_ENOENT;
 	for (size_t i = 0; rc == DRV_OK && i < s->spec->n_files; i++) {
 		const Drover__File *f = s->spec->files[i];
 		rc = unpack_write_file(fd, f->path, f->content.data, f->content.len,
@@ -271,8 +272,9 @@ static int launch(struct exec_state *x, struct sup *s, char *err, size_t size)
 	if (rc == DRV_OK)
 		rc = build_env(s, &ic, root, &env);
 	if (rc == DRV_OK && argv[0][0] != '/')
-		rc = (snprintf(err, size, "%s: command '%s' must be an absolute path inside the"
-		                          " image",
+		rc = (snprintf(err, size,
+		               "%s: command '%s' must be an absolute path inside the"
+		               " image",
 		               s->name, argv[0]),
 		      DRV_EINVAL);
 	if (rc != DRV_OK)
@@ -347,7 +349,8 @@ static bool exited(struct sup *s, int *exit_status)
 		if (w == 0)
 			return false;
 		if (w == s->pid)
-			*exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			*exit_status =
+			        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		return true;
 	}
 	return !alive(s);
@@ -432,8 +435,8 @@ static void tick(void *state)
 		if (s->pid == 0 && now >= s->restart_at_ms) {
 			s->restarts++;
 			if (launch(x, s, err, sizeof(err)) != DRV_OK) {
-				drv_error("exec", "restart failed", "instance=%s error=\"%s\"", s->name,
-				          err);
+				drv_error("exec", "restart failed", "instance=%s error=\"%s\"",
+				          s->name, err);
 				s->started_ms = now;
 				on_exit_seen(x, s, 127);
 			}
@@ -503,8 +506,8 @@ static int stop_locked(struct exec_state *x, struct sup *s, uint32_t grace_ms)
 	s->want = false;
 	if (s->pid > 0) {
 		if (alive(s)) {
-			drv_info("exec", "stopping service", "instance=%s pid=%d grace_ms=%u", s->name,
-			         (int)s->pid, grace_ms);
+			drv_info("exec", "stopping service", "instance=%s pid=%d grace_ms=%u",
+			         s->name, (int)s->pid, grace_ms);
 			rc = proc_stop_group(s->pid, grace_ms, s->is_child);
 		}
 		if (s->is_child)
@@ -590,8 +593,9 @@ static int status(void *state, const struct driver_instance *in, struct driver_s
 		r.pid = s->pid;
 		r.restarts = s->restarts;
 		if (s->crashloop)
-			snprintf(r.detail, sizeof(r.detail), "crash-looping: %u quick exits, last"
-			                                     " status %d",
+			snprintf(r.detail, sizeof(r.detail),
+			         "crash-looping: %u quick exits, last"
+			         " status %d",
 			         s->quick_exits, s->last_exit);
 	}
 	pthread_mutex_unlock(&x->lock);

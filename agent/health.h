@@ -38,9 +38,9 @@ const struct health_kind_ops *health_kind_find(Drover__HealthKind kind);
 
 /* A HealthCheck with its defaults filled in. */
 struct health_params {
-	uint32_t initial_delay_ms; /* default 0 */
-	uint32_t interval_ms;      /* default 1000 */
-	uint32_t timeout_ms;       /* default 2000 */
+	uint32_t initial_delay_ms;    /* default 0 */
+	uint32_t interval_ms;         /* default 1000 */
+	uint32_t timeout_ms;          /* default 2000 */
 	uint32_t healthy_threshold;   /* default 2 */
 	uint32_t unhealthy_threshold; /* default 3 */
 	uint32_t deadline_ms;         /* default 60000 */

@@ -7,8 +7,8 @@
 #include "health.h"
 #include "proc.h"
 
-static bool probe(const Drover__HealthCheck *hc, const struct health_target *t,
-                  uint32_t timeout_ms, char *detail, size_t size)
+static bool probe(const Drover__HealthCheck *hc, const struct health_target *t, uint32_t timeout_ms,
+                  char *detail, size_t size)
 {
 	struct proc_result *r = calloc(1, sizeof(*r));
 	struct proc_env env;

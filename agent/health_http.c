@@ -24,8 +24,8 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
 	return len; /* the rest is ignored, not an error */
 }
 
-static bool probe(const Drover__HealthCheck *hc, const struct health_target *t,
-                  uint32_t timeout_ms, char *detail, size_t size)
+static bool probe(const Drover__HealthCheck *hc, const struct health_target *t, uint32_t timeout_ms,
+                  char *detail, size_t size)
 {
 	static __thread struct body b;
 	const char *host = t->host && t->host[0] ? t->host : "127.0.0.1";

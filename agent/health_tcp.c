@@ -11,8 +11,8 @@
 
 #include "health.h"
 
-static bool probe(const Drover__HealthCheck *hc, const struct health_target *t,
-                  uint32_t timeout_ms, char *detail, size_t size)
+static bool probe(const Drover__HealthCheck *hc, const struct health_target *t, uint32_t timeout_ms,
+                  char *detail, size_t size)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
 	const char *host = t->host && t->host[0] ? t->host : "127.0.0.1";

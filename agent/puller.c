@@ -42,8 +42,7 @@ struct source {
 	const char *name;              /* for messages */
 };
 
-__attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -237,8 +236,7 @@ static int copy_from_layout(const struct source *s, const char *digest, struct d
 }
 
 /* One attempt: fetch from d->have on. */
-static int attempt(const struct source *s, const char *digest, struct dl *d, char *err,
-                   size_t size)
+static int attempt(const struct source *s, const char *digest, struct dl *d, char *err, size_t size)
 {
 	long status = 0;
 	int rc;
@@ -249,8 +247,9 @@ static int attempt(const struct source *s, const char *digest, struct dl *d, cha
 	rc = drv_oci_get_blob(s->client, digest, d->have, sink, d, &status, err, size);
 	d->resumed = false;
 	if (d->too_big)
-		return ferr(err, size, "%s: blob %s is larger than the %llu bytes its descriptor"
-		                       " says",
+		return ferr(err, size,
+		            "%s: blob %s is larger than the %llu bytes its descriptor"
+		            " says",
 		            s->name, digest, (unsigned long long)d->want),
 		       DRV_EDECODE;
 	return rc;
@@ -261,8 +260,8 @@ static bool retryable(int rc)
 	return rc == DRV_EIO || rc == DRV_ETIMEDOUT;
 }
 
-static int download(struct puller *p, const struct source *s, const char *digest,
-                    uint64_t want, struct dl *d, char *err, size_t size)
+static int download(struct puller *p, const struct source *s, const char *digest, uint64_t want,
+                    struct dl *d, char *err, size_t size)
 {
 	char got[DRV_DIGEST_STR];
 	int64_t backoff = 250;
@@ -279,13 +278,14 @@ static int download(struct puller *p, const struct source *s, const char *digest
 		else
 			rc = DRV_OK;
 		if (rc == DRV_OK && d->have < want)
-			rc = (ferr(err, size, "%s: blob %s truncated: got %llu of %llu bytes", s->name,
-			           digest, (unsigned long long)d->have, (unsigned long long)want),
+			rc = (ferr(err, size, "%s: blob %s truncated: got %llu of %llu bytes",
+			           s->name, digest, (unsigned long long)d->have,
+			           (unsigned long long)want),
 			      DRV_EIO);
 		if (rc == DRV_OK || !retryable(rc) || s->layout != NULL)
 			break;
-		drv_warn("puller", "blob download failed, retrying", "blob=%.19s attempt=%d error=\"%s\"",
-		         digest, i + 1, err);
+		drv_warn("puller", "blob download failed, retrying",
+		         "blob=%.19s attempt=%d error=\"%s\"", digest, i + 1, err);
 		poll(NULL, 0, (int)backoff);
 		backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
 	}
@@ -302,8 +302,8 @@ static int download(struct puller *p, const struct source *s, const char *digest
 }
 
 /* Fetch one blob into the cache unless it is there. */
-static int ensure_blob(struct puller *p, const struct source *s, const char *digest,
-                       uint64_t want, struct puller_stats *st, char *err, size_t size)
+static int ensure_blob(struct puller *p, const struct source *s, const char *digest, uint64_t want,
+                       struct puller_stats *st, char *err, size_t size)
 {
 	char final[4096], part[4096];
 	struct stat sb;
@@ -331,7 +331,8 @@ static int ensure_blob(struct puller *p, const struct source *s, const char *dig
 	if (rc == DRV_OK)
 		rc = download(p, s, digest, want, &d, err, size);
 	if (rc == DRV_OK && (fsync(d.fd) < 0 || rename(part, final) < 0))
-		rc = (ferr(err, size, "cannot store blob %s: %s", digest, strerror(errno)), DRV_ESYS);
+		rc = (ferr(err, size, "cannot store blob %s: %s", digest, strerror(errno)),
+		      DRV_ESYS);
 	if (rc == DRV_OK) {
 		st->blobs_fetched++;
 		st->bytes_fetched += want;
@@ -389,8 +390,8 @@ static int get_doc(struct puller *p, const struct source *s, const char *digest,
 
 /* The image manifest for linux/amd64, following an index. */
 static int get_manifest(struct puller *p, const struct source *s, const char *digest,
-                        struct drv_oci_manifest *m, char mdigest[DRV_DIGEST_STR],
-                        char *err, size_t size)
+                        struct drv_oci_manifest *m, char mdigest[DRV_DIGEST_STR], char *err,
+                        size_t size)
 {
 	char ctype[128], *buf = NULL;
 	const struct drv_oci_desc *pick;
@@ -488,7 +489,7 @@ int puller_release_dir(struct puller *p, const char *service, const char *digest
 	if (!drv_digest_valid(digest))
 		return DRV_ENODIGEST;
 	return asprintf(out, "%s/%s/%s", p->releases, service, digest + 7) < 0 ? DRV_ENOMEM
-	                                                                        : DRV_OK;
+	                                                                       : DRV_OK;
 }
 
 int puller_has_release(struct puller *p, const char *service, const char *digest)
@@ -517,8 +518,9 @@ static int unpack_layers(struct puller *p, const struct drv_oci_manifest *m, int
 		blob_path(p, dg, path, sizeof(path));
 		if (verify && verify_file(path, dg) != DRV_OK) {
 			unlink(path);
-			return ferr(err, size, "cached layer %s failed verification and was dropped;"
-			                       " pull again",
+			return ferr(err, size,
+			            "cached layer %s failed verification and was dropped;"
+			            " pull again",
 			            dg),
 			       DRV_EDECODE;
 		}
@@ -589,15 +591,15 @@ static int build_release(struct puller *p, const char *service, const char *dige
 		if (errno == ENOTEMPTY || errno == EEXIST) /* someone else finished it */
 			rc = DRV_OK;
 		else
-			rc = (ferr(err, size, "cannot rename %s: %s", tmp, strerror(errno)), DRV_ESYS);
+			rc = (ferr(err, size, "cannot rename %s: %s", tmp, strerror(errno)),
+			      DRV_ESYS);
 	}
 	fs_remove_path(tmp);
 	return rc;
 }
 
-int puller_stage(struct puller *p, const char *service, const char *reference,
-                 const char *digest, char **release_dir, struct puller_stats *stats, char *err,
-                 size_t size)
+int puller_stage(struct puller *p, const char *service, const char *reference, const char *digest,
+                 char **release_dir, struct puller_stats *stats, char *err, size_t size)
 {
 	struct puller_stats st = {0};
 	struct drv_oci_manifest m;
@@ -731,8 +733,8 @@ static void gc_service(struct puller *p, const char *svc, char *const *services,
 		} else if (kept(services, digests, n, svc, de->d_name)) {
 			collect_used(path, used);
 		} else {
-			drv_info("puller", "removing an old release", "service=%s digest=%.12s", svc,
-			         de->d_name);
+			drv_info("puller", "removing an old release", "service=%s digest=%.12s",
+			         svc, de->d_name);
 			fs_remove_path(path);
 		}
 	}

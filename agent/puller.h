@@ -65,9 +65,8 @@ int puller_fetch(struct puller *p, const char *reference, const char *digest,
  * that release exists already. *root gets (malloc'd) the release directory
  * (its rootfs is root + "/rootfs").
  */
-int puller_stage(struct puller *p, const char *service, const char *reference,
-                 const char *digest, char **release_dir, struct puller_stats *stats, char *err,
-                 size_t err_size);
+int puller_stage(struct puller *p, const char *service, const char *reference, const char *digest,
+                 char **release_dir, struct puller_stats *stats, char *err, size_t err_size);
 
 /* The release directory of (service, digest), whether or not it exists. */
 int puller_release_dir(struct puller *p, const char *service, const char *digest, char **out);

@@ -231,8 +231,7 @@ static void mon_start(struct runtime *rt, const struct driver_instance *in)
 }
 
 /* The monitor's state; HEALTH_UNKNOWN when there is none. */
-static enum health_state mon_state(struct runtime *rt, const char *name, char *detail,
-                                   size_t size)
+static enum health_state mon_state(struct runtime *rt, const char *name, char *detail, size_t size)
 {
 	enum health_state s = HEALTH_UNKNOWN;
 
@@ -381,8 +380,8 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 				break;
 			if (!checked)
 				return step_fail(o, "%s is not running %lld ms after its start%s%s",
-				                 in->name, (long long)limit, ds.detail[0] ? ": " : "",
-				                 ds.detail);
+				                 in->name, (long long)limit,
+				                 ds.detail[0] ? ": " : "", ds.detail);
 			return step_fail(o, "%s not healthy within %lld ms (last check: %s)",
 			                 in->name, (long long)limit, detail);
 		}
@@ -571,7 +570,8 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 				mon_start(rt, &in);
 			rc = gate(rt, &in, ins->step_deadline_ms, &took, o);
 			if (rc == DRV_OK && !o->message[0])
-				step_ok(o, "%s %s is already running and healthy", in.name, s->version);
+				step_ok(o, "%s %s is already running and healthy", in.name,
+				        s->version);
 			free(dir);
 			return rc;
 		}
@@ -624,7 +624,7 @@ int runtime_activate_previous(struct runtime *rt, const Drover__Instruction *ins
 	}
 	rel_instance(&prev, &pi);
 	rc = ops_of(prev.spec)->prepare(dstate_of(rt, prev.spec), &pi, true, &dir, err,
-	                               sizeof(err));
+	                                sizeof(err));
 	free(dir);
 	if (rc != DRV_OK) {
 		step_fail(o, "cannot go back to %s %s: %s", name, prev.version, err);
@@ -681,8 +681,9 @@ int runtime_finalize(struct runtime *rt, const Drover__Instruction *ins, struct 
 			stopped = true;
 		}
 	}
-	step_ok(o, stopped ? "%s finalized: old slot %s (%s) stopped, kept for rollback"
-	                   : "%s finalized: no old slot was running%s%s",
+	step_ok(o,
+	        stopped ? "%s finalized: old slot %s (%s) stopped, kept for rollback"
+	                : "%s finalized: no old slot was running%s%s",
 	        name, stopped ? prev.slot : "", stopped ? prev.version : "");
 	state_release_clear(&cur);
 	state_release_clear(&prev);
@@ -690,8 +691,7 @@ int runtime_finalize(struct runtime *rt, const Drover__Instruction *ins, struct 
 	return DRV_OK;
 }
 
-int runtime_health_check(struct runtime *rt, const Drover__Instruction *ins,
-                         struct step_outcome *o)
+int runtime_health_check(struct runtime *rt, const Drover__Instruction *ins, struct step_outcome *o)
 {
 	const Drover__ServiceSpec *s = ins->service;
 	const Drover__HealthCheck *hc = s->health;
@@ -826,8 +826,8 @@ static void adopt_all(struct runtime *rt)
 			continue;
 		rel_instance(&rels[i], &in);
 		if (ops->adopt(dstate_of(rt, rels[i].spec), &in, err, sizeof(err)) != DRV_OK)
-			drv_error("runtime", "cannot take over a service", "instance=%s error=\"%s\"",
-			          in.name, err);
+			drv_error("runtime", "cannot take over a service",
+			          "instance=%s error=\"%s\"", in.name, err);
 		mon_start(rt, &in);
 	}
 	state_releases_free(rels, roles, n);

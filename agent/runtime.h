@@ -30,7 +30,7 @@ struct runtime_config {
 	int insecure_registry;
 	long pull_stall_s;           /* 0 = 30 */
 	unsigned long log_max_bytes; /* exec service logs; 0 = 10 MiB */
-	runtime_event_fn events; /* health transitions, crash loops */
+	runtime_event_fn events;     /* health transitions, crash loops */
 	void *events_arg;
 };
 

@@ -487,11 +487,13 @@ int state_release_swap(struct state *st, const char *service)
 		}
 		/* Through a spare role: (service, role) is unique row by row. */
 		if (rc == DRV_OK)
-			rc = exec_locked(st, service,
-			                 "UPDATE releases SET role = 2 WHERE service = ? AND role = 0");
+			rc = exec_locked(
+			        st, service,
+			        "UPDATE releases SET role = 2 WHERE service = ? AND role = 0");
 		if (rc == DRV_OK)
-			rc = exec_locked(st, service,
-			                 "UPDATE releases SET role = 0 WHERE service = ? AND role = 1");
+			rc = exec_locked(
+			        st, service,
+			        "UPDATE releases SET role = 0 WHERE service = ? AND role = 1");
 		if (rc == DRV_OK)
 			rc = exec_locked(st, service,
 			                 "UPDATE releases SET role = 1, since_ms ="

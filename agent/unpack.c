@@ -194,9 +194,8 @@ static void set_meta(struct ctx *c, int dirfd, const char *base, struct archive_
 	struct timespec ts[2] = {{.tv_sec = archive_entry_mtime(e)},
 	                         {.tv_sec = archive_entry_mtime(e)}};
 
-	if (c->as_root &&
-	    fchownat(dirfd, base, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
-	             AT_SYMLINK_NOFOLLOW) < 0)
+	if (c->as_root && fchownat(dirfd, base, (uid_t)archive_entry_uid(e),
+	                           (gid_t)archive_entry_gid(e), AT_SYMLINK_NOFOLLOW) < 0)
 		drv_debug("unpack", "chown failed", "name=%s errno=%d", base, errno);
 	if (!is_link && fchmodat(dirfd, base, archive_entry_perm(e) & 07777, 0) < 0)
 		drv_debug("unpack", "chmod failed", "name=%s errno=%d", base, errno);
@@ -256,13 +255,15 @@ static int make_hardlink(struct ctx *c, int dirfd, const char *base, const char 
 	int tfd, rc = unpack_clean_path(target, clean, sizeof(clean));
 
 	if (rc != DRV_OK || clean[0] == '\0')
-		return fail(c, DRV_EPERM, "layer entry '%s': hard link target '%s' is outside the"
-		                          " root: refused",
+		return fail(c, DRV_EPERM,
+		            "layer entry '%s': hard link target '%s' is outside the"
+		            " root: refused",
 		            path, target);
 	tfd = open_parent(c, clean, &tbase, false);
 	if (tfd < 0)
-		return errno == ENOENT ? fail(c, DRV_EINVAL, "layer entry '%s': hard link target"
-		                                             " '%s' does not exist",
+		return errno == ENOENT ? fail(c, DRV_EINVAL,
+		                              "layer entry '%s': hard link target"
+		                              " '%s' does not exist",
 		                              path, target)
 		                       : DRV_EPERM;
 	if (linkat(tfd, tbase, dirfd, base, 0) < 0)
@@ -373,7 +374,8 @@ static int whiteout(struct ctx *c, const char *path, const char *target, int kin
 			continue;
 		snprintf(child, sizeof(child), "%s%s%s", target, target[0] ? "/" : "", de->d_name);
 		if (!set_has(&c->created, child) && fs_remove_at(dirfd(d), de->d_name) != DRV_OK)
-			rc = fail(c, DRV_ESYS, "opaque whiteout '%s': cannot remove '%s'", path, child);
+			rc = fail(c, DRV_ESYS, "opaque whiteout '%s': cannot remove '%s'", path,
+			          child);
 	}
 	closedir(d);
 	return rc;
@@ -389,8 +391,9 @@ static int next_entry(struct ctx *c, struct archive_entry *e)
 		return fail(c, DRV_ETOOBIG, "layer has more than %d entries", UNPACK_MAX_ENTRIES);
 	rc = unpack_clean_path(name, path, sizeof(path));
 	if (rc == DRV_EPERM)
-		return fail(c, rc, "layer entry '%.200s' escapes the root (absolute or '..'):"
-		                   " refused",
+		return fail(c, rc,
+		            "layer entry '%.200s' escapes the root (absolute or '..'):"
+		            " refused",
 		            name ? name : "");
 	if (rc != DRV_OK)
 		return fail(c, rc, "layer entry '%.200s': empty or too long a name",
@@ -442,7 +445,8 @@ static int finish(struct ctx *c, int rc, struct unpack_stats *stats)
 int unpack_layer_fd(int layer_fd, int root_fd, struct unpack_stats *stats, char *err,
                     size_t err_size)
 {
-	struct ctx c = {.root = root_fd, .err = err, .err_size = err_size, .as_root = geteuid() == 0};
+	struct ctx c = {
+	        .root = root_fd, .err = err, .err_size = err_size, .as_root = geteuid() == 0};
 
 	err[0] = '\0';
 	c.a = new_reader();
@@ -459,7 +463,8 @@ int unpack_layer_fd(int layer_fd, int root_fd, struct unpack_stats *stats, char 
 int unpack_layer_mem(const void *buf, size_t len, int root_fd, struct unpack_stats *stats,
                      char *err, size_t err_size)
 {
-	struct ctx c = {.root = root_fd, .err = err, .err_size = err_size, .as_root = geteuid() == 0};
+	struct ctx c = {
+	        .root = root_fd, .err = err, .err_size = err_size, .as_root = geteuid() == 0};
 
 	err[0] = '\0';
 	c.a = new_reader();

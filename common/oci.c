@@ -19,8 +19,7 @@
 #define ERRBODY_MAX 2048
 #define TOKEN_MAX   (64u << 10)
 
-__attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -129,8 +128,8 @@ static int parse_registry_ref(const char *s, struct drv_oci_ref *r, char *err, s
 	name = copy;
 	slash = strchr(copy, '/');
 	if (rc == DRV_OK && slash != NULL &&
-	    (memchr(copy, '.', (size_t)(slash - copy)) || memchr(copy, ':', (size_t)(slash - copy)) ||
-	     strncmp(copy, "localhost/", 10) == 0)) {
+	    (memchr(copy, '.', (size_t)(slash - copy)) ||
+	     memchr(copy, ':', (size_t)(slash - copy)) || strncmp(copy, "localhost/", 10) == 0)) {
 		*slash = '\0';
 		host = copy;
 		name = slash + 1;
@@ -138,7 +137,8 @@ static int parse_registry_ref(const char *s, struct drv_oci_ref *r, char *err, s
 	if (rc == DRV_OK && !name_ok(name))
 		rc = ferr(err, size, "'%s' is not a valid repository name", name);
 	if (rc == DRV_OK) {
-		bool hub = strcmp(host, "registry-1.docker.io") == 0 || strcmp(host, "docker.io") == 0;
+		bool hub =
+		        strcmp(host, "registry-1.docker.io") == 0 || strcmp(host, "docker.io") == 0;
 		if (hub)
 			host = "registry-1.docker.io";
 		r->registry = strdup(host);
@@ -223,7 +223,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 			size_t vl = len - kl;
 			while (vl > 0 && (*v == ' ' || *v == '\t'))
 				v++, vl--;
-			while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			while (vl > 0 &&
+			       (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
 				vl--;
 			if (vl < sizes[i]) {
 				memcpy(outs[i], v, vl);
@@ -448,8 +449,10 @@ static int token_url(struct drv_oci_client *c, const char *challenge, char **url
 	if (!challenge_param(challenge, "realm", realm, sizeof(realm)))
 		return ferr(err, size, "registry %s: 401 with a Bearer challenge without a realm",
 		            c->base);
-	if (strncmp(realm, "https://", 8) != 0 && !(c->opts.insecure && !strncmp(realm, "http://", 7)))
-		return ferr(err, size, "registry %s: token realm '%s' is not https", c->base, realm);
+	if (strncmp(realm, "https://", 8) != 0 &&
+	    !(c->opts.insecure && !strncmp(realm, "http://", 7)))
+		return ferr(err, size, "registry %s: token realm '%s' is not https", c->base,
+		            realm);
 	challenge_param(challenge, "service", service, sizeof(service));
 	if (!challenge_param(challenge, "scope", scope, sizeof(scope)))
 		snprintf(scope, sizeof(scope), "repository:%s:pull", c->repo);
@@ -650,7 +653,8 @@ int drv_oci_resolve(const char *reference, const struct drv_oci_opts *opts,
 	} else {
 		rc = drv_oci_client_new(&ref, opts, &c);
 		if (rc == DRV_OK)
-			rc = drv_oci_get_manifest(c, ref.tag[0] ? ref.tag : "latest", &doc, err, size);
+			rc = drv_oci_get_manifest(c, ref.tag[0] ? ref.tag : "latest", &doc, err,
+			                          size);
 		if (rc == DRV_OK) {
 			snprintf(digest, DRV_DIGEST_STR, "%s", doc.digest);
 			drv_oci_doc_clear(&doc);

@@ -42,10 +42,10 @@ int drv_oci_ref_parse(const char *s, struct drv_oci_ref *out, char *err, size_t 
 void drv_oci_ref_clear(struct drv_oci_ref *r);
 
 struct drv_oci_opts {
-	int insecure;         /* http:// instead of https:// */
-	long stall_s;         /* 0 = 30 */
+	int insecure;           /* http:// instead of https:// */
+	long stall_s;           /* 0 = 30 */
 	long connect_timeout_s; /* 0 = 10 */
-	const char *username; /* optional basic credentials for the token realm */
+	const char *username;   /* optional basic credentials for the token realm */
 	const char *password;
 };
 
@@ -90,7 +90,7 @@ int drv_oci_resolve(const char *reference, const struct drv_oci_opts *opts,
 
 /* The manifest descriptor in an OCI layout's index.json for tag (or the only
  * one when tag is ""). */
-int drv_oci_layout_resolve(const char *layout_path, const char *tag,
-                           char digest[DRV_DIGEST_STR], char *err, size_t err_size);
+int drv_oci_layout_resolve(const char *layout_path, const char *tag, char digest[DRV_DIGEST_STR],
+                           char *err, size_t err_size);
 
 #endif

@@ -103,8 +103,7 @@ static int parse_desc(struct perr *e, json_t *o, const char *where, struct drv_o
 	return rc;
 }
 
-static int parse_entries(struct perr *e, json_t *arr, const char *name,
-                         struct drv_oci_manifest *m)
+static int parse_entries(struct perr *e, json_t *arr, const char *name, struct drv_oci_manifest *m)
 {
 	char where[48];
 	json_t *v;
@@ -133,8 +132,7 @@ static int parse_entries(struct perr *e, json_t *arr, const char *name,
 }
 
 /* The kind from mediaType, else the Content-Type, else the shape. */
-static int decide_kind(struct perr *e, json_t *root, const char *ctype,
-                       struct drv_oci_manifest *m)
+static int decide_kind(struct perr *e, json_t *root, const char *ctype, struct drv_oci_manifest *m)
 {
 	const char *mt = m->media_type[0] ? m->media_type : (ctype ? ctype : "");
 
@@ -166,8 +164,9 @@ static int parse_root(struct perr *e, json_t *root, const char *ctype, struct dr
 	if (!json_is_integer(sv))
 		return bad(e, "'schemaVersion' is missing or not an integer");
 	if (json_integer_value(sv) != 2)
-		return bad(e, "schemaVersion %lld is not supported (only 2; Docker schema 1 is"
-		              " deprecated)",
+		return bad(e,
+		           "schemaVersion %lld is not supported (only 2; Docker schema 1 is"
+		           " deprecated)",
 		           (long long)json_integer_value(sv));
 	rc = copy_str(e, root, "mediaType", "document", m->media_type, sizeof(m->media_type), 0);
 	if (rc == DRV_OK)

@@ -23,9 +23,9 @@
 #define DRV_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define DRV_MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
 /* The Accept header value every manifest request sends. */
-#define DRV_OCI_ACCEPT                                                                      \
-	DRV_MT_OCI_MANIFEST ", " DRV_MT_OCI_INDEX ", " DRV_MT_DOCKER_MANIFEST ", " \
-	                    DRV_MT_DOCKER_LIST
+#define DRV_OCI_ACCEPT                                                                             \
+	DRV_MT_OCI_MANIFEST ", " DRV_MT_OCI_INDEX ", " DRV_MT_DOCKER_MANIFEST                      \
+	                    ", " DRV_MT_DOCKER_LIST
 
 enum drv_oci_kind { DRV_OCI_MANIFEST, DRV_OCI_INDEX };
 
@@ -36,9 +36,9 @@ struct drv_oci_desc {
 	char media_type[128];
 	char digest[DRV_DIGEST_STR];
 	int64_t size;
-	char os[32];      /* index entries only */
-	char arch[32];    /* index entries only */
-	char variant[32]; /* index entries only */
+	char os[32];                          /* index entries only */
+	char arch[32];                        /* index entries only */
+	char variant[32];                     /* index entries only */
 	enum drv_oci_compression compression; /* layers only */
 };
 
