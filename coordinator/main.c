@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_token.h"
+
 static const char usage[] =
         "usage: droverd init --dir DIR [--listen URL] [--api HOST:PORT]\n"
         "       droverd --config FILE [--check]\n"
+        "       droverd token create|revoke|list ... (droverd token --help)\n"
         "       droverd --version | --help\n"
         "\n"
         "The drover coordinator: turns deployment plans into signed per-host\n"
@@ -16,6 +19,8 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "token") == 0)
+		return drv_cmd_token(argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("droverd %s\n", DROVER_VERSION);
 		return 0;
