@@ -99,17 +99,24 @@ void verr_flush(struct vctx *c)
 	c->n_pending = 0;
 }
 
+/* Paths are for messages: a truncated one is fine (checking the return
+ * value also keeps gcc -O2's -Wformat-truncation quiet). */
 void pjoin(char *out, const char *path, const char *key)
 {
+	int n;
+
 	if (path[0] == '\0')
-		snprintf(out, DRV_YJ_PATH_MAX, "%s", key);
+		n = snprintf(out, DRV_YJ_PATH_MAX, "%s", key);
 	else
-		snprintf(out, DRV_YJ_PATH_MAX, "%s.%s", path, key);
+		n = snprintf(out, DRV_YJ_PATH_MAX, "%s.%s", path, key);
+	if (n < 0)
+		out[0] = '\0';
 }
 
 void pindex(char *out, const char *path, size_t i)
 {
-	snprintf(out, DRV_YJ_PATH_MAX, "%s[%zu]", path, i);
+	if (snprintf(out, DRV_YJ_PATH_MAX, "%s[%zu]", path, i) < 0)
+		out[0] = '\0';
 }
 
 static bool in_list(const char *s, const char *const *list)
