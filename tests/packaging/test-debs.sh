@@ -130,6 +130,9 @@ grep -E '^[EW]:' "$tmp/lintian.log" || true
 # --- install into a clean root -------------------------------------------------
 mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/log" "$R/etc"
 touch "$R/var/lib/dpkg/status" "$R/var/lib/dpkg/available"
+# what base-passwd gives every Debian system
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
+printf 'root:x:0:\nadm:x:4:\n' >"$R/etc/group"
 # The root has no libc6 or adduser packages: dependencies are not the point
 # here, what the packages and their scripts do is.
 dpkg_r()
@@ -159,7 +162,16 @@ check "group drover created in the root" grep -q '^drover:x:' "$R/etc/group"
 expect_stat /etc/drover "755 root:root"
 expect_stat /var/lib/drover "755 root:root"
 expect_stat /etc/drover/agent "700 root:root"
-expect_stat /var/lib/drover/agent "700 root:root"
+expect_stat /var/lib/drover/agent "755 root:root"
+expect_stat /var/lib/drover/agent/state "700 root:root"
+expect_stat /var/lib/drover/agent/cache "700 root:root"
+expect_stat /var/lib/drover/agent/releases "755 root:root"
+expect_stat /var/log/drover-agent "750 root:root"
+for l in state:../../../var/lib/drover/agent/state cache:../../../var/lib/drover/agent/cache \
+	releases:../../../var/lib/drover/agent/releases logs:../../../var/log/drover-agent; do
+	check "/etc/drover/agent/${l%%:*} links to ${l#*:}" \
+		test "$(readlink "$R/etc/drover/agent/${l%%:*}")" = "${l#*:}"
+done
 expect_stat /etc/drover/coordinator "750 drover:drover"
 expect_stat /var/lib/drover/coordinator "750 drover:drover"
 expect_stat /lib/systemd/system/drover-agent.service "644 root:root"
@@ -172,18 +184,26 @@ done
 check "installed drover-agent runs" "$R/usr/sbin/drover-agent" --version
 
 C=/etc/drover/coordinator
-check "$C/droverd.db links to the state directory" \
-	test "$(readlink "$R$C/droverd.db")" = ../../../var/lib/drover/coordinator/droverd.db
-check "... and no database file sits in /etc" test ! -f "$R$C/droverd.db" -o -L "$R$C/droverd.db"
+S=/var/lib/drover/coordinator
 if [ "$droverd_init" = yes ]; then
 	check "postinst ran droverd init ($C/droverd.yaml)" test -f "$R$C/droverd.yaml"
 	for f in coordinator.key admin.token; do
 		expect_stat "$C/$f" "600 drover:drover"
 	done
 	check "no file in $C is left to root" test -z "$(find "$R$C" ! -user "$(stat -c %u "$R$C")")"
-	check "no file in the state dir is left to root" \
-		test -z "$(find "$R/var/lib/drover/coordinator" ! -user "$(stat -c %u "$R$C")")"
-	check "no file in $C readable by others" test -z "$(find "$R$C" -type f -perm /o+rwx)"
+	check "no file in $S is left to root" test -z "$(find "$R$S" ! -user "$(stat -c %u "$R$C")")"
+	check "every private key and token in $C is 0600" \
+		test -z "$(find "$R$C" \( -name '*.key' -o -name '*.token' \) ! -perm 600)"
+	check "droverd.yaml: the database is in $S" grep -qx "database: \"$S/droverd.db\"" "$R$C/droverd.yaml"
+	check "droverd.yaml: link statistics are in $S" \
+		grep -qx "stats_file: \"$S/link-stats.json\"" "$R$C/droverd.yaml"
+	check "droverd.yaml names no path of the scratch root" test -z "$(grep -F "$R" "$R$C/droverd.yaml")"
+	check "the database init made was moved to $S" test -f "$R$S/droverd.db" -a ! -e "$R$C/droverd.db"
+	# droverd --check on the installed config, its paths mapped into the root
+	sed -e "s|\"/etc/drover/|\"$R/etc/drover/|g" -e "s|\"/var/lib/drover/|\"$R/var/lib/drover/|g" \
+		"$R$C/droverd.yaml" >"$tmp/droverd-check.yaml"
+	check "droverd --check accepts the installed config" \
+		"$R/usr/sbin/droverd" --config "$tmp/droverd-check.yaml" --check
 else
 	check "postinst warned that droverd init failed" grep -q "warning: 'droverd init' failed" "$tmp/install.log"
 	check "and left no droverd.yaml (droverd stays unstarted)" test ! -e "$R$C/droverd.yaml"
@@ -194,11 +214,11 @@ A=/etc/drover/agent
 if [ -f "$tmp/probe/coordinator/coordinator.pub" ] &&
 	"$R/usr/sbin/drover-agent" init --dir "$R$A" --coordinator tcp://127.0.0.1:9 \
 		--coordinator-key "$tmp/probe/coordinator/coordinator.pub" --id pkg-test-1 \
-		--label tier=core --enroll-token pkg-test-token >"$tmp/agent-init.log" 2>&1; then
+		--label tier=core >"$tmp/agent-init.log" 2>&1; then
 	check "drover-agent init wrote $A/agent.yaml" test -f "$R$A/agent.yaml"
-	check "agent.yaml (it holds the enrollment token) is not readable by others" \
-		test -z "$(find "$R$A/agent.yaml" -perm /o+rwx)"
+	check "agent.yaml is not readable by others" test -z "$(find "$R$A/agent.yaml" -perm /o+rwx)"
 	check "private keys in $A are 0600" test -z "$(find "$R$A" -name '*.key' ! -perm 600)"
+	check "drover-agent --check accepts it" "$R/usr/sbin/drover-agent" --config "$R$A/agent.yaml" --check
 else
 	echo "NOTE: this build's 'drover-agent init' does not run (or droverd init made no key):" \
 		"agent config checked with a stand-in file" >&2
@@ -226,11 +246,11 @@ check "upgrade kept keys, state, config and the edited conffile" sha256sum --qui
 check "the configured agent is not called unconfigured on upgrade" \
 	test -z "$(grep 'not configured yet' "$tmp/upgrade.log")"
 expect_stat /etc/drover/coordinator "750 drover:drover"
-expect_stat /var/lib/drover/agent "700 root:root"
+expect_stat /var/lib/drover/agent/state "700 root:root"
 
 # --- purge, one package at a time --------------------------------------------
 dpkg_r --purge drover-agent >"$tmp/purge1.log" 2>&1 || { cat "$tmp/purge1.log" >&2; bad "purge drover-agent"; }
-for p in "$A" /var/lib/drover/agent /etc/default/drover-agent /usr/sbin/drover-agent \
+for p in "$A" /var/lib/drover/agent /var/log/drover-agent /etc/default/drover-agent /usr/sbin/drover-agent \
 	/lib/systemd/system/drover-agent.service /etc/systemd/system/multi-user.target.wants/drover-agent.service; do
 	check "purging drover-agent removed $p" test ! -e "$R$p" -a ! -L "$R$p"
 done
