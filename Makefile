@@ -22,7 +22,7 @@ BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 TEST_PKGS := sqlite3 curl jq binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
 	docker-registry skopeo umoci podman runc haproxy
 
-SOURCES := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
 .PHONY: all build deps test asan fuzz format format-check demo demo-down clean
 

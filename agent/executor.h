@@ -7,8 +7,22 @@
  * executor_run() for every instruction it has accepted and persisted; the
  * executor reports progress and the final result through the callback.
  *
- * Idempotency: the executor remembers finished step ids; running a step id
- * that already finished reports the recorded result again without acting.
+ * Idempotency: the executor remembers step ids in its state database
+ * (STATE_DIR/agent.db). Running a step id that already finished reports the
+ * recorded result again without acting; running one that is still queued or
+ * running reports STEP_RUNNING and does nothing else.
+ *
+ * Concurrency: steps for the same service run one after another in arrival
+ * order; steps for different services and hooks run in parallel (a few
+ * worker threads).
+ *
+ * Crash behaviour: a step that was queued or running when the agent died is
+ * recorded as failed ("interrupted: the agent stopped while the step was
+ * running") when the next executor starts, reported once through
+ * cfg->events, and reported again (failed) if the step id is resent. Service
+ * processes of the exec driver outlive the agent and are re-adopted; what
+ * executor_releases() says comes from the drivers (is the process or
+ * container really there?), never only from the database.
  */
 #ifndef DRV_EXECUTOR_H
 #define DRV_EXECUTOR_H
@@ -19,39 +33,61 @@
 
 struct executor;
 
-struct executor_config {
-	const char *state_dir;     /* local state: releases, steps (SQLite or files) */
-	const char *cache_dir;     /* content-addressed blobs */
-	const char *releases_dir;  /* unpacked releases, one dir per service/digest */
-	const char *log_dir;       /* service stdout/stderr */
-	const char *docker_socket; /* container driver; NULL = /run/podman/podman.sock */
-	int insecure_registry;     /* allow http:// registries (tests, air-gapped labs) */
-};
-
 /*
  * Called for each progress or final report. The executor owns `report` and
- * everything it points to; the callee copies what it keeps. May be called from
- * the executor's worker threads.
+ * everything it points to; the callee copies what it keeps. Called from the
+ * executor's threads, and also on the caller's thread inside executor_run()
+ * (STEP_ACCEPTED, and the replay of a finished step): do not hold a lock
+ * there that the callback takes. agent_id is cfg->agent_id (or ""); the link
+ * sets report_seq.
  */
 typedef void (*executor_report_fn)(const Drover__Report *report, void *arg);
 
+struct executor_config {
+	const char *state_dir;     /* local state: agent.db, pid files */
+	const char *cache_dir;     /* content-addressed blobs */
+	const char *releases_dir;  /* unpacked releases, one dir per service/digest */
+	const char *log_dir;       /* service stdout/stderr, hook output */
+	const char *docker_socket; /* container driver; NULL = /run/podman/podman.sock */
+	int insecure_registry;     /* allow http:// registries (tests, air-gapped labs) */
+	/* Added by the runtime (all optional): */
+	const char *agent_id;      /* copied into every report */
+	executor_report_fn events; /* reports outside any step: STEP_HEALTH transitions,
+	                            * STEP_STATUS (crash loops), and STEP_FAILED for
+	                            * steps a previous agent died under */
+	void *events_arg;
+};
+
+/* Opens (creates) the directories and the state database, recovers what a
+ * previous agent left (steps, running services) and starts the workers.
+ * The strings in cfg are copied. */
 int executor_new(const struct executor_config *cfg, struct executor **out);
+/* Stops the workers (a running hook is killed and its step reported failed),
+ * leaves services running. NULL is fine. */
 void executor_free(struct executor *ex);
 
 /*
- * Start running an instruction. Returns at once (DRV_OK) after queueing it;
- * the outcome arrives through report(): STEP_ACCEPTED, then STEP_RUNNING
- * (optional, repeated), then exactly one STEP_SUCCEEDED or STEP_FAILED.
+ * Start running an instruction. Returns at once (DRV_OK) after persisting
+ * and queueing it; the outcome arrives through report(): STEP_ACCEPTED, then
+ * STEP_RUNNING (optional, repeated), then exactly one STEP_SUCCEEDED or
+ * STEP_FAILED. An instruction the executor cannot carry out (unknown action,
+ * missing service, bad name) is reported STEP_FAILED, still with DRV_OK.
+ * DRV_EINVAL (nothing reported) only for NULL arguments or an empty step id.
  * The executor copies what it needs from `ins`.
  */
 int executor_run(struct executor *ex, const Drover__Instruction *ins, executor_report_fn report,
                  void *arg);
 
 /*
- * What is really running, for Hello and status reports. On success *out is a
- * malloc'd array of malloc'd Release messages; free with executor_releases_free.
+ * What is really running, for Hello and status reports: one Release per
+ * service (the current release, previous_* filled in) plus one per extra
+ * running blue-green slot. On success *out is a malloc'd array of malloc'd
+ * Release messages; free with executor_releases_free.
  */
 int executor_releases(struct executor *ex, Drover__Release ***out, size_t *n_out);
 void executor_releases_free(Drover__Release **rel, size_t n);
+
+/* Block until no step is queued or running (debug tool, tests). */
+void executor_drain(struct executor *ex);
 
 #endif

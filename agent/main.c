@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "run_step.h"
+
 static const char usage[] =
         "usage: drover-agent init --dir DIR --coordinator URL --coordinator-key FILE\n"
         "                         --id NAME [--label K=V]...\n"
@@ -17,6 +19,8 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "run-step") == 0)
+		return run_step_main(argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("drover-agent %s\n", DROVER_VERSION);
 		return 0;

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "envelope.h"
 #include "err.h"
+#include "events.h"
 #include "hello.h"
 #include "linkstats.h"
 #include "log.h"
@@ -102,12 +103,12 @@ static void reject(struct core *c, struct core_reply *out, int err, uint64_t seq
 
 /* ---- liveness and events ---- */
 
+/* Record an event (steals data) and wake the API's event streams. */
 static void event(struct core *c, const char *kind, const char *agent_id, json_t *data)
 {
-	char *text = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-
-	store_event_add(c->cfg.store, drv_wall_ms(), kind, "", agent_id, text ? text : "{}");
-	free(text);
+	if (drv_events_insert(store_db(c->cfg.store), kind, "", agent_id, data, NULL) == DRV_OK &&
+	    c->cfg.events != NULL)
+		drv_events_notify(c->cfg.events);
 	json_decref(data);
 }
 

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "dispatch.h"
+#include "events.h"
 #include "keys.h"
 #include "store.h"
 
@@ -41,6 +42,7 @@ struct core_waiter {
 struct core_config {
 	const struct drv_keypair *key; /* signing key; borrowed, outlives the core */
 	struct store *store;           /* borrowed, outlives the core */
+	struct drv_events *events;     /* woken after events are recorded; may be NULL */
 	int64_t poll_timeout_ms;       /* a Poll is held this long at most */
 	int64_t liveness_ms;           /* silent this long: disconnected */
 	int64_t pending_retry_ms;      /* a pending agent says Hello again this often */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "http_server.h"
 #include "log.h"
 
 static int check_level(const void *v, char *why, size_t len)
@@ -38,11 +39,11 @@ static int check_listen(const void *v, char *why, size_t len)
 
 static int check_hostport(const void *v, char *why, size_t len)
 {
-	const char *s = *(char *const *)v, *colon = s ? strrchr(s, ':') : NULL;
+	char host[64];
+	uint16_t port;
 
-	if (colon == NULL || colon == s || colon[1] == '\0' ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-		snprintf(why, len, "must be HOST:PORT");
+	if (drv_http_parse_listen(*(char *const *)v, host, &port) != DRV_OK) {
+		snprintf(why, len, "must be HOST:PORT with HOST an IP address or localhost");
 		return DRV_EINVAL;
 	}
 	return DRV_OK;
@@ -53,7 +54,7 @@ static int check_hostport(const void *v, char *why, size_t len)
 static const struct drv_cfg_opt options[] = {
         {"listen", DRV_CFG_STRLIST, O(listen), "tls+tcp://0.0.0.0:7700", 0, 16, 0, check_listen,
          "URLs the link listens on: tcp://HOST:PORT (tests) or tls+tcp://HOST:PORT"},
-        {"api", DRV_CFG_STR, O(api), "127.0.0.1:7780", 0, 255, 0, check_hostport,
+        {"api", DRV_CFG_STR, O(api), DRV_API_DEFAULT_LISTEN, 0, 255, 0, check_hostport,
          "HOST:PORT of the HTTP API"},
         {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL,
          "SQLite database"},

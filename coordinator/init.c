@@ -4,7 +4,7 @@
  * Writes DIR/droverd.yaml, the signing key pair (coordinator.key 0600,
  * coordinator.pub), a self-signed TLS certificate and key for tls+tcp://
  * (made with the openssl command; agents pin the certificate), the database
- * with the admin token's hash, DIR/admin.token (0600), and with
+ * with the admin token's hash (tokens.h), DIR/admin.token (0600), and with
  * --enroll-token an enrollment token in DIR/enroll.token (0600).
  */
 #include <errno.h>
@@ -25,7 +25,8 @@
 #include "err.h"
 #include "keys.h"
 #include "store.h"
-#include "token.h"
+#include "secret.h"
+#include "tokens.h"
 
 extern char **environ;
 
@@ -110,20 +111,19 @@ static int make_tls(const char *cert, const char *key)
 	return DRV_OK;
 }
 
-static int make_token(struct store *s, const char *path, const char *prefix, bool api)
+static int make_enroll_token(struct store *s, const char *path)
 {
-	char tok[DRV_TOKEN_MAX];
-	uint8_t hash[DRV_TOKEN_HASH_LEN];
+	char tok[DRV_SECRET_MAX];
+	uint8_t hash[DRV_SECRET_HASH_LEN];
 	int rc;
 
-	rc = drv_token_new(prefix, tok, sizeof(tok));
+	rc = drv_secret_new("drvenr", tok, sizeof(tok));
 	if (rc == DRV_OK)
-		rc = drv_token_hash(tok, hash);
+		rc = drv_secret_hash(tok, hash);
 	if (rc == DRV_OK)
-		rc = api ? store_api_token_add(s, "admin", "admin", hash, drv_wall_ms())
-		         : store_enroll_token_add(s, "init", hash, drv_wall_ms(), 0);
+		rc = store_enroll_token_add(s, "init", hash, drv_wall_ms(), 0);
 	if (rc == DRV_OK)
-		rc = drv_token_write_file(path, tok);
+		rc = drv_secret_write_file(path, tok);
 	memset(tok, 0, sizeof(tok));
 	if (rc != DRV_OK)
 		fprintf(stderr, "droverd init: cannot make %s: %s\n", path, drv_strerror(rc));
@@ -207,12 +207,14 @@ static int init_dir(struct init_opts *o)
 	if (rc == DRV_OK)
 		rc = store_open(p[3], &s);
 	if (rc == DRV_OK) {
+		rc = drv_token_init_admin(store_db(s), o->dir);
+		if (rc != DRV_OK)
+			fprintf(stderr, "droverd init: admin token: %s\n", drv_strerror(rc));
+	}
+	if (rc == DRV_OK && o->enroll_token) {
 		char tok[PATH_MAX + 32];
-		snprintf(tok, sizeof(tok), "%s/admin.token", o->dir);
-		rc = make_token(s, tok, "drvadm", true);
 		snprintf(tok, sizeof(tok), "%s/enroll.token", o->dir);
-		if (rc == DRV_OK && o->enroll_token)
-			rc = make_token(s, tok, "drvenr", false);
+		rc = make_enroll_token(s, tok);
 	}
 	store_close(s);
 	if (rc == DRV_OK)

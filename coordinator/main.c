@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "cmd_token.h"
 
 static const char usage[] =
         "usage: droverd init --dir DIR [--listen URL]... [--api HOST:PORT] [--enroll-token]\n"
@@ -14,6 +15,7 @@ static const char usage[] =
         "       droverd queue --config FILE --agent ID --step STEP_ID [--deployment ID]\n"
         "                     [--ttl DURATION] [--timeout DURATION] -- COMMAND [ARG]...\n"
         "       droverd keygen --out PREFIX\n"
+        "       droverd token create|revoke|list ... (droverd token --help)\n"
         "       droverd --version | --help\n"
         "\n"
         "The drover coordinator: turns deployment plans into signed per-host\n"
@@ -26,10 +28,13 @@ static const char usage[] =
         "  enroll-token  make an enrollment token; agents presenting it are accepted\n"
         "  queue         debug/operator tool: queue a RUN_HOOK instruction for an agent;\n"
         "                a running droverd delivers it within a second\n"
-        "  keygen        make a new signing key pair (key rotation)\n";
+        "  keygen        make a new signing key pair (key rotation)\n"
+        "  token         manage API tokens (viewer, deployer, admin)\n";
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "token") == 0)
+		return drv_cmd_token(argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("droverd %s\n", DROVER_VERSION);
 		return 0;

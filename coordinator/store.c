@@ -596,32 +596,10 @@ int store_instr_state(struct store *s, const char *agent_id, uint64_t seq, char 
 	return rc;
 }
 
-/* ---- events ---- */
-
-int store_event_add(struct store *s, int64_t now_ms, const char *kind, const char *deployment_id,
-                    const char *agent_id, const char *data_json)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = prep(s,
-	          "INSERT INTO events (at_ms, kind, deployment_id, agent_id, data)"
-	          " VALUES (?, ?, ?, ?, ?)",
-	          &st);
-	if (rc != DRV_OK)
-		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
-	bind_text(st, 2, kind);
-	bind_text(st, 3, deployment_id);
-	bind_text(st, 4, agent_id);
-	bind_text(st, 5, data_json ? data_json : "{}");
-	return run(s, st);
-}
-
 /* ---- tokens ---- */
 
 int store_enroll_token_add(struct store *s, const char *name,
-                           const uint8_t hash[DRV_TOKEN_HASH_LEN], int64_t now_ms,
+                           const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms,
                            int64_t expires_ms)
 {
 	sqlite3_stmt *st;
@@ -634,7 +612,7 @@ int store_enroll_token_add(struct store *s, const char *name,
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, name);
-	sqlite3_bind_blob(st, 2, hash, DRV_TOKEN_HASH_LEN, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, hash, DRV_SECRET_HASH_LEN, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, now_ms);
 	if (expires_ms > 0)
 		sqlite3_bind_int64(st, 4, expires_ms);
@@ -646,12 +624,12 @@ int store_enroll_token_add(struct store *s, const char *name,
 int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms,
                              char name_out[64])
 {
-	uint8_t want[DRV_TOKEN_HASH_LEN];
+	uint8_t want[DRV_SECRET_HASH_LEN];
 	sqlite3_stmt *st;
 	bool found = false;
 	int rc, step;
 
-	if (drv_token_hash(token, want) != DRV_OK)
+	if (drv_secret_hash(token, want) != DRV_OK)
 		return DRV_EPERM;
 	rc = prep(s,
 	          "SELECT name, hash FROM enroll_tokens WHERE revoked_ms IS NULL"
@@ -662,8 +640,8 @@ int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms,
 	sqlite3_bind_int64(st, 1, now_ms);
 	/* every row is compared in constant time, and all rows are visited */
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 1) == DRV_TOKEN_HASH_LEN &&
-		    drv_token_hash_equal(sqlite3_column_blob(st, 1), want) && !found) {
+		if (sqlite3_column_bytes(st, 1) == DRV_SECRET_HASH_LEN &&
+		    drv_secret_hash_equal(sqlite3_column_blob(st, 1), want) && !found) {
 			copy_col(st, 0, name_out, 64);
 			found = true;
 		}
@@ -672,21 +650,4 @@ int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms,
 	if (step != SQLITE_DONE)
 		return DRV_EDB;
 	return found ? DRV_OK : DRV_EPERM;
-}
-
-int store_api_token_add(struct store *s, const char *name, const char *role,
-                        const uint8_t hash[DRV_TOKEN_HASH_LEN], int64_t now_ms)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = prep(s, "INSERT INTO api_tokens (name, role, hash, created_ms) VALUES (?, ?, ?, ?)",
-	          &st);
-	if (rc != DRV_OK)
-		return rc;
-	bind_text(st, 1, name);
-	bind_text(st, 2, role);
-	sqlite3_bind_blob(st, 3, hash, DRV_TOKEN_HASH_LEN, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, now_ms);
-	return run(s, st);
 }

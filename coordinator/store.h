@@ -1,6 +1,6 @@
 /*
  * store.h: the coordinator's SQLite store for the link: agents, the
- * instruction queue, events, and enrollment / API token hashes.
+ * instruction queue and enrollment token hashes.
  *
  * The store has no lock of its own: droverd calls it from the core, which
  * serializes every change (see core.h). Offline tools (droverd init,
@@ -21,7 +21,7 @@
 
 #include "envelope.h"
 #include "keys.h"
-#include "token.h"
+#include "secret.h"
 
 struct store;
 
@@ -123,19 +123,13 @@ int store_instr_queued_agents(struct store *s, store_id_fn fn, void *arg);
 /* "queued", "sent", "acked", "expired"; DRV_ENOENT if no such instruction. */
 int store_instr_state(struct store *s, const char *agent_id, uint64_t seq, char out[16]);
 
-/* ---- events ---- */
-int store_event_add(struct store *s, int64_t now_ms, const char *kind, const char *deployment_id,
-                    const char *agent_id, const char *data_json);
-
 /* ---- tokens ---- */
 /* DRV_EEXIST if the name is taken. expires_ms 0 = never. */
 int store_enroll_token_add(struct store *s, const char *name,
-                           const uint8_t hash[DRV_TOKEN_HASH_LEN], int64_t now_ms,
+                           const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms,
                            int64_t expires_ms);
 /* DRV_OK and the token's name if the token is valid now; DRV_EPERM if not. */
 int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms,
                              char name_out[64]);
-int store_api_token_add(struct store *s, const char *name, const char *role,
-                        const uint8_t hash[DRV_TOKEN_HASH_LEN], int64_t now_ms);
 
 #endif

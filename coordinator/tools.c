@@ -22,7 +22,7 @@
 #include "err.h"
 #include "keys.h"
 #include "store.h"
-#include "token.h"
+#include "secret.h"
 
 static int open_store(const char *config, struct droverd_conf *conf, struct store **s)
 {
@@ -45,14 +45,14 @@ static int open_store(const char *config, struct droverd_conf *conf, struct stor
 
 static int create_token(struct store *s, const char *name, int64_t ttl_ms)
 {
-	char tok[DRV_TOKEN_MAX];
-	uint8_t hash[DRV_TOKEN_HASH_LEN];
+	char tok[DRV_SECRET_MAX];
+	uint8_t hash[DRV_SECRET_HASH_LEN];
 	int64_t now = drv_wall_ms();
 	int rc;
 
-	rc = drv_token_new("drvenr", tok, sizeof(tok));
+	rc = drv_secret_new("drvenr", tok, sizeof(tok));
 	if (rc == DRV_OK)
-		rc = drv_token_hash(tok, hash);
+		rc = drv_secret_hash(tok, hash);
 	if (rc == DRV_OK)
 		rc = store_enroll_token_add(s, name, hash, now, ttl_ms > 0 ? now + ttl_ms : 0);
 	if (rc == DRV_OK)

@@ -1,5 +1,5 @@
-/* token.c: random bearer tokens and their stored hashes. */
-#include "token.h"
+/* secret.c: random bearer secrets and their stored hashes. */
+#include "secret.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -9,9 +9,9 @@
 #include "atomicfile.h"
 #include "err.h"
 
-#define TOKEN_DOMAIN "drover/token/v1\n"
+#define SECRET_DOMAIN "drover/secret/v1\n"
 
-int drv_token_new(const char *prefix, char *out, size_t cap)
+int drv_secret_new(const char *prefix, char *out, size_t cap)
 {
 	uint8_t raw[32];
 	char b64[64];
@@ -23,33 +23,33 @@ int drv_token_new(const char *prefix, char *out, size_t cap)
 	sodium_memzero(raw, sizeof(raw));
 	n = snprintf(out, cap, "%s_%s", prefix, b64);
 	sodium_memzero(b64, sizeof(b64));
-	if (n < 0 || (size_t)n >= cap || (size_t)n > DRV_TOKEN_MAX) {
+	if (n < 0 || (size_t)n >= cap || (size_t)n > DRV_SECRET_MAX) {
 		sodium_memzero(out, cap);
 		return DRV_EINVAL;
 	}
 	return DRV_OK;
 }
 
-int drv_token_hash(const char *token, uint8_t out[DRV_TOKEN_HASH_LEN])
+int drv_secret_hash(const char *token, uint8_t out[DRV_SECRET_HASH_LEN])
 {
 	crypto_generichash_state st;
-	size_t len = token ? strnlen(token, DRV_TOKEN_MAX + 1) : 0;
+	size_t len = token ? strnlen(token, DRV_SECRET_MAX + 1) : 0;
 
-	if (len == 0 || len > DRV_TOKEN_MAX)
+	if (len == 0 || len > DRV_SECRET_MAX)
 		return DRV_EINVAL;
-	crypto_generichash_init(&st, NULL, 0, DRV_TOKEN_HASH_LEN);
-	crypto_generichash_update(&st, (const unsigned char *)TOKEN_DOMAIN, strlen(TOKEN_DOMAIN));
+	crypto_generichash_init(&st, NULL, 0, DRV_SECRET_HASH_LEN);
+	crypto_generichash_update(&st, (const unsigned char *)SECRET_DOMAIN, strlen(SECRET_DOMAIN));
 	crypto_generichash_update(&st, (const unsigned char *)token, len);
-	crypto_generichash_final(&st, out, DRV_TOKEN_HASH_LEN);
+	crypto_generichash_final(&st, out, DRV_SECRET_HASH_LEN);
 	return DRV_OK;
 }
 
-bool drv_token_hash_equal(const uint8_t a[DRV_TOKEN_HASH_LEN], const uint8_t b[DRV_TOKEN_HASH_LEN])
+bool drv_secret_hash_equal(const uint8_t a[DRV_SECRET_HASH_LEN], const uint8_t b[DRV_SECRET_HASH_LEN])
 {
-	return sodium_memcmp(a, b, DRV_TOKEN_HASH_LEN) == 0;
+	return sodium_memcmp(a, b, DRV_SECRET_HASH_LEN) == 0;
 }
 
-int drv_token_read_file(const char *path, char *out, size_t cap)
+int drv_secret_read_file(const char *path, char *out, size_t cap)
 {
 	char *text;
 	size_t len;
@@ -58,13 +58,13 @@ int drv_token_read_file(const char *path, char *out, size_t cap)
 	rc = drv_check_private(path);
 	if (rc != DRV_OK)
 		return rc;
-	rc = drv_read_file(path, DRV_TOKEN_MAX + 64, &text, &len);
+	rc = drv_read_file(path, DRV_SECRET_MAX + 64, &text, &len);
 	if (rc != DRV_OK)
 		return rc;
 	len = strcspn(text, "\r\n");
 	while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
 		len--;
-	if (len == 0 || len > DRV_TOKEN_MAX || len >= cap) {
+	if (len == 0 || len > DRV_SECRET_MAX || len >= cap) {
 		rc = DRV_EINVAL;
 	} else {
 		memcpy(out, text, len);
@@ -75,9 +75,9 @@ int drv_token_read_file(const char *path, char *out, size_t cap)
 	return rc;
 }
 
-int drv_token_write_file(const char *path, const char *token)
+int drv_secret_write_file(const char *path, const char *token)
 {
-	char line[DRV_TOKEN_MAX + 2];
+	char line[DRV_SECRET_MAX + 2];
 	int n = snprintf(line, sizeof(line), "%s\n", token);
 	int rc;
 

@@ -1,0 +1,557 @@
+/*
+ * executor.c: the agent's instruction executor: a persistent step log for
+ * idempotency, a queue, worker threads that serialize steps per service, and
+ * the dispatch of each action to its handler (hooks here, service actions in
+ * runtime.c).
+ */
+#include "executor.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomicfile.h"
+#include "clock.h"
+#include "err.h"
+#include "hook.h"
+#include "log.h"
+#include "runtime.h"
+#include "state.h"
+#include "step.h"
+
+#define N_WORKERS   4
+#define STEPS_KEEP  2000
+#define STEPS_AGE   (14LL * 24 * 3600 * 1000)
+#define INTERRUPTED "interrupted: the agent stopped while this step was queued or running"
+
+struct job {
+	struct job *next;
+	Drover__Instruction *ins; /* deep copy, owned */
+	char key[80];             /* steps with the same key run in order */
+	executor_report_fn report;
+	void *arg;
+	int64_t t0; /* monotonic, when accepted */
+};
+
+struct executor {
+	char *state_dir, *cache_dir, *releases_dir, *log_dir, *docker_socket, *agent_id;
+	executor_report_fn events;
+	void *events_arg;
+	struct state *st;
+	struct runtime *rt;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *head, *tail;
+	char busy[N_WORKERS][80]; /* keys being worked on */
+	int active;               /* jobs queued or running */
+	volatile int stopping;
+	pthread_t workers[N_WORKERS];
+	size_t n_workers;
+};
+
+static const char *action_name(int a)
+{
+	static const char *const names[] = {"unspecified", "prestage",          "start",
+	                                    "stop",        "activate-previous", "health-check",
+	                                    "run-hook",    "finalize"};
+	return a >= 0 && a < (int)(sizeof(names) / sizeof(names[0])) ? names[a] : "unknown";
+}
+
+static bool is_service_action(int a)
+{
+	return a == DROVER__ACTION__ACTION_PRESTAGE || a == DROVER__ACTION__ACTION_START ||
+	       a == DROVER__ACTION__ACTION_STOP || a == DROVER__ACTION__ACTION_ACTIVATE_PREVIOUS ||
+	       a == DROVER__ACTION__ACTION_HEALTH_CHECK || a == DROVER__ACTION__ACTION_FINALIZE;
+}
+
+static const char *ins_service(const Drover__Instruction *ins)
+{
+	if (ins->service != NULL && ins->service->name != NULL)
+		return ins->service->name;
+	return "";
+}
+
+/* --- reports --- */
+
+static void fill_report(struct executor *ex, Drover__Report *r, const char *deployment,
+                        const char *step_id, uint64_t seq, const char *service,
+                        Drover__StepResult result)
+{
+	drover__report__init(r);
+	r->agent_id = ex->agent_id;
+	r->deployment_id = (char *)deployment;
+	r->step_id = (char *)step_id;
+	r->instruction_seq = seq;
+	r->service = (char *)service;
+	r->result = result;
+	r->sent_at_ms = drv_wall_ms();
+}
+
+/* Attach the releases of one service (for final reports of service steps). */
+static void attach_releases(struct executor *ex, Drover__Report *r, const char *service,
+                            Drover__Release ***keep, size_t *nkeep)
+{
+	Drover__Release **all = NULL;
+	size_t n = 0, m = 0;
+
+	*keep = NULL;
+	*nkeep = 0;
+	if (service[0] == '\0' || runtime_releases(ex->rt, &all, &n) != DRV_OK)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(all[i]->service, service) == 0)
+			all[m++] = all[i];
+		else
+			drover__release__free_unpacked(all[i], NULL);
+	}
+	r->releases = all;
+	r->n_releases = m;
+	*keep = all;
+	*nkeep = m;
+}
+
+static void report_simple(struct executor *ex, const Drover__Instruction *ins,
+                          Drover__StepResult result, const char *msg, executor_report_fn fn,
+                          void *arg)
+{
+	Drover__Report r;
+
+	fill_report(ex, &r, ins->deployment_id, ins->step_id, ins->seq, (char *)ins_service(ins),
+	            result);
+	r.message = (char *)msg;
+	fn(&r, arg);
+}
+
+static void report_recorded(struct executor *ex, const struct state_step *s, executor_report_fn fn,
+                            void *arg)
+{
+	Drover__Release **rel;
+	Drover__Report r;
+	size_t n;
+
+	fill_report(ex, &r, s->deployment, s->step_id, s->seq, s->service,
+	            s->status == STEP_OK ? DROVER__STEP_RESULT__STEP_SUCCEEDED
+	                                 : DROVER__STEP_RESULT__STEP_FAILED);
+	r.message = s->message;
+	r.exit_code = s->exit_code;
+	r.output_tail = s->output_tail;
+	r.duration_ms = (uint64_t)(s->duration_ms > 0 ? s->duration_ms : 0);
+	attach_releases(ex, &r, s->service, &rel, &n);
+	fn(&r, arg);
+	executor_releases_free(rel, n);
+}
+
+/* --- the queue --- */
+
+static bool key_busy(struct executor *ex, const char *key)
+{
+	for (size_t i = 0; i < N_WORKERS; i++) {
+		if (strcmp(ex->busy[i], key) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Take the first job whose key is not being worked on. Called locked. */
+static struct job *take_job(struct executor *ex)
+{
+	struct job *prev = NULL;
+
+	for (struct job *j = ex->head; j != NULL; prev = j, j = j->next) {
+		if (key_busy(ex, j->key))
+			continue;
+		if (prev == NULL)
+			ex->head = j->next;
+		else
+			prev->next = j->next;
+		if (ex->tail == j)
+			ex->tail = prev;
+		j->next = NULL;
+		return j;
+	}
+	return NULL;
+}
+
+static void job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->ins != NULL)
+		drover__instruction__free_unpacked(j->ins, NULL);
+	free(j);
+}
+
+static int dispatch(struct executor *ex, const Drover__Instruction *ins, struct step_outcome *o)
+{
+	switch (ins->action) {
+	case DROVER__ACTION__ACTION_RUN_HOOK:
+		return hook_run(ins, ex->state_dir, ex->log_dir, &ex->stopping, o);
+	case DROVER__ACTION__ACTION_PRESTAGE: return runtime_prestage(ex->rt, ins, o);
+	case DROVER__ACTION__ACTION_START: return runtime_start(ex->rt, ins, o);
+	case DROVER__ACTION__ACTION_STOP: return runtime_stop(ex->rt, ins, o);
+	case DROVER__ACTION__ACTION_ACTIVATE_PREVIOUS:
+		return runtime_activate_previous(ex->rt, ins, o);
+	case DROVER__ACTION__ACTION_HEALTH_CHECK: return runtime_health_check(ex->rt, ins, o);
+	case DROVER__ACTION__ACTION_FINALIZE: return runtime_finalize(ex->rt, ins, o);
+	default: return step_fail(o, "unknown action %d", (int)ins->action);
+	}
+}
+
+static void run_job(struct executor *ex, struct job *j)
+{
+	const Drover__Instruction *ins = j->ins;
+	struct step_outcome *o = calloc(1, sizeof(*o));
+	Drover__Release **rel = NULL;
+	Drover__Report r;
+	size_t nrel = 0;
+	int64_t dur;
+	int rc;
+
+	if (o == NULL) {
+		drv_error("executor", "out of memory running step", "step=%s", ins->step_id);
+		return;
+	}
+	state_step_start(ex->st, ins->step_id);
+	drv_info("executor", "step started", "step=%s action=%s service=%s", ins->step_id,
+	         action_name(ins->action), ins_service(ins));
+	rc = dispatch(ex, ins, o);
+	if (rc != DRV_OK)
+		step_fail(o, "%s: %s", action_name(ins->action), drv_strerror(rc));
+	dur = drv_mono_ms() - j->t0;
+	if (state_step_finish(ex->st, ins->step_id, o->ok, o->message, o->exit_code, o->tail,
+	                      dur) != DRV_OK)
+		drv_error("executor", "cannot record step result", "step=%s", ins->step_id);
+	drv_info("executor", o->ok ? "step succeeded" : "step failed",
+	         "step=%s action=%s service=%s duration_ms=%lld msg=\"%s\"", ins->step_id,
+	         action_name(ins->action), ins_service(ins), (long long)dur, o->message);
+	fill_report(ex, &r, ins->deployment_id, ins->step_id, ins->seq, (char *)ins_service(ins),
+	            o->ok ? DROVER__STEP_RESULT__STEP_SUCCEEDED : DROVER__STEP_RESULT__STEP_FAILED);
+	r.message = o->message;
+	r.exit_code = o->exit_code;
+	r.output_tail = o->tail;
+	r.duration_ms = (uint64_t)dur;
+	attach_releases(ex, &r, ins_service(ins), &rel, &nrel);
+	j->report(&r, j->arg);
+	executor_releases_free(rel, nrel);
+	free(o);
+}
+
+static void *worker(void *arg)
+{
+	struct executor *ex = arg;
+	size_t slot = 0;
+
+	pthread_mutex_lock(&ex->lock);
+	for (;;) {
+		struct job *j = NULL;
+
+		while (!ex->stopping && (j = take_job(ex)) == NULL)
+			pthread_cond_wait(&ex->cond, &ex->lock);
+		if (j == NULL)
+			break;
+		for (slot = 0; slot < N_WORKERS && ex->busy[slot][0] != '\0'; slot++)
+			;
+		snprintf(ex->busy[slot], sizeof(ex->busy[slot]), "%s", j->key);
+		pthread_mutex_unlock(&ex->lock);
+		run_job(ex, j);
+		job_free(j);
+		pthread_mutex_lock(&ex->lock);
+		ex->busy[slot][0] = '\0';
+		ex->active--;
+		pthread_cond_broadcast(&ex->cond);
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return NULL;
+}
+
+/* --- validation --- */
+
+static const char *check(const Drover__Instruction *ins)
+{
+	if (ins->action == DROVER__ACTION__ACTION_RUN_HOOK) {
+		if (ins->hook == NULL)
+			return "run-hook without a hook";
+		if (ins->hook->n_run == 0)
+			return "hook without a command";
+		return NULL;
+	}
+	if (!is_service_action(ins->action))
+		return "unknown action";
+	if (ins->service == NULL)
+		return "service action without a service";
+	if (!step_name_ok(ins->service->name))
+		return "service name must be 1-64 characters of [A-Za-z0-9._-]";
+	if (ins->service->slot[0] != '\0' && !step_name_ok(ins->service->slot))
+		return "slot name must be 1-64 characters of [A-Za-z0-9._-]";
+	if ((ins->action == DROVER__ACTION__ACTION_PRESTAGE ||
+	     ins->action == DROVER__ACTION__ACTION_START) &&
+	    (ins->service->image == NULL || ins->service->image->digest[0] == '\0'))
+		return "image not pinned by digest";
+	return NULL;
+}
+
+static Drover__Instruction *copy_ins(const Drover__Instruction *ins)
+{
+	size_t len = drover__instruction__get_packed_size(ins);
+	uint8_t *buf = malloc(len ? len : 1);
+	Drover__Instruction *c;
+
+	if (buf == NULL)
+		return NULL;
+	drover__instruction__pack(ins, buf);
+	c = drover__instruction__unpack(NULL, len, buf);
+	free(buf);
+	return c;
+}
+
+static int enqueue(struct executor *ex, const Drover__Instruction *ins, executor_report_fn fn,
+                   void *arg)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return DRV_ENOMEM;
+	j->ins = copy_ins(ins);
+	if (j->ins == NULL) {
+		free(j);
+		return DRV_ENOMEM;
+	}
+	if (ins->action == DROVER__ACTION__ACTION_RUN_HOOK)
+		snprintf(j->key, sizeof(j->key), "hook/%.70s", ins->step_id);
+	else
+		snprintf(j->key, sizeof(j->key), "svc/%s", ins->service->name);
+	j->report = fn;
+	j->arg = arg;
+	j->t0 = drv_mono_ms();
+	pthread_mutex_lock(&ex->lock);
+	if (ex->tail != NULL)
+		ex->tail->next = j;
+	else
+		ex->head = j;
+	ex->tail = j;
+	ex->active++;
+	pthread_cond_broadcast(&ex->cond);
+	pthread_mutex_unlock(&ex->lock);
+	return DRV_OK;
+}
+
+int executor_run(struct executor *ex, const Drover__Instruction *ins, executor_report_fn report,
+                 void *arg)
+{
+	struct state_step rec;
+	const char *bad;
+	int rc;
+
+	if (ex == NULL || ins == NULL || report == NULL || ins->step_id == NULL ||
+	    ins->step_id[0] == '\0')
+		return DRV_EINVAL;
+	rc = state_step_get(ex->st, ins->step_id, &rec);
+	if (rc == DRV_OK) {
+		if (rec.status == STEP_OK || rec.status == STEP_FAIL)
+			report_recorded(ex, &rec, report, arg);
+		else
+			report_simple(ex, ins, DROVER__STEP_RESULT__STEP_RUNNING,
+			              "step already in progress", report, arg);
+		state_step_clear(&rec);
+		return DRV_OK;
+	}
+	bad = check(ins);
+	rc = state_step_insert(ex->st, ins, ins_service(ins));
+	if (rc == DRV_EEXIST) /* a concurrent duplicate won the race */
+		return executor_run(ex, ins, report, arg);
+	if (rc != DRV_OK)
+		return rc;
+	if (bad != NULL) {
+		state_step_finish(ex->st, ins->step_id, false, bad, 0, "", 0);
+		drv_warn("executor", "step refused", "step=%s reason=\"%s\"", ins->step_id, bad);
+		report_simple(ex, ins, DROVER__STEP_RESULT__STEP_FAILED, bad, report, arg);
+		return DRV_OK;
+	}
+	rc = enqueue(ex, ins, report, arg);
+	if (rc != DRV_OK) {
+		state_step_finish(ex->st, ins->step_id, false, "agent out of memory", 0, "", 0);
+		report_simple(ex, ins, DROVER__STEP_RESULT__STEP_FAILED, "agent out of memory",
+		              report, arg);
+		return DRV_OK;
+	}
+	report_simple(ex, ins, DROVER__STEP_RESULT__STEP_ACCEPTED, "accepted", report, arg);
+	return DRV_OK;
+}
+
+void executor_drain(struct executor *ex)
+{
+	pthread_mutex_lock(&ex->lock);
+	while (ex->active > 0)
+		pthread_cond_wait(&ex->cond, &ex->lock);
+	pthread_mutex_unlock(&ex->lock);
+}
+
+int executor_releases(struct executor *ex, Drover__Release ***out, size_t *n_out)
+{
+	return runtime_releases(ex->rt, out, n_out);
+}
+
+void executor_releases_free(Drover__Release **rel, size_t n)
+{
+	for (size_t i = 0; rel != NULL && i < n; i++)
+		drover__release__free_unpacked(rel[i], NULL);
+	free(rel);
+}
+
+/* --- life cycle --- */
+
+static void report_interrupted(struct executor *ex)
+{
+	struct state_step *steps = NULL;
+	size_t n = 0;
+
+	if (state_steps_recover(ex->st, INTERRUPTED, &steps, &n) != DRV_OK)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		drv_warn("executor", "step interrupted by an agent restart, recorded as failed",
+		         "step=%s action=%s service=%s", steps[i].step_id,
+		         action_name(steps[i].action), steps[i].service);
+		if (ex->events != NULL)
+			report_recorded(ex, &steps[i], ex->events, ex->events_arg);
+	}
+	state_steps_free(steps, n);
+}
+
+static int dup_opt(const char *in, const char *def, char **out)
+{
+	if (in == NULL)
+		in = def;
+	if (in == NULL) {
+		*out = NULL;
+		return DRV_OK;
+	}
+	*out = strdup(in);
+	return *out ? DRV_OK : DRV_ENOMEM;
+}
+
+static int copy_config(struct executor *ex, const struct executor_config *cfg)
+{
+	int rc = dup_opt(cfg->state_dir, NULL, &ex->state_dir);
+
+	if (rc == DRV_OK)
+		rc = dup_opt(cfg->cache_dir, NULL, &ex->cache_dir);
+	if (rc == DRV_OK)
+		rc = dup_opt(cfg->releases_dir, NULL, &ex->releases_dir);
+	if (rc == DRV_OK)
+		rc = dup_opt(cfg->log_dir, NULL, &ex->log_dir);
+	if (rc == DRV_OK)
+		rc = dup_opt(cfg->docker_socket, "/run/podman/podman.sock", &ex->docker_socket);
+	if (rc == DRV_OK)
+		rc = dup_opt(cfg->agent_id, "", &ex->agent_id);
+	if (rc != DRV_OK)
+		return rc;
+	if (!ex->state_dir || !ex->cache_dir || !ex->releases_dir || !ex->log_dir)
+		return DRV_EINVAL;
+	ex->events = cfg->events;
+	ex->events_arg = cfg->events_arg;
+	return DRV_OK;
+}
+
+static int open_state(struct executor *ex)
+{
+	const char *dirs[] = {ex->state_dir, ex->cache_dir, ex->releases_dir, ex->log_dir};
+	char path[4096];
+	int rc;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		rc = drv_mkdirs(dirs[i], 0750);
+		if (rc != DRV_OK) {
+			drv_error("executor", "cannot create directory", "path=%s", dirs[i]);
+			return rc;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/agent.db", ex->state_dir);
+	return state_open(path, &ex->st);
+}
+
+static void events_thunk(const Drover__Report *r, void *arg)
+{
+	struct executor *ex = arg;
+	Drover__Report copy = *r;
+
+	copy.agent_id = ex->agent_id;
+	if (ex->events != NULL)
+		ex->events(&copy, ex->events_arg);
+}
+
+static int start_runtime(struct executor *ex, const struct executor_config *cfg)
+{
+	struct runtime_config rc = {
+	        .state_dir = ex->state_dir,
+	        .cache_dir = ex->cache_dir,
+	        .releases_dir = ex->releases_dir,
+	        .log_dir = ex->log_dir,
+	        .docker_socket = ex->docker_socket,
+	        .insecure_registry = cfg->insecure_registry,
+	        .events = events_thunk,
+	        .events_arg = ex,
+	};
+	return runtime_new(&rc, ex->st, &ex->rt);
+}
+
+int executor_new(const struct executor_config *cfg, struct executor **out)
+{
+	struct executor *ex = calloc(1, sizeof(*ex));
+	int rc;
+
+	if (ex == NULL)
+		return DRV_ENOMEM;
+	pthread_mutex_init(&ex->lock, NULL);
+	pthread_cond_init(&ex->cond, NULL);
+	rc = copy_config(ex, cfg);
+	if (rc == DRV_OK)
+		rc = open_state(ex);
+	if (rc == DRV_OK)
+		rc = start_runtime(ex, cfg);
+	if (rc != DRV_OK) {
+		executor_free(ex);
+		return rc;
+	}
+	hook_reap_orphans(ex->state_dir);
+	report_interrupted(ex);
+	state_steps_prune(ex->st, STEPS_AGE, STEPS_KEEP);
+	for (; ex->n_workers < N_WORKERS; ex->n_workers++) {
+		if (pthread_create(&ex->workers[ex->n_workers], NULL, worker, ex) != 0) {
+			executor_free(ex);
+			return DRV_ESYS;
+		}
+	}
+	*out = ex;
+	return DRV_OK;
+}
+
+void executor_free(struct executor *ex)
+{
+	struct job *j;
+
+	if (ex == NULL)
+		return;
+	pthread_mutex_lock(&ex->lock);
+	ex->stopping = 1;
+	pthread_cond_broadcast(&ex->cond);
+	pthread_mutex_unlock(&ex->lock);
+	for (size_t i = 0; i < ex->n_workers; i++)
+		pthread_join(ex->workers[i], NULL);
+	while ((j = ex->head) != NULL) {
+		ex->head = j->next;
+		job_free(j);
+	}
+	runtime_free(ex->rt);
+	state_close(ex->st);
+	pthread_cond_destroy(&ex->cond);
+	pthread_mutex_destroy(&ex->lock);
+	free(ex->state_dir);
+	free(ex->cache_dir);
+	free(ex->releases_dir);
+	free(ex->log_dir);
+	free(ex->docker_socket);
+	free(ex->agent_id);
+	free(ex);
+}

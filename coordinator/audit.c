@@ -1,0 +1,106 @@
+/* audit.c: append-only audit rows and the GET /v1/audit route. */
+#include "audit.h"
+
+#include "clock.h"
+#include "err.h"
+#include "http_server.h"
+#include "log.h"
+
+int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(
+	            db,
+	            "INSERT INTO audit(at_ms, actor, role, remote, method, path, status, "
+	            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	            -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_int64(st, 1, drv_wall_ms());
+	sqlite3_bind_text(st, 2, e->actor ? e->actor : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, e->role ? e->role : "none", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->remote ? e->remote : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->method ? e->method : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, e->path ? e->path : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, e->status);
+	sqlite3_bind_text(st, 8, e->detail ? e->detail : "", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_OK)
+		drv_error("audit", "cannot append audit row", "error=\"%s\"", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static json_t *audit_row(sqlite3_stmt *st)
+{
+	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "id",
+	                 (json_int_t)sqlite3_column_int64(st, 0), "at_ms",
+	                 (json_int_t)sqlite3_column_int64(st, 1), "actor",
+	                 (const char *)sqlite3_column_text(st, 2), "role",
+	                 (const char *)sqlite3_column_text(st, 3), "remote",
+	                 (const char *)sqlite3_column_text(st, 4), "method",
+	                 (const char *)sqlite3_column_text(st, 5), "path",
+	                 (const char *)sqlite3_column_text(st, 6), "status",
+	                 sqlite3_column_int(st, 7), "detail",
+	                 (const char *)sqlite3_column_text(st, 8));
+}
+
+int drv_audit_list(sqlite3 *db, int64_t before_id, int limit, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr;
+	int rc = DRV_OK, step = SQLITE_DONE;
+
+	if (limit < 1 || limit > DRV_AUDIT_LIST_MAX || before_id < 0)
+		return DRV_EINVAL;
+	if (sqlite3_prepare_v2(
+	            db,
+	            "SELECT id, at_ms, actor, role, remote, method, path, status, detail "
+	            "FROM audit WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
+	            -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_int64(st, 1, before_id);
+	sqlite3_bind_int(st, 2, limit);
+	arr = json_array();
+	if (!arr)
+		rc = DRV_ENOMEM;
+	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_array_append_new(arr, audit_row(st)) != 0)
+			rc = DRV_ENOMEM;
+	}
+	if (rc == DRV_OK && step != SQLITE_DONE)
+		rc = DRV_EDB;
+	sqlite3_finalize(st);
+	if (rc != DRV_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return DRV_OK;
+}
+
+static int audit_get(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	long long limit, before;
+	json_t *rows;
+	int rc;
+
+	if (drv_http_query_int(req, resp, "limit", 1, DRV_AUDIT_LIST_MAX, 100, &limit) != DRV_OK ||
+	    drv_http_query_int(req, resp, "before", 0, INT64_MAX, 0, &before) != DRV_OK)
+		return DRV_OK;
+	rc = drv_audit_list(ctx, before, (int)limit, &rows);
+	if (rc != DRV_OK)
+		return rc;
+	return drv_http_json(resp, 200, json_pack("{s:o}", "entries", rows));
+}
+
+static const struct drv_http_route audit_routes[] = {
+        {.method = "GET", .pattern = "/v1/audit", .min_role = DRV_ROLE_ADMIN, .handler = audit_get},
+};
+
+int drv_audit_add_routes(struct drv_http_server *srv, sqlite3 *db)
+{
+	return drv_http_add_routes(srv, audit_routes,
+	                           sizeof(audit_routes) / sizeof(audit_routes[0]), db);
+}

@@ -1,0 +1,477 @@
+/* events.c: the events hub (publish, wake) and the GET /v1/events stream. */
+#include "events.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "err.h"
+#include "http_server.h"
+#include "log.h"
+
+#define BATCH      100
+#define TAIL_MAX   1000
+#define TAIL_DEF   100
+#define RETRY_MS   2000
+#define FILTER_MAX DRV_EVENT_ID_MAX
+
+struct drv_events {
+	sqlite3 *db;
+	int keepalive_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t gen;
+	bool closing;
+};
+
+struct filter {
+	char deployment[FILTER_MAX + 1];
+	char agent[FILTER_MAX + 1];
+	char kind[DRV_EVENT_KIND_MAX + 1];
+};
+
+struct ev_stream {
+	struct drv_events *ev;
+	int64_t last_id;
+	bool follow;
+	struct filter f;
+	char *buf;
+	size_t len, off, cap;
+	int64_t next_ping_ms;
+};
+
+/* ------------------------------------------------------------------ hub */
+
+int drv_events_new(sqlite3 *db, int keepalive_ms, struct drv_events **out)
+{
+	struct drv_events *ev = calloc(1, sizeof(*ev));
+	pthread_condattr_t ca;
+
+	if (!ev)
+		return DRV_ENOMEM;
+	ev->db = db;
+	ev->keepalive_ms = keepalive_ms > 0 ? keepalive_ms : DRV_EVENTS_KEEPALIVE_MS;
+	pthread_mutex_init(&ev->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ev->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = ev;
+	return DRV_OK;
+}
+
+void drv_events_free(struct drv_events *ev)
+{
+	if (!ev)
+		return;
+	pthread_cond_destroy(&ev->cond);
+	pthread_mutex_destroy(&ev->lock);
+	free(ev);
+}
+
+void drv_events_notify(struct drv_events *ev)
+{
+	pthread_mutex_lock(&ev->lock);
+	ev->gen++;
+	pthread_cond_broadcast(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+}
+
+void drv_events_shutdown(struct drv_events *ev)
+{
+	pthread_mutex_lock(&ev->lock);
+	ev->closing = true;
+	pthread_cond_broadcast(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+}
+
+static void shutdown_hook(void *ctx)
+{
+	drv_events_shutdown(ctx);
+}
+
+static bool kind_ok(const char *kind)
+{
+	size_t n = kind ? strlen(kind) : 0;
+
+	if (n == 0 || n > DRV_EVENT_KIND_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = kind[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("_.-", c)))
+			return false;
+	}
+	return true;
+}
+
+int drv_events_insert(sqlite3 *db, const char *kind, const char *deployment_id,
+                      const char *agent_id, const json_t *data, int64_t *id_out)
+{
+	sqlite3_stmt *st;
+	char *text;
+	int rc;
+
+	if (!kind_ok(kind) || (deployment_id && strlen(deployment_id) > DRV_EVENT_ID_MAX) ||
+	    (agent_id && strlen(agent_id) > DRV_EVENT_ID_MAX) || (data && !json_is_object(data)))
+		return DRV_EINVAL;
+	text = data ? json_dumps(data, JSON_COMPACT) : strdup("{}");
+	if (!text)
+		return DRV_ENOMEM;
+	if (strlen(text) > DRV_EVENT_DATA_MAX) {
+		free(text);
+		return DRV_ETOOBIG;
+	}
+	if (sqlite3_prepare_v2(db,
+	                       "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
+	                       "VALUES (?, ?, ?, ?, ?)",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		free(text);
+		return DRV_EDB;
+	}
+	sqlite3_bind_int64(st, 1, drv_wall_ms());
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, deployment_id ? deployment_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, agent_id ? agent_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	if (rc == DRV_OK && id_out)
+		*id_out = sqlite3_last_insert_rowid(db);
+	if (rc != DRV_OK)
+		drv_error("events", "cannot insert event", "kind=%s error=\"%s\"", kind,
+		          sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	free(text);
+	return rc;
+}
+
+int drv_events_publish(struct drv_events *ev, const char *kind, const char *deployment_id,
+                       const char *agent_id, const json_t *data, int64_t *id_out)
+{
+	int64_t id;
+	int rc;
+
+	/* The connection is shared by threads: keep the insert and its rowid together. */
+	sqlite3_mutex_enter(sqlite3_db_mutex(ev->db));
+	rc = drv_events_insert(ev->db, kind, deployment_id, agent_id, data, &id);
+	sqlite3_mutex_leave(sqlite3_db_mutex(ev->db));
+	if (rc != DRV_OK)
+		return rc;
+	drv_events_notify(ev);
+	if (id_out)
+		*id_out = id;
+	return DRV_OK;
+}
+
+/* --------------------------------------------------------------- streams */
+
+static int buf_append(struct ev_stream *s, const char *text, size_t len)
+{
+	if (s->len + len > s->cap) {
+		size_t cap = (s->len + len) * 2;
+		char *grown = realloc(s->buf, cap);
+		if (!grown)
+			return DRV_ENOMEM;
+		s->buf = grown;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, text, len);
+	s->len += len;
+	return DRV_OK;
+}
+
+static json_t *row_json(sqlite3_stmt *st)
+{
+	const char *data = (const char *)sqlite3_column_text(st, 5);
+	json_t *d = data ? json_loads(data, 0, NULL) : NULL;
+
+	if (!d)
+		d = json_object();
+	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:o}", "id",
+	                 (json_int_t)sqlite3_column_int64(st, 0), "at_ms",
+	                 (json_int_t)sqlite3_column_int64(st, 1), "kind",
+	                 (const char *)sqlite3_column_text(st, 2), "deployment_id",
+	                 (const char *)sqlite3_column_text(st, 3), "agent_id",
+	                 (const char *)sqlite3_column_text(st, 4), "data", d);
+}
+
+static int format_event(struct ev_stream *s, sqlite3_stmt *st)
+{
+	json_t *obj = row_json(st);
+	const char *kind = (const char *)sqlite3_column_text(st, 2);
+	char *json, head[160];
+	int rc;
+
+	if (!obj)
+		return DRV_ENOMEM;
+	json = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!json)
+		return DRV_ENOMEM;
+	if (!kind_ok(kind))
+		kind = "message";
+	snprintf(head, sizeof(head),
+	         "id: %lld\nevent: %s\ndata: ", (long long)sqlite3_column_int64(st, 0), kind);
+	rc = buf_append(s, head, strlen(head));
+	if (rc == DRV_OK)
+		rc = buf_append(s, json, strlen(json));
+	if (rc == DRV_OK)
+		rc = buf_append(s, "\n\n", 2);
+	free(json);
+	return rc;
+}
+
+static const char filter_sql[] = "(?2 = '' OR deployment_id = ?2) AND (?3 = '' OR agent_id = ?3) "
+                                 "AND (?4 = '' OR kind = ?4)";
+
+static void bind_filter(sqlite3_stmt *st, const struct filter *f)
+{
+	sqlite3_bind_text(st, 2, f->deployment, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, f->agent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, f->kind, -1, SQLITE_STATIC);
+}
+
+/* Format the next batch of events after s->last_id into s->buf. */
+static int fill(struct ev_stream *s)
+{
+	char sql[512];
+	sqlite3_stmt *st;
+	int step, rc = DRV_OK;
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT id, at_ms, kind, deployment_id, agent_id, data FROM events "
+	         "WHERE id > ?1 AND %s ORDER BY id LIMIT %d",
+	         filter_sql, BATCH);
+	if (sqlite3_prepare_v2(s->ev->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_int64(st, 1, s->last_id);
+	bind_filter(st, &s->f);
+	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = format_event(s, st);
+		if (rc == DRV_OK)
+			s->last_id = sqlite3_column_int64(st, 0);
+	}
+	if (rc == DRV_OK && step != SQLITE_DONE)
+		rc = DRV_EDB;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static struct timespec mono_abs(int64_t at_ms)
+{
+	struct timespec ts = {.tv_sec = at_ms / 1000, .tv_nsec = (at_ms % 1000) * 1000000L};
+	return ts;
+}
+
+/* Wait until an event is published, the hub closes, or the next ping is
+ * due. Returns false when the hub is closing. */
+static bool wait_for_news(struct ev_stream *s, uint64_t seen_gen)
+{
+	struct drv_events *ev = s->ev;
+	struct timespec until = mono_abs(s->next_ping_ms);
+	bool open;
+
+	pthread_mutex_lock(&ev->lock);
+	while (ev->gen == seen_gen && !ev->closing && drv_mono_ms() < s->next_ping_ms)
+		pthread_cond_timedwait(&ev->cond, &ev->lock, &until);
+	open = !ev->closing;
+	pthread_mutex_unlock(&ev->lock);
+	return open;
+}
+
+static ssize_t stream_read(void *state, char *out, size_t cap)
+{
+	static const char ping[] = ": keep-alive\n\n";
+	struct ev_stream *s = state;
+	uint64_t gen;
+	bool closing;
+
+	for (;;) {
+		if (s->off < s->len) {
+			size_t n = s->len - s->off < cap ? s->len - s->off : cap;
+			memcpy(out, s->buf + s->off, n);
+			s->off += n;
+			s->next_ping_ms = drv_mono_ms() + s->ev->keepalive_ms;
+			return (ssize_t)n;
+		}
+		s->off = s->len = 0;
+		pthread_mutex_lock(&s->ev->lock);
+		gen = s->ev->gen;
+		closing = s->ev->closing;
+		pthread_mutex_unlock(&s->ev->lock);
+		if (closing || fill(s) != DRV_OK)
+			return -1;
+		if (s->len)
+			continue;
+		if (!s->follow || !wait_for_news(s, gen))
+			return -1;
+		if (drv_mono_ms() >= s->next_ping_ms && buf_append(s, ping, sizeof(ping) - 1))
+			return -1;
+	}
+}
+
+static void stream_free(void *state)
+{
+	struct ev_stream *s = state;
+
+	drv_debug("events", "stream ended", "last_id=%lld", (long long)s->last_id);
+	free(s->buf);
+	free(s);
+}
+
+static const struct drv_http_stream_ops event_stream_ops = {
+        .read = stream_read,
+        .free = stream_free,
+};
+
+/* ----------------------------------------------------------------- route */
+
+static int scalar_id(sqlite3 *db, const char *sql, const struct filter *f, int64_t arg,
+                     int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = DRV_EDB;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_int64(st, 1, arg);
+	if (f)
+		bind_filter(st, f);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = DRV_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The id after which a stream of the last `tail` matching events starts. */
+static int tail_start(sqlite3 *db, const struct filter *f, long long tail, int64_t *out)
+{
+	char sql[512];
+	int64_t max_id, first;
+	int rc;
+
+	rc = scalar_id(db, "SELECT coalesce(max(id), 0) + 0 * ?1 FROM events", NULL, 0, &max_id);
+	if (rc != DRV_OK || tail == 0) {
+		if (rc == DRV_OK)
+			*out = max_id;
+		return rc;
+	}
+	snprintf(sql, sizeof(sql),
+	         "SELECT coalesce(min(id), 0) FROM (SELECT id FROM events WHERE %s "
+	         "ORDER BY id DESC LIMIT ?1)",
+	         filter_sql);
+	rc = scalar_id(db, sql, f, tail, &first);
+	if (rc == DRV_OK)
+		*out = first > 0 ? first - 1 : max_id;
+	return rc;
+}
+
+static int copy_filter(struct drv_http_req *req, struct drv_http_resp *resp, const char *name,
+                       char *dst, size_t cap)
+{
+	const char *v = drv_http_query(req, name);
+
+	if (v && strlen(v) >= cap) {
+		drv_http_error_at(resp, 400, "too-long", name, 0, "query argument %s is too long",
+		                  name);
+		return DRV_EINVAL;
+	}
+	snprintf(dst, cap, "%s", v ? v : "");
+	return DRV_OK;
+}
+
+static int parse_follow(struct drv_http_req *req, struct drv_http_resp *resp, bool *follow)
+{
+	const char *v = drv_http_query(req, "follow");
+
+	if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0) {
+		*follow = true;
+		return DRV_OK;
+	}
+	if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0) {
+		*follow = false;
+		return DRV_OK;
+	}
+	drv_http_error_at(resp, 400, "bad-request", "follow", 0, "follow must be 0 or 1");
+	return DRV_EINVAL;
+}
+
+/* Last-Event-ID overrides since; neither: start tail events back. */
+static int start_id(struct drv_http_req *req, struct drv_http_resp *resp, struct ev_stream *s)
+{
+	const char *lei = drv_http_header(req, "Last-Event-ID");
+	long long since, tail;
+	char *end;
+
+	if (lei) {
+		since = strtoll(lei, &end, 10);
+		if (*lei == '\0' || *end != '\0' || since < 0) {
+			drv_http_error_at(resp, 400, "bad-request", "Last-Event-ID", 0,
+			                  "Last-Event-ID must be an event id");
+			return DRV_EINVAL;
+		}
+		s->last_id = since;
+		return DRV_OK;
+	}
+	if (drv_http_query_int(req, resp, "since", -1, INT64_MAX, -1, &since) != DRV_OK ||
+	    drv_http_query_int(req, resp, "tail", 0, TAIL_MAX, TAIL_DEF, &tail) != DRV_OK)
+		return DRV_EINVAL;
+	if (since >= 0) {
+		s->last_id = since;
+		return DRV_OK;
+	}
+	return tail_start(s->ev->db, &s->f, tail, &s->last_id);
+}
+
+static int events_get(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	struct drv_events *ev = ctx;
+	struct ev_stream *s = calloc(1, sizeof(*s));
+	char retry[32];
+	int rc;
+
+	if (!s)
+		return DRV_ENOMEM;
+	s->ev = ev;
+	rc = copy_filter(req, resp, "deployment", s->f.deployment, sizeof(s->f.deployment));
+	if (rc == DRV_OK)
+		rc = copy_filter(req, resp, "agent", s->f.agent, sizeof(s->f.agent));
+	if (rc == DRV_OK)
+		rc = copy_filter(req, resp, "kind", s->f.kind, sizeof(s->f.kind));
+	if (rc == DRV_OK)
+		rc = parse_follow(req, resp, &s->follow);
+	if (rc == DRV_OK)
+		rc = start_id(req, resp, s);
+	snprintf(retry, sizeof(retry), "retry: %d\n\n", RETRY_MS);
+	if (rc == DRV_OK)
+		rc = buf_append(s, retry, strlen(retry));
+	s->next_ping_ms = drv_mono_ms() + ev->keepalive_ms;
+	if (rc == DRV_OK)
+		rc = drv_http_stream(resp, "text/event-stream", &event_stream_ops, s);
+	if (rc != DRV_OK) {
+		stream_free(s);
+		return rc == DRV_ESTATE ? DRV_OK : rc;
+	}
+	return DRV_OK;
+}
+
+static const struct drv_http_route event_routes[] = {
+        {.method = "GET",
+         .pattern = "/v1/events",
+         .min_role = DRV_ROLE_VIEWER,
+         .handler = events_get},
+};
+
+int drv_events_add_routes(struct drv_http_server *srv, struct drv_events *ev)
+{
+	int rc = drv_http_add_routes(srv, event_routes, 1, ev);
+
+	if (rc == DRV_OK)
+		rc = drv_http_on_stop(srv, shutdown_hook, ev);
+	return rc;
+}

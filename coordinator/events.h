@@ -1,0 +1,74 @@
+/*
+ * events.h: the events hub: what happened, in order, for operators and
+ * automation. Events are rows of the events table (id, at_ms, kind,
+ * deployment_id, agent_id, data JSON); their id is the stream position.
+ *
+ * Publishing (any thread):
+ *
+ *     json_t *d = json_pack("{s:s}", "tier", "core");
+ *     drv_events_publish(ev, "tier_done", "dep-42", NULL, d, NULL);
+ *     json_decref(d);
+ *
+ * or, inside your own transaction on your own connection, insert with
+ * drv_events_insert and call drv_events_notify(ev) after COMMIT.
+ *
+ * Streaming: GET /v1/events (viewer) answers text/event-stream:
+ *
+ *     retry: 2000
+ *
+ *     id: 42
+ *     event: tier_done
+ *     data: {"id":42,"at_ms":...,"kind":"tier_done","deployment_id":"dep-42",
+ *            "agent_id":"","data":{"tier":"core"}}
+ *
+ * Query: since=ID (events after ID), tail=N (without since: start with the
+ * last N, default 100, max 1000; tail=0 only new events), follow=0 (end the
+ * stream once caught up; default 1), deployment=ID, agent=ID, kind=K
+ * (filters). A Last-Event-ID header overrides since, so a client that
+ * reconnects resumes exactly after the last event it saw. A comment line
+ * ": keep-alive" goes out when nothing happened for keepalive_ms; that is
+ * also how a vanished client is noticed (its write fails and the stream is
+ * freed). Streams never block publishers: they read the table themselves.
+ */
+#ifndef DRV_EVENTS_H
+#define DRV_EVENTS_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+struct drv_events;
+struct drv_http_server;
+
+#define DRV_EVENT_KIND_MAX      64  /* [a-z0-9_.-] */
+#define DRV_EVENT_ID_MAX        255 /* deployment and agent ids */
+#define DRV_EVENT_DATA_MAX      (64 * 1024)
+#define DRV_EVENTS_KEEPALIVE_MS 15000
+
+/* db: a connection (drv_db_open, coordinator schema) the hub uses for
+ * publishing and for reading streams; borrowed until drv_events_free.
+ * keepalive_ms: 0 for DRV_EVENTS_KEEPALIVE_MS. */
+int drv_events_new(sqlite3 *db, int keepalive_ms, struct drv_events **out);
+/* Call after drv_http_server_stop (streams hold the hub until then). */
+void drv_events_free(struct drv_events *ev);
+
+/* Insert and wake the streams. data is borrowed (NULL: {}); ids may be NULL
+ * or "". *id_out (may be NULL) gets the event id. DRV_EINVAL for a bad kind,
+ * an id too long or data that is not an object; DRV_ETOOBIG for data over
+ * DRV_EVENT_DATA_MAX once serialized. */
+int drv_events_publish(struct drv_events *ev, const char *kind, const char *deployment_id,
+                       const char *agent_id, const json_t *data, int64_t *id_out);
+
+/* The insert alone, on any connection (inside the caller's transaction). */
+int drv_events_insert(sqlite3 *db, const char *kind, const char *deployment_id,
+                      const char *agent_id, const json_t *data, int64_t *id_out);
+/* Wake the streams (after a COMMIT that inserted events). */
+void drv_events_notify(struct drv_events *ev);
+
+/* End every stream now and refuse new ones (the server's stop hook). */
+void drv_events_shutdown(struct drv_events *ev);
+
+/* GET /v1/events (viewer), plus the stop hook. */
+int drv_events_add_routes(struct drv_http_server *srv, struct drv_events *ev);
+
+#endif

@@ -1,0 +1,265 @@
+/* tokens.c: API token creation, constant-time verification, revocation. */
+#include "tokens.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "atomicfile.h"
+#include "clock.h"
+#include "db.h"
+#include "err.h"
+#include "log.h"
+
+#define HASH_LEN 32
+#define RAW_LEN  32
+
+static const char hash_domain[] = "drover-api-token-v1";
+
+const char *drv_role_name(enum drv_role role)
+{
+	switch (role) {
+	case DRV_ROLE_VIEWER: return "viewer";
+	case DRV_ROLE_DEPLOYER: return "deployer";
+	case DRV_ROLE_ADMIN: return "admin";
+	default: return "none";
+	}
+}
+
+int drv_role_parse(const char *name, enum drv_role *out)
+{
+	static const enum drv_role roles[] = {DRV_ROLE_VIEWER, DRV_ROLE_DEPLOYER, DRV_ROLE_ADMIN};
+
+	for (size_t i = 0; name && i < sizeof(roles) / sizeof(roles[0]); i++) {
+		if (strcmp(name, drv_role_name(roles[i])) == 0) {
+			*out = roles[i];
+			return DRV_OK;
+		}
+	}
+	return DRV_EINVAL;
+}
+
+int drv_token_name_check(const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	if (len == 0 || len > DRV_TOKEN_NAME_MAX)
+		return DRV_EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("._@-", c)))
+			return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+static void token_hash(const char *token, size_t len, unsigned char out[HASH_LEN])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, HASH_LEN);
+	crypto_generichash_update(&st, (const unsigned char *)hash_domain, sizeof(hash_domain));
+	crypto_generichash_update(&st, (const unsigned char *)token, len);
+	crypto_generichash_final(&st, out, HASH_LEN);
+}
+
+static int insert_token(sqlite3 *db, const char *name, enum drv_role role,
+                        const unsigned char hash[HASH_LEN])
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+	                       "INSERT INTO api_tokens(name, role, hash, created_ms) "
+	                       "VALUES (?, ?, ?, ?)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, drv_role_name(role), -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, hash, HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, drv_wall_ms());
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_CONSTRAINT)
+		return DRV_EEXIST;
+	return rc == SQLITE_DONE ? DRV_OK : DRV_EDB;
+}
+
+int drv_token_create(sqlite3 *db, const char *name, enum drv_role role,
+                     char out[DRV_TOKEN_TEXT_LEN + 1])
+{
+	unsigned char raw[RAW_LEN], hash[HASH_LEN];
+	char text[DRV_TOKEN_TEXT_LEN + 1];
+	size_t plen = strlen(DRV_TOKEN_PREFIX);
+	int rc;
+
+	if (drv_token_name_check(name) != DRV_OK || role < DRV_ROLE_VIEWER || role > DRV_ROLE_ADMIN)
+		return DRV_EINVAL;
+	if (sodium_init() < 0)
+		return DRV_ESYS;
+	randombytes_buf(raw, sizeof(raw));
+	memcpy(text, DRV_TOKEN_PREFIX, plen);
+	sodium_bin2base64(text + plen, sizeof(text) - plen, raw, sizeof(raw),
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	token_hash(text, strlen(text), hash);
+	rc = insert_token(db, name, role, hash);
+	if (rc == DRV_OK)
+		memcpy(out, text, sizeof(text));
+	sodium_memzero(text, sizeof(text));
+	return rc;
+}
+
+static int token_shape_ok(const char *token)
+{
+	size_t plen = strlen(DRV_TOKEN_PREFIX);
+
+	if (!token || strlen(token) != DRV_TOKEN_TEXT_LEN ||
+	    strncmp(token, DRV_TOKEN_PREFIX, plen) != 0)
+		return 0;
+	for (const char *p = token + plen; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Compare against every live row so the time taken does not depend on
+ * which row (if any) matched. */
+static int scan_tokens(sqlite3 *db, const unsigned char hash[HASH_LEN],
+                       char name_out[DRV_TOKEN_NAME_MAX + 1], enum drv_role *role_out)
+{
+	sqlite3_stmt *st;
+	int rc = DRV_EPERM, step;
+
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT name, role, hash FROM api_tokens WHERE revoked_ms IS NULL",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const void *h = sqlite3_column_blob(st, 2);
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		enum drv_role role;
+		if (!h || sqlite3_column_bytes(st, 2) != HASH_LEN || !name)
+			continue;
+		if (sodium_memcmp(h, hash, HASH_LEN) == 0 && rc != DRV_OK &&
+		    drv_role_parse((const char *)sqlite3_column_text(st, 1), &role) == DRV_OK &&
+		    strlen(name) <= DRV_TOKEN_NAME_MAX) {
+			snprintf(name_out, DRV_TOKEN_NAME_MAX + 1, "%s", name);
+			*role_out = role;
+			rc = DRV_OK;
+		}
+	}
+	if (step != SQLITE_DONE)
+		rc = DRV_EDB;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int drv_token_verify(sqlite3 *db, const char *token, char name_out[DRV_TOKEN_NAME_MAX + 1],
+                     enum drv_role *role_out)
+{
+	unsigned char hash[HASH_LEN];
+	char name[DRV_TOKEN_NAME_MAX + 1];
+	enum drv_role role;
+	int rc;
+
+	if (!token_shape_ok(token))
+		return DRV_EPERM;
+	token_hash(token, strlen(token), hash);
+	rc = scan_tokens(db, hash, name, &role);
+	if (rc != DRV_OK)
+		return rc;
+	memcpy(name_out, name, sizeof(name));
+	*role_out = role;
+	return DRV_OK;
+}
+
+int drv_token_revoke(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (drv_token_name_check(name) != DRV_OK)
+		return DRV_ENOENT;
+	if (sqlite3_prepare_v2(db,
+	                       "UPDATE api_tokens SET revoked_ms = coalesce(revoked_ms, ?) "
+	                       "WHERE name = ?",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_int64(st, 1, drv_wall_ms());
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	if (rc == DRV_OK && sqlite3_changes(db) == 0)
+		rc = DRV_ENOENT;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static json_t *token_row(sqlite3_stmt *st)
+{
+	json_t *revoked = sqlite3_column_type(st, 3) == SQLITE_NULL
+	                          ? json_null()
+	                          : json_integer(sqlite3_column_int64(st, 3));
+
+	return json_pack("{s:s, s:s, s:I, s:o}", "name", (const char *)sqlite3_column_text(st, 0),
+	                 "role", (const char *)sqlite3_column_text(st, 1), "created_ms",
+	                 (json_int_t)sqlite3_column_int64(st, 2), "revoked_ms", revoked);
+}
+
+int drv_token_list(sqlite3 *db, json_t **out)
+{
+	sqlite3_stmt *st;
+	json_t *arr;
+	int rc = DRV_OK, step;
+
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT name, role, created_ms, revoked_ms FROM api_tokens "
+	                       "ORDER BY name",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	arr = json_array();
+	if (!arr) {
+		sqlite3_finalize(st);
+		return DRV_ENOMEM;
+	}
+	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_array_append_new(arr, token_row(st)) != 0)
+			rc = DRV_ENOMEM;
+	}
+	if (rc == DRV_OK && step != SQLITE_DONE)
+		rc = DRV_EDB;
+	sqlite3_finalize(st);
+	if (rc != DRV_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return DRV_OK;
+}
+
+int drv_token_init_admin(sqlite3 *db, const char *dir)
+{
+	char token[DRV_TOKEN_TEXT_LEN + 1], path[4096], line[DRV_TOKEN_TEXT_LEN + 2];
+	int rc;
+
+	if (snprintf(path, sizeof(path), "%s/admin.token", dir) >= (int)sizeof(path))
+		return DRV_EINVAL;
+	rc = drv_token_create(db, "admin", DRV_ROLE_ADMIN, token);
+	if (rc != DRV_OK)
+		return rc;
+	snprintf(line, sizeof(line), "%s\n", token);
+	rc = drv_write_atomic(path, line, strlen(line), 0600);
+	sodium_memzero(token, sizeof(token));
+	sodium_memzero(line, sizeof(line));
+	if (rc != DRV_OK) {
+		drv_error("tokens", "cannot write admin token", "path=%s", path);
+		drv_db_exec(db, "DELETE FROM api_tokens WHERE name = 'admin'");
+		return rc;
+	}
+	drv_info("tokens", "admin token written", "path=%s", path);
+	return DRV_OK;
+}

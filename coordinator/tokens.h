@@ -1,0 +1,62 @@
+/*
+ * tokens.h: API bearer tokens with roles (viewer < deployer < admin).
+ *
+ * A token is "drv_" followed by 43 base64url characters (32 random bytes).
+ * It is shown once, at creation; the database (api_tokens) keeps only
+ * BLAKE2b-256("drover-api-token-v1" || token). Verification hashes the
+ * presented token and compares it in constant time with every live row, so
+ * neither timing nor the database reveals a usable token. A revoked token is
+ * refused from the next request on (no cache).
+ *
+ * All functions take an open coordinator database (schema.h); sqlite3
+ * connections from drv_db_open are serialized, so any thread may call them.
+ */
+#ifndef DRV_TOKENS_H
+#define DRV_TOKENS_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+enum drv_role {
+	DRV_ROLE_NONE = 0, /* no token: only for routes that need none */
+	DRV_ROLE_VIEWER,
+	DRV_ROLE_DEPLOYER,
+	DRV_ROLE_ADMIN,
+};
+
+#define DRV_TOKEN_PREFIX   "drv_"
+#define DRV_TOKEN_TEXT_LEN 47 /* "drv_" + 43 characters */
+#define DRV_TOKEN_NAME_MAX 64
+
+/* "viewer", "deployer", "admin" ("none" for DRV_ROLE_NONE). */
+const char *drv_role_name(enum drv_role role);
+/* DRV_EINVAL for anything but viewer, deployer, admin. */
+int drv_role_parse(const char *name, enum drv_role *out);
+
+/* A token name is 1..64 of [A-Za-z0-9._@-]. */
+int drv_token_name_check(const char *name);
+
+/* Make a token, store its hash under name, and write the token text to out.
+ * DRV_EEXIST if the name is taken (revoked names stay taken: the audit log
+ * refers to them). */
+int drv_token_create(sqlite3 *db, const char *name, enum drv_role role,
+                     char out[DRV_TOKEN_TEXT_LEN + 1]);
+
+/* DRV_OK and the token's name and role when token is live. DRV_EPERM when
+ * it is unknown, malformed or revoked; DRV_EDB on a database error. */
+int drv_token_verify(sqlite3 *db, const char *token, char name_out[DRV_TOKEN_NAME_MAX + 1],
+                     enum drv_role *role_out);
+
+/* Revoke by name. DRV_ENOENT if no such token; revoking twice is DRV_OK. */
+int drv_token_revoke(sqlite3 *db, const char *name);
+
+/* A JSON array of {"name", "role", "created_ms", "revoked_ms" (or null)},
+ * by name; the caller owns *out. Hashes are never listed. */
+int drv_token_list(sqlite3 *db, json_t **out);
+
+/* For `droverd init`: create the token "admin" with role admin and write it
+ * to DIR/admin.token (mode 0600, with a trailing newline) atomically.
+ * DRV_EEXIST if an admin token already exists in the database. */
+int drv_token_init_admin(sqlite3 *db, const char *dir);
+
+#endif

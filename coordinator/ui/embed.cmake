@@ -1,0 +1,18 @@
+# embed.cmake: turn the dashboard's static files into a C source file.
+# cmake -DOUT=ui_assets.c -DDIR=ui -P embed.cmake
+set(files index.html app.js style.css)
+set(mimes text/html text/javascript text/css)
+file(WRITE ${OUT} "/* generated from coordinator/ui by embed.cmake: do not edit */\n#include \"ui_assets.h\"\n\n")
+set(table "")
+set(i 0)
+foreach(f ${files})
+  file(READ ${DIR}/${f} hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  file(APPEND ${OUT} "static const unsigned char asset_${i}[] = {${bytes}0x00};\n")
+  list(GET mimes ${i} mime)
+  string(APPEND table "\t{\"/ui/${f}\", \"${mime}\" UI_CHARSET, asset_${i}, ${len}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+file(APPEND ${OUT} "\nconst struct ui_asset ui_assets[] = {\n${table}\t{0, 0, 0, 0},\n};\n")
