@@ -864,6 +864,30 @@ int core_agent_json(struct core *c, const char *id, json_t **out)
 	return DRV_OK;
 }
 
+static void count_one(void *arg, struct agent_rt *a)
+{
+	struct core_counts *n = arg;
+
+	if (a->status == AGENT_PENDING)
+		n->pending++;
+	else if (a->status == AGENT_REJECTED)
+		n->rejected++;
+	else if (a->connected)
+		n->connected++;
+	else
+		n->disconnected++;
+}
+
+void core_agent_counts(struct core *c, struct core_counts *out)
+{
+	struct core_counts n = {0};
+
+	pthread_mutex_lock(&c->mu);
+	registry_foreach(c->reg, count_one, &n);
+	pthread_mutex_unlock(&c->mu);
+	*out = n;
+}
+
 /* ---- lifecycle ---- */
 
 static int load_one(void *arg, const struct store_agent_row *row)

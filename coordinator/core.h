@@ -100,6 +100,11 @@ int core_set_status(struct core *c, const char *id, enum agent_status st, const 
  *  "facts", "releases", "agent_version", "enrolled_by", "next_seq",
  *  "acked_seq"}. state is pending | connected | disconnected | rejected. */
 int core_agents_json(struct core *c, json_t **out);
+struct core_counts {
+	size_t pending, connected, disconnected, rejected;
+};
+void core_agent_counts(struct core *c, struct core_counts *out);
+
 /* One agent as above; DRV_ENOENT if unknown. */
 int core_agent_json(struct core *c, const char *id, json_t **out);
 

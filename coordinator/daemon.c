@@ -14,16 +14,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agents_api.h"
 #include "atomicfile.h"
+#include "audit.h"
 #include "clock.h"
 #include "commands.h"
 #include "core.h"
+#include "db.h"
 #include "dconf.h"
 #include "err.h"
+#include "events.h"
+#include "http_server.h"
 #include "keys.h"
 #include "link.h"
 #include "linkstats.h"
 #include "log.h"
+#include "metrics.h"
+#include "schema.h"
 #include "store.h"
 
 #define TICK_MS 1000
@@ -32,8 +39,11 @@ struct droverd {
 	struct droverd_conf conf;
 	struct drv_keypair key;
 	struct store *store;
+	sqlite3 *api_db, *events_db; /* connections of their own (WAL: no waiting on the core) */
+	struct drv_events *events;
 	struct core *core;
 	struct link *link;
+	struct drv_http_server *http;
 	struct drv_linkstats last_stats;
 	bool stats_written;
 };
@@ -89,6 +99,32 @@ static int check_files(const struct droverd_conf *conf, struct drv_keypair *key)
 	return DRV_OK;
 }
 
+/* The HTTP API: the framework's routes (events, audit, metrics) and ours. */
+static int start_api(struct droverd *d)
+{
+	struct drv_http_config hc = {.listen = d->conf.api, .db = d->api_db};
+	int rc = drv_http_server_new(&hc, &d->http);
+
+	if (rc == DRV_OK)
+		rc = drv_events_add_routes(d->http, d->events);
+	if (rc == DRV_OK)
+		rc = drv_audit_add_routes(d->http, d->api_db);
+	if (rc == DRV_OK)
+		rc = agents_api_add_metrics(drv_metrics_global(), d->core);
+	if (rc == DRV_OK)
+		rc = drv_metrics_add_routes(d->http, drv_metrics_global());
+	if (rc == DRV_OK)
+		rc = agents_api_add_routes(d->http, d->core);
+	if (rc == DRV_OK)
+		rc = drv_http_server_start(d->http);
+	if (rc == DRV_OK)
+		drv_info("droverd", "API listening", "addr=%s port=%u", d->conf.api,
+		         (unsigned)drv_http_server_port(d->http));
+	else
+		drv_error("droverd", "cannot start the API", "addr=%s", d->conf.api);
+	return rc;
+}
+
 static int start(struct droverd *d)
 {
 	struct core_config cc = {
@@ -108,22 +144,37 @@ static int start(struct droverd *d)
 	        .receivers = (size_t)d->conf.receivers,
 	        .max_contexts = (size_t)d->conf.max_contexts,
 	};
+	size_t n;
+	const char *const *mig = drv_schema_migrations(&n);
 	int rc;
 
 	rc = store_open(d->conf.database, &d->store);
+	if (rc == DRV_OK)
+		rc = drv_db_open(d->conf.database, mig, n, &d->api_db);
+	if (rc == DRV_OK)
+		rc = drv_db_open(d->conf.database, mig, n, &d->events_db);
+	if (rc == DRV_OK)
+		rc = drv_events_new(d->events_db, 0, &d->events);
 	if (rc != DRV_OK)
 		return rc;
 	cc.store = d->store;
+	cc.events = d->events;
 	rc = core_new(&cc, &d->core);
-	if (rc != DRV_OK)
-		return rc;
-	return link_start(d->core, &lc, &d->link);
+	if (rc == DRV_OK)
+		rc = link_start(d->core, &lc, &d->link);
+	if (rc == DRV_OK)
+		rc = start_api(d);
+	return rc;
 }
 
 static void stop(struct droverd *d)
 {
+	drv_http_server_free(d->http); /* first: handlers use the core */
+	drv_events_free(d->events);
 	link_stop(d->link);
 	core_free(d->core);
+	drv_db_close(d->events_db);
+	drv_db_close(d->api_db);
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);
 	nng_fini();
