@@ -420,9 +420,10 @@ static bool image_pinned(const Drover__Instruction *ins)
 }
 
 /* A verified instruction we will not run: remember the step as failed,
- * consume its sequence number, and tell the coordinator. Lock held. */
+ * consume its sequence number; *say is what to tell the coordinator. Lock
+ * held. */
 static void refuse_locked(struct uplink *u, const Drover__Instruction *ins,
-                          Drover__RejectReason why, const char *msg)
+                          Drover__RejectReason why, const char *msg, struct linkstate_step *say)
 {
 	struct linkstate_step *s;
 	char text[128];
@@ -433,12 +434,12 @@ static void refuse_locked(struct uplink *u, const Drover__Instruction *ins,
 	linkstate_set_result(s, DROVER__STEP_RESULT__STEP_FAILED, -1, text);
 	save_locked(u);
 	count_reject(why, "instruction", msg);
-	link_report(u, ins, s);
+	*say = *s;
 }
 
-/* A step id seen before: acknowledge, report its result, run nothing. */
+/* A step id seen before: acknowledge and report its result; run nothing. */
 static void duplicate_locked(struct uplink *u, const Drover__Instruction *ins,
-                             struct linkstate_step *known)
+                             const struct linkstate_step *known, struct linkstate_step *say)
 {
 	if (ins->seq > u->st->applied_seq) {
 		u->st->applied_seq = ins->seq;
@@ -447,33 +448,37 @@ static void duplicate_locked(struct uplink *u, const Drover__Instruction *ins,
 	drv_linkstats_inc(DRV_STAT_INSTR_DUPLICATE);
 	drv_info("uplink", "step seen before: acknowledged, not run again",
 	         "seq=%" PRIu64 " step=%s first_seq=%" PRIu64, ins->seq, ins->step_id, known->seq);
-	link_report(u, ins, known);
+	*say = *known;
 }
 
-/* Decide under the lock; true if the executor must run ins. */
-static bool accept_locked(struct uplink *u, const Drover__Instruction *ins, int check)
+enum verdict { V_DROP, V_RUN, V_TELL };
+
+/* Decide under the lock: run it, drop it, or only tell the coordinator *say. */
+static enum verdict accept_locked(struct uplink *u, const Drover__Instruction *ins, int check,
+                                  struct linkstate_step *say)
 {
 	struct linkstate_step *known = linkstate_find(u->st, ins->step_id);
 
 	if (ins->seq <= u->st->applied_seq) {
 		count_reject(DROVER__REJECT_REASON__REJECT_REPLAY, "instruction", ins->step_id);
-		if (known != NULL && known->seq == ins->seq)
-			duplicate_locked(u, ins, known);
-		return false;
+		if (known == NULL || known->seq != ins->seq)
+			return V_DROP;
+		duplicate_locked(u, ins, known, say);
+		return V_TELL;
 	}
 	if (known != NULL) {
-		duplicate_locked(u, ins, known);
-		return false;
+		duplicate_locked(u, ins, known, say);
+		return V_TELL;
 	}
 	if (check == DRV_EEXPIRED || check == DRV_EFUTURE) {
 		refuse_locked(u, ins, drv_reject_reason(check),
-		              check == DRV_EEXPIRED ? "expired" : "issued in the future");
-		return false;
+		              check == DRV_EEXPIRED ? "expired" : "issued in the future", say);
+		return V_TELL;
 	}
 	if (!image_pinned(ins)) {
 		refuse_locked(u, ins, DROVER__REJECT_REASON__REJECT_NO_DIGEST,
-		              "image not pinned by digest");
-		return false;
+		              "image not pinned by digest", say);
+		return V_TELL;
 	}
 	u->st->applied_seq = ins->seq;
 	linkstate_add(u->st, ins->seq, ins->step_id, ins->deployment_id);
@@ -481,16 +486,17 @@ static bool accept_locked(struct uplink *u, const Drover__Instruction *ins, int 
 		/* never act on what is not on disk: forget it; the coordinator resends */
 		u->st->applied_seq = ins->seq - 1;
 		u->st->n_steps--;
-		return false;
+		return V_DROP;
 	}
-	return true;
+	return V_RUN;
 }
 
 static void handle_instruction(struct uplink *u, const Drover__Instruction *ins)
 {
 	struct drv_replay_msg m = {ins->target_agent, ins->seq, ins->issued_at_ms,
 	                           ins->expires_at_ms};
-	bool run;
+	struct linkstate_step say;
+	enum verdict v;
 	int check;
 
 	if (ins->step_id == NULL || ins->step_id[0] == '\0' ||
@@ -506,9 +512,11 @@ static void handle_instruction(struct uplink *u, const Drover__Instruction *ins)
 		return;
 	}
 	pthread_mutex_lock(&u->mu);
-	run = accept_locked(u, ins, check);
+	v = accept_locked(u, ins, check, &say);
 	pthread_mutex_unlock(&u->mu);
-	if (!run)
+	if (v == V_TELL)
+		link_report(u, ins, &say);
+	if (v != V_RUN)
 		return;
 	drv_linkstats_inc(DRV_STAT_INSTR_APPLIED);
 	drv_info("uplink", "instruction applied", "seq=%" PRIu64 " step=%s action=%d", ins->seq,
