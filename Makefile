@@ -3,6 +3,9 @@
 #   make deps         install the Debian packages the build, tests and demo need
 #   make              build into build/
 #   make test         deps + build + every CTest test (root-only tests run as root)
+#   make package      Debian packages drover-agent and drover-coordinator, and the
+#                     agent install bundle, in build/packages/ (see docs/install.md)
+#   make install      install into PREFIX (default /usr/local), DESTDIR-aware
 #   make asan         unit tests under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz         libFuzzer targets for FUZZ_SECONDS each (build-fuzz/, clang)
 #   make format       apply .clang-format;  make format-check  verify it
@@ -17,14 +20,18 @@ CTEST_ARGS ?=
 BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev \
 	libsqlite3-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
-	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format
+	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format libssl-dev \
+	dpkg-dev file
 # Packages the tests and the demo drive for real.
-TEST_PKGS := sqlite3 curl jq binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
-	docker-registry skopeo umoci podman runc haproxy
+TEST_PKGS := sqlite3 curl jq prometheus binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
+	docker-registry skopeo umoci podman runc catatonit haproxy \
+	systemd lintian shellcheck man-db
 
 SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all build deps test asan fuzz format format-check demo demo-down clean
+PREFIX     ?= /usr/local
+
+.PHONY: all build deps test asan fuzz format format-check demo demo-down clean package install
 
 all: build
 
@@ -39,6 +46,15 @@ build: $(BUILD)/CMakeCache.txt
 
 test: deps build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 $(CTEST_ARGS)
+
+package: build
+	cd $(BUILD) && cpack -G DEB -B "$(CURDIR)/$(BUILD)/packages"
+	cmake --build $(BUILD) --target agent_bundle
+	cp $(BUILD)/packaging/drover-agent-*-install.tar.gz $(BUILD)/packages/
+	@ls -l $(BUILD)/packages/*.deb $(BUILD)/packages/*.tar.gz
+
+install: build
+	cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDROVER_SANITIZE=ON

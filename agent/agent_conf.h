@@ -13,12 +13,12 @@
 
 struct agent_conf {
 	char *id;
-	char *coordinator;                    /* tcp:// or tls+tcp:// URL */
-	struct drv_strlist coordinator_keys;  /* trusted coordinator public keys (key ring) */
-	char *key;                            /* this agent's own key, made on first start */
+	char *coordinator;                   /* tcp:// or tls+tcp:// URL */
+	struct drv_strlist coordinator_keys; /* trusted coordinator public keys (key ring) */
+	char *key;                           /* this agent's own key, made on first start */
 	struct drv_kvlist labels;
 	char *enroll_token_file;
-	char *tls_ca;                         /* the coordinator's certificate (pinned) */
+	char *tls_ca; /* the coordinator's certificate (pinned) */
 	char *tls_server_name;
 	char *state_dir, *cache_dir, *releases_dir, *log_dir;
 	char *docker_socket;

@@ -80,8 +80,9 @@ static int parse(int argc, char **argv, struct init_opts *o)
 	if (rc != DRV_OK)
 		return rc;
 	if (dir == NULL || o->url == NULL || o->keys.n == 0 || o->id == NULL || optind != argc) {
-		fprintf(stderr, "drover-agent init: --dir, --coordinator, --coordinator-key and --id "
-		                "are required\n");
+		fprintf(stderr,
+		        "drover-agent init: --dir, --coordinator, --coordinator-key and --id "
+		        "are required\n");
 		return DRV_EINVAL;
 	}
 	if (drv_mkdirs(dir, 0700) != DRV_OK || realpath(dir, o->dir) == NULL) {
@@ -151,8 +152,10 @@ static int write_config(const struct init_opts *o)
 		rc = fill(o, &c);
 	opts = agent_conf_options(&n);
 	if (rc == DRV_OK)
-		rc = drv_cfg_format(opts, n, &c, "# drover-agent configuration, written by "
-		                                 "drover-agent init.\n", &text);
+		rc = drv_cfg_format(opts, n, &c,
+		                    "# drover-agent configuration, written by "
+		                    "drover-agent init.\n",
+		                    &text);
 	agent_conf_free(&c);
 	if (rc == DRV_OK)
 		rc = drv_write_atomic(path, text, strlen(text), 0600);

@@ -79,7 +79,8 @@ static int own_key(struct agentd *a)
 	rc = drv_keypair_load_or_create(a->conf.key, pub, &a->key);
 	if (rc != DRV_OK)
 		fprintf(stderr, "%s: agent key: %s\n", a->conf.key,
-		        rc == DRV_EPERM ? "readable by group or others (chmod 600)" : drv_strerror(rc));
+		        rc == DRV_EPERM ? "readable by group or others (chmod 600)"
+		                        : drv_strerror(rc));
 	return rc;
 }
 
@@ -94,7 +95,8 @@ static int setup(struct agentd *a)
 		return DRV_EIO;
 	}
 	if (drv_mkdirs(a->conf.state_dir, 0700) != DRV_OK) {
-		drv_error("agent", "cannot create the state directory", "dir=%s", a->conf.state_dir);
+		drv_error("agent", "cannot create the state directory", "dir=%s",
+		          a->conf.state_dir);
 		return DRV_EIO;
 	}
 	snprintf(a->state_path, sizeof(a->state_path), "%s/link.json", a->conf.state_dir);

@@ -136,8 +136,8 @@ int linkstate_save(const char *path, const struct linkstate *st)
 		}
 	}
 	root = steps ? json_pack("{s:I, s:I, s:o}", "applied_seq", (json_int_t)st->applied_seq,
-	                         "report_seq_reserved", (json_int_t)st->report_seq_reserved, "steps",
-	                         steps)
+	                         "report_seq_reserved", (json_int_t)st->report_seq_reserved,
+	                         "steps", steps)
 	             : NULL;
 	text = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
@@ -178,7 +178,8 @@ struct linkstate_step *linkstate_add(struct linkstate *st, uint64_t seq, const c
 	struct linkstate_step *s;
 
 	if (st->n_steps == LINKSTATE_STEPS_MAX) {
-		memmove(&st->steps[0], &st->steps[1], (LINKSTATE_STEPS_MAX - 1) * sizeof(st->steps[0]));
+		memmove(&st->steps[0], &st->steps[1],
+		        (LINKSTATE_STEPS_MAX - 1) * sizeof(st->steps[0]));
 		st->n_steps--;
 	}
 	s = &st->steps[st->n_steps++];

@@ -119,8 +119,8 @@ static void set_session(struct uplink *u, enum session s)
 static void count_reject(Drover__RejectReason reason, const char *what, const char *detail)
 {
 	drv_linkstats_reject(reason);
-	drv_warn("uplink", "refused a message from the coordinator", "reason=%s what=%s detail=\"%s\"",
-	         drv_reject_name(reason), what, detail);
+	drv_warn("uplink", "refused a message from the coordinator",
+	         "reason=%s what=%s detail=\"%s\"", drv_reject_name(reason), what, detail);
 }
 
 /* Save the state; on failure the caller must not act. Lock held. */
@@ -230,7 +230,8 @@ static void enqueue_packed(struct uplink *u, uint8_t *packed, size_t len)
 	pthread_mutex_lock(&u->mu);
 	if (u->rq_len >= UPLINK_QUEUE_MAX) {
 		pthread_mutex_unlock(&u->mu);
-		drv_error("uplink", "report queue full: report dropped", "max=%d", UPLINK_QUEUE_MAX);
+		drv_error("uplink", "report queue full: report dropped", "max=%d",
+		          UPLINK_QUEUE_MAX);
 		free(packed);
 		free(it);
 		return;
@@ -328,8 +329,9 @@ static bool report_delivered(struct uplink *u, nng_msg *m, uint64_t seq)
 		Drover__Reject *rj = (Drover__Reject *)body;
 		done = rj->reason == DROVER__REJECT_REASON__REJECT_REPLAY && rj->seq == seq;
 		if (!done)
-			drv_info("uplink", "report refused, will retry", "report_seq=%" PRIu64
-			         " reason=%s", seq, drv_reject_name(rj->reason));
+			drv_info("uplink", "report refused, will retry",
+			         "report_seq=%" PRIu64 " reason=%s", seq,
+			         drv_reject_name(rj->reason));
 		drv_msg_free(body);
 	}
 	drv_env_free(env);
@@ -584,7 +586,7 @@ static enum outcome welcome(struct uplink *u, const Drover__Envelope *env)
 	pthread_mutex_unlock(&u->mu);
 	drv_info("uplink", "welcome", "status=%d message=\"%s\" skew_ms=%" PRId64, (int)w->status,
 	         w->message ? w->message : "", drv_wall_ms() - w->server_time_ms);
-	enum outcome o = w->status == DROVER__AGENT_STATUS__AGENT_ACCEPTED   ? O_ACCEPTED
+	enum outcome o = w->status == DROVER__AGENT_STATUS__AGENT_ACCEPTED  ? O_ACCEPTED
 	                 : w->status == DROVER__AGENT_STATUS__AGENT_PENDING ? O_PENDING
 	                                                                    : O_REJECTED;
 	drv_msg_free(&w->base);
@@ -668,7 +670,8 @@ static bool poll_answer(struct uplink *u, const Drover__Envelope *env)
 	case DROVER__BODY_TYPE__BODY_IDLE: return true;
 	case DROVER__BODY_TYPE__BODY_REJECT: refused(env, "poll"); return false;
 	default:
-		count_reject(DROVER__REJECT_REASON__REJECT_MALFORMED, "poll reply", "unexpected type");
+		count_reject(DROVER__REJECT_REASON__REJECT_MALFORMED, "poll reply",
+		             "unexpected type");
 		return true;
 	}
 }
@@ -783,7 +786,8 @@ static int dial(struct uplink *u)
 		rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT,
 		                       (nng_duration)jitter(u->cfg.reconnect_min_ms, 50));
 	if (rv == 0)
-		rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, (nng_duration)u->cfg.reconnect_max_ms);
+		rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT,
+		                       (nng_duration)u->cfg.reconnect_max_ms);
 	if (rv == 0)
 		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 	if (rv != 0)

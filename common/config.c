@@ -176,7 +176,8 @@ void drv_cfg_free(const struct drv_cfg_opt *opts, size_t n_opts, void *cfg)
 
 static int parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no",
+	                                                                       "off"};
 
 	for (size_t i = 0; i < 3; i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
@@ -224,8 +225,9 @@ static int check_number(struct reader *r, const struct drv_cfg_opt *o, size_t li
 	if (o->min == 0 && o->max == 0)
 		return DRV_OK;
 	if (v < o->min || v > o->max) {
-		rerr(r, line, "%s: %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]%s", o->name,
-		     v, o->min, o->max, o->type == DRV_CFG_DURATION ? " (milliseconds)" : "");
+		rerr(r, line, "%s: %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]%s",
+		     o->name, v, o->min, o->max,
+		     o->type == DRV_CFG_DURATION ? " (milliseconds)" : "");
 		return DRV_EINVAL;
 	}
 	return DRV_OK;
@@ -486,7 +488,9 @@ static int read_value(struct reader *r, const struct drv_cfg_opt *o, yaml_event_
 		return read_kv(r, o);
 	}
 	rerr(r, line, "%s: expected %s, not %s", o->name,
-	     is_list(o) ? "a list" : o->type == DRV_CFG_KV ? "a mapping" : "a scalar",
+	     is_list(o)              ? "a list"
+	     : o->type == DRV_CFG_KV ? "a mapping"
+	                             : "a scalar",
 	     event_what(ev->type));
 	return skip_node(r, ev);
 }
@@ -731,14 +735,16 @@ int drv_cfg_load_file(const struct drv_cfg_opt *opts, size_t n_opts, const char 
 	memset(diag, 0, sizeof(*diag));
 	rc = drv_read_file(path, DRV_CFG_FILE_MAX, &buf, &len);
 	if (rc != DRV_OK) {
-		diag_add(diag, path, 0, "%s", rc == DRV_ETOOBIG ? "file too large" : drv_strerror(rc));
+		diag_add(diag, path, 0, "%s",
+		         rc == DRV_ETOOBIG ? "file too large" : drv_strerror(rc));
 		return rc;
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
 	rc = drv_cfg_load_buffer(opts, n_opts, path, dirname(dir), buf, len, out, diag);
 	free(buf);
 	if (rc == DRV_OK && holds_secret(opts, n_opts, out) && drv_check_private(path) != DRV_OK) {
-		diag_add(diag, path, 0, "holds a secret but can be read by group or others (chmod 600)");
+		diag_add(diag, path, 0,
+		         "holds a secret but can be read by group or others (chmod 600)");
 		drv_cfg_free(opts, n_opts, out);
 		rc = DRV_EPERM;
 	}
@@ -884,7 +890,8 @@ int drv_cfg_format(const struct drv_cfg_opt *opts, size_t n_opts, const void *cf
 		leaf = leaf ? leaf + 1 : o->name;
 		if (o->help != NULL)
 			sb_printf(&b, "%*s# %s\n", depth * 2, "", o->help);
-		if ((o->type == DRV_CFG_STR || o->type == DRV_CFG_PATH) && *(char *const *)f == NULL) {
+		if ((o->type == DRV_CFG_STR || o->type == DRV_CFG_PATH) &&
+		    *(char *const *)f == NULL) {
 			sb_printf(&b, "%*s# %s:\n", depth * 2, "", leaf);
 		} else {
 			sb_printf(&b, "%*s%s:", depth * 2, "", leaf);

@@ -68,7 +68,7 @@ struct drv_kvlist {
 typedef int (*drv_cfg_check_fn)(const void *value, char *why, size_t why_len);
 
 struct drv_cfg_opt {
-	const char *name;       /* dotted path */
+	const char *name; /* dotted path */
 	enum drv_cfg_type type;
 	size_t offset;          /* offsetof(struct ..., field) */
 	const char *def;        /* default in YAML scalar syntax; NULL: none */

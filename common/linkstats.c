@@ -162,7 +162,8 @@ int drv_linkstats_prometheus(const char *prefix, char **out)
 		return DRV_ENOMEM;
 	drv_linkstats_get(&s);
 	for (size_t i = 0; i < DRV_STAT_COUNT; i++) {
-		put(&t, "# HELP %s_link_%s_total %s\n", prefix, stat_info[i].name, stat_info[i].help);
+		put(&t, "# HELP %s_link_%s_total %s\n", prefix, stat_info[i].name,
+		    stat_info[i].help);
 		put(&t, "# TYPE %s_link_%s_total counter\n", prefix, stat_info[i].name);
 		put(&t, "%s_link_%s_total %" PRIu64 "\n", prefix, stat_info[i].name, s.v[i]);
 	}

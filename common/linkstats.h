@@ -16,21 +16,21 @@
 #include "drover.pb-c.h"
 
 enum drv_stat {
-	DRV_STAT_RX_MESSAGES,         /* envelopes received (any outcome) */
-	DRV_STAT_RX_BYTES,            /* bytes of envelopes received */
-	DRV_STAT_TX_MESSAGES,         /* envelopes sent */
-	DRV_STAT_HELLOS,              /* Hello accepted for processing */
-	DRV_STAT_POLLS,               /* Poll verified */
-	DRV_STAT_REPORTS,             /* Report verified and new */
-	DRV_STAT_INSTR_QUEUED,        /* coordinator: instructions queued */
-	DRV_STAT_INSTR_SENT,          /* coordinator: first deliveries */
-	DRV_STAT_INSTR_RESENT,        /* coordinator: deliveries after the first */
-	DRV_STAT_INSTR_ACKED,         /* coordinator: instructions acknowledged */
-	DRV_STAT_INSTR_EXPIRED,       /* coordinator: expired before an ack */
-	DRV_STAT_INSTR_APPLIED,       /* agent: instructions accepted and handed to the executor */
-	DRV_STAT_INSTR_DUPLICATE,     /* agent: known step ids acknowledged without running them */
-	DRV_STAT_AGENTS_ENROLLED,     /* coordinator: agents accepted (token or operator) */
-	DRV_STAT_SESSIONS,            /* agent: successful Hello/Welcome exchanges */
+	DRV_STAT_RX_MESSAGES,     /* envelopes received (any outcome) */
+	DRV_STAT_RX_BYTES,        /* bytes of envelopes received */
+	DRV_STAT_TX_MESSAGES,     /* envelopes sent */
+	DRV_STAT_HELLOS,          /* Hello accepted for processing */
+	DRV_STAT_POLLS,           /* Poll verified */
+	DRV_STAT_REPORTS,         /* Report verified and new */
+	DRV_STAT_INSTR_QUEUED,    /* coordinator: instructions queued */
+	DRV_STAT_INSTR_SENT,      /* coordinator: first deliveries */
+	DRV_STAT_INSTR_RESENT,    /* coordinator: deliveries after the first */
+	DRV_STAT_INSTR_ACKED,     /* coordinator: instructions acknowledged */
+	DRV_STAT_INSTR_EXPIRED,   /* coordinator: expired before an ack */
+	DRV_STAT_INSTR_APPLIED,   /* agent: instructions accepted and handed to the executor */
+	DRV_STAT_INSTR_DUPLICATE, /* agent: known step ids acknowledged without running them */
+	DRV_STAT_AGENTS_ENROLLED, /* coordinator: agents accepted (token or operator) */
+	DRV_STAT_SESSIONS,        /* agent: successful Hello/Welcome exchanges */
 	DRV_STAT_COUNT
 };
 

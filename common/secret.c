@@ -44,7 +44,8 @@ int drv_secret_hash(const char *token, uint8_t out[DRV_SECRET_HASH_LEN])
 	return DRV_OK;
 }
 
-bool drv_secret_hash_equal(const uint8_t a[DRV_SECRET_HASH_LEN], const uint8_t b[DRV_SECRET_HASH_LEN])
+bool drv_secret_hash_equal(const uint8_t a[DRV_SECRET_HASH_LEN],
+                           const uint8_t b[DRV_SECRET_HASH_LEN])
 {
 	return sodium_memcmp(a, b, DRV_SECRET_HASH_LEN) == 0;
 }

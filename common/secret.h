@@ -23,7 +23,8 @@ int drv_secret_new(const char *prefix, char *out, size_t cap);
 /* Hash a token; DRV_EINVAL if it is empty or longer than DRV_SECRET_MAX. */
 int drv_secret_hash(const char *token, uint8_t out[DRV_SECRET_HASH_LEN]);
 /* Constant-time comparison of two hashes. */
-bool drv_secret_hash_equal(const uint8_t a[DRV_SECRET_HASH_LEN], const uint8_t b[DRV_SECRET_HASH_LEN]);
+bool drv_secret_hash_equal(const uint8_t a[DRV_SECRET_HASH_LEN],
+                           const uint8_t b[DRV_SECRET_HASH_LEN]);
 /* Read a token from a file (first line, trimmed); the file must be private. */
 int drv_secret_read_file(const char *path, char *out, size_t cap);
 /* Write a token to a new private file (0600) with a trailing newline. */

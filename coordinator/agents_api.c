@@ -107,8 +107,8 @@ static int queue_reply(struct drv_http_resp *resp, const char *id, const char *s
                        bool fresh)
 {
 	return drv_http_json(resp, fresh ? 201 : 200,
-	                     json_pack("{s:s, s:I, s:s, s:b}", "agent_id", id, "seq", (json_int_t)seq,
-	                               "step_id", step, "queued", fresh));
+	                     json_pack("{s:s, s:I, s:s, s:b}", "agent_id", id, "seq",
+	                               (json_int_t)seq, "step_id", step, "queued", fresh));
 }
 
 static int agent_instruct(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
@@ -135,7 +135,8 @@ static int agent_instruct(struct drv_http_req *req, struct drv_http_resp *resp, 
 	ttl = json_integer_value(json_object_get(body, "ttl_ms"));
 	if (timeout < 0 || timeout > 24 * 3600 * 1000 || ttl < 0 || ttl > DISPATCH_TTL_MAX_MS) {
 		json_decref(body);
-		return drv_http_error(resp, 400, "bad-request", "timeout_ms or ttl_ms out of range");
+		return drv_http_error(resp, 400, "bad-request",
+		                      "timeout_ms or ttl_ms out of range");
 	}
 	if (hook_from_json(body, &h, resp) != DRV_OK) {
 		json_decref(body);
@@ -165,15 +166,25 @@ static int agent_instruct(struct drv_http_req *req, struct drv_http_resp *resp, 
 }
 
 static const struct drv_http_route routes[] = {
-        {.method = "GET", .pattern = "/v1/agents", .min_role = DRV_ROLE_VIEWER,
+        {.method = "GET",
+         .pattern = "/v1/agents",
+         .min_role = DRV_ROLE_VIEWER,
          .handler = agents_list},
-        {.method = "GET", .pattern = "/v1/agents/{id}", .min_role = DRV_ROLE_VIEWER,
+        {.method = "GET",
+         .pattern = "/v1/agents/{id}",
+         .min_role = DRV_ROLE_VIEWER,
          .handler = agent_get},
-        {.method = "POST", .pattern = "/v1/agents/{id}/accept", .min_role = DRV_ROLE_ADMIN,
+        {.method = "POST",
+         .pattern = "/v1/agents/{id}/accept",
+         .min_role = DRV_ROLE_ADMIN,
          .handler = agent_accept},
-        {.method = "POST", .pattern = "/v1/agents/{id}/reject", .min_role = DRV_ROLE_ADMIN,
+        {.method = "POST",
+         .pattern = "/v1/agents/{id}/reject",
+         .min_role = DRV_ROLE_ADMIN,
          .handler = agent_reject},
-        {.method = "POST", .pattern = "/v1/agents/{id}/instructions", .min_role = DRV_ROLE_ADMIN,
+        {.method = "POST",
+         .pattern = "/v1/agents/{id}/instructions",
+         .min_role = DRV_ROLE_ADMIN,
          .handler = agent_instruct},
 };
 

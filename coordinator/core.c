@@ -53,7 +53,8 @@ static void safe_id(const char *in, char out[DRV_AGENT_ID_MAX + 1])
 	for (; in != NULL && in[i] != '\0' && i < DRV_AGENT_ID_MAX; i++) {
 		char ch = in[i];
 		out[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		                         (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_'
+		                         (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		                         ch == '_'
 		                 ? ch
 		                 : '?';
 	}
@@ -176,8 +177,8 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 	drv_linkstats_inc(in.sent_count == 0 ? DRV_STAT_INSTR_SENT : DRV_STAT_INSTR_RESENT);
 	drv_linkstats_inc(DRV_STAT_TX_MESSAGES);
 	drv_info("core", in.sent_count == 0 ? "instruction sent" : "instruction resent",
-	         "agent=%s seq=%" PRIu64 " step=%s sent_before=%" PRId64, a->id, in.seq,
-	         in.step_id, in.sent_count);
+	         "agent=%s seq=%" PRIu64 " step=%s sent_before=%" PRId64, a->id, in.seq, in.step_id,
+	         in.sent_count);
 	*env = in.env;
 	*len = in.env_len;
 	in.env = NULL;
@@ -271,8 +272,10 @@ static int hello_known_agent(struct core *c, const struct hello_in *in, struct s
 	char by[64];
 
 	if (memcmp(a->key.pk, in->key->pk, DRV_PK_LEN) != 0) {
-		drv_warn("core", "agent id is bound to another key: refused", "agent=%s bound=%s "
-		         "offered=%s", a->id, a->key.id, in->key->id);
+		drv_warn("core", "agent id is bound to another key: refused",
+		         "agent=%s bound=%s "
+		         "offered=%s",
+		         a->id, a->key.id, in->key->id);
 		event(c, "agent_key_conflict", a->id,
 		      json_pack("{s:s, s:s}", "bound_key", a->key.id, "offered_key", in->key->id));
 		return DRV_EEXIST;
@@ -280,8 +283,8 @@ static int hello_known_agent(struct core *c, const struct hello_in *in, struct s
 	if (store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms()) != DRV_OK)
 		return DRV_EDB;
 	if (a->status == AGENT_PENDING && token_valid(c, in->h, by)) {
-		if (store_agent_set_status(c->cfg.store, a->id, AGENT_ACCEPTED, by, drv_wall_ms()) !=
-		    DRV_OK)
+		if (store_agent_set_status(c->cfg.store, a->id, AGENT_ACCEPTED, by,
+		                           drv_wall_ms()) != DRV_OK)
 			return DRV_EDB;
 		a->status = AGENT_ACCEPTED;
 		drv_info("core", "agent enrolled", "agent=%s key=%s by=%s", a->id, a->key.id, by);
@@ -346,20 +349,17 @@ static void handle_hello(struct core *c, const Drover__Envelope *env, size_t len
 	char why[128] = "";
 	int rc;
 
-	if (len > DRV_ENV_HELLO_MAX)
-		{
+	if (len > DRV_ENV_HELLO_MAX) {
 		reject(c, out, DRV_ETOOBIG, 0, env->sender, "hello over 64 KiB");
 		return;
 	}
 	rc = drv_env_verify_self(env, &key);
-	if (rc != DRV_OK)
-		{
+	if (rc != DRV_OK) {
 		reject(c, out, rc, 0, env->sender, "hello signature");
 		return;
 	}
 	rc = drv_env_decode(env, DROVER__BODY_TYPE__BODY_HELLO, (ProtobufCMessage **)&h);
-	if (rc != DRV_OK)
-		{
+	if (rc != DRV_OK) {
 		reject(c, out, rc, 0, env->sender, "hello body");
 		return;
 	}
@@ -392,7 +392,7 @@ static void handle_hello(struct core *c, const Drover__Envelope *env, size_t len
 		welcome(c, st, out);
 	else
 		reject(c, out, rc == DRV_ETOOBIG ? DRV_ESYS : rc, 0, h->agent_id,
-		       rc == DRV_EEXIST   ? "agent id bound to another key"
+		       rc == DRV_EEXIST    ? "agent id bound to another key"
 		       : rc == DRV_ETOOBIG ? "too many agents"
 		                           : "internal error");
 	drv_msg_free(&h->base);
@@ -464,8 +464,7 @@ static void handle_poll(struct core *c, const Drover__Envelope *env, uint32_t pi
 	int rc;
 
 	rc = open_from_agent(c, env, DROVER__BODY_TYPE__BODY_POLL, (ProtobufCMessage **)&p, &why);
-	if (rc != DRV_OK)
-		{
+	if (rc != DRV_OK) {
 		reject(c, out, rc, 0, env->sender, why);
 		return;
 	}
@@ -515,8 +514,7 @@ static json_t *report_json(const Drover__Report *r)
 	                 (json_int_t)r->duration_ms, "report_seq", (json_int_t)r->report_seq);
 }
 
-static int report_locked(struct core *c, struct agent_rt *a, const Drover__Report *r,
-                         uint32_t pipe)
+static int report_locked(struct core *c, struct agent_rt *a, const Drover__Report *r, uint32_t pipe)
 {
 	int rc = store_agent_report_seq(c->cfg.store, a->id, r->report_seq);
 
@@ -544,8 +542,7 @@ static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t 
 	int rc;
 
 	rc = open_from_agent(c, env, DROVER__BODY_TYPE__BODY_REPORT, (ProtobufCMessage **)&r, &why);
-	if (rc != DRV_OK)
-		{
+	if (rc != DRV_OK) {
 		reject(c, out, rc, 0, env->sender, why);
 		return;
 	}
@@ -580,8 +577,7 @@ void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
 	drv_linkstats_inc(DRV_STAT_RX_MESSAGES);
 	drv_linkstats_add(DRV_STAT_RX_BYTES, len);
 	rc = drv_env_parse(msg, len, DRV_ENV_MAX, &env);
-	if (rc != DRV_OK)
-		{
+	if (rc != DRV_OK) {
 		reject(c, out, rc, 0, NULL, rc == DRV_ETOOBIG ? "over 1 MiB" : "envelope");
 		return;
 	}
@@ -719,8 +715,7 @@ int core_queue(struct core *c, const struct dispatch_instr *in, uint64_t *seq_ou
 	return rc;
 }
 
-static int set_status_locked(struct core *c, const char *id, enum agent_status st,
-                             const char *by)
+static int set_status_locked(struct core *c, const char *id, enum agent_status st, const char *by)
 {
 	struct store_agent sa;
 	struct agent_rt *a;
@@ -791,14 +786,14 @@ static json_t *agent_json(struct core *c, const struct store_agent_row *row)
 	const struct store_agent *sa = row->agent;
 	struct agent_rt *a = registry_get(c->reg, sa->id);
 	int64_t seen = a != NULL && a->last_seen_ms > sa->last_seen_ms ? a->last_seen_ms
-	                                                              : sa->last_seen_ms;
+	                                                               : sa->last_seen_ms;
 
 	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}",
 	                 "id", sa->id, "status", agent_status_name(sa->status), "state",
 	                 state_of(sa, a), "connected", a != NULL && a->connected, "last_seen_ms",
-	                 (json_int_t)seen, "first_seen_ms", (json_int_t)sa->first_seen_ms,
-	                 "key_id", sa->key.id, "labels", parse_or(row->labels_json, json_object()),
-	                 "facts", parse_or(row->facts_json, json_object()), "releases",
+	                 (json_int_t)seen, "first_seen_ms", (json_int_t)sa->first_seen_ms, "key_id",
+	                 sa->key.id, "labels", parse_or(row->labels_json, json_object()), "facts",
+	                 parse_or(row->facts_json, json_object()), "releases",
 	                 parse_or(row->releases_json, json_array()), "agent_version",
 	                 row->agent_version, "enrolled_by", sa->enrolled_by, "next_seq",
 	                 (json_int_t)sa->next_seq, "acked_seq", (json_int_t)sa->acked_seq);

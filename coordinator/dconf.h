@@ -16,9 +16,9 @@ struct droverd_conf {
 	char *database;
 	char *signing_key;
 	char *tls_cert, *tls_key;
-	char *log_file;            /* NULL: stderr */
+	char *log_file; /* NULL: stderr */
 	char *log_level;
-	char *stats_file;          /* link counters as JSON, rewritten every second */
+	char *stats_file; /* link counters as JSON, rewritten every second */
 	int64_t poll_timeout_ms;
 	int64_t liveness_ms;
 	int64_t pending_retry_ms;

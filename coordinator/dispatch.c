@@ -33,9 +33,8 @@ static int validate(const struct dispatch_instr *in)
 	if (in->action == DROVER__ACTION__ACTION_RUN_HOOK &&
 	    (in->hook == NULL || in->hook->n_run == 0))
 		return DRV_EINVAL;
-	if (needs_image(in->action) &&
-	    (in->service == NULL || in->service->image == NULL ||
-	     !dispatch_digest_valid(in->service->image->digest)))
+	if (needs_image(in->action) && (in->service == NULL || in->service->image == NULL ||
+	                                !dispatch_digest_valid(in->service->image->digest)))
 		return DRV_ENODIGEST;
 	return DRV_OK;
 }
@@ -54,9 +53,8 @@ static int seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
 	                    &sc->ins.base, false, env, len);
 }
 
-int dispatch_enqueue(struct store *s, const struct drv_keypair *kp,
-                     const struct dispatch_instr *in, int64_t now_ms, int64_t default_ttl_ms,
-                     uint64_t *seq_out)
+int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct dispatch_instr *in,
+                     int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out)
 {
 	struct seal_ctx sc = {.kp = kp, .ins = DROVER__INSTRUCTION__INIT};
 	struct store_enqueue q = {0};

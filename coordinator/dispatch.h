@@ -24,12 +24,12 @@
 /* What to queue. Pointers are borrowed for the duration of the call. */
 struct dispatch_instr {
 	const char *agent_id;
-	const char *deployment_id;           /* may be NULL */
-	const char *step_id;                 /* idempotency key, required */
+	const char *deployment_id; /* may be NULL */
+	const char *step_id;       /* idempotency key, required */
 	Drover__Action action;
-	const Drover__ServiceSpec *service;  /* PRESTAGE/START/...: image pinned by digest */
-	const Drover__Hook *hook;            /* RUN_HOOK */
-	int64_t ttl_ms;                      /* 0: the coordinator's default */
+	const Drover__ServiceSpec *service; /* PRESTAGE/START/...: image pinned by digest */
+	const Drover__Hook *hook;           /* RUN_HOOK */
+	int64_t ttl_ms;                     /* 0: the coordinator's default */
 	uint32_t step_deadline_ms;
 };
 
@@ -37,9 +37,8 @@ struct dispatch_instr {
  * DRV_EEXIST (the step id was queued before; *seq_out is its sequence),
  * DRV_ENOENT (unknown agent), DRV_ESTATE (agent not accepted), DRV_ENODIGEST,
  * DRV_EINVAL. */
-int dispatch_enqueue(struct store *s, const struct drv_keypair *kp,
-                     const struct dispatch_instr *in, int64_t now_ms, int64_t default_ttl_ms,
-                     uint64_t *seq_out);
+int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct dispatch_instr *in,
+                     int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out);
 
 /* True if the digest reads "sha256:" and 64 lowercase hex digits. */
 bool dispatch_digest_valid(const char *digest);

@@ -38,8 +38,8 @@ static int check_labels(const Drover__Hello *h, char *why, size_t len)
 	}
 	for (size_t i = 0; i < h->n_labels; i++) {
 		const Drover__KeyValue *kv = h->labels[i];
-		if (kv->key == NULL || kv->key[0] == '\0' ||
-		    !utf8_ok(kv->key, HELLO_LABEL_KEY) || !utf8_ok(kv->value, HELLO_LABEL_VALUE)) {
+		if (kv->key == NULL || kv->key[0] == '\0' || !utf8_ok(kv->key, HELLO_LABEL_KEY) ||
+		    !utf8_ok(kv->value, HELLO_LABEL_VALUE)) {
 			snprintf(why, len, "label %zu is empty, too long or not UTF-8", i);
 			return DRV_EINVAL;
 		}
@@ -55,8 +55,8 @@ static int check_labels(const Drover__Hello *h, char *why, size_t len)
 
 static bool release_ok(const Drover__Release *r)
 {
-	const char *s[] = {r->service, r->version, r->digest, r->previous_version,
-	                   r->previous_digest, r->slot};
+	const char *s[] = {r->service,          r->version,         r->digest,
+	                   r->previous_version, r->previous_digest, r->slot};
 
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
 		if (!utf8_ok(s[i], HELLO_STRING_MAX))

@@ -90,10 +90,25 @@ static int run(char *const argv[])
 static int make_tls(const char *cert, const char *key)
 {
 	char host[256] = "localhost", san[512];
-	char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	                "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650", "-subj",
-	                "/CN=droverd", "-addext", san, "-keyout", (char *)key, "-out",
-	                (char *)cert, NULL};
+	char *argv[] = {"openssl",
+	                "req",
+	                "-x509",
+	                "-newkey",
+	                "ec",
+	                "-pkeyopt",
+	                "ec_paramgen_curve:prime256v1",
+	                "-nodes",
+	                "-days",
+	                "3650",
+	                "-subj",
+	                "/CN=droverd",
+	                "-addext",
+	                san,
+	                "-keyout",
+	                (char *)key,
+	                "-out",
+	                (char *)cert,
+	                NULL};
 	mode_t old;
 	int rc;
 
@@ -157,8 +172,8 @@ static int write_config(const struct init_opts *o, const char *path)
 	}
 	opts = dconf_options(&n);
 	if (rc == DRV_OK)
-		rc = drv_cfg_format(opts, n, &c, "# droverd configuration, written by droverd init.\n",
-		                    &text);
+		rc = drv_cfg_format(opts, n, &c,
+		                    "# droverd configuration, written by droverd init.\n", &text);
 	if (rc == DRV_OK)
 		rc = drv_write_atomic(path, text, strlen(text), 0644);
 	free(text);

@@ -27,10 +27,10 @@ struct agent_rt {
 	enum agent_status status;
 	struct drv_pubkey key;
 	bool connected;
-	uint32_t pipe;             /* connection it was last heard on */
-	int64_t last_seen_ms;      /* wall clock */
-	int64_t last_seen_mono;    /* monotonic, for liveness */
-	int64_t last_saved_ms;     /* last_seen written to the store at */
+	uint32_t pipe;              /* connection it was last heard on */
+	int64_t last_seen_ms;       /* wall clock */
+	int64_t last_seen_mono;     /* monotonic, for liveness */
+	int64_t last_saved_ms;      /* last_seen written to the store at */
 	struct core_waiter *parked; /* long poll waiting for work, or NULL */
 	uint32_t parked_pipe;
 	int64_t parked_until_mono;

@@ -430,8 +430,7 @@ void store_instr_clear(struct store_instr *in)
 	memset(in, 0, sizeof(*in));
 }
 
-int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms,
-                     struct store_instr *out)
+int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, struct store_instr *out)
 {
 	struct store_instr in = {0};
 	sqlite3_stmt *st;
@@ -621,8 +620,7 @@ int store_enroll_token_add(struct store *s, const char *name,
 	return run(s, st);
 }
 
-int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms,
-                             char name_out[64])
+int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms, char name_out[64])
 {
 	uint8_t want[DRV_SECRET_HASH_LEN];
 	sqlite3_stmt *st;

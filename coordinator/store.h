@@ -129,7 +129,6 @@ int store_enroll_token_add(struct store *s, const char *name,
                            const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms,
                            int64_t expires_ms);
 /* DRV_OK and the token's name if the token is valid now; DRV_EPERM if not. */
-int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms,
-                             char name_out[64]);
+int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms, char name_out[64]);
 
 #endif

@@ -107,11 +107,13 @@ struct queue_opts {
 
 static int queue_parse(int argc, char **argv, struct queue_opts *o)
 {
-	static const struct option longopts[] = {
-	        {"config", required_argument, NULL, 'c'}, {"agent", required_argument, NULL, 'a'},
-	        {"step", required_argument, NULL, 's'},   {"deployment", required_argument, NULL, 'd'},
-	        {"ttl", required_argument, NULL, 't'},    {"timeout", required_argument, NULL, 'T'},
-	        {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+	                                         {"agent", required_argument, NULL, 'a'},
+	                                         {"step", required_argument, NULL, 's'},
+	                                         {"deployment", required_argument, NULL, 'd'},
+	                                         {"ttl", required_argument, NULL, 't'},
+	                                         {"timeout", required_argument, NULL, 'T'},
+	                                         {NULL, 0, NULL, 0}};
 	int ch;
 
 	optind = 1;

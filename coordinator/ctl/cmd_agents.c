@@ -27,8 +27,8 @@ static void labels_text(const json_t *labels, char *out, size_t cap)
 
 static void print_table(const json_t *agents)
 {
-	static const char *const headers[] = {"ID",     "STATE",   "LAST SEEN", "LABELS",
-	                                      "HOST",   "VERSION", "KEY",       NULL};
+	static const char *const headers[] = {"ID",   "STATE",   "LAST SEEN", "LABELS",
+	                                      "HOST", "VERSION", "KEY",       NULL};
 	struct ctl_table *t = ctl_table_new(headers);
 	char seen[32], labels[256];
 	const json_t *a;
@@ -40,7 +40,8 @@ static void print_table(const json_t *agents)
 	{
 		ctl_fmt_time(json_integer_value(json_object_get(a, "last_seen_ms")), seen);
 		labels_text(json_object_get(a, "labels"), labels, sizeof(labels));
-		ctl_table_add(t, ctl_str(a, "id"), ctl_str(a, "state"), seen, labels[0] ? labels : "-",
+		ctl_table_add(t, ctl_str(a, "id"), ctl_str(a, "state"), seen,
+		              labels[0] ? labels : "-",
 		              ctl_str(json_object_get(a, "facts"), "hostname"),
 		              ctl_str(a, "agent_version"), ctl_str(a, "key_id"));
 	}
@@ -80,7 +81,8 @@ static int set_status(struct ctl *ctl, const char *verb, const char *id, bool js
 		ctl_print_json(stdout, reply);
 	else
 		printf("agent %s %s (state %s)\n", id,
-		       strcmp(verb, "accept") == 0 ? "accepted" : "rejected", ctl_str(reply, "state"));
+		       strcmp(verb, "accept") == 0 ? "accepted" : "rejected",
+		       ctl_str(reply, "state"));
 	json_decref(reply);
 	return CTL_EXIT_OK;
 }

@@ -64,6 +64,7 @@ bool ctl_wants_help(int argc, char **argv);
 extern const struct ctl_cmd ctl_cmd_agents;
 extern const struct ctl_cmd ctl_cmd_audit;
 extern const struct ctl_cmd ctl_cmd_events;
+extern const struct ctl_cmd ctl_cmd_plan;
 extern const struct ctl_cmd ctl_cmd_version;
 
 #endif

@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (drv_cfg_format(opts, n, &c, NULL, &text) == DRV_OK) {
 		memset(&c2, 0, sizeof(c2));
 		/* what we write must read back */
-		if (drv_cfg_load_buffer(opts, n, "again.yaml", "/", text, strlen(text), &c2, &diag) !=
-		    DRV_OK)
+		if (drv_cfg_load_buffer(opts, n, "again.yaml", "/", text, strlen(text), &c2,
+		                        &diag) != DRV_OK)
 			abort();
 		drv_cfg_free(opts, n, &c2);
 		free(text);

@@ -294,7 +294,8 @@ static int cmd_attack(int argc, char **argv)
 	}
 	if (url == NULL || a.id == NULL || key == NULL)
 		return 2;
-	if (drv_keypair_load(key, &a.agent) != DRV_OK || drv_keypair_generate(&a.stranger) != DRV_OK) {
+	if (drv_keypair_load(key, &a.agent) != DRV_OK ||
+	    drv_keypair_generate(&a.stranger) != DRV_OK) {
 		fprintf(stderr, "linkprobe: cannot load %s\n", key);
 		return 1;
 	}
@@ -371,7 +372,8 @@ static nng_msg *script(struct fake *f, int n)
 	case 1: return nng_msg_dup(&m, f->first) == 0 ? m : NULL; /* the replay */
 	case 2: return instruction(f, &f->stranger, f->id, 2, "forged-key", now, false);
 	case 3:
-		return corrupt_signature(instruction(f, &f->coord, f->id, 2, "forged-sig", now, false));
+		return corrupt_signature(
+		        instruction(f, &f->coord, f->id, 2, "forged-sig", now, false));
 	case 4: return instruction(f, &f->coord, "someone-else", 2, "other-agent", now, false);
 	case 5: return instruction(f, &f->coord, f->id, 2, "expired", now - 3600 * 1000, false);
 	case 6: return garbage(BIG);
@@ -399,7 +401,8 @@ static nng_msg *answer_report(struct fake *f, const Drover__Envelope *env)
 	if (r == NULL)
 		return NULL;
 	printf("report step=%s result=%d seq=%llu message=\"%s\"\n", r->step_id ? r->step_id : "",
-	       (int)r->result, (unsigned long long)r->instruction_seq, r->message ? r->message : "");
+	       (int)r->result, (unsigned long long)r->instruction_seq,
+	       r->message ? r->message : "");
 	fflush(stdout);
 	if (r->step_id != NULL && strcmp(r->step_id, "ok-2") == 0 &&
 	    r->result == DROVER__STEP_RESULT__STEP_SUCCEEDED)
@@ -492,7 +495,8 @@ static int cmd_fake(int argc, char **argv)
 	}
 	if (url == NULL || key == NULL || f.id == NULL || f.out == NULL)
 		return 2;
-	if (drv_keypair_load(key, &f.coord) != DRV_OK || drv_keypair_generate(&f.stranger) != DRV_OK) {
+	if (drv_keypair_load(key, &f.coord) != DRV_OK ||
+	    drv_keypair_generate(&f.stranger) != DRV_OK) {
 		fprintf(stderr, "linkprobe: cannot load %s\n", key);
 		return 1;
 	}

@@ -126,14 +126,14 @@ static void every_error_reported_with_line(void **state)
 	(void)state;
 	struct conf c;
 	struct drv_cfg_diag d;
-	const char *text = "port: 70000\n"             /* 1 */
-	                   "verbose: maybe\n"          /* 2 */
-	                   "poll_timeout: 1fortnight\n" /* 3 */
-	                   "colour: blue\n"            /* 4 */
+	const char *text = "port: 70000\n"               /* 1 */
+	                   "verbose: maybe\n"            /* 2 */
+	                   "poll_timeout: 1fortnight\n"  /* 3 */
+	                   "colour: blue\n"              /* 4 */
 	                   "tls:\n  cert: a\n  pem: b\n" /* 5-7 */
-	                   "port: 1\n"                 /* 8 */
-	                   "labels: [a, b]\n"          /* 9 */
-	                   "listen: {a: b}\n";         /* 10 */
+	                   "port: 1\n"                   /* 8 */
+	                   "labels: [a, b]\n"            /* 9 */
+	                   "listen: {a: b}\n";           /* 10 */
 
 	assert_int_equal(load(text, &c, &d), DRV_EINVAL);
 	assert_true(has(&d, "t.yaml:1: port: 70000 is out of range"));
@@ -188,8 +188,9 @@ static void nul_byte_refused(void **state)
 	const char text[] = "name: \"a\\0b\"\n";
 
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(drv_cfg_load_buffer(opts, N_OPTS, "t", NULL, text, sizeof(text) - 1, &c, &d),
-	                 DRV_EINVAL);
+	assert_int_equal(
+	        drv_cfg_load_buffer(opts, N_OPTS, "t", NULL, text, sizeof(text) - 1, &c, &d),
+	        DRV_EINVAL);
 	assert_true(has(&d, "NUL"));
 }
 

@@ -80,8 +80,9 @@ static void bad_files_are_refused(void **state)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_not_equal(linkstate_parse(bad[i], strlen(bad[i]), st), DRV_OK);
-	assert_int_equal(linkstate_parse("{\"applied_seq\": 3, \"report_seq_reserved\": 9}", 44, st),
-	                 DRV_OK);
+	assert_int_equal(
+	        linkstate_parse("{\"applied_seq\": 3, \"report_seq_reserved\": 9}", 44, st),
+	        DRV_OK);
 	assert_int_equal(st->applied_seq, 3);
 	free(st);
 }

@@ -24,8 +24,9 @@ static void tokens_are_random_and_prefixed(void **state)
 	assert_true(strncmp(a, "drvadm_", 7) == 0);
 	assert_int_equal(strlen(a), 7 + 43);
 	assert_string_not_equal(a, b);
-	assert_int_equal(strspn(a + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-	                 43);
+	assert_int_equal(
+	        strspn(a + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+	        43);
 	assert_int_equal(drv_secret_new("drvadm", a, 20), DRV_EINVAL);
 }
 

@@ -102,8 +102,7 @@ static int fake_seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
 	return DRV_OK;
 }
 
-static int enqueue(struct store *s, const char *agent, const char *step, int64_t exp,
-                   uint64_t *seq)
+static int enqueue(struct store *s, const char *agent, const char *step, int64_t exp, uint64_t *seq)
 {
 	struct store_enqueue q = {.agent_id = agent,
 	                          .step_id = step,

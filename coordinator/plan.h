@@ -1,0 +1,267 @@
+/*
+ * plan.h: deployment plans. Parse (YAML or JSON), validate, apply defaults,
+ * normalize, resolve image tags to digests.
+ *
+ * The shape is the one in DESIGN.md and docs/plans.md; field names are the
+ * contract. Validation reports every error, each as
+ *   FILE:LINE: field.path: message
+ * (LINE left out when unknown, e.g. for a plan given as a jansson tree).
+ * A parsed plan has every default applied: each service carries its own
+ * driver, health, strategy and failure policy, merged from `defaults`
+ * (a service's strategy of another type replaces the default one).
+ *
+ * Ownership: a struct drv_plan owns every string and array under it; free it
+ * with drv_plan_free. Nothing here does I/O except drv_plan_parse_file.
+ */
+#ifndef DRV_PLAN_H
+#define DRV_PLAN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct drv_yj_lines;
+
+#define DRV_PLAN_MAX_BYTES    (4u << 20) /* plan text */
+#define DRV_PLAN_MAX_ERRORS   100        /* then "too many errors" */
+#define DRV_PLAN_NAME_MAX     63         /* deployment, tier, service, hook, agent ids */
+#define DRV_PLAN_MAX_TIERS    32
+#define DRV_PLAN_MAX_SERVICES 256
+#define DRV_PLAN_MAX_HOOKS    64 /* per list: pre, migrations, post */
+#define DRV_PLAN_MAX_HOSTS    100000
+#define DRV_PLAN_MAX_STEPS    20
+#define DRV_PLAN_MAX_ARGS     256
+#define DRV_PLAN_MAX_ENV      256
+#define DRV_PLAN_MAX_FILES    64
+#define DRV_PLAN_MAX_NOTIFY   16
+#define DRV_PLAN_DIGEST_MAX   72 /* "sha256:" + 64 hex + NUL */
+
+enum drv_plan_driver { DRV_DRIVER_EXEC, DRV_DRIVER_CONTAINER };
+enum drv_plan_strategy_type { DRV_STRATEGY_ROLLING, DRV_STRATEGY_CANARY, DRV_STRATEGY_BLUEGREEN };
+enum drv_plan_rollback {
+	DRV_ROLLBACK_DEPLOYMENT,
+	DRV_ROLLBACK_TIER,
+	DRV_ROLLBACK_SERVICE,
+	DRV_ROLLBACK_NONE
+};
+enum drv_plan_health_kind { DRV_HEALTH_NONE, DRV_HEALTH_HTTP, DRV_HEALTH_TCP, DRV_HEALTH_EXEC };
+enum drv_plan_traffic_kind { DRV_TRAFFIC_NONE, DRV_TRAFFIC_HAPROXY, DRV_TRAFFIC_HOOK };
+
+/* Notification events (plan `notify[].events`, sequencer notify actions). */
+enum drv_plan_event {
+	DRV_EVENT_STARTED,
+	DRV_EVENT_TIER_DONE,
+	DRV_EVENT_AWAITING_PROMOTION,
+	DRV_EVENT_PAUSED,
+	DRV_EVENT_RESUMED,
+	DRV_EVENT_ROLLBACK_STARTED,
+	DRV_EVENT_ROLLED_BACK,
+	DRV_EVENT_SUCCEEDED,
+	DRV_EVENT_FAILED,
+	DRV_EVENT_ABORTED,
+	DRV_EVENT_COUNT
+};
+
+/* A count of hosts, or a percentage of them. */
+struct drv_plan_amount {
+	uint32_t value;
+	bool percent;
+};
+
+struct drv_plan_kv {
+	char *key;
+	char *value;
+};
+
+struct drv_plan_argv {
+	char **v;
+	size_t n;
+};
+
+/* Agent ids, or (n_labels > 0) a label selector: every label must match. */
+struct drv_plan_hosts {
+	char **ids;
+	size_t n_ids;
+	struct drv_plan_kv *labels;
+	size_t n_labels;
+};
+
+/* A pre/post hook, a migration (run = up, down), or a traffic hook. */
+struct drv_plan_hook {
+	char *name;
+	struct drv_plan_hosts hosts;
+	struct drv_plan_argv run;
+	struct drv_plan_argv down; /* migrations only */
+	struct drv_plan_kv *env;
+	size_t n_env;
+	int64_t timeout_ms;
+};
+
+struct drv_plan_health {
+	enum drv_plan_health_kind kind;
+	char *host; /* http/tcp, default 127.0.0.1 */
+	uint32_t port;
+	char *path; /* http, default /health */
+	uint32_t status_min, status_max;
+	char *body; /* http: optional substring the body must contain */
+	struct drv_plan_argv exec;
+	int64_t initial_delay_ms, interval_ms, timeout_ms, deadline_ms;
+	uint32_t healthy_threshold, unhealthy_threshold;
+};
+
+struct drv_plan_traffic {
+	enum drv_plan_traffic_kind kind;
+	char *socket;  /* haproxy: runtime API unix socket */
+	char *backend; /* haproxy backend */
+	char *server;  /* haproxy server name template: {host}, {slot} */
+	struct drv_plan_hook hook;
+	int64_t timeout_ms;
+};
+
+struct drv_plan_strategy {
+	enum drv_plan_strategy_type type;
+	struct drv_plan_amount max_unavailable; /* rolling */
+	struct drv_plan_amount min_healthy;     /* rolling */
+	uint8_t steps[DRV_PLAN_MAX_STEPS];      /* canary: ascending percents, last 100 */
+	size_t n_steps;
+	int64_t pause_ms; /* canary */
+	bool pause_manual;
+	char *metric_url; /* canary/blue-green analysis.http; NULL if none */
+	double metric_max;
+	int64_t metric_timeout_ms;
+	struct drv_plan_traffic traffic; /* canary (optional), blue-green (required) */
+	uint32_t green_port;             /* blue-green */
+	int64_t finalize_after_ms;       /* blue-green */
+};
+
+struct drv_plan_failure {
+	struct drv_plan_amount max_failed_hosts;
+	struct drv_plan_amount max_failed_per_batch; /* valid when per_batch_set */
+	bool per_batch_set;
+	enum drv_plan_rollback rollback;
+};
+
+struct drv_plan_file {
+	char *path;
+	char *content;
+	uint32_t mode;
+};
+
+struct drv_plan_service {
+	char *name;
+	size_t tier;   /* index into plan->tiers */
+	char *image;   /* reference without the digest */
+	char *digest;  /* "sha256:..." or NULL until resolved */
+	char *version; /* defaults to the plan's version */
+	enum drv_plan_driver driver;
+	bool chroot; /* isolation: chroot */
+	struct drv_plan_hosts hosts;
+	struct drv_plan_argv command;
+	struct drv_plan_kv *env;
+	size_t n_env;
+	struct drv_plan_file *files;
+	size_t n_files;
+	uint32_t port; /* default: the health check's port */
+	int64_t stop_grace_ms;
+	struct drv_plan_health health;
+	struct drv_plan_strategy strategy;
+	struct drv_plan_failure failure;
+	int line; /* source line of the service (0 if unknown) */
+};
+
+struct drv_plan_tier {
+	char *name;
+	size_t first; /* index of its first service in plan->services */
+	size_t n;
+};
+
+struct drv_plan_notify {
+	char *webhook;
+	uint32_t events; /* bit (1u << enum drv_plan_event) */
+};
+
+struct drv_plan {
+	char *source; /* file name for messages */
+	char *deployment;
+	char *version;
+	int64_t prestage_timeout_ms;
+	bool has_budget; /* top-level failure.max_failed_hosts given */
+	struct drv_plan_amount max_failed_hosts;
+	struct drv_plan_hook *pre, *migrations, *post;
+	size_t n_pre, n_migrations, n_post;
+	struct drv_plan_tier *tiers;
+	size_t n_tiers;
+	struct drv_plan_service *services; /* all tiers, in order */
+	size_t n_services;
+	struct drv_plan_notify *notify;
+	size_t n_notify;
+};
+
+/* Error lines collected by the parser; caller frees with drv_plan_errors_free. */
+struct drv_plan_errors {
+	char **v;
+	size_t n;
+};
+void drv_plan_errors_free(struct drv_plan_errors *e);
+/* Append a formatted line (used by callers that add their own checks). */
+__attribute__((format(printf, 2, 3))) void drv_plan_errors_add(struct drv_plan_errors *e,
+                                                               const char *fmt, ...);
+
+/*
+ * Parse and validate. On success *out is a new plan. On failure
+ * (DRV_EINVAL: invalid; DRV_ETOOBIG; DRV_ENOENT/DRV_EIO: unreadable file;
+ * DRV_ENOMEM) nothing is written to *out and every problem found is appended
+ * to errs (which the caller zero-initializes and frees). name is the file
+ * name used in messages.
+ */
+int drv_plan_parse_buffer(const char *buf, size_t len, const char *name, struct drv_plan **out,
+                          struct drv_plan_errors *errs);
+int drv_plan_parse_file(const char *path, struct drv_plan **out, struct drv_plan_errors *errs);
+/* From a tree already loaded; lines may be NULL. The tree is not kept. */
+int drv_plan_from_json(const json_t *root, const struct drv_yj_lines *lines, const char *name,
+                       struct drv_plan **out, struct drv_plan_errors *errs);
+
+/* The normalized plan (defaults applied, durations as "10s", images with
+ * their digest): a new reference, NULL on allocation failure. Parsing it
+ * again gives the same plan. */
+json_t *drv_plan_to_json(const struct drv_plan *p);
+
+void drv_plan_free(struct drv_plan *p);
+
+/*
+ * Tag -> digest resolution at submission, so that every host runs the same
+ * bytes. fn is called for every service image without a digest; it writes a
+ * "sha256:<64 hex>" digest and returns DRV_OK, or returns an error and
+ * writes a reason into why. Services sharing a reference are resolved once.
+ * Errors go to errs as "FILE:LINE: tiers[i].services[j].image: ...".
+ */
+typedef int (*drv_plan_resolve_fn)(void *arg, const char *reference, char digest[],
+                                   size_t digest_cap, char *why, size_t why_cap);
+int drv_plan_resolve_digests(struct drv_plan *p, drv_plan_resolve_fn fn, void *arg,
+                             struct drv_plan_errors *errs);
+/* True when every service image carries a digest. */
+bool drv_plan_pinned(const struct drv_plan *p);
+
+/* Does an agent (id and labels) match a host list or selector? */
+bool drv_plan_hosts_match(const struct drv_plan_hosts *h, const char *agent_id,
+                          const struct drv_plan_kv *labels, size_t n_labels);
+
+/* A count, or a percent of total rounded up (up) or down, capped at total. */
+uint32_t drv_plan_amount_of(struct drv_plan_amount a, uint32_t total, bool up);
+
+const char *drv_plan_event_name(enum drv_plan_event ev);
+const char *drv_plan_strategy_name(enum drv_plan_strategy_type t);
+const char *drv_plan_rollback_name(enum drv_plan_rollback r);
+/* Format a duration the way the normalized plan writes it ("1m", "1500ms"). */
+void drv_plan_format_duration(int64_t ms, char *buf, size_t cap);
+
+/* The service by name, or NULL. */
+const struct drv_plan_service *drv_plan_service(const struct drv_plan *p, const char *name);
+
+/* `drover plan check [--json] FILE`: prints every error and exits 2 when
+ * invalid; prints a summary (or with --json the normalized plan) and
+ * returns 0 when valid. argv[0] is "check". */
+int drv_plan_check_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,493 @@
+/*
+ * plan_fields.c: the plan's compound fields: health checks, strategies,
+ * failure policies and hooks.
+ *
+ * Each *_read overlays what the JSON gives onto a struct that already holds
+ * defaults, so that the same function applies built-in defaults, then the
+ * plan's `defaults`, then a service's own fields. A strategy of another
+ * type than the one underneath starts again from that type's defaults.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan_int.h"
+
+#define HOOK_TIMEOUT_MS    (10 * 60 * 1000)
+#define TRAFFIC_TIMEOUT_MS (30 * 1000)
+#define METRIC_TIMEOUT_MS  (10 * 1000)
+
+static const char *const strategy_names[] = {"rolling", "canary", "blue-green", NULL};
+static const char *const rollback_names[] = {"deployment", "tier", "service", "none", NULL};
+
+/* ---- health ---- */
+
+static void health_kind_reset(struct vctx *c, struct drv_plan_health *h,
+                              enum drv_plan_health_kind kind)
+{
+	free(h->host);
+	free(h->path);
+	free(h->body);
+	plan_argv_free(&h->exec);
+	h->host = h->path = h->body = NULL;
+	h->port = 0;
+	h->status_min = 200;
+	h->status_max = 299;
+	h->kind = kind;
+	if (kind == DRV_HEALTH_HTTP || kind == DRV_HEALTH_TCP)
+		h->host = xstrdup(c, "127.0.0.1");
+	if (kind == DRV_HEALTH_HTTP)
+		h->path = xstrdup(c, "/health");
+}
+
+void health_defaults(struct vctx *c, struct drv_plan_health *h)
+{
+	memset(h, 0, sizeof(*h));
+	health_kind_reset(c, h, DRV_HEALTH_NONE);
+	h->interval_ms = 1000;
+	h->timeout_ms = 2000;
+	h->deadline_ms = 60000;
+	h->healthy_threshold = 2;
+	h->unhealthy_threshold = 3;
+}
+
+/* 200, "200" or "200-299". */
+static void read_status(struct vctx *c, const json_t *obj, const char *path,
+                        struct drv_plan_health *h)
+{
+	json_t *v = json_object_get(obj, "expect_status");
+	char p[DRV_YJ_PATH_MAX];
+	unsigned lo, hi;
+	int n = 0;
+
+	if (v == NULL)
+		return;
+	pjoin(p, path, "expect_status");
+	if (json_is_integer(v)) {
+		lo = hi = (unsigned)json_integer_value(v);
+	} else if (!json_is_string(v) ||
+	           (sscanf(json_string_value(v), "%3u-%3u%n", &lo, &hi, &n) != 2 &&
+	            sscanf(json_string_value(v), "%3u%n", &lo, &n) != 1) ||
+	           json_string_value(v)[n] != '\0') {
+		verr(c, p, "must be a status such as 200 or a range such as 200-299");
+		return;
+	} else if (strchr(json_string_value(v), '-') == NULL) {
+		hi = lo;
+	}
+	if (json_is_integer(v) && (json_integer_value(v) < 100 || json_integer_value(v) > 599))
+		lo = 0;
+	if (lo < 100 || hi > 599 || lo > hi) {
+		verr(c, p, "must be within 100-599, low to high");
+		return;
+	}
+	h->status_min = lo;
+	h->status_max = hi;
+}
+
+static void read_endpoint(struct vctx *c, const json_t *v, const char *p, struct drv_plan_health *h)
+{
+	char *s = NULL;
+
+	if (read_string(c, v, p, "host", &s) == 1) {
+		free(h->host);
+		h->host = s;
+	}
+	read_uint(c, v, p, "port", 1, 65535, &h->port);
+}
+
+static void health_http(struct vctx *c, const json_t *v, const char *p, struct drv_plan_health *h)
+{
+	char *s = NULL;
+	char pp[DRV_YJ_PATH_MAX];
+
+	if (!want_object(c, v, p))
+		return;
+	check_keys(c, v, p,
+	           (const char *const[]){"host", "port", "path", "expect_status", "body", NULL});
+	if (h->kind != DRV_HEALTH_HTTP)
+		health_kind_reset(c, h, DRV_HEALTH_HTTP);
+	read_endpoint(c, v, p, h);
+	if (read_string(c, v, p, "path", &s) == 1) {
+		if (s[0] != '/') {
+			pjoin(pp, p, "path");
+			verr(c, pp, "must start with /");
+			free(s);
+		} else {
+			free(h->path);
+			h->path = s;
+		}
+	}
+	s = NULL;
+	if (read_string(c, v, p, "body", &s) == 1) {
+		free(h->body);
+		h->body = s;
+	}
+	read_status(c, v, p, h);
+}
+
+static void health_tcp(struct vctx *c, const json_t *v, const char *p, struct drv_plan_health *h)
+{
+	if (!want_object(c, v, p))
+		return;
+	check_keys(c, v, p, (const char *const[]){"host", "port", NULL});
+	if (h->kind != DRV_HEALTH_TCP)
+		health_kind_reset(c, h, DRV_HEALTH_TCP);
+	read_endpoint(c, v, p, h);
+}
+
+static void health_exec(struct vctx *c, const json_t *obj, const char *path,
+                        struct drv_plan_health *h)
+{
+	struct drv_plan_argv a;
+
+	if (read_argv(c, obj, path, "exec", &a) != 1)
+		return;
+	health_kind_reset(c, h, DRV_HEALTH_EXEC);
+	h->exec = a;
+}
+
+static void health_timing(struct vctx *c, const json_t *v, const char *path,
+                          struct drv_plan_health *h)
+{
+	read_duration(c, v, path, "initial_delay", &h->initial_delay_ms);
+	read_duration(c, v, path, "interval", &h->interval_ms);
+	read_duration(c, v, path, "timeout", &h->timeout_ms);
+	read_duration(c, v, path, "deadline", &h->deadline_ms);
+	read_uint(c, v, path, "healthy_threshold", 1, 100, &h->healthy_threshold);
+	read_uint(c, v, path, "unhealthy_threshold", 1, 100, &h->unhealthy_threshold);
+}
+
+void health_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_health *h)
+{
+	static const char *const keys[] = {"http",
+	                                   "tcp",
+	                                   "exec",
+	                                   "initial_delay",
+	                                   "interval",
+	                                   "timeout",
+	                                   "healthy_threshold",
+	                                   "unhealthy_threshold",
+	                                   "deadline",
+	                                   NULL};
+	char p[DRV_YJ_PATH_MAX];
+	int kinds;
+
+	if (v == NULL)
+		return;
+	if (json_is_string(v) && strcmp(json_string_value(v), "none") == 0) {
+		health_kind_reset(c, h, DRV_HEALTH_NONE);
+		return;
+	}
+	if (!json_is_object(v)) {
+		verr(c, path, "must be a mapping (http, tcp or exec, and timings) or none");
+		return;
+	}
+	check_keys(c, v, path, keys);
+	kinds = (json_object_get(v, "http") != NULL) + (json_object_get(v, "tcp") != NULL) +
+	        (json_object_get(v, "exec") != NULL);
+	if (kinds > 1)
+		verr(c, path, "give one of http, tcp and exec");
+	pjoin(p, path, "http");
+	if (json_object_get(v, "http") != NULL)
+		health_http(c, json_object_get(v, "http"), p, h);
+	pjoin(p, path, "tcp");
+	if (json_object_get(v, "tcp") != NULL)
+		health_tcp(c, json_object_get(v, "tcp"), p, h);
+	health_exec(c, v, path, h);
+	health_timing(c, v, path, h);
+}
+
+/* ---- hooks ---- */
+
+void hook_read(struct vctx *c, const json_t *v, const char *path, int kind, struct drv_plan_hook *h)
+{
+	static const char *const hook_keys[] = {"name", "hosts", "run", "env", "timeout", NULL};
+	static const char *const mig_keys[] = {"name", "hosts",   "up", "down",
+	                                       "env",  "timeout", NULL};
+	static const char *const traffic_keys[] = {"hosts", "run", "env", "timeout", NULL};
+	const char *run = kind == 1 ? "up" : "run";
+	char p[DRV_YJ_PATH_MAX];
+
+	h->timeout_ms = kind == 2 ? TRAFFIC_TIMEOUT_MS : HOOK_TIMEOUT_MS;
+	if (!want_object(c, v, path))
+		return;
+	check_keys(c, v, path, kind == 0 ? hook_keys : kind == 1 ? mig_keys : traffic_keys);
+	if (kind != 2 && read_name(c, v, path, "name", &h->name) == 0) {
+		pjoin(p, path, "name");
+		verr(c, p, "required");
+	}
+	if (read_hosts(c, v, path, "hosts", &h->hosts) == 0) {
+		pjoin(p, path, "hosts");
+		verr(c, p, "required (agent ids or {labels: {...}})");
+	}
+	if (read_argv(c, v, path, run, &h->run) == 0) {
+		pjoin(p, path, run);
+		verr(c, p, "required (the command and its arguments)");
+	}
+	if (kind == 1 && read_argv(c, v, path, "down", &h->down) == 0) {
+		pjoin(p, path, "down");
+		verr(c, p, "required: what rollback runs (write [/bin/true] if nothing)");
+	}
+	read_env(c, v, path, "env", &h->env, &h->n_env);
+	read_duration(c, v, path, "timeout", &h->timeout_ms);
+	if (h->timeout_ms == 0) {
+		pjoin(p, path, "timeout");
+		verr(c, p, "must be more than 0");
+	}
+}
+
+/* ---- strategies ---- */
+
+void strategy_defaults(struct vctx *c, struct drv_plan_strategy *s, enum drv_plan_strategy_type t)
+{
+	static const uint8_t canary_steps[] = {10, 25, 50, 75, 100};
+
+	(void)c;
+	plan_strategy_free(s);
+	memset(s, 0, sizeof(*s));
+	s->type = t;
+	s->max_unavailable = (struct drv_plan_amount){25, true};
+	s->min_healthy = (struct drv_plan_amount){0, false};
+	if (t == DRV_STRATEGY_CANARY) {
+		memcpy(s->steps, canary_steps, sizeof(canary_steps));
+		s->n_steps = sizeof(canary_steps);
+		s->pause_ms = 30000;
+	}
+	s->metric_timeout_ms = METRIC_TIMEOUT_MS;
+	s->traffic.timeout_ms = TRAFFIC_TIMEOUT_MS;
+}
+
+static void read_steps(struct vctx *c, const json_t *v, const char *path,
+                       struct drv_plan_strategy *s)
+{
+	json_t *steps = json_object_get(v, "steps");
+	char p[DRV_YJ_PATH_MAX], ip[DRV_YJ_PATH_MAX];
+	uint8_t out[DRV_PLAN_MAX_STEPS];
+	size_t n;
+
+	if (steps == NULL)
+		return;
+	pjoin(p, path, "steps");
+	n = json_array_size(steps);
+	if (!json_is_array(steps) || n == 0 || n > DRV_PLAN_MAX_STEPS) {
+		verr(c, p, "must be a list of 1 to %d percentages such as [10%%, 50%%, 100%%]",
+		     DRV_PLAN_MAX_STEPS);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *item = json_array_get(steps, i);
+		int pct = json_is_string(item) ? parse_percent(json_string_value(item)) : -1;
+
+		pindex(ip, p, i);
+		if (pct <= 0) {
+			verr(c, ip, "must be a percentage above 0%% such as 25%%");
+			return;
+		}
+		if (i > 0 && pct <= out[i - 1]) {
+			verr(c, ip, "steps must increase (%d%% after %u%%)", pct, out[i - 1]);
+			return;
+		}
+		out[i] = (uint8_t)pct;
+	}
+	if (out[n - 1] != 100) {
+		verr(c, p, "the last step must be 100%%");
+		return;
+	}
+	memcpy(s->steps, out, n);
+	s->n_steps = n;
+}
+
+static void read_pause(struct vctx *c, const json_t *v, const char *path,
+                       struct drv_plan_strategy *s)
+{
+	json_t *pause = json_object_get(v, "pause");
+
+	if (json_is_string(pause) && strcmp(json_string_value(pause), "manual") == 0) {
+		s->pause_manual = true;
+		s->pause_ms = 0;
+	} else if (read_duration(c, v, path, "pause", &s->pause_ms) == 1) {
+		s->pause_manual = false;
+	}
+}
+
+static void read_analysis(struct vctx *c, const json_t *v, const char *path,
+                          struct drv_plan_strategy *s)
+{
+	json_t *a = json_object_get(v, "analysis"), *http;
+	char p[DRV_YJ_PATH_MAX], hp[DRV_YJ_PATH_MAX], up[DRV_YJ_PATH_MAX];
+	char *url = NULL;
+
+	if (a == NULL)
+		return;
+	pjoin(p, path, "analysis");
+	if (!want_object(c, a, p))
+		return;
+	check_keys(c, a, p, (const char *const[]){"http", NULL});
+	pjoin(hp, p, "http");
+	http = json_object_get(a, "http");
+	if (http == NULL || !want_object(c, http, hp))
+		return;
+	check_keys(c, http, hp, (const char *const[]){"url", "max", "timeout", NULL});
+	pjoin(up, hp, "url");
+	if (read_string(c, http, hp, "url", &url) == 0)
+		verr(c, up, "required");
+	if (url != NULL && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		verr(c, up, "must be an http:// or https:// URL");
+		free(url);
+		url = NULL;
+	}
+	if (read_number(c, http, hp, "max", &s->metric_max) == 0) {
+		pjoin(up, hp, "max");
+		verr(c, up, "required: the highest acceptable value");
+	}
+	read_duration(c, http, hp, "timeout", &s->metric_timeout_ms);
+	free(s->metric_url);
+	s->metric_url = url;
+}
+
+static void read_haproxy(struct vctx *c, const json_t *h, const char *p,
+                         struct drv_plan_strategy *s)
+{
+	struct drv_plan_traffic *t = &s->traffic;
+	char pp[DRV_YJ_PATH_MAX];
+
+	if (!want_object(c, h, p))
+		return;
+	check_keys(c, h, p, (const char *const[]){"socket", "backend", "server", NULL});
+	t->kind = DRV_TRAFFIC_HAPROXY;
+	pjoin(pp, p, "socket");
+	if (read_string(c, h, p, "socket", &t->socket) == 0)
+		verr(c, pp, "required: the path of HAProxy's runtime API socket");
+	else if (t->socket != NULL && t->socket[0] != '/')
+		verr(c, pp, "must be an absolute path");
+	pjoin(pp, p, "backend");
+	if (read_string(c, h, p, "backend", &t->backend) == 0)
+		verr(c, pp, "required");
+	if (read_string(c, h, p, "server", &t->server) == 0)
+		t->server =
+		        xstrdup(c, s->type == DRV_STRATEGY_BLUEGREEN ? "{host}-{slot}" : "{host}");
+}
+
+static void read_traffic(struct vctx *c, const json_t *v, const char *path,
+                         struct drv_plan_strategy *s)
+{
+	json_t *t = json_object_get(v, "traffic");
+	char p[DRV_YJ_PATH_MAX], kp[DRV_YJ_PATH_MAX];
+	int64_t timeout = s->traffic.timeout_ms;
+
+	if (t == NULL)
+		return;
+	pjoin(p, path, "traffic");
+	if (!want_object(c, t, p))
+		return;
+	check_keys(c, t, p, (const char *const[]){"haproxy", "hook", "timeout", NULL});
+	plan_hook_free(&s->traffic.hook);
+	free(s->traffic.socket);
+	free(s->traffic.backend);
+	free(s->traffic.server);
+	memset(&s->traffic, 0, sizeof(s->traffic));
+	read_duration(c, t, p, "timeout", &timeout);
+	if ((json_object_get(t, "haproxy") != NULL) == (json_object_get(t, "hook") != NULL)) {
+		verr(c, p, "give one of haproxy and hook");
+	} else if (json_object_get(t, "haproxy") != NULL) {
+		pjoin(kp, p, "haproxy");
+		read_haproxy(c, json_object_get(t, "haproxy"), kp, s);
+	} else {
+		pjoin(kp, p, "hook");
+		s->traffic.kind = DRV_TRAFFIC_HOOK;
+		hook_read(c, json_object_get(t, "hook"), kp, 2, &s->traffic.hook);
+		if (json_object_get(json_object_get(t, "hook"), "timeout") == NULL)
+			s->traffic.hook.timeout_ms = timeout;
+	}
+	s->traffic.timeout_ms = timeout;
+}
+
+/* Keys allowed for each strategy type, indexed by enum drv_plan_strategy_type. */
+static const char *const *const strategy_keys[] = {
+        (const char *const[]){"type", "max_unavailable", "min_healthy", NULL},
+        (const char *const[]){"type", "steps", "pause", "analysis", "traffic", NULL},
+        (const char *const[]){"type", "green_port", "finalize_after", "analysis", "traffic", NULL},
+};
+
+static void check_strategy_keys(struct vctx *c, const json_t *v, const char *path,
+                                enum drv_plan_strategy_type t)
+{
+	const char *key;
+	json_t *item;
+	char p[DRV_YJ_PATH_MAX];
+
+	json_object_foreach((json_t *)v, key, item)
+	{
+		bool ok = false;
+
+		for (const char *const *k = strategy_keys[t]; *k != NULL; k++)
+			ok |= strcmp(*k, key) == 0;
+		if (ok)
+			continue;
+		pjoin(p, path, key);
+		for (int o = 0; o < 3; o++) {
+			for (const char *const *k = strategy_keys[o]; *k != NULL && !ok; k++)
+				ok = strcmp(*k, key) == 0;
+		}
+		if (ok)
+			verr(c, p, "not a field of a %s strategy", strategy_names[t]);
+		else if (suggest(key, strategy_keys[t]) != NULL)
+			verr(c, p, "unknown field (did you mean %s?)",
+			     suggest(key, strategy_keys[t]));
+		else
+			verr(c, p, "unknown field");
+	}
+}
+
+void strategy_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_strategy *s)
+{
+	int t = (int)s->type;
+
+	if (v == NULL)
+		return;
+	if (!json_is_object(v)) {
+		verr(c, path, "must be a mapping with a type: rolling, canary or blue-green");
+		return;
+	}
+	if (read_enum(c, v, path, "type", strategy_names, &t) == 1 && t != (int)s->type)
+		strategy_defaults(c, s, (enum drv_plan_strategy_type)t);
+	check_strategy_keys(c, v, path, s->type);
+	read_amount(c, v, path, "max_unavailable", &s->max_unavailable);
+	read_amount(c, v, path, "min_healthy", &s->min_healthy);
+	read_steps(c, v, path, s);
+	read_pause(c, v, path, s);
+	read_analysis(c, v, path, s);
+	read_traffic(c, v, path, s);
+	read_uint(c, v, path, "green_port", 1, 65535, &s->green_port);
+	read_duration(c, v, path, "finalize_after", &s->finalize_after_ms);
+	if (s->type == DRV_STRATEGY_ROLLING && !s->max_unavailable.percent &&
+	    s->max_unavailable.value == 0) {
+		char p[DRV_YJ_PATH_MAX];
+
+		pjoin(p, path, "max_unavailable");
+		verr(c, p, "must allow at least one host (1 or more, or a percentage)");
+	}
+}
+
+/* ---- failure policy ---- */
+
+void failure_defaults(struct drv_plan_failure *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->rollback = DRV_ROLLBACK_DEPLOYMENT;
+}
+
+void failure_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_failure *f)
+{
+	int r = (int)f->rollback;
+
+	if (v == NULL || !want_object(c, v, path))
+		return;
+	check_keys(c, v, path,
+	           (const char *const[]){"max_failed_hosts", "max_failed_per_batch", "rollback",
+	                                 NULL});
+	read_amount(c, v, path, "max_failed_hosts", &f->max_failed_hosts);
+	if (read_amount(c, v, path, "max_failed_per_batch", &f->max_failed_per_batch) == 1)
+		f->per_batch_set = true;
+	if (read_enum(c, v, path, "rollback", rollback_names, &r) == 1)
+		f->rollback = (enum drv_plan_rollback)r;
+}

@@ -1,0 +1,538 @@
+/*
+ * plan_validate.c: the plan document: top level, tiers, services, hooks,
+ * notifications, and the checks that span fields (names unique, blue-green
+ * has ports and traffic, an exec service has a command, ...).
+ *
+ * A service is read in three layers: built-in defaults, the plan's
+ * `defaults` (re-read quietly for each service; its errors are reported
+ * once, at defaults.*), then the service's own fields.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "plan_int.h"
+
+#define STOP_GRACE_MS   10000
+#define PRESTAGE_MS     (10 * 60 * 1000)
+#define IMAGE_REF_MAX   512
+#define VERSION_MAX     128
+#define WEBHOOK_URL_MAX 2048
+
+static const char *const driver_names[] = {"exec", "container", NULL};
+static const char *const isolation_names[] = {"none", "chroot", NULL};
+
+/* ---- images ---- */
+
+static bool valid_digest(const char *d)
+{
+	if (strncmp(d, "sha256:", 7) != 0 || strlen(d) != 7 + 64)
+		return false;
+	for (d += 7; *d != '\0'; d++) {
+		if (!isdigit((unsigned char)*d) && (*d < 'a' || *d > 'f'))
+			return false;
+	}
+	return true;
+}
+
+static bool valid_tag(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > 128 || !(isalnum((unsigned char)t[0]) || t[0] == '_'))
+		return false;
+	for (; *t != '\0'; t++) {
+		if (!isalnum((unsigned char)*t) && *t != '_' && *t != '.' && *t != '-')
+			return false;
+	}
+	return true;
+}
+
+/* NULL when ref is fine, else why not. */
+static const char *image_problem(const char *ref, const char *digest)
+{
+	const char *last, *colon;
+
+	if (strlen(ref) == 0 || strlen(ref) > IMAGE_REF_MAX)
+		return "must be 1 to 512 characters";
+	for (const char *p = ref; *p != '\0'; p++) {
+		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
+			return "must not contain spaces or control characters";
+	}
+	if (strncmp(ref, "oci-layout:", 11) == 0)
+		return ref[11] == '/' ? NULL : "oci-layout: needs an absolute path";
+	last = strrchr(ref, '/');
+	last = last == NULL ? ref : last + 1;
+	colon = strchr(last, ':');
+	if (colon != NULL && !valid_tag(colon + 1))
+		return "has an invalid tag";
+	if (colon == NULL && digest == NULL)
+		return "needs a tag (name:tag) or a digest (name@sha256:...)";
+	if (last[0] == '\0' || last == colon)
+		return "needs a repository name";
+	return NULL;
+}
+
+/* Split "name:tag@sha256:..." into the reference and its digest. */
+static void read_image(struct vctx *c, const json_t *v, const char *path,
+                       struct drv_plan_service *s)
+{
+	char p[DRV_YJ_PATH_MAX];
+	char *ref = NULL, *at;
+	const char *why;
+
+	pjoin(p, path, "image");
+	if (read_string(c, v, path, "image", &ref) != 1) {
+		if (json_object_get(v, "image") == NULL)
+			verr(c, p, "required");
+		return;
+	}
+	at = strchr(ref, '@');
+	if (at != NULL) {
+		*at++ = '\0';
+		if (!valid_digest(at)) {
+			verr(c, p, "the digest must be sha256: and 64 lowercase hex digits");
+			free(ref);
+			return;
+		}
+	}
+	why = image_problem(ref, at);
+	if (why != NULL) {
+		verr(c, p, "\"%.100s\" %s", ref, why);
+		free(ref);
+		return;
+	}
+	s->image = ref;
+	s->digest = at != NULL ? xstrdup(c, at) : NULL;
+}
+
+/* ---- services ---- */
+
+/* The fields `defaults` and a service share. */
+static void read_common(struct vctx *c, const json_t *v, const char *path,
+                        struct drv_plan_service *s)
+{
+	char p[DRV_YJ_PATH_MAX];
+	int e;
+
+	e = (int)s->driver;
+	if (read_enum(c, v, path, "driver", driver_names, &e) == 1)
+		s->driver = (enum drv_plan_driver)e;
+	e = s->chroot;
+	if (read_enum(c, v, path, "isolation", isolation_names, &e) == 1)
+		s->chroot = e == 1;
+	read_duration(c, v, path, "stop_grace", &s->stop_grace_ms);
+	pjoin(p, path, "health");
+	health_read(c, json_object_get(v, "health"), p, &s->health);
+	pjoin(p, path, "strategy");
+	strategy_read(c, json_object_get(v, "strategy"), p, &s->strategy);
+	pjoin(p, path, "failure");
+	failure_read(c, json_object_get(v, "failure"), p, &s->failure);
+}
+
+static void service_base(struct vctx *c, const json_t *defaults, struct drv_plan_service *s)
+{
+	bool quiet = c->quiet;
+
+	health_defaults(c, &s->health);
+	strategy_defaults(c, &s->strategy, DRV_STRATEGY_ROLLING);
+	failure_defaults(&s->failure);
+	s->driver = DRV_DRIVER_EXEC;
+	s->stop_grace_ms = STOP_GRACE_MS;
+	if (json_is_object(defaults)) {
+		c->quiet = true;
+		read_common(c, defaults, "defaults", s);
+		c->quiet = quiet;
+	}
+}
+
+static void check_bluegreen(struct vctx *c, const char *path, struct drv_plan_service *s)
+{
+	char p[DRV_YJ_PATH_MAX];
+
+	pjoin(p, path, "strategy");
+	if (s->strategy.traffic.kind == DRV_TRAFFIC_NONE)
+		verr(c, p, "blue-green needs traffic (haproxy or hook) to switch");
+	if (s->strategy.green_port == 0)
+		verr(c, p, "blue-green needs green_port (where the new version starts)");
+	if (s->port == 0)
+		verr(c, path, "blue-green needs the service's port (port, or health.http.port)");
+	if (s->port != 0 && s->strategy.green_port == s->port)
+		verr(c, p, "green_port must differ from the service's port %u", s->port);
+}
+
+static void check_service(struct vctx *c, const char *path, struct drv_plan_service *s)
+{
+	struct drv_plan_health *h = &s->health;
+	char p[DRV_YJ_PATH_MAX];
+
+	if (s->driver == DRV_DRIVER_EXEC && s->command.n == 0) {
+		pjoin(p, path, "command");
+		verr(c, p, "required with driver exec (the program inside the image)");
+	}
+	if (h->kind == DRV_HEALTH_HTTP || h->kind == DRV_HEALTH_TCP) {
+		if (h->port == 0)
+			h->port = s->port;
+		if (s->port == 0)
+			s->port = h->port;
+		if (h->port == 0) {
+			pjoin(p, path, "health");
+			verr(c, p, "the %s check needs a port (health.%s.port, or port)",
+			     h->kind == DRV_HEALTH_HTTP ? "http" : "tcp",
+			     h->kind == DRV_HEALTH_HTTP ? "http" : "tcp");
+		}
+	}
+	if (h->timeout_ms == 0 || h->interval_ms == 0 || h->deadline_ms == 0) {
+		pjoin(p, path, "health");
+		verr(c, p, "interval, timeout and deadline must be more than 0");
+	}
+	if (s->strategy.type == DRV_STRATEGY_BLUEGREEN)
+		check_bluegreen(c, path, s);
+}
+
+static void service_read(struct vctx *c, const json_t *v, const char *path, const json_t *defaults,
+                         const char *version, struct drv_plan_service *s)
+{
+	static const char *const keys[] = {"name",     "image",      "hosts",   "command",
+	                                   "env",      "files",      "driver",  "isolation",
+	                                   "port",     "stop_grace", "version", "health",
+	                                   "strategy", "failure",    NULL};
+	char p[DRV_YJ_PATH_MAX];
+
+	s->line = drv_yj_line(c->lines, path);
+	service_base(c, defaults, s);
+	if (!want_object(c, v, path))
+		return;
+	check_keys(c, v, path, keys);
+	pjoin(p, path, "name");
+	if (read_name(c, v, path, "name", &s->name) == 0)
+		verr(c, p, "required");
+	read_image(c, v, path, s);
+	pjoin(p, path, "hosts");
+	if (read_hosts(c, v, path, "hosts", &s->hosts) == 0)
+		verr(c, p, "required (agent ids or {labels: {...}})");
+	read_argv(c, v, path, "command", &s->command);
+	read_env(c, v, path, "env", &s->env, &s->n_env);
+	read_files(c, v, path, "files", &s->files, &s->n_files);
+	read_uint(c, v, path, "port", 1, 65535, &s->port);
+	if (read_string(c, v, path, "version", &s->version) != 1)
+		s->version = xstrdup(c, version != NULL ? version : "");
+	read_common(c, v, path, s);
+	check_service(c, path, s);
+}
+
+/* ---- tiers ---- */
+
+static size_t count_services(const json_t *tiers)
+{
+	size_t n = 0, i;
+	json_t *t;
+
+	json_array_foreach(tiers, i, t)
+	{
+		n += json_array_size(json_object_get(t, "services"));
+	}
+	return n;
+}
+
+static void tier_read(struct vctx *c, const json_t *t, const char *path, const json_t *root,
+                      struct drv_plan *p, struct drv_plan_tier *tier)
+{
+	json_t *services = json_object_get(t, "services"), *sv;
+	char sp[DRV_YJ_PATH_MAX], ip[DRV_YJ_PATH_MAX];
+	size_t i;
+
+	tier->first = p->n_services;
+	if (!want_object(c, t, path))
+		return;
+	check_keys(c, t, path, (const char *const[]){"name", "services", NULL});
+	pjoin(sp, path, "name");
+	if (read_name(c, t, path, "name", &tier->name) == 0)
+		verr(c, sp, "required");
+	pjoin(sp, path, "services");
+	if (!json_is_array(services) || json_array_size(services) == 0) {
+		verr(c, sp, "must list at least one service");
+		return;
+	}
+	json_array_foreach(services, i, sv)
+	{
+		struct drv_plan_service *s = &p->services[p->n_services++];
+
+		pindex(ip, sp, i);
+		s->tier = (size_t)(tier - p->tiers);
+		service_read(c, sv, ip, json_object_get(root, "defaults"), p->version, s);
+		tier->n++;
+	}
+}
+
+static void read_tiers(struct vctx *c, const json_t *root, struct drv_plan *p)
+{
+	json_t *tiers = json_object_get(root, "tiers"), *t;
+	size_t i, n;
+	char ip[DRV_YJ_PATH_MAX];
+
+	if (!json_is_array(tiers) || json_array_size(tiers) == 0 ||
+	    json_array_size(tiers) > DRV_PLAN_MAX_TIERS) {
+		verr(c, "tiers",
+		     tiers == NULL ? "required (a list of tiers with services)"
+		                   : "must be a list of 1 to 32 tiers");
+		return;
+	}
+	n = count_services(tiers);
+	if (n > DRV_PLAN_MAX_SERVICES) {
+		verr(c, "tiers", "more than %d services", DRV_PLAN_MAX_SERVICES);
+		return;
+	}
+	p->tiers = calloc(json_array_size(tiers), sizeof(*p->tiers));
+	p->services = calloc(n + 1, sizeof(*p->services));
+	if (p->tiers == NULL || p->services == NULL) {
+		c->oom = true;
+		return;
+	}
+	json_array_foreach(tiers, i, t)
+	{
+		pindex(ip, "tiers", i);
+		tier_read(c, t, ip, root, p, &p->tiers[p->n_tiers++]);
+	}
+}
+
+/* ---- hooks and notifications ---- */
+
+static void read_hooks(struct vctx *c, const json_t *root, const char *key, int kind,
+                       struct drv_plan_hook **out, size_t *n_out)
+{
+	json_t *list = json_object_get(root, key), *h;
+	char ip[DRV_YJ_PATH_MAX];
+	size_t i;
+
+	if (list == NULL || json_is_null(list))
+		return;
+	if (!json_is_array(list) || json_array_size(list) > DRV_PLAN_MAX_HOOKS) {
+		verr(c, key, "must be a list of at most %d entries", DRV_PLAN_MAX_HOOKS);
+		return;
+	}
+	*out = calloc(json_array_size(list) + 1, sizeof(**out));
+	if (*out == NULL) {
+		c->oom = true;
+		return;
+	}
+	json_array_foreach(list, i, h)
+	{
+		pindex(ip, key, i);
+		hook_read(c, h, ip, kind, &(*out)[(*n_out)++]);
+	}
+}
+
+static void read_events(struct vctx *c, const json_t *v, const char *path, uint32_t *out)
+{
+	json_t *events = json_object_get(v, "events"), *e;
+	char p[DRV_YJ_PATH_MAX], ip[DRV_YJ_PATH_MAX];
+	size_t i;
+
+	*out = (1u << DRV_EVENT_COUNT) - 1;
+	if (events == NULL)
+		return;
+	pjoin(p, path, "events");
+	if (!json_is_array(events) || json_array_size(events) == 0) {
+		verr(c, p, "must be a list of events");
+		return;
+	}
+	*out = 0;
+	json_array_foreach(events, i, e)
+	{
+		int k;
+
+		for (k = 0; k < DRV_EVENT_COUNT; k++) {
+			if (json_is_string(e) &&
+			    strcmp(json_string_value(e), drv_plan_event_name(k)) == 0)
+				break;
+		}
+		pindex(ip, p, i);
+		if (k == DRV_EVENT_COUNT)
+			verr(c, ip,
+			     "unknown event (started, tier_done, awaiting_promotion, paused, "
+			     "resumed, rollback_started, rolled_back, succeeded, failed, aborted)");
+		else
+			*out |= 1u << k;
+	}
+}
+
+static void read_notify(struct vctx *c, const json_t *root, struct drv_plan *p)
+{
+	json_t *list = json_object_get(root, "notify"), *n;
+	char ip[DRV_YJ_PATH_MAX], wp[DRV_YJ_PATH_MAX];
+	size_t i;
+
+	if (list == NULL || json_is_null(list))
+		return;
+	if (!json_is_array(list) || json_array_size(list) > DRV_PLAN_MAX_NOTIFY) {
+		verr(c, "notify", "must be a list of at most %d webhooks", DRV_PLAN_MAX_NOTIFY);
+		return;
+	}
+	p->notify = calloc(json_array_size(list) + 1, sizeof(*p->notify));
+	if (p->notify == NULL) {
+		c->oom = true;
+		return;
+	}
+	json_array_foreach(list, i, n)
+	{
+		struct drv_plan_notify *w = &p->notify[p->n_notify++];
+
+		pindex(ip, "notify", i);
+		if (!want_object(c, n, ip))
+			continue;
+		check_keys(c, n, ip, (const char *const[]){"webhook", "events", NULL});
+		pjoin(wp, ip, "webhook");
+		if (read_string(c, n, ip, "webhook", &w->webhook) == 0)
+			verr(c, wp, "required (an http:// or https:// URL)");
+		else if (w->webhook != NULL && ((strncmp(w->webhook, "http://", 7) != 0 &&
+		                                 strncmp(w->webhook, "https://", 8) != 0) ||
+		                                strlen(w->webhook) > WEBHOOK_URL_MAX))
+			verr(c, wp, "must be an http:// or https:// URL");
+		read_events(c, n, ip, &w->events);
+	}
+}
+
+/* ---- the document ---- */
+
+static void read_defaults(struct vctx *c, const json_t *root, struct drv_plan *p)
+{
+	static const char *const keys[] = {"driver",  "isolation",        "strategy",   "health",
+	                                   "failure", "prestage_timeout", "stop_grace", NULL};
+	json_t *d = json_object_get(root, "defaults");
+	struct drv_plan_service scratch;
+
+	p->prestage_timeout_ms = PRESTAGE_MS;
+	if (d == NULL || json_is_null(d) || !want_object(c, d, "defaults"))
+		return;
+	check_keys(c, d, "defaults", keys);
+	read_duration(c, d, "defaults", "prestage_timeout", &p->prestage_timeout_ms);
+	/* Report the errors of defaults once, here. */
+	memset(&scratch, 0, sizeof(scratch));
+	health_defaults(c, &scratch.health);
+	strategy_defaults(c, &scratch.strategy, DRV_STRATEGY_ROLLING);
+	failure_defaults(&scratch.failure);
+	read_common(c, d, "defaults", &scratch);
+	plan_health_free(&scratch.health);
+	plan_strategy_free(&scratch.strategy);
+}
+
+static void read_budget(struct vctx *c, const json_t *root, struct drv_plan *p)
+{
+	json_t *f = json_object_get(root, "failure");
+
+	if (f == NULL || json_is_null(f) || !want_object(c, f, "failure"))
+		return;
+	check_keys(c, f, "failure", (const char *const[]){"max_failed_hosts", NULL});
+	if (read_amount(c, f, "failure", "max_failed_hosts", &p->max_failed_hosts) == 1)
+		p->has_budget = true;
+}
+
+static bool valid_version(const char *v)
+{
+	if (strlen(v) > VERSION_MAX)
+		return false;
+	for (; *v != '\0'; v++) {
+		if (!isalnum((unsigned char)*v) && strchr("._+-", *v) == NULL)
+			return false;
+	}
+	return true;
+}
+
+static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
+{
+	static const char *const keys[] = {"deployment", "version", "defaults", "failure", "pre",
+	                                   "migrations", "tiers",   "post",     "notify",  NULL};
+
+	check_keys(c, root, "", keys);
+	if (read_name(c, root, "", "deployment", &p->deployment) == 0)
+		verr(c, "deployment", "required (the name of what is deployed)");
+	if (read_string(c, root, "", "version", &p->version) == 0)
+		verr(c, "version", "required (the release being deployed, e.g. \"2.4.0\")");
+	else if (p->version != NULL && !valid_version(p->version))
+		verr(c, "version", "use letters, digits, '.', '_', '+', '-' (at most %d)",
+		     VERSION_MAX);
+	read_defaults(c, root, p);
+	read_budget(c, root, p);
+	read_hooks(c, root, "pre", 0, &p->pre, &p->n_pre);
+	read_hooks(c, root, "migrations", 1, &p->migrations, &p->n_migrations);
+	read_hooks(c, root, "post", 0, &p->post, &p->n_post);
+	read_tiers(c, root, p);
+	read_notify(c, root, p);
+}
+
+/* ---- names unique ---- */
+
+static void unique_hooks(struct vctx *c, const char *key, const struct drv_plan_hook *h, size_t n)
+{
+	char ip[DRV_YJ_PATH_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < i && h[i].name != NULL; j++) {
+			if (h[j].name != NULL && strcmp(h[i].name, h[j].name) == 0) {
+				pindex(ip, key, i);
+				verr(c, ip, "name \"%s\" is used twice", h[i].name);
+				break;
+			}
+		}
+	}
+}
+
+static void unique_names(struct vctx *c, const struct drv_plan *p)
+{
+	char ip[DRV_YJ_PATH_MAX];
+
+	for (size_t i = 0; i < p->n_tiers; i++) {
+		for (size_t j = 0; j < i && p->tiers[i].name != NULL; j++) {
+			if (p->tiers[j].name && strcmp(p->tiers[i].name, p->tiers[j].name) == 0) {
+				pindex(ip, "tiers", i);
+				verr(c, ip, "tier \"%s\" is defined twice", p->tiers[i].name);
+			}
+		}
+	}
+	for (size_t i = 0; i < p->n_services; i++) {
+		const struct drv_plan_service *s = &p->services[i];
+
+		for (size_t j = 0; j < i && s->name != NULL; j++) {
+			if (p->services[j].name && strcmp(s->name, p->services[j].name) == 0) {
+				snprintf(ip, sizeof(ip), "tiers[%zu].services[%zu]", s->tier,
+				         i - p->tiers[s->tier].first);
+				verr(c, ip, "service \"%s\" is defined twice", s->name);
+			}
+		}
+	}
+	unique_hooks(c, "pre", p->pre, p->n_pre);
+	unique_hooks(c, "migrations", p->migrations, p->n_migrations);
+	unique_hooks(c, "post", p->post, p->n_post);
+}
+
+int drv_plan_from_json(const json_t *root, const struct drv_yj_lines *lines, const char *name,
+                       struct drv_plan **out, struct drv_plan_errors *errs)
+{
+	struct vctx c = {.lines = lines, .file = name != NULL ? name : "plan", .errs = errs};
+	struct drv_plan *p;
+
+	if (!json_is_object(root)) {
+		verr(&c, "", "a plan must be a mapping (deployment, version, tiers, ...)");
+		verr_flush(&c);
+		return DRV_EINVAL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->source = strdup(c.file)) == NULL) {
+		free(p);
+		return DRV_ENOMEM;
+	}
+	read_top(&c, root, p);
+	if (!c.oom)
+		unique_names(&c, p);
+	verr_flush(&c);
+	if (c.oom || c.nerr > 0) {
+		drv_plan_free(p);
+		if (c.oom)
+			drv_plan_errors_add(errs, "%s: out of memory", c.file);
+		return c.oom ? DRV_ENOMEM : DRV_EINVAL;
+	}
+	*out = p;
+	return DRV_OK;
+}

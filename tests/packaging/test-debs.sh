@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# test-debs.sh BUILD_DIR: build the two Debian packages with CPack, lint them,
+# and install, upgrade and purge them in a scratch root with
+# `dpkg --root --force-script-chrootless` (maintainer scripts run on this host
+# with DPKG_ROOT set; everything they do must stay inside the root). Checks
+# files, units, users, owners and modes, conffiles, that an unconfigured agent
+# is not started, that an upgrade keeps keys, state and config, and that
+# purging one package removes its state and nothing of the other. Finally
+# checks that the host itself was not touched.
+set -euo pipefail
+build=$(cd "$1" && pwd)
+
+skip()
+{
+	echo "SKIP: $*" >&2
+	exit 77
+}
+[ "$(id -u)" = 0 ] || skip "needs root (dpkg --root, file owners): packages NOT tested"
+for t in cpack dpkg dpkg-deb lintian systemd-sysusers systemd-tmpfiles; do
+	command -v "$t" >/dev/null 2>&1 || skip "$t not found (make deps installs it): packages NOT tested"
+done
+
+tmp=$(mktemp -d /tmp/drv-debs-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+R=$tmp/root
+fails=0
+ok() { echo "ok: $*"; }
+bad()
+{
+	echo "FAIL: $*" >&2
+	fails=$((fails + 1))
+}
+check() # check DESCRIPTION COMMAND...
+{
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else bad "$what"; fi
+}
+# mode and owner as "MODE USER:GROUP" with names from the root's own files
+stat_in_root()
+{
+	local uid gid u g
+	uid=$(stat -c %u "$1") gid=$(stat -c %g "$1")
+	u=$(awk -F: -v id="$uid" '$3 == id { print $1; exit }' "$R/etc/passwd" 2>/dev/null)
+	g=$(awk -F: -v id="$gid" '$3 == id { print $1; exit }' "$R/etc/group" 2>/dev/null)
+	[ "$uid" = 0 ] && u=root
+	[ "$gid" = 0 ] && g=root
+	echo "$(stat -c %a "$1") ${u:-$uid}:${g:-$gid}"
+}
+expect_stat() # expect_stat PATH "MODE USER:GROUP"
+{
+	local got
+	got=$(stat_in_root "$R$1" 2>/dev/null || echo missing)
+	if [ "$got" = "$2" ]; then ok "$1 is $2"; else bad "$1 is '$got', want '$2'"; fi
+}
+host_fingerprint()
+{
+	sha256sum /etc/passwd /etc/group /etc/shadow 2>/dev/null
+	ls -la /etc/drover /var/lib/drover /lib/systemd/system/droverd.service \
+		/lib/systemd/system/drover-agent.service 2>&1 || true
+	ls /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants 2>&1 || true
+	ls /etc/systemd/system/multi-user.target.wants 2>&1 || true
+	dpkg-query -W drover-agent drover-coordinator 2>&1 || true
+}
+host_before=$(host_fingerprint)
+
+# --- build ------------------------------------------------------------------
+t0=$(date +%s)
+cpack --config "$build/CPackConfig.cmake" -G DEB -B "$tmp/v1" >"$tmp/cpack1.log" 2>&1 ||
+	{ cat "$tmp/cpack1.log" >&2; bad "cpack"; exit 1; }
+# a later revision of the same packages, for the upgrade
+cpack --config "$build/CPackConfig.cmake" -G DEB -B "$tmp/v2" \
+	-D CPACK_DEBIAN_PACKAGE_RELEASE=2 >"$tmp/cpack2.log" 2>&1 ||
+	{ cat "$tmp/cpack2.log" >&2; bad "cpack (revision 2)"; exit 1; }
+agent_deb=$(echo "$tmp"/v1/drover-agent_*_*.deb)
+coord_deb=$(echo "$tmp"/v1/drover-coordinator_*_*.deb)
+check "built drover-agent and drover-coordinator" test -f "$agent_deb" -a -f "$coord_deb"
+echo "built in $(($(date +%s) - t0)) s: $(basename "$agent_deb") $(basename "$coord_deb")"
+
+# --- package metadata ---------------------------------------------------------
+for deb in "$agent_deb" "$coord_deb"; do
+	pkg=$(dpkg-deb -f "$deb" Package)
+	dpkg-deb -c "$deb" | awk '{ print $1, $2, $6 }' >"$tmp/$pkg.list"
+	depends=$(dpkg-deb -f "$deb" Depends)
+	check "$pkg Depends has shared-library dependencies ($depends)" \
+		grep -Eq '(^|, )libc6 \(>= [0-9.]+\)' <<<"$depends"
+	dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$tmp" --one-top-level="$pkg.ctrl"
+	for s in postinst prerm postrm; do
+		check "$pkg has an executable $s" test -x "$tmp/$pkg.ctrl/$s"
+	done
+	# every regular file under /etc is a conffile, and every conffile exists
+	awk '$1 ~ /^-/ && $3 ~ /^\.\/etc\// { sub(/^\./, "", $3); print $3 }' "$tmp/$pkg.list" |
+		sort >"$tmp/$pkg.etc"
+	sort "$tmp/$pkg.ctrl/conffiles" >"$tmp/$pkg.conffiles"
+	check "$pkg conffiles = its files in /etc ($(tr '\n' ' ' <"$tmp/$pkg.conffiles"))" \
+		cmp -s "$tmp/$pkg.etc" "$tmp/$pkg.conffiles"
+	check "$pkg: every file owned by root" \
+		test -z "$(awk '$2 != "root/root"' "$tmp/$pkg.list")"
+done
+check "coordinator Depends on adduser" grep -q adduser <<<"$(dpkg-deb -f "$coord_deb" Depends)"
+for f in "-rwxr-xr-x ./usr/sbin/drover-agent" "-rw-r--r-- ./lib/systemd/system/drover-agent.service" \
+	"-rw-r--r-- ./usr/lib/tmpfiles.d/drover-agent.conf" "-rw-r--r-- ./etc/default/drover-agent" \
+	"-rw-r--r-- ./usr/share/man/man8/drover-agent.8.gz" \
+	"-rw-r--r-- ./usr/share/doc/drover-agent/copyright"; do
+	check "drover-agent ships $f" grep -qxF -- "${f%% *} root/root ${f#* }" "$tmp/drover-agent.list"
+done
+for f in "-rwxr-xr-x ./usr/sbin/droverd" "-rwxr-xr-x ./usr/bin/drover" \
+	"-rw-r--r-- ./lib/systemd/system/droverd.service" \
+	"-rw-r--r-- ./usr/lib/sysusers.d/drover-coordinator.conf" \
+	"-rw-r--r-- ./usr/lib/tmpfiles.d/drover-coordinator.conf" "-rw-r--r-- ./etc/default/droverd" \
+	"-rw-r--r-- ./usr/share/man/man8/droverd.8.gz" "-rw-r--r-- ./usr/share/man/man1/drover.1.gz"; do
+	check "drover-coordinator ships $f" grep -qxF -- "${f%% *} root/root ${f#* }" \
+		"$tmp/drover-coordinator.list"
+done
+check "the agent package does not ship droverd" \
+	test -z "$(grep -E 'droverd|/usr/bin/drover$' "$tmp/drover-agent.list")"
+check "unit ExecStart points at /usr/sbin" \
+	grep -q '^ExecStart=/usr/sbin/drover-agent --config /etc/drover/agent/agent.yaml$' \
+	<(dpkg-deb --fsys-tarfile "$agent_deb" | tar -xO ./lib/systemd/system/drover-agent.service)
+
+# --- lintian: no errors (warnings are printed, allowed) -----------------------
+t0=$(date +%s)
+if lintian --fail-on error --tag-display-limit 0 "$agent_deb" "$coord_deb" >"$tmp/lintian.log" 2>&1; then
+	ok "lintian: no errors ($(($(date +%s) - t0)) s)"
+else
+	bad "lintian reports errors"
+fi
+grep -E '^[EW]:' "$tmp/lintian.log" || true
+
+# --- install into a clean root -------------------------------------------------
+mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/log" "$R/etc"
+touch "$R/var/lib/dpkg/status" "$R/var/lib/dpkg/available"
+# what base-passwd gives every Debian system
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
+printf 'root:x:0:\nadm:x:4:\n' >"$R/etc/group"
+# The root has no libc6 or adduser packages: dependencies are not the point
+# here, what the packages and their scripts do is.
+dpkg_r()
+{
+	dpkg --root="$R" --log="$R/var/log/dpkg.log" --force-script-chrootless \
+		--force-depends --force-confold "$@"
+}
+
+# Does this build's droverd implement `init` yet? Then the postinst must
+# have used it; if not, it must have said so and left droverd unstarted.
+mkdir -p "$tmp/probe/coordinator" "$tmp/probe/agent"
+droverd_init=no
+if "$build/coordinator/droverd" init --dir "$tmp/probe/coordinator" >/dev/null 2>&1; then
+	droverd_init=yes
+else
+	echo "NOTE: this build's 'droverd init' fails: checking the postinst's fallback only" >&2
+fi
+
+dpkg_r -i "$agent_deb" "$coord_deb" >"$tmp/install.log" 2>&1 ||
+	{ cat "$tmp/install.log" >&2; bad "dpkg -i into $R"; exit 1; }
+cat "$tmp/install.log"
+check "both packages installed" test "$(dpkg-query --admindir="$R/var/lib/dpkg" -W \
+	-f '${Status}\n' drover-agent drover-coordinator | grep -c 'install ok installed')" = 2
+check "the unconfigured agent is not started" grep -q 'drover-agent: not configured yet, so not started' "$tmp/install.log"
+check "user drover created in the root" grep -q '^drover:x:[0-9]*:[0-9]*:drover coordinator:/var/lib/drover/coordinator:' "$R/etc/passwd"
+check "group drover created in the root" grep -q '^drover:x:' "$R/etc/group"
+expect_stat /etc/drover "755 root:root"
+expect_stat /var/lib/drover "755 root:root"
+expect_stat /etc/drover/agent "700 root:root"
+expect_stat /var/lib/drover/agent "755 root:root"
+expect_stat /var/lib/drover/agent/state "700 root:root"
+expect_stat /var/lib/drover/agent/cache "700 root:root"
+expect_stat /var/lib/drover/agent/releases "755 root:root"
+expect_stat /var/log/drover-agent "750 root:root"
+for l in state:../../../var/lib/drover/agent/state cache:../../../var/lib/drover/agent/cache \
+	releases:../../../var/lib/drover/agent/releases logs:../../../var/log/drover-agent; do
+	check "/etc/drover/agent/${l%%:*} links to ${l#*:}" \
+		test "$(readlink "$R/etc/drover/agent/${l%%:*}")" = "${l#*:}"
+done
+expect_stat /etc/drover/coordinator "750 drover:drover"
+expect_stat /var/lib/drover/coordinator "750 drover:drover"
+expect_stat /lib/systemd/system/drover-agent.service "644 root:root"
+expect_stat /lib/systemd/system/droverd.service "644 root:root"
+expect_stat /usr/sbin/drover-agent "755 root:root"
+for u in drover-agent droverd; do
+	check "$u.service enabled in the root" \
+		test -L "$R/etc/systemd/system/multi-user.target.wants/$u.service"
+done
+check "installed drover-agent runs" "$R/usr/sbin/drover-agent" --version
+
+C=/etc/drover/coordinator
+S=/var/lib/drover/coordinator
+if [ "$droverd_init" = yes ]; then
+	check "postinst ran droverd init ($C/droverd.yaml)" test -f "$R$C/droverd.yaml"
+	for f in coordinator.key admin.token; do
+		expect_stat "$C/$f" "600 drover:drover"
+	done
+	check "no file in $C is left to root" test -z "$(find "$R$C" ! -user "$(stat -c %u "$R$C")")"
+	check "no file in $S is left to root" test -z "$(find "$R$S" ! -user "$(stat -c %u "$R$C")")"
+	check "every private key and token in $C is 0600" \
+		test -z "$(find "$R$C" \( -name '*.key' -o -name '*.token' \) ! -perm 600)"
+	check "droverd.yaml: the database is in $S" grep -qx "database: \"$S/droverd.db\"" "$R$C/droverd.yaml"
+	check "droverd.yaml: link statistics are in $S" \
+		grep -qx "stats_file: \"$S/link-stats.json\"" "$R$C/droverd.yaml"
+	check "droverd.yaml names no path of the scratch root" test -z "$(grep -F "$R" "$R$C/droverd.yaml")"
+	check "the database init made was moved to $S" test -f "$R$S/droverd.db" -a ! -e "$R$C/droverd.db"
+	# droverd --check on the installed config, its paths mapped into the root
+	sed -e "s|\"/etc/drover/|\"$R/etc/drover/|g" -e "s|\"/var/lib/drover/|\"$R/var/lib/drover/|g" \
+		"$R$C/droverd.yaml" >"$tmp/droverd-check.yaml"
+	check "droverd --check accepts the installed config" \
+		"$R/usr/sbin/droverd" --config "$tmp/droverd-check.yaml" --check
+else
+	check "postinst warned that droverd init failed" grep -q "warning: 'droverd init' failed" "$tmp/install.log"
+	check "and left no droverd.yaml (droverd stays unstarted)" test ! -e "$R$C/droverd.yaml"
+fi
+
+# drover-agent init in that root, with the coordinator key when there is one
+A=/etc/drover/agent
+if [ -f "$tmp/probe/coordinator/coordinator.pub" ] &&
+	"$R/usr/sbin/drover-agent" init --dir "$R$A" --coordinator tcp://127.0.0.1:9 \
+		--coordinator-key "$tmp/probe/coordinator/coordinator.pub" --id pkg-test-1 \
+		--label tier=core >"$tmp/agent-init.log" 2>&1; then
+	check "drover-agent init wrote $A/agent.yaml" test -f "$R$A/agent.yaml"
+	check "agent.yaml is not readable by others" test -z "$(find "$R$A/agent.yaml" -perm /o+rwx)"
+	check "private keys in $A are 0600" test -z "$(find "$R$A" -name '*.key' ! -perm 600)"
+	check "drover-agent --check accepts it" "$R/usr/sbin/drover-agent" --config "$R$A/agent.yaml" --check
+else
+	echo "NOTE: this build's 'drover-agent init' does not run (or droverd init made no key):" \
+		"agent config checked with a stand-in file" >&2
+	cat "$tmp/agent-init.log" 2>/dev/null || true
+	echo "id: pkg-test-1" >"$R$A/agent.yaml"
+	chmod 0600 "$R$A/agent.yaml"
+fi
+
+# --- upgrade: keys, state and config stay ------------------------------------
+echo "sentinel state" >"$R/var/lib/drover/agent/state.db"
+[ -f "$R/var/lib/drover/coordinator/droverd.db" ] ||
+	echo "sentinel state" >"$R/var/lib/drover/coordinator/droverd.db"
+chown --reference="$R/var/lib/drover/coordinator" "$R/var/lib/drover/coordinator/droverd.db"
+echo "HTTPS_PROXY=http://127.0.0.1:3128" >>"$R/etc/default/drover-agent"
+keep=("$R$A/agent.yaml" "$R/var/lib/drover/agent/state.db" "$R/var/lib/drover/coordinator/droverd.db"
+	"$R/etc/default/drover-agent")
+[ "$droverd_init" = yes ] && keep+=("$R$C/droverd.yaml" "$R$C/coordinator.key" "$R$C/admin.token")
+sha256sum "${keep[@]}" >"$tmp/before-upgrade.sum"
+dpkg_r -i "$tmp"/v2/drover-agent_*.deb "$tmp"/v2/drover-coordinator_*.deb >"$tmp/upgrade.log" 2>&1 ||
+	{ cat "$tmp/upgrade.log" >&2; bad "dpkg -i (upgrade to revision 2)"; exit 1; }
+cat "$tmp/upgrade.log"
+check "upgraded to revision 2" test "$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f '${Version}' drover-agent)" \
+	= "$(dpkg-deb -f "$tmp"/v2/drover-agent_*.deb Version)"
+check "upgrade kept keys, state, config and the edited conffile" sha256sum --quiet -c "$tmp/before-upgrade.sum"
+check "the configured agent is not called unconfigured on upgrade" \
+	test -z "$(grep 'not configured yet' "$tmp/upgrade.log")"
+expect_stat /etc/drover/coordinator "750 drover:drover"
+expect_stat /var/lib/drover/agent/state "700 root:root"
+
+# --- purge, one package at a time --------------------------------------------
+dpkg_r --purge drover-agent >"$tmp/purge1.log" 2>&1 || { cat "$tmp/purge1.log" >&2; bad "purge drover-agent"; }
+for p in "$A" /var/lib/drover/agent /var/log/drover-agent /etc/default/drover-agent /usr/sbin/drover-agent \
+	/lib/systemd/system/drover-agent.service /etc/systemd/system/multi-user.target.wants/drover-agent.service; do
+	check "purging drover-agent removed $p" test ! -e "$R$p" -a ! -L "$R$p"
+done
+check "purging drover-agent kept the coordinator's state" test -f "$R/var/lib/drover/coordinator/droverd.db"
+check "purging drover-agent kept the coordinator's config dir" test -d "$R$C"
+dpkg_r --purge drover-coordinator >"$tmp/purge2.log" 2>&1 || { cat "$tmp/purge2.log" >&2; bad "purge drover-coordinator"; }
+for p in /etc/drover /var/lib/drover /etc/default/droverd /usr/sbin/droverd /usr/bin/drover \
+	/etc/systemd/system/multi-user.target.wants/droverd.service; do
+	check "purging drover-coordinator removed $p" test ! -e "$R$p" -a ! -L "$R$p"
+done
+check "the drover user stays after purge (Debian practice)" grep -q '^drover:' "$R/etc/passwd"
+
+# --- the host was not touched ----------------------------------------------------
+if [ "$(host_fingerprint)" = "$host_before" ]; then
+	ok "host users, /etc/drover, /var/lib/drover, units and dpkg database untouched"
+else
+	bad "the host changed:"
+	diff <(echo "$host_before") <(host_fingerprint) >&2 || true
+fi
+
+echo "$fails failed"
+[ "$fails" = 0 ]
