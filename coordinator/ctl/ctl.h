@@ -61,6 +61,7 @@ void ctl_usage(const struct ctl_cmd *cmd, FILE *f);
 /* True if argv holds --help or -h (before a "--"). */
 bool ctl_wants_help(int argc, char **argv);
 
+extern const struct ctl_cmd ctl_cmd_agents;
 extern const struct ctl_cmd ctl_cmd_audit;
 extern const struct ctl_cmd ctl_cmd_events;
 extern const struct ctl_cmd ctl_cmd_plan;

@@ -18,10 +18,7 @@
 
 /* Every command group, in the order drover --help lists them. */
 static const struct ctl_cmd *const cmd_table[] = {
-        &ctl_cmd_events,
-        &ctl_cmd_plan,
-        &ctl_cmd_audit,
-        &ctl_cmd_version,
+        &ctl_cmd_agents, &ctl_cmd_events, &ctl_cmd_plan, &ctl_cmd_audit, &ctl_cmd_version,
 };
 
 #define N_CMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
