@@ -258,6 +258,13 @@ run_droverd()
 		grep -q '^notify: READY=1' "$tmp/notify.log"
 	check "droverd opened its database in $S (WAL files there)" \
 		test -e "$R$S/droverd.db-wal" -o -e "$R$S/droverd.db-shm"
+	local api
+	api=$(sed -n 's/^api: "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$R$C/droverd.yaml")
+	if [ -n "$api" ] && command -v curl >/dev/null 2>&1; then
+		check "droverd serves GET /healthz on $api (inside its network namespace)" \
+			nsenter --net="/proc/$(cat "$tmp/droverd.pid")/ns/net" \
+			curl -fsS --max-time 5 -o /dev/null "http://$api/healthz"
+	fi
 	kill -TERM "$(cat "$tmp/droverd.pid")" 2>/dev/null || true
 	local rc=0
 	wait "$daemon_pid" || rc=$?
