@@ -62,6 +62,7 @@ void ctl_usage(const struct ctl_cmd *cmd, FILE *f);
 bool ctl_wants_help(int argc, char **argv);
 
 extern const struct ctl_cmd ctl_cmd_abort;
+extern const struct ctl_cmd ctl_cmd_agents;
 extern const struct ctl_cmd ctl_cmd_audit;
 extern const struct ctl_cmd ctl_cmd_deploy;
 extern const struct ctl_cmd ctl_cmd_events;

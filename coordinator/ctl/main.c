@@ -19,6 +19,7 @@
 /* Every command group, in the order drover --help lists them. */
 /* clang-format off */
 static const struct ctl_cmd *const cmd_table[] = {
+        &ctl_cmd_agents,
         &ctl_cmd_plan,
         &ctl_cmd_deploy,
         &ctl_cmd_status,
