@@ -303,6 +303,10 @@ enroll_agent()
 		--clear-groups "$R/usr/sbin/droverd" enroll-token create pkg-test \
 		--config /etc/drover/coordinator/droverd.yaml --ttl 1h 2>"$tmp/enroll.log" | tail -1)
 	check "droverd enroll-token create printed a token" test -n "$token"
+	check "droverd token list --config finds the database in $S (admin token)" grep -q '^admin ' \
+		<(nsenter -t "$dpid" --mount setpriv --reuid="$drover_uid" --regid="$drover_gid" \
+			--clear-groups "$R/usr/sbin/droverd" token list \
+			--config /etc/drover/coordinator/droverd.yaml 2>&1)
 	(umask 077 && echo "$token" >"$R$A/enroll.token")
 	"$R/usr/sbin/drover-agent" init --dir "$R$A" --coordinator tls+tcp://127.0.0.1:7700 \
 		--coordinator-key "$R$C/coordinator.pub" --tls-ca "$R$C/tls.crt" \
