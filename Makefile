@@ -20,12 +20,12 @@ CTEST_ARGS ?=
 BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev \
 	libsqlite3-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
-	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format \
+	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format libssl-dev \
 	dpkg-dev file
 # Packages the tests and the demo drive for real.
-TEST_PKGS := sqlite3 curl jq binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
-	docker-registry skopeo umoci podman runc haproxy \
-	systemd lintian shellcheck man-db
+TEST_PKGS := sqlite3 curl jq prometheus binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
+	docker-registry skopeo umoci podman runc catatonit haproxy \
+	systemd lintian shellcheck man-db groff-base
 
 SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 

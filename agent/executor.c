@@ -369,14 +369,14 @@ int executor_run(struct executor *ex, const Drover__Instruction *ins, executor_r
 		report_simple(ex, ins, DROVER__STEP_RESULT__STEP_FAILED, bad, report, arg);
 		return DRV_OK;
 	}
+	/* Accepted before it is queued: a worker may finish it at once. */
+	report_simple(ex, ins, DROVER__STEP_RESULT__STEP_ACCEPTED, "accepted", report, arg);
 	rc = enqueue(ex, ins, report, arg);
 	if (rc != DRV_OK) {
 		state_step_finish(ex->st, ins->step_id, false, "agent out of memory", 0, "", 0);
 		report_simple(ex, ins, DROVER__STEP_RESULT__STEP_FAILED, "agent out of memory",
 		              report, arg);
-		return DRV_OK;
 	}
-	report_simple(ex, ins, DROVER__STEP_RESULT__STEP_ACCEPTED, "accepted", report, arg);
 	return DRV_OK;
 }
 
@@ -490,6 +490,8 @@ static int start_runtime(struct executor *ex, const struct executor_config *cfg)
 	        .log_dir = ex->log_dir,
 	        .docker_socket = ex->docker_socket,
 	        .insecure_registry = cfg->insecure_registry,
+	        .pull_stall_s = cfg->pull_stall_s,
+	        .log_max_bytes = cfg->log_max_bytes,
 	        .events = events_thunk,
 	        .events_arg = ex,
 	};

@@ -56,6 +56,8 @@ struct executor_config {
 	                            * STEP_STATUS (crash loops), and STEP_FAILED for
 	                            * steps a previous agent died under */
 	void *events_arg;
+	long pull_stall_s;           /* a registry transfer this long without data fails; 0 = 30 */
+	unsigned long log_max_bytes; /* exec service logs rotate past this; 0 = 10 MiB */
 };
 
 /* Opens (creates) the directories and the state database, recovers what a

@@ -26,6 +26,7 @@ static const char usage[] =
         "usage: drover-agent run-step FILE|- [--dir DIR] [--state-dir D] [--cache-dir D]\n"
         "                [--releases-dir D] [--log-dir D] [--docker-socket PATH]\n"
         "                [--insecure-registry] [--watch MS] [--log-level L]\n"
+        "                [--pull-stall-s S] [--log-max-bytes N]\n"
         "       drover-agent run-step --status [--dir DIR | --state-dir D ...]\n"
         "Runs one instruction described in JSON (see docs/agent.md) and prints every\n"
         "report as a JSON line. --dir DIR sets state/, cache/, releases/, log/ under DIR.\n"
@@ -546,7 +547,8 @@ struct opts {
 	const char *file, *dir, *socket;
 	char *state, *cache, *releases, *logs;
 	int insecure, status;
-	long watch_ms;
+	long watch_ms, stall_s;
+	unsigned long log_max;
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -561,6 +563,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	                                   {"watch", required_argument, NULL, 'w'},
 	                                   {"status", no_argument, NULL, 'S'},
 	                                   {"log-level", required_argument, NULL, 'L'},
+	                                   {"pull-stall-s", required_argument, NULL, 'P'},
+	                                   {"log-max-bytes", required_argument, NULL, 'M'},
 	                                   {"help", no_argument, NULL, 'h'},
 	                                   {NULL, 0, NULL, 0}};
 	enum drv_log_level lvl;
@@ -578,6 +582,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'i': o->insecure = 1; break;
 		case 'S': o->status = 1; break;
 		case 'w': o->watch_ms = strtol(optarg, NULL, 10); break;
+		case 'P': o->stall_s = strtol(optarg, NULL, 10); break;
+		case 'M': o->log_max = strtoul(optarg, NULL, 10); break;
 		case 'L':
 			if (drv_log_parse_level(optarg, &lvl) != DRV_OK)
 				return 2;
@@ -705,6 +711,8 @@ int run_step_main(int argc, char **argv)
 	        .agent_id = "run-step",
 	        .events = on_report,
 	        .events_arg = NULL,
+	        .pull_stall_s = o.stall_s,
+	        .log_max_bytes = o.log_max,
 	};
 	if (!cfg.state_dir || !cfg.cache_dir || !cfg.releases_dir || !cfg.log_dir) {
 		fprintf(stderr, "run-step: give --dir DIR or all of --state-dir, --cache-dir,"

@@ -28,7 +28,9 @@ struct runtime_config {
 	const char *log_dir;
 	const char *docker_socket;
 	int insecure_registry;
-	runtime_event_fn events; /* health transitions, crash loops */
+	long pull_stall_s;           /* 0 = 30 */
+	unsigned long log_max_bytes; /* exec service logs; 0 = 10 MiB */
+	runtime_event_fn events;     /* health transitions, crash loops */
 	void *events_arg;
 };
 

@@ -485,11 +485,20 @@ int state_release_swap(struct state *st, const char *service)
 			if (n == 0)
 				rc = DRV_ENOENT;
 		}
+		/* Through a spare role: (service, role) is unique row by row. */
 		if (rc == DRV_OK)
 			rc = exec_locked(
 			        st, service,
-			        "UPDATE releases SET role = 1 - role, since_ms ="
-			        " CAST(strftime('%s','now') AS INTEGER) * 1000 WHERE service = ?");
+			        "UPDATE releases SET role = 2 WHERE service = ? AND role = 0");
+		if (rc == DRV_OK)
+			rc = exec_locked(
+			        st, service,
+			        "UPDATE releases SET role = 0 WHERE service = ? AND role = 1");
+		if (rc == DRV_OK)
+			rc = exec_locked(st, service,
+			                 "UPDATE releases SET role = 1, since_ms ="
+			                 " CAST(strftime('%s','now') AS INTEGER) * 1000"
+			                 " WHERE service = ? AND role = 2");
 		rc = finish_tx(st, rc);
 	}
 	pthread_mutex_unlock(&st->lock);

@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "audit.h"
-#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -89,7 +89,7 @@ struct drv_http_req {
 	bool too_big;
 	bool answered;
 	char note[NOTE_MAX];
-	int64_t start_ms;
+	struct timespec start;
 };
 
 struct stream {
@@ -507,12 +507,21 @@ static struct MHD_Response *make_response(struct drv_http_resp *resp)
 
 static void count_request(struct drv_http_req *req, unsigned status)
 {
+	struct timespec now;
 	char code[8];
 
+	/* Clients choose the method: label unknown ones "other" to bound the series. */
+	const char *method = method_known(req->method) || strcmp(req->method, "HEAD") == 0
+	                             ? req->method
+	                             : "other";
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	snprintf(code, sizeof(code), "%u", status);
-	drv_counter_inc(req->srv->m_requests, req->method, code);
+	drv_counter_inc(req->srv->m_requests, method, code);
 	drv_histogram_observe(req->srv->m_duration,
-	                      (double)(drv_mono_ms() - req->start_ms) / 1000.0, req->method);
+	                      (double)(now.tv_sec - req->start.tv_sec) +
+	                              (double)(now.tv_nsec - req->start.tv_nsec) / 1e9,
+	                      method);
 }
 
 /* Queue resp as the answer to req; audit it when it mutates. */
@@ -632,7 +641,7 @@ static struct drv_http_req *req_new(struct drv_http_server *srv, struct MHD_Conn
 		return NULL;
 	req->srv = srv;
 	req->conn = conn;
-	req->start_ms = drv_mono_ms();
+	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	req->path = strndup(url, DRV_ROUTE_PATH_MAX + 1);
 	if (!req->path) {

@@ -122,8 +122,8 @@ int drv_json_check(const json_t *obj, const struct drv_json_field *fields, size_
 			                   key);
 			return DRV_EINVAL;
 		}
-		if (json_is_null(v) && !f->required)
-			continue;
+		if (json_is_null(v))
+			continue; /* absent; required fields are checked below */
 		if (check_value(f, v, err) != DRV_OK)
 			return DRV_EINVAL;
 	}

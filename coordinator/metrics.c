@@ -435,14 +435,34 @@ static void put_escaped(FILE *f, const char *s, bool quote)
 	}
 }
 
+/* The shortest decimal that reads back as v ("0.1", not "0.10000000000000001"). */
+static void fmt_double(char out[32], double v)
+{
+	if (isnan(v)) {
+		snprintf(out, 32, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		snprintf(out, 32, "%s", v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(out, 32, "%.0f", v);
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(out, 32, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
+}
+
 static void put_value(FILE *f, double v)
 {
-	if (isnan(v))
-		fputs("NaN", f);
-	else if (isinf(v))
-		fputs(v > 0 ? "+Inf" : "-Inf", f);
-	else
-		fprintf(f, "%.17g", v);
+	char text[32];
+
+	fmt_double(text, v);
+	fputs(text, f);
 }
 
 /* {a="x",b="y"[,le="..."]} or nothing. */
@@ -464,11 +484,11 @@ static void put_labels(FILE *f, const struct drv_metric *x, const struct series 
 static void put_histogram(FILE *f, const struct drv_metric *x, const struct series *s)
 {
 	uint64_t cum = 0;
-	char le[64];
+	char le[32];
 
 	for (size_t i = 0; i < x->n_buckets; i++) {
 		cum += s->le[i];
-		snprintf(le, sizeof(le), "%.17g", x->buckets[i]);
+		fmt_double(le, x->buckets[i]);
 		fprintf(f, "%s_bucket", x->name);
 		put_labels(f, x, s, le);
 		fprintf(f, " %llu\n", (unsigned long long)cum);

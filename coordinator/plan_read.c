@@ -99,12 +99,16 @@ void verr_flush(struct vctx *c)
 	c->n_pending = 0;
 }
 
-/* Paths longer than DRV_YJ_PATH_MAX are cut; yamljson refuses deeper ones. */
+/* Paths are for messages: a truncated one is fine (checking the return
+ * value also keeps gcc -O2's -Wformat-truncation quiet). */
 void pjoin(char *out, const char *path, const char *key)
 {
-	int n = path[0] == '\0' ? snprintf(out, DRV_YJ_PATH_MAX, "%s", key)
-	                        : snprintf(out, DRV_YJ_PATH_MAX, "%s.%s", path, key);
+	int n;
 
+	if (path[0] == '\0')
+		n = snprintf(out, DRV_YJ_PATH_MAX, "%s", key);
+	else
+		n = snprintf(out, DRV_YJ_PATH_MAX, "%s.%s", path, key);
 	if (n < 0)
 		out[0] = '\0';
 }

@@ -1,0 +1,67 @@
+/*
+ * health.h: health checks. One module per kind (health_http.c, health_tcp.c,
+ * health_exec.c) behind an ops table, and the damping logic shared by all:
+ * a state flips only after N results in a row (healthy_threshold successes,
+ * unhealthy_threshold failures), and each flip carries how long the previous
+ * state lasted (relayd's hce.c does the same).
+ */
+#ifndef DRV_AGENT_HEALTH_H
+#define DRV_AGENT_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drover.pb-c.h"
+
+#define HEALTH_DETAIL_MAX 256
+
+struct health_target {
+	const char *host; /* default "127.0.0.1" */
+	uint32_t port;    /* the check's port, else the service's */
+	const char *cwd;  /* exec checks run here (the release root), may be NULL */
+};
+
+struct health_kind_ops {
+	const char *name;
+	/* One probe within timeout_ms: true when healthy; detail says what was seen. */
+	bool (*probe)(const Drover__HealthCheck *hc, const struct health_target *t,
+	              uint32_t timeout_ms, char *detail, size_t detail_size);
+};
+
+extern const struct health_kind_ops health_http_ops;
+extern const struct health_kind_ops health_tcp_ops;
+extern const struct health_kind_ops health_exec_ops;
+
+/* NULL for HEALTH_NONE or an unknown kind. */
+const struct health_kind_ops *health_kind_find(Drover__HealthKind kind);
+
+/* A HealthCheck with its defaults filled in. */
+struct health_params {
+	uint32_t initial_delay_ms;    /* default 0 */
+	uint32_t interval_ms;         /* default 1000 */
+	uint32_t timeout_ms;          /* default 2000 */
+	uint32_t healthy_threshold;   /* default 2 */
+	uint32_t unhealthy_threshold; /* default 3 */
+	uint32_t deadline_ms;         /* default 60000 */
+};
+
+void health_params_of(const Drover__HealthCheck *hc, struct health_params *out);
+
+enum health_state { HEALTH_UNKNOWN, HEALTH_UP, HEALTH_DOWN };
+
+struct health_damper {
+	enum health_state state;
+	unsigned ok_run, bad_run;
+	int64_t since_ms; /* when the current state began */
+};
+
+/* Pure. */
+void health_damper_init(struct health_damper *d, int64_t now_ms);
+/* Feed one result. True when the state flipped; *prev_ms then holds how long
+ * the previous state lasted. */
+bool health_damper_feed(struct health_damper *d, bool ok, unsigned healthy_threshold,
+                        unsigned unhealthy_threshold, int64_t now_ms, int64_t *prev_ms);
+const char *health_state_name(enum health_state s);
+
+#endif

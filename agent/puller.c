@@ -1,0 +1,786 @@
+/* puller.c: blob cache, verified downloads with resume, release unpacking, GC. */
+#include "puller.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomicfile.h"
+#include "clock.h"
+#include "err.h"
+#include "fsutil.h"
+#include "log.h"
+#include "oci.h"
+#include "oci_manifest.h"
+#include "unpack.h"
+
+#define BLOB_WRITE_BUF (1u << 20)
+
+struct puller {
+	char *cache, *releases;
+	struct drv_oci_opts opts;
+	pthread_rwlock_t gc_lock; /* pulls read-lock, GC write-locks */
+};
+
+/* Where blobs come from for one pull. */
+struct source {
+	struct drv_oci_client *client; /* registry */
+	const char *layout;            /* or an oci-layout directory */
+	const char *name;              /* for messages */
+};
+
+__attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, size, fmt, ap);
+	va_end(ap);
+	return DRV_EINVAL;
+}
+
+int puller_new(const struct puller_config *cfg, struct puller **out)
+{
+	struct puller *p = calloc(1, sizeof(*p));
+	char path[4096];
+
+	if (p == NULL)
+		return DRV_ENOMEM;
+	p->cache = strdup(cfg->cache_dir);
+	p->releases = strdup(cfg->releases_dir);
+	p->opts.insecure = cfg->insecure;
+	p->opts.stall_s = cfg->stall_s > 0 ? cfg->stall_s : 30;
+	if (p->cache == NULL || p->releases == NULL) {
+		puller_free(p);
+		return DRV_ENOMEM;
+	}
+	pthread_rwlock_init(&p->gc_lock, NULL);
+	snprintf(path, sizeof(path), "%s/blobs/sha256", p->cache);
+	drv_mkdirs(path, 0750);
+	snprintf(path, sizeof(path), "%s/partial", p->cache);
+	drv_mkdirs(path, 0750);
+	*out = p;
+	return DRV_OK;
+}
+
+void puller_free(struct puller *p)
+{
+	if (p == NULL)
+		return;
+	pthread_rwlock_destroy(&p->gc_lock);
+	free(p->cache);
+	free(p->releases);
+	free(p);
+}
+
+static void blob_path(struct puller *p, const char *digest, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/blobs/sha256/%s", p->cache, digest + 7);
+}
+
+/* --- verification of files --- */
+
+static int hash_fd(int fd, uint64_t limit, struct drv_sha256 *h, uint64_t *n_out)
+{
+	char *buf = malloc(BLOB_WRITE_BUF);
+	uint64_t n = 0;
+	ssize_t r;
+
+	if (buf == NULL)
+		return DRV_ENOMEM;
+	while (n < limit && (r = read(fd, buf, BLOB_WRITE_BUF)) > 0) {
+		if ((uint64_t)r > limit - n)
+			r = (ssize_t)(limit - n);
+		drv_sha256_update(h, buf, (size_t)r);
+		n += (uint64_t)r;
+	}
+	free(buf);
+	*n_out = n;
+	return DRV_OK;
+}
+
+/* DRV_OK when the file at path has exactly this digest. */
+static int verify_file(const char *path, const char *digest)
+{
+	char got[DRV_DIGEST_STR];
+	struct drv_sha256 *h;
+	uint64_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return DRV_ENOENT;
+	rc = drv_sha256_new(&h);
+	if (rc == DRV_OK)
+		rc = hash_fd(fd, UINT64_MAX, h, &n);
+	if (rc == DRV_OK)
+		rc = drv_sha256_final(h, got);
+	drv_sha256_free(h);
+	close(fd);
+	if (rc == DRV_OK && strcmp(got, digest) != 0)
+		rc = DRV_EDECODE;
+	return rc;
+}
+
+/* --- downloading one blob --- */
+
+struct dl {
+	int fd;
+	struct drv_sha256 *h;
+	uint64_t have, want;
+	bool too_big, resumed;
+};
+
+static int restart(struct dl *d);
+
+static int sink(const void *data, size_t len, long status, void *arg)
+{
+	struct dl *d = arg;
+	const char *p = data;
+
+	if (status == 200 && d->resumed) {
+		/* The registry ignored our Range: the body starts at byte 0. */
+		drv_info("puller", "registry ignored the range request, fetching from 0", "");
+		if (restart(d) != 0)
+			return 1;
+	}
+	d->resumed = false;
+
+	if (d->have + len > d->want) {
+		d->too_big = true;
+		return 1;
+	}
+	drv_sha256_update(d->h, data, len);
+	while (len > 0) {
+		ssize_t w = write(d->fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return 1;
+		p += w;
+		len -= (size_t)w;
+		d->have += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Rehash what a partial file holds, to resume after it. */
+static int resume_state(struct dl *d)
+{
+	struct stat st;
+	uint64_t n = 0;
+
+	if (fstat(d->fd, &st) < 0)
+		return DRV_ESYS;
+	if ((uint64_t)st.st_size > d->want || st.st_size == 0) {
+		if (ftruncate(d->fd, 0) < 0)
+			return DRV_ESYS;
+		lseek(d->fd, 0, SEEK_SET);
+		d->have = 0;
+		return drv_sha256_reset(d->h);
+	}
+	lseek(d->fd, 0, SEEK_SET);
+	drv_sha256_reset(d->h);
+	hash_fd(d->fd, (uint64_t)st.st_size, d->h, &n);
+	d->have = n;
+	lseek(d->fd, (off_t)n, SEEK_SET);
+	return DRV_OK;
+}
+
+static int restart(struct dl *d)
+{
+	if (ftruncate(d->fd, 0) < 0)
+		return DRV_ESYS;
+	lseek(d->fd, 0, SEEK_SET);
+	d->have = 0;
+	return drv_sha256_reset(d->h);
+}
+
+static int copy_from_layout(const struct source *s, const char *digest, struct dl *d, char *err,
+                            size_t size)
+{
+	char path[4096], *buf;
+	ssize_t r;
+	int fd, rc = DRV_OK;
+
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", s->layout, digest + 7);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ferr(err, size, "%s: blob %s is missing (%s)", s->name, digest,
+		            strerror(errno)),
+		       DRV_ENOENT;
+	buf = malloc(BLOB_WRITE_BUF);
+	if (buf == NULL) {
+		close(fd);
+		return DRV_ENOMEM;
+	}
+	restart(d);
+	while (rc == DRV_OK && (r = read(fd, buf, BLOB_WRITE_BUF)) > 0)
+		if (sink(buf, (size_t)r, 206, d) != 0)
+			rc = DRV_EIO;
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* One attempt: fetch from d->have on. */
+static int attempt(const struct source *s, const char *digest, struct dl *d, char *err, size_t size)
+{
+	long status = 0;
+	int rc;
+
+	if (s->layout != NULL)
+		return copy_from_layout(s, digest, d, err, size);
+	d->resumed = d->have > 0;
+	rc = drv_oci_get_blob(s->client, digest, d->have, sink, d, &status, err, size);
+	d->resumed = false;
+	if (d->too_big)
+		return ferr(err, size,
+		            "%s: blob %s is larger than the %llu bytes its descriptor"
+		            " says",
+		            s->name, digest, (unsigned long long)d->want),
+		       DRV_EDECODE;
+	return rc;
+}
+
+static bool retryable(int rc)
+{
+	return rc == DRV_EIO || rc == DRV_ETIMEDOUT;
+}
+
+static int download(struct puller *p, const struct source *s, const char *digest, uint64_t want,
+                    struct dl *d, char *err, size_t size)
+{
+	char got[DRV_DIGEST_STR];
+	int64_t backoff = 250;
+	int rc = DRV_EIO;
+
+	(void)p;
+	resume_state(d);
+	if (d->have > 0)
+		drv_info("puller", "resuming a partial blob", "blob=%.19s have=%llu want=%llu",
+		         digest, (unsigned long long)d->have, (unsigned long long)want);
+	for (int i = 0; i < PULLER_ATTEMPTS; i++) {
+		if (d->have < want)
+			rc = attempt(s, digest, d, err, size);
+		else
+			rc = DRV_OK;
+		if (rc == DRV_OK && d->have < want)
+			rc = (ferr(err, size, "%s: blob %s truncated: got %llu of %llu bytes",
+			           s->name, digest, (unsigned long long)d->have,
+			           (unsigned long long)want),
+			      DRV_EIO);
+		if (rc == DRV_OK || !retryable(rc) || s->layout != NULL)
+			break;
+		drv_warn("puller", "blob download failed, retrying",
+		         "blob=%.19s attempt=%d error=\"%s\"", digest, i + 1, err);
+		poll(NULL, 0, (int)backoff);
+		backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
+	}
+	if (rc != DRV_OK)
+		return rc;
+	drv_sha256_final(d->h, got);
+	if (strcmp(got, digest) != 0) {
+		restart(d);
+		return ferr(err, size, "%s: blob %s failed verification: its content hashes to %s",
+		            s->name, digest, got),
+		       DRV_EDECODE;
+	}
+	return DRV_OK;
+}
+
+/* Fetch one blob into the cache unless it is there. */
+static int ensure_blob(struct puller *p, const struct source *s, const char *digest, uint64_t want,
+                       struct puller_stats *st, char *err, size_t size)
+{
+	char final[4096], part[4096];
+	struct stat sb;
+	struct dl d = {.want = want};
+	int rc;
+
+	blob_path(p, digest, final, sizeof(final));
+	if (stat(final, &sb) == 0 && (uint64_t)sb.st_size == want) {
+		st->blobs_cached++;
+		st->bytes_cached += want;
+		return DRV_OK;
+	}
+	snprintf(part, sizeof(part), "%s/partial/%s", p->cache, digest + 7);
+	d.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (d.fd < 0)
+		return ferr(err, size, "cannot open %s: %s", part, strerror(errno)), DRV_ESYS;
+	flock(d.fd, LOCK_EX); /* another worker fetching the same blob finishes first */
+	if (stat(final, &sb) == 0 && (uint64_t)sb.st_size == want) {
+		close(d.fd);
+		st->blobs_cached++;
+		st->bytes_cached += want;
+		return DRV_OK;
+	}
+	rc = drv_sha256_new(&d.h);
+	if (rc == DRV_OK)
+		rc = download(p, s, digest, want, &d, err, size);
+	if (rc == DRV_OK && (fsync(d.fd) < 0 || rename(part, final) < 0))
+		rc = (ferr(err, size, "cannot store blob %s: %s", digest, strerror(errno)),
+		      DRV_ESYS);
+	if (rc == DRV_OK) {
+		st->blobs_fetched++;
+		st->bytes_fetched += want;
+	}
+	drv_sha256_free(d.h);
+	close(d.fd);
+	return rc;
+}
+
+/* --- manifests --- */
+
+/* A manifest or index by digest: from the cache, or fetched and cached. */
+static int get_doc(struct puller *p, const struct source *s, const char *digest, char **buf,
+                   size_t *len, char *ctype, size_t ctsize, char *err, size_t size)
+{
+	char path[4096], got[DRV_DIGEST_STR];
+	struct drv_oci_doc doc;
+	int rc;
+
+	ctype[0] = '\0';
+	blob_path(p, digest, path, sizeof(path));
+	if (drv_read_file(path, DRV_OCI_MANIFEST_MAX, buf, len) == DRV_OK) {
+		if (drv_sha256_buf(*buf, *len, got) == DRV_OK && strcmp(got, digest) == 0)
+			return DRV_OK;
+		free(*buf);
+		unlink(path);
+	}
+	if (s->layout != NULL) {
+		char lp[4096];
+		snprintf(lp, sizeof(lp), "%s/blobs/sha256/%s", s->layout, digest + 7);
+		rc = drv_read_file(lp, DRV_OCI_MANIFEST_MAX, buf, len);
+		if (rc != DRV_OK)
+			return ferr(err, size, "%s: manifest %s: %s", s->name, digest,
+			            drv_strerror(rc)),
+			       rc;
+		if (drv_sha256_buf(*buf, *len, got) != DRV_OK || strcmp(got, digest) != 0) {
+			free(*buf);
+			return ferr(err, size, "%s: manifest %s failed verification (hashes to %s)",
+			            s->name, digest, got),
+			       DRV_EDECODE;
+		}
+	} else {
+		rc = drv_oci_get_manifest(s->client, digest, &doc, err, size);
+		if (rc != DRV_OK)
+			return rc;
+		*buf = doc.data;
+		*len = doc.len;
+		snprintf(ctype, ctsize, "%s", doc.media_type);
+	}
+	rc = drv_write_atomic(path, *buf, *len, 0640);
+	if (rc != DRV_OK)
+		drv_warn("puller", "cannot cache a manifest", "path=%s", path);
+	return DRV_OK;
+}
+
+/* The image manifest for linux/amd64, following an index. */
+static int get_manifest(struct puller *p, const struct source *s, const char *digest,
+                        struct drv_oci_manifest *m, char mdigest[DRV_DIGEST_STR], char *err,
+                        size_t size)
+{
+	char ctype[128], *buf = NULL;
+	const struct drv_oci_desc *pick;
+	size_t len = 0;
+	int rc;
+
+	snprintf(mdigest, DRV_DIGEST_STR, "%s", digest);
+	for (int depth = 0; depth < 2; depth++) {
+		rc = get_doc(p, s, mdigest, &buf, &len, ctype, sizeof(ctype), err, size);
+		if (rc != DRV_OK)
+			return rc;
+		rc = drv_oci_manifest_parse(buf, len, ctype[0] ? ctype : NULL, m, err, size);
+		free(buf);
+		if (rc != DRV_OK)
+			return rc;
+		if (m->kind == DRV_OCI_MANIFEST)
+			return DRV_OK;
+		if (drv_oci_index_pick(m, "linux", "amd64", &pick) != DRV_OK) {
+			drv_oci_manifest_clear(m);
+			return ferr(err, size, "%s: image index %s has no linux/amd64 manifest",
+			            s->name, mdigest),
+			       DRV_ENOENT;
+		}
+		snprintf(mdigest, DRV_DIGEST_STR, "%s", pick->digest);
+		drv_oci_manifest_clear(m);
+	}
+	return ferr(err, size, "%s: nested image indexes are not supported", s->name), DRV_EINVAL;
+}
+
+static int open_source(struct puller *p, const char *reference, struct source *s,
+                       struct drv_oci_ref *ref, char *err, size_t size)
+{
+	int rc = drv_oci_ref_parse(reference, ref, err, size);
+
+	memset(s, 0, sizeof(*s));
+	s->name = reference;
+	if (rc != DRV_OK)
+		return rc;
+	if (ref->layout_path != NULL) {
+		s->layout = ref->layout_path;
+		return DRV_OK;
+	}
+	return drv_oci_client_new(ref, &p->opts, &s->client);
+}
+
+static int fetch_all(struct puller *p, const struct source *s, const char *digest,
+                     struct drv_oci_manifest *m, char mdigest[DRV_DIGEST_STR],
+                     struct puller_stats *st, char *err, size_t size)
+{
+	int rc = get_manifest(p, s, digest, m, mdigest, err, size);
+
+	if (rc == DRV_OK)
+		rc = ensure_blob(p, s, m->config.digest, (uint64_t)m->config.size, st, err, size);
+	for (size_t i = 0; rc == DRV_OK && i < m->n_entries; i++)
+		rc = ensure_blob(p, s, m->entries[i].digest, (uint64_t)m->entries[i].size, st, err,
+		                 size);
+	if (rc != DRV_OK)
+		drv_oci_manifest_clear(m);
+	return rc;
+}
+
+int puller_fetch(struct puller *p, const char *reference, const char *digest,
+                 struct puller_stats *stats, char *err, size_t size)
+{
+	struct puller_stats st = {0};
+	struct drv_oci_manifest m;
+	char mdigest[DRV_DIGEST_STR];
+	struct drv_oci_ref ref = {0};
+	struct source s;
+	int64_t t0 = drv_mono_ms();
+	int rc;
+
+	if (!drv_digest_valid(digest))
+		return ferr(err, size, "image %s is not pinned by a sha256 digest", reference),
+		       DRV_ENODIGEST;
+	pthread_rwlock_rdlock(&p->gc_lock);
+	rc = open_source(p, reference, &s, &ref, err, size);
+	if (rc == DRV_OK)
+		rc = fetch_all(p, &s, digest, &m, mdigest, &st, err, size);
+	if (rc == DRV_OK)
+		drv_oci_manifest_clear(&m);
+	pthread_rwlock_unlock(&p->gc_lock);
+	drv_oci_client_free(s.client);
+	drv_oci_ref_clear(&ref);
+	st.fetch_ms = drv_mono_ms() - t0;
+	if (stats != NULL)
+		*stats = st;
+	return rc;
+}
+
+/* --- releases --- */
+
+int puller_release_dir(struct puller *p, const char *service, const char *digest, char **out)
+{
+	if (!drv_digest_valid(digest))
+		return DRV_ENODIGEST;
+	return asprintf(out, "%s/%s/%s", p->releases, service, digest + 7) < 0 ? DRV_ENOMEM
+	                                                                       : DRV_OK;
+}
+
+int puller_has_release(struct puller *p, const char *service, const char *digest)
+{
+	char *dir, path[4200];
+	struct stat st;
+	int ok;
+
+	if (puller_release_dir(p, service, digest, &dir) != DRV_OK)
+		return 0;
+	snprintf(path, sizeof(path), "%s/blobs", dir);
+	ok = stat(path, &st) == 0;
+	free(dir);
+	return ok;
+}
+
+static int unpack_layers(struct puller *p, const struct drv_oci_manifest *m, int root_fd,
+                         bool verify, char *err, size_t size)
+{
+	char path[4096];
+	struct unpack_stats us;
+	int rc = DRV_OK;
+
+	for (size_t i = 0; rc == DRV_OK && i < m->n_entries; i++) {
+		const char *dg = m->entries[i].digest;
+		blob_path(p, dg, path, sizeof(path));
+		if (verify && verify_file(path, dg) != DRV_OK) {
+			unlink(path);
+			return ferr(err, size,
+			            "cached layer %s failed verification and was dropped;"
+			            " pull again",
+			            dg),
+			       DRV_EDECODE;
+		}
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return ferr(err, size, "layer %s: %s", dg, strerror(errno)), DRV_ESYS;
+		char uerr[512];
+		rc = unpack_layer_fd(fd, root_fd, &us, uerr, sizeof(uerr));
+		close(fd);
+		if (rc != DRV_OK)
+			ferr(err, size, "layer %zu (%.19s): %s", i + 1, dg, uerr);
+	}
+	return rc;
+}
+
+static int write_release_meta(struct puller *p, const char *tmp, const char *digest,
+                              const char *mdigest, const struct drv_oci_manifest *m)
+{
+	char path[4400], cfg[4096], *buf = NULL;
+	size_t len, cap = 256 + (m->n_entries + 3) * 80, n = 0;
+	char *list = malloc(cap);
+	int rc;
+
+	if (list == NULL)
+		return DRV_ENOMEM;
+	n += (size_t)snprintf(list + n, cap - n, "%s\n", digest);
+	if (strcmp(mdigest, digest) != 0)
+		n += (size_t)snprintf(list + n, cap - n, "%s\n", mdigest);
+	n += (size_t)snprintf(list + n, cap - n, "%s\n", m->config.digest);
+	for (size_t i = 0; i < m->n_entries; i++)
+		n += (size_t)snprintf(list + n, cap - n, "%s\n", m->entries[i].digest);
+	blob_path(p, m->config.digest, cfg, sizeof(cfg));
+	rc = drv_read_file(cfg, DRV_OCI_MANIFEST_MAX, &buf, &len);
+	if (rc == DRV_OK) {
+		snprintf(path, sizeof(path), "%s/image-config.json", tmp);
+		rc = drv_write_atomic(path, buf, len, 0640);
+		free(buf);
+	}
+	if (rc == DRV_OK) {
+		/* Written last: its presence marks a complete release. */
+		snprintf(path, sizeof(path), "%s/blobs", tmp);
+		rc = drv_write_atomic(path, list, n, 0640);
+	}
+	free(list);
+	return rc;
+}
+
+static int build_release(struct puller *p, const char *service, const char *digest,
+                         const char *mdigest, const struct drv_oci_manifest *m, bool verify,
+                         const char *final, char *err, size_t size)
+{
+	char tmp[4200], rootfs[4300];
+	int root_fd, rc;
+
+	snprintf(tmp, sizeof(tmp), "%s/%s/.tmp-%s-%d-%lld", p->releases, service, digest + 7,
+	         (int)getpid(), (long long)drv_mono_ms());
+	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", tmp);
+	rc = drv_mkdirs(rootfs, 0755);
+	if (rc != DRV_OK)
+		return ferr(err, size, "cannot create %s", rootfs), rc;
+	root_fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = root_fd < 0 ? DRV_ESYS : unpack_layers(p, m, root_fd, verify, err, size);
+	if (root_fd >= 0)
+		close(root_fd);
+	if (rc == DRV_OK)
+		rc = write_release_meta(p, tmp, digest, mdigest, m);
+	if (rc == DRV_OK && rename(tmp, final) < 0) {
+		if (errno == ENOTEMPTY || errno == EEXIST) /* someone else finished it */
+			rc = DRV_OK;
+		else
+			rc = (ferr(err, size, "cannot rename %s: %s", tmp, strerror(errno)),
+			      DRV_ESYS);
+	}
+	fs_remove_path(tmp);
+	return rc;
+}
+
+int puller_stage(struct puller *p, const char *service, const char *reference, const char *digest,
+                 char **release_dir, struct puller_stats *stats, char *err, size_t size)
+{
+	struct puller_stats st = {0};
+	struct drv_oci_manifest m;
+	char mdigest[DRV_DIGEST_STR];
+	struct drv_oci_ref ref = {0};
+	struct source s = {0};
+	char *dir = NULL;
+	int64_t t0;
+	int rc = puller_release_dir(p, service, digest, &dir);
+
+	if (rc != DRV_OK)
+		return ferr(err, size, "image %s is not pinned by a sha256 digest", reference), rc;
+	if (puller_has_release(p, service, digest)) {
+		*release_dir = dir;
+		if (stats != NULL)
+			*stats = st;
+		return DRV_OK;
+	}
+	pthread_rwlock_rdlock(&p->gc_lock);
+	t0 = drv_mono_ms();
+	rc = open_source(p, reference, &s, &ref, err, size);
+	if (rc == DRV_OK)
+		rc = fetch_all(p, &s, digest, &m, mdigest, &st, err, size);
+	st.fetch_ms = drv_mono_ms() - t0;
+	if (rc == DRV_OK) {
+		t0 = drv_mono_ms();
+		rc = build_release(p, service, digest, mdigest, &m, st.blobs_cached > 0, dir, err,
+		                   size);
+		st.unpack_ms = drv_mono_ms() - t0;
+		drv_oci_manifest_clear(&m);
+	}
+	pthread_rwlock_unlock(&p->gc_lock);
+	drv_oci_client_free(s.client);
+	drv_oci_ref_clear(&ref);
+	if (stats != NULL)
+		*stats = st;
+	if (rc != DRV_OK) {
+		free(dir);
+		return rc;
+	}
+	*release_dir = dir;
+	return DRV_OK;
+}
+
+/* --- garbage collection --- */
+
+struct strset {
+	char **v;
+	size_t n, cap;
+};
+
+static int strset_add(struct strset *s, const char *x)
+{
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 64;
+		char **nv = realloc(s->v, nc * sizeof(*nv));
+		if (nv == NULL)
+			return DRV_ENOMEM;
+		s->v = nv;
+		s->cap = nc;
+	}
+	s->v[s->n] = strdup(x);
+	if (s->v[s->n] == NULL)
+		return DRV_ENOMEM;
+	s->n++;
+	return DRV_OK;
+}
+
+static bool strset_has(const struct strset *s, const char *x)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], x) == 0)
+			return true;
+	return false;
+}
+
+static void strset_free(struct strset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static bool kept(char *const *services, char *const *digests, size_t n, const char *svc,
+                 const char *hex)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(services[i], svc) == 0 && strlen(digests[i]) == 71 &&
+		    strcmp(digests[i] + 7, hex) == 0)
+			return true;
+	return false;
+}
+
+/* Add the digests listed in DIR/blobs to used. */
+static void collect_used(const char *dir, struct strset *used)
+{
+	char path[4600], *buf = NULL, *line, *save = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/blobs", dir);
+	if (drv_read_file(path, 1u << 20, &buf, &len) != DRV_OK)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (drv_digest_valid(line) && !strset_has(used, line + 7))
+			strset_add(used, line + 7);
+	free(buf);
+}
+
+static void gc_service(struct puller *p, const char *svc, char *const *services,
+                       char *const *digests, size_t n, struct strset *used)
+{
+	char dir[4096], path[4400];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/%s", p->releases, svc);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		int pid = 0;
+		if (de->d_name[0] == '.' && strncmp(de->d_name, ".tmp-", 5) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (strncmp(de->d_name, ".tmp-", 5) == 0) {
+			const char *dash = strchr(de->d_name + 5, '-');
+			pid = dash ? atoi(dash + 1) : 0;
+			if (pid == getpid() || (pid > 0 && kill(pid, 0) == 0))
+				continue; /* someone is unpacking there */
+			fs_remove_path(path);
+		} else if (kept(services, digests, n, svc, de->d_name)) {
+			collect_used(path, used);
+		} else {
+			drv_info("puller", "removing an old release", "service=%s digest=%.12s",
+			         svc, de->d_name);
+			fs_remove_path(path);
+		}
+	}
+	closedir(d);
+}
+
+static void gc_blobs(struct puller *p, const struct strset *used)
+{
+	char dir[4096], path[4400];
+	struct dirent *de;
+	struct stat st;
+	time_t now = time(NULL);
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/blobs/sha256", p->cache);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || strset_has(used, de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == 0 && now - st.st_mtime < 60)
+			continue;
+		drv_debug("puller", "removing an unused blob", "blob=%.12s", de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+int puller_gc(struct puller *p, char *const *services, char *const *digests, size_t n)
+{
+	struct strset used = {0};
+	struct dirent *de;
+	DIR *d;
+
+	pthread_rwlock_wrlock(&p->gc_lock);
+	d = opendir(p->releases);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.')
+			gc_service(p, de->d_name, services, digests, n, &used);
+	}
+	if (d != NULL)
+		closedir(d);
+	gc_blobs(p, &used);
+	pthread_rwlock_unlock(&p->gc_lock);
+	strset_free(&used);
+	return DRV_OK;
+}
