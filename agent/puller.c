@@ -375,7 +375,16 @@ static int get_doc(struct puller *p, const struct source *s, const char *digest,
 			       DRV_EDECODE;
 		}
 	} else {
-		rc = drv_oci_get_manifest(s->client, digest, &doc, err, size);
+		int64_t backoff = 250;
+		for (int i = 0; i < PULLER_ATTEMPTS; i++) {
+			rc = drv_oci_get_manifest(s->client, digest, &doc, err, size);
+			if (rc == DRV_OK || !retryable(rc) || i + 1 == PULLER_ATTEMPTS)
+				break;
+			drv_warn("puller", "manifest fetch failed, retrying",
+			         "digest=%.19s attempt=%d error=\"%s\"", digest, i + 1, err);
+			poll(NULL, 0, (int)backoff);
+			backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
+		}
 		if (rc != DRV_OK)
 			return rc;
 		*buf = doc.data;
@@ -457,7 +466,7 @@ int puller_fetch(struct puller *p, const char *reference, const char *digest,
                  struct puller_stats *stats, char *err, size_t size)
 {
 	struct puller_stats st = {0};
-	struct drv_oci_manifest m;
+	struct drv_oci_manifest m = {0};
 	char mdigest[DRV_DIGEST_STR];
 	struct drv_oci_ref ref = {0};
 	struct source s;
@@ -602,7 +611,7 @@ int puller_stage(struct puller *p, const char *service, const char *reference, c
                  char **release_dir, struct puller_stats *stats, char *err, size_t size)
 {
 	struct puller_stats st = {0};
-	struct drv_oci_manifest m;
+	struct drv_oci_manifest m = {0};
 	char mdigest[DRV_DIGEST_STR];
 	struct drv_oci_ref ref = {0};
 	struct source s = {0};
@@ -745,8 +754,6 @@ static void gc_blobs(struct puller *p, const struct strset *used)
 {
 	char dir[4096], path[4400];
 	struct dirent *de;
-	struct stat st;
-	time_t now = time(NULL);
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "%s/blobs/sha256", p->cache);
@@ -757,8 +764,6 @@ static void gc_blobs(struct puller *p, const struct strset *used)
 		if (de->d_name[0] == '.' || strset_has(used, de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (stat(path, &st) == 0 && now - st.st_mtime < 60)
-			continue;
 		drv_debug("puller", "removing an unused blob", "blob=%.12s", de->d_name);
 		unlink(path);
 	}
