@@ -181,3 +181,12 @@ http_body() { curl -s --max-time 2 "$1" 2>/dev/null || true; }
 
 # rel NAME JQ: evaluate JQ on the release of service NAME in run-step NAME's final report.
 rel() { field "$1" "[.releases[] | select(.slot == \"${3:-}\")][0] | $2"; }
+
+# stop_on_exit NAME: stop service NAME through the agent when the test ends.
+stop_on_exit() {
+	simple_json "cleanup-$1-$RANDOM" stop "$1" >"$TMP/cleanup-$1.json"
+	at_exit "\"$AGENT\" run-step '$TMP/cleanup-$1.json' --dir '$AGENT_DIR'"
+}
+
+# gone PID: the process no longer runs (exited, or a zombie awaiting its reaper).
+gone() { ! kill -0 "$1" 2>/dev/null || [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }

@@ -160,7 +160,7 @@ for v in 1 2 3; do
 	run_step "s$v" "$(svc_json "s$v" start berry "$v.0.0" "$d" "$(pick_port)")" --insecure-registry ||
 		fail "start $v.0.0: $(final "s$v")"
 done
-at_exit "\"$AGENT\" run-step <(simple_json stop-all stop berry) --dir '$AGENT_DIR'"
+stop_on_exit berry
 left=$(ls "$AGENT_DIR/releases/berry" | sort | tr '\n' ' ')
 want=$(printf '%s\n' "${D2#sha256:}" "${D3#sha256:}" | sort | tr '\n' ' ')
 [[ $left == "$want" ]] || fail "GC kept '$left', want '$want'"
