@@ -18,6 +18,16 @@ static const ProtobufCMessageDescriptor *const body_desc[] = {
         [DROVER__BODY_TYPE__BODY_IDLE] = &drover__idle__descriptor,
 };
 
+bool drv_agent_id_valid(const char *id)
+{
+	size_t n = id ? strnlen(id, DRV_AGENT_ID_MAX + 1) : 0;
+
+	if (n == 0 || n > DRV_AGENT_ID_MAX || id[0] == '.' || id[0] == '-' ||
+	    strcmp(id, DRV_COORDINATOR_SENDER) == 0)
+		return false;
+	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
 const ProtobufCMessageDescriptor *drv_body_descriptor(Drover__BodyType type)
 {
 	if ((int)type <= 0 || (size_t)type >= sizeof(body_desc) / sizeof(body_desc[0]))

@@ -23,6 +23,11 @@
 #define DRV_ENV_HELLO_MAX      (64u << 10) /* cap before the sender is known */
 #define DRV_COORDINATOR_SENDER "coordinator"
 #define DRV_SENDER_MAX         128 /* agent ids are shorter */
+#define DRV_AGENT_ID_MAX       64
+
+/* An agent id: 1..64 of [A-Za-z0-9._-], not starting with '.' or '-', and
+ * never "coordinator". */
+bool drv_agent_id_valid(const char *id);
 
 /* Serialize body, sign it, wrap it; *out is malloc'd, the caller frees it.
  * With self_key the public key travels in the envelope (Hello only). */

@@ -510,13 +510,18 @@ static void count_request(struct drv_http_req *req, unsigned status)
 	struct timespec now;
 	char code[8];
 
+	/* Clients choose the method: label unknown ones "other" to bound the series. */
+	const char *method = method_known(req->method) || strcmp(req->method, "HEAD") == 0
+	                             ? req->method
+	                             : "other";
+
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	snprintf(code, sizeof(code), "%u", status);
-	drv_counter_inc(req->srv->m_requests, req->method, code);
+	drv_counter_inc(req->srv->m_requests, method, code);
 	drv_histogram_observe(req->srv->m_duration,
 	                      (double)(now.tv_sec - req->start.tv_sec) +
 	                              (double)(now.tv_nsec - req->start.tv_nsec) / 1e9,
-	                      req->method);
+	                      method);
 }
 
 /* Queue resp as the answer to req; audit it when it mutates. */

@@ -5,9 +5,9 @@
 # when systemd is the init system. Safe to run again: it replaces the binary
 # and unit, and rewrites the configuration from the flags given.
 #
-#   install-agent.sh --coordinator tls+tcp://coord.example:7400 \
-#       --coordinator-key coordinator.pub --id web-1 --label tier=ui \
-#       [--enroll-token TOKEN]
+#   install-agent.sh --coordinator tls+tcp://coord.example:7700 \
+#       --coordinator-key coordinator.pub --coordinator-cert tls.crt \
+#       --id web-1 --label tier=ui [--enroll-token TOKEN]
 #
 # By default the binary and the unit template are taken from beside this
 # script (the layout of the drover-agent-*-install.tar.gz bundle that
@@ -24,12 +24,13 @@ usage()
 {
 	cat <<EOF
 usage: $PROG --coordinator URL --coordinator-key FILE --id NAME
-                        [--label K=V]... [--enroll-token TOKEN]
+                        [--coordinator-cert FILE] [--label K=V]... [--enroll-token TOKEN]
                         [--binary FILE] [--unit FILE] [--prefix DIR] [--root DIR]
                         [--no-start]
 
   --coordinator URL       where droverd listens for agents (tls+tcp://HOST:PORT)
   --coordinator-key FILE  the coordinator's public key (coordinator.pub)
+  --coordinator-cert FILE its TLS certificate (tls.crt), pinned for tls+tcp://
   --id NAME               this host's agent id, as plans name it
   --label K=V             a label plans can select on (repeatable)
   --enroll-token TOKEN    accepted at once by the coordinator (else: pending
@@ -56,7 +57,7 @@ usage_error()
 }
 
 here=$(cd "$(dirname "$0")" && pwd)
-coordinator="" key="" id="" token="" root="" prefix=/usr/local start=yes
+coordinator="" key="" cert="" id="" token="" root="" prefix=/usr/local start=yes
 binary="" unit=""
 labels_file=$(mktemp)
 trap 'rm -f "$labels_file"' EXIT
@@ -70,6 +71,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--coordinator) need_arg "$1" $# && coordinator=$2 && shift ;;
 	--coordinator-key) need_arg "$1" $# && key=$2 && shift ;;
+	--coordinator-cert) need_arg "$1" $# && cert=$2 && shift ;;
 	--id) need_arg "$1" $# && id=$2 && shift ;;
 	--label)
 		need_arg "$1" $#
@@ -120,6 +122,7 @@ if [ -z "$unit" ] || [ ! -f "$unit" ]; then
 	die "no unit file: give --unit FILE"
 fi
 [ -r "$key" ] || die "cannot read the coordinator key $key"
+[ -z "$cert" ] || [ -r "$cert" ] || die "cannot read the coordinator certificate $cert"
 [ -n "$root" ] || [ "$(id -u)" = 0 ] || die "run as root (or give --root DIR)"
 
 sbin="$prefix/sbin"
@@ -145,26 +148,52 @@ chmod 0644 "$root/etc/systemd/system/$UNIT.new"
 mv -f "$root/etc/systemd/system/$UNIT.new" "$root/etc/systemd/system/$UNIT"
 did "installed /etc/systemd/system/$UNIT"
 
-# 3. directories (the modes of packaging/tmpfiles/drover-agent.conf)
-install -d -m 0755 "$root/etc/drover" "$root/var/lib/drover"
-install -d -m 0700 "$root$CONF_DIR" "$root$STATE_DIR"
-chmod 0700 "$root$CONF_DIR" "$root$STATE_DIR"
-did "created $CONF_DIR and $STATE_DIR (0700)"
+# 3. directories and links: what packaging/tmpfiles/drover-agent.conf makes
+#    for the package (state, cache, releases and logs beside the config are
+#    links into /var)
+install -d -m 0755 "$root/etc/drover" "$root/var/lib/drover" "$root$STATE_DIR" \
+	"$root$STATE_DIR/releases"
+install -d -m 0700 "$root$CONF_DIR" "$root$STATE_DIR/state" "$root$STATE_DIR/cache"
+install -d -m 0750 "$root/var/log/drover-agent"
+chmod 0700 "$root$CONF_DIR"
+for l in state:../../../var/lib/drover/agent/state cache:../../../var/lib/drover/agent/cache \
+	releases:../../../var/lib/drover/agent/releases logs:../../../var/log/drover-agent; do
+	name=${l%%:*}
+	[ -e "$root$CONF_DIR/$name" ] || [ -L "$root$CONF_DIR/$name" ] ||
+		ln -s "${l#*:}" "$root$CONF_DIR/$name"
+done
+did "created $CONF_DIR (0700), $STATE_DIR and /var/log/drover-agent"
 
-# 4. the configuration. The key is copied so that the config does not depend
-#    on a file the operator may delete.
-install -m 0644 "$key" "$root$CONF_DIR/coordinator.pub"
-set -- init --dir "$root$CONF_DIR" --coordinator "$coordinator" \
-	--coordinator-key "$root$CONF_DIR/coordinator.pub" --id "$id"
+# 4. the configuration. Keys, certificate and token are copied beside it so
+#    that it does not depend on files the operator may delete.
+c="$root$CONF_DIR"
+install -m 0644 "$key" "$c/coordinator.pub"
+set -- init --dir "$c" --coordinator "$coordinator" --coordinator-key "$c/coordinator.pub" --id "$id"
+if [ -n "$cert" ]; then
+	install -m 0644 "$cert" "$c/coordinator.crt"
+	set -- "$@" --tls-ca "$c/coordinator.crt"
+fi
 while IFS= read -r l; do
 	set -- "$@" --label "$l"
 done <"$labels_file"
-[ -z "$token" ] || set -- "$@" --enroll-token "$token"
-"$root$sbin/drover-agent" "$@" ||
-	die "'drover-agent init' failed; the binary and unit are installed, the agent is not configured"
-[ -f "$root$CONF_DIR/agent.yaml" ] || die "'drover-agent init' wrote no $CONF_DIR/agent.yaml"
-# It may hold the enrollment token: private to root, like everything here.
-chmod -R go-rwx "$root$CONF_DIR"
+if [ -n "$token" ]; then
+	(umask 077 && printf '%s\n' "$token" >"$c/enroll.token")
+	set -- "$@" --enroll-token-file "$c/enroll.token"
+fi
+# init does not overwrite a config: set the old one aside (the agent's key,
+# its identity, stays), and put it back if init fails.
+[ ! -f "$c/agent.yaml" ] || mv -f "$c/agent.yaml" "$c/agent.yaml.old"
+if ! "$root$sbin/drover-agent" "$@" >/dev/null; then
+	[ ! -f "$c/agent.yaml.old" ] || mv -f "$c/agent.yaml.old" "$c/agent.yaml"
+	die "'drover-agent init' failed; the binary and unit are installed, the agent is not (re)configured"
+fi
+rm -f "$c/agent.yaml.old"
+[ -f "$c/agent.yaml" ] || die "'drover-agent init' wrote no $CONF_DIR/agent.yaml"
+# init saw the --root prefix; the paths are for the installed system
+if [ -n "$root" ]; then
+	sed -i "s|\"$root/|\"/|g" "$c/agent.yaml"
+fi
+chmod 0600 "$c/agent.yaml"
 did "wrote $CONF_DIR/agent.yaml (id $id)"
 
 # 5. the service

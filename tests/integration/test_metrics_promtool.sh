@@ -39,6 +39,7 @@ api_req GET '/v1/x"y\z' >/dev/null
 api_req POST /v1/test/echo >/dev/null
 api_req PATCH /v1/test/echo "$VIEWER" >/dev/null
 api_req GET '/v1/events?follow=0' "$VIEWER" >/dev/null
+for m in FOO BAR BAZ; do api_req "$m" /healthz >/dev/null || true; done
 
 expect_eq "metrics" "$(api_req GET /metrics "$VIEWER")" 200
 promtool check metrics <"$API_BODY" || { cat "$API_BODY"; fail "promtool rejects /metrics"; }
@@ -47,4 +48,6 @@ for m in drover_http_requests_total drover_http_request_duration_seconds_bucket 
 	grep -q "^$m" "$API_BODY" || fail "$m missing"
 done
 grep -q '^drover_http_requests_total{method="PATCH",code="405"} 1$' "$API_BODY" || fail "405 not counted"
+grep -q '^drover_http_requests_total{method="other",code="405"} 3$' "$API_BODY" || fail "unknown methods not folded into other"
+! grep -q 'method="FOO"' "$API_BODY" || fail "a client-chosen method became a label"
 echo PASS

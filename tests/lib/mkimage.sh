@@ -14,8 +14,9 @@
 #       the same N share the padding layer). Config: entrypoint /bin/berry-svc,
 #       cmd --name NAME --port 8080, workdir /. Rebuilding an identical tag is a
 #       no-op. Use one OUTDIR per NAME; OUTDIR must not contain ':'.
-#   mkimage_push LAYOUTDIR TAG REGISTRY_PORT NAME
-#       Push oci:LAYOUTDIR:TAG to 127.0.0.1:REGISTRY_PORT/NAME:TAG with skopeo,
+#   mkimage_push LAYOUTDIR TAG REGISTRY_PORT|ADDR:PORT NAME
+#       Push oci:LAYOUTDIR:TAG to 127.0.0.1:REGISTRY_PORT/NAME:TAG (or to
+#       ADDR:PORT, e.g. a registry in a test namespace; run it there) with skopeo,
 #       check the registry serves the same manifest digest, print that digest
 #       (sha256:...) on stdout.
 #
@@ -138,19 +139,20 @@ mkimage_berry() (
 
 mkimage_push() (
 	set -euo pipefail
-	local usage="usage: mkimage_push LAYOUTDIR TAG REGISTRY_PORT NAME"
-	local layout=${1:?$usage} tag=${2:?$usage} port=${3:?$usage} name=${4:?$usage}
+	local usage="usage: mkimage_push LAYOUTDIR TAG REGISTRY_PORT|ADDR:PORT NAME"
+	local layout=${1:?$usage} tag=${2:?$usage} reg=${3:?$usage} name=${4:?$usage}
 	local tmp pushed served
+	[[ $reg == *:* ]] || reg=127.0.0.1:$reg
 	_mkimage_has_tag "$layout" "$tag" || { echo "mkimage: no tag $tag in $layout" >&2; exit 1; }
 	tmp=$(mktemp)
 	trap 'rm -f "$tmp"' EXIT
 	# --insecure-policy: no dependence on the host's /etc/containers/policy.json;
 	# --preserve-digests: fail rather than let skopeo rewrite the manifest.
 	skopeo --insecure-policy copy -q --dest-tls-verify=false --preserve-digests \
-		--digestfile "$tmp" "oci:$layout:$tag" "docker://127.0.0.1:$port/$name:$tag" >&2
+		--digestfile "$tmp" "oci:$layout:$tag" "docker://$reg/$name:$tag" >&2
 	pushed=$(cat "$tmp")
 	served=$(curl -fsS --max-time 10 -I -H "Accept: $MKIMAGE_ACCEPT" \
-		"http://127.0.0.1:$port/v2/$name/manifests/$tag" |
+		"http://$reg/v2/$name/manifests/$tag" |
 		tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }')
 	if [[ -z $pushed || $pushed != "$served" ]]; then
 		echo "mkimage: pushed $name:$tag as '$pushed' but registry serves '$served'" >&2

@@ -52,7 +52,7 @@ expect_rc 1 "an unreadable key is refused" "$script" --root "$R" --binary "$agen
 check "nothing installed after refusals" test -z "$(ls -A "$R")"
 
 # --- a coordinator key: the real one when droverd init works -------------------
-key=$tmp/coordinator/coordinator.pub
+key=$tmp/coordinator/coordinator.pub cert=$tmp/coordinator/tls.crt
 mkdir -p "$tmp/coordinator"
 if ! "$build/coordinator/droverd" init --dir "$tmp/coordinator" >/dev/null 2>&1 || [ ! -f "$key" ]; then
 	echo "NOTE: this build's 'droverd init' made no coordinator.pub: using a stand-in key file" >&2
@@ -68,11 +68,13 @@ else
 fi
 
 # --- install -------------------------------------------------------------------
+cert_opt=()
+[ ! -f "$cert" ] || cert_opt=(--coordinator-cert "$cert")
 run_install()
 {
 	"$script" --root "$R" --prefix /opt/drover --binary "$agent" \
-		--unit "$src/packaging/drover-agent.service.in" --coordinator tcp://127.0.0.1:9 \
-		--coordinator-key "$key" --id web-1 --label tier=ui --label zone=a "$@"
+		--unit "$src/packaging/drover-agent.service.in" --coordinator tls+tcp://127.0.0.1:9 \
+		--coordinator-key "$key" "${cert_opt[@]}" --id web-1 --label tier=ui --label zone=a "$@"
 }
 rc=0
 run_install --enroll-token tok-123 >"$tmp/install.log" 2>&1 || rc=$?
@@ -86,21 +88,33 @@ check "unit runs the prefix's binary" \
 check "unit has no template variables left" test -z "$(grep '@[a-z]*@' "$unit")"
 check "unit keeps the config condition" grep -qx 'ConditionPathExists=/etc/drover/agent/agent.yaml' "$unit"
 check "config dir 0700" test "$(stat -c %a "$R/etc/drover/agent")" = 700
-check "state dir 0700" test "$(stat -c %a "$R/var/lib/drover/agent")" = 700
+check "state dir 0700" test "$(stat -c %a "$R/var/lib/drover/agent/state")" = 700
+check "image cache 0700" test "$(stat -c %a "$R/var/lib/drover/agent/cache")" = 700
+for l in state:../../../var/lib/drover/agent/state cache:../../../var/lib/drover/agent/cache \
+	releases:../../../var/lib/drover/agent/releases logs:../../../var/log/drover-agent; do
+	check "/etc/drover/agent/${l%%:*} links to ${l#*:}" \
+		test "$(readlink "$R/etc/drover/agent/${l%%:*}")" = "${l#*:}"
+done
 check "coordinator key copied into the config dir" cmp -s "$key" "$R/etc/drover/agent/coordinator.pub"
 if [ "$agent_init" = yes ]; then
 	check "install succeeded" test "$rc" = 0
 	check "agent.yaml written" test -f "$R/etc/drover/agent/agent.yaml"
-	check "nothing in the config dir readable by others" \
-		test -z "$(find "$R/etc/drover/agent" -type f -perm /o+rwx)"
+	check "config, keys and token are private" test -z "$(find "$R/etc/drover/agent" -type f \
+		\( -name '*.yaml' -o -name '*.key' -o -name '*.token' \) -perm /g+rwx,o+rwx)"
+	check "agent.yaml names no path of the scratch root" test -z "$(grep -F "$R" "$R/etc/drover/agent/agent.yaml")"
+	check "the enrollment token is kept 0600" test "$(stat -c %a "$R/etc/drover/agent/enroll.token")" = 600
+	sed -e "s|\"/etc/drover/|\"$R/etc/drover/|g" -e "s|\"/var/lib/drover/|\"$R/var/lib/drover/|g" \
+		"$R/etc/drover/agent/agent.yaml" >"$tmp/agent-check.yaml"
 	check "the written config passes drover-agent --check" \
-		"$agent" --config "$R/etc/drover/agent/agent.yaml" --check
+		"$agent" --config "$tmp/agent-check.yaml" --check
 	check "unit enabled in the root" test -L "$R/etc/systemd/system/multi-user.target.wants/drover-agent.service"
 	check "nothing started (--root)" grep -q 'systemd is not running here: nothing started' "$tmp/install.log"
 	check "no 'pending' advice with an enrollment token" test -z "$(grep 'pending until' "$tmp/install.log")"
 	rc=0
 	run_install >"$tmp/again.log" 2>&1 || rc=$?
 	check "running it again works" test "$rc" = 0
+	check "... and rewrote the config" test -f "$R/etc/drover/agent/agent.yaml" -a \
+		! -e "$R/etc/drover/agent/agent.yaml.old"
 	check "without a token it says the agent waits for 'drover agents accept'" \
 		grep -q 'drover agents accept web-1' "$tmp/again.log"
 else

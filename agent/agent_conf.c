@@ -1,0 +1,167 @@
+/* agent_conf.c: agent.yaml. */
+#include "agent_conf.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "err.h"
+#include "log.h"
+
+static int check_id(const void *v, char *why, size_t len)
+{
+	if (!drv_agent_id_valid(*(char *const *)v)) {
+		snprintf(why, len, "1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+static int check_url(const void *v, char *why, size_t len)
+{
+	const char *s = *(char *const *)v;
+
+	if (s != NULL && strncmp(s, "tcp://", 6) != 0 && strncmp(s, "tls+tcp://", 10) != 0) {
+		snprintf(why, len, "must be a tcp:// or tls+tcp:// URL");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+static int check_keys(const void *v, char *why, size_t len)
+{
+	const struct drv_strlist *l = v;
+
+	if (l->n == 0 || l->n > DRV_KEYRING_MAX) {
+		snprintf(why, len, "needs 1 to %d public key files", DRV_KEYRING_MAX);
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+static int check_labels(const void *v, char *why, size_t len)
+{
+	const struct drv_kvlist *l = v;
+
+	for (size_t i = 0; i < l->n; i++) {
+		if (strlen(l->v[i].key) > 63 || strlen(l->v[i].value) > 255) {
+			snprintf(why, len, "label '%.40s' is too long (keys 63, values 255)",
+			         l->v[i].key);
+			return DRV_EINVAL;
+		}
+	}
+	return DRV_OK;
+}
+
+static int check_level(const void *v, char *why, size_t len)
+{
+	enum drv_log_level l;
+
+	if (drv_log_parse_level(*(char *const *)v, &l) != DRV_OK) {
+		snprintf(why, len, "must be debug, info, warn or error");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+#define O(f) offsetof(struct agent_conf, f)
+#define S    1000LL
+static const struct drv_cfg_opt options[] = {
+        {"id", DRV_CFG_STR, O(id), NULL, 0, 64, DRV_CFG_REQUIRED, check_id,
+         "this agent's id; plans name hosts by it"},
+        {"coordinator", DRV_CFG_STR, O(coordinator), NULL, 0, 512, DRV_CFG_REQUIRED, check_url,
+         "where droverd listens: tls+tcp://HOST:PORT (or tcp:// in tests)"},
+        {"coordinator_keys", DRV_CFG_PATHLIST, O(coordinator_keys), NULL, 0, DRV_KEYRING_MAX,
+         DRV_CFG_REQUIRED, check_keys,
+         "coordinator public keys trusted to sign instructions (two during a rotation)"},
+        {"key", DRV_CFG_PATH, O(key), "agent.key", 0, 0, 0, NULL,
+         "this agent's Ed25519 key, made on first start (mode 0600)"},
+        {"labels", DRV_CFG_KV, O(labels), NULL, 0, 64, 0, check_labels,
+         "labels plans select hosts by"},
+        {"enroll_token_file", DRV_CFG_PATH, O(enroll_token_file), NULL, 0, 0, 0, NULL,
+         "enrollment token (mode 0600): accepted without an operator"},
+        {"tls.ca", DRV_CFG_PATH, O(tls_ca), NULL, 0, 0, 0, NULL,
+         "the coordinator's certificate, pinned for tls+tcp://"},
+        {"tls.server_name", DRV_CFG_STR, O(tls_server_name), "droverd", 0, 255, 0, NULL,
+         "name the coordinator's certificate must carry"},
+        {"state_dir", DRV_CFG_PATH, O(state_dir), "state", 0, 0, 0, NULL,
+         "local state: applied sequence, steps, releases"},
+        {"cache_dir", DRV_CFG_PATH, O(cache_dir), "cache", 0, 0, 0, NULL,
+         "content-addressed image blobs"},
+        {"releases_dir", DRV_CFG_PATH, O(releases_dir), "releases", 0, 0, 0, NULL,
+         "unpacked releases"},
+        {"log_dir", DRV_CFG_PATH, O(log_dir), "logs", 0, 0, 0, NULL, "service and hook output"},
+        {"docker_socket", DRV_CFG_PATH, O(docker_socket), NULL, 0, 0, 0, NULL,
+         "Docker Engine API socket for the container driver (unset: Podman's)"},
+        {"insecure_registry", DRV_CFG_BOOL, O(insecure_registry), "false", 0, 0, 0, NULL,
+         "allow http:// registries (tests, air-gapped labs)"},
+        {"log.file", DRV_CFG_PATH, O(log_file), NULL, 0, 0, 0, NULL,
+         "log file (reopened on SIGHUP); unset: stderr"},
+        {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, check_level,
+         "debug, info, warn or error"},
+        {"link.reconnect_min", DRV_CFG_DURATION, O(reconnect_min_ms), "200ms", 10, 60 * S, 0, NULL,
+         "first reconnect delay (doubles up to reconnect_max, with jitter)"},
+        {"link.reconnect_max", DRV_CFG_DURATION, O(reconnect_max_ms), "30s", 100, 3600 * S, 0, NULL,
+         "longest reconnect delay"},
+        {"link.request_timeout", DRV_CFG_DURATION, O(request_timeout_ms), "10s", 500, 600 * S, 0,
+         NULL, "how long to wait for an answer (beyond the poll timeout for polls)"},
+        {"link.clock_skew", DRV_CFG_DURATION, O(clock_skew_ms), "30s", 0, 3600 * S, 0, NULL,
+         "allowed clock difference with the coordinator"},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+const struct drv_cfg_opt *agent_conf_options(size_t *n)
+{
+	*n = N_OPTIONS;
+	return options;
+}
+
+static void add_diag(struct drv_cfg_diag *d, const char *path, const char *msg)
+{
+	if (d->n < DRV_CFG_DIAG_MAX)
+		snprintf(d->msg[d->n++], DRV_CFG_DIAG_LEN, "%s: %s", path, msg);
+}
+
+int agent_conf_load(const char *path, struct agent_conf *out, struct drv_cfg_diag *diag)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = drv_cfg_load_file(options, N_OPTIONS, path, out, diag);
+	if (rc != DRV_OK)
+		return rc;
+	if (strncmp(out->coordinator, "tls+tcp://", 10) == 0 && out->tls_ca == NULL)
+		add_diag(diag, path, "tls+tcp:// needs tls.ca (the coordinator's certificate)");
+	if (out->reconnect_max_ms < out->reconnect_min_ms)
+		add_diag(diag, path, "link.reconnect_max must not be below link.reconnect_min");
+	if (diag->n > 0) {
+		agent_conf_free(out);
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+int agent_conf_defaults(const char *dir, struct agent_conf *out)
+{
+	static const char base[] = "id: x\ncoordinator: tcp://x:1\ncoordinator_keys: [x]\n";
+	struct drv_cfg_diag diag;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = drv_cfg_load_buffer(options, N_OPTIONS, "defaults", dir, base, sizeof(base) - 1, out,
+	                         &diag);
+	if (rc == DRV_OK) {
+		free(out->id);
+		free(out->coordinator);
+		out->id = out->coordinator = NULL;
+		drv_strlist_free(&out->coordinator_keys);
+	}
+	return rc;
+}
+
+void agent_conf_free(struct agent_conf *c)
+{
+	drv_cfg_free(options, N_OPTIONS, c);
+}

@@ -1,0 +1,933 @@
+/* uplink.c: the agent's link: Hello, long poll, instructions, reports. */
+#include "uplink.h"
+
+#include <inttypes.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "atomicfile.h"
+#include "clock.h"
+#include "envelope.h"
+#include "err.h"
+#include "facts.h"
+#include "linkstate.h"
+#include "linkstats.h"
+#include "log.h"
+#include "replay.h"
+
+struct rq_item {
+	struct rq_item *next;
+	uint8_t *packed; /* a packed Drover__Report */
+	size_t len;
+};
+
+enum session { S_CONNECTING, S_PENDING, S_ACCEPTED, S_REJECTED, S_REFUSED };
+static const char *const session_names[] = {"connecting", "pending", "accepted", "rejected",
+                                            "refused"};
+
+struct uplink {
+	struct uplink_config cfg;
+	struct executor *ex;
+	nng_socket sock;
+	bool sock_open;
+	nng_ctx poll_ctx, report_ctx;
+	nng_aio *poll_aio, *report_aio;
+	pthread_t poll_thr, report_thr;
+	bool threads;
+	pthread_mutex_t mu; /* everything below */
+	pthread_cond_t cv;  /* wakes naps and the report thread */
+	bool stopping;
+	struct linkstate *st;
+	uint64_t report_seq; /* last one used */
+	struct rq_item *rq_head, *rq_tail;
+	size_t rq_len;
+	enum session session;
+	uint32_t poll_timeout_ms, heartbeat_ms;
+	bool status_dirty;
+};
+
+/* ---- small helpers ---- */
+
+static bool stopping(struct uplink *u)
+{
+	bool s;
+
+	pthread_mutex_lock(&u->mu);
+	s = u->stopping;
+	pthread_mutex_unlock(&u->mu);
+	return s;
+}
+
+/* Sleep up to ms unless stopped; false when stopping. */
+static bool nap(struct uplink *u, int64_t ms)
+{
+	struct timespec ts;
+	bool s;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&u->mu);
+	while (!u->stopping && pthread_cond_timedwait(&u->cv, &u->mu, &ts) == 0)
+		;
+	s = u->stopping;
+	pthread_mutex_unlock(&u->mu);
+	return !s;
+}
+
+/* ms scaled by a random factor in [1 - f/100, 1 + f/100]. */
+static int64_t jitter(int64_t ms, unsigned f)
+{
+	int64_t span = ms * f / 100;
+
+	return span > 0 ? ms - span + (int64_t)randombytes_uniform((uint32_t)(2 * span + 1)) : ms;
+}
+
+/* Exponential backoff with "equal jitter": half fixed, half random. */
+static int64_t backoff(const struct uplink *u, unsigned attempt)
+{
+	int64_t base = u->cfg.reconnect_min_ms;
+
+	while (attempt-- > 0 && base < u->cfg.reconnect_max_ms)
+		base *= 2;
+	if (base > u->cfg.reconnect_max_ms)
+		base = u->cfg.reconnect_max_ms;
+	return base / 2 + (int64_t)randombytes_uniform((uint32_t)(base / 2 + 1));
+}
+
+static void set_session(struct uplink *u, enum session s)
+{
+	pthread_mutex_lock(&u->mu);
+	if (u->session != s) {
+		u->session = s;
+		u->status_dirty = true;
+	}
+	pthread_mutex_unlock(&u->mu);
+}
+
+static void count_reject(Drover__RejectReason reason, const char *what, const char *detail)
+{
+	drv_linkstats_reject(reason);
+	drv_warn("uplink", "refused a message from the coordinator",
+	         "reason=%s what=%s detail=\"%s\"", drv_reject_name(reason), what, detail);
+}
+
+/* Save the state; on failure the caller must not act. Lock held. */
+static int save_locked(struct uplink *u)
+{
+	int rc = linkstate_save(u->cfg.state_path, u->st);
+
+	if (rc != DRV_OK)
+		drv_error("uplink", "cannot save the link state", "path=%s error=%s",
+		          u->cfg.state_path, drv_errname(rc));
+	u->status_dirty = true;
+	return rc;
+}
+
+/* ---- requests ---- */
+
+/* Send buf on ctx and wait for the reply (each phase bounded by timeout). */
+static int request(nng_ctx ctx, nng_aio *aio, const uint8_t *buf, size_t len, int64_t timeout_ms,
+                   nng_msg **reply)
+{
+	nng_msg *m;
+	int rv;
+
+	if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0)
+		return NNG_ENOMEM;
+	nng_aio_set_msg(aio, m);
+	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	rv = nng_aio_result(aio);
+	if (rv != 0) {
+		nng_msg_free(nng_aio_get_msg(aio));
+		return rv;
+	}
+	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	rv = nng_aio_result(aio);
+	if (rv == 0)
+		*reply = nng_aio_get_msg(aio);
+	return rv;
+}
+
+/* Check a reply: size, envelope, sender, signature. Counts what it refuses. */
+static int open_reply(struct uplink *u, nng_msg *m, Drover__Envelope **out)
+{
+	Drover__Envelope *env;
+	size_t len = nng_msg_len(m);
+	int rc;
+
+	drv_linkstats_inc(DRV_STAT_RX_MESSAGES);
+	drv_linkstats_add(DRV_STAT_RX_BYTES, len);
+	rc = drv_env_parse(nng_msg_body(m), len, DRV_ENV_MAX, &env);
+	if (rc != DRV_OK) {
+		count_reject(drv_reject_reason(rc), "envelope", drv_errname(rc));
+		return rc;
+	}
+	if (env->sender == NULL || strcmp(env->sender, DRV_COORDINATOR_SENDER) != 0) {
+		drv_env_free(env);
+		count_reject(DROVER__REJECT_REASON__REJECT_UNKNOWN_KEY, "envelope",
+		             "not from the coordinator");
+		return DRV_EUNKNOWNKEY;
+	}
+	rc = drv_env_verify_ring(env, u->cfg.ring);
+	if (rc != DRV_OK) {
+		drv_env_free(env);
+		count_reject(drv_reject_reason(rc), "envelope", drv_errname(rc));
+		return rc;
+	}
+	*out = env;
+	return DRV_OK;
+}
+
+/* Decode a verified body; a malformed one is counted. */
+static int decode(const Drover__Envelope *env, Drover__BodyType type, ProtobufCMessage **out)
+{
+	int rc = drv_env_decode(env, type, out);
+
+	if (rc != DRV_OK)
+		count_reject(DROVER__REJECT_REASON__REJECT_MALFORMED, "body", "cannot decode");
+	return rc;
+}
+
+static int seal(struct uplink *u, Drover__BodyType type, const ProtobufCMessage *body,
+                bool self_key, uint8_t **out, size_t *len)
+{
+	int rc = drv_env_seal(u->cfg.key, u->cfg.agent_id, type, body, self_key, out, len);
+
+	if (rc == DRV_OK)
+		drv_linkstats_inc(DRV_STAT_TX_MESSAGES);
+	return rc;
+}
+
+/* ---- reports ---- */
+
+static void enqueue_packed(struct uplink *u, uint8_t *packed, size_t len)
+{
+	struct rq_item *it = calloc(1, sizeof(*it));
+
+	if (it == NULL) {
+		free(packed);
+		drv_error("uplink", "out of memory: report dropped");
+		return;
+	}
+	it->packed = packed;
+	it->len = len;
+	pthread_mutex_lock(&u->mu);
+	if (u->rq_len >= UPLINK_QUEUE_MAX) {
+		pthread_mutex_unlock(&u->mu);
+		drv_error("uplink", "report queue full: report dropped", "max=%d",
+		          UPLINK_QUEUE_MAX);
+		free(packed);
+		free(it);
+		return;
+	}
+	if (u->rq_tail != NULL)
+		u->rq_tail->next = it;
+	else
+		u->rq_head = it;
+	u->rq_tail = it;
+	u->rq_len++;
+	pthread_cond_broadcast(&u->cv);
+	pthread_mutex_unlock(&u->mu);
+}
+
+static void enqueue_report(struct uplink *u, const Drover__Report *r)
+{
+	size_t len = drover__report__get_packed_size(r);
+	uint8_t *buf = malloc(len ? len : 1);
+
+	if (buf == NULL) {
+		drv_error("uplink", "out of memory: report dropped");
+		return;
+	}
+	drover__report__pack(r, buf);
+	enqueue_packed(u, buf, len);
+}
+
+static bool is_final(Drover__StepResult r)
+{
+	return r == DROVER__STEP_RESULT__STEP_SUCCEEDED || r == DROVER__STEP_RESULT__STEP_FAILED;
+}
+
+void uplink_report(const Drover__Report *r, void *arg)
+{
+	struct uplink *u = arg;
+	struct linkstate_step *s;
+
+	if (r->step_id != NULL && r->step_id[0] != '\0' && is_final(r->result)) {
+		pthread_mutex_lock(&u->mu);
+		s = linkstate_find(u->st, r->step_id);
+		if (s != NULL) {
+			linkstate_set_result(s, r->result, r->exit_code, r->message);
+			save_locked(u);
+		}
+		pthread_mutex_unlock(&u->mu);
+	}
+	enqueue_report(u, r);
+}
+
+/* A report the link makes itself (duplicates, refused instructions). */
+static void link_report(struct uplink *u, const Drover__Instruction *ins,
+                        const struct linkstate_step *s)
+{
+	Drover__Report r = DROVER__REPORT__INIT;
+
+	r.agent_id = (char *)u->cfg.agent_id;
+	r.deployment_id = ins->deployment_id;
+	r.step_id = ins->step_id;
+	r.instruction_seq = ins->seq;
+	r.result = s->result;
+	r.exit_code = s->exit_code;
+	r.message = (char *)s->message;
+	enqueue_report(u, &r);
+}
+
+static uint64_t next_report_seq(struct uplink *u)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&u->mu);
+	seq = ++u->report_seq;
+	if (seq > u->st->report_seq_reserved) {
+		u->st->report_seq_reserved = seq + 999;
+		save_locked(u);
+	}
+	pthread_mutex_unlock(&u->mu);
+	return seq;
+}
+
+/* True when the coordinator has the report (acknowledged now or before). */
+static bool report_delivered(struct uplink *u, nng_msg *m, uint64_t seq)
+{
+	Drover__Envelope *env;
+	ProtobufCMessage *body;
+	bool done = false;
+
+	if (open_reply(u, m, &env) != DRV_OK)
+		return false;
+	if (env->type == DROVER__BODY_TYPE__BODY_ACK &&
+	    decode(env, DROVER__BODY_TYPE__BODY_ACK, &body) == DRV_OK) {
+		done = ((Drover__Ack *)body)->seq == seq;
+		drv_msg_free(body);
+	} else if (env->type == DROVER__BODY_TYPE__BODY_REJECT &&
+	           decode(env, DROVER__BODY_TYPE__BODY_REJECT, &body) == DRV_OK) {
+		Drover__Reject *rj = (Drover__Reject *)body;
+		done = rj->reason == DROVER__REJECT_REASON__REJECT_REPLAY && rj->seq == seq;
+		if (!done)
+			drv_info("uplink", "report refused, will retry",
+			         "report_seq=%" PRIu64 " reason=%s", seq,
+			         drv_reject_name(rj->reason));
+		drv_msg_free(body);
+	}
+	drv_env_free(env);
+	return done;
+}
+
+/* Send one report until the coordinator has it (or we stop). */
+static void send_report(struct uplink *u, Drover__Report *r)
+{
+	char *unpacked_id = r->agent_id; /* owned by the unpacked message */
+	uint8_t *env = NULL;
+	size_t len;
+	unsigned attempt = 0;
+	int rc;
+
+	r->agent_id = (char *)u->cfg.agent_id;
+	r->report_seq = next_report_seq(u);
+	r->sent_at_ms = drv_wall_ms();
+	rc = seal(u, DROVER__BODY_TYPE__BODY_REPORT, &r->base, false, &env, &len);
+	r->agent_id = unpacked_id;
+	if (rc != DRV_OK) {
+		drv_error("uplink", "cannot seal a report: dropped");
+		return;
+	}
+	while (!stopping(u)) {
+		nng_msg *reply = NULL;
+		int rv = request(u->report_ctx, u->report_aio, env, len, u->cfg.request_timeout_ms,
+		                 &reply);
+		bool done = rv == 0 && report_delivered(u, reply, r->report_seq);
+
+		nng_msg_free(reply);
+		if (done || rv == NNG_ECLOSED)
+			break;
+		if (!nap(u, backoff(u, attempt++)))
+			break;
+	}
+	free(env);
+}
+
+static void *report_main(void *arg)
+{
+	struct uplink *u = arg;
+
+	for (;;) {
+		struct rq_item *it;
+		Drover__Report *r;
+
+		pthread_mutex_lock(&u->mu);
+		while (!u->stopping && u->rq_head == NULL)
+			pthread_cond_wait(&u->cv, &u->mu);
+		it = u->stopping ? NULL : u->rq_head;
+		pthread_mutex_unlock(&u->mu);
+		if (it == NULL)
+			return NULL;
+		r = drover__report__unpack(NULL, it->len, it->packed);
+		if (r != NULL) {
+			send_report(u, r);
+			drover__report__free_unpacked(r, NULL);
+		}
+		if (stopping(u))
+			return NULL;
+		pthread_mutex_lock(&u->mu);
+		u->rq_head = it->next;
+		if (u->rq_head == NULL)
+			u->rq_tail = NULL;
+		u->rq_len--;
+		pthread_mutex_unlock(&u->mu);
+		free(it->packed);
+		free(it);
+	}
+}
+
+/* ---- instructions ---- */
+
+static bool digest_valid(const char *d)
+{
+	return d != NULL && strncmp(d, "sha256:", 7) == 0 && strlen(d) == 71 &&
+	       strspn(d + 7, "0123456789abcdef") == 64;
+}
+
+static bool image_pinned(const Drover__Instruction *ins)
+{
+	if (ins->action != DROVER__ACTION__ACTION_PRESTAGE &&
+	    ins->action != DROVER__ACTION__ACTION_START)
+		return true;
+	return ins->service != NULL && ins->service->image != NULL &&
+	       digest_valid(ins->service->image->digest);
+}
+
+/* A verified instruction we will not run: remember the step as failed,
+ * consume its sequence number; *say is what to tell the coordinator. Lock
+ * held. */
+static void refuse_locked(struct uplink *u, const Drover__Instruction *ins,
+                          Drover__RejectReason why, const char *msg, struct linkstate_step *say)
+{
+	struct linkstate_step *s;
+	char text[128];
+
+	snprintf(text, sizeof(text), "refused: %s", msg);
+	u->st->applied_seq = ins->seq;
+	s = linkstate_add(u->st, ins->seq, ins->step_id, ins->deployment_id);
+	linkstate_set_result(s, DROVER__STEP_RESULT__STEP_FAILED, -1, text);
+	save_locked(u);
+	count_reject(why, "instruction", msg);
+	*say = *s;
+}
+
+/* A step id seen before: acknowledge and report its result; run nothing. */
+static void duplicate_locked(struct uplink *u, const Drover__Instruction *ins,
+                             const struct linkstate_step *known, struct linkstate_step *say)
+{
+	if (ins->seq > u->st->applied_seq) {
+		u->st->applied_seq = ins->seq;
+		save_locked(u);
+	}
+	drv_linkstats_inc(DRV_STAT_INSTR_DUPLICATE);
+	drv_info("uplink", "step seen before: acknowledged, not run again",
+	         "seq=%" PRIu64 " step=%s first_seq=%" PRIu64, ins->seq, ins->step_id, known->seq);
+	*say = *known;
+}
+
+enum verdict { V_DROP, V_RUN, V_TELL };
+
+/* Decide under the lock: run it, drop it, or only tell the coordinator *say. */
+static enum verdict accept_locked(struct uplink *u, const Drover__Instruction *ins, int check,
+                                  struct linkstate_step *say)
+{
+	struct linkstate_step *known = linkstate_find(u->st, ins->step_id);
+
+	if (ins->seq <= u->st->applied_seq) {
+		count_reject(DROVER__REJECT_REASON__REJECT_REPLAY, "instruction", ins->step_id);
+		if (known == NULL || known->seq != ins->seq)
+			return V_DROP;
+		duplicate_locked(u, ins, known, say);
+		return V_TELL;
+	}
+	if (known != NULL) {
+		duplicate_locked(u, ins, known, say);
+		return V_TELL;
+	}
+	if (check == DRV_EEXPIRED || check == DRV_EFUTURE) {
+		refuse_locked(u, ins, drv_reject_reason(check),
+		              check == DRV_EEXPIRED ? "expired" : "issued in the future", say);
+		return V_TELL;
+	}
+	if (!image_pinned(ins)) {
+		refuse_locked(u, ins, DROVER__REJECT_REASON__REJECT_NO_DIGEST,
+		              "image not pinned by digest", say);
+		return V_TELL;
+	}
+	u->st->applied_seq = ins->seq;
+	linkstate_add(u->st, ins->seq, ins->step_id, ins->deployment_id);
+	if (save_locked(u) != DRV_OK) {
+		/* never act on what is not on disk: forget it; the coordinator resends */
+		u->st->applied_seq = ins->seq - 1;
+		u->st->n_steps--;
+		return V_DROP;
+	}
+	return V_RUN;
+}
+
+static void handle_instruction(struct uplink *u, const Drover__Instruction *ins)
+{
+	struct drv_replay_msg m = {ins->target_agent, ins->seq, ins->issued_at_ms,
+	                           ins->expires_at_ms};
+	struct linkstate_step say;
+	enum verdict v;
+	int check;
+
+	if (ins->step_id == NULL || ins->step_id[0] == '\0' ||
+	    strlen(ins->step_id) > LINKSTATE_STEP_ID_MAX) {
+		count_reject(DROVER__REJECT_REASON__REJECT_MALFORMED, "instruction", "step id");
+		return;
+	}
+	/* target, expiry and time only: the sequence is judged with the steps */
+	check = drv_replay_check(&m, u->cfg.agent_id, 0, drv_wall_ms(), u->cfg.skew_ms);
+	if (check == DRV_ETARGET || check == DRV_EINVAL) {
+		count_reject(drv_reject_reason(check == DRV_ETARGET ? check : DRV_EDECODE),
+		             "instruction", check == DRV_ETARGET ? "another agent's" : "bad times");
+		return;
+	}
+	pthread_mutex_lock(&u->mu);
+	v = accept_locked(u, ins, check, &say);
+	pthread_mutex_unlock(&u->mu);
+	if (v == V_TELL)
+		link_report(u, ins, &say);
+	if (v != V_RUN)
+		return;
+	drv_linkstats_inc(DRV_STAT_INSTR_APPLIED);
+	drv_info("uplink", "instruction applied", "seq=%" PRIu64 " step=%s action=%d", ins->seq,
+	         ins->step_id, (int)ins->action);
+	if (executor_run(u->ex, ins, uplink_report, u) != DRV_OK)
+		drv_error("uplink", "executor refused the instruction", "step=%s", ins->step_id);
+}
+
+/* ---- the session: Hello, then polls ---- */
+
+enum outcome { O_STOP, O_LOST, O_ACCEPTED, O_PENDING, O_REJECTED, O_REFUSED };
+
+static void fill_labels(struct uplink *u, Drover__KeyValue *kv, Drover__KeyValue **ptrs)
+{
+	for (size_t i = 0; i < u->cfg.labels->n; i++) {
+		drover__key_value__init(&kv[i]);
+		kv[i].key = u->cfg.labels->v[i].key;
+		kv[i].value = u->cfg.labels->v[i].value;
+		ptrs[i] = &kv[i];
+	}
+}
+
+static int seal_hello(struct uplink *u, uint8_t **env, size_t *len)
+{
+	Drover__Hello h = DROVER__HELLO__INIT;
+	Drover__KeyValue kv[64], *kvp[64];
+	Drover__Release **rel = NULL;
+	struct host_facts facts;
+	size_t n_rel = 0;
+	int rc;
+
+	facts_collect(&facts);
+	if (executor_releases(u->ex, &rel, &n_rel) != DRV_OK)
+		n_rel = 0;
+	fill_labels(u, kv, kvp);
+	h.agent_id = (char *)u->cfg.agent_id;
+	h.public_key.data = (uint8_t *)u->cfg.key->pk;
+	h.public_key.len = DRV_PK_LEN;
+	h.agent_version = DROVER_VERSION;
+	h.n_labels = u->cfg.labels->n < 64 ? u->cfg.labels->n : 64;
+	h.labels = kvp;
+	h.facts = &facts.msg;
+	h.n_releases = n_rel;
+	h.releases = rel;
+	h.enroll_token = (char *)(u->cfg.enroll_token ? u->cfg.enroll_token : "");
+	pthread_mutex_lock(&u->mu);
+	h.applied_seq = u->st->applied_seq;
+	pthread_mutex_unlock(&u->mu);
+	h.proto_major = DRV_PROTO_MAJOR;
+	rc = seal(u, DROVER__BODY_TYPE__BODY_HELLO, &h.base, true, env, len);
+	if (rel != NULL)
+		executor_releases_free(rel, n_rel);
+	return rc;
+}
+
+static enum outcome welcome(struct uplink *u, const Drover__Envelope *env)
+{
+	Drover__Welcome *w;
+
+	if (decode(env, DROVER__BODY_TYPE__BODY_WELCOME, (ProtobufCMessage **)&w) != DRV_OK)
+		return O_LOST;
+	pthread_mutex_lock(&u->mu);
+	u->poll_timeout_ms = w->poll_timeout_ms >= 1000 ? w->poll_timeout_ms : 25000;
+	u->heartbeat_ms = w->heartbeat_ms >= 100 ? w->heartbeat_ms : 5000;
+	pthread_mutex_unlock(&u->mu);
+	drv_info("uplink", "welcome", "status=%d message=\"%s\" skew_ms=%" PRId64, (int)w->status,
+	         w->message ? w->message : "", drv_wall_ms() - w->server_time_ms);
+	enum outcome o = w->status == DROVER__AGENT_STATUS__AGENT_ACCEPTED  ? O_ACCEPTED
+	                 : w->status == DROVER__AGENT_STATUS__AGENT_PENDING ? O_PENDING
+	                                                                    : O_REJECTED;
+	drv_msg_free(&w->base);
+	return o;
+}
+
+static enum outcome refused(const Drover__Envelope *env, const char *what)
+{
+	Drover__Reject *rj;
+	enum outcome o = O_LOST;
+
+	if (decode(env, DROVER__BODY_TYPE__BODY_REJECT, (ProtobufCMessage **)&rj) != DRV_OK)
+		return O_LOST;
+	drv_warn("uplink", "the coordinator refused", "what=%s reason=%s detail=\"%s\"", what,
+	         drv_reject_name(rj->reason), rj->detail ? rj->detail : "");
+	if (rj->reason == DROVER__REJECT_REASON__REJECT_ID_TAKEN ||
+	    rj->reason == DROVER__REJECT_REASON__REJECT_VERSION)
+		o = O_REFUSED;
+	drv_msg_free(&rj->base);
+	return o;
+}
+
+static enum outcome say_hello(struct uplink *u)
+{
+	Drover__Envelope *env;
+	nng_msg *reply = NULL;
+	enum outcome o = O_LOST;
+	uint8_t *buf;
+	size_t len;
+	int rv;
+
+	if (seal_hello(u, &buf, &len) != DRV_OK)
+		return O_LOST;
+	rv = request(u->poll_ctx, u->poll_aio, buf, len, u->cfg.request_timeout_ms, &reply);
+	free(buf);
+	if (rv != 0) {
+		if (rv != NNG_ECLOSED)
+			drv_info("uplink", "no answer to hello", "error=\"%s\"", nng_strerror(rv));
+		return rv == NNG_ECLOSED ? O_STOP : O_LOST;
+	}
+	if (open_reply(u, reply, &env) == DRV_OK) {
+		if (env->type == DROVER__BODY_TYPE__BODY_WELCOME)
+			o = welcome(u, env);
+		else if (env->type == DROVER__BODY_TYPE__BODY_REJECT)
+			o = refused(env, "hello");
+		else
+			count_reject(DROVER__REJECT_REASON__REJECT_MALFORMED, "hello reply",
+			             "unexpected type");
+		drv_env_free(env);
+	}
+	nng_msg_free(reply);
+	return o;
+}
+
+static int seal_poll(struct uplink *u, uint8_t **env, size_t *len)
+{
+	Drover__Poll p = DROVER__POLL__INIT;
+
+	p.agent_id = (char *)u->cfg.agent_id;
+	pthread_mutex_lock(&u->mu);
+	p.applied_seq = u->st->applied_seq;
+	pthread_mutex_unlock(&u->mu);
+	p.sent_at_ms = drv_wall_ms();
+	randombytes_buf(&p.nonce, sizeof(p.nonce));
+	return seal(u, DROVER__BODY_TYPE__BODY_POLL, &p.base, false, env, len);
+}
+
+/* One poll answer: false when the session is lost. */
+static bool poll_answer(struct uplink *u, const Drover__Envelope *env)
+{
+	Drover__Instruction *ins;
+
+	switch (env->type) {
+	case DROVER__BODY_TYPE__BODY_INSTRUCTION:
+		if (decode(env, DROVER__BODY_TYPE__BODY_INSTRUCTION, (ProtobufCMessage **)&ins) ==
+		    DRV_OK) {
+			handle_instruction(u, ins);
+			drv_msg_free(&ins->base);
+		}
+		return true;
+	case DROVER__BODY_TYPE__BODY_IDLE: return true;
+	case DROVER__BODY_TYPE__BODY_REJECT: refused(env, "poll"); return false;
+	default:
+		count_reject(DROVER__REJECT_REASON__REJECT_MALFORMED, "poll reply",
+		             "unexpected type");
+		return true;
+	}
+}
+
+static enum outcome poll_loop(struct uplink *u)
+{
+	unsigned bad = 0;
+
+	while (!stopping(u)) {
+		Drover__Envelope *env;
+		nng_msg *reply = NULL;
+		uint8_t *buf;
+		size_t len;
+		bool alive = true;
+		int rv;
+
+		if (seal_poll(u, &buf, &len) != DRV_OK)
+			return O_LOST;
+		rv = request(u->poll_ctx, u->poll_aio, buf, len,
+		             (int64_t)u->poll_timeout_ms + u->cfg.request_timeout_ms, &reply);
+		free(buf);
+		if (rv != 0) {
+			if (rv != NNG_ECLOSED)
+				drv_info("uplink", "poll failed", "error=\"%s\"", nng_strerror(rv));
+			return rv == NNG_ECLOSED ? O_STOP : O_LOST;
+		}
+		if (open_reply(u, reply, &env) == DRV_OK) {
+			alive = poll_answer(u, env);
+			drv_env_free(env);
+			bad = 0;
+		} else if (!nap(u, backoff(u, bad++))) { /* garbage: do not spin */
+			alive = false;
+		}
+		nng_msg_free(reply);
+		if (!alive)
+			return O_LOST;
+	}
+	return O_STOP;
+}
+
+static void *poll_main(void *arg)
+{
+	struct uplink *u = arg;
+	unsigned attempt = 0;
+
+	while (!stopping(u)) {
+		enum outcome o = say_hello(u);
+		int64_t wait;
+
+		switch (o) {
+		case O_STOP: return NULL;
+		case O_ACCEPTED:
+			set_session(u, S_ACCEPTED);
+			drv_linkstats_inc(DRV_STAT_SESSIONS);
+			attempt = 0;
+			if (poll_loop(u) == O_STOP)
+				return NULL;
+			set_session(u, S_CONNECTING);
+			wait = backoff(u, attempt++);
+			break;
+		case O_PENDING:
+			set_session(u, S_PENDING);
+			wait = jitter(u->heartbeat_ms, 20);
+			break;
+		case O_REJECTED:
+			set_session(u, S_REJECTED);
+			wait = jitter(u->cfg.reconnect_max_ms, 20);
+			break;
+		case O_REFUSED:
+			set_session(u, S_REFUSED);
+			wait = jitter(u->cfg.reconnect_max_ms, 20);
+			break;
+		default: set_session(u, S_CONNECTING); wait = backoff(u, attempt++);
+		}
+		if (!nap(u, wait))
+			break;
+	}
+	return NULL;
+}
+
+/* ---- connection ---- */
+
+static int tls_client(struct uplink *u, nng_dialer d)
+{
+	nng_tls_config *tls;
+	int rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT);
+
+	if (rv != 0)
+		return rv;
+	rv = nng_tls_config_ca_file(tls, u->cfg.tls_ca);
+	if (rv == 0)
+		rv = nng_tls_config_server_name(tls, u->cfg.tls_server_name);
+	if (rv == 0)
+		rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED);
+	if (rv == 0)
+		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
+	nng_tls_config_free(tls);
+	if (rv != 0)
+		drv_error("uplink", "TLS setup failed", "ca=%s error=\"%s\"", u->cfg.tls_ca,
+		          nng_strerror(rv));
+	return rv;
+}
+
+static int dial(struct uplink *u)
+{
+	nng_dialer d;
+	int rv = nng_dialer_create(&d, u->sock, u->cfg.url);
+
+	if (rv == 0 && strncmp(u->cfg.url, "tls+tcp://", 10) == 0)
+		rv = tls_client(u, d);
+	if (rv == 0)
+		rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT,
+		                       (nng_duration)jitter(u->cfg.reconnect_min_ms, 50));
+	if (rv == 0)
+		rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT,
+		                       (nng_duration)u->cfg.reconnect_max_ms);
+	if (rv == 0)
+		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	if (rv != 0)
+		drv_error("uplink", "cannot dial", "url=%s error=\"%s\"", u->cfg.url,
+		          nng_strerror(rv));
+	return rv;
+}
+
+static int open_socket(struct uplink *u)
+{
+	int rv = nng_req0_open(&u->sock);
+
+	if (rv != 0)
+		return rv;
+	u->sock_open = true;
+	if ((rv = nng_socket_set_size(u->sock, NNG_OPT_RECVMAXSZ, UPLINK_RECV_MAX)) != 0 ||
+	    (rv = nng_socket_set_bool(u->sock, NNG_OPT_TCP_KEEPALIVE, true)) != 0 ||
+	    (rv = nng_ctx_open(&u->poll_ctx, u->sock)) != 0 ||
+	    (rv = nng_ctx_open(&u->report_ctx, u->sock)) != 0 ||
+	    (rv = nng_aio_alloc(&u->poll_aio, NULL, NULL)) != 0 ||
+	    (rv = nng_aio_alloc(&u->report_aio, NULL, NULL)) != 0)
+		return rv;
+	/* we time requests out ourselves; a request is still resent at once on a
+	 * new connection when the old one closes */
+	nng_ctx_set_ms(u->poll_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_ctx_set_ms(u->report_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	return dial(u);
+}
+
+int uplink_start(struct uplink *u, struct executor *ex)
+{
+	int rv;
+
+	u->ex = ex;
+	rv = open_socket(u);
+	if (rv != 0) {
+		drv_error("uplink", "cannot open the link", "error=\"%s\"", nng_strerror(rv));
+		return DRV_EIO;
+	}
+	if (pthread_create(&u->poll_thr, NULL, poll_main, u) != 0)
+		return DRV_ESYS;
+	if (pthread_create(&u->report_thr, NULL, report_main, u) != 0) {
+		uplink_stop(u);
+		return DRV_ESYS;
+	}
+	u->threads = true;
+	drv_info("uplink", "dialing", "url=%s agent=%s key=%s", u->cfg.url, u->cfg.agent_id,
+	         u->cfg.key->id);
+	return DRV_OK;
+}
+
+void uplink_stop(struct uplink *u)
+{
+	pthread_mutex_lock(&u->mu);
+	u->stopping = true;
+	pthread_cond_broadcast(&u->cv);
+	pthread_mutex_unlock(&u->mu);
+	if (u->sock_open)
+		nng_close(u->sock);
+	u->sock_open = false;
+	if (u->threads) {
+		pthread_join(u->poll_thr, NULL);
+		pthread_join(u->report_thr, NULL);
+		u->threads = false;
+	}
+}
+
+/* ---- lifecycle and status ---- */
+
+int uplink_new(const struct uplink_config *cfg, struct uplink **out)
+{
+	struct uplink *u = calloc(1, sizeof(*u));
+	pthread_condattr_t ca;
+	int rc;
+
+	if (u == NULL || (u->st = calloc(1, sizeof(*u->st))) == NULL) {
+		free(u);
+		return DRV_ENOMEM;
+	}
+	u->cfg = *cfg;
+	rc = linkstate_load(cfg->state_path, u->st);
+	if (rc != DRV_OK) {
+		drv_error("uplink", "cannot read the link state", "path=%s error=%s",
+		          cfg->state_path, drv_errname(rc));
+		free(u->st);
+		free(u);
+		return rc;
+	}
+	u->report_seq = u->st->report_seq_reserved;
+	u->poll_timeout_ms = 25000;
+	u->heartbeat_ms = 5000;
+	u->status_dirty = true;
+	pthread_mutex_init(&u->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&u->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	drv_info("uplink", "link state loaded", "applied_seq=%" PRIu64 " steps=%zu",
+	         u->st->applied_seq, u->st->n_steps);
+	*out = u;
+	return DRV_OK;
+}
+
+void uplink_free(struct uplink *u)
+{
+	struct rq_item *it, *next;
+
+	if (u == NULL)
+		return;
+	uplink_stop(u);
+	nng_aio_free(u->poll_aio);
+	nng_aio_free(u->report_aio);
+	for (it = u->rq_head; it != NULL; it = next) {
+		next = it->next;
+		free(it->packed);
+		free(it);
+	}
+	pthread_mutex_destroy(&u->mu);
+	pthread_cond_destroy(&u->cv);
+	free(u->st);
+	free(u);
+}
+
+void uplink_write_status(struct uplink *u)
+{
+	char text[512];
+	int n;
+
+	pthread_mutex_lock(&u->mu);
+	if (!u->status_dirty) {
+		pthread_mutex_unlock(&u->mu);
+		return;
+	}
+	n = snprintf(text, sizeof(text),
+	             "{\"agent_id\": \"%s\", \"session\": \"%s\", \"applied_seq\": %" PRIu64
+	             ", \"report_seq\": %" PRIu64 ", \"reports_queued\": %zu}\n",
+	             u->cfg.agent_id, session_names[u->session], u->st->applied_seq, u->report_seq,
+	             u->rq_len);
+	u->status_dirty = false;
+	pthread_mutex_unlock(&u->mu);
+	if (n > 0 && (size_t)n < sizeof(text))
+		drv_write_atomic(u->cfg.status_path, text, (size_t)n, 0644);
+}

@@ -1,0 +1,65 @@
+/*
+ * uplink.h: the agent's side of the NNG link to the coordinator.
+ *
+ * One REQ socket dials the coordinator (tcp:// or tls+tcp:// with the
+ * coordinator's certificate pinned). Two contexts share it: the poll
+ * context says Hello and then keeps one long Poll outstanding; the report
+ * context sends Reports, in order, each until the coordinator acknowledges
+ * it. Every message is signed with the agent's key; every reply must be
+ * signed by a key in the coordinator key ring.
+ *
+ * An instruction is applied only if it is for this agent, its sequence
+ * number is above the highest applied, it has not expired, and images are
+ * pinned by digest. The new highest sequence is saved (linkstate.h) before
+ * the executor sees the instruction. A step id seen before is acknowledged
+ * and its recorded result reported again, never executed twice.
+ *
+ * Reconnection: NNG redials with an exponential delay from reconnect_min
+ * (randomized per agent) to reconnect_max; a failed exchange is retried
+ * after an exponential backoff with jitter.
+ */
+#ifndef DRV_UPLINK_H
+#define DRV_UPLINK_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "drover.pb-c.h"
+#include "executor.h"
+#include "keys.h"
+
+#define UPLINK_RECV_MAX  (4u << 20) /* bigger messages close the connection */
+#define UPLINK_QUEUE_MAX 4096       /* reports waiting to be sent */
+
+/* Everything is borrowed and must outlive the uplink. */
+struct uplink_config {
+	const char *agent_id;
+	const char *url;
+	const char *tls_ca, *tls_server_name;
+	const struct drv_keypair *key;
+	const struct drv_keyring *ring;
+	const struct drv_kvlist *labels;
+	const char *enroll_token; /* NULL: none */
+	const char *state_path;   /* linkstate file */
+	const char *status_path;  /* session status JSON, rewritten when it changes */
+	int64_t reconnect_min_ms, reconnect_max_ms, request_timeout_ms, skew_ms;
+};
+
+struct uplink;
+
+/* Loads the link state; does not connect yet. */
+int uplink_new(const struct uplink_config *cfg, struct uplink **out);
+/* Dial and start the poll and report threads; ex is borrowed. */
+int uplink_start(struct uplink *u, struct executor *ex);
+/* Close the connection and join the threads. Reports may still arrive
+ * (from the executor) until executor_free; they are kept, not sent. */
+void uplink_stop(struct uplink *u);
+void uplink_free(struct uplink *u);
+
+/* The executor's report callback (arg is the uplink): queues a copy. */
+void uplink_report(const Drover__Report *r, void *arg);
+
+/* Rewrite the status file if the session state changed (main thread). */
+void uplink_write_status(struct uplink *u);
+
+#endif

@@ -1,0 +1,939 @@
+/* core.c: the coordinator core: messages, delivery, liveness, enrollment. */
+#include "core.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "envelope.h"
+#include "err.h"
+#include "events.h"
+#include "hello.h"
+#include "linkstats.h"
+#include "log.h"
+#include "registry.h"
+
+#define TOUCH_EVERY_MS     5000 /* last_seen is written to the store at most this often */
+#define REJECT_LOGS_PER_S  20   /* more rejects than this per second are counted, not logged */
+#define OUTPUT_TAIL_STORED 4096
+
+struct core {
+	pthread_mutex_t mu; /* the core lock: registry, store, delivery */
+	struct core_config cfg;
+	struct registry *reg;
+	struct core_hooks hooks;
+	pthread_mutex_t rl_mu; /* reject log rate limit (outside the core lock) */
+	int64_t rl_second;
+	unsigned rl_count, rl_dropped;
+};
+
+/* ---- replies ---- */
+
+static void seal_reply(struct core *c, Drover__BodyType type, const ProtobufCMessage *body,
+                       struct core_reply *out)
+{
+	if (drv_env_seal(c->cfg.key, DRV_COORDINATOR_SENDER, type, body, false, &out->env,
+	                 &out->len) != DRV_OK) {
+		drv_error("core", "cannot seal a reply", "type=%d", (int)type);
+		out->env = NULL;
+		out->len = 0;
+		return;
+	}
+	drv_linkstats_inc(DRV_STAT_TX_MESSAGES);
+}
+
+/* An id fit for a log line: what a peer claims may hold anything. */
+static void safe_id(const char *in, char out[DRV_AGENT_ID_MAX + 1])
+{
+	size_t i = 0;
+
+	for (; in != NULL && in[i] != '\0' && i < DRV_AGENT_ID_MAX; i++) {
+		char ch = in[i];
+		out[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		                         (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		                         ch == '_'
+		                 ? ch
+		                 : '?';
+	}
+	out[i] = '\0';
+}
+
+static bool reject_log_allowed(struct core *c)
+{
+	int64_t sec = drv_mono_ms() / 1000;
+	bool ok;
+	unsigned dropped = 0;
+
+	pthread_mutex_lock(&c->rl_mu);
+	if (sec != c->rl_second) {
+		dropped = c->rl_dropped;
+		c->rl_second = sec;
+		c->rl_count = 0;
+		c->rl_dropped = 0;
+	}
+	ok = c->rl_count++ < REJECT_LOGS_PER_S;
+	if (!ok)
+		c->rl_dropped++;
+	pthread_mutex_unlock(&c->rl_mu);
+	if (dropped > 0)
+		drv_warn("core", "rejects not logged (rate limit)", "count=%u", dropped);
+	return ok;
+}
+
+/* Count, log and answer a refused message. */
+static void reject(struct core *c, struct core_reply *out, int err, uint64_t seq,
+                   const char *sender, const char *detail)
+{
+	Drover__Reject rj = DROVER__REJECT__INIT;
+	char id[DRV_AGENT_ID_MAX + 1];
+
+	rj.reason = drv_reject_reason(err);
+	rj.detail = (char *)detail;
+	rj.seq = seq;
+	drv_linkstats_reject(rj.reason);
+	if (reject_log_allowed(c)) {
+		safe_id(sender, id);
+		drv_warn("core", "message rejected", "reason=%s sender=%s detail=\"%s\"",
+		         drv_reject_name(rj.reason), id[0] ? id : "-", detail);
+	}
+	seal_reply(c, DROVER__BODY_TYPE__BODY_REJECT, &rj.base, out);
+}
+
+/* ---- liveness and events ---- */
+
+/* Record an event (steals data) and wake the API's event streams. */
+static void event(struct core *c, const char *kind, const char *agent_id, json_t *data)
+{
+	if (drv_events_insert(store_db(c->cfg.store), kind, "", agent_id, data, NULL) == DRV_OK &&
+	    c->cfg.events != NULL)
+		drv_events_notify(c->cfg.events);
+	json_decref(data);
+}
+
+static void set_connected(struct core *c, struct agent_rt *a, bool up, const char *why)
+{
+	if (a->connected == up)
+		return;
+	a->connected = up;
+	if (up)
+		drv_info("core", "agent connected", "agent=%s pipe=%" PRIu32, a->id, a->pipe);
+	else
+		drv_warn("core", "agent disconnected", "agent=%s why=\"%s\" last_seen_ms=%" PRId64,
+		         a->id, why, a->last_seen_ms);
+	event(c, up ? "agent_connected" : "agent_disconnected", a->id,
+	      json_pack("{s:s}", "why", why));
+	if (c->hooks.on_agent != NULL)
+		c->hooks.on_agent(c->hooks.arg, a->id, up ? "connected" : "disconnected");
+}
+
+/* A verified message from an agent on pipe. */
+static void mark_seen(struct core *c, struct agent_rt *a, uint32_t pipe)
+{
+	int64_t now = drv_wall_ms();
+
+	if (a->connected && a->pipe != pipe)
+		drv_info("core", "agent moved to a new connection", "agent=%s pipe=%" PRIu32, a->id,
+		         pipe);
+	a->pipe = pipe;
+	a->last_seen_ms = now;
+	a->last_seen_mono = drv_mono_ms();
+	if (a->status == AGENT_ACCEPTED)
+		set_connected(c, a, true, "");
+	if (now - a->last_saved_ms >= TOUCH_EVERY_MS &&
+	    store_agent_touch(c->cfg.store, a->id, now) == DRV_OK)
+		a->last_saved_ms = now;
+}
+
+/* ---- delivery ---- */
+
+static void unpark(struct agent_rt *a, uint8_t *env, size_t len)
+{
+	struct core_waiter *w = a->parked;
+
+	a->parked = NULL;
+	if (w != NULL)
+		w->deliver(w, env, len);
+	else
+		free(env);
+}
+
+/* The agent's next instruction, marked sent; DRV_ENOENT if none. */
+static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *len)
+{
+	struct store_instr in;
+	int rc;
+
+	rc = store_instr_next(c->cfg.store, a->id, drv_wall_ms(), &in);
+	if (rc != DRV_OK)
+		return rc;
+	rc = store_instr_mark_sent(c->cfg.store, a->id, in.seq, drv_wall_ms());
+	if (rc != DRV_OK) {
+		store_instr_clear(&in);
+		return rc;
+	}
+	drv_linkstats_inc(in.sent_count == 0 ? DRV_STAT_INSTR_SENT : DRV_STAT_INSTR_RESENT);
+	drv_linkstats_inc(DRV_STAT_TX_MESSAGES);
+	drv_info("core", in.sent_count == 0 ? "instruction sent" : "instruction resent",
+	         "agent=%s seq=%" PRIu64 " step=%s sent_before=%" PRId64, a->id, in.seq, in.step_id,
+	         in.sent_count);
+	*env = in.env;
+	*len = in.env_len;
+	in.env = NULL;
+	store_instr_clear(&in);
+	return DRV_OK;
+}
+
+static void deliver_if_parked(struct core *c, struct agent_rt *a)
+{
+	uint8_t *env;
+	size_t len;
+
+	if (a->parked != NULL && take_next(c, a, &env, &len) == DRV_OK)
+		unpark(a, env, len);
+}
+
+static void ack_upto(struct core *c, struct agent_rt *a, uint64_t applied)
+{
+	size_t n = 0;
+
+	if (applied == 0)
+		return;
+	if (store_instr_ack_upto(c->cfg.store, a->id, applied, drv_wall_ms(), &n) == DRV_OK &&
+	    n > 0) {
+		drv_linkstats_add(DRV_STAT_INSTR_ACKED, n);
+		drv_info("core", "instructions acknowledged", "agent=%s upto=%" PRIu64 " count=%zu",
+		         a->id, applied, n);
+	}
+	store_agent_seq_floor(c->cfg.store, a->id, applied);
+}
+
+/* ---- Hello ---- */
+
+struct hello_in {
+	const Drover__Hello *h;
+	const struct drv_pubkey *key;
+	const struct hello_json *json;
+	uint32_t pipe;
+};
+
+static bool token_valid(struct core *c, const Drover__Hello *h, char by[64])
+{
+	char name[64];
+
+	if (h->enroll_token == NULL || h->enroll_token[0] == '\0')
+		return false;
+	if (store_enroll_token_check(c->cfg.store, h->enroll_token, drv_wall_ms(), name) !=
+	    DRV_OK) {
+		drv_warn("core", "invalid enrollment token", "agent=%s", h->agent_id);
+		return false;
+	}
+	snprintf(by, 64, "token:%.57s", name);
+	return true;
+}
+
+static int hello_new_agent(struct core *c, const struct hello_in *in, struct store_agent *a)
+{
+	struct store_hello sh = {in->json->labels, in->json->facts, in->json->releases,
+	                         in->h->agent_version};
+	size_t pending = 0;
+	char by[64] = "";
+
+	if (registry_count(c->reg) >= c->cfg.max_agents)
+		return DRV_ETOOBIG;
+	memset(a, 0, sizeof(*a));
+	snprintf(a->id, sizeof(a->id), "%s", in->h->agent_id);
+	a->key = *in->key;
+	a->status = token_valid(c, in->h, by) ? AGENT_ACCEPTED : AGENT_PENDING;
+	if (a->status == AGENT_PENDING &&
+	    (store_agent_count(c->cfg.store, AGENT_PENDING, &pending) != DRV_OK ||
+	     pending >= c->cfg.max_pending))
+		return DRV_ETOOBIG;
+	a->first_seen_ms = a->last_seen_ms = a->status_ms = drv_wall_ms();
+	a->next_seq = 1;
+	snprintf(a->enrolled_by, sizeof(a->enrolled_by), "%s", by);
+	if (store_agent_create(c->cfg.store, a, &sh) != DRV_OK)
+		return DRV_EDB;
+	drv_info("core", a->status == AGENT_ACCEPTED ? "agent enrolled" : "agent pending",
+	         "agent=%s key=%s by=%s", a->id, a->key.id, by[0] ? by : "-");
+	event(c, a->status == AGENT_ACCEPTED ? "agent_accepted" : "agent_pending", a->id,
+	      json_pack("{s:s, s:s}", "key_id", a->key.id, "by", by));
+	if (a->status == AGENT_ACCEPTED)
+		drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
+	return DRV_OK;
+}
+
+static int hello_known_agent(struct core *c, const struct hello_in *in, struct store_agent *a)
+{
+	struct store_hello sh = {in->json->labels, in->json->facts, in->json->releases,
+	                         in->h->agent_version};
+	char by[64];
+
+	if (memcmp(a->key.pk, in->key->pk, DRV_PK_LEN) != 0) {
+		drv_warn("core", "agent id is bound to another key: refused",
+		         "agent=%s bound=%s "
+		         "offered=%s",
+		         a->id, a->key.id, in->key->id);
+		event(c, "agent_key_conflict", a->id,
+		      json_pack("{s:s, s:s}", "bound_key", a->key.id, "offered_key", in->key->id));
+		return DRV_EEXIST;
+	}
+	if (store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms()) != DRV_OK)
+		return DRV_EDB;
+	if (a->status == AGENT_PENDING && token_valid(c, in->h, by)) {
+		if (store_agent_set_status(c->cfg.store, a->id, AGENT_ACCEPTED, by,
+		                           drv_wall_ms()) != DRV_OK)
+			return DRV_EDB;
+		a->status = AGENT_ACCEPTED;
+		drv_info("core", "agent enrolled", "agent=%s key=%s by=%s", a->id, a->key.id, by);
+		event(c, "agent_accepted", a->id, json_pack("{s:s}", "by", by));
+		drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
+	}
+	return DRV_OK;
+}
+
+static int hello_locked(struct core *c, const struct hello_in *in, enum agent_status *st)
+{
+	struct store_agent a;
+	struct agent_rt *rt;
+	int rc;
+
+	rc = store_agent_get(c->cfg.store, in->h->agent_id, &a);
+	if (rc == DRV_ENOENT)
+		rc = hello_new_agent(c, in, &a);
+	else if (rc == DRV_OK)
+		rc = hello_known_agent(c, in, &a);
+	if (rc != DRV_OK)
+		return rc;
+	rt = registry_get(c->reg, a.id);
+	if (rt == NULL && (rc = registry_add(c->reg, a.id, &rt)) != DRV_OK)
+		return rc;
+	rt->status = a.status;
+	rt->key = a.key;
+	rt->last_saved_ms = drv_wall_ms();
+	mark_seen(c, rt, in->pipe);
+	if (a.status == AGENT_ACCEPTED)
+		ack_upto(c, rt, in->h->applied_seq);
+	*st = a.status;
+	return DRV_OK;
+}
+
+static void welcome(struct core *c, enum agent_status st, struct core_reply *out)
+{
+	static const Drover__AgentStatus wire[] = {DROVER__AGENT_STATUS__AGENT_PENDING,
+	                                           DROVER__AGENT_STATUS__AGENT_ACCEPTED,
+	                                           DROVER__AGENT_STATUS__AGENT_REJECTED};
+	static const char *const text[] = {"pending: waiting for an operator or a valid token",
+	                                   "accepted", "rejected by an operator"};
+	Drover__Welcome w = DROVER__WELCOME__INIT;
+
+	w.status = wire[st];
+	w.coordinator_version = DROVER_VERSION;
+	w.server_time_ms = drv_wall_ms();
+	w.poll_timeout_ms = (uint32_t)c->cfg.poll_timeout_ms;
+	w.heartbeat_ms =
+	        (uint32_t)(st == AGENT_PENDING ? c->cfg.pending_retry_ms : c->cfg.poll_timeout_ms);
+	w.message = (char *)text[st];
+	seal_reply(c, DROVER__BODY_TYPE__BODY_WELCOME, &w.base, out);
+}
+
+static void handle_hello(struct core *c, const Drover__Envelope *env, size_t len, uint32_t pipe,
+                         struct core_reply *out)
+{
+	struct drv_pubkey key;
+	struct hello_json json;
+	Drover__Hello *h = NULL;
+	enum agent_status st;
+	char why[128] = "";
+	int rc;
+
+	if (len > DRV_ENV_HELLO_MAX) {
+		reject(c, out, DRV_ETOOBIG, 0, env->sender, "hello over 64 KiB");
+		return;
+	}
+	rc = drv_env_verify_self(env, &key);
+	if (rc != DRV_OK) {
+		reject(c, out, rc, 0, env->sender, "hello signature");
+		return;
+	}
+	rc = drv_env_decode(env, DROVER__BODY_TYPE__BODY_HELLO, (ProtobufCMessage **)&h);
+	if (rc != DRV_OK) {
+		reject(c, out, rc, 0, env->sender, "hello body");
+		return;
+	}
+	if (h->proto_major != DRV_PROTO_MAJOR) {
+		rc = DRV_EVERSION;
+		snprintf(why, sizeof(why), "agent speaks protocol %u, this coordinator %d",
+		         h->proto_major, DRV_PROTO_MAJOR);
+	} else if (hello_check(h, why, sizeof(why)) != DRV_OK ||
+	           strcmp(h->agent_id, env->sender ? env->sender : "") != 0 ||
+	           h->public_key.len != DRV_PK_LEN ||
+	           memcmp(h->public_key.data, key.pk, DRV_PK_LEN) != 0) {
+		rc = DRV_EDECODE;
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "agent id or key differ from the envelope's");
+	}
+	if (rc == DRV_OK)
+		rc = hello_to_json(h, &json);
+	if (rc != DRV_OK) {
+		reject(c, out, rc, 0, env->sender, why[0] ? why : "hello");
+		drv_msg_free(&h->base);
+		return;
+	}
+	struct hello_in in = {h, &key, &json, pipe};
+	pthread_mutex_lock(&c->mu);
+	rc = hello_locked(c, &in, &st);
+	pthread_mutex_unlock(&c->mu);
+	hello_json_free(&json);
+	drv_linkstats_inc(DRV_STAT_HELLOS);
+	if (rc == DRV_OK)
+		welcome(c, st, out);
+	else
+		reject(c, out, rc == DRV_ETOOBIG ? DRV_ESYS : rc, 0, h->agent_id,
+		       rc == DRV_EEXIST    ? "agent id bound to another key"
+		       : rc == DRV_ETOOBIG ? "too many agents"
+		                           : "internal error");
+	drv_msg_free(&h->base);
+}
+
+/* ---- authenticated messages (Poll, Report) ---- */
+
+/* Verify an envelope from an accepted agent and decode its body. */
+static int open_from_agent(struct core *c, const Drover__Envelope *env, Drover__BodyType type,
+                           ProtobufCMessage **body, const char **why)
+{
+	struct agent_rt *a;
+	struct drv_pubkey key;
+	enum agent_status st;
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	a = env->sender ? registry_get(c->reg, env->sender) : NULL;
+	if (a != NULL) {
+		key = a->key;
+		st = a->status;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (a == NULL || st != AGENT_ACCEPTED) {
+		*why = a == NULL ? "unknown agent: say Hello" : "agent not accepted";
+		return DRV_EPERM;
+	}
+	rc = drv_env_verify(env, &key);
+	if (rc != DRV_OK) {
+		*why = rc == DRV_EUNKNOWNKEY ? "not the agent's key" : "signature";
+		return rc;
+	}
+	rc = drv_env_decode(env, type, body);
+	if (rc != DRV_OK)
+		*why = "body";
+	return rc;
+}
+
+/* The agent, still accepted, under the lock; NULL if it changed meanwhile. */
+static struct agent_rt *accepted(struct core *c, const char *id)
+{
+	struct agent_rt *a = registry_get(c->reg, id);
+
+	return a != NULL && a->status == AGENT_ACCEPTED ? a : NULL;
+}
+
+static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *p, uint32_t pipe,
+                        struct core_waiter *w, struct core_reply *out)
+{
+	mark_seen(c, a, pipe);
+	ack_upto(c, a, p->applied_seq);
+	if (take_next(c, a, &out->env, &out->len) == DRV_OK)
+		return;
+	if (a->parked != NULL)
+		unpark(a, NULL, 0); /* replaced by this newer poll */
+	a->parked = w;
+	a->parked_pipe = pipe;
+	a->parked_until_mono = drv_mono_ms() + c->cfg.poll_timeout_ms;
+	out->parked = true;
+}
+
+static void handle_poll(struct core *c, const Drover__Envelope *env, uint32_t pipe,
+                        struct core_waiter *w, struct core_reply *out)
+{
+	Drover__Poll *p = NULL;
+	struct agent_rt *a;
+	const char *why = "";
+	int64_t now = drv_wall_ms();
+	int rc;
+
+	rc = open_from_agent(c, env, DROVER__BODY_TYPE__BODY_POLL, (ProtobufCMessage **)&p, &why);
+	if (rc != DRV_OK) {
+		reject(c, out, rc, 0, env->sender, why);
+		return;
+	}
+	if (strcmp(p->agent_id, env->sender) != 0)
+		rc = DRV_EDECODE, why = "poll names another agent";
+	else if (now - p->sent_at_ms > c->cfg.skew_ms + c->cfg.poll_timeout_ms)
+		rc = DRV_EEXPIRED, why = "stale poll";
+	else if (p->sent_at_ms - now > c->cfg.skew_ms)
+		rc = DRV_EFUTURE, why = "poll from the future";
+	if (rc != DRV_OK) {
+		reject(c, out, rc, 0, env->sender, why);
+		drv_msg_free(&p->base);
+		return;
+	}
+	drv_linkstats_inc(DRV_STAT_POLLS);
+	pthread_mutex_lock(&c->mu);
+	a = accepted(c, env->sender);
+	if (a != NULL)
+		poll_locked(c, a, p, pipe, w, out);
+	pthread_mutex_unlock(&c->mu);
+	if (a == NULL)
+		reject(c, out, DRV_EPERM, 0, env->sender, "agent not accepted");
+	drv_msg_free(&p->base);
+}
+
+static const char *step_result_name(Drover__StepResult r)
+{
+	static const char *const names[] = {"unspecified", "accepted", "running", "succeeded",
+	                                    "failed",      "health",   "status"};
+
+	return (unsigned)r < 7 ? names[r] : "unspecified";
+}
+
+static json_t *report_json(const Drover__Report *r)
+{
+	char tail[OUTPUT_TAIL_STORED + 1];
+	json_t *valid;
+
+	snprintf(tail, sizeof(tail), "%s", r->output_tail ? r->output_tail : "");
+	valid = json_string(tail); /* NULL if the cut (or the agent) broke UTF-8 */
+	json_decref(valid);
+	return json_pack("{s:s?, s:s?, s:I, s:s, s:s?, s:i, s:s?, s:s?, s:I, s:I}", "step_id",
+	                 r->step_id, "deployment_id", r->deployment_id, "instruction_seq",
+	                 (json_int_t)r->instruction_seq, "result", step_result_name(r->result),
+	                 "message", r->message, "exit_code", (int)r->exit_code, "output_tail",
+	                 valid ? tail : NULL, "service", r->service, "duration_ms",
+	                 (json_int_t)r->duration_ms, "report_seq", (json_int_t)r->report_seq);
+}
+
+static int report_locked(struct core *c, struct agent_rt *a, const Drover__Report *r, uint32_t pipe)
+{
+	int rc = store_agent_report_seq(c->cfg.store, a->id, r->report_seq);
+
+	if (rc != DRV_OK)
+		return rc;
+	mark_seen(c, a, pipe);
+	if (r->instruction_seq > 0 && r->result >= DROVER__STEP_RESULT__STEP_ACCEPTED &&
+	    r->result <= DROVER__STEP_RESULT__STEP_FAILED)
+		ack_upto(c, a, r->instruction_seq);
+	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
+	         r->report_seq, r->step_id ? r->step_id : "", step_result_name(r->result));
+	event(c, "report", a->id, report_json(r));
+	if (c->hooks.on_report != NULL)
+		c->hooks.on_report(c->hooks.arg, a->id, r);
+	return DRV_OK;
+}
+
+static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t pipe,
+                          struct core_reply *out)
+{
+	Drover__Report *r = NULL;
+	Drover__Ack ack = DROVER__ACK__INIT;
+	struct agent_rt *a;
+	const char *why = "";
+	int rc;
+
+	rc = open_from_agent(c, env, DROVER__BODY_TYPE__BODY_REPORT, (ProtobufCMessage **)&r, &why);
+	if (rc != DRV_OK) {
+		reject(c, out, rc, 0, env->sender, why);
+		return;
+	}
+	if (strcmp(r->agent_id, env->sender) != 0 || r->report_seq == 0) {
+		reject(c, out, DRV_EDECODE, 0, env->sender, "report names another agent or no seq");
+		drv_msg_free(&r->base);
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	a = accepted(c, env->sender);
+	rc = a != NULL ? report_locked(c, a, r, pipe) : DRV_EPERM;
+	pthread_mutex_unlock(&c->mu);
+	if (rc == DRV_OK) {
+		drv_linkstats_inc(DRV_STAT_REPORTS);
+		ack.seq = r->report_seq;
+		ack.step_id = r->step_id;
+		seal_reply(c, DROVER__BODY_TYPE__BODY_ACK, &ack.base, out);
+	} else {
+		reject(c, out, rc, r->report_seq, env->sender,
+		       rc == DRV_EREPLAY ? "report already processed" : "report");
+	}
+	drv_msg_free(&r->base);
+}
+
+void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
+                 struct core_waiter *w, struct core_reply *out)
+{
+	Drover__Envelope *env = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	drv_linkstats_inc(DRV_STAT_RX_MESSAGES);
+	drv_linkstats_add(DRV_STAT_RX_BYTES, len);
+	rc = drv_env_parse(msg, len, DRV_ENV_MAX, &env);
+	if (rc != DRV_OK) {
+		reject(c, out, rc, 0, NULL, rc == DRV_ETOOBIG ? "over 1 MiB" : "envelope");
+		return;
+	}
+	switch (env->type) {
+	case DROVER__BODY_TYPE__BODY_HELLO: handle_hello(c, env, len, pipe, out); break;
+	case DROVER__BODY_TYPE__BODY_POLL: handle_poll(c, env, pipe, w, out); break;
+	case DROVER__BODY_TYPE__BODY_REPORT: handle_report(c, env, pipe, out); break;
+	default: reject(c, out, DRV_EDECODE, 0, env->sender, "not a request type"); break;
+	}
+	drv_env_free(env);
+}
+
+/* ---- tick, connections, shutdown ---- */
+
+struct tick_ctx {
+	struct core *c;
+	int64_t mono;
+};
+
+static void idle_reply(struct core *c, struct agent_rt *a)
+{
+	Drover__Idle idle = DROVER__IDLE__INIT;
+	struct core_reply r = {0};
+
+	idle.server_time_ms = drv_wall_ms();
+	seal_reply(c, DROVER__BODY_TYPE__BODY_IDLE, &idle.base, &r);
+	unpark(a, r.env, r.len);
+}
+
+static void tick_agent(void *arg, struct agent_rt *a)
+{
+	struct tick_ctx *t = arg;
+
+	if (a->parked != NULL && t->mono >= a->parked_until_mono)
+		idle_reply(t->c, a);
+	if (a->connected && t->mono - a->last_seen_mono > t->c->cfg.liveness_ms)
+		set_connected(t->c, a, false, "silent for longer than the liveness timeout");
+}
+
+static void expired(void *arg, const char *agent_id, uint64_t seq, const char *step_id)
+{
+	struct core *c = arg;
+
+	drv_warn("core", "instruction expired unacknowledged", "agent=%s seq=%" PRIu64 " step=%s",
+	         agent_id, seq, step_id);
+	drv_linkstats_inc(DRV_STAT_INSTR_EXPIRED);
+	event(c, "instruction_expired", agent_id,
+	      json_pack("{s:I, s:s}", "seq", (json_int_t)seq, "step_id", step_id));
+	if (c->hooks.on_expired != NULL)
+		c->hooks.on_expired(c->hooks.arg, agent_id, seq, step_id);
+}
+
+static void queued_for(void *arg, const char *agent_id)
+{
+	struct core *c = arg;
+	struct agent_rt *a = accepted(c, agent_id);
+
+	if (a != NULL)
+		deliver_if_parked(c, a);
+}
+
+void core_tick(struct core *c)
+{
+	struct tick_ctx t = {c, drv_mono_ms()};
+
+	pthread_mutex_lock(&c->mu);
+	registry_foreach(c->reg, tick_agent, &t);
+	store_instr_expire(c->cfg.store, drv_wall_ms(), expired, c, NULL);
+	store_instr_queued_agents(c->cfg.store, queued_for, c);
+	pthread_mutex_unlock(&c->mu);
+}
+
+struct pipe_ctx {
+	struct core *c;
+	uint32_t pipe;
+};
+
+static void pipe_agent(void *arg, struct agent_rt *a)
+{
+	struct pipe_ctx *p = arg;
+
+	if (a->parked != NULL && a->parked_pipe == p->pipe)
+		unpark(a, NULL, 0);
+	if (a->connected && a->pipe == p->pipe)
+		set_connected(p->c, a, false, "connection closed");
+}
+
+void core_pipe_closed(struct core *c, uint32_t pipe)
+{
+	struct pipe_ctx p = {c, pipe};
+
+	pthread_mutex_lock(&c->mu);
+	registry_foreach(c->reg, pipe_agent, &p);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void release_one(void *arg, struct agent_rt *a)
+{
+	if (a->parked != NULL)
+		idle_reply(arg, a);
+}
+
+void core_release_waiters(struct core *c)
+{
+	pthread_mutex_lock(&c->mu);
+	registry_foreach(c->reg, release_one, c);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- operator and sequencer ---- */
+
+int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out)
+{
+	struct agent_rt *a;
+	int rc;
+
+	rc = dispatch_enqueue(c->cfg.store, c->cfg.key, in, drv_wall_ms(), c->cfg.instr_ttl_ms,
+	                      seq_out);
+	if (rc != DRV_OK)
+		return rc;
+	drv_linkstats_inc(DRV_STAT_INSTR_QUEUED);
+	a = accepted(c, in->agent_id);
+	if (a != NULL)
+		deliver_if_parked(c, a);
+	return DRV_OK;
+}
+
+int core_queue(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	rc = core_queue_locked(c, in, seq_out);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+static int set_status_locked(struct core *c, const char *id, enum agent_status st, const char *by)
+{
+	struct store_agent sa;
+	struct agent_rt *a;
+	int rc;
+
+	rc = store_agent_get(c->cfg.store, id, &sa);
+	if (rc != DRV_OK)
+		return rc;
+	if (sa.status == st)
+		return DRV_OK;
+	rc = store_agent_set_status(c->cfg.store, id, st, by, drv_wall_ms());
+	if (rc != DRV_OK)
+		return rc;
+	a = registry_get(c->reg, id);
+	if (a == NULL && (rc = registry_add(c->reg, id, &a)) != DRV_OK)
+		return rc;
+	a->status = st;
+	a->key = sa.key;
+	if (st != AGENT_ACCEPTED) {
+		if (a->parked != NULL)
+			unpark(a, NULL, 0);
+		set_connected(c, a, false, "no longer accepted");
+	} else {
+		drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
+	}
+	drv_info("core", st == AGENT_ACCEPTED ? "agent accepted" : "agent status changed",
+	         "agent=%s status=%s by=%s", id, agent_status_name(st), by);
+	event(c, st == AGENT_ACCEPTED ? "agent_accepted" : "agent_rejected", id,
+	      json_pack("{s:s}", "by", by));
+	if (c->hooks.on_agent != NULL)
+		c->hooks.on_agent(c->hooks.arg, id, agent_status_name(st));
+	return DRV_OK;
+}
+
+int core_set_status(struct core *c, const char *id, enum agent_status st, const char *by)
+{
+	int rc;
+
+	if (!drv_agent_id_valid(id))
+		return DRV_ENOENT;
+	pthread_mutex_lock(&c->mu);
+	rc = set_status_locked(c, id, st, by ? by : "");
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+static const char *state_of(const struct store_agent *sa, const struct agent_rt *a)
+{
+	if (sa->status == AGENT_PENDING)
+		return "pending";
+	if (sa->status == AGENT_REJECTED)
+		return "rejected";
+	return a != NULL && a->connected ? "connected" : "disconnected";
+}
+
+static json_t *parse_or(const char *text, json_t *fallback)
+{
+	json_t *j = json_loads(text, 0, NULL);
+
+	if (j == NULL)
+		return fallback;
+	json_decref(fallback);
+	return j;
+}
+
+static json_t *agent_json(struct core *c, const struct store_agent_row *row)
+{
+	const struct store_agent *sa = row->agent;
+	struct agent_rt *a = registry_get(c->reg, sa->id);
+	int64_t seen = a != NULL && a->last_seen_ms > sa->last_seen_ms ? a->last_seen_ms
+	                                                               : sa->last_seen_ms;
+
+	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}",
+	                 "id", sa->id, "status", agent_status_name(sa->status), "state",
+	                 state_of(sa, a), "connected", a != NULL && a->connected, "last_seen_ms",
+	                 (json_int_t)seen, "first_seen_ms", (json_int_t)sa->first_seen_ms, "key_id",
+	                 sa->key.id, "labels", parse_or(row->labels_json, json_object()), "facts",
+	                 parse_or(row->facts_json, json_object()), "releases",
+	                 parse_or(row->releases_json, json_array()), "agent_version",
+	                 row->agent_version, "enrolled_by", sa->enrolled_by, "next_seq",
+	                 (json_int_t)sa->next_seq, "acked_seq", (json_int_t)sa->acked_seq);
+}
+
+struct list_ctx {
+	struct core *c;
+	json_t *arr;
+	const char *only;
+};
+
+static int list_one(void *arg, const struct store_agent_row *row)
+{
+	struct list_ctx *l = arg;
+	json_t *j;
+
+	if (l->only != NULL && strcmp(l->only, row->agent->id) != 0)
+		return DRV_OK;
+	j = agent_json(l->c, row);
+	if (j == NULL || json_array_append_new(l->arr, j) != 0)
+		return DRV_ENOMEM;
+	return DRV_OK;
+}
+
+static int list(struct core *c, const char *only, json_t **out)
+{
+	struct list_ctx l = {c, json_array(), only};
+	int rc;
+
+	if (l.arr == NULL)
+		return DRV_ENOMEM;
+	pthread_mutex_lock(&c->mu);
+	rc = store_agent_foreach(c->cfg.store, list_one, &l);
+	pthread_mutex_unlock(&c->mu);
+	if (rc != DRV_OK) {
+		json_decref(l.arr);
+		return rc;
+	}
+	*out = l.arr;
+	return DRV_OK;
+}
+
+int core_agents_json(struct core *c, json_t **out)
+{
+	return list(c, NULL, out);
+}
+
+int core_agent_json(struct core *c, const char *id, json_t **out)
+{
+	json_t *arr, *one;
+	int rc = list(c, id, &arr);
+
+	if (rc != DRV_OK)
+		return rc;
+	one = json_array_get(arr, 0);
+	if (one == NULL) {
+		json_decref(arr);
+		return DRV_ENOENT;
+	}
+	json_incref(one);
+	json_decref(arr);
+	*out = one;
+	return DRV_OK;
+}
+
+static void count_one(void *arg, struct agent_rt *a)
+{
+	struct core_counts *n = arg;
+
+	if (a->status == AGENT_PENDING)
+		n->pending++;
+	else if (a->status == AGENT_REJECTED)
+		n->rejected++;
+	else if (a->connected)
+		n->connected++;
+	else
+		n->disconnected++;
+}
+
+void core_agent_counts(struct core *c, struct core_counts *out)
+{
+	struct core_counts n = {0};
+
+	pthread_mutex_lock(&c->mu);
+	registry_foreach(c->reg, count_one, &n);
+	pthread_mutex_unlock(&c->mu);
+	*out = n;
+}
+
+/* ---- lifecycle ---- */
+
+static int load_one(void *arg, const struct store_agent_row *row)
+{
+	struct core *c = arg;
+	struct agent_rt *a;
+	int rc = registry_add(c->reg, row->agent->id, &a);
+
+	if (rc != DRV_OK)
+		return rc;
+	a->status = row->agent->status;
+	a->key = row->agent->key;
+	a->last_seen_ms = a->last_saved_ms = row->agent->last_seen_ms;
+	return DRV_OK;
+}
+
+int core_new(const struct core_config *cfg, struct core **out)
+{
+	struct core *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (c == NULL)
+		return DRV_ENOMEM;
+	c->cfg = *cfg;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->rl_mu, NULL);
+	rc = registry_new(&c->reg);
+	if (rc == DRV_OK)
+		rc = store_agent_foreach(cfg->store, load_one, c);
+	if (rc != DRV_OK) {
+		core_free(c);
+		return rc;
+	}
+	drv_info("core", "agents loaded", "count=%zu", registry_count(c->reg));
+	*out = c;
+	return DRV_OK;
+}
+
+void core_free(struct core *c)
+{
+	if (c == NULL)
+		return;
+	registry_free(c->reg);
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->rl_mu);
+	free(c);
+}
+
+void core_set_hooks(struct core *c, const struct core_hooks *h)
+{
+	pthread_mutex_lock(&c->mu);
+	c->hooks = *h;
+	pthread_mutex_unlock(&c->mu);
+}

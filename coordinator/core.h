@@ -1,0 +1,111 @@
+/*
+ * core.h: the coordinator's core, the single owner of agent state.
+ *
+ * One mutex serializes everything that changes agents, the instruction queue
+ * and delivery: the link's messages (Hello, Poll, Report), the operator's
+ * accept/reject, the sequencer's queueing, and the once-a-second tick
+ * (liveness, poll timeouts, expiry). Signature checks and envelope parsing
+ * run outside the lock; database writes and delivery decisions inside it.
+ *
+ * Long polls: when a Poll finds nothing to send, the link's REP context is
+ * parked here as a struct core_waiter. Whoever queues work for that agent
+ * delivers it to the waiter at once; the tick answers Idle when the poll
+ * timeout passes; a closed connection releases it.
+ *
+ * Liveness: an accepted agent is "connected" from the first verified message
+ * on a connection until that connection closes (noticed at once) or nothing
+ * verified was heard from it for liveness_ms (2 x poll_timeout by default:
+ * a live agent always has a poll outstanding, renewed at least every
+ * poll_timeout).
+ */
+#ifndef DRV_CORE_H
+#define DRV_CORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dispatch.h"
+#include "events.h"
+#include "keys.h"
+#include "store.h"
+
+/* A parked long poll (owned by the link). */
+struct core_waiter {
+	/* Called with the core lock held; must not block. With env != NULL the
+	 * waiter sends that signed reply and takes ownership of env (free()).
+	 * With env == NULL it drops the request unanswered (its connection is
+	 * gone or a newer poll replaced it). */
+	void (*deliver)(struct core_waiter *w, uint8_t *env, size_t len);
+};
+
+struct core_config {
+	const struct drv_keypair *key; /* signing key; borrowed, outlives the core */
+	struct store *store;           /* borrowed, outlives the core */
+	struct drv_events *events;     /* woken after events are recorded; may be NULL */
+	int64_t poll_timeout_ms;       /* a Poll is held this long at most */
+	int64_t liveness_ms;           /* silent this long: disconnected */
+	int64_t pending_retry_ms;      /* a pending agent says Hello again this often */
+	int64_t instr_ttl_ms;          /* default lifetime of an instruction */
+	int64_t skew_ms;               /* allowed clock difference */
+	size_t max_agents;             /* agents known, all states */
+	size_t max_pending;            /* agents waiting for acceptance */
+};
+
+/* Hooks for the sequencer; all run with the core lock held and may call
+ * core_queue_locked(). */
+struct core_hooks {
+	void (*on_report)(void *arg, const char *agent_id, const Drover__Report *r);
+	void (*on_expired)(void *arg, const char *agent_id, uint64_t seq, const char *step_id);
+	void (*on_agent)(void *arg, const char *agent_id, const char *state);
+	void *arg;
+};
+
+/* A reply to send now (env != NULL, malloc'd, caller frees) or none. */
+struct core_reply {
+	uint8_t *env;
+	size_t len;
+	bool parked; /* the waiter was parked: the core answers it later */
+};
+
+struct core;
+
+/* Loads every known agent from the store. */
+int core_new(const struct core_config *cfg, struct core **out);
+/* Call after the link stopped: no waiter may still be parked. */
+void core_free(struct core *c);
+void core_set_hooks(struct core *c, const struct core_hooks *h);
+
+/* The link hands over every request it receives; msg is borrowed. */
+void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
+                 struct core_waiter *w, struct core_reply *out);
+void core_pipe_closed(struct core *c, uint32_t pipe);
+/* Answer every parked poll with Idle (shutdown). */
+void core_release_waiters(struct core *c);
+/* Poll timeouts, liveness, expiry, pickup of work queued by other
+ * processes. Call about once a second. */
+void core_tick(struct core *c);
+
+/* Queue an instruction (see dispatch.h) and deliver it at once if the agent
+ * has a poll waiting. */
+int core_queue(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out);
+/* The same, from a hook (lock already held). */
+int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out);
+
+/* Accept or reject an agent (operator). DRV_ENOENT if unknown. */
+int core_set_status(struct core *c, const char *id, enum agent_status st, const char *by);
+
+/* A JSON array of every agent (new reference; the caller decrefs):
+ * {"id", "status", "state", "connected", "last_seen_ms", "key_id", "labels",
+ *  "facts", "releases", "agent_version", "enrolled_by", "next_seq",
+ *  "acked_seq"}. state is pending | connected | disconnected | rejected. */
+int core_agents_json(struct core *c, json_t **out);
+struct core_counts {
+	size_t pending, connected, disconnected, rejected;
+};
+void core_agent_counts(struct core *c, struct core_counts *out);
+
+/* One agent as above; DRV_ENOENT if unknown. */
+int core_agent_json(struct core *c, const char *id, json_t **out);
+
+#endif

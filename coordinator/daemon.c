@@ -1,0 +1,265 @@
+/*
+ * daemon.c: `droverd --config FILE`: the running coordinator.
+ *
+ * The main thread owns start-up, the once-a-second tick and shutdown. Every
+ * signal of interest is blocked before any thread starts and taken with
+ * sigtimedwait() here, so no handler runs at all: SIGTERM/SIGINT stop
+ * cleanly, SIGHUP reopens the log file.
+ */
+#include <nng/nng.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agents_api.h"
+#include "atomicfile.h"
+#include "audit.h"
+#include "clock.h"
+#include "commands.h"
+#include "core.h"
+#include "db.h"
+#include "dconf.h"
+#include "err.h"
+#include "sdnotify.h"
+#include "events.h"
+#include "http_server.h"
+#include "keys.h"
+#include "link.h"
+#include "linkstats.h"
+#include "log.h"
+#include "metrics.h"
+#include "schema.h"
+#include "store.h"
+
+#define TICK_MS 1000
+
+struct droverd {
+	struct droverd_conf conf;
+	struct drv_keypair key;
+	struct store *store;
+	sqlite3 *api_db, *events_db; /* connections of their own (WAL: no waiting on the core) */
+	struct drv_events *events;
+	struct core *core;
+	struct link *link;
+	struct drv_http_server *http;
+	struct drv_linkstats last_stats;
+	bool stats_written;
+};
+
+static int load_conf(const char *path, struct droverd_conf *conf)
+{
+	struct drv_cfg_diag diag;
+	int rc = dconf_load(path, conf, &diag);
+
+	if (rc != DRV_OK)
+		drv_cfg_diag_print(&diag);
+	return rc;
+}
+
+static int setup_log(const struct droverd_conf *conf)
+{
+	enum drv_log_level level = DRV_LOG_INFO;
+
+	drv_log_parse_level(conf->log_level, &level);
+	drv_log_set_level(level);
+	if (conf->log_file != NULL && drv_log_open(conf->log_file) != DRV_OK) {
+		fprintf(stderr, "droverd: cannot open log file %s\n", conf->log_file);
+		return DRV_EIO;
+	}
+	return DRV_OK;
+}
+
+/* What --check verifies beyond the file itself: keys and certificates load. */
+static int check_files(const struct droverd_conf *conf, struct drv_keypair *key)
+{
+	int rc = drv_keypair_load(conf->signing_key, key);
+
+	if (rc != DRV_OK) {
+		fprintf(stderr, "%s: signing key: %s\n", conf->signing_key, drv_strerror(rc));
+		return rc;
+	}
+	for (size_t i = 0; i < conf->listen.n; i++) {
+		if (strncmp(conf->listen.v[i], "tls+tcp://", 10) != 0)
+			continue;
+		if (access(conf->tls_cert, R_OK) != 0) {
+			fprintf(stderr, "%s: cannot read the TLS certificate\n", conf->tls_cert);
+			return DRV_EIO;
+		}
+		rc = drv_check_private(conf->tls_key);
+		if (rc != DRV_OK) {
+			fprintf(stderr, "%s: TLS key: %s\n", conf->tls_key,
+			        rc == DRV_EPERM ? "readable by group or others (chmod 600)"
+			                        : drv_strerror(rc));
+			return rc;
+		}
+		break;
+	}
+	return DRV_OK;
+}
+
+/* The HTTP API: the framework's routes (events, audit, metrics) and ours. */
+static int start_api(struct droverd *d)
+{
+	struct drv_http_config hc = {.listen = d->conf.api, .db = d->api_db};
+	int rc = drv_http_server_new(&hc, &d->http);
+
+	if (rc == DRV_OK)
+		rc = drv_events_add_routes(d->http, d->events);
+	if (rc == DRV_OK)
+		rc = drv_audit_add_routes(d->http, d->api_db);
+	if (rc == DRV_OK)
+		rc = agents_api_add_metrics(drv_metrics_global(), d->core);
+	if (rc == DRV_OK)
+		rc = drv_metrics_add_routes(d->http, drv_metrics_global());
+	if (rc == DRV_OK)
+		rc = agents_api_add_routes(d->http, d->core);
+	if (rc == DRV_OK)
+		rc = drv_http_server_start(d->http);
+	if (rc == DRV_OK)
+		drv_info("droverd", "API listening", "addr=%s port=%u", d->conf.api,
+		         (unsigned)drv_http_server_port(d->http));
+	else
+		drv_error("droverd", "cannot start the API", "addr=%s", d->conf.api);
+	return rc;
+}
+
+static int start(struct droverd *d)
+{
+	struct core_config cc = {
+	        .key = &d->key,
+	        .poll_timeout_ms = d->conf.poll_timeout_ms,
+	        .liveness_ms = d->conf.liveness_ms,
+	        .pending_retry_ms = d->conf.pending_retry_ms,
+	        .instr_ttl_ms = d->conf.instruction_ttl_ms,
+	        .skew_ms = d->conf.clock_skew_ms,
+	        .max_agents = (size_t)d->conf.max_agents,
+	        .max_pending = (size_t)d->conf.max_pending,
+	};
+	struct link_config lc = {
+	        .listen = &d->conf.listen,
+	        .tls_cert = d->conf.tls_cert,
+	        .tls_key = d->conf.tls_key,
+	        .receivers = (size_t)d->conf.receivers,
+	        .max_contexts = (size_t)d->conf.max_contexts,
+	};
+	size_t n;
+	const char *const *mig = drv_schema_migrations(&n);
+	int rc;
+
+	rc = store_open(d->conf.database, &d->store);
+	if (rc == DRV_OK)
+		rc = drv_db_open(d->conf.database, mig, n, &d->api_db);
+	if (rc == DRV_OK)
+		rc = drv_db_open(d->conf.database, mig, n, &d->events_db);
+	if (rc == DRV_OK)
+		rc = drv_events_new(d->events_db, 0, &d->events);
+	if (rc != DRV_OK)
+		return rc;
+	cc.store = d->store;
+	cc.events = d->events;
+	rc = core_new(&cc, &d->core);
+	if (rc == DRV_OK)
+		rc = link_start(d->core, &lc, &d->link);
+	if (rc == DRV_OK)
+		rc = start_api(d);
+	return rc;
+}
+
+static void stop(struct droverd *d)
+{
+	drv_http_server_free(d->http); /* first: handlers use the core */
+	drv_events_free(d->events);
+	link_stop(d->link);
+	core_free(d->core);
+	drv_db_close(d->events_db);
+	drv_db_close(d->api_db);
+	store_close(d->store);
+	drv_keypair_wipe(&d->key);
+	nng_fini();
+}
+
+static void write_stats(struct droverd *d)
+{
+	struct drv_linkstats now;
+
+	drv_linkstats_get(&now);
+	if (d->stats_written && memcmp(&now, &d->last_stats, sizeof(now)) == 0)
+		return;
+	if (drv_linkstats_write_json(d->conf.stats_file) == DRV_OK) {
+		d->last_stats = now;
+		d->stats_written = true;
+	}
+}
+
+/* Wait for signals; tick once a second. Returns on SIGTERM or SIGINT. */
+static void serve(struct droverd *d, const sigset_t *set)
+{
+	int64_t next_tick = drv_mono_ms() + TICK_MS;
+
+	for (;;) {
+		int64_t left = next_tick - drv_mono_ms();
+		struct timespec ts = {left > 0 ? left / 1000 : 0,
+		                      left > 0 ? (long)(left % 1000) * 1000000L : 0};
+		int sig = sigtimedwait(set, NULL, &ts);
+
+		if (sig == SIGTERM || sig == SIGINT) {
+			drv_info("droverd", "stopping", "signal=%d", sig);
+			return;
+		}
+		if (sig == SIGHUP) {
+			drv_info("droverd", "reopening the log file");
+			drv_log_reopen();
+		}
+		if (drv_mono_ms() >= next_tick) {
+			core_tick(d->core);
+			write_stats(d);
+			next_tick = drv_mono_ms() + TICK_MS;
+		}
+	}
+}
+
+int droverd_cmd_run(const char *config, int check)
+{
+	struct droverd d = {0};
+	sigset_t set;
+	int rc;
+
+	if (drv_crypto_init() != DRV_OK)
+		return 1;
+	if (load_conf(config, &d.conf) != DRV_OK)
+		return 2;
+	rc = check_files(&d.conf, &d.key);
+	if (check || rc != DRV_OK) {
+		if (rc == DRV_OK)
+			printf("%s: ok\n", config);
+		drv_keypair_wipe(&d.key);
+		dconf_free(&d.conf);
+		return rc == DRV_OK ? 0 : 2;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rc = setup_log(&d.conf);
+	if (rc == DRV_OK)
+		rc = start(&d);
+	if (rc == DRV_OK) {
+		drv_info("droverd", "started", "version=%s key=%s", DROVER_VERSION, d.key.id);
+		drv_sd_notify("READY=1"); /* Type=notify: the link and the API serve */
+		serve(&d, &set);
+		drv_sd_notify("STOPPING=1");
+	} else {
+		drv_error("droverd", "cannot start", "error=%s", drv_errname(rc));
+	}
+	stop(&d);
+	write_stats(&d);
+	drv_info("droverd", "stopped");
+	drv_log_close();
+	dconf_free(&d.conf);
+	return rc == DRV_OK ? 0 : 1;
+}

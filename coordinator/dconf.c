@@ -1,0 +1,151 @@
+/* dconf.c: droverd.yaml. */
+#include "dconf.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "http_server.h"
+#include "log.h"
+
+static int check_level(const void *v, char *why, size_t len)
+{
+	enum drv_log_level l;
+
+	if (drv_log_parse_level(*(char *const *)v, &l) != DRV_OK) {
+		snprintf(why, len, "must be debug, info, warn or error");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+static int check_listen(const void *v, char *why, size_t len)
+{
+	const struct drv_strlist *l = v;
+
+	if (l->n == 0) {
+		snprintf(why, len, "needs at least one URL");
+		return DRV_EINVAL;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (strncmp(l->v[i], "tcp://", 6) != 0 && strncmp(l->v[i], "tls+tcp://", 10) != 0) {
+			snprintf(why, len, "'%s' is not a tcp:// or tls+tcp:// URL", l->v[i]);
+			return DRV_EINVAL;
+		}
+	}
+	return DRV_OK;
+}
+
+static int check_hostport(const void *v, char *why, size_t len)
+{
+	char host[64];
+	uint16_t port;
+
+	if (drv_http_parse_listen(*(char *const *)v, host, &port) != DRV_OK) {
+		snprintf(why, len, "must be HOST:PORT with HOST an IP address or localhost");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+#define O(f) offsetof(struct droverd_conf, f)
+#define S    1000LL
+static const struct drv_cfg_opt options[] = {
+        {"listen", DRV_CFG_STRLIST, O(listen), "tls+tcp://0.0.0.0:7700", 0, 16, 0, check_listen,
+         "URLs the link listens on: tcp://HOST:PORT (tests) or tls+tcp://HOST:PORT"},
+        {"api", DRV_CFG_STR, O(api), DRV_API_DEFAULT_LISTEN, 0, 255, 0, check_hostport,
+         "HOST:PORT of the HTTP API"},
+        {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL, "SQLite database"},
+        {"signing_key", DRV_CFG_PATH, O(signing_key), "coordinator.key", 0, 0, 0, NULL,
+         "Ed25519 key that signs instructions (mode 0600)"},
+        {"tls.cert", DRV_CFG_PATH, O(tls_cert), "tls.crt", 0, 0, 0, NULL,
+         "certificate for tls+tcp:// (agents pin it)"},
+        {"tls.key", DRV_CFG_PATH, O(tls_key), "tls.key", 0, 0, 0, NULL,
+         "its private key (mode 0600)"},
+        {"log.file", DRV_CFG_PATH, O(log_file), NULL, 0, 0, 0, NULL,
+         "log file (reopened on SIGHUP); unset: stderr"},
+        {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, check_level,
+         "debug, info, warn or error"},
+        {"stats_file", DRV_CFG_PATH, O(stats_file), "link-stats.json", 0, 0, 0, NULL,
+         "link counters as JSON, rewritten every second when they change"},
+        {"link.poll_timeout", DRV_CFG_DURATION, O(poll_timeout_ms), "25s", 1 * S, 300 * S, 0, NULL,
+         "how long a Poll is held when there is no work"},
+        {"link.liveness_timeout", DRV_CFG_DURATION, O(liveness_ms), "50s", 2 * S, 3600 * S, 0, NULL,
+         "an agent silent this long is disconnected (at least poll_timeout + 1s)"},
+        {"link.pending_retry", DRV_CFG_DURATION, O(pending_retry_ms), "5s", 100, 600 * S, 0, NULL,
+         "a pending agent says Hello again this often"},
+        {"link.instruction_ttl", DRV_CFG_DURATION, O(instruction_ttl_ms), "10m", 1 * S,
+         7 * 24 * 3600 * S, 0, NULL, "default lifetime of an instruction"},
+        {"link.clock_skew", DRV_CFG_DURATION, O(clock_skew_ms), "30s", 0, 3600 * S, 0, NULL,
+         "allowed clock difference between coordinator and agents"},
+        {"link.max_agents", DRV_CFG_INT, O(max_agents), "10000", 1, 1000000, 0, NULL,
+         "agents known, in all states"},
+        {"link.max_pending", DRV_CFG_INT, O(max_pending), "1000", 0, 1000000, 0, NULL,
+         "agents waiting for acceptance"},
+        {"link.receivers", DRV_CFG_INT, O(receivers), "8", 1, 1024, 0, NULL,
+         "REP contexts always ready for new requests"},
+        {"link.max_contexts", DRV_CFG_INT, O(max_contexts), "20000", 2, 1000000, 0, NULL,
+         "upper bound on REP contexts (one per waiting agent plus receivers)"},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+const struct drv_cfg_opt *dconf_options(size_t *n)
+{
+	*n = N_OPTIONS;
+	return options;
+}
+
+static bool uses_tls(const struct droverd_conf *c)
+{
+	for (size_t i = 0; i < c->listen.n; i++) {
+		if (strncmp(c->listen.v[i], "tls+tcp://", 10) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Rules between options; problems are appended to diag. */
+static void cross_check(const char *path, const struct droverd_conf *c, struct drv_cfg_diag *d)
+{
+	char *m;
+
+	if (c->liveness_ms < c->poll_timeout_ms + 1000 && d->n < DRV_CFG_DIAG_MAX) {
+		m = d->msg[d->n++];
+		snprintf(m, DRV_CFG_DIAG_LEN,
+		         "%s: link.liveness_timeout must be at least link.poll_timeout + 1s", path);
+	}
+	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL) && d->n < DRV_CFG_DIAG_MAX) {
+		m = d->msg[d->n++];
+		snprintf(m, DRV_CFG_DIAG_LEN, "%s: tls+tcp:// needs tls.cert and tls.key", path);
+	}
+}
+
+int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = drv_cfg_load_file(options, N_OPTIONS, path, out, diag);
+	if (rc != DRV_OK)
+		return rc;
+	cross_check(path, out, diag);
+	if (diag->n > 0) {
+		dconf_free(out);
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+int dconf_defaults(const char *dir, struct droverd_conf *out)
+{
+	struct drv_cfg_diag diag;
+
+	memset(out, 0, sizeof(*out));
+	return drv_cfg_load_buffer(options, N_OPTIONS, "defaults", dir, "", 0, out, &diag);
+}
+
+void dconf_free(struct droverd_conf *c)
+{
+	drv_cfg_free(options, N_OPTIONS, c);
+}

@@ -1,0 +1,38 @@
+/*
+ * dconf.h: droverd's configuration (droverd.yaml): the options table and
+ * the cross-option checks. Relative paths resolve against the file's
+ * directory.
+ */
+#ifndef DRV_DCONF_H
+#define DRV_DCONF_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+struct droverd_conf {
+	struct drv_strlist listen; /* tcp:// or tls+tcp:// URLs */
+	char *api;                 /* HOST:PORT of the HTTP API */
+	char *database;
+	char *signing_key;
+	char *tls_cert, *tls_key;
+	char *log_file; /* NULL: stderr */
+	char *log_level;
+	char *stats_file; /* link counters as JSON, rewritten every second */
+	int64_t poll_timeout_ms;
+	int64_t liveness_ms;
+	int64_t pending_retry_ms;
+	int64_t instruction_ttl_ms;
+	int64_t clock_skew_ms;
+	int64_t max_agents, max_pending;
+	int64_t receivers, max_contexts;
+};
+
+const struct drv_cfg_opt *dconf_options(size_t *n);
+/* Load and check; every problem goes to diag. */
+int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag);
+/* Defaults only, relative paths against dir (for init). */
+int dconf_defaults(const char *dir, struct droverd_conf *out);
+void dconf_free(struct droverd_conf *c);
+
+#endif

@@ -1,0 +1,98 @@
+/* dispatch.c: build, sign and queue instructions. */
+#include "dispatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "err.h"
+#include "log.h"
+
+bool dispatch_digest_valid(const char *digest)
+{
+	if (digest == NULL || strncmp(digest, "sha256:", 7) != 0 || strlen(digest) != 7 + 64)
+		return false;
+	return strspn(digest + 7, "0123456789abcdef") == 64;
+}
+
+static bool needs_image(Drover__Action a)
+{
+	return a == DROVER__ACTION__ACTION_PRESTAGE || a == DROVER__ACTION__ACTION_START;
+}
+
+static int validate(const struct dispatch_instr *in)
+{
+	if (in->agent_id == NULL || !drv_agent_id_valid(in->agent_id) || in->step_id == NULL ||
+	    in->step_id[0] == '\0' || strlen(in->step_id) > DISPATCH_STEP_ID_MAX)
+		return DRV_EINVAL;
+	if (in->action <= DROVER__ACTION__ACTION_UNSPECIFIED ||
+	    in->action > DROVER__ACTION__ACTION_FINALIZE)
+		return DRV_EINVAL;
+	if (in->ttl_ms < 0 || in->ttl_ms > DISPATCH_TTL_MAX_MS)
+		return DRV_EINVAL;
+	if (in->action == DROVER__ACTION__ACTION_RUN_HOOK &&
+	    (in->hook == NULL || in->hook->n_run == 0))
+		return DRV_EINVAL;
+	if (needs_image(in->action) && (in->service == NULL || in->service->image == NULL ||
+	                                !dispatch_digest_valid(in->service->image->digest)))
+		return DRV_ENODIGEST;
+	return DRV_OK;
+}
+
+struct seal_ctx {
+	const struct drv_keypair *kp;
+	Drover__Instruction ins;
+};
+
+static int seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
+{
+	struct seal_ctx *sc = arg;
+
+	sc->ins.seq = seq;
+	return drv_env_seal(sc->kp, DRV_COORDINATOR_SENDER, DROVER__BODY_TYPE__BODY_INSTRUCTION,
+	                    &sc->ins.base, false, env, len);
+}
+
+int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct dispatch_instr *in,
+                     int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out)
+{
+	struct seal_ctx sc = {.kp = kp, .ins = DROVER__INSTRUCTION__INIT};
+	struct store_enqueue q = {0};
+	struct store_agent a;
+	int64_t ttl = in->ttl_ms > 0 ? in->ttl_ms : default_ttl_ms;
+	uint64_t seq;
+	int rc;
+
+	rc = validate(in);
+	if (rc != DRV_OK)
+		return rc;
+	rc = store_agent_get(s, in->agent_id, &a);
+	if (rc != DRV_OK)
+		return rc;
+	if (a.status != AGENT_ACCEPTED)
+		return DRV_ESTATE;
+	sc.ins.target_agent = (char *)in->agent_id;
+	sc.ins.deployment_id = (char *)(in->deployment_id ? in->deployment_id : "");
+	sc.ins.step_id = (char *)in->step_id;
+	sc.ins.issued_at_ms = now_ms;
+	sc.ins.expires_at_ms = now_ms + ttl;
+	sc.ins.action = in->action;
+	sc.ins.service = (Drover__ServiceSpec *)in->service;
+	sc.ins.hook = (Drover__Hook *)in->hook;
+	sc.ins.step_deadline_ms = in->step_deadline_ms;
+	q.agent_id = in->agent_id;
+	q.step_id = in->step_id;
+	q.deployment_id = sc.ins.deployment_id;
+	q.action = in->action;
+	q.issued_at_ms = now_ms;
+	q.expires_at_ms = now_ms + ttl;
+	q.seal = seal;
+	q.seal_arg = &sc;
+	rc = store_instr_enqueue(s, &q, &seq);
+	if (rc == DRV_OK || rc == DRV_EEXIST)
+		*seq_out = seq;
+	if (rc == DRV_OK)
+		drv_info("dispatch", "instruction queued", "agent=%s seq=%llu step=%s action=%d",
+		         in->agent_id, (unsigned long long)seq, in->step_id, (int)in->action);
+	return rc;
+}

@@ -1,0 +1,39 @@
+/*
+ * link.h: the coordinator's side of the NNG link.
+ *
+ * One REP socket listens on every configured URL (tcp:// and tls+tcp://).
+ * A pool of REP contexts receives requests and hands each to the core; a
+ * Poll with nothing to send parks its context in the core (one context per
+ * waiting agent), and a fresh context takes its place, so there are always
+ * `receivers` contexts ready for new requests. Contexts are never freed
+ * before link_stop(); the pool grows up to max_contexts.
+ *
+ * The transport drops a connection that sends a message over
+ * LINK_RECV_MAX; between DRV_ENV_MAX and that the core rejects and counts it.
+ */
+#ifndef DRV_LINK_H
+#define DRV_LINK_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "core.h"
+
+#define LINK_RECV_MAX (4u << 20)
+
+struct link_config {
+	const struct drv_strlist *listen; /* URLs */
+	const char *tls_cert;             /* PEM files for tls+tcp:// */
+	const char *tls_key;
+	size_t receivers;    /* contexts always receiving (>= 1) */
+	size_t max_contexts; /* upper bound on the pool */
+};
+
+struct link;
+
+/* Listen on every URL; fails (and logs which URL and why) if any cannot. */
+int link_start(struct core *c, const struct link_config *cfg, struct link **out);
+/* Stop listening, answer parked polls, wait for callbacks, free. */
+void link_stop(struct link *l);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * registry.h: the coordinator's in-memory view of agents (no I/O, no lock).
+ *
+ * The store holds what must survive a restart (key, status, sequence
+ * numbers); the registry holds what only matters while droverd runs: which
+ * connection an agent was last heard on, when, and the parked long poll that
+ * is waiting for work. The core owns the registry and serializes access.
+ *
+ * Entries are allocated one by one and never move, so pointers stay valid
+ * until registry_free().
+ */
+#ifndef DRV_REGISTRY_H
+#define DRV_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+#include "keys.h"
+#include "store.h"
+
+struct core_waiter;
+
+struct agent_rt {
+	char id[DRV_AGENT_ID_MAX + 1];
+	enum agent_status status;
+	struct drv_pubkey key;
+	bool connected;
+	uint32_t pipe;              /* connection it was last heard on */
+	int64_t last_seen_ms;       /* wall clock */
+	int64_t last_seen_mono;     /* monotonic, for liveness */
+	int64_t last_saved_ms;      /* last_seen written to the store at */
+	struct core_waiter *parked; /* long poll waiting for work, or NULL */
+	uint32_t parked_pipe;
+	int64_t parked_until_mono;
+};
+
+struct registry;
+
+int registry_new(struct registry **out);
+void registry_free(struct registry *r);
+/* NULL if unknown. */
+struct agent_rt *registry_get(struct registry *r, const char *id);
+/* A new zeroed entry for id; DRV_EEXIST if present. */
+int registry_add(struct registry *r, const char *id, struct agent_rt **out);
+size_t registry_count(const struct registry *r);
+typedef void (*registry_fn)(void *arg, struct agent_rt *a);
+void registry_foreach(struct registry *r, registry_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,651 @@
+/* store.c: agents, instruction queue, events and token hashes in SQLite. */
+#include "store.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "err.h"
+#include "log.h"
+#include "schema.h"
+
+struct store {
+	sqlite3 *db;
+};
+
+static const char *const status_names[] = {"pending", "accepted", "rejected"};
+
+const char *agent_status_name(enum agent_status st)
+{
+	return (unsigned)st < 3 ? status_names[st] : "unknown";
+}
+
+int agent_status_parse(const char *name, enum agent_status *out)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		if (strcmp(name, status_names[i]) == 0) {
+			*out = (enum agent_status)i;
+			return DRV_OK;
+		}
+	}
+	return DRV_EINVAL;
+}
+
+int store_open(const char *path, struct store **out)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	const char *const *mig;
+	size_t n;
+	int rc;
+
+	if (s == NULL)
+		return DRV_ENOMEM;
+	mig = drv_schema_migrations(&n);
+	rc = drv_db_open(path, mig, n, &s->db);
+	if (rc != DRV_OK) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return DRV_OK;
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	drv_db_close(s->db);
+	free(s);
+}
+
+sqlite3 *store_db(struct store *s)
+{
+	return s->db;
+}
+
+/* ---- statement helpers ---- */
+
+static int prep(struct store *s, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+		drv_error("store", "prepare failed", "error=\"%s\"", sqlite3_errmsg(s->db));
+		return DRV_EDB;
+	}
+	return DRV_OK;
+}
+
+/* Step a statement that returns no rows, then finalize it. */
+static int run(struct store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE) {
+		drv_error("store", "statement failed", "error=\"%s\"", sqlite3_errmsg(s->db));
+		rc = sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY ||
+		                     sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE
+		             ? DRV_EEXIST
+		             : DRV_EDB;
+	} else {
+		rc = DRV_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static const char *col_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t ? (const char *)t : "";
+}
+
+/* ---- agents ---- */
+
+#define AGENT_COLS                                                                                 \
+	"id, public_key, status, first_seen_ms, last_seen_ms, status_ms, next_seq, acked_seq,"     \
+	" report_seq, enrolled_by, labels, facts, releases, agent_version"
+
+static int row_to_agent(sqlite3_stmt *st, struct store_agent *a)
+{
+	memset(a, 0, sizeof(*a));
+	copy_col(st, 0, a->id, sizeof(a->id));
+	if (drv_pubkey_from_raw(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+	                        &a->key) != DRV_OK ||
+	    agent_status_parse(col_text(st, 2), &a->status) != DRV_OK) {
+		drv_error("store", "corrupt agent row", "agent=%s", a->id);
+		return DRV_EDB;
+	}
+	a->first_seen_ms = sqlite3_column_int64(st, 3);
+	a->last_seen_ms = sqlite3_column_int64(st, 4);
+	a->status_ms = sqlite3_column_int64(st, 5);
+	a->next_seq = (uint64_t)sqlite3_column_int64(st, 6);
+	a->acked_seq = (uint64_t)sqlite3_column_int64(st, 7);
+	a->report_seq = (uint64_t)sqlite3_column_int64(st, 8);
+	copy_col(st, 9, a->enrolled_by, sizeof(a->enrolled_by));
+	return DRV_OK;
+}
+
+int store_agent_get(struct store *s, const char *id, struct store_agent *out)
+{
+	struct store_agent a;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s, "SELECT " AGENT_COLS " FROM agents WHERE id = ?", &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = row_to_agent(st, &a);
+	else
+		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+	sqlite3_finalize(st);
+	if (rc == DRV_OK)
+		*out = a;
+	return rc;
+}
+
+int store_agent_create(struct store *s, const struct store_agent *a, const struct store_hello *h)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s,
+	          "INSERT INTO agents (id, public_key, key_id, status, labels, facts, releases,"
+	          " agent_version, first_seen_ms, last_seen_ms, status_ms, enrolled_by)"
+	          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, a->id);
+	sqlite3_bind_blob(st, 2, a->key.pk, DRV_PK_LEN, SQLITE_TRANSIENT);
+	bind_text(st, 3, a->key.id);
+	bind_text(st, 4, agent_status_name(a->status));
+	bind_text(st, 5, h->labels_json ? h->labels_json : "{}");
+	bind_text(st, 6, h->facts_json ? h->facts_json : "{}");
+	bind_text(st, 7, h->releases_json ? h->releases_json : "[]");
+	bind_text(st, 8, h->agent_version);
+	sqlite3_bind_int64(st, 9, a->first_seen_ms);
+	sqlite3_bind_int64(st, 10, a->last_seen_ms);
+	sqlite3_bind_int64(st, 11, a->status_ms);
+	bind_text(st, 12, a->enrolled_by);
+	return run(s, st);
+}
+
+/* Run an UPDATE on one agent row; DRV_ENOENT if no row changed. */
+static int run_one(struct store *s, sqlite3_stmt *st)
+{
+	int rc = run(s, st);
+
+	return rc == DRV_OK && sqlite3_changes(s->db) == 0 ? DRV_ENOENT : rc;
+}
+
+int store_agent_update_hello(struct store *s, const char *id, const struct store_hello *h,
+                             int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s,
+	          "UPDATE agents SET labels = ?, facts = ?, releases = ?, agent_version = ?,"
+	          " last_seen_ms = ? WHERE id = ?",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, h->labels_json ? h->labels_json : "{}");
+	bind_text(st, 2, h->facts_json ? h->facts_json : "{}");
+	bind_text(st, 3, h->releases_json ? h->releases_json : "[]");
+	bind_text(st, 4, h->agent_version);
+	sqlite3_bind_int64(st, 5, now_ms);
+	bind_text(st, 6, id);
+	return run_one(s, st);
+}
+
+int store_agent_set_status(struct store *s, const char *id, enum agent_status status,
+                           const char *by, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s, "UPDATE agents SET status = ?, enrolled_by = ?, status_ms = ? WHERE id = ?",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, agent_status_name(status));
+	bind_text(st, 2, by);
+	sqlite3_bind_int64(st, 3, now_ms);
+	bind_text(st, 4, id);
+	return run_one(s, st);
+}
+
+int store_agent_touch(struct store *s, const char *id, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s, "UPDATE agents SET last_seen_ms = max(last_seen_ms, ?) WHERE id = ?", &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	bind_text(st, 2, id);
+	return run_one(s, st);
+}
+
+int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s, "UPDATE agents SET report_seq = ? WHERE id = ? AND report_seq < ?", &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)report_seq);
+	bind_text(st, 2, id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)report_seq);
+	rc = run_one(s, st);
+	return rc == DRV_ENOENT ? DRV_EREPLAY : rc;
+}
+
+int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s, "UPDATE agents SET next_seq = ? + 1 WHERE id = ? AND next_seq <= ?", &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	bind_text(st, 2, id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	return run(s, st);
+}
+
+int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
+{
+	struct store_agent a;
+	struct store_agent_row row = {.agent = &a};
+	sqlite3_stmt *st;
+	int rc, step;
+
+	rc = prep(s, "SELECT " AGENT_COLS " FROM agents ORDER BY id", &st);
+	if (rc != DRV_OK)
+		return rc;
+	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = row_to_agent(st, &a);
+		if (rc != DRV_OK)
+			break;
+		row.labels_json = col_text(st, 10);
+		row.facts_json = col_text(st, 11);
+		row.releases_json = col_text(st, 12);
+		row.agent_version = col_text(st, 13);
+		rc = fn(arg, &row);
+	}
+	if (rc == DRV_OK && step != SQLITE_DONE)
+		rc = DRV_EDB;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_agent_count(struct store *s, enum agent_status status, size_t *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s, "SELECT count(*) FROM agents WHERE status = ?", &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, agent_status_name(status));
+	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
+	if (rc == DRV_OK)
+		*out = (size_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- instructions ---- */
+
+static int step_seq(struct store *s, const char *agent_id, const char *step_id, uint64_t *seq)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s, "SELECT seq FROM instructions WHERE agent_id = ? AND step_id = ?", &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, agent_id);
+	bind_text(st, 2, step_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = (uint64_t)sqlite3_column_int64(st, 0);
+	rc = rc == SQLITE_ROW ? DRV_OK : rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int insert_instr(struct store *s, const struct store_enqueue *q, uint64_t seq,
+                        const uint8_t *env, size_t env_len)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s,
+	          "INSERT INTO instructions (agent_id, seq, step_id, deployment_id, envelope,"
+	          " issued_at_ms, expires_at_ms, state, action) VALUES (?, ?, ?, ?, ?, ?, ?,"
+	          " 'queued', ?)",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, q->agent_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	bind_text(st, 3, q->step_id);
+	bind_text(st, 4, q->deployment_id);
+	sqlite3_bind_blob(st, 5, env, (int)env_len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 6, q->issued_at_ms);
+	sqlite3_bind_int64(st, 7, q->expires_at_ms);
+	sqlite3_bind_int(st, 8, q->action);
+	return run(s, st);
+}
+
+static int bump_next_seq(struct store *s, const char *agent_id, uint64_t seq)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s, "UPDATE agents SET next_seq = ? WHERE id = ?", &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq + 1);
+	bind_text(st, 2, agent_id);
+	return run_one(s, st);
+}
+
+static int enqueue_locked(struct store *s, const struct store_enqueue *q, uint64_t *seq_out)
+{
+	struct store_agent a;
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+	uint64_t seq;
+	int rc;
+
+	rc = step_seq(s, q->agent_id, q->step_id, &seq);
+	if (rc == DRV_OK) {
+		*seq_out = seq;
+		return DRV_EEXIST;
+	}
+	if (rc != DRV_ENOENT)
+		return rc;
+	rc = store_agent_get(s, q->agent_id, &a);
+	if (rc != DRV_OK)
+		return rc;
+	seq = a.next_seq;
+	rc = q->seal(q->seal_arg, seq, &env, &env_len);
+	if (rc != DRV_OK)
+		return rc;
+	rc = insert_instr(s, q, seq, env, env_len);
+	free(env);
+	if (rc == DRV_OK)
+		rc = bump_next_seq(s, q->agent_id, seq);
+	if (rc == DRV_OK)
+		*seq_out = seq;
+	return rc;
+}
+
+int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t *seq_out)
+{
+	uint64_t seq = 0;
+	int rc;
+
+	rc = drv_db_exec(s->db, "BEGIN IMMEDIATE");
+	if (rc != DRV_OK)
+		return rc;
+	rc = enqueue_locked(s, q, &seq);
+	if (rc == DRV_OK)
+		rc = drv_db_exec(s->db, "COMMIT");
+	if (rc != DRV_OK)
+		drv_db_exec(s->db, "ROLLBACK");
+	if (rc == DRV_OK || rc == DRV_EEXIST)
+		*seq_out = seq;
+	return rc;
+}
+
+void store_instr_clear(struct store_instr *in)
+{
+	if (in == NULL)
+		return;
+	free(in->env);
+	memset(in, 0, sizeof(*in));
+}
+
+int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, struct store_instr *out)
+{
+	struct store_instr in = {0};
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s,
+	          "SELECT seq, step_id, envelope, expires_at_ms, sent_count FROM instructions"
+	          " WHERE agent_id = ? AND state IN ('queued', 'sent') AND expires_at_ms > ?"
+	          " ORDER BY seq LIMIT 1",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, agent_id);
+	sqlite3_bind_int64(st, 2, now_ms);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		in.seq = (uint64_t)sqlite3_column_int64(st, 0);
+		copy_col(st, 1, in.step_id, sizeof(in.step_id));
+		in.env_len = (size_t)sqlite3_column_bytes(st, 2);
+		in.env = malloc(in.env_len ? in.env_len : 1);
+		if (in.env != NULL && in.env_len > 0)
+			memcpy(in.env, sqlite3_column_blob(st, 2), in.env_len);
+		in.expires_at_ms = sqlite3_column_int64(st, 3);
+		in.sent_count = sqlite3_column_int64(st, 4);
+		rc = in.env == NULL ? DRV_ENOMEM : DRV_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+	}
+	sqlite3_finalize(st);
+	if (rc == DRV_OK)
+		*out = in;
+	return rc;
+}
+
+int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s,
+	          "UPDATE instructions SET state = 'sent', sent_count = sent_count + 1, sent_ms = ?"
+	          " WHERE agent_id = ? AND seq = ? AND state IN ('queued', 'sent')",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	bind_text(st, 2, agent_id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	return run_one(s, st);
+}
+
+int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms,
+                         size_t *n_acked)
+{
+	sqlite3_stmt *st;
+	size_t n;
+	int rc;
+
+	rc = prep(s,
+	          "UPDATE instructions SET state = 'acked', acked_ms = ?"
+	          " WHERE agent_id = ? AND seq <= ? AND state = 'sent'",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	bind_text(st, 2, agent_id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	rc = run(s, st);
+	if (rc != DRV_OK)
+		return rc;
+	n = (size_t)sqlite3_changes(s->db);
+	rc = prep(s, "UPDATE agents SET acked_seq = ? WHERE id = ? AND acked_seq < ?", &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	bind_text(st, 2, agent_id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	rc = run(s, st);
+	if (rc == DRV_OK)
+		*n_acked = n;
+	return rc;
+}
+
+static int expire_rows(struct store *s, int64_t now_ms, store_expired_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, step;
+
+	rc = prep(s,
+	          "SELECT agent_id, seq, step_id FROM instructions"
+	          " WHERE state IN ('queued', 'sent') AND expires_at_ms <= ?",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (fn != NULL)
+			fn(arg, col_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+			   col_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return DRV_EDB;
+	rc = prep(s,
+	          "UPDATE instructions SET state = 'expired'"
+	          " WHERE state IN ('queued', 'sent') AND expires_at_ms <= ?",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	return run(s, st);
+}
+
+int store_instr_expire(struct store *s, int64_t now_ms, store_expired_fn fn, void *arg,
+                       size_t *n_expired)
+{
+	int rc = drv_db_exec(s->db, "BEGIN IMMEDIATE");
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = expire_rows(s, now_ms, fn, arg);
+	if (rc == DRV_OK) {
+		size_t n = (size_t)sqlite3_changes(s->db);
+		rc = drv_db_exec(s->db, "COMMIT");
+		if (rc == DRV_OK && n_expired != NULL)
+			*n_expired = n;
+	}
+	if (rc != DRV_OK)
+		drv_db_exec(s->db, "ROLLBACK");
+	return rc;
+}
+
+int store_instr_queued_agents(struct store *s, store_id_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, step;
+
+	rc = prep(s, "SELECT DISTINCT agent_id FROM instructions WHERE state = 'queued'", &st);
+	if (rc != DRV_OK)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		fn(arg, col_text(st, 0));
+	sqlite3_finalize(st);
+	return step == SQLITE_DONE ? DRV_OK : DRV_EDB;
+}
+
+int store_instr_state(struct store *s, const char *agent_id, uint64_t seq, char out[16])
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s, "SELECT state FROM instructions WHERE agent_id = ? AND seq = ?", &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, agent_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		copy_col(st, 0, out, 16);
+	rc = rc == SQLITE_ROW ? DRV_OK : rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- tokens ---- */
+
+int store_enroll_token_add(struct store *s, const char *name,
+                           const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms,
+                           int64_t expires_ms)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s,
+	          "INSERT INTO enroll_tokens (name, hash, created_ms, expires_ms)"
+	          " VALUES (?, ?, ?, ?)",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, name);
+	sqlite3_bind_blob(st, 2, hash, DRV_SECRET_HASH_LEN, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, now_ms);
+	if (expires_ms > 0)
+		sqlite3_bind_int64(st, 4, expires_ms);
+	else
+		sqlite3_bind_null(st, 4);
+	return run(s, st);
+}
+
+int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms, char name_out[64])
+{
+	uint8_t want[DRV_SECRET_HASH_LEN];
+	sqlite3_stmt *st;
+	bool found = false;
+	int rc, step;
+
+	if (drv_secret_hash(token, want) != DRV_OK)
+		return DRV_EPERM;
+	rc = prep(s,
+	          "SELECT name, hash FROM enroll_tokens WHERE revoked_ms IS NULL"
+	          " AND (expires_ms IS NULL OR expires_ms > ?)",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	/* every row is compared in constant time, and all rows are visited */
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 1) == DRV_SECRET_HASH_LEN &&
+		    drv_secret_hash_equal(sqlite3_column_blob(st, 1), want) && !found) {
+			copy_col(st, 0, name_out, 64);
+			found = true;
+		}
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return DRV_EDB;
+	return found ? DRV_OK : DRV_EPERM;
+}

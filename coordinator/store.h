@@ -1,0 +1,134 @@
+/*
+ * store.h: the coordinator's SQLite store for the link: agents, the
+ * instruction queue and enrollment token hashes.
+ *
+ * The store has no lock of its own: droverd calls it from the core, which
+ * serializes every change (see core.h). Offline tools (droverd init,
+ * droverd queue, droverd enroll-token) open their own connection; SQLite's
+ * WAL and busy timeout make that safe, and every multi-row change runs in a
+ * transaction.
+ *
+ * Ownership: strings in the structs below are copied into fixed buffers;
+ * blobs returned (struct store_instr.env) are malloc'd and freed by
+ * store_instr_clear().
+ */
+#ifndef DRV_STORE_H
+#define DRV_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+#include "keys.h"
+#include "secret.h"
+
+struct store;
+
+enum agent_status { AGENT_PENDING, AGENT_ACCEPTED, AGENT_REJECTED };
+
+const char *agent_status_name(enum agent_status st);
+int agent_status_parse(const char *name, enum agent_status *out);
+
+/* What the link needs to know about an agent. */
+struct store_agent {
+	char id[DRV_AGENT_ID_MAX + 1];
+	struct drv_pubkey key;
+	enum agent_status status;
+	int64_t first_seen_ms, last_seen_ms, status_ms;
+	uint64_t next_seq;   /* the sequence number the next instruction gets */
+	uint64_t acked_seq;  /* highest sequence the agent said it applied */
+	uint64_t report_seq; /* highest report sequence processed */
+	char enrolled_by[64];
+};
+
+/* What the API lists; the JSON strings are valid during the callback only. */
+struct store_agent_row {
+	const struct store_agent *agent;
+	const char *labels_json, *facts_json, *releases_json, *agent_version;
+};
+
+/* Hello data kept per agent (JSON texts made by the caller). */
+struct store_hello {
+	const char *labels_json, *facts_json, *releases_json, *agent_version;
+};
+
+int store_open(const char *path, struct store **out);
+void store_close(struct store *s);
+sqlite3 *store_db(struct store *s);
+
+/* ---- agents ---- */
+/* DRV_ENOENT if unknown. */
+int store_agent_get(struct store *s, const char *id, struct store_agent *out);
+/* A new agent; DRV_EEXIST if the id is taken. */
+int store_agent_create(struct store *s, const struct store_agent *a, const struct store_hello *h);
+int store_agent_update_hello(struct store *s, const char *id, const struct store_hello *h,
+                             int64_t now_ms);
+int store_agent_set_status(struct store *s, const char *id, enum agent_status st, const char *by,
+                           int64_t now_ms);
+int store_agent_touch(struct store *s, const char *id, int64_t now_ms);
+/* Record report_seq as processed; DRV_EREPLAY if it is not above the last. */
+int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq);
+/* Make sure the next instruction sequence is above seq (an agent that has
+ * applied more than this database remembers, e.g. after a restore). */
+int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq);
+typedef int (*store_agent_fn)(void *arg, const struct store_agent_row *row);
+/* Every agent, ordered by id; a callback result other than DRV_OK stops. */
+int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg);
+int store_agent_count(struct store *s, enum agent_status st, size_t *out);
+
+/* ---- instructions ---- */
+/* Make the signed envelope for sequence number seq; *env is malloc'd. */
+typedef int (*store_seal_fn)(void *arg, uint64_t seq, uint8_t **env, size_t *len);
+
+struct store_enqueue {
+	const char *agent_id, *step_id, *deployment_id;
+	int action;
+	int64_t issued_at_ms, expires_at_ms;
+	store_seal_fn seal;
+	void *seal_arg;
+};
+
+/* Assign the agent's next sequence number, seal and queue, in one
+ * transaction. DRV_EEXIST (and *seq_out) if the step id is already queued for
+ * this agent: queueing is idempotent by step id. */
+int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t *seq_out);
+
+struct store_instr {
+	uint64_t seq;
+	char step_id[256];
+	uint8_t *env;
+	size_t env_len;
+	int64_t expires_at_ms;
+	int64_t sent_count;
+};
+
+void store_instr_clear(struct store_instr *in);
+/* The lowest unacknowledged, unexpired instruction; DRV_ENOENT if none. */
+int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms,
+                     struct store_instr *out);
+int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms);
+/* Instructions up to seq that were sent are acknowledged; *n_acked says
+ * how many changed. */
+int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms,
+                         size_t *n_acked);
+/* Expire what is past expires_at; fn (may be NULL) hears about each. */
+typedef void (*store_expired_fn)(void *arg, const char *agent_id, uint64_t seq,
+                                 const char *step_id);
+int store_instr_expire(struct store *s, int64_t now_ms, store_expired_fn fn, void *arg,
+                       size_t *n_expired);
+/* Agents with instructions queued but never sent (offline tools queue). */
+typedef void (*store_id_fn)(void *arg, const char *agent_id);
+int store_instr_queued_agents(struct store *s, store_id_fn fn, void *arg);
+/* "queued", "sent", "acked", "expired"; DRV_ENOENT if no such instruction. */
+int store_instr_state(struct store *s, const char *agent_id, uint64_t seq, char out[16]);
+
+/* ---- tokens ---- */
+/* DRV_EEXIST if the name is taken. expires_ms 0 = never. */
+int store_enroll_token_add(struct store *s, const char *name,
+                           const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms,
+                           int64_t expires_ms);
+/* DRV_OK and the token's name if the token is valid now; DRV_EPERM if not. */
+int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms, char name_out[64]);
+
+#endif

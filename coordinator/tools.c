@@ -1,0 +1,226 @@
+/*
+ * tools.c: droverd's offline subcommands. They open the database next to a
+ * running droverd (SQLite WAL makes that safe) and exit.
+ *
+ *   enroll-token create NAME   a new enrollment token (printed once; only its
+ *                              hash is stored)
+ *   queue                      debug/operator tool: queue a RUN_HOOK
+ *                              instruction; the running daemon notices queued
+ *                              work on its next tick (<= 1 s) and delivers it
+ *   keygen --out PREFIX        a new signing key pair, for key rotation
+ */
+#include <getopt.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "commands.h"
+#include "dconf.h"
+#include "dispatch.h"
+#include "err.h"
+#include "keys.h"
+#include "store.h"
+#include "secret.h"
+
+static int open_store(const char *config, struct droverd_conf *conf, struct store **s)
+{
+	struct drv_cfg_diag diag;
+	int rc = dconf_load(config, conf, &diag);
+
+	if (rc != DRV_OK) {
+		drv_cfg_diag_print(&diag);
+		return rc;
+	}
+	rc = store_open(conf->database, s);
+	if (rc != DRV_OK) {
+		fprintf(stderr, "%s: cannot open the database\n", conf->database);
+		dconf_free(conf);
+	}
+	return rc;
+}
+
+/* ---- enroll-token ---- */
+
+static int create_token(struct store *s, const char *name, int64_t ttl_ms)
+{
+	char tok[DRV_SECRET_MAX];
+	uint8_t hash[DRV_SECRET_HASH_LEN];
+	int64_t now = drv_wall_ms();
+	int rc;
+
+	rc = drv_secret_new("drvenr", tok, sizeof(tok));
+	if (rc == DRV_OK)
+		rc = drv_secret_hash(tok, hash);
+	if (rc == DRV_OK)
+		rc = store_enroll_token_add(s, name, hash, now, ttl_ms > 0 ? now + ttl_ms : 0);
+	if (rc == DRV_OK)
+		printf("%s\n", tok);
+	else
+		fprintf(stderr, "droverd enroll-token: %s\n",
+		        rc == DRV_EEXIST ? "a token with that name exists" : drv_strerror(rc));
+	memset(tok, 0, sizeof(tok));
+	return rc;
+}
+
+int droverd_cmd_enroll_token(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+	                                         {"ttl", required_argument, NULL, 't'},
+	                                         {NULL, 0, NULL, 0}};
+	const char *config = NULL;
+	struct droverd_conf conf;
+	struct store *s;
+	int64_t ttl = 0;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (ch == 'c')
+			config = optarg;
+		else if (ch != 't' || drv_parse_duration_ms(optarg, &ttl) != DRV_OK)
+			return 2;
+	}
+	if (config == NULL || argc - optind != 2 || strcmp(argv[optind], "create") != 0 ||
+	    strlen(argv[optind + 1]) == 0 || strlen(argv[optind + 1]) > 60) {
+		fprintf(stderr, "usage: droverd enroll-token create NAME --config FILE "
+		                "[--ttl DURATION]\n");
+		return 2;
+	}
+	if (drv_crypto_init() != DRV_OK || open_store(config, &conf, &s) != DRV_OK)
+		return 1;
+	rc = create_token(s, argv[optind + 1], ttl);
+	store_close(s);
+	dconf_free(&conf);
+	return rc == DRV_OK ? 0 : 1;
+}
+
+/* ---- queue ---- */
+
+struct queue_opts {
+	const char *config, *agent, *step, *deployment;
+	int64_t ttl_ms, timeout_ms;
+	char **run;
+	size_t n_run;
+};
+
+static int queue_parse(int argc, char **argv, struct queue_opts *o)
+{
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+	                                         {"agent", required_argument, NULL, 'a'},
+	                                         {"step", required_argument, NULL, 's'},
+	                                         {"deployment", required_argument, NULL, 'd'},
+	                                         {"ttl", required_argument, NULL, 't'},
+	                                         {"timeout", required_argument, NULL, 'T'},
+	                                         {NULL, 0, NULL, 0}};
+	int ch;
+
+	optind = 1;
+	o->timeout_ms = 30000;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 'a': o->agent = optarg; break;
+		case 's': o->step = optarg; break;
+		case 'd': o->deployment = optarg; break;
+		case 't':
+			if (drv_parse_duration_ms(optarg, &o->ttl_ms) != DRV_OK)
+				return DRV_EINVAL;
+			break;
+		case 'T':
+			if (drv_parse_duration_ms(optarg, &o->timeout_ms) != DRV_OK)
+				return DRV_EINVAL;
+			break;
+		default: return DRV_EINVAL;
+		}
+	}
+	o->run = argv + optind;
+	o->n_run = (size_t)(argc - optind);
+	if (o->config == NULL || o->agent == NULL || o->step == NULL || o->n_run == 0)
+		return DRV_EINVAL;
+	return DRV_OK;
+}
+
+static int queue_one(const struct queue_opts *o, struct store *s, const struct drv_keypair *kp,
+                     int64_t default_ttl)
+{
+	Drover__Hook hook = DROVER__HOOK__INIT;
+	struct dispatch_instr in = {0};
+	uint64_t seq = 0;
+	int rc;
+
+	hook.name = (char *)o->step;
+	hook.run = o->run;
+	hook.n_run = o->n_run;
+	hook.timeout_ms = (uint32_t)o->timeout_ms;
+	in.agent_id = o->agent;
+	in.step_id = o->step;
+	in.deployment_id = o->deployment;
+	in.action = DROVER__ACTION__ACTION_RUN_HOOK;
+	in.hook = &hook;
+	in.ttl_ms = o->ttl_ms;
+	rc = dispatch_enqueue(s, kp, &in, drv_wall_ms(), default_ttl, &seq);
+	if (rc == DRV_OK || rc == DRV_EEXIST)
+		printf("%s agent=%s seq=%llu step=%s\n", rc == DRV_OK ? "queued" : "already-queued",
+		       o->agent, (unsigned long long)seq, o->step);
+	else
+		fprintf(stderr, "droverd queue: %s: %s\n", o->agent,
+		        rc == DRV_ESTATE ? "agent is not accepted" : drv_strerror(rc));
+	return rc == DRV_EEXIST ? DRV_OK : rc;
+}
+
+int droverd_cmd_queue(int argc, char **argv)
+{
+	struct queue_opts o = {0};
+	struct droverd_conf conf;
+	struct drv_keypair kp;
+	struct store *s;
+	int rc;
+
+	if (queue_parse(argc, argv, &o) != DRV_OK) {
+		fprintf(stderr, "usage: droverd queue --config FILE --agent ID --step STEP_ID "
+		                "[--deployment ID] [--ttl DURATION] [--timeout DURATION] -- "
+		                "COMMAND [ARG]...\n");
+		return 2;
+	}
+	if (drv_crypto_init() != DRV_OK || open_store(o.config, &conf, &s) != DRV_OK)
+		return 1;
+	rc = drv_keypair_load(conf.signing_key, &kp);
+	if (rc == DRV_OK)
+		rc = queue_one(&o, s, &kp, conf.instruction_ttl_ms);
+	else
+		fprintf(stderr, "%s: %s\n", conf.signing_key, drv_strerror(rc));
+	drv_keypair_wipe(&kp);
+	store_close(s);
+	dconf_free(&conf);
+	return rc == DRV_OK ? 0 : rc == DRV_EINVAL || rc == DRV_ENODIGEST ? 2 : 1;
+}
+
+/* ---- keygen ---- */
+
+int droverd_cmd_keygen(int argc, char **argv)
+{
+	char secret[4096], pub[4096];
+	struct drv_keypair kp;
+	int rc;
+
+	if (argc != 3 || strcmp(argv[1], "--out") != 0 || strlen(argv[2]) > 4000) {
+		fprintf(stderr, "usage: droverd keygen --out PREFIX   (writes PREFIX.key, "
+		                "PREFIX.pub)\n");
+		return 2;
+	}
+	snprintf(secret, sizeof(secret), "%s.key", argv[2]);
+	snprintf(pub, sizeof(pub), "%s.pub", argv[2]);
+	if (drv_crypto_init() != DRV_OK || access(secret, F_OK) == 0) {
+		fprintf(stderr, "droverd keygen: %s exists\n", secret);
+		return 1;
+	}
+	rc = drv_keypair_generate(&kp);
+	if (rc == DRV_OK)
+		rc = drv_keypair_save(&kp, secret, pub);
+	if (rc == DRV_OK)
+		printf("%s %s key_id=%s\n", secret, pub, kp.id);
+	drv_keypair_wipe(&kp);
+	return rc == DRV_OK ? 0 : 1;
+}

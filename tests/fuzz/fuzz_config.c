@@ -1,0 +1,39 @@
+/*
+ * fuzz_config.c: the YAML options-table reader (common/config.c) on
+ * arbitrary bytes, against droverd's real table (dconf.c), then the writer
+ * on whatever was read, and the result read back.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dconf.h"
+#include "err.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct droverd_conf c, c2;
+	struct drv_cfg_diag diag;
+	const struct drv_cfg_opt *opts;
+	char *text;
+	size_t n;
+
+	opts = dconf_options(&n);
+	memset(&c, 0, sizeof(c));
+	if (drv_cfg_load_buffer(opts, n, "fuzz.yaml", "/etc/drover", (const char *)data, size, &c,
+	                        &diag) != DRV_OK)
+		return 0;
+	if (drv_cfg_format(opts, n, &c, NULL, &text) == DRV_OK) {
+		memset(&c2, 0, sizeof(c2));
+		/* what we write must read back */
+		if (drv_cfg_load_buffer(opts, n, "again.yaml", "/", text, strlen(text), &c2,
+		                        &diag) != DRV_OK)
+			abort();
+		drv_cfg_free(opts, n, &c2);
+		free(text);
+	}
+	drv_cfg_free(opts, n, &c);
+	return 0;
+}

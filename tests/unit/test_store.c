@@ -1,0 +1,218 @@
+/* test_store.c: the coordinator store (agents, instruction queue, tokens). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "keys.h"
+#include "secret.h"
+#include "store.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	struct store *s;
+
+	snprintf(dir, sizeof(dir), "/tmp/drv-store-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	if (store_open(path, &s) != DRV_OK)
+		return -1;
+	*state = s;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[160];
+
+	store_close(*state);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void add_agent(struct store *s, const char *id, enum agent_status st)
+{
+	struct drv_keypair kp;
+	struct store_agent a = {0};
+	struct store_hello h = {"{\"tier\":\"core\"}", "{}", "[]", "0.1.0"};
+
+	assert_int_equal(drv_keypair_generate(&kp), DRV_OK);
+	snprintf(a.id, sizeof(a.id), "%s", id);
+	assert_int_equal(drv_pubkey_from_raw(kp.pk, DRV_PK_LEN, &a.key), DRV_OK);
+	a.status = st;
+	a.first_seen_ms = a.last_seen_ms = 1000;
+	a.next_seq = 1;
+	assert_int_equal(store_agent_create(s, &a, &h), DRV_OK);
+}
+
+static void agents(void **state)
+{
+	struct store *s = *state;
+	struct store_hello h = {"{}", "{\"hostname\":\"x\"}", "[]", "0.2.0"};
+	struct store_agent a;
+	size_t n;
+
+	add_agent(s, "db-1", AGENT_PENDING);
+	assert_int_equal(store_agent_get(s, "db-1", &a), DRV_OK);
+	assert_int_equal(a.status, AGENT_PENDING);
+	assert_int_equal(a.next_seq, 1);
+	assert_int_equal(store_agent_get(s, "nope", &a), DRV_ENOENT);
+	assert_int_equal(store_agent_create(s, &a, &h), DRV_EEXIST);
+	assert_int_equal(store_agent_update_hello(s, "db-1", &h, 5000), DRV_OK);
+	assert_int_equal(store_agent_update_hello(s, "nope", &h, 5000), DRV_ENOENT);
+	assert_int_equal(store_agent_set_status(s, "db-1", AGENT_ACCEPTED, "operator:admin", 6000),
+	                 DRV_OK);
+	assert_int_equal(store_agent_get(s, "db-1", &a), DRV_OK);
+	assert_int_equal(a.status, AGENT_ACCEPTED);
+	assert_string_equal(a.enrolled_by, "operator:admin");
+	assert_int_equal(a.last_seen_ms, 5000);
+	assert_int_equal(store_agent_touch(s, "db-1", 4000), DRV_OK); /* never goes back */
+	assert_int_equal(store_agent_get(s, "db-1", &a), DRV_OK);
+	assert_int_equal(a.last_seen_ms, 5000);
+	assert_int_equal(store_agent_count(s, AGENT_ACCEPTED, &n), DRV_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_agent_report_seq(s, "db-1", 5), DRV_OK);
+	assert_int_equal(store_agent_report_seq(s, "db-1", 5), DRV_EREPLAY);
+	assert_int_equal(store_agent_report_seq(s, "db-1", 4), DRV_EREPLAY);
+	assert_int_equal(store_agent_report_seq(s, "db-1", 6), DRV_OK);
+}
+
+static int seal_calls;
+
+static int fake_seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
+{
+	char *text = malloc(32);
+
+	(void)arg;
+	if (text == NULL)
+		return DRV_ENOMEM;
+	seal_calls++;
+	*len = (size_t)snprintf(text, 32, "env-%llu", (unsigned long long)seq);
+	*env = (uint8_t *)text;
+	return DRV_OK;
+}
+
+static int enqueue(struct store *s, const char *agent, const char *step, int64_t exp, uint64_t *seq)
+{
+	struct store_enqueue q = {.agent_id = agent,
+	                          .step_id = step,
+	                          .deployment_id = "d1",
+	                          .action = 6,
+	                          .issued_at_ms = 1000,
+	                          .expires_at_ms = exp,
+	                          .seal = fake_seal};
+
+	return store_instr_enqueue(s, &q, seq);
+}
+
+static void queue(void **state)
+{
+	struct store *s = *state;
+	struct store_instr in;
+	uint64_t seq;
+	size_t n;
+	char st[16];
+
+	add_agent(s, "web-1", AGENT_ACCEPTED);
+	assert_int_equal(enqueue(s, "web-1", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(seq, 1);
+	assert_int_equal(enqueue(s, "web-1", "b", 100000, &seq), DRV_OK);
+	assert_int_equal(seq, 2);
+	seal_calls = 0;
+	assert_int_equal(enqueue(s, "web-1", "a", 100000, &seq), DRV_EEXIST);
+	assert_int_equal(seq, 1);
+	assert_int_equal(seal_calls, 0);
+	assert_int_equal(enqueue(s, "nobody", "a", 100000, &seq), DRV_ENOENT);
+
+	assert_int_equal(store_instr_next(s, "web-1", 2000, &in), DRV_OK);
+	assert_int_equal(in.seq, 1);
+	assert_int_equal(in.env_len, 5);
+	assert_memory_equal(in.env, "env-1", 5);
+	assert_int_equal(in.sent_count, 0);
+	store_instr_clear(&in);
+	assert_int_equal(store_instr_mark_sent(s, "web-1", 1, 2000), DRV_OK);
+	assert_int_equal(store_instr_next(s, "web-1", 2000, &in), DRV_OK); /* resent until acked */
+	assert_int_equal(in.seq, 1);
+	assert_int_equal(in.sent_count, 1);
+	store_instr_clear(&in);
+	/* acks only cover what was sent */
+	assert_int_equal(store_instr_ack_upto(s, "web-1", 2, 3000, &n), DRV_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_instr_state(s, "web-1", 2, st), DRV_OK);
+	assert_string_equal(st, "queued");
+	assert_int_equal(store_instr_next(s, "web-1", 3000, &in), DRV_OK);
+	assert_int_equal(in.seq, 2);
+	store_instr_clear(&in);
+	/* expiry */
+	assert_int_equal(store_instr_expire(s, 100001, NULL, NULL, &n), DRV_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_instr_next(s, "web-1", 3000, &in), DRV_ENOENT);
+	assert_int_equal(store_instr_state(s, "web-1", 2, st), DRV_OK);
+	assert_string_equal(st, "expired");
+	assert_int_equal(store_instr_state(s, "web-1", 9, st), DRV_ENOENT);
+}
+
+static void floor_and_pickup_cb(void *arg, const char *id)
+{
+	(*(int *)arg)++;
+	assert_string_equal(id, "app-1");
+}
+
+static void seq_floor_and_pickup(void **state)
+{
+	struct store *s = *state;
+	struct store_agent a;
+	uint64_t seq;
+	int n = 0;
+
+	add_agent(s, "app-1", AGENT_ACCEPTED);
+	assert_int_equal(store_agent_seq_floor(s, "app-1", 41), DRV_OK);
+	assert_int_equal(store_agent_get(s, "app-1", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 42);
+	assert_int_equal(store_agent_seq_floor(s, "app-1", 3), DRV_OK); /* never lowers */
+	assert_int_equal(enqueue(s, "app-1", "x", 100000, &seq), DRV_OK);
+	assert_int_equal(seq, 42);
+	assert_int_equal(store_instr_queued_agents(s, floor_and_pickup_cb, &n), DRV_OK);
+	assert_int_equal(n, 1);
+}
+
+static void enroll_tokens(void **state)
+{
+	struct store *s = *state;
+	char tok[DRV_SECRET_MAX], other[DRV_SECRET_MAX], name[64];
+	uint8_t h[DRV_SECRET_HASH_LEN];
+
+	assert_int_equal(drv_secret_new("drvenr", tok, sizeof(tok)), DRV_OK);
+	assert_int_equal(drv_secret_new("drvenr", other, sizeof(other)), DRV_OK);
+	assert_int_equal(drv_secret_hash(tok, h), DRV_OK);
+	assert_int_equal(store_enroll_token_add(s, "fleet", h, 1000, 5000), DRV_OK);
+	assert_int_equal(store_enroll_token_add(s, "fleet", h, 1000, 0), DRV_EEXIST);
+	assert_int_equal(store_enroll_token_check(s, tok, 2000, name), DRV_OK);
+	assert_string_equal(name, "fleet");
+	assert_int_equal(store_enroll_token_check(s, other, 2000, name), DRV_EPERM);
+	assert_int_equal(store_enroll_token_check(s, tok, 6000, name), DRV_EPERM); /* expired */
+	assert_int_equal(store_enroll_token_check(s, "", 2000, name), DRV_EPERM);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(agents, setup, teardown),
+	        cmocka_unit_test_setup_teardown(queue, setup, teardown),
+	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enroll_tokens, setup, teardown),
+	};
+	if (drv_crypto_init() != DRV_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
