@@ -330,7 +330,11 @@ static int ensure_blob(struct puller *p, const struct source *s, const char *dig
 	rc = drv_sha256_new(&d.h);
 	if (rc == DRV_OK)
 		rc = download(p, s, digest, want, &d, err, size);
-	if (rc == DRV_OK && (fsync(d.fd) < 0 || rename(part, final) < 0))
+	/* No fsync: the cache is content-addressed and every blob is hashed again
+	 * before use (layers before unpacking, manifests when read), so a blob
+	 * damaged by a power loss is caught and fetched again; the rename keeps a
+	 * crash from exposing a partial file under a final name. */
+	if (rc == DRV_OK && rename(part, final) < 0)
 		rc = (ferr(err, size, "cannot store blob %s: %s", digest, strerror(errno)),
 		      DRV_ESYS);
 	if (rc == DRV_OK) {
@@ -563,6 +567,13 @@ static int write_release_meta(struct puller *p, const char *tmp, const char *dig
 		n += (size_t)snprintf(list + n, cap - n, "%s\n", m->entries[i].digest);
 	blob_path(p, m->config.digest, cfg, sizeof(cfg));
 	rc = drv_read_file(cfg, DRV_OCI_MANIFEST_MAX, &buf, &len);
+	if (rc == DRV_OK) {
+		char got[DRV_DIGEST_STR];
+		if (drv_sha256_buf(buf, len, got) != DRV_OK || strcmp(got, m->config.digest) != 0) {
+			unlink(cfg);
+			rc = DRV_EDECODE;
+		}
+	}
 	if (rc == DRV_OK) {
 		snprintf(path, sizeof(path), "%s/image-config.json", tmp);
 		rc = drv_write_atomic(path, buf, len, 0640);
