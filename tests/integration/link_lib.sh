@@ -127,7 +127,7 @@ link_open() { (exec 3<>"/dev/tcp/127.0.0.1/$LINK_PORT") 2>/dev/null; }
 coord_start() {
 	"${COORD_WRAP[@]}" "$DROVERD" --config "$COORD/droverd.yaml" >>"$TMP/coord.log" 2>&1 &
 	COORD_PID=$!
-	wait_for 60 healthy || fail "droverd did not come up"
+	wait_for "${COORD_START_SECS:-60}" healthy || fail "droverd did not come up"
 	wait_for 20 link_open || fail "droverd does not listen on $LINK_PORT"
 }
 
