@@ -82,10 +82,15 @@ in_ns core-2 curl -fsS --max-time 10 -H "Accept: $MKIMAGE_ACCEPT" -o /dev/null \
 ok "api-gateway v1..v3 built and pushed; core-2 pulled the v1 manifest ($DIGEST)"
 
 # --- HAProxy in the control namespace, ui hosts as servers ---
-haproxy_backend api-gateway 8000 "ui-1=$(addr_of ui-1):8080" "ui-2=$(addr_of ui-2):8080" ||
-	fail "haproxy_backend"
+haproxy_reference ui-1 ui-2 || fail "haproxy_reference"
 haproxy_up || fail "haproxy_up"
 haproxy_wait_up api-gateway 10 ui-1 ui-2 || fail "ui-1 and ui-2 not UP in HAProxy"
+haproxy_wait_up web-dashboard 10 ui-1-blue ui-2-blue || fail "blue servers not UP"
+green_down() { [[ $(haproxy_server_field web-dashboard ui-1-green status) == DOWN ]]; }
+wait_for "ui-1-green DOWN (nothing on 8081 yet)" 10 green_down || fail "ui-1-green is not DOWN"
+proc_start green-ui-1 ui-1 "$BERRY" --name web-green --port 8081 --listen-addr "$(addr_of ui-1)"
+haproxy_wait_up web-dashboard 10 ui-1-green || fail "ui-1-green not UP once its service runs"
+ok "haproxy_reference: api-gateway :8000 (ui-1, ui-2), web-dashboard :8001 (blue UP, green UP once started)"
 seen=""
 for i in 1 2 3 4; do
 	seen+=" $(in_ns db-1 curl -fsS --max-time 2 "http://$CTL:8000/name")"

@@ -22,6 +22,12 @@
 #   haproxy_wait_up BACKEND TIMEOUT_S SERVER...  until each reports UP with a
 #                  passed check
 #   haproxy_down   stop HAProxy
+#   haproxy_reference UI_HOST...   the reference system's two ui backends,
+#                  with the server names the sequencer derives from its
+#                  templates ("{host}" for canary, "{host}-{slot}" for
+#                  blue-green): api-gateway on <control>:8000 with servers
+#                  HOST=HOST:8080; web-dashboard on <control>:8001 with
+#                  HOST-blue=HOST:8080 and HOST-green=HOST:8081 (green_port)
 #
 # The socket is a filesystem unix socket: reachable from every namespace, so
 # droverd in the control namespace uses the same path.
@@ -163,4 +169,18 @@ haproxy_wait_up() {
 haproxy_down() {
 	[[ -f $E2E_RUN/procs/haproxy ]] || return 0
 	proc_stop haproxy
+}
+
+haproxy_reference() {
+	local h api=() web=()
+	(($#)) || {
+		echo "usage: haproxy_reference UI_HOST..." >&2
+		return 2
+	}
+	for h in "$@"; do
+		api+=("$h=$(addr_of "$h"):8080") || return 1
+		web+=("$h-blue=$(addr_of "$h"):8080" "$h-green=$(addr_of "$h"):8081")
+	done
+	haproxy_backend api-gateway 8000 "${api[@]}" &&
+		haproxy_backend web-dashboard 8001 "${web[@]}"
 }
