@@ -19,6 +19,7 @@
 #include "atomicfile.h"
 #include "clock.h"
 #include "err.h"
+#include "sdnotify.h"
 #include "executor.h"
 #include "keys.h"
 #include "linkstats.h"
@@ -229,7 +230,9 @@ int agent_cmd_run(const char *config, int check)
 	if (rc == DRV_OK) {
 		drv_info("agent", "started", "version=%s id=%s key=%s", DROVER_VERSION, a->conf.id,
 		         a->key.id);
+		drv_sd_notify("READY=1"); /* Type=notify: config, key and state loaded */
 		serve(a, &set);
+		drv_sd_notify("STOPPING=1");
 	}
 	stop(a);
 	drv_info("agent", "stopped");

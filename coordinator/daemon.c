@@ -24,6 +24,7 @@
 #include "dconf.h"
 #include "err.h"
 #include "api_ui.h"
+#include "sdnotify.h"
 #include "events.h"
 #include "http_server.h"
 #include "keys.h"
@@ -252,7 +253,9 @@ int droverd_cmd_run(const char *config, int check)
 		rc = start(&d);
 	if (rc == DRV_OK) {
 		drv_info("droverd", "started", "version=%s key=%s", DROVER_VERSION, d.key.id);
+		drv_sd_notify("READY=1"); /* Type=notify: the link and the API serve */
 		serve(&d, &set);
+		drv_sd_notify("STOPPING=1");
 	} else {
 		drv_error("droverd", "cannot start", "error=%s", drv_errname(rc));
 	}

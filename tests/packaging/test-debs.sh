@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# test-debs.sh BUILD_DIR: build the two Debian packages with CPack, lint them,
+# test-debs.sh BUILD_DIR NOTIFY_WAIT: build the two Debian packages with CPack, lint them,
 # and install, upgrade and purge them in a scratch root with
 # `dpkg --root --force-script-chrootless` (maintainer scripts run on this host
 # with DPKG_ROOT set; everything they do must stay inside the root). Checks
 # files, units, users, owners and modes, conffiles, that an unconfigured agent
 # is not started, that an upgrade keeps keys, state and config, and that
-# purging one package removes its state and nothing of the other. Finally
-# checks that the host itself was not touched.
+# purging one package removes its state and nothing of the other. The
+# installed droverd is started the way its unit would: as user drover, /etc
+# read-only, only its state directory writable, readiness by sd_notify (in
+# private mount and network namespaces). Finally checks that the host itself
+# was not touched.
 set -euo pipefail
 build=$(cd "$1" && pwd)
+notify_wait=$2
 
 skip()
 {
@@ -16,12 +20,20 @@ skip()
 	exit 77
 }
 [ "$(id -u)" = 0 ] || skip "needs root (dpkg --root, file owners): packages NOT tested"
-for t in cpack dpkg dpkg-deb lintian systemd-sysusers systemd-tmpfiles; do
+for t in cpack dpkg dpkg-deb lintian systemd-sysusers systemd-tmpfiles unshare setpriv; do
 	command -v "$t" >/dev/null 2>&1 || skip "$t not found (make deps installs it): packages NOT tested"
 done
 
 tmp=$(mktemp -d /tmp/drv-debs-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+daemon_pid=""
+cleanup()
+{
+	if [ -n "$daemon_pid" ]; then
+		kill -KILL "$daemon_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 R=$tmp/root
 fails=0
 ok() { echo "ok: $*"; }
@@ -209,6 +221,100 @@ else
 	check "and left no droverd.yaml (droverd stays unstarted)" test ! -e "$R$C/droverd.yaml"
 fi
 
+# --- the installed droverd runs under its unit's file-system rules ----------------
+# As systemd would run it: user drover, /etc read-only (ProtectSystem=strict),
+# /var/lib/drover/coordinator writable, NOTIFY_SOCKET for Type=notify. The
+# root's /etc and /var/lib are overlaid on the host's in a private mount
+# namespace, in a network namespace of its own (loopback only).
+run_droverd()
+{
+	local ids sock=$tmp/notify/sock
+	ids=$(awk -F: '$1 == "drover" { print $3 " " $4 }' "$R/etc/passwd")
+	mkdir -p "$tmp/notify" && chmod 0755 "$tmp" "$tmp/notify"
+	"$notify_wait" "$sock" 30000 READY=1 STOPPING=1 >"$tmp/notify.log" 2>&1 &
+	local nw=$!
+	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	cp -a "$R$C" "$tmp/etc-before"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	unshare --mount --net --fork sh -c '
+		set -e
+		mount --make-rprivate /
+		mount -t overlay drv-etc -o "lowerdir=$1/etc:/etc" /etc
+		mount -t overlay drv-varlib -o "lowerdir=$1/var/lib:/var/lib" /var/lib
+		mount --bind "$1/var/lib/drover/coordinator" /var/lib/drover/coordinator
+		ip link set lo up 2>/dev/null || true
+		echo $$ >"$2/droverd.pid"
+		exec setpriv --reuid="$3" --regid="$4" --clear-groups --inh-caps=-all \
+			env NOTIFY_SOCKET="$5" "$1/usr/sbin/droverd" \
+			--config /etc/drover/coordinator/droverd.yaml' \
+		sh "$R" "$tmp" "${ids% *}" "${ids#* }" "$sock" >"$tmp/droverd.log" 2>&1 &
+	daemon_pid=$!
+	for _ in $(seq 200); do
+		grep -q '^notify: READY=1' "$tmp/notify.log" 2>/dev/null && break
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	check "droverd (user drover, read-only /etc) reports READY=1 by sd_notify" \
+		grep -q '^notify: READY=1' "$tmp/notify.log"
+	check "droverd opened its database in $S (WAL files there)" \
+		test -e "$R$S/droverd.db-wal" -o -e "$R$S/droverd.db-shm"
+	local api
+	api=$(sed -n 's/^api: "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$R$C/droverd.yaml")
+	if [ -n "$api" ] && command -v curl >/dev/null 2>&1; then
+		check "droverd serves GET /healthz on $api (inside its network namespace)" \
+			nsenter --net="/proc/$(cat "$tmp/droverd.pid")/ns/net" \
+			curl -fsS --max-time 5 -o /dev/null "http://$api/healthz"
+	fi
+	kill -TERM "$(cat "$tmp/droverd.pid")" 2>/dev/null || true
+	local rc=0
+	wait "$daemon_pid" || rc=$?
+	daemon_pid=""
+	check "droverd stops cleanly on SIGTERM (exit $rc)" test "$rc" = 0
+	wait "$nw" || true
+	check "droverd says STOPPING=1 on the way out" grep -q '^notify: STOPPING=1' "$tmp/notify.log"
+	check "droverd wrote nothing in $C" diff -r "$tmp/etc-before" "$R$C"
+	[ "$fails" = 0 ] || { echo "--- droverd log:"; cat "$tmp/droverd.log" "$tmp/notify.log"; } >&2
+}
+# The agent as its unit runs it (root, Type=notify) in a network namespace of
+# its own: the coordinator is unreachable there, which must not keep it from
+# being ready. Its config names paths inside the root (init ran on them), so
+# its first start writes there: its key (0600), and its state through the
+# links into /var.
+run_agent()
+{
+	local sock=$tmp/notify-agent/sock rc=0
+	mkdir -p "$tmp/notify-agent"
+	"$notify_wait" "$sock" 30000 READY=1 STOPPING=1 >"$tmp/notify-agent.log" 2>&1 &
+	local nw=$!
+	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	NOTIFY_SOCKET=$sock unshare --net --fork sh -c 'echo $$ >"$1"; exec "$2" --config "$3"' \
+		sh "$tmp/agent.pid" "$R/usr/sbin/drover-agent" "$R$A/agent.yaml" >"$tmp/agent.log" 2>&1 &
+	daemon_pid=$!
+	for _ in $(seq 200); do
+		grep -q '^notify: READY=1' "$tmp/notify-agent.log" 2>/dev/null && break
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	check "drover-agent reports READY=1 by sd_notify (coordinator unreachable)" \
+		grep -q '^notify: READY=1' "$tmp/notify-agent.log"
+	kill -TERM "$(cat "$tmp/agent.pid")" 2>/dev/null || true
+	wait "$daemon_pid" || rc=$?
+	daemon_pid=""
+	wait "$nw" || true
+	check "drover-agent stops cleanly on SIGTERM (exit $rc)" test "$rc" = 0
+	check "drover-agent says STOPPING=1 on the way out" grep -q '^notify: STOPPING=1' "$tmp/notify-agent.log"
+	check "drover-agent made its private key, 0600" \
+		test -n "$(find "$R$A" -name '*.key' -perm 600)" -a -z "$(find "$R$A" -name '*.key' ! -perm 600)"
+	check "its state went through the links into /var (no directory made in $A)" \
+		test -z "$(find "$R$A" -mindepth 1 -type d)"
+	[ "$fails" = 0 ] || { echo "--- agent log:"; cat "$tmp/agent.log" "$tmp/notify-agent.log"; } >&2
+}
+
+if [ "$droverd_init" = yes ] && [ -x "$notify_wait" ]; then
+	run_droverd
+fi
+
 # drover-agent init in that root, with the coordinator key when there is one
 A=/etc/drover/agent
 if [ -f "$tmp/probe/coordinator/coordinator.pub" ] &&
@@ -219,6 +325,7 @@ if [ -f "$tmp/probe/coordinator/coordinator.pub" ] &&
 	check "agent.yaml is not readable by others" test -z "$(find "$R$A/agent.yaml" -perm /o+rwx)"
 	check "private keys in $A are 0600" test -z "$(find "$R$A" -name '*.key' ! -perm 600)"
 	check "drover-agent --check accepts it" "$R/usr/sbin/drover-agent" --config "$R$A/agent.yaml" --check
+	[ ! -x "$notify_wait" ] || run_agent
 else
 	echo "NOTE: this build's 'drover-agent init' does not run (or droverd init made no key):" \
 		"agent config checked with a stand-in file" >&2
