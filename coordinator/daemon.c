@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "schema.h"
 #include "store.h"
+#include "watchdog.h"
 
 #define TICK_MS 1000
 
@@ -171,8 +172,13 @@ static int start(struct droverd *d)
 	return rc;
 }
 
+#define STOP_DEADLINE_MS 15000
+
 static void stop(struct droverd *d)
 {
+	struct drv_watchdog *w = NULL;
+
+	drv_watchdog_start(STOP_DEADLINE_MS, "closing the link (NNG)", 0, &w);
 	drv_http_server_free(d->http); /* first: handlers use the core */
 	drv_events_free(d->events);
 	link_stop(d->link);
@@ -182,6 +188,7 @@ static void stop(struct droverd *d)
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);
 	nng_fini();
+	drv_watchdog_stop(w);
 }
 
 static void write_stats(struct droverd *d)
