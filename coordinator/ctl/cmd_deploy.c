@@ -41,7 +41,7 @@ struct watch {
 	bool tty;
 	int64_t read_ms; /* when the deployment was last read (monotonic) */
 	int lines;       /* lines of the frame on screen (tty) */
-	FILE *out; /* progress: stdout, or stderr with --json */
+	FILE *out;       /* progress: stdout, or stderr with --json */
 };
 
 static int parse(int argc, char **argv, struct deploy_opts *o)
