@@ -19,12 +19,14 @@
 #include "atomicfile.h"
 #include "clock.h"
 #include "err.h"
+#include "sdnotify.h"
 #include "executor.h"
 #include "keys.h"
 #include "linkstats.h"
 #include "log.h"
 #include "secret.h"
 #include "uplink.h"
+#include "watchdog.h"
 
 #define TICK_MS 1000
 
@@ -185,8 +187,13 @@ static void serve(struct agentd *a, const sigset_t *set)
 	}
 }
 
+#define STOP_DEADLINE_MS 20000 /* a running hook gets its grace period first */
+
 static void stop(struct agentd *a)
 {
+	struct drv_watchdog *w = NULL;
+
+	drv_watchdog_start(STOP_DEADLINE_MS, "closing the link (NNG) or the executor", 0, &w);
 	if (a->up != NULL)
 		uplink_stop(a->up);
 	executor_free(a->ex); /* may still report: the uplink keeps them */
@@ -197,6 +204,7 @@ static void stop(struct agentd *a)
 	drv_keypair_wipe(&a->key);
 	memset(a->token, 0, sizeof(a->token));
 	nng_fini();
+	drv_watchdog_stop(w);
 }
 
 int agent_cmd_run(const char *config, int check)
@@ -229,7 +237,9 @@ int agent_cmd_run(const char *config, int check)
 	if (rc == DRV_OK) {
 		drv_info("agent", "started", "version=%s id=%s key=%s", DROVER_VERSION, a->conf.id,
 		         a->key.id);
+		drv_sd_notify("READY=1"); /* Type=notify: config, key and state loaded */
 		serve(a, &set);
+		drv_sd_notify("STOPPING=1");
 	}
 	stop(a);
 	drv_info("agent", "stopped");

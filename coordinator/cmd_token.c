@@ -3,12 +3,12 @@
 
 #include <getopt.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
+#include "dconf.h"
 #include "err.h"
 #include "schema.h"
 #include "tokens.h"
@@ -53,17 +53,33 @@ static int parse(int argc, char **argv, struct token_opts *o)
 	return DRV_OK;
 }
 
+/* The database droverd.yaml names (`database:`; it need not sit beside the
+ * config: the Debian package keeps it in /var/lib/drover/coordinator). */
+static int config_db(const char *config, char *path, size_t size)
+{
+	struct droverd_conf conf;
+	struct drv_cfg_diag diag;
+
+	if (dconf_load(config, &conf, &diag) != DRV_OK) {
+		drv_cfg_diag_print(&diag);
+		return DRV_EINVAL;
+	}
+	snprintf(path, size, "%s", conf.database);
+	dconf_free(&conf);
+	return DRV_OK;
+}
+
 static int open_db(const struct token_opts *o, sqlite3 **db)
 {
-	char path[4096], copy[4096];
+	char path[4096];
 	size_t n;
 	const char *const *mig = drv_schema_migrations(&n);
 
 	if (o->db) {
 		snprintf(path, sizeof(path), "%s", o->db);
 	} else if (o->config) {
-		snprintf(copy, sizeof(copy), "%s", o->config);
-		snprintf(path, sizeof(path), "%s/droverd.db", dirname(copy));
+		if (config_db(o->config, path, sizeof(path)) != DRV_OK)
+			return DRV_EINVAL;
 	} else {
 		snprintf(path, sizeof(path), "%s", DRV_COORD_DEFAULT_DB);
 	}

@@ -7,8 +7,8 @@
  *     droverd token revoke NAME [--config FILE | --db PATH]
  *     droverd token list [--json] [--config FILE | --db PATH]
  *
- * The database is PATH, or droverd.db beside FILE (the layout `droverd
- * init` writes), or /var/lib/drover/droverd.db. create prints the token once
+ * The database is PATH, or the one FILE names (`database:` in droverd.yaml),
+ * or /var/lib/drover/droverd.db. create prints the token once
  * on stdout and nothing else there. Exit status: 0 ok, 1 failure, 2 usage.
  */
 #ifndef DRV_CMD_TOKEN_H

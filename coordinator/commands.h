@@ -11,5 +11,6 @@ int droverd_cmd_run(const char *config, int check);  /* daemon.c */
 int droverd_cmd_enroll_token(int argc, char **argv); /* tools.c */
 int droverd_cmd_queue(int argc, char **argv);        /* tools.c */
 int droverd_cmd_keygen(int argc, char **argv);       /* tools.c */
+int droverd_cmd_forget_agent(int argc, char **argv); /* tools.c */
 
 #endif

@@ -19,12 +19,14 @@
 #define TOUCH_EVERY_MS     5000 /* last_seen is written to the store at most this often */
 #define REJECT_LOGS_PER_S  20   /* more rejects than this per second are counted, not logged */
 #define OUTPUT_TAIL_STORED 4096
+#define SYNC_EVERY_TICKS   5 /* re-read agents from the store (offline tools change it) */
 
 struct core {
 	pthread_mutex_t mu; /* the core lock: registry, store, delivery */
 	struct core_config cfg;
 	struct registry *reg;
 	struct core_hooks hooks;
+	uint64_t ticks, sync_gen;
 	pthread_mutex_t rl_mu; /* reject log rate limit (outside the core lock) */
 	int64_t rl_second;
 	unsigned rl_count, rl_dropped;
@@ -639,11 +641,55 @@ static void queued_for(void *arg, const char *agent_id)
 		deliver_if_parked(c, a);
 }
 
+/* The store is the truth: an agent removed or changed there by an offline
+ * tool (droverd forget-agent) must not live on in memory. */
+static int sync_one(void *arg, const struct store_agent_row *row)
+{
+	struct core *c = arg;
+	struct agent_rt *a = registry_get(c->reg, row->agent->id);
+
+	if (a == NULL)
+		return DRV_OK; /* appears with its next Hello */
+	a->sync_gen = c->sync_gen;
+	if (a->status != row->agent->status || memcmp(a->key.pk, row->agent->key.pk, DRV_PK_LEN)) {
+		a->status = row->agent->status;
+		a->key = row->agent->key;
+		if (a->status != AGENT_ACCEPTED && a->parked != NULL)
+			unpark(a, NULL, 0);
+		if (a->status != AGENT_ACCEPTED)
+			set_connected(c, a, false, "changed in the database");
+	}
+	return DRV_OK;
+}
+
+static void drop_forgotten(void *arg, struct agent_rt *a)
+{
+	struct core *c = arg;
+
+	if (a->sync_gen == c->sync_gen || a->status == AGENT_REJECTED)
+		return;
+	drv_warn("core", "agent removed from the database", "agent=%s", a->id);
+	a->status = AGENT_REJECTED; /* until it says Hello again and enrolls anew */
+	memset(&a->key, 0, sizeof(a->key));
+	if (a->parked != NULL)
+		unpark(a, NULL, 0);
+	set_connected(c, a, false, "removed from the database");
+}
+
+static void sync_store(struct core *c)
+{
+	c->sync_gen++;
+	if (store_agent_foreach(c->cfg.store, sync_one, c) == DRV_OK)
+		registry_foreach(c->reg, drop_forgotten, c);
+}
+
 void core_tick(struct core *c)
 {
 	struct tick_ctx t = {c, drv_mono_ms()};
 
 	pthread_mutex_lock(&c->mu);
+	if (++c->ticks % SYNC_EVERY_TICKS == 0)
+		sync_store(c);
 	registry_foreach(c->reg, tick_agent, &t);
 	store_instr_expire(c->cfg.store, drv_wall_ms(), expired, c, NULL);
 	store_instr_queued_agents(c->cfg.store, queued_for, c);

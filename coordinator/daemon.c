@@ -23,6 +23,8 @@
 #include "db.h"
 #include "dconf.h"
 #include "err.h"
+#include "api_ui.h"
+#include "sdnotify.h"
 #include "events.h"
 #include "http_server.h"
 #include "keys.h"
@@ -32,6 +34,7 @@
 #include "metrics.h"
 #include "schema.h"
 #include "store.h"
+#include "watchdog.h"
 
 #define TICK_MS 1000
 
@@ -116,6 +119,8 @@ static int start_api(struct droverd *d)
 	if (rc == DRV_OK)
 		rc = agents_api_add_routes(d->http, d->core);
 	if (rc == DRV_OK)
+		rc = drv_ui_add_routes(d->http); /* the dashboard at /ui */
+	if (rc == DRV_OK)
 		rc = drv_http_server_start(d->http);
 	if (rc == DRV_OK)
 		drv_info("droverd", "API listening", "addr=%s port=%u", d->conf.api,
@@ -167,8 +172,13 @@ static int start(struct droverd *d)
 	return rc;
 }
 
+#define STOP_DEADLINE_MS 15000
+
 static void stop(struct droverd *d)
 {
+	struct drv_watchdog *w = NULL;
+
+	drv_watchdog_start(STOP_DEADLINE_MS, "closing the link (NNG)", 0, &w);
 	drv_http_server_free(d->http); /* first: handlers use the core */
 	drv_events_free(d->events);
 	link_stop(d->link);
@@ -178,6 +188,7 @@ static void stop(struct droverd *d)
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);
 	nng_fini();
+	drv_watchdog_stop(w);
 }
 
 static void write_stats(struct droverd *d)
@@ -249,7 +260,9 @@ int droverd_cmd_run(const char *config, int check)
 		rc = start(&d);
 	if (rc == DRV_OK) {
 		drv_info("droverd", "started", "version=%s key=%s", DROVER_VERSION, d.key.id);
+		drv_sd_notify("READY=1"); /* Type=notify: the link and the API serve */
 		serve(&d, &set);
+		drv_sd_notify("STOPPING=1");
 	} else {
 		drv_error("droverd", "cannot start", "error=%s", drv_errname(rc));
 	}

@@ -15,6 +15,7 @@ static const char usage[] =
         "       droverd queue --config FILE --agent ID --step STEP_ID [--deployment ID]\n"
         "                     [--ttl DURATION] [--timeout DURATION] -- COMMAND [ARG]...\n"
         "       droverd keygen --out PREFIX\n"
+        "       droverd forget-agent ID --config FILE\n"
         "       droverd token create|revoke|list ... (droverd token --help)\n"
         "       droverd --version | --help\n"
         "\n"
@@ -29,6 +30,7 @@ static const char usage[] =
         "  queue         debug/operator tool: queue a RUN_HOOK instruction for an agent;\n"
         "                a running droverd delivers it within a second\n"
         "  keygen        make a new signing key pair (key rotation)\n"
+        "  forget-agent  remove an agent, so its host can enroll again with a new key\n"
         "  token         manage API tokens (viewer, deployer, admin)\n";
 
 int main(int argc, char **argv)
@@ -49,6 +51,8 @@ int main(int argc, char **argv)
 		return droverd_cmd_enroll_token(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "queue") == 0)
 		return droverd_cmd_queue(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "forget-agent") == 0)
+		return droverd_cmd_forget_agent(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
 		return droverd_cmd_keygen(argc - 1, argv + 1);
 	if (argc == 3 && strcmp(argv[1], "--config") == 0)

@@ -34,6 +34,7 @@ struct agent_rt {
 	struct core_waiter *parked; /* long poll waiting for work, or NULL */
 	uint32_t parked_pipe;
 	int64_t parked_until_mono;
+	uint64_t sync_gen; /* last store sync that saw this agent */
 };
 
 struct registry;

@@ -275,6 +275,35 @@ int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq)
 	return run(s, st);
 }
 
+static int delete_rows(struct store *s, const char *sql, const char *id)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s, sql, &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, id);
+	return run(s, st);
+}
+
+int store_agent_delete(struct store *s, const char *id)
+{
+	int rc = drv_db_exec(s->db, "BEGIN IMMEDIATE");
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = delete_rows(s, "DELETE FROM instructions WHERE agent_id = ?", id);
+	if (rc == DRV_OK)
+		rc = delete_rows(s, "DELETE FROM agents WHERE id = ?", id);
+	if (rc == DRV_OK && sqlite3_changes(s->db) == 0)
+		rc = DRV_ENOENT;
+	if (rc == DRV_OK)
+		rc = drv_db_exec(s->db, "COMMIT");
+	if (rc != DRV_OK)
+		drv_db_exec(s->db, "ROLLBACK");
+	return rc;
+}
+
 int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
 {
 	struct store_agent a;

@@ -72,6 +72,8 @@ int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq)
 /* Make sure the next instruction sequence is above seq (an agent that has
  * applied more than this database remembers, e.g. after a restore). */
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq);
+/* Forget an agent and its instructions (re-keying a host). DRV_ENOENT if unknown. */
+int store_agent_delete(struct store *s, const char *id);
 typedef int (*store_agent_fn)(void *arg, const struct store_agent_row *row);
 /* Every agent, ordered by id; a callback result other than DRV_OK stops. */
 int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg);

@@ -8,6 +8,8 @@
  *                              instruction; the running daemon notices queued
  *                              work on its next tick (<= 1 s) and delivers it
  *   keygen --out PREFIX        a new signing key pair, for key rotation
+ *   forget-agent ID            remove an agent and its queued instructions, so
+ *                              its host can enroll again with a new key
  */
 #include <getopt.h>
 #include <unistd.h>
@@ -222,5 +224,39 @@ int droverd_cmd_keygen(int argc, char **argv)
 	if (rc == DRV_OK)
 		printf("%s %s key_id=%s\n", secret, pub, kp.id);
 	drv_keypair_wipe(&kp);
+	return rc == DRV_OK ? 0 : 1;
+}
+
+/* ---- forget-agent ---- */
+
+int droverd_cmd_forget_agent(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+	                                         {NULL, 0, NULL, 0}};
+	const char *config = NULL;
+	struct droverd_conf conf;
+	struct store *s;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (ch != 'c')
+			return 2;
+		config = optarg;
+	}
+	if (config == NULL || argc - optind != 1) {
+		fprintf(stderr, "usage: droverd forget-agent ID --config FILE\n");
+		return 2;
+	}
+	if (open_store(config, &conf, &s) != DRV_OK)
+		return 1;
+	rc = store_agent_delete(s, argv[optind]);
+	if (rc == DRV_OK)
+		printf("forgot agent %s: it can enroll again (with a new key)\n", argv[optind]);
+	else
+		fprintf(stderr, "droverd forget-agent: %s: %s\n", argv[optind],
+		        rc == DRV_ENOENT ? "no such agent" : drv_strerror(rc));
+	store_close(s);
+	dconf_free(&conf);
 	return rc == DRV_OK ? 0 : 1;
 }

@@ -61,10 +61,18 @@ void ctl_usage(const struct ctl_cmd *cmd, FILE *f);
 /* True if argv holds --help or -h (before a "--"). */
 bool ctl_wants_help(int argc, char **argv);
 
+extern const struct ctl_cmd ctl_cmd_abort;
 extern const struct ctl_cmd ctl_cmd_agents;
 extern const struct ctl_cmd ctl_cmd_audit;
+extern const struct ctl_cmd ctl_cmd_deploy;
 extern const struct ctl_cmd ctl_cmd_events;
+extern const struct ctl_cmd ctl_cmd_history;
+extern const struct ctl_cmd ctl_cmd_pause;
 extern const struct ctl_cmd ctl_cmd_plan;
+extern const struct ctl_cmd ctl_cmd_promote;
+extern const struct ctl_cmd ctl_cmd_resume;
+extern const struct ctl_cmd ctl_cmd_rollback;
+extern const struct ctl_cmd ctl_cmd_status;
 extern const struct ctl_cmd ctl_cmd_version;
 
 #endif

@@ -17,9 +17,23 @@
 #include "log.h"
 
 /* Every command group, in the order drover --help lists them. */
+/* clang-format off */
 static const struct ctl_cmd *const cmd_table[] = {
-        &ctl_cmd_agents, &ctl_cmd_events, &ctl_cmd_plan, &ctl_cmd_audit, &ctl_cmd_version,
+        &ctl_cmd_agents,
+        &ctl_cmd_plan,
+        &ctl_cmd_deploy,
+        &ctl_cmd_status,
+        &ctl_cmd_history,
+        &ctl_cmd_pause,
+        &ctl_cmd_resume,
+        &ctl_cmd_promote,
+        &ctl_cmd_abort,
+        &ctl_cmd_rollback,
+        &ctl_cmd_events,
+        &ctl_cmd_audit,
+        &ctl_cmd_version,
 };
+/* clang-format on */
 
 #define N_CMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
 

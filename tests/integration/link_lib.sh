@@ -85,11 +85,12 @@ wait_for() {
 	return 1
 }
 
-# A port with nothing listening on 127.0.0.1, in 20000-39999, not in "$@".
+# A port with nothing listening on 127.0.0.1, in 20000-32599 (below the kernel's
+# ephemeral range, so no outgoing connection can take it between restarts).
 pick_port() {
 	local p i
 	for ((i = 0; i < 500; i++)); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((20000 + RANDOM % 12600))
 		[[ " $* " == *" $p "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
@@ -127,7 +128,7 @@ link_open() { (exec 3<>"/dev/tcp/127.0.0.1/$LINK_PORT") 2>/dev/null; }
 coord_start() {
 	"${COORD_WRAP[@]}" "$DROVERD" --config "$COORD/droverd.yaml" >>"$TMP/coord.log" 2>&1 &
 	COORD_PID=$!
-	wait_for 60 healthy || fail "droverd did not come up"
+	wait_for "${COORD_START_SECS:-60}" healthy || fail "droverd did not come up"
 	wait_for 20 link_open || fail "droverd does not listen on $LINK_PORT"
 }
 

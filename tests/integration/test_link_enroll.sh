@@ -87,10 +87,19 @@ wait_for 10 grep -q '"session": "refused"' "$TMP/thief/state/link-status.json" |
 [[ $(agents_json | jq -r '.[] | select(.id == "tok") | .key_id') == \
 	$(jq -r .key_id <<<"$(sql "select json_object('key_id', key_id) from agents where id='tok'")") ]] ||
 	fail "key changed"
+[[ $(sql "select key_id from agents where id='tok'") == $(cut -c1-16 <<<"$(grep -o 'key=[0-9a-f]*' "$TMP/tok.log" | head -1 | cut -d= -f2)") ]] ||
+	fail "the id is no longer bound to the real agent's key"
 is_state tok connected || fail "the real agent lost its connection"
 [[ $(sql "select count(*) from events where kind='agent_key_conflict' and agent_id='tok'") -ge 1 ]] ||
 	fail "no agent_key_conflict event"
 ok "an id bound to another key is refused, logged and counted; the real agent is unaffected"
+
+# forgetting an agent lets its host enroll again (from scratch: pending)
+"$DROVERD" forget-agent badtok --config "$COORD/droverd.yaml" >/dev/null || fail "forget-agent"
+gone() { [[ -z $(agent_state badtok) ]]; }
+wait_for 10 gone || true # it may come back before we look
+wait_for 30 is_state badtok pending || fail "forgotten agent did not enroll again as pending"
+ok "droverd forget-agent: the host enrolls again, pending"
 
 # the events stream saw the enrollment
 "$CLI" events --help >/dev/null 2>&1 || true

@@ -1,0 +1,23 @@
+/*
+ * watchdog.h: a deadline for shutting down.
+ *
+ * NNG 1.5.2 (Debian 12) can hang in nng_close() when a TLS connection was
+ * still being negotiated (a plain-TCP client on a tls+tcp:// port, say).
+ * Both daemons arm a watchdog before closing their sockets: if shutdown has
+ * not finished when it fires, it logs and ends the process with _exit().
+ * Everything durable is in SQLite (committed transactions) or written
+ * atomically, so nothing is lost by not finishing the teardown.
+ */
+#ifndef DRV_WATCHDOG_H
+#define DRV_WATCHDOG_H
+
+#include <stdint.h>
+
+struct drv_watchdog;
+
+/* Arm: after ms, log what and _exit(code). */
+int drv_watchdog_start(int64_t ms, const char *what, int code, struct drv_watchdog **out);
+/* Disarm and free (NULL is fine). */
+void drv_watchdog_stop(struct drv_watchdog *w);
+
+#endif

@@ -1,0 +1,287 @@
+/*
+ * cmd_deploy.c: drover deploy FILE [--wait] [--json]: submit a plan and,
+ * with --wait, follow the deployment to its end.
+ *
+ * The plan's bytes go to POST /v1/deployments as they are (YAML or JSON by
+ * the file's extension, else by its first character), with ?source=FILE so
+ * the coordinator's messages name the file. --wait follows
+ * /v1/events?deployment=ID and re-reads the deployment on every event: a
+ * terminal gets a redrawn progress view, a pipe one plain line per change
+ * (render.h); the exit status follows the final state (ctl_state_exit).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "atomicfile.h"
+#include "client.h"
+#include "clock.h"
+#include "ctl.h"
+#include "err.h"
+#include "output.h"
+#include "render.h"
+
+#define PLAN_MAX (1u << 20) /* the API's body cap */
+
+struct deploy_opts {
+	bool wait, json;
+	const char *file;
+};
+
+struct watch {
+	const struct ctl *ctl;
+	char path[300]; /* GET path of the deployment */
+	json_t *last;   /* the deployment as last shown */
+	bool tty;
+	int lines; /* lines of the frame on screen (tty) */
+	FILE *out; /* progress: stdout, or stderr with --json */
+};
+
+static int parse(int argc, char **argv, struct deploy_opts *o)
+{
+	static const struct option longopts[] = {
+	        {"wait", no_argument, NULL, 'w'},
+	        {"json", no_argument, NULL, 'j'},
+	        {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "w", longopts, NULL)) != -1) {
+		if (c == 'w')
+			o->wait = true;
+		else if (c == 'j')
+			o->json = true;
+		else
+			return -1;
+	}
+	if (optind + 1 != argc)
+		return -1;
+	o->file = argv[optind];
+	return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static const char *content_type(const char *file, const char *text)
+{
+	if (ends_with(file, ".json"))
+		return "application/json";
+	if (ends_with(file, ".yaml") || ends_with(file, ".yml"))
+		return "application/yaml";
+	text += strspn(text, " \t\r\n");
+	return text[0] == '{' ? "application/json" : "application/yaml";
+}
+
+static int read_plan(const char *file, char **text, size_t *len)
+{
+	int rc = drv_read_file(file, PLAN_MAX, text, len);
+
+	if (rc == DRV_ETOOBIG)
+		fprintf(stderr, "drover deploy: %s is larger than the API's 1 MiB limit\n", file);
+	else if (rc != DRV_OK)
+		fprintf(stderr, "drover deploy: cannot read %s: %s\n", file,
+		        rc == DRV_ENOENT ? "no such file" : drv_strerror(rc));
+	return rc;
+}
+
+/* A refused plan: every error as FILE:LINE: field: message. */
+static int report_refusal(const struct ctl *ctl, const struct ctl_reply *r, const char *file)
+{
+	const json_t *err = json_object_get(r->json, "error");
+	const char *code = json_string_value(json_object_get(err, "code"));
+	char *text;
+
+	if (r->status != 400 || !code || strcmp(code, "invalid-plan") != 0) {
+		ctl_report(ctl, r, file);
+		return ctl_exit_code(r);
+	}
+	text = ctl_render_plan_errors(err, file);
+	if (text)
+		fputs(text, stderr);
+	free(text);
+	fprintf(stderr, "drover deploy: %s\n",
+	        json_string_value(json_object_get(err, "message"))
+	                ? json_string_value(json_object_get(err, "message"))
+	                : "the plan is invalid");
+	return CTL_EXIT_USAGE;
+}
+
+/* POST the plan; on success *dep is the new deployment object. */
+static int submit(const struct ctl *ctl, const char *file, json_t **dep)
+{
+	struct ctl_reply r;
+	char path[1200], esc[1024], *text;
+	size_t len;
+	int code;
+
+	if (ctl_escape(file, esc, sizeof(esc)) != DRV_OK) {
+		fprintf(stderr, "drover deploy: the file name is too long\n");
+		return CTL_EXIT_USAGE;
+	}
+	if (read_plan(file, &text, &len) != DRV_OK)
+		return CTL_EXIT_USAGE;
+	snprintf(path, sizeof(path), "/v1/deployments?source=%s", esc);
+	ctl_request(ctl, "POST", path, content_type(file, text), text, len, &r);
+	free(text);
+	code = ctl_exit_code(&r);
+	if (code == CTL_EXIT_OK && !json_is_object(r.json)) {
+		fprintf(stderr, "drover deploy: the coordinator's reply is not a deployment\n");
+		code = CTL_EXIT_FAILED;
+	} else if (code != CTL_EXIT_OK) {
+		code = report_refusal(ctl, &r, file);
+	} else {
+		*dep = json_incref(r.json);
+	}
+	ctl_reply_free(&r);
+	return code;
+}
+
+/* ---------------------------------------------------------- --wait */
+
+static int term_width(FILE *f)
+{
+	struct winsize ws;
+
+	if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	return 80;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void show(struct watch *w, const json_t *dep)
+{
+	char *text;
+
+	if (w->tty) {
+		text = ctl_render_progress(dep, drv_wall_ms(), term_width(w->out));
+		if (!text)
+			return;
+		if (w->lines > 0)
+			fprintf(w->out, "\033[%dA\033[J", w->lines);
+		w->lines = count_lines(text);
+	} else {
+		text = ctl_render_changes(w->last, dep);
+		if (!text)
+			return;
+	}
+	fputs(text, w->out);
+	fflush(w->out);
+	free(text);
+}
+
+/* Show dep and keep it; the exit status when it is final, else -1. */
+static int update(struct watch *w, json_t *dep)
+{
+	show(w, dep);
+	json_decref(w->last);
+	w->last = dep;
+	return ctl_state_exit(json_string_value(json_object_get(dep, "state")));
+}
+
+static int on_event(const struct ctl_event *ev, void *ctx)
+{
+	struct watch *w = ctx;
+	json_t *dep = NULL;
+	int code;
+
+	(void)ev;
+	code = ctl_call(w->ctl, "GET", w->path, NULL, &dep);
+	if (code != CTL_EXIT_OK)
+		return code;
+	if (!json_is_object(dep)) {
+		json_decref(dep);
+		fprintf(stderr, "drover deploy: the coordinator's reply is not a deployment\n");
+		return CTL_EXIT_FAILED;
+	}
+	code = update(w, dep);
+	if (code < 0)
+		return 0;
+	return code == CTL_EXIT_OK ? CTL_STREAM_DONE : code;
+}
+
+/* Follow dep (the caller's reference is taken) to its end. *final gets the
+ * deployment as last read (the caller decrefs; NULL if none). */
+static int wait_for_end(const struct ctl *ctl, json_t *dep, FILE *out, json_t **final)
+{
+	struct watch w = {.ctl = ctl, .out = out, .tty = ctl_is_tty(out)};
+	const char *id = json_string_value(json_object_get(dep, "id"));
+	char esc[256], events[400];
+	int64_t last_id = 0;
+	int code;
+
+	if (!id || ctl_escape(id, esc, sizeof(esc)) != DRV_OK) {
+		fprintf(stderr, "drover deploy: the deployment has no usable id\n");
+		json_decref(dep);
+		return CTL_EXIT_FAILED;
+	}
+	snprintf(w.path, sizeof(w.path), "/v1/deployments/%s", esc);
+	/* tail=1: the newest event of this deployment comes at once, so the
+	 * object is re-read after the stream is open and nothing is missed. */
+	snprintf(events, sizeof(events), "/v1/events?deployment=%s&tail=1&follow=1", esc);
+	if (w.tty)
+		fprintf(stderr,
+		        "(Ctrl-C stops watching; the deployment goes on: drover status %s)\n", id);
+	code = update(&w, dep);
+	if (code < 0)
+		code = ctl_events_stream(ctl, events, true, &last_id, on_event, &w);
+	if (w.last && ctl_state_final(json_string_value(json_object_get(w.last, "state")))) {
+		char *line = ctl_render_summary(w.last, drv_wall_ms());
+		if (line)
+			fputs(line, out);
+		free(line);
+	}
+	*final = w.last;
+	return code;
+}
+
+static int run(struct ctl *ctl, int argc, char **argv)
+{
+	struct deploy_opts o = {0};
+	json_t *dep = NULL, *last = NULL;
+	int code;
+
+	if (parse(argc, argv, &o) != 0) {
+		ctl_usage(&ctl_cmd_deploy, stderr);
+		return CTL_EXIT_USAGE;
+	}
+	code = submit(ctl, o.file, &dep);
+	if (code != CTL_EXIT_OK)
+		return code;
+	if (!o.wait) {
+		if (o.json)
+			ctl_print_json(stdout, dep);
+		else
+			printf("%s created: %s %s (%s)\n", ctl_str(dep, "id"),
+			       ctl_str(dep, "deployment"), ctl_str(dep, "version"),
+			       ctl_str(dep, "state"));
+		json_decref(dep);
+		return CTL_EXIT_OK;
+	}
+	code = wait_for_end(ctl, dep, o.json ? stderr : stdout, &last);
+	if (o.json && last)
+		ctl_print_json(stdout, last);
+	json_decref(last);
+	return code;
+}
+
+const struct ctl_cmd ctl_cmd_deploy = {
+        .name = "deploy",
+        .usage = "deploy [--wait] [--json] FILE",
+        .summary = "start a deployment from a plan; --wait follows it to the end",
+        .run = run,
+};

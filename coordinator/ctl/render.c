@@ -1,0 +1,858 @@
+/* render.c: deployments as text for drover status, history and deploy
+ * --wait (see render.h). Everything writes into a memory stream. */
+#include "render.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "output.h"
+
+#define BAR_WIDTH       20
+#define HOSTS_SHOWN_MAX 5  /* per service in a terminal frame */
+#define NAME_COL_MAX    32 /* service name column of a frame */
+#define CLEAN_MAX       (CTL_CELL_MAX + 1)
+
+/* ------------------------------------------------------------ helpers */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static int64_t jint(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_real(v))
+		return (int64_t)json_real_value(v);
+	return 0;
+}
+
+static const json_t *jarr(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_array(v) ? v : NULL;
+}
+
+/* Copy s into out (cap bytes) with control characters (a server could send
+ * terminal escapes) replaced by '?' and line breaks by spaces. With
+ * last_line, only the last non-empty line of s (hook output tails end with
+ * a newline). */
+static const char *clean(const char *s, char *out, size_t cap, bool last_line)
+{
+	size_t o = 0, n = strlen(s);
+
+	if (last_line) {
+		while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+			n--;
+		for (size_t i = n; i > 0; i--) {
+			if (s[i - 1] == '\n') {
+				s += i;
+				n -= i;
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; i < n && o + 1 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\n' || c == '\r' || c == '\t')
+			out[o++] = ' ';
+		else
+			out[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Print s cleaned. */
+static void put(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		fputc((c < 0x20 || c == 0x7f) ? '?' : c, f);
+	}
+}
+
+static bool is(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+/* Duration of something that started at start and ended at end (0: still
+ * going, measured to now); -1 when it has not started. */
+static int64_t span(int64_t start, int64_t end, int64_t now)
+{
+	if (start <= 0)
+		return -1;
+	if (end <= 0)
+		end = now;
+	return end >= start ? end - start : 0;
+}
+
+static void fmt_span(const json_t *o, int64_t now, char out[32])
+{
+	ctl_fmt_duration(span(jint(o, "started_ms"), jint(o, "finished_ms"), now), out);
+}
+
+/* Stream plumbing: every renderer opens one, writes, and closes it. */
+struct text {
+	FILE *f;
+	char *buf;
+	size_t len;
+};
+
+static bool text_open(struct text *t)
+{
+	t->buf = NULL;
+	t->len = 0;
+	t->f = open_memstream(&t->buf, &t->len);
+	return t->f != NULL;
+}
+
+static char *text_close(struct text *t)
+{
+	bool bad = ferror(t->f) != 0;
+
+	if (fclose(t->f) != 0 || bad) {
+		free(t->buf);
+		return NULL;
+	}
+	/* The last guard: no control character but newline reaches a terminal. */
+	for (char *p = t->buf; *p; p++) {
+		if ((*p > 0 && *p < 0x20 && *p != '\n') || *p == 0x7f)
+			*p = '?';
+	}
+	return t->buf;
+}
+
+/* ------------------------------------------------------------- states */
+
+bool ctl_state_final(const char *state)
+{
+	return ctl_state_exit(state) >= 0;
+}
+
+int ctl_state_exit(const char *state)
+{
+	if (!state)
+		return -1;
+	if (is(state, "succeeded"))
+		return CTL_EXIT_OK;
+	if (is(state, "failed") || is(state, "rolled_back") || is(state, "aborted"))
+		return CTL_EXIT_FAILED;
+	return -1;
+}
+
+/* ----------------------------------------------------------- progress */
+
+struct counts {
+	int total, ok, failed, rolled, finished;
+};
+
+static struct counts host_counts(const json_t *svc)
+{
+	struct counts c = {0};
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(jarr(svc, "hosts"), i, h)
+	{
+		const char *st = jstr(h, "state");
+		c.total++;
+		c.ok += is(st, "succeeded");
+		c.failed += is(st, "failed");
+		c.rolled += is(st, "rolled_back");
+	}
+	c.finished = c.ok + c.failed + c.rolled;
+	return c;
+}
+
+static void hosts_text(FILE *f, const json_t *svc)
+{
+	struct counts c = host_counts(svc);
+
+	fprintf(f, "%d/%d hosts", c.ok, c.total);
+	if (c.failed)
+		fprintf(f, ", %d failed", c.failed);
+	if (c.rolled)
+		fprintf(f, ", %d rolled back", c.rolled);
+}
+
+static void bar(FILE *f, int done, int total)
+{
+	int fill = total > 0 ? (int)((int64_t)done * BAR_WIDTH / total) : 0;
+
+	fputc('[', f);
+	for (int i = 0; i < BAR_WIDTH; i++)
+		fputc(i < fill ? '#' : '.', f);
+	fputc(']', f);
+}
+
+/* "rolling batch 1/2", "canary step 2/5 weight 25%", "blue-green weight 100%". */
+static void strategy_text(FILE *f, const json_t *svc)
+{
+	const char *strategy = jstr(svc, "strategy");
+	int64_t batches = jint(svc, "batches"), steps = jint(svc, "canary_steps");
+
+	put(f, strategy[0] ? strategy : "-");
+	if (is(strategy, "rolling") && batches > 0)
+		fprintf(f, " batch %lld/%lld", (long long)jint(svc, "batch"), (long long)batches);
+	if (steps > 0)
+		fprintf(f, " step %lld/%lld", (long long)jint(svc, "canary_step"),
+		        (long long)steps);
+	if (is(strategy, "canary") || is(strategy, "blue-green"))
+		fprintf(f, " weight %lld%%", (long long)jint(svc, "weight"));
+}
+
+/* strategy_text into a buffer (for column alignment and comparisons). */
+static void strategy_str(const json_t *svc, char *out, size_t cap)
+{
+	FILE *f = fmemopen(out, cap, "w");
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	strategy_text(f, svc);
+	fclose(f);
+	out[cap - 1] = '\0';
+}
+
+static void versions(FILE *f, const json_t *h)
+{
+	const char *from = jstr(h, "from_version"), *to = jstr(h, "to_version");
+
+	put(f, from[0] ? from : "-");
+	fputs(" -> ", f);
+	put(f, to[0] ? to : "-");
+}
+
+/* ------------------------------------------------------------- status */
+
+static void status_header(FILE *f, const json_t *d, int64_t now)
+{
+	char created[32], finished[32], took[32];
+	int64_t fin = jint(d, "finished_ms");
+
+	ctl_fmt_time(jint(d, "created_ms"), created);
+	ctl_fmt_time(fin, finished);
+	ctl_fmt_duration(span(jint(d, "created_ms"), fin, now), took);
+	fputs("deployment  ", f);
+	put(f, jstr(d, "id"));
+	fputs("\nplan        ", f);
+	put(f, jstr(d, "deployment"));
+	fputc(' ', f);
+	put(f, jstr(d, "version"));
+	fputs("\nstate       ", f);
+	put(f, jstr(d, "state"));
+	fputs(" (phase ", f);
+	put(f, jstr(d, "phase"));
+	fputs(")\n", f);
+	if (jstr(d, "reason")[0]) {
+		fputs("reason      ", f);
+		put(f, jstr(d, "reason"));
+		fputc('\n', f);
+	}
+	fputs("actor       ", f);
+	put(f, jstr(d, "actor")[0] ? jstr(d, "actor") : "-");
+	fprintf(f, "\ncreated     %s\nfinished    %s\n%s %s\n", created, finished,
+	        fin > 0 ? "took       " : "elapsed    ", took);
+	fprintf(f, "failed      %lld hosts (allowed %lld)\n", (long long)jint(d, "failed_hosts"),
+	        (long long)jint(d, "max_failed_hosts"));
+}
+
+static void tiers_table(FILE *f, const json_t *d)
+{
+	static const char *const headers[] = {"TIER", "STATE", "SERVICES", NULL};
+	struct ctl_table *t = ctl_table_new(headers);
+	char name[CLEAN_MAX], state[CLEAN_MAX], done[64];
+	const json_t *tier, *svc;
+	size_t i, j;
+
+	if (!t)
+		return;
+	json_array_foreach(jarr(d, "tiers"), i, tier)
+	{
+		int n = 0, ok = 0;
+		json_array_foreach(jarr(tier, "services"), j, svc)
+		{
+			n++;
+			ok += is(jstr(svc, "state"), "done");
+		}
+		snprintf(done, sizeof(done), "%d/%d done", ok, n);
+		ctl_table_add(t, clean(jstr(tier, "name"), name, sizeof(name), false),
+		              clean(jstr(tier, "state"), state, sizeof(state), false), done);
+	}
+	fputc('\n', f);
+	ctl_table_print(t, f);
+}
+
+static void services_table(FILE *f, const json_t *d)
+{
+	static const char *const headers[] = {"TIER",     "SERVICE", "STATE", "STRATEGY",
+	                                      "PROGRESS", "IMAGE",   NULL};
+	struct ctl_table *t = ctl_table_new(headers);
+	char c[5][CLEAN_MAX], strategy[CLEAN_MAX], hosts[64];
+	const json_t *tier, *svc;
+	size_t i, j;
+
+	if (!t)
+		return;
+	json_array_foreach(jarr(d, "tiers"), i, tier)
+	{
+		json_array_foreach(jarr(tier, "services"), j, svc)
+		{
+			FILE *hf = fmemopen(hosts, sizeof(hosts), "w");
+			hosts[0] = '\0';
+			if (hf) {
+				hosts_text(hf, svc);
+				fclose(hf);
+			}
+			strategy_str(svc, strategy, sizeof(strategy));
+			ctl_table_add(t, clean(jstr(tier, "name"), c[0], CLEAN_MAX, false),
+			              clean(jstr(svc, "name"), c[1], CLEAN_MAX, false),
+			              clean(jstr(svc, "state"), c[2], CLEAN_MAX, false),
+			              clean(strategy, c[3], CLEAN_MAX, false), hosts,
+			              clean(jstr(svc, "image"), c[4], CLEAN_MAX, false));
+		}
+	}
+	fputc('\n', f);
+	ctl_table_print(t, f);
+}
+
+static void host_rows(struct ctl_table *t, const json_t *tier, const json_t *svc, int64_t now)
+{
+	char c[7][CLEAN_MAX], took[32];
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(jarr(svc, "hosts"), i, h)
+	{
+		fmt_span(h, now, took);
+		ctl_table_add(t, clean(jstr(tier, "name"), c[0], CLEAN_MAX, false),
+		              clean(jstr(svc, "name"), c[1], CLEAN_MAX, false),
+		              clean(jstr(h, "id"), c[2], CLEAN_MAX, false),
+		              clean(jstr(h, "state"), c[3], CLEAN_MAX, false),
+		              clean(jstr(h, "from_version"), c[4], CLEAN_MAX, false),
+		              clean(jstr(h, "to_version"), c[5], CLEAN_MAX, false), took,
+		              clean(jstr(h, "message"), c[6], CLEAN_MAX, false));
+	}
+}
+
+static void hosts_table(FILE *f, const json_t *d, int64_t now)
+{
+	static const char *const headers[] = {"TIER", "SERVICE", "HOST",    "STATE", "FROM",
+	                                      "TO",   "TIME",    "MESSAGE", NULL};
+	struct ctl_table *t = ctl_table_new(headers);
+	const json_t *tier, *svc;
+	size_t i, j;
+
+	if (!t)
+		return;
+	json_array_foreach(jarr(d, "tiers"), i, tier)
+	{
+		json_array_foreach(jarr(tier, "services"), j, svc) host_rows(t, tier, svc, now);
+	}
+	fputc('\n', f);
+	ctl_table_print(t, f);
+}
+
+static bool hook_finished(const json_t *h)
+{
+	const char *st = jstr(h, "state");
+	return is(st, "succeeded") || is(st, "failed");
+}
+
+static void hooks_table(FILE *f, const json_t *d, int64_t now)
+{
+	static const char *const headers[] = {"PHASE", "HOOK", "HOST",   "STATE",
+	                                      "EXIT",  "TIME", "OUTPUT", NULL};
+	struct ctl_table *t;
+	char c[5][CLEAN_MAX], took[32], code[24];
+	const json_t *h;
+	size_t i;
+
+	if (json_array_size(jarr(d, "hooks")) == 0)
+		return;
+	t = ctl_table_new(headers);
+	if (!t)
+		return;
+	json_array_foreach(jarr(d, "hooks"), i, h)
+	{
+		fmt_span(h, now, took);
+		snprintf(code, sizeof(code), "%lld", (long long)jint(h, "exit_code"));
+		ctl_table_add(t, clean(jstr(h, "phase"), c[0], CLEAN_MAX, false),
+		              clean(jstr(h, "name"), c[1], CLEAN_MAX, false),
+		              clean(jstr(h, "host"), c[2], CLEAN_MAX, false),
+		              clean(jstr(h, "state"), c[3], CLEAN_MAX, false),
+		              hook_finished(h) ? code : "-", took,
+		              clean(jstr(h, "output_tail"), c[4], CLEAN_MAX, true));
+	}
+	fputc('\n', f);
+	ctl_table_print(t, f);
+}
+
+char *ctl_render_status(const json_t *dep, int64_t now_ms)
+{
+	struct text t;
+
+	if (!text_open(&t))
+		return NULL;
+	status_header(t.f, dep, now_ms);
+	if (json_array_size(jarr(dep, "tiers")) > 0) {
+		tiers_table(t.f, dep);
+		services_table(t.f, dep);
+		hosts_table(t.f, dep, now_ms);
+	}
+	hooks_table(t.f, dep, now_ms);
+	return text_close(&t);
+}
+
+/* ------------------------------------------------------------ history */
+
+char *ctl_render_history(const json_t *deployments, int64_t now_ms)
+{
+	static const char *const headers[] = {"ID",      "DEPLOYMENT", "VERSION", "STATE", "ACTOR",
+	                                      "CREATED", "TIME",       "REASON",  NULL};
+	struct ctl_table *tab;
+	struct text t;
+	char c[6][CLEAN_MAX], created[32], took[32];
+	const json_t *d;
+	size_t i;
+
+	if (!text_open(&t))
+		return NULL;
+	tab = ctl_table_new(headers);
+	if (!tab) {
+		fclose(t.f);
+		free(t.buf);
+		return NULL;
+	}
+	json_array_foreach(deployments, i, d)
+	{
+		ctl_fmt_time(jint(d, "created_ms"), created);
+		ctl_fmt_duration(span(jint(d, "created_ms"), jint(d, "finished_ms"), now_ms), took);
+		ctl_table_add(tab, clean(jstr(d, "id"), c[0], CLEAN_MAX, false),
+		              clean(jstr(d, "deployment"), c[1], CLEAN_MAX, false),
+		              clean(jstr(d, "version"), c[2], CLEAN_MAX, false),
+		              clean(jstr(d, "state"), c[3], CLEAN_MAX, false),
+		              clean(jstr(d, "actor"), c[4], CLEAN_MAX, false), created, took,
+		              clean(jstr(d, "reason"), c[5], CLEAN_MAX, false));
+	}
+	ctl_table_print(tab, t.f);
+	return text_close(&t);
+}
+
+/* ----------------------------------------------------- terminal frame */
+
+static int name_width(const json_t *d)
+{
+	const json_t *tier, *svc;
+	size_t i, j;
+	int w = 8;
+
+	json_array_foreach(jarr(d, "tiers"), i, tier)
+	{
+		json_array_foreach(jarr(tier, "services"), j, svc)
+		{
+			int n = (int)strlen(jstr(svc, "name"));
+			w = n > w ? n : w;
+		}
+	}
+	return w > NAME_COL_MAX ? NAME_COL_MAX : w;
+}
+
+static void frame_hook(FILE *f, const json_t *h, int64_t now)
+{
+	char took[32], phase_name[CLEAN_MAX], host[CLEAN_MAX], out[CLEAN_MAX];
+
+	fmt_span(h, now, took);
+	snprintf(phase_name, sizeof(phase_name), "%s/%s", jstr(h, "phase"), jstr(h, "name"));
+	fprintf(f, "  hook %-30s %-12s %-10s %s", clean(phase_name, out, sizeof(out), false),
+	        clean(jstr(h, "host"), host, sizeof(host), false), jstr(h, "state"), took);
+	if (is(jstr(h, "state"), "failed")) {
+		fprintf(f, "  exit %lld", (long long)jint(h, "exit_code"));
+		if (jstr(h, "output_tail")[0])
+			fprintf(f, ": %s", clean(jstr(h, "output_tail"), out, sizeof(out), true));
+	}
+	fputc('\n', f);
+}
+
+static void frame_hooks(FILE *f, const json_t *d, bool post, int64_t now)
+{
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(jarr(d, "hooks"), i, h)
+	{
+		if (is(jstr(h, "phase"), "post") == post)
+			frame_hook(f, h, now);
+	}
+}
+
+/* A host is shown under its service while it is at work, or when it failed. */
+static bool host_shown(const json_t *h)
+{
+	const char *st = jstr(h, "state");
+	return !is(st, "pending") && !is(st, "staged") && !is(st, "succeeded") &&
+	       !is(st, "rolled_back");
+}
+
+static void frame_hosts(FILE *f, const json_t *svc, int64_t now)
+{
+	char took[32], id[CLEAN_MAX], msg[CLEAN_MAX];
+	const json_t *h;
+	size_t i;
+	int shown = 0, more = 0;
+
+	json_array_foreach(jarr(svc, "hosts"), i, h)
+	{
+		if (!host_shown(h))
+			continue;
+		if (shown == HOSTS_SHOWN_MAX) {
+			more++;
+			continue;
+		}
+		shown++;
+		fmt_span(h, now, took);
+		fprintf(f, "      %-12s %-12s ", clean(jstr(h, "id"), id, sizeof(id), false),
+		        jstr(h, "state"));
+		versions(f, h);
+		fprintf(f, "  %s", took);
+		if (jstr(h, "message")[0])
+			fprintf(f, "  %s", clean(jstr(h, "message"), msg, sizeof(msg), false));
+		fputc('\n', f);
+	}
+	if (more)
+		fprintf(f, "      ... and %d more\n", more);
+}
+
+static void frame_service(FILE *f, const json_t *svc, int width, int64_t now)
+{
+	struct counts c = host_counts(svc);
+	char name[CLEAN_MAX], strategy[CLEAN_MAX];
+
+	strategy_str(svc, strategy, sizeof(strategy));
+	fprintf(f, "    %-*.*s  %-26s ", width, width,
+	        clean(jstr(svc, "name"), name, sizeof(name), false), strategy);
+	bar(f, c.finished, c.total);
+	fputs("  ", f);
+	hosts_text(f, svc);
+	fprintf(f, "  %s\n", jstr(svc, "state"));
+	frame_hosts(f, svc, now);
+}
+
+static void frame_tier(FILE *f, const json_t *tier, int width, int64_t now)
+{
+	char name[CLEAN_MAX];
+	const json_t *svc;
+	size_t i;
+	int n = 0, ok = 0;
+
+	json_array_foreach(jarr(tier, "services"), i, svc)
+	{
+		n++;
+		ok += is(jstr(svc, "state"), "done");
+	}
+	fprintf(f, "  tier %-*s %-25s ", width - 1,
+	        clean(jstr(tier, "name"), name, sizeof(name), false), jstr(tier, "state"));
+	bar(f, ok, n);
+	fprintf(f, "  %d/%d services\n", ok, n);
+	json_array_foreach(jarr(tier, "services"), i, svc) frame_service(f, svc, width, now);
+}
+
+static void frame_header(FILE *f, const json_t *d, int64_t now)
+{
+	char took[32];
+
+	ctl_fmt_duration(span(jint(d, "created_ms"), jint(d, "finished_ms"), now), took);
+	put(f, jstr(d, "deployment"));
+	fputc(' ', f);
+	put(f, jstr(d, "version"));
+	fputs("  ", f);
+	put(f, jstr(d, "id"));
+	fputs("  ", f);
+	put(f, jstr(d, "state"));
+	fputs("  phase ", f);
+	put(f, jstr(d, "phase"));
+	fprintf(f, "  %s\n", took);
+	if (jint(d, "failed_hosts") > 0)
+		fprintf(f, "  failed hosts %lld (allowed %lld)\n",
+		        (long long)jint(d, "failed_hosts"), (long long)jint(d, "max_failed_hosts"));
+	if (jstr(d, "reason")[0]) {
+		fputs("  reason: ", f);
+		put(f, jstr(d, "reason"));
+		fputc('\n', f);
+	}
+}
+
+/* Cut every line of text to max columns (bytes; a frame is ASCII but
+ * for names and messages). */
+static void cut_lines(char *text, int max)
+{
+	char *out = text, *line = text;
+
+	while (*line) {
+		size_t n = strcspn(line, "\n");
+		size_t keep = n > (size_t)max ? (size_t)max : n;
+		memmove(out, line, keep);
+		out += keep;
+		line += n;
+		if (*line == '\n') {
+			*out++ = '\n';
+			line++;
+		}
+	}
+	*out = '\0';
+}
+
+char *ctl_render_progress(const json_t *dep, int64_t now_ms, int width)
+{
+	int w = name_width(dep);
+	const json_t *tier;
+	struct text t;
+	char *s;
+	size_t i;
+
+	if (!text_open(&t))
+		return NULL;
+	frame_header(t.f, dep, now_ms);
+	frame_hooks(t.f, dep, false, now_ms);
+	json_array_foreach(jarr(dep, "tiers"), i, tier) frame_tier(t.f, tier, w, now_ms);
+	frame_hooks(t.f, dep, true, now_ms);
+	s = text_close(&t);
+	if (s && width > 1)
+		cut_lines(s, width - 1);
+	return s;
+}
+
+/* ------------------------------------------------------- plain changes */
+
+static const json_t *find_named(const json_t *arr, const char *key, const char *name)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+	{
+		if (is(jstr(v, key), name))
+			return v;
+	}
+	return NULL;
+}
+
+/* Print when an item is new and not pending, or its state changed. */
+static bool changed(const json_t *prev, const json_t *cur)
+{
+	if (!prev)
+		return !is(jstr(cur, "state"), "pending");
+	return !is(jstr(prev, "state"), jstr(cur, "state"));
+}
+
+static void change_host(FILE *f, const char *where, const json_t *prev, const json_t *h)
+{
+	const char *st = jstr(h, "state");
+	char took[32];
+
+	/* Prestaging is one line of the deployment, not one per host. */
+	if (!changed(prev, h) || is(st, "prestaging") || is(st, "staged"))
+		return;
+	put(f, where);
+	fputc(' ', f);
+	put(f, jstr(h, "id"));
+	fputc(' ', f);
+	put(f, jstr(h, "state"));
+	fputc(' ', f);
+	versions(f, h);
+	if (jint(h, "started_ms") > 0 && jint(h, "finished_ms") > 0) {
+		ctl_fmt_duration(span(jint(h, "started_ms"), jint(h, "finished_ms"), 0), took);
+		fprintf(f, " (%s)", took);
+	}
+	if (jstr(h, "message")[0]) {
+		char msg[CLEAN_MAX];
+		fprintf(f, ": %s", clean(jstr(h, "message"), msg, sizeof(msg), false));
+	}
+	fputc('\n', f);
+}
+
+static void change_service(FILE *f, const char *tier, const json_t *prev, const json_t *svc)
+{
+	char where[300], now_s[CLEAN_MAX], was_s[CLEAN_MAX];
+	const json_t *h;
+	size_t i;
+
+	snprintf(where, sizeof(where), "%s/%s", tier, jstr(svc, "name"));
+	strategy_str(svc, now_s, sizeof(now_s));
+	if (prev)
+		strategy_str(prev, was_s, sizeof(was_s));
+	if (changed(prev, svc) || (prev && !is(now_s, was_s))) {
+		put(f, where);
+		fprintf(f, " %s (", jstr(svc, "state"));
+		put(f, now_s);
+		fputs(")\n", f);
+	}
+	json_array_foreach(jarr(svc, "hosts"), i, h)
+	{
+		change_host(f, where, find_named(jarr(prev, "hosts"), "id", jstr(h, "id")), h);
+	}
+}
+
+static void change_tier(FILE *f, const json_t *prev, const json_t *tier)
+{
+	const char *name = jstr(tier, "name");
+	const json_t *svc;
+	size_t i;
+
+	if (changed(prev, tier)) {
+		fputs("tier ", f);
+		put(f, name);
+		fprintf(f, " %s\n", jstr(tier, "state"));
+	}
+	json_array_foreach(jarr(tier, "services"), i, svc)
+	{
+		change_service(f, name,
+		               find_named(jarr(prev, "services"), "name", jstr(svc, "name")), svc);
+	}
+}
+
+static const json_t *find_hook(const json_t *arr, const json_t *hook)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+	{
+		if (is(jstr(v, "phase"), jstr(hook, "phase")) &&
+		    is(jstr(v, "name"), jstr(hook, "name")) &&
+		    is(jstr(v, "host"), jstr(hook, "host")))
+			return v;
+	}
+	return NULL;
+}
+
+static void change_hook(FILE *f, const json_t *prev, const json_t *h)
+{
+	char took[32], out[CLEAN_MAX];
+
+	if (!changed(prev, h))
+		return;
+	fputs("hook ", f);
+	put(f, jstr(h, "phase"));
+	fputc('/', f);
+	put(f, jstr(h, "name"));
+	fputc(' ', f);
+	put(f, jstr(h, "host"));
+	fprintf(f, " %s", jstr(h, "state"));
+	if (hook_finished(h)) {
+		fmt_span(h, 0, took);
+		fprintf(f, " (exit %lld, %s)", (long long)jint(h, "exit_code"), took);
+		if (is(jstr(h, "state"), "failed") && jstr(h, "output_tail")[0])
+			fprintf(f, ": %s", clean(jstr(h, "output_tail"), out, sizeof(out), true));
+	}
+	fputc('\n', f);
+}
+
+static void change_deployment(FILE *f, const json_t *prev, const json_t *d)
+{
+	if (prev && is(jstr(prev, "state"), jstr(d, "state")) &&
+	    is(jstr(prev, "phase"), jstr(d, "phase")))
+		return;
+	put(f, jstr(d, "id"));
+	fputc(' ', f);
+	put(f, jstr(d, "state"));
+	fputs(" (phase ", f);
+	put(f, jstr(d, "phase"));
+	fputc(')', f);
+	if (jstr(d, "reason")[0]) {
+		fputs(": ", f);
+		put(f, jstr(d, "reason"));
+	}
+	fputc('\n', f);
+}
+
+char *ctl_render_changes(const json_t *prev, const json_t *cur)
+{
+	const json_t *v;
+	struct text t;
+	size_t i;
+
+	if (!text_open(&t))
+		return NULL;
+	change_deployment(t.f, prev, cur);
+	json_array_foreach(jarr(cur, "hooks"), i, v)
+	{
+		if (!is(jstr(v, "phase"), "post"))
+			change_hook(t.f, find_hook(jarr(prev, "hooks"), v), v);
+	}
+	json_array_foreach(jarr(cur, "tiers"), i, v)
+	{
+		change_tier(t.f, find_named(jarr(prev, "tiers"), "name", jstr(v, "name")), v);
+	}
+	json_array_foreach(jarr(cur, "hooks"), i, v)
+	{
+		if (is(jstr(v, "phase"), "post"))
+			change_hook(t.f, find_hook(jarr(prev, "hooks"), v), v);
+	}
+	return text_close(&t);
+}
+
+char *ctl_render_summary(const json_t *dep, int64_t now_ms)
+{
+	char took[32];
+	struct text t;
+
+	if (!text_open(&t))
+		return NULL;
+	ctl_fmt_duration(span(jint(dep, "created_ms"), jint(dep, "finished_ms"), now_ms), took);
+	put(t.f, jstr(dep, "id"));
+	fputc(' ', t.f);
+	put(t.f, jstr(dep, "deployment"));
+	fputc(' ', t.f);
+	put(t.f, jstr(dep, "version"));
+	fprintf(t.f, " %s in %s", jstr(dep, "state"), took);
+	if (jint(dep, "failed_hosts") > 0)
+		fprintf(t.f, ", %lld hosts failed", (long long)jint(dep, "failed_hosts"));
+	if (jstr(dep, "reason")[0]) {
+		fputs(": ", t.f);
+		put(t.f, jstr(dep, "reason"));
+	}
+	fputc('\n', t.f);
+	return text_close(&t);
+}
+
+/* ------------------------------------------------------- plan errors */
+
+static void plan_error(FILE *f, const json_t *e, const char *file)
+{
+	int64_t line = jint(e, "line");
+	const char *field = jstr(e, "field");
+
+	put(f, file);
+	if (line > 0)
+		fprintf(f, ":%lld", (long long)line);
+	fputs(": ", f);
+	if (field[0]) {
+		put(f, field);
+		fputs(": ", f);
+	}
+	put(f, jstr(e, "message")[0] ? jstr(e, "message") : jstr(e, "code"));
+	fputc('\n', f);
+}
+
+char *ctl_render_plan_errors(const json_t *error, const char *file)
+{
+	const json_t *list = jarr(error, "errors"), *e;
+	struct text t;
+	size_t i;
+
+	if (!text_open(&t))
+		return NULL;
+	if (json_array_size(list) == 0)
+		plan_error(t.f, error, file);
+	json_array_foreach(list, i, e) plan_error(t.f, e, file);
+	return text_close(&t);
+}

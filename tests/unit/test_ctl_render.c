@@ -1,0 +1,232 @@
+/*
+ * test_ctl_render.c: the CLI's deployment renderers (coordinator/ctl/
+ * render.h) against golden files in tests/unit/ctl_render/: each case reads
+ * a deployment object (as the API serves it), renders it and compares the
+ * text byte for byte with NAME.txt. To regenerate after a deliberate change:
+ * CTL_RENDER_UPDATE=1 ./test_ctl_render, then review the diff.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "atomicfile.h"
+#include "ctl.h"
+#include "err.h"
+#include "render.h"
+
+#define NOW 1764137465000LL /* 65 s after the fixtures' deployments were created */
+
+static json_t *load(const char *name)
+{
+	char path[512];
+	json_error_t je;
+	json_t *v;
+
+	snprintf(path, sizeof(path), "%s/%s", CTL_RENDER_DIR, name);
+	v = json_load_file(path, 0, &je);
+	if (!v)
+		fail_msg("%s:%d: %s", path, je.line, je.text);
+	return v;
+}
+
+/* Compare got with the golden file (or write it with CTL_RENDER_UPDATE). */
+static void golden(const char *name, char *got)
+{
+	char path[512], *want = NULL;
+	size_t len;
+
+	assert_non_null(got);
+	snprintf(path, sizeof(path), "%s/%s", CTL_RENDER_DIR, name);
+	if (getenv("CTL_RENDER_UPDATE")) {
+		assert_int_equal(drv_write_atomic(path, got, strlen(got), 0644), DRV_OK);
+		free(got);
+		return;
+	}
+	assert_int_equal(drv_read_file(path, 1 << 20, &want, &len), DRV_OK);
+	if (strcmp(got, want) != 0) {
+		fprintf(stderr, "--- %s (want)\n%s--- got\n%s---\n", name, want, got);
+		fail_msg("%s differs from the rendering", name);
+	}
+	free(want);
+	free(got);
+}
+
+static void test_status_running(void **state)
+{
+	json_t *d = load("running.json");
+
+	(void)state;
+	golden("running.status.txt", ctl_render_status(d, NOW));
+	json_decref(d);
+}
+
+static void test_status_rolled_back(void **state)
+{
+	json_t *d = load("rolled_back.json");
+
+	(void)state;
+	golden("rolled_back.status.txt", ctl_render_status(d, NOW));
+	json_decref(d);
+}
+
+static void test_progress(void **state)
+{
+	json_t *d = load("running.json"), *later = load("later.json"),
+	       *rb = load("rolled_back.json");
+
+	(void)state;
+	golden("running.progress.txt", ctl_render_progress(d, NOW, 0));
+	golden("later.progress.txt", ctl_render_progress(later, NOW + 5000, 0));
+	golden("rolled_back.progress.txt", ctl_render_progress(rb, NOW, 0));
+	golden("running.progress40.txt", ctl_render_progress(d, NOW, 40));
+	json_decref(d);
+	json_decref(later);
+	json_decref(rb);
+}
+
+/* Every line of a frame fits in width - 1 columns, so redraws stay aligned. */
+static void test_progress_width(void **state)
+{
+	json_t *d = load("rolled_back.json");
+	char *s = ctl_render_progress(d, NOW, 30), *line;
+
+	(void)state;
+	assert_non_null(s);
+	for (line = s; *line;) {
+		size_t n = strcspn(line, "\n");
+		assert_true(n <= 29);
+		line += n + (line[n] == '\n');
+	}
+	free(s);
+	json_decref(d);
+}
+
+static void test_changes(void **state)
+{
+	json_t *d = load("running.json"), *later = load("later.json"),
+	       *rb = load("rolled_back.json");
+	char *none;
+
+	(void)state;
+	golden("first.changes.txt", ctl_render_changes(NULL, d));
+	golden("later.changes.txt", ctl_render_changes(d, later));
+	golden("rolled_back.changes.txt", ctl_render_changes(NULL, rb));
+	none = ctl_render_changes(later, later);
+	assert_string_equal(none, "");
+	free(none);
+	json_decref(d);
+	json_decref(later);
+	json_decref(rb);
+}
+
+static void test_summary(void **state)
+{
+	json_t *d = load("rolled_back.json"), *r = load("running.json");
+
+	(void)state;
+	golden("rolled_back.summary.txt", ctl_render_summary(d, NOW));
+	golden("running.summary.txt", ctl_render_summary(r, NOW));
+	json_decref(d);
+	json_decref(r);
+}
+
+static void test_history(void **state)
+{
+	json_t *list = load("history.json"), *empty = json_array();
+
+	(void)state;
+	golden("history.txt", ctl_render_history(list, NOW));
+	golden("history_empty.txt", ctl_render_history(empty, NOW));
+	json_decref(list);
+	json_decref(empty);
+}
+
+static void test_plan_errors(void **state)
+{
+	json_t *e = load("plan_errors.json");
+	json_t *one =
+	        json_pack("{s:s, s:s, s:s, s:i}", "code", "unresolved-image", "message",
+	                  "no such tag: 9.9.9", "field", "tiers[1].services[0].image", "line", 40);
+
+	(void)state;
+	golden("plan_errors.txt", ctl_render_plan_errors(e, "plans/berrys.yaml"));
+	golden("plan_error_one.txt", ctl_render_plan_errors(one, "berrys.yaml"));
+	json_decref(e);
+	json_decref(one);
+}
+
+/* Nothing the server says reaches the terminal as an escape sequence. */
+static void test_no_escapes(void **state)
+{
+	json_t *d = load("rolled_back.json");
+	char *outs[4];
+
+	(void)state;
+	outs[0] = ctl_render_status(d, NOW);
+	outs[1] = ctl_render_progress(d, NOW, 0);
+	outs[2] = ctl_render_changes(NULL, d);
+	json_object_set_new(d, "reason", json_string("\x1b]0;owned\x07"));
+	outs[3] = ctl_render_summary(d, NOW);
+	for (int i = 0; i < 4; i++) {
+		assert_non_null(outs[i]);
+		assert_null(strchr(outs[i], '\x1b'));
+		assert_null(strchr(outs[i], '\x07'));
+		free(outs[i]);
+	}
+	json_decref(d);
+}
+
+/* Missing members print as empty/zero; nothing crashes on odd shapes. */
+static void test_odd_shapes(void **state)
+{
+	json_t *odd[] = {
+	        json_object(),
+	        json_pack("{s:s, s:i, s:s}", "id", "x", "tiers", 3, "hooks", "no"),
+	        json_pack("{s:[{s:[i, {s:[s, {}]}]}]}", "tiers", "services", 1, "hosts", "h"),
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		char *s[5] = {ctl_render_status(odd[i], NOW), ctl_render_progress(odd[i], NOW, 10),
+		              ctl_render_changes(NULL, odd[i]), ctl_render_summary(odd[i], NOW),
+		              ctl_render_history(odd[i], NOW)};
+		for (int j = 0; j < 5; j++) {
+			assert_non_null(s[j]);
+			free(s[j]);
+		}
+		json_decref(odd[i]);
+	}
+}
+
+static void test_state_exit(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl_state_exit("succeeded"), CTL_EXIT_OK);
+	assert_int_equal(ctl_state_exit("failed"), CTL_EXIT_FAILED);
+	assert_int_equal(ctl_state_exit("rolled_back"), CTL_EXIT_FAILED);
+	assert_int_equal(ctl_state_exit("aborted"), CTL_EXIT_FAILED);
+	assert_int_equal(ctl_state_exit("running"), -1);
+	assert_int_equal(ctl_state_exit("awaiting_promotion"), -1);
+	assert_int_equal(ctl_state_exit(NULL), -1);
+	assert_true(ctl_state_final("aborted"));
+	assert_false(ctl_state_final("paused"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_status_running), cmocka_unit_test(test_status_rolled_back),
+	        cmocka_unit_test(test_progress),       cmocka_unit_test(test_progress_width),
+	        cmocka_unit_test(test_changes),        cmocka_unit_test(test_summary),
+	        cmocka_unit_test(test_history),        cmocka_unit_test(test_plan_errors),
+	        cmocka_unit_test(test_no_escapes),     cmocka_unit_test(test_odd_shapes),
+	        cmocka_unit_test(test_state_exit),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
