@@ -199,6 +199,30 @@ for u in drover-agent droverd; do
 done
 check "installed drover-agent runs" "$R/usr/sbin/drover-agent" --version
 
+# The agent's postinst without systemd-tmpfiles (hosts without systemd) must
+# make the same directories and links: install it into a second root with
+# a PATH that lacks systemd-tmpfiles.
+agent_layout()
+{
+	(cd "$1" && find etc/drover/agent var/lib/drover/agent var/log/drover-agent \
+		-printf '%p %y %m %U:%G %l\n' | sort)
+}
+R2=$tmp/root-notmpfiles
+mkdir -p "$R2/var/lib/dpkg/info" "$R2/var/lib/dpkg/updates" "$R2/var/log" "$R2/etc" "$tmp/path"
+touch "$R2/var/lib/dpkg/status" "$R2/var/lib/dpkg/available"
+for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+	for f in "$d"/*; do
+		n=${f##*/}
+		[ "$n" = systemd-tmpfiles ] || [ -e "$tmp/path/$n" ] || ln -s "$f" "$tmp/path/$n"
+	done
+done
+PATH=$tmp/path dpkg --root="$R2" --log="$R2/var/log/dpkg.log" --force-script-chrootless \
+	--force-depends -i "$agent_deb" >"$tmp/install-notmpfiles.log" 2>&1 ||
+	{ cat "$tmp/install-notmpfiles.log" >&2; bad "dpkg -i drover-agent without systemd-tmpfiles"; }
+check "without systemd-tmpfiles the agent's postinst makes the same layout" \
+	diff <(agent_layout "$R") <(agent_layout "$R2")
+rm -rf "$R2"
+
 C=/etc/drover/coordinator
 S=/var/lib/drover/coordinator
 if [ "$droverd_init" = yes ]; then
