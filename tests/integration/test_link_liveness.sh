@@ -30,20 +30,22 @@ both() { is_state dies connected && is_state hangs connected; }
 wait_for 30 both || fail "agents not connected: $(agents_json)"
 ok "both agents connected"
 
-start=$(date +%s%N)
+# when droverd noticed, by its own event clock (the test's polling adds load noise)
+noticed_ms() { sql "select at_ms from events where kind='agent_disconnected' and agent_id='$1' order by id desc limit 1"; }
+start=$(date +%s%3N)
 agent_stop dies KILL
-wait_for 10 is_state dies disconnected || fail "a killed agent is still connected"
-ms=$((($(date +%s%N) - start) / 1000000))
+wait_for 20 is_state dies disconnected || fail "a killed agent is still connected"
+ms=$(($(noticed_ms dies) - start))
 ((ms < 3000)) || fail "took $ms ms to notice a closed connection"
 [[ $(sql "select json_extract(data, '\$.why') from events where kind='agent_disconnected' and agent_id='dies'") == "connection closed" ]] ||
 	fail "reason"
 ok "a killed agent is disconnected when its connection closes ($ms ms)"
 
 kill -STOP "${PIDS[hangs]}"
-start=$(date +%s%N)
-wait_for 15 is_state hangs disconnected || fail "a hung agent stayed connected"
-ms=$((($(date +%s%N) - start) / 1000000))
-((ms <= 5000 + 2000 + 1500)) || fail "took $ms ms (bound: liveness 5 s + poll 2 s + tick)"
+start=$(date +%s%3N)
+wait_for 30 is_state hangs disconnected || fail "a hung agent stayed connected"
+ms=$(($(noticed_ms hangs) - start))
+((ms <= 5000 + 1000 + 500)) || fail "took $ms ms (bound: liveness 5 s after its last poll, + tick)"
 [[ $(sql "select json_extract(data, '\$.why') from events where kind='agent_disconnected' and agent_id='hangs'") == silent* ]] ||
 	fail "reason"
 ok "a hung agent is disconnected within the liveness bound ($ms ms)"
