@@ -221,7 +221,10 @@ static void serve(struct droverd *d, const sigset_t *set)
 		}
 		if (sig == SIGHUP) {
 			drv_info("droverd", "reopening the log file");
-			drv_log_reopen();
+			if (drv_log_reopen() == DRV_OK)
+				drv_info("droverd", "log file reopened");
+			else
+				drv_error("droverd", "cannot reopen the log file");
 		}
 		if (drv_mono_ms() >= next_tick) {
 			core_tick(d->core);
