@@ -80,8 +80,11 @@ struct driver_ops {
 	/* After an agent restart: take over an instance that should be running
 	 * (re-adopt it, or start it again if it is gone). */
 	int (*adopt)(void *state, const struct driver_instance *in, char *err, size_t err_size);
-	/* Called every ~200 ms by the supervisor thread. */
+	/* Called every ~200 ms by the supervisor thread (may be NULL). */
 	void (*tick)(void *state);
+	/* Forget images of the driver's own store that no release in `digests`
+	 * (the kept current, previous and staged ones) uses (may be NULL). */
+	void (*gc)(void *state, char *const *digests, size_t n);
 };
 
 extern const struct driver_ops driver_exec_ops;

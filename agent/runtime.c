@@ -422,8 +422,14 @@ static void gc(struct runtime *rt)
 	char **sv = NULL, **dg = NULL;
 	size_t n = 0;
 
-	if (state_kept(rt->st, &sv, &dg, &n) == DRV_OK)
+	if (state_kept(rt->st, &sv, &dg, &n) == DRV_OK) {
 		puller_gc(rt->puller, sv, dg, n);
+		for (int i = 1; i < N_DRIVERS; i++) {
+			const struct driver_ops *ops = driver_find((Drover__Driver)i);
+			if (ops != NULL && ops->gc != NULL && rt->dstate[i] != NULL)
+				ops->gc(rt->dstate[i], dg, n);
+		}
+	}
 	state_strings_free(sv, n);
 	state_strings_free(dg, n);
 }
