@@ -18,6 +18,7 @@
 #include "drover.pb-c.h"
 
 struct puller;
+struct puller_stats;
 
 #define DRIVER_INSTANCE_MAX 140
 
@@ -30,6 +31,8 @@ struct driver_instance {
 	const char *reference;   /* image reference */
 	const char *digest;      /* pinned digest */
 	const char *release_dir; /* exec: RELEASES/svc/<hex>; set by prepare */
+	/* prepare adds the bytes it fetched and found cached (NULL: not counted) */
+	struct puller_stats *pull_stats;
 };
 
 enum driver_state {

@@ -32,6 +32,7 @@
 #include "linkstats.h"
 #include "log.h"
 #include "metrics.h"
+#include "report_metrics.h"
 #include "schema.h"
 #include "store.h"
 #include "watchdog.h"
@@ -114,6 +115,8 @@ static int start_api(struct droverd *d)
 		rc = drv_audit_add_routes(d->http, d->api_db);
 	if (rc == DRV_OK)
 		rc = agents_api_add_metrics(drv_metrics_global(), d->core);
+	if (rc == DRV_OK)
+		rc = drv_report_metrics_init(drv_metrics_global());
 	if (rc == DRV_OK)
 		rc = drv_metrics_add_routes(d->http, drv_metrics_global());
 	if (rc == DRV_OK)
