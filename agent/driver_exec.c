@@ -49,12 +49,50 @@ struct sup {
 	int last_exit;
 };
 
+#define NOTICES_MAX 16
+
+/* Notices are collected under the lock and delivered after it is released:
+ * the receiver asks the driver for status, which takes the lock. */
+struct notice {
+	char service[80], slot[80], msg[300];
+};
+
 struct exec_state {
 	struct driver_env env;
 	unsigned long log_max;
 	pthread_mutex_t lock;
 	struct sup *list;
+	struct notice notices[NOTICES_MAX];
+	size_t n_notices;
 };
+
+/* Locked. */
+static void queue_notice(struct exec_state *x, const struct sup *s, const char *msg)
+{
+	struct notice *n;
+
+	if (x->n_notices >= NOTICES_MAX)
+		return;
+	n = &x->notices[x->n_notices++];
+	snprintf(n->service, sizeof(n->service), "%s", s->service);
+	snprintf(n->slot, sizeof(n->slot), "%s", s->slot);
+	snprintf(n->msg, sizeof(n->msg), "%s", msg);
+}
+
+/* Unlocked: deliver what was queued. */
+static void flush_notices(struct exec_state *x)
+{
+	struct notice batch[NOTICES_MAX];
+	size_t n;
+
+	pthread_mutex_lock(&x->lock);
+	n = x->n_notices;
+	memcpy(batch, x->notices, n * sizeof(batch[0]));
+	x->n_notices = 0;
+	pthread_mutex_unlock(&x->lock);
+	for (size_t i = 0; i < n && x->env.notice != NULL; i++)
+		x->env.notice(batch[i].service, batch[i].slot, batch[i].msg, x->env.notice_arg);
+}
 
 /* --- bookkeeping --- */
 
@@ -381,8 +419,7 @@ static void on_exit_seen(struct exec_state *x, struct sup *s, int status)
 		         s->quick_exits, QUICK_EXIT_MS / 1000, status, (long long)delay);
 		drv_error("exec", "service is crash-looping", "instance=%s exits=%u", s->name,
 		          s->quick_exits);
-		if (x->env.notice != NULL)
-			x->env.notice(s->service, s->slot, msg, x->env.notice_arg);
+		queue_notice(x, s, msg);
 	}
 }
 
@@ -449,6 +486,7 @@ static void tick(void *state)
 		rotate(x, s->name);
 	}
 	pthread_mutex_unlock(&x->lock);
+	flush_notices(x);
 }
 
 /* --- ops --- */
@@ -631,8 +669,7 @@ static int adopt(void *state, const struct driver_instance *in, char *err, size_
 		         "%s was not running when the agent started; starting it again", in->name);
 		drv_warn("exec", "service not running after agent restart, starting it",
 		         "instance=%s", in->name);
-		if (x->env.notice != NULL)
-			x->env.notice(in->service, in->slot, msg, x->env.notice_arg);
+		queue_notice(x, s, msg);
 		rc = launch(x, s, err, size);
 		if (rc != DRV_OK) {
 			s->started_ms = drv_mono_ms();
@@ -640,6 +677,7 @@ static int adopt(void *state, const struct driver_instance *in, char *err, size_
 		}
 	}
 	pthread_mutex_unlock(&x->lock);
+	flush_notices(x);
 	return rc;
 }
 

@@ -330,7 +330,11 @@ static int ensure_blob(struct puller *p, const struct source *s, const char *dig
 	rc = drv_sha256_new(&d.h);
 	if (rc == DRV_OK)
 		rc = download(p, s, digest, want, &d, err, size);
-	if (rc == DRV_OK && (fsync(d.fd) < 0 || rename(part, final) < 0))
+	/* No fsync: the cache is content-addressed and every blob is hashed again
+	 * before use (layers before unpacking, manifests when read), so a blob
+	 * damaged by a power loss is caught and fetched again; the rename keeps a
+	 * crash from exposing a partial file under a final name. */
+	if (rc == DRV_OK && rename(part, final) < 0)
 		rc = (ferr(err, size, "cannot store blob %s: %s", digest, strerror(errno)),
 		      DRV_ESYS);
 	if (rc == DRV_OK) {
@@ -375,7 +379,16 @@ static int get_doc(struct puller *p, const struct source *s, const char *digest,
 			       DRV_EDECODE;
 		}
 	} else {
-		rc = drv_oci_get_manifest(s->client, digest, &doc, err, size);
+		int64_t backoff = 250;
+		for (int i = 0; i < PULLER_ATTEMPTS; i++) {
+			rc = drv_oci_get_manifest(s->client, digest, &doc, err, size);
+			if (rc == DRV_OK || !retryable(rc) || i + 1 == PULLER_ATTEMPTS)
+				break;
+			drv_warn("puller", "manifest fetch failed, retrying",
+			         "digest=%.19s attempt=%d error=\"%s\"", digest, i + 1, err);
+			poll(NULL, 0, (int)backoff);
+			backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
+		}
 		if (rc != DRV_OK)
 			return rc;
 		*buf = doc.data;
@@ -457,7 +470,7 @@ int puller_fetch(struct puller *p, const char *reference, const char *digest,
                  struct puller_stats *stats, char *err, size_t size)
 {
 	struct puller_stats st = {0};
-	struct drv_oci_manifest m;
+	struct drv_oci_manifest m = {0};
 	char mdigest[DRV_DIGEST_STR];
 	struct drv_oci_ref ref = {0};
 	struct source s;
@@ -555,6 +568,13 @@ static int write_release_meta(struct puller *p, const char *tmp, const char *dig
 	blob_path(p, m->config.digest, cfg, sizeof(cfg));
 	rc = drv_read_file(cfg, DRV_OCI_MANIFEST_MAX, &buf, &len);
 	if (rc == DRV_OK) {
+		char got[DRV_DIGEST_STR];
+		if (drv_sha256_buf(buf, len, got) != DRV_OK || strcmp(got, m->config.digest) != 0) {
+			unlink(cfg);
+			rc = DRV_EDECODE;
+		}
+	}
+	if (rc == DRV_OK) {
 		snprintf(path, sizeof(path), "%s/image-config.json", tmp);
 		rc = drv_write_atomic(path, buf, len, 0640);
 		free(buf);
@@ -602,7 +622,7 @@ int puller_stage(struct puller *p, const char *service, const char *reference, c
                  char **release_dir, struct puller_stats *stats, char *err, size_t size)
 {
 	struct puller_stats st = {0};
-	struct drv_oci_manifest m;
+	struct drv_oci_manifest m = {0};
 	char mdigest[DRV_DIGEST_STR];
 	struct drv_oci_ref ref = {0};
 	struct source s = {0};
@@ -745,8 +765,6 @@ static void gc_blobs(struct puller *p, const struct strset *used)
 {
 	char dir[4096], path[4400];
 	struct dirent *de;
-	struct stat st;
-	time_t now = time(NULL);
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "%s/blobs/sha256", p->cache);
@@ -757,8 +775,6 @@ static void gc_blobs(struct puller *p, const struct strset *used)
 		if (de->d_name[0] == '.' || strset_has(used, de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (stat(path, &st) == 0 && now - st.st_mtime < 60)
-			continue;
 		drv_debug("puller", "removing an unused blob", "blob=%.12s", de->d_name);
 		unlink(path);
 	}

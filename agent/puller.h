@@ -75,9 +75,8 @@ int puller_has_release(struct puller *p, const char *service, const char *digest
 
 /*
  * Garbage collection: remove every release not in the kept (service,
- * digest) pairs, then every cached blob that no kept release uses (blobs
- * younger than a minute are spared: a pull may be about to use them).
- * Waits for pulls in progress.
+ * digest) pairs, then every cached blob that no kept release uses. Waits
+ * for the pulls in progress in this process (which hold a read lock).
  */
 int puller_gc(struct puller *p, char *const *services, char *const *digests, size_t n);
 

@@ -148,9 +148,16 @@ static int decide_kind(struct perr *e, json_t *root, const char *ctype, struct d
 		m->kind = DRV_OCI_MANIFEST;
 	else
 		return bad(e, "unsupported media type '%.100s'", mt);
-	if (m->media_type[0] == '\0')
-		snprintf(m->media_type, sizeof(m->media_type), "%s",
-		         m->kind == DRV_OCI_INDEX ? DRV_MT_OCI_INDEX : DRV_MT_OCI_MANIFEST);
+	if (m->media_type[0] == '\0') {
+		static const char *const known[] = {DRV_MT_OCI_MANIFEST, DRV_MT_OCI_INDEX,
+		                                    DRV_MT_DOCKER_MANIFEST, DRV_MT_DOCKER_LIST};
+		const char *name =
+		        m->kind == DRV_OCI_INDEX ? DRV_MT_OCI_INDEX : DRV_MT_OCI_MANIFEST;
+		for (size_t i = 0; ctype != NULL && i < 4; i++)
+			if (strncmp(ctype, known[i], strlen(known[i])) == 0)
+				name = known[i];
+		snprintf(m->media_type, sizeof(m->media_type), "%s", name);
+	}
 	return DRV_OK;
 }
 

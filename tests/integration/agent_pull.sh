@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# agent_pull.sh: the image puller against a real docker-registry on loopback:
+# pull + verify + unpack (PRESTAGE), a shared layer fetched once, resume of a
+# partial blob, a 404, a corrupted blob in the registry's storage rejected
+# with nothing half-installed, path-escaping layers ('..', absolute, symlink
+# written through) rejected, gzip/zstd/plain layers with whiteouts, an
+# oci-layout: source, a stalled registry, and GC keeping current + previous.
+TEST_NAME=agent_pull
+source "$(dirname "${BASH_SOURCE[0]}")/agent_lib.sh"
+need_tools tar zstd gzip sha256sum
+setup_registry
+
+mkimage_berry "$TMP/oci" berry 1.0.0 --pad-mb 2 || fail "mkimage 1.0.0"
+mkimage_berry "$TMP/oci" berry 2.0.0 --pad-mb 2 || fail "mkimage 2.0.0"
+mkimage_berry "$TMP/oci" berry 3.0.0 --pad-mb 2 || fail "mkimage 3.0.0"
+D1=$(mkimage_push "$TMP/oci" 1.0.0 "$REG_PORT" berrys/berry)
+D2=$(mkimage_push "$TMP/oci" 2.0.0 "$REG_PORT" berrys/berry)
+D3=$(mkimage_push "$TMP/oci" 3.0.0 "$REG_PORT" berrys/berry)
+ok "registry on $REG with berry 1.0.0, 2.0.0, 3.0.0 (two layers each, shared padding)"
+
+pre() { svc_json "$1" prestage berry "$2" "$3" 20001; }
+cache_blobs() { find "$AGENT_DIR/cache/blobs/sha256" -type f | wc -l; }
+
+run_step p1 "$(pre p1 1.0.0 "$D1")" --insecure-registry || fail "prestage 1.0.0: $(final p1)"
+R1=$AGENT_DIR/releases/berry/${D1#sha256:}
+[[ -x $R1/rootfs/bin/berry-svc && $(cat "$R1/rootfs/VERSION") == 1.0.0 ]] || fail "1.0.0 rootfs incomplete"
+[[ $(stat -c %s "$R1/rootfs/pad/padding.bin") == $((2 * 1024 * 1024)) ]] || fail "padding layer missing"
+for b in "$AGENT_DIR"/cache/blobs/sha256/*; do
+	[[ $(sha256sum "$b" | cut -d' ' -f1) == "$(basename "$b")" ]] || fail "cache blob $b does not match its name"
+done
+ok "prestage pulls, verifies and unpacks 1.0.0 ($(cache_blobs) blobs in the cache, each matching its digest)"
+
+n_before=$(cache_blobs)
+run_step p2 "$(pre p2 2.0.0 "$D2")" --insecure-registry || fail "prestage 2.0.0"
+# The padding layer is shared: 2.0.0 adds manifest, config and one layer.
+(($(cache_blobs) == n_before + 3)) || fail "shared layer fetched again ($n_before -> $(cache_blobs))"
+ok "a layer shared by two images is fetched once"
+
+# Resume: leave the first half of 3.0.0's big layer as a partial download.
+curl -fsS -H "Accept: $MKIMAGE_ACCEPT" "http://$REG/v2/berrys/berry/manifests/$D3" >"$TMP/m3.json"
+small=$(jq -r '.layers | min_by(.size) | .digest' "$TMP/m3.json")
+# (3.0.0 shares the padding with 1.0.0; take its own layer and drop it from the cache)
+layer=$small
+size=$(jq -r --arg d "$layer" '.layers[] | select(.digest == $d) | .size' "$TMP/m3.json")
+curl -fsS -o "$TMP/whole" "http://$REG/v2/berrys/berry/blobs/$layer"
+head -c $((size / 2)) "$TMP/whole" >"$AGENT_DIR/cache/partial/${layer#sha256:}"
+run_step p3 "$(pre p3 3.0.0 "$D3")" --insecure-registry || fail "prestage 3.0.0 with a partial blob: $(final p3)"
+grep -q "resuming a partial blob" "$TMP/p3.err" || fail "no resume logged"
+[[ $(sha256sum "$AGENT_DIR/cache/blobs/sha256/${layer#sha256:}" | cut -d' ' -f1) == "${layer#sha256:}" ]] ||
+	fail "resumed blob is corrupt"
+[[ ! -e $AGENT_DIR/cache/partial/${layer#sha256:} ]] || fail "partial file left behind"
+ok "a partial blob is resumed with a Range request and verified ($((size / 2)) of $size bytes were there)"
+
+# 404: a digest the registry does not have.
+missing=sha256:$(printf 'nothing' | sha256sum | cut -d' ' -f1)
+rc=0
+run_step p404 "$(pre p404 9.9.9 "$missing")" --insecure-registry || rc=$?
+[[ $rc == 1 && $(field p404 .message) == *"HTTP 404"* ]] || fail "404: $(final p404)"
+[[ ! -e $AGENT_DIR/releases/berry/${missing#sha256:} ]] || fail "release dir after a 404"
+ok "unknown digest: clear 404 error ($(field p404 .message | cut -c1-100)...)"
+
+# Corrupt a layer blob inside the registry's storage: the pull must refuse it.
+mkimage_berry "$TMP/oci" berry 4.0.0 || fail "mkimage 4.0.0"
+D4=$(mkimage_push "$TMP/oci" 4.0.0 "$REG_PORT" berrys/berry)
+curl -fsS -H "Accept: $MKIMAGE_ACCEPT" "http://$REG/v2/berrys/berry/manifests/$D4" >"$TMP/m4.json"
+l4=$(jq -r '.layers[-1].digest' "$TMP/m4.json")
+h=${l4#sha256:}
+data=$REG_DIR/storage/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data
+[[ -f $data ]] || fail "registry storage layout unexpected: $data"
+printf 'X' | dd of="$data" bs=1 seek=100 conv=notrunc status=none
+rc=0
+run_step p4 "$(pre p4 4.0.0 "$D4")" --insecure-registry || rc=$?
+[[ $rc == 1 && $(field p4 .message) == *"failed verification"* ]] || fail "corrupt blob: $(final p4)"
+[[ ! -e $AGENT_DIR/releases/berry/${D4#sha256:} && ! -e $AGENT_DIR/cache/blobs/sha256/$h ]] ||
+	fail "corrupt blob or half release left on disk"
+[[ -z $(find "$AGENT_DIR/releases/berry" -maxdepth 1 -name '.tmp-*') ]] || fail "temp release dir left"
+ok "a corrupted blob is rejected ($(field p4 .message | cut -c1-90)...), nothing half-installed"
+
+# Hand-made layers: plain, gzip and zstd, whiteouts, and escapes.
+mkdir -p "$TMP/l/a/etc" "$TMP/l/b/etc" "$TMP/l/c"
+echo base >"$TMP/l/a/etc/keep"
+echo gone >"$TMP/l/a/etc/remove-me"
+mkdir -p "$TMP/l/a/opq" && echo old >"$TMP/l/a/opq/old"
+tar -C "$TMP/l/a" -cf "$TMP/l1.tar" etc opq
+: >"$TMP/l/b/etc/.wh.remove-me"
+mkdir -p "$TMP/l/b/opq" && : >"$TMP/l/b/opq/.wh..wh..opq" && echo new >"$TMP/l/b/opq/new"
+echo zstd >"$TMP/l/b/etc/added"
+tar -C "$TMP/l/b" -cf - etc opq | zstd -q -o "$TMP/l2.tar.zst"
+echo gz >"$TMP/l/c/gzfile"
+tar -C "$TMP/l/c" -czf "$TMP/l3.tar.gz" gzfile
+mklayout "$TMP/lay" v1 application/vnd.oci.image.layer.v1.tar "$TMP/l1.tar" >/dev/null
+# Mixed media types: rewrite the manifest by hand for three layers.
+DL=$(mklayout "$TMP/mixed" v1 application/vnd.oci.image.layer.v1.tar "$TMP/l1.tar" "$TMP/l2.tar.zst" "$TMP/l3.tar.gz")
+mj=$TMP/mixed/blobs/sha256/${DL#sha256:}
+jq -c '.layers[1].mediaType = "application/vnd.oci.image.layer.v1.tar+zstd" | .layers[2].mediaType = "application/vnd.oci.image.layer.v1.tar+gzip"' "$mj" >"$TMP/mj"
+md=$(sha256sum "$TMP/mj" | cut -d' ' -f1)
+cp "$TMP/mj" "$TMP/mixed/blobs/sha256/$md"
+jq -c --arg d "sha256:$md" --argjson s "$(stat -c %s "$TMP/mj")" '.manifests[0].digest = $d | .manifests[0].size = $s' \
+	"$TMP/mixed/index.json" >"$TMP/ix" && mv "$TMP/ix" "$TMP/mixed/index.json"
+DM=$(push_layout "$TMP/mixed" v1 berrys/mixed)
+[[ $DM == "sha256:$md" ]] || fail "mixed image digest $DM != sha256:$md"
+mixed() { jq -cn --arg s "$1" --arg ref "$2" --arg d "$3" '{action:"prestage", step_id:$s, service:{name:"mixed", version:"v1", image:{reference:$ref, digest:$d}}}'; }
+run_step mx "$(mixed mx "$REG/berrys/mixed:v1" "$DM")" --insecure-registry || fail "mixed layers: $(final mx)"
+RM=$AGENT_DIR/releases/mixed/$md/rootfs
+[[ $(cat "$RM/etc/keep") == base && ! -e $RM/etc/remove-me && $(cat "$RM/etc/added") == zstd ]] ||
+	fail "whiteout or zstd layer not applied"
+[[ ! -e $RM/opq/old && $(cat "$RM/opq/new") == new && $(cat "$RM/gzfile") == gz ]] ||
+	fail "opaque whiteout or gzip layer not applied"
+ok "plain, zstd and gzip layers applied in order; .wh. and opaque whiteouts honoured"
+
+# The same image from an oci-layout: source (air-gapped), no registry involved.
+run_step ol "$(mixed ol "oci-layout:$TMP/mixed:v1" "$DM")" || fail "oci-layout source: $(final ol)"
+ok "oci-layout:PATH source works"
+
+# Escapes. Each is its own image; each must be refused, with no release left.
+escape_case() { # NAME TARFILE WHAT
+	local name=$1 tarf=$2 what=$3 d rc=0
+	d=$(mklayout "$TMP/esc-$name" v1 application/vnd.oci.image.layer.v1.tar "$tarf")
+	d=$(push_layout "$TMP/esc-$name" v1 "berrys/esc-$name")
+	run_step "esc-$name" "$(jq -cn --arg s "esc-$name" --arg n "esc-$name" --arg ref "$REG/berrys/esc-$name:v1" --arg d "$d" \
+		'{action:"prestage", step_id:$s, service:{name:$n, version:"v1", image:{reference:$ref, digest:$d}}}')" \
+		--insecure-registry || rc=$?
+	[[ $rc == 1 && $(field "esc-$name" .message) == *refused* ]] || fail "$what not refused: $(final "esc-$name")"
+	[[ -z $(ls -A "$AGENT_DIR/releases/esc-$name" 2>/dev/null) ]] || fail "$what: release dir left"
+	ok "$what refused: $(field "esc-$name" .message | sed 's/.*: layer entry/layer entry/' | cut -c1-110)"
+}
+mkdir -p "$TMP/e1/x" && echo pwned >"$TMP/e1/x/evil"
+tar -C "$TMP/e1" -cf "$TMP/dotdot.tar" -P --transform 's,^x/evil,../../../tmp/drover-evil,' x/evil
+escape_case dotdot "$TMP/dotdot.tar" "a '..' entry"
+tar -C "$TMP/e1" -cf "$TMP/abs.tar" -P --transform "s,^x/evil,$TMP/abs-evil," x/evil
+escape_case abs "$TMP/abs.tar" "an absolute entry"
+mkdir -p "$TMP/e2/x" "$TMP/outside" && ln -s "$TMP/outside" "$TMP/e2/link" && echo pwned >"$TMP/e2/x/pwned"
+tar -C "$TMP/e2" -cf "$TMP/symlink.tar" --no-recursion --transform 's,^x/,link/,' link x/pwned
+escape_case symlink "$TMP/symlink.tar" "a file written through an absolute symlink"
+ln -s ../../../../../../.. "$TMP/e2/up"
+tar -C "$TMP/e2" -cf "$TMP/symrel.tar" --no-recursion --transform 's,^x/,up/tmp/,' up x/pwned
+escape_case symrel "$TMP/symrel.tar" "a file written through a relative symlink leaving the root"
+[[ ! -e /tmp/drover-evil && ! -e $TMP/abs-evil && ! -e $TMP/outside/pwned ]] || fail "something was written outside the root"
+ok "nothing was written outside the release roots"
+
+# A stalled registry (SIGSTOP): the pull fails with a clear error in bounded time.
+mkimage_berry "$TMP/oci" berry 5.0.0 || fail "mkimage 5.0.0"
+D5=$(mkimage_push "$TMP/oci" 5.0.0 "$REG_PORT" berrys/berry)
+rpid=$(cat "$REG_DIR/registry.pid")
+kill -STOP "$rpid"
+at_exit "kill -CONT $rpid"
+t0=$(date +%s)
+rc=0
+run_step p5 "$(pre p5 5.0.0 "$D5")" --insecure-registry --pull-stall-s 1 || rc=$?
+kill -CONT "$rpid"
+secs=$(($(date +%s) - t0))
+[[ $rc == 1 ]] || fail "stalled registry: $(final p5)"
+((secs < 90)) || fail "stalled pull took $secs s"
+[[ ! -e $AGENT_DIR/releases/berry/${D5#sha256:} ]] || fail "release after a stalled pull"
+ok "stalled registry: failed after $secs s with '$(field p5 .message | cut -c1-100)'"
+
+# GC: after starting 1.0.0 then 2.0.0 (then 3.0.0), only current + previous remain.
+for v in 1 2 3; do
+	eval "d=\$D$v"
+	run_step "s$v" "$(svc_json "s$v" start berry "$v.0.0" "$d" "$(pick_port)")" --insecure-registry ||
+		fail "start $v.0.0: $(final "s$v")"
+done
+stop_on_exit berry
+left=$(ls "$AGENT_DIR/releases/berry" | sort | tr '\n' ' ')
+want=$(printf '%s\n' "${D2#sha256:}" "${D3#sha256:}" | sort | tr '\n' ' ')
+[[ $left == "$want" ]] || fail "GC kept '$left', want '$want'"
+[[ ! -e $AGENT_DIR/cache/blobs/sha256/${D1#sha256:} ]] || fail "GC kept 1.0.0's manifest blob"
+run_step stop "$(simple_json stop stop berry)" || fail "stop"
+ok "GC keeps the current and previous releases (and their blobs) only"
+
+echo "$TEST_NAME: $PASSED passed, 0 failed"
