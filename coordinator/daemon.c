@@ -25,6 +25,7 @@
 #include "deploy_api.h"
 #include "deploy_engine.h"
 #include "err.h"
+#include "api_ui.h"
 #include "sdnotify.h"
 #include "events.h"
 #include "http_server.h"
@@ -126,6 +127,8 @@ static int start_api(struct droverd *d)
 		rc = agents_api_add_routes(d->http, d->core);
 	if (rc == DRV_OK)
 		rc = deploy_api_add_routes(d->http, &d->deploy_api);
+	if (rc == DRV_OK)
+		rc = drv_ui_add_routes(d->http); /* the dashboard at /ui */
 	if (rc == DRV_OK)
 		rc = drv_http_server_start(d->http);
 	if (rc == DRV_OK)
