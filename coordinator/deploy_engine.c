@@ -274,7 +274,13 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 		         d == NULL ? "finished" : "not started yet");
 		return DRV_ESTATE;
 	}
-	rc = run_event(e, d, &ev);
+	/* The sequencer takes a repeated pause or resume as a no-op; the API
+	 * says it does not apply (docs/api.md). */
+	if ((c->verb == DEPLOY_RESUME || c->verb == DEPLOY_PAUSE) &&
+	    drv_seq_paused(d->seq) == (c->verb == DEPLOY_PAUSE))
+		rc = DRV_ESTATE;
+	else
+		rc = run_event(e, d, &ev);
 	if (rc == DRV_ESTATE) {
 		snprintf(c->why, sizeof(c->why), "%s does not apply to deployment %s (%s)",
 		         deploy_verb_name(c->verb), c->id, view_state(d));

@@ -134,8 +134,11 @@ static void send_service(struct dep *d, const struct drv_seq_action *a, const ch
 	st = sent_state(a->step, was);
 	if (strcmp(st, was) == 0)
 		return;
+	if (a->step == DRV_SEQ_STEP_ROLLBACK && strcmp(was, "failed") == 0)
+		return; /* stays failed, with its message, until rolled back */
 	set_str(rec, "state", st);
-	set_str(rec, "message", "");
+	if (a->step != DRV_SEQ_STEP_ROLLBACK)
+		set_str(rec, "message", "");
 	if (a->step != DRV_SEQ_STEP_PRESTAGE) {
 		set_int(rec, "started_ms", now);
 		set_int(rec, "finished_ms", 0);
@@ -219,7 +222,7 @@ void track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_e
 	                      str_of(step, "k"));
 	if (rec != NULL) {
 		set_str(rec, "state", done_state(k, ok, str_of(rec, "state")));
-		set_str(rec, "message", ev->message);
+		set_str(rec, "message", ok ? "" : ev->message); /* why it failed */
 		set_int(rec, "finished_ms", now);
 		if (service_step(k) && svc >= 0 && (size_t)svc < d->plan->n_services) {
 			host_event(d, svc, ev->agent, rec);
@@ -239,6 +242,11 @@ const char *track_host_state(const json_t *h)
 	const char *pre = str_of(h, "prestage"), *start = str_of(h, "start"),
 	           *rb = str_of(h, "rollback");
 
+	/* A host whose start failed stays "failed" until its rollback is done,
+	 * so that the failure is seen before the rollback. */
+	if (strcmp(rb, "sent") == 0 &&
+	    (strcmp(start, "failed") == 0 || strcmp(start, "timeout") == 0))
+		return "failed";
 	if (strcmp(rb, "none") != 0 && strcmp(rb, "abandoned") != 0)
 		return strcmp(rb, "sent") == 0 ? "rolling_back"
 		       : strcmp(rb, "ok") == 0 ? "rolled_back"
