@@ -59,6 +59,7 @@ struct round_result {
 	int64_t first_all_us, ack_all_us;           /* from t0, the slowest agent */
 	int64_t rx_p50_us, rx_p99_us;               /* from t0, per agent */
 	int64_t lat_p50_us, lat_p99_us, lat_max_us; /* issued_at -> arrival */
+	double coord_cpu_s, self_cpu_s;             /* CPU time spent in the round */
 	bool complete;
 };
 
@@ -68,6 +69,7 @@ struct run {
 	struct fsim_agent *agents;
 	char token[512], admin[512];
 	int64_t enroll_us;
+	double enroll_coord_cpu_s, enroll_self_cpu_s;
 	bool enrolled;
 	struct fsim_proc p0, p1, p_idle0, p_idle1;
 	bool have_proc;
@@ -364,6 +366,23 @@ static void nap_ms(int64_t ms)
 
 /* ---- phases ---- */
 
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The coordinator's CPU time so far (0 without --coord-pid). */
+static double coord_cpu_s(const struct run *r)
+{
+	struct fsim_proc p;
+
+	return r->o.coord_pid > 0 && fsim_proc_sample(r->o.coord_pid, &p) == DRV_OK ? p.cpu_s : 0;
+}
+
 static void sample(struct run *r, struct fsim_proc *p)
 {
 	if (r->o.coord_pid > 0 && fsim_proc_sample(r->o.coord_pid, p) == DRV_OK)
@@ -373,6 +392,8 @@ static void sample(struct run *r, struct fsim_proc *p)
 static int enroll(struct run *r)
 {
 	int64_t t0 = fsim_mono_us(), deadline = t0 + r->o.connect_timeout_ms * 1000;
+
+	double cpu0 = coord_cpu_s(r), self0 = self_cpu_s();
 
 	sample(r, &r->p0);
 	for (size_t i = 0; i < r->o.n; i++) {
@@ -395,6 +416,8 @@ static int enroll(struct run *r)
 		return DRV_ETIMEDOUT;
 	}
 	r->enroll_us = fsim_mono_us() - t0;
+	r->enroll_coord_cpu_s = coord_cpu_s(r) - cpu0;
+	r->enroll_self_cpu_s = self_cpu_s() - self0;
 	r->enrolled = true;
 	nap_ms(r->o.settle_ms); /* let the coordinator park every poll */
 	sample(r, &r->p1);
@@ -488,6 +511,7 @@ static void collect(struct run *r, struct round_result *res)
 static int one_round(struct run *r, unsigned round, struct round_result *res)
 {
 	int64_t deadline = fsim_mono_us() + r->o.round_timeout_ms * 1000;
+	double cpu0 = coord_cpu_s(r), self0 = self_cpu_s();
 	unsigned n = (unsigned)r->o.n;
 	pid_t pid;
 	int rc;
@@ -509,6 +533,8 @@ static int one_round(struct run *r, unsigned round, struct round_result *res)
 	res->complete = wait_count(&r->f, &r->f.n_round_rx, n, deadline) &&
 	                wait_count(&r->f, &r->f.n_round_ack, n, deadline);
 	reports_drained(&r->f, deadline);
+	res->coord_cpu_s = coord_cpu_s(r) - cpu0;
+	res->self_cpu_s = self_cpu_s() - self0;
 	res->n_rx = atomic_load(&r->f.n_round_rx);
 	res->n_ack = atomic_load(&r->f.n_round_ack);
 	collect(r, res);
@@ -587,6 +613,9 @@ static void print_table(const struct run *r, json_t *j)
 
 	printf("fleetsim: %zu agents -> %s\n", r->o.n, r->o.url);
 	printf("  %-44s %10.1f ms\n", "enrolled, every agent polling", ms(r->enroll_us));
+	if (r->o.coord_pid > 0)
+		printf("  %-44s %10.1f ms (%.3f ms per agent)\n", "coordinator CPU to enroll",
+		       r->enroll_coord_cpu_s * 1000, r->enroll_coord_cpu_s * 1000 / (double)r->o.n);
 	if (json_is_object(p)) {
 		printf("  %-44s %10.2f KiB\n", "coordinator RSS per connected agent",
 		       json_real_value(json_object_get(p, "rss_per_agent_kb")));
@@ -616,6 +645,9 @@ static void print_table(const struct run *r, json_t *j)
 		printf("    %-42s p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		       "latency issued_at -> agent", ms(x->lat_p50_us), ms(x->lat_p99_us),
 		       ms(x->lat_max_us));
+		if (r->o.coord_pid > 0)
+			printf("    %-42s %10.1f ms (%.3f ms per agent)\n", "coordinator CPU",
+			       x->coord_cpu_s * 1000, x->coord_cpu_s * 1000 / (double)r->o.n);
 	}
 }
 
