@@ -232,6 +232,8 @@ static void run_job(struct executor *ex, struct job *j)
 	r.exit_code = o->exit_code;
 	r.output_tail = o->tail;
 	r.duration_ms = (uint64_t)dur;
+	r.pulled_bytes = o->pulled_bytes;
+	r.cached_bytes = o->cached_bytes;
 	attach_releases(ex, &r, ins_service(ins), &rel, &nrel);
 	j->report(&r, j->arg);
 	executor_releases_free(rel, nrel);
@@ -491,6 +493,7 @@ static int start_runtime(struct executor *ex, const struct executor_config *cfg)
 	        .docker_socket = ex->docker_socket,
 	        .insecure_registry = cfg->insecure_registry,
 	        .pull_stall_s = cfg->pull_stall_s,
+	        .cancel = &ex->stopping,
 	        .log_max_bytes = cfg->log_max_bytes,
 	        .events = events_thunk,
 	        .events_arg = ex,
