@@ -13,6 +13,7 @@
 
 struct store {
 	sqlite3 *db;
+	struct drv_stmt_cache cache; /* every statement below, prepared once */
 };
 
 static const char *const status_names[] = {"pending", "accepted", "rejected"};
@@ -48,6 +49,7 @@ int store_open(const char *path, struct store **out)
 		free(s);
 		return rc;
 	}
+	drv_stmt_cache_init(&s->cache, s->db);
 	*out = s;
 	return DRV_OK;
 }
@@ -56,6 +58,7 @@ void store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	drv_stmt_cache_clear(&s->cache);
 	drv_db_close(s->db);
 	free(s);
 }
@@ -69,14 +72,32 @@ sqlite3 *store_db(struct store *s)
 
 static int prep(struct store *s, const char *sql, sqlite3_stmt **st)
 {
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-		drv_error("store", "prepare failed", "error=\"%s\"", sqlite3_errmsg(s->db));
-		return DRV_EDB;
-	}
-	return DRV_OK;
+	return drv_stmt_get(&s->cache, sql, st);
 }
 
-/* Step a statement that returns no rows, then finalize it. */
+/* Give a statement back to the cache (reset) when done with it. */
+static void done(struct store *s, sqlite3_stmt *st)
+{
+	drv_stmt_done(&s->cache, st);
+}
+
+/* One statement without rows, from the cache (BEGIN, COMMIT, ...). */
+static int exec1(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s, sql, &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_OK)
+		drv_error("store", "statement failed", "sql=\"%s\" error=\"%s\"", sql,
+		          sqlite3_errmsg(s->db));
+	done(s, st);
+	return rc;
+}
+
+/* Step a statement that returns no rows, then give it back. */
 static int run(struct store *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -90,7 +111,7 @@ static int run(struct store *s, sqlite3_stmt *st)
 	} else {
 		rc = DRV_OK;
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -154,7 +175,7 @@ int store_agent_get(struct store *s, const char *id, struct store_agent *out)
 		rc = row_to_agent(st, &a);
 	else
 		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
-	sqlite3_finalize(st);
+	done(s, st);
 	if (rc == DRV_OK)
 		*out = a;
 	return rc;
@@ -309,7 +330,7 @@ static int delete_rows(struct store *s, const char *sql, const char *id)
 
 int store_agent_delete(struct store *s, const char *id)
 {
-	int rc = drv_db_exec(s->db, "BEGIN IMMEDIATE");
+	int rc = exec1(s, "BEGIN IMMEDIATE");
 
 	if (rc != DRV_OK)
 		return rc;
@@ -319,9 +340,9 @@ int store_agent_delete(struct store *s, const char *id)
 	if (rc == DRV_OK && sqlite3_changes(s->db) == 0)
 		rc = DRV_ENOENT;
 	if (rc == DRV_OK)
-		rc = drv_db_exec(s->db, "COMMIT");
+		rc = exec1(s, "COMMIT");
 	if (rc != DRV_OK)
-		drv_db_exec(s->db, "ROLLBACK");
+		exec1(s, "ROLLBACK");
 	return rc;
 }
 
@@ -347,7 +368,7 @@ int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
 	}
 	if (rc == DRV_OK && step != SQLITE_DONE)
 		rc = DRV_EDB;
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -363,7 +384,7 @@ int store_agent_count(struct store *s, enum agent_status status, size_t *out)
 	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
 	if (rc == DRV_OK)
 		*out = (size_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -383,7 +404,7 @@ static int step_seq(struct store *s, const char *agent_id, const char *step_id, 
 	if (rc == SQLITE_ROW)
 		*seq = (uint64_t)sqlite3_column_int64(st, 0);
 	rc = rc == SQLITE_ROW ? DRV_OK : rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -459,14 +480,14 @@ int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t
 	uint64_t seq = 0;
 	int rc;
 
-	rc = drv_db_exec(s->db, "BEGIN IMMEDIATE");
+	rc = exec1(s, "BEGIN IMMEDIATE");
 	if (rc != DRV_OK)
 		return rc;
 	rc = enqueue_locked(s, q, &seq);
 	if (rc == DRV_OK)
-		rc = drv_db_exec(s->db, "COMMIT");
+		rc = exec1(s, "COMMIT");
 	if (rc != DRV_OK)
-		drv_db_exec(s->db, "ROLLBACK");
+		exec1(s, "ROLLBACK");
 	if (rc == DRV_OK || rc == DRV_EEXIST)
 		*seq_out = seq;
 	return rc;
@@ -509,7 +530,7 @@ int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, stru
 	} else {
 		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	if (rc == DRV_OK)
 		*out = in;
 	return rc;
@@ -581,7 +602,7 @@ static int expire_rows(struct store *s, int64_t now_ms, store_expired_fn fn, voi
 			fn(arg, col_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
 			   col_text(st, 2));
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	if (step != SQLITE_DONE)
 		return DRV_EDB;
 	rc = prep(s,
@@ -597,19 +618,19 @@ static int expire_rows(struct store *s, int64_t now_ms, store_expired_fn fn, voi
 int store_instr_expire(struct store *s, int64_t now_ms, store_expired_fn fn, void *arg,
                        size_t *n_expired)
 {
-	int rc = drv_db_exec(s->db, "BEGIN IMMEDIATE");
+	int rc = exec1(s, "BEGIN IMMEDIATE");
 
 	if (rc != DRV_OK)
 		return rc;
 	rc = expire_rows(s, now_ms, fn, arg);
 	if (rc == DRV_OK) {
 		size_t n = (size_t)sqlite3_changes(s->db);
-		rc = drv_db_exec(s->db, "COMMIT");
+		rc = exec1(s, "COMMIT");
 		if (rc == DRV_OK && n_expired != NULL)
 			*n_expired = n;
 	}
 	if (rc != DRV_OK)
-		drv_db_exec(s->db, "ROLLBACK");
+		exec1(s, "ROLLBACK");
 	return rc;
 }
 
@@ -623,7 +644,7 @@ int store_instr_queued_agents(struct store *s, store_id_fn fn, void *arg)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW)
 		fn(arg, col_text(st, 0));
-	sqlite3_finalize(st);
+	done(s, st);
 	return step == SQLITE_DONE ? DRV_OK : DRV_EDB;
 }
 
@@ -641,7 +662,7 @@ int store_instr_state(struct store *s, const char *agent_id, uint64_t seq, char 
 	if (rc == SQLITE_ROW)
 		copy_col(st, 0, out, 16);
 	rc = rc == SQLITE_ROW ? DRV_OK : rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -694,7 +715,7 @@ int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms,
 			found = true;
 		}
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	if (step != SQLITE_DONE)
 		return DRV_EDB;
 	return found ? DRV_OK : DRV_EPERM;
