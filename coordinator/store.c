@@ -14,6 +14,8 @@
 struct store {
 	sqlite3 *db;
 	struct drv_stmt_cache cache; /* every statement below, prepared once */
+	unsigned depth;              /* store_begin nesting (at most 32) */
+	uint32_t nested;             /* bit i: level i is a savepoint, not BEGIN */
 };
 
 static const char *const status_names[] = {"pending", "accepted", "rejected"};
@@ -132,6 +134,57 @@ static const char *col_text(sqlite3_stmt *st, int col)
 	const unsigned char *t = sqlite3_column_text(st, col);
 
 	return t ? (const char *)t : "";
+}
+
+/* ---- transactions ---- */
+
+int store_begin(struct store *s)
+{
+	/* a savepoint inside any open transaction, ours or another caller's */
+	bool nested = !sqlite3_get_autocommit(s->db);
+	int rc;
+
+	if (s->depth >= 32)
+		return DRV_EINVAL;
+	rc = exec1(s, nested ? "SAVEPOINT nest" : "BEGIN IMMEDIATE");
+	if (rc != DRV_OK)
+		return rc;
+	s->nested = nested ? s->nested | (1u << s->depth) : s->nested & ~(1u << s->depth);
+	s->depth++;
+	return DRV_OK;
+}
+
+static bool top_nested(const struct store *s)
+{
+	return (s->nested >> (s->depth - 1)) & 1u;
+}
+
+int store_commit(struct store *s)
+{
+	int rc;
+
+	if (s->depth == 0)
+		return DRV_EINVAL;
+	rc = exec1(s, top_nested(s) ? "RELEASE nest" : "COMMIT");
+	if (rc != DRV_OK) {
+		store_rollback(s);
+		return rc;
+	}
+	s->depth--;
+	return DRV_OK;
+}
+
+void store_rollback(struct store *s)
+{
+	if (s->depth == 0)
+		return;
+	if (top_nested(s)) {
+		exec1(s, "ROLLBACK TO nest");
+		exec1(s, "RELEASE nest");
+	} else {
+		exec1(s, "ROLLBACK");
+	}
+	s->depth--;
 }
 
 /* ---- agents ---- */
@@ -330,7 +383,7 @@ static int delete_rows(struct store *s, const char *sql, const char *id)
 
 int store_agent_delete(struct store *s, const char *id)
 {
-	int rc = exec1(s, "BEGIN IMMEDIATE");
+	int rc = store_begin(s);
 
 	if (rc != DRV_OK)
 		return rc;
@@ -340,9 +393,9 @@ int store_agent_delete(struct store *s, const char *id)
 	if (rc == DRV_OK && sqlite3_changes(s->db) == 0)
 		rc = DRV_ENOENT;
 	if (rc == DRV_OK)
-		rc = exec1(s, "COMMIT");
-	if (rc != DRV_OK)
-		exec1(s, "ROLLBACK");
+		rc = store_commit(s);
+	else
+		store_rollback(s);
 	return rc;
 }
 
@@ -480,14 +533,14 @@ int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t
 	uint64_t seq = 0;
 	int rc;
 
-	rc = exec1(s, "BEGIN IMMEDIATE");
+	rc = store_begin(s);
 	if (rc != DRV_OK)
 		return rc;
 	rc = enqueue_locked(s, q, &seq);
 	if (rc == DRV_OK)
-		rc = exec1(s, "COMMIT");
-	if (rc != DRV_OK)
-		exec1(s, "ROLLBACK");
+		rc = store_commit(s);
+	else
+		store_rollback(s);
 	if (rc == DRV_OK || rc == DRV_EEXIST)
 		*seq_out = seq;
 	return rc;
@@ -618,19 +671,19 @@ static int expire_rows(struct store *s, int64_t now_ms, store_expired_fn fn, voi
 int store_instr_expire(struct store *s, int64_t now_ms, store_expired_fn fn, void *arg,
                        size_t *n_expired)
 {
-	int rc = exec1(s, "BEGIN IMMEDIATE");
+	int rc = store_begin(s);
+	size_t n;
 
 	if (rc != DRV_OK)
 		return rc;
 	rc = expire_rows(s, now_ms, fn, arg);
-	if (rc == DRV_OK) {
-		size_t n = (size_t)sqlite3_changes(s->db);
-		rc = exec1(s, "COMMIT");
-		if (rc == DRV_OK && n_expired != NULL)
-			*n_expired = n;
-	}
-	if (rc != DRV_OK)
-		exec1(s, "ROLLBACK");
+	n = (size_t)sqlite3_changes(s->db);
+	if (rc == DRV_OK)
+		rc = store_commit(s);
+	else
+		store_rollback(s);
+	if (rc == DRV_OK && n_expired != NULL)
+		*n_expired = n;
 	return rc;
 }
 
