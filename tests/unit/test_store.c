@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "err.h"
 #include "keys.h"
 #include "secret.h"
@@ -235,6 +236,17 @@ static void transactions_nest(void **state)
 	assert_int_equal(store_instr_state(s, "t1", seq, st), DRV_ENOENT);
 	assert_int_equal(store_agent_get(s, "t1", &a), DRV_OK);
 	assert_int_equal(a.report_seq, 5);
+
+	/* inside a transaction another caller opened: a savepoint too */
+	assert_int_equal(drv_db_exec(store_db(s), "SAVEPOINT theirs"), DRV_OK);
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(store_agent_report_seq(s, "t1", 7), DRV_OK);
+	assert_int_equal(store_commit(s), DRV_OK);
+	assert_false(sqlite3_get_autocommit(store_db(s))); /* theirs is still open */
+	assert_int_equal(drv_db_exec(store_db(s), "RELEASE theirs"), DRV_OK);
+	assert_int_equal(store_agent_get(s, "t1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 7);
+	assert_int_equal(store_commit(s), DRV_EINVAL); /* nothing open */
 
 	/* and the store works on as before */
 	assert_int_equal(enqueue(s, "t1", "after", 999999, &seq), DRV_OK);
