@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# fault_droverd.sh (CTest e2e_fault_droverd): droverd is SIGKILLed at several
+# points of a deployment and started again; it resumes from what it persisted
+# and the agents (idempotent by step id) apply every step once.
+#
+#   release 2 of the reference system (berrys-v2.yaml): killed right after
+#   the plan is accepted (prestage), while the core tier rolls, and in the
+#   middle of api-gateway's canary; it still succeeds, every host runs v2.
+#   release 3 (berrys-v3.yaml, its health checks fail): killed while it rolls
+#   back; it still ends rolled back, every host runs v2 again.
+#
+# Each: the event history is complete (events persisted before the kill are
+# still there, none twice), the agents converge.
+#
+#   sudo bash tests/e2e/fault_droverd.sh
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+
+ref_require
+ref_up
+
+tier_running() {
+	[[ $(dep_get "$1" | jq -r --arg t "$2" '.tiers[] | select(.name == $t) | .state') == running ]]
+}
+canary_mid() {
+	local st
+	st=$(dep_svc "$1" api-gateway .canary_step)
+	[[ $st =~ ^[0-9]+$ ]] && ((st >= 2))
+}
+
+if scenario release2 "droverd SIGKILL during prestage, a rolling tier, a canary"; then
+	plan_render berrys-v2.yaml "$E2E_RUN/v2.yaml" || fail "plan"
+	id=$(dep_submit "$E2E_RUN/v2.yaml") || fail "submit"
+	restart_droverd || fail "restart droverd (prestage)"
+	ok "droverd killed with $id $(dep_state "$id") and restarted"
+	wait_for "core tier running" 60 tier_running "$id" core || fail "core tier never ran"
+	restart_droverd || fail "restart droverd (core tier)"
+	ok "droverd killed while the core tier rolled, restarted ($(dep_state "$id"))"
+	wait_for "api-gateway mid-canary" 90 canary_mid "$id" || fail "the canary never ran"
+	restart_droverd || fail "restart droverd (canary)"
+	ok "droverd killed in the middle of the canary, restarted ($(dep_state "$id"))"
+	ref_check_final "$id" succeeded v2
+	[[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "schema not at 42"
+	ok "migration 0042 applied once (schema 42)"
+fi
+
+if scenario release3 "droverd SIGKILL during an automatic rollback"; then
+	if [[ -n ${E2E_ONLY:-} && " $E2E_ONLY " != *" release2 "* ]]; then
+		plan_render berrys-v2.yaml "$E2E_RUN/v2.yaml" || fail "plan"
+		dep_deploy "$E2E_RUN/v2.yaml" succeeded || fail "release 2"
+	fi
+	plan_render berrys-v3.yaml "$E2E_RUN/v3.yaml" || fail "plan"
+	id=$(dep_submit "$E2E_RUN/v3.yaml") || fail "submit"
+	dep_wait_state "$id" 90 rolling_back || fail "release 3 never rolled back"
+	restart_droverd || fail "restart droverd (rollback)"
+	ok "droverd killed while $id rolled back, restarted ($(dep_state "$id"))"
+	ref_check_final "$id" rolled_back v2
+	[[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "schema not back at 42"
+	ok "migration 0043 went down (schema 42)"
+fi
+echo "fault_droverd: $E2E_PASSED checks passed"
