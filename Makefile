@@ -26,7 +26,8 @@ BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 # Packages the tests and the demo drive for real.
 TEST_PKGS := sqlite3 curl jq openssl prometheus binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
 	docker-registry skopeo umoci podman runc catatonit haproxy \
-	systemd lintian shellcheck man-db groff-base openssl
+	systemd lintian shellcheck man-db groff-base openssl \
+	chromium nodejs npm
 
 SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 

@@ -353,6 +353,7 @@ out:
 	proc_argv_free(argv);
 	proc_env_free(&env);
 	json_decref(ic.root);
+	json_decref(ic.argv);
 	return rc;
 }
 

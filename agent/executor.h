@@ -64,8 +64,9 @@ struct executor_config {
  * previous agent left (steps, running services) and starts the workers.
  * The strings in cfg are copied. */
 int executor_new(const struct executor_config *cfg, struct executor **out);
-/* Stops the workers (a running hook is killed and its step reported failed),
- * leaves services running. NULL is fine. */
+/* Stops the workers: a running hook is killed, a pull or a health gate in
+ * progress is cut short, and their steps are reported failed (report() must
+ * still work while this runs). Leaves services running. NULL is fine. */
 void executor_free(struct executor *ex);
 
 /*

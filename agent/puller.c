@@ -30,6 +30,7 @@
 #define BLOB_WRITE_BUF (1u << 20)
 
 struct puller {
+	const volatile int *cancel;
 	char *cache, *releases;
 	struct drv_oci_opts opts;
 	pthread_rwlock_t gc_lock; /* pulls read-lock, GC write-locks */
@@ -61,6 +62,7 @@ int puller_new(const struct puller_config *cfg, struct puller **out)
 		return DRV_ENOMEM;
 	p->cache = strdup(cfg->cache_dir);
 	p->releases = strdup(cfg->releases_dir);
+	p->cancel = cfg->cancel;
 	p->opts.insecure = cfg->insecure;
 	p->opts.stall_s = cfg->stall_s > 0 ? cfg->stall_s : 30;
 	if (p->cache == NULL || p->releases == NULL) {
@@ -137,6 +139,7 @@ static int verify_file(const char *path, const char *digest)
 /* --- downloading one blob --- */
 
 struct dl {
+	const volatile int *cancel;
 	int fd;
 	struct drv_sha256 *h;
 	uint64_t have, want;
@@ -150,6 +153,8 @@ static int sink(const void *data, size_t len, long status, void *arg)
 	struct dl *d = arg;
 	const char *p = data;
 
+	if (d->cancel != NULL && *d->cancel)
+		return 1;
 	if (status == 200 && d->resumed) {
 		/* The registry ignored our Range: the body starts at byte 0. */
 		drv_info("puller", "registry ignored the range request, fetching from 0", "");
@@ -284,6 +289,11 @@ static int download(struct puller *p, const struct source *s, const char *digest
 			      DRV_EIO);
 		if (rc == DRV_OK || !retryable(rc) || s->layout != NULL)
 			break;
+		if (d->cancel != NULL && *d->cancel) {
+			ferr(err, size, "%s: pull of %s cancelled: the agent is stopping", s->name,
+			     digest);
+			break;
+		}
 		drv_warn("puller", "blob download failed, retrying",
 		         "blob=%.19s attempt=%d error=\"%s\"", digest, i + 1, err);
 		poll(NULL, 0, (int)backoff);
@@ -307,7 +317,7 @@ static int ensure_blob(struct puller *p, const struct source *s, const char *dig
 {
 	char final[4096], part[4096];
 	struct stat sb;
-	struct dl d = {.want = want};
+	struct dl d = {.want = want, .cancel = p->cancel};
 	int rc;
 
 	blob_path(p, digest, final, sizeof(final));

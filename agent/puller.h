@@ -35,8 +35,9 @@ struct puller;
 struct puller_config {
 	const char *cache_dir;
 	const char *releases_dir;
-	int insecure; /* http:// registries */
-	long stall_s; /* a transfer slower than 1 byte/s this long fails; 0 = 30 */
+	int insecure;               /* http:// registries */
+	long stall_s;               /* a transfer slower than 1 byte/s this long fails; 0 = 30 */
+	const volatile int *cancel; /* non-zero aborts transfers (agent stopping); may be NULL */
 };
 
 struct puller_stats {

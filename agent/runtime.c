@@ -373,6 +373,9 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 		if (ds.state == DRIVER_FAILED)
 			return step_fail(o, "%s failed to start: %s", in->name,
 			                 ds.detail[0] ? ds.detail : "not running");
+		if (rt->cfg.cancel != NULL && *rt->cfg.cancel)
+			return step_fail(o, "%s: the agent is stopping; health not confirmed",
+			                 in->name);
 		if (checked && mon_state(rt, in->name, detail, sizeof(detail)) == HEALTH_UP)
 			break;
 		if (now - t0 >= limit) {
@@ -839,7 +842,8 @@ int runtime_new(const struct runtime_config *cfg, struct state *st, struct runti
 	struct puller_config pc = {.cache_dir = cfg->cache_dir,
 	                           .releases_dir = cfg->releases_dir,
 	                           .insecure = cfg->insecure_registry,
-	                           .stall_s = cfg->pull_stall_s};
+	                           .stall_s = cfg->pull_stall_s,
+	                           .cancel = cfg->cancel};
 	int rc;
 
 	if (rt == NULL)

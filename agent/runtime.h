@@ -30,6 +30,7 @@ struct runtime_config {
 	int insecure_registry;
 	long pull_stall_s;           /* 0 = 30 */
 	unsigned long log_max_bytes; /* exec service logs; 0 = 10 MiB */
+	const volatile int *cancel;  /* non-zero: the agent is stopping (may be NULL) */
 	runtime_event_fn events;     /* health transitions, crash loops */
 	void *events_arg;
 };

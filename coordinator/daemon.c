@@ -23,6 +23,7 @@
 #include "db.h"
 #include "dconf.h"
 #include "err.h"
+#include "api_ui.h"
 #include "sdnotify.h"
 #include "events.h"
 #include "http_server.h"
@@ -117,6 +118,8 @@ static int start_api(struct droverd *d)
 		rc = drv_metrics_add_routes(d->http, drv_metrics_global());
 	if (rc == DRV_OK)
 		rc = agents_api_add_routes(d->http, d->core);
+	if (rc == DRV_OK)
+		rc = drv_ui_add_routes(d->http); /* the dashboard at /ui */
 	if (rc == DRV_OK)
 		rc = drv_http_server_start(d->http);
 	if (rc == DRV_OK)

@@ -2,9 +2,14 @@
 # deps.sh PKG...: install the Debian packages that are missing, non-interactively.
 # Installs nothing when everything is present; needs root only when it must install.
 set -eu
+# Names that installed packages provide (npm is provided by NodeSource's
+# nodejs, for example): installing the real package would conflict.
+provided=$(dpkg-query -W -f='${Status}|${Provides}\n' 2>/dev/null |
+	sed -n 's/^install ok installed|//p' | tr ',' '\n' | sed 's/(.*//; s/ //g' | sort -u)
 missing=""
 for p in "$@"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" &&
+		! printf '%s\n' "$provided" | grep -qx "$p"; then
 		missing="$missing $p"
 	fi
 done

@@ -25,6 +25,9 @@
 #include "render.h"
 
 #define PLAN_MAX (1u << 20) /* the API's body cap */
+/* Re-read the deployment at most this often for host events (a big fleet
+ * sends thousands); state changes are always read at once. */
+#define REREAD_MIN_MS 250
 
 struct deploy_opts {
 	bool wait, json;
@@ -36,8 +39,9 @@ struct watch {
 	char path[300]; /* GET path of the deployment */
 	json_t *last;   /* the deployment as last shown */
 	bool tty;
-	int lines; /* lines of the frame on screen (tty) */
-	FILE *out; /* progress: stdout, or stderr with --json */
+	int64_t read_ms; /* when the deployment was last read (monotonic) */
+	int lines;       /* lines of the frame on screen (tty) */
+	FILE *out;       /* progress: stdout, or stderr with --json */
 };
 
 static int parse(int argc, char **argv, struct deploy_opts *o)
@@ -193,13 +197,22 @@ static int update(struct watch *w, json_t *dep)
 	return ctl_state_exit(json_string_value(json_object_get(dep, "state")));
 }
 
+/* Events that only move a host or a batch along may be coalesced. */
+static bool minor(const char *kind)
+{
+	return strcmp(kind, "host") == 0 || strcmp(kind, "traffic") == 0 ||
+	       strcmp(kind, "hook") == 0;
+}
+
 static int on_event(const struct ctl_event *ev, void *ctx)
 {
 	struct watch *w = ctx;
 	json_t *dep = NULL;
 	int code;
 
-	(void)ev;
+	if (minor(ev->kind) && drv_mono_ms() - w->read_ms < REREAD_MIN_MS)
+		return 0;
+	w->read_ms = drv_mono_ms();
 	code = ctl_call(w->ctl, "GET", w->path, NULL, &dep);
 	if (code != CTL_EXIT_OK)
 		return code;

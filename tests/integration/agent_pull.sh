@@ -155,12 +155,12 @@ secs=$(($(date +%s) - t0))
 ok "stalled registry: failed after $secs s with '$(field p5 .message | cut -c1-100)'"
 
 # GC: after starting 1.0.0 then 2.0.0 (then 3.0.0), only current + previous remain.
+stop_on_exit berry
 for v in 1 2 3; do
 	eval "d=\$D$v"
 	run_step "s$v" "$(svc_json "s$v" start berry "$v.0.0" "$d" "$(pick_port)")" --insecure-registry ||
 		fail "start $v.0.0: $(final "s$v")"
 done
-stop_on_exit berry
 left=$(ls "$AGENT_DIR/releases/berry" | sort | tr '\n' ' ')
 want=$(printf '%s\n' "${D2#sha256:}" "${D3#sha256:}" | sort | tr '\n' ' ')
 [[ $left == "$want" ]] || fail "GC kept '$left', want '$want'"

@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# bench_lib.sh: helpers for the benchmark scripts (source me after setting
+# TEST_NAME). Builds on tests/integration/link_lib.sh (a real droverd and
+# real drover-agents on 127.0.0.1, random free ports, a private temp dir,
+# only our own PIDs signalled) and adds:
+#
+#   BENCH_OUT                 where results go (default $DROVER_BUILD/bench)
+#   bench_json NAME JSON      write $BENCH_OUT/NAME.json
+#   proc_field PID FIELD      a kB field of /proc/PID/status (VmRSS, RssAnon...)
+#   proc_pss PID              Pss of /proc/PID/smaps_rollup, kB
+#   coord_production_timers   the link timers droverd ships with (poll 25 s)
+#   nofile_raise              ulimit -n up to the hard limit; prints the result
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../integration/link_lib.sh
+source "$BENCH_DIR/../integration/link_lib.sh"
+BENCH_OUT=${BENCH_OUT:-$DROVER_BUILD/bench}
+mkdir -p "$BENCH_OUT"
+FLEETSIM=${FLEETSIM:-$DROVER_BUILD/tests/bench/fleetsim}
+NULLCOORD=${NULLCOORD:-$DROVER_BUILD/tests/bench/nullcoord}
+SIGBENCH=${SIGBENCH:-$DROVER_BUILD/tests/bench/sigbench}
+
+bench_json() { printf '%s\n' "$2" >"$BENCH_OUT/$1.json"; }
+
+proc_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+proc_pss() { awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup"; }
+proc_cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat"; }
+
+coord_production_timers() {
+	set_opt "$COORD/droverd.yaml" poll_timeout 25s
+	set_opt "$COORD/droverd.yaml" liveness_timeout 50s
+	set_opt "$COORD/droverd.yaml" pending_retry 5s
+}
+
+# Each connected agent is one socket in droverd and one in fleetsim.
+nofile_raise() {
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	ulimit -n
+}

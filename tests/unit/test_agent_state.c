@@ -1,0 +1,138 @@
+/* test_agent_state.c: the agent's SQLite state (agent/state.c): step log,
+ * recovery of interrupted steps, current/previous shift and swap, kept set. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "fsutil.h"
+#include "state.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/drv-agent-state-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/agent.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fs_remove_path(dir);
+	return 0;
+}
+
+static void steps(void **state)
+{
+	Drover__Instruction ins = DROVER__INSTRUCTION__INIT;
+	struct state_step s, *rec;
+	struct state *st;
+	size_t n;
+	(void)state;
+	assert_int_equal(state_open(path, &st), DRV_OK);
+	ins.step_id = "a";
+	ins.deployment_id = "d";
+	ins.seq = 7;
+	ins.action = DROVER__ACTION__ACTION_RUN_HOOK;
+	assert_int_equal(state_step_insert(st, &ins, ""), DRV_OK);
+	assert_int_equal(state_step_insert(st, &ins, ""), DRV_EEXIST);
+	ins.step_id = "b";
+	assert_int_equal(state_step_insert(st, &ins, "svc"), DRV_OK);
+	assert_int_equal(state_step_start(st, "b"), DRV_OK);
+	ins.step_id = "c";
+	assert_int_equal(state_step_insert(st, &ins, "svc"), DRV_OK);
+	assert_int_equal(state_step_finish(st, "c", true, "done", 0, "tail", 12), DRV_OK);
+	state_close(st);
+	/* A new agent: a and b were left queued/running. */
+	assert_int_equal(state_open(path, &st), DRV_OK);
+	assert_int_equal(state_steps_recover(st, "interrupted", &rec, &n), DRV_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(rec[0].message, "interrupted");
+	state_steps_free(rec, n);
+	assert_int_equal(state_step_get(st, "b", &s), DRV_OK);
+	assert_int_equal(s.status, STEP_FAIL);
+	assert_int_equal(s.seq, 7);
+	state_step_clear(&s);
+	assert_int_equal(state_step_get(st, "c", &s), DRV_OK);
+	assert_int_equal(s.status, STEP_OK);
+	assert_string_equal(s.output_tail, "tail");
+	assert_int_equal(s.duration_ms, 12);
+	state_step_clear(&s);
+	assert_int_equal(state_step_get(st, "zz", &s), DRV_ENOENT);
+	assert_int_equal(state_steps_recover(st, "again", &rec, &n), DRV_OK);
+	assert_int_equal(n, 0);
+	free(rec);
+	state_close(st);
+}
+
+static void put(struct state *st, const char *version, const char *digest)
+{
+	Drover__ServiceSpec spec = DROVER__SERVICE_SPEC__INIT;
+	struct state_release r = {.service = "svc",
+	                          .digest = (char *)digest,
+	                          .version = (char *)version,
+	                          .slot = "",
+	                          .root = "/r",
+	                          .port = 80,
+	                          .want_running = true,
+	                          .spec = &spec};
+	spec.name = "svc";
+	spec.version = (char *)version;
+	assert_int_equal(state_release_shift(st, &r), DRV_OK);
+}
+
+static void releases(void **state)
+{
+	struct state_release cur, prev;
+	struct state *st;
+	char **sv, **dg;
+	size_t n;
+	(void)state;
+	assert_int_equal(state_open(path, &st), DRV_OK);
+	assert_int_equal(state_release_swap(st, "svc"), DRV_ENOENT);
+	put(st, "1", "sha256:1");
+	put(st, "2", "sha256:2");
+	put(st, "3", "sha256:3");
+	assert_int_equal(state_release_get(st, "svc", ROLE_CURRENT, &cur), DRV_OK);
+	assert_int_equal(state_release_get(st, "svc", ROLE_PREVIOUS, &prev), DRV_OK);
+	assert_string_equal(cur.version, "3");
+	assert_string_equal(prev.version, "2");
+	assert_string_equal(cur.spec->version, "3");
+	state_release_clear(&cur);
+	state_release_clear(&prev);
+	assert_int_equal(state_release_swap(st, "svc"), DRV_OK);
+	assert_int_equal(state_release_set_want(st, "svc", ROLE_PREVIOUS, false), DRV_OK);
+	assert_int_equal(state_release_get(st, "svc", ROLE_CURRENT, &cur), DRV_OK);
+	assert_int_equal(state_release_get(st, "svc", ROLE_PREVIOUS, &prev), DRV_OK);
+	assert_string_equal(cur.version, "2");
+	assert_string_equal(prev.version, "3");
+	assert_false(prev.want_running);
+	state_release_clear(&cur);
+	state_release_clear(&prev);
+	assert_int_equal(state_staged_add(st, "other", "sha256:9"), DRV_OK);
+	assert_int_equal(state_kept(st, &sv, &dg, &n), DRV_OK);
+	assert_int_equal(n, 3); /* 2, 3 and the staged 9 */
+	state_strings_free(sv, n);
+	state_strings_free(dg, n);
+	state_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(steps, setup, teardown),
+	        cmocka_unit_test_setup_teardown(releases, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
