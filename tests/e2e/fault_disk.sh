@@ -2,10 +2,12 @@
 # fault_disk.sh (CTest e2e_fault_disk): the disk of an agent's state
 # directory is full. Release 1 runs; core-1's agent gets its state directory
 # on a small tmpfs (its files copied in), filled to the last byte. Release 2
-# of the core tier (fault-core-v2.yaml) then fails on core-1 with a clear
-# message about the disk, and the policy rolls the deployment back: no host
-# runs release 2, the history is complete. Once space is freed the agents
-# converge and the same plan succeeds.
+# of the core tier (fault-core-v2.yaml) is deployed: the agent must persist
+# every instruction before it acts, cannot, runs nothing and reports that
+# the step failed because its state cannot be saved ("No space left on
+# device"), at once and without spinning; the deployment fails in prestage
+# with zero hosts changed; the history is complete. Once space is freed the
+# agents converge and the same plan succeeds.
 #
 #   sudo bash tests/e2e/fault_disk.sh
 set -euo pipefail
@@ -29,12 +31,17 @@ if scenario disk "full disk in an agent's state directory"; then
 	plan_render fault-core-v2.yaml "$E2E_RUN/disk.yaml" START_DELAY_MS=0 DEADLINE=6s || fail "plan"
 	id=$(dep_submit "$E2E_RUN/disk.yaml") || fail "submit"
 	st=$(dep_wait_final "$id" 180) || fail "$id did not end"
-	msg=$(dep_get "$id" | jq -r '[.tiers[].services[].hosts[] | select(.id == "core-1") | .message] | join(" | ")')
+	[[ $st == failed ]] || fail "$id ended $st ($(dep_get "$id" | jq -r .reason)), expected failed"
+	ok "$id failed: $(dep_get "$id" | jq -r .reason)"
+	msg=$(dep_get "$id" | jq -r '[.tiers[].services[].hosts[] | select(.id == "core-1" and .state == "failed") | .message][0] // ""')
 	echo "# core-1 says: $msg"
-	grep -qiE 'space|disk|full' <<<"$msg$(dep_get "$id" | jq -r .reason)" ||
-		fail "no clear message about the disk: $msg"
-	ok "$id ended $st; core-1 reports the full disk"
-	[[ $st == rolled_back || $st == failed ]] || fail "$id ended $st"
+	grep -q 'No space left on device' <<<"$msg" || fail "no clear message about the disk: '$msg'"
+	ok "core-1 reports that it cannot save its state: no space left on device"
+	[[ -z $(dep_hosts_touched "$id") ]] || fail "hosts touched: $(dep_hosts_touched "$id")"
+	ok "$id: zero hosts changed"
+	lines=$(grep -c 'cannot save the link state' "$(proc_log agent-core-1)" || true)
+	((lines < 50)) || fail "core-1's agent logged 'cannot save the link state' $lines times: it spins"
+	ok "core-1's agent did not spin on the full disk ($lines failed saves logged)"
 	assert_fleet v1
 	assert_events "$id"
 

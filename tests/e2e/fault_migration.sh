@@ -33,8 +33,10 @@ if scenario migration "a failing migration: its predecessors run down, no data l
 	ok "$id rolled back: $(dep_get "$id" | jq -r .reason)"
 	echo "# hooks: $(dep_get "$id" | jq -c '[(.hooks // [])[] | {phase, name, state}]')"
 	[[ $(hook_state "$id" pre backup-database) == succeeded ]] || fail "backup: $(hook_state "$id" pre backup-database)"
-	[[ $(hook_state "$id" migrations 0042-add-plans-table) == down ]] ||
-		fail "0042: $(hook_state "$id" migrations 0042-add-plans-table) (expected down)"
+	[[ $(hook_state "$id" migrations 0042-add-plans-table) == succeeded ]] ||
+		fail "0042 up: $(hook_state "$id" migrations 0042-add-plans-table) (expected succeeded)"
+	[[ $(hook_state "$id" migrations-down 0042-add-plans-table) == succeeded ]] ||
+		fail "0042 down: $(hook_state "$id" migrations-down 0042-add-plans-table) (expected succeeded)"
 	[[ $(hook_state "$id" migrations 0043-plan-owners) == failed ]] ||
 		fail "0043: $(hook_state "$id" migrations 0043-plan-owners) (expected failed)"
 	ok "hooks: backup succeeded, 0042 up then down, 0043 failed"
