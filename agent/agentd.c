@@ -178,7 +178,10 @@ static void serve(struct agentd *a, const sigset_t *set)
 		}
 		if (sig == SIGHUP) {
 			drv_info("agent", "reopening the log file");
-			drv_log_reopen();
+			if (drv_log_reopen() == DRV_OK)
+				drv_info("agent", "log file reopened");
+			else
+				drv_error("agent", "cannot reopen the log file");
 		}
 		if (drv_mono_ms() >= next_tick) {
 			write_stats(a);

@@ -18,6 +18,7 @@
 #include "drover.pb-c.h"
 
 struct puller;
+struct puller_stats;
 
 #define DRIVER_INSTANCE_MAX 140
 
@@ -30,6 +31,8 @@ struct driver_instance {
 	const char *reference;   /* image reference */
 	const char *digest;      /* pinned digest */
 	const char *release_dir; /* exec: RELEASES/svc/<hex>; set by prepare */
+	/* prepare adds the bytes it fetched and found cached (NULL: not counted) */
+	struct puller_stats *pull_stats;
 };
 
 enum driver_state {
@@ -77,8 +80,11 @@ struct driver_ops {
 	/* After an agent restart: take over an instance that should be running
 	 * (re-adopt it, or start it again if it is gone). */
 	int (*adopt)(void *state, const struct driver_instance *in, char *err, size_t err_size);
-	/* Called every ~200 ms by the supervisor thread. */
+	/* Called every ~200 ms by the supervisor thread (may be NULL). */
 	void (*tick)(void *state);
+	/* Forget images of the driver's own store that no release in `digests`
+	 * (the kept current, previous and staged ones) uses (may be NULL). */
+	void (*gc)(void *state, char *const *digests, size_t n);
 };
 
 extern const struct driver_ops driver_exec_ops;

@@ -13,6 +13,7 @@
  */
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,15 @@
 
 struct cstate {
 	struct driver_env env;
+	pthread_mutex_t lock; /* the record of pulled images */
 };
+
+/* STATE_DIR/container-images: one "registry/repo@digest" per line, the
+ * images this driver pulled, so GC removes only what drover brought. */
+static void images_path(struct cstate *c, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/container-images", c->env.state_dir);
+}
 
 struct buf {
 	char *data;
@@ -144,13 +153,89 @@ static int init(const struct driver_env *env, void **state)
 	if (c == NULL)
 		return DRV_ENOMEM;
 	c->env = *env;
+	pthread_mutex_init(&c->lock, NULL);
 	*state = c;
 	return DRV_OK;
 }
 
 static void fini(void *state)
 {
-	free(state);
+	struct cstate *c = state;
+
+	if (c != NULL)
+		pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static void record_image(struct cstate *c, const char *image)
+{
+	char path[4200], *buf = NULL, *nb;
+	size_t len = 0;
+
+	pthread_mutex_lock(&c->lock);
+	images_path(c, path, sizeof(path));
+	drv_read_file(path, 1u << 20, &buf, &len);
+	if (buf == NULL || strstr(buf, image) == NULL) {
+		if (asprintf(&nb, "%s%s\n", buf ? buf : "", image) >= 0) {
+			drv_write_atomic(path, nb, strlen(nb), 0640);
+			free(nb);
+		}
+	}
+	free(buf);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static bool digest_kept(const char *image, char *const *digests, size_t n)
+{
+	const char *at = strrchr(image, '@');
+
+	for (size_t i = 0; at != NULL && i < n; i++)
+		if (strcmp(at + 1, digests[i]) == 0)
+			return true;
+	return false;
+}
+
+static int call(struct cstate *c, const char *method, const char *path, const char *body,
+                long timeout_s, long *status, char **out, char *err, size_t size);
+
+static void gc(void *state, char *const *digests, size_t n)
+{
+	struct cstate *c = state;
+	char path[4200], api[1400], err[256], *buf = NULL, *line, *save = NULL, *body;
+	char *keep = NULL;
+	size_t len = 0, klen = 0;
+	long status;
+
+	pthread_mutex_lock(&c->lock);
+	images_path(c, path, sizeof(path));
+	if (drv_read_file(path, 1u << 20, &buf, &len) != DRV_OK) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	keep = calloc(1, len + 1);
+	for (line = strtok_r(buf, "\n", &save); keep && line; line = strtok_r(NULL, "\n", &save)) {
+		char *esc = NULL;
+		bool gone = false;
+		if (!digest_kept(line, digests, n) && (esc = curl_escape(line, 0)) != NULL) {
+			snprintf(api, sizeof(api), "/images/%s", esc);
+			body = NULL;
+			if (call(c, "DELETE", api, NULL, 60, &status, &body, err, sizeof(err)) ==
+			            DRV_OK &&
+			    (status == 200 || status == 404)) {
+				gone = true;
+				drv_info("container", "removed an unused image", "image=%s", line);
+			}
+			free(body);
+			curl_free(esc);
+		}
+		if (!gone)
+			klen += (size_t)sprintf(keep + klen, "%s\n", line);
+	}
+	if (keep != NULL)
+		drv_write_atomic(path, keep, klen, 0640);
+	free(keep);
+	free(buf);
+	pthread_mutex_unlock(&c->lock);
 }
 
 static int image_present(struct cstate *c, const char *image, char *err, size_t size)
@@ -222,6 +307,8 @@ static int prepare(void *state, struct driver_instance *in, bool local_only, cha
 		rc = pull_errors(body, err, size);
 	if (rc == DRV_OK)
 		rc = image_present(c, image, err, size);
+	if (rc == DRV_OK)
+		record_image(c, image);
 	free(body);
 	return rc;
 }
@@ -444,4 +531,5 @@ const struct driver_ops driver_container_ops = {
         .status = status,
         .adopt = adopt,
         .tick = NULL,
+        .gc = gc,
 };

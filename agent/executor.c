@@ -232,6 +232,8 @@ static void run_job(struct executor *ex, struct job *j)
 	r.exit_code = o->exit_code;
 	r.output_tail = o->tail;
 	r.duration_ms = (uint64_t)dur;
+	r.pulled_bytes = o->pulled_bytes;
+	r.cached_bytes = o->cached_bytes;
 	attach_releases(ex, &r, ins_service(ins), &rel, &nrel);
 	j->report(&r, j->arg);
 	executor_releases_free(rel, nrel);

@@ -299,6 +299,15 @@ static int download(struct puller *p, const struct source *s, const char *digest
 		poll(NULL, 0, (int)backoff);
 		backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
 	}
+	if (rc != DRV_OK && retryable(rc) && d->have < want && s->layout == NULL) {
+		char last[512];
+		snprintf(last, sizeof(last), "%s", err);
+		ferr(err, size,
+		     "%s: blob %s truncated: got %llu of %llu bytes after %d attempts"
+		     " (last error: %s)",
+		     s->name, digest, (unsigned long long)d->have, (unsigned long long)want,
+		     PULLER_ATTEMPTS, last);
+	}
 	if (rc != DRV_OK)
 		return rc;
 	drv_sha256_final(d->h, got);

@@ -422,8 +422,14 @@ static void gc(struct runtime *rt)
 	char **sv = NULL, **dg = NULL;
 	size_t n = 0;
 
-	if (state_kept(rt->st, &sv, &dg, &n) == DRV_OK)
+	if (state_kept(rt->st, &sv, &dg, &n) == DRV_OK) {
 		puller_gc(rt->puller, sv, dg, n);
+		for (int i = 1; i < N_DRIVERS; i++) {
+			const struct driver_ops *ops = driver_find((Drover__Driver)i);
+			if (ops != NULL && ops->gc != NULL && rt->dstate[i] != NULL)
+				ops->gc(rt->dstate[i], dg, n);
+		}
+	}
 	state_strings_free(sv, n);
 	state_strings_free(dg, n);
 }
@@ -440,6 +446,7 @@ int runtime_prestage(struct runtime *rt, const Drover__Instruction *ins, struct 
 	const Drover__ServiceSpec *s = ins->service;
 	const struct driver_ops *ops = ops_of(s);
 	struct driver_instance in;
+	struct puller_stats ps = {0};
 	char err[1024] = "", *dir = NULL;
 	int64_t t0 = drv_mono_ms();
 	int rc;
@@ -447,7 +454,10 @@ int runtime_prestage(struct runtime *rt, const Drover__Instruction *ins, struct 
 	if (ops == NULL)
 		return step_fail(o, "unknown driver %d", (int)s->driver);
 	spec_instance(s, "", &in);
+	in.pull_stats = &ps;
 	rc = ops->prepare(dstate_of(rt, s), &in, false, &dir, err, sizeof(err));
+	o->pulled_bytes = ps.bytes_fetched;
+	o->cached_bytes = ps.bytes_cached;
 	free(dir);
 	if (rc != DRV_OK)
 		return step_fail(o, "prestage of %s %s failed: %s", s->name, s->version,
@@ -553,6 +563,7 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 	struct state_release cur;
 	struct driver_instance in;
 	struct driver_status ds;
+	struct puller_stats ps = {0};
 	char err[1024] = "", *dir = NULL;
 	int64_t took = 0;
 	int rc;
@@ -560,7 +571,10 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 	if (ops == NULL)
 		return step_fail(o, "unknown driver %d", (int)s->driver);
 	spec_instance(s, "", &in);
+	in.pull_stats = &ps;
 	rc = ops->prepare(dstate_of(rt, s), &in, false, &dir, err, sizeof(err));
+	o->pulled_bytes = ps.bytes_fetched;
+	o->cached_bytes = ps.bytes_cached;
 	if (rc != DRV_OK)
 		return step_fail(o, "cannot get %s %s ready: %s", s->name, s->version,
 		                 err[0] ? err : drv_strerror(rc));

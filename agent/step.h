@@ -16,6 +16,8 @@ struct step_outcome {
 	int exit_code;
 	char message[STEP_MSG_MAX];
 	char tail[PROC_TAIL_MAX + 1];
+	/* Image blobs the step needed (Report.pulled_bytes, cached_bytes). */
+	unsigned long long pulled_bytes, cached_bytes;
 };
 
 /* Set ok = false and a printf-formatted message. Returns DRV_OK so handlers

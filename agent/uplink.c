@@ -762,9 +762,10 @@ static enum outcome poll_loop(struct uplink *u)
 		             (int64_t)u->poll_timeout_ms + u->cfg.request_timeout_ms, &reply);
 		free(buf);
 		if (rv != 0) {
-			if (rv != NNG_ECLOSED)
-				drv_info("uplink", "poll failed", "error=\"%s\"", nng_strerror(rv));
-			return rv == NNG_ECLOSED ? O_STOP : O_LOST;
+			if (rv == NNG_ECLOSED || stopping(u))
+				return O_STOP;
+			drv_info("uplink", "poll failed", "error=\"%s\"", nng_strerror(rv));
+			return O_LOST;
 		}
 		if (open_reply(u, reply, &env) == DRV_OK) {
 			alive = poll_answer(u, env);

@@ -1,7 +1,9 @@
 /* db.c: SQLite open helper and user_version migrations. */
 #include "db.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "log.h"
@@ -64,6 +66,21 @@ static int migrate(sqlite3 *db, const char *const *migrations, size_t n)
 	return DRV_OK;
 }
 
+/* SQLite's own busy timeout sleeps in growing steps (up to 100 ms), which
+ * makes a writer wait far longer than the lock is held when several
+ * connections of one process (store, API, events) write in turn. Poll the
+ * lock every half millisecond instead, up to DRV_DB_BUSY_MS. */
+#define BUSY_STEP_US 500
+
+static int busy_wait(void *arg, int attempts)
+{
+	(void)arg;
+	if ((int64_t)attempts * BUSY_STEP_US >= (int64_t)DRV_DB_BUSY_MS * 1000)
+		return 0;
+	usleep(BUSY_STEP_US);
+	return 1;
+}
+
 int drv_db_open(const char *path, const char *const *migrations, size_t n_migrations, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
@@ -77,7 +94,7 @@ int drv_db_open(const char *path, const char *const *migrations, size_t n_migrat
 		sqlite3_close(db);
 		return DRV_EDB;
 	}
-	sqlite3_busy_timeout(db, DRV_DB_BUSY_MS);
+	sqlite3_busy_handler(db, busy_wait, NULL);
 	rc = drv_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 	                     " PRAGMA foreign_keys=ON;");
 	if (rc == DRV_OK)

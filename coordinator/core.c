@@ -15,6 +15,7 @@
 #include "linkstats.h"
 #include "log.h"
 #include "registry.h"
+#include "report_metrics.h"
 
 #define TOUCH_EVERY_MS     5000 /* last_seen is written to the store at most this often */
 #define REJECT_LOGS_PER_S  20   /* more rejects than this per second are counted, not logged */
@@ -529,6 +530,7 @@ static int report_locked(struct core *c, struct agent_rt *a, const Drover__Repor
 	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
 	         r->report_seq, r->step_id ? r->step_id : "", step_result_name(r->result));
 	event(c, "report", a->id, report_json(r));
+	drv_report_metrics_observe(r);
 	if (c->hooks.on_report != NULL)
 		c->hooks.on_report(c->hooks.arg, a->id, r);
 	return DRV_OK;

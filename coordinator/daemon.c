@@ -32,6 +32,7 @@
 #include "linkstats.h"
 #include "log.h"
 #include "metrics.h"
+#include "report_metrics.h"
 #include "schema.h"
 #include "store.h"
 #include "watchdog.h"
@@ -114,6 +115,8 @@ static int start_api(struct droverd *d)
 		rc = drv_audit_add_routes(d->http, d->api_db);
 	if (rc == DRV_OK)
 		rc = agents_api_add_metrics(drv_metrics_global(), d->core);
+	if (rc == DRV_OK)
+		rc = drv_report_metrics_init(drv_metrics_global());
 	if (rc == DRV_OK)
 		rc = drv_metrics_add_routes(d->http, drv_metrics_global());
 	if (rc == DRV_OK)
@@ -221,7 +224,10 @@ static void serve(struct droverd *d, const sigset_t *set)
 		}
 		if (sig == SIGHUP) {
 			drv_info("droverd", "reopening the log file");
-			drv_log_reopen();
+			if (drv_log_reopen() == DRV_OK)
+				drv_info("droverd", "log file reopened");
+			else
+				drv_error("droverd", "cannot reopen the log file");
 		}
 		if (drv_mono_ms() >= next_tick) {
 			core_tick(d->core);

@@ -15,8 +15,10 @@ setup_registry
 
 mkimage_berry "$TMP/oci" berry 1.0.0 || fail "mkimage 1.0.0"
 mkimage_berry "$TMP/oci" berry 2.0.0 || fail "mkimage 2.0.0"
+mkimage_berry "$TMP/oci" berry 3.0.0 || fail "mkimage 3.0.0"
 D1=$(mkimage_push "$TMP/oci" 1.0.0 "$REG_PORT" berrys/berry)
 D2=$(mkimage_push "$TMP/oci" 2.0.0 "$REG_PORT" berrys/berry)
+D3=$(mkimage_push "$TMP/oci" 3.0.0 "$REG_PORT" berrys/berry)
 
 PM=$TMP/pm
 mkdir -p "$PM/root" "$PM/runroot" "$PM/tmp"
@@ -45,7 +47,7 @@ wait_for 20 curl -fsS --unix-socket "$SOCK" http://d/_ping || skip "podman syste
 
 # Can this machine run a container at all?
 rc=0
-"${PODMAN[@]}" run --rm --network host --init -e BERRY_CRASH_AFTER_MS=50 "$REG/berrys/berry@$D1" \
+"${PODMAN[@]}" run --rm --network host --init -e BERRY_CRASH_AFTER_MS=50 "$REG/berrys/berry@$D3" \
 	--name probe --port "$(pick_port)" --listen-addr 127.0.0.1 >"$PM/probe.log" 2>&1 || rc=$?
 [[ $rc == 3 ]] || skip "podman cannot run containers here (exit $rc): $(tail -3 "$PM/probe.log")"
 ok "podman $(podman --version | cut -d' ' -f3) serves the Docker API on $SOCK and runs containers"
@@ -75,10 +77,20 @@ run_step c2 "$(svc_json c2 start berry 2.0.0 "$D2" "$P" | ct '{}')" "${A[@]}" ||
 [[ $(http_body "$URL/version") == 2.0.0 && $(rel c2 .previous_version) == 1.0.0 ]] || fail "c2: $(final c2)"
 ok "2.0.0 replaced 1.0.0"
 
+image_code() { # DIGEST: HTTP status of the engine's image lookup
+	local esc
+	esc=$(jq -rn --arg s "$REG/berrys/berry@$1" '$s | @uri')
+	curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://d/v1.41/images/$esc/json"
+}
+run_step c3 "$(svc_json c3 start berry 3.0.0 "$D3" "$P" | ct '{}')" "${A[@]}" || fail "3.0.0: $(final c3)"
+[[ $(image_code "$D1") == 404 && $(image_code "$D2") == 200 && $(image_code "$D3") == 200 ]] ||
+	fail "image GC: 1.0.0 $(image_code "$D1"), 2.0.0 $(image_code "$D2"), 3.0.0 $(image_code "$D3")"
+ok "3.0.0 replaced 2.0.0; GC removed the 1.0.0 image from the engine, kept 2.0.0 and 3.0.0"
+
 registry_stop "$REG_DIR"
 run_step r1 "$(simple_json r1 activate_previous berry)" "${A[@]}" || fail "rollback: $(final r1)"
-[[ $(http_body "$URL/version") == 1.0.0 ]] || fail "1.0.0 not back"
-ok "rollback to 1.0.0 with the registry stopped (image from the engine's store)"
+[[ $(http_body "$URL/version") == 2.0.0 ]] || fail "2.0.0 not back"
+ok "rollback to 2.0.0 with the registry stopped (image from the engine's store)"
 
 run_step x1 "$(simple_json x1 stop berry)" "${A[@]}" || fail "stop"
 code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" http://d/v1.41/containers/drover-berry/json)

@@ -76,6 +76,21 @@ run_step p4 "$(pre p4 4.0.0 "$D4")" --insecure-registry || rc=$?
 [[ -z $(find "$AGENT_DIR/releases/berry" -maxdepth 1 -name '.tmp-*') ]] || fail "temp release dir left"
 ok "a corrupted blob is rejected ($(field p4 .message | cut -c1-90)...), nothing half-installed"
 
+# Truncate a layer in the registry's storage: retried, then a clear error.
+mkimage_berry "$TMP/oci" berry 6.0.0 || fail "mkimage 6.0.0"
+D6=$(mkimage_push "$TMP/oci" 6.0.0 "$REG_PORT" berrys/berry)
+curl -fsS -H "Accept: $MKIMAGE_ACCEPT" "http://$REG/v2/berrys/berry/manifests/$D6" >"$TMP/m6.json"
+l6=$(jq -r '.layers[-1].digest' "$TMP/m6.json")
+h=${l6#sha256:}
+data=$REG_DIR/storage/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data
+truncate -s 1000 "$data"
+rc=0
+run_step p6 "$(pre p6 6.0.0 "$D6")" --insecure-registry || rc=$?
+[[ $rc == 1 && $(field p6 .message) == *"truncated: got 1000 of"* ]] || fail "truncated blob: $(final p6)"
+(($(grep -c "blob download failed, retrying" "$TMP/p6.err") >= 3)) || fail "truncated blob not retried"
+[[ ! -e $AGENT_DIR/releases/berry/${D6#sha256:} ]] || fail "release after a truncated blob"
+ok "a truncated blob is retried (resuming), then fails clearly: $(field p6 .message | grep -o 'truncated: got [0-9]* of [0-9]* bytes after [0-9]* attempts')"
+
 # Hand-made layers: plain, gzip and zstd, whiteouts, and escapes.
 mkdir -p "$TMP/l/a/etc" "$TMP/l/b/etc" "$TMP/l/c"
 echo base >"$TMP/l/a/etc/keep"

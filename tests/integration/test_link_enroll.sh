@@ -20,6 +20,12 @@ agent_start badtok
 
 wait_for 20 is_state tok connected || fail "token agent not connected: $(agents_json)"
 ok "an agent with a valid enrollment token is accepted and connected"
+[[ $(stat -c %a "$TMP/tok/agent.key") == 600 ]] || fail "agent.key mode $(stat -c %a "$TMP/tok/agent.key")"
+[[ $(stat -c %a "$COORD/admin.token") == 600 && $(stat -c %a "$COORD/enroll.token") == 600 &&
+	$(stat -c %a "$COORD/coordinator.key") == 600 ]] || fail "coordinator secrets not 0600"
+[[ $(sql "select count(*) from api_tokens where name='admin' and role='admin'") == 1 ]] || fail "admin hash"
+! grep -rqF "$ADMIN_TOKEN" "$COORD/droverd.db" || fail "the admin token is stored in clear"
+ok "the agent made its key (0600); secrets are 0600; the database keeps only the admin token's hash"
 wait_for 20 is_state wait pending || fail "agent without token not pending"
 wait_for 20 is_state badtok pending || fail "agent with a bad token not pending"
 ok "agents without (or with an invalid) token are pending"
@@ -93,6 +99,17 @@ is_state tok connected || fail "the real agent lost its connection"
 [[ $(sql "select count(*) from events where kind='agent_key_conflict' and agent_id='tok'") -ge 1 ]] ||
 	fail "no agent_key_conflict event"
 ok "an id bound to another key is refused, logged and counted; the real agent is unaffected"
+
+# a token made while droverd runs (droverd enroll-token create) enrolls at once
+"$DROVERD" enroll-token create late --config "$COORD/droverd.yaml" >"$TMP/late.token" ||
+	fail "enroll-token create"
+chmod 600 "$TMP/late.token"
+[[ $(cut -c1-7 "$TMP/late.token") == drvenr_ ]] || fail "token format"
+agent_init late --enroll-token-file "$TMP/late.token"
+agent_start late
+wait_for 20 is_state late connected || fail "agent with a new token: $(agents_json)"
+[[ $(agents_json | jq -r '.[] | select(.id == "late") | .enrolled_by') == token:late ]] || fail "by"
+ok "droverd enroll-token create: a new token enrolls an agent at once"
 
 # forgetting an agent lets its host enroll again (from scratch: pending)
 "$DROVERD" forget-agent badtok --config "$COORD/droverd.yaml" >/dev/null || fail "forget-agent"

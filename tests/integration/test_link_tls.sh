@@ -52,9 +52,9 @@ coord_stop TERM
 set_opt "$COORD/droverd.yaml" signing_key "\"$TMP/next.key\""
 coord_start
 instruct a1 t2 /bin/sh -c "echo t2 >> $TMP/a1.out" >/dev/null
-wait_for 30 has_lines "$TMP/a1.out" 2 || fail "a1 (two trusted keys) did not follow the rotation"
+wait_for 60 has_lines "$TMP/a1.out" 2 || fail "a1 (two trusted keys) did not follow the rotation"
 ok "an agent trusting both keys follows the rotation"
-wait_for 20 agent_stat_at_least a2 .rejected.unknown_key 1 ||
+wait_for 40 agent_stat_at_least a2 .rejected.unknown_key 1 ||
 	fail "a2 did not refuse the new key: $(cat "$TMP/a2/state/link-stats.json")"
 instruct a2 t2 /bin/sh -c "echo t2 >> $TMP/a2.out" >/dev/null
 sleep 2
@@ -63,6 +63,6 @@ ok "an agent trusting only the old key refuses (and counts) what the new key sig
 agent_stop a2
 sed -i "s|^coordinator_keys:|coordinator_keys:\n  - \"$TMP/next.pub\"|" "$TMP/a2/agent.yaml"
 agent_start a2
-wait_for 30 has_lines "$TMP/a2.out" 1 || fail "a2 with the new key in its ring"
+wait_for 60 has_lines "$TMP/a2.out" 1 || fail "a2 with the new key in its ring"
 ok "with the new key added to its ring, the agent runs the queued instruction"
 echo "$TEST_NAME: all $PASSED checks passed"

@@ -1,0 +1,85 @@
+/*
+ * strategy_bluegreen.c: blue-green switches. The new release starts on
+ * every host beside the running one, in the other slot (blue on the
+ * service's port, green on green_port); each start is health-gated (the
+ * verification: any failure fails the service); then the optional metric
+ * analysis; then traffic switches to the new slot. The old slot keeps
+ * running until finalize_after has passed (or `drover promote` in the
+ * finalize phase): the core then sends FINALIZE. Rollback before that
+ * switches traffic back and stops the new slot; after it, re-activates the
+ * previous release and switches back.
+ *
+ * Sub-states: 0 start, 1 analysis, 2 switch, 3 done.
+ */
+#include "seq_int.h"
+
+static void bluegreen_advance(struct drv_seq *s, struct seq_svc *v)
+{
+	switch (v->sub) {
+	case 0:
+		if (s->paused)
+			return;
+		v->sub = 1;
+		seq_wave_begin(s, v, K_START);
+		seq_log(s, "service %s: starting the new slot beside the old on %u host(s)",
+		        v->ps->name, v->n);
+		while (v->cursor < v->n)
+			seq_send_host(s, v, v->cursor++, K_START);
+		return;
+	case 1:
+		v->sub = 2;
+		if (v->ps->strategy.metric_url != NULL) {
+			seq_metric(s, v);
+			return;
+		}
+		/* fall through */
+	case 2:
+		v->sub = 3;
+		seq_log(s, "service %s: new slot verified; switching traffic", v->ps->name);
+		seq_traffic(s, v, -1, true);
+		return;
+	default:
+		v->switched = true;
+		seq_svc_done(s, v);
+		return;
+	}
+}
+
+static bool bluegreen_promote(struct drv_seq *s, struct seq_svc *v)
+{
+	(void)s;
+	(void)v;
+	return false; /* finalizing early is the core's (it owns the timer) */
+}
+
+static uint32_t bluegreen_rb_batch(const struct seq_svc *v)
+{
+	return v->n;
+}
+
+/* Before: traffic back to the old slot if it may have moved. */
+static bool bluegreen_rb_before(struct drv_seq *s, struct seq_svc *v)
+{
+	if (v->fin_started || (v->sub < 3 && !v->switched))
+		return false;
+	seq_traffic(s, v, -1, false);
+	return true;
+}
+
+/* After: once finalized, the previous release came back in its old slot. */
+static bool bluegreen_rb_after(struct drv_seq *s, struct seq_svc *v)
+{
+	if (!v->fin_started)
+		return false;
+	seq_traffic(s, v, -1, false);
+	return true;
+}
+
+const struct seq_strategy seq_bluegreen = {
+        .name = "blue-green",
+        .advance = bluegreen_advance,
+        .promote = bluegreen_promote,
+        .rb_batch = bluegreen_rb_batch,
+        .rb_before = bluegreen_rb_before,
+        .rb_after = bluegreen_rb_after,
+};

@@ -1,0 +1,149 @@
+/*
+ * strategy_canary.c: canary releases. Each step (a cumulative percentage)
+ * starts the new release on that share of the hosts (rounded up, at least
+ * one); with traffic configured, HAProxy weights (or the traffic hook) give
+ * the new release exactly that share of requests; then a pause (a duration,
+ * or `manual` until `drover promote`) during which a host going unhealthy
+ * counts as failed; then the analysis (an optional HTTP metric at most
+ * `max`). The step after the last one ends the service.
+ *
+ * Sub-states of a step: 0 start hosts, 1 traffic, 2 pause, 3 analysis,
+ * 4 next step.
+ */
+#include "seq_int.h"
+
+static uint32_t step_hosts(const struct seq_svc *v, uint32_t step)
+{
+	uint32_t c = drv_plan_amount_of((struct drv_plan_amount){v->ps->strategy.steps[step], true},
+	                                v->n, true);
+
+	return c == 0 ? 1 : c;
+}
+
+static bool has_traffic(const struct seq_svc *v)
+{
+	return v->ps->strategy.traffic.kind != DRV_TRAFFIC_NONE;
+}
+
+/* Sub-state 0: start this step's hosts; false when there are none. */
+static bool start_hosts(struct drv_seq *s, struct seq_svc *v)
+{
+	const struct drv_plan_strategy *st = &v->ps->strategy;
+	uint32_t target = step_hosts(v, v->step);
+
+	if (v->cursor >= target)
+		return false;
+	seq_wave_begin(s, v, K_START);
+	seq_log(s, "service %s: canary step %u/%zu (%u%%): %u more host(s)", v->ps->name,
+	        v->step + 1, st->n_steps, st->steps[v->step], target - v->cursor);
+	while (v->cursor < target)
+		seq_send_host(s, v, v->cursor++, K_START);
+	return true;
+}
+
+/* Sub-state 2: true when the service now waits. */
+static bool pause_step(struct drv_seq *s, struct seq_svc *v)
+{
+	const struct drv_plan_strategy *st = &v->ps->strategy;
+
+	if (v->step + 1 >= st->n_steps)
+		return false; /* no pause after the last step */
+	if (st->pause_manual) {
+		v->wait = W_PROMOTE;
+		seq_log(s, "service %s: canary at %u%%, waiting for promote", v->ps->name,
+		        st->steps[v->step]);
+		seq_notify(s, DRV_EVENT_AWAITING_PROMOTION, "%s: canary at %u%% awaits promote",
+		           v->ps->name, st->steps[v->step]);
+		return true;
+	}
+	if (st->pause_ms == 0)
+		return false;
+	v->wait = W_PAUSE;
+	v->timer = s->now + st->pause_ms;
+	return true;
+}
+
+static void canary_advance(struct drv_seq *s, struct seq_svc *v)
+{
+	const struct drv_plan_strategy *st = &v->ps->strategy;
+
+	for (;;) {
+		switch (v->sub) {
+		case 0:
+			if (s->paused)
+				return;
+			v->sub = 1;
+			if (start_hosts(s, v))
+				return;
+			break;
+		case 1:
+			v->sub = 2;
+			if (has_traffic(v)) {
+				seq_traffic(s, v, st->steps[v->step], true);
+				return;
+			}
+			break;
+		case 2:
+			v->sub = 3;
+			if (pause_step(s, v))
+				return;
+			break;
+		case 3:
+			v->sub = 4;
+			if (st->metric_url != NULL) {
+				seq_metric(s, v);
+				return;
+			}
+			break;
+		default:
+			v->sub = 0;
+			v->step++;
+			if (v->step >= st->n_steps) {
+				seq_svc_done(s, v);
+				return;
+			}
+			break;
+		}
+	}
+}
+
+static bool canary_promote(struct drv_seq *s, struct seq_svc *v)
+{
+	(void)s;
+	if (v->wait != W_PROMOTE && v->wait != W_PAUSE)
+		return false;
+	v->wait = W_NONE;
+	return true;
+}
+
+static uint32_t canary_rb_batch(const struct seq_svc *v)
+{
+	return v->n;
+}
+
+/* Before: new hosts out of rotation while some old ones serve. */
+static bool canary_rb_before(struct drv_seq *s, struct seq_svc *v)
+{
+	if (!has_traffic(v) || v->cursor == 0 || v->cursor >= v->n)
+		return false;
+	seq_traffic(s, v, 0, false);
+	return true;
+}
+
+/* After: every host is back on the old release, weights even again. */
+static bool canary_rb_after(struct drv_seq *s, struct seq_svc *v)
+{
+	if (!has_traffic(v) || v->cursor == 0)
+		return false;
+	seq_traffic(s, v, -1, false);
+	return true;
+}
+
+const struct seq_strategy seq_canary = {
+        .name = "canary",
+        .advance = canary_advance,
+        .promote = canary_promote,
+        .rb_batch = canary_rb_batch,
+        .rb_before = canary_rb_before,
+        .rb_after = canary_rb_after,
+};

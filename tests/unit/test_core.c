@@ -1,0 +1,351 @@
+/*
+ * test_core.c: the coordinator core without sockets: envelopes made by the
+ * test go to core_handle(), a fake waiter stands in for the link's parked
+ * REP context, and the store is a real SQLite file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "core.h"
+#include "envelope.h"
+#include "err.h"
+#include "secret.h"
+#include "store.h"
+
+struct fake_waiter {
+	struct core_waiter w; /* first */
+	int delivered, dropped;
+	Drover__BodyType last_type;
+	uint64_t last_seq;
+};
+
+static void fake_deliver(struct core_waiter *w, uint8_t *env, size_t len)
+{
+	struct fake_waiter *f = (struct fake_waiter *)w;
+	Drover__Envelope *e;
+
+	if (env == NULL) {
+		f->dropped++;
+		return;
+	}
+	f->delivered++;
+	e = drover__envelope__unpack(NULL, len, env);
+	f->last_type = e ? e->type : 0;
+	if (e != NULL && e->type == DROVER__BODY_TYPE__BODY_INSTRUCTION) {
+		Drover__Instruction *ins =
+		        drover__instruction__unpack(NULL, e->body.len, e->body.data);
+		f->last_seq = ins ? ins->seq : 0;
+		drover__instruction__free_unpacked(ins, NULL);
+	}
+	drover__envelope__free_unpacked(e, NULL);
+	free(env);
+}
+
+struct fixture {
+	char dir[64], db[128];
+	struct drv_keypair coord;
+	struct store *store;
+	struct core *core;
+	char token[DRV_SECRET_MAX];
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct core_config cc = {.poll_timeout_ms = 100000,
+	                         .liveness_ms = 200000,
+	                         .pending_retry_ms = 1000,
+	                         .instr_ttl_ms = 60000,
+	                         .skew_ms = 30000,
+	                         .max_agents = 100,
+	                         .max_pending = 2};
+	uint8_t h[DRV_SECRET_HASH_LEN];
+
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/drv-core-XXXXXX");
+	if (mkdtemp(fx->dir) == NULL)
+		return -1;
+	snprintf(fx->db, sizeof(fx->db), "%s/d.db", fx->dir);
+	if (drv_keypair_generate(&fx->coord) != DRV_OK || store_open(fx->db, &fx->store) != DRV_OK)
+		return -1;
+	drv_secret_new("drvenr", fx->token, sizeof(fx->token));
+	drv_secret_hash(fx->token, h);
+	store_enroll_token_add(fx->store, "t", h, drv_wall_ms(), 0);
+	cc.key = &fx->coord;
+	cc.store = fx->store;
+	if (core_new(&cc, &fx->core) != DRV_OK)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[128];
+
+	core_free(fx->core);
+	store_close(fx->store);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+	free(fx);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Send a request; returns the reply's type, and its reject reason. */
+static Drover__BodyType send_env(struct fixture *fx, uint8_t *env, size_t len,
+                                 struct fake_waiter *w, Drover__RejectReason *reason, bool *parked)
+{
+	struct core_reply r;
+	Drover__Envelope *e;
+	Drover__BodyType type = 0;
+
+	core_handle(fx->core, env, len, 7, w ? &w->w : NULL, &r);
+	free(env);
+	if (parked)
+		*parked = r.parked;
+	if (r.env == NULL)
+		return 0;
+	assert_int_equal(drv_env_parse(r.env, r.len, DRV_ENV_MAX, &e), DRV_OK);
+	{
+		struct drv_pubkey pub;
+		drv_pubkey_from_raw(fx->coord.pk, DRV_PK_LEN, &pub);
+		assert_int_equal(drv_env_verify(e, &pub), DRV_OK); /* every answer is signed */
+	}
+	type = e->type;
+	if (type == DROVER__BODY_TYPE__BODY_REJECT && reason != NULL) {
+		Drover__Reject *rj = drover__reject__unpack(NULL, e->body.len, e->body.data);
+		*reason = rj->reason;
+		drover__reject__free_unpacked(rj, NULL);
+	}
+	drv_env_free(e);
+	free(r.env);
+	return type;
+}
+
+static Drover__BodyType hello(struct fixture *fx, const struct drv_keypair *kp, const char *id,
+                              const char *token, Drover__RejectReason *reason)
+{
+	Drover__Hello h = DROVER__HELLO__INIT;
+	uint8_t *env;
+	size_t len;
+
+	h.agent_id = (char *)id;
+	h.public_key.data = (uint8_t *)kp->pk;
+	h.public_key.len = DRV_PK_LEN;
+	h.proto_major = DRV_PROTO_MAJOR;
+	h.enroll_token = (char *)token;
+	assert_int_equal(
+	        drv_env_seal(kp, id, DROVER__BODY_TYPE__BODY_HELLO, &h.base, true, &env, &len),
+	        DRV_OK);
+	return send_env(fx, env, len, NULL, reason, NULL);
+}
+
+static Drover__BodyType poll_req(struct fixture *fx, const struct drv_keypair *kp, const char *id,
+                                 uint64_t applied, struct fake_waiter *w,
+                                 Drover__RejectReason *reason, bool *parked)
+{
+	Drover__Poll p = DROVER__POLL__INIT;
+	uint8_t *env;
+	size_t len;
+
+	p.agent_id = (char *)id;
+	p.applied_seq = applied;
+	p.sent_at_ms = drv_wall_ms();
+	assert_int_equal(
+	        drv_env_seal(kp, id, DROVER__BODY_TYPE__BODY_POLL, &p.base, false, &env, &len),
+	        DRV_OK);
+	return send_env(fx, env, len, w, reason, parked);
+}
+
+static int queue_hook(struct fixture *fx, const char *id, const char *step, uint64_t *seq)
+{
+	char *run[] = {"/bin/true"};
+	Drover__Hook hook = DROVER__HOOK__INIT;
+	struct dispatch_instr in = {.agent_id = id,
+	                            .step_id = step,
+	                            .action = DROVER__ACTION__ACTION_RUN_HOOK,
+	                            .hook = &hook};
+
+	hook.run = run;
+	hook.n_run = 1;
+	return core_queue(fx->core, &in, seq);
+}
+
+static const char *state_of(struct fixture *fx, const char *id)
+{
+	static char buf[32];
+	json_t *j;
+
+	if (core_agent_json(fx->core, id, &j) != DRV_OK)
+		return "none";
+	snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(j, "state")));
+	json_decref(j);
+	return buf;
+}
+
+static void enrollment(void **state)
+{
+	struct fixture *fx = *state;
+	struct drv_keypair a, b, thief;
+	Drover__RejectReason why = 0;
+	uint64_t seq;
+
+	drv_keypair_generate(&a);
+	drv_keypair_generate(&b);
+	drv_keypair_generate(&thief);
+	assert_int_equal(hello(fx, &a, "web-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(state_of(fx, "web-1"), "connected");
+	assert_int_equal(hello(fx, &b, "web-2", "drvenr_wrong", &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(state_of(fx, "web-2"), "pending");
+	/* nothing but Hello from a pending agent, and nothing for it */
+	assert_int_equal(poll_req(fx, &b, "web-2", 0, NULL, &why, NULL),
+	                 DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_NOT_ACCEPTED);
+	assert_int_equal(queue_hook(fx, "web-2", "s1", &seq), DRV_ESTATE);
+	/* no takeover */
+	assert_int_equal(hello(fx, &thief, "web-1", fx->token, &why),
+	                 DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_ID_TAKEN);
+	assert_string_equal(state_of(fx, "web-1"), "connected");
+	/* operator accepts */
+	assert_int_equal(core_set_status(fx->core, "web-2", AGENT_ACCEPTED, "operator:t"), DRV_OK);
+	assert_int_equal(poll_req(fx, &b, "web-2", 0, NULL, &why, NULL),
+	                 0); /* parked (no waiter) */
+	assert_int_equal(core_set_status(fx->core, "nope", AGENT_ACCEPTED, "x"), DRV_ENOENT);
+	/* the pending cap (2): a third pending agent is refused */
+	assert_int_equal(hello(fx, &thief, "p-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(hello(fx, &thief, "p-2", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(hello(fx, &thief, "p-3", NULL, &why), DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_INTERNAL);
+}
+
+static void long_poll_delivery(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter w1 = {.w.deliver = fake_deliver}, w2 = {.w.deliver = fake_deliver};
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	uint64_t seq = 0;
+	char st[16];
+
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "db-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	/* nothing queued: the poll is parked */
+	assert_int_equal(poll_req(fx, &a, "db-1", 0, &w1, &why, &parked), 0);
+	assert_true(parked);
+	/* queueing delivers to the parked poll at once */
+	assert_int_equal(queue_hook(fx, "db-1", "s1", &seq), DRV_OK);
+	assert_int_equal(seq, 1);
+	assert_int_equal(w1.delivered, 1);
+	assert_int_equal(w1.last_type, DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	assert_int_equal(w1.last_seq, 1);
+	/* the same step again: idempotent */
+	assert_int_equal(queue_hook(fx, "db-1", "s1", &seq), DRV_EEXIST);
+	assert_int_equal(seq, 1);
+	/* not acknowledged yet: resent with the next poll */
+	assert_int_equal(poll_req(fx, &a, "db-1", 0, &w2, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	assert_false(parked);
+	/* acknowledged by applied_seq: the next poll parks */
+	assert_int_equal(poll_req(fx, &a, "db-1", 1, &w2, &why, &parked), 0);
+	assert_true(parked);
+	assert_int_equal(store_instr_state(fx->store, "db-1", 1, st), DRV_OK);
+	assert_string_equal(st, "acked");
+	/* a newer poll replaces the parked one, which is dropped */
+	assert_int_equal(poll_req(fx, &a, "db-1", 1, &w1, &why, &parked), 0);
+	assert_int_equal(w2.dropped, 1);
+	/* its connection closes: released */
+	core_pipe_closed(fx->core, 7);
+	assert_int_equal(w1.dropped, 1);
+	assert_string_equal(state_of(fx, "db-1"), "disconnected");
+	/* a poll parked at shutdown gets Idle */
+	assert_int_equal(poll_req(fx, &a, "db-1", 1, &w2, &why, &parked), 0);
+	core_release_waiters(fx->core);
+	assert_int_equal(w2.delivered, 1);
+	assert_int_equal(w2.last_type, DROVER__BODY_TYPE__BODY_IDLE);
+}
+
+static void forged_and_replayed(void **state)
+{
+	struct fixture *fx = *state;
+	struct drv_keypair a, other;
+	Drover__RejectReason why = 0;
+	Drover__Report r = DROVER__REPORT__INIT;
+	uint8_t *env;
+	size_t len;
+
+	drv_keypair_generate(&a);
+	drv_keypair_generate(&other);
+	assert_int_equal(hello(fx, &a, "ui-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(poll_req(fx, &other, "ui-1", 0, NULL, &why, NULL),
+	                 DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_UNKNOWN_KEY);
+	r.agent_id = "ui-1";
+	r.report_seq = 5;
+	r.result = DROVER__STEP_RESULT__STEP_STATUS;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(drv_env_seal(&a, "ui-1", DROVER__BODY_TYPE__BODY_REPORT, &r.base,
+		                              false, &env, &len),
+		                 DRV_OK);
+		assert_int_equal(send_env(fx, env, len, NULL, &why, NULL),
+		                 i == 0 ? DROVER__BODY_TYPE__BODY_ACK
+		                        : DROVER__BODY_TYPE__BODY_REJECT);
+	}
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_REPLAY);
+	env = malloc(16);
+	memset(env, 0xab, 16);
+	assert_int_equal(send_env(fx, env, 16, NULL, &why, NULL), DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_MALFORMED);
+}
+
+static void tick_times_out_and_disconnects(void **state)
+{
+	struct fixture *fx = *state;
+	struct core_config cc = {.key = &fx->coord,
+	                         .store = fx->store,
+	                         .poll_timeout_ms = 1,
+	                         .liveness_ms = 1,
+	                         .pending_retry_ms = 1000,
+	                         .instr_ttl_ms = 60000,
+	                         .skew_ms = 30000,
+	                         .max_agents = 10,
+	                         .max_pending = 10};
+	struct fake_waiter w = {.w.deliver = fake_deliver};
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+	bool parked;
+
+	core_free(fx->core);
+	assert_int_equal(core_new(&cc, &fx->core), DRV_OK);
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "edge-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(poll_req(fx, &a, "edge-1", 0, &w, &why, &parked), 0);
+	assert_true(parked);
+	usleep(20000);
+	core_tick(fx->core);
+	assert_int_equal(w.delivered, 1);
+	assert_int_equal(w.last_type, DROVER__BODY_TYPE__BODY_IDLE);
+	assert_string_equal(state_of(fx, "edge-1"), "disconnected"); /* silent past liveness */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(enrollment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(long_poll_delivery, setup, teardown),
+	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),
+	};
+	if (drv_crypto_init() != DRV_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
