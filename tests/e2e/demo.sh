@@ -47,13 +47,13 @@ demo_release() {
 # One row per deployment: id, release, outcome, duration, reason.
 summary_deployments() {
 	local id
-	printf '  %-8s %-8s %-12s %-9s %s\n' deploy release outcome took reason
+	printf '  %-14s %-8s %-12s %-7s %s\n' deployment release outcome took reason
 	for id in "${DEMO_IDS[@]}"; do
 		dep_get "$id" | jq -r '[.id, .version, .state,
 			(if .finished_ms > 0 then ((.finished_ms - .created_ms) / 100 | floor / 10 | tostring) + " s" else "-" end),
 			(.reason // "")] | @tsv' |
 			while IFS=$'\t' read -r a b c d e; do
-				printf '  %-8s %-8s %-12s %-9s %s\n' "$a" "$b" "$c" "$d" "${e:0:90}"
+				printf '  %-14s %-8s %-12s %-7s %s\n' "$a" "$b" "$c" "$d" "${e:0:100}"
 			done
 	done
 }
@@ -64,7 +64,7 @@ summary_cell() {
 		[.tiers[].services[] | select(.name == $s)][0] as $svc |
 		if $svc == null then "-" else
 		([$svc.hosts[] | select(.id == $h)][0].state // "-") as $st |
-		"\($svc.strategy): \($st)" end' <<<"$1"
+		"\($svc.strategy): \(if $st == "staged" then "staged only" else $st end)" end' <<<"$1"
 }
 
 summary_hosts() {
