@@ -48,10 +48,6 @@ drover_control_init() {
 		echo "e2e: droverd init failed: $(tail -n 5 "$E2E_RUN/logs/droverd-init.log")" >&2
 		return 1
 	}
-	# The run's registry speaks plain HTTP: droverd resolves plan tags there.
-	if grep -q '^insecure_registry:' "$DROVERD_DIR/droverd.yaml"; then
-		drover_conf_set "$DROVERD_DIR/droverd.yaml" insecure_registry true || return 1
-	fi
 	drover_conf_set "$DROVERD_DIR/droverd.yaml" poll_timeout 2s &&
 		drover_conf_set "$DROVERD_DIR/droverd.yaml" liveness_timeout 5s &&
 		drover_conf_set "$DROVERD_DIR/droverd.yaml" pending_retry 300ms &&
@@ -92,9 +88,7 @@ drover_agent_init() {
 		echo "e2e: drover-agent init $host failed: $(tail -n 5 "$E2E_RUN/logs/agent-$host-init.log")" >&2
 		return 1
 	}
-	# The run's registry speaks plain HTTP (in the control namespace only).
-	drover_conf_set "$dir/agent.yaml" insecure_registry true &&
-		drover_conf_set "$dir/agent.yaml" reconnect_min 100ms &&
+	drover_conf_set "$dir/agent.yaml" reconnect_min 100ms &&
 		drover_conf_set "$dir/agent.yaml" reconnect_max 1s &&
 		drover_conf_set "$dir/agent.yaml" request_timeout 3s &&
 		drover_conf_set "$dir/agent.yaml" insecure_registry true # the registry speaks http
