@@ -333,6 +333,8 @@ function start() {
   setLive(false);
   refreshAll();
   stream();
+  // "last seen" moves without events: re-read the fleet now and then.
+  setInterval(() => refreshAgents().catch((e) => showError(e.message)), 30000);
 }
 
 $("#login").addEventListener("submit", (e) => {
