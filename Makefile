@@ -10,6 +10,8 @@
 #   make fuzz         libFuzzer targets for FUZZ_SECONDS each (build-fuzz/, clang)
 #   make format       apply .clang-format;  make format-check  verify it
 #   make demo         the end-to-end demo (see README.md)
+#   make bench        the quick benchmarks (a few minutes) and their table;
+#                     make bench-full: the long ones (docs/benchmarks.md)
 
 BUILD      ?= build
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
@@ -28,11 +30,15 @@ TEST_PKGS := sqlite3 curl jq openssl prometheus binutils libc6-dev ca-certificat
 	systemd lintian shellcheck man-db groff-base openssl \
 	chromium nodejs npm
 
+# Packages the benchmarks need beyond the tests' (make bench installs them).
+BENCH_PKGS := ansible-core
+
 SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
 PREFIX     ?= /usr/local
 
-.PHONY: all build deps test asan fuzz format format-check demo demo-down clean package install
+.PHONY: all build deps test asan fuzz format format-check demo demo-down clean package install \
+	bench bench-full bench-deps
 
 all: build
 
@@ -56,6 +62,15 @@ package: build
 
 install: build
 	cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+bench-deps:
+	@sh scripts/deps.sh $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)
+
+bench: bench-deps build
+	bash tests/bench/run.sh $(BUILD) quick
+
+bench-full: bench-deps build
+	bash tests/bench/run.sh $(BUILD) full
 
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDROVER_SANITIZE=ON

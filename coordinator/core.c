@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "db.h"
 #include "envelope.h"
 #include "err.h"
 #include "events.h"
@@ -517,9 +518,53 @@ static json_t *report_json(const Drover__Report *r)
 	                 (json_int_t)r->duration_ms, "report_seq", (json_int_t)r->report_seq);
 }
 
+/* The report's event row (under its deployment, so that a restarted
+ * droverd can replay what its sequencer had not yet saved) and the
+ * releases it carries. */
+static int record_report(struct core *c, struct agent_rt *a, const Drover__Report *r)
+{
+	const char *dep = r->deployment_id != NULL && drv_agent_id_valid(r->deployment_id)
+	                          ? r->deployment_id
+	                          : "";
+	json_t *data = report_json(r);
+	char *rel = NULL;
+	int rc = drv_events_insert(store_db(c->cfg.store), "report", dep, a->id, data, NULL);
+
+	json_decref(data);
+	if (rc != DRV_OK || r->n_releases == 0 || r->service == NULL || r->service[0] == '\0' ||
+	    r->n_releases > HELLO_RELEASES_MAX)
+		return rc;
+	rel = hello_releases_json(r->releases, r->n_releases);
+	if (rel == NULL)
+		return DRV_ENOMEM;
+	rc = store_agent_merge_releases(c->cfg.store, a->id, r->service, rel);
+	free(rel);
+	return rc;
+}
+
+/* Replay check, event and releases in one transaction: a report that was
+ * acknowledged is never lost by a crash of droverd. */
+static int report_store(struct core *c, struct agent_rt *a, const Drover__Report *r)
+{
+	sqlite3 *db = store_db(c->cfg.store);
+	int rc = drv_db_exec(db, "SAVEPOINT report");
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = store_agent_report_seq(c->cfg.store, a->id, r->report_seq);
+	if (rc == DRV_OK)
+		rc = record_report(c, a, r);
+	if (rc != DRV_OK)
+		drv_db_exec(db, "ROLLBACK TO report");
+	drv_db_exec(db, "RELEASE report");
+	if (rc == DRV_OK && c->cfg.events != NULL)
+		drv_events_notify(c->cfg.events);
+	return rc;
+}
+
 static int report_locked(struct core *c, struct agent_rt *a, const Drover__Report *r, uint32_t pipe)
 {
-	int rc = store_agent_report_seq(c->cfg.store, a->id, r->report_seq);
+	int rc = report_store(c, a, r);
 
 	if (rc != DRV_OK)
 		return rc;
@@ -529,7 +574,6 @@ static int report_locked(struct core *c, struct agent_rt *a, const Drover__Repor
 		ack_upto(c, a, r->instruction_seq);
 	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
 	         r->report_seq, r->step_id ? r->step_id : "", step_result_name(r->result));
-	event(c, "report", a->id, report_json(r));
 	drv_report_metrics_observe(r);
 	if (c->hooks.on_report != NULL)
 		c->hooks.on_report(c->hooks.arg, a->id, r);

@@ -22,6 +22,8 @@
 #include "core.h"
 #include "db.h"
 #include "dconf.h"
+#include "deploy_api.h"
+#include "deploy_engine.h"
 #include "err.h"
 #include "api_ui.h"
 #include "sdnotify.h"
@@ -32,6 +34,7 @@
 #include "linkstats.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "report_metrics.h"
 #include "schema.h"
 #include "store.h"
@@ -44,8 +47,12 @@ struct droverd {
 	struct drv_keypair key;
 	struct store *store;
 	sqlite3 *api_db, *events_db; /* connections of their own (WAL: no waiting on the core) */
+	sqlite3 *deploy_db;          /* the deployment engine's */
 	struct drv_events *events;
 	struct core *core;
+	struct notifier *notifier;
+	struct deploy_engine *engine;
+	struct deploy_api deploy_api;
 	struct link *link;
 	struct drv_http_server *http;
 	struct drv_linkstats last_stats;
@@ -122,6 +129,8 @@ static int start_api(struct droverd *d)
 	if (rc == DRV_OK)
 		rc = agents_api_add_routes(d->http, d->core);
 	if (rc == DRV_OK)
+		rc = deploy_api_add_routes(d->http, &d->deploy_api);
+	if (rc == DRV_OK)
 		rc = drv_ui_add_routes(d->http); /* the dashboard at /ui */
 	if (rc == DRV_OK)
 		rc = drv_http_server_start(d->http);
@@ -130,6 +139,24 @@ static int start_api(struct droverd *d)
 		         (unsigned)drv_http_server_port(d->http));
 	else
 		drv_error("droverd", "cannot start the API", "addr=%s", d->conf.api);
+	return rc;
+}
+
+/* The deployment engine resumes unfinished deployments before the link
+ * opens: instructions it re-sends wait in the queue for their agents. */
+static int start_engine(struct droverd *d)
+{
+	struct notify_config nc = {0};
+	struct deploy_engine_config ec = {.db = d->deploy_db, .core = d->core, .events = d->events};
+	int rc = notify_new(&nc, &d->notifier);
+
+	if (rc != DRV_OK)
+		return rc;
+	ec.notifier = d->notifier;
+	rc = deploy_engine_new(&ec, &d->engine);
+	d->deploy_api.engine = d->engine;
+	d->deploy_api.core = d->core;
+	d->deploy_api.insecure_registry = d->conf.insecure_registry;
 	return rc;
 }
 
@@ -160,6 +187,8 @@ static int start(struct droverd *d)
 	if (rc == DRV_OK)
 		rc = drv_db_open(d->conf.database, mig, n, &d->api_db);
 	if (rc == DRV_OK)
+		rc = drv_db_open(d->conf.database, mig, n, &d->deploy_db);
+	if (rc == DRV_OK)
 		rc = drv_db_open(d->conf.database, mig, n, &d->events_db);
 	if (rc == DRV_OK)
 		rc = drv_events_new(d->events_db, 0, &d->events);
@@ -168,6 +197,8 @@ static int start(struct droverd *d)
 	cc.store = d->store;
 	cc.events = d->events;
 	rc = core_new(&cc, &d->core);
+	if (rc == DRV_OK)
+		rc = start_engine(d);
 	if (rc == DRV_OK)
 		rc = link_start(d->core, &lc, &d->link);
 	if (rc == DRV_OK)
@@ -183,11 +214,14 @@ static void stop(struct droverd *d)
 
 	drv_watchdog_start(STOP_DEADLINE_MS, "closing the link (NNG)", 0, &w);
 	drv_http_server_free(d->http); /* first: handlers use the core */
-	drv_events_free(d->events);
 	link_stop(d->link);
+	deploy_engine_free(d->engine); /* after the link: no more reports */
+	notify_free(d->notifier);
 	core_free(d->core);
+	drv_events_free(d->events); /* last of its users gone */
 	drv_db_close(d->events_db);
 	drv_db_close(d->api_db);
+	drv_db_close(d->deploy_db);
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);
 	nng_fini();

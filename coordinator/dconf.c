@@ -87,6 +87,8 @@ static const struct drv_cfg_opt options[] = {
          "REP contexts always ready for new requests"},
         {"link.max_contexts", DRV_CFG_INT, O(max_contexts), "20000", 2, 1000000, 0, NULL,
          "upper bound on REP contexts (one per waiting agent plus receivers)"},
+        {"insecure_registry", DRV_CFG_BOOL, O(insecure_registry), "false", 0, 0, 0, NULL,
+         "resolve plan image tags over plain http:// (tests, air-gapped labs)"},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

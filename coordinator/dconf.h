@@ -6,6 +6,7 @@
 #ifndef DRV_DCONF_H
 #define DRV_DCONF_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -26,6 +27,7 @@ struct droverd_conf {
 	int64_t clock_skew_ms;
 	int64_t max_agents, max_pending;
 	int64_t receivers, max_contexts;
+	bool insecure_registry; /* resolve plan images over plain http:// */
 };
 
 const struct drv_cfg_opt *dconf_options(size_t *n);

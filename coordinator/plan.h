@@ -46,7 +46,14 @@ enum drv_plan_rollback {
 	DRV_ROLLBACK_NONE
 };
 enum drv_plan_health_kind { DRV_HEALTH_NONE, DRV_HEALTH_HTTP, DRV_HEALTH_TCP, DRV_HEALTH_EXEC };
-enum drv_plan_traffic_kind { DRV_TRAFFIC_NONE, DRV_TRAFFIC_HAPROXY, DRV_TRAFFIC_HOOK };
+/* HAPROXY and LOCAL_HOOK are done by droverd (the TRAFFIC action, see
+ * traffic.h); HOOK runs the hook on the agents its hosts name (RUN_HOOK). */
+enum drv_plan_traffic_kind {
+	DRV_TRAFFIC_NONE,
+	DRV_TRAFFIC_HAPROXY,
+	DRV_TRAFFIC_HOOK,
+	DRV_TRAFFIC_LOCAL_HOOK
+};
 
 /* Notification events (plan `notify[].events`, sequencer notify actions). */
 enum drv_plan_event {
@@ -112,10 +119,10 @@ struct drv_plan_health {
 
 struct drv_plan_traffic {
 	enum drv_plan_traffic_kind kind;
-	char *socket;  /* haproxy: runtime API unix socket */
-	char *backend; /* haproxy backend */
-	char *server;  /* haproxy server name template: {host}, {slot} */
-	struct drv_plan_hook hook;
+	char *socket;              /* haproxy: runtime API unix socket */
+	char *backend;             /* haproxy backend (or the hook's BACKEND argument) */
+	char *server;              /* server name template: {host}, {slot} */
+	struct drv_plan_hook hook; /* hook kinds: run, env, timeout; hosts for HOOK */
 	int64_t timeout_ms;
 };
 

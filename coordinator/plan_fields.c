@@ -215,7 +215,7 @@ void hook_read(struct vctx *c, const json_t *v, const char *path, int kind, stru
 		pjoin(p, path, "name");
 		verr(c, p, "required");
 	}
-	if (read_hosts(c, v, path, "hosts", &h->hosts) == 0) {
+	if (read_hosts(c, v, path, "hosts", &h->hosts) == 0 && kind != 2) {
 		pjoin(p, path, "hosts");
 		verr(c, p, "required (agent ids or {labels: {...}})");
 	}
@@ -349,6 +349,7 @@ static void read_haproxy(struct vctx *c, const json_t *h, const char *p,
 {
 	struct drv_plan_traffic *t = &s->traffic;
 	char pp[DRV_YJ_PATH_MAX];
+	char *str = NULL;
 
 	if (!want_object(c, h, p))
 		return;
@@ -359,12 +360,37 @@ static void read_haproxy(struct vctx *c, const json_t *h, const char *p,
 		verr(c, pp, "required: the path of HAProxy's runtime API socket");
 	else if (t->socket != NULL && t->socket[0] != '/')
 		verr(c, pp, "must be an absolute path");
-	pjoin(pp, p, "backend");
-	if (read_string(c, h, p, "backend", &t->backend) == 0)
-		verr(c, pp, "required");
-	if (read_string(c, h, p, "server", &t->server) == 0)
-		t->server =
-		        xstrdup(c, s->type == DRV_STRATEGY_BLUEGREEN ? "{host}-{slot}" : "{host}");
+	if (read_string(c, h, p, "backend", &str) == 1) {
+		free(t->backend);
+		t->backend = str;
+	}
+	str = NULL;
+	if (read_string(c, h, p, "server", &str) == 1) {
+		free(t->server);
+		t->server = str;
+	}
+}
+
+/* The hook: run on its hosts' agents, or (no hosts) by droverd itself. */
+static void read_traffic_hook(struct vctx *c, const json_t *h, const char *p,
+                              struct drv_plan_strategy *s, int64_t timeout)
+{
+	struct drv_plan_traffic *t = &s->traffic;
+
+	hook_read(c, h, p, 2, &t->hook);
+	if (json_object_get(h, "timeout") == NULL)
+		t->hook.timeout_ms = timeout;
+	t->kind = t->hook.hosts.n_ids > 0 || t->hook.hosts.n_labels > 0 ? DRV_TRAFFIC_HOOK
+	                                                                : DRV_TRAFFIC_LOCAL_HOOK;
+}
+
+static void traffic_free(struct drv_plan_traffic *t)
+{
+	plan_hook_free(&t->hook);
+	free(t->socket);
+	free(t->backend);
+	free(t->server);
+	memset(t, 0, sizeof(*t));
 }
 
 static void read_traffic(struct vctx *c, const json_t *v, const char *path,
@@ -373,19 +399,19 @@ static void read_traffic(struct vctx *c, const json_t *v, const char *path,
 	json_t *t = json_object_get(v, "traffic");
 	char p[DRV_YJ_PATH_MAX], kp[DRV_YJ_PATH_MAX];
 	int64_t timeout = s->traffic.timeout_ms;
+	struct drv_plan_traffic *tr = &s->traffic;
 
 	if (t == NULL)
 		return;
 	pjoin(p, path, "traffic");
 	if (!want_object(c, t, p))
 		return;
-	check_keys(c, t, p, (const char *const[]){"haproxy", "hook", "timeout", NULL});
-	plan_hook_free(&s->traffic.hook);
-	free(s->traffic.socket);
-	free(s->traffic.backend);
-	free(s->traffic.server);
-	memset(&s->traffic, 0, sizeof(s->traffic));
+	check_keys(c, t, p,
+	           (const char *const[]){"haproxy", "hook", "backend", "server", "timeout", NULL});
+	traffic_free(tr);
 	read_duration(c, t, p, "timeout", &timeout);
+	read_string(c, t, p, "backend", &tr->backend);
+	read_string(c, t, p, "server", &tr->server);
 	if ((json_object_get(t, "haproxy") != NULL) == (json_object_get(t, "hook") != NULL)) {
 		verr(c, p, "give one of haproxy and hook");
 	} else if (json_object_get(t, "haproxy") != NULL) {
@@ -393,12 +419,16 @@ static void read_traffic(struct vctx *c, const json_t *v, const char *path,
 		read_haproxy(c, json_object_get(t, "haproxy"), kp, s);
 	} else {
 		pjoin(kp, p, "hook");
-		s->traffic.kind = DRV_TRAFFIC_HOOK;
-		hook_read(c, json_object_get(t, "hook"), kp, 2, &s->traffic.hook);
-		if (json_object_get(json_object_get(t, "hook"), "timeout") == NULL)
-			s->traffic.hook.timeout_ms = timeout;
+		read_traffic_hook(c, json_object_get(t, "hook"), kp, s, timeout);
 	}
-	s->traffic.timeout_ms = timeout;
+	tr->timeout_ms = timeout;
+	if (tr->backend == NULL && tr->kind != DRV_TRAFFIC_HOOK && tr->kind != DRV_TRAFFIC_NONE) {
+		pjoin(kp, p, tr->kind == DRV_TRAFFIC_HAPROXY ? "haproxy.backend" : "backend");
+		verr(c, kp, "required: the backend whose servers are switched");
+	}
+	if (tr->server == NULL)
+		tr->server =
+		        xstrdup(c, s->type == DRV_STRATEGY_BLUEGREEN ? "{host}-{slot}" : "{host}");
 }
 
 /* Keys allowed for each strategy type, indexed by enum drv_plan_strategy_type. */

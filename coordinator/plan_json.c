@@ -82,7 +82,8 @@ static json_t *jhook(struct jb *b, const struct drv_plan_hook *h, int kind)
 		return NULL;
 	if (kind != 2)
 		put(b, o, "name", json_string(h->name));
-	put(b, o, "hosts", jhosts(b, &h->hosts));
+	if (h->hosts.n_ids > 0 || h->hosts.n_labels > 0)
+		put(b, o, "hosts", jhosts(b, &h->hosts));
 	put(b, o, kind == 1 ? "up" : "run", jargv(b, &h->run));
 	if (kind == 1)
 		put(b, o, "down", jargv(b, &h->down));
@@ -147,12 +148,16 @@ static json_t *jtraffic(struct jb *b, const struct drv_plan_traffic *t)
 
 	if (o == NULL)
 		return NULL;
-	if (t->kind == DRV_TRAFFIC_HAPROXY)
+	if (t->kind == DRV_TRAFFIC_HAPROXY) {
 		put(b, o, "haproxy",
 		    json_pack("{ssssss}", "socket", t->socket, "backend", t->backend, "server",
 		              t->server));
-	else
+	} else {
 		put(b, o, "hook", jhook(b, &t->hook, 2));
+		if (t->backend != NULL)
+			put(b, o, "backend", json_string(t->backend));
+		put(b, o, "server", json_string(t->server));
+	}
 	put(b, o, "timeout", jdur(t->timeout_ms));
 	return o;
 }

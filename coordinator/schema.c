@@ -73,6 +73,27 @@ static const char *const migrations[] = {
         "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
         "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
         "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+        /* 2: deployments (deploy_store.c); events by deployment (streams, resume) */
+        "CREATE TABLE deployments ("
+        "  n INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  id TEXT NOT NULL UNIQUE,"
+        "  name TEXT NOT NULL,"
+        "  version TEXT NOT NULL,"
+        "  actor TEXT NOT NULL DEFAULT '',"
+        "  plan TEXT NOT NULL,"
+        "  seq_state TEXT,"
+        "  extra TEXT NOT NULL DEFAULT '{}',"
+        "  state TEXT NOT NULL,"
+        "  phase TEXT NOT NULL DEFAULT 'prestage',"
+        "  reason TEXT NOT NULL DEFAULT '',"
+        "  failed_hosts INTEGER NOT NULL DEFAULT 0,"
+        "  max_failed_hosts INTEGER NOT NULL DEFAULT 0,"
+        "  view TEXT,"
+        "  created_ms INTEGER NOT NULL,"
+        "  updated_ms INTEGER NOT NULL,"
+        "  finished_ms INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX deployments_active ON deployments(finished_ms, name);"
+        "CREATE INDEX events_deployment ON events(deployment_id, id);",
 };
 
 const char *const *drv_schema_migrations(size_t *n)

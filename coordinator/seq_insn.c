@@ -159,6 +159,8 @@ static int fill_hook(struct insn *b, const struct drv_seq *s, const struct drv_s
 	add_env(b, &n, "DROVER_DEPLOYMENT_ID", s->id);
 	if (ps != NULL) {
 		add_env(b, &n, "DROVER_SERVICE", ps->name);
+		if (ps->strategy.traffic.backend != NULL)
+			add_env(b, &n, "DROVER_BACKEND", ps->strategy.traffic.backend);
 		if (ps->strategy.type == DRV_STRATEGY_BLUEGREEN) {
 			add_env(b, &n, "DROVER_TARGET", a->to_new ? "new" : "old");
 		} else {
@@ -282,7 +284,9 @@ int drv_seq_traffic_servers(const struct drv_seq *s, const struct drv_seq_action
 		return DRV_EINVAL;
 	v = &s->svcs[a->service];
 	tpl = v->ps->strategy.traffic.server;
-	if (v->ps->strategy.traffic.kind != DRV_TRAFFIC_HAPROXY || tpl == NULL)
+	if ((v->ps->strategy.traffic.kind != DRV_TRAFFIC_HAPROXY &&
+	     v->ps->strategy.traffic.kind != DRV_TRAFFIC_LOCAL_HOOK) ||
+	    tpl == NULL)
 		return DRV_EINVAL;
 	for (uint32_t i = 0; i < v->n; i++)
 		n_new += host_is_new(&v->hosts[i]);

@@ -231,7 +231,7 @@ void seq_emit_traffic(struct drv_seq *s, struct seq_svc *v)
 		a->step_deadline_ms = t->hook.timeout_ms;
 		a->deadline = v->op_deadline;
 	}
-	if (t->kind != DRV_TRAFFIC_HAPROXY || (a = seq_act(s, DRV_SEQ_ACT_TRAFFIC)) == NULL)
+	if (t->kind == DRV_TRAFFIC_HOOK || (a = seq_act(s, DRV_SEQ_ACT_TRAFFIC)) == NULL)
 		return;
 	snprintf(a->id, sizeof(a->id), "%s:traffic:%u:%u", s->id, v->index, v->op_n);
 	a->service = (int)v->index;

@@ -261,6 +261,27 @@ int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq)
 	return rc == DRV_ENOENT ? DRV_EREPLAY : rc;
 }
 
+int store_agent_merge_releases(struct store *s, const char *id, const char *service,
+                               const char *releases_json)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = prep(s,
+	          "UPDATE agents SET releases = (SELECT json_group_array(json(value)) FROM"
+	          " (SELECT value FROM json_each(agents.releases)"
+	          "   WHERE json_extract(value, '$.service') IS NOT ?2"
+	          "  UNION ALL SELECT value FROM json_each(?3)))"
+	          " WHERE id = ?1 AND json_valid(?3)",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, id);
+	bind_text(st, 2, service);
+	bind_text(st, 3, releases_json);
+	return run(s, st);
+}
+
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq)
 {
 	sqlite3_stmt *st;

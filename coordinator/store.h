@@ -72,6 +72,10 @@ int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq)
 /* Make sure the next instruction sequence is above seq (an agent that has
  * applied more than this database remembers, e.g. after a restore). */
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq);
+/* Replace the agent's releases of one service with releases_json (a JSON
+ * array in the Hello format, hello_releases_json), from a step's report. */
+int store_agent_merge_releases(struct store *s, const char *id, const char *service,
+                               const char *releases_json);
 /* Forget an agent and its instructions (re-keying a host). DRV_ENOENT if unknown. */
 int store_agent_delete(struct store *s, const char *id);
 typedef int (*store_agent_fn)(void *arg, const struct store_agent_row *row);

@@ -48,10 +48,12 @@ bench_json "fanout-$N" "$(jq -n --slurpfile d "$TMP/droverd.json" --slurpfile z 
 	 median: {
 	   droverd: ($d[0].rounds | {first_all_ms: med(.first_instruction_all_ms), acked_all_ms: med(.acked_all_ms),
 	                             latency_p50_ms: med(.latency_p50_ms), latency_p99_ms: med(.latency_p99_ms),
-	                             queue_all_ms: med(.queue_all_ms)}),
+	                             queue_all_ms: med(.queue_all_ms), coordinator_cpu_ms: med(.coordinator_cpu_ms)}),
 	   nullcoord: ($z[0].rounds | {first_all_ms: med(.first_instruction_all_ms), acked_all_ms: med(.acked_all_ms),
-	                               latency_p50_ms: med(.latency_p50_ms), latency_p99_ms: med(.latency_p99_ms)})}}
+	                               latency_p50_ms: med(.latency_p50_ms), latency_p99_ms: med(.latency_p99_ms),
+	                               coordinator_cpu_ms: med(.coordinator_cpu_ms)})}}
 	| .ratio = {first_all: (.median.droverd.first_all_ms / .median.nullcoord.first_all_ms),
-	            acked_all: (.median.droverd.acked_all_ms / .median.nullcoord.acked_all_ms)}')"
+	            acked_all: (.median.droverd.acked_all_ms / .median.nullcoord.acked_all_ms),
+	            coordinator_cpu: (.median.droverd.coordinator_cpu_ms / .median.nullcoord.coordinator_cpu_ms)}')"
 jq -c '{agents, median, ratio}' "$BENCH_OUT/fanout-$N.json"
 ok "fan-out to $N agents measured against droverd and nullcoord"

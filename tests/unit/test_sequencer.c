@@ -232,6 +232,34 @@ static void bluegreen_unhealthy_after_switch_switches_back(void **state)
 	sim_free(&sim);
 }
 
+static void bluegreen_by_local_hook(void **state)
+{
+	(void)state;
+	const char text[] =
+	        PLAN_HEAD "tiers:\n"
+	                  "  - name: ui\n"
+	                  "    services:\n"
+	                  "      - name: web\n"
+	                  "        image: r.example/web:2\n"
+	                  "        hosts: [ui-1, ui-2]\n"
+	                  "        command: [/bin/web]\n"
+	                  "        port: 9080\n"
+	                  "        strategy: { type: blue-green, green_port: 9081,\n"
+	                  "          traffic: { hook: { run: [/bin/sw] }, backend: web,\n"
+	                  "                     server: \"{host}_{slot}\" } }\n";
+	struct sim sim;
+
+	sim_init(&sim, text, fleet, false);
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	/* droverd runs it: a TRAFFIC action, no RUN_HOOK on any agent */
+	assert_int_equal(sim.n_traffic, 1);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_TRAFFIC, NULL, NULL), 0);
+	assert_string_equal(sim.last_traffic,
+	                    "ui-1_green=100 ui-1_blue=0 ui-2_green=100 ui-2_blue=0");
+	sim_free(&sim);
+}
+
 /* ---- a failure at each phase ---- */
 
 static void prestage_failure_changes_nothing(void **state)
@@ -877,6 +905,7 @@ int main(void)
 	        cmocka_unit_test(bluegreen_happy_path),
 	        cmocka_unit_test(bluegreen_promote_finalizes_early),
 	        cmocka_unit_test(bluegreen_unhealthy_after_switch_switches_back),
+	        cmocka_unit_test(bluegreen_by_local_hook),
 	        cmocka_unit_test(prestage_failure_changes_nothing),
 	        cmocka_unit_test(pre_hook_failure),
 	        cmocka_unit_test(migration_failure_takes_the_applied_ones_down),

@@ -48,7 +48,8 @@ drover_control_init() {
 	}
 	drover_conf_set "$DROVERD_DIR/droverd.yaml" poll_timeout 2s &&
 		drover_conf_set "$DROVERD_DIR/droverd.yaml" liveness_timeout 5s &&
-		drover_conf_set "$DROVERD_DIR/droverd.yaml" pending_retry 300ms || return 1
+		drover_conf_set "$DROVERD_DIR/droverd.yaml" pending_retry 300ms &&
+		drover_conf_set "$DROVERD_DIR/droverd.yaml" insecure_registry true || return 1
 	e2e_state_add droverd_dir "$DROVERD_DIR"
 	e2e_state_add droverd_api "$DROVER_ADDR"
 	e2e_state_add droverd_link "tcp://$ctl:$DROVER_LINK_PORT"
@@ -87,7 +88,8 @@ drover_agent_init() {
 	}
 	drover_conf_set "$dir/agent.yaml" reconnect_min 100ms &&
 		drover_conf_set "$dir/agent.yaml" reconnect_max 1s &&
-		drover_conf_set "$dir/agent.yaml" request_timeout 3s
+		drover_conf_set "$dir/agent.yaml" request_timeout 3s &&
+		drover_conf_set "$dir/agent.yaml" insecure_registry true # the registry speaks http
 }
 
 drover_agent_start() {

@@ -13,6 +13,13 @@
 OPS_CORE_HOSTS=(core-1 core-2 core-3)
 OPS_UI_HOSTS=(ui-1 ui-2)
 
+# _ops_join A B C: "A, B, C" (a YAML flow list's items).
+_ops_join() {
+	local s
+	s=$(printf '%s, ' "$@")
+	echo "${s%, }"
+}
+
 ops_plan() {
 	local file=$1 version=$2 delay=$3 pause=$4 pc gw
 	pc=$(image_ref project-coordinator "$version") || return 1
@@ -37,14 +44,14 @@ tiers:
     services:
       - name: project-coordinator
         image: $pc
-        hosts: [${OPS_CORE_HOSTS[*]// /, }]
+        hosts: [$(_ops_join "${OPS_CORE_HOSTS[@]}")]
         command: [/bin/berry-svc, --name, project-coordinator, --port, "8080"]
         env: { BERRY_START_DELAY_MS: "$delay" }
   - name: ui
     services:
       - name: api-gateway
         image: $gw
-        hosts: [${OPS_UI_HOSTS[*]// /, }]
+        hosts: [$(_ops_join "${OPS_UI_HOSTS[@]}")]
         command: [/bin/berry-svc, --name, api-gateway, --port, "8080"]
         env: { BERRY_START_DELAY_MS: "$delay" }
         strategy: { type: canary, steps: [50%, 100%], pause: $pause }

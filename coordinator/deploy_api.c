@@ -1,0 +1,316 @@
+/* deploy_api.c: /v1/deployments: submit, list, show, operator commands. */
+#include "deploy_api.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deploy_hosts.h"
+#include "err.h"
+#include "log.h"
+#include "oci.h"
+
+#define SOURCE_MAX 200
+
+/* ---- plan errors: "NAME:LINE: field: message" -> {line, field, message} ---- */
+
+static bool field_like(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)s[i]) && strchr("_.[]-", s[i]) == NULL)
+			return false;
+	}
+	return true;
+}
+
+static json_t *error_item(const char *text, const char *source)
+{
+	size_t n = strlen(source);
+	const char *p = text, *colon;
+	json_t *o = json_object();
+	long line = 0;
+
+	if (strncmp(p, source, n) == 0 && p[n] == ':')
+		p += n + 1;
+	if (isdigit((unsigned char)*p)) {
+		char *end;
+		line = strtol(p, &end, 10);
+		if (*end == ':')
+			p = end + 1;
+		else
+			line = 0;
+	}
+	p += strspn(p, " ");
+	colon = strstr(p, ": ");
+	if (line > 0)
+		json_object_set_new(o, "line", json_integer(line));
+	if (colon != NULL && field_like(p, (size_t)(colon - p))) {
+		json_object_set_new(o, "field", json_stringn(p, (size_t)(colon - p)));
+		p = colon + 2;
+	}
+	json_object_set_new(o, "message", json_string(p));
+	return o;
+}
+
+static int plan_errors(struct drv_http_resp *resp, unsigned status, const char *code,
+                       const struct drv_plan_errors *errs, const char *source)
+{
+	json_t *list = json_array(), *first, *body;
+	char msg[80];
+
+	for (size_t i = 0; list != NULL && i < errs->n; i++)
+		json_array_append_new(list, error_item(errs->v[i], source));
+	first = json_array_get(list, 0);
+	if (errs->n == 1 && first != NULL)
+		snprintf(msg, sizeof(msg), "%s",
+		         json_string_value(json_object_get(first, "message")));
+	else
+		snprintf(msg, sizeof(msg), "plan has %zu errors", errs->n);
+	body = drv_http_error_body(code, msg, json_string_value(json_object_get(first, "field")),
+	                           (int)json_integer_value(json_object_get(first, "line")));
+	if (body == NULL || list == NULL) {
+		json_decref(body);
+		json_decref(list);
+		return DRV_ENOMEM;
+	}
+	json_object_set_new(json_object_get(body, "error"), "errors", list);
+	return drv_http_json(resp, status, body);
+}
+
+/* ---- POST /v1/deployments ---- */
+
+static int resolve_tag(void *arg, const char *reference, char digest[], size_t cap, char *why,
+                       size_t why_cap)
+{
+	const struct drv_oci_opts *opts = arg;
+	char d[DRV_DIGEST_STR];
+	int rc = drv_oci_resolve(reference, opts, d, why, why_cap);
+
+	if (rc == DRV_OK)
+		snprintf(digest, cap, "%s", d);
+	return rc;
+}
+
+static bool source_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > SOURCE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!isprint((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
+static int parse_plan(struct drv_http_req *req, struct drv_http_resp *resp, const char *source,
+                      struct drv_plan **plan)
+{
+	struct drv_plan_errors errs = {0};
+	size_t len;
+	const char *body = drv_http_body(req, &len);
+	int rc = drv_plan_parse_buffer(body, len, source, plan, &errs);
+
+	if (rc == DRV_ETOOBIG)
+		drv_http_error(resp, 413, "too-large", "the plan is too large");
+	else if (rc == DRV_EINVAL)
+		rc = plan_errors(resp, 400, "invalid-plan", &errs, source) == DRV_OK ? DRV_EINVAL
+		                                                                     : DRV_ENOMEM;
+	drv_plan_errors_free(&errs);
+	return rc;
+}
+
+static int pin_images(struct deploy_api *api, struct drv_http_resp *resp, struct drv_plan *plan,
+                      const char *source)
+{
+	struct drv_oci_opts opts = {
+	        .insecure = api->insecure_registry, .stall_s = 10, .connect_timeout_s = 5};
+	struct drv_plan_errors errs = {0};
+	int rc = drv_plan_resolve_digests(plan, resolve_tag, &opts, &errs);
+
+	if (rc != DRV_OK && rc != DRV_ENOMEM)
+		rc = plan_errors(resp, 422, "unresolved-image", &errs, source) == DRV_OK
+		             ? DRV_EINVAL
+		             : DRV_ENOMEM;
+	drv_plan_errors_free(&errs);
+	return rc;
+}
+
+static int find_targets(struct deploy_api *api, struct drv_http_resp *resp, struct drv_plan *plan,
+                        json_t **targets)
+{
+	struct deploy_hosts_err err;
+	json_t *agents;
+	int rc = core_agents_json(api->core, &agents);
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = deploy_hosts_resolve(plan, agents, targets, &err);
+	json_decref(agents);
+	if (rc == DRV_ENOENT) {
+		drv_http_error_at(resp, 422, "unknown-hosts", err.field, err.line, "%s: %s",
+		                  err.field, err.message);
+		return DRV_EINVAL;
+	}
+	return rc;
+}
+
+static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
+                  struct drv_plan *plan)
+{
+	char busy[DRV_SEQ_ID_MAX + 1] = "";
+	json_t *targets = NULL, *obj = NULL;
+	int rc = find_targets(api, resp, plan, &targets);
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = deploy_engine_submit(api->engine, plan, targets, drv_http_actor(req), &obj, busy);
+	json_decref(targets);
+	if (rc == DRV_EEXIST) {
+		drv_http_audit_note(req, "deployment=%s busy=%s", plan->deployment, busy);
+		drv_http_error(resp, 409, "busy", "deployment %s of %s is still active", busy,
+		               plan->deployment);
+		return DRV_EEXIST;
+	}
+	if (rc != DRV_OK)
+		return rc;
+	drv_http_audit_note(req, "deployment=%s name=%s version=%s",
+	                    json_string_value(json_object_get(obj, "id")), plan->deployment,
+	                    plan->version);
+	return drv_http_json(resp, 201, obj);
+}
+
+static int deployments_create(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	struct deploy_api *api = ctx;
+	const char *source = drv_http_query(req, "source");
+	struct drv_plan *plan = NULL;
+	int rc;
+
+	if (source == NULL)
+		source = "plan";
+	if (!source_ok(source))
+		return drv_http_error_at(resp, 400, "bad-request", "source", 0,
+		                         "source must be 1 to %d printable characters", SOURCE_MAX);
+	rc = parse_plan(req, resp, source, &plan);
+	if (rc == DRV_OK)
+		rc = pin_images(api, resp, plan, source);
+	if (rc == DRV_OK)
+		rc = submit(api, req, resp, plan);
+	if (rc != DRV_OK)
+		drv_plan_free(plan); /* on success the engine owns it */
+	if (rc == DRV_EINVAL || rc == DRV_EEXIST || rc == DRV_ETOOBIG)
+		return DRV_OK; /* the answer is set */
+	return rc;
+}
+
+/* ---- GET ---- */
+
+static int deployments_list(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	struct deploy_api *api = ctx;
+	long long limit;
+	json_t *out;
+	int rc;
+
+	if (drv_http_query_int(req, resp, "limit", 1, 1000, 50, &limit) != DRV_OK)
+		return DRV_OK;
+	rc = deploy_engine_list(api->engine, (int)limit, &out);
+	if (rc != DRV_OK)
+		return rc;
+	return drv_http_json(resp, 200, out);
+}
+
+static int deployment_get(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	struct deploy_api *api = ctx;
+	const char *id = drv_http_param(req, "id");
+	json_t *obj;
+	int rc = strlen(id) <= DRV_SEQ_ID_MAX ? deploy_engine_get(api->engine, id, &obj)
+	                                      : DRV_ENOENT;
+
+	if (rc == DRV_ENOENT)
+		return drv_http_error(resp, 404, "not-found", "no deployment '%s'", id);
+	if (rc != DRV_OK)
+		return rc;
+	return drv_http_json(resp, 200, obj);
+}
+
+/* ---- operator commands ---- */
+
+static int verb(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx, enum deploy_verb v)
+{
+	static const struct drv_json_field fields[] = {
+	        {.name = "reason", .type = DRV_J_STRING, .max = 256},
+	};
+	struct deploy_api *api = ctx;
+	const char *id = drv_http_param(req, "id");
+	char why[DRV_SEQ_TEXT_MAX] = "";
+	json_t *body, *obj;
+	int rc;
+
+	if (drv_http_body_json(req, resp, fields, 1, &body) != DRV_OK)
+		return DRV_OK;
+	json_decref(body);
+	drv_http_audit_note(req, "deployment=%s verb=%s", id, deploy_verb_name(v));
+	rc = strlen(id) <= DRV_SEQ_ID_MAX
+	             ? deploy_engine_verb(api->engine, id, v, drv_http_actor(req), &obj, why)
+	             : DRV_ENOENT;
+	if (rc == DRV_ENOENT)
+		return drv_http_error(resp, 404, "not-found", "no deployment '%s'", id);
+	if (rc == DRV_ESTATE)
+		return drv_http_error(resp, 409, "state", "%s", why);
+	if (rc != DRV_OK)
+		return rc;
+	return drv_http_json(resp, 200, obj);
+}
+
+static int dep_pause(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	return verb(req, resp, ctx, DEPLOY_PAUSE);
+}
+
+static int dep_resume(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	return verb(req, resp, ctx, DEPLOY_RESUME);
+}
+
+static int dep_promote(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	return verb(req, resp, ctx, DEPLOY_PROMOTE);
+}
+
+static int dep_abort(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	return verb(req, resp, ctx, DEPLOY_ABORT);
+}
+
+static int dep_rollback(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	return verb(req, resp, ctx, DEPLOY_ROLLBACK);
+}
+
+#define ROUTE(m, p, r, h)                                                                          \
+	{                                                                                          \
+		.method = m, .pattern = p, .min_role = r, .handler = h                             \
+	}
+
+static const struct drv_http_route routes[] = {
+        ROUTE("POST", "/v1/deployments", DRV_ROLE_DEPLOYER, deployments_create),
+        ROUTE("GET", "/v1/deployments", DRV_ROLE_VIEWER, deployments_list),
+        ROUTE("GET", "/v1/deployments/{id}", DRV_ROLE_VIEWER, deployment_get),
+        ROUTE("POST", "/v1/deployments/{id}/pause", DRV_ROLE_DEPLOYER, dep_pause),
+        ROUTE("POST", "/v1/deployments/{id}/resume", DRV_ROLE_DEPLOYER, dep_resume),
+        ROUTE("POST", "/v1/deployments/{id}/promote", DRV_ROLE_DEPLOYER, dep_promote),
+        ROUTE("POST", "/v1/deployments/{id}/abort", DRV_ROLE_DEPLOYER, dep_abort),
+        ROUTE("POST", "/v1/deployments/{id}/rollback", DRV_ROLE_DEPLOYER, dep_rollback),
+};
+
+int deploy_api_add_routes(struct drv_http_server *srv, struct deploy_api *api)
+{
+	return drv_http_add_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
+}

@@ -1,0 +1,26 @@
+/*
+ * deploy_api.h: the /v1/deployments routes (docs/api.md "Deployments").
+ *
+ * POST /v1/deployments parses and validates the plan (YAML or JSON; every
+ * error with its line and field), resolves image tags to digests at the
+ * registry, resolves hosts to accepted agents, and hands the pinned plan to
+ * the engine. GET lists and shows deployments; POST .../{verb} passes
+ * operator commands on. Every mutating call leaves an audit note.
+ */
+#ifndef DRV_DEPLOY_API_H
+#define DRV_DEPLOY_API_H
+
+#include "core.h"
+#include "deploy_engine.h"
+#include "http_server.h"
+
+struct deploy_api {
+	struct deploy_engine *engine; /* borrowed */
+	struct core *core;            /* borrowed */
+	int insecure_registry;        /* resolve tags over plain http:// (tests, labs) */
+};
+
+/* api is borrowed and must outlive the server. */
+int deploy_api_add_routes(struct drv_http_server *srv, struct deploy_api *api);
+
+#endif

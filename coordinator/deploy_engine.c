@@ -1,0 +1,696 @@
+/* deploy_engine.c: the engine thread, its queue, API commands and resume. */
+#include "deploy_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+
+enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB };
+
+struct cmd {
+	enum cmd_kind kind;
+	const char *id;
+	int limit;
+	enum deploy_verb verb;
+	const char *actor;
+	struct drv_plan *plan;
+	const json_t *targets;
+	json_t *out;
+	int rc;
+	char why[DRV_SEQ_TEXT_MAX];
+	char busy[DRV_SEQ_ID_MAX + 1];
+	bool done;
+	pthread_cond_t cond;
+};
+
+const char *deploy_verb_name(enum deploy_verb v)
+{
+	static const char *const names[] = {"pause", "resume", "promote", "abort", "rollback"};
+
+	return (unsigned)v < 5 ? names[v] : "unknown";
+}
+
+/* ---- the queue ---- */
+
+void msg_free(struct msg *m)
+{
+	if (m == NULL)
+		return;
+	free(m->id);
+	free(m->service);
+	free(m->message);
+	free(m->output_tail);
+	free(m);
+}
+
+void engine_post(struct deploy_engine *e, struct msg *m)
+{
+	pthread_mutex_lock(&e->mu);
+	if (m->kind != MSG_CMD && e->queued >= DEPLOY_QUEUE_MAX) {
+		if (e->dropped++ % 1000 == 0)
+			drv_error("deploy", "engine queue full: message dropped", "dropped=%zu",
+			          e->dropped);
+		pthread_mutex_unlock(&e->mu);
+		msg_free(m);
+		return;
+	}
+	if (e->tail != NULL)
+		e->tail->next = m;
+	else
+		e->head = m;
+	e->tail = m;
+	e->queued++;
+	pthread_cond_signal(&e->wake);
+	pthread_mutex_unlock(&e->mu);
+}
+
+static struct msg *take(struct deploy_engine *e)
+{
+	struct msg *m = e->head;
+
+	if (m != NULL) {
+		e->head = m->next;
+		if (e->head == NULL)
+			e->tail = NULL;
+		e->queued--;
+		m->next = NULL;
+	}
+	return m;
+}
+
+/* ---- reports from the core (core lock held: copy and queue only) ---- */
+
+static char *dup_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
+
+static bool map_result(const Drover__Report *r, enum drv_seq_result *out)
+{
+	switch (r->result) {
+	case DROVER__STEP_RESULT__STEP_SUCCEEDED: *out = DRV_SEQ_R_OK; return true;
+	case DROVER__STEP_RESULT__STEP_FAILED: *out = DRV_SEQ_R_FAILED; return true;
+	case DROVER__STEP_RESULT__STEP_ACCEPTED:
+	case DROVER__STEP_RESULT__STEP_RUNNING: *out = DRV_SEQ_R_PROGRESS; return true;
+	case DROVER__STEP_RESULT__STEP_HEALTH:
+		if (r->health == NULL || r->service == NULL || r->service[0] == '\0')
+			return false;
+		*out = r->health->healthy ? DRV_SEQ_R_HEALTH_UP : DRV_SEQ_R_HEALTH_DOWN;
+		return true;
+	default: return false;
+	}
+}
+
+static void on_report(void *arg, const char *agent_id, const Drover__Report *r)
+{
+	struct deploy_engine *e = arg;
+	enum drv_seq_result res;
+	struct msg *m;
+
+	if (!map_result(r, &res) || (res != DRV_SEQ_R_HEALTH_UP && res != DRV_SEQ_R_HEALTH_DOWN &&
+	                             (r->step_id == NULL || r->step_id[0] == '\0')))
+		return;
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return;
+	m->kind = MSG_REPORT;
+	snprintf(m->agent, sizeof(m->agent), "%s", agent_id);
+	m->id = dup_or_null(r->step_id);
+	m->service = dup_or_null(r->service);
+	m->message = dup_or_null(r->message);
+	m->output_tail = dup_or_null(r->output_tail);
+	m->result = res;
+	m->exit_code = r->exit_code;
+	engine_post(e, m);
+}
+
+/* ---- deployments ---- */
+
+struct dep *engine_find(struct deploy_engine *e, const char *id)
+{
+	for (struct dep *d = e->deps; d != NULL; d = d->next) {
+		if (strcmp(d->row.id, id) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+/* The deployment a step id belongs to: "<deployment>:...". */
+static struct dep *dep_of_step(struct deploy_engine *e, const char *step)
+{
+	const char *colon = step ? strchr(step, ':') : NULL;
+	char id[DRV_SEQ_ID_MAX + 1];
+
+	if (colon == NULL || (size_t)(colon - step) > DRV_SEQ_ID_MAX)
+		return NULL;
+	memcpy(id, step, (size_t)(colon - step));
+	id[colon - step] = '\0';
+	return engine_find(e, id);
+}
+
+static void feed_report(struct deploy_engine *e, struct msg *m)
+{
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_REPORT,
+	                           .agent = m->agent,
+	                           .id = m->id,
+	                           .service = m->service,
+	                           .result = m->result,
+	                           .message = m->message};
+	struct dep *d;
+
+	if (m->id == NULL) { /* a health transition: every deployment with that host */
+		for (d = e->deps; d != NULL; d = d->next) {
+			if (d->seq != NULL && !d->ended)
+				run_event(e, d, &ev);
+		}
+		return;
+	}
+	d = dep_of_step(e, m->id);
+	if (d == NULL || d->seq == NULL || d->ended)
+		return;
+	track_report(e, d, &ev, m->exit_code, m->output_tail, drv_wall_ms());
+	run_event(e, d, &ev);
+}
+
+static void feed_op(struct deploy_engine *e, struct msg *m)
+{
+	struct drv_seq_event ev = {.kind = m->op,
+	                           .id = m->id,
+	                           .result = m->result,
+	                           .value = m->value,
+	                           .message = m->message};
+	struct dep *d = engine_find(e, m->dep);
+
+	if (d != NULL && d->seq != NULL && !d->ended)
+		run_event(e, d, &ev);
+}
+
+/* Drop deployments that ended (they live on in the database). */
+static void reap(struct deploy_engine *e)
+{
+	struct dep **pp = &e->deps;
+
+	while (*pp != NULL) {
+		struct dep *d = *pp;
+
+		if (d->ended) {
+			*pp = d->next;
+			dep_free(d);
+		} else {
+			pp = &d->next;
+		}
+	}
+}
+
+/* ---- commands ---- */
+
+static json_t *row_view(const struct deploy_row *r)
+{
+	json_t *v = r->view ? json_loads(r->view, 0, NULL) : NULL;
+
+	if (v != NULL)
+		return v;
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:[], s:[]}",
+	                 "id", r->id, "deployment", r->name, "version", r->version, "state",
+	                 r->state, "phase", r->phase, "reason", r->reason, "actor", r->actor,
+	                 "created_ms", (json_int_t)r->created_ms, "updated_ms",
+	                 (json_int_t)r->updated_ms, "finished_ms", (json_int_t)r->finished_ms,
+	                 "failed_hosts", (json_int_t)r->failed_hosts, "max_failed_hosts",
+	                 (json_int_t)r->max_failed_hosts, "tiers", "hooks");
+}
+
+static int cmd_get(struct deploy_engine *e, struct cmd *c)
+{
+	struct dep *d = engine_find(e, c->id);
+	struct deploy_row r;
+	int rc;
+
+	if (d != NULL) {
+		c->out = view_object(d);
+		return c->out ? DRV_OK : DRV_ENOMEM;
+	}
+	rc = deploy_store_get(e->cfg.db, c->id, &r);
+	if (rc != DRV_OK)
+		return rc;
+	c->out = row_view(&r);
+	deploy_row_clear(&r);
+	return c->out ? DRV_OK : DRV_ENOMEM;
+}
+
+static int cmd_list(struct deploy_engine *e, struct cmd *c)
+{
+	json_t *arr;
+	int rc = deploy_store_list(e->cfg.db, c->limit, &arr);
+
+	if (rc != DRV_OK)
+		return rc;
+	c->out = json_pack("{s:o}", "deployments", arr);
+	return c->out ? DRV_OK : DRV_ENOMEM;
+}
+
+static const enum drv_seq_event_kind verb_events[] = {DRV_SEQ_EV_PAUSE, DRV_SEQ_EV_RESUME,
+                                                      DRV_SEQ_EV_PROMOTE, DRV_SEQ_EV_ABORT,
+                                                      DRV_SEQ_EV_ROLLBACK};
+
+static int cmd_verb(struct deploy_engine *e, struct cmd *c)
+{
+	struct dep *d = engine_find(e, c->id);
+	struct drv_seq_event ev = {.kind = verb_events[c->verb]};
+	struct deploy_row r;
+	int rc;
+
+	if (d == NULL || d->ended || d->seq == NULL) {
+		if (d == NULL && deploy_store_get(e->cfg.db, c->id, &r) != DRV_OK)
+			return DRV_ENOENT;
+		if (d == NULL)
+			deploy_row_clear(&r);
+		snprintf(c->why, sizeof(c->why), "deployment %s is %s", c->id,
+		         d == NULL ? "finished" : "not started yet");
+		return DRV_ESTATE;
+	}
+	/* The sequencer takes a repeated pause or resume as a no-op; the API
+	 * says it does not apply (docs/api.md). */
+	if ((c->verb == DEPLOY_RESUME || c->verb == DEPLOY_PAUSE) &&
+	    drv_seq_paused(d->seq) == (c->verb == DEPLOY_PAUSE))
+		rc = DRV_ESTATE;
+	else
+		rc = run_event(e, d, &ev);
+	if (rc == DRV_ESTATE) {
+		snprintf(c->why, sizeof(c->why), "%s does not apply to deployment %s (%s)",
+		         deploy_verb_name(c->verb), c->id, view_state(d));
+		return rc;
+	}
+	if (rc != DRV_OK)
+		return rc;
+	drv_info("deploy", "operator command", "deployment=%s verb=%s actor=%s", c->id,
+	         deploy_verb_name(c->verb), c->actor ? c->actor : "");
+	c->out = view_object(d);
+	return c->out ? DRV_OK : DRV_ENOMEM;
+}
+
+static struct dep *busy(struct deploy_engine *e, const char *name)
+{
+	for (struct dep *d = e->deps; d != NULL; d = d->next) {
+		if (!d->ended && strcmp(d->row.name, name) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+static int new_dep(struct deploy_engine *e, struct cmd *c, struct dep **out)
+{
+	struct dep *d = calloc(1, sizeof(*d));
+	struct drv_plan *p = c->plan;
+	int64_t now = drv_wall_ms();
+
+	if (d == NULL)
+		return DRV_ENOMEM;
+	d->extra = json_pack("{s:O, s:{}, s:{}, s:{}}", "targets", c->targets, "hosts", "hooks",
+	                     "steps");
+	d->events = json_array();
+	if (d->extra == NULL || d->events == NULL ||
+	    deploy_store_new_id(e->cfg.db, d->row.id) != DRV_OK) {
+		dep_free(d);
+		return DRV_ENOMEM;
+	}
+	snprintf(d->row.name, sizeof(d->row.name), "%s", p->deployment);
+	snprintf(d->row.version, sizeof(d->row.version), "%s", p->version);
+	snprintf(d->row.actor, sizeof(d->row.actor), "%s", c->actor ? c->actor : "");
+	d->row.created_ms = d->row.updated_ms = now;
+	d->plan = p;
+	view_summary(d, now);
+	*out = d;
+	return DRV_OK;
+}
+
+static int insert_dep(struct deploy_engine *e, struct dep *d)
+{
+	json_t *plan = drv_plan_to_json(d->plan);
+	int rc = DRV_ENOMEM;
+
+	d->row.plan = plan ? json_dumps(plan, JSON_COMPACT) : NULL;
+	d->row.extra = json_dumps(d->extra, JSON_COMPACT);
+	dep_event(d, "deployment_created", NULL,
+	          json_pack("{s:s, s:s, s:s}", "deployment", d->row.name, "version", d->row.version,
+	                    "actor", d->row.actor));
+	if (d->row.plan != NULL && d->row.extra != NULL)
+		rc = deploy_store_insert(e->cfg.db, &d->row, d->events);
+	json_decref(plan);
+	free(d->row.plan);
+	free(d->row.extra);
+	d->row.plan = d->row.extra = NULL;
+	json_array_clear(d->events);
+	return rc;
+}
+
+static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **started)
+{
+	struct dep *d = busy(e, c->plan->deployment);
+	int rc;
+
+	if (d != NULL) {
+		snprintf(c->busy, sizeof(c->busy), "%s", d->row.id);
+		return DRV_EEXIST;
+	}
+	rc = new_dep(e, c, &d);
+	if (rc == DRV_OK)
+		rc = insert_dep(e, d);
+	if (rc != DRV_OK) {
+		if (d != NULL)
+			d->plan = NULL; /* the caller keeps it */
+		dep_free(d);
+		return rc;
+	}
+	c->plan = NULL;
+	c->out = view_object(d);
+	d->next = e->deps;
+	e->deps = d;
+	drv_info("deploy", "deployment created", "deployment=%s name=%s version=%s actor=%s",
+	         d->row.id, d->row.name, d->row.version, d->row.actor);
+	*started = d;
+	return DRV_OK;
+}
+
+static void reply(struct deploy_engine *e, struct cmd *c, int rc)
+{
+	pthread_mutex_lock(&e->mu);
+	c->rc = rc;
+	c->done = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void run_cmd(struct deploy_engine *e, struct cmd *c)
+{
+	struct dep *start = NULL;
+	int rc;
+
+	switch (c->kind) {
+	case CMD_SUBMIT: rc = cmd_submit(e, c, &start); break;
+	case CMD_GET: rc = cmd_get(e, c); break;
+	case CMD_LIST: rc = cmd_list(e, c); break;
+	case CMD_VERB: rc = cmd_verb(e, c); break;
+	default: rc = DRV_EINVAL; break;
+	}
+	reply(e, c, rc); /* c is the caller's from here on */
+	if (start != NULL && run_start(e, start) != DRV_OK)
+		drv_error("deploy", "cannot start the deployment", "deployment=%s", start->row.id);
+}
+
+/* Post a command and wait for the engine thread to answer it. */
+static int call(struct deploy_engine *e, struct cmd *c)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return DRV_ENOMEM;
+	pthread_cond_init(&c->cond, NULL);
+	m->kind = MSG_CMD;
+	m->cmd = c;
+	pthread_mutex_lock(&e->mu);
+	if (e->stopping) {
+		pthread_mutex_unlock(&e->mu);
+		free(m);
+		pthread_cond_destroy(&c->cond);
+		return DRV_ECLOSED;
+	}
+	pthread_mutex_unlock(&e->mu);
+	engine_post(e, m);
+	pthread_mutex_lock(&e->mu);
+	while (!c->done)
+		pthread_cond_wait(&c->cond, &e->mu);
+	pthread_mutex_unlock(&e->mu);
+	pthread_cond_destroy(&c->cond);
+	return c->rc;
+}
+
+int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                         const char *actor, json_t **obj, char busy_id[DRV_SEQ_ID_MAX + 1])
+{
+	struct cmd c = {.kind = CMD_SUBMIT, .plan = plan, .targets = targets, .actor = actor};
+	int rc = call(e, &c);
+
+	if (rc == DRV_EEXIST && busy_id != NULL)
+		snprintf(busy_id, DRV_SEQ_ID_MAX + 1, "%s", c.busy);
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_get(struct deploy_engine *e, const char *id, json_t **obj)
+{
+	struct cmd c = {.kind = CMD_GET, .id = id};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_list(struct deploy_engine *e, int limit, json_t **obj)
+{
+	struct cmd c = {.kind = CMD_LIST, .limit = limit};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_verb(struct deploy_engine *e, const char *id, enum deploy_verb verb,
+                       const char *actor, json_t **obj, char why[DRV_SEQ_TEXT_MAX])
+{
+	struct cmd c = {.kind = CMD_VERB, .id = id, .verb = verb, .actor = actor};
+	int rc;
+
+	if ((unsigned)verb > DEPLOY_ROLLBACK)
+		return DRV_EINVAL;
+	rc = call(e, &c);
+	if (rc == DRV_ESTATE && why != NULL)
+		snprintf(why, DRV_SEQ_TEXT_MAX, "%s", c.why);
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+/* ---- the thread ---- */
+
+static void dispatch_msg(struct deploy_engine *e, struct msg *m)
+{
+	switch (m->kind) {
+	case MSG_REPORT: feed_report(e, m); break;
+	case MSG_OP: feed_op(e, m); break;
+	case MSG_CMD: run_cmd(e, m->cmd); break;
+	}
+	msg_free(m);
+}
+
+static int64_t next_deadline(struct deploy_engine *e)
+{
+	int64_t next = INT64_MAX;
+
+	for (struct dep *d = e->deps; d != NULL; d = d->next) {
+		int64_t t = d->seq != NULL && !d->ended ? drv_seq_next_deadline(d->seq) : INT64_MAX;
+		next = t < next ? t : next;
+	}
+	return next;
+}
+
+static void ticks(struct deploy_engine *e)
+{
+	int64_t now = drv_wall_ms();
+
+	for (struct dep *d = e->deps; d != NULL; d = d->next) {
+		if (d->seq != NULL && !d->ended && drv_seq_next_deadline(d->seq) <= now)
+			run_tick(e, d, now);
+	}
+}
+
+/* Wait for a message or the next deadline (at most DEPLOY_TICK_MAX_MS, so a
+ * change of the wall clock is noticed). Called with e->mu held. */
+static void wait_work(struct deploy_engine *e, int64_t deadline)
+{
+	int64_t left = deadline - drv_wall_ms();
+	struct timespec ts;
+
+	if (left <= 0)
+		return;
+	if (left > DEPLOY_TICK_MAX_MS)
+		left = DEPLOY_TICK_MAX_MS;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += left / 1000;
+	ts.tv_nsec += (left % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&e->wake, &e->mu, &ts);
+}
+
+static void *engine_main(void *arg)
+{
+	struct deploy_engine *e = arg;
+
+	for (;;) {
+		struct msg *m;
+		int64_t deadline = next_deadline(e);
+
+		pthread_mutex_lock(&e->mu);
+		if (e->head == NULL && !e->stopping)
+			wait_work(e, deadline);
+		m = take(e);
+		if (m == NULL && e->stopping) {
+			pthread_mutex_unlock(&e->mu);
+			break;
+		}
+		pthread_mutex_unlock(&e->mu);
+		if (m != NULL)
+			dispatch_msg(e, m);
+		ticks(e);
+		reap(e);
+	}
+	return NULL;
+}
+
+/* ---- start-up: resume what was running ---- */
+
+static int load_plan(const struct deploy_row *r, struct drv_plan **out)
+{
+	struct drv_plan_errors errs = {0};
+	json_t *j = json_loads(r->plan, 0, NULL);
+	int rc = j ? drv_plan_from_json(j, NULL, r->id, out, &errs) : DRV_EINVAL;
+
+	for (size_t i = 0; i < errs.n; i++)
+		drv_error("deploy", "stored plan is invalid", "deployment=%s error=\"%s\"", r->id,
+		          errs.v[i]);
+	drv_plan_errors_free(&errs);
+	json_decref(j);
+	return rc;
+}
+
+static int resume_one(void *arg, struct deploy_row *r)
+{
+	struct deploy_engine *e = arg;
+	struct dep *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (d == NULL)
+		return DRV_ENOMEM;
+	d->row = *r;
+	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = NULL;
+	d->extra = json_loads(r->extra, 0, NULL);
+	d->events = json_array();
+	rc = d->extra && d->events ? load_plan(r, &d->plan) : DRV_ENOMEM;
+	if (rc == DRV_OK) {
+		d->next = e->deps;
+		e->deps = d;
+		rc = r->seq_state ? run_resume(e, d, r->seq_state) : run_start(e, d);
+	} else {
+		dep_free(d);
+	}
+	if (rc != DRV_OK)
+		drv_error("deploy", "cannot resume a deployment", "deployment=%s error=%s", r->id,
+		          drv_errname(rc));
+	else
+		drv_info("deploy", "deployment resumed", "deployment=%s state=%s", r->id,
+		         r->seq_state ? "saved" : "pending");
+	return DRV_OK; /* the others still resume */
+}
+
+static void add_metrics(struct deploy_engine *e)
+{
+	static const char *const state[] = {"state", NULL}, *const kind[] = {"kind", NULL};
+	static const double buckets[] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+	struct drv_metrics *m = drv_metrics_global();
+
+	drv_metrics_gauge(m, "drover_deployments", "Deployments by state.", state, &e->m.by_state);
+	drv_metrics_histogram(m, "drover_deploy_step_duration_seconds",
+	                      "Duration of deployment steps on agents, by kind.", kind, buckets,
+	                      sizeof(buckets) / sizeof(buckets[0]), &e->m.step_seconds);
+	drv_metrics_counter(m, "drover_rollbacks_total", "Deployments that began a rollback.", NULL,
+	                    &e->m.rollbacks);
+	drv_metrics_counter(m, "drover_deployments_started_total", "Deployments submitted.", NULL,
+	                    &e->m.started);
+}
+
+int deploy_engine_new(const struct deploy_engine_config *cfg, struct deploy_engine **out)
+{
+	struct deploy_engine *e = calloc(1, sizeof(*e));
+	struct core_hooks h = {0};
+	pthread_condattr_t ca;
+	int rc;
+
+	if (e == NULL)
+		return DRV_ENOMEM;
+	e->cfg = *cfg;
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&e->ops_done, NULL);
+	add_metrics(e);
+	/* The hook first: reports that arrive while we resume wait in the queue. */
+	h.on_report = on_report;
+	h.arg = e;
+	core_set_hooks(cfg->core, &h);
+	rc = deploy_store_active(cfg->db, resume_one, e);
+	if (rc == DRV_OK && pthread_create(&e->thread, NULL, engine_main, e) != 0)
+		rc = DRV_ESYS;
+	if (rc != DRV_OK) {
+		deploy_engine_free(e);
+		return rc;
+	}
+	e->thread_started = true;
+	*out = e;
+	return DRV_OK;
+}
+
+static void fail_pending_cmds(struct deploy_engine *e)
+{
+	struct msg *m;
+
+	pthread_mutex_lock(&e->mu);
+	while ((m = take(e)) != NULL) {
+		if (m->kind == MSG_CMD) {
+			m->cmd->rc = DRV_ECLOSED;
+			m->cmd->done = true;
+			pthread_cond_signal(&m->cmd->cond);
+		}
+		msg_free(m);
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+void deploy_engine_free(struct deploy_engine *e)
+{
+	struct core_hooks none = {0};
+
+	if (e == NULL)
+		return;
+	core_set_hooks(e->cfg.core, &none);
+	pthread_mutex_lock(&e->mu);
+	e->stopping = true;
+	pthread_cond_signal(&e->wake);
+	pthread_mutex_unlock(&e->mu);
+	if (e->thread_started)
+		pthread_join(e->thread, NULL);
+	ops_wait(e);
+	fail_pending_cmds(e);
+	while (e->deps != NULL) {
+		struct dep *d = e->deps;
+		e->deps = d->next;
+		dep_free(d);
+	}
+	drv_seq_actions_free(&e->acts);
+	pthread_cond_destroy(&e->ops_done);
+	pthread_cond_destroy(&e->wake);
+	pthread_mutex_destroy(&e->mu);
+	free(e);
+}

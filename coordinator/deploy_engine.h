@@ -1,0 +1,75 @@
+/*
+ * deploy_engine.h: droverd's deployment engine. It owns every running
+ * deployment's sequencer (sequencer.h) and drives it: agent reports from
+ * the core's report hook, operator verbs from the API, timer ticks at
+ * drv_seq_next_deadline(), outcomes of traffic switches and metric reads.
+ *
+ * One thread (the engine thread) is the only owner of sequencer state and of
+ * its SQLite connection; everybody else talks to it through its queue:
+ * the core hook only copies a report into the queue, API calls post a
+ * command and wait for its answer. Every transition is saved (state, the
+ * engine's bookkeeping and the events it causes, one transaction) before
+ * the actions it causes are performed: instructions go to the core's queue
+ * (idempotent by step id), traffic switches and metric reads run on short
+ * worker threads outside the engine thread and answer through the queue,
+ * notifications go to the notifier, log lines to the log.
+ *
+ * On start the engine loads every deployment that has not finished and
+ * resumes it (drv_seq_load + drv_seq_resume), then replays the reports the
+ * core recorded for it, so a kill -9 at any point ends in the same state.
+ * docs/deployments.md tells the whole story.
+ */
+#ifndef DRV_DEPLOY_ENGINE_H
+#define DRV_DEPLOY_ENGINE_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "core.h"
+#include "events.h"
+#include "notify.h"
+#include "plan.h"
+#include "sequencer.h"
+
+struct deploy_engine;
+
+struct deploy_engine_config {
+	sqlite3 *db;               /* a connection of its own (drv_db_open), borrowed */
+	struct core *core;         /* borrowed */
+	struct drv_events *events; /* woken after events are saved; may be NULL */
+	struct notifier *notifier; /* webhooks; may be NULL */
+	int64_t metric_timeout_ms; /* 0: 5 s (a plan's analysis timeout wins) */
+};
+
+/* Load and resume unfinished deployments, start the thread, and install the
+ * core's report hook. */
+int deploy_engine_new(const struct deploy_engine_config *cfg, struct deploy_engine **out);
+/* Remove the hook, stop the thread (waits for worker operations, each
+ * bounded by its timeout). Deployments stay in the database. NULL is fine. */
+void deploy_engine_free(struct deploy_engine *e);
+
+/* ---- API (any thread; each call waits for the engine thread) ---- */
+
+enum deploy_verb { DEPLOY_PAUSE, DEPLOY_RESUME, DEPLOY_PROMOTE, DEPLOY_ABORT, DEPLOY_ROLLBACK };
+
+/*
+ * Create a deployment of plan (pinned: every image has a digest) on
+ * targets (deploy_hosts_resolve). On success the engine owns plan and
+ * *obj is the deployment object (state pending); it starts right after.
+ * DRV_EEXIST: a deployment of the same name is active (*busy_id names it).
+ * On failure the caller keeps plan.
+ */
+int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                         const char *actor, json_t **obj, char busy_id[DRV_SEQ_ID_MAX + 1]);
+/* The deployment object (docs/api.md); DRV_ENOENT if unknown. */
+int deploy_engine_get(struct deploy_engine *e, const char *id, json_t **obj);
+/* {"deployments": [SUMMARY...]}, newest first. */
+int deploy_engine_list(struct deploy_engine *e, int limit, json_t **obj);
+/* An operator verb; DRV_ENOENT, DRV_ESTATE (does not apply now: *why says
+ * why). On success *obj is the deployment object after the verb. */
+int deploy_engine_verb(struct deploy_engine *e, const char *id, enum deploy_verb verb,
+                       const char *actor, json_t **obj, char why[DRV_SEQ_TEXT_MAX]);
+
+const char *deploy_verb_name(enum deploy_verb v);
+
+#endif

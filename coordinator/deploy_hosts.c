@@ -1,0 +1,225 @@
+/* deploy_hosts.c: a plan's host lists and selectors -> accepted agents. */
+#include "deploy_hosts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+#define LABELS_MAX 64
+
+static const char *str_of(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static bool accepted(const json_t *a)
+{
+	return strcmp(str_of(a, "status"), "accepted") == 0;
+}
+
+/* The agent's labels as plan key/values (pointers into the JSON). */
+static size_t labels_of(const json_t *a, struct drv_plan_kv kv[LABELS_MAX])
+{
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+
+	json_object_foreach(json_object_get(a, "labels"), k, v)
+	{
+		if (n == LABELS_MAX || !json_is_string(v))
+			continue;
+		kv[n].key = (char *)k;
+		kv[n].value = (char *)json_string_value(v);
+		n++;
+	}
+	return n;
+}
+
+static bool matches(const struct drv_plan_hosts *h, const json_t *a)
+{
+	struct drv_plan_kv kv[LABELS_MAX];
+	size_t n = labels_of(a, kv);
+
+	return accepted(a) && drv_plan_hosts_match(h, str_of(a, "id"), kv, n);
+}
+
+static const json_t *find_agent(const json_t *agents, const char *id)
+{
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(agents, i, a)
+	{
+		if (strcmp(str_of(a, "id"), id) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* Every id listed is accepted, or a selector matches someone. */
+static int check_hosts(const struct drv_plan_hosts *h, const json_t *agents, const char *field,
+                       int line, struct deploy_hosts_err *err)
+{
+	const json_t *a;
+	size_t i;
+
+	for (i = 0; h->n_labels == 0 && i < h->n_ids; i++) {
+		a = find_agent(agents, h->ids[i]);
+		if (a != NULL && accepted(a))
+			continue;
+		snprintf(err->message, sizeof(err->message), "agent \"%s\" is %s", h->ids[i],
+		         a == NULL ? "unknown" : "not accepted");
+		goto fail;
+	}
+	if (h->n_labels == 0)
+		return DRV_OK;
+	json_array_foreach(agents, i, a)
+	{
+		if (matches(h, a))
+			return DRV_OK;
+	}
+	snprintf(err->message, sizeof(err->message), "the selector matches no accepted agent");
+fail:
+	snprintf(err->field, sizeof(err->field), "%s", field);
+	err->line = line;
+	return DRV_ENOENT;
+}
+
+/* The agent's release of a service: the running one if there are two. */
+static const json_t *release_of(const json_t *a, const char *service)
+{
+	const json_t *r, *best = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(a, "releases"), i, r)
+	{
+		if (strcmp(str_of(r, "service"), service) != 0 || str_of(r, "digest")[0] == '\0')
+			continue;
+		if (best == NULL || strcmp(str_of(r, "state"), "running") == 0)
+			best = r;
+	}
+	return best;
+}
+
+static json_t *service_hosts(const struct drv_plan_service *ps, const json_t *agents)
+{
+	json_t *list = json_array();
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(agents, i, a)
+	{
+		const json_t *rel;
+
+		if (list == NULL || !matches(&ps->hosts, a))
+			continue;
+		rel = release_of(a, ps->name);
+		json_array_append_new(list,
+		                      json_pack("{s:s, s:b, s:s, s:s}", "agent", str_of(a, "id"),
+		                                "prev", rel != NULL, "slot", str_of(rel, "slot"),
+		                                "from", str_of(rel, "version")));
+	}
+	return list;
+}
+
+static json_t *hook_hosts(const struct drv_plan_hosts *h, const json_t *agents)
+{
+	json_t *list = json_array();
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(agents, i, a)
+	{
+		if (list != NULL && matches(h, a))
+			json_array_append_new(list, json_string(str_of(a, "id")));
+	}
+	return list;
+}
+
+static int hook_lists(const char *name, const struct drv_plan_hook *hooks, size_t n,
+                      const json_t *agents, json_t *out, struct deploy_hosts_err *err)
+{
+	json_t *lists = json_array();
+	char field[160];
+	int rc = lists ? DRV_OK : DRV_ENOMEM;
+
+	for (size_t i = 0; rc == DRV_OK && i < n; i++) {
+		snprintf(field, sizeof(field), "%s[%zu].hosts", name, i);
+		rc = check_hosts(&hooks[i].hosts, agents, field, 0, err);
+		if (rc == DRV_OK &&
+		    json_array_append_new(lists, hook_hosts(&hooks[i].hosts, agents)))
+			rc = DRV_ENOMEM;
+	}
+	if (rc == DRV_OK && json_object_set_new(out, name, lists) != 0)
+		return DRV_ENOMEM;
+	if (rc != DRV_OK)
+		json_decref(lists);
+	return rc;
+}
+
+static void service_field(const struct drv_plan *p, size_t i, const char *rest, char *buf,
+                          size_t cap)
+{
+	size_t t = p->services[i].tier;
+
+	snprintf(buf, cap, "tiers[%zu].services[%zu].%s", t, i - p->tiers[t].first, rest);
+}
+
+static int service_lists(const struct drv_plan *p, const json_t *agents, json_t *out,
+                         struct deploy_hosts_err *err)
+{
+	json_t *svcs = json_array(), *traffic = json_array();
+	char field[160];
+	int rc = svcs && traffic ? DRV_OK : DRV_ENOMEM;
+
+	for (size_t i = 0; rc == DRV_OK && i < p->n_services; i++) {
+		const struct drv_plan_service *ps = &p->services[i];
+		const struct drv_plan_traffic *tr = &ps->strategy.traffic;
+
+		service_field(p, i, "hosts", field, sizeof(field));
+		rc = check_hosts(&ps->hosts, agents, field, ps->line, err);
+		if (rc == DRV_OK && tr->kind == DRV_TRAFFIC_HOOK) {
+			service_field(p, i, "strategy.traffic.hook.hosts", field, sizeof(field));
+			rc = check_hosts(&tr->hook.hosts, agents, field, ps->line, err);
+		}
+		if (rc == DRV_OK &&
+		    (json_array_append_new(svcs, service_hosts(ps, agents)) != 0 ||
+		     json_array_append_new(traffic, tr->kind == DRV_TRAFFIC_HOOK
+		                                            ? hook_hosts(&tr->hook.hosts, agents)
+		                                            : json_array()) != 0))
+			rc = DRV_ENOMEM;
+	}
+	if (rc == DRV_OK && (json_object_set(out, "services", svcs) != 0 ||
+	                     json_object_set(out, "traffic", traffic) != 0))
+		rc = DRV_ENOMEM;
+	json_decref(svcs);
+	json_decref(traffic);
+	return rc;
+}
+
+int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t **out,
+                         struct deploy_hosts_err *err)
+{
+	json_t *t = json_object();
+	int rc = t ? DRV_OK : DRV_ENOMEM;
+
+	memset(err, 0, sizeof(*err));
+	if (rc == DRV_OK)
+		rc = hook_lists("pre", p->pre, p->n_pre, agents, t, err);
+	if (rc == DRV_OK)
+		rc = hook_lists("migrations", p->migrations, p->n_migrations, agents, t, err);
+	if (rc == DRV_OK)
+		rc = service_lists(p, agents, t, err);
+	if (rc == DRV_OK)
+		rc = hook_lists("post", p->post, p->n_post, agents, t, err);
+	if (rc != DRV_OK) {
+		json_decref(t);
+		return rc;
+	}
+	*out = t;
+	return DRV_OK;
+}

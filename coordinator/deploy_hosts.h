@@ -1,0 +1,35 @@
+/*
+ * deploy_hosts.h: which agents a plan runs on. A service's (or hook's)
+ * `hosts` is a list of agent ids or a label selector; it resolves against
+ * the accepted agents (core_agents_json), and every listed id must be an
+ * accepted agent, every selector must match at least one.
+ *
+ * For each service host the agent's reported releases tell whether it runs
+ * a previous release of the service (rollback re-activates it, without it
+ * rollback stops the service), in which blue-green slot, and which version
+ * (the "from_version" operators see).
+ *
+ * The result ("targets", a new JSON reference owned by the caller):
+ *   {"services": [[{"agent", "prev": bool, "slot", "from"}, ...] per service],
+ *    "pre": [[agent, ...] per hook], "migrations": [...], "post": [...],
+ *    "traffic": [[agent, ...] per service (traffic hook hosts, else [])]}
+ */
+#ifndef DRV_DEPLOY_HOSTS_H
+#define DRV_DEPLOY_HOSTS_H
+
+#include <jansson.h>
+
+#include "plan.h"
+
+struct deploy_hosts_err {
+	char field[160];
+	int line;
+	char message[256];
+};
+
+/* DRV_ENOENT (err says where) when hosts are unknown or a selector matches
+ * no accepted agent; DRV_ENOMEM. agents is borrowed. */
+int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t **out,
+                         struct deploy_hosts_err *err);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * deploy_int.h: the deployment engine's internals, shared by its files:
+ * deploy_engine.c (thread, queue, commands, resume), deploy_run.c (one
+ * deployment's transitions: handle, save, perform), deploy_track.c (host and
+ * hook records for the API and events), deploy_ops.c (traffic and metric
+ * workers), deploy_view.c (the API object). Not an API.
+ *
+ * Everything here runs on the engine thread, except the queue (engine->mu)
+ * and the worker operations, which only post their outcome.
+ */
+#ifndef DRV_DEPLOY_INT_H
+#define DRV_DEPLOY_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "deploy_engine.h"
+#include "deploy_store.h"
+#include "envelope.h"
+#include "metrics.h"
+
+#define DEPLOY_QUEUE_MAX    200000 /* messages waiting for the engine thread */
+#define DEPLOY_TICK_MAX_MS  1000   /* the engine looks at deadlines at least this often */
+#define DEPLOY_METRIC_MAX   65536  /* bytes of a metric answer */
+#define DEPLOY_OP_TIMEOUT   10000  /* traffic operation default, ms */
+#define DEPLOY_INSTR_TTL_MS 5000   /* an instruction outlives its step deadline this much */
+
+/* One deployment that has not finished. */
+struct dep {
+	struct dep *next;
+	struct deploy_row row; /* summary columns (plan/seq_state/view texts unused) */
+	struct drv_plan *plan;
+	struct drv_seq *seq; /* NULL until started */
+	/* {"targets": ..., "hosts": {"S/AGENT": {...}}, "hooks": {"PHASE/I/AGENT": {...}},
+	 *  "steps": {STEP_ID: {"k": key, "s": step kind}}} */
+	json_t *extra;
+	json_t *events; /* events of the transition being made: [{"kind", "agent", "data"}] */
+	bool ended;     /* terminal and saved: free after this turn */
+};
+
+enum msg_kind { MSG_REPORT, MSG_OP, MSG_CMD };
+
+struct cmd;
+
+struct msg {
+	struct msg *next;
+	enum msg_kind kind;
+	char agent[DRV_AGENT_ID_MAX + 1];
+	char dep[DRV_SEQ_ID_MAX + 1]; /* MSG_OP: the deployment */
+	char *id;                     /* step id or operation id (may be NULL) */
+	char *service;
+	char *message;
+	char *output_tail;
+	enum drv_seq_event_kind op; /* MSG_OP: DRV_SEQ_EV_TRAFFIC or _METRIC */
+	enum drv_seq_result result;
+	int exit_code;
+	double value;
+	struct cmd *cmd;
+};
+
+struct deploy_metrics {
+	struct drv_metric *by_state, *step_seconds, *rollbacks, *started;
+};
+
+struct deploy_engine {
+	struct deploy_engine_config cfg;
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t mu;  /* the queue, stopping, ops */
+	pthread_cond_t wake; /* the engine thread waits here (monotonic clock) */
+	pthread_cond_t ops_done;
+	struct msg *head, *tail;
+	size_t queued;
+	size_t dropped;
+	bool stopping;
+	int ops; /* worker operations in flight */
+	/* engine thread only */
+	struct dep *deps;
+	struct drv_seq_actions acts;
+	struct deploy_metrics m;
+};
+
+/* deploy_engine.c */
+void engine_post(struct deploy_engine *e, struct msg *m);
+void msg_free(struct msg *m);
+struct dep *engine_find(struct deploy_engine *e, const char *id);
+
+/* deploy_run.c */
+/* Build the sequencer from the plan and the saved targets and start it. */
+int run_start(struct deploy_engine *e, struct dep *d);
+/* Rebuild from the saved state, re-send what is outstanding, replay the
+ * reports the core recorded meanwhile. */
+int run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state);
+/* Feed one event (DRV_ESTATE etc. from drv_seq_handle for verbs). */
+int run_event(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev);
+/* Time passed: tick when a deadline is due. */
+void run_tick(struct deploy_engine *e, struct dep *d, int64_t now);
+void dep_free(struct dep *d);
+/* Queue an event about d for the current transition (steals data). */
+void dep_event(struct dep *d, const char *kind, const char *agent, json_t *data);
+
+/* deploy_track.c: host and hook records in d->extra, and their events */
+void track_send(struct dep *d, const struct drv_seq_action *a, int64_t now);
+void track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev,
+                  int exit_code, const char *output_tail, int64_t now);
+/* After a tick or a verb: hosts whose steps the sequencer ended on its
+ * own (deadlines, abandoned) get their records and events. */
+void track_reconcile(struct dep *d, int64_t now);
+/* A host's API state from its entry in drv_seq_status(s, true). */
+const char *track_host_state(const json_t *seq_host);
+
+/* deploy_ops.c */
+void ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a);
+void ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a);
+/* Wait until every worker operation has posted its outcome. */
+void ops_wait(struct deploy_engine *e);
+
+/* deploy_view.c */
+/* The documented API state and phase of a deployment. */
+const char *view_state(const struct dep *d);
+const char *view_phase(const struct dep *d);
+/* Fill d->row's summary columns from the sequencer. */
+void view_summary(struct dep *d, int64_t now);
+/* The deployment object (docs/api.md "Deployments"), a new reference. */
+json_t *view_object(const struct dep *d);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * deploy_ops.c: the sequencer's TRAFFIC and METRIC actions. Both block (a
+ * load balancer's socket, an HTTP GET), so each runs on a short-lived
+ * worker thread with a bounded timeout, outside the engine thread, and
+ * answers with an EV_TRAFFIC / EV_METRIC message through the queue.
+ * Everything a worker needs is copied before it starts.
+ */
+#include "deploy_int.h"
+
+#include <curl/curl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "traffic.h"
+
+struct op {
+	struct deploy_engine *e;
+	char dep[DRV_SEQ_ID_MAX + 1];
+	char id[DRV_SEQ_STEP_ID_MAX];
+	char service[DRV_PLAN_NAME_MAX + 1];
+	enum drv_seq_event_kind kind;
+	/* traffic */
+	char *socket, *backend;
+	struct drv_traffic_weight *w;
+	size_t n, cap;
+	int64_t timeout_ms;
+	/* metric */
+	char *url;
+};
+
+static void op_free(struct op *o)
+{
+	if (o == NULL)
+		return;
+	for (size_t i = 0; i < o->n; i++)
+		free((char *)o->w[i].server);
+	free(o->w);
+	free(o->socket);
+	free(o->backend);
+	free(o->url);
+	free(o);
+}
+
+/* Post the outcome and count the operation as done. */
+static void op_done(struct op *o, bool ok, double value, const char *message)
+{
+	struct deploy_engine *e = o->e;
+	struct msg *m = calloc(1, sizeof(*m));
+
+	if (m != NULL) {
+		m->kind = MSG_OP;
+		m->op = o->kind;
+		snprintf(m->dep, sizeof(m->dep), "%s", o->dep);
+		m->id = strdup(o->id);
+		m->message = message ? strdup(message) : NULL;
+		m->result = ok ? DRV_SEQ_R_OK : DRV_SEQ_R_FAILED;
+		m->value = value;
+		if (m->id != NULL)
+			engine_post(e, m);
+		else
+			msg_free(m);
+	}
+	op_free(o);
+	pthread_mutex_lock(&e->mu);
+	e->ops--;
+	pthread_cond_broadcast(&e->ops_done);
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* ---- traffic ---- */
+
+static void add_server(void *arg, const char *server, uint32_t weight)
+{
+	struct op *o = arg;
+	struct drv_traffic_weight *w;
+
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 8;
+		w = realloc(o->w, cap * sizeof(*w));
+		if (w == NULL)
+			return;
+		o->w = w;
+		o->cap = cap;
+	}
+	o->w[o->n].server = strdup(server);
+	o->w[o->n].weight = (int)weight;
+	if (o->w[o->n].server != NULL)
+		o->n++;
+}
+
+static void *traffic_main(void *arg)
+{
+	struct op *o = arg;
+	struct drv_traffic_config cfg = {
+	        .kind = "haproxy", .socket = o->socket, .timeout_ms = o->timeout_ms};
+	struct drv_traffic *t = NULL;
+	char why[160] = "";
+	int rc = drv_traffic_open(&cfg, &t);
+
+	if (rc == DRV_OK)
+		rc = drv_traffic_set_weights(t, o->backend, o->w, o->n);
+	drv_traffic_close(t);
+	if (rc != DRV_OK)
+		snprintf(why, sizeof(why), "haproxy %s backend %s: %s", o->socket, o->backend,
+		         drv_strerror(rc));
+	drv_info("deploy", rc == DRV_OK ? "traffic weights set" : "traffic switch failed",
+	         "deployment=%s op=%s backend=%s servers=%zu why=\"%s\"", o->dep, o->id, o->backend,
+	         o->n, why);
+	op_done(o, rc == DRV_OK, 0, why[0] ? why : NULL);
+	return NULL;
+}
+
+static struct op *op_new(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a,
+                         enum drv_seq_event_kind kind)
+{
+	struct op *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return NULL;
+	o->e = e;
+	o->kind = kind;
+	snprintf(o->dep, sizeof(o->dep), "%s", d->row.id);
+	snprintf(o->id, sizeof(o->id), "%s", a->id);
+	if (a->service >= 0 && (size_t)a->service < d->plan->n_services)
+		snprintf(o->service, sizeof(o->service), "%s", d->plan->services[a->service].name);
+	return o;
+}
+
+/* Start the worker; on failure answer at once (the sequencer sees a failed
+ * operation rather than waiting for its deadline). */
+static void op_start(struct deploy_engine *e, struct op *o, void *(*fn)(void *))
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_mutex_lock(&e->mu);
+	e->ops++;
+	pthread_mutex_unlock(&e->mu);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, fn, o);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		op_done(o, false, 0, "cannot start a worker thread");
+}
+
+static void traffic_event(struct dep *d, const struct op *o)
+{
+	json_t *w = json_object();
+
+	for (size_t i = 0; w != NULL && i < o->n; i++)
+		json_object_set_new(w, o->w[i].server, json_integer(o->w[i].weight));
+	dep_event(d, "traffic", NULL,
+	          json_pack("{s:s, s:s, s:o}", "service", o->service, "backend", o->backend,
+	                    "weights", w ? w : json_object()));
+}
+
+void ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
+{
+	const struct drv_plan_traffic *tr;
+	struct op *o = op_new(e, d, a, DRV_SEQ_EV_TRAFFIC);
+
+	if (o == NULL)
+		return;
+	tr = &d->plan->services[a->service].strategy.traffic;
+	o->socket = strdup(tr->socket ? tr->socket : "");
+	o->backend = strdup(tr->backend ? tr->backend : "");
+	o->timeout_ms = tr->timeout_ms > 0 ? tr->timeout_ms : DEPLOY_OP_TIMEOUT;
+	if (o->socket == NULL || o->backend == NULL ||
+	    drv_seq_traffic_servers(d->seq, a, add_server, o) != DRV_OK || o->n == 0) {
+		pthread_mutex_lock(&e->mu);
+		e->ops++;
+		pthread_mutex_unlock(&e->mu);
+		op_done(o, false, 0, "no servers for the traffic switch");
+		return;
+	}
+	traffic_event(d, o);
+	op_start(e, o, traffic_main);
+}
+
+/* ---- metric ---- */
+
+struct body {
+	char buf[DEPLOY_METRIC_MAX + 1];
+	size_t len;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct body *b = arg;
+	size_t len = size * n;
+
+	if (b->len + len > DEPLOY_METRIC_MAX)
+		return 0; /* over the cap: abort */
+	memcpy(b->buf + b->len, p, len);
+	b->len += len;
+	return len;
+}
+
+/* The first number of the answer ("0.003", "0.003\n", {"value": 0.003}). */
+static int parse_number(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	s += strcspn(s, "-+.0123456789");
+	if (*s == '\0')
+		return DRV_EINVAL;
+	v = strtod(s, &end);
+	if (end == s || !isfinite(v))
+		return DRV_EINVAL;
+	*out = v;
+	return DRV_OK;
+}
+
+static int fetch(const struct op *o, struct body *b, char *why, size_t cap)
+{
+	CURL *c = curl_easy_init();
+	long status = 0;
+	CURLcode cc;
+
+	if (c == NULL)
+		return DRV_ENOMEM;
+	curl_easy_setopt(c, CURLOPT_URL, o->url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	if (cc != CURLE_OK) {
+		snprintf(why, cap, "GET %s: %s", o->url, curl_easy_strerror(cc));
+		return DRV_EIO;
+	}
+	if (status < 200 || status > 299) {
+		snprintf(why, cap, "GET %s: HTTP %ld", o->url, status);
+		return DRV_EIO;
+	}
+	b->buf[b->len] = '\0';
+	return DRV_OK;
+}
+
+static void *metric_main(void *arg)
+{
+	struct op *o = arg;
+	struct body *b = calloc(1, sizeof(*b));
+	char why[300] = "";
+	double v = 0;
+	int rc = b ? fetch(o, b, why, sizeof(why)) : DRV_ENOMEM;
+
+	if (rc == DRV_OK && parse_number(b->buf, &v) != DRV_OK) {
+		rc = DRV_EINVAL;
+		snprintf(why, sizeof(why), "GET %s: the answer is not a number", o->url);
+	}
+	free(b);
+	drv_info("deploy", rc == DRV_OK ? "metric read" : "metric read failed",
+	         "deployment=%s op=%s value=%g why=\"%s\"", o->dep, o->id, v, why);
+	op_done(o, rc == DRV_OK, v, why[0] ? why : NULL);
+	return NULL;
+}
+
+void ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
+{
+	const struct drv_plan_strategy *st;
+	struct op *o = op_new(e, d, a, DRV_SEQ_EV_METRIC);
+
+	if (o == NULL)
+		return;
+	st = &d->plan->services[a->service].strategy;
+	o->url = strdup(a->url ? a->url : "");
+	o->timeout_ms = st->metric_timeout_ms > 0      ? st->metric_timeout_ms
+	                : e->cfg.metric_timeout_ms > 0 ? e->cfg.metric_timeout_ms
+	                                               : 5000;
+	if (o->url == NULL) {
+		op_free(o);
+		return;
+	}
+	op_start(e, o, metric_main);
+}
+
+void ops_wait(struct deploy_engine *e)
+{
+	pthread_mutex_lock(&e->mu);
+	while (e->ops > 0)
+		pthread_cond_wait(&e->ops_done, &e->mu);
+	pthread_mutex_unlock(&e->mu);
+}

@@ -1,0 +1,417 @@
+/*
+ * deploy_run.c: one deployment's transitions. Every call into the
+ * sequencer ends in commit(): the new state, the engine's records and the
+ * events are saved in one transaction, and only then are the actions
+ * performed (instructions queued, traffic and metric operations started,
+ * webhooks posted, lines logged).
+ */
+#include "deploy_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "dispatch.h"
+#include "err.h"
+#include "log.h"
+
+void dep_free(struct dep *d)
+{
+	if (d == NULL)
+		return;
+	drv_seq_free(d->seq);
+	drv_plan_free(d->plan);
+	json_decref(d->extra);
+	json_decref(d->events);
+	deploy_row_clear(&d->row);
+	free(d);
+}
+
+void dep_event(struct dep *d, const char *kind, const char *agent, json_t *data)
+{
+	json_t *e = json_pack("{s:s, s:s?, s:o}", "kind", kind, "agent", agent, "data",
+	                      data ? data : json_object());
+
+	if (e != NULL)
+		json_array_append_new(d->events, e);
+}
+
+/* ---- performing actions ---- */
+
+/* A step that cannot be queued (agent gone, not accepted) fails now. */
+static void send_failed(struct deploy_engine *e, const struct drv_seq_action *a, int rc)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+	char text[160];
+
+	if (m == NULL)
+		return;
+	snprintf(text, sizeof(text), "cannot queue the instruction: %s",
+	         rc == DRV_ENOENT   ? "unknown agent"
+	         : rc == DRV_ESTATE ? "agent not accepted"
+	                            : drv_strerror(rc));
+	m->kind = MSG_REPORT;
+	snprintf(m->agent, sizeof(m->agent), "%s", a->agent);
+	m->id = strdup(a->id);
+	m->message = strdup(text);
+	m->result = DRV_SEQ_R_FAILED;
+	drv_warn("deploy", "instruction not queued", "step=%s agent=%s error=%s", a->id, a->agent,
+	         drv_errname(rc));
+	if (m->id == NULL) {
+		msg_free(m);
+		return;
+	}
+	engine_post(e, m);
+}
+
+static int64_t ttl_of(const struct drv_seq_action *a, int64_t now)
+{
+	int64_t ttl = a->deadline - now;
+
+	if (ttl < 1000)
+		ttl = 1000;
+	ttl += DEPLOY_INSTR_TTL_MS;
+	return ttl > DISPATCH_TTL_MAX_MS ? DISPATCH_TTL_MAX_MS : ttl;
+}
+
+static void perform_send(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a,
+                         int64_t now)
+{
+	Drover__Instruction *ins = NULL;
+	struct dispatch_instr in = {0};
+	uint64_t seq = 0;
+	int rc = drv_seq_instruction(d->seq, a, &ins);
+
+	if (rc == DRV_OK) {
+		in.agent_id = a->agent;
+		in.deployment_id = d->row.id;
+		in.step_id = a->id;
+		in.action = ins->action;
+		in.service = ins->service;
+		in.hook = ins->hook;
+		in.ttl_ms = ttl_of(a, now);
+		in.step_deadline_ms = ins->step_deadline_ms;
+		rc = core_queue(e->cfg.core, &in, &seq);
+		drv_seq_instruction_free(ins);
+	}
+	if (rc == DRV_EEXIST)
+		drv_debug("deploy", "instruction already queued", "step=%s agent=%s", a->id,
+		          a->agent);
+	else if (rc != DRV_OK)
+		send_failed(e, a, rc);
+}
+
+static void perform_notify(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
+{
+	struct notify_target t[DRV_PLAN_MAX_NOTIFY];
+	enum notify_event nev;
+	size_t n = 0;
+	json_t *fields;
+
+	if (e->cfg.notifier == NULL ||
+	    notify_event_parse(drv_plan_event_name(a->event), &nev) != DRV_OK)
+		return;
+	for (size_t i = 0; i < d->plan->n_notify && n < DRV_PLAN_MAX_NOTIFY; i++) {
+		if ((d->plan->notify[i].events & (1u << a->event)) == 0)
+			continue;
+		t[n] = (struct notify_target){.url = d->plan->notify[i].webhook,
+		                              .events = 1u << nev};
+		n++;
+	}
+	if (n == 0)
+		return;
+	fields = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", d->row.id, "deployment", d->row.name,
+	                   "version", d->row.version, "state", view_state(d), "text", a->text);
+	if (notify_post(e->cfg.notifier, t, n, nev, fields) != DRV_OK)
+		drv_warn("deploy", "notification dropped", "deployment=%s event=%s", d->row.id,
+		         drv_plan_event_name(a->event));
+	json_decref(fields);
+}
+
+static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
+{
+	for (size_t i = 0; i < e->acts.n; i++) {
+		const struct drv_seq_action *a = &e->acts.v[i];
+
+		switch (a->kind) {
+		case DRV_SEQ_ACT_SEND: perform_send(e, d, a, now); break;
+		case DRV_SEQ_ACT_TRAFFIC: ops_traffic(e, d, a); break;
+		case DRV_SEQ_ACT_METRIC: ops_metric(e, d, a); break;
+		case DRV_SEQ_ACT_NOTIFY: perform_notify(e, d, a); break;
+		case DRV_SEQ_ACT_LOG:
+			drv_info("deploy", a->text, "deployment=%s", d->row.id);
+			break;
+		}
+	}
+}
+
+/* ---- saving ---- */
+
+/* Records and events the actions imply, before they are saved. */
+static void note_actions(struct deploy_engine *e, struct dep *d, int64_t now)
+{
+	for (size_t i = 0; i < e->acts.n; i++) {
+		const struct drv_seq_action *a = &e->acts.v[i];
+
+		if (a->kind == DRV_SEQ_ACT_SEND) {
+			track_send(d, a, now);
+		} else if (a->kind == DRV_SEQ_ACT_NOTIFY) {
+			dep_event(d, drv_plan_event_name(a->event), NULL,
+			          json_pack("{s:s}", "text", a->text));
+			if (a->event == DRV_EVENT_ROLLBACK_STARTED)
+				drv_counter_inc(e->m.rollbacks);
+		}
+	}
+}
+
+static void note_state(struct dep *d, const char *was_state, const char *was_phase,
+                       const char *was_reason)
+{
+	if (strcmp(was_state, d->row.state) == 0 && strcmp(was_phase, d->row.phase) == 0 &&
+	    strcmp(was_reason, d->row.reason) == 0)
+		return;
+	dep_event(d, "state", NULL,
+	          json_pack("{s:s, s:s, s:s}", "state", d->row.state, "phase", d->row.phase,
+	                    "reason", d->row.reason));
+}
+
+static char *dump_new(json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	return s;
+}
+
+static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final)
+{
+	json_t *st = NULL;
+	int rc = DRV_OK;
+
+	if (persist && d->seq != NULL) {
+		rc = drv_seq_save(d->seq, &st);
+		d->row.seq_state = rc == DRV_OK ? dump_new(st) : NULL;
+		if (d->row.seq_state == NULL)
+			rc = DRV_ENOMEM;
+	}
+	d->row.extra = json_dumps(d->extra, JSON_COMPACT);
+	if (final)
+		d->row.view = dump_new(view_object(d));
+	if (rc == DRV_OK && (d->row.extra == NULL || (final && d->row.view == NULL)))
+		rc = DRV_ENOMEM;
+	if (rc == DRV_OK)
+		rc = deploy_store_save(e->cfg.db, &d->row, d->events);
+	free(d->row.seq_state);
+	free(d->row.extra);
+	free(d->row.view);
+	d->row.seq_state = d->row.extra = d->row.view = NULL;
+	return rc;
+}
+
+/* Save what the last sequencer call changed, then perform its actions. */
+static void commit(struct deploy_engine *e, struct dep *d)
+{
+	int64_t now = drv_wall_ms();
+	char was_state[DEPLOY_STATE_MAX], was_phase[DEPLOY_STATE_MAX], was_reason[DRV_SEQ_TEXT_MAX];
+	bool final = d->seq != NULL && drv_seq_state_terminal(drv_seq_state(d->seq));
+	int rc;
+
+	memcpy(was_state, d->row.state, sizeof(was_state));
+	memcpy(was_phase, d->row.phase, sizeof(was_phase));
+	memcpy(was_reason, d->row.reason, sizeof(was_reason));
+	note_actions(e, d, now);
+	view_summary(d, now);
+	note_state(d, was_state, was_phase, was_reason);
+	if (e->acts.persist || json_array_size(d->events) > 0) {
+		rc = save(e, d, e->acts.persist, final);
+		if (rc != DRV_OK) {
+			drv_error("deploy",
+			          "cannot save a transition: dropped until droverd restarts",
+			          "deployment=%s error=%s", d->row.id, drv_errname(rc));
+			d->ended = true;
+			json_array_clear(d->events);
+			drv_seq_actions_clear(&e->acts);
+			return;
+		}
+		if (e->cfg.events != NULL && json_array_size(d->events) > 0)
+			drv_events_notify(e->cfg.events);
+	}
+	json_array_clear(d->events);
+	perform(e, d, now);
+	drv_seq_actions_clear(&e->acts);
+	if (final) {
+		d->ended = true;
+		drv_info("deploy", "deployment ended", "deployment=%s state=%s reason=\"%s\"",
+		         d->row.id, d->row.state, d->row.reason);
+	}
+}
+
+/* ---- entry points ---- */
+
+static int add_hook_hosts(struct drv_seq *s, const json_t *lists, enum drv_seq_step_kind kind)
+{
+	size_t i, j;
+	json_t *list, *agent;
+
+	json_array_foreach(lists, i, list)
+	{
+		json_array_foreach(list, j, agent)
+		{
+			int rc = drv_seq_add_hook_host(s, kind, i, json_string_value(agent));
+			if (rc != DRV_OK)
+				return rc;
+		}
+	}
+	return DRV_OK;
+}
+
+static int add_targets(struct drv_seq *s, const json_t *t)
+{
+	const json_t *svcs = json_object_get(t, "services");
+	size_t i, j;
+	json_t *list, *h;
+	int rc = DRV_OK;
+
+	json_array_foreach(svcs, i, list)
+	{
+		json_array_foreach(list, j, h)
+		{
+			rc = drv_seq_add_host(s, i, json_string_value(json_object_get(h, "agent")),
+			                      json_is_true(json_object_get(h, "prev")),
+			                      json_string_value(json_object_get(h, "slot")));
+			if (rc != DRV_OK)
+				return rc;
+		}
+	}
+	if (rc == DRV_OK)
+		rc = add_hook_hosts(s, json_object_get(t, "pre"), DRV_SEQ_STEP_PRE);
+	if (rc == DRV_OK)
+		rc = add_hook_hosts(s, json_object_get(t, "migrations"), DRV_SEQ_STEP_UP);
+	if (rc == DRV_OK)
+		rc = add_hook_hosts(s, json_object_get(t, "post"), DRV_SEQ_STEP_POST);
+	if (rc == DRV_OK)
+		rc = add_hook_hosts(s, json_object_get(t, "traffic"), DRV_SEQ_STEP_TRAFFIC);
+	return rc;
+}
+
+/* A deployment that cannot even start ends failed, with the reason. */
+static void start_failed(struct deploy_engine *e, struct dep *d, const char *why)
+{
+	int64_t now = drv_wall_ms();
+
+	drv_error("deploy", "deployment cannot start", "deployment=%s why=\"%s\"", d->row.id, why);
+	snprintf(d->row.state, sizeof(d->row.state), "failed");
+	snprintf(d->row.phase, sizeof(d->row.phase), "done");
+	snprintf(d->row.reason, sizeof(d->row.reason), "%s", why);
+	d->row.updated_ms = d->row.finished_ms = now;
+	dep_event(d, "failed", NULL, json_pack("{s:s}", "text", why));
+	if (save(e, d, false, true) == DRV_OK && e->cfg.events != NULL)
+		drv_events_notify(e->cfg.events);
+	json_array_clear(d->events);
+	d->ended = true;
+}
+
+int run_start(struct deploy_engine *e, struct dep *d)
+{
+	int rc = drv_seq_new(d->plan, d->row.id, &d->seq);
+
+	if (rc == DRV_OK)
+		rc = add_targets(d->seq, json_object_get(d->extra, "targets"));
+	if (rc == DRV_OK)
+		rc = drv_seq_start(d->seq, drv_wall_ms(), &e->acts);
+	if (rc != DRV_OK) {
+		start_failed(e, d,
+		             d->seq && drv_seq_error(d->seq)[0] ? drv_seq_error(d->seq)
+		                                                : drv_strerror(rc));
+		drv_seq_actions_clear(&e->acts);
+		return rc;
+	}
+	drv_counter_inc(e->m.started);
+	commit(e, d);
+	return DRV_OK;
+}
+
+static enum drv_seq_result result_of(const char *name)
+{
+	return strcmp(name, "succeeded") == 0 ? DRV_SEQ_R_OK : DRV_SEQ_R_FAILED;
+}
+
+struct replay {
+	struct deploy_engine *e;
+	struct dep *d;
+};
+
+/* A report the core recorded (maybe while droverd was down or before the
+ * sequencer saved it): feed its final result again; duplicates are ignored. */
+static void replay_one(void *arg, const char *agent, json_t *data)
+{
+	struct replay *r = arg;
+	const char *res = json_string_value(json_object_get(data, "result"));
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_REPORT, .agent = agent};
+
+	if (res == NULL || (strcmp(res, "succeeded") != 0 && strcmp(res, "failed") != 0) ||
+	    r->d->ended)
+		return;
+	ev.id = json_string_value(json_object_get(data, "step_id"));
+	ev.message = json_string_value(json_object_get(data, "message"));
+	ev.result = result_of(res);
+	if (ev.id == NULL)
+		return;
+	track_report(r->e, r->d, &ev, (int)json_integer_value(json_object_get(data, "exit_code")),
+	             json_string_value(json_object_get(data, "output_tail")), drv_wall_ms());
+	run_event(r->e, r->d, &ev);
+}
+
+int run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state)
+{
+	struct replay r = {e, d};
+	json_t *st = json_loads(seq_state, 0, NULL);
+	int rc = st ? drv_seq_load(d->plan, st, &d->seq) : DRV_EINVAL;
+
+	json_decref(st);
+	if (rc == DRV_OK && drv_seq_state_terminal(drv_seq_state(d->seq))) {
+		commit(e, d); /* ended but not marked so: write the final view */
+		return DRV_OK;
+	}
+	if (rc == DRV_OK)
+		rc = drv_seq_resume(d->seq, drv_wall_ms(), &e->acts);
+	if (rc != DRV_OK) {
+		drv_seq_actions_clear(&e->acts);
+		return rc;
+	}
+	commit(e, d);
+	return deploy_store_reports(e->cfg.db, d->row.id, replay_one, &r);
+}
+
+int run_event(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev)
+{
+	int rc = drv_seq_handle(d->seq, ev, drv_wall_ms(), &e->acts);
+
+	if (rc == DRV_ENOMEM) {
+		drv_error("deploy", "sequencer out of memory: dropped until droverd restarts",
+		          "deployment=%s", d->row.id);
+		d->ended = true;
+	}
+	if (rc != DRV_OK) {
+		drv_seq_actions_clear(&e->acts);
+		return rc;
+	}
+	if (ev->kind >= DRV_SEQ_EV_PAUSE)
+		track_reconcile(d, drv_wall_ms());
+	commit(e, d);
+	return DRV_OK;
+}
+
+void run_tick(struct deploy_engine *e, struct dep *d, int64_t now)
+{
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_TICK};
+
+	if (drv_seq_handle(d->seq, &ev, now, &e->acts) != DRV_OK) {
+		drv_seq_actions_clear(&e->acts);
+		return;
+	}
+	if (e->acts.n > 0 || e->acts.persist)
+		track_reconcile(d, now);
+	commit(e, d);
+}

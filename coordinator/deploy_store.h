@@ -1,0 +1,77 @@
+/*
+ * deploy_store.h: the deployments table (schema migration 2).
+ *
+ * One row per deployment: its normalized plan (digests resolved), the
+ * sequencer's saved state, the engine's own bookkeeping ("extra": targets,
+ * host times and messages, hook results), and the summary columns the list
+ * endpoint reads (state, phase, reason, counts, times). The final API object
+ * ("view") is written once the deployment has ended.
+ *
+ * A transition is saved with deploy_store_save: the row and the events it
+ * causes in one SQLite transaction, before any action is performed.
+ *
+ * Threads: the engine's thread is the only user of its connection.
+ * Ownership: deploy_row strings marked malloc'd are freed by
+ * deploy_row_clear; everything else is copied into fixed buffers.
+ */
+#ifndef DRV_DEPLOY_STORE_H
+#define DRV_DEPLOY_STORE_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "sequencer.h"
+
+#define DEPLOY_NAME_MAX  64
+#define DEPLOY_STATE_MAX 24
+
+struct deploy_row {
+	char id[DRV_SEQ_ID_MAX + 1];
+	char name[DEPLOY_NAME_MAX + 1];
+	char version[DEPLOY_NAME_MAX + 1];
+	char actor[DEPLOY_NAME_MAX + 1];
+	char state[DEPLOY_STATE_MAX], phase[DEPLOY_STATE_MAX];
+	char reason[DRV_SEQ_TEXT_MAX];
+	char *plan;      /* malloc'd JSON text */
+	char *seq_state; /* malloc'd JSON text, NULL before the start */
+	char *extra;     /* malloc'd JSON text */
+	char *view;      /* malloc'd JSON text, NULL until finished */
+	int64_t failed_hosts, max_failed_hosts;
+	int64_t created_ms, updated_ms, finished_ms;
+};
+
+void deploy_row_clear(struct deploy_row *r);
+
+/* A fresh id "dep-N-XXXXXX": N counts deployments of this database, the
+ * random suffix keeps step ids unique on agents that outlive a database. */
+int deploy_store_new_id(sqlite3 *db, char id[DRV_SEQ_ID_MAX + 1]);
+
+/* Insert a new row (state, plan, extra, times; seq_state may be NULL). */
+int deploy_store_insert(sqlite3 *db, const struct deploy_row *r, const json_t *events);
+
+/*
+ * Save a transition in one transaction: the row's seq_state (when not
+ * NULL), extra, summary columns, view (when not NULL), and `events`: an
+ * array of {"kind", "agent" (optional), "data"} inserted into the events
+ * table under the deployment's id (may be NULL or empty).
+ */
+int deploy_store_save(sqlite3 *db, const struct deploy_row *r, const json_t *events);
+
+/* Every deployment that has not finished, oldest first. */
+typedef int (*deploy_row_fn)(void *arg, struct deploy_row *r);
+int deploy_store_active(sqlite3 *db, deploy_row_fn fn, void *arg);
+
+/* One row (DRV_ENOENT if unknown). */
+int deploy_store_get(sqlite3 *db, const char *id, struct deploy_row *out);
+
+/* Summaries, newest first: an array of objects with id, deployment,
+ * version, state, phase, reason, actor, times and counts. */
+int deploy_store_list(sqlite3 *db, int limit, json_t **out);
+
+/* The report events recorded for a deployment (core.c writes them before
+ * it acknowledges a report), oldest first: fn(agent, data). */
+typedef void (*deploy_report_fn)(void *arg, const char *agent, json_t *data);
+int deploy_store_reports(sqlite3 *db, const char *id, deploy_report_fn fn, void *arg);
+
+#endif
