@@ -63,11 +63,26 @@ plan() {
 now_ms() { date +%s%3N; }
 
 drover_round() {
-	local v=$1 t0
+	local v=$1 t0 t1
 	t0=$(now_ms)
 	drover_cli deploy "$(plan "$v")" --wait >>"$E2E_RUN/logs/drover-deploy.log" 2>&1 ||
 		fail "drover deploy $v failed: $(tail -n 20 "$E2E_RUN/logs/drover-deploy.log")"
-	echo $(($(now_ms) - t0))
+	t1=$(now_ms)
+	drover_batches_ok >&2
+	echo $((t1 - t0))
+}
+
+# The deployment just done went 25 % at a time: 4 batches, and never more
+# than N/4 hosts between their start and their end (from drover status).
+drover_batches_ok() {
+	local st max
+	st=$(drover_cli status --json) || fail "drover status: $st"
+	[[ $(jq '.tiers[0].services[0].batches' <<<"$st") == 4 ]] ||
+		fail "not 4 batches: $(jq -c '.tiers[0].services[0] | del(.hosts)' <<<"$st")"
+	max=$(jq '[.tiers[0].services[0].hosts[] | [.started_ms, 1], [.finished_ms, -1]]
+		| sort | reduce .[] as $e ({n: 0, max: 0}; .n += $e[1] | .max = ([.max, .n] | max)) | .max' <<<"$st")
+	((max >= 1 && max <= N / 4)) || fail "$max hosts were updated at once (at most $((N / 4)))"
+	echo "drover: 4 batches, at most $max hosts at once"
 }
 
 # ---- Ansible ----

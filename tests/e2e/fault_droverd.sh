@@ -40,6 +40,11 @@ canary_mid() {
 if scenario release2 "droverd SIGKILL during prestage, a rolling tier, a canary"; then
 	plan_render berrys-v2.yaml "$E2E_RUN/v2.yaml" || fail "plan"
 	plan_pin "$E2E_RUN/v2.yaml" v2 || fail "plan_pin"
+	# project-coordinator's new release listens 2 s late: the core tier
+	# runs for 4 s or more, long enough to be caught running
+	sed -i 's/env: { LOG_LEVEL: info }/env: { LOG_LEVEL: info, BERRY_START_DELAY_MS: "2000" }/' \
+		"$E2E_RUN/v2.yaml"
+	grep -q BERRY_START_DELAY_MS "$E2E_RUN/v2.yaml" || fail "no start delay in the plan"
 	proc_signal registry STOP || fail "pause the registry"
 	id=$(dep_submit "$E2E_RUN/v2.yaml") || fail "submit"
 	dep_wait_state "$id" 30 prestaging || fail "no prestage"
