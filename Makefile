@@ -9,7 +9,10 @@
 #   make asan         unit tests under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz         libFuzzer targets for FUZZ_SECONDS each (build-fuzz/, clang)
 #   make format       apply .clang-format;  make format-check  verify it
-#   make demo         the end-to-end demo (see README.md)
+#   make demo         the end-to-end demo (see README.md); make demo-down cleans up
+#                     after an interrupted one
+#   make bench        the quick benchmarks (a few minutes) and their table;
+#                     make bench-full: the long ones (docs/benchmarks.md)
 
 BUILD      ?= build
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
@@ -28,11 +31,15 @@ TEST_PKGS := sqlite3 curl jq openssl prometheus binutils libc6-dev ca-certificat
 	systemd lintian shellcheck man-db groff-base openssl \
 	chromium nodejs npm
 
+# Packages the benchmarks need beyond the tests' (make bench installs them).
+BENCH_PKGS := ansible-core
+
 SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
 PREFIX     ?= /usr/local
 
-.PHONY: all build deps test asan fuzz format format-check demo demo-down clean package install
+.PHONY: all build deps test asan fuzz format format-check demo demo-down clean package install \
+	bench bench-full bench-deps
 
 all: build
 
@@ -57,6 +64,15 @@ package: build
 install: build
 	cmake --install $(BUILD) --prefix "$(PREFIX)"
 
+bench-deps:
+	@sh scripts/deps.sh $(BUILD_PKGS) $(TEST_PKGS) $(BENCH_PKGS)
+
+bench: bench-deps build
+	bash tests/bench/run.sh $(BUILD) quick
+
+bench-full: bench-deps build
+	bash tests/bench/run.sh $(BUILD) full
+
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDROVER_SANITIZE=ON
 	cmake --build build-asan -j $(JOBS)
@@ -75,13 +91,13 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(SOURCES)
 
-demo:
-	@echo "make demo: the end-to-end demo arrives with the end-to-end issue;" \
-	      "until then this target builds and runs the tests." >&2
-	$(MAKE) test
+# The runbook's deployment on seven namespaced hosts (tests/e2e/demo.sh);
+# as root. demo-down removes what an interrupted run left (kill -9).
+demo: deps build
+	E2E_BUILD_DIR="$(CURDIR)/$(BUILD)" bash tests/e2e/demo.sh
 
 demo-down:
-	@true
+	bash tests/e2e/cleanup.sh --all-mine
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

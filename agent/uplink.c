@@ -1,6 +1,7 @@
 /* uplink.c: the agent's link: Hello, long poll, instructions, reports. */
 #include "uplink.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -51,6 +52,9 @@ struct uplink {
 	enum session session;
 	uint32_t poll_timeout_ms, heartbeat_ms;
 	bool status_dirty;
+	char save_error[96];    /* why the last save failed ("" after a good one) */
+	unsigned save_failures; /* instructions not run in a row for it (backoff) */
+	bool unsaved_now;       /* the last poll answer was not run for it */
 };
 
 /* ---- small helpers ---- */
@@ -128,9 +132,16 @@ static int save_locked(struct uplink *u)
 {
 	int rc = linkstate_save(u->cfg.state_path, u->st);
 
-	if (rc != DRV_OK)
-		drv_error("uplink", "cannot save the link state", "path=%s error=%s",
-		          u->cfg.state_path, drv_errname(rc));
+	if (rc != DRV_OK) {
+		/* drv_write_atomic keeps errno: "No space left on device" says it all */
+		snprintf(u->save_error, sizeof(u->save_error), "%s",
+		         rc == DRV_EIO && errno != 0 ? strerror(errno) : drv_strerror(rc));
+		drv_error("uplink", "cannot save the link state", "path=%s error=%s detail=\"%s\"",
+		          u->cfg.state_path, drv_errname(rc), u->save_error);
+	} else {
+		u->save_error[0] = '\0';
+		u->save_failures = 0;
+	}
 	u->status_dirty = true;
 	return rc;
 }
@@ -453,6 +464,34 @@ static void duplicate_locked(struct uplink *u, const Drover__Instruction *ins,
 	*say = *known;
 }
 
+/*
+ * The step could not be made durable (e.g. the state directory's disk is
+ * full): never act on what is not on disk. The step is not run and its
+ * sequence number stays consumed in memory, so the coordinator learns at
+ * once, and for good, that it failed and why, and a later resend is a
+ * duplicate that cannot run it late (after the deployment moved on).
+ * Lock held.
+ */
+static void unsaved_locked(struct uplink *u, const Drover__Instruction *ins,
+                           struct linkstate_step *say)
+{
+	struct linkstate_step *s = linkstate_find(u->st, ins->step_id);
+	char text[LINKSTATE_MESSAGE_MAX + 1];
+
+	snprintf(text, sizeof(text), "not run: the agent cannot save its state in %s: %s",
+	         u->cfg.state_path, u->save_error);
+	if (s != NULL)
+		linkstate_set_result(s, DROVER__STEP_RESULT__STEP_FAILED, -1, text);
+	u->save_failures++;
+	u->unsaved_now = true;
+	drv_error("uplink", "instruction not run: state not saved",
+	          "seq=%" PRIu64 " step=%s detail=\"%s\"", ins->seq, ins->step_id, u->save_error);
+	memset(say, 0, sizeof(*say));
+	say->result = DROVER__STEP_RESULT__STEP_FAILED;
+	say->exit_code = -1;
+	snprintf(say->message, sizeof(say->message), "%s", text);
+}
+
 enum verdict { V_DROP, V_RUN, V_TELL };
 
 /* Decide under the lock: run it, drop it, or only tell the coordinator *say. */
@@ -485,10 +524,8 @@ static enum verdict accept_locked(struct uplink *u, const Drover__Instruction *i
 	u->st->applied_seq = ins->seq;
 	linkstate_add(u->st, ins->seq, ins->step_id, ins->deployment_id);
 	if (save_locked(u) != DRV_OK) {
-		/* never act on what is not on disk: forget it; the coordinator resends */
-		u->st->applied_seq = ins->seq - 1;
-		u->st->n_steps--;
-		return V_DROP;
+		unsaved_locked(u, ins, say);
+		return V_TELL;
 	}
 	return V_RUN;
 }
@@ -523,8 +560,24 @@ static void handle_instruction(struct uplink *u, const Drover__Instruction *ins)
 	drv_linkstats_inc(DRV_STAT_INSTR_APPLIED);
 	drv_info("uplink", "instruction applied", "seq=%" PRIu64 " step=%s action=%d", ins->seq,
 	         ins->step_id, (int)ins->action);
-	if (executor_run(u->ex, ins, uplink_report, u) != DRV_OK)
-		drv_error("uplink", "executor refused the instruction", "step=%s", ins->step_id);
+	check = executor_run(u->ex, ins, uplink_report, u);
+	if (check != DRV_OK) {
+		/* e.g. agent.db cannot grow: say so rather than leave the step hanging */
+		drv_error("uplink", "executor refused the instruction", "step=%s error=%s",
+		          ins->step_id, drv_errname(check));
+		memset(&say, 0, sizeof(say));
+		say.result = DROVER__STEP_RESULT__STEP_FAILED;
+		say.exit_code = -1;
+		snprintf(say.message, sizeof(say.message),
+		         "not run: the agent cannot record the step: %s", drv_strerror(check));
+		pthread_mutex_lock(&u->mu);
+		if (linkstate_find(u->st, ins->step_id) != NULL)
+			linkstate_set_result(linkstate_find(u->st, ins->step_id), say.result, -1,
+			                     say.message);
+		save_locked(u);
+		pthread_mutex_unlock(&u->mu);
+		link_report(u, ins, &say);
+	}
 }
 
 /* ---- the session: Hello, then polls ---- */
@@ -676,6 +729,20 @@ static bool poll_answer(struct uplink *u, const Drover__Envelope *env)
 	}
 }
 
+/* After an instruction that could not be saved: how long to wait before the
+ * next poll (0: none), so a full disk never makes the link spin. */
+static int64_t unsaved_wait(struct uplink *u)
+{
+	int64_t ms = 0;
+
+	pthread_mutex_lock(&u->mu);
+	if (u->unsaved_now && u->save_failures > 0)
+		ms = backoff(u, u->save_failures - 1);
+	u->unsaved_now = false;
+	pthread_mutex_unlock(&u->mu);
+	return ms;
+}
+
 static enum outcome poll_loop(struct uplink *u)
 {
 	unsigned bad = 0;
@@ -686,6 +753,7 @@ static enum outcome poll_loop(struct uplink *u)
 		uint8_t *buf;
 		size_t len;
 		bool alive = true;
+		int64_t wait;
 		int rv;
 
 		if (seal_poll(u, &buf, &len) != DRV_OK)
@@ -706,6 +774,8 @@ static enum outcome poll_loop(struct uplink *u)
 		} else if (!nap(u, backoff(u, bad++))) { /* garbage: do not spin */
 			alive = false;
 		}
+		if (alive && (wait = unsaved_wait(u)) > 0 && !nap(u, wait))
+			alive = false;
 		nng_msg_free(reply);
 		if (!alive)
 			return O_LOST;

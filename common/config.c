@@ -659,6 +659,11 @@ static int finish(struct reader *r)
 		const struct drv_cfg_opt *o = &r->opts[i];
 		if (o->check == NULL)
 			continue;
+		/* a string whose value was refused (error already reported) is
+		 * still NULL: there is nothing to validate */
+		if ((o->type == DRV_CFG_STR || o->type == DRV_CFG_PATH) &&
+		    *(char *const *)field(r->out, o) == NULL)
+			continue;
 		why[0] = '\0';
 		if (o->check(field(r->out, o), why, sizeof(why)) != DRV_OK)
 			rerr(r, r->seen_line[i], "%s: %s", o->name, why[0] ? why : "invalid value");

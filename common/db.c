@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -111,4 +112,76 @@ void drv_db_close(sqlite3 *db)
 {
 	if (db != NULL)
 		sqlite3_close(db);
+}
+
+/* ---- statement cache ---- */
+
+void drv_stmt_cache_init(struct drv_stmt_cache *c, sqlite3 *db)
+{
+	memset(c, 0, sizeof(*c));
+	c->db = db;
+}
+
+void drv_stmt_cache_clear(struct drv_stmt_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		sqlite3_finalize(c->e[i].st);
+	c->n = 0;
+}
+
+static uint32_t sql_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s != '\0')
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+static int prepare(sqlite3 *db, const char *sql, unsigned flags, sqlite3_stmt **out)
+{
+	if (sqlite3_prepare_v3(db, sql, -1, flags, out, NULL) != SQLITE_OK) {
+		drv_error("db", "prepare failed", "error=\"%s\"", sqlite3_errmsg(db));
+		return DRV_EDB;
+	}
+	return DRV_OK;
+}
+
+int drv_stmt_get(struct drv_stmt_cache *c, const char *sql, sqlite3_stmt **out)
+{
+	uint32_t h = sql_hash(sql);
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->e[i].hash == h && strcmp(c->e[i].sql, sql) == 0)
+			break;
+	}
+	if (i < c->n) {
+		if (sqlite3_stmt_busy(c->e[i].st))
+			return prepare(c->db, sql, 0, out); /* re-entered: a private one */
+		*out = c->e[i].st;
+		return DRV_OK;
+	}
+	if (c->n == DRV_STMT_CACHE_MAX)
+		return prepare(c->db, sql, 0, out);
+	if (prepare(c->db, sql, SQLITE_PREPARE_PERSISTENT, &c->e[c->n].st) != DRV_OK)
+		return DRV_EDB;
+	c->e[c->n].sql = sql;
+	c->e[c->n].hash = h;
+	*out = c->e[c->n++].st;
+	return DRV_OK;
+}
+
+void drv_stmt_done(struct drv_stmt_cache *c, sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->e[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	}
+	sqlite3_finalize(st);
 }

@@ -171,6 +171,9 @@ void ctl_report(const struct ctl *ctl, const struct ctl_reply *r, const char *fi
 	}
 	if (!msg[0])
 		msg = r->status >= 500 ? "the coordinator failed" : "the request was refused";
+	/* Some messages name their field already: do not say it twice. */
+	if (field[0] && strncmp(msg, field, strlen(field)) == 0 && msg[strlen(field)] == ':')
+		field = "";
 	if (r->status == 401) {
 		fprintf(stderr,
 		        "drover: not authenticated: %s (HTTP 401)\n"

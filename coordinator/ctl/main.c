@@ -151,11 +151,17 @@ static int parse_globals(int argc, char **argv, struct globals *g, int *code)
 	return optind;
 }
 
+/* The token, first match wins: --token, --token-file, DROVER_TOKEN,
+ * DROVER_TOKEN_FILE (drover(1), docs/operations.md). */
 static int setup(struct ctl *ctl, const struct globals *g)
 {
 	const char *url = g->url ? g->url : getenv(CTL_ENV_ADDR);
-	const char *token = g->token ? g->token : getenv(CTL_ENV_TOKEN);
-	const char *file = g->token_file ? g->token_file : getenv(CTL_ENV_TOKEN_FILE);
+	const char *env_token = getenv(CTL_ENV_TOKEN);
+	const char *token = g->token ? g->token : env_token;
+	const char *file = g->token_file;
+
+	if (!g->token && !file && !(env_token && env_token[0]))
+		file = getenv(CTL_ENV_TOKEN_FILE);
 
 	ctl->connect_timeout_s = 5;
 	ctl->timeout_s = 30;

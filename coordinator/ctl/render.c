@@ -13,6 +13,8 @@
 #define HOSTS_SHOWN_MAX 5  /* per service in a terminal frame */
 #define NAME_COL_MAX    32 /* service name column of a frame */
 #define CLEAN_MAX       (CTL_CELL_MAX + 1)
+#define LINE_TEXT_MAX   512 /* a message on a line of its own */
+#define STRATEGY_COL    28  /* "canary step 10/10 weight 100%" mostly fits */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -222,6 +224,19 @@ static void strategy_str(const json_t *svc, char *out, size_t cap)
 	out[cap - 1] = '\0';
 }
 
+/* "registry/name@sha256:0123456789ab": the image and a short digest. */
+static const char *image_text(const json_t *svc, char *out, size_t cap)
+{
+	const char *image = jstr(svc, "image"), *digest = jstr(svc, "digest");
+	char buf[600];
+
+	if (digest[0] && !strchr(image, '@'))
+		snprintf(buf, sizeof(buf), "%s@%.19s", image, digest);
+	else
+		snprintf(buf, sizeof(buf), "%s", image);
+	return clean(buf, out, cap, false);
+}
+
 static void versions(FILE *f, const json_t *h)
 {
 	const char *from = jstr(h, "from_version"), *to = jstr(h, "to_version");
@@ -317,7 +332,7 @@ static void services_table(FILE *f, const json_t *d)
 			              clean(jstr(svc, "name"), c[1], CLEAN_MAX, false),
 			              clean(jstr(svc, "state"), c[2], CLEAN_MAX, false),
 			              clean(strategy, c[3], CLEAN_MAX, false), hosts,
-			              clean(jstr(svc, "image"), c[4], CLEAN_MAX, false));
+			              image_text(svc, c[4], CLEAN_MAX));
 		}
 	}
 	fputc('\n', f);
@@ -504,7 +519,7 @@ static bool host_shown(const json_t *h)
 
 static void frame_hosts(FILE *f, const json_t *svc, int64_t now)
 {
-	char took[32], id[CLEAN_MAX], msg[CLEAN_MAX];
+	char took[32], id[CLEAN_MAX], msg[LINE_TEXT_MAX];
 	const json_t *h;
 	size_t i;
 	int shown = 0, more = 0;
@@ -537,8 +552,8 @@ static void frame_service(FILE *f, const json_t *svc, int width, int64_t now)
 	char name[CLEAN_MAX], strategy[CLEAN_MAX];
 
 	strategy_str(svc, strategy, sizeof(strategy));
-	fprintf(f, "    %-*.*s  %-26s ", width, width,
-	        clean(jstr(svc, "name"), name, sizeof(name), false), strategy);
+	fprintf(f, "    %-*.*s  %-*s ", width, width,
+	        clean(jstr(svc, "name"), name, sizeof(name), false), STRATEGY_COL, strategy);
 	bar(f, c.finished, c.total);
 	fputs("  ", f);
 	hosts_text(f, svc);
@@ -558,8 +573,9 @@ static void frame_tier(FILE *f, const json_t *tier, int width, int64_t now)
 		n++;
 		ok += is(jstr(svc, "state"), "done");
 	}
-	fprintf(f, "  tier %-*s %-25s ", width - 1,
-	        clean(jstr(tier, "name"), name, sizeof(name), false), jstr(tier, "state"));
+	fprintf(f, "  tier %-*s %-*s ", width - 1,
+	        clean(jstr(tier, "name"), name, sizeof(name), false), STRATEGY_COL - 1,
+	        jstr(tier, "state"));
 	bar(f, ok, n);
 	fprintf(f, "  %d/%d services\n", ok, n);
 	json_array_foreach(jarr(tier, "services"), i, svc) frame_service(f, svc, width, now);
@@ -673,7 +689,7 @@ static void change_host(FILE *f, const char *where, const json_t *prev, const js
 		fprintf(f, " (%s)", took);
 	}
 	if (jstr(h, "message")[0]) {
-		char msg[CLEAN_MAX];
+		char msg[LINE_TEXT_MAX];
 		fprintf(f, ": %s", clean(jstr(h, "message"), msg, sizeof(msg), false));
 	}
 	fputc('\n', f);
@@ -689,7 +705,9 @@ static void change_service(FILE *f, const char *tier, const json_t *prev, const 
 	strategy_str(svc, now_s, sizeof(now_s));
 	if (prev)
 		strategy_str(prev, was_s, sizeof(was_s));
-	if (changed(prev, svc) || (prev && !is(now_s, was_s))) {
+	/* A pending service's numbers settle before it starts: no lines yet. */
+	if (changed(prev, svc) ||
+	    (prev && !is(now_s, was_s) && !is(jstr(svc, "state"), "pending"))) {
 		put(f, where);
 		fprintf(f, " %s (", jstr(svc, "state"));
 		put(f, now_s);
@@ -736,7 +754,7 @@ static const json_t *find_hook(const json_t *arr, const json_t *hook)
 
 static void change_hook(FILE *f, const json_t *prev, const json_t *h)
 {
-	char took[32], out[CLEAN_MAX];
+	char took[32], out[LINE_TEXT_MAX];
 
 	if (!changed(prev, h))
 		return;
@@ -758,6 +776,8 @@ static void change_hook(FILE *f, const json_t *prev, const json_t *h)
 
 static void change_deployment(FILE *f, const json_t *prev, const json_t *d)
 {
+	const char *reason = jstr(d, "reason");
+
 	if (prev && is(jstr(prev, "state"), jstr(d, "state")) &&
 	    is(jstr(prev, "phase"), jstr(d, "phase")))
 		return;
@@ -767,22 +787,26 @@ static void change_deployment(FILE *f, const json_t *prev, const json_t *d)
 	fputs(" (phase ", f);
 	put(f, jstr(d, "phase"));
 	fputc(')', f);
-	if (jstr(d, "reason")[0]) {
+	/* The reason once, when it appears or changes. */
+	if (reason[0] && !(prev && is(jstr(prev, "reason"), reason))) {
 		fputs(": ", f);
-		put(f, jstr(d, "reason"));
+		put(f, reason);
 	}
 	fputc('\n', f);
 }
 
 char *ctl_render_changes(const json_t *prev, const json_t *cur)
 {
+	bool final = ctl_state_final(jstr(cur, "state"));
 	const json_t *v;
 	struct text t;
 	size_t i;
 
 	if (!text_open(&t))
 		return NULL;
-	change_deployment(t.f, prev, cur);
+	/* A final state is the last thing that happened: print it last. */
+	if (!final)
+		change_deployment(t.f, prev, cur);
 	json_array_foreach(jarr(cur, "hooks"), i, v)
 	{
 		if (!is(jstr(v, "phase"), "post"))
@@ -797,6 +821,8 @@ char *ctl_render_changes(const json_t *prev, const json_t *cur)
 		if (is(jstr(v, "phase"), "post"))
 			change_hook(t.f, find_hook(jarr(prev, "hooks"), v), v);
 	}
+	if (final)
+		change_deployment(t.f, prev, cur);
 	return text_close(&t);
 }
 
@@ -815,7 +841,8 @@ char *ctl_render_summary(const json_t *dep, int64_t now_ms)
 	put(t.f, jstr(dep, "version"));
 	fprintf(t.f, " %s in %s", jstr(dep, "state"), took);
 	if (jint(dep, "failed_hosts") > 0)
-		fprintf(t.f, ", %lld hosts failed", (long long)jint(dep, "failed_hosts"));
+		fprintf(t.f, ", %lld host%s failed", (long long)jint(dep, "failed_hosts"),
+		        jint(dep, "failed_hosts") == 1 ? "" : "s");
 	if (jstr(dep, "reason")[0]) {
 		fputs(": ", t.f);
 		put(t.f, jstr(dep, "reason"));
@@ -826,6 +853,12 @@ char *ctl_render_summary(const json_t *dep, int64_t now_ms)
 
 /* ------------------------------------------------------- plan errors */
 
+static bool starts_with_field(const char *msg, const char *field)
+{
+	size_t n = strlen(field);
+	return strncmp(msg, field, n) == 0 && msg[n] == ':';
+}
+
 static void plan_error(FILE *f, const json_t *e, const char *file)
 {
 	int64_t line = jint(e, "line");
@@ -835,7 +868,8 @@ static void plan_error(FILE *f, const json_t *e, const char *file)
 	if (line > 0)
 		fprintf(f, ":%lld", (long long)line);
 	fputs(": ", f);
-	if (field[0]) {
+	/* Some messages name their field already. */
+	if (field[0] && !starts_with_field(jstr(e, "message"), field)) {
 		put(f, field);
 		fputs(": ", f);
 	}

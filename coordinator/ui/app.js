@@ -20,6 +20,7 @@ let token = sessionStorage.getItem("drover.token") || "";
 let live = false;
 let streamAbort = null;
 let pollTimer = null;
+let fleetTimer = null;
 const deployments = new Map(); // id -> the full deployment object
 const pending = new Map(); // debounce timers: key -> timeout id
 let order = []; // ids, newest first
@@ -333,6 +334,8 @@ function start() {
   setLive(false);
   refreshAll();
   stream();
+  // "last seen" moves without events: re-read the fleet now and then.
+  if (!fleetTimer) fleetTimer = setInterval(() => refreshAgents().catch((e) => showError(e.message)), 30000);
 }
 
 $("#login").addEventListener("submit", (e) => {

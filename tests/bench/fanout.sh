@@ -5,11 +5,15 @@
 # same fleet against nullcoord (the link alone: same NNG, same signatures, no
 # database) in the same run is the baseline; the ratio is droverd's overhead.
 #
-# Until the deployment engine is on main, the instructions are queued through
-# the admin/debug path POST /v1/agents/{id}/instructions (one request each, 8
-# in flight); with the engine, --deploy PLAN times `drover deploy PLAN --wait`.
+# The instructions come from `drover deploy PLAN --wait` (tests/bench/plans/
+# fanout.yaml.in: one service on every host, all at once: the prestage goes
+# to every agent the moment the deployment starts); timed from the command's
+# start. With FANOUT_VIA=api (or a droverd without the deployment engine)
+# they are queued through the admin/debug path POST /v1/agents/{id}/
+# instructions instead, one request per agent, 8 in flight.
 #
-#   fanout.sh N [ROUNDS] [IDLE]   -> $BENCH_OUT/fanout-N.json
+#   fanout.sh N [ROUNDS] [IDLE]   -> $BENCH_OUT/fanout-N.json (FANOUT_VIA=api:
+#                                    fanout-api-N.json)
 # IDLE (a duration, default 0): before the rounds, hold the fleet idle that
 # long and sample droverd's CPU (use at least 2 x the 25 s poll timeout).
 TEST_NAME=bench_fanout
@@ -20,14 +24,31 @@ IDLE=${3:-0}
 NOFILE=$(nofile_raise)
 ((NOFILE >= N + 256)) || { echo "SKIPPED: $N agents need ulimit -n >= $((N + 256)), the hard limit is $(ulimit -Hn)" >&2; exit 77; }
 
+VIA=${FANOUT_VIA:-deploy}
 coord_init --enroll-token
 coord_production_timers
 coord_start
+if [[ $VIA == deploy ]]; then
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST -H "Authorization: Bearer $ADMIN_TOKEN" \
+		-H 'Content-Type: application/json' --data '{}' "$DROVER_ADDR/v1/deployments")
+	[[ $code != 404 ]] || { echo "no deployment engine in droverd: queueing through the API" >&2; VIA=api; }
+fi
+if [[ $VIA == deploy ]]; then
+	# each round deploys a new version: plan-1.yaml, plan-2.yaml, ...
+	digest=sha256:$(printf 'fleetsim' | sha256sum | cut -d' ' -f1)
+	for ((r = 1; r <= ROUNDS; r++)); do
+		sed -e "s|@DIGEST@|$digest|g" -e "s|@ROUND@|$r|g" "$BENCH_DIR/plans/fanout.yaml.in" >"$TMP/plan-$r.yaml"
+	done
+	echo 0 >"$TMP/round"
+	trigger=(--label role=sim --trigger "r=\$((\$(cat $TMP/round) + 1)); echo \$r >$TMP/round; $CLI deploy $TMP/plan-\$r.yaml --wait >>$TMP/deploy.log 2>&1")
+else
+	trigger=(--queue-api "$DROVER_ADDR" --admin-token-file "$COORD/admin.token")
+fi
 "$FLEETSIM" --coordinator "$LINK_URL" --coordinator-key "$COORD/coordinator.pub" \
-	--enroll-token-file "$COORD/enroll.token" -n "$N" --idle "$IDLE" \
-	--queue-api "$DROVER_ADDR" --admin-token-file "$COORD/admin.token" --rounds "$ROUNDS" \
+	--enroll-token-file "$COORD/enroll.token" -n "$N" --idle "$IDLE" "${trigger[@]}" \
+	--rounds "$ROUNDS" --round-timeout 1800s \
 	--coord-pid "$COORD_PID" --json "$TMP/droverd.json" | tee "$TMP/droverd.out" ||
-	fail "fleetsim against droverd failed"
+	fail "fleetsim against droverd failed: $(tail -n 5 "$TMP/deploy.log" 2>/dev/null)"
 coord_stop
 
 NULL_PORT=$(pick_port "$LINK_PORT" "$API_PORT")
@@ -40,18 +61,23 @@ wait_for 10 null_up || fail "nullcoord did not listen"
 	--coord-pid "${PIDS[nullcoord]}" --json "$TMP/null.json" | tee "$TMP/null.out" ||
 	fail "fleetsim against nullcoord failed"
 
-bench_json "fanout-$N" "$(jq -n --slurpfile d "$TMP/droverd.json" --slurpfile z "$TMP/null.json" \
-	--arg path "admin-api" --argjson nofile "$NOFILE" '
+NAME=fanout-$N
+[[ $VIA == api ]] && NAME=fanout-api-$N
+bench_json "$NAME" "$(jq -n --slurpfile d "$TMP/droverd.json" --slurpfile z "$TMP/null.json" \
+	--arg path "$VIA" --argjson nofile "$NOFILE" '
 	def med(f): [.[] | f] | sort | .[(length - 1) / 2 | floor];
 	{agents: $d[0].agents, trigger: $path, nofile: $nofile,
 	 droverd: $d[0], nullcoord: $z[0],
 	 median: {
 	   droverd: ($d[0].rounds | {first_all_ms: med(.first_instruction_all_ms), acked_all_ms: med(.acked_all_ms),
 	                             latency_p50_ms: med(.latency_p50_ms), latency_p99_ms: med(.latency_p99_ms),
-	                             queue_all_ms: med(.queue_all_ms)}),
+	                             queue_all_ms: med(.queue_all_ms), deploy_ms: med(.command_ms),
+	                             coordinator_cpu_ms: med(.coordinator_cpu_ms)}),
 	   nullcoord: ($z[0].rounds | {first_all_ms: med(.first_instruction_all_ms), acked_all_ms: med(.acked_all_ms),
-	                               latency_p50_ms: med(.latency_p50_ms), latency_p99_ms: med(.latency_p99_ms)})}}
+	                               latency_p50_ms: med(.latency_p50_ms), latency_p99_ms: med(.latency_p99_ms),
+	                               coordinator_cpu_ms: med(.coordinator_cpu_ms)})}}
 	| .ratio = {first_all: (.median.droverd.first_all_ms / .median.nullcoord.first_all_ms),
-	            acked_all: (.median.droverd.acked_all_ms / .median.nullcoord.acked_all_ms)}')"
-jq -c '{agents, median, ratio}' "$BENCH_OUT/fanout-$N.json"
+	            acked_all: (.median.droverd.acked_all_ms / .median.nullcoord.acked_all_ms),
+	            coordinator_cpu: (.median.droverd.coordinator_cpu_ms / .median.nullcoord.coordinator_cpu_ms)}')"
+jq -c '{agents, trigger, median, ratio}' "$BENCH_OUT/$NAME.json"
 ok "fan-out to $N agents measured against droverd and nullcoord"

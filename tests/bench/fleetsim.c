@@ -59,6 +59,7 @@ struct round_result {
 	int64_t first_all_us, ack_all_us;           /* from t0, the slowest agent */
 	int64_t rx_p50_us, rx_p99_us;               /* from t0, per agent */
 	int64_t lat_p50_us, lat_p99_us, lat_max_us; /* issued_at -> arrival */
+	double coord_cpu_s, self_cpu_s;             /* CPU time spent in the round */
 	bool complete;
 };
 
@@ -68,6 +69,7 @@ struct run {
 	struct fsim_agent *agents;
 	char token[512], admin[512];
 	int64_t enroll_us;
+	double enroll_coord_cpu_s, enroll_self_cpu_s;
 	bool enrolled;
 	struct fsim_proc p0, p1, p_idle0, p_idle1;
 	bool have_proc;
@@ -364,6 +366,23 @@ static void nap_ms(int64_t ms)
 
 /* ---- phases ---- */
 
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The coordinator's CPU time so far (0 without --coord-pid). */
+static double coord_cpu_s(const struct run *r)
+{
+	struct fsim_proc p;
+
+	return r->o.coord_pid > 0 && fsim_proc_sample(r->o.coord_pid, &p) == DRV_OK ? p.cpu_s : 0;
+}
+
 static void sample(struct run *r, struct fsim_proc *p)
 {
 	if (r->o.coord_pid > 0 && fsim_proc_sample(r->o.coord_pid, p) == DRV_OK)
@@ -373,6 +392,8 @@ static void sample(struct run *r, struct fsim_proc *p)
 static int enroll(struct run *r)
 {
 	int64_t t0 = fsim_mono_us(), deadline = t0 + r->o.connect_timeout_ms * 1000;
+
+	double cpu0 = coord_cpu_s(r), self0 = self_cpu_s();
 
 	sample(r, &r->p0);
 	for (size_t i = 0; i < r->o.n; i++) {
@@ -395,6 +416,8 @@ static int enroll(struct run *r)
 		return DRV_ETIMEDOUT;
 	}
 	r->enroll_us = fsim_mono_us() - t0;
+	r->enroll_coord_cpu_s = coord_cpu_s(r) - cpu0;
+	r->enroll_self_cpu_s = self_cpu_s() - self0;
 	r->enrolled = true;
 	nap_ms(r->o.settle_ms); /* let the coordinator park every poll */
 	sample(r, &r->p1);
@@ -488,6 +511,7 @@ static void collect(struct run *r, struct round_result *res)
 static int one_round(struct run *r, unsigned round, struct round_result *res)
 {
 	int64_t deadline = fsim_mono_us() + r->o.round_timeout_ms * 1000;
+	double cpu0 = coord_cpu_s(r), self0 = self_cpu_s();
 	unsigned n = (unsigned)r->o.n;
 	pid_t pid;
 	int rc;
@@ -509,6 +533,8 @@ static int one_round(struct run *r, unsigned round, struct round_result *res)
 	res->complete = wait_count(&r->f, &r->f.n_round_rx, n, deadline) &&
 	                wait_count(&r->f, &r->f.n_round_ack, n, deadline);
 	reports_drained(&r->f, deadline);
+	res->coord_cpu_s = coord_cpu_s(r) - cpu0;
+	res->self_cpu_s = self_cpu_s() - self0;
 	res->n_rx = atomic_load(&r->f.n_round_rx);
 	res->n_ack = atomic_load(&r->f.n_round_ack);
 	collect(r, res);
@@ -524,61 +550,102 @@ static double ms(int64_t us)
 	return (double)us / 1000.0;
 }
 
+static void set_ms(json_t *o, const char *k, double v)
+{
+	json_object_set_new(o, k, json_real(v));
+}
+
 static json_t *round_json(const struct round_result *x)
 {
-	return json_pack(
-	        "{s:b, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i}", "complete",
-	        x->complete, "agents_rx", (json_int_t)x->n_rx, "agents_acked", (json_int_t)x->n_ack,
-	        "queue_all_ms", ms(x->queued_us), "first_instruction_all_ms", ms(x->first_all_us),
-	        "acked_all_ms", ms(x->ack_all_us), "rx_p50_ms", ms(x->rx_p50_us), "rx_p99_ms",
-	        ms(x->rx_p99_us), "latency_p50_ms", ms(x->lat_p50_us), "latency_p99_ms",
-	        ms(x->lat_p99_us), "latency_max_ms", ms(x->lat_max_us), "command_ms", ms(x->cmd_us),
-	        "command_exit",
-	        x->cmd_us > 0 && WIFEXITED(x->cmd_status) ? WEXITSTATUS(x->cmd_status) : -1);
+	json_t *o = json_object();
+
+	json_object_set_new(o, "complete", json_boolean(x->complete));
+	json_object_set_new(o, "agents_rx", json_integer((json_int_t)x->n_rx));
+	json_object_set_new(o, "agents_acked", json_integer((json_int_t)x->n_ack));
+	set_ms(o, "queue_all_ms", ms(x->queued_us));
+	set_ms(o, "first_instruction_all_ms", ms(x->first_all_us));
+	set_ms(o, "acked_all_ms", ms(x->ack_all_us));
+	set_ms(o, "rx_p50_ms", ms(x->rx_p50_us));
+	set_ms(o, "rx_p99_ms", ms(x->rx_p99_us));
+	set_ms(o, "latency_p50_ms", ms(x->lat_p50_us));
+	set_ms(o, "latency_p99_ms", ms(x->lat_p99_us));
+	set_ms(o, "latency_max_ms", ms(x->lat_max_us));
+	set_ms(o, "command_ms", ms(x->cmd_us));
+	json_object_set_new(o, "command_exit",
+	                    json_integer(x->cmd_us > 0 && WIFEXITED(x->cmd_status)
+	                                         ? WEXITSTATUS(x->cmd_status)
+	                                         : -1));
+	set_ms(o, "coordinator_cpu_ms", x->coord_cpu_s * 1000);
+	set_ms(o, "fleetsim_cpu_ms", x->self_cpu_s * 1000);
+	return o;
 }
 
 static json_t *proc_json(const struct run *r)
 {
+	const struct fsim_proc *last = r->o.idle_ms > 0 ? &r->p_idle1 : &r->p1;
 	double n = (double)r->o.n, idle_s = (double)r->o.idle_ms / 1000.0;
+	double idle_cpu = r->p_idle1.cpu_s - r->p_idle0.cpu_s;
+	json_t *o;
 
 	if (!r->have_proc)
 		return json_null();
-	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:f}", "rss_before_kb",
-	                 (json_int_t)r->p0.rss_kb, "rss_connected_kb", (json_int_t)r->p1.rss_kb,
-	                 "rss_after_idle_kb", (json_int_t)r->p_idle1.rss_kb, "hwm_kb",
-	                 (json_int_t)r->p_idle1.hwm_kb, "rss_per_agent_kb",
-	                 ((double)(r->o.idle_ms > 0 ? r->p_idle1.rss_kb : r->p1.rss_kb) -
-	                  (double)r->p0.rss_kb) /
-	                         n,
-	                 "idle_cpu_us_per_agent_s",
-	                 idle_s > 0 ? (r->p_idle1.cpu_s - r->p_idle0.cpu_s) * 1e6 / idle_s / n
-	                            : 0.0,
-	                 "fds", (json_int_t)r->p1.fds, "nofile_soft", (json_int_t)r->p1.nofile_soft,
-	                 "idle_cpu_percent",
-	                 idle_s > 0 ? (r->p_idle1.cpu_s - r->p_idle0.cpu_s) * 100.0 / idle_s : 0.0);
+	o = json_object();
+	json_object_set_new(o, "rss_before_kb", json_integer(r->p0.rss_kb));
+	json_object_set_new(o, "rss_connected_kb", json_integer(r->p1.rss_kb));
+	json_object_set_new(o, "rss_last_kb", json_integer(last->rss_kb));
+	json_object_set_new(o, "hwm_kb", json_integer(last->hwm_kb));
+	json_object_set_new(o, "rss_per_agent_kb",
+	                    json_real((double)(last->rss_kb - r->p0.rss_kb) / n));
+	json_object_set_new(o, "threads", json_integer(last->threads));
+	json_object_set_new(o, "fds", json_integer(r->p1.fds));
+	json_object_set_new(o, "nofile_soft", json_integer(r->p1.nofile_soft));
+	if (idle_s > 0) {
+		json_object_set_new(o, "idle_s", json_real(idle_s));
+		json_object_set_new(o, "idle_cpu_us_per_agent_s",
+		                    json_real(idle_cpu * 1e6 / idle_s / n));
+		json_object_set_new(o, "idle_cpu_percent", json_real(idle_cpu * 100.0 / idle_s));
+	}
+	return o;
+}
+
+static json_t *totals_json(const struct fsim_fleet *f)
+{
+	struct {
+		const char *k;
+		const atomic_ullong *v;
+	} t[] = {{"hellos", &f->hellos},   {"polls", &f->polls},
+	         {"idles", &f->idles},     {"instructions", &f->instructions},
+	         {"reports", &f->reports}, {"rejects", &f->rejects},
+	         {"errors", &f->errors}};
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		json_object_set_new(o, t[i].k, json_integer((json_int_t)atomic_load(t[i].v)));
+	return o;
 }
 
 static json_t *result_json(const struct run *r)
 {
-	json_t *rounds = json_array();
-	struct fsim_fleet *f = (struct fsim_fleet *)&r->f;
+	const struct fsim_fleet *f = &r->f;
+	json_t *o = json_object(), *rounds = json_array();
 
 	for (unsigned i = 0; i < r->o.rounds; i++)
 		json_array_append_new(rounds, round_json(&r->rounds[i]));
-	return json_pack(
-	        "{s:I, s:s, s:b, s:f, s:{s:I, s:I, s:I, s:I}, s:o, s:o, s:{s:I, s:I, s:I, s:I, "
-	        "s:I, "
-	        "s:I, s:I}}",
-	        "agents", (json_int_t)r->o.n, "coordinator", r->o.url, "enrolled", r->enrolled,
-	        "enroll_ms", ms(r->enroll_us), "timing_ms", "pull", (json_int_t)f->t.pull_ms,
-	        "restart", (json_int_t)f->t.restart_ms, "health", (json_int_t)f->t.health_ms,
-	        "hook", (json_int_t)f->t.hook_ms, "coordinator_proc", proc_json(r), "rounds",
-	        rounds, "totals", "hellos", (json_int_t)atomic_load(&f->hellos), "polls",
-	        (json_int_t)atomic_load(&f->polls), "idles", (json_int_t)atomic_load(&f->idles),
-	        "instructions", (json_int_t)atomic_load(&f->instructions), "reports",
-	        (json_int_t)atomic_load(&f->reports), "rejects",
-	        (json_int_t)atomic_load(&f->rejects), "errors",
-	        (json_int_t)atomic_load(&f->errors));
+	json_object_set_new(o, "agents", json_integer((json_int_t)r->o.n));
+	json_object_set_new(o, "coordinator", json_string(r->o.url));
+	json_object_set_new(o, "enrolled", json_boolean(r->enrolled));
+	set_ms(o, "enroll_ms", ms(r->enroll_us));
+	set_ms(o, "enroll_coordinator_cpu_ms", r->enroll_coord_cpu_s * 1000);
+	set_ms(o, "enroll_fleetsim_cpu_ms", r->enroll_self_cpu_s * 1000);
+	json_object_set_new(o, "timing_ms",
+	                    json_pack("{s:I, s:I, s:I, s:I}", "pull", (json_int_t)f->t.pull_ms,
+	                              "restart", (json_int_t)f->t.restart_ms, "health",
+	                              (json_int_t)f->t.health_ms, "hook",
+	                              (json_int_t)f->t.hook_ms));
+	json_object_set_new(o, "coordinator_proc", proc_json(r));
+	json_object_set_new(o, "rounds", rounds);
+	json_object_set_new(o, "totals", totals_json(f));
+	return o;
 }
 
 static void print_table(const struct run *r, json_t *j)
@@ -587,6 +654,9 @@ static void print_table(const struct run *r, json_t *j)
 
 	printf("fleetsim: %zu agents -> %s\n", r->o.n, r->o.url);
 	printf("  %-44s %10.1f ms\n", "enrolled, every agent polling", ms(r->enroll_us));
+	if (r->o.coord_pid > 0)
+		printf("  %-44s %10.1f ms (%.3f ms per agent)\n", "coordinator CPU to enroll",
+		       r->enroll_coord_cpu_s * 1000, r->enroll_coord_cpu_s * 1000 / (double)r->o.n);
 	if (json_is_object(p)) {
 		printf("  %-44s %10.2f KiB\n", "coordinator RSS per connected agent",
 		       json_real_value(json_object_get(p, "rss_per_agent_kb")));
@@ -616,6 +686,9 @@ static void print_table(const struct run *r, json_t *j)
 		printf("    %-42s p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		       "latency issued_at -> agent", ms(x->lat_p50_us), ms(x->lat_p99_us),
 		       ms(x->lat_max_us));
+		if (r->o.coord_pid > 0)
+			printf("    %-42s %10.1f ms (%.3f ms per agent)\n", "coordinator CPU",
+			       x->coord_cpu_s * 1000, x->coord_cpu_s * 1000 / (double)r->o.n);
 	}
 }
 

@@ -45,7 +45,7 @@ DEPLOYER=$("$(e2e_bin droverd)" token create --role deployer --name dashboard \
 	--config "$DROVERD_DIR/droverd.yaml") || fail "token create"
 
 mkdir -p "$E2E_RUN/ui"
-run_page() { # DEPLOYMENT (empty: only the page and the fleet)
+run_page() { # DEPLOYMENT
 	in_ns control env PLAYWRIGHT_DIR="$PLAYWRIGHT_DIR" DROVER_URL="$DROVER_ADDR" \
 		DROVER_TOKEN="$DEPLOYER" DEPLOYMENT="$1" AGENTS="${HOSTS[*]}" OUT_DIR="$E2E_RUN/ui" \
 		HOME="$E2E_RUN/ui" node "$E2E_DIR/ui/dashboard.js" || {
@@ -53,14 +53,6 @@ run_page() { # DEPLOYMENT (empty: only the page and the fleet)
 		fail "the dashboard checks failed (page saved as $E2E_BUILD_DIR/dashboard-failure.png/.html)"
 	}
 }
-# Until droverd serves the deployments API, only the page and the fleet.
-code=$(in_ns control curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-	-H "Authorization: Bearer $DEPLOYER" "$DROVER_ADDR/v1/deployments")
-if [[ $code == 404 ]]; then
-	run_page ""
-	skip "droverd does not serve /v1/deployments yet: the page and the fleet were checked; deployment progress and the buttons are NOT tested"
-fi
-
 # A baseline release (v1) everywhere, then the slow deployment the page watches.
 ops_plan "$E2E_RUN/v1.yaml" v1 0 1s || fail "plan v1"
 drover_cli deploy --wait "$E2E_RUN/v1.yaml" >"$E2E_RUN/logs/deploy-v1.log" 2>&1 ||

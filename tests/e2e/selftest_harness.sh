@@ -85,10 +85,13 @@ ok "api-gateway v1..v3 built and pushed; core-2 pulled the v1 manifest ($DIGEST)
 haproxy_reference ui-1 ui-2 || fail "haproxy_reference"
 haproxy_up || fail "haproxy_up"
 haproxy_wait_up api-gateway 10 ui-1 ui-2 || fail "ui-1 and ui-2 not UP in HAProxy"
+for h in ui-1 ui-2; do
+	proc_start "blue-$h" "$h" "$BERRY" --name web-blue --port 9080 --listen-addr "$(addr_of "$h")"
+done
 haproxy_wait_up web-dashboard 10 ui-1-blue ui-2-blue || fail "blue servers not UP"
 green_down() { [[ $(haproxy_server_field web-dashboard ui-1-green status) == DOWN ]]; }
-wait_for "ui-1-green DOWN (nothing on 8081 yet)" 10 green_down || fail "ui-1-green is not DOWN"
-proc_start green-ui-1 ui-1 "$BERRY" --name web-green --port 8081 --listen-addr "$(addr_of ui-1)"
+wait_for "ui-1-green DOWN (nothing on 9081 yet)" 10 green_down || fail "ui-1-green is not DOWN"
+proc_start green-ui-1 ui-1 "$BERRY" --name web-green --port 9081 --listen-addr "$(addr_of ui-1)"
 haproxy_wait_up web-dashboard 10 ui-1-green || fail "ui-1-green not UP once its service runs"
 ok "haproxy_reference: api-gateway :8000 (ui-1, ui-2), web-dashboard :8001 (blue UP, green UP once started)"
 seen=""

@@ -77,6 +77,10 @@ chmod 600 "$API_TMP/admin.token"
 expect_eq "--token-file" "$(code drover --token-file "$API_TMP/admin.token" audit)" 0
 expect_eq "DROVER_TOKEN_FILE" "$(DROVER_TOKEN_FILE=$API_TMP/admin.token code drover audit)" 0
 expect_eq "--token beats DROVER_TOKEN" "$(DROVER_TOKEN=$ADMIN code drover --token "$VIEWER" audit)" 3
+expect_eq "DROVER_TOKEN beats DROVER_TOKEN_FILE" \
+	"$(DROVER_TOKEN=$VIEWER DROVER_TOKEN_FILE=$API_TMP/admin.token code drover audit)" 3
+expect_eq "--token-file beats DROVER_TOKEN" \
+	"$(DROVER_TOKEN=$VIEWER code drover --token-file "$API_TMP/admin.token" audit)" 0
 expect_eq "version with server" "$(code drover version)" 0
 grep -q "^coordinator .* at $API_URL" "$API_TMP/out" || fail "version: $(cat "$API_TMP/out")"
 

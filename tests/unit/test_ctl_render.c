@@ -120,6 +120,23 @@ static void test_changes(void **state)
 	none = ctl_render_changes(later, later);
 	assert_string_equal(none, "");
 	free(none);
+	/* rolling_back -> rolled_back with the same reason: the reason is not
+	 * repeated, and the final state comes after the hosts' lines. */
+	{
+		json_t *was = json_deep_copy(rb);
+		char *s, *last;
+		json_object_set_new(was, "state", json_string("rolling_back"));
+		json_object_set_new(was, "phase", json_string("tiers"));
+		s = ctl_render_changes(was, rb);
+		assert_non_null(s);
+		last = strrchr(s, '\n');
+		assert_non_null(last);
+		*last = '\0';
+		last = strrchr(s, '\n');
+		assert_string_equal(last ? last + 1 : s, "dep-8 rolled_back (phase done)");
+		free(s);
+		json_decref(was);
+	}
 	json_decref(d);
 	json_decref(later);
 	json_decref(rb);
@@ -157,6 +174,15 @@ static void test_plan_errors(void **state)
 	(void)state;
 	golden("plan_errors.txt", ctl_render_plan_errors(e, "plans/berrys.yaml"));
 	golden("plan_error_one.txt", ctl_render_plan_errors(one, "berrys.yaml"));
+	/* A message that names its field already does not get it twice. */
+	json_object_set_new(one, "message",
+	                    json_string("tiers[1].services[0].image: agent \"x\" is unknown"));
+	{
+		char *s = ctl_render_plan_errors(one, "b.yaml");
+		assert_string_equal(
+		        s, "b.yaml:40: tiers[1].services[0].image: agent \"x\" is unknown\n");
+		free(s);
+	}
 	json_decref(e);
 	json_decref(one);
 }

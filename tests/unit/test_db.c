@@ -123,6 +123,104 @@ static void unopenable_path_reported(void **state)
 	assert_null(db);
 }
 
+/* A connection with a table t (x) holding 1, 2, 3. */
+static sqlite3 *cache_db(const char *name)
+{
+	static const char *const schema[] = {"CREATE TABLE t (x INTEGER);"
+	                                     "INSERT INTO t VALUES (1), (2), (3);"};
+	char p[300];
+	sqlite3 *db = NULL;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_int_equal(drv_db_open(p, schema, 1, &db), DRV_OK);
+	return db;
+}
+
+static void stmt_cache_reuses_prepared_statements(void **state)
+{
+	(void)state;
+	sqlite3 *db = cache_db("cache1.db");
+	struct drv_stmt_cache c;
+	sqlite3_stmt *a, *b;
+	char sql[64];
+
+	drv_stmt_cache_init(&c, db);
+	assert_int_equal(drv_stmt_get(&c, "SELECT x FROM t WHERE x = ?", &a), DRV_OK);
+	sqlite3_bind_int(a, 1, 2);
+	assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(a, 0), 2);
+	drv_stmt_done(&c, a);
+	/* the same text (another buffer): the same statement, reset and unbound */
+	snprintf(sql, sizeof(sql), "SELECT x FROM t WHERE x = ?");
+	assert_int_equal(drv_stmt_get(&c, sql, &b), DRV_OK);
+	assert_ptr_equal(a, b);
+	assert_false(sqlite3_stmt_busy(b));
+	assert_int_equal(sqlite3_step(b), SQLITE_DONE); /* NULL bound: no row */
+	drv_stmt_done(&c, b);
+	assert_int_equal(c.n, 1);
+	/* bad SQL is refused and not cached */
+	assert_int_equal(drv_stmt_get(&c, "SELEKT nothing", &b), DRV_EDB);
+	assert_int_equal(c.n, 1);
+	drv_stmt_cache_clear(&c);
+	drv_stmt_done(&c, NULL);
+	drv_db_close(db);
+}
+
+static void stmt_cache_reentered_gets_a_private_statement(void **state)
+{
+	(void)state;
+	sqlite3 *db = cache_db("cache2.db");
+	const char *sql = "SELECT x FROM t ORDER BY x";
+	struct drv_stmt_cache c;
+	sqlite3_stmt *outer, *inner;
+	int seen = 0;
+
+	drv_stmt_cache_init(&c, db);
+	assert_int_equal(drv_stmt_get(&c, sql, &outer), DRV_OK);
+	while (sqlite3_step(outer) == SQLITE_ROW) {
+		/* the same query while the outer one is being stepped */
+		assert_int_equal(drv_stmt_get(&c, sql, &inner), DRV_OK);
+		assert_ptr_not_equal(inner, outer);
+		assert_int_equal(sqlite3_step(inner), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(inner, 0), 1);
+		drv_stmt_done(&c, inner); /* finalized: not one of the cache's */
+		seen++;
+	}
+	assert_int_equal(seen, 3);
+	drv_stmt_done(&c, outer);
+	assert_int_equal(c.n, 1);
+	drv_stmt_cache_clear(&c);
+	drv_db_close(db);
+}
+
+static void stmt_cache_full_still_serves(void **state)
+{
+	(void)state;
+	sqlite3 *db = cache_db("cache3.db");
+	static char sql[DRV_STMT_CACHE_MAX + 5][48];
+	struct drv_stmt_cache c;
+	sqlite3_stmt *st;
+
+	drv_stmt_cache_init(&c, db);
+	for (int i = 0; i < DRV_STMT_CACHE_MAX + 5; i++) {
+		snprintf(sql[i], sizeof(sql[i]), "SELECT x + %d FROM t WHERE x = 1", i);
+		assert_int_equal(drv_stmt_get(&c, sql[i], &st), DRV_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 1 + i);
+		drv_stmt_done(&c, st);
+	}
+	assert_int_equal(c.n, DRV_STMT_CACHE_MAX);
+	/* a statement given back holds no read snapshot: another connection can
+	 * write and then checkpoint the whole WAL away (busy = 0) */
+	sqlite3 *other = cache_db("cache3.db");
+	assert_int_equal(drv_db_exec(other, "INSERT INTO t VALUES (4)"), DRV_OK);
+	assert_int_equal(count(other, "PRAGMA wal_checkpoint(TRUNCATE)"), 0);
+	drv_db_close(other);
+	drv_stmt_cache_clear(&c);
+	assert_int_equal(c.n, 0);
+	drv_db_close(db); /* SQLITE_OK only if no statement is left */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +228,9 @@ int main(void)
 	        cmocka_unit_test(newer_schema_refused),
 	        cmocka_unit_test(failing_migration_rolls_back),
 	        cmocka_unit_test(unopenable_path_reported),
+	        cmocka_unit_test(stmt_cache_reuses_prepared_statements),
+	        cmocka_unit_test(stmt_cache_reentered_gets_a_private_statement),
+	        cmocka_unit_test(stmt_cache_full_still_serves),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -14,6 +14,7 @@
 #   host=NAME ADDR NETNS PORT  a node: name, address, namespace, bridge port
 #   proc=NAME PID START NODE   a process started by proc_start
 #   registry=10.213.57.1:5000  haproxy_socket=PATH  haproxy_frontend=BE ADDR:PORT
+#   mount=/abs/path            a file system mounted for the run (unmounted first)
 # cleanup.sh reads nothing but this file to undo a run.
 
 E2E_LIB=${E2E_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
@@ -182,4 +183,23 @@ e2e_at_exit() {
 	local q
 	printf -v q '%q ' "$@"
 	E2E_AT_EXIT+=("$q")
+}
+
+# e2e_mount_tmpfs DIR SIZE: mount a tmpfs of SIZE (e.g. 256k) on DIR, a
+# directory inside the run directory; DIR's current files are copied into
+# it. Recorded, so teardown (and cleanup.sh) unmounts it. Mounted in the root
+# mount namespace: processes started in a host namespace see it (ip netns
+# exec makes their mount namespace a slave of the root one).
+e2e_mount_tmpfs() {
+	local dir=$1 size=$2 tmp
+	[[ $dir == "$E2E_RUN"/* && -d $dir ]] || {
+		echo "e2e: e2e_mount_tmpfs: $dir is not a directory inside $E2E_RUN" >&2
+		return 2
+	}
+	tmp=$(mktemp -d "$E2E_RUN/.tmpfs-copy.XXXXXX") || return 1
+	cp -a "$dir/." "$tmp/" || return 1
+	e2e_state_add mount "$dir"
+	mount -t tmpfs -o "size=$size,mode=0700" drover-e2e "$dir" || return 1
+	cp -a "$tmp/." "$dir/" || return 1
+	rm -rf "$tmp"
 }

@@ -13,7 +13,9 @@
 #       $E2E_RUN/agents/HOST --id HOST --coordinator <link> with the
 #       coordinator's key and the enrollment token (accepted at once); labels
 #       from the host name: core-N/supporting-N/ui-N get tier=..., db-N role=db
-#   drover_agent_start HOST   start it (process "agent-HOST")
+#   drover_agent_start HOST   start it (process "agent-HOST"); a host with
+#                             $E2E_RUN/fs/HOST/mounts ("SRC DST" lines) gets
+#                             them bind-mounted in a mount namespace of its own
 #   drover_agents_up HOST...  init + start each, then wait until all are
 #                             connected (30 s)
 #   drover_cli ARGS...        the drover CLI inside the control namespace
@@ -93,9 +95,19 @@ drover_agent_init() {
 }
 
 drover_agent_start() {
-	local bin
+	local bin mounts=$E2E_RUN/fs/$1/mounts
 	bin=$(e2e_bin drover-agent) || return 1
-	proc_start "agent-$1" "$1" "$bin" --config "$E2E_RUN/agents/$1/agent.yaml"
+	if [[ ! -f $mounts ]]; then
+		proc_start "agent-$1" "$1" "$bin" --config "$E2E_RUN/agents/$1/agent.yaml"
+		return
+	fi
+	# A host with files of its own (dbhost_prepare): the agent, and the hooks
+	# it runs, see them in a mount namespace of their own. unshare and sh
+	# exec, so the recorded PID is the agent's.
+	# shellcheck disable=SC2016 # expanded by that sh
+	proc_start "agent-$1" "$1" unshare --mount --propagation slave -- sh -c '
+		while read -r src dst; do mount --bind "$src" "$dst" || exit 1; done <"$0"
+		exec "$@"' "$mounts" "$bin" --config "$E2E_RUN/agents/$1/agent.yaml"
 }
 
 drover_cli() {

@@ -12,7 +12,8 @@
 # Modules: common.sh (fail/ok/skip, wait_for, state file), net.sh (network,
 # link faults, in_ns), proc.sh (processes by PID), services.sh (registry,
 # HAProxy), images.sh (the eight services as images), drover.sh (droverd,
-# agents, the CLI), and tests/lib/
+# agents, the CLI), reference.sh (the reference system, deployments, the
+# checks of a scenario), and tests/lib/
 # registry.sh and mkimage.sh. See docs/e2e.md.
 # shellcheck source-path=SCRIPTDIR
 
@@ -25,3 +26,4 @@ source "$_E2E_HERE/proc.sh"
 source "$_E2E_HERE/services.sh"
 source "$_E2E_HERE/images.sh"
 source "$_E2E_HERE/drover.sh"
+source "$_E2E_HERE/reference.sh"

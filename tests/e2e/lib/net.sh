@@ -247,11 +247,15 @@ _e2e_teardown_state() {
 			kill -KILL "$pid" 2>/dev/null
 		done
 	done < <(e2e_state_all netns "$state")
-	# 3. namespaces (veths and the bridge go with them)
+	# 3. file systems mounted for the run (e2e_mount_tmpfs), newest first
+	while IFS= read -r f; do
+		[[ $f == */.run/drv*/* ]] && mountpoint -q "$f" && umount -l "$f"
+	done < <(e2e_state_all mount "$state" | tac)
+	# 4. namespaces (veths and the bridge go with them)
 	while IFS= read -r ns; do
 		[[ -n $ns ]] && ip netns del "$ns" 2>/dev/null
 	done < <(e2e_state_all netns "$state" | tac)
-	# 4. the blackhole route, last: nothing can leak once namespaces are gone
+	# 5. the blackhole route, last: nothing can leak once namespaces are gone
 	subnet=$(e2e_state_get route "$state")
 	if [[ $subnet =~ ^10\.213\.[0-9]+\.0/24$ ]]; then
 		ip route del blackhole "$subnet" 2>/dev/null

@@ -27,7 +27,8 @@
 #                  templates ("{host}" for canary, "{host}-{slot}" for
 #                  blue-green): api-gateway on <control>:8000 with servers
 #                  HOST=HOST:8080; web-dashboard on <control>:8001 with
-#                  HOST-blue=HOST:8080 and HOST-green=HOST:8081 (green_port)
+#                  HOST-blue=HOST:9080 and HOST-green=HOST:9081 (green_port);
+#                  both services run on each ui host, so their ports differ
 #
 # The socket is a filesystem unix socket: reachable from every namespace, so
 # droverd in the control namespace uses the same path.
@@ -179,7 +180,7 @@ haproxy_reference() {
 	}
 	for h in "$@"; do
 		api+=("$h=$(addr_of "$h"):8080") || return 1
-		web+=("$h-blue=$(addr_of "$h"):8080" "$h-green=$(addr_of "$h"):8081")
+		web+=("$h-blue=$(addr_of "$h"):9080" "$h-green=$(addr_of "$h"):9081")
 	done
 	haproxy_backend api-gateway 8000 "${api[@]}" &&
 		haproxy_backend web-dashboard 8001 "${web[@]}"

@@ -20,6 +20,7 @@ const { chromium } = require(path.join(process.env.PLAYWRIGHT_DIR, "node_modules
 const URL = process.env.DROVER_URL;
 const TOKEN = process.env.DROVER_TOKEN;
 const DEP = process.env.DEPLOYMENT;
+if (!DEP) throw new Error("DEPLOYMENT is not set");
 const AGENTS = (process.env.AGENTS || "").split(/\s+/).filter(Boolean);
 const OUT = process.env.OUT_DIR || os.tmpdir();
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -74,7 +75,6 @@ async function run(page) {
   for (const id of AGENTS)
     await page.waitForSelector('#agents tr[data-agent="' + id + '"][data-state="connected"]', { timeout: 20000 });
   ok("the fleet shows " + AGENTS.length + " connected agents (" + AGENTS.join(", ") + ")");
-  if (!DEP) return; // no deployments API yet: dashboard.sh says what was not tested
 
   await page.waitForSelector(card + '[data-state="running"] .service', { timeout: 60000 });
   const before = await doneOnPage(page, card);

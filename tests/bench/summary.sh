@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# summary.sh DIR: the table of results from the benchmark JSON files in DIR
+# (written by run.sh and the scripts it runs). Missing files are left out.
+set -uo pipefail
+DIR=${1:?usage: summary.sh DIR}
+row() { printf '| %-60s | %18s | %-30s |\n' "$1" "$2" "$3"; }
+j() { jq -r "$2" "$DIR/$1.json" 2>/dev/null; }
+f1() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "-"; else printf "%.1f", x }'; }
+f2() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "-"; else printf "%.2f", x }'; }
+int() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "-"; else printf "%d", x }'; }
+
+echo
+row "measure" "value" "baseline, ratio or goal"
+row "------------------------------------------------------------" "------------------" "------------------------------"
+if [[ -f $DIR/signatures.json ]]; then
+	for c in "libsodium crypto_sign_detached" "drv_env_seal (pack + sign + wrap)" \
+		"libsodium crypto_sign_verify_detached" "drv_env_open (parse + verify + decode)"; do
+		row "signatures: $c /s/core" "$(int "$(j signatures ".cases[] | select(.case == \"$c\") | .per_second")")" \
+			"$(f2 "$(j signatures ".cases[] | select(.case == \"$c\") | .ratio_to_raw")") x libsodium"
+	done
+fi
+for n in 100 1000 5000; do
+	[[ -f $DIR/fanout-$n.json ]] || continue
+	m=".median.droverd"
+	row "fan-out $n: all hold the instruction (ms)" "$(f1 "$(j "fanout-$n" "$m.first_all_ms")")" \
+		"nullcoord $(f1 "$(j "fanout-$n" ".median.nullcoord.first_all_ms")"), x$(f2 "$(j "fanout-$n" .ratio.first_all)")"
+	row "fan-out $n: all acknowledged (ms)" "$(f1 "$(j "fanout-$n" "$m.acked_all_ms")")" \
+		"nullcoord $(f1 "$(j "fanout-$n" ".median.nullcoord.acked_all_ms")"), x$(f2 "$(j "fanout-$n" .ratio.acked_all)")"
+	row "fan-out $n: latency p50 / p99 (ms)" \
+		"$(f2 "$(j "fanout-$n" "$m.latency_p50_ms")") / $(f2 "$(j "fanout-$n" "$m.latency_p99_ms")")" \
+		"queued via $(j "fanout-$n" .trigger)"
+	row "fan-out $n: droverd CPU per instruction (ms)" \
+		"$(f2 "$(j "fanout-$n" "($m.coordinator_cpu_ms // 0) / .agents")")" \
+		"nullcoord $(f2 "$(j "fanout-$n" "(.median.nullcoord.coordinator_cpu_ms // 0) / .agents")")"
+	row "enroll $n agents (ms)" "$(f1 "$(j "fanout-$n" .droverd.enroll_ms)")" \
+		"nullcoord $(f1 "$(j "fanout-$n" .nullcoord.enroll_ms)")"
+	if [[ $(j "fanout-$n" '.droverd.coordinator_proc.idle_s // 0') != 0 ]]; then
+		row "droverd RSS per connected agent at $n (KiB)" \
+			"$(f2 "$(j "fanout-$n" .droverd.coordinator_proc.rss_per_agent_kb)")" \
+			"goal < 20; nullcoord $(f2 "$(j "fanout-$n" .nullcoord.coordinator_proc.rss_per_agent_kb)")"
+		row "droverd CPU per idle agent at $n (us/s)" \
+			"$(f2 "$(j "fanout-$n" .droverd.coordinator_proc.idle_cpu_us_per_agent_s)")" \
+			"$(f2 "$(j "fanout-$n" .droverd.coordinator_proc.idle_cpu_percent)") % of a core in all"
+		row "droverd open files / RLIMIT_NOFILE at $n" \
+			"$(j "fanout-$n" .droverd.coordinator_proc.fds) / $(j "fanout-$n" .droverd.coordinator_proc.nofile_soft)" ""
+	fi
+done
+if [[ -f $DIR/agent_rss.json ]]; then
+	row "drover-agent idle VmRSS / RssAnon (KiB)" \
+		"$(j agent_rss .idle.rss_kb) / $(j agent_rss .idle.anon_kb)" "goal < 4096"
+	row "drover-agent after $(j agent_rss .rounds) instructions (KiB)" \
+		"$(j agent_rss .after.rss_kb) / $(j agent_rss .after.anon_kb)" \
+		"growth $(j agent_rss .growth_kb) KiB; goal: flat"
+	row "drover-agent binary, stripped (bytes)" "$(j agent_rss .binary.stripped_bytes)" \
+		"$(j agent_rss .binary.shared_libs) shared libraries"
+fi
+for n in 1000 5000; do
+	[[ -f $DIR/rolling-$n.json ]] || continue
+	row "rolling 3 tiers over $n hosts, zero-time work (s)" "$(f2 "$(j "rolling-$n" .deploy_s)")" \
+		"$(j "rolling-$n" .note // "")"
+done
+if [[ -f $DIR/vs_ansible.json ]]; then
+	row "rolling update, 20 hosts: drover (s)" "$(f2 "$(j vs_ansible .drover_s)")" ""
+	row "rolling update, 20 hosts: Ansible serial 25% (s)" "$(f2 "$(j vs_ansible .ansible_s)")" \
+		"ansible / drover = x$(f2 "$(j vs_ansible .ratio)")"
+fi

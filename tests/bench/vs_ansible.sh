@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# bench: the same rolling update by drover and by Ansible, on the same hosts,
+# in one run.
+#
+#   vs_ansible.sh [HOSTS] [ROUNDS]      (default 20 hosts, 2 rounds each)
+#   -> $BENCH_OUT/vs_ansible.json
+#
+# HOSTS network namespaces (ui-1..ui-N, tests/e2e/lib), a docker-registry in
+# the control namespace with the berry-svc image of api-gateway in v1 and v2.
+# The update, for both: 25 % of the hosts at a time; on each host stop the
+# running version, start the new one from the image's files, and wait until
+# GET /health answers 200 (polled every 100 ms).
+#
+#   drover:  droverd + one real drover-agent per namespace (exec driver), the
+#            plan tests/bench/plans/rolling.yaml.in, `drover deploy --wait`
+#            run inside the control namespace; service on port 8080.
+#   Ansible: ansible-playbook tests/bench/ansible/rolling.yml, serial: 25%,
+#            ansible_connection: local, every command that touches a host run
+#            inside its namespace with `ip netns exec` (the release is fetched
+#            from the registry by digest and unpacked once per version, as
+#            drover's agent caches it); service on port 8081.
+# Each round updates v1 -> v2 or back (drover first, then Ansible); the first
+# install of v1 is not timed. Reported: the median wall time of each, and
+# ansible_s / drover_s. Needs root (namespaces); exits 77 otherwise.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export E2E_BUILD_DIR=${E2E_BUILD_DIR:-${DROVER_BUILD:-$HERE/../../build}}
+source "$HERE/../e2e/lib/e2e.sh"
+N=${1:-20}
+ROUNDS=${2:-2}
+BENCH_OUT=${BENCH_OUT:-$E2E_BUILD_DIR/bench}
+mkdir -p "$BENCH_OUT"
+
+e2e_require_root
+command -v ansible-playbook >/dev/null || skip "ansible-playbook is not installed (make bench installs ansible-core)"
+HOSTS=()
+for ((i = 1; i <= N; i++)); do HOSTS+=("ui-$i"); done
+net_up "${HOSTS[@]}"
+registry_up
+images_build api-gateway
+images_push api-gateway
+
+# ---- drover ----
+drover_control_init
+drover_control_start
+engine_code=$(in_ns control curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST \
+	-H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" -H 'Content-Type: application/json' \
+	--data '{}' "$DROVER_ADDR/v1/deployments")
+HAVE_ENGINE=1
+[[ $engine_code == 404 ]] && HAVE_ENGINE=0
+if ((HAVE_ENGINE)); then
+	drover_agents_up "${HOSTS[@]}"
+fi
+
+# plan VERSION -> the plan file for that version of api-gateway on every host
+plan() {
+	local v=$1 f=$E2E_RUN/plan-$1.yaml
+	sed -e "s|@VERSION@|$v|" -e "s|@IMAGE@|$(image_ref api-gateway "$v")|" \
+		"$HERE/plans/rolling.yaml.in" >"$f"
+	echo "$f"
+}
+
+now_ms() { date +%s%3N; }
+
+drover_round() {
+	local v=$1 t0 t1
+	t0=$(now_ms)
+	drover_cli deploy "$(plan "$v")" --wait >>"$E2E_RUN/logs/drover-deploy.log" 2>&1 ||
+		fail "drover deploy $v failed: $(tail -n 20 "$E2E_RUN/logs/drover-deploy.log")"
+	t1=$(now_ms)
+	drover_batches_ok >&2
+	echo $((t1 - t0))
+}
+
+# The deployment just done went 25 % at a time: 4 batches, and never more
+# than N/4 hosts between their start and their end (from drover status).
+drover_batches_ok() {
+	local st max
+	st=$(drover_cli status --json) || fail "drover status: $st"
+	[[ $(jq '.tiers[0].services[0].batches' <<<"$st") == 4 ]] ||
+		fail "not 4 batches: $(jq -c '.tiers[0].services[0] | del(.hosts)' <<<"$st")"
+	max=$(jq '[.tiers[0].services[0].hosts[] | [.started_ms, 1], [.finished_ms, -1]]
+		| sort | reduce .[] as $e ({n: 0, max: 0}; .n += $e[1] | .max = ([.max, .n] | max)) | .max' <<<"$st")
+	((max >= 1 && max <= N / 4)) || fail "$max hosts were updated at once (at most $((N / 4)))"
+	echo "drover: 4 batches, at most $max hosts at once"
+}
+
+# ---- Ansible ----
+ANS=$E2E_RUN/ansible
+mkdir -p "$ANS"
+{
+	echo "all:"
+	echo "  children:"
+	echo "    fleet:"
+	echo "      hosts:"
+	for h in "${HOSTS[@]}"; do
+		echo "        $h: {ns: $(ns_of "$h"), addr: $(addr_of "$h")}"
+	done
+	echo "  vars:"
+	echo "    ansible_connection: local"
+	echo "    ansible_python_interpreter: /usr/bin/python3"
+	echo "    base: $ANS"
+	echo "    registry: http://$E2E_REGISTRY"
+	echo "    repo: berrys/api-gateway"
+	echo "    port: 8081"
+} >"$ANS/inventory.yml"
+cat >"$ANS/ansible.cfg" <<EOF
+[defaults]
+forks = 5
+host_key_checking = False
+retry_files_enabled = False
+stdout_callback = default
+interpreter_python = /usr/bin/python3
+EOF
+
+# The image's layers (digests) for VERSION, read from the registry in the
+# control namespace, as a JSON list for the playbook.
+layers() {
+	in_ns control curl -sf --max-time 10 \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+		"http://$E2E_REGISTRY/v2/berrys/api-gateway/manifests/$(image_digest api-gateway "$1")" |
+		jq -c '[.layers[].digest]'
+}
+
+ansible_round() {
+	local v=$1 t0
+	t0=$(now_ms)
+	ANSIBLE_CONFIG=$ANS/ansible.cfg ansible-playbook -i "$ANS/inventory.yml" \
+		"$HERE/ansible/rolling.yml" -e "{\"version\": \"$v\", \"layers\": $(layers "$v")}" \
+		>>"$E2E_RUN/logs/ansible.log" 2>&1 ||
+		fail "ansible-playbook $v failed: $(tail -n 30 "$E2E_RUN/logs/ansible.log")"
+	echo $(($(now_ms) - t0))
+}
+
+ansible_healthy_on() {
+	local v=$1 h
+	for h in "${HOSTS[@]}"; do
+		[[ $(in_ns "$h" curl -sf --max-time 2 "http://$(addr_of "$h"):8081/version") == "$v" ]] ||
+			return 1
+	done
+}
+
+drover_healthy_on() {
+	local v=$1 h
+	for h in "${HOSTS[@]}"; do
+		[[ $(in_ns "$h" curl -sf --max-time 2 "http://$(addr_of "$h"):8080/version") == "$v" ]] ||
+			return 1
+	done
+}
+
+# first install, not timed
+ansible_round v1 >/dev/null
+ansible_healthy_on v1 || fail "Ansible did not install v1 everywhere"
+((HAVE_ENGINE)) && { drover_round v1 >/dev/null; drover_healthy_on v1 || fail "drover did not install v1"; }
+ok "v1 installed on $N hosts"
+
+d_ms=() a_ms=()
+for ((r = 1; r <= ROUNDS; r++)); do
+	if ((r % 2)); then v=v2; else v=v1; fi
+	dt=n/a
+	if ((HAVE_ENGINE)); then
+		dt=$(drover_round $v)
+		d_ms+=("$dt")
+		drover_healthy_on $v || fail "drover: not every host serves $v"
+	fi
+	at=$(ansible_round $v)
+	a_ms+=("$at")
+	ansible_healthy_on $v || fail "Ansible: not every host serves $v"
+	ok "round $r ($v): drover $dt ms, Ansible $at ms"
+done
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "null") }'; }
+d=$(median "${d_ms[@]}")
+a=$(median "${a_ms[@]}")
+jq -n --argjson n "$N" --argjson rounds "$ROUNDS" --argjson d "${d:-null}" --argjson a "$a" \
+	--arg dl "${d_ms[*]}" --arg al "${a_ms[*]}" --arg ansible "$(ansible --version | head -n 1)" \
+	'{hosts: $n, rounds: $rounds, batch: "25%", drover_s: (if $d then $d / 1000 else null end),
+	  ansible_s: ($a / 1000), ratio: (if $d then $a / $d else null end),
+	  drover_ms: ($dl | split(" ") | map(select(. != "") | tonumber)),
+	  ansible_ms: ($al | split(" ") | map(tonumber)), ansible_version: $ansible}' \
+	>"$BENCH_OUT/vs_ansible.json"
+cat "$BENCH_OUT/vs_ansible.json"
+((HAVE_ENGINE)) || skip "droverd has no deployment engine yet (POST /v1/deployments is 404): only Ansible was timed"
+ok "drover $d ms, Ansible $a ms: Ansible takes $(jq -r '.ratio * 100 | round / 100' "$BENCH_OUT/vs_ansible.json") x as long"

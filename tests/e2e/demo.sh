@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# demo.sh: `make demo`. The runbook's deployment on seven namespaced hosts:
+# release 1 of the eight services (all rolling), release 2 (rolling core and
+# supporting tiers, a canary api-gateway behind HAProxy weights, a
+# blue-green web-dashboard switched in HAProxy, database backup and
+# migration on db-1), release 3 (a bad release: its health checks fail and
+# drover rolls it back on its own). Each with `drover deploy --wait`, then a
+# summary per tier, service and host. Everything it starts is stopped on
+# exit, also on Ctrl-C; `make demo-down` cleans up after a kill -9.
+#
+#   sudo bash tests/e2e/demo.sh          (after a build; make demo does both)
+#
+# Exit: 0 when every release ended as expected (1 and 2 succeeded, 3
+# rolled back) and every host runs release 2; 1 otherwise.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+
+DEMO_T0=$(e2e_now_ms)
+DEMO_IDS=()
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+[[ -t 1 ]] || say() { printf '\n== %s\n' "$*"; }
+
+secs() { awk -v ms="$1" 'BEGIN { printf "%.1f s", ms / 1000 }'; }
+
+# demo_release N EXPECT: deploy release N, as an operator would.
+demo_release() {
+	local n=$1 want=$2 plan=$E2E_RUN/berrys-v$1.yaml rc=0 id st t0
+	plan_render "berrys-v$n.yaml" "$plan" || fail "plan for release $n"
+	t0=$(e2e_now_ms)
+	echo "\$ drover deploy berrys-v$n.yaml --wait"
+	in_ns control env DROVER_ADDR="$DROVER_ADDR" DROVER_TOKEN_FILE="$DROVER_TOKEN_FILE" \
+		"$(e2e_bin drover)" deploy "$plan" --wait || rc=$?
+	id=$(drover_api GET "/v1/deployments?limit=1" | jq -r '.deployments[0].id // empty')
+	[[ -n $id ]] || fail "no deployment after release $n"
+	DEMO_IDS+=("$id")
+	st=$(dep_state "$id")
+	echo "-- $id: $st after $(secs $(($(e2e_now_ms) - t0))), drover exited $rc"
+	[[ $st == "$want" ]] || fail "release $n ended $st ($(dep_get "$id" | jq -r .reason)); expected $want"
+	case $want in
+	succeeded) ((rc == 0)) || fail "drover deploy --wait exited $rc on success" ;;
+	*) ((rc == 1)) || fail "drover deploy --wait exited $rc on $want (expected 1)" ;;
+	esac
+}
+
+# One row per deployment: id, release, outcome, duration, reason.
+summary_deployments() {
+	local id
+	printf '  %-14s %-8s %-12s %-7s %s\n' deployment release outcome took reason
+	for id in "${DEMO_IDS[@]}"; do
+		dep_get "$id" | jq -r '[.id, .version, .state,
+			(if .finished_ms > 0 then ((.finished_ms - .created_ms) / 100 | floor / 10 | tostring) + " s" else "-" end),
+			(.reason // "")] | @tsv' |
+			while IFS=$'\t' read -r a b c d e; do
+				printf '  %-14s %-8s %-12s %-7s %s\n' "$a" "$b" "$c" "$d" "${e:0:100}"
+			done
+	done
+}
+
+# What release RELEASE did to SERVICE on HOST: "strategy: host state".
+summary_cell() {
+	jq -r --arg s "$2" --arg h "$3" '
+		[.tiers[].services[] | select(.name == $s)][0] as $svc |
+		if $svc == null then "-" else
+		([$svc.hosts[] | select(.id == $h)][0].state // "-") as $st |
+		"\($svc.strategy): \(if $st == "staged" then "staged only" else $st end)" end' <<<"$1"
+}
+
+summary_hosts() {
+	local deps=() id svc h tier v1 v2 v3 now p
+	for id in "${DEMO_IDS[@]}"; do deps+=("$(dep_get "$id")"); done
+	printf '  %-10s %-20s %-13s %-24s %-24s %-24s %s\n' tier service host \
+		"release 1" "release 2" "release 3" "runs now"
+	for svc in "${E2E_SERVICES[@]}"; do
+		tier=$(tier_of "$svc")
+		for h in $(svc_hosts "$svc"); do
+			v1=$(summary_cell "${deps[0]}" "$svc" "$h")
+			v2=$(summary_cell "${deps[1]}" "$svc" "$h")
+			v3=$(summary_cell "${deps[2]}" "$svc" "$h")
+			now=""
+			for p in $(_svc_ports "$svc"); do
+				v=$(host_version "$h" "$p")
+				[[ -n $v ]] && now+="$v (:$p) "
+			done
+			printf '  %-10s %-20s %-13s %-24s %-24s %-24s %s\n' "$tier" "$svc" "$h" \
+				"$v1" "$v2" "$v3" "${now:-nothing}"
+		done
+	done
+}
+
+summary_hooks() {
+	local id
+	for id in "${DEMO_IDS[@]}"; do
+		dep_get "$id" | jq -r --arg id "$id" '(.hooks // [])[] |
+			"  \($id) \(.phase) \(.name) on \(.host): \(.state)\(if .exit_code != null and .state == "failed" then " (exit \(.exit_code))" else "" end)"'
+	done
+	echo "  db-1 database: schema version $(db_sql 'SELECT version FROM schema_version;'), \
+$(db_sql 'SELECT count(*) FROM berries;') berries rows, \
+$(find "$E2E_RUN/fs/db-1/srv/berrys/backups" -name '*.db' | wc -l) verified backups"
+}
+
+summary_traffic() {
+	local s
+	for s in ui-1 ui-2; do
+		printf '  api-gateway/%s weight %s, %s\n' "$s" \
+			"$(haproxy_server_field api-gateway "$s" weight)" "$(haproxy_server_field api-gateway "$s" status)"
+	done
+	for s in ui-1-blue ui-1-green ui-2-blue ui-2-green; do
+		printf '  web-dashboard/%s weight %s, %s\n' "$s" \
+			"$(haproxy_server_field web-dashboard "$s" weight)" "$(haproxy_server_field web-dashboard "$s" status)"
+	done
+}
+
+ref_require
+say "drover demo: the runbook's reference system on seven hosts"
+cat <<'EOF'
+   hosts (network namespaces on one bridge; droverd, the registry and HAProxy
+   in a "control" namespace):
+     core-1 core-2           project-coordinator agent-orchestrator model-orchestration
+     supporting-1/2          planning-system tool-integration service-integration
+     ui-1 ui-2               api-gateway (HAProxy :8000), web-dashboard (HAProxy :8001)
+     db-1                    the database: backup before each release, migrations
+EOF
+say "bringing up hosts, registry (24 images), HAProxy, droverd, 7 agents"
+ref_up --no-deploy
+drover_cli agents
+
+say "release 1: all eight services, rolling one host at a time"
+demo_release 1 succeeded
+assert_fleet v1
+
+say "release 2: rolling core/supporting, canary api-gateway (HAProxy weights), blue-green web-dashboard"
+demo_release 2 succeeded
+assert_fleet v2
+[[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "migration 0042 did not run"
+
+say "release 3: a bad release (its /health answers 503): watch the automatic rollback"
+demo_release 3 rolled_back
+assert_fleet v2
+[[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "migration 0043 did not run down"
+for id in "${DEMO_IDS[@]}"; do assert_events "$id" >/dev/null; done
+
+say "summary"
+summary_deployments
+echo
+summary_hosts
+echo
+summary_hooks
+echo
+summary_traffic
+echo
+echo "release 3 was rolled back automatically: $(dep_get "${DEMO_IDS[2]}" | jq -r .reason)"
+say "demo done in $(secs $(($(e2e_now_ms) - DEMO_T0))); stopping everything"
