@@ -199,19 +199,33 @@ static void deliver_if_parked(struct core *c, struct agent_rt *a)
 		unpark(a, env, len);
 }
 
-static void ack_upto(struct core *c, struct agent_rt *a, uint64_t applied)
+/* Record that the agent applied everything up to `applied`. Every Poll and
+ * Report repeats the agent's highest sequence: only a higher one than the
+ * store already has is written (a->acked_seq; the caller sets it once the
+ * write is committed). A Hello always writes: after a restore from an old
+ * backup the store's next_seq may lag behind what the agent applied. */
+static bool ack_upto_nosync(struct core *c, struct agent_rt *a, uint64_t applied, bool always)
 {
 	size_t n = 0;
+	int rc;
 
-	if (applied == 0)
-		return;
-	if (store_instr_ack_upto(c->cfg.store, a->id, applied, drv_wall_ms(), &n) == DRV_OK &&
-	    n > 0) {
+	if (applied == 0 || (applied <= a->acked_seq && !always))
+		return false;
+	rc = store_instr_ack_upto(c->cfg.store, a->id, applied, drv_wall_ms(), &n);
+	if (rc == DRV_OK && n > 0) {
 		drv_linkstats_add(DRV_STAT_INSTR_ACKED, n);
 		drv_info("core", "instructions acknowledged", "agent=%s upto=%" PRIu64 " count=%zu",
 		         a->id, applied, n);
 	}
-	store_agent_seq_floor(c->cfg.store, a->id, applied);
+	if (rc == DRV_OK)
+		rc = store_agent_seq_floor(c->cfg.store, a->id, applied);
+	return rc == DRV_OK; /* else written again with the next message */
+}
+
+static void ack_upto(struct core *c, struct agent_rt *a, uint64_t applied, bool always)
+{
+	if (ack_upto_nosync(c, a, applied, always) && applied > a->acked_seq)
+		a->acked_seq = applied;
 }
 
 /* ---- Hello ---- */
@@ -316,10 +330,11 @@ static int hello_locked(struct core *c, const struct hello_in *in, enum agent_st
 		return rc;
 	rt->status = a.status;
 	rt->key = a.key;
+	rt->acked_seq = a.acked_seq;
 	rt->last_saved_ms = drv_wall_ms();
 	mark_seen(c, rt, in->pipe);
 	if (a.status == AGENT_ACCEPTED)
-		ack_upto(c, rt, in->h->applied_seq);
+		ack_upto(c, rt, in->h->applied_seq, true);
 	*st = a.status;
 	return DRV_OK;
 }
@@ -447,7 +462,7 @@ static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *
                         struct core_waiter *w, struct core_reply *out)
 {
 	mark_seen(c, a, pipe);
-	ack_upto(c, a, p->applied_seq);
+	ack_upto(c, a, p->applied_seq, false);
 	if (take_next(c, a, &out->env, &out->len) == DRV_OK)
 		return;
 	if (a->parked != NULL)
@@ -542,21 +557,30 @@ static int record_report(struct core *c, struct agent_rt *a, const Drover__Repor
 	return rc;
 }
 
-/* Replay check, event and releases in one transaction: a report that was
- * acknowledged is never lost by a crash of droverd. */
-static int report_store(struct core *c, struct agent_rt *a, const Drover__Report *r)
+static bool acknowledges(const Drover__Report *r)
 {
-	sqlite3 *db = store_db(c->cfg.store);
-	int rc = drv_db_exec(db, "SAVEPOINT report");
+	return r->instruction_seq > 0 && r->result >= DROVER__STEP_RESULT__STEP_ACCEPTED &&
+	       r->result <= DROVER__STEP_RESULT__STEP_FAILED;
+}
+
+/* Replay check, acknowledgement, event and releases in one transaction (one
+ * commit, not four): a report that was acknowledged is never lost by a
+ * crash of droverd. *acked: the acknowledgement was written. */
+static int report_store(struct core *c, struct agent_rt *a, const Drover__Report *r, bool *acked)
+{
+	int rc = store_begin(c->cfg.store);
 
 	if (rc != DRV_OK)
 		return rc;
 	rc = store_agent_report_seq(c->cfg.store, a->id, r->report_seq);
+	if (rc == DRV_OK && acknowledges(r))
+		*acked = ack_upto_nosync(c, a, r->instruction_seq, false);
 	if (rc == DRV_OK)
 		rc = record_report(c, a, r);
-	if (rc != DRV_OK)
-		drv_db_exec(db, "ROLLBACK TO report");
-	drv_db_exec(db, "RELEASE report");
+	if (rc == DRV_OK)
+		rc = store_commit(c->cfg.store);
+	else
+		store_rollback(c->cfg.store);
 	if (rc == DRV_OK && c->cfg.events != NULL)
 		drv_events_notify(c->cfg.events);
 	return rc;
@@ -564,14 +588,14 @@ static int report_store(struct core *c, struct agent_rt *a, const Drover__Report
 
 static int report_locked(struct core *c, struct agent_rt *a, const Drover__Report *r, uint32_t pipe)
 {
-	int rc = report_store(c, a, r);
+	bool acked = false;
+	int rc = report_store(c, a, r, &acked);
 
 	if (rc != DRV_OK)
 		return rc;
+	if (acked && r->instruction_seq > a->acked_seq)
+		a->acked_seq = r->instruction_seq;
 	mark_seen(c, a, pipe);
-	if (r->instruction_seq > 0 && r->result >= DROVER__STEP_RESULT__STEP_ACCEPTED &&
-	    r->result <= DROVER__STEP_RESULT__STEP_FAILED)
-		ack_upto(c, a, r->instruction_seq);
 	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
 	         r->report_seq, r->step_id ? r->step_id : "", step_result_name(r->result));
 	drv_report_metrics_observe(r);
@@ -697,6 +721,7 @@ static int sync_one(void *arg, const struct store_agent_row *row)
 	if (a == NULL)
 		return DRV_OK; /* appears with its next Hello */
 	a->sync_gen = c->sync_gen;
+	a->acked_seq = row->agent->acked_seq;
 	if (a->status != row->agent->status || memcmp(a->key.pk, row->agent->key.pk, DRV_PK_LEN)) {
 		a->status = row->agent->status;
 		a->key = row->agent->key;
@@ -988,6 +1013,7 @@ static int load_one(void *arg, const struct store_agent_row *row)
 	a->status = row->agent->status;
 	a->key = row->agent->key;
 	a->last_seen_ms = a->last_saved_ms = row->agent->last_seen_ms;
+	a->acked_seq = row->agent->acked_seq;
 	return DRV_OK;
 }
 

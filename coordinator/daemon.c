@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "agents_api.h"
@@ -160,6 +161,37 @@ static int start_engine(struct droverd *d)
 	return rc;
 }
 
+/* Every connected agent holds one open file (its TCP connection), and the
+ * usual soft limit is 1024 (systemd's default for services too). Raise the
+ * soft limit as far as the hard limit allows and say when even that is too
+ * few for link.max_agents; the unit file sets LimitNOFILE= because its
+ * system-call filter refuses setrlimit (docs/benchmarks.md). */
+#define FDS_BESIDE_AGENTS 256 /* database, API connections, logs, event streams */
+
+static void raise_nofile(const struct droverd_conf *conf)
+{
+	rlim_t want = (rlim_t)conf->max_agents + FDS_BESIDE_AGENTS;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = {
+		        rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max,
+		        rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur < want)
+		drv_warn("droverd",
+		         "the open-files limit is below link.max_agents: raise it (LimitNOFILE=)",
+		         "nofile=%llu max_agents=%lld", (unsigned long long)rl.rlim_cur,
+		         (long long)conf->max_agents);
+	else
+		drv_info("droverd", "open-files limit", "nofile=%llu",
+		         (unsigned long long)rl.rlim_cur);
+}
+
 static int start(struct droverd *d)
 {
 	struct core_config cc = {
@@ -296,6 +328,8 @@ int droverd_cmd_run(const char *config, int check)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	rc = setup_log(&d.conf);
+	if (rc == DRV_OK)
+		raise_nofile(&d.conf);
 	if (rc == DRV_OK)
 		rc = start(&d);
 	if (rc == DRV_OK) {

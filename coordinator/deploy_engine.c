@@ -368,6 +368,7 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 		return rc;
 	}
 	c->plan = NULL;
+	drv_gauge_add(e->m.by_state, 1, d->row.state);
 	c->out = view_object(d);
 	d->next = e->deps;
 	e->deps = d;
@@ -619,6 +620,25 @@ static void add_metrics(struct deploy_engine *e)
 	                    &e->m.started);
 }
 
+static void count_state(void *arg, const char *state, int64_t n)
+{
+	struct deploy_engine *e = arg;
+
+	drv_gauge_set(e->m.by_state, (double)n, state);
+}
+
+/* Every documented state has a series, also at zero. */
+static void init_state_gauge(struct deploy_engine *e)
+{
+	static const char *const states[] = {
+	        "pending",      "prestaging", "running", "paused",      "awaiting_promotion",
+	        "rolling_back", "succeeded",  "failed",  "rolled_back", "aborted"};
+
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		drv_gauge_set(e->m.by_state, 0, states[i]);
+	deploy_store_counts(e->cfg.db, count_state, e);
+}
+
 int deploy_engine_new(const struct deploy_engine_config *cfg, struct deploy_engine **out)
 {
 	struct deploy_engine *e = calloc(1, sizeof(*e));
@@ -636,6 +656,7 @@ int deploy_engine_new(const struct deploy_engine_config *cfg, struct deploy_engi
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&e->ops_done, NULL);
 	add_metrics(e);
+	init_state_gauge(e);
 	/* The hook first: reports that arrive while we resume wait in the queue. */
 	h.on_report = on_report;
 	h.arg = e;

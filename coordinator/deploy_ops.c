@@ -23,8 +23,9 @@ struct op {
 	char id[DRV_SEQ_STEP_ID_MAX];
 	char service[DRV_PLAN_NAME_MAX + 1];
 	enum drv_seq_event_kind kind;
-	/* traffic */
+	/* traffic: HAProxy (socket) or droverd's own hook (argv) */
 	char *socket, *backend;
+	char **argv; /* NULL-terminated, or NULL */
 	struct drv_traffic_weight *w;
 	size_t n, cap;
 	int64_t timeout_ms;
@@ -39,6 +40,9 @@ static void op_free(struct op *o)
 	for (size_t i = 0; i < o->n; i++)
 		free((char *)o->w[i].server);
 	free(o->w);
+	for (size_t i = 0; o->argv != NULL && o->argv[i] != NULL; i++)
+		free(o->argv[i]);
+	free(o->argv);
 	free(o->socket);
 	free(o->backend);
 	free(o->url);
@@ -95,18 +99,20 @@ static void add_server(void *arg, const char *server, uint32_t weight)
 static void *traffic_main(void *arg)
 {
 	struct op *o = arg;
-	struct drv_traffic_config cfg = {
-	        .kind = "haproxy", .socket = o->socket, .timeout_ms = o->timeout_ms};
+	struct drv_traffic_config cfg = {.kind = o->argv ? "hook" : "haproxy",
+	                                 .socket = o->socket,
+	                                 .argv = (const char *const *)o->argv,
+	                                 .timeout_ms = o->timeout_ms};
 	struct drv_traffic *t = NULL;
-	char why[160] = "";
+	char why[300] = "";
 	int rc = drv_traffic_open(&cfg, &t);
 
 	if (rc == DRV_OK)
 		rc = drv_traffic_set_weights(t, o->backend, o->w, o->n);
 	drv_traffic_close(t);
 	if (rc != DRV_OK)
-		snprintf(why, sizeof(why), "haproxy %s backend %s: %s", o->socket, o->backend,
-		         drv_strerror(rc));
+		snprintf(why, sizeof(why), "%s %s backend %s: %s", cfg.kind,
+		         o->argv ? o->argv[0] : o->socket, o->backend, drv_strerror(rc));
 	drv_info("deploy", rc == DRV_OK ? "traffic weights set" : "traffic switch failed",
 	         "deployment=%s op=%s backend=%s servers=%zu why=\"%s\"", o->dep, o->id, o->backend,
 	         o->n, why);
@@ -160,6 +166,23 @@ static void traffic_event(struct dep *d, const struct op *o)
 	                    "weights", w ? w : json_object()));
 }
 
+/* The hook's command, NULL-terminated (traffic.h appends the operation). */
+static char **copy_argv(const struct drv_plan_argv *a)
+{
+	char **v = a->n > 0 && a->n < DRV_TRAFFIC_ARGV_MAX ? calloc(a->n + 1, sizeof(*v)) : NULL;
+
+	for (size_t i = 0; v != NULL && i < a->n; i++) {
+		v[i] = strdup(a->v[i]);
+		if (v[i] == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			v = NULL;
+		}
+	}
+	return v;
+}
+
 void ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
 {
 	const struct drv_plan_traffic *tr;
@@ -171,7 +194,10 @@ void ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_ac
 	o->socket = strdup(tr->socket ? tr->socket : "");
 	o->backend = strdup(tr->backend ? tr->backend : "");
 	o->timeout_ms = tr->timeout_ms > 0 ? tr->timeout_ms : DEPLOY_OP_TIMEOUT;
+	if (tr->kind == DRV_TRAFFIC_LOCAL_HOOK)
+		o->argv = copy_argv(&tr->hook.run);
 	if (o->socket == NULL || o->backend == NULL ||
+	    (tr->kind == DRV_TRAFFIC_LOCAL_HOOK && o->argv == NULL) ||
 	    drv_seq_traffic_servers(d->seq, a, add_server, o) != DRV_OK || o->n == 0) {
 		pthread_mutex_lock(&e->mu);
 		e->ops++;

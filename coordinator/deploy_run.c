@@ -165,9 +165,13 @@ static void note_actions(struct deploy_engine *e, struct dep *d, int64_t now)
 	}
 }
 
-static void note_state(struct dep *d, const char *was_state, const char *was_phase,
-                       const char *was_reason)
+static void note_state(struct deploy_engine *e, struct dep *d, const char *was_state,
+                       const char *was_phase, const char *was_reason)
 {
+	if (strcmp(was_state, d->row.state) != 0) {
+		drv_gauge_add(e->m.by_state, -1, was_state);
+		drv_gauge_add(e->m.by_state, 1, d->row.state);
+	}
 	if (strcmp(was_state, d->row.state) == 0 && strcmp(was_phase, d->row.phase) == 0 &&
 	    strcmp(was_reason, d->row.reason) == 0)
 		return;
@@ -222,7 +226,7 @@ static void commit(struct deploy_engine *e, struct dep *d)
 	memcpy(was_reason, d->row.reason, sizeof(was_reason));
 	note_actions(e, d, now);
 	view_summary(d, now);
-	note_state(d, was_state, was_phase, was_reason);
+	note_state(e, d, was_state, was_phase, was_reason);
 	if (e->acts.persist || json_array_size(d->events) > 0) {
 		rc = save(e, d, e->acts.persist, final);
 		if (rc != DRV_OK) {
@@ -301,6 +305,8 @@ static void start_failed(struct deploy_engine *e, struct dep *d, const char *why
 	int64_t now = drv_wall_ms();
 
 	drv_error("deploy", "deployment cannot start", "deployment=%s why=\"%s\"", d->row.id, why);
+	drv_gauge_add(e->m.by_state, -1, d->row.state);
+	drv_gauge_add(e->m.by_state, 1, "failed");
 	snprintf(d->row.state, sizeof(d->row.state), "failed");
 	snprintf(d->row.phase, sizeof(d->row.phase), "done");
 	snprintf(d->row.reason, sizeof(d->row.reason), "%s", why);

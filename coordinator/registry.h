@@ -34,7 +34,8 @@ struct agent_rt {
 	struct core_waiter *parked; /* long poll waiting for work, or NULL */
 	uint32_t parked_pipe;
 	int64_t parked_until_mono;
-	uint64_t sync_gen; /* last store sync that saw this agent */
+	uint64_t sync_gen;  /* last store sync that saw this agent */
+	uint64_t acked_seq; /* highest applied sequence the store has (skips no-op acks) */
 };
 
 struct registry;

@@ -13,6 +13,9 @@
 
 struct store {
 	sqlite3 *db;
+	struct drv_stmt_cache cache; /* every statement below, prepared once */
+	unsigned depth;              /* store_begin nesting (at most 32) */
+	uint32_t nested;             /* bit i: level i is a savepoint, not BEGIN */
 };
 
 static const char *const status_names[] = {"pending", "accepted", "rejected"};
@@ -48,6 +51,7 @@ int store_open(const char *path, struct store **out)
 		free(s);
 		return rc;
 	}
+	drv_stmt_cache_init(&s->cache, s->db);
 	*out = s;
 	return DRV_OK;
 }
@@ -56,6 +60,7 @@ void store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	drv_stmt_cache_clear(&s->cache);
 	drv_db_close(s->db);
 	free(s);
 }
@@ -69,14 +74,32 @@ sqlite3 *store_db(struct store *s)
 
 static int prep(struct store *s, const char *sql, sqlite3_stmt **st)
 {
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-		drv_error("store", "prepare failed", "error=\"%s\"", sqlite3_errmsg(s->db));
-		return DRV_EDB;
-	}
-	return DRV_OK;
+	return drv_stmt_get(&s->cache, sql, st);
 }
 
-/* Step a statement that returns no rows, then finalize it. */
+/* Give a statement back to the cache (reset) when done with it. */
+static void done(struct store *s, sqlite3_stmt *st)
+{
+	drv_stmt_done(&s->cache, st);
+}
+
+/* One statement without rows, from the cache (BEGIN, COMMIT, ...). */
+static int exec1(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s, sql, &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_OK)
+		drv_error("store", "statement failed", "sql=\"%s\" error=\"%s\"", sql,
+		          sqlite3_errmsg(s->db));
+	done(s, st);
+	return rc;
+}
+
+/* Step a statement that returns no rows, then give it back. */
 static int run(struct store *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -90,7 +113,7 @@ static int run(struct store *s, sqlite3_stmt *st)
 	} else {
 		rc = DRV_OK;
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -111,6 +134,57 @@ static const char *col_text(sqlite3_stmt *st, int col)
 	const unsigned char *t = sqlite3_column_text(st, col);
 
 	return t ? (const char *)t : "";
+}
+
+/* ---- transactions ---- */
+
+int store_begin(struct store *s)
+{
+	/* a savepoint inside any open transaction, ours or another caller's */
+	bool nested = !sqlite3_get_autocommit(s->db);
+	int rc;
+
+	if (s->depth >= 32)
+		return DRV_EINVAL;
+	rc = exec1(s, nested ? "SAVEPOINT nest" : "BEGIN IMMEDIATE");
+	if (rc != DRV_OK)
+		return rc;
+	s->nested = nested ? s->nested | (1u << s->depth) : s->nested & ~(1u << s->depth);
+	s->depth++;
+	return DRV_OK;
+}
+
+static bool top_nested(const struct store *s)
+{
+	return (s->nested >> (s->depth - 1)) & 1u;
+}
+
+int store_commit(struct store *s)
+{
+	int rc;
+
+	if (s->depth == 0)
+		return DRV_EINVAL;
+	rc = exec1(s, top_nested(s) ? "RELEASE nest" : "COMMIT");
+	if (rc != DRV_OK) {
+		store_rollback(s);
+		return rc;
+	}
+	s->depth--;
+	return DRV_OK;
+}
+
+void store_rollback(struct store *s)
+{
+	if (s->depth == 0)
+		return;
+	if (top_nested(s)) {
+		exec1(s, "ROLLBACK TO nest");
+		exec1(s, "RELEASE nest");
+	} else {
+		exec1(s, "ROLLBACK");
+	}
+	s->depth--;
 }
 
 /* ---- agents ---- */
@@ -154,7 +228,7 @@ int store_agent_get(struct store *s, const char *id, struct store_agent *out)
 		rc = row_to_agent(st, &a);
 	else
 		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
-	sqlite3_finalize(st);
+	done(s, st);
 	if (rc == DRV_OK)
 		*out = a;
 	return rc;
@@ -309,7 +383,7 @@ static int delete_rows(struct store *s, const char *sql, const char *id)
 
 int store_agent_delete(struct store *s, const char *id)
 {
-	int rc = drv_db_exec(s->db, "BEGIN IMMEDIATE");
+	int rc = store_begin(s);
 
 	if (rc != DRV_OK)
 		return rc;
@@ -319,9 +393,9 @@ int store_agent_delete(struct store *s, const char *id)
 	if (rc == DRV_OK && sqlite3_changes(s->db) == 0)
 		rc = DRV_ENOENT;
 	if (rc == DRV_OK)
-		rc = drv_db_exec(s->db, "COMMIT");
-	if (rc != DRV_OK)
-		drv_db_exec(s->db, "ROLLBACK");
+		rc = store_commit(s);
+	else
+		store_rollback(s);
 	return rc;
 }
 
@@ -347,7 +421,7 @@ int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
 	}
 	if (rc == DRV_OK && step != SQLITE_DONE)
 		rc = DRV_EDB;
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -363,7 +437,7 @@ int store_agent_count(struct store *s, enum agent_status status, size_t *out)
 	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
 	if (rc == DRV_OK)
 		*out = (size_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -383,7 +457,7 @@ static int step_seq(struct store *s, const char *agent_id, const char *step_id, 
 	if (rc == SQLITE_ROW)
 		*seq = (uint64_t)sqlite3_column_int64(st, 0);
 	rc = rc == SQLITE_ROW ? DRV_OK : rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -459,14 +533,14 @@ int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t
 	uint64_t seq = 0;
 	int rc;
 
-	rc = drv_db_exec(s->db, "BEGIN IMMEDIATE");
+	rc = store_begin(s);
 	if (rc != DRV_OK)
 		return rc;
 	rc = enqueue_locked(s, q, &seq);
 	if (rc == DRV_OK)
-		rc = drv_db_exec(s->db, "COMMIT");
-	if (rc != DRV_OK)
-		drv_db_exec(s->db, "ROLLBACK");
+		rc = store_commit(s);
+	else
+		store_rollback(s);
 	if (rc == DRV_OK || rc == DRV_EEXIST)
 		*seq_out = seq;
 	return rc;
@@ -509,7 +583,7 @@ int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, stru
 	} else {
 		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	if (rc == DRV_OK)
 		*out = in;
 	return rc;
@@ -581,7 +655,7 @@ static int expire_rows(struct store *s, int64_t now_ms, store_expired_fn fn, voi
 			fn(arg, col_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
 			   col_text(st, 2));
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	if (step != SQLITE_DONE)
 		return DRV_EDB;
 	rc = prep(s,
@@ -597,19 +671,19 @@ static int expire_rows(struct store *s, int64_t now_ms, store_expired_fn fn, voi
 int store_instr_expire(struct store *s, int64_t now_ms, store_expired_fn fn, void *arg,
                        size_t *n_expired)
 {
-	int rc = drv_db_exec(s->db, "BEGIN IMMEDIATE");
+	int rc = store_begin(s);
+	size_t n;
 
 	if (rc != DRV_OK)
 		return rc;
 	rc = expire_rows(s, now_ms, fn, arg);
-	if (rc == DRV_OK) {
-		size_t n = (size_t)sqlite3_changes(s->db);
-		rc = drv_db_exec(s->db, "COMMIT");
-		if (rc == DRV_OK && n_expired != NULL)
-			*n_expired = n;
-	}
-	if (rc != DRV_OK)
-		drv_db_exec(s->db, "ROLLBACK");
+	n = (size_t)sqlite3_changes(s->db);
+	if (rc == DRV_OK)
+		rc = store_commit(s);
+	else
+		store_rollback(s);
+	if (rc == DRV_OK && n_expired != NULL)
+		*n_expired = n;
 	return rc;
 }
 
@@ -623,7 +697,7 @@ int store_instr_queued_agents(struct store *s, store_id_fn fn, void *arg)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW)
 		fn(arg, col_text(st, 0));
-	sqlite3_finalize(st);
+	done(s, st);
 	return step == SQLITE_DONE ? DRV_OK : DRV_EDB;
 }
 
@@ -641,7 +715,7 @@ int store_instr_state(struct store *s, const char *agent_id, uint64_t seq, char 
 	if (rc == SQLITE_ROW)
 		copy_col(st, 0, out, 16);
 	rc = rc == SQLITE_ROW ? DRV_OK : rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
-	sqlite3_finalize(st);
+	done(s, st);
 	return rc;
 }
 
@@ -694,7 +768,7 @@ int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms,
 			found = true;
 		}
 	}
-	sqlite3_finalize(st);
+	done(s, st);
 	if (step != SQLITE_DONE)
 		return DRV_EDB;
 	return found ? DRV_OK : DRV_EPERM;

@@ -54,6 +54,13 @@ struct store_hello {
 };
 
 int store_open(const char *path, struct store **out);
+/* Group several changes into one transaction (one commit, not one per
+ * statement). Nests: inside another transaction it is a savepoint. After a
+ * failed store_begin nothing is to be ended; otherwise end with exactly one
+ * store_commit or store_rollback. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
 void store_close(struct store *s);
 sqlite3 *store_db(struct store *s);
 

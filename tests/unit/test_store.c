@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "err.h"
 #include "keys.h"
 #include "secret.h"
@@ -204,6 +205,86 @@ static void enroll_tokens(void **state)
 	assert_int_equal(store_enroll_token_check(s, "", 2000, name), DRV_EPERM);
 }
 
+/* store_begin groups changes; an inner one (a hook that queues work while a
+ * report is being stored) is a savepoint that commits or rolls back alone. */
+static void transactions_nest(void **state)
+{
+	struct store *s = *state;
+	struct store_agent a;
+	uint64_t seq;
+	char st[16];
+
+	add_agent(s, "t1", AGENT_ACCEPTED);
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(store_agent_report_seq(s, "t1", 5), DRV_OK);
+	assert_int_equal(enqueue(s, "t1", "inner", 999999, &seq), DRV_OK); /* nested */
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(store_agent_report_seq(s, "t1", 9), DRV_OK);
+	store_rollback(s); /* only the inner change goes */
+	assert_int_equal(store_commit(s), DRV_OK);
+	assert_int_equal(store_agent_get(s, "t1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 5);
+	assert_int_equal(store_instr_state(s, "t1", seq, st), DRV_OK);
+	assert_string_equal(st, "queued");
+
+	/* a rolled-back outer transaction takes its inner ones with it */
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(enqueue(s, "t1", "gone", 999999, &seq), DRV_OK);
+	assert_int_equal(store_agent_report_seq(s, "t1", 6), DRV_OK);
+	store_rollback(s);
+	store_rollback(s); /* nothing open: no effect */
+	assert_int_equal(store_instr_state(s, "t1", seq, st), DRV_ENOENT);
+	assert_int_equal(store_agent_get(s, "t1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 5);
+
+	/* inside a transaction another caller opened: a savepoint too */
+	assert_int_equal(drv_db_exec(store_db(s), "SAVEPOINT theirs"), DRV_OK);
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(store_agent_report_seq(s, "t1", 7), DRV_OK);
+	assert_int_equal(store_commit(s), DRV_OK);
+	assert_false(sqlite3_get_autocommit(store_db(s))); /* theirs is still open */
+	assert_int_equal(drv_db_exec(store_db(s), "RELEASE theirs"), DRV_OK);
+	assert_int_equal(store_agent_get(s, "t1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 7);
+	assert_int_equal(store_commit(s), DRV_EINVAL); /* nothing open */
+
+	/* and the store works on as before */
+	assert_int_equal(enqueue(s, "t1", "after", 999999, &seq), DRV_OK);
+	assert_int_equal(store_instr_state(s, "t1", seq, st), DRV_OK);
+}
+
+/* Expiry runs its callback inside its transaction; queueing from there (the
+ * sequencer replacing an expired step) must work. */
+static struct store *expire_store;
+static uint64_t requeued_seq;
+
+static void requeue_cb(void *arg, const char *agent_id, uint64_t seq, const char *step_id)
+{
+	(void)arg;
+	(void)seq;
+	(void)step_id;
+	assert_int_equal(enqueue(expire_store, agent_id, "replacement", 999999, &requeued_seq),
+	                 DRV_OK);
+}
+
+static void expire_can_queue(void **state)
+{
+	struct store *s = *state;
+	uint64_t seq;
+	size_t n = 0;
+	char st[16];
+
+	add_agent(s, "e1", AGENT_ACCEPTED);
+	assert_int_equal(enqueue(s, "e1", "old", 2000, &seq), DRV_OK);
+	expire_store = s;
+	assert_int_equal(store_instr_expire(s, 5000, requeue_cb, NULL, &n), DRV_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_instr_state(s, "e1", seq, st), DRV_OK);
+	assert_string_equal(st, "expired");
+	assert_int_equal(store_instr_state(s, "e1", requeued_seq, st), DRV_OK);
+	assert_string_equal(st, "queued");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +292,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(queue, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_tokens, setup, teardown),
+	        cmocka_unit_test_setup_teardown(transactions_nest, setup, teardown),
+	        cmocka_unit_test_setup_teardown(expire_can_queue, setup, teardown),
 	};
 	if (drv_crypto_init() != DRV_OK)
 		return 1;
