@@ -170,12 +170,15 @@ for want in 'drover_agents{state="connected"} 5' \
 	'drover_step_duration_seconds_count{kind="start",result="failed"} 1' \
 	'drover_step_duration_seconds_count{kind="rollback",result="succeeded"} 1' \
 	'drover_rollbacks_total 2' \
+	'drover_deployments{state="succeeded"} 3' \
+	'drover_deployments{state="rolled_back"} 2' \
+	'drover_deployments{state="aborted"} 1' \
 	'drover_link_instructions_acked_total 20' \
 	'drover_image_pull_bytes_total{source="registry"} 1000'; do
 	metric_at_least "${want% *}" "${want##* }" ||
 		fail "/metrics: want ${want% *} >= ${want##* }, got '$(metric "${want% *}")'"
 done
-ok "/metrics: agents by state, pulls and bytes, step durations by kind and result, rollbacks, instructions acked"
+ok "/metrics: agents and deployments by state, pulls and bytes, step durations by kind and result, rollbacks, instructions acked"
 
 # ---- cannot reach, cannot authenticate: exit 3
 rc=0
