@@ -66,7 +66,7 @@ else
 fi
 step agent-rss bash "$HERE/agent_rss.sh" 100
 step rolling-1000 bash "$HERE/rolling.sh" 1000
-[[ $MODE == full ]] && step rolling-5000 bash "$HERE/rolling.sh" 5000
+[[ $MODE == full ]] && step rolling-5000 env ROLLING_WAIT=db bash "$HERE/rolling.sh" 5000
 if [[ $MODE == full ]]; then
 	step vs-ansible bash "$HERE/vs_ansible.sh" 20 4
 else
