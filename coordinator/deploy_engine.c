@@ -288,6 +288,7 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 	}
 	if (rc != DRV_OK)
 		return rc;
+	run_flush(e, d);
 	drv_info("deploy", "operator command", "deployment=%s verb=%s actor=%s", c->id,
 	         deploy_verb_name(c->verb), c->actor ? c->actor : "");
 	c->out = view_object(d);
@@ -368,6 +369,7 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 		return rc;
 	}
 	c->plan = NULL;
+	drv_gauge_add(e->m.by_state, 1, d->row.state);
 	c->out = view_object(d);
 	d->next = e->deps;
 	e->deps = d;
@@ -401,6 +403,15 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	reply(e, c, rc); /* c is the caller's from here on */
 	if (start != NULL && run_start(e, start) != DRV_OK)
 		drv_error("deploy", "cannot start the deployment", "deployment=%s", start->row.id);
+	if (start != NULL)
+		run_flush(e, start);
+}
+
+/* Save and act on everything collected since the last flush. */
+static void flush_all(struct deploy_engine *e)
+{
+	for (struct dep *d = e->deps; d != NULL; d = d->next)
+		run_flush(e, d);
 }
 
 /* Post a command and wait for the engine thread to answer it. */
@@ -486,7 +497,10 @@ static void dispatch_msg(struct deploy_engine *e, struct msg *m)
 	switch (m->kind) {
 	case MSG_REPORT: feed_report(e, m); break;
 	case MSG_OP: feed_op(e, m); break;
-	case MSG_CMD: run_cmd(e, m->cmd); break;
+	case MSG_CMD:
+		flush_all(e); /* a command sees (and acts on) saved state */
+		run_cmd(e, m->cmd);
+		break;
 	}
 	msg_free(m);
 }
@@ -533,28 +547,39 @@ static void wait_work(struct deploy_engine *e, int64_t deadline)
 	pthread_cond_timedwait(&e->wake, &e->mu, &ts);
 }
 
+/* Handle what is queued (at most DEPLOY_BATCH_MAX messages), then save once
+ * per deployment and act. Returns false when stopping and nothing is left. */
+static bool turn(struct deploy_engine *e)
+{
+	int64_t deadline = next_deadline(e);
+	size_t n = 0;
+	struct msg *m;
+
+	pthread_mutex_lock(&e->mu);
+	if (e->head == NULL && !e->stopping)
+		wait_work(e, deadline);
+	if (e->head == NULL && e->stopping) {
+		pthread_mutex_unlock(&e->mu);
+		return false;
+	}
+	while (n++ < DEPLOY_BATCH_MAX && (m = take(e)) != NULL) {
+		pthread_mutex_unlock(&e->mu);
+		dispatch_msg(e, m);
+		pthread_mutex_lock(&e->mu);
+	}
+	pthread_mutex_unlock(&e->mu);
+	ticks(e);
+	flush_all(e);
+	reap(e);
+	return true;
+}
+
 static void *engine_main(void *arg)
 {
 	struct deploy_engine *e = arg;
 
-	for (;;) {
-		struct msg *m;
-		int64_t deadline = next_deadline(e);
-
-		pthread_mutex_lock(&e->mu);
-		if (e->head == NULL && !e->stopping)
-			wait_work(e, deadline);
-		m = take(e);
-		if (m == NULL && e->stopping) {
-			pthread_mutex_unlock(&e->mu);
-			break;
-		}
-		pthread_mutex_unlock(&e->mu);
-		if (m != NULL)
-			dispatch_msg(e, m);
-		ticks(e);
-		reap(e);
-	}
+	while (turn(e))
+		;
 	return NULL;
 }
 
@@ -591,6 +616,7 @@ static int resume_one(void *arg, struct deploy_row *r)
 		d->next = e->deps;
 		e->deps = d;
 		rc = r->seq_state ? run_resume(e, d, r->seq_state) : run_start(e, d);
+		run_flush(e, d);
 	} else {
 		dep_free(d);
 	}
@@ -619,6 +645,25 @@ static void add_metrics(struct deploy_engine *e)
 	                    &e->m.started);
 }
 
+static void count_state(void *arg, const char *state, int64_t n)
+{
+	struct deploy_engine *e = arg;
+
+	drv_gauge_set(e->m.by_state, (double)n, state);
+}
+
+/* Every documented state has a series, also at zero. */
+static void init_state_gauge(struct deploy_engine *e)
+{
+	static const char *const states[] = {
+	        "pending",      "prestaging", "running", "paused",      "awaiting_promotion",
+	        "rolling_back", "succeeded",  "failed",  "rolled_back", "aborted"};
+
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		drv_gauge_set(e->m.by_state, 0, states[i]);
+	deploy_store_counts(e->cfg.db, count_state, e);
+}
+
 int deploy_engine_new(const struct deploy_engine_config *cfg, struct deploy_engine **out)
 {
 	struct deploy_engine *e = calloc(1, sizeof(*e));
@@ -636,11 +681,14 @@ int deploy_engine_new(const struct deploy_engine_config *cfg, struct deploy_engi
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&e->ops_done, NULL);
 	add_metrics(e);
+	init_state_gauge(e);
 	/* The hook first: reports that arrive while we resume wait in the queue. */
 	h.on_report = on_report;
 	h.arg = e;
 	core_set_hooks(cfg->core, &h);
-	rc = deploy_store_active(cfg->db, resume_one, e);
+	rc = ops_init(e);
+	if (rc == DRV_OK)
+		rc = deploy_store_active(cfg->db, resume_one, e);
 	if (rc == DRV_OK && pthread_create(&e->thread, NULL, engine_main, e) != 0)
 		rc = DRV_ESYS;
 	if (rc != DRV_OK) {
@@ -681,7 +729,7 @@ void deploy_engine_free(struct deploy_engine *e)
 	pthread_mutex_unlock(&e->mu);
 	if (e->thread_started)
 		pthread_join(e->thread, NULL);
-	ops_wait(e);
+	ops_fini(e);
 	fail_pending_cmds(e);
 	while (e->deps != NULL) {
 		struct dep *d = e->deps;

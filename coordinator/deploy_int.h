@@ -20,10 +20,24 @@
 #include "metrics.h"
 
 #define DEPLOY_QUEUE_MAX    200000 /* messages waiting for the engine thread */
+#define DEPLOY_BATCH_MAX    5000   /* messages handled between two saves */
 #define DEPLOY_TICK_MAX_MS  1000   /* the engine looks at deadlines at least this often */
 #define DEPLOY_METRIC_MAX   65536  /* bytes of a metric answer */
 #define DEPLOY_OP_TIMEOUT   10000  /* traffic operation default, ms */
 #define DEPLOY_INSTR_TTL_MS 5000   /* an instruction outlives its step deadline this much */
+
+struct op;
+
+/* An action taken by the sequencer, kept until the transition is saved.
+ * Strings the action points to are copied (agent, slot; a.agent and a.slot
+ * are pointed at them only when performed, as the array may move); TRAFFIC
+ * and METRIC are prepared operations. */
+struct pend {
+	struct drv_seq_action a;
+	char agent[DRV_AGENT_ID_MAX + 1];
+	char slot[16];
+	struct op *op;
+};
 
 /* One deployment that has not finished. */
 struct dep {
@@ -34,8 +48,12 @@ struct dep {
 	/* {"targets": ..., "hosts": {"S/AGENT": {...}}, "hooks": {"PHASE/I/AGENT": {...}},
 	 *  "steps": {STEP_ID: {"k": key, "s": step kind}}} */
 	json_t *extra;
-	json_t *events; /* events of the transition being made: [{"kind", "agent", "data"}] */
-	bool ended;     /* terminal and saved: free after this turn */
+	json_t *events;    /* events of the transition being made: [{"kind", "agent", "data"}] */
+	struct pend *pend; /* actions taken since the last save */
+	size_t n_pend, cap_pend;
+	bool dirty;   /* something changed since the last save */
+	bool persist; /* the sequencer's state changed since the last save */
+	bool ended;   /* terminal and saved: free after this turn */
 };
 
 enum msg_kind { MSG_REPORT, MSG_OP, MSG_CMD };
@@ -73,7 +91,11 @@ struct deploy_engine {
 	size_t queued;
 	size_t dropped;
 	bool stopping;
-	int ops; /* worker operations in flight */
+	int ops;                      /* worker operations in flight */
+	struct op *tq_head, *tq_tail; /* traffic operations, in order */
+	pthread_cond_t tq_cond;
+	pthread_t tq_thread;
+	bool tq_started, tq_stop;
 	/* engine thread only */
 	struct dep *deps;
 	struct drv_seq_actions acts;
@@ -95,6 +117,10 @@ int run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state);
 int run_event(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev);
 /* Time passed: tick when a deadline is due. */
 void run_tick(struct deploy_engine *e, struct dep *d, int64_t now);
+/* Save what changed since the last save (one transaction), then perform
+ * the actions taken meanwhile. The entry points above only take actions:
+ * the engine flushes after a batch of messages and before any command. */
+void run_flush(struct deploy_engine *e, struct dep *d);
 void dep_free(struct dep *d);
 /* Queue an event about d for the current transition (steals data). */
 void dep_event(struct dep *d, const char *kind, const char *agent, json_t *data);
@@ -110,10 +136,19 @@ void track_reconcile(struct dep *d, int64_t now);
 const char *track_host_state(const json_t *seq_host);
 
 /* deploy_ops.c */
-void ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a);
-void ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a);
-/* Wait until every worker operation has posted its outcome. */
-void ops_wait(struct deploy_engine *e);
+int ops_init(struct deploy_engine *e);
+/* Prepare an operation now (weights from the sequencer's current state);
+ * NULL only when out of memory. */
+struct op *ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a);
+struct op *ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a);
+/* After the save: run it (the outcome comes back as a message). */
+void ops_start(struct deploy_engine *e, struct op *o);
+void ops_discard(struct op *o);
+/* Stop the traffic worker and wait until every operation has posted. */
+void ops_fini(struct deploy_engine *e);
+/* The first number in a metric answer ("0.003", "0.003\n", {"value": 0.003}):
+ * DRV_EINVAL when there is none or it is not finite. */
+int deploy_metric_value(const char *body, double *out);
 
 /* deploy_view.c */
 /* The documented API state and phase of a deployment. */

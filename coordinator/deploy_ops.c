@@ -1,9 +1,13 @@
 /*
  * deploy_ops.c: the sequencer's TRAFFIC and METRIC actions. Both block (a
- * load balancer's socket, an HTTP GET), so each runs on a short-lived
- * worker thread with a bounded timeout, outside the engine thread, and
- * answers with an EV_TRAFFIC / EV_METRIC message through the queue.
- * Everything a worker needs is copied before it starts.
+ * load balancer's socket, an HTTP GET), so they run outside the engine
+ * thread with a bounded timeout and answer with an EV_TRAFFIC / EV_METRIC
+ * message through the queue. Everything an operation needs is copied when
+ * the action is taken (the weights from the sequencer's state right then);
+ * it starts only once the transition is saved. Traffic operations run one
+ * after another on one worker, in the order they were taken, so an older
+ * switch never lands after a newer one; metric reads each on a thread of
+ * their own.
  */
 #include "deploy_int.h"
 
@@ -18,13 +22,16 @@
 #include "traffic.h"
 
 struct op {
+	struct op *next; /* the traffic worker's queue */
 	struct deploy_engine *e;
+	const char *fail; /* set: answer this failure at once when started */
 	char dep[DRV_SEQ_ID_MAX + 1];
 	char id[DRV_SEQ_STEP_ID_MAX];
 	char service[DRV_PLAN_NAME_MAX + 1];
 	enum drv_seq_event_kind kind;
-	/* traffic */
+	/* traffic: HAProxy (socket) or droverd's own hook (argv) */
 	char *socket, *backend;
+	char **argv; /* NULL-terminated, or NULL */
 	struct drv_traffic_weight *w;
 	size_t n, cap;
 	int64_t timeout_ms;
@@ -39,6 +46,9 @@ static void op_free(struct op *o)
 	for (size_t i = 0; i < o->n; i++)
 		free((char *)o->w[i].server);
 	free(o->w);
+	for (size_t i = 0; o->argv != NULL && o->argv[i] != NULL; i++)
+		free(o->argv[i]);
+	free(o->argv);
 	free(o->socket);
 	free(o->backend);
 	free(o->url);
@@ -95,23 +105,64 @@ static void add_server(void *arg, const char *server, uint32_t weight)
 static void *traffic_main(void *arg)
 {
 	struct op *o = arg;
-	struct drv_traffic_config cfg = {
-	        .kind = "haproxy", .socket = o->socket, .timeout_ms = o->timeout_ms};
+	struct drv_traffic_config cfg = {.kind = o->argv ? "hook" : "haproxy",
+	                                 .socket = o->socket,
+	                                 .argv = (const char *const *)o->argv,
+	                                 .timeout_ms = o->timeout_ms};
 	struct drv_traffic *t = NULL;
-	char why[160] = "";
+	char why[300] = "";
 	int rc = drv_traffic_open(&cfg, &t);
 
 	if (rc == DRV_OK)
 		rc = drv_traffic_set_weights(t, o->backend, o->w, o->n);
 	drv_traffic_close(t);
 	if (rc != DRV_OK)
-		snprintf(why, sizeof(why), "haproxy %s backend %s: %s", o->socket, o->backend,
-		         drv_strerror(rc));
+		snprintf(why, sizeof(why), "%s %s backend %s: %s", cfg.kind,
+		         o->argv ? o->argv[0] : o->socket, o->backend, drv_strerror(rc));
 	drv_info("deploy", rc == DRV_OK ? "traffic weights set" : "traffic switch failed",
 	         "deployment=%s op=%s backend=%s servers=%zu why=\"%s\"", o->dep, o->id, o->backend,
 	         o->n, why);
 	op_done(o, rc == DRV_OK, 0, why[0] ? why : NULL);
 	return NULL;
+}
+
+static void *traffic_worker(void *arg)
+{
+	struct deploy_engine *e = arg;
+
+	pthread_mutex_lock(&e->mu);
+	for (;;) {
+		struct op *o = e->tq_head;
+
+		if (o == NULL && e->tq_stop)
+			break;
+		if (o == NULL) {
+			pthread_cond_wait(&e->tq_cond, &e->mu);
+			continue;
+		}
+		e->tq_head = o->next;
+		if (e->tq_head == NULL)
+			e->tq_tail = NULL;
+		pthread_mutex_unlock(&e->mu);
+		if (e->tq_stop) /* not done: resumed (and re-sent) at the next start */
+			op_done(o, false, 0, "droverd is stopping");
+		else
+			traffic_main(o);
+		pthread_mutex_lock(&e->mu);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+int ops_init(struct deploy_engine *e)
+{
+	pthread_cond_init(&e->tq_cond, NULL);
+	if (pthread_create(&e->tq_thread, NULL, traffic_worker, e) != 0) {
+		pthread_cond_destroy(&e->tq_cond);
+		return DRV_ESYS;
+	}
+	e->tq_started = true;
+	return DRV_OK;
 }
 
 static struct op *op_new(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a,
@@ -130,23 +181,44 @@ static struct op *op_new(struct deploy_engine *e, struct dep *d, const struct dr
 	return o;
 }
 
-/* Start the worker; on failure answer at once (the sequencer sees a failed
- * operation rather than waiting for its deadline). */
-static void op_start(struct deploy_engine *e, struct op *o, void *(*fn)(void *))
+static void *metric_main(void *arg);
+
+/* Start an operation taken earlier; a failure is answered at once (the
+ * sequencer sees a failed operation rather than waiting for its deadline). */
+void ops_start(struct deploy_engine *e, struct op *o)
 {
 	pthread_attr_t attr;
 	pthread_t t;
-	int rc;
+	int rc = 0;
 
 	pthread_mutex_lock(&e->mu);
 	e->ops++;
+	if (o->fail == NULL && o->kind == DRV_SEQ_EV_TRAFFIC) {
+		if (e->tq_tail != NULL)
+			e->tq_tail->next = o;
+		else
+			e->tq_head = o;
+		e->tq_tail = o;
+		pthread_cond_signal(&e->tq_cond);
+		pthread_mutex_unlock(&e->mu);
+		return;
+	}
 	pthread_mutex_unlock(&e->mu);
+	if (o->fail != NULL) {
+		op_done(o, false, 0, o->fail);
+		return;
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, fn, o);
+	rc = pthread_create(&t, &attr, metric_main, o);
 	pthread_attr_destroy(&attr);
 	if (rc != 0)
 		op_done(o, false, 0, "cannot start a worker thread");
+}
+
+void ops_discard(struct op *o)
+{
+	op_free(o);
 }
 
 static void traffic_event(struct dep *d, const struct op *o)
@@ -160,27 +232,44 @@ static void traffic_event(struct dep *d, const struct op *o)
 	                    "weights", w ? w : json_object()));
 }
 
-void ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
+/* The hook's command, NULL-terminated (traffic.h appends the operation). */
+static char **copy_argv(const struct drv_plan_argv *a)
+{
+	char **v = a->n > 0 && a->n < DRV_TRAFFIC_ARGV_MAX ? calloc(a->n + 1, sizeof(*v)) : NULL;
+
+	for (size_t i = 0; v != NULL && i < a->n; i++) {
+		v[i] = strdup(a->v[i]);
+		if (v[i] == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			v = NULL;
+		}
+	}
+	return v;
+}
+
+struct op *ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
 {
 	const struct drv_plan_traffic *tr;
 	struct op *o = op_new(e, d, a, DRV_SEQ_EV_TRAFFIC);
 
 	if (o == NULL)
-		return;
+		return NULL;
 	tr = &d->plan->services[a->service].strategy.traffic;
 	o->socket = strdup(tr->socket ? tr->socket : "");
 	o->backend = strdup(tr->backend ? tr->backend : "");
 	o->timeout_ms = tr->timeout_ms > 0 ? tr->timeout_ms : DEPLOY_OP_TIMEOUT;
+	if (tr->kind == DRV_TRAFFIC_LOCAL_HOOK)
+		o->argv = copy_argv(&tr->hook.run);
 	if (o->socket == NULL || o->backend == NULL ||
+	    (tr->kind == DRV_TRAFFIC_LOCAL_HOOK && o->argv == NULL) ||
 	    drv_seq_traffic_servers(d->seq, a, add_server, o) != DRV_OK || o->n == 0) {
-		pthread_mutex_lock(&e->mu);
-		e->ops++;
-		pthread_mutex_unlock(&e->mu);
-		op_done(o, false, 0, "no servers for the traffic switch");
-		return;
+		o->fail = "no servers for the traffic switch";
+		return o;
 	}
 	traffic_event(d, o);
-	op_start(e, o, traffic_main);
+	return o;
 }
 
 /* ---- metric ---- */
@@ -202,8 +291,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* The first number of the answer ("0.003", "0.003\n", {"value": 0.003}). */
-static int parse_number(const char *s, double *out)
+int deploy_metric_value(const char *s, double *out)
 {
 	char *end;
 	double v;
@@ -255,7 +343,7 @@ static void *metric_main(void *arg)
 	double v = 0;
 	int rc = b ? fetch(o, b, why, sizeof(why)) : DRV_ENOMEM;
 
-	if (rc == DRV_OK && parse_number(b->buf, &v) != DRV_OK) {
+	if (rc == DRV_OK && deploy_metric_value(b->buf, &v) != DRV_OK) {
 		rc = DRV_EINVAL;
 		snprintf(why, sizeof(why), "GET %s: the answer is not a number", o->url);
 	}
@@ -266,27 +354,34 @@ static void *metric_main(void *arg)
 	return NULL;
 }
 
-void ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
+struct op *ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
 {
 	const struct drv_plan_strategy *st;
 	struct op *o = op_new(e, d, a, DRV_SEQ_EV_METRIC);
 
 	if (o == NULL)
-		return;
+		return NULL;
 	st = &d->plan->services[a->service].strategy;
 	o->url = strdup(a->url ? a->url : "");
 	o->timeout_ms = st->metric_timeout_ms > 0      ? st->metric_timeout_ms
 	                : e->cfg.metric_timeout_ms > 0 ? e->cfg.metric_timeout_ms
 	                                               : 5000;
-	if (o->url == NULL) {
-		op_free(o);
-		return;
-	}
-	op_start(e, o, metric_main);
+	if (o->url == NULL)
+		o->fail = "out of memory";
+	return o;
 }
 
-void ops_wait(struct deploy_engine *e)
+void ops_fini(struct deploy_engine *e)
 {
+	pthread_mutex_lock(&e->mu);
+	e->tq_stop = true;
+	pthread_cond_signal(&e->tq_cond);
+	pthread_mutex_unlock(&e->mu);
+	if (e->tq_started) {
+		pthread_join(e->tq_thread, NULL); /* after the queued switches, each bounded */
+		pthread_cond_destroy(&e->tq_cond);
+		e->tq_started = false;
+	}
 	pthread_mutex_lock(&e->mu);
 	while (e->ops > 0)
 		pthread_cond_wait(&e->ops_done, &e->mu);

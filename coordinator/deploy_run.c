@@ -1,9 +1,12 @@
 /*
  * deploy_run.c: one deployment's transitions. Every call into the
- * sequencer ends in commit(): the new state, the engine's records and the
- * events are saved in one transaction, and only then are the actions
- * performed (instructions queued, traffic and metric operations started,
- * webhooks posted, lines logged).
+ * sequencer ends in collect(): the actions it took are kept (copied) with
+ * the records and events they imply. run_flush() then saves everything that
+ * changed since the last save in one transaction (the sequencer's state, the
+ * records, the events) and only then performs the kept actions in order
+ * (instructions queued, traffic and metric operations started, webhooks
+ * posted, lines logged). The engine flushes after each batch of messages,
+ * so a burst of reports costs one save, not one per report.
  */
 #include "deploy_int.h"
 
@@ -24,6 +27,9 @@ void dep_free(struct dep *d)
 	drv_plan_free(d->plan);
 	json_decref(d->extra);
 	json_decref(d->events);
+	for (size_t i = 0; i < d->n_pend; i++)
+		ops_discard(d->pend[i].op);
+	free(d->pend);
 	deploy_row_clear(&d->row);
 	free(d);
 }
@@ -131,43 +137,104 @@ static void perform_notify(struct deploy_engine *e, struct dep *d, const struct 
 
 static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
 {
-	for (size_t i = 0; i < e->acts.n; i++) {
-		const struct drv_seq_action *a = &e->acts.v[i];
+	for (size_t i = 0; i < d->n_pend; i++) {
+		struct pend *p = &d->pend[i];
 
-		switch (a->kind) {
-		case DRV_SEQ_ACT_SEND: perform_send(e, d, a, now); break;
-		case DRV_SEQ_ACT_TRAFFIC: ops_traffic(e, d, a); break;
-		case DRV_SEQ_ACT_METRIC: ops_metric(e, d, a); break;
-		case DRV_SEQ_ACT_NOTIFY: perform_notify(e, d, a); break;
+		p->a.agent = p->agent; /* into the entry: the array may have moved */
+		p->a.slot = p->slot;
+		switch (p->a.kind) {
+		case DRV_SEQ_ACT_SEND: perform_send(e, d, &p->a, now); break;
+		case DRV_SEQ_ACT_TRAFFIC:
+		case DRV_SEQ_ACT_METRIC:
+			if (p->op != NULL)
+				ops_start(e, p->op);
+			p->op = NULL;
+			break;
+		case DRV_SEQ_ACT_NOTIFY: perform_notify(e, d, &p->a); break;
 		case DRV_SEQ_ACT_LOG:
-			drv_info("deploy", a->text, "deployment=%s", d->row.id);
+			drv_info("deploy", p->a.text, "deployment=%s", d->row.id);
 			break;
 		}
 	}
+	d->n_pend = 0;
+}
+
+static void drop_pending(struct dep *d)
+{
+	for (size_t i = 0; i < d->n_pend; i++) {
+		ops_discard(d->pend[i].op);
+		d->pend[i].op = NULL;
+	}
+	d->n_pend = 0;
 }
 
 /* ---- saving ---- */
 
-/* Records and events the actions imply, before they are saved. */
-static void note_actions(struct deploy_engine *e, struct dep *d, int64_t now)
+/* Records and events an action implies (before it is saved). */
+static void note_action(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a,
+                        int64_t now)
 {
-	for (size_t i = 0; i < e->acts.n; i++) {
-		const struct drv_seq_action *a = &e->acts.v[i];
-
-		if (a->kind == DRV_SEQ_ACT_SEND) {
-			track_send(d, a, now);
-		} else if (a->kind == DRV_SEQ_ACT_NOTIFY) {
-			dep_event(d, drv_plan_event_name(a->event), NULL,
-			          json_pack("{s:s}", "text", a->text));
-			if (a->event == DRV_EVENT_ROLLBACK_STARTED)
-				drv_counter_inc(e->m.rollbacks);
-		}
+	if (a->kind == DRV_SEQ_ACT_SEND) {
+		track_send(d, a, now);
+	} else if (a->kind == DRV_SEQ_ACT_NOTIFY) {
+		dep_event(d, drv_plan_event_name(a->event), NULL,
+		          json_pack("{s:s}", "text", a->text));
+		if (a->event == DRV_EVENT_ROLLBACK_STARTED)
+			drv_counter_inc(e->m.rollbacks);
 	}
 }
 
-static void note_state(struct dep *d, const char *was_state, const char *was_phase,
-                       const char *was_reason)
+static struct pend *pend_add(struct dep *d)
 {
+	if (d->n_pend == d->cap_pend) {
+		size_t cap = d->cap_pend ? d->cap_pend * 2 : 16;
+		struct pend *v = realloc(d->pend, cap * sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		d->pend = v;
+		d->cap_pend = cap;
+	}
+	memset(&d->pend[d->n_pend], 0, sizeof(d->pend[0]));
+	return &d->pend[d->n_pend++];
+}
+
+/* Keep the actions of the last sequencer call until the next flush. */
+static void collect(struct deploy_engine *e, struct dep *d)
+{
+	int64_t now = drv_wall_ms();
+
+	for (size_t i = 0; i < e->acts.n; i++) {
+		const struct drv_seq_action *a = &e->acts.v[i];
+		struct pend *p = pend_add(d);
+
+		note_action(e, d, a, now);
+		if (p == NULL) {
+			drv_error("deploy", "out of memory: an action is lost (resend at restart)",
+			          "deployment=%s step=%s", d->row.id, a->id);
+			continue;
+		}
+		p->a = *a;
+		snprintf(p->agent, sizeof(p->agent), "%s", a->agent ? a->agent : "");
+		snprintf(p->slot, sizeof(p->slot), "%s", a->slot ? a->slot : "");
+		p->a.agent = p->a.slot = NULL; /* set when performed (perform) */
+		if (a->kind == DRV_SEQ_ACT_TRAFFIC)
+			p->op = ops_traffic(e, d, a);
+		else if (a->kind == DRV_SEQ_ACT_METRIC)
+			p->op = ops_metric(e, d, a);
+	}
+	d->persist |= e->acts.persist;
+	d->dirty = true;
+	drv_seq_actions_clear(&e->acts);
+}
+
+static void note_state(struct deploy_engine *e, struct dep *d, const char *was_state,
+                       const char *was_phase, const char *was_reason)
+{
+	if (strcmp(was_state, d->row.state) != 0) {
+		drv_gauge_add(e->m.by_state, -1, was_state);
+		drv_gauge_add(e->m.by_state, 1, d->row.state);
+	}
 	if (strcmp(was_state, d->row.state) == 0 && strcmp(was_phase, d->row.phase) == 0 &&
 	    strcmp(was_reason, d->row.reason) == 0)
 		return;
@@ -209,37 +276,37 @@ static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final
 	return rc;
 }
 
-/* Save what the last sequencer call changed, then perform its actions. */
-static void commit(struct deploy_engine *e, struct dep *d)
+void run_flush(struct deploy_engine *e, struct dep *d)
 {
 	int64_t now = drv_wall_ms();
 	char was_state[DEPLOY_STATE_MAX], was_phase[DEPLOY_STATE_MAX], was_reason[DRV_SEQ_TEXT_MAX];
 	bool final = d->seq != NULL && drv_seq_state_terminal(drv_seq_state(d->seq));
 	int rc;
 
+	if (!d->dirty || d->ended)
+		return;
 	memcpy(was_state, d->row.state, sizeof(was_state));
 	memcpy(was_phase, d->row.phase, sizeof(was_phase));
 	memcpy(was_reason, d->row.reason, sizeof(was_reason));
-	note_actions(e, d, now);
 	view_summary(d, now);
-	note_state(d, was_state, was_phase, was_reason);
-	if (e->acts.persist || json_array_size(d->events) > 0) {
-		rc = save(e, d, e->acts.persist, final);
+	note_state(e, d, was_state, was_phase, was_reason);
+	if (d->persist || json_array_size(d->events) > 0) {
+		rc = save(e, d, d->persist, final);
 		if (rc != DRV_OK) {
 			drv_error("deploy",
 			          "cannot save a transition: dropped until droverd restarts",
 			          "deployment=%s error=%s", d->row.id, drv_errname(rc));
 			d->ended = true;
 			json_array_clear(d->events);
-			drv_seq_actions_clear(&e->acts);
+			drop_pending(d);
 			return;
 		}
 		if (e->cfg.events != NULL && json_array_size(d->events) > 0)
 			drv_events_notify(e->cfg.events);
 	}
 	json_array_clear(d->events);
+	d->dirty = d->persist = false;
 	perform(e, d, now);
-	drv_seq_actions_clear(&e->acts);
 	if (final) {
 		d->ended = true;
 		drv_info("deploy", "deployment ended", "deployment=%s state=%s reason=\"%s\"",
@@ -301,6 +368,8 @@ static void start_failed(struct deploy_engine *e, struct dep *d, const char *why
 	int64_t now = drv_wall_ms();
 
 	drv_error("deploy", "deployment cannot start", "deployment=%s why=\"%s\"", d->row.id, why);
+	drv_gauge_add(e->m.by_state, -1, d->row.state);
+	drv_gauge_add(e->m.by_state, 1, "failed");
 	snprintf(d->row.state, sizeof(d->row.state), "failed");
 	snprintf(d->row.phase, sizeof(d->row.phase), "done");
 	snprintf(d->row.reason, sizeof(d->row.reason), "%s", why);
@@ -328,7 +397,7 @@ int run_start(struct deploy_engine *e, struct dep *d)
 		return rc;
 	}
 	drv_counter_inc(e->m.started);
-	commit(e, d);
+	collect(e, d);
 	return DRV_OK;
 }
 
@@ -371,7 +440,7 @@ int run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state)
 
 	json_decref(st);
 	if (rc == DRV_OK && drv_seq_state_terminal(drv_seq_state(d->seq))) {
-		commit(e, d); /* ended but not marked so: write the final view */
+		collect(e, d); /* ended but not marked so: write the final view */
 		return DRV_OK;
 	}
 	if (rc == DRV_OK)
@@ -380,7 +449,7 @@ int run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state)
 		drv_seq_actions_clear(&e->acts);
 		return rc;
 	}
-	commit(e, d);
+	collect(e, d);
 	return deploy_store_reports(e->cfg.db, d->row.id, replay_one, &r);
 }
 
@@ -399,7 +468,7 @@ int run_event(struct deploy_engine *e, struct dep *d, const struct drv_seq_event
 	}
 	if (ev->kind >= DRV_SEQ_EV_PAUSE)
 		track_reconcile(d, drv_wall_ms());
-	commit(e, d);
+	collect(e, d);
 	return DRV_OK;
 }
 
@@ -413,5 +482,5 @@ void run_tick(struct deploy_engine *e, struct dep *d, int64_t now)
 	}
 	if (e->acts.n > 0 || e->acts.persist)
 		track_reconcile(d, now);
-	commit(e, d);
+	collect(e, d);
 }

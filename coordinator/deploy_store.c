@@ -311,3 +311,16 @@ int deploy_store_reports(sqlite3 *db, const char *id, deploy_report_fn fn, void 
 	sqlite3_finalize(st);
 	return DRV_OK;
 }
+
+int deploy_store_counts(sqlite3 *db, deploy_count_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc = prep(db, "SELECT state, count(*) FROM deployments GROUP BY state", &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
+	return DRV_OK;
+}

@@ -69,6 +69,10 @@ int deploy_store_get(sqlite3 *db, const char *id, struct deploy_row *out);
  * version, state, phase, reason, actor, times and counts. */
 int deploy_store_list(sqlite3 *db, int limit, json_t **out);
 
+/* How many deployments are in each state: fn(state, count). */
+typedef void (*deploy_count_fn)(void *arg, const char *state, int64_t n);
+int deploy_store_counts(sqlite3 *db, deploy_count_fn fn, void *arg);
+
 /* The report events recorded for a deployment (core.c writes them before
  * it acknowledges a report), oldest first: fn(agent, data). */
 typedef void (*deploy_report_fn)(void *arg, const char *agent, json_t *data);

@@ -77,6 +77,17 @@ if grep -q $'\033' "$OUT/v1.out"; then fail "escape sequences in piped output"; 
 ok "deploy --wait piped: one line per host change, a final line, exit 0"
 V1=$(drover_cli history --json --limit 1 | jq -r '.[0].id')
 
+# ---- a service that turns unhealthy after its deployment is a health-check
+# failure on /metrics (the agent's monitor reports the transition)
+metrics() { in_ns control curl -fsS --max-time 10 -H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" "$DROVER_ADDR/metrics"; }
+metric() { metrics | awk -v s="$1" '$1 == s {print $2}'; }
+metric_at_least() { local v; v=$(metric "$1"); [[ -n $v ]] && awk -v v="$v" -v m="$2" 'BEGIN { exit !(v >= m) }'; }
+in_ns core-2 curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8080/fail || fail "berry-svc /fail"
+wait_for "a health failure on /metrics" 30 metric_at_least \
+	'drover_health_check_failures_total{service="project-coordinator"}' 1 || fail "no health failure counted"
+in_ns core-2 curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8080/recover || fail "berry-svc /recover"
+ok "a service turned unhealthy is counted in drover_health_check_failures_total"
+
 # ---- status and history
 run status status >/dev/null
 expect_rc status 0
@@ -145,6 +156,29 @@ expect_rc v3 1
 tail -n 1 "$OUT/v3.out" | grep -q " rolled_back in " || { show v3 >&2; fail "v3 final line"; }
 grep -qE "^core/project-coordinator core-[0-9] failed " "$OUT/v3.out" || { show v3 >&2; fail "no failed host line"; }
 ok "an unhealthy version: rolled back, exit 1"
+
+# ---- /metrics after all of that: valid, and it tells the story
+if command -v promtool >/dev/null; then
+	metrics >"$OUT/metrics.txt" || fail "GET /metrics"
+	promtool check metrics <"$OUT/metrics.txt" || fail "promtool rejects droverd's /metrics"
+	ok "promtool accepts /metrics after deployments"
+else
+	echo "e2e: NOTE: promtool missing (Debian prometheus): /metrics syntax not checked here" >&2
+fi
+for want in 'drover_agents{state="connected"} 5' \
+	'drover_image_pulls_total{result="succeeded"} 5' \
+	'drover_step_duration_seconds_count{kind="start",result="failed"} 1' \
+	'drover_step_duration_seconds_count{kind="rollback",result="succeeded"} 1' \
+	'drover_rollbacks_total 2' \
+	'drover_deployments{state="succeeded"} 3' \
+	'drover_deployments{state="rolled_back"} 2' \
+	'drover_deployments{state="aborted"} 1' \
+	'drover_link_instructions_acked_total 20' \
+	'drover_image_pull_bytes_total{source="registry"} 1000'; do
+	metric_at_least "${want% *}" "${want##* }" ||
+		fail "/metrics: want ${want% *} >= ${want##* }, got '$(metric "${want% *}")'"
+done
+ok "/metrics: agents and deployments by state, pulls and bytes, step durations by kind and result, rollbacks, instructions acked"
 
 # ---- cannot reach, cannot authenticate: exit 3
 rc=0

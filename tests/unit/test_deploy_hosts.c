@@ -1,0 +1,156 @@
+/* test_deploy_hosts.c: host lists and label selectors -> accepted agents,
+ * previous releases, hook hosts, and the errors for unknown hosts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "deploy_hosts.h"
+#include "err.h"
+
+static const char plan_text[] = "deployment: d\n"
+                                "version: \"2\"\n"
+                                "pre:\n"
+                                "  - name: backup\n"
+                                "    hosts: [db-1]\n"
+                                "    run: [/bin/true]\n"
+                                "tiers:\n"
+                                "  - name: core\n"
+                                "    services:\n"
+                                "      - name: web\n"
+                                "        image: r.example/web@sha256:"
+                                "0000000000000000000000000000000000000000000000000000000000000000\n"
+                                "        hosts: { labels: { tier: core } }\n"
+                                "        command: [/bin/web]\n"
+                                "        health: { http: { port: 8080 } }\n"
+                                "      - name: api\n"
+                                "        image: r.example/api@sha256:"
+                                "0000000000000000000000000000000000000000000000000000000000000000\n"
+                                "        hosts: [core-2]\n"
+                                "        command: [/bin/api]\n"
+                                "        health: { http: { port: 8081 } }\n";
+
+/* core-1 runs web 1 (blue), core-2 runs nothing, core-3 is pending,
+ * db-1 has no labels. */
+static const char agents_text[] =
+        "[{\"id\":\"core-1\",\"status\":\"accepted\",\"labels\":{\"tier\":\"core\"},"
+        "  \"releases\":[{\"service\":\"web\",\"version\":\"1\",\"digest\":\"sha256:aa\","
+        "                \"state\":\"stopped\",\"slot\":\"green\"},"
+        "               {\"service\":\"web\",\"version\":\"1\",\"digest\":\"sha256:bb\","
+        "                \"state\":\"running\",\"slot\":\"blue\"}]},"
+        " {\"id\":\"core-2\",\"status\":\"accepted\",\"labels\":{\"tier\":\"core\"},"
+        "  \"releases\":[]},"
+        " {\"id\":\"core-3\",\"status\":\"pending\",\"labels\":{\"tier\":\"core\"}},"
+        " {\"id\":\"db-1\",\"status\":\"accepted\",\"labels\":{}}]";
+
+static struct drv_plan *parse(const char *text)
+{
+	struct drv_plan_errors errs = {0};
+	struct drv_plan *p = NULL;
+	int rc = drv_plan_parse_buffer(text, strlen(text), "t.yaml", &p, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.v[i]);
+	drv_plan_errors_free(&errs);
+	assert_int_equal(rc, DRV_OK);
+	return p;
+}
+
+static const char *sget(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static void resolves(void **state)
+{
+	struct drv_plan *p = parse(plan_text);
+	json_t *agents = json_loads(agents_text, 0, NULL), *t = NULL, *web, *api;
+	struct deploy_hosts_err err;
+
+	(void)state;
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t, &err), DRV_OK);
+	web = json_array_get(json_object_get(t, "services"), 0);
+	api = json_array_get(json_object_get(t, "services"), 1);
+	/* the selector takes accepted agents only (core-3 is pending) */
+	assert_int_equal(json_array_size(web), 2);
+	assert_string_equal(sget(json_array_get(web, 0), "agent"), "core-1");
+	assert_true(json_is_true(json_object_get(json_array_get(web, 0), "prev")));
+	assert_string_equal(sget(json_array_get(web, 0), "slot"), "blue"); /* the running one */
+	assert_string_equal(sget(json_array_get(web, 0), "from"), "1");
+	assert_string_equal(sget(json_array_get(web, 1), "agent"), "core-2");
+	assert_true(json_is_false(json_object_get(json_array_get(web, 1), "prev")));
+	assert_string_equal(sget(json_array_get(web, 1), "from"), "");
+	assert_int_equal(json_array_size(api), 1);
+	assert_string_equal(
+	        json_string_value(json_array_get(json_array_get(json_object_get(t, "pre"), 0), 0)),
+	        "db-1");
+	assert_int_equal(json_array_size(json_object_get(t, "post")), 0);
+	assert_int_equal(json_array_size(json_array_get(json_object_get(t, "traffic"), 0)), 0);
+	json_decref(t);
+	json_decref(agents);
+	drv_plan_free(p);
+}
+
+static void refuses(const char *from, const char *to, const char *field, const char *msg)
+{
+	char text[sizeof(plan_text) + 64];
+	const char *at = strstr(plan_text, from);
+	struct drv_plan *p;
+	json_t *agents = json_loads(agents_text, 0, NULL), *t = NULL;
+	struct deploy_hosts_err err;
+
+	assert_non_null(at);
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - plan_text), plan_text, to,
+	         at + strlen(from));
+	p = parse(text);
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t, &err), DRV_ENOENT);
+	assert_null(t);
+	assert_string_equal(err.field, field);
+	assert_non_null(strstr(err.message, msg));
+	json_decref(agents);
+	drv_plan_free(p);
+}
+
+static void unknown_hosts(void **state)
+{
+	(void)state;
+	refuses("hosts: [core-2]", "hosts: [core-2, nosuch]", "tiers[0].services[1].hosts",
+	        "\"nosuch\" is unknown");
+	refuses("hosts: [core-2]", "hosts: [core-3]", "tiers[0].services[1].hosts",
+	        "\"core-3\" is not accepted");
+	refuses("{ labels: { tier: core } }", "{ labels: { tier: edge } }",
+	        "tiers[0].services[0].hosts", "matches no accepted agent");
+	refuses("hosts: [db-1]", "hosts: [db-2]", "pre[0].hosts", "\"db-2\" is unknown");
+}
+
+static void line_of_service(void **state)
+{
+	struct drv_plan *p = parse(plan_text);
+	json_t *agents = json_loads("[]", 0, NULL), *t = NULL;
+	struct deploy_hosts_err err;
+
+	(void)state;
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t, &err), DRV_ENOENT);
+	assert_string_equal(err.field, "pre[0].hosts");
+	json_decref(agents);
+	agents = json_loads("[{\"id\":\"db-1\",\"status\":\"accepted\"}]", 0, NULL);
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t, &err), DRV_ENOENT);
+	assert_string_equal(err.field, "tiers[0].services[0].hosts");
+	assert_int_equal(err.line, 10); /* "- name: web" */
+	json_decref(agents);
+	drv_plan_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(resolves),
+	        cmocka_unit_test(unknown_hosts),
+	        cmocka_unit_test(line_of_service),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,278 @@
+/* test_deploy_store.c: the deployments table, its transactions and queries;
+ * and the core's merge of reported releases into an agent's row. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "deploy_store.h"
+#include "err.h"
+#include "events.h"
+#include "keys.h"
+#include "schema.h"
+#include "store.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	const char *const *mig;
+	sqlite3 *db;
+	size_t n;
+
+	snprintf(dir, sizeof(dir), "/tmp/drv-dstore-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	mig = drv_schema_migrations(&n);
+	if (drv_db_open(path, mig, n, &db) != DRV_OK)
+		return -1;
+	*state = db;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[160];
+
+	drv_db_close(*state);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void fill(struct deploy_row *r, sqlite3 *db, const char *name)
+{
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(deploy_store_new_id(db, r->id), DRV_OK);
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->version, sizeof(r->version), "1.0");
+	snprintf(r->actor, sizeof(r->actor), "ci");
+	snprintf(r->state, sizeof(r->state), "pending");
+	snprintf(r->phase, sizeof(r->phase), "prestage");
+	r->plan = "{\"deployment\":\"x\"}";
+	r->extra = "{\"targets\":{}}";
+	r->created_ms = r->updated_ms = 1000;
+}
+
+static void ids(void **state)
+{
+	sqlite3 *db = *state;
+	char a[DRV_SEQ_ID_MAX + 1], b[DRV_SEQ_ID_MAX + 1];
+
+	assert_int_equal(deploy_store_new_id(db, a), DRV_OK);
+	assert_int_equal(deploy_store_new_id(db, b), DRV_OK);
+	assert_int_equal(strncmp(a, "dep-1-", 6), 0);
+	assert_int_equal(strlen(a), 12);
+	assert_string_not_equal(a, b); /* same N before an insert, another suffix */
+}
+
+static int count_events(sqlite3 *db, const char *dep, const char *kind)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT count(*) FROM events WHERE deployment_id = ?"
+	                                    " AND kind = ?",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_text(st, 1, dep, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void insert_save_get(void **state)
+{
+	sqlite3 *db = *state;
+	struct deploy_row r, got;
+	json_t *ev = json_pack("[{s:s, s:{s:s}}]", "kind", "deployment_created", "data", "x", "y");
+
+	fill(&r, db, "berrys");
+	assert_int_equal(deploy_store_insert(db, &r, ev), DRV_OK);
+	assert_int_equal(count_events(db, r.id, "deployment_created"), 1);
+	assert_int_not_equal(deploy_store_insert(db, &r, NULL), DRV_OK); /* the id is taken */
+
+	r.plan = NULL;
+	r.seq_state = "{\"v\":1}";
+	r.extra = "{\"hosts\":{}}";
+	snprintf(r.state, sizeof(r.state), "succeeded");
+	snprintf(r.phase, sizeof(r.phase), "done");
+	r.view = "{\"id\":\"x\"}";
+	r.finished_ms = r.updated_ms = 2000;
+	json_decref(ev);
+	ev = json_pack("[{s:s, s:s, s:{}}, {s:s, s:{}}]", "kind", "host", "agent", "core-1", "data",
+	               "kind", "succeeded", "data");
+	assert_int_equal(deploy_store_save(db, &r, ev), DRV_OK);
+	json_decref(ev);
+	assert_int_equal(count_events(db, r.id, "host"), 1);
+
+	assert_int_equal(deploy_store_get(db, r.id, &got), DRV_OK);
+	assert_string_equal(got.state, "succeeded");
+	assert_string_equal(got.seq_state, "{\"v\":1}");
+	assert_string_equal(got.extra, "{\"hosts\":{}}");
+	assert_string_equal(got.view, "{\"id\":\"x\"}");
+	assert_string_equal(got.plan, "{\"deployment\":\"x\"}");
+	assert_int_equal(got.finished_ms, 2000);
+	deploy_row_clear(&got);
+	assert_int_equal(deploy_store_get(db, "dep-9-000000", &got), DRV_ENOENT);
+
+	snprintf(r.id, sizeof(r.id), "dep-9-000000"); /* no such row: nothing saved */
+	assert_int_equal(deploy_store_save(db, &r, NULL), DRV_ENOENT);
+}
+
+/* A failing event insert rolls the whole transition back. */
+static void save_is_atomic(void **state)
+{
+	sqlite3 *db = *state;
+	struct deploy_row r, got;
+	json_t *bad = json_pack("[{s:s, s:{}}]", "kind", "Bad Kind!", "data");
+
+	fill(&r, db, "atomic");
+	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	snprintf(r.state, sizeof(r.state), "running");
+	r.plan = NULL;
+	assert_int_not_equal(deploy_store_save(db, &r, bad), DRV_OK);
+	json_decref(bad);
+	assert_int_equal(deploy_store_get(db, r.id, &got), DRV_OK);
+	assert_string_equal(got.state, "pending");
+	deploy_row_clear(&got);
+}
+
+static int collect(void *arg, struct deploy_row *r)
+{
+	json_array_append_new(arg, json_string(r->id));
+	return DRV_OK;
+}
+
+static void count_cb(void *arg, const char *state, int64_t n)
+{
+	json_object_set_new(arg, state, json_integer(n));
+}
+
+static void active_list_counts(void **state)
+{
+	sqlite3 *db = *state;
+	struct deploy_row a, b;
+	json_t *ids = json_array(), *list, *counts = json_object();
+
+	fill(&a, db, "one");
+	assert_int_equal(deploy_store_insert(db, &a, NULL), DRV_OK);
+	fill(&b, db, "two");
+	assert_int_equal(deploy_store_insert(db, &b, NULL), DRV_OK);
+	b.plan = NULL;
+	snprintf(b.state, sizeof(b.state), "failed");
+	b.finished_ms = 5000;
+	assert_int_equal(deploy_store_save(db, &b, NULL), DRV_OK);
+
+	assert_int_equal(deploy_store_active(db, collect, ids), DRV_OK);
+	assert_int_equal(json_array_size(ids), 1);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), a.id);
+
+	assert_int_equal(deploy_store_list(db, 10, &list), DRV_OK);
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")),
+	                    b.id);
+	assert_string_equal(
+	        json_string_value(json_object_get(json_array_get(list, 0), "deployment")), "two");
+	json_decref(list);
+	assert_int_equal(deploy_store_list(db, 1, &list), DRV_OK);
+	assert_int_equal(json_array_size(list), 1);
+	json_decref(list);
+
+	assert_int_equal(deploy_store_counts(db, count_cb, counts), DRV_OK);
+	assert_int_equal(json_integer_value(json_object_get(counts, "pending")), 1);
+	assert_int_equal(json_integer_value(json_object_get(counts, "failed")), 1);
+	json_decref(counts);
+	json_decref(ids);
+}
+
+static void report_cb(void *arg, const char *agent, json_t *data)
+{
+	json_array_append_new(arg, json_pack("{s:s, s:O}", "agent", agent, "data", data));
+}
+
+static void reports(void **state)
+{
+	sqlite3 *db = *state;
+	json_t *got = json_array(),
+	       *d1 = json_pack("{s:s, s:s}", "step_id", "dep-1-a:start:0:0", "result", "succeeded");
+
+	assert_int_equal(drv_events_insert(db, "report", "dep-1-a", "core-1", d1, NULL), DRV_OK);
+	assert_int_equal(drv_events_insert(db, "report", "dep-2-b", "core-1", d1, NULL), DRV_OK);
+	assert_int_equal(drv_events_insert(db, "host", "dep-1-a", "core-1", d1, NULL), DRV_OK);
+	assert_int_equal(deploy_store_reports(db, "dep-1-a", report_cb, got), DRV_OK);
+	assert_int_equal(json_array_size(got), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(got, 0), "agent")),
+	                    "core-1");
+	json_decref(d1);
+	json_decref(got);
+}
+
+/* store_agent_merge_releases: one service's releases replaced, others kept. */
+static void merge_releases(void **state)
+{
+	struct store *s;
+	struct drv_keypair kp;
+	struct store_agent a = {0};
+	struct store_hello h = {"{}", "{}",
+	                        "[{\"service\":\"web\",\"version\":\"1\"},"
+	                        "{\"service\":\"db\",\"version\":\"7\"}]",
+	                        "0.1.0"};
+	sqlite3_stmt *st;
+	json_t *rel;
+
+	(void)state;
+	assert_int_equal(store_open(path, &s), DRV_OK);
+	assert_int_equal(drv_keypair_generate(&kp), DRV_OK);
+	snprintf(a.id, sizeof(a.id), "core-1");
+	assert_int_equal(drv_pubkey_from_raw(kp.pk, DRV_PK_LEN, &a.key), DRV_OK);
+	a.status = AGENT_ACCEPTED;
+	a.next_seq = 1;
+	assert_int_equal(store_agent_create(s, &a, &h), DRV_OK);
+	assert_int_equal(store_agent_merge_releases(
+	                         s, "core-1", "web",
+	                         "[{\"service\":\"web\",\"version\":\"2\",\"slot\":\"\"}]"),
+	                 DRV_OK);
+	assert_int_equal(store_agent_merge_releases(s, "core-1", "web", "not json"), DRV_OK);
+	assert_int_equal(
+	        sqlite3_prepare_v2(store_db(s), "SELECT releases FROM agents", -1, &st, NULL),
+	        SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	rel = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	sqlite3_finalize(st);
+	assert_non_null(rel);
+	assert_int_equal(json_array_size(rel), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rel, 0), "service")),
+	                    "db");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rel, 1), "version")),
+	                    "2");
+	json_decref(rel);
+	drv_keypair_wipe(&kp);
+	store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(ids, setup, teardown),
+	        cmocka_unit_test_setup_teardown(insert_save_get, setup, teardown),
+	        cmocka_unit_test_setup_teardown(save_is_atomic, setup, teardown),
+	        cmocka_unit_test_setup_teardown(active_list_counts, setup, teardown),
+	        cmocka_unit_test_setup_teardown(reports, setup, teardown),
+	        cmocka_unit_test_setup_teardown(merge_releases, setup, teardown),
+	};
+
+	if (drv_crypto_init() != DRV_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
