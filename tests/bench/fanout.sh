@@ -14,6 +14,9 @@
 #
 #   fanout.sh N [ROUNDS] [IDLE]   -> $BENCH_OUT/fanout-N.json (FANOUT_VIA=api:
 #                                    fanout-api-N.json)
+# FANOUT_WAIT=0: `drover deploy` without --wait (one round only): the round
+# ends when every agent has its first instruction and acknowledged it, not
+# when the deployment ends (for fleets where the deployment itself is long).
 # IDLE (a duration, default 0): before the rounds, hold the fleet idle that
 # long and sample droverd's CPU (use at least 2 x the 25 s poll timeout).
 TEST_NAME=bench_fanout
@@ -40,7 +43,9 @@ if [[ $VIA == deploy ]]; then
 		sed -e "s|@DIGEST@|$digest|g" -e "s|@ROUND@|$r|g" "$BENCH_DIR/plans/fanout.yaml.in" >"$TMP/plan-$r.yaml"
 	done
 	echo 0 >"$TMP/round"
-	trigger=(--label role=sim --trigger "r=\$((\$(cat $TMP/round) + 1)); echo \$r >$TMP/round; $CLI deploy $TMP/plan-\$r.yaml --wait >>$TMP/deploy.log 2>&1")
+	wait_flag=--wait
+	[[ ${FANOUT_WAIT:-1} == 0 ]] && { wait_flag=; ROUNDS=1; }
+	trigger=(--label role=sim --trigger "r=\$((\$(cat $TMP/round) + 1)); echo \$r >$TMP/round; $CLI deploy $TMP/plan-\$r.yaml $wait_flag >>$TMP/deploy.log 2>&1")
 else
 	trigger=(--queue-api "$DROVER_ADDR" --admin-token-file "$COORD/admin.token")
 fi

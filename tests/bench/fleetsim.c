@@ -85,7 +85,22 @@ static const char usage[] =
         "                [--queue-api URL --admin-token-file FILE [--parallel K]]\n"
         "                [--trigger CMD] [--rounds R] [--round-timeout D] [--json FILE]\n"
         "N virtual agents (own key pair, id, NNG connection) against a real droverd.\n"
-        "D is a duration: 250ms, 2s, 1m. See docs/benchmarks.md.\n";
+        "D is a duration: 250ms, 2s, 1m. See docs/benchmarks.md.\n"
+        "\n"
+        "  --coordinator, --coordinator-key  the link URL and droverd's public key\n"
+        "  --enroll-token-file   enrollment token (agents are accepted at once)\n"
+        "  --id-prefix           agent ids are PREFIX00000.. (default sim-)\n"
+        "  --label               one label, its values cycled over the agents\n"
+        "  --pull/--restart/--health/--hook  simulated work per instruction (0)\n"
+        "  --ramp                agents started per second (1000)\n"
+        "  --settle              pause after enrollment, polls park (1s)\n"
+        "  --idle                hold the fleet idle, sample --coord-pid's CPU\n"
+        "  --coord-pid           the coordinator's PID: RSS, CPU, open files from /proc\n"
+        "  --queue-api           trigger: one RUN_HOOK per agent through the admin API\n"
+        "  --trigger             trigger: run CMD with /bin/sh (drover deploy --wait)\n"
+        "  --rounds              how many triggers; each is timed until every agent\n"
+        "                        holds an instruction and has it acknowledged\n"
+        "  --json                the results as JSON (the table goes to stdout)\n";
 
 /* ---- options ---- */
 
@@ -734,6 +749,10 @@ int main(int argc, char **argv)
 
 	memset(&r, 0, sizeof(r));
 	defaults(&r);
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(usage, stdout);
+		return 0;
+	}
 	if (parse(argc, argv, &r) != DRV_OK) {
 		fputs(usage, stderr);
 		return 2;

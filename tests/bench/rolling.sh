@@ -9,6 +9,9 @@
 #
 #   rolling.sh N [PULL RESTART HEALTH]   (simulated durations, default 0)
 #   -> $BENCH_OUT/rolling-N.json
+# ROLLING_WAIT=db: `drover deploy` without --wait, then wait for the
+# deployment's final state in droverd's database (sqlite3, every second, at
+# most an hour): for fleets where the API answers too slowly for --wait.
 TEST_NAME=bench_rolling
 source "$(dirname "$0")/bench_lib.sh"
 N=${1:?usage: rolling.sh N [PULL RESTART HEALTH]}
@@ -27,17 +30,28 @@ digest=sha256:$(printf 'fleetsim' | sha256sum | cut -d' ' -f1)
 sed -e "s|@DIGEST@|$digest|g" "$BENCH_DIR/plans/tiers.yaml.in" >"$TMP/plan.yaml"
 "$CLI" plan check "$TMP/plan.yaml" >/dev/null || fail "plan: $("$CLI" plan check "$TMP/plan.yaml" 2>&1)"
 
+trigger="$CLI deploy $TMP/plan.yaml --wait >$TMP/deploy.log 2>&1"
+if [[ ${ROLLING_WAIT:-cli} == db ]]; then
+	final="select count(*) from deployments where state in ('succeeded', 'failed', 'rolled_back', 'aborted')"
+	trigger="$CLI deploy $TMP/plan.yaml >$TMP/deploy.log 2>&1 && for i in \$(seq 3600); do
+		[ \"\$(sqlite3 -cmd '.timeout 5000' $COORD/droverd.db \"$final\")\" = 1 ] && exit 0; sleep 1; done; exit 1"
+fi
 "$FLEETSIM" --coordinator "$LINK_URL" --coordinator-key "$COORD/coordinator.pub" \
 	--enroll-token-file "$COORD/enroll.token" -n "$N" --label "svc=$SERVICES" \
 	--pull "${PULL}ms" --restart "${RESTART}ms" --health "${HEALTH}ms" --rounds 1 \
-	--trigger "$CLI deploy $TMP/plan.yaml --wait >$TMP/deploy.log 2>&1" --round-timeout 1800s \
+	--trigger "$trigger" --round-timeout 3600s \
 	--coord-pid "$COORD_PID" --json "$TMP/fleetsim.json" | tee "$TMP/fleetsim.out" ||
 	fail "the deployment did not finish: $(tail -n 20 "$TMP/deploy.log")"
 jq -e '.rounds[0].command_exit == 0' "$TMP/fleetsim.json" >/dev/null || fail "drover deploy failed: $(tail -n 20 "$TMP/deploy.log")"
 instr=$(jq '.totals.instructions' "$TMP/fleetsim.json")
-bench_json "rolling-$N" "$(jq -n --slurpfile f "$TMP/fleetsim.json" --argjson instr "$instr" '
+[[ $(sql "select state from deployments order by n desc limit 1") == succeeded ]] ||
+	fail "the deployment did not succeed: $(sql "select state, phase, reason from deployments")"
+db_s=$(sql "select (finished_ms - created_ms) / 1000.0 from deployments order by n desc limit 1")
+bench_json "rolling-$N" "$(jq -n --slurpfile f "$TMP/fleetsim.json" --argjson instr "$instr" \
+	--argjson db_s "$db_s" --arg wait "${ROLLING_WAIT:-cli}" '
 	{hosts: $f[0].agents, services: 8, tiers: 3, batch: "25%", instructions: $instr,
-	 deploy_s: ($f[0].rounds[0].command_ms / 1000),
+	 deploy_s: ($f[0].rounds[0].command_ms / 1000), created_to_finished_s: $db_s,
+	 wait: $wait,
 	 prestage_fanout_ms: $f[0].rounds[0].first_instruction_all_ms,
 	 coordinator_cpu_s: ($f[0].rounds[0].coordinator_cpu_ms / 1000),
 	 coordinator_cpu_ms_per_instruction: ($f[0].rounds[0].coordinator_cpu_ms / $instr),

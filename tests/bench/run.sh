@@ -57,22 +57,21 @@ echo "drover benchmarks ($MODE), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loa
 step signatures sigbench 3
 if [[ $MODE == full ]]; then
 	step fanout-100 bash "$HERE/fanout.sh" 100 5
-	step fanout-1000 bash "$HERE/fanout.sh" 1000 5
-	step fanout-5000 bash "$HERE/fanout.sh" 5000 3 60s
+	step fanout-1000 bash "$HERE/fanout.sh" 1000 3
+	step fanout-5000 env FANOUT_WAIT=0 bash "$HERE/fanout.sh" 5000 1 60s
+	step fanout-api-5000 env FANOUT_VIA=api bash "$HERE/fanout.sh" 5000 3
 else
 	step fanout-100 bash "$HERE/fanout.sh" 100 3
-	step fanout-1000 bash "$HERE/fanout.sh" 1000 3 30s
+	step fanout-1000 bash "$HERE/fanout.sh" 1000 2 30s
 fi
 step agent-rss bash "$HERE/agent_rss.sh" 100
-if [[ -x $HERE/rolling.sh ]]; then
-	if [[ $MODE == full ]]; then
-		step rolling-1000 bash "$HERE/rolling.sh" 1000
-		step rolling-5000 bash "$HERE/rolling.sh" 5000
-	else
-		step rolling-1000 bash "$HERE/rolling.sh" 1000
-	fi
+step rolling-1000 bash "$HERE/rolling.sh" 1000
+[[ $MODE == full ]] && step rolling-5000 env ROLLING_WAIT=db bash "$HERE/rolling.sh" 5000
+if [[ $MODE == full ]]; then
+	step vs-ansible bash "$HERE/vs_ansible.sh" 20 4
+else
+	step vs-ansible bash "$HERE/vs_ansible.sh" 20 1
 fi
-[[ -x $HERE/vs_ansible.sh ]] && step vs-ansible bash "$HERE/vs_ansible.sh" 20
 
 bash "$HERE/summary.sh" "$BENCH_OUT" | tee "$BENCH_OUT/summary.txt"
 printf '%s\n' "${STATUS[@]}" >"$BENCH_OUT/status.txt"

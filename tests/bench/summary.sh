@@ -19,30 +19,35 @@ if [[ -f $DIR/signatures.json ]]; then
 			"$(f2 "$(j signatures ".cases[] | select(.case == \"$c\") | .ratio_to_raw")") x libsodium"
 	done
 fi
-for n in 100 1000 5000; do
-	[[ -f $DIR/fanout-$n.json ]] || continue
+for f in $(ls "$DIR"/fanout-*.json 2>/dev/null | sort -t- -k2,2 -V); do
+	k=$(basename "$f" .json)
+	n=$(j "$k" .agents)
+	via=$(j "$k" .trigger)
 	m=".median.droverd"
-	row "fan-out $n: all hold the instruction (ms)" "$(f1 "$(j "fanout-$n" "$m.first_all_ms")")" \
-		"nullcoord $(f1 "$(j "fanout-$n" ".median.nullcoord.first_all_ms")"), x$(f2 "$(j "fanout-$n" .ratio.first_all)")"
-	row "fan-out $n: all acknowledged (ms)" "$(f1 "$(j "fanout-$n" "$m.acked_all_ms")")" \
-		"nullcoord $(f1 "$(j "fanout-$n" ".median.nullcoord.acked_all_ms")"), x$(f2 "$(j "fanout-$n" .ratio.acked_all)")"
-	row "fan-out $n: latency p50 / p99 (ms)" \
-		"$(f2 "$(j "fanout-$n" "$m.latency_p50_ms")") / $(f2 "$(j "fanout-$n" "$m.latency_p99_ms")")" \
-		"queued via $(j "fanout-$n" .trigger)"
-	row "fan-out $n: droverd CPU per instruction (ms)" \
-		"$(f2 "$(j "fanout-$n" "($m.coordinator_cpu_ms // 0) / .agents")")" \
-		"nullcoord $(f2 "$(j "fanout-$n" "(.median.nullcoord.coordinator_cpu_ms // 0) / .agents")")"
-	row "enroll $n agents (ms)" "$(f1 "$(j "fanout-$n" .droverd.enroll_ms)")" \
-		"nullcoord $(f1 "$(j "fanout-$n" .nullcoord.enroll_ms)")"
-	if [[ $(j "fanout-$n" '.droverd.coordinator_proc.idle_s // 0') != 0 ]]; then
+	row "fan-out $n ($via): all hold the instruction (ms)" "$(f1 "$(j "$k" "$m.first_all_ms")")" \
+		"nullcoord $(f1 "$(j "$k" ".median.nullcoord.first_all_ms")"), x$(f2 "$(j "$k" .ratio.first_all)")"
+	row "fan-out $n ($via): all acknowledged (ms)" "$(f1 "$(j "$k" "$m.acked_all_ms")")" \
+		"nullcoord $(f1 "$(j "$k" ".median.nullcoord.acked_all_ms")"), x$(f2 "$(j "$k" .ratio.acked_all)")"
+	row "fan-out $n ($via): latency p50 / p99 (ms)" \
+		"$(f2 "$(j "$k" "$m.latency_p50_ms")") / $(f2 "$(j "$k" "$m.latency_p99_ms")")" \
+		"nullcoord $(f2 "$(j "$k" ".median.nullcoord.latency_p50_ms")") / $(f2 "$(j "$k" ".median.nullcoord.latency_p99_ms")")"
+	[[ $via == deploy && $(j "$k" "$m.deploy_ms // 0") != 0 ]] &&
+		row "fan-out $n: the whole drover deploy --wait (ms)" "$(f1 "$(j "$k" "$m.deploy_ms")")" \
+			"prestage + start on every host"
+	row "fan-out $n ($via): droverd CPU per agent (ms)" \
+		"$(f2 "$(j "$k" "($m.coordinator_cpu_ms // 0) / .agents")")" \
+		"nullcoord $(f2 "$(j "$k" "(.median.nullcoord.coordinator_cpu_ms // 0) / .agents")")"
+	row "enroll $n agents (ms)" "$(f1 "$(j "$k" .droverd.enroll_ms)")" \
+		"nullcoord $(f1 "$(j "$k" .nullcoord.enroll_ms)")"
+	if [[ $(j "$k" '.droverd.coordinator_proc.idle_s // 0') != 0 ]]; then
 		row "droverd RSS per connected agent at $n (KiB)" \
-			"$(f2 "$(j "fanout-$n" .droverd.coordinator_proc.rss_per_agent_kb)")" \
-			"goal < 20; nullcoord $(f2 "$(j "fanout-$n" .nullcoord.coordinator_proc.rss_per_agent_kb)")"
+			"$(f2 "$(j "$k" .droverd.coordinator_proc.rss_per_agent_kb)")" \
+			"goal < 20; nullcoord $(f2 "$(j "$k" .nullcoord.coordinator_proc.rss_per_agent_kb)")"
 		row "droverd CPU per idle agent at $n (us/s)" \
-			"$(f2 "$(j "fanout-$n" .droverd.coordinator_proc.idle_cpu_us_per_agent_s)")" \
-			"$(f2 "$(j "fanout-$n" .droverd.coordinator_proc.idle_cpu_percent)") % of a core in all"
+			"$(f2 "$(j "$k" .droverd.coordinator_proc.idle_cpu_us_per_agent_s)")" \
+			"$(f2 "$(j "$k" .droverd.coordinator_proc.idle_cpu_percent)") % of a core in all"
 		row "droverd open files / RLIMIT_NOFILE at $n" \
-			"$(j "fanout-$n" .droverd.coordinator_proc.fds) / $(j "fanout-$n" .droverd.coordinator_proc.nofile_soft)" ""
+			"$(j "$k" .droverd.coordinator_proc.fds) / $(j "$k" .droverd.coordinator_proc.nofile_soft)" ""
 	fi
 done
 if [[ -f $DIR/agent_rss.json ]]; then
@@ -56,8 +61,11 @@ if [[ -f $DIR/agent_rss.json ]]; then
 fi
 for n in 1000 5000; do
 	[[ -f $DIR/rolling-$n.json ]] || continue
-	row "rolling 3 tiers over $n hosts, zero-time work (s)" "$(f2 "$(j "rolling-$n" .deploy_s)")" \
-		"$(j "rolling-$n" .note // "")"
+	row "rolling 3 tiers, 8 services, $n hosts, zero-time work (s)" "$(f2 "$(j "rolling-$n" .deploy_s)")" \
+		"$(j "rolling-$n" .instructions) instructions"
+	row "rolling $n: droverd CPU per instruction (ms)" \
+		"$(f2 "$(j "rolling-$n" .coordinator_cpu_ms_per_instruction)")" \
+		"prestage to all: $(f1 "$(j "rolling-$n" .prestage_fanout_ms)") ms"
 done
 if [[ -f $DIR/vs_ansible.json ]]; then
 	row "rolling update, 20 hosts: drover (s)" "$(f2 "$(j vs_ansible .drover_s)")" ""
