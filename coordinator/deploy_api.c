@@ -26,7 +26,22 @@ static bool field_like(const char *s, size_t n)
 	return true;
 }
 
-static json_t *error_item(const char *text, const char *source)
+/* A JSON string of n bytes of s; bytes that are not valid UTF-8 become '?'. */
+static json_t *text_json(const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
+	char *copy;
+
+	if (j != NULL || (copy = malloc(n + 1)) == NULL)
+		return j;
+	for (size_t i = 0; i < n; i++)
+		copy[i] = (unsigned char)s[i] >= 0x80 || s[i] == '\0' ? '?' : s[i];
+	j = json_stringn(copy, n);
+	free(copy);
+	return j;
+}
+
+json_t *deploy_api_plan_error(const char *text, const char *source)
 {
 	size_t n = strlen(source);
 	const char *p = text, *colon;
@@ -48,10 +63,13 @@ static json_t *error_item(const char *text, const char *source)
 	if (line > 0)
 		json_object_set_new(o, "line", json_integer(line));
 	if (colon != NULL && field_like(p, (size_t)(colon - p))) {
-		json_object_set_new(o, "field", json_stringn(p, (size_t)(colon - p)));
+		json_object_set_new(o, "field", text_json(p, (size_t)(colon - p)));
 		p = colon + 2;
 	}
-	json_object_set_new(o, "message", json_string(p));
+	if (json_object_set_new(o, "message", text_json(p, strlen(p))) != 0) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -62,7 +80,7 @@ static int plan_errors(struct drv_http_resp *resp, unsigned status, const char *
 	char msg[80];
 
 	for (size_t i = 0; list != NULL && i < errs->n; i++)
-		json_array_append_new(list, error_item(errs->v[i], source));
+		json_array_append_new(list, deploy_api_plan_error(errs->v[i], source));
 	first = json_array_get(list, 0);
 	if (errs->n == 1 && first != NULL)
 		snprintf(msg, sizeof(msg), "%s",

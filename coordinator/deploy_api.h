@@ -20,6 +20,11 @@ struct deploy_api {
 	int insecure_registry;        /* resolve tags over plain http:// (tests, labs) */
 };
 
+/* One plan error line ("SOURCE:LINE: field.path: message", LINE and field
+ * optional) as the API's {"line", "field", "message"} (a new reference;
+ * NULL when out of memory). */
+json_t *deploy_api_plan_error(const char *text, const char *source);
+
 /* api is borrowed and must outlive the server. */
 int deploy_api_add_routes(struct drv_http_server *srv, struct deploy_api *api);
 

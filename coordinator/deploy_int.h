@@ -132,8 +132,9 @@ void track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_e
 /* After a tick or a verb: hosts whose steps the sequencer ended on its
  * own (deadlines, abandoned) get their records and events. */
 void track_reconcile(struct dep *d, int64_t now);
-/* A host's API state from its entry in drv_seq_status(s, true). */
-const char *track_host_state(const json_t *seq_host);
+/* A host's API state from its entry in drv_seq_status(s, true); ended: the
+ * deployment is final (a prestage that never finished shows as pending). */
+const char *track_host_state(const json_t *seq_host, bool ended);
 
 /* deploy_ops.c */
 int ops_init(struct deploy_engine *e);

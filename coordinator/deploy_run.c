@@ -285,6 +285,8 @@ void run_flush(struct deploy_engine *e, struct dep *d)
 
 	if (!d->dirty || d->ended)
 		return;
+	if (final)
+		track_reconcile(d, now); /* host records and events match the final object */
 	memcpy(was_state, d->row.state, sizeof(was_state));
 	memcpy(was_phase, d->row.phase, sizeof(was_phase));
 	memcpy(was_reason, d->row.reason, sizeof(was_reason));

@@ -210,8 +210,9 @@ void track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_e
 	int svc;
 
 	step = ev->id ? json_object_get(steps, ev->id) : NULL;
-	if (step == NULL || (ev->result != DRV_SEQ_R_OK && ev->result != DRV_SEQ_R_FAILED))
-		return;
+	if (step == NULL || (ev->result != DRV_SEQ_R_OK && ev->result != DRV_SEQ_R_FAILED) ||
+	    drv_seq_state_terminal(drv_seq_state(d->seq)))
+		return; /* a late report of a finished deployment changes nothing */
 	k = (enum drv_seq_step_kind)json_integer_value(json_object_get(step, "s"));
 	svc = (int)json_integer_value(json_object_get(step, "v"));
 	drv_histogram_observe(e->m.step_seconds,
@@ -237,7 +238,7 @@ void track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_e
 
 /* ---- reconcile with the sequencer's own view ---- */
 
-const char *track_host_state(const json_t *h)
+const char *track_host_state(const json_t *h, bool ended)
 {
 	const char *pre = str_of(h, "prestage"), *start = str_of(h, "start"),
 	           *rb = str_of(h, "rollback");
@@ -259,6 +260,8 @@ const char *track_host_state(const json_t *h)
 			                                                     : "succeeded";
 		return "failed";
 	}
+	if (strcmp(pre, "sent") == 0 && ended)
+		return "pending"; /* never touched: the deployment ended first */
 	if (strcmp(pre, "none") != 0 && strcmp(pre, "abandoned") != 0)
 		return strcmp(pre, "sent") == 0 ? "prestaging"
 		       : strcmp(pre, "ok") == 0 ? "staged"
@@ -268,7 +271,8 @@ const char *track_host_state(const json_t *h)
 
 static void reconcile_host(struct dep *d, int svc, const json_t *h, int64_t now)
 {
-	const char *agent = str_of(h, "agent"), *st = track_host_state(h);
+	const char *agent = str_of(h, "agent"),
+	           *st = track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq)));
 	char key[DRV_SEQ_STEP_ID_MAX + 32];
 	json_t *rec;
 

@@ -139,7 +139,8 @@ static json_t *host_obj(const struct dep *d, size_t svc, const json_t *h, const 
 	snprintf(key, sizeof(key), "%zu/%s", svc, agent);
 	rec = json_object_get(json_object_get(d->extra, "hosts"), key);
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "id", agent, "state",
-	                 track_host_state(h), "from_version", str_of(from, agent), "to_version",
+	                 track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq))),
+	                 "from_version", str_of(from, agent), "to_version",
 	                 d->plan->services[svc].version, "started_ms",
 	                 json_integer_value(json_object_get(rec, "started_ms")), "finished_ms",
 	                 json_integer_value(json_object_get(rec, "finished_ms")), "message",

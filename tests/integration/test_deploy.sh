@@ -80,3 +80,27 @@ ok "after the restart $SLOW succeeded; finished hosts were not touched again; no
 "$CLI" history >"$TMP/history.out" || fail "drover history"
 grep -q "$SLOW" "$TMP/history.out" || fail "history lacks $SLOW"
 ok "drover history lists the deployments"
+
+# 6. kill -9 during a rollback: the previous release (1.0.0, started with a
+# 2.5 s start delay) comes back slowly, so the deployment is caught
+# rolling_back; after the restart it still ends rolled_back, on 1.0.0.
+"$CLI" deploy --json "$TMP/v3.yaml" >"$TMP/v3b.json" || fail "deploy v3 again"
+V3B=$(jq -r .id "$TMP/v3b.json")
+wait_for 60 dep_state_is "$V3B" rolling_back || fail "$V3B never rolling back: $(dep_get "$V3B" '{state,reason}')"
+coord_stop KILL
+ok "droverd killed (SIGKILL) while $V3B rolls back"
+coord_start
+wait_for 90 dep_state_is "$V3B" rolled_back || fail "$V3B after restart: $(dep_get "$V3B" '{state,reason}')"
+all_on 1.0.0 || fail "after the restarted rollback not every service runs 1.0.0"
+dup=$(sql "SELECT count(*) FROM (SELECT agent_id, step_id FROM instructions WHERE deployment_id = '$V3B' GROUP BY agent_id, step_id HAVING count(*) > 1)")
+[[ $dup == 0 ]] || fail "$dup steps queued twice"
+ok "after the restart $V3B rolled back: every host on 1.0.0, no step queued twice"
+
+# The metrics of deployments.
+curl -sS --max-time 10 -H "Authorization: Bearer $ADMIN_TOKEN" "$DROVER_ADDR/metrics" >"$TMP/metrics.txt"
+grep -q '^drover_deployments{state="rolled_back"} 2$' "$TMP/metrics.txt" ||
+	fail "deployments gauge: $(grep '^drover_deployments' "$TMP/metrics.txt")"
+grep -q '^drover_deployments{state="succeeded"} 3$' "$TMP/metrics.txt" || fail "succeeded gauge"
+grep -q '^drover_deploy_step_duration_seconds_count{kind="rollback"} [1-9]' "$TMP/metrics.txt" ||
+	fail "no step durations (this droverd ran the rollback steps)"
+ok "metrics: deployments by state, step durations"
