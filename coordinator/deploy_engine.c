@@ -599,6 +599,26 @@ static int load_plan(const struct deploy_row *r, struct drv_plan **out)
 	return rc;
 }
 
+/* A stored deployment whose plan cannot be read any more ends failed. */
+static void unloadable(struct deploy_engine *e, struct deploy_row *r, int err)
+{
+	json_t *ev = json_pack("[{s:s, s:{s:s}}]", "kind", "failed", "data", "text",
+	                       "cannot resume: the stored plan is unreadable");
+
+	snprintf(r->state, sizeof(r->state), "failed");
+	snprintf(r->phase, sizeof(r->phase), "done");
+	snprintf(r->reason, sizeof(r->reason), "cannot resume: the stored plan is unreadable (%s)",
+	         drv_errname(err));
+	free(r->plan);
+	free(r->seq_state);
+	free(r->extra);
+	r->plan = r->seq_state = r->extra = NULL;
+	r->updated_ms = r->finished_ms = drv_wall_ms();
+	if (deploy_store_save(e->cfg.db, r, ev) == DRV_OK && e->cfg.events != NULL)
+		drv_events_notify(e->cfg.events);
+	json_decref(ev);
+}
+
 static int resume_one(void *arg, struct deploy_row *r)
 {
 	struct deploy_engine *e = arg;
@@ -616,9 +636,21 @@ static int resume_one(void *arg, struct deploy_row *r)
 		d->next = e->deps;
 		e->deps = d;
 		rc = r->seq_state ? run_resume(e, d, r->seq_state) : run_start(e, d);
+		if (rc != DRV_OK && !d->ended) {
+			char why[DRV_SEQ_TEXT_MAX];
+
+			snprintf(why, sizeof(why),
+			         "cannot resume: the saved state does not load (%s)",
+			         drv_errname(rc));
+			drv_seq_free(d->seq);
+			d->seq = NULL;
+			run_fail(e, d, why);
+		}
 		run_flush(e, d);
 	} else {
 		dep_free(d);
+		if (rc != DRV_ENOMEM)
+			unloadable(e, r, rc);
 	}
 	if (rc != DRV_OK)
 		drv_error("deploy", "cannot resume a deployment", "deployment=%s error=%s", r->id,

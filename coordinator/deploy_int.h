@@ -121,6 +121,9 @@ void run_tick(struct deploy_engine *e, struct dep *d, int64_t now);
  * the actions taken meanwhile. The entry points above only take actions:
  * the engine flushes after a batch of messages and before any command. */
 void run_flush(struct deploy_engine *e, struct dep *d);
+/* End a deployment that cannot go on (cannot start, cannot be resumed) as
+ * failed with the reason, saved. */
+void run_fail(struct deploy_engine *e, struct dep *d, const char *why);
 void dep_free(struct dep *d);
 /* Queue an event about d for the current transition (steals data). */
 void dep_event(struct dep *d, const char *kind, const char *agent, json_t *data);

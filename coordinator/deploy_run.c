@@ -364,8 +364,7 @@ static int add_targets(struct drv_seq *s, const json_t *t)
 	return rc;
 }
 
-/* A deployment that cannot even start ends failed, with the reason. */
-static void start_failed(struct deploy_engine *e, struct dep *d, const char *why)
+void run_fail(struct deploy_engine *e, struct dep *d, const char *why)
 {
 	int64_t now = drv_wall_ms();
 
@@ -392,9 +391,9 @@ int run_start(struct deploy_engine *e, struct dep *d)
 	if (rc == DRV_OK)
 		rc = drv_seq_start(d->seq, drv_wall_ms(), &e->acts);
 	if (rc != DRV_OK) {
-		start_failed(e, d,
-		             d->seq && drv_seq_error(d->seq)[0] ? drv_seq_error(d->seq)
-		                                                : drv_strerror(rc));
+		run_fail(e, d,
+		         d->seq && drv_seq_error(d->seq)[0] ? drv_seq_error(d->seq)
+		                                            : drv_strerror(rc));
 		drv_seq_actions_clear(&e->acts);
 		return rc;
 	}

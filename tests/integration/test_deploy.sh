@@ -96,11 +96,27 @@ dup=$(sql "SELECT count(*) FROM (SELECT agent_id, step_id FROM instructions WHER
 [[ $dup == 0 ]] || fail "$dup steps queued twice"
 ok "after the restart $V3B rolled back: every host on 1.0.0, no step queued twice"
 
+# 7. A saved state that no longer loads (here: damaged by hand while droverd
+# is down) ends the deployment failed with the reason; the name is free again.
+plan_rolling "$TMP/slow2.yaml" 2.0.0 2500
+"$CLI" deploy --json "$TMP/slow2.yaml" >"$TMP/bad-state.json" || fail "deploy for the damaged state"
+BAD=$(jq -r .id "$TMP/bad-state.json")
+wait_for 30 dep_state_is "$BAD" running || fail "$BAD not running"
+coord_stop KILL
+sql "UPDATE deployments SET seq_state = '{\"v\": 999}' WHERE id = '$BAD'"
+coord_start
+wait_for 30 dep_state_is "$BAD" failed || fail "$BAD: $(dep_get "$BAD" '{state,reason}')"
+[[ $(dep_get "$BAD" .reason) == "cannot resume: "* ]] || fail "reason: $(dep_get "$BAD" .reason)"
+"$CLI" deploy --wait "$TMP/v1.yaml" >"$TMP/after-bad.out" 2>&1 || fail "deploy after a failed resume: $(tail -n 5 "$TMP/after-bad.out")"
+all_on 1.0.0 || fail "not on 1.0.0 after the last deployment"
+ok "a saved state that does not load: $BAD failed (cannot resume), the next deployment runs"
+
 # The metrics of deployments.
 curl -sS --max-time 10 -H "Authorization: Bearer $ADMIN_TOKEN" "$DROVER_ADDR/metrics" >"$TMP/metrics.txt"
 grep -q '^drover_deployments{state="rolled_back"} 2$' "$TMP/metrics.txt" ||
 	fail "deployments gauge: $(grep '^drover_deployments' "$TMP/metrics.txt")"
-grep -q '^drover_deployments{state="succeeded"} 3$' "$TMP/metrics.txt" || fail "succeeded gauge"
-grep -q '^drover_deploy_step_duration_seconds_count{kind="rollback"} [1-9]' "$TMP/metrics.txt" ||
-	fail "no step durations (this droverd ran the rollback steps)"
+grep -q '^drover_deployments{state="succeeded"} 4$' "$TMP/metrics.txt" || fail "succeeded gauge"
+grep -q '^drover_deployments{state="failed"} 1$' "$TMP/metrics.txt" || fail "failed gauge"
+grep -q '^drover_deploy_step_duration_seconds_count{kind="[a-z]*"} [1-9]' "$TMP/metrics.txt" ||
+	fail "no step durations"
 ok "metrics: deployments by state, step durations"
