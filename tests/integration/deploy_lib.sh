@@ -45,11 +45,21 @@ _stop_services() {
 	done
 }
 
+_rc() { return "$1"; }
+# Agents first (an agent restarts a service that exits), then the services,
+# the registry, and link_lib's cleanup with the test's exit status. Nothing
+# here may fail: the trap runs under set -e.
 _deploy_cleanup() {
-	local rc=$?
+	local rc=$? name
+	for name in "${AGENT_NAMES[@]}"; do
+		if [[ -n ${PIDS[$name]:-} ]]; then
+			_stop_pid "${PIDS[$name]}"
+			unset "PIDS[$name]"
+		fi
+	done
 	_stop_services
-	[[ -n $REG_DIR ]] && registry_stop "$REG_DIR" >/dev/null 2>&1
-	(exit "$rc")
+	if [[ -n $REG_DIR ]]; then registry_stop "$REG_DIR" >/dev/null 2>&1 || true; fi
+	_rc "$rc" || _cleanup
 	_cleanup
 }
 trap _deploy_cleanup EXIT
