@@ -6,7 +6,7 @@
  * random bytes). Only its hash is ever stored: BLAKE2b-256 over a domain
  * string and the secret. Secrets carry 256 bits of entropy, so a fast hash
  * is enough; comparisons are constant-time. API tokens have their own module
- * (coordinator/tokens.h) with the same construction.
+ * (coordinator/api/tokens.h) with the same construction.
  */
 #ifndef DRV_SECRET_H
 #define DRV_SECRET_H

@@ -21,13 +21,13 @@
 #include <string.h>
 
 #include "atomicfile.h"
-#include "audit.h"
+#include "audit_api.h"
 #include "db.h"
 #include "err.h"
-#include "events.h"
+#include "events_api.h"
 #include "http_server.h"
 #include "log.h"
-#include "metrics.h"
+#include "metrics_api.h"
 #include "schema.h"
 
 static int echo(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)

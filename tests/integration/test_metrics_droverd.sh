@@ -2,7 +2,7 @@
 # The real droverd's GET /metrics with a connected agent that ran steps:
 # promtool accepts it, and it carries agents by state, instructions sent and
 # acknowledged, and step durations by kind and result from the agents'
-# reports (coordinator/report_metrics.h).
+# reports (coordinator/link/report_metrics.h).
 TEST_NAME=metrics_droverd
 source "$(dirname "$0")/link_lib.sh"
 if ! command -v promtool >/dev/null; then

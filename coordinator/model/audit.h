@@ -10,8 +10,6 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-struct drv_http_server;
-
 struct drv_audit_entry {
 	const char *actor;  /* token name, "" when unauthenticated */
 	const char *role;   /* "viewer", "deployer", "admin", "none" */
@@ -31,9 +29,5 @@ int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e);
  * limit (1..DRV_AUDIT_LIST_MAX) as a JSON array of objects with id, at_ms,
  * actor, role, remote, method, path, status, detail. Caller owns *out. */
 int drv_audit_list(sqlite3 *db, int64_t before_id, int limit, json_t **out);
-
-/* GET /v1/audit?limit=N&before=ID (admin): {"entries": [...]}. db is
- * borrowed for the server's lifetime. */
-int drv_audit_add_routes(struct drv_http_server *srv, sqlite3 *db);
 
 #endif

@@ -1,9 +1,8 @@
-/* audit.c: append-only audit rows and the GET /v1/audit route. */
+/* audit.c: append-only audit rows (GET /v1/audit is api/audit_api.c). */
 #include "audit.h"
 
 #include "clock.h"
 #include "err.h"
-#include "http_server.h"
 #include "log.h"
 
 int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
@@ -78,29 +77,4 @@ int drv_audit_list(sqlite3 *db, int64_t before_id, int limit, json_t **out)
 	}
 	*out = arr;
 	return DRV_OK;
-}
-
-static int audit_get(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
-{
-	long long limit, before;
-	json_t *rows;
-	int rc;
-
-	if (drv_http_query_int(req, resp, "limit", 1, DRV_AUDIT_LIST_MAX, 100, &limit) != DRV_OK ||
-	    drv_http_query_int(req, resp, "before", 0, INT64_MAX, 0, &before) != DRV_OK)
-		return DRV_OK;
-	rc = drv_audit_list(ctx, before, (int)limit, &rows);
-	if (rc != DRV_OK)
-		return rc;
-	return drv_http_json(resp, 200, json_pack("{s:o}", "entries", rows));
-}
-
-static const struct drv_http_route audit_routes[] = {
-        {.method = "GET", .pattern = "/v1/audit", .min_role = DRV_ROLE_ADMIN, .handler = audit_get},
-};
-
-int drv_audit_add_routes(struct drv_http_server *srv, sqlite3 *db)
-{
-	return drv_http_add_routes(srv, audit_routes,
-	                           sizeof(audit_routes) / sizeof(audit_routes[0]), db);
 }

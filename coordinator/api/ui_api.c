@@ -1,5 +1,5 @@
 /* api_ui.c: serve the embedded dashboard files. */
-#include "api_ui.h"
+#include "ui_api.h"
 
 #include <stdio.h>
 

@@ -12,7 +12,7 @@
  * or, inside your own transaction on your own connection, insert with
  * drv_events_insert and call drv_events_notify(ev) after COMMIT.
  *
- * Streaming: GET /v1/events (viewer) answers text/event-stream:
+ * Streaming (api/events_api.c): GET /v1/events (viewer) answers text/event-stream:
  *
  *     retry: 2000
  *
@@ -34,11 +34,11 @@
 #define DRV_EVENTS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdint.h>
 
 struct drv_events;
-struct drv_http_server;
 
 #define DRV_EVENT_KIND_MAX      64  /* [a-z0-9_.-] */
 #define DRV_EVENT_ID_MAX        255 /* deployment and agent ids */
@@ -68,7 +68,14 @@ void drv_events_notify(struct drv_events *ev);
 /* End every stream now and refuse new ones (the server's stop hook). */
 void drv_events_shutdown(struct drv_events *ev);
 
-/* GET /v1/events (viewer), plus the stop hook. */
-int drv_events_add_routes(struct drv_http_server *srv, struct drv_events *ev);
+/* For readers of the stream (api/events_api.c). */
+bool drv_events_kind_ok(const char *kind);
+sqlite3 *drv_events_db(const struct drv_events *ev);
+int drv_events_keepalive_ms(const struct drv_events *ev);
+/* The publish generation now; *closing is set when the hub is shutting down. */
+uint64_t drv_events_gen(struct drv_events *ev, bool *closing);
+/* Wait until the generation moves past seen_gen, the hub closes or the
+ * monotonic clock reaches until_mono_ms. False when the hub is closing. */
+bool drv_events_wait(struct drv_events *ev, uint64_t seen_gen, int64_t until_mono_ms);
 
 #endif

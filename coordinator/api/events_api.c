@@ -1,16 +1,13 @@
-/* events.c: the events hub (publish, wake) and the GET /v1/events stream. */
-#include "events.h"
+/* events_api.c: GET /v1/events, the server-sent event stream over the events hub. */
+#include "events_api.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "err.h"
-#include "http_server.h"
 #include "log.h"
 
 #define BATCH      100
@@ -18,15 +15,6 @@
 #define TAIL_DEF   100
 #define RETRY_MS   2000
 #define FILTER_MAX DRV_EVENT_ID_MAX
-
-struct drv_events {
-	sqlite3 *db;
-	int keepalive_ms;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	uint64_t gen;
-	bool closing;
-};
 
 struct filter {
 	char deployment[FILTER_MAX + 1];
@@ -43,128 +31,6 @@ struct ev_stream {
 	size_t len, off, cap;
 	int64_t next_ping_ms;
 };
-
-/* ------------------------------------------------------------------ hub */
-
-int drv_events_new(sqlite3 *db, int keepalive_ms, struct drv_events **out)
-{
-	struct drv_events *ev = calloc(1, sizeof(*ev));
-	pthread_condattr_t ca;
-
-	if (!ev)
-		return DRV_ENOMEM;
-	ev->db = db;
-	ev->keepalive_ms = keepalive_ms > 0 ? keepalive_ms : DRV_EVENTS_KEEPALIVE_MS;
-	pthread_mutex_init(&ev->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ev->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	*out = ev;
-	return DRV_OK;
-}
-
-void drv_events_free(struct drv_events *ev)
-{
-	if (!ev)
-		return;
-	pthread_cond_destroy(&ev->cond);
-	pthread_mutex_destroy(&ev->lock);
-	free(ev);
-}
-
-void drv_events_notify(struct drv_events *ev)
-{
-	pthread_mutex_lock(&ev->lock);
-	ev->gen++;
-	pthread_cond_broadcast(&ev->cond);
-	pthread_mutex_unlock(&ev->lock);
-}
-
-void drv_events_shutdown(struct drv_events *ev)
-{
-	pthread_mutex_lock(&ev->lock);
-	ev->closing = true;
-	pthread_cond_broadcast(&ev->cond);
-	pthread_mutex_unlock(&ev->lock);
-}
-
-static void shutdown_hook(void *ctx)
-{
-	drv_events_shutdown(ctx);
-}
-
-static bool kind_ok(const char *kind)
-{
-	size_t n = kind ? strlen(kind) : 0;
-
-	if (n == 0 || n > DRV_EVENT_KIND_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = kind[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("_.-", c)))
-			return false;
-	}
-	return true;
-}
-
-int drv_events_insert(sqlite3 *db, const char *kind, const char *deployment_id,
-                      const char *agent_id, const json_t *data, int64_t *id_out)
-{
-	sqlite3_stmt *st;
-	char *text;
-	int rc;
-
-	if (!kind_ok(kind) || (deployment_id && strlen(deployment_id) > DRV_EVENT_ID_MAX) ||
-	    (agent_id && strlen(agent_id) > DRV_EVENT_ID_MAX) || (data && !json_is_object(data)))
-		return DRV_EINVAL;
-	text = data ? json_dumps(data, JSON_COMPACT) : strdup("{}");
-	if (!text)
-		return DRV_ENOMEM;
-	if (strlen(text) > DRV_EVENT_DATA_MAX) {
-		free(text);
-		return DRV_ETOOBIG;
-	}
-	if (sqlite3_prepare_v2(db,
-	                       "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
-	                       "VALUES (?, ?, ?, ?, ?)",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		free(text);
-		return DRV_EDB;
-	}
-	sqlite3_bind_int64(st, 1, drv_wall_ms());
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, deployment_id ? deployment_id : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, agent_id ? agent_id : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
-	if (rc == DRV_OK && id_out)
-		*id_out = sqlite3_last_insert_rowid(db);
-	if (rc != DRV_OK)
-		drv_error("events", "cannot insert event", "kind=%s error=\"%s\"", kind,
-		          sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	free(text);
-	return rc;
-}
-
-int drv_events_publish(struct drv_events *ev, const char *kind, const char *deployment_id,
-                       const char *agent_id, const json_t *data, int64_t *id_out)
-{
-	int64_t id;
-	int rc;
-
-	/* The connection is shared by threads: keep the insert and its rowid together. */
-	sqlite3_mutex_enter(sqlite3_db_mutex(ev->db));
-	rc = drv_events_insert(ev->db, kind, deployment_id, agent_id, data, &id);
-	sqlite3_mutex_leave(sqlite3_db_mutex(ev->db));
-	if (rc != DRV_OK)
-		return rc;
-	drv_events_notify(ev);
-	if (id_out)
-		*id_out = id;
-	return DRV_OK;
-}
 
 /* --------------------------------------------------------------- streams */
 
@@ -211,7 +77,7 @@ static int format_event(struct ev_stream *s, sqlite3_stmt *st)
 	json_decref(obj);
 	if (!json)
 		return DRV_ENOMEM;
-	if (!kind_ok(kind))
+	if (!drv_events_kind_ok(kind))
 		kind = "message";
 	snprintf(head, sizeof(head),
 	         "id: %lld\nevent: %s\ndata: ", (long long)sqlite3_column_int64(st, 0), kind);
@@ -245,7 +111,7 @@ static int fill(struct ev_stream *s)
 	         "SELECT id, at_ms, kind, deployment_id, agent_id, data FROM events "
 	         "WHERE id > ?1 AND %s ORDER BY id LIMIT %d",
 	         filter_sql, BATCH);
-	if (sqlite3_prepare_v2(s->ev->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(drv_events_db(s->ev), sql, -1, &st, NULL) != SQLITE_OK)
 		return DRV_EDB;
 	sqlite3_bind_int64(st, 1, s->last_id);
 	bind_filter(st, &s->f);
@@ -260,26 +126,11 @@ static int fill(struct ev_stream *s)
 	return rc;
 }
 
-static struct timespec mono_abs(int64_t at_ms)
-{
-	struct timespec ts = {.tv_sec = at_ms / 1000, .tv_nsec = (at_ms % 1000) * 1000000L};
-	return ts;
-}
-
 /* Wait until an event is published, the hub closes, or the next ping is
  * due. Returns false when the hub is closing. */
 static bool wait_for_news(struct ev_stream *s, uint64_t seen_gen)
 {
-	struct drv_events *ev = s->ev;
-	struct timespec until = mono_abs(s->next_ping_ms);
-	bool open;
-
-	pthread_mutex_lock(&ev->lock);
-	while (ev->gen == seen_gen && !ev->closing && drv_mono_ms() < s->next_ping_ms)
-		pthread_cond_timedwait(&ev->cond, &ev->lock, &until);
-	open = !ev->closing;
-	pthread_mutex_unlock(&ev->lock);
-	return open;
+	return drv_events_wait(s->ev, seen_gen, s->next_ping_ms);
 }
 
 static ssize_t stream_read(void *state, char *out, size_t cap)
@@ -294,14 +145,11 @@ static ssize_t stream_read(void *state, char *out, size_t cap)
 			size_t n = s->len - s->off < cap ? s->len - s->off : cap;
 			memcpy(out, s->buf + s->off, n);
 			s->off += n;
-			s->next_ping_ms = drv_mono_ms() + s->ev->keepalive_ms;
+			s->next_ping_ms = drv_mono_ms() + drv_events_keepalive_ms(s->ev);
 			return (ssize_t)n;
 		}
 		s->off = s->len = 0;
-		pthread_mutex_lock(&s->ev->lock);
-		gen = s->ev->gen;
-		closing = s->ev->closing;
-		pthread_mutex_unlock(&s->ev->lock);
+		gen = drv_events_gen(s->ev, &closing);
 		if (closing || fill(s) != DRV_OK)
 			return -1;
 		if (s->len)
@@ -425,7 +273,7 @@ static int start_id(struct drv_http_req *req, struct drv_http_resp *resp, struct
 		s->last_id = since;
 		return DRV_OK;
 	}
-	return tail_start(s->ev->db, &s->f, tail, &s->last_id);
+	return tail_start(drv_events_db(s->ev), &s->f, tail, &s->last_id);
 }
 
 static int events_get(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
@@ -450,7 +298,7 @@ static int events_get(struct drv_http_req *req, struct drv_http_resp *resp, void
 	snprintf(retry, sizeof(retry), "retry: %d\n\n", RETRY_MS);
 	if (rc == DRV_OK)
 		rc = buf_append(s, retry, strlen(retry));
-	s->next_ping_ms = drv_mono_ms() + ev->keepalive_ms;
+	s->next_ping_ms = drv_mono_ms() + drv_events_keepalive_ms(ev);
 	if (rc == DRV_OK)
 		rc = drv_http_stream(resp, "text/event-stream", &event_stream_ops, s);
 	if (rc != DRV_OK) {
@@ -466,6 +314,11 @@ static const struct drv_http_route event_routes[] = {
          .min_role = DRV_ROLE_VIEWER,
          .handler = events_get},
 };
+
+static void shutdown_hook(void *ctx)
+{
+	drv_events_shutdown(ctx);
+}
 
 int drv_events_add_routes(struct drv_http_server *srv, struct drv_events *ev)
 {

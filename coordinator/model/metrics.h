@@ -29,7 +29,6 @@
 
 struct drv_metrics;
 struct drv_metric;
-struct drv_http_server;
 
 #define DRV_METRICS_LABELS_MAX  4
 #define DRV_METRICS_SERIES_MAX  1000
@@ -70,8 +69,5 @@ int drv_metrics_on_collect(struct drv_metrics *m, void (*fn)(struct drv_metrics 
 
 /* The exposition text; the caller frees *out. */
 int drv_metrics_render(struct drv_metrics *m, char **out, size_t *len);
-
-/* GET /metrics (viewer), content type text/plain; version=0.0.4. */
-int drv_metrics_add_routes(struct drv_http_server *srv, struct drv_metrics *m);
 
 #endif

@@ -1,0 +1,182 @@
+/* events.c: the events hub: insert, publish, wake and wait. GET /v1/events is api/events_api.c. */
+#include "events.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+
+struct drv_events {
+	sqlite3 *db;
+	int keepalive_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t gen;
+	bool closing;
+};
+
+/* ------------------------------------------------------------------ hub */
+
+int drv_events_new(sqlite3 *db, int keepalive_ms, struct drv_events **out)
+{
+	struct drv_events *ev = calloc(1, sizeof(*ev));
+	pthread_condattr_t ca;
+
+	if (!ev)
+		return DRV_ENOMEM;
+	ev->db = db;
+	ev->keepalive_ms = keepalive_ms > 0 ? keepalive_ms : DRV_EVENTS_KEEPALIVE_MS;
+	pthread_mutex_init(&ev->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ev->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = ev;
+	return DRV_OK;
+}
+
+void drv_events_free(struct drv_events *ev)
+{
+	if (!ev)
+		return;
+	pthread_cond_destroy(&ev->cond);
+	pthread_mutex_destroy(&ev->lock);
+	free(ev);
+}
+
+void drv_events_notify(struct drv_events *ev)
+{
+	pthread_mutex_lock(&ev->lock);
+	ev->gen++;
+	pthread_cond_broadcast(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+}
+
+void drv_events_shutdown(struct drv_events *ev)
+{
+	pthread_mutex_lock(&ev->lock);
+	ev->closing = true;
+	pthread_cond_broadcast(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+}
+
+bool drv_events_kind_ok(const char *kind)
+{
+	size_t n = kind ? strlen(kind) : 0;
+
+	if (n == 0 || n > DRV_EVENT_KIND_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = kind[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("_.-", c)))
+			return false;
+	}
+	return true;
+}
+
+int drv_events_insert(sqlite3 *db, const char *kind, const char *deployment_id,
+                      const char *agent_id, const json_t *data, int64_t *id_out)
+{
+	sqlite3_stmt *st;
+	char *text;
+	int rc;
+
+	if (!drv_events_kind_ok(kind) ||
+	    (deployment_id && strlen(deployment_id) > DRV_EVENT_ID_MAX) ||
+	    (agent_id && strlen(agent_id) > DRV_EVENT_ID_MAX) || (data && !json_is_object(data)))
+		return DRV_EINVAL;
+	text = data ? json_dumps(data, JSON_COMPACT) : strdup("{}");
+	if (!text)
+		return DRV_ENOMEM;
+	if (strlen(text) > DRV_EVENT_DATA_MAX) {
+		free(text);
+		return DRV_ETOOBIG;
+	}
+	if (sqlite3_prepare_v2(db,
+	                       "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
+	                       "VALUES (?, ?, ?, ?, ?)",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		free(text);
+		return DRV_EDB;
+	}
+	sqlite3_bind_int64(st, 1, drv_wall_ms());
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, deployment_id ? deployment_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, agent_id ? agent_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	if (rc == DRV_OK && id_out)
+		*id_out = sqlite3_last_insert_rowid(db);
+	if (rc != DRV_OK)
+		drv_error("events", "cannot insert event", "kind=%s error=\"%s\"", kind,
+		          sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	free(text);
+	return rc;
+}
+
+int drv_events_publish(struct drv_events *ev, const char *kind, const char *deployment_id,
+                       const char *agent_id, const json_t *data, int64_t *id_out)
+{
+	int64_t id;
+	int rc;
+
+	/* The connection is shared by threads: keep the insert and its rowid together. */
+	sqlite3_mutex_enter(sqlite3_db_mutex(ev->db));
+	rc = drv_events_insert(ev->db, kind, deployment_id, agent_id, data, &id);
+	sqlite3_mutex_leave(sqlite3_db_mutex(ev->db));
+	if (rc != DRV_OK)
+		return rc;
+	drv_events_notify(ev);
+	if (id_out)
+		*id_out = id;
+	return DRV_OK;
+}
+
+/* --------------------------------------------------------------- readers */
+
+sqlite3 *drv_events_db(const struct drv_events *ev)
+{
+	return ev->db;
+}
+
+int drv_events_keepalive_ms(const struct drv_events *ev)
+{
+	return ev->keepalive_ms;
+}
+
+uint64_t drv_events_gen(struct drv_events *ev, bool *closing)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&ev->lock);
+	gen = ev->gen;
+	*closing = ev->closing;
+	pthread_mutex_unlock(&ev->lock);
+	return gen;
+}
+
+static struct timespec mono_abs(int64_t at_ms)
+{
+	struct timespec ts = {.tv_sec = at_ms / 1000, .tv_nsec = (at_ms % 1000) * 1000000L};
+	return ts;
+}
+
+bool drv_events_wait(struct drv_events *ev, uint64_t seen_gen, int64_t until_mono_ms)
+{
+	struct timespec until = mono_abs(until_mono_ms);
+	bool open;
+
+	pthread_mutex_lock(&ev->lock);
+	while (ev->gen == seen_gen && !ev->closing && drv_mono_ms() < until_mono_ms)
+		pthread_cond_timedwait(&ev->cond, &ev->lock, &until);
+	open = !ev->closing;
+	pthread_mutex_unlock(&ev->lock);
+	return open;
+}
