@@ -18,6 +18,8 @@
 #include "err.h"
 #include "seq_int.h"
 
+#include "textcut.h"
+
 int seq_rb_action(const struct seq_svc *v, const struct seq_host *h, const char **slot)
 {
 	bool bg = v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN;
@@ -144,7 +146,9 @@ void seq_breach(struct drv_seq *s, struct seq_svc *v, const char *why)
 {
 	enum drv_plan_rollback scope = v->ps->failure.rollback;
 	int32_t tier = (int32_t)v->ps->tier, cur = (int32_t)s->tier;
-	char buf[DRV_SEQ_TEXT_MAX];
+	char buf[DRV_SEQ_TEXT_MAX], cut[DRV_SEQ_TEXT_MAX], tail[64];
+	size_t room;
+	int n, m;
 
 	if (s->state != DRV_SEQ_TIERS && s->state != DRV_SEQ_POST && s->state != DRV_SEQ_FINALIZE)
 		return;
@@ -152,9 +156,13 @@ void seq_breach(struct drv_seq *s, struct seq_svc *v, const char *why)
 		return;
 	if (s->state != DRV_SEQ_TIERS)
 		cur = (int32_t)s->plan->n_tiers - 1;
-	snprintf(v->why, sizeof(v->why), "%s", why);
-	snprintf(buf, sizeof(buf), "service %s: %s (%u of %u hosts failed)", v->ps->name, why,
-	         v->failed, v->n);
+	snprintf(v->why, sizeof(v->why), "%s", drv_text_cut(cut, sizeof(cut), why, sizeof(cut) - 1));
+	/* The counts at the end always fit: the cause is cut to what is left. */
+	n = snprintf(buf, sizeof(buf), "service %s: ", v->ps->name);
+	m = snprintf(tail, sizeof(tail), " (%u of %u hosts failed)", v->failed, v->n);
+	room = sizeof(buf) - 1 > (size_t)(n + m) ? sizeof(buf) - 1 - (size_t)(n + m) : 0;
+	snprintf(buf + n, sizeof(buf) - (size_t)n, "%s%s", drv_text_cut(cut, sizeof(cut), why, room),
+	         tail);
 	seq_log(s, "breach: %s; rollback scope %s", buf, drv_plan_rollback_name(scope));
 	if (scope == DRV_ROLLBACK_TIER && tier != cur)
 		scope = DRV_ROLLBACK_DEPLOYMENT; /* later tiers stand on it */

@@ -16,6 +16,10 @@
 
 #include "err.h"
 #include "seq_int.h"
+#include "textcut.h"
+
+/* A host's reason inside a breach: room for the agent and the budget's words. */
+#define WHY_MAX 120
 
 static const char *const state_names[] = {
         [DRV_SEQ_PENDING] = "pending",
@@ -154,7 +158,7 @@ void seq_host_failed(struct drv_seq *s, struct seq_svc *v, uint32_t hi, const ch
 {
 	const struct drv_plan_failure *f = &v->ps->failure;
 	uint32_t total, batch, budget, size = v->cursor - v->batch_start;
-	char buf[DRV_SEQ_TEXT_MAX];
+	char buf[DRV_SEQ_TEXT_MAX], cut[WHY_MAX + 1];
 
 	v->failed++;
 	v->wave_failed++;
@@ -172,10 +176,11 @@ void seq_host_failed(struct drv_seq *s, struct seq_svc *v, uint32_t hi, const ch
 	                 : UINT32_MAX;
 	if (v->failed <= total && v->wave_failed <= batch && s->failed_hosts <= budget)
 		return;
-	snprintf(buf, sizeof(buf), "%s %s (%.80s): failed hosts over the %s budget",
+	snprintf(buf, sizeof(buf), "%s %s (%s): failed hosts over the %s budget",
 	         seq_agent(s, v->hosts[hi].agent),
 	         ST_BAD(v->hosts[hi].st[K_START]) ? "failed" : "unhealthy",
-	         why != NULL && why[0] ? why : "no reason given",
+	         drv_text_cut(cut, sizeof(cut), why != NULL && why[0] ? why : "no reason given",
+	                      WHY_MAX),
 	         v->failed > total        ? "service's"
 	         : v->wave_failed > batch ? "per-batch"
 	                                  : "deployment's");
