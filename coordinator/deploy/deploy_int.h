@@ -51,9 +51,11 @@ struct dep {
 	json_t *events;    /* events of the transition being made: [{"kind", "agent", "data"}] */
 	struct pend *pend; /* actions taken since the last save */
 	size_t n_pend, cap_pend;
-	bool dirty;   /* something changed since the last save */
-	bool persist; /* the sequencer's state changed since the last save */
-	bool ended;   /* terminal and saved: free after this turn */
+	bool dirty;       /* something changed since the last save */
+	bool persist;     /* the sequencer's state changed since the last save */
+	bool ended;       /* terminal and saved: free after this turn */
+	json_t *svc_seen; /* service name -> its progress as last put in a "service" event */
+	json_t *from_idx; /* per service: agent -> the release it ran before (lazy) */
 };
 
 enum msg_kind { MSG_REPORT, MSG_OP, MSG_CMD };
@@ -127,6 +129,8 @@ void run_fail(struct deploy_engine *e, struct dep *d, const char *why);
 void dep_free(struct dep *d);
 /* Queue an event about d for the current transition (steals data). */
 void dep_event(struct dep *d, const char *kind, const char *agent, json_t *data);
+/* A sequencer's hosts from a deployment's targets (deploy_hosts.h). */
+int run_add_targets(struct drv_seq *s, const json_t *targets);
 
 /* deploy_track.c: host and hook records in d->extra, and their events */
 void track_send(struct dep *d, const struct drv_seq_action *a, int64_t now);
@@ -162,5 +166,12 @@ const char *view_phase(const struct dep *d);
 void view_summary(struct dep *d, int64_t now);
 /* The deployment object (docs/api.md "Deployments"), a new reference. */
 json_t *view_object(const struct dep *d);
+/* A "service" event for every service whose state, batch, canary step or
+ * weight changed since the last call (with its tier's state), so that a
+ * follower prints a service's progress where it happened; ended_only: only
+ * services that ended (done, rolled_back, failed), else only the others. */
+void view_service_events(struct dep *d, bool ended_only);
+/* The release agent ran before this deployment, for service index svc. */
+const char *view_from_version(struct dep *d, int svc, const char *agent);
 
 #endif

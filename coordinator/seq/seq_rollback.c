@@ -156,13 +156,14 @@ void seq_breach(struct drv_seq *s, struct seq_svc *v, const char *why)
 		return;
 	if (s->state != DRV_SEQ_TIERS)
 		cur = (int32_t)s->plan->n_tiers - 1;
-	snprintf(v->why, sizeof(v->why), "%s", drv_text_cut(cut, sizeof(cut), why, sizeof(cut) - 1));
+	snprintf(v->why, sizeof(v->why), "%s",
+	         drv_text_cut(cut, sizeof(cut), why, sizeof(cut) - 1));
 	/* The counts at the end always fit: the cause is cut to what is left. */
 	n = snprintf(buf, sizeof(buf), "service %s: ", v->ps->name);
 	m = snprintf(tail, sizeof(tail), " (%u of %u hosts failed)", v->failed, v->n);
 	room = sizeof(buf) - 1 > (size_t)(n + m) ? sizeof(buf) - 1 - (size_t)(n + m) : 0;
-	snprintf(buf + n, sizeof(buf) - (size_t)n, "%s%s", drv_text_cut(cut, sizeof(cut), why, room),
-	         tail);
+	snprintf(buf + n, sizeof(buf) - (size_t)n, "%s%s",
+	         drv_text_cut(cut, sizeof(cut), why, room), tail);
 	seq_log(s, "breach: %s; rollback scope %s", buf, drv_plan_rollback_name(scope));
 	if (scope == DRV_ROLLBACK_TIER && tier != cur)
 		scope = DRV_ROLLBACK_DEPLOYMENT; /* later tiers stand on it */

@@ -30,7 +30,8 @@ static void test_url_whole(void **state)
 
 	(void)state;
 	drv_text_cut(out, sizeof(out), REASON, 80);
-	assert_string_equal(out, "project-coordinator not healthy within 6000 ms (last check: GET...");
+	assert_string_equal(out,
+	                    "project-coordinator not healthy within 6000 ms (last check: GET...");
 	assert_true(strlen(out) <= 80);
 	drv_text_cut(out, sizeof(out), REASON, 100);
 	assert_string_equal(out, "project-coordinator not healthy within 6000 ms (last check: GET "
