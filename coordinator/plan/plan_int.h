@@ -89,6 +89,15 @@ void failure_read(struct vctx *c, const json_t *v, const char *path, struct drv_
 void hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
                struct drv_plan_hook *h);
 
+/* plan_privs.c: user, group, capabilities, keep_setid (service = false:
+ * user and group only), and the checks tying them to a service. */
+void privs_read(struct vctx *c, const json_t *v, const char *path, bool service,
+                struct drv_plan_privs *pr);
+void privs_check(struct vctx *c, const char *path, bool exec_driver, bool chroot,
+                 const struct drv_plan_argv *command, const struct drv_plan_privs *pr);
+bool plan_is_root(const char *user);
+void plan_privs_free(struct drv_plan_privs *pr);
+
 /* plan.c: destructors shared with the readers. */
 void plan_argv_free(struct drv_plan_argv *a);
 void plan_kv_free(struct drv_plan_kv *kv, size_t n);
