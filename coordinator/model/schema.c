@@ -94,6 +94,8 @@ static const char *const migrations[] = {
         "  finished_ms INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX deployments_active ON deployments(finished_ms, name);"
         "CREATE INDEX events_deployment ON events(deployment_id, id);",
+        /* 3: retention deletes the instructions of a deployment it prunes */
+        "CREATE INDEX instructions_deployment ON instructions(deployment_id);",
 };
 
 const char *const *drv_schema_migrations(size_t *n)
