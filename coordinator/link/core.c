@@ -859,11 +859,11 @@ static int set_status_locked(struct core *c, const char *id, enum agent_status s
 		drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
 	}
 	drv_info("core", st == AGENT_ACCEPTED ? "agent accepted" : "agent status changed",
-	         "agent=%s status=%s by=%s", id, agent_status_name(st), by);
+	         "agent=%s status=%s by=%s", id, store_agent_status_name(st), by);
 	event(c, st == AGENT_ACCEPTED ? "agent_accepted" : "agent_rejected", id,
 	      json_pack("{s:s}", "by", by));
 	if (c->hooks.on_agent != NULL)
-		c->hooks.on_agent(c->hooks.arg, id, agent_status_name(st));
+		c->hooks.on_agent(c->hooks.arg, id, store_agent_status_name(st));
 	return DRV_OK;
 }
 
@@ -906,7 +906,7 @@ static json_t *agent_json(struct core *c, const struct store_agent_row *row)
 	                                                               : sa->last_seen_ms;
 
 	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}",
-	                 "id", sa->id, "status", agent_status_name(sa->status), "state",
+	                 "id", sa->id, "status", store_agent_status_name(sa->status), "state",
 	                 state_of(sa, a), "connected", a != NULL && a->connected, "last_seen_ms",
 	                 (json_int_t)seen, "first_seen_ms", (json_int_t)sa->first_seen_ms, "key_id",
 	                 sa->key.id, "labels", parse_or(row->labels_json, json_object()), "facts",
