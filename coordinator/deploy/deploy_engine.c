@@ -31,9 +31,13 @@ struct cmd {
 
 const char *deploy_verb_name(enum deploy_verb v)
 {
-	static const char *const names[] = {"pause", "resume", "promote", "abort", "rollback"};
+	static const char *const names[] = {
+	        [DEPLOY_PAUSE] = "pause",       [DEPLOY_RESUME] = "resume",
+	        [DEPLOY_PROMOTE] = "promote",   [DEPLOY_ABORT] = "abort",
+	        [DEPLOY_ROLLBACK] = "rollback",
+	};
 
-	return (unsigned)v < 5 ? names[v] : "unknown";
+	return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
 }
 
 /* ---- the queue ---- */
@@ -144,13 +148,13 @@ struct dep *deploy_engine_find(struct deploy_engine *e, const char *id)
 /* The deployment a step id belongs to: "<deployment>:...". */
 static struct dep *dep_of_step(struct deploy_engine *e, const char *step)
 {
-	const char *colon = step ? strchr(step, ':') : NULL;
+	struct drv_seq_id sid;
 	char id[DRV_SEQ_ID_MAX + 1];
 
-	if (colon == NULL || (size_t)(colon - step) > DRV_SEQ_ID_MAX)
+	if (drv_seq_id_parse(step, &sid) != DRV_OK)
 		return NULL;
-	memcpy(id, step, (size_t)(colon - step));
-	id[colon - step] = '\0';
+	memcpy(id, step, sid.dep_len);
+	id[sid.dep_len] = '\0';
 	return deploy_engine_find(e, id);
 }
 

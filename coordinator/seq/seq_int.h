@@ -145,19 +145,13 @@ bool seq_svc_active(const struct drv_seq *s, const struct seq_svc *v);
 void seq_host_failed(struct drv_seq *s, struct seq_svc *v, uint32_t h, const char *why);
 void seq_drive(struct drv_seq *s);
 
-/* seq_send.c: step ids, steps and operations sent */
+/* seq_id.c: step ids (names and the parser are in sequencer.h) */
 void seq_step_id(const struct drv_seq *s, char *buf, enum drv_seq_step_kind kind, uint32_t a,
                  uint32_t b, uint32_t c);
+/* drv_seq_id_parse, and the id must belong to s. */
+int seq_parse_id(const struct drv_seq *s, const char *id, struct drv_seq_id *out);
 
-#define ID_METRIC  100 /* parsed_id.kind of a metric operation id */
-#define ID_TRAFFIC 101 /* ... of a traffic operation id */
-
-struct parsed_id {
-	int kind; /* enum drv_seq_step_kind, ID_METRIC or ID_TRAFFIC */
-	uint32_t n[3];
-	int count;
-};
-int seq_parse_id(const struct drv_seq *s, const char *id, struct parsed_id *out);
+/* seq_send.c: steps and operations sent */
 /* Send step kind K_* to host h of v, counting it in v->inflight. */
 void seq_send_host(struct drv_seq *s, struct seq_svc *v, uint32_t h, int kind);
 /* The SEND action alone (no status or counter changes): also for resume. */
