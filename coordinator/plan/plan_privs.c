@@ -98,7 +98,7 @@ static void read_account(struct vctx *c, const json_t *v, const char *path, cons
 
 	if (item == NULL || json_is_null(item))
 		return;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (json_is_integer(item))
 		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(item));
 	else if (json_is_string(item))
@@ -106,14 +106,15 @@ static void read_account(struct vctx *c, const json_t *v, const char *path, cons
 	else
 		s = NULL;
 	if (s == NULL)
-		verr(c, p, "must be a %s name or a numeric id", key);
+		plan_verr(c, p, "must be a %s name or a numeric id", key);
 	else if (!valid_account(s))
-		verr(c, p,
-		     "\"%.40s\" is not a valid %s (lowercase letters, digits, '_', '-', at most 32;"
-		     " or a numeric id)",
-		     s, key);
+		plan_verr(c, p,
+		          "\"%.40s\" is not a valid %s (lowercase letters, digits, '_', '-', at "
+		          "most 32;"
+		          " or a numeric id)",
+		          s, key);
 	else
-		set_str(c, slot, s);
+		plan_set_str(c, slot, s);
 }
 
 /* "CAP_NET_BIND_SERVICE" or "net_bind_service": the canonical name, or NULL. */
@@ -143,9 +144,10 @@ static void read_caps(struct vctx *c, const json_t *v, const char *path, struct 
 
 	if (list == NULL || json_is_null(list))
 		return;
-	pjoin(p, path, "capabilities");
+	plan_pjoin(p, path, "capabilities");
 	if (!json_is_array(list) || json_array_size(list) > CAPS_MAX) {
-		verr(c, p, "must be a list of capability names such as [CAP_NET_BIND_SERVICE]");
+		plan_verr(c, p,
+		          "must be a list of capability names such as [CAP_NET_BIND_SERVICE]");
 		return;
 	}
 	a.v = calloc(json_array_size(list) + 1, sizeof(*a.v));
@@ -159,24 +161,25 @@ static void read_caps(struct vctx *c, const json_t *v, const char *path, struct 
 		        json_is_string(item) ? cap_canonical(json_string_value(item)) : NULL;
 		bool dup = false;
 
-		pindex(ip, p, i);
+		plan_pindex(ip, p, i);
 		if (name == NULL) {
-			verr(c, ip,
-			     "\"%.40s\" is not a Linux capability (such as CAP_NET_BIND_SERVICE)",
-			     json_is_string(item) ? json_string_value(item) : "?");
+			plan_verr(c, ip,
+			          "\"%.40s\" is not a Linux capability (such as "
+			          "CAP_NET_BIND_SERVICE)",
+			          json_is_string(item) ? json_string_value(item) : "?");
 			continue;
 		}
 		for (size_t k = 0; k < a.n; k++)
 			dup |= strcmp(a.v[k], name) == 0;
-		if (!dup && (a.v[a.n] = xstrdup(c, name)) != NULL)
+		if (!dup && (a.v[a.n] = plan_strdup(c, name)) != NULL)
 			a.n++;
 	}
 	plan_argv_free(out);
 	*out = a;
 }
 
-void privs_read(struct vctx *c, const json_t *v, const char *path, bool service,
-                struct drv_plan_privs *pr)
+void plan_privs_read(struct vctx *c, const json_t *v, const char *path, bool service,
+                     struct drv_plan_privs *pr)
 {
 	json_t *ks = json_object_get(v, "keep_setid");
 	char p[DRV_YJ_PATH_MAX];
@@ -187,11 +190,11 @@ void privs_read(struct vctx *c, const json_t *v, const char *path, bool service,
 		return;
 	read_caps(c, v, path, &pr->caps);
 	if (ks != NULL && !json_is_null(ks)) {
-		pjoin(p, path, "keep_setid");
+		plan_pjoin(p, path, "keep_setid");
 		if (json_is_boolean(ks))
 			pr->keep_setid = json_is_true(ks);
 		else
-			verr(c, p, "must be true or false");
+			plan_verr(c, p, "must be true or false");
 	}
 }
 
@@ -204,23 +207,23 @@ static bool has_dotdot(const char *s)
 	return false;
 }
 
-void privs_check(struct vctx *c, const char *path, bool exec_driver, bool chroot,
-                 const struct drv_plan_argv *command, const struct drv_plan_privs *pr)
+void plan_privs_check(struct vctx *c, const char *path, bool exec_driver, bool chroot,
+                      const struct drv_plan_argv *command, const struct drv_plan_privs *pr)
 {
 	char p[DRV_YJ_PATH_MAX];
 
 	if (chroot && plan_is_root(pr->user)) {
-		pjoin(p, path, "isolation");
-		verr(c, p,
-		     "chroot needs an unprivileged user (root can leave a chroot): drop user:"
-		     " root or the isolation");
+		plan_pjoin(p, path, "isolation");
+		plan_verr(c, p,
+		          "chroot needs an unprivileged user (root can leave a chroot): drop user:"
+		          " root or the isolation");
 	}
 	if (exec_driver && command->n > 0) {
-		pjoin(p, path, "command");
+		plan_pjoin(p, path, "command");
 		if (command->v[0][0] != '/')
-			verr(c, p, "the program must be an absolute path inside the image");
+			plan_verr(c, p, "the program must be an absolute path inside the image");
 		else if (has_dotdot(command->v[0]))
-			verr(c, p, "the program path must not contain '..'");
+			plan_verr(c, p, "the program path must not contain '..'");
 	}
 }
 
