@@ -1,4 +1,5 @@
 /* deploy_engine.c: the engine thread, its queue, API commands and resume. */
+#include "deploy_engine.h"
 #include "deploy_int.h"
 
 #include <errno.h>
@@ -31,57 +32,13 @@ struct cmd {
 
 const char *deploy_verb_name(enum deploy_verb v)
 {
-	static const char *const names[] = {"pause", "resume", "promote", "abort", "rollback"};
+	static const char *const names[] = {
+	        [DEPLOY_PAUSE] = "pause",       [DEPLOY_RESUME] = "resume",
+	        [DEPLOY_PROMOTE] = "promote",   [DEPLOY_ABORT] = "abort",
+	        [DEPLOY_ROLLBACK] = "rollback",
+	};
 
-	return (unsigned)v < 5 ? names[v] : "unknown";
-}
-
-/* ---- the queue ---- */
-
-void deploy_msg_free(struct msg *m)
-{
-	if (m == NULL)
-		return;
-	free(m->id);
-	free(m->service);
-	free(m->message);
-	free(m->output_tail);
-	free(m);
-}
-
-void deploy_post(struct deploy_engine *e, struct msg *m)
-{
-	pthread_mutex_lock(&e->mu);
-	if (m->kind != MSG_CMD && e->queued >= DEPLOY_QUEUE_MAX) {
-		if (e->dropped++ % 1000 == 0)
-			drv_error("deploy", "engine queue full: message dropped", "dropped=%zu",
-			          e->dropped);
-		pthread_mutex_unlock(&e->mu);
-		deploy_msg_free(m);
-		return;
-	}
-	if (e->tail != NULL)
-		e->tail->next = m;
-	else
-		e->head = m;
-	e->tail = m;
-	e->queued++;
-	pthread_cond_signal(&e->wake);
-	pthread_mutex_unlock(&e->mu);
-}
-
-static struct msg *take(struct deploy_engine *e)
-{
-	struct msg *m = e->head;
-
-	if (m != NULL) {
-		e->head = m->next;
-		if (e->head == NULL)
-			e->tail = NULL;
-		e->queued--;
-		m->next = NULL;
-	}
-	return m;
+	return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
 }
 
 /* ---- reports from the core (core lock held: copy and queue only) ---- */
@@ -144,13 +101,13 @@ struct dep *deploy_engine_find(struct deploy_engine *e, const char *id)
 /* The deployment a step id belongs to: "<deployment>:...". */
 static struct dep *dep_of_step(struct deploy_engine *e, const char *step)
 {
-	const char *colon = step ? strchr(step, ':') : NULL;
+	struct drv_seq_id sid;
 	char id[DRV_SEQ_ID_MAX + 1];
 
-	if (colon == NULL || (size_t)(colon - step) > DRV_SEQ_ID_MAX)
+	if (drv_seq_id_parse(step, &sid) != DRV_OK)
 		return NULL;
-	memcpy(id, step, (size_t)(colon - step));
-	id[colon - step] = '\0';
+	memcpy(id, step, sid.dep_len);
+	id[sid.dep_len] = '\0';
 	return deploy_engine_find(e, id);
 }
 
@@ -562,7 +519,7 @@ static bool turn(struct deploy_engine *e)
 		pthread_mutex_unlock(&e->mu);
 		return false;
 	}
-	while (n++ < DEPLOY_BATCH_MAX && (m = take(e)) != NULL) {
+	while (n++ < DEPLOY_BATCH_MAX && (m = deploy_take(e)) != NULL) {
 		pthread_mutex_unlock(&e->mu);
 		dispatch_msg(e, m);
 		pthread_mutex_lock(&e->mu);
@@ -737,7 +694,7 @@ static void fail_pending_cmds(struct deploy_engine *e)
 	struct msg *m;
 
 	pthread_mutex_lock(&e->mu);
-	while ((m = take(e)) != NULL) {
+	while ((m = deploy_take(e)) != NULL) {
 		if (m->kind == MSG_CMD) {
 			m->cmd->rc = DRV_ECLOSED;
 			m->cmd->done = true;

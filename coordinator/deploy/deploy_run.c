@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "clock.h"
+#include "core.h"
 #include "dispatch.h"
 #include "err.h"
 #include "log.h"
+#include "notify.h"
 #include "storage.h"
 
 void deploy_dep_free(struct dep *d)
@@ -33,15 +35,6 @@ void deploy_dep_free(struct dep *d)
 	free(d->pend);
 	deploy_row_clear(&d->row);
 	free(d);
-}
-
-void deploy_event(struct dep *d, const char *kind, const char *agent, json_t *data)
-{
-	json_t *e = json_pack("{s:s, s:s?, s:o}", "kind", kind, "agent", agent, "data",
-	                      data ? data : json_object());
-
-	if (e != NULL)
-		json_array_append_new(d->events, e);
 }
 
 /* ---- performing actions ---- */

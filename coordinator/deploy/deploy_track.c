@@ -193,14 +193,6 @@ static const char *done_state(enum drv_seq_step_kind k, bool ok, const char *was
 	}
 }
 
-static const char *kind_label(enum drv_seq_step_kind k)
-{
-	static const char *const names[] = {"prestage", "start", "rollback", "finalize", "pre",
-	                                    "up",       "down",  "post",     "traffic"};
-
-	return (unsigned)k <= DRV_SEQ_STEP_TRAFFIC ? names[k] : "other";
-}
-
 void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev,
                          int exit_code, const char *output_tail, int64_t now)
 {
@@ -218,7 +210,7 @@ void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct dr
 	drv_histogram_observe(e->m.step_seconds,
 	                      (double)(now - json_integer_value(json_object_get(step, "t"))) /
 	                              1000.0,
-	                      kind_label(k));
+	                      drv_seq_step_kind_name((int)k));
 	rec = json_object_get(json_object_get(d->extra, service_step(k) ? "hosts" : "hooks"),
 	                      str_of(step, "k"));
 	if (rec != NULL) {

@@ -18,6 +18,7 @@
 #include "registry.h"
 #include "report_metrics.h"
 #include "storage.h"
+#include "wire_names.h"
 
 #define TOUCH_EVERY_MS     5000 /* last_seen is written to the store at most this often */
 #define REJECT_LOGS_PER_S  20   /* more rejects than this per second are counted, not logged */
@@ -512,14 +513,6 @@ static void handle_poll(struct core *c, const Drover__Envelope *env, uint32_t pi
 	drv_msg_free(&p->base);
 }
 
-static const char *step_result_name(Drover__StepResult r)
-{
-	static const char *const names[] = {"unspecified", "accepted", "running", "succeeded",
-	                                    "failed",      "health",   "status"};
-
-	return (unsigned)r < 7 ? names[r] : "unspecified";
-}
-
 static json_t *report_json(const Drover__Report *r)
 {
 	char tail[OUTPUT_TAIL_STORED + 1];
@@ -530,7 +523,7 @@ static json_t *report_json(const Drover__Report *r)
 	json_decref(valid);
 	return json_pack("{s:s?, s:s?, s:I, s:s, s:s?, s:i, s:s?, s:s?, s:I, s:I}", "step_id",
 	                 r->step_id, "deployment_id", r->deployment_id, "instruction_seq",
-	                 (json_int_t)r->instruction_seq, "result", step_result_name(r->result),
+	                 (json_int_t)r->instruction_seq, "result", drv_step_result_name(r->result),
 	                 "message", r->message, "exit_code", (int)r->exit_code, "output_tail",
 	                 valid ? tail : NULL, "service", r->service, "duration_ms",
 	                 (json_int_t)r->duration_ms, "report_seq", (json_int_t)r->report_seq);
@@ -602,7 +595,7 @@ static int report_locked(struct core *c, struct agent_rt *a, const Drover__Repor
 		a->acked_seq = r->instruction_seq;
 	mark_seen(c, a, pipe);
 	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
-	         r->report_seq, r->step_id ? r->step_id : "", step_result_name(r->result));
+	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
 	drv_report_metrics_observe(r);
 	if (c->hooks.on_report != NULL)
 		c->hooks.on_report(c->hooks.arg, a->id, r);

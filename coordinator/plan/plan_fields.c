@@ -16,9 +16,6 @@
 #define TRAFFIC_TIMEOUT_MS (30 * 1000)
 #define METRIC_TIMEOUT_MS  (10 * 1000)
 
-static const char *const strategy_names[] = {"rolling", "canary", "blue-green", NULL};
-static const char *const rollback_names[] = {"deployment", "tier", "service", "none", NULL};
-
 /* ---- health ---- */
 
 static void health_kind_reset(struct vctx *c, struct drv_plan_health *h,
@@ -463,7 +460,7 @@ static void check_strategy_keys(struct vctx *c, const json_t *v, const char *pat
 				ok = strcmp(*k, key) == 0;
 		}
 		if (ok)
-			plan_verr(c, p, "not a field of a %s strategy", strategy_names[t]);
+			plan_verr(c, p, "not a field of a %s strategy", plan_strategy_names[t]);
 		else if (plan_suggest(key, strategy_keys[t]) != NULL)
 			plan_verr(c, p, "unknown field (did you mean %s?)",
 			          plan_suggest(key, strategy_keys[t]));
@@ -483,7 +480,7 @@ void plan_strategy_read(struct vctx *c, const json_t *v, const char *path,
 		plan_verr(c, path, "must be a mapping with a type: rolling, canary or blue-green");
 		return;
 	}
-	if (plan_read_enum(c, v, path, "type", strategy_names, &t) == 1 && t != (int)s->type)
+	if (plan_read_enum(c, v, path, "type", plan_strategy_names, &t) == 1 && t != (int)s->type)
 		plan_strategy_defaults(c, s, (enum drv_plan_strategy_type)t);
 	check_strategy_keys(c, v, path, s->type);
 	plan_read_amount(c, v, path, "max_unavailable", &s->max_unavailable);
@@ -524,6 +521,6 @@ void plan_failure_read(struct vctx *c, const json_t *v, const char *path,
 	plan_read_amount(c, v, path, "max_failed_hosts", &f->max_failed_hosts);
 	if (plan_read_amount(c, v, path, "max_failed_per_batch", &f->max_failed_per_batch) == 1)
 		f->per_batch_set = true;
-	if (plan_read_enum(c, v, path, "rollback", rollback_names, &r) == 1)
+	if (plan_read_enum(c, v, path, "rollback", plan_rollback_names, &r) == 1)
 		f->rollback = (enum drv_plan_rollback)r;
 }

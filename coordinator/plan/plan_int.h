@@ -97,7 +97,10 @@ void plan_failure_read(struct vctx *c, const json_t *v, const char *path,
 void plan_hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
                     struct drv_plan_hook *h);
 
-/* plan.c: destructors shared with the readers. */
+/* plan.c: the names of the enums (indexed by them, NULL-terminated) and
+ * destructors shared with the readers. */
+extern const char *const plan_strategy_names[];
+extern const char *const plan_rollback_names[];
 void plan_argv_free(struct drv_plan_argv *a);
 void plan_kv_free(struct drv_plan_kv *kv, size_t n);
 void plan_hosts_free(struct drv_plan_hosts *h);
