@@ -513,7 +513,7 @@ static int setup(struct pv *p, const struct drv_plan *plan, const json_t *target
 	}
 	rc = drv_seq_new(plan, "dry-run", &p->seq);
 	if (rc == DRV_OK)
-		rc = run_add_targets(p->seq, targets);
+		rc = deploy_run_add_targets(p->seq, targets);
 	if (rc == DRV_OK)
 		rc = drv_seq_start(p->seq, 0, &p->acts);
 	return rc;

@@ -63,12 +63,12 @@ static const char *api_phase(enum drv_seq_state s)
 	}
 }
 
-const char *view_state(const struct dep *d)
+const char *deploy_view_state(const struct dep *d)
 {
 	return d->row.state;
 }
 
-const char *view_phase(const struct dep *d)
+const char *deploy_view_phase(const struct dep *d)
 {
 	return d->row.phase;
 }
@@ -85,7 +85,7 @@ static int64_t max_failed(const struct drv_plan *p, int64_t total)
 	return sum;
 }
 
-void view_summary(struct dep *d, int64_t now)
+void deploy_view_summary(struct dep *d, int64_t now)
 {
 	json_t *st;
 	enum drv_seq_state s;
@@ -140,7 +140,7 @@ static json_t *host_obj(const struct dep *d, size_t svc, const json_t *h, const 
 	snprintf(key, sizeof(key), "%zu/%s", svc, agent);
 	rec = json_object_get(json_object_get(d->extra, "hosts"), key);
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "id", agent, "state",
-	                 track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq))),
+	                 deploy_track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq))),
 	                 "from_version", str_of(from, agent), "to_version",
 	                 d->plan->services[svc].version, "started_ms",
 	                 json_integer_value(json_object_get(rec, "started_ms")), "finished_ms",
@@ -306,7 +306,7 @@ static void service_event(struct dep *d, const char *tier, const char *tier_st, 
 	json_object_del(b, "name");
 	json_object_set_new(b, "tier", json_string(tier));
 	json_object_set_new(b, "tier_state", json_string(tier_st));
-	dep_event(d, "service", NULL, json_incref(b));
+	deploy_event(d, "service", NULL, json_incref(b));
 }
 
 /* The services of one tier that changed; the tier's new state goes with the
@@ -339,7 +339,7 @@ static void tier_events(struct dep *d, const struct drv_plan_tier *tier, json_t 
 	json_object_set_new(d->svc_seen, tkey, json_string(now_st));
 }
 
-void view_service_events(struct dep *d, bool ended_only)
+void deploy_view_service_events(struct dep *d, bool ended_only)
 {
 	json_t *st, *briefs;
 
@@ -364,7 +364,7 @@ void view_service_events(struct dep *d, bool ended_only)
 	json_decref(st);
 }
 
-const char *view_from_version(struct dep *d, int svc, const char *agent)
+const char *deploy_view_from_version(struct dep *d, int svc, const char *agent)
 {
 	const json_t *targets = json_object_get(d->extra, "targets");
 
@@ -434,7 +434,7 @@ static json_t *hooks_obj(const struct dep *d)
 	return out;
 }
 
-json_t *view_object(const struct dep *d)
+json_t *deploy_view_object(const struct dep *d)
 {
 	json_t *st = d->seq ? drv_seq_status(d->seq, true) : NULL;
 	json_t *o = json_pack(
