@@ -52,9 +52,10 @@ struct dep {
 	json_t *events;    /* events of the transition being made: [{"kind", "agent", "data"}] */
 	struct pend *pend; /* actions taken since the last save */
 	size_t n_pend, cap_pend;
-	bool dirty;   /* something changed since the last save */
-	bool persist; /* the sequencer's state changed since the last save */
-	bool ended;   /* terminal and saved: free after this turn */
+	bool dirty;        /* something changed since the last save */
+	bool persist;      /* the sequencer's state changed since the last save */
+	bool ended;        /* terminal and saved: free after this turn */
+	bool save_failing; /* the last save failed: retried every turn */
 };
 
 enum msg_kind { MSG_REPORT, MSG_OP, MSG_CMD };
