@@ -52,7 +52,7 @@ struct runtime {
 	pthread_mutex_t lock; /* mons */
 	pthread_cond_t cond;
 	struct mon *mons;
-	volatile int stopping;
+	struct stop_token stopping;
 	pthread_t sup_thread, health_thread;
 	bool threads;
 };
@@ -342,7 +342,7 @@ static void *health_main(void *arg)
 	struct runtime *rt = arg;
 
 	pthread_mutex_lock(&rt->lock);
-	while (!rt->stopping)
+	while (!stop_token_stopped(&rt->stopping))
 		health_round(rt);
 	pthread_mutex_unlock(&rt->lock);
 	return NULL;
@@ -352,7 +352,7 @@ static void *sup_main(void *arg)
 {
 	struct runtime *rt = arg;
 
-	while (!rt->stopping) {
+	while (!stop_token_stopped(&rt->stopping)) {
 		for (int i = 1; i < DRIVER_SLOTS; i++) {
 			const struct driver_ops *ops = driver_find((Drover__Driver)i);
 			if (ops != NULL && rt->dstate[i] != NULL && ops->tick != NULL)
@@ -387,7 +387,7 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 		if (ds.state == DRIVER_FAILED)
 			return step_fail(o, "%s failed to start: %s", in->name,
 			                 ds.detail[0] ? ds.detail : "not running");
-		if (rt->cfg.cancel != NULL && *rt->cfg.cancel)
+		if (stop_token_stopped(rt->cfg.cancel))
 			return step_fail(o, "%s: the agent is stopping; health not confirmed",
 			                 in->name);
 		if (checked && mon_state(rt, in->name, detail, sizeof(detail)) == HEALTH_UP)
@@ -918,7 +918,7 @@ void runtime_free(struct runtime *rt)
 	if (rt == NULL)
 		return;
 	pthread_mutex_lock(&rt->lock);
-	rt->stopping = 1;
+	stop_token_set(&rt->stopping);
 	pthread_cond_broadcast(&rt->cond);
 	pthread_mutex_unlock(&rt->lock);
 	if (rt->threads) {
