@@ -148,7 +148,10 @@ static int start_api(struct droverd *d)
 static int start_engine(struct droverd *d)
 {
 	struct notify_config nc = {0};
-	struct deploy_engine_config ec = {.db = d->deploy_db, .core = d->core, .events = d->events};
+	struct deploy_engine_config ec = {.db = d->deploy_db,
+	                                  .core = d->core,
+	                                  .events = d->events,
+	                                  .balancers = &d->conf.balancers};
 	int rc = notify_new(&nc, &d->notifier);
 
 	if (rc != DRV_OK)
@@ -158,6 +161,7 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.engine = d->engine;
 	d->deploy_api.core = d->core;
 	d->deploy_api.insecure_registry = d->conf.insecure_registry;
+	d->deploy_api.balancers = &d->conf.balancers;
 	return rc;
 }
 

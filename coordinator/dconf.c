@@ -1,10 +1,14 @@
 /* dconf.c: droverd.yaml. */
 #include "dconf.h"
 
+#include <libgen.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "atomicfile.h"
 #include "err.h"
 #include "http_server.h"
 #include "log.h"
@@ -89,6 +93,10 @@ static const struct drv_cfg_opt options[] = {
          "upper bound on REP contexts (one per waiting agent plus receivers)"},
         {"insecure_registry", DRV_CFG_BOOL, O(insecure_registry), "false", 0, 0, 0, NULL,
          "resolve plan image tags over plain http:// (tests, air-gapped labs)"},
+        {"balancers", DRV_CFG_EXTERN, O(balancers), NULL, 0, 0, 0, NULL,
+         "traffic switches plans may name (traffic: {balancer: NAME, backend: B}): "
+         "NAME: {kind: haproxy, socket: PATH} or NAME: {kind: command, argv: [CMD, ARGS...]}, "
+         "optional timeout (10s); see docs/traffic.md"},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -123,6 +131,21 @@ static void cross_check(const char *path, const struct droverd_conf *c, struct d
 	}
 }
 
+/* The `balancers` section, read from the same file with every node's line. */
+static int load_balancers(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
+{
+	char dir[PATH_MAX], *buf = NULL;
+	size_t len;
+	int rc = drv_read_file(path, DRV_CFG_FILE_MAX, &buf, &len);
+
+	if (rc != DRV_OK)
+		return rc;
+	snprintf(dir, sizeof(dir), "%s", path);
+	rc = drv_traffic_balancers_parse(buf, len, path, dirname(dir), &out->balancers, diag);
+	free(buf);
+	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
+}
+
 int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
 {
 	int rc;
@@ -131,6 +154,11 @@ int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *
 	rc = drv_cfg_load_file(options, N_OPTIONS, path, out, diag);
 	if (rc != DRV_OK)
 		return rc;
+	rc = load_balancers(path, out, diag);
+	if (rc != DRV_OK) {
+		dconf_free(out);
+		return rc;
+	}
 	cross_check(path, out, diag);
 	if (diag->n > 0) {
 		dconf_free(out);
@@ -150,4 +178,5 @@ int dconf_defaults(const char *dir, struct droverd_conf *out)
 void dconf_free(struct droverd_conf *c)
 {
 	drv_cfg_free(options, N_OPTIONS, c);
+	drv_traffic_balancers_free(&c->balancers);
 }

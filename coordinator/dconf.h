@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "traffic_conf.h"
 
 struct droverd_conf {
 	struct drv_strlist listen; /* tcp:// or tls+tcp:// URLs */
@@ -28,6 +29,8 @@ struct droverd_conf {
 	int64_t max_agents, max_pending;
 	int64_t receivers, max_contexts;
 	bool insecure_registry; /* resolve plan images over plain http:// */
+	/* `balancers`: the traffic switches plans may name (traffic_conf.h) */
+	struct drv_traffic_balancers balancers;
 };
 
 const struct drv_cfg_opt *dconf_options(size_t *n);

@@ -153,7 +153,7 @@ static void check_bluegreen(struct vctx *c, const char *path, struct drv_plan_se
 
 	pjoin(p, path, "strategy");
 	if (s->strategy.traffic.kind == DRV_TRAFFIC_NONE)
-		verr(c, p, "blue-green needs traffic (haproxy or hook) to switch");
+		verr(c, p, "blue-green needs traffic (a balancer or a hook) to switch");
 	if (s->strategy.green_port == 0)
 		verr(c, p, "blue-green needs green_port (where the new version starts)");
 	if (s->port == 0)

@@ -1,5 +1,5 @@
 /*
- * traffic_hook.h: the "hook" traffic kind: an operator's command does the
+ * traffic_hook.h: the "command" traffic kind: an operator's command does the
  * switching (argv conventions in traffic.h).
  */
 #ifndef DRV_TRAFFIC_HOOK_H
