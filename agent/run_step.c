@@ -19,6 +19,7 @@
 #include "err.h"
 #include "executor.h"
 #include "log.h"
+#include "wire_names.h"
 
 #define RUN_STEP_MAX (1u << 20)
 
@@ -470,27 +471,13 @@ static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t out_cond = PTHREAD_COND_INITIALIZER;
 static int final_result;
 
-static const char *result_name(int r)
-{
-	static const char *const names[] = {"unspecified", "accepted", "running", "succeeded",
-	                                    "failed",      "health",   "status"};
-	return r >= 0 && r < 7 ? names[r] : "unknown";
-}
-
-static const char *state_name(int s)
-{
-	static const char *const names[] = {"unspecified", "staged", "running", "stopped",
-	                                    "failed"};
-	return s >= 0 && s < 5 ? names[s] : "unknown";
-}
-
 static json_t *release_json(const Drover__Release *r)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:s}", "service", r->service,
-	                 "version", r->version, "digest", r->digest, "state", state_name(r->state),
-	                 "previous_version", r->previous_version, "previous_digest",
-	                 r->previous_digest, "healthy", r->healthy, "port", (int)r->port, "slot",
-	                 r->slot);
+	                 "version", r->version, "digest", r->digest, "state",
+	                 drv_release_state_name(r->state), "previous_version", r->previous_version,
+	                 "previous_digest", r->previous_digest, "healthy", r->healthy, "port",
+	                 (int)r->port, "slot", r->slot);
 }
 
 static json_t *releases_json(Drover__Release *const *rel, size_t n)
@@ -518,12 +505,13 @@ static void print_json(json_t *j)
 
 static void on_report(const Drover__Report *r, void *arg)
 {
-	json_t *j = json_pack(
-	        "{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:I, s:o}", "result",
-	        result_name(r->result), "step_id", r->step_id, "deployment_id", r->deployment_id,
-	        "service", r->service, "seq", (json_int_t)r->instruction_seq, "message", r->message,
-	        "exit_code", r->exit_code, "output_tail", r->output_tail, "duration_ms",
-	        (json_int_t)r->duration_ms, "releases", releases_json(r->releases, r->n_releases));
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:I, s:o}", "result",
+	                      drv_step_result_name(r->result), "step_id", r->step_id,
+	                      "deployment_id", r->deployment_id, "service", r->service, "seq",
+	                      (json_int_t)r->instruction_seq, "message", r->message, "exit_code",
+	                      r->exit_code, "output_tail", r->output_tail, "duration_ms",
+	                      (json_int_t)r->duration_ms, "releases",
+	                      releases_json(r->releases, r->n_releases));
 
 	if (j != NULL && r->health != NULL)
 		json_object_set_new(j, "health",

@@ -31,6 +31,10 @@ struct droverd_conf {
 	bool insecure_registry; /* resolve plan images over plain http:// */
 	/* `balancers`: the traffic switches plans may name (traffic_conf.h) */
 	struct drv_traffic_balancers balancers;
+	/* retention (model/retention.h): 0 is no limit of that kind */
+	int64_t events_max_age_ms, events_max_rows;
+	int64_t deployments_max_age_ms, deployments_max_rows;
+	int64_t retention_batch, retention_interval_ms;
 };
 
 const struct drv_cfg_opt *dconf_options(size_t *n);
