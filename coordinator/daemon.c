@@ -118,10 +118,21 @@ static int check_files(const struct droverd_conf *conf, struct drv_keypair *key)
 	return DRV_OK;
 }
 
+/* A stream re-checks its token when half of token_recheck has passed, at its
+ * next read; a keep-alive at least that often makes the reads happen. */
+static int keepalive_ms(const struct droverd_conf *conf)
+{
+	int64_t half = conf->token_recheck_ms / 2;
+
+	return half > 0 && half < DRV_EVENTS_KEEPALIVE_MS ? (int)half : DRV_EVENTS_KEEPALIVE_MS;
+}
+
 /* The HTTP API: the framework's routes (events, audit, metrics) and ours. */
 static int start_api(struct droverd *d)
 {
-	struct drv_http_config hc = {.listen = d->conf.api, .db = d->api_db};
+	struct drv_http_config hc = {.listen = d->conf.api,
+	                             .db = d->api_db,
+	                             .stream_recheck_ms = d->conf.token_recheck_ms};
 	int rc = drv_http_server_new(&hc, &d->http);
 
 	if (rc == DRV_OK)
@@ -238,7 +249,7 @@ static int start(struct droverd *d)
 	if (rc == DRV_OK)
 		rc = drv_db_open(d->conf.database, mig, n, &d->retention_db);
 	if (rc == DRV_OK)
-		rc = drv_events_new(d->events_db, 0, &d->events);
+		rc = drv_events_new(d->events_db, keepalive_ms(&d->conf), &d->events);
 	if (rc != DRV_OK)
 		return rc;
 	cc.store = d->store;

@@ -60,6 +60,8 @@ static const struct drv_cfg_opt options[] = {
          "URLs the link listens on: tcp://HOST:PORT (tests) or tls+tcp://HOST:PORT"},
         {"api", DRV_CFG_STR, O(api), DRV_API_DEFAULT_LISTEN, 0, 255, 0, check_hostport,
          "HOST:PORT of the HTTP API"},
+        {"token_recheck", DRV_CFG_DURATION, O(token_recheck_ms), "30s", 100, 30 * S, 0, NULL,
+         "an open event stream re-checks its API token this often and ends once it is revoked"},
         {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL, "SQLite database"},
         {"signing_key", DRV_CFG_PATH, O(signing_key), "coordinator.key", 0, 0, 0, NULL,
          "Ed25519 key that signs instructions (mode 0600)"},
