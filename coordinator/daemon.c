@@ -39,6 +39,7 @@
 #include "notify.h"
 #include "report_metrics.h"
 #include "retention.h"
+#include "storage.h"
 #include "schema.h"
 #include "store.h"
 #include "watchdog.h"
@@ -53,6 +54,7 @@ struct droverd {
 	sqlite3 *deploy_db;          /* the deployment engine's */
 	sqlite3 *retention_db;       /* retention's (deletes in short transactions) */
 	struct drv_metric *rows, *pruned;
+	struct drv_storage *storage; /* is the state directory writable? */
 	int64_t next_retention_mono;
 	struct drv_events *events;
 	struct core *core;
@@ -128,11 +130,26 @@ static int keepalive_ms(const struct droverd_conf *conf)
 }
 
 /* The HTTP API: the framework's routes (events, audit, metrics) and ours. */
+/* While the state directory is full or read-only: reads go on, changes get
+ * 507 (full) or 503 (read-only) with a message that says which directory. */
+static unsigned refuse_changes(void *arg, const char **code, char *msg, size_t len)
+{
+	struct droverd *d = arg;
+
+	switch (drv_storage_get(d->storage, msg, len)) {
+	case DRV_STORAGE_FULL: *code = "storage-full"; return 507;
+	case DRV_STORAGE_READONLY: *code = "storage-read-only"; return 503;
+	default: return 0;
+	}
+}
+
 static int start_api(struct droverd *d)
 {
 	struct drv_http_config hc = {.listen = d->conf.api,
 	                             .db = d->api_db,
-	                             .stream_recheck_ms = d->conf.token_recheck_ms};
+	                             .stream_recheck_ms = d->conf.token_recheck_ms,
+	                             .refuse_changes = refuse_changes,
+	                             .refuse_arg = d};
 	int rc = drv_http_server_new(&hc, &d->http);
 
 	if (rc == DRV_OK)
@@ -250,8 +267,12 @@ static int start(struct droverd *d)
 		rc = drv_db_open(d->conf.database, mig, n, &d->retention_db);
 	if (rc == DRV_OK)
 		rc = drv_events_new(d->events_db, keepalive_ms(&d->conf), &d->events);
+	if (rc == DRV_OK)
+		rc = drv_storage_new(d->conf.database, d->retention_db, d->conf.storage_min_free,
+		                     &d->storage);
 	if (rc != DRV_OK)
 		return rc;
+	drv_storage_check(d->storage);
 	cc.store = d->store;
 	cc.events = d->events;
 	rc = core_new(&cc, &d->core);
@@ -281,6 +302,7 @@ static void stop(struct droverd *d)
 	drv_db_close(d->api_db);
 	drv_db_close(d->deploy_db);
 	drv_db_close(d->retention_db);
+	drv_storage_free(d->storage);
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);
 	nng_fini();
@@ -319,7 +341,7 @@ static void retention_tick(struct droverd *d)
 	int64_t rows[DRV_RET_N], now = drv_mono_ms();
 	int err;
 
-	if (now < d->next_retention_mono)
+	if (now < d->next_retention_mono || drv_storage_get(d->storage, NULL, 0) != DRV_STORAGE_OK)
 		return;
 	err = drv_retention_prune(d->retention_db, &rc, drv_wall_ms(), now + RETENTION_BUDGET_MS,
 	                          &p);
@@ -378,6 +400,7 @@ static void serve(struct droverd *d, const sigset_t *set)
 				drv_error("droverd", "cannot reopen the log file");
 		}
 		if (drv_mono_ms() >= next_tick) {
+			drv_storage_check(d->storage);
 			core_tick(d->core);
 			write_stats(d);
 			retention_tick(d);
@@ -394,6 +417,7 @@ int droverd_cmd_run(const char *config, int check)
 
 	if (drv_crypto_init() != DRV_OK)
 		return 1;
+	drv_storage_install_log(); /* before the first SQLite call */
 	if (load_conf(config, &d.conf) != DRV_OK)
 		return 2;
 	rc = check_files(&d.conf, &d.key);

@@ -114,6 +114,9 @@ static const struct drv_cfg_opt options[] = {
          "rows deleted per transaction (small: writers never wait long)"},
         {"retention.interval", DRV_CFG_DURATION, O(retention_interval_ms), "10s", 1 * S, 3600 * S,
          0, NULL, "how often old rows are looked for"},
+        {"storage.min_free", DRV_CFG_INT, O(storage_min_free), "16777216", 0, 1LL << 50, 0, NULL,
+         "bytes that must stay free beside the database; below, changes are refused (reads "
+         "go on)"},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

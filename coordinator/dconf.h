@@ -36,6 +36,8 @@ struct droverd_conf {
 	int64_t events_max_age_ms, events_max_rows;
 	int64_t deployments_max_age_ms, deployments_max_rows;
 	int64_t retention_batch, retention_interval_ms;
+	int64_t storage_min_free; /* bytes free in the database's directory, or changes are refused
+	                           */
 };
 
 const struct drv_cfg_opt *dconf_options(size_t *n);

@@ -113,6 +113,13 @@ struct drv_http_config {
 	int64_t auth_fail_window_ms; /* 0: DRV_HTTP_AUTH_WINDOW_MS */
 	int auth_audit_keep;         /* failed-authentication audit rows kept; 0: default */
 	int64_t stream_recheck_ms;   /* 0: DRV_HTTP_RECHECK_MS (at most that) */
+	/* While refuse_changes returns an HTTP status (507, 503), every request
+	 * but GET is refused with it, *code and msg (not audited: the audit
+	 * log cannot be written either), and GET /healthz says "degraded" with
+	 * that message. 0: accepted. Called on any connection thread. NULL:
+	 * never refused. */
+	unsigned (*refuse_changes)(void *arg, const char **code, char *msg, size_t len);
+	void *refuse_arg;
 };
 
 /* Create a server (not listening yet). cfg is copied; cfg->db is borrowed.

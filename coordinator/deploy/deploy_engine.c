@@ -1,4 +1,5 @@
 /* deploy_engine.c: the engine thread, its queue, API commands and resume. */
+#include "deploy_engine.h"
 #include "deploy_int.h"
 
 #include <errno.h>
@@ -38,54 +39,6 @@ const char *deploy_verb_name(enum deploy_verb v)
 	};
 
 	return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
-}
-
-/* ---- the queue ---- */
-
-void deploy_msg_free(struct msg *m)
-{
-	if (m == NULL)
-		return;
-	free(m->id);
-	free(m->service);
-	free(m->message);
-	free(m->output_tail);
-	free(m);
-}
-
-void deploy_post(struct deploy_engine *e, struct msg *m)
-{
-	pthread_mutex_lock(&e->mu);
-	if (m->kind != MSG_CMD && e->queued >= DEPLOY_QUEUE_MAX) {
-		if (e->dropped++ % 1000 == 0)
-			drv_error("deploy", "engine queue full: message dropped", "dropped=%zu",
-			          e->dropped);
-		pthread_mutex_unlock(&e->mu);
-		deploy_msg_free(m);
-		return;
-	}
-	if (e->tail != NULL)
-		e->tail->next = m;
-	else
-		e->head = m;
-	e->tail = m;
-	e->queued++;
-	pthread_cond_signal(&e->wake);
-	pthread_mutex_unlock(&e->mu);
-}
-
-static struct msg *take(struct deploy_engine *e)
-{
-	struct msg *m = e->head;
-
-	if (m != NULL) {
-		e->head = m->next;
-		if (e->head == NULL)
-			e->tail = NULL;
-		e->queued--;
-		m->next = NULL;
-	}
-	return m;
 }
 
 /* ---- reports from the core (core lock held: copy and queue only) ---- */
@@ -566,7 +519,7 @@ static bool turn(struct deploy_engine *e)
 		pthread_mutex_unlock(&e->mu);
 		return false;
 	}
-	while (n++ < DEPLOY_BATCH_MAX && (m = take(e)) != NULL) {
+	while (n++ < DEPLOY_BATCH_MAX && (m = deploy_take(e)) != NULL) {
 		pthread_mutex_unlock(&e->mu);
 		dispatch_msg(e, m);
 		pthread_mutex_lock(&e->mu);
@@ -741,7 +694,7 @@ static void fail_pending_cmds(struct deploy_engine *e)
 	struct msg *m;
 
 	pthread_mutex_lock(&e->mu);
-	while ((m = take(e)) != NULL) {
+	while ((m = deploy_take(e)) != NULL) {
 		if (m->kind == MSG_CMD) {
 			m->cmd->rc = DRV_ECLOSED;
 			m->cmd->done = true;

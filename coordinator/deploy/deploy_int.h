@@ -1,9 +1,10 @@
 /*
  * deploy_int.h: the deployment engine's internals, shared by its files:
- * deploy_engine.c (thread, queue, commands, resume), deploy_run.c (one
+ * deploy_engine.c (thread, commands, resume), deploy_run.c (one
  * deployment's transitions: handle, save, perform), deploy_track.c (host and
  * hook records for the API and events), deploy_ops.c (traffic and metric
- * workers), deploy_view.c (the API object). Not an API.
+ * workers), deploy_view.c (the API object), deploy_queue.c (the message
+ * queue and deployment events: the helpers below all of them). Not an API.
  *
  * Everything here runs on the engine thread, except the queue (engine->mu)
  * and the worker operations, which only post their outcome.
@@ -14,7 +15,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "deploy_engine.h"
+#include "deploy_config.h"
 #include "deploy_store.h"
 #include "envelope.h"
 #include "metrics.h"
@@ -51,9 +52,10 @@ struct dep {
 	json_t *events;    /* events of the transition being made: [{"kind", "agent", "data"}] */
 	struct pend *pend; /* actions taken since the last save */
 	size_t n_pend, cap_pend;
-	bool dirty;   /* something changed since the last save */
-	bool persist; /* the sequencer's state changed since the last save */
-	bool ended;   /* terminal and saved: free after this turn */
+	bool dirty;        /* something changed since the last save */
+	bool persist;      /* the sequencer's state changed since the last save */
+	bool ended;        /* terminal and saved: free after this turn */
+	bool save_failing; /* the last save failed: retried every turn */
 };
 
 enum msg_kind { MSG_REPORT, MSG_OP, MSG_CMD };
@@ -103,8 +105,6 @@ struct deploy_engine {
 };
 
 /* deploy_engine.c */
-void deploy_post(struct deploy_engine *e, struct msg *m);
-void deploy_msg_free(struct msg *m);
 struct dep *deploy_engine_find(struct deploy_engine *e, const char *id);
 
 /* deploy_run.c */
@@ -125,8 +125,6 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d);
  * failed with the reason, saved. */
 void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why);
 void deploy_dep_free(struct dep *d);
-/* Queue an event about d for the current transition (steals data). */
-void deploy_event(struct dep *d, const char *kind, const char *agent, json_t *data);
 
 /* deploy_track.c: host and hook records in d->extra, and their events */
 void deploy_track_send(struct dep *d, const struct drv_seq_action *a, int64_t now);
@@ -155,6 +153,16 @@ void deploy_ops_fini(struct deploy_engine *e);
 /* The first number in a metric answer ("0.003", "0.003\n", {"value": 0.003}):
  * DRV_EINVAL when there is none or it is not finite. */
 int deploy_metric_value(const char *body, double *out);
+
+/* deploy_queue.c: below every other file */
+/* Queue m for the engine thread (any thread); the queue takes m (a full
+ * queue drops a report or an outcome, never a command). */
+void deploy_post(struct deploy_engine *e, struct msg *m);
+/* The oldest message, or NULL (caller holds e->mu). */
+struct msg *deploy_take(struct deploy_engine *e);
+void deploy_msg_free(struct msg *m);
+/* Queue an event about d for the current transition (steals data). */
+void deploy_event(struct dep *d, const char *kind, const char *agent, json_t *data);
 
 /* deploy_view.c */
 /* The documented API state and phase of a deployment. */

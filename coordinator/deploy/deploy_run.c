@@ -15,9 +15,12 @@
 #include <string.h>
 
 #include "clock.h"
+#include "core.h"
 #include "dispatch.h"
 #include "err.h"
 #include "log.h"
+#include "notify.h"
+#include "storage.h"
 
 void deploy_dep_free(struct dep *d)
 {
@@ -32,15 +35,6 @@ void deploy_dep_free(struct dep *d)
 	free(d->pend);
 	deploy_row_clear(&d->row);
 	free(d);
-}
-
-void deploy_event(struct dep *d, const char *kind, const char *agent, json_t *data)
-{
-	json_t *e = json_pack("{s:s, s:s?, s:o}", "kind", kind, "agent", agent, "data",
-	                      data ? data : json_object());
-
-	if (e != NULL)
-		json_array_append_new(d->events, e);
 }
 
 /* ---- performing actions ---- */
@@ -156,15 +150,6 @@ static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
 			drv_info("deploy", p->a.text, "deployment=%s", d->row.id);
 			break;
 		}
-	}
-	d->n_pend = 0;
-}
-
-static void drop_pending(struct dep *d)
-{
-	for (size_t i = 0; i < d->n_pend; i++) {
-		deploy_ops_discard(d->pend[i].op);
-		d->pend[i].op = NULL;
 	}
 	d->n_pend = 0;
 }
@@ -296,14 +281,22 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d)
 	if (d->persist || json_array_size(d->events) > 0) {
 		rc = save(e, d, d->persist, final);
 		if (rc != DRV_OK) {
-			drv_error("deploy",
-			          "cannot save a transition: dropped until droverd restarts",
-			          "deployment=%s error=%s", d->row.id, drv_errname(rc));
-			d->ended = true;
-			json_array_clear(d->events);
-			drop_pending(d);
+			/* Nothing is sent before it is saved: keep the transition, its
+			 * events and actions, and try again next turn (a full disk
+			 * that gets space back). */
+			if (!d->save_failing)
+				drv_error("deploy",
+				          "cannot save a transition: holding it until a save "
+				          "succeeds",
+				          "deployment=%s error=%s", d->row.id, drv_errname(rc));
+			d->save_failing = true;
+			drv_storage_suspect();
 			return;
 		}
+		if (d->save_failing)
+			drv_info("deploy", "transition saved after failed attempts: going on",
+			         "deployment=%s", d->row.id);
+		d->save_failing = false;
 		if (e->cfg.events != NULL && json_array_size(d->events) > 0)
 			drv_events_notify(e->cfg.events);
 	}

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "registry.h"
 #include "report_metrics.h"
+#include "storage.h"
 #include "wire_names.h"
 
 #define TOUCH_EVERY_MS     5000 /* last_seen is written to the store at most this often */
@@ -299,8 +300,10 @@ static int hello_known_agent(struct core *c, const struct hello_in *in, struct s
 		      json_pack("{s:s, s:s}", "bound_key", a->key.id, "offered_key", in->key->id));
 		return DRV_EEXIST;
 	}
+	/* Not saved (a full disk): the session goes on; the next Hello saves it. */
 	if (store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms()) != DRV_OK)
-		return DRV_EDB;
+		drv_warn("core", "cannot save the agent's Hello: it stays connected", "agent=%s",
+		         a->id);
 	if (a->status == AGENT_PENDING && token_valid(c, in->h, by)) {
 		if (store_agent_set_status(c->cfg.store, a->id, AGENT_ACCEPTED, by,
 		                           drv_wall_ms()) != DRV_OK)
@@ -576,6 +579,8 @@ static int report_store(struct core *c, struct agent_rt *a, const Drover__Report
 		store_rollback(c->cfg.store);
 	if (rc == DRV_OK && c->cfg.events != NULL)
 		drv_events_notify(c->cfg.events);
+	if (rc == DRV_EDB)
+		drv_storage_suspect(); /* a full or read-only disk? (not acknowledged: resent) */
 	return rc;
 }
 

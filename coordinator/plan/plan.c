@@ -91,6 +91,7 @@ void plan_hook_free(struct drv_plan_hook *h)
 	plan_argv_free(&h->run);
 	plan_argv_free(&h->down);
 	plan_kv_free(h->env, h->n_env);
+	plan_privs_free(&h->privs);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -120,6 +121,7 @@ static void service_free(struct drv_plan_service *s)
 	free(s->digest);
 	free(s->version);
 	plan_hosts_free(&s->hosts);
+	plan_privs_free(&s->privs);
 	plan_argv_free(&s->command);
 	plan_kv_free(s->env, s->n_env);
 	for (size_t i = 0; i < s->n_files; i++) {

@@ -200,9 +200,10 @@ void plan_health_read(struct vctx *c, const json_t *v, const char *path, struct 
 void plan_hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
                     struct drv_plan_hook *h)
 {
-	static const char *const hook_keys[] = {"name", "hosts", "run", "env", "timeout", NULL};
-	static const char *const mig_keys[] = {"name", "hosts",   "up", "down",
-	                                       "env",  "timeout", NULL};
+	static const char *const hook_keys[] = {"name",    "hosts", "run",   "env",
+	                                        "timeout", "user",  "group", NULL};
+	static const char *const mig_keys[] = {"name",    "hosts", "up",    "down", "env",
+	                                       "timeout", "user",  "group", NULL};
 	static const char *const traffic_keys[] = {"hosts", "run", "env", "timeout", NULL};
 	const char *run = kind == 1 ? "up" : "run";
 	char p[DRV_YJ_PATH_MAX];
@@ -228,6 +229,8 @@ void plan_hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
 		plan_verr(c, p, "required: what rollback runs (write [/bin/true] if nothing)");
 	}
 	plan_read_env(c, v, path, "env", &h->env, &h->n_env);
+	if (kind != 2)
+		plan_privs_read(c, v, path, false, &h->privs);
 	plan_read_duration(c, v, path, "timeout", &h->timeout_ms);
 	if (h->timeout_ms == 0) {
 		plan_pjoin(p, path, "timeout");

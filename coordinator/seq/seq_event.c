@@ -125,26 +125,6 @@ static void hook_ended(struct drv_seq *s, struct seq_hook *k, uint32_t j, bool d
 	s->changed = true;
 }
 
-/* The hook list the running phase works through; false outside hook phases. */
-bool seq_phase_hooks(const struct drv_seq *s, struct seq_hook **k, const struct drv_plan_hook **h,
-                     size_t *n, enum drv_seq_step_kind *kind)
-{
-	const struct drv_plan *p = s->plan;
-
-	switch (s->state) {
-	case DRV_SEQ_PRE:
-		*k = s->pre, *h = p->pre, *n = p->n_pre, *kind = DRV_SEQ_STEP_PRE;
-		return true;
-	case DRV_SEQ_MIGRATE:
-		*k = s->mig, *h = p->migrations, *n = p->n_migrations, *kind = DRV_SEQ_STEP_UP;
-		return true;
-	case DRV_SEQ_POST:
-		*k = s->post, *h = p->post, *n = p->n_post, *kind = DRV_SEQ_STEP_POST;
-		return true;
-	default: return false;
-	}
-}
-
 static int report_hook(struct drv_seq *s, const struct drv_seq_id *id, uint32_t agent, int st)
 {
 	enum drv_seq_step_kind kind;
