@@ -21,6 +21,7 @@
 #include "log.h"
 #include "registry.h"
 #include "report_metrics.h"
+#include "secret.h"
 #include "session.h"
 
 #define TOUCH_EVERY_MS     5000 /* last_seen is written to the store at most this often */
@@ -1214,6 +1215,49 @@ int core_relabel(struct core *c, const char *id, const char *by)
 	pthread_mutex_unlock(&c->mu);
 	free(labels);
 	free(proposed);
+	return rc;
+}
+
+int core_enroll_token_create(struct core *c, const struct store_token *t, char *token, size_t cap)
+{
+	uint8_t hash[DRV_SECRET_HASH_LEN];
+	int rc = drv_secret_new("drvenr", token, cap);
+
+	if (rc == DRV_OK)
+		rc = drv_secret_hash(token, hash);
+	if (rc == DRV_OK) {
+		pthread_mutex_lock(&c->mu);
+		rc = store_enroll_token_add(c->cfg.store, t, hash, drv_wall_ms());
+		pthread_mutex_unlock(&c->mu);
+	}
+	if (rc != DRV_OK)
+		sodium_memzero(token, cap);
+	else
+		drv_info("core", "enrollment token created",
+		         "name=%s expires_ms=%" PRId64 " max_uses=%" PRId64 " labels=%s", t->name,
+		         t->expires_ms, t->max_uses, t->labels ? t->labels : "{}");
+	return rc;
+}
+
+int core_enroll_token_revoke(struct core *c, const char *name)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	rc = store_enroll_token_revoke(c->cfg.store, name, drv_wall_ms());
+	pthread_mutex_unlock(&c->mu);
+	if (rc == DRV_OK)
+		drv_info("core", "enrollment token revoked", "name=%s", name);
+	return rc;
+}
+
+int core_enroll_token_list(struct core *c, json_t **out)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	rc = store_enroll_token_list(c->cfg.store, drv_wall_ms(), out);
+	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
 

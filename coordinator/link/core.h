@@ -106,6 +106,13 @@ int core_set_status(struct core *c, const char *id, enum agent_status st, const 
  * nothing is proposed. */
 int core_relabel(struct core *c, const char *id, const char *by);
 
+/* Enrollment tokens (the store, under the core lock). Create prints
+ * nothing: *token (DRV_SECRET_MAX) is shown once to the caller. DRV_EEXIST
+ * if the name is taken; revoke DRV_ENOENT if unknown. */
+int core_enroll_token_create(struct core *c, const struct store_token *t, char *token, size_t cap);
+int core_enroll_token_revoke(struct core *c, const char *name);
+int core_enroll_token_list(struct core *c, json_t **out);
+
 /* A JSON array of every agent (new reference; the caller decrefs):
  * {"id", "status", "state", "connected", "last_seen_ms", "key_id", "labels",
  *  "facts", "releases", "agent_version", "enrolled_by", "next_seq",
