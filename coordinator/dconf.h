@@ -29,6 +29,12 @@ struct droverd_conf {
 	int64_t max_pending_per_peer, pending_expiry_ms;
 	int64_t receivers, max_contexts;
 	bool insecure_registry; /* resolve plan images over plain http:// */
+	/* retention (model/retention.h): 0 is no limit of that kind */
+	int64_t events_max_age_ms, events_max_rows;
+	int64_t deployments_max_age_ms, deployments_max_rows;
+	int64_t retention_batch, retention_interval_ms;
+	int64_t storage_min_free; /* bytes free in the database's directory, or changes are refused
+	                           */
 };
 
 const struct drv_cfg_opt *dconf_options(size_t *n);

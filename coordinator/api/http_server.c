@@ -717,6 +717,25 @@ static bool declared_too_big(struct drv_http_req *req)
 	return *end == '\0' && n > req->srv->cfg.max_body;
 }
 
+/* Changes are refused while the server's owner says so (a full disk). */
+static bool refused_change(struct drv_http_req *req, enum MHD_Result *res)
+{
+	const struct drv_http_config *c = &req->srv->cfg;
+	const char *code = "unavailable";
+	char msg[512];
+	unsigned st;
+
+	if (c->refuse_changes == NULL)
+		return false;
+	st = c->refuse_changes(c->refuse_arg, &code, msg, sizeof(msg));
+	if (st == 0)
+		return false;
+	drv_warn("http", "change refused", "status=%u method=%s path=%s reason=\"%s\"", st,
+	         req->method, req->path, msg);
+	*res = answer_error(req, st, code, false, msg);
+	return true;
+}
+
 /* First call: headers only. Route, authenticate, check the declared size. */
 static enum MHD_Result begin(struct drv_http_req *req)
 {
@@ -737,6 +756,8 @@ static enum MHD_Result begin(struct drv_http_req *req)
 	if (!req->route)
 		return answer_error(req, 404, "not-found", false, "no such endpoint");
 	if (authenticate(req, &res) != DRV_OK)
+		return res;
+	if (is_mutating(req->method) && refused_change(req, &res))
 		return res;
 	if (declared_too_big(req)) {
 		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes",
@@ -822,8 +843,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ------------------------------------------------------------- built-ins */
 
+/* 200 while the server serves; "degraded" (reads only) while changes are refused. */
 static int healthz(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
+	const struct drv_http_config *c = &req->srv->cfg;
+	const char *code = "unavailable";
+	char msg[512];
+
+	(void)ctx;
+	if (c->refuse_changes != NULL && c->refuse_changes(c->refuse_arg, &code, msg, sizeof(msg)))
+		return drv_http_json(resp, 200,
+		                     json_pack("{s:s, s:s, s:s, s:s}", "status", "degraded",
+		                               "version", DROVER_VERSION, "reason", code, "message",
+		                               msg));
 	return drv_http_json(resp, 200,
 	                     json_pack("{s:s, s:s}", "status", "ok", "version", DROVER_VERSION));
 }

@@ -94,6 +94,13 @@ struct drv_http_config {
 	unsigned max_streams;        /* 0: DRV_HTTP_MAX_STREAMS */
 	unsigned timeout_s;          /* 0: DRV_HTTP_TIMEOUT_S */
 	struct drv_metrics *metrics; /* NULL: drv_metrics_global() */
+	/* While refuse_changes returns an HTTP status (507, 503), every request
+	 * but GET is refused with it, *code and msg (not audited: the audit
+	 * log cannot be written either), and GET /healthz says "degraded" with
+	 * that message. 0: accepted. Called on any connection thread. NULL:
+	 * never refused. */
+	unsigned (*refuse_changes)(void *arg, const char **code, char *msg, size_t len);
+	void *refuse_arg;
 };
 
 /* Create a server (not listening yet). cfg is copied; cfg->db is borrowed.

@@ -23,6 +23,8 @@
 #include "report_metrics.h"
 #include "secret.h"
 #include "session.h"
+#include "storage.h"
+#include "wire_names.h"
 
 #define TOUCH_EVERY_MS     5000 /* last_seen is written to the store at most this often */
 #define REJECT_LOGS_PER_S  20   /* more rejects than this per second are counted, not logged */
@@ -510,8 +512,10 @@ static int hello_known_agent(struct core *c, const struct hello_in *in, struct s
 	if (memcmp(a->key.pk, in->key->pk, DRV_PK_LEN) != 0)
 		return key_conflict(c, in, a);
 	sh.labels_json = labels_to_write(c, in, a);
+	/* Not saved (a full disk): the session goes on; the next Hello saves it. */
 	if (store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms()) != DRV_OK)
-		return DRV_EDB;
+		drv_warn("core", "cannot save the agent's Hello: it stays connected", "agent=%s",
+		         a->id);
 	if (a->status == AGENT_PENDING && token_use(c, in, by)) {
 		if (store_agent_set_status(c->cfg.store, a->id, AGENT_ACCEPTED, by,
 		                           drv_wall_ms()) != DRV_OK)
@@ -788,14 +792,6 @@ static void handle_poll(struct core *c, const Drover__Envelope *env, uint32_t pi
 	drv_msg_free(&p->base);
 }
 
-static const char *step_result_name(Drover__StepResult r)
-{
-	static const char *const names[] = {"unspecified", "accepted", "running", "succeeded",
-	                                    "failed",      "health",   "status"};
-
-	return (unsigned)r < 7 ? names[r] : "unspecified";
-}
-
 static json_t *report_json(const Drover__Report *r)
 {
 	char tail[OUTPUT_TAIL_STORED + 1];
@@ -806,7 +802,7 @@ static json_t *report_json(const Drover__Report *r)
 	json_decref(valid);
 	return json_pack("{s:s?, s:s?, s:I, s:s, s:s?, s:i, s:s?, s:s?, s:I, s:I}", "step_id",
 	                 r->step_id, "deployment_id", r->deployment_id, "instruction_seq",
-	                 (json_int_t)r->instruction_seq, "result", step_result_name(r->result),
+	                 (json_int_t)r->instruction_seq, "result", drv_step_result_name(r->result),
 	                 "message", r->message, "exit_code", (int)r->exit_code, "output_tail",
 	                 valid ? tail : NULL, "service", r->service, "duration_ms",
 	                 (json_int_t)r->duration_ms, "report_seq", (json_int_t)r->report_seq);
@@ -862,6 +858,8 @@ static int report_store(struct core *c, struct agent_rt *a, const Drover__Report
 		store_rollback(c->cfg.store);
 	if (rc == DRV_OK && c->cfg.events != NULL)
 		drv_events_notify(c->cfg.events);
+	if (rc == DRV_EDB)
+		drv_storage_suspect(); /* a full or read-only disk? (not acknowledged: resent) */
 	return rc;
 }
 
@@ -876,7 +874,7 @@ static int report_locked(struct core *c, struct agent_rt *a, const Drover__Repor
 		a->acked_seq = r->instruction_seq;
 	mark_seen(c, a, pipe);
 	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
-	         r->report_seq, r->step_id ? r->step_id : "", step_result_name(r->result));
+	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
 	drv_report_metrics_observe(r);
 	if (c->hooks.on_report != NULL)
 		c->hooks.on_report(c->hooks.arg, a->id, r);
@@ -1172,11 +1170,11 @@ static int set_status_locked(struct core *c, const char *id, enum agent_status s
 		drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
 	}
 	drv_info("core", st == AGENT_ACCEPTED ? "agent accepted" : "agent status changed",
-	         "agent=%s status=%s by=%s", id, agent_status_name(st), by);
+	         "agent=%s status=%s by=%s", id, store_agent_status_name(st), by);
 	event(c, st == AGENT_ACCEPTED ? "agent_accepted" : "agent_rejected", id,
 	      json_pack("{s:s}", "by", by));
 	if (c->hooks.on_agent != NULL)
-		c->hooks.on_agent(c->hooks.arg, id, agent_status_name(st));
+		c->hooks.on_agent(c->hooks.arg, id, store_agent_status_name(st));
 	return DRV_OK;
 }
 
@@ -1290,10 +1288,10 @@ static json_t *agent_json(struct core *c, const struct store_agent_row *row)
 	return json_pack(
 	        "{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:o,"
 	        " s:s}",
-	        "id", sa->id, "status", agent_status_name(sa->status), "state", state_of(sa, a),
-	        "connected", a != NULL && a->connected, "last_seen_ms", (json_int_t)seen,
-	        "first_seen_ms", (json_int_t)sa->first_seen_ms, "key_id", sa->key.id, "labels",
-	        parse_or(row->labels_json, json_object()), "facts",
+	        "id", sa->id, "status", store_agent_status_name(sa->status), "state",
+	        state_of(sa, a), "connected", a != NULL && a->connected, "last_seen_ms",
+	        (json_int_t)seen, "first_seen_ms", (json_int_t)sa->first_seen_ms, "key_id",
+	        sa->key.id, "labels", parse_or(row->labels_json, json_object()), "facts",
 	        parse_or(row->facts_json, json_object()), "releases",
 	        parse_or(row->releases_json, json_array()), "agent_version", row->agent_version,
 	        "enrolled_by", sa->enrolled_by, "next_seq", (json_int_t)sa->next_seq, "acked_seq",

@@ -103,6 +103,8 @@ static const char *const migrations[] = {
         "ALTER TABLE enroll_tokens ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE enroll_tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE enroll_tokens ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';",
+        /* 4: retention deletes the instructions of a deployment it prunes */
+        "CREATE INDEX instructions_deployment ON instructions(deployment_id);",
 };
 
 const char *const *drv_schema_migrations(size_t *n)
