@@ -519,6 +519,8 @@ static int read_value(struct reader *r, const struct drv_cfg_opt *o, yaml_event_
 	size_t line = ev_line(ev);
 	int rc = DRV_OK;
 
+	if (o->type == DRV_CFG_EXTERN)
+		return skip_node(r, ev);
 	if (ev->type == YAML_SCALAR_EVENT) {
 		if (is_list(o) && is_null(ev))
 			rc = DRV_OK;
@@ -912,6 +914,7 @@ static void write_value(struct sbuf *b, const struct drv_cfg_opt *o, const void 
 		}
 		break;
 	}
+	case DRV_CFG_EXTERN: break;
 	}
 }
 
@@ -949,8 +952,9 @@ int drv_cfg_format(const struct drv_cfg_opt *opts, size_t n_opts, const void *cf
 		leaf = leaf ? leaf + 1 : o->name;
 		if (o->help != NULL)
 			sb_printf(&b, "%*s# %s\n", depth * 2, "", o->help);
-		if ((o->type == DRV_CFG_STR || o->type == DRV_CFG_PATH) &&
-		    *(char *const *)f == NULL) {
+		if (o->type == DRV_CFG_EXTERN ||
+		    ((o->type == DRV_CFG_STR || o->type == DRV_CFG_PATH) &&
+		     *(char *const *)f == NULL)) {
 			sb_printf(&b, "%*s# %s:\n", depth * 2, "", leaf);
 		} else {
 			sb_printf(&b, "%*s%s:", depth * 2, "", leaf);

@@ -44,6 +44,7 @@ enum drv_cfg_type {
 	DRV_CFG_STRLIST,  /* struct drv_strlist: a sequence of scalars (or one scalar) */
 	DRV_CFG_PATHLIST, /* struct drv_strlist of paths, resolved like DRV_CFG_PATH */
 	DRV_CFG_KV,       /* struct drv_kvlist: a mapping of scalars */
+	DRV_CFG_EXTERN,   /* a section read by the caller (any node; skipped here) */
 };
 
 struct drv_strlist {

@@ -120,6 +120,15 @@ static int check_files(const struct droverd_conf *conf, struct drv_keypair *key)
 	return DRV_OK;
 }
 
+/* A stream re-checks its token when half of token_recheck has passed, at its
+ * next read; a keep-alive at least that often makes the reads happen. */
+static int keepalive_ms(const struct droverd_conf *conf)
+{
+	int64_t half = conf->token_recheck_ms / 2;
+
+	return half > 0 && half < DRV_EVENTS_KEEPALIVE_MS ? (int)half : DRV_EVENTS_KEEPALIVE_MS;
+}
+
 /* The HTTP API: the framework's routes (events, audit, metrics) and ours. */
 /* While the state directory is full or read-only: reads go on, changes get
  * 507 (full) or 503 (read-only) with a message that says which directory. */
@@ -138,6 +147,7 @@ static int start_api(struct droverd *d)
 {
 	struct drv_http_config hc = {.listen = d->conf.api,
 	                             .db = d->api_db,
+	                             .stream_recheck_ms = d->conf.token_recheck_ms,
 	                             .refuse_changes = refuse_changes,
 	                             .refuse_arg = d};
 	int rc = drv_http_server_new(&hc, &d->http);
@@ -175,7 +185,10 @@ static int start_api(struct droverd *d)
 static int start_engine(struct droverd *d)
 {
 	struct notify_config nc = {0};
-	struct deploy_engine_config ec = {.db = d->deploy_db, .core = d->core, .events = d->events};
+	struct deploy_engine_config ec = {.db = d->deploy_db,
+	                                  .core = d->core,
+	                                  .events = d->events,
+	                                  .balancers = &d->conf.balancers};
 	int rc = notify_new(&nc, &d->notifier);
 
 	if (rc != DRV_OK)
@@ -185,6 +198,7 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.engine = d->engine;
 	d->deploy_api.core = d->core;
 	d->deploy_api.insecure_registry = d->conf.insecure_registry;
+	d->deploy_api.balancers = &d->conf.balancers;
 	return rc;
 }
 
@@ -230,6 +244,8 @@ static int start(struct droverd *d)
 	        .skew_ms = d->conf.clock_skew_ms,
 	        .max_agents = (size_t)d->conf.max_agents,
 	        .max_pending = (size_t)d->conf.max_pending,
+	        .max_pending_per_peer = (size_t)d->conf.max_pending_per_peer,
+	        .pending_expiry_ms = d->conf.pending_expiry_ms,
 	};
 	struct link_config lc = {
 	        .listen = &d->conf.listen,
@@ -252,7 +268,7 @@ static int start(struct droverd *d)
 	if (rc == DRV_OK)
 		rc = drv_db_open(d->conf.database, mig, n, &d->retention_db);
 	if (rc == DRV_OK)
-		rc = drv_events_new(d->events_db, 0, &d->events);
+		rc = drv_events_new(d->events_db, keepalive_ms(&d->conf), &d->events);
 	if (rc == DRV_OK)
 		rc = drv_storage_new(d->conf.database, d->retention_db, d->conf.storage_min_free,
 		                     &d->storage);

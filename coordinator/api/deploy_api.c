@@ -10,6 +10,7 @@
 #include "err.h"
 #include "log.h"
 #include "oci.h"
+#include "traffic_conf.h"
 
 #define SOURCE_MAX 200
 
@@ -77,7 +78,7 @@ static int plan_errors(struct drv_http_resp *resp, unsigned status, const char *
                        const struct drv_plan_errors *errs, const char *source)
 {
 	json_t *list = json_array(), *first, *body;
-	char msg[80];
+	char msg[512];
 
 	for (size_t i = 0; list != NULL && i < errs->n; i++)
 		json_array_append_new(list, deploy_api_plan_error(errs->v[i], source));
@@ -140,6 +141,31 @@ static int parse_plan(struct drv_http_req *req, struct drv_http_resp *resp, cons
 		                                                                     : DRV_ENOMEM;
 	drv_plan_errors_free(&errs);
 	return rc;
+}
+
+/* Every balancer the plan names must be one droverd.yaml defines: a plan
+ * names traffic switches, it never says how to reach one. */
+static int check_balancers(struct deploy_api *api, struct drv_http_resp *resp,
+                           const struct drv_plan *plan)
+{
+	for (size_t i = 0; i < plan->n_services; i++) {
+		const struct drv_plan_service *ps = &plan->services[i];
+		const struct drv_plan_traffic *tr = &ps->strategy.traffic;
+		size_t t = ps->tier;
+		char field[160];
+
+		if (tr->kind != DRV_TRAFFIC_BALANCER ||
+		    drv_traffic_balancer_find(api->balancers, tr->balancer) != NULL)
+			continue;
+		snprintf(field, sizeof(field), "tiers[%zu].services[%zu].strategy.traffic.balancer",
+		         t, i - plan->tiers[t].first);
+		drv_http_error_at(
+		        resp, 422, "unknown-balancer", field, tr->line,
+		        "%s: no balancer named '%s' in droverd.yaml (balancers: %zu defined)",
+		        field, tr->balancer, api->balancers ? api->balancers->n : 0);
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
 }
 
 static int pin_images(struct deploy_api *api, struct drv_http_resp *resp, struct drv_plan *plan,
@@ -215,6 +241,8 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		return drv_http_error_at(resp, 400, "bad-request", "source", 0,
 		                         "source must be 1 to %d printable characters", SOURCE_MAX);
 	rc = parse_plan(req, resp, source, &plan);
+	if (rc == DRV_OK)
+		rc = check_balancers(api, resp, plan);
 	if (rc == DRV_OK)
 		rc = pin_images(api, resp, plan, source);
 	if (rc == DRV_OK)

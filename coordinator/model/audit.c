@@ -6,7 +6,8 @@
 #include "err.h"
 #include "log.h"
 
-int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
+/* INSERT e (status as given); the new row's id in *id when id is not NULL. */
+static int insert(sqlite3 *db, const struct drv_audit_entry *e, int64_t *id)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -14,9 +15,11 @@ int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
 	if (sqlite3_prepare_v2(
 	            db,
 	            "INSERT INTO audit(at_ms, actor, role, remote, method, path, status, "
-	            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-	            -1, &st, NULL) != SQLITE_OK)
+	            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+	            -1, &st, NULL) != SQLITE_OK) {
+		drv_error("audit", "cannot append audit row", "error=\"%s\"", sqlite3_errmsg(db));
 		return DRV_EDB;
+	}
 	sqlite3_bind_int64(st, 1, drv_wall_ms());
 	sqlite3_bind_text(st, 2, e->actor ? e->actor : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, e->role ? e->role : "none", -1, SQLITE_STATIC);
@@ -25,9 +28,64 @@ int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
 	sqlite3_bind_text(st, 6, e->path ? e->path : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 7, e->status);
 	sqlite3_bind_text(st, 8, e->detail ? e->detail : "", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
+	if (rc == DRV_OK && id != NULL)
+		*id = sqlite3_column_int64(st, 0);
+	if (rc == DRV_OK && sqlite3_step(st) != SQLITE_DONE)
+		rc = DRV_EDB;
 	if (rc != DRV_OK)
 		drv_error("audit", "cannot append audit row", "error=\"%s\"", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
+{
+	return insert(db, e, NULL);
+}
+
+int drv_audit_begin(sqlite3 *db, const struct drv_audit_entry *e, int64_t *id)
+{
+	struct drv_audit_entry begun = *e;
+
+	begun.status = 0;
+	return insert(db, &begun, id);
+}
+
+int drv_audit_finish(sqlite3 *db, int64_t id, int status, const char *detail)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "UPDATE audit SET status = ?, detail = ? WHERE id = ?", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_int(st, 1, status);
+	sqlite3_bind_text(st, 2, detail ? detail : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_OK)
+		drv_error("audit", "cannot complete audit row", "id=%lld error=\"%s\"",
+		          (long long)id, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int drv_audit_auth_failure(sqlite3 *db, const struct drv_audit_entry *e, int keep)
+{
+	sqlite3_stmt *st;
+	int rc = insert(db, e, NULL);
+
+	if (rc != DRV_OK)
+		return rc;
+	if (sqlite3_prepare_v2(db,
+	                       "DELETE FROM audit WHERE status IN (401, 429) AND id <= "
+	                       "(SELECT id FROM audit WHERE status IN (401, 429) "
+	                       "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_int(st, 1, keep > 0 ? keep : DRV_AUDIT_AUTH_KEEP);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
 	sqlite3_finalize(st);
 	return rc;
 }

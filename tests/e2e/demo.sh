@@ -89,6 +89,25 @@ summary_hosts() {
 	done
 }
 
+# show_service_users: every service process the agents started, as ps shows
+# it; each must run as drover-svc with no capabilities and no_new_privs.
+show_service_users() {
+	local f pid pids=() bad=0 st
+	for f in "$E2E_RUN"/agents/*/state/run/*.pid; do
+		[[ -f $f ]] || continue
+		read -r pid _ <"$f" || continue
+		pids+=("$pid")
+		st=$(awk '$1 == "CapEff:" || $1 == "NoNewPrivs:" { printf "%s ", $2 }' "/proc/$pid/status" 2>/dev/null)
+		if [[ $(ps -o user= -p "$pid") != drover-svc || $st != "0000000000000000 1 " ]]; then
+			echo "e2e: service process $pid ($f) runs as '$(ps -o user= -p "$pid")', CapEff/NoNewPrivs: $st" >&2
+			bad=1
+		fi
+	done
+	((${#pids[@]} > 0)) || fail "no service processes found under $E2E_RUN/agents"
+	ps -o user,pid,args -p "$(IFS=,; echo "${pids[*]}")" | sed 's/^/  /'
+	((bad == 0)) || fail "a service runs privileged"
+}
+
 summary_hooks() {
 	local id
 	for id in "${DEMO_IDS[@]}"; do
@@ -129,6 +148,8 @@ drover_cli agents
 say "release 1: all eight services, rolling one host at a time"
 demo_release 1 succeeded
 assert_fleet v1
+say "the services run as the unprivileged user drover-svc (no capabilities, no_new_privs)"
+show_service_users
 
 say "release 2: rolling core/supporting, canary api-gateway (HAProxy weights), blue-green web-dashboard"
 demo_release 2 succeeded
