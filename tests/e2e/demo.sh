@@ -162,7 +162,7 @@ show_service_users() {
 		fi
 	done
 	((${#pids[@]} > 0)) || fail "no service processes found under $E2E_RUN/agents"
-	ps -o user,pid,args -p "$(IFS=,; echo "${pids[*]}")" | sed 's/^/  /'
+	ps -o user:12,pid,args -p "$(IFS=,; echo "${pids[*]}")" | sed 's/^/  /'
 	((bad == 0)) || fail "a service runs privileged"
 }
 
