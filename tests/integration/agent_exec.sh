@@ -222,6 +222,15 @@ run_step e3 "$(evil_json e3 '{"command":["/bin/berry-svc","--name","evil","--por
 run_step e4 "$(evil_json e4 '{"command":["/bin/berry-svc","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"]}')" ||
 	fail "restart without keep_setid: $(final e4)"
 [[ $(stat -c '%a' "$eroot/bin/suid-tool") == 755 ]] || fail "setuid back without keep_setid"
+# A release an older agent unpacked (no setid list, bits still on) is
+# stripped when it starts.
+run_step x11 "$(simple_json x11 stop evil)" || fail "stop evil before the legacy check"
+rm "${eroot%/rootfs}/setid"
+chmod 4755 "$eroot/bin/suid-tool"
+run_step e4b "$(evil_json e4b '{"command":["/bin/berry-svc","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"]}')" ||
+	fail "legacy release start: $(final e4b)"
+[[ $(stat -c '%a' "$eroot/bin/suid-tool") == 755 && -f ${eroot%/rootfs}/setid ]] ||
+	fail "a legacy release kept its setuid bit: $(stat -c '%a' "$eroot/bin/suid-tool")"
 ok "setuid/setgid bits are stripped from images (4755 -> 755), back only with keep_setid: true"
 
 # The packaged config reaches releases through a link in /etc/drover/agent
