@@ -9,10 +9,11 @@
 #include <time.h>
 
 #include "clock.h"
+#include "deploy_drift.h"
 #include "err.h"
 #include "log.h"
 
-enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB };
+enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB, CMD_BASELINE };
 
 struct cmd {
 	enum cmd_kind kind;
@@ -355,6 +356,7 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	case CMD_GET: rc = cmd_get(e, c); break;
 	case CMD_LIST: rc = cmd_list(e, c); break;
 	case CMD_VERB: rc = cmd_verb(e, c); break;
+	case CMD_BASELINE: rc = deploy_drift_baseline(e->cfg.db, &c->out); break;
 	default: rc = DRV_EINVAL; break;
 	}
 	reply(e, c, rc); /* c is the caller's from here on */
@@ -414,6 +416,16 @@ int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const j
 int deploy_engine_get(struct deploy_engine *e, const char *id, json_t **obj)
 {
 	struct cmd c = {.kind = CMD_GET, .id = id};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_baseline(struct deploy_engine *e, json_t **obj)
+{
+	struct cmd c = {.kind = CMD_BASELINE};
 	int rc = call(e, &c);
 
 	if (rc == DRV_OK)
