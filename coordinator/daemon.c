@@ -244,6 +244,8 @@ static int start(struct droverd *d)
 	        .skew_ms = d->conf.clock_skew_ms,
 	        .max_agents = (size_t)d->conf.max_agents,
 	        .max_pending = (size_t)d->conf.max_pending,
+	        .max_pending_per_peer = (size_t)d->conf.max_pending_per_peer,
+	        .pending_expiry_ms = d->conf.pending_expiry_ms,
 	};
 	struct link_config lc = {
 	        .listen = &d->conf.listen,

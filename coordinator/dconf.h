@@ -28,6 +28,7 @@ struct droverd_conf {
 	int64_t instruction_ttl_ms;
 	int64_t clock_skew_ms;
 	int64_t max_agents, max_pending;
+	int64_t max_pending_per_peer, pending_expiry_ms;
 	int64_t receivers, max_contexts;
 	bool insecure_registry; /* resolve plan images over plain http:// */
 	/* `balancers`: the traffic switches plans may name (traffic_conf.h) */
