@@ -28,6 +28,7 @@
 #include "err.h"
 #include "ui_api.h"
 #include "sdnotify.h"
+#include "serve.h"
 #include "events_api.h"
 #include "http_server.h"
 #include "keys.h"
@@ -63,8 +64,7 @@ struct droverd {
 	struct deploy_api deploy_api;
 	struct link *link;
 	struct drv_http_server *http;
-	struct drv_linkstats last_stats;
-	bool stats_written;
+	struct drv_linkstats_file stats;
 };
 
 static int retention_metrics(struct droverd *d);
@@ -366,49 +366,15 @@ static void retention_tick(struct droverd *d)
 	        drv_mono_ms() + (p.more && err == DRV_OK ? TICK_MS : d->conf.retention_interval_ms);
 }
 
-static void write_stats(struct droverd *d)
+/* Once a second on the main thread. */
+static void tick(void *arg)
 {
-	struct drv_linkstats now;
+	struct droverd *d = arg;
 
-	drv_linkstats_get(&now);
-	if (d->stats_written && memcmp(&now, &d->last_stats, sizeof(now)) == 0)
-		return;
-	if (drv_linkstats_write_json(d->conf.stats_file) == DRV_OK) {
-		d->last_stats = now;
-		d->stats_written = true;
-	}
-}
-
-/* Wait for signals; tick once a second. Returns on SIGTERM or SIGINT. */
-static void serve(struct droverd *d, const sigset_t *set)
-{
-	int64_t next_tick = drv_mono_ms() + TICK_MS;
-
-	for (;;) {
-		int64_t left = next_tick - drv_mono_ms();
-		struct timespec ts = {left > 0 ? left / 1000 : 0,
-		                      left > 0 ? (long)(left % 1000) * 1000000L : 0};
-		int sig = sigtimedwait(set, NULL, &ts);
-
-		if (sig == SIGTERM || sig == SIGINT) {
-			drv_info("droverd", "stopping", "signal=%d", sig);
-			return;
-		}
-		if (sig == SIGHUP) {
-			drv_info("droverd", "reopening the log file");
-			if (drv_log_reopen() == DRV_OK)
-				drv_info("droverd", "log file reopened");
-			else
-				drv_error("droverd", "cannot reopen the log file");
-		}
-		if (drv_mono_ms() >= next_tick) {
-			drv_storage_check(d->storage);
-			core_tick(d->core);
-			write_stats(d);
-			retention_tick(d);
-			next_tick = drv_mono_ms() + TICK_MS;
-		}
-	}
+	drv_storage_check(d->storage);
+	core_tick(d->core);
+	drv_linkstats_write_changed(&d->stats, d->conf.stats_file);
+	retention_tick(d);
 }
 
 int droverd_cmd_run(const char *config, int check)
@@ -430,12 +396,7 @@ int droverd_cmd_run(const char *config, int check)
 		dconf_free(&d.conf);
 		return rc == DRV_OK ? 0 : 2;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	drv_serve_block_signals(&set);
 	rc = setup_log(&d.conf);
 	if (rc == DRV_OK)
 		raise_nofile(&d.conf);
@@ -444,13 +405,18 @@ int droverd_cmd_run(const char *config, int check)
 	if (rc == DRV_OK) {
 		drv_info("droverd", "started", "version=%s key=%s", DROVER_VERSION, d.key.id);
 		drv_sd_notify("READY=1"); /* Type=notify: the link and the API serve */
-		serve(&d, &set);
+		drv_serve(&(struct drv_serve){.who = "droverd",
+		                              .tick_ms = TICK_MS,
+		                              .first_tick_ms = TICK_MS,
+		                              .tick = tick,
+		                              .arg = &d},
+		          &set);
 		drv_sd_notify("STOPPING=1");
 	} else {
 		drv_error("droverd", "cannot start", "error=%s", drv_errname(rc));
 	}
 	stop(&d);
-	write_stats(&d);
+	drv_linkstats_write_changed(&d.stats, d.conf.stats_file);
 	drv_info("droverd", "stopped");
 	drv_log_close();
 	dconf_free(&d.conf);

@@ -13,17 +13,6 @@
 #include "http_server.h"
 #include "log.h"
 
-static int check_level(const void *v, char *why, size_t len)
-{
-	enum drv_log_level l;
-
-	if (drv_log_parse_level(*(char *const *)v, &l) != DRV_OK) {
-		snprintf(why, len, "must be debug, info, warn or error");
-		return DRV_EINVAL;
-	}
-	return DRV_OK;
-}
-
 static int check_listen(const void *v, char *why, size_t len)
 {
 	const struct drv_strlist *l = v;
@@ -33,7 +22,7 @@ static int check_listen(const void *v, char *why, size_t len)
 		return DRV_EINVAL;
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		if (strncmp(l->v[i], "tcp://", 6) != 0 && strncmp(l->v[i], "tls+tcp://", 10) != 0) {
+		if (!drv_cfg_link_url_ok(l->v[i])) {
 			snprintf(why, len, "'%s' is not a tcp:// or tls+tcp:// URL", l->v[i]);
 			return DRV_EINVAL;
 		}
@@ -71,7 +60,7 @@ static const struct drv_cfg_opt options[] = {
          "its private key (mode 0600)"},
         {"log.file", DRV_CFG_PATH, O(log_file), NULL, 0, 0, 0, NULL,
          "log file (reopened on SIGHUP); unset: stderr"},
-        {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, check_level,
+        {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, drv_cfg_check_log_level,
          "debug, info, warn or error"},
         {"stats_file", DRV_CFG_PATH, O(stats_file), "link-stats.json", 0, 0, 0, NULL,
          "link counters as JSON, rewritten every second when they change"},
@@ -141,34 +130,24 @@ static bool uses_tls(const struct droverd_conf *c)
 }
 
 /* Rules between options; problems are appended to diag. */
-static void cross_check(const char *path, const struct droverd_conf *c, struct drv_cfg_diag *d)
+static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *d)
 {
-	char *m;
+	const struct droverd_conf *c = cfg;
 
-	if (c->liveness_ms < c->poll_timeout_ms + 1000 && d->n < DRV_CFG_DIAG_MAX) {
-		m = d->msg[d->n++];
-		snprintf(m, DRV_CFG_DIAG_LEN,
-		         "%s: link.liveness_timeout must be at least link.poll_timeout + 1s", path);
-	}
-	if (c->events_max_age_ms == 0 && c->events_max_rows == 0 && d->n < DRV_CFG_DIAG_MAX) {
-		m = d->msg[d->n++];
-		snprintf(m, DRV_CFG_DIAG_LEN,
-		         "%s: retention.events.max_age and max_rows cannot both be 0 (the events "
-		         "table would grow without bound)",
-		         path);
-	}
-	if (c->deployments_max_age_ms == 0 && c->deployments_max_rows == 0 &&
-	    d->n < DRV_CFG_DIAG_MAX) {
-		m = d->msg[d->n++];
-		snprintf(m, DRV_CFG_DIAG_LEN,
-		         "%s: retention.deployments.max_age and max_rows cannot both be 0 (the "
-		         "deployments table would grow without bound)",
-		         path);
-	}
-	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL) && d->n < DRV_CFG_DIAG_MAX) {
-		m = d->msg[d->n++];
-		snprintf(m, DRV_CFG_DIAG_LEN, "%s: tls+tcp:// needs tls.cert and tls.key", path);
-	}
+	if (c->liveness_ms < c->poll_timeout_ms + 1000)
+		drv_cfg_diag_add(d, path,
+		                 "link.liveness_timeout must be at least link.poll_timeout + 1s");
+	if (c->events_max_age_ms == 0 && c->events_max_rows == 0)
+		drv_cfg_diag_add(
+		        d, path,
+		        "retention.events.max_age and max_rows cannot both be 0 (the events "
+		        "table would grow without bound)");
+	if (c->deployments_max_age_ms == 0 && c->deployments_max_rows == 0)
+		drv_cfg_diag_add(d, path,
+		                 "retention.deployments.max_age and max_rows cannot both be 0 (the "
+		                 "deployments table would grow without bound)");
+	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL))
+		drv_cfg_diag_add(d, path, "tls+tcp:// needs tls.cert and tls.key");
 }
 
 /* The `balancers` section, read from the same file with every node's line. */

@@ -314,31 +314,31 @@ int store_agent_set_status(struct store *s, const char *id, enum agent_status st
 	return run_one(s, st);
 }
 
-int store_agent_touch(struct store *s, const char *id, int64_t now_ms)
+/* An UPDATE of agent ?2 with the number ?1 (?1 may appear more than once). */
+static int update_num(struct store *s, const char *sql, const char *id, int64_t n, bool one)
 {
 	sqlite3_stmt *st;
-	int rc;
+	int rc = prep(s, sql, &st);
 
-	rc = prep(s, "UPDATE agents SET last_seen_ms = max(last_seen_ms, ?) WHERE id = ?", &st);
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 1, n);
 	bind_text(st, 2, id);
-	return run_one(s, st);
+	return one ? run_one(s, st) : run(s, st);
+}
+
+int store_agent_touch(struct store *s, const char *id, int64_t now_ms)
+{
+	return update_num(s, "UPDATE agents SET last_seen_ms = max(last_seen_ms, ?1) WHERE id = ?2",
+	                  id, now_ms, true);
 }
 
 int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq)
 {
-	sqlite3_stmt *st;
-	int rc;
+	int rc =
+	        update_num(s, "UPDATE agents SET report_seq = ?1 WHERE id = ?2 AND report_seq < ?1",
+	                   id, (int64_t)report_seq, true);
 
-	rc = prep(s, "UPDATE agents SET report_seq = ? WHERE id = ? AND report_seq < ?", &st);
-	if (rc != DRV_OK)
-		return rc;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)report_seq);
-	bind_text(st, 2, id);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)report_seq);
-	rc = run_one(s, st);
 	return rc == DRV_ENOENT ? DRV_EREPLAY : rc;
 }
 
@@ -365,16 +365,8 @@ int store_agent_merge_releases(struct store *s, const char *id, const char *serv
 
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = prep(s, "UPDATE agents SET next_seq = ? + 1 WHERE id = ? AND next_seq <= ?", &st);
-	if (rc != DRV_OK)
-		return rc;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-	bind_text(st, 2, id);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-	return run(s, st);
+	return update_num(s, "UPDATE agents SET next_seq = ?1 + 1 WHERE id = ?2 AND next_seq <= ?1",
+	                  id, (int64_t)seq, false);
 }
 
 static int delete_rows(struct store *s, const char *sql, const char *id)

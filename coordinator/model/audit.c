@@ -2,6 +2,7 @@
 #include "audit.h"
 
 #include "clock.h"
+#include "db.h"
 #include "err.h"
 #include "log.h"
 
@@ -106,8 +107,6 @@ static json_t *audit_row(sqlite3_stmt *st)
 int drv_audit_list(sqlite3 *db, int64_t before_id, int limit, json_t **out)
 {
 	sqlite3_stmt *st;
-	json_t *arr;
-	int rc = DRV_OK, step = SQLITE_DONE;
 
 	if (limit < 1 || limit > DRV_AUDIT_LIST_MAX || before_id < 0)
 		return DRV_EINVAL;
@@ -119,20 +118,5 @@ int drv_audit_list(sqlite3 *db, int64_t before_id, int limit, json_t **out)
 		return DRV_EDB;
 	sqlite3_bind_int64(st, 1, before_id);
 	sqlite3_bind_int(st, 2, limit);
-	arr = json_array();
-	if (!arr)
-		rc = DRV_ENOMEM;
-	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (json_array_append_new(arr, audit_row(st)) != 0)
-			rc = DRV_ENOMEM;
-	}
-	if (rc == DRV_OK && step != SQLITE_DONE)
-		rc = DRV_EDB;
-	sqlite3_finalize(st);
-	if (rc != DRV_OK) {
-		json_decref(arr);
-		return rc;
-	}
-	*out = arr;
-	return DRV_OK;
+	return drv_db_rows_json(st, audit_row, out);
 }
