@@ -38,7 +38,7 @@ SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h'
 
 PREFIX     ?= /usr/local
 
-.PHONY: all build deps test asan fuzz format format-check demo demo-down clean package install \
+.PHONY: all build deps test asan fuzz format format-check demo demo-down soak clean package install \
 	bench bench-full bench-deps
 
 all: build
@@ -98,6 +98,12 @@ demo: deps build
 
 demo-down:
 	bash tests/e2e/cleanup.sh --all-mine
+
+# The chaos soak (tests/soak/soak.sh): 100 deployments of the reference
+# system under injected faults, invariants checked after each; as root.
+# SOAK_SEED=N replays a fault schedule; SOAK_DEPLOYMENTS=N runs fewer.
+soak: build
+	E2E_BUILD_DIR="$(CURDIR)/$(BUILD)" bash tests/soak/soak.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz
