@@ -11,6 +11,8 @@
 #   make format       apply .clang-format;  make format-check  verify it
 #   make demo         the end-to-end demo (see README.md); make demo-down cleans up
 #                     after an interrupted one
+#   make soak         the chaos soak: 100 deployments under injected faults, every
+#                     invariant checked (as root; docs/reliability.md)
 #   make bench        the quick benchmarks (a few minutes) and their table;
 #                     make bench-full: the long ones (docs/benchmarks.md)
 

@@ -33,6 +33,9 @@
 #   rows         events, audit and deployment rows agree: the history is
 #                complete (assert_events), the deployments row says the same
 #                final state, and the audit log holds its POST
+#   bounded      droverd's database stays within the soak's retention limits
+#                (SOAK_EVENTS_MAX events, default 3000; SOAK_KEEP_DEPLOYMENTS
+#                finished deployments, default 10)
 #   leaks        per host exactly one agent and one process per service that
 #                runs there; at the end, after teardown, no process,
 #                namespace, mount or run directory of the soak is left
@@ -59,6 +62,9 @@ SOAK_FAULTS_MAX=${SOAK_FAULTS_MAX:-2}
 SOAK_FAULTS_MIN=${SOAK_FAULTS_MIN:-0}
 SOAK_MAX_SECONDS=${SOAK_MAX_SECONDS:-0}
 SOAK_DISK_HOST=supporting-2
+# Retention limits for droverd (small, so that the soak prunes as it goes)
+SOAK_EVENTS_MAX=${SOAK_EVENTS_MAX:-3000}
+SOAK_KEEP_DEPLOYMENTS=${SOAK_KEEP_DEPLOYMENTS:-10}
 [[ $SOAK_DEPLOYMENTS =~ ^[0-9]+$ && $SOAK_SEED =~ ^[0-9]+$ && $SOAK_FAULTS_MAX =~ ^[0-9]+$ &&
 	$SOAK_FAULTS_MIN =~ ^[0-9]+$ && $SOAK_FAULTS_MIN -le $SOAK_FAULTS_MAX ]] ||
 	{
@@ -100,7 +106,10 @@ soak_summary() {
 
 # ---- faults ----
 
-rand() { echo $((RANDOM % $1)); } # 0..N-1
+# rand N: RND = 0..N-1. Never $(...): bash reseeds RANDOM in a subshell, so
+# the schedule would not follow the seed.
+RND=0
+rand() { RND=$((RANDOM % $1)); }
 
 heal_now() {
 	local h
@@ -116,7 +125,8 @@ start_droverd_again() {
 # inject KIND: start one fault; HEAL gets what ends it.
 inject() {
 	local kind=$1 hosts=(core-1 core-2 supporting-1 supporting-2 ui-1 ui-2 db-1) h
-	h=${hosts[$(rand ${#hosts[@]})]}
+	rand ${#hosts[@]}
+	h=${hosts[$RND]}
 	case $kind in
 	agent_kill)
 		proc_signal "agent-$h" KILL || return 1
@@ -161,19 +171,21 @@ dep_final() {
 # While deployment ID runs: up to SOAK_FAULTS_MAX faults, each after a
 # random delay (0-6 s) and held 1-5 s; a fault never outlives this call.
 chaos() {
-	local id=$1 n i delay hold kind t
-	n=$((SOAK_FAULTS_MIN + $(rand $((SOAK_FAULTS_MAX - SOAK_FAULTS_MIN + 1)))))
+	local id=$1 n i delay hold kind
+	rand $((SOAK_FAULTS_MAX - SOAK_FAULTS_MIN + 1))
+	n=$((SOAK_FAULTS_MIN + RND))
 	for ((i = 0; i < n; i++)); do
-		delay=$(rand 60)
-		hold=$((10 + $(rand 40)))
-		kind=${FAULT_KINDS[$(rand ${#FAULT_KINDS[@]})]}
-		for ((t = 0; t < delay; t++)); do
-			sleep 0.1
-		done
+		rand 60
+		delay=$RND
+		rand 40
+		hold=$((10 + RND))
+		rand ${#FAULT_KINDS[@]}
+		kind=${FAULT_KINDS[$RND]}
+		sleep "$((delay / 10)).$((delay % 10))"
 		# droverd may be the one that is down: the state comes from the last look
 		dep_final "$id" && break
 		inject "$kind" || soak_fail "cannot inject $kind"
-		for ((t = 0; t < hold; t++)); do sleep 0.1; done
+		sleep "$((hold / 10)).$((hold % 10))"
 		heal_now
 	done
 }
@@ -264,12 +276,13 @@ _once() {
 			return 1
 		}
 		# every step the agent ran is droverd's instruction of that step id,
-		# with the same sequence number
+		# with the same sequence number (for the deployments droverd keeps)
 		bad=$(sqlite3 -cmd '.timeout 5000' "$DROVERD_DIR/droverd.db" \
 			"ATTACH '$db' AS a;
 			 SELECT s.step_id || ' agent seq ' || s.seq || ' droverd ' || coalesce(i.seq, 'none')
 			 FROM a.steps s LEFT JOIN instructions i ON i.agent_id = '$h' AND i.step_id = s.step_id
-			 WHERE i.seq IS NOT s.seq LIMIT 3" 2>&1) || {
+			 WHERE i.seq IS NOT s.seq AND s.deployment IN (SELECT id FROM deployments)
+			 LIMIT 3" 2>&1) || {
 			echo "$h: $bad"
 			return 1
 		}
@@ -325,6 +338,18 @@ _procs() {
 	done
 }
 
+# _bounded: retention keeps the database within the soak's limits.
+_bounded() {
+	local ev dep
+	ev=$(sqlite3 -cmd '.timeout 5000' "$DROVERD_DIR/droverd.db" "SELECT count(*) FROM events")
+	dep=$(sqlite3 -cmd '.timeout 5000' "$DROVERD_DIR/droverd.db" \
+		"SELECT count(*) FROM deployments WHERE finished_ms > 0")
+	((ev <= SOAK_EVENTS_MAX && dep <= SOAK_KEEP_DEPLOYMENTS)) || {
+		echo "$ev events (limit $SOAK_EVENTS_MAX), $dep finished deployments (limit $SOAK_KEEP_DEPLOYMENTS)"
+		return 1
+	}
+}
+
 # check_after ID VERSION: every invariant after deployment ID of VERSION.
 check_after() {
 	local id=$1 v=$2 st svc out kv=()
@@ -347,6 +372,8 @@ check_after() {
 	out=$(_rows "$id" 2>&1) || soak_fail "rows of $id: $out"
 	check
 	wait_for "processes after $id" 30 _procs || soak_fail "processes after $id: $(_procs 2>&1 | tail -1)"
+	check
+	wait_for "retention after $id" 30 _bounded || soak_fail "database after $id: $(_bounded 2>&1 | tail -1)"
 	check
 }
 
@@ -372,6 +399,16 @@ check_no_leaks() {
 ref_require
 ref_up
 for svc in "${E2E_SERVICES[@]}"; do CUR[$svc]=v1; done
+
+# Small retention limits: the database must stay bounded under the soak.
+conf=$DROVERD_DIR/droverd.yaml
+sed -i -E "/^  events:/,/^  [a-z]/ s|^(    max_rows:).*|\1 $SOAK_EVENTS_MAX|
+	/^  deployments:/,/^  [a-z]/ s|^(    max_rows:).*|\1 $SOAK_KEEP_DEPLOYMENTS|
+	s|^(  interval:).*|\1 1s|" "$conf"
+grep -A4 '^  events:' "$conf" | grep -q "max_rows: $SOAK_EVENTS_MAX" || fail "retention limits not set in $conf"
+proc_stop droverd || fail "stop droverd"
+drover_control_start || fail "droverd with retention limits"
+drover_wait_agents connected 30 "${REF_HOSTS[@]}" || fail "agents after droverd's restart"
 
 # The disk host's agent directory on a tmpfs of its own (room for its
 # releases and cache, plus 48 MiB), so filling it touches nothing else.
