@@ -174,6 +174,7 @@ chaos() {
 	local id=$1 n i delay hold kind
 	rand $((SOAK_FAULTS_MAX - SOAK_FAULTS_MIN + 1))
 	n=$((SOAK_FAULTS_MIN + RND))
+	echo "# $id: $n fault(s) planned"
 	for ((i = 0; i < n; i++)); do
 		rand 60
 		delay=$RND
@@ -183,7 +184,10 @@ chaos() {
 		kind=${FAULT_KINDS[$RND]}
 		sleep "$((delay / 10)).$((delay % 10))"
 		# droverd may be the one that is down: the state comes from the last look
-		dep_final "$id" && break
+		if dep_final "$id"; then
+			echo "# $id ended before fault $((i + 1))"
+			break
+		fi
 		inject "$kind" || soak_fail "cannot inject $kind"
 		sleep "$((hold / 10)).$((hold % 10))"
 		heal_now
