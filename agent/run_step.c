@@ -80,6 +80,18 @@ static int get_u32(struct perr *e, json_t *obj, const char *key, uint32_t *out)
 	return DRV_OK;
 }
 
+static int get_bool(struct perr *e, json_t *obj, const char *key, protobuf_c_boolean *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return DRV_OK;
+	if (!json_is_boolean(v))
+		return fail(e, "'%s' must be true or false", key);
+	*out = json_is_true(v);
+	return DRV_OK;
+}
+
 static int check_keys(struct perr *e, json_t *obj, const char *what, const char *const *allowed)
 {
 	const char *key;
@@ -180,7 +192,7 @@ static int get_files(struct perr *e, json_t *svc, Drover__ServiceSpec *s)
 		if (f->path == NULL || f->content.data == NULL)
 			return DRV_ENOMEM;
 		memcpy(f->content.data, json_string_value(x), f->content.len);
-		f->mode = 0644;
+		f->mode = 0; /* the agent's default (0640) */
 	}
 	return DRV_OK;
 }
@@ -302,8 +314,9 @@ static int get_enum(struct perr *e, json_t *obj, const char *key, const char *co
 static int get_service(struct perr *e, json_t *root, Drover__Instruction *ins)
 {
 	static const char *const keys[] = {
-	        "name",   "version",   "image", "driver",        "command", "env", "files",
-	        "health", "isolation", "port",  "stop_grace_ms", "slot",    NULL};
+	        "name",         "version",    "image", "driver",        "command", "env",  "files",
+	        "health",       "isolation",  "port",  "stop_grace_ms", "slot",    "user", "group",
+	        "capabilities", "keep_setid", NULL};
 	static const char *const drivers[] = {"", "exec", "container", NULL};
 	static const char *const isol[] = {"none", "chroot", NULL};
 	json_t *svc = json_object_get(root, "service");
@@ -345,12 +358,21 @@ static int get_service(struct perr *e, json_t *root, Drover__Instruction *ins)
 		rc = get_u32(e, svc, "port", &s->port);
 	if (rc == DRV_OK)
 		rc = get_u32(e, svc, "stop_grace_ms", &s->stop_grace_ms);
+	if (rc == DRV_OK)
+		rc = get_str(e, svc, "user", &s->user);
+	if (rc == DRV_OK)
+		rc = get_str(e, svc, "group", &s->group);
+	if (rc == DRV_OK)
+		rc = get_strv(e, svc, "capabilities", &s->capabilities, &s->n_capabilities);
+	if (rc == DRV_OK)
+		rc = get_bool(e, svc, "keep_setid", &s->keep_setid);
 	return rc;
 }
 
 static int get_hook(struct perr *e, json_t *root, Drover__Instruction *ins)
 {
-	static const char *const keys[] = {"name", "run", "env", "timeout_ms", NULL};
+	static const char *const keys[] = {"name", "run",   "env", "timeout_ms",
+	                                   "user", "group", NULL};
 	json_t *h = json_object_get(root, "hook");
 	int rc;
 
@@ -370,6 +392,10 @@ static int get_hook(struct perr *e, json_t *root, Drover__Instruction *ins)
 		rc = get_env(e, h, "env", &ins->hook->env, &ins->hook->n_env);
 	if (rc == DRV_OK)
 		rc = get_u32(e, h, "timeout_ms", &ins->hook->timeout_ms);
+	if (rc == DRV_OK)
+		rc = get_str(e, h, "user", &ins->hook->user);
+	if (rc == DRV_OK)
+		rc = get_str(e, h, "group", &ins->hook->group);
 	return rc;
 }
 

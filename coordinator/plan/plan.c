@@ -91,6 +91,7 @@ void plan_hook_free(struct drv_plan_hook *h)
 	plan_argv_free(&h->run);
 	plan_argv_free(&h->down);
 	plan_kv_free(h->env, h->n_env);
+	plan_privs_free(&h->privs);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -106,11 +107,11 @@ void plan_health_free(struct drv_plan_health *h)
 void plan_strategy_free(struct drv_plan_strategy *s)
 {
 	free(s->metric_url);
-	free(s->traffic.socket);
+	free(s->traffic.balancer);
 	free(s->traffic.backend);
 	free(s->traffic.server);
 	plan_hook_free(&s->traffic.hook);
-	s->metric_url = s->traffic.socket = s->traffic.backend = s->traffic.server = NULL;
+	s->metric_url = s->traffic.balancer = s->traffic.backend = s->traffic.server = NULL;
 }
 
 static void service_free(struct drv_plan_service *s)
@@ -120,6 +121,7 @@ static void service_free(struct drv_plan_service *s)
 	free(s->digest);
 	free(s->version);
 	plan_hosts_free(&s->hosts);
+	plan_privs_free(&s->privs);
 	plan_argv_free(&s->command);
 	plan_kv_free(s->env, s->n_env);
 	for (size_t i = 0; i < s->n_files; i++) {

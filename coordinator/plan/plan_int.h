@@ -97,6 +97,15 @@ void plan_failure_read(struct vctx *c, const json_t *v, const char *path,
 void plan_hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
                     struct drv_plan_hook *h);
 
+/* plan_privs.c: user, group, capabilities, keep_setid (service = false:
+ * user and group only), and the checks tying them to a service. */
+void plan_privs_read(struct vctx *c, const json_t *v, const char *path, bool service,
+                     struct drv_plan_privs *pr);
+void plan_privs_check(struct vctx *c, const char *path, bool exec_driver, bool chroot,
+                      const struct drv_plan_argv *command, const struct drv_plan_privs *pr);
+bool plan_is_root(const char *user);
+void plan_privs_free(struct drv_plan_privs *pr);
+
 /* plan.c: the names of the enums (indexed by them, NULL-terminated) and
  * destructors shared with the readers. */
 extern const char *const plan_strategy_names[];

@@ -669,7 +669,7 @@ static int parse_mode(const json_t *v)
 static bool read_file(struct vctx *c, const json_t *item, const char *ip, struct drv_plan_file *f)
 {
 	const json_t *content = item, *mode;
-	int m = 0644;
+	int m = 0640;
 
 	if (json_is_object(item)) {
 		plan_check_keys(c, item, ip, (const char *const[]){"content", "mode", NULL});

@@ -123,6 +123,7 @@ static void read_common(struct vctx *c, const json_t *v, const char *path,
 	if (plan_read_enum(c, v, path, "isolation", isolation_names, &e) == 1)
 		s->chroot = e == 1;
 	plan_read_duration(c, v, path, "stop_grace", &s->stop_grace_ms);
+	plan_privs_read(c, v, path, true, &s->privs);
 	plan_pjoin(p, path, "health");
 	plan_health_read(c, json_object_get(v, "health"), p, &s->health);
 	plan_pjoin(p, path, "strategy");
@@ -153,7 +154,7 @@ static void check_bluegreen(struct vctx *c, const char *path, struct drv_plan_se
 
 	plan_pjoin(p, path, "strategy");
 	if (s->strategy.traffic.kind == DRV_TRAFFIC_NONE)
-		plan_verr(c, p, "blue-green needs traffic (haproxy or hook) to switch");
+		plan_verr(c, p, "blue-green needs traffic (a balancer or a hook) to switch");
 	if (s->strategy.green_port == 0)
 		plan_verr(c, p, "blue-green needs green_port (where the new version starts)");
 	if (s->port == 0)
@@ -190,15 +191,16 @@ static void check_service(struct vctx *c, const char *path, struct drv_plan_serv
 	}
 	if (s->strategy.type == DRV_STRATEGY_BLUEGREEN)
 		check_bluegreen(c, path, s);
+	plan_privs_check(c, path, s->driver == DRV_DRIVER_EXEC, s->chroot, &s->command, &s->privs);
 }
 
 static void service_read(struct vctx *c, const json_t *v, const char *path, const json_t *defaults,
                          const char *version, struct drv_plan_service *s)
 {
-	static const char *const keys[] = {"name",     "image",      "hosts",   "command",
-	                                   "env",      "files",      "driver",  "isolation",
-	                                   "port",     "stop_grace", "version", "health",
-	                                   "strategy", "failure",    NULL};
+	static const char *const keys[] = {
+	        "name",      "image", "hosts",        "command",    "env",    "files",    "driver",
+	        "isolation", "port",  "stop_grace",   "version",    "health", "strategy", "failure",
+	        "user",      "group", "capabilities", "keep_setid", NULL};
 	char p[DRV_YJ_PATH_MAX];
 
 	s->line = drv_yj_line(c->lines, path);
@@ -402,7 +404,8 @@ static void read_notify(struct vctx *c, const json_t *root, struct drv_plan *p)
 static void read_defaults(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
 	static const char *const keys[] = {"driver",  "isolation",        "strategy",   "health",
-	                                   "failure", "prestage_timeout", "stop_grace", NULL};
+	                                   "failure", "prestage_timeout", "stop_grace", "user",
+	                                   "group",   "capabilities",     "keep_setid", NULL};
 	json_t *d = json_object_get(root, "defaults");
 	struct drv_plan_service scratch;
 
@@ -418,6 +421,7 @@ static void read_defaults(struct vctx *c, const json_t *root, struct drv_plan *p
 	plan_failure_defaults(&scratch.failure);
 	read_common(c, d, "defaults", &scratch);
 	plan_health_free(&scratch.health);
+	plan_privs_free(&scratch.privs);
 	plan_strategy_free(&scratch.strategy);
 }
 
