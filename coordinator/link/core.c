@@ -745,8 +745,13 @@ static struct agent_rt *accepted(struct core *c, const char *id)
 static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *p, uint32_t pipe,
                         struct core_waiter *w, struct core_reply *out)
 {
+	/* The first poll on a connection counts like a Hello: an agent that did
+	 * not notice droverd's restart polls without saying Hello again, and a
+	 * database restored from a backup must still catch up with it. */
+	bool fresh = !a->connected || a->pipe != pipe;
+
 	mark_seen(c, a, pipe);
-	ack_upto(c, a, p->applied_seq, false);
+	ack_upto(c, a, p->applied_seq, fresh);
 	if (take_next(c, a, &out->env, &out->len) == DRV_OK)
 		return;
 	if (a->parked != NULL)
