@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "deploy_hosts.h"
+#include "deploy_preview.h"
 #include "err.h"
 #include "log.h"
 #include "oci.h"
@@ -228,12 +229,58 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 	return drv_http_json(resp, 201, obj);
 }
 
+/* ?dry_run=true: what the plan would do, resolved against the live fleet
+ * exactly as a submission is (images to digests, hosts to agents), with
+ * nothing created, sent or stored (deploy_preview.h). */
+static int dry_run(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
+                   struct drv_plan *plan)
+{
+	char why[DRV_SEQ_TEXT_MAX] = "";
+	json_t *targets = NULL, *agents = NULL, *out = NULL;
+	int rc = find_targets(api, resp, plan, &targets);
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = core_agents_json(api->core, &agents);
+	if (rc == DRV_OK)
+		rc = deploy_preview(plan, targets, agents, &out, why, sizeof(why));
+	json_decref(targets);
+	json_decref(agents);
+	drv_http_audit_note(req, "dry_run name=%s version=%s", plan->deployment, plan->version);
+	if (rc == DRV_EINVAL || rc == DRV_ESTATE) {
+		drv_http_error(resp, 422, "cannot-run", "the plan cannot run: %s", why);
+		return DRV_EINVAL;
+	}
+	if (rc != DRV_OK)
+		return rc;
+	return drv_http_json(resp, 200, out);
+}
+
+static int dry_run_arg(struct drv_http_req *req, struct drv_http_resp *resp, bool *on)
+{
+	const char *v = drv_http_query(req, "dry_run");
+
+	*on = false;
+	if (v == NULL || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+		return DRV_OK;
+	if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+		*on = true;
+		return DRV_OK;
+	}
+	drv_http_error_at(resp, 400, "bad-request", "dry_run", 0, "dry_run must be true or false");
+	return DRV_EINVAL;
+}
+
 static int deployments_create(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
 	struct deploy_api *api = ctx;
 	const char *source = drv_http_query(req, "source");
 	struct drv_plan *plan = NULL;
+	bool preview;
 	int rc;
+
+	if (dry_run_arg(req, resp, &preview) != DRV_OK)
+		return DRV_OK;
 
 	if (source == NULL)
 		source = "plan";
@@ -245,8 +292,13 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		rc = check_balancers(api, resp, plan);
 	if (rc == DRV_OK)
 		rc = pin_images(api, resp, plan, source);
-	if (rc == DRV_OK)
+	if (rc == DRV_OK && preview) {
+		rc = dry_run(api, req, resp, plan);
+		drv_plan_free(plan);
+		plan = NULL;
+	} else if (rc == DRV_OK) {
 		rc = submit(api, req, resp, plan);
+	}
 	if (rc != DRV_OK)
 		drv_plan_free(plan); /* on success the engine owns it */
 	if (rc == DRV_EINVAL || rc == DRV_EEXIST || rc == DRV_ETOOBIG)

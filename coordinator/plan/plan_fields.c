@@ -506,12 +506,17 @@ void plan_strategy_read(struct vctx *c, const json_t *v, const char *path,
 	read_traffic(c, v, path, s);
 	plan_read_uint(c, v, path, "green_port", 1, 65535, &s->green_port);
 	plan_read_duration(c, v, path, "finalize_after", &s->finalize_after_ms);
-	if (s->type == DRV_STRATEGY_ROLLING && !s->max_unavailable.percent &&
-	    s->max_unavailable.value == 0) {
+	/* 0 and 0% would update no host: refused rather than turned into one
+	 * host. drover has no surge (a rolling host stops its old release
+	 * before it starts the new one); blue-green starts the new beside it. */
+	if (s->type == DRV_STRATEGY_ROLLING && s->max_unavailable.value == 0) {
 		char p[DRV_YJ_PATH_MAX];
 
 		plan_pjoin(p, path, "max_unavailable");
-		plan_verr(c, p, "must allow at least one host (1 or more, or a percentage)");
+		plan_verr(c, p,
+		          "must allow at least one host (1 or more, or a percentage above 0%%): "
+		          "rolling stops a host before it starts the new release; for no downtime "
+		          "use blue-green");
 	}
 }
 
