@@ -100,11 +100,12 @@ bool health_sched_feed(struct health_sched *s, const struct health_params *par, 
 		s->next_at = now_ms + interval;
 		return flipped;
 	}
-	if (ok) {
+	if (ok) { /* the run of successes goes on at the interval, as always */
 		s->step_ms = HEALTH_FAST_FIRST_MS;
+		s->next_at = now_ms + interval;
+		return flipped;
 	}
 	s->next_at = now_ms + min_u32(s->step_ms, interval);
-	if (!ok)
-		s->step_ms = s->step_ms > interval / 2 ? interval : s->step_ms * 2;
+	s->step_ms = s->step_ms > interval / 2 ? interval : s->step_ms * 2;
 	return flipped;
 }

@@ -71,16 +71,18 @@ const char *health_state_name(enum health_state s);
 
 /*
  * The probe schedule of one monitor. Until the instance is healthy for the
- * first time, probes come fast and back off (HEALTH_FAST_FIRST_MS, doubled
- * after each failure, up to the interval; back to the first step after a
- * success, so healthy_threshold successes in a row are confirmed quickly):
- * an instance that answers in 30 ms counts as healthy in about 30 ms instead
- * of one interval. The damping is exact on the healthy side (N successes in a
- * row, any failure breaks the run); on the unhealthy side a failure of a fast
- * probe counts toward unhealthy_threshold only when an interval has passed
- * since the last one counted, so an instance turns unhealthy no sooner than
- * with probes at the interval. Once healthy, probes come at the interval and
- * the damping is the plain one. Pure.
+ * first time, a failed probe is followed by the next one after
+ * HEALTH_FAST_FIRST_MS, doubled after each failure up to the interval,
+ * instead of a whole interval: the first success comes about when the
+ * instance can first answer, not up to an interval later. After a success
+ * the next probe comes at the interval, as always, so healthy_threshold
+ * keeps its exact meaning (N successes in a row, one interval apart; a
+ * threshold of 1 makes an instance healthy at its first success). A failed
+ * fast probe breaks a run of successes but counts toward
+ * unhealthy_threshold only when an interval has passed since the last
+ * counted failure, so an instance turns unhealthy no sooner than with probes
+ * at the interval. Once healthy, probes come at the interval and the
+ * damping is the plain one. Pure.
  */
 #define HEALTH_FAST_FIRST_MS 10
 

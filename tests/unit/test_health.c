@@ -102,7 +102,7 @@ static void sched_backoff(void **state)
 	assert_int_equal(s.next_at, 400);
 }
 
-/* healthy_threshold successes in a row, quickly; a failure breaks the run. */
+/* healthy_threshold successes in a row, an interval apart; a failure breaks the run. */
 static void sched_threshold_exact(void **state)
 {
 	struct health_params p = sched_params(1000, 3, 3);
@@ -111,19 +111,37 @@ static void sched_threshold_exact(void **state)
 	(void)state;
 	health_sched_init(&s, &p, 0);
 	assert_false(health_sched_feed(&s, &p, false, 0, &prev)); /* 1st failure counted */
+	assert_int_equal(s.next_at, 10);
 	assert_false(health_sched_feed(&s, &p, true, 10, &prev));
-	assert_int_equal(s.next_at, 20);
-	assert_false(health_sched_feed(&s, &p, true, 20, &prev));
-	assert_false(health_sched_feed(&s, &p, false, 30, &prev)); /* run broken */
+	assert_int_equal(s.next_at, 1010); /* confirmations: an interval apart */
+	assert_false(health_sched_feed(&s, &p, true, 1010, &prev));
+	assert_false(health_sched_feed(&s, &p, false, 2010, &prev)); /* run broken */
 	assert_int_equal(s.d.ok_run, 0);
 	assert_int_equal(s.d.state, HEALTH_UNKNOWN);
+	assert_int_equal(s.next_at, 2020); /* fast again */
 	t = s.next_at;
 	assert_false(health_sched_feed(&s, &p, true, t, &prev));
-	assert_false(health_sched_feed(&s, &p, true, t + 10, &prev));
-	assert_true(health_sched_feed(&s, &p, true, t + 20, &prev)); /* 3 in a row */
+	assert_false(health_sched_feed(&s, &p, true, t + 1000, &prev));
+	assert_true(health_sched_feed(&s, &p, true, t + 2000, &prev)); /* 3 in a row */
 	assert_int_equal(s.d.state, HEALTH_UP);
-	assert_int_equal(prev, t + 20);
-	assert_int_equal(s.next_at, t + 20 + 1000); /* healthy: at the interval */
+	assert_int_equal(prev, t + 2000);
+	assert_int_equal(s.next_at, t + 3000); /* healthy: at the interval */
+}
+
+/* A process that answers at once and dies 100 ms later (interval 150 ms,
+ * threshold 2) is never healthy: the confirmation waits for the interval. */
+static void sched_crash_after_start(void **state)
+{
+	struct health_params p = sched_params(150, 2, 2);
+	struct health_sched s;
+	int64_t prev;
+	(void)state;
+	health_sched_init(&s, &p, 0);
+	assert_false(health_sched_feed(&s, &p, true, 0, &prev));
+	assert_true(s.next_at >= 100);
+	for (int i = 0; i < 20; i++)
+		health_sched_feed(&s, &p, s.next_at < 100, s.next_at, &prev);
+	assert_int_not_equal(s.d.state, HEALTH_UP);
 }
 
 /* A service healthy 30 ms after its start counts as healthy within one
@@ -180,6 +198,7 @@ int main(void)
 	        cmocka_unit_test(sched_backoff),
 	        cmocka_unit_test(sched_threshold_exact),
 	        cmocka_unit_test(sched_healthy_fast),
+	        cmocka_unit_test(sched_crash_after_start),
 	        cmocka_unit_test(sched_unhealthy_not_sooner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
