@@ -38,7 +38,7 @@
 #include "unpack.h"
 
 #define LOG_MAX_DEFAULT   (10ul << 20)
-#define LOG_KEEP          3
+#define LOG_KEEP_DEFAULT  3
 #define QUICK_EXIT_MS     10000 /* an exit sooner than this after a start is a crash */
 #define CRASHLOOP_AFTER   3     /* quick exits in a row */
 #define BACKOFF_FIRST_MS  1000
@@ -71,6 +71,7 @@ struct notice {
 struct exec_state {
 	struct driver_env env;
 	unsigned long log_max;
+	unsigned log_keep;
 	pthread_mutex_t lock;
 	struct sup *list;
 	struct notice notices[NOTICES_MAX];
@@ -631,7 +632,9 @@ static void rotate(struct exec_state *x, const char *name)
 	log_path(x, name, path, sizeof(path));
 	if (stat(path, &st) < 0 || (unsigned long)st.st_size <= x->log_max)
 		return;
-	for (int i = LOG_KEEP - 1; i >= 1; i--) {
+	snprintf(from, sizeof(from), "%s.%u", path, x->log_keep);
+	unlink(from); /* the oldest goes */
+	for (int i = (int)x->log_keep - 1; i >= 1; i--) {
 		snprintf(from, sizeof(from), "%s.%d", path, i);
 		snprintf(to, sizeof(to), "%s.%d", path, i + 1);
 		rename(from, to);
@@ -698,6 +701,7 @@ static int init(const struct driver_env *env, void **state)
 		return DRV_ENOMEM;
 	x->env = *env;
 	x->log_max = env->log_max_bytes ? env->log_max_bytes : LOG_MAX_DEFAULT;
+	x->log_keep = env->log_keep ? env->log_keep : LOG_KEEP_DEFAULT;
 	pthread_mutex_init(&x->lock, NULL);
 	*state = x;
 	return DRV_OK;
