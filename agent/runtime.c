@@ -670,12 +670,60 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 	return rc;
 }
 
+/* STOP naming a blue-green slot (the rollback of a switch that did not
+ * finish): only that slot stops. When it was the current release and the
+ * previous one still runs in the other slot, the previous one is current
+ * again (what runs is what the agent records and reports). */
+static int stop_slot(struct runtime *rt, const char *name, const char *slot, struct step_outcome *o)
+{
+	struct state_release cur = {0}, prev = {0};
+	struct driver_instance pi;
+	struct driver_status ds;
+	bool has_cur = state_release_get(rt->st, name, ROLE_CURRENT, &cur) == DRV_OK;
+	bool has_prev = state_release_get(rt->st, name, ROLE_PREVIOUS, &prev) == DRV_OK;
+	int rc = DRV_OK;
+
+	if (has_cur && strcmp(cur.slot, slot) == 0) {
+		stop_rel(rt, &cur, ROLE_CURRENT);
+		if (has_prev && strcmp(prev.slot, slot) != 0 &&
+		    rel_status(rt, &prev, &ds) == DRIVER_RUNNING) {
+			rc = state_release_swap(rt->st, name);
+			if (rc == DRV_OK)
+				rc = state_release_set_want(rt->st, name, ROLE_CURRENT, true);
+			rel_instance(&prev, &pi);
+			if (rc == DRV_OK && !mon_has(rt, pi.name))
+				mon_start(rt, &pi);
+			if (rc == DRV_OK)
+				step_ok(o, "%s@%s stopped; %s@%s (%s) is current again", name, slot,
+				        name, prev.slot, prev.version);
+			else
+				step_fail(o,
+				          "%s@%s stopped, but cannot record %s@%s as current: %s",
+				          name, slot, name, prev.slot, drv_strerror(rc));
+		} else {
+			step_ok(o, "%s@%s stopped", name, slot);
+		}
+	} else if (has_prev && strcmp(prev.slot, slot) == 0 &&
+	           rel_status(rt, &prev, &ds) != DRIVER_STOPPED) {
+		stop_rel(rt, &prev, ROLE_PREVIOUS);
+		step_ok(o, "%s@%s stopped", name, slot);
+	} else {
+		step_ok(o, "%s@%s was not running", name, slot);
+	}
+	state_release_clear(&cur);
+	state_release_clear(&prev);
+	return rc;
+}
+
 int runtime_stop(struct runtime *rt, const Drover__Instruction *ins, struct step_outcome *o)
 {
 	const char *name = ins->service->name;
 	struct state_release cur, prev;
 	struct driver_status ds;
 	int n = 0;
+
+	if (ins->service->slot != NULL && ins->service->slot[0] != '\0')
+		return stop_slot(rt, name, ins->service->slot, o);
 
 	if (state_release_get(rt->st, name, ROLE_CURRENT, &cur) == DRV_OK) {
 		stop_rel(rt, &cur, ROLE_CURRENT);
