@@ -39,7 +39,7 @@ DROVER_TEST_CACHE ?= $(HOME)/.cache/drover-test
 PLAYWRIGHT_DIR ?= $(DROVER_TEST_CACHE)/playwright
 
 # Packages the benchmarks need beyond the tests' (make bench installs them).
-BENCH_PKGS := ansible-core
+BENCH_PKGS := ansible-core linux-perf
 
 SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
