@@ -28,7 +28,7 @@ BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 # Packages the tests and the demo drive for real.
 TEST_PKGS := sqlite3 curl jq openssl prometheus binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
 	docker-registry skopeo umoci podman runc catatonit haproxy \
-	systemd lintian shellcheck man-db groff-base openssl \
+	systemd systemd-container mmdebstrap lintian shellcheck man-db groff-base openssl \
 	chromium nodejs npm
 
 # Packages the benchmarks need beyond the tests' (make bench installs them).
