@@ -90,6 +90,11 @@ struct driver_ops {
 extern const struct driver_ops driver_exec_ops;
 extern const struct driver_ops driver_container_ops;
 
+/* The registry's size: every Driver value below it may have a driver
+ * (driver.c's table is declared with it, so a driver added beyond it does
+ * not compile). */
+#define DRIVER_SLOTS (DROVER__DRIVER__DRIVER_CONTAINER + 1)
+
 /* The driver for a spec's Driver value; NULL if unknown. */
 const struct driver_ops *driver_find(Drover__Driver d);
 

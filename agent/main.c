@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent_cmds.h"
+#include "cmd.h"
 #include "run_step.h"
 
 static const char usage[] =
@@ -19,26 +20,56 @@ static const char usage[] =
         "starts and stops services, runs health checks and hooks, and reports back.\n"
         "See drover-agent(8).\n";
 
-int main(int argc, char **argv)
+static int usage_error(void)
 {
-	if (argc >= 2 && strcmp(argv[1], "run-step") == 0)
-		return run_step_main(argc - 1, argv + 1);
-	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-		printf("drover-agent %s\n", DROVER_VERSION);
-		return 0;
-	}
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (argc >= 2 && strcmp(argv[1], "init") == 0)
-		return agent_cmd_init(argc - 1, argv + 1);
-	if (argc == 3 && strcmp(argv[1], "--config") == 0)
-		return agent_cmd_run(argv[2], 0);
-	if (argc == 4 && strcmp(argv[1], "--config") == 0 && strcmp(argv[3], "--check") == 0)
-		return agent_cmd_run(argv[2], 1);
-	if (argc == 4 && strcmp(argv[1], "--check") == 0 && strcmp(argv[2], "--config") == 0)
-		return agent_cmd_run(argv[3], 1);
 	fputs(usage, stderr);
 	return 2;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return usage_error();
+	printf("drover-agent %s\n", DROVER_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return usage_error();
+	fputs(usage, stdout);
+	return 0;
+}
+
+/* --config FILE [--check] and --check --config FILE: run (or check) the agent. */
+static int cmd_config(int argc, char **argv)
+{
+	if (strcmp(argv[0], "--config") == 0 && argc == 2)
+		return agent_cmd_run(argv[1], 0);
+	if (strcmp(argv[0], "--config") == 0 && argc == 3 && strcmp(argv[2], "--check") == 0)
+		return agent_cmd_run(argv[1], 1);
+	if (strcmp(argv[0], "--check") == 0 && argc == 3 && strcmp(argv[1], "--config") == 0)
+		return agent_cmd_run(argv[2], 1);
+	return usage_error();
+}
+
+/* clang-format off */
+static const struct drv_cmd cmd_table[] = {
+	{"--config", cmd_config},
+	{"--check", cmd_config},
+	{"init", agent_cmd_init},
+	{"run-step", run_step_main},
+	{"--version", cmd_version},
+	{"--help", cmd_help},
+	{"-h", cmd_help},
+};
+/* clang-format on */
+
+int main(int argc, char **argv)
+{
+	return drv_cmd_dispatch(cmd_table, sizeof(cmd_table) / sizeof(cmd_table[0]), argc, argv,
+	                        usage);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,7 +64,12 @@ static void child(const struct proc_spec *spec, const char *path, int outfd, int
 		goto fail;
 	if (chdir(spec->cwd ? spec->cwd : "/") < 0)
 		goto fail;
-	execve(path, spec->argv, spec->envp);
+	if (spec->privs != NULL && (errno = privs_apply(spec->privs)) != 0)
+		goto fail;
+	if (spec->by_fd)
+		syscall(SYS_execveat, spec->exec_fd, "", spec->argv, spec->envp, AT_EMPTY_PATH);
+	else
+		execve(path, spec->argv, spec->envp);
 fail:
 	e = errno;
 	if (write(errfd, &e, sizeof(e)) < 0)

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "privs.h"
+
 #define PROC_TAIL_MAX     4096 /* bytes of output kept for reports */
 #define PROC_ENV_MAX      256  /* variables per environment */
 #define PROC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -26,6 +28,13 @@ struct proc_spec {
 	const char *cwd;        /* NULL = "/" (inside chroot_dir when set) */
 	const char *chroot_dir; /* NULL = no chroot */
 	int out_fd;             /* -1: capture stdout+stderr through a pipe; else dup'd on both */
+	/* Credentials to drop to after chroot and chdir (NULL: the agent's own). */
+	const struct privs *privs;
+	/* Exec the file open at exec_fd (execveat) instead of path: the file
+	 * the agent resolved, reached without the new user needing to search
+	 * the directories above it. path is then only for messages. */
+	bool by_fd;
+	int exec_fd;
 	/* proc_run only: called with the child's pid right after it started. */
 	void (*on_spawn)(pid_t pid, void *arg);
 	void *on_spawn_arg;

@@ -607,6 +607,26 @@ static int write_release_meta(struct puller *p, const char *tmp, const char *dig
 	return rc;
 }
 
+/* Setuid/setgid bits come off every file of a new release; RELEASE/setid
+ * lists them so that a service whose plan says keep_setid gets them back
+ * when it starts (driver_exec). */
+static int strip_setid(const char *tmp, int root_fd, char *err, size_t size)
+{
+	char path[4400], *list = NULL;
+	size_t len = 0, n = 0;
+	int rc = unpack_strip_setid(root_fd, &list, &len, &n);
+
+	if (rc != DRV_OK)
+		return ferr(err, size, "cannot remove setuid/setgid bits in %s", tmp), rc;
+	if (n > 0) {
+		snprintf(path, sizeof(path), "%s/setid", tmp);
+		rc = drv_write_atomic(path, list, len, 0600);
+		drv_info("puller", "removed setuid/setgid bits", "release=%s files=%zu", tmp, n);
+	}
+	free(list);
+	return rc;
+}
+
 static int build_release(struct puller *p, const char *service, const char *digest,
                          const char *mdigest, const struct drv_oci_manifest *m, bool verify,
                          const char *final, char *err, size_t size)
@@ -614,14 +634,23 @@ static int build_release(struct puller *p, const char *service, const char *dige
 	char tmp[4200], rootfs[4300];
 	int root_fd, rc;
 
+	/* The service directory may be searched (not listed) by services; the
+	 * release being built is root's alone until it is complete. */
+	snprintf(tmp, sizeof(tmp), "%s/%s", p->releases, service);
+	rc = drv_mkdirs(tmp, 0711);
 	snprintf(tmp, sizeof(tmp), "%s/%s/.tmp-%s-%d-%lld", p->releases, service, digest + 7,
 	         (int)getpid(), (long long)drv_mono_ms());
 	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", tmp);
-	rc = drv_mkdirs(rootfs, 0755);
-	if (rc != DRV_OK)
-		return ferr(err, size, "cannot create %s", rootfs), rc;
+	if (rc == DRV_OK && (mkdir(tmp, 0700) < 0 || mkdir(rootfs, 0755) < 0))
+		rc = DRV_ESYS;
+	if (rc != DRV_OK) {
+		fs_remove_path(tmp);
+		return ferr(err, size, "cannot create %s: %s", rootfs, strerror(errno)), rc;
+	}
 	root_fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	rc = root_fd < 0 ? DRV_ESYS : unpack_layers(p, m, root_fd, verify, err, size);
+	if (rc == DRV_OK)
+		rc = strip_setid(tmp, root_fd, err, size);
 	if (root_fd >= 0)
 		close(root_fd);
 	if (rc == DRV_OK)

@@ -23,7 +23,6 @@
 #include "log.h"
 #include "puller.h"
 
-#define N_DRIVERS        3
 #define TICK_MS          200
 #define NO_CHECK_WAIT_MS 1000 /* without a health check: running this long = started */
 #define GATE_POLL_MS     50
@@ -46,7 +45,7 @@ struct runtime {
 	struct runtime_config cfg;
 	struct state *st;
 	struct puller *puller;
-	void *dstate[N_DRIVERS];
+	void *dstate[DRIVER_SLOTS];
 	pthread_mutex_t lock; /* mons */
 	pthread_cond_t cond;
 	struct mon *mons;
@@ -68,7 +67,7 @@ static void *dstate_of(struct runtime *rt, const Drover__ServiceSpec *spec)
 
 	if (d == DROVER__DRIVER__DRIVER_UNSPECIFIED)
 		d = DROVER__DRIVER__DRIVER_EXEC;
-	return d > 0 && d < N_DRIVERS ? rt->dstate[d] : NULL;
+	return d > 0 && d < DRIVER_SLOTS ? rt->dstate[d] : NULL;
 }
 
 static void spec_instance(const Drover__ServiceSpec *s, const char *dir, struct driver_instance *in)
@@ -339,7 +338,7 @@ static void *sup_main(void *arg)
 	struct runtime *rt = arg;
 
 	while (!rt->stopping) {
-		for (int i = 1; i < N_DRIVERS; i++) {
+		for (int i = 1; i < DRIVER_SLOTS; i++) {
 			const struct driver_ops *ops = driver_find((Drover__Driver)i);
 			if (ops != NULL && rt->dstate[i] != NULL && ops->tick != NULL)
 				ops->tick(rt->dstate[i]);
@@ -424,7 +423,7 @@ static void gc(struct runtime *rt)
 
 	if (state_kept(rt->st, &sv, &dg, &n) == DRV_OK) {
 		puller_gc(rt->puller, sv, dg, n);
-		for (int i = 1; i < N_DRIVERS; i++) {
+		for (int i = 1; i < DRIVER_SLOTS; i++) {
 			const struct driver_ops *ops = driver_find((Drover__Driver)i);
 			if (ops != NULL && ops->gc != NULL && rt->dstate[i] != NULL)
 				ops->gc(rt->dstate[i], dg, n);
@@ -874,7 +873,7 @@ int runtime_new(const struct runtime_config *cfg, struct state *st, struct runti
 	                         .log_max_bytes = cfg->log_max_bytes,
 	                         .notice = notice,
 	                         .notice_arg = rt};
-	for (int i = 1; rc == DRV_OK && i < N_DRIVERS; i++)
+	for (int i = 1; rc == DRV_OK && i < DRIVER_SLOTS; i++)
 		rc = driver_find((Drover__Driver)i)->init(&env, &rt->dstate[i]);
 	if (rc == DRV_OK) {
 		adopt_all(rt);
@@ -906,7 +905,7 @@ void runtime_free(struct runtime *rt)
 		pthread_join(rt->sup_thread, NULL);
 		pthread_join(rt->health_thread, NULL);
 	}
-	for (int i = 1; i < N_DRIVERS; i++)
+	for (int i = 1; i < DRIVER_SLOTS; i++)
 		if (rt->dstate[i] != NULL)
 			driver_find((Drover__Driver)i)->fini(rt->dstate[i]);
 	for (m = rt->mons; m != NULL; m = next) {

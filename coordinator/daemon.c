@@ -34,9 +34,11 @@
 #include "link.h"
 #include "linkstats.h"
 #include "log.h"
+#include "metrics.h"
 #include "metrics_api.h"
 #include "notify.h"
 #include "report_metrics.h"
+#include "retention.h"
 #include "schema.h"
 #include "store.h"
 #include "watchdog.h"
@@ -49,6 +51,9 @@ struct droverd {
 	struct store *store;
 	sqlite3 *api_db, *events_db; /* connections of their own (WAL: no waiting on the core) */
 	sqlite3 *deploy_db;          /* the deployment engine's */
+	sqlite3 *retention_db;       /* retention's (deletes in short transactions) */
+	struct drv_metric *rows, *pruned;
+	int64_t next_retention_mono;
 	struct drv_events *events;
 	struct core *core;
 	struct notifier *notifier;
@@ -59,6 +64,8 @@ struct droverd {
 	struct drv_linkstats last_stats;
 	bool stats_written;
 };
+
+static int retention_metrics(struct droverd *d);
 
 static int load_conf(const char *path, struct droverd_conf *conf)
 {
@@ -125,6 +132,8 @@ static int start_api(struct droverd *d)
 		rc = agents_api_add_metrics(drv_metrics_global(), d->core);
 	if (rc == DRV_OK)
 		rc = drv_report_metrics_init(drv_metrics_global());
+	if (rc == DRV_OK)
+		rc = retention_metrics(d);
 	if (rc == DRV_OK)
 		rc = drv_metrics_add_routes(d->http, drv_metrics_global());
 	if (rc == DRV_OK)
@@ -223,6 +232,8 @@ static int start(struct droverd *d)
 	if (rc == DRV_OK)
 		rc = drv_db_open(d->conf.database, mig, n, &d->events_db);
 	if (rc == DRV_OK)
+		rc = drv_db_open(d->conf.database, mig, n, &d->retention_db);
+	if (rc == DRV_OK)
 		rc = drv_events_new(d->events_db, 0, &d->events);
 	if (rc != DRV_OK)
 		return rc;
@@ -254,10 +265,66 @@ static void stop(struct droverd *d)
 	drv_db_close(d->events_db);
 	drv_db_close(d->api_db);
 	drv_db_close(d->deploy_db);
+	drv_db_close(d->retention_db);
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);
 	nng_fini();
 	drv_watchdog_stop(w);
+}
+
+/* ---- retention (model/retention.h) ---- */
+
+#define RETENTION_BUDGET_MS 200 /* per tick: the tick also runs the link's timers */
+
+static const char *const table_label[] = {"table", NULL};
+
+static int retention_metrics(struct droverd *d)
+{
+	int rc = drv_metrics_gauge(drv_metrics_global(), "drover_db_rows",
+	                           "Rows kept in the coordinator's database, by table.",
+	                           table_label, &d->rows);
+	if (rc == DRV_OK)
+		rc = drv_metrics_counter(
+		        drv_metrics_global(), "drover_retention_deleted_rows_total",
+		        "Rows deleted by retention, by table.", table_label, &d->pruned);
+	return rc;
+}
+
+/* One pass when due: a pass that stopped at its budget continues next tick. */
+static void retention_tick(struct droverd *d)
+{
+	struct drv_retention_config rc = {
+	        .events_max_age_ms = d->conf.events_max_age_ms,
+	        .events_max_rows = d->conf.events_max_rows,
+	        .deployments_max_age_ms = d->conf.deployments_max_age_ms,
+	        .deployments_max_rows = d->conf.deployments_max_rows,
+	        .batch = d->conf.retention_batch,
+	};
+	struct drv_retention_pass p;
+	int64_t rows[DRV_RET_N], now = drv_mono_ms();
+	int err;
+
+	if (now < d->next_retention_mono)
+		return;
+	err = drv_retention_prune(d->retention_db, &rc, drv_wall_ms(), now + RETENTION_BUDGET_MS,
+	                          &p);
+	for (int t = 0; t < DRV_RET_N; t++)
+		drv_counter_add(d->pruned, (double)p.deleted[t], drv_retention_table_name(t));
+	if (p.deleted[DRV_RET_EVENTS] + p.deleted[DRV_RET_DEPLOYMENTS] > 0)
+		drv_info("retention", "old rows deleted",
+		         "events=%lld deployments=%lld instructions=%lld more=%d",
+		         (long long)p.deleted[DRV_RET_EVENTS],
+		         (long long)p.deleted[DRV_RET_DEPLOYMENTS],
+		         (long long)p.deleted[DRV_RET_INSTRUCTIONS], (int)p.more);
+	if (err != DRV_OK)
+		drv_warn("retention", "pass failed: trying again later", "error=%s",
+		         drv_errname(err));
+	if (drv_retention_count(d->retention_db, rows) == DRV_OK) {
+		for (int t = 0; t < DRV_RET_N; t++)
+			drv_gauge_set(d->rows, (double)rows[t], drv_retention_table_name(t));
+	}
+	d->next_retention_mono =
+	        drv_mono_ms() + (p.more && err == DRV_OK ? TICK_MS : d->conf.retention_interval_ms);
 }
 
 static void write_stats(struct droverd *d)
@@ -298,6 +365,7 @@ static void serve(struct droverd *d, const sigset_t *set)
 		if (drv_mono_ms() >= next_tick) {
 			core_tick(d->core);
 			write_stats(d);
+			retention_tick(d);
 			next_tick = drv_mono_ms() + TICK_MS;
 		}
 	}

@@ -89,6 +89,21 @@ static const struct drv_cfg_opt options[] = {
          "upper bound on REP contexts (one per waiting agent plus receivers)"},
         {"insecure_registry", DRV_CFG_BOOL, O(insecure_registry), "false", 0, 0, 0, NULL,
          "resolve plan image tags over plain http:// (tests, air-gapped labs)"},
+        {"retention.events.max_age", DRV_CFG_DURATION, O(events_max_age_ms), "720h", 0,
+         100LL * 365 * 24 * 3600 * S, 0, NULL, "events older than this are deleted (0: no limit)"},
+        {"retention.events.max_rows", DRV_CFG_INT, O(events_max_rows), "1000000", 0, 1000000000, 0,
+         NULL, "only the newest this many events are kept (0: no limit)"},
+        {"retention.deployments.max_age", DRV_CFG_DURATION, O(deployments_max_age_ms), "2160h", 0,
+         100LL * 365 * 24 * 3600 * S, 0, NULL,
+         "finished deployments older than this are deleted, with their instructions (0: no "
+         "limit)"},
+        {"retention.deployments.max_rows", DRV_CFG_INT, O(deployments_max_rows), "10000", 0,
+         100000000, 0, NULL,
+         "only the newest this many finished deployments are kept (0: no limit)"},
+        {"retention.batch", DRV_CFG_INT, O(retention_batch), "500", 1, 100000, 0, NULL,
+         "rows deleted per transaction (small: writers never wait long)"},
+        {"retention.interval", DRV_CFG_DURATION, O(retention_interval_ms), "10s", 1 * S, 3600 * S,
+         0, NULL, "how often old rows are looked for"},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -116,6 +131,21 @@ static void cross_check(const char *path, const struct droverd_conf *c, struct d
 		m = d->msg[d->n++];
 		snprintf(m, DRV_CFG_DIAG_LEN,
 		         "%s: link.liveness_timeout must be at least link.poll_timeout + 1s", path);
+	}
+	if (c->events_max_age_ms == 0 && c->events_max_rows == 0 && d->n < DRV_CFG_DIAG_MAX) {
+		m = d->msg[d->n++];
+		snprintf(m, DRV_CFG_DIAG_LEN,
+		         "%s: retention.events.max_age and max_rows cannot both be 0 (the events "
+		         "table would grow without bound)",
+		         path);
+	}
+	if (c->deployments_max_age_ms == 0 && c->deployments_max_rows == 0 &&
+	    d->n < DRV_CFG_DIAG_MAX) {
+		m = d->msg[d->n++];
+		snprintf(m, DRV_CFG_DIAG_LEN,
+		         "%s: retention.deployments.max_age and max_rows cannot both be 0 (the "
+		         "deployments table would grow without bound)",
+		         path);
 	}
 	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL) && d->n < DRV_CFG_DIAG_MAX) {
 		m = d->msg[d->n++];

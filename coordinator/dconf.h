@@ -28,6 +28,10 @@ struct droverd_conf {
 	int64_t max_agents, max_pending;
 	int64_t receivers, max_contexts;
 	bool insecure_registry; /* resolve plan images over plain http:// */
+	/* retention (model/retention.h): 0 is no limit of that kind */
+	int64_t events_max_age_ms, events_max_rows;
+	int64_t deployments_max_age_ms, deployments_max_rows;
+	int64_t retention_batch, retention_interval_ms;
 };
 
 const struct drv_cfg_opt *dconf_options(size_t *n);

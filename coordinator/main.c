@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd.h"
 #include "commands.h"
 #include "cmd_token.h"
 
@@ -33,34 +34,60 @@ static const char usage[] =
         "  forget-agent  remove an agent, so its host can enroll again with a new key\n"
         "  token         manage API tokens (viewer, deployer, admin)\n";
 
-int main(int argc, char **argv)
+static int usage_error(void)
 {
-	if (argc >= 2 && strcmp(argv[1], "token") == 0)
-		return drv_cmd_token(argc - 1, argv + 1);
-	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-		printf("droverd %s\n", DROVER_VERSION);
-		return 0;
-	}
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (argc >= 2 && strcmp(argv[1], "init") == 0)
-		return droverd_cmd_init(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "enroll-token") == 0)
-		return droverd_cmd_enroll_token(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "queue") == 0)
-		return droverd_cmd_queue(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "forget-agent") == 0)
-		return droverd_cmd_forget_agent(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
-		return droverd_cmd_keygen(argc - 1, argv + 1);
-	if (argc == 3 && strcmp(argv[1], "--config") == 0)
-		return droverd_cmd_run(argv[2], 0);
-	if (argc == 4 && strcmp(argv[1], "--config") == 0 && strcmp(argv[3], "--check") == 0)
-		return droverd_cmd_run(argv[2], 1);
-	if (argc == 4 && strcmp(argv[1], "--check") == 0 && strcmp(argv[2], "--config") == 0)
-		return droverd_cmd_run(argv[3], 1);
 	fputs(usage, stderr);
 	return 2;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return usage_error();
+	printf("droverd %s\n", DROVER_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return usage_error();
+	fputs(usage, stdout);
+	return 0;
+}
+
+/* --config FILE [--check] and --check --config FILE: run (or check) the coordinator. */
+static int cmd_config(int argc, char **argv)
+{
+	if (strcmp(argv[0], "--config") == 0 && argc == 2)
+		return droverd_cmd_run(argv[1], 0);
+	if (strcmp(argv[0], "--config") == 0 && argc == 3 && strcmp(argv[2], "--check") == 0)
+		return droverd_cmd_run(argv[1], 1);
+	if (strcmp(argv[0], "--check") == 0 && argc == 3 && strcmp(argv[1], "--config") == 0)
+		return droverd_cmd_run(argv[2], 1);
+	return usage_error();
+}
+
+/* clang-format off */
+static const struct drv_cmd cmd_table[] = {
+	{"init", droverd_cmd_init},
+	{"--config", cmd_config},
+	{"--check", cmd_config},
+	{"enroll-token", droverd_cmd_enroll_token},
+	{"queue", droverd_cmd_queue},
+	{"keygen", droverd_cmd_keygen},
+	{"forget-agent", droverd_cmd_forget_agent},
+	{"token", drv_cmd_token},
+	{"--version", cmd_version},
+	{"--help", cmd_help},
+	{"-h", cmd_help},
+};
+/* clang-format on */
+
+int main(int argc, char **argv)
+{
+	return drv_cmd_dispatch(cmd_table, sizeof(cmd_table) / sizeof(cmd_table[0]), argc, argv,
+	                        usage);
 }

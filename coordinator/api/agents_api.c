@@ -42,7 +42,7 @@ static int set_status(struct drv_http_req *req, struct drv_http_resp *resp, stru
 
 	snprintf(by, sizeof(by), "operator:%.100s", drv_http_actor(req));
 	rc = core_set_status(c, id, st, by);
-	drv_http_audit_note(req, "agent=%s status=%s", id, agent_status_name(st));
+	drv_http_audit_note(req, "agent=%s status=%s", id, store_agent_status_name(st));
 	if (rc == DRV_ENOENT)
 		return drv_http_error(resp, 404, "not-found", "no agent '%s'", id);
 	if (rc != DRV_OK)

@@ -8,7 +8,7 @@
 
 static int serve(struct drv_http_resp *resp, const char *path)
 {
-	const struct ui_asset *a = ui_asset_find(path);
+	const struct ui_asset *a = ui_assets_find(path);
 
 	if (a == NULL)
 		return drv_http_error(resp, 404, "not-found", "no such dashboard file: %s", path);

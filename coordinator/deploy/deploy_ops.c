@@ -70,9 +70,9 @@ static void op_done(struct op *o, bool ok, double value, const char *message)
 		m->result = ok ? DRV_SEQ_R_OK : DRV_SEQ_R_FAILED;
 		m->value = value;
 		if (m->id != NULL)
-			engine_post(e, m);
+			deploy_post(e, m);
 		else
-			msg_free(m);
+			deploy_msg_free(m);
 	}
 	op_free(o);
 	pthread_mutex_lock(&e->mu);
@@ -154,7 +154,7 @@ static void *traffic_worker(void *arg)
 	return NULL;
 }
 
-int ops_init(struct deploy_engine *e)
+int deploy_ops_init(struct deploy_engine *e)
 {
 	pthread_cond_init(&e->tq_cond, NULL);
 	if (pthread_create(&e->tq_thread, NULL, traffic_worker, e) != 0) {
@@ -185,7 +185,7 @@ static void *metric_main(void *arg);
 
 /* Start an operation taken earlier; a failure is answered at once (the
  * sequencer sees a failed operation rather than waiting for its deadline). */
-void ops_start(struct deploy_engine *e, struct op *o)
+void deploy_ops_start(struct deploy_engine *e, struct op *o)
 {
 	pthread_attr_t attr;
 	pthread_t t;
@@ -216,7 +216,7 @@ void ops_start(struct deploy_engine *e, struct op *o)
 		op_done(o, false, 0, "cannot start a worker thread");
 }
 
-void ops_discard(struct op *o)
+void deploy_ops_discard(struct op *o)
 {
 	op_free(o);
 }
@@ -227,9 +227,9 @@ static void traffic_event(struct dep *d, const struct op *o)
 
 	for (size_t i = 0; w != NULL && i < o->n; i++)
 		json_object_set_new(w, o->w[i].server, json_integer(o->w[i].weight));
-	dep_event(d, "traffic", NULL,
-	          json_pack("{s:s, s:s, s:o}", "service", o->service, "backend", o->backend,
-	                    "weights", w ? w : json_object()));
+	deploy_event(d, "traffic", NULL,
+	             json_pack("{s:s, s:s, s:o}", "service", o->service, "backend", o->backend,
+	                       "weights", w ? w : json_object()));
 }
 
 /* The hook's command, NULL-terminated (traffic.h appends the operation). */
@@ -249,7 +249,8 @@ static char **copy_argv(const struct drv_plan_argv *a)
 	return v;
 }
 
-struct op *ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
+struct op *deploy_ops_traffic(struct deploy_engine *e, struct dep *d,
+                              const struct drv_seq_action *a)
 {
 	const struct drv_plan_traffic *tr;
 	struct op *o = op_new(e, d, a, DRV_SEQ_EV_TRAFFIC);
@@ -354,7 +355,7 @@ static void *metric_main(void *arg)
 	return NULL;
 }
 
-struct op *ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
+struct op *deploy_ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
 {
 	const struct drv_plan_strategy *st;
 	struct op *o = op_new(e, d, a, DRV_SEQ_EV_METRIC);
@@ -371,7 +372,7 @@ struct op *ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_s
 	return o;
 }
 
-void ops_fini(struct deploy_engine *e)
+void deploy_ops_fini(struct deploy_engine *e)
 {
 	pthread_mutex_lock(&e->mu);
 	e->tq_stop = true;

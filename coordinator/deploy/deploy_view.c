@@ -62,12 +62,12 @@ static const char *api_phase(enum drv_seq_state s)
 	}
 }
 
-const char *view_state(const struct dep *d)
+const char *deploy_view_state(const struct dep *d)
 {
 	return d->row.state;
 }
 
-const char *view_phase(const struct dep *d)
+const char *deploy_view_phase(const struct dep *d)
 {
 	return d->row.phase;
 }
@@ -84,7 +84,7 @@ static int64_t max_failed(const struct drv_plan *p, int64_t total)
 	return sum;
 }
 
-void view_summary(struct dep *d, int64_t now)
+void deploy_view_summary(struct dep *d, int64_t now)
 {
 	json_t *st;
 	enum drv_seq_state s;
@@ -139,7 +139,7 @@ static json_t *host_obj(const struct dep *d, size_t svc, const json_t *h, const 
 	snprintf(key, sizeof(key), "%zu/%s", svc, agent);
 	rec = json_object_get(json_object_get(d->extra, "hosts"), key);
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "id", agent, "state",
-	                 track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq))),
+	                 deploy_track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq))),
 	                 "from_version", str_of(from, agent), "to_version",
 	                 d->plan->services[svc].version, "started_ms",
 	                 json_integer_value(json_object_get(rec, "started_ms")), "finished_ms",
@@ -311,7 +311,7 @@ static json_t *hooks_obj(const struct dep *d)
 	return out;
 }
 
-json_t *view_object(const struct dep *d)
+json_t *deploy_view_object(const struct dep *d)
 {
 	json_t *st = d->seq ? drv_seq_status(d->seq, true) : NULL;
 	json_t *o = json_pack(

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "registry.h"
 #include "report_metrics.h"
+#include "wire_names.h"
 
 #define TOUCH_EVERY_MS     5000 /* last_seen is written to the store at most this often */
 #define REJECT_LOGS_PER_S  20   /* more rejects than this per second are counted, not logged */
@@ -509,14 +510,6 @@ static void handle_poll(struct core *c, const Drover__Envelope *env, uint32_t pi
 	drv_msg_free(&p->base);
 }
 
-static const char *step_result_name(Drover__StepResult r)
-{
-	static const char *const names[] = {"unspecified", "accepted", "running", "succeeded",
-	                                    "failed",      "health",   "status"};
-
-	return (unsigned)r < 7 ? names[r] : "unspecified";
-}
-
 static json_t *report_json(const Drover__Report *r)
 {
 	char tail[OUTPUT_TAIL_STORED + 1];
@@ -527,7 +520,7 @@ static json_t *report_json(const Drover__Report *r)
 	json_decref(valid);
 	return json_pack("{s:s?, s:s?, s:I, s:s, s:s?, s:i, s:s?, s:s?, s:I, s:I}", "step_id",
 	                 r->step_id, "deployment_id", r->deployment_id, "instruction_seq",
-	                 (json_int_t)r->instruction_seq, "result", step_result_name(r->result),
+	                 (json_int_t)r->instruction_seq, "result", drv_step_result_name(r->result),
 	                 "message", r->message, "exit_code", (int)r->exit_code, "output_tail",
 	                 valid ? tail : NULL, "service", r->service, "duration_ms",
 	                 (json_int_t)r->duration_ms, "report_seq", (json_int_t)r->report_seq);
@@ -597,7 +590,7 @@ static int report_locked(struct core *c, struct agent_rt *a, const Drover__Repor
 		a->acked_seq = r->instruction_seq;
 	mark_seen(c, a, pipe);
 	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
-	         r->report_seq, r->step_id ? r->step_id : "", step_result_name(r->result));
+	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
 	drv_report_metrics_observe(r);
 	if (c->hooks.on_report != NULL)
 		c->hooks.on_report(c->hooks.arg, a->id, r);
@@ -859,11 +852,11 @@ static int set_status_locked(struct core *c, const char *id, enum agent_status s
 		drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
 	}
 	drv_info("core", st == AGENT_ACCEPTED ? "agent accepted" : "agent status changed",
-	         "agent=%s status=%s by=%s", id, agent_status_name(st), by);
+	         "agent=%s status=%s by=%s", id, store_agent_status_name(st), by);
 	event(c, st == AGENT_ACCEPTED ? "agent_accepted" : "agent_rejected", id,
 	      json_pack("{s:s}", "by", by));
 	if (c->hooks.on_agent != NULL)
-		c->hooks.on_agent(c->hooks.arg, id, agent_status_name(st));
+		c->hooks.on_agent(c->hooks.arg, id, store_agent_status_name(st));
 	return DRV_OK;
 }
 
@@ -906,7 +899,7 @@ static json_t *agent_json(struct core *c, const struct store_agent_row *row)
 	                                                               : sa->last_seen_ms;
 
 	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}",
-	                 "id", sa->id, "status", agent_status_name(sa->status), "state",
+	                 "id", sa->id, "status", store_agent_status_name(sa->status), "state",
 	                 state_of(sa, a), "connected", a != NULL && a->connected, "last_seen_ms",
 	                 (json_int_t)seen, "first_seen_ms", (json_int_t)sa->first_seen_ms, "key_id",
 	                 sa->key.id, "labels", parse_or(row->labels_json, json_object()), "facts",

@@ -20,12 +20,12 @@ struct store {
 
 static const char *const status_names[] = {"pending", "accepted", "rejected"};
 
-const char *agent_status_name(enum agent_status st)
+const char *store_agent_status_name(enum agent_status st)
 {
 	return (unsigned)st < 3 ? status_names[st] : "unknown";
 }
 
-int agent_status_parse(const char *name, enum agent_status *out)
+int store_agent_status_parse(const char *name, enum agent_status *out)
 {
 	for (unsigned i = 0; i < 3; i++) {
 		if (strcmp(name, status_names[i]) == 0) {
@@ -199,7 +199,7 @@ static int row_to_agent(sqlite3_stmt *st, struct store_agent *a)
 	copy_col(st, 0, a->id, sizeof(a->id));
 	if (drv_pubkey_from_raw(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
 	                        &a->key) != DRV_OK ||
-	    agent_status_parse(col_text(st, 2), &a->status) != DRV_OK) {
+	    store_agent_status_parse(col_text(st, 2), &a->status) != DRV_OK) {
 		drv_error("store", "corrupt agent row", "agent=%s", a->id);
 		return DRV_EDB;
 	}
@@ -249,7 +249,7 @@ int store_agent_create(struct store *s, const struct store_agent *a, const struc
 	bind_text(st, 1, a->id);
 	sqlite3_bind_blob(st, 2, a->key.pk, DRV_PK_LEN, SQLITE_TRANSIENT);
 	bind_text(st, 3, a->key.id);
-	bind_text(st, 4, agent_status_name(a->status));
+	bind_text(st, 4, store_agent_status_name(a->status));
 	bind_text(st, 5, h->labels_json ? h->labels_json : "{}");
 	bind_text(st, 6, h->facts_json ? h->facts_json : "{}");
 	bind_text(st, 7, h->releases_json ? h->releases_json : "[]");
@@ -300,7 +300,7 @@ int store_agent_set_status(struct store *s, const char *id, enum agent_status st
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	bind_text(st, 1, agent_status_name(status));
+	bind_text(st, 1, store_agent_status_name(status));
 	bind_text(st, 2, by);
 	sqlite3_bind_int64(st, 3, now_ms);
 	bind_text(st, 4, id);
@@ -433,7 +433,7 @@ int store_agent_count(struct store *s, enum agent_status status, size_t *out)
 	rc = prep(s, "SELECT count(*) FROM agents WHERE status = ?", &st);
 	if (rc != DRV_OK)
 		return rc;
-	bind_text(st, 1, agent_status_name(status));
+	bind_text(st, 1, store_agent_status_name(status));
 	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
 	if (rc == DRV_OK)
 		*out = (size_t)sqlite3_column_int64(st, 0);

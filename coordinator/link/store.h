@@ -27,8 +27,8 @@ struct store;
 
 enum agent_status { AGENT_PENDING, AGENT_ACCEPTED, AGENT_REJECTED };
 
-const char *agent_status_name(enum agent_status st);
-int agent_status_parse(const char *name, enum agent_status *out);
+const char *store_agent_status_name(enum agent_status st);
+int store_agent_status_parse(const char *name, enum agent_status *out);
 
 /* What the link needs to know about an agent. */
 struct store_agent {

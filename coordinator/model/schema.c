@@ -94,6 +94,17 @@ static const char *const migrations[] = {
         "  finished_ms INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX deployments_active ON deployments(finished_ms, name);"
         "CREATE INDEX events_deployment ON events(deployment_id, id);",
+        /* 3: enrollment (link/store.c): the address a claim came from, labels an
+         * accepted agent asked for (an admin applies them), token use limits
+         * and label constraints */
+        "ALTER TABLE agents ADD COLUMN peer TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE agents ADD COLUMN proposed_labels TEXT;"
+        "CREATE INDEX agents_pending_peer ON agents(status, peer);"
+        "ALTER TABLE enroll_tokens ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE enroll_tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE enroll_tokens ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';",
+        /* 4: retention deletes the instructions of a deployment it prunes */
+        "CREATE INDEX instructions_deployment ON instructions(deployment_id);",
 };
 
 const char *const *drv_schema_migrations(size_t *n)

@@ -86,6 +86,14 @@ struct drv_plan_argv {
 	size_t n;
 };
 
+/* Who a service or hook runs as on its hosts (the agent resolves the names). */
+struct drv_plan_privs {
+	char *user;                /* NULL: services the agent's default user, hooks root */
+	char *group;               /* NULL: the user's primary group */
+	struct drv_plan_argv caps; /* services: capabilities kept, "CAP_..." */
+	bool keep_setid;           /* services: keep setuid/setgid bits of the image */
+};
+
 /* Agent ids, or (n_labels > 0) a label selector: every label must match. */
 struct drv_plan_hosts {
 	char **ids;
@@ -103,6 +111,7 @@ struct drv_plan_hook {
 	struct drv_plan_kv *env;
 	size_t n_env;
 	int64_t timeout_ms;
+	struct drv_plan_privs privs; /* user, group (default root) */
 };
 
 struct drv_plan_health {
@@ -163,6 +172,7 @@ struct drv_plan_service {
 	char *version; /* defaults to the plan's version */
 	enum drv_plan_driver driver;
 	bool chroot; /* isolation: chroot */
+	struct drv_plan_privs privs;
 	struct drv_plan_hosts hosts;
 	struct drv_plan_argv command;
 	struct drv_plan_kv *env;

@@ -323,3 +323,35 @@ void seq_rb_drive(struct drv_seq *s)
 	if (rb_migrations(s))
 		rb_end(s);
 }
+
+void seq_host_failed(struct drv_seq *s, struct seq_svc *v, uint32_t hi, const char *why)
+{
+	const struct drv_plan_failure *f = &v->ps->failure;
+	uint32_t total, batch, budget, size = v->cursor - v->batch_start;
+	char buf[DRV_SEQ_TEXT_MAX];
+
+	v->failed++;
+	v->wave_failed++;
+	s->failed_hosts++;
+	seq_log(s, "host %s failed in %s: %s", seq_agent(s, v->hosts[hi].agent), v->ps->name,
+	        why != NULL && why[0] ? why : "no reason given");
+	if (!seq_svc_active(s, v))
+		return;
+	total = drv_plan_amount_of(f->max_failed_hosts, v->n, false);
+	batch = f->per_batch_set ? drv_plan_amount_of(f->max_failed_per_batch, size, false) : total;
+	if (v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN)
+		total = batch = 0; /* green is all or nothing */
+	budget = s->plan->has_budget
+	                 ? drv_plan_amount_of(s->plan->max_failed_hosts, s->total_hosts, false)
+	                 : UINT32_MAX;
+	if (v->failed <= total && v->wave_failed <= batch && s->failed_hosts <= budget)
+		return;
+	snprintf(buf, sizeof(buf), "%s %s (%.80s): failed hosts over the %s budget",
+	         seq_agent(s, v->hosts[hi].agent),
+	         ST_BAD(v->hosts[hi].st[K_START]) ? "failed" : "unhealthy",
+	         why != NULL && why[0] ? why : "no reason given",
+	         v->failed > total        ? "service's"
+	         : v->wave_failed > batch ? "per-batch"
+	                                  : "deployment's");
+	seq_breach(s, v, buf);
+}

@@ -2,7 +2,8 @@
  * traffic.h: moving live traffic between servers of a load balancer, for
  * canary weights and blue-green switches.
  *
- * One const ops table per kind, all listed in one registry (traffic.c):
+ * One const ops table per kind (struct drv_traffic_ops, traffic_int.h), all
+ * listed in one registry (traffic.c):
  *   "haproxy"  HAProxy's runtime API over its admin unix socket
  *              (traffic_haproxy.h); servers are HAProxy server names
  *   "hook"     a command the operator provides, run with the operation
@@ -53,24 +54,6 @@ struct drv_traffic_config {
 
 /* An opened traffic switcher; owns copies of everything in its config. */
 struct drv_traffic;
-
-struct drv_traffic_ops {
-	const char *kind;
-	/* Validate CFG and make the kind's state (owned by the caller). */
-	int (*open)(const struct drv_traffic_config *cfg, void **state);
-	int (*set_weights)(void *state, const char *backend, const struct drv_traffic_weight *w,
-	                   size_t n);
-	/* The N servers get all traffic; every other server of BACKEND drains. */
-	int (*switch_to)(void *state, const char *backend, const char *const *servers, size_t n);
-	int (*set_state)(void *state, const char *backend, const char *const *servers, size_t n,
-	                 enum drv_traffic_state st);
-	int (*wait_up)(void *state, const char *backend, const char *const *servers, size_t n,
-	               int64_t timeout_ms);
-	void (*close)(void *state);
-};
-
-/* The ops of KIND, or NULL. */
-const struct drv_traffic_ops *drv_traffic_find(const char *kind);
 
 /* Open a switcher for CFG; *out is the caller's (drv_traffic_close). */
 int drv_traffic_open(const struct drv_traffic_config *cfg, struct drv_traffic **out);

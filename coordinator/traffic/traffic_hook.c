@@ -4,7 +4,7 @@
  * /dev/null), waits on a pidfd against the deadline and kills the group when
  * it passes.
  */
-#include "traffic_hook.h"
+#include "traffic_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -830,11 +830,13 @@ static void instructions_carry_the_spec(void **state)
 	const char text[] =
 	        PLAN_HEAD "pre:\n"
 	                  "  - { name: backup, hosts: [db-1], run: [/bin/b, x],\n"
-	                  "      env: { A: b }, timeout: 1m }\n"
+	                  "      env: { A: b }, timeout: 1m, user: backup }\n"
 	                  "tiers:\n"
 	                  "  - name: ui\n"
 	                  "    services:\n"
 	                  "      - name: web\n"
+	                  "        user: web\n"
+	                  "        capabilities: [CAP_NET_BIND_SERVICE]\n"
 	                  "        image: r.example/web:2\n"
 	                  "        hosts: [ui-1]\n"
 	                  "        command: [/bin/web, --port, \"9080\"]\n"
@@ -874,7 +876,12 @@ static void instructions_carry_the_spec(void **state)
 	assert_int_equal(ins->service->n_command, 3);
 	assert_string_equal(ins->service->env[0]->key, "LOG_LEVEL");
 	assert_string_equal(ins->service->files[0]->path, "/etc/f.json");
-	assert_int_equal(ins->service->files[0]->mode, 0644);
+	assert_int_equal(ins->service->files[0]->mode, 0640);
+	assert_string_equal(ins->service->user, "web");
+	assert_string_equal(ins->service->group, "");
+	assert_int_equal(ins->service->n_capabilities, 1);
+	assert_string_equal(ins->service->capabilities[0], "CAP_NET_BIND_SERVICE");
+	assert_false(ins->service->keep_setid);
 	assert_int_equal(ins->step_deadline_ms, 40000);
 	drv_seq_instruction_free(ins);
 	/* the pre hook with the deployment's variables */
@@ -885,6 +892,7 @@ static void instructions_carry_the_spec(void **state)
 	assert_int_equal(drv_seq_instruction(sim.seq, &a, &ins), DRV_OK);
 	assert_string_equal(ins->hook->name, "backup");
 	assert_int_equal(ins->hook->timeout_ms, 60000);
+	assert_string_equal(ins->hook->user, "backup");
 	assert_string_equal(ins->hook->env[0]->key, "A");
 	assert_string_equal(ins->hook->env[1]->key, "DROVER_DEPLOYMENT");
 	drv_seq_instruction_free(ins);

@@ -18,7 +18,7 @@
 
 #include "clock.h"
 #include "err.h"
-#include "traffic.h"
+#include "traffic_int.h"
 
 static char dir[64];
 static char out_path[128];

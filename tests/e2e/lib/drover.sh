@@ -80,6 +80,7 @@ drover_agent_init() {
 	ctl=$(addr_of control) || return 1
 	ns_of "$host" >/dev/null || return 1
 	dir=$E2E_RUN/agents/$host
+	svcuser_ensure || return 1 # services run as drover-svc (the package makes it)
 	read -ra labels <<<"$(_drover_labels "$host")"
 	in_ns "$host" "$bin" init --dir "$dir" --coordinator "tcp://$ctl:$DROVER_LINK_PORT" \
 		--coordinator-key "$DROVERD_DIR/coordinator.pub" --id "$host" \
