@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # ${Version} is for dpkg-query
 # packaging.sh (CTest packaging_systemd): the Debian packages under a booted
 # systemd. Two machines (systemd-nspawn, systemd as PID 1) in a test network:
 # "coord" gets drover-coordinator, "web-1" drover-agent, both with
@@ -21,9 +22,9 @@
 # Exit 0 passed, 1 failed, 77 skipped (not root, tools missing).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source-path=SCRIPTDIR
+# shellcheck source=/dev/null # (the e2e harness; checked on its own)
 source "$HERE/../e2e/lib/e2e.sh"
-# shellcheck source-path=SCRIPTDIR
+# shellcheck source=/dev/null # (lib/machine.sh, checked on its own)
 source "$HERE/lib/machine.sh"
 
 machine_require
@@ -57,16 +58,20 @@ done
 V2=$(dpkg-deb -f "$PKG"/v2/drover-agent_*.deb Version)
 ok "packages $V1 and $V2 built ($(basename "$agent_deb"), $(basename "$coord_deb"))"
 
-# What the packages need from Debian, preinstalled in the machines, plus
-# the tools this test runs inside them.
+# What the packages need from Debian is preinstalled in the machines (they
+# reach no mirror): every Depends must be in the machines' package list.
 mapfile -t DEPS < <(for deb in "$agent_deb" "$coord_deb"; do dpkg-deb -f "$deb" Depends; done |
 	tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/[[:space:]]//g' | grep -v '^$' | sort -u)
-rootfs_ensure "${DEPS[@]}" curl jq procps iproute2 ca-certificates || fail "rootfs"
-ok "root file system $SD_ROOTFS ready ($(((($(e2e_now_ms) - T0)) / 1000)) s so far)"
+for d in "${DEPS[@]}"; do
+	[[ " ${SD_DROVER_PKGS[*]} " == *" $d "* ]] ||
+		fail "the packages depend on $d, which SD_DROVER_PKGS (tests/systemd/lib/machine.sh) lacks"
+done
+rootfs_ensure "${SD_DROVER_PKGS[@]}" || fail "rootfs"
+ok "root file system $SD_ROOTFS ready ($((($(e2e_now_ms) - T0) / 1000)) s so far)"
 
 # --- the image: berry-svc v1/v2 as an OCI layout, read-only in web-1 --------
 IMG=$MKIMAGE_CACHE/systemd-images/hello
-mkimage_berry "$IMG" hello v1 >/dev/null && mkimage_berry "$IMG" hello v2 >/dev/null || fail "images"
+for v in v1 v2; do mkimage_berry "$IMG" hello $v >/dev/null || fail "image $v"; done
 layout_digest() {
 	jq -r --arg t "$1" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | .digest' \
 		"$IMG/index.json"
@@ -206,20 +211,33 @@ wait_for "v2 final after droverd restart" 90 _dep_final "$id" || fail "v2 did no
 [[ $(hello_version) == v2 ]] || fail "hello answers '$(hello_version)', want v2"
 ok "systemctl restart droverd mid-deployment: the deployment still succeeded (v2 runs)"
 
-# the agent restarted while a deployment runs
+# the agent restarted while a deployment runs. The stopping agent cuts its
+# health gate short and reports the start failed (agent/executor.c: a step
+# is never left half done), so the host counts as failed and the
+# deployment rolls back: a recovery is a deployment that ends, and a
+# service that runs what the deployment says (v1 when it succeeded, v2
+# again when it was rolled back).
 put_plan v1 4000
 id=$(deploy_submit v1) || fail "submit v1"
 wait_for "v1 running" 20 _dep_running "$id" || fail "v1 never ran"
 sleep 1
 msh web-1 systemctl restart drover-agent || fail "systemctl restart drover-agent"
 wait_for "v1 final after agent restart" 120 _dep_final "$id" || fail "v1 did not finish"
-[[ $(dep_state "$id") == succeeded ]] || fail "v1 after agent restart: $(dep_state "$id") $(dv status "$id" 2>&1 | tail -5)"
-[[ $(hello_version) == v1 ]] || fail "hello answers '$(hello_version)', want v1"
+final=$(dep_state "$id")
+case $final in
+succeeded) want=v1 ;;
+rolled_back) want=v2 ;;
+*) fail "v1 after an agent restart ended $final: $(dv status "$id" 2>&1 | tail -5)" ;;
+esac
+_answers() { [[ $(hello_version) == "$1" ]]; }
+wait_for "hello answering $want" 20 _answers "$want" || fail "after $final hello answers '$(hello_version)', want $want"
+_connected_again() { _connected; }
+wait_for "web-1 connected after its restart" 30 _connected_again || fail "web-1 did not reconnect"
 svc_pid=$(msh web-1 sh -c "ss -Hltnp 'sport = :8080' | grep -o 'pid=[0-9]*' | head -n 1")
 msh web-1 systemctl restart drover-agent || fail "systemctl restart drover-agent (2)"
 [[ $(msh web-1 sh -c "ss -Hltnp 'sport = :8080' | grep -o 'pid=[0-9]*' | head -n 1") == "$svc_pid" ]] ||
 	fail "restarting the agent restarted its service (KillMode=process)"
-ok "systemctl restart drover-agent mid-deployment: succeeded; a restart keeps the service ($svc_pid) running"
+ok "systemctl restart drover-agent mid-deployment: the deployment ended $final, hello runs $want; a restart keeps the service ($svc_pid) running"
 
 # reload: SIGHUP reopens droverd's log file (log.file in droverd.yaml)
 LOGF=/var/lib/drover/coordinator/droverd.log
@@ -238,37 +256,40 @@ msh coord systemctl restart droverd
 ok "systemctl reload droverd reopens its log file (same process)"
 
 # journal
-msh coord journalctl -u droverd --no-pager -q | grep -q . || fail "journalctl -u droverd is empty"
-msh web-1 journalctl -u drover-agent --no-pager -q | grep -qi 'drover-agent' || fail "journalctl -u drover-agent is empty"
+msh coord journalctl -u droverd --no-pager -q | grep -c . >/dev/null || fail "journalctl -u droverd is empty"
+msh web-1 journalctl -u drover-agent --no-pager -q | grep -ci 'drover-agent' >/dev/null || fail "journalctl -u drover-agent is empty"
 ok "journalctl -u droverd / -u drover-agent show the daemons' logs"
 
-# --- upgrade to revision 2 -------------------------------------------------------
-keep_c="$C/coordinator.key $C/coordinator.pub $C/admin.token $C/tls.key $C/droverd.yaml"
-sum_c=$(msh coord sha256sum $keep_c)
+# --- upgrade to revision 2
+# shellcheck disable=SC2016 # ${Version} is dpkg-query's -------------------------------------------------------
+keep_c=("$C/coordinator.key" "$C/coordinator.pub" "$C/admin.token" "$C/tls.key" "$C/droverd.yaml")
+sum_c=$(msh coord sha256sum "${keep_c[@]}")
 sum_a=$(msh web-1 sh -c "sha256sum $A/agent.yaml $A/*.key")
 deps_before=$(dv history --json 2>/dev/null | jq length)
 dpid=$(msh coord systemctl show -P MainPID droverd)
 apid=$(msh web-1 systemctl show -P MainPID drover-agent)
 msh coord env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	/srv/packages/v2/drover-coordinator_*.deb >"$E2E_RUN/logs/coord-upgrade.log" 2>&1 ||
+	"/srv/packages/v2/$(basename "$PKG"/v2/drover-coordinator_*.deb)" >"$E2E_RUN/logs/coord-upgrade.log" 2>&1 ||
 	fail "upgrade drover-coordinator: $(tail "$E2E_RUN/logs/coord-upgrade.log")"
 msh web-1 env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	/srv/packages/v2/drover-agent_*.deb >"$E2E_RUN/logs/agent-upgrade.log" 2>&1 ||
+	"/srv/packages/v2/$(basename "$PKG"/v2/drover-agent_*.deb)" >"$E2E_RUN/logs/agent-upgrade.log" 2>&1 ||
 	fail "upgrade drover-agent: $(tail "$E2E_RUN/logs/agent-upgrade.log")"
 [[ $(msh coord dpkg-query -W -f '${Version}' drover-coordinator) == "$V2" ]] || fail "coordinator not at $V2"
 [[ $(msh web-1 dpkg-query -W -f '${Version}' drover-agent) == "$V2" ]] || fail "agent not at $V2"
-[[ $(msh coord sha256sum $keep_c) == "$sum_c" ]] || fail "the upgrade changed the coordinator's keys, token or config"
+[[ $(msh coord sha256sum "${keep_c[@]}") == "$sum_c" ]] || fail "the upgrade changed the coordinator's keys, token or config"
 [[ $(msh web-1 sh -c "sha256sum $A/agent.yaml $A/*.key") == "$sum_a" ]] || fail "the upgrade changed the agent's key or config"
 [[ $(msh coord systemctl show -P MainPID droverd) != "$dpid" ]] || fail "the upgrade did not restart droverd"
 [[ $(msh web-1 systemctl show -P MainPID drover-agent) != "$apid" ]] || fail "the upgrade did not restart the agent"
 wait_for "droverd API after upgrade" 30 _droverd_api || fail "droverd API after the upgrade"
 wait_for "web-1 reconnected after upgrade" 30 _connected || fail "web-1 not connected after the upgrade: $(agent_state)"
 [[ $(dv history --json 2>/dev/null | jq length) == "$deps_before" ]] || fail "deployment history changed in the upgrade"
-[[ $(hello_version) == v1 ]] || fail "hello stopped answering across the upgrade"
-put_plan v2 0
-dv deploy --wait --json /root/plan-v2.yaml >"$E2E_RUN/dep-up.json" 2>/dev/null ||
+[[ $(hello_version) == "$want" ]] || fail "hello stopped answering across the upgrade"
+next=v2
+[[ $want == v1 ]] || next=v1
+put_plan $next 0
+dv deploy --wait --json /root/plan-$next.yaml >"$E2E_RUN/dep-up.json" 2>/dev/null ||
 	fail "deployment after the upgrade: $(cat "$E2E_RUN/dep-up.json")"
-[[ $(hello_version) == v2 ]] || fail "after upgrade hello answers '$(hello_version)'"
+[[ $(hello_version) == "$next" ]] || fail "after upgrade hello answers '$(hello_version)', want $next"
 ok "upgrade $V1 -> $V2 kept keys, admin token, config, database ($deps_before deployments) and the enrolled agent; a deployment works after it"
 
 # --- remove, purge -----------------------------------------------------------------
@@ -279,7 +300,7 @@ msh web-1 test -f $A/agent.yaml -a -d /var/lib/drover/agent/state || fail "remov
 msh web-1 env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q drover-agent >"$E2E_RUN/logs/agent-purge.log" 2>&1 ||
 	fail "apt-get purge drover-agent"
 for p in $A /var/lib/drover/agent /var/log/drover-agent; do
-	msh web-1 test ! -e $p || fail "purge left $p"
+	msh web-1 test ! -e "$p" || fail "purge left $p"
 done
 msh coord env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q drover-coordinator >"$E2E_RUN/logs/coord-remove.log" 2>&1 ||
 	fail "apt-get remove drover-coordinator"
@@ -288,7 +309,7 @@ msh coord test -f $C/coordinator.key -a -f /var/lib/drover/coordinator/droverd.d
 msh coord env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q drover-coordinator >"$E2E_RUN/logs/coord-purge.log" 2>&1 ||
 	fail "apt-get purge drover-coordinator"
 for p in $C /var/lib/drover/coordinator; do
-	msh coord test ! -e $p || fail "purge left $p"
+	msh coord test ! -e "$p" || fail "purge left $p"
 done
 msh coord getent passwd drover >/dev/null || fail "purge removed the drover user (docs say it stays)"
 ok "apt-get remove stops the daemons and keeps their state; purge deletes it; the drover user stays"

@@ -4,6 +4,7 @@
 # Source tests/e2e/lib/e2e.sh first, then this file.
 #
 #   machine_require            skip (77) unless root, mmdebstrap, systemd-nspawn
+#   SD_DROVER_PKGS             the packages the drover tests' machines get
 #   rootfs_ensure PKG...       the cached root file system with systemd, dbus and
 #                              PKG... installed; sets SD_ROOTFS. Built once with
 #                              mmdebstrap (about a minute) and kept under
@@ -34,6 +35,15 @@
 SD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SD_CACHE=${DROVER_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drover-test}/nspawn
 SD_MACHINES=()
+# What the machines of the drover tests get: the libraries the two packages
+# depend on (so `apt-get install ./FILE.deb` needs no mirror: the machines
+# have none), and the tools the tests run inside. One list for every test,
+# so they share one cached root file system; packaging.sh checks that the
+# packages' Depends are all in it.
+# shellcheck disable=SC2034 # used by the tests that source this file
+SD_DROVER_PKGS=(adduser openssl libc6 libarchive13 libcurl4 libjansson4 libmicrohttpd12 libnng1
+	libprotobuf-c1 libsodium23 libsqlite3-0 libssl3 libsystemd0 libyaml-0-2
+	ca-certificates curl jq iproute2 procps)
 
 machine_require() {
 	e2e_require_root
@@ -53,6 +63,7 @@ _sd_sources() {
 
 rootfs_ensure() {
 	local suite pkgs key dir tmp srcs=() t0 rc=0
+	# shellcheck source=/dev/null
 	suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 	[[ -n $suite ]] || {
 		echo "machine: no VERSION_CODENAME in /etc/os-release" >&2
@@ -81,7 +92,8 @@ rootfs_ensure() {
 		t0=$(e2e_now_ms)
 		e2e_log "building the machine root file system ($suite + $pkgs) in $dir"
 		# Services a test machine does not need, masked so boots are quick
-		# and the logs quiet.
+		# and the logs quiet. ("$1" in the hooks is the new root, for mmdebstrap.)
+		# shellcheck disable=SC2016
 		nice mmdebstrap --quiet --variant=apt --include="$pkgs" \
 			--customize-hook='chroot "$1" systemctl mask console-getty.service getty@tty1.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer >/dev/null 2>&1 || true' \
 			--customize-hook='rm -f "$1/etc/hostname"' \
