@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -449,9 +450,13 @@ static int launch_prepare(struct sup *s, const char *root, const struct imgcfg *
                           char *err, size_t size)
 {
 	bool chroot_on = s->spec->isolation == DROVER__ISOLATION__ISOLATION_CHROOT;
-	char why[512];
+	char why[512], real_root[PATH_MAX + 200];
 	int rc = service_privs(s, pv, err, size);
 
+	/* DROVER_ROOT without symlinks: the configured path may pass through
+	 * directories the service's user cannot search (/etc/drover/agent). */
+	if (realpath(root, real_root) == NULL)
+		snprintf(real_root, sizeof(real_root), "%s", root);
 	if (rc == DRV_OK)
 		rc = secure_release(s, root, pv, err, size);
 	if (rc == DRV_OK)
@@ -459,7 +464,7 @@ static int launch_prepare(struct sup *s, const char *root, const struct imgcfg *
 	if (rc == DRV_OK && (rc = build_argv(s, ic, argv)) == DRV_EINVAL)
 		snprintf(err, size, "%s: no command in the instruction or the image", s->name);
 	if (rc == DRV_OK)
-		rc = build_env(s, ic, root, env);
+		rc = build_env(s, ic, real_root, env);
 	if (rc == DRV_OK &&
 	    (rc = open_program(root, (*argv)[0], chroot_on, pg, why, sizeof(why))) != DRV_OK)
 		snprintf(err, size, "%s: %s", s->name, why);

@@ -130,7 +130,7 @@ int hook_reap_orphans(const char *state_dir)
 }
 
 int hook_run(const Drover__Instruction *ins, const char *state_dir, const char *log_dir,
-             const volatile int *cancel, struct step_outcome *out)
+             const struct stop_token *cancel, struct step_outcome *out)
 {
 	char pidf[4400], hooks_dir[4200];
 	const Drover__Hook *h = ins->hook;

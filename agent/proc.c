@@ -197,7 +197,7 @@ static bool drain(int fd, int log_fd, struct proc_result *r)
 }
 
 int proc_run(const struct proc_spec *spec, int64_t timeout_ms, int64_t grace_ms,
-             const volatile int *cancel, int log_fd, struct proc_result *out, int *errno_out)
+             const struct stop_token *cancel, int log_fd, struct proc_result *out, int *errno_out)
 {
 	struct proc_spec s = *spec;
 	struct proc_result *r;
@@ -223,7 +223,7 @@ int proc_run(const struct proc_spec *spec, int64_t timeout_ms, int64_t grace_ms,
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		int64_t now = drv_mono_ms();
 
-		if (cancel != NULL && *cancel) {
+		if (stop_token_stopped(cancel)) {
 			r->cancelled = true;
 			break;
 		}

@@ -30,7 +30,7 @@
 #define BLOB_WRITE_BUF (1u << 20)
 
 struct puller {
-	const volatile int *cancel;
+	const struct stop_token *cancel;
 	char *cache, *releases;
 	struct drv_oci_opts opts;
 	pthread_rwlock_t gc_lock; /* pulls read-lock, GC write-locks */
@@ -139,7 +139,7 @@ static int verify_file(const char *path, const char *digest)
 /* --- downloading one blob --- */
 
 struct dl {
-	const volatile int *cancel;
+	const struct stop_token *cancel;
 	int fd;
 	struct drv_sha256 *h;
 	uint64_t have, want;
@@ -153,7 +153,7 @@ static int sink(const void *data, size_t len, long status, void *arg)
 	struct dl *d = arg;
 	const char *p = data;
 
-	if (d->cancel != NULL && *d->cancel)
+	if (stop_token_stopped(d->cancel))
 		return 1;
 	if (status == 200 && d->resumed) {
 		/* The registry ignored our Range: the body starts at byte 0. */
@@ -289,7 +289,7 @@ static int download(struct puller *p, const struct source *s, const char *digest
 			      DRV_EIO);
 		if (rc == DRV_OK || !retryable(rc) || s->layout != NULL)
 			break;
-		if (d->cancel != NULL && *d->cancel) {
+		if (stop_token_stopped(d->cancel)) {
 			ferr(err, size, "%s: pull of %s cancelled: the agent is stopping", s->name,
 			     digest);
 			break;

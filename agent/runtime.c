@@ -33,6 +33,9 @@ struct mon {
 	char name[DRIVER_INSTANCE_MAX];
 	char *service, *slot, *cwd;
 	Drover__HealthCheck *hc; /* owned copy */
+	struct privs pv;         /* exec checks run as the service's user */
+	bool pv_ok;
+	char pv_err[200];
 	uint32_t port;
 	struct health_params par;
 	struct health_damper d;
@@ -49,7 +52,7 @@ struct runtime {
 	pthread_mutex_t lock; /* mons */
 	pthread_cond_t cond;
 	struct mon *mons;
-	volatile int stopping;
+	struct stop_token stopping;
 	pthread_t sup_thread, health_thread;
 	bool threads;
 };
@@ -193,6 +196,13 @@ static void mon_stop(struct runtime *rt, const char *name)
 	pthread_mutex_unlock(&rt->lock);
 }
 
+/* Who exec checks of the service run as: its user, no capabilities. */
+static bool health_privs(const Drover__ServiceSpec *spec, struct privs *pv, char *err, size_t size)
+{
+	return privs_resolve(spec->user, spec->group, PRIVS_DEFAULT_USER, NULL, 0, true, pv, err,
+	                     size) == DRV_OK;
+}
+
 /* Start watching an instance (replacing an older monitor of the same name). */
 static void mon_start(struct runtime *rt, const struct driver_instance *in)
 {
@@ -213,6 +223,7 @@ static void mon_start(struct runtime *rt, const struct driver_instance *in)
 	    asprintf(&m->cwd, "%s/rootfs", in->release_dir) < 0)
 		m->cwd = NULL;
 	m->hc = copy_hc(hc);
+	m->pv_ok = health_privs(in->spec, &m->pv, m->pv_err, sizeof(m->pv_err));
 	m->port = hc->port ? hc->port : in->spec->port;
 	health_params_of(hc, &m->par);
 	health_damper_init(&m->d, drv_mono_ms());
@@ -300,7 +311,11 @@ static void health_round(struct runtime *rt)
 	}
 	due->busy = true;
 	pthread_mutex_unlock(&rt->lock);
-	struct health_target t = {.host = due->hc->host, .port = due->port, .cwd = due->cwd};
+	struct health_target t = {.host = due->hc->host,
+	                          .port = due->port,
+	                          .cwd = due->cwd,
+	                          .privs = due->pv_ok ? &due->pv : NULL,
+	                          .privs_err = due->pv_err};
 	ok = health_kind_find(due->hc->kind)
 	             ->probe(due->hc, &t, due->par.timeout_ms, detail, sizeof(detail));
 	pthread_mutex_lock(&rt->lock);
@@ -327,7 +342,7 @@ static void *health_main(void *arg)
 	struct runtime *rt = arg;
 
 	pthread_mutex_lock(&rt->lock);
-	while (!rt->stopping)
+	while (!stop_token_stopped(&rt->stopping))
 		health_round(rt);
 	pthread_mutex_unlock(&rt->lock);
 	return NULL;
@@ -337,7 +352,7 @@ static void *sup_main(void *arg)
 {
 	struct runtime *rt = arg;
 
-	while (!rt->stopping) {
+	while (!stop_token_stopped(&rt->stopping)) {
 		for (int i = 1; i < DRIVER_SLOTS; i++) {
 			const struct driver_ops *ops = driver_find((Drover__Driver)i);
 			if (ops != NULL && rt->dstate[i] != NULL && ops->tick != NULL)
@@ -372,7 +387,7 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 		if (ds.state == DRIVER_FAILED)
 			return step_fail(o, "%s failed to start: %s", in->name,
 			                 ds.detail[0] ? ds.detail : "not running");
-		if (rt->cfg.cancel != NULL && *rt->cfg.cancel)
+		if (stop_token_stopped(rt->cfg.cancel))
 			return step_fail(o, "%s: the agent is stopping; health not confirmed",
 			                 in->name);
 		if (checked && mon_state(rt, in->name, detail, sizeof(detail)) == HEALTH_UP)
@@ -728,9 +743,14 @@ int runtime_health_check(struct runtime *rt, const Drover__Instruction *ins, str
 	health_params_of(hc, &par);
 	if (has_cur)
 		snprintf(cwd, sizeof(cwd), "%s/rootfs", cur.root);
+	struct privs pv;
+	char pv_err[200] = "";
+	bool pv_ok = health_privs(has_cur ? cur.spec : s, &pv, pv_err, sizeof(pv_err));
 	struct health_target t = {.host = hc->host,
 	                          .port = hc->port ? hc->port : (s->port ? s->port : cur.port),
-	                          .cwd = cwd[0] ? cwd : NULL};
+	                          .cwd = cwd[0] ? cwd : NULL,
+	                          .privs = pv_ok ? &pv : NULL,
+	                          .privs_err = pv_err};
 	ok = kind->probe(hc, &t, par.timeout_ms, detail, sizeof(detail));
 	state_release_clear(&cur);
 	return ok ? step_ok(o, "%s healthy: %s", s->name, detail)
@@ -898,7 +918,7 @@ void runtime_free(struct runtime *rt)
 	if (rt == NULL)
 		return;
 	pthread_mutex_lock(&rt->lock);
-	rt->stopping = 1;
+	stop_token_set(&rt->stopping);
 	pthread_cond_broadcast(&rt->cond);
 	pthread_mutex_unlock(&rt->lock);
 	if (rt->threads) {

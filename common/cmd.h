@@ -1,9 +1,10 @@
 /*
- * cmd.h: subcommand tables for the daemons (droverd, drover-agent).
+ * cmd.h: the command line of the daemons (droverd, drover-agent).
  *
- * Each daemon lists its subcommands in one const cmd_table[] and hands
- * argv to drv_cmd_dispatch, as the CLI does with its own table (ctl.h).
- * Options that select a mode ("--config", "--version") are entries too.
+ * Each daemon lists its subcommands in one const cmd_table[] and hands argv
+ * to drv_cmd_main, as the CLI does with its own table (ctl.h). The forms
+ * every daemon has (--config FILE [--check], --version, --help) are a table
+ * here, so they read and behave the same in both.
  */
 #ifndef DRV_CMD_H
 #define DRV_CMD_H
@@ -16,9 +17,17 @@ struct drv_cmd {
 	int (*run)(int argc, char **argv);
 };
 
-/* Run the entry of table named argv[1] with (argc - 1, argv + 1). Without
- * one, print usage to stderr and return 2. */
-int drv_cmd_dispatch(const struct drv_cmd *table, size_t n, int argc, char **argv,
-                     const char *usage);
+struct drv_cmd_prog {
+	const char *name;  /* "droverd": printed by --version */
+	const char *usage; /* --help to stdout; any misuse to stderr with status 2 */
+	/* --config FILE [--check] and --check --config FILE: run or check. */
+	int (*run)(const char *config, int check);
+	const struct drv_cmd *cmds; /* the subcommands */
+	size_t n_cmds;
+};
+
+/* Run the entry named argv[1] (a subcommand with (argc - 1, argv + 1), or
+ * one of the common forms). Without one, usage to stderr: 2. */
+int drv_cmd_main(const struct drv_cmd_prog *p, int argc, char **argv);
 
 #endif

@@ -37,6 +37,7 @@ static int ui_file(struct drv_http_req *req, struct drv_http_resp *resp, void *c
 
 static const struct drv_http_route ui_routes[] = {
         {.method = "GET", .pattern = "/ui", .min_role = DRV_ROLE_NONE, .handler = ui_index},
+        {.method = "GET", .pattern = "/ui/", .min_role = DRV_ROLE_NONE, .handler = ui_index},
         {.method = "GET", .pattern = "/ui/{file}", .min_role = DRV_ROLE_NONE, .handler = ui_file},
 };
 

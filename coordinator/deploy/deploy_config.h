@@ -12,6 +12,7 @@
 struct core;
 struct drv_events;
 struct notifier;
+struct drv_traffic_balancers;
 
 struct deploy_engine_config {
 	sqlite3 *db;               /* a connection of its own (drv_db_open), borrowed */
@@ -19,6 +20,9 @@ struct deploy_engine_config {
 	struct drv_events *events; /* woken after events are saved; may be NULL */
 	struct notifier *notifier; /* webhooks; may be NULL */
 	int64_t metric_timeout_ms; /* 0: 5 s (a plan's analysis timeout wins) */
+	/* droverd.yaml `balancers`, the only traffic switches a plan may name;
+	 * borrowed, may be NULL (none) */
+	const struct drv_traffic_balancers *balancers;
 };
 
 #endif

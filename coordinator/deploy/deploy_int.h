@@ -52,9 +52,12 @@ struct dep {
 	json_t *events;    /* events of the transition being made: [{"kind", "agent", "data"}] */
 	struct pend *pend; /* actions taken since the last save */
 	size_t n_pend, cap_pend;
-	bool dirty;   /* something changed since the last save */
-	bool persist; /* the sequencer's state changed since the last save */
-	bool ended;   /* terminal and saved: free after this turn */
+	bool dirty;        /* something changed since the last save */
+	bool persist;      /* the sequencer's state changed since the last save */
+	bool ended;        /* terminal and saved: free after this turn */
+	bool save_failing; /* the last save failed: retried every turn */
+	json_t *svc_seen;  /* service name -> its progress as last put in a "service" event */
+	json_t *from_idx;  /* per service: agent -> the release it ran before (lazy) */
 };
 
 enum msg_kind { MSG_REPORT, MSG_OP, MSG_CMD };
@@ -124,6 +127,8 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d);
  * failed with the reason, saved. */
 void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why);
 void deploy_dep_free(struct dep *d);
+/* A sequencer's hosts from a deployment's targets (deploy_hosts.h). */
+int deploy_run_add_targets(struct drv_seq *s, const json_t *targets);
 
 /* deploy_track.c: host and hook records in d->extra, and their events */
 void deploy_track_send(struct dep *d, const struct drv_seq_action *a, int64_t now);
@@ -171,5 +176,12 @@ const char *deploy_view_phase(const struct dep *d);
 void deploy_view_summary(struct dep *d, int64_t now);
 /* The deployment object (docs/api.md "Deployments"), a new reference. */
 json_t *deploy_view_object(const struct dep *d);
+/* A "service" event for every service whose state, batch, canary step or
+ * weight changed since the last call (with its tier's state), so that a
+ * follower prints a service's progress where it happened; ended_only: only
+ * services that ended (done, rolled_back, failed), else only the others. */
+void deploy_view_service_events(struct dep *d, bool ended_only);
+/* The release agent ran before this deployment, for service index svc. */
+const char *deploy_view_from_version(struct dep *d, int svc, const char *agent);
 
 #endif

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "log.h"
 #include "notify.h"
+#include "storage.h"
 
 void deploy_dep_free(struct dep *d)
 {
@@ -29,6 +30,8 @@ void deploy_dep_free(struct dep *d)
 	drv_plan_free(d->plan);
 	json_decref(d->extra);
 	json_decref(d->events);
+	json_decref(d->svc_seen);
+	json_decref(d->from_idx);
 	for (size_t i = 0; i < d->n_pend; i++)
 		deploy_ops_discard(d->pend[i].op);
 	free(d->pend);
@@ -153,15 +156,6 @@ static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
 	d->n_pend = 0;
 }
 
-static void drop_pending(struct dep *d)
-{
-	for (size_t i = 0; i < d->n_pend; i++) {
-		deploy_ops_discard(d->pend[i].op);
-		d->pend[i].op = NULL;
-	}
-	d->n_pend = 0;
-}
-
 /* ---- saving ---- */
 
 /* Records and events an action implies (before it is saved). */
@@ -193,11 +187,37 @@ static struct pend *pend_add(struct dep *d)
 	return &d->pend[d->n_pend++];
 }
 
+static void note_state(struct deploy_engine *e, struct dep *d, const char *was_state,
+                       const char *was_phase, const char *was_reason);
+
+/* The deployment's and the services' progress after a sequencer call, as
+ * events placed before those of the actions it took: "running (phase
+ * tiers)" comes after the hook that ended the migrations and before the
+ * first host starts; "service done" after its last host and before
+ * tier_done. The final state waits for run_flush (hosts reconciled first). */
+static void note_progress(struct deploy_engine *e, struct dep *d, int64_t now)
+{
+	char was_state[DEPLOY_STATE_MAX], was_phase[DEPLOY_STATE_MAX], was_reason[DRV_SEQ_TEXT_MAX];
+
+	if (d->seq == NULL)
+		return;
+	deploy_view_service_events(d, true); /* what ended comes before what it caused */
+	if (!drv_seq_state_terminal(drv_seq_state(d->seq))) {
+		memcpy(was_state, d->row.state, sizeof(was_state));
+		memcpy(was_phase, d->row.phase, sizeof(was_phase));
+		memcpy(was_reason, d->row.reason, sizeof(was_reason));
+		deploy_view_summary(d, now);
+		note_state(e, d, was_state, was_phase, was_reason);
+	}
+	deploy_view_service_events(d, false);
+}
+
 /* Keep the actions of the last sequencer call until the next flush. */
 static void collect(struct deploy_engine *e, struct dep *d)
 {
 	int64_t now = drv_wall_ms();
 
+	note_progress(e, d, now);
 	for (size_t i = 0; i < e->acts.n; i++) {
 		const struct drv_seq_action *a = &e->acts.v[i];
 		struct pend *p = pend_add(d);
@@ -289,14 +309,22 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d)
 	if (d->persist || json_array_size(d->events) > 0) {
 		rc = save(e, d, d->persist, final);
 		if (rc != DRV_OK) {
-			drv_error("deploy",
-			          "cannot save a transition: dropped until droverd restarts",
-			          "deployment=%s error=%s", d->row.id, drv_errname(rc));
-			d->ended = true;
-			json_array_clear(d->events);
-			drop_pending(d);
+			/* Nothing is sent before it is saved: keep the transition, its
+			 * events and actions, and try again next turn (a full disk
+			 * that gets space back). */
+			if (!d->save_failing)
+				drv_error("deploy",
+				          "cannot save a transition: holding it until a save "
+				          "succeeds",
+				          "deployment=%s error=%s", d->row.id, drv_errname(rc));
+			d->save_failing = true;
+			drv_storage_suspect();
 			return;
 		}
+		if (d->save_failing)
+			drv_info("deploy", "transition saved after failed attempts: going on",
+			         "deployment=%s", d->row.id);
+		d->save_failing = false;
 		if (e->cfg.events != NULL && json_array_size(d->events) > 0)
 			drv_events_notify(e->cfg.events);
 	}
@@ -329,7 +357,7 @@ static int add_hook_hosts(struct drv_seq *s, const json_t *lists, enum drv_seq_s
 	return DRV_OK;
 }
 
-static int add_targets(struct drv_seq *s, const json_t *t)
+int deploy_run_add_targets(struct drv_seq *s, const json_t *t)
 {
 	const json_t *svcs = json_object_get(t, "services");
 	size_t i, j;
@@ -381,7 +409,7 @@ int deploy_run_start(struct deploy_engine *e, struct dep *d)
 	int rc = drv_seq_new(d->plan, d->row.id, &d->seq);
 
 	if (rc == DRV_OK)
-		rc = add_targets(d->seq, json_object_get(d->extra, "targets"));
+		rc = deploy_run_add_targets(d->seq, json_object_get(d->extra, "targets"));
 	if (rc == DRV_OK)
 		rc = drv_seq_start(d->seq, drv_wall_ms(), &e->acts);
 	if (rc != DRV_OK) {

@@ -93,23 +93,34 @@ static const char *str_of(const json_t *o, const char *k)
 	return s ? s : "";
 }
 
-/* A "host" event for host `agent` of service index svc. */
+/* A "host" event for host `agent` of service index svc: everything a
+ * follower prints about the host, so that it needs no other read. */
 static void host_event(struct dep *d, int svc, const char *agent, const json_t *rec)
 {
 	const struct drv_plan_service *ps = &d->plan->services[svc];
 
 	deploy_event(d, "host", agent,
-	             json_pack("{s:s, s:s, s:s, s:s, s:s}", "tier", d->plan->tiers[ps->tier].name,
-	                       "service", ps->name, "host", agent, "state", str_of(rec, "state"),
-	                       "message", str_of(rec, "message")));
+	             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "tier",
+	                       d->plan->tiers[ps->tier].name, "service", ps->name, "host", agent,
+	                       "state", str_of(rec, "state"), "message", str_of(rec, "message"),
+	                       "from_version", deploy_view_from_version(d, svc, agent),
+	                       "to_version", ps->version, "started_ms",
+	                       json_object_get(rec, "started_ms"), "finished_ms",
+	                       json_object_get(rec, "finished_ms")));
 }
 
 static void hook_event(struct dep *d, const char *agent, const json_t *rec)
 {
-	deploy_event(d, "hook", agent,
-	             json_pack("{s:s, s:s, s:s, s:s, s:O}", "phase", str_of(rec, "phase"), "name",
-	                       str_of(rec, "name"), "host", agent, "state", str_of(rec, "state"),
-	                       "exit_code", json_object_get(rec, "exit_code")));
+	json_t *data = json_pack(
+	        "{s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "phase", str_of(rec, "phase"), "name",
+	        str_of(rec, "name"), "host", agent, "state", str_of(rec, "state"), "exit_code",
+	        json_object_get(rec, "exit_code"), "started_ms", json_object_get(rec, "started_ms"),
+	        "finished_ms", json_object_get(rec, "finished_ms"));
+
+	/* Why it failed, once: the tail of a succeeded hook stays in the object. */
+	if (data != NULL && strcmp(str_of(rec, "state"), "failed") == 0)
+		json_object_set_new(data, "output_tail", json_string(str_of(rec, "output_tail")));
+	deploy_event(d, "hook", agent, data);
 }
 
 static const char *sent_state(enum drv_seq_step_kind k, const char *was)
@@ -213,6 +224,12 @@ void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct dr
 	                      drv_seq_step_kind_name((int)k));
 	rec = json_object_get(json_object_get(d->extra, service_step(k) ? "hosts" : "hooks"),
 	                      str_of(step, "k"));
+	/* A start that ends after the host's rollback was sent (the rollback
+	 * stopped it) changes nothing: the host is rolling back. */
+	if (rec != NULL && k == DRV_SEQ_STEP_START &&
+	    (strcmp(str_of(rec, "state"), "rolling_back") == 0 ||
+	     strcmp(str_of(rec, "state"), "rolled_back") == 0))
+		rec = NULL;
 	if (rec != NULL) {
 		set_str(rec, "state", done_state(k, ok, str_of(rec, "state")));
 		set_str(rec, "message", ok ? "" : ev->message); /* why it failed */
@@ -278,6 +295,12 @@ static void reconcile_host(struct dep *d, int svc, const json_t *h, int64_t now)
 		        json_is_true(json_object_get(h, "unhealthy"))
 		                ? "unhealthy"
 		                : "no report before the step's deadline");
+	/* Reconciled before its send is noted (an operator's promote or a
+	 * timer starts the next canary step): the step starts now. */
+	if (strcmp(st, "starting") == 0 || strcmp(st, "rolling_back") == 0) {
+		set_int(rec, "started_ms", now);
+		set_int(rec, "finished_ms", 0);
+	}
 	if (strcmp(st, "failed") == 0 || strcmp(st, "succeeded") == 0)
 		set_int(rec, "finished_ms", now);
 	host_event(d, svc, agent, rec);

@@ -105,6 +105,21 @@ static const char *const migrations[] = {
         "ALTER TABLE enroll_tokens ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';",
         /* 4: retention deletes the instructions of a deployment it prunes */
         "CREATE INDEX instructions_deployment ON instructions(deployment_id);",
+        /* 5: audit (model/audit.h): a change's row is written before the change
+         * (status 0) and only its status and detail are filled in after; rows
+         * of failed authentication (401, 429) are kept to the newest few */
+        "DROP TRIGGER audit_no_update;"
+        "DROP TRIGGER audit_no_delete;"
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+        "  WHEN OLD.status <> 0 OR NEW.id IS NOT OLD.id OR NEW.at_ms IS NOT OLD.at_ms"
+        "    OR NEW.actor IS NOT OLD.actor OR NEW.role IS NOT OLD.role"
+        "    OR NEW.remote IS NOT OLD.remote OR NEW.method IS NOT OLD.method"
+        "    OR NEW.path IS NOT OLD.path"
+        "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+        "  WHEN OLD.status NOT IN (401, 429)"
+        "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+        "CREATE INDEX audit_status ON audit(status, id);",
 };
 
 const char *const *drv_schema_migrations(size_t *n)

@@ -107,11 +107,11 @@ void plan_health_free(struct drv_plan_health *h)
 void plan_strategy_free(struct drv_plan_strategy *s)
 {
 	free(s->metric_url);
-	free(s->traffic.socket);
+	free(s->traffic.balancer);
 	free(s->traffic.backend);
 	free(s->traffic.server);
 	plan_hook_free(&s->traffic.hook);
-	s->metric_url = s->traffic.socket = s->traffic.backend = s->traffic.server = NULL;
+	s->metric_url = s->traffic.balancer = s->traffic.backend = s->traffic.server = NULL;
 }
 
 static void service_free(struct drv_plan_service *s)

@@ -7,6 +7,7 @@
  * plan's `defaults`, then a service's own fields. A strategy of another
  * type than the one underneath starts again from that type's defaults.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,50 +348,51 @@ static void read_analysis(struct vctx *c, const json_t *v, const char *path,
 	s->metric_url = url;
 }
 
-static void read_haproxy(struct vctx *c, const json_t *h, const char *p,
-                         struct drv_plan_strategy *s)
-{
-	struct drv_plan_traffic *t = &s->traffic;
-	char pp[DRV_YJ_PATH_MAX];
-	char *str = NULL;
-
-	if (!plan_want_object(c, h, p))
-		return;
-	plan_check_keys(c, h, p, (const char *const[]){"socket", "backend", "server", NULL});
-	t->kind = DRV_TRAFFIC_HAPROXY;
-	plan_pjoin(pp, p, "socket");
-	if (plan_read_string(c, h, p, "socket", &t->socket) == 0)
-		plan_verr(c, pp, "required: the path of HAProxy's runtime API socket");
-	else if (t->socket != NULL && t->socket[0] != '/')
-		plan_verr(c, pp, "must be an absolute path");
-	if (plan_read_string(c, h, p, "backend", &str) == 1) {
-		free(t->backend);
-		t->backend = str;
-	}
-	str = NULL;
-	if (plan_read_string(c, h, p, "server", &str) == 1) {
-		free(t->server);
-		t->server = str;
-	}
-}
-
-/* The hook: run on its hosts' agents, or (no hosts) by droverd itself. */
+/* The hook of a traffic switch runs on the agents its hosts name. A hook
+ * without hosts used to run on the coordinator as droverd's user: refused,
+ * and the message says what to write instead. */
 static void read_traffic_hook(struct vctx *c, const json_t *h, const char *p,
                               struct drv_plan_strategy *s, int64_t timeout)
 {
 	struct drv_plan_traffic *t = &s->traffic;
+	char hp[DRV_YJ_PATH_MAX];
 
 	plan_hook_read(c, h, p, 2, &t->hook);
 	if (json_object_get(h, "timeout") == NULL)
 		t->hook.timeout_ms = timeout;
-	t->kind = t->hook.hosts.n_ids > 0 || t->hook.hosts.n_labels > 0 ? DRV_TRAFFIC_HOOK
-	                                                                : DRV_TRAFFIC_LOCAL_HOOK;
+	t->kind = DRV_TRAFFIC_HOOK;
+	if (json_is_object(h) && t->hook.hosts.n_ids == 0 && t->hook.hosts.n_labels == 0) {
+		plan_pjoin(hp, p, "hosts");
+		plan_verr(
+		        c, hp,
+		        "required: a plan's hook runs on the agents it names, never on the "
+		        "coordinator; to switch traffic from the coordinator, name a balancer that "
+		        "droverd.yaml defines: traffic: { balancer: NAME, backend: BACKEND }");
+	}
+}
+
+/* `traffic.haproxy` (a socket path on the coordinator) is no longer a plan's
+ * to give: the operator defines it in droverd.yaml under a name. */
+static void refuse_haproxy(struct vctx *c, const json_t *h, const char *p)
+{
+	const json_t *be = json_is_object(h) ? json_object_get(h, "backend") : NULL;
+	char sp[DRV_YJ_PATH_MAX];
+
+	if (json_is_object(h) && json_object_get(h, "socket") != NULL)
+		plan_pjoin(sp, p, "socket");
+	else
+		snprintf(sp, sizeof(sp), "%s", p);
+	plan_verr(c, sp,
+	          "a plan may not name a socket on the coordinator: define it in droverd.yaml "
+	          "(balancers: { NAME: { kind: haproxy, socket: PATH } }) and write traffic: "
+	          "{ balancer: NAME, backend: %s }",
+	          json_is_string(be) ? json_string_value(be) : "BACKEND");
 }
 
 static void traffic_free(struct drv_plan_traffic *t)
 {
 	plan_hook_free(&t->hook);
-	free(t->socket);
+	free(t->balancer);
 	free(t->backend);
 	free(t->server);
 	memset(t, 0, sizeof(*t));
@@ -403,31 +405,41 @@ static void read_traffic(struct vctx *c, const json_t *v, const char *path,
 	char p[DRV_YJ_PATH_MAX], kp[DRV_YJ_PATH_MAX];
 	int64_t timeout = s->traffic.timeout_ms;
 	struct drv_plan_traffic *tr = &s->traffic;
+	int kinds;
 
 	if (t == NULL)
 		return;
 	plan_pjoin(p, path, "traffic");
 	if (!plan_want_object(c, t, p))
 		return;
-	plan_check_keys(
-	        c, t, p,
-	        (const char *const[]){"haproxy", "hook", "backend", "server", "timeout", NULL});
+	plan_check_keys(c, t, p,
+	                (const char *const[]){"balancer", "hook", "backend", "server", "timeout",
+	                                      "haproxy", NULL});
 	traffic_free(tr);
 	plan_read_duration(c, t, p, "timeout", &timeout);
 	plan_read_string(c, t, p, "backend", &tr->backend);
 	plan_read_string(c, t, p, "server", &tr->server);
-	if ((json_object_get(t, "haproxy") != NULL) == (json_object_get(t, "hook") != NULL)) {
-		plan_verr(c, p, "give one of haproxy and hook");
-	} else if (json_object_get(t, "haproxy") != NULL) {
+	kinds = (json_object_get(t, "balancer") != NULL) + (json_object_get(t, "hook") != NULL);
+	if (json_object_get(t, "haproxy") != NULL) {
 		plan_pjoin(kp, p, "haproxy");
-		read_haproxy(c, json_object_get(t, "haproxy"), kp, s);
+		refuse_haproxy(c, json_object_get(t, "haproxy"), kp);
+	} else if (kinds != 1) {
+		plan_verr(
+		        c, p,
+		        "give one of balancer (a name from droverd.yaml) and hook (run on agents)");
+	} else if (json_object_get(t, "balancer") != NULL) {
+		plan_pjoin(kp, p, "balancer");
+		if (plan_read_name(c, t, p, "balancer", &tr->balancer) == 1) {
+			tr->kind = DRV_TRAFFIC_BALANCER;
+			tr->line = drv_yj_line(c->lines, kp);
+		}
 	} else {
 		plan_pjoin(kp, p, "hook");
 		read_traffic_hook(c, json_object_get(t, "hook"), kp, s, timeout);
 	}
 	tr->timeout_ms = timeout;
-	if (tr->backend == NULL && tr->kind != DRV_TRAFFIC_HOOK && tr->kind != DRV_TRAFFIC_NONE) {
-		plan_pjoin(kp, p, tr->kind == DRV_TRAFFIC_HAPROXY ? "haproxy.backend" : "backend");
+	if (tr->backend == NULL && tr->kind == DRV_TRAFFIC_BALANCER) {
+		plan_pjoin(kp, p, "backend");
 		plan_verr(c, kp, "required: the backend whose servers are switched");
 	}
 	if (tr->server == NULL)
@@ -494,12 +506,17 @@ void plan_strategy_read(struct vctx *c, const json_t *v, const char *path,
 	read_traffic(c, v, path, s);
 	plan_read_uint(c, v, path, "green_port", 1, 65535, &s->green_port);
 	plan_read_duration(c, v, path, "finalize_after", &s->finalize_after_ms);
-	if (s->type == DRV_STRATEGY_ROLLING && !s->max_unavailable.percent &&
-	    s->max_unavailable.value == 0) {
+	/* 0 and 0% would update no host: refused rather than turned into one
+	 * host. drover has no surge (a rolling host stops its old release
+	 * before it starts the new one); blue-green starts the new beside it. */
+	if (s->type == DRV_STRATEGY_ROLLING && s->max_unavailable.value == 0) {
 		char p[DRV_YJ_PATH_MAX];
 
 		plan_pjoin(p, path, "max_unavailable");
-		plan_verr(c, p, "must allow at least one host (1 or more, or a percentage)");
+		plan_verr(c, p,
+		          "must allow at least one host (1 or more, or a percentage above 0%%): "
+		          "rolling stops a host before it starts the new release; for no downtime "
+		          "use blue-green");
 	}
 }
 

@@ -163,16 +163,13 @@ static json_t *jtraffic(struct jb *b, const struct drv_plan_traffic *t)
 
 	if (o == NULL)
 		return NULL;
-	if (t->kind == DRV_TRAFFIC_HAPROXY) {
-		put(b, o, "haproxy",
-		    json_pack("{ssssss}", "socket", t->socket, "backend", t->backend, "server",
-		              t->server));
-	} else {
+	if (t->kind == DRV_TRAFFIC_BALANCER)
+		put(b, o, "balancer", json_string(t->balancer));
+	else
 		put(b, o, "hook", jhook(b, &t->hook, 2));
-		if (t->backend != NULL)
-			put(b, o, "backend", json_string(t->backend));
-		put(b, o, "server", json_string(t->server));
-	}
+	if (t->backend != NULL)
+		put(b, o, "backend", json_string(t->backend));
+	put(b, o, "server", json_string(t->server));
 	put(b, o, "timeout", jdur(t->timeout_ms));
 	return o;
 }

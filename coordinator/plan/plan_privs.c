@@ -12,54 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caps.h"
 #include "plan_int.h"
 
 #define USER_NAME_MAX 32
 #define CAPS_MAX      41
-
-/* Linux capability names (capability.h order), the ones the agent knows. */
-static const char *const cap_names[] = {"CAP_CHOWN",
-                                        "CAP_DAC_OVERRIDE",
-                                        "CAP_DAC_READ_SEARCH",
-                                        "CAP_FOWNER",
-                                        "CAP_FSETID",
-                                        "CAP_KILL",
-                                        "CAP_SETGID",
-                                        "CAP_SETUID",
-                                        "CAP_SETPCAP",
-                                        "CAP_LINUX_IMMUTABLE",
-                                        "CAP_NET_BIND_SERVICE",
-                                        "CAP_NET_BROADCAST",
-                                        "CAP_NET_ADMIN",
-                                        "CAP_NET_RAW",
-                                        "CAP_IPC_LOCK",
-                                        "CAP_IPC_OWNER",
-                                        "CAP_SYS_MODULE",
-                                        "CAP_SYS_RAWIO",
-                                        "CAP_SYS_CHROOT",
-                                        "CAP_SYS_PTRACE",
-                                        "CAP_SYS_PACCT",
-                                        "CAP_SYS_ADMIN",
-                                        "CAP_SYS_BOOT",
-                                        "CAP_SYS_NICE",
-                                        "CAP_SYS_RESOURCE",
-                                        "CAP_SYS_TIME",
-                                        "CAP_SYS_TTY_CONFIG",
-                                        "CAP_MKNOD",
-                                        "CAP_LEASE",
-                                        "CAP_AUDIT_WRITE",
-                                        "CAP_AUDIT_CONTROL",
-                                        "CAP_SETFCAP",
-                                        "CAP_MAC_OVERRIDE",
-                                        "CAP_MAC_ADMIN",
-                                        "CAP_SYSLOG",
-                                        "CAP_WAKE_ALARM",
-                                        "CAP_BLOCK_SUSPEND",
-                                        "CAP_AUDIT_READ",
-                                        "CAP_PERFMON",
-                                        "CAP_BPF",
-                                        "CAP_CHECKPOINT_RESTORE",
-                                        NULL};
 
 /* A POSIX-ish user or group name ([a-z_][a-z0-9_-]*, at most 32), or a
  * numeric id below 2^31. */
@@ -120,19 +77,7 @@ static void read_account(struct vctx *c, const json_t *v, const char *path, cons
 /* "CAP_NET_BIND_SERVICE" or "net_bind_service": the canonical name, or NULL. */
 static const char *cap_canonical(const char *s)
 {
-	char up[64];
-	size_t n = 0;
-
-	if (strncasecmp(s, "CAP_", 4) == 0)
-		s += 4;
-	snprintf(up, sizeof(up), "CAP_");
-	for (n = 4; *s != '\0' && n < sizeof(up) - 1; s++, n++)
-		up[n] = (char)toupper((unsigned char)*s);
-	up[n] = '\0';
-	for (const char *const *k = cap_names; *k != NULL; k++)
-		if (strcmp(*k, up) == 0)
-			return *k;
-	return NULL;
+	return drv_cap_name(drv_cap_number(s));
 }
 
 static void read_caps(struct vctx *c, const json_t *v, const char *path, struct drv_plan_argv *out)

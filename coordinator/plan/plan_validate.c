@@ -154,7 +154,7 @@ static void check_bluegreen(struct vctx *c, const char *path, struct drv_plan_se
 
 	plan_pjoin(p, path, "strategy");
 	if (s->strategy.traffic.kind == DRV_TRAFFIC_NONE)
-		plan_verr(c, p, "blue-green needs traffic (haproxy or hook) to switch");
+		plan_verr(c, p, "blue-green needs traffic (a balancer or a hook) to switch");
 	if (s->strategy.green_port == 0)
 		plan_verr(c, p, "blue-green needs green_port (where the new version starts)");
 	if (s->port == 0)

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "seq_int.h"
+#include "textcut.h"
 
 /* ---- reports ---- */
 
@@ -62,7 +63,7 @@ static void svc_step_ended(struct drv_seq *s, struct seq_svc *v, uint32_t hi, in
 static void prestage_ended(struct drv_seq *s, struct seq_svc *v, uint32_t hi, int st,
                            const char *why)
 {
-	char buf[DRV_SEQ_TEXT_MAX];
+	char buf[DRV_SEQ_TEXT_MAX], cut[121];
 
 	v->hosts[hi].st[K_PRESTAGE] = (uint8_t)st;
 	if (s->prestage_inflight > 0)
@@ -70,15 +71,15 @@ static void prestage_ended(struct drv_seq *s, struct seq_svc *v, uint32_t hi, in
 	s->changed = true;
 	if (st == ST_OK)
 		return;
-	snprintf(buf, sizeof(buf), "prestage of %s on %s %s: %.120s; no host was changed",
-	         v->ps->name, seq_agent(s, v->hosts[hi].agent),
-	         st == ST_TIMEOUT ? "timed out" : "failed", why ? why : "");
+	snprintf(buf, sizeof(buf), "prestage of %s on %s %s: %s; no host was changed", v->ps->name,
+	         seq_agent(s, v->hosts[hi].agent), st == ST_TIMEOUT ? "timed out" : "failed",
+	         drv_text_cut(cut, sizeof(cut), why ? why : "", 120));
 	seq_fail(s, buf);
 }
 
 static void op_complete(struct drv_seq *s, struct seq_svc *v, bool ok, const char *why)
 {
-	char buf[DRV_SEQ_TEXT_MAX];
+	char buf[DRV_SEQ_TEXT_MAX], cut[151];
 	int op = v->op;
 
 	v->op = OP_NONE;
@@ -90,8 +91,9 @@ static void op_complete(struct drv_seq *s, struct seq_svc *v, bool ok, const cha
 		ok = false;
 		why = buf;
 	} else if (!ok) {
-		snprintf(buf, sizeof(buf), "%s failed: %.150s",
-		         op == OP_METRIC ? "metric check" : "traffic switch", why ? why : "");
+		snprintf(buf, sizeof(buf), "%s failed: %s",
+		         op == OP_METRIC ? "metric check" : "traffic switch",
+		         drv_text_cut(cut, sizeof(cut), why ? why : "", 150));
 		why = buf;
 	}
 	if (v->state == SVC_RUNNING && v->wait == W_OP) {

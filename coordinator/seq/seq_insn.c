@@ -291,9 +291,7 @@ int drv_seq_traffic_servers(const struct drv_seq *s, const struct drv_seq_action
 		return DRV_EINVAL;
 	v = &s->svcs[a->service];
 	tpl = v->ps->strategy.traffic.server;
-	if ((v->ps->strategy.traffic.kind != DRV_TRAFFIC_HAPROXY &&
-	     v->ps->strategy.traffic.kind != DRV_TRAFFIC_LOCAL_HOOK) ||
-	    tpl == NULL)
+	if (v->ps->strategy.traffic.kind != DRV_TRAFFIC_BALANCER || tpl == NULL)
 		return DRV_EINVAL;
 	for (uint32_t i = 0; i < v->n; i++)
 		n_new += host_is_new(&v->hosts[i]);

@@ -6,21 +6,24 @@
  * listed in one registry (traffic.c):
  *   "haproxy"  HAProxy's runtime API over its admin unix socket
  *              (traffic_haproxy.h); servers are HAProxy server names
- *   "hook"     a command the operator provides, run with the operation
+ *   "command"  a command the operator provides, run with the operation
  *              appended to its argv (see below); exit 0 means done
  *
- * The sequencer holds a struct drv_traffic per configured backend and calls
+ * Both are configured only in droverd.yaml (traffic_conf.h): a plan names a
+ * balancer, never a socket or a command.
+ *
+ * The deployment engine opens a struct drv_traffic per operation and calls
  * drv_traffic_set_weights (canary steps), drv_traffic_switch (blue-green),
  * drv_traffic_set_state (drain a server before stopping it) and
  * drv_traffic_wait_up (health gate as the balancer sees it). All calls block
  * for at most the configured timeout (wait_up: its own timeout).
  *
- * Hook argv: ARGV... OP BACKEND ARGS..., where OP and ARGS are
+ * Command argv: ARGV... OP BACKEND ARGS..., where OP and ARGS are
  *   weights BACKEND SERVER=WEIGHT...
  *   switch  BACKEND SERVER...          (these get all traffic)
  *   state   BACKEND ready|drain|maint SERVER...
  *   wait-up BACKEND TIMEOUT_MS SERVER...
- * The hook's stdin is /dev/null; its stdout and stderr are droverd's stderr;
+ * The command's stdin is /dev/null; its stdout and stderr are droverd's stderr;
  * it is killed (SIGKILL to its process group) at the timeout.
  */
 #ifndef DRV_TRAFFIC_H
@@ -32,7 +35,7 @@
 #define DRV_TRAFFIC_WEIGHT_MAX  256   /* weights are 0..256 (HAProxy's range) */
 #define DRV_TRAFFIC_SERVERS_MAX 1024  /* servers per call */
 #define DRV_TRAFFIC_TIMEOUT_MS  10000 /* default per operation */
-#define DRV_TRAFFIC_ARGV_MAX    64    /* hook: words of the configured command */
+#define DRV_TRAFFIC_ARGV_MAX    64    /* command: words of the configured argv */
 
 struct drv_traffic_weight {
 	const char *server;
@@ -46,9 +49,9 @@ enum drv_traffic_state {
 };
 
 struct drv_traffic_config {
-	const char *kind;        /* "haproxy" | "hook" */
+	const char *kind;        /* "haproxy" | "command" */
 	const char *socket;      /* haproxy: admin socket path */
-	const char *const *argv; /* hook: command and fixed arguments, NULL-terminated */
+	const char *const *argv; /* command: the command and fixed arguments, NULL-terminated */
 	int64_t timeout_ms;      /* per operation; 0: DRV_TRAFFIC_TIMEOUT_MS */
 };
 

@@ -28,7 +28,7 @@ const struct drv_traffic_ops *drv_traffic_find(const char *kind);
 
 /* The "haproxy" kind (traffic_haproxy.c): config socket = the admin socket. */
 extern const struct drv_traffic_ops drv_traffic_haproxy_ops;
-/* The "hook" kind (traffic_hook.c): an operator's command does the switching. */
+/* The "command" kind (traffic_hook.c): an operator's command does the switching. */
 extern const struct drv_traffic_ops drv_traffic_hook_ops; /* argv conventions: traffic.h */
 
 #endif

@@ -216,7 +216,18 @@ run_step e3 "$(evil_json e3 '{"command":["/bin/berry-svc","--name","evil","--por
 run_step e4 "$(evil_json e4 '{"command":["/bin/berry-svc","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"]}')" ||
 	fail "restart without keep_setid: $(final e4)"
 [[ $(stat -c '%a' "$eroot/bin/suid-tool") == 755 ]] || fail "setuid back without keep_setid"
-run_step x9 "$(simple_json x9 stop evil)" || fail "stop evil"
 ok "setuid/setgid bits are stripped from images (4755 -> 755), back only with keep_setid: true"
+
+# The packaged config reaches releases through a link in /etc/drover/agent
+# (0700): DROVER_ROOT names the real path, which the service may search.
+run_step x9 "$(simple_json x9 stop evil)" || fail "stop evil"
+mkdir -p "$TMP/realrel"
+ln -s "$TMP/realrel" "$TMP/rel-link"
+run_step e5 "$(evil_json e5 '{"command":["/bin/berry-svc","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"]}')" \
+	--releases-dir "$TMP/rel-link" || fail "start through a linked releases dir: $(final e5)"
+droot=$(tr '\0' '\n' <"/proc/$(cut -d' ' -f1 "$AGENT_DIR/state/run/evil.pid")/environ" | sed -n 's/^DROVER_ROOT=//p')
+[[ $droot == "$TMP/realrel/evil/${D4#sha256:}/rootfs" ]] || fail "DROVER_ROOT is $droot"
+run_step x10 "$(simple_json x10 stop evil)" --releases-dir "$TMP/rel-link" || fail "stop evil"
+ok "DROVER_ROOT is the release's real path (no link through the agent's private config dir)"
 
 echo "$TEST_NAME: $PASSED passed, 0 failed"

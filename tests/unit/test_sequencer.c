@@ -97,7 +97,7 @@ static void canary_with_traffic_and_pauses(void **state)
 	struct sim sim;
 	const char *text = plan_canary(
 	        "20s", "          analysis: { http: { url: \"http://m/x\", max: 0.5 } }\n"
-	               "          traffic: { haproxy: { socket: /run/h.sock, backend: api } }\n");
+	               "          traffic: { balancer: lb, backend: api }\n");
 
 	sim_init(&sim, text, fleet, false);
 	sim.metric = 0.1;
@@ -121,9 +121,9 @@ static void canary_weights_give_the_step_its_share(void **state)
 {
 	(void)state;
 	struct sim sim;
-	const char *text = plan_canary(
-	        "manual", "          traffic: { haproxy: { socket: /run/h.sock, backend: api,\n"
-	                  "                     server: \"srv-{host}\" } }\n");
+	const char *text =
+	        plan_canary("manual", "          traffic: { balancer: lb, backend: api,\n"
+	                              "                     server: \"srv-{host}\" }\n");
 
 	sim_init(&sim, text, fleet, false);
 	sim_start(&sim);
@@ -232,27 +232,26 @@ static void bluegreen_unhealthy_after_switch_switches_back(void **state)
 	sim_free(&sim);
 }
 
-static void bluegreen_by_local_hook(void **state)
+static void bluegreen_by_named_balancer(void **state)
 {
 	(void)state;
-	const char text[] =
-	        PLAN_HEAD "tiers:\n"
-	                  "  - name: ui\n"
-	                  "    services:\n"
-	                  "      - name: web\n"
-	                  "        image: r.example/web:2\n"
-	                  "        hosts: [ui-1, ui-2]\n"
-	                  "        command: [/bin/web]\n"
-	                  "        port: 9080\n"
-	                  "        strategy: { type: blue-green, green_port: 9081,\n"
-	                  "          traffic: { hook: { run: [/bin/sw] }, backend: web,\n"
-	                  "                     server: \"{host}_{slot}\" } }\n";
+	const char text[] = PLAN_HEAD "tiers:\n"
+	                              "  - name: ui\n"
+	                              "    services:\n"
+	                              "      - name: web\n"
+	                              "        image: r.example/web:2\n"
+	                              "        hosts: [ui-1, ui-2]\n"
+	                              "        command: [/bin/web]\n"
+	                              "        port: 9080\n"
+	                              "        strategy: { type: blue-green, green_port: 9081,\n"
+	                              "          traffic: { balancer: lb, backend: web,\n"
+	                              "                     server: \"{host}_{slot}\" } }\n";
 	struct sim sim;
 
 	sim_init(&sim, text, fleet, false);
 	sim_start(&sim);
 	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
-	/* droverd runs it: a TRAFFIC action, no RUN_HOOK on any agent */
+	/* droverd switches it: a TRAFFIC action, no RUN_HOOK on any agent */
 	assert_int_equal(sim.n_traffic, 1);
 	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_TRAFFIC, NULL, NULL), 0);
 	assert_string_equal(sim.last_traffic,
@@ -360,8 +359,7 @@ static void canary_step_failure_rolls_back_without_replay(void **state)
 	(void)state;
 	/* step 3 (50%) starts core-3 and core-4; core-4 fails */
 	const struct sim_rule rules[] = {{DRV_SEQ_STEP_START, NULL, "core-4", NULL, SIM_FAIL}};
-	const char *text = plan_canary(
-	        "5s", "          traffic: { haproxy: { socket: /run/h.sock, backend: api } }\n");
+	const char *text = plan_canary("5s", "          traffic: { balancer: lb, backend: api }\n");
 	struct sim sim;
 
 	sim_init(&sim, text, fleet, false);
@@ -913,7 +911,7 @@ int main(void)
 	        cmocka_unit_test(bluegreen_happy_path),
 	        cmocka_unit_test(bluegreen_promote_finalizes_early),
 	        cmocka_unit_test(bluegreen_unhealthy_after_switch_switches_back),
-	        cmocka_unit_test(bluegreen_by_local_hook),
+	        cmocka_unit_test(bluegreen_by_named_balancer),
 	        cmocka_unit_test(prestage_failure_changes_nothing),
 	        cmocka_unit_test(pre_hook_failure),
 	        cmocka_unit_test(migration_failure_takes_the_applied_ones_down),
