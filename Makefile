@@ -11,6 +11,8 @@
 #   make format       apply .clang-format;  make format-check  verify it
 #   make demo         the end-to-end demo (see README.md); make demo-down cleans up
 #                     after an interrupted one
+#   make soak         the chaos soak: 100 deployments under injected faults, every
+#                     invariant checked (as root; docs/reliability.md)
 #   make bench        the quick benchmarks (a few minutes) and their table;
 #                     make bench-full: the long ones (docs/benchmarks.md)
 
@@ -43,7 +45,7 @@ SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h'
 
 PREFIX     ?= /usr/local
 
-.PHONY: all build deps test asan fuzz format format-check demo demo-down clean package install \
+.PHONY: all build deps test asan fuzz format format-check demo demo-down soak clean package install \
 	bench bench-full bench-deps
 
 all: build
@@ -104,6 +106,12 @@ demo: deps build
 
 demo-down:
 	bash tests/e2e/cleanup.sh --all-mine
+
+# The chaos soak (tests/soak/soak.sh): 100 deployments of the reference
+# system under injected faults, invariants checked after each; as root.
+# SOAK_SEED=N replays a fault schedule; SOAK_DEPLOYMENTS=N runs fewer.
+soak: build
+	E2E_BUILD_DIR="$(CURDIR)/$(BUILD)" bash tests/soak/soak.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

@@ -56,6 +56,7 @@ struct driver_env {
 	const char *docker_socket;
 	struct puller *puller;
 	unsigned long log_max_bytes; /* exec logs rotate past this; 0 = 10 MiB */
+	unsigned log_keep;           /* rotated files kept (NAME.log.1 .. .N); 0 = 3 */
 	/* Crash loops and re-adoption outcomes are worth a report. */
 	void (*notice)(const char *service, const char *slot, const char *msg, void *arg);
 	void *notice_arg;

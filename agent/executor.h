@@ -58,6 +58,7 @@ struct executor_config {
 	void *events_arg;
 	long pull_stall_s;           /* a registry transfer this long without data fails; 0 = 30 */
 	unsigned long log_max_bytes; /* exec service logs rotate past this; 0 = 10 MiB */
+	unsigned log_keep;           /* rotated files kept; 0 = 3 */
 };
 
 /* Opens (creates) the directories and the state database, recovers what a

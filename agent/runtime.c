@@ -21,6 +21,7 @@
 #include "err.h"
 #include "health.h"
 #include "log.h"
+#include "logread.h"
 #include "puller.h"
 
 #define TICK_MS          200
@@ -367,6 +368,24 @@ static void *sup_main(void *arg)
 
 /* Wait until the instance is healthy (or, without a check, stays up a
  * second), it crash-loops, or the deadline passes. */
+/* A failed start or health gate says what the service printed last, so
+ * that `drover status` shows why without `drover logs`. */
+#define FAIL_OUTPUT_LINES 3
+#define FAIL_OUTPUT_MAX   300
+
+static int with_output(struct runtime *rt, const struct driver_instance *in, struct step_outcome *o)
+{
+	char tail[FAIL_OUTPUT_MAX + 1];
+	size_t n = strlen(o->message);
+
+	if (rt->cfg.log_dir == NULL)
+		return DRV_OK;
+	logread_tail_line(rt->cfg.log_dir, in->name, FAIL_OUTPUT_LINES, tail, sizeof(tail));
+	if (tail[0] != '\0' && n + 16 < sizeof(o->message))
+		snprintf(o->message + n, sizeof(o->message) - n, "; last output: %s", tail);
+	return DRV_OK;
+}
+
 static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t step_deadline,
                 int64_t *took_ms, struct step_outcome *o)
 {
@@ -384,9 +403,11 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 		struct driver_status ds;
 		int64_t now = drv_mono_ms();
 		ops->status(dstate_of(rt, in->spec), in, &ds);
-		if (ds.state == DRIVER_FAILED)
-			return step_fail(o, "%s failed to start: %s", in->name,
-			                 ds.detail[0] ? ds.detail : "not running");
+		if (ds.state == DRIVER_FAILED) {
+			step_fail(o, "%s failed to start: %s", in->name,
+			          ds.detail[0] ? ds.detail : "not running");
+			return with_output(rt, in, o);
+		}
 		if (stop_token_stopped(rt->cfg.cancel))
 			return step_fail(o, "%s: the agent is stopping; health not confirmed",
 			                 in->name);
@@ -396,11 +417,13 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 			if (!checked && ds.state == DRIVER_RUNNING)
 				break;
 			if (!checked)
-				return step_fail(o, "%s is not running %lld ms after its start%s%s",
-				                 in->name, (long long)limit,
-				                 ds.detail[0] ? ": " : "", ds.detail);
-			return step_fail(o, "%s not healthy within %lld ms (last check: %s)",
-			                 in->name, (long long)limit, detail);
+				step_fail(o, "%s is not running %lld ms after its start%s%s",
+				          in->name, (long long)limit, ds.detail[0] ? ": " : "",
+				          ds.detail);
+			else
+				step_fail(o, "%s not healthy within %lld ms (last check: %s)",
+				          in->name, (long long)limit, detail);
+			return with_output(rt, in, o);
 		}
 		poll(NULL, 0, GATE_POLL_MS);
 	}
@@ -614,12 +637,60 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 	return rc;
 }
 
+/* STOP naming a blue-green slot (the rollback of a switch that did not
+ * finish): only that slot stops. When it was the current release and the
+ * previous one still runs in the other slot, the previous one is current
+ * again (what runs is what the agent records and reports). */
+static int stop_slot(struct runtime *rt, const char *name, const char *slot, struct step_outcome *o)
+{
+	struct state_release cur = {0}, prev = {0};
+	struct driver_instance pi;
+	struct driver_status ds;
+	bool has_cur = state_release_get(rt->st, name, ROLE_CURRENT, &cur) == DRV_OK;
+	bool has_prev = state_release_get(rt->st, name, ROLE_PREVIOUS, &prev) == DRV_OK;
+	int rc = DRV_OK;
+
+	if (has_cur && strcmp(cur.slot, slot) == 0) {
+		stop_rel(rt, &cur, ROLE_CURRENT);
+		if (has_prev && strcmp(prev.slot, slot) != 0 &&
+		    rel_status(rt, &prev, &ds) == DRIVER_RUNNING) {
+			rc = state_release_swap(rt->st, name);
+			if (rc == DRV_OK)
+				rc = state_release_set_want(rt->st, name, ROLE_CURRENT, true);
+			rel_instance(&prev, &pi);
+			if (rc == DRV_OK && !mon_has(rt, pi.name))
+				mon_start(rt, &pi);
+			if (rc == DRV_OK)
+				step_ok(o, "%s@%s stopped; %s@%s (%s) is current again", name, slot,
+				        name, prev.slot, prev.version);
+			else
+				step_fail(o,
+				          "%s@%s stopped, but cannot record %s@%s as current: %s",
+				          name, slot, name, prev.slot, drv_strerror(rc));
+		} else {
+			step_ok(o, "%s@%s stopped", name, slot);
+		}
+	} else if (has_prev && strcmp(prev.slot, slot) == 0 &&
+	           rel_status(rt, &prev, &ds) != DRIVER_STOPPED) {
+		stop_rel(rt, &prev, ROLE_PREVIOUS);
+		step_ok(o, "%s@%s stopped", name, slot);
+	} else {
+		step_ok(o, "%s@%s was not running", name, slot);
+	}
+	state_release_clear(&cur);
+	state_release_clear(&prev);
+	return rc;
+}
+
 int runtime_stop(struct runtime *rt, const Drover__Instruction *ins, struct step_outcome *o)
 {
 	const char *name = ins->service->name;
 	struct state_release cur, prev;
 	struct driver_status ds;
 	int n = 0;
+
+	if (ins->service->slot != NULL && ins->service->slot[0] != '\0')
+		return stop_slot(rt, name, ins->service->slot, o);
 
 	if (state_release_get(rt->st, name, ROLE_CURRENT, &cur) == DRV_OK) {
 		stop_rel(rt, &cur, ROLE_CURRENT);
@@ -891,6 +962,7 @@ int runtime_new(const struct runtime_config *cfg, struct state *st, struct runti
 	                         .docker_socket = cfg->docker_socket,
 	                         .puller = rt->puller,
 	                         .log_max_bytes = cfg->log_max_bytes,
+	                         .log_keep = cfg->log_keep,
 	                         .notice = notice,
 	                         .notice_arg = rt};
 	for (int i = 1; rc == DRV_OK && i < DRIVER_SLOTS; i++)
