@@ -38,6 +38,8 @@ struct uplink {
 	struct executor *ex;
 	nng_socket sock;
 	bool sock_open;
+	nng_dialer dialer;       /* replaced by redial() (poll thread only) */
+	unsigned hello_timeouts; /* in a row (poll thread only) */
 	nng_ctx poll_ctx, report_ctx;
 	nng_aio *poll_aio, *report_aio;
 	pthread_t poll_thr, report_thr;
@@ -725,6 +727,22 @@ static enum outcome refused(struct uplink *u, const Drover__Envelope *env, const
 	return o;
 }
 
+static int dial(struct uplink *u);
+
+/* A request timed out: the connection under it may be one the peer has
+ * left without our side noticing (seen with tls+tcp after a coordinator
+ * restart: no close, no new dial, every later request timing out). A new
+ * dialer closes the old one's pipes (requests in flight are resent on the
+ * next) and connects afresh. Poll thread only. */
+static void redial(struct uplink *u, const char *why)
+{
+	if (stopping(u))
+		return;
+	drv_info("uplink", "redialing", "why=\"%s\" url=%s", why, u->cfg.url);
+	nng_dialer_close(u->dialer);
+	dial(u);
+}
+
 static enum outcome say_hello(struct uplink *u)
 {
 	Drover__Envelope *env;
@@ -742,8 +760,16 @@ static enum outcome say_hello(struct uplink *u)
 	if (rv != 0) {
 		if (rv != NNG_ECLOSED)
 			drv_info("uplink", "no answer to hello", "error=\"%s\"", nng_strerror(rv));
+		/* after 1, 2, 4, 8 ... in a row: a coordinator that is down
+		 * does not make every agent churn its dialer */
+		if (rv == NNG_ETIMEDOUT) {
+			unsigned n = ++u->hello_timeouts;
+			if ((n & (n - 1)) == 0)
+				redial(u, "no answer to hello");
+		}
 		return rv == NNG_ECLOSED ? O_STOP : O_LOST;
 	}
+	u->hello_timeouts = 0;
 	if (open_reply(u, reply, &env) == DRV_OK) {
 		if (env->type == DROVER__BODY_TYPE__BODY_WELCOME)
 			o = welcome(u, env, req);
@@ -845,6 +871,8 @@ static enum outcome poll_loop(struct uplink *u)
 			if (rv == NNG_ECLOSED || stopping(u))
 				return O_STOP;
 			drv_info("uplink", "poll failed", "error=\"%s\"", nng_strerror(rv));
+			if (rv == NNG_ETIMEDOUT)
+				redial(u, "poll timed out");
 			return O_LOST;
 		}
 		if (open_reply(u, reply, &env) == DRV_OK) {
@@ -945,6 +973,8 @@ static int dial(struct uplink *u)
 		                       (nng_duration)u->cfg.reconnect_max_ms);
 	if (rv == 0)
 		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	if (rv == 0)
+		u->dialer = d;
 	if (rv != 0)
 		drv_error("uplink", "cannot dial", "url=%s error=\"%s\"", u->cfg.url,
 		          nng_strerror(rv));
