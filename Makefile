@@ -26,11 +26,11 @@ BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev \
 	libsqlite3-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
 	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format libssl-dev \
-	dpkg-dev file
+	dpkg-dev file libsystemd-dev
 # Packages the tests and the demo drive for real.
 TEST_PKGS := sqlite3 curl jq openssl prometheus binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
 	docker-registry skopeo umoci podman runc catatonit haproxy \
-	systemd lintian shellcheck man-db groff-base openssl \
+	systemd systemd-container mmdebstrap lintian shellcheck man-db groff-base openssl \
 	chromium nodejs npm
 
 # The dashboard test's one npm package (playwright-core, the library only:
@@ -39,7 +39,7 @@ DROVER_TEST_CACHE ?= $(HOME)/.cache/drover-test
 PLAYWRIGHT_DIR ?= $(DROVER_TEST_CACHE)/playwright
 
 # Packages the benchmarks need beyond the tests' (make bench installs them).
-BENCH_PKGS := ansible-core
+BENCH_PKGS := ansible-core linux-perf
 
 SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 

@@ -41,8 +41,7 @@ struct mon {
 	char pv_err[200];
 	uint32_t port;
 	struct health_params par;
-	struct health_damper d;
-	int64_t next_at;
+	struct health_sched hs; /* damping and when the next probe is due */
 	char detail[HEALTH_DETAIL_MAX];
 	bool busy, gone;
 };
@@ -229,8 +228,7 @@ static void mon_start(struct runtime *rt, const struct driver_instance *in)
 	m->pv_ok = health_privs(in->spec, &m->pv, m->pv_err, sizeof(m->pv_err));
 	m->port = hc->port ? hc->port : in->spec->port;
 	health_params_of(hc, &m->par);
-	health_damper_init(&m->d, drv_mono_ms());
-	m->next_at = drv_mono_ms() + m->par.initial_delay_ms;
+	health_sched_init(&m->hs, &m->par, drv_mono_ms());
 	if (m->service == NULL || m->slot == NULL || m->hc == NULL) {
 		mon_free(m);
 		return;
@@ -251,10 +249,50 @@ static enum health_state mon_state(struct runtime *rt, const char *name, char *d
 	pthread_mutex_lock(&rt->lock);
 	for (struct mon *m = rt->mons; m != NULL; m = m->next) {
 		if (strcmp(m->name, name) == 0) {
-			s = m->d.state;
+			s = m->hs.d.state;
 			if (detail != NULL)
 				snprintf(detail, size, "%s", m->detail);
 		}
+	}
+	pthread_mutex_unlock(&rt->lock);
+	return s;
+}
+
+static struct timespec realtime_in(int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+/* The monitor's state, waiting up to wait_ms for it to change when it is not
+ * healthy yet: the health thread signals every flip, so a gate sees one at
+ * once instead of at its next poll. */
+static enum health_state mon_wait_up(struct runtime *rt, const char *name, int64_t wait_ms,
+                                     char *detail, size_t size)
+{
+	struct timespec ts = realtime_in(wait_ms);
+	enum health_state s;
+
+	pthread_mutex_lock(&rt->lock);
+	for (;;) {
+		s = HEALTH_UNKNOWN;
+		for (struct mon *m = rt->mons; m != NULL; m = m->next) {
+			if (strcmp(m->name, name) == 0) {
+				s = m->hs.d.state;
+				snprintf(detail, size, "%s", m->detail);
+			}
+		}
+		if (s == HEALTH_UP || wait_ms <= 0 ||
+		    pthread_cond_timedwait(&rt->cond, &rt->lock, &ts) != 0)
+			break;
 	}
 	pthread_mutex_unlock(&rt->lock);
 	return s;
@@ -277,14 +315,14 @@ static void transition(struct runtime *rt, struct mon *m, int64_t prev_ms)
 	char msg[512];
 
 	drover__health_transition__init(&ht);
-	ht.healthy = m->d.state == HEALTH_UP;
+	ht.healthy = m->hs.d.state == HEALTH_UP;
 	ht.previous_state_ms = (uint64_t)(prev_ms > 0 ? prev_ms : 0);
 	ht.detail = m->detail;
 	snprintf(msg, sizeof(msg), "%s is %s after %lld ms in the previous state (%s)", m->name,
-	         health_state_name(m->d.state), (long long)prev_ms, m->detail);
-	drv_log(m->d.state == HEALTH_UP ? DRV_LOG_INFO : DRV_LOG_WARN, "health", "health changed",
-	        "instance=%s state=%s previous_state_ms=%lld detail=\"%s\"", m->name,
-	        health_state_name(m->d.state), (long long)prev_ms, m->detail);
+	         health_state_name(m->hs.d.state), (long long)prev_ms, m->detail);
+	drv_log(m->hs.d.state == HEALTH_UP ? DRV_LOG_INFO : DRV_LOG_WARN, "health",
+	        "health changed", "instance=%s state=%s previous_state_ms=%lld detail=\"%s\"",
+	        m->name, health_state_name(m->hs.d.state), (long long)prev_ms, m->detail);
 	emit(rt, DROVER__STEP_RESULT__STEP_HEALTH, m->service, msg, &ht);
 }
 
@@ -297,18 +335,10 @@ static void health_round(struct runtime *rt)
 	bool ok, flipped;
 
 	for (struct mon *m = rt->mons; m != NULL; m = m->next)
-		if (due == NULL || m->next_at < due->next_at)
+		if (due == NULL || m->hs.next_at < due->hs.next_at)
 			due = m;
-	if (due == NULL || due->next_at > now) {
-		struct timespec ts;
-		int64_t wait = due ? due->next_at - now : 1000;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += wait / 1000;
-		ts.tv_nsec += (wait % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+	if (due == NULL || due->hs.next_at > now) {
+		struct timespec ts = realtime_in(due ? due->hs.next_at - now : 1000);
 		pthread_cond_timedwait(&rt->cond, &rt->lock, &ts);
 		return;
 	}
@@ -325,10 +355,9 @@ static void health_round(struct runtime *rt)
 	if (!due->gone) {
 		snprintf(due->detail, sizeof(due->detail), "%s", detail);
 		now = drv_mono_ms();
-		due->next_at = now + due->par.interval_ms;
-		flipped = health_damper_feed(&due->d, ok, due->par.healthy_threshold,
-		                             due->par.unhealthy_threshold, now, &prev_ms);
+		flipped = health_sched_feed(&due->hs, &due->par, ok, now, &prev_ms);
 		if (flipped) {
+			pthread_cond_broadcast(&rt->cond); /* a health gate waits for it */
 			/* Still busy: a concurrent mon_stop only marks it gone. */
 			pthread_mutex_unlock(&rt->lock);
 			transition(rt, due, prev_ms);
@@ -427,7 +456,11 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 				          in->name, (long long)limit, detail);
 			return with_output(rt, in, o);
 		}
-		poll(NULL, 0, GATE_POLL_MS);
+		if (!checked)
+			poll(NULL, 0, GATE_POLL_MS);
+		else if (mon_wait_up(rt, in->name, GATE_POLL_MS, detail, sizeof(detail)) ==
+		         HEALTH_UP)
+			break;
 	}
 	*took_ms = drv_mono_ms() - t0;
 	return DRV_OK;
