@@ -264,6 +264,14 @@ check_rollback_lines "$E2E_RUN/deploy-v3.out"
 [[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "migration 0043 did not run down"
 for id in "${DEMO_IDS[@]}"; do assert_events "$id" >/dev/null; done
 
+# DEMO_SCREENSHOT=FILE: the dashboard's timeline of release 3 as a PNG
+# (docs/timeline-release3.png is one), with playwright-core from make deps.
+if [[ -n ${DEMO_SCREENSHOT:-} ]]; then
+	in_ns control env PLAYWRIGHT_DIR="${PLAYWRIGHT_DIR:-${DROVER_TEST_CACHE:-$HOME/.cache/drover-test}/playwright}" \
+		DROVER_URL="$DROVER_ADDR" DROVER_TOKEN="$(cat "$DROVER_TOKEN_FILE")" DEPLOYMENT="${DEMO_IDS[2]}" \
+		OUT="$DEMO_SCREENSHOT" HOME="$E2E_RUN" node "$E2E_DIR/ui/screenshot.js" || fail "screenshot"
+fi
+
 say "drift: a service killed by hand, seen by drover drift, fixed by drover converge"
 demo_drift
 
