@@ -33,6 +33,7 @@ struct driver_instance {
 	const char *release_dir; /* exec: RELEASES/svc/<hex>; set by prepare */
 	/* prepare adds the bytes it fetched and found cached (NULL: not counted) */
 	struct puller_stats *pull_stats;
+	int64_t deadline_ms; /* prepare must end by then (monotonic, drv_mono_ms); 0 = none */
 };
 
 enum driver_state {
@@ -56,6 +57,7 @@ struct driver_env {
 	const char *docker_socket;
 	struct puller *puller;
 	unsigned long log_max_bytes; /* exec logs rotate past this; 0 = 10 MiB */
+	const volatile int *cancel;  /* non-zero: the agent is stopping; may be NULL */
 	/* Crash loops and re-adoption outcomes are worth a report. */
 	void (*notice)(const char *service, const char *slot, const char *msg, void *arg);
 	void *notice_arg;
