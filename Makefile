@@ -35,6 +35,11 @@ TEST_PKGS := sqlite3 curl jq openssl prometheus binutils libc6-dev ca-certificat
 	systemd lintian shellcheck man-db groff-base openssl gdb \
 	chromium nodejs npm
 
+# The dashboard test's one npm package (playwright-core, the library only:
+# it drives Debian's chromium), installed here and never during a test.
+DROVER_TEST_CACHE ?= $(HOME)/.cache/drover-test
+PLAYWRIGHT_DIR ?= $(DROVER_TEST_CACHE)/playwright
+
 # Packages the benchmarks need beyond the tests' (make bench installs them).
 BENCH_PKGS := ansible-core
 
@@ -49,6 +54,7 @@ all: build
 
 deps:
 	@sh scripts/deps.sh $(BUILD_PKGS) $(TEST_PKGS)
+	@bash tests/e2e/ui/setup-playwright.sh "$(PLAYWRIGHT_DIR)"
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo

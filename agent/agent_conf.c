@@ -23,7 +23,7 @@ static int check_url(const void *v, char *why, size_t len)
 {
 	const char *s = *(char *const *)v;
 
-	if (s != NULL && strncmp(s, "tcp://", 6) != 0 && strncmp(s, "tls+tcp://", 10) != 0) {
+	if (s != NULL && !drv_cfg_link_url_ok(s)) {
 		snprintf(why, len, "must be a tcp:// or tls+tcp:// URL");
 		return DRV_EINVAL;
 	}
@@ -51,17 +51,6 @@ static int check_labels(const void *v, char *why, size_t len)
 			         l->v[i].key);
 			return DRV_EINVAL;
 		}
-	}
-	return DRV_OK;
-}
-
-static int check_level(const void *v, char *why, size_t len)
-{
-	enum drv_log_level l;
-
-	if (drv_log_parse_level(*(char *const *)v, &l) != DRV_OK) {
-		snprintf(why, len, "must be debug, info, warn or error");
-		return DRV_EINVAL;
 	}
 	return DRV_OK;
 }
@@ -99,7 +88,7 @@ static const struct drv_cfg_opt options[] = {
          "allow http:// registries (tests, air-gapped labs)"},
         {"log.file", DRV_CFG_PATH, O(log_file), NULL, 0, 0, 0, NULL,
          "log file (reopened on SIGHUP); unset: stderr"},
-        {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, check_level,
+        {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, drv_cfg_check_log_level,
          "debug, info, warn or error"},
         {"link.reconnect_min", DRV_CFG_DURATION, O(reconnect_min_ms), "200ms", 10, 60 * S, 0, NULL,
          "first reconnect delay (doubles up to reconnect_max, with jitter)"},
@@ -118,29 +107,21 @@ const struct drv_cfg_opt *agent_conf_options(size_t *n)
 	return options;
 }
 
-static void add_diag(struct drv_cfg_diag *d, const char *path, const char *msg)
+static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *diag)
 {
-	if (d->n < DRV_CFG_DIAG_MAX)
-		snprintf(d->msg[d->n++], DRV_CFG_DIAG_LEN, "%s: %s", path, msg);
+	const struct agent_conf *c = cfg;
+
+	if (strncmp(c->coordinator, "tls+tcp://", 10) == 0 && c->tls_ca == NULL)
+		drv_cfg_diag_add(diag, path,
+		                 "tls+tcp:// needs tls.ca (the coordinator's certificate)");
+	if (c->reconnect_max_ms < c->reconnect_min_ms)
+		drv_cfg_diag_add(diag, path,
+		                 "link.reconnect_max must not be below link.reconnect_min");
 }
 
 int agent_conf_load(const char *path, struct agent_conf *out, struct drv_cfg_diag *diag)
 {
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = drv_cfg_load_file(options, N_OPTIONS, path, out, diag);
-	if (rc != DRV_OK)
-		return rc;
-	if (strncmp(out->coordinator, "tls+tcp://", 10) == 0 && out->tls_ca == NULL)
-		add_diag(diag, path, "tls+tcp:// needs tls.ca (the coordinator's certificate)");
-	if (out->reconnect_max_ms < out->reconnect_min_ms)
-		add_diag(diag, path, "link.reconnect_max must not be below link.reconnect_min");
-	if (diag->n > 0) {
-		agent_conf_free(out);
-		return DRV_EINVAL;
-	}
-	return DRV_OK;
+	return drv_cfg_load_checked(options, N_OPTIONS, path, out, sizeof(*out), diag, cross_check);
 }
 
 int agent_conf_defaults(const char *dir, struct agent_conf *out)

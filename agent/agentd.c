@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "err.h"
 #include "sdnotify.h"
+#include "serve.h"
 #include "executor.h"
 #include "keys.h"
 #include "linkstats.h"
@@ -38,8 +39,7 @@ struct agentd {
 	char state_path[PATH_MAX], status_path[PATH_MAX], stats_path[PATH_MAX];
 	struct executor *ex;
 	struct uplink *up;
-	struct drv_linkstats last_stats;
-	bool stats_written;
+	struct drv_linkstats_file stats;
 };
 
 static int load(const char *config, struct agentd *a)
@@ -150,44 +150,13 @@ static int start(struct agentd *a)
 
 static void write_stats(struct agentd *a)
 {
-	struct drv_linkstats now;
-
 	uplink_write_status(a->up);
-	drv_linkstats_get(&now);
-	if (a->stats_written && memcmp(&now, &a->last_stats, sizeof(now)) == 0)
-		return;
-	if (drv_linkstats_write_json(a->stats_path) == DRV_OK) {
-		a->last_stats = now;
-		a->stats_written = true;
-	}
+	drv_linkstats_write_changed(&a->stats, a->stats_path);
 }
 
-static void serve(struct agentd *a, const sigset_t *set)
+static void tick(void *arg)
 {
-	int64_t next_tick = drv_mono_ms();
-
-	for (;;) {
-		int64_t left = next_tick - drv_mono_ms();
-		struct timespec ts = {left > 0 ? left / 1000 : 0,
-		                      left > 0 ? (long)(left % 1000) * 1000000L : 0};
-		int sig = sigtimedwait(set, NULL, &ts);
-
-		if (sig == SIGTERM || sig == SIGINT) {
-			drv_info("agent", "stopping", "signal=%d", sig);
-			return;
-		}
-		if (sig == SIGHUP) {
-			drv_info("agent", "reopening the log file");
-			if (drv_log_reopen() == DRV_OK)
-				drv_info("agent", "log file reopened");
-			else
-				drv_error("agent", "cannot reopen the log file");
-		}
-		if (drv_mono_ms() >= next_tick) {
-			write_stats(a);
-			next_tick = drv_mono_ms() + TICK_MS;
-		}
-	}
+	write_stats(arg);
 }
 
 #define STOP_DEADLINE_MS 20000 /* a running hook gets its grace period first */
@@ -231,12 +200,7 @@ int agent_cmd_run(const char *config, int check)
 		free(a);
 		return rc == DRV_OK ? 0 : 2;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	drv_serve_block_signals(&set);
 	rc = setup(a);
 	if (rc == DRV_OK)
 		rc = start(a);
@@ -244,7 +208,10 @@ int agent_cmd_run(const char *config, int check)
 		drv_info("agent", "started", "version=%s id=%s key=%s", DROVER_VERSION, a->conf.id,
 		         a->key.id);
 		drv_sd_notify("READY=1"); /* Type=notify: config, key and state loaded */
-		serve(a, &set);
+		drv_serve(
+		        &(struct drv_serve){
+		                .who = "agent", .tick_ms = TICK_MS, .tick = tick, .arg = a},
+		        &set);
 		drv_sd_notify("STOPPING=1");
 	}
 	stop(a);

@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-static const struct driver_ops *const drivers[] = {
+static const struct driver_ops *const drivers[DRIVER_SLOTS] = {
         [DROVER__DRIVER__DRIVER_UNSPECIFIED] = &driver_exec_ops,
         [DROVER__DRIVER__DRIVER_EXEC] = &driver_exec_ops,
         [DROVER__DRIVER__DRIVER_CONTAINER] = &driver_container_ops,
@@ -11,7 +11,7 @@ static const struct driver_ops *const drivers[] = {
 
 const struct driver_ops *driver_find(Drover__Driver d)
 {
-	if ((int)d < 0 || (size_t)d >= sizeof(drivers) / sizeof(drivers[0]))
+	if ((int)d < 0 || (size_t)d >= DRIVER_SLOTS)
 		return NULL;
 	return drivers[d];
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "drover.pb-c.h"
+#include "stop_token.h"
 
 struct puller;
 struct puller_stats;
@@ -56,8 +57,8 @@ struct driver_env {
 	const char *log_dir;
 	const char *docker_socket;
 	struct puller *puller;
-	unsigned long log_max_bytes; /* exec logs rotate past this; 0 = 10 MiB */
-	const volatile int *cancel;  /* non-zero: the agent is stopping; may be NULL */
+	unsigned long log_max_bytes;     /* exec logs rotate past this; 0 = 10 MiB */
+	const struct stop_token *cancel; /* set: the agent is stopping; may be NULL */
 	/* Crash loops and re-adoption outcomes are worth a report. */
 	void (*notice)(const char *service, const char *slot, const char *msg, void *arg);
 	void *notice_arg;
@@ -91,6 +92,11 @@ struct driver_ops {
 
 extern const struct driver_ops driver_exec_ops;
 extern const struct driver_ops driver_container_ops;
+
+/* The registry's size: every Driver value below it may have a driver
+ * (driver.c's table is declared with it, so a driver added beyond it does
+ * not compile). */
+#define DRIVER_SLOTS (DROVER__DRIVER__DRIVER_CONTAINER + 1)
 
 /* The driver for a spec's Driver value; NULL if unknown. */
 const struct driver_ops *driver_find(Drover__Driver d);

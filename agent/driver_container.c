@@ -76,10 +76,8 @@ static size_t on_data(char *d, size_t size, size_t n, void *arg)
  * the call. */
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
-	const volatile int *cancel = arg;
-
 	(void)dt, (void)dn, (void)ut, (void)un;
-	return cancel != NULL && *cancel;
+	return stop_token_stopped(arg);
 }
 
 /* One API call; *status the HTTP status, *out the body (caller frees).
@@ -374,6 +372,34 @@ static int files_binds(struct cstate *c, const struct driver_instance *in, json_
 	return rc;
 }
 
+/* The plan's user, capabilities and keep_setid as the engine knows them:
+ * User (a name resolves inside the image; none: the image's own user),
+ * CapDrop ALL with CapAdd the listed ones (root without a list keeps the
+ * engine's default set), and no-new-privileges unless keep_setid. */
+static void set_privs(json_t *body, const Drover__ServiceSpec *s)
+{
+	json_t *hc = json_object_get(body, "HostConfig"), *add = json_array();
+	bool root = s->user != NULL && (strcmp(s->user, "root") == 0 || strcmp(s->user, "0") == 0);
+	char user[200];
+
+	if (s->user != NULL && s->user[0] != '\0') {
+		snprintf(user, sizeof(user), "%s%s%s", s->user,
+		         s->group != NULL && s->group[0] != '\0' ? ":" : "",
+		         s->group != NULL ? s->group : "");
+		json_object_set_new(body, "User", json_string(user));
+	}
+	for (size_t i = 0; i < s->n_capabilities; i++)
+		json_array_append_new(add, json_string(s->capabilities[i]));
+	if (!root || s->n_capabilities > 0) {
+		json_object_set_new(hc, "CapDrop", json_pack("[s]", "ALL"));
+		json_object_set_new(hc, "CapAdd", add);
+	} else {
+		json_decref(add);
+	}
+	if (!s->keep_setid)
+		json_object_set_new(hc, "SecurityOpt", json_pack("[s]", "no-new-privileges"));
+}
+
 static json_t *create_body(struct cstate *c, const struct driver_instance *in, const char *image,
                            char *err, size_t size, int *rc)
 {
@@ -404,6 +430,8 @@ static json_t *create_body(struct cstate *c, const struct driver_instance *in, c
 	                  "drover.slot", in->slot, "drover.version", s->version, "drover.digest",
 	                  in->digest, "HostConfig", "NetworkMode", "host", "Init", 1, "Binds",
 	                  binds, "RestartPolicy", "Name", "on-failure", "MaximumRetryCount", 5);
+	if (b != NULL)
+		set_privs(b, s);
 	if (b != NULL && ep != NULL) {
 		json_object_set_new(b, "Entrypoint", ep);
 		json_object_set_new(b, "Cmd", cmd);

@@ -5,10 +5,17 @@
  * file rotated by copy-and-truncate (so a re-adopted process keeps writing),
  * pid files with /proc start times so a restarted agent re-adopts what is
  * still running, and stop = SIGTERM to the group, SIGKILL after the grace.
+ *
+ * A service runs as its plan's user (default drover-svc) with the
+ * capabilities it lists and no_new_privs (privs.h). Its release directory
+ * is 0750 root:<its group>, the instruction's files are its own (0640 by
+ * default), and its command is resolved inside the release as if the
+ * release were "/" (".." refused, absolute symlinks stay inside).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,19 +29,23 @@
 #include "clock.h"
 #include "driver.h"
 #include "err.h"
+#include "fsutil.h"
 #include "log.h"
 #include "pidfile.h"
+#include "privs.h"
 #include "proc.h"
 #include "puller.h"
 #include "unpack.h"
 
-#define LOG_MAX_DEFAULT  (10ul << 20)
-#define LOG_KEEP         3
-#define QUICK_EXIT_MS    10000 /* an exit sooner than this after a start is a crash */
-#define CRASHLOOP_AFTER  3     /* quick exits in a row */
-#define BACKOFF_FIRST_MS 1000
-#define BACKOFF_MAX_MS   30000
-#define GRACE_DEFAULT_MS 10000
+#define LOG_MAX_DEFAULT   (10ul << 20)
+#define LOG_KEEP          3
+#define QUICK_EXIT_MS     10000 /* an exit sooner than this after a start is a crash */
+#define CRASHLOOP_AFTER   3     /* quick exits in a row */
+#define BACKOFF_FIRST_MS  1000
+#define BACKOFF_MAX_MS    30000
+#define GRACE_DEFAULT_MS  10000
+#define FILE_MODE_DEFAULT 0640
+#define SETID_LIST_MAX    (1u << 20)
 
 struct sup {
 	struct sup *next;
@@ -264,7 +275,29 @@ static int build_env(const struct sup *s, const struct imgcfg *ic, const char *r
 	return rc;
 }
 
-static int write_files(const struct sup *s, const char *root, char *err, size_t size)
+/* The file at path (already written beneath root_fd) belongs to the service. */
+static int give_file(int root_fd, const char *path, const struct privs *pv, char *err, size_t size)
+{
+	int fd;
+
+	if (!pv->change_ids)
+		return DRV_OK;
+	while (*path == '/')
+		path++;
+	fd = fs_open_beneath(root_fd, path, O_PATH | O_NOFOLLOW, 0);
+	if (fd < 0 || fchownat(fd, "", pv->uid, pv->gid, AT_EMPTY_PATH) < 0) {
+		snprintf(err, size, "file /%s: cannot give it to %s: %s", path, pv->user,
+		         strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return DRV_ESYS;
+	}
+	close(fd);
+	return DRV_OK;
+}
+
+static int write_files(const struct sup *s, const char *root, const struct privs *pv, char *err,
+                       size_t size)
 {
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = DRV_OK;
 
@@ -274,10 +307,112 @@ static int write_files(const struct sup *s, const char *root, char *err, size_t 
 	for (size_t i = 0; rc == DRV_OK && i < s->spec->n_files; i++) {
 		const Drover__File *f = s->spec->files[i];
 		rc = unpack_write_file(fd, f->path, f->content.data, f->content.len,
-		                       f->mode ? f->mode : 0644, err, size);
+		                       f->mode ? f->mode : FILE_MODE_DEFAULT, err, size);
+		if (rc == DRV_OK)
+			rc = give_file(fd, f->path, pv, err, size);
 	}
 	close(fd);
 	return rc;
+}
+
+/* The release is readable by the service's group only (0750 root:GID), and
+ * its setuid/setgid files get their bits back only with keep_setid. */
+static int secure_release(const struct sup *s, const char *root, const struct privs *pv, char *err,
+                          size_t size)
+{
+	char path[4200], *list = NULL;
+	size_t len = 0;
+	int fd = open(s->release_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rfd;
+	int rc = DRV_OK;
+
+	if (fd < 0)
+		return snprintf(err, size, "release %s: %s", s->release_dir, strerror(errno)),
+		       DRV_ENOENT;
+	if ((geteuid() == 0 && fchown(fd, 0, pv->change_ids ? pv->gid : 0) < 0) ||
+	    fchmod(fd, 0750) < 0)
+		rc = (snprintf(err, size, "release %s: cannot set its owner and mode: %s",
+		               s->release_dir, strerror(errno)),
+		      DRV_ESYS);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/setid", s->release_dir);
+	if (rc != DRV_OK || drv_read_file(path, SETID_LIST_MAX, &list, &len) != DRV_OK)
+		return rc;
+	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0 || unpack_apply_setid(rfd, list, len, s->spec->keep_setid) != DRV_OK)
+		rc = (snprintf(err, size, "release %s: cannot %s setuid/setgid bits",
+		               s->release_dir, s->spec->keep_setid ? "restore" : "remove"),
+		      DRV_ESYS);
+	if (rfd >= 0)
+		close(rfd);
+	free(list);
+	return rc;
+}
+
+static bool has_dotdot(const char *s)
+{
+	for (const char *p = s; (p = strstr(p, "..")) != NULL; p += 2) {
+		if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* The program of the command, resolved inside the release root as if it
+ * were "/" (an absolute symlink in the image never reaches the host). A
+ * binary is executed through the descriptor (fd >= 0); a script (#!) by its
+ * path: inside the chroot, or its real path beneath root. */
+struct program {
+	int fd;
+	char path[4200];
+};
+
+static int open_program(const char *root, const char *cmd, bool chroot_on, struct program *pg,
+                        char *err, size_t size)
+{
+	char real_root[4096], link[64], real[4200];
+	struct stat st;
+	char magic[2] = {0};
+	ssize_t n;
+	int rfd, fd;
+
+	pg->fd = -1;
+	if (cmd[0] != '/')
+		return snprintf(err, size, "command '%s' must be an absolute path inside the image",
+		                cmd),
+		       DRV_EINVAL;
+	if (has_dotdot(cmd))
+		return snprintf(err, size, "command '%s': '..' is not allowed in the path", cmd),
+		       DRV_EINVAL;
+	if (realpath(root, real_root) == NULL ||
+	    (rfd = open(real_root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return snprintf(err, size, "release root %.300s: %s", root, strerror(errno)),
+		       DRV_ENOENT;
+	fd = fs_open_in_root(rfd, cmd + 1, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	close(rfd);
+	if (fd < 0)
+		return snprintf(err, size, "command %s: %s in the image%s", cmd, strerror(errno),
+		                errno == ENOENT ? " (symlinks resolve inside the release)" : ""),
+		       DRV_ENOENT;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, real, sizeof(real) - 1);
+	real[n > 0 ? n : 0] = '\0';
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0 || n <= 0 ||
+	    strncmp(real, real_root, strlen(real_root)) != 0 || real[strlen(real_root)] != '/') {
+		close(fd);
+		return snprintf(err, size, "command %s is not an executable file inside the image",
+		                cmd),
+		       DRV_EPERM;
+	}
+	if (pread(fd, magic, sizeof(magic), 0) == 2 && magic[0] == '#' && magic[1] == '!') {
+		/* The kernel hands a script to its interpreter by path. */
+		snprintf(pg->path, sizeof(pg->path), "%s",
+		         chroot_on ? real + strlen(real_root) : real);
+		close(fd);
+		return DRV_OK;
+	}
+	snprintf(pg->path, sizeof(pg->path), "%s", cmd);
+	pg->fd = fd;
+	return DRV_OK;
 }
 
 static int open_log(struct exec_state *x, const char *name)
@@ -290,13 +425,61 @@ static int open_log(struct exec_state *x, const char *name)
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
+/* Who s runs as; chroot only with a privilege drop. */
+static int service_privs(const struct sup *s, struct privs *pv, char *err, size_t size)
+{
+	const Drover__ServiceSpec *sp = s->spec;
+	char why[300];
+	int rc = privs_resolve(sp->user, sp->group, PRIVS_DEFAULT_USER, sp->capabilities,
+	                       sp->n_capabilities, !sp->keep_setid, pv, why, sizeof(why));
+
+	if (rc != DRV_OK)
+		return snprintf(err, size, "%s: %s", s->name, why), rc;
+	if (sp->isolation == DROVER__ISOLATION__ISOLATION_CHROOT && privs_is_root(pv))
+		return snprintf(err, size,
+		                "%s: isolation chroot needs an unprivileged user (root can leave"
+		                " a chroot)",
+		                s->name),
+		       DRV_EPERM;
+	return DRV_OK;
+}
+
+/* Everything launch needs before the fork. */
+static int launch_prepare(struct sup *s, const char *root, const struct imgcfg *ic,
+                          struct privs *pv, char ***argv, struct proc_env *env, struct program *pg,
+                          char *err, size_t size)
+{
+	bool chroot_on = s->spec->isolation == DROVER__ISOLATION__ISOLATION_CHROOT;
+	char why[512], real_root[PATH_MAX + 200];
+	int rc = service_privs(s, pv, err, size);
+
+	/* DROVER_ROOT without symlinks: the configured path may pass through
+	 * directories the service's user cannot search (/etc/drover/agent). */
+	if (realpath(root, real_root) == NULL)
+		snprintf(real_root, sizeof(real_root), "%s", root);
+	if (rc == DRV_OK)
+		rc = secure_release(s, root, pv, err, size);
+	if (rc == DRV_OK)
+		rc = write_files(s, root, pv, err, size);
+	if (rc == DRV_OK && (rc = build_argv(s, ic, argv)) == DRV_EINVAL)
+		snprintf(err, size, "%s: no command in the instruction or the image", s->name);
+	if (rc == DRV_OK)
+		rc = build_env(s, ic, real_root, env);
+	if (rc == DRV_OK &&
+	    (rc = open_program(root, (*argv)[0], chroot_on, pg, why, sizeof(why))) != DRV_OK)
+		snprintf(err, size, "%s: %s", s->name, why);
+	return rc;
+}
+
 /* Spawn the process for s (s->spec and s->release_dir set). Locked. */
 static int launch(struct exec_state *x, struct sup *s, char *err, size_t size)
 {
-	char root[4200], exe[8400], pidf[4200], rundir[4200];
+	char root[4200], pidf[4200], rundir[4200], cwd[8400];
 	bool chroot_on = s->spec->isolation == DROVER__ISOLATION__ISOLATION_CHROOT;
+	struct program pg = {.fd = -1};
 	struct imgcfg ic;
 	struct proc_env env;
+	struct privs pv;
 	char **argv = NULL;
 	int rc, logfd = -1, cfd = -1, child_errno = 0;
 	pid_t pid;
@@ -304,35 +487,26 @@ static int launch(struct exec_state *x, struct sup *s, char *err, size_t size)
 	snprintf(root, sizeof(root), "%s/rootfs", s->release_dir);
 	imgcfg_load(s->release_dir, &ic);
 	proc_env_init(&env);
-	rc = write_files(s, root, err, size);
-	if (rc == DRV_OK && (rc = build_argv(s, &ic, &argv)) == DRV_EINVAL)
-		snprintf(err, size, "%s: no command in the instruction or the image", s->name);
-	if (rc == DRV_OK)
-		rc = build_env(s, &ic, root, &env);
-	if (rc == DRV_OK && argv[0][0] != '/')
-		rc = (snprintf(err, size,
-		               "%s: command '%s' must be an absolute path inside the"
-		               " image",
-		               s->name, argv[0]),
-		      DRV_EINVAL);
+	rc = launch_prepare(s, root, &ic, &pv, &argv, &env, &pg, err, size);
 	if (rc != DRV_OK)
 		goto out;
-	snprintf(exe, sizeof(exe), "%s%s", chroot_on ? "" : root, argv[0]);
 	logfd = open_log(x, s->name);
 	const char *wd = ic.workdir && ic.workdir[0] == '/' ? ic.workdir : "/";
-	char cwd[8400];
 	snprintf(cwd, sizeof(cwd), "%s%s", chroot_on ? "" : root, chroot_on ? wd : "");
-	struct proc_spec ps = {.path = exe,
+	struct proc_spec ps = {.path = pg.path,
 	                       .argv = argv,
 	                       .envp = env.vars,
 	                       .cwd = cwd,
 	                       .chroot_dir = chroot_on ? root : NULL,
+	                       .privs = &pv,
+	                       .by_fd = pg.fd >= 0,
+	                       .exec_fd = pg.fd,
 	                       .out_fd = logfd >= 0 ? logfd : open("/dev/null", O_WRONLY)};
 	rc = proc_spawn(&ps, &pid, &cfd, &child_errno);
 	if (logfd < 0 && ps.out_fd >= 0)
 		close(ps.out_fd);
 	if (rc != DRV_OK) {
-		snprintf(err, size, "%s: cannot start %s: %s", s->name, argv[0],
+		snprintf(err, size, "%s: cannot start %s as %s: %s", s->name, argv[0], pv.user,
 		         strerror(child_errno ? child_errno : errno));
 		goto out;
 	}
@@ -345,9 +519,11 @@ static int launch(struct exec_state *x, struct sup *s, char *err, size_t size)
 	pid_path(x, s->name, pidf, sizeof(pidf));
 	if (pidfile_write(pidf, pid) != DRV_OK)
 		drv_warn("exec", "cannot write pid file", "path=%s", pidf);
-	drv_info("exec", "service started", "instance=%s pid=%d cmd=%s chroot=%d", s->name,
-	         (int)pid, argv[0], chroot_on);
+	drv_info("exec", "service started", "instance=%s pid=%d cmd=%s chroot=%d user=\"%s\"",
+	         s->name, (int)pid, argv[0], chroot_on, pv.user);
 out:
+	if (pg.fd >= 0)
+		close(pg.fd);
 	if (logfd >= 0)
 		close(logfd);
 	proc_argv_free(argv);

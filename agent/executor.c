@@ -20,6 +20,7 @@
 #include "runtime.h"
 #include "state.h"
 #include "step.h"
+#include "stop_token.h"
 
 #define N_WORKERS   4
 #define STEPS_KEEP  2000
@@ -46,7 +47,7 @@ struct executor {
 	struct job *head, *tail;
 	char busy[N_WORKERS][80]; /* keys being worked on */
 	int active;               /* jobs queued or running */
-	volatile int stopping;
+	struct stop_token stopping;
 	pthread_t workers[N_WORKERS];
 	size_t n_workers;
 };
@@ -249,7 +250,7 @@ static void *worker(void *arg)
 	for (;;) {
 		struct job *j = NULL;
 
-		while (!ex->stopping && (j = take_job(ex)) == NULL)
+		while (!stop_token_stopped(&ex->stopping) && (j = take_job(ex)) == NULL)
 			pthread_cond_wait(&ex->cond, &ex->lock);
 		if (j == NULL)
 			break;
@@ -539,7 +540,7 @@ void executor_free(struct executor *ex)
 	if (ex == NULL)
 		return;
 	pthread_mutex_lock(&ex->lock);
-	ex->stopping = 1;
+	stop_token_set(&ex->stopping);
 	pthread_cond_broadcast(&ex->cond);
 	pthread_mutex_unlock(&ex->lock);
 	for (size_t i = 0; i < ex->n_workers; i++)

@@ -70,6 +70,16 @@ int fs_open_beneath(int root_fd, const char *rel, int flags, mode_t mode)
 	return (int)syscall(SYS_openat2, root_fd, rel[0] ? rel : ".", &how, sizeof(how));
 }
 
+int fs_open_in_root(int root_fd, const char *rel, int flags)
+{
+	struct open_how how = {
+	        .flags = (unsigned long long)flags | O_CLOEXEC,
+	        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+
+	return (int)syscall(SYS_openat2, root_fd, rel[0] ? rel : ".", &how, sizeof(how));
+}
+
 int fs_mkdirs_beneath(int root_fd, const char *rel, mode_t mode)
 {
 	int fd = fs_open_beneath(root_fd, rel, O_PATH | O_DIRECTORY, 0);

@@ -19,6 +19,11 @@ int fs_remove_path(const char *path);
  * Returns the fd, or -1 with errno (EXDEV: would leave the root). */
 int fs_open_beneath(int root_fd, const char *rel, int flags, mode_t mode);
 
+/* openat2(root, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): as if
+ * root were "/": ".." stops at root and absolute symlinks resolve inside it
+ * (how a program in the image sees its own files). -1 with errno. */
+int fs_open_in_root(int root_fd, const char *rel, int flags);
+
 /* Open (O_PATH directory fd) the directory rel beneath root, creating
  * missing components with mode. -1 with errno on failure. "" is root. */
 int fs_mkdirs_beneath(int root_fd, const char *rel, mode_t mode);

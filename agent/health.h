@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "drover.pb-c.h"
+#include "privs.h"
 
 #define HEALTH_DETAIL_MAX 256
 
@@ -20,6 +21,10 @@ struct health_target {
 	const char *host; /* default "127.0.0.1" */
 	uint32_t port;    /* the check's port, else the service's */
 	const char *cwd;  /* exec checks run here (the release root), may be NULL */
+	/* exec checks run as the service's user (no capabilities); when its
+	 * user cannot be resolved, privs_err says why and the check fails. */
+	const struct privs *privs;
+	const char *privs_err;
 };
 
 struct health_kind_ops {

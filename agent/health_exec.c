@@ -1,4 +1,5 @@
-/* health_exec.c: a command that exits 0 within the timeout is healthy. */
+/* health_exec.c: a command that exits 0 within the timeout is healthy. It
+ * runs on the host as the service's user, without capabilities. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,11 @@ static bool probe(const Drover__HealthCheck *hc, const struct health_target *t, 
 	bool ok = false;
 	int rc;
 
-	if (r == NULL || hc->n_exec == 0) {
-		snprintf(detail, size, "exec: %s", r ? "no command" : "out of memory");
+	if (t->privs == NULL || r == NULL || hc->n_exec == 0) {
+		snprintf(detail, size, "exec: %s",
+		         t->privs == NULL ? (t->privs_err ? t->privs_err : "no user")
+		         : r              ? "no command"
+		                          : "out of memory");
 		free(r);
 		return false;
 	}
@@ -28,7 +32,8 @@ static bool probe(const Drover__HealthCheck *hc, const struct health_target *t, 
 		rc = proc_env_set(&env, "DROVER_PORT", port);
 	if (rc == DRV_OK)
 		rc = proc_argv_dup(hc->exec, hc->n_exec, &argv);
-	struct proc_spec ps = {.argv = argv, .envp = env.vars, .cwd = t->cwd, .out_fd = -1};
+	struct proc_spec ps = {
+	        .argv = argv, .envp = env.vars, .cwd = t->cwd, .out_fd = -1, .privs = t->privs};
 	if (rc == DRV_OK)
 		rc = proc_run(&ps, timeout_ms, 500, NULL, -1, r, NULL);
 	if (rc != DRV_OK) {

@@ -1,4 +1,8 @@
-/* hook.c: RUN_HOOK. */
+/*
+ * hook.c: RUN_HOOK. A hook runs as root with every capability unless the
+ * plan names a user (backups and migrations often need root); with a user
+ * it gets no capabilities, no supplementary groups and no_new_privs.
+ */
 #include "hook.h"
 
 #include <errno.h>
@@ -126,7 +130,7 @@ int hook_reap_orphans(const char *state_dir)
 }
 
 int hook_run(const Drover__Instruction *ins, const char *state_dir, const char *log_dir,
-             const volatile int *cancel, struct step_outcome *out)
+             const struct stop_token *cancel, struct step_outcome *out)
 {
 	char pidf[4400], hooks_dir[4200];
 	const Drover__Hook *h = ins->hook;
@@ -135,11 +139,17 @@ int hook_run(const Drover__Instruction *ins, const char *state_dir, const char *
 	                                                         : HOOK_DEFAULT_TIMEOUT_MS);
 	struct proc_result *r;
 	struct proc_env env;
-	char **argv = NULL;
+	struct privs pv;
+	char **argv = NULL, why[300];
 	int rc, log_fd, child_errno = 0;
 
 	if (h->n_run == 0 || h->run[0][0] == '\0')
 		return step_fail(out, "hook %s has no command", h->name);
+	if (h->user == NULL || h->user[0] == '\0')
+		privs_root(&pv);
+	else if (privs_resolve(h->user, h->group, "root", NULL, 0, true, &pv, why, sizeof(why)) !=
+	         DRV_OK)
+		return step_fail(out, "hook %s: %s", h->name, why);
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return DRV_ENOMEM;
@@ -157,10 +167,11 @@ int hook_run(const Drover__Instruction *ins, const char *state_dir, const char *
 	                         .envp = env.vars,
 	                         .cwd = "/",
 	                         .out_fd = -1,
+	                         .privs = &pv,
 	                         .on_spawn = on_spawn,
 	                         .on_spawn_arg = pidf};
-	drv_info("hook", "running hook", "hook=%s step=%s cmd=%s timeout_ms=%lld", h->name,
-	         ins->step_id, argv[0], (long long)timeout);
+	drv_info("hook", "running hook", "hook=%s step=%s cmd=%s user=\"%s\" timeout_ms=%lld",
+	         h->name, ins->step_id, argv[0], pv.user, (long long)timeout);
 	rc = proc_run(&spec, timeout, HOOK_GRACE_MS, cancel, log_fd, r, &child_errno);
 	pidfile_remove(pidf);
 	if (log_fd >= 0)
@@ -169,7 +180,7 @@ int hook_run(const Drover__Instruction *ins, const char *state_dir, const char *
 		describe(h, r, timeout, out);
 	} else {
 		out->exit_code = 127;
-		rc = step_fail(out, "hook %s: cannot run %s: %s", h->name, argv[0],
+		rc = step_fail(out, "hook %s: cannot run %s as %s: %s", h->name, argv[0], pv.user,
 		               strerror(child_errno ? child_errno : ENOENT));
 	}
 	drv_info("hook", out->ok ? "hook succeeded" : "hook failed", "hook=%s step=%s exit=%d",

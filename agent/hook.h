@@ -15,6 +15,7 @@
 
 #include "drover.pb-c.h"
 #include "step.h"
+#include "stop_token.h"
 
 #define HOOK_DEFAULT_TIMEOUT_MS (10 * 60 * 1000)
 #define HOOK_GRACE_MS           5000
@@ -22,7 +23,7 @@
 /* While the hook runs, STATE_DIR/hooks/<step>.pid names its process, so an
  * agent that died under it can kill the orphan (hook_reap_orphans). */
 int hook_run(const Drover__Instruction *ins, const char *state_dir, const char *log_dir,
-             const volatile int *cancel, struct step_outcome *out);
+             const struct stop_token *cancel, struct step_outcome *out);
 
 /* Kill (SIGTERM, then SIGKILL) hooks a dead agent left running, and remove
  * their pid files. Returns how many were still running. */

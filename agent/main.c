@@ -3,9 +3,9 @@
  * hands over to the subcommands (init, run).
  */
 #include <stdio.h>
-#include <string.h>
 
 #include "agent_cmds.h"
+#include "cmd.h"
 #include "run_step.h"
 
 static const char usage[] =
@@ -19,26 +19,22 @@ static const char usage[] =
         "starts and stops services, runs health checks and hooks, and reports back.\n"
         "See drover-agent(8).\n";
 
+/* clang-format off */
+static const struct drv_cmd cmd_table[] = {
+	{"init", agent_cmd_init},
+	{"run-step", run_step_main},
+};
+/* clang-format on */
+
 int main(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "run-step") == 0)
-		return run_step_main(argc - 1, argv + 1);
-	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-		printf("drover-agent %s\n", DROVER_VERSION);
-		return 0;
-	}
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (argc >= 2 && strcmp(argv[1], "init") == 0)
-		return agent_cmd_init(argc - 1, argv + 1);
-	if (argc == 3 && strcmp(argv[1], "--config") == 0)
-		return agent_cmd_run(argv[2], 0);
-	if (argc == 4 && strcmp(argv[1], "--config") == 0 && strcmp(argv[3], "--check") == 0)
-		return agent_cmd_run(argv[2], 1);
-	if (argc == 4 && strcmp(argv[1], "--check") == 0 && strcmp(argv[2], "--config") == 0)
-		return agent_cmd_run(argv[3], 1);
-	fputs(usage, stderr);
-	return 2;
+	static const struct drv_cmd_prog prog = {
+	        .name = "drover-agent",
+	        .usage = usage,
+	        .run = agent_cmd_run,
+	        .cmds = cmd_table,
+	        .n_cmds = sizeof(cmd_table) / sizeof(cmd_table[0]),
+	};
+
+	return drv_cmd_main(&prog, argc, argv);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,7 +64,12 @@ static void child(const struct proc_spec *spec, const char *path, int outfd, int
 		goto fail;
 	if (chdir(spec->cwd ? spec->cwd : "/") < 0)
 		goto fail;
-	execve(path, spec->argv, spec->envp);
+	if (spec->privs != NULL && (errno = privs_apply(spec->privs)) != 0)
+		goto fail;
+	if (spec->by_fd)
+		syscall(SYS_execveat, spec->exec_fd, "", spec->argv, spec->envp, AT_EMPTY_PATH);
+	else
+		execve(path, spec->argv, spec->envp);
 fail:
 	e = errno;
 	if (write(errfd, &e, sizeof(e)) < 0)
@@ -191,7 +197,7 @@ static bool drain(int fd, int log_fd, struct proc_result *r)
 }
 
 int proc_run(const struct proc_spec *spec, int64_t timeout_ms, int64_t grace_ms,
-             const volatile int *cancel, int log_fd, struct proc_result *out, int *errno_out)
+             const struct stop_token *cancel, int log_fd, struct proc_result *out, int *errno_out)
 {
 	struct proc_spec s = *spec;
 	struct proc_result *r;
@@ -217,7 +223,7 @@ int proc_run(const struct proc_spec *spec, int64_t timeout_ms, int64_t grace_ms,
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		int64_t now = drv_mono_ms();
 
-		if (cancel != NULL && *cancel) {
+		if (stop_token_stopped(cancel)) {
 			r->cancelled = true;
 			break;
 		}

@@ -15,6 +15,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "privs.h"
+#include "stop_token.h"
+
 #define PROC_TAIL_MAX     4096 /* bytes of output kept for reports */
 #define PROC_ENV_MAX      256  /* variables per environment */
 #define PROC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -26,6 +29,13 @@ struct proc_spec {
 	const char *cwd;        /* NULL = "/" (inside chroot_dir when set) */
 	const char *chroot_dir; /* NULL = no chroot */
 	int out_fd;             /* -1: capture stdout+stderr through a pipe; else dup'd on both */
+	/* Credentials to drop to after chroot and chdir (NULL: the agent's own). */
+	const struct privs *privs;
+	/* Exec the file open at exec_fd (execveat) instead of path: the file
+	 * the agent resolved, reached without the new user needing to search
+	 * the directories above it. path is then only for messages. */
+	bool by_fd;
+	int exec_fd;
 	/* proc_run only: called with the child's pid right after it started. */
 	void (*on_spawn)(pid_t pid, void *arg);
 	void *on_spawn_arg;
@@ -35,7 +45,7 @@ struct proc_result {
 	int exit_code;  /* exit status, or 128+signal when killed */
 	int signo;      /* signal that ended it, 0 if it exited */
 	bool timed_out; /* killed because the timeout passed */
-	bool cancelled; /* killed because *cancel became non-zero */
+	bool cancelled; /* killed because cancel was set */
 	int64_t duration_ms;
 	size_t tail_len;
 	char tail[PROC_TAIL_MAX + 1]; /* last bytes of output, NUL-terminated */
@@ -53,12 +63,12 @@ int proc_spawn(const struct proc_spec *spec, pid_t *pid, int *capture_fd, int *e
 /*
  * Run to completion: spawn, collect output (the tail, and everything into
  * log_fd when >= 0), wait at most timeout_ms (0 = no limit), then SIGTERM the
- * group and SIGKILL it after grace_ms. *cancel (may be NULL) is polled every
+ * group and SIGKILL it after grace_ms. cancel (may be NULL) is polled every
  * 100 ms and ends the run the same way. DRV_OK whenever the child ran, whatever
  * its exit status; *out is written only then.
  */
 int proc_run(const struct proc_spec *spec, int64_t timeout_ms, int64_t grace_ms,
-             const volatile int *cancel, int log_fd, struct proc_result *out, int *errno_out);
+             const struct stop_token *cancel, int log_fd, struct proc_result *out, int *errno_out);
 
 /* SIGTERM the process group of pid, wait up to grace_ms for pid to exit
  * (without reaping it when it is our child: the caller collects the status),

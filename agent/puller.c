@@ -30,7 +30,7 @@
 #define BLOB_WRITE_BUF (1u << 20)
 
 struct puller {
-	const volatile int *cancel;
+	const struct stop_token *cancel;
 	char *cache, *releases;
 	struct drv_oci_opts opts;
 	pthread_rwlock_t gc_lock; /* pulls read-lock, GC write-locks */
@@ -38,12 +38,12 @@ struct puller {
 
 /* Where blobs come from for one pull. */
 struct source {
-	struct drv_oci_client *client; /* registry */
-	const char *layout;            /* or an oci-layout directory */
-	const char *name;              /* for messages */
-	const volatile int *cancel;    /* the puller's */
-	int64_t deadline_ms;           /* monotonic; 0 = none */
-	int64_t budget_ms;             /* deadline - start, for messages */
+	struct drv_oci_client *client;   /* registry */
+	const char *layout;              /* or an oci-layout directory */
+	const char *name;                /* for messages */
+	const struct stop_token *cancel; /* the puller's */
+	int64_t deadline_ms;             /* monotonic; 0 = none */
+	int64_t budget_ms;               /* deadline - start, for messages */
 };
 
 __attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
@@ -148,7 +148,7 @@ static int pull_over(const struct source *s, char *err, size_t size)
 	char last[512];
 
 	snprintf(last, sizeof(last), "%s", err != NULL && size > 0 ? err : "");
-	if (s->cancel != NULL && *s->cancel)
+	if (stop_token_stopped(s->cancel))
 		return ferr(err, size, "%s: pull cancelled: the agent is stopping%s%s%s", s->name,
 		            last[0] ? " (during: " : "", last[0] ? last : "", last[0] ? ")" : ""),
 		       DRV_ECANCELED;
@@ -168,7 +168,7 @@ static bool backoff_nap(const struct source *s, int64_t ms)
 
 	for (;;) {
 		int64_t left = until - drv_mono_ms();
-		if ((s->cancel != NULL && *s->cancel) ||
+		if (stop_token_stopped(s->cancel) ||
 		    (s->deadline_ms > 0 && drv_mono_ms() >= s->deadline_ms))
 			return false;
 		if (left <= 0)
@@ -180,7 +180,7 @@ static bool backoff_nap(const struct source *s, int64_t ms)
 /* --- downloading one blob --- */
 
 struct dl {
-	const volatile int *cancel;
+	const struct stop_token *cancel;
 	int fd;
 	struct drv_sha256 *h;
 	uint64_t have, want;
@@ -194,7 +194,7 @@ static int sink(const void *data, size_t len, long status, void *arg)
 	struct dl *d = arg;
 	const char *p = data;
 
-	if (d->cancel != NULL && *d->cancel)
+	if (stop_token_stopped(d->cancel))
 		return 1;
 	if (status == 200 && d->resumed) {
 		/* The registry ignored our Range: the body starts at byte 0. */
@@ -516,7 +516,7 @@ static int open_source(struct puller *p, const char *reference, int64_t deadline
 		s->layout = ref->layout_path;
 		return DRV_OK;
 	}
-	o.cancel = p->cancel;
+	o.cancel = p->cancel != NULL ? &p->cancel->stopped : NULL;
 	o.deadline_ms = deadline_ms;
 	return drv_oci_client_new(ref, &o, &s->client);
 }
@@ -659,6 +659,26 @@ static int write_release_meta(struct puller *p, const char *tmp, const char *dig
 	return rc;
 }
 
+/* Setuid/setgid bits come off every file of a new release; RELEASE/setid
+ * lists them so that a service whose plan says keep_setid gets them back
+ * when it starts (driver_exec). */
+static int strip_setid(const char *tmp, int root_fd, char *err, size_t size)
+{
+	char path[4400], *list = NULL;
+	size_t len = 0, n = 0;
+	int rc = unpack_strip_setid(root_fd, &list, &len, &n);
+
+	if (rc != DRV_OK)
+		return ferr(err, size, "cannot remove setuid/setgid bits in %s", tmp), rc;
+	if (n > 0) {
+		snprintf(path, sizeof(path), "%s/setid", tmp);
+		rc = drv_write_atomic(path, list, len, 0600);
+		drv_info("puller", "removed setuid/setgid bits", "release=%s files=%zu", tmp, n);
+	}
+	free(list);
+	return rc;
+}
+
 static int build_release(struct puller *p, const char *service, const char *digest,
                          const char *mdigest, const struct drv_oci_manifest *m, bool verify,
                          const char *final, char *err, size_t size)
@@ -666,14 +686,23 @@ static int build_release(struct puller *p, const char *service, const char *dige
 	char tmp[4200], rootfs[4300];
 	int root_fd, rc;
 
+	/* The service directory may be searched (not listed) by services; the
+	 * release being built is root's alone until it is complete. */
+	snprintf(tmp, sizeof(tmp), "%s/%s", p->releases, service);
+	rc = drv_mkdirs(tmp, 0711);
 	snprintf(tmp, sizeof(tmp), "%s/%s/.tmp-%s-%d-%lld", p->releases, service, digest + 7,
 	         (int)getpid(), (long long)drv_mono_ms());
 	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", tmp);
-	rc = drv_mkdirs(rootfs, 0755);
-	if (rc != DRV_OK)
-		return ferr(err, size, "cannot create %s", rootfs), rc;
+	if (rc == DRV_OK && (mkdir(tmp, 0700) < 0 || mkdir(rootfs, 0755) < 0))
+		rc = DRV_ESYS;
+	if (rc != DRV_OK) {
+		fs_remove_path(tmp);
+		return ferr(err, size, "cannot create %s: %s", rootfs, strerror(errno)), rc;
+	}
 	root_fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	rc = root_fd < 0 ? DRV_ESYS : unpack_layers(p, m, root_fd, verify, err, size);
+	if (rc == DRV_OK)
+		rc = strip_setid(tmp, root_fd, err, size);
 	if (root_fd >= 0)
 		close(root_fd);
 	if (rc == DRV_OK)

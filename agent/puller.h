@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "sha256.h"
+#include "stop_token.h"
 
 #define PULLER_ATTEMPTS 5
 
@@ -38,9 +39,9 @@ struct puller;
 struct puller_config {
 	const char *cache_dir;
 	const char *releases_dir;
-	int insecure;               /* http:// registries */
-	long stall_s;               /* a transfer slower than 1 byte/s this long fails; 0 = 30 */
-	const volatile int *cancel; /* non-zero aborts transfers (agent stopping); may be NULL */
+	int insecure; /* http:// registries */
+	long stall_s; /* a transfer slower than 1 byte/s this long fails; 0 = 30 */
+	const struct stop_token *cancel; /* set: transfers abort (agent stopping); may be NULL */
 };
 
 struct puller_stats {

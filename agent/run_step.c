@@ -19,6 +19,7 @@
 #include "err.h"
 #include "executor.h"
 #include "log.h"
+#include "wire_names.h"
 
 #define RUN_STEP_MAX (1u << 20)
 
@@ -76,6 +77,18 @@ static int get_u32(struct perr *e, json_t *obj, const char *key, uint32_t *out)
 	    json_integer_value(v) > (json_int_t)UINT32_MAX)
 		return fail(e, "'%s' must be an integer 0..4294967295", key);
 	*out = (uint32_t)json_integer_value(v);
+	return DRV_OK;
+}
+
+static int get_bool(struct perr *e, json_t *obj, const char *key, protobuf_c_boolean *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return DRV_OK;
+	if (!json_is_boolean(v))
+		return fail(e, "'%s' must be true or false", key);
+	*out = json_is_true(v);
 	return DRV_OK;
 }
 
@@ -179,7 +192,7 @@ static int get_files(struct perr *e, json_t *svc, Drover__ServiceSpec *s)
 		if (f->path == NULL || f->content.data == NULL)
 			return DRV_ENOMEM;
 		memcpy(f->content.data, json_string_value(x), f->content.len);
-		f->mode = 0644;
+		f->mode = 0; /* the agent's default (0640) */
 	}
 	return DRV_OK;
 }
@@ -301,8 +314,9 @@ static int get_enum(struct perr *e, json_t *obj, const char *key, const char *co
 static int get_service(struct perr *e, json_t *root, Drover__Instruction *ins)
 {
 	static const char *const keys[] = {
-	        "name",   "version",   "image", "driver",        "command", "env", "files",
-	        "health", "isolation", "port",  "stop_grace_ms", "slot",    NULL};
+	        "name",         "version",    "image", "driver",        "command", "env",  "files",
+	        "health",       "isolation",  "port",  "stop_grace_ms", "slot",    "user", "group",
+	        "capabilities", "keep_setid", NULL};
 	static const char *const drivers[] = {"", "exec", "container", NULL};
 	static const char *const isol[] = {"none", "chroot", NULL};
 	json_t *svc = json_object_get(root, "service");
@@ -344,12 +358,21 @@ static int get_service(struct perr *e, json_t *root, Drover__Instruction *ins)
 		rc = get_u32(e, svc, "port", &s->port);
 	if (rc == DRV_OK)
 		rc = get_u32(e, svc, "stop_grace_ms", &s->stop_grace_ms);
+	if (rc == DRV_OK)
+		rc = get_str(e, svc, "user", &s->user);
+	if (rc == DRV_OK)
+		rc = get_str(e, svc, "group", &s->group);
+	if (rc == DRV_OK)
+		rc = get_strv(e, svc, "capabilities", &s->capabilities, &s->n_capabilities);
+	if (rc == DRV_OK)
+		rc = get_bool(e, svc, "keep_setid", &s->keep_setid);
 	return rc;
 }
 
 static int get_hook(struct perr *e, json_t *root, Drover__Instruction *ins)
 {
-	static const char *const keys[] = {"name", "run", "env", "timeout_ms", NULL};
+	static const char *const keys[] = {"name", "run",   "env", "timeout_ms",
+	                                   "user", "group", NULL};
 	json_t *h = json_object_get(root, "hook");
 	int rc;
 
@@ -369,6 +392,10 @@ static int get_hook(struct perr *e, json_t *root, Drover__Instruction *ins)
 		rc = get_env(e, h, "env", &ins->hook->env, &ins->hook->n_env);
 	if (rc == DRV_OK)
 		rc = get_u32(e, h, "timeout_ms", &ins->hook->timeout_ms);
+	if (rc == DRV_OK)
+		rc = get_str(e, h, "user", &ins->hook->user);
+	if (rc == DRV_OK)
+		rc = get_str(e, h, "group", &ins->hook->group);
 	return rc;
 }
 
@@ -470,27 +497,13 @@ static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t out_cond = PTHREAD_COND_INITIALIZER;
 static int final_result;
 
-static const char *result_name(int r)
-{
-	static const char *const names[] = {"unspecified", "accepted", "running", "succeeded",
-	                                    "failed",      "health",   "status"};
-	return r >= 0 && r < 7 ? names[r] : "unknown";
-}
-
-static const char *state_name(int s)
-{
-	static const char *const names[] = {"unspecified", "staged", "running", "stopped",
-	                                    "failed"};
-	return s >= 0 && s < 5 ? names[s] : "unknown";
-}
-
 static json_t *release_json(const Drover__Release *r)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:s}", "service", r->service,
-	                 "version", r->version, "digest", r->digest, "state", state_name(r->state),
-	                 "previous_version", r->previous_version, "previous_digest",
-	                 r->previous_digest, "healthy", r->healthy, "port", (int)r->port, "slot",
-	                 r->slot);
+	                 "version", r->version, "digest", r->digest, "state",
+	                 drv_release_state_name(r->state), "previous_version", r->previous_version,
+	                 "previous_digest", r->previous_digest, "healthy", r->healthy, "port",
+	                 (int)r->port, "slot", r->slot);
 }
 
 static json_t *releases_json(Drover__Release *const *rel, size_t n)
@@ -518,12 +531,13 @@ static void print_json(json_t *j)
 
 static void on_report(const Drover__Report *r, void *arg)
 {
-	json_t *j = json_pack(
-	        "{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:I, s:o}", "result",
-	        result_name(r->result), "step_id", r->step_id, "deployment_id", r->deployment_id,
-	        "service", r->service, "seq", (json_int_t)r->instruction_seq, "message", r->message,
-	        "exit_code", r->exit_code, "output_tail", r->output_tail, "duration_ms",
-	        (json_int_t)r->duration_ms, "releases", releases_json(r->releases, r->n_releases));
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:s, s:I, s:o}", "result",
+	                      drv_step_result_name(r->result), "step_id", r->step_id,
+	                      "deployment_id", r->deployment_id, "service", r->service, "seq",
+	                      (json_int_t)r->instruction_seq, "message", r->message, "exit_code",
+	                      r->exit_code, "output_tail", r->output_tail, "duration_ms",
+	                      (json_int_t)r->duration_ms, "releases",
+	                      releases_json(r->releases, r->n_releases));
 
 	if (j != NULL && r->health != NULL)
 		json_object_set_new(j, "health",

@@ -23,7 +23,6 @@
 #include "log.h"
 #include "puller.h"
 
-#define N_DRIVERS        3
 #define TICK_MS          200
 #define NO_CHECK_WAIT_MS 1000 /* without a health check: running this long = started */
 #define GATE_POLL_MS     50
@@ -34,6 +33,9 @@ struct mon {
 	char name[DRIVER_INSTANCE_MAX];
 	char *service, *slot, *cwd;
 	Drover__HealthCheck *hc; /* owned copy */
+	struct privs pv;         /* exec checks run as the service's user */
+	bool pv_ok;
+	char pv_err[200];
 	uint32_t port;
 	struct health_params par;
 	struct health_damper d;
@@ -46,11 +48,11 @@ struct runtime {
 	struct runtime_config cfg;
 	struct state *st;
 	struct puller *puller;
-	void *dstate[N_DRIVERS];
+	void *dstate[DRIVER_SLOTS];
 	pthread_mutex_t lock; /* mons */
 	pthread_cond_t cond;
 	struct mon *mons;
-	volatile int stopping;
+	struct stop_token stopping;
 	pthread_t sup_thread, health_thread;
 	bool threads;
 };
@@ -68,7 +70,7 @@ static void *dstate_of(struct runtime *rt, const Drover__ServiceSpec *spec)
 
 	if (d == DROVER__DRIVER__DRIVER_UNSPECIFIED)
 		d = DROVER__DRIVER__DRIVER_EXEC;
-	return d > 0 && d < N_DRIVERS ? rt->dstate[d] : NULL;
+	return d > 0 && d < DRIVER_SLOTS ? rt->dstate[d] : NULL;
 }
 
 static void spec_instance(const Drover__ServiceSpec *s, const char *dir, struct driver_instance *in)
@@ -201,6 +203,13 @@ static void mon_stop(struct runtime *rt, const char *name)
 	pthread_mutex_unlock(&rt->lock);
 }
 
+/* Who exec checks of the service run as: its user, no capabilities. */
+static bool health_privs(const Drover__ServiceSpec *spec, struct privs *pv, char *err, size_t size)
+{
+	return privs_resolve(spec->user, spec->group, PRIVS_DEFAULT_USER, NULL, 0, true, pv, err,
+	                     size) == DRV_OK;
+}
+
 /* Start watching an instance (replacing an older monitor of the same name). */
 static void mon_start(struct runtime *rt, const struct driver_instance *in)
 {
@@ -221,6 +230,7 @@ static void mon_start(struct runtime *rt, const struct driver_instance *in)
 	    asprintf(&m->cwd, "%s/rootfs", in->release_dir) < 0)
 		m->cwd = NULL;
 	m->hc = copy_hc(hc);
+	m->pv_ok = health_privs(in->spec, &m->pv, m->pv_err, sizeof(m->pv_err));
 	m->port = hc->port ? hc->port : in->spec->port;
 	health_params_of(hc, &m->par);
 	health_damper_init(&m->d, drv_mono_ms());
@@ -308,7 +318,11 @@ static void health_round(struct runtime *rt)
 	}
 	due->busy = true;
 	pthread_mutex_unlock(&rt->lock);
-	struct health_target t = {.host = due->hc->host, .port = due->port, .cwd = due->cwd};
+	struct health_target t = {.host = due->hc->host,
+	                          .port = due->port,
+	                          .cwd = due->cwd,
+	                          .privs = due->pv_ok ? &due->pv : NULL,
+	                          .privs_err = due->pv_err};
 	ok = health_kind_find(due->hc->kind)
 	             ->probe(due->hc, &t, due->par.timeout_ms, detail, sizeof(detail));
 	pthread_mutex_lock(&rt->lock);
@@ -335,7 +349,7 @@ static void *health_main(void *arg)
 	struct runtime *rt = arg;
 
 	pthread_mutex_lock(&rt->lock);
-	while (!rt->stopping)
+	while (!stop_token_stopped(&rt->stopping))
 		health_round(rt);
 	pthread_mutex_unlock(&rt->lock);
 	return NULL;
@@ -345,8 +359,8 @@ static void *sup_main(void *arg)
 {
 	struct runtime *rt = arg;
 
-	while (!rt->stopping) {
-		for (int i = 1; i < N_DRIVERS; i++) {
+	while (!stop_token_stopped(&rt->stopping)) {
+		for (int i = 1; i < DRIVER_SLOTS; i++) {
 			const struct driver_ops *ops = driver_find((Drover__Driver)i);
 			if (ops != NULL && rt->dstate[i] != NULL && ops->tick != NULL)
 				ops->tick(rt->dstate[i]);
@@ -380,7 +394,7 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 		if (ds.state == DRIVER_FAILED)
 			return step_fail(o, "%s failed to start: %s", in->name,
 			                 ds.detail[0] ? ds.detail : "not running");
-		if (rt->cfg.cancel != NULL && *rt->cfg.cancel)
+		if (stop_token_stopped(rt->cfg.cancel))
 			return step_fail(o, "%s: the agent is stopping; health not confirmed",
 			                 in->name);
 		if (checked && mon_state(rt, in->name, detail, sizeof(detail)) == HEALTH_UP)
@@ -431,7 +445,7 @@ static void gc(struct runtime *rt)
 
 	if (state_kept(rt->st, &sv, &dg, &n) == DRV_OK) {
 		puller_gc(rt->puller, sv, dg, n);
-		for (int i = 1; i < N_DRIVERS; i++) {
+		for (int i = 1; i < DRIVER_SLOTS; i++) {
 			const struct driver_ops *ops = driver_find((Drover__Driver)i);
 			if (ops != NULL && ops->gc != NULL && rt->dstate[i] != NULL)
 				ops->gc(rt->dstate[i], dg, n);
@@ -738,9 +752,14 @@ int runtime_health_check(struct runtime *rt, const Drover__Instruction *ins, str
 	health_params_of(hc, &par);
 	if (has_cur)
 		snprintf(cwd, sizeof(cwd), "%s/rootfs", cur.root);
+	struct privs pv;
+	char pv_err[200] = "";
+	bool pv_ok = health_privs(has_cur ? cur.spec : s, &pv, pv_err, sizeof(pv_err));
 	struct health_target t = {.host = hc->host,
 	                          .port = hc->port ? hc->port : (s->port ? s->port : cur.port),
-	                          .cwd = cwd[0] ? cwd : NULL};
+	                          .cwd = cwd[0] ? cwd : NULL,
+	                          .privs = pv_ok ? &pv : NULL,
+	                          .privs_err = pv_err};
 	ok = kind->probe(hc, &t, par.timeout_ms, detail, sizeof(detail));
 	state_release_clear(&cur);
 	return ok ? step_ok(o, "%s healthy: %s", s->name, detail)
@@ -884,7 +903,7 @@ int runtime_new(const struct runtime_config *cfg, struct state *st, struct runti
 	                         .cancel = cfg->cancel,
 	                         .notice = notice,
 	                         .notice_arg = rt};
-	for (int i = 1; rc == DRV_OK && i < N_DRIVERS; i++)
+	for (int i = 1; rc == DRV_OK && i < DRIVER_SLOTS; i++)
 		rc = driver_find((Drover__Driver)i)->init(&env, &rt->dstate[i]);
 	if (rc == DRV_OK) {
 		adopt_all(rt);
@@ -909,14 +928,14 @@ void runtime_free(struct runtime *rt)
 	if (rt == NULL)
 		return;
 	pthread_mutex_lock(&rt->lock);
-	rt->stopping = 1;
+	stop_token_set(&rt->stopping);
 	pthread_cond_broadcast(&rt->cond);
 	pthread_mutex_unlock(&rt->lock);
 	if (rt->threads) {
 		pthread_join(rt->sup_thread, NULL);
 		pthread_join(rt->health_thread, NULL);
 	}
-	for (int i = 1; i < N_DRIVERS; i++)
+	for (int i = 1; i < DRIVER_SLOTS; i++)
 		if (rt->dstate[i] != NULL)
 			driver_find((Drover__Driver)i)->fini(rt->dstate[i]);
 	for (m = rt->mons; m != NULL; m = next) {

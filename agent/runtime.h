@@ -16,6 +16,7 @@
 #include "drover.pb-c.h"
 #include "state.h"
 #include "step.h"
+#include "stop_token.h"
 
 struct runtime;
 
@@ -28,10 +29,10 @@ struct runtime_config {
 	const char *log_dir;
 	const char *docker_socket;
 	int insecure_registry;
-	long pull_stall_s;           /* 0 = 30 */
-	unsigned long log_max_bytes; /* exec service logs; 0 = 10 MiB */
-	const volatile int *cancel;  /* non-zero: the agent is stopping (may be NULL) */
-	runtime_event_fn events;     /* health transitions, crash loops */
+	long pull_stall_s;               /* 0 = 30 */
+	unsigned long log_max_bytes;     /* exec service logs; 0 = 10 MiB */
+	const struct stop_token *cancel; /* set: the agent is stopping (may be NULL) */
+	runtime_event_fn events;         /* health transitions, crash loops */
 	void *events_arg;
 };
 

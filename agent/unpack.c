@@ -522,3 +522,122 @@ int unpack_write_file(int root_fd, const char *path, const void *data, size_t le
 	close(dirfd);
 	return rc;
 }
+
+/* --- setuid/setgid bits --- */
+
+#define SETID_DEPTH_MAX 256
+
+struct setid_walk {
+	char *buf;
+	size_t len, cap;
+	size_t n;
+	bool oom;
+};
+
+static void setid_note(struct setid_walk *w, mode_t mode, const char *rel)
+{
+	size_t need = strlen(rel) + 16;
+
+	if (strchr(rel, '\n') != NULL)
+		return; /* cannot be listed: stays stripped */
+	if (w->len + need > w->cap) {
+		size_t nc = (w->cap ? w->cap * 2 : 1024) + need;
+		char *nb = realloc(w->buf, nc);
+		if (nb == NULL) {
+			w->oom = true;
+			return;
+		}
+		w->buf = nb;
+		w->cap = nc;
+	}
+	w->len += (size_t)snprintf(w->buf + w->len, w->cap - w->len, "%04o %s\n",
+	                           (unsigned)(mode & 07777), rel);
+	w->n++;
+}
+
+static int setid_dir(int dfd, const char *rel, struct setid_walk *w, int depth)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int rc = DRV_OK;
+
+	if (d == NULL) {
+		close(dfd);
+		return DRV_ESYS;
+	}
+	while (rc == DRV_OK && (de = readdir(d)) != NULL) {
+		char child[UNPACK_PATH_MAX];
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(child, sizeof(child), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >=
+		    (int)sizeof(child))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode) && depth < SETID_DEPTH_MAX) {
+			int cfd = openat(dirfd(d), de->d_name,
+			                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd >= 0)
+				rc = setid_dir(cfd, child, w, depth + 1);
+		} else if (S_ISREG(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) != 0) {
+			if (fchmodat(dirfd(d), de->d_name, st.st_mode & 01777, 0) < 0)
+				rc = DRV_ESYS;
+			else
+				setid_note(w, st.st_mode, child);
+		}
+	}
+	closedir(d);
+	return w->oom ? DRV_ENOMEM : rc;
+}
+
+int unpack_strip_setid(int root_fd, char **list, size_t *len, size_t *count)
+{
+	struct setid_walk w = {0};
+	int fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return DRV_ESYS;
+	rc = setid_dir(fd, "", &w, 0);
+	if (rc != DRV_OK) {
+		free(w.buf);
+		return rc;
+	}
+	*list = w.buf;
+	*len = w.len;
+	*count = w.n;
+	return DRV_OK;
+}
+
+int unpack_apply_setid(int root_fd, const char *list, size_t len, bool keep)
+{
+	const char *p = list, *end = list + len;
+	int rc = DRV_OK;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		char line[UNPACK_PATH_MAX + 16], *path;
+		unsigned long mode;
+		struct stat st;
+		int fd;
+
+		if (nl == NULL)
+			break;
+		snprintf(line, sizeof(line), "%.*s", (int)(nl - p), p);
+		p = nl + 1;
+		mode = strtoul(line, &path, 8);
+		if (*path != ' ' || path[1] == '\0')
+			continue;
+		path++;
+		fd = fs_open_beneath(root_fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+		if (fd < 0)
+			continue; /* gone (a file of the plan replaced it?) */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    fchmod(fd, keep ? (mode_t)(mode & 07777) : (mode_t)(mode & 01777)) < 0)
+			rc = DRV_ESYS;
+		close(fd);
+	}
+	return rc;
+}

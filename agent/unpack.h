@@ -16,6 +16,7 @@
 #ifndef DRV_AGENT_UNPACK_H
 #define DRV_AGENT_UNPACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -40,6 +41,17 @@ int unpack_layer_mem(const void *buf, size_t len, int root_fd, struct unpack_sta
  * creating parent directories (0755); same refusal rules as layer entries. */
 int unpack_write_file(int root_fd, const char *path, const void *data, size_t len, mode_t mode,
                       char *err, size_t err_size);
+
+/*
+ * Remove the setuid and setgid bits of every regular file under root_fd (not
+ * following symlinks). *list (malloc'd, the caller frees; NULL when none)
+ * gets one "MODE PATH\n" line per file changed, with its mode before, for
+ * unpack_apply_setid; *count the number of files.
+ */
+int unpack_strip_setid(int root_fd, char **list, size_t *len, size_t *count);
+/* Put the listed bits back (keep) or take them off again (!keep). Paths
+ * resolve beneath root_fd and must still be regular files. */
+int unpack_apply_setid(int root_fd, const char *list, size_t len, bool keep);
 
 /*
  * Pure: turn an entry name into a clean relative path: strips "./" and

@@ -57,7 +57,17 @@ struct uplink {
 	char save_error[96];    /* why the last save failed ("" after a good one) */
 	unsigned save_failures; /* instructions not run in a row for it (backoff) */
 	bool unsaved_now;       /* the last poll answer was not run for it */
+	uint8_t nonce[64];      /* the last Welcome's nonce, for the next Hello */
+	size_t nonce_len;
 };
+
+#define REQ_HASH_LEN 32
+
+/* What a reply must name: this agent and the request's hash. */
+static void request_hash(const uint8_t *buf, size_t len, uint8_t out[REQ_HASH_LEN])
+{
+	crypto_generichash(out, REQ_HASH_LEN, buf, len, NULL, 0);
+}
 
 /* ---- small helpers ---- */
 
@@ -207,6 +217,19 @@ static int open_reply(struct uplink *u, nng_msg *m, Drover__Envelope **out)
 	return DRV_OK;
 }
 
+/* A reply that names another agent or another request (relayed from
+ * someone else's exchange, or an old one) is refused and counted. */
+static bool bound_to_me(struct uplink *u, const char *agent_id, ProtobufCBinaryData h,
+                        const uint8_t want[REQ_HASH_LEN], const char *what)
+{
+	if (agent_id != NULL && strcmp(agent_id, u->cfg.agent_id) == 0 && h.len == REQ_HASH_LEN &&
+	    sodium_memcmp(h.data, want, REQ_HASH_LEN) == 0)
+		return true;
+	count_reject(DROVER__REJECT_REASON__REJECT_WRONG_TARGET, what,
+	             "reply names another agent or request");
+	return false;
+}
+
 /* Decode a verified body; a malformed one is counted. */
 static int decode(const Drover__Envelope *env, Drover__BodyType type, ProtobufCMessage **out)
 {
@@ -325,7 +348,8 @@ static uint64_t next_report_seq(struct uplink *u)
 }
 
 /* True when the coordinator has the report (acknowledged now or before). */
-static bool report_delivered(struct uplink *u, nng_msg *m, uint64_t seq)
+static bool report_delivered(struct uplink *u, nng_msg *m, uint64_t seq,
+                             const uint8_t req[REQ_HASH_LEN])
 {
 	Drover__Envelope *env;
 	ProtobufCMessage *body;
@@ -335,11 +359,18 @@ static bool report_delivered(struct uplink *u, nng_msg *m, uint64_t seq)
 		return false;
 	if (env->type == DROVER__BODY_TYPE__BODY_ACK &&
 	    decode(env, DROVER__BODY_TYPE__BODY_ACK, &body) == DRV_OK) {
-		done = ((Drover__Ack *)body)->seq == seq;
+		Drover__Ack *ack = (Drover__Ack *)body;
+		done = bound_to_me(u, ack->agent_id, ack->request_hash, req, "report ack") &&
+		       ack->seq == seq;
 		drv_msg_free(body);
 	} else if (env->type == DROVER__BODY_TYPE__BODY_REJECT &&
 	           decode(env, DROVER__BODY_TYPE__BODY_REJECT, &body) == DRV_OK) {
 		Drover__Reject *rj = (Drover__Reject *)body;
+		if (!bound_to_me(u, rj->agent_id, rj->request_hash, req, "report reject")) {
+			drv_msg_free(body);
+			drv_env_free(env);
+			return false;
+		}
 		done = rj->reason == DROVER__REJECT_REASON__REJECT_REPLAY && rj->seq == seq;
 		if (!done)
 			drv_info("uplink", "report refused, will retry",
@@ -355,7 +386,7 @@ static bool report_delivered(struct uplink *u, nng_msg *m, uint64_t seq)
 static void send_report(struct uplink *u, Drover__Report *r)
 {
 	char *unpacked_id = r->agent_id; /* owned by the unpacked message */
-	uint8_t *env = NULL;
+	uint8_t *env = NULL, req[REQ_HASH_LEN];
 	size_t len;
 	unsigned attempt = 0;
 	int rc;
@@ -369,11 +400,12 @@ static void send_report(struct uplink *u, Drover__Report *r)
 		drv_error("uplink", "cannot seal a report: dropped");
 		return;
 	}
+	request_hash(env, len, req);
 	while (!stopping(u)) {
 		nng_msg *reply = NULL;
 		int rv = request(u->report_ctx, u->report_aio, env, len, u->cfg.request_timeout_ms,
 		                 &reply);
-		bool done = rv == 0 && report_delivered(u, reply, r->report_seq);
+		bool done = rv == 0 && report_delivered(u, reply, r->report_seq, req);
 
 		nng_msg_free(reply);
 		if (done || rv == NNG_ECLOSED)
@@ -584,7 +616,16 @@ static void handle_instruction(struct uplink *u, const Drover__Instruction *ins)
 
 /* ---- the session: Hello, then polls ---- */
 
-enum outcome { O_STOP, O_LOST, O_ACCEPTED, O_PENDING, O_REJECTED, O_REFUSED };
+enum outcome {
+	O_STOP,
+	O_LOST,
+	O_ACCEPTED,
+	O_PENDING,
+	O_REJECTED,
+	O_REFUSED,
+	O_CHALLENGE,
+	O_FOREIGN /* a reply for another agent or request: ignored */
+};
 
 static void fill_labels(struct uplink *u, Drover__KeyValue *kv, Drover__KeyValue **ptrs)
 {
@@ -623,22 +664,39 @@ static int seal_hello(struct uplink *u, uint8_t **env, size_t *len)
 	h.applied_seq = u->st->applied_seq;
 	pthread_mutex_unlock(&u->mu);
 	h.proto_major = DRV_PROTO_MAJOR;
+	pthread_mutex_lock(&u->mu);
+	h.nonce.data = u->nonce;
+	h.nonce.len = u->nonce_len;
 	rc = seal(u, DROVER__BODY_TYPE__BODY_HELLO, &h.base, true, env, len);
+	u->nonce_len = 0; /* a nonce starts one session at most */
+	pthread_mutex_unlock(&u->mu);
 	if (rel != NULL)
 		executor_releases_free(rel, n_rel);
 	return rc;
 }
 
-static enum outcome welcome(struct uplink *u, const Drover__Envelope *env)
+static enum outcome welcome(struct uplink *u, const Drover__Envelope *env,
+                            const uint8_t req[REQ_HASH_LEN])
 {
 	Drover__Welcome *w;
 
 	if (decode(env, DROVER__BODY_TYPE__BODY_WELCOME, (ProtobufCMessage **)&w) != DRV_OK)
 		return O_LOST;
+	if (!bound_to_me(u, w->agent_id, w->request_hash, req, "welcome")) {
+		drv_msg_free(&w->base);
+		return O_LOST;
+	}
 	pthread_mutex_lock(&u->mu);
 	u->poll_timeout_ms = w->poll_timeout_ms >= 1000 ? w->poll_timeout_ms : 25000;
 	u->heartbeat_ms = w->heartbeat_ms >= 100 ? w->heartbeat_ms : 5000;
+	u->nonce_len = w->nonce.len <= sizeof(u->nonce) ? w->nonce.len : 0;
+	memcpy(u->nonce, w->nonce.data, u->nonce_len);
 	pthread_mutex_unlock(&u->mu);
+	if (w->challenge) {
+		drv_debug("uplink", "hello challenged: saying it again with the nonce");
+		drv_msg_free(&w->base);
+		return O_CHALLENGE;
+	}
 	drv_info("uplink", "welcome", "status=%d message=\"%s\" skew_ms=%" PRId64, (int)w->status,
 	         w->message ? w->message : "", drv_wall_ms() - w->server_time_ms);
 	enum outcome o = w->status == DROVER__AGENT_STATUS__AGENT_ACCEPTED  ? O_ACCEPTED
@@ -648,13 +706,18 @@ static enum outcome welcome(struct uplink *u, const Drover__Envelope *env)
 	return o;
 }
 
-static enum outcome refused(const Drover__Envelope *env, const char *what)
+static enum outcome refused(struct uplink *u, const Drover__Envelope *env, const char *what,
+                            const uint8_t req[REQ_HASH_LEN])
 {
 	Drover__Reject *rj;
 	enum outcome o = O_LOST;
 
 	if (decode(env, DROVER__BODY_TYPE__BODY_REJECT, (ProtobufCMessage **)&rj) != DRV_OK)
 		return O_LOST;
+	if (!bound_to_me(u, rj->agent_id, rj->request_hash, req, what)) {
+		drv_msg_free(&rj->base);
+		return O_FOREIGN;
+	}
 	drv_warn("uplink", "the coordinator refused", "what=%s reason=%s detail=\"%s\"", what,
 	         drv_reject_name(rj->reason), rj->detail ? rj->detail : "");
 	if (rj->reason == DROVER__REJECT_REASON__REJECT_ID_TAKEN ||
@@ -669,12 +732,13 @@ static enum outcome say_hello(struct uplink *u)
 	Drover__Envelope *env;
 	nng_msg *reply = NULL;
 	enum outcome o = O_LOST;
-	uint8_t *buf;
+	uint8_t *buf, req[REQ_HASH_LEN];
 	size_t len;
 	int rv;
 
 	if (seal_hello(u, &buf, &len) != DRV_OK)
 		return O_LOST;
+	request_hash(buf, len, req);
 	rv = request(u->poll_ctx, u->poll_aio, buf, len, u->cfg.request_timeout_ms, &reply);
 	free(buf);
 	if (rv != 0) {
@@ -685,9 +749,9 @@ static enum outcome say_hello(struct uplink *u)
 	}
 	if (open_reply(u, reply, &env) == DRV_OK) {
 		if (env->type == DROVER__BODY_TYPE__BODY_WELCOME)
-			o = welcome(u, env);
+			o = welcome(u, env, req);
 		else if (env->type == DROVER__BODY_TYPE__BODY_REJECT)
-			o = refused(env, "hello");
+			o = refused(u, env, "hello", req);
 		else
 			count_reject(DROVER__REJECT_REASON__REJECT_MALFORMED, "hello reply",
 			             "unexpected type");
@@ -710,8 +774,21 @@ static int seal_poll(struct uplink *u, uint8_t **env, size_t *len)
 	return seal(u, DROVER__BODY_TYPE__BODY_POLL, &p.base, false, env, len);
 }
 
+/* An Idle must name this agent and this poll. */
+static void idle_answer(struct uplink *u, const Drover__Envelope *env,
+                        const uint8_t req[REQ_HASH_LEN])
+{
+	Drover__Idle *idle;
+
+	if (decode(env, DROVER__BODY_TYPE__BODY_IDLE, (ProtobufCMessage **)&idle) != DRV_OK)
+		return;
+	bound_to_me(u, idle->agent_id, idle->request_hash, req, "idle");
+	drv_msg_free(&idle->base);
+}
+
 /* One poll answer: false when the session is lost. */
-static bool poll_answer(struct uplink *u, const Drover__Envelope *env)
+static bool poll_answer(struct uplink *u, const Drover__Envelope *env,
+                        const uint8_t req[REQ_HASH_LEN])
 {
 	Drover__Instruction *ins;
 
@@ -723,8 +800,10 @@ static bool poll_answer(struct uplink *u, const Drover__Envelope *env)
 			drv_msg_free(&ins->base);
 		}
 		return true;
-	case DROVER__BODY_TYPE__BODY_IDLE: return true;
-	case DROVER__BODY_TYPE__BODY_REJECT: refused(env, "poll"); return false;
+	case DROVER__BODY_TYPE__BODY_IDLE: idle_answer(u, env, req); return true;
+	case DROVER__BODY_TYPE__BODY_REJECT:
+		/* a reject meant for somebody else does not end this session */
+		return refused(u, env, "poll", req) == O_FOREIGN;
 	default:
 		count_reject(DROVER__REJECT_REASON__REJECT_MALFORMED, "poll reply",
 		             "unexpected type");
@@ -753,7 +832,7 @@ static enum outcome poll_loop(struct uplink *u)
 	while (!stopping(u)) {
 		Drover__Envelope *env;
 		nng_msg *reply = NULL;
-		uint8_t *buf;
+		uint8_t *buf, req[REQ_HASH_LEN];
 		size_t len;
 		bool alive = true;
 		int64_t wait;
@@ -761,6 +840,7 @@ static enum outcome poll_loop(struct uplink *u)
 
 		if (seal_poll(u, &buf, &len) != DRV_OK)
 			return O_LOST;
+		request_hash(buf, len, req);
 		rv = request(u->poll_ctx, u->poll_aio, buf, len,
 		             (int64_t)u->poll_timeout_ms + u->cfg.request_timeout_ms, &reply);
 		free(buf);
@@ -771,7 +851,7 @@ static enum outcome poll_loop(struct uplink *u)
 			return O_LOST;
 		}
 		if (open_reply(u, reply, &env) == DRV_OK) {
-			alive = poll_answer(u, env);
+			alive = poll_answer(u, env, req);
 			drv_env_free(env);
 			bad = 0;
 		} else if (!nap(u, backoff(u, bad++))) { /* garbage: do not spin */
@@ -789,12 +869,16 @@ static enum outcome poll_loop(struct uplink *u)
 static void *poll_main(void *arg)
 {
 	struct uplink *u = arg;
-	unsigned attempt = 0;
+	unsigned attempt = 0, challenges = 0;
 
 	while (!stopping(u)) {
 		enum outcome o = say_hello(u);
 		int64_t wait;
 
+		if (o == O_CHALLENGE && challenges++ < 3)
+			continue; /* answer it at once (the nonce is fresh for a minute) */
+		if (o != O_CHALLENGE)
+			challenges = 0;
 		switch (o) {
 		case O_STOP: return NULL;
 		case O_ACCEPTED:

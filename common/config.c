@@ -15,6 +15,7 @@
 #include "atomicfile.h"
 #include "clock.h"
 #include "err.h"
+#include "log.h"
 
 #define PATH_KEY_MAX 128
 
@@ -73,6 +74,59 @@ void drv_cfg_diag_print(const struct drv_cfg_diag *diag)
 		fprintf(stderr, "%s\n", diag->msg[i]);
 	if (diag->dropped > 0)
 		fprintf(stderr, "(%zu more errors)\n", diag->dropped);
+}
+
+void drv_cfg_diag_add(struct drv_cfg_diag *diag, const char *path, const char *fmt, ...)
+{
+	char *m;
+	va_list ap;
+	int k;
+
+	if (diag->n >= DRV_CFG_DIAG_MAX) {
+		diag->dropped++;
+		return;
+	}
+	m = diag->msg[diag->n++];
+	k = snprintf(m, DRV_CFG_DIAG_LEN, "%s: ", path);
+	if (k < 0 || k >= DRV_CFG_DIAG_LEN)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(m + k, DRV_CFG_DIAG_LEN - (size_t)k, fmt, ap);
+	va_end(ap);
+}
+
+int drv_cfg_load_checked(const struct drv_cfg_opt *opts, size_t n_opts, const char *path, void *out,
+                         size_t out_size, struct drv_cfg_diag *diag, drv_cfg_cross_fn cross)
+{
+	int rc;
+
+	memset(out, 0, out_size);
+	rc = drv_cfg_load_file(opts, n_opts, path, out, diag);
+	if (rc != DRV_OK)
+		return rc;
+	if (cross != NULL)
+		cross(path, out, diag);
+	if (diag->n > 0) {
+		drv_cfg_free(opts, n_opts, out);
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+int drv_cfg_check_log_level(const void *v, char *why, size_t why_len)
+{
+	enum drv_log_level l;
+
+	if (drv_log_parse_level(*(char *const *)v, &l) != DRV_OK) {
+		snprintf(why, why_len, "must be debug, info, warn or error");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+bool drv_cfg_link_url_ok(const char *url)
+{
+	return strncmp(url, "tcp://", 6) == 0 || strncmp(url, "tls+tcp://", 10) == 0;
 }
 
 /* ---- lists ---- */
@@ -465,6 +519,8 @@ static int read_value(struct reader *r, const struct drv_cfg_opt *o, yaml_event_
 	size_t line = ev_line(ev);
 	int rc = DRV_OK;
 
+	if (o->type == DRV_CFG_EXTERN)
+		return skip_node(r, ev);
 	if (ev->type == YAML_SCALAR_EVENT) {
 		if (is_list(o) && is_null(ev))
 			rc = DRV_OK;
@@ -858,6 +914,7 @@ static void write_value(struct sbuf *b, const struct drv_cfg_opt *o, const void 
 		}
 		break;
 	}
+	case DRV_CFG_EXTERN: break;
 	}
 }
 
@@ -895,8 +952,9 @@ int drv_cfg_format(const struct drv_cfg_opt *opts, size_t n_opts, const void *cf
 		leaf = leaf ? leaf + 1 : o->name;
 		if (o->help != NULL)
 			sb_printf(&b, "%*s# %s\n", depth * 2, "", o->help);
-		if ((o->type == DRV_CFG_STR || o->type == DRV_CFG_PATH) &&
-		    *(char *const *)f == NULL) {
+		if (o->type == DRV_CFG_EXTERN ||
+		    ((o->type == DRV_CFG_STR || o->type == DRV_CFG_PATH) &&
+		     *(char *const *)f == NULL)) {
 			sb_printf(&b, "%*s# %s:\n", depth * 2, "", leaf);
 		} else {
 			sb_printf(&b, "%*s%s:", depth * 2, "", leaf);

@@ -44,6 +44,7 @@ enum drv_cfg_type {
 	DRV_CFG_STRLIST,  /* struct drv_strlist: a sequence of scalars (or one scalar) */
 	DRV_CFG_PATHLIST, /* struct drv_strlist of paths, resolved like DRV_CFG_PATH */
 	DRV_CFG_KV,       /* struct drv_kvlist: a mapping of scalars */
+	DRV_CFG_EXTERN,   /* a section read by the caller (any node; skipped here) */
 };
 
 struct drv_strlist {
@@ -102,6 +103,21 @@ void drv_cfg_free(const struct drv_cfg_opt *opts, size_t n_opts, void *cfg);
 
 /* Print every diag line to stderr. */
 void drv_cfg_diag_print(const struct drv_cfg_diag *diag);
+/* Append "path: message" to diag (counted in dropped when it is full). */
+__attribute__((format(printf, 3, 4))) void drv_cfg_diag_add(struct drv_cfg_diag *diag,
+                                                            const char *path, const char *fmt, ...);
+
+/* Rules between options, run on a loaded struct: problems go to diag. */
+typedef void (*drv_cfg_cross_fn)(const char *path, const void *cfg, struct drv_cfg_diag *diag);
+/* Zero out, drv_cfg_load_file, then cross (may be NULL): DRV_EINVAL (out
+ * freed again) when it found anything. What both daemons' loaders do. */
+int drv_cfg_load_checked(const struct drv_cfg_opt *opts, size_t n_opts, const char *path, void *out,
+                         size_t out_size, struct drv_cfg_diag *diag, drv_cfg_cross_fn cross);
+
+/* Validators both daemons' tables use. */
+int drv_cfg_check_log_level(const void *v, char *why, size_t why_len); /* debug|info|warn|error */
+/* A link URL: tcp:// (tests) or tls+tcp://. */
+bool drv_cfg_link_url_ok(const char *url);
 
 /* Write cfg as YAML (help as comments); *out is malloc'd, the caller frees it. */
 int drv_cfg_format(const struct drv_cfg_opt *opts, size_t n_opts, const void *cfg,

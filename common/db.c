@@ -185,3 +185,23 @@ void drv_stmt_done(struct drv_stmt_cache *c, sqlite3_stmt *st)
 	}
 	sqlite3_finalize(st);
 }
+
+int drv_db_rows_json(sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *st), json_t **out)
+{
+	json_t *arr = json_array();
+	int rc = arr != NULL ? DRV_OK : DRV_ENOMEM, step = SQLITE_DONE;
+
+	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_array_append_new(arr, row(st)) != 0)
+			rc = DRV_ENOMEM;
+	}
+	if (rc == DRV_OK && step != SQLITE_DONE)
+		rc = DRV_EDB;
+	sqlite3_finalize(st);
+	if (rc != DRV_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return DRV_OK;
+}

@@ -8,6 +8,7 @@
 #ifndef DRV_DB_H
 #define DRV_DB_H
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,9 @@ void drv_db_close(sqlite3 *db);
 /* Run SQL with no result rows; logs the SQLite error on failure. */
 int drv_db_exec(sqlite3 *db, const char *sql);
 int drv_db_user_version(sqlite3 *db, int *out);
+/* Step st to the end, one element of a new array per row (row(st) makes
+ * it), and finalize st. *out is the caller's, written only on success. */
+int drv_db_rows_json(sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *st), json_t **out);
 
 /*
  * Prepared statements, kept. Preparing (parsing and planning) a small

@@ -186,3 +186,16 @@ int drv_linkstats_write_json(const char *path)
 	free(json);
 	return rc;
 }
+
+void drv_linkstats_write_changed(struct drv_linkstats_file *f, const char *path)
+{
+	struct drv_linkstats now;
+
+	drv_linkstats_get(&now);
+	if (f->written && memcmp(&now, &f->last, sizeof(now)) == 0)
+		return;
+	if (drv_linkstats_write_json(path) == DRV_OK) {
+		f->last = now;
+		f->written = true;
+	}
+}

@@ -10,6 +10,7 @@
 #ifndef DRV_LINKSTATS_H
 #define DRV_LINKSTATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,5 +64,13 @@ int drv_linkstats_json(char **out);
 int drv_linkstats_prometheus(const char *prefix, char **out);
 /* Write the JSON atomically to path (mode 0644). */
 int drv_linkstats_write_json(const char *path);
+
+/* The last counters a daemon wrote to its status file. */
+struct drv_linkstats_file {
+	struct drv_linkstats last;
+	bool written;
+};
+/* drv_linkstats_write_json when the counters changed since the last write. */
+void drv_linkstats_write_changed(struct drv_linkstats_file *f, const char *path);
 
 #endif

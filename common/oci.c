@@ -369,7 +369,7 @@ static CURLcode run(const struct drv_oci_client *c, CURL *h, enum stop_why *why)
 		}
 		if (running == 0)
 			break;
-		if (c->opts.cancel != NULL && *c->opts.cancel) {
+		if (c->opts.cancel != NULL && atomic_load(c->opts.cancel)) {
 			*why = RUN_CANCELLED;
 			break;
 		}
@@ -389,7 +389,7 @@ static CURLcode run(const struct drv_oci_client *c, CURL *h, enum stop_why *why)
 /* Before a request: refuse at once when cancelled or out of time. */
 static int may_start(const struct drv_oci_client *c, const char *url, char *err, size_t size)
 {
-	if (c->opts.cancel != NULL && *c->opts.cancel) {
+	if (c->opts.cancel != NULL && atomic_load(c->opts.cancel)) {
 		ferr(err, size, "GET %s: cancelled", url);
 		return DRV_ECANCELED;
 	}

@@ -14,7 +14,7 @@
  * ends there); a transfer that moves fewer than 1 byte/s for opts.stall_s
  * seconds fails as stalled; a connection must open within
  * opts.connect_timeout_s. Every wait is bounded by opts.deadline_ms and
- * ended within DRV_OCI_POLL_MS when *opts.cancel becomes non-zero
+ * ended within DRV_OCI_POLL_MS once *opts.cancel is true
  * (DRV_ETIMEDOUT "deadline passed", DRV_ECANCELED).
  *
  * Network errors and 5xx answers are DRV_EIO (worth a retry), 404 is
@@ -24,6 +24,8 @@
 #ifndef DRV_OCI_H
 #define DRV_OCI_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,12 +52,12 @@ void drv_oci_ref_clear(struct drv_oci_ref *r);
 #define DRV_OCI_ERRBODY_MAX 2048  /* of a non-2xx answer, kept for the error message */
 
 struct drv_oci_opts {
-	int insecure;               /* http:// instead of https:// */
-	long stall_s;               /* 0 = 30 */
-	long connect_timeout_s;     /* 0 = 10 */
-	int64_t deadline_ms;        /* monotonic (drv_mono_ms); 0 = none */
-	const volatile int *cancel; /* non-zero ends every transfer; may be NULL */
-	const char *username;       /* optional basic credentials for the token realm */
+	int insecure;              /* http:// instead of https:// */
+	long stall_s;              /* 0 = 30 */
+	long connect_timeout_s;    /* 0 = 10 */
+	int64_t deadline_ms;       /* monotonic (drv_mono_ms); 0 = none */
+	const atomic_bool *cancel; /* true ends every transfer; may be NULL */
+	const char *username;      /* optional basic credentials for the token realm */
 	const char *password;
 };
 

@@ -28,15 +28,19 @@
 #include "err.h"
 #include "ui_api.h"
 #include "sdnotify.h"
+#include "serve.h"
 #include "events_api.h"
 #include "http_server.h"
 #include "keys.h"
 #include "link.h"
 #include "linkstats.h"
 #include "log.h"
+#include "metrics.h"
 #include "metrics_api.h"
 #include "notify.h"
 #include "report_metrics.h"
+#include "retention.h"
+#include "storage.h"
 #include "schema.h"
 #include "store.h"
 #include "watchdog.h"
@@ -49,6 +53,10 @@ struct droverd {
 	struct store *store;
 	sqlite3 *api_db, *events_db; /* connections of their own (WAL: no waiting on the core) */
 	sqlite3 *deploy_db;          /* the deployment engine's */
+	sqlite3 *retention_db;       /* retention's (deletes in short transactions) */
+	struct drv_metric *rows, *pruned;
+	struct drv_storage *storage; /* is the state directory writable? */
+	int64_t next_retention_mono;
 	struct drv_events *events;
 	struct core *core;
 	struct notifier *notifier;
@@ -56,9 +64,10 @@ struct droverd {
 	struct deploy_api deploy_api;
 	struct link *link;
 	struct drv_http_server *http;
-	struct drv_linkstats last_stats;
-	bool stats_written;
+	struct drv_linkstats_file stats;
 };
+
+static int retention_metrics(struct droverd *d);
 
 static int load_conf(const char *path, struct droverd_conf *conf)
 {
@@ -111,10 +120,36 @@ static int check_files(const struct droverd_conf *conf, struct drv_keypair *key)
 	return DRV_OK;
 }
 
+/* A stream re-checks its token when half of token_recheck has passed, at its
+ * next read; a keep-alive at least that often makes the reads happen. */
+static int keepalive_ms(const struct droverd_conf *conf)
+{
+	int64_t half = conf->token_recheck_ms / 2;
+
+	return half > 0 && half < DRV_EVENTS_KEEPALIVE_MS ? (int)half : DRV_EVENTS_KEEPALIVE_MS;
+}
+
 /* The HTTP API: the framework's routes (events, audit, metrics) and ours. */
+/* While the state directory is full or read-only: reads go on, changes get
+ * 507 (full) or 503 (read-only) with a message that says which directory. */
+static unsigned refuse_changes(void *arg, const char **code, char *msg, size_t len)
+{
+	struct droverd *d = arg;
+
+	switch (drv_storage_get(d->storage, msg, len)) {
+	case DRV_STORAGE_FULL: *code = "storage-full"; return 507;
+	case DRV_STORAGE_READONLY: *code = "storage-read-only"; return 503;
+	default: return 0;
+	}
+}
+
 static int start_api(struct droverd *d)
 {
-	struct drv_http_config hc = {.listen = d->conf.api, .db = d->api_db};
+	struct drv_http_config hc = {.listen = d->conf.api,
+	                             .db = d->api_db,
+	                             .stream_recheck_ms = d->conf.token_recheck_ms,
+	                             .refuse_changes = refuse_changes,
+	                             .refuse_arg = d};
 	int rc = drv_http_server_new(&hc, &d->http);
 
 	if (rc == DRV_OK)
@@ -125,6 +160,8 @@ static int start_api(struct droverd *d)
 		rc = agents_api_add_metrics(drv_metrics_global(), d->core);
 	if (rc == DRV_OK)
 		rc = drv_report_metrics_init(drv_metrics_global());
+	if (rc == DRV_OK)
+		rc = retention_metrics(d);
 	if (rc == DRV_OK)
 		rc = drv_metrics_add_routes(d->http, drv_metrics_global());
 	if (rc == DRV_OK)
@@ -148,7 +185,10 @@ static int start_api(struct droverd *d)
 static int start_engine(struct droverd *d)
 {
 	struct notify_config nc = {0};
-	struct deploy_engine_config ec = {.db = d->deploy_db, .core = d->core, .events = d->events};
+	struct deploy_engine_config ec = {.db = d->deploy_db,
+	                                  .core = d->core,
+	                                  .events = d->events,
+	                                  .balancers = &d->conf.balancers};
 	int rc = notify_new(&nc, &d->notifier);
 
 	if (rc != DRV_OK)
@@ -158,6 +198,7 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.engine = d->engine;
 	d->deploy_api.core = d->core;
 	d->deploy_api.insecure_registry = d->conf.insecure_registry;
+	d->deploy_api.balancers = &d->conf.balancers;
 	return rc;
 }
 
@@ -203,6 +244,8 @@ static int start(struct droverd *d)
 	        .skew_ms = d->conf.clock_skew_ms,
 	        .max_agents = (size_t)d->conf.max_agents,
 	        .max_pending = (size_t)d->conf.max_pending,
+	        .max_pending_per_peer = (size_t)d->conf.max_pending_per_peer,
+	        .pending_expiry_ms = d->conf.pending_expiry_ms,
 	};
 	struct link_config lc = {
 	        .listen = &d->conf.listen,
@@ -223,9 +266,15 @@ static int start(struct droverd *d)
 	if (rc == DRV_OK)
 		rc = drv_db_open(d->conf.database, mig, n, &d->events_db);
 	if (rc == DRV_OK)
-		rc = drv_events_new(d->events_db, 0, &d->events);
+		rc = drv_db_open(d->conf.database, mig, n, &d->retention_db);
+	if (rc == DRV_OK)
+		rc = drv_events_new(d->events_db, keepalive_ms(&d->conf), &d->events);
+	if (rc == DRV_OK)
+		rc = drv_storage_new(d->conf.database, d->retention_db, d->conf.storage_min_free,
+		                     &d->storage);
 	if (rc != DRV_OK)
 		return rc;
+	drv_storage_check(d->storage);
 	cc.store = d->store;
 	cc.events = d->events;
 	rc = core_new(&cc, &d->core);
@@ -259,6 +308,8 @@ static void stop(struct droverd *d)
 	drv_db_close(d->events_db);
 	drv_db_close(d->api_db);
 	drv_db_close(d->deploy_db);
+	drv_db_close(d->retention_db);
+	drv_storage_free(d->storage);
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);
 	if (link_rc == DRV_OK) /* else NNG still holds the socket: exit frees it */
@@ -266,47 +317,70 @@ static void stop(struct droverd *d)
 	drv_watchdog_stop(w);
 }
 
-static void write_stats(struct droverd *d)
-{
-	struct drv_linkstats now;
+/* ---- retention (model/retention.h) ---- */
 
-	drv_linkstats_get(&now);
-	if (d->stats_written && memcmp(&now, &d->last_stats, sizeof(now)) == 0)
-		return;
-	if (drv_linkstats_write_json(d->conf.stats_file) == DRV_OK) {
-		d->last_stats = now;
-		d->stats_written = true;
-	}
+#define RETENTION_BUDGET_MS 200 /* per tick: the tick also runs the link's timers */
+
+static const char *const table_label[] = {"table", NULL};
+
+static int retention_metrics(struct droverd *d)
+{
+	int rc = drv_metrics_gauge(drv_metrics_global(), "drover_db_rows",
+	                           "Rows kept in the coordinator's database, by table.",
+	                           table_label, &d->rows);
+	if (rc == DRV_OK)
+		rc = drv_metrics_counter(
+		        drv_metrics_global(), "drover_retention_deleted_rows_total",
+		        "Rows deleted by retention, by table.", table_label, &d->pruned);
+	return rc;
 }
 
-/* Wait for signals; tick once a second. Returns on SIGTERM or SIGINT. */
-static void serve(struct droverd *d, const sigset_t *set)
+/* One pass when due: a pass that stopped at its budget continues next tick. */
+static void retention_tick(struct droverd *d)
 {
-	int64_t next_tick = drv_mono_ms() + TICK_MS;
+	struct drv_retention_config rc = {
+	        .events_max_age_ms = d->conf.events_max_age_ms,
+	        .events_max_rows = d->conf.events_max_rows,
+	        .deployments_max_age_ms = d->conf.deployments_max_age_ms,
+	        .deployments_max_rows = d->conf.deployments_max_rows,
+	        .batch = d->conf.retention_batch,
+	};
+	struct drv_retention_pass p;
+	int64_t rows[DRV_RET_N], now = drv_mono_ms();
+	int err;
 
-	for (;;) {
-		int64_t left = next_tick - drv_mono_ms();
-		struct timespec ts = {left > 0 ? left / 1000 : 0,
-		                      left > 0 ? (long)(left % 1000) * 1000000L : 0};
-		int sig = sigtimedwait(set, NULL, &ts);
-
-		if (sig == SIGTERM || sig == SIGINT) {
-			drv_info("droverd", "stopping", "signal=%d", sig);
-			return;
-		}
-		if (sig == SIGHUP) {
-			drv_info("droverd", "reopening the log file");
-			if (drv_log_reopen() == DRV_OK)
-				drv_info("droverd", "log file reopened");
-			else
-				drv_error("droverd", "cannot reopen the log file");
-		}
-		if (drv_mono_ms() >= next_tick) {
-			core_tick(d->core);
-			write_stats(d);
-			next_tick = drv_mono_ms() + TICK_MS;
-		}
+	if (now < d->next_retention_mono || drv_storage_get(d->storage, NULL, 0) != DRV_STORAGE_OK)
+		return;
+	err = drv_retention_prune(d->retention_db, &rc, drv_wall_ms(), now + RETENTION_BUDGET_MS,
+	                          &p);
+	for (int t = 0; t < DRV_RET_N; t++)
+		drv_counter_add(d->pruned, (double)p.deleted[t], drv_retention_table_name(t));
+	if (p.deleted[DRV_RET_EVENTS] + p.deleted[DRV_RET_DEPLOYMENTS] > 0)
+		drv_info("retention", "old rows deleted",
+		         "events=%lld deployments=%lld instructions=%lld more=%d",
+		         (long long)p.deleted[DRV_RET_EVENTS],
+		         (long long)p.deleted[DRV_RET_DEPLOYMENTS],
+		         (long long)p.deleted[DRV_RET_INSTRUCTIONS], (int)p.more);
+	if (err != DRV_OK)
+		drv_warn("retention", "pass failed: trying again later", "error=%s",
+		         drv_errname(err));
+	if (drv_retention_count(d->retention_db, rows) == DRV_OK) {
+		for (int t = 0; t < DRV_RET_N; t++)
+			drv_gauge_set(d->rows, (double)rows[t], drv_retention_table_name(t));
 	}
+	d->next_retention_mono =
+	        drv_mono_ms() + (p.more && err == DRV_OK ? TICK_MS : d->conf.retention_interval_ms);
+}
+
+/* Once a second on the main thread. */
+static void tick(void *arg)
+{
+	struct droverd *d = arg;
+
+	drv_storage_check(d->storage);
+	core_tick(d->core);
+	drv_linkstats_write_changed(&d->stats, d->conf.stats_file);
+	retention_tick(d);
 }
 
 int droverd_cmd_run(const char *config, int check)
@@ -317,6 +391,7 @@ int droverd_cmd_run(const char *config, int check)
 
 	if (drv_crypto_init() != DRV_OK)
 		return 1;
+	drv_storage_install_log(); /* before the first SQLite call */
 	if (load_conf(config, &d.conf) != DRV_OK)
 		return 2;
 	rc = check_files(&d.conf, &d.key);
@@ -327,12 +402,7 @@ int droverd_cmd_run(const char *config, int check)
 		dconf_free(&d.conf);
 		return rc == DRV_OK ? 0 : 2;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	drv_serve_block_signals(&set);
 	rc = setup_log(&d.conf);
 	if (rc == DRV_OK)
 		raise_nofile(&d.conf);
@@ -341,13 +411,18 @@ int droverd_cmd_run(const char *config, int check)
 	if (rc == DRV_OK) {
 		drv_info("droverd", "started", "version=%s key=%s", DROVER_VERSION, d.key.id);
 		drv_sd_notify("READY=1"); /* Type=notify: the link and the API serve */
-		serve(&d, &set);
+		drv_serve(&(struct drv_serve){.who = "droverd",
+		                              .tick_ms = TICK_MS,
+		                              .first_tick_ms = TICK_MS,
+		                              .tick = tick,
+		                              .arg = &d},
+		          &set);
 		drv_sd_notify("STOPPING=1");
 	} else {
 		drv_error("droverd", "cannot start", "error=%s", drv_errname(rc));
 	}
 	stop(&d);
-	write_stats(&d);
+	drv_linkstats_write_changed(&d.stats, d.conf.stats_file);
 	drv_info("droverd", "stopped");
 	drv_log_close();
 	dconf_free(&d.conf);

@@ -1,24 +1,17 @@
 /* dconf.c: droverd.yaml. */
 #include "dconf.h"
 
+#include <libgen.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "atomicfile.h"
 #include "err.h"
 #include "http_server.h"
 #include "log.h"
-
-static int check_level(const void *v, char *why, size_t len)
-{
-	enum drv_log_level l;
-
-	if (drv_log_parse_level(*(char *const *)v, &l) != DRV_OK) {
-		snprintf(why, len, "must be debug, info, warn or error");
-		return DRV_EINVAL;
-	}
-	return DRV_OK;
-}
 
 static int check_listen(const void *v, char *why, size_t len)
 {
@@ -29,7 +22,7 @@ static int check_listen(const void *v, char *why, size_t len)
 		return DRV_EINVAL;
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		if (strncmp(l->v[i], "tcp://", 6) != 0 && strncmp(l->v[i], "tls+tcp://", 10) != 0) {
+		if (!drv_cfg_link_url_ok(l->v[i])) {
 			snprintf(why, len, "'%s' is not a tcp:// or tls+tcp:// URL", l->v[i]);
 			return DRV_EINVAL;
 		}
@@ -56,6 +49,8 @@ static const struct drv_cfg_opt options[] = {
          "URLs the link listens on: tcp://HOST:PORT (tests) or tls+tcp://HOST:PORT"},
         {"api", DRV_CFG_STR, O(api), DRV_API_DEFAULT_LISTEN, 0, 255, 0, check_hostport,
          "HOST:PORT of the HTTP API"},
+        {"token_recheck", DRV_CFG_DURATION, O(token_recheck_ms), "30s", 100, 30 * S, 0, NULL,
+         "an open event stream re-checks its API token this often and ends once it is revoked"},
         {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL, "SQLite database"},
         {"signing_key", DRV_CFG_PATH, O(signing_key), "coordinator.key", 0, 0, 0, NULL,
          "Ed25519 key that signs instructions (mode 0600)"},
@@ -65,7 +60,7 @@ static const struct drv_cfg_opt options[] = {
          "its private key (mode 0600)"},
         {"log.file", DRV_CFG_PATH, O(log_file), NULL, 0, 0, 0, NULL,
          "log file (reopened on SIGHUP); unset: stderr"},
-        {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, check_level,
+        {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, drv_cfg_check_log_level,
          "debug, info, warn or error"},
         {"stats_file", DRV_CFG_PATH, O(stats_file), "link-stats.json", 0, 0, 0, NULL,
          "link counters as JSON, rewritten every second when they change"},
@@ -83,12 +78,39 @@ static const struct drv_cfg_opt options[] = {
          "agents known, in all states"},
         {"link.max_pending", DRV_CFG_INT, O(max_pending), "1000", 0, 1000000, 0, NULL,
          "agents waiting for acceptance"},
+        {"link.max_pending_per_peer", DRV_CFG_INT, O(max_pending_per_peer), "20", 1, 1000000, 0,
+         NULL, "agents waiting for acceptance whose first Hello came from one address"},
+        {"link.pending_expiry", DRV_CFG_DURATION, O(pending_expiry_ms), "24h", 1 * S,
+         365 * 24 * 3600 * S, 0, NULL,
+         "a claim never accepted is forgotten after this long (its id is free again)"},
         {"link.receivers", DRV_CFG_INT, O(receivers), "8", 1, 1024, 0, NULL,
          "REP contexts always ready for new requests"},
         {"link.max_contexts", DRV_CFG_INT, O(max_contexts), "20000", 2, 1000000, 0, NULL,
          "upper bound on REP contexts (one per waiting agent plus receivers)"},
         {"insecure_registry", DRV_CFG_BOOL, O(insecure_registry), "false", 0, 0, 0, NULL,
          "resolve plan image tags over plain http:// (tests, air-gapped labs)"},
+        {"balancers", DRV_CFG_EXTERN, O(balancers), NULL, 0, 0, 0, NULL,
+         "traffic switches plans may name (traffic: {balancer: NAME, backend: B}): "
+         "NAME: {kind: haproxy, socket: PATH} or NAME: {kind: command, argv: [CMD, ARGS...]}, "
+         "optional timeout (10s); see docs/traffic.md"},
+        {"retention.events.max_age", DRV_CFG_DURATION, O(events_max_age_ms), "720h", 0,
+         100LL * 365 * 24 * 3600 * S, 0, NULL, "events older than this are deleted (0: no limit)"},
+        {"retention.events.max_rows", DRV_CFG_INT, O(events_max_rows), "1000000", 0, 1000000000, 0,
+         NULL, "only the newest this many events are kept (0: no limit)"},
+        {"retention.deployments.max_age", DRV_CFG_DURATION, O(deployments_max_age_ms), "2160h", 0,
+         100LL * 365 * 24 * 3600 * S, 0, NULL,
+         "finished deployments older than this are deleted, with their instructions (0: no "
+         "limit)"},
+        {"retention.deployments.max_rows", DRV_CFG_INT, O(deployments_max_rows), "10000", 0,
+         100000000, 0, NULL,
+         "only the newest this many finished deployments are kept (0: no limit)"},
+        {"retention.batch", DRV_CFG_INT, O(retention_batch), "500", 1, 100000, 0, NULL,
+         "rows deleted per transaction (small: writers never wait long)"},
+        {"retention.interval", DRV_CFG_DURATION, O(retention_interval_ms), "10s", 1 * S, 3600 * S,
+         0, NULL, "how often old rows are looked for"},
+        {"storage.min_free", DRV_CFG_INT, O(storage_min_free), "16777216", 0, 1LL << 50, 0, NULL,
+         "bytes that must stay free beside the database; below, changes are refused (reads "
+         "go on)"},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -108,19 +130,39 @@ static bool uses_tls(const struct droverd_conf *c)
 }
 
 /* Rules between options; problems are appended to diag. */
-static void cross_check(const char *path, const struct droverd_conf *c, struct drv_cfg_diag *d)
+static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *d)
 {
-	char *m;
+	const struct droverd_conf *c = cfg;
 
-	if (c->liveness_ms < c->poll_timeout_ms + 1000 && d->n < DRV_CFG_DIAG_MAX) {
-		m = d->msg[d->n++];
-		snprintf(m, DRV_CFG_DIAG_LEN,
-		         "%s: link.liveness_timeout must be at least link.poll_timeout + 1s", path);
-	}
-	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL) && d->n < DRV_CFG_DIAG_MAX) {
-		m = d->msg[d->n++];
-		snprintf(m, DRV_CFG_DIAG_LEN, "%s: tls+tcp:// needs tls.cert and tls.key", path);
-	}
+	if (c->liveness_ms < c->poll_timeout_ms + 1000)
+		drv_cfg_diag_add(d, path,
+		                 "link.liveness_timeout must be at least link.poll_timeout + 1s");
+	if (c->events_max_age_ms == 0 && c->events_max_rows == 0)
+		drv_cfg_diag_add(
+		        d, path,
+		        "retention.events.max_age and max_rows cannot both be 0 (the events "
+		        "table would grow without bound)");
+	if (c->deployments_max_age_ms == 0 && c->deployments_max_rows == 0)
+		drv_cfg_diag_add(d, path,
+		                 "retention.deployments.max_age and max_rows cannot both be 0 (the "
+		                 "deployments table would grow without bound)");
+	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL))
+		drv_cfg_diag_add(d, path, "tls+tcp:// needs tls.cert and tls.key");
+}
+
+/* The `balancers` section, read from the same file with every node's line. */
+static int load_balancers(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
+{
+	char dir[PATH_MAX], *buf = NULL;
+	size_t len;
+	int rc = drv_read_file(path, DRV_CFG_FILE_MAX, &buf, &len);
+
+	if (rc != DRV_OK)
+		return rc;
+	snprintf(dir, sizeof(dir), "%s", path);
+	rc = drv_traffic_balancers_parse(buf, len, path, dirname(dir), &out->balancers, diag);
+	free(buf);
+	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
 }
 
 int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
@@ -131,6 +173,11 @@ int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *
 	rc = drv_cfg_load_file(options, N_OPTIONS, path, out, diag);
 	if (rc != DRV_OK)
 		return rc;
+	rc = load_balancers(path, out, diag);
+	if (rc != DRV_OK) {
+		dconf_free(out);
+		return rc;
+	}
 	cross_check(path, out, diag);
 	if (diag->n > 0) {
 		dconf_free(out);
@@ -150,4 +197,5 @@ int dconf_defaults(const char *dir, struct droverd_conf *out)
 void dconf_free(struct droverd_conf *c)
 {
 	drv_cfg_free(options, N_OPTIONS, c);
+	drv_traffic_balancers_free(&c->balancers);
 }

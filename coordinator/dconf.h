@@ -10,10 +10,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "traffic_conf.h"
 
 struct droverd_conf {
 	struct drv_strlist listen; /* tcp:// or tls+tcp:// URLs */
 	char *api;                 /* HOST:PORT of the HTTP API */
+	int64_t token_recheck_ms;  /* streams re-check their token this often */
 	char *database;
 	char *signing_key;
 	char *tls_cert, *tls_key;
@@ -26,8 +28,17 @@ struct droverd_conf {
 	int64_t instruction_ttl_ms;
 	int64_t clock_skew_ms;
 	int64_t max_agents, max_pending;
+	int64_t max_pending_per_peer, pending_expiry_ms;
 	int64_t receivers, max_contexts;
 	bool insecure_registry; /* resolve plan images over plain http:// */
+	/* `balancers`: the traffic switches plans may name (traffic_conf.h) */
+	struct drv_traffic_balancers balancers;
+	/* retention (model/retention.h): 0 is no limit of that kind */
+	int64_t events_max_age_ms, events_max_rows;
+	int64_t deployments_max_age_ms, deployments_max_rows;
+	int64_t retention_batch, retention_interval_ms;
+	int64_t storage_min_free; /* bytes free in the database's directory, or changes are refused
+	                           */
 };
 
 const struct drv_cfg_opt *dconf_options(size_t *n);

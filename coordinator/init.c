@@ -28,6 +28,10 @@
 #include "secret.h"
 #include "tokens.h"
 
+/* The token init makes lets the first hosts enroll; it expires like any other
+ * (droverd enroll-token create makes more). */
+#define INIT_TOKEN_TTL_MS (24 * 3600 * 1000LL)
+
 extern char **environ;
 
 struct init_opts {
@@ -136,7 +140,10 @@ static int make_enroll_token(struct store *s, const char *path)
 	if (rc == DRV_OK)
 		rc = drv_secret_hash(tok, hash);
 	if (rc == DRV_OK)
-		rc = store_enroll_token_add(s, "init", hash, drv_wall_ms(), 0);
+		rc = store_enroll_token_add(
+		        s,
+		        &(struct store_token){"init", drv_wall_ms() + INIT_TOKEN_TTL_MS, 0, NULL},
+		        hash, drv_wall_ms());
 	if (rc == DRV_OK)
 		rc = drv_secret_write_file(path, tok);
 	memset(tok, 0, sizeof(tok));

@@ -3,7 +3,8 @@
  * running droverd (SQLite WAL makes that safe) and exit.
  *
  *   enroll-token create NAME   a new enrollment token (printed once; only its
- *                              hash is stored)
+ *                              hash is stored), with expiry, use limit and
+ *                              label rules; revoke NAME; list
  *   queue                      debug/operator tool: queue a RUN_HOOK
  *                              instruction; the running daemon notices queued
  *                              work on its next tick (<= 1 s) and delivers it
@@ -12,6 +13,8 @@
  *                              its host can enroll again with a new key
  */
 #include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +24,12 @@
 #include "commands.h"
 #include "dconf.h"
 #include "dispatch.h"
+#include "enroll_rules.h"
 #include "err.h"
 #include "keys.h"
 #include "store.h"
 #include "secret.h"
+#include "tokens.h"
 
 static int open_store(const char *config, struct droverd_conf *conf, struct store **s)
 {
@@ -45,54 +50,170 @@ static int open_store(const char *config, struct droverd_conf *conf, struct stor
 
 /* ---- enroll-token ---- */
 
-static int create_token(struct store *s, const char *name, int64_t ttl_ms)
+#define ENROLL_TTL_DEFAULT_MS (24 * 3600 * 1000LL)
+
+struct enroll_opts {
+	const char *config;
+	int64_t ttl_ms, max_uses;
+	const char *labels[ENROLL_RULES_MAX + 1];
+	size_t n_labels;
+	bool json;
+};
+
+static const char enroll_usage[] =
+        "usage: droverd enroll-token create NAME --config FILE [--ttl DURATION] [--uses N]\n"
+        "                                [--label KEY=VALUE]...\n"
+        "       droverd enroll-token revoke NAME --config FILE\n"
+        "       droverd enroll-token list --config FILE [--json]\n";
+
+static int create_token(struct store *s, const char *name, const struct enroll_opts *o)
 {
-	char tok[DRV_SECRET_MAX];
+	char tok[DRV_SECRET_MAX], why[160] = "";
 	uint8_t hash[DRV_SECRET_HASH_LEN];
 	int64_t now = drv_wall_ms();
+	struct store_token t = {name, o->ttl_ms > 0 ? now + o->ttl_ms : 0, o->max_uses, NULL};
+	char *rules = NULL;
 	int rc;
 
+	rc = enroll_rules_parse(o->labels, o->n_labels, &rules, why, sizeof(why));
+	if (rc != DRV_OK) {
+		fprintf(stderr, "droverd enroll-token: --label: %s\n",
+		        why[0] ? why : drv_strerror(rc));
+		return rc;
+	}
+	t.labels = rules;
 	rc = drv_secret_new("drvenr", tok, sizeof(tok));
 	if (rc == DRV_OK)
 		rc = drv_secret_hash(tok, hash);
 	if (rc == DRV_OK)
-		rc = store_enroll_token_add(s, name, hash, now, ttl_ms > 0 ? now + ttl_ms : 0);
+		rc = store_enroll_token_add(s, &t, hash, now);
 	if (rc == DRV_OK)
 		printf("%s\n", tok);
 	else
 		fprintf(stderr, "droverd enroll-token: %s\n",
 		        rc == DRV_EEXIST ? "a token with that name exists" : drv_strerror(rc));
 	memset(tok, 0, sizeof(tok));
+	free(rules);
 	return rc;
+}
+
+static int revoke_token(struct store *s, const char *name)
+{
+	int rc = store_enroll_token_revoke(s, name, drv_wall_ms());
+
+	if (rc == DRV_OK)
+		fprintf(stderr, "enrollment token %s revoked\n", name);
+	else
+		fprintf(stderr, "droverd enroll-token: %s\n",
+		        rc == DRV_ENOENT ? "no token with that name" : drv_strerror(rc));
+	return rc;
+}
+
+static int list_tokens(struct store *s, bool json)
+{
+	json_t *arr, *t;
+	size_t i;
+	int rc = store_enroll_token_list(s, drv_wall_ms(), &arr);
+
+	if (rc != DRV_OK) {
+		fprintf(stderr, "droverd enroll-token: cannot list: %s\n", drv_strerror(rc));
+		return rc;
+	}
+	if (json) {
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		printf("%-24s %-8s %-11s %s\n", "NAME", "STATE", "USES", "LABELS");
+		json_array_foreach(arr, i, t)
+		{
+			char uses[32],
+			        *labels = json_dumps(json_object_get(t, "labels"), JSON_COMPACT);
+			json_int_t max = json_integer_value(json_object_get(t, "max_uses"));
+
+			snprintf(uses, sizeof(uses), "%lld/%s",
+			         (long long)json_integer_value(json_object_get(t, "uses")),
+			         max > 0 ? "" : "-");
+			if (max > 0)
+				snprintf(uses + strlen(uses), sizeof(uses) - strlen(uses), "%lld",
+				         (long long)max);
+			printf("%-24s %-8s %-11s %s\n",
+			       json_string_value(json_object_get(t, "name")),
+			       json_string_value(json_object_get(t, "state")), uses,
+			       labels ? labels : "{}");
+			free(labels);
+		}
+	}
+	json_decref(arr);
+	return DRV_OK;
+}
+
+static int enroll_parse(int argc, char **argv, struct enroll_opts *o)
+{
+	static const struct option longopts[] = {
+	        {"config", required_argument, NULL, 'c'}, {"ttl", required_argument, NULL, 't'},
+	        {"uses", required_argument, NULL, 'u'},   {"label", required_argument, NULL, 'l'},
+	        {"json", no_argument, NULL, 'j'},         {NULL, 0, NULL, 0}};
+	char *end;
+	int ch;
+
+	optind = 1;
+	o->ttl_ms = ENROLL_TTL_DEFAULT_MS;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 'j': o->json = true; break;
+		case 't':
+			if (drv_parse_duration_ms(optarg, &o->ttl_ms) != DRV_OK || o->ttl_ms <= 0)
+				return DRV_EINVAL;
+			break;
+		case 'u':
+			o->max_uses = strtoll(optarg, &end, 10);
+			if (*end != '\0' || o->max_uses < 1 || o->max_uses > 1000000)
+				return DRV_EINVAL;
+			break;
+		case 'l':
+			if (o->n_labels >= ENROLL_RULES_MAX)
+				return DRV_EINVAL;
+			o->labels[o->n_labels++] = optarg;
+			break;
+		default: return DRV_EINVAL;
+		}
+	}
+	return o->config != NULL ? DRV_OK : DRV_EINVAL;
 }
 
 int droverd_cmd_enroll_token(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-	                                         {"ttl", required_argument, NULL, 't'},
-	                                         {NULL, 0, NULL, 0}};
-	const char *config = NULL;
+	struct enroll_opts o = {0};
 	struct droverd_conf conf;
+	const char *verb, *name;
 	struct store *s;
-	int64_t ttl = 0;
-	int ch, rc;
+	int rc;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (ch == 'c')
-			config = optarg;
-		else if (ch != 't' || drv_parse_duration_ms(optarg, &ttl) != DRV_OK)
-			return 2;
-	}
-	if (config == NULL || argc - optind != 2 || strcmp(argv[optind], "create") != 0 ||
-	    strlen(argv[optind + 1]) == 0 || strlen(argv[optind + 1]) > 60) {
-		fprintf(stderr, "usage: droverd enroll-token create NAME --config FILE "
-		                "[--ttl DURATION]\n");
+	if (enroll_parse(argc, argv, &o) != DRV_OK || argc - optind < 1) {
+		fputs(enroll_usage, stderr);
 		return 2;
 	}
-	if (drv_crypto_init() != DRV_OK || open_store(config, &conf, &s) != DRV_OK)
+	verb = argv[optind];
+	name = argc - optind == 2 ? argv[optind + 1] : NULL;
+	if ((strcmp(verb, "list") == 0) != (name == NULL) || argc - optind > 2 ||
+	    (strcmp(verb, "create") != 0 && strcmp(verb, "revoke") != 0 &&
+	     strcmp(verb, "list") != 0) ||
+	    (name != NULL && drv_token_name_check(name) != DRV_OK)) {
+		fputs(enroll_usage, stderr);
+		if (name != NULL && drv_token_name_check(name) != DRV_OK)
+			fprintf(stderr,
+			        "droverd enroll-token: a name is 1-64 of A-Z a-z 0-9 . _ @ -\n");
+		return 2;
+	}
+	if (drv_crypto_init() != DRV_OK || open_store(o.config, &conf, &s) != DRV_OK)
 		return 1;
-	rc = create_token(s, argv[optind + 1], ttl);
+	if (strcmp(verb, "create") == 0)
+		rc = create_token(s, name, &o);
+	else if (strcmp(verb, "revoke") == 0)
+		rc = revoke_token(s, name);
+	else
+		rc = list_tokens(s, o.json);
 	store_close(s);
 	dconf_free(&conf);
 	return rc == DRV_OK ? 0 : 1;

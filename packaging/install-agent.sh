@@ -151,8 +151,8 @@ did "installed /etc/systemd/system/$UNIT"
 # 3. directories and links: what packaging/tmpfiles/drover-agent.conf makes
 #    for the package (state, cache, releases and logs beside the config are
 #    links into /var)
-install -d -m 0755 "$root/etc/drover" "$root/var/lib/drover" "$root$STATE_DIR" \
-	"$root$STATE_DIR/releases"
+install -d -m 0755 "$root/etc/drover" "$root/var/lib/drover"
+install -d -m 0711 "$root$STATE_DIR" "$root$STATE_DIR/releases"
 install -d -m 0700 "$root$CONF_DIR" "$root$STATE_DIR/state" "$root$STATE_DIR/cache"
 install -d -m 0750 "$root/var/log/drover-agent"
 chmod 0700 "$root$CONF_DIR"
@@ -163,6 +163,21 @@ for l in state:../../../var/lib/drover/agent/state cache:../../../var/lib/drover
 		ln -s "${l#*:}" "$root$CONF_DIR/$name"
 done
 did "created $CONF_DIR (0700), $STATE_DIR and /var/log/drover-agent"
+
+# 3b. drover-svc, the user services run as unless a plan names another
+if grep -q '^drover-svc:' "$root/etc/passwd" 2>/dev/null; then
+	:
+elif [ -z "$root" ] && command -v useradd >/dev/null 2>&1; then
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin --comment "drover services" drover-svc
+	did "created the service user drover-svc"
+elif command -v systemd-sysusers >/dev/null 2>&1; then
+	echo 'u drover-svc - "drover services" /nonexistent /usr/sbin/nologin' |
+		systemd-sysusers ${root:+--root="$root"} -
+	did "created the service user drover-svc"
+else
+	echo "$PROG: warning: cannot create the user drover-svc; create it, or services need user: in their plans" >&2
+fi
 
 # 4. the configuration. Keys, certificate and token are copied beside it so
 #    that it does not depend on files the operator may delete.

@@ -1,13 +1,20 @@
-/* agents_api.c: /v1/agents routes and the link's metrics. */
+/* agents_api.c: /v1/agents and /v1/enroll-tokens routes and the link's metrics. */
 #include "agents_api.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "enroll_rules.h"
 #include "envelope.h"
 #include "err.h"
 #include "linkstats.h"
+#include "tokens.h"
+
+#define ENROLL_TTL_DEFAULT_MS (24 * 3600 * 1000LL)
+#define ENROLL_TTL_MAX_MS     (365 * 24 * 3600 * 1000LL)
 
 #define HOOK_ARGS_MAX 64
 #define HOOK_ENV_MAX  64
@@ -42,7 +49,7 @@ static int set_status(struct drv_http_req *req, struct drv_http_resp *resp, stru
 
 	snprintf(by, sizeof(by), "operator:%.100s", drv_http_actor(req));
 	rc = core_set_status(c, id, st, by);
-	drv_http_audit_note(req, "agent=%s status=%s", id, agent_status_name(st));
+	drv_http_audit_note(req, "agent=%s status=%s", id, store_agent_status_name(st));
 	if (rc == DRV_ENOENT)
 		return drv_http_error(resp, 404, "not-found", "no agent '%s'", id);
 	if (rc != DRV_OK)
@@ -60,6 +67,134 @@ static int agent_accept(struct drv_http_req *req, struct drv_http_resp *resp, vo
 static int agent_reject(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
 	return set_status(req, resp, ctx, AGENT_REJECTED);
+}
+
+static int agent_relabel(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	const char *id = drv_http_param(req, "id");
+	char by[128];
+	json_t *one;
+	int rc;
+
+	snprintf(by, sizeof(by), "operator:%.100s", drv_http_actor(req));
+	rc = core_relabel(ctx, id, by);
+	drv_http_audit_note(req, "agent=%s relabel", id);
+	if (rc == DRV_ENOENT)
+		return drv_http_error(resp, 404, "not-found", "no agent '%s'", id);
+	if (rc == DRV_ESTATE)
+		return drv_http_error(resp, 409, "no-proposed-labels",
+		                      "agent '%s' has proposed no label change", id);
+	if (rc != DRV_OK)
+		return rc;
+	if (core_agent_json(ctx, id, &one) != DRV_OK)
+		return DRV_EDB;
+	return drv_http_json(resp, 200, one);
+}
+
+/* ---- enrollment tokens ---- */
+
+static int tokens_list(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	json_t *arr;
+	int rc = core_enroll_token_list(ctx, &arr);
+
+	(void)req;
+	if (rc != DRV_OK)
+		return rc;
+	return drv_http_json(resp, 200, json_pack("{s:o}", "tokens", arr));
+}
+
+/* "labels": ["tier=web", ...] to the rules' JSON (*out malloc'd). */
+static int rules_from_json(json_t *labels, char **out, struct drv_http_resp *resp)
+{
+	const char *kv[ENROLL_RULES_MAX];
+	char why[160] = "";
+	json_t *v;
+	size_t i;
+
+	if (json_array_size(labels) > ENROLL_RULES_MAX)
+		return drv_http_error_at(resp, 400, "bad-request", "labels", 0,
+		                         "at most %d label rules", ENROLL_RULES_MAX);
+	json_array_foreach(labels, i, v)
+	{
+		if (!json_is_string(v))
+			return drv_http_error_at(resp, 400, "wrong-type", "labels", 0,
+			                         "labels[%zu] must be a KEY=VALUE string", i);
+		kv[i] = json_string_value(v);
+	}
+	if (enroll_rules_parse(kv, json_array_size(labels), out, why, sizeof(why)) != DRV_OK)
+		return drv_http_error_at(resp, 400, "bad-request", "labels", 0, "%s",
+		                         why[0] ? why : "invalid label rule");
+	return DRV_OK;
+}
+
+static int token_create(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	static const struct drv_json_field fields[] = {
+	        {.name = "name", .type = DRV_J_STRING, .required = true, .max = 64},
+	        {.name = "ttl_ms", .type = DRV_J_INT},
+	        {.name = "max_uses", .type = DRV_J_INT},
+	        {.name = "labels", .type = DRV_J_ARRAY, .max = ENROLL_RULES_MAX},
+	};
+	struct store_token t = {0};
+	char tok[DRV_SECRET_MAX], *rules = NULL;
+	json_int_t ttl, uses;
+	json_t *body;
+	int rc;
+
+	if (drv_http_body_json(req, resp, fields, 4, &body) != DRV_OK)
+		return DRV_OK;
+	t.name = json_string_value(json_object_get(body, "name"));
+	ttl = json_object_get(body, "ttl_ms") ? json_integer_value(json_object_get(body, "ttl_ms"))
+	                                      : ENROLL_TTL_DEFAULT_MS;
+	uses = json_integer_value(json_object_get(body, "max_uses"));
+	if (drv_token_name_check(t.name) != DRV_OK) {
+		rc = drv_http_error_at(resp, 400, "bad-request", "name", 0,
+		                       "a name is 1-64 of A-Z a-z 0-9 . _ @ -");
+		goto out;
+	}
+	if (ttl < 1000 || ttl > ENROLL_TTL_MAX_MS || uses < 0 || uses > 1000000) {
+		rc = drv_http_error(resp, 400, "bad-request",
+		                    "ttl_ms must be 1 s to 365 days, max_uses 0 to 1000000");
+		goto out;
+	}
+	if (rules_from_json(json_object_get(body, "labels"), &rules, resp) != DRV_OK) {
+		rc = DRV_OK;
+		goto out;
+	}
+	t.expires_ms = drv_wall_ms() + ttl;
+	t.max_uses = uses;
+	t.labels = rules;
+	rc = core_enroll_token_create(ctx, &t, tok, sizeof(tok));
+	drv_http_audit_note(req, "enroll-token=%s create", t.name);
+	if (rc == DRV_EEXIST)
+		rc = drv_http_error(resp, 409, "exists", "an enrollment token named '%s' exists",
+		                    t.name);
+	else if (rc == DRV_OK)
+		rc = drv_http_json(resp, 201,
+		                   json_pack("{s:s, s:s, s:I, s:I, s:o}", "name", t.name, "token",
+		                             tok, "expires_ms", (json_int_t)t.expires_ms,
+		                             "max_uses", (json_int_t)t.max_uses, "labels",
+		                             json_loads(rules, 0, NULL)));
+	sodium_memzero(tok, sizeof(tok));
+out:
+	free(rules);
+	json_decref(body);
+	return rc;
+}
+
+static int token_revoke(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	const char *name = drv_http_param(req, "name");
+	int rc = drv_token_name_check(name) == DRV_OK ? core_enroll_token_revoke(ctx, name)
+	                                              : DRV_ENOENT;
+
+	drv_http_audit_note(req, "enroll-token=%s revoke", name);
+	if (rc == DRV_ENOENT)
+		return drv_http_error(resp, 404, "not-found", "no enrollment token '%s'", name);
+	if (rc != DRV_OK)
+		return rc;
+	return drv_http_json(resp, 200, json_pack("{s:s, s:s}", "name", name, "state", "revoked"));
 }
 
 /* The hook's argv and env from the body; NULL-free strings only. */
@@ -186,6 +321,22 @@ static const struct drv_http_route routes[] = {
          .pattern = "/v1/agents/{id}/instructions",
          .min_role = DRV_ROLE_ADMIN,
          .handler = agent_instruct},
+        {.method = "POST",
+         .pattern = "/v1/agents/{id}/relabel",
+         .min_role = DRV_ROLE_ADMIN,
+         .handler = agent_relabel},
+        {.method = "GET",
+         .pattern = "/v1/enroll-tokens",
+         .min_role = DRV_ROLE_ADMIN,
+         .handler = tokens_list},
+        {.method = "POST",
+         .pattern = "/v1/enroll-tokens",
+         .min_role = DRV_ROLE_ADMIN,
+         .handler = token_create},
+        {.method = "POST",
+         .pattern = "/v1/enroll-tokens/{name}/revoke",
+         .min_role = DRV_ROLE_ADMIN,
+         .handler = token_revoke},
 };
 
 int agents_api_add_routes(struct drv_http_server *srv, struct core *c)

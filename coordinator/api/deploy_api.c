@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "deploy_hosts.h"
+#include "deploy_preview.h"
 #include "err.h"
 #include "log.h"
 #include "oci.h"
+#include "traffic_conf.h"
 
 #define SOURCE_MAX 200
 
@@ -77,7 +79,7 @@ static int plan_errors(struct drv_http_resp *resp, unsigned status, const char *
                        const struct drv_plan_errors *errs, const char *source)
 {
 	json_t *list = json_array(), *first, *body;
-	char msg[80];
+	char msg[512];
 
 	for (size_t i = 0; list != NULL && i < errs->n; i++)
 		json_array_append_new(list, deploy_api_plan_error(errs->v[i], source));
@@ -142,6 +144,31 @@ static int parse_plan(struct drv_http_req *req, struct drv_http_resp *resp, cons
 	return rc;
 }
 
+/* Every balancer the plan names must be one droverd.yaml defines: a plan
+ * names traffic switches, it never says how to reach one. */
+static int check_balancers(struct deploy_api *api, struct drv_http_resp *resp,
+                           const struct drv_plan *plan)
+{
+	for (size_t i = 0; i < plan->n_services; i++) {
+		const struct drv_plan_service *ps = &plan->services[i];
+		const struct drv_plan_traffic *tr = &ps->strategy.traffic;
+		size_t t = ps->tier;
+		char field[160];
+
+		if (tr->kind != DRV_TRAFFIC_BALANCER ||
+		    drv_traffic_balancer_find(api->balancers, tr->balancer) != NULL)
+			continue;
+		snprintf(field, sizeof(field), "tiers[%zu].services[%zu].strategy.traffic.balancer",
+		         t, i - plan->tiers[t].first);
+		drv_http_error_at(
+		        resp, 422, "unknown-balancer", field, tr->line,
+		        "%s: no balancer named '%s' in droverd.yaml (balancers: %zu defined)",
+		        field, tr->balancer, api->balancers ? api->balancers->n : 0);
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
 static int pin_images(struct deploy_api *api, struct drv_http_resp *resp, struct drv_plan *plan,
                       const char *source)
 {
@@ -202,12 +229,58 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 	return drv_http_json(resp, 201, obj);
 }
 
+/* ?dry_run=true: what the plan would do, resolved against the live fleet
+ * exactly as a submission is (images to digests, hosts to agents), with
+ * nothing created, sent or stored (deploy_preview.h). */
+static int dry_run(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
+                   struct drv_plan *plan)
+{
+	char why[DRV_SEQ_TEXT_MAX] = "";
+	json_t *targets = NULL, *agents = NULL, *out = NULL;
+	int rc = find_targets(api, resp, plan, &targets);
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = core_agents_json(api->core, &agents);
+	if (rc == DRV_OK)
+		rc = deploy_preview(plan, targets, agents, &out, why, sizeof(why));
+	json_decref(targets);
+	json_decref(agents);
+	drv_http_audit_note(req, "dry_run name=%s version=%s", plan->deployment, plan->version);
+	if (rc == DRV_EINVAL || rc == DRV_ESTATE) {
+		drv_http_error(resp, 422, "cannot-run", "the plan cannot run: %s", why);
+		return DRV_EINVAL;
+	}
+	if (rc != DRV_OK)
+		return rc;
+	return drv_http_json(resp, 200, out);
+}
+
+static int dry_run_arg(struct drv_http_req *req, struct drv_http_resp *resp, bool *on)
+{
+	const char *v = drv_http_query(req, "dry_run");
+
+	*on = false;
+	if (v == NULL || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+		return DRV_OK;
+	if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+		*on = true;
+		return DRV_OK;
+	}
+	drv_http_error_at(resp, 400, "bad-request", "dry_run", 0, "dry_run must be true or false");
+	return DRV_EINVAL;
+}
+
 static int deployments_create(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
 	struct deploy_api *api = ctx;
 	const char *source = drv_http_query(req, "source");
 	struct drv_plan *plan = NULL;
+	bool preview;
 	int rc;
+
+	if (dry_run_arg(req, resp, &preview) != DRV_OK)
+		return DRV_OK;
 
 	if (source == NULL)
 		source = "plan";
@@ -216,9 +289,16 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		                         "source must be 1 to %d printable characters", SOURCE_MAX);
 	rc = parse_plan(req, resp, source, &plan);
 	if (rc == DRV_OK)
-		rc = pin_images(api, resp, plan, source);
+		rc = check_balancers(api, resp, plan);
 	if (rc == DRV_OK)
+		rc = pin_images(api, resp, plan, source);
+	if (rc == DRV_OK && preview) {
+		rc = dry_run(api, req, resp, plan);
+		drv_plan_free(plan);
+		plan = NULL;
+	} else if (rc == DRV_OK) {
 		rc = submit(api, req, resp, plan);
+	}
 	if (rc != DRV_OK)
 		drv_plan_free(plan); /* on success the engine owns it */
 	if (rc == DRV_EINVAL || rc == DRV_EEXIST || rc == DRV_ETOOBIG)

@@ -3,7 +3,8 @@
  *
  * POST /v1/deployments parses and validates the plan (YAML or JSON; every
  * error with its line and field), resolves image tags to digests at the
- * registry, resolves hosts to accepted agents, and hands the pinned plan to
+ * registry, checks that every traffic balancer it names is one droverd.yaml
+ * defines, resolves hosts to accepted agents, and hands the pinned plan to
  * the engine. GET lists and shows deployments; POST .../{verb} passes
  * operator commands on. Every mutating call leaves an audit note.
  */
@@ -18,6 +19,9 @@ struct deploy_api {
 	struct deploy_engine *engine; /* borrowed */
 	struct core *core;            /* borrowed */
 	int insecure_registry;        /* resolve tags over plain http:// (tests, labs) */
+	/* droverd.yaml `balancers` (borrowed, may be NULL): a plan's
+	 * traffic.balancer must name one of them */
+	const struct drv_traffic_balancers *balancers;
 };
 
 /* One plan error line ("SOURCE:LINE: field.path: message", LINE and field

@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -25,6 +26,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -35,6 +37,7 @@
 #define STREAM_BLOCK   (16 * 1024)
 #define CONN_MEM_LIMIT (64 * 1024) /* request line + headers */
 #define NOTE_MAX       256
+#define AUTH_SLOTS     1024 /* addresses whose failed authentications are counted */
 
 struct route_entry {
 	const struct drv_http_route *r;
@@ -44,6 +47,13 @@ struct route_entry {
 struct stop_hook {
 	void (*fn)(void *ctx);
 	void *ctx;
+};
+
+/* Failed authentications of one address in its current window. */
+struct auth_slot {
+	char addr[INET6_ADDRSTRLEN];
+	int64_t start_ms; /* window start (monotonic); 0: a free slot */
+	unsigned fails;
 };
 
 struct drv_http_server {
@@ -59,6 +69,9 @@ struct drv_http_server {
 	struct drv_metric *m_requests;
 	struct drv_metric *m_duration;
 	struct drv_metric *m_streams;
+	struct drv_metric *m_auth_fail;
+	pthread_mutex_t auth_mu; /* guards auth */
+	struct auth_slot auth[AUTH_SLOTS];
 };
 
 struct drv_http_resp {
@@ -89,6 +102,8 @@ struct drv_http_req {
 	bool too_big;
 	bool answered;
 	char note[NOTE_MAX];
+	char token[DRV_TOKEN_TEXT_LEN + 1]; /* the verified bearer token, for streams */
+	int64_t audit_id;                   /* the row written before the handler; 0: none */
 	struct timespec start;
 };
 
@@ -96,6 +111,10 @@ struct stream {
 	struct drv_http_server *srv;
 	const struct drv_http_stream_ops *ops;
 	void *state;
+	enum drv_role need; /* the route's role; DRV_ROLE_NONE: no token to re-check */
+	char token[DRV_TOKEN_TEXT_LEN + 1];
+	char actor[DRV_TOKEN_NAME_MAX + 1];
+	int64_t checked_ms; /* last token check (monotonic) */
 };
 
 /* ---------------------------------------------------------------- responses */
@@ -423,9 +442,9 @@ static bool is_mutating(const char *method)
 	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
 }
 
-static void audit(struct drv_http_req *req, unsigned status)
+static struct drv_audit_entry audit_entry(const struct drv_http_req *req, unsigned status)
 {
-	struct drv_audit_entry e = {
+	return (struct drv_audit_entry){
 	        .actor = req->actor,
 	        .role = drv_role_name(req->role),
 	        .remote = req->remote,
@@ -434,16 +453,56 @@ static void audit(struct drv_http_req *req, unsigned status)
 	        .status = (int)status,
 	        .detail = req->note,
 	};
+}
 
-	if (req->srv->cfg.db && drv_audit_append(req->srv->cfg.db, &e) != DRV_OK)
-		drv_error("http", "audit write failed", "method=%s path=%s", req->method,
-		          req->path);
+/* The answer's row: the one written before the handler, completed, or a new
+ * one for an answer given without running it (403, 413). */
+static void audit(struct drv_http_req *req, unsigned status)
+{
+	struct drv_audit_entry e = audit_entry(req, status);
+	sqlite3 *db = req->srv->cfg.db;
+	int rc;
+
+	if (db == NULL)
+		return;
+	rc = req->audit_id > 0 ? drv_audit_finish(db, req->audit_id, (int)status, req->note)
+	                       : drv_audit_append(db, &e);
+	if (rc != DRV_OK)
+		drv_error("http", "audit write failed", "method=%s path=%s status=%u", req->method,
+		          req->path, status);
+}
+
+/* Is the stream's token still live with the role its route needs? Checked
+ * when half the period has passed before each read; a read returns at least
+ * every keep-alive, which droverd keeps at half the period too, so a revoked
+ * token ends its stream within stream_recheck_ms. A database error keeps
+ * the stream until the next check. */
+static bool stream_token_ok(struct stream *s)
+{
+	char name[DRV_TOKEN_NAME_MAX + 1];
+	enum drv_role role;
+	int64_t now = drv_mono_ms();
+	int rc;
+
+	if (s->need == DRV_ROLE_NONE || now - s->checked_ms < s->srv->cfg.stream_recheck_ms / 2)
+		return true;
+	s->checked_ms = now;
+	rc = drv_token_verify(s->srv->cfg.db, s->token, name, &role);
+	if (rc == DRV_EDB || (rc == DRV_OK && role >= s->need))
+		return true;
+	drv_info("http", "stream ended: its token is revoked or lost its role", "actor=%s",
+	         s->actor);
+	return false;
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream *s = cls;
-	ssize_t n = s->ops->read(s->state, buf, max);
+	ssize_t n;
+
+	if (!stream_token_ok(s))
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = s->ops->read(s->state, buf, max);
 
 	if (n <= 0 || (size_t)n > max)
 		return MHD_CONTENT_READER_END_OF_STREAM;
@@ -461,13 +520,20 @@ static void stream_free(void *cls)
 	free(s);
 }
 
-static struct MHD_Response *make_stream_response(struct drv_http_resp *resp)
+static struct MHD_Response *make_stream_response(const struct drv_http_req *req,
+                                                 struct drv_http_resp *resp)
 {
 	struct stream *s = malloc(sizeof(*s));
 	struct MHD_Response *r = NULL;
 
 	if (s) {
-		*s = (struct stream){.srv = resp->srv, .ops = resp->ops, .state = resp->state};
+		*s = (struct stream){.srv = resp->srv,
+		                     .ops = resp->ops,
+		                     .state = resp->state,
+		                     .need = req->route ? req->route->r->min_role : DRV_ROLE_NONE,
+		                     .checked_ms = drv_mono_ms()};
+		memcpy(s->token, req->token, sizeof(s->token));
+		memcpy(s->actor, req->actor, sizeof(s->actor));
 		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read,
 		                                      s, stream_free);
 	}
@@ -483,12 +549,13 @@ static struct MHD_Response *make_stream_response(struct drv_http_resp *resp)
 	return r;
 }
 
-static struct MHD_Response *make_response(struct drv_http_resp *resp)
+static struct MHD_Response *make_response(const struct drv_http_req *req,
+                                          struct drv_http_resp *resp)
 {
 	struct MHD_Response *r;
 
 	if (resp->ops) {
-		r = make_stream_response(resp);
+		r = make_stream_response(req, resp);
 		resp->ops = NULL;
 		resp->state = NULL;
 	} else {
@@ -527,7 +594,7 @@ static void count_request(struct drv_http_req *req, unsigned status)
 /* Queue resp as the answer to req; audit it when it mutates. */
 static enum MHD_Result answer(struct drv_http_req *req, struct drv_http_resp *resp, bool audited)
 {
-	struct MHD_Response *r = make_response(resp);
+	struct MHD_Response *r = make_response(req, resp);
 	enum MHD_Result ok;
 
 	req->answered = true;
@@ -572,6 +639,98 @@ static enum MHD_Result answer_401(struct drv_http_req *req, bool had_token)
 	return answer(req, &resp, false);
 }
 
+/* ---- failed authentication: counted, throttled per address, audited ---- */
+
+/* The slot of addr; with make, a new one (the oldest reused) when it has
+ * none. A slot whose window has passed starts a new window. Holds auth_mu. */
+static struct auth_slot *auth_slot(struct drv_http_server *srv, const char *addr, int64_t now,
+                                   bool make)
+{
+	struct auth_slot *oldest = &srv->auth[0];
+
+	for (size_t i = 0; i < AUTH_SLOTS; i++) {
+		struct auth_slot *a = &srv->auth[i];
+
+		if (a->start_ms != 0 && strcmp(a->addr, addr) == 0) {
+			if (now - a->start_ms >= srv->cfg.auth_fail_window_ms) {
+				a->start_ms = now;
+				a->fails = 0;
+			}
+			return a;
+		}
+		if (a->start_ms < oldest->start_ms)
+			oldest = a;
+	}
+	if (!make)
+		return NULL;
+	snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
+	oldest->start_ms = now;
+	oldest->fails = 0;
+	return oldest;
+}
+
+/* Milliseconds until addr may try again; 0 when it is not throttled. */
+static int64_t auth_blocked(struct drv_http_server *srv, const char *addr)
+{
+	int64_t now = drv_mono_ms(), left = 0;
+	struct auth_slot *a;
+
+	pthread_mutex_lock(&srv->auth_mu);
+	a = auth_slot(srv, addr, now, false);
+	if (a != NULL && a->fails >= srv->cfg.auth_fail_max)
+		left = a->start_ms + srv->cfg.auth_fail_window_ms - now;
+	pthread_mutex_unlock(&srv->auth_mu);
+	return left > 0 ? left : 0;
+}
+
+/* Count a failure of req's address and audit the first of its window and
+ * the one that reaches the limit: at most two rows per address and window,
+ * and only the newest auth_audit_keep such rows stay (audit.h). */
+static void auth_failed(struct drv_http_req *req, const char *reason)
+{
+	struct drv_http_server *srv = req->srv;
+	struct drv_audit_entry e = audit_entry(req, 401);
+	char detail[160];
+	unsigned fails;
+
+	drv_counter_inc(srv->m_auth_fail, reason);
+	pthread_mutex_lock(&srv->auth_mu);
+	fails = ++auth_slot(srv, req->remote, drv_mono_ms(), true)->fails;
+	pthread_mutex_unlock(&srv->auth_mu);
+	if (srv->cfg.db == NULL || (fails != 1 && fails != srv->cfg.auth_fail_max))
+		return;
+	if (fails == srv->cfg.auth_fail_max) {
+		e.status = 429;
+		snprintf(detail, sizeof(detail),
+		         "%u failed authentications in %llds: every request refused until the "
+		         "window ends",
+		         fails, (long long)(srv->cfg.auth_fail_window_ms / 1000));
+	} else {
+		snprintf(detail, sizeof(detail),
+		         "failed authentication (%s token); the rest of this %llds window is only "
+		         "counted",
+		         reason, (long long)(srv->cfg.auth_fail_window_ms / 1000));
+	}
+	e.detail = detail;
+	e.role = "none";
+	if (drv_audit_auth_failure(srv->cfg.db, &e, srv->cfg.auth_audit_keep) != DRV_OK)
+		drv_error("http", "audit write failed", "status=%d remote=%s", e.status,
+		          req->remote);
+}
+
+static enum MHD_Result answer_429(struct drv_http_req *req, int64_t left_ms)
+{
+	struct drv_http_resp resp = {.srv = req->srv};
+	char retry[24];
+
+	snprintf(retry, sizeof(retry), "%lld", (long long)((left_ms + 999) / 1000));
+	drv_http_error(&resp, 429, "too-many-failures",
+	               "too many failed authentications from %s; try again in %s s", req->remote,
+	               retry);
+	drv_http_add_header(&resp, "Retry-After", retry);
+	return answer(req, &resp, false);
+}
+
 static unsigned status_of(int err)
 {
 	switch (err) {
@@ -601,8 +760,18 @@ static const char *code_of(unsigned status)
 static enum MHD_Result run_handler(struct drv_http_req *req)
 {
 	struct drv_http_resp resp = {.srv = req->srv};
+	struct drv_audit_entry e = audit_entry(req, 0);
 	int rc;
 
+	/* A change is audited before it happens, or it does not happen. */
+	if (is_mutating(req->method) && req->srv->cfg.db != NULL &&
+	    drv_audit_begin(req->srv->cfg.db, &e, &req->audit_id) != DRV_OK) {
+		drv_error("http", "request refused: its audit row cannot be written",
+		          "method=%s path=%s actor=%s remote=%s", req->method, req->path,
+		          req->actor[0] ? req->actor : "-", req->remote);
+		return answer_error(req, 500, "audit-failed", false,
+		                    "the audit log cannot be written; nothing was changed");
+	}
 	rc = req->route->r->handler(req, &resp, req->route->ctx);
 	if (!resp.set) {
 		unsigned st = rc == DRV_OK ? 500 : status_of(rc);
@@ -679,10 +848,17 @@ static int authenticate(struct drv_http_req *req, enum MHD_Result *res)
 {
 	enum drv_role need = req->route->r->min_role;
 	const char *token;
+	int64_t left;
 	int rc;
 
 	if (need == DRV_ROLE_NONE)
 		return DRV_OK;
+	left = auth_blocked(req->srv, req->remote);
+	if (left > 0) {
+		drv_counter_inc(req->srv->m_auth_fail, "throttled");
+		*res = answer_429(req, left);
+		return DRV_EPERM;
+	}
 	token = bearer_token(req);
 	rc = token && req->srv->cfg.db
 	             ? drv_token_verify(req->srv->cfg.db, token, req->actor, &req->role)
@@ -692,9 +868,11 @@ static int authenticate(struct drv_http_req *req, enum MHD_Result *res)
 		return rc;
 	}
 	if (rc != DRV_OK) {
+		auth_failed(req, token != NULL ? "invalid" : "missing");
 		*res = answer_401(req, token != NULL);
 		return rc;
 	}
+	snprintf(req->token, sizeof(req->token), "%s", token);
 	if (req->role < need) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "this needs the %s role; token \"%s\" is %s",
@@ -717,6 +895,25 @@ static bool declared_too_big(struct drv_http_req *req)
 	return *end == '\0' && n > req->srv->cfg.max_body;
 }
 
+/* Changes are refused while the server's owner says so (a full disk). */
+static bool refused_change(struct drv_http_req *req, enum MHD_Result *res)
+{
+	const struct drv_http_config *c = &req->srv->cfg;
+	const char *code = "unavailable";
+	char msg[512];
+	unsigned st;
+
+	if (c->refuse_changes == NULL)
+		return false;
+	st = c->refuse_changes(c->refuse_arg, &code, msg, sizeof(msg));
+	if (st == 0)
+		return false;
+	drv_warn("http", "change refused", "status=%u method=%s path=%s reason=\"%s\"", st,
+	         req->method, req->path, msg);
+	*res = answer_error(req, st, code, false, msg);
+	return true;
+}
+
 /* First call: headers only. Route, authenticate, check the declared size. */
 static enum MHD_Result begin(struct drv_http_req *req)
 {
@@ -737,6 +934,8 @@ static enum MHD_Result begin(struct drv_http_req *req)
 	if (!req->route)
 		return answer_error(req, 404, "not-found", false, "no such endpoint");
 	if (authenticate(req, &res) != DRV_OK)
+		return res;
+	if (is_mutating(req->method) && refused_change(req, &res))
 		return res;
 	if (declared_too_big(req)) {
 		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes",
@@ -822,8 +1021,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ------------------------------------------------------------- built-ins */
 
+/* 200 while the server serves; "degraded" (reads only) while changes are refused. */
 static int healthz(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
+	const struct drv_http_config *c = &req->srv->cfg;
+	const char *code = "unavailable";
+	char msg[512];
+
+	(void)ctx;
+	if (c->refuse_changes != NULL && c->refuse_changes(c->refuse_arg, &code, msg, sizeof(msg)))
+		return drv_http_json(resp, 200,
+		                     json_pack("{s:s, s:s, s:s, s:s}", "status", "degraded",
+		                               "version", DROVER_VERSION, "reason", code, "message",
+		                               msg));
 	return drv_http_json(resp, 200,
 	                     json_pack("{s:s, s:s}", "status", "ok", "version", DROVER_VERSION));
 }
@@ -874,6 +1084,7 @@ static void register_metrics(struct drv_http_server *srv)
 {
 	static const char *const req_labels[] = {"method", "code", NULL};
 	static const char *const dur_labels[] = {"method", NULL};
+	static const char *const auth_labels[] = {"reason", NULL};
 	struct drv_metrics *m = srv->cfg.metrics;
 
 	drv_metrics_counter(m, "drover_http_requests_total",
@@ -884,6 +1095,10 @@ static void register_metrics(struct drv_http_server *srv)
 	                      NULL, 0, &srv->m_duration);
 	drv_metrics_gauge(m, "drover_http_streams", "Open server-sent event streams", NULL,
 	                  &srv->m_streams);
+	drv_metrics_counter(m, "drover_http_auth_failures_total",
+	                    "Requests refused for authentication: missing or invalid token, or "
+	                    "throttled (too many failures from the address)",
+	                    auth_labels, &srv->m_auth_fail);
 }
 
 int drv_http_server_new(const struct drv_http_config *cfg, struct drv_http_server **out)
@@ -905,6 +1120,13 @@ int drv_http_server_new(const struct drv_http_config *cfg, struct drv_http_serve
 		srv->cfg.max_streams = DRV_HTTP_MAX_STREAMS;
 	if (!srv->cfg.timeout_s)
 		srv->cfg.timeout_s = DRV_HTTP_TIMEOUT_S;
+	if (!srv->cfg.auth_fail_max)
+		srv->cfg.auth_fail_max = DRV_HTTP_AUTH_FAIL_MAX;
+	if (srv->cfg.auth_fail_window_ms <= 0)
+		srv->cfg.auth_fail_window_ms = DRV_HTTP_AUTH_WINDOW_MS;
+	if (srv->cfg.stream_recheck_ms <= 0 || srv->cfg.stream_recheck_ms > DRV_HTTP_RECHECK_MS)
+		srv->cfg.stream_recheck_ms = DRV_HTTP_RECHECK_MS;
+	pthread_mutex_init(&srv->auth_mu, NULL);
 	if (!srv->cfg.metrics)
 		srv->cfg.metrics = drv_metrics_global();
 	atomic_init(&srv->streams, 0);
@@ -996,6 +1218,7 @@ void drv_http_server_free(struct drv_http_server *srv)
 	if (!srv)
 		return;
 	drv_http_server_stop(srv);
+	pthread_mutex_destroy(&srv->auth_mu);
 	free(srv->routes);
 	free(srv);
 }

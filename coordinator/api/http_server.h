@@ -40,7 +40,19 @@
  * with field and line present only when they apply. Codes the server itself
  * uses: bad-request, invalid-json, not-an-object, unknown-field,
  * missing-field, wrong-type, too-long, unauthorized, forbidden, not-found,
- * method-not-allowed, too-large, uri-too-long, too-many-streams, internal.
+ * method-not-allowed, too-large, uri-too-long, too-many-streams,
+ * too-many-failures, audit-failed, internal.
+ *
+ * Trust rules the server enforces for every route (docs/security.md):
+ * - a mutating request (not GET/HEAD) gets its audit row *before* the handler
+ *   runs; when that row cannot be written the answer is 500 audit-failed and
+ *   the handler does not run (nothing changes unaudited);
+ * - failed authentication (401) is counted (drover_http_auth_failures_total),
+ *   audited once per address and window, and an address with more than
+ *   auth_fail_max failures in auth_fail_window_ms gets 429 too-many-failures
+ *   (Retry-After) for every request until the window ends;
+ * - a stream re-checks its token at least every stream_recheck_ms and ends
+ *   when the token is revoked or lost the role the route needs.
  */
 #ifndef DRV_HTTP_SERVER_H
 #define DRV_HTTP_SERVER_H
@@ -62,8 +74,11 @@
 
 #define DRV_HTTP_MAX_BODY        (1024 * 1024) /* default request body cap */
 #define DRV_HTTP_MAX_CONNECTIONS 256
-#define DRV_HTTP_MAX_STREAMS     64 /* concurrent server-sent streams */
-#define DRV_HTTP_TIMEOUT_S       60 /* idle connection timeout */
+#define DRV_HTTP_MAX_STREAMS     64    /* concurrent server-sent streams */
+#define DRV_HTTP_TIMEOUT_S       60    /* idle connection timeout */
+#define DRV_HTTP_AUTH_FAIL_MAX   20    /* failed authentications per address and window */
+#define DRV_HTTP_AUTH_WINDOW_MS  60000 /* that window */
+#define DRV_HTTP_RECHECK_MS      30000 /* a stream re-checks its token this often */
 
 struct drv_http_server;
 struct drv_http_req;
@@ -94,6 +109,17 @@ struct drv_http_config {
 	unsigned max_streams;        /* 0: DRV_HTTP_MAX_STREAMS */
 	unsigned timeout_s;          /* 0: DRV_HTTP_TIMEOUT_S */
 	struct drv_metrics *metrics; /* NULL: drv_metrics_global() */
+	unsigned auth_fail_max;      /* 0: DRV_HTTP_AUTH_FAIL_MAX */
+	int64_t auth_fail_window_ms; /* 0: DRV_HTTP_AUTH_WINDOW_MS */
+	int auth_audit_keep;         /* failed-authentication audit rows kept; 0: default */
+	int64_t stream_recheck_ms;   /* 0: DRV_HTTP_RECHECK_MS (at most that) */
+	/* While refuse_changes returns an HTTP status (507, 503), every request
+	 * but GET is refused with it, *code and msg (not audited: the audit
+	 * log cannot be written either), and GET /healthz says "degraded" with
+	 * that message. 0: accepted. Called on any connection thread. NULL:
+	 * never refused. */
+	unsigned (*refuse_changes)(void *arg, const char **code, char *msg, size_t len);
+	void *refuse_arg;
 };
 
 /* Create a server (not listening yet). cfg is copied; cfg->db is borrowed.

@@ -48,8 +48,8 @@ int drv_route_pattern_check(const char *pattern)
 		return DRV_OK;
 	for (const char *s = pattern + 1;; s += seg_len(s) + 1) {
 		size_t len = seg_len(s);
-		if (len == 0)
-			return DRV_EINVAL;
+		if (len == 0) /* only a trailing slash: "/ui/" is a path of its own */
+			return s[0] == '\0' ? DRV_OK : DRV_EINVAL;
 		if (is_param(s, len)) {
 			if (!param_name_ok(s + 1, len - 2) || ++nparams > DRV_ROUTE_PARAMS_MAX ||
 			    name_seen(pattern, s, s + 1, len - 2))

@@ -213,32 +213,13 @@ static json_t *token_row(sqlite3_stmt *st)
 int drv_token_list(sqlite3 *db, json_t **out)
 {
 	sqlite3_stmt *st;
-	json_t *arr;
-	int rc = DRV_OK, step;
 
 	if (sqlite3_prepare_v2(db,
 	                       "SELECT name, role, created_ms, revoked_ms FROM api_tokens "
 	                       "ORDER BY name",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return DRV_EDB;
-	arr = json_array();
-	if (!arr) {
-		sqlite3_finalize(st);
-		return DRV_ENOMEM;
-	}
-	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (json_array_append_new(arr, token_row(st)) != 0)
-			rc = DRV_ENOMEM;
-	}
-	if (rc == DRV_OK && step != SQLITE_DONE)
-		rc = DRV_EDB;
-	sqlite3_finalize(st);
-	if (rc != DRV_OK) {
-		json_decref(arr);
-		return rc;
-	}
-	*out = arr;
-	return DRV_OK;
+	return drv_db_rows_json(st, token_row, out);
 }
 
 int drv_token_init_admin(sqlite3 *db, const char *dir)

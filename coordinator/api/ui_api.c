@@ -8,7 +8,7 @@
 
 static int serve(struct drv_http_resp *resp, const char *path)
 {
-	const struct ui_asset *a = ui_asset_find(path);
+	const struct ui_asset *a = ui_assets_find(path);
 
 	if (a == NULL)
 		return drv_http_error(resp, 404, "not-found", "no such dashboard file: %s", path);
@@ -37,6 +37,7 @@ static int ui_file(struct drv_http_req *req, struct drv_http_resp *resp, void *c
 
 static const struct drv_http_route ui_routes[] = {
         {.method = "GET", .pattern = "/ui", .min_role = DRV_ROLE_NONE, .handler = ui_index},
+        {.method = "GET", .pattern = "/ui/", .min_role = DRV_ROLE_NONE, .handler = ui_index},
         {.method = "GET", .pattern = "/ui/{file}", .min_role = DRV_ROLE_NONE, .handler = ui_file},
 };
 

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-const struct ui_asset *ui_asset_find(const char *path)
+const struct ui_asset *ui_assets_find(const char *path)
 {
 	if (strcmp(path, "/ui") == 0 || strcmp(path, "/ui/") == 0)
 		path = "/ui/index.html";

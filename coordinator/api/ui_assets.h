@@ -21,6 +21,6 @@ struct ui_asset {
 extern const struct ui_asset ui_assets[];
 
 /* The asset for a request path; "/ui" and "/ui/" map to index.html. NULL if none. */
-const struct ui_asset *ui_asset_find(const char *path);
+const struct ui_asset *ui_assets_find(const char *path);
 
 #endif

@@ -1,4 +1,5 @@
-/* cmd_agents.c: drover agents: list agents; accept or reject one (admin). */
+/* cmd_agents.c: drover agents: list agents; accept, reject or relabel one
+ * (admin). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,9 @@ static void print_table(const json_t *agents)
 	{
 		ctl_fmt_time(json_integer_value(json_object_get(a, "last_seen_ms")), seen);
 		labels_text(json_object_get(a, "labels"), labels, sizeof(labels));
+		if (json_is_object(json_object_get(a, "proposed_labels")) &&
+		    strlen(labels) + 12 < sizeof(labels))
+			strcat(labels, " (relabel?)");
 		ctl_table_add(t, ctl_str(a, "id"), ctl_str(a, "state"), seen,
 		              labels[0] ? labels : "-",
 		              ctl_str(json_object_get(a, "facts"), "hostname"),
@@ -77,12 +81,18 @@ static int set_status(struct ctl *ctl, const char *verb, const char *id, bool js
 	code = ctl_call(ctl, "POST", path, NULL, &reply);
 	if (code != CTL_EXIT_OK)
 		return code;
-	if (json)
+	if (json) {
 		ctl_print_json(stdout, reply);
-	else
-		printf("agent %s %s (state %s)\n", id,
-		       strcmp(verb, "accept") == 0 ? "accepted" : "rejected",
-		       ctl_str(reply, "state"));
+	} else {
+		char labels[256];
+
+		labels_text(json_object_get(reply, "labels"), labels, sizeof(labels));
+		printf("agent %s %s (state %s, labels %s, key %s)\n", id,
+		       strcmp(verb, "accept") == 0   ? "accepted"
+		       : strcmp(verb, "reject") == 0 ? "rejected"
+		                                     : "relabeled",
+		       ctl_str(reply, "state"), labels[0] ? labels : "-", ctl_str(reply, "key_id"));
+	}
 	json_decref(reply);
 	return CTL_EXIT_OK;
 }
@@ -107,7 +117,8 @@ static int run(struct ctl *ctl, int argc, char **argv)
 	if (optind == argc)
 		return list(ctl, json);
 	if (argc - optind == 2 &&
-	    (strcmp(argv[optind], "accept") == 0 || strcmp(argv[optind], "reject") == 0))
+	    (strcmp(argv[optind], "accept") == 0 || strcmp(argv[optind], "reject") == 0 ||
+	     strcmp(argv[optind], "relabel") == 0))
 		return set_status(ctl, argv[optind], argv[optind + 1], json);
 	ctl_usage(&ctl_cmd_agents, stderr);
 	return CTL_EXIT_USAGE;
@@ -116,7 +127,8 @@ static int run(struct ctl *ctl, int argc, char **argv)
 const struct ctl_cmd ctl_cmd_agents = {
         .name = "agents",
         .usage = "agents [--json]\n"
-                 "agents accept|reject ID [--json]",
-        .summary = "list agents; accept or reject one (admin)",
+                 "agents accept|reject ID [--json]\n"
+                 "agents relabel ID [--json]   (apply the labels the agent proposed)",
+        .summary = "list agents; accept, reject or relabel one (admin)",
         .run = run,
 };

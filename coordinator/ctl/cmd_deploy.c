@@ -1,13 +1,16 @@
 /*
- * cmd_deploy.c: drover deploy FILE [--wait] [--json]: submit a plan and,
- * with --wait, follow the deployment to its end.
+ * cmd_deploy.c: drover deploy FILE [--wait | --dry-run] [--json]: submit
+ * a plan and, with --wait, follow the deployment to its end; with
+ * --dry-run, show what it would do and change nothing.
  *
  * The plan's bytes go to POST /v1/deployments as they are (YAML or JSON by
  * the file's extension, else by its first character), with ?source=FILE so
  * the coordinator's messages name the file. --wait follows
- * /v1/events?deployment=ID and re-reads the deployment on every event: a
- * terminal gets a redrawn progress view, a pipe one plain line per change
- * (render.h); the exit status follows the final state (ctl_state_exit).
+ * /v1/events?deployment=ID: a terminal gets a progress view redrawn from
+ * the deployment re-read on events; a pipe one plain line per change,
+ * printed from the events themselves in the order the engine recorded
+ * them (render.h, ctl_render_event); the exit status follows the final
+ * state (ctl_state_exit).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,7 +33,7 @@
 #define REREAD_MIN_MS 250
 
 struct deploy_opts {
-	bool wait, json;
+	bool wait, json, dry_run;
 	const char *file;
 };
 
@@ -39,9 +42,10 @@ struct watch {
 	char path[300]; /* GET path of the deployment */
 	json_t *last;   /* the deployment as last shown */
 	bool tty;
-	int64_t read_ms; /* when the deployment was last read (monotonic) */
-	int lines;       /* lines of the frame on screen (tty) */
-	FILE *out;       /* progress: stdout, or stderr with --json */
+	int64_t read_ms;           /* when the deployment was last read (monotonic) */
+	int lines;                 /* lines of the frame on screen (tty) */
+	FILE *out;                 /* progress: stdout, or stderr with --json */
+	struct ctl_follow *follow; /* plain lines from events (not a tty) */
 };
 
 static int parse(int argc, char **argv, struct deploy_opts *o)
@@ -49,6 +53,7 @@ static int parse(int argc, char **argv, struct deploy_opts *o)
 	static const struct option longopts[] = {
 	        {"wait", no_argument, NULL, 'w'},
 	        {"json", no_argument, NULL, 'j'},
+	        {"dry-run", no_argument, NULL, 'n'},
 	        {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -58,10 +63,12 @@ static int parse(int argc, char **argv, struct deploy_opts *o)
 			o->wait = true;
 		else if (c == 'j')
 			o->json = true;
+		else if (c == 'n')
+			o->dry_run = true;
 		else
 			return -1;
 	}
-	if (optind + 1 != argc)
+	if (optind + 1 != argc || (o->dry_run && o->wait))
 		return -1;
 	o->file = argv[optind];
 	return 0;
@@ -117,8 +124,9 @@ static int report_refusal(const struct ctl *ctl, const struct ctl_reply *r, cons
 	return CTL_EXIT_USAGE;
 }
 
-/* POST the plan; on success *dep is the new deployment object. */
-static int submit(const struct ctl *ctl, const char *file, json_t **dep)
+/* POST the plan; on success *dep is the new deployment object (with
+ * dry_run, the coordinator's preview of it). */
+static int submit(const struct ctl *ctl, const char *file, bool dry_run, json_t **dep)
 {
 	struct ctl_reply r;
 	char path[1200], esc[1024], *text;
@@ -131,7 +139,8 @@ static int submit(const struct ctl *ctl, const char *file, json_t **dep)
 	}
 	if (read_plan(file, &text, &len) != DRV_OK)
 		return CTL_EXIT_USAGE;
-	snprintf(path, sizeof(path), "/v1/deployments?source=%s", esc);
+	snprintf(path, sizeof(path), "/v1/deployments?source=%s%s", esc,
+	         dry_run ? "&dry_run=true" : "");
 	ctl_request(ctl, "POST", path, content_type(file, text), text, len, &r);
 	free(text);
 	code = ctl_exit_code(&r);
@@ -171,18 +180,14 @@ static void show(struct watch *w, const json_t *dep)
 {
 	char *text;
 
-	if (w->tty) {
-		text = ctl_render_progress(dep, drv_wall_ms(), term_width(w->out));
-		if (!text)
-			return;
-		if (w->lines > 0)
-			fprintf(w->out, "\033[%dA\033[J", w->lines);
-		w->lines = count_lines(text);
-	} else {
-		text = ctl_render_changes(w->last, dep);
-		if (!text)
-			return;
-	}
+	if (!w->tty)
+		return; /* a pipe gets its lines from the events (on_event) */
+	text = ctl_render_progress(dep, drv_wall_ms(), term_width(w->out));
+	if (!text)
+		return;
+	if (w->lines > 0)
+		fprintf(w->out, "\033[%dA\033[J", w->lines);
+	w->lines = count_lines(text);
 	fputs(text, w->out);
 	fflush(w->out);
 	free(text);
@@ -201,7 +206,31 @@ static int update(struct watch *w, json_t *dep)
 static bool minor(const char *kind)
 {
 	return strcmp(kind, "host") == 0 || strcmp(kind, "traffic") == 0 ||
-	       strcmp(kind, "hook") == 0;
+	       strcmp(kind, "hook") == 0 || strcmp(kind, "service") == 0;
+}
+
+/* An event after which the deployment may have ended. */
+static bool maybe_final(const struct ctl_event *ev)
+{
+	const char *k = ev->kind;
+
+	if (strcmp(k, "state") == 0)
+		return ctl_state_final(json_string_value(
+		        json_object_get(json_object_get(ev->data, "data"), "state")));
+	return strcmp(k, "succeeded") == 0 || strcmp(k, "failed") == 0 ||
+	       strcmp(k, "rolled_back") == 0 || strcmp(k, "aborted") == 0;
+}
+
+static void print_event(struct watch *w, const struct ctl_event *ev)
+{
+	/* The SSE data is the event row; its "data" member what the engine said. */
+	char *text =
+	        ctl_render_event(w->follow, ev->id, ev->kind, json_object_get(ev->data, "data"));
+
+	if (text)
+		fputs(text, w->out);
+	fflush(w->out);
+	free(text);
 }
 
 static int on_event(const struct ctl_event *ev, void *ctx)
@@ -210,8 +239,13 @@ static int on_event(const struct ctl_event *ev, void *ctx)
 	json_t *dep = NULL;
 	int code;
 
-	if (minor(ev->kind) && drv_mono_ms() - w->read_ms < REREAD_MIN_MS)
+	if (w->follow != NULL) {
+		print_event(w, ev);
+		if (!maybe_final(ev))
+			return 0;
+	} else if (minor(ev->kind) && drv_mono_ms() - w->read_ms < REREAD_MIN_MS) {
 		return 0;
+	}
 	w->read_ms = drv_mono_ms();
 	code = ctl_call(w->ctl, "GET", w->path, NULL, &dep);
 	if (code != CTL_EXIT_OK)
@@ -243,23 +277,66 @@ static int wait_for_end(const struct ctl *ctl, json_t *dep, FILE *out, json_t **
 		return CTL_EXIT_FAILED;
 	}
 	snprintf(w.path, sizeof(w.path), "/v1/deployments/%s", esc);
-	/* tail=1: the newest event of this deployment comes at once, so the
-	 * object is re-read after the stream is open and nothing is missed. */
-	snprintf(events, sizeof(events), "/v1/events?deployment=%s&tail=1&follow=1", esc);
-	if (w.tty)
+	/* A terminal re-reads the object on events: tail=1 (the newest event
+	 * comes at once, so the object is re-read after the stream is open and
+	 * nothing is missed). A pipe prints the events themselves: every one
+	 * since the deployment was created. */
+	snprintf(events, sizeof(events), "/v1/events?deployment=%s&tail=%d&follow=1", esc,
+	         w.tty ? 1 : 1000);
+	if (w.tty) {
 		fprintf(stderr,
 		        "(Ctrl-C stops watching; the deployment goes on: drover status %s)\n", id);
+	} else {
+		char *first;
+
+		w.follow = ctl_follow_new(dep);
+		first = ctl_render_changes(NULL, dep); /* "dep-7 pending (phase prestage)" */
+		if (w.follow == NULL || first == NULL) {
+			free(first);
+			ctl_follow_free(w.follow);
+			json_decref(dep);
+			fprintf(stderr, "drover deploy: out of memory\n");
+			return CTL_EXIT_FAILED;
+		}
+		fputs(first, w.out);
+		free(first);
+	}
 	code = update(&w, dep);
 	if (code < 0)
 		code = ctl_events_stream(ctl, events, true, &last_id, on_event, &w);
 	if (w.last && ctl_state_final(json_string_value(json_object_get(w.last, "state")))) {
-		char *line = ctl_render_summary(w.last, drv_wall_ms());
+		char *line = w.follow ? ctl_follow_end(w.follow, w.last) : NULL;
+
+		if (line)
+			fputs(line, out);
+		free(line);
+		line = ctl_render_summary(w.last, drv_wall_ms());
 		if (line)
 			fputs(line, out);
 		free(line);
 	}
+	ctl_follow_free(w.follow);
 	*final = w.last;
 	return code;
+}
+
+/* Exit 0 when nothing would change, 1 when something would (a refused
+ * plan exited 2 before: terraform plan -detailed-exitcode's convention). */
+static int show_preview(json_t *p, bool json)
+{
+	json_int_t changes = json_integer_value(json_object_get(p, "changes"));
+	char *text;
+
+	if (json) {
+		ctl_print_json(stdout, p);
+	} else {
+		text = ctl_render_preview(p);
+		if (text)
+			fputs(text, stdout);
+		free(text);
+	}
+	json_decref(p);
+	return changes > 0 ? CTL_EXIT_FAILED : CTL_EXIT_OK;
 }
 
 static int run(struct ctl *ctl, int argc, char **argv)
@@ -272,9 +349,11 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		ctl_usage(&ctl_cmd_deploy, stderr);
 		return CTL_EXIT_USAGE;
 	}
-	code = submit(ctl, o.file, &dep);
+	code = submit(ctl, o.file, o.dry_run, &dep);
 	if (code != CTL_EXIT_OK)
 		return code;
+	if (o.dry_run)
+		return show_preview(dep, o.json);
 	if (!o.wait) {
 		if (o.json)
 			ctl_print_json(stdout, dep);
@@ -294,7 +373,8 @@ static int run(struct ctl *ctl, int argc, char **argv)
 
 const struct ctl_cmd ctl_cmd_deploy = {
         .name = "deploy",
-        .usage = "deploy [--wait] [--json] FILE",
-        .summary = "start a deployment from a plan; --wait follows it to the end",
+        .usage = "deploy [--wait | --dry-run] [--json] FILE",
+        .summary = "start a deployment from a plan; --wait follows it to the end; --dry-run "
+                   "shows what it would do (exit 0 no change, 1 changes, 2 plan error)",
         .run = run,
 };

@@ -65,6 +65,7 @@ extern const struct ctl_cmd ctl_cmd_abort;
 extern const struct ctl_cmd ctl_cmd_agents;
 extern const struct ctl_cmd ctl_cmd_audit;
 extern const struct ctl_cmd ctl_cmd_deploy;
+extern const struct ctl_cmd ctl_cmd_enroll;
 extern const struct ctl_cmd ctl_cmd_events;
 extern const struct ctl_cmd ctl_cmd_history;
 extern const struct ctl_cmd ctl_cmd_pause;

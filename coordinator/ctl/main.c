@@ -20,6 +20,7 @@
 /* clang-format off */
 static const struct ctl_cmd *const cmd_table[] = {
         &ctl_cmd_agents,
+        &ctl_cmd_enroll,
         &ctl_cmd_plan,
         &ctl_cmd_deploy,
         &ctl_cmd_status,

@@ -237,10 +237,18 @@ static const char *image_text(const json_t *svc, char *out, size_t cap)
 	return clean(buf, out, cap, false);
 }
 
+/* "2.3.0 -> 2.4.0": the change the host went through, so a host going
+ * back to its previous release reads "2.4.0 -> 2.3.0". */
 static void versions(FILE *f, const json_t *h)
 {
-	const char *from = jstr(h, "from_version"), *to = jstr(h, "to_version");
+	const char *from = jstr(h, "from_version"), *to = jstr(h, "to_version"),
+	           *st = jstr(h, "state");
 
+	if (is(st, "rolling_back") || is(st, "rolled_back")) {
+		const char *t = from;
+		from = to;
+		to = t;
+	}
 	put(f, from[0] ? from : "-");
 	fputs(" -> ", f);
 	put(f, to[0] ? to : "-");
@@ -826,6 +834,143 @@ char *ctl_render_changes(const json_t *prev, const json_t *cur)
 	return text_close(&t);
 }
 
+/* ------------------------------------------------- plain, from events */
+
+struct ctl_follow {
+	json_t *dep;   /* {"id", "state", "phase", "reason"} as printed */
+	json_t *tiers; /* tier -> state printed */
+	json_t *svcs;  /* "tier/service" -> "state (strategy)" printed */
+	json_t *hosts; /* "tier/service host" -> state printed */
+	int64_t last_id;
+};
+
+struct ctl_follow *ctl_follow_new(const json_t *dep)
+{
+	struct ctl_follow *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	f->dep = json_pack("{s:s, s:s, s:s, s:s}", "id", jstr(dep, "id"), "state",
+	                   jstr(dep, "state"), "phase", jstr(dep, "phase"), "reason",
+	                   jstr(dep, "reason"));
+	f->tiers = json_object();
+	f->svcs = json_object();
+	f->hosts = json_object();
+	if (f->dep == NULL || f->tiers == NULL || f->svcs == NULL || f->hosts == NULL) {
+		ctl_follow_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void ctl_follow_free(struct ctl_follow *f)
+{
+	if (f == NULL)
+		return;
+	json_decref(f->dep);
+	json_decref(f->tiers);
+	json_decref(f->svcs);
+	json_decref(f->hosts);
+	free(f);
+}
+
+static void follow_state(struct ctl_follow *f, FILE *out, const json_t *data)
+{
+	json_t *cur = json_pack("{s:s, s:s, s:s, s:s}", "id", jstr(f->dep, "id"), "state",
+	                        jstr(data, "state"), "phase", jstr(data, "phase"), "reason",
+	                        jstr(data, "reason"));
+
+	if (cur == NULL)
+		return;
+	change_deployment(out, f->dep, cur);
+	json_decref(f->dep);
+	f->dep = cur;
+}
+
+static void follow_tier(struct ctl_follow *f, FILE *out, const char *tier, const char *st)
+{
+	if (is(st, "pending") || is(jstr(f->tiers, tier), st))
+		return;
+	json_object_set_new(f->tiers, tier, json_string(st));
+	fputs("tier ", out);
+	put(out, tier);
+	fprintf(out, " %s\n", st);
+}
+
+/* A service's line, and its tier's when that changed: a tier starts before
+ * its service and ends after it. */
+static void follow_service(struct ctl_follow *f, FILE *out, const json_t *data)
+{
+	const char *tier = jstr(data, "tier"), *tier_st = jstr(data, "tier_state"),
+	           *st = jstr(data, "state");
+	bool ended = is(st, "done") || is(st, "rolled_back") || is(st, "failed");
+	char where[300], line[400], strategy[CLEAN_MAX];
+
+	if (!ended)
+		follow_tier(f, out, tier, tier_st);
+	snprintf(where, sizeof(where), "%s/%s", tier, jstr(data, "service"));
+	strategy_str(data, strategy, sizeof(strategy));
+	snprintf(line, sizeof(line), "%s (%s)", st, strategy);
+	if (!is(jstr(f->svcs, where), line) && !is(st, "pending")) {
+		json_object_set_new(f->svcs, where, json_string(line));
+		put(out, where);
+		fputc(' ', out);
+		put(out, line);
+		fputc('\n', out);
+	}
+	if (ended)
+		follow_tier(f, out, tier, tier_st);
+}
+
+/* A host's line when its state changed (a blue-green finalize repeats it). */
+static void follow_host(struct ctl_follow *f, FILE *out, const json_t *data)
+{
+	char where[300], key[400];
+	json_t *h;
+
+	snprintf(where, sizeof(where), "%s/%s", jstr(data, "tier"), jstr(data, "service"));
+	snprintf(key, sizeof(key), "%s %s", where, jstr(data, "host"));
+	if (is(jstr(f->hosts, key), jstr(data, "state")))
+		return;
+	json_object_set_new(f->hosts, key, json_string(jstr(data, "state")));
+	h = json_deep_copy(data);
+	if (h == NULL)
+		return;
+	json_object_set(h, "id", json_object_get(data, "host"));
+	change_host(out, where, NULL, h);
+	json_decref(h);
+}
+
+char *ctl_render_event(struct ctl_follow *f, int64_t id, const char *kind, const json_t *data)
+{
+	struct text t;
+
+	if (!text_open(&t))
+		return NULL;
+	if (id <= f->last_id || kind == NULL || !json_is_object(data))
+		return text_close(&t);
+	f->last_id = id;
+	if (is(kind, "state"))
+		follow_state(f, t.f, data);
+	else if (is(kind, "service"))
+		follow_service(f, t.f, data);
+	else if (is(kind, "host"))
+		follow_host(f, t.f, data);
+	else if (is(kind, "hook"))
+		change_hook(t.f, NULL, data);
+	return text_close(&t);
+}
+
+char *ctl_follow_end(struct ctl_follow *f, const json_t *dep)
+{
+	struct text t;
+
+	if (!text_open(&t))
+		return NULL;
+	follow_state(f, t.f, dep);
+	return text_close(&t);
+}
+
 char *ctl_render_summary(const json_t *dep, int64_t now_ms)
 {
 	char took[32];
@@ -888,5 +1033,280 @@ char *ctl_render_plan_errors(const json_t *error, const char *file)
 	if (json_array_size(list) == 0)
 		plan_error(t.f, error, file);
 	json_array_foreach(list, i, e) plan_error(t.f, e, file);
+	return text_close(&t);
+}
+
+/* ------------------------------------------------------------ dry run */
+
+static const char *plural(int64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
+static void put_argv(FILE *f, const json_t *argv)
+{
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(argv, i, a)
+	{
+		if (i > 0)
+			fputc(' ', f);
+		put(f, json_string_value(a) ? json_string_value(a) : "");
+	}
+}
+
+static void put_list(FILE *f, const json_t *arr)
+{
+	const json_t *a;
+	size_t i;
+
+	if (json_array_size(arr) == 0)
+		fputs("(no host)", f);
+	json_array_foreach(arr, i, a)
+	{
+		if (i > 0)
+			fputs(", ", f);
+		put(f, json_string_value(a) ? json_string_value(a) : "");
+	}
+}
+
+static void preview_hooks(FILE *f, const json_t *phase)
+{
+	const char *name = jstr(phase, "phase");
+	bool mig = is(name, "migrations");
+	const json_t *h;
+	size_t i;
+	char took[32];
+
+	if (json_array_size(jarr(phase, "hooks")) == 0)
+		return;
+	fprintf(f, "%s (one after another; a failure %s):\n", name,
+	        is(name, "pre") ? "stops the deployment before any host changes"
+	        : mig           ? "runs the down of those applied, last first"
+	                        : "rolls back as the plan says");
+	json_array_foreach(jarr(phase, "hooks"), i, h)
+	{
+		fputs("  ", f);
+		put(f, jstr(h, "name"));
+		fputs(" on ", f);
+		put_list(f, jarr(h, "hosts"));
+		ctl_fmt_duration(jint(h, "timeout_ms"), took);
+		fprintf(f, " (timeout %s)\n    %s", took, mig ? "up:   " : "run:  ");
+		put_argv(f, jarr(h, mig ? "up" : "run"));
+		fputc('\n', f);
+		if (mig) {
+			fputs("    down: ", f);
+			put_argv(f, jarr(h, "down"));
+			fputc('\n', f);
+		}
+	}
+}
+
+/* "http :8080/health 200-299 every 1s (2 ok in a row; 3 failed: unhealthy),
+ * healthy within 1m". */
+static void preview_health(FILE *f, const json_t *h)
+{
+	const json_t *http = json_object_get(h, "http"), *tcp = json_object_get(h, "tcp");
+
+	fputs("      health gate: ", f);
+	if (http) {
+		fprintf(f, "GET :%lld", (long long)jint(http, "port"));
+		put(f, jstr(http, "path"));
+		fputc(' ', f);
+		put(f, jstr(http, "expect_status"));
+	} else if (tcp) {
+		fprintf(f, "tcp :%lld", (long long)jint(tcp, "port"));
+	} else if (json_object_get(h, "exec")) {
+		fputs("exec ", f);
+		put_argv(f, jarr(h, "exec"));
+	} else {
+		fputs("none (process alive)", f);
+	}
+	fputs(" every ", f);
+	put(f, jstr(h, "interval"));
+	fprintf(f, ", %lld ok in a row to pass, %lld failed to fail, healthy within ",
+	        (long long)jint(h, "healthy_threshold"), (long long)jint(h, "unhealthy_threshold"));
+	put(f, jstr(h, "deadline"));
+	fputc('\n', f);
+}
+
+static void put_amount(FILE *f, const json_t *v)
+{
+	if (json_is_string(v))
+		put(f, json_string_value(v));
+	else
+		fprintf(f, "%lld", (long long)json_integer_value(v));
+}
+
+static void preview_failure(FILE *f, const json_t *fl)
+{
+	fputs("      failures: at most ", f);
+	put_amount(f, json_object_get(fl, "max_failed_hosts"));
+	if (json_object_get(fl, "max_failed_per_batch")) {
+		fputs(" (per batch ", f);
+		put_amount(f, json_object_get(fl, "max_failed_per_batch"));
+		fputc(')', f);
+	}
+	fputs(" failed host(s), then roll back the ", f);
+	put(f, jstr(fl, "rollback"));
+	fputc('\n', f);
+}
+
+static void preview_host(FILE *f, const json_t *h)
+{
+	const char *change = jstr(h, "change");
+
+	fputs("      ", f);
+	put(f, jstr(h, "id"));
+	fputs("  ", f);
+	if (is(change, "unchanged")) {
+		fputs("unchanged (", f);
+		put(f, jstr(h, "to_version"));
+		fputs(" runs already: only its health is checked)", f);
+	} else {
+		put(f, jstr(h, "from_version")[0] ? jstr(h, "from_version") : "(none)");
+		fputs(" -> ", f);
+		put(f, jstr(h, "to_version"));
+	}
+	if (!json_is_true(json_object_get(h, "online")))
+		fputs("  OFFLINE: would fail at its deadline", f);
+	fputc('\n', f);
+}
+
+static void preview_step(FILE *f, const json_t *st)
+{
+	const char *kind = jstr(st, "kind");
+	const json_t *pause = json_object_get(st, "pause");
+	char took[32];
+
+	fputs("      ", f);
+	if (is(kind, "batch")) {
+		fprintf(f, "batch %lld/%lld: ", (long long)jint(st, "index"),
+		        (long long)jint(st, "of"));
+		put_list(f, jarr(st, "hosts"));
+	} else if (is(kind, "canary")) {
+		fprintf(f, "step %lld/%lld %lld%%: ", (long long)jint(st, "index"),
+		        (long long)jint(st, "of"), (long long)jint(st, "percent"));
+		if (json_array_size(jarr(st, "hosts")) == 0)
+			fputs("no more hosts", f);
+		else
+			put_list(f, jarr(st, "hosts"));
+		if (json_is_true(json_object_get(st, "traffic")))
+			fprintf(f, "; traffic %lld%% to the new release",
+			        (long long)jint(st, "percent"));
+		if (json_is_string(pause)) {
+			fputs("; then wait for drover promote", f);
+		} else if (json_is_integer(pause)) {
+			ctl_fmt_duration(json_integer_value(pause), took);
+			fprintf(f, "; then pause %s", took);
+		}
+	} else if (is(kind, "green")) {
+		fputs("start the new release beside the old (green, port ", f);
+		fprintf(f, "%lld) on ", (long long)jint(st, "port"));
+		put_list(f, jarr(st, "hosts"));
+	} else if (is(kind, "switch")) {
+		fputs("switch traffic to green", f);
+	} else if (is(kind, "finalize")) {
+		ctl_fmt_duration(jint(st, "after_ms"), took);
+		fprintf(f, "finalize after %s (stop blue)", took);
+	}
+	fputc('\n', f);
+}
+
+static void preview_service(FILE *f, const json_t *svc)
+{
+	const json_t *v, *an = json_object_get(svc, "analysis");
+	char img[CLEAN_MAX];
+	size_t i;
+
+	fputs("    ", f);
+	put(f, jstr(svc, "name"));
+	fputs("  ", f);
+	put(f, jstr(svc, "strategy"));
+	fprintf(f, "  %s\n", image_text(svc, img, sizeof(img)));
+	json_array_foreach(jarr(svc, "hosts"), i, v) preview_host(f, v);
+	json_array_foreach(jarr(svc, "steps"), i, v) preview_step(f, v);
+	preview_health(f, json_object_get(svc, "health"));
+	if (json_is_object(an)) {
+		fputs("      analysis: GET ", f);
+		put(f, jstr(an, "url"));
+		fprintf(f, " must read at most %g\n",
+		        json_number_value(json_object_get(an, "max")));
+	}
+	preview_failure(f, json_object_get(svc, "failure"));
+}
+
+static void preview_tiers(FILE *f, const json_t *p)
+{
+	const json_t *tier, *svc;
+	size_t i, j;
+
+	json_array_foreach(jarr(p, "tiers"), i, tier)
+	{
+		fputs("  tier ", f);
+		put(f, jstr(tier, "name"));
+		fputs(i == 0 ? "\n" : " (when the tier before is healthy)\n", f);
+		json_array_foreach(jarr(tier, "services"), j, svc) preview_service(f, svc);
+	}
+}
+
+static void preview_tail(FILE *f, const json_t *p)
+{
+	const json_t *v;
+	size_t i;
+	char took[32];
+
+	if (json_array_size(jarr(p, "offline")) > 0) {
+		fputs("offline now (a real run waits for them until the step's deadline): ", f);
+		put_list(f, jarr(p, "offline"));
+		fputc('\n', f);
+	}
+	json_array_foreach(jarr(p, "skipped"), i, v)
+	{
+		fputs("skipped: ", f);
+		put(f, jstr(v, "agent"));
+		fputs(" (", f);
+		put(f, jstr(v, "status"));
+		fputs(") matches ", f);
+		put(f, jstr(v, "where"));
+		fputs(" but is not accepted\n", f);
+	}
+	if (jint(p, "wait_ms") > 0) {
+		ctl_fmt_duration(jint(p, "wait_ms"), took);
+		fprintf(f, "pauses and finalize delays: at least %s\n", took);
+	}
+}
+
+char *ctl_render_preview(const json_t *p)
+{
+	int64_t changes = jint(p, "changes"), same = jint(p, "unchanged");
+	const json_t *phase;
+	struct text t;
+	size_t i;
+
+	if (!text_open(&t))
+		return NULL;
+	fputs("dry run of ", t.f);
+	put(t.f, jstr(p, "deployment"));
+	fputc(' ', t.f);
+	put(t.f, jstr(p, "version"));
+	fprintf(t.f, ": %lld change%s, %lld host%s unchanged; nothing was changed\n",
+	        (long long)changes, plural(changes), (long long)same, plural(same));
+	json_array_foreach(jarr(p, "phases"), i, phase)
+	{
+		const char *name = jstr(phase, "phase");
+
+		if (is(name, "prestage")) {
+			fprintf(t.f, "prestage: %lld host%s pull and verify their images first\n",
+			        (long long)jint(phase, "hosts"), plural(jint(phase, "hosts")));
+		} else if (is(name, "tiers")) {
+			fputs("tiers (in order):\n", t.f);
+			preview_tiers(t.f, p);
+		} else {
+			preview_hooks(t.f, phase);
+		}
+	}
+	preview_tail(t.f, p);
 	return text_close(&t);
 }

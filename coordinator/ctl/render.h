@@ -42,6 +42,33 @@ char *ctl_render_progress(const json_t *dep, int64_t now_ms, int width);
  * "" when nothing changed. */
 char *ctl_render_changes(const json_t *prev, const json_t *cur);
 
+/*
+ * Plain lines for a pipe from the deployment's events, in the order the
+ * engine recorded them (their ids): the follower keeps what it printed
+ * (deployment state and reason, each tier's and service's progress) and
+ * prints one line per change that an event carries ("state", "service",
+ * "host", "hook"; other kinds print nothing). An event whose id is not
+ * above the last one seen is skipped (a resumed stream). "" when nothing
+ * to print.
+ */
+struct ctl_follow;
+/* dep: the deployment object as created (its id, state and phase count as
+ * printed); NULL without memory. */
+struct ctl_follow *ctl_follow_new(const json_t *dep);
+void ctl_follow_free(struct ctl_follow *f);
+char *ctl_render_event(struct ctl_follow *f, int64_t id, const char *kind, const json_t *data);
+/* The deployment's state line when dep (the object as read at the end) is
+ * in a state the events have not printed yet; "" otherwise. */
+char *ctl_follow_end(struct ctl_follow *f, const json_t *dep);
+
+/* drover deploy --dry-run: the coordinator's preview (POST
+ * /v1/deployments?dry_run=true) as text: a headline with the counts, the
+ * phases in order (prestage, pre hooks, migrations with up and down, each
+ * tier's services with their hosts' current -> new release and their
+ * batches, canary steps or blue-green switch, health gate and failure
+ * budget, post hooks), then offline and skipped hosts. */
+char *ctl_render_preview(const json_t *preview);
+
 /* The last line: "dep-7 berrys 2.4.0 succeeded in 3m02s" (and the reason). */
 char *ctl_render_summary(const json_t *dep, int64_t now_ms);
 

@@ -1,4 +1,5 @@
 /* deploy_engine.c: the engine thread, its queue, API commands and resume. */
+#include "deploy_engine.h"
 #include "deploy_int.h"
 
 #include <errno.h>
@@ -31,57 +32,13 @@ struct cmd {
 
 const char *deploy_verb_name(enum deploy_verb v)
 {
-	static const char *const names[] = {"pause", "resume", "promote", "abort", "rollback"};
+	static const char *const names[] = {
+	        [DEPLOY_PAUSE] = "pause",       [DEPLOY_RESUME] = "resume",
+	        [DEPLOY_PROMOTE] = "promote",   [DEPLOY_ABORT] = "abort",
+	        [DEPLOY_ROLLBACK] = "rollback",
+	};
 
-	return (unsigned)v < 5 ? names[v] : "unknown";
-}
-
-/* ---- the queue ---- */
-
-void msg_free(struct msg *m)
-{
-	if (m == NULL)
-		return;
-	free(m->id);
-	free(m->service);
-	free(m->message);
-	free(m->output_tail);
-	free(m);
-}
-
-void engine_post(struct deploy_engine *e, struct msg *m)
-{
-	pthread_mutex_lock(&e->mu);
-	if (m->kind != MSG_CMD && e->queued >= DEPLOY_QUEUE_MAX) {
-		if (e->dropped++ % 1000 == 0)
-			drv_error("deploy", "engine queue full: message dropped", "dropped=%zu",
-			          e->dropped);
-		pthread_mutex_unlock(&e->mu);
-		msg_free(m);
-		return;
-	}
-	if (e->tail != NULL)
-		e->tail->next = m;
-	else
-		e->head = m;
-	e->tail = m;
-	e->queued++;
-	pthread_cond_signal(&e->wake);
-	pthread_mutex_unlock(&e->mu);
-}
-
-static struct msg *take(struct deploy_engine *e)
-{
-	struct msg *m = e->head;
-
-	if (m != NULL) {
-		e->head = m->next;
-		if (e->head == NULL)
-			e->tail = NULL;
-		e->queued--;
-		m->next = NULL;
-	}
-	return m;
+	return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
 }
 
 /* ---- reports from the core (core lock held: copy and queue only) ---- */
@@ -127,12 +84,12 @@ static void on_report(void *arg, const char *agent_id, const Drover__Report *r)
 	m->output_tail = dup_or_null(r->output_tail);
 	m->result = res;
 	m->exit_code = r->exit_code;
-	engine_post(e, m);
+	deploy_post(e, m);
 }
 
 /* ---- deployments ---- */
 
-struct dep *engine_find(struct deploy_engine *e, const char *id)
+struct dep *deploy_engine_find(struct deploy_engine *e, const char *id)
 {
 	for (struct dep *d = e->deps; d != NULL; d = d->next) {
 		if (strcmp(d->row.id, id) == 0)
@@ -144,14 +101,14 @@ struct dep *engine_find(struct deploy_engine *e, const char *id)
 /* The deployment a step id belongs to: "<deployment>:...". */
 static struct dep *dep_of_step(struct deploy_engine *e, const char *step)
 {
-	const char *colon = step ? strchr(step, ':') : NULL;
+	struct drv_seq_id sid;
 	char id[DRV_SEQ_ID_MAX + 1];
 
-	if (colon == NULL || (size_t)(colon - step) > DRV_SEQ_ID_MAX)
+	if (drv_seq_id_parse(step, &sid) != DRV_OK)
 		return NULL;
-	memcpy(id, step, (size_t)(colon - step));
-	id[colon - step] = '\0';
-	return engine_find(e, id);
+	memcpy(id, step, sid.dep_len);
+	id[sid.dep_len] = '\0';
+	return deploy_engine_find(e, id);
 }
 
 static void feed_report(struct deploy_engine *e, struct msg *m)
@@ -167,15 +124,15 @@ static void feed_report(struct deploy_engine *e, struct msg *m)
 	if (m->id == NULL) { /* a health transition: every deployment with that host */
 		for (d = e->deps; d != NULL; d = d->next) {
 			if (d->seq != NULL && !d->ended)
-				run_event(e, d, &ev);
+				deploy_run_event(e, d, &ev);
 		}
 		return;
 	}
 	d = dep_of_step(e, m->id);
 	if (d == NULL || d->seq == NULL || d->ended)
 		return;
-	track_report(e, d, &ev, m->exit_code, m->output_tail, drv_wall_ms());
-	run_event(e, d, &ev);
+	deploy_track_report(e, d, &ev, m->exit_code, m->output_tail, drv_wall_ms());
+	deploy_run_event(e, d, &ev);
 }
 
 static void feed_op(struct deploy_engine *e, struct msg *m)
@@ -185,10 +142,10 @@ static void feed_op(struct deploy_engine *e, struct msg *m)
 	                           .result = m->result,
 	                           .value = m->value,
 	                           .message = m->message};
-	struct dep *d = engine_find(e, m->dep);
+	struct dep *d = deploy_engine_find(e, m->dep);
 
 	if (d != NULL && d->seq != NULL && !d->ended)
-		run_event(e, d, &ev);
+		deploy_run_event(e, d, &ev);
 }
 
 /* Drop deployments that ended (they live on in the database). */
@@ -201,7 +158,7 @@ static void reap(struct deploy_engine *e)
 
 		if (d->ended) {
 			*pp = d->next;
-			dep_free(d);
+			deploy_dep_free(d);
 		} else {
 			pp = &d->next;
 		}
@@ -227,12 +184,12 @@ static json_t *row_view(const struct deploy_row *r)
 
 static int cmd_get(struct deploy_engine *e, struct cmd *c)
 {
-	struct dep *d = engine_find(e, c->id);
+	struct dep *d = deploy_engine_find(e, c->id);
 	struct deploy_row r;
 	int rc;
 
 	if (d != NULL) {
-		c->out = view_object(d);
+		c->out = deploy_view_object(d);
 		return c->out ? DRV_OK : DRV_ENOMEM;
 	}
 	rc = deploy_store_get(e->cfg.db, c->id, &r);
@@ -260,7 +217,7 @@ static const enum drv_seq_event_kind verb_events[] = {DRV_SEQ_EV_PAUSE, DRV_SEQ_
 
 static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 {
-	struct dep *d = engine_find(e, c->id);
+	struct dep *d = deploy_engine_find(e, c->id);
 	struct drv_seq_event ev = {.kind = verb_events[c->verb]};
 	struct deploy_row r;
 	int rc;
@@ -280,18 +237,18 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 	    drv_seq_paused(d->seq) == (c->verb == DEPLOY_PAUSE))
 		rc = DRV_ESTATE;
 	else
-		rc = run_event(e, d, &ev);
+		rc = deploy_run_event(e, d, &ev);
 	if (rc == DRV_ESTATE) {
 		snprintf(c->why, sizeof(c->why), "%s does not apply to deployment %s (%s)",
-		         deploy_verb_name(c->verb), c->id, view_state(d));
+		         deploy_verb_name(c->verb), c->id, deploy_view_state(d));
 		return rc;
 	}
 	if (rc != DRV_OK)
 		return rc;
-	run_flush(e, d);
+	deploy_run_flush(e, d);
 	drv_info("deploy", "operator command", "deployment=%s verb=%s actor=%s", c->id,
 	         deploy_verb_name(c->verb), c->actor ? c->actor : "");
-	c->out = view_object(d);
+	c->out = deploy_view_object(d);
 	return c->out ? DRV_OK : DRV_ENOMEM;
 }
 
@@ -317,7 +274,7 @@ static int new_dep(struct deploy_engine *e, struct cmd *c, struct dep **out)
 	d->events = json_array();
 	if (d->extra == NULL || d->events == NULL ||
 	    deploy_store_new_id(e->cfg.db, d->row.id) != DRV_OK) {
-		dep_free(d);
+		deploy_dep_free(d);
 		return DRV_ENOMEM;
 	}
 	snprintf(d->row.name, sizeof(d->row.name), "%s", p->deployment);
@@ -325,7 +282,7 @@ static int new_dep(struct deploy_engine *e, struct cmd *c, struct dep **out)
 	snprintf(d->row.actor, sizeof(d->row.actor), "%s", c->actor ? c->actor : "");
 	d->row.created_ms = d->row.updated_ms = now;
 	d->plan = p;
-	view_summary(d, now);
+	deploy_view_summary(d, now);
 	*out = d;
 	return DRV_OK;
 }
@@ -337,9 +294,9 @@ static int insert_dep(struct deploy_engine *e, struct dep *d)
 
 	d->row.plan = plan ? json_dumps(plan, JSON_COMPACT) : NULL;
 	d->row.extra = json_dumps(d->extra, JSON_COMPACT);
-	dep_event(d, "deployment_created", NULL,
-	          json_pack("{s:s, s:s, s:s}", "deployment", d->row.name, "version", d->row.version,
-	                    "actor", d->row.actor));
+	deploy_event(d, "deployment_created", NULL,
+	             json_pack("{s:s, s:s, s:s}", "deployment", d->row.name, "version",
+	                       d->row.version, "actor", d->row.actor));
 	if (d->row.plan != NULL && d->row.extra != NULL)
 		rc = deploy_store_insert(e->cfg.db, &d->row, d->events);
 	json_decref(plan);
@@ -365,12 +322,12 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 	if (rc != DRV_OK) {
 		if (d != NULL)
 			d->plan = NULL; /* the caller keeps it */
-		dep_free(d);
+		deploy_dep_free(d);
 		return rc;
 	}
 	c->plan = NULL;
 	drv_gauge_add(e->m.by_state, 1, d->row.state);
-	c->out = view_object(d);
+	c->out = deploy_view_object(d);
 	d->next = e->deps;
 	e->deps = d;
 	drv_info("deploy", "deployment created", "deployment=%s name=%s version=%s actor=%s",
@@ -401,17 +358,17 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	default: rc = DRV_EINVAL; break;
 	}
 	reply(e, c, rc); /* c is the caller's from here on */
-	if (start != NULL && run_start(e, start) != DRV_OK)
+	if (start != NULL && deploy_run_start(e, start) != DRV_OK)
 		drv_error("deploy", "cannot start the deployment", "deployment=%s", start->row.id);
 	if (start != NULL)
-		run_flush(e, start);
+		deploy_run_flush(e, start);
 }
 
 /* Save and act on everything collected since the last flush. */
 static void flush_all(struct deploy_engine *e)
 {
 	for (struct dep *d = e->deps; d != NULL; d = d->next)
-		run_flush(e, d);
+		deploy_run_flush(e, d);
 }
 
 /* Post a command and wait for the engine thread to answer it. */
@@ -432,7 +389,7 @@ static int call(struct deploy_engine *e, struct cmd *c)
 		return DRV_ECLOSED;
 	}
 	pthread_mutex_unlock(&e->mu);
-	engine_post(e, m);
+	deploy_post(e, m);
 	pthread_mutex_lock(&e->mu);
 	while (!c->done)
 		pthread_cond_wait(&c->cond, &e->mu);
@@ -502,7 +459,7 @@ static void dispatch_msg(struct deploy_engine *e, struct msg *m)
 		run_cmd(e, m->cmd);
 		break;
 	}
-	msg_free(m);
+	deploy_msg_free(m);
 }
 
 static int64_t next_deadline(struct deploy_engine *e)
@@ -522,7 +479,7 @@ static void ticks(struct deploy_engine *e)
 
 	for (struct dep *d = e->deps; d != NULL; d = d->next) {
 		if (d->seq != NULL && !d->ended && drv_seq_next_deadline(d->seq) <= now)
-			run_tick(e, d, now);
+			deploy_run_tick(e, d, now);
 	}
 }
 
@@ -562,7 +519,7 @@ static bool turn(struct deploy_engine *e)
 		pthread_mutex_unlock(&e->mu);
 		return false;
 	}
-	while (n++ < DEPLOY_BATCH_MAX && (m = take(e)) != NULL) {
+	while (n++ < DEPLOY_BATCH_MAX && (m = deploy_take(e)) != NULL) {
 		pthread_mutex_unlock(&e->mu);
 		dispatch_msg(e, m);
 		pthread_mutex_lock(&e->mu);
@@ -635,7 +592,7 @@ static int resume_one(void *arg, struct deploy_row *r)
 	if (rc == DRV_OK) {
 		d->next = e->deps;
 		e->deps = d;
-		rc = r->seq_state ? run_resume(e, d, r->seq_state) : run_start(e, d);
+		rc = r->seq_state ? deploy_run_resume(e, d, r->seq_state) : deploy_run_start(e, d);
 		if (rc != DRV_OK && !d->ended) {
 			char why[DRV_SEQ_TEXT_MAX];
 
@@ -644,11 +601,11 @@ static int resume_one(void *arg, struct deploy_row *r)
 			         drv_errname(rc));
 			drv_seq_free(d->seq);
 			d->seq = NULL;
-			run_fail(e, d, why);
+			deploy_run_fail(e, d, why);
 		}
-		run_flush(e, d);
+		deploy_run_flush(e, d);
 	} else {
-		dep_free(d);
+		deploy_dep_free(d);
 		if (rc != DRV_ENOMEM)
 			unloadable(e, r, rc);
 	}
@@ -718,7 +675,7 @@ int deploy_engine_new(const struct deploy_engine_config *cfg, struct deploy_engi
 	h.on_report = on_report;
 	h.arg = e;
 	core_set_hooks(cfg->core, &h);
-	rc = ops_init(e);
+	rc = deploy_ops_init(e);
 	if (rc == DRV_OK)
 		rc = deploy_store_active(cfg->db, resume_one, e);
 	if (rc == DRV_OK && pthread_create(&e->thread, NULL, engine_main, e) != 0)
@@ -737,13 +694,13 @@ static void fail_pending_cmds(struct deploy_engine *e)
 	struct msg *m;
 
 	pthread_mutex_lock(&e->mu);
-	while ((m = take(e)) != NULL) {
+	while ((m = deploy_take(e)) != NULL) {
 		if (m->kind == MSG_CMD) {
 			m->cmd->rc = DRV_ECLOSED;
 			m->cmd->done = true;
 			pthread_cond_signal(&m->cmd->cond);
 		}
-		msg_free(m);
+		deploy_msg_free(m);
 	}
 	pthread_mutex_unlock(&e->mu);
 }
@@ -761,12 +718,12 @@ void deploy_engine_free(struct deploy_engine *e)
 	pthread_mutex_unlock(&e->mu);
 	if (e->thread_started)
 		pthread_join(e->thread, NULL);
-	ops_fini(e);
+	deploy_ops_fini(e);
 	fail_pending_cmds(e);
 	while (e->deps != NULL) {
 		struct dep *d = e->deps;
 		e->deps = d->next;
-		dep_free(d);
+		deploy_dep_free(d);
 	}
 	drv_seq_actions_free(&e->acts);
 	pthread_cond_destroy(&e->ops_done);

@@ -26,20 +26,13 @@
 #include <sqlite3.h>
 
 #include "core.h"
+#include "deploy_config.h"
 #include "events.h"
 #include "notify.h"
 #include "plan.h"
 #include "sequencer.h"
 
 struct deploy_engine;
-
-struct deploy_engine_config {
-	sqlite3 *db;               /* a connection of its own (drv_db_open), borrowed */
-	struct core *core;         /* borrowed */
-	struct drv_events *events; /* woken after events are saved; may be NULL */
-	struct notifier *notifier; /* webhooks; may be NULL */
-	int64_t metric_timeout_ms; /* 0: 5 s (a plan's analysis timeout wins) */
-};
 
 /* Load and resume unfinished deployments, start the thread, and install the
  * core's report hook. */

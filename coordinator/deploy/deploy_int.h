@@ -1,9 +1,10 @@
 /*
  * deploy_int.h: the deployment engine's internals, shared by its files:
- * deploy_engine.c (thread, queue, commands, resume), deploy_run.c (one
+ * deploy_engine.c (thread, commands, resume), deploy_run.c (one
  * deployment's transitions: handle, save, perform), deploy_track.c (host and
  * hook records for the API and events), deploy_ops.c (traffic and metric
- * workers), deploy_view.c (the API object). Not an API.
+ * workers), deploy_view.c (the API object), deploy_queue.c (the message
+ * queue and deployment events: the helpers below all of them). Not an API.
  *
  * Everything here runs on the engine thread, except the queue (engine->mu)
  * and the worker operations, which only post their outcome.
@@ -14,7 +15,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "deploy_engine.h"
+#include "deploy_config.h"
 #include "deploy_store.h"
 #include "envelope.h"
 #include "metrics.h"
@@ -51,9 +52,12 @@ struct dep {
 	json_t *events;    /* events of the transition being made: [{"kind", "agent", "data"}] */
 	struct pend *pend; /* actions taken since the last save */
 	size_t n_pend, cap_pend;
-	bool dirty;   /* something changed since the last save */
-	bool persist; /* the sequencer's state changed since the last save */
-	bool ended;   /* terminal and saved: free after this turn */
+	bool dirty;        /* something changed since the last save */
+	bool persist;      /* the sequencer's state changed since the last save */
+	bool ended;        /* terminal and saved: free after this turn */
+	bool save_failing; /* the last save failed: retried every turn */
+	json_t *svc_seen;  /* service name -> its progress as last put in a "service" event */
+	json_t *from_idx;  /* per service: agent -> the release it ran before (lazy) */
 };
 
 enum msg_kind { MSG_REPORT, MSG_OP, MSG_CMD };
@@ -103,64 +107,81 @@ struct deploy_engine {
 };
 
 /* deploy_engine.c */
-void engine_post(struct deploy_engine *e, struct msg *m);
-void msg_free(struct msg *m);
-struct dep *engine_find(struct deploy_engine *e, const char *id);
+struct dep *deploy_engine_find(struct deploy_engine *e, const char *id);
 
 /* deploy_run.c */
 /* Build the sequencer from the plan and the saved targets and start it. */
-int run_start(struct deploy_engine *e, struct dep *d);
+int deploy_run_start(struct deploy_engine *e, struct dep *d);
 /* Rebuild from the saved state, re-send what is outstanding, replay the
  * reports the core recorded meanwhile. */
-int run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state);
+int deploy_run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state);
 /* Feed one event (DRV_ESTATE etc. from drv_seq_handle for verbs). */
-int run_event(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev);
+int deploy_run_event(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev);
 /* Time passed: tick when a deadline is due. */
-void run_tick(struct deploy_engine *e, struct dep *d, int64_t now);
+void deploy_run_tick(struct deploy_engine *e, struct dep *d, int64_t now);
 /* Save what changed since the last save (one transaction), then perform
  * the actions taken meanwhile. The entry points above only take actions:
  * the engine flushes after a batch of messages and before any command. */
-void run_flush(struct deploy_engine *e, struct dep *d);
+void deploy_run_flush(struct deploy_engine *e, struct dep *d);
 /* End a deployment that cannot go on (cannot start, cannot be resumed) as
  * failed with the reason, saved. */
-void run_fail(struct deploy_engine *e, struct dep *d, const char *why);
-void dep_free(struct dep *d);
-/* Queue an event about d for the current transition (steals data). */
-void dep_event(struct dep *d, const char *kind, const char *agent, json_t *data);
+void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why);
+void deploy_dep_free(struct dep *d);
+/* A sequencer's hosts from a deployment's targets (deploy_hosts.h). */
+int deploy_run_add_targets(struct drv_seq *s, const json_t *targets);
 
 /* deploy_track.c: host and hook records in d->extra, and their events */
-void track_send(struct dep *d, const struct drv_seq_action *a, int64_t now);
-void track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev,
-                  int exit_code, const char *output_tail, int64_t now);
+void deploy_track_send(struct dep *d, const struct drv_seq_action *a, int64_t now);
+void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev,
+                         int exit_code, const char *output_tail, int64_t now);
 /* After a tick or a verb: hosts whose steps the sequencer ended on its
  * own (deadlines, abandoned) get their records and events. */
-void track_reconcile(struct dep *d, int64_t now);
+void deploy_track_reconcile(struct dep *d, int64_t now);
 /* A host's API state from its entry in drv_seq_status(s, true); ended: the
  * deployment is final (a prestage that never finished shows as pending). */
-const char *track_host_state(const json_t *seq_host, bool ended);
+const char *deploy_track_host_state(const json_t *seq_host, bool ended);
 
 /* deploy_ops.c */
-int ops_init(struct deploy_engine *e);
+int deploy_ops_init(struct deploy_engine *e);
 /* Prepare an operation now (weights from the sequencer's current state);
  * NULL only when out of memory. */
-struct op *ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a);
-struct op *ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a);
+struct op *deploy_ops_traffic(struct deploy_engine *e, struct dep *d,
+                              const struct drv_seq_action *a);
+struct op *deploy_ops_metric(struct deploy_engine *e, struct dep *d,
+                             const struct drv_seq_action *a);
 /* After the save: run it (the outcome comes back as a message). */
-void ops_start(struct deploy_engine *e, struct op *o);
-void ops_discard(struct op *o);
+void deploy_ops_start(struct deploy_engine *e, struct op *o);
+void deploy_ops_discard(struct op *o);
 /* Stop the traffic worker and wait until every operation has posted. */
-void ops_fini(struct deploy_engine *e);
+void deploy_ops_fini(struct deploy_engine *e);
 /* The first number in a metric answer ("0.003", "0.003\n", {"value": 0.003}):
  * DRV_EINVAL when there is none or it is not finite. */
 int deploy_metric_value(const char *body, double *out);
 
+/* deploy_queue.c: below every other file */
+/* Queue m for the engine thread (any thread); the queue takes m (a full
+ * queue drops a report or an outcome, never a command). */
+void deploy_post(struct deploy_engine *e, struct msg *m);
+/* The oldest message, or NULL (caller holds e->mu). */
+struct msg *deploy_take(struct deploy_engine *e);
+void deploy_msg_free(struct msg *m);
+/* Queue an event about d for the current transition (steals data). */
+void deploy_event(struct dep *d, const char *kind, const char *agent, json_t *data);
+
 /* deploy_view.c */
 /* The documented API state and phase of a deployment. */
-const char *view_state(const struct dep *d);
-const char *view_phase(const struct dep *d);
+const char *deploy_view_state(const struct dep *d);
+const char *deploy_view_phase(const struct dep *d);
 /* Fill d->row's summary columns from the sequencer. */
-void view_summary(struct dep *d, int64_t now);
+void deploy_view_summary(struct dep *d, int64_t now);
 /* The deployment object (docs/api.md "Deployments"), a new reference. */
-json_t *view_object(const struct dep *d);
+json_t *deploy_view_object(const struct dep *d);
+/* A "service" event for every service whose state, batch, canary step or
+ * weight changed since the last call (with its tier's state), so that a
+ * follower prints a service's progress where it happened; ended_only: only
+ * services that ended (done, rolled_back, failed), else only the others. */
+void deploy_view_service_events(struct dep *d, bool ended_only);
+/* The release agent ran before this deployment, for service index svc. */
+const char *deploy_view_from_version(struct dep *d, int svc, const char *agent);
 
 #endif

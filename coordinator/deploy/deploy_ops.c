@@ -20,6 +20,7 @@
 #include "err.h"
 #include "log.h"
 #include "traffic.h"
+#include "traffic_conf.h"
 
 struct op {
 	struct op *next; /* the traffic worker's queue */
@@ -29,9 +30,9 @@ struct op {
 	char id[DRV_SEQ_STEP_ID_MAX];
 	char service[DRV_PLAN_NAME_MAX + 1];
 	enum drv_seq_event_kind kind;
-	/* traffic: HAProxy (socket) or droverd's own hook (argv) */
-	char *socket, *backend;
-	char **argv; /* NULL-terminated, or NULL */
+	/* traffic: a copy of the named balancer of droverd.yaml */
+	char *tkind, *balancer, *socket, *backend;
+	char **argv; /* kind command: NULL-terminated, or NULL */
 	struct drv_traffic_weight *w;
 	size_t n, cap;
 	int64_t timeout_ms;
@@ -49,6 +50,8 @@ static void op_free(struct op *o)
 	for (size_t i = 0; o->argv != NULL && o->argv[i] != NULL; i++)
 		free(o->argv[i]);
 	free(o->argv);
+	free(o->tkind);
+	free(o->balancer);
 	free(o->socket);
 	free(o->backend);
 	free(o->url);
@@ -70,9 +73,9 @@ static void op_done(struct op *o, bool ok, double value, const char *message)
 		m->result = ok ? DRV_SEQ_R_OK : DRV_SEQ_R_FAILED;
 		m->value = value;
 		if (m->id != NULL)
-			engine_post(e, m);
+			deploy_post(e, m);
 		else
-			msg_free(m);
+			deploy_msg_free(m);
 	}
 	op_free(o);
 	pthread_mutex_lock(&e->mu);
@@ -105,7 +108,7 @@ static void add_server(void *arg, const char *server, uint32_t weight)
 static void *traffic_main(void *arg)
 {
 	struct op *o = arg;
-	struct drv_traffic_config cfg = {.kind = o->argv ? "hook" : "haproxy",
+	struct drv_traffic_config cfg = {.kind = o->tkind,
 	                                 .socket = o->socket,
 	                                 .argv = (const char *const *)o->argv,
 	                                 .timeout_ms = o->timeout_ms};
@@ -117,8 +120,8 @@ static void *traffic_main(void *arg)
 		rc = drv_traffic_set_weights(t, o->backend, o->w, o->n);
 	drv_traffic_close(t);
 	if (rc != DRV_OK)
-		snprintf(why, sizeof(why), "%s %s backend %s: %s", cfg.kind,
-		         o->argv ? o->argv[0] : o->socket, o->backend, drv_strerror(rc));
+		snprintf(why, sizeof(why), "balancer %s (%s) backend %s: %s", o->balancer, cfg.kind,
+		         o->backend, drv_strerror(rc));
 	drv_info("deploy", rc == DRV_OK ? "traffic weights set" : "traffic switch failed",
 	         "deployment=%s op=%s backend=%s servers=%zu why=\"%s\"", o->dep, o->id, o->backend,
 	         o->n, why);
@@ -154,7 +157,7 @@ static void *traffic_worker(void *arg)
 	return NULL;
 }
 
-int ops_init(struct deploy_engine *e)
+int deploy_ops_init(struct deploy_engine *e)
 {
 	pthread_cond_init(&e->tq_cond, NULL);
 	if (pthread_create(&e->tq_thread, NULL, traffic_worker, e) != 0) {
@@ -185,7 +188,7 @@ static void *metric_main(void *arg);
 
 /* Start an operation taken earlier; a failure is answered at once (the
  * sequencer sees a failed operation rather than waiting for its deadline). */
-void ops_start(struct deploy_engine *e, struct op *o)
+void deploy_ops_start(struct deploy_engine *e, struct op *o)
 {
 	pthread_attr_t attr;
 	pthread_t t;
@@ -216,7 +219,7 @@ void ops_start(struct deploy_engine *e, struct op *o)
 		op_done(o, false, 0, "cannot start a worker thread");
 }
 
-void ops_discard(struct op *o)
+void deploy_ops_discard(struct op *o)
 {
 	op_free(o);
 }
@@ -227,18 +230,22 @@ static void traffic_event(struct dep *d, const struct op *o)
 
 	for (size_t i = 0; w != NULL && i < o->n; i++)
 		json_object_set_new(w, o->w[i].server, json_integer(o->w[i].weight));
-	dep_event(d, "traffic", NULL,
-	          json_pack("{s:s, s:s, s:o}", "service", o->service, "backend", o->backend,
-	                    "weights", w ? w : json_object()));
+	deploy_event(d, "traffic", NULL,
+	             json_pack("{s:s, s:s, s:o}", "service", o->service, "backend", o->backend,
+	                       "weights", w ? w : json_object()));
 }
 
-/* The hook's command, NULL-terminated (traffic.h appends the operation). */
-static char **copy_argv(const struct drv_plan_argv *a)
+/* The balancer's command, NULL-terminated (traffic.h appends the operation). */
+static char **copy_argv(char *const *a)
 {
-	char **v = a->n > 0 && a->n < DRV_TRAFFIC_ARGV_MAX ? calloc(a->n + 1, sizeof(*v)) : NULL;
+	size_t n = 0;
+	char **v;
 
-	for (size_t i = 0; v != NULL && i < a->n; i++) {
-		v[i] = strdup(a->v[i]);
+	while (a != NULL && a[n] != NULL)
+		n++;
+	v = n > 0 && n <= DRV_TRAFFIC_ARGV_MAX ? calloc(n + 1, sizeof(*v)) : NULL;
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		v[i] = strdup(a[i]);
 		if (v[i] == NULL) {
 			for (size_t j = 0; j < i; j++)
 				free(v[j]);
@@ -249,7 +256,29 @@ static char **copy_argv(const struct drv_plan_argv *a)
 	return v;
 }
 
-struct op *ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
+/* Copy what the named balancer needs; the reason when it cannot be used. */
+static const char *use_balancer(struct deploy_engine *e, struct op *o,
+                                const struct drv_plan_traffic *tr)
+{
+	const struct drv_traffic_balancer *b =
+	        drv_traffic_balancer_find(e->cfg.balancers, tr->balancer);
+
+	o->balancer = strdup(tr->balancer ? tr->balancer : "");
+	if (b == NULL)
+		return "the plan's balancer is not defined in droverd.yaml (balancers)";
+	o->tkind = strdup(b->kind);
+	o->socket = b->socket ? strdup(b->socket) : NULL;
+	o->argv = b->argv ? copy_argv(b->argv) : NULL;
+	if (o->balancer == NULL || o->tkind == NULL || (b->socket && !o->socket) ||
+	    (b->argv && !o->argv))
+		return "out of memory";
+	if (b->timeout_ms > 0 && b->timeout_ms < o->timeout_ms)
+		o->timeout_ms = b->timeout_ms;
+	return NULL;
+}
+
+struct op *deploy_ops_traffic(struct deploy_engine *e, struct dep *d,
+                              const struct drv_seq_action *a)
 {
 	const struct drv_plan_traffic *tr;
 	struct op *o = op_new(e, d, a, DRV_SEQ_EV_TRAFFIC);
@@ -257,14 +286,17 @@ struct op *ops_traffic(struct deploy_engine *e, struct dep *d, const struct drv_
 	if (o == NULL)
 		return NULL;
 	tr = &d->plan->services[a->service].strategy.traffic;
-	o->socket = strdup(tr->socket ? tr->socket : "");
 	o->backend = strdup(tr->backend ? tr->backend : "");
 	o->timeout_ms = tr->timeout_ms > 0 ? tr->timeout_ms : DEPLOY_OP_TIMEOUT;
-	if (tr->kind == DRV_TRAFFIC_LOCAL_HOOK)
-		o->argv = copy_argv(&tr->hook.run);
-	if (o->socket == NULL || o->backend == NULL ||
-	    (tr->kind == DRV_TRAFFIC_LOCAL_HOOK && o->argv == NULL) ||
-	    drv_seq_traffic_servers(d->seq, a, add_server, o) != DRV_OK || o->n == 0) {
+	if (tr->kind != DRV_TRAFFIC_BALANCER) {
+		o->fail = "the traffic switch names no balancer";
+		return o;
+	}
+	o->fail = use_balancer(e, o, tr);
+	if (o->fail != NULL)
+		return o;
+	if (o->backend == NULL || drv_seq_traffic_servers(d->seq, a, add_server, o) != DRV_OK ||
+	    o->n == 0) {
 		o->fail = "no servers for the traffic switch";
 		return o;
 	}
@@ -354,7 +386,7 @@ static void *metric_main(void *arg)
 	return NULL;
 }
 
-struct op *ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
+struct op *deploy_ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
 {
 	const struct drv_plan_strategy *st;
 	struct op *o = op_new(e, d, a, DRV_SEQ_EV_METRIC);
@@ -371,7 +403,7 @@ struct op *ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_s
 	return o;
 }
 
-void ops_fini(struct deploy_engine *e)
+void deploy_ops_fini(struct deploy_engine *e)
 {
 	pthread_mutex_lock(&e->mu);
 	e->tq_stop = true;

@@ -1,7 +1,7 @@
 /*
  * deploy_run.c: one deployment's transitions. Every call into the
  * sequencer ends in collect(): the actions it took are kept (copied) with
- * the records and events they imply. run_flush() then saves everything that
+ * the records and events they imply. deploy_run_flush() then saves everything that
  * changed since the last save in one transaction (the sequencer's state, the
  * records, the events) and only then performs the kept actions in order
  * (instructions queued, traffic and metric operations started, webhooks
@@ -15,11 +15,14 @@
 #include <string.h>
 
 #include "clock.h"
+#include "core.h"
 #include "dispatch.h"
 #include "err.h"
 #include "log.h"
+#include "notify.h"
+#include "storage.h"
 
-void dep_free(struct dep *d)
+void deploy_dep_free(struct dep *d)
 {
 	if (d == NULL)
 		return;
@@ -27,20 +30,13 @@ void dep_free(struct dep *d)
 	drv_plan_free(d->plan);
 	json_decref(d->extra);
 	json_decref(d->events);
+	json_decref(d->svc_seen);
+	json_decref(d->from_idx);
 	for (size_t i = 0; i < d->n_pend; i++)
-		ops_discard(d->pend[i].op);
+		deploy_ops_discard(d->pend[i].op);
 	free(d->pend);
 	deploy_row_clear(&d->row);
 	free(d);
-}
-
-void dep_event(struct dep *d, const char *kind, const char *agent, json_t *data)
-{
-	json_t *e = json_pack("{s:s, s:s?, s:o}", "kind", kind, "agent", agent, "data",
-	                      data ? data : json_object());
-
-	if (e != NULL)
-		json_array_append_new(d->events, e);
 }
 
 /* ---- performing actions ---- */
@@ -65,10 +61,10 @@ static void send_failed(struct deploy_engine *e, const struct drv_seq_action *a,
 	drv_warn("deploy", "instruction not queued", "step=%s agent=%s error=%s", a->id, a->agent,
 	         drv_errname(rc));
 	if (m->id == NULL) {
-		msg_free(m);
+		deploy_msg_free(m);
 		return;
 	}
-	engine_post(e, m);
+	deploy_post(e, m);
 }
 
 static int64_t ttl_of(const struct drv_seq_action *a, int64_t now)
@@ -128,7 +124,8 @@ static void perform_notify(struct deploy_engine *e, struct dep *d, const struct 
 	if (n == 0)
 		return;
 	fields = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", d->row.id, "deployment", d->row.name,
-	                   "version", d->row.version, "state", view_state(d), "text", a->text);
+	                   "version", d->row.version, "state", deploy_view_state(d), "text",
+	                   a->text);
 	if (notify_post(e->cfg.notifier, t, n, nev, fields) != DRV_OK)
 		drv_warn("deploy", "notification dropped", "deployment=%s event=%s", d->row.id,
 		         drv_plan_event_name(a->event));
@@ -147,7 +144,7 @@ static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
 		case DRV_SEQ_ACT_TRAFFIC:
 		case DRV_SEQ_ACT_METRIC:
 			if (p->op != NULL)
-				ops_start(e, p->op);
+				deploy_ops_start(e, p->op);
 			p->op = NULL;
 			break;
 		case DRV_SEQ_ACT_NOTIFY: perform_notify(e, d, &p->a); break;
@@ -159,15 +156,6 @@ static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
 	d->n_pend = 0;
 }
 
-static void drop_pending(struct dep *d)
-{
-	for (size_t i = 0; i < d->n_pend; i++) {
-		ops_discard(d->pend[i].op);
-		d->pend[i].op = NULL;
-	}
-	d->n_pend = 0;
-}
-
 /* ---- saving ---- */
 
 /* Records and events an action implies (before it is saved). */
@@ -175,10 +163,10 @@ static void note_action(struct deploy_engine *e, struct dep *d, const struct drv
                         int64_t now)
 {
 	if (a->kind == DRV_SEQ_ACT_SEND) {
-		track_send(d, a, now);
+		deploy_track_send(d, a, now);
 	} else if (a->kind == DRV_SEQ_ACT_NOTIFY) {
-		dep_event(d, drv_plan_event_name(a->event), NULL,
-		          json_pack("{s:s}", "text", a->text));
+		deploy_event(d, drv_plan_event_name(a->event), NULL,
+		             json_pack("{s:s}", "text", a->text));
 		if (a->event == DRV_EVENT_ROLLBACK_STARTED)
 			drv_counter_inc(e->m.rollbacks);
 	}
@@ -199,11 +187,37 @@ static struct pend *pend_add(struct dep *d)
 	return &d->pend[d->n_pend++];
 }
 
+static void note_state(struct deploy_engine *e, struct dep *d, const char *was_state,
+                       const char *was_phase, const char *was_reason);
+
+/* The deployment's and the services' progress after a sequencer call, as
+ * events placed before those of the actions it took: "running (phase
+ * tiers)" comes after the hook that ended the migrations and before the
+ * first host starts; "service done" after its last host and before
+ * tier_done. The final state waits for run_flush (hosts reconciled first). */
+static void note_progress(struct deploy_engine *e, struct dep *d, int64_t now)
+{
+	char was_state[DEPLOY_STATE_MAX], was_phase[DEPLOY_STATE_MAX], was_reason[DRV_SEQ_TEXT_MAX];
+
+	if (d->seq == NULL)
+		return;
+	deploy_view_service_events(d, true); /* what ended comes before what it caused */
+	if (!drv_seq_state_terminal(drv_seq_state(d->seq))) {
+		memcpy(was_state, d->row.state, sizeof(was_state));
+		memcpy(was_phase, d->row.phase, sizeof(was_phase));
+		memcpy(was_reason, d->row.reason, sizeof(was_reason));
+		deploy_view_summary(d, now);
+		note_state(e, d, was_state, was_phase, was_reason);
+	}
+	deploy_view_service_events(d, false);
+}
+
 /* Keep the actions of the last sequencer call until the next flush. */
 static void collect(struct deploy_engine *e, struct dep *d)
 {
 	int64_t now = drv_wall_ms();
 
+	note_progress(e, d, now);
 	for (size_t i = 0; i < e->acts.n; i++) {
 		const struct drv_seq_action *a = &e->acts.v[i];
 		struct pend *p = pend_add(d);
@@ -219,9 +233,9 @@ static void collect(struct deploy_engine *e, struct dep *d)
 		snprintf(p->slot, sizeof(p->slot), "%s", a->slot ? a->slot : "");
 		p->a.agent = p->a.slot = NULL; /* set when performed (perform) */
 		if (a->kind == DRV_SEQ_ACT_TRAFFIC)
-			p->op = ops_traffic(e, d, a);
+			p->op = deploy_ops_traffic(e, d, a);
 		else if (a->kind == DRV_SEQ_ACT_METRIC)
-			p->op = ops_metric(e, d, a);
+			p->op = deploy_ops_metric(e, d, a);
 	}
 	d->persist |= e->acts.persist;
 	d->dirty = true;
@@ -238,9 +252,9 @@ static void note_state(struct deploy_engine *e, struct dep *d, const char *was_s
 	if (strcmp(was_state, d->row.state) == 0 && strcmp(was_phase, d->row.phase) == 0 &&
 	    strcmp(was_reason, d->row.reason) == 0)
 		return;
-	dep_event(d, "state", NULL,
-	          json_pack("{s:s, s:s, s:s}", "state", d->row.state, "phase", d->row.phase,
-	                    "reason", d->row.reason));
+	deploy_event(d, "state", NULL,
+	             json_pack("{s:s, s:s, s:s}", "state", d->row.state, "phase", d->row.phase,
+	                       "reason", d->row.reason));
 }
 
 static char *dump_new(json_t *j)
@@ -264,7 +278,7 @@ static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final
 	}
 	d->row.extra = json_dumps(d->extra, JSON_COMPACT);
 	if (final)
-		d->row.view = dump_new(view_object(d));
+		d->row.view = dump_new(deploy_view_object(d));
 	if (rc == DRV_OK && (d->row.extra == NULL || (final && d->row.view == NULL)))
 		rc = DRV_ENOMEM;
 	if (rc == DRV_OK)
@@ -276,7 +290,7 @@ static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final
 	return rc;
 }
 
-void run_flush(struct deploy_engine *e, struct dep *d)
+void deploy_run_flush(struct deploy_engine *e, struct dep *d)
 {
 	int64_t now = drv_wall_ms();
 	char was_state[DEPLOY_STATE_MAX], was_phase[DEPLOY_STATE_MAX], was_reason[DRV_SEQ_TEXT_MAX];
@@ -286,23 +300,31 @@ void run_flush(struct deploy_engine *e, struct dep *d)
 	if (!d->dirty || d->ended)
 		return;
 	if (final)
-		track_reconcile(d, now); /* host records and events match the final object */
+		deploy_track_reconcile(d, now); /* host records and events match the final object */
 	memcpy(was_state, d->row.state, sizeof(was_state));
 	memcpy(was_phase, d->row.phase, sizeof(was_phase));
 	memcpy(was_reason, d->row.reason, sizeof(was_reason));
-	view_summary(d, now);
+	deploy_view_summary(d, now);
 	note_state(e, d, was_state, was_phase, was_reason);
 	if (d->persist || json_array_size(d->events) > 0) {
 		rc = save(e, d, d->persist, final);
 		if (rc != DRV_OK) {
-			drv_error("deploy",
-			          "cannot save a transition: dropped until droverd restarts",
-			          "deployment=%s error=%s", d->row.id, drv_errname(rc));
-			d->ended = true;
-			json_array_clear(d->events);
-			drop_pending(d);
+			/* Nothing is sent before it is saved: keep the transition, its
+			 * events and actions, and try again next turn (a full disk
+			 * that gets space back). */
+			if (!d->save_failing)
+				drv_error("deploy",
+				          "cannot save a transition: holding it until a save "
+				          "succeeds",
+				          "deployment=%s error=%s", d->row.id, drv_errname(rc));
+			d->save_failing = true;
+			drv_storage_suspect();
 			return;
 		}
+		if (d->save_failing)
+			drv_info("deploy", "transition saved after failed attempts: going on",
+			         "deployment=%s", d->row.id);
+		d->save_failing = false;
 		if (e->cfg.events != NULL && json_array_size(d->events) > 0)
 			drv_events_notify(e->cfg.events);
 	}
@@ -335,7 +357,7 @@ static int add_hook_hosts(struct drv_seq *s, const json_t *lists, enum drv_seq_s
 	return DRV_OK;
 }
 
-static int add_targets(struct drv_seq *s, const json_t *t)
+int deploy_run_add_targets(struct drv_seq *s, const json_t *t)
 {
 	const json_t *svcs = json_object_get(t, "services");
 	size_t i, j;
@@ -364,7 +386,7 @@ static int add_targets(struct drv_seq *s, const json_t *t)
 	return rc;
 }
 
-void run_fail(struct deploy_engine *e, struct dep *d, const char *why)
+void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why)
 {
 	int64_t now = drv_wall_ms();
 
@@ -375,25 +397,25 @@ void run_fail(struct deploy_engine *e, struct dep *d, const char *why)
 	snprintf(d->row.phase, sizeof(d->row.phase), "done");
 	snprintf(d->row.reason, sizeof(d->row.reason), "%s", why);
 	d->row.updated_ms = d->row.finished_ms = now;
-	dep_event(d, "failed", NULL, json_pack("{s:s}", "text", why));
+	deploy_event(d, "failed", NULL, json_pack("{s:s}", "text", why));
 	if (save(e, d, false, true) == DRV_OK && e->cfg.events != NULL)
 		drv_events_notify(e->cfg.events);
 	json_array_clear(d->events);
 	d->ended = true;
 }
 
-int run_start(struct deploy_engine *e, struct dep *d)
+int deploy_run_start(struct deploy_engine *e, struct dep *d)
 {
 	int rc = drv_seq_new(d->plan, d->row.id, &d->seq);
 
 	if (rc == DRV_OK)
-		rc = add_targets(d->seq, json_object_get(d->extra, "targets"));
+		rc = deploy_run_add_targets(d->seq, json_object_get(d->extra, "targets"));
 	if (rc == DRV_OK)
 		rc = drv_seq_start(d->seq, drv_wall_ms(), &e->acts);
 	if (rc != DRV_OK) {
-		run_fail(e, d,
-		         d->seq && drv_seq_error(d->seq)[0] ? drv_seq_error(d->seq)
-		                                            : drv_strerror(rc));
+		deploy_run_fail(e, d,
+		                d->seq && drv_seq_error(d->seq)[0] ? drv_seq_error(d->seq)
+		                                                   : drv_strerror(rc));
 		drv_seq_actions_clear(&e->acts);
 		return rc;
 	}
@@ -428,12 +450,13 @@ static void replay_one(void *arg, const char *agent, json_t *data)
 	ev.result = result_of(res);
 	if (ev.id == NULL)
 		return;
-	track_report(r->e, r->d, &ev, (int)json_integer_value(json_object_get(data, "exit_code")),
-	             json_string_value(json_object_get(data, "output_tail")), drv_wall_ms());
-	run_event(r->e, r->d, &ev);
+	deploy_track_report(r->e, r->d, &ev,
+	                    (int)json_integer_value(json_object_get(data, "exit_code")),
+	                    json_string_value(json_object_get(data, "output_tail")), drv_wall_ms());
+	deploy_run_event(r->e, r->d, &ev);
 }
 
-int run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state)
+int deploy_run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state)
 {
 	struct replay r = {e, d};
 	json_t *st = json_loads(seq_state, 0, NULL);
@@ -454,7 +477,7 @@ int run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state)
 	return deploy_store_reports(e->cfg.db, d->row.id, replay_one, &r);
 }
 
-int run_event(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev)
+int deploy_run_event(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev)
 {
 	int rc = drv_seq_handle(d->seq, ev, drv_wall_ms(), &e->acts);
 
@@ -468,12 +491,12 @@ int run_event(struct deploy_engine *e, struct dep *d, const struct drv_seq_event
 		return rc;
 	}
 	if (ev->kind >= DRV_SEQ_EV_PAUSE)
-		track_reconcile(d, drv_wall_ms());
+		deploy_track_reconcile(d, drv_wall_ms());
 	collect(e, d);
 	return DRV_OK;
 }
 
-void run_tick(struct deploy_engine *e, struct dep *d, int64_t now)
+void deploy_run_tick(struct deploy_engine *e, struct dep *d, int64_t now)
 {
 	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_TICK};
 
@@ -482,6 +505,6 @@ void run_tick(struct deploy_engine *e, struct dep *d, int64_t now)
 		return;
 	}
 	if (e->acts.n > 0 || e->acts.persist)
-		track_reconcile(d, now);
+		deploy_track_reconcile(d, now);
 	collect(e, d);
 }

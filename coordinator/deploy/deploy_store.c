@@ -74,7 +74,12 @@ int deploy_store_new_id(sqlite3 *db, char id[DRV_SEQ_ID_MAX + 1])
 	int64_t n;
 	int rc;
 
-	rc = prep(db, "SELECT COALESCE(MAX(n), 0) + 1 FROM deployments", &st);
+	/* sqlite_sequence, not max(n): numbers are not reused once retention
+	 * has deleted the newest finished deployments */
+	rc = prep(db,
+	          "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'deployments'),"
+	          " (SELECT MAX(n) FROM deployments), 0) + 1",
+	          &st);
 	if (rc != DRV_OK)
 		return rc;
 	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;

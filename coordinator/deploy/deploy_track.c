@@ -93,23 +93,34 @@ static const char *str_of(const json_t *o, const char *k)
 	return s ? s : "";
 }
 
-/* A "host" event for host `agent` of service index svc. */
+/* A "host" event for host `agent` of service index svc: everything a
+ * follower prints about the host, so that it needs no other read. */
 static void host_event(struct dep *d, int svc, const char *agent, const json_t *rec)
 {
 	const struct drv_plan_service *ps = &d->plan->services[svc];
 
-	dep_event(d, "host", agent,
-	          json_pack("{s:s, s:s, s:s, s:s, s:s}", "tier", d->plan->tiers[ps->tier].name,
-	                    "service", ps->name, "host", agent, "state", str_of(rec, "state"),
-	                    "message", str_of(rec, "message")));
+	deploy_event(d, "host", agent,
+	             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "tier",
+	                       d->plan->tiers[ps->tier].name, "service", ps->name, "host", agent,
+	                       "state", str_of(rec, "state"), "message", str_of(rec, "message"),
+	                       "from_version", deploy_view_from_version(d, svc, agent),
+	                       "to_version", ps->version, "started_ms",
+	                       json_object_get(rec, "started_ms"), "finished_ms",
+	                       json_object_get(rec, "finished_ms")));
 }
 
 static void hook_event(struct dep *d, const char *agent, const json_t *rec)
 {
-	dep_event(d, "hook", agent,
-	          json_pack("{s:s, s:s, s:s, s:s, s:O}", "phase", str_of(rec, "phase"), "name",
-	                    str_of(rec, "name"), "host", agent, "state", str_of(rec, "state"),
-	                    "exit_code", json_object_get(rec, "exit_code")));
+	json_t *data = json_pack(
+	        "{s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "phase", str_of(rec, "phase"), "name",
+	        str_of(rec, "name"), "host", agent, "state", str_of(rec, "state"), "exit_code",
+	        json_object_get(rec, "exit_code"), "started_ms", json_object_get(rec, "started_ms"),
+	        "finished_ms", json_object_get(rec, "finished_ms"));
+
+	/* Why it failed, once: the tail of a succeeded hook stays in the object. */
+	if (data != NULL && strcmp(str_of(rec, "state"), "failed") == 0)
+		json_object_set_new(data, "output_tail", json_string(str_of(rec, "output_tail")));
+	deploy_event(d, "hook", agent, data);
 }
 
 static const char *sent_state(enum drv_seq_step_kind k, const char *was)
@@ -161,7 +172,7 @@ static void send_hook(struct dep *d, const struct drv_seq_action *a, const char 
 	hook_event(d, a->agent, rec);
 }
 
-void track_send(struct dep *d, const struct drv_seq_action *a, int64_t now)
+void deploy_track_send(struct dep *d, const struct drv_seq_action *a, int64_t now)
 {
 	char key[DRV_SEQ_STEP_ID_MAX + 32];
 	json_t *steps = json_object_get(d->extra, "steps");
@@ -193,16 +204,8 @@ static const char *done_state(enum drv_seq_step_kind k, bool ok, const char *was
 	}
 }
 
-static const char *kind_label(enum drv_seq_step_kind k)
-{
-	static const char *const names[] = {"prestage", "start", "rollback", "finalize", "pre",
-	                                    "up",       "down",  "post",     "traffic"};
-
-	return (unsigned)k <= DRV_SEQ_STEP_TRAFFIC ? names[k] : "other";
-}
-
-void track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev,
-                  int exit_code, const char *output_tail, int64_t now)
+void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev,
+                         int exit_code, const char *output_tail, int64_t now)
 {
 	json_t *steps = json_object_get(d->extra, "steps"), *step, *rec;
 	enum drv_seq_step_kind k;
@@ -218,9 +221,15 @@ void track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_e
 	drv_histogram_observe(e->m.step_seconds,
 	                      (double)(now - json_integer_value(json_object_get(step, "t"))) /
 	                              1000.0,
-	                      kind_label(k));
+	                      drv_seq_step_kind_name((int)k));
 	rec = json_object_get(json_object_get(d->extra, service_step(k) ? "hosts" : "hooks"),
 	                      str_of(step, "k"));
+	/* A start that ends after the host's rollback was sent (the rollback
+	 * stopped it) changes nothing: the host is rolling back. */
+	if (rec != NULL && k == DRV_SEQ_STEP_START &&
+	    (strcmp(str_of(rec, "state"), "rolling_back") == 0 ||
+	     strcmp(str_of(rec, "state"), "rolled_back") == 0))
+		rec = NULL;
 	if (rec != NULL) {
 		set_str(rec, "state", done_state(k, ok, str_of(rec, "state")));
 		set_str(rec, "message", ok ? "" : ev->message); /* why it failed */
@@ -238,7 +247,7 @@ void track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_e
 
 /* ---- reconcile with the sequencer's own view ---- */
 
-const char *track_host_state(const json_t *h, bool ended)
+const char *deploy_track_host_state(const json_t *h, bool ended)
 {
 	const char *pre = str_of(h, "prestage"), *start = str_of(h, "start"),
 	           *rb = str_of(h, "rollback");
@@ -272,7 +281,7 @@ const char *track_host_state(const json_t *h, bool ended)
 static void reconcile_host(struct dep *d, int svc, const json_t *h, int64_t now)
 {
 	const char *agent = str_of(h, "agent"),
-	           *st = track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq)));
+	           *st = deploy_track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq)));
 	char key[DRV_SEQ_STEP_ID_MAX + 32];
 	json_t *rec;
 
@@ -286,12 +295,18 @@ static void reconcile_host(struct dep *d, int svc, const json_t *h, int64_t now)
 		        json_is_true(json_object_get(h, "unhealthy"))
 		                ? "unhealthy"
 		                : "no report before the step's deadline");
+	/* Reconciled before its send is noted (an operator's promote or a
+	 * timer starts the next canary step): the step starts now. */
+	if (strcmp(st, "starting") == 0 || strcmp(st, "rolling_back") == 0) {
+		set_int(rec, "started_ms", now);
+		set_int(rec, "finished_ms", 0);
+	}
 	if (strcmp(st, "failed") == 0 || strcmp(st, "succeeded") == 0)
 		set_int(rec, "finished_ms", now);
 	host_event(d, svc, agent, rec);
 }
 
-void track_reconcile(struct dep *d, int64_t now)
+void deploy_track_reconcile(struct dep *d, int64_t now)
 {
 	json_t *st = drv_seq_status(d->seq, true), *tier, *svc, *h;
 	size_t i, j, k;

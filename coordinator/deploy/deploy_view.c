@@ -5,6 +5,7 @@
  */
 #include "deploy_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,12 +63,12 @@ static const char *api_phase(enum drv_seq_state s)
 	}
 }
 
-const char *view_state(const struct dep *d)
+const char *deploy_view_state(const struct dep *d)
 {
 	return d->row.state;
 }
 
-const char *view_phase(const struct dep *d)
+const char *deploy_view_phase(const struct dep *d)
 {
 	return d->row.phase;
 }
@@ -84,7 +85,7 @@ static int64_t max_failed(const struct drv_plan *p, int64_t total)
 	return sum;
 }
 
-void view_summary(struct dep *d, int64_t now)
+void deploy_view_summary(struct dep *d, int64_t now)
 {
 	json_t *st;
 	enum drv_seq_state s;
@@ -139,7 +140,7 @@ static json_t *host_obj(const struct dep *d, size_t svc, const json_t *h, const 
 	snprintf(key, sizeof(key), "%zu/%s", svc, agent);
 	rec = json_object_get(json_object_get(d->extra, "hosts"), key);
 	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "id", agent, "state",
-	                 track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq))),
+	                 deploy_track_host_state(h, drv_seq_state_terminal(drv_seq_state(d->seq))),
 	                 "from_version", str_of(from, agent), "to_version",
 	                 d->plan->services[svc].version, "started_ms",
 	                 json_integer_value(json_object_get(rec, "started_ms")), "finished_ms",
@@ -189,7 +190,8 @@ static int weight_of(const struct drv_plan_service *ps, const char *state, const
 	return (int)json_integer_value(json_object_get(sv, "percent"));
 }
 
-static json_t *service_obj(const struct dep *d, size_t i, const json_t *sv)
+/* A service's progress without its hosts: what a "service" event carries. */
+static json_t *service_brief(const struct dep *d, size_t i, const json_t *sv)
 {
 	const struct drv_plan_service *ps = &d->plan->services[i];
 	const char *state = svc_state(str_of(sv, "state"));
@@ -198,14 +200,28 @@ static json_t *service_obj(const struct dep *d, size_t i, const json_t *sv)
 	json_int_t step = json_integer_value(json_object_get(sv, "step")),
 	           steps = json_integer_value(json_object_get(sv, "steps"));
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:o, s:s?, s:s?}",
-	                 "name", ps->name, "strategy", drv_plan_strategy_name(ps->strategy.type),
-	                 "state", state, "image", ps->image, "digest", ps->digest ? ps->digest : "",
-	                 "batch", rolling ? step : 0, "batches", rolling ? steps : 0, "canary_step",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i}", "name", ps->name, "strategy",
+	                 drv_plan_strategy_name(ps->strategy.type), "state", state, "batch",
+	                 rolling ? step : 0, "batches", rolling ? steps : 0, "canary_step",
 	                 canary ? step : 0, "canary_steps", canary ? steps : 0, "weight",
-	                 weight_of(ps, state, sv), "hosts", hosts_of(d, i, sv), "waiting",
-	                 json_string_value(json_object_get(sv, "waiting")), "why",
-	                 json_string_value(json_object_get(sv, "why")));
+	                 weight_of(ps, state, sv));
+}
+
+static json_t *service_obj(const struct dep *d, size_t i, const json_t *sv)
+{
+	const struct drv_plan_service *ps = &d->plan->services[i];
+	json_t *o = service_brief(d, i, sv);
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "image", json_string(ps->image));
+	json_object_set_new(o, "digest", json_string(ps->digest ? ps->digest : ""));
+	json_object_set_new(o, "hosts", hosts_of(d, i, sv));
+	if (json_string_value(json_object_get(sv, "waiting")))
+		json_object_set_new(o, "waiting", json_string(str_of(sv, "waiting")));
+	if (json_string_value(json_object_get(sv, "why")))
+		json_object_set_new(o, "why", json_string(str_of(sv, "why")));
+	return o;
 }
 
 static const char *tier_state(const json_t *svcs)
@@ -251,6 +267,113 @@ static json_t *tiers_obj(const struct dep *d, const json_t *st)
 		                                tier_state(svcs), "services", svcs));
 	}
 	return tiers;
+}
+
+/* ---- progress events ---- */
+
+static bool ended(const char *svc_state)
+{
+	return strcmp(svc_state, "done") == 0 || strcmp(svc_state, "rolled_back") == 0 ||
+	       strcmp(svc_state, "failed") == 0;
+}
+
+/* The key of a service's progress: an event goes out when it changes. */
+static void progress_key(const json_t *b, char *key, size_t cap)
+{
+	snprintf(key, cap, "%s|%lld|%lld|%lld", str_of(b, "state"),
+	         (long long)json_integer_value(json_object_get(b, "batch")),
+	         (long long)json_integer_value(json_object_get(b, "canary_step")),
+	         (long long)json_integer_value(json_object_get(b, "weight")));
+}
+
+static bool changed_brief(const struct dep *d, const json_t *b, bool ended_only)
+{
+	char key[160];
+
+	if (ended_only != ended(str_of(b, "state")))
+		return false;
+	progress_key(b, key, sizeof(key));
+	return strcmp(str_of(d->svc_seen, str_of(b, "name")), key) != 0;
+}
+
+static void service_event(struct dep *d, const char *tier, const char *tier_st, json_t *b)
+{
+	char key[160];
+
+	progress_key(b, key, sizeof(key));
+	json_object_set_new(d->svc_seen, str_of(b, "name"), json_string(key));
+	json_object_set_new(b, "service", json_string(str_of(b, "name")));
+	json_object_del(b, "name");
+	json_object_set_new(b, "tier", json_string(tier));
+	json_object_set_new(b, "tier_state", json_string(tier_st));
+	deploy_event(d, "service", NULL, json_incref(b));
+}
+
+/* The services of one tier that changed; the tier's new state goes with the
+ * first of them when they start (a tier starts with its first service), with
+ * the last when they end (it ends with its last), the others carry the old. */
+static void tier_events(struct dep *d, const struct drv_plan_tier *tier, json_t *briefs,
+                        bool ended_only)
+{
+	char tkey[DRV_PLAN_NAME_MAX + 8];
+	const char *now_st = tier_state(briefs);
+	size_t last = SIZE_MAX;
+	json_t *b;
+	size_t j;
+
+	snprintf(tkey, sizeof(tkey), "tier:%s", tier->name);
+	json_array_foreach(briefs, j, b)
+	{
+		if (changed_brief(d, b, ended_only) && (ended_only || last == SIZE_MAX))
+			last = j;
+	}
+	if (last == SIZE_MAX)
+		return;
+	json_array_foreach(briefs, j, b)
+	{
+		if (j == last)
+			service_event(d, tier->name, now_st, b);
+		else if (changed_brief(d, b, ended_only))
+			service_event(d, tier->name, str_of(d->svc_seen, tkey), b);
+	}
+	json_object_set_new(d->svc_seen, tkey, json_string(now_st));
+}
+
+void deploy_view_service_events(struct dep *d, bool ended_only)
+{
+	json_t *st, *briefs;
+
+	if (d->seq == NULL)
+		return;
+	if (d->svc_seen == NULL && (d->svc_seen = json_object()) == NULL)
+		return;
+	st = drv_seq_status(d->seq, false);
+	for (size_t t = 0; st != NULL && t < d->plan->n_tiers; t++) {
+		const struct drv_plan_tier *tier = &d->plan->tiers[t];
+		const json_t *seq_svcs = json_object_get(
+		        json_array_get(json_object_get(st, "tiers"), t), "services");
+
+		briefs = json_array();
+		for (size_t j = 0; briefs != NULL && j < tier->n; j++)
+			json_array_append_new(briefs, service_brief(d, tier->first + j,
+			                                            json_array_get(seq_svcs, j)));
+		if (briefs != NULL)
+			tier_events(d, tier, briefs, ended_only);
+		json_decref(briefs);
+	}
+	json_decref(st);
+}
+
+const char *deploy_view_from_version(struct dep *d, int svc, const char *agent)
+{
+	const json_t *targets = json_object_get(d->extra, "targets");
+
+	if (d->from_idx == NULL) {
+		d->from_idx = json_array();
+		for (size_t i = 0; d->from_idx != NULL && i < d->plan->n_services; i++)
+			json_array_append_new(d->from_idx, from_map(targets, i));
+	}
+	return str_of(json_array_get(d->from_idx, (size_t)svc), agent);
 }
 
 /* ---- hooks ---- */
@@ -311,7 +434,7 @@ static json_t *hooks_obj(const struct dep *d)
 	return out;
 }
 
-json_t *view_object(const struct dep *d)
+json_t *deploy_view_object(const struct dep *d)
 {
 	json_t *st = d->seq ? drv_seq_status(d->seq, true) : NULL;
 	json_t *o = json_pack(

@@ -1,12 +1,16 @@
 /* core.c: the coordinator core: messages, delivery, liveness, enrollment. */
 #include "core.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <nng/nng.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "db.h"
 #include "envelope.h"
@@ -17,11 +21,27 @@
 #include "log.h"
 #include "registry.h"
 #include "report_metrics.h"
+#include "secret.h"
+#include "session.h"
+#include "storage.h"
+#include "wire_names.h"
 
 #define TOUCH_EVERY_MS     5000 /* last_seen is written to the store at most this often */
 #define REJECT_LOGS_PER_S  20   /* more rejects than this per second are counted, not logged */
 #define OUTPUT_TAIL_STORED 4096
 #define SYNC_EVERY_TICKS   5 /* re-read agents from the store (offline tools change it) */
+/* What a refused message may write (an event row, a log line) is limited
+ * per agent id and per source address: a replay flood costs a counter. */
+#define RL_SLOTS        512
+#define RL_WINDOW_MS    60000
+#define RL_PER_WINDOW   3
+#define RL_EVENTS_PER_S 10 /* events of refused messages, all peers together */
+
+struct rl_slot {
+	char key[80];
+	int64_t window;
+	unsigned used, dropped;
+};
 
 struct core {
 	pthread_mutex_t mu; /* the core lock: registry, store, delivery */
@@ -29,9 +49,14 @@ struct core {
 	struct registry *reg;
 	struct core_hooks hooks;
 	uint64_t ticks, sync_gen;
-	pthread_mutex_t rl_mu; /* reject log rate limit (outside the core lock) */
+	pthread_mutex_t rl_mu; /* reject log rate limits (outside the core lock) */
 	int64_t rl_second;
 	unsigned rl_count, rl_dropped;
+	int64_t ev_second;
+	unsigned ev_count;
+	struct rl_slot slots[RL_SLOTS];
+	uint8_t nonce_key[SESSION_KEY_LEN]; /* session nonces; random per process */
+	uint64_t nonce_ctr;                 /* atomic */
 };
 
 /* ---- replies ---- */
@@ -87,6 +112,70 @@ static bool reject_log_allowed(struct core *c)
 	return ok;
 }
 
+/* May a refused message about key (kind "id" or "peer") write another
+ * event or log line? RL_PER_WINDOW a minute per key; *dropped says how many
+ * were held back before this one (say so in what is written). */
+static bool keyed_allow(struct core *c, const char *kind, const char *key, unsigned *dropped)
+{
+	char k[sizeof(c->slots[0].key)];
+	int64_t now = drv_mono_ms();
+	struct rl_slot *sl;
+	bool ok;
+
+	uint64_t h = 1469598103934665603ull; /* FNV-1a: spread, not secrecy */
+
+	snprintf(k, sizeof(k), "%s:%s", kind, key ? key : "");
+	for (const char *p = k; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	sl = &c->slots[h % RL_SLOTS];
+	pthread_mutex_lock(&c->rl_mu);
+	if (strcmp(sl->key, k) != 0 || now - sl->window >= RL_WINDOW_MS) {
+		if (strcmp(sl->key, k) != 0)
+			sl->dropped = 0;
+		snprintf(sl->key, sizeof(sl->key), "%s", k);
+		sl->window = now;
+		sl->used = 0;
+	}
+	ok = sl->used < RL_PER_WINDOW;
+	if (ok) {
+		sl->used++;
+		if (dropped != NULL)
+			*dropped = sl->dropped;
+		sl->dropped = 0;
+	} else {
+		sl->dropped++;
+	}
+	pthread_mutex_unlock(&c->rl_mu);
+	return ok;
+}
+
+/* Events of refused messages: per key as above, and RL_EVENTS_PER_S for
+ * all peers together. */
+static bool refused_event_allowed(struct core *c, const char *id, unsigned *dropped)
+{
+	int64_t sec = drv_mono_ms() / 1000;
+	bool ok;
+
+	if (!keyed_allow(c, "id", id, dropped))
+		return false;
+	pthread_mutex_lock(&c->rl_mu);
+	if (sec != c->ev_second) {
+		c->ev_second = sec;
+		c->ev_count = 0;
+	}
+	ok = c->ev_count++ < RL_EVENTS_PER_S;
+	pthread_mutex_unlock(&c->rl_mu);
+	return ok;
+}
+
+/* Every reply names the agent and the request it answers (docs/protocol.md). */
+static void bind_to(const struct core_reply *out, char **agent_id, ProtobufCBinaryData *hash)
+{
+	*agent_id = (char *)out->req_agent;
+	hash->data = (uint8_t *)out->req_hash;
+	hash->len = sizeof(out->req_hash);
+}
+
 /* Count, log and answer a refused message. */
 static void reject(struct core *c, struct core_reply *out, int err, uint64_t seq,
                    const char *sender, const char *detail)
@@ -97,8 +186,9 @@ static void reject(struct core *c, struct core_reply *out, int err, uint64_t seq
 	rj.reason = drv_reject_reason(err);
 	rj.detail = (char *)detail;
 	rj.seq = seq;
+	bind_to(out, &rj.agent_id, &rj.request_hash);
 	drv_linkstats_reject(rj.reason);
-	if (reject_log_allowed(c)) {
+	if (keyed_allow(c, "peer", out->peer, NULL) && reject_log_allowed(c)) {
 		safe_id(sender, id);
 		drv_warn("core", "message rejected", "reason=%s sender=%s detail=\"%s\"",
 		         drv_reject_name(rj.reason), id[0] ? id : "-", detail);
@@ -235,77 +325,204 @@ struct hello_in {
 	const struct drv_pubkey *key;
 	const struct hello_json *json;
 	uint32_t pipe;
+	const char *peer;
+	uint64_t nonce_ctr; /* the session nonce it used */
 };
 
-static bool token_valid(struct core *c, const Drover__Hello *h, char by[64])
+/* A refused enrollment (a bad token, a claimed id): one event and one log
+ * line, as long as the per-id allowance lasts. */
+static void refused_event(struct core *c, const char *kind, const char *id, json_t *data,
+                          const char *log_msg, const char *why)
 {
-	char name[64];
+	unsigned dropped = 0;
 
-	if (h->enroll_token == NULL || h->enroll_token[0] == '\0')
+	if (!refused_event_allowed(c, id, &dropped)) {
+		json_decref(data);
+		return;
+	}
+	drv_warn("core", log_msg, "agent=%s why=\"%s\" held_back=%u", id, why, dropped);
+	if (data != NULL)
+		json_object_set_new(data, "held_back", json_integer(dropped));
+	event(c, kind, id, data);
+}
+
+/* A valid token for this Hello (counted as used): *by names it. */
+static bool token_use(struct core *c, const struct hello_in *in, char by[64])
+{
+	char name[64], why[160] = "";
+	const char *tok = in->h->enroll_token;
+	int rc;
+
+	if (tok == NULL || tok[0] == '\0')
 		return false;
-	if (store_enroll_token_check(c->cfg.store, h->enroll_token, drv_wall_ms(), name) !=
-	    DRV_OK) {
-		drv_warn("core", "invalid enrollment token", "agent=%s", h->agent_id);
+	rc = store_enroll_token_use(c->cfg.store, tok, in->json->labels, drv_wall_ms(), name, why,
+	                            sizeof(why));
+	if (rc != DRV_OK) {
+		refused_event(c, "enroll_token_refused", in->h->agent_id,
+		              json_pack("{s:s, s:s}", "why", rc == DRV_EPERM ? why : "internal",
+		                        "peer", in->peer),
+		              "enrollment token refused", rc == DRV_EPERM ? why : drv_strerror(rc));
 		return false;
 	}
 	snprintf(by, 64, "token:%.57s", name);
 	return true;
 }
 
+static int check_pending_caps(struct core *c, const char *peer)
+{
+	size_t pending = 0;
+
+	if (store_agent_count(c->cfg.store, AGENT_PENDING, &pending) != DRV_OK ||
+	    pending >= c->cfg.max_pending)
+		return DRV_ETOOBIG;
+	if (store_agent_count_peer(c->cfg.store, peer, &pending) != DRV_OK ||
+	    pending >= c->cfg.max_pending_per_peer)
+		return DRV_ESTATE; /* per-address cap */
+	return DRV_OK;
+}
+
 static int hello_new_agent(struct core *c, const struct hello_in *in, struct store_agent *a)
 {
 	struct store_hello sh = {in->json->labels, in->json->facts, in->json->releases,
 	                         in->h->agent_version};
-	size_t pending = 0;
 	char by[64] = "";
+	int rc;
 
 	if (registry_count(c->reg) >= c->cfg.max_agents)
 		return DRV_ETOOBIG;
 	memset(a, 0, sizeof(*a));
 	snprintf(a->id, sizeof(a->id), "%s", in->h->agent_id);
+	snprintf(a->peer, sizeof(a->peer), "%s", in->peer);
 	a->key = *in->key;
-	a->status = token_valid(c, in->h, by) ? AGENT_ACCEPTED : AGENT_PENDING;
-	if (a->status == AGENT_PENDING &&
-	    (store_agent_count(c->cfg.store, AGENT_PENDING, &pending) != DRV_OK ||
-	     pending >= c->cfg.max_pending))
-		return DRV_ETOOBIG;
+	a->status = token_use(c, in, by) ? AGENT_ACCEPTED : AGENT_PENDING;
+	if (a->status == AGENT_PENDING && (rc = check_pending_caps(c, in->peer)) != DRV_OK)
+		return rc;
 	a->first_seen_ms = a->last_seen_ms = a->status_ms = drv_wall_ms();
 	a->next_seq = 1;
 	snprintf(a->enrolled_by, sizeof(a->enrolled_by), "%s", by);
 	if (store_agent_create(c->cfg.store, a, &sh) != DRV_OK)
 		return DRV_EDB;
 	drv_info("core", a->status == AGENT_ACCEPTED ? "agent enrolled" : "agent pending",
-	         "agent=%s key=%s by=%s", a->id, a->key.id, by[0] ? by : "-");
+	         "agent=%s key=%s by=%s peer=%s labels=%s", a->id, a->key.id, by[0] ? by : "-",
+	         in->peer, in->json->labels);
 	event(c, a->status == AGENT_ACCEPTED ? "agent_accepted" : "agent_pending", a->id,
-	      json_pack("{s:s, s:s}", "key_id", a->key.id, "by", by));
+	      json_pack("{s:s, s:s, s:s, s:o}", "key_id", a->key.id, "by", by, "peer", in->peer,
+	                "labels", json_loads(in->json->labels, 0, NULL)));
 	if (a->status == AGENT_ACCEPTED)
 		drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
 	return DRV_OK;
 }
 
-static int hello_known_agent(struct core *c, const struct hello_in *in, struct store_agent *a)
+static bool pending_expired(const struct core *c, const struct store_agent *a)
+{
+	return a->status == AGENT_PENDING &&
+	       drv_wall_ms() - a->first_seen_ms >= c->cfg.pending_expiry_ms;
+}
+
+/* A valid token replaces a claim that was never accepted (a squatter's, or
+ * the host's own lost key): recorded as an event and in the audit log. */
+static int replace_claim(struct core *c, const struct hello_in *in, struct store_agent *a,
+                         const char *by)
 {
 	struct store_hello sh = {in->json->labels, in->json->facts, in->json->releases,
 	                         in->h->agent_version};
+	struct drv_pubkey old = a->key;
+	char detail[256];
+	struct drv_audit_entry e = {by, "agent", in->peer, "HELLO", "/link/hello", 200, detail};
+
+	a->key = *in->key;
+	a->status = AGENT_ACCEPTED;
+	a->first_seen_ms = a->status_ms = drv_wall_ms();
+	snprintf(a->enrolled_by, sizeof(a->enrolled_by), "%s", by);
+	snprintf(a->peer, sizeof(a->peer), "%s", in->peer);
+	if (store_agent_rekey(c->cfg.store, a) != DRV_OK ||
+	    store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms()) != DRV_OK)
+		return DRV_EDB;
+	snprintf(detail, sizeof(detail), "agent=%s pending claim by key %s replaced by key %s",
+	         a->id, old.id, a->key.id);
+	if (drv_audit_append(store_db(c->cfg.store), &e) != DRV_OK)
+		drv_error("core", "cannot write the audit row", "detail=\"%s\"", detail);
+	drv_warn("core", "pending claim replaced by an enrollment token",
+	         "agent=%s old_key=%s new_key=%s by=%s peer=%s", a->id, old.id, a->key.id, by,
+	         in->peer);
+	event(c, "agent_claim_replaced", a->id,
+	      json_pack("{s:s, s:s, s:s, s:s}", "old_key", old.id, "new_key", a->key.id, "by", by,
+	                "peer", in->peer));
+	event(c, "agent_accepted", a->id, json_pack("{s:s}", "by", by));
+	drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
+	return DRV_OK;
+}
+
+static int key_conflict(struct core *c, const struct hello_in *in, struct store_agent *a)
+{
 	char by[64];
 
-	if (memcmp(a->key.pk, in->key->pk, DRV_PK_LEN) != 0) {
-		drv_warn("core", "agent id is bound to another key: refused",
-		         "agent=%s bound=%s "
-		         "offered=%s",
-		         a->id, a->key.id, in->key->id);
-		event(c, "agent_key_conflict", a->id,
-		      json_pack("{s:s, s:s}", "bound_key", a->key.id, "offered_key", in->key->id));
-		return DRV_EEXIST;
+	if (pending_expired(c, a)) {
+		if (store_agent_delete(c->cfg.store, a->id) != DRV_OK)
+			return DRV_EDB;
+		drv_info("core", "pending claim expired", "agent=%s key=%s", a->id, a->key.id);
+		event(c, "agent_pending_expired", a->id, json_pack("{s:s}", "key_id", a->key.id));
+		return hello_new_agent(c, in, a);
 	}
+	if (a->status == AGENT_PENDING && token_use(c, in, by))
+		return replace_claim(c, in, a, by);
+	refused_event(c, "agent_key_conflict", a->id,
+	              json_pack("{s:s, s:s, s:s}", "bound_key", a->key.id, "offered_key",
+	                        in->key->id, "peer", in->peer),
+	              "agent id is bound to another key: refused", in->key->id);
+	return DRV_EEXIST;
+}
+
+/* An accepted agent's labels change only by an admin: the new ones wait
+ * as proposed labels (drover agents relabel ID). NULL: keep the labels. */
+static const char *labels_to_write(struct core *c, const struct hello_in *in,
+                                   const struct store_agent *a)
+{
+	char *have = NULL, *proposed = NULL;
+	const char *keep = in->json->labels;
+
+	if (a->status != AGENT_ACCEPTED ||
+	    store_agent_labels(c->cfg.store, a->id, &have, &proposed) != DRV_OK)
+		return keep;
+	if (strcmp(have, in->json->labels) == 0) {
+		if (proposed != NULL)
+			store_agent_propose_labels(c->cfg.store, a->id, NULL);
+	} else {
+		keep = NULL;
+		if (proposed == NULL || strcmp(proposed, in->json->labels) != 0) {
+			store_agent_propose_labels(c->cfg.store, a->id, in->json->labels);
+			refused_event(c, "agent_labels_refused", a->id,
+			              json_pack("{s:o, s:o}", "labels", json_loads(have, 0, NULL),
+			                        "proposed", json_loads(in->json->labels, 0, NULL)),
+			              "label change of an accepted agent needs an admin "
+			              "(drover agents relabel)",
+			              in->json->labels);
+		}
+	}
+	free(have);
+	free(proposed);
+	return keep;
+}
+
+static int hello_known_agent(struct core *c, const struct hello_in *in, struct store_agent *a)
+{
+	struct store_hello sh = {NULL, in->json->facts, in->json->releases, in->h->agent_version};
+	char by[64];
+
+	if (memcmp(a->key.pk, in->key->pk, DRV_PK_LEN) != 0)
+		return key_conflict(c, in, a);
+	sh.labels_json = labels_to_write(c, in, a);
+	/* Not saved (a full disk): the session goes on; the next Hello saves it. */
 	if (store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms()) != DRV_OK)
-		return DRV_EDB;
-	if (a->status == AGENT_PENDING && token_valid(c, in->h, by)) {
+		drv_warn("core", "cannot save the agent's Hello: it stays connected", "agent=%s",
+		         a->id);
+	if (a->status == AGENT_PENDING && token_use(c, in, by)) {
 		if (store_agent_set_status(c->cfg.store, a->id, AGENT_ACCEPTED, by,
 		                           drv_wall_ms()) != DRV_OK)
 			return DRV_EDB;
 		a->status = AGENT_ACCEPTED;
-		drv_info("core", "agent enrolled", "agent=%s key=%s by=%s", a->id, a->key.id, by);
+		drv_info("core", "agent enrolled", "agent=%s key=%s by=%s labels=%s", a->id,
+		         a->key.id, by, in->json->labels);
 		event(c, "agent_accepted", a->id, json_pack("{s:s}", "by", by));
 		drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
 	}
@@ -332,6 +549,7 @@ static int hello_locked(struct core *c, const struct hello_in *in, enum agent_st
 	rt->key = a.key;
 	rt->acked_seq = a.acked_seq;
 	rt->last_saved_ms = drv_wall_ms();
+	rt->nonce_used = in->nonce_ctr;
 	mark_seen(c, rt, in->pipe);
 	if (a.status == AGENT_ACCEPTED)
 		ack_upto(c, rt, in->h->applied_seq, true);
@@ -339,7 +557,33 @@ static int hello_locked(struct core *c, const struct hello_in *in, enum agent_st
 	return DRV_OK;
 }
 
-static void welcome(struct core *c, enum agent_status st, struct core_reply *out)
+/* Does the Hello carry a nonce this droverd gave to this agent, key and
+ * connection, recently, and not used yet? Lock held. */
+static bool hello_fresh(struct core *c, const Drover__Hello *h, const struct session_claim *who,
+                        uint64_t *ctr)
+{
+	struct agent_rt *rt;
+
+	if (session_nonce_check(c->nonce_key, h->nonce.data, h->nonce.len, who, drv_mono_ms(),
+	                        ctr) != DRV_OK)
+		return false;
+	rt = registry_get(c->reg, who->agent_id);
+	return rt == NULL || *ctr > rt->nonce_used;
+}
+
+/* What a challenge Welcome says: the agent's status if the key is its own,
+ * else pending. Nothing is recorded. Lock held. */
+static enum agent_status challenge_status(struct core *c, const struct session_claim *who)
+{
+	struct agent_rt *rt = registry_get(c->reg, who->agent_id);
+
+	if (rt != NULL && memcmp(rt->key.pk, who->pk, DRV_PK_LEN) == 0)
+		return rt->status;
+	return AGENT_PENDING;
+}
+
+static void welcome(struct core *c, enum agent_status st, const struct session_claim *who,
+                    bool challenge, struct core_reply *out)
 {
 	static const Drover__AgentStatus wire[] = {DROVER__AGENT_STATUS__AGENT_PENDING,
 	                                           DROVER__AGENT_STATUS__AGENT_ACCEPTED,
@@ -347,15 +591,68 @@ static void welcome(struct core *c, enum agent_status st, struct core_reply *out
 	static const char *const text[] = {"pending: waiting for an operator or a valid token",
 	                                   "accepted", "rejected by an operator"};
 	Drover__Welcome w = DROVER__WELCOME__INIT;
+	uint8_t nonce[SESSION_NONCE_LEN];
 
+	session_nonce_make(c->nonce_key, __atomic_add_fetch(&c->nonce_ctr, 1, __ATOMIC_RELAXED),
+	                   drv_mono_ms(), who, nonce);
 	w.status = wire[st];
 	w.coordinator_version = DROVER_VERSION;
 	w.server_time_ms = drv_wall_ms();
 	w.poll_timeout_ms = (uint32_t)c->cfg.poll_timeout_ms;
 	w.heartbeat_ms =
 	        (uint32_t)(st == AGENT_PENDING ? c->cfg.pending_retry_ms : c->cfg.poll_timeout_ms);
-	w.message = (char *)text[st];
+	w.message = challenge ? "say Hello again with the nonce" : (char *)text[st];
+	w.nonce.data = nonce;
+	w.nonce.len = sizeof(nonce);
+	w.challenge = challenge;
+	bind_to(out, &w.agent_id, &w.request_hash);
 	seal_reply(c, DROVER__BODY_TYPE__BODY_WELCOME, &w.base, out);
+}
+
+/* Signature, body, version and the Hello's own rules; *why on failure. */
+static int hello_open(const Drover__Envelope *env, struct drv_pubkey *key, Drover__Hello **out,
+                      char *why, size_t why_len)
+{
+	Drover__Hello *h = NULL;
+	int rc = drv_env_verify_self(env, key);
+
+	if (rc != DRV_OK) {
+		snprintf(why, why_len, "hello signature");
+		return rc;
+	}
+	rc = drv_env_decode(env, DROVER__BODY_TYPE__BODY_HELLO, (ProtobufCMessage **)&h);
+	if (rc != DRV_OK) {
+		snprintf(why, why_len, "hello body");
+		return rc;
+	}
+	if (h->proto_major != DRV_PROTO_MAJOR) {
+		rc = DRV_EVERSION;
+		snprintf(why, why_len, "agent speaks protocol %u, this coordinator %d",
+		         h->proto_major, DRV_PROTO_MAJOR);
+	} else if (hello_check(h, why, why_len) != DRV_OK ||
+	           strcmp(h->agent_id, env->sender ? env->sender : "") != 0 ||
+	           h->public_key.len != DRV_PK_LEN ||
+	           memcmp(h->public_key.data, key->pk, DRV_PK_LEN) != 0) {
+		rc = DRV_EDECODE;
+		if (why[0] == '\0')
+			snprintf(why, why_len, "agent id or key differ from the envelope's");
+	}
+	if (rc != DRV_OK) {
+		drv_msg_free(&h->base);
+		return rc;
+	}
+	*out = h;
+	return DRV_OK;
+}
+
+static const char *hello_refusal(int rc)
+{
+	switch (rc) {
+	case DRV_EEXIST: return "agent id bound to another key";
+	case DRV_ETOOBIG: return "too many agents";
+	case DRV_ESTATE: return "too many pending agents from this address";
+	default: return "internal error";
+	}
 }
 
 static void handle_hello(struct core *c, const Drover__Envelope *env, size_t len, uint32_t pipe,
@@ -364,56 +661,41 @@ static void handle_hello(struct core *c, const Drover__Envelope *env, size_t len
 	struct drv_pubkey key;
 	struct hello_json json;
 	Drover__Hello *h = NULL;
-	enum agent_status st;
+	enum agent_status st = AGENT_PENDING;
 	char why[128] = "";
+	bool fresh;
 	int rc;
 
 	if (len > DRV_ENV_HELLO_MAX) {
 		reject(c, out, DRV_ETOOBIG, 0, env->sender, "hello over 64 KiB");
 		return;
 	}
-	rc = drv_env_verify_self(env, &key);
-	if (rc != DRV_OK) {
-		reject(c, out, rc, 0, env->sender, "hello signature");
-		return;
-	}
-	rc = drv_env_decode(env, DROVER__BODY_TYPE__BODY_HELLO, (ProtobufCMessage **)&h);
-	if (rc != DRV_OK) {
-		reject(c, out, rc, 0, env->sender, "hello body");
-		return;
-	}
-	if (h->proto_major != DRV_PROTO_MAJOR) {
-		rc = DRV_EVERSION;
-		snprintf(why, sizeof(why), "agent speaks protocol %u, this coordinator %d",
-		         h->proto_major, DRV_PROTO_MAJOR);
-	} else if (hello_check(h, why, sizeof(why)) != DRV_OK ||
-	           strcmp(h->agent_id, env->sender ? env->sender : "") != 0 ||
-	           h->public_key.len != DRV_PK_LEN ||
-	           memcmp(h->public_key.data, key.pk, DRV_PK_LEN) != 0) {
-		rc = DRV_EDECODE;
-		if (why[0] == '\0')
-			snprintf(why, sizeof(why), "agent id or key differ from the envelope's");
-	}
-	if (rc == DRV_OK)
-		rc = hello_to_json(h, &json);
+	rc = hello_open(env, &key, &h, why, sizeof(why));
+	if (rc == DRV_OK && (rc = hello_to_json(h, &json)) != DRV_OK)
+		drv_msg_free(&h->base);
 	if (rc != DRV_OK) {
 		reject(c, out, rc, 0, env->sender, why[0] ? why : "hello");
-		drv_msg_free(&h->base);
 		return;
 	}
-	struct hello_in in = {h, &key, &json, pipe};
+	struct session_claim who = {h->agent_id, key.pk, pipe};
+	struct hello_in in = {h, &key, &json, pipe, out->peer, 0};
 	pthread_mutex_lock(&c->mu);
-	rc = hello_locked(c, &in, &st);
+	fresh = hello_fresh(c, h, &who, &in.nonce_ctr);
+	if (fresh)
+		rc = hello_locked(c, &in, &st);
+	else
+		st = challenge_status(c, &who);
 	pthread_mutex_unlock(&c->mu);
 	hello_json_free(&json);
 	drv_linkstats_inc(DRV_STAT_HELLOS);
 	if (rc == DRV_OK)
-		welcome(c, st, out);
+		welcome(c, st, &who, !fresh, out);
 	else
-		reject(c, out, rc == DRV_ETOOBIG ? DRV_ESYS : rc, 0, h->agent_id,
-		       rc == DRV_EEXIST    ? "agent id bound to another key"
-		       : rc == DRV_ETOOBIG ? "too many agents"
-		                           : "internal error");
+		reject(c, out,
+		       rc == DRV_ETOOBIG  ? DRV_ESYS
+		       : rc == DRV_ESTATE ? DRV_EPERM
+		                          : rc,
+		       0, h->agent_id, hello_refusal(rc));
 	drv_msg_free(&h->base);
 }
 
@@ -469,6 +751,7 @@ static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *
 		unpark(a, NULL, 0); /* replaced by this newer poll */
 	a->parked = w;
 	a->parked_pipe = pipe;
+	memcpy(a->parked_hash, out->req_hash, sizeof(a->parked_hash));
 	a->parked_until_mono = drv_mono_ms() + c->cfg.poll_timeout_ms;
 	out->parked = true;
 }
@@ -509,14 +792,6 @@ static void handle_poll(struct core *c, const Drover__Envelope *env, uint32_t pi
 	drv_msg_free(&p->base);
 }
 
-static const char *step_result_name(Drover__StepResult r)
-{
-	static const char *const names[] = {"unspecified", "accepted", "running", "succeeded",
-	                                    "failed",      "health",   "status"};
-
-	return (unsigned)r < 7 ? names[r] : "unspecified";
-}
-
 static json_t *report_json(const Drover__Report *r)
 {
 	char tail[OUTPUT_TAIL_STORED + 1];
@@ -527,7 +802,7 @@ static json_t *report_json(const Drover__Report *r)
 	json_decref(valid);
 	return json_pack("{s:s?, s:s?, s:I, s:s, s:s?, s:i, s:s?, s:s?, s:I, s:I}", "step_id",
 	                 r->step_id, "deployment_id", r->deployment_id, "instruction_seq",
-	                 (json_int_t)r->instruction_seq, "result", step_result_name(r->result),
+	                 (json_int_t)r->instruction_seq, "result", drv_step_result_name(r->result),
 	                 "message", r->message, "exit_code", (int)r->exit_code, "output_tail",
 	                 valid ? tail : NULL, "service", r->service, "duration_ms",
 	                 (json_int_t)r->duration_ms, "report_seq", (json_int_t)r->report_seq);
@@ -583,6 +858,8 @@ static int report_store(struct core *c, struct agent_rt *a, const Drover__Report
 		store_rollback(c->cfg.store);
 	if (rc == DRV_OK && c->cfg.events != NULL)
 		drv_events_notify(c->cfg.events);
+	if (rc == DRV_EDB)
+		drv_storage_suspect(); /* a full or read-only disk? (not acknowledged: resent) */
 	return rc;
 }
 
@@ -597,7 +874,7 @@ static int report_locked(struct core *c, struct agent_rt *a, const Drover__Repor
 		a->acked_seq = r->instruction_seq;
 	mark_seen(c, a, pipe);
 	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
-	         r->report_seq, r->step_id ? r->step_id : "", step_result_name(r->result));
+	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
 	drv_report_metrics_observe(r);
 	if (c->hooks.on_report != NULL)
 		c->hooks.on_report(c->hooks.arg, a->id, r);
@@ -631,12 +908,30 @@ static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t 
 		drv_linkstats_inc(DRV_STAT_REPORTS);
 		ack.seq = r->report_seq;
 		ack.step_id = r->step_id;
+		bind_to(out, &ack.agent_id, &ack.request_hash);
 		seal_reply(c, DROVER__BODY_TYPE__BODY_ACK, &ack.base, out);
 	} else {
 		reject(c, out, rc, r->report_seq, env->sender,
 		       rc == DRV_EREPLAY ? "report already processed" : "report");
 	}
 	drv_msg_free(&r->base);
+}
+
+/* The address a connection comes from, without port: the unit of the
+ * per-address limits ("unknown" if NNG cannot tell). */
+static void peer_of(uint32_t pipe, char *out, size_t cap)
+{
+	nng_pipe p = NNG_PIPE_INITIALIZER;
+	nng_sockaddr sa;
+
+	p.id = pipe;
+	snprintf(out, cap, "unknown");
+	if (pipe == 0 || nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	if (sa.s_family == NNG_AF_INET)
+		inet_ntop(AF_INET, &sa.s_in.sa_addr, out, (socklen_t)cap);
+	else if (sa.s_family == NNG_AF_INET6)
+		inet_ntop(AF_INET6, sa.s_in6.sa_addr, out, (socklen_t)cap);
 }
 
 void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
@@ -648,11 +943,15 @@ void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
 	memset(out, 0, sizeof(*out));
 	drv_linkstats_inc(DRV_STAT_RX_MESSAGES);
 	drv_linkstats_add(DRV_STAT_RX_BYTES, len);
+	crypto_generichash(out->req_hash, sizeof(out->req_hash), msg, len, NULL, 0);
+	peer_of(pipe, out->peer, sizeof(out->peer));
 	rc = drv_env_parse(msg, len, DRV_ENV_MAX, &env);
 	if (rc != DRV_OK) {
 		reject(c, out, rc, 0, NULL, rc == DRV_ETOOBIG ? "over 1 MiB" : "envelope");
 		return;
 	}
+	if (drv_agent_id_valid(env->sender))
+		snprintf(out->req_agent, sizeof(out->req_agent), "%s", env->sender);
 	switch (env->type) {
 	case DROVER__BODY_TYPE__BODY_HELLO: handle_hello(c, env, len, pipe, out); break;
 	case DROVER__BODY_TYPE__BODY_POLL: handle_poll(c, env, pipe, w, out); break;
@@ -675,6 +974,9 @@ static void idle_reply(struct core *c, struct agent_rt *a)
 	struct core_reply r = {0};
 
 	idle.server_time_ms = drv_wall_ms();
+	memcpy(r.req_hash, a->parked_hash, sizeof(r.req_hash));
+	snprintf(r.req_agent, sizeof(r.req_agent), "%s", a->id);
+	bind_to(&r, &idle.agent_id, &idle.request_hash);
 	seal_reply(c, DROVER__BODY_TYPE__BODY_IDLE, &idle.base, &r);
 	unpark(a, r.env, r.len);
 }
@@ -747,6 +1049,12 @@ static void drop_forgotten(void *arg, struct agent_rt *a)
 	set_connected(c, a, false, "removed from the database");
 }
 
+static void pending_expired_cb(void *arg, const char *agent_id)
+{
+	drv_info("core", "pending claim expired", "agent=%s", agent_id);
+	event(arg, "agent_pending_expired", agent_id, json_object());
+}
+
 static void sync_store(struct core *c)
 {
 	c->sync_gen++;
@@ -759,8 +1067,11 @@ void core_tick(struct core *c)
 	struct tick_ctx t = {c, drv_mono_ms()};
 
 	pthread_mutex_lock(&c->mu);
-	if (++c->ticks % SYNC_EVERY_TICKS == 0)
+	if (++c->ticks % SYNC_EVERY_TICKS == 0) {
+		store_agent_expire_pending(c->cfg.store, drv_wall_ms() - c->cfg.pending_expiry_ms,
+		                           pending_expired_cb, c);
 		sync_store(c);
+	}
 	registry_foreach(c->reg, tick_agent, &t);
 	store_instr_expire(c->cfg.store, drv_wall_ms(), expired, c, NULL);
 	store_instr_queued_agents(c->cfg.store, queued_for, c);
@@ -859,11 +1170,11 @@ static int set_status_locked(struct core *c, const char *id, enum agent_status s
 		drv_linkstats_inc(DRV_STAT_AGENTS_ENROLLED);
 	}
 	drv_info("core", st == AGENT_ACCEPTED ? "agent accepted" : "agent status changed",
-	         "agent=%s status=%s by=%s", id, agent_status_name(st), by);
+	         "agent=%s status=%s by=%s", id, store_agent_status_name(st), by);
 	event(c, st == AGENT_ACCEPTED ? "agent_accepted" : "agent_rejected", id,
 	      json_pack("{s:s}", "by", by));
 	if (c->hooks.on_agent != NULL)
-		c->hooks.on_agent(c->hooks.arg, id, agent_status_name(st));
+		c->hooks.on_agent(c->hooks.arg, id, store_agent_status_name(st));
 	return DRV_OK;
 }
 
@@ -875,6 +1186,75 @@ int core_set_status(struct core *c, const char *id, enum agent_status st, const 
 		return DRV_ENOENT;
 	pthread_mutex_lock(&c->mu);
 	rc = set_status_locked(c, id, st, by ? by : "");
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+int core_relabel(struct core *c, const char *id, const char *by)
+{
+	char *labels = NULL, *proposed = NULL;
+	int rc;
+
+	if (!drv_agent_id_valid(id))
+		return DRV_ENOENT;
+	pthread_mutex_lock(&c->mu);
+	rc = store_agent_labels(c->cfg.store, id, &labels, &proposed);
+	if (rc == DRV_OK && proposed == NULL)
+		rc = DRV_ESTATE;
+	if (rc == DRV_OK)
+		rc = store_agent_apply_proposed(c->cfg.store, id);
+	if (rc == DRV_OK) {
+		drv_info("core", "agent labels changed", "agent=%s from=%s to=%s by=%s", id, labels,
+		         proposed, by);
+		event(c, "agent_relabeled", id,
+		      json_pack("{s:o, s:o, s:s}", "from", json_loads(labels, 0, NULL), "to",
+		                json_loads(proposed, 0, NULL), "by", by ? by : ""));
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(labels);
+	free(proposed);
+	return rc;
+}
+
+int core_enroll_token_create(struct core *c, const struct store_token *t, char *token, size_t cap)
+{
+	uint8_t hash[DRV_SECRET_HASH_LEN];
+	int rc = drv_secret_new("drvenr", token, cap);
+
+	if (rc == DRV_OK)
+		rc = drv_secret_hash(token, hash);
+	if (rc == DRV_OK) {
+		pthread_mutex_lock(&c->mu);
+		rc = store_enroll_token_add(c->cfg.store, t, hash, drv_wall_ms());
+		pthread_mutex_unlock(&c->mu);
+	}
+	if (rc != DRV_OK)
+		sodium_memzero(token, cap);
+	else
+		drv_info("core", "enrollment token created",
+		         "name=%s expires_ms=%" PRId64 " max_uses=%" PRId64 " labels=%s", t->name,
+		         t->expires_ms, t->max_uses, t->labels ? t->labels : "{}");
+	return rc;
+}
+
+int core_enroll_token_revoke(struct core *c, const char *name)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	rc = store_enroll_token_revoke(c->cfg.store, name, drv_wall_ms());
+	pthread_mutex_unlock(&c->mu);
+	if (rc == DRV_OK)
+		drv_info("core", "enrollment token revoked", "name=%s", name);
+	return rc;
+}
+
+int core_enroll_token_list(struct core *c, json_t **out)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	rc = store_enroll_token_list(c->cfg.store, drv_wall_ms(), out);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
@@ -905,15 +1285,20 @@ static json_t *agent_json(struct core *c, const struct store_agent_row *row)
 	int64_t seen = a != NULL && a->last_seen_ms > sa->last_seen_ms ? a->last_seen_ms
 	                                                               : sa->last_seen_ms;
 
-	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I}",
-	                 "id", sa->id, "status", agent_status_name(sa->status), "state",
-	                 state_of(sa, a), "connected", a != NULL && a->connected, "last_seen_ms",
-	                 (json_int_t)seen, "first_seen_ms", (json_int_t)sa->first_seen_ms, "key_id",
-	                 sa->key.id, "labels", parse_or(row->labels_json, json_object()), "facts",
-	                 parse_or(row->facts_json, json_object()), "releases",
-	                 parse_or(row->releases_json, json_array()), "agent_version",
-	                 row->agent_version, "enrolled_by", sa->enrolled_by, "next_seq",
-	                 (json_int_t)sa->next_seq, "acked_seq", (json_int_t)sa->acked_seq);
+	return json_pack(
+	        "{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:o,"
+	        " s:s}",
+	        "id", sa->id, "status", store_agent_status_name(sa->status), "state",
+	        state_of(sa, a), "connected", a != NULL && a->connected, "last_seen_ms",
+	        (json_int_t)seen, "first_seen_ms", (json_int_t)sa->first_seen_ms, "key_id",
+	        sa->key.id, "labels", parse_or(row->labels_json, json_object()), "facts",
+	        parse_or(row->facts_json, json_object()), "releases",
+	        parse_or(row->releases_json, json_array()), "agent_version", row->agent_version,
+	        "enrolled_by", sa->enrolled_by, "next_seq", (json_int_t)sa->next_seq, "acked_seq",
+	        (json_int_t)sa->acked_seq, "proposed_labels",
+	        row->proposed_labels_json ? parse_or(row->proposed_labels_json, json_null())
+	                                  : json_null(),
+	        "peer", sa->peer);
 }
 
 struct list_ctx {
@@ -1027,6 +1412,11 @@ int core_new(const struct core_config *cfg, struct core **out)
 	c->cfg = *cfg;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->rl_mu, NULL);
+	randombytes_buf(c->nonce_key, sizeof(c->nonce_key));
+	if (c->cfg.pending_expiry_ms <= 0)
+		c->cfg.pending_expiry_ms = 24 * 3600 * 1000LL;
+	if (c->cfg.max_pending_per_peer == 0) /* unset: only the overall cap */
+		c->cfg.max_pending_per_peer = c->cfg.max_pending;
 	rc = registry_new(&c->reg);
 	if (rc == DRV_OK)
 		rc = store_agent_foreach(cfg->store, load_one, c);

@@ -50,6 +50,8 @@ struct core_config {
 	int64_t skew_ms;               /* allowed clock difference */
 	size_t max_agents;             /* agents known, all states */
 	size_t max_pending;            /* agents waiting for acceptance */
+	size_t max_pending_per_peer;   /* ... whose claim came from one address */
+	int64_t pending_expiry_ms;     /* a claim never accepted is forgotten then */
 };
 
 /* Hooks for the sequencer; all run with the core lock held and may call
@@ -66,6 +68,10 @@ struct core_reply {
 	uint8_t *env;
 	size_t len;
 	bool parked; /* the waiter was parked: the core answers it later */
+	/* set by core_handle for itself: what every reply is bound to */
+	uint8_t req_hash[32];
+	char req_agent[DRV_AGENT_ID_MAX + 1];
+	char peer[64]; /* the request's source address, without port */
 };
 
 struct core;
@@ -95,10 +101,23 @@ int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t 
 /* Accept or reject an agent (operator). DRV_ENOENT if unknown. */
 int core_set_status(struct core *c, const char *id, enum agent_status st, const char *by);
 
+/* Apply the labels an accepted agent proposed (its Hello said other labels
+ * than the ones it was accepted with). DRV_ENOENT if unknown, DRV_ESTATE if
+ * nothing is proposed. */
+int core_relabel(struct core *c, const char *id, const char *by);
+
+/* Enrollment tokens (the store, under the core lock). Create prints
+ * nothing: *token (DRV_SECRET_MAX) is shown once to the caller. DRV_EEXIST
+ * if the name is taken; revoke DRV_ENOENT if unknown. */
+int core_enroll_token_create(struct core *c, const struct store_token *t, char *token, size_t cap);
+int core_enroll_token_revoke(struct core *c, const char *name);
+int core_enroll_token_list(struct core *c, json_t **out);
+
 /* A JSON array of every agent (new reference; the caller decrefs):
  * {"id", "status", "state", "connected", "last_seen_ms", "key_id", "labels",
  *  "facts", "releases", "agent_version", "enrolled_by", "next_seq",
- *  "acked_seq"}. state is pending | connected | disconnected | rejected. */
+ *  "acked_seq", "proposed_labels" (null or labels waiting for an admin),
+ *  "peer"}. state is pending | connected | disconnected | rejected. */
 int core_agents_json(struct core *c, json_t **out);
 struct core_counts {
 	size_t pending, connected, disconnected, rejected;

@@ -8,6 +8,7 @@
 
 #include "envelope.h"
 #include "err.h"
+#include "wire_names.h"
 
 static bool utf8_ok(const char *s, size_t max)
 {
@@ -20,14 +21,6 @@ static bool utf8_ok(const char *s, size_t max)
 	j = json_string(s); /* jansson validates UTF-8 */
 	json_decref(j);
 	return j != NULL;
-}
-
-static const char *release_state_name(Drover__ReleaseState st)
-{
-	static const char *const names[] = {"unspecified", "staged", "running", "stopped",
-	                                    "failed"};
-
-	return (unsigned)st < 5 ? names[st] : "unspecified";
 }
 
 static int check_labels(const Drover__Hello *h, char *why, size_t len)
@@ -111,7 +104,7 @@ static json_t *release_json(const Drover__Release *r)
 {
 	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:I, s:o}", "service",
 	                 jstr(r->service), "version", jstr(r->version), "digest", jstr(r->digest),
-	                 "state", release_state_name(r->state), "previous_version",
+	                 "state", drv_release_state_name(r->state), "previous_version",
 	                 jstr(r->previous_version), "previous_digest", jstr(r->previous_digest),
 	                 "healthy", (int)r->healthy, "port", (json_int_t)r->port, "slot",
 	                 jstr(r->slot));

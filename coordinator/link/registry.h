@@ -34,8 +34,10 @@ struct agent_rt {
 	struct core_waiter *parked; /* long poll waiting for work, or NULL */
 	uint32_t parked_pipe;
 	int64_t parked_until_mono;
-	uint64_t sync_gen;  /* last store sync that saw this agent */
-	uint64_t acked_seq; /* highest applied sequence the store has (skips no-op acks) */
+	uint64_t sync_gen;       /* last store sync that saw this agent */
+	uint64_t acked_seq;      /* highest applied sequence the store has (skips no-op acks) */
+	uint64_t nonce_used;     /* counter of the last session nonce it used (never again) */
+	uint8_t parked_hash[32]; /* the parked poll's request hash (its Idle names it) */
 };
 
 struct registry;

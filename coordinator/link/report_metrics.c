@@ -6,9 +6,7 @@
 #include <string.h>
 
 #include "err.h"
-
-static const char *const kinds[] = {"prestage", "start", "rollback", "finalize", "pre",
-                                    "up",       "down",  "post",     "traffic"};
+#include "sequencer.h"
 
 /* Buckets for steps: from a quick hook to a slow pull. */
 static const double step_buckets[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5, 5,   10,
@@ -21,18 +19,12 @@ static struct {
 
 const char *drv_report_step_kind(const char *step_id)
 {
-	const char *p = step_id ? strchr(step_id, ':') : NULL;
-	size_t n;
+	struct drv_seq_id id;
 
-	if (!p)
+	if (drv_seq_id_parse(step_id, &id) != DRV_OK || id.count == 0)
 		return "other";
-	p++;
-	n = strcspn(p, ":");
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		if (strlen(kinds[i]) == n && strncmp(p, kinds[i], n) == 0 && p[n] == ':')
-			return kinds[i];
-	}
-	return "other";
+	return drv_seq_step_kind_name(id.kind == DRV_SEQ_ID_TRAFFIC ? DRV_SEQ_STEP_TRAFFIC
+	                                                            : id.kind);
 }
 
 int drv_report_metrics_init(struct drv_metrics *m)

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "log.h"
 #include "schema.h"
+#include "enroll_rules.h"
 
 struct store {
 	sqlite3 *db;
@@ -20,12 +21,12 @@ struct store {
 
 static const char *const status_names[] = {"pending", "accepted", "rejected"};
 
-const char *agent_status_name(enum agent_status st)
+const char *store_agent_status_name(enum agent_status st)
 {
 	return (unsigned)st < 3 ? status_names[st] : "unknown";
 }
 
-int agent_status_parse(const char *name, enum agent_status *out)
+int store_agent_status_parse(const char *name, enum agent_status *out)
 {
 	for (unsigned i = 0; i < 3; i++) {
 		if (strcmp(name, status_names[i]) == 0) {
@@ -191,7 +192,7 @@ void store_rollback(struct store *s)
 
 #define AGENT_COLS                                                                                 \
 	"id, public_key, status, first_seen_ms, last_seen_ms, status_ms, next_seq, acked_seq,"     \
-	" report_seq, enrolled_by, labels, facts, releases, agent_version"
+	" report_seq, enrolled_by, labels, facts, releases, agent_version, peer, proposed_labels"
 
 static int row_to_agent(sqlite3_stmt *st, struct store_agent *a)
 {
@@ -199,7 +200,7 @@ static int row_to_agent(sqlite3_stmt *st, struct store_agent *a)
 	copy_col(st, 0, a->id, sizeof(a->id));
 	if (drv_pubkey_from_raw(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
 	                        &a->key) != DRV_OK ||
-	    agent_status_parse(col_text(st, 2), &a->status) != DRV_OK) {
+	    store_agent_status_parse(col_text(st, 2), &a->status) != DRV_OK) {
 		drv_error("store", "corrupt agent row", "agent=%s", a->id);
 		return DRV_EDB;
 	}
@@ -210,6 +211,7 @@ static int row_to_agent(sqlite3_stmt *st, struct store_agent *a)
 	a->acked_seq = (uint64_t)sqlite3_column_int64(st, 7);
 	a->report_seq = (uint64_t)sqlite3_column_int64(st, 8);
 	copy_col(st, 9, a->enrolled_by, sizeof(a->enrolled_by));
+	copy_col(st, 14, a->peer, sizeof(a->peer));
 	return DRV_OK;
 }
 
@@ -241,15 +243,15 @@ int store_agent_create(struct store *s, const struct store_agent *a, const struc
 
 	rc = prep(s,
 	          "INSERT INTO agents (id, public_key, key_id, status, labels, facts, releases,"
-	          " agent_version, first_seen_ms, last_seen_ms, status_ms, enrolled_by)"
-	          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	          " agent_version, first_seen_ms, last_seen_ms, status_ms, enrolled_by, peer)"
+	          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, a->id);
 	sqlite3_bind_blob(st, 2, a->key.pk, DRV_PK_LEN, SQLITE_TRANSIENT);
 	bind_text(st, 3, a->key.id);
-	bind_text(st, 4, agent_status_name(a->status));
+	bind_text(st, 4, store_agent_status_name(a->status));
 	bind_text(st, 5, h->labels_json ? h->labels_json : "{}");
 	bind_text(st, 6, h->facts_json ? h->facts_json : "{}");
 	bind_text(st, 7, h->releases_json ? h->releases_json : "[]");
@@ -258,6 +260,7 @@ int store_agent_create(struct store *s, const struct store_agent *a, const struc
 	sqlite3_bind_int64(st, 10, a->last_seen_ms);
 	sqlite3_bind_int64(st, 11, a->status_ms);
 	bind_text(st, 12, a->enrolled_by);
+	bind_text(st, 13, a->peer);
 	return run(s, st);
 }
 
@@ -276,12 +279,16 @@ int store_agent_update_hello(struct store *s, const char *id, const struct store
 	int rc;
 
 	rc = prep(s,
-	          "UPDATE agents SET labels = ?, facts = ?, releases = ?, agent_version = ?,"
+	          "UPDATE agents SET labels = coalesce(?, labels), facts = ?, releases = ?,"
+	          " agent_version = ?,"
 	          " last_seen_ms = ? WHERE id = ?",
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	bind_text(st, 1, h->labels_json ? h->labels_json : "{}");
+	if (h->labels_json != NULL)
+		bind_text(st, 1, h->labels_json);
+	else
+		sqlite3_bind_null(st, 1);
 	bind_text(st, 2, h->facts_json ? h->facts_json : "{}");
 	bind_text(st, 3, h->releases_json ? h->releases_json : "[]");
 	bind_text(st, 4, h->agent_version);
@@ -300,38 +307,38 @@ int store_agent_set_status(struct store *s, const char *id, enum agent_status st
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	bind_text(st, 1, agent_status_name(status));
+	bind_text(st, 1, store_agent_status_name(status));
 	bind_text(st, 2, by);
 	sqlite3_bind_int64(st, 3, now_ms);
 	bind_text(st, 4, id);
 	return run_one(s, st);
 }
 
-int store_agent_touch(struct store *s, const char *id, int64_t now_ms)
+/* An UPDATE of agent ?2 with the number ?1 (?1 may appear more than once). */
+static int update_num(struct store *s, const char *sql, const char *id, int64_t n, bool one)
 {
 	sqlite3_stmt *st;
-	int rc;
+	int rc = prep(s, sql, &st);
 
-	rc = prep(s, "UPDATE agents SET last_seen_ms = max(last_seen_ms, ?) WHERE id = ?", &st);
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 1, n);
 	bind_text(st, 2, id);
-	return run_one(s, st);
+	return one ? run_one(s, st) : run(s, st);
+}
+
+int store_agent_touch(struct store *s, const char *id, int64_t now_ms)
+{
+	return update_num(s, "UPDATE agents SET last_seen_ms = max(last_seen_ms, ?1) WHERE id = ?2",
+	                  id, now_ms, true);
 }
 
 int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq)
 {
-	sqlite3_stmt *st;
-	int rc;
+	int rc =
+	        update_num(s, "UPDATE agents SET report_seq = ?1 WHERE id = ?2 AND report_seq < ?1",
+	                   id, (int64_t)report_seq, true);
 
-	rc = prep(s, "UPDATE agents SET report_seq = ? WHERE id = ? AND report_seq < ?", &st);
-	if (rc != DRV_OK)
-		return rc;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)report_seq);
-	bind_text(st, 2, id);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)report_seq);
-	rc = run_one(s, st);
 	return rc == DRV_ENOENT ? DRV_EREPLAY : rc;
 }
 
@@ -358,16 +365,8 @@ int store_agent_merge_releases(struct store *s, const char *id, const char *serv
 
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = prep(s, "UPDATE agents SET next_seq = ? + 1 WHERE id = ? AND next_seq <= ?", &st);
-	if (rc != DRV_OK)
-		return rc;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-	bind_text(st, 2, id);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-	return run(s, st);
+	return update_num(s, "UPDATE agents SET next_seq = ?1 + 1 WHERE id = ?2 AND next_seq <= ?1",
+	                  id, (int64_t)seq, false);
 }
 
 static int delete_rows(struct store *s, const char *sql, const char *id)
@@ -417,6 +416,8 @@ int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
 		row.facts_json = col_text(st, 11);
 		row.releases_json = col_text(st, 12);
 		row.agent_version = col_text(st, 13);
+		row.proposed_labels_json =
+		        sqlite3_column_type(st, 15) == SQLITE_NULL ? NULL : col_text(st, 15);
 		rc = fn(arg, &row);
 	}
 	if (rc == DRV_OK && step != SQLITE_DONE)
@@ -433,7 +434,7 @@ int store_agent_count(struct store *s, enum agent_status status, size_t *out)
 	rc = prep(s, "SELECT count(*) FROM agents WHERE status = ?", &st);
 	if (rc != DRV_OK)
 		return rc;
-	bind_text(st, 1, agent_status_name(status));
+	bind_text(st, 1, store_agent_status_name(status));
 	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
 	if (rc == DRV_OK)
 		*out = (size_t)sqlite3_column_int64(st, 0);
@@ -719,57 +720,312 @@ int store_instr_state(struct store *s, const char *agent_id, uint64_t seq, char 
 	return rc;
 }
 
+/* ---- enrollment ---- */
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? NULL : strdup(col_text(st, col));
+}
+
+int store_agent_labels(struct store *s, const char *id, char **labels, char **proposed)
+{
+	sqlite3_stmt *st;
+	char *l = NULL, *p = NULL;
+	int rc;
+
+	rc = prep(s, "SELECT labels, proposed_labels FROM agents WHERE id = ?", &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		l = dup_col(st, 0);
+		p = dup_col(st, 1);
+		rc = l == NULL || (p == NULL && sqlite3_column_type(st, 1) != SQLITE_NULL)
+		             ? DRV_ENOMEM
+		             : DRV_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+	}
+	done(s, st);
+	if (rc != DRV_OK) {
+		free(l);
+		free(p);
+		return rc;
+	}
+	*labels = l;
+	*proposed = p;
+	return DRV_OK;
+}
+
+int store_agent_propose_labels(struct store *s, const char *id, const char *proposed_json)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s, "UPDATE agents SET proposed_labels = ? WHERE id = ?", &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	if (proposed_json != NULL)
+		bind_text(st, 1, proposed_json);
+	else
+		sqlite3_bind_null(st, 1);
+	bind_text(st, 2, id);
+	return run_one(s, st);
+}
+
+int store_agent_apply_proposed(struct store *s, const char *id)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s,
+	              "UPDATE agents SET labels = proposed_labels, proposed_labels = NULL"
+	              " WHERE id = ? AND proposed_labels IS NOT NULL",
+	              &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, id);
+	return run_one(s, st);
+}
+
+int store_agent_rekey(struct store *s, const struct store_agent *a)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s,
+	              "UPDATE agents SET public_key = ?, key_id = ?, status = ?, enrolled_by = ?,"
+	              " status_ms = ?, first_seen_ms = ?, peer = ?, proposed_labels = NULL"
+	              " WHERE id = ? AND status = 'pending'",
+	              &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, a->key.pk, DRV_PK_LEN, SQLITE_TRANSIENT);
+	bind_text(st, 2, a->key.id);
+	bind_text(st, 3, store_agent_status_name(a->status));
+	bind_text(st, 4, a->enrolled_by);
+	sqlite3_bind_int64(st, 5, a->status_ms);
+	sqlite3_bind_int64(st, 6, a->first_seen_ms);
+	bind_text(st, 7, a->peer);
+	bind_text(st, 8, a->id);
+	return run_one(s, st);
+}
+
+int store_agent_count_peer(struct store *s, const char *peer, size_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s, "SELECT count(*) FROM agents WHERE status = 'pending' AND peer = ?", &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, peer);
+	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
+	if (rc == DRV_OK)
+		*out = (size_t)sqlite3_column_int64(st, 0);
+	done(s, st);
+	return rc;
+}
+
+#define EXPIRE_BATCH 256
+
+int store_agent_expire_pending(struct store *s, int64_t before_ms, store_id_fn fn, void *arg)
+{
+	char ids[EXPIRE_BATCH][DRV_AGENT_ID_MAX + 1];
+	size_t n = 0;
+	sqlite3_stmt *st;
+	int rc, step;
+
+	rc = prep(s,
+	          "SELECT id FROM agents WHERE status = 'pending' AND first_seen_ms < ?"
+	          " ORDER BY first_seen_ms LIMIT 256",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, before_ms);
+	while (n < EXPIRE_BATCH && (step = sqlite3_step(st)) == SQLITE_ROW)
+		copy_col(st, 0, ids[n++], sizeof(ids[0]));
+	done(s, st);
+	for (size_t i = 0; i < n; i++) {
+		rc = store_agent_delete(s, ids[i]);
+		if (rc != DRV_OK && rc != DRV_ENOENT)
+			return rc;
+		if (rc == DRV_OK && fn != NULL)
+			fn(arg, ids[i]);
+	}
+	return DRV_OK;
+}
+
 /* ---- tokens ---- */
 
-int store_enroll_token_add(struct store *s, const char *name,
-                           const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms,
-                           int64_t expires_ms)
+int store_enroll_token_add(struct store *s, const struct store_token *t,
+                           const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	rc = prep(s,
-	          "INSERT INTO enroll_tokens (name, hash, created_ms, expires_ms)"
-	          " VALUES (?, ?, ?, ?)",
+	          "INSERT INTO enroll_tokens (name, hash, created_ms, expires_ms, max_uses, labels)"
+	          " VALUES (?, ?, ?, ?, ?, ?)",
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	bind_text(st, 1, name);
+	bind_text(st, 1, t->name);
 	sqlite3_bind_blob(st, 2, hash, DRV_SECRET_HASH_LEN, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, now_ms);
-	if (expires_ms > 0)
-		sqlite3_bind_int64(st, 4, expires_ms);
+	if (t->expires_ms > 0)
+		sqlite3_bind_int64(st, 4, t->expires_ms);
 	else
 		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int64(st, 5, t->max_uses > 0 ? t->max_uses : 0);
+	bind_text(st, 6, t->labels ? t->labels : "{}");
 	return run(s, st);
 }
 
-int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms, char name_out[64])
+struct token_row {
+	char name[64];
+	int64_t expires_ms, revoked_ms, max_uses, uses;
+	char *labels;
+};
+
+/* The row whose hash matches; every row is compared in constant time, and
+ * all rows are visited. */
+static int token_find(struct store *s, const uint8_t want[DRV_SECRET_HASH_LEN],
+                      struct token_row *out)
 {
-	uint8_t want[DRV_SECRET_HASH_LEN];
 	sqlite3_stmt *st;
 	bool found = false;
 	int rc, step;
 
-	if (drv_secret_hash(token, want) != DRV_OK)
-		return DRV_EPERM;
 	rc = prep(s,
-	          "SELECT name, hash FROM enroll_tokens WHERE revoked_ms IS NULL"
-	          " AND (expires_ms IS NULL OR expires_ms > ?)",
+	          "SELECT name, hash, coalesce(expires_ms, 0), coalesce(revoked_ms, 0), max_uses,"
+	          " uses, labels FROM enroll_tokens",
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
-	/* every row is compared in constant time, and all rows are visited */
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 1) == DRV_SECRET_HASH_LEN &&
 		    drv_secret_hash_equal(sqlite3_column_blob(st, 1), want) && !found) {
-			copy_col(st, 0, name_out, 64);
-			found = true;
+			copy_col(st, 0, out->name, sizeof(out->name));
+			out->expires_ms = sqlite3_column_int64(st, 2);
+			out->revoked_ms = sqlite3_column_int64(st, 3);
+			out->max_uses = sqlite3_column_int64(st, 4);
+			out->uses = sqlite3_column_int64(st, 5);
+			out->labels = strdup(col_text(st, 6));
+			found = out->labels != NULL;
 		}
 	}
 	done(s, st);
-	if (step != SQLITE_DONE)
+	if (step != SQLITE_DONE) {
+		if (found)
+			free(out->labels);
 		return DRV_EDB;
-	return found ? DRV_OK : DRV_EPERM;
+	}
+	return found ? DRV_OK : DRV_ENOENT;
+}
+
+static int token_count_use(struct store *s, const char *name)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s, "UPDATE enroll_tokens SET uses = uses + 1 WHERE name = ?", &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, name);
+	return run(s, st);
+}
+
+int store_enroll_token_use(struct store *s, const char *token, const char *labels_json,
+                           int64_t now_ms, char name_out[64], char *why, size_t len)
+{
+	uint8_t want[DRV_SECRET_HASH_LEN];
+	struct token_row t = {0};
+	int rc;
+
+	if (drv_secret_hash(token, want) != DRV_OK) {
+		snprintf(why, len, "not a token");
+		return DRV_EPERM;
+	}
+	rc = token_find(s, want, &t);
+	if (rc == DRV_ENOENT) {
+		snprintf(why, len, "unknown token");
+		return DRV_EPERM;
+	}
+	if (rc != DRV_OK)
+		return rc;
+	if (t.revoked_ms > 0)
+		snprintf(why, len, "token %s is revoked", t.name), rc = DRV_EPERM;
+	else if (t.expires_ms > 0 && now_ms >= t.expires_ms)
+		snprintf(why, len, "token %s expired", t.name), rc = DRV_EPERM;
+	else if (t.max_uses > 0 && t.uses >= t.max_uses)
+		snprintf(why, len, "token %s is used up (%lld uses)", t.name, (long long)t.uses),
+		        rc = DRV_EPERM;
+	else if (enroll_rules_allow(t.labels, labels_json, why, len) != DRV_OK)
+		rc = DRV_EPERM;
+	if (rc == DRV_OK)
+		rc = token_count_use(s, t.name);
+	if (rc == DRV_OK)
+		snprintf(name_out, 64, "%s", t.name);
+	free(t.labels);
+	return rc;
+}
+
+int store_enroll_token_revoke(struct store *s, const char *name, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int rc = prep(
+	        s, "UPDATE enroll_tokens SET revoked_ms = coalesce(revoked_ms, ?) WHERE name = ?",
+	        &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	bind_text(st, 2, name);
+	return run_one(s, st);
+}
+
+static json_t *token_json(sqlite3_stmt *st, int64_t now_ms)
+{
+	int64_t exp = sqlite3_column_int64(st, 2), rev = sqlite3_column_int64(st, 3);
+	int64_t max = sqlite3_column_int64(st, 4), uses = sqlite3_column_int64(st, 5);
+	json_t *labels = json_loads(col_text(st, 6), 0, NULL);
+	const char *state = rev > 0                    ? "revoked"
+	                    : exp > 0 && now_ms >= exp ? "expired"
+	                    : max > 0 && uses >= max   ? "used-up"
+	                                               : "active";
+
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:s}", "name", col_text(st, 0),
+	                 "created_ms", (json_int_t)sqlite3_column_int64(st, 1), "expires_ms",
+	                 (json_int_t)exp, "revoked_ms", (json_int_t)rev, "max_uses",
+	                 (json_int_t)max, "uses", (json_int_t)uses, "labels",
+	                 labels ? labels : json_object(), "state", state);
+}
+
+int store_enroll_token_list(struct store *s, int64_t now_ms, json_t **out)
+{
+	json_t *arr = json_array(), *one;
+	sqlite3_stmt *st;
+	int rc, step;
+
+	if (arr == NULL)
+		return DRV_ENOMEM;
+	rc = prep(s,
+	          "SELECT name, created_ms, coalesce(expires_ms, 0), coalesce(revoked_ms, 0),"
+	          " max_uses, uses, labels FROM enroll_tokens ORDER BY created_ms, name",
+	          &st);
+	if (rc != DRV_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		one = token_json(st, now_ms);
+		if (one == NULL || json_array_append_new(arr, one) != 0)
+			rc = DRV_ENOMEM;
+	}
+	if (rc == DRV_OK && step != SQLITE_DONE)
+		rc = DRV_EDB;
+	done(s, st);
+	if (rc != DRV_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return DRV_OK;
 }

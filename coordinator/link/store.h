@@ -15,6 +15,7 @@
 #ifndef DRV_STORE_H
 #define DRV_STORE_H
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,8 +28,8 @@ struct store;
 
 enum agent_status { AGENT_PENDING, AGENT_ACCEPTED, AGENT_REJECTED };
 
-const char *agent_status_name(enum agent_status st);
-int agent_status_parse(const char *name, enum agent_status *out);
+const char *store_agent_status_name(enum agent_status st);
+int store_agent_status_parse(const char *name, enum agent_status *out);
 
 /* What the link needs to know about an agent. */
 struct store_agent {
@@ -40,12 +41,14 @@ struct store_agent {
 	uint64_t acked_seq;  /* highest sequence the agent said it applied */
 	uint64_t report_seq; /* highest report sequence processed */
 	char enrolled_by[64];
+	char peer[64]; /* address its first Hello came from (pending caps) */
 };
 
 /* What the API lists; the JSON strings are valid during the callback only. */
 struct store_agent_row {
 	const struct store_agent *agent;
 	const char *labels_json, *facts_json, *releases_json, *agent_version;
+	const char *proposed_labels_json; /* NULL: none waiting for an admin */
 };
 
 /* Hello data kept per agent (JSON texts made by the caller). */
@@ -64,13 +67,28 @@ void store_rollback(struct store *s);
 void store_close(struct store *s);
 sqlite3 *store_db(struct store *s);
 
+typedef void (*store_id_fn)(void *arg, const char *agent_id);
+
 /* ---- agents ---- */
 /* DRV_ENOENT if unknown. */
 int store_agent_get(struct store *s, const char *id, struct store_agent *out);
 /* A new agent; DRV_EEXIST if the id is taken. */
 int store_agent_create(struct store *s, const struct store_agent *a, const struct store_hello *h);
+/* labels_json NULL keeps the agent's labels. */
 int store_agent_update_hello(struct store *s, const char *id, const struct store_hello *h,
                              int64_t now_ms);
+/* The agent's labels and the labels it proposed (NULL if none); malloc'd. */
+int store_agent_labels(struct store *s, const char *id, char **labels, char **proposed);
+/* Remember (or, with NULL, forget) labels an accepted agent asked for. */
+int store_agent_propose_labels(struct store *s, const char *id, const char *proposed_json);
+/* Make the proposed labels the agent's labels; DRV_ENOENT if none. */
+int store_agent_apply_proposed(struct store *s, const char *id);
+/* Give a pending claim to another key (a valid enrollment token). */
+int store_agent_rekey(struct store *s, const struct store_agent *a);
+/* Pending agents whose first Hello came from peer. */
+int store_agent_count_peer(struct store *s, const char *peer, size_t *out);
+/* Delete pending agents first seen before before_ms; fn hears each id. */
+int store_agent_expire_pending(struct store *s, int64_t before_ms, store_id_fn fn, void *arg);
 int store_agent_set_status(struct store *s, const char *id, enum agent_status st, const char *by,
                            int64_t now_ms);
 int store_agent_touch(struct store *s, const char *id, int64_t now_ms);
@@ -131,17 +149,29 @@ typedef void (*store_expired_fn)(void *arg, const char *agent_id, uint64_t seq,
 int store_instr_expire(struct store *s, int64_t now_ms, store_expired_fn fn, void *arg,
                        size_t *n_expired);
 /* Agents with instructions queued but never sent (offline tools queue). */
-typedef void (*store_id_fn)(void *arg, const char *agent_id);
 int store_instr_queued_agents(struct store *s, store_id_fn fn, void *arg);
 /* "queued", "sent", "acked", "expired"; DRV_ENOENT if no such instruction. */
 int store_instr_state(struct store *s, const char *agent_id, uint64_t seq, char out[16]);
 
 /* ---- tokens ---- */
-/* DRV_EEXIST if the name is taken. expires_ms 0 = never. */
-int store_enroll_token_add(struct store *s, const char *name,
-                           const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms,
-                           int64_t expires_ms);
-/* DRV_OK and the token's name if the token is valid now; DRV_EPERM if not. */
-int store_enroll_token_check(struct store *s, const char *token, int64_t now_ms, char name_out[64]);
+struct store_token {
+	const char *name;
+	int64_t expires_ms; /* 0 = never */
+	int64_t max_uses;   /* 0 = unlimited */
+	const char *labels; /* label rules (enroll_rules.h), NULL = none */
+};
+/* DRV_EEXIST if the name is taken. */
+int store_enroll_token_add(struct store *s, const struct store_token *t,
+                           const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms);
+/* DRV_OK and the token's name if the token is valid now for an agent with
+ * these labels (JSON); the use is counted. DRV_EPERM if not, with the reason
+ * (unknown, revoked, expired, used up, a label it does not allow) in why. */
+int store_enroll_token_use(struct store *s, const char *token, const char *labels_json,
+                           int64_t now_ms, char name_out[64], char *why, size_t why_len);
+/* DRV_ENOENT if no such token; revoking twice is no error. */
+int store_enroll_token_revoke(struct store *s, const char *name, int64_t now_ms);
+/* [{"name", "created_ms", "expires_ms", "revoked_ms", "max_uses", "uses",
+ *   "labels", "state": active|expired|used-up|revoked}] (new reference). */
+int store_enroll_token_list(struct store *s, int64_t now_ms, json_t **out);
 
 #endif

@@ -2,10 +2,12 @@
 #include "audit.h"
 
 #include "clock.h"
+#include "db.h"
 #include "err.h"
 #include "log.h"
 
-int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
+/* INSERT e (status as given); the new row's id in *id when id is not NULL. */
+static int insert(sqlite3 *db, const struct drv_audit_entry *e, int64_t *id)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -13,9 +15,11 @@ int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
 	if (sqlite3_prepare_v2(
 	            db,
 	            "INSERT INTO audit(at_ms, actor, role, remote, method, path, status, "
-	            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-	            -1, &st, NULL) != SQLITE_OK)
+	            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+	            -1, &st, NULL) != SQLITE_OK) {
+		drv_error("audit", "cannot append audit row", "error=\"%s\"", sqlite3_errmsg(db));
 		return DRV_EDB;
+	}
 	sqlite3_bind_int64(st, 1, drv_wall_ms());
 	sqlite3_bind_text(st, 2, e->actor ? e->actor : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, e->role ? e->role : "none", -1, SQLITE_STATIC);
@@ -24,9 +28,64 @@ int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
 	sqlite3_bind_text(st, 6, e->path ? e->path : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 7, e->status);
 	sqlite3_bind_text(st, 8, e->detail ? e->detail : "", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
+	if (rc == DRV_OK && id != NULL)
+		*id = sqlite3_column_int64(st, 0);
+	if (rc == DRV_OK && sqlite3_step(st) != SQLITE_DONE)
+		rc = DRV_EDB;
 	if (rc != DRV_OK)
 		drv_error("audit", "cannot append audit row", "error=\"%s\"", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e)
+{
+	return insert(db, e, NULL);
+}
+
+int drv_audit_begin(sqlite3 *db, const struct drv_audit_entry *e, int64_t *id)
+{
+	struct drv_audit_entry begun = *e;
+
+	begun.status = 0;
+	return insert(db, &begun, id);
+}
+
+int drv_audit_finish(sqlite3 *db, int64_t id, int status, const char *detail)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "UPDATE audit SET status = ?, detail = ? WHERE id = ?", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_int(st, 1, status);
+	sqlite3_bind_text(st, 2, detail ? detail : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, id);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_OK)
+		drv_error("audit", "cannot complete audit row", "id=%lld error=\"%s\"",
+		          (long long)id, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int drv_audit_auth_failure(sqlite3 *db, const struct drv_audit_entry *e, int keep)
+{
+	sqlite3_stmt *st;
+	int rc = insert(db, e, NULL);
+
+	if (rc != DRV_OK)
+		return rc;
+	if (sqlite3_prepare_v2(db,
+	                       "DELETE FROM audit WHERE status IN (401, 429) AND id <= "
+	                       "(SELECT id FROM audit WHERE status IN (401, 429) "
+	                       "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return DRV_EDB;
+	sqlite3_bind_int(st, 1, keep > 0 ? keep : DRV_AUDIT_AUTH_KEEP);
+	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -48,8 +107,6 @@ static json_t *audit_row(sqlite3_stmt *st)
 int drv_audit_list(sqlite3 *db, int64_t before_id, int limit, json_t **out)
 {
 	sqlite3_stmt *st;
-	json_t *arr;
-	int rc = DRV_OK, step = SQLITE_DONE;
 
 	if (limit < 1 || limit > DRV_AUDIT_LIST_MAX || before_id < 0)
 		return DRV_EINVAL;
@@ -61,20 +118,5 @@ int drv_audit_list(sqlite3 *db, int64_t before_id, int limit, json_t **out)
 		return DRV_EDB;
 	sqlite3_bind_int64(st, 1, before_id);
 	sqlite3_bind_int(st, 2, limit);
-	arr = json_array();
-	if (!arr)
-		rc = DRV_ENOMEM;
-	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (json_array_append_new(arr, audit_row(st)) != 0)
-			rc = DRV_ENOMEM;
-	}
-	if (rc == DRV_OK && step != SQLITE_DONE)
-		rc = DRV_EDB;
-	sqlite3_finalize(st);
-	if (rc != DRV_OK) {
-		json_decref(arr);
-		return rc;
-	}
-	*out = arr;
-	return DRV_OK;
+	return drv_db_rows_json(st, audit_row, out);
 }

@@ -94,6 +94,32 @@ static const char *const migrations[] = {
         "  finished_ms INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX deployments_active ON deployments(finished_ms, name);"
         "CREATE INDEX events_deployment ON events(deployment_id, id);",
+        /* 3: enrollment (link/store.c): the address a claim came from, labels an
+         * accepted agent asked for (an admin applies them), token use limits
+         * and label constraints */
+        "ALTER TABLE agents ADD COLUMN peer TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE agents ADD COLUMN proposed_labels TEXT;"
+        "CREATE INDEX agents_pending_peer ON agents(status, peer);"
+        "ALTER TABLE enroll_tokens ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE enroll_tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE enroll_tokens ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';",
+        /* 4: retention deletes the instructions of a deployment it prunes */
+        "CREATE INDEX instructions_deployment ON instructions(deployment_id);",
+        /* 5: audit (model/audit.h): a change's row is written before the change
+         * (status 0) and only its status and detail are filled in after; rows
+         * of failed authentication (401, 429) are kept to the newest few */
+        "DROP TRIGGER audit_no_update;"
+        "DROP TRIGGER audit_no_delete;"
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+        "  WHEN OLD.status <> 0 OR NEW.id IS NOT OLD.id OR NEW.at_ms IS NOT OLD.at_ms"
+        "    OR NEW.actor IS NOT OLD.actor OR NEW.role IS NOT OLD.role"
+        "    OR NEW.remote IS NOT OLD.remote OR NEW.method IS NOT OLD.method"
+        "    OR NEW.path IS NOT OLD.path"
+        "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+        "  WHEN OLD.status NOT IN (401, 429)"
+        "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+        "CREATE INDEX audit_status ON audit(status, id);",
 };
 
 const char *const *drv_schema_migrations(size_t *n)

@@ -91,6 +91,7 @@ void plan_hook_free(struct drv_plan_hook *h)
 	plan_argv_free(&h->run);
 	plan_argv_free(&h->down);
 	plan_kv_free(h->env, h->n_env);
+	plan_privs_free(&h->privs);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -106,11 +107,11 @@ void plan_health_free(struct drv_plan_health *h)
 void plan_strategy_free(struct drv_plan_strategy *s)
 {
 	free(s->metric_url);
-	free(s->traffic.socket);
+	free(s->traffic.balancer);
 	free(s->traffic.backend);
 	free(s->traffic.server);
 	plan_hook_free(&s->traffic.hook);
-	s->metric_url = s->traffic.socket = s->traffic.backend = s->traffic.server = NULL;
+	s->metric_url = s->traffic.balancer = s->traffic.backend = s->traffic.server = NULL;
 }
 
 static void service_free(struct drv_plan_service *s)
@@ -120,6 +121,7 @@ static void service_free(struct drv_plan_service *s)
 	free(s->digest);
 	free(s->version);
 	plan_hosts_free(&s->hosts);
+	plan_privs_free(&s->privs);
 	plan_argv_free(&s->command);
 	plan_kv_free(s->env, s->n_env);
 	for (size_t i = 0; i < s->n_files; i++) {
@@ -330,18 +332,33 @@ const char *drv_plan_event_name(enum drv_plan_event ev)
 	return (unsigned)ev < DRV_EVENT_COUNT ? names[ev] : "unknown";
 }
 
+/* Indexed by the enums, NULL-terminated for plan_read_enum. */
+const char *const plan_strategy_names[] = {
+        [DRV_STRATEGY_ROLLING] = "rolling",
+        [DRV_STRATEGY_CANARY] = "canary",
+        [DRV_STRATEGY_BLUEGREEN] = "blue-green",
+        NULL,
+};
+const char *const plan_rollback_names[] = {
+        [DRV_ROLLBACK_DEPLOYMENT] = "deployment",
+        [DRV_ROLLBACK_TIER] = "tier",
+        [DRV_ROLLBACK_SERVICE] = "service",
+        [DRV_ROLLBACK_NONE] = "none",
+        NULL,
+};
+
 const char *drv_plan_strategy_name(enum drv_plan_strategy_type t)
 {
-	static const char *const names[] = {"rolling", "canary", "blue-green"};
+	size_t n = sizeof(plan_strategy_names) / sizeof(plan_strategy_names[0]) - 1;
 
-	return (unsigned)t < 3 ? names[t] : "unknown";
+	return (unsigned)t < n ? plan_strategy_names[t] : "unknown";
 }
 
 const char *drv_plan_rollback_name(enum drv_plan_rollback r)
 {
-	static const char *const names[] = {"deployment", "tier", "service", "none"};
+	size_t n = sizeof(plan_rollback_names) / sizeof(plan_rollback_names[0]) - 1;
 
-	return (unsigned)r < 4 ? names[r] : "unknown";
+	return (unsigned)r < n ? plan_rollback_names[r] : "unknown";
 }
 
 void drv_plan_format_duration(int64_t ms, char *buf, size_t cap)

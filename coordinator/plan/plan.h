@@ -46,14 +46,10 @@ enum drv_plan_rollback {
 	DRV_ROLLBACK_NONE
 };
 enum drv_plan_health_kind { DRV_HEALTH_NONE, DRV_HEALTH_HTTP, DRV_HEALTH_TCP, DRV_HEALTH_EXEC };
-/* HAPROXY and LOCAL_HOOK are done by droverd (the TRAFFIC action, see
- * traffic.h); HOOK runs the hook on the agents its hosts name (RUN_HOOK). */
-enum drv_plan_traffic_kind {
-	DRV_TRAFFIC_NONE,
-	DRV_TRAFFIC_HAPROXY,
-	DRV_TRAFFIC_HOOK,
-	DRV_TRAFFIC_LOCAL_HOOK
-};
+/* BALANCER is done by droverd through a balancer that droverd.yaml defines
+ * (the TRAFFIC action, traffic_conf.h); HOOK runs the hook on the agents
+ * its hosts name (RUN_HOOK). Nothing a plan says runs on the coordinator. */
+enum drv_plan_traffic_kind { DRV_TRAFFIC_NONE, DRV_TRAFFIC_BALANCER, DRV_TRAFFIC_HOOK };
 
 /* Notification events (plan `notify[].events`, sequencer notify actions). */
 enum drv_plan_event {
@@ -86,6 +82,14 @@ struct drv_plan_argv {
 	size_t n;
 };
 
+/* Who a service or hook runs as on its hosts (the agent resolves the names). */
+struct drv_plan_privs {
+	char *user;                /* NULL: services the agent's default user, hooks root */
+	char *group;               /* NULL: the user's primary group */
+	struct drv_plan_argv caps; /* services: capabilities kept, "CAP_..." */
+	bool keep_setid;           /* services: keep setuid/setgid bits of the image */
+};
+
 /* Agent ids, or (n_labels > 0) a label selector: every label must match. */
 struct drv_plan_hosts {
 	char **ids;
@@ -103,6 +107,7 @@ struct drv_plan_hook {
 	struct drv_plan_kv *env;
 	size_t n_env;
 	int64_t timeout_ms;
+	struct drv_plan_privs privs; /* user, group (default root) */
 };
 
 struct drv_plan_health {
@@ -119,8 +124,9 @@ struct drv_plan_health {
 
 struct drv_plan_traffic {
 	enum drv_plan_traffic_kind kind;
-	char *socket;              /* haproxy: runtime API unix socket */
-	char *backend;             /* haproxy backend (or the hook's BACKEND argument) */
+	char *balancer;            /* BALANCER: its name in droverd.yaml `balancers` */
+	int line;                  /* source line of `balancer` (0 if unknown) */
+	char *backend;             /* the balancer's backend (or the hook's DROVER_BACKEND) */
 	char *server;              /* server name template: {host}, {slot} */
 	struct drv_plan_hook hook; /* hook kinds: run, env, timeout; hosts for HOOK */
 	int64_t timeout_ms;
@@ -163,6 +169,7 @@ struct drv_plan_service {
 	char *version; /* defaults to the plan's version */
 	enum drv_plan_driver driver;
 	bool chroot; /* isolation: chroot */
+	struct drv_plan_privs privs;
 	struct drv_plan_hosts hosts;
 	struct drv_plan_argv command;
 	struct drv_plan_kv *env;

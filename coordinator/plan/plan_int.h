@@ -35,61 +35,81 @@ struct vctx {
 	size_t n_pending;
 };
 
-__attribute__((format(printf, 3, 4))) void verr(struct vctx *c, const char *path, const char *fmt,
-                                                ...);
+/* plan_read.c: errors, paths, typed field readers */
+__attribute__((format(printf, 3, 4))) void plan_verr(struct vctx *c, const char *path,
+                                                     const char *fmt, ...);
 /* Move the errors to c->errs in line order (stable). */
-void verr_flush(struct vctx *c);
+void plan_verr_flush(struct vctx *c);
 /* out = path + "." + key (or key at the root); out holds DRV_YJ_PATH_MAX. */
-void pjoin(char *out, const char *path, const char *key);
-void pindex(char *out, const char *path, size_t i);
+void plan_pjoin(char *out, const char *path, const char *key);
+void plan_pindex(char *out, const char *path, size_t i);
 
 /* The allowed key closest to a misspelt one, or NULL. */
-const char *suggest(const char *key, const char *const *allowed);
+const char *plan_suggest(const char *key, const char *const *allowed);
 /* Refuse keys that are not in allowed (NULL-terminated). */
-void check_keys(struct vctx *c, const json_t *obj, const char *path, const char *const *allowed);
+void plan_check_keys(struct vctx *c, const json_t *obj, const char *path,
+                     const char *const *allowed);
 /* obj must be an object (error otherwise, returns false). */
-bool want_object(struct vctx *c, const json_t *v, const char *path);
+bool plan_want_object(struct vctx *c, const json_t *v, const char *path);
 
-char *xstrdup(struct vctx *c, const char *s);
+char *plan_strdup(struct vctx *c, const char *s);
 /* Replace *slot with a copy of s (freeing the old value). */
-void set_str(struct vctx *c, char **slot, const char *s);
+void plan_set_str(struct vctx *c, char **slot, const char *s);
 
-bool valid_name(const char *s);
+bool plan_valid_name(const char *s);
 /* "25%" -> 25; -1 if s is not a percentage in 0..100. */
-int parse_percent(const char *s);
+int plan_parse_percent(const char *s);
 
-int read_string(struct vctx *c, const json_t *obj, const char *path, const char *key, char **out);
-int read_name(struct vctx *c, const json_t *obj, const char *path, const char *key, char **out);
-int read_uint(struct vctx *c, const json_t *obj, const char *path, const char *key, uint32_t min,
-              uint32_t max, uint32_t *out);
-int read_number(struct vctx *c, const json_t *obj, const char *path, const char *key, double *out);
-int read_duration(struct vctx *c, const json_t *obj, const char *path, const char *key,
-                  int64_t *out);
-int read_amount(struct vctx *c, const json_t *obj, const char *path, const char *key,
-                struct drv_plan_amount *out);
-int read_argv(struct vctx *c, const json_t *obj, const char *path, const char *key,
-              struct drv_plan_argv *out);
-int read_env(struct vctx *c, const json_t *obj, const char *path, const char *key,
-             struct drv_plan_kv **out, size_t *n_out);
-int read_hosts(struct vctx *c, const json_t *obj, const char *path, const char *key,
-               struct drv_plan_hosts *out);
-int read_files(struct vctx *c, const json_t *obj, const char *path, const char *key,
-               struct drv_plan_file **out, size_t *n_out);
-int read_enum(struct vctx *c, const json_t *obj, const char *path, const char *key,
-              const char *const *names, int *out);
+int plan_read_string(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                     char **out);
+int plan_read_name(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                   char **out);
+int plan_read_uint(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                   uint32_t min, uint32_t max, uint32_t *out);
+int plan_read_number(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                     double *out);
+int plan_read_duration(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                       int64_t *out);
+int plan_read_amount(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                     struct drv_plan_amount *out);
+int plan_read_argv(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                   struct drv_plan_argv *out);
+int plan_read_env(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                  struct drv_plan_kv **out, size_t *n_out);
+int plan_read_hosts(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                    struct drv_plan_hosts *out);
+int plan_read_files(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                    struct drv_plan_file **out, size_t *n_out);
+int plan_read_enum(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                   const char *const *names, int *out);
 
 /* plan_fields.c */
-void health_defaults(struct vctx *c, struct drv_plan_health *h);
-void health_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_health *h);
-void strategy_defaults(struct vctx *c, struct drv_plan_strategy *s, enum drv_plan_strategy_type t);
-void strategy_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_strategy *s);
-void failure_defaults(struct drv_plan_failure *f);
-void failure_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_failure *f);
+void plan_health_defaults(struct vctx *c, struct drv_plan_health *h);
+void plan_health_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_health *h);
+void plan_strategy_defaults(struct vctx *c, struct drv_plan_strategy *s,
+                            enum drv_plan_strategy_type t);
+void plan_strategy_read(struct vctx *c, const json_t *v, const char *path,
+                        struct drv_plan_strategy *s);
+void plan_failure_defaults(struct drv_plan_failure *f);
+void plan_failure_read(struct vctx *c, const json_t *v, const char *path,
+                       struct drv_plan_failure *f);
 /* kind: 0 pre/post hook, 1 migration, 2 traffic hook (no name). */
-void hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
-               struct drv_plan_hook *h);
+void plan_hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
+                    struct drv_plan_hook *h);
 
-/* plan.c: destructors shared with the readers. */
+/* plan_privs.c: user, group, capabilities, keep_setid (service = false:
+ * user and group only), and the checks tying them to a service. */
+void plan_privs_read(struct vctx *c, const json_t *v, const char *path, bool service,
+                     struct drv_plan_privs *pr);
+void plan_privs_check(struct vctx *c, const char *path, bool exec_driver, bool chroot,
+                      const struct drv_plan_argv *command, const struct drv_plan_privs *pr);
+bool plan_is_root(const char *user);
+void plan_privs_free(struct drv_plan_privs *pr);
+
+/* plan.c: the names of the enums (indexed by them, NULL-terminated) and
+ * destructors shared with the readers. */
+extern const char *const plan_strategy_names[];
+extern const char *const plan_rollback_names[];
 void plan_argv_free(struct drv_plan_argv *a);
 void plan_kv_free(struct drv_plan_kv *kv, size_t n);
 void plan_hosts_free(struct drv_plan_hosts *h);

@@ -73,6 +73,20 @@ static json_t *jhosts(struct jb *b, const struct drv_plan_hosts *h)
 	return arr;
 }
 
+/* user, group, capabilities, keep_setid: only what the plan set (absent
+ * means the agent's default user for services, root for hooks). */
+static void jprivs(struct jb *b, json_t *o, const struct drv_plan_privs *pr)
+{
+	if (pr->user != NULL)
+		put(b, o, "user", json_string(pr->user));
+	if (pr->group != NULL)
+		put(b, o, "group", json_string(pr->group));
+	if (pr->caps.n > 0)
+		put(b, o, "capabilities", jargv(b, &pr->caps));
+	if (pr->keep_setid)
+		put(b, o, "keep_setid", json_true());
+}
+
 /* kind: 0 hook, 1 migration, 2 traffic hook */
 static json_t *jhook(struct jb *b, const struct drv_plan_hook *h, int kind)
 {
@@ -90,6 +104,7 @@ static json_t *jhook(struct jb *b, const struct drv_plan_hook *h, int kind)
 	if (h->n_env > 0)
 		put(b, o, "env", jkv(b, h->env, h->n_env));
 	put(b, o, "timeout", jdur(h->timeout_ms));
+	jprivs(b, o, &h->privs);
 	return o;
 }
 
@@ -148,16 +163,13 @@ static json_t *jtraffic(struct jb *b, const struct drv_plan_traffic *t)
 
 	if (o == NULL)
 		return NULL;
-	if (t->kind == DRV_TRAFFIC_HAPROXY) {
-		put(b, o, "haproxy",
-		    json_pack("{ssssss}", "socket", t->socket, "backend", t->backend, "server",
-		              t->server));
-	} else {
+	if (t->kind == DRV_TRAFFIC_BALANCER)
+		put(b, o, "balancer", json_string(t->balancer));
+	else
 		put(b, o, "hook", jhook(b, &t->hook, 2));
-		if (t->backend != NULL)
-			put(b, o, "backend", json_string(t->backend));
-		put(b, o, "server", json_string(t->server));
-	}
+	if (t->backend != NULL)
+		put(b, o, "backend", json_string(t->backend));
+	put(b, o, "server", json_string(t->server));
 	put(b, o, "timeout", jdur(t->timeout_ms));
 	return o;
 }
@@ -248,6 +260,7 @@ static json_t *jservice(struct jb *b, const struct drv_plan_service *s)
 	put(b, o, "hosts", jhosts(b, &s->hosts));
 	put(b, o, "driver", json_string(s->driver == DRV_DRIVER_EXEC ? "exec" : "container"));
 	put(b, o, "isolation", json_string(s->chroot ? "chroot" : "none"));
+	jprivs(b, o, &s->privs);
 	if (s->command.n > 0)
 		put(b, o, "command", jargv(b, &s->command));
 	if (s->n_env > 0)

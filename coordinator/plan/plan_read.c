@@ -58,7 +58,7 @@ static void pending_add(struct vctx *c, int line, const char *text)
 		c->n_pending++;
 }
 
-void verr(struct vctx *c, const char *path, const char *fmt, ...)
+void plan_verr(struct vctx *c, const char *path, const char *fmt, ...)
 {
 	char msg[512], text[DRV_YJ_PATH_MAX + 1024];
 	int line;
@@ -79,7 +79,7 @@ void verr(struct vctx *c, const char *path, const char *fmt, ...)
 	pending_add(c, line, text);
 }
 
-void verr_flush(struct vctx *c)
+void plan_verr_flush(struct vctx *c)
 {
 	/* Insertion sort: stable, and the list is short and nearly sorted. */
 	for (size_t i = 1; i < c->n_pending; i++) {
@@ -101,7 +101,7 @@ void verr_flush(struct vctx *c)
 
 /* Paths are for messages: a truncated one is fine (checking the return
  * value also keeps gcc -O2's -Wformat-truncation quiet). */
-void pjoin(char *out, const char *path, const char *key)
+void plan_pjoin(char *out, const char *path, const char *key)
 {
 	int n;
 
@@ -113,7 +113,7 @@ void pjoin(char *out, const char *path, const char *key)
 		out[0] = '\0';
 }
 
-void pindex(char *out, const char *path, size_t i)
+void plan_pindex(char *out, const char *path, size_t i)
 {
 	if (snprintf(out, DRV_YJ_PATH_MAX, "%s[%zu]", path, i) < 0)
 		out[0] = '\0';
@@ -155,7 +155,7 @@ static size_t distance(const char *a, const char *b)
 	return row[lb];
 }
 
-const char *suggest(const char *key, const char *const *allowed)
+const char *plan_suggest(const char *key, const char *const *allowed)
 {
 	const char *best = NULL;
 	size_t best_d = 3;
@@ -171,7 +171,8 @@ const char *suggest(const char *key, const char *const *allowed)
 	return best;
 }
 
-void check_keys(struct vctx *c, const json_t *obj, const char *path, const char *const *allowed)
+void plan_check_keys(struct vctx *c, const json_t *obj, const char *path,
+                     const char *const *allowed)
 {
 	const char *key, *hint;
 	json_t *v;
@@ -181,24 +182,24 @@ void check_keys(struct vctx *c, const json_t *obj, const char *path, const char 
 	{
 		if (in_list(key, allowed))
 			continue;
-		pjoin(p, path, key);
-		hint = suggest(key, allowed);
+		plan_pjoin(p, path, key);
+		hint = plan_suggest(key, allowed);
 		if (hint != NULL)
-			verr(c, p, "unknown field (did you mean %s?)", hint);
+			plan_verr(c, p, "unknown field (did you mean %s?)", hint);
 		else
-			verr(c, p, "unknown field");
+			plan_verr(c, p, "unknown field");
 	}
 }
 
-bool want_object(struct vctx *c, const json_t *v, const char *path)
+bool plan_want_object(struct vctx *c, const json_t *v, const char *path)
 {
 	if (json_is_object(v))
 		return true;
-	verr(c, path, "must be a mapping");
+	plan_verr(c, path, "must be a mapping");
 	return false;
 }
 
-char *xstrdup(struct vctx *c, const char *s)
+char *plan_strdup(struct vctx *c, const char *s)
 {
 	char *d = strdup(s);
 
@@ -207,9 +208,9 @@ char *xstrdup(struct vctx *c, const char *s)
 	return d;
 }
 
-void set_str(struct vctx *c, char **slot, const char *s)
+void plan_set_str(struct vctx *c, char **slot, const char *s)
 {
-	char *d = xstrdup(c, s);
+	char *d = plan_strdup(c, s);
 
 	if (d == NULL)
 		return;
@@ -217,7 +218,7 @@ void set_str(struct vctx *c, char **slot, const char *s)
 	*slot = d;
 }
 
-bool valid_name(const char *s)
+bool plan_valid_name(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -249,7 +250,8 @@ static bool scalar_text(const json_t *v, char *buf, size_t cap, const char **out
 	return true;
 }
 
-int read_string(struct vctx *c, const json_t *obj, const char *path, const char *key, char **out)
+int plan_read_string(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                     char **out)
 {
 	json_t *v = json_object_get(obj, key);
 	char p[DRV_YJ_PATH_MAX];
@@ -257,35 +259,37 @@ int read_string(struct vctx *c, const json_t *obj, const char *path, const char 
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (!json_is_string(v)) {
-		verr(c, p, json_is_number(v) ? "must be a string (quote it)" : "must be a string");
+		plan_verr(c, p,
+		          json_is_number(v) ? "must be a string (quote it)" : "must be a string");
 		return -1;
 	}
 	if (json_string_length(v) == 0) {
-		verr(c, p, "must not be empty");
+		plan_verr(c, p, "must not be empty");
 		return -1;
 	}
-	s = xstrdup(c, json_string_value(v));
+	s = plan_strdup(c, json_string_value(v));
 	if (s == NULL)
 		return -1;
 	*out = s;
 	return 1;
 }
 
-int read_name(struct vctx *c, const json_t *obj, const char *path, const char *key, char **out)
+int plan_read_name(struct vctx *c, const json_t *obj, const char *path, const char *key, char **out)
 {
 	char p[DRV_YJ_PATH_MAX];
 	char *s;
-	int rc = read_string(c, obj, path, key, &s);
+	int rc = plan_read_string(c, obj, path, key, &s);
 
 	if (rc != 1)
 		return rc;
-	if (!valid_name(s)) {
-		pjoin(p, path, key);
-		verr(c, p,
-		     "\"%.80s\" is not a valid name (letters, digits, '.', '_', '-'; at most %d)",
-		     s, DRV_PLAN_NAME_MAX);
+	if (!plan_valid_name(s)) {
+		plan_pjoin(p, path, key);
+		plan_verr(c, p,
+		          "\"%.80s\" is not a valid name (letters, digits, '.', '_', '-'; at most "
+		          "%d)",
+		          s, DRV_PLAN_NAME_MAX);
 		free(s);
 		return -1;
 	}
@@ -293,8 +297,8 @@ int read_name(struct vctx *c, const json_t *obj, const char *path, const char *k
 	return 1;
 }
 
-int read_uint(struct vctx *c, const json_t *obj, const char *path, const char *key, uint32_t min,
-              uint32_t max, uint32_t *out)
+int plan_read_uint(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                   uint32_t min, uint32_t max, uint32_t *out)
 {
 	json_t *v = json_object_get(obj, key);
 	char p[DRV_YJ_PATH_MAX];
@@ -302,38 +306,39 @@ int read_uint(struct vctx *c, const json_t *obj, const char *path, const char *k
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (!json_is_integer(v)) {
-		verr(c, p, "must be an integer");
+		plan_verr(c, p, "must be an integer");
 		return -1;
 	}
 	n = json_integer_value(v);
 	if (n < (json_int_t)min || n > (json_int_t)max) {
-		verr(c, p, "must be between %u and %u", min, max);
+		plan_verr(c, p, "must be between %u and %u", min, max);
 		return -1;
 	}
 	*out = (uint32_t)n;
 	return 1;
 }
 
-int read_number(struct vctx *c, const json_t *obj, const char *path, const char *key, double *out)
+int plan_read_number(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                     double *out)
 {
 	json_t *v = json_object_get(obj, key);
 	char p[DRV_YJ_PATH_MAX];
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (!json_is_number(v) || !isfinite(json_number_value(v))) {
-		verr(c, p, "must be a number");
+		plan_verr(c, p, "must be a number");
 		return -1;
 	}
 	*out = json_number_value(v);
 	return 1;
 }
 
-int read_duration(struct vctx *c, const json_t *obj, const char *path, const char *key,
-                  int64_t *out)
+int plan_read_duration(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                       int64_t *out)
 {
 	json_t *v = json_object_get(obj, key);
 	char p[DRV_YJ_PATH_MAX];
@@ -341,24 +346,24 @@ int read_duration(struct vctx *c, const json_t *obj, const char *path, const cha
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (json_is_number(v) && json_number_value(v) >= 0 &&
 	    json_number_value(v) * 1000.0 <= (double)PLAN_DURATION_MAX_MS) {
 		ms = (int64_t)(json_number_value(v) * 1000.0);
 	} else if (!json_is_string(v) ||
 	           drv_parse_duration_ms(json_string_value(v), &ms) != DRV_OK) {
-		verr(c, p, "must be a duration such as 500ms, 30s, 10m or 1h");
+		plan_verr(c, p, "must be a duration such as 500ms, 30s, 10m or 1h");
 		return -1;
 	}
 	if (ms > PLAN_DURATION_MAX_MS) {
-		verr(c, p, "must be at most 168h");
+		plan_verr(c, p, "must be at most 168h");
 		return -1;
 	}
 	*out = ms;
 	return 1;
 }
 
-int parse_percent(const char *s)
+int plan_parse_percent(const char *s)
 {
 	char *end;
 	long v;
@@ -371,8 +376,8 @@ int parse_percent(const char *s)
 	return (int)v;
 }
 
-int read_amount(struct vctx *c, const json_t *obj, const char *path, const char *key,
-                struct drv_plan_amount *out)
+int plan_read_amount(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                     struct drv_plan_amount *out)
 {
 	json_t *v = json_object_get(obj, key);
 	char p[DRV_YJ_PATH_MAX];
@@ -380,24 +385,25 @@ int read_amount(struct vctx *c, const json_t *obj, const char *path, const char 
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
 	    json_integer_value(v) <= DRV_PLAN_MAX_HOSTS) {
 		out->value = (uint32_t)json_integer_value(v);
 		out->percent = false;
 		return 1;
 	}
-	if (json_is_string(v) && (pct = parse_percent(json_string_value(v))) >= 0) {
+	if (json_is_string(v) && (pct = plan_parse_percent(json_string_value(v))) >= 0) {
 		out->value = (uint32_t)pct;
 		out->percent = true;
 		return 1;
 	}
-	verr(c, p, "must be a host count (0..%d) or a percentage such as 25%%", DRV_PLAN_MAX_HOSTS);
+	plan_verr(c, p, "must be a host count (0..%d) or a percentage such as 25%%",
+	          DRV_PLAN_MAX_HOSTS);
 	return -1;
 }
 
-int read_enum(struct vctx *c, const json_t *obj, const char *path, const char *key,
-              const char *const *names, int *out)
+int plan_read_enum(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                   const char *const *names, int *out)
 {
 	json_t *v = json_object_get(obj, key);
 	char p[DRV_YJ_PATH_MAX], list[256] = "";
@@ -414,8 +420,8 @@ int read_enum(struct vctx *c, const json_t *obj, const char *path, const char *k
 		if (n >= sizeof(list))
 			n = sizeof(list) - 1;
 	}
-	pjoin(p, path, key);
-	verr(c, p, "must be one of: %s", list);
+	plan_pjoin(p, path, key);
+	plan_verr(c, p, "must be one of: %s", list);
 	return -1;
 }
 
@@ -426,14 +432,14 @@ static char *arg_dup(struct vctx *c, const json_t *v, const char *path)
 	const char *s;
 
 	if (!scalar_text(v, buf, sizeof(buf), &s) || json_is_boolean(v)) {
-		verr(c, path, "must be a string");
+		plan_verr(c, path, "must be a string");
 		return NULL;
 	}
-	return xstrdup(c, s);
+	return plan_strdup(c, s);
 }
 
-int read_argv(struct vctx *c, const json_t *obj, const char *path, const char *key,
-              struct drv_plan_argv *out)
+int plan_read_argv(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                   struct drv_plan_argv *out)
 {
 	json_t *v = json_object_get(obj, key), *item;
 	struct drv_plan_argv a = {NULL, 0};
@@ -443,13 +449,13 @@ int read_argv(struct vctx *c, const json_t *obj, const char *path, const char *k
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (json_is_string(v) && json_string_length(v) > 0) {
 		n = 1; /* one word, no shell splitting */
 	} else if (!json_is_array(v) || json_array_size(v) == 0 ||
 	           json_array_size(v) > DRV_PLAN_MAX_ARGS) {
-		verr(c, p, "must be a list of 1 to %d strings (the command and its arguments)",
-		     DRV_PLAN_MAX_ARGS);
+		plan_verr(c, p, "must be a list of 1 to %d strings (the command and its arguments)",
+		          DRV_PLAN_MAX_ARGS);
 		return -1;
 	} else {
 		n = json_array_size(v);
@@ -461,13 +467,13 @@ int read_argv(struct vctx *c, const json_t *obj, const char *path, const char *k
 	}
 	for (i = 0; i < n; i++) {
 		item = json_is_array(v) ? json_array_get(v, i) : v;
-		pindex(ip, p, i);
+		plan_pindex(ip, p, i);
 		a.v[i] = arg_dup(c, item, json_is_array(v) ? ip : p);
 		bad |= a.v[i] == NULL;
 		a.n++;
 	}
 	if (!bad && a.v[0][0] == '\0') {
-		verr(c, p, "the command must not be empty");
+		plan_verr(c, p, "the command must not be empty");
 		bad = true;
 	}
 	if (bad) {
@@ -489,8 +495,8 @@ static bool valid_env_key(const char *s)
 	return true;
 }
 
-int read_env(struct vctx *c, const json_t *obj, const char *path, const char *key,
-             struct drv_plan_kv **out, size_t *n_out)
+int plan_read_env(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                  struct drv_plan_kv **out, size_t *n_out)
 {
 	json_t *v = json_object_get(obj, key), *item;
 	struct drv_plan_kv *kv;
@@ -501,9 +507,10 @@ int read_env(struct vctx *c, const json_t *obj, const char *path, const char *ke
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (!json_is_object(v) || json_object_size(v) > DRV_PLAN_MAX_ENV) {
-		verr(c, p, "must be a mapping of at most %d NAME: value pairs", DRV_PLAN_MAX_ENV);
+		plan_verr(c, p, "must be a mapping of at most %d NAME: value pairs",
+		          DRV_PLAN_MAX_ENV);
 		return -1;
 	}
 	kv = calloc(json_object_size(v) + 1, sizeof(*kv));
@@ -513,16 +520,16 @@ int read_env(struct vctx *c, const json_t *obj, const char *path, const char *ke
 	}
 	json_object_foreach(v, k, item)
 	{
-		pjoin(ip, p, k);
+		plan_pjoin(ip, p, k);
 		if (!valid_env_key(k)) {
-			verr(c, ip, "not a valid variable name");
+			plan_verr(c, ip, "not a valid variable name");
 			bad = true;
 		} else if (!scalar_text(item, buf, sizeof(buf), &s)) {
-			verr(c, ip, "must be a string");
+			plan_verr(c, ip, "must be a string");
 			bad = true;
 		} else {
-			kv[n].key = xstrdup(c, k);
-			kv[n].value = xstrdup(c, s);
+			kv[n].key = plan_strdup(c, k);
+			kv[n].value = plan_strdup(c, s);
 			bad |= kv[n].key == NULL || kv[n].value == NULL;
 			n++;
 		}
@@ -544,27 +551,27 @@ static int read_labels(struct vctx *c, const json_t *sel, const char *path,
 	const char *k;
 	json_t *item;
 
-	check_keys(c, sel, path, (const char *const[]){"labels", NULL});
-	pjoin(p, path, "labels");
+	plan_check_keys(c, sel, path, (const char *const[]){"labels", NULL});
+	plan_pjoin(p, path, "labels");
 	if (!json_is_object(labels) || json_object_size(labels) == 0) {
-		verr(c, labels == NULL ? path : p,
-		     "a host selector needs labels: {KEY: VALUE, ...}");
+		plan_verr(c, labels == NULL ? path : p,
+		          "a host selector needs labels: {KEY: VALUE, ...}");
 		return -1;
 	}
 	json_object_foreach(labels, k, item)
 	{
 		char ip[DRV_YJ_PATH_MAX];
 
-		pjoin(ip, p, k);
-		if (!valid_name(k) || !json_is_string(item) ||
-		    !valid_name(json_string_value(item))) {
-			verr(c, ip,
-			     "labels are NAME: VALUE with names of letters, digits, "
-			     "'.', '_', '-'");
+		plan_pjoin(ip, p, k);
+		if (!plan_valid_name(k) || !json_is_string(item) ||
+		    !plan_valid_name(json_string_value(item))) {
+			plan_verr(c, ip,
+			          "labels are NAME: VALUE with names of letters, digits, "
+			          "'.', '_', '-'");
 			return -1;
 		}
 	}
-	return read_env(c, sel, path, "labels", &h->labels, &h->n_labels);
+	return plan_read_env(c, sel, path, "labels", &h->labels, &h->n_labels);
 }
 
 static int read_host_ids(struct vctx *c, const json_t *v, const char *p, struct drv_plan_hosts *h)
@@ -573,7 +580,7 @@ static int read_host_ids(struct vctx *c, const json_t *v, const char *p, struct 
 	size_t n = json_array_size(v);
 
 	if (n == 0 || n > DRV_PLAN_MAX_HOSTS) {
-		verr(c, p, "must list 1 to %d agent ids", DRV_PLAN_MAX_HOSTS);
+		plan_verr(c, p, "must list 1 to %d agent ids", DRV_PLAN_MAX_HOSTS);
 		return -1;
 	}
 	h->ids = calloc(n, sizeof(*h->ids));
@@ -584,18 +591,18 @@ static int read_host_ids(struct vctx *c, const json_t *v, const char *p, struct 
 	for (size_t i = 0; i < n; i++) {
 		json_t *item = json_array_get(v, i);
 
-		pindex(ip, p, i);
-		if (!json_is_string(item) || !valid_name(json_string_value(item))) {
-			verr(c, ip, "must be an agent id");
+		plan_pindex(ip, p, i);
+		if (!json_is_string(item) || !plan_valid_name(json_string_value(item))) {
+			plan_verr(c, ip, "must be an agent id");
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(h->ids[j], json_string_value(item)) == 0) {
-				verr(c, ip, "agent \"%s\" is listed twice", h->ids[j]);
+				plan_verr(c, ip, "agent \"%s\" is listed twice", h->ids[j]);
 				return -1;
 			}
 		}
-		h->ids[h->n_ids] = xstrdup(c, json_string_value(item));
+		h->ids[h->n_ids] = plan_strdup(c, json_string_value(item));
 		if (h->ids[h->n_ids] == NULL)
 			return -1;
 		h->n_ids++;
@@ -603,8 +610,8 @@ static int read_host_ids(struct vctx *c, const json_t *v, const char *p, struct 
 	return 1;
 }
 
-int read_hosts(struct vctx *c, const json_t *obj, const char *path, const char *key,
-               struct drv_plan_hosts *out)
+int plan_read_hosts(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                    struct drv_plan_hosts *out)
 {
 	json_t *v = json_object_get(obj, key);
 	struct drv_plan_hosts h = {0};
@@ -613,13 +620,13 @@ int read_hosts(struct vctx *c, const json_t *obj, const char *path, const char *
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (json_is_array(v)) {
 		rc = read_host_ids(c, v, p, &h);
 	} else if (json_is_object(v)) {
 		rc = read_labels(c, v, p, &h);
 	} else {
-		verr(c, p, "must be a list of agent ids or {labels: {KEY: VALUE}}");
+		plan_verr(c, p, "must be a list of agent ids or {labels: {KEY: VALUE}}");
 		rc = -1;
 	}
 	if (rc != 1) {
@@ -662,31 +669,31 @@ static int parse_mode(const json_t *v)
 static bool read_file(struct vctx *c, const json_t *item, const char *ip, struct drv_plan_file *f)
 {
 	const json_t *content = item, *mode;
-	int m = 0644;
+	int m = 0640;
 
 	if (json_is_object(item)) {
-		check_keys(c, item, ip, (const char *const[]){"content", "mode", NULL});
+		plan_check_keys(c, item, ip, (const char *const[]){"content", "mode", NULL});
 		content = json_object_get(item, "content");
 		mode = json_object_get(item, "mode");
 		if (mode != NULL && (m = parse_mode(mode)) < 0) {
 			char mp[DRV_YJ_PATH_MAX];
 
-			pjoin(mp, ip, "mode");
-			verr(c, mp, "must be an octal string such as \"0640\"");
+			plan_pjoin(mp, ip, "mode");
+			plan_verr(c, mp, "must be an octal string such as \"0640\"");
 			return false;
 		}
 	}
 	if (!json_is_string(content)) {
-		verr(c, ip, "must be the file's content as a string, or {content, mode}");
+		plan_verr(c, ip, "must be the file's content as a string, or {content, mode}");
 		return false;
 	}
-	f->content = xstrdup(c, json_string_value(content));
+	f->content = plan_strdup(c, json_string_value(content));
 	f->mode = (uint32_t)m;
 	return f->content != NULL;
 }
 
-int read_files(struct vctx *c, const json_t *obj, const char *path, const char *key,
-               struct drv_plan_file **out, size_t *n_out)
+int plan_read_files(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                    struct drv_plan_file **out, size_t *n_out)
 {
 	json_t *v = json_object_get(obj, key), *item;
 	struct drv_plan_file *files;
@@ -697,10 +704,10 @@ int read_files(struct vctx *c, const json_t *obj, const char *path, const char *
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	pjoin(p, path, key);
+	plan_pjoin(p, path, key);
 	if (!json_is_object(v) || json_object_size(v) > DRV_PLAN_MAX_FILES) {
-		verr(c, p, "must be a mapping of at most %d /absolute/path: content",
-		     DRV_PLAN_MAX_FILES);
+		plan_verr(c, p, "must be a mapping of at most %d /absolute/path: content",
+		          DRV_PLAN_MAX_FILES);
 		return -1;
 	}
 	files = calloc(json_object_size(v) + 1, sizeof(*files));
@@ -710,13 +717,13 @@ int read_files(struct vctx *c, const json_t *obj, const char *path, const char *
 	}
 	json_object_foreach(v, k, item)
 	{
-		pjoin(ip, p, k);
+		plan_pjoin(ip, p, k);
 		if (!valid_file_path(k)) {
-			verr(c, ip, "must be an absolute path without '..'");
+			plan_verr(c, ip, "must be an absolute path without '..'");
 			bad = true;
 			continue;
 		}
-		files[n].path = xstrdup(c, k);
+		files[n].path = plan_strdup(c, k);
 		bad |= files[n].path == NULL || !read_file(c, item, ip, &files[n]);
 		n++;
 	}

@@ -82,29 +82,29 @@ static void read_image(struct vctx *c, const json_t *v, const char *path,
 	char *ref = NULL, *at;
 	const char *why;
 
-	pjoin(p, path, "image");
-	if (read_string(c, v, path, "image", &ref) != 1) {
+	plan_pjoin(p, path, "image");
+	if (plan_read_string(c, v, path, "image", &ref) != 1) {
 		if (json_object_get(v, "image") == NULL)
-			verr(c, p, "required");
+			plan_verr(c, p, "required");
 		return;
 	}
 	at = strchr(ref, '@');
 	if (at != NULL) {
 		*at++ = '\0';
 		if (!valid_digest(at)) {
-			verr(c, p, "the digest must be sha256: and 64 lowercase hex digits");
+			plan_verr(c, p, "the digest must be sha256: and 64 lowercase hex digits");
 			free(ref);
 			return;
 		}
 	}
 	why = image_problem(ref, at);
 	if (why != NULL) {
-		verr(c, p, "\"%.100s\" %s", ref, why);
+		plan_verr(c, p, "\"%.100s\" %s", ref, why);
 		free(ref);
 		return;
 	}
 	s->image = ref;
-	s->digest = at != NULL ? xstrdup(c, at) : NULL;
+	s->digest = at != NULL ? plan_strdup(c, at) : NULL;
 }
 
 /* ---- services ---- */
@@ -117,27 +117,28 @@ static void read_common(struct vctx *c, const json_t *v, const char *path,
 	int e;
 
 	e = (int)s->driver;
-	if (read_enum(c, v, path, "driver", driver_names, &e) == 1)
+	if (plan_read_enum(c, v, path, "driver", driver_names, &e) == 1)
 		s->driver = (enum drv_plan_driver)e;
 	e = s->chroot;
-	if (read_enum(c, v, path, "isolation", isolation_names, &e) == 1)
+	if (plan_read_enum(c, v, path, "isolation", isolation_names, &e) == 1)
 		s->chroot = e == 1;
-	read_duration(c, v, path, "stop_grace", &s->stop_grace_ms);
-	pjoin(p, path, "health");
-	health_read(c, json_object_get(v, "health"), p, &s->health);
-	pjoin(p, path, "strategy");
-	strategy_read(c, json_object_get(v, "strategy"), p, &s->strategy);
-	pjoin(p, path, "failure");
-	failure_read(c, json_object_get(v, "failure"), p, &s->failure);
+	plan_read_duration(c, v, path, "stop_grace", &s->stop_grace_ms);
+	plan_privs_read(c, v, path, true, &s->privs);
+	plan_pjoin(p, path, "health");
+	plan_health_read(c, json_object_get(v, "health"), p, &s->health);
+	plan_pjoin(p, path, "strategy");
+	plan_strategy_read(c, json_object_get(v, "strategy"), p, &s->strategy);
+	plan_pjoin(p, path, "failure");
+	plan_failure_read(c, json_object_get(v, "failure"), p, &s->failure);
 }
 
 static void service_base(struct vctx *c, const json_t *defaults, struct drv_plan_service *s)
 {
 	bool quiet = c->quiet;
 
-	health_defaults(c, &s->health);
-	strategy_defaults(c, &s->strategy, DRV_STRATEGY_ROLLING);
-	failure_defaults(&s->failure);
+	plan_health_defaults(c, &s->health);
+	plan_strategy_defaults(c, &s->strategy, DRV_STRATEGY_ROLLING);
+	plan_failure_defaults(&s->failure);
 	s->driver = DRV_DRIVER_EXEC;
 	s->stop_grace_ms = STOP_GRACE_MS;
 	if (json_is_object(defaults)) {
@@ -151,15 +152,16 @@ static void check_bluegreen(struct vctx *c, const char *path, struct drv_plan_se
 {
 	char p[DRV_YJ_PATH_MAX];
 
-	pjoin(p, path, "strategy");
+	plan_pjoin(p, path, "strategy");
 	if (s->strategy.traffic.kind == DRV_TRAFFIC_NONE)
-		verr(c, p, "blue-green needs traffic (haproxy or hook) to switch");
+		plan_verr(c, p, "blue-green needs traffic (a balancer or a hook) to switch");
 	if (s->strategy.green_port == 0)
-		verr(c, p, "blue-green needs green_port (where the new version starts)");
+		plan_verr(c, p, "blue-green needs green_port (where the new version starts)");
 	if (s->port == 0)
-		verr(c, path, "blue-green needs the service's port (port, or health.http.port)");
+		plan_verr(c, path,
+		          "blue-green needs the service's port (port, or health.http.port)");
 	if (s->port != 0 && s->strategy.green_port == s->port)
-		verr(c, p, "green_port must differ from the service's port %u", s->port);
+		plan_verr(c, p, "green_port must differ from the service's port %u", s->port);
 }
 
 static void check_service(struct vctx *c, const char *path, struct drv_plan_service *s)
@@ -168,8 +170,8 @@ static void check_service(struct vctx *c, const char *path, struct drv_plan_serv
 	char p[DRV_YJ_PATH_MAX];
 
 	if (s->driver == DRV_DRIVER_EXEC && s->command.n == 0) {
-		pjoin(p, path, "command");
-		verr(c, p, "required with driver exec (the program inside the image)");
+		plan_pjoin(p, path, "command");
+		plan_verr(c, p, "required with driver exec (the program inside the image)");
 	}
 	if (h->kind == DRV_HEALTH_HTTP || h->kind == DRV_HEALTH_TCP) {
 		if (h->port == 0)
@@ -177,47 +179,48 @@ static void check_service(struct vctx *c, const char *path, struct drv_plan_serv
 		if (s->port == 0)
 			s->port = h->port;
 		if (h->port == 0) {
-			pjoin(p, path, "health");
-			verr(c, p, "the %s check needs a port (health.%s.port, or port)",
-			     h->kind == DRV_HEALTH_HTTP ? "http" : "tcp",
-			     h->kind == DRV_HEALTH_HTTP ? "http" : "tcp");
+			plan_pjoin(p, path, "health");
+			plan_verr(c, p, "the %s check needs a port (health.%s.port, or port)",
+			          h->kind == DRV_HEALTH_HTTP ? "http" : "tcp",
+			          h->kind == DRV_HEALTH_HTTP ? "http" : "tcp");
 		}
 	}
 	if (h->timeout_ms == 0 || h->interval_ms == 0 || h->deadline_ms == 0) {
-		pjoin(p, path, "health");
-		verr(c, p, "interval, timeout and deadline must be more than 0");
+		plan_pjoin(p, path, "health");
+		plan_verr(c, p, "interval, timeout and deadline must be more than 0");
 	}
 	if (s->strategy.type == DRV_STRATEGY_BLUEGREEN)
 		check_bluegreen(c, path, s);
+	plan_privs_check(c, path, s->driver == DRV_DRIVER_EXEC, s->chroot, &s->command, &s->privs);
 }
 
 static void service_read(struct vctx *c, const json_t *v, const char *path, const json_t *defaults,
                          const char *version, struct drv_plan_service *s)
 {
-	static const char *const keys[] = {"name",     "image",      "hosts",   "command",
-	                                   "env",      "files",      "driver",  "isolation",
-	                                   "port",     "stop_grace", "version", "health",
-	                                   "strategy", "failure",    NULL};
+	static const char *const keys[] = {
+	        "name",      "image", "hosts",        "command",    "env",    "files",    "driver",
+	        "isolation", "port",  "stop_grace",   "version",    "health", "strategy", "failure",
+	        "user",      "group", "capabilities", "keep_setid", NULL};
 	char p[DRV_YJ_PATH_MAX];
 
 	s->line = drv_yj_line(c->lines, path);
 	service_base(c, defaults, s);
-	if (!want_object(c, v, path))
+	if (!plan_want_object(c, v, path))
 		return;
-	check_keys(c, v, path, keys);
-	pjoin(p, path, "name");
-	if (read_name(c, v, path, "name", &s->name) == 0)
-		verr(c, p, "required");
+	plan_check_keys(c, v, path, keys);
+	plan_pjoin(p, path, "name");
+	if (plan_read_name(c, v, path, "name", &s->name) == 0)
+		plan_verr(c, p, "required");
 	read_image(c, v, path, s);
-	pjoin(p, path, "hosts");
-	if (read_hosts(c, v, path, "hosts", &s->hosts) == 0)
-		verr(c, p, "required (agent ids or {labels: {...}})");
-	read_argv(c, v, path, "command", &s->command);
-	read_env(c, v, path, "env", &s->env, &s->n_env);
-	read_files(c, v, path, "files", &s->files, &s->n_files);
-	read_uint(c, v, path, "port", 1, 65535, &s->port);
-	if (read_string(c, v, path, "version", &s->version) != 1)
-		s->version = xstrdup(c, version != NULL ? version : "");
+	plan_pjoin(p, path, "hosts");
+	if (plan_read_hosts(c, v, path, "hosts", &s->hosts) == 0)
+		plan_verr(c, p, "required (agent ids or {labels: {...}})");
+	plan_read_argv(c, v, path, "command", &s->command);
+	plan_read_env(c, v, path, "env", &s->env, &s->n_env);
+	plan_read_files(c, v, path, "files", &s->files, &s->n_files);
+	plan_read_uint(c, v, path, "port", 1, 65535, &s->port);
+	if (plan_read_string(c, v, path, "version", &s->version) != 1)
+		s->version = plan_strdup(c, version != NULL ? version : "");
 	read_common(c, v, path, s);
 	check_service(c, path, s);
 }
@@ -244,22 +247,22 @@ static void tier_read(struct vctx *c, const json_t *t, const char *path, const j
 	size_t i;
 
 	tier->first = p->n_services;
-	if (!want_object(c, t, path))
+	if (!plan_want_object(c, t, path))
 		return;
-	check_keys(c, t, path, (const char *const[]){"name", "services", NULL});
-	pjoin(sp, path, "name");
-	if (read_name(c, t, path, "name", &tier->name) == 0)
-		verr(c, sp, "required");
-	pjoin(sp, path, "services");
+	plan_check_keys(c, t, path, (const char *const[]){"name", "services", NULL});
+	plan_pjoin(sp, path, "name");
+	if (plan_read_name(c, t, path, "name", &tier->name) == 0)
+		plan_verr(c, sp, "required");
+	plan_pjoin(sp, path, "services");
 	if (!json_is_array(services) || json_array_size(services) == 0) {
-		verr(c, sp, "must list at least one service");
+		plan_verr(c, sp, "must list at least one service");
 		return;
 	}
 	json_array_foreach(services, i, sv)
 	{
 		struct drv_plan_service *s = &p->services[p->n_services++];
 
-		pindex(ip, sp, i);
+		plan_pindex(ip, sp, i);
 		s->tier = (size_t)(tier - p->tiers);
 		service_read(c, sv, ip, json_object_get(root, "defaults"), p->version, s);
 		tier->n++;
@@ -274,14 +277,14 @@ static void read_tiers(struct vctx *c, const json_t *root, struct drv_plan *p)
 
 	if (!json_is_array(tiers) || json_array_size(tiers) == 0 ||
 	    json_array_size(tiers) > DRV_PLAN_MAX_TIERS) {
-		verr(c, "tiers",
-		     tiers == NULL ? "required (a list of tiers with services)"
-		                   : "must be a list of 1 to 32 tiers");
+		plan_verr(c, "tiers",
+		          tiers == NULL ? "required (a list of tiers with services)"
+		                        : "must be a list of 1 to 32 tiers");
 		return;
 	}
 	n = count_services(tiers);
 	if (n > DRV_PLAN_MAX_SERVICES) {
-		verr(c, "tiers", "more than %d services", DRV_PLAN_MAX_SERVICES);
+		plan_verr(c, "tiers", "more than %d services", DRV_PLAN_MAX_SERVICES);
 		return;
 	}
 	p->tiers = calloc(json_array_size(tiers), sizeof(*p->tiers));
@@ -292,7 +295,7 @@ static void read_tiers(struct vctx *c, const json_t *root, struct drv_plan *p)
 	}
 	json_array_foreach(tiers, i, t)
 	{
-		pindex(ip, "tiers", i);
+		plan_pindex(ip, "tiers", i);
 		tier_read(c, t, ip, root, p, &p->tiers[p->n_tiers++]);
 	}
 }
@@ -309,7 +312,7 @@ static void read_hooks(struct vctx *c, const json_t *root, const char *key, int 
 	if (list == NULL || json_is_null(list))
 		return;
 	if (!json_is_array(list) || json_array_size(list) > DRV_PLAN_MAX_HOOKS) {
-		verr(c, key, "must be a list of at most %d entries", DRV_PLAN_MAX_HOOKS);
+		plan_verr(c, key, "must be a list of at most %d entries", DRV_PLAN_MAX_HOOKS);
 		return;
 	}
 	*out = calloc(json_array_size(list) + 1, sizeof(**out));
@@ -319,8 +322,8 @@ static void read_hooks(struct vctx *c, const json_t *root, const char *key, int 
 	}
 	json_array_foreach(list, i, h)
 	{
-		pindex(ip, key, i);
-		hook_read(c, h, ip, kind, &(*out)[(*n_out)++]);
+		plan_pindex(ip, key, i);
+		plan_hook_read(c, h, ip, kind, &(*out)[(*n_out)++]);
 	}
 }
 
@@ -333,9 +336,9 @@ static void read_events(struct vctx *c, const json_t *v, const char *path, uint3
 	*out = (1u << DRV_EVENT_COUNT) - 1;
 	if (events == NULL)
 		return;
-	pjoin(p, path, "events");
+	plan_pjoin(p, path, "events");
 	if (!json_is_array(events) || json_array_size(events) == 0) {
-		verr(c, p, "must be a list of events");
+		plan_verr(c, p, "must be a list of events");
 		return;
 	}
 	*out = 0;
@@ -348,11 +351,12 @@ static void read_events(struct vctx *c, const json_t *v, const char *path, uint3
 			    strcmp(json_string_value(e), drv_plan_event_name(k)) == 0)
 				break;
 		}
-		pindex(ip, p, i);
+		plan_pindex(ip, p, i);
 		if (k == DRV_EVENT_COUNT)
-			verr(c, ip,
-			     "unknown event (started, tier_done, awaiting_promotion, paused, "
-			     "resumed, rollback_started, rolled_back, succeeded, failed, aborted)");
+			plan_verr(c, ip,
+			          "unknown event (started, tier_done, awaiting_promotion, paused, "
+			          "resumed, rollback_started, rolled_back, succeeded, failed, "
+			          "aborted)");
 		else
 			*out |= 1u << k;
 	}
@@ -367,7 +371,8 @@ static void read_notify(struct vctx *c, const json_t *root, struct drv_plan *p)
 	if (list == NULL || json_is_null(list))
 		return;
 	if (!json_is_array(list) || json_array_size(list) > DRV_PLAN_MAX_NOTIFY) {
-		verr(c, "notify", "must be a list of at most %d webhooks", DRV_PLAN_MAX_NOTIFY);
+		plan_verr(c, "notify", "must be a list of at most %d webhooks",
+		          DRV_PLAN_MAX_NOTIFY);
 		return;
 	}
 	p->notify = calloc(json_array_size(list) + 1, sizeof(*p->notify));
@@ -379,17 +384,17 @@ static void read_notify(struct vctx *c, const json_t *root, struct drv_plan *p)
 	{
 		struct drv_plan_notify *w = &p->notify[p->n_notify++];
 
-		pindex(ip, "notify", i);
-		if (!want_object(c, n, ip))
+		plan_pindex(ip, "notify", i);
+		if (!plan_want_object(c, n, ip))
 			continue;
-		check_keys(c, n, ip, (const char *const[]){"webhook", "events", NULL});
-		pjoin(wp, ip, "webhook");
-		if (read_string(c, n, ip, "webhook", &w->webhook) == 0)
-			verr(c, wp, "required (an http:// or https:// URL)");
+		plan_check_keys(c, n, ip, (const char *const[]){"webhook", "events", NULL});
+		plan_pjoin(wp, ip, "webhook");
+		if (plan_read_string(c, n, ip, "webhook", &w->webhook) == 0)
+			plan_verr(c, wp, "required (an http:// or https:// URL)");
 		else if (w->webhook != NULL && ((strncmp(w->webhook, "http://", 7) != 0 &&
 		                                 strncmp(w->webhook, "https://", 8) != 0) ||
 		                                strlen(w->webhook) > WEBHOOK_URL_MAX))
-			verr(c, wp, "must be an http:// or https:// URL");
+			plan_verr(c, wp, "must be an http:// or https:// URL");
 		read_events(c, n, ip, &w->events);
 	}
 }
@@ -399,22 +404,24 @@ static void read_notify(struct vctx *c, const json_t *root, struct drv_plan *p)
 static void read_defaults(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
 	static const char *const keys[] = {"driver",  "isolation",        "strategy",   "health",
-	                                   "failure", "prestage_timeout", "stop_grace", NULL};
+	                                   "failure", "prestage_timeout", "stop_grace", "user",
+	                                   "group",   "capabilities",     "keep_setid", NULL};
 	json_t *d = json_object_get(root, "defaults");
 	struct drv_plan_service scratch;
 
 	p->prestage_timeout_ms = PRESTAGE_MS;
-	if (d == NULL || json_is_null(d) || !want_object(c, d, "defaults"))
+	if (d == NULL || json_is_null(d) || !plan_want_object(c, d, "defaults"))
 		return;
-	check_keys(c, d, "defaults", keys);
-	read_duration(c, d, "defaults", "prestage_timeout", &p->prestage_timeout_ms);
+	plan_check_keys(c, d, "defaults", keys);
+	plan_read_duration(c, d, "defaults", "prestage_timeout", &p->prestage_timeout_ms);
 	/* Report the errors of defaults once, here. */
 	memset(&scratch, 0, sizeof(scratch));
-	health_defaults(c, &scratch.health);
-	strategy_defaults(c, &scratch.strategy, DRV_STRATEGY_ROLLING);
-	failure_defaults(&scratch.failure);
+	plan_health_defaults(c, &scratch.health);
+	plan_strategy_defaults(c, &scratch.strategy, DRV_STRATEGY_ROLLING);
+	plan_failure_defaults(&scratch.failure);
 	read_common(c, d, "defaults", &scratch);
 	plan_health_free(&scratch.health);
+	plan_privs_free(&scratch.privs);
 	plan_strategy_free(&scratch.strategy);
 }
 
@@ -422,10 +429,10 @@ static void read_budget(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
 	json_t *f = json_object_get(root, "failure");
 
-	if (f == NULL || json_is_null(f) || !want_object(c, f, "failure"))
+	if (f == NULL || json_is_null(f) || !plan_want_object(c, f, "failure"))
 		return;
-	check_keys(c, f, "failure", (const char *const[]){"max_failed_hosts", NULL});
-	if (read_amount(c, f, "failure", "max_failed_hosts", &p->max_failed_hosts) == 1)
+	plan_check_keys(c, f, "failure", (const char *const[]){"max_failed_hosts", NULL});
+	if (plan_read_amount(c, f, "failure", "max_failed_hosts", &p->max_failed_hosts) == 1)
 		p->has_budget = true;
 }
 
@@ -445,14 +452,14 @@ static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 	static const char *const keys[] = {"deployment", "version", "defaults", "failure", "pre",
 	                                   "migrations", "tiers",   "post",     "notify",  NULL};
 
-	check_keys(c, root, "", keys);
-	if (read_name(c, root, "", "deployment", &p->deployment) == 0)
-		verr(c, "deployment", "required (the name of what is deployed)");
-	if (read_string(c, root, "", "version", &p->version) == 0)
-		verr(c, "version", "required (the release being deployed, e.g. \"2.4.0\")");
+	plan_check_keys(c, root, "", keys);
+	if (plan_read_name(c, root, "", "deployment", &p->deployment) == 0)
+		plan_verr(c, "deployment", "required (the name of what is deployed)");
+	if (plan_read_string(c, root, "", "version", &p->version) == 0)
+		plan_verr(c, "version", "required (the release being deployed, e.g. \"2.4.0\")");
 	else if (p->version != NULL && !valid_version(p->version))
-		verr(c, "version", "use letters, digits, '.', '_', '+', '-' (at most %d)",
-		     VERSION_MAX);
+		plan_verr(c, "version", "use letters, digits, '.', '_', '+', '-' (at most %d)",
+		          VERSION_MAX);
 	read_defaults(c, root, p);
 	read_budget(c, root, p);
 	read_hooks(c, root, "pre", 0, &p->pre, &p->n_pre);
@@ -471,8 +478,8 @@ static void unique_hooks(struct vctx *c, const char *key, const struct drv_plan_
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < i && h[i].name != NULL; j++) {
 			if (h[j].name != NULL && strcmp(h[i].name, h[j].name) == 0) {
-				pindex(ip, key, i);
-				verr(c, ip, "name \"%s\" is used twice", h[i].name);
+				plan_pindex(ip, key, i);
+				plan_verr(c, ip, "name \"%s\" is used twice", h[i].name);
 				break;
 			}
 		}
@@ -486,8 +493,8 @@ static void unique_names(struct vctx *c, const struct drv_plan *p)
 	for (size_t i = 0; i < p->n_tiers; i++) {
 		for (size_t j = 0; j < i && p->tiers[i].name != NULL; j++) {
 			if (p->tiers[j].name && strcmp(p->tiers[i].name, p->tiers[j].name) == 0) {
-				pindex(ip, "tiers", i);
-				verr(c, ip, "tier \"%s\" is defined twice", p->tiers[i].name);
+				plan_pindex(ip, "tiers", i);
+				plan_verr(c, ip, "tier \"%s\" is defined twice", p->tiers[i].name);
 			}
 		}
 	}
@@ -498,7 +505,7 @@ static void unique_names(struct vctx *c, const struct drv_plan *p)
 			if (p->services[j].name && strcmp(s->name, p->services[j].name) == 0) {
 				snprintf(ip, sizeof(ip), "tiers[%zu].services[%zu]", s->tier,
 				         i - p->tiers[s->tier].first);
-				verr(c, ip, "service \"%s\" is defined twice", s->name);
+				plan_verr(c, ip, "service \"%s\" is defined twice", s->name);
 			}
 		}
 	}
@@ -514,8 +521,8 @@ int drv_plan_from_json(const json_t *root, const struct drv_yj_lines *lines, con
 	struct drv_plan *p;
 
 	if (!json_is_object(root)) {
-		verr(&c, "", "a plan must be a mapping (deployment, version, tiers, ...)");
-		verr_flush(&c);
+		plan_verr(&c, "", "a plan must be a mapping (deployment, version, tiers, ...)");
+		plan_verr_flush(&c);
 		return DRV_EINVAL;
 	}
 	p = calloc(1, sizeof(*p));
@@ -526,7 +533,7 @@ int drv_plan_from_json(const json_t *root, const struct drv_yj_lines *lines, con
 	read_top(&c, root, p);
 	if (!c.oom)
 		unique_names(&c, p);
-	verr_flush(&c);
+	plan_verr_flush(&c);
 	if (c.oom || c.nerr > 0) {
 		drv_plan_free(p);
 		if (c.oom)

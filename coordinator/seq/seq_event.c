@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "seq_int.h"
+#include "textcut.h"
 
 /* ---- reports ---- */
 
@@ -62,7 +63,7 @@ static void svc_step_ended(struct drv_seq *s, struct seq_svc *v, uint32_t hi, in
 static void prestage_ended(struct drv_seq *s, struct seq_svc *v, uint32_t hi, int st,
                            const char *why)
 {
-	char buf[DRV_SEQ_TEXT_MAX];
+	char buf[DRV_SEQ_TEXT_MAX], cut[121];
 
 	v->hosts[hi].st[K_PRESTAGE] = (uint8_t)st;
 	if (s->prestage_inflight > 0)
@@ -70,15 +71,15 @@ static void prestage_ended(struct drv_seq *s, struct seq_svc *v, uint32_t hi, in
 	s->changed = true;
 	if (st == ST_OK)
 		return;
-	snprintf(buf, sizeof(buf), "prestage of %s on %s %s: %.120s; no host was changed",
-	         v->ps->name, seq_agent(s, v->hosts[hi].agent),
-	         st == ST_TIMEOUT ? "timed out" : "failed", why ? why : "");
+	snprintf(buf, sizeof(buf), "prestage of %s on %s %s: %s; no host was changed", v->ps->name,
+	         seq_agent(s, v->hosts[hi].agent), st == ST_TIMEOUT ? "timed out" : "failed",
+	         drv_text_cut(cut, sizeof(cut), why ? why : "", 120));
 	seq_fail(s, buf);
 }
 
 static void op_complete(struct drv_seq *s, struct seq_svc *v, bool ok, const char *why)
 {
-	char buf[DRV_SEQ_TEXT_MAX];
+	char buf[DRV_SEQ_TEXT_MAX], cut[151];
 	int op = v->op;
 
 	v->op = OP_NONE;
@@ -90,8 +91,9 @@ static void op_complete(struct drv_seq *s, struct seq_svc *v, bool ok, const cha
 		ok = false;
 		why = buf;
 	} else if (!ok) {
-		snprintf(buf, sizeof(buf), "%s failed: %.150s",
-		         op == OP_METRIC ? "metric check" : "traffic switch", why ? why : "");
+		snprintf(buf, sizeof(buf), "%s failed: %s",
+		         op == OP_METRIC ? "metric check" : "traffic switch",
+		         drv_text_cut(cut, sizeof(cut), why ? why : "", 150));
 		why = buf;
 	}
 	if (v->state == SVC_RUNNING && v->wait == W_OP) {
@@ -125,27 +127,7 @@ static void hook_ended(struct drv_seq *s, struct seq_hook *k, uint32_t j, bool d
 	s->changed = true;
 }
 
-/* The hook list the running phase works through; false outside hook phases. */
-bool seq_phase_hooks(const struct drv_seq *s, struct seq_hook **k, const struct drv_plan_hook **h,
-                     size_t *n, enum drv_seq_step_kind *kind)
-{
-	const struct drv_plan *p = s->plan;
-
-	switch (s->state) {
-	case DRV_SEQ_PRE:
-		*k = s->pre, *h = p->pre, *n = p->n_pre, *kind = DRV_SEQ_STEP_PRE;
-		return true;
-	case DRV_SEQ_MIGRATE:
-		*k = s->mig, *h = p->migrations, *n = p->n_migrations, *kind = DRV_SEQ_STEP_UP;
-		return true;
-	case DRV_SEQ_POST:
-		*k = s->post, *h = p->post, *n = p->n_post, *kind = DRV_SEQ_STEP_POST;
-		return true;
-	default: return false;
-	}
-}
-
-static int report_hook(struct drv_seq *s, const struct parsed_id *id, uint32_t agent, int st)
+static int report_hook(struct drv_seq *s, const struct drv_seq_id *id, uint32_t agent, int st)
 {
 	enum drv_seq_step_kind kind;
 	const struct drv_plan_hook *h;
@@ -175,7 +157,7 @@ static int report_hook(struct drv_seq *s, const struct parsed_id *id, uint32_t a
 	return DRV_OK;
 }
 
-static int report_traffic_hook(struct drv_seq *s, const struct parsed_id *id, uint32_t agent,
+static int report_traffic_hook(struct drv_seq *s, const struct drv_seq_id *id, uint32_t agent,
                                int st, const char *why)
 {
 	struct seq_svc *v;
@@ -196,7 +178,7 @@ static int report_traffic_hook(struct drv_seq *s, const struct parsed_id *id, ui
 	return DRV_OK;
 }
 
-static int report_service(struct drv_seq *s, const struct parsed_id *id, uint32_t agent, int st,
+static int report_service(struct drv_seq *s, const struct drv_seq_id *id, uint32_t agent, int st,
                           const char *why)
 {
 	static const int kinds[] = {[DRV_SEQ_STEP_PRESTAGE] = K_PRESTAGE,
@@ -256,7 +238,7 @@ static int on_health(struct drv_seq *s, const struct drv_seq_event *ev, uint32_t
 
 int seq_on_report(struct drv_seq *s, const struct drv_seq_event *ev)
 {
-	struct parsed_id id;
+	struct drv_seq_id id;
 	uint32_t agent;
 	int st;
 
@@ -266,7 +248,7 @@ int seq_on_report(struct drv_seq *s, const struct drv_seq_event *ev)
 		               : DRV_EINVAL;
 	if (ev->result == DRV_SEQ_R_HEALTH_DOWN || ev->result == DRV_SEQ_R_HEALTH_UP)
 		return on_health(s, ev, agent);
-	if (seq_parse_id(s, ev->id, &id) != DRV_OK || id.kind >= ID_METRIC)
+	if (seq_parse_id(s, ev->id, &id) != DRV_OK || id.kind >= DRV_SEQ_ID_METRIC)
 		return DRV_EINVAL;
 	if (ev->result == DRV_SEQ_R_PROGRESS || drv_seq_state_terminal(s->state))
 		return DRV_OK;
@@ -284,20 +266,21 @@ int seq_on_report(struct drv_seq *s, const struct drv_seq_event *ev)
 /* EV_TRAFFIC and EV_METRIC */
 int seq_on_op(struct drv_seq *s, const struct drv_seq_event *ev)
 {
-	struct parsed_id id;
+	struct drv_seq_id id;
 	struct seq_svc *v;
-	int want = ev->kind == DRV_SEQ_EV_METRIC ? ID_METRIC : ID_TRAFFIC;
+	int want = ev->kind == DRV_SEQ_EV_METRIC ? DRV_SEQ_ID_METRIC : DRV_SEQ_ID_TRAFFIC;
 
 	if (seq_parse_id(s, ev->id, &id) != DRV_OK || id.kind != want || id.count != 2 ||
 	    id.n[0] >= s->plan->n_services)
 		return DRV_EINVAL;
 	v = &s->svcs[id.n[0]];
-	if (v->op != (want == ID_METRIC ? OP_METRIC : OP_TRAFFIC) || id.n[1] != v->op_n ||
+	if (v->op != (want == DRV_SEQ_ID_METRIC ? OP_METRIC : OP_TRAFFIC) || id.n[1] != v->op_n ||
 	    drv_seq_state_terminal(s->state))
 		return DRV_OK; /* stale */
-	if (want == ID_METRIC)
+	if (want == DRV_SEQ_ID_METRIC)
 		v->metric = ev->value;
-	seq_log(s, "service %s: %s %s%s%s", v->ps->name, want == ID_METRIC ? "metric" : "traffic",
+	seq_log(s, "service %s: %s %s%s%s", v->ps->name,
+	        want == DRV_SEQ_ID_METRIC ? "metric" : "traffic",
 	        ev->result == DRV_SEQ_R_OK ? "ok" : "failed", ev->message ? ": " : "",
 	        ev->message ? ev->message : "");
 	op_complete(s, v, ev->result == DRV_SEQ_R_OK, ev->message);

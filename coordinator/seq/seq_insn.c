@@ -120,6 +120,11 @@ static int fill_spec(struct insn *b, const struct drv_seq_action *a,
 	b->spec.slot = (char *)a->slot;
 	b->spec.port = a->port;
 	b->spec.stop_grace_ms = (uint32_t)ps->stop_grace_ms;
+	b->spec.user = ps->privs.user ? ps->privs.user : "";
+	b->spec.group = ps->privs.group ? ps->privs.group : "";
+	b->spec.n_capabilities = ps->privs.caps.n;
+	b->spec.capabilities = ps->privs.caps.v;
+	b->spec.keep_setid = ps->privs.keep_setid;
 	fill_health(b, ps, a);
 	b->ins.service = &b->spec;
 	if (!full)
@@ -154,6 +159,8 @@ static int fill_hook(struct insn *b, const struct drv_seq *s, const struct drv_s
 	b->hook.n_run = a->step == DRV_SEQ_STEP_DOWN ? h->down.n : h->run.n;
 	b->hook.run = a->step == DRV_SEQ_STEP_DOWN ? h->down.v : h->run.v;
 	b->hook.timeout_ms = (uint32_t)h->timeout_ms;
+	b->hook.user = h->privs.user ? h->privs.user : "";
+	b->hook.group = h->privs.group ? h->privs.group : "";
 	add_env(b, &n, "DROVER_DEPLOYMENT", s->plan->deployment);
 	add_env(b, &n, "DROVER_VERSION", s->plan->version);
 	add_env(b, &n, "DROVER_DEPLOYMENT_ID", s->id);
@@ -284,9 +291,7 @@ int drv_seq_traffic_servers(const struct drv_seq *s, const struct drv_seq_action
 		return DRV_EINVAL;
 	v = &s->svcs[a->service];
 	tpl = v->ps->strategy.traffic.server;
-	if ((v->ps->strategy.traffic.kind != DRV_TRAFFIC_HAPROXY &&
-	     v->ps->strategy.traffic.kind != DRV_TRAFFIC_LOCAL_HOOK) ||
-	    tpl == NULL)
+	if (v->ps->strategy.traffic.kind != DRV_TRAFFIC_BALANCER || tpl == NULL)
 		return DRV_EINVAL;
 	for (uint32_t i = 0; i < v->n; i++)
 		n_new += host_is_new(&v->hosts[i]);

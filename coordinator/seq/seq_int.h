@@ -1,8 +1,8 @@
 /*
- * seq_int.h: the sequencer's internals, shared by its files: sequencer.c
- * (events, phases, tiers), seq_rollback.c (breaches and rollback),
- * seq_state.c (save, load, resume, status), seq_insn.c (instructions and
- * traffic weights) and the strategies (strategy_*.c). Not an API.
+ * seq_int.h: the sequencer's internals, shared by its files (each block
+ * below names the file that defines it, from the entry points down to the
+ * leaf helpers; seq_insn.c, instructions and traffic weights, exports only
+ * sequencer.h functions) and the strategies (strategy_*.c). Not an API.
  *
  * Every service host and every hook host has one status byte per step kind;
  * a service runs at most one wave of steps at a time (inflight counts the
@@ -127,16 +127,34 @@ struct seq_strategy {
 };
 
 extern const struct seq_strategy seq_rolling, seq_canary, seq_bluegreen;
-const struct seq_strategy *seq_strategy_of(const struct seq_svc *v);
 
-/* sequencer.c: helpers for the strategies and the other files */
-struct drv_seq_action *seq_act(struct drv_seq *s, enum drv_seq_action_kind kind);
-__attribute__((format(printf, 2, 3))) void seq_log(struct drv_seq *s, const char *fmt, ...);
-__attribute__((format(printf, 3, 4))) void seq_notify(struct drv_seq *s, enum drv_plan_event ev,
-                                                      const char *fmt, ...);
-/* Set s->reason (truncated to fit). */
-__attribute__((format(printf, 2, 3))) void seq_reason(struct drv_seq *s, const char *fmt, ...);
-void seq_set_state(struct drv_seq *s, enum drv_seq_state st, const char *why);
+/* sequencer.c: the phases; called by the entry points and resume */
+void seq_drive(struct drv_seq *s);
+
+/* seq_state.c: save, load, resume, status */
+uint64_t seq_plan_hash(const struct drv_plan *plan);
+
+/* seq_event.c: reports, operation outcomes and deadlines */
+int seq_on_report(struct drv_seq *s, const struct drv_seq_event *ev);
+int seq_on_op(struct drv_seq *s, const struct drv_seq_event *ev);
+void seq_expire(struct drv_seq *s);
+
+/* seq_rollback.c: breaches and rollback */
+void seq_breach(struct drv_seq *s, struct seq_svc *v, const char *why);
+/* A host failed going forward (start failed or timed out, went unhealthy):
+ * a breach when the failures are over a budget. */
+void seq_host_failed(struct drv_seq *s, struct seq_svc *v, uint32_t h, const char *why);
+/* Roll back tiers from..to (descending), then migrations if mig. */
+void seq_rollback_begin(struct drv_seq *s, int32_t from, int32_t to, bool mig, const char *why);
+void seq_fail(struct drv_seq *s, const char *why);
+void seq_rb_drive(struct drv_seq *s);
+void seq_svc_rb_begin(struct drv_seq *s, struct seq_svc *v);
+void seq_svc_rb_drive(struct drv_seq *s, struct seq_svc *v);
+/* The instruction of a rollback step on host h (Drover__Action) and slot. */
+int seq_rb_action(const struct seq_svc *v, const struct seq_host *h, const char **slot);
+void seq_halt_tier(struct drv_seq *s, uint32_t tier);
+
+/* seq_send.c: steps and operations sent */
 /* Send step kind K_* to host h of v, counting it in v->inflight. */
 void seq_send_host(struct drv_seq *s, struct seq_svc *v, uint32_t h, int kind);
 /* The SEND action alone (no status or counter changes): also for resume. */
@@ -151,33 +169,21 @@ void seq_wave_begin(struct drv_seq *s, struct seq_svc *v, int kind);
 /* Start a traffic switch (canary percent, or blue-green direction). */
 void seq_traffic(struct drv_seq *s, struct seq_svc *v, int percent, bool to_new);
 void seq_metric(struct drv_seq *s, struct seq_svc *v);
-void seq_svc_done(struct drv_seq *s, struct seq_svc *v);
-/* A host failed going forward (start failed or timed out, went unhealthy). */
-void seq_host_failed(struct drv_seq *s, struct seq_svc *v, uint32_t h, const char *why);
 int64_t seq_budget(const struct seq_svc *v, int kind);
 bool seq_is_new_green(const struct seq_host *h);
+uint32_t seq_tier_of(const struct drv_seq *s, const struct seq_svc *v);
+
+/* seq_id.c: step ids (names and the parser are in sequencer.h) */
+void seq_step_id(const struct drv_seq *s, char *buf, enum drv_seq_step_kind kind, uint32_t a,
+                 uint32_t b, uint32_t c);
+/* drv_seq_id_parse, and the id must belong to s. */
+int seq_parse_id(const struct drv_seq *s, const char *id, struct drv_seq_id *out);
+
+/* seq_target.c: agents, hosts and hooks of a deployment */
 const char *seq_agent(const struct drv_seq *s, uint32_t idx);
 int seq_agent_find(const struct drv_seq *s, const char *agent, uint32_t *out);
 int seq_agent_intern(struct drv_seq *s, const char *agent, uint32_t *out);
-void seq_drive(struct drv_seq *s);
 int seq_hook_add(struct seq_hook *k, uint32_t agent);
-uint32_t seq_tier_of(const struct drv_seq *s, const struct seq_svc *v);
-
-/* seq_send.c: step ids. */
-void seq_step_id(const struct drv_seq *s, char *buf, enum drv_seq_step_kind kind, uint32_t a,
-                 uint32_t b, uint32_t c);
-
-#define ID_METRIC  100 /* parsed_id.kind of a metric operation id */
-#define ID_TRAFFIC 101 /* ... of a traffic operation id */
-
-struct parsed_id {
-	int kind; /* enum drv_seq_step_kind, ID_METRIC or ID_TRAFFIC */
-	uint32_t n[3];
-	int count;
-};
-int seq_parse_id(const struct drv_seq *s, const char *id, struct parsed_id *out);
-
-/* seq_target.c */
 struct seq_hook *seq_hook_list(struct drv_seq *s, enum drv_seq_step_kind list, size_t index);
 /* The host of agent idx in v (hosts sorted), or -1. */
 int32_t seq_host_find(const struct drv_seq *s, const struct seq_svc *v, uint32_t idx);
@@ -185,28 +191,20 @@ void seq_sort_hosts(struct drv_seq *s);
 /* Every service and hook has hosts (else s->reason says which). */
 bool seq_targets_ok(struct drv_seq *s);
 
-/* seq_event.c */
-int seq_on_report(struct drv_seq *s, const struct drv_seq_event *ev);
-int seq_on_op(struct drv_seq *s, const struct drv_seq_event *ev);
-void seq_expire(struct drv_seq *s);
-bool seq_phase_hooks(const struct drv_seq *s, struct seq_hook **k, const struct drv_plan_hook **h,
-                     size_t *n, enum drv_seq_step_kind *kind);
+/* seq_core.c: helpers for every file (a leaf) */
+const struct seq_strategy *seq_strategy_of(const struct seq_svc *v);
+struct drv_seq_action *seq_act(struct drv_seq *s, enum drv_seq_action_kind kind);
+__attribute__((format(printf, 2, 3))) void seq_log(struct drv_seq *s, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void seq_notify(struct drv_seq *s, enum drv_plan_event ev,
+                                                      const char *fmt, ...);
+/* Set s->reason (truncated to fit). */
+__attribute__((format(printf, 2, 3))) void seq_reason(struct drv_seq *s, const char *fmt, ...);
+void seq_set_state(struct drv_seq *s, enum drv_seq_state st, const char *why);
+void seq_svc_done(struct drv_seq *s, struct seq_svc *v);
 /* In a running phase, and running or switched (blue-green) but not final. */
 bool seq_svc_active(const struct drv_seq *s, const struct seq_svc *v);
-
-/* seq_rollback.c */
-void seq_breach(struct drv_seq *s, struct seq_svc *v, const char *why);
-/* Roll back tiers from..to (descending), then migrations if mig. */
-void seq_rollback_begin(struct drv_seq *s, int32_t from, int32_t to, bool mig, const char *why);
-void seq_fail(struct drv_seq *s, const char *why);
-void seq_rb_drive(struct drv_seq *s);
-void seq_svc_rb_begin(struct drv_seq *s, struct seq_svc *v);
-void seq_svc_rb_drive(struct drv_seq *s, struct seq_svc *v);
-/* The instruction of a rollback step on host h (Drover__Action) and slot. */
-int seq_rb_action(const struct seq_svc *v, const struct seq_host *h, const char **slot);
-void seq_halt_tier(struct drv_seq *s, uint32_t tier);
-
-/* seq_state.c */
-uint64_t seq_plan_hash(const struct drv_plan *plan);
+/* The hook list the running phase works through; false outside hook phases. */
+bool seq_phase_hooks(const struct drv_seq *s, struct seq_hook **k, const struct drv_plan_hook **h,
+                     size_t *n, enum drv_seq_step_kind *kind);
 
 #endif

@@ -18,6 +18,11 @@
 #include "err.h"
 #include "seq_int.h"
 
+#include "textcut.h"
+
+/* A host's reason inside a breach: room for the agent and the budget's words. */
+#define WHY_MAX 120
+
 int seq_rb_action(const struct seq_svc *v, const struct seq_host *h, const char **slot)
 {
 	bool bg = v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN;
@@ -144,7 +149,9 @@ void seq_breach(struct drv_seq *s, struct seq_svc *v, const char *why)
 {
 	enum drv_plan_rollback scope = v->ps->failure.rollback;
 	int32_t tier = (int32_t)v->ps->tier, cur = (int32_t)s->tier;
-	char buf[DRV_SEQ_TEXT_MAX];
+	char buf[DRV_SEQ_TEXT_MAX], cut[DRV_SEQ_TEXT_MAX], tail[64];
+	size_t room;
+	int n, m;
 
 	if (s->state != DRV_SEQ_TIERS && s->state != DRV_SEQ_POST && s->state != DRV_SEQ_FINALIZE)
 		return;
@@ -152,9 +159,14 @@ void seq_breach(struct drv_seq *s, struct seq_svc *v, const char *why)
 		return;
 	if (s->state != DRV_SEQ_TIERS)
 		cur = (int32_t)s->plan->n_tiers - 1;
-	snprintf(v->why, sizeof(v->why), "%s", why);
-	snprintf(buf, sizeof(buf), "service %s: %s (%u of %u hosts failed)", v->ps->name, why,
-	         v->failed, v->n);
+	snprintf(v->why, sizeof(v->why), "%s",
+	         drv_text_cut(cut, sizeof(cut), why, sizeof(cut) - 1));
+	/* The counts at the end always fit: the cause is cut to what is left. */
+	n = snprintf(buf, sizeof(buf), "service %s: ", v->ps->name);
+	m = snprintf(tail, sizeof(tail), " (%u of %u hosts failed)", v->failed, v->n);
+	room = sizeof(buf) - 1 > (size_t)(n + m) ? sizeof(buf) - 1 - (size_t)(n + m) : 0;
+	snprintf(buf + n, sizeof(buf) - (size_t)n, "%s%s",
+	         drv_text_cut(cut, sizeof(cut), why, room), tail);
 	seq_log(s, "breach: %s; rollback scope %s", buf, drv_plan_rollback_name(scope));
 	if (scope == DRV_ROLLBACK_TIER && tier != cur)
 		scope = DRV_ROLLBACK_DEPLOYMENT; /* later tiers stand on it */
@@ -322,4 +334,37 @@ void seq_rb_drive(struct drv_seq *s)
 	}
 	if (rb_migrations(s))
 		rb_end(s);
+}
+
+void seq_host_failed(struct drv_seq *s, struct seq_svc *v, uint32_t hi, const char *why)
+{
+	const struct drv_plan_failure *f = &v->ps->failure;
+	uint32_t total, batch, budget, size = v->cursor - v->batch_start;
+	char buf[DRV_SEQ_TEXT_MAX], cut[WHY_MAX + 1];
+
+	v->failed++;
+	v->wave_failed++;
+	s->failed_hosts++;
+	seq_log(s, "host %s failed in %s: %s", seq_agent(s, v->hosts[hi].agent), v->ps->name,
+	        why != NULL && why[0] ? why : "no reason given");
+	if (!seq_svc_active(s, v))
+		return;
+	total = drv_plan_amount_of(f->max_failed_hosts, v->n, false);
+	batch = f->per_batch_set ? drv_plan_amount_of(f->max_failed_per_batch, size, false) : total;
+	if (v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN)
+		total = batch = 0; /* green is all or nothing */
+	budget = s->plan->has_budget
+	                 ? drv_plan_amount_of(s->plan->max_failed_hosts, s->total_hosts, false)
+	                 : UINT32_MAX;
+	if (v->failed <= total && v->wave_failed <= batch && s->failed_hosts <= budget)
+		return;
+	snprintf(buf, sizeof(buf), "%s %s (%s): failed hosts over the %s budget",
+	         seq_agent(s, v->hosts[hi].agent),
+	         ST_BAD(v->hosts[hi].st[K_START]) ? "failed" : "unhealthy",
+	         drv_text_cut(cut, sizeof(cut), why != NULL && why[0] ? why : "no reason given",
+	                      WHY_MAX),
+	         v->failed > total        ? "service's"
+	         : v->wave_failed > batch ? "per-batch"
+	                                  : "deployment's");
+	seq_breach(s, v, buf);
 }

@@ -1,7 +1,7 @@
 /*
- * seq_send.c: deterministic step ids and the actions that start work:
- * SEND of a step to a host, waves of steps, hook runs, traffic switches
- * and metric reads. The seq_emit_* functions only build the action, so
+ * seq_send.c: the actions that start work: SEND of a step to a host, waves
+ * of steps, hook runs, traffic switches and metric reads (their ids come
+ * from seq_id.c). The seq_emit_* functions only build the action, so
  * that resume can re-send exactly what is outstanding.
  */
 #include <ctype.h>
@@ -12,67 +12,6 @@
 
 #include "err.h"
 #include "seq_int.h"
-
-/* ---- step ids ---- */
-
-static const char *const step_kind_names[] = {
-        [DRV_SEQ_STEP_PRESTAGE] = "prestage", [DRV_SEQ_STEP_START] = "start",
-        [DRV_SEQ_STEP_ROLLBACK] = "rollback", [DRV_SEQ_STEP_FINALIZE] = "finalize",
-        [DRV_SEQ_STEP_PRE] = "pre",           [DRV_SEQ_STEP_UP] = "up",
-        [DRV_SEQ_STEP_DOWN] = "down",         [DRV_SEQ_STEP_POST] = "post",
-        [DRV_SEQ_STEP_TRAFFIC] = "traffic",
-};
-
-/*
- * kind:a:b, with a generation in front for rollback and down
- * (rollback:GEN:SVC:HOST) and the operation in the middle for traffic
- * hooks (traffic:SVC:OP:HOST).
- */
-void seq_step_id(const struct drv_seq *s, char *buf, enum drv_seq_step_kind kind, uint32_t a,
-                 uint32_t b, uint32_t c)
-{
-	const char *k = step_kind_names[kind];
-
-	if (kind == DRV_SEQ_STEP_ROLLBACK || kind == DRV_SEQ_STEP_DOWN)
-		snprintf(buf, DRV_SEQ_STEP_ID_MAX, "%s:%s:%u:%u:%u", s->id, k, s->rb_gen, a, b);
-	else if (kind == DRV_SEQ_STEP_TRAFFIC)
-		snprintf(buf, DRV_SEQ_STEP_ID_MAX, "%s:%s:%u:%u:%u", s->id, k, a, c, b);
-	else
-		snprintf(buf, DRV_SEQ_STEP_ID_MAX, "%s:%s:%u:%u", s->id, k, a, b);
-}
-
-int seq_parse_id(const struct drv_seq *s, const char *id, struct parsed_id *out)
-{
-	size_t len = strlen(s->id), klen;
-	const char *p = id;
-	char *end;
-
-	if (id == NULL || strncmp(id, s->id, len) != 0 || id[len] != ':')
-		return DRV_EINVAL;
-	p += len + 1;
-	klen = strcspn(p, ":");
-	out->kind = -1;
-	for (int k = 0; k <= DRV_SEQ_STEP_TRAFFIC; k++) {
-		if (strlen(step_kind_names[k]) == klen && strncmp(p, step_kind_names[k], klen) == 0)
-			out->kind = k;
-	}
-	if (klen == 6 && strncmp(p, "metric", 6) == 0)
-		out->kind = ID_METRIC;
-	if (out->kind < 0)
-		return DRV_EINVAL;
-	p += klen;
-	for (out->count = 0; *p == ':' && out->count < 3; out->count++) {
-		if (!isdigit((unsigned char)p[1]))
-			return DRV_EINVAL;
-		out->n[out->count] = (uint32_t)strtoul(p + 1, &end, 10);
-		p = end;
-	}
-	if (*p != '\0')
-		return DRV_EINVAL;
-	if (out->kind == DRV_SEQ_STEP_TRAFFIC && out->count == 2)
-		out->kind = ID_TRAFFIC;
-	return DRV_OK;
-}
 
 /* ---- sending ---- */
 
@@ -113,9 +52,12 @@ static void start_slot(const struct seq_svc *v, const struct seq_host *h, struct
 
 void seq_emit_host(struct drv_seq *s, struct seq_svc *v, uint32_t hi, int kind)
 {
-	static const enum drv_seq_step_kind kinds[] = {DRV_SEQ_STEP_PRESTAGE, DRV_SEQ_STEP_START,
-	                                               DRV_SEQ_STEP_ROLLBACK,
-	                                               DRV_SEQ_STEP_FINALIZE};
+	static const enum drv_seq_step_kind kinds[K_COUNT] = {
+	        [K_PRESTAGE] = DRV_SEQ_STEP_PRESTAGE,
+	        [K_START] = DRV_SEQ_STEP_START,
+	        [K_ROLLBACK] = DRV_SEQ_STEP_ROLLBACK,
+	        [K_FINALIZE] = DRV_SEQ_STEP_FINALIZE,
+	};
 	struct seq_host *h = &v->hosts[hi];
 	struct drv_seq_action *a = seq_act(s, DRV_SEQ_ACT_SEND);
 

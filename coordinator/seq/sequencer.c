@@ -1,7 +1,10 @@
 /*
- * sequencer.c: the deployment state machine's core: targets, step ids,
- * events (reports, ticks, operator verbs), deadlines and the phases
- * prestage -> pre -> migrate -> tiers -> post -> finalize.
+ * sequencer.c: the deployment state machine's entry points (start,
+ * handle, accessors), the operator verbs and the phases prestage -> pre ->
+ * migrate -> tiers -> post -> finalize. Below it: seq_event.c (reports,
+ * operation outcomes, deadlines), seq_rollback.c, the strategies, then
+ * seq_send.c (steps sent), seq_id.c, seq_target.c and seq_core.c (helpers
+ * every file uses).
  *
  * Every call sets s->now and s->out, applies the event, then runs
  * seq_drive() until nothing changes: each phase and each service looks at
@@ -41,147 +44,6 @@ bool drv_seq_state_terminal(enum drv_seq_state st)
 {
 	return st >= DRV_SEQ_SUCCEEDED;
 }
-/* ---- actions ---- */
-
-void drv_seq_actions_clear(struct drv_seq_actions *a)
-{
-	a->n = 0;
-	a->persist = false;
-}
-
-void drv_seq_actions_free(struct drv_seq_actions *a)
-{
-	free(a->v);
-	memset(a, 0, sizeof(*a));
-}
-
-struct drv_seq_action *seq_act(struct drv_seq *s, enum drv_seq_action_kind kind)
-{
-	struct drv_seq_actions *o = s->out;
-	struct drv_seq_action *a;
-
-	s->changed = true;
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 64;
-		struct drv_seq_action *v = realloc(o->v, cap * sizeof(*v));
-
-		if (v == NULL) {
-			s->oom = true;
-			return NULL;
-		}
-		o->v = v;
-		o->cap = cap;
-	}
-	o->persist = true;
-	a = &o->v[o->n++];
-	memset(a, 0, sizeof(*a));
-	a->kind = kind;
-	a->service = -1;
-	a->hook = -1;
-	a->percent = -1;
-	a->slot = "";
-	return a;
-}
-
-void seq_log(struct drv_seq *s, const char *fmt, ...)
-{
-	struct drv_seq_action *a = seq_act(s, DRV_SEQ_ACT_LOG);
-	va_list ap;
-
-	if (a == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(a->text, sizeof(a->text), fmt, ap);
-	va_end(ap);
-}
-
-void seq_notify(struct drv_seq *s, enum drv_plan_event ev, const char *fmt, ...)
-{
-	struct drv_seq_action *a = seq_act(s, DRV_SEQ_ACT_NOTIFY);
-	va_list ap;
-
-	if (a == NULL)
-		return;
-	a->event = ev;
-	va_start(ap, fmt);
-	vsnprintf(a->text, sizeof(a->text), fmt, ap);
-	va_end(ap);
-}
-
-void seq_reason(struct drv_seq *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->reason, sizeof(s->reason), fmt, ap);
-	va_end(ap);
-}
-
-void seq_set_state(struct drv_seq *s, enum drv_seq_state st, const char *why)
-{
-	seq_log(s, "state %s -> %s: %s", drv_seq_state_name(s->state), drv_seq_state_name(st), why);
-	s->state = (uint8_t)st;
-	s->hook = 0;
-	s->hook_wait = false;
-	if (drv_seq_state_terminal(st)) {
-		s->ended_at = s->now;
-		s->paused = false;
-	}
-}
-
-/* ---- service outcomes ---- */
-
-void seq_svc_done(struct drv_seq *s, struct seq_svc *v)
-{
-	v->state = SVC_DONE;
-	v->wait = W_NONE;
-	if (v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN)
-		v->finalize_at = s->now + v->ps->strategy.finalize_after_ms;
-	seq_log(s, "service %s done: %u of %u hosts on %s%s", v->ps->name, v->ok, v->n,
-	        v->ps->version, v->failed ? " (some failed within the budget)" : "");
-}
-
-bool seq_svc_active(const struct drv_seq *s, const struct seq_svc *v)
-{
-	if (s->state != DRV_SEQ_TIERS && s->state != DRV_SEQ_POST && s->state != DRV_SEQ_FINALIZE)
-		return false;
-	return v->state == SVC_RUNNING ||
-	       (v->state == SVC_DONE && v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN &&
-	        !v->fin_started);
-}
-
-void seq_host_failed(struct drv_seq *s, struct seq_svc *v, uint32_t hi, const char *why)
-{
-	const struct drv_plan_failure *f = &v->ps->failure;
-	uint32_t total, batch, budget, size = v->cursor - v->batch_start;
-	char buf[DRV_SEQ_TEXT_MAX];
-
-	v->failed++;
-	v->wave_failed++;
-	s->failed_hosts++;
-	seq_log(s, "host %s failed in %s: %s", seq_agent(s, v->hosts[hi].agent), v->ps->name,
-	        why != NULL && why[0] ? why : "no reason given");
-	if (!seq_svc_active(s, v))
-		return;
-	total = drv_plan_amount_of(f->max_failed_hosts, v->n, false);
-	batch = f->per_batch_set ? drv_plan_amount_of(f->max_failed_per_batch, size, false) : total;
-	if (v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN)
-		total = batch = 0; /* green is all or nothing */
-	budget = s->plan->has_budget
-	                 ? drv_plan_amount_of(s->plan->max_failed_hosts, s->total_hosts, false)
-	                 : UINT32_MAX;
-	if (v->failed <= total && v->wave_failed <= batch && s->failed_hosts <= budget)
-		return;
-	snprintf(buf, sizeof(buf), "%s %s (%.80s): failed hosts over the %s budget",
-	         seq_agent(s, v->hosts[hi].agent),
-	         ST_BAD(v->hosts[hi].st[K_START]) ? "failed" : "unhealthy",
-	         why != NULL && why[0] ? why : "no reason given",
-	         v->failed > total        ? "service's"
-	         : v->wave_failed > batch ? "per-batch"
-	                                  : "deployment's");
-	seq_breach(s, v, buf);
-}
-
 /* ---- phases ---- */
 
 static void next_phase_after_hooks(struct drv_seq *s)
@@ -557,13 +419,4 @@ bool drv_seq_paused(const struct drv_seq *s)
 const char *drv_seq_error(const struct drv_seq *s)
 {
 	return s->reason;
-}
-
-const struct seq_strategy *seq_strategy_of(const struct seq_svc *v)
-{
-	switch (v->ps->strategy.type) {
-	case DRV_STRATEGY_CANARY: return &seq_canary;
-	case DRV_STRATEGY_BLUEGREEN: return &seq_bluegreen;
-	default: return &seq_rolling;
-	}
 }

@@ -128,6 +128,29 @@ enum drv_seq_step_kind {
 	DRV_SEQ_STEP_POST,
 	DRV_SEQ_STEP_TRAFFIC, /* RUN_HOOK of a service's traffic hook */
 };
+#define DRV_SEQ_STEP_KINDS (DRV_SEQ_STEP_TRAFFIC + 1)
+
+/* The name of a step kind, the middle word of its step ids ("prestage",
+ * "start", ...); "other" for any other value. */
+const char *drv_seq_step_kind_name(int kind);
+
+/*
+ * A step or operation id taken apart: "<deployment>:<kind>:<n>[:<n>[:<n>]]"
+ * where kind is a step kind's name or "metric". The one parser of step ids
+ * (the sequencer, the engine and the report metrics use it).
+ */
+#define DRV_SEQ_ID_METRIC  100 /* drv_seq_id.kind of a metric operation id */
+#define DRV_SEQ_ID_TRAFFIC 101 /* ... of a traffic operation id (traffic:SVC:OP) */
+
+struct drv_seq_id {
+	size_t dep_len; /* the deployment id is id[0, dep_len) */
+	int kind;       /* enum drv_seq_step_kind, DRV_SEQ_ID_METRIC or DRV_SEQ_ID_TRAFFIC */
+	uint32_t n[3];
+	int count; /* numbers after the kind, 0..3 */
+};
+
+/* DRV_EINVAL if id is not a step or operation id (out unspecified). */
+int drv_seq_id_parse(const char *id, struct drv_seq_id *out);
 
 struct drv_seq_action {
 	enum drv_seq_action_kind kind;

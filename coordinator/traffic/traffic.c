@@ -2,7 +2,7 @@
  * traffic.c: the registry of traffic kinds and the checks every call goes
  * through before it reaches a kind (see traffic.h).
  */
-#include "traffic.h"
+#include "traffic_int.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -10,8 +10,6 @@
 
 #include "err.h"
 #include "log.h"
-#include "traffic_haproxy.h"
-#include "traffic_hook.h"
 
 #define NAME_MAX_LEN 64
 

@@ -2,24 +2,28 @@
  * traffic.h: moving live traffic between servers of a load balancer, for
  * canary weights and blue-green switches.
  *
- * One const ops table per kind, all listed in one registry (traffic.c):
+ * One const ops table per kind (struct drv_traffic_ops, traffic_int.h), all
+ * listed in one registry (traffic.c):
  *   "haproxy"  HAProxy's runtime API over its admin unix socket
  *              (traffic_haproxy.h); servers are HAProxy server names
- *   "hook"     a command the operator provides, run with the operation
+ *   "command"  a command the operator provides, run with the operation
  *              appended to its argv (see below); exit 0 means done
  *
- * The sequencer holds a struct drv_traffic per configured backend and calls
+ * Both are configured only in droverd.yaml (traffic_conf.h): a plan names a
+ * balancer, never a socket or a command.
+ *
+ * The deployment engine opens a struct drv_traffic per operation and calls
  * drv_traffic_set_weights (canary steps), drv_traffic_switch (blue-green),
  * drv_traffic_set_state (drain a server before stopping it) and
  * drv_traffic_wait_up (health gate as the balancer sees it). All calls block
  * for at most the configured timeout (wait_up: its own timeout).
  *
- * Hook argv: ARGV... OP BACKEND ARGS..., where OP and ARGS are
+ * Command argv: ARGV... OP BACKEND ARGS..., where OP and ARGS are
  *   weights BACKEND SERVER=WEIGHT...
  *   switch  BACKEND SERVER...          (these get all traffic)
  *   state   BACKEND ready|drain|maint SERVER...
  *   wait-up BACKEND TIMEOUT_MS SERVER...
- * The hook's stdin is /dev/null; its stdout and stderr are droverd's stderr;
+ * The command's stdin is /dev/null; its stdout and stderr are droverd's stderr;
  * it is killed (SIGKILL to its process group) at the timeout.
  */
 #ifndef DRV_TRAFFIC_H
@@ -31,7 +35,7 @@
 #define DRV_TRAFFIC_WEIGHT_MAX  256   /* weights are 0..256 (HAProxy's range) */
 #define DRV_TRAFFIC_SERVERS_MAX 1024  /* servers per call */
 #define DRV_TRAFFIC_TIMEOUT_MS  10000 /* default per operation */
-#define DRV_TRAFFIC_ARGV_MAX    64    /* hook: words of the configured command */
+#define DRV_TRAFFIC_ARGV_MAX    64    /* command: words of the configured argv */
 
 struct drv_traffic_weight {
 	const char *server;
@@ -45,32 +49,14 @@ enum drv_traffic_state {
 };
 
 struct drv_traffic_config {
-	const char *kind;        /* "haproxy" | "hook" */
+	const char *kind;        /* "haproxy" | "command" */
 	const char *socket;      /* haproxy: admin socket path */
-	const char *const *argv; /* hook: command and fixed arguments, NULL-terminated */
+	const char *const *argv; /* command: the command and fixed arguments, NULL-terminated */
 	int64_t timeout_ms;      /* per operation; 0: DRV_TRAFFIC_TIMEOUT_MS */
 };
 
 /* An opened traffic switcher; owns copies of everything in its config. */
 struct drv_traffic;
-
-struct drv_traffic_ops {
-	const char *kind;
-	/* Validate CFG and make the kind's state (owned by the caller). */
-	int (*open)(const struct drv_traffic_config *cfg, void **state);
-	int (*set_weights)(void *state, const char *backend, const struct drv_traffic_weight *w,
-	                   size_t n);
-	/* The N servers get all traffic; every other server of BACKEND drains. */
-	int (*switch_to)(void *state, const char *backend, const char *const *servers, size_t n);
-	int (*set_state)(void *state, const char *backend, const char *const *servers, size_t n,
-	                 enum drv_traffic_state st);
-	int (*wait_up)(void *state, const char *backend, const char *const *servers, size_t n,
-	               int64_t timeout_ms);
-	void (*close)(void *state);
-};
-
-/* The ops of KIND, or NULL. */
-const struct drv_traffic_ops *drv_traffic_find(const char *kind);
 
 /* Open a switcher for CFG; *out is the caller's (drv_traffic_close). */
 int drv_traffic_open(const struct drv_traffic_config *cfg, struct drv_traffic **out);

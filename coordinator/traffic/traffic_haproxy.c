@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "traffic_int.h"
 
 #define MOD        "haproxy"
 #define CMD_MAX    1024

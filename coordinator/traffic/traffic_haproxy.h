@@ -17,8 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "traffic.h"
-
 #define DRV_HAPROXY_RESP_MAX    (4u << 20) /* default cap on one answer */
 #define DRV_HAPROXY_TIMEOUT_MS  5000       /* default per command */
 #define DRV_HAPROXY_NAME_MAX    64         /* backend and server names */
@@ -176,8 +174,5 @@ int drv_haproxy_stat(const struct drv_haproxy *h, const char *backend,
  */
 int drv_haproxy_wait_up(const struct drv_haproxy *h, const char *backend,
                         const char *const *servers, size_t n, int64_t timeout_ms);
-
-/* The "haproxy" kind of traffic.h: config socket = the admin socket. */
-extern const struct drv_traffic_ops drv_traffic_haproxy_ops;
 
 #endif

@@ -1,10 +1,11 @@
 /*
- * traffic_hook.c: the "hook" traffic kind. Runs the configured command with
+ * traffic_hook.c: the "command" traffic kind (a balancer of kind command in
+ * droverd.yaml; never configured by a plan). Runs the configured command with
  * the operation appended (posix_spawnp, its own process group, stdin from
  * /dev/null), waits on a pidfd against the deadline and kills the group when
  * it passes.
  */
-#include "traffic_hook.h"
+#include "traffic_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -254,7 +255,7 @@ static int hook_wait_up(void *state, const char *backend, const char *const *ser
 }
 
 const struct drv_traffic_ops drv_traffic_hook_ops = {
-        .kind = "hook",
+        .kind = "command",
         .open = hook_open,
         .set_weights = hook_weights,
         .switch_to = hook_switch,

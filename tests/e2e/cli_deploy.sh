@@ -77,6 +77,42 @@ if grep -q $'\033' "$OUT/v1.out"; then fail "escape sequences in piped output"; 
 ok "deploy --wait piped: one line per host change, a final line, exit 0"
 V1=$(drover_cli history --json --limit 1 | jq -r '.[0].id')
 
+# ---- deploy --dry-run: what would change, resolved against the live fleet;
+# nothing is created or touched. Exit 0 nothing would change, 1 something
+# would, 2 the plan is refused.
+run dry_same deploy --dry-run "$OUT/v1.yaml" >/dev/null
+expect_rc dry_same 0
+grep -q "^dry run of berrys-ops v1: 0 changes, 5 hosts unchanged" "$OUT/dry_same.out" ||
+	{ show dry_same >&2; fail "dry run of the running release: headline"; }
+ops_plan "$OUT/v2.yaml" v2 0 1s
+events_before=$(drover_api GET "/v1/events?follow=0&tail=1000" | grep -c '^id:' || true)
+run dry_v2 deploy --dry-run "$OUT/v2.yaml" >/dev/null
+expect_rc dry_v2 1
+for h in "${OPS_CORE_HOSTS[@]}"; do
+	grep -qE "^      $h  v1 -> v2$" "$OUT/dry_v2.out" || { show dry_v2 >&2; fail "dry run: no v1 -> v2 for $h"; }
+done
+grep -qE "^      batch 1/3: core-1$" "$OUT/dry_v2.out" && grep -qE "^      batch 3/3: core-3$" "$OUT/dry_v2.out" ||
+	{ show dry_v2 >&2; fail "dry run: rolling batches"; }
+grep -qE "^      step 1/2 50%: ui-1; traffic|^      step 1/2 50%: ui-1; then pause" "$OUT/dry_v2.out" ||
+	{ show dry_v2 >&2; fail "dry run: canary step 1"; }
+grep -q "health gate: GET :8080/health 200-299" "$OUT/dry_v2.out" || { show dry_v2 >&2; fail "dry run: health gate"; }
+run dry_json deploy --dry-run --json "$OUT/v2.yaml" >/dev/null
+expect_rc dry_json 1
+jq -e '.dry_run and .changes == 5 and .unchanged == 0 and
+	([.tiers[].services[].digest | startswith("sha256:")] | all) and
+	([.tiers[].services[].hosts[] | select(.change == "update" and .from_version == "v1")] | length) == 5' \
+	"$OUT/dry_json.out" >/dev/null || { show dry_json >&2; fail "dry run --json"; }
+[[ $(drover_cli history --json --limit 1 | jq -r '.[0].id') == "$V1" ]] || fail "a dry run created a deployment"
+events_after=$(drover_api GET "/v1/events?follow=0&tail=1000" | grep -c '^id:' || true)
+[[ $events_after == "$events_before" ]] || fail "a dry run wrote events ($events_before -> $events_after)"
+for h in "${OPS_CORE_HOSTS[@]}"; do
+	[[ $(in_ns "$h" curl -fsS --max-time 5 http://127.0.0.1:8080/version) == v1 ]] || fail "$h changed by a dry run"
+done
+run dry_bad deploy --dry-run "$OUT/bad.yaml" >/dev/null
+expect_rc dry_bad 2
+grep -qE "^$OUT/bad.yaml:[0-9]+: " "$OUT/dry_bad.err" || { show dry_bad >&2; fail "dry run of a bad plan: no FILE:LINE"; }
+ok "deploy --dry-run: unchanged exit 0; v1 -> v2 per host, batches, canary steps, health gate, exit 1; --json; nothing created; bad plan exit 2"
+
 # ---- a service that turns unhealthy after its deployment is a health-check
 # failure on /metrics (the agent's monitor reports the transition)
 metrics() { in_ns control curl -fsS --max-time 10 -H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" "$DROVER_ADDR/metrics"; }
@@ -129,6 +165,10 @@ wait_for "$DEP awaiting promotion" 90 state_is "$DEP" awaiting_promotion || fail
 run promote promote "$DEP" >/dev/null
 expect_rc promote 0
 wait_for "$DEP succeeded" 90 state_is "$DEP" succeeded || fail "not succeeded after promote"
+# The canary's last host started by the promote has its start time (it was 0).
+nostart=$(drover_cli status --json "$DEP" |
+	jq -r '.tiers[].services[] | .name as $s | .hosts[] | select(.state == "succeeded" and .started_ms == 0) | "\($s)@\(.id)"')
+[[ -z $nostart ]] || fail "hosts succeeded without started_ms: $nostart"
 run late_pause pause "$DEP" >/dev/null
 expect_rc late_pause 2
 ok "pause, resume, promote (exit 0); resume of a running and pause of a finished deployment refused (exit 2)"

@@ -11,8 +11,8 @@
 #
 #   sudo bash tests/e2e/dashboard.sh
 #
-# Exits 77, loudly, without root, chromium, node or npm (make deps), or when
-# npm cannot fetch playwright-core.
+# Exits 77, loudly, without root, chromium, node or playwright-core (all
+# installed by make deps).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
@@ -23,13 +23,14 @@ e2e_require_root
 e2e_require_tools curl jq
 [[ -x /usr/bin/chromium ]] || skip "chromium is not installed (Debian package chromium; make deps): the dashboard is NOT tested"
 command -v node >/dev/null || skip "node is not installed (Debian package nodejs; make deps): the dashboard is NOT tested"
-command -v npm >/dev/null || skip "npm is not installed (Debian package npm; make deps): the dashboard is NOT tested"
 for b in droverd drover-agent drover; do
 	e2e_bin "$b" >/dev/null || skip "$b is not built"
 done
-PLAYWRIGHT_DIR=$E2E_BUILD_DIR/tests/e2e/playwright
-bash "$E2E_DIR/ui/setup-playwright.sh" "$PLAYWRIGHT_DIR" ||
-	skip "playwright-core could not be installed with npm into $PLAYWRIGHT_DIR: the dashboard is NOT tested"
+# make deps installs playwright-core there (tests/e2e/ui/setup-playwright.sh);
+# a test never fetches anything itself.
+PLAYWRIGHT_DIR=${PLAYWRIGHT_DIR:-${DROVER_TEST_CACHE:-$HOME/.cache/drover-test}/playwright}
+bash "$E2E_DIR/ui/setup-playwright.sh" --check "$PLAYWRIGHT_DIR" ||
+	skip "playwright-core is not in $PLAYWRIGHT_DIR (make deps installs it): the dashboard is NOT tested"
 
 HOSTS=("${OPS_CORE_HOSTS[@]}" "${OPS_UI_HOSTS[@]}")
 net_up "${HOSTS[@]}" || fail "net_up"
@@ -43,6 +44,13 @@ ok "droverd, registry and ${#HOSTS[@]} agents up"
 
 DEPLOYER=$("$(e2e_bin droverd)" token create --role deployer --name dashboard \
 	--config "$DROVERD_DIR/droverd.yaml") || fail "token create"
+
+for p in /ui /ui/; do
+	code=$(in_ns control curl -sS -o "$E2E_RUN/ui-page.html" -w '%{http_code}' "$DROVER_ADDR$p")
+	[[ $code == 200 ]] && grep -q '<title>drover</title>' "$E2E_RUN/ui-page.html" ||
+		fail "GET $p answered $code, not the dashboard"
+done
+ok "GET /ui and GET /ui/ both serve the dashboard"
 
 mkdir -p "$E2E_RUN/ui"
 run_page() { # DEPLOYMENT

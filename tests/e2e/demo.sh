@@ -31,7 +31,7 @@ demo_release() {
 	t0=$(e2e_now_ms)
 	echo "\$ drover deploy berrys-v$n.yaml --wait"
 	in_ns control env DROVER_ADDR="$DROVER_ADDR" DROVER_TOKEN_FILE="$DROVER_TOKEN_FILE" \
-		"$(e2e_bin drover)" deploy "$plan" --wait || rc=$?
+		"$(e2e_bin drover)" deploy "$plan" --wait | tee "$E2E_RUN/deploy-v$n.out" || rc=${PIPESTATUS[0]}
 	id=$(drover_api GET "/v1/deployments?limit=1" | jq -r '.deployments[0].id // empty')
 	[[ -n $id ]] || fail "no deployment after release $n"
 	DEMO_IDS+=("$id")
@@ -42,6 +42,64 @@ demo_release() {
 	succeeded) ((rc == 0)) || fail "drover deploy --wait exited $rc on success" ;;
 	*) ((rc == 1)) || fail "drover deploy --wait exited $rc on $want (expected 1)" ;;
 	esac
+}
+
+# demo_dry_run N: what release N would do, before it does it (exit 1:
+# something would change), and proof that nothing changed.
+demo_dry_run() {
+	local n=$1 plan=$E2E_RUN/berrys-v$1.yaml rc=0 out=$E2E_RUN/dry-run-v$1.out before
+	plan_render "berrys-v$n.yaml" "$plan" || fail "plan for release $n"
+	before=$(drover_api GET "/v1/deployments?limit=1" | jq -r '.deployments[0].id // empty')
+	echo "\$ drover deploy --dry-run berrys-v$n.yaml"
+	in_ns control env DROVER_ADDR="$DROVER_ADDR" DROVER_TOKEN_FILE="$DROVER_TOKEN_FILE" \
+		"$(e2e_bin drover)" deploy --dry-run "$plan" | tee "$out" || rc=${PIPESTATUS[0]}
+	((rc == 1)) || fail "drover deploy --dry-run exited $rc (expected 1: changes)"
+	[[ $(drover_api GET "/v1/deployments?limit=1" | jq -r '.deployments[0].id // empty') == "$before" ]] ||
+		fail "the dry run created a deployment"
+	assert_fleet v1
+	grep -qE '^      core-1  1\.0\.0 -> 2\.0\.0$' "$out" || fail "dry run: no core-1 1.0.0 -> 2.0.0"
+	grep -qE '^      step 1/5 10%: ui-1; traffic 10% to the new release' "$out" || fail "dry run: no canary step 1"
+	grep -q 'switch traffic to green' "$out" || fail "dry run: no blue-green switch"
+	grep -qE '^  0042-add-plans-table on db-1' "$out" || fail "dry run: no migration on db-1"
+	ok "dry run of release $n: per-host releases, batches, canary steps, switch, migration; nothing changed"
+}
+
+# line_no FILE REGEX: the number of the first line matching (0: none).
+line_no() { grep -nE -m1 "$2" "$1" | cut -d: -f1 || true; }
+last_line_no() { grep -nE "$2" "$1" | tail -n 1 | cut -d: -f1 || true; }
+
+# check_order FILE: `drover deploy --wait` printed things in the order they
+# happened: a phase after the hook that ended the one before, a tier done
+# after each of its services, a tier running before its hosts start.
+check_order() {
+	local f=$1 a b t
+	a=$(line_no "$f" '^hook pre/backup-database db-1 succeeded')
+	b=$(line_no "$f" ' running \(phase (migrations|tiers)\)$')
+	[[ -n $a && -n $b ]] && ((a < b)) || fail "$f: the next phase printed before the pre hook succeeded"
+	for t in core supporting ui; do
+		a=$(last_line_no "$f" "^$t/[a-z-]+ done ")
+		b=$(line_no "$f" "^tier $t done$")
+		[[ -n $a && -n $b ]] && ((a < b)) || fail "$f: tier $t done printed before its last service was done"
+		a=$(line_no "$f" "^tier $t running$")
+		b=$(line_no "$f" "^$t/[a-z-]+ [a-z0-9-]+ starting ")
+		[[ -n $a && -n $b ]] && ((a < b)) || fail "$f: a host of tier $t started before the tier"
+	done
+	ok "deploy --wait printed phases, tiers, services and hosts in causal order"
+}
+
+# check_rollback_lines FILE: rolled-back hosts show the change they went
+# through (3.0.0 -> 2.0.0), and the reason keeps its URL whole.
+check_rollback_lines() {
+	local f=$1 reason
+	grep -qE '^core/[a-z-]+ core-1 rolled_back 3\.0\.0 -> 2\.0\.0 ' "$f" ||
+		fail "$f: no rolled_back 3.0.0 -> 2.0.0 line"
+	if grep -E ' rolled_back 2\.0\.0 -> 3\.0\.0' "$f"; then fail "$f: a rollback printed as 2.0.0 -> 3.0.0"; fi
+	reason=$(dep_get "${DEMO_IDS[2]}" | jq -r .reason)
+	[[ $reason == *"hosts failed)" ]] || fail "the reason lost its end: $reason"
+	if [[ $reason == *http* && ! $reason =~ http://127\.0\.0\.1:808[0-9]/health ]]; then
+		fail "the reason cuts a URL: $reason"
+	fi
+	ok "rolled-back hosts print 3.0.0 -> 2.0.0; the reason keeps its URL whole"
 }
 
 # One row per deployment: id, release, outcome, duration, reason.
@@ -89,6 +147,25 @@ summary_hosts() {
 	done
 }
 
+# show_service_users: every service process the agents started, as ps shows
+# it; each must run as drover-svc with no capabilities and no_new_privs.
+show_service_users() {
+	local f pid pids=() bad=0 st
+	for f in "$E2E_RUN"/agents/*/state/run/*.pid; do
+		[[ -f $f ]] || continue
+		read -r pid _ <"$f" || continue
+		pids+=("$pid")
+		st=$(awk '$1 == "CapEff:" || $1 == "NoNewPrivs:" { printf "%s ", $2 }' "/proc/$pid/status" 2>/dev/null)
+		if [[ $(ps -o user= -p "$pid") != drover-svc || $st != "0000000000000000 1 " ]]; then
+			echo "e2e: service process $pid ($f) runs as '$(ps -o user= -p "$pid")', CapEff/NoNewPrivs: $st" >&2
+			bad=1
+		fi
+	done
+	((${#pids[@]} > 0)) || fail "no service processes found under $E2E_RUN/agents"
+	ps -o user:12,pid,args -p "$(IFS=,; echo "${pids[*]}")" | sed 's/^/  /'
+	((bad == 0)) || fail "a service runs privileged"
+}
+
 summary_hooks() {
 	local id
 	for id in "${DEMO_IDS[@]}"; do
@@ -129,15 +206,22 @@ drover_cli agents
 say "release 1: all eight services, rolling one host at a time"
 demo_release 1 succeeded
 assert_fleet v1
+say "the services run as the unprivileged user drover-svc (no capabilities, no_new_privs)"
+show_service_users
+
+say "release 2, first as a dry run: what would it do?"
+demo_dry_run 2
 
 say "release 2: rolling core/supporting, canary api-gateway (HAProxy weights), blue-green web-dashboard"
 demo_release 2 succeeded
 assert_fleet v2
+check_order "$E2E_RUN/deploy-v2.out"
 [[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "migration 0042 did not run"
 
 say "release 3: a bad release (its /health answers 503): watch the automatic rollback"
 demo_release 3 rolled_back
 assert_fleet v2
+check_rollback_lines "$E2E_RUN/deploy-v3.out"
 [[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "migration 0043 did not run down"
 for id in "${DEMO_IDS[@]}"; do assert_events "$id" >/dev/null; done
 

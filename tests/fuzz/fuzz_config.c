@@ -1,7 +1,8 @@
 /*
  * fuzz_config.c: the YAML options-table reader (common/config.c) on
  * arbitrary bytes, against droverd's real table (dconf.c), then the writer
- * on whatever was read, and the result read back.
+ * on whatever was read, and the result read back; and the `balancers`
+ * section reader (traffic_conf.c) on the same bytes.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include "config.h"
 #include "dconf.h"
 #include "err.h"
+#include "traffic_conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,7 +21,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct drv_cfg_opt *opts;
 	char *text;
 	size_t n;
+	struct drv_traffic_balancers b = {0};
 
+	memset(&diag, 0, sizeof(diag));
+	if (drv_traffic_balancers_parse((const char *)data, size, "fuzz.yaml", "/etc/drover", &b,
+	                                &diag) == DRV_OK) {
+		for (size_t i = 0; i < b.n; i++)
+			if (drv_traffic_balancer_find(&b, b.v[i].name) == NULL)
+				abort();
+		drv_traffic_balancers_free(&b);
+	}
 	opts = dconf_options(&n);
 	memset(&c, 0, sizeof(c));
 	if (drv_cfg_load_buffer(opts, n, "fuzz.yaml", "/etc/drover", (const char *)data, size, &c,

@@ -1,8 +1,9 @@
 /*
  * fuzz_ctl_render.c: the CLI's deployment renderers (coordinator/ctl/
  * render.h) on whatever JSON a coordinator might send: every renderer runs
- * on it, and the changes renderer on it against itself and against an
- * empty object. No output may hold an escape character.
+ * on it, the changes renderer on it against itself and against an empty
+ * object, and the event follower on it as events. No output may hold an
+ * escape character.
  */
 #include <jansson.h>
 #include <stddef.h>
@@ -34,6 +35,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(ctl_render_changes(empty, v));
 	check(ctl_render_summary(v, 0));
 	check(ctl_render_plan_errors(v, "plan.yaml"));
+	check(ctl_render_preview(v));
+	/* The pipe follower on the input as a deployment and as each kind of
+	 * event's data (and its members as a stream of events). */
+	{
+		static const char *const kinds[] = {"state", "service", "host", "hook", "other"};
+		struct ctl_follow *f = ctl_follow_new(v);
+		const char *key;
+		json_t *m;
+		int64_t id = 1;
+
+		for (size_t k = 0; f != NULL && k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			check(ctl_render_event(f, id++, kinds[k], v));
+		json_object_foreach(json_is_object(v) ? v : empty, key, m)
+		{
+			for (size_t k = 0; f != NULL && k < 4; k++)
+				check(ctl_render_event(f, id++, kinds[k], m));
+		}
+		if (f != NULL)
+			check(ctl_follow_end(f, v));
+		ctl_follow_free(f);
+	}
 	json_decref(empty);
 	json_decref(v);
 	return 0;

@@ -38,7 +38,7 @@ static const char plan_text[] =
         "        command: [/c]\n"
         "        strategy: { type: canary, steps: [50%, 100%], pause: manual,\n"
         "          analysis: { http: { url: \"http://m\", max: 1 } },\n"
-        "          traffic: { haproxy: { socket: /run/h, backend: c } } }\n"
+        "          traffic: { balancer: lb, backend: c } }\n"
         "      - name: w\n"
         "        image: "
         "\"r/w@sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n"

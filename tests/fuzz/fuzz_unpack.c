@@ -1,6 +1,8 @@
 /* fuzz_unpack.c: the layer unpacker (agent/unpack.c) on arbitrary tar,
  * tar+gzip and tar+zstd bytes, into a scratch root under a fence directory:
- * after each input nothing may exist in the fence except the root. */
+ * after each input nothing may exist in the fence except the root. Then the
+ * release's setuid/setgid pass: strip every bit, list them, put them back
+ * and strip them again; no file may keep a bit after the last pass. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -14,6 +16,45 @@
 #include "unpack.h"
 
 static char fence[64];
+
+static void check_no_setid(int dfd, int depth)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	struct stat st;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID))) {
+			fprintf(stderr, "setuid/setgid bit left on %s\n", de->d_name);
+			abort();
+		}
+		if (S_ISDIR(st.st_mode) && depth < 64) {
+			int c = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+			if (c >= 0)
+				check_no_setid(c, depth + 1);
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	else
+		close(dfd);
+}
+
+static void setid_pass(int fd)
+{
+	char *list = NULL;
+	size_t len = 0, n = 0;
+
+	if (unpack_strip_setid(fd, &list, &len, &n) == 0 && list != NULL) {
+		unpack_apply_setid(fd, list, len, true);
+		unpack_apply_setid(fd, list, len, false);
+	}
+	free(list);
+	check_no_setid(openat(fd, ".", O_RDONLY | O_DIRECTORY), 0);
+}
 
 static void check_fence(void)
 {
@@ -49,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0)
 		abort();
 	unpack_layer_mem(data, size, fd, NULL, err, sizeof(err));
+	setid_pass(fd);
 	close(fd);
 	check_fence();
 	fs_remove_path(root);

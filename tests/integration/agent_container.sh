@@ -67,15 +67,26 @@ curl -fsS --unix-socket "$SOCK" http://d/v1.41/containers/drover-berry/json >"$T
 [[ $(jq -r '.Config.Labels["drover.service"]' "$TMP/inspect.json") == berry ]] || fail "labels missing"
 jq -e '[.Mounts[] | select(.Destination == "/etc/berrys/flags.json")] | length == 1' "$TMP/inspect.json" >/dev/null ||
 	fail "files not bind-mounted: $(jq -c .Mounts "$TMP/inspect.json")"
-ok "container started from $REG by digest: env, labels, files bind-mounted, healthy"
+cpid=$(jq -r .State.Pid "$TMP/inspect.json")
+jq -e '.HostConfig.CapDrop == ["ALL"] or .HostConfig.CapDrop == ["all"] or (.HostConfig.CapDrop | length) > 10' \
+	"$TMP/inspect.json" >/dev/null || fail "capabilities not dropped: $(jq -c .HostConfig.CapDrop "$TMP/inspect.json")"
+[[ $(awk '$1 == "CapEff:" { print $2 }' "/proc/$cpid/status") == 0000000000000000 &&
+	$(awk '$1 == "NoNewPrivs:" { print $2 }' "/proc/$cpid/status") == 1 ]] ||
+	fail "container process $cpid: $(grep -E '^(CapEff|NoNewPrivs)' "/proc/$cpid/status" | tr '\n' ' ')"
+ok "container started from $REG by digest: env, labels, files bind-mounted, healthy, no capabilities, no_new_privs"
 
 "$AGENT" run-step --status --dir "$AGENT_DIR" "${A[@]}" >"$TMP/st.out" 2>/dev/null || fail "status"
 has "$TMP/st.out" '.result == "releases" and .releases[0].state == "running"' || fail "status: $(cat "$TMP/st.out")"
 ok "a new agent finds the container running (the engine kept it)"
 
-run_step c2 "$(svc_json c2 start berry 2.0.0 "$D2" "$P" | ct '{}')" "${A[@]}" || fail "2.0.0: $(final c2)"
+run_step c2 "$(svc_json c2 start berry 2.0.0 "$D2" "$P" | ct '{"user":"1234","group":"1234","capabilities":["CAP_NET_BIND_SERVICE"]}')" "${A[@]}" || fail "2.0.0: $(final c2)"
 [[ $(http_body "$URL/version") == 2.0.0 && $(rel c2 .previous_version) == 1.0.0 ]] || fail "c2: $(final c2)"
-ok "2.0.0 replaced 1.0.0"
+curl -fsS --unix-socket "$SOCK" http://d/v1.41/containers/drover-berry/json >"$TMP/inspect2.json"
+[[ $(jq -r .Config.User "$TMP/inspect2.json") == 1234:1234 ]] || fail "User: $(jq -r .Config.User "$TMP/inspect2.json")"
+cpid=$(jq -r .State.Pid "$TMP/inspect2.json")
+[[ $(ps -o user= -p "$cpid") == 1234 && $(awk '$1 == "CapEff:" { print $2 }' "/proc/$cpid/status") == 0000000000000400 ]] ||
+	fail "container as 1234 with CAP_NET_BIND_SERVICE: $(ps -o user= -p "$cpid") $(grep CapEff "/proc/$cpid/status")"
+ok "2.0.0 replaced 1.0.0, as user 1234:1234 with only CAP_NET_BIND_SERVICE (User, CapDrop ALL, CapAdd)"
 
 image_code() { # DIGEST: HTTP status of the engine's image lookup
 	local esc

@@ -3,7 +3,11 @@
 # env, chroot), stop (SIGTERM, then SIGKILL after the grace), crash-loop
 # throttling, re-adoption after an agent restart (and restart of a service
 # that died while no agent ran), log rotation, and kill -9 of the agent in
-# the middle of a switch: the next agent reports what really runs.
+# the middle of a switch: the next agent reports what really runs. Privileges:
+# services run as drover-svc (or the plan's user) with no capabilities but
+# those listed, no_new_privs and no supplementary groups; releases are 0750,
+# files 0640; '..' and chroot as root are refused; an absolute symlink in the
+# image does not reach the host; setuid bits are stripped unless keep_setid.
 TEST_NAME=agent_exec
 source "$(dirname "${BASH_SOURCE[0]}")/agent_lib.sh"
 setup_registry
@@ -28,6 +32,25 @@ root=$AGENT_DIR/releases/berry/${D1#sha256:}/rootfs
 pid1=$(svc_pid)
 [[ $(readlink "/proc/$pid1/cwd") == "$root" ]] || fail "cwd is not the release root"
 ok "start: release root cwd, env and files from the instruction, healthy (pid $pid1)"
+
+# status_field PID NAME: a field of /proc/PID/status ("CapEff", "NoNewPrivs", ...).
+status_field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
+user=$(ps -o user= -p "$pid1")
+[[ $user == drover-svc ]] || fail "service runs as '$user', not drover-svc"
+[[ $(status_field "$pid1" NoNewPrivs) == 1 ]] || fail "no_new_privs not set"
+for c in CapEff CapPrm CapInh CapAmb CapBnd; do
+	[[ $(status_field "$pid1" $c) == 0000000000000000 ]] || fail "$c is $(status_field "$pid1" $c), want none"
+done
+[[ -z $(status_field "$pid1" Groups) ]] || fail "supplementary groups kept: $(status_field "$pid1" Groups)"
+ok "the service runs as drover-svc: no capabilities (bounding set too), no_new_privs, no supplementary groups"
+
+reldir=${root%/rootfs}
+[[ $(stat -c '%a %U %G' "$reldir") == "750 root drover-svc" ]] ||
+	fail "release dir is $(stat -c '%a %U %G' "$reldir"), want 750 root drover-svc"
+[[ $(stat -c '%a %U %G' "$root/etc/berrys/flags.json") == "640 drover-svc drover-svc" ]] ||
+	fail "plan file is $(stat -c '%a %U %G' "$root/etc/berrys/flags.json"), want 640 drover-svc"
+[[ $(stat -c '%a' "$(dirname "$reldir")") == 711 ]] || fail "service dir is listable by others"
+ok "release 0750 root:drover-svc, plan files 0640 owned by the service"
 
 # Re-adoption: a new agent process finds the running service by pid file + start time.
 "$AGENT" run-step --status --dir "$AGENT_DIR" >"$TMP/st1.out" 2>"$TMP/st1.err" || fail "status"
@@ -120,5 +143,91 @@ has "$TMP/after.out" '.result == "releases" and .releases[0].version == "1.0.0" 
 	fail "releases after kill -9: $(cat "$TMP/after.out")"
 run_step s6b "$json" --insecure-registry && fail "resending the interrupted step reported success"
 ok "kill -9 mid-switch: step reported failed (interrupted), releases show what really runs"
+
+# --- privileges ---
+run_step x7 "$(simple_json x7 stop berry)" || fail "stop before the privilege checks"
+
+# chroot as root is refused (root can leave a chroot); user root keeps root.
+run_step p1 "$(svc_json p1 start berry 1.0.0 "$D1" "$PORT" '{"isolation":"chroot","user":"root"}')" \
+	--insecure-registry && fail "chroot as root started"
+[[ $(field p1 .message) == *"chroot needs an unprivileged user"* ]] || fail "p1: $(final p1)"
+run_step p2 "$(svc_json p2 start berry 1.0.0 "$D1" "$PORT" '{"user":"root"}')" --insecure-registry ||
+	fail "user root: $(final p2)"
+[[ $(ps -o user= -p "$(svc_pid)") == root ]] || fail "user: root does not run as root"
+ok "isolation chroot with user root is refused; user: root runs as root"
+
+# A listed capability is kept (ambient, across exec): bind a port below 1024.
+lowport=
+for p in $(shuf -i 900-1020 -n 40); do
+	if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then lowport=$p && break; fi
+done
+[[ -n $lowport ]] || fail "no free port below 1024"
+run_step p3 "$(svc_json p3 start berry 1.0.0 "$D1" "$lowport" '{"capabilities":["CAP_NET_BIND_SERVICE"]}')" \
+	--insecure-registry || fail "CAP_NET_BIND_SERVICE service: $(final p3)"
+p=$(svc_pid)
+[[ $(ps -o user= -p "$p") == drover-svc && $(status_field "$p" CapEff) == 0000000000000400 &&
+	$(status_field "$p" CapAmb) == 0000000000000400 && $(status_field "$p" CapBnd) == 0000000000000400 ]] ||
+	fail "capabilities: $(grep ^Cap "/proc/$p/status" | tr '\n' ' ')"
+[[ $(http_body "http://127.0.0.1:$lowport/version") == 1.0.0 ]] || fail "not serving on port $lowport"
+run_step p4 "$(svc_json p4 start berry 1.0.0 "$D1" "$lowport")" --insecure-registry &&
+	fail "port $lowport bound without CAP_NET_BIND_SERVICE"
+run_step x8 "$(simple_json x8 stop berry)" || fail "stop after the capability check"
+ok "capabilities: [CAP_NET_BIND_SERVICE] as drover-svc binds port $lowport; without it the start fails"
+
+# '..' in the command path is refused before anything runs.
+dotdot='{"command":["/bin/../bin/berry-svc","--port","'$PORT'"]}'
+run_step p5 "$(svc_json p5 start berry 1.0.0 "$D1" "$PORT" "$dotdot")" --insecure-registry &&
+	fail "a command with .. started"
+[[ $(field p5 .message) == *"'..' is not allowed"* ]] || fail "p5: $(final p5)"
+ok "a command path with '..' is refused"
+
+# An image (an oci-layout on this host) with an absolute symlink to a host
+# program and a setuid file.
+printf '#!/bin/sh\ntouch %s/host-program-ran\nexec sleep 30\n' "$TMP" >"$TMP/host-program"
+chmod 0755 "$TMP/host-program"
+mkdir -p "$TMP/evil/bin" "$TMP/evil/usr/bin"
+cp "$(mkimage_berry_bin)" "$TMP/evil/bin/berry-svc"
+ln -s "$TMP/host-program" "$TMP/evil/bin/escape"
+ln -s /bin/berry-svc "$TMP/evil/usr/bin/berry" # absolute, inside the image: fine
+printf '#!/bin/sh\nexit 0\n' >"$TMP/evil/bin/suid-tool"
+chmod 4755 "$TMP/evil/bin/suid-tool"
+chmod 2755 "$TMP/evil/usr/bin/berry" 2>/dev/null || true
+tar --numeric-owner --owner=0 --group=0 -C "$TMP/evil" -cf "$TMP/evil.tar" bin usr
+D4=$(mklayout "$TMP/evil-oci" v1 application/vnd.oci.image.layer.v1.tar "$TMP/evil.tar")
+evil_json() { # STEP EXTRA
+	svc_json "$1" start evil 1.0.0 "$D4" "$PORT" \
+		"$(jq -c --arg ref "oci-layout:$TMP/evil-oci:v1" '{image:{reference:$ref, digest:"'"$D4"'"}} + .' <<<"$2")"
+}
+run_step e1 "$(evil_json e1 '{"command":["/bin/escape"]}')" && fail "the host program started"
+[[ ! -e $TMP/host-program-ran ]] || fail "an absolute symlink in the image ran a host program"
+[[ $(field e1 .message) == *"symlinks resolve inside the release"* ]] || fail "e1: $(final e1)"
+stop_on_exit evil
+run_step e2 "$(evil_json e2 '{"command":["/usr/bin/berry","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"]}')" ||
+	fail "a symlink inside the image: $(final e2)"
+ok "an absolute symlink in the image resolves inside the release: a host program is not reached, /usr/bin/berry -> /bin/berry-svc works"
+
+eroot=$AGENT_DIR/releases/evil/${D4#sha256:}/rootfs
+[[ $(stat -c '%a' "$eroot/bin/suid-tool") == 755 ]] || fail "setuid kept: $(stat -c '%a' "$eroot/bin/suid-tool")"
+run_step e3 "$(evil_json e3 '{"command":["/bin/berry-svc","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"],"keep_setid":true}')" ||
+	fail "keep_setid start: $(final e3)"
+[[ $(stat -c '%a' "$eroot/bin/suid-tool") == 4755 ]] || fail "keep_setid: $(stat -c '%a' "$eroot/bin/suid-tool")"
+[[ $(status_field "$(cut -d' ' -f1 "$AGENT_DIR/state/run/evil.pid")" NoNewPrivs) == 0 ]] ||
+	fail "keep_setid with no_new_privs makes the bits useless"
+run_step e4 "$(evil_json e4 '{"command":["/bin/berry-svc","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"]}')" ||
+	fail "restart without keep_setid: $(final e4)"
+[[ $(stat -c '%a' "$eroot/bin/suid-tool") == 755 ]] || fail "setuid back without keep_setid"
+ok "setuid/setgid bits are stripped from images (4755 -> 755), back only with keep_setid: true"
+
+# The packaged config reaches releases through a link in /etc/drover/agent
+# (0700): DROVER_ROOT names the real path, which the service may search.
+run_step x9 "$(simple_json x9 stop evil)" || fail "stop evil"
+mkdir -p "$TMP/realrel"
+ln -s "$TMP/realrel" "$TMP/rel-link"
+run_step e5 "$(evil_json e5 '{"command":["/bin/berry-svc","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"]}')" \
+	--releases-dir "$TMP/rel-link" || fail "start through a linked releases dir: $(final e5)"
+droot=$(tr '\0' '\n' <"/proc/$(cut -d' ' -f1 "$AGENT_DIR/state/run/evil.pid")/environ" | sed -n 's/^DROVER_ROOT=//p')
+[[ $droot == "$TMP/realrel/evil/${D4#sha256:}/rootfs" ]] || fail "DROVER_ROOT is $droot"
+run_step x10 "$(simple_json x10 stop evil)" --releases-dir "$TMP/rel-link" || fail "stop evil"
+ok "DROVER_ROOT is the release's real path (no link through the agent's private config dir)"
 
 echo "$TEST_NAME: $PASSED passed, 0 failed"

@@ -57,13 +57,13 @@ ok "unhealthy after 3 failures (${down_ms} ms), healthy again after 2; each tran
 # One-shot checks: http, tcp and exec kinds.
 hc() { jq -cn --arg s "$1" --argjson h "$2" '{action:"health_check", step_id:$s, service:{name:"berry", health:$h}}'; }
 run_step h1 "$(hc h1 "{\"kind\":\"tcp\",\"port\":$P1}")" || fail "tcp check: $(final h1)"
-run_step h2 "$(hc h2 "{\"kind\":\"exec\",\"exec\":[\"sh\",\"-c\",\"test -f VERSION && test \$DROVER_PORT = $P1\"]}")" ||
-	fail "exec check: $(final h2)"
+run_step h2 "$(hc h2 "{\"kind\":\"exec\",\"exec\":[\"sh\",\"-c\",\"test -f VERSION && test \$DROVER_PORT = $P1 && test \$(id -un) = drover-svc && grep -q 'CapEff:.0000000000000000' /proc/self/status\"]}")" ||
+	fail "exec check (as drover-svc, no capabilities): $(final h2)"
 run_step h3 "$(hc h3 '{"kind":"http","path":"/health","body_match":"nope"}')" && fail "body mismatch passed"
 dead=$(pick_port "$P1" "$P2")
 run_step h4 "$(hc h4 "{\"kind\":\"tcp\",\"port\":$dead}")" && fail "tcp to a closed port passed"
 [[ $(field h4 .message) == *refused* ]] || fail "tcp failure message: $(field h4 .message)"
-ok "health_check action: tcp, exec (runs in the release root) and http body match, failures explained"
+ok "health_check action: tcp, exec (runs in the release root as the service's user) and http body match, failures explained"
 
 # An unhealthy version fails its health gate; the report says why.
 quick='{"health":{"kind":"http","path":"/health","interval_ms":150,"timeout_ms":500,"healthy_threshold":2,"unhealthy_threshold":2,"deadline_ms":2000}}'

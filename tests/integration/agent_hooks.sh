@@ -2,7 +2,8 @@
 # agent_hooks.sh: RUN_HOOK through the real drover-agent (run-step): exit
 # codes, output tail, env, timeout kills the whole process group, step-id
 # idempotency, and a hook running when the agent is killed -9 is reported
-# failed (and its orphan killed) by the next agent.
+# failed (and its orphan killed) by the next agent. A hook runs as root
+# unless it names a user; with one it has no capabilities and no_new_privs.
 TEST_NAME=agent_hooks
 source "$(dirname "${BASH_SOURCE[0]}")/agent_lib.sh"
 
@@ -29,6 +30,22 @@ rc=0
 run_step missing "$(hook missing '["/nonexistent/tool","x"]')" || rc=$?
 [[ $rc == 1 && $(field missing .message) == *"cannot run /nonexistent/tool"* ]] || fail "missing: $(final missing)"
 ok "missing command: clear error"
+
+# Who a hook runs as: root by default (backups, migrations), else its user.
+ids='["sh","-c","id -un; id -Gn; grep -E \"^(CapEff|NoNewPrivs):\" /proc/self/status"]'
+run_step asroot "$(hook asroot "$ids")" || fail "root hook: $(final asroot)"
+mycaps=$(grep '^CapEff:' /proc/$$/status) # what the agent (our child) has
+[[ $(field asroot .output_tail) == root$'\n'*"$mycaps"$'\nNoNewPrivs:\t0'* ]] ||
+	fail "default hook, want root with $mycaps: $(field asroot .output_tail)"
+json=$(hook asuser "$ids" | jq -c '.hook.user = "drover-svc"')
+run_step asuser "$json" || fail "hook as drover-svc: $(final asuser)"
+out=$(field asuser .output_tail)
+[[ $out == $'drover-svc\ndrover-svc\nCapEff:\t0000000000000000\nNoNewPrivs:\t1' ]] ||
+	fail "hook as drover-svc: $out"
+json=$(hook nouser '["true"]' | jq -c '.hook.user = "no-such-user-here"')
+run_step nouser "$json" && fail "a hook as an unknown user ran"
+[[ $(field nouser .message) == *"user 'no-such-user-here' does not exist"* ]] || fail "nouser: $(final nouser)"
+ok "hooks run as root by default, as their user (no capabilities, no_new_privs, only its group) when named"
 
 # Output longer than the tail: the report keeps the last 4096 bytes.
 run_step big "$(hook big '["sh","-c","i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done"]')" ||

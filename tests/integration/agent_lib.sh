@@ -101,6 +101,9 @@ has() { jq -s -e "map(select($2)) | length > 0" "$1" >/dev/null; }
 source "$REPO_DIR/tests/lib/registry.sh"
 # shellcheck source=../lib/mkimage.sh
 source "$REPO_DIR/tests/lib/mkimage.sh"
+# shellcheck source=../lib/svcuser.sh
+source "$REPO_DIR/tests/lib/svcuser.sh"
+svcuser_ensure || fail "cannot create the service user drover-svc"
 
 need_tools() {
 	local t

@@ -32,6 +32,14 @@ for tool in jq curl sqlite3 openssl; do
 	}
 done
 
+# Services run as drover-svc by default; the drover-agent package makes it.
+# shellcheck source=../lib/svcuser.sh
+source "$LIB_DIR/../lib/svcuser.sh"
+svcuser_ensure || {
+	echo "$TEST_NAME: cannot create the service user drover-svc" >&2
+	exit 1
+}
+
 _stop_pid() {
 	local pid=$1 i
 	kill -TERM "$pid" 2>/dev/null || return 0

@@ -11,6 +11,17 @@
  *       as a Reject with the expected reason. Prints one line per case; exits
  *       0 only if every case got its reason.
  *
+ *       Then the session start: a Hello signed with the agent's key but
+ *       without a fresh nonce (as a captured one) is only challenged; a proven
+ *       Hello of a pending probe agent, replayed on another connection, is
+ *       challenged too; --flood N proven and N unproven Hellos of the
+ *       agent's id with another key are all refused (the test then counts
+ *       what they wrote).
+ *
+ *   linkprobe claim --url URL --agent-id ID [--count N] [--token FILE]
+ *       Claims ID (and ID-2 .. ID-N) with a new key through a full session
+ *       start; prints "claim ID welcome STATUS" or "claim ID reject REASON".
+ *
  *   linkprobe fake-coordinator --listen URL --coord-key FILE --agent-id ID
  *                              --out FILE [--timeout SECONDS]
  *       Plays a bad coordinator against a real drover-agent (REP): answers
@@ -20,12 +31,18 @@
  *       an image without a digest, and a last valid instruction. The valid
  *       ones append their step id to FILE (so a test sees what ran). Answers
  *       reports with Ack; exits 0 when the last instruction's result arrived.
+ *       Before that it relays replies meant for someone else: a Welcome for
+ *       another agent, an Ack of the agent's report naming another agent, a
+ *       Reject naming another request; the agent must ignore each (say Hello
+ *       again, resend the report, keep polling), and the fake prints an "ok"
+ *       line for each.
  */
 #include <getopt.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +134,10 @@ struct attack {
 	const char *id;
 	struct drv_keypair agent, stranger;
 	int failures;
+	uint8_t nonce[64]; /* the last Welcome's */
+	size_t nonce_len;
+	bool challenge;
+	long flood;
 };
 
 static nng_msg *poll_msg(const struct drv_keypair *kp, const char *id, int64_t sent_at)
@@ -131,11 +152,22 @@ static nng_msg *poll_msg(const struct drv_keypair *kp, const char *id, int64_t s
 	return m;
 }
 
-static nng_msg *hello_msg(const struct drv_keypair *kp, const char *id)
+static nng_msg *hello_full(const struct drv_keypair *kp, const char *id, const char *label,
+                           const uint8_t *nonce, size_t nonce_len, const char *token)
 {
 	Drover__Hello h = DROVER__HELLO__INIT;
+	Drover__KeyValue kv = DROVER__KEY_VALUE__INIT, *kvp = &kv;
 	nng_msg *m = NULL;
 
+	if (label != NULL) {
+		kv.key = "tier";
+		kv.value = (char *)label;
+		h.labels = &kvp;
+		h.n_labels = 1;
+	}
+	h.nonce.data = (uint8_t *)nonce;
+	h.nonce.len = nonce_len;
+	h.enroll_token = (char *)token;
 	h.agent_id = (char *)id;
 	h.public_key.data = (uint8_t *)kp->pk;
 	h.public_key.len = DRV_PK_LEN;
@@ -211,8 +243,36 @@ static int exchange(struct attack *a, nng_msg *m, Drover__BodyType *type,
 			drover__reject__free_unpacked(rj, NULL);
 		}
 	}
+	if (env->type == DROVER__BODY_TYPE__BODY_WELCOME) {
+		Drover__Welcome *w = drover__welcome__unpack(NULL, env->body.len, env->body.data);
+		if (w != NULL) {
+			a->challenge = w->challenge;
+			a->nonce_len = w->nonce.len <= sizeof(a->nonce) ? w->nonce.len : 0;
+			memcpy(a->nonce, w->nonce.data, a->nonce_len);
+			*reason = (Drover__RejectReason)w->status; /* the status, for Welcome */
+			drover__welcome__free_unpacked(w, NULL);
+		}
+	}
 	drover__envelope__free_unpacked(env, NULL);
 	return 0;
+}
+
+/* A whole session start: Hello, the challenge, Hello with its nonce. The
+ * final reply's type and reason (or Welcome status). *sent keeps a copy of
+ * the proven Hello when not NULL. */
+static int session(struct attack *a, const struct drv_keypair *kp, const char *id,
+                   const char *label, const char *token, Drover__BodyType *type,
+                   Drover__RejectReason *reason, nng_msg **sent)
+{
+	nng_msg *m;
+	int rv = exchange(a, hello_full(kp, id, label, NULL, 0, token), type, reason);
+
+	if (rv != 0 || *type != DROVER__BODY_TYPE__BODY_WELCOME || !a->challenge)
+		return rv != 0 ? rv : NNG_EPROTO;
+	m = hello_full(kp, id, label, a->nonce, a->nonce_len, token);
+	if (m != NULL && sent != NULL && nng_msg_dup(sent, m) != 0)
+		*sent = NULL;
+	return exchange(a, m, type, reason);
 }
 
 /* One case: m must be answered with a Reject of the given reason (or, with
@@ -234,6 +294,85 @@ static void expect(struct attack *a, const char *name, nng_msg *m, Drover__BodyT
 		a->failures++;
 }
 
+/* The same, for a whole session start. */
+static void expect_session(struct attack *a, const char *name, const struct drv_keypair *kp,
+                           const char *id, const char *label, Drover__BodyType want_type,
+                           Drover__RejectReason want)
+{
+	Drover__BodyType type = 0;
+	Drover__RejectReason reason = 0;
+	int rv = session(a, kp, id, label, NULL, &type, &reason, NULL);
+	bool ok = rv == 0 && type == want_type &&
+	          (want_type != DROVER__BODY_TYPE__BODY_REJECT || reason == want);
+
+	printf("%s %s: reply type %d reason %d (want type %d reason %d)%s%s\n", ok ? "ok" : "FAIL",
+	       name, (int)type, (int)reason, (int)want_type, (int)want, rv ? " error " : "",
+	       rv ? nng_strerror(rv) : "");
+	fflush(stdout);
+	if (!ok)
+		a->failures++;
+}
+
+/* m must be answered with a challenge Welcome (nothing recorded). */
+static void expect_challenge(struct attack *a, const char *name, nng_msg *m)
+{
+	Drover__BodyType type = 0;
+	Drover__RejectReason reason = 0;
+	int rv = exchange(a, m, &type, &reason);
+	bool ok = rv == 0 && type == DROVER__BODY_TYPE__BODY_WELCOME && a->challenge;
+
+	printf("%s %s: reply type %d challenge %d%s%s\n", ok ? "ok" : "FAIL", name, (int)type,
+	       (int)a->challenge, rv ? " error " : "", rv ? nng_strerror(rv) : "");
+	fflush(stdout);
+	if (!ok)
+		a->failures++;
+}
+
+/* Captured Hellos replayed, and a flood of Hellos for a bound id. */
+static void run_replays(struct attack *a, const struct drv_keypair *pending, const char *pid)
+{
+	Drover__BodyType type;
+	Drover__RejectReason reason;
+	nng_msg *proven = NULL;
+	nng_socket first = a->sock;
+	long refused = 0;
+
+	/* the agent's own Hello (its key, other labels) without a fresh nonce,
+	 * as captured from an earlier session */
+	expect_challenge(a, "captured-hello", hello_full(&a->agent, a->id, "evil", NULL, 0, NULL));
+	/* a proven Hello of the pending probe agent (tier=b), then one with
+	 * tier=c; the first replayed on another connection changes nothing */
+	if (session(a, pending, pid, "b", NULL, &type, &reason, &proven) != 0 || proven == NULL)
+		a->failures++;
+	if (session(a, pending, pid, "c", NULL, &type, &reason, NULL) != 0)
+		a->failures++;
+	if (nng_req0_open(&a->sock) != 0 || nng_socket_set_ms(a->sock, NNG_OPT_RECVTIMEO, 10000) ||
+	    nng_dial(a->sock, getenv("LINKPROBE_URL"), NULL, 0) != 0) {
+		a->failures++;
+		nng_msg_free(proven);
+	} else {
+		expect_challenge(a, "replayed-proven-hello", proven);
+		nng_close(a->sock);
+	}
+	a->sock = first;
+	for (long i = 0; i < a->flood; i++) {
+		if (exchange(a, hello_full(&a->stranger, a->id, "evil", NULL, 0, NULL), &type,
+		             &reason) == 0 &&
+		    type == DROVER__BODY_TYPE__BODY_WELCOME && a->challenge)
+			refused++;
+		if (exchange(a,
+		             hello_full(&a->stranger, a->id, "evil", a->nonce, a->nonce_len, NULL),
+		             &type, &reason) == 0 &&
+		    type == DROVER__BODY_TYPE__BODY_REJECT &&
+		    reason == DROVER__REJECT_REASON__REJECT_ID_TAKEN)
+			refused++;
+	}
+	printf("%s flood: %ld of %ld Hellos challenged or refused\n",
+	       refused == 2 * a->flood ? "ok" : "FAIL", refused, 2 * a->flood);
+	if (refused != 2 * a->flood)
+		a->failures++;
+}
+
 static void run_attack(struct attack *a)
 {
 	const Drover__BodyType REJ = DROVER__BODY_TYPE__BODY_REJECT;
@@ -251,12 +390,12 @@ static void run_attack(struct attack *a)
 	       DROVER__REJECT_REASON__REJECT_EXPIRED);
 	expect(a, "replayed-report", report_msg(&a->agent, a->id, 1), REJ,
 	       DROVER__REJECT_REASON__REJECT_REPLAY);
-	expect(a, "id-taken", hello_msg(&a->stranger, a->id), REJ,
-	       DROVER__REJECT_REASON__REJECT_ID_TAKEN);
+	expect_session(a, "id-taken", &a->stranger, a->id, NULL, REJ,
+	               DROVER__REJECT_REASON__REJECT_ID_TAKEN);
 	drv_keypair_generate(&pending);
 	snprintf(pending_id, sizeof(pending_id), "probe-%s", pending.id);
-	expect(a, "pending-hello", hello_msg(&pending, pending_id), DROVER__BODY_TYPE__BODY_WELCOME,
-	       0);
+	expect_session(a, "pending-hello", &pending, pending_id, "a",
+	               DROVER__BODY_TYPE__BODY_WELCOME, 0);
 	expect(a, "pending-poll", poll_msg(&pending, pending_id, drv_wall_ms()), REJ,
 	       DROVER__REJECT_REASON__REJECT_NOT_ACCEPTED);
 	expect(a, "pending-report", report_msg(&pending, pending_id, 1), REJ,
@@ -269,6 +408,7 @@ static void run_attack(struct attack *a)
 	expect(a, "wrong-type", m, REJ, DROVER__REJECT_REASON__REJECT_MALFORMED);
 	expect(a, "other-version", wrong_version(&a->agent, a->id), REJ,
 	       DROVER__REJECT_REASON__REJECT_VERSION);
+	run_replays(a, &pending, pending_id);
 	drv_keypair_wipe(&pending);
 }
 
@@ -277,6 +417,7 @@ static int cmd_attack(int argc, char **argv)
 	static const struct option longopts[] = {{"url", required_argument, NULL, 'u'},
 	                                         {"agent-id", required_argument, NULL, 'i'},
 	                                         {"agent-key", required_argument, NULL, 'k'},
+	                                         {"flood", required_argument, NULL, 'f'},
 	                                         {NULL, 0, NULL, 0}};
 	const char *url = NULL, *key = NULL;
 	struct attack a = {0};
@@ -289,11 +430,14 @@ static int cmd_attack(int argc, char **argv)
 			a.id = optarg;
 		else if (c == 'k')
 			key = optarg;
+		else if (c == 'f')
+			a.flood = atol(optarg);
 		else
 			return 2;
 	}
 	if (url == NULL || a.id == NULL || key == NULL)
 		return 2;
+	setenv("LINKPROBE_URL", url, 1);
 	if (drv_keypair_load(key, &a.agent) != DRV_OK ||
 	    drv_keypair_generate(&a.stranger) != DRV_OK) {
 		fprintf(stderr, "linkprobe: cannot load %s\n", key);
@@ -313,6 +457,54 @@ static int cmd_attack(int argc, char **argv)
 	return a.failures ? 1 : 0;
 }
 
+/* ---- claim: take ids with a new key ---- */
+
+static int cmd_claim(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"url", required_argument, NULL, 'u'},
+	                                         {"agent-id", required_argument, NULL, 'i'},
+	                                         {"count", required_argument, NULL, 'n'},
+	                                         {"label", required_argument, NULL, 'l'},
+	                                         {NULL, 0, NULL, 0}};
+	const char *url = NULL, *label = NULL;
+	struct attack a = {0};
+	long n = 1;
+	int c, rv;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'u': url = optarg; break;
+		case 'i': a.id = optarg; break;
+		case 'n': n = atol(optarg); break;
+		case 'l': label = optarg; break;
+		default: return 2;
+		}
+	}
+	if (url == NULL || a.id == NULL || n < 1 || drv_keypair_generate(&a.stranger) != DRV_OK)
+		return 2;
+	if ((rv = nng_req0_open(&a.sock)) != 0 ||
+	    (rv = nng_socket_set_ms(a.sock, NNG_OPT_RECVTIMEO, 10000)) != 0 ||
+	    (rv = nng_dial(a.sock, url, NULL, 0)) != 0)
+		return fail("dial", rv);
+	for (long i = 1; i <= n; i++) {
+		Drover__BodyType type = 0;
+		Drover__RejectReason reason = 0;
+		char id[80];
+
+		snprintf(id, sizeof(id), i == 1 ? "%s" : "%s-%ld", a.id, i);
+		rv = session(&a, &a.stranger, id, label, NULL, &type, &reason, NULL);
+		printf("claim %s %s %d\n", id,
+		       rv != 0                                   ? "error"
+		       : type == DROVER__BODY_TYPE__BODY_WELCOME ? "welcome"
+		                                                 : "reject",
+		       (int)reason);
+	}
+	fflush(stdout);
+	nng_close(a.sock);
+	drv_keypair_wipe(&a.stranger);
+	return 0;
+}
+
 /* ---- fake coordinator: bad instructions against a real agent ---- */
 
 struct fake {
@@ -322,6 +514,11 @@ struct fake {
 	int step;
 	nng_msg *first; /* the first valid instruction, kept for its replay */
 	bool done;      /* the last instruction's result arrived */
+	/* replies relayed from someone else's exchange */
+	int hellos;
+	uint64_t foreign_ack_seq; /* report acked for another agent */
+	bool foreign_reject_sent, after_foreign_reject;
+	uint8_t req[32]; /* hash of the request being answered */
 };
 
 static nng_msg *instruction(struct fake *f, const struct drv_keypair *kp, const char *target,
@@ -400,6 +597,18 @@ static nng_msg *answer_report(struct fake *f, const Drover__Envelope *env)
 
 	if (r == NULL)
 		return NULL;
+	ack.agent_id = (char *)f->id;
+	ack.request_hash.data = f->req;
+	ack.request_hash.len = sizeof(f->req);
+	if (f->foreign_ack_seq == 0) {
+		/* the right seq, but the Ack of another agent's report */
+		f->foreign_ack_seq = r->report_seq;
+		ack.agent_id = "someone-else";
+		printf("foreign ack sent for report_seq=%llu\n", (unsigned long long)r->report_seq);
+	} else if (r->report_seq == f->foreign_ack_seq) {
+		printf("ok report resent after a foreign ack (report_seq=%llu)\n",
+		       (unsigned long long)r->report_seq);
+	}
 	printf("report step=%s result=%d seq=%llu message=\"%s\"\n", r->step_id ? r->step_id : "",
 	       (int)r->result, (unsigned long long)r->instruction_seq,
 	       r->message ? r->message : "");
@@ -418,19 +627,45 @@ static nng_msg *answer(struct fake *f, nng_msg *req)
 	Drover__Envelope *env = drover__envelope__unpack(NULL, nng_msg_len(req), nng_msg_body(req));
 	Drover__Welcome w = DROVER__WELCOME__INIT;
 	Drover__Idle idle = DROVER__IDLE__INIT;
+	Drover__Reject rj = DROVER__REJECT__INIT;
+	uint8_t other[32] = {1};
 	nng_msg *m = NULL;
 
 	if (env == NULL)
 		return NULL;
+	crypto_generichash(f->req, sizeof(f->req), nng_msg_body(req), nng_msg_len(req), NULL, 0);
+	w.agent_id = idle.agent_id = rj.agent_id = (char *)f->id;
+	w.request_hash.data = idle.request_hash.data = rj.request_hash.data = f->req;
+	w.request_hash.len = idle.request_hash.len = rj.request_hash.len = sizeof(f->req);
+	if (f->after_foreign_reject) {
+		f->after_foreign_reject = false;
+		printf("%s session kept after a foreign reject (next request type %d)\n",
+		       env->type == DROVER__BODY_TYPE__BODY_POLL ? "ok" : "FAIL", (int)env->type);
+	}
 	switch (env->type) {
 	case DROVER__BODY_TYPE__BODY_HELLO:
 		w.status = DROVER__AGENT_STATUS__AGENT_ACCEPTED;
 		w.server_time_ms = drv_wall_ms();
 		w.poll_timeout_ms = 2000;
 		w.heartbeat_ms = 2000;
+		if (f->hellos++ == 0) {
+			w.agent_id = "someone-else"; /* a Welcome relayed from another agent */
+			printf("foreign welcome sent\n");
+		} else if (f->hellos == 2) {
+			printf("ok hello said again after a foreign welcome\n");
+		}
 		m = simple_reply(f, DROVER__BODY_TYPE__BODY_WELCOME, &w.base);
 		break;
 	case DROVER__BODY_TYPE__BODY_POLL:
+		if (!f->foreign_reject_sent) {
+			/* NOT_ACCEPTED, but naming another request: must not end the session */
+			f->foreign_reject_sent = f->after_foreign_reject = true;
+			rj.reason = DROVER__REJECT_REASON__REJECT_NOT_ACCEPTED;
+			rj.request_hash.data = other;
+			printf("foreign reject sent\n");
+			m = simple_reply(f, DROVER__BODY_TYPE__BODY_REJECT, &rj.base);
+			break;
+		}
 		m = script(f, f->step);
 		if (m != NULL) {
 			printf("poll answered with script step %d\n", f->step);
@@ -526,10 +761,15 @@ int main(int argc, char **argv)
 		rc = cmd_attack(argc - 1, argv + 1);
 	else if (argc >= 2 && strcmp(argv[1], "fake-coordinator") == 0)
 		rc = cmd_fake(argc - 1, argv + 1);
+	else if (argc >= 2 && strcmp(argv[1], "claim") == 0)
+		rc = cmd_claim(argc - 1, argv + 1);
 	else
 		rc = 2;
 	if (rc == 2)
-		fprintf(stderr, "usage: linkprobe attack --url URL --agent-id ID --agent-key FILE\n"
+		fprintf(stderr, "usage: linkprobe attack --url URL --agent-id ID --agent-key FILE "
+		                "[--flood N]\n"
+		                "       linkprobe claim --url URL --agent-id ID [--count N] "
+		                "[--label TIER]\n"
 		                "       linkprobe fake-coordinator --listen URL --coord-key FILE "
 		                "--agent-id ID --out FILE [--timeout S]\n");
 	nng_fini();

@@ -110,7 +110,8 @@ expect_eq "audit" "$(api_req GET '/v1/audit?limit=1000' "$ADMIN")" 200
 expect_eq "admin delete audited" "$(api_field '[.entries[] | select(.method=="DELETE" and .status==200)][0] | "\(.actor) \(.role) \(.path) \(.remote)"')" "root admin /v1/test/items/x 127.0.0.1"
 expect_eq "refused delete audited" "$(api_field '[.entries[] | select(.method=="DELETE" and .status==403)] | length')" 2
 expect_eq "handler note audited" "$(api_field '[.entries[] | select(.detail=="name=berry")] | length')" 1
-expect_eq "reads are not audited" "$(api_field '[.entries[] | select(.method=="GET")] | length')" 0
+expect_eq "reads are not audited" "$(api_field '[.entries[] | select(.method=="GET" and .status != 401)] | length')" 0
+expect_eq "failed authentication audited (once per address and window)" "$(api_field '[.entries[] | select(.status==401)] | length')" 1
 expect_eq "audit limit checked" "$(api_req GET '/v1/audit?limit=abc' "$ADMIN")" 400
 expect_eq "audit limit field" "$(api_field .error.field)" limit
 sqlite3 "$db" "DELETE FROM audit" 2>/dev/null && fail "audit rows can be deleted"

@@ -4,7 +4,10 @@
 # replayed envelope, expired and stale messages, another agent's
 # instruction, oversized and garbage messages, a pending agent, an id bound
 # to another key, an image without a digest: each is refused with its reason
-# and counted, and both daemons keep serving.
+# and counted, and both daemons keep serving. Session starts are fresh: a
+# captured Hello replayed changes nothing, a flood of Hellos for a bound id
+# writes a bounded number of events and log lines. Replies are bound: the
+# agent ignores a Welcome, Ack or Reject relayed from another exchange.
 TEST_NAME=link_reject
 source "$(dirname "$0")/link_lib.sh"
 
@@ -19,7 +22,8 @@ wait_for 20 has_lines "$TMP/a1.out" 1 || fail "s1 did not run"
 ok "a real agent is connected and has reported"
 
 # --- a bad agent against droverd
-"$PROBE" attack --url "$LINK_URL" --agent-id a1 --agent-key "$TMP/a1/agent.key" \
+events_before=$(sql "SELECT count(*) FROM events")
+"$PROBE" attack --url "$LINK_URL" --agent-id a1 --agent-key "$TMP/a1/agent.key" --flood 300 \
 	>"$TMP/attack.log" 2>&1 || fail "attack: $(cat "$TMP/attack.log")"
 grep '^ok ' "$TMP/attack.log" | sed 's/^/    /'
 ok "droverd refused every forged, replayed, stale, oversized and garbage message with its reason"
@@ -41,6 +45,23 @@ wait_for 20 has_lines "$TMP/a1.out" 2 || fail "droverd stopped serving"
 [[ $(agents_json | jq -r '.[] | select(.id | startswith("probe-")) | .state') == pending ]] ||
 	fail "the probe's agent should be pending"
 ok "droverd keeps serving the real agent"
+
+# --- session freshness (issue 13 item 2)
+[[ $(agents_json | jq -c '.[] | select(.id == "a1") | .labels') == '{}' ]] ||
+	fail "a captured Hello rewrote a1's labels: $(agents_json | jq -c '.[] | select(.id == "a1")')"
+is_state a1 connected || fail "a captured Hello took a1's connection"
+[[ $(agents_json | jq -c '.[] | select(.id | startswith("probe-")) | .labels') == '{"tier":"c"}' ]] ||
+	fail "a replayed proven Hello changed the probe agent: $(agents_json | jq -c '.[] | select(.id | startswith("probe-")) | .labels')"
+ok "a captured Hello replayed (no nonce, or a used one on another connection) changes nothing"
+conflicts=$(sql "SELECT count(*) FROM events WHERE kind = 'agent_key_conflict'")
+events_after=$(sql "SELECT count(*) FROM events")
+logged=$(grep -c 'agent id is bound to another key' "$TMP/coord.log" || true)
+rejects_logged=$(grep -c 'message rejected' "$TMP/coord.log" || true)
+((conflicts <= 3 && logged <= 3)) ||
+	fail "600 Hellos for a bound id wrote $conflicts conflict events and $logged log lines"
+((events_after - events_before <= 20 && rejects_logged <= 40)) ||
+	fail "the attack wrote $((events_after - events_before)) events and $rejects_logged reject lines"
+ok "600 Hellos for a bound id: $conflicts events, $logged conflict and $rejects_logged reject log lines"
 
 # --- a bad coordinator against drover-agent
 FAKE_PORT=$(pick_port "$LINK_PORT" "$API_PORT")
@@ -71,6 +92,13 @@ grep -q 'report step=expired result=4' "$TMP/fake.log" || fail "expired not repo
 grep -q 'report step=no-digest result=4' "$TMP/fake.log" || fail "no-digest not reported failed"
 [[ $(jq -r .applied_seq "$TMP/victim/state/link.json") == 4 ]] || fail "applied seq"
 ok "the agent counted each refusal by reason and told the coordinator about the expired and undigested ones"
+for line in "ok hello said again after a foreign welcome" "ok report resent after a foreign ack" \
+	"ok session kept after a foreign reject"; do
+	grep -q "$line" "$TMP/fake.log" || fail "$line: missing in $(cat "$TMP/fake.log")"
+done
+[[ $(agent_stat victim .rejected.wrong_target) -ge 4 ]] ||
+	fail "relayed replies not counted: $(agent_stat victim .rejected)"
+ok "the agent ignores a Welcome, an Ack and a Reject that name another agent or request"
 kill -0 "${PIDS[victim]}" || fail "the agent died"
 ok "the agent keeps running"
 echo "$TEST_NAME: all $PASSED checks passed"

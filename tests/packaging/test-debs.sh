@@ -125,6 +125,7 @@ done
 check "coordinator Depends on adduser" grep -q adduser <<<"$(dpkg-deb -f "$coord_deb" Depends)"
 for f in "-rwxr-xr-x ./usr/sbin/drover-agent" "-rw-r--r-- ./lib/systemd/system/drover-agent.service" \
 	"-rw-r--r-- ./usr/lib/tmpfiles.d/drover-agent.conf" "-rw-r--r-- ./etc/default/drover-agent" \
+	"-rw-r--r-- ./usr/lib/sysusers.d/drover-agent.conf" \
 	"-rw-r--r-- ./usr/share/man/man8/drover-agent.8.gz" \
 	"-rw-r--r-- ./usr/share/doc/drover-agent/copyright"; do
 	check "drover-agent ships $f" grep -qxF -- "${f%% *} root/root ${f#* }" "$tmp/drover-agent.list"
@@ -175,13 +176,16 @@ check "both packages installed" test "$(dpkg-query --admindir="$R/var/lib/dpkg" 
 check "the unconfigured agent is not started" grep -q 'drover-agent: not configured yet, so not started' "$tmp/install.log"
 check "user drover created in the root" grep -q '^drover:x:[0-9]*:[0-9]*:drover coordinator:/var/lib/drover/coordinator:' "$R/etc/passwd"
 check "group drover created in the root" grep -q '^drover:x:' "$R/etc/group"
+check "service user drover-svc created in the root" \
+	grep -q '^drover-svc:x:[0-9]*:[0-9]*:drover services:/nonexistent:/usr/sbin/nologin$' "$R/etc/passwd"
+check "group drover-svc created in the root" grep -q '^drover-svc:x:' "$R/etc/group"
 expect_stat /etc/drover "755 root:root"
 expect_stat /var/lib/drover "755 root:root"
 expect_stat /etc/drover/agent "700 root:root"
-expect_stat /var/lib/drover/agent "755 root:root"
+expect_stat /var/lib/drover/agent "711 root:root"
 expect_stat /var/lib/drover/agent/state "700 root:root"
 expect_stat /var/lib/drover/agent/cache "700 root:root"
-expect_stat /var/lib/drover/agent/releases "755 root:root"
+expect_stat /var/lib/drover/agent/releases "711 root:root"
 expect_stat /var/log/drover-agent "750 root:root"
 for l in state:../../../var/lib/drover/agent/state cache:../../../var/lib/drover/agent/cache \
 	releases:../../../var/lib/drover/agent/releases logs:../../../var/log/drover-agent; do

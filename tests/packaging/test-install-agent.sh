@@ -90,6 +90,9 @@ check "unit keeps the config condition" grep -qx 'ConditionPathExists=/etc/drove
 check "config dir 0700" test "$(stat -c %a "$R/etc/drover/agent")" = 700
 check "state dir 0700" test "$(stat -c %a "$R/var/lib/drover/agent/state")" = 700
 check "image cache 0700" test "$(stat -c %a "$R/var/lib/drover/agent/cache")" = 700
+check "releases searchable, not listable (0711)" \
+	test "$(stat -c %a "$R/var/lib/drover/agent/releases")" = 711
+check "service user drover-svc created" grep -q '^drover-svc:x:' "$R/etc/passwd"
 for l in state:../../../var/lib/drover/agent/state cache:../../../var/lib/drover/agent/cache \
 	releases:../../../var/lib/drover/agent/releases logs:../../../var/log/drover-agent; do
 	check "/etc/drover/agent/${l%%:*} links to ${l#*:}" \

@@ -73,7 +73,7 @@ static const char plan_full[] = PLAN_HEAD
         "          steps: [25%, 50%, 100%]\n"
         "          pause: 30s\n"
         "          analysis: { http: { url: \"http://127.0.0.1:9/error_rate\", max: 0.01 } }\n"
-        "          traffic: { haproxy: { socket: /run/h.sock, backend: api } }\n"
+        "          traffic: { balancer: lb, backend: api }\n"
         "      - name: web-dashboard\n"
         "        image: r.example/web:2.4.0\n"
         "        hosts: [ui-1, ui-2]\n"
@@ -81,7 +81,7 @@ static const char plan_full[] = PLAN_HEAD
         "        port: 9080\n"
         "        health: { http: { port: 9080 } }\n"
         "        strategy: { type: blue-green, green_port: 9081, finalize_after: 10m,\n"
-        "                    traffic: { haproxy: { socket: /run/h.sock, backend: web } } }\n"
+        "                    traffic: { balancer: lb, backend: web } }\n"
         "post:\n"
         "  - { name: smoke-test, hosts: [ui-1], run: [/bin/smoke] }\n"
         "notify:\n"
@@ -142,20 +142,20 @@ static const char *plan_two_tiers(const char *failure, const char *top)
 }
 
 /* Blue-green on two ui hosts. */
-static const char plan_bluegreen[] = PLAN_HEAD
-        "tiers:\n"
-        "  - name: ui\n"
-        "    services:\n"
-        "      - name: web-dashboard\n"
-        "        image: r.example/web:2.4.0\n"
-        "        hosts: [ui-1, ui-2]\n"
-        "        command: [/bin/svc]\n"
-        "        port: 9080\n"
-        "        health: { http: { port: 9080 } }\n"
-        "        strategy: { type: blue-green, green_port: 9081, finalize_after: 10m,\n"
-        "                    analysis: { http: { url: \"http://x/m\", max: 1 } },\n"
-        "                    traffic: { haproxy: { socket: /run/h.sock, backend: web } } }\n"
-        "post:\n"
-        "  - { name: smoke-test, hosts: [ui-1], run: [/bin/smoke] }\n";
+static const char plan_bluegreen[] =
+        PLAN_HEAD "tiers:\n"
+                  "  - name: ui\n"
+                  "    services:\n"
+                  "      - name: web-dashboard\n"
+                  "        image: r.example/web:2.4.0\n"
+                  "        hosts: [ui-1, ui-2]\n"
+                  "        command: [/bin/svc]\n"
+                  "        port: 9080\n"
+                  "        health: { http: { port: 9080 } }\n"
+                  "        strategy: { type: blue-green, green_port: 9081, finalize_after: 10m,\n"
+                  "                    analysis: { http: { url: \"http://x/m\", max: 1 } },\n"
+                  "                    traffic: { balancer: lb, backend: web } }\n"
+                  "post:\n"
+                  "  - { name: smoke-test, hosts: [ui-1], run: [/bin/smoke] }\n";
 
 #endif

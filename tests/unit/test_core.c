@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -77,7 +79,7 @@ static int setup(void **state)
 		return -1;
 	drv_secret_new("drvenr", fx->token, sizeof(fx->token));
 	drv_secret_hash(fx->token, h);
-	store_enroll_token_add(fx->store, "t", h, drv_wall_ms(), 0);
+	store_enroll_token_add(fx->store, &(struct store_token){"t", 0, 0, NULL}, h, drv_wall_ms());
 	cc.key = &fx->coord;
 	cc.store = fx->store;
 	if (core_new(&cc, &fx->core) != DRV_OK)
@@ -98,15 +100,49 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The last Welcome: its nonce, whether it was a challenge, and whether the
+ * reply named the request and agent it answers. */
+static uint8_t last_nonce[64];
+static size_t last_nonce_len;
+static bool last_challenge, last_bound;
+static uint32_t test_pipe = 7;
+
+static bool bound(const char *agent, ProtobufCBinaryData h, const char *want_agent,
+                  const uint8_t want[32])
+{
+	return h.len == 32 && memcmp(h.data, want, 32) == 0 && agent != NULL &&
+	       strcmp(agent, want_agent) == 0;
+}
+
+static void read_welcome(const Drover__Envelope *e, const char *sender, const uint8_t hash[32])
+{
+	Drover__Welcome *w = drover__welcome__unpack(NULL, e->body.len, e->body.data);
+
+	assert_non_null(w);
+	last_challenge = w->challenge;
+	last_nonce_len = w->nonce.len <= sizeof(last_nonce) ? w->nonce.len : 0;
+	memcpy(last_nonce, w->nonce.data, last_nonce_len);
+	last_bound = bound(w->agent_id, w->request_hash, sender, hash);
+	drover__welcome__free_unpacked(w, NULL);
+}
+
 /* Send a request; returns the reply's type, and its reject reason. */
 static Drover__BodyType send_env(struct fixture *fx, uint8_t *env, size_t len,
                                  struct fake_waiter *w, Drover__RejectReason *reason, bool *parked)
 {
 	struct core_reply r;
-	Drover__Envelope *e;
+	Drover__Envelope *e, *req;
 	Drover__BodyType type = 0;
+	uint8_t hash[32];
+	char sender[80];
 
-	core_handle(fx->core, env, len, 7, w ? &w->w : NULL, &r);
+	crypto_generichash(hash, sizeof(hash), env, len, NULL, 0);
+	sender[0] = '\0';
+	if (drv_env_parse(env, len, DRV_ENV_MAX, &req) == DRV_OK) { /* not garbage */
+		snprintf(sender, sizeof(sender), "%s", req->sender ? req->sender : "");
+		drv_env_free(req);
+	}
+	core_handle(fx->core, env, len, test_pipe, w ? &w->w : NULL, &r);
 	free(env);
 	if (parked)
 		*parked = r.parked;
@@ -119,32 +155,74 @@ static Drover__BodyType send_env(struct fixture *fx, uint8_t *env, size_t len,
 		assert_int_equal(drv_env_verify(e, &pub), DRV_OK); /* every answer is signed */
 	}
 	type = e->type;
-	if (type == DROVER__BODY_TYPE__BODY_REJECT && reason != NULL) {
+	if (type == DROVER__BODY_TYPE__BODY_REJECT) {
 		Drover__Reject *rj = drover__reject__unpack(NULL, e->body.len, e->body.data);
-		*reason = rj->reason;
+		if (reason != NULL)
+			*reason = rj->reason;
+		last_bound = bound(rj->agent_id, rj->request_hash, sender, hash);
 		drover__reject__free_unpacked(rj, NULL);
 	}
+	if (type == DROVER__BODY_TYPE__BODY_WELCOME)
+		read_welcome(e, sender, hash);
 	drv_env_free(e);
 	free(r.env);
 	return type;
 }
 
-static Drover__BodyType hello(struct fixture *fx, const struct drv_keypair *kp, const char *id,
-                              const char *token, Drover__RejectReason *reason)
+/* A Hello with labels ("k=v", NULL-terminated) and the given nonce. *env
+ * (if not NULL) keeps a copy of the envelope, to replay it. */
+static uint8_t *hello_env(const struct drv_keypair *kp, const char *id, const char *token,
+                          const char *const *labels, const uint8_t *nonce, size_t nonce_len,
+                          size_t *len)
 {
 	Drover__Hello h = DROVER__HELLO__INIT;
+	Drover__KeyValue kv[8], *kvp[8];
+	char keys[8][32];
 	uint8_t *env;
-	size_t len;
 
 	h.agent_id = (char *)id;
 	h.public_key.data = (uint8_t *)kp->pk;
 	h.public_key.len = DRV_PK_LEN;
 	h.proto_major = DRV_PROTO_MAJOR;
 	h.enroll_token = (char *)token;
+	h.nonce.data = (uint8_t *)nonce;
+	h.nonce.len = nonce_len;
+	for (size_t i = 0; labels != NULL && labels[i] != NULL && i < 8; i++) {
+		drover__key_value__init(&kv[i]);
+		snprintf(keys[i], sizeof(keys[i]), "%.*s", (int)strcspn(labels[i], "="), labels[i]);
+		kv[i].key = keys[i];
+		kv[i].value = (char *)strchr(labels[i], '=') + 1;
+		kvp[i] = &kv[i];
+		h.n_labels = i + 1;
+	}
+	h.labels = kvp;
 	assert_int_equal(
-	        drv_env_seal(kp, id, DROVER__BODY_TYPE__BODY_HELLO, &h.base, true, &env, &len),
+	        drv_env_seal(kp, id, DROVER__BODY_TYPE__BODY_HELLO, &h.base, true, &env, len),
 	        DRV_OK);
+	return env;
+}
+
+/* The session start: a Hello without a nonce is only challenged, then the
+ * Hello with the Welcome's nonce counts. */
+static Drover__BodyType hello_labels(struct fixture *fx, const struct drv_keypair *kp,
+                                     const char *id, const char *token, const char *const *labels,
+                                     Drover__RejectReason *reason)
+{
+	size_t len;
+	uint8_t *env = hello_env(kp, id, token, labels, NULL, 0, &len);
+
+	assert_int_equal(send_env(fx, env, len, NULL, reason, NULL),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_true(last_challenge);
+	assert_true(last_bound);
+	env = hello_env(kp, id, token, labels, last_nonce, last_nonce_len, &len);
 	return send_env(fx, env, len, NULL, reason, NULL);
+}
+
+static Drover__BodyType hello(struct fixture *fx, const struct drv_keypair *kp, const char *id,
+                              const char *token, Drover__RejectReason *reason)
+{
+	return hello_labels(fx, kp, id, token, NULL, reason);
 }
 
 static Drover__BodyType poll_req(struct fixture *fx, const struct drv_keypair *kp, const char *id,
@@ -225,6 +303,189 @@ static void enrollment(void **state)
 	assert_int_equal(hello(fx, &thief, "p-2", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
 	assert_int_equal(hello(fx, &thief, "p-3", NULL, &why), DROVER__BODY_TYPE__BODY_REJECT);
 	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_INTERNAL);
+}
+
+static long long count(struct fixture *fx, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(fx->store), sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static const char *labels_of(struct fixture *fx, const char *id, const char *field)
+{
+	static char buf[256];
+	json_t *j;
+	char *t;
+
+	if (core_agent_json(fx->core, id, &j) != DRV_OK)
+		return "none";
+	t = json_dumps(json_object_get(j, field), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	snprintf(buf, sizeof(buf), "%s", t ? t : "?");
+	free(t);
+	json_decref(j);
+	return buf;
+}
+
+/* A Hello without a fresh nonce records nothing; a captured Hello replayed
+ * (same connection or another) is only challenged again. */
+static void hello_freshness(void **state)
+{
+	struct fixture *fx = *state;
+	const char *a_labels[] = {"tier=a", NULL}, *b_labels[] = {"tier=b", NULL};
+	struct drv_keypair k, web;
+	Drover__RejectReason why = 0;
+	uint8_t *env, *copy;
+	size_t len;
+
+	drv_keypair_generate(&k);
+	drv_keypair_generate(&web);
+	env = hello_env(&k, "h-1", NULL, a_labels, NULL, 0, &len);
+	assert_int_equal(send_env(fx, env, len, NULL, &why, NULL), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_true(last_challenge);
+	assert_string_equal(state_of(fx, "h-1"), "none"); /* nothing recorded */
+	assert_int_equal(count(fx, "SELECT count(*) FROM events"), 0);
+	/* the proven Hello counts; keep its bytes */
+	env = hello_env(&k, "h-1", NULL, a_labels, last_nonce, last_nonce_len, &len);
+	copy = malloc(len);
+	memcpy(copy, env, len);
+	assert_int_equal(send_env(fx, env, len, NULL, &why, NULL), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_false(last_challenge);
+	assert_true(last_bound);
+	assert_string_equal(state_of(fx, "h-1"), "pending");
+	assert_int_equal(hello_labels(fx, &k, "h-1", NULL, b_labels, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(labels_of(fx, "h-1", "labels"), "{\"tier\":\"b\"}");
+	/* the captured Hello replayed: challenged, labels stay */
+	env = malloc(len);
+	memcpy(env, copy, len);
+	assert_int_equal(send_env(fx, env, len, NULL, &why, NULL), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_true(last_challenge);
+	assert_string_equal(labels_of(fx, "h-1", "labels"), "{\"tier\":\"b\"}");
+	/* a nonce is good on its own connection only */
+	env = hello_env(&k, "h-1", NULL, a_labels, NULL, 0, &len);
+	assert_int_equal(send_env(fx, env, len, NULL, &why, NULL), DROVER__BODY_TYPE__BODY_WELCOME);
+	test_pipe = 9;
+	env = hello_env(&k, "h-1", NULL, a_labels, last_nonce, last_nonce_len, &len);
+	assert_int_equal(send_env(fx, env, len, NULL, &why, NULL), DROVER__BODY_TYPE__BODY_WELCOME);
+	test_pipe = 7;
+	assert_true(last_challenge);
+	assert_string_equal(labels_of(fx, "h-1", "labels"), "{\"tier\":\"b\"}");
+	free(copy);
+	/* an accepted agent's captured Hello replayed on another connection does
+	 * not move it there: closing that connection leaves it connected */
+	assert_int_equal(hello(fx, &web, "web-9", fx->token, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	env = hello_env(&web, "web-9", fx->token, NULL, last_nonce, last_nonce_len, &len);
+	test_pipe = 11;
+	assert_int_equal(send_env(fx, env, len, NULL, &why, NULL), DROVER__BODY_TYPE__BODY_WELCOME);
+	test_pipe = 7;
+	assert_true(last_challenge);
+	core_pipe_closed(fx->core, 11);
+	assert_string_equal(state_of(fx, "web-9"), "connected");
+}
+
+/* A pending claim does not hold an id against a valid token, and expires;
+ * an accepted one does hold it. */
+static void squatting(void **state)
+{
+	struct fixture *fx = *state;
+	struct drv_keypair thief, real, other;
+	Drover__RejectReason why = 0;
+
+	drv_keypair_generate(&thief);
+	drv_keypair_generate(&real);
+	drv_keypair_generate(&other);
+	assert_int_equal(hello(fx, &thief, "db-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(state_of(fx, "db-1"), "pending");
+	/* without a token the real host is refused, with one it takes the id */
+	assert_int_equal(hello(fx, &real, "db-1", NULL, &why), DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_ID_TAKEN);
+	assert_true(last_bound);
+	assert_int_equal(hello(fx, &real, "db-1", fx->token, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(state_of(fx, "db-1"), "connected");
+	assert_int_equal(
+	        count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_claim_replaced'"), 1);
+	assert_int_equal(
+	        count(fx, "SELECT count(*) FROM audit WHERE detail LIKE '%db-1%replaced%'"), 1);
+	/* now accepted: the id is held, even against a token */
+	assert_int_equal(hello(fx, &thief, "db-1", fx->token, &why),
+	                 DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_ID_TAKEN);
+	/* key conflicts write at most RL_PER_WINDOW (3) events a minute per id */
+	for (int i = 0; i < 20; i++)
+		hello(fx, &thief, "db-1", NULL, &why);
+	assert_int_equal(count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_key_conflict'"),
+	                 3);
+	/* a pending claim older than pending_expiry (24 h) frees the id */
+	assert_int_equal(hello(fx, &thief, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	sqlite3_exec(
+	        store_db(fx->store),
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
+	        NULL, NULL, NULL);
+	assert_int_equal(hello(fx, &other, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(
+	        count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_pending_expired'"), 1);
+	/* and the tick forgets expired claims by itself */
+	sqlite3_exec(
+	        store_db(fx->store),
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
+	        NULL, NULL, NULL);
+	for (int i = 0; i < 5; i++)
+		core_tick(fx->core);
+	assert_string_equal(state_of(fx, "old-1"), "none");
+}
+
+/* Labels: a token's rules, and an accepted agent's labels change only by
+ * an admin. */
+static void labels_need_admin(void **state)
+{
+	struct fixture *fx = *state;
+	const char *web[] = {"tier=web", NULL}, *db[] = {"tier=db", NULL};
+	char tok[DRV_SECRET_MAX];
+	uint8_t h[DRV_SECRET_HASH_LEN];
+	struct drv_keypair k;
+	Drover__RejectReason why = 0;
+
+	drv_keypair_generate(&k);
+	drv_secret_new("drvenr", tok, sizeof(tok));
+	drv_secret_hash(tok, h);
+	assert_int_equal(store_enroll_token_add(
+	                         fx->store,
+	                         &(struct store_token){"web-only", 0, 0, "{\"tier\":[\"web\"]}"}, h,
+	                         drv_wall_ms()),
+	                 DRV_OK);
+	assert_int_equal(hello_labels(fx, &k, "w-1", tok, db, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(state_of(fx, "w-1"), "pending");
+	assert_int_equal(
+	        count(fx, "SELECT count(*) FROM events WHERE kind = 'enroll_token_refused'"), 1);
+	assert_int_equal(hello_labels(fx, &k, "w-1", tok, web, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(state_of(fx, "w-1"), "connected");
+	/* accepted as tier=web: saying tier=db changes nothing but a proposal */
+	assert_int_equal(hello_labels(fx, &k, "w-1", tok, db, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(labels_of(fx, "w-1", "labels"), "{\"tier\":\"web\"}");
+	assert_string_equal(labels_of(fx, "w-1", "proposed_labels"), "{\"tier\":\"db\"}");
+	assert_int_equal(
+	        count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_labels_refused'"), 1);
+	assert_int_equal(hello_labels(fx, &k, "w-1", tok, db, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(
+	        count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_labels_refused'"),
+	        1); /* the same proposal again: no new event */
+	assert_int_equal(core_relabel(fx->core, "w-1", "operator:t"), DRV_OK);
+	assert_string_equal(labels_of(fx, "w-1", "labels"), "{\"tier\":\"db\"}");
+	assert_string_equal(labels_of(fx, "w-1", "proposed_labels"), "null");
+	assert_int_equal(core_relabel(fx->core, "w-1", "operator:t"), DRV_ESTATE);
+	assert_int_equal(core_relabel(fx->core, "nope", "operator:t"), DRV_ENOENT);
 }
 
 static void long_poll_delivery(void **state)
@@ -341,6 +602,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(enrollment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(hello_freshness, setup, teardown),
+	        cmocka_unit_test_setup_teardown(squatting, setup, teardown),
+	        cmocka_unit_test_setup_teardown(labels_need_admin, setup, teardown),
 	        cmocka_unit_test_setup_teardown(long_poll_delivery, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),

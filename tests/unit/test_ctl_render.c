@@ -142,6 +142,35 @@ static void test_changes(void **state)
 	json_decref(rb);
 }
 
+/* drover deploy --wait into a pipe: lines from the events in the engine's
+ * order; an event at or below the last id seen (a resumed stream) prints
+ * nothing; a rolled-back host shows the change it went through. */
+static void test_events(void **state)
+{
+	json_t *in = load("events.json"), *ev;
+	struct ctl_follow *f = ctl_follow_new(json_object_get(in, "dep"));
+	char *all = NULL, *line;
+	size_t len = 0, i;
+	FILE *out = open_memstream(&all, &len);
+
+	(void)state;
+	assert_non_null(f);
+	assert_non_null(out);
+	json_array_foreach(json_object_get(in, "events"), i, ev)
+	{
+		line = ctl_render_event(f, json_integer_value(json_object_get(ev, "id")),
+		                        json_string_value(json_object_get(ev, "kind")),
+		                        json_object_get(ev, "data"));
+		assert_non_null(line);
+		fputs(line, out);
+		free(line);
+	}
+	fclose(out);
+	ctl_follow_free(f);
+	json_decref(in);
+	golden("events.txt", all);
+}
+
 static void test_summary(void **state)
 {
 	json_t *d = load("rolled_back.json"), *r = load("running.json");
@@ -249,10 +278,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_status_running), cmocka_unit_test(test_status_rolled_back),
 	        cmocka_unit_test(test_progress),       cmocka_unit_test(test_progress_width),
-	        cmocka_unit_test(test_changes),        cmocka_unit_test(test_summary),
-	        cmocka_unit_test(test_history),        cmocka_unit_test(test_plan_errors),
-	        cmocka_unit_test(test_no_escapes),     cmocka_unit_test(test_odd_shapes),
-	        cmocka_unit_test(test_state_exit),
+	        cmocka_unit_test(test_changes),        cmocka_unit_test(test_events),
+	        cmocka_unit_test(test_summary),        cmocka_unit_test(test_history),
+	        cmocka_unit_test(test_plan_errors),    cmocka_unit_test(test_no_escapes),
+	        cmocka_unit_test(test_odd_shapes),     cmocka_unit_test(test_state_exit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,7 +43,7 @@ static const char plan_text[] =
         "        command: [/bin/c]\n"
         "        port: 9000\n"
         "        strategy: { type: blue-green, green_port: 9001,\n"
-        "                    traffic: { haproxy: { socket: /run/h.sock, backend: web } } }\n";
+        "                    traffic: { balancer: lb, backend: web } }\n";
 
 static struct drv_plan *parse(const char *text)
 {

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,8 @@
 #include "err.h"
 #include "metrics.h"
 #include "report_metrics.h"
+#include "sequencer.h"
+#include "wire_names.h"
 
 static struct drv_metrics *reg;
 
@@ -68,6 +71,58 @@ static void test_kinds(void **state)
 	assert_string_equal(drv_report_step_kind("hand-made"), "other");
 	assert_string_equal(drv_report_step_kind(""), "other");
 	assert_string_equal(drv_report_step_kind(NULL), "other");
+}
+
+/* Every step kind has a name and the parser reads back what seq_step_id
+ * builds: the one table and the one parser of step ids. */
+static void test_step_id_parser(void **state)
+{
+	struct drv_seq_id id;
+
+	(void)state;
+	for (int k = 0; k < DRV_SEQ_STEP_KINDS; k++) {
+		char buf[DRV_SEQ_STEP_ID_MAX];
+
+		assert_non_null(drv_seq_step_kind_name(k));
+		assert_string_not_equal(drv_seq_step_kind_name(k), "other");
+		snprintf(buf, sizeof(buf), "dep-1:%s:4:5:6", drv_seq_step_kind_name(k));
+		assert_int_equal(drv_seq_id_parse(buf, &id), DRV_OK);
+		assert_int_equal(id.kind, k);
+		assert_int_equal(id.dep_len, 5);
+		assert_int_equal(id.count, 3);
+		assert_int_equal(id.n[2], 6);
+	}
+	assert_string_equal(drv_seq_step_kind_name(DRV_SEQ_STEP_KINDS), "other");
+	assert_string_equal(drv_seq_step_kind_name(-1), "other");
+	assert_int_equal(drv_seq_id_parse("d:metric:1:2", &id), DRV_OK);
+	assert_int_equal(id.kind, DRV_SEQ_ID_METRIC);
+	assert_int_equal(drv_seq_id_parse("d:traffic:1:2", &id), DRV_OK);
+	assert_int_equal(id.kind, DRV_SEQ_ID_TRAFFIC);
+	assert_int_equal(drv_seq_id_parse("d:start:1:x", &id), DRV_EINVAL);
+	assert_int_equal(drv_seq_id_parse("d:start:1:2:3:4", &id), DRV_EINVAL);
+	assert_int_equal(drv_seq_id_parse(":start:1", &id), DRV_EINVAL);
+	assert_int_equal(drv_seq_id_parse("d:nope:1", &id), DRV_EINVAL);
+}
+
+/* The wire's enums: every value protobuf-c knows has its own name. */
+static void test_wire_names(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < drover__step_result__descriptor.n_values; i++) {
+		int v = drover__step_result__descriptor.values[i].value;
+
+		assert_string_not_equal(drv_step_result_name(v), v ? "unspecified" : "");
+	}
+	for (unsigned i = 0; i < drover__release_state__descriptor.n_values; i++) {
+		int v = drover__release_state__descriptor.values[i].value;
+
+		assert_string_not_equal(drv_release_state_name(v), v ? "unspecified" : "");
+	}
+	assert_string_equal(drv_step_result_name(DROVER__STEP_RESULT__STEP_SUCCEEDED), "succeeded");
+	assert_string_equal(drv_step_result_name(99), "unspecified");
+	assert_string_equal(drv_release_state_name(DROVER__RELEASE_STATE__RELEASE_STAGED),
+	                    "staged");
+	assert_string_equal(drv_release_state_name(99), "unspecified");
 }
 
 static void report(const char *step, Drover__StepResult res, uint64_t ms, uint64_t pulled,
@@ -132,8 +187,8 @@ static void test_health(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_kinds),
-	        cmocka_unit_test(test_steps_and_pulls),
+	        cmocka_unit_test(test_kinds),      cmocka_unit_test(test_step_id_parser),
+	        cmocka_unit_test(test_wire_names), cmocka_unit_test(test_steps_and_pulls),
 	        cmocka_unit_test(test_health),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -19,7 +19,8 @@ static void test_pattern_check(void **state)
 	assert_int_equal(drv_route_pattern_check(""), DRV_EINVAL);
 	assert_int_equal(drv_route_pattern_check("v1/agents"), DRV_EINVAL);
 	assert_int_equal(drv_route_pattern_check("/v1//agents"), DRV_EINVAL);
-	assert_int_equal(drv_route_pattern_check("/v1/agents/"), DRV_EINVAL);
+	assert_int_equal(drv_route_pattern_check("/v1/agents/"), DRV_OK); /* "/ui/" */
+	assert_int_equal(drv_route_pattern_check("/v1//"), DRV_EINVAL);
 	assert_int_equal(drv_route_pattern_check("/v1/{}"), DRV_EINVAL);
 	assert_int_equal(drv_route_pattern_check("/v1/{Id}"), DRV_EINVAL);
 	assert_int_equal(drv_route_pattern_check("/v1/{id"), DRV_EINVAL);
@@ -48,6 +49,12 @@ static void test_match_literal(void **state)
 	assert_int_equal(drv_route_match("/", "/x", &p), DRV_ENOENT);
 	assert_int_equal(drv_route_match("/x", "/", &p), DRV_ENOENT);
 	assert_int_equal(drv_route_match("/x", "", &p), DRV_ENOENT);
+	/* A trailing slash is part of the path: "/ui/" and "/ui" are two routes. */
+	assert_int_equal(drv_route_match("/ui/", "/ui/", &p), DRV_OK);
+	assert_int_equal(drv_route_match("/ui/", "/ui", &p), DRV_ENOENT);
+	assert_int_equal(drv_route_match("/ui", "/ui/", &p), DRV_ENOENT);
+	assert_int_equal(drv_route_match("/ui/", "/ui/x", &p), DRV_ENOENT);
+	assert_int_equal(drv_route_match("/ui/{file}", "/ui/", &p), DRV_ENOENT);
 }
 
 static void test_match_params(void **state)

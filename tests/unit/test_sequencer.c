@@ -97,7 +97,7 @@ static void canary_with_traffic_and_pauses(void **state)
 	struct sim sim;
 	const char *text = plan_canary(
 	        "20s", "          analysis: { http: { url: \"http://m/x\", max: 0.5 } }\n"
-	               "          traffic: { haproxy: { socket: /run/h.sock, backend: api } }\n");
+	               "          traffic: { balancer: lb, backend: api }\n");
 
 	sim_init(&sim, text, fleet, false);
 	sim.metric = 0.1;
@@ -121,9 +121,9 @@ static void canary_weights_give_the_step_its_share(void **state)
 {
 	(void)state;
 	struct sim sim;
-	const char *text = plan_canary(
-	        "manual", "          traffic: { haproxy: { socket: /run/h.sock, backend: api,\n"
-	                  "                     server: \"srv-{host}\" } }\n");
+	const char *text =
+	        plan_canary("manual", "          traffic: { balancer: lb, backend: api,\n"
+	                              "                     server: \"srv-{host}\" }\n");
 
 	sim_init(&sim, text, fleet, false);
 	sim_start(&sim);
@@ -232,27 +232,26 @@ static void bluegreen_unhealthy_after_switch_switches_back(void **state)
 	sim_free(&sim);
 }
 
-static void bluegreen_by_local_hook(void **state)
+static void bluegreen_by_named_balancer(void **state)
 {
 	(void)state;
-	const char text[] =
-	        PLAN_HEAD "tiers:\n"
-	                  "  - name: ui\n"
-	                  "    services:\n"
-	                  "      - name: web\n"
-	                  "        image: r.example/web:2\n"
-	                  "        hosts: [ui-1, ui-2]\n"
-	                  "        command: [/bin/web]\n"
-	                  "        port: 9080\n"
-	                  "        strategy: { type: blue-green, green_port: 9081,\n"
-	                  "          traffic: { hook: { run: [/bin/sw] }, backend: web,\n"
-	                  "                     server: \"{host}_{slot}\" } }\n";
+	const char text[] = PLAN_HEAD "tiers:\n"
+	                              "  - name: ui\n"
+	                              "    services:\n"
+	                              "      - name: web\n"
+	                              "        image: r.example/web:2\n"
+	                              "        hosts: [ui-1, ui-2]\n"
+	                              "        command: [/bin/web]\n"
+	                              "        port: 9080\n"
+	                              "        strategy: { type: blue-green, green_port: 9081,\n"
+	                              "          traffic: { balancer: lb, backend: web,\n"
+	                              "                     server: \"{host}_{slot}\" } }\n";
 	struct sim sim;
 
 	sim_init(&sim, text, fleet, false);
 	sim_start(&sim);
 	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
-	/* droverd runs it: a TRAFFIC action, no RUN_HOOK on any agent */
+	/* droverd switches it: a TRAFFIC action, no RUN_HOOK on any agent */
 	assert_int_equal(sim.n_traffic, 1);
 	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_TRAFFIC, NULL, NULL), 0);
 	assert_string_equal(sim.last_traffic,
@@ -360,8 +359,7 @@ static void canary_step_failure_rolls_back_without_replay(void **state)
 	(void)state;
 	/* step 3 (50%) starts core-3 and core-4; core-4 fails */
 	const struct sim_rule rules[] = {{DRV_SEQ_STEP_START, NULL, "core-4", NULL, SIM_FAIL}};
-	const char *text = plan_canary(
-	        "5s", "          traffic: { haproxy: { socket: /run/h.sock, backend: api } }\n");
+	const char *text = plan_canary("5s", "          traffic: { balancer: lb, backend: api }\n");
 	struct sim sim;
 
 	sim_init(&sim, text, fleet, false);
@@ -830,11 +828,13 @@ static void instructions_carry_the_spec(void **state)
 	const char text[] =
 	        PLAN_HEAD "pre:\n"
 	                  "  - { name: backup, hosts: [db-1], run: [/bin/b, x],\n"
-	                  "      env: { A: b }, timeout: 1m }\n"
+	                  "      env: { A: b }, timeout: 1m, user: backup }\n"
 	                  "tiers:\n"
 	                  "  - name: ui\n"
 	                  "    services:\n"
 	                  "      - name: web\n"
+	                  "        user: web\n"
+	                  "        capabilities: [CAP_NET_BIND_SERVICE]\n"
 	                  "        image: r.example/web:2\n"
 	                  "        hosts: [ui-1]\n"
 	                  "        command: [/bin/web, --port, \"9080\"]\n"
@@ -874,7 +874,12 @@ static void instructions_carry_the_spec(void **state)
 	assert_int_equal(ins->service->n_command, 3);
 	assert_string_equal(ins->service->env[0]->key, "LOG_LEVEL");
 	assert_string_equal(ins->service->files[0]->path, "/etc/f.json");
-	assert_int_equal(ins->service->files[0]->mode, 0644);
+	assert_int_equal(ins->service->files[0]->mode, 0640);
+	assert_string_equal(ins->service->user, "web");
+	assert_string_equal(ins->service->group, "");
+	assert_int_equal(ins->service->n_capabilities, 1);
+	assert_string_equal(ins->service->capabilities[0], "CAP_NET_BIND_SERVICE");
+	assert_false(ins->service->keep_setid);
 	assert_int_equal(ins->step_deadline_ms, 40000);
 	drv_seq_instruction_free(ins);
 	/* the pre hook with the deployment's variables */
@@ -885,6 +890,7 @@ static void instructions_carry_the_spec(void **state)
 	assert_int_equal(drv_seq_instruction(sim.seq, &a, &ins), DRV_OK);
 	assert_string_equal(ins->hook->name, "backup");
 	assert_int_equal(ins->hook->timeout_ms, 60000);
+	assert_string_equal(ins->hook->user, "backup");
 	assert_string_equal(ins->hook->env[0]->key, "A");
 	assert_string_equal(ins->hook->env[1]->key, "DROVER_DEPLOYMENT");
 	drv_seq_instruction_free(ins);
@@ -905,7 +911,7 @@ int main(void)
 	        cmocka_unit_test(bluegreen_happy_path),
 	        cmocka_unit_test(bluegreen_promote_finalizes_early),
 	        cmocka_unit_test(bluegreen_unhealthy_after_switch_switches_back),
-	        cmocka_unit_test(bluegreen_by_local_hook),
+	        cmocka_unit_test(bluegreen_by_named_balancer),
 	        cmocka_unit_test(prestage_failure_changes_nothing),
 	        cmocka_unit_test(pre_hook_failure),
 	        cmocka_unit_test(migration_failure_takes_the_applied_ones_down),

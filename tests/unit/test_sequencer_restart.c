@@ -42,7 +42,7 @@ static const struct scenario scenarios[] = {
         {.name = "full runbook", .plan = plan_full, .want = DRV_SEQ_SUCCEEDED},
         {.name = "canary manual",
          .pause = "manual",
-         .extra = "          traffic: { haproxy: { socket: /run/h.sock, backend: a } }\n",
+         .extra = "          traffic: { balancer: lb, backend: a }\n",
          .operator= true,
          .want = DRV_SEQ_SUCCEEDED},
         {.name = "blue-green", .plan = plan_bluegreen, .metric = 0.5, .want = DRV_SEQ_SUCCEEDED},

@@ -190,19 +190,65 @@ static void seq_floor_and_pickup(void **state)
 static void enroll_tokens(void **state)
 {
 	struct store *s = *state;
-	char tok[DRV_SECRET_MAX], other[DRV_SECRET_MAX], name[64];
+	char tok[DRV_SECRET_MAX], other[DRV_SECRET_MAX], web[DRV_SECRET_MAX], name[64], why[128];
 	uint8_t h[DRV_SECRET_HASH_LEN];
+	json_t *list;
 
 	assert_int_equal(drv_secret_new("drvenr", tok, sizeof(tok)), DRV_OK);
 	assert_int_equal(drv_secret_new("drvenr", other, sizeof(other)), DRV_OK);
+	assert_int_equal(drv_secret_new("drvenr", web, sizeof(web)), DRV_OK);
 	assert_int_equal(drv_secret_hash(tok, h), DRV_OK);
-	assert_int_equal(store_enroll_token_add(s, "fleet", h, 1000, 5000), DRV_OK);
-	assert_int_equal(store_enroll_token_add(s, "fleet", h, 1000, 0), DRV_EEXIST);
-	assert_int_equal(store_enroll_token_check(s, tok, 2000, name), DRV_OK);
+	assert_int_equal(
+	        store_enroll_token_add(s, &(struct store_token){"fleet", 5000, 2, NULL}, h, 1000),
+	        DRV_OK);
+	assert_int_equal(
+	        store_enroll_token_add(s, &(struct store_token){"fleet", 0, 0, NULL}, h, 1000),
+	        DRV_EEXIST);
+	assert_int_equal(store_enroll_token_use(s, tok, "{}", 2000, name, why, sizeof(why)),
+	                 DRV_OK);
 	assert_string_equal(name, "fleet");
-	assert_int_equal(store_enroll_token_check(s, other, 2000, name), DRV_EPERM);
-	assert_int_equal(store_enroll_token_check(s, tok, 6000, name), DRV_EPERM); /* expired */
-	assert_int_equal(store_enroll_token_check(s, "", 2000, name), DRV_EPERM);
+	assert_int_equal(store_enroll_token_use(s, other, "{}", 2000, name, why, sizeof(why)),
+	                 DRV_EPERM);
+	assert_int_equal(store_enroll_token_use(s, tok, "{}", 6000, name, why, sizeof(why)),
+	                 DRV_EPERM); /* expired */
+	assert_non_null(strstr(why, "expired"));
+	assert_int_equal(store_enroll_token_use(s, "", "{}", 2000, name, why, sizeof(why)),
+	                 DRV_EPERM);
+	/* use limit 2: the second use is the last */
+	assert_int_equal(store_enroll_token_use(s, tok, "{}", 2000, name, why, sizeof(why)),
+	                 DRV_OK);
+	assert_int_equal(store_enroll_token_use(s, tok, "{}", 2000, name, why, sizeof(why)),
+	                 DRV_EPERM);
+	assert_non_null(strstr(why, "used up"));
+	/* label rules, then revocation */
+	assert_int_equal(drv_secret_hash(web, h), DRV_OK);
+	assert_int_equal(
+	        store_enroll_token_add(
+	                s, &(struct store_token){"web", 0, 0, "{\"tier\":[\"web\"]}"}, h, 1000),
+	        DRV_OK);
+	assert_int_equal(
+	        store_enroll_token_use(s, web, "{\"tier\":\"db\"}", 2000, name, why, sizeof(why)),
+	        DRV_EPERM);
+	assert_non_null(strstr(why, "tier=db"));
+	assert_int_equal(store_enroll_token_use(s, web, "{\"tier\":\"web\",\"zone\":\"a\"}", 2000,
+	                                        name, why, sizeof(why)),
+	                 DRV_OK);
+	assert_int_equal(store_enroll_token_revoke(s, "web", 3000), DRV_OK);
+	assert_int_equal(store_enroll_token_revoke(s, "web", 4000), DRV_OK);
+	assert_int_equal(store_enroll_token_revoke(s, "nope", 4000), DRV_ENOENT);
+	assert_int_equal(
+	        store_enroll_token_use(s, web, "{\"tier\":\"web\"}", 5000, name, why, sizeof(why)),
+	        DRV_EPERM);
+	assert_non_null(strstr(why, "revoked"));
+	assert_int_equal(store_enroll_token_list(s, 2000, &list), DRV_OK);
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "state")),
+	                    "used-up");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "state")),
+	                    "revoked");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 1), "revoked_ms")),
+	                 3000);
+	json_decref(list);
 }
 
 /* store_begin groups changes; an inner one (a hook that queues work while a

@@ -1,6 +1,6 @@
 /*
  * test_traffic: the traffic registry, the checks in front of every kind,
- * and the "hook" kind with real commands (/bin/sh).
+ * and the "command" kind with real commands (/bin/sh).
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -18,7 +18,8 @@
 
 #include "clock.h"
 #include "err.h"
-#include "traffic.h"
+#include "traffic_conf.h"
+#include "traffic_int.h"
 
 static char dir[64];
 static char out_path[128];
@@ -48,12 +49,12 @@ static struct drv_traffic *open_recorder(void)
 {
 	static char script[256];
 	const char *argv[] = {"/bin/sh", "-c", script, "hook", NULL};
-	struct drv_traffic_config cfg = {.kind = "hook", .argv = argv, .timeout_ms = 5000};
+	struct drv_traffic_config cfg = {.kind = "command", .argv = argv, .timeout_ms = 5000};
 	struct drv_traffic *t;
 
 	snprintf(script, sizeof(script), "printf '%%s\\n' \"$@\" > '%s'", out_path);
 	assert_int_equal(drv_traffic_open(&cfg, &t), DRV_OK);
-	assert_string_equal(drv_traffic_kind(t), "hook");
+	assert_string_equal(drv_traffic_kind(t), "command");
 	return t;
 }
 
@@ -74,8 +75,8 @@ static void assert_recorded(const char *want)
 static void test_registry(void **state)
 {
 	assert_non_null(drv_traffic_find("haproxy"));
-	assert_non_null(drv_traffic_find("hook"));
-	assert_string_equal(drv_traffic_find("hook")->kind, "hook");
+	assert_non_null(drv_traffic_find("command"));
+	assert_string_equal(drv_traffic_find("command")->kind, "command");
 	assert_null(drv_traffic_find("nginx"));
 	assert_null(drv_traffic_find(NULL));
 }
@@ -85,8 +86,8 @@ static void test_open_errors(void **state)
 	const char *empty[] = {NULL};
 	struct drv_traffic_config unknown = {.kind = "nginx"};
 	struct drv_traffic_config hx_nosock = {.kind = "haproxy"};
-	struct drv_traffic_config hook_noargv = {.kind = "hook"};
-	struct drv_traffic_config hook_empty = {.kind = "hook", .argv = empty};
+	struct drv_traffic_config hook_noargv = {.kind = "command"};
+	struct drv_traffic_config hook_empty = {.kind = "command", .argv = empty};
 	struct drv_traffic_config negative = {.kind = "haproxy", .socket = "/x", .timeout_ms = -1};
 	struct drv_traffic *t = (struct drv_traffic *)1;
 
@@ -160,7 +161,7 @@ static void test_hook_failure(void **state)
 {
 	const char *fails[] = {"/bin/sh", "-c", "exit 3", NULL};
 	const char *missing[] = {"/nonexistent/drover-hook", NULL};
-	struct drv_traffic_config cfg = {.kind = "hook", .argv = fails};
+	struct drv_traffic_config cfg = {.kind = "command", .argv = fails};
 	const char *const one[] = {"a"};
 	struct drv_traffic *t;
 
@@ -196,7 +197,7 @@ static void test_hook_timeout(void **state)
 {
 	char script[256], pid_path[160], buf[32];
 	const char *argv[] = {"/bin/sh", "-c", script, NULL};
-	struct drv_traffic_config cfg = {.kind = "hook", .argv = argv, .timeout_ms = 300};
+	struct drv_traffic_config cfg = {.kind = "command", .argv = argv, .timeout_ms = 300};
 	const char *const one[] = {"a"};
 	struct drv_traffic *t;
 	int64_t t0;
@@ -224,12 +225,98 @@ static void test_hook_timeout(void **state)
 	assert_false(running(child));
 }
 
+/* ---- droverd.yaml `balancers` (traffic_conf.c) ---- */
+
+static int parse(const char *text, struct drv_traffic_balancers *b, struct drv_cfg_diag *d)
+{
+	memset(b, 0, sizeof(*b));
+	memset(d, 0, sizeof(*d));
+	return drv_traffic_balancers_parse(text, strlen(text), "droverd.yaml", "/etc/drover", b, d);
+}
+
+static bool diag_has(const struct drv_cfg_diag *d, const char *s)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strstr(d->msg[i], s) != NULL)
+			return true;
+	return false;
+}
+
+static void test_balancers_read(void **state)
+{
+	const char *text = "api: 127.0.0.1:7780\n"
+	                   "balancers:\n"
+	                   "  edge: { kind: haproxy, socket: run/haproxy.sock }\n"
+	                   "  dns:\n"
+	                   "    kind: command\n"
+	                   "    argv: [/usr/local/bin/lb-switch, --env, prod]\n"
+	                   "    timeout: 2s\n";
+	const struct drv_traffic_balancer *e, *d;
+	struct drv_traffic_balancers b;
+	struct drv_traffic_config cfg;
+	struct drv_cfg_diag diag;
+
+	(void)state;
+	assert_int_equal(parse(text, &b, &diag), DRV_OK);
+	assert_int_equal(b.n, 2);
+	e = drv_traffic_balancer_find(&b, "edge");
+	d = drv_traffic_balancer_find(&b, "dns");
+	assert_non_null(e);
+	assert_non_null(d);
+	assert_null(drv_traffic_balancer_find(&b, "nope"));
+	assert_string_equal(e->kind, "haproxy");
+	assert_string_equal(e->socket, "/etc/drover/run/haproxy.sock"); /* against the file's dir */
+	assert_int_equal(e->timeout_ms, 10000);
+	assert_string_equal(d->argv[0], "/usr/local/bin/lb-switch");
+	assert_string_equal(d->argv[2], "prod");
+	assert_null(d->argv[3]);
+	assert_int_equal(d->timeout_ms, 2000);
+	drv_traffic_balancer_config(d, &cfg);
+	assert_string_equal(cfg.kind, "command");
+	assert_ptr_equal(cfg.argv, d->argv);
+	drv_traffic_balancers_free(&b);
+	/* none at all is fine */
+	assert_int_equal(parse("api: 127.0.0.1:1\n", &b, &diag), DRV_OK);
+	assert_int_equal(b.n, 0);
+}
+
+static void test_balancers_errors(void **state)
+{
+	const char *text = "balancers:\n"
+	                   "  a: { kind: haproxy }\n"                          /* 2 */
+	                   "  b: { kind: command, argv: [sh, -c, x] }\n"       /* 3 */
+	                   "  c: { kind: ssh, socket: /x }\n"                  /* 4 */
+	                   "  d: { kind: haproxy, socket: /s, argv: [/x] }\n"  /* 5 */
+	                   "  e: { kind: command, argv: [/x], timeout: 1h }\n" /* 6 */
+	                   "  f: { kind: command, argv: [/x], user: root }\n"  /* 7 */
+	                   "  \"g h\": { kind: command, argv: [/x] }\n";       /* 8 */
+	struct drv_traffic_balancers b;
+	struct drv_cfg_diag diag;
+
+	(void)state;
+	assert_int_equal(parse(text, &b, &diag), DRV_EINVAL);
+	assert_int_equal(b.n, 0);
+	assert_true(
+	        diag_has(&diag, "droverd.yaml:2: balancers.a: a haproxy balancer needs socket"));
+	assert_true(diag_has(&diag, "droverd.yaml:3: balancers.b.argv: the command must be an "
+	                            "absolute path"));
+	assert_true(
+	        diag_has(&diag, "droverd.yaml:4: balancers.c.kind: must be haproxy or command"));
+	assert_true(diag_has(&diag, "droverd.yaml:5: balancers.d.argv: not a field of a haproxy"));
+	assert_true(diag_has(&diag, "droverd.yaml:6: balancers.e.timeout: must be a duration"));
+	assert_true(diag_has(&diag, "droverd.yaml:7: balancers.f.user: unknown field"));
+	assert_true(diag_has(&diag, "droverd.yaml:8: balancers.g h: a balancer's name is"));
+	assert_int_equal(parse("balancers: [a, b]\n", &b, &diag), DRV_EINVAL);
+	assert_true(diag_has(&diag, "droverd.yaml:1: balancers: must be a mapping"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_registry),        cmocka_unit_test(test_open_errors),
 	        cmocka_unit_test(test_hook_operations), cmocka_unit_test(test_validation),
 	        cmocka_unit_test(test_hook_failure),    cmocka_unit_test(test_hook_timeout),
+	        cmocka_unit_test(test_balancers_read),  cmocka_unit_test(test_balancers_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

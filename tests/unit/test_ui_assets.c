@@ -11,11 +11,11 @@
 static void index_served_for_ui_root(void **state)
 {
 	(void)state;
-	const struct ui_asset *a = ui_asset_find("/ui");
+	const struct ui_asset *a = ui_assets_find("/ui");
 
 	assert_non_null(a);
-	assert_ptr_equal(a, ui_asset_find("/ui/"));
-	assert_ptr_equal(a, ui_asset_find("/ui/index.html"));
+	assert_ptr_equal(a, ui_assets_find("/ui/"));
+	assert_ptr_equal(a, ui_assets_find("/ui/index.html"));
 	assert_string_equal(a->mime, "text/html; charset=utf-8");
 	assert_true(a->len > 100);
 	assert_non_null(strstr((const char *)a->data, "<title>drover</title>"));
@@ -25,8 +25,8 @@ static void index_served_for_ui_root(void **state)
 static void script_and_style_present(void **state)
 {
 	(void)state;
-	const struct ui_asset *js = ui_asset_find("/ui/app.js");
-	const struct ui_asset *css = ui_asset_find("/ui/style.css");
+	const struct ui_asset *js = ui_assets_find("/ui/app.js");
+	const struct ui_asset *css = ui_assets_find("/ui/style.css");
 
 	assert_non_null(js);
 	assert_non_null(css);
@@ -39,10 +39,10 @@ static void script_and_style_present(void **state)
 static void unknown_paths_not_found(void **state)
 {
 	(void)state;
-	assert_null(ui_asset_find("/ui/../admin.token"));
-	assert_null(ui_asset_find("/ui/missing.js"));
-	assert_null(ui_asset_find("/"));
-	assert_null(ui_asset_find(""));
+	assert_null(ui_assets_find("/ui/../admin.token"));
+	assert_null(ui_assets_find("/ui/missing.js"));
+	assert_null(ui_assets_find("/"));
+	assert_null(ui_assets_find(""));
 }
 
 int main(void)

@@ -5,7 +5,9 @@
 #   drover_control_init [INIT ARGS...]
 #       droverd init --dir $E2E_RUN/droverd --listen tcp://<control>:7700
 #       --api <control>:7780 --enroll-token [ARGS]; test timers (link
-#       poll 2 s, liveness 5 s, pending retry 300 ms); exports DROVER_ADDR,
+#       poll 2 s, liveness 5 s, pending retry 300 ms); with HAProxy up
+#       (haproxy_up first) the balancer "edge" on its admin socket, the
+#       name the plans' traffic sections use; exports DROVER_ADDR,
 #       DROVER_TOKEN_FILE, DROVERD_DIR; state keys droverd_dir, droverd_api,
 #       droverd_link
 #   drover_control_start   start droverd (process "droverd"); wait for /healthz
@@ -52,6 +54,11 @@ drover_control_init() {
 		drover_conf_set "$DROVERD_DIR/droverd.yaml" liveness_timeout 5s &&
 		drover_conf_set "$DROVERD_DIR/droverd.yaml" pending_retry 300ms &&
 		drover_conf_set "$DROVERD_DIR/droverd.yaml" insecure_registry true || return 1
+	# Plans name traffic switches; only droverd.yaml says what they are.
+	if [[ -n ${E2E_HAPROXY_SOCK:-} ]]; then
+		printf 'balancers:\n  edge: { kind: haproxy, socket: %s }\n' "$E2E_HAPROXY_SOCK" \
+			>>"$DROVERD_DIR/droverd.yaml" || return 1
+	fi
 	e2e_state_add droverd_dir "$DROVERD_DIR"
 	e2e_state_add droverd_api "$DROVER_ADDR"
 	e2e_state_add droverd_link "tcp://$ctl:$DROVER_LINK_PORT"
@@ -80,6 +87,7 @@ drover_agent_init() {
 	ctl=$(addr_of control) || return 1
 	ns_of "$host" >/dev/null || return 1
 	dir=$E2E_RUN/agents/$host
+	svcuser_ensure || return 1 # services run as drover-svc (the package makes it)
 	read -ra labels <<<"$(_drover_labels "$host")"
 	in_ns "$host" "$bin" init --dir "$dir" --coordinator "tcp://$ctl:$DROVER_LINK_PORT" \
 		--coordinator-key "$DROVERD_DIR/coordinator.pub" --id "$host" \

@@ -20,6 +20,7 @@
 _E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$_E2E_HERE/../../lib/registry.sh"
 source "$_E2E_HERE/../../lib/mkimage.sh"
+source "$_E2E_HERE/../../lib/svcuser.sh"
 source "$_E2E_HERE/common.sh"
 source "$_E2E_HERE/net.sh"
 source "$_E2E_HERE/proc.sh"

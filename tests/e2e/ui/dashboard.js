@@ -66,11 +66,12 @@ async function run(page) {
   page.on("pageerror", (e) => errors.push(e.message));
   const card = '.deployment[data-id="' + DEP + '"]';
 
-  await page.goto(URL + "/ui#token=" + TOKEN, { waitUntil: "load" });
+  // "/ui/" (with the slash people type) serves the dashboard as "/ui" does.
+  await page.goto(URL + "/ui/#token=" + TOKEN, { waitUntil: "load" });
   await page.waitForSelector("header h1");
   if (page.url().includes("token=")) throw new Error("the token stayed in the address bar");
   await page.waitForSelector("#conn.on", { timeout: 15000 });
-  ok("/ui loaded from droverd and the event stream is live");
+  ok("/ui/ loaded from droverd and the event stream is live");
 
   for (const id of AGENTS)
     await page.waitForSelector('#agents tr[data-agent="' + id + '"][data-state="connected"]', { timeout: 20000 });

@@ -1,0 +1,65 @@
+/* caps.c: capability names (caps.h). */
+#include "caps.h"
+
+#include <stddef.h>
+#include <strings.h>
+
+/* Indexed by capability number (linux/capability.h). */
+static const char *const cap_names[] = {"CAP_CHOWN",
+                                        "CAP_DAC_OVERRIDE",
+                                        "CAP_DAC_READ_SEARCH",
+                                        "CAP_FOWNER",
+                                        "CAP_FSETID",
+                                        "CAP_KILL",
+                                        "CAP_SETGID",
+                                        "CAP_SETUID",
+                                        "CAP_SETPCAP",
+                                        "CAP_LINUX_IMMUTABLE",
+                                        "CAP_NET_BIND_SERVICE",
+                                        "CAP_NET_BROADCAST",
+                                        "CAP_NET_ADMIN",
+                                        "CAP_NET_RAW",
+                                        "CAP_IPC_LOCK",
+                                        "CAP_IPC_OWNER",
+                                        "CAP_SYS_MODULE",
+                                        "CAP_SYS_RAWIO",
+                                        "CAP_SYS_CHROOT",
+                                        "CAP_SYS_PTRACE",
+                                        "CAP_SYS_PACCT",
+                                        "CAP_SYS_ADMIN",
+                                        "CAP_SYS_BOOT",
+                                        "CAP_SYS_NICE",
+                                        "CAP_SYS_RESOURCE",
+                                        "CAP_SYS_TIME",
+                                        "CAP_SYS_TTY_CONFIG",
+                                        "CAP_MKNOD",
+                                        "CAP_LEASE",
+                                        "CAP_AUDIT_WRITE",
+                                        "CAP_AUDIT_CONTROL",
+                                        "CAP_SETFCAP",
+                                        "CAP_MAC_OVERRIDE",
+                                        "CAP_MAC_ADMIN",
+                                        "CAP_SYSLOG",
+                                        "CAP_WAKE_ALARM",
+                                        "CAP_BLOCK_SUSPEND",
+                                        "CAP_AUDIT_READ",
+                                        "CAP_PERFMON",
+                                        "CAP_BPF",
+                                        "CAP_CHECKPOINT_RESTORE"};
+
+#define N_CAPS ((int)(sizeof(cap_names) / sizeof(cap_names[0])))
+
+int drv_cap_number(const char *name)
+{
+	const char *n = strncasecmp(name, "CAP_", 4) == 0 ? name + 4 : name;
+
+	for (int i = 0; i < N_CAPS; i++)
+		if (strcasecmp(cap_names[i] + 4, n) == 0)
+			return i;
+	return -1;
+}
+
+const char *drv_cap_name(int n)
+{
+	return n >= 0 && n < N_CAPS ? cap_names[n] : NULL;
+}

@@ -1,0 +1,28 @@
+/*
+ * deploy_config.h: what the deployment engine is given. Its own header so
+ * that the engine's API (deploy_engine.h) and its internals (deploy_int.h)
+ * both have it without including each other.
+ */
+#ifndef DRV_DEPLOY_CONFIG_H
+#define DRV_DEPLOY_CONFIG_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+struct core;
+struct drv_events;
+struct notifier;
+struct drv_traffic_balancers;
+
+struct deploy_engine_config {
+	sqlite3 *db;               /* a connection of its own (drv_db_open), borrowed */
+	struct core *core;         /* borrowed */
+	struct drv_events *events; /* woken after events are saved; may be NULL */
+	struct notifier *notifier; /* webhooks; may be NULL */
+	int64_t metric_timeout_ms; /* 0: 5 s (a plan's analysis timeout wins) */
+	/* droverd.yaml `balancers`, the only traffic switches a plan may name;
+	 * borrowed, may be NULL (none) */
+	const struct drv_traffic_balancers *balancers;
+};
+
+#endif

@@ -1,0 +1,325 @@
+/*
+ * traffic_conf.c: the `balancers` section of droverd.yaml (traffic_conf.h).
+ * Read from the jansson tree of the whole file with the line of every node,
+ * so that each error names its line like the options table does.
+ */
+#include "traffic_conf.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "clock.h"
+#include "err.h"
+#include "yamljson.h"
+
+#define SECTION    "balancers"
+#define TIMEOUT_MS 10000
+#define TIMEOUT_LO 100
+#define TIMEOUT_HI (10 * 60 * 1000)
+
+struct rd {
+	const struct drv_yj_lines *lines;
+	const char *file, *base_dir;
+	struct drv_cfg_diag *diag;
+	int errors;
+};
+
+__attribute__((format(printf, 3, 4))) static void rerr(struct rd *r, const char *path,
+                                                       const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+	int line = drv_yj_line(r->lines, path);
+
+	r->errors++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (r->diag->n >= DRV_CFG_DIAG_MAX) {
+		r->diag->dropped++;
+		return;
+	}
+	if (line > 0)
+		snprintf(r->diag->msg[r->diag->n++], DRV_CFG_DIAG_LEN, "%.80s:%d: %.60s: %s",
+		         r->file, line, path, msg);
+	else
+		snprintf(r->diag->msg[r->diag->n++], DRV_CFG_DIAG_LEN, "%.80s: %.60s: %s", r->file,
+		         path, msg);
+}
+
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > DRV_TRAFFIC_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static void free_argv(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void balancer_free(struct drv_traffic_balancer *b)
+{
+	free(b->name);
+	free(b->kind);
+	free(b->socket);
+	free_argv(b->argv);
+	memset(b, 0, sizeof(*b));
+}
+
+void drv_traffic_balancers_free(struct drv_traffic_balancers *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		balancer_free(&b->v[i]);
+	free(b->v);
+	b->v = NULL;
+	b->n = 0;
+}
+
+static char *resolve(const char *base_dir, const char *p)
+{
+	char *out;
+
+	if (p[0] == '/' || base_dir == NULL)
+		return strdup(p);
+	if (asprintf(&out, "%s/%s", base_dir, p) < 0)
+		return NULL;
+	return out;
+}
+
+static int read_socket(struct rd *r, const json_t *v, const char *path,
+                       struct drv_traffic_balancer *b)
+{
+	const char *s = json_string_value(v);
+
+	if (s == NULL || s[0] == '\0' || strlen(s) != json_string_length(v)) {
+		rerr(r, path, "must be the path of HAProxy's admin socket");
+		return DRV_OK;
+	}
+	b->socket = resolve(r->base_dir, s);
+	if (b->socket == NULL)
+		return DRV_ENOMEM;
+	if (strlen(b->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		rerr(r, path, "longer than a unix socket path may be (%zu bytes)",
+		     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	return DRV_OK;
+}
+
+static int read_argv(struct rd *r, const json_t *v, const char *path,
+                     struct drv_traffic_balancer *b)
+{
+	size_t n = json_array_size(v);
+
+	if (!json_is_array(v) || n == 0 || n > DRV_TRAFFIC_ARGV_MAX) {
+		rerr(r, path, "must be a list of 1 to %d words: the command and its arguments",
+		     DRV_TRAFFIC_ARGV_MAX);
+		return DRV_OK;
+	}
+	b->argv = calloc(n + 1, sizeof(*b->argv));
+	if (b->argv == NULL)
+		return DRV_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *w = json_array_get(v, i);
+		const char *s = json_string_value(w);
+
+		if (s == NULL || s[0] == '\0' || strlen(s) != json_string_length(w) ||
+		    strlen(s) > DRV_TRAFFIC_WORD_MAX) {
+			char p[2 * DRV_YJ_PATH_MAX + 24];
+			snprintf(p, sizeof(p), "%s[%zu]", path, i);
+			rerr(r, p, "must be a non-empty string of at most %d bytes",
+			     DRV_TRAFFIC_WORD_MAX);
+			return DRV_OK;
+		}
+		b->argv[i] = strdup(s);
+		if (b->argv[i] == NULL)
+			return DRV_ENOMEM;
+	}
+	if (b->argv[0][0] != '/')
+		rerr(r, path,
+		     "the command must be an absolute path (droverd does not search PATH)");
+	return DRV_OK;
+}
+
+static void read_timeout(struct rd *r, const json_t *v, const char *path,
+                         struct drv_traffic_balancer *b)
+{
+	int64_t ms;
+
+	if (!json_is_string(v) || drv_parse_duration_ms(json_string_value(v), &ms) != DRV_OK ||
+	    ms < TIMEOUT_LO || ms > TIMEOUT_HI) {
+		rerr(r, path, "must be a duration from 100ms to 10m such as 10s");
+		return;
+	}
+	b->timeout_ms = ms;
+}
+
+/* One field of balancer b; path is "balancers.NAME.KEY". */
+static int read_field(struct rd *r, const char *key, const json_t *v, const char *path,
+                      struct drv_traffic_balancer *b)
+{
+	if (strcmp(key, "kind") == 0) {
+		const char *k = json_string_value(v);
+		if (k == NULL || (strcmp(k, "haproxy") != 0 && strcmp(k, "command") != 0)) {
+			rerr(r, path, "must be haproxy or command");
+			return DRV_OK;
+		}
+		b->kind = strdup(k);
+		return b->kind ? DRV_OK : DRV_ENOMEM;
+	}
+	if (strcmp(key, "socket") == 0)
+		return read_socket(r, v, path, b);
+	if (strcmp(key, "argv") == 0)
+		return read_argv(r, v, path, b);
+	if (strcmp(key, "timeout") == 0) {
+		read_timeout(r, v, path, b);
+		return DRV_OK;
+	}
+	rerr(r, path, "unknown field (kind, socket, argv, timeout)");
+	return DRV_OK;
+}
+
+/* What each kind needs, and nothing of the other. */
+static void check_kind(struct rd *r, const char *path, const struct drv_traffic_balancer *b,
+                       const json_t *v)
+{
+	char p[2 * DRV_YJ_PATH_MAX + 8];
+	bool haproxy = b->kind != NULL && strcmp(b->kind, "haproxy") == 0;
+
+	if (b->kind == NULL) {
+		if (json_object_get(v, "kind") == NULL)
+			rerr(r, path, "kind is required: haproxy or command");
+		return;
+	}
+	if (haproxy && json_object_get(v, "socket") == NULL)
+		rerr(r, path, "a haproxy balancer needs socket: the admin socket's path");
+	if (!haproxy && json_object_get(v, "argv") == NULL)
+		rerr(r, path, "a command balancer needs argv: [/path/to/command, args...]");
+	snprintf(p, sizeof(p), "%s.%s", path, haproxy ? "argv" : "socket");
+	if (json_object_get(v, haproxy ? "argv" : "socket") != NULL)
+		rerr(r, p, "not a field of a %s balancer", b->kind);
+}
+
+static int read_one(struct rd *r, const char *name, const json_t *v, struct drv_traffic_balancer *b)
+{
+	char path[DRV_YJ_PATH_MAX], fp[2 * DRV_YJ_PATH_MAX];
+	const char *key;
+	json_t *item;
+	int rc = DRV_OK;
+
+	snprintf(path, sizeof(path), SECTION ".%s", name);
+	if (!name_ok(name)) {
+		rerr(r, path, "a balancer's name is 1 to %d of A-Z a-z 0-9 . _ -",
+		     DRV_TRAFFIC_NAME_MAX);
+		return DRV_OK;
+	}
+	if (!json_is_object(v)) {
+		rerr(r, path, "must be a mapping: kind, socket or argv, timeout");
+		return DRV_OK;
+	}
+	b->name = strdup(name);
+	b->timeout_ms = TIMEOUT_MS;
+	if (b->name == NULL)
+		return DRV_ENOMEM;
+	json_object_foreach((json_t *)v, key, item)
+	{
+		snprintf(fp, sizeof(fp), "%s.%s", path, key);
+		rc = read_field(r, key, item, fp, b);
+		if (rc != DRV_OK)
+			return rc;
+	}
+	check_kind(r, path, b, v);
+	return DRV_OK;
+}
+
+int drv_traffic_balancers_read(const json_t *root, const struct drv_yj_lines *lines,
+                               const char *file, const char *base_dir,
+                               struct drv_traffic_balancers *out, struct drv_cfg_diag *diag)
+{
+	struct rd r = {.lines = lines, .file = file, .base_dir = base_dir, .diag = diag};
+	const json_t *sec = json_object_get(root, SECTION);
+	struct drv_traffic_balancers b = {0};
+	const char *name;
+	json_t *item;
+	int rc = DRV_OK;
+
+	if (sec == NULL || json_is_null(sec))
+		return DRV_OK;
+	if (!json_is_object(sec) || json_object_size(sec) > DRV_TRAFFIC_BALANCERS_MAX) {
+		rerr(&r, SECTION, "must be a mapping of at most %d names to balancers",
+		     DRV_TRAFFIC_BALANCERS_MAX);
+		return DRV_EINVAL;
+	}
+	b.v = calloc(json_object_size(sec) + 1, sizeof(*b.v));
+	if (b.v == NULL)
+		return DRV_ENOMEM;
+	json_object_foreach((json_t *)sec, name, item)
+	{
+		rc = read_one(&r, name, item, &b.v[b.n++]);
+		if (rc != DRV_OK)
+			break;
+	}
+	if (rc == DRV_OK && r.errors > 0)
+		rc = DRV_EINVAL;
+	if (rc != DRV_OK) {
+		drv_traffic_balancers_free(&b);
+		return rc;
+	}
+	*out = b;
+	return DRV_OK;
+}
+
+int drv_traffic_balancers_parse(const char *buf, size_t len, const char *file, const char *base_dir,
+                                struct drv_traffic_balancers *out, struct drv_cfg_diag *diag)
+{
+	struct drv_yj_lines *lines = NULL;
+	struct drv_yj_error err;
+	json_t *root = NULL;
+	int rc = drv_yj_load_buffer(buf, len, DRV_CFG_FILE_MAX, &root, &lines, &err);
+
+	if (rc != DRV_OK) {
+		if (diag->n < DRV_CFG_DIAG_MAX)
+			snprintf(diag->msg[diag->n++], DRV_CFG_DIAG_LEN, "%.60s:%d: %.200s", file,
+			         err.line, err.msg);
+		return rc == DRV_ENOMEM ? rc : DRV_EINVAL;
+	}
+	rc = drv_traffic_balancers_read(root, lines, file, base_dir, out, diag);
+	json_decref(root);
+	drv_yj_lines_free(lines);
+	return rc;
+}
+
+const struct drv_traffic_balancer *drv_traffic_balancer_find(const struct drv_traffic_balancers *b,
+                                                             const char *name)
+{
+	for (size_t i = 0; b != NULL && name != NULL && i < b->n; i++)
+		if (strcmp(b->v[i].name, name) == 0)
+			return &b->v[i];
+	return NULL;
+}
+
+void drv_traffic_balancer_config(const struct drv_traffic_balancer *b,
+                                 struct drv_traffic_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->kind = b->kind;
+	cfg->socket = b->socket;
+	cfg->argv = (const char *const *)b->argv;
+	cfg->timeout_ms = b->timeout_ms;
+}

@@ -1,0 +1,140 @@
+/* test_audit.c: the audit log on a real SQLite file: a row written before a
+ * change and completed after, append-only otherwise, and failed-authentication
+ * rows kept to the newest few (model/audit.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "db.h"
+#include "err.h"
+#include "schema.h"
+
+struct fx {
+	char dir[64];
+	sqlite3 *db;
+};
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	char path[128];
+	size_t n;
+	const char *const *mig = drv_schema_migrations(&n);
+
+	if (!fx)
+		return -1;
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/drv-audit-XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/droverd.db", fx->dir);
+	if (drv_db_open(path, mig, n, &fx->db) != DRV_OK)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	char cmd[160];
+
+	drv_db_close(fx->db);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(fx);
+	return 0;
+}
+
+static int64_t count(sqlite3 *db, const char *where)
+{
+	char sql[200];
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE %s", where);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static const struct drv_audit_entry entry = {.actor = "ci",
+                                             .role = "deployer",
+                                             .remote = "127.0.0.1",
+                                             .method = "POST",
+                                             .path = "/v1/deployments",
+                                             .status = 201,
+                                             .detail = "name=berrys"};
+
+static void begin_then_finish(void **state)
+{
+	struct fx *fx = *state;
+	int64_t id = 0;
+
+	assert_int_equal(drv_audit_begin(fx->db, &entry, &id), DRV_OK);
+	assert_true(id > 0);
+	assert_int_equal(count(fx->db, "status = 0"), 1); /* written before the change */
+	assert_int_equal(drv_audit_finish(fx->db, id, 201, "deployment=dep-1"), DRV_OK);
+	assert_int_equal(count(fx->db, "status = 201 AND detail = 'deployment=dep-1'"), 1);
+	/* once answered, the row is final */
+	assert_int_equal(drv_audit_finish(fx->db, id, 500, "rewritten"), DRV_EDB);
+	assert_int_equal(sqlite3_exec(fx->db, "UPDATE audit SET actor = 'x' WHERE status = 0", NULL,
+	                              NULL, NULL),
+	                 SQLITE_OK); /* no such row: nothing to refuse */
+	assert_int_not_equal(
+	        sqlite3_exec(fx->db, "DELETE FROM audit WHERE status = 201", NULL, NULL, NULL),
+	        SQLITE_OK);
+	assert_int_equal(count(fx->db, "1"), 1);
+}
+
+static void unfinished_row_keeps_who_and_what(void **state)
+{
+	struct fx *fx = *state;
+	int64_t id = 0;
+
+	assert_int_equal(drv_audit_begin(fx->db, &entry, &id), DRV_OK);
+	assert_int_not_equal(
+	        sqlite3_exec(fx->db, "UPDATE audit SET actor = 'someone-else'", NULL, NULL, NULL),
+	        SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(fx->db, "UPDATE audit SET path = '/'", NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_int_equal(count(fx->db, "actor = 'ci' AND path = '/v1/deployments'"), 1);
+}
+
+static void auth_failures_are_bounded(void **state)
+{
+	struct fx *fx = *state;
+	struct drv_audit_entry e = entry;
+
+	assert_int_equal(drv_audit_append(fx->db, &entry), DRV_OK);
+	e.actor = "";
+	e.role = "none";
+	for (int i = 0; i < 40; i++) {
+		e.status = i % 2 ? 429 : 401;
+		assert_int_equal(drv_audit_auth_failure(fx->db, &e, 5), DRV_OK);
+	}
+	assert_int_equal(count(fx->db, "status IN (401, 429)"), 5);
+	assert_int_equal(count(fx->db, "status = 201"), 1); /* other rows stay */
+	/* the newest are kept */
+	assert_int_equal(count(fx->db, "status IN (401, 429) AND id > 36"), 5);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(begin_then_finish, setup, teardown),
+	        cmocka_unit_test_setup_teardown(unfinished_row_keeps_who_and_what, setup, teardown),
+	        cmocka_unit_test_setup_teardown(auth_failures_are_bounded, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
