@@ -13,7 +13,9 @@ command -v python3 >/dev/null || {
 }
 
 REG_PID=
-trap 'rc=$?; [[ -n $REG_PID ]] && { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null; }; (exit $rc); _cleanup' EXIT
+# set +e first: under set -e the wait's status (or the "(exit $rc)" that
+# hands the status on) would end the trap before _cleanup stops droverd
+trap 'rc=$?; set +e; [[ -n $REG_PID ]] && { kill "$REG_PID"; wait "$REG_PID"; } 2>/dev/null; (exit $rc); _cleanup' EXIT
 python3 "$LIB_DIR/hostile_registry.py" "$TMP/reg.port" "$TMP/registry.log" &
 REG_PID=$!
 wait_for 10 test -s "$TMP/reg.port" || fail "the hostile registry did not start"
@@ -48,9 +50,10 @@ plan() {
 	EOF
 	"$CLI" plan check "$TMP/$1.yaml" >/dev/null || fail "plan $1: $("$CLI" plan check "$TMP/$1.yaml" 2>&1)"
 }
-# the failed prestage report of deployment NAME: "ms message"
+# the failed prestage report of deployment NAME: "step duration ms|message"
+# (the step's own duration: the deadline counts from when the step starts)
 failed_report() {
-	sql "select at_ms, json_extract(data, '\$.message') from events where kind = 'report'
+	sql "select json_extract(data, '\$.duration_ms'), json_extract(data, '\$.message') from events where kind = 'report'
 	     and json_extract(data, '\$.result') = 'failed' and json_extract(data, '\$.step_id') like '$1%'
 	     order by id limit 1"
 }
@@ -62,37 +65,36 @@ submit() { # NAME: deploy, print when (ms)
 
 # 1. an endless 500 body: read up to the error-body cap, then a clear error
 plan endless endless500 20s
-t0=$(date +%s%3N)
 submit endless
 id=$(dep_id endless)
 wait_for 40 has_failed "$id" || fail "no failed report for the endless 500 within 40 s"
-IFS='|' read -r at msg <<<"$(failed_report "$id")"
+IFS='|' read -r dur msg <<<"$(failed_report "$id")"
 [[ $msg == *"HTTP 500"*"error body over 2048 bytes"* ]] || fail "endless 500: message: $msg"
-((at - t0 < 20000)) || fail "endless 500: failed after $((at - t0)) ms, not before its 20 s deadline"
-ok "an endless 500 body: the step fails in $((at - t0)) ms: $msg"
+((dur < 20000)) || fail "endless 500: the step took $dur ms, not less than its 20 s deadline"
+ok "an endless 500 body: the step fails in $dur ms: $msg"
 
 # 2. a manifest dripping forever: the step fails at its deadline (4 s)
 plan drip drip 4s
-t0=$(date +%s%3N)
 submit drip
 id=$(dep_id drip)
 wait_for 30 has_failed "$id" || fail "no failed report for the dripping manifest"
-IFS='|' read -r at msg <<<"$(failed_report "$id")"
-[[ $msg == *"step deadline (4"*"ms)"* ]] || fail "drip: message: $msg"
-((at - t0 >= 3500 && at - t0 < 4000 + 2000)) || fail "drip: failed after $((at - t0)) ms, deadline 4000 ms"
+IFS='|' read -r dur msg <<<"$(failed_report "$id")"
+[[ $msg == *"pull stopped at the step deadline"* ]] || fail "drip: message: $msg"
+# the pull looks at its deadline every 100 ms; the rest of the slack is for
+# a CPU-starved agent to get scheduled and write the report
+((dur >= 3900 && dur < 4000 + 1500)) || fail "drip: the step took $dur ms, deadline 4000 ms"
 wait_for 5 grep -q '^/v2/drip/.* closed after' "$TMP/registry.log" || fail "the agent kept the dripping connection open"
-ok "a dripping manifest: the step fails at its 4 s deadline ($((at - t0)) ms): $msg"
+ok "a dripping manifest: the step fails at its 4 s deadline ($dur ms): $msg"
 
 # 3. a silent server: same, nothing ever arrives
 plan silent silent 3s
-t0=$(date +%s%3N)
 submit silent
 id=$(dep_id silent)
 wait_for 30 has_failed "$id" || fail "no failed report for the silent registry"
-IFS='|' read -r at msg <<<"$(failed_report "$id")"
-[[ $msg == *"step deadline (3"*"ms)"* ]] || fail "silent: message: $msg"
-((at - t0 < 3000 + 2000)) || fail "silent: failed after $((at - t0)) ms, deadline 3000 ms"
-ok "a registry that never answers: the step fails at its 3 s deadline ($((at - t0)) ms)"
+IFS='|' read -r dur msg <<<"$(failed_report "$id")"
+[[ $msg == *"pull stopped at the step deadline"* ]] || fail "silent: message: $msg"
+((dur >= 2900 && dur < 3000 + 1500)) || fail "silent: the step took $dur ms, deadline 3000 ms"
+ok "a registry that never answers: the step fails at its 3 s deadline ($dur ms)"
 
 # 4. SIGTERM while pulling from the drip: the agent is gone within 1 s
 plan long drip 120s

@@ -27,7 +27,9 @@ _stops_cleanup() {
 	for p in "${HOG_PIDS[@]}" $FLEET_PID; do kill -KILL "$p" 2>/dev/null || true; done
 	for p in "${HOG_PIDS[@]}" $FLEET_PID; do wait "$p" 2>/dev/null || true; done
 }
-trap 'rc=$?; _stops_cleanup; (exit $rc); _cleanup' EXIT
+# set +e first: under set -e a failing command in a trap (or the "(exit $rc)"
+# that hands the status on) would end it before _cleanup stops droverd
+trap 'rc=$?; set +e; _stops_cleanup; (exit $rc); _cleanup' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 for ((i = 0; i < STOP_HOGS; i++)); do
