@@ -11,6 +11,8 @@
 #   make format       apply .clang-format;  make format-check  verify it
 #   make demo         the end-to-end demo (see README.md); make demo-down cleans up
 #                     after an interrupted one
+#   make soak         the chaos soak: 100 deployments under injected faults, every
+#                     invariant checked (as root; docs/reliability.md)
 #   make stops        STOPS (50) clean stops each of droverd (100 fleetsim agents,
 #                     a deployment in flight) and drover-agent beside two CPU
 #                     hogs, each under 3 s (docs/reliability.md)
@@ -28,11 +30,11 @@ BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev \
 	libsqlite3-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
 	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format libssl-dev \
-	dpkg-dev file
+	dpkg-dev file libsystemd-dev
 # Packages the tests and the demo drive for real.
 TEST_PKGS := sqlite3 curl jq openssl prometheus binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
 	docker-registry skopeo umoci podman runc catatonit haproxy \
-	systemd lintian shellcheck man-db groff-base openssl gdb \
+	systemd systemd-container mmdebstrap lintian shellcheck man-db groff-base openssl gdb \
 	chromium nodejs npm
 
 # The dashboard test's one npm package (playwright-core, the library only:
@@ -41,13 +43,13 @@ DROVER_TEST_CACHE ?= $(HOME)/.cache/drover-test
 PLAYWRIGHT_DIR ?= $(DROVER_TEST_CACHE)/playwright
 
 # Packages the benchmarks need beyond the tests' (make bench installs them).
-BENCH_PKGS := ansible-core
+BENCH_PKGS := ansible-core linux-perf
 
 SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
 PREFIX     ?= /usr/local
 
-.PHONY: all build deps test asan fuzz format format-check demo demo-down clean package install \
+.PHONY: all build deps test asan fuzz format format-check demo demo-down soak clean package install \
 	bench bench-full bench-deps stops
 
 all: build
@@ -112,6 +114,12 @@ demo: deps build
 
 demo-down:
 	bash tests/e2e/cleanup.sh --all-mine
+
+# The chaos soak (tests/soak/soak.sh): 100 deployments of the reference
+# system under injected faults, invariants checked after each; as root.
+# SOAK_SEED=N replays a fault schedule; SOAK_DEPLOYMENTS=N runs fewer.
+soak: build
+	E2E_BUILD_DIR="$(CURDIR)/$(BUILD)" bash tests/soak/soak.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

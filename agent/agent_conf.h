@@ -23,6 +23,7 @@ struct agent_conf {
 	char *state_dir, *cache_dir, *releases_dir, *log_dir;
 	char *docker_socket;
 	bool insecure_registry;
+	int64_t service_log_max_bytes, service_log_keep; /* exec services' logs rotate */
 	char *log_file, *log_level;
 	int64_t reconnect_min_ms, reconnect_max_ms, request_timeout_ms, clock_skew_ms;
 };

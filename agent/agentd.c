@@ -130,6 +130,8 @@ static int start(struct agentd *a)
 	        .cache_dir = a->conf.cache_dir,
 	        .releases_dir = a->conf.releases_dir,
 	        .log_dir = a->conf.log_dir,
+	        .log_max_bytes = (unsigned long)a->conf.service_log_max_bytes,
+	        .log_keep = (unsigned)a->conf.service_log_keep,
 	        .docker_socket = a->conf.docker_socket,
 	        .insecure_registry = a->conf.insecure_registry,
 	        .agent_id = a->conf.id,

@@ -38,7 +38,7 @@
 #include "unpack.h"
 
 #define LOG_MAX_DEFAULT   (10ul << 20)
-#define LOG_KEEP          3
+#define LOG_KEEP_DEFAULT  3
 #define QUICK_EXIT_MS     10000 /* an exit sooner than this after a start is a crash */
 #define CRASHLOOP_AFTER   3     /* quick exits in a row */
 #define BACKOFF_FIRST_MS  1000
@@ -71,6 +71,7 @@ struct notice {
 struct exec_state {
 	struct driver_env env;
 	unsigned long log_max;
+	unsigned log_keep;
 	pthread_mutex_t lock;
 	struct sup *list;
 	struct notice notices[NOTICES_MAX];
@@ -315,12 +316,34 @@ static int write_files(const struct sup *s, const char *root, const struct privs
 	return rc;
 }
 
+/* RELEASE/setid lists the files whose setuid/setgid bits the puller removed.
+ * A release without it was unpacked by an older agent: strip it now. */
+static int setid_list(const char *release_dir, int rfd, char **list, size_t *len)
+{
+	char path[4200];
+	size_t n = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/setid", release_dir);
+	rc = drv_read_file(path, SETID_LIST_MAX, list, len);
+	if (rc != DRV_ENOENT)
+		return rc;
+	rc = unpack_strip_setid(rfd, list, len, &n);
+	if (rc == DRV_OK)
+		rc = drv_write_atomic(path, *list != NULL ? *list : "", *len, 0600);
+	if (rc == DRV_OK && n > 0)
+		drv_warn("exec",
+		         "removed setuid/setgid bits from a release an older agent unpacked",
+		         "release=%s files=%zu", release_dir, n);
+	return rc;
+}
+
 /* The release is readable by the service's group only (0750 root:GID), and
  * its setuid/setgid files get their bits back only with keep_setid. */
 static int secure_release(const struct sup *s, const char *root, const struct privs *pv, char *err,
                           size_t size)
 {
-	char path[4200], *list = NULL;
+	char *list = NULL;
 	size_t len = 0;
 	int fd = open(s->release_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rfd;
 	int rc = DRV_OK;
@@ -334,11 +357,11 @@ static int secure_release(const struct sup *s, const char *root, const struct pr
 		               s->release_dir, strerror(errno)),
 		      DRV_ESYS);
 	close(fd);
-	snprintf(path, sizeof(path), "%s/setid", s->release_dir);
-	if (rc != DRV_OK || drv_read_file(path, SETID_LIST_MAX, &list, &len) != DRV_OK)
+	if (rc != DRV_OK)
 		return rc;
 	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rfd < 0 || unpack_apply_setid(rfd, list, len, s->spec->keep_setid) != DRV_OK)
+	if (rfd < 0 || setid_list(s->release_dir, rfd, &list, &len) != DRV_OK ||
+	    unpack_apply_setid(rfd, list, len, s->spec->keep_setid) != DRV_OK)
 		rc = (snprintf(err, size, "release %s: cannot %s setuid/setgid bits",
 		               s->release_dir, s->spec->keep_setid ? "restore" : "remove"),
 		      DRV_ESYS);
@@ -609,7 +632,9 @@ static void rotate(struct exec_state *x, const char *name)
 	log_path(x, name, path, sizeof(path));
 	if (stat(path, &st) < 0 || (unsigned long)st.st_size <= x->log_max)
 		return;
-	for (int i = LOG_KEEP - 1; i >= 1; i--) {
+	snprintf(from, sizeof(from), "%s.%u", path, x->log_keep);
+	unlink(from); /* the oldest goes */
+	for (int i = (int)x->log_keep - 1; i >= 1; i--) {
 		snprintf(from, sizeof(from), "%s.%d", path, i);
 		snprintf(to, sizeof(to), "%s.%d", path, i + 1);
 		rename(from, to);
@@ -676,6 +701,7 @@ static int init(const struct driver_env *env, void **state)
 		return DRV_ENOMEM;
 	x->env = *env;
 	x->log_max = env->log_max_bytes ? env->log_max_bytes : LOG_MAX_DEFAULT;
+	x->log_keep = env->log_keep ? env->log_keep : LOG_KEEP_DEFAULT;
 	pthread_mutex_init(&x->lock, NULL);
 	*state = x;
 	return DRV_OK;

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "err.h"
 #include "hook.h"
+#include "logread.h"
 #include "log.h"
 #include "runtime.h"
 #include "state.h"
@@ -56,7 +57,7 @@ static const char *action_name(int a)
 {
 	static const char *const names[] = {"unspecified", "prestage",          "start",
 	                                    "stop",        "activate-previous", "health-check",
-	                                    "run-hook",    "finalize"};
+	                                    "run-hook",    "finalize",          "read-log"};
 	return a >= 0 && a < (int)(sizeof(names) / sizeof(names[0])) ? names[a] : "unknown";
 }
 
@@ -71,6 +72,8 @@ static const char *ins_service(const Drover__Instruction *ins)
 {
 	if (ins->service != NULL && ins->service->name != NULL)
 		return ins->service->name;
+	if (ins->log != NULL && ins->log->service != NULL)
+		return ins->log->service;
 	return "";
 }
 
@@ -200,10 +203,25 @@ static int dispatch(struct executor *ex, const Drover__Instruction *ins, struct 
 	}
 }
 
+/* ACTION_READ_LOG: the answer goes in the report's log chunk; the text is
+ * not kept in the agent's state (logs may hold secrets). */
+static void read_log(struct executor *ex, const Drover__Instruction *ins, struct step_outcome *o,
+                     struct logread *lr)
+{
+	char why[300] = "";
+
+	if (logread_read(ex->log_dir, ins->log, lr, why, sizeof(why)) != DRV_OK)
+		step_fail(o, "%s", why);
+	else
+		step_ok(o, "%zu bytes of %s", lr->len, lr->instance);
+}
+
 static void run_job(struct executor *ex, struct job *j)
 {
 	const Drover__Instruction *ins = j->ins;
 	struct step_outcome *o = calloc(1, sizeof(*o));
+	Drover__LogChunk chunk = DROVER__LOG_CHUNK__INIT;
+	struct logread lr = {0};
 	Drover__Release **rel = NULL;
 	Drover__Report r;
 	size_t nrel = 0;
@@ -217,7 +235,12 @@ static void run_job(struct executor *ex, struct job *j)
 	state_step_start(ex->st, ins->step_id);
 	drv_info("executor", "step started", "step=%s action=%s service=%s", ins->step_id,
 	         action_name(ins->action), ins_service(ins));
-	rc = dispatch(ex, ins, o);
+	if (ins->action == DROVER__ACTION__ACTION_READ_LOG) {
+		read_log(ex, ins, o, &lr);
+		rc = DRV_OK;
+	} else {
+		rc = dispatch(ex, ins, o);
+	}
 	if (rc != DRV_OK)
 		step_fail(o, "%s: %s", action_name(ins->action), drv_strerror(rc));
 	dur = drv_mono_ms() - j->t0;
@@ -235,8 +258,19 @@ static void run_job(struct executor *ex, struct job *j)
 	r.duration_ms = (uint64_t)dur;
 	r.pulled_bytes = o->pulled_bytes;
 	r.cached_bytes = o->cached_bytes;
-	attach_releases(ex, &r, ins_service(ins), &rel, &nrel);
+	if (lr.text != NULL || (ins->action == DROVER__ACTION__ACTION_READ_LOG && o->ok)) {
+		chunk.text.data = (uint8_t *)lr.text;
+		chunk.text.len = lr.len;
+		chunk.offset = lr.offset;
+		chunk.truncated = lr.truncated;
+		chunk.rotated = lr.rotated;
+		chunk.instance = lr.instance;
+		r.log = &chunk;
+	} else {
+		attach_releases(ex, &r, ins_service(ins), &rel, &nrel);
+	}
 	j->report(&r, j->arg);
+	free(lr.text);
 	executor_releases_free(rel, nrel);
 	free(o);
 }
@@ -273,6 +307,13 @@ static void *worker(void *arg)
 
 static const char *check(const Drover__Instruction *ins)
 {
+	if (ins->action == DROVER__ACTION__ACTION_READ_LOG) {
+		if (ins->log == NULL || !step_name_ok(ins->log->service))
+			return "read-log without a valid service name";
+		if (ins->log->slot[0] != '\0' && !step_name_ok(ins->log->slot))
+			return "slot name must be 1-64 characters of [A-Za-z0-9._-]";
+		return NULL;
+	}
 	if (ins->action == DROVER__ACTION__ACTION_RUN_HOOK) {
 		if (ins->hook == NULL)
 			return "run-hook without a hook";
@@ -323,6 +364,8 @@ static int enqueue(struct executor *ex, const Drover__Instruction *ins, executor
 	}
 	if (ins->action == DROVER__ACTION__ACTION_RUN_HOOK)
 		snprintf(j->key, sizeof(j->key), "hook/%.70s", ins->step_id);
+	else if (ins->action == DROVER__ACTION__ACTION_READ_LOG) /* not behind a start */
+		snprintf(j->key, sizeof(j->key), "log/%.70s", ins->step_id);
 	else
 		snprintf(j->key, sizeof(j->key), "svc/%s", ins->service->name);
 	j->report = fn;
@@ -381,6 +424,50 @@ int executor_run(struct executor *ex, const Drover__Instruction *ins, executor_r
 		              report, arg);
 	}
 	return DRV_OK;
+}
+
+/* Copy a string that may be cut; cut on a UTF-8 boundary so it stays valid. */
+static void copy_cut(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= cap) {
+		n = cap - 1;
+		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+			n--;
+	}
+	if (n > 0)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+int executor_step_get(struct executor *ex, const char *step_id, struct executor_step *out)
+{
+	struct state_step rec;
+	bool done;
+	int rc = state_step_get(ex->st, step_id, &rec);
+
+	if (rc != DRV_OK)
+		return rc;
+	done = rec.status == STEP_OK || rec.status == STEP_FAIL;
+	out->seq = rec.seq;
+	out->result = !done                   ? DROVER__STEP_RESULT__STEP_ACCEPTED
+	              : rec.status == STEP_OK ? DROVER__STEP_RESULT__STEP_SUCCEEDED
+	                                      : DROVER__STEP_RESULT__STEP_FAILED;
+	out->exit_code = done ? rec.exit_code : 0;
+	copy_cut(out->message, sizeof(out->message), done ? rec.message : "");
+	state_step_clear(&rec);
+	return DRV_OK;
+}
+
+int executor_step_record(struct executor *ex, const Drover__Instruction *ins, bool ok,
+                         int32_t exit_code, const char *message)
+{
+	int rc = state_step_insert(ex->st, ins, ins_service(ins));
+
+	if (rc == DRV_OK)
+		rc = state_step_finish(ex->st, ins->step_id, ok, message, exit_code, "", 0);
+	return rc;
 }
 
 void executor_drain(struct executor *ex)
@@ -496,6 +583,7 @@ static int start_runtime(struct executor *ex, const struct executor_config *cfg)
 	        .pull_stall_s = cfg->pull_stall_s,
 	        .cancel = &ex->stopping,
 	        .log_max_bytes = cfg->log_max_bytes,
+	        .log_keep = cfg->log_keep,
 	        .events = events_thunk,
 	        .events_arg = ex,
 	};

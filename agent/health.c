@@ -65,3 +65,47 @@ const char *health_state_name(enum health_state s)
 {
 	return s == HEALTH_UP ? "healthy" : s == HEALTH_DOWN ? "unhealthy" : "unknown";
 }
+
+void health_sched_init(struct health_sched *s, const struct health_params *par, int64_t now_ms)
+{
+	health_damper_init(&s->d, now_ms);
+	s->was_up = false;
+	s->step_ms = HEALTH_FAST_FIRST_MS;
+	s->bad_count_at = -1;
+	s->next_at = now_ms + par->initial_delay_ms;
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+bool health_sched_feed(struct health_sched *s, const struct health_params *par, bool ok,
+                       int64_t now_ms, int64_t *prev_ms)
+{
+	uint32_t interval = par->interval_ms ? par->interval_ms : 1;
+	bool fast = !s->was_up, flipped = false;
+
+	if (fast && !ok && s->bad_count_at >= 0 && now_ms - s->bad_count_at < interval) {
+		s->d.ok_run = 0; /* breaks a run of successes, not counted as a failure */
+	} else {
+		flipped = health_damper_feed(&s->d, ok, par->healthy_threshold,
+		                             par->unhealthy_threshold, now_ms, prev_ms);
+		if (!ok)
+			s->bad_count_at = now_ms;
+	}
+	if (s->d.state == HEALTH_UP)
+		s->was_up = true;
+	if (s->was_up) {
+		s->next_at = now_ms + interval;
+		return flipped;
+	}
+	if (ok) { /* the run of successes goes on at the interval, as always */
+		s->step_ms = HEALTH_FAST_FIRST_MS;
+		s->next_at = now_ms + interval;
+		return flipped;
+	}
+	s->next_at = now_ms + min_u32(s->step_ms, interval);
+	s->step_ms = s->step_ms > interval / 2 ? interval : s->step_ms * 2;
+	return flipped;
+}

@@ -69,4 +69,35 @@ bool health_damper_feed(struct health_damper *d, bool ok, unsigned healthy_thres
                         unsigned unhealthy_threshold, int64_t now_ms, int64_t *prev_ms);
 const char *health_state_name(enum health_state s);
 
+/*
+ * The probe schedule of one monitor. Until the instance is healthy for the
+ * first time, a failed probe is followed by the next one after
+ * HEALTH_FAST_FIRST_MS, doubled after each failure up to the interval,
+ * instead of a whole interval: the first success comes about when the
+ * instance can first answer, not up to an interval later. After a success
+ * the next probe comes at the interval, as always, so healthy_threshold
+ * keeps its exact meaning (N successes in a row, one interval apart; a
+ * threshold of 1 makes an instance healthy at its first success). A failed
+ * fast probe breaks a run of successes but counts toward
+ * unhealthy_threshold only when an interval has passed since the last
+ * counted failure, so an instance turns unhealthy no sooner than with probes
+ * at the interval. Once healthy, probes come at the interval and the
+ * damping is the plain one. Pure.
+ */
+#define HEALTH_FAST_FIRST_MS 10
+
+struct health_sched {
+	struct health_damper d;
+	bool was_up;          /* healthy once: the fast phase is over */
+	uint32_t step_ms;     /* the next fast delay */
+	int64_t bad_count_at; /* when the last failure was counted; -1 none */
+	int64_t next_at;      /* when the next probe is due */
+};
+
+void health_sched_init(struct health_sched *s, const struct health_params *par, int64_t now_ms);
+/* Feed one probe's result at now_ms; sets next_at. Same return as
+ * health_damper_feed. */
+bool health_sched_feed(struct health_sched *s, const struct health_params *par, bool ok,
+                       int64_t now_ms, int64_t *prev_ms);
+
 #endif

@@ -670,11 +670,12 @@ static int strip_setid(const char *tmp, int root_fd, char *err, size_t size)
 
 	if (rc != DRV_OK)
 		return ferr(err, size, "cannot remove setuid/setgid bits in %s", tmp), rc;
-	if (n > 0) {
-		snprintf(path, sizeof(path), "%s/setid", tmp);
-		rc = drv_write_atomic(path, list, len, 0600);
+	/* Written even when empty: its absence marks a release unpacked by an
+	 * older agent, which driver_exec strips when it starts. */
+	snprintf(path, sizeof(path), "%s/setid", tmp);
+	rc = drv_write_atomic(path, list != NULL ? list : "", len, 0600);
+	if (n > 0)
 		drv_info("puller", "removed setuid/setgid bits", "release=%s files=%zu", tmp, n);
-	}
 	free(list);
 	return rc;
 }

@@ -27,7 +27,7 @@ static const char usage[] =
         "usage: drover-agent run-step FILE|- [--dir DIR] [--state-dir D] [--cache-dir D]\n"
         "                [--releases-dir D] [--log-dir D] [--docker-socket PATH]\n"
         "                [--insecure-registry] [--watch MS] [--log-level L]\n"
-        "                [--pull-stall-s S] [--log-max-bytes N]\n"
+        "                [--pull-stall-s S] [--log-max-bytes N] [--log-keep N]\n"
         "       drover-agent run-step --status [--dir DIR | --state-dir D ...]\n"
         "Runs one instruction described in JSON (see docs/agent.md) and prints every\n"
         "report as a JSON line. --dir DIR sets state/, cache/, releases/, log/ under DIR.\n"
@@ -563,6 +563,7 @@ struct opts {
 	int insecure, status;
 	long watch_ms, stall_s;
 	unsigned long log_max;
+	unsigned log_keep;
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -579,6 +580,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	                                   {"log-level", required_argument, NULL, 'L'},
 	                                   {"pull-stall-s", required_argument, NULL, 'P'},
 	                                   {"log-max-bytes", required_argument, NULL, 'M'},
+	                                   {"log-keep", required_argument, NULL, 'K'},
 	                                   {"help", no_argument, NULL, 'h'},
 	                                   {NULL, 0, NULL, 0}};
 	enum drv_log_level lvl;
@@ -598,6 +600,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'w': o->watch_ms = strtol(optarg, NULL, 10); break;
 		case 'P': o->stall_s = strtol(optarg, NULL, 10); break;
 		case 'M': o->log_max = strtoul(optarg, NULL, 10); break;
+		case 'K': o->log_keep = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'L':
 			if (drv_log_parse_level(optarg, &lvl) != DRV_OK)
 				return 2;
@@ -727,6 +730,7 @@ int run_step_main(int argc, char **argv)
 	        .events_arg = NULL,
 	        .pull_stall_s = o.stall_s,
 	        .log_max_bytes = o.log_max,
+	        .log_keep = o.log_keep,
 	};
 	if (!cfg.state_dir || !cfg.cache_dir || !cfg.releases_dir || !cfg.log_dir) {
 		fprintf(stderr, "run-step: give --dir DIR or all of --state-dir, --cache-dir,"

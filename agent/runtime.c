@@ -21,6 +21,7 @@
 #include "err.h"
 #include "health.h"
 #include "log.h"
+#include "logread.h"
 #include "puller.h"
 
 #define TICK_MS          200
@@ -38,8 +39,7 @@ struct mon {
 	char pv_err[200];
 	uint32_t port;
 	struct health_params par;
-	struct health_damper d;
-	int64_t next_at;
+	struct health_sched hs; /* damping and when the next probe is due */
 	char detail[HEALTH_DETAIL_MAX];
 	bool busy, gone;
 };
@@ -233,8 +233,7 @@ static void mon_start(struct runtime *rt, const struct driver_instance *in)
 	m->pv_ok = health_privs(in->spec, &m->pv, m->pv_err, sizeof(m->pv_err));
 	m->port = hc->port ? hc->port : in->spec->port;
 	health_params_of(hc, &m->par);
-	health_damper_init(&m->d, drv_mono_ms());
-	m->next_at = drv_mono_ms() + m->par.initial_delay_ms;
+	health_sched_init(&m->hs, &m->par, drv_mono_ms());
 	if (m->service == NULL || m->slot == NULL || m->hc == NULL) {
 		mon_free(m);
 		return;
@@ -255,10 +254,50 @@ static enum health_state mon_state(struct runtime *rt, const char *name, char *d
 	pthread_mutex_lock(&rt->lock);
 	for (struct mon *m = rt->mons; m != NULL; m = m->next) {
 		if (strcmp(m->name, name) == 0) {
-			s = m->d.state;
+			s = m->hs.d.state;
 			if (detail != NULL)
 				snprintf(detail, size, "%s", m->detail);
 		}
+	}
+	pthread_mutex_unlock(&rt->lock);
+	return s;
+}
+
+static struct timespec realtime_in(int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+/* The monitor's state, waiting up to wait_ms for it to change when it is not
+ * healthy yet: the health thread signals every flip, so a gate sees one at
+ * once instead of at its next poll. */
+static enum health_state mon_wait_up(struct runtime *rt, const char *name, int64_t wait_ms,
+                                     char *detail, size_t size)
+{
+	struct timespec ts = realtime_in(wait_ms);
+	enum health_state s;
+
+	pthread_mutex_lock(&rt->lock);
+	for (;;) {
+		s = HEALTH_UNKNOWN;
+		for (struct mon *m = rt->mons; m != NULL; m = m->next) {
+			if (strcmp(m->name, name) == 0) {
+				s = m->hs.d.state;
+				snprintf(detail, size, "%s", m->detail);
+			}
+		}
+		if (s == HEALTH_UP || wait_ms <= 0 ||
+		    pthread_cond_timedwait(&rt->cond, &rt->lock, &ts) != 0)
+			break;
 	}
 	pthread_mutex_unlock(&rt->lock);
 	return s;
@@ -281,14 +320,14 @@ static void transition(struct runtime *rt, struct mon *m, int64_t prev_ms)
 	char msg[512];
 
 	drover__health_transition__init(&ht);
-	ht.healthy = m->d.state == HEALTH_UP;
+	ht.healthy = m->hs.d.state == HEALTH_UP;
 	ht.previous_state_ms = (uint64_t)(prev_ms > 0 ? prev_ms : 0);
 	ht.detail = m->detail;
 	snprintf(msg, sizeof(msg), "%s is %s after %lld ms in the previous state (%s)", m->name,
-	         health_state_name(m->d.state), (long long)prev_ms, m->detail);
-	drv_log(m->d.state == HEALTH_UP ? DRV_LOG_INFO : DRV_LOG_WARN, "health", "health changed",
-	        "instance=%s state=%s previous_state_ms=%lld detail=\"%s\"", m->name,
-	        health_state_name(m->d.state), (long long)prev_ms, m->detail);
+	         health_state_name(m->hs.d.state), (long long)prev_ms, m->detail);
+	drv_log(m->hs.d.state == HEALTH_UP ? DRV_LOG_INFO : DRV_LOG_WARN, "health",
+	        "health changed", "instance=%s state=%s previous_state_ms=%lld detail=\"%s\"",
+	        m->name, health_state_name(m->hs.d.state), (long long)prev_ms, m->detail);
 	emit(rt, DROVER__STEP_RESULT__STEP_HEALTH, m->service, msg, &ht);
 }
 
@@ -301,18 +340,10 @@ static void health_round(struct runtime *rt)
 	bool ok, flipped;
 
 	for (struct mon *m = rt->mons; m != NULL; m = m->next)
-		if (due == NULL || m->next_at < due->next_at)
+		if (due == NULL || m->hs.next_at < due->hs.next_at)
 			due = m;
-	if (due == NULL || due->next_at > now) {
-		struct timespec ts;
-		int64_t wait = due ? due->next_at - now : 1000;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += wait / 1000;
-		ts.tv_nsec += (wait % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+	if (due == NULL || due->hs.next_at > now) {
+		struct timespec ts = realtime_in(due ? due->hs.next_at - now : 1000);
 		pthread_cond_timedwait(&rt->cond, &rt->lock, &ts);
 		return;
 	}
@@ -329,10 +360,9 @@ static void health_round(struct runtime *rt)
 	if (!due->gone) {
 		snprintf(due->detail, sizeof(due->detail), "%s", detail);
 		now = drv_mono_ms();
-		due->next_at = now + due->par.interval_ms;
-		flipped = health_damper_feed(&due->d, ok, due->par.healthy_threshold,
-		                             due->par.unhealthy_threshold, now, &prev_ms);
+		flipped = health_sched_feed(&due->hs, &due->par, ok, now, &prev_ms);
 		if (flipped) {
+			pthread_cond_broadcast(&rt->cond); /* a health gate waits for it */
 			/* Still busy: a concurrent mon_stop only marks it gone. */
 			pthread_mutex_unlock(&rt->lock);
 			transition(rt, due, prev_ms);
@@ -374,6 +404,24 @@ static void *sup_main(void *arg)
 
 /* Wait until the instance is healthy (or, without a check, stays up a
  * second), it crash-loops, or the deadline passes. */
+/* A failed start or health gate says what the service printed last, so
+ * that `drover status` shows why without `drover logs`. */
+#define FAIL_OUTPUT_LINES 3
+#define FAIL_OUTPUT_MAX   300
+
+static int with_output(struct runtime *rt, const struct driver_instance *in, struct step_outcome *o)
+{
+	char tail[FAIL_OUTPUT_MAX + 1];
+	size_t n = strlen(o->message);
+
+	if (rt->cfg.log_dir == NULL)
+		return DRV_OK;
+	logread_tail_line(rt->cfg.log_dir, in->name, FAIL_OUTPUT_LINES, tail, sizeof(tail));
+	if (tail[0] != '\0' && n + 16 < sizeof(o->message))
+		snprintf(o->message + n, sizeof(o->message) - n, "; last output: %s", tail);
+	return DRV_OK;
+}
+
 static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t step_deadline,
                 int64_t *took_ms, struct step_outcome *o)
 {
@@ -391,9 +439,11 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 		struct driver_status ds;
 		int64_t now = drv_mono_ms();
 		ops->status(dstate_of(rt, in->spec), in, &ds);
-		if (ds.state == DRIVER_FAILED)
-			return step_fail(o, "%s failed to start: %s", in->name,
-			                 ds.detail[0] ? ds.detail : "not running");
+		if (ds.state == DRIVER_FAILED) {
+			step_fail(o, "%s failed to start: %s", in->name,
+			          ds.detail[0] ? ds.detail : "not running");
+			return with_output(rt, in, o);
+		}
 		if (stop_token_stopped(rt->cfg.cancel))
 			return step_fail(o, "%s: the agent is stopping; health not confirmed",
 			                 in->name);
@@ -403,13 +453,19 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 			if (!checked && ds.state == DRIVER_RUNNING)
 				break;
 			if (!checked)
-				return step_fail(o, "%s is not running %lld ms after its start%s%s",
-				                 in->name, (long long)limit,
-				                 ds.detail[0] ? ": " : "", ds.detail);
-			return step_fail(o, "%s not healthy within %lld ms (last check: %s)",
-			                 in->name, (long long)limit, detail);
+				step_fail(o, "%s is not running %lld ms after its start%s%s",
+				          in->name, (long long)limit, ds.detail[0] ? ": " : "",
+				          ds.detail);
+			else
+				step_fail(o, "%s not healthy within %lld ms (last check: %s)",
+				          in->name, (long long)limit, detail);
+			return with_output(rt, in, o);
 		}
-		poll(NULL, 0, GATE_POLL_MS);
+		if (!checked)
+			poll(NULL, 0, GATE_POLL_MS);
+		else if (mon_wait_up(rt, in->name, GATE_POLL_MS, detail, sizeof(detail)) ==
+		         HEALTH_UP)
+			break;
 	}
 	*took_ms = drv_mono_ms() - t0;
 	return DRV_OK;
@@ -623,12 +679,60 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 	return rc;
 }
 
+/* STOP naming a blue-green slot (the rollback of a switch that did not
+ * finish): only that slot stops. When it was the current release and the
+ * previous one still runs in the other slot, the previous one is current
+ * again (what runs is what the agent records and reports). */
+static int stop_slot(struct runtime *rt, const char *name, const char *slot, struct step_outcome *o)
+{
+	struct state_release cur = {0}, prev = {0};
+	struct driver_instance pi;
+	struct driver_status ds;
+	bool has_cur = state_release_get(rt->st, name, ROLE_CURRENT, &cur) == DRV_OK;
+	bool has_prev = state_release_get(rt->st, name, ROLE_PREVIOUS, &prev) == DRV_OK;
+	int rc = DRV_OK;
+
+	if (has_cur && strcmp(cur.slot, slot) == 0) {
+		stop_rel(rt, &cur, ROLE_CURRENT);
+		if (has_prev && strcmp(prev.slot, slot) != 0 &&
+		    rel_status(rt, &prev, &ds) == DRIVER_RUNNING) {
+			rc = state_release_swap(rt->st, name);
+			if (rc == DRV_OK)
+				rc = state_release_set_want(rt->st, name, ROLE_CURRENT, true);
+			rel_instance(&prev, &pi);
+			if (rc == DRV_OK && !mon_has(rt, pi.name))
+				mon_start(rt, &pi);
+			if (rc == DRV_OK)
+				step_ok(o, "%s@%s stopped; %s@%s (%s) is current again", name, slot,
+				        name, prev.slot, prev.version);
+			else
+				step_fail(o,
+				          "%s@%s stopped, but cannot record %s@%s as current: %s",
+				          name, slot, name, prev.slot, drv_strerror(rc));
+		} else {
+			step_ok(o, "%s@%s stopped", name, slot);
+		}
+	} else if (has_prev && strcmp(prev.slot, slot) == 0 &&
+	           rel_status(rt, &prev, &ds) != DRIVER_STOPPED) {
+		stop_rel(rt, &prev, ROLE_PREVIOUS);
+		step_ok(o, "%s@%s stopped", name, slot);
+	} else {
+		step_ok(o, "%s@%s was not running", name, slot);
+	}
+	state_release_clear(&cur);
+	state_release_clear(&prev);
+	return rc;
+}
+
 int runtime_stop(struct runtime *rt, const Drover__Instruction *ins, struct step_outcome *o)
 {
 	const char *name = ins->service->name;
 	struct state_release cur, prev;
 	struct driver_status ds;
 	int n = 0;
+
+	if (ins->service->slot != NULL && ins->service->slot[0] != '\0')
+		return stop_slot(rt, name, ins->service->slot, o);
 
 	if (state_release_get(rt->st, name, ROLE_CURRENT, &cur) == DRV_OK) {
 		stop_rel(rt, &cur, ROLE_CURRENT);
@@ -900,6 +1004,7 @@ int runtime_new(const struct runtime_config *cfg, struct state *st, struct runti
 	                         .docker_socket = cfg->docker_socket,
 	                         .puller = rt->puller,
 	                         .log_max_bytes = cfg->log_max_bytes,
+	                         .log_keep = cfg->log_keep,
 	                         .cancel = cfg->cancel,
 	                         .notice = notice,
 	                         .notice_arg = rt};

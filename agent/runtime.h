@@ -31,6 +31,7 @@ struct runtime_config {
 	int insecure_registry;
 	long pull_stall_s;               /* 0 = 30 */
 	unsigned long log_max_bytes;     /* exec service logs; 0 = 10 MiB */
+	unsigned log_keep;               /* rotated files kept; 0 = 3 */
 	const struct stop_token *cancel; /* set: the agent is stopping (may be NULL) */
 	runtime_event_fn events;         /* health transitions, crash loops */
 	void *events_arg;

@@ -96,7 +96,11 @@ int drv_db_open(const char *path, const char *const *migrations, size_t n_migrat
 		return DRV_EDB;
 	}
 	sqlite3_busy_handler(db, busy_wait, NULL);
-	rc = drv_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	/* FULL: every commit's WAL frames are fsynced before it returns, so a
+	 * report acknowledged or a deployment step saved survives an OS crash or
+	 * power loss. NORMAL syncs only at checkpoints: a crash could roll back
+	 * commits the peer was already told about (docs/security.md). */
+	rc = drv_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	                     " PRAGMA foreign_keys=ON;");
 	if (rc == DRV_OK)
 		rc = migrate(db, migrations, n_migrations);

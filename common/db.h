@@ -1,7 +1,9 @@
 /*
  * db.h: opening SQLite databases the way drover wants them.
  *
- * WAL journal, a busy timeout, foreign keys on, and schema migrations keyed
+ * WAL journal with synchronous=FULL (a commit is on disk when it returns:
+ * what a peer was told is saved survives an OS crash), a busy timeout,
+ * foreign keys on, and schema migrations keyed
  * by PRAGMA user_version: migration i (0-based) runs once, in its own
  * transaction, when user_version == i, and sets user_version = i + 1.
  */

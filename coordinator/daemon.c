@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "agents_api.h"
+#include "logs_api.h"
+#include "tokens.h"
 #include "atomicfile.h"
 #include "audit_api.h"
 #include "clock.h"
@@ -62,6 +64,7 @@ struct droverd {
 	struct notifier *notifier;
 	struct deploy_engine *engine;
 	struct deploy_api deploy_api;
+	struct logs_api logs_api;
 	struct link *link;
 	struct drv_http_server *http;
 	struct drv_linkstats_file stats;
@@ -168,6 +171,11 @@ static int start_api(struct droverd *d)
 		rc = agents_api_add_routes(d->http, d->core);
 	if (rc == DRV_OK)
 		rc = deploy_api_add_routes(d->http, &d->deploy_api);
+	d->logs_api.core = d->core;
+	if (drv_role_parse(d->conf.logs_role, &d->logs_api.min_role) != DRV_OK)
+		d->logs_api.min_role = DRV_ROLE_VIEWER;
+	if (rc == DRV_OK)
+		rc = logs_api_add_routes(d->http, &d->logs_api);
 	if (rc == DRV_OK)
 		rc = drv_ui_add_routes(d->http); /* the dashboard at /ui */
 	if (rc == DRV_OK)

@@ -11,7 +11,19 @@
 #include "atomicfile.h"
 #include "err.h"
 #include "http_server.h"
+#include "tokens.h"
 #include "log.h"
+
+static int check_role(const void *v, char *why, size_t len)
+{
+	enum drv_role r;
+
+	if (drv_role_parse(*(char *const *)v, &r) != DRV_OK || r == DRV_ROLE_NONE) {
+		snprintf(why, len, "must be viewer, deployer or admin");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
 
 static int check_listen(const void *v, char *why, size_t len)
 {
@@ -49,6 +61,9 @@ static const struct drv_cfg_opt options[] = {
          "URLs the link listens on: tcp://HOST:PORT (tests) or tls+tcp://HOST:PORT"},
         {"api", DRV_CFG_STR, O(api), DRV_API_DEFAULT_LISTEN, 0, 255, 0, check_hostport,
          "HOST:PORT of the HTTP API"},
+        {"logs_role", DRV_CFG_STR, O(logs_role), "viewer", 0, 16, 0, check_role,
+         "the weakest role that may read services' output (drover logs; logs may hold "
+         "secrets): viewer, deployer or admin"},
         {"token_recheck", DRV_CFG_DURATION, O(token_recheck_ms), "30s", 100, 30 * S, 0, NULL,
          "an open event stream re-checks its API token this often and ends once it is revoked"},
         {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL, "SQLite database"},

@@ -15,6 +15,7 @@
 struct droverd_conf {
 	struct drv_strlist listen; /* tcp:// or tls+tcp:// URLs */
 	char *api;                 /* HOST:PORT of the HTTP API */
+	char *logs_role;           /* weakest role that reads service output */
 	int64_t token_recheck_ms;  /* streams re-check their token this often */
 	char *database;
 	char *signing_key;

@@ -232,7 +232,9 @@ void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct dr
 		rec = NULL;
 	if (rec != NULL) {
 		set_str(rec, "state", done_state(k, ok, str_of(rec, "state")));
-		set_str(rec, "message", ok ? "" : ev->message); /* why it failed */
+		/* Why it failed; a host rolled back after its failure keeps it. */
+		if (!(ok && k == DRV_SEQ_STEP_ROLLBACK))
+			set_str(rec, "message", ok ? "" : ev->message);
 		set_int(rec, "finished_ms", now);
 		if (service_step(k) && svc >= 0 && (size_t)svc < d->plan->n_services) {
 			host_event(d, svc, ev->agent, rec);

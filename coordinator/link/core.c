@@ -19,6 +19,7 @@
 #include "hello.h"
 #include "linkstats.h"
 #include "log.h"
+#include "logs.h"
 #include "registry.h"
 #include "report_metrics.h"
 #include "secret.h"
@@ -48,6 +49,7 @@ struct core {
 	struct core_config cfg;
 	struct registry *reg;
 	struct core_hooks hooks;
+	struct link_logs *logs; /* `drover logs` requests waiting for their reports */
 	uint64_t ticks, sync_gen;
 	pthread_mutex_t rl_mu; /* reject log rate limits (outside the core lock) */
 	int64_t rl_second;
@@ -876,6 +878,8 @@ static int report_locked(struct core *c, struct agent_rt *a, const Drover__Repor
 	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
 	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
 	drv_report_metrics_observe(r);
+	if (link_logs_offer(c->logs, a->id, r))
+		return DRV_OK; /* a log read's answer, not a deployment's step */
 	if (c->hooks.on_report != NULL)
 		c->hooks.on_report(c->hooks.arg, a->id, r);
 	return DRV_OK;
@@ -1419,6 +1423,8 @@ int core_new(const struct core_config *cfg, struct core **out)
 		c->cfg.max_pending_per_peer = c->cfg.max_pending;
 	rc = registry_new(&c->reg);
 	if (rc == DRV_OK)
+		rc = link_logs_new(&c->logs);
+	if (rc == DRV_OK)
 		rc = store_agent_foreach(cfg->store, load_one, c);
 	if (rc != DRV_OK) {
 		core_free(c);
@@ -1434,9 +1440,16 @@ void core_free(struct core *c)
 	if (c == NULL)
 		return;
 	registry_free(c->reg);
+	link_logs_free(c->logs);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->rl_mu);
 	free(c);
+}
+
+int core_read_log(struct core *c, const char *agent, const Drover__LogRequest *rq,
+                  int64_t timeout_ms, json_t **out, char *why, size_t why_cap)
+{
+	return link_logs_read(c->logs, c, agent, rq, timeout_ms, out, why, why_cap);
 }
 
 void core_set_hooks(struct core *c, const struct core_hooks *h)

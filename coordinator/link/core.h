@@ -126,5 +126,9 @@ void core_agent_counts(struct core *c, struct core_counts *out);
 
 /* One agent as above; DRV_ENOENT if unknown. */
 int core_agent_json(struct core *c, const char *id, json_t **out);
+/* A service's output from agent over the link, waiting up to timeout_ms
+ * (logs.h: link_logs_read). */
+int core_read_log(struct core *c, const char *agent, const Drover__LogRequest *rq,
+                  int64_t timeout_ms, json_t **out, char *why, size_t why_cap);
 
 #endif

@@ -26,7 +26,10 @@ static int validate(const struct dispatch_instr *in)
 	    in->step_id[0] == '\0' || strlen(in->step_id) > DISPATCH_STEP_ID_MAX)
 		return DRV_EINVAL;
 	if (in->action <= DROVER__ACTION__ACTION_UNSPECIFIED ||
-	    in->action > DROVER__ACTION__ACTION_FINALIZE)
+	    in->action > DROVER__ACTION__ACTION_READ_LOG)
+		return DRV_EINVAL;
+	if (in->action == DROVER__ACTION__ACTION_READ_LOG &&
+	    (in->log == NULL || in->log->service == NULL || in->log->service[0] == '\0'))
 		return DRV_EINVAL;
 	if (in->ttl_ms < 0 || in->ttl_ms > DISPATCH_TTL_MAX_MS)
 		return DRV_EINVAL;
@@ -79,6 +82,7 @@ int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct
 	sc.ins.action = in->action;
 	sc.ins.service = (Drover__ServiceSpec *)in->service;
 	sc.ins.hook = (Drover__Hook *)in->hook;
+	sc.ins.log = (Drover__LogRequest *)in->log;
 	sc.ins.step_deadline_ms = in->step_deadline_ms;
 	q.agent_id = in->agent_id;
 	q.step_id = in->step_id;

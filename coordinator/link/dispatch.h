@@ -29,6 +29,7 @@ struct dispatch_instr {
 	Drover__Action action;
 	const Drover__ServiceSpec *service; /* PRESTAGE/START/...: image pinned by digest */
 	const Drover__Hook *hook;           /* RUN_HOOK */
+	const Drover__LogRequest *log;      /* READ_LOG */
 	int64_t ttl_ms;                     /* 0: the coordinator's default */
 	uint32_t step_deadline_ms;
 };

@@ -79,6 +79,8 @@ struct fsim_agent {
 	struct fsim_work *wq_head, *wq_tail;
 	bool working;
 	bool accepted_once;
+	uint8_t nonce[64]; /* the last Welcome's, for the next Hello (session freshness) */
+	size_t nonce_len;
 	/* per round (reset by fsim_round_reset) */
 	int64_t round_rx_wall_us, round_ack_wall_us;
 	int64_t round_issued_ms;

@@ -486,6 +486,8 @@ static int seal_hello(struct fsim_agent *a, uint8_t **env, size_t *len)
 	h.facts = &facts;
 	h.enroll_token = (char *)(f->enroll_token ? f->enroll_token : "");
 	h.proto_major = DRV_PROTO_MAJOR;
+	h.nonce.data = a->nonce;
+	h.nonce.len = a->nonce_len;
 	if (f->label_key != NULL && f->n_label_values > 0) {
 		kv.key = (char *)f->label_key;
 		kv.value = f->label_values[a->idx % f->n_label_values];
@@ -557,6 +559,14 @@ static void on_welcome(struct fsim_agent *a, const Drover__Envelope *env)
 	if (drv_env_decode(env, DROVER__BODY_TYPE__BODY_WELCOME, (ProtobufCMessage **)&w) !=
 	    DRV_OK) {
 		nap_then_hello(a, backoff(a, a->p_fail++));
+		return;
+	}
+	a->nonce_len = w->nonce.len <= sizeof(a->nonce) ? w->nonce.len : 0;
+	memcpy(a->nonce, w->nonce.data, a->nonce_len);
+	if (w->challenge && a->p_fail < 3) { /* nothing recorded yet: Hello with the nonce */
+		a->p_fail++;
+		drv_msg_free(&w->base);
+		say_hello(a);
 		return;
 	}
 	if (w->status == DROVER__AGENT_STATUS__AGENT_ACCEPTED) {

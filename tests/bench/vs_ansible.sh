@@ -170,15 +170,36 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	ok "round $r ($v): drover $dt ms, Ansible $at ms"
 done
 
+# The floor: what the services themselves take. On every host, berry-svc
+# started directly (port 8082) and polled every millisecond until healthy,
+# then stopped with SIGTERM (start_to_healthy.py, 3 runs, medians). A
+# health-gated rolling update cannot be faster than, per batch, the slowest
+# host's stop plus start-to-healthy: floor = the sum of that over the batches
+# (hosts in batches of N/4 in their order).
+floor_ms=0 host_ms=()
+for h in "${HOSTS[@]}"; do
+	j=$(in_ns "$h" python3 "$HERE/start_to_healthy.py" "$(addr_of "$h")" 8082 3 -- \
+		"$(e2e_bin berry-svc)" --name floor --port 8082 --listen-addr "$(addr_of "$h")") ||
+		fail "start_to_healthy on $h: $j"
+	host_ms+=("$(jq '.start_to_healthy_ms + .stop_ms' <<<"$j")")
+done
+per=$((N / 4 > 0 ? N / 4 : 1))
+floor_ms=$(printf '%s\n' "${host_ms[@]}" | awk -v per="$per" \
+	'{ b = int((NR - 1) / per); if ($1 > m[b]) m[b] = $1 } END { for (b in m) s += m[b]; printf "%.1f", s }')
+ok "floor (sum over batches of the slowest host's stop + start-to-healthy): $floor_ms ms"
+
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "null") }'; }
 d=$(median "${d_ms[@]}")
 a=$(median "${a_ms[@]}")
 jq -n --argjson n "$N" --argjson rounds "$ROUNDS" --argjson d "${d:-null}" --argjson a "$a" \
 	--arg dl "${d_ms[*]}" --arg al "${a_ms[*]}" --arg ansible "$(ansible --version | head -n 1)" \
+	--argjson floor "$floor_ms" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
 	'{hosts: $n, rounds: $rounds, batch: "25%", drover_s: (if $d then $d / 1000 else null end),
 	  ansible_s: ($a / 1000), ratio: (if $d then $a / $d else null end),
 	  drover_ms: ($dl | split(" ") | map(select(. != "") | tonumber)),
-	  ansible_ms: ($al | split(" ") | map(tonumber)), ansible_version: $ansible}' \
+	  ansible_ms: ($al | split(" ") | map(tonumber)), ansible_version: $ansible,
+	  floor_s: ($floor / 1000), drover_over_floor: (if $d then $d / $floor else null end),
+	  load: $load}' \
 	>"$BENCH_OUT/vs_ansible.json"
 cat "$BENCH_OUT/vs_ansible.json"
 ((HAVE_ENGINE)) || skip "droverd has no deployment engine yet (POST /v1/deployments is 404): only Ansible was timed"

@@ -113,17 +113,23 @@ run_step r1 "$(simple_json r1 activate_previous berry)" || fail "rollback: $(fin
 ok "activate_previous after the crash loop: 1.0.0 serves again"
 
 # Log rotation: a small cap, many requests.
-run_step s5 "$(svc_json s5 start berry 2.0.0 "$D2" "$PORT")" --insecure-registry --log-max-bytes 2000 --watch 100 ||
-	fail "start 2.0.0: $(final s5)"
-"$AGENT" run-step --status --dir "$AGENT_DIR" --log-max-bytes 2000 --watch 2000 >/dev/null 2>&1 &
+run_step s5 "$(svc_json s5 start berry 2.0.0 "$D2" "$PORT")" --insecure-registry --log-max-bytes 2000 \
+	--log-keep 2 --watch 100 || fail "start 2.0.0: $(final s5)"
+"$AGENT" run-step --status --dir "$AGENT_DIR" --log-max-bytes 2000 --log-keep 2 --watch 4000 >/dev/null 2>&1 &
 wpid=$!
 at_exit "kill $wpid"
-for ((i = 0; i < 100; i++)); do http_body "$URL/version" >/dev/null; done
+# About 60 bytes a request: several rotations, a tick (1 s) apart.
+for ((i = 0; i < 4; i++)); do
+	for ((j = 0; j < 50; j++)); do http_body "$URL/version" >/dev/null; done
+	sleep 1
+done
 wait "$wpid" || true
 log=$AGENT_DIR/log/services/berry.log
 [[ -f $log.1 && $(stat -c %s "$log.1") -ge 2000 ]] || fail "log not rotated"
+[[ -f $log.2 ]] || fail "log rotated only once (no berry.log.2)"
+[[ ! -e $log.3 ]] || fail "--log-keep 2 kept berry.log.3"
 ((i = $(stat -c %s "$log"), i < 20000)) || fail "log not truncated ($i bytes)"
-ok "service log rotated at the size cap (berry.log.1 exists, berry.log restarted)"
+ok "service log rotated at the size cap, 2 kept (berry.log.1 and .2, no .3), berry.log restarted"
 
 # kill -9 of the agent in the middle of a switch: the new version starts slowly,
 # the agent dies during the health gate; the next agent must not claim success.
@@ -216,6 +222,15 @@ run_step e3 "$(evil_json e3 '{"command":["/bin/berry-svc","--name","evil","--por
 run_step e4 "$(evil_json e4 '{"command":["/bin/berry-svc","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"]}')" ||
 	fail "restart without keep_setid: $(final e4)"
 [[ $(stat -c '%a' "$eroot/bin/suid-tool") == 755 ]] || fail "setuid back without keep_setid"
+# A release an older agent unpacked (no setid list, bits still on) is
+# stripped when it starts.
+run_step x11 "$(simple_json x11 stop evil)" || fail "stop evil before the legacy check"
+rm "${eroot%/rootfs}/setid"
+chmod 4755 "$eroot/bin/suid-tool"
+run_step e4b "$(evil_json e4b '{"command":["/bin/berry-svc","--name","evil","--port","'$PORT'","--listen-addr","127.0.0.1"]}')" ||
+	fail "legacy release start: $(final e4b)"
+[[ $(stat -c '%a' "$eroot/bin/suid-tool") == 755 && -f ${eroot%/rootfs}/setid ]] ||
+	fail "a legacy release kept its setuid bit: $(stat -c '%a' "$eroot/bin/suid-tool")"
 ok "setuid/setgid bits are stripped from images (4755 -> 755), back only with keep_setid: true"
 
 # The packaged config reaches releases through a link in /etc/drover/agent

@@ -103,5 +103,21 @@ run_step r2 "$(simple_json r2 activate_previous berry)" || fail "blue-green roll
 [[ $(http_body "http://127.0.0.1:$P1/version") == 1.0.0 ]] || fail "1.0.0 not back"
 wait_for 5 test -z "$(http_body "http://127.0.0.1:$P2/version")" || fail "green still serving after rollback"
 ok "rollback after finalize (registry stopped): 1.0.0 back on :$P1, green stopped"
+registry_start "$REG_DIR" "$REG_PORT" || fail "registry restart"
+
+# Rollback before the switch (the traffic switch failed): STOP names the new
+# slot, which alone stops; the old release keeps serving and is current
+# again. (It used to stop both slots: the service ran nowhere. Found by the
+# chaos soak, tests/soak.)
+run_step g2 "$(svc_json g2 start berry 2.0.0 "$D2" "$P2" '{"slot":"green"}')" --insecure-registry ||
+	fail "green start: $(final g2)"
+[[ $(http_body "http://127.0.0.1:$P2/version") == 2.0.0 ]] || fail "green does not serve"
+run_step x1 "$(jq -cn '{action:"stop", step_id:"x1", service:{name:"berry", slot:"green"}}')" ||
+	fail "stop green: $(final x1)"
+wait_for 5 test -z "$(http_body "http://127.0.0.1:$P2/version")" || fail "green still serving after its stop"
+[[ $(http_body "http://127.0.0.1:$P1/version") == 1.0.0 ]] || fail "stopping green stopped 1.0.0 too: $(final x1)"
+[[ $(rel x1 .version) == 1.0.0 && $(rel x1 .state) == running ]] ||
+	fail "1.0.0 is not the current release again: $(final x1)"
+ok "stop of the new slot before the switch: only green stops, 1.0.0 keeps serving and is current ($(field x1 .message))"
 
 echo "$TEST_NAME: $PASSED passed, 0 failed"

@@ -86,6 +86,15 @@ ok "audit: one 401 row and one 429 row for 61 refused requests (bounded per addr
 agent_init web-1
 agent_start web-1
 wait_for 20 is_state web-1 pending || fail "web-1 not pending"
+# Roles on the real routes: a deployer cannot accept agents or read the
+# audit log, a viewer cannot deploy.
+DEPLOYER=$(tok deployer ci)
+as() { curl -s -o /dev/null -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" "${@:4}" "$DROVER_ADDR$3"; }
+[[ $(as "$DEPLOYER" POST /v1/agents/web-1/accept) == 403 ]] || fail "a deployer accepted an agent"
+[[ $(as "$DEPLOYER" GET /v1/audit) == 403 ]] || fail "a deployer read the audit log"
+[[ $(as "$KEEPER" POST /v1/deployments --data-binary 'deployment: x') == 403 ]] || fail "a viewer deployed"
+[[ $(agent_state web-1) == pending ]] || fail "web-1 is not pending any more"
+ok "roles: a deployer cannot accept agents or read the audit log (403), a viewer cannot deploy (403)"
 sql "CREATE TRIGGER tc_no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'test: audit disabled'); END;"
 code=$(curl -s -o "$TMP/accept.body" -w '%{http_code}' -X POST -H "Authorization: Bearer $ADMIN_TOKEN" \
 	"$DROVER_ADDR/v1/agents/web-1/accept")

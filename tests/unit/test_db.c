@@ -83,6 +83,23 @@ static void migrations_applied_exactly_once(void **state)
 	drv_db_close(db);
 }
 
+/* Finding 13.10: with synchronous=NORMAL a WAL commit is not on disk when it
+ * returns, so an OS crash could lose a report the link had acknowledged or a
+ * deployment step it had saved. Every connection drover opens syncs each
+ * commit (FULL = 2), and its journal is the WAL. */
+static void commits_are_synced_before_they_return(void **state)
+{
+	(void)state;
+	sqlite3 *db;
+
+	assert_int_equal(drv_db_open(dbpath, schema_v2, 2, &db), DRV_OK);
+	assert_int_equal(count(db, "PRAGMA synchronous"), 2);
+	assert_int_equal(
+	        count(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"),
+	        1);
+	drv_db_close(db);
+}
+
 static void newer_schema_refused(void **state)
 {
 	(void)state;
@@ -225,6 +242,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(migrations_applied_exactly_once),
+	        cmocka_unit_test(commits_are_synced_before_they_return),
 	        cmocka_unit_test(newer_schema_refused),
 	        cmocka_unit_test(failing_migration_rolls_back),
 	        cmocka_unit_test(unopenable_path_reported),

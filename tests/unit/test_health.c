@@ -71,12 +71,135 @@ static void defaults(void **state)
 	assert_string_equal(health_kind_find(DROVER__HEALTH_KIND__HEALTH_HTTP)->name, "http");
 }
 
+static struct health_params sched_params(uint32_t interval, uint32_t up, uint32_t down)
+{
+	struct health_params p;
+
+	health_params_of(NULL, &p);
+	p.interval_ms = interval;
+	p.healthy_threshold = up;
+	p.unhealthy_threshold = down;
+	return p;
+}
+
+/* Fail at once and back off 10, 20, 40 ... up to the interval. */
+static void sched_backoff(void **state)
+{
+	struct health_params p = sched_params(1000, 2, 3);
+	struct health_sched s;
+	int64_t prev, t = 5000;
+	const int64_t want[] = {10, 20, 40, 80, 160, 320, 640, 1000, 1000};
+	(void)state;
+	health_sched_init(&s, &p, t);
+	assert_int_equal(s.next_at, t); /* no initial delay: probe at once */
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		t = s.next_at;
+		health_sched_feed(&s, &p, false, t, &prev);
+		assert_int_equal(s.next_at - t, want[i]);
+	}
+	p.initial_delay_ms = 300;
+	health_sched_init(&s, &p, 100);
+	assert_int_equal(s.next_at, 400);
+}
+
+/* healthy_threshold successes in a row, an interval apart; a failure breaks the run. */
+static void sched_threshold_exact(void **state)
+{
+	struct health_params p = sched_params(1000, 3, 3);
+	struct health_sched s;
+	int64_t prev = -1, t = 0;
+	(void)state;
+	health_sched_init(&s, &p, 0);
+	assert_false(health_sched_feed(&s, &p, false, 0, &prev)); /* 1st failure counted */
+	assert_int_equal(s.next_at, 10);
+	assert_false(health_sched_feed(&s, &p, true, 10, &prev));
+	assert_int_equal(s.next_at, 1010); /* confirmations: an interval apart */
+	assert_false(health_sched_feed(&s, &p, true, 1010, &prev));
+	assert_false(health_sched_feed(&s, &p, false, 2010, &prev)); /* run broken */
+	assert_int_equal(s.d.ok_run, 0);
+	assert_int_equal(s.d.state, HEALTH_UNKNOWN);
+	assert_int_equal(s.next_at, 2020); /* fast again */
+	t = s.next_at;
+	assert_false(health_sched_feed(&s, &p, true, t, &prev));
+	assert_false(health_sched_feed(&s, &p, true, t + 1000, &prev));
+	assert_true(health_sched_feed(&s, &p, true, t + 2000, &prev)); /* 3 in a row */
+	assert_int_equal(s.d.state, HEALTH_UP);
+	assert_int_equal(prev, t + 2000);
+	assert_int_equal(s.next_at, t + 3000); /* healthy: at the interval */
+}
+
+/* A process that answers at once and dies 100 ms later (interval 150 ms,
+ * threshold 2) is never healthy: the confirmation waits for the interval. */
+static void sched_crash_after_start(void **state)
+{
+	struct health_params p = sched_params(150, 2, 2);
+	struct health_sched s;
+	int64_t prev;
+	(void)state;
+	health_sched_init(&s, &p, 0);
+	assert_false(health_sched_feed(&s, &p, true, 0, &prev));
+	assert_true(s.next_at >= 100);
+	for (int i = 0; i < 20; i++)
+		health_sched_feed(&s, &p, s.next_at < 100, s.next_at, &prev);
+	assert_int_not_equal(s.d.state, HEALTH_UP);
+}
+
+/* A service healthy 30 ms after its start counts as healthy within one
+ * fast step of that (threshold 1), not after an interval. */
+static void sched_healthy_fast(void **state)
+{
+	struct health_params p = sched_params(1000, 1, 3);
+	struct health_sched s;
+	int64_t prev;
+	(void)state;
+	health_sched_init(&s, &p, 0);
+	while (!health_sched_feed(&s, &p, s.next_at >= 30, s.next_at, &prev))
+		assert_true(s.next_at <= 1000);
+	assert_int_equal(s.d.state, HEALTH_UP);
+	assert_true(prev >= 30 && prev <= 70);
+}
+
+/* Before the first success, fast failures count toward unhealthy_threshold
+ * no more often than once an interval: unhealthy no sooner than before. */
+static void sched_unhealthy_not_sooner(void **state)
+{
+	struct health_params p = sched_params(100, 2, 3);
+	struct health_sched s;
+	int64_t prev, t = 0;
+	(void)state;
+	health_sched_init(&s, &p, 0);
+	for (;;) {
+		t = s.next_at;
+		if (health_sched_feed(&s, &p, false, t, &prev))
+			break;
+		assert_true(t < 1000);
+	}
+	assert_int_equal(s.d.state, HEALTH_DOWN);
+	assert_true(t >= 200); /* failures counted at 0, >= 100, >= 200 */
+	/* once healthy, the unhealthy side is the plain damper at the interval */
+	health_sched_feed(&s, &p, true, t + 100, &prev);
+	assert_true(health_sched_feed(&s, &p, true, s.next_at, &prev));
+	t = s.next_at;
+	assert_int_equal(s.d.state, HEALTH_UP);
+	assert_false(health_sched_feed(&s, &p, false, t, &prev));
+	assert_int_equal(s.next_at, t + 100);
+	assert_false(health_sched_feed(&s, &p, false, t + 100, &prev));
+	assert_true(health_sched_feed(&s, &p, false, t + 200, &prev));
+	assert_int_equal(s.d.state, HEALTH_DOWN);
+	assert_int_equal(s.next_at, t + 300); /* no fast probes after a fall */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(thresholds),
 	        cmocka_unit_test(zero_thresholds_mean_one),
 	        cmocka_unit_test(defaults),
+	        cmocka_unit_test(sched_backoff),
+	        cmocka_unit_test(sched_threshold_exact),
+	        cmocka_unit_test(sched_healthy_fast),
+	        cmocka_unit_test(sched_crash_after_start),
+	        cmocka_unit_test(sched_unhealthy_not_sooner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

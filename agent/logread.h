@@ -1,0 +1,37 @@
+/*
+ * logread.h: ACTION_READ_LOG, the tail of a service's own output from
+ * LOG_DIR/services/<instance>.log (the exec driver writes it, and rotates
+ * it by size into .1 ... .N), for `drover logs` and for failure reasons.
+ */
+#ifndef DRV_LOGREAD_H
+#define DRV_LOGREAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drover.pb-c.h"
+
+#define LOGREAD_BYTES_MAX (64u << 10) /* an answer's text at most */
+#define LOGREAD_LINES_MAX 10000
+
+struct logread {
+	char instance[160]; /* the file's instance name ("svc" or "svc@slot") */
+	char *text;         /* malloc'd, len bytes (not NUL-terminated for callers) */
+	size_t len;
+	uint64_t offset; /* the file's size after text */
+	bool truncated, rotated;
+};
+
+/* Read what rq asks (capped) from log_dir. DRV_ENOENT with why when the
+ * service has no log file here; DRV_EINVAL for a bad name. On success the
+ * caller frees out->text. */
+int logread_read(const char *log_dir, const Drover__LogRequest *rq, struct logread *out, char *why,
+                 size_t why_cap);
+
+/* The last lines of instance's log, at most max bytes, on one line each
+ * joined by " | " (for a failure reason): "" when there is none. */
+void logread_tail_line(const char *log_dir, const char *instance, size_t lines, char *out,
+                       size_t max);
+
+#endif

@@ -1,0 +1,140 @@
+/* logs_api.c: GET /v1/services/{service}/logs (see logs_api.h). */
+#include "logs_api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+
+#define HOSTS_MAX       64 /* hosts answered in one request */
+#define READ_TIMEOUT_MS 10000
+
+static bool name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 64 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+static const char *str_of(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static bool runs(const json_t *agent, const char *service)
+{
+	const json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(agent, "releases"), i, r)
+	{
+		if (strcmp(str_of(r, "service"), service) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One host's answer (or its error) appended to out. */
+static void read_one(struct logs_api *api, const json_t *agent, const Drover__LogRequest *rq,
+                     json_t *out)
+{
+	const char *id = str_of(agent, "id");
+	char why[300] = "";
+	json_t *chunk = NULL;
+	int rc;
+
+	if (!json_is_true(json_object_get(agent, "connected"))) {
+		json_array_append_new(out, json_pack("{s:s, s:s}", "host", id, "error",
+		                                     "offline: its agent is not connected"));
+		return;
+	}
+	rc = core_read_log(api->core, id, rq, READ_TIMEOUT_MS, &chunk, why, sizeof(why));
+	if (rc == DRV_OK)
+		json_array_append_new(out, chunk);
+	else
+		json_array_append_new(out, json_pack("{s:s, s:s}", "host", id, "error", why));
+}
+
+static int args(struct drv_http_req *req, struct drv_http_resp *resp, Drover__LogRequest *rq,
+                long long *offset)
+{
+	long long lines;
+	const char *slot = drv_http_query(req, "slot");
+
+	if (drv_http_query_int(req, resp, "lines", 1, 10000, 100, &lines) != DRV_OK ||
+	    drv_http_query_int(req, resp, "offset", 0, INT64_MAX, -1, offset) != DRV_OK)
+		return DRV_EINVAL;
+	if (slot != NULL && !name_ok(slot))
+		return drv_http_error_at(resp, 400, "bad-request", "slot", 0, "not a slot name"),
+		       DRV_EINVAL;
+	if (*offset >= 0 && drv_http_query(req, "host") == NULL)
+		return drv_http_error_at(resp, 400, "bad-request", "offset", 0,
+		                         "offset needs host (it is a position in one host's file)"),
+		       DRV_EINVAL;
+	rq->lines = (uint32_t)lines;
+	rq->slot = (char *)(slot ? slot : "");
+	rq->offset = *offset >= 0 ? (uint64_t)*offset : 0;
+	rq->from_offset = *offset >= 0;
+	return DRV_OK;
+}
+
+static int service_logs(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	struct logs_api *api = ctx;
+	const char *service = drv_http_param(req, "service"), *host = drv_http_query(req, "host");
+	Drover__LogRequest rq = DROVER__LOG_REQUEST__INIT;
+	json_t *agents = NULL, *out, *a;
+	long long offset;
+	size_t i, n = 0;
+	int rc;
+
+	if (drv_http_role(req) < api->min_role)
+		return drv_http_error(resp, 403, "forbidden",
+		                      "reading logs needs the %s role (logs_role in droverd.yaml)",
+		                      drv_role_name(api->min_role));
+	if (!name_ok(service))
+		return drv_http_error_at(resp, 400, "bad-request", "service", 0,
+		                         "not a service name: 1-64 of [A-Za-z0-9._-]");
+	if (host != NULL && !name_ok(host))
+		return drv_http_error_at(resp, 400, "bad-request", "host", 0, "not an agent id");
+	if (args(req, resp, &rq, &offset) != DRV_OK)
+		return DRV_OK;
+	rq.service = (char *)service;
+	rc = core_agents_json(api->core, &agents);
+	if (rc != DRV_OK)
+		return rc;
+	out = json_array();
+	json_array_foreach(agents, i, a)
+	{
+		if (strcmp(str_of(a, "status"), "accepted") != 0 || n == HOSTS_MAX)
+			continue;
+		if (host != NULL ? strcmp(str_of(a, "id"), host) != 0 : !runs(a, service))
+			continue;
+		read_one(api, a, &rq, out);
+		n++;
+	}
+	json_decref(agents);
+	if (n == 0) {
+		json_decref(out);
+		return host ? drv_http_error(resp, 404, "not-found", "no accepted agent '%s'", host)
+		            : drv_http_error(resp, 404, "not-found", "no host runs service '%s'",
+		                             service);
+	}
+	return drv_http_json(resp, 200, json_pack("{s:s, s:o}", "service", service, "hosts", out));
+}
+
+static const struct drv_http_route routes[] = {
+        {.method = "GET",
+         .pattern = "/v1/services/{service}/logs",
+         .min_role = DRV_ROLE_VIEWER,
+         .handler = service_logs},
+};
+
+int logs_api_add_routes(struct drv_http_server *srv, struct logs_api *api)
+{
+	return drv_http_add_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
+}

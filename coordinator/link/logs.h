@@ -1,0 +1,48 @@
+/*
+ * logs.h: a service's output fetched from an agent over the signed link
+ * (`drover logs`). A request is an ACTION_READ_LOG instruction with a step
+ * id of its own ("log:..."); the agent answers with a Report carrying a
+ * LogChunk, which core.c hands here instead of to the deployment engine.
+ * The caller waits (bounded) for it. The text is never stored: only the
+ * "report" event of the step (its size) is.
+ *
+ * Limits: LOGS_WAITING_MAX requests wait at once, LOGS_RATE_PER_S start per
+ * second (both DRV_ETOOBIG beyond); an answer holds at most 64 KiB (the
+ * agent's cap, checked again here).
+ */
+#ifndef DRV_LINK_LOGS_H
+#define DRV_LINK_LOGS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "drover.pb-c.h"
+
+#define LOGS_WAITING_MAX 32
+#define LOGS_RATE_PER_S  20
+#define LOGS_TEXT_MAX    (64u << 10)
+#define LOGS_STEP_PREFIX "log:"
+
+struct core;
+struct link_logs;
+
+int link_logs_new(struct link_logs **out);
+void link_logs_free(struct link_logs *l);
+
+/* Core side (core lock held): true when r belongs to a log request (then
+ * it is consumed, answered or late). */
+bool link_logs_offer(struct link_logs *l, const char *agent, const Drover__Report *r);
+
+/*
+ * Queue a READ_LOG for agent and wait up to timeout_ms for the answer. On
+ * success *out is {"host", "instance", "text", "offset", "truncated",
+ * "rotated"}. DRV_ENOENT unknown agent, DRV_ESTATE not accepted, DRV_ETOOBIG
+ * too many requests, DRV_ETIMEDOUT no answer in time, DRV_EIO the agent
+ * answered with an error (why says it).
+ */
+int link_logs_read(struct link_logs *l, struct core *c, const char *agent,
+                   const Drover__LogRequest *rq, int64_t timeout_ms, json_t **out, char *why,
+                   size_t why_cap);
+
+#endif
