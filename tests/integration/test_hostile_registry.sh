@@ -98,8 +98,8 @@ ok "a registry that never answers: the step fails at its 3 s deadline ($dur ms)"
 
 # 4. SIGTERM while pulling from the drip: the agent is gone within 1 s
 plan long drip 120s
-submit long
 n=$(grep -c '^/v2/drip/.* open' "$TMP/registry.log")
+submit long
 pulling() { (($(grep -c '^/v2/drip/.* open' "$TMP/registry.log") > n)); }
 wait_for 30 pulling || fail "the agent did not start pulling"
 sleep 0.5
