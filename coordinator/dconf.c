@@ -170,22 +170,29 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 }
 
 /* The sections the options table does not cover (`balancers`, `prometheus`),
- * read from the same file with every node's line; errors go to diag. */
+ * from one tree of the same file with every node's line; errors go to diag. */
 static int load_sections(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
 {
 	char dir[PATH_MAX], *buf = NULL;
+	struct drv_yj_lines *lines = NULL;
+	json_t *root = NULL;
 	const char *base;
 	size_t len;
 	int rc = drv_read_file(path, DRV_CFG_FILE_MAX, &buf, &len);
 
 	if (rc != DRV_OK)
 		return rc;
+	rc = drv_cfg_tree_load(buf, len, path, &root, &lines, diag);
+	free(buf);
+	if (rc != DRV_OK)
+		return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
 	snprintf(dir, sizeof(dir), "%s", path);
 	base = dirname(dir);
-	rc = drv_traffic_balancers_parse(buf, len, path, base, &out->balancers, diag);
+	rc = drv_traffic_balancers_read(root, lines, path, base, &out->balancers, diag);
 	if (rc == DRV_OK || rc == DRV_EINVAL)
-		rc = drv_prom_servers_parse(buf, len, path, base, &out->prometheus, diag);
-	free(buf);
+		rc = drv_prom_servers_read(root, lines, path, base, &out->prometheus, diag);
+	json_decref(root);
+	drv_yj_lines_free(lines);
 	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
 }
 
