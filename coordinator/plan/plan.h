@@ -2,7 +2,7 @@
  * plan.h: deployment plans. Parse (YAML or JSON), validate, apply defaults,
  * normalize, resolve image tags to digests.
  *
- * The shape is the one in DESIGN.md and docs/plans.md; field names are the
+ * The shape is the one in docs/plans.md; field names are the
  * contract. Validation reports every error, each as
  *   FILE:LINE: field.path: message
  * (LINE left out when unknown, e.g. for a plan given as a jansson tree).
