@@ -7,6 +7,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "linkstate.h"
 #include "linkstats.h"
 #include "log.h"
+#include "watchdog.h"
 #include "replay.h"
 
 struct rq_item {
@@ -38,6 +40,7 @@ struct uplink {
 	struct executor *ex;
 	nng_socket sock;
 	bool sock_open;
+	bool close_abandoned;    /* nng_close did not return in time: NNG keeps sock */
 	nng_dialer dialer;       /* replaced by redial() (poll thread only) */
 	unsigned hello_timeouts; /* in a row (poll thread only) */
 	nng_ctx poll_ctx, report_ctx;
@@ -295,31 +298,15 @@ static void enqueue_report(struct uplink *u, const Drover__Report *r)
 	enqueue_packed(u, buf, len);
 }
 
-static bool is_final(Drover__StepResult r)
-{
-	return r == DROVER__STEP_RESULT__STEP_SUCCEEDED || r == DROVER__STEP_RESULT__STEP_FAILED;
-}
-
+/* The executor records the result (agent.db) before it reports it. */
 void uplink_report(const Drover__Report *r, void *arg)
 {
-	struct uplink *u = arg;
-	struct linkstate_step *s;
-
-	if (r->step_id != NULL && r->step_id[0] != '\0' && is_final(r->result)) {
-		pthread_mutex_lock(&u->mu);
-		s = linkstate_find(u->st, r->step_id);
-		if (s != NULL) {
-			linkstate_set_result(s, r->result, r->exit_code, r->message);
-			save_locked(u);
-		}
-		pthread_mutex_unlock(&u->mu);
-	}
-	enqueue_report(u, r);
+	enqueue_report(arg, r);
 }
 
 /* A report the link makes itself (duplicates, refused instructions). */
 static void link_report(struct uplink *u, const Drover__Instruction *ins,
-                        const struct linkstate_step *s)
+                        const struct executor_step *s)
 {
 	Drover__Report r = DROVER__REPORT__INIT;
 
@@ -466,27 +453,38 @@ static bool image_pinned(const Drover__Instruction *ins)
 	       digest_valid(ins->service->image->digest);
 }
 
-/* A verified instruction we will not run: remember the step as failed,
+/* What the link tells the coordinator about a step that failed before it ran. */
+__attribute__((format(printf, 3, 4))) static void
+told_failed(struct executor_step *say, const Drover__Instruction *ins, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(say, 0, sizeof(*say));
+	say->seq = ins->seq;
+	say->result = DROVER__STEP_RESULT__STEP_FAILED;
+	say->exit_code = -1;
+	va_start(ap, fmt);
+	vsnprintf(say->message, sizeof(say->message), fmt, ap);
+	va_end(ap);
+}
+
+/* A verified instruction we will not run: record the step as failed,
  * consume its sequence number; *say is what to tell the coordinator. Lock
  * held. */
 static void refuse_locked(struct uplink *u, const Drover__Instruction *ins,
-                          Drover__RejectReason why, const char *msg, struct linkstate_step *say)
+                          Drover__RejectReason why, const char *msg, struct executor_step *say)
 {
-	struct linkstate_step *s;
-	char text[128];
-
-	snprintf(text, sizeof(text), "refused: %s", msg);
+	told_failed(say, ins, "refused: %s", msg);
+	if (executor_step_record(u->ex, ins, false, -1, say->message) != DRV_OK)
+		drv_error("uplink", "cannot record a refused step", "step=%s", ins->step_id);
 	u->st->applied_seq = ins->seq;
-	s = linkstate_add(u->st, ins->seq, ins->step_id, ins->deployment_id);
-	linkstate_set_result(s, DROVER__STEP_RESULT__STEP_FAILED, -1, text);
 	save_locked(u);
 	count_reject(why, "instruction", msg);
-	*say = *s;
 }
 
 /* A step id seen before: acknowledge and report its result; run nothing. */
 static void duplicate_locked(struct uplink *u, const Drover__Instruction *ins,
-                             const struct linkstate_step *known, struct linkstate_step *say)
+                             const struct executor_step *known, struct executor_step *say)
 {
 	if (ins->seq > u->st->applied_seq) {
 		u->st->applied_seq = ins->seq;
@@ -507,32 +505,27 @@ static void duplicate_locked(struct uplink *u, const Drover__Instruction *ins,
  * Lock held.
  */
 static void unsaved_locked(struct uplink *u, const Drover__Instruction *ins,
-                           struct linkstate_step *say)
+                           struct executor_step *say)
 {
-	struct linkstate_step *s = linkstate_find(u->st, ins->step_id);
-	char text[LINKSTATE_MESSAGE_MAX + 1];
-
-	snprintf(text, sizeof(text), "not run: the agent cannot save its state in %s: %s",
-	         u->cfg.state_path, u->save_error);
-	if (s != NULL)
-		linkstate_set_result(s, DROVER__STEP_RESULT__STEP_FAILED, -1, text);
+	told_failed(say, ins, "not run: the agent cannot save its state in %s: %s",
+	            u->cfg.state_path, u->save_error);
+	executor_step_record(u->ex, ins, false, -1, say->message); /* likely fails too */
 	u->save_failures++;
 	u->unsaved_now = true;
 	drv_error("uplink", "instruction not run: state not saved",
 	          "seq=%" PRIu64 " step=%s detail=\"%s\"", ins->seq, ins->step_id, u->save_error);
-	memset(say, 0, sizeof(*say));
-	say->result = DROVER__STEP_RESULT__STEP_FAILED;
-	say->exit_code = -1;
-	snprintf(say->message, sizeof(say->message), "%s", text);
 }
 
 enum verdict { V_DROP, V_RUN, V_TELL };
 
 /* Decide under the lock: run it, drop it, or only tell the coordinator *say. */
 static enum verdict accept_locked(struct uplink *u, const Drover__Instruction *ins, int check,
-                                  struct linkstate_step *say)
+                                  struct executor_step *say)
 {
-	struct linkstate_step *known = linkstate_find(u->st, ins->step_id);
+	struct executor_step rec, *known = NULL;
+
+	if (executor_step_get(u->ex, ins->step_id, &rec) == DRV_OK)
+		known = &rec;
 
 	if (ins->seq <= u->st->applied_seq) {
 		count_reject(DROVER__REJECT_REASON__REJECT_REPLAY, "instruction", ins->step_id);
@@ -556,7 +549,6 @@ static enum verdict accept_locked(struct uplink *u, const Drover__Instruction *i
 		return V_TELL;
 	}
 	u->st->applied_seq = ins->seq;
-	linkstate_add(u->st, ins->seq, ins->step_id, ins->deployment_id);
 	if (save_locked(u) != DRV_OK) {
 		unsaved_locked(u, ins, say);
 		return V_TELL;
@@ -568,7 +560,7 @@ static void handle_instruction(struct uplink *u, const Drover__Instruction *ins)
 {
 	struct drv_replay_msg m = {ins->target_agent, ins->seq, ins->issued_at_ms,
 	                           ins->expires_at_ms};
-	struct linkstate_step say;
+	struct executor_step say;
 	enum verdict v;
 	int check;
 
@@ -599,17 +591,8 @@ static void handle_instruction(struct uplink *u, const Drover__Instruction *ins)
 		/* e.g. agent.db cannot grow: say so rather than leave the step hanging */
 		drv_error("uplink", "executor refused the instruction", "step=%s error=%s",
 		          ins->step_id, drv_errname(check));
-		memset(&say, 0, sizeof(say));
-		say.result = DROVER__STEP_RESULT__STEP_FAILED;
-		say.exit_code = -1;
-		snprintf(say.message, sizeof(say.message),
-		         "not run: the agent cannot record the step: %s", drv_strerror(check));
-		pthread_mutex_lock(&u->mu);
-		if (linkstate_find(u->st, ins->step_id) != NULL)
-			linkstate_set_result(linkstate_find(u->st, ins->step_id), say.result, -1,
-			                     say.message);
-		save_locked(u);
-		pthread_mutex_unlock(&u->mu);
+		told_failed(&say, ins, "not run: the agent cannot record the step: %s",
+		            drv_strerror(check));
 		link_report(u, ins, &say);
 	}
 }
@@ -758,8 +741,9 @@ static enum outcome say_hello(struct uplink *u)
 	rv = request(u->poll_ctx, u->poll_aio, buf, len, u->cfg.request_timeout_ms, &reply);
 	free(buf);
 	if (rv != 0) {
-		if (rv != NNG_ECLOSED)
-			drv_info("uplink", "no answer to hello", "error=\"%s\"", nng_strerror(rv));
+		if (rv == NNG_ECLOSED || stopping(u))
+			return O_STOP;
+		drv_info("uplink", "no answer to hello", "error=\"%s\"", nng_strerror(rv));
 		/* after 1, 2, 4, 8 ... in a row: a coordinator that is down
 		 * does not make every agent churn its dialer */
 		if (rv == NNG_ETIMEDOUT) {
@@ -767,7 +751,7 @@ static enum outcome say_hello(struct uplink *u)
 			if ((n & (n - 1)) == 0)
 				redial(u, "no answer to hello");
 		}
-		return rv == NNG_ECLOSED ? O_STOP : O_LOST;
+		return O_LOST;
 	}
 	u->hello_timeouts = 0;
 	if (open_reply(u, reply, &env) == DRV_OK) {
@@ -1002,11 +986,50 @@ static int open_socket(struct uplink *u)
 	return dial(u);
 }
 
+/*
+ * A link state file from before agent.db held every step keeps the last
+ * steps and their results: move the ones agent.db does not know there (a
+ * step the link refused never reached the executor), then rewrite the file
+ * without them. A step still ACCEPTED there never started.
+ */
+static void move_old_steps(struct uplink *u)
+{
+	size_t moved = 0;
+
+	for (size_t i = 0; i < u->st->n_steps; i++) {
+		const struct linkstate_step *o = &u->st->steps[i];
+		Drover__Instruction ins = DROVER__INSTRUCTION__INIT;
+		struct executor_step known;
+		bool ok = o->result == DROVER__STEP_RESULT__STEP_SUCCEEDED;
+		bool done = ok || o->result == DROVER__STEP_RESULT__STEP_FAILED;
+
+		if (executor_step_get(u->ex, o->step_id, &known) == DRV_OK)
+			continue;
+		ins.step_id = (char *)o->step_id;
+		ins.deployment_id = (char *)o->deployment_id;
+		ins.seq = o->seq;
+		if (executor_step_record(u->ex, &ins, ok, done ? o->exit_code : -1,
+		                         done ? o->message
+		                              : "not run: accepted before an agent restart") ==
+		    DRV_OK)
+			moved++;
+	}
+	if (u->st->n_steps == 0)
+		return;
+	drv_info("uplink", "steps of the old link state moved to agent.db", "steps=%zu moved=%zu",
+	         u->st->n_steps, moved);
+	u->st->n_steps = 0;
+	pthread_mutex_lock(&u->mu);
+	save_locked(u);
+	pthread_mutex_unlock(&u->mu);
+}
+
 int uplink_start(struct uplink *u, struct executor *ex)
 {
 	int rv;
 
 	u->ex = ex;
+	move_old_steps(u);
 	rv = open_socket(u);
 	if (rv != 0) {
 		drv_error("uplink", "cannot open the link", "error=\"%s\"", nng_strerror(rv));
@@ -1015,7 +1038,9 @@ int uplink_start(struct uplink *u, struct executor *ex)
 	if (pthread_create(&u->poll_thr, NULL, poll_main, u) != 0)
 		return DRV_ESYS;
 	if (pthread_create(&u->report_thr, NULL, report_main, u) != 0) {
+		u->threads = false; /* join the poll thread alone */
 		uplink_stop(u);
+		pthread_join(u->poll_thr, NULL);
 		return DRV_ESYS;
 	}
 	u->threads = true;
@@ -1024,20 +1049,39 @@ int uplink_start(struct uplink *u, struct executor *ex)
 	return DRV_OK;
 }
 
-void uplink_stop(struct uplink *u)
+static void close_socket(void *arg)
 {
+	nng_close(*(nng_socket *)arg);
+}
+
+/* Stopping the aios first ends a request in flight at once and makes every
+ * later one fail, so the threads return without the socket's help. The
+ * close is bounded: NNG 1.5.2 can hang closing a connection while a message
+ * arrives on it (docs/reliability.md). */
+int uplink_stop(struct uplink *u)
+{
+	int rc = DRV_OK;
+
 	pthread_mutex_lock(&u->mu);
 	u->stopping = true;
 	pthread_cond_broadcast(&u->cv);
 	pthread_mutex_unlock(&u->mu);
-	if (u->sock_open)
-		nng_close(u->sock);
-	u->sock_open = false;
+	if (u->poll_aio != NULL)
+		nng_aio_stop(u->poll_aio);
+	if (u->report_aio != NULL)
+		nng_aio_stop(u->report_aio);
 	if (u->threads) {
 		pthread_join(u->poll_thr, NULL);
 		pthread_join(u->report_thr, NULL);
 		u->threads = false;
 	}
+	if (u->sock_open)
+		rc = drv_run_within(UPLINK_CLOSE_MS, "closing the NNG socket", close_socket,
+		                    &u->sock);
+	u->sock_open = false;
+	if (rc != DRV_OK)
+		u->close_abandoned = true;
+	return u->close_abandoned ? DRV_ETIMEDOUT : DRV_OK;
 }
 
 /* ---- lifecycle and status ---- */

@@ -12,7 +12,8 @@
  * number is above the highest applied, it has not expired, and images are
  * pinned by digest. The new highest sequence is saved (linkstate.h) before
  * the executor sees the instruction. A step id seen before is acknowledged
- * and its recorded result reported again, never executed twice.
+ * and its result, as the executor recorded it in agent.db (the agent's one
+ * record of steps), reported again, never executed twice.
  *
  * Reconnection: NNG redials with an exponential delay from reconnect_min
  * (randomized per agent) to reconnect_max; a failed exchange is retried
@@ -52,8 +53,11 @@ int uplink_new(const struct uplink_config *cfg, struct uplink **out);
 /* Dial and start the poll and report threads; ex is borrowed. */
 int uplink_start(struct uplink *u, struct executor *ex);
 /* Close the connection and join the threads. Reports may still arrive
- * (from the executor) until executor_free; they are kept, not sent. */
-void uplink_stop(struct uplink *u);
+ * (from the executor) until executor_free; they are kept, not sent.
+ * DRV_ETIMEDOUT when NNG did not finish closing within UPLINK_CLOSE_MS: the
+ * socket is left to process exit (do not call nng_fini()). */
+#define UPLINK_CLOSE_MS 1000
+int uplink_stop(struct uplink *u);
 void uplink_free(struct uplink *u);
 
 /* The executor's report callback (arg is the uplink): queues a copy. */

@@ -196,7 +196,8 @@ static int start_engine(struct droverd *d)
 	struct deploy_engine_config ec = {.db = d->deploy_db,
 	                                  .core = d->core,
 	                                  .events = d->events,
-	                                  .balancers = &d->conf.balancers};
+	                                  .balancers = &d->conf.balancers,
+	                                  .prometheus = &d->conf.prometheus};
 	int rc = notify_new(&nc, &d->notifier);
 
 	if (rc != DRV_OK)
@@ -207,6 +208,7 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.core = d->core;
 	d->deploy_api.insecure_registry = d->conf.insecure_registry;
 	d->deploy_api.balancers = &d->conf.balancers;
+	d->deploy_api.prometheus = &d->conf.prometheus;
 	return rc;
 }
 
@@ -295,17 +297,22 @@ static int start(struct droverd *d)
 	return rc;
 }
 
-#define STOP_DEADLINE_MS 15000
+#define STOP_DEADLINE_MS 15000 /* last resort: every step below is bounded */
 
 static void stop(struct droverd *d)
 {
 	struct drv_watchdog *w = NULL;
+	int link_rc;
 
-	drv_watchdog_start(STOP_DEADLINE_MS, "closing the link (NNG)", 0, &w);
+	drv_watchdog_start(STOP_DEADLINE_MS, "stopping the API", 0, &w);
 	drv_http_server_free(d->http); /* first: handlers use the core */
-	link_stop(d->link);
+	drv_watchdog_phase(w, "closing the link (NNG)");
+	link_rc = link_stop(d->link);
+	drv_watchdog_phase(w, "stopping the deployment engine");
 	deploy_engine_free(d->engine); /* after the link: no more reports */
+	drv_watchdog_phase(w, "stopping notifications");
 	notify_free(d->notifier);
+	drv_watchdog_phase(w, "closing the database");
 	core_free(d->core);
 	drv_events_free(d->events); /* last of its users gone */
 	drv_db_close(d->events_db);
@@ -315,7 +322,8 @@ static void stop(struct droverd *d)
 	drv_storage_free(d->storage);
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);
-	nng_fini();
+	if (link_rc == DRV_OK) /* else NNG still holds the socket: exit frees it */
+		nng_fini();
 	drv_watchdog_stop(w);
 }
 
