@@ -1,0 +1,262 @@
+/* fetch_helper.c: the unprivileged fetch helper and the agent's side of it. */
+#include "fetch_helper.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+#include "privs.h"
+#include "puller.h"
+
+/* ---- the helper ---- */
+
+static int say(const uint8_t *f, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(STDOUT_FILENO, f, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 1;
+		f += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int say_error(const char *msg)
+{
+	uint8_t f[FETCH_FRAME_MAX + 4];
+	size_t n = fetch_frame_error(msg, f, sizeof(f));
+
+	say(f, n);
+	return 1;
+}
+
+int fetch_helper_main(int argc, char **argv)
+{
+	const char *ref = NULL, *digest = NULL;
+	struct puller_config pc = {.cache_dir = ".", .releases_dir = "."};
+	struct puller_stats st = {0};
+	struct puller *p = NULL;
+	char err[FETCH_ERROR_MAX + 1] = "";
+	uint8_t f[FETCH_FRAME_MAX + 4];
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--reference") == 0 && i + 1 < argc)
+			ref = argv[++i];
+		else if (strcmp(argv[i], "--digest") == 0 && i + 1 < argc)
+			digest = argv[++i];
+		else if (strcmp(argv[i], "--insecure") == 0)
+			pc.insecure = 1;
+		else if (strcmp(argv[i], "--stall-s") == 0 && i + 1 < argc)
+			pc.stall_s = atol(argv[++i]);
+		else
+			return fprintf(stderr, "drover-agent fetch: unknown argument %s\n",
+			               argv[i]),
+			       2;
+	}
+	if (ref == NULL || digest == NULL)
+		return fprintf(stderr, "usage: drover-agent fetch --reference REF --digest "
+		                       "sha256:HEX [--insecure] [--stall-s N]\n"),
+		       2;
+	rc = puller_new(&pc, &p);
+	if (rc == DRV_OK)
+		rc = puller_fetch(p, ref, digest, &st, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "fetch helper: cannot open the cache: %s",
+		         drv_strerror(rc));
+	puller_free(p);
+	if (rc != DRV_OK)
+		return say_error(err[0] ? err : drv_strerror(rc));
+	struct fetch_done d = {.bytes_fetched = st.bytes_fetched,
+	                       .bytes_cached = st.bytes_cached,
+	                       .blobs_fetched = st.blobs_fetched,
+	                       .blobs_cached = st.blobs_cached,
+	                       .fetch_ms = st.fetch_ms > 0 ? (uint64_t)st.fetch_ms : 0,
+	                       .uid = (uint32_t)getuid(),
+	                       .gid = (uint32_t)getgid(),
+	                       .no_new_privs = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1};
+	return say(f, fetch_frame_done(&d, f, sizeof(f)));
+}
+
+/* ---- the agent's side ---- */
+
+static int resolve_user(const struct fetch_helper_cfg *cfg, struct privs *pv, char *err,
+                        size_t size)
+{
+	const char *user = cfg->user;
+
+	if (user == NULL)
+		user = getpwnam(FETCH_USER) != NULL ? FETCH_USER : PRIVS_DEFAULT_USER;
+	return privs_resolve(user, NULL, user, NULL, 0, true, pv, err, size);
+}
+
+/* The cache's directories (and partial downloads) belong to the helper's
+ * user: the one place it writes. Blobs stay whoever's they are: the helper
+ * only adds new ones, and every one is hashed again before use. */
+static int own_cache(const char *cache, const struct privs *pv, char *err, size_t size)
+{
+	const char *dirs[] = {"", "/blobs", "/blobs/sha256", "/partial"};
+	char path[4096];
+	DIR *d;
+	struct dirent *e;
+
+	if (!pv->change_ids)
+		return DRV_OK;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", cache, dirs[i]);
+		if (lchown(path, pv->uid, pv->gid) != 0 || chmod(path, 0750) != 0)
+			return snprintf(err, size, "cannot hand %s to %s: %s", path, pv->user,
+			                strerror(errno)),
+			       DRV_ESYS;
+	}
+	d = opendir(path); /* partial/ */
+	if (d == NULL)
+		return DRV_OK;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' &&
+		    fchownat(dirfd(d), e->d_name, pv->uid, pv->gid, AT_SYMLINK_NOFOLLOW) != 0)
+			drv_warn("fetch", "cannot hand a partial blob to the helper",
+			         "name=%s errno=%d", e->d_name, errno);
+	closedir(d);
+	return DRV_OK;
+}
+
+/* In the child: only async-signal-safe calls until exec. */
+static void child(const struct fetch_helper_cfg *cfg, const struct privs *pv, int wfd,
+                  char *const argv[])
+{
+	int null = open("/dev/null", O_RDONLY);
+
+	/* its own process group: a cancel kills whatever it started too */
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(wfd, STDOUT_FILENO) < 0 ||
+	    setpgid(0, 0) != 0)
+		_exit(127);
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+	}
+	if (chdir(cfg->cache) != 0 || privs_apply(pv) != 0)
+		_exit(126);
+	execv(cfg->exe, argv);
+	_exit(127);
+}
+
+/* Read the helper's frame until EOF; a cancel kills its process group and
+ * ends the wait once the helper is gone (*reaped, *status). */
+static void follow(const struct fetch_helper_cfg *cfg, pid_t pid, int rfd, struct fetch_reader *r,
+                   bool *cancelled, bool *reaped, int *status)
+{
+	struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+	int64_t kill_at = 0;
+	uint8_t buf[512];
+
+	for (;;) {
+		if (!*cancelled && stop_token_stopped(cfg->cancel)) {
+			*cancelled = true;
+			kill(-pid, SIGTERM);
+			kill_at = drv_mono_ms() + FETCH_KILL_MS;
+		}
+		if (kill_at > 0 && drv_mono_ms() >= kill_at) {
+			kill(-pid, SIGKILL);
+			kill_at = 0;
+		}
+		if (*cancelled && waitpid(pid, status, WNOHANG) == pid) {
+			*reaped = true;
+			kill(-pid, SIGKILL); /* what it left behind */
+			break;
+		}
+		int n = poll(&pfd, 1, 100);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n <= 0)
+			continue;
+		ssize_t got = read(rfd, buf, sizeof(buf));
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0)
+			break;
+		if (fetch_reader_feed(r, buf, (size_t)got) == FETCH_BAD) {
+			kill(-pid, SIGKILL);
+			break;
+		}
+	}
+	fetch_reader_eof(r);
+}
+
+int fetch_helper_run(const struct fetch_helper_cfg *cfg, const char *reference, const char *digest,
+                     struct fetch_done *done, char *err, size_t size)
+{
+	char stall[32];
+	char *argv[] = {"drover-agent",
+	                "fetch",
+	                "--reference",
+	                (char *)reference,
+	                "--digest",
+	                (char *)digest,
+	                "--stall-s",
+	                stall,
+	                cfg->insecure ? "--insecure" : NULL,
+	                NULL};
+	struct fetch_reader *r = malloc(sizeof(*r));
+	struct privs pv;
+	bool cancelled = false, reaped = false;
+	int fds[2], status = 0, rc;
+	pid_t pid;
+
+	snprintf(stall, sizeof(stall), "%ld", cfg->stall_s);
+	if (r == NULL)
+		return DRV_ENOMEM;
+	fetch_reader_init(r);
+	rc = resolve_user(cfg, &pv, err, size);
+	if (rc == DRV_OK)
+		rc = own_cache(cfg->cache, &pv, err, size);
+	if (rc == DRV_OK && pipe2(fds, O_CLOEXEC) != 0)
+		rc = (snprintf(err, size, "fetch helper: pipe: %s", strerror(errno)), DRV_ESYS);
+	if (rc != DRV_OK)
+		goto out_free;
+	pid = fork();
+	if (pid == 0)
+		child(cfg, &pv, fds[1], argv);
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		rc = (snprintf(err, size, "fetch helper: fork: %s", strerror(errno)), DRV_ESYS);
+		goto out_free;
+	}
+	setpgid(pid, pid); /* also here: no race with the kill above */
+	follow(cfg, pid, fds[0], r, &cancelled, &reaped, &status);
+	close(fds[0]);
+	while (!reaped && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (cancelled)
+		rc = (snprintf(err, size, "%s: pull cancelled: the agent is stopping", reference),
+		      DRV_ECLOSED);
+	else if (r->res.kind == FETCH_DONE && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		*done = r->res.done;
+	else if (r->res.kind == FETCH_ERROR || r->res.kind == FETCH_BAD)
+		rc = (snprintf(err, size, "%s", r->res.error), DRV_EIO);
+	else
+		rc = (snprintf(err, size, "fetch helper for %s ended with status 0x%x as %s",
+		               reference, (unsigned)status, pv.user),
+		      DRV_EIO);
+out_free:
+	free(r);
+	return rc;
+}

@@ -1,0 +1,221 @@
+/*
+ * test_fetch_helper.c: the agent's side of the fetch helper
+ * (agent/fetch_helper.c) with a stand-in helper: the cache directory holds
+ * a shell script named "fetch", and the helper executable is /bin/sh, so
+ * what fetch_helper_run execs (`sh fetch --reference ...` in the cache) is
+ * that script, with the credentials, descriptors and directory the real
+ * helper gets. It reports what it sees in an ERROR frame. Needs root (the
+ * drop to another user); skipped otherwise.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "err.h"
+#include "fetch_helper.h"
+
+static char dir[64], cache[128], secret[128];
+
+/* The stand-in: say (in one ERROR frame) who we are, whether no_new_privs
+ * is set, whether the secret can be read, which descriptors are open and
+ * where we are; then do what $1 of the script's environment file says. */
+static const char script[] =
+        "#!/bin/sh\n"
+        "exec 2>/dev/null\n"
+        "if [ -f mode.hang ]; then echo $$ > pid; sleep 30; fi\n"
+        "nnp=$(awk '/^NoNewPrivs/ { print $2 }' /proc/self/status)\n"
+        "if cat \"$(cat secret.path)\" >/dev/null 2>&1; then s=read; else s=denied; fi\n"
+        "fds=$(ls /proc/$$/fd | sort -n | tr '\\n' ,)\n"
+        "msg=\"uid=$(id -u) gid=$(id -g) groups=$(id -G) nnp=$nnp secret=$s fds=$fds cwd=$(pwd)\"\n"
+        "if [ -f mode.done ]; then msg='D1 2 3 4 5 6 7 1'; printf '\\000\\000\\000\\020%s' "
+        "\"$msg\"; "
+        "exit 0; fi\n"
+        "len=$((${#msg} + 1))\n"
+        "printf \"\\\\000\\\\000\\\\000\\\\$(printf %03o $len)E%s\" \"$msg\"\n"
+        "exit 1\n";
+
+static int setup(void **state)
+{
+	FILE *f;
+	(void)state;
+	if (geteuid() != 0 || getpwnam("nobody") == NULL)
+		return 0;
+	snprintf(dir, sizeof(dir), "/tmp/test_fetch_helper.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	chmod(dir, 0755);
+	snprintf(cache, sizeof(cache), "%s/cache", dir);
+	snprintf(secret, sizeof(secret), "%s/agent.key", dir);
+	assert_int_equal(mkdir(cache, 0700), 0);
+	f = fopen(secret, "w");
+	assert_non_null(f);
+	fputs("secret\n", f);
+	fclose(f);
+	chmod(secret, 0600);
+	char p[256];
+	snprintf(p, sizeof(p), "%s/fetch", cache);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(script, f);
+	fclose(f);
+	chmod(p, 0755);
+	snprintf(p, sizeof(p), "%s/secret.path", cache);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(secret, f);
+	fclose(f);
+	for (const char *d = "blobs"; d; d = NULL) {
+		snprintf(p, sizeof(p), "%s/%s", cache, d);
+		mkdir(p, 0700);
+	}
+	snprintf(p, sizeof(p), "%s/blobs/sha256", cache);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/partial", cache);
+	mkdir(p, 0700);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+	if (dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void mode(const char *m, bool on)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/mode.%s", cache, m);
+	if (on)
+		fclose(fopen(p, "w"));
+	else
+		unlink(p);
+}
+
+static struct fetch_helper_cfg cfg_for(const struct stop_token *cancel)
+{
+	return (struct fetch_helper_cfg){
+	        .exe = "/bin/sh", .cache = cache, .user = "nobody", .stall_s = 5, .cancel = cancel};
+}
+
+#define DIGEST "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+/* The helper runs as the user, without groups, with no_new_privs, with only
+ * stdin/stdout/stderr open, in the cache; it cannot read a root-only file.
+ * The cache's directories are handed to it. */
+static void drops_privileges(void **state)
+{
+	struct fetch_helper_cfg cfg = cfg_for(NULL);
+	struct passwd *pw = getpwnam("nobody");
+	struct fetch_done d;
+	struct stat st;
+	char err[1024], want[256];
+	/* not O_CLOEXEC: must not reach the helper all the same */
+	int leak = dup2(open("/dev/null", O_RDONLY), 77);
+	(void)state;
+	if (geteuid() != 0 || pw == NULL)
+		skip();
+	assert_int_equal(fetch_helper_run(&cfg, "127.0.0.1:9/x/y:1", DIGEST, &d, err, sizeof(err)),
+	                 DRV_EIO);
+	close(leak);
+	snprintf(want, sizeof(want), "uid=%u gid=%u groups=%u nnp=1 secret=denied", pw->pw_uid,
+	         pw->pw_gid, pw->pw_gid);
+	if (strstr(err, want) == NULL)
+		fail_msg("helper saw: %s (want %s)", err, want);
+	/* 0, 1, 2, the one ls opens to list them and the shell's own (10) */
+	if (strstr(err, " fds=0,1,2,") == NULL || strstr(err, ",77,") != NULL)
+		fail_msg("open descriptors: %s", err);
+	snprintf(want, sizeof(want), "cwd=%s", cache);
+	assert_non_null(strstr(err, want));
+	assert_int_equal(stat(cache, &st), 0);
+	assert_int_equal(st.st_uid, pw->pw_uid);
+	assert_int_equal(st.st_mode & 0777, 0750);
+}
+
+static void done_frame(void **state)
+{
+	struct fetch_helper_cfg cfg = cfg_for(NULL);
+	struct fetch_done d;
+	char err[1024] = "";
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	mode("done", true);
+	int rc = fetch_helper_run(&cfg, "r", DIGEST, &d, err, sizeof(err));
+	mode("done", false);
+	if (rc != DRV_OK)
+		fail_msg("%s", err);
+	assert_int_equal(d.bytes_fetched, 1);
+	assert_int_equal(d.fetch_ms, 5);
+	assert_true(d.no_new_privs);
+}
+
+static struct stop_token tok;
+
+static void *cancel_soon(void *arg)
+{
+	(void)arg;
+	poll(NULL, 0, 300);
+	stop_token_set(&tok);
+	return NULL;
+}
+
+/* A cancel kills the helper at once (it would sleep 30 s). */
+static void cancel_kills(void **state)
+{
+	struct fetch_helper_cfg cfg = cfg_for(&tok);
+	struct fetch_done d;
+	char err[1024] = "", p[256];
+	pthread_t t;
+	int64_t t0 = drv_mono_ms();
+	FILE *f;
+	int pid = 0;
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	mode("hang", true);
+	pthread_create(&t, NULL, cancel_soon, NULL);
+	int rc = fetch_helper_run(&cfg, "r", DIGEST, &d, err, sizeof(err));
+	pthread_join(t, NULL);
+	mode("hang", false);
+	assert_int_not_equal(rc, DRV_OK);
+	assert_non_null(strstr(err, "cancelled"));
+	assert_true(drv_mono_ms() - t0 < 10000);
+	snprintf(p, sizeof(p), "%s/pid", cache);
+	f = fopen(p, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	/* the sleeping child of the script may outlive it; the script is gone */
+	assert_int_equal(kill(pid, 0), -1);
+	assert_int_equal(errno, ESRCH);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(drops_privileges),
+	        cmocka_unit_test(done_frame),
+	        cmocka_unit_test(cancel_kills),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
