@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "clock.h"
 #include "err.h"
 #include "log.h"
@@ -138,8 +140,10 @@ static int own_cache(const char *cache, const struct privs *pv, char *err, size_
 	return DRV_OK;
 }
 
-/* In the child: only async-signal-safe calls until exec. */
-static void child(const struct fetch_helper_cfg *cfg, const struct privs *pv, int wfd,
+/* In the child: only async-signal-safe calls until exec. The executable
+ * was opened before the drop (exe_fd), so the helper's user needs no access
+ * to the directories it lies in. */
+static void child(const struct fetch_helper_cfg *cfg, const struct privs *pv, int wfd, int exe_fd,
                   char *const argv[])
 {
 	int null = open("/dev/null", O_RDONLY);
@@ -148,13 +152,15 @@ static void child(const struct fetch_helper_cfg *cfg, const struct privs *pv, in
 	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(wfd, STDOUT_FILENO) < 0 ||
 	    setpgid(0, 0) != 0)
 		_exit(127);
-	if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
-		for (int fd = 3; fd < 1024; fd++)
+	if (dup2(exe_fd, 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+		_exit(127);
+	if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
+		for (int fd = 4; fd < 1024; fd++)
 			close(fd);
 	}
 	if (chdir(cfg->cache) != 0 || privs_apply(pv) != 0)
 		_exit(126);
-	execv(cfg->exe, argv);
+	syscall(SYS_execveat, 3, "", argv, environ, AT_EMPTY_PATH);
 	_exit(127);
 }
 
@@ -217,7 +223,7 @@ int fetch_helper_run(const struct fetch_helper_cfg *cfg, const char *reference, 
 	struct fetch_reader *r = malloc(sizeof(*r));
 	struct privs pv;
 	bool cancelled = false, reaped = false;
-	int fds[2], status = 0, rc;
+	int fds[2], status = 0, exe_fd = -1, rc;
 	pid_t pid;
 
 	snprintf(stall, sizeof(stall), "%ld", cfg->stall_s);
@@ -227,14 +233,20 @@ int fetch_helper_run(const struct fetch_helper_cfg *cfg, const char *reference, 
 	rc = resolve_user(cfg, &pv, err, size);
 	if (rc == DRV_OK)
 		rc = own_cache(cfg->cache, &pv, err, size);
+	if (rc == DRV_OK && (exe_fd = open(cfg->exe, O_RDONLY | O_CLOEXEC)) < 0)
+		rc = (snprintf(err, size, "fetch helper: cannot open %s: %s", cfg->exe,
+		               strerror(errno)),
+		      DRV_ESYS);
 	if (rc == DRV_OK && pipe2(fds, O_CLOEXEC) != 0)
 		rc = (snprintf(err, size, "fetch helper: pipe: %s", strerror(errno)), DRV_ESYS);
 	if (rc != DRV_OK)
 		goto out_free;
 	pid = fork();
 	if (pid == 0)
-		child(cfg, &pv, fds[1], argv);
+		child(cfg, &pv, fds[1], exe_fd, argv);
 	close(fds[1]);
+	close(exe_fd);
+	exe_fd = -1;
 	if (pid < 0) {
 		close(fds[0]);
 		rc = (snprintf(err, size, "fetch helper: fork: %s", strerror(errno)), DRV_ESYS);
@@ -250,13 +262,25 @@ int fetch_helper_run(const struct fetch_helper_cfg *cfg, const char *reference, 
 		      DRV_ECLOSED);
 	else if (r->res.kind == FETCH_DONE && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		*done = r->res.done;
-	else if (r->res.kind == FETCH_ERROR || r->res.kind == FETCH_BAD)
+	else if (r->res.kind == FETCH_ERROR)
+		rc = (snprintf(err, size, "%s", r->res.error), DRV_EIO);
+	else if (WIFEXITED(status) && WEXITSTATUS(status) >= 126)
+		rc = (snprintf(err, size,
+		               "fetch helper %s could not start as %s (exit %d: %s); see the log",
+		               cfg->exe, pv.user, WEXITSTATUS(status),
+		               WEXITSTATUS(status) == 126
+		                       ? "cannot enter the cache or drop privileges"
+		                       : "cannot exec"),
+		      DRV_EIO);
+	else if (r->res.kind == FETCH_BAD)
 		rc = (snprintf(err, size, "%s", r->res.error), DRV_EIO);
 	else
 		rc = (snprintf(err, size, "fetch helper for %s ended with status 0x%x as %s",
 		               reference, (unsigned)status, pv.user),
 		      DRV_EIO);
 out_free:
+	if (exe_fd >= 0)
+		close(exe_fd);
 	free(r);
 	return rc;
 }

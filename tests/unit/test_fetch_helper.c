@@ -29,7 +29,7 @@
 #include "err.h"
 #include "fetch_helper.h"
 
-static char dir[64], cache[128], secret[128];
+static char dir[64], cache[128], secret[128], exe[128];
 
 /* The stand-in: say (in one ERROR frame) who we are, whether no_new_privs
  * is set, whether the secret can be read, which descriptors are open and
@@ -86,6 +86,13 @@ static int setup(void **state)
 	mkdir(p, 0700);
 	snprintf(p, sizeof(p), "%s/partial", cache);
 	mkdir(p, 0700);
+	/* the helper's executable in a directory its user cannot search: it is
+	 * opened before the drop, as the agent's own binary may lie anywhere */
+	snprintf(p, sizeof(p), "%s/private", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(exe, sizeof(exe), "%s/private/sh", dir);
+	snprintf(p, sizeof(p), "cp /bin/sh %s", exe);
+	assert_int_equal(system(p), 0);
 	return 0;
 }
 
@@ -114,7 +121,7 @@ static void mode(const char *m, bool on)
 static struct fetch_helper_cfg cfg_for(const struct stop_token *cancel)
 {
 	return (struct fetch_helper_cfg){
-	        .exe = "/bin/sh", .cache = cache, .user = "nobody", .stall_s = 5, .cancel = cancel};
+	        .exe = exe, .cache = cache, .user = "nobody", .stall_s = 5, .cancel = cancel};
 }
 
 #define DIGEST "sha256:0000000000000000000000000000000000000000000000000000000000000000"
