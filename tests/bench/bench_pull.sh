@@ -83,3 +83,10 @@ if ((${#helper[@]})); then
 	awk -v c="$cm" -v h="$hm" 'BEGIN { printf "ratio curl/helper: %.2f on medians (goal >= 0.8)\n", c / h }'
 fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ -n ${BENCH_OUT:-} ]]; then
+	mkdir -p "$BENCH_OUT"
+	jq -n --argjson d "$dm" --argjson c "$cm" --argjson h "${hm:-null}" --argjson mb "$((BYTES / 1000000))" \
+		--arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+		'{image_mb: $mb, drover_ms: $d, curl_ms: $c, helper_ms: $h, ratio: ($c / $d),
+		  ratio_helper: (if $h then $c / $h else null end), load: $load}' >"$BENCH_OUT/pull.json"
+fi
