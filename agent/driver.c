@@ -7,6 +7,7 @@ static const struct driver_ops *const drivers[DRIVER_SLOTS] = {
         [DROVER__DRIVER__DRIVER_UNSPECIFIED] = &driver_exec_ops,
         [DROVER__DRIVER__DRIVER_EXEC] = &driver_exec_ops,
         [DROVER__DRIVER__DRIVER_CONTAINER] = &driver_container_ops,
+        [DROVER__DRIVER__DRIVER_SYSTEMD] = &driver_systemd_ops,
 };
 
 const struct driver_ops *driver_find(Drover__Driver d)

@@ -4,9 +4,10 @@
  * one service in one slot ("svc", or "svc@green" for a blue-green slot), so
  * two releases of a service can run side by side.
  *
- * Drivers: exec (driver_exec.c, the agent supervises the process itself) and
+ * Drivers: exec (driver_exec.c, the agent supervises the process itself),
  * container (driver_container.c, Docker Engine API over a unix socket, e.g.
- * Podman's). driver_find() is the registry.
+ * Podman's) and systemd (driver_systemd.c, a unit per instance over D-Bus).
+ * driver_find() is the registry.
  */
 #ifndef DRV_AGENT_DRIVER_H
 #define DRV_AGENT_DRIVER_H
@@ -90,11 +91,12 @@ struct driver_ops {
 
 extern const struct driver_ops driver_exec_ops;
 extern const struct driver_ops driver_container_ops;
+extern const struct driver_ops driver_systemd_ops;
 
 /* The registry's size: every Driver value below it may have a driver
  * (driver.c's table is declared with it, so a driver added beyond it does
  * not compile). */
-#define DRIVER_SLOTS (DROVER__DRIVER__DRIVER_CONTAINER + 1)
+#define DRIVER_SLOTS (DROVER__DRIVER__DRIVER_SYSTEMD + 1)
 
 /* The driver for a spec's Driver value; NULL if unknown. */
 const struct driver_ops *driver_find(Drover__Driver d);

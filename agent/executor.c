@@ -426,6 +426,50 @@ int executor_run(struct executor *ex, const Drover__Instruction *ins, executor_r
 	return DRV_OK;
 }
 
+/* Copy a string that may be cut; cut on a UTF-8 boundary so it stays valid. */
+static void copy_cut(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= cap) {
+		n = cap - 1;
+		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+			n--;
+	}
+	if (n > 0)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+int executor_step_get(struct executor *ex, const char *step_id, struct executor_step *out)
+{
+	struct state_step rec;
+	bool done;
+	int rc = state_step_get(ex->st, step_id, &rec);
+
+	if (rc != DRV_OK)
+		return rc;
+	done = rec.status == STEP_OK || rec.status == STEP_FAIL;
+	out->seq = rec.seq;
+	out->result = !done                   ? DROVER__STEP_RESULT__STEP_ACCEPTED
+	              : rec.status == STEP_OK ? DROVER__STEP_RESULT__STEP_SUCCEEDED
+	                                      : DROVER__STEP_RESULT__STEP_FAILED;
+	out->exit_code = done ? rec.exit_code : 0;
+	copy_cut(out->message, sizeof(out->message), done ? rec.message : "");
+	state_step_clear(&rec);
+	return DRV_OK;
+}
+
+int executor_step_record(struct executor *ex, const Drover__Instruction *ins, bool ok,
+                         int32_t exit_code, const char *message)
+{
+	int rc = state_step_insert(ex->st, ins, ins_service(ins));
+
+	if (rc == DRV_OK)
+		rc = state_step_finish(ex->st, ins->step_id, ok, message, exit_code, "", 0);
+	return rc;
+}
+
 void executor_drain(struct executor *ex)
 {
 	pthread_mutex_lock(&ex->lock);

@@ -1,16 +1,18 @@
 /*
  * executor.h: runs one instruction on this host (the agent's runtime).
  *
- * This is the contract between the link (agent/link.c, which receives,
+ * This is the contract between the link (agent/uplink.c, which receives,
  * verifies and sequences instructions) and the runtime (image puller,
  * drivers, health checks, hooks, release switching). The link calls
  * executor_run() for every instruction it has accepted and persisted; the
  * executor reports progress and the final result through the callback.
  *
  * Idempotency: the executor remembers step ids in its state database
- * (STATE_DIR/agent.db). Running a step id that already finished reports the
- * recorded result again without acting; running one that is still queued or
- * running reports STEP_RUNNING and does nothing else.
+ * (STATE_DIR/agent.db), the agent's one record of every step and its result
+ * (the link asks it, executor_step_get, and records there the steps it
+ * refuses, executor_step_record). Running a step id that already finished
+ * reports the recorded result again without acting; running one that is
+ * still queued or running reports STEP_RUNNING and does nothing else.
  *
  * Concurrency: steps for the same service run one after another in arrival
  * order; steps for different services and hooks run in parallel (a few
@@ -27,7 +29,9 @@
 #ifndef DRV_EXECUTOR_H
 #define DRV_EXECUTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "drover.pb-c.h"
 
@@ -82,6 +86,23 @@ void executor_free(struct executor *ex);
  */
 int executor_run(struct executor *ex, const Drover__Instruction *ins, executor_report_fn report,
                  void *arg);
+
+#define EXECUTOR_MESSAGE_MAX 200 /* bytes of a recorded message the link repeats */
+
+/* A step as recorded in agent.db, as the link repeats it to the coordinator. */
+struct executor_step {
+	uint64_t seq;              /* the instruction that carried it */
+	Drover__StepResult result; /* STEP_ACCEPTED while queued or running */
+	int32_t exit_code;
+	char message[EXECUTOR_MESSAGE_MAX + 1]; /* cut on a UTF-8 boundary */
+};
+
+/* DRV_ENOENT if the step id is unknown (never seen, or pruned). */
+int executor_step_get(struct executor *ex, const char *step_id, struct executor_step *out);
+/* Record a step that will not run as finished (the link refused it, or an
+ * old link state file remembered it); DRV_EEXIST if the id is known. */
+int executor_step_record(struct executor *ex, const Drover__Instruction *ins, bool ok,
+                         int32_t exit_code, const char *message);
 
 /*
  * What is really running, for Hello and status reports: one Release per

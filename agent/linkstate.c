@@ -116,85 +116,17 @@ int linkstate_load(const char *path, struct linkstate *out)
 	return rc;
 }
 
-static json_t *step_json(const struct linkstate_step *s)
-{
-	return json_pack("{s:I, s:s, s:s, s:i, s:i, s:s}", "seq", (json_int_t)s->seq, "step_id",
-	                 s->step_id, "deployment_id", s->deployment_id, "result", (int)s->result,
-	                 "exit_code", (int)s->exit_code, "message", s->message);
-}
-
 int linkstate_save(const char *path, const struct linkstate *st)
 {
-	json_t *root, *steps = json_array();
-	char *text;
+	json_t *root = json_pack("{s:I, s:I}", "applied_seq", (json_int_t)st->applied_seq,
+	                         "report_seq_reserved", (json_int_t)st->report_seq_reserved);
+	char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	int rc;
 
-	for (size_t i = 0; steps != NULL && i < st->n_steps; i++) {
-		if (json_array_append_new(steps, step_json(&st->steps[i])) != 0) {
-			json_decref(steps);
-			steps = NULL;
-		}
-	}
-	root = steps ? json_pack("{s:I, s:I, s:o}", "applied_seq", (json_int_t)st->applied_seq,
-	                         "report_seq_reserved", (json_int_t)st->report_seq_reserved,
-	                         "steps", steps)
-	             : NULL;
-	text = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	if (text == NULL)
 		return DRV_ENOMEM;
 	rc = drv_write_atomic(path, text, strlen(text), 0600);
 	free(text);
 	return rc;
-}
-
-struct linkstate_step *linkstate_find(struct linkstate *st, const char *step_id)
-{
-	for (size_t i = st->n_steps; i > 0; i--) {
-		if (strcmp(st->steps[i - 1].step_id, step_id) == 0)
-			return &st->steps[i - 1];
-	}
-	return NULL;
-}
-
-/* Copy a string that may be cut; cut on a UTF-8 boundary so JSON stays valid. */
-static void copy_cut(char *dst, size_t cap, const char *src)
-{
-	size_t n = src ? strlen(src) : 0;
-
-	if (n >= cap) {
-		n = cap - 1;
-		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-			n--;
-	}
-	if (n > 0)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-struct linkstate_step *linkstate_add(struct linkstate *st, uint64_t seq, const char *step_id,
-                                     const char *deployment_id)
-{
-	struct linkstate_step *s;
-
-	if (st->n_steps == LINKSTATE_STEPS_MAX) {
-		memmove(&st->steps[0], &st->steps[1],
-		        (LINKSTATE_STEPS_MAX - 1) * sizeof(st->steps[0]));
-		st->n_steps--;
-	}
-	s = &st->steps[st->n_steps++];
-	memset(s, 0, sizeof(*s));
-	s->seq = seq;
-	copy_cut(s->step_id, sizeof(s->step_id), step_id);
-	copy_cut(s->deployment_id, sizeof(s->deployment_id), deployment_id);
-	s->result = DROVER__STEP_RESULT__STEP_ACCEPTED;
-	return s;
-}
-
-void linkstate_set_result(struct linkstate_step *s, Drover__StepResult result, int32_t exit_code,
-                          const char *message)
-{
-	s->result = result;
-	s->exit_code = exit_code;
-	copy_cut(s->message, sizeof(s->message), message);
 }

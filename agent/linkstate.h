@@ -6,10 +6,13 @@
  *     saved BEFORE an instruction is handed to the executor, so a crash
  *     can never let the same sequence number run twice;
  *   - report_seq_reserved: report sequence numbers are reserved in blocks,
- *     so a restarted agent never reuses one the coordinator has seen;
- *   - the last LINKSTATE_STEPS_MAX step ids with their sequence and result,
- *     so a resent step is acknowledged (and its result repeated) without
- *     being executed again.
+ *     so a restarted agent never reuses one the coordinator has seen.
+ *
+ * Steps and their results are not here: the executor's agent.db is the
+ * agent's one record of them (executor.h). Files written before that kept
+ * the last LINKSTATE_STEPS_MAX steps under "steps": they are still read
+ * (into steps[], for the link to move into agent.db once) and never
+ * written again.
  *
  * Pure data and (de)serialization; the caller locks.
  */
@@ -26,6 +29,7 @@
 #define LINKSTATE_MESSAGE_MAX 200
 #define LINKSTATE_FILE_MAX    (512u << 10)
 
+/* A step remembered by an old file (read only, for the move to agent.db). */
 struct linkstate_step {
 	uint64_t seq;
 	char step_id[LINKSTATE_STEP_ID_MAX + 1];
@@ -38,7 +42,7 @@ struct linkstate_step {
 struct linkstate {
 	uint64_t applied_seq;
 	uint64_t report_seq_reserved;
-	size_t n_steps; /* oldest first */
+	size_t n_steps; /* old files only: oldest first; never saved */
 	struct linkstate_step steps[LINKSTATE_STEPS_MAX];
 };
 
@@ -46,15 +50,7 @@ struct linkstate {
 int linkstate_load(const char *path, struct linkstate *out);
 /* The decoder behind linkstate_load (fuzzed). */
 int linkstate_parse(const char *buf, size_t len, struct linkstate *out);
+/* Writes applied_seq and report_seq_reserved (steps are not saved). */
 int linkstate_save(const char *path, const struct linkstate *st);
-
-/* NULL if the step id is not among the remembered ones. */
-struct linkstate_step *linkstate_find(struct linkstate *st, const char *step_id);
-/* Record a step's outcome (message cut to fit). */
-void linkstate_set_result(struct linkstate_step *s, Drover__StepResult result, int32_t exit_code,
-                          const char *message);
-/* Remember a step (dropping the oldest when full); returns its entry. */
-struct linkstate_step *linkstate_add(struct linkstate *st, uint64_t seq, const char *step_id,
-                                     const char *deployment_id);
 
 #endif

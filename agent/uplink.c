@@ -7,6 +7,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,8 @@ struct uplink {
 	struct executor *ex;
 	nng_socket sock;
 	bool sock_open;
+	nng_dialer dialer;       /* replaced by redial() (poll thread only) */
+	unsigned hello_timeouts; /* in a row (poll thread only) */
 	nng_ctx poll_ctx, report_ctx;
 	nng_aio *poll_aio, *report_aio;
 	pthread_t poll_thr, report_thr;
@@ -293,31 +296,15 @@ static void enqueue_report(struct uplink *u, const Drover__Report *r)
 	enqueue_packed(u, buf, len);
 }
 
-static bool is_final(Drover__StepResult r)
-{
-	return r == DROVER__STEP_RESULT__STEP_SUCCEEDED || r == DROVER__STEP_RESULT__STEP_FAILED;
-}
-
+/* The executor records the result (agent.db) before it reports it. */
 void uplink_report(const Drover__Report *r, void *arg)
 {
-	struct uplink *u = arg;
-	struct linkstate_step *s;
-
-	if (r->step_id != NULL && r->step_id[0] != '\0' && is_final(r->result)) {
-		pthread_mutex_lock(&u->mu);
-		s = linkstate_find(u->st, r->step_id);
-		if (s != NULL) {
-			linkstate_set_result(s, r->result, r->exit_code, r->message);
-			save_locked(u);
-		}
-		pthread_mutex_unlock(&u->mu);
-	}
-	enqueue_report(u, r);
+	enqueue_report(arg, r);
 }
 
 /* A report the link makes itself (duplicates, refused instructions). */
 static void link_report(struct uplink *u, const Drover__Instruction *ins,
-                        const struct linkstate_step *s)
+                        const struct executor_step *s)
 {
 	Drover__Report r = DROVER__REPORT__INIT;
 
@@ -464,27 +451,38 @@ static bool image_pinned(const Drover__Instruction *ins)
 	       digest_valid(ins->service->image->digest);
 }
 
-/* A verified instruction we will not run: remember the step as failed,
+/* What the link tells the coordinator about a step that failed before it ran. */
+__attribute__((format(printf, 3, 4))) static void
+told_failed(struct executor_step *say, const Drover__Instruction *ins, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(say, 0, sizeof(*say));
+	say->seq = ins->seq;
+	say->result = DROVER__STEP_RESULT__STEP_FAILED;
+	say->exit_code = -1;
+	va_start(ap, fmt);
+	vsnprintf(say->message, sizeof(say->message), fmt, ap);
+	va_end(ap);
+}
+
+/* A verified instruction we will not run: record the step as failed,
  * consume its sequence number; *say is what to tell the coordinator. Lock
  * held. */
 static void refuse_locked(struct uplink *u, const Drover__Instruction *ins,
-                          Drover__RejectReason why, const char *msg, struct linkstate_step *say)
+                          Drover__RejectReason why, const char *msg, struct executor_step *say)
 {
-	struct linkstate_step *s;
-	char text[128];
-
-	snprintf(text, sizeof(text), "refused: %s", msg);
+	told_failed(say, ins, "refused: %s", msg);
+	if (executor_step_record(u->ex, ins, false, -1, say->message) != DRV_OK)
+		drv_error("uplink", "cannot record a refused step", "step=%s", ins->step_id);
 	u->st->applied_seq = ins->seq;
-	s = linkstate_add(u->st, ins->seq, ins->step_id, ins->deployment_id);
-	linkstate_set_result(s, DROVER__STEP_RESULT__STEP_FAILED, -1, text);
 	save_locked(u);
 	count_reject(why, "instruction", msg);
-	*say = *s;
 }
 
 /* A step id seen before: acknowledge and report its result; run nothing. */
 static void duplicate_locked(struct uplink *u, const Drover__Instruction *ins,
-                             const struct linkstate_step *known, struct linkstate_step *say)
+                             const struct executor_step *known, struct executor_step *say)
 {
 	if (ins->seq > u->st->applied_seq) {
 		u->st->applied_seq = ins->seq;
@@ -505,32 +503,27 @@ static void duplicate_locked(struct uplink *u, const Drover__Instruction *ins,
  * Lock held.
  */
 static void unsaved_locked(struct uplink *u, const Drover__Instruction *ins,
-                           struct linkstate_step *say)
+                           struct executor_step *say)
 {
-	struct linkstate_step *s = linkstate_find(u->st, ins->step_id);
-	char text[LINKSTATE_MESSAGE_MAX + 1];
-
-	snprintf(text, sizeof(text), "not run: the agent cannot save its state in %s: %s",
-	         u->cfg.state_path, u->save_error);
-	if (s != NULL)
-		linkstate_set_result(s, DROVER__STEP_RESULT__STEP_FAILED, -1, text);
+	told_failed(say, ins, "not run: the agent cannot save its state in %s: %s",
+	            u->cfg.state_path, u->save_error);
+	executor_step_record(u->ex, ins, false, -1, say->message); /* likely fails too */
 	u->save_failures++;
 	u->unsaved_now = true;
 	drv_error("uplink", "instruction not run: state not saved",
 	          "seq=%" PRIu64 " step=%s detail=\"%s\"", ins->seq, ins->step_id, u->save_error);
-	memset(say, 0, sizeof(*say));
-	say->result = DROVER__STEP_RESULT__STEP_FAILED;
-	say->exit_code = -1;
-	snprintf(say->message, sizeof(say->message), "%s", text);
 }
 
 enum verdict { V_DROP, V_RUN, V_TELL };
 
 /* Decide under the lock: run it, drop it, or only tell the coordinator *say. */
 static enum verdict accept_locked(struct uplink *u, const Drover__Instruction *ins, int check,
-                                  struct linkstate_step *say)
+                                  struct executor_step *say)
 {
-	struct linkstate_step *known = linkstate_find(u->st, ins->step_id);
+	struct executor_step rec, *known = NULL;
+
+	if (executor_step_get(u->ex, ins->step_id, &rec) == DRV_OK)
+		known = &rec;
 
 	if (ins->seq <= u->st->applied_seq) {
 		count_reject(DROVER__REJECT_REASON__REJECT_REPLAY, "instruction", ins->step_id);
@@ -554,7 +547,6 @@ static enum verdict accept_locked(struct uplink *u, const Drover__Instruction *i
 		return V_TELL;
 	}
 	u->st->applied_seq = ins->seq;
-	linkstate_add(u->st, ins->seq, ins->step_id, ins->deployment_id);
 	if (save_locked(u) != DRV_OK) {
 		unsaved_locked(u, ins, say);
 		return V_TELL;
@@ -566,7 +558,7 @@ static void handle_instruction(struct uplink *u, const Drover__Instruction *ins)
 {
 	struct drv_replay_msg m = {ins->target_agent, ins->seq, ins->issued_at_ms,
 	                           ins->expires_at_ms};
-	struct linkstate_step say;
+	struct executor_step say;
 	enum verdict v;
 	int check;
 
@@ -597,17 +589,8 @@ static void handle_instruction(struct uplink *u, const Drover__Instruction *ins)
 		/* e.g. agent.db cannot grow: say so rather than leave the step hanging */
 		drv_error("uplink", "executor refused the instruction", "step=%s error=%s",
 		          ins->step_id, drv_errname(check));
-		memset(&say, 0, sizeof(say));
-		say.result = DROVER__STEP_RESULT__STEP_FAILED;
-		say.exit_code = -1;
-		snprintf(say.message, sizeof(say.message),
-		         "not run: the agent cannot record the step: %s", drv_strerror(check));
-		pthread_mutex_lock(&u->mu);
-		if (linkstate_find(u->st, ins->step_id) != NULL)
-			linkstate_set_result(linkstate_find(u->st, ins->step_id), say.result, -1,
-			                     say.message);
-		save_locked(u);
-		pthread_mutex_unlock(&u->mu);
+		told_failed(&say, ins, "not run: the agent cannot record the step: %s",
+		            drv_strerror(check));
 		link_report(u, ins, &say);
 	}
 }
@@ -725,6 +708,22 @@ static enum outcome refused(struct uplink *u, const Drover__Envelope *env, const
 	return o;
 }
 
+static int dial(struct uplink *u);
+
+/* A request timed out: the connection under it may be one the peer has
+ * left without our side noticing (seen with tls+tcp after a coordinator
+ * restart: no close, no new dial, every later request timing out). A new
+ * dialer closes the old one's pipes (requests in flight are resent on the
+ * next) and connects afresh. Poll thread only. */
+static void redial(struct uplink *u, const char *why)
+{
+	if (stopping(u))
+		return;
+	drv_info("uplink", "redialing", "why=\"%s\" url=%s", why, u->cfg.url);
+	nng_dialer_close(u->dialer);
+	dial(u);
+}
+
 static enum outcome say_hello(struct uplink *u)
 {
 	Drover__Envelope *env;
@@ -742,8 +741,16 @@ static enum outcome say_hello(struct uplink *u)
 	if (rv != 0) {
 		if (rv != NNG_ECLOSED)
 			drv_info("uplink", "no answer to hello", "error=\"%s\"", nng_strerror(rv));
+		/* after 1, 2, 4, 8 ... in a row: a coordinator that is down
+		 * does not make every agent churn its dialer */
+		if (rv == NNG_ETIMEDOUT) {
+			unsigned n = ++u->hello_timeouts;
+			if ((n & (n - 1)) == 0)
+				redial(u, "no answer to hello");
+		}
 		return rv == NNG_ECLOSED ? O_STOP : O_LOST;
 	}
+	u->hello_timeouts = 0;
 	if (open_reply(u, reply, &env) == DRV_OK) {
 		if (env->type == DROVER__BODY_TYPE__BODY_WELCOME)
 			o = welcome(u, env, req);
@@ -845,6 +852,8 @@ static enum outcome poll_loop(struct uplink *u)
 			if (rv == NNG_ECLOSED || stopping(u))
 				return O_STOP;
 			drv_info("uplink", "poll failed", "error=\"%s\"", nng_strerror(rv));
+			if (rv == NNG_ETIMEDOUT)
+				redial(u, "poll timed out");
 			return O_LOST;
 		}
 		if (open_reply(u, reply, &env) == DRV_OK) {
@@ -945,6 +954,8 @@ static int dial(struct uplink *u)
 		                       (nng_duration)u->cfg.reconnect_max_ms);
 	if (rv == 0)
 		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	if (rv == 0)
+		u->dialer = d;
 	if (rv != 0)
 		drv_error("uplink", "cannot dial", "url=%s error=\"%s\"", u->cfg.url,
 		          nng_strerror(rv));
@@ -972,11 +983,50 @@ static int open_socket(struct uplink *u)
 	return dial(u);
 }
 
+/*
+ * A link state file from before agent.db held every step keeps the last
+ * steps and their results: move the ones agent.db does not know there (a
+ * step the link refused never reached the executor), then rewrite the file
+ * without them. A step still ACCEPTED there never started.
+ */
+static void move_old_steps(struct uplink *u)
+{
+	size_t moved = 0;
+
+	for (size_t i = 0; i < u->st->n_steps; i++) {
+		const struct linkstate_step *o = &u->st->steps[i];
+		Drover__Instruction ins = DROVER__INSTRUCTION__INIT;
+		struct executor_step known;
+		bool ok = o->result == DROVER__STEP_RESULT__STEP_SUCCEEDED;
+		bool done = ok || o->result == DROVER__STEP_RESULT__STEP_FAILED;
+
+		if (executor_step_get(u->ex, o->step_id, &known) == DRV_OK)
+			continue;
+		ins.step_id = (char *)o->step_id;
+		ins.deployment_id = (char *)o->deployment_id;
+		ins.seq = o->seq;
+		if (executor_step_record(u->ex, &ins, ok, done ? o->exit_code : -1,
+		                         done ? o->message
+		                              : "not run: accepted before an agent restart") ==
+		    DRV_OK)
+			moved++;
+	}
+	if (u->st->n_steps == 0)
+		return;
+	drv_info("uplink", "steps of the old link state moved to agent.db", "steps=%zu moved=%zu",
+	         u->st->n_steps, moved);
+	u->st->n_steps = 0;
+	pthread_mutex_lock(&u->mu);
+	save_locked(u);
+	pthread_mutex_unlock(&u->mu);
+}
+
 int uplink_start(struct uplink *u, struct executor *ex)
 {
 	int rv;
 
 	u->ex = ex;
+	move_old_steps(u);
 	rv = open_socket(u);
 	if (rv != 0) {
 		drv_error("uplink", "cannot open the link", "error=\"%s\"", nng_strerror(rv));

@@ -12,7 +12,8 @@
  * number is above the highest applied, it has not expired, and images are
  * pinned by digest. The new highest sequence is saved (linkstate.h) before
  * the executor sees the instruction. A step id seen before is acknowledged
- * and its recorded result reported again, never executed twice.
+ * and its result, as the executor recorded it in agent.db (the agent's one
+ * record of steps), reported again, never executed twice.
  *
  * Reconnection: NNG redials with an exponential delay from reconnect_min
  * (randomized per agent) to reconnect_max; a failed exchange is retried

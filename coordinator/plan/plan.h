@@ -37,7 +37,7 @@ struct drv_yj_lines;
 #define DRV_PLAN_MAX_NOTIFY   16
 #define DRV_PLAN_DIGEST_MAX   72 /* "sha256:" + 64 hex + NUL */
 
-enum drv_plan_driver { DRV_DRIVER_EXEC, DRV_DRIVER_CONTAINER };
+enum drv_plan_driver { DRV_DRIVER_EXEC, DRV_DRIVER_CONTAINER, DRV_DRIVER_SYSTEMD };
 enum drv_plan_strategy_type { DRV_STRATEGY_ROLLING, DRV_STRATEGY_CANARY, DRV_STRATEGY_BLUEGREEN };
 enum drv_plan_rollback {
 	DRV_ROLLBACK_DEPLOYMENT,
@@ -161,6 +161,17 @@ struct drv_plan_file {
 	uint32_t mode;
 };
 
+/* driver systemd: unit options (plan_systemd.c); 0 / -1 = the default. */
+struct drv_plan_systemd {
+	int kill_mode;         /* 0 control-group, 1 mixed, 2 process */
+	uint64_t memory_max;   /* bytes; 0 = no limit */
+	uint32_t cpu_quota;    /* percent of one CPU; 0 = no limit */
+	uint32_t tasks_max;    /* 0 = systemd's default */
+	int protect_system;    /* 0 full, 1 no, 2 yes, 3 strict */
+	int private_tmp;       /* -1 default (yes), 0, 1 */
+	int no_new_privileges; /* -1 default (yes unless keep_setid), 0, 1 */
+};
+
 struct drv_plan_service {
 	char *name;
 	size_t tier;   /* index into plan->tiers */
@@ -170,6 +181,7 @@ struct drv_plan_service {
 	enum drv_plan_driver driver;
 	bool chroot; /* isolation: chroot */
 	struct drv_plan_privs privs;
+	struct drv_plan_systemd systemd;
 	struct drv_plan_hosts hosts;
 	struct drv_plan_argv command;
 	struct drv_plan_kv *env;

@@ -97,6 +97,13 @@ void plan_failure_read(struct vctx *c, const json_t *v, const char *path,
 void plan_hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
                     struct drv_plan_hook *h);
 
+/* plan_systemd.c: the `systemd:` mapping of a service or of defaults. */
+void plan_systemd_defaults(struct drv_plan_systemd *sd);
+void plan_systemd_read(struct vctx *c, const json_t *v, const char *path,
+                       struct drv_plan_systemd *sd);
+const char *plan_systemd_kill_mode(const struct drv_plan_systemd *sd);
+const char *plan_systemd_protect(const struct drv_plan_systemd *sd);
+
 /* plan_privs.c: user, group, capabilities, keep_setid (service = false:
  * user and group only), and the checks tying them to a service. */
 void plan_privs_read(struct vctx *c, const json_t *v, const char *path, bool service,

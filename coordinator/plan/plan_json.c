@@ -87,6 +87,32 @@ static void jprivs(struct jb *b, json_t *o, const struct drv_plan_privs *pr)
 		put(b, o, "keep_setid", json_true());
 }
 
+/* driver systemd's unit options, defaults filled in (plan_systemd.c). */
+static json_t *jsystemd(struct jb *b, const struct drv_plan_systemd *sd)
+{
+	static const char *const kill[] = {"control-group", "mixed", "process"};
+	static const char *const protect[] = {"full", "no", "yes", "strict"};
+	json_t *o = json_object();
+	char pct[16];
+
+	if (o == NULL)
+		return NULL;
+	put(b, o, "kill_mode", json_string(kill[sd->kill_mode % 3]));
+	put(b, o, "protect_system", json_string(protect[sd->protect_system % 4]));
+	put(b, o, "private_tmp", json_boolean(sd->private_tmp != 0));
+	if (sd->no_new_privileges >= 0)
+		put(b, o, "no_new_privileges", json_boolean(sd->no_new_privileges));
+	if (sd->memory_max > 0)
+		put(b, o, "memory_max", json_integer((json_int_t)sd->memory_max));
+	if (sd->cpu_quota > 0) {
+		snprintf(pct, sizeof(pct), "%u%%", sd->cpu_quota);
+		put(b, o, "cpu_quota", json_string(pct));
+	}
+	if (sd->tasks_max > 0)
+		put(b, o, "tasks_max", json_integer(sd->tasks_max));
+	return o;
+}
+
 /* kind: 0 hook, 1 migration, 2 traffic hook */
 static json_t *jhook(struct jb *b, const struct drv_plan_hook *h, int kind)
 {
@@ -258,7 +284,12 @@ static json_t *jservice(struct jb *b, const struct drv_plan_service *s)
 	put(b, o, "image", jimage(s));
 	put(b, o, "version", json_string(s->version));
 	put(b, o, "hosts", jhosts(b, &s->hosts));
-	put(b, o, "driver", json_string(s->driver == DRV_DRIVER_EXEC ? "exec" : "container"));
+	put(b, o, "driver",
+	    json_string(s->driver == DRV_DRIVER_EXEC        ? "exec"
+	                : s->driver == DRV_DRIVER_CONTAINER ? "container"
+	                                                    : "systemd"));
+	if (s->driver == DRV_DRIVER_SYSTEMD)
+		put(b, o, "systemd", jsystemd(b, &s->systemd));
 	put(b, o, "isolation", json_string(s->chroot ? "chroot" : "none"));
 	jprivs(b, o, &s->privs);
 	if (s->command.n > 0)

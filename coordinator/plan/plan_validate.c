@@ -20,7 +20,7 @@
 #define VERSION_MAX     128
 #define WEBHOOK_URL_MAX 2048
 
-static const char *const driver_names[] = {"exec", "container", NULL};
+static const char *const driver_names[] = {"exec", "container", "systemd", NULL};
 static const char *const isolation_names[] = {"none", "chroot", NULL};
 
 /* ---- images ---- */
@@ -124,6 +124,8 @@ static void read_common(struct vctx *c, const json_t *v, const char *path,
 		s->chroot = e == 1;
 	plan_read_duration(c, v, path, "stop_grace", &s->stop_grace_ms);
 	plan_privs_read(c, v, path, true, &s->privs);
+	plan_pjoin(p, path, "systemd");
+	plan_systemd_read(c, json_object_get(v, "systemd"), p, &s->systemd);
 	plan_pjoin(p, path, "health");
 	plan_health_read(c, json_object_get(v, "health"), p, &s->health);
 	plan_pjoin(p, path, "strategy");
@@ -140,6 +142,7 @@ static void service_base(struct vctx *c, const json_t *defaults, struct drv_plan
 	plan_strategy_defaults(c, &s->strategy, DRV_STRATEGY_ROLLING);
 	plan_failure_defaults(&s->failure);
 	s->driver = DRV_DRIVER_EXEC;
+	plan_systemd_defaults(&s->systemd);
 	s->stop_grace_ms = STOP_GRACE_MS;
 	if (json_is_object(defaults)) {
 		c->quiet = true;
@@ -169,9 +172,10 @@ static void check_service(struct vctx *c, const char *path, struct drv_plan_serv
 	struct drv_plan_health *h = &s->health;
 	char p[DRV_YJ_PATH_MAX];
 
-	if (s->driver == DRV_DRIVER_EXEC && s->command.n == 0) {
+	if (s->driver != DRV_DRIVER_CONTAINER && s->command.n == 0) {
 		plan_pjoin(p, path, "command");
-		plan_verr(c, p, "required with driver exec (the program inside the image)");
+		plan_verr(c, p, "required with driver %s (the program inside the image)",
+		          s->driver == DRV_DRIVER_EXEC ? "exec" : "systemd");
 	}
 	if (h->kind == DRV_HEALTH_HTTP || h->kind == DRV_HEALTH_TCP) {
 		if (h->port == 0)
@@ -191,16 +195,18 @@ static void check_service(struct vctx *c, const char *path, struct drv_plan_serv
 	}
 	if (s->strategy.type == DRV_STRATEGY_BLUEGREEN)
 		check_bluegreen(c, path, s);
-	plan_privs_check(c, path, s->driver == DRV_DRIVER_EXEC, s->chroot, &s->command, &s->privs);
+	plan_privs_check(c, path, s->driver != DRV_DRIVER_CONTAINER, s->chroot, &s->command,
+	                 &s->privs);
 }
 
 static void service_read(struct vctx *c, const json_t *v, const char *path, const json_t *defaults,
                          const char *version, struct drv_plan_service *s)
 {
-	static const char *const keys[] = {
-	        "name",      "image", "hosts",        "command",    "env",    "files",    "driver",
-	        "isolation", "port",  "stop_grace",   "version",    "health", "strategy", "failure",
-	        "user",      "group", "capabilities", "keep_setid", NULL};
+	static const char *const keys[] = {"name",         "image",      "hosts",   "command",
+	                                   "env",          "files",      "driver",  "isolation",
+	                                   "port",         "stop_grace", "version", "health",
+	                                   "strategy",     "failure",    "user",    "group",
+	                                   "capabilities", "keep_setid", "systemd", NULL};
 	char p[DRV_YJ_PATH_MAX];
 
 	s->line = drv_yj_line(c->lines, path);
@@ -405,7 +411,8 @@ static void read_defaults(struct vctx *c, const json_t *root, struct drv_plan *p
 {
 	static const char *const keys[] = {"driver",  "isolation",        "strategy",   "health",
 	                                   "failure", "prestage_timeout", "stop_grace", "user",
-	                                   "group",   "capabilities",     "keep_setid", NULL};
+	                                   "group",   "capabilities",     "keep_setid", "systemd",
+	                                   NULL};
 	json_t *d = json_object_get(root, "defaults");
 	struct drv_plan_service scratch;
 

@@ -22,6 +22,7 @@ struct insn {
 	Drover__ImageRef image;
 	Drover__HealthCheck health;
 	Drover__Hook hook;
+	Drover__SystemdOptions systemd;
 	Drover__KeyValue *kv;
 	Drover__KeyValue **kvp;
 	Drover__File *files;
@@ -102,6 +103,28 @@ static int fill_files(struct insn *b, const struct drv_plan_service *ps)
 	return DRV_OK;
 }
 
+/* driver systemd: the unit options (empty strings and 0 are the agent's
+ * defaults). */
+static void fill_systemd(struct insn *b, const struct drv_plan_systemd *sd)
+{
+	static const char *const kill[] = {"", "mixed", "process"};
+	static const char *const protect[] = {"", "no", "yes", "strict"};
+
+	drover__systemd_options__init(&b->systemd);
+	b->systemd.kill_mode = (char *)kill[sd->kill_mode % 3];
+	b->systemd.protect_system = (char *)protect[sd->protect_system % 4];
+	b->systemd.memory_max = sd->memory_max;
+	b->systemd.cpu_quota = sd->cpu_quota;
+	b->systemd.tasks_max = sd->tasks_max;
+	b->systemd.private_tmp = (char *)(sd->private_tmp < 0 ? ""
+	                                  : sd->private_tmp   ? "yes"
+	                                                      : "no");
+	b->systemd.no_new_privileges = (char *)(sd->no_new_privileges < 0 ? ""
+	                                        : sd->no_new_privileges   ? "yes"
+	                                                                  : "no");
+	b->spec.systemd = &b->systemd;
+}
+
 /* PRESTAGE and START carry everything; the others name the service and slot. */
 static int fill_spec(struct insn *b, const struct drv_seq_action *a,
                      const struct drv_plan_service *ps)
@@ -114,7 +137,10 @@ static int fill_spec(struct insn *b, const struct drv_seq_action *a,
 	b->spec.name = ps->name;
 	b->spec.version = ps->version;
 	b->spec.driver = ps->driver == DRV_DRIVER_CONTAINER ? DROVER__DRIVER__DRIVER_CONTAINER
+	                 : ps->driver == DRV_DRIVER_SYSTEMD ? DROVER__DRIVER__DRIVER_SYSTEMD
 	                                                    : DROVER__DRIVER__DRIVER_EXEC;
+	if (ps->driver == DRV_DRIVER_SYSTEMD)
+		fill_systemd(b, &ps->systemd);
 	b->spec.isolation = ps->chroot ? DROVER__ISOLATION__ISOLATION_CHROOT
 	                               : DROVER__ISOLATION__ISOLATION_NONE;
 	b->spec.slot = (char *)a->slot;

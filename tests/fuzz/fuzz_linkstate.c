@@ -1,10 +1,13 @@
 /*
  * fuzz_linkstate.c: the agent's link state decoder (agent/linkstate.c) on
- * arbitrary bytes; whatever decodes is looked up and extended.
+ * arbitrary bytes, old files with steps included; whatever decodes must
+ * hold only bounded, terminated strings and known results (the link moves
+ * such steps into agent.db).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "err.h"
 #include "linkstate.h"
@@ -16,8 +19,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st == NULL)
 		return 0;
 	if (linkstate_parse((const char *)data, size, st) == DRV_OK) {
-		linkstate_find(st, "step");
-		linkstate_add(st, st->applied_seq + 1, "step", "dep");
+		if (st->n_steps > LINKSTATE_STEPS_MAX)
+			abort();
+		for (size_t i = 0; i < st->n_steps; i++) {
+			const struct linkstate_step *s = &st->steps[i];
+
+			if (s->step_id[0] == '\0' ||
+			    strnlen(s->step_id, sizeof(s->step_id)) == sizeof(s->step_id) ||
+			    strnlen(s->message, sizeof(s->message)) == sizeof(s->message) ||
+			    (unsigned)s->result > DROVER__STEP_RESULT__STEP_STATUS)
+				abort();
+		}
 	}
 	free(st);
 	return 0;

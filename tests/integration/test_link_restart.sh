@@ -95,4 +95,24 @@ exactly "$TMP/a1.out" "s1 s2 s3 s5 s6 "
 exactly "$TMP/a2.out" "s1 s2 s3 s4 s6 "
 [[ $(applied a2) == 5 ]] || fail "a2 applied $(applied a2), want 5"
 ok "agent killed (SIGKILL): its sequence survived; nothing ran twice"
+# a link state file from before agent.db held every step: its steps move
+# into agent.db once (the file keeps only its sequences); a step of it sent
+# again is acknowledged with its old result, not run
+agent_stop a2 TERM
+jq -c '.steps = [{"seq": 2, "step_id": "old-refused", "deployment_id": "d", "result": 4,
+	"exit_code": -1, "message": "refused: expired"}]' "$TMP/a2/state/link.json" >"$TMP/old.json"
+install -m 600 "$TMP/old.json" "$TMP/a2/state/link.json"
+agent_start a2
+wait_for 30 is_state a2 connected || fail "a2 did not come back with an old link state"
+[[ $(jq -r 'has("steps")' "$TMP/a2/state/link.json") == false ]] || fail "steps still in link.json"
+row=$(sqlite3 -cmd '.timeout 5000' "$TMP/a2/state/agent.db" \
+	"select seq || ' ' || status || ' ' || exit_code || ' ' || message from steps where step_id = 'old-refused'")
+[[ $row == "2 3 -1 refused: expired" ]] || fail "old step not in agent.db: '$row'"
+before=$(agent_stat a2 .instructions_duplicate)
+instruct a2 old-refused /bin/sh -c "echo old >> $TMP/a2.out" >/dev/null
+wait_for 20 acked a2 old-refused || fail "old step sent again not acknowledged"
+wait_for 10 agent_stat_at_least a2 .instructions_duplicate $((before + 1)) || fail "not a duplicate"
+settle
+exactly "$TMP/a2.out" "s1 s2 s3 s4 s6 "
+ok "an old link state's steps moved into agent.db: one record of each step; a resent one did not run"
 echo "$TEST_NAME: all $PASSED checks passed"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "executor.h"
 #include "fsutil.h"
 #include "state.h"
 
@@ -128,11 +129,51 @@ static void releases(void **state)
 	state_close(st);
 }
 
+/* agent.db is the agent's one record of a step: what the link records
+ * (a refused step) it reads back, and a known id cannot be recorded again. */
+static void one_record(void **state)
+{
+	char sub[4][160];
+	const char *names[] = {"state", "cache", "releases", "logs"};
+	struct executor_config cfg = {0};
+	struct executor *ex;
+	struct executor_step got;
+	Drover__Instruction ins = DROVER__INSTRUCTION__INIT;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		snprintf(sub[i], sizeof(sub[i]), "%s/%s", dir, names[i]);
+	cfg.state_dir = sub[0];
+	cfg.cache_dir = sub[1];
+	cfg.releases_dir = sub[2];
+	cfg.log_dir = sub[3];
+	cfg.docker_socket = "/nonexistent/podman.sock";
+	assert_int_equal(executor_new(&cfg, &ex), DRV_OK);
+	ins.step_id = "d:start:0:1";
+	ins.deployment_id = "d";
+	ins.seq = 12;
+	assert_int_equal(executor_step_get(ex, ins.step_id, &got), DRV_ENOENT);
+	assert_int_equal(executor_step_record(ex, &ins, false, -1, "refused: expired"), DRV_OK);
+	assert_int_equal(executor_step_get(ex, ins.step_id, &got), DRV_OK);
+	assert_int_equal(got.seq, 12);
+	assert_int_equal(got.result, DROVER__STEP_RESULT__STEP_FAILED);
+	assert_int_equal(got.exit_code, -1);
+	assert_string_equal(got.message, "refused: expired");
+	assert_int_equal(executor_step_record(ex, &ins, true, 0, "again"), DRV_EEXIST);
+	executor_free(ex);
+	/* and it survives a restart */
+	assert_int_equal(executor_new(&cfg, &ex), DRV_OK);
+	assert_int_equal(executor_step_get(ex, ins.step_id, &got), DRV_OK);
+	assert_int_equal(got.result, DROVER__STEP_RESULT__STEP_FAILED);
+	executor_free(ex);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(steps, setup, teardown),
 	        cmocka_unit_test_setup_teardown(releases, setup, teardown),
+	        cmocka_unit_test_setup_teardown(one_record, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

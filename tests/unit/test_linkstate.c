@@ -17,7 +17,6 @@ static void round_trip(void **state)
 	(void)state;
 	char dir[] = "/tmp/drv-ls-XXXXXX", path[128];
 	struct linkstate *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
-	struct linkstate_step *s;
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/link.json", dir);
@@ -25,40 +24,42 @@ static void round_trip(void **state)
 	assert_int_equal(b->applied_seq, 0);
 	a->applied_seq = 7;
 	a->report_seq_reserved = 2000;
-	s = linkstate_add(a, 7, "step-7", "dep-1");
-	linkstate_set_result(s, DROVER__STEP_RESULT__STEP_FAILED, 3, "hook \"x\" exited 3");
+	a->n_steps = 1; /* steps are never written: agent.db holds them */
+	snprintf(a->steps[0].step_id, sizeof(a->steps[0].step_id), "step-7");
 	assert_int_equal(linkstate_save(path, a), DRV_OK);
 	assert_int_equal(linkstate_load(path, b), DRV_OK);
 	assert_int_equal(b->applied_seq, 7);
 	assert_int_equal(b->report_seq_reserved, 2000);
-	assert_int_equal(b->n_steps, 1);
-	s = linkstate_find(b, "step-7");
-	assert_non_null(s);
-	assert_int_equal(s->result, DROVER__STEP_RESULT__STEP_FAILED);
-	assert_int_equal(s->exit_code, 3);
-	assert_string_equal(s->message, "hook \"x\" exited 3");
-	assert_string_equal(s->deployment_id, "dep-1");
-	assert_null(linkstate_find(b, "step-8"));
+	assert_int_equal(b->n_steps, 0);
 	unlink(path);
 	rmdir(dir);
 	free(a);
 	free(b);
 }
 
-static void oldest_steps_are_dropped(void **state)
+/* A file from before agent.db held every step: its steps are read, for the
+ * link to move them into agent.db. */
+static void old_files_keep_their_steps(void **state)
 {
 	(void)state;
+	static const char old[] =
+	        "{\"applied_seq\":7,\"report_seq_reserved\":2000,\"steps\":["
+	        "{\"seq\":6,\"step_id\":\"step-6\",\"deployment_id\":\"dep-1\",\"result\":3,"
+	        "\"exit_code\":0,\"message\":\"\"},"
+	        "{\"seq\":7,\"step_id\":\"step-7\",\"deployment_id\":\"dep-1\",\"result\":4,"
+	        "\"exit_code\":3,\"message\":\"hook \\\"x\\\" exited 3\"}]}";
 	struct linkstate *st = calloc(1, sizeof(*st));
-	char id[32];
 
-	for (int i = 1; i <= LINKSTATE_STEPS_MAX + 10; i++) {
-		snprintf(id, sizeof(id), "s%d", i);
-		linkstate_add(st, (uint64_t)i, id, "");
-	}
-	assert_int_equal(st->n_steps, LINKSTATE_STEPS_MAX);
-	assert_null(linkstate_find(st, "s10"));
-	assert_non_null(linkstate_find(st, "s11"));
-	assert_int_equal(linkstate_find(st, "s266")->seq, 266);
+	assert_int_equal(linkstate_parse(old, sizeof(old) - 1, st), DRV_OK);
+	assert_int_equal(st->applied_seq, 7);
+	assert_int_equal(st->n_steps, 2);
+	assert_string_equal(st->steps[1].step_id, "step-7");
+	assert_int_equal(st->steps[1].seq, 7);
+	assert_int_equal(st->steps[1].result, DROVER__STEP_RESULT__STEP_FAILED);
+	assert_int_equal(st->steps[1].exit_code, 3);
+	assert_string_equal(st->steps[1].message, "hook \"x\" exited 3");
+	assert_string_equal(st->steps[1].deployment_id, "dep-1");
+	assert_int_equal(st->steps[0].result, DROVER__STEP_RESULT__STEP_SUCCEEDED);
 	free(st);
 }
 
@@ -91,7 +92,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(round_trip),
-	        cmocka_unit_test(oldest_steps_are_dropped),
+	        cmocka_unit_test(old_files_keep_their_steps),
 	        cmocka_unit_test(bad_files_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# driver.sh (CTest systemd_driver): the agent's systemd driver in a booted
+# machine. droverd runs in the control namespace (this build's binary); the
+# machine "web-1" gets drover-agent from this build's package, enabled under
+# its systemd. The service is berry-svc from an oci-layout: image, `driver:
+# systemd`, with resource limits. Checks, in order:
+#
+#   deploy v1: unit drover-hello.service active, the plan's limits and
+#     sandbox visible in `systemctl show`, its output in `journalctl -u`;
+#   health gate: v3 (unhealthy) is rolled back, v1 runs again from its unit;
+#   crash: systemd restarts the service (NRestarts), the agent sees it by
+#     D-Bus signal and reports it to the coordinator;
+#   agent restart: the unit is re-adopted, the service keeps its PID;
+#   reboot of the machine: the service is back (its unit is enabled).
+#
+#   sudo bash tests/systemd/driver.sh   (E2E_BUILD_DIR=build by default)
+# Exit 0 passed, 1 failed, 77 skipped (not root, tools missing).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=/dev/null # (the e2e harness; checked on its own)
+source "$HERE/../e2e/lib/e2e.sh"
+# shellcheck source=/dev/null # (lib/machine.sh, checked on its own)
+source "$HERE/lib/machine.sh"
+
+machine_require
+e2e_require_tools cpack dpkg-deb umoci jq curl sqlite3
+T0=$(e2e_now_ms)
+A=/etc/drover/agent
+U=drover-hello.service
+
+net_up web-1 || fail "net_up"
+WEB=$(addr_of web-1)
+PKG=$E2E_RUN/packages
+mkdir -p "$PKG"
+cpack --config "$E2E_BUILD_DIR/CPackConfig.cmake" -G DEB -B "$PKG" >"$E2E_RUN/logs/cpack.log" 2>&1 ||
+	fail "cpack: $(tail -n 20 "$E2E_RUN/logs/cpack.log")"
+rm -rf "$PKG/_CPack_Packages"
+agent_deb=$(echo "$PKG"/drover-agent_*.deb)
+[[ -f $agent_deb ]] || fail "cpack made no drover-agent package"
+rootfs_ensure "${SD_DROVER_PKGS[@]}" || fail "rootfs"
+
+IMG=$MKIMAGE_CACHE/systemd-images/hello
+for v in v1 v2; do mkimage_berry "$IMG" hello $v >/dev/null || fail "image $v"; done
+mkimage_berry "$IMG" hello v3 --unhealthy >/dev/null || fail "image v3"
+layout_digest() {
+	jq -r --arg t "$1" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | .digest' \
+		"$IMG/index.json"
+}
+
+machine_up web-1 --bind-ro="$PKG:/srv/packages" --bind-ro="$IMG:/srv/images/hello"
+drover_control_init || fail "droverd init"
+drover_control_start || fail "droverd start"
+machine_wait web-1 90 || fail "web-1 did not boot"
+net_root_guarded || fail "the root namespace can reach the test network"
+ok "droverd in the control namespace, machine web-1 ($WEB) booted ($((($(e2e_now_ms) - T0) / 1000)) s)"
+
+diag() {
+	[[ ${rc:-0} != 0 && ${rc:-0} != 77 ]] || return 0
+	echo "---- journal of web-1 (agent, hello) ----" >&2
+	msh web-1 journalctl -u drover-agent -u "$U" --no-pager -q -n 80 >&2 || true
+	msh web-1 systemctl status "$U" --no-pager >&2 || true
+}
+e2e_at_exit diag
+
+msh web-1 env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "/srv/packages/$(basename "$agent_deb")" \
+	>"$E2E_RUN/logs/agent-install.log" 2>&1 || fail "install drover-agent: $(tail "$E2E_RUN/logs/agent-install.log")"
+machine_cp "$DROVERD_DIR/coordinator.pub" web-1 $A/coordinator.pub
+machine_cp "$DROVERD_DIR/enroll.token" web-1 $A/enroll.token
+msh web-1 drover-agent init --dir $A --coordinator "tcp://$(addr_of control):$DROVER_LINK_PORT" \
+	--coordinator-key $A/coordinator.pub --enroll-token-file $A/enroll.token --id web-1 \
+	>"$E2E_RUN/logs/agent-init.log" 2>&1 || fail "drover-agent init: $(cat "$E2E_RUN/logs/agent-init.log")"
+msh web-1 sed -i -E 's/^( *)reconnect_max:.*/\1reconnect_max: 1s/' $A/agent.yaml
+msh web-1 systemctl enable --now drover-agent >/dev/null 2>&1 || fail "systemctl enable --now drover-agent"
+drover_wait_agents connected 30 web-1 || fail "web-1 did not connect"
+ok "drover-agent (package) enabled in web-1 and connected"
+
+# plan VERSION: hello with driver systemd and limits
+plan() {
+	local d
+	d=$(layout_digest "$1")
+	[[ $d == sha256:* ]] || fail "no digest for hello:$1"
+	cat <<EOF
+deployment: sdriver
+version: "$1"
+tiers:
+  - name: app
+    services:
+      - name: hello
+        image: oci-layout:/srv/images/hello:$1@$d
+        hosts: [web-1]
+        driver: systemd
+        command: [/bin/berry-svc, --name, hello, --port, "8080"]
+        env: { GREETING: "50% of \$HOME" }
+        stop_grace: 5s
+        systemd: { memory_max: 64M, cpu_quota: 50%, tasks_max: 32, kill_mode: mixed }
+        health: { http: { port: 8080, path: /health }, interval: 300ms, deadline: 8s, unhealthy_threshold: 2 }
+EOF
+}
+deploy() { # deploy VERSION EXPECTED_STATE
+	plan "$1" >"$E2E_RUN/plan-$1.yaml"
+	dep_deploy "$E2E_RUN/plan-$1.yaml" "$2" 120
+}
+hello_version() { msh web-1 curl -fsS --max-time 2 http://127.0.0.1:8080/version 2>/dev/null; }
+prop() { msh web-1 systemctl show -P "$1" "$U"; }
+
+deploy v1 succeeded || fail "deployment v1"
+[[ $(hello_version) == v1 ]] || fail "hello answers '$(hello_version)', want v1"
+[[ $(prop ActiveState) == active ]] || fail "$U is $(prop ActiveState)"
+[[ $(msh web-1 systemctl is-enabled "$U") == enabled ]] || fail "$U is not enabled"
+ok "deployment v1 with driver systemd: $U active, enabled, answers v1"
+
+[[ $(prop MemoryMax) == $((64 << 20)) ]] || fail "MemoryMax=$(prop MemoryMax)"
+[[ $(prop CPUQuotaPerSecUSec) == 500ms ]] || fail "CPUQuotaPerSecUSec=$(prop CPUQuotaPerSecUSec)"
+[[ $(prop TasksMax) == 32 ]] || fail "TasksMax=$(prop TasksMax)"
+[[ $(prop KillMode) == mixed ]] || fail "KillMode=$(prop KillMode)"
+[[ $(prop TimeoutStopUSec) == 5s ]] || fail "TimeoutStopUSec=$(prop TimeoutStopUSec)"
+[[ $(prop ProtectSystem) == full ]] || fail "ProtectSystem=$(prop ProtectSystem)"
+[[ $(prop PrivateTmp) == yes ]] || fail "PrivateTmp=$(prop PrivateTmp)"
+[[ $(prop NoNewPrivileges) == yes ]] || fail "NoNewPrivileges=$(prop NoNewPrivileges)"
+[[ $(prop Restart) == on-failure ]] || fail "Restart=$(prop Restart)"
+svc_uid=$(msh web-1 ps -o uid= -p "$(prop MainPID)" | tr -d ' ')
+[[ $svc_uid == "$(msh web-1 id -u drover-svc)" ]] || fail "hello runs as uid $svc_uid, not drover-svc"
+# shellcheck disable=SC2016 # a literal $HOME: the value must arrive unexpanded
+msh web-1 sh -c "tr '\0' '\n' </proc/$(prop MainPID)/environ" | grep -cx 'GREETING=50% of $HOME' >/dev/null ||
+	fail "the plan's environment did not arrive verbatim"
+ok "systemctl show: MemoryMax=64M CPUQuota=50% TasksMax=32 KillMode=mixed TimeoutStop=5s ProtectSystem=full PrivateTmp NoNewPrivileges Restart=on-failure, user drover-svc, env verbatim"
+msh web-1 curl -fsS --max-time 2 http://127.0.0.1:8080/health >/dev/null
+_journaled() { msh web-1 journalctl -u "$U" --no-pager -q | grep -c 'GET /health' >/dev/null; }
+wait_for "berry-svc's requests in the journal" 10 _journaled || fail "journalctl -u $U shows no request"
+ok "journalctl -u $U shows the service's output"
+
+# health gate: v3 never gets healthy and is rolled back to v1
+deploy v3 rolled_back || fail "deployment v3 was not rolled back"
+[[ $(hello_version) == v1 ]] || fail "after the rollback hello answers '$(hello_version)'"
+[[ $(prop ActiveState) == active ]] || fail "after the rollback $U is $(prop ActiveState)"
+ok "unhealthy v3 failed its health gate and was rolled back; v1 runs again in $U"
+
+# crash: systemd restarts it; the agent sees it and reports it
+n0=$(prop NRestarts)
+pid0=$(prop MainPID)
+msh web-1 curl -s --max-time 2 http://127.0.0.1:8080/crash >/dev/null || true
+_restarted() { [[ $(prop NRestarts) -gt $n0 && $(prop ActiveState) == active && $(prop MainPID) != "$pid0" ]]; }
+wait_for "systemd restarting the crashed service" 15 _restarted || fail "no restart by systemd"
+# the agent's STEP_STATUS report, as droverd stored it (events, kind report)
+_reported() {
+	[[ $(sqlite3 "file:$DROVERD_DIR/droverd.db?mode=ro" \
+		"SELECT count(*) FROM events WHERE kind = 'report' AND data LIKE '%systemd restarts it%'") -gt 0 ]]
+}
+_seen() { msh web-1 journalctl -u drover-agent --no-pager -q | grep -c 'unit state changed' >/dev/null; }
+wait_for "the agent saw the crash (D-Bus signal)" 10 _seen || fail "the agent did not see the crash"
+wait_for "the coordinator got the agent's report" 10 _reported || fail "droverd has no report of the crash"
+ok "crash: systemd restarted hello (NRestarts $n0 -> $(prop NRestarts)); the agent saw it by signal and reported it"
+wait_for "hello back" 10 hello_version >/dev/null || fail "hello did not come back"
+
+# agent restart: the unit is re-adopted, untouched
+pid1=$(prop MainPID)
+msh web-1 systemctl restart drover-agent || fail "systemctl restart drover-agent"
+_readopted() { msh web-1 journalctl -u drover-agent --no-pager -q | grep -c 're-adopted' >/dev/null; }
+wait_for "the agent re-adopting $U" 15 _readopted || fail "no re-adoption after an agent restart"
+[[ $(prop MainPID) == "$pid1" ]] || fail "the agent restart restarted the service"
+drover_wait_agents connected 30 web-1 || fail "web-1 did not reconnect"
+ok "agent restart: $U re-adopted, the service kept PID $pid1"
+
+# a second deployment replaces the release in the same unit
+deploy v2 succeeded || fail "deployment v2"
+[[ $(hello_version) == v2 ]] || fail "hello answers '$(hello_version)', want v2"
+ok "deployment v2 replaced v1 in $U"
+
+# reboot: the enabled unit brings the service back
+machine_reboot web-1 90 || fail "web-1 did not come back from the reboot"
+wait_for "hello after the reboot" 30 hello_version >/dev/null || fail "hello is not back after the reboot"
+[[ $(hello_version) == v2 ]] || fail "after the reboot hello answers '$(hello_version)'"
+drover_wait_agents connected 30 web-1 || fail "web-1 did not reconnect after the reboot"
+ok "reboot of web-1: $U came back with v2 and the agent reconnected"
+
+ok "systemd_driver passed in $((($(e2e_now_ms) - T0) / 1000)) s"
