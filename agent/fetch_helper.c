@@ -109,35 +109,74 @@ static int resolve_user(const struct fetch_helper_cfg *cfg, struct privs *pv, ch
 	return privs_resolve(user, NULL, user, NULL, 0, true, pv, err, size);
 }
 
+/* Hand one directory to the helper's user: dir is opened relative to at
+ * without following a link (the helper owns its parent and could have put
+ * one there), then changed through the descriptor. -1 on failure. */
+static int hand_dir(int at, const char *name, const struct privs *pv)
+{
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0 && (fchown(fd, pv->uid, pv->gid) != 0 || fchmod(fd, 0750) != 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Partial downloads: regular files with one link only (a hard link to
+ * another file must not change that file's owner). */
+static void hand_partials(int dfd, const struct privs *pv)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *e;
+	struct stat st;
+
+	if (d == NULL) {
+		close(dfd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid == pv->uid)
+			continue;
+		if (fchownat(dirfd(d), e->d_name, pv->uid, pv->gid, AT_SYMLINK_NOFOLLOW) != 0)
+			drv_warn("fetch", "cannot hand a partial blob to the helper",
+			         "name=%s errno=%d", e->d_name, errno);
+	}
+	closedir(d);
+}
+
 /* The cache's directories (and partial downloads) belong to the helper's
  * user: the one place it writes. Blobs stay whoever's they are: the helper
  * only adds new ones, and every one is hashed again before use. */
 static int own_cache(const char *cache, const struct privs *pv, char *err, size_t size)
 {
-	const char *dirs[] = {"", "/blobs", "/blobs/sha256", "/partial"};
-	char path[4096];
-	DIR *d;
-	struct dirent *e;
+	int top, blobs = -1, sha = -1, part = -1, rc = DRV_OK;
 
 	if (!pv->change_ids)
 		return DRV_OK;
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", cache, dirs[i]);
-		if (lchown(path, pv->uid, pv->gid) != 0 || chmod(path, 0750) != 0)
-			return snprintf(err, size, "cannot hand %s to %s: %s", path, pv->user,
-			                strerror(errno)),
-			       DRV_ESYS;
-	}
-	d = opendir(path); /* partial/ */
-	if (d == NULL)
-		return DRV_OK;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.' &&
-		    fchownat(dirfd(d), e->d_name, pv->uid, pv->gid, AT_SYMLINK_NOFOLLOW) != 0)
-			drv_warn("fetch", "cannot hand a partial blob to the helper",
-			         "name=%s errno=%d", e->d_name, errno);
-	closedir(d);
-	return DRV_OK;
+	top = open(cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* configured: links followed */
+	if (top < 0 || fchown(top, pv->uid, pv->gid) != 0 || fchmod(top, 0750) != 0)
+		rc = DRV_ESYS;
+	if (rc == DRV_OK && (blobs = hand_dir(top, "blobs", pv)) < 0)
+		rc = DRV_ESYS;
+	if (rc == DRV_OK && (sha = hand_dir(blobs, "sha256", pv)) < 0)
+		rc = DRV_ESYS;
+	if (rc == DRV_OK && (part = hand_dir(top, "partial", pv)) < 0)
+		rc = DRV_ESYS;
+	if (rc != DRV_OK)
+		snprintf(err, size,
+		         "cannot hand the cache %s to %s: %s (its blobs, blobs/sha256 and "
+		         "partial must be directories)",
+		         cache, pv->user, strerror(errno));
+	else
+		hand_partials(part, pv), part = -1;
+	const int fds[] = {top, blobs, sha, part};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return rc;
 }
 
 /* In the child: only async-signal-safe calls until exec. The executable

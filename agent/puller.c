@@ -892,22 +892,40 @@ static void gc_service(struct puller *p, const char *svc, char *const *services,
 	closedir(d);
 }
 
+static bool hex64(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+
+	return n == 64 && s[n] == '\0';
+}
+
+/* The fetch helper's user owns blobs/ and blobs/sha256: each is opened
+ * without following a link, and only names that are digests are removed,
+ * so a link planted there cannot turn GC loose on another directory. */
 static void gc_blobs(struct puller *p, const struct strset *used)
 {
-	char dir[4096], path[4400];
 	struct dirent *de;
+	int top = open(p->cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC), blobs = -1, fd = -1;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/blobs/sha256", p->cache);
-	d = opendir(dir);
-	if (d == NULL)
+	if (top >= 0)
+		blobs = openat(top, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (blobs >= 0)
+		fd = openat(blobs, "sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (top >= 0)
+		close(top);
+	if (blobs >= 0)
+		close(blobs);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || strset_has(used, de->d_name))
+		if (!hex64(de->d_name) || strset_has(used, de->d_name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		drv_debug("puller", "removing an unused blob", "blob=%.12s", de->d_name);
-		unlink(path);
+		unlinkat(dirfd(d), de->d_name, 0);
 	}
 	closedir(d);
 }

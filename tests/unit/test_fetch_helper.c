@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "err.h"
 #include "fetch_helper.h"
+#include "puller.h"
 
 static char dir[64], cache[128], secret[128], exe[128];
 
@@ -217,12 +218,71 @@ static void cancel_kills(void **state)
 	assert_int_equal(errno, ESRCH);
 }
 
+static void write_file(const char *path, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("x\n", f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+/* The helper's user owns blobs/: a link it plants as blobs/sha256 must not
+ * make the agent (root) chown/chmod, or GC empty, the directory it points
+ * at; a hard link in partial/ must not hand its file over. */
+static void planted_links_ignored(void **state)
+{
+	struct fetch_helper_cfg cfg = cfg_for(NULL);
+	const char *hex = "1111111111111111111111111111111111111111111111111111111111111111";
+	char victim[256], vfile[400], vhex[400], sha[256], real[256], part[400], err[1024];
+	struct fetch_done d;
+	char rel[256];
+	struct puller_config pc = {.cache_dir = cache, .releases_dir = rel};
+	struct puller *p = NULL;
+	struct stat st;
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	snprintf(rel, sizeof(rel), "%s/releases", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(vfile, sizeof(vfile), "%s/shadow", victim);
+	snprintf(vhex, sizeof(vhex), "%s/%s", victim, hex);
+	snprintf(sha, sizeof(sha), "%s/blobs/sha256", cache);
+	snprintf(real, sizeof(real), "%s/blobs/sha256.real", cache);
+	assert_int_equal(mkdir(victim, 0700), 0);
+	write_file(vfile, 0600);
+	write_file(vhex, 0600);
+	/* a hard link to a root file in partial/ */
+	snprintf(part, sizeof(part), "%s/partial/%s", cache, hex);
+	assert_int_equal(link(vfile, part), 0);
+	fetch_helper_run(&cfg, "r", DIGEST, &d, err, sizeof(err));
+	assert_int_equal(stat(vfile, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	unlink(part);
+	/* blobs/sha256 replaced by a link to the victim */
+	assert_int_equal(rename(sha, real), 0);
+	assert_int_equal(symlink(victim, sha), 0);
+	assert_int_not_equal(fetch_helper_run(&cfg, "r", DIGEST, &d, err, sizeof(err)), DRV_OK);
+	assert_non_null(strstr(err, "cannot hand the cache"));
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(puller_new(&pc, &p), DRV_OK);
+	assert_int_equal(puller_gc(p, NULL, NULL, 0), DRV_OK);
+	puller_free(p);
+	assert_int_equal(access(vfile, F_OK), 0);
+	assert_int_equal(access(vhex, F_OK), 0);
+	unlink(sha);
+	assert_int_equal(rename(real, sha), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(drops_privileges),
 	        cmocka_unit_test(done_frame),
 	        cmocka_unit_test(cancel_kills),
+	        cmocka_unit_test(planted_links_ignored),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
