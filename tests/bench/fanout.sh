@@ -63,7 +63,7 @@ fi
 	fail "fleetsim against droverd failed: $(tail -n 5 "$TMP/deploy.log" 2>/dev/null)"
 if [[ -n ${PIDS[perf]:-} ]]; then
 	kill -INT "${PIDS[perf]}" 2>/dev/null
-	wait "${PIDS[perf]}" 2>/dev/null
+	wait "${PIDS[perf]}" 2>/dev/null || true # perf ends with 130 on SIGINT
 	unset 'PIDS[perf]'
 fi
 coord_stop
