@@ -196,7 +196,8 @@ static int start_engine(struct droverd *d)
 	struct deploy_engine_config ec = {.db = d->deploy_db,
 	                                  .core = d->core,
 	                                  .events = d->events,
-	                                  .balancers = &d->conf.balancers};
+	                                  .balancers = &d->conf.balancers,
+	                                  .prometheus = &d->conf.prometheus};
 	int rc = notify_new(&nc, &d->notifier);
 
 	if (rc != DRV_OK)
@@ -207,6 +208,7 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.core = d->core;
 	d->deploy_api.insecure_registry = d->conf.insecure_registry;
 	d->deploy_api.balancers = &d->conf.balancers;
+	d->deploy_api.prometheus = &d->conf.prometheus;
 	return rc;
 }
 

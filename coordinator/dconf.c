@@ -108,6 +108,10 @@ static const struct drv_cfg_opt options[] = {
          "traffic switches plans may name (traffic: {balancer: NAME, backend: B}): "
          "NAME: {kind: haproxy, socket: PATH} or NAME: {kind: command, argv: [CMD, ARGS...]}, "
          "optional timeout (10s); see docs/traffic.md"},
+        {"prometheus", DRV_CFG_EXTERN, O(prometheus), NULL, 0, 0, 0, NULL,
+         "Prometheus servers plans' analysis may name (analysis: {prometheus: {server: NAME}}): "
+         "NAME: {url: URL, timeout: 10s, bearer_token_file: FILE (mode 0600), ca_file: PEM}; "
+         "see docs/plans.md"},
         {"retention.events.max_age", DRV_CFG_DURATION, O(events_max_age_ms), "720h", 0,
          100LL * 365 * 24 * 3600 * S, 0, NULL, "events older than this are deleted (0: no limit)"},
         {"retention.events.max_rows", DRV_CFG_INT, O(events_max_rows), "1000000", 0, 1000000000, 0,
@@ -180,6 +184,21 @@ static int load_balancers(const char *path, struct droverd_conf *out, struct drv
 	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
 }
 
+/* The `prometheus` section, the same way. */
+static int load_prometheus(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
+{
+	char dir[PATH_MAX], *buf = NULL;
+	size_t len;
+	int rc = drv_read_file(path, DRV_CFG_FILE_MAX, &buf, &len);
+
+	if (rc != DRV_OK)
+		return rc;
+	snprintf(dir, sizeof(dir), "%s", path);
+	rc = drv_prom_servers_parse(buf, len, path, dirname(dir), &out->prometheus, diag);
+	free(buf);
+	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
+}
+
 int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
 {
 	int rc;
@@ -189,6 +208,8 @@ int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *
 	if (rc != DRV_OK)
 		return rc;
 	rc = load_balancers(path, out, diag);
+	if (rc == DRV_OK)
+		rc = load_prometheus(path, out, diag);
 	if (rc != DRV_OK) {
 		dconf_free(out);
 		return rc;
@@ -213,4 +234,5 @@ void dconf_free(struct droverd_conf *c)
 {
 	drv_cfg_free(options, N_OPTIONS, c);
 	drv_traffic_balancers_free(&c->balancers);
+	drv_prom_servers_free(&c->prometheus);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "prom_conf.h"
 #include "traffic_conf.h"
 
 struct droverd_conf {
@@ -34,6 +35,8 @@ struct droverd_conf {
 	bool insecure_registry; /* resolve plan images over plain http:// */
 	/* `balancers`: the traffic switches plans may name (traffic_conf.h) */
 	struct drv_traffic_balancers balancers;
+	/* `prometheus`: the servers plans' analysis may name (prom_conf.h) */
+	struct drv_prom_servers prometheus;
 	/* retention (model/retention.h): 0 is no limit of that kind */
 	int64_t events_max_age_ms, events_max_rows;
 	int64_t deployments_max_age_ms, deployments_max_rows;

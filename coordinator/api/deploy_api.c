@@ -11,6 +11,7 @@
 #include "err.h"
 #include "log.h"
 #include "oci.h"
+#include "prom_check.h"
 #include "traffic_conf.h"
 
 #define SOURCE_MAX 200
@@ -169,6 +170,19 @@ static int check_balancers(struct deploy_api *api, struct drv_http_resp *resp,
 	return DRV_OK;
 }
 
+/* Servers the analysis names exist; Prometheus parses its queries. */
+static int check_analysis(struct deploy_api *api, struct drv_http_resp *resp,
+                          const struct drv_plan *plan)
+{
+	struct drv_prom_problem pb;
+	int rc = drv_prom_check_plan(api->prometheus, plan, &pb);
+
+	if (rc == DRV_EINVAL)
+		drv_http_error_at(resp, (unsigned)pb.status, pb.code, pb.field, pb.line, "%s",
+		                  pb.message);
+	return rc;
+}
+
 static int pin_images(struct deploy_api *api, struct drv_http_resp *resp, struct drv_plan *plan,
                       const char *source)
 {
@@ -290,6 +304,8 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 	rc = parse_plan(req, resp, source, &plan);
 	if (rc == DRV_OK)
 		rc = check_balancers(api, resp, plan);
+	if (rc == DRV_OK)
+		rc = check_analysis(api, resp, plan);
 	if (rc == DRV_OK)
 		rc = pin_images(api, resp, plan, source);
 	if (rc == DRV_OK && preview) {

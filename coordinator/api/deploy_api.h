@@ -22,6 +22,9 @@ struct deploy_api {
 	/* droverd.yaml `balancers` (borrowed, may be NULL): a plan's
 	 * traffic.balancer must name one of them */
 	const struct drv_traffic_balancers *balancers;
+	/* droverd.yaml `prometheus` (borrowed, may be NULL): the servers a
+	 * plan's analysis may name */
+	const struct drv_prom_servers *prometheus;
 };
 
 /* One plan error line ("SOURCE:LINE: field.path: message", LINE and field

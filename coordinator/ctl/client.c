@@ -141,7 +141,8 @@ void ctl_reply_free(struct ctl_reply *r)
 
 int ctl_exit_code(const struct ctl_reply *r)
 {
-	if (r->status == 0 || r->status == 401 || r->status == 403)
+	/* 429: too many failed authentications from this address */
+	if (r->status == 0 || r->status == 401 || r->status == 403 || r->status == 429)
 		return CTL_EXIT_UNREACHABLE;
 	if (r->status >= 200 && r->status < 300)
 		return CTL_EXIT_OK;

@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* Exit status, as DESIGN.md promises (scripts rely on it). */
+/* Exit status, as docs/operations.md promises (scripts rely on it). */
 enum ctl_exit {
 	CTL_EXIT_OK = 0,          /* success */
 	CTL_EXIT_FAILED = 1,      /* deployment failed or rolled back; server error */

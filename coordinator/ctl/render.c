@@ -419,6 +419,43 @@ static void hooks_table(FILE *f, const json_t *d, int64_t now)
 	ctl_table_print(t, f);
 }
 
+/* The latest verdict of each Prometheus check (deployment "analysis"). */
+static void analysis_table(FILE *f, const json_t *d)
+{
+	static const char *const headers[] = {"SERVICE", "CHECK", "VERDICT", "RESULT", NULL};
+	struct ctl_table *t;
+	char c[4][CLEAN_MAX];
+	const json_t *a;
+	size_t i;
+
+	if (json_array_size(jarr(d, "analysis")) == 0)
+		return;
+	t = ctl_table_new(headers);
+	if (!t)
+		return;
+	json_array_foreach(jarr(d, "analysis"), i, a)
+	{
+		ctl_table_add(t, clean(jstr(a, "service"), c[0], CLEAN_MAX, false),
+		              clean(jstr(a, "check"), c[1], CLEAN_MAX, false),
+		              clean(jstr(a, "verdict"), c[2], CLEAN_MAX, false),
+		              clean(jstr(a, "text"), c[3], CLEAN_MAX, true));
+	}
+	fputc('\n', f);
+	ctl_table_print(t, f);
+}
+
+/* One line per analysis verdict while following a deployment. */
+static void follow_analysis(FILE *out, const json_t *data)
+{
+	char c[4][CLEAN_MAX];
+
+	fprintf(out, "analysis %s/%s: %s: %s\n",
+	        clean(jstr(data, "service"), c[0], CLEAN_MAX, false),
+	        clean(jstr(data, "check"), c[1], CLEAN_MAX, false),
+	        clean(jstr(data, "verdict"), c[2], CLEAN_MAX, false),
+	        clean(jstr(data, "text"), c[3], CLEAN_MAX, true));
+}
+
 char *ctl_render_status(const json_t *dep, int64_t now_ms)
 {
 	struct text t;
@@ -432,6 +469,7 @@ char *ctl_render_status(const json_t *dep, int64_t now_ms)
 		hosts_table(t.f, dep, now_ms);
 	}
 	hooks_table(t.f, dep, now_ms);
+	analysis_table(t.f, dep);
 	return text_close(&t);
 }
 
@@ -958,6 +996,8 @@ char *ctl_render_event(struct ctl_follow *f, int64_t id, const char *kind, const
 		follow_host(f, t.f, data);
 	else if (is(kind, "hook"))
 		change_hook(t.f, NULL, data);
+	else if (is(kind, "analysis"))
+		follow_analysis(t.f, data);
 	return text_close(&t);
 }
 

@@ -13,6 +13,7 @@ struct core;
 struct drv_events;
 struct notifier;
 struct drv_traffic_balancers;
+struct drv_prom_servers;
 
 struct deploy_engine_config {
 	sqlite3 *db;               /* a connection of its own (drv_db_open), borrowed */
@@ -23,6 +24,9 @@ struct deploy_engine_config {
 	/* droverd.yaml `balancers`, the only traffic switches a plan may name;
 	 * borrowed, may be NULL (none) */
 	const struct drv_traffic_balancers *balancers;
+	/* droverd.yaml `prometheus`, the only servers an analysis may query;
+	 * borrowed, may be NULL (none) */
+	const struct drv_prom_servers *prometheus;
 };
 
 #endif

@@ -144,8 +144,13 @@ static void feed_op(struct deploy_engine *e, struct msg *m)
 	                           .message = m->message};
 	struct dep *d = deploy_engine_find(e, m->dep);
 
-	if (d != NULL && d->seq != NULL && !d->ended)
-		deploy_run_event(e, d, &ev);
+	if (d == NULL || d->seq == NULL || d->ended)
+		return;
+	if (m->data != NULL) {
+		deploy_event(d, "analysis", NULL, json_incref(m->data));
+		deploy_view_note_check(d, m->data);
+	}
+	deploy_run_event(e, d, &ev);
 }
 
 /* Drop deployments that ended (they live on in the database). */

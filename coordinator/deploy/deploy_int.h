@@ -77,6 +77,7 @@ struct msg {
 	enum drv_seq_result result;
 	int exit_code;
 	double value;
+	json_t *data; /* MSG_OP of an analysis check: its "analysis" event */
 	struct cmd *cmd;
 };
 
@@ -176,6 +177,8 @@ const char *deploy_view_phase(const struct dep *d);
 void deploy_view_summary(struct dep *d, int64_t now);
 /* The deployment object (docs/api.md "Deployments"), a new reference. */
 json_t *deploy_view_object(const struct dep *d);
+/* Keep the latest verdict of an analysis check (an "analysis" event's data). */
+void deploy_view_note_check(struct dep *d, const json_t *data);
 /* A "service" event for every service whose state, batch, canary step or
  * weight changed since the last call (with its tier's state), so that a
  * follower prints a service's progress where it happened; ended_only: only

@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "prom_query.h"
 #include "traffic.h"
 #include "traffic_conf.h"
 
@@ -38,6 +39,10 @@ struct op {
 	int64_t timeout_ms;
 	/* metric */
 	char *url;
+	/* analysis check: copies of the server (droverd.yaml) and the check */
+	struct drv_prom_server sv;
+	struct drv_plan_check chk;
+	char *query;
 };
 
 static void op_free(struct op *o)
@@ -55,11 +60,21 @@ static void op_free(struct op *o)
 	free(o->socket);
 	free(o->backend);
 	free(o->url);
+	free(o->sv.name);
+	free(o->sv.url);
+	if (o->sv.token != NULL)
+		memset(o->sv.token, 0, strlen(o->sv.token));
+	free(o->sv.token);
+	free(o->sv.ca_file);
+	free(o->chk.name);
+	free(o->query);
 	free(o);
 }
 
-/* Post the outcome and count the operation as done. */
-static void op_done(struct op *o, bool ok, double value, const char *message)
+/* Post the outcome (result: DRV_SEQ_R_*) with an optional event (taken)
+ * and count the operation as done. */
+static void op_post(struct op *o, enum drv_seq_result result, double value, const char *message,
+                    json_t *data)
 {
 	struct deploy_engine *e = o->e;
 	struct msg *m = calloc(1, sizeof(*m));
@@ -70,18 +85,26 @@ static void op_done(struct op *o, bool ok, double value, const char *message)
 		snprintf(m->dep, sizeof(m->dep), "%s", o->dep);
 		m->id = strdup(o->id);
 		m->message = message ? strdup(message) : NULL;
-		m->result = ok ? DRV_SEQ_R_OK : DRV_SEQ_R_FAILED;
+		m->result = result;
 		m->value = value;
+		m->data = data;
+		data = NULL;
 		if (m->id != NULL)
 			deploy_post(e, m);
 		else
 			deploy_msg_free(m);
 	}
+	json_decref(data);
 	op_free(o);
 	pthread_mutex_lock(&e->mu);
 	e->ops--;
 	pthread_cond_broadcast(&e->ops_done);
 	pthread_mutex_unlock(&e->mu);
+}
+
+static void op_done(struct op *o, bool ok, double value, const char *message)
+{
+	op_post(o, ok ? DRV_SEQ_R_OK : DRV_SEQ_R_FAILED, value, message, NULL);
 }
 
 /* ---- traffic ---- */
@@ -185,6 +208,7 @@ static struct op *op_new(struct deploy_engine *e, struct dep *d, const struct dr
 }
 
 static void *metric_main(void *arg);
+static void *check_main(void *arg);
 
 /* Start an operation taken earlier; a failure is answered at once (the
  * sequencer sees a failed operation rather than waiting for its deadline). */
@@ -213,7 +237,7 @@ void deploy_ops_start(struct deploy_engine *e, struct op *o)
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, metric_main, o);
+	rc = pthread_create(&t, &attr, o->query != NULL ? check_main : metric_main, o);
 	pthread_attr_destroy(&attr);
 	if (rc != 0)
 		op_done(o, false, 0, "cannot start a worker thread");
@@ -386,6 +410,71 @@ static void *metric_main(void *arg)
 	return NULL;
 }
 
+/* ---- analysis check ---- */
+
+static const enum drv_seq_result verdict_result[] = {
+        [DRV_OUTCOME_FAIL] = DRV_SEQ_R_FAILED,
+        [DRV_OUTCOME_PASS] = DRV_SEQ_R_OK,
+        [DRV_OUTCOME_INCONCLUSIVE] = DRV_SEQ_R_INCONCLUSIVE,
+};
+
+static void *check_main(void *arg)
+{
+	struct op *o = arg;
+	struct drv_prom_result res = {0};
+	char why[DRV_PROM_WHY_MAX] = "", text[DRV_PROM_WHY_MAX + 80];
+	double v;
+	int rc = drv_prom_query(&o->sv, o->query, &res, why, sizeof(why));
+	enum drv_plan_outcome out =
+	        drv_prom_verdict(&o->chk, rc, &res, why, &v, text, sizeof(text));
+	json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "service", o->service, "check",
+	                         o->chk.name, "server", o->sv.name, "query", o->query, "verdict",
+	                         drv_plan_outcome_name(out), "text", text);
+
+	if (data != NULL && isfinite(v))
+		json_object_set_new(data, "value", json_real(v));
+	if (data != NULL && rc == DRV_OK)
+		json_object_set_new(data, "series", json_integer((json_int_t)res.n));
+	drv_info("deploy", "analysis check", "deployment=%s op=%s check=%s verdict=%s text=\"%s\"",
+	         o->dep, o->id, o->chk.name, drv_plan_outcome_name(out), text);
+	op_post(o, verdict_result[out], isfinite(v) ? v : 0, text, data);
+	return NULL;
+}
+
+/* Copy the named server and the check for the worker. */
+static void check_op(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a,
+                     struct op *o)
+{
+	const struct drv_plan_service *ps = &d->plan->services[a->service];
+	const struct drv_prom_server *sv = drv_prom_server_find(e->cfg.prometheus, a->server);
+	const struct drv_plan_check *k;
+
+	if ((size_t)a->check >= ps->analysis.n_checks || a->query == NULL) {
+		o->fail = "no such analysis check";
+		return;
+	}
+	k = &ps->analysis.checks[a->check];
+	o->chk = *k;
+	o->chk.name = strdup(k->name);
+	o->chk.query = NULL;
+	o->query = strdup(a->query);
+	if (sv == NULL) {
+		o->fail = "the analysis names a prometheus server droverd.yaml does not define";
+		return;
+	}
+	o->sv.name = strdup(sv->name);
+	o->sv.url = strdup(sv->url);
+	o->sv.token = sv->token ? strdup(sv->token) : NULL;
+	o->sv.ca_file = sv->ca_file ? strdup(sv->ca_file) : NULL;
+	o->sv.timeout_ms = sv->timeout_ms;
+	if (o->chk.name == NULL || o->query == NULL || o->sv.name == NULL || o->sv.url == NULL ||
+	    (sv->token && !o->sv.token) || (sv->ca_file && !o->sv.ca_file))
+		o->fail = "out of memory";
+	deploy_event(d, "analysis_query", NULL,
+	             json_pack("{s:s, s:s, s:s, s:s}", "service", ps->name, "check", k->name,
+	                       "server", sv->name, "query", a->query));
+}
+
 struct op *deploy_ops_metric(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
 {
 	const struct drv_plan_strategy *st;
@@ -393,6 +482,12 @@ struct op *deploy_ops_metric(struct deploy_engine *e, struct dep *d, const struc
 
 	if (o == NULL)
 		return NULL;
+	if (a->check >= 0) {
+		check_op(e, d, a, o);
+		if (o->query == NULL)
+			o->fail = o->fail ? o->fail : "out of memory";
+		return o;
+	}
 	st = &d->plan->services[a->service].strategy;
 	o->url = strdup(a->url ? a->url : "");
 	o->timeout_ms = st->metric_timeout_ms > 0      ? st->metric_timeout_ms

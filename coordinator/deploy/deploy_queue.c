@@ -20,6 +20,7 @@ void deploy_msg_free(struct msg *m)
 	free(m->service);
 	free(m->message);
 	free(m->output_tail);
+	json_decref(m->data);
 	free(m);
 }
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
+
 static const char *str_of(const json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
@@ -434,6 +436,38 @@ static json_t *hooks_obj(const struct dep *d)
 	return out;
 }
 
+/* The latest verdict of each analysis check, kept in extra.analysis under
+ * "SERVICE/CHECK" (bounded by the plan: at most 16 checks a service). */
+void deploy_view_note_check(struct dep *d, const json_t *data)
+{
+	json_t *all = json_object_get(d->extra, "analysis"), *rec;
+	char key[2 * DRV_PLAN_NAME_MAX + 2];
+
+	if (all == NULL) {
+		all = json_object();
+		if (all == NULL || json_object_set_new(d->extra, "analysis", all) != 0)
+			return;
+	}
+	snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(data, "service")),
+	         json_string_value(json_object_get(data, "check")));
+	rec = json_deep_copy(data);
+	if (rec == NULL)
+		return;
+	json_object_set_new(rec, "at_ms", json_integer(drv_wall_ms()));
+	json_object_set_new(all, key, rec);
+	d->dirty = true;
+}
+
+static json_t *analysis_arr(const struct dep *d)
+{
+	json_t *arr = json_array(), *rec;
+	const char *key;
+
+	json_object_foreach(json_object_get(d->extra, "analysis"), key, rec)
+	        json_array_append(arr, rec);
+	return arr;
+}
+
 json_t *deploy_view_object(const struct dep *d)
 {
 	json_t *st = d->seq ? drv_seq_status(d->seq, true) : NULL;
@@ -448,5 +482,7 @@ json_t *deploy_view_object(const struct dep *d)
 	        hooks_obj(d));
 
 	json_decref(st);
+	if (o != NULL && json_object_get(d->extra, "analysis") != NULL)
+		json_object_set_new(o, "analysis", analysis_arr(d));
 	return o;
 }

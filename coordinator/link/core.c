@@ -1446,10 +1446,16 @@ void core_free(struct core *c)
 	free(c);
 }
 
+static int queue_log_request(void *arg, const struct dispatch_instr *in, uint64_t *seq)
+{
+	return core_queue(arg, in, seq);
+}
+
 int core_read_log(struct core *c, const char *agent, const Drover__LogRequest *rq,
                   int64_t timeout_ms, json_t **out, char *why, size_t why_cap)
 {
-	return link_logs_read(c->logs, c, agent, rq, timeout_ms, out, why, why_cap);
+	return link_logs_read(c->logs, queue_log_request, c, agent, rq, timeout_ms, out, why,
+	                      why_cap);
 }
 
 void core_set_hooks(struct core *c, const struct core_hooks *h)

@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "clock.h"
-#include "core.h"
 #include "err.h"
 
 struct log_wait {
@@ -164,9 +163,9 @@ static void wait_done(struct link_logs *l, struct log_wait *w, int64_t timeout_m
 	pthread_mutex_unlock(&l->mu);
 }
 
-int link_logs_read(struct link_logs *l, struct core *c, const char *agent,
-                   const Drover__LogRequest *rq, int64_t timeout_ms, json_t **out, char *why,
-                   size_t why_cap)
+int link_logs_read(struct link_logs *l, link_logs_queue_fn queue, void *queue_arg,
+                   const char *agent, const Drover__LogRequest *rq, int64_t timeout_ms,
+                   json_t **out, char *why, size_t why_cap)
 {
 	struct dispatch_instr in = {.agent_id = agent,
 	                            .action = DROVER__ACTION__ACTION_READ_LOG,
@@ -183,7 +182,7 @@ int link_logs_read(struct link_logs *l, struct core *c, const char *agent,
 	if (w == NULL)
 		return snprintf(why, why_cap, "too many log requests: try again"), DRV_ETOOBIG;
 	in.step_id = w->step;
-	rc = core_queue(c, &in, &seq);
+	rc = queue(queue_arg, &in, &seq);
 	if (rc != DRV_OK) {
 		release(l, w);
 		return snprintf(why, why_cap, "%s", drv_strerror(rc)), rc;

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dispatch.h"
 #include "drover.pb-c.h"
 
 #define LOGS_WAITING_MAX 32
@@ -24,8 +25,11 @@
 #define LOGS_TEXT_MAX    (64u << 10)
 #define LOGS_STEP_PREFIX "log:"
 
-struct core;
 struct link_logs;
+
+/* How a request reaches the agent (core.c passes core_queue): logs.c
+ * stays below the core that calls it. */
+typedef int (*link_logs_queue_fn)(void *arg, const struct dispatch_instr *in, uint64_t *seq);
 
 int link_logs_new(struct link_logs **out);
 void link_logs_free(struct link_logs *l);
@@ -41,8 +45,8 @@ bool link_logs_offer(struct link_logs *l, const char *agent, const Drover__Repor
  * too many requests, DRV_ETIMEDOUT no answer in time, DRV_EIO the agent
  * answered with an error (why says it).
  */
-int link_logs_read(struct link_logs *l, struct core *c, const char *agent,
-                   const Drover__LogRequest *rq, int64_t timeout_ms, json_t **out, char *why,
-                   size_t why_cap);
+int link_logs_read(struct link_logs *l, link_logs_queue_fn queue, void *queue_arg,
+                   const char *agent, const Drover__LogRequest *rq, int64_t timeout_ms,
+                   json_t **out, char *why, size_t why_cap);
 
 #endif

@@ -131,6 +131,7 @@ static void service_free(struct drv_plan_service *s)
 	free(s->files);
 	plan_health_free(&s->health);
 	plan_strategy_free(&s->strategy);
+	plan_analysis_free(&s->analysis);
 }
 
 static void hooks_free(struct drv_plan_hook *h, size_t n)

@@ -2,7 +2,7 @@
  * plan.h: deployment plans. Parse (YAML or JSON), validate, apply defaults,
  * normalize, resolve image tags to digests.
  *
- * The shape is the one in DESIGN.md and docs/plans.md; field names are the
+ * The shape is the one in docs/plans.md; field names are the
  * contract. Validation reports every error, each as
  *   FILE:LINE: field.path: message
  * (LINE left out when unknown, e.g. for a plan given as a jansson tree).
@@ -148,6 +148,34 @@ struct drv_plan_strategy {
 	int64_t finalize_after_ms;       /* blue-green */
 };
 
+/* Prometheus analysis (docs/plans.md "analysis"): checks a service must pass
+ * after each canary step, around a blue-green switch, after each rolling
+ * batch. The query runs on a server droverd.yaml names (`prometheus`). */
+#define DRV_PLAN_MAX_CHECKS 16
+#define DRV_PLAN_QUERY_MAX  4096 /* a check's query text */
+
+enum drv_plan_cond { DRV_COND_LT, DRV_COND_LE, DRV_COND_GT, DRV_COND_GE, DRV_COND_BETWEEN };
+/* What an empty result or a failed query counts as. */
+enum drv_plan_outcome { DRV_OUTCOME_FAIL, DRV_OUTCOME_PASS, DRV_OUTCOME_INCONCLUSIVE };
+
+struct drv_plan_check {
+	char *name;  /* default "check-N" */
+	char *query; /* PromQL with {{service}}, {{version}}, {{hosts}} */
+	enum drv_plan_cond cond;
+	double a, b;         /* the bound(s): between a and b */
+	int64_t interval_ms; /* between queries of a failing check (default 10s) */
+	uint32_t failures;   /* failures in a row that fail the step (default 1) */
+	enum drv_plan_outcome on_empty, on_error;
+	int line;
+};
+
+struct drv_plan_analysis {
+	char *server; /* a name from droverd.yaml `prometheus`; NULL: no analysis */
+	int line;     /* source line of `server` */
+	struct drv_plan_check *checks;
+	size_t n_checks;
+};
+
 struct drv_plan_failure {
 	struct drv_plan_amount max_failed_hosts;
 	struct drv_plan_amount max_failed_per_batch; /* valid when per_batch_set */
@@ -193,7 +221,8 @@ struct drv_plan_service {
 	struct drv_plan_health health;
 	struct drv_plan_strategy strategy;
 	struct drv_plan_failure failure;
-	int line; /* source line of the service (0 if unknown) */
+	struct drv_plan_analysis analysis; /* `analysis.prometheus` */
+	int line;                          /* source line of the service (0 if unknown) */
 };
 
 struct drv_plan_tier {
@@ -281,6 +310,25 @@ const char *drv_plan_strategy_name(enum drv_plan_strategy_type t);
 const char *drv_plan_rollback_name(enum drv_plan_rollback r);
 /* Format a duration the way the normalized plan writes it ("1m", "1500ms"). */
 void drv_plan_format_duration(int64_t ms, char *buf, size_t cap);
+
+/* A condition "< 0.01", "<= 5", "> 0.99", ">= 1", "between 0.1 and 0.5":
+ * DRV_EINVAL when it is none of those (outputs untouched). */
+int drv_plan_cond_parse(const char *s, enum drv_plan_cond *cond, double *a, double *b);
+/* Does value meet the condition? NaN never does. */
+bool drv_plan_cond_holds(enum drv_plan_cond cond, double a, double b, double value);
+/* The condition as text ("< 0.01"), for messages. */
+void drv_plan_cond_format(enum drv_plan_cond cond, double a, double b, char *buf, size_t cap);
+const char *drv_plan_outcome_name(enum drv_plan_outcome o);
+
+/*
+ * A check's query with its placeholders filled in: {{service}} and
+ * {{version}} escaped for the inside of a PromQL string literal ("..."),
+ * {{hosts}} the hosts joined by | with regex metacharacters escaped too (for
+ * instance=~"{{hosts}}"). A new string (NULL: out of memory or longer than
+ * DRV_PLAN_QUERY_MAX * 4 once filled in).
+ */
+char *drv_plan_query_expand(const char *tmpl, const char *service, const char *version,
+                            const char *const *hosts, size_t n_hosts);
 
 /* The service by name, or NULL. */
 const struct drv_plan_service *drv_plan_service(const struct drv_plan *p, const char *name);

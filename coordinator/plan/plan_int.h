@@ -123,5 +123,9 @@ void plan_hosts_free(struct drv_plan_hosts *h);
 void plan_hook_free(struct drv_plan_hook *h);
 void plan_health_free(struct drv_plan_health *h);
 void plan_strategy_free(struct drv_plan_strategy *s);
+/* plan_prom.c: `analysis` (Prometheus checks) */
+void plan_analysis_read(struct vctx *c, const json_t *v, const char *path,
+                        struct drv_plan_analysis *an);
+void plan_analysis_free(struct drv_plan_analysis *an);
 
 #endif

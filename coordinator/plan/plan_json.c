@@ -274,6 +274,35 @@ static json_t *jimage(const struct drv_plan_service *s)
 	return json_string(buf);
 }
 
+static json_t *jcheck(struct jb *b, const struct drv_plan_check *k)
+{
+	char cond[96];
+	json_t *o;
+
+	drv_plan_cond_format(k->cond, k->a, k->b, cond, sizeof(cond));
+	o = json_pack("{ssssss}", "name", k->name, "query", k->query, "condition", cond);
+	if (o == NULL)
+		return NULL;
+	put(b, o, "interval", jdur(k->interval_ms));
+	put(b, o, "failures", json_integer(k->failures));
+	put(b, o, "on_empty", json_string(drv_plan_outcome_name(k->on_empty)));
+	put(b, o, "on_error", json_string(drv_plan_outcome_name(k->on_error)));
+	return o;
+}
+
+static void jprom(struct jb *b, json_t *o, const struct drv_plan_analysis *an)
+{
+	json_t *checks;
+
+	if (an->server == NULL)
+		return;
+	checks = json_array();
+	for (size_t i = 0; checks != NULL && i < an->n_checks; i++)
+		push(b, checks, jcheck(b, &an->checks[i]));
+	put(b, o, "analysis",
+	    json_pack("{s{ssso}}", "prometheus", "server", an->server, "checks", checks));
+}
+
 static json_t *jservice(struct jb *b, const struct drv_plan_service *s)
 {
 	json_t *o = json_object();
@@ -304,6 +333,7 @@ static json_t *jservice(struct jb *b, const struct drv_plan_service *s)
 	put(b, o, "health", jhealth(b, &s->health));
 	put(b, o, "strategy", jstrategy(b, &s->strategy));
 	put(b, o, "failure", jfailure(b, &s->failure));
+	jprom(b, o, &s->analysis);
 	return o;
 }
 

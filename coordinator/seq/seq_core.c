@@ -50,6 +50,7 @@ struct drv_seq_action *seq_act(struct drv_seq *s, enum drv_seq_action_kind kind)
 	a->service = -1;
 	a->hook = -1;
 	a->percent = -1;
+	a->check = -1;
 	a->slot = "";
 	return a;
 }

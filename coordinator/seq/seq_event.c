@@ -82,6 +82,10 @@ static void op_complete(struct drv_seq *s, struct seq_svc *v, bool ok, const cha
 	char buf[DRV_SEQ_TEXT_MAX], cut[151];
 	int op = v->op;
 
+	if (op == OP_CHECK) {
+		seq_check_done(s, v, ok ? DRV_SEQ_R_OK : DRV_SEQ_R_FAILED, why);
+		return;
+	}
 	v->op = OP_NONE;
 	v->op_inflight = 0;
 	s->changed = true;
@@ -274,9 +278,14 @@ int seq_on_op(struct drv_seq *s, const struct drv_seq_event *ev)
 	    id.n[0] >= s->plan->n_services)
 		return DRV_EINVAL;
 	v = &s->svcs[id.n[0]];
-	if (v->op != (want == DRV_SEQ_ID_METRIC ? OP_METRIC : OP_TRAFFIC) || id.n[1] != v->op_n ||
-	    drv_seq_state_terminal(s->state))
+	if ((want == DRV_SEQ_ID_METRIC ? v->op != OP_METRIC && v->op != OP_CHECK
+	                               : v->op != OP_TRAFFIC) ||
+	    id.n[1] != v->op_n || drv_seq_state_terminal(s->state))
 		return DRV_OK; /* stale */
+	if (v->op == OP_CHECK) {
+		seq_check_done(s, v, ev->result, ev->message);
+		return DRV_OK;
+	}
 	if (want == DRV_SEQ_ID_METRIC)
 		v->metric = ev->value;
 	seq_log(s, "service %s: %s %s%s%s", v->ps->name,

@@ -45,7 +45,7 @@ struct seq_hook {
 
 enum svc_state { SVC_PENDING, SVC_RUNNING, SVC_DONE, SVC_HALTED, SVC_RB, SVC_RB_DONE };
 enum svc_wait { W_NONE, W_WAVE, W_OP, W_PAUSE, W_PROMOTE };
-enum svc_op { OP_NONE, OP_TRAFFIC, OP_METRIC };
+enum svc_op { OP_NONE, OP_TRAFFIC, OP_METRIC, OP_CHECK };
 enum rb_phase { RB_NONE, RB_BEFORE, RB_STEPS, RB_AFTER, RB_END };
 
 struct seq_svc {
@@ -71,6 +71,12 @@ struct seq_svc {
 	uint32_t op_inflight; /* traffic hook steps outstanding */
 	bool op_failed;
 	double metric; /* last metric read */
+	/* Prometheus analysis (seq_analysis.c) */
+	uint32_t an_check; /* the check being run; n_checks: all passed */
+	uint32_t an_fails; /* its failures in a row */
+	bool an_retry;     /* it failed under its limit: query again after its interval */
+	bool an_hold;      /* inconclusive: waiting for the operator (W_PROMOTE) */
+	char *an_query;    /* the current check's query, filled in (not saved) */
 	char why[DRV_SEQ_TEXT_MAX];
 };
 
@@ -172,6 +178,18 @@ void seq_metric(struct drv_seq *s, struct seq_svc *v);
 int64_t seq_budget(const struct seq_svc *v, int kind);
 bool seq_is_new_green(const struct seq_host *h);
 uint32_t seq_tier_of(const struct drv_seq *s, const struct seq_svc *v);
+
+/* seq_analysis.c: a service's Prometheus checks, run one after another */
+/* Run (or go on with) the analysis; true while it is running or waiting,
+ * false once every check passed (or there is none). `when` names the
+ * moment for the log ("after canary step 2"). */
+bool seq_analysis_step(struct drv_seq *s, struct seq_svc *v, const char *when);
+void seq_emit_check(struct drv_seq *s, struct seq_svc *v);
+/* The verdict of the running check (EV_METRIC of an OP_CHECK). */
+void seq_check_done(struct drv_seq *s, struct seq_svc *v, enum drv_seq_result r,
+                    const char *message);
+/* Operator promote of an inconclusive check: it counts as passed. */
+bool seq_analysis_promote(struct drv_seq *s, struct seq_svc *v);
 
 /* seq_id.c: step ids (names and the parser are in sequencer.h) */
 void seq_step_id(const struct drv_seq *s, char *buf, enum drv_seq_step_kind kind, uint32_t a,

@@ -77,6 +77,14 @@ static const struct field svc_fields[] = {
         VF(op_inflight, 'u'), VF(op_failed, 'b'),   VF(metric, 'd'),
 };
 
+/* Added with the Prometheus analysis: a state saved before has none (0). */
+static const struct field svc_fields_opt[] = {
+        VF(an_check, 'u'),
+        VF(an_fails, 'u'),
+        VF(an_retry, 'b'),
+        VF(an_hold, 'b'),
+};
+
 #define N_FIELDS(t) (sizeof(t) / sizeof((t)[0]))
 
 static json_t *field_get(const void *base, const struct field *f)
@@ -145,6 +153,16 @@ static int fields_load(const json_t *o, void *base, const struct field *f, size_
 {
 	for (size_t i = 0; i < n; i++) {
 		if (!field_set(base, &f[i], json_object_get(o, f[i].name)))
+			return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+static int fields_load_opt(const json_t *o, void *base, const struct field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const json_t *v = json_object_get(o, f[i].name);
+		if (v != NULL && !field_set(base, &f[i], v))
 			return DRV_EINVAL;
 	}
 	return DRV_OK;
@@ -219,6 +237,7 @@ static json_t *svc_save(const struct seq_svc *v)
 	json_t *o = json_object();
 
 	if (o == NULL || fields_save(o, v, svc_fields, N_FIELDS(svc_fields)) != DRV_OK ||
+	    fields_save(o, v, svc_fields_opt, N_FIELDS(svc_fields_opt)) != DRV_OK ||
 	    json_object_set_new(o, "why", json_string(v->why)) != 0 ||
 	    json_object_set_new(o, "traffic", hook_save(&v->traffic)) != 0 ||
 	    json_object_set_new(o, "hosts", hosts_save(v)) != 0) {
@@ -323,6 +342,7 @@ static int svc_load(struct drv_seq *s, const json_t *o, struct seq_svc *v)
 
 	if (!json_is_object(o) || !json_is_array(hosts) || n > DRV_PLAN_MAX_HOSTS ||
 	    !json_is_string(why) || fields_load(o, v, svc_fields, N_FIELDS(svc_fields)) != DRV_OK ||
+	    fields_load_opt(o, v, svc_fields_opt, N_FIELDS(svc_fields_opt)) != DRV_OK ||
 	    hook_load(s, json_object_get(o, "traffic"), &v->traffic) != DRV_OK)
 		return DRV_EINVAL;
 	snprintf(v->why, sizeof(v->why), "%s", json_string_value(why));
@@ -336,8 +356,8 @@ static int svc_load(struct drv_seq *s, const json_t *o, struct seq_svc *v)
 		v->n++;
 	}
 	if (v->cursor > v->n || v->batch_start > v->cursor || v->rb_cursor > v->n ||
-	    v->state > SVC_RB_DONE || v->wait > W_PROMOTE || v->op > OP_METRIC || v->rb > RB_END ||
-	    v->wave_kind >= K_COUNT || v->sub > 4)
+	    v->state > SVC_RB_DONE || v->wait > W_PROMOTE || v->op > OP_CHECK || v->rb > RB_END ||
+	    v->wave_kind >= K_COUNT || v->sub > 6)
 		return DRV_EINVAL;
 	return DRV_OK;
 }
@@ -467,6 +487,8 @@ static void resume_svc(struct drv_seq *s, struct seq_svc *v)
 		extend(&v->op_deadline, s->now);
 		if (v->op == OP_TRAFFIC)
 			seq_emit_traffic(s, v);
+		else if (v->op == OP_CHECK)
+			seq_emit_check(s, v);
 		else
 			seq_emit_metric(s, v);
 	}
@@ -504,7 +526,8 @@ static const char *svc_waiting(const struct seq_svc *v)
 		return v->op != OP_NONE ? "traffic" : "rollback";
 	switch (v->wait) {
 	case W_WAVE: return "hosts";
-	case W_OP: return v->op == OP_METRIC ? "metric" : "traffic";
+	case W_OP:
+		return v->op == OP_METRIC ? "metric" : v->op == OP_CHECK ? "analysis" : "traffic";
 	case W_PAUSE: return "pause";
 	case W_PROMOTE: return "promote";
 	default:
@@ -554,6 +577,12 @@ static json_t *svc_status(const struct drv_seq *s, const struct seq_svc *v, bool
 		json_object_set_new(o, "percent", json_integer(st->steps[v->step]));
 	if (o != NULL && hosts)
 		json_object_set_new(o, "host_list", host_status(s, v));
+	if (o != NULL && v->an_check < v->ps->analysis.n_checks &&
+	    (v->op == OP_CHECK || v->an_hold || v->an_retry || v->an_fails > 0))
+		json_object_set_new(o, "analysis",
+		                    json_pack("{sssIsb}", "check",
+		                              v->ps->analysis.checks[v->an_check].name, "failures",
+		                              (json_int_t)v->an_fails, "inconclusive", v->an_hold));
 	return o;
 }
 

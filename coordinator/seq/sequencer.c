@@ -278,7 +278,9 @@ static int on_promote(struct drv_seq *s, const char *only)
 
 		if (only != NULL && strcmp(only, v->ps->name) != 0)
 			continue;
-		if (v->state == SVC_RUNNING && seq_strategy_of(v)->promote(s, v))
+		if (seq_analysis_promote(s, v))
+			any = true;
+		else if (v->state == SVC_RUNNING && seq_strategy_of(v)->promote(s, v))
 			any = true;
 	}
 	for (size_t i = 0; i < s->plan->n_services && !any; i++) {

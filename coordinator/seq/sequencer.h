@@ -94,6 +94,7 @@ enum drv_seq_result {
 	DRV_SEQ_R_PROGRESS,    /* accepted / running: noted, nothing changes */
 	DRV_SEQ_R_HEALTH_DOWN, /* a health transition outside any step */
 	DRV_SEQ_R_HEALTH_UP,
+	DRV_SEQ_R_INCONCLUSIVE, /* METRIC of an analysis check: neither pass nor fail */
 };
 
 struct drv_seq_event {
@@ -111,7 +112,10 @@ struct drv_seq_event {
 enum drv_seq_action_kind {
 	DRV_SEQ_ACT_SEND,    /* send an instruction (build it with drv_seq_instruction) */
 	DRV_SEQ_ACT_TRAFFIC, /* set HAProxy weights (drv_seq_traffic_servers), answer EV_TRAFFIC */
-	DRV_SEQ_ACT_METRIC,  /* GET url, read a number, answer EV_METRIC */
+	DRV_SEQ_ACT_METRIC,  /* GET url, read a number, answer EV_METRIC; or with
+	                      * check >= 0, run an analysis check (query on server)
+	                      * and answer its verdict: R_OK pass, R_FAILED fail,
+	                      * R_INCONCLUSIVE */
 	DRV_SEQ_ACT_NOTIFY,  /* a notification event (webhooks per plan.notify) */
 	DRV_SEQ_ACT_LOG,     /* a transition, for the log and the events stream */
 };
@@ -171,6 +175,9 @@ struct drv_seq_action {
 	/* METRIC */
 	const char *url;
 	double max;
+	int check;          /* index in the service's analysis.checks, -1: analysis.http */
+	const char *server; /* check: the Prometheus server's name (droverd.yaml) */
+	const char *query;  /* check: the query with its placeholders filled in */
 	/* NOTIFY, LOG */
 	enum drv_plan_event event; /* NOTIFY */
 	char text[DRV_SEQ_TEXT_MAX];

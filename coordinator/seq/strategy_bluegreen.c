@@ -9,7 +9,12 @@
  * switches traffic back and stops the new slot; after it, re-activates the
  * previous release and switches back.
  *
- * Sub-states: 0 start, 1 analysis, 2 switch, 3 done.
+ * The service's Prometheus checks (seq_analysis.c) run before the switch
+ * and again after it; a failure after it switches traffic back.
+ *
+ * Sub-states: 0 start, 1 HTTP metric, 5 checks before the switch, 2 switch,
+ * 3 switched, 6 checks after the switch (5 and 6 were added later: saved
+ * states keep their numbers).
  */
 #include "seq_int.h"
 
@@ -27,19 +32,28 @@ static void bluegreen_advance(struct drv_seq *s, struct seq_svc *v)
 			seq_send_host(s, v, v->cursor++, K_START);
 		return;
 	case 1:
-		v->sub = 2;
+		v->sub = 5;
 		if (v->ps->strategy.metric_url != NULL) {
 			seq_metric(s, v);
 			return;
 		}
+		/* fall through */
+	case 5:
+		if (seq_analysis_step(s, v, "before the switch"))
+			return;
 		/* fall through */
 	case 2:
 		v->sub = 3;
 		seq_log(s, "service %s: new slot verified; switching traffic", v->ps->name);
 		seq_traffic(s, v, -1, true);
 		return;
-	default:
+	case 3:
 		v->switched = true;
+		v->sub = 6;
+		/* fall through */
+	default:
+		if (seq_analysis_step(s, v, "after the switch"))
+			return;
 		seq_svc_done(s, v);
 		return;
 	}
@@ -60,7 +74,7 @@ static uint32_t bluegreen_rb_batch(const struct seq_svc *v)
 /* Before: traffic back to the old slot if it may have moved. */
 static bool bluegreen_rb_before(struct drv_seq *s, struct seq_svc *v)
 {
-	if (v->fin_started || (v->sub < 3 && !v->switched))
+	if (v->fin_started || ((v->sub < 3 || v->sub == 5) && !v->switched))
 		return false;
 	seq_traffic(s, v, -1, false);
 	return true;

@@ -5,11 +5,15 @@
  * the new release exactly that share of requests; then a pause (a duration,
  * or `manual` until `drover promote`) during which a host going unhealthy
  * counts as failed; then the analysis (an optional HTTP metric at most
- * `max`). The step after the last one ends the service.
+ * `max`, then the service's Prometheus checks, seq_analysis.c). The step
+ * after the last one ends the service.
  *
- * Sub-states of a step: 0 start hosts, 1 traffic, 2 pause, 3 analysis,
- * 4 next step.
+ * Sub-states of a step: 0 start hosts, 1 traffic, 2 pause, 3 HTTP metric,
+ * 5 Prometheus checks, 4 next step (5 was added later: saved states keep
+ * their numbers).
  */
+#include <stdio.h>
+
 #include "seq_int.h"
 
 static uint32_t step_hosts(const struct seq_svc *v, uint32_t step)
@@ -89,12 +93,20 @@ static void canary_advance(struct drv_seq *s, struct seq_svc *v)
 				return;
 			break;
 		case 3:
-			v->sub = 4;
+			v->sub = 5;
 			if (st->metric_url != NULL) {
 				seq_metric(s, v);
 				return;
 			}
 			break;
+		case 5: {
+			char when[48];
+			snprintf(when, sizeof(when), "after canary step %u", v->step + 1);
+			if (seq_analysis_step(s, v, when))
+				return;
+			v->sub = 4;
+			break;
+		}
 		default:
 			v->sub = 0;
 			v->step++;

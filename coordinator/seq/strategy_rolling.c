@@ -3,8 +3,12 @@
  * (a count, or a percentage rounded down, at least one), never taking the
  * healthy hosts below min_healthy; each host is stopped, started on the new
  * release and health-gated by its agent. A batch starts when the previous
- * one has ended (every host succeeded, failed or passed its deadline).
+ * one has ended (every host succeeded, failed or passed its deadline) and
+ * the service's Prometheus checks passed on it (sub 1: checks of the batch
+ * just done are due).
  */
+#include <stdio.h>
+
 #include "seq_int.h"
 
 static uint32_t batch_size(const struct seq_svc *v)
@@ -26,7 +30,14 @@ static uint32_t batch_size(const struct seq_svc *v)
 static void rolling_advance(struct drv_seq *s, struct seq_svc *v)
 {
 	uint32_t b, per, batches;
+	char when[48];
 
+	if (v->sub == 1) {
+		snprintf(when, sizeof(when), "after batch %u", v->step);
+		if (seq_analysis_step(s, v, when))
+			return;
+		v->sub = 0;
+	}
 	if (v->cursor == v->n) {
 		seq_svc_done(s, v);
 		return;
@@ -47,6 +58,7 @@ static void rolling_advance(struct drv_seq *s, struct seq_svc *v)
 	        seq_agent(s, v->hosts[v->cursor].agent));
 	for (uint32_t i = 0; i < b; i++)
 		seq_send_host(s, v, v->cursor++, K_START);
+	v->sub = 1;
 }
 
 static bool rolling_promote(struct drv_seq *s, struct seq_svc *v)

@@ -2,7 +2,7 @@
 # agent_container.sh: the container driver against real Podman serving the
 # Docker Engine API on a unix socket. Podman runs with a private root,
 # runroot and config under the test's temp dir (runc, cgroupfs, file events,
-# ulimits: see DESIGN.md), so nothing depends on the machine's own podman
+# ulimits: what works without systemd here), so nothing depends on the machine's own podman
 # state. Covers: pull by digest + start with env, files and health gate;
 # re-adoption by a new agent; replacement by a new version; rollback with the
 # registry stopped (image from the engine's store); stop removes the

@@ -278,6 +278,15 @@ static void answer_op(struct sim *sim, const struct drv_seq_action *a)
 		assert_int_equal(drv_seq_traffic_servers(sim->seq, a, on_server, sim), DRV_OK);
 		e->ev.kind = DRV_SEQ_EV_TRAFFIC;
 		e->ev.result = sim->traffic_fails ? DRV_SEQ_R_FAILED : DRV_SEQ_R_OK;
+	} else if (a->check >= 0) {
+		size_t i = (size_t)sim->n_checks++;
+		e->ev.kind = DRV_SEQ_EV_METRIC;
+		e->ev.result = sim->n_verdicts == 0  ? DRV_SEQ_R_OK
+		               : i < sim->n_verdicts ? sim->verdicts[i]
+		                                     : sim->verdicts[sim->n_verdicts - 1];
+		assert_non_null(a->query);
+		assert_non_null(a->server);
+		snprintf(sim->last_query, sizeof(sim->last_query), "%s", a->query);
 	} else {
 		sim->n_metric++;
 		e->ev.kind = DRV_SEQ_EV_METRIC;

@@ -61,6 +61,12 @@ struct sim {
 	size_t n_rules;
 	double metric;      /* the value METRIC actions read */
 	bool traffic_fails; /* TRAFFIC actions fail */
+	/* analysis checks (METRIC with check >= 0) answer these verdicts in
+	 * turn, the last one repeating; none: pass */
+	const enum drv_seq_result *verdicts;
+	size_t n_verdicts;
+	int n_checks;
+	char last_query[1024];
 	/* records */
 	struct sim_send *sends;
 	size_t n_sends, cap_sends;

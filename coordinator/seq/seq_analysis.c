@@ -1,0 +1,155 @@
+/*
+ * seq_analysis.c: a service's Prometheus analysis (plan `analysis`), run
+ * by the strategies at their checkpoints: after each canary step, before
+ * and after a blue-green switch, after each rolling batch. The checks run
+ * one after another, each as one METRIC operation whose verdict the engine
+ * sends back (the sequencer does no I/O). A check that fails is queried
+ * again after its interval until it passes or has failed `failures` times
+ * in a row (a breach, which rolls back by the failure policy); an
+ * inconclusive verdict holds the service until the operator promotes it
+ * (the check then counts as passed) or rolls back.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "seq_int.h"
+#include "textcut.h"
+
+static const struct drv_plan_check *cur_check(const struct seq_svc *v)
+{
+	const struct drv_plan_analysis *an = &v->ps->analysis;
+
+	return v->an_check < an->n_checks ? &an->checks[v->an_check] : NULL;
+}
+
+/* The query of the current check for the hosts on the new release. */
+static char *fill_query(const struct drv_seq *s, const struct seq_svc *v)
+{
+	const struct drv_plan_check *k = cur_check(v);
+	uint32_t n = v->cursor;
+	const char **hosts = calloc(n + 1, sizeof(*hosts));
+	char *q;
+
+	if (hosts == NULL || k == NULL) {
+		free(hosts);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		hosts[i] = seq_agent(s, v->hosts[i].agent);
+	q = drv_plan_query_expand(k->query, v->ps->name, v->ps->version, hosts, n);
+	free(hosts);
+	return q;
+}
+
+void seq_emit_check(struct drv_seq *s, struct seq_svc *v)
+{
+	struct drv_seq_action *a;
+
+	free(v->an_query);
+	v->an_query = fill_query(s, v);
+	if (v->an_query == NULL) {
+		s->oom = true;
+		return;
+	}
+	a = seq_act(s, DRV_SEQ_ACT_METRIC);
+	if (a == NULL)
+		return;
+	snprintf(a->id, sizeof(a->id), "%s:metric:%u:%u", s->id, v->index, v->op_n);
+	a->service = (int)v->index;
+	a->check = (int)v->an_check;
+	a->server = v->ps->analysis.server;
+	a->query = v->an_query;
+	a->deadline = v->op_deadline;
+}
+
+/* The engine bounds a query by the server's timeout (at most 1 m). */
+#define CHECK_BUDGET_MS (60 * 1000)
+
+static void start_check(struct drv_seq *s, struct seq_svc *v)
+{
+	v->op = OP_CHECK;
+	v->op_n++;
+	v->op_failed = false;
+	v->op_deadline = s->now + CHECK_BUDGET_MS + DRV_SEQ_SLACK_MS;
+	v->wait = W_OP;
+	s->changed = true;
+	seq_emit_check(s, v);
+}
+
+bool seq_analysis_step(struct drv_seq *s, struct seq_svc *v, const char *when)
+{
+	const struct drv_plan_check *k = cur_check(v);
+
+	if (v->ps->analysis.n_checks == 0)
+		return false;
+	if (k == NULL) {
+		v->an_check = 0;
+		v->an_fails = 0;
+		s->changed = true;
+		seq_log(s, "service %s: analysis passed %s", v->ps->name, when);
+		return false;
+	}
+	if (v->an_retry) {
+		v->an_retry = false;
+		v->wait = W_PAUSE;
+		v->timer = s->now + k->interval_ms;
+		s->changed = true;
+		return true;
+	}
+	if (v->an_check == 0 && v->an_fails == 0)
+		seq_log(s, "service %s: analysis %s: %zu check(s) on prometheus %s", v->ps->name,
+		        when, v->ps->analysis.n_checks, v->ps->analysis.server);
+	start_check(s, v);
+	return true;
+}
+
+void seq_check_done(struct drv_seq *s, struct seq_svc *v, enum drv_seq_result r,
+                    const char *message)
+{
+	const struct drv_plan_check *k = cur_check(v);
+	char why[DRV_SEQ_TEXT_MAX], cut[161];
+	const char *name = k ? k->name : "?";
+
+	v->op = OP_NONE;
+	s->changed = true;
+	drv_text_cut(cut, sizeof(cut), message ? message : "", 160);
+	if (v->state != SVC_RUNNING || v->wait != W_OP || k == NULL)
+		return; /* halted or rolling back meanwhile */
+	v->wait = W_NONE;
+	if (r == DRV_SEQ_R_OK) {
+		seq_log(s, "service %s: check %s passed: %s", v->ps->name, name, cut);
+		v->an_check++;
+		v->an_fails = 0;
+	} else if (r == DRV_SEQ_R_INCONCLUSIVE) {
+		v->wait = W_PROMOTE;
+		v->an_hold = true;
+		seq_log(s, "service %s: check %s inconclusive: %s", v->ps->name, name, cut);
+		seq_notify(s, DRV_EVENT_AWAITING_PROMOTION,
+		           "%s: check %s inconclusive; promote to go on, or roll back", v->ps->name,
+		           name);
+	} else if (++v->an_fails >= k->failures) {
+		snprintf(why, sizeof(why), "analysis check %s failed %u time(s) in a row: %s", name,
+		         v->an_fails, cut);
+		v->an_check = 0;
+		v->an_fails = 0;
+		seq_breach(s, v, why);
+	} else {
+		seq_log(s, "service %s: check %s failed (%u of %u): %s", v->ps->name, name,
+		        v->an_fails, k->failures, cut);
+		v->an_retry = true;
+	}
+}
+
+bool seq_analysis_promote(struct drv_seq *s, struct seq_svc *v)
+{
+	if (!v->an_hold || v->wait != W_PROMOTE || v->state != SVC_RUNNING)
+		return false;
+	v->an_hold = false;
+	v->wait = W_NONE;
+	v->an_check++;
+	v->an_fails = 0;
+	s->changed = true;
+	seq_log(s, "service %s: inconclusive check passed by the operator", v->ps->name);
+	return true;
+}

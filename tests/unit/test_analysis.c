@@ -1,0 +1,449 @@
+/*
+ * test_analysis.c: Prometheus analysis. The plan's fields and conditions,
+ * the filling in of placeholders, the parser of Prometheus' answers and
+ * the verdicts, the `prometheus` section of droverd.yaml, and the
+ * sequencer running checks at each strategy's checkpoints (simulated
+ * time and agents, verdicts scripted).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "err.h"
+#include "prom_conf.h"
+#include "prom_query.h"
+#include "seq_plans.h"
+#include "seq_sim.h"
+
+/* ---- conditions and placeholders ---- */
+
+static void conditions(void **state)
+{
+	(void)state;
+	enum drv_plan_cond c;
+	double a = -1, b = -1;
+	char buf[64];
+
+	assert_int_equal(drv_plan_cond_parse("< 0.01", &c, &a, &b), DRV_OK);
+	assert_int_equal(c, DRV_COND_LT);
+	assert_true(drv_plan_cond_holds(c, a, b, 0.005));
+	assert_false(drv_plan_cond_holds(c, a, b, 0.01));
+	assert_false(drv_plan_cond_holds(c, a, b, NAN));
+	assert_int_equal(drv_plan_cond_parse(" >= 0.99 ", &c, &a, &b), DRV_OK);
+	assert_int_equal(c, DRV_COND_GE);
+	assert_true(drv_plan_cond_holds(c, a, b, 0.99));
+	assert_int_equal(drv_plan_cond_parse("between 0.1 and 0.5", &c, &a, &b), DRV_OK);
+	assert_int_equal(c, DRV_COND_BETWEEN);
+	assert_true(drv_plan_cond_holds(c, a, b, 0.5));
+	assert_false(drv_plan_cond_holds(c, a, b, 0.51));
+	drv_plan_cond_format(c, a, b, buf, sizeof(buf));
+	assert_string_equal(buf, "between 0.1 and 0.5");
+	c = DRV_COND_GT;
+	assert_int_equal(drv_plan_cond_parse("between 5 and 1", &c, &a, &b), DRV_EINVAL);
+	assert_int_equal(drv_plan_cond_parse("= 1", &c, &a, &b), DRV_EINVAL);
+	assert_int_equal(drv_plan_cond_parse("< 1 x", &c, &a, &b), DRV_EINVAL);
+	assert_int_equal(drv_plan_cond_parse("<", &c, &a, &b), DRV_EINVAL);
+	assert_int_equal(drv_plan_cond_parse("< nan", &c, &a, &b), DRV_EINVAL);
+	assert_int_equal(drv_plan_cond_parse("betweenx 1 and 2", &c, &a, &b), DRV_EINVAL);
+	assert_int_equal(c, DRV_COND_GT); /* untouched on failure */
+}
+
+static void placeholders_escaped(void **state)
+{
+	(void)state;
+	const char *hosts[] = {"core-1", "a.b", "x\"y"};
+	char *q = drv_plan_query_expand(
+	        "rate(e{job=\"{{service}}\",v=\"{{version}}\",instance=~\"{{hosts}}\"}[1m])",
+	        "gw\"}) or vector(1) #", "2.4\\0", hosts, 3);
+
+	assert_non_null(q);
+	assert_string_equal(q, "rate(e{job=\"gw\\\"}) or vector(1) #\",v=\"2.4\\\\0\","
+	                       "instance=~\"core-1|a\\\\.b|x\\\"y\"}[1m])");
+	free(q);
+	q = drv_plan_query_expand("", "s", "v", NULL, 0);
+	assert_non_null(q);
+	assert_string_equal(q, "");
+	free(q);
+}
+
+/* ---- plan fields ---- */
+
+static const char plan_fmt[] = PLAN_HEAD "tiers:\n"
+                                         "  - name: core\n"
+                                         "    services:\n"
+                                         "      - name: gw\n"
+                                         "        image: r.example/gw:2\n"
+                                         "        hosts: [core-1]\n"
+                                         "        command: [/bin/svc]\n"
+                                         "        analysis:\n"
+                                         "          prometheus:\n"
+                                         "            server: main\n"
+                                         "            checks:\n"
+                                         "              - name: errors\n"
+                                         "                query: %s\n"
+                                         "                condition: %s\n"
+                                         "%s";
+
+static int parse(const char *query, const char *cond, const char *extra, struct drv_plan **p,
+                 struct drv_plan_errors *errs)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text), plan_fmt, query, cond, extra);
+	memset(errs, 0, sizeof(*errs));
+	return drv_plan_parse_buffer(text, strlen(text), "p.yaml", p, errs);
+}
+
+static bool has_error(const struct drv_plan_errors *e, const char *needle)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (strstr(e->v[i], needle) != NULL)
+			return true;
+	for (size_t i = 0; i < e->n; i++)
+		fprintf(stderr, "  error: %s\n", e->v[i]);
+	return false;
+}
+
+static void plan_fields(void **state)
+{
+	(void)state;
+	struct drv_plan *p = NULL, *p2 = NULL;
+	struct drv_plan_errors errs;
+	const struct drv_plan_check *k;
+	json_t *j;
+
+	assert_int_equal(parse("'sum(rate(x[1m]))'", "'> 0.99'",
+	                       "                interval: 5s\n"
+	                       "                failures: 3\n"
+	                       "                on_empty: pass\n"
+	                       "                on_error: fail\n",
+	                       &p, &errs),
+	                 DRV_OK);
+	assert_string_equal(p->services[0].analysis.server, "main");
+	assert_int_equal(p->services[0].analysis.n_checks, 1);
+	k = &p->services[0].analysis.checks[0];
+	assert_int_equal(k->cond, DRV_COND_GT);
+	assert_int_equal(k->interval_ms, 5000);
+	assert_int_equal(k->failures, 3);
+	assert_int_equal(k->on_empty, DRV_OUTCOME_PASS);
+	assert_int_equal(k->on_error, DRV_OUTCOME_FAIL);
+	/* the normalized plan parses back to the same analysis */
+	j = drv_plan_to_json(p);
+	assert_non_null(j);
+	memset(&errs, 0, sizeof(errs));
+	assert_int_equal(drv_plan_from_json(j, NULL, "j", &p2, &errs), DRV_OK);
+	assert_int_equal(p2->services[0].analysis.checks[0].failures, 3);
+	assert_string_equal(p2->services[0].analysis.checks[0].query, "sum(rate(x[1m]))");
+	json_decref(j);
+	drv_plan_free(p2);
+	drv_plan_free(p);
+	drv_plan_errors_free(&errs);
+}
+
+static void plan_field_errors(void **state)
+{
+	(void)state;
+	struct drv_plan *p = NULL;
+	struct drv_plan_errors errs;
+
+	assert_int_equal(parse("up", "'= 3'",
+	                       "                failures: 0\n"
+	                       "                on_empty: maybe\n"
+	                       "                interval: 1ms\n"
+	                       "                bogus: 1\n",
+	                       &p, &errs),
+	                 DRV_EINVAL);
+	assert_null(p);
+	assert_true(has_error(&errs, "p.yaml:19: tiers[0].services[0].analysis.prometheus."
+	                             "checks[0].condition: must be"));
+	assert_true(has_error(&errs, "checks[0].failures: must be between 1 and 100"));
+	assert_true(has_error(&errs, "checks[0].on_empty"));
+	assert_true(has_error(&errs, "checks[0].interval: must be at least 100ms"));
+	assert_true(has_error(&errs, "checks[0].bogus"));
+	drv_plan_errors_free(&errs);
+}
+
+/* ---- Prometheus answers ---- */
+
+static void answers(void **state)
+{
+	(void)state;
+	struct drv_prom_result r;
+	char why[200];
+	const char *vec = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+	                  "{\"metric\":{\"instance\":\"a\"},\"value\":[1700000000.1,\"0.02\"]},"
+	                  "{\"metric\":{\"instance\":\"b\"},\"value\":[1700000000.1,\"NaN\"]},"
+	                  "{\"metric\":{\"instance\":\"c\"},\"value\":[1700000000.1,\"0.005\"]}]}}";
+	const char *sc = "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\","
+	                 "\"result\":[1700000000,\"7\"]}}";
+	const char *err = "{\"status\":\"error\",\"errorType\":\"bad_data\","
+	                  "\"error\":\"1:5: parse error: unexpected\"}";
+	const char *mat = "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\","
+	                  "\"result\":[]}}";
+
+	assert_int_equal(drv_prom_parse(vec, strlen(vec), &r, why, sizeof(why)), DRV_OK);
+	assert_int_equal(r.n, 2); /* NaN left out */
+	assert_true(r.lo == 0.005 && r.hi == 0.02);
+	assert_int_equal(drv_prom_parse(sc, strlen(sc), &r, why, sizeof(why)), DRV_OK);
+	assert_int_equal(r.n, 1);
+	assert_true(r.first == 7);
+	assert_int_equal(drv_prom_parse(err, strlen(err), &r, why, sizeof(why)), DRV_EINVAL);
+	assert_non_null(strstr(why, "parse error"));
+	assert_int_equal(drv_prom_parse(mat, strlen(mat), &r, why, sizeof(why)), DRV_EINVAL);
+	assert_non_null(strstr(why, "matrix"));
+	assert_int_equal(drv_prom_parse("{", 1, &r, why, sizeof(why)), DRV_EINVAL);
+	assert_int_equal(drv_prom_parse(vec, 40, &r, why, sizeof(why)), DRV_EINVAL);
+}
+
+static void verdicts(void **state)
+{
+	(void)state;
+	struct drv_plan_check k = {.name = "e",
+	                           .cond = DRV_COND_LT,
+	                           .a = 0.01,
+	                           .on_empty = DRV_OUTCOME_PASS,
+	                           .on_error = DRV_OUTCOME_INCONCLUSIVE};
+	struct drv_prom_result r = {.n = 2, .lo = 0.001, .hi = 0.03, .first = 0.001};
+	char text[200];
+	double v;
+
+	/* the worst series decides */
+	assert_int_equal(drv_prom_verdict(&k, DRV_OK, &r, NULL, &v, text, sizeof(text)),
+	                 DRV_OUTCOME_FAIL);
+	assert_true(v == 0.03);
+	assert_non_null(strstr(text, "want < 0.01"));
+	r.hi = 0.002;
+	assert_int_equal(drv_prom_verdict(&k, DRV_OK, &r, NULL, &v, text, sizeof(text)),
+	                 DRV_OUTCOME_PASS);
+	r.n = 0;
+	assert_int_equal(drv_prom_verdict(&k, DRV_OK, &r, NULL, &v, text, sizeof(text)),
+	                 DRV_OUTCOME_PASS);
+	assert_int_equal(drv_prom_verdict(&k, DRV_EIO, &r, "refused", &v, text, sizeof(text)),
+	                 DRV_OUTCOME_INCONCLUSIVE);
+	assert_non_null(strstr(text, "refused"));
+}
+
+/* A query to a port nothing listens on: an error, quickly. */
+static void unreachable(void **state)
+{
+	(void)state;
+	struct drv_prom_server sv = {
+	        .name = "main", .url = "http://127.0.0.1:1", .timeout_ms = 2000};
+	struct drv_prom_result r;
+	char why[300];
+
+	assert_int_equal(drv_prom_query(&sv, "up", &r, why, sizeof(why)), DRV_EIO);
+	assert_non_null(strstr(why, "prometheus main"));
+}
+
+/* ---- droverd.yaml ---- */
+
+static void servers_conf(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/drv-prom-XXXXXX", tok[64], yaml[512];
+	struct drv_prom_servers s = {0};
+	struct drv_cfg_diag diag = {0};
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(tok, sizeof(tok), "%s/prom.token", dir);
+	f = fopen(tok, "w");
+	assert_non_null(f);
+	fputs("s3cret\n", f);
+	fclose(f);
+	chmod(tok, 0644);
+	snprintf(yaml, sizeof(yaml),
+	         "prometheus:\n"
+	         "  main:\n"
+	         "    url: http://127.0.0.1:9090/\n"
+	         "    bearer_token_file: prom.token\n"
+	         "    timeout: 2s\n");
+	assert_int_equal(drv_prom_servers_parse(yaml, strlen(yaml), "d.yaml", dir, &s, &diag),
+	                 DRV_EINVAL);
+	assert_true(diag.n >= 1);
+	assert_non_null(strstr(diag.msg[0], "d.yaml:4: prometheus.main.bearer_token_file"));
+	assert_non_null(strstr(diag.msg[0], "group or others"));
+	chmod(tok, 0600);
+	memset(&diag, 0, sizeof(diag));
+	assert_int_equal(drv_prom_servers_parse(yaml, strlen(yaml), "d.yaml", dir, &s, &diag),
+	                 DRV_OK);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.v[0].url, "http://127.0.0.1:9090");
+	assert_string_equal(s.v[0].token, "s3cret");
+	assert_int_equal(s.v[0].timeout_ms, 2000);
+	assert_non_null(drv_prom_server_find(&s, "main"));
+	assert_null(drv_prom_server_find(&s, "other"));
+	drv_prom_servers_free(&s);
+	snprintf(yaml, sizeof(yaml), "prometheus:\n  x:\n    url: ftp://h\n    colour: red\n");
+	memset(&diag, 0, sizeof(diag));
+	assert_int_equal(drv_prom_servers_parse(yaml, strlen(yaml), "d.yaml", dir, &s, &diag),
+	                 DRV_EINVAL);
+	assert_int_equal(diag.n, 2);
+	unlink(tok);
+	rmdir(dir);
+}
+
+/* ---- the sequencer ---- */
+
+#define ANALYSIS(failures)                                                                         \
+	"        analysis:\n"                                                                      \
+	"          prometheus:\n"                                                                  \
+	"            server: main\n"                                                               \
+	"            checks:\n"                                                                    \
+	"              - name: error-rate\n"                                                       \
+	"                query: 'e{job=\"{{service}}\",instance=~\"{{hosts}}\"}'\n"                \
+	"                condition: '< 0.01'\n"                                                    \
+	"                interval: 20s\n"                                                          \
+	"                failures: " failures "\n"
+
+static void canary_checks_pass(void **state)
+{
+	(void)state;
+	struct sim sim;
+
+	sim_init(&sim, plan_canary("5s", ANALYSIS("1")), fleet, false);
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_int_equal(sim.n_checks, 4); /* after each of the 4 steps */
+	assert_string_equal(sim.last_query, "e{job=\"api-gateway\",instance=~\"core-1|core-2|"
+	                                    "core-3|core-4|core-5|core-6|core-7|core-8\"}");
+	sim_free(&sim);
+}
+
+static void canary_check_fails_rolls_back(void **state)
+{
+	(void)state;
+	static const enum drv_seq_result v[] = {DRV_SEQ_R_OK, DRV_SEQ_R_FAILED};
+	struct sim sim;
+	int64_t t0;
+
+	sim_init(&sim, plan_canary("5s", ANALYSIS("2")), fleet, false);
+	sim.verdicts = v;
+	sim.n_verdicts = 2;
+	sim_start(&sim);
+	t0 = sim.now;
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	assert_int_equal(sim.n_checks, 3);  /* pass at step 1, then two failures in a row */
+	assert_true(sim.now - t0 >= 20000); /* the retry waited for the interval */
+	assert_non_null(strstr(drv_seq_error(sim.seq),
+	                       "analysis check error-rate failed 2 time(s) in a row"));
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 2);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, NULL), 2);
+	sim_free(&sim);
+}
+
+static void failure_then_pass_goes_on(void **state)
+{
+	(void)state;
+	static const enum drv_seq_result v[] = {DRV_SEQ_R_FAILED, DRV_SEQ_R_FAILED, DRV_SEQ_R_OK};
+	struct sim sim;
+
+	sim_init(&sim, plan_canary("5s", ANALYSIS("3")), fleet, false);
+	sim.verdicts = v;
+	sim.n_verdicts = 3;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_int_equal(sim.n_checks, 6); /* F, F, pass at step 1; pass at steps 2-4 */
+	sim_free(&sim);
+	/* the retry state survives a restart at every transition (a resumed
+	 * check is asked again: the script's verdicts are used up faster) */
+	sim_init(&sim, plan_canary("5s", ANALYSIS("3")), fleet, false);
+	sim.verdicts = v;
+	sim.n_verdicts = 3;
+	sim.restart = true;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_true(sim.restarts > 0);
+	sim_free(&sim);
+}
+
+static void inconclusive_waits_for_operator(void **state)
+{
+	(void)state;
+	static const enum drv_seq_result v[] = {DRV_SEQ_R_INCONCLUSIVE, DRV_SEQ_R_OK};
+	struct sim sim;
+	char *st;
+
+	sim_init(&sim, plan_canary("5s", ANALYSIS("1")), fleet, false);
+	sim.verdicts = v;
+	sim.n_verdicts = 2;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_TIERS);
+	assert_int_equal(sim.n_checks, 1);
+	assert_int_equal(sim.notify[DRV_EVENT_AWAITING_PROMOTION], 1);
+	st = sim_status_text(&sim);
+	assert_non_null(strstr(st, "\"waiting\": \"promote\""));
+	assert_non_null(strstr(st, "\"inconclusive\": true"));
+	free(st);
+	sim_advance(&sim, 3600 * 1000); /* nothing moves on its own */
+	assert_int_equal(sim.n_checks, 1);
+	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_PROMOTE, NULL), DRV_OK);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_int_equal(sim.n_checks, 4);
+	sim_free(&sim);
+}
+
+static void rolling_checks_each_batch(void **state)
+{
+	(void)state;
+	char text[4096];
+	struct sim sim;
+
+	snprintf(text, sizeof(text), "%s%s", plan_rolling, ANALYSIS("1"));
+	sim_init(&sim, text, fleet, false);
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_int_equal(sim.n_checks, 4); /* 8 hosts, 25% a batch */
+	sim_free(&sim);
+}
+
+static void bluegreen_fails_after_switch(void **state)
+{
+	(void)state;
+	static const enum drv_seq_result v[] = {DRV_SEQ_R_OK, DRV_SEQ_R_FAILED};
+	char text[4096];
+	struct sim sim;
+	const char *post = strstr(plan_bluegreen, "post:");
+
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(post - plan_bluegreen), plan_bluegreen,
+	         ANALYSIS("1"), post);
+	sim_init(&sim, text, fleet, false);
+	sim.verdicts = v;
+	sim.n_verdicts = 2;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	assert_int_equal(sim.n_checks, 2);  /* before and after the switch */
+	assert_int_equal(sim.n_traffic, 2); /* switched, then back */
+	sim_free(&sim);
+}
+
+int main(void)
+{
+	(void)plan_two_tiers; /* seq_plans.h's other plans */
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(conditions),
+	        cmocka_unit_test(placeholders_escaped),
+	        cmocka_unit_test(plan_fields),
+	        cmocka_unit_test(plan_field_errors),
+	        cmocka_unit_test(answers),
+	        cmocka_unit_test(verdicts),
+	        cmocka_unit_test(unreachable),
+	        cmocka_unit_test(servers_conf),
+	        cmocka_unit_test(canary_checks_pass),
+	        cmocka_unit_test(canary_check_fails_rolls_back),
+	        cmocka_unit_test(failure_then_pass_goes_on),
+	        cmocka_unit_test(inconclusive_waits_for_operator),
+	        cmocka_unit_test(rolling_checks_each_batch),
+	        cmocka_unit_test(bluegreen_fails_after_switch),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
