@@ -52,6 +52,7 @@ static int say_error(const char *msg)
 int fetch_helper_main(int argc, char **argv)
 {
 	const char *ref = NULL, *digest = NULL;
+	long long within_ms = 0;
 	struct puller_config pc = {.cache_dir = ".", .releases_dir = "."};
 	struct puller_stats st = {0};
 	struct puller *p = NULL;
@@ -68,6 +69,8 @@ int fetch_helper_main(int argc, char **argv)
 			pc.insecure = 1;
 		else if (strcmp(argv[i], "--stall-s") == 0 && i + 1 < argc)
 			pc.stall_s = atol(argv[++i]);
+		else if (strcmp(argv[i], "--within-ms") == 0 && i + 1 < argc)
+			within_ms = atoll(argv[++i]);
 		else
 			return fprintf(stderr, "drover-agent fetch: unknown argument %s\n",
 			               argv[i]),
@@ -79,7 +82,8 @@ int fetch_helper_main(int argc, char **argv)
 		       2;
 	rc = puller_new(&pc, &p);
 	if (rc == DRV_OK)
-		rc = puller_fetch(p, ref, digest, &st, err, sizeof(err));
+		rc = puller_fetch(p, ref, digest, within_ms > 0 ? drv_mono_ms() + within_ms : 0,
+		                  &st, err, sizeof(err));
 	else
 		snprintf(err, sizeof(err), "fetch helper: cannot open the cache: %s",
 		         drv_strerror(rc));
@@ -203,18 +207,23 @@ static void child(const struct fetch_helper_cfg *cfg, const struct privs *pv, in
 	_exit(127);
 }
 
-/* Read the helper's frame until EOF; a cancel kills its process group and
- * ends the wait once the helper is gone (*reaped, *status). */
+enum stop_why { STOP_NONE, STOP_CANCEL, STOP_DEADLINE };
+
+/* Read the helper's frame until EOF. A cancel, or the deadline passed by
+ * FETCH_KILL_MS (the helper ends its pull at the deadline itself), kills
+ * its process group and ends the wait once it is gone (*reaped, *status). */
 static void follow(const struct fetch_helper_cfg *cfg, pid_t pid, int rfd, struct fetch_reader *r,
-                   bool *cancelled, bool *reaped, int *status)
+                   enum stop_why *why, bool *reaped, int *status)
 {
 	struct pollfd pfd = {.fd = rfd, .events = POLLIN};
 	int64_t kill_at = 0;
 	uint8_t buf[512];
 
 	for (;;) {
-		if (!*cancelled && stop_token_stopped(cfg->cancel)) {
-			*cancelled = true;
+		if (*why == STOP_NONE &&
+		    (stop_token_stopped(cfg->cancel) ||
+		     (cfg->deadline_ms > 0 && drv_mono_ms() >= cfg->deadline_ms + FETCH_KILL_MS))) {
+			*why = stop_token_stopped(cfg->cancel) ? STOP_CANCEL : STOP_DEADLINE;
 			kill(-pid, SIGTERM);
 			kill_at = drv_mono_ms() + FETCH_KILL_MS;
 		}
@@ -222,7 +231,7 @@ static void follow(const struct fetch_helper_cfg *cfg, pid_t pid, int rfd, struc
 			kill(-pid, SIGKILL);
 			kill_at = 0;
 		}
-		if (*cancelled && waitpid(pid, status, WNOHANG) == pid) {
+		if (*why != STOP_NONE && waitpid(pid, status, WNOHANG) == pid) {
 			*reaped = true;
 			kill(-pid, SIGKILL); /* what it left behind */
 			break;
@@ -248,7 +257,7 @@ static void follow(const struct fetch_helper_cfg *cfg, pid_t pid, int rfd, struc
 int fetch_helper_run(const struct fetch_helper_cfg *cfg, const char *reference, const char *digest,
                      struct fetch_done *done, char *err, size_t size)
 {
-	char stall[32];
+	char stall[32], within[32];
 	char *argv[] = {"drover-agent",
 	                "fetch",
 	                "--reference",
@@ -257,15 +266,24 @@ int fetch_helper_run(const struct fetch_helper_cfg *cfg, const char *reference, 
 	                (char *)digest,
 	                "--stall-s",
 	                stall,
+	                "--within-ms",
+	                within,
 	                cfg->insecure ? "--insecure" : NULL,
 	                NULL};
-	struct fetch_reader *r = malloc(sizeof(*r));
+	struct fetch_reader *r;
 	struct privs pv;
-	bool cancelled = false, reaped = false;
+	enum stop_why why = STOP_NONE;
+	bool reaped = false;
 	int fds[2], status = 0, exe_fd = -1, rc;
+	int64_t left = cfg->deadline_ms > 0 ? cfg->deadline_ms - drv_mono_ms() : 0;
 	pid_t pid;
 
+	if (cfg->deadline_ms > 0 && left <= 0)
+		return snprintf(err, size, "%s: pull stopped at the step deadline", reference),
+		       DRV_ETIMEDOUT;
 	snprintf(stall, sizeof(stall), "%ld", cfg->stall_s);
+	snprintf(within, sizeof(within), "%lld", (long long)left);
+	r = malloc(sizeof(*r));
 	if (r == NULL)
 		return DRV_ENOMEM;
 	fetch_reader_init(r);
@@ -292,13 +310,17 @@ int fetch_helper_run(const struct fetch_helper_cfg *cfg, const char *reference, 
 		goto out_free;
 	}
 	setpgid(pid, pid); /* also here: no race with the kill above */
-	follow(cfg, pid, fds[0], r, &cancelled, &reaped, &status);
+	follow(cfg, pid, fds[0], r, &why, &reaped, &status);
 	close(fds[0]);
 	while (!reaped && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (cancelled)
+	if (why == STOP_CANCEL)
 		rc = (snprintf(err, size, "%s: pull cancelled: the agent is stopping", reference),
-		      DRV_ECLOSED);
+		      DRV_ECANCELED);
+	else if (why == STOP_DEADLINE)
+		rc = (snprintf(err, size, "%s: pull stopped at the step deadline (%lld ms)",
+		               reference, (long long)left),
+		      DRV_ETIMEDOUT);
 	else if (r->res.kind == FETCH_DONE && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		*done = r->res.done;
 	else if (r->res.kind == FETCH_ERROR)

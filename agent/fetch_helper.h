@@ -22,6 +22,7 @@
 #define DRV_AGENT_FETCH_HELPER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fetch_proto.h"
 #include "stop_token.h"
@@ -36,6 +37,7 @@ struct fetch_helper_cfg {
 	int insecure;
 	long stall_s;
 	const struct stop_token *cancel;
+	int64_t deadline_ms; /* monotonic (drv_mono_ms); 0 = none: the pull's deadline */
 };
 
 /* Run one pull in the helper. DRV_OK with *done filled (the helper's own
@@ -43,7 +45,9 @@ struct fetch_helper_cfg {
 int fetch_helper_run(const struct fetch_helper_cfg *cfg, const char *reference, const char *digest,
                      struct fetch_done *done, char *err, size_t err_size);
 
-/* `drover-agent fetch --reference REF --digest D [--insecure] [--stall-s N]`:
+/* `drover-agent fetch --reference REF --digest D [--insecure] [--stall-s N]
+ * [--within-ms N]` (the pull ends N ms after the helper starts; the agent
+ * kills the helper FETCH_KILL_MS after the deadline if it has not):
  * the helper's side (argv[0] is "fetch"). Exit 0 when the blobs are in the
  * cache, 1 when not (the frame says why), 2 on usage. */
 int fetch_helper_main(int argc, char **argv);

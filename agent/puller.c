@@ -40,10 +40,13 @@ struct puller {
 
 /* Where blobs come from for one pull. */
 struct source {
-	struct drv_oci_client *client; /* registry */
-	const char *layout;            /* or an oci-layout directory */
-	const char *name;              /* for messages */
-	bool offline;                  /* the fetch helper fetched: cache only */
+	struct drv_oci_client *client;   /* registry */
+	const char *layout;              /* or an oci-layout directory */
+	const char *name;                /* for messages */
+	const struct stop_token *cancel; /* the puller's */
+	int64_t deadline_ms;             /* monotonic; 0 = none */
+	int64_t budget_ms;               /* deadline - start, for messages */
+	bool offline;                    /* the fetch helper fetched: cache only */
 };
 
 __attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
@@ -142,6 +145,44 @@ static int verify_file(const char *path, const char *digest)
 	if (rc == DRV_OK && strcmp(got, digest) != 0)
 		rc = DRV_EDECODE;
 	return rc;
+}
+
+/* --- cancel and deadline --- */
+
+/* DRV_OK while the pull may go on; else the reason, said in err (with the
+ * last failure, when there was one). */
+static int pull_over(const struct source *s, char *err, size_t size)
+{
+	char last[512];
+
+	snprintf(last, sizeof(last), "%s", err != NULL && size > 0 ? err : "");
+	if (stop_token_stopped(s->cancel))
+		return ferr(err, size, "%s: pull cancelled: the agent is stopping%s%s%s", s->name,
+		            last[0] ? " (during: " : "", last[0] ? last : "", last[0] ? ")" : ""),
+		       DRV_ECANCELED;
+	if (s->deadline_ms > 0 && drv_mono_ms() >= s->deadline_ms)
+		return ferr(err, size, "%s: pull stopped at the step deadline (%lld ms)%s%s",
+		            s->name, (long long)s->budget_ms, last[0] ? "; last error: " : "",
+		            last[0] ? last : ""),
+		       DRV_ETIMEDOUT;
+	return DRV_OK;
+}
+
+/* Sleep ms between attempts, in short naps so a stop or the deadline ends
+ * the wait; false when the pull must end. */
+static bool backoff_nap(const struct source *s, int64_t ms)
+{
+	int64_t until = drv_mono_ms() + ms;
+
+	for (;;) {
+		int64_t left = until - drv_mono_ms();
+		if (stop_token_stopped(s->cancel) ||
+		    (s->deadline_ms > 0 && drv_mono_ms() >= s->deadline_ms))
+			return false;
+		if (left <= 0)
+			return true;
+		poll(NULL, 0, (int)(left < 50 ? left : 50));
+	}
 }
 
 /* --- downloading one blob --- */
@@ -295,26 +336,25 @@ static int download(struct puller *p, const struct source *s, const char *digest
 			           s->name, digest, (unsigned long long)d->have,
 			           (unsigned long long)want),
 			      DRV_EIO);
+		if (rc == DRV_ECANCELED || (rc != DRV_OK && pull_over(s, NULL, 0) != DRV_OK))
+			return pull_over(s, err, size); /* says why, with the last error */
 		if (rc == DRV_OK || !retryable(rc) || s->layout != NULL)
 			break;
-		if (stop_token_stopped(d->cancel)) {
-			ferr(err, size, "%s: pull of %s cancelled: the agent is stopping", s->name,
-			     digest);
+		if (i + 1 == PULLER_ATTEMPTS && d->have < want) {
+			char last[512];
+			snprintf(last, sizeof(last), "%s", err);
+			ferr(err, size,
+			     "%s: blob %s truncated: got %llu of %llu bytes after %d attempts"
+			     " (last error: %s)",
+			     s->name, digest, (unsigned long long)d->have, (unsigned long long)want,
+			     PULLER_ATTEMPTS, last);
 			break;
 		}
 		drv_warn("puller", "blob download failed, retrying",
 		         "blob=%.19s attempt=%d error=\"%s\"", digest, i + 1, err);
-		poll(NULL, 0, (int)backoff);
+		if (!backoff_nap(s, backoff))
+			return pull_over(s, err, size);
 		backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
-	}
-	if (rc != DRV_OK && retryable(rc) && d->have < want && s->layout == NULL) {
-		char last[512];
-		snprintf(last, sizeof(last), "%s", err);
-		ferr(err, size,
-		     "%s: blob %s truncated: got %llu of %llu bytes after %d attempts"
-		     " (last error: %s)",
-		     s->name, digest, (unsigned long long)d->have, (unsigned long long)want,
-		     PULLER_ATTEMPTS, last);
 	}
 	if (rc != DRV_OK)
 		return rc;
@@ -334,7 +374,7 @@ static int ensure_blob(struct puller *p, const struct source *s, const char *dig
 {
 	char final[4096], part[4096];
 	struct stat sb;
-	struct dl d = {.want = want, .cancel = p->cancel};
+	struct dl d = {.want = want, .cancel = s->cancel};
 	int rc;
 
 	blob_path(p, digest, final, sizeof(final));
@@ -417,11 +457,15 @@ static int get_doc(struct puller *p, const struct source *s, const char *digest,
 		int64_t backoff = 250;
 		for (int i = 0; i < PULLER_ATTEMPTS; i++) {
 			rc = drv_oci_get_manifest(s->client, digest, &doc, err, size);
+			if (rc == DRV_ECANCELED ||
+			    (rc != DRV_OK && pull_over(s, NULL, 0) != DRV_OK))
+				return pull_over(s, err, size);
 			if (rc == DRV_OK || !retryable(rc) || i + 1 == PULLER_ATTEMPTS)
 				break;
 			drv_warn("puller", "manifest fetch failed, retrying",
 			         "digest=%.19s attempt=%d error=\"%s\"", digest, i + 1, err);
-			poll(NULL, 0, (int)backoff);
+			if (!backoff_nap(s, backoff))
+				return pull_over(s, err, size);
 			backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
 		}
 		if (rc != DRV_OK)
@@ -469,20 +513,28 @@ static int get_manifest(struct puller *p, const struct source *s, const char *di
 	return ferr(err, size, "%s: nested image indexes are not supported", s->name), DRV_EINVAL;
 }
 
-static int open_source(struct puller *p, const char *reference, struct source *s,
-                       struct drv_oci_ref *ref, char *err, size_t size)
+static int open_source(struct puller *p, const char *reference, int64_t deadline_ms,
+                       struct source *s, struct drv_oci_ref *ref, char *err, size_t size)
 {
+	struct drv_oci_opts o = p->opts;
 	int rc = drv_oci_ref_parse(reference, ref, err, size);
 
 	memset(s, 0, sizeof(*s));
 	s->name = reference;
+	s->cancel = p->cancel;
+	s->deadline_ms = deadline_ms;
+	s->budget_ms = deadline_ms > 0 ? deadline_ms - drv_mono_ms() : 0;
 	if (rc != DRV_OK)
+		return rc;
+	if ((rc = pull_over(s, err, size)) != DRV_OK)
 		return rc;
 	if (ref->layout_path != NULL) {
 		s->layout = ref->layout_path;
 		return DRV_OK;
 	}
-	return drv_oci_client_new(ref, &p->opts, &s->client);
+	o.cancel = p->cancel != NULL ? &p->cancel->stopped : NULL;
+	o.deadline_ms = deadline_ms;
+	return drv_oci_client_new(ref, &o, &s->client);
 }
 
 /* A registry pull in the fetch helper; then the source is the cache alone,
@@ -495,7 +547,8 @@ static int via_helper(struct puller *p, const char *reference, const char *diges
 	                               .user = p->fetch_user,
 	                               .insecure = p->opts.insecure,
 	                               .stall_s = p->opts.stall_s,
-	                               .cancel = p->cancel};
+	                               .cancel = p->cancel,
+	                               .deadline_ms = s->deadline_ms};
 	struct fetch_done d;
 	int rc;
 
@@ -567,7 +620,7 @@ static int fetch_all(struct puller *p, const struct source *s, const char *diges
 	return rc;
 }
 
-int puller_fetch(struct puller *p, const char *reference, const char *digest,
+int puller_fetch(struct puller *p, const char *reference, const char *digest, int64_t deadline_ms,
                  struct puller_stats *stats, char *err, size_t size)
 {
 	struct puller_stats st = {0};
@@ -582,7 +635,7 @@ int puller_fetch(struct puller *p, const char *reference, const char *digest,
 		return ferr(err, size, "image %s is not pinned by a sha256 digest", reference),
 		       DRV_ENODIGEST;
 	pthread_rwlock_rdlock(&p->gc_lock);
-	rc = open_source(p, reference, &s, &ref, err, size);
+	rc = open_source(p, reference, deadline_ms, &s, &ref, err, size);
 	if (rc == DRV_OK)
 		rc = fetch_verified(p, reference, digest, &s, &m, mdigest, &st, err, size);
 	if (rc == DRV_OK)
@@ -750,7 +803,8 @@ static int build_release(struct puller *p, const char *service, const char *dige
 }
 
 int puller_stage(struct puller *p, const char *service, const char *reference, const char *digest,
-                 char **release_dir, struct puller_stats *stats, char *err, size_t size)
+                 int64_t deadline_ms, char **release_dir, struct puller_stats *stats, char *err,
+                 size_t size)
 {
 	struct puller_stats st = {0};
 	struct drv_oci_manifest m = {0};
@@ -771,7 +825,7 @@ int puller_stage(struct puller *p, const char *service, const char *reference, c
 	}
 	pthread_rwlock_rdlock(&p->gc_lock);
 	t0 = drv_mono_ms();
-	rc = open_source(p, reference, &s, &ref, err, size);
+	rc = open_source(p, reference, deadline_ms, &s, &ref, err, size);
 	if (rc == DRV_OK)
 		rc = fetch_verified(p, reference, digest, &s, &m, mdigest, &st, err, size);
 	st.fetch_ms = drv_mono_ms() - t0;

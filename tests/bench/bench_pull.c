@@ -52,11 +52,11 @@ int main(int argc, char **argv)
 	if (puller_new(&cfg, &p) != DRV_OK)
 		return 1;
 	t0 = drv_mono_ms();
-	rc = puller_fetch(p, argv[1], argv[2], &st, err, sizeof(err));
+	rc = puller_fetch(p, argv[1], argv[2], 0, &st, err, sizeof(err));
 	fetch_ms = drv_mono_ms() - t0;
 	if (rc == DRV_OK && unpack) {
 		t0 = drv_mono_ms();
-		rc = puller_stage(p, "bench", argv[1], argv[2], &dir, NULL, err, sizeof(err));
+		rc = puller_stage(p, "bench", argv[1], argv[2], 0, &dir, NULL, err, sizeof(err));
 		unpack_ms = drv_mono_ms() - t0;
 		free(dir);
 	}

@@ -218,6 +218,29 @@ static void cancel_kills(void **state)
 	assert_int_equal(errno, ESRCH);
 }
 
+/* The pull's deadline: a helper that does not end its pull by then is
+ * killed FETCH_KILL_MS later, and the step says so. */
+static void deadline_kills(void **state)
+{
+	struct fetch_helper_cfg cfg = cfg_for(NULL);
+	struct fetch_done d;
+	char err[1024] = "";
+	int64_t t0 = drv_mono_ms();
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	cfg.deadline_ms = t0 + 300;
+	mode("hang", true);
+	int rc = fetch_helper_run(&cfg, "r", DIGEST, &d, err, sizeof(err));
+	mode("hang", false);
+	assert_int_equal(rc, DRV_ETIMEDOUT);
+	assert_non_null(strstr(err, "step deadline"));
+	assert_true(drv_mono_ms() - t0 >= 300 + FETCH_KILL_MS);
+	assert_true(drv_mono_ms() - t0 < 20000);
+	cfg.deadline_ms = drv_mono_ms() - 1; /* already past: not even started */
+	assert_int_equal(fetch_helper_run(&cfg, "r", DIGEST, &d, err, sizeof(err)), DRV_ETIMEDOUT);
+}
+
 static void write_file(const char *path, mode_t mode)
 {
 	FILE *f = fopen(path, "w");
@@ -279,9 +302,8 @@ static void planted_links_ignored(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(drops_privileges),
-	        cmocka_unit_test(done_frame),
-	        cmocka_unit_test(cancel_kills),
+	        cmocka_unit_test(drops_privileges),      cmocka_unit_test(done_frame),
+	        cmocka_unit_test(cancel_kills),          cmocka_unit_test(deadline_kills),
 	        cmocka_unit_test(planted_links_ignored),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
