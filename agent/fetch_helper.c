@@ -191,6 +191,16 @@ static void child(const struct fetch_helper_cfg *cfg, const struct privs *pv, in
 {
 	int null = open("/dev/null", O_RDONLY);
 
+	sigset_t none;
+
+	/* The agent blocks the signals its serve loop waits for; the mask (and
+	 * an ignored disposition) would survive the exec, and a helper that
+	 * cannot see SIGTERM would hold a stopping agent until SIGKILL. */
+	sigemptyset(&none);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* its own process group: a cancel kills whatever it started too */
 	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(wfd, STDOUT_FILENO) < 0 ||
 	    setpgid(0, 0) != 0)

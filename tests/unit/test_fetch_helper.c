@@ -187,7 +187,10 @@ static void *cancel_soon(void *arg)
 	return NULL;
 }
 
-/* A cancel kills the helper at once (it would sleep 30 s). */
+/* A cancel kills the helper at once (it would sleep 30 s), not after the
+ * SIGKILL backstop. (That the real helper gets SIGTERM unblocked although
+ * the agent blocks it is it_hostile_registry's "agent stops within 1 s":
+ * the shell standing in here clears its signal mask itself.) */
 static void cancel_kills(void **state)
 {
 	struct fetch_helper_cfg cfg = cfg_for(&tok);
@@ -205,9 +208,9 @@ static void cancel_kills(void **state)
 	int rc = fetch_helper_run(&cfg, "r", DIGEST, &d, err, sizeof(err));
 	pthread_join(t, NULL);
 	mode("hang", false);
-	assert_int_not_equal(rc, DRV_OK);
+	assert_int_equal(rc, DRV_ECANCELED);
 	assert_non_null(strstr(err, "cancelled"));
-	assert_true(drv_mono_ms() - t0 < 10000);
+	assert_true(drv_mono_ms() - t0 < 300 + FETCH_KILL_MS);
 	snprintf(p, sizeof(p), "%s/pid", cache);
 	f = fopen(p, "r");
 	assert_non_null(f);
