@@ -277,16 +277,11 @@ int drv_prom_servers_parse(const char *buf, size_t len, const char *file, const 
                            struct drv_prom_servers *out, struct drv_cfg_diag *diag)
 {
 	struct drv_yj_lines *lines = NULL;
-	struct drv_yj_error err;
 	json_t *root = NULL;
-	int rc = drv_yj_load_buffer(buf, len, DRV_CFG_FILE_MAX, &root, &lines, &err);
+	int rc = drv_cfg_tree_load(buf, len, file, &root, &lines, diag);
 
-	if (rc != DRV_OK) {
-		if (diag->n < DRV_CFG_DIAG_MAX)
-			snprintf(diag->msg[diag->n++], DRV_CFG_DIAG_LEN, "%.60s:%d: %.200s", file,
-			         err.line, err.msg);
-		return rc == DRV_ENOMEM ? rc : DRV_EINVAL;
-	}
+	if (rc != DRV_OK)
+		return rc;
 	rc = drv_prom_servers_read(root, lines, file, base_dir, out, diag);
 	json_decref(root);
 	drv_yj_lines_free(lines);
