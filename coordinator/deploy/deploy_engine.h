@@ -54,6 +54,7 @@ struct deploy_busy {
 	char name[DEPLOY_NAME_MAX + 1];
 	char service[DRV_PLAN_NAME_MAX + 1];
 	char agent[DRV_AGENT_ID_MAX + 1];
+	char why[DRV_SEQ_TEXT_MAX]; /* DRV_EPERM: the alerts that fire */
 };
 
 /*
@@ -63,10 +64,16 @@ struct deploy_busy {
  * DRV_EEXIST: a deployment of the same name is active, or one that acts on
  * a service of this plan on one of its hosts (*busy says which and where):
  * one deployment per service and host at a time, across plans.
+ * DRV_EPERM: a service with alert_precheck has a matching alert firing
+ * (busy->why says which).
  * On failure the caller keeps plan.
  */
 int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
                          const char *actor, json_t **obj, struct deploy_busy *busy);
+/* An Alertmanager webhook payload ({"alerts": [{"status", "labels"}...]},
+ * checked by the API): services whose rollback_on_alerts match a firing
+ * alert fail (*matched counts them); resolved alerts are recorded. */
+int deploy_engine_alerts(struct deploy_engine *e, const json_t *payload, int *matched);
 /* The deployment object (docs/api.md); DRV_ENOENT if unknown. */
 int deploy_engine_get(struct deploy_engine *e, const char *id, json_t **obj);
 /* {"deployments": [SUMMARY...]}, newest first. */
