@@ -235,6 +235,13 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 		               plan->deployment);
 		return DRV_EEXIST;
 	}
+	if (rc == DRV_EPERM) {
+		drv_http_audit_note(req, "deployment=%s alerts=firing", plan->deployment);
+		drv_http_error(resp, 409, "alerts-firing",
+		               "%s: not started while a matching alert fires (alert_precheck)",
+		               busy);
+		return DRV_EEXIST;
+	}
 	if (rc != DRV_OK)
 		return rc;
 	drv_http_audit_note(req, "deployment=%s name=%s version=%s",

@@ -12,7 +12,7 @@
 #include "err.h"
 #include "log.h"
 
-enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB };
+enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB, CMD_ALERTS };
 
 struct cmd {
 	enum cmd_kind kind;
@@ -22,6 +22,7 @@ struct cmd {
 	const char *actor;
 	struct drv_plan *plan;
 	const json_t *targets;
+	const json_t *alerts; /* CMD_ALERTS: the webhook payload */
 	json_t *out;
 	int rc;
 	char why[DRV_SEQ_TEXT_MAX];
@@ -321,6 +322,8 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 		snprintf(c->busy, sizeof(c->busy), "%s", d->row.id);
 		return DRV_EEXIST;
 	}
+	if (deploy_alerts_precheck(e, c->plan, c->why, sizeof(c->why)) != DRV_OK)
+		return DRV_EPERM;
 	rc = new_dep(e, c, &d);
 	if (rc == DRV_OK)
 		rc = insert_dep(e, d);
@@ -360,6 +363,7 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	case CMD_GET: rc = cmd_get(e, c); break;
 	case CMD_LIST: rc = cmd_list(e, c); break;
 	case CMD_VERB: rc = cmd_verb(e, c); break;
+	case CMD_ALERTS: rc = deploy_alerts_take(e, c->alerts, &c->limit); break;
 	default: rc = DRV_EINVAL; break;
 	}
 	reply(e, c, rc); /* c is the caller's from here on */
@@ -411,8 +415,20 @@ int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const j
 
 	if (rc == DRV_EEXIST && busy_id != NULL)
 		snprintf(busy_id, DRV_SEQ_ID_MAX + 1, "%s", c.busy);
+	if (rc == DRV_EPERM && busy_id != NULL) /* alerts fire: busy_id says which */
+		snprintf(busy_id, DRV_SEQ_ID_MAX + 1, "%.*s", DRV_SEQ_ID_MAX, c.why);
 	if (rc == DRV_OK)
 		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_alerts(struct deploy_engine *e, const json_t *payload, int *matched)
+{
+	struct cmd c = {.kind = CMD_ALERTS, .alerts = payload};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		*matched = c.limit;
 	return rc;
 }
 
@@ -731,6 +747,7 @@ void deploy_engine_free(struct deploy_engine *e)
 		deploy_dep_free(d);
 	}
 	drv_seq_actions_free(&e->acts);
+	json_decref(e->alerts);
 	pthread_cond_destroy(&e->ops_done);
 	pthread_cond_destroy(&e->wake);
 	pthread_mutex_destroy(&e->mu);

@@ -50,10 +50,16 @@ enum deploy_verb { DEPLOY_PAUSE, DEPLOY_RESUME, DEPLOY_PROMOTE, DEPLOY_ABORT, DE
  * targets (deploy_hosts_resolve). On success the engine owns plan and
  * *obj is the deployment object (state pending); it starts right after.
  * DRV_EEXIST: a deployment of the same name is active (*busy_id names it).
+ * DRV_EPERM: a service with alert_precheck has a matching alert firing
+ * (*busy_id says which, cut to fit).
  * On failure the caller keeps plan.
  */
 int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
                          const char *actor, json_t **obj, char busy_id[DRV_SEQ_ID_MAX + 1]);
+/* An Alertmanager webhook payload ({"alerts": [{"status", "labels"}...]},
+ * checked by the API): services whose rollback_on_alerts match a firing
+ * alert fail (*matched counts them); resolved alerts are recorded. */
+int deploy_engine_alerts(struct deploy_engine *e, const json_t *payload, int *matched);
 /* The deployment object (docs/api.md); DRV_ENOENT if unknown. */
 int deploy_engine_get(struct deploy_engine *e, const char *id, json_t **obj);
 /* {"deployments": [SUMMARY...]}, newest first. */

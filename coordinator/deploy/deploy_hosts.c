@@ -39,15 +39,20 @@ static size_t labels_of(const json_t *a, struct drv_plan_kv kv[LABELS_MAX])
 	return n;
 }
 
-static bool matches(const struct drv_plan_hosts *h, const json_t *a)
+bool deploy_hosts_selects(const struct drv_plan_hosts *h, const json_t *a)
 {
 	struct drv_plan_kv kv[LABELS_MAX];
 	size_t n = labels_of(a, kv);
 
-	return accepted(a) && drv_plan_hosts_match(h, str_of(a, "id"), kv, n);
+	return drv_plan_hosts_match(h, str_of(a, "id"), kv, n);
 }
 
-static const json_t *find_agent(const json_t *agents, const char *id)
+static bool matches(const struct drv_plan_hosts *h, const json_t *a)
+{
+	return accepted(a) && deploy_hosts_selects(h, a);
+}
+
+const json_t *deploy_hosts_find(const json_t *agents, const char *id)
 {
 	const json_t *a;
 	size_t i;
@@ -68,7 +73,7 @@ static int check_hosts(const struct drv_plan_hosts *h, const json_t *agents, con
 	size_t i;
 
 	for (i = 0; h->n_labels == 0 && i < h->n_ids; i++) {
-		a = find_agent(agents, h->ids[i]);
+		a = deploy_hosts_find(agents, h->ids[i]);
 		if (a != NULL && accepted(a))
 			continue;
 		snprintf(err->message, sizeof(err->message), "agent \"%s\" is %s", h->ids[i],
@@ -89,8 +94,7 @@ fail:
 	return DRV_ENOENT;
 }
 
-/* The agent's release of a service: the running one if there are two. */
-static const json_t *release_of(const json_t *a, const char *service)
+const json_t *deploy_hosts_release(const json_t *a, const char *service)
 {
 	const json_t *r, *best = NULL;
 	size_t i;
@@ -117,7 +121,7 @@ static json_t *service_hosts(const struct drv_plan_service *ps, const json_t *ag
 
 		if (list == NULL || !matches(&ps->hosts, a))
 			continue;
-		rel = release_of(a, ps->name);
+		rel = deploy_hosts_release(a, ps->name);
 		json_array_append_new(list,
 		                      json_pack("{s:s, s:b, s:s, s:s}", "agent", str_of(a, "id"),
 		                                "prev", rel != NULL, "slot", str_of(rel, "slot"),

@@ -27,6 +27,17 @@ struct deploy_hosts_err {
 	char message[256];
 };
 
+/* The agent of that id in agents (core_agents_json), or NULL. */
+const json_t *deploy_hosts_find(const json_t *agents, const char *id);
+
+/* The agent's reported release of service (one with a digest): the running
+ * one if there are two (blue-green), else the other; NULL when none or
+ * when agent is NULL. */
+const json_t *deploy_hosts_release(const json_t *agent, const char *service);
+
+/* Whether h names or selects the agent, whatever its status. */
+bool deploy_hosts_selects(const struct drv_plan_hosts *h, const json_t *agent);
+
 /* DRV_ENOENT (err says where) when hosts are unknown or a selector matches
  * no accepted agent; DRV_ENOMEM. agents is borrowed. */
 int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t **out,
