@@ -18,8 +18,10 @@ static int check_role(const void *v, char *why, size_t len)
 {
 	enum drv_role r;
 
-	if (drv_role_parse(*(char *const *)v, &r) != DRV_OK || r == DRV_ROLE_NONE) {
-		snprintf(why, len, "must be viewer, deployer or admin");
+	if (drv_role_parse(*(char *const *)v, &r) != DRV_OK || r == DRV_ROLE_NONE ||
+	    r == DRV_ROLE_ALERTS) {
+		snprintf(why, len,
+		         "must be viewer, deployer or admin (alerts may only post alerts)");
 		return DRV_EINVAL;
 	}
 	return DRV_OK;
