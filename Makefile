@@ -13,12 +13,16 @@
 #                     after an interrupted one
 #   make soak         the chaos soak: 100 deployments under injected faults, every
 #                     invariant checked (as root; docs/reliability.md)
+#   make stops        STOPS (50) clean stops each of droverd (100 fleetsim agents,
+#                     a deployment in flight) and drover-agent beside two CPU
+#                     hogs, each under 3 s (docs/reliability.md)
 #   make bench        the quick benchmarks (a few minutes) and their table;
 #                     make bench-full: the long ones (docs/benchmarks.md)
 
 BUILD      ?= build
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 30
+STOPS      ?= 50
 CTEST_ARGS ?=
 
 # Packages to build drover.
@@ -28,9 +32,9 @@ BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format libssl-dev \
 	dpkg-dev file libsystemd-dev
 # Packages the tests and the demo drive for real.
-TEST_PKGS := sqlite3 curl jq openssl prometheus binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
+TEST_PKGS := sqlite3 curl jq openssl prometheus prometheus-alertmanager binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
 	docker-registry skopeo umoci podman runc catatonit haproxy \
-	systemd systemd-container mmdebstrap lintian shellcheck man-db groff-base openssl \
+	systemd systemd-container mmdebstrap lintian shellcheck man-db groff-base openssl gdb \
 	chromium nodejs npm
 
 # The dashboard test's one npm package (playwright-core, the library only:
@@ -46,7 +50,7 @@ SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h'
 PREFIX     ?= /usr/local
 
 .PHONY: all build deps test asan fuzz format format-check demo demo-down soak clean package install \
-	bench bench-full bench-deps
+	bench bench-full bench-deps stops
 
 all: build
 
@@ -62,6 +66,10 @@ build: $(BUILD)/CMakeCache.txt
 
 test: deps build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 $(CTEST_ARGS)
+
+stops: deps build
+	cd $(BUILD) && STOPS=$(STOPS) STOP_RESULTS="$(CURDIR)/$(BUILD)/stops.txt" \
+		ctest -R '^it_stops$$' --output-on-failure --timeout 7200
 
 package: build
 	cd $(BUILD) && cpack -G DEB -B "$(CURDIR)/$(BUILD)/packages"

@@ -134,6 +134,7 @@ static int start(struct agentd *a)
 	        .log_keep = (unsigned)a->conf.service_log_keep,
 	        .docker_socket = a->conf.docker_socket,
 	        .insecure_registry = a->conf.insecure_registry,
+	        .fetch_exe = "/proc/self/exe", /* drover-agent fetch (fetch_helper.h) */
 	        .agent_id = a->conf.id,
 	        .events = uplink_report,
 	};
@@ -166,10 +167,12 @@ static void tick(void *arg)
 static void stop(struct agentd *a)
 {
 	struct drv_watchdog *w = NULL;
+	int link_rc = DRV_OK;
 
-	drv_watchdog_start(STOP_DEADLINE_MS, "closing the link (NNG) or the executor", 0, &w);
+	drv_watchdog_start(STOP_DEADLINE_MS, "closing the link (NNG)", 0, &w);
 	if (a->up != NULL)
-		uplink_stop(a->up);
+		link_rc = uplink_stop(a->up);
+	drv_watchdog_phase(w, "stopping the executor (steps, hooks)");
 	executor_free(a->ex); /* may still report: the uplink keeps them */
 	if (a->up != NULL) {
 		write_stats(a);
@@ -177,7 +180,8 @@ static void stop(struct agentd *a)
 	}
 	drv_keypair_wipe(&a->key);
 	memset(a->token, 0, sizeof(a->token));
-	nng_fini();
+	if (link_rc == DRV_OK) /* else NNG still holds the socket: exit frees it */
+		nng_fini();
 	drv_watchdog_stop(w);
 }
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "drover.pb-c.h"
+#include "stop_token.h"
 
 struct puller;
 struct puller_stats;
@@ -34,6 +35,7 @@ struct driver_instance {
 	const char *release_dir; /* exec: RELEASES/svc/<hex>; set by prepare */
 	/* prepare adds the bytes it fetched and found cached (NULL: not counted) */
 	struct puller_stats *pull_stats;
+	int64_t deadline_ms; /* prepare must end by then (monotonic, drv_mono_ms); 0 = none */
 };
 
 enum driver_state {
@@ -57,8 +59,9 @@ struct driver_env {
 	const char *log_dir;
 	const char *docker_socket;
 	struct puller *puller;
-	unsigned long log_max_bytes; /* exec logs rotate past this; 0 = 10 MiB */
-	unsigned log_keep;           /* rotated files kept (NAME.log.1 .. .N); 0 = 3 */
+	unsigned long log_max_bytes;     /* exec logs rotate past this; 0 = 10 MiB */
+	unsigned log_keep;               /* rotated files kept (NAME.log.1 .. .N); 0 = 3 */
+	const struct stop_token *cancel; /* set: the agent is stopping; may be NULL */
 	/* Crash loops and re-adoption outcomes are worth a report. */
 	void (*notice)(const char *service, const char *slot, const char *msg, void *arg);
 	void *notice_arg;

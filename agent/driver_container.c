@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "clock.h"
 #include "driver.h"
 #include "err.h"
 #include "fsutil.h"
@@ -28,9 +29,10 @@
 #include "oci.h"
 #include "unpack.h"
 
-#define API       "http://d/v1.41"
-#define RESP_MAX  (4u << 20)
-#define PULL_SECS 600
+#define API          "http://d/v1.41"
+#define RESP_MAX     (4u << 20)
+#define PULL_SECS    600 /* at most; a step's deadline shortens it */
+#define CONNECT_SECS 5
 
 struct cstate {
 	struct driver_env env;
@@ -70,7 +72,17 @@ static size_t on_data(char *d, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* One API call; *status the HTTP status, *out the body (caller frees). */
+/* curl's progress callback (at least once a second): a stopping agent ends
+ * the call. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return stop_token_stopped(arg);
+}
+
+/* One API call; *status the HTTP status, *out the body (caller frees).
+ * Bounded: connect CONNECT_SECS, the whole call timeout_s, the body RESP_MAX,
+ * and it ends within about a second of the agent stopping. */
 static int call(struct cstate *c, const char *method, const char *path, const char *body,
                 long timeout_s, long *status, char **out, char *err, size_t size)
 {
@@ -89,7 +101,11 @@ static int call(struct cstate *c, const char *method, const char *path, const ch
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s > 0 ? timeout_s : 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_SECS);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)c->env.cancel);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -280,6 +296,17 @@ static int pull_errors(const char *body, char *err, size_t size)
 	return DRV_OK;
 }
 
+/* The pull's time: PULL_SECS, or what is left of the step's deadline. */
+static long pull_secs(const struct driver_instance *in)
+{
+	int64_t left;
+
+	if (in->deadline_ms <= 0)
+		return PULL_SECS;
+	left = (in->deadline_ms - drv_mono_ms() + 999) / 1000;
+	return left < 1 ? 1 : left < PULL_SECS ? (long)left : PULL_SECS;
+}
+
 static int prepare(void *state, struct driver_instance *in, bool local_only, char **dir_out,
                    char *err, size_t size)
 {
@@ -300,7 +327,7 @@ static int prepare(void *state, struct driver_instance *in, bool local_only, cha
 		return DRV_ENOMEM;
 	snprintf(path, sizeof(path), "/images/create?fromImage=%s", esc);
 	curl_free(esc);
-	rc = call(c, "POST", path, NULL, PULL_SECS, &status, &body, err, size);
+	rc = call(c, "POST", path, NULL, pull_secs(in), &status, &body, err, size);
 	if (rc == DRV_OK && status != 200)
 		rc = (api_error("pull", status, body, err, size), DRV_EIO);
 	if (rc == DRV_OK)

@@ -864,8 +864,8 @@ static int prepare(void *state, struct driver_instance *in, bool local_only, cha
 			       DRV_ENOENT;
 		return puller_release_dir(x->env.puller, in->service, in->digest, dir_out);
 	}
-	return puller_stage(x->env.puller, in->service, in->reference, in->digest, dir_out,
-	                    in->pull_stats, err, size);
+	return puller_stage(x->env.puller, in->service, in->reference, in->digest, in->deadline_ms,
+	                    dir_out, in->pull_stats, err, size);
 }
 
 /* Write and enable the unit file (locked). */

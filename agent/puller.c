@@ -21,6 +21,7 @@
 #include "atomicfile.h"
 #include "clock.h"
 #include "err.h"
+#include "fetch_helper.h"
 #include "fsutil.h"
 #include "log.h"
 #include "oci.h"
@@ -33,14 +34,19 @@ struct puller {
 	const struct stop_token *cancel;
 	char *cache, *releases;
 	struct drv_oci_opts opts;
-	pthread_rwlock_t gc_lock; /* pulls read-lock, GC write-locks */
+	char *fetch_exe, *fetch_user; /* the fetch helper; NULL: in process */
+	pthread_rwlock_t gc_lock;     /* pulls read-lock, GC write-locks */
 };
 
 /* Where blobs come from for one pull. */
 struct source {
-	struct drv_oci_client *client; /* registry */
-	const char *layout;            /* or an oci-layout directory */
-	const char *name;              /* for messages */
+	struct drv_oci_client *client;   /* registry */
+	const char *layout;              /* or an oci-layout directory */
+	const char *name;                /* for messages */
+	const struct stop_token *cancel; /* the puller's */
+	int64_t deadline_ms;             /* monotonic; 0 = none */
+	int64_t budget_ms;               /* deadline - start, for messages */
+	bool offline;                    /* the fetch helper fetched: cache only */
 };
 
 __attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
@@ -65,7 +71,10 @@ int puller_new(const struct puller_config *cfg, struct puller **out)
 	p->cancel = cfg->cancel;
 	p->opts.insecure = cfg->insecure;
 	p->opts.stall_s = cfg->stall_s > 0 ? cfg->stall_s : 30;
-	if (p->cache == NULL || p->releases == NULL) {
+	p->fetch_exe = cfg->fetch_exe ? strdup(cfg->fetch_exe) : NULL;
+	p->fetch_user = cfg->fetch_user ? strdup(cfg->fetch_user) : NULL;
+	if (p->cache == NULL || p->releases == NULL || (cfg->fetch_exe && p->fetch_exe == NULL) ||
+	    (cfg->fetch_user && p->fetch_user == NULL)) {
 		puller_free(p);
 		return DRV_ENOMEM;
 	}
@@ -85,6 +94,8 @@ void puller_free(struct puller *p)
 	pthread_rwlock_destroy(&p->gc_lock);
 	free(p->cache);
 	free(p->releases);
+	free(p->fetch_exe);
+	free(p->fetch_user);
 	free(p);
 }
 
@@ -134,6 +145,44 @@ static int verify_file(const char *path, const char *digest)
 	if (rc == DRV_OK && strcmp(got, digest) != 0)
 		rc = DRV_EDECODE;
 	return rc;
+}
+
+/* --- cancel and deadline --- */
+
+/* DRV_OK while the pull may go on; else the reason, said in err (with the
+ * last failure, when there was one). */
+static int pull_over(const struct source *s, char *err, size_t size)
+{
+	char last[512];
+
+	snprintf(last, sizeof(last), "%s", err != NULL && size > 0 ? err : "");
+	if (stop_token_stopped(s->cancel))
+		return ferr(err, size, "%s: pull cancelled: the agent is stopping%s%s%s", s->name,
+		            last[0] ? " (during: " : "", last[0] ? last : "", last[0] ? ")" : ""),
+		       DRV_ECANCELED;
+	if (s->deadline_ms > 0 && drv_mono_ms() >= s->deadline_ms)
+		return ferr(err, size, "%s: pull stopped at the step deadline (%lld ms)%s%s",
+		            s->name, (long long)s->budget_ms, last[0] ? "; last error: " : "",
+		            last[0] ? last : ""),
+		       DRV_ETIMEDOUT;
+	return DRV_OK;
+}
+
+/* Sleep ms between attempts, in short naps so a stop or the deadline ends
+ * the wait; false when the pull must end. */
+static bool backoff_nap(const struct source *s, int64_t ms)
+{
+	int64_t until = drv_mono_ms() + ms;
+
+	for (;;) {
+		int64_t left = until - drv_mono_ms();
+		if (stop_token_stopped(s->cancel) ||
+		    (s->deadline_ms > 0 && drv_mono_ms() >= s->deadline_ms))
+			return false;
+		if (left <= 0)
+			return true;
+		poll(NULL, 0, (int)(left < 50 ? left : 50));
+	}
 }
 
 /* --- downloading one blob --- */
@@ -287,26 +336,25 @@ static int download(struct puller *p, const struct source *s, const char *digest
 			           s->name, digest, (unsigned long long)d->have,
 			           (unsigned long long)want),
 			      DRV_EIO);
+		if (rc == DRV_ECANCELED || (rc != DRV_OK && pull_over(s, NULL, 0) != DRV_OK))
+			return pull_over(s, err, size); /* says why, with the last error */
 		if (rc == DRV_OK || !retryable(rc) || s->layout != NULL)
 			break;
-		if (stop_token_stopped(d->cancel)) {
-			ferr(err, size, "%s: pull of %s cancelled: the agent is stopping", s->name,
-			     digest);
+		if (i + 1 == PULLER_ATTEMPTS && d->have < want) {
+			char last[512];
+			snprintf(last, sizeof(last), "%s", err);
+			ferr(err, size,
+			     "%s: blob %s truncated: got %llu of %llu bytes after %d attempts"
+			     " (last error: %s)",
+			     s->name, digest, (unsigned long long)d->have, (unsigned long long)want,
+			     PULLER_ATTEMPTS, last);
 			break;
 		}
 		drv_warn("puller", "blob download failed, retrying",
 		         "blob=%.19s attempt=%d error=\"%s\"", digest, i + 1, err);
-		poll(NULL, 0, (int)backoff);
+		if (!backoff_nap(s, backoff))
+			return pull_over(s, err, size);
 		backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
-	}
-	if (rc != DRV_OK && retryable(rc) && d->have < want && s->layout == NULL) {
-		char last[512];
-		snprintf(last, sizeof(last), "%s", err);
-		ferr(err, size,
-		     "%s: blob %s truncated: got %llu of %llu bytes after %d attempts"
-		     " (last error: %s)",
-		     s->name, digest, (unsigned long long)d->have, (unsigned long long)want,
-		     PULLER_ATTEMPTS, last);
 	}
 	if (rc != DRV_OK)
 		return rc;
@@ -326,7 +374,7 @@ static int ensure_blob(struct puller *p, const struct source *s, const char *dig
 {
 	char final[4096], part[4096];
 	struct stat sb;
-	struct dl d = {.want = want, .cancel = p->cancel};
+	struct dl d = {.want = want, .cancel = s->cancel};
 	int rc;
 
 	blob_path(p, digest, final, sizeof(final));
@@ -335,6 +383,10 @@ static int ensure_blob(struct puller *p, const struct source *s, const char *dig
 		st->bytes_cached += want;
 		return DRV_OK;
 	}
+	if (s->offline)
+		return ferr(err, size, "%s: blob %s is not in the cache after the fetch helper",
+		            s->name, digest),
+		       DRV_ENOENT;
 	snprintf(part, sizeof(part), "%s/partial/%s", p->cache, digest + 7);
 	d.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (d.fd < 0)
@@ -383,6 +435,10 @@ static int get_doc(struct puller *p, const struct source *s, const char *digest,
 		free(*buf);
 		unlink(path);
 	}
+	if (s->offline)
+		return ferr(err, size, "%s: manifest %s is not in the cache after the fetch helper",
+		            s->name, digest),
+		       DRV_ENOENT;
 	if (s->layout != NULL) {
 		char lp[4096];
 		snprintf(lp, sizeof(lp), "%s/blobs/sha256/%s", s->layout, digest + 7);
@@ -401,11 +457,15 @@ static int get_doc(struct puller *p, const struct source *s, const char *digest,
 		int64_t backoff = 250;
 		for (int i = 0; i < PULLER_ATTEMPTS; i++) {
 			rc = drv_oci_get_manifest(s->client, digest, &doc, err, size);
+			if (rc == DRV_ECANCELED ||
+			    (rc != DRV_OK && pull_over(s, NULL, 0) != DRV_OK))
+				return pull_over(s, err, size);
 			if (rc == DRV_OK || !retryable(rc) || i + 1 == PULLER_ATTEMPTS)
 				break;
 			drv_warn("puller", "manifest fetch failed, retrying",
 			         "digest=%.19s attempt=%d error=\"%s\"", digest, i + 1, err);
-			poll(NULL, 0, (int)backoff);
+			if (!backoff_nap(s, backoff))
+				return pull_over(s, err, size);
 			backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
 		}
 		if (rc != DRV_OK)
@@ -453,20 +513,85 @@ static int get_manifest(struct puller *p, const struct source *s, const char *di
 	return ferr(err, size, "%s: nested image indexes are not supported", s->name), DRV_EINVAL;
 }
 
-static int open_source(struct puller *p, const char *reference, struct source *s,
-                       struct drv_oci_ref *ref, char *err, size_t size)
+static int open_source(struct puller *p, const char *reference, int64_t deadline_ms,
+                       struct source *s, struct drv_oci_ref *ref, char *err, size_t size)
 {
+	struct drv_oci_opts o = p->opts;
 	int rc = drv_oci_ref_parse(reference, ref, err, size);
 
 	memset(s, 0, sizeof(*s));
 	s->name = reference;
+	s->cancel = p->cancel;
+	s->deadline_ms = deadline_ms;
+	s->budget_ms = deadline_ms > 0 ? deadline_ms - drv_mono_ms() : 0;
 	if (rc != DRV_OK)
+		return rc;
+	if ((rc = pull_over(s, err, size)) != DRV_OK)
 		return rc;
 	if (ref->layout_path != NULL) {
 		s->layout = ref->layout_path;
 		return DRV_OK;
 	}
-	return drv_oci_client_new(ref, &p->opts, &s->client);
+	o.cancel = p->cancel != NULL ? &p->cancel->stopped : NULL;
+	o.deadline_ms = deadline_ms;
+	return drv_oci_client_new(ref, &o, &s->client);
+}
+
+/* A registry pull in the fetch helper; then the source is the cache alone,
+ * so that fetch_all verifies what the helper left there. */
+static int via_helper(struct puller *p, const char *reference, const char *digest, struct source *s,
+                      struct puller_stats *st, char *err, size_t size)
+{
+	struct fetch_helper_cfg cfg = {.exe = p->fetch_exe,
+	                               .cache = p->cache,
+	                               .user = p->fetch_user,
+	                               .insecure = p->opts.insecure,
+	                               .stall_s = p->opts.stall_s,
+	                               .cancel = p->cancel,
+	                               .deadline_ms = s->deadline_ms};
+	struct fetch_done d;
+	int rc;
+
+	if (p->fetch_exe == NULL || s->client == NULL)
+		return DRV_OK;
+	rc = fetch_helper_run(&cfg, reference, digest, &d, err, size);
+	if (rc != DRV_OK)
+		return rc;
+	drv_info("puller", "fetch helper done",
+	         "image=%s blobs_fetched=%u bytes_fetched=%llu helper_uid=%u helper_gid=%u "
+	         "no_new_privs=%d",
+	         reference, d.blobs_fetched, (unsigned long long)d.bytes_fetched, d.uid, d.gid,
+	         d.no_new_privs ? 1 : 0);
+	st->bytes_fetched = d.bytes_fetched;
+	st->blobs_fetched = d.blobs_fetched;
+	drv_oci_client_free(s->client);
+	s->client = NULL;
+	s->offline = true;
+	return DRV_OK;
+}
+
+/* fetch_all, counting only what was fetched here (the helper counted its own). */
+static int fetch_all(struct puller *p, const struct source *s, const char *digest,
+                     struct drv_oci_manifest *m, char mdigest[DRV_DIGEST_STR],
+                     struct puller_stats *st, char *err, size_t size);
+
+static int fetch_verified(struct puller *p, const char *reference, const char *digest,
+                          struct source *s, struct drv_oci_manifest *m,
+                          char mdigest[DRV_DIGEST_STR], struct puller_stats *st, char *err,
+                          size_t size)
+{
+	struct puller_stats offline = {0};
+	int rc = via_helper(p, reference, digest, s, st, err, size);
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = fetch_all(p, s, digest, m, mdigest, s->offline ? &offline : st, err, size);
+	if (s->offline && offline.blobs_cached >= st->blobs_fetched &&
+	    offline.bytes_cached >= st->bytes_fetched) {
+		st->blobs_cached = offline.blobs_cached - st->blobs_fetched;
+		st->bytes_cached = offline.bytes_cached - st->bytes_fetched;
+	}
+	return rc;
 }
 
 static int fetch_all(struct puller *p, const struct source *s, const char *digest,
@@ -474,9 +599,19 @@ static int fetch_all(struct puller *p, const struct source *s, const char *diges
                      struct puller_stats *st, char *err, size_t size)
 {
 	int rc = get_manifest(p, s, digest, m, mdigest, err, size);
+	char path[4096];
 
 	if (rc == DRV_OK)
 		rc = ensure_blob(p, s, m->config.digest, (uint64_t)m->config.size, st, err, size);
+	if (rc == DRV_OK && s->offline) { /* layers are hashed again as they are unpacked */
+		blob_path(p, m->config.digest, path, sizeof(path));
+		if (verify_file(path, m->config.digest) != DRV_OK) {
+			unlink(path);
+			rc = ferr(err, size,
+			          "%s: config %s from the fetch helper failed verification",
+			          s->name, m->config.digest);
+		}
+	}
 	for (size_t i = 0; rc == DRV_OK && i < m->n_entries; i++)
 		rc = ensure_blob(p, s, m->entries[i].digest, (uint64_t)m->entries[i].size, st, err,
 		                 size);
@@ -485,7 +620,7 @@ static int fetch_all(struct puller *p, const struct source *s, const char *diges
 	return rc;
 }
 
-int puller_fetch(struct puller *p, const char *reference, const char *digest,
+int puller_fetch(struct puller *p, const char *reference, const char *digest, int64_t deadline_ms,
                  struct puller_stats *stats, char *err, size_t size)
 {
 	struct puller_stats st = {0};
@@ -500,9 +635,9 @@ int puller_fetch(struct puller *p, const char *reference, const char *digest,
 		return ferr(err, size, "image %s is not pinned by a sha256 digest", reference),
 		       DRV_ENODIGEST;
 	pthread_rwlock_rdlock(&p->gc_lock);
-	rc = open_source(p, reference, &s, &ref, err, size);
+	rc = open_source(p, reference, deadline_ms, &s, &ref, err, size);
 	if (rc == DRV_OK)
-		rc = fetch_all(p, &s, digest, &m, mdigest, &st, err, size);
+		rc = fetch_verified(p, reference, digest, &s, &m, mdigest, &st, err, size);
 	if (rc == DRV_OK)
 		drv_oci_manifest_clear(&m);
 	pthread_rwlock_unlock(&p->gc_lock);
@@ -668,7 +803,8 @@ static int build_release(struct puller *p, const char *service, const char *dige
 }
 
 int puller_stage(struct puller *p, const char *service, const char *reference, const char *digest,
-                 char **release_dir, struct puller_stats *stats, char *err, size_t size)
+                 int64_t deadline_ms, char **release_dir, struct puller_stats *stats, char *err,
+                 size_t size)
 {
 	struct puller_stats st = {0};
 	struct drv_oci_manifest m = {0};
@@ -689,9 +825,9 @@ int puller_stage(struct puller *p, const char *service, const char *reference, c
 	}
 	pthread_rwlock_rdlock(&p->gc_lock);
 	t0 = drv_mono_ms();
-	rc = open_source(p, reference, &s, &ref, err, size);
+	rc = open_source(p, reference, deadline_ms, &s, &ref, err, size);
 	if (rc == DRV_OK)
-		rc = fetch_all(p, &s, digest, &m, mdigest, &st, err, size);
+		rc = fetch_verified(p, reference, digest, &s, &m, mdigest, &st, err, size);
 	st.fetch_ms = drv_mono_ms() - t0;
 	if (rc == DRV_OK) {
 		t0 = drv_mono_ms();
@@ -810,22 +946,40 @@ static void gc_service(struct puller *p, const char *svc, char *const *services,
 	closedir(d);
 }
 
+static bool hex64(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+
+	return n == 64 && s[n] == '\0';
+}
+
+/* The fetch helper's user owns blobs/ and blobs/sha256: each is opened
+ * without following a link, and only names that are digests are removed,
+ * so a link planted there cannot turn GC loose on another directory. */
 static void gc_blobs(struct puller *p, const struct strset *used)
 {
-	char dir[4096], path[4400];
 	struct dirent *de;
+	int top = open(p->cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC), blobs = -1, fd = -1;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/blobs/sha256", p->cache);
-	d = opendir(dir);
-	if (d == NULL)
+	if (top >= 0)
+		blobs = openat(top, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (blobs >= 0)
+		fd = openat(blobs, "sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (top >= 0)
+		close(top);
+	if (blobs >= 0)
+		close(blobs);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || strset_has(used, de->d_name))
+		if (!hex64(de->d_name) || strset_has(used, de->d_name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		drv_debug("puller", "removing an unused blob", "blob=%.12s", de->d_name);
-		unlink(path);
+		unlinkat(dirfd(d), de->d_name, 0);
 	}
 	closedir(d);
 }

@@ -17,14 +17,17 @@
  *
  * Retries: network errors, 5xx, stalls and truncated bodies are retried
  * (PULLER_ATTEMPTS times, backoff from 250 ms doubling to 4 s), resuming a
- * partial blob where it stopped. A digest mismatch, a 404 or an auth failure
- * is not retried. Layers are hashed again while they are unpacked, so a
- * cache file damaged on disk is caught (and dropped) too.
+ * partial blob where it stopped. A pull ends, whatever it is doing (a
+ * transfer, a backoff), within DRV_OCI_POLL_MS of its deadline_ms (the
+ * step's: DRV_ETIMEDOUT) or of the cancel flag (DRV_ECANCELED). A digest mismatch, a 404 or an auth
+ * failure is not retried. Layers are hashed again while they are unpacked, so a cache file damaged
+ * on disk is caught (and dropped) too.
  */
 #ifndef DRV_AGENT_PULLER_H
 #define DRV_AGENT_PULLER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sha256.h"
 #include "stop_token.h"
@@ -39,6 +42,11 @@ struct puller_config {
 	int insecure; /* http:// registries */
 	long stall_s; /* a transfer slower than 1 byte/s this long fails; 0 = 30 */
 	const struct stop_token *cancel; /* set: transfers abort (agent stopping); may be NULL */
+	/* Set: registry pulls run in the unprivileged fetch helper, this binary
+	 * exec'd (fetch_helper.h), and the image is then read from the cache and
+	 * verified here. NULL: in this process (tests, benchmarks, the helper). */
+	const char *fetch_exe;
+	const char *fetch_user; /* NULL: the helper's default */
 };
 
 struct puller_stats {
@@ -57,9 +65,10 @@ void puller_free(struct puller *p);
  * Make sure every blob of the image (index, platform manifest for
  * linux/amd64, config, layers) is in the cache, verified. `reference` is
  * where to get it (registry reference or oci-layout:PATH), `digest` the
- * pinned manifest or index digest. err says what failed and where.
+ * pinned manifest or index digest; deadline_ms (monotonic, drv_mono_ms; 0 =
+ * none) bounds the whole pull. err says what failed and where.
  */
-int puller_fetch(struct puller *p, const char *reference, const char *digest,
+int puller_fetch(struct puller *p, const char *reference, const char *digest, int64_t deadline_ms,
                  struct puller_stats *stats, char *err, size_t err_size);
 
 /*
@@ -68,7 +77,8 @@ int puller_fetch(struct puller *p, const char *reference, const char *digest,
  * (its rootfs is root + "/rootfs").
  */
 int puller_stage(struct puller *p, const char *service, const char *reference, const char *digest,
-                 char **release_dir, struct puller_stats *stats, char *err, size_t err_size);
+                 int64_t deadline_ms, char **release_dir, struct puller_stats *stats, char *err,
+                 size_t err_size);
 
 /* The release directory of (service, digest), whether or not it exists. */
 int puller_release_dir(struct puller *p, const char *service, const char *digest, char **out);

@@ -87,6 +87,13 @@ static void spec_instance(const Drover__ServiceSpec *s, const char *dir, struct 
 	driver_instance_name(in);
 }
 
+/* When a step's pull must be over: its budget from now (the step's own
+ * deadline, from the plan); 0 when the instruction gives none. */
+static int64_t pull_deadline(const Drover__Instruction *ins)
+{
+	return ins->step_deadline_ms > 0 ? drv_mono_ms() + (int64_t)ins->step_deadline_ms : 0;
+}
+
 static void rel_instance(const struct state_release *r, struct driver_instance *in)
 {
 	spec_instance(r->spec, r->root, in);
@@ -527,6 +534,7 @@ int runtime_prestage(struct runtime *rt, const Drover__Instruction *ins, struct 
 		return step_fail(o, "unknown driver %d", (int)s->driver);
 	spec_instance(s, "", &in);
 	in.pull_stats = &ps;
+	in.deadline_ms = pull_deadline(ins);
 	rc = ops->prepare(dstate_of(rt, s), &in, false, &dir, err, sizeof(err));
 	o->pulled_bytes = ps.bytes_fetched;
 	o->cached_bytes = ps.bytes_cached;
@@ -644,6 +652,7 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 		return step_fail(o, "unknown driver %d", (int)s->driver);
 	spec_instance(s, "", &in);
 	in.pull_stats = &ps;
+	in.deadline_ms = pull_deadline(ins);
 	rc = ops->prepare(dstate_of(rt, s), &in, false, &dir, err, sizeof(err));
 	o->pulled_bytes = ps.bytes_fetched;
 	o->cached_bytes = ps.bytes_cached;
@@ -1012,6 +1021,7 @@ int runtime_new(const struct runtime_config *cfg, struct state *st, struct runti
 	                           .releases_dir = cfg->releases_dir,
 	                           .insecure = cfg->insecure_registry,
 	                           .stall_s = cfg->pull_stall_s,
+	                           .fetch_exe = cfg->fetch_exe,
 	                           .cancel = cfg->cancel};
 	int rc;
 
@@ -1028,6 +1038,7 @@ int runtime_new(const struct runtime_config *cfg, struct state *st, struct runti
 	                         .puller = rt->puller,
 	                         .log_max_bytes = cfg->log_max_bytes,
 	                         .log_keep = cfg->log_keep,
+	                         .cancel = cfg->cancel,
 	                         .notice = notice,
 	                         .notice_arg = rt};
 	for (int i = 1; rc == DRV_OK && i < DRIVER_SLOTS; i++)

@@ -22,6 +22,7 @@
 #include "linkstate.h"
 #include "linkstats.h"
 #include "log.h"
+#include "watchdog.h"
 #include "replay.h"
 
 struct rq_item {
@@ -39,6 +40,7 @@ struct uplink {
 	struct executor *ex;
 	nng_socket sock;
 	bool sock_open;
+	bool close_abandoned;    /* nng_close did not return in time: NNG keeps sock */
 	nng_dialer dialer;       /* replaced by redial() (poll thread only) */
 	unsigned hello_timeouts; /* in a row (poll thread only) */
 	nng_ctx poll_ctx, report_ctx;
@@ -745,8 +747,9 @@ static enum outcome say_hello(struct uplink *u)
 	rv = request(u->poll_ctx, u->poll_aio, buf, len, u->cfg.request_timeout_ms, &reply);
 	free(buf);
 	if (rv != 0) {
-		if (rv != NNG_ECLOSED)
-			drv_info("uplink", "no answer to hello", "error=\"%s\"", nng_strerror(rv));
+		if (rv == NNG_ECLOSED || stopping(u))
+			return O_STOP;
+		drv_info("uplink", "no answer to hello", "error=\"%s\"", nng_strerror(rv));
 		/* after 1, 2, 4, 8 ... in a row: a coordinator that is down
 		 * does not make every agent churn its dialer */
 		if (rv == NNG_ETIMEDOUT) {
@@ -754,7 +757,7 @@ static enum outcome say_hello(struct uplink *u)
 			if ((n & (n - 1)) == 0)
 				redial(u, "no answer to hello");
 		}
-		return rv == NNG_ECLOSED ? O_STOP : O_LOST;
+		return O_LOST;
 	}
 	u->hello_timeouts = 0;
 	if (open_reply(u, reply, &env) == DRV_OK) {
@@ -1079,7 +1082,9 @@ int uplink_start(struct uplink *u, struct executor *ex)
 	if (pthread_create(&u->poll_thr, NULL, poll_main, u) != 0)
 		return DRV_ESYS;
 	if (pthread_create(&u->report_thr, NULL, report_main, u) != 0) {
+		u->threads = false; /* join the poll thread alone */
 		uplink_stop(u);
+		pthread_join(u->poll_thr, NULL);
 		return DRV_ESYS;
 	}
 	u->threads = true;
@@ -1088,20 +1093,39 @@ int uplink_start(struct uplink *u, struct executor *ex)
 	return DRV_OK;
 }
 
-void uplink_stop(struct uplink *u)
+static void close_socket(void *arg)
 {
+	nng_close(*(nng_socket *)arg);
+}
+
+/* Stopping the aios first ends a request in flight at once and makes every
+ * later one fail, so the threads return without the socket's help. The
+ * close is bounded: NNG 1.5.2 can hang closing a connection while a message
+ * arrives on it (docs/reliability.md). */
+int uplink_stop(struct uplink *u)
+{
+	int rc = DRV_OK;
+
 	pthread_mutex_lock(&u->mu);
 	u->stopping = true;
 	pthread_cond_broadcast(&u->cv);
 	pthread_mutex_unlock(&u->mu);
-	if (u->sock_open)
-		nng_close(u->sock);
-	u->sock_open = false;
+	if (u->poll_aio != NULL)
+		nng_aio_stop(u->poll_aio);
+	if (u->report_aio != NULL)
+		nng_aio_stop(u->report_aio);
 	if (u->threads) {
 		pthread_join(u->poll_thr, NULL);
 		pthread_join(u->report_thr, NULL);
 		u->threads = false;
 	}
+	if (u->sock_open)
+		rc = drv_run_within(UPLINK_CLOSE_MS, "closing the NNG socket", close_socket,
+		                    &u->sock);
+	u->sock_open = false;
+	if (rc != DRV_OK)
+		u->close_abandoned = true;
+	return u->close_abandoned ? DRV_ETIMEDOUT : DRV_OK;
 }
 
 /* ---- lifecycle and status ---- */

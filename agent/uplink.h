@@ -53,8 +53,11 @@ int uplink_new(const struct uplink_config *cfg, struct uplink **out);
 /* Dial and start the poll and report threads; ex is borrowed. */
 int uplink_start(struct uplink *u, struct executor *ex);
 /* Close the connection and join the threads. Reports may still arrive
- * (from the executor) until executor_free; they are kept, not sent. */
-void uplink_stop(struct uplink *u);
+ * (from the executor) until executor_free; they are kept, not sent.
+ * DRV_ETIMEDOUT when NNG did not finish closing within UPLINK_CLOSE_MS: the
+ * socket is left to process exit (do not call nng_fini()). */
+#define UPLINK_CLOSE_MS 1000
+int uplink_stop(struct uplink *u);
 void uplink_free(struct uplink *u);
 
 /* The executor's report callback (arg is the uplink): queues a copy. */

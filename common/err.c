@@ -27,6 +27,7 @@ static const struct {
         [DRV_ECLOSED] = {"closed", "closed"},
         [DRV_ENODIGEST] = {"no-digest", "image is not pinned by digest"},
         [DRV_ESYS] = {"system", "system call failed"},
+        [DRV_ECANCELED] = {"cancelled", "cancelled"},
 };
 
 const char *drv_errname(int err)

@@ -31,6 +31,7 @@ enum drv_err {
 	DRV_ECLOSED,     /* connection or object closed */
 	DRV_ENODIGEST,   /* image reference not pinned by digest */
 	DRV_ESYS,        /* a system call failed (errno tells more) */
+	DRV_ECANCELED,   /* stopped on request (the daemon is stopping, the step cancelled) */
 	DRV_ERR_COUNT
 };
 

@@ -12,11 +12,12 @@
 #include <strings.h>
 
 #include "atomicfile.h"
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "oci_manifest.h"
 
-#define ERRBODY_MAX 2048
+#define ERRBODY_MAX DRV_OCI_ERRBODY_MAX
 #define TOKEN_MAX   (64u << 10)
 
 __attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
@@ -177,7 +178,8 @@ int drv_oci_ref_parse(const char *s, struct drv_oci_ref *out, char *err, size_t 
 
 struct drv_oci_client {
 	CURL *curl;
-	char *base; /* scheme://host */
+	CURLM *multi; /* runs every transfer, so cancel and the deadline are seen */
+	char *base;   /* scheme://host */
 	char *repo;
 	char *auth; /* "Authorization: Bearer ..." or NULL */
 	struct drv_oci_opts opts;
@@ -196,7 +198,7 @@ struct resp {
 	size_t len, cap, max;
 	char errbody[ERRBODY_MAX + 1];
 	size_t errlen;
-	bool sink_failed, too_big;
+	bool sink_failed, too_big, errbody_full;
 };
 
 static bool ok_status(long s)
@@ -247,7 +249,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 		memcpy(r->errbody + r->errlen, data, k);
 		r->errlen += k;
 		r->errbody[r->errlen] = '\0';
-		return len;
+		if (r->errlen < ERRBODY_MAX)
+			return len;
+		r->errbody_full = true; /* enough to say what went wrong: stop reading */
+		return 0;
 	}
 	if (r->sink != NULL) {
 		if (r->sink(data, len, r->status, r->arg) != 0) {
@@ -306,10 +311,11 @@ int drv_oci_client_new(const struct drv_oci_ref *ref, const struct drv_oci_opts 
 	if (c->opts.connect_timeout_s <= 0)
 		c->opts.connect_timeout_s = 10;
 	c->curl = curl_easy_init();
+	c->multi = curl_multi_init();
 	c->repo = strdup(ref->repository);
 	if (asprintf(&c->base, "%s://%s", c->opts.insecure ? "http" : "https", ref->registry) < 0)
 		c->base = NULL;
-	if (c->curl == NULL || c->repo == NULL || c->base == NULL) {
+	if (c->curl == NULL || c->multi == NULL || c->repo == NULL || c->base == NULL) {
 		drv_oci_client_free(c);
 		return DRV_ENOMEM;
 	}
@@ -323,6 +329,8 @@ void drv_oci_client_free(struct drv_oci_client *c)
 		return;
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
+	if (c->multi != NULL)
+		curl_multi_cleanup(c->multi);
 	free(c->base);
 	free(c->repo);
 	free(c->auth);
@@ -340,14 +348,70 @@ static int status_err(long status)
 	return DRV_EINVAL;
 }
 
+enum stop_why { RUN_DONE, RUN_CANCELLED, RUN_LATE };
+
+/* Run the transfer on h through the client's multi handle, looking at the
+ * cancel flag and the deadline every DRV_OCI_POLL_MS (curl's own progress
+ * callback may wait a second between calls when nothing moves). */
+static CURLcode run(const struct drv_oci_client *c, CURL *h, enum stop_why *why)
+{
+	CURLcode res = CURLE_OK;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	*why = RUN_DONE;
+	if (curl_multi_add_handle(c->multi, h) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	for (;;) {
+		if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
+			res = CURLE_FAILED_INIT;
+			break;
+		}
+		if (running == 0)
+			break;
+		if (c->opts.cancel != NULL && atomic_load(c->opts.cancel)) {
+			*why = RUN_CANCELLED;
+			break;
+		}
+		if (c->opts.deadline_ms > 0 && drv_mono_ms() >= c->opts.deadline_ms) {
+			*why = RUN_LATE;
+			break;
+		}
+		curl_multi_poll(c->multi, NULL, 0, DRV_OCI_POLL_MS, NULL);
+	}
+	while (*why == RUN_DONE && (msg = curl_multi_info_read(c->multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+			res = msg->data.result;
+	curl_multi_remove_handle(c->multi, h);
+	return *why == RUN_DONE ? res : CURLE_ABORTED_BY_CALLBACK;
+}
+
+/* Before a request: refuse at once when cancelled or out of time. */
+static int may_start(const struct drv_oci_client *c, const char *url, char *err, size_t size)
+{
+	if (c->opts.cancel != NULL && atomic_load(c->opts.cancel)) {
+		ferr(err, size, "GET %s: cancelled", url);
+		return DRV_ECANCELED;
+	}
+	if (c->opts.deadline_ms > 0 && drv_mono_ms() >= c->opts.deadline_ms) {
+		ferr(err, size, "GET %s: deadline passed", url);
+		return DRV_ETIMEDOUT;
+	}
+	return DRV_OK;
+}
+
 /* One HTTP exchange with the handle's settings; no auth retry. */
 static int perform(struct drv_oci_client *c, const char *url, bool head, uint64_t offset,
                    const char *accept, CURL *h, struct resp *r, char *err, size_t size)
 {
 	struct curl_slist *hdrs = NULL;
 	char range[64], errbuf[CURL_ERROR_SIZE] = "";
+	enum stop_why why;
 	CURLcode cc;
+	int rc = may_start(c, url, err, size);
 
+	if (rc != DRV_OK)
+		return rc;
 	curl_easy_reset(h);
 	if (accept != NULL) {
 		char a[512];
@@ -365,9 +429,9 @@ static int perform(struct drv_oci_client *c, const char *url, bool head, uint64_
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "drover/" DROVER_VERSION);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c ? c->opts.connect_timeout_s : 10L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->opts.connect_timeout_s);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c ? c->opts.stall_s : 30L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->opts.stall_s);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -380,11 +444,21 @@ static int perform(struct drv_oci_client *c, const char *url, bool head, uint64_
 	}
 	r->curl = h;
 	r->status = 0;
-	cc = curl_easy_perform(h);
+	r->errbody_full = false;
+	cc = run(c, h, &why);
 	curl_slist_free_all(hdrs);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	if (cc == CURLE_OK)
-		return DRV_OK;
+	if (why == RUN_CANCELLED) {
+		ferr(err, size, "%s %s: cancelled", head ? "HEAD" : "GET", url);
+		return DRV_ECANCELED;
+	}
+	if (why == RUN_LATE) {
+		ferr(err, size, "%s %s: deadline passed (HTTP %ld so far)", head ? "HEAD" : "GET",
+		     url, r->status);
+		return DRV_ETIMEDOUT;
+	}
+	if (cc == CURLE_OK || r->errbody_full)
+		return DRV_OK; /* a full error body: the caller reports the status */
 	if (r->sink_failed) {
 		ferr(err, size, "GET %s: aborted by the receiver", url);
 		return DRV_EIO;
@@ -489,7 +563,7 @@ static int authenticate(struct drv_oci_client *c, const char *challenge, char *e
 		free(url);
 		return DRV_ENOMEM;
 	}
-	struct drv_oci_client anon = {.opts = c->opts};
+	struct drv_oci_client anon = {.opts = c->opts, .multi = c->multi};
 	rc = perform(&anon, url, false, 0, NULL, h, &r, err, size);
 	if (rc == DRV_OK && c->opts.username != NULL)
 		drv_debug("oci", "token with credentials", "user=%s", c->opts.username);
@@ -517,8 +591,13 @@ static int http_failure(const char *what, const char *url, const struct resp *r,
 	const char *code = json_string_value(json_object_get(e0, "code"));
 	const char *msg = json_string_value(json_object_get(e0, "message"));
 
-	ferr(err, size, "%s %s: HTTP %ld%s%s%s%s", what, url, r->status, code ? " " : "",
-	     code ? code : "", msg ? ": " : "", msg ? msg : "");
+	char cut[64] = "";
+
+	if (r->errbody_full)
+		snprintf(cut, sizeof(cut), " (error body over %d bytes: not read further)",
+		         ERRBODY_MAX);
+	ferr(err, size, "%s %s: HTTP %ld%s%s%s%s%s", what, url, r->status, code ? " " : "",
+	     code ? code : "", msg ? ": " : "", msg ? msg : "", cut);
 	json_decref(root);
 	return status_err(r->status);
 }
@@ -640,10 +719,15 @@ int drv_oci_resolve(const char *reference, const struct drv_oci_opts *opts,
                     char digest[DRV_DIGEST_STR], char *err, size_t size)
 {
 	struct drv_oci_client *c = NULL;
+	struct drv_oci_opts o = {0};
 	struct drv_oci_doc doc;
 	struct drv_oci_ref ref;
 	int rc = drv_oci_ref_parse(reference, &ref, err, size);
 
+	if (opts != NULL)
+		o = *opts;
+	if (o.deadline_ms <= 0)
+		o.deadline_ms = drv_mono_ms() + DRV_OCI_RESOLVE_MS;
 	if (rc != DRV_OK)
 		return rc;
 	if (ref.digest[0] != '\0') {
@@ -651,7 +735,7 @@ int drv_oci_resolve(const char *reference, const struct drv_oci_opts *opts,
 	} else if (ref.layout_path != NULL) {
 		rc = drv_oci_layout_resolve(ref.layout_path, ref.tag, digest, err, size);
 	} else {
-		rc = drv_oci_client_new(&ref, opts, &c);
+		rc = drv_oci_client_new(&ref, &o, &c);
 		if (rc == DRV_OK)
 			rc = drv_oci_get_manifest(c, ref.tag[0] ? ref.tag : "latest", &doc, err,
 			                          size);

@@ -10,8 +10,12 @@
  * WWW-Authenticate Bearer challenge by fetching a token from the realm (with
  * basic credentials when given) and retrying once, and follows redirects
  * (curl drops our Authorization header when the host changes). Every
- * response body is size-capped; a transfer that moves fewer than 1 byte/s
- * for opts.stall_s seconds fails as stalled.
+ * response body is size-capped (an error body at ERRBODY_MAX: the transfer
+ * ends there); a transfer that moves fewer than 1 byte/s for opts.stall_s
+ * seconds fails as stalled; a connection must open within
+ * opts.connect_timeout_s. Every wait is bounded by opts.deadline_ms and
+ * ended within DRV_OCI_POLL_MS once *opts.cancel is true
+ * (DRV_ETIMEDOUT "deadline passed", DRV_ECANCELED).
  *
  * Network errors and 5xx answers are DRV_EIO (worth a retry), 404 is
  * DRV_ENOENT, 401/403 after auth DRV_EPERM, others DRV_EINVAL; err always
@@ -20,6 +24,8 @@
 #ifndef DRV_OCI_H
 #define DRV_OCI_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,11 +47,17 @@ struct drv_oci_ref {
 int drv_oci_ref_parse(const char *s, struct drv_oci_ref *out, char *err, size_t err_size);
 void drv_oci_ref_clear(struct drv_oci_ref *r);
 
+#define DRV_OCI_POLL_MS     100   /* how often a transfer looks at cancel and the deadline */
+#define DRV_OCI_RESOLVE_MS  60000 /* drv_oci_resolve without a deadline of its own */
+#define DRV_OCI_ERRBODY_MAX 2048  /* of a non-2xx answer, kept for the error message */
+
 struct drv_oci_opts {
-	int insecure;           /* http:// instead of https:// */
-	long stall_s;           /* 0 = 30 */
-	long connect_timeout_s; /* 0 = 10 */
-	const char *username;   /* optional basic credentials for the token realm */
+	int insecure;              /* http:// instead of https:// */
+	long stall_s;              /* 0 = 30 */
+	long connect_timeout_s;    /* 0 = 10 */
+	int64_t deadline_ms;       /* monotonic (drv_mono_ms); 0 = none */
+	const atomic_bool *cancel; /* true ends every transfer; may be NULL */
+	const char *username;      /* optional basic credentials for the token realm */
 	const char *password;
 };
 

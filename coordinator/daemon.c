@@ -19,6 +19,7 @@
 #include "logs_api.h"
 #include "tokens.h"
 #include "atomicfile.h"
+#include "alerts_api.h"
 #include "audit_api.h"
 #include "clock.h"
 #include "commands.h"
@@ -173,6 +174,8 @@ static int start_api(struct droverd *d)
 		rc = deploy_api_add_routes(d->http, &d->deploy_api);
 	if (rc == DRV_OK)
 		rc = deploy_api_add_metrics(drv_metrics_global(), &d->deploy_api);
+	if (rc == DRV_OK)
+		rc = alerts_api_add_routes(d->http, &d->engine);
 	d->logs_api.core = d->core;
 	if (drv_role_parse(d->conf.logs_role, &d->logs_api.min_role) != DRV_OK)
 		d->logs_api.min_role = DRV_ROLE_VIEWER;
@@ -299,17 +302,22 @@ static int start(struct droverd *d)
 	return rc;
 }
 
-#define STOP_DEADLINE_MS 15000
+#define STOP_DEADLINE_MS 15000 /* last resort: every step below is bounded */
 
 static void stop(struct droverd *d)
 {
 	struct drv_watchdog *w = NULL;
+	int link_rc;
 
-	drv_watchdog_start(STOP_DEADLINE_MS, "closing the link (NNG)", 0, &w);
+	drv_watchdog_start(STOP_DEADLINE_MS, "stopping the API", 0, &w);
 	drv_http_server_free(d->http); /* first: handlers use the core */
-	link_stop(d->link);
+	drv_watchdog_phase(w, "closing the link (NNG)");
+	link_rc = link_stop(d->link);
+	drv_watchdog_phase(w, "stopping the deployment engine");
 	deploy_engine_free(d->engine); /* after the link: no more reports */
+	drv_watchdog_phase(w, "stopping notifications");
 	notify_free(d->notifier);
+	drv_watchdog_phase(w, "closing the database");
 	core_free(d->core);
 	drv_events_free(d->events); /* last of its users gone */
 	drv_db_close(d->events_db);
@@ -319,7 +327,8 @@ static void stop(struct droverd *d)
 	drv_storage_free(d->storage);
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);
-	nng_fini();
+	if (link_rc == DRV_OK) /* else NNG still holds the socket: exit frees it */
+		nng_fini();
 	drv_watchdog_stop(w);
 }
 

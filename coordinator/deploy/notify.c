@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ struct notifier {
 	size_t queued;
 	bool in_flight;
 	bool stop;
+	atomic_bool stopping; /* stop, read without the lock by a POST in flight */
 	struct notify_stats stats;
 	pthread_t worker;
 };
@@ -157,6 +159,16 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
+/* curl's progress callback (at least once a second): shutdown ends a POST
+ * in flight, so droverd does not wait out the delivery timeout to stop. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct notifier *n = arg;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return atomic_load(&n->stopping);
+}
+
 /* POST once. Returns DRV_OK on 2xx; *retry says whether another try may help. */
 static int post_once(struct notifier *n, const struct delivery *d, bool *retry, long *status)
 {
@@ -181,6 +193,9 @@ static int post_once(struct notifier *n, const struct delivery *d, bool *retry, 
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, d->body);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)n->cfg.timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, n);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -198,6 +213,18 @@ static int post_once(struct notifier *n, const struct delivery *d, bool *retry, 
 	return DRV_EIO;
 }
 
+/* Add d at the tail of the queue. */
+static void append_locked(struct notifier *n, struct delivery *d)
+{
+	d->next = NULL;
+	if (n->tail != NULL)
+		n->tail->next = d;
+	else
+		n->head = d;
+	n->tail = d;
+	n->queued++;
+}
+
 /* Put d back on the queue, due after the backoff for its attempt count. */
 static void requeue_locked(struct notifier *n, struct delivery *d)
 {
@@ -208,13 +235,7 @@ static void requeue_locked(struct notifier *n, struct delivery *d)
 	if (delay > n->cfg.backoff_max_ms)
 		delay = n->cfg.backoff_max_ms;
 	d->due_ms = drv_mono_ms() + delay;
-	d->next = NULL;
-	if (n->tail != NULL)
-		n->tail->next = d;
-	else
-		n->head = d;
-	n->tail = d;
-	n->queued++;
+	append_locked(n, d);
 	n->stats.retried++;
 }
 
@@ -313,6 +334,7 @@ int notify_new(const struct notify_config *cfg, struct notifier **out)
 
 	if (n == NULL)
 		return DRV_ENOMEM;
+	atomic_init(&n->stopping, false);
 	if (cfg != NULL)
 		n->cfg = *cfg;
 	apply_defaults(&n->cfg);
@@ -345,6 +367,7 @@ void notify_free(struct notifier *n)
 		return;
 	pthread_mutex_lock(&n->lock);
 	n->stop = true;
+	atomic_store(&n->stopping, true);
 	pthread_cond_broadcast(&n->wake);
 	pthread_mutex_unlock(&n->lock);
 	pthread_join(n->worker, NULL);
@@ -390,12 +413,7 @@ static int enqueue(struct notifier *n, const struct notify_target *t, enum notif
 		delivery_free(d);
 		return DRV_ETOOBIG;
 	}
-	if (n->tail != NULL)
-		n->tail->next = d;
-	else
-		n->head = d;
-	n->tail = d;
-	n->queued++;
+	append_locked(n, d);
 	n->stats.queued++;
 	pthread_cond_signal(&n->wake);
 	pthread_mutex_unlock(&n->lock);

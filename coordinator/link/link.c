@@ -12,6 +12,7 @@
 #include "atomicfile.h"
 #include "err.h"
 #include "log.h"
+#include "watchdog.h"
 
 enum lc_state { LC_RECV, LC_SEND };
 
@@ -27,13 +28,38 @@ struct lctx {
 struct link {
 	struct core *core;
 	nng_socket sock;
-	pthread_mutex_t mu; /* the pool: all, n_all, receiving */
+	pthread_mutex_t mu;  /* the pool: all, n_all, receiving; and busy */
+	pthread_cond_t idle; /* busy dropped to 0 while closing */
 	struct lctx *all;
 	size_t n_all, receiving;
 	size_t receivers, max_contexts;
+	size_t busy; /* NNG callbacks inside the core right now */
 	bool pool_full_logged;
 	atomic_bool closing;
 };
+
+/* NNG's threads call into the core only between enter() and leave(); once
+ * closing is set no new call starts, and link_stop() waits for busy to drop
+ * to 0 before the core can go away. */
+static bool enter(struct link *l)
+{
+	bool ok;
+
+	pthread_mutex_lock(&l->mu);
+	ok = !atomic_load(&l->closing);
+	if (ok)
+		l->busy++;
+	pthread_mutex_unlock(&l->mu);
+	return ok;
+}
+
+static void leave(struct link *l)
+{
+	pthread_mutex_lock(&l->mu);
+	if (--l->busy == 0)
+		pthread_cond_broadcast(&l->idle);
+	pthread_mutex_unlock(&l->mu);
+}
 
 static void start_recv(struct lctx *x)
 {
@@ -61,12 +87,17 @@ static void send_env(struct lctx *x, uint8_t *env, size_t len)
 	nng_ctx_send(x->ctx, x->aio);
 }
 
-/* core_waiter.deliver: called with the core lock held. */
+/* core_waiter.deliver: called with the core lock held. While closing nothing
+ * is answered: an answer makes the agent send its next request at once, and
+ * NNG 1.5.2 can hang closing a connection while a message arrives on it
+ * (docs/reliability.md). The agent asks again on its next connection. */
 static void deliver(struct core_waiter *w, uint8_t *env, size_t len)
 {
 	struct lctx *x = (struct lctx *)w;
 
-	if (env == NULL)
+	if (atomic_load(&x->l->closing))
+		free(env);
+	else if (env == NULL)
 		start_recv(x); /* drop the request unanswered */
 	else
 		send_env(x, env, len);
@@ -109,7 +140,7 @@ static void aio_cb(void *arg)
 	pthread_mutex_lock(&l->mu);
 	l->receiving--;
 	pthread_mutex_unlock(&l->mu);
-	if (rv != 0 || atomic_load(&l->closing)) {
+	if (rv != 0 || !enter(l)) {
 		if (rv == 0)
 			nng_msg_free(nng_aio_get_msg(x->aio));
 		else if (rv != NNG_ECLOSED && rv != NNG_ECANCELED)
@@ -119,6 +150,7 @@ static void aio_cb(void *arg)
 		return;
 	}
 	handle(x);
+	leave(l);
 }
 
 static int lctx_new(struct link *l, struct lctx **out)
@@ -175,8 +207,10 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct link *l = arg;
 
-	if (ev == NNG_PIPE_EV_REM_POST && !atomic_load(&l->closing))
+	if (ev == NNG_PIPE_EV_REM_POST && enter(l)) {
 		core_pipe_closed(l->core, (uint32_t)nng_pipe_id(p));
+		leave(l);
+	}
 }
 
 static int tls_config(nng_listener lst, const struct link_config *cfg)
@@ -262,6 +296,7 @@ int link_start(struct core *c, const struct link_config *cfg, struct link **out)
 	l->receivers = cfg->receivers > 0 ? cfg->receivers : 1;
 	l->max_contexts = cfg->max_contexts > l->receivers ? cfg->max_contexts : l->receivers;
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->idle, NULL);
 	atomic_init(&l->closing, false);
 	rc = open_socket(l, cfg);
 	if (rc != DRV_OK) {
@@ -273,22 +308,35 @@ int link_start(struct core *c, const struct link_config *cfg, struct link **out)
 	return DRV_OK;
 }
 
-void link_stop(struct link *l)
+static void close_socket(void *arg)
+{
+	nng_close(*(nng_socket *)arg);
+}
+
+int link_stop(struct link *l)
 {
 	struct lctx *x, *next;
+	int rc;
 
 	if (l == NULL)
-		return;
+		return DRV_OK;
+	pthread_mutex_lock(&l->mu);
 	atomic_store(&l->closing, true);
-	core_release_waiters(l->core);
-	nng_close(l->sock);
-	core_release_waiters(l->core); /* anything parked while closing */
+	while (l->busy > 0)
+		pthread_cond_wait(&l->idle, &l->mu);
+	pthread_mutex_unlock(&l->mu);
+	core_release_waiters(l->core); /* unanswered: deliver() drops them */
+	rc = drv_run_within(LINK_CLOSE_MS, "closing the NNG socket", close_socket, &l->sock);
+	if (rc != DRV_OK)
+		return rc; /* l and its contexts stay: NNG may still use them */
 	for (x = l->all; x != NULL; x = next) {
 		next = x->next;
 		nng_aio_stop(x->aio);
 		nng_aio_free(x->aio);
 		free(x);
 	}
+	pthread_cond_destroy(&l->idle);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
+	return DRV_OK;
 }

@@ -33,7 +33,15 @@ struct link;
 
 /* Listen on every URL; fails (and logs which URL and why) if any cannot. */
 int link_start(struct core *c, const struct link_config *cfg, struct link **out);
-/* Stop listening, answer parked polls, wait for callbacks, free. */
-void link_stop(struct link *l);
+/*
+ * Stop: no callback enters the core from now on, wait for those inside,
+ * forget parked polls unanswered, close the socket and free. Closing is
+ * bounded by LINK_CLOSE_MS: NNG 1.5.2 can hang in nng_close() when a message
+ * arrives while a connection closes (docs/reliability.md). Then it returns
+ * DRV_ETIMEDOUT and leaves the socket to process exit (do not call
+ * nng_fini()); the core is no longer used by the link either way.
+ */
+#define LINK_CLOSE_MS 1000
+int link_stop(struct link *l);
 
 #endif

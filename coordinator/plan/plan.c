@@ -132,6 +132,7 @@ static void service_free(struct drv_plan_service *s)
 	plan_health_free(&s->health);
 	plan_strategy_free(&s->strategy);
 	plan_analysis_free(&s->analysis);
+	plan_alerts_free(s);
 }
 
 static void hooks_free(struct drv_plan_hook *h, size_t n)

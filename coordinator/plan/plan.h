@@ -176,6 +176,19 @@ struct drv_plan_analysis {
 	size_t n_checks;
 };
 
+/* `rollback_on_alerts`: Alertmanager alerts (POST /v1/alerts) that fail the
+ * service while its deployment runs; each rule is label = value matchers,
+ * all of which must hold ({{service}}, {{version}} filled in). */
+#define DRV_PLAN_MAX_ALERT_RULES  16
+#define DRV_PLAN_MAX_ALERT_LABELS 16
+#define DRV_PLAN_ALERT_VALUE_MAX  256
+
+struct drv_plan_alert_rule {
+	struct drv_plan_kv *labels;
+	size_t n;
+	int line;
+};
+
 struct drv_plan_failure {
 	struct drv_plan_amount max_failed_hosts;
 	struct drv_plan_amount max_failed_per_batch; /* valid when per_batch_set */
@@ -221,8 +234,11 @@ struct drv_plan_service {
 	struct drv_plan_health health;
 	struct drv_plan_strategy strategy;
 	struct drv_plan_failure failure;
-	struct drv_plan_analysis analysis; /* `analysis.prometheus` */
-	int line;                          /* source line of the service (0 if unknown) */
+	struct drv_plan_analysis analysis;       /* `analysis.prometheus` */
+	struct drv_plan_alert_rule *alert_rules; /* `rollback_on_alerts` */
+	size_t n_alert_rules;
+	bool alert_precheck; /* refuse to start while a matching alert fires */
+	int line;            /* source line of the service (0 if unknown) */
 };
 
 struct drv_plan_tier {
@@ -329,6 +345,10 @@ const char *drv_plan_outcome_name(enum drv_plan_outcome o);
  */
 char *drv_plan_query_expand(const char *tmpl, const char *service, const char *version,
                             const char *const *hosts, size_t n_hosts);
+
+/* Does an alert's labels (a JSON object of strings) match one of the
+ * service's rollback_on_alerts rules? The index of the first, or -1. */
+int drv_plan_alert_match(const struct drv_plan_service *ps, const json_t *labels);
 
 /* The service by name, or NULL. */
 const struct drv_plan_service *drv_plan_service(const struct drv_plan *p, const char *name);

@@ -127,5 +127,8 @@ void plan_strategy_free(struct drv_plan_strategy *s);
 void plan_analysis_read(struct vctx *c, const json_t *v, const char *path,
                         struct drv_plan_analysis *an);
 void plan_analysis_free(struct drv_plan_analysis *an);
+void plan_alerts_read(struct vctx *c, const json_t *v, const char *path,
+                      struct drv_plan_service *s);
+void plan_alerts_free(struct drv_plan_service *s);
 
 #endif

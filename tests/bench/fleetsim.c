@@ -81,7 +81,8 @@ static const char usage[] =
         "                [--enroll-token-file FILE] [--id-prefix P] [--label KEY=V1,V2,...]\n"
         "                [--pull D] [--restart D] [--health D] [--hook D]\n"
         "                [--ramp AGENTS_PER_S] [--connect-timeout D] [--request-timeout D]\n"
-        "                [--poll-timeout D] [--settle D] [--idle D] [--coord-pid PID]\n"
+        "                [--poll-timeout D] [--reconnect-max D] [--settle D] [--idle D]\n"
+        "                [--coord-pid PID]\n"
         "                [--queue-api URL --admin-token-file FILE [--parallel K]]\n"
         "                [--trigger CMD] [--rounds R] [--round-timeout D] [--json FILE]\n"
         "N virtual agents (own key pair, id, NNG connection) against a real droverd.\n"
@@ -93,6 +94,7 @@ static const char usage[] =
         "  --label               one label, its values cycled over the agents\n"
         "  --pull/--restart/--health/--hook  simulated work per instruction (0)\n"
         "  --ramp                agents started per second (1000)\n"
+        "  --reconnect-max       longest pause between dials after a lost link (5s)\n"
         "  --settle              pause after enrollment, polls park (1s)\n"
         "  --idle                hold the fleet idle, sample --coord-pid's CPU\n"
         "  --coord-pid           the coordinator's PID: RSS, CPU, open files from /proc\n"
@@ -147,6 +149,7 @@ static int parse_dur(int ch, const char *arg, struct run *r)
 	dst['S'] = &r->o.settle_ms;
 	dst['i'] = &r->o.idle_ms;
 	dst['T'] = &r->o.round_timeout_ms;
+	dst['M'] = &f->reconnect_max_ms;
 	return dur(arg, dst[ch]);
 }
 
@@ -165,6 +168,7 @@ static int parse(int argc, char **argv, struct run *r)
 	                                   {"connect-timeout", 1, NULL, 'C'},
 	                                   {"request-timeout", 1, NULL, 'q'},
 	                                   {"poll-timeout", 1, NULL, 'w'},
+	                                   {"reconnect-max", 1, NULL, 'M'},
 	                                   {"settle", 1, NULL, 'S'},
 	                                   {"idle", 1, NULL, 'i'},
 	                                   {"coord-pid", 1, NULL, 'P'},
@@ -203,6 +207,7 @@ static int parse(int argc, char **argv, struct run *r)
 		case 'C':
 		case 'q':
 		case 'w':
+		case 'M':
 		case 'S':
 		case 'i':
 		case 'T': rc = parse_dur(ch, optarg, r); break;
