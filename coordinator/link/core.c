@@ -745,8 +745,14 @@ static struct agent_rt *accepted(struct core *c, const char *id)
 static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *p, uint32_t pipe,
                         struct core_waiter *w, struct core_reply *out)
 {
+	/* The first Poll of a connection may come before (or instead of) a
+	 * Hello: NNG resends a pending request on the new pipe after droverd
+	 * restarts. Write its sequence floor as a Hello would, so a store
+	 * restored from an old backup catches up with what the agent applied. */
+	bool first = !a->connected || a->pipe != pipe;
+
 	mark_seen(c, a, pipe);
-	ack_upto(c, a, p->applied_seq, false);
+	ack_upto(c, a, p->applied_seq, first);
 	if (take_next(c, a, &out->env, &out->len) == DRV_OK)
 		return;
 	if (a->parked != NULL)
