@@ -227,3 +227,53 @@ int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t 
 	*out = t;
 	return DRV_OK;
 }
+
+static bool on_agent(const json_t *hosts, const char *id)
+{
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(hosts, i, h)
+	{
+		if (strcmp(str_of(h, "agent"), id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The first agent both host lists (targets' "services" entries) hold. */
+static const char *common_agent(const json_t *ha, const json_t *hb)
+{
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(ha, i, h)
+	{
+		if (on_agent(hb, str_of(h, "agent")))
+			return str_of(h, "agent");
+	}
+	return NULL;
+}
+
+bool deploy_hosts_overlap(const struct drv_plan *a, const json_t *ta, const struct drv_plan *b,
+                          const json_t *tb, char *service, size_t service_cap, char *agent,
+                          size_t agent_cap)
+{
+	const json_t *sa = json_object_get(ta, "services"), *sb = json_object_get(tb, "services");
+
+	for (size_t i = 0; i < a->n_services; i++) {
+		for (size_t j = 0; j < b->n_services; j++) {
+			const char *id;
+
+			if (strcmp(a->services[i].name, b->services[j].name) != 0)
+				continue;
+			id = common_agent(json_array_get(sa, i), json_array_get(sb, j));
+			if (id == NULL)
+				continue;
+			snprintf(service, service_cap, "%s", a->services[i].name);
+			snprintf(agent, agent_cap, "%s", id);
+			return true;
+		}
+	}
+	return false;
+}

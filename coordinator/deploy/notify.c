@@ -213,6 +213,18 @@ static int post_once(struct notifier *n, const struct delivery *d, bool *retry, 
 	return DRV_EIO;
 }
 
+/* Add d at the tail of the queue. */
+static void append_locked(struct notifier *n, struct delivery *d)
+{
+	d->next = NULL;
+	if (n->tail != NULL)
+		n->tail->next = d;
+	else
+		n->head = d;
+	n->tail = d;
+	n->queued++;
+}
+
 /* Put d back on the queue, due after the backoff for its attempt count. */
 static void requeue_locked(struct notifier *n, struct delivery *d)
 {
@@ -223,13 +235,7 @@ static void requeue_locked(struct notifier *n, struct delivery *d)
 	if (delay > n->cfg.backoff_max_ms)
 		delay = n->cfg.backoff_max_ms;
 	d->due_ms = drv_mono_ms() + delay;
-	d->next = NULL;
-	if (n->tail != NULL)
-		n->tail->next = d;
-	else
-		n->head = d;
-	n->tail = d;
-	n->queued++;
+	append_locked(n, d);
 	n->stats.retried++;
 }
 
@@ -407,12 +413,7 @@ static int enqueue(struct notifier *n, const struct notify_target *t, enum notif
 		delivery_free(d);
 		return DRV_ETOOBIG;
 	}
-	if (n->tail != NULL)
-		n->tail->next = d;
-	else
-		n->head = d;
-	n->tail = d;
-	n->queued++;
+	append_locked(n, d);
 	n->stats.queued++;
 	pthread_cond_signal(&n->wake);
 	pthread_mutex_unlock(&n->lock);
