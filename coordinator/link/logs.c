@@ -84,7 +84,8 @@ bool link_logs_offer(struct link_logs *l, const char *agent, const Drover__Repor
 	bool final = r->result == DROVER__STEP_RESULT__STEP_SUCCEEDED ||
 	             r->result == DROVER__STEP_RESULT__STEP_FAILED;
 
-	if (r->step_id == NULL || strncmp(r->step_id, LOGS_STEP_PREFIX, 4) != 0)
+	if (r->step_id == NULL ||
+	    strncmp(r->step_id, LOGS_STEP_PREFIX, sizeof(LOGS_STEP_PREFIX) - 1) != 0)
 		return false;
 	pthread_mutex_lock(&l->mu);
 	for (size_t i = 0; final && i < LOGS_WAITING_MAX; i++) {
