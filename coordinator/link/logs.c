@@ -147,15 +147,8 @@ static void release(struct link_logs *l, struct log_wait *w)
 
 static void wait_done(struct link_logs *l, struct log_wait *w, int64_t timeout_ms)
 {
-	struct timespec ts;
+	struct timespec ts = drv_mono_timespec_in(timeout_ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&l->mu);
 	while (!w->done) {
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
