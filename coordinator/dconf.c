@@ -171,33 +171,30 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 		drv_cfg_diag_add(d, path, "tls+tcp:// needs tls.cert and tls.key");
 }
 
-/* The `balancers` section, read from the same file with every node's line. */
-static int load_balancers(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
+/* The sections the options table does not cover (`balancers`, `prometheus`),
+ * from one tree of the same file with every node's line; errors go to diag. */
+static int load_sections(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
 {
 	char dir[PATH_MAX], *buf = NULL;
+	struct drv_yj_lines *lines = NULL;
+	json_t *root = NULL;
+	const char *base;
 	size_t len;
 	int rc = drv_read_file(path, DRV_CFG_FILE_MAX, &buf, &len);
 
 	if (rc != DRV_OK)
 		return rc;
-	snprintf(dir, sizeof(dir), "%s", path);
-	rc = drv_traffic_balancers_parse(buf, len, path, dirname(dir), &out->balancers, diag);
+	rc = drv_cfg_tree_load(buf, len, path, &root, &lines, diag);
 	free(buf);
-	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
-}
-
-/* The `prometheus` section, the same way. */
-static int load_prometheus(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
-{
-	char dir[PATH_MAX], *buf = NULL;
-	size_t len;
-	int rc = drv_read_file(path, DRV_CFG_FILE_MAX, &buf, &len);
-
 	if (rc != DRV_OK)
-		return rc;
+		return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
 	snprintf(dir, sizeof(dir), "%s", path);
-	rc = drv_prom_servers_parse(buf, len, path, dirname(dir), &out->prometheus, diag);
-	free(buf);
+	base = dirname(dir);
+	rc = drv_traffic_balancers_read(root, lines, path, base, &out->balancers, diag);
+	if (rc == DRV_OK || rc == DRV_EINVAL)
+		rc = drv_prom_servers_read(root, lines, path, base, &out->prometheus, diag);
+	json_decref(root);
+	drv_yj_lines_free(lines);
 	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
 }
 
@@ -209,9 +206,7 @@ int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *
 	rc = drv_cfg_load_file(options, N_OPTIONS, path, out, diag);
 	if (rc != DRV_OK)
 		return rc;
-	rc = load_balancers(path, out, diag);
-	if (rc == DRV_OK)
-		rc = load_prometheus(path, out, diag);
+	rc = load_sections(path, out, diag);
 	if (rc != DRV_OK) {
 		dconf_free(out);
 		return rc;

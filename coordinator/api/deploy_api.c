@@ -218,28 +218,41 @@ static int find_targets(struct deploy_api *api, struct drv_http_resp *resp, stru
 	return rc;
 }
 
+/* 409 naming the running deployment that holds the name or the service. */
+static int refuse_busy(struct drv_http_req *req, struct drv_http_resp *resp,
+                       const struct drv_plan *plan, const struct deploy_busy *b)
+{
+	drv_http_audit_note(req, "deployment=%s busy=%s service=%s agent=%s", plan->deployment,
+	                    b->id, b->service, b->agent);
+	if (b->service[0] == '\0')
+		drv_http_error(resp, 409, "busy", "deployment %s of %s is still active", b->id,
+		               plan->deployment);
+	else
+		drv_http_error(resp, 409, "busy",
+		               "service %s on %s is being deployed by deployment %s (%s); one "
+		               "deployment per service at a time",
+		               b->service, b->agent, b->id, b->name);
+	return DRV_EEXIST;
+}
+
 static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
                   struct drv_plan *plan)
 {
-	char busy[DRV_SEQ_ID_MAX + 1] = "";
+	struct deploy_busy busy;
 	json_t *targets = NULL, *obj = NULL;
 	int rc = find_targets(api, resp, plan, &targets);
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = deploy_engine_submit(api->engine, plan, targets, drv_http_actor(req), &obj, busy);
+	rc = deploy_engine_submit(api->engine, plan, targets, drv_http_actor(req), &obj, &busy);
 	json_decref(targets);
-	if (rc == DRV_EEXIST) {
-		drv_http_audit_note(req, "deployment=%s busy=%s", plan->deployment, busy);
-		drv_http_error(resp, 409, "busy", "deployment %s of %s is still active", busy,
-		               plan->deployment);
-		return DRV_EEXIST;
-	}
+	if (rc == DRV_EEXIST)
+		return refuse_busy(req, resp, plan, &busy);
 	if (rc == DRV_EPERM) {
 		drv_http_audit_note(req, "deployment=%s alerts=firing", plan->deployment);
 		drv_http_error(resp, 409, "alerts-firing",
 		               "%s: not started while a matching alert fires (alert_precheck)",
-		               busy);
+		               busy.why);
 		return DRV_EEXIST;
 	}
 	if (rc != DRV_OK)

@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deploy_hosts.h"
 #include "deploy_int.h"
 #include "err.h"
 
 #define PREVIEW_CALLS_MAX 1000000 /* sequencer calls: a bound, not a budget */
-#define LABELS_MAX        64
 
 struct pv_ev {
 	enum drv_seq_event_kind kind;
@@ -174,34 +174,6 @@ static int simulate(struct pv *p)
 
 /* ---- the fleet as it is ---- */
 
-static const json_t *find_agent(const json_t *agents, const char *id)
-{
-	const json_t *a;
-	size_t i;
-
-	json_array_foreach(agents, i, a)
-	{
-		if (strcmp(str_of(a, "id"), id) == 0)
-			return a;
-	}
-	return NULL;
-}
-
-static const json_t *running_release(const json_t *a, const char *service)
-{
-	const json_t *r, *best = NULL;
-	size_t i;
-
-	json_array_foreach(json_object_get(a, "releases"), i, r)
-	{
-		if (strcmp(str_of(r, "service"), service) != 0 || str_of(r, "digest")[0] == '\0')
-			continue;
-		if (best == NULL || strcmp(str_of(r, "state"), "running") == 0)
-			best = r;
-	}
-	return best;
-}
-
 static bool online(const json_t *a)
 {
 	return json_is_true(json_object_get(a, "connected"));
@@ -210,8 +182,8 @@ static bool online(const json_t *a)
 static json_t *host_json(const struct drv_plan_service *ps, const json_t *t, const json_t *agents,
                          int *changes, int *unchanged)
 {
-	const json_t *a = find_agent(agents, str_of(t, "agent"));
-	const json_t *rel = running_release(a, ps->name);
+	const json_t *a = deploy_hosts_find(agents, str_of(t, "agent"));
+	const json_t *rel = deploy_hosts_release(a, ps->name);
 	const char *change = "install";
 
 	if (rel != NULL) {
@@ -398,7 +370,7 @@ static json_t *tiers_json(const struct pv *p, const json_t *targets, const json_
  * until the step's deadline, then counts it failed). */
 static void add_offline(json_t *seen, const json_t *agents, const char *id)
 {
-	const json_t *a = find_agent(agents, id);
+	const json_t *a = deploy_hosts_find(agents, id);
 
 	if (a != NULL && !online(a))
 		json_object_set_new(seen, id, json_true());
@@ -435,22 +407,9 @@ static json_t *skipped_json(const struct drv_plan *plan, const json_t *agents)
 	for (size_t s = 0; arr != NULL && s < plan->n_services; s++) {
 		json_array_foreach(agents, i, a)
 		{
-			struct drv_plan_kv kv[LABELS_MAX];
-			const char *k;
-			json_t *v;
-			size_t n = 0;
-
 			if (strcmp(str_of(a, "status"), "accepted") == 0)
 				continue;
-			json_object_foreach(json_object_get(a, "labels"), k, v)
-			{
-				if (n < LABELS_MAX && json_is_string(v)) {
-					kv[n].key = (char *)k;
-					kv[n].value = (char *)json_string_value(v);
-					n++;
-				}
-			}
-			if (drv_plan_hosts_match(&plan->services[s].hosts, str_of(a, "id"), kv, n))
+			if (deploy_hosts_selects(&plan->services[s].hosts, a))
 				json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "agent",
 				                                     str_of(a, "id"), "status",
 				                                     str_of(a, "status"), "where",
