@@ -496,6 +496,8 @@ json_t *deploy_view_object(const struct dep *d)
 	        (json_int_t)d->row.max_failed_hosts, "tiers", tiers_obj(d, st), "hooks",
 	        hooks_obj(d));
 
+	if (o != NULL && json_object_get(st, "bake_until") != NULL)
+		json_object_set(o, "bake_until_ms", json_object_get(st, "bake_until"));
 	json_decref(st);
 	if (o != NULL && json_object_get(d->extra, "analysis") != NULL)
 		json_object_set_new(o, "analysis", analysis_arr(d));

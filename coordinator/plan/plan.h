@@ -264,6 +264,7 @@ struct drv_plan {
 	 * views; never serialized, absent from a plan loaded from JSON) */
 	struct drv_plan_argv secrets;
 	int64_t prestage_timeout_ms;
+	int64_t bake_ms; /* `bake`: after the last tier, analysis goes on this long (0: none) */
 	bool has_budget; /* top-level failure.max_failed_hosts given */
 	struct drv_plan_amount max_failed_hosts;
 	struct drv_plan_hook *pre, *migrations, *post;

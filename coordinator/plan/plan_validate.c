@@ -480,9 +480,9 @@ static bool valid_version(const char *v)
 
 static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
-	static const char *const keys[] = {"deployment", "version", "environment", "vars",
-	                                   "defaults",   "failure", "pre",         "migrations",
-	                                   "tiers",      "post",    "notify",      NULL};
+	static const char *const keys[] = {
+	        "deployment", "version", "environment", "vars",   "defaults", "failure", "pre",
+	        "migrations", "tiers",   "post",        "notify", "bake",     NULL};
 
 	plan_check_keys(c, root, "", keys);
 	if (plan_read_name(c, root, "", "deployment", &p->deployment) == 0)
@@ -499,6 +499,7 @@ static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 	c->quiet = false;
 	read_defaults(c, root, p);
 	read_budget(c, root, p);
+	plan_read_duration(c, root, "", "bake", &p->bake_ms);
 	read_hooks(c, root, "pre", 0, &p->pre, &p->n_pre);
 	read_hooks(c, root, "migrations", 1, &p->migrations, &p->n_migrations);
 	read_hooks(c, root, "post", 0, &p->post, &p->n_post);
