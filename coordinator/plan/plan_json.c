@@ -390,6 +390,10 @@ json_t *drv_plan_to_json(const struct drv_plan *p)
 		return NULL;
 	put(&b, o, "deployment", json_string(p->deployment));
 	put(&b, o, "version", json_string(p->version));
+	if (p->environment != NULL)
+		put(&b, o, "environment", json_string(p->environment));
+	if (p->n_vars > 0)
+		put(&b, o, "vars", jkv(&b, p->vars, p->n_vars));
 	put(&b, o, "defaults", json_pack("{so}", "prestage_timeout", jdur(p->prestage_timeout_ms)));
 	if (p->bake_ms > 0)
 		put(&b, o, "bake", jdur(p->bake_ms));
