@@ -134,6 +134,7 @@ static int start(struct agentd *a)
 	        .log_keep = (unsigned)a->conf.service_log_keep,
 	        .docker_socket = a->conf.docker_socket,
 	        .insecure_registry = a->conf.insecure_registry,
+	        .fetch_exe = "/proc/self/exe", /* drover-agent fetch (fetch_helper.h) */
 	        .agent_id = a->conf.id,
 	        .events = uplink_report,
 	};

@@ -581,6 +581,7 @@ static int start_runtime(struct executor *ex, const struct executor_config *cfg)
 	        .docker_socket = ex->docker_socket,
 	        .insecure_registry = cfg->insecure_registry,
 	        .pull_stall_s = cfg->pull_stall_s,
+	        .fetch_exe = cfg->fetch_exe,
 	        .cancel = &ex->stopping,
 	        .log_max_bytes = cfg->log_max_bytes,
 	        .log_keep = cfg->log_keep,

@@ -61,6 +61,7 @@ struct executor_config {
 	                            * steps a previous agent died under */
 	void *events_arg;
 	long pull_stall_s;           /* a registry transfer this long without data fails; 0 = 30 */
+	const char *fetch_exe;       /* registry pulls in this fetch helper; NULL: in process */
 	unsigned long log_max_bytes; /* exec service logs rotate past this; 0 = 10 MiB */
 	unsigned log_keep;           /* rotated files kept; 0 = 3 */
 };

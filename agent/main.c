@@ -2,10 +2,12 @@
  * main.c: drover-agent, the per-host agent. Parses the command line and
  * hands over to the subcommands (init, run).
  */
+#include <malloc.h>
 #include <stdio.h>
 
 #include "agent_cmds.h"
 #include "cmd.h"
+#include "fetch_helper.h"
 #include "run_step.h"
 
 static const char usage[] =
@@ -23,6 +25,7 @@ static const char usage[] =
 static const struct drv_cmd cmd_table[] = {
 	{"init", agent_cmd_init},
 	{"run-step", run_step_main},
+	{"fetch", fetch_helper_main},
 };
 /* clang-format on */
 
@@ -36,5 +39,9 @@ int main(int argc, char **argv)
 	        .n_cmds = sizeof(cmd_table) / sizeof(cmd_table[0]),
 	};
 
+	/* One malloc arena: the agent's threads (link, executor, health,
+	 * supervisor) allocate little, and an arena per thread kept ~1.5 MB of
+	 * fragmented heap resident (docs/benchmarks.md, agent memory). */
+	mallopt(M_ARENA_MAX, 1);
 	return drv_cmd_main(&prog, argc, argv);
 }

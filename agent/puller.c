@@ -21,6 +21,7 @@
 #include "atomicfile.h"
 #include "clock.h"
 #include "err.h"
+#include "fetch_helper.h"
 #include "fsutil.h"
 #include "log.h"
 #include "oci.h"
@@ -33,7 +34,8 @@ struct puller {
 	const struct stop_token *cancel;
 	char *cache, *releases;
 	struct drv_oci_opts opts;
-	pthread_rwlock_t gc_lock; /* pulls read-lock, GC write-locks */
+	char *fetch_exe, *fetch_user; /* the fetch helper; NULL: in process */
+	pthread_rwlock_t gc_lock;     /* pulls read-lock, GC write-locks */
 };
 
 /* Where blobs come from for one pull. */
@@ -44,6 +46,7 @@ struct source {
 	const struct stop_token *cancel; /* the puller's */
 	int64_t deadline_ms;             /* monotonic; 0 = none */
 	int64_t budget_ms;               /* deadline - start, for messages */
+	bool offline;                    /* the fetch helper fetched: cache only */
 };
 
 __attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
@@ -68,7 +71,10 @@ int puller_new(const struct puller_config *cfg, struct puller **out)
 	p->cancel = cfg->cancel;
 	p->opts.insecure = cfg->insecure;
 	p->opts.stall_s = cfg->stall_s > 0 ? cfg->stall_s : 30;
-	if (p->cache == NULL || p->releases == NULL) {
+	p->fetch_exe = cfg->fetch_exe ? strdup(cfg->fetch_exe) : NULL;
+	p->fetch_user = cfg->fetch_user ? strdup(cfg->fetch_user) : NULL;
+	if (p->cache == NULL || p->releases == NULL || (cfg->fetch_exe && p->fetch_exe == NULL) ||
+	    (cfg->fetch_user && p->fetch_user == NULL)) {
 		puller_free(p);
 		return DRV_ENOMEM;
 	}
@@ -88,6 +94,8 @@ void puller_free(struct puller *p)
 	pthread_rwlock_destroy(&p->gc_lock);
 	free(p->cache);
 	free(p->releases);
+	free(p->fetch_exe);
+	free(p->fetch_user);
 	free(p);
 }
 
@@ -375,6 +383,10 @@ static int ensure_blob(struct puller *p, const struct source *s, const char *dig
 		st->bytes_cached += want;
 		return DRV_OK;
 	}
+	if (s->offline)
+		return ferr(err, size, "%s: blob %s is not in the cache after the fetch helper",
+		            s->name, digest),
+		       DRV_ENOENT;
 	snprintf(part, sizeof(part), "%s/partial/%s", p->cache, digest + 7);
 	d.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (d.fd < 0)
@@ -423,6 +435,10 @@ static int get_doc(struct puller *p, const struct source *s, const char *digest,
 		free(*buf);
 		unlink(path);
 	}
+	if (s->offline)
+		return ferr(err, size, "%s: manifest %s is not in the cache after the fetch helper",
+		            s->name, digest),
+		       DRV_ENOENT;
 	if (s->layout != NULL) {
 		char lp[4096];
 		snprintf(lp, sizeof(lp), "%s/blobs/sha256/%s", s->layout, digest + 7);
@@ -521,14 +537,81 @@ static int open_source(struct puller *p, const char *reference, int64_t deadline
 	return drv_oci_client_new(ref, &o, &s->client);
 }
 
+/* A registry pull in the fetch helper; then the source is the cache alone,
+ * so that fetch_all verifies what the helper left there. */
+static int via_helper(struct puller *p, const char *reference, const char *digest, struct source *s,
+                      struct puller_stats *st, char *err, size_t size)
+{
+	struct fetch_helper_cfg cfg = {.exe = p->fetch_exe,
+	                               .cache = p->cache,
+	                               .user = p->fetch_user,
+	                               .insecure = p->opts.insecure,
+	                               .stall_s = p->opts.stall_s,
+	                               .cancel = p->cancel,
+	                               .deadline_ms = s->deadline_ms};
+	struct fetch_done d;
+	int rc;
+
+	if (p->fetch_exe == NULL || s->client == NULL)
+		return DRV_OK;
+	rc = fetch_helper_run(&cfg, reference, digest, &d, err, size);
+	if (rc != DRV_OK)
+		return rc;
+	drv_info("puller", "fetch helper done",
+	         "image=%s blobs_fetched=%u bytes_fetched=%llu helper_uid=%u helper_gid=%u "
+	         "no_new_privs=%d",
+	         reference, d.blobs_fetched, (unsigned long long)d.bytes_fetched, d.uid, d.gid,
+	         d.no_new_privs ? 1 : 0);
+	st->bytes_fetched = d.bytes_fetched;
+	st->blobs_fetched = d.blobs_fetched;
+	drv_oci_client_free(s->client);
+	s->client = NULL;
+	s->offline = true;
+	return DRV_OK;
+}
+
+/* fetch_all, counting only what was fetched here (the helper counted its own). */
+static int fetch_all(struct puller *p, const struct source *s, const char *digest,
+                     struct drv_oci_manifest *m, char mdigest[DRV_DIGEST_STR],
+                     struct puller_stats *st, char *err, size_t size);
+
+static int fetch_verified(struct puller *p, const char *reference, const char *digest,
+                          struct source *s, struct drv_oci_manifest *m,
+                          char mdigest[DRV_DIGEST_STR], struct puller_stats *st, char *err,
+                          size_t size)
+{
+	struct puller_stats offline = {0};
+	int rc = via_helper(p, reference, digest, s, st, err, size);
+
+	if (rc != DRV_OK)
+		return rc;
+	rc = fetch_all(p, s, digest, m, mdigest, s->offline ? &offline : st, err, size);
+	if (s->offline && offline.blobs_cached >= st->blobs_fetched &&
+	    offline.bytes_cached >= st->bytes_fetched) {
+		st->blobs_cached = offline.blobs_cached - st->blobs_fetched;
+		st->bytes_cached = offline.bytes_cached - st->bytes_fetched;
+	}
+	return rc;
+}
+
 static int fetch_all(struct puller *p, const struct source *s, const char *digest,
                      struct drv_oci_manifest *m, char mdigest[DRV_DIGEST_STR],
                      struct puller_stats *st, char *err, size_t size)
 {
 	int rc = get_manifest(p, s, digest, m, mdigest, err, size);
+	char path[4096];
 
 	if (rc == DRV_OK)
 		rc = ensure_blob(p, s, m->config.digest, (uint64_t)m->config.size, st, err, size);
+	if (rc == DRV_OK && s->offline) { /* layers are hashed again as they are unpacked */
+		blob_path(p, m->config.digest, path, sizeof(path));
+		if (verify_file(path, m->config.digest) != DRV_OK) {
+			unlink(path);
+			rc = ferr(err, size,
+			          "%s: config %s from the fetch helper failed verification",
+			          s->name, m->config.digest);
+		}
+	}
 	for (size_t i = 0; rc == DRV_OK && i < m->n_entries; i++)
 		rc = ensure_blob(p, s, m->entries[i].digest, (uint64_t)m->entries[i].size, st, err,
 		                 size);
@@ -554,7 +637,7 @@ int puller_fetch(struct puller *p, const char *reference, const char *digest, in
 	pthread_rwlock_rdlock(&p->gc_lock);
 	rc = open_source(p, reference, deadline_ms, &s, &ref, err, size);
 	if (rc == DRV_OK)
-		rc = fetch_all(p, &s, digest, &m, mdigest, &st, err, size);
+		rc = fetch_verified(p, reference, digest, &s, &m, mdigest, &st, err, size);
 	if (rc == DRV_OK)
 		drv_oci_manifest_clear(&m);
 	pthread_rwlock_unlock(&p->gc_lock);
@@ -744,7 +827,7 @@ int puller_stage(struct puller *p, const char *service, const char *reference, c
 	t0 = drv_mono_ms();
 	rc = open_source(p, reference, deadline_ms, &s, &ref, err, size);
 	if (rc == DRV_OK)
-		rc = fetch_all(p, &s, digest, &m, mdigest, &st, err, size);
+		rc = fetch_verified(p, reference, digest, &s, &m, mdigest, &st, err, size);
 	st.fetch_ms = drv_mono_ms() - t0;
 	if (rc == DRV_OK) {
 		t0 = drv_mono_ms();
@@ -863,22 +946,40 @@ static void gc_service(struct puller *p, const char *svc, char *const *services,
 	closedir(d);
 }
 
+static bool hex64(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+
+	return n == 64 && s[n] == '\0';
+}
+
+/* The fetch helper's user owns blobs/ and blobs/sha256: each is opened
+ * without following a link, and only names that are digests are removed,
+ * so a link planted there cannot turn GC loose on another directory. */
 static void gc_blobs(struct puller *p, const struct strset *used)
 {
-	char dir[4096], path[4400];
 	struct dirent *de;
+	int top = open(p->cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC), blobs = -1, fd = -1;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/blobs/sha256", p->cache);
-	d = opendir(dir);
-	if (d == NULL)
+	if (top >= 0)
+		blobs = openat(top, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (blobs >= 0)
+		fd = openat(blobs, "sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (top >= 0)
+		close(top);
+	if (blobs >= 0)
+		close(blobs);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || strset_has(used, de->d_name))
+		if (!hex64(de->d_name) || strset_has(used, de->d_name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		drv_debug("puller", "removing an unused blob", "blob=%.12s", de->d_name);
-		unlink(path);
+		unlinkat(dirfd(d), de->d_name, 0);
 	}
 	closedir(d);
 }

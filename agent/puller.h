@@ -42,6 +42,11 @@ struct puller_config {
 	int insecure; /* http:// registries */
 	long stall_s; /* a transfer slower than 1 byte/s this long fails; 0 = 30 */
 	const struct stop_token *cancel; /* set: transfers abort (agent stopping); may be NULL */
+	/* Set: registry pulls run in the unprivileged fetch helper, this binary
+	 * exec'd (fetch_helper.h), and the image is then read from the cache and
+	 * verified here. NULL: in this process (tests, benchmarks, the helper). */
+	const char *fetch_exe;
+	const char *fetch_user; /* NULL: the helper's default */
 };
 
 struct puller_stats {

@@ -729,6 +729,7 @@ int run_step_main(int argc, char **argv)
 	        .events = on_report,
 	        .events_arg = NULL,
 	        .pull_stall_s = o.stall_s,
+	        .fetch_exe = "/proc/self/exe", /* as the agent does (fetch_helper.h) */
 	        .log_max_bytes = o.log_max,
 	        .log_keep = o.log_keep,
 	};

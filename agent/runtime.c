@@ -989,6 +989,7 @@ int runtime_new(const struct runtime_config *cfg, struct state *st, struct runti
 	                           .releases_dir = cfg->releases_dir,
 	                           .insecure = cfg->insecure_registry,
 	                           .stall_s = cfg->pull_stall_s,
+	                           .fetch_exe = cfg->fetch_exe,
 	                           .cancel = cfg->cancel};
 	int rc;
 

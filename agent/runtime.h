@@ -30,6 +30,7 @@ struct runtime_config {
 	const char *docker_socket;
 	int insecure_registry;
 	long pull_stall_s;               /* 0 = 30 */
+	const char *fetch_exe;           /* registry pulls in the fetch helper (puller.h) */
 	unsigned long log_max_bytes;     /* exec service logs; 0 = 10 MiB */
 	unsigned log_keep;               /* rotated files kept; 0 = 3 */
 	const struct stop_token *cancel; /* set: the agent is stopping (may be NULL) */

@@ -113,6 +113,21 @@ int drv_cfg_load_checked(const struct drv_cfg_opt *opts, size_t n_opts, const ch
 	return DRV_OK;
 }
 
+int drv_cfg_tree_load(const char *buf, size_t len, const char *file, json_t **root,
+                      struct drv_yj_lines **lines, struct drv_cfg_diag *diag)
+{
+	struct drv_yj_error err;
+	int rc = drv_yj_load_buffer(buf, len, DRV_CFG_FILE_MAX, root, lines, &err);
+
+	if (rc != DRV_OK) {
+		if (diag->n < DRV_CFG_DIAG_MAX)
+			snprintf(diag->msg[diag->n++], DRV_CFG_DIAG_LEN, "%.60s:%d: %.200s", file,
+			         err.line, err.msg);
+		return rc == DRV_ENOMEM ? rc : DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
 int drv_cfg_check_log_level(const void *v, char *why, size_t why_len)
 {
 	enum drv_log_level l;

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "yamljson.h"
+
 #define DRV_CFG_FILE_MAX   (256u << 10)
 #define DRV_CFG_SCALAR_MAX 4096
 #define DRV_CFG_LIST_MAX   256
@@ -113,6 +115,13 @@ typedef void (*drv_cfg_cross_fn)(const char *path, const void *cfg, struct drv_c
  * freed again) when it found anything. What both daemons' loaders do. */
 int drv_cfg_load_checked(const struct drv_cfg_opt *opts, size_t n_opts, const char *path, void *out,
                          size_t out_size, struct drv_cfg_diag *diag, drv_cfg_cross_fn cross);
+
+/* A config file's YAML as a jansson tree with the line of every node, for
+ * the sections an options table cannot describe (droverd's balancers and
+ * Prometheus servers). A syntax error goes to diag as "file:line: message"
+ * (DRV_EINVAL). On success the caller frees *root and *lines. */
+int drv_cfg_tree_load(const char *buf, size_t len, const char *file, json_t **root,
+                      struct drv_yj_lines **lines, struct drv_cfg_diag *diag);
 
 /* Validators both daemons' tables use. */
 int drv_cfg_check_log_level(const void *v, char *why, size_t why_len); /* debug|info|warn|error */

@@ -19,6 +19,7 @@
 #include "logs_api.h"
 #include "tokens.h"
 #include "atomicfile.h"
+#include "alerts_api.h"
 #include "audit_api.h"
 #include "clock.h"
 #include "commands.h"
@@ -171,6 +172,8 @@ static int start_api(struct droverd *d)
 		rc = agents_api_add_routes(d->http, d->core);
 	if (rc == DRV_OK)
 		rc = deploy_api_add_routes(d->http, &d->deploy_api);
+	if (rc == DRV_OK)
+		rc = alerts_api_add_routes(d->http, &d->engine);
 	d->logs_api.core = d->core;
 	if (drv_role_parse(d->conf.logs_role, &d->logs_api.min_role) != DRV_OK)
 		d->logs_api.min_role = DRV_ROLE_VIEWER;
@@ -209,6 +212,7 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.insecure_registry = d->conf.insecure_registry;
 	d->deploy_api.balancers = &d->conf.balancers;
 	d->deploy_api.prometheus = &d->conf.prometheus;
+	d->deploy_api.environments = &d->conf.environments;
 	return rc;
 }
 

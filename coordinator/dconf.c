@@ -18,8 +18,10 @@ static int check_role(const void *v, char *why, size_t len)
 {
 	enum drv_role r;
 
-	if (drv_role_parse(*(char *const *)v, &r) != DRV_OK || r == DRV_ROLE_NONE) {
-		snprintf(why, len, "must be viewer, deployer or admin");
+	if (drv_role_parse(*(char *const *)v, &r) != DRV_OK || r == DRV_ROLE_NONE ||
+	    r == DRV_ROLE_ALERTS) {
+		snprintf(why, len,
+		         "must be viewer, deployer or admin (alerts may only post alerts)");
 		return DRV_EINVAL;
 	}
 	return DRV_OK;
@@ -112,6 +114,10 @@ static const struct drv_cfg_opt options[] = {
          "Prometheus servers plans' analysis may name (analysis: {prometheus: {server: NAME}}): "
          "NAME: {url: URL, timeout: 10s, bearer_token_file: FILE (mode 0600), ca_file: PEM}; "
          "see docs/plans.md"},
+        {"environments", DRV_CFG_EXTERN, O(environments), NULL, 0, 0, 0, NULL,
+         "where plans may be deployed (environment: NAME or ?env=NAME): NAME: {labels: "
+         "{K: V} (hosts allowed), vars: {NAME: value or {secret_file: FILE (mode 0600)}}}; "
+         "see docs/environments.md"},
         {"retention.events.max_age", DRV_CFG_DURATION, O(events_max_age_ms), "720h", 0,
          100LL * 365 * 24 * 3600 * S, 0, NULL, "events older than this are deleted (0: no limit)"},
         {"retention.events.max_rows", DRV_CFG_INT, O(events_max_rows), "1000000", 0, 1000000000, 0,
@@ -169,33 +175,32 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 		drv_cfg_diag_add(d, path, "tls+tcp:// needs tls.cert and tls.key");
 }
 
-/* The `balancers` section, read from the same file with every node's line. */
-static int load_balancers(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
+/* The sections the options table does not cover (`balancers`, `prometheus`),
+ * from one tree of the same file with every node's line; errors go to diag. */
+static int load_sections(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
 {
 	char dir[PATH_MAX], *buf = NULL;
+	struct drv_yj_lines *lines = NULL;
+	json_t *root = NULL;
+	const char *base;
 	size_t len;
 	int rc = drv_read_file(path, DRV_CFG_FILE_MAX, &buf, &len);
 
 	if (rc != DRV_OK)
 		return rc;
-	snprintf(dir, sizeof(dir), "%s", path);
-	rc = drv_traffic_balancers_parse(buf, len, path, dirname(dir), &out->balancers, diag);
+	rc = drv_cfg_tree_load(buf, len, path, &root, &lines, diag);
 	free(buf);
-	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
-}
-
-/* The `prometheus` section, the same way. */
-static int load_prometheus(const char *path, struct droverd_conf *out, struct drv_cfg_diag *diag)
-{
-	char dir[PATH_MAX], *buf = NULL;
-	size_t len;
-	int rc = drv_read_file(path, DRV_CFG_FILE_MAX, &buf, &len);
-
 	if (rc != DRV_OK)
-		return rc;
+		return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
 	snprintf(dir, sizeof(dir), "%s", path);
-	rc = drv_prom_servers_parse(buf, len, path, dirname(dir), &out->prometheus, diag);
-	free(buf);
+	base = dirname(dir);
+	rc = drv_traffic_balancers_read(root, lines, path, base, &out->balancers, diag);
+	if (rc == DRV_OK || rc == DRV_EINVAL)
+		rc = drv_prom_servers_read(root, lines, path, base, &out->prometheus, diag);
+	if (rc == DRV_OK || rc == DRV_EINVAL)
+		rc = drv_envs_read(root, lines, path, base, &out->environments, diag);
+	json_decref(root);
+	drv_yj_lines_free(lines);
 	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
 }
 
@@ -207,9 +212,7 @@ int dconf_load(const char *path, struct droverd_conf *out, struct drv_cfg_diag *
 	rc = drv_cfg_load_file(options, N_OPTIONS, path, out, diag);
 	if (rc != DRV_OK)
 		return rc;
-	rc = load_balancers(path, out, diag);
-	if (rc == DRV_OK)
-		rc = load_prometheus(path, out, diag);
+	rc = load_sections(path, out, diag);
 	if (rc != DRV_OK) {
 		dconf_free(out);
 		return rc;
@@ -235,4 +238,5 @@ void dconf_free(struct droverd_conf *c)
 	drv_cfg_free(options, N_OPTIONS, c);
 	drv_traffic_balancers_free(&c->balancers);
 	drv_prom_servers_free(&c->prometheus);
+	drv_envs_free(&c->environments);
 }

@@ -8,6 +8,7 @@
 
 #include "deploy_hosts.h"
 #include "deploy_preview.h"
+#include "env_conf.h"
 #include "err.h"
 #include "log.h"
 #include "oci.h"
@@ -128,13 +129,26 @@ static bool source_ok(const char *s)
 	return true;
 }
 
-static int parse_plan(struct drv_http_req *req, struct drv_http_resp *resp, const char *source,
-                      struct drv_plan **plan)
+/* The plan, its variables filled in from its environment (its own
+ * `environment`, or ?env=) and its own vars. */
+static int parse_plan(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
+                      const char *source, struct drv_plan **plan)
 {
+	static const struct drv_plan_envs none = {0};
 	struct drv_plan_errors errs = {0};
 	size_t len;
 	const char *body = drv_http_body(req, &len);
-	int rc = drv_plan_parse_buffer(body, len, source, plan, &errs);
+	const char *env = drv_http_query(req, "env");
+	int rc;
+
+	if (env != NULL && !source_ok(env))
+		return drv_http_error_at(resp, 400, "bad-request", "env", 0,
+		                         "env must be 1 to %d printable characters",
+		                         SOURCE_MAX) == DRV_OK
+		               ? DRV_EINVAL
+		               : DRV_ENOMEM;
+	rc = drv_plan_parse_buffer_env(
+	        body, len, source, api->environments ? api->environments : &none, env, plan, &errs);
 
 	if (rc == DRV_ETOOBIG)
 		drv_http_error(resp, 413, "too-large", "the plan is too large");
@@ -199,6 +213,38 @@ static int pin_images(struct deploy_api *api, struct drv_http_resp *resp, struct
 	return rc;
 }
 
+/* An environment's label selector restricts the hosts its plans reach:
+ * an agent outside it is not a candidate (deploy_hosts.h). */
+static void fence(const struct drv_plan_envs *envs, const struct drv_plan *plan, json_t *agents)
+{
+	const struct drv_plan_env *env = drv_envs_find(envs, plan->environment);
+	struct drv_plan_hosts sel = {0};
+	json_t *a;
+	size_t i;
+
+	if (env == NULL || env->n_labels == 0)
+		return;
+	sel.labels = env->labels;
+	sel.n_labels = env->n_labels;
+	json_array_foreach(agents, i, a)
+	{
+		struct drv_plan_kv kv[64];
+		size_t n = 0;
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(json_object_get(a, "labels"), k, v)
+		{
+			if (n < 64 && json_is_string(v)) {
+				kv[n].key = (char *)k;
+				kv[n++].value = (char *)json_string_value(v);
+			}
+		}
+		if (!drv_plan_hosts_match(&sel, "", kv, n))
+			json_object_set_new(a, "status", json_string(DEPLOY_HOSTS_OUTSIDE));
+	}
+}
+
 static int find_targets(struct deploy_api *api, struct drv_http_resp *resp, struct drv_plan *plan,
                         json_t **targets)
 {
@@ -208,6 +254,7 @@ static int find_targets(struct deploy_api *api, struct drv_http_resp *resp, stru
 
 	if (rc != DRV_OK)
 		return rc;
+	fence(api->environments, plan, agents);
 	rc = deploy_hosts_resolve(plan, agents, targets, &err);
 	json_decref(agents);
 	if (rc == DRV_ENOENT) {
@@ -218,21 +265,41 @@ static int find_targets(struct deploy_api *api, struct drv_http_resp *resp, stru
 	return rc;
 }
 
+/* 409 naming the running deployment that holds the name or the service. */
+static int refuse_busy(struct drv_http_req *req, struct drv_http_resp *resp,
+                       const struct drv_plan *plan, const struct deploy_busy *b)
+{
+	drv_http_audit_note(req, "deployment=%s busy=%s service=%s agent=%s", plan->deployment,
+	                    b->id, b->service, b->agent);
+	if (b->service[0] == '\0')
+		drv_http_error(resp, 409, "busy", "deployment %s of %s is still active", b->id,
+		               plan->deployment);
+	else
+		drv_http_error(resp, 409, "busy",
+		               "service %s on %s is being deployed by deployment %s (%s); one "
+		               "deployment per service at a time",
+		               b->service, b->agent, b->id, b->name);
+	return DRV_EEXIST;
+}
+
 static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
                   struct drv_plan *plan)
 {
-	char busy[DRV_SEQ_ID_MAX + 1] = "";
+	struct deploy_busy busy;
 	json_t *targets = NULL, *obj = NULL;
 	int rc = find_targets(api, resp, plan, &targets);
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = deploy_engine_submit(api->engine, plan, targets, drv_http_actor(req), &obj, busy);
+	rc = deploy_engine_submit(api->engine, plan, targets, drv_http_actor(req), &obj, &busy);
 	json_decref(targets);
-	if (rc == DRV_EEXIST) {
-		drv_http_audit_note(req, "deployment=%s busy=%s", plan->deployment, busy);
-		drv_http_error(resp, 409, "busy", "deployment %s of %s is still active", busy,
-		               plan->deployment);
+	if (rc == DRV_EEXIST)
+		return refuse_busy(req, resp, plan, &busy);
+	if (rc == DRV_EPERM) {
+		drv_http_audit_note(req, "deployment=%s alerts=firing", plan->deployment);
+		drv_http_error(resp, 409, "alerts-firing",
+		               "%s: not started while a matching alert fires (alert_precheck)",
+		               busy.why);
 		return DRV_EEXIST;
 	}
 	if (rc != DRV_OK)
@@ -301,7 +368,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 	if (!source_ok(source))
 		return drv_http_error_at(resp, 400, "bad-request", "source", 0,
 		                         "source must be 1 to %d printable characters", SOURCE_MAX);
-	rc = parse_plan(req, resp, source, &plan);
+	rc = parse_plan(api, req, resp, source, &plan);
 	if (rc == DRV_OK)
 		rc = check_balancers(api, resp, plan);
 	if (rc == DRV_OK)

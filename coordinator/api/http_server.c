@@ -488,7 +488,7 @@ static bool stream_token_ok(struct stream *s)
 		return true;
 	s->checked_ms = now;
 	rc = drv_token_verify(s->srv->cfg.db, s->token, name, &role);
-	if (rc == DRV_EDB || (rc == DRV_OK && role >= s->need))
+	if (rc == DRV_EDB || (rc == DRV_OK && drv_role_allows(role, s->need)))
 		return true;
 	drv_info("http", "stream ended: its token is revoked or lost its role", "actor=%s",
 	         s->actor);
@@ -873,7 +873,7 @@ static int authenticate(struct drv_http_req *req, enum MHD_Result *res)
 		return rc;
 	}
 	snprintf(req->token, sizeof(req->token), "%s", token);
-	if (req->role < need) {
+	if (!drv_role_allows(req->role, need)) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "this needs the %s role; token \"%s\" is %s",
 		         drv_role_name(need), req->actor, drv_role_name(req->role));

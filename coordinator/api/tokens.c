@@ -22,13 +22,15 @@ const char *drv_role_name(enum drv_role role)
 	case DRV_ROLE_VIEWER: return "viewer";
 	case DRV_ROLE_DEPLOYER: return "deployer";
 	case DRV_ROLE_ADMIN: return "admin";
+	case DRV_ROLE_ALERTS: return "alerts";
 	default: return "none";
 	}
 }
 
 int drv_role_parse(const char *name, enum drv_role *out)
 {
-	static const enum drv_role roles[] = {DRV_ROLE_VIEWER, DRV_ROLE_DEPLOYER, DRV_ROLE_ADMIN};
+	static const enum drv_role roles[] = {DRV_ROLE_VIEWER, DRV_ROLE_DEPLOYER, DRV_ROLE_ADMIN,
+	                                      DRV_ROLE_ALERTS};
 
 	for (size_t i = 0; name && i < sizeof(roles) / sizeof(roles[0]); i++) {
 		if (strcmp(name, drv_role_name(roles[i])) == 0) {
@@ -37,6 +39,15 @@ int drv_role_parse(const char *name, enum drv_role *out)
 		}
 	}
 	return DRV_EINVAL;
+}
+
+bool drv_role_allows(enum drv_role have, enum drv_role need)
+{
+	if (need == DRV_ROLE_ALERTS)
+		return have == DRV_ROLE_ALERTS || have == DRV_ROLE_ADMIN;
+	if (have == DRV_ROLE_ALERTS)
+		return need == DRV_ROLE_NONE;
+	return have >= need;
 }
 
 int drv_token_name_check(const char *name)
@@ -94,7 +105,8 @@ int drv_token_create(sqlite3 *db, const char *name, enum drv_role role,
 	size_t plen = strlen(DRV_TOKEN_PREFIX);
 	int rc;
 
-	if (drv_token_name_check(name) != DRV_OK || role < DRV_ROLE_VIEWER || role > DRV_ROLE_ADMIN)
+	if (drv_token_name_check(name) != DRV_OK || role < DRV_ROLE_VIEWER ||
+	    role > DRV_ROLE_ALERTS)
 		return DRV_EINVAL;
 	if (sodium_init() < 0)
 		return DRV_ESYS;

@@ -1,5 +1,6 @@
 /*
- * tokens.h: API bearer tokens with roles (viewer < deployer < admin).
+ * tokens.h: API bearer tokens with roles (viewer < deployer < admin, and
+ * alerts, outside that order: it may only post alerts, POST /v1/alerts).
  *
  * A token is "drv_" followed by 43 base64url characters (32 random bytes).
  * It is shown once, at creation; the database (api_tokens) keeps only
@@ -15,6 +16,7 @@
 #define DRV_TOKENS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 
 enum drv_role {
@@ -22,16 +24,20 @@ enum drv_role {
 	DRV_ROLE_VIEWER,
 	DRV_ROLE_DEPLOYER,
 	DRV_ROLE_ADMIN,
+	DRV_ROLE_ALERTS, /* only routes that need exactly it (admin may use them too) */
 };
 
 #define DRV_TOKEN_PREFIX   "drv_"
 #define DRV_TOKEN_TEXT_LEN 47 /* "drv_" + 43 characters */
 #define DRV_TOKEN_NAME_MAX 64
 
-/* "viewer", "deployer", "admin" ("none" for DRV_ROLE_NONE). */
+/* "viewer", "deployer", "admin", "alerts" ("none" for DRV_ROLE_NONE). */
 const char *drv_role_name(enum drv_role role);
-/* DRV_EINVAL for anything but viewer, deployer, admin. */
+/* DRV_EINVAL for anything but viewer, deployer, admin, alerts. */
 int drv_role_parse(const char *name, enum drv_role *out);
+/* May a token of role have use a route that needs need? The alerts role
+ * passes only where alerts is needed; there, admin passes too. */
+bool drv_role_allows(enum drv_role have, enum drv_role need);
 
 /* A token name is 1..64 of [A-Za-z0-9._@-]. */
 int drv_token_name_check(const char *name);

@@ -9,10 +9,11 @@
 #include <time.h>
 
 #include "clock.h"
+#include "deploy_hosts.h"
 #include "err.h"
 #include "log.h"
 
-enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB };
+enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB, CMD_ALERTS };
 
 struct cmd {
 	enum cmd_kind kind;
@@ -22,10 +23,11 @@ struct cmd {
 	const char *actor;
 	struct drv_plan *plan;
 	const json_t *targets;
+	const json_t *alerts; /* CMD_ALERTS: the webhook payload */
 	json_t *out;
 	int rc;
 	char why[DRV_SEQ_TEXT_MAX];
-	char busy[DRV_SEQ_ID_MAX + 1];
+	struct deploy_busy busy;
 	bool done;
 	pthread_cond_t cond;
 };
@@ -257,11 +259,24 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 	return c->out ? DRV_OK : DRV_ENOMEM;
 }
 
-static struct dep *busy(struct deploy_engine *e, const char *name)
+/* An active deployment of the same name, or one acting on a service of
+ * this plan on one of the same hosts (one deployment per service at a
+ * time, across plans and environments). */
+static struct dep *busy(struct deploy_engine *e, const struct cmd *c, struct deploy_busy *b)
 {
+	memset(b, 0, sizeof(*b));
 	for (struct dep *d = e->deps; d != NULL; d = d->next) {
-		if (!d->ended && strcmp(d->row.name, name) == 0)
+		if (d->ended)
+			continue;
+		if (strcmp(d->row.name, c->plan->deployment) == 0 ||
+		    (d->plan != NULL &&
+		     deploy_hosts_overlap(c->plan, c->targets, d->plan,
+		                          json_object_get(d->extra, "targets"), b->service,
+		                          sizeof(b->service), b->agent, sizeof(b->agent)))) {
+			snprintf(b->id, sizeof(b->id), "%s", d->row.id);
+			snprintf(b->name, sizeof(b->name), "%s", d->row.name);
 			return d;
+		}
 	}
 	return NULL;
 }
@@ -314,13 +329,13 @@ static int insert_dep(struct deploy_engine *e, struct dep *d)
 
 static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **started)
 {
-	struct dep *d = busy(e, c->plan->deployment);
+	struct dep *d = busy(e, c, &c->busy);
 	int rc;
 
-	if (d != NULL) {
-		snprintf(c->busy, sizeof(c->busy), "%s", d->row.id);
+	if (d != NULL)
 		return DRV_EEXIST;
-	}
+	if (deploy_alerts_precheck(e, c->plan, c->why, sizeof(c->why)) != DRV_OK)
+		return DRV_EPERM;
 	rc = new_dep(e, c, &d);
 	if (rc == DRV_OK)
 		rc = insert_dep(e, d);
@@ -360,6 +375,7 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	case CMD_GET: rc = cmd_get(e, c); break;
 	case CMD_LIST: rc = cmd_list(e, c); break;
 	case CMD_VERB: rc = cmd_verb(e, c); break;
+	case CMD_ALERTS: rc = deploy_alerts_take(e, c->alerts, &c->limit); break;
 	default: rc = DRV_EINVAL; break;
 	}
 	reply(e, c, rc); /* c is the caller's from here on */
@@ -404,15 +420,27 @@ static int call(struct deploy_engine *e, struct cmd *c)
 }
 
 int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
-                         const char *actor, json_t **obj, char busy_id[DRV_SEQ_ID_MAX + 1])
+                         const char *actor, json_t **obj, struct deploy_busy *busy)
 {
 	struct cmd c = {.kind = CMD_SUBMIT, .plan = plan, .targets = targets, .actor = actor};
 	int rc = call(e, &c);
 
-	if (rc == DRV_EEXIST && busy_id != NULL)
-		snprintf(busy_id, DRV_SEQ_ID_MAX + 1, "%s", c.busy);
+	if (rc == DRV_EEXIST && busy != NULL)
+		*busy = c.busy;
+	if (rc == DRV_EPERM && busy != NULL) /* alerts fire: busy->why says which */
+		snprintf(busy->why, sizeof(busy->why), "%s", c.why);
 	if (rc == DRV_OK)
 		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_alerts(struct deploy_engine *e, const json_t *payload, int *matched)
+{
+	struct cmd c = {.kind = CMD_ALERTS, .alerts = payload};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		*matched = c.limit;
 	return rc;
 }
 
@@ -731,6 +759,7 @@ void deploy_engine_free(struct deploy_engine *e)
 		deploy_dep_free(d);
 	}
 	drv_seq_actions_free(&e->acts);
+	json_decref(e->alerts);
 	pthread_cond_destroy(&e->ops_done);
 	pthread_cond_destroy(&e->wake);
 	pthread_mutex_destroy(&e->mu);

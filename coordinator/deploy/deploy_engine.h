@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "core.h"
+#include "deploy_store.h"
 #include "deploy_config.h"
 #include "events.h"
 #include "notify.h"
@@ -45,15 +46,34 @@ void deploy_engine_free(struct deploy_engine *e);
 
 enum deploy_verb { DEPLOY_PAUSE, DEPLOY_RESUME, DEPLOY_PROMOTE, DEPLOY_ABORT, DEPLOY_ROLLBACK };
 
+/* The active deployment that stands in the way of a new one: the same
+ * deployment name (service is ""), or the same service on one of the same
+ * hosts (service and agent name the first such pair). */
+struct deploy_busy {
+	char id[DRV_SEQ_ID_MAX + 1];
+	char name[DEPLOY_NAME_MAX + 1];
+	char service[DRV_PLAN_NAME_MAX + 1];
+	char agent[DRV_AGENT_ID_MAX + 1];
+	char why[DRV_SEQ_TEXT_MAX]; /* DRV_EPERM: the alerts that fire */
+};
+
 /*
  * Create a deployment of plan (pinned: every image has a digest) on
  * targets (deploy_hosts_resolve). On success the engine owns plan and
  * *obj is the deployment object (state pending); it starts right after.
- * DRV_EEXIST: a deployment of the same name is active (*busy_id names it).
+ * DRV_EEXIST: a deployment of the same name is active, or one that acts on
+ * a service of this plan on one of its hosts (*busy says which and where):
+ * one deployment per service and host at a time, across plans.
+ * DRV_EPERM: a service with alert_precheck has a matching alert firing
+ * (busy->why says which).
  * On failure the caller keeps plan.
  */
 int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
-                         const char *actor, json_t **obj, char busy_id[DRV_SEQ_ID_MAX + 1]);
+                         const char *actor, json_t **obj, struct deploy_busy *busy);
+/* An Alertmanager webhook payload ({"alerts": [{"status", "labels"}...]},
+ * checked by the API): services whose rollback_on_alerts match a firing
+ * alert fail (*matched counts them); resolved alerts are recorded. */
+int deploy_engine_alerts(struct deploy_engine *e, const json_t *payload, int *matched);
 /* The deployment object (docs/api.md); DRV_ENOENT if unknown. */
 int deploy_engine_get(struct deploy_engine *e, const char *id, json_t **obj);
 /* {"deployments": [SUMMARY...]}, newest first. */

@@ -39,15 +39,20 @@ static size_t labels_of(const json_t *a, struct drv_plan_kv kv[LABELS_MAX])
 	return n;
 }
 
-static bool matches(const struct drv_plan_hosts *h, const json_t *a)
+bool deploy_hosts_selects(const struct drv_plan_hosts *h, const json_t *a)
 {
 	struct drv_plan_kv kv[LABELS_MAX];
 	size_t n = labels_of(a, kv);
 
-	return accepted(a) && drv_plan_hosts_match(h, str_of(a, "id"), kv, n);
+	return drv_plan_hosts_match(h, str_of(a, "id"), kv, n);
 }
 
-static const json_t *find_agent(const json_t *agents, const char *id)
+static bool matches(const struct drv_plan_hosts *h, const json_t *a)
+{
+	return accepted(a) && deploy_hosts_selects(h, a);
+}
+
+const json_t *deploy_hosts_find(const json_t *agents, const char *id)
 {
 	const json_t *a;
 	size_t i;
@@ -68,11 +73,14 @@ static int check_hosts(const struct drv_plan_hosts *h, const json_t *agents, con
 	size_t i;
 
 	for (i = 0; h->n_labels == 0 && i < h->n_ids; i++) {
-		a = find_agent(agents, h->ids[i]);
+		a = deploy_hosts_find(agents, h->ids[i]);
 		if (a != NULL && accepted(a))
 			continue;
 		snprintf(err->message, sizeof(err->message), "agent \"%s\" is %s", h->ids[i],
-		         a == NULL ? "unknown" : "not accepted");
+		         a == NULL ? "unknown"
+		         : strcmp(str_of(a, "status"), DEPLOY_HOSTS_OUTSIDE) == 0
+		                 ? DEPLOY_HOSTS_OUTSIDE
+		                 : "not accepted");
 		goto fail;
 	}
 	if (h->n_labels == 0)
@@ -89,8 +97,7 @@ fail:
 	return DRV_ENOENT;
 }
 
-/* The agent's release of a service: the running one if there are two. */
-static const json_t *release_of(const json_t *a, const char *service)
+const json_t *deploy_hosts_release(const json_t *a, const char *service)
 {
 	const json_t *r, *best = NULL;
 	size_t i;
@@ -117,7 +124,7 @@ static json_t *service_hosts(const struct drv_plan_service *ps, const json_t *ag
 
 		if (list == NULL || !matches(&ps->hosts, a))
 			continue;
-		rel = release_of(a, ps->name);
+		rel = deploy_hosts_release(a, ps->name);
 		json_array_append_new(list,
 		                      json_pack("{s:s, s:b, s:s, s:s}", "agent", str_of(a, "id"),
 		                                "prev", rel != NULL, "slot", str_of(rel, "slot"),
@@ -222,4 +229,54 @@ int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t 
 	}
 	*out = t;
 	return DRV_OK;
+}
+
+static bool on_agent(const json_t *hosts, const char *id)
+{
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(hosts, i, h)
+	{
+		if (strcmp(str_of(h, "agent"), id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The first agent both host lists (targets' "services" entries) hold. */
+static const char *common_agent(const json_t *ha, const json_t *hb)
+{
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(ha, i, h)
+	{
+		if (on_agent(hb, str_of(h, "agent")))
+			return str_of(h, "agent");
+	}
+	return NULL;
+}
+
+bool deploy_hosts_overlap(const struct drv_plan *a, const json_t *ta, const struct drv_plan *b,
+                          const json_t *tb, char *service, size_t service_cap, char *agent,
+                          size_t agent_cap)
+{
+	const json_t *sa = json_object_get(ta, "services"), *sb = json_object_get(tb, "services");
+
+	for (size_t i = 0; i < a->n_services; i++) {
+		for (size_t j = 0; j < b->n_services; j++) {
+			const char *id;
+
+			if (strcmp(a->services[i].name, b->services[j].name) != 0)
+				continue;
+			id = common_agent(json_array_get(sa, i), json_array_get(sb, j));
+			if (id == NULL)
+				continue;
+			snprintf(service, service_cap, "%s", a->services[i].name);
+			snprintf(agent, agent_cap, "%s", id);
+			return true;
+		}
+	}
+	return false;
 }

@@ -18,8 +18,14 @@
 #define DRV_DEPLOY_HOSTS_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "plan.h"
+
+/* The status an agent outside the plan's environment is given before
+ * resolution: it is no candidate, and a list that names it says so. */
+#define DEPLOY_HOSTS_OUTSIDE "outside the plan's environment"
 
 struct deploy_hosts_err {
 	char field[160];
@@ -27,9 +33,30 @@ struct deploy_hosts_err {
 	char message[256];
 };
 
+/* The agent of that id in agents (core_agents_json), or NULL. */
+const json_t *deploy_hosts_find(const json_t *agents, const char *id);
+
+/* The agent's reported release of service (one with a digest): the running
+ * one if there are two (blue-green), else the other; NULL when none or
+ * when agent is NULL. */
+const json_t *deploy_hosts_release(const json_t *agent, const char *service);
+
+/* Whether h names or selects the agent, whatever its status. */
+bool deploy_hosts_selects(const struct drv_plan_hosts *h, const json_t *agent);
+
 /* DRV_ENOENT (err says where) when hosts are unknown or a selector matches
  * no accepted agent; DRV_ENOMEM. agents is borrowed. */
 int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t **out,
                          struct deploy_hosts_err *err);
+
+/* One deployment per service at a time: where two deployments (plan and
+ * targets each) would both act on the same service on the same agent.
+ * The first such service and agent go to service/agent (truncated to
+ * their caps) and true is returned; false when they touch nothing in
+ * common. Services are the same when their names are, whatever the plan
+ * or environment. */
+bool deploy_hosts_overlap(const struct drv_plan *a, const json_t *ta, const struct drv_plan *b,
+                          const json_t *tb, char *service, size_t service_cap, char *agent,
+                          size_t agent_cap);
 
 #endif

@@ -105,7 +105,19 @@ struct deploy_engine {
 	struct dep *deps;
 	struct drv_seq_actions acts;
 	struct deploy_metrics m;
+	json_t *alerts; /* firing Alertmanager alerts: key -> labels (deploy_alerts.c) */
 };
+
+/* deploy_alerts.c: Alertmanager alerts against rollback_on_alerts */
+#define DEPLOY_ALERTS_MAX 1000 /* firing alerts remembered */
+/* Take a webhook payload (checked by the API): remember what fires, fail
+ * the services whose rules match while their deployment runs, record
+ * resolved ones. *matched: services failed. */
+int deploy_alerts_take(struct deploy_engine *e, const json_t *payload, int *matched);
+/* The first firing alert matching a service of plan with alert_precheck:
+ * DRV_EEXIST and why; DRV_OK when none. */
+int deploy_alerts_precheck(struct deploy_engine *e, const struct drv_plan *plan, char *why,
+                           size_t cap);
 
 /* deploy_engine.c */
 struct dep *deploy_engine_find(struct deploy_engine *e, const char *id);

@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deploy_hosts.h"
 #include "deploy_int.h"
 #include "err.h"
 
 #define PREVIEW_CALLS_MAX 1000000 /* sequencer calls: a bound, not a budget */
-#define LABELS_MAX        64
 
 struct pv_ev {
 	enum drv_seq_event_kind kind;
@@ -174,34 +174,6 @@ static int simulate(struct pv *p)
 
 /* ---- the fleet as it is ---- */
 
-static const json_t *find_agent(const json_t *agents, const char *id)
-{
-	const json_t *a;
-	size_t i;
-
-	json_array_foreach(agents, i, a)
-	{
-		if (strcmp(str_of(a, "id"), id) == 0)
-			return a;
-	}
-	return NULL;
-}
-
-static const json_t *running_release(const json_t *a, const char *service)
-{
-	const json_t *r, *best = NULL;
-	size_t i;
-
-	json_array_foreach(json_object_get(a, "releases"), i, r)
-	{
-		if (strcmp(str_of(r, "service"), service) != 0 || str_of(r, "digest")[0] == '\0')
-			continue;
-		if (best == NULL || strcmp(str_of(r, "state"), "running") == 0)
-			best = r;
-	}
-	return best;
-}
-
 static bool online(const json_t *a)
 {
 	return json_is_true(json_object_get(a, "connected"));
@@ -210,8 +182,8 @@ static bool online(const json_t *a)
 static json_t *host_json(const struct drv_plan_service *ps, const json_t *t, const json_t *agents,
                          int *changes, int *unchanged)
 {
-	const json_t *a = find_agent(agents, str_of(t, "agent"));
-	const json_t *rel = running_release(a, ps->name);
+	const json_t *a = deploy_hosts_find(agents, str_of(t, "agent"));
+	const json_t *rel = deploy_hosts_release(a, ps->name);
 	const char *change = "install";
 
 	if (rel != NULL) {
@@ -229,28 +201,30 @@ static json_t *host_json(const struct drv_plan_service *ps, const json_t *t, con
 	                 ps->version, "change", change, "online", a != NULL && online(a));
 }
 
-static json_t *argv_json(const struct drv_plan_argv *v)
+/* A hook's command, an argument that holds a secret variable's value shown
+ * as "<secret>". */
+static json_t *argv_json(const struct drv_plan *p, const struct drv_plan_argv *v)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; a != NULL && i < v->n; i++)
-		json_array_append_new(a, json_string(v->v[i]));
+		json_array_append_new(a, json_string(drv_plan_redact(p, v->v[i])));
 	return a;
 }
 
-static json_t *hooks_json(const struct drv_plan_hook *h, size_t n, const json_t *hosts,
-                          bool migrations)
+static json_t *hooks_json(const struct drv_plan *p, const struct drv_plan_hook *h, size_t n,
+                          const json_t *hosts, bool migrations)
 {
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr != NULL && i < n; i++) {
-		json_t *o =
-		        json_pack("{s:s, s:O, s:o, s:I}", "name", h[i].name, "hosts",
-		                  json_array_get(hosts, i), migrations ? "up" : "run",
-		                  argv_json(&h[i].run), "timeout_ms", (json_int_t)h[i].timeout_ms);
+		json_t *o = json_pack("{s:s, s:O, s:o, s:I}", "name", h[i].name, "hosts",
+		                      json_array_get(hosts, i), migrations ? "up" : "run",
+		                      argv_json(p, &h[i].run), "timeout_ms",
+		                      (json_int_t)h[i].timeout_ms);
 
 		if (o != NULL && migrations)
-			json_object_set_new(o, "down", argv_json(&h[i].down));
+			json_object_set_new(o, "down", argv_json(p, &h[i].down));
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -398,7 +372,7 @@ static json_t *tiers_json(const struct pv *p, const json_t *targets, const json_
  * until the step's deadline, then counts it failed). */
 static void add_offline(json_t *seen, const json_t *agents, const char *id)
 {
-	const json_t *a = find_agent(agents, id);
+	const json_t *a = deploy_hosts_find(agents, id);
 
 	if (a != NULL && !online(a))
 		json_object_set_new(seen, id, json_true());
@@ -435,22 +409,9 @@ static json_t *skipped_json(const struct drv_plan *plan, const json_t *agents)
 	for (size_t s = 0; arr != NULL && s < plan->n_services; s++) {
 		json_array_foreach(agents, i, a)
 		{
-			struct drv_plan_kv kv[LABELS_MAX];
-			const char *k;
-			json_t *v;
-			size_t n = 0;
-
 			if (strcmp(str_of(a, "status"), "accepted") == 0)
 				continue;
-			json_object_foreach(json_object_get(a, "labels"), k, v)
-			{
-				if (n < LABELS_MAX && json_is_string(v)) {
-					kv[n].key = (char *)k;
-					kv[n].value = (char *)json_string_value(v);
-					n++;
-				}
-			}
-			if (drv_plan_hosts_match(&plan->services[s].hosts, str_of(a, "id"), kv, n))
+			if (deploy_hosts_selects(&plan->services[s].hosts, a))
 				json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "agent",
 				                                     str_of(a, "id"), "status",
 				                                     str_of(a, "status"), "where",
@@ -464,15 +425,15 @@ static json_t *phases_json(const struct pv *p, const json_t *targets)
 {
 	const struct drv_plan *pl = p->plan;
 
-	return json_pack("[{s:s, s:I}, {s:s, s:o}, {s:s, s:o}, {s:s}, {s:s, s:o}]", "phase",
-	                 "prestage", "hosts", (json_int_t)json_object_size(p->prestage), "phase",
-	                 "pre", "hooks",
-	                 hooks_json(pl->pre, pl->n_pre, json_object_get(targets, "pre"), false),
-	                 "phase", "migrations", "hooks",
-	                 hooks_json(pl->migrations, pl->n_migrations,
-	                            json_object_get(targets, "migrations"), true),
-	                 "phase", "tiers", "phase", "post", "hooks",
-	                 hooks_json(pl->post, pl->n_post, json_object_get(targets, "post"), false));
+	return json_pack(
+	        "[{s:s, s:I}, {s:s, s:o}, {s:s, s:o}, {s:s}, {s:s, s:o}]", "phase", "prestage",
+	        "hosts", (json_int_t)json_object_size(p->prestage), "phase", "pre", "hooks",
+	        hooks_json(pl, pl->pre, pl->n_pre, json_object_get(targets, "pre"), false), "phase",
+	        "migrations", "hooks",
+	        hooks_json(pl, pl->migrations, pl->n_migrations,
+	                   json_object_get(targets, "migrations"), true),
+	        "phase", "tiers", "phase", "post", "hooks",
+	        hooks_json(pl, pl->post, pl->n_post, json_object_get(targets, "post"), false));
 }
 
 static json_t *result(const struct pv *p, const json_t *targets, const json_t *agents)

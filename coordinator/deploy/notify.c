@@ -213,6 +213,18 @@ static int post_once(struct notifier *n, const struct delivery *d, bool *retry, 
 	return DRV_EIO;
 }
 
+/* Add d at the tail of the queue. */
+static void append_locked(struct notifier *n, struct delivery *d)
+{
+	d->next = NULL;
+	if (n->tail != NULL)
+		n->tail->next = d;
+	else
+		n->head = d;
+	n->tail = d;
+	n->queued++;
+}
+
 /* Put d back on the queue, due after the backoff for its attempt count. */
 static void requeue_locked(struct notifier *n, struct delivery *d)
 {
@@ -223,13 +235,7 @@ static void requeue_locked(struct notifier *n, struct delivery *d)
 	if (delay > n->cfg.backoff_max_ms)
 		delay = n->cfg.backoff_max_ms;
 	d->due_ms = drv_mono_ms() + delay;
-	d->next = NULL;
-	if (n->tail != NULL)
-		n->tail->next = d;
-	else
-		n->head = d;
-	n->tail = d;
-	n->queued++;
+	append_locked(n, d);
 	n->stats.retried++;
 }
 
@@ -256,15 +262,8 @@ static struct delivery *take_locked(struct notifier *n)
 			pthread_cond_broadcast(&n->idle);
 			pthread_cond_wait(&n->wake, &n->lock);
 		} else {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t wait = soonest - now;
-			ts.tv_sec += wait / 1000;
-			ts.tv_nsec += (wait % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			struct timespec ts = drv_mono_timespec_in(soonest - now);
+
 			pthread_cond_timedwait(&n->wake, &n->lock, &ts);
 		}
 	}
@@ -407,12 +406,7 @@ static int enqueue(struct notifier *n, const struct notify_target *t, enum notif
 		delivery_free(d);
 		return DRV_ETOOBIG;
 	}
-	if (n->tail != NULL)
-		n->tail->next = d;
-	else
-		n->head = d;
-	n->tail = d;
-	n->queued++;
+	append_locked(n, d);
 	n->stats.queued++;
 	pthread_cond_signal(&n->wake);
 	pthread_mutex_unlock(&n->lock);

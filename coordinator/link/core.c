@@ -745,8 +745,14 @@ static struct agent_rt *accepted(struct core *c, const char *id)
 static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *p, uint32_t pipe,
                         struct core_waiter *w, struct core_reply *out)
 {
+	/* The first Poll of a connection may come before (or instead of) a
+	 * Hello: NNG resends a pending request on the new pipe after droverd
+	 * restarts. Write its sequence floor as a Hello would, so a store
+	 * restored from an old backup catches up with what the agent applied. */
+	bool first = !a->connected || a->pipe != pipe;
+
 	mark_seen(c, a, pipe);
-	ack_upto(c, a, p->applied_seq, false);
+	ack_upto(c, a, p->applied_seq, first);
 	if (take_next(c, a, &out->env, &out->len) == DRV_OK)
 		return;
 	if (a->parked != NULL)
@@ -1222,19 +1228,12 @@ int core_relabel(struct core *c, const char *id, const char *by)
 
 int core_enroll_token_create(struct core *c, const struct store_token *t, char *token, size_t cap)
 {
-	uint8_t hash[DRV_SECRET_HASH_LEN];
-	int rc = drv_secret_new("drvenr", token, cap);
+	int rc;
 
+	pthread_mutex_lock(&c->mu);
+	rc = store_enroll_token_create(c->cfg.store, t, drv_wall_ms(), token, cap);
+	pthread_mutex_unlock(&c->mu);
 	if (rc == DRV_OK)
-		rc = drv_secret_hash(token, hash);
-	if (rc == DRV_OK) {
-		pthread_mutex_lock(&c->mu);
-		rc = store_enroll_token_add(c->cfg.store, t, hash, drv_wall_ms());
-		pthread_mutex_unlock(&c->mu);
-	}
-	if (rc != DRV_OK)
-		sodium_memzero(token, cap);
-	else
 		drv_info("core", "enrollment token created",
 		         "name=%s expires_ms=%" PRId64 " max_uses=%" PRId64 " labels=%s", t->name,
 		         t->expires_ms, t->max_uses, t->labels ? t->labels : "{}");

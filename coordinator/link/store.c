@@ -1,6 +1,7 @@
 /* store.c: agents, instruction queue, events and token hashes in SQLite. */
 #include "store.h"
 
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,14 +370,15 @@ int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq)
 	                  id, (int64_t)seq, false);
 }
 
-static int delete_rows(struct store *s, const char *sql, const char *id)
+/* A statement without rows whose one parameter is the text arg. */
+static int run_text(struct store *s, const char *sql, const char *arg)
 {
 	sqlite3_stmt *st;
 	int rc = prep(s, sql, &st);
 
 	if (rc != DRV_OK)
 		return rc;
-	bind_text(st, 1, id);
+	bind_text(st, 1, arg);
 	return run(s, st);
 }
 
@@ -386,9 +388,9 @@ int store_agent_delete(struct store *s, const char *id)
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = delete_rows(s, "DELETE FROM instructions WHERE agent_id = ?", id);
+	rc = run_text(s, "DELETE FROM instructions WHERE agent_id = ?", id);
 	if (rc == DRV_OK)
-		rc = delete_rows(s, "DELETE FROM agents WHERE id = ?", id);
+		rc = run_text(s, "DELETE FROM agents WHERE id = ?", id);
 	if (rc == DRV_OK && sqlite3_changes(s->db) == 0)
 		rc = DRV_ENOENT;
 	if (rc == DRV_OK)
@@ -426,20 +428,26 @@ int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
 	return rc;
 }
 
-int store_agent_count(struct store *s, enum agent_status status, size_t *out)
+/* A count(*) query whose one parameter is the text arg. */
+static int count_text(struct store *s, const char *sql, const char *arg, size_t *out)
 {
 	sqlite3_stmt *st;
-	int rc;
+	int rc = prep(s, sql, &st);
 
-	rc = prep(s, "SELECT count(*) FROM agents WHERE status = ?", &st);
 	if (rc != DRV_OK)
 		return rc;
-	bind_text(st, 1, store_agent_status_name(status));
+	bind_text(st, 1, arg);
 	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
 	if (rc == DRV_OK)
 		*out = (size_t)sqlite3_column_int64(st, 0);
 	done(s, st);
 	return rc;
+}
+
+int store_agent_count(struct store *s, enum agent_status status, size_t *out)
+{
+	return count_text(s, "SELECT count(*) FROM agents WHERE status = ?",
+	                  store_agent_status_name(status), out);
 }
 
 /* ---- instructions ---- */
@@ -811,17 +819,8 @@ int store_agent_rekey(struct store *s, const struct store_agent *a)
 
 int store_agent_count_peer(struct store *s, const char *peer, size_t *out)
 {
-	sqlite3_stmt *st;
-	int rc = prep(s, "SELECT count(*) FROM agents WHERE status = 'pending' AND peer = ?", &st);
-
-	if (rc != DRV_OK)
-		return rc;
-	bind_text(st, 1, peer);
-	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
-	if (rc == DRV_OK)
-		*out = (size_t)sqlite3_column_int64(st, 0);
-	done(s, st);
-	return rc;
+	return count_text(s, "SELECT count(*) FROM agents WHERE status = 'pending' AND peer = ?",
+	                  peer, out);
 }
 
 #define EXPIRE_BATCH 256
@@ -879,6 +878,21 @@ int store_enroll_token_add(struct store *s, const struct store_token *t,
 	return run(s, st);
 }
 
+int store_enroll_token_create(struct store *s, const struct store_token *t, int64_t now_ms,
+                              char *token, size_t cap)
+{
+	uint8_t hash[DRV_SECRET_HASH_LEN];
+	int rc = drv_secret_new("drvenr", token, cap);
+
+	if (rc == DRV_OK)
+		rc = drv_secret_hash(token, hash);
+	if (rc == DRV_OK)
+		rc = store_enroll_token_add(s, t, hash, now_ms);
+	if (rc != DRV_OK)
+		sodium_memzero(token, cap);
+	return rc;
+}
+
 struct token_row {
 	char name[64];
 	int64_t expires_ms, revoked_ms, max_uses, uses;
@@ -921,17 +935,6 @@ static int token_find(struct store *s, const uint8_t want[DRV_SECRET_HASH_LEN],
 	return found ? DRV_OK : DRV_ENOENT;
 }
 
-static int token_count_use(struct store *s, const char *name)
-{
-	sqlite3_stmt *st;
-	int rc = prep(s, "UPDATE enroll_tokens SET uses = uses + 1 WHERE name = ?", &st);
-
-	if (rc != DRV_OK)
-		return rc;
-	bind_text(st, 1, name);
-	return run(s, st);
-}
-
 int store_enroll_token_use(struct store *s, const char *token, const char *labels_json,
                            int64_t now_ms, char name_out[64], char *why, size_t len)
 {
@@ -960,7 +963,7 @@ int store_enroll_token_use(struct store *s, const char *token, const char *label
 	else if (enroll_rules_allow(t.labels, labels_json, why, len) != DRV_OK)
 		rc = DRV_EPERM;
 	if (rc == DRV_OK)
-		rc = token_count_use(s, t.name);
+		rc = run_text(s, "UPDATE enroll_tokens SET uses = uses + 1 WHERE name = ?", t.name);
 	if (rc == DRV_OK)
 		snprintf(name_out, 64, "%s", t.name);
 	free(t.labels);

@@ -120,6 +120,17 @@ static const char *const migrations[] = {
         "  WHEN OLD.status NOT IN (401, 429)"
         "  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
         "CREATE INDEX audit_status ON audit(status, id);",
+        /* 6: the alerts role (api/tokens.h: may only post Alertmanager's webhook) */
+        "CREATE TABLE api_tokens_new ("
+        "  name TEXT PRIMARY KEY,"
+        "  role TEXT NOT NULL CHECK (role IN ('viewer','deployer','admin','alerts')),"
+        "  hash BLOB NOT NULL,"
+        "  created_ms INTEGER NOT NULL,"
+        "  revoked_ms INTEGER);"
+        "INSERT INTO api_tokens_new(name, role, hash, created_ms, revoked_ms)"
+        "  SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens;"
+        "DROP TABLE api_tokens;"
+        "ALTER TABLE api_tokens_new RENAME TO api_tokens;",
 };
 
 const char *const *drv_schema_migrations(size_t *n)

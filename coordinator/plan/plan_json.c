@@ -303,6 +303,20 @@ static void jprom(struct jb *b, json_t *o, const struct drv_plan_analysis *an)
 	    json_pack("{s{ssso}}", "prometheus", "server", an->server, "checks", checks));
 }
 
+static void jalerts(struct jb *b, json_t *o, const struct drv_plan_service *s)
+{
+	json_t *rules;
+
+	if (s->alert_precheck)
+		put(b, o, "alert_precheck", json_true());
+	if (s->n_alert_rules == 0)
+		return;
+	rules = json_array();
+	for (size_t i = 0; rules != NULL && i < s->n_alert_rules; i++)
+		push(b, rules, jkv(b, s->alert_rules[i].labels, s->alert_rules[i].n));
+	put(b, o, "rollback_on_alerts", rules);
+}
+
 static json_t *jservice(struct jb *b, const struct drv_plan_service *s)
 {
 	json_t *o = json_object();
@@ -334,6 +348,7 @@ static json_t *jservice(struct jb *b, const struct drv_plan_service *s)
 	put(b, o, "strategy", jstrategy(b, &s->strategy));
 	put(b, o, "failure", jfailure(b, &s->failure));
 	jprom(b, o, &s->analysis);
+	jalerts(b, o, s);
 	return o;
 }
 
@@ -375,7 +390,13 @@ json_t *drv_plan_to_json(const struct drv_plan *p)
 		return NULL;
 	put(&b, o, "deployment", json_string(p->deployment));
 	put(&b, o, "version", json_string(p->version));
+	if (p->environment != NULL)
+		put(&b, o, "environment", json_string(p->environment));
+	if (p->n_vars > 0)
+		put(&b, o, "vars", jkv(&b, p->vars, p->n_vars));
 	put(&b, o, "defaults", json_pack("{so}", "prestage_timeout", jdur(p->prestage_timeout_ms)));
+	if (p->bake_ms > 0)
+		put(&b, o, "bake", jdur(p->bake_ms));
 	if (p->has_budget)
 		put(&b, o, "failure",
 		    json_pack("{so}", "max_failed_hosts", jamount(p->max_failed_hosts)));

@@ -336,3 +336,141 @@ void plan_analysis_read(struct vctx *c, const json_t *v, const char *path,
 	an->line = drv_yj_line(c->lines, sp);
 	read_checks(c, pr, p, an);
 }
+
+/* ---- rollback_on_alerts ---- */
+
+void plan_alerts_free(struct drv_plan_service *s)
+{
+	for (size_t i = 0; i < s->n_alert_rules; i++)
+		plan_kv_free(s->alert_rules[i].labels, s->alert_rules[i].n);
+	free(s->alert_rules);
+	s->alert_rules = NULL;
+	s->n_alert_rules = 0;
+}
+
+static bool label_name_ok(const char *k)
+{
+	if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || *k == '_'))
+		return false;
+	for (k++; *k; k++)
+		if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') ||
+		      (*k >= '0' && *k <= '9') || *k == '_'))
+			return false;
+	return true;
+}
+
+static void read_rule(struct vctx *c, const json_t *v, const char *path,
+                      struct drv_plan_alert_rule *r)
+{
+	const char *key;
+	json_t *val;
+	char p[DRV_YJ_PATH_MAX];
+
+	r->line = drv_yj_line(c->lines, path);
+	if (!json_is_object(v) || json_object_size(v) == 0 ||
+	    json_object_size(v) > DRV_PLAN_MAX_ALERT_LABELS) {
+		plan_verr(c, path, "must be a mapping of 1 to %d label: value matchers",
+		          DRV_PLAN_MAX_ALERT_LABELS);
+		return;
+	}
+	r->labels = calloc(json_object_size(v), sizeof(*r->labels));
+	if (r->labels == NULL) {
+		c->oom = true;
+		return;
+	}
+	json_object_foreach((json_t *)v, key, val)
+	{
+		plan_pjoin(p, path, key);
+		if (!label_name_ok(key) || strlen(key) > DRV_PLAN_NAME_MAX) {
+			plan_verr(c, p, "a label name is [A-Za-z_][A-Za-z0-9_]*");
+			continue;
+		}
+		if (!json_is_string(val) || json_string_length(val) > DRV_PLAN_ALERT_VALUE_MAX ||
+		    strlen(json_string_value(val)) != json_string_length(val)) {
+			plan_verr(c, p, "must be a string of at most %d bytes",
+			          DRV_PLAN_ALERT_VALUE_MAX);
+			continue;
+		}
+		r->labels[r->n].key = plan_strdup(c, key);
+		r->labels[r->n].value = plan_strdup(c, json_string_value(val));
+		r->n++;
+	}
+}
+
+/* `rollback_on_alerts` and `alert_precheck` of a service or of defaults
+ * (a service's list replaces the default one). */
+void plan_alerts_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_service *s)
+{
+	const json_t *list = json_object_get(v, "rollback_on_alerts");
+	const json_t *pre = json_object_get(v, "alert_precheck");
+	char p[DRV_YJ_PATH_MAX], ip[DRV_YJ_PATH_MAX];
+	size_t n = json_array_size(list);
+
+	if (pre != NULL) {
+		plan_pjoin(p, path, "alert_precheck");
+		if (json_is_boolean(pre))
+			s->alert_precheck = json_is_true(pre);
+		else
+			plan_verr(c, p, "must be true or false");
+	}
+	if (list == NULL)
+		return;
+	plan_pjoin(p, path, "rollback_on_alerts");
+	if (!json_is_array(list) || n > DRV_PLAN_MAX_ALERT_RULES) {
+		plan_verr(c, p, "must be a list of at most %d rules ({alertname: X, ...})",
+		          DRV_PLAN_MAX_ALERT_RULES);
+		return;
+	}
+	plan_alerts_free(s);
+	s->alert_rules = calloc(n + 1, sizeof(*s->alert_rules));
+	if (s->alert_rules == NULL) {
+		c->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		plan_pindex(ip, p, i);
+		read_rule(c, json_array_get(list, i), ip, &s->alert_rules[s->n_alert_rules++]);
+	}
+}
+
+static bool value_matches(const char *want, const struct drv_plan_service *ps, const char *got)
+{
+	char buf[4 * DRV_PLAN_ALERT_VALUE_MAX];
+	size_t o = 0;
+
+	for (const char *p = want; *p && o + 1 < sizeof(buf);) {
+		const char *sub = NULL;
+		size_t skip = 0;
+		if (strncmp(p, "{{service}}", 11) == 0)
+			sub = ps->name, skip = 11;
+		else if (strncmp(p, "{{version}}", 11) == 0)
+			sub = ps->version ? ps->version : "", skip = 11;
+		if (sub != NULL) {
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s", sub);
+			if (o >= sizeof(buf))
+				return false;
+			p += skip;
+		} else {
+			buf[o++] = *p++;
+		}
+	}
+	buf[o < sizeof(buf) ? o : sizeof(buf) - 1] = '\0';
+	return strcmp(buf, got) == 0;
+}
+
+int drv_plan_alert_match(const struct drv_plan_service *ps, const json_t *labels)
+{
+	for (size_t i = 0; i < ps->n_alert_rules; i++) {
+		const struct drv_plan_alert_rule *r = &ps->alert_rules[i];
+		bool all = r->n > 0;
+
+		for (size_t j = 0; j < r->n && all; j++) {
+			const char *got =
+			        json_string_value(json_object_get(labels, r->labels[j].key));
+			all = got != NULL && value_matches(r->labels[j].value, ps, got);
+		}
+		if (all)
+			return (int)i;
+	}
+	return -1;
+}

@@ -134,6 +134,7 @@ static void read_common(struct vctx *c, const json_t *v, const char *path,
 	plan_failure_read(c, json_object_get(v, "failure"), p, &s->failure);
 	plan_pjoin(p, path, "analysis");
 	plan_analysis_read(c, json_object_get(v, "analysis"), p, &s->analysis);
+	plan_alerts_read(c, v, path, s);
 }
 
 static void service_base(struct vctx *c, const json_t *defaults, struct drv_plan_service *s)
@@ -204,11 +205,29 @@ static void check_service(struct vctx *c, const char *path, struct drv_plan_serv
 static void service_read(struct vctx *c, const json_t *v, const char *path, const json_t *defaults,
                          const char *version, struct drv_plan_service *s)
 {
-	static const char *const keys[] = {
-	        "name",     "image",     "hosts", "command",    "env",          "files",
-	        "driver",   "isolation", "port",  "stop_grace", "version",      "health",
-	        "strategy", "failure",   "user",  "group",      "capabilities", "keep_setid",
-	        "systemd",  "analysis",  NULL};
+	static const char *const keys[] = {"name",
+	                                   "image",
+	                                   "hosts",
+	                                   "command",
+	                                   "env",
+	                                   "files",
+	                                   "driver",
+	                                   "isolation",
+	                                   "port",
+	                                   "stop_grace",
+	                                   "version",
+	                                   "health",
+	                                   "strategy",
+	                                   "failure",
+	                                   "user",
+	                                   "group",
+	                                   "capabilities",
+	                                   "keep_setid",
+	                                   "systemd",
+	                                   "analysis",
+	                                   "rollback_on_alerts",
+	                                   "alert_precheck",
+	                                   NULL};
 	char p[DRV_YJ_PATH_MAX];
 
 	s->line = drv_yj_line(c->lines, path);
@@ -412,9 +431,10 @@ static void read_notify(struct vctx *c, const json_t *root, struct drv_plan *p)
 static void read_defaults(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
 	static const char *const keys[] = {
-	        "driver",           "isolation",  "strategy", "health", "failure",
-	        "prestage_timeout", "stop_grace", "user",     "group",  "capabilities",
-	        "keep_setid",       "systemd",    "analysis", NULL};
+	        "driver",   "isolation",          "strategy",       "health",
+	        "failure",  "prestage_timeout",   "stop_grace",     "user",
+	        "group",    "capabilities",       "keep_setid",     "systemd",
+	        "analysis", "rollback_on_alerts", "alert_precheck", NULL};
 	json_t *d = json_object_get(root, "defaults");
 	struct drv_plan_service scratch;
 
@@ -433,6 +453,7 @@ static void read_defaults(struct vctx *c, const json_t *root, struct drv_plan *p
 	plan_privs_free(&scratch.privs);
 	plan_strategy_free(&scratch.strategy);
 	plan_analysis_free(&scratch.analysis);
+	plan_alerts_free(&scratch);
 }
 
 static void read_budget(struct vctx *c, const json_t *root, struct drv_plan *p)
@@ -459,8 +480,9 @@ static bool valid_version(const char *v)
 
 static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
-	static const char *const keys[] = {"deployment", "version", "defaults", "failure", "pre",
-	                                   "migrations", "tiers",   "post",     "notify",  NULL};
+	static const char *const keys[] = {
+	        "deployment", "version", "environment", "vars",   "defaults", "failure", "pre",
+	        "migrations", "tiers",   "post",        "notify", "bake",     NULL};
 
 	plan_check_keys(c, root, "", keys);
 	if (plan_read_name(c, root, "", "deployment", &p->deployment) == 0)
@@ -470,8 +492,14 @@ static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 	else if (p->version != NULL && !valid_version(p->version))
 		plan_verr(c, "version", "use letters, digits, '.', '_', '+', '-' (at most %d)",
 		          VERSION_MAX);
+	plan_read_name(c, root, "", "environment", &p->environment);
+	/* vars were checked (and reported) when they were filled in */
+	c->quiet = true;
+	plan_read_env(c, root, "", "vars", &p->vars, &p->n_vars);
+	c->quiet = false;
 	read_defaults(c, root, p);
 	read_budget(c, root, p);
+	plan_read_duration(c, root, "", "bake", &p->bake_ms);
 	read_hooks(c, root, "pre", 0, &p->pre, &p->n_pre);
 	read_hooks(c, root, "migrations", 1, &p->migrations, &p->n_migrations);
 	read_hooks(c, root, "post", 0, &p->post, &p->n_post);

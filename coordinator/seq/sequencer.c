@@ -161,6 +161,8 @@ static void drive_tiers(struct drv_seq *s)
 		return end_if_settled(s);
 	if (s->state != DRV_SEQ_TIERS || !settled)
 		return;
+	if (s->tier + 1 >= s->plan->n_tiers && !seq_bake(s))
+		return; /* the last tier bakes */
 	seq_notify(s, DRV_EVENT_TIER_DONE, "tier %s done", t->name);
 	if (s->tier + 1 < s->plan->n_tiers) {
 		s->tier++;
@@ -265,6 +267,25 @@ static int on_pause(struct drv_seq *s, bool pause)
 	seq_notify(s, pause ? DRV_EVENT_PAUSED : DRV_EVENT_RESUMED, "%s %s", s->plan->deployment,
 	           pause ? "paused" : "resumed");
 	return DRV_OK;
+}
+
+/* A service failed from outside (an alert): a breach while it deploys or,
+ * done, while the deployment has not ended. */
+static int on_fail(struct drv_seq *s, const struct drv_seq_event *ev)
+{
+	for (size_t i = 0; i < s->plan->n_services && ev->service != NULL; i++) {
+		struct seq_svc *v = &s->svcs[i];
+
+		if (strcmp(v->ps->name, ev->service) != 0)
+			continue;
+		if (drv_seq_state_terminal(s->state) || s->state == DRV_SEQ_ROLLBACK ||
+		    (v->state != SVC_RUNNING && v->state != SVC_DONE))
+			return DRV_ESTATE;
+		seq_breach(s, v, ev->message ? ev->message : "failed");
+		s->changed = true;
+		return DRV_OK;
+	}
+	return DRV_EINVAL;
 }
 
 static int on_promote(struct drv_seq *s, const char *only)
@@ -399,6 +420,7 @@ int drv_seq_handle(struct drv_seq *s, const struct drv_seq_event *ev, int64_t no
 	case DRV_SEQ_EV_PAUSE: rc = on_pause(s, true); break;
 	case DRV_SEQ_EV_RESUME: rc = on_pause(s, false); break;
 	case DRV_SEQ_EV_PROMOTE: rc = on_promote(s, ev->service); break;
+	case DRV_SEQ_EV_FAIL: rc = on_fail(s, ev); break;
 	case DRV_SEQ_EV_ABORT: rc = on_abort(s); break;
 	case DRV_SEQ_EV_ROLLBACK: rc = on_rollback(s); break;
 	default: rc = DRV_EINVAL; break;

@@ -86,6 +86,8 @@ enum drv_seq_event_kind {
 	DRV_SEQ_EV_PROMOTE,  /* operator: end a canary pause / finalize blue-green now */
 	DRV_SEQ_EV_ABORT,    /* operator: stop where it stands */
 	DRV_SEQ_EV_ROLLBACK, /* operator: roll the whole deployment back */
+	DRV_SEQ_EV_FAIL,     /* the service failed (a matching alert fired; message:
+	                      * why): a breach, rolled back by its failure policy */
 };
 
 enum drv_seq_result {

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #include "clock.h"
+#include "cfg_section.h"
 #include "err.h"
 #include "yamljson.h"
 
@@ -20,51 +21,6 @@
 #define TIMEOUT_MS 10000
 #define TIMEOUT_LO 100
 #define TIMEOUT_HI (10 * 60 * 1000)
-
-struct rd {
-	const struct drv_yj_lines *lines;
-	const char *file, *base_dir;
-	struct drv_cfg_diag *diag;
-	int errors;
-};
-
-__attribute__((format(printf, 3, 4))) static void rerr(struct rd *r, const char *path,
-                                                       const char *fmt, ...)
-{
-	char msg[160];
-	va_list ap;
-	int line = drv_yj_line(r->lines, path);
-
-	r->errors++;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (r->diag->n >= DRV_CFG_DIAG_MAX) {
-		r->diag->dropped++;
-		return;
-	}
-	if (line > 0)
-		snprintf(r->diag->msg[r->diag->n++], DRV_CFG_DIAG_LEN, "%.80s:%d: %.60s: %s",
-		         r->file, line, path, msg);
-	else
-		snprintf(r->diag->msg[r->diag->n++], DRV_CFG_DIAG_LEN, "%.80s: %.60s: %s", r->file,
-		         path, msg);
-}
-
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > DRV_TRAFFIC_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
 
 static void free_argv(char **v)
 {
@@ -93,43 +49,33 @@ void drv_traffic_balancers_free(struct drv_traffic_balancers *b)
 	b->n = 0;
 }
 
-static char *resolve(const char *base_dir, const char *p)
-{
-	char *out;
-
-	if (p[0] == '/' || base_dir == NULL)
-		return strdup(p);
-	if (asprintf(&out, "%s/%s", base_dir, p) < 0)
-		return NULL;
-	return out;
-}
-
-static int read_socket(struct rd *r, const json_t *v, const char *path,
+static int read_socket(struct drv_cfg_rd *r, const json_t *v, const char *path,
                        struct drv_traffic_balancer *b)
 {
 	const char *s = json_string_value(v);
 
 	if (s == NULL || s[0] == '\0' || strlen(s) != json_string_length(v)) {
-		rerr(r, path, "must be the path of HAProxy's admin socket");
+		drv_cfg_rd_err(r, path, "must be the path of HAProxy's admin socket");
 		return DRV_OK;
 	}
-	b->socket = resolve(r->base_dir, s);
+	b->socket = drv_cfg_resolve(r->base_dir, s);
 	if (b->socket == NULL)
 		return DRV_ENOMEM;
 	if (strlen(b->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		rerr(r, path, "longer than a unix socket path may be (%zu bytes)",
-		     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		drv_cfg_rd_err(r, path, "longer than a unix socket path may be (%zu bytes)",
+		               sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	return DRV_OK;
 }
 
-static int read_argv(struct rd *r, const json_t *v, const char *path,
+static int read_argv(struct drv_cfg_rd *r, const json_t *v, const char *path,
                      struct drv_traffic_balancer *b)
 {
 	size_t n = json_array_size(v);
 
 	if (!json_is_array(v) || n == 0 || n > DRV_TRAFFIC_ARGV_MAX) {
-		rerr(r, path, "must be a list of 1 to %d words: the command and its arguments",
-		     DRV_TRAFFIC_ARGV_MAX);
+		drv_cfg_rd_err(r, path,
+		               "must be a list of 1 to %d words: the command and its arguments",
+		               DRV_TRAFFIC_ARGV_MAX);
 		return DRV_OK;
 	}
 	b->argv = calloc(n + 1, sizeof(*b->argv));
@@ -143,8 +89,8 @@ static int read_argv(struct rd *r, const json_t *v, const char *path,
 		    strlen(s) > DRV_TRAFFIC_WORD_MAX) {
 			char p[2 * DRV_YJ_PATH_MAX + 24];
 			snprintf(p, sizeof(p), "%s[%zu]", path, i);
-			rerr(r, p, "must be a non-empty string of at most %d bytes",
-			     DRV_TRAFFIC_WORD_MAX);
+			drv_cfg_rd_err(r, p, "must be a non-empty string of at most %d bytes",
+			               DRV_TRAFFIC_WORD_MAX);
 			return DRV_OK;
 		}
 		b->argv[i] = strdup(s);
@@ -152,32 +98,33 @@ static int read_argv(struct rd *r, const json_t *v, const char *path,
 			return DRV_ENOMEM;
 	}
 	if (b->argv[0][0] != '/')
-		rerr(r, path,
-		     "the command must be an absolute path (droverd does not search PATH)");
+		drv_cfg_rd_err(
+		        r, path,
+		        "the command must be an absolute path (droverd does not search PATH)");
 	return DRV_OK;
 }
 
-static void read_timeout(struct rd *r, const json_t *v, const char *path,
+static void read_timeout(struct drv_cfg_rd *r, const json_t *v, const char *path,
                          struct drv_traffic_balancer *b)
 {
 	int64_t ms;
 
 	if (!json_is_string(v) || drv_parse_duration_ms(json_string_value(v), &ms) != DRV_OK ||
 	    ms < TIMEOUT_LO || ms > TIMEOUT_HI) {
-		rerr(r, path, "must be a duration from 100ms to 10m such as 10s");
+		drv_cfg_rd_err(r, path, "must be a duration from 100ms to 10m such as 10s");
 		return;
 	}
 	b->timeout_ms = ms;
 }
 
 /* One field of balancer b; path is "balancers.NAME.KEY". */
-static int read_field(struct rd *r, const char *key, const json_t *v, const char *path,
+static int read_field(struct drv_cfg_rd *r, const char *key, const json_t *v, const char *path,
                       struct drv_traffic_balancer *b)
 {
 	if (strcmp(key, "kind") == 0) {
 		const char *k = json_string_value(v);
 		if (k == NULL || (strcmp(k, "haproxy") != 0 && strcmp(k, "command") != 0)) {
-			rerr(r, path, "must be haproxy or command");
+			drv_cfg_rd_err(r, path, "must be haproxy or command");
 			return DRV_OK;
 		}
 		b->kind = strdup(k);
@@ -191,12 +138,12 @@ static int read_field(struct rd *r, const char *key, const json_t *v, const char
 		read_timeout(r, v, path, b);
 		return DRV_OK;
 	}
-	rerr(r, path, "unknown field (kind, socket, argv, timeout)");
+	drv_cfg_rd_err(r, path, "unknown field (kind, socket, argv, timeout)");
 	return DRV_OK;
 }
 
 /* What each kind needs, and nothing of the other. */
-static void check_kind(struct rd *r, const char *path, const struct drv_traffic_balancer *b,
+static void check_kind(struct drv_cfg_rd *r, const char *path, const struct drv_traffic_balancer *b,
                        const json_t *v)
 {
 	char p[2 * DRV_YJ_PATH_MAX + 8];
@@ -204,19 +151,21 @@ static void check_kind(struct rd *r, const char *path, const struct drv_traffic_
 
 	if (b->kind == NULL) {
 		if (json_object_get(v, "kind") == NULL)
-			rerr(r, path, "kind is required: haproxy or command");
+			drv_cfg_rd_err(r, path, "kind is required: haproxy or command");
 		return;
 	}
 	if (haproxy && json_object_get(v, "socket") == NULL)
-		rerr(r, path, "a haproxy balancer needs socket: the admin socket's path");
+		drv_cfg_rd_err(r, path, "a haproxy balancer needs socket: the admin socket's path");
 	if (!haproxy && json_object_get(v, "argv") == NULL)
-		rerr(r, path, "a command balancer needs argv: [/path/to/command, args...]");
+		drv_cfg_rd_err(r, path,
+		               "a command balancer needs argv: [/path/to/command, args...]");
 	snprintf(p, sizeof(p), "%s.%s", path, haproxy ? "argv" : "socket");
 	if (json_object_get(v, haproxy ? "argv" : "socket") != NULL)
-		rerr(r, p, "not a field of a %s balancer", b->kind);
+		drv_cfg_rd_err(r, p, "not a field of a %s balancer", b->kind);
 }
 
-static int read_one(struct rd *r, const char *name, const json_t *v, struct drv_traffic_balancer *b)
+static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v,
+                    struct drv_traffic_balancer *b)
 {
 	char path[DRV_YJ_PATH_MAX], fp[2 * DRV_YJ_PATH_MAX];
 	const char *key;
@@ -224,13 +173,13 @@ static int read_one(struct rd *r, const char *name, const json_t *v, struct drv_
 	int rc = DRV_OK;
 
 	snprintf(path, sizeof(path), SECTION ".%s", name);
-	if (!name_ok(name)) {
-		rerr(r, path, "a balancer's name is 1 to %d of A-Z a-z 0-9 . _ -",
-		     DRV_TRAFFIC_NAME_MAX);
+	if (!drv_cfg_name_ok(name)) {
+		drv_cfg_rd_err(r, path, "a balancer's name is 1 to %d of A-Z a-z 0-9 . _ -",
+		               DRV_TRAFFIC_NAME_MAX);
 		return DRV_OK;
 	}
 	if (!json_is_object(v)) {
-		rerr(r, path, "must be a mapping: kind, socket or argv, timeout");
+		drv_cfg_rd_err(r, path, "must be a mapping: kind, socket or argv, timeout");
 		return DRV_OK;
 	}
 	b->name = strdup(name);
@@ -248,61 +197,57 @@ static int read_one(struct rd *r, const char *name, const json_t *v, struct drv_
 	return DRV_OK;
 }
 
+static int read_entry(struct drv_cfg_rd *r, const char *name, const json_t *v, void *elem)
+{
+	return read_one(r, name, v, elem);
+}
+
+static void free_entry(void *elem)
+{
+	balancer_free(elem);
+}
+
+static const struct drv_cfg_section sec = {
+        .key = SECTION,
+        .what = "balancers",
+        .max = DRV_TRAFFIC_BALANCERS_MAX,
+        .size = sizeof(struct drv_traffic_balancer),
+        .read_one = read_entry,
+        .free_one = free_entry,
+};
+
+/* Keep what was read in out (nothing when the section is absent). */
+static int keep(int rc, void *v, size_t n, struct drv_traffic_balancers *out)
+{
+	if (rc == DRV_OK && v != NULL) {
+		out->v = v;
+		out->n = n;
+	}
+	return rc;
+}
+
 int drv_traffic_balancers_read(const json_t *root, const struct drv_yj_lines *lines,
                                const char *file, const char *base_dir,
                                struct drv_traffic_balancers *out, struct drv_cfg_diag *diag)
 {
-	struct rd r = {.lines = lines, .file = file, .base_dir = base_dir, .diag = diag};
-	const json_t *sec = json_object_get(root, SECTION);
-	struct drv_traffic_balancers b = {0};
-	const char *name;
-	json_t *item;
-	int rc = DRV_OK;
+	struct drv_cfg_rd r = {.lines = lines, .file = file, .base_dir = base_dir, .diag = diag};
+	void *v = NULL;
+	size_t n = 0;
 
-	if (sec == NULL || json_is_null(sec))
-		return DRV_OK;
-	if (!json_is_object(sec) || json_object_size(sec) > DRV_TRAFFIC_BALANCERS_MAX) {
-		rerr(&r, SECTION, "must be a mapping of at most %d names to balancers",
-		     DRV_TRAFFIC_BALANCERS_MAX);
-		return DRV_EINVAL;
-	}
-	b.v = calloc(json_object_size(sec) + 1, sizeof(*b.v));
-	if (b.v == NULL)
-		return DRV_ENOMEM;
-	json_object_foreach((json_t *)sec, name, item)
-	{
-		rc = read_one(&r, name, item, &b.v[b.n++]);
-		if (rc != DRV_OK)
-			break;
-	}
-	if (rc == DRV_OK && r.errors > 0)
-		rc = DRV_EINVAL;
-	if (rc != DRV_OK) {
-		drv_traffic_balancers_free(&b);
-		return rc;
-	}
-	*out = b;
-	return DRV_OK;
+	int rc = drv_cfg_section_read(&sec, &r, root, &v, &n);
+
+	return keep(rc, v, n, out);
 }
 
 int drv_traffic_balancers_parse(const char *buf, size_t len, const char *file, const char *base_dir,
                                 struct drv_traffic_balancers *out, struct drv_cfg_diag *diag)
 {
-	struct drv_yj_lines *lines = NULL;
-	struct drv_yj_error err;
-	json_t *root = NULL;
-	int rc = drv_yj_load_buffer(buf, len, DRV_CFG_FILE_MAX, &root, &lines, &err);
+	void *v = NULL;
+	size_t n = 0;
 
-	if (rc != DRV_OK) {
-		if (diag->n < DRV_CFG_DIAG_MAX)
-			snprintf(diag->msg[diag->n++], DRV_CFG_DIAG_LEN, "%.60s:%d: %.200s", file,
-			         err.line, err.msg);
-		return rc == DRV_ENOMEM ? rc : DRV_EINVAL;
-	}
-	rc = drv_traffic_balancers_read(root, lines, file, base_dir, out, diag);
-	json_decref(root);
-	drv_yj_lines_free(lines);
-	return rc;
+	int rc = drv_cfg_section_parse(&sec, buf, len, file, base_dir, diag, &v, &n);
+
+	return keep(rc, v, n, out);
 }
 
 const struct drv_traffic_balancer *drv_traffic_balancer_find(const struct drv_traffic_balancers *b,

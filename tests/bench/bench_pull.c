@@ -1,12 +1,15 @@
 /*
  * bench_pull.c: time the agent's image puller on one image.
  *
- *   bench_pull REFERENCE DIGEST WORKDIR [--insecure] [--unpack]
+ *   bench_pull REFERENCE DIGEST WORKDIR [--insecure] [--unpack] [--fetch-exe AGENT]
  *
  * Empties WORKDIR/cache, pulls every blob of the image (verified by sha256
  * while streaming, stored in the content-addressed cache) and prints one
  * JSON line: {"fetch_ms":..,"bytes":..,"blobs":..,"unpack_ms":..}. With
  * --unpack it also unpacks the image into WORKDIR/releases (timed apart).
+ * With --fetch-exe (the drover-agent binary) the registry pull runs in the
+ * unprivileged fetch helper and is then verified from the cache, as the
+ * agent does it (agent/fetch_helper.h).
  * tests/bench/bench_pull.sh compares it with curl on the same blobs.
  */
 #include <stdio.h>
@@ -24,22 +27,28 @@ int main(int argc, char **argv)
 	struct puller *p;
 	char cache[4096], rel[4096], err[1024] = "", *dir = NULL;
 	int insecure = 0, unpack = 0, rc;
+	const char *fetch_exe = NULL;
 	int64_t t0, fetch_ms, unpack_ms = 0;
 
 	if (argc < 4) {
-		fprintf(stderr,
-		        "usage: bench_pull REFERENCE DIGEST WORKDIR [--insecure] [--unpack]\n");
+		fprintf(stderr, "usage: bench_pull REFERENCE DIGEST WORKDIR [--insecure] [--unpack]"
+		                " [--fetch-exe AGENT]\n");
 		return 2;
 	}
 	for (int i = 4; i < argc; i++) {
 		insecure |= strcmp(argv[i], "--insecure") == 0;
 		unpack |= strcmp(argv[i], "--unpack") == 0;
+		if (strcmp(argv[i], "--fetch-exe") == 0 && i + 1 < argc)
+			fetch_exe = argv[++i];
 	}
 	snprintf(cache, sizeof(cache), "%s/cache", argv[3]);
 	snprintf(rel, sizeof(rel), "%s/releases", argv[3]);
 	fs_remove_path(cache);
 	fs_remove_path(rel);
-	struct puller_config cfg = {.cache_dir = cache, .releases_dir = rel, .insecure = insecure};
+	struct puller_config cfg = {.cache_dir = cache,
+	                            .releases_dir = rel,
+	                            .insecure = insecure,
+	                            .fetch_exe = fetch_exe};
 	if (puller_new(&cfg, &p) != DRV_OK)
 		return 1;
 	t0 = drv_mono_ms();

@@ -9,7 +9,10 @@
 # (a) bench_pull: manifest + config + layers, sha256-verified while streaming,
 #     written to the content-addressed cache (fsync + rename per blob);
 # (b) one curl process fetching the same blobs over one connection to files
-#     (no verification).
+#     (no verification);
+# (c) as (a), the way the agent pulls: in the unprivileged fetch helper
+#     (drover-agent fetch, exec'd), then verified from the cache
+#     (skipped when BUILD_DIR has no agent/drover-agent).
 # Prints the median of each and ratio = curl_ms / drover_ms (goal >= 0.8),
 # and the unpack time of the same image, measured apart.
 set -euo pipefail
@@ -41,8 +44,13 @@ curl_args=(-fsS -H "Accept: $MKIMAGE_ACCEPT" -o "$TMP/curl/manifest" "$BASE/mani
 for b in "${BLOBS[@]}"; do curl_args+=(-o "$TMP/curl/${b#sha256:}" "$BASE/blobs/$b"); done
 
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-drover=() curlt=()
+drover=() curlt=() helper=()
+AGENT_BIN=$BUILD/agent/drover-agent
 run_drover() { drover+=("$("$BENCH" "$REF@$DIGEST" "$DIGEST" "$TMP/work" --insecure | jq .fetch_ms)"); }
+run_helper() {
+	[[ -x $AGENT_BIN ]] || return 0
+	helper+=("$("$BENCH" "$REF@$DIGEST" "$DIGEST" "$TMP/work" --insecure --fetch-exe "$AGENT_BIN" | jq .fetch_ms)")
+}
 run_curl() {
 	local t0
 	rm -rf "$TMP/curl" && mkdir -p "$TMP/curl"
@@ -54,7 +62,7 @@ run_drover # warm-up: the registry's files into the page cache
 drover=()
 for ((r = 0; r < ROUNDS; r++)); do
 	# Alternate who goes first, so neither always meets a warmer machine.
-	if ((r % 2)); then run_curl; run_drover; else run_drover; run_curl; fi
+	if ((r % 2)); then run_curl; run_helper; run_drover; else run_drover; run_helper; run_curl; fi
 done
 unpack=$("$BENCH" "$REF@$DIGEST" "$DIGEST" "$TMP/work" --insecure --unpack | jq .unpack_ms)
 dm=$(printf '%s\n' "${drover[@]}" | median)
@@ -68,3 +76,17 @@ echo "curl (same blobs, one connection): ${curlt[*]} ms -> median $cm ms, best $
 awk -v c="$cm" -v d="$dm" -v cb="$cmin" -v db="$dmin" \
 	'BEGIN { printf "ratio curl/drover: %.2f on medians, %.2f on best runs (goal >= 0.8)\n", c / d, cb / (db ? db : 1) }'
 echo "unpack of the same image: $unpack ms"
+if ((${#helper[@]})); then
+	hm=$(printf '%s\n' "${helper[@]}" | median)
+	((hm > 0)) || hm=1
+	echo "drover pull in the fetch helper (as the agent does): ${helper[*]} ms -> median $hm ms"
+	awk -v c="$cm" -v h="$hm" 'BEGIN { printf "ratio curl/helper: %.2f on medians (goal >= 0.8)\n", c / h }'
+fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ -n ${BENCH_OUT:-} ]]; then
+	mkdir -p "$BENCH_OUT"
+	jq -n --argjson d "$dm" --argjson c "$cm" --argjson h "${hm:-null}" --argjson mb "$((BYTES / 1000000))" \
+		--arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+		'{image_mb: $mb, drover_ms: $d, curl_ms: $c, helper_ms: $h, ratio: ($c / $d),
+		  ratio_helper: (if $h then $c / $h else null end), load: $load}' >"$BENCH_OUT/pull.json"
+fi

@@ -17,6 +17,7 @@
 # FANOUT_WAIT=0: `drover deploy` without --wait (one round only): the round
 # ends when every agent has its first instruction and acknowledged it, not
 # when the deployment ends (for fleets where the deployment itself is long).
+# FANOUT_PERF=FILE records droverd with perf while the fleet runs.
 # IDLE (a duration, default 0): before the rounds, hold the fleet idle that
 # long and sample droverd's CPU (use at least 2 x the 25 s poll timeout).
 TEST_NAME=bench_fanout
@@ -49,11 +50,22 @@ if [[ $VIA == deploy ]]; then
 else
 	trigger=(--queue-api "$DROVER_ADDR" --admin-token-file "$COORD/admin.token")
 fi
+# FANOUT_PERF=FILE: record droverd's CPU profile (perf, call graphs) while
+# the fleet runs; `perf report -i FILE --no-children` shows where it goes.
+if [[ -n ${FANOUT_PERF:-} ]]; then
+	perf record -q -g -F 499 -p "$COORD_PID" -o "$FANOUT_PERF" 2>>"$TMP/perf.log" &
+	PIDS[perf]=$!
+fi
 "$FLEETSIM" --coordinator "$LINK_URL" --coordinator-key "$COORD/coordinator.pub" \
 	--enroll-token-file "$COORD/enroll.token" -n "$N" --idle "$IDLE" "${trigger[@]}" \
 	--rounds "$ROUNDS" --round-timeout 1800s \
 	--coord-pid "$COORD_PID" --json "$TMP/droverd.json" | tee "$TMP/droverd.out" ||
 	fail "fleetsim against droverd failed: $(tail -n 5 "$TMP/deploy.log" 2>/dev/null)"
+if [[ -n ${PIDS[perf]:-} ]]; then
+	kill -INT "${PIDS[perf]}" 2>/dev/null
+	wait "${PIDS[perf]}" 2>/dev/null || true # perf ends with 130 on SIGINT
+	unset 'PIDS[perf]'
+fi
 coord_stop
 
 NULL_PORT=$(pick_port "$LINK_PORT" "$API_PORT")

@@ -60,11 +60,19 @@ if [[ $MODE == full ]]; then
 	step fanout-1000 bash "$HERE/fanout.sh" 1000 3
 	step fanout-5000 env FANOUT_WAIT=0 bash "$HERE/fanout.sh" 5000 1 60s
 	step fanout-api-5000 env FANOUT_VIA=api bash "$HERE/fanout.sh" 5000 3
+	# 10,000 agents connected (fleetsim is its own process; fanout.sh raises
+	# RLIMIT_NOFILE to the hard limit and skips when that is below N + 256)
+	step fanout-10000 env FANOUT_WAIT=0 bash "$HERE/fanout.sh" 10000 1 60s
 else
 	step fanout-100 bash "$HERE/fanout.sh" 100 3
 	step fanout-1000 bash "$HERE/fanout.sh" 1000 2 30s
 fi
-step agent-rss bash "$HERE/agent_rss.sh" 100
+step pull bash "$HERE/bench_pull.sh" "$BUILD" 48 5
+if [[ $MODE == full ]]; then
+	step agent-rss bash "$HERE/agent_rss.sh" 1000
+else
+	step agent-rss bash "$HERE/agent_rss.sh" 100
+fi
 step rolling-1000 bash "$HERE/rolling.sh" 1000
 [[ $MODE == full ]] && step rolling-5000 env ROLLING_WAIT=db bash "$HERE/rolling.sh" 5000
 if [[ $MODE == full ]]; then
@@ -73,6 +81,7 @@ else
 	step vs-ansible bash "$HERE/vs_ansible.sh" 20 1
 fi
 
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >"$BENCH_OUT/load.txt"
 bash "$HERE/summary.sh" "$BENCH_OUT" | tee "$BENCH_OUT/summary.txt"
 printf '%s\n' "${STATUS[@]}" >"$BENCH_OUT/status.txt"
 exit $failed

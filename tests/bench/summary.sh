@@ -72,3 +72,72 @@ if [[ -f $DIR/vs_ansible.json ]]; then
 	row "rolling update, 20 hosts: Ansible serial 25% (s)" "$(f2 "$(j vs_ansible .ansible_s)")" \
 		"ansible / drover = x$(f2 "$(j vs_ansible .ratio)")"
 fi
+
+# The goals of issue 18, each beside its baseline from the same run. A goal
+# whose benchmark did not run here says so; none is a test (nothing fails on
+# a time).
+goal() { printf '| %-52s | %14s | %-24s | %-22s | %-4s |\n' "$1" "$2" "$3" "$4" "$5"; }
+met() { awk -v x="$1" -v op="$2" -v g="$3" 'BEGIN { if (x == "" || x == "null" || x == "-") { print "n/a"; exit }
+	r = (op == "<=") ? (x + 0 <= g + 0) : (x + 0 >= g + 0); print (r ? "yes" : "no") }'; }
+echo
+echo "issue 18 goals ($(cat "$DIR/load.txt" 2>/dev/null || echo "load $(cut -d' ' -f1-3 /proc/loadavg)"))"
+goal "figure" "drover" "baseline (same run)" "goal" "met"
+goal "----------------------------------------------------" "--------------" "------------------------" "----------------------" "----"
+k=fanout-1000
+if [[ -f $DIR/$k.json ]]; then
+	r=$(j $k .ratio.first_all)
+	goal "fan-out 1,000: all hold the instruction (ms)" "$(f1 "$(j $k .median.droverd.first_all_ms)")" \
+		"nullcoord $(f1 "$(j $k .median.nullcoord.first_all_ms)") (x$(f2 "$r"))" "<= 1.3x nullcoord" "$(met "$r" "<=" 1.3)"
+	r=$(j $k .ratio.acked_all)
+	goal "fan-out 1,000: all acknowledged (ms)" "$(f1 "$(j $k .median.droverd.acked_all_ms)")" \
+		"nullcoord $(f1 "$(j $k .median.nullcoord.acked_all_ms)") (x$(f2 "$r"))" "<= 1.3x nullcoord" "$(met "$r" "<=" 1.3)"
+	d=$(j $k '(.median.droverd.coordinator_cpu_ms // 0) / .agents')
+	n=$(j $k '(.median.nullcoord.coordinator_cpu_ms // 0) / .agents')
+	r=$(awk -v d="$d" -v n="$n" 'BEGIN { if (n > 0) printf "%.2f", d / n; else print "-" }')
+	goal "droverd CPU per agent in a fan-out (ms)" "$(f2 "$d")" "nullcoord $(f2 "$n") (x$r)" "<= 2x nullcoord" "$(met "$r" "<=" 2)"
+else
+	goal "fan-out 1,000 (3 figures)" "not run" "" "<= 1.3x / 1.3x / 2x" "n/a"
+fi
+if [[ -f $DIR/vs_ansible.json ]]; then
+	r=$(j vs_ansible .ratio)
+	goal "20-host rolling update, 4 batches (s)" "$(f2 "$(j vs_ansible .drover_s)")" \
+		"Ansible $(f2 "$(j vs_ansible .ansible_s)") (x$(f1 "$r"))" ">= 20x Ansible" "$(met "$r" ">=" 20)"
+	goal "  the same against the services' own floor (s)" "$(f2 "$(j vs_ansible .drover_s)")" \
+		"floor $(f2 "$(j vs_ansible .floor_s)") (x$(f2 "$(j vs_ansible .drover_over_floor)"))" "(report)" ""
+else
+	goal "20-host rolling update" "not run" "" ">= 20x Ansible" "n/a"
+fi
+if [[ -f $DIR/agent_rss.json ]]; then
+	a=$(j agent_rss .idle.anon_kb) v=$(j agent_rss .idle.rss_kb)
+	goal "drover-agent idle RssAnon (KiB)" "$a" "" "<= 3072" "$(met "$a" "<=" 3072)"
+	goal "drover-agent idle VmRSS (KiB)" "$v" "" "<= 8192" "$(met "$v" "<=" 8192)"
+	g=$(j agent_rss .growth_kb)
+	m=$(met "$g" "<=" 256)
+	# the goal is over 1,000 instructions (make bench-full): fewer say nothing
+	(($(j agent_rss .rounds) >= 1000)) || m=n/a
+	goal "drover-agent VmRSS growth, $(j agent_rss .rounds) instructions (KiB)" "$g" \
+		"RssAnon +$(j agent_rss '.after.anon_kb - .idle.anon_kb')" "<= 256 over 1,000" "$m"
+fi
+if [[ -f $DIR/pull.json ]]; then
+	r=$(j pull '.ratio_helper // .ratio')
+	goal "image pull, $(j pull .image_mb) MB, in the fetch helper (ms)" "$(j pull '.helper_ms // .drover_ms')" \
+		"curl $(j pull .curl_ms) (x$(f2 "$r"))" ">= 0.8 of curl" "$(met "$r" ">=" 0.8)"
+fi
+for n in 5000 10000; do
+	lim=4
+	((n == 10000)) && lim=10
+	if [[ -f $DIR/rolling-$n.json ]]; then
+		s=$(j "rolling-$n" .deploy_s)
+		goal "rolling, 3 tiers, $n simulated hosts (s)" "$(f2 "$s")" \
+			"$(f2 "$(j "rolling-$n" .coordinator_cpu_ms_per_instruction)") ms CPU/instr" "<= $lim s" "$(met "$s" "<=" $lim)"
+	else
+		goal "rolling, 3 tiers, $n simulated hosts (s)" "not run" "make bench-full" "<= $lim s" "n/a"
+	fi
+done
+k=fanout-10000
+if [[ -f $DIR/$k.json ]]; then
+	r=$(j $k .droverd.coordinator_proc.rss_per_agent_kb)
+	goal "agents connected to one droverd" "$(j $k .agents)" "$(f2 "$r") KiB each" "10,000 at <= 8 KiB" "$(met "$r" "<=" 8)"
+else
+	goal "agents connected to one droverd" "not run" "make bench-full: 5,000" "10,000 at <= 8 KiB" "n/a"
+fi

@@ -1,13 +1,15 @@
 /*
  * fuzz_prom: Prometheus' /api/v1/query answers (prom_query.c), the
  * `prometheus` section of droverd.yaml (prom_conf.c), check conditions and
- * the filling in of query placeholders (plan_prom.c).
+ * the filling in of query placeholders (plan_prom.c), and Alertmanager's
+ * webhook payload as POST /v1/alerts checks it (alerts_api.c).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts_api.h"
 #include "err.h"
 #include "log.h"
 #include "prom_conf.h"
@@ -30,6 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (drv_prom_servers_parse((const char *)data, size, "f.yaml", "/nonexistent", &s, &diag) ==
 	    DRV_OK)
 		drv_prom_servers_free(&s);
+	{
+		json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+		if (j != NULL) {
+			(void)alerts_api_check(j, why, sizeof(why));
+			json_decref(j);
+		}
+	}
 	str = malloc(size + 1);
 	if (str == NULL)
 		return 0;

@@ -30,6 +30,23 @@ for b in "$AGENT_DIR"/cache/blobs/sha256/*; do
 done
 ok "prestage pulls, verifies and unpacks 1.0.0 ($(cache_blobs) blobs in the cache, each matching its digest)"
 
+# The registry pull ran in the fetch helper, as its unprivileged user with
+# no_new_privs; the cache's directories and the new blobs are that user's,
+# the release is not.
+fetch_user=drover-fetch
+id -u "$fetch_user" >/dev/null 2>&1 || fetch_user=drover-svc
+if [[ $(id -u) == 0 ]] && id -u "$fetch_user" >/dev/null 2>&1; then
+	fuid=$(id -u "$fetch_user")
+	grep -q "fetch helper done.*helper_uid=$fuid .*no_new_privs=1" "$TMP/p1.err" ||
+		fail "no fetch helper as $fetch_user with no_new_privs: $(grep -i fetch "$TMP/p1.err" | tail -3)"
+	[[ $(stat -c %u "$AGENT_DIR/cache/blobs/sha256") == "$fuid" ]] || fail "cache not the helper's"
+	for b in "$AGENT_DIR"/cache/blobs/sha256/*; do
+		[[ $(stat -c %u "$b") == "$fuid" ]] || fail "blob $b not written by the helper"
+	done
+	[[ $(stat -c %u "$R1") == 0 ]] || fail "release owned by $(stat -c %U "$R1")"
+	ok "the pull ran in the fetch helper as $fetch_user (uid $fuid, no_new_privs); the release is root's"
+fi
+
 n_before=$(cache_blobs)
 run_step p2 "$(pre p2 2.0.0 "$D2")" --insecure-registry || fail "prestage 2.0.0"
 # The padding layer is shared: 2.0.0 adds manifest, config and one layer.

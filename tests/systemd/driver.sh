@@ -32,9 +32,7 @@ net_up web-1 || fail "net_up"
 WEB=$(addr_of web-1)
 PKG=$E2E_RUN/packages
 mkdir -p "$PKG"
-cpack --config "$E2E_BUILD_DIR/CPackConfig.cmake" -G DEB -B "$PKG" >"$E2E_RUN/logs/cpack.log" 2>&1 ||
-	fail "cpack: $(tail -n 20 "$E2E_RUN/logs/cpack.log")"
-rm -rf "$PKG/_CPack_Packages"
+sd_packages "$PKG" || fail "the packages"
 agent_deb=$(echo "$PKG"/drover-agent_*.deb)
 [[ -f $agent_deb ]] || fail "cpack made no drover-agent package"
 rootfs_ensure "${SD_DROVER_PKGS[@]}" || fail "rootfs"
@@ -172,5 +170,47 @@ wait_for "hello after the reboot" 30 hello_version >/dev/null || fail "hello is 
 [[ $(hello_version) == v2 ]] || fail "after the reboot hello answers '$(hello_version)'"
 drover_wait_agents connected 30 web-1 || fail "web-1 did not reconnect after the reboot"
 ok "reboot of web-1: $U came back with v2 and the agent reconnected"
+
+# blue-green: each slot is its own unit (drover-bg@blue/green.service);
+# traffic is switched by an agent hook that records the target
+bgplan() {
+	cat <<EOF
+deployment: sdriver-bg
+version: "$1"
+tiers:
+  - name: app
+    services:
+      - name: bg
+        image: oci-layout:/srv/images/hello:$1@$(layout_digest "$1")
+        hosts: [web-1]
+        driver: systemd
+        command: [/bin/berry-svc, --name, bg]
+        port: 9090
+        health: { http: { path: /health }, interval: 300ms, deadline: 8s }
+        strategy:
+          type: blue-green
+          green_port: 9091
+          traffic: { hook: { hosts: [web-1], run: [/bin/sh, -c, 'echo "\$DROVER_TARGET" >/run/bg-traffic'] } }
+EOF
+}
+bg_unit() { msh web-1 systemctl is-active "drover-bg@$1.service" 2>/dev/null || true; }
+bgplan v1 >"$E2E_RUN/bg-v1.yaml"
+dep_deploy "$E2E_RUN/bg-v1.yaml" succeeded 120 || fail "blue-green v1"
+first=""
+for s in blue green; do [[ $(bg_unit $s) != active ]] || first=$s; done
+[[ -n $first ]] || fail "blue-green v1: no slot unit is active"
+other=green
+[[ $first == blue ]] || other=blue
+bgplan v2 >"$E2E_RUN/bg-v2.yaml"
+dep_deploy "$E2E_RUN/bg-v2.yaml" succeeded 120 || fail "blue-green v2"
+[[ $(bg_unit $other) == active ]] || fail "blue-green v2: drover-bg@$other.service is $(bg_unit $other)"
+[[ $(bg_unit "$first") != active ]] || fail "blue-green v2: the old slot drover-bg@$first.service still runs"
+msh web-1 test ! -e "/etc/systemd/system/drover-bg@$first.service" || fail "the old slot's unit file is left"
+[[ $(msh web-1 cat /run/bg-traffic) == new ]] || fail "the traffic hook did not switch to the new slot"
+port=9090
+[[ $other == blue ]] || port=9091
+[[ $(msh web-1 curl -fsS --max-time 2 "http://127.0.0.1:$port/version") == v2 ]] ||
+	fail "the $other slot does not answer v2 on $port"
+ok "blue-green with driver systemd: v1 in drover-bg@$first, v2 in drover-bg@$other (port $port), traffic switched, the old slot's unit stopped and removed"
 
 ok "systemd_driver passed in $((($(e2e_now_ms) - T0) / 1000)) s"

@@ -40,9 +40,7 @@ WEB=$(addr_of web-1)
 # --- the packages: this build's, and a later revision for the upgrade ------
 PKG=$E2E_RUN/packages
 mkdir -p "$PKG/v1" "$PKG/v2"
-cpack --config "$E2E_BUILD_DIR/CPackConfig.cmake" -G DEB -B "$PKG/v1" >"$E2E_RUN/logs/cpack.log" 2>&1 ||
-	fail "cpack: $(tail -n 20 "$E2E_RUN/logs/cpack.log")"
-rm -rf "$PKG/v1/_CPack_Packages"
+sd_packages "$PKG/v1" || fail "the packages"
 agent_deb=$(echo "$PKG"/v1/drover-agent_*.deb)
 coord_deb=$(echo "$PKG"/v1/drover-coordinator_*.deb)
 [[ -f $agent_deb && -f $coord_deb ]] || fail "cpack made no packages"

@@ -17,8 +17,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "alerts_api.h"
 #include "err.h"
 #include "prom_conf.h"
+#include "tokens.h"
 #include "prom_query.h"
 #include "seq_plans.h"
 #include "seq_sim.h"
@@ -426,6 +428,191 @@ static void bluegreen_fails_after_switch(void **state)
 	sim_free(&sim);
 }
 
+/* ---- bake ---- */
+
+static const char *bake_plan(void)
+{
+	static char text[8300];
+
+	snprintf(text, sizeof(text), "bake: 1m\n%s", plan_canary("5s", ANALYSIS("2")));
+	return text;
+}
+
+static void bake_passes(void **state)
+{
+	(void)state;
+	struct sim sim;
+	int64_t t0;
+
+	sim_init(&sim, bake_plan(), fleet, false);
+	sim_start(&sim);
+	t0 = sim.now;
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_true(sim.now - t0 >= 60000);
+	/* 4 steps, then rounds every 20 s during the 1 m bake */
+	assert_in_range(sim.n_checks, 4 + 3, 4 + 5);
+	sim_free(&sim);
+}
+
+static void bake_failure_rolls_back(void **state)
+{
+	(void)state;
+	static const enum drv_seq_result v[] = {DRV_SEQ_R_OK,    DRV_SEQ_R_OK, DRV_SEQ_R_OK,
+	                                        DRV_SEQ_R_OK,    DRV_SEQ_R_OK, DRV_SEQ_R_FAILED,
+	                                        DRV_SEQ_R_FAILED};
+	struct sim sim;
+	char *st;
+
+	sim_init(&sim, bake_plan(), fleet, false);
+	sim.verdicts = v;
+	sim.n_verdicts = 7;
+	sim.restart = false;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	assert_int_equal(sim.n_checks, 7);
+	assert_non_null(strstr(drv_seq_error(sim.seq), "failed 2 time(s) in a row"));
+	/* every host back: the service was done, then rolled back by its policy */
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, NULL), 8);
+	st = sim_status_text(&sim);
+	assert_null(strstr(st, "bake_until"));
+	free(st);
+	sim_free(&sim);
+}
+
+static void bake_survives_restarts(void **state)
+{
+	(void)state;
+	struct sim sim;
+
+	sim_init(&sim, bake_plan(), fleet, false);
+	sim.restart = true;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_true(sim.restarts > 0);
+	sim_free(&sim);
+}
+
+/* ---- alerts ---- */
+
+static const char alerts_plan[] =
+        PLAN_HEAD "tiers:\n"
+                  "  - name: core\n"
+                  "    services:\n"
+                  "      - name: api-gateway\n"
+                  "        image: r.example/gw:2.4.0\n"
+                  "        hosts: { labels: { tier: core } }\n"
+                  "        command: [/bin/svc]\n"
+                  "        strategy: { type: canary, steps: [25%, 100%], pause: 1m }\n"
+                  "        alert_precheck: true\n"
+                  "        rollback_on_alerts:\n"
+                  "          - { alertname: HighErrorRate, service: \"{{service}}\" }\n"
+                  "          - { alertname: Down, version: \"v-{{version}}\" }\n";
+
+static void alert_rules(void **state)
+{
+	(void)state;
+	struct drv_plan *p = NULL;
+	struct drv_plan_errors errs = {0};
+	json_t *l1 = json_pack("{ssssss}", "alertname", "HighErrorRate", "service", "api-gateway",
+	                       "severity", "page");
+	json_t *l2 = json_pack("{ssss}", "alertname", "HighErrorRate", "service", "web");
+	json_t *l3 = json_pack("{ssss}", "alertname", "Down", "version", "v-2.4.0");
+	char bad[2048];
+
+	assert_int_equal(
+	        drv_plan_parse_buffer(alerts_plan, strlen(alerts_plan), "a.yaml", &p, &errs),
+	        DRV_OK);
+	assert_true(p->services[0].alert_precheck);
+	assert_int_equal(p->services[0].n_alert_rules, 2);
+	assert_int_equal(drv_plan_alert_match(&p->services[0], l1), 0);
+	assert_int_equal(drv_plan_alert_match(&p->services[0], l2), -1);
+	assert_int_equal(drv_plan_alert_match(&p->services[0], l3), 1);
+	drv_plan_free(p);
+	json_decref(l1);
+	json_decref(l2);
+	json_decref(l3);
+	snprintf(bad, sizeof(bad), "%s          - { 9bad: x }\n          - []\n", alerts_plan);
+	p = NULL;
+	assert_int_equal(drv_plan_parse_buffer(bad, strlen(bad), "a.yaml", &p, &errs), DRV_EINVAL);
+	assert_true(has_error(&errs, "a.yaml:18: tiers[0].services[0].rollback_on_alerts[2].9bad"));
+	assert_true(has_error(&errs, "rollback_on_alerts[3]: must be a mapping"));
+	drv_plan_errors_free(&errs);
+}
+
+static void alert_fails_service(void **state)
+{
+	(void)state;
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_FAIL,
+	                           .service = "api-gateway",
+	                           .message = "alert HighErrorRate fired"};
+	struct sim sim;
+
+	sim_init(&sim, alerts_plan, fleet, false);
+	sim_start(&sim);
+	sim_advance(&sim, 30000); /* in the first step's pause */
+	assert_int_equal(drv_seq_state(sim.seq), DRV_SEQ_TIERS);
+	assert_int_equal(sim_event(&sim, &ev), DRV_OK);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	assert_non_null(strstr(drv_seq_error(sim.seq), "alert HighErrorRate fired"));
+	ev.service = "nope";
+	assert_int_equal(sim_event(&sim, &ev), DRV_EINVAL);
+	ev.service = "api-gateway";
+	assert_int_equal(sim_event(&sim, &ev), DRV_ESTATE); /* ended */
+	sim_free(&sim);
+}
+
+static void alert_payloads(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	        "[]",
+	        "{\"alerts\": {}}",
+	        "{\"alerts\": [1]}",
+	        "{\"alerts\": [{\"status\": \"firing\"}]}",
+	        "{\"alerts\": [{\"status\": \"pending\", \"labels\": {}}]}",
+	        "{\"alerts\": [{\"status\": \"firing\", \"labels\": {\"a\": 1}}]}",
+	};
+	/* Alertmanager's documented webhook payload (version 4) */
+	const char *good =
+	        "{\"version\": \"4\", \"groupKey\": \"{}:{alertname=\\\"X\\\"}\","
+	        " \"truncatedAlerts\": 0, \"status\": \"firing\", \"receiver\": \"drover\","
+	        " \"groupLabels\": {\"alertname\": \"X\"}, \"commonLabels\": {},"
+	        " \"commonAnnotations\": {}, \"externalURL\": \"http://am:9093\","
+	        " \"alerts\": [{\"status\": \"firing\", \"labels\": {\"alertname\": \"X\"},"
+	        " \"annotations\": {}, \"startsAt\": \"2026-12-01T00:00:00Z\","
+	        " \"endsAt\": \"0001-01-01T00:00:00Z\", \"generatorURL\": \"\","
+	        " \"fingerprint\": \"c0ffee\"}]}";
+	char why[200];
+	json_t *j;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = json_loads(bad[i], 0, NULL);
+		assert_non_null(j);
+		assert_int_equal(alerts_api_check(j, why, sizeof(why)), DRV_EINVAL);
+		json_decref(j);
+	}
+	j = json_loads(good, 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(alerts_api_check(j, why, sizeof(why)), DRV_OK);
+	json_decref(j);
+}
+
+static void alerts_role(void **state)
+{
+	(void)state;
+	enum drv_role r;
+
+	assert_int_equal(drv_role_parse("alerts", &r), DRV_OK);
+	assert_int_equal(r, DRV_ROLE_ALERTS);
+	assert_true(drv_role_allows(DRV_ROLE_ALERTS, DRV_ROLE_ALERTS));
+	assert_true(drv_role_allows(DRV_ROLE_ADMIN, DRV_ROLE_ALERTS));
+	assert_false(drv_role_allows(DRV_ROLE_DEPLOYER, DRV_ROLE_ALERTS));
+	assert_false(drv_role_allows(DRV_ROLE_ALERTS, DRV_ROLE_VIEWER));
+	assert_false(drv_role_allows(DRV_ROLE_ALERTS, DRV_ROLE_ADMIN));
+	assert_true(drv_role_allows(DRV_ROLE_ALERTS, DRV_ROLE_NONE));
+	assert_true(drv_role_allows(DRV_ROLE_ADMIN, DRV_ROLE_VIEWER));
+}
+
 int main(void)
 {
 	(void)plan_two_tiers; /* seq_plans.h's other plans */
@@ -444,6 +631,13 @@ int main(void)
 	        cmocka_unit_test(inconclusive_waits_for_operator),
 	        cmocka_unit_test(rolling_checks_each_batch),
 	        cmocka_unit_test(bluegreen_fails_after_switch),
+	        cmocka_unit_test(bake_passes),
+	        cmocka_unit_test(bake_failure_rolls_back),
+	        cmocka_unit_test(bake_survives_restarts),
+	        cmocka_unit_test(alert_rules),
+	        cmocka_unit_test(alert_fails_service),
+	        cmocka_unit_test(alert_payloads),
+	        cmocka_unit_test(alerts_role),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,12 +144,75 @@ static void line_of_service(void **state)
 	drv_plan_free(p);
 }
 
+/* A plan's targets after substituting from -> to in plan_text. */
+static struct drv_plan *variant(const char *from, const char *to, json_t **t)
+{
+	char text[sizeof(plan_text) + 256];
+	const char *at = strstr(plan_text, from);
+	json_t *agents = json_loads(agents_text, 0, NULL);
+	struct deploy_hosts_err err;
+	struct drv_plan *p;
+
+	assert_non_null(at);
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - plan_text), plan_text, to,
+	         at + strlen(from));
+	p = parse(text);
+	assert_int_equal(deploy_hosts_resolve(p, agents, t, &err), DRV_OK);
+	json_decref(agents);
+	return p;
+}
+
+/* One deployment per service at a time: the same service on a common
+ * host overlaps, whatever the deployment's name; another service on the
+ * same host, or the same service elsewhere, does not. */
+static void overlap(void **state)
+{
+	char svc[64] = "", agent[65] = "";
+	json_t *ta, *tb, *tc, *td;
+	struct drv_plan *a = variant("deployment: d", "deployment: d", &ta);
+	/* another plan: web only on core-2 (through a list), api renamed */
+	struct drv_plan *b = variant("hosts: { labels: { tier: core } }", "hosts: [core-2]", &tb);
+	struct drv_plan *c = variant("name: web", "name: web2", &tc);
+	struct drv_plan *d = variant("hosts: [core-2]\n        command: [/bin/api]",
+	                             "hosts: [core-1]\n        command: [/bin/api]", &td);
+
+	(void)state;
+	assert_true(deploy_hosts_overlap(a, ta, b, tb, svc, sizeof(svc), agent, sizeof(agent)));
+	assert_string_equal(svc, "web"); /* web on core-2 in both */
+	assert_string_equal(agent, "core-2");
+	/* c has web2 on core-1/core-2 and api on core-2: api overlaps with a */
+	assert_true(deploy_hosts_overlap(c, tc, a, ta, svc, sizeof(svc), agent, sizeof(agent)));
+	assert_string_equal(svc, "api");
+	assert_string_equal(agent, "core-2");
+	/* d has api on core-1 and web on core-1/core-2; b has web on core-2
+	 * and api on core-2: web on core-2 overlaps, api does not */
+	assert_true(deploy_hosts_overlap(d, td, b, tb, svc, sizeof(svc), agent, sizeof(agent)));
+	assert_string_equal(svc, "web");
+	/* c (web2, api@core-2) against d (web, api@core-1): nothing in common */
+	svc[0] = agent[0] = '\0';
+	assert_false(deploy_hosts_overlap(c, tc, d, td, svc, sizeof(svc), agent, sizeof(agent)));
+	assert_string_equal(svc, ""); /* untouched */
+	/* truncation is safe */
+	assert_true(deploy_hosts_overlap(a, ta, b, tb, svc, 2, agent, 3));
+	assert_string_equal(svc, "w");
+	assert_string_equal(agent, "co");
+	json_decref(ta);
+	json_decref(tb);
+	json_decref(tc);
+	json_decref(td);
+	drv_plan_free(a);
+	drv_plan_free(b);
+	drv_plan_free(c);
+	drv_plan_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(resolves),
 	        cmocka_unit_test(unknown_hosts),
 	        cmocka_unit_test(line_of_service),
+	        cmocka_unit_test(overlap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,9 @@
 #   machine_reboot NAME [SECS] `systemctl reboot` inside, then machine_wait
 #   machine_pid NAME           the host PID of NAME's systemd
 #   machine_down_all           kill every machine (registered as an at-exit step)
+#   sd_packages DIR            this build's two .debs into DIR: copied from
+#                              $SD_PACKAGES (CTest's fixture systemd_packages
+#                              built them for this run), else made with cpack
 #
 # Teardown: the machine's systemd is killed (SIGKILL from outside ends the
 # whole PID namespace), then its runner exits; the mounts (overlay root,
@@ -202,4 +205,19 @@ machine_down_all() {
 		done
 	done
 	SD_MACHINES=()
+}
+
+sd_packages() {
+	local out=$1
+	mkdir -p "$out"
+	if [[ -n ${SD_PACKAGES:-} ]] && compgen -G "$SD_PACKAGES/drover-agent_*.deb" >/dev/null &&
+		compgen -G "$SD_PACKAGES/drover-coordinator_*.deb" >/dev/null; then
+		cp "$SD_PACKAGES"/drover-agent_*.deb "$SD_PACKAGES"/drover-coordinator_*.deb "$out/"
+		return
+	fi
+	cpack --config "$E2E_BUILD_DIR/CPackConfig.cmake" -G DEB -B "$out" >"$E2E_RUN/logs/cpack.log" 2>&1 || {
+		echo "machine: cpack failed: $(tail -n 20 "$E2E_RUN/logs/cpack.log")" >&2
+		return 1
+	}
+	rm -rf "$out/_CPack_Packages"
 }
