@@ -27,6 +27,22 @@ int64_t drv_wall_ms(void)
 	return ts_ms(CLOCK_REALTIME);
 }
 
+struct timespec drv_mono_timespec_in(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms < 0)
+		ms = 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 struct drv_deadline drv_deadline_in(int64_t ms)
 {
 	struct drv_deadline d = {.at_ms = drv_mono_ms() + (ms < 0 ? 0 : ms)};

@@ -9,11 +9,17 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds on the monotonic clock (arbitrary origin). */
 int64_t drv_mono_ms(void);
 /* Milliseconds since the Unix epoch. */
 int64_t drv_wall_ms(void);
+
+/* The monotonic time ms from now as a struct timespec: the absolute
+ * timeout of pthread_cond_timedwait on a condition variable created with
+ * pthread_condattr_setclock(CLOCK_MONOTONIC). ms < 0 counts as 0. */
+struct timespec drv_mono_timespec_in(int64_t ms);
 
 struct drv_deadline {
 	int64_t at_ms; /* monotonic; INT64_MAX means never */

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -20,8 +21,6 @@ struct drv_watchdog {
 	const char *what;
 	int code;
 };
-
-static void deadline_in(int64_t ms, struct timespec *ts);
 
 static void *watch(void *arg)
 {
@@ -57,7 +56,7 @@ int drv_watchdog_start(int64_t ms, const char *what, int code, struct drv_watchd
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	deadline_in(ms, &w->deadline);
+	w->deadline = drv_mono_timespec_in(ms);
 	if (pthread_create(&w->thr, NULL, watch, w) != 0) {
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
@@ -129,17 +128,6 @@ static void *bounded_main(void *arg)
 	return NULL;
 }
 
-static void deadline_in(int64_t ms, struct timespec *ts)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 int drv_run_within(int64_t ms, const char *what, void (*fn)(void *), void *arg)
 {
 	struct bounded *b = calloc(1, sizeof(*b));
@@ -164,7 +152,7 @@ int drv_run_within(int64_t ms, const char *what, void (*fn)(void *), void *arg)
 		return DRV_ESYS;
 	}
 	pthread_detach(thr);
-	deadline_in(ms, &until);
+	until = drv_mono_timespec_in(ms);
 	pthread_mutex_lock(&b->mu);
 	while (!b->done && pthread_cond_timedwait(&b->cv, &b->mu, &until) == 0)
 		;

@@ -214,6 +214,7 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.insecure_registry = d->conf.insecure_registry;
 	d->deploy_api.balancers = &d->conf.balancers;
 	d->deploy_api.prometheus = &d->conf.prometheus;
+	d->deploy_api.environments = &d->conf.environments;
 	return rc;
 }
 

@@ -114,6 +114,10 @@ static const struct drv_cfg_opt options[] = {
          "Prometheus servers plans' analysis may name (analysis: {prometheus: {server: NAME}}): "
          "NAME: {url: URL, timeout: 10s, bearer_token_file: FILE (mode 0600), ca_file: PEM}; "
          "see docs/plans.md"},
+        {"environments", DRV_CFG_EXTERN, O(environments), NULL, 0, 0, 0, NULL,
+         "where plans may be deployed (environment: NAME or ?env=NAME): NAME: {labels: "
+         "{K: V} (hosts allowed), vars: {NAME: value or {secret_file: FILE (mode 0600)}}}; "
+         "see docs/environments.md"},
         {"retention.events.max_age", DRV_CFG_DURATION, O(events_max_age_ms), "720h", 0,
          100LL * 365 * 24 * 3600 * S, 0, NULL, "events older than this are deleted (0: no limit)"},
         {"retention.events.max_rows", DRV_CFG_INT, O(events_max_rows), "1000000", 0, 1000000000, 0,
@@ -193,6 +197,8 @@ static int load_sections(const char *path, struct droverd_conf *out, struct drv_
 	rc = drv_traffic_balancers_read(root, lines, path, base, &out->balancers, diag);
 	if (rc == DRV_OK || rc == DRV_EINVAL)
 		rc = drv_prom_servers_read(root, lines, path, base, &out->prometheus, diag);
+	if (rc == DRV_OK || rc == DRV_EINVAL)
+		rc = drv_envs_read(root, lines, path, base, &out->environments, diag);
 	json_decref(root);
 	drv_yj_lines_free(lines);
 	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
@@ -232,4 +238,5 @@ void dconf_free(struct droverd_conf *c)
 	drv_cfg_free(options, N_OPTIONS, c);
 	drv_traffic_balancers_free(&c->balancers);
 	drv_prom_servers_free(&c->prometheus);
+	drv_envs_free(&c->environments);
 }

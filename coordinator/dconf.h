@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "env_conf.h"
 #include "prom_conf.h"
 #include "traffic_conf.h"
 
@@ -37,6 +38,8 @@ struct droverd_conf {
 	struct drv_traffic_balancers balancers;
 	/* `prometheus`: the servers plans' analysis may name (prom_conf.h) */
 	struct drv_prom_servers prometheus;
+	/* `environments`: where plans may go, with their variables (env_conf.h) */
+	struct drv_plan_envs environments;
 	/* retention (model/retention.h): 0 is no limit of that kind */
 	int64_t events_max_age_ms, events_max_rows;
 	int64_t deployments_max_age_ms, deployments_max_rows;

@@ -133,17 +133,11 @@ static int make_tls(const char *cert, const char *key)
 static int make_enroll_token(struct store *s, const char *path)
 {
 	char tok[DRV_SECRET_MAX];
-	uint8_t hash[DRV_SECRET_HASH_LEN];
 	int rc;
 
-	rc = drv_secret_new("drvenr", tok, sizeof(tok));
-	if (rc == DRV_OK)
-		rc = drv_secret_hash(tok, hash);
-	if (rc == DRV_OK)
-		rc = store_enroll_token_add(
-		        s,
-		        &(struct store_token){"init", drv_wall_ms() + INIT_TOKEN_TTL_MS, 0, NULL},
-		        hash, drv_wall_ms());
+	rc = store_enroll_token_create(
+	        s, &(struct store_token){"init", drv_wall_ms() + INIT_TOKEN_TTL_MS, 0, NULL},
+	        drv_wall_ms(), tok, sizeof(tok));
 	if (rc == DRV_OK)
 		rc = drv_secret_write_file(path, tok);
 	memset(tok, 0, sizeof(tok));

@@ -69,7 +69,6 @@ static const char enroll_usage[] =
 static int create_token(struct store *s, const char *name, const struct enroll_opts *o)
 {
 	char tok[DRV_SECRET_MAX], why[160] = "";
-	uint8_t hash[DRV_SECRET_HASH_LEN];
 	int64_t now = drv_wall_ms();
 	struct store_token t = {name, o->ttl_ms > 0 ? now + o->ttl_ms : 0, o->max_uses, NULL};
 	char *rules = NULL;
@@ -82,11 +81,7 @@ static int create_token(struct store *s, const char *name, const struct enroll_o
 		return rc;
 	}
 	t.labels = rules;
-	rc = drv_secret_new("drvenr", tok, sizeof(tok));
-	if (rc == DRV_OK)
-		rc = drv_secret_hash(tok, hash);
-	if (rc == DRV_OK)
-		rc = store_enroll_token_add(s, &t, hash, now);
+	rc = store_enroll_token_create(s, &t, now, tok, sizeof(tok));
 	if (rc == DRV_OK)
 		printf("%s\n", tok);
 	else

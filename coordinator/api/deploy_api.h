@@ -26,6 +26,9 @@ struct deploy_api {
 	/* droverd.yaml `prometheus` (borrowed, may be NULL): the servers a
 	 * plan's analysis may name */
 	const struct drv_prom_servers *prometheus;
+	/* droverd.yaml `environments` (borrowed, may be NULL: none): where a
+	 * plan may go (its `environment` or ?env=), its hosts and variables */
+	const struct drv_plan_envs *environments;
 };
 
 /* One plan error line ("SOURCE:LINE: field.path: message", LINE and field

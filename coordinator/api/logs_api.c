@@ -92,7 +92,7 @@ static int service_logs(struct drv_http_req *req, struct drv_http_resp *resp, vo
 	size_t i, n = 0;
 	int rc;
 
-	if (drv_http_role(req) < api->min_role)
+	if (!drv_role_allows(drv_http_role(req), api->min_role))
 		return drv_http_error(resp, 403, "forbidden",
 		                      "reading logs needs the %s role (logs_role in droverd.yaml)",
 		                      drv_role_name(api->min_role));

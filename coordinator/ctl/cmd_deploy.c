@@ -35,6 +35,7 @@
 struct deploy_opts {
 	bool wait, json, dry_run;
 	const char *file;
+	const char *env; /* --env NAME: the environment to deploy to */
 };
 
 struct watch {
@@ -54,6 +55,7 @@ static int parse(int argc, char **argv, struct deploy_opts *o)
 	        {"wait", no_argument, NULL, 'w'},
 	        {"json", no_argument, NULL, 'j'},
 	        {"dry-run", no_argument, NULL, 'n'},
+	        {"env", required_argument, NULL, 'e'},
 	        {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -65,6 +67,8 @@ static int parse(int argc, char **argv, struct deploy_opts *o)
 			o->json = true;
 		else if (c == 'n')
 			o->dry_run = true;
+		else if (c == 'e')
+			o->env = optarg;
 		else
 			return -1;
 	}
@@ -126,10 +130,12 @@ static int report_refusal(const struct ctl *ctl, const struct ctl_reply *r, cons
 
 /* POST the plan; on success *dep is the new deployment object (with
  * dry_run, the coordinator's preview of it). */
-static int submit(const struct ctl *ctl, const char *file, bool dry_run, json_t **dep)
+static int submit(const struct ctl *ctl, const struct deploy_opts *o, json_t **dep)
 {
+	const char *file = o->file;
+	bool dry_run = o->dry_run;
 	struct ctl_reply r;
-	char path[1200], esc[1024], *text;
+	char path[1500], esc[1024], eesc[256] = "", *text;
 	size_t len;
 	int code;
 
@@ -137,10 +143,15 @@ static int submit(const struct ctl *ctl, const char *file, bool dry_run, json_t 
 		fprintf(stderr, "drover deploy: the file name is too long\n");
 		return CTL_EXIT_USAGE;
 	}
+	if (o->env != NULL &&
+	    (o->env[0] == '\0' || ctl_escape(o->env, eesc, sizeof(eesc)) != DRV_OK)) {
+		fprintf(stderr, "drover deploy: --env needs an environment's name\n");
+		return CTL_EXIT_USAGE;
+	}
 	if (read_plan(file, &text, &len) != DRV_OK)
 		return CTL_EXIT_USAGE;
-	snprintf(path, sizeof(path), "/v1/deployments?source=%s%s", esc,
-	         dry_run ? "&dry_run=true" : "");
+	snprintf(path, sizeof(path), "/v1/deployments?source=%s%s%s%s", esc,
+	         dry_run ? "&dry_run=true" : "", o->env ? "&env=" : "", eesc);
 	ctl_request(ctl, "POST", path, content_type(file, text), text, len, &r);
 	free(text);
 	code = ctl_exit_code(&r);
@@ -349,7 +360,7 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		ctl_usage(&ctl_cmd_deploy, stderr);
 		return CTL_EXIT_USAGE;
 	}
-	code = submit(ctl, o.file, o.dry_run, &dep);
+	code = submit(ctl, &o, &dep);
 	if (code != CTL_EXIT_OK)
 		return code;
 	if (o.dry_run)
@@ -373,8 +384,9 @@ static int run(struct ctl *ctl, int argc, char **argv)
 
 const struct ctl_cmd ctl_cmd_deploy = {
         .name = "deploy",
-        .usage = "deploy [--wait | --dry-run] [--json] FILE",
-        .summary = "start a deployment from a plan; --wait follows it to the end; --dry-run "
+        .usage = "deploy [--wait | --dry-run] [--json] [--env NAME] FILE",
+        .summary = "start a deployment from a plan (--env: in that environment of "
+                   "droverd.yaml); --wait follows it to the end; --dry-run "
                    "shows what it would do (exit 0 no change, 1 changes, 2 plan error)",
         .run = run,
 };

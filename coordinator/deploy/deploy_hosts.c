@@ -77,7 +77,10 @@ static int check_hosts(const struct drv_plan_hosts *h, const json_t *agents, con
 		if (a != NULL && accepted(a))
 			continue;
 		snprintf(err->message, sizeof(err->message), "agent \"%s\" is %s", h->ids[i],
-		         a == NULL ? "unknown" : "not accepted");
+		         a == NULL ? "unknown"
+		         : strcmp(str_of(a, "status"), DEPLOY_HOSTS_OUTSIDE) == 0
+		                 ? DEPLOY_HOSTS_OUTSIDE
+		                 : "not accepted");
 		goto fail;
 	}
 	if (h->n_labels == 0)

@@ -23,6 +23,10 @@
 
 #include "plan.h"
 
+/* The status an agent outside the plan's environment is given before
+ * resolution: it is no candidate, and a list that names it says so. */
+#define DEPLOY_HOSTS_OUTSIDE "outside the plan's environment"
+
 struct deploy_hosts_err {
 	char field[160];
 	int line;

@@ -201,28 +201,30 @@ static json_t *host_json(const struct drv_plan_service *ps, const json_t *t, con
 	                 ps->version, "change", change, "online", a != NULL && online(a));
 }
 
-static json_t *argv_json(const struct drv_plan_argv *v)
+/* A hook's command, an argument that holds a secret variable's value shown
+ * as "<secret>". */
+static json_t *argv_json(const struct drv_plan *p, const struct drv_plan_argv *v)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; a != NULL && i < v->n; i++)
-		json_array_append_new(a, json_string(v->v[i]));
+		json_array_append_new(a, json_string(drv_plan_redact(p, v->v[i])));
 	return a;
 }
 
-static json_t *hooks_json(const struct drv_plan_hook *h, size_t n, const json_t *hosts,
-                          bool migrations)
+static json_t *hooks_json(const struct drv_plan *p, const struct drv_plan_hook *h, size_t n,
+                          const json_t *hosts, bool migrations)
 {
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr != NULL && i < n; i++) {
-		json_t *o =
-		        json_pack("{s:s, s:O, s:o, s:I}", "name", h[i].name, "hosts",
-		                  json_array_get(hosts, i), migrations ? "up" : "run",
-		                  argv_json(&h[i].run), "timeout_ms", (json_int_t)h[i].timeout_ms);
+		json_t *o = json_pack("{s:s, s:O, s:o, s:I}", "name", h[i].name, "hosts",
+		                      json_array_get(hosts, i), migrations ? "up" : "run",
+		                      argv_json(p, &h[i].run), "timeout_ms",
+		                      (json_int_t)h[i].timeout_ms);
 
 		if (o != NULL && migrations)
-			json_object_set_new(o, "down", argv_json(&h[i].down));
+			json_object_set_new(o, "down", argv_json(p, &h[i].down));
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -423,15 +425,15 @@ static json_t *phases_json(const struct pv *p, const json_t *targets)
 {
 	const struct drv_plan *pl = p->plan;
 
-	return json_pack("[{s:s, s:I}, {s:s, s:o}, {s:s, s:o}, {s:s}, {s:s, s:o}]", "phase",
-	                 "prestage", "hosts", (json_int_t)json_object_size(p->prestage), "phase",
-	                 "pre", "hooks",
-	                 hooks_json(pl->pre, pl->n_pre, json_object_get(targets, "pre"), false),
-	                 "phase", "migrations", "hooks",
-	                 hooks_json(pl->migrations, pl->n_migrations,
-	                            json_object_get(targets, "migrations"), true),
-	                 "phase", "tiers", "phase", "post", "hooks",
-	                 hooks_json(pl->post, pl->n_post, json_object_get(targets, "post"), false));
+	return json_pack(
+	        "[{s:s, s:I}, {s:s, s:o}, {s:s, s:o}, {s:s}, {s:s, s:o}]", "phase", "prestage",
+	        "hosts", (json_int_t)json_object_size(p->prestage), "phase", "pre", "hooks",
+	        hooks_json(pl, pl->pre, pl->n_pre, json_object_get(targets, "pre"), false), "phase",
+	        "migrations", "hooks",
+	        hooks_json(pl, pl->migrations, pl->n_migrations,
+	                   json_object_get(targets, "migrations"), true),
+	        "phase", "tiers", "phase", "post", "hooks",
+	        hooks_json(pl, pl->post, pl->n_post, json_object_get(targets, "post"), false));
 }
 
 static json_t *result(const struct pv *p, const json_t *targets, const json_t *agents)

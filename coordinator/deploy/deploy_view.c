@@ -468,6 +468,21 @@ static json_t *analysis_arr(const struct dep *d)
 	return arr;
 }
 
+/* The environment and the variables in effect (a secret's value is
+ * "<secret>" in the plan itself: plan_vars.c). */
+static void env_and_vars(json_t *o, const struct drv_plan *p)
+{
+	json_t *vars;
+
+	if (p->environment != NULL)
+		json_object_set_new(o, "environment", json_string(p->environment));
+	if (p->n_vars == 0 || (vars = json_object()) == NULL)
+		return;
+	for (size_t i = 0; i < p->n_vars; i++)
+		json_object_set_new(vars, p->vars[i].key, json_string(p->vars[i].value));
+	json_object_set_new(o, "vars", vars);
+}
+
 json_t *deploy_view_object(const struct dep *d)
 {
 	json_t *st = d->seq ? drv_seq_status(d->seq, true) : NULL;
@@ -481,8 +496,12 @@ json_t *deploy_view_object(const struct dep *d)
 	        (json_int_t)d->row.max_failed_hosts, "tiers", tiers_obj(d, st), "hooks",
 	        hooks_obj(d));
 
+	if (o != NULL && json_object_get(st, "bake_until") != NULL)
+		json_object_set(o, "bake_until_ms", json_object_get(st, "bake_until"));
 	json_decref(st);
 	if (o != NULL && json_object_get(d->extra, "analysis") != NULL)
 		json_object_set_new(o, "analysis", analysis_arr(d));
+	if (o != NULL)
+		env_and_vars(o, d->plan);
 	return o;
 }

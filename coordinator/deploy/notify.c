@@ -262,15 +262,8 @@ static struct delivery *take_locked(struct notifier *n)
 			pthread_cond_broadcast(&n->idle);
 			pthread_cond_wait(&n->wake, &n->lock);
 		} else {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t wait = soonest - now;
-			ts.tv_sec += wait / 1000;
-			ts.tv_nsec += (wait % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			struct timespec ts = drv_mono_timespec_in(soonest - now);
+
 			pthread_cond_timedwait(&n->wake, &n->lock, &ts);
 		}
 	}

@@ -1245,19 +1245,12 @@ int core_relabel(struct core *c, const char *id, const char *by)
 
 int core_enroll_token_create(struct core *c, const struct store_token *t, char *token, size_t cap)
 {
-	uint8_t hash[DRV_SECRET_HASH_LEN];
-	int rc = drv_secret_new("drvenr", token, cap);
+	int rc;
 
+	pthread_mutex_lock(&c->mu);
+	rc = store_enroll_token_create(c->cfg.store, t, drv_wall_ms(), token, cap);
+	pthread_mutex_unlock(&c->mu);
 	if (rc == DRV_OK)
-		rc = drv_secret_hash(token, hash);
-	if (rc == DRV_OK) {
-		pthread_mutex_lock(&c->mu);
-		rc = store_enroll_token_add(c->cfg.store, t, hash, drv_wall_ms());
-		pthread_mutex_unlock(&c->mu);
-	}
-	if (rc != DRV_OK)
-		sodium_memzero(token, cap);
-	else
 		drv_info("core", "enrollment token created",
 		         "name=%s expires_ms=%" PRId64 " max_uses=%" PRId64 " labels=%s", t->name,
 		         t->expires_ms, t->max_uses, t->labels ? t->labels : "{}");

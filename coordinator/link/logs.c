@@ -84,7 +84,8 @@ bool link_logs_offer(struct link_logs *l, const char *agent, const Drover__Repor
 	bool final = r->result == DROVER__STEP_RESULT__STEP_SUCCEEDED ||
 	             r->result == DROVER__STEP_RESULT__STEP_FAILED;
 
-	if (r->step_id == NULL || strncmp(r->step_id, LOGS_STEP_PREFIX, 4) != 0)
+	if (r->step_id == NULL ||
+	    strncmp(r->step_id, LOGS_STEP_PREFIX, sizeof(LOGS_STEP_PREFIX) - 1) != 0)
 		return false;
 	pthread_mutex_lock(&l->mu);
 	for (size_t i = 0; final && i < LOGS_WAITING_MAX; i++) {
@@ -146,15 +147,8 @@ static void release(struct link_logs *l, struct log_wait *w)
 
 static void wait_done(struct link_logs *l, struct log_wait *w, int64_t timeout_ms)
 {
-	struct timespec ts;
+	struct timespec ts = drv_mono_timespec_in(timeout_ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&l->mu);
 	while (!w->done) {
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)

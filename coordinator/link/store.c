@@ -1,6 +1,7 @@
 /* store.c: agents, instruction queue, events and token hashes in SQLite. */
 #include "store.h"
 
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -890,6 +891,21 @@ int store_enroll_token_add(struct store *s, const struct store_token *t,
 	sqlite3_bind_int64(st, 5, t->max_uses > 0 ? t->max_uses : 0);
 	bind_text(st, 6, t->labels ? t->labels : "{}");
 	return run(s, st);
+}
+
+int store_enroll_token_create(struct store *s, const struct store_token *t, int64_t now_ms,
+                              char *token, size_t cap)
+{
+	uint8_t hash[DRV_SECRET_HASH_LEN];
+	int rc = drv_secret_new("drvenr", token, cap);
+
+	if (rc == DRV_OK)
+		rc = drv_secret_hash(token, hash);
+	if (rc == DRV_OK)
+		rc = store_enroll_token_add(s, t, hash, now_ms);
+	if (rc != DRV_OK)
+		sodium_memzero(token, cap);
+	return rc;
 }
 
 struct token_row {

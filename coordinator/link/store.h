@@ -166,6 +166,11 @@ struct store_token {
 /* DRV_EEXIST if the name is taken. */
 int store_enroll_token_add(struct store *s, const struct store_token *t,
                            const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms);
+/* A new random token (written to token, at most cap bytes) stored under t's
+ * name by its hash: store_enroll_token_add's errors; token is zeroed on
+ * failure. */
+int store_enroll_token_create(struct store *s, const struct store_token *t, int64_t now_ms,
+                              char *token, size_t cap);
 /* DRV_OK and the token's name if the token is valid now for an agent with
  * these labels (JSON); the use is counted. DRV_EPERM if not, with the reason
  * (unknown, revoked, expired, used up, a label it does not allow) in why. */

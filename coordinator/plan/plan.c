@@ -163,13 +163,58 @@ void drv_plan_free(struct drv_plan *p)
 	for (size_t i = 0; i < p->n_notify; i++)
 		free(p->notify[i].webhook);
 	free(p->notify);
+	free(p->environment);
+	plan_kv_free(p->vars, p->n_vars);
+	plan_argv_free(&p->secrets);
 	free(p);
 }
 
 /* ---- entry points ---- */
 
-int drv_plan_parse_buffer(const char *buf, size_t len, const char *name, struct drv_plan **out,
-                          struct drv_plan_errors *errs)
+static int plan_argv_add(struct drv_plan_argv *a, const char *s)
+{
+	char **v = realloc(a->v, (a->n + 2) * sizeof(*v));
+
+	if (v == NULL)
+		return DRV_ENOMEM;
+	a->v = v;
+	if ((v[a->n] = strdup(s)) == NULL)
+		return DRV_ENOMEM;
+	v[++a->n] = NULL;
+	return DRV_OK;
+}
+
+/* Variables, then the plan; secrets (values used) go to the plan. */
+static int from_tree(json_t *root, const struct drv_yj_lines *lines, const char *name,
+                     const struct drv_plan_envs *envs, const char *requested, struct drv_plan **out,
+                     struct drv_plan_errors *errs)
+{
+	struct vctx c = {.lines = lines, .file = name, .errs = errs};
+	json_t *secrets = json_array();
+	struct drv_plan *p = NULL;
+	int rc = secrets ? DRV_OK : DRV_ENOMEM;
+
+	if (rc == DRV_OK && json_is_object(root))
+		rc = plan_vars_apply(&c, root, envs, requested, secrets);
+	plan_verr_flush(&c);
+	if (rc == DRV_OK) /* the plan's own errors too, all of them */
+		rc = drv_plan_from_json(root, lines, name, &p, errs);
+	if (rc == DRV_OK && c.nerr > 0)
+		rc = DRV_EINVAL;
+	for (size_t i = 0; rc == DRV_OK && i < json_array_size(secrets); i++)
+		rc = plan_argv_add(&p->secrets, json_string_value(json_array_get(secrets, i)));
+	json_decref(secrets);
+	if (rc != DRV_OK) {
+		drv_plan_free(p);
+		return rc;
+	}
+	*out = p;
+	return DRV_OK;
+}
+
+int drv_plan_parse_buffer_env(const char *buf, size_t len, const char *name,
+                              const struct drv_plan_envs *envs, const char *requested,
+                              struct drv_plan **out, struct drv_plan_errors *errs)
 {
 	struct drv_yj_lines *lines = NULL;
 	struct drv_yj_error err;
@@ -186,10 +231,16 @@ int drv_plan_parse_buffer(const char *buf, size_t len, const char *name, struct 
 			drv_plan_errors_add(errs, "%s: %s", name, err.msg);
 		return rc == DRV_EDECODE ? DRV_EINVAL : rc;
 	}
-	rc = drv_plan_from_json(root, lines, name, out, errs);
+	rc = from_tree(root, lines, name, envs, requested, out, errs);
 	json_decref(root);
 	drv_yj_lines_free(lines);
 	return rc;
+}
+
+int drv_plan_parse_buffer(const char *buf, size_t len, const char *name, struct drv_plan **out,
+                          struct drv_plan_errors *errs)
+{
+	return drv_plan_parse_buffer_env(buf, len, name, NULL, NULL, out, errs);
 }
 
 int drv_plan_parse_file(const char *path, struct drv_plan **out, struct drv_plan_errors *errs)
@@ -207,10 +258,19 @@ int drv_plan_parse_file(const char *path, struct drv_plan **out, struct drv_plan
 			drv_plan_errors_add(errs, "%s: %s", path, err.msg);
 		return rc == DRV_EDECODE ? DRV_EINVAL : rc;
 	}
-	rc = drv_plan_from_json(root, lines, path, out, errs);
+	rc = from_tree(root, lines, path, NULL, NULL, out, errs);
 	json_decref(root);
 	drv_yj_lines_free(lines);
 	return rc;
+}
+
+const char *drv_plan_redact(const struct drv_plan *p, const char *s)
+{
+	for (size_t i = 0; s != NULL && i < p->secrets.n; i++) {
+		if (p->secrets.v[i][0] != '\0' && strstr(s, p->secrets.v[i]) != NULL)
+			return "<secret>";
+	}
+	return s;
 }
 
 /* ---- digests ---- */

@@ -35,7 +35,8 @@ struct drv_yj_lines;
 #define DRV_PLAN_MAX_ENV      256
 #define DRV_PLAN_MAX_FILES    64
 #define DRV_PLAN_MAX_NOTIFY   16
-#define DRV_PLAN_DIGEST_MAX   72 /* "sha256:" + 64 hex + NUL */
+#define DRV_PLAN_MAX_VARS     256 /* plan vars; an environment's too */
+#define DRV_PLAN_DIGEST_MAX   72  /* "sha256:" + 64 hex + NUL */
 
 enum drv_plan_driver { DRV_DRIVER_EXEC, DRV_DRIVER_CONTAINER, DRV_DRIVER_SYSTEMD };
 enum drv_plan_strategy_type { DRV_STRATEGY_ROLLING, DRV_STRATEGY_CANARY, DRV_STRATEGY_BLUEGREEN };
@@ -256,7 +257,14 @@ struct drv_plan {
 	char *source; /* file name for messages */
 	char *deployment;
 	char *version;
+	char *environment;        /* NULL: none (docs/environments.md) */
+	struct drv_plan_kv *vars; /* the variables in effect, a secret's value "<secret>" */
+	size_t n_vars;
+	/* values of the secret variables the plan used (for redaction of
+	 * views; never serialized, absent from a plan loaded from JSON) */
+	struct drv_plan_argv secrets;
 	int64_t prestage_timeout_ms;
+	int64_t bake_ms; /* `bake`: after the last tier, analysis goes on this long (0: none) */
 	bool has_budget; /* top-level failure.max_failed_hosts given */
 	struct drv_plan_amount max_failed_hosts;
 	struct drv_plan_hook *pre, *migrations, *post;
@@ -279,6 +287,32 @@ void drv_plan_errors_free(struct drv_plan_errors *e);
 __attribute__((format(printf, 2, 3))) void drv_plan_errors_add(struct drv_plan_errors *e,
                                                                const char *fmt, ...);
 
+/* A variable an environment defines; a secret one (read from a file on
+ * the coordinator) is never shown. */
+struct drv_plan_var {
+	char *name;
+	char *value;
+	bool secret;
+};
+
+/* An environment (droverd.yaml `environments`): the hosts its deployments
+ * may touch (every label must match; none: all) and its variables. */
+struct drv_window;
+struct drv_plan_env {
+	char *name;
+	struct drv_plan_kv *labels;
+	size_t n_labels;
+	struct drv_plan_var *vars;
+	size_t n_vars;
+	struct drv_window *windows; /* deny windows (deploy/windows.h), not the parser's */
+	size_t n_windows;
+};
+
+struct drv_plan_envs {
+	struct drv_plan_env *v;
+	size_t n;
+};
+
 /*
  * Parse and validate. On success *out is a new plan. On failure
  * (DRV_EINVAL: invalid; DRV_ETOOBIG; DRV_ENOENT/DRV_EIO: unreadable file;
@@ -288,6 +322,17 @@ __attribute__((format(printf, 2, 3))) void drv_plan_errors_add(struct drv_plan_e
  */
 int drv_plan_parse_buffer(const char *buf, size_t len, const char *name, struct drv_plan **out,
                           struct drv_plan_errors *errs);
+/*
+ * The same, deployed to an environment: the plan's `environment`, else
+ * requested (NULL: none; both given must be the same), one of envs.
+ * {{vars.NAME}} in env, files, commands and hooks is filled in from the
+ * environment's variables, then the plan's `vars`; an unknown name is an
+ * error at its line. With envs NULL (an offline check) a plan that names an
+ * environment keeps the references its own vars do not define.
+ */
+int drv_plan_parse_buffer_env(const char *buf, size_t len, const char *name,
+                              const struct drv_plan_envs *envs, const char *requested,
+                              struct drv_plan **out, struct drv_plan_errors *errs);
 int drv_plan_parse_file(const char *path, struct drv_plan **out, struct drv_plan_errors *errs);
 /* From a tree already loaded; lines may be NULL. The tree is not kept. */
 int drv_plan_from_json(const json_t *root, const struct drv_yj_lines *lines, const char *name,
@@ -313,6 +358,9 @@ int drv_plan_resolve_digests(struct drv_plan *p, drv_plan_resolve_fn fn, void *a
                              struct drv_plan_errors *errs);
 /* True when every service image carries a digest. */
 bool drv_plan_pinned(const struct drv_plan *p);
+
+/* s, or "<secret>" when it holds the value of a secret variable. */
+const char *drv_plan_redact(const struct drv_plan *p, const char *s);
 
 /* Does an agent (id and labels) match a host list or selector? */
 bool drv_plan_hosts_match(const struct drv_plan_hosts *h, const char *agent_id,

@@ -35,6 +35,13 @@ struct vctx {
 	size_t n_pending;
 };
 
+/* plan_vars.c: fill {{vars.NAME}} in root (a tree being parsed) from the
+ * environment and the plan's vars; set root's vars to those in effect and
+ * its environment. Secret values used are appended to secrets. Errors go
+ * to c. */
+int plan_vars_apply(struct vctx *c, json_t *root, const struct drv_plan_envs *envs,
+                    const char *requested, json_t *secrets);
+
 /* plan_read.c: errors, paths, typed field readers */
 __attribute__((format(printf, 3, 4))) void plan_verr(struct vctx *c, const char *path,
                                                      const char *fmt, ...);

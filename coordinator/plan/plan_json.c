@@ -390,7 +390,13 @@ json_t *drv_plan_to_json(const struct drv_plan *p)
 		return NULL;
 	put(&b, o, "deployment", json_string(p->deployment));
 	put(&b, o, "version", json_string(p->version));
+	if (p->environment != NULL)
+		put(&b, o, "environment", json_string(p->environment));
+	if (p->n_vars > 0)
+		put(&b, o, "vars", jkv(&b, p->vars, p->n_vars));
 	put(&b, o, "defaults", json_pack("{so}", "prestage_timeout", jdur(p->prestage_timeout_ms)));
+	if (p->bake_ms > 0)
+		put(&b, o, "bake", jdur(p->bake_ms));
 	if (p->has_budget)
 		put(&b, o, "failure",
 		    json_pack("{so}", "max_failed_hosts", jamount(p->max_failed_hosts)));

@@ -480,8 +480,9 @@ static bool valid_version(const char *v)
 
 static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
-	static const char *const keys[] = {"deployment", "version", "defaults", "failure", "pre",
-	                                   "migrations", "tiers",   "post",     "notify",  NULL};
+	static const char *const keys[] = {
+	        "deployment", "version", "environment", "vars",   "defaults", "failure", "pre",
+	        "migrations", "tiers",   "post",        "notify", "bake",     NULL};
 
 	plan_check_keys(c, root, "", keys);
 	if (plan_read_name(c, root, "", "deployment", &p->deployment) == 0)
@@ -491,8 +492,14 @@ static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 	else if (p->version != NULL && !valid_version(p->version))
 		plan_verr(c, "version", "use letters, digits, '.', '_', '+', '-' (at most %d)",
 		          VERSION_MAX);
+	plan_read_name(c, root, "", "environment", &p->environment);
+	/* vars were checked (and reported) when they were filled in */
+	c->quiet = true;
+	plan_read_env(c, root, "", "vars", &p->vars, &p->n_vars);
+	c->quiet = false;
 	read_defaults(c, root, p);
 	read_budget(c, root, p);
+	plan_read_duration(c, root, "", "bake", &p->bake_ms);
 	read_hooks(c, root, "pre", 0, &p->pre, &p->n_pre);
 	read_hooks(c, root, "migrations", 1, &p->migrations, &p->n_migrations);
 	read_hooks(c, root, "post", 0, &p->post, &p->n_post);

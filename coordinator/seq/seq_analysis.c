@@ -8,6 +8,12 @@
  * in a row (a breach, which rolls back by the failure policy); an
  * inconclusive verdict holds the service until the operator promotes it
  * (the check then counts as passed) or rolls back.
+ *
+ * The plan's `bake` (after the last tier, before the post hooks): every
+ * service with checks runs them in rounds, a round every first check's
+ * interval, until the bake ends; a failure (failures in a row) is a breach
+ * of a service that is done, rolled back by its failure policy. The bake
+ * ends only once no check is in flight or held for the operator.
  */
 #include <math.h>
 #include <stdio.h>
@@ -104,6 +110,12 @@ bool seq_analysis_step(struct drv_seq *s, struct seq_svc *v, const char *when)
 	return true;
 }
 
+static bool baking(const struct drv_seq *s, const struct seq_svc *v)
+{
+	return v->state == SVC_DONE && s->bake_until > 0 && !s->baked &&
+	       s->state == DRV_SEQ_TIERS && !s->failing;
+}
+
 void seq_check_done(struct drv_seq *s, struct seq_svc *v, enum drv_seq_result r,
                     const char *message)
 {
@@ -114,8 +126,11 @@ void seq_check_done(struct drv_seq *s, struct seq_svc *v, enum drv_seq_result r,
 	v->op = OP_NONE;
 	s->changed = true;
 	drv_text_cut(cut, sizeof(cut), message ? message : "", 160);
-	if (v->state != SVC_RUNNING || v->wait != W_OP || k == NULL)
+	if ((v->state != SVC_RUNNING && !baking(s, v)) || v->wait != W_OP || k == NULL) {
+		if (v->wait == W_OP)
+			v->wait = W_NONE;
 		return; /* halted or rolling back meanwhile */
+	}
 	v->wait = W_NONE;
 	if (r == DRV_SEQ_R_OK) {
 		seq_log(s, "service %s: check %s passed: %s", v->ps->name, name, cut);
@@ -143,7 +158,7 @@ void seq_check_done(struct drv_seq *s, struct seq_svc *v, enum drv_seq_result r,
 
 bool seq_analysis_promote(struct drv_seq *s, struct seq_svc *v)
 {
-	if (!v->an_hold || v->wait != W_PROMOTE || v->state != SVC_RUNNING)
+	if (!v->an_hold || v->wait != W_PROMOTE || (v->state != SVC_RUNNING && !baking(s, v)))
 		return false;
 	v->an_hold = false;
 	v->wait = W_NONE;
@@ -151,5 +166,72 @@ bool seq_analysis_promote(struct drv_seq *s, struct seq_svc *v)
 	v->an_fails = 0;
 	s->changed = true;
 	seq_log(s, "service %s: inconclusive check passed by the operator", v->ps->name);
+	return true;
+}
+
+/* One move of a baking service: the next check, a retry, or the pause
+ * before the next round. */
+static void bake_step(struct drv_seq *s, struct seq_svc *v)
+{
+	const struct drv_plan_check *k = cur_check(v);
+
+	if (k == NULL) { /* a round passed: the next one after the interval */
+		v->an_check = 0;
+		v->an_fails = 0;
+		v->wait = W_PAUSE;
+		v->timer = s->now + v->ps->analysis.checks[0].interval_ms;
+		s->changed = true;
+		return;
+	}
+	if (v->an_retry) {
+		v->an_retry = false;
+		v->wait = W_PAUSE;
+		v->timer = s->now + k->interval_ms;
+		s->changed = true;
+		return;
+	}
+	start_check(s, v);
+}
+
+bool seq_bake(struct drv_seq *s)
+{
+	bool busy = false;
+	char d[32];
+
+	if (s->plan->bake_ms <= 0 || s->baked)
+		return true;
+	if (s->bake_until == 0) {
+		s->bake_until = s->now + s->plan->bake_ms;
+		s->changed = true;
+		drv_plan_format_duration(s->plan->bake_ms, d, sizeof(d));
+		seq_log(s, "every tier is done: baking for %s, the analysis goes on", d);
+		for (size_t i = 0; i < s->plan->n_services; i++) {
+			struct seq_svc *v = &s->svcs[i];
+			v->an_check = v->an_fails = 0;
+			v->an_retry = false;
+		}
+	}
+	for (size_t i = 0; i < s->plan->n_services; i++) {
+		struct seq_svc *v = &s->svcs[i];
+
+		if (v->ps->analysis.n_checks == 0 || !baking(s, v))
+			continue;
+		if (v->op == OP_CHECK || v->an_hold)
+			busy = true;
+		else if (v->wait == W_NONE && s->now < s->bake_until)
+			bake_step(s, v);
+		if (s->state != DRV_SEQ_TIERS || s->failing)
+			return false; /* a breach began a rollback */
+	}
+	if (s->now < s->bake_until || busy)
+		return false;
+	for (size_t i = 0; i < s->plan->n_services; i++) {
+		struct seq_svc *v = &s->svcs[i];
+		if (v->wait == W_PAUSE)
+			v->wait = W_NONE;
+	}
+	s->baked = true;
+	s->changed = true;
+	seq_log(s, "the bake is over: every check held");
 	return true;
 }

@@ -397,6 +397,8 @@ int64_t drv_seq_next_deadline(const struct drv_seq *s)
 			EARLIER(v->op_deadline);
 		if (v->wait == W_PAUSE)
 			EARLIER(v->timer);
+		if (s->bake_until > 0 && !s->baked && s->state == DRV_SEQ_TIERS)
+			EARLIER(s->bake_until);
 		if (v->state == SVC_DONE && v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN &&
 		    !v->fin_started && !s->paused && !s->failing)
 			EARLIER(v->finalize_at);

@@ -111,6 +111,8 @@ struct drv_seq {
 	int64_t rb_mig_deadline;
 	uint32_t failed_hosts, total_hosts;
 	int64_t started_at, ended_at;
+	int64_t bake_until; /* plan bake: analysis goes on until then (0: not begun) */
+	bool baked;
 	char reason[DRV_SEQ_TEXT_MAX];
 	/* during one call */
 	struct drv_seq_actions *out;
@@ -188,6 +190,9 @@ void seq_emit_check(struct drv_seq *s, struct seq_svc *v);
 /* The verdict of the running check (EV_METRIC of an OP_CHECK). */
 void seq_check_done(struct drv_seq *s, struct seq_svc *v, enum drv_seq_result r,
                     const char *message);
+/* The plan's bake after the last tier: true once it is over (or there is
+ * none); meanwhile the services' checks run in rounds. */
+bool seq_bake(struct drv_seq *s);
 /* Operator promote of an inconclusive check: it counts as passed. */
 bool seq_analysis_promote(struct drv_seq *s, struct seq_svc *v);
 

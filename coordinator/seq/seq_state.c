@@ -77,6 +77,12 @@ static const struct field svc_fields[] = {
         VF(op_inflight, 'u'), VF(op_failed, 'b'),   VF(metric, 'd'),
 };
 
+/* Added with the bake: a state saved before has none (0). */
+static const struct field seq_fields_opt[] = {
+        SF(bake_until, 'I'),
+        SF(baked, 'b'),
+};
+
 /* Added with the Prometheus analysis: a state saved before has none (0). */
 static const struct field svc_fields_opt[] = {
         VF(an_check, 'u'),
@@ -263,6 +269,7 @@ int drv_seq_save(const struct drv_seq *s, json_t **out)
 	      json_object_set_new(o, "plan_hash", json_string(hash)) != 0 ||
 	      json_object_set_new(o, "reason", json_string(s->reason)) != 0 ||
 	      fields_save(o, s, seq_fields, N_FIELDS(seq_fields)) != DRV_OK ||
+	      fields_save(o, s, seq_fields_opt, N_FIELDS(seq_fields_opt)) != DRV_OK ||
 	      json_object_set(o, "agents", agents) != 0 ||
 	      json_object_set(o, "services", svcs) != 0 ||
 	      json_object_set_new(o, "pre", hooks_save(s->pre, s->plan->n_pre)) != 0 ||
@@ -394,7 +401,8 @@ static int load_into(struct drv_seq *s, const json_t *st)
 	    json_array_size(svcs) != s->plan->n_services)
 		return DRV_EINVAL;
 	rc = agents_load(s, json_object_get(st, "agents"));
-	if (rc != DRV_OK || fields_load(st, s, seq_fields, N_FIELDS(seq_fields)) != DRV_OK)
+	if (rc != DRV_OK || fields_load(st, s, seq_fields, N_FIELDS(seq_fields)) != DRV_OK ||
+	    fields_load_opt(st, s, seq_fields_opt, N_FIELDS(seq_fields_opt)) != DRV_OK)
 		return DRV_EINVAL;
 	snprintf(s->reason, sizeof(s->reason), "%s", json_string_value(reason));
 	for (size_t i = 0; i < s->plan->n_services; i++) {
@@ -656,5 +664,7 @@ json_t *drv_seq_status(const struct drv_seq *s, bool hosts)
 	              hooks_status(s->post, p->post, p->n_post), "tiers", tiers);
 	if (o != NULL && s->state == DRV_SEQ_TIERS)
 		json_object_set_new(o, "tier", json_string(p->tiers[s->tier].name));
+	if (o != NULL && s->state == DRV_SEQ_TIERS && s->bake_until > 0 && !s->baked)
+		json_object_set_new(o, "bake_until", json_integer(s->bake_until));
 	return o;
 }

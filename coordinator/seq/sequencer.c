@@ -161,6 +161,8 @@ static void drive_tiers(struct drv_seq *s)
 		return end_if_settled(s);
 	if (s->state != DRV_SEQ_TIERS || !settled)
 		return;
+	if (s->tier + 1 >= s->plan->n_tiers && !seq_bake(s))
+		return; /* the last tier bakes */
 	seq_notify(s, DRV_EVENT_TIER_DONE, "tier %s done", t->name);
 	if (s->tier + 1 < s->plan->n_tiers) {
 		s->tier++;

@@ -112,8 +112,11 @@ if [[ -f $DIR/agent_rss.json ]]; then
 	goal "drover-agent idle RssAnon (KiB)" "$a" "" "<= 3072" "$(met "$a" "<=" 3072)"
 	goal "drover-agent idle VmRSS (KiB)" "$v" "" "<= 8192" "$(met "$v" "<=" 8192)"
 	g=$(j agent_rss .growth_kb)
+	m=$(met "$g" "<=" 256)
+	# the goal is over 1,000 instructions (make bench-full): fewer say nothing
+	(($(j agent_rss .rounds) >= 1000)) || m=n/a
 	goal "drover-agent VmRSS growth, $(j agent_rss .rounds) instructions (KiB)" "$g" \
-		"RssAnon +$(j agent_rss '.after.anon_kb - .idle.anon_kb')" "<= 256 over 1,000" "$(met "$g" "<=" 256)"
+		"RssAnon +$(j agent_rss '.after.anon_kb - .idle.anon_kb')" "<= 256 over 1,000" "$m"
 fi
 if [[ -f $DIR/pull.json ]]; then
 	r=$(j pull '.ratio_helper // .ratio')

@@ -19,6 +19,9 @@
 #               deployment while a matching alert fires (409) and accepts it
 #               once the alert is resolved; a malformed payload is 400 and
 #               audited; the alerts token can do nothing else (403)
+#   bake        the canary passes every step; during its bake (60s after the
+#               last tier) the error rate of both ui hosts rises: the
+#               deployment, done with its tiers, is rolled back
 #   unreachable Prometheus stopped: the check's on_error (inconclusive)
 #               holds the canary for the operator; `drover rollback` ends it
 #
@@ -143,7 +146,7 @@ proc_start traffic control bash -c "for ((i = 0; i < 24000; i++)); do
 	curl -s -o /dev/null --max-time 2 http://$(addr_of control):8000/; sleep 0.05; done"
 
 if scenario bad-query "a query Prometheus refuses is a plan error"; then
-	plan_render metrics-canary.yaml "$E2E_RUN/bad.yaml" ERROR_RATE=0 ON_ERROR=fail \
+	plan_render metrics-canary.yaml "$E2E_RUN/bad.yaml" ERROR_RATE=0 ON_ERROR=fail BAKE=0s \
 		"QUERY=sum(rate(berry_requests_total[1m]" || fail "plan"
 	if out=$(drover_cli deploy "$E2E_RUN/bad.yaml" 2>&1); then
 		fail "a plan with a broken query was accepted: $out"
@@ -154,7 +157,7 @@ if scenario bad-query "a query Prometheus refuses is a plan error"; then
 fi
 
 if scenario error-rate "a canary whose error rate rises is rolled back by its analysis"; then
-	plan_render metrics-canary.yaml "$E2E_RUN/err.yaml" ERROR_RATE=0.5 ON_ERROR=fail \
+	plan_render metrics-canary.yaml "$E2E_RUN/err.yaml" ERROR_RATE=0.5 ON_ERROR=fail BAKE=0s \
 		"QUERY=$ERR_QUERY" || fail "plan"
 	id=$(dep_submit "$E2E_RUN/err.yaml") || fail "submit"
 	st=$(dep_wait_final "$id" 180) || fail "deployment did not end: $(dep_state "$id")"
@@ -211,9 +214,30 @@ if scenario alert "an alert fired by Prometheus through Alertmanager rolls a can
 	ok "malformed payload: 400 and audited; the alerts token cannot read deployments (403)"
 fi
 
+_baking() { [[ $(dep_get "$1" | jq -r '.bake_until_ms // empty') != "" ]]; }
+if scenario bake "the error rate rises during the bake: rolled back"; then
+	plan_render metrics-canary.yaml "$E2E_RUN/bake.yaml" ERROR_RATE=0 ON_ERROR=fail BAKE=60s \
+		"QUERY=$ERR_QUERY" || fail "plan"
+	id=$(dep_submit "$E2E_RUN/bake.yaml") || fail "submit"
+	wait_for "the bake begins" 120 _baking "$id" || fail "no bake: $(dep_state "$id")"
+	[[ $(host_version ui-1 8080) == v2 && $(host_version ui-2 8080) == v2 ]] ||
+		fail "baking, but ui-1 $(host_version ui-1 8080), ui-2 $(host_version ui-2 8080)"
+	ok "every step passed; baking with both ui hosts on release 2"
+	for h in ui-1 ui-2; do
+		in_ns control curl -fsS -o /dev/null --max-time 5 "http://$(addr_of "$h"):8080/error_rate?set=0.5" ||
+			fail "cannot raise the error rate on $h"
+	done
+	st=$(dep_wait_final "$id" 120) || fail "did not end: $(dep_state "$id")"
+	reason=$(dep_get "$id" | jq -r .reason)
+	[[ $st == rolled_back ]] || fail "ended $st: $reason"
+	grep -q 'analysis check error-rate failed' <<<"$reason" || fail "reason: $reason"
+	[[ $(host_version ui-1 8080) == v1 && $(host_version ui-2 8080) == v1 ]] || fail "not back on v1"
+	ok "rolled back during the bake: $reason"
+fi
+
 if scenario unreachable "Prometheus unreachable: inconclusive holds the canary"; then
 	proc_stop prometheus
-	plan_render metrics-canary.yaml "$E2E_RUN/unreach.yaml" ERROR_RATE=0 ON_ERROR=inconclusive \
+	plan_render metrics-canary.yaml "$E2E_RUN/unreach.yaml" ERROR_RATE=0 ON_ERROR=inconclusive BAKE=0s \
 		"QUERY=$ERR_QUERY" || fail "plan"
 	id=$(dep_submit "$E2E_RUN/unreach.yaml") || fail "submit (server unreachable is no plan error)"
 	dep_wait_state "$id" 90 awaiting_promotion || fail "not held: $(dep_state "$id")"

@@ -2,7 +2,8 @@
  * fuzz_config.c: the YAML options-table reader (common/config.c) on
  * arbitrary bytes, against droverd's real table (dconf.c), then the writer
  * on whatever was read, and the result read back; and the `balancers`
- * section reader (traffic_conf.c) on the same bytes.
+ * and `environments` section readers (traffic_conf.c, env_conf.c) on the
+ * same bytes.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 
 #include "config.h"
 #include "dconf.h"
+#include "env_conf.h"
 #include "err.h"
 #include "traffic_conf.h"
 
@@ -22,7 +24,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text;
 	size_t n;
 	struct drv_traffic_balancers b = {0};
+	struct drv_plan_envs envs = {0};
 
+	memset(&diag, 0, sizeof(diag));
+	if (drv_envs_parse((const char *)data, size, "fuzz.yaml", "/nonexistent", &envs, &diag) ==
+	    DRV_OK) {
+		for (size_t i = 0; i < envs.n; i++)
+			if (drv_envs_find(&envs, envs.v[i].name) == NULL)
+				abort();
+		drv_envs_free(&envs);
+	}
 	memset(&diag, 0, sizeof(diag));
 	if (drv_traffic_balancers_parse((const char *)data, size, "fuzz.yaml", "/etc/drover", &b,
 	                                &diag) == DRV_OK) {

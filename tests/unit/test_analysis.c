@@ -428,6 +428,70 @@ static void bluegreen_fails_after_switch(void **state)
 	sim_free(&sim);
 }
 
+/* ---- bake ---- */
+
+static const char *bake_plan(void)
+{
+	static char text[8300];
+
+	snprintf(text, sizeof(text), "bake: 1m\n%s", plan_canary("5s", ANALYSIS("2")));
+	return text;
+}
+
+static void bake_passes(void **state)
+{
+	(void)state;
+	struct sim sim;
+	int64_t t0;
+
+	sim_init(&sim, bake_plan(), fleet, false);
+	sim_start(&sim);
+	t0 = sim.now;
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_true(sim.now - t0 >= 60000);
+	/* 4 steps, then rounds every 20 s during the 1 m bake */
+	assert_in_range(sim.n_checks, 4 + 3, 4 + 5);
+	sim_free(&sim);
+}
+
+static void bake_failure_rolls_back(void **state)
+{
+	(void)state;
+	static const enum drv_seq_result v[] = {DRV_SEQ_R_OK,    DRV_SEQ_R_OK, DRV_SEQ_R_OK,
+	                                        DRV_SEQ_R_OK,    DRV_SEQ_R_OK, DRV_SEQ_R_FAILED,
+	                                        DRV_SEQ_R_FAILED};
+	struct sim sim;
+	char *st;
+
+	sim_init(&sim, bake_plan(), fleet, false);
+	sim.verdicts = v;
+	sim.n_verdicts = 7;
+	sim.restart = false;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	assert_int_equal(sim.n_checks, 7);
+	assert_non_null(strstr(drv_seq_error(sim.seq), "failed 2 time(s) in a row"));
+	/* every host back: the service was done, then rolled back by its policy */
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, NULL), 8);
+	st = sim_status_text(&sim);
+	assert_null(strstr(st, "bake_until"));
+	free(st);
+	sim_free(&sim);
+}
+
+static void bake_survives_restarts(void **state)
+{
+	(void)state;
+	struct sim sim;
+
+	sim_init(&sim, bake_plan(), fleet, false);
+	sim.restart = true;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_true(sim.restarts > 0);
+	sim_free(&sim);
+}
+
 /* ---- alerts ---- */
 
 static const char alerts_plan[] =
@@ -567,6 +631,9 @@ int main(void)
 	        cmocka_unit_test(inconclusive_waits_for_operator),
 	        cmocka_unit_test(rolling_checks_each_batch),
 	        cmocka_unit_test(bluegreen_fails_after_switch),
+	        cmocka_unit_test(bake_passes),
+	        cmocka_unit_test(bake_failure_rolls_back),
+	        cmocka_unit_test(bake_survives_restarts),
 	        cmocka_unit_test(alert_rules),
 	        cmocka_unit_test(alert_fails_service),
 	        cmocka_unit_test(alert_payloads),

@@ -35,6 +35,28 @@ static void durations(void **state)
 	assert_int_equal(ms, 42);
 }
 
+static int64_t ts_mono_ms(struct timespec ts)
+{
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An absolute monotonic time for pthread_cond_timedwait: normalized, ms
+ * ahead (1999 ms carries a second), never in the past. */
+static void timespec_in(void **state)
+{
+	int64_t before = drv_mono_ms(), at;
+	struct timespec ts = drv_mono_timespec_in(1999);
+
+	(void)state;
+	at = ts_mono_ms(ts);
+	assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+	assert_true(at >= before + 1999 - 1);
+	assert_true(at <= drv_mono_ms() + 1999);
+	ts = drv_mono_timespec_in(-5000);
+	assert_true(ts_mono_ms(ts) >= before);
+	assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+}
+
 static void deadlines(void **state)
 {
 	(void)state;
@@ -58,6 +80,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(durations),
 	        cmocka_unit_test(deadlines),
+	        cmocka_unit_test(timespec_in),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -187,6 +187,25 @@ static void seq_floor_and_pickup(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* One call makes the token and stores its hash; a taken name leaves no token. */
+static void enroll_token_create(void **state)
+{
+	struct store *s = *state;
+	char tok[DRV_SECRET_MAX], again[DRV_SECRET_MAX], name[64], why[128];
+
+	assert_int_equal(store_enroll_token_create(s, &(struct store_token){"made", 0, 0, NULL},
+	                                           1000, tok, sizeof(tok)),
+	                 DRV_OK);
+	assert_int_equal(strncmp(tok, "drvenr", 6), 0);
+	assert_int_equal(store_enroll_token_use(s, tok, "{}", 2000, name, why, sizeof(why)),
+	                 DRV_OK);
+	assert_string_equal(name, "made");
+	assert_int_equal(store_enroll_token_create(s, &(struct store_token){"made", 0, 0, NULL},
+	                                           1000, again, sizeof(again)),
+	                 DRV_EEXIST);
+	assert_int_equal(again[0], '\0');
+}
+
 static void enroll_tokens(void **state)
 {
 	struct store *s = *state;
@@ -338,6 +357,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(queue, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_tokens, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enroll_token_create, setup, teardown),
 	        cmocka_unit_test_setup_teardown(transactions_nest, setup, teardown),
 	        cmocka_unit_test_setup_teardown(expire_can_queue, setup, teardown),
 	};

@@ -1,0 +1,281 @@
+/* env_conf.c: the `environments` section of droverd.yaml (env_conf.h). */
+#include "env_conf.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomicfile.h"
+#include "cfg_section.h"
+#include "err.h"
+#include "windows.h"
+#include "yamljson.h"
+
+#define SECTION "environments"
+
+static void env_free(struct drv_plan_env *e)
+{
+	free(e->name);
+	for (size_t i = 0; i < e->n_labels; i++) {
+		free(e->labels[i].key);
+		free(e->labels[i].value);
+	}
+	free(e->labels);
+	for (size_t i = 0; i < e->n_vars; i++) {
+		free(e->vars[i].name);
+		if (e->vars[i].secret && e->vars[i].value != NULL)
+			memset(e->vars[i].value, 0, strlen(e->vars[i].value));
+		free(e->vars[i].value);
+	}
+	free(e->vars);
+	free(e->windows);
+	memset(e, 0, sizeof(*e));
+}
+
+void drv_envs_free(struct drv_plan_envs *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->n; i++)
+		env_free(&e->v[i]);
+	free(e->v);
+	e->v = NULL;
+	e->n = 0;
+}
+
+const struct drv_plan_env *drv_envs_find(const struct drv_plan_envs *e, const char *name)
+{
+	for (size_t i = 0; e != NULL && name != NULL && i < e->n; i++) {
+		if (strcmp(e->v[i].name, name) == 0)
+			return &e->v[i];
+	}
+	return NULL;
+}
+
+static int read_labels(struct drv_cfg_rd *r, const json_t *v, const char *path,
+                       struct drv_plan_env *e)
+{
+	const char *k;
+	json_t *item;
+
+	if (!json_is_object(v) || json_object_size(v) > 64) {
+		drv_cfg_rd_err(r, path, "must be a mapping of at most 64 label: value pairs");
+		return DRV_OK;
+	}
+	e->labels = calloc(json_object_size(v) + 1, sizeof(*e->labels));
+	if (e->labels == NULL)
+		return DRV_ENOMEM;
+	json_object_foreach((json_t *)v, k, item)
+	{
+		if (!json_is_string(item) || !drv_cfg_name_ok(k)) {
+			drv_cfg_rd_err(r, path, "label %.64s: names and values are strings", k);
+			continue;
+		}
+		e->labels[e->n_labels].key = strdup(k);
+		e->labels[e->n_labels].value = strdup(json_string_value(item));
+		if (e->labels[e->n_labels].key == NULL || e->labels[e->n_labels++].value == NULL)
+			return DRV_ENOMEM;
+	}
+	return DRV_OK;
+}
+
+/* A secret file: private to droverd's user, one line. */
+static int read_secret(struct drv_cfg_rd *r, const json_t *v, const char *path, char **out)
+{
+	const char *f = json_string_value(json_object_get(v, "secret_file"));
+	char *p, *buf = NULL;
+	size_t len;
+	int rc;
+
+	if (f == NULL || f[0] == '\0' || json_object_size(v) != 1) {
+		drv_cfg_rd_err(r, path, "must be a value or { secret_file: FILE }");
+		return DRV_OK;
+	}
+	p = drv_cfg_resolve(r->base_dir, f);
+	if (p == NULL)
+		return DRV_ENOMEM;
+	rc = drv_check_private(p);
+	if (rc == DRV_EPERM)
+		drv_cfg_rd_err(r, path,
+		               "%.100s can be read or written by group or others (chmod 600 it)",
+		               p);
+	else if (rc == DRV_OK)
+		rc = drv_read_file(p, DRV_ENV_SECRET_MAX, &buf, &len);
+	if (rc != DRV_OK && rc != DRV_EPERM)
+		drv_cfg_rd_err(r, path, "cannot read %.100s: %s", p, drv_strerror(rc));
+	free(p);
+	if (rc != DRV_OK)
+		return rc == DRV_ENOMEM ? rc : DRV_OK;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
+	if (strlen(buf) != len || strpbrk(buf, "\r\n") != NULL || strstr(buf, "{{") != NULL) {
+		drv_cfg_rd_err(r, path, "a secret file holds one line without \"{{\"");
+		memset(buf, 0, len);
+		free(buf);
+		return DRV_OK;
+	}
+	*out = buf;
+	return DRV_OK;
+}
+
+static bool var_name_ok(const char *s)
+{
+	if (!isalpha((unsigned char)*s) && *s != '_')
+		return false;
+	for (size_t i = 0; s[i] != '\0'; i++) {
+		if (i >= 64 || (!isalnum((unsigned char)s[i]) && s[i] != '_'))
+			return false;
+	}
+	return true;
+}
+
+static int read_var(struct drv_cfg_rd *r, const char *k, const json_t *item, const char *path,
+                    struct drv_plan_var *var)
+{
+	char buf[64];
+	const char *s = NULL;
+
+	if (!var_name_ok(k)) {
+		drv_cfg_rd_err(r, path, "a variable name is 1 to 64 of A-Z a-z 0-9 _");
+		return DRV_OK;
+	}
+	if (json_is_object(item)) {
+		var->secret = true;
+		if (read_secret(r, item, path, &var->value) != DRV_OK)
+			return DRV_ENOMEM;
+	} else if (json_is_string(item)) {
+		s = json_string_value(item);
+	} else if (json_is_integer(item)) {
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(item));
+		s = buf;
+	} else if (json_is_boolean(item)) {
+		s = json_is_true(item) ? "true" : "false";
+	} else {
+		drv_cfg_rd_err(r, path,
+		               "must be a string, number, boolean or { secret_file: FILE }");
+	}
+	if (s != NULL && (strstr(s, "{{") != NULL || strlen(s) > DRV_ENV_SECRET_MAX)) {
+		drv_cfg_rd_err(r, path, "a value holds no \"{{\"");
+		s = NULL;
+	}
+	if (s != NULL && (var->value = strdup(s)) == NULL)
+		return DRV_ENOMEM;
+	if (var->value != NULL && (var->name = strdup(k)) == NULL)
+		return DRV_ENOMEM;
+	return DRV_OK;
+}
+
+static int read_vars(struct drv_cfg_rd *r, const json_t *v, const char *path,
+                     struct drv_plan_env *e)
+{
+	char ip[DRV_YJ_PATH_MAX * 4];
+	const char *k;
+	json_t *item;
+	int rc;
+
+	if (!json_is_object(v) || json_object_size(v) > DRV_PLAN_MAX_VARS) {
+		drv_cfg_rd_err(r, path, "must be a mapping of at most %d NAME: value pairs",
+		               DRV_PLAN_MAX_VARS);
+		return DRV_OK;
+	}
+	e->vars = calloc(json_object_size(v) + 1, sizeof(*e->vars));
+	if (e->vars == NULL)
+		return DRV_ENOMEM;
+	json_object_foreach((json_t *)v, k, item)
+	{
+		struct drv_plan_var *var = &e->vars[e->n_vars];
+
+		snprintf(ip, sizeof(ip), "%s.%s", path, k);
+		rc = read_var(r, k, item, ip, var);
+		if (var->name != NULL)
+			e->n_vars++;
+		else {
+			free(var->value);
+			var->value = NULL;
+		}
+		if (rc != DRV_OK)
+			return rc;
+	}
+	return DRV_OK;
+}
+
+static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v, void *elem)
+{
+	struct drv_plan_env *e = elem;
+	char path[DRV_YJ_PATH_MAX], fp[2 * DRV_YJ_PATH_MAX];
+	const char *key;
+	json_t *item;
+	int rc = DRV_OK;
+
+	snprintf(path, sizeof(path), SECTION ".%s", name);
+	if (!drv_cfg_name_ok(name)) {
+		drv_cfg_rd_err(r, path, "an environment's name is 1 to 63 of A-Z a-z 0-9 . _ -");
+		return DRV_OK;
+	}
+	if (!json_is_object(v)) {
+		drv_cfg_rd_err(r, path, "must be a mapping: labels, vars");
+		return DRV_OK;
+	}
+	if ((e->name = strdup(name)) == NULL)
+		return DRV_ENOMEM;
+	json_object_foreach((json_t *)v, key, item)
+	{
+		snprintf(fp, sizeof(fp), "%s.%s", path, key);
+		if (strcmp(key, "labels") == 0)
+			rc = read_labels(r, item, fp, e);
+		else if (strcmp(key, "vars") == 0)
+			rc = read_vars(r, item, fp, e);
+		else if (strcmp(key, "windows") == 0)
+			rc = drv_windows_read(r, item, fp, &e->windows, &e->n_windows);
+		else
+			drv_cfg_rd_err(r, fp, "unknown field (labels, vars, windows)");
+		if (rc != DRV_OK)
+			return rc;
+	}
+	return DRV_OK;
+}
+
+static void free_one(void *elem)
+{
+	env_free(elem);
+}
+
+static const struct drv_cfg_section sec = {
+        .key = SECTION,
+        .what = "environments",
+        .max = DRV_ENVS_MAX,
+        .size = sizeof(struct drv_plan_env),
+        .read_one = read_one,
+        .free_one = free_one,
+};
+
+static int keep(int rc, void *v, size_t n, struct drv_plan_envs *out)
+{
+	if (rc == DRV_OK && v != NULL) {
+		out->v = v;
+		out->n = n;
+	}
+	return rc;
+}
+
+int drv_envs_read(const json_t *root, const struct drv_yj_lines *lines, const char *file,
+                  const char *base_dir, struct drv_plan_envs *out, struct drv_cfg_diag *diag)
+{
+	struct drv_cfg_rd r = {.lines = lines, .file = file, .base_dir = base_dir, .diag = diag};
+	void *v = NULL;
+	size_t n = 0;
+	int rc = drv_cfg_section_read(&sec, &r, root, &v, &n);
+
+	return keep(rc, v, n, out);
+}
+
+int drv_envs_parse(const char *buf, size_t len, const char *file, const char *base_dir,
+                   struct drv_plan_envs *out, struct drv_cfg_diag *diag)
+{
+	void *v = NULL;
+	size_t n = 0;
+	int rc = drv_cfg_section_parse(&sec, buf, len, file, base_dir, diag, &v, &n);
+
+	return keep(rc, v, n, out);
+}

@@ -1,0 +1,212 @@
+/* test_env_vars.c: environments (droverd.yaml `environments`, env_conf.c)
+ * and variables in plans (plan_vars.c): an environment's value wins over
+ * the plan's, secrets come from private files only and show as "<secret>",
+ * unknown names and environments are errors at their line, and a plan
+ * naming one environment is not deployed to another. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "env_conf.h"
+#include "err.h"
+#include "plan.h"
+
+static char dir[] = "/tmp/drv-envvars.XXXXXX";
+
+static const char plan_text[] = "deployment: d\n"
+                                "version: \"1\"\n"
+                                "vars: { LEVEL: info, DB: db.plan }\n"
+                                "pre:\n"
+                                "  - name: migrate\n"
+                                "    hosts: [h-1]\n"
+                                "    run: [/bin/m, \"--password={{vars.DB_PASSWORD}}\"]\n"
+                                "tiers:\n"
+                                "  - name: t\n"
+                                "    services:\n"
+                                "      - name: web\n"
+                                "        image: r/web:1\n"
+                                "        hosts: { labels: { tier: web } }\n"
+                                "        command: [/bin/web, \"{{vars.DB}}\"]\n"
+                                "        env: { LEVEL: \"{{vars.LEVEL}}\" }\n";
+
+static void write_file(const char *name, const char *text, mode_t mode)
+{
+	char p[256];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(p, mode), 0);
+}
+
+static int load_envs(const char *yaml, struct drv_plan_envs *envs, struct drv_cfg_diag *diag)
+{
+	memset(envs, 0, sizeof(*envs));
+	memset(diag, 0, sizeof(*diag));
+	return drv_envs_parse(yaml, strlen(yaml), "droverd.yaml", dir, envs, diag);
+}
+
+static const char envs_yaml[] = "environments:\n"
+                                "  staging:\n"
+                                "    labels: { env: staging }\n"
+                                "    vars:\n"
+                                "      DB: db.staging\n"
+                                "      DB_PASSWORD: { secret_file: staging.secret }\n"
+                                "  production:\n"
+                                "    vars: { DB: db.prod, DB_PASSWORD: hunter2 }\n";
+
+static const char *var_of(const struct drv_plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_vars; i++) {
+		if (strcmp(p->vars[i].key, name) == 0)
+			return p->vars[i].value;
+	}
+	return NULL;
+}
+
+static void environment_wins_and_secret_hidden(void **state)
+{
+	struct drv_plan_envs envs;
+	struct drv_cfg_diag diag;
+	struct drv_plan_errors errs = {0};
+	struct drv_plan *p = NULL;
+	json_t *j;
+	char *text;
+
+	(void)state;
+	write_file("staging.secret", "s3cr3t-value\n", 0600);
+	assert_int_equal(load_envs(envs_yaml, &envs, &diag), DRV_OK);
+	assert_int_equal(envs.n, 2);
+	assert_int_equal(drv_plan_parse_buffer_env(plan_text, strlen(plan_text), "p.yaml", &envs,
+	                                           "staging", &p, &errs),
+	                 DRV_OK);
+	assert_string_equal(p->environment, "staging");
+	assert_string_equal(p->services[0].command.v[1], "db.staging"); /* env wins */
+	assert_string_equal(p->services[0].env[0].value, "info");       /* plan's own */
+	assert_string_equal(p->pre[0].run.v[1], "--password=s3cr3t-value");
+	assert_string_equal(var_of(p, "DB"), "db.staging");
+	assert_string_equal(var_of(p, "DB_PASSWORD"), "<secret>");
+	assert_string_equal(drv_plan_redact(p, p->pre[0].run.v[1]), "<secret>");
+	assert_string_equal(drv_plan_redact(p, "--other"), "--other");
+	/* the normalized plan (stored, shown) names the secret only as <secret> */
+	j = drv_plan_to_json(p);
+	text = json_dumps(json_object_get(j, "vars"), JSON_COMPACT);
+	assert_null(strstr(text, "s3cr3t"));
+	assert_non_null(strstr(text, "\"DB_PASSWORD\":\"<secret>\""));
+	free(text);
+	json_decref(j);
+	drv_plan_free(p);
+	p = NULL;
+	/* the same plan to production: other values */
+	assert_int_equal(drv_plan_parse_buffer_env(plan_text, strlen(plan_text), "p.yaml", &envs,
+	                                           "production", &p, &errs),
+	                 DRV_OK);
+	assert_string_equal(p->services[0].command.v[1], "db.prod");
+	assert_string_equal(p->pre[0].run.v[1], "--password=hunter2");
+	assert_string_equal(var_of(p, "DB_PASSWORD"), "hunter2"); /* not a secret there */
+	drv_plan_free(p);
+	drv_envs_free(&envs);
+	drv_plan_errors_free(&errs);
+}
+
+static void refuses(const char *plan, const char *requested, const char *want)
+{
+	struct drv_plan_envs envs;
+	struct drv_cfg_diag diag;
+	struct drv_plan_errors errs = {0};
+	struct drv_plan *p = NULL;
+	bool found = false;
+
+	write_file("staging.secret", "x\n", 0600);
+	assert_int_equal(load_envs(envs_yaml, &envs, &diag), DRV_OK);
+	assert_int_equal(drv_plan_parse_buffer_env(plan, strlen(plan), "p.yaml", &envs, requested,
+	                                           &p, &errs),
+	                 DRV_EINVAL);
+	assert_null(p);
+	for (size_t i = 0; i < errs.n; i++)
+		found |= strcmp(errs.v[i], want) == 0;
+	if (!found) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "got: %s\n", errs.v[i]);
+	}
+	assert_true(found);
+	drv_plan_errors_free(&errs);
+	drv_envs_free(&envs);
+}
+
+static void plan_errors(void **state)
+{
+	char named[sizeof(plan_text) + 64];
+
+	(void)state;
+	/* no environment: DB_PASSWORD is defined nowhere */
+	refuses(plan_text, NULL,
+	        "p.yaml:7: pre[0].run[1]: unknown variable vars.DB_PASSWORD (not in the plan's "
+	        "vars nor in its environment's)");
+	refuses(plan_text, "qa",
+	        "p.yaml:1: environment: no environment named \"qa\" in droverd.yaml "
+	        "(2 defined)");
+	snprintf(named, sizeof(named), "environment: staging\n%s", plan_text);
+	refuses(named, "production",
+	        "p.yaml:1: environment: the plan names environment \"staging\" but is deployed to "
+	        "\"production\"");
+}
+
+static void secret_file_must_be_private(void **state)
+{
+	struct drv_plan_envs envs;
+	struct drv_cfg_diag diag;
+
+	(void)state;
+	write_file("staging.secret", "s3cr3t\n", 0644);
+	assert_int_equal(load_envs(envs_yaml, &envs, &diag), DRV_EINVAL);
+	assert_int_equal(diag.n, 1);
+	assert_non_null(
+	        strstr(diag.msg[0], "droverd.yaml:6: environments.staging.vars.DB_PASSWORD"));
+	assert_non_null(strstr(diag.msg[0], "chmod 600"));
+	assert_null(strstr(diag.msg[0], "s3cr3t"));
+	drv_envs_free(&envs);
+	write_file("staging.secret", "two\nlines\n", 0600);
+	assert_int_equal(load_envs(envs_yaml, &envs, &diag), DRV_EINVAL);
+	assert_non_null(strstr(diag.msg[0], "one line"));
+	drv_envs_free(&envs);
+	assert_int_equal(
+	        load_envs("environments: { a: { vars: { X: [1] }, color: red } }\n", &envs, &diag),
+	        DRV_EINVAL);
+	assert_int_equal(diag.n, 2);
+	drv_envs_free(&envs);
+}
+
+static int teardown(void **state)
+{
+	char p[256];
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/staging.secret", dir);
+	unlink(p);
+	rmdir(dir);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(environment_wins_and_secret_hidden),
+	        cmocka_unit_test(plan_errors),
+	        cmocka_unit_test(secret_file_must_be_private),
+	};
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, teardown);
+}
