@@ -516,6 +516,16 @@ static int converge_one(struct deploy_api *api, struct drv_http_req *req,
 		                      errs.n ? errs.v[0] : drv_strerror(rc)),
 		       DRV_EINVAL;
 	}
+	/* A converge is a deployment: a window of its environment refuses it too. */
+	{
+		char overridden[OVERRIDE_NOTE] = "";
+
+		rc = check_windows(api, req, resp, plan, overridden);
+		if (rc != DRV_OK) {
+			drv_plan_free(plan);
+			return rc;
+		}
+	}
 	rc = find_targets(api, resp, plan, &targets);
 	if (rc == DRV_OK)
 		rc = deploy_engine_submit(api->engine, plan, targets, drv_http_actor(req), &obj,
