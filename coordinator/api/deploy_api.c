@@ -8,14 +8,17 @@
 
 #include "deploy_hosts.h"
 #include "deploy_preview.h"
+#include "clock.h"
 #include "env_conf.h"
 #include "err.h"
 #include "log.h"
 #include "oci.h"
 #include "prom_check.h"
 #include "traffic_conf.h"
+#include "windows.h"
 
-#define SOURCE_MAX 200
+#define SOURCE_MAX    200
+#define OVERRIDE_NOTE 400 /* " override window=... reason=..." in the audit note */
 
 /* ---- plan errors: "NAME:LINE: field: message" -> {line, field, message} ---- */
 
@@ -283,7 +286,7 @@ static int refuse_busy(struct drv_http_req *req, struct drv_http_resp *resp,
 }
 
 static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
-                  struct drv_plan *plan)
+                  struct drv_plan *plan, const char *overridden)
 {
 	struct deploy_busy busy;
 	json_t *targets = NULL, *obj = NULL;
@@ -304,9 +307,9 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 	}
 	if (rc != DRV_OK)
 		return rc;
-	drv_http_audit_note(req, "deployment=%s name=%s version=%s",
+	drv_http_audit_note(req, "deployment=%s name=%s version=%s%s",
 	                    json_string_value(json_object_get(obj, "id")), plan->deployment,
-	                    plan->version);
+	                    plan->version, overridden);
 	return drv_http_json(resp, 201, obj);
 }
 
@@ -352,10 +355,51 @@ static int dry_run_arg(struct drv_http_req *req, struct drv_http_resp *resp, boo
 	return DRV_EINVAL;
 }
 
+/* A deployment window of the plan's environment that is open now refuses
+ * it (409 naming the window), unless an admin overrides with a reason
+ * (?override=REASON), which the audit log keeps. */
+static int check_windows(struct deploy_api *api, struct drv_http_req *req,
+                         struct drv_http_resp *resp, const struct drv_plan *plan,
+                         char overridden[OVERRIDE_NOTE])
+{
+	const struct drv_plan_env *env = drv_envs_find(api->environments, plan->environment);
+	const char *why = drv_http_query(req, "override");
+	const struct drv_window *w;
+	char text[512];
+
+	if (env == NULL ||
+	    (w = drv_windows_open(env->windows, env->n_windows, drv_wall_ms() / 1000)) == NULL)
+		return DRV_OK;
+	drv_window_describe(w, text, sizeof(text));
+	if (why != NULL && why[0] != '\0' && source_ok(why) &&
+	    drv_http_role(req) >= DRV_ROLE_ADMIN) {
+		snprintf(overridden, OVERRIDE_NOTE, " override window=%s environment=%s reason=%s",
+		         w->name, env->name, why);
+		drv_http_audit_note(req, "%s", overridden + 1);
+		drv_warn("deploy", "deployment window overridden",
+		         "environment=%s window=%s reason=\"%s\"", env->name, w->name, why);
+		return DRV_OK;
+	}
+	drv_http_audit_note(req, "deployment=%s refused window=%s environment=%s", plan->deployment,
+	                    w->name, env->name);
+	if (why != NULL)
+		drv_http_error(resp, 403, "forbidden",
+		               "environment %s is in deployment window %s; only an admin may "
+		               "override it, with a reason of 1 to %d printable characters",
+		               env->name, text, SOURCE_MAX);
+	else
+		drv_http_error(resp, 409, "window",
+		               "environment %s is in deployment window %s; an admin may override "
+		               "with ?override=REASON",
+		               env->name, text);
+	return DRV_EINVAL;
+}
+
 static int deployments_create(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
 	struct deploy_api *api = ctx;
 	const char *source = drv_http_query(req, "source");
+	char overridden[OVERRIDE_NOTE] = "";
 	struct drv_plan *plan = NULL;
 	bool preview;
 	int rc;
@@ -369,6 +413,8 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		return drv_http_error_at(resp, 400, "bad-request", "source", 0,
 		                         "source must be 1 to %d printable characters", SOURCE_MAX);
 	rc = parse_plan(api, req, resp, source, &plan);
+	if (rc == DRV_OK && !preview)
+		rc = check_windows(api, req, resp, plan, overridden);
 	if (rc == DRV_OK)
 		rc = check_balancers(api, resp, plan);
 	if (rc == DRV_OK)
@@ -380,7 +426,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		drv_plan_free(plan);
 		plan = NULL;
 	} else if (rc == DRV_OK) {
-		rc = submit(api, req, resp, plan);
+		rc = submit(api, req, resp, plan, overridden);
 	}
 	if (rc != DRV_OK)
 		drv_plan_free(plan); /* on success the engine owns it */

@@ -9,6 +9,7 @@
 #include "atomicfile.h"
 #include "cfg_section.h"
 #include "err.h"
+#include "windows.h"
 #include "yamljson.h"
 
 #define SECTION "environments"
@@ -28,6 +29,7 @@ static void env_free(struct drv_plan_env *e)
 		free(e->vars[i].value);
 	}
 	free(e->vars);
+	free(e->windows);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -224,8 +226,10 @@ static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v, voi
 			rc = read_labels(r, item, fp, e);
 		else if (strcmp(key, "vars") == 0)
 			rc = read_vars(r, item, fp, e);
+		else if (strcmp(key, "windows") == 0)
+			rc = drv_windows_read(r, item, fp, &e->windows, &e->n_windows);
 		else
-			drv_cfg_rd_err(r, fp, "unknown field (labels, vars)");
+			drv_cfg_rd_err(r, fp, "unknown field (labels, vars, windows)");
 		if (rc != DRV_OK)
 			return rc;
 	}

@@ -297,12 +297,15 @@ struct drv_plan_var {
 
 /* An environment (droverd.yaml `environments`): the hosts its deployments
  * may touch (every label must match; none: all) and its variables. */
+struct drv_window;
 struct drv_plan_env {
 	char *name;
 	struct drv_plan_kv *labels;
 	size_t n_labels;
 	struct drv_plan_var *vars;
 	size_t n_vars;
+	struct drv_window *windows; /* deny windows (deploy/windows.h), not the parser's */
+	size_t n_windows;
 };
 
 struct drv_plan_envs {

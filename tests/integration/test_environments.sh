@@ -32,6 +32,11 @@ environments:
   production:
     labels: { env: production }
     vars: { PORT: $PROD_PORT, GREETING: hello-production, DB_PASSWORD: plain-prod }
+  frozen:
+    labels: { env: staging }
+    vars: { PORT: $STAGE_PORT, GREETING: hello-frozen, DB_PASSWORD: plain-frozen }
+    windows:
+      - { name: big-freeze, from: "2020-01-01T00:00:00Z", until: "2099-01-01T00:00:00+01:00", reason: test freeze }
 EOT
 "$DROVERD" --config "$COORD/droverd.yaml" --check >"$TMP/check.out" 2>&1 ||
 	fail "droverd --check: $(cat "$TMP/check.out")"
@@ -145,3 +150,30 @@ curl -sS --max-time 10 -H "Authorization: Bearer $ADMIN_TOKEN" "$DROVER_ADDR/v1/
 if grep -q "$SECRET" "$TMP/list.json"; then fail "the secret is in the deployment list"; fi
 [[ -s $TMP/events.txt && -s $TMP/list.json ]] || fail "nothing read: the secret checks proved nothing"
 ok "the secret is in no API answer, event, dry run, audit row or droverd log line"
+
+# 8. A freeze: the environment "frozen" (staging's host) is in a one-off
+# deny window: refused with 409 naming it, audited; an admin overrides it
+# with a reason (audited too) and the deployment runs.
+post_env() { # QUERY OUT -> status
+	curl -sS --max-time 30 -o "$2" -w '%{http_code}' -X POST \
+		-H "Authorization: Bearer $ADMIN_TOKEN" --data-binary "@$TMP/plan-staging.yaml" \
+		"$DROVER_ADDR/v1/deployments?$1"
+}
+code=$(post_env "env=frozen" "$TMP/frozen.json")
+[[ $code == 409 && $(jq -r .error.code "$TMP/frozen.json") == window ]] ||
+	fail "frozen: $code $(cat "$TMP/frozen.json")"
+msg=$(jq -r .error.message "$TMP/frozen.json")
+[[ $msg == *"big-freeze (until 2098-12-31T23:00:00Z): test freeze"* ]] || fail "frozen message: $msg"
+ok "a deployment to an environment in a freeze: 409 \"$msg\""
+code=$(post_env "env=frozen&override=" "$TMP/frozen-empty.json")
+[[ $code == 403 ]] || fail "override without a reason: $code $(cat "$TMP/frozen-empty.json")"
+code=$(post_env "env=frozen&override=hotfix%20for%20INC-42" "$TMP/frozen-ok.json")
+[[ $code == 201 ]] || fail "override: $code $(cat "$TMP/frozen-ok.json")"
+FROZEN=$(jq -r .id "$TMP/frozen-ok.json")
+wait_for 60 dep_state_is "$FROZEN" succeeded || fail "$FROZEN: $(dep_get "$FROZEN" '{state,reason}')"
+[[ $(curl -s --max-time 2 "http://127.0.0.1:$STAGE_PORT/version") == hello-frozen ]] || fail "override did not deploy"
+[[ $(sql "SELECT count(*) FROM audit WHERE status = 409 AND detail LIKE '%refused window=big-freeze environment=frozen%'") -ge 1 ]] ||
+	fail "the refusal is not audited: $(sql "SELECT status, detail FROM audit WHERE status >= 400")"
+[[ $(sql "SELECT count(*) FROM audit WHERE status = 201 AND detail LIKE '%override window=big-freeze environment=frozen reason=hotfix for INC-42%'") -ge 1 ]] ||
+	fail "the override is not audited: $(sql "SELECT status, detail FROM audit WHERE status = 201")"
+ok "an admin overrides the freeze with ?override=REASON: $FROZEN ran; refusal and override are in the audit log"
