@@ -47,8 +47,9 @@ enum driver_state {
 
 struct driver_status {
 	enum driver_state state;
-	int pid;           /* exec: the process; 0 otherwise */
-	unsigned restarts; /* since the last start by the runtime */
+	int pid;                /* exec: the process; 0 otherwise */
+	unsigned restarts;      /* since the last start by the runtime */
+	int64_t alive_since_ms; /* wall clock its process started; 0 unknown */
 	char detail[256];
 };
 

@@ -833,6 +833,8 @@ static int status(void *state, const struct driver_instance *in, struct driver_s
 			r.state = DRIVER_STOPPED;
 		r.pid = s->pid;
 		r.restarts = s->restarts;
+		if (alive(s)) /* started_ms is monotonic: as wall clock */
+			r.alive_since_ms = drv_wall_ms() - (drv_mono_ms() - s->started_ms);
 		if (s->crashloop)
 			snprintf(r.detail, sizeof(r.detail),
 			         "crash-looping: %u quick exits, last"

@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomicfile.h"
 #include "clock.h"
 #include "driver.h"
 #include "err.h"
+#include "fileshash.h"
 #include "health.h"
 #include "log.h"
 #include "logread.h"
@@ -883,6 +885,33 @@ static Drover__ReleaseState to_release_state(enum driver_state s, bool want)
 	}
 }
 
+/* The release's files as they are on disk now (drift: a config file edited
+ * by hand), the same digest the coordinator makes from the plan. */
+static char *files_hash_of(const struct state_release *r)
+{
+	size_t n = r->spec != NULL ? r->spec->n_files : 0;
+	struct drv_file_ref *f = calloc(n ? n : 1, sizeof(*f));
+	char digest[DRV_DIGEST_STR] = "", path[4400];
+
+	for (size_t i = 0; f != NULL && i < n; i++) {
+		char *data = NULL;
+		size_t len = 0;
+
+		snprintf(path, sizeof(path), "%s/rootfs%s", r->root, r->spec->files[i]->path);
+		f[i].path = r->spec->files[i]->path;
+		if (drv_read_file(path, 1u << 20, &data, &len) == DRV_OK) {
+			f[i].content = (const uint8_t *)data;
+			f[i].len = len;
+		}
+	}
+	if (f != NULL)
+		drv_files_hash(f, n, digest);
+	for (size_t i = 0; f != NULL && i < n; i++)
+		free((void *)f[i].content);
+	free(f);
+	return strdup(digest);
+}
+
 static Drover__Release *make_release(struct runtime *rt, const struct state_release *r,
                                      const struct state_release *prev)
 {
@@ -899,14 +928,17 @@ static Drover__Release *make_release(struct runtime *rt, const struct state_rele
 	x->healthy = ds.state == DRIVER_RUNNING &&
 	             (mon_has(rt, in.name) ? mon_state(rt, in.name, NULL, 0) == HEALTH_UP : true);
 	x->port = r->port;
+	x->alive_since_ms = ds.state == DRIVER_RUNNING ? ds.alive_since_ms : 0;
+	x->restarts = ds.restarts;
 	x->service = strdup(r->service);
 	x->version = strdup(r->version);
 	x->digest = strdup(r->digest);
 	x->slot = strdup(r->slot);
 	x->previous_version = strdup(prev ? prev->version : "");
 	x->previous_digest = strdup(prev ? prev->digest : "");
+	x->files_hash = files_hash_of(r);
 	if (!x->service || !x->version || !x->digest || !x->slot || !x->previous_version ||
-	    !x->previous_digest) {
+	    !x->previous_digest || !x->files_hash) {
 		drover__release__free_unpacked(x, NULL);
 		return NULL;
 	}

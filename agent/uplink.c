@@ -62,7 +62,13 @@ struct uplink {
 	bool unsaved_now;       /* the last poll answer was not run for it */
 	uint8_t nonce[64];      /* the last Welcome's nonce, for the next Hello */
 	size_t nonce_len;
+	uint8_t rel_sent[crypto_generichash_BYTES]; /* hash of the releases last polled */
+	unsigned polls_since_rel;                   /* polls since they were sent */
 };
+
+/* Releases ride on a Poll when they changed, and every this many polls
+ * anyway (a coordinator restored from a backup learns them again). */
+#define POLL_RELEASES_EVERY 10
 
 #define REQ_HASH_LEN 32
 
@@ -768,9 +774,44 @@ static enum outcome say_hello(struct uplink *u)
 	return o;
 }
 
+/* What runs now, for drift: attached to p when it changed (or now and
+ * then). The caller frees *rel with executor_releases_free. */
+static void poll_releases(struct uplink *u, Drover__Poll *p, Drover__Release ***rel, size_t *n)
+{
+	uint8_t h[crypto_generichash_BYTES];
+	crypto_generichash_state st;
+
+	*rel = NULL;
+	*n = 0;
+	if (u->ex == NULL || executor_releases(u->ex, rel, n) != DRV_OK)
+		return;
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	for (size_t i = 0; i < *n; i++) {
+		size_t len = drover__release__get_packed_size((*rel)[i]);
+		uint8_t *buf = malloc(len ? len : 1);
+
+		if (buf == NULL)
+			continue;
+		drover__release__pack((*rel)[i], buf);
+		crypto_generichash_update(&st, buf, len);
+		free(buf);
+	}
+	crypto_generichash_final(&st, h, sizeof(h));
+	if (memcmp(h, u->rel_sent, sizeof(h)) == 0 && ++u->polls_since_rel < POLL_RELEASES_EVERY)
+		return;
+	memcpy(u->rel_sent, h, sizeof(h));
+	u->polls_since_rel = 0;
+	p->releases = *rel;
+	p->n_releases = *n;
+	p->has_releases = true;
+}
+
 static int seal_poll(struct uplink *u, uint8_t **env, size_t *len)
 {
 	Drover__Poll p = DROVER__POLL__INIT;
+	Drover__Release **rel;
+	size_t n_rel;
+	int rc;
 
 	p.agent_id = (char *)u->cfg.agent_id;
 	pthread_mutex_lock(&u->mu);
@@ -778,7 +819,10 @@ static int seal_poll(struct uplink *u, uint8_t **env, size_t *len)
 	pthread_mutex_unlock(&u->mu);
 	p.sent_at_ms = drv_wall_ms();
 	randombytes_buf(&p.nonce, sizeof(p.nonce));
-	return seal(u, DROVER__BODY_TYPE__BODY_POLL, &p.base, false, env, len);
+	poll_releases(u, &p, &rel, &n_rel);
+	rc = seal(u, DROVER__BODY_TYPE__BODY_POLL, &p.base, false, env, len);
+	executor_releases_free(rel, n_rel);
+	return rc;
 }
 
 /* An Idle must name this agent and this poll. */

@@ -173,6 +173,8 @@ static int start_api(struct droverd *d)
 	if (rc == DRV_OK)
 		rc = deploy_api_add_routes(d->http, &d->deploy_api);
 	if (rc == DRV_OK)
+		rc = deploy_api_add_metrics(drv_metrics_global(), &d->deploy_api);
+	if (rc == DRV_OK)
 		rc = alerts_api_add_routes(d->http, &d->engine);
 	d->logs_api.core = d->core;
 	if (drv_role_parse(d->conf.logs_role, &d->logs_api.min_role) != DRV_OK)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deploy_drift.h"
 #include "deploy_hosts.h"
 #include "deploy_preview.h"
 #include "clock.h"
@@ -467,6 +468,168 @@ static int deployment_get(struct drv_http_req *req, struct drv_http_resp *resp, 
 	return drv_http_json(resp, 200, obj);
 }
 
+/* ---- drift ---- */
+
+static int drift_now(struct deploy_api *api, json_t **baseline, json_t **drift)
+{
+	json_t *agents = NULL;
+	int rc = deploy_engine_baseline(api->engine, baseline);
+
+	if (rc == DRV_OK)
+		rc = core_agents_json(api->core, &agents);
+	if (rc == DRV_OK && (*drift = deploy_drift_compute(*baseline, agents)) == NULL)
+		rc = DRV_ENOMEM;
+	json_decref(agents);
+	if (rc != DRV_OK) {
+		json_decref(*baseline);
+		*baseline = NULL;
+	}
+	return rc;
+}
+
+static int drift_get(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	json_t *baseline = NULL, *drift = NULL;
+	int rc = drift_now(ctx, &baseline, &drift);
+
+	(void)req;
+	json_decref(baseline);
+	if (rc != DRV_OK)
+		return rc;
+	return drv_http_json(resp, 200, drift);
+}
+
+/* One converge plan: parsed, resolved to hosts, submitted like a plan. */
+static int converge_one(struct deploy_api *api, struct drv_http_req *req,
+                        struct drv_http_resp *resp, const json_t *pj, json_t *out)
+{
+	struct drv_plan_errors errs = {0};
+	struct drv_plan *plan = NULL;
+	struct deploy_busy busy = {0};
+	json_t *targets = NULL, *obj = NULL;
+	int rc = drv_plan_from_json(pj, NULL, "converge", &plan, &errs);
+
+	if (rc != DRV_OK) {
+		drv_plan_errors_free(&errs);
+		return drv_http_error(resp, 409, "conflict",
+		                      "the last successful plan no longer validates: %s",
+		                      errs.n ? errs.v[0] : drv_strerror(rc)),
+		       DRV_EINVAL;
+	}
+	/* A converge is a deployment: a window of its environment refuses it too. */
+	{
+		char overridden[OVERRIDE_NOTE] = "";
+
+		rc = check_windows(api, req, resp, plan, overridden);
+		if (rc != DRV_OK) {
+			drv_plan_free(plan);
+			return rc;
+		}
+	}
+	rc = find_targets(api, resp, plan, &targets);
+	if (rc == DRV_OK)
+		rc = deploy_engine_submit(api->engine, plan, targets, drv_http_actor(req), &obj,
+		                          &busy);
+	json_decref(targets);
+	if (rc == DRV_EEXIST || rc == DRV_EPERM) {
+		if (rc == DRV_EEXIST)
+			refuse_busy(req, resp, plan, &busy);
+		else
+			drv_http_error(resp, 409, "alerts-firing",
+			               "%s: not started while a matching alert fires", busy.why);
+		drv_plan_free(plan);
+		return DRV_EINVAL;
+	}
+	if (rc != DRV_OK) {
+		drv_plan_free(plan);
+		return rc;
+	}
+	drv_http_audit_note(req, "converge deployment=%s",
+	                    json_string_value(json_object_get(obj, "id")));
+	json_array_append_new(out, obj);
+	return DRV_OK;
+}
+
+/* POST /v1/converge {"service": S} or {"all": true}: re-apply the last
+ * successful release of S (or of every drifted service) to its drifted
+ * hosts, with the service's strategy and gates: 201 {"deployments": [...]}. */
+static int converge(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	static const struct drv_json_field fields[] = {
+	        {.name = "service", .type = DRV_J_STRING, .max = 64},
+	        {.name = "all", .type = DRV_J_BOOL},
+	};
+	struct deploy_api *api = ctx;
+	json_t *body, *baseline = NULL, *drift = NULL, *plans = NULL, *out, *p;
+	const char *service;
+	char why[200];
+	size_t i;
+	int rc;
+
+	if (drv_http_body_json(req, resp, fields, 2, &body) != DRV_OK)
+		return DRV_OK;
+	service = json_string_value(json_object_get(body, "service"));
+	if ((service == NULL) == !json_is_true(json_object_get(body, "all"))) {
+		json_decref(body);
+		return drv_http_error_at(resp, 400, "bad-request", "service", 0,
+		                         "name a service, or all: true");
+	}
+	rc = drift_now(api, &baseline, &drift);
+	if (rc == DRV_OK)
+		rc = deploy_drift_converge_plans(baseline, drift, service, &plans, why,
+		                                 sizeof(why));
+	json_decref(body);
+	json_decref(baseline);
+	json_decref(drift);
+	if (rc == DRV_ENOENT)
+		return drv_http_error(resp, 409, "no-drift", "%s", why);
+	if (rc != DRV_OK)
+		return rc;
+	out = json_array();
+	json_array_foreach(plans, i, p)
+	{
+		rc = converge_one(api, req, resp, p, out);
+		if (rc != DRV_OK)
+			break;
+	}
+	json_decref(plans);
+	if (rc != DRV_OK) {
+		json_decref(out);
+		return rc == DRV_EINVAL ? DRV_OK : rc;
+	}
+	return drv_http_json(resp, 201, json_pack("{s:o}", "deployments", out));
+}
+
+static struct deploy_api *metrics_api;
+static struct drv_metric *drift_gauge;
+
+static void drift_collect(struct drv_metrics *m, void *ctx)
+{
+	json_t *baseline = NULL, *drift = NULL;
+
+	(void)m;
+	(void)ctx;
+	if (metrics_api == NULL || drift_now(metrics_api, &baseline, &drift) != DRV_OK)
+		return;
+	drv_gauge_set(drift_gauge,
+	              (double)json_integer_value(json_object_get(drift, "drifted_hosts")));
+	json_decref(baseline);
+	json_decref(drift);
+}
+
+int deploy_api_add_metrics(struct drv_metrics *m, struct deploy_api *api)
+{
+	int rc = drv_metrics_gauge(m, "drover_drift_hosts",
+	                           "Hosts that differ from the last successful deployment of a "
+	                           "service they run (drover drift).",
+	                           NULL, &drift_gauge);
+
+	metrics_api = api;
+	if (rc == DRV_OK)
+		rc = drv_metrics_on_collect(m, drift_collect, NULL);
+	return rc;
+}
+
 /* ---- operator commands ---- */
 
 static int verb(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx, enum deploy_verb v)
@@ -535,6 +698,8 @@ static const struct drv_http_route routes[] = {
         ROUTE("POST", "/v1/deployments/{id}/promote", DRV_ROLE_DEPLOYER, dep_promote),
         ROUTE("POST", "/v1/deployments/{id}/abort", DRV_ROLE_DEPLOYER, dep_abort),
         ROUTE("POST", "/v1/deployments/{id}/rollback", DRV_ROLE_DEPLOYER, dep_rollback),
+        ROUTE("GET", "/v1/drift", DRV_ROLE_VIEWER, drift_get),
+        ROUTE("POST", "/v1/converge", DRV_ROLE_DEPLOYER, converge),
 };
 
 int deploy_api_add_routes(struct drv_http_server *srv, struct deploy_api *api)

@@ -14,6 +14,7 @@
 #include "core.h"
 #include "deploy_engine.h"
 #include "http_server.h"
+#include "metrics.h"
 
 struct deploy_api {
 	struct deploy_engine *engine; /* borrowed */
@@ -37,5 +38,7 @@ json_t *deploy_api_plan_error(const char *text, const char *source);
 
 /* api is borrowed and must outlive the server. */
 int deploy_api_add_routes(struct drv_http_server *srv, struct deploy_api *api);
+/* drover_drift_hosts, computed at scrape time; api must outlive m. */
+int deploy_api_add_metrics(struct drv_metrics *m, struct deploy_api *api);
 
 #endif

@@ -274,7 +274,7 @@ static int on_event(const struct ctl_event *ev, void *ctx)
 
 /* Follow dep (the caller's reference is taken) to its end. *final gets the
  * deployment as last read (the caller decrefs; NULL if none). */
-static int wait_for_end(const struct ctl *ctl, json_t *dep, FILE *out, json_t **final)
+int ctl_follow_deployment(const struct ctl *ctl, json_t *dep, FILE *out, json_t **final)
 {
 	struct watch w = {.ctl = ctl, .out = out, .tty = ctl_is_tty(out)};
 	const char *id = json_string_value(json_object_get(dep, "id"));
@@ -375,7 +375,7 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		json_decref(dep);
 		return CTL_EXIT_OK;
 	}
-	code = wait_for_end(ctl, dep, o.json ? stderr : stdout, &last);
+	code = ctl_follow_deployment(ctl, dep, o.json ? stderr : stdout, &last);
 	if (o.json && last)
 		ctl_print_json(stdout, last);
 	json_decref(last);

@@ -23,6 +23,7 @@
 #ifndef DRV_CTL_H
 #define DRV_CTL_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -61,10 +62,17 @@ void ctl_usage(const struct ctl_cmd *cmd, FILE *f);
 /* True if argv holds --help or -h (before a "--"). */
 bool ctl_wants_help(int argc, char **argv);
 
+/* drover deploy --wait's follower (cmd_deploy.c), for converge too: takes
+ * the caller's reference to dep; *final is the deployment as it ended
+ * (the caller decrefs). Returns the exit status of its final state. */
+int ctl_follow_deployment(const struct ctl *ctl, json_t *dep, FILE *out, json_t **final);
+
 extern const struct ctl_cmd ctl_cmd_abort;
 extern const struct ctl_cmd ctl_cmd_agents;
 extern const struct ctl_cmd ctl_cmd_audit;
+extern const struct ctl_cmd ctl_cmd_converge;
 extern const struct ctl_cmd ctl_cmd_deploy;
+extern const struct ctl_cmd ctl_cmd_drift;
 extern const struct ctl_cmd ctl_cmd_enroll;
 extern const struct ctl_cmd ctl_cmd_events;
 extern const struct ctl_cmd ctl_cmd_history;

@@ -31,6 +31,8 @@ static const struct ctl_cmd *const cmd_table[] = {
         &ctl_cmd_abort,
         &ctl_cmd_rollback,
         &ctl_cmd_logs,
+        &ctl_cmd_drift,
+        &ctl_cmd_converge,
         &ctl_cmd_events,
         &ctl_cmd_audit,
         &ctl_cmd_version,

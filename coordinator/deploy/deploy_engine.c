@@ -9,11 +9,12 @@
 #include <time.h>
 
 #include "clock.h"
+#include "deploy_drift.h"
 #include "deploy_hosts.h"
 #include "err.h"
 #include "log.h"
 
-enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB, CMD_ALERTS };
+enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB, CMD_BASELINE, CMD_ALERTS };
 
 struct cmd {
 	enum cmd_kind kind;
@@ -375,6 +376,7 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	case CMD_GET: rc = cmd_get(e, c); break;
 	case CMD_LIST: rc = cmd_list(e, c); break;
 	case CMD_VERB: rc = cmd_verb(e, c); break;
+	case CMD_BASELINE: rc = deploy_drift_baseline(e->cfg.db, &c->out); break;
 	case CMD_ALERTS: rc = deploy_alerts_take(e, c->alerts, &c->limit); break;
 	default: rc = DRV_EINVAL; break;
 	}
@@ -447,6 +449,16 @@ int deploy_engine_alerts(struct deploy_engine *e, const json_t *payload, int *ma
 int deploy_engine_get(struct deploy_engine *e, const char *id, json_t **obj)
 {
 	struct cmd c = {.kind = CMD_GET, .id = id};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_baseline(struct deploy_engine *e, json_t **obj)
+{
+	struct cmd c = {.kind = CMD_BASELINE};
 	int rc = call(e, &c);
 
 	if (rc == DRV_OK)

@@ -78,6 +78,9 @@ int deploy_engine_alerts(struct deploy_engine *e, const json_t *payload, int *ma
 int deploy_engine_get(struct deploy_engine *e, const char *id, json_t **obj);
 /* {"deployments": [SUMMARY...]}, newest first. */
 int deploy_engine_list(struct deploy_engine *e, int limit, json_t **obj);
+/* What the last succeeded deployment of each service put where
+ * (deploy_drift.h). */
+int deploy_engine_baseline(struct deploy_engine *e, json_t **obj);
 /* An operator verb; DRV_ENOENT, DRV_ESTATE (does not apply now: *why says
  * why). On success *obj is the deployment object after the verb. */
 int deploy_engine_verb(struct deploy_engine *e, const char *id, enum deploy_verb verb,

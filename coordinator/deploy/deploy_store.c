@@ -238,6 +238,28 @@ int deploy_store_active(sqlite3 *db, deploy_row_fn fn, void *arg)
 	return rc;
 }
 
+int deploy_store_finished(sqlite3 *db, int limit, deploy_row_fn fn, void *arg)
+{
+	sqlite3_stmt *st;
+	struct deploy_row r;
+	int rc = prep(db,
+	              "SELECT " ROW_COLS " FROM deployments WHERE finished_ms > 0"
+	              " ORDER BY n DESC LIMIT ?",
+	              &st);
+
+	if (rc == DRV_OK)
+		sqlite3_bind_int(st, 1, limit);
+	while (rc == DRV_OK && sqlite3_step(st) == SQLITE_ROW) {
+		rc = row_from(st, &r);
+		if (rc == DRV_OK)
+			rc = fn(arg, &r);
+		deploy_row_clear(&r);
+	}
+	if (st != NULL)
+		sqlite3_finalize(st);
+	return rc;
+}
+
 int deploy_store_get(sqlite3 *db, const char *id, struct deploy_row *out)
 {
 	sqlite3_stmt *st;

@@ -61,6 +61,9 @@ int deploy_store_save(sqlite3 *db, const struct deploy_row *r, const json_t *eve
 /* Every deployment that has not finished, oldest first. */
 typedef int (*deploy_row_fn)(void *arg, struct deploy_row *r);
 int deploy_store_active(sqlite3 *db, deploy_row_fn fn, void *arg);
+/* Finished deployments (with their plan and final view), newest first, at
+ * most limit. */
+int deploy_store_finished(sqlite3 *db, int limit, deploy_row_fn fn, void *arg);
 
 /* One row (DRV_ENOENT if unknown). */
 int deploy_store_get(sqlite3 *db, const char *id, struct deploy_row *out);

@@ -764,6 +764,21 @@ static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *
 	out->parked = true;
 }
 
+/* What the agent runs now (drift), when its Poll carries it. Core lock. */
+static void poll_releases_locked(struct core *c, struct agent_rt *a, const Drover__Poll *p)
+{
+	char *rel;
+
+	if (!hello_releases_ok(p->releases, p->n_releases)) {
+		drv_warn("core", "poll releases refused", "agent=%s", a->id);
+		return;
+	}
+	rel = hello_releases_json(p->releases, p->n_releases);
+	if (rel != NULL && store_agent_set_releases(c->cfg.store, a->id, rel) != DRV_OK)
+		drv_warn("core", "cannot store the releases of a poll", "agent=%s", a->id);
+	free(rel);
+}
+
 static void handle_poll(struct core *c, const Drover__Envelope *env, uint32_t pipe,
                         struct core_waiter *w, struct core_reply *out)
 {
@@ -792,6 +807,8 @@ static void handle_poll(struct core *c, const Drover__Envelope *env, uint32_t pi
 	drv_linkstats_inc(DRV_STAT_POLLS);
 	pthread_mutex_lock(&c->mu);
 	a = accepted(c, env->sender);
+	if (a != NULL && p->has_releases)
+		poll_releases_locked(c, a, p);
 	if (a != NULL)
 		poll_locked(c, a, p, pipe, w, out);
 	pthread_mutex_unlock(&c->mu);

@@ -48,11 +48,22 @@ static int check_labels(const Drover__Hello *h, char *why, size_t len)
 
 static bool release_ok(const Drover__Release *r)
 {
-	const char *s[] = {r->service,          r->version,         r->digest,
-	                   r->previous_version, r->previous_digest, r->slot};
+	const char *s[] = {r->service,         r->version, r->digest,    r->previous_version,
+	                   r->previous_digest, r->slot,    r->files_hash};
 
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
 		if (!utf8_ok(s[i], HELLO_STRING_MAX))
+			return false;
+	}
+	return true;
+}
+
+bool hello_releases_ok(Drover__Release *const *rel, size_t n)
+{
+	if (n > HELLO_RELEASES_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!release_ok(rel[i]))
 			return false;
 	}
 	return true;
@@ -100,7 +111,7 @@ static char *dump(json_t *j)
 	return s;
 }
 
-static json_t *release_json(const Drover__Release *r)
+static json_t *release_core_json(const Drover__Release *r)
 {
 	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:I, s:o}", "service",
 	                 jstr(r->service), "version", jstr(r->version), "digest", jstr(r->digest),
@@ -108,6 +119,21 @@ static json_t *release_json(const Drover__Release *r)
 	                 jstr(r->previous_version), "previous_digest", jstr(r->previous_digest),
 	                 "healthy", (int)r->healthy, "port", (json_int_t)r->port, "slot",
 	                 jstr(r->slot));
+}
+
+/* The drift fields, when the agent sends them. */
+static json_t *release_json(const Drover__Release *r)
+{
+	json_t *o = release_core_json(r);
+
+	if (o != NULL && (r->alive_since_ms > 0 || r->restarts > 0 ||
+	                  (r->files_hash != NULL && r->files_hash[0] != '\0'))) {
+		json_object_set_new(o, "alive_since_ms",
+		                    json_integer((json_int_t)r->alive_since_ms));
+		json_object_set_new(o, "restarts", json_integer((json_int_t)r->restarts));
+		json_object_set_new(o, "files_hash", jstr(r->files_hash));
+	}
+	return o;
 }
 
 char *hello_releases_json(Drover__Release *const *rel, size_t n)

@@ -8,6 +8,8 @@
 #ifndef DRV_HELLO_H
 #define DRV_HELLO_H
 
+#include <stdbool.h>
+
 #include "drover.pb-c.h"
 
 #define HELLO_LABELS_MAX   64
@@ -29,5 +31,7 @@ int hello_to_json(const Drover__Hello *h, struct hello_json *out);
 void hello_json_free(struct hello_json *j);
 /* Releases of a Report, same format as in hello_json. */
 char *hello_releases_json(Drover__Release *const *rel, size_t n);
+/* At most HELLO_RELEASES_MAX, every string short and UTF-8 (a Poll's). */
+bool hello_releases_ok(Drover__Release *const *rel, size_t n);
 
 #endif

@@ -364,6 +364,21 @@ int store_agent_merge_releases(struct store *s, const char *id, const char *serv
 	return run(s, st);
 }
 
+int store_agent_set_releases(struct store *s, const char *id, const char *releases_json)
+{
+	sqlite3_stmt *st;
+	int rc = prep(s,
+	              "UPDATE agents SET releases = ?2 WHERE id = ?1 AND json_valid(?2)"
+	              " AND releases IS NOT ?2",
+	              &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, id);
+	bind_text(st, 2, releases_json);
+	return run(s, st);
+}
+
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq)
 {
 	return update_num(s, "UPDATE agents SET next_seq = ?1 + 1 WHERE id = ?2 AND next_seq <= ?1",

@@ -102,6 +102,9 @@ int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq);
 int store_agent_merge_releases(struct store *s, const char *id, const char *service,
                                const char *releases_json);
 /* Forget an agent and its instructions (re-keying a host). DRV_ENOENT if unknown. */
+/* Replace all the agent's releases (a Poll's list; written only when it
+ * differs from what is stored). */
+int store_agent_set_releases(struct store *s, const char *id, const char *releases_json);
 int store_agent_delete(struct store *s, const char *id);
 typedef int (*store_agent_fn)(void *arg, const struct store_agent_row *row);
 /* Every agent, ordered by id; a callback result other than DRV_OK stops. */

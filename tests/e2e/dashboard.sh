@@ -66,7 +66,7 @@ ops_plan "$E2E_RUN/v1.yaml" v1 0 1s || fail "plan v1"
 drover_cli deploy --wait "$E2E_RUN/v1.yaml" >"$E2E_RUN/logs/deploy-v1.log" 2>&1 ||
 	fail "v1 did not deploy: $(tail -n 20 "$E2E_RUN/logs/deploy-v1.log")"
 ok "baseline v1 deployed"
-ops_plan "$E2E_RUN/v2.yaml" v2 2500 manual || fail "plan v2"
+ops_plan "$E2E_RUN/v2.yaml" v2 5000 manual || fail "plan v2"
 DEP=$(drover_cli deploy --json "$E2E_RUN/v2.yaml" | jq -r .id) || fail "deploy v2"
 [[ -n $DEP && $DEP != null ]] || fail "no deployment id"
 ok "deployment $DEP (v2, slow, manual canary) started"

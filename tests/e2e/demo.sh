@@ -64,6 +64,45 @@ demo_dry_run() {
 	ok "dry run of release $n: per-host releases, batches, canary steps, switch, migration; nothing changed"
 }
 
+# drift_has HOST SERVICE KIND: drover drift lists it.
+drift_has() {
+	drover_api GET /v1/drift | jq -e --arg h "$1" --arg s "$2" --arg k "$3" \
+		'[.hosts[] | select(.host == $h and .service == $s and .kind == $k)] | length > 0' >/dev/null
+}
+
+# demo_drift: kill agent-orchestrator on core-2 by hand (its agent restarts
+# it), watch drover drift report it, converge it, and see the drift gone.
+demo_drift() {
+	local pidf=$E2E_RUN/agents/core-2/state/run/agent-orchestrator.pid pid rc=0 out
+	echo "\$ drover drift"
+	drover_cli drift || rc=$?
+	((rc == 0)) || fail "drift before anything was touched (exit $rc)"
+	read -r pid _ <"$pidf" || fail "no pid file $pidf"
+	echo "\$ kill -9 $pid    # agent-orchestrator on core-2, by hand"
+	kill -9 "$pid"
+	wait_for "drover drift sees core-2's agent-orchestrator restarted" 30 \
+		drift_has core-2 agent-orchestrator restarted || fail "no drift after the kill"
+	echo "\$ drover drift"
+	rc=0
+	drover_cli drift | tee "$E2E_RUN/drift.out" || rc=${PIPESTATUS[0]}
+	((rc == 1)) || fail "drover drift exited $rc with drift (expected 1)"
+	grep -qE '^core-2 +agent-orchestrator +restarted ' "$E2E_RUN/drift.out" || fail "drift table"
+	[[ $(metric drover_drift_hosts) == 1 ]] || fail "drover_drift_hosts is $(metric drover_drift_hosts), not 1"
+	echo "\$ drover converge agent-orchestrator"
+	out=$E2E_RUN/converge.out
+	drover_cli converge agent-orchestrator | tee "$out" || fail "drover converge failed"
+	grep -qE '^converging: dep-' "$out" || fail "converge printed no deployment"
+	echo "\$ drover drift"
+	rc=0
+	drover_cli drift || rc=$?
+	((rc == 0)) || fail "drift left after converge (exit $rc)"
+	[[ $(metric drover_drift_hosts) == 0 ]] || fail "drover_drift_hosts is not 0 after converge"
+	ok "drift: the kill is seen (restarted, drover_drift_hosts 1), converge re-applies release 2, no drift left"
+}
+
+# metric NAME: its value on droverd's /metrics.
+metric() { drover_api GET /metrics | awk -v n="$1" '$1 == n { print $2 }'; }
+
 # line_no FILE REGEX: the number of the first line matching (0: none).
 line_no() { grep -nE -m1 "$2" "$1" | cut -d: -f1 || true; }
 last_line_no() { grep -nE "$2" "$1" | tail -n 1 | cut -d: -f1 || true; }
@@ -224,6 +263,17 @@ assert_fleet v2
 check_rollback_lines "$E2E_RUN/deploy-v3.out"
 [[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "migration 0043 did not run down"
 for id in "${DEMO_IDS[@]}"; do assert_events "$id" >/dev/null; done
+
+# DEMO_SCREENSHOT=FILE: the dashboard's timeline of release 3 as a PNG
+# (docs/timeline-release3.png is one), with playwright-core from make deps.
+if [[ -n ${DEMO_SCREENSHOT:-} ]]; then
+	in_ns control env PLAYWRIGHT_DIR="${PLAYWRIGHT_DIR:-${DROVER_TEST_CACHE:-$HOME/.cache/drover-test}/playwright}" \
+		DROVER_URL="$DROVER_ADDR" DROVER_TOKEN="$(cat "$DROVER_TOKEN_FILE")" DEPLOYMENT="${DEMO_IDS[2]}" \
+		OUT="$DEMO_SCREENSHOT" HOME="$E2E_RUN" node "$E2E_DIR/ui/screenshot.js" || fail "screenshot"
+fi
+
+say "drift: a service killed by hand, seen by drover drift, fixed by drover converge"
+demo_drift
 
 say "summary"
 summary_deployments

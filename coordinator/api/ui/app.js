@@ -24,6 +24,8 @@ let fleetTimer = null;
 const deployments = new Map(); // id -> the full deployment object
 const pending = new Map(); // debounce timers: key -> timeout id
 let order = []; // ids, newest first
+const timelines = new Map(); // deployment id -> its events (the timeline is open)
+let allEvents = []; // the events pane, newest first
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -79,6 +81,11 @@ function duration(ms) {
   return m + "m" + String(s).padStart(2, "0") + "s";
 }
 
+// "1 host", "2 hosts": counts spelled right.
+function plural(n, word) {
+  return n + " " + word + (n === 1 ? "" : "s");
+}
+
 function span(o) {
   if (!o.started_ms) return -1;
   return (o.finished_ms || Date.now()) - o.started_ms;
@@ -93,12 +100,42 @@ function renderAgents(list) {
     const labels = Object.entries(a.labels || {}).map(([k, v]) => k + "=" + v).join(" ");
     const rel = (a.releases || []).map((r) =>
       r.service + "@" + (r.version || "?") + (r.healthy === false ? " (unhealthy)" : ""));
-    tb.append(el("tr", { "data-agent": a.id, "data-state": a.state },
+    tb.append(el("tr", { "data-agent": a.id, "data-state": a.state, onclick: () => showHost(a.id) },
       el("td", {}, a.id), el("td", {}, stateBadge(a.state)),
       el("td", {}, labels), el("td", {}, ago(a.last_seen_ms)),
       el("td", {}, a.agent_version || ""), el("td", {}, rel.join(", "))));
   }
   $("#fleet-count").textContent = list.length ? "(" + list.length + ")" : "";
+}
+
+// A host's drill-down: what it runs (since when, restarts), its drift, and
+// the tail of each service's output (needs the logs role).
+async function showHost(id) {
+  const panel = $("#host-panel");
+  const [a, drift] = await Promise.all([
+    api("GET", "/v1/agents/" + encodeURIComponent(id)),
+    api("GET", "/v1/drift").catch(() => ({ hosts: [] }))]);
+  const rels = (a && a.releases) || [];
+  const mine = ((drift && drift.hosts) || []).filter((h) => h.host === id);
+  const logs = await Promise.all(rels.map((r) =>
+    api("GET", "/v1/services/" + encodeURIComponent(r.service) + "/logs?lines=20&host=" + encodeURIComponent(id))
+      .then((x) => ({ service: r.service, text: ((x.hosts || [])[0] || {}).text || ((x.hosts || [])[0] || {}).error || "" }))
+      .catch((e) => ({ service: r.service, text: e.message }))));
+  panel.replaceChildren(
+    el("h3", {}, "host " + id + " ", stateBadge(a.state), el("button", { onclick: () => { panel.hidden = true; } }, "close")),
+    el("p", { class: "muted" }, "last seen " + ago(a.last_seen_ms) + ", agent " + (a.agent_version || "?") + ", " +
+      plural(rels.length, "release")),
+    el("table", { class: "releases" }, el("thead", {}, el("tr", {}, ...["service", "version", "state", "healthy",
+      "running since", "restarts", "slot"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, ...rels.map((r) => el("tr", { "data-service": r.service },
+      el("td", {}, r.service), el("td", {}, r.version), el("td", {}, stateBadge(r.state)),
+      el("td", {}, r.healthy ? "yes" : "no"), el("td", {}, r.alive_since_ms ? ago(r.alive_since_ms) : "-"),
+      el("td", {}, String(r.restarts || 0)), el("td", {}, r.slot || "-"))))),
+    el("h4", {}, mine.length ? plural(mine.length, "drift") : "no drift"),
+    ...mine.map((h) => el("p", { class: "drift", "data-kind": h.kind }, h.service + ": " + h.kind + ", " + h.detail)),
+    ...logs.map((l) => el("div", { class: "logtail", "data-service": l.service },
+      el("h4", {}, "last output of " + l.service), el("pre", {}, l.text))));
+  panel.hidden = false;
 }
 
 async function refreshAgents() {
@@ -144,7 +181,7 @@ function renderService(svc) {
   return el("div", { class: "service", "data-service": svc.name, "data-state": svc.state,
                      "data-done": c.ok, "data-total": c.total },
     el("strong", {}, svc.name), " ", stateBadge(svc.state), " ", bar(c.done, c.total),
-    el("span", { class: "count" }, " " + c.ok + "/" + c.total + " hosts" +
+    el("span", { class: "count" }, " " + c.ok + "/" + plural(c.total, "host") +
       (c.failed ? ", " + c.failed + " failed" : "")),
     " ", el("span", { class: "muted" }, strategyText(svc)),
     el("div", { class: "hosts" }, ...(svc.hosts || []).map(renderHost)));
@@ -155,7 +192,7 @@ function renderTier(t) {
   const done = svcs.filter((s) => s.state === "done").length;
   return el("div", { class: "tier", "data-tier": t.name, "data-state": t.state },
     el("em", {}, "tier " + t.name), " ", stateBadge(t.state), " ", bar(done, svcs.length),
-    " " + done + "/" + svcs.length + " services",
+    " " + done + "/" + plural(svcs.length, "service"),
     ...svcs.map(renderService));
 }
 
@@ -186,9 +223,13 @@ function renderDeployment(d) {
       el("code", {}, d.id), stateBadge(d.state),
       d.phase ? el("span", { class: "muted" }, "phase " + d.phase) : null,
       el("span", { class: "muted" }, took + (d.actor ? " by " + d.actor : "")),
-      d.failed_hosts ? el("span", { class: "error" }, d.failed_hosts + " hosts failed") : null,
+      d.failed_hosts ? el("span", { class: "error" }, plural(d.failed_hosts, "host") + " failed") : null,
       actions),
     d.reason ? el("p", { class: "reason" }, d.reason) : null,
+    el("div", { class: "timeline-box" },
+      el("button", { class: "show-timeline", onclick: () => toggleTimeline(d.id) },
+        timelines.has(d.id) ? "hide timeline" : "timeline"),
+      timelines.has(d.id) ? timelineSvg(d, timelines.get(d.id)) : null),
     renderHooks((d.hooks || []).filter((h) => h.phase !== "post")),
     ...(d.tiers || []).map(renderTier),
     renderHooks((d.hooks || []).filter((h) => h.phase === "post")));
@@ -253,14 +294,185 @@ function debounce(key, fn) {
   }, 150));
 }
 
+// -------------------------------------------------------------- timeline
+
+const SVGNS = "http://www.w3.org/2000/svg";
+const COLORS = { succeeded: "#00a32a", done: "#00a32a", failed: "#d63638", rolled_back: "#dba617",
+                 rolling_back: "#dba617", running: "#2271b1", starting: "#2271b1", pending: "#c3c4c7",
+                 prestage: "#8c8f94", pre: "#9b59b6", migrations: "#6c3483", tiers: "#2271b1",
+                 post: "#1abc9c", paused: "#dba617", awaiting_promotion: "#dba617" };
+
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) e.setAttribute(k, v);
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+// The deployment's events, read once when its timeline opens (then live).
+async function toggleTimeline(id) {
+  if (timelines.has(id)) {
+    timelines.delete(id);
+    renderDeployments();
+    return;
+  }
+  const r = await fetch("/v1/events?follow=0&tail=1000&deployment=" + encodeURIComponent(id),
+    { headers: { Authorization: "Bearer " + token } });
+  const text = await r.text(), evs = [];
+  for (const block of text.split("\n\n")) {
+    const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("");
+    if (data) try { evs.push(JSON.parse(data)); } catch (e) { /* a partial block */ }
+  }
+  timelines.set(id, evs);
+  renderDeployments();
+}
+
+// Phases, hooks and every host of every service as bars over time, with
+// the batches and canary steps, traffic moves, failures and the rollback
+// marked where they happened. Drawn from the deployment object (times of
+// hosts and hooks) and its events (phases, steps, failures).
+function timelineSvg(d, evs) {
+  const W = 960, LABEL = 230, ROW = 18, now = Date.now();
+  const t0 = d.created_ms || (evs[0] && evs[0].at_ms) || now;
+  const t1 = Math.max(d.finished_ms || now, t0 + 1000);
+  const x = (t) => LABEL + Math.max(0, Math.min(1, (t - t0) / (t1 - t0))) * (W - LABEL - 10);
+  const rows = [], marks = [];
+  // Phases from the state events.
+  const phases = [];
+  for (const ev of evs) if (ev.kind === "state" && ev.data && ev.data.phase) {
+    const last = phases[phases.length - 1];
+    if (!last || last.phase !== ev.data.phase) phases.push({ phase: ev.data.phase, at: ev.at_ms });
+  }
+  rows.push({ label: "phases", key: "phases", segs: phases.filter((p) => p.phase !== "done").map((p, i) => ({
+    from: p.at, to: (phases[i + 1] || { at: d.finished_ms || now }).at, color: COLORS[p.phase] || "#8c8f94",
+    text: p.phase, state: p.phase })) });
+  for (const h of d.hooks || []) if (h.started_ms) rows.push({ label: h.phase + " " + h.name + " @" + h.host,
+    key: "hook:" + h.phase + "/" + h.name + "@" + h.host,
+    segs: [{ from: h.started_ms, to: h.finished_ms || now, color: COLORS[h.state] || "#2271b1", state: h.state }] });
+  for (const t of d.tiers || []) for (const svc of t.services || []) {
+    for (const h of svc.hosts || []) {
+      if (!h.started_ms) continue;
+      const key = svc.name + "@" + h.id;
+      rows.push({ label: t.name + "/" + svc.name + " @" + h.id, key,
+        segs: [{ from: h.started_ms, to: h.finished_ms || now, color: COLORS[h.state] || "#2271b1",
+                 state: h.state, title: arrow(h) + " " + h.state + (h.message ? ": " + h.message : "") }] });
+    }
+  }
+  for (const ev of evs) {
+    const dd = ev.data || {};
+    if (ev.kind === "host" && dd.state === "failed") marks.push({ at: ev.at_ms, row: dd.service + "@" + dd.host, kind: "failed", text: "\u2716 " + (dd.message || "failed") });
+    if (ev.kind === "host" && dd.state === "rolling_back") marks.push({ at: ev.at_ms, row: dd.service + "@" + dd.host, kind: "rollback", text: "\u21b6 rolling back" });
+    if (ev.kind === "service" && dd.state === "running" && (dd.batch || dd.canary_step))
+      marks.push({ at: ev.at_ms, row: null, svc: dd.service, kind: "step", text: strategyText(dd) });
+    if (ev.kind === "traffic") marks.push({ at: ev.at_ms, row: null, svc: dd.service, kind: "traffic", text: "traffic " + JSON.stringify(dd.weights || {}) });
+    if (ev.kind === "rollback_started") marks.push({ at: ev.at_ms, line: true, kind: "rollback", text: "rollback" });
+  }
+  const H = 24 + rows.length * ROW + 20;
+  const g = svg("svg", { class: "timeline", "data-deployment": d.id, width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img" },
+    svg("title", {}, "timeline of " + d.id));
+  for (let i = 0; i <= 4; i++) { // the time axis
+    const t = t0 + ((t1 - t0) * i) / 4, xx = x(t);
+    g.append(svg("line", { x1: xx, x2: xx, y1: 14, y2: H - 18, class: "grid" }),
+      svg("text", { x: xx, y: 11, class: "axis", "text-anchor": i ? (i === 4 ? "end" : "middle") : "start" }, "+" + duration(t - t0)));
+  }
+  rows.forEach((r, i) => {
+    const y = 20 + i * ROW;
+    g.append(svg("text", { x: 4, y: y + 12, class: "label" }, r.label));
+    for (const sgm of r.segs) {
+      const x1 = x(sgm.from), x2 = Math.max(x(sgm.to), x1 + 2);
+      g.append(svg("rect", { x: x1, y: y + 2, width: x2 - x1, height: ROW - 5, rx: 2, fill: sgm.color,
+        class: "bar", "data-row": r.key, "data-state": sgm.state || "" },
+      svg("title", {}, r.label + ": " + (sgm.title || sgm.state || "") + " (" + duration(sgm.to - sgm.from) + ")")));
+      if (sgm.text) g.append(svg("text", { x: x1 + 3, y: y + 12, class: "seg" }, sgm.text));
+    }
+    for (const m of marks) {
+      const on = m.row === r.key || (m.svc && r.key.startsWith(m.svc + "@") && r === rows.find((q) => q.key.startsWith(m.svc + "@")));
+      if (!on || m.line) continue;
+      g.append(svg("text", { x: x(m.at), y: y + 12, class: "mark m-" + m.kind, "data-mark": m.kind }, m.kind === "failed" ? "\u2716" : m.kind === "rollback" ? "\u21b6" : m.kind === "traffic" ? "\u25c6" : "\u25b8",
+        svg("title", {}, m.text)));
+    }
+  });
+  for (const m of marks) if (m.line) g.append(
+    svg("line", { x1: x(m.at), x2: x(m.at), y1: 14, y2: H - 18, class: "mark-line m-" + m.kind, "data-mark": m.kind }),
+    svg("text", { x: x(m.at) + 3, y: H - 6, class: "mark m-" + m.kind }, m.text));
+  return g;
+}
+
+// ------------------------------------------------------------- sentences
+
+function arrow(d) {
+  const back = d.state === "rolled_back" || d.state === "rolling_back";
+  const a = d.from_version || "-", b = d.to_version || "-";
+  return back ? b + " \u2192 " + a : a + " \u2192 " + b;
+}
+
+// An event as a sentence a person reads: who, what, where.
+function sentence(ev) {
+  const d = ev.data || {}, dep = ev.deployment_id || "";
+  const took = d.started_ms && d.finished_ms ? " in " + duration(d.finished_ms - d.started_ms) : "";
+  switch (ev.kind) {
+  case "deployment_created": return "Deployment " + dep + " was created" + (d.actor ? " by " + d.actor : "") + ".";
+  case "started": return "Deployment " + dep + " started.";
+  case "state":
+    return "Deployment " + dep + " is " + (d.state || "").replace(/_/g, " ") +
+      (d.phase ? " (phase " + d.phase + ")" : "") + (d.reason ? ": " + d.reason : "") + ".";
+  case "service":
+    return "Service " + d.service + " (tier " + d.tier + ") is " + (d.state || "").replace(/_/g, " ") +
+      ": " + strategyText(d) + ".";
+  case "host":
+    return "Host " + d.host + ": " + d.service + " " + arrow(d) + " " +
+      (d.state || "").replace(/_/g, " ") + took + (d.message ? " (" + d.message + ")" : "") + ".";
+  case "hook":
+    return "Hook " + d.phase + "/" + d.name + " on " + d.host + " " + d.state +
+      (d.state === "succeeded" || d.state === "failed" ? " with exit " + d.exit_code : "") + took + ".";
+  case "tier_done": return "Tier " + (d.tier || "") + " is done" + (d.text ? ": " + d.text : "") + ".";
+  case "traffic": return "Traffic of " + d.service + " moved: " + JSON.stringify(d.weights || {}) + ".";
+  case "awaiting_promotion": return (d.text || "A canary step") + " (drover promote " + dep + ").";
+  case "rollback_started": return "Rollback started: " + (d.text || "") + ".";
+  case "rolled_back": case "succeeded": case "failed": case "aborted": case "paused": case "resumed":
+    return "Deployment " + dep + " " + ev.kind.replace(/_/g, " ") + (d.text ? ": " + d.text : "") + ".";
+  case "report":
+    return "Agent " + (ev.agent_id || "?") + " reported " + (d.step_id || "a step") + ": " + (d.result || "") +
+      (d.message ? " (" + d.message + ")" : "") + ".";
+  default:
+    if ((ev.kind || "").startsWith("agent")) return "Agent " + (ev.agent_id || "") + ": " + ev.kind.replace(/_/g, " ") + ".";
+    return (ev.kind || "event") + (dep ? " of " + dep : "") + (ev.agent_id ? " on " + ev.agent_id : "") + ".";
+  }
+}
+
+function eventItem(ev) {
+  return el("li", { "data-kind": ev.kind, "data-deployment": ev.deployment_id || null,
+                    "data-agent": ev.agent_id || null },
+    el("time", {}, new Date(ev.at_ms || Date.now()).toISOString().slice(11, 19)), " ",
+    el("span", { class: "kind" }, ev.kind || "event"), " ", sentence(ev));
+}
+
+function eventShown(ev) {
+  const f = ($("#event-filter").value || "").toLowerCase(), k = $("#event-kind").value;
+  if (k && ev.kind !== k) return false;
+  return !f || sentence(ev).toLowerCase().includes(f) || (ev.deployment_id || "").includes(f);
+}
+
+function renderEvents() {
+  $("#events").replaceChildren(...allEvents.filter(eventShown).map(eventItem));
+  const kinds = new Set(allEvents.map((e) => e.kind));
+  const sel = $("#event-kind"), cur = sel.value;
+  if (sel.options.length - 1 !== kinds.size) {
+    sel.replaceChildren(el("option", { value: "" }, "all kinds"),
+      ...[...kinds].sort().map((k) => el("option", { value: k }, k)));
+    sel.value = cur;
+  }
+}
+
 function addEvent(ev) {
-  const data = ev.data && Object.keys(ev.data).length ? " " + JSON.stringify(ev.data) : "";
-  const li = el("li", { "data-kind": ev.kind, "data-deployment": ev.deployment_id || null },
-    new Date(ev.at_ms || Date.now()).toISOString().slice(11, 19) + " " + (ev.kind || "event") +
-    (ev.deployment_id ? " " + ev.deployment_id : "") + (ev.agent_id ? " " + ev.agent_id : "") + data);
-  const ol = $("#events");
-  ol.prepend(li);
-  while (ol.children.length > EVENTS_MAX) ol.lastChild.remove();
+  allEvents.unshift(ev);
+  if (allEvents.length > EVENTS_MAX) allEvents.length = EVENTS_MAX;
+  if (eventShown(ev)) {
+    const ol = $("#events");
+    ol.prepend(eventItem(ev));
+    while (ol.children.length > EVENTS_MAX) ol.lastChild.remove();
+  }
+  if (ev.deployment_id && timelines.has(ev.deployment_id)) timelines.get(ev.deployment_id).push(ev);
 }
 
 function onEvent(ev) {
@@ -337,6 +549,9 @@ function start() {
   // "last seen" moves without events: re-read the fleet now and then.
   if (!fleetTimer) fleetTimer = setInterval(() => refreshAgents().catch((e) => showError(e.message)), 30000);
 }
+
+$("#event-filter").addEventListener("input", renderEvents);
+$("#event-kind").addEventListener("change", renderEvents);
 
 $("#login").addEventListener("submit", (e) => {
   e.preventDefault();

@@ -1,7 +1,7 @@
 // dashboard.js: drive the drover dashboard in headless Chromium (Debian's
 // chromium through playwright-core) against a real droverd, for
 // tests/e2e/dashboard.sh. It checks, in order:
-//   1. /ui loads (no script errors) and the event stream goes live;
+//   1. /ui/ loads (no script errors) and the event stream goes live;
 //   2. the fleet table shows every agent in AGENTS as connected;
 //   3. deployment DEPLOYMENT shows as running and its host progress grows
 //      while the page is live (polling is off then: the events did it);
@@ -104,6 +104,46 @@ async function run(page) {
   const final = await depState();
   if (final !== "succeeded") throw new Error("the page says succeeded, the API says " + final);
   ok("awaiting promotion, a click on promote let it finish: succeeded");
+
+  // The timeline: phases, a bar per host, the canary steps marked.
+  await page.click(card + " button.show-timeline");
+  const tl = 'svg.timeline[data-deployment="' + DEP + '"]';
+  await page.waitForSelector(tl + ' rect.bar[data-row="project-coordinator@core-1"]', { timeout: 15000 });
+  const bars = await page.$$eval(tl + " rect.bar", (els) => els.map((e) => e.dataset.row));
+  for (const h of ["core-1", "core-2", "core-3"])
+    if (!bars.includes("project-coordinator@" + h)) throw new Error("no timeline bar for " + h + ": " + bars);
+  for (const h of ["ui-1", "ui-2"])
+    if (!bars.includes("api-gateway@" + h)) throw new Error("no timeline bar for api-gateway@" + h);
+  if (!bars.includes("phases")) throw new Error("no phases on the timeline");
+  const steps = await page.$$eval(tl + ' [data-mark="step"]', (els) => els.length);
+  if (steps < 2) throw new Error("batches and canary steps not marked on the timeline (" + steps + ")");
+  if (process.env.SCREENSHOT)
+    await page.locator(tl).screenshot({ path: process.env.SCREENSHOT });
+  ok("timeline: phases, " + bars.length + " bars (every host), " + steps + " batch/step marks");
+
+  // Events as sentences, filterable.
+  const texts = await page.$$eval("#events li", (els) => els.map((e) => e.textContent));
+  const raw = texts.filter((t) => t.includes('{"'));
+  if (raw.some((t) => !t.includes("traffic"))) throw new Error("events still printed as JSON: " + raw[0]);
+  if (!texts.some((t) => /Host core-2: project-coordinator v1 \u2192 v2 succeeded in/.test(t)))
+    throw new Error("no sentence for core-2's host event: " + texts.slice(0, 5).join(" | "));
+  await page.fill("#event-filter", "core-2");
+  const filtered = await page.$$eval("#events li", (els) => els.map((e) => e.textContent));
+  if (!filtered.length || filtered.some((t) => !t.includes("core-2")))
+    throw new Error("the filter left other events: " + filtered.slice(0, 3).join(" | "));
+  await page.fill("#event-filter", "");
+  ok("events read as sentences (" + texts.length + "), the filter keeps core-2's " + filtered.length);
+
+  // Counts spelled right.
+  const body = await page.textContent("main");
+  if (/\b1 hosts\b|\b1 services\b/.test(body)) throw new Error("a count is spelled '1 hosts'");
+
+  // Host drill-down: releases, drift, the log tail.
+  await page.click('#agents tr[data-agent="core-1"]');
+  await page.waitForSelector('#host-panel table.releases tr[data-service="project-coordinator"]', { timeout: 15000 });
+  await until("core-1's log tail", 20, async () =>
+    ((await page.textContent('#host-panel .logtail[data-service="project-coordinator"] pre')) || "").includes("berry-svc"));
+  ok("host drill-down of core-1: its releases, drift and the tail of project-coordinator's output");
 
   if (errors.length) throw new Error("script errors on the page: " + errors.join("; "));
   ok("no script errors");
