@@ -381,7 +381,7 @@ function timelineSvg(d, evs) {
     for (const sgm of r.segs) {
       const x1 = x(sgm.from), x2 = Math.max(x(sgm.to), x1 + 2);
       g.append(svg("rect", { x: x1, y: y + 2, width: x2 - x1, height: ROW - 5, rx: 2, fill: sgm.color,
-        class: "bar", "data-row": r.key, "data-state": sgm.state || "" },
+        class: "tl-bar", "data-row": r.key, "data-state": sgm.state || "" },
       svg("title", {}, r.label + ": " + (sgm.title || sgm.state || "") + " (" + duration(sgm.to - sgm.from) + ")")));
       if (sgm.text) g.append(svg("text", { x: x1 + 3, y: y + 12, class: "seg" }, sgm.text));
     }

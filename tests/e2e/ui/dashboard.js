@@ -108,13 +108,16 @@ async function run(page) {
   // The timeline: phases, a bar per host, the canary steps marked.
   await page.click(card + " button.show-timeline");
   const tl = 'svg.timeline[data-deployment="' + DEP + '"]';
-  await page.waitForSelector(tl + ' rect.bar[data-row="project-coordinator@core-1"]', { timeout: 15000 });
-  const bars = await page.$$eval(tl + " rect.bar", (els) => els.map((e) => e.dataset.row));
+  await page.waitForSelector(tl + ' rect.tl-bar[data-row="project-coordinator@core-1"]', { timeout: 15000 });
+  const bars = await page.$$eval(tl + " rect.tl-bar", (els) => els.map((e) => e.dataset.row));
   for (const h of ["core-1", "core-2", "core-3"])
     if (!bars.includes("project-coordinator@" + h)) throw new Error("no timeline bar for " + h + ": " + bars);
   for (const h of ["ui-1", "ui-2"])
     if (!bars.includes("api-gateway@" + h)) throw new Error("no timeline bar for api-gateway@" + h);
   if (!bars.includes("phases")) throw new Error("no phases on the timeline");
+  // Bars as long as their steps took (a page style once forced them all to one width).
+  const widths = await page.$$eval(tl + " rect.tl-bar", (els) => els.map((e) => Math.round(e.getBoundingClientRect().width)));
+  if (new Set(widths).size < 3) throw new Error("timeline bars do not follow time: widths " + widths);
   const steps = await page.$$eval(tl + ' [data-mark="step"]', (els) => els.length);
   if (steps < 2) throw new Error("batches and canary steps not marked on the timeline (" + steps + ")");
   if (process.env.SCREENSHOT)

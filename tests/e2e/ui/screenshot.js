@@ -24,7 +24,7 @@ const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", 
     await page.waitForSelector(card + " button.show-timeline", { timeout: 30000 });
     await page.click(card + " button.show-timeline");
     const tl = 'svg.timeline[data-deployment="' + process.env.DEPLOYMENT + '"]';
-    await page.waitForSelector(tl + " rect.bar", { timeout: 30000 });
+    await page.waitForSelector(tl + " rect.tl-bar", { timeout: 30000 });
     await page.locator(tl).screenshot({ path: process.env.OUT });
     console.log("screenshot of " + process.env.DEPLOYMENT + "'s timeline: " + process.env.OUT);
   } catch (e) {
