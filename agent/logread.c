@@ -49,7 +49,10 @@ static int pick_instance(const char *log_dir, const char *service, const char *s
 		if (strncmp(de->d_name, service, n) != 0 || de->d_name[n] != '@' || len < n + 6 ||
 		    strcmp(de->d_name + len - 4, ".log") != 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		int w = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+
+		if (w < 0 || (size_t)w >= sizeof(path)) /* a name too long for a path: not ours */
+			continue;
 		if (stat(path, &st) != 0 || (int64_t)st.st_mtime <= best)
 			continue;
 		best = (int64_t)st.st_mtime;
