@@ -22,7 +22,8 @@ static int check_role(const void *v, char *why, size_t len)
 	if (drv_role_parse(*(char *const *)v, &r) != DRV_OK || r == DRV_ROLE_NONE ||
 	    r == DRV_ROLE_ALERTS) {
 		snprintf(why, len,
-		         "must be viewer, deployer or admin (alerts may only post alerts)");
+		         "must be viewer, deployer, approver or admin (alerts may only post "
+		         "alerts)");
 		return DRV_EINVAL;
 	}
 	return DRV_OK;
@@ -76,7 +77,7 @@ static const struct drv_cfg_opt options[] = {
          "HOST:PORT of the HTTP API"},
         {"logs_role", DRV_CFG_STR, O(logs_role), "viewer", 0, 16, 0, check_role,
          "the weakest role that may read services' output (drover logs; logs may hold "
-         "secrets): viewer, deployer or admin"},
+         "secrets): viewer, deployer, approver or admin"},
         {"token_recheck", DRV_CFG_DURATION, O(token_recheck_ms), "30s", 100, 30 * S, 0, NULL,
          "an open event stream re-checks its API token this often and ends once it is revoked"},
         {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL, "SQLite database"},
