@@ -13,6 +13,7 @@
 #include "http_server.h"
 #include "tokens.h"
 #include "log.h"
+#include "outbound.h"
 
 static int check_role(const void *v, char *why, size_t len)
 {
@@ -54,6 +55,16 @@ static int check_hostport(const void *v, char *why, size_t len)
 		snprintf(why, len, "must be HOST:PORT with HOST an IP address or localhost");
 		return DRV_EINVAL;
 	}
+	return DRV_OK;
+}
+
+static int check_outbound(const void *v, char *why, size_t len)
+{
+	const struct drv_strlist *l = v;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (drv_outbound_check_entry(l->v[i], why, len) != DRV_OK)
+			return DRV_EINVAL;
 	return DRV_OK;
 }
 
@@ -115,6 +126,10 @@ static const struct drv_cfg_opt options[] = {
          "Prometheus servers plans' analysis may name (analysis: {prometheus: {server: NAME}}): "
          "NAME: {url: URL, timeout: 10s, bearer_token_file: FILE (mode 0600), ca_file: PEM}; "
          "see docs/plans.md"},
+        {"outbound.allow", DRV_CFG_STRLIST, O(outbound_allow), NULL, 0, 256, 0, check_outbound,
+         "URL prefixes droverd may request on a plan's behalf (notify webhooks, "
+         "analysis.http.url): http(s)://HOST[:PORT][/PATH]; a plan naming any other URL is "
+         "refused (none by default); see docs/security.md"},
         {"environments", DRV_CFG_EXTERN, O(environments), NULL, 0, 0, 0, NULL,
          "where plans may be deployed (environment: NAME or ?env=NAME): NAME: {labels: "
          "{K: V} (hosts allowed), vars: {NAME: value or {secret_file: FILE (mode 0600)}}}; "
