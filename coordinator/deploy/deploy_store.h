@@ -39,7 +39,7 @@ struct deploy_row {
 	char *view;      /* malloc'd JSON text, NULL until finished */
 	int64_t failed_hosts, max_failed_hosts;
 	int64_t created_ms, updated_ms, finished_ms;
-	/* promotion (schema migration 7): "" / NULL when none */
+	/* promotion (schema migration 9): "" / NULL when none */
 	char environment[DRV_PLAN_NAME_MAX + 1];
 	char release_id[DRV_PLAN_RELEASE_ID_MAX];
 	char promoted_from[DRV_SEQ_ID_MAX + 1];
