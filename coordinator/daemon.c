@@ -217,6 +217,7 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.balancers = &d->conf.balancers;
 	d->deploy_api.prometheus = &d->conf.prometheus;
 	d->deploy_api.environments = &d->conf.environments;
+	d->deploy_api.lifecycles = &d->conf.lifecycles;
 	d->deploy_api.outbound_allow = &d->conf.outbound_allow;
 	return rc;
 }

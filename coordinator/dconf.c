@@ -161,6 +161,10 @@ static const struct drv_cfg_opt options[] = {
          "where plans may be deployed (environment: NAME or ?env=NAME): NAME: {labels: "
          "{K: V} (hosts allowed), vars: {NAME: value or {secret_file: FILE (mode 0600)}}}; "
          "see docs/environments.md"},
+        {"lifecycles", DRV_CFG_EXTERN, O(lifecycles), NULL, 0, 0, 0, NULL,
+         "the order releases go through environments: NAME: {phases: [ENV, ENV, ...]}; an "
+         "environment accepts only a release that succeeded in the phase before it; see "
+         "docs/environments.md"},
         {"retention.events.max_age", DRV_CFG_DURATION, O(events_max_age_ms), "720h", 0,
          100LL * 365 * 24 * 3600 * S, 0, NULL, "events older than this are deleted (0: no limit)"},
         {"retention.events.max_rows", DRV_CFG_INT, O(events_max_rows), "1000000", 0, 1000000000, 0,
@@ -252,6 +256,9 @@ static int load_sections(const char *path, struct droverd_conf *out, struct drv_
 		rc = drv_prom_servers_read(root, lines, path, base, &out->prometheus, diag);
 	if (rc == DRV_OK || rc == DRV_EINVAL)
 		rc = drv_envs_read(root, lines, path, base, &out->environments, diag);
+	if (rc == DRV_OK || rc == DRV_EINVAL)
+		rc = drv_lifecycles_read(root, lines, path, &out->environments, &out->lifecycles,
+		                         diag);
 	json_decref(root);
 	drv_yj_lines_free(lines);
 	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
@@ -292,4 +299,5 @@ void dconf_free(struct droverd_conf *c)
 	drv_traffic_balancers_free(&c->balancers);
 	drv_prom_servers_free(&c->prometheus);
 	drv_envs_free(&c->environments);
+	drv_lifecycles_free(&c->lifecycles);
 }

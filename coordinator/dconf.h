@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "env_conf.h"
+#include "lifecycle.h"
 #include "prom_conf.h"
 #include "traffic_conf.h"
 
@@ -42,6 +43,8 @@ struct droverd_conf {
 	struct drv_strlist outbound_allow;
 	/* `environments`: where plans may go, with their variables (env_conf.h) */
 	struct drv_plan_envs environments;
+	/* `lifecycles`: the order releases go through environments (lifecycle.h) */
+	struct drv_lifecycles lifecycles;
 	/* retention (model/retention.h): 0 is no limit of that kind */
 	int64_t events_max_age_ms, events_max_rows;
 	int64_t deployments_max_age_ms, deployments_max_rows;
