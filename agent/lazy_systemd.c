@@ -1,9 +1,11 @@
-/* lazy_systemd.c: libsystemd's sd-bus, loaded on first use (lazylib.h): by
- * the systemd driver, the first time a service runs under it. */
+/* lazy_systemd.c: libsystemd's sd-bus and sd-journal, loaded on first use
+ * (lazylib.h): by the systemd driver, the first time a service runs under it,
+ * or by a log read from the journal. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-journal.h>
 
 #include "lazylib.h"
 
@@ -40,6 +42,21 @@ LAZYLIB_FN(SYSTEMD, int, sd_bus_path_encode, (const char *prefix, const char *id
 LAZYLIB_FN(SYSTEMD, int, sd_bus_path_decode, (const char *path, const char *prefix, char **ret),
            (path, prefix, ret), -ENOSYS)
 LAZYLIB_VOID(SYSTEMD, sd_bus_error_free, (sd_bus_error * e), (e))
+
+/* sd-journal: `drover logs` of a systemd-driver service (logjournal.c). */
+LAZYLIB_FN(SYSTEMD, int, sd_journal_open, (sd_journal * *ret, int flags), (ret, flags), -ENOSYS)
+LAZYLIB_VOID(SYSTEMD, sd_journal_close, (sd_journal * j), (j))
+LAZYLIB_FN(SYSTEMD, int, sd_journal_previous, (sd_journal * j), (j), -ENOSYS)
+LAZYLIB_FN(SYSTEMD, int, sd_journal_seek_tail, (sd_journal * j), (j), -ENOSYS)
+LAZYLIB_FN(SYSTEMD, int, sd_journal_get_realtime_usec, (sd_journal * j, uint64_t *ret), (j, ret),
+           -ENOSYS)
+LAZYLIB_FN(SYSTEMD, int, sd_journal_set_data_threshold, (sd_journal * j, size_t sz), (j, sz),
+           -ENOSYS)
+LAZYLIB_FN(SYSTEMD, int, sd_journal_get_data,
+           (sd_journal * j, const char *field, const void **data, size_t *l), (j, field, data, l),
+           -ENOSYS)
+LAZYLIB_FN(SYSTEMD, int, sd_journal_add_match, (sd_journal * j, const void *data, size_t size),
+           (j, data, size), -ENOSYS)
 
 /* The variadic calls through their va_list forms (what libsystemd's own
  * variadic functions do). */
