@@ -48,11 +48,6 @@ int state_open(const char *path, struct state **out)
 		free(st);
 		return rc;
 	}
-	/* At most 128 KiB of page cache: agent.db is small and rarely read, and
-	 * SQLite's default (2 MB) made the agent grow with its step history
-	 * (docs/benchmarks.md, agent memory over 1,000 instructions). */
-	if (drv_db_exec(st->db, "PRAGMA cache_size=-128;") != DRV_OK)
-		drv_warn("state", "cannot bound the page cache", "db=%s", path);
 	pthread_mutex_init(&st->lock, NULL);
 	*out = st;
 	return DRV_OK;
