@@ -222,14 +222,16 @@ static int check_epoch(struct uplink *u, const Drover__Envelope *env)
 {
 	int rc = DRV_OK;
 
+	uint64_t was;
+
 	pthread_mutex_lock(&u->mu);
-	if (env->epoch < u->st->epoch) {
-		rc = DRV_ESTALE;
-	} else if (env->epoch > u->st->epoch) {
+	was = u->st->epoch;
+	rc = linkstate_epoch_seen(u->st, env->epoch);
+	if (rc == DRV_EEXIST) {
 		drv_info("uplink", "new leader epoch", "epoch=%" PRIu64 " was=%" PRIu64 " url=%s",
-		         env->epoch, u->st->epoch, cur_node(u)->url);
-		u->st->epoch = env->epoch;
+		         env->epoch, was, cur_node(u)->url);
 		save_locked(u);
+		rc = DRV_OK;
 	}
 	pthread_mutex_unlock(&u->mu);
 	return rc;
