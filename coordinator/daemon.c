@@ -202,7 +202,8 @@ static int start_engine(struct droverd *d)
 	                                  .core = d->core,
 	                                  .events = d->events,
 	                                  .balancers = &d->conf.balancers,
-	                                  .prometheus = &d->conf.prometheus};
+	                                  .prometheus = &d->conf.prometheus,
+	                                  .environments = &d->conf.environments};
 	int rc = notify_new(&nc, &d->notifier);
 
 	if (rc != DRV_OK)

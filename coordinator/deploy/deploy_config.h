@@ -14,6 +14,7 @@ struct drv_events;
 struct notifier;
 struct drv_traffic_balancers;
 struct drv_prom_servers;
+struct drv_plan_envs;
 
 struct deploy_engine_config {
 	sqlite3 *db;               /* a connection of its own (drv_db_open), borrowed */
@@ -27,6 +28,9 @@ struct deploy_engine_config {
 	/* droverd.yaml `prometheus`, the only servers an analysis may query;
 	 * borrowed, may be NULL (none) */
 	const struct drv_prom_servers *prometheus;
+	/* droverd.yaml `environments`: approvals and windows; borrowed, may be
+	 * NULL (none) */
+	const struct drv_plan_envs *environments;
 };
 
 #endif

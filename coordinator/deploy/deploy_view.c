@@ -501,7 +501,9 @@ json_t *deploy_view_object(const struct dep *d)
 	json_decref(st);
 	if (o != NULL && json_object_get(d->extra, "analysis") != NULL)
 		json_object_set_new(o, "analysis", analysis_arr(d));
-	if (o != NULL)
+	if (o != NULL) {
 		env_and_vars(o, d->plan);
+		deploy_gate_view(d, o);
+	}
 	return o;
 }
