@@ -39,9 +39,9 @@ static json_t *vars_json(const struct drv_plan_env *env)
 	json_t *o = json_object();
 
 	for (size_t i = 0; o != NULL && i < env->n_vars; i++)
-		json_object_set_new(o, env->vars[i].name,
-		                    json_string(env->vars[i].secret ? "<secret>"
-		                                                    : env->vars[i].value));
+		json_object_set_new(
+		        o, env->vars[i].name,
+		        json_string(env->vars[i].secret ? "<secret>" : env->vars[i].value));
 	return o;
 }
 
@@ -119,8 +119,8 @@ static bool comment_ok(const char *s)
 
 /* May this token decide on deployment id? 403 when its role is weaker
  * than the one the deployment's environment names. */
-static int check_role(struct deploy_api *api, struct drv_http_req *req,
-                      struct drv_http_resp *resp, const char *id, bool *answered)
+static int check_role(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
+                      const char *id, bool *answered)
 {
 	const struct drv_plan_env *env;
 	enum drv_role need = DRV_ROLE_APPROVER;

@@ -105,9 +105,8 @@ static void env_detail(const json_t *env)
 	size_t i;
 
 	printf("environment %s: %s\n", ctl_str(env, "name"),
-	       json_is_true(json_object_get(env, "deployable"))
-	               ? "deployments may start now"
-	               : "deployments are held back now");
+	       json_is_true(json_object_get(env, "deployable")) ? "deployments may start now"
+	                                                        : "deployments are held back now");
 	if (json_object_get(env, "blocked_by") != NULL)
 		printf("  held back by window %s\n",
 		       ctl_str(json_object_get(env, "blocked_by"), "text"));
@@ -175,7 +174,8 @@ static int envs_run(struct ctl *ctl, int argc, char **argv)
 			snprintf(nw, sizeof(nw), "%zu",
 			         json_array_size(json_object_get(env, "windows")));
 			ctl_table_add(t, ctl_str(env, "name"),
-			              json_is_true(json_object_get(env, "deployable")) ? "yes" : "no",
+			              json_is_true(json_object_get(env, "deployable")) ? "yes"
+			                                                               : "no",
 			              n, nw);
 		}
 		ctl_table_print(t, stdout);

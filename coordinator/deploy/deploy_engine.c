@@ -273,8 +273,8 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 }
 
 struct dep *deploy_engine_busy(struct deploy_engine *e, const struct drv_plan *plan,
-                               const json_t *targets, const struct dep *self,
-                               bool started_only, struct deploy_busy *b)
+                               const json_t *targets, const struct dep *self, bool started_only,
+                               struct deploy_busy *b)
 {
 	memset(b, 0, sizeof(*b));
 	for (struct dep *d = e->deps; d != NULL; d = d->next) {
@@ -395,8 +395,7 @@ static int cmd_decide(struct deploy_engine *e, struct cmd *c)
 	if (rc != DRV_OK)
 		return rc;
 	drv_info("deploy", c->approve ? "deployment approved" : "deployment denied",
-	         "deployment=%s actor=%s state=%s", c->id, c->actor ? c->actor : "",
-	         d->row.state);
+	         "deployment=%s actor=%s state=%s", c->id, c->actor ? c->actor : "", d->row.state);
 	c->out = deploy_view_object(d);
 	return c->out ? DRV_OK : DRV_ENOMEM;
 }
@@ -472,9 +471,9 @@ int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const j
 	return deploy_engine_submit_opts(e, plan, targets, actor, false, obj, busy);
 }
 
-int deploy_engine_submit_opts(struct deploy_engine *e, struct drv_plan *plan,
-                              const json_t *targets, const char *actor, bool window_override,
-                              json_t **obj, struct deploy_busy *busy)
+int deploy_engine_submit_opts(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                              const char *actor, bool window_override, json_t **obj,
+                              struct deploy_busy *busy)
 {
 	struct cmd c = {.kind = CMD_SUBMIT,
 	                .plan = plan,
@@ -495,8 +494,11 @@ int deploy_engine_submit_opts(struct deploy_engine *e, struct drv_plan *plan,
 int deploy_engine_decide(struct deploy_engine *e, const char *id, const char *actor, bool approve,
                          const char *comment, json_t **obj, char why[DRV_SEQ_TEXT_MAX])
 {
-	struct cmd c = {
-	        .kind = CMD_DECIDE, .id = id, .actor = actor, .approve = approve, .comment = comment};
+	struct cmd c = {.kind = CMD_DECIDE,
+	                .id = id,
+	                .actor = actor,
+	                .approve = approve,
+	                .comment = comment};
 	int rc = call(e, &c);
 
 	if ((rc == DRV_ESTATE || rc == DRV_EPERM || rc == DRV_EEXIST) && why != NULL)
@@ -767,8 +769,8 @@ static void count_state(void *arg, const char *state, int64_t n)
 static void init_state_gauge(struct deploy_engine *e)
 {
 	static const char *const states[] = {
-	        "pending",      "prestaging", "running", "paused",      "awaiting_promotion",
-	        "rolling_back", "succeeded",  "failed",  "rolled_back", "aborted",
+	        "pending",           "prestaging", "running", "paused",      "awaiting_promotion",
+	        "rolling_back",      "succeeded",  "failed",  "rolled_back", "aborted",
 	        "awaiting_approval", "queued"};
 
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)

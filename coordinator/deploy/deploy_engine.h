@@ -78,9 +78,9 @@ int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const j
  * then). window_override: an admin overrode the windows (audited by the
  * caller): none holds it back or pauses it.
  */
-int deploy_engine_submit_opts(struct deploy_engine *e, struct drv_plan *plan,
-                              const json_t *targets, const char *actor, bool window_override,
-                              json_t **obj, struct deploy_busy *busy);
+int deploy_engine_submit_opts(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                              const char *actor, bool window_override, json_t **obj,
+                              struct deploy_busy *busy);
 /*
  * Approve (or deny) a deployment that awaits approval, as actor (a token
  * name; the caller checked its role), with a comment. The last approval

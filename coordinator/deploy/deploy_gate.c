@@ -310,8 +310,7 @@ static int deny(struct deploy_engine *e, struct dep *d, json_t *a, json_t *who)
 
 	json_object_set_new(a, "denied", who);
 	snprintf(why, sizeof(why), "denied by %s%s%s",
-	         json_string_value(json_object_get(who, "actor")), comment[0] ? ": " : "",
-	         comment);
+	         json_string_value(json_object_get(who, "actor")), comment[0] ? ": " : "", comment);
 	deploy_event(d, "denied", NULL, json_deep_copy(who));
 	deploy_run_end(e, d, "aborted", why);
 	return DRV_OK;
@@ -353,8 +352,7 @@ int deploy_gate_decide(struct deploy_engine *e, struct dep *d, const char *actor
 	have = json_array_size(json_object_get(a, "approvals"));
 	deploy_event(d, "approved", NULL,
 	             json_pack("{s:s, s:s, s:i, s:O}", "actor", actor, "comment", comment,
-	                       "approvals", (int)have, "required",
-	                       json_object_get(a, "required")));
+	                       "approvals", (int)have, "required", json_object_get(a, "required")));
 	if ((json_int_t)have < json_integer_value(json_object_get(a, "required"))) {
 		approval_reason(a, d->plan->environment ? d->plan->environment : "", why, cap);
 		set_state(e, d, "awaiting_approval", why);

@@ -127,8 +127,8 @@ struct dep *deploy_engine_find(struct deploy_engine *e, const char *id);
  * started_only: only deployments that have started count (a queued one
  * asks). NULL when none; *b says which and where. */
 struct dep *deploy_engine_busy(struct deploy_engine *e, const struct drv_plan *plan,
-                               const json_t *targets, const struct dep *self,
-                               bool started_only, struct deploy_busy *b);
+                               const json_t *targets, const struct dep *self, bool started_only,
+                               struct deploy_busy *b);
 
 /* deploy_gate.c: what a deployment waits for before it starts (approvals,
  * a window, a busy service: docs/environments.md) and the windows that

@@ -223,8 +223,10 @@ static void read_approval(struct drv_cfg_rd *r, const json_t *v, const char *pat
 		while (keys[i] != NULL && strcmp(keys[i], k) != 0)
 			i++;
 		if (keys[i] == NULL)
-			drv_cfg_rd_err(r, path, "unknown field %.64s (approvers, role, allow_self, "
-			                        "timeout)", k);
+			drv_cfg_rd_err(r, path,
+			               "unknown field %.64s (approvers, role, allow_self, "
+			               "timeout)",
+			               k);
 	}
 	e->approvers = 1;
 	if (n != NULL && (!json_is_integer(n) || json_integer_value(n) < 1 ||
@@ -292,8 +294,9 @@ static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v, voi
 		else if (strcmp(key, "at_window") == 0)
 			read_at_window(r, item, fp, e);
 		else
-			drv_cfg_rd_err(r, fp,
-			               "unknown field (labels, vars, windows, at_window, approval)");
+			drv_cfg_rd_err(
+			        r, fp,
+			        "unknown field (labels, vars, windows, at_window, approval)");
 		if (rc != DRV_OK)
 			return rc;
 	}

@@ -30,9 +30,9 @@
 
 struct drv_yj_lines;
 
-#define DRV_ENVS_MAX       32
-#define DRV_ENV_SECRET_MAX 65536 /* bytes of a secret file */
-#define DRV_ENV_APPROVERS_MAX 10
+#define DRV_ENVS_MAX                32
+#define DRV_ENV_SECRET_MAX          65536 /* bytes of a secret file */
+#define DRV_ENV_APPROVERS_MAX       10
 #define DRV_ENV_APPROVAL_TIMEOUT_MS (24 * 3600 * 1000LL) /* approval.timeout default */
 
 /* Read the `environments` member of root (absent: none). Relative paths

@@ -311,9 +311,9 @@ struct drv_plan_env {
 	size_t n_windows;
 	bool continue_at_window; /* `at_window: continue`: a running deployment goes on */
 	/* `approval` (docs/environments.md): approvers 0 when none is needed */
-	int approvers;              /* distinct tokens that must approve */
-	char approver_role[16];     /* the weakest role that may: deployer|approver|admin */
-	bool allow_self;            /* the token that started it may approve it */
+	int approvers;               /* distinct tokens that must approve */
+	char approver_role[16];      /* the weakest role that may: deployer|approver|admin */
+	bool allow_self;             /* the token that started it may approve it */
 	int64_t approval_timeout_ms; /* then the deployment ends aborted */
 };
 
