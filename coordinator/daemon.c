@@ -33,6 +33,7 @@
 #include "sdnotify.h"
 #include "serve.h"
 #include "events_api.h"
+#include "ha.h"
 #include "http_server.h"
 #include "keys.h"
 #include "link.h"
@@ -203,7 +204,8 @@ static int start_engine(struct droverd *d)
 	                                  .events = d->events,
 	                                  .balancers = &d->conf.balancers,
 	                                  .prometheus = &d->conf.prometheus,
-	                                  .environments = &d->conf.environments};
+	                                  .environments = &d->conf.environments,
+	                                  .outbound_allow = &d->conf.outbound_allow};
 	int rc = notify_new(&nc, &d->notifier);
 
 	if (rc != DRV_OK)
@@ -216,6 +218,8 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.balancers = &d->conf.balancers;
 	d->deploy_api.prometheus = &d->conf.prometheus;
 	d->deploy_api.environments = &d->conf.environments;
+	d->deploy_api.lifecycles = &d->conf.lifecycles;
+	d->deploy_api.outbound_allow = &d->conf.outbound_allow;
 	return rc;
 }
 
@@ -248,6 +252,22 @@ static void raise_nofile(const struct droverd_conf *conf)
 	else
 		drv_info("droverd", "open-files limit", "nofile=%llu",
 		         (unsigned long long)rl.rlim_cur);
+}
+
+/* A role fixed in droverd.yaml (ha.force_role) instead of a lease. */
+static void force_role(const struct droverd_conf *conf)
+{
+	bool leader;
+
+	if (conf->ha_force_role == NULL || conf->ha_force_role[0] == '\0')
+		return;
+	leader = strcmp(conf->ha_force_role, "leader") == 0;
+	drv_ha_set_grouped(true);
+	drv_ha_set(leader, (uint64_t)conf->ha_force_epoch, conf->ha_force_leader);
+	drv_warn("droverd", "HA role fixed by the configuration (ha.force_role)",
+	         "role=%s epoch=%lld leader=%s", conf->ha_force_role,
+	         (long long)conf->ha_force_epoch,
+	         conf->ha_force_leader ? conf->ha_force_leader : "-");
 }
 
 static int start(struct droverd *d)
@@ -292,6 +312,7 @@ static int start(struct droverd *d)
 	if (rc != DRV_OK)
 		return rc;
 	drv_storage_check(d->storage);
+	force_role(&d->conf);
 	cc.store = d->store;
 	cc.events = d->events;
 	rc = core_new(&cc, &d->core);

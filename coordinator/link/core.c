@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "err.h"
 #include "events.h"
+#include "ha.h"
 #include "hello.h"
 #include "linkstats.h"
 #include "log.h"
@@ -66,8 +67,8 @@ struct core {
 static void seal_reply(struct core *c, Drover__BodyType type, const ProtobufCMessage *body,
                        struct core_reply *out)
 {
-	if (drv_env_seal(c->cfg.key, DRV_COORDINATOR_SENDER, type, body, false, &out->env,
-	                 &out->len) != DRV_OK) {
+	if (drv_env_seal_epoch(c->cfg.key, DRV_COORDINATOR_SENDER, type, body, drv_ha_wire_epoch(),
+	                       false, &out->env, &out->len) != DRV_OK) {
 		drv_error("core", "cannot seal a reply", "type=%d", (int)type);
 		out->env = NULL;
 		out->len = 0;
@@ -198,6 +199,21 @@ static void reject(struct core *c, struct core_reply *out, int err, uint64_t seq
 	seal_reply(c, DROVER__BODY_TYPE__BODY_REJECT, &rj.base, out);
 }
 
+/* A follower of an HA group serves no agent: it says so (unsigned by any
+ * epoch, it changes nothing on the agent), and the agent tries another node. */
+static void not_leader(struct core *c, struct core_reply *out)
+{
+	Drover__Reject rj = DROVER__REJECT__INIT;
+	char url[DRV_HA_URL_MAX + 1];
+
+	drv_ha_leader_url(url, sizeof(url));
+	rj.reason = DROVER__REJECT_REASON__REJECT_NOT_LEADER;
+	rj.detail = url[0] ? url : "this node follows; the leader is not known yet";
+	bind_to(out, &rj.agent_id, &rj.request_hash);
+	drv_linkstats_reject(rj.reason);
+	seal_reply(c, DROVER__BODY_TYPE__BODY_REJECT, &rj.base, out);
+}
+
 /* ---- liveness and events ---- */
 
 /* Record an event (steals data) and wake the API's event streams. */
@@ -256,6 +272,28 @@ static void unpark(struct agent_rt *a, uint8_t *env, size_t len)
 		free(env);
 }
 
+/* An instruction queued under an older epoch (by the previous leader, before
+ * a failover) is signed again under ours: the agent has seen ours and would
+ * refuse it. Same body, same sequence number and step id. */
+static void restamp(struct core *c, uint8_t **env, size_t *len)
+{
+	uint64_t epoch = drv_ha_wire_epoch();
+	Drover__Envelope *e;
+	uint8_t *out;
+	size_t out_len;
+	bool old;
+
+	if (epoch == 0 || drv_env_parse(*env, *len, DRV_ENV_MAX, &e) != DRV_OK)
+		return;
+	old = e->epoch != epoch;
+	drv_env_free(e);
+	if (!old || drv_env_reseal(c->cfg.key, *env, *len, epoch, &out, &out_len) != DRV_OK)
+		return;
+	free(*env);
+	*env = out;
+	*len = out_len;
+}
+
 /* The agent's next instruction, marked sent; DRV_ENOENT if none. */
 static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *len)
 {
@@ -279,6 +317,7 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 	*len = in.env_len;
 	in.env = NULL;
 	store_instr_clear(&in);
+	restamp(c, env, len);
 	return DRV_OK;
 }
 
@@ -415,10 +454,25 @@ static int hello_new_agent(struct core *c, const struct hello_in *in, struct sto
 	return DRV_OK;
 }
 
-static bool pending_expired(const struct core *c, const struct store_agent *a)
+/* The one place an expired claim is logged and evented: the store calls
+ * it for each claim it deletes, from the tick and from key_conflict. */
+static void pending_expired_cb(void *arg, const char *agent_id, const char *key_id)
 {
-	return a->status == AGENT_PENDING &&
-	       drv_wall_ms() - a->first_seen_ms >= c->cfg.pending_expiry_ms;
+	drv_info("core", "pending claim expired", "agent=%s key=%s", agent_id, key_id);
+	event(arg, "agent_pending_expired", agent_id, json_pack("{s:s}", "key_id", key_id));
+}
+
+/* Delete the pending claims first seen more than pending_expiry before
+ * now_ms (the oldest 256); the same cut as pending_expired. */
+static int expire_claims(struct core *c, int64_t now_ms)
+{
+	return store_agent_expire_pending(c->cfg.store, now_ms - c->cfg.pending_expiry_ms,
+	                                  pending_expired_cb, c);
+}
+
+static bool pending_expired(const struct core *c, const struct store_agent *a, int64_t now_ms)
+{
+	return a->status == AGENT_PENDING && now_ms - a->first_seen_ms > c->cfg.pending_expiry_ms;
 }
 
 /* A valid token replaces a claim that was never accepted (a squatter's, or
@@ -458,13 +512,23 @@ static int replace_claim(struct core *c, const struct hello_in *in, struct store
 static int key_conflict(struct core *c, const struct hello_in *in, struct store_agent *a)
 {
 	char by[64];
+	int64_t now_ms = drv_wall_ms();
+	struct store_agent left;
+	int rc;
 
-	if (pending_expired(c, a)) {
-		if (store_agent_delete(c->cfg.store, a->id) != DRV_OK)
-			return DRV_EDB;
-		drv_info("core", "pending claim expired", "agent=%s key=%s", a->id, a->key.id);
-		event(c, "agent_pending_expired", a->id, json_pack("{s:s}", "key_id", a->key.id));
-		return hello_new_agent(c, in, a);
+	if (pending_expired(c, a, now_ms)) {
+		/* Expired claims go the tick's way, oldest first, until this one
+		 * is gone (older ones would go at the next tick anyway). */
+		for (size_t batch = 0; batch <= c->cfg.max_pending / 256; batch++) {
+			if (expire_claims(c, now_ms) != DRV_OK)
+				return DRV_EDB;
+			rc = store_agent_get(c->cfg.store, a->id, &left);
+			if (rc == DRV_ENOENT)
+				return hello_new_agent(c, in, a);
+			if (rc != DRV_OK)
+				return DRV_EDB;
+		}
+		return DRV_EDB;
 	}
 	if (a->status == AGENT_PENDING && token_use(c, in, by))
 		return replace_claim(c, in, a, by);
@@ -979,6 +1043,11 @@ void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
 	}
 	if (drv_agent_id_valid(env->sender))
 		snprintf(out->req_agent, sizeof(out->req_agent), "%s", env->sender);
+	if (!drv_ha_is_leader()) {
+		not_leader(c, out);
+		drv_env_free(env);
+		return;
+	}
 	switch (env->type) {
 	case DROVER__BODY_TYPE__BODY_HELLO: handle_hello(c, env, len, pipe, out); break;
 	case DROVER__BODY_TYPE__BODY_POLL: handle_poll(c, env, pipe, w, out); break;
@@ -1076,12 +1145,6 @@ static void drop_forgotten(void *arg, struct agent_rt *a)
 	set_connected(c, a, false, "removed from the database");
 }
 
-static void pending_expired_cb(void *arg, const char *agent_id)
-{
-	drv_info("core", "pending claim expired", "agent=%s", agent_id);
-	event(arg, "agent_pending_expired", agent_id, json_object());
-}
-
 static void sync_store(struct core *c)
 {
 	c->sync_gen++;
@@ -1095,8 +1158,7 @@ void core_tick(struct core *c)
 
 	pthread_mutex_lock(&c->mu);
 	if (++c->ticks % SYNC_EVERY_TICKS == 0) {
-		store_agent_expire_pending(c->cfg.store, drv_wall_ms() - c->cfg.pending_expiry_ms,
-		                           pending_expired_cb, c);
+		expire_claims(c, drv_wall_ms()); /* a failure is logged; the next tick retries */
 		sync_store(c);
 	}
 	registry_foreach(c->reg, tick_agent, &t);
