@@ -316,9 +316,11 @@ static int refuse_busy(struct drv_http_req *req, struct drv_http_resp *resp,
 	return DRV_EEXIST;
 }
 
-/* from: the deployment a promotion copies (NULL: a plan submitted). */
+/* from: the deployment a promotion copies (NULL: a plan submitted);
+ * override: an admin overrode a window (the deployment is neither queued
+ * nor paused by windows). */
 static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
-                  struct drv_plan *plan, const char *overridden, const char *from)
+                  struct drv_plan *plan, const char *overridden, const char *from, bool override)
 {
 	struct deploy_busy busy;
 	json_t *targets = NULL, *obj = NULL;
@@ -327,7 +329,7 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 	if (rc != DRV_OK)
 		return rc;
 	rc = deploy_engine_submit_opts(api->engine, plan, targets, drv_http_actor(req), from,
-	                               overridden[0] != '\0', &obj, &busy);
+	                               override, &obj, &busy);
 	json_decref(targets);
 	if (rc == DRV_EEXIST)
 		return refuse_busy(req, resp, plan, &busy);
@@ -529,7 +531,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		drv_plan_free(plan);
 		plan = NULL;
 	} else if (rc == DRV_OK) {
-		rc = submit(api, req, resp, plan, overridden, NULL);
+		rc = submit(api, req, resp, plan, overridden, NULL, overridden[0] != '\0');
 	}
 	if (rc != DRV_OK)
 		drv_plan_free(plan); /* on success the engine owns it */
@@ -903,7 +905,7 @@ static int promote_release(struct drv_http_req *req, struct drv_http_resp *resp,
 		snprintf(note, sizeof(note), " release=%s from=%s to=%s%s",
 		         json_string_value(json_object_get(src, "release_id")),
 		         json_string_value(json_object_get(src, "environment")), to, overridden);
-		rc = submit(api, req, resp, plan, note, id);
+		rc = submit(api, req, resp, plan, note, id, overridden[0] != '\0');
 	}
 	json_decref(src);
 	if (rc != DRV_OK)
