@@ -114,6 +114,11 @@ static const struct drv_cfg_opt options[] = {
          "certificate for tls+tcp:// (agents pin it)"},
         {"tls.key", DRV_CFG_PATH, O(tls_key), "tls.key", 0, 0, 0, NULL,
          "its private key (mode 0600)"},
+        {"tls.api_cert", DRV_CFG_PATH, O(api_tls_cert), NULL, 0, 0, 0, NULL,
+         "PEM certificate of the API: it serves HTTPS (unset: plain HTTP, for loopback only; "
+         "droverd init --api-tls makes a self-signed api.crt)"},
+        {"tls.api_key", DRV_CFG_PATH, O(api_tls_key), NULL, 0, 0, 0, NULL,
+         "its private key (mode 0600)"},
         {"log.file", DRV_CFG_PATH, O(log_file), NULL, 0, 0, 0, NULL,
          "log file (reopened on SIGHUP); unset: stderr"},
         {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, drv_cfg_check_log_level,
@@ -230,6 +235,17 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 		                 "deployments table would grow without bound)");
 	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL))
 		drv_cfg_diag_add(d, path, "tls+tcp:// needs tls.cert and tls.key");
+	if ((c->api_tls_cert == NULL) != (c->api_tls_key == NULL))
+		drv_cfg_diag_add(d, path, "tls.api_cert and tls.api_key go together");
+	/* the nodes of a group reach each other (and clients reach them) over
+	 * the network: never with tokens in plain HTTP */
+	if (c->api_tls_cert == NULL && !drv_http_listen_is_loopback(c->api) &&
+	    ((c->ha_force_role != NULL && c->ha_force_role[0] != '\0') ||
+	     (c->ha_advertise != NULL && c->ha_advertise[0] != '\0')))
+		drv_cfg_diag_add(
+		        d, path,
+		        "a node of an HA group serves its API beyond loopback only over "
+		        "HTTPS: set tls.api_cert and tls.api_key (droverd init --api-tls)");
 }
 
 /* The sections the options table does not cover (`balancers`, `prometheus`),

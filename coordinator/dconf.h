@@ -16,10 +16,11 @@
 #include "traffic_conf.h"
 
 struct droverd_conf {
-	struct drv_strlist listen; /* tcp:// or tls+tcp:// URLs */
-	char *api;                 /* HOST:PORT of the HTTP API */
-	char *logs_role;           /* weakest role that reads service output */
-	int64_t token_recheck_ms;  /* streams re-check their token this often */
+	struct drv_strlist listen;        /* tcp:// or tls+tcp:// URLs */
+	char *api;                        /* HOST:PORT of the HTTP API */
+	char *api_tls_cert, *api_tls_key; /* HTTPS for the API; NULL: plain HTTP (loopback) */
+	char *logs_role;                  /* weakest role that reads service output */
+	int64_t token_recheck_ms;         /* streams re-check their token this often */
 	char *database;
 	char *signing_key;
 	char *tls_cert, *tls_key;
