@@ -393,22 +393,28 @@ int deploy_run_add_targets(struct drv_seq *s, const json_t *t)
 	return rc;
 }
 
-void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why)
+void deploy_run_end(struct deploy_engine *e, struct dep *d, const char *state, const char *why)
 {
 	int64_t now = drv_wall_ms();
 
-	drv_error("deploy", "deployment cannot start", "deployment=%s why=\"%s\"", d->row.id, why);
 	drv_gauge_add(e->m.by_state, -1, d->row.state);
-	drv_gauge_add(e->m.by_state, 1, "failed");
-	snprintf(d->row.state, sizeof(d->row.state), "failed");
+	drv_gauge_add(e->m.by_state, 1, state);
+	snprintf(d->row.state, sizeof(d->row.state), "%s", state);
 	snprintf(d->row.phase, sizeof(d->row.phase), "done");
 	snprintf(d->row.reason, sizeof(d->row.reason), "%s", why);
 	d->row.updated_ms = d->row.finished_ms = now;
-	deploy_event(d, "failed", NULL, json_pack("{s:s}", "text", why));
+	deploy_event(d, state, NULL, json_pack("{s:s}", "text", why));
 	if (save(e, d, false, true) == DRV_OK && e->cfg.events != NULL)
 		drv_events_notify(e->cfg.events);
 	json_array_clear(d->events);
+	d->dirty = false;
 	d->ended = true;
+}
+
+void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why)
+{
+	drv_error("deploy", "deployment cannot start", "deployment=%s why=\"%s\"", d->row.id, why);
+	deploy_run_end(e, d, "failed", why);
 }
 
 int deploy_run_start(struct deploy_engine *e, struct dep *d)
