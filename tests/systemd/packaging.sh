@@ -107,9 +107,11 @@ msh coord env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	fail "apt-get install drover-coordinator: $(tail -n 20 "$E2E_RUN/logs/coord-install.log")"
 grep -q "created $C" "$E2E_RUN/logs/coord-install.log" || fail "postinst did not run droverd init"
 # the webhook receiver below is the one URL plans may make droverd request
-msh coord sed -i "s|^  allow: .*|  allow: http://$WEB:9099/deploy|" $C/droverd.yaml
-msh coord grep -q "^  allow: http://$WEB:9099/deploy" $C/droverd.yaml || fail "cannot set outbound.allow"
+msh coord sed -i "s|^  allow: .*|  allow: [\"http://$WEB:9099/deploy\"]|" $C/droverd.yaml
+msh coord grep -qF "  allow: [\"http://$WEB:9099/deploy\"]" $C/droverd.yaml || fail "cannot set outbound.allow"
 msh coord systemctl enable --now droverd >/dev/null 2>&1 || fail "systemctl enable --now droverd"
+# the package may have started droverd already: a changed config needs a restart
+msh coord systemctl restart droverd || fail "systemctl restart droverd (config changed)"
 [[ $(msh coord systemctl is-active droverd) == active ]] || fail "droverd is not active"
 [[ $(msh coord systemctl is-enabled droverd) == enabled ]] || fail "droverd is not enabled"
 [[ $(msh coord systemctl show -P User droverd) == drover ]] || fail "droverd does not run as drover"
