@@ -23,18 +23,18 @@ _drover() {
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local verbs="agents enroll-tokens plan deploy status history pause resume promote promote-release abort rollback logs drift converge events audit version"
-	local globals="--coordinator --token --token-file -v --version --help"
+	local globals="--coordinator --token --token-file --cacert -v --version --help"
 	verb=
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--coordinator | --token | --token-file) ((i++)) ;;
+		--coordinator | --token | --token-file | --cacert) ((i++)) ;;
 		-*) ;;
 		*) verb=${COMP_WORDS[i]} && break ;;
 		esac
 	done
 	case $prev in
 	--coordinator | --token) return 0 ;;
-	--token-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur") && return 0 ;;
+	--token-file | --cacert) mapfile -t COMPREPLY < <(compgen -f -- "$cur") && return 0 ;;
 	--host) mapfile -t COMPREPLY < <(compgen -W "$(_drover_ids agents)" -- "$cur") && return 0 ;;
 	--lines | --limit | --tail | --to | --override) return 0 ;;
 	esac
