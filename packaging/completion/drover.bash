@@ -22,7 +22,7 @@ _drover() {
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local verbs="agents enroll-tokens plan deploy status history pause resume promote promote-release abort rollback logs drift converge events audit version"
+	local verbs="agents enroll-tokens plan deploy status history pause resume promote promote-release abort rollback approve deny environments logs drift converge events audit version"
 	local globals="--coordinator --token --token-file --cacert -v --version --help"
 	verb=
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -51,6 +51,9 @@ _drover() {
 	history) flags="--json --limit" ;;
 	pause | resume | abort | rollback) words="$(_drover_ids deployments)" ;;
 	promote | promote-release) flags="--to --wait --json --override" words="$(_drover_ids deployments)" ;;
+	approve) flags="--comment --json" words="$(_drover_ids deployments)" ;;
+	deny) flags="--reason --json" words="$(_drover_ids deployments)" ;;
+	environments) flags="--json" ;;
 	logs) flags="--host --lines --follow --json" words="$(_drover_ids services)" ;;
 	drift) flags="--json" ;;
 	converge) flags="--all" words="$(_drover_ids services)" ;;
