@@ -51,7 +51,6 @@ b_stop() {
 	B_PID=
 }
 
-coord_start
 b_start
 
 # the agent: the follower first in its list, both nodes' keys in its ring
@@ -64,12 +63,14 @@ set_opt "$TMP/a1/agent.yaml" reconnect_max 1s
 set_opt "$TMP/a1/agent.yaml" request_timeout 3s
 grep -q "$B_URL" "$TMP/a1/agent.yaml" && grep -q "$A_URL" "$TMP/a1/agent.yaml" ||
 	fail "agent.yaml does not list both nodes"
+# the follower alone first: the agent must hear NOT_LEADER, then find A
 agent_start a1
+b_not_leader() { [[ $(jq -r '.rejected.not_leader' "$B/link-stats.json") -ge 1 ]]; }
+wait_for 20 b_not_leader || fail "the follower did not answer NOT_LEADER"
+coord_start
 wait_for 30 is_state a1 connected || fail "a1 not connected: $(agents_json)"
 with_node() { [[ $(agent_status a1 .coordinator) == "$1" && $(agent_status a1 .session) == accepted ]]; }
 wait_for 10 with_node "$A_URL" || fail "a1's session is not with the leader: $(cat "$TMP/a1/state/link-status.json")"
-b_not_leader() { [[ $(jq -r '.rejected.not_leader' "$B/link-stats.json") -ge 1 ]]; }
-wait_for 10 b_not_leader || fail "the follower did not answer NOT_LEADER"
 ok "the agent passed over the follower (NOT_LEADER) to the leader"
 
 acked() { [[ $(sql "select state from instructions where agent_id='a1' and step_id='$1'") == acked ]]; }
