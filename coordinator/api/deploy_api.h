@@ -16,6 +16,8 @@
 #include "http_server.h"
 #include "metrics.h"
 
+struct drv_lifecycles;
+
 struct deploy_api {
 	struct deploy_engine *engine; /* borrowed */
 	struct core *core;            /* borrowed */
@@ -26,9 +28,15 @@ struct deploy_api {
 	/* droverd.yaml `prometheus` (borrowed, may be NULL): the servers a
 	 * plan's analysis may name */
 	const struct drv_prom_servers *prometheus;
+	/* droverd.yaml `outbound.allow` (borrowed, may be NULL: none): the
+	 * only webhooks and analysis URLs a plan may name (outbound.h) */
+	const struct drv_strlist *outbound_allow;
 	/* droverd.yaml `environments` (borrowed, may be NULL: none): where a
 	 * plan may go (its `environment` or ?env=), its hosts and variables */
 	const struct drv_plan_envs *environments;
+	/* droverd.yaml `lifecycles` (borrowed, may be NULL): the phase before an
+	 * environment, whose success a release needs (lifecycle.h) */
+	const struct drv_lifecycles *lifecycles;
 };
 
 /* One plan error line ("SOURCE:LINE: field.path: message", LINE and field

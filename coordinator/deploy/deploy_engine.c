@@ -14,7 +14,17 @@
 #include "err.h"
 #include "log.h"
 
-enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB, CMD_BASELINE, CMD_ALERTS };
+enum cmd_kind {
+	CMD_SUBMIT,
+	CMD_GET,
+	CMD_LIST,
+	CMD_VERB,
+	CMD_BASELINE,
+	CMD_ALERTS,
+	CMD_RELEASE,
+	CMD_RELEASE_OK,
+	CMD_DECIDE
+};
 
 struct cmd {
 	enum cmd_kind kind;
@@ -24,7 +34,12 @@ struct cmd {
 	const char *actor;
 	struct drv_plan *plan;
 	const json_t *targets;
-	const json_t *alerts; /* CMD_ALERTS: the webhook payload */
+	const json_t *alerts;      /* CMD_ALERTS: the webhook payload */
+	const char *promoted_from; /* CMD_SUBMIT: the deployment a promotion copies, or NULL */
+	const char *env;           /* CMD_RELEASE_OK */
+	bool window_override;      /* CMD_SUBMIT: an admin overrode the windows */
+	bool approve;              /* CMD_DECIDE: approve (or deny) */
+	const char *comment;       /* CMD_DECIDE */
 	json_t *out;
 	int rc;
 	char why[DRV_SEQ_TEXT_MAX];
@@ -230,13 +245,20 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 	struct deploy_row r;
 	int rc;
 
+	if (d != NULL && !d->ended && d->seq == NULL && c->verb == DEPLOY_ABORT) {
+		snprintf(c->why, sizeof(c->why), "aborted by %s while %s",
+		         c->actor && c->actor[0] ? c->actor : "an operator", d->row.state);
+		deploy_run_end(e, d, "aborted", c->why);
+		c->out = deploy_view_object(d);
+		return c->out ? DRV_OK : DRV_ENOMEM;
+	}
 	if (d == NULL || d->ended || d->seq == NULL) {
 		if (d == NULL && deploy_store_get(e->cfg.db, c->id, &r) != DRV_OK)
 			return DRV_ENOENT;
 		if (d == NULL)
 			deploy_row_clear(&r);
 		snprintf(c->why, sizeof(c->why), "deployment %s is %s", c->id,
-		         d == NULL ? "finished" : "not started yet");
+		         d == NULL ? "finished" : d->row.state);
 		return DRV_ESTATE;
 	}
 	/* The sequencer takes a repeated pause or resume as a no-op; the API
@@ -253,6 +275,8 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 	}
 	if (rc != DRV_OK)
 		return rc;
+	if (c->verb == DEPLOY_RESUME)
+		deploy_gate_resumed(d);
 	deploy_run_flush(e, d);
 	drv_info("deploy", "operator command", "deployment=%s verb=%s actor=%s", c->id,
 	         deploy_verb_name(c->verb), c->actor ? c->actor : "");
@@ -260,18 +284,17 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 	return c->out ? DRV_OK : DRV_ENOMEM;
 }
 
-/* An active deployment of the same name, or one acting on a service of
- * this plan on one of the same hosts (one deployment per service at a
- * time, across plans and environments). */
-static struct dep *busy(struct deploy_engine *e, const struct cmd *c, struct deploy_busy *b)
+struct dep *deploy_engine_busy(struct deploy_engine *e, const struct drv_plan *plan,
+                               const json_t *targets, const struct dep *self, bool started_only,
+                               struct deploy_busy *b)
 {
 	memset(b, 0, sizeof(*b));
 	for (struct dep *d = e->deps; d != NULL; d = d->next) {
-		if (d->ended)
+		if (d == self || d->ended || (started_only && d->seq == NULL))
 			continue;
-		if (strcmp(d->row.name, c->plan->deployment) == 0 ||
+		if (strcmp(d->row.name, plan->deployment) == 0 ||
 		    (d->plan != NULL &&
-		     deploy_hosts_overlap(c->plan, c->targets, d->plan,
+		     deploy_hosts_overlap(plan, targets, d->plan,
 		                          json_object_get(d->extra, "targets"), b->service,
 		                          sizeof(b->service), b->agent, sizeof(b->agent)))) {
 			snprintf(b->id, sizeof(b->id), "%s", d->row.id);
@@ -280,6 +303,22 @@ static struct dep *busy(struct deploy_engine *e, const struct cmd *c, struct dep
 		}
 	}
 	return NULL;
+}
+
+/* The release of the plan (plan.h) and its id into the row; a plan read
+ * from JSON (converge) has none. */
+static int new_release(struct dep *d)
+{
+	json_t *rel = drv_plan_release(d->plan);
+	int rc = DRV_OK;
+
+	if (rel == NULL)
+		return d->plan->tmpl != NULL && drv_plan_pinned(d->plan) ? DRV_ENOMEM : DRV_OK;
+	rc = drv_plan_release_id(rel, d->row.release_id);
+	if (rc == DRV_OK && (d->row.release = json_dumps(rel, JSON_COMPACT)) == NULL)
+		rc = DRV_ENOMEM;
+	json_decref(rel);
+	return rc;
 }
 
 static int new_dep(struct deploy_engine *e, struct cmd *c, struct dep **out)
@@ -301,8 +340,17 @@ static int new_dep(struct deploy_engine *e, struct cmd *c, struct dep **out)
 	snprintf(d->row.name, sizeof(d->row.name), "%s", p->deployment);
 	snprintf(d->row.version, sizeof(d->row.version), "%s", p->version);
 	snprintf(d->row.actor, sizeof(d->row.actor), "%s", c->actor ? c->actor : "");
-	d->row.created_ms = d->row.updated_ms = now;
+	snprintf(d->row.environment, sizeof(d->row.environment), "%s",
+	         p->environment ? p->environment : "");
+	snprintf(d->row.promoted_from, sizeof(d->row.promoted_from), "%s",
+	         c->promoted_from ? c->promoted_from : "");
 	d->plan = p;
+	if (new_release(d) != DRV_OK) {
+		d->plan = NULL; /* the caller keeps it */
+		deploy_dep_free(d);
+		return DRV_ENOMEM;
+	}
+	d->row.created_ms = d->row.updated_ms = now;
 	deploy_view_summary(d, now);
 	*out = d;
 	return DRV_OK;
@@ -323,23 +371,30 @@ static int insert_dep(struct deploy_engine *e, struct dep *d)
 	json_decref(plan);
 	free(d->row.plan);
 	free(d->row.extra);
-	d->row.plan = d->row.extra = NULL;
+	free(d->row.release); /* kept in the database only */
+	d->row.plan = d->row.extra = d->row.release = NULL;
 	json_array_clear(d->events);
 	return rc;
 }
 
+/* A new deployment: refused when another one stands in its way (unless its
+ * plan says queue: it waits), then it waits at its gate or starts. */
 static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **started)
 {
-	struct dep *d = busy(e, c, &c->busy);
+	struct dep *d = deploy_engine_busy(e, c->plan, c->targets, NULL, false, &c->busy);
+	bool ready;
 	int rc;
 
-	if (d != NULL)
+	if (d != NULL && !c->plan->queue)
 		return DRV_EEXIST;
 	if (deploy_alerts_precheck(e, c->plan, c->why, sizeof(c->why)) != DRV_OK)
 		return DRV_EPERM;
 	rc = new_dep(e, c, &d);
-	if (rc == DRV_OK)
+	if (rc == DRV_OK) {
+		ready = deploy_gate_init(e, d, c->window_override, c->busy.id[0] ? &c->busy : NULL,
+		                         d->row.created_ms);
 		rc = insert_dep(e, d);
+	}
 	if (rc != DRV_OK) {
 		if (d != NULL)
 			d->plan = NULL; /* the caller keeps it */
@@ -351,10 +406,54 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 	c->out = deploy_view_object(d);
 	d->next = e->deps;
 	e->deps = d;
-	drv_info("deploy", "deployment created", "deployment=%s name=%s version=%s actor=%s",
-	         d->row.id, d->row.name, d->row.version, d->row.actor);
-	*started = d;
+	drv_info("deploy", "deployment created",
+	         "deployment=%s name=%s version=%s actor=%s state=%s", d->row.id, d->row.name,
+	         d->row.version, d->row.actor, d->row.state);
+	if (ready)
+		*started = d;
 	return DRV_OK;
+}
+
+static int cmd_decide(struct deploy_engine *e, struct cmd *c)
+{
+	struct dep *d = deploy_engine_find(e, c->id);
+	struct deploy_row r;
+	int rc;
+
+	if (d == NULL) {
+		if (deploy_store_get(e->cfg.db, c->id, &r) != DRV_OK)
+			return DRV_ENOENT;
+		snprintf(c->why, sizeof(c->why), "deployment %s is %s: nothing to %s", c->id,
+		         r.state, c->approve ? "approve" : "deny");
+		deploy_row_clear(&r);
+		return DRV_ESTATE;
+	}
+	rc = deploy_gate_decide(e, d, c->actor ? c->actor : "", c->approve,
+	                        c->comment ? c->comment : "", c->why, sizeof(c->why));
+	if (rc != DRV_OK)
+		return rc;
+	drv_info("deploy", c->approve ? "deployment approved" : "deployment denied",
+	         "deployment=%s actor=%s state=%s", c->id, c->actor ? c->actor : "", d->row.state);
+	c->out = deploy_view_object(d);
+	return c->out ? DRV_OK : DRV_ENOMEM;
+}
+
+/* What a promotion needs of a deployment: its state, environment and
+ * release (deploy_engine.h). */
+static int cmd_release(struct deploy_engine *e, struct cmd *c)
+{
+	struct deploy_row r;
+	json_t *rel;
+	int rc = deploy_store_get(e->cfg.db, c->id, &r);
+
+	if (rc != DRV_OK)
+		return rc;
+	rel = r.release ? json_loads(r.release, 0, NULL) : json_null();
+	c->out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o*}", "id", r.id, "deployment", r.name,
+	                   "version", r.version, "state", r.state, "environment", r.environment,
+	                   "release_id", r.release_id, "release", rel);
+	deploy_row_clear(&r);
+	return c->out ? DRV_OK : DRV_ENOMEM;
 }
 
 static void reply(struct deploy_engine *e, struct cmd *c, int rc)
@@ -378,6 +477,11 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	case CMD_VERB: rc = cmd_verb(e, c); break;
 	case CMD_BASELINE: rc = deploy_drift_baseline(e->cfg.db, &c->out); break;
 	case CMD_ALERTS: rc = deploy_alerts_take(e, c->alerts, &c->limit); break;
+	case CMD_DECIDE: rc = cmd_decide(e, c); break;
+	case CMD_RELEASE: rc = cmd_release(e, c); break;
+	case CMD_RELEASE_OK:
+		rc = deploy_store_release_succeeded(e->cfg.db, c->env, c->id, c->why);
+		break;
 	default: rc = DRV_EINVAL; break;
 	}
 	reply(e, c, rc); /* c is the caller's from here on */
@@ -424,13 +528,69 @@ static int call(struct deploy_engine *e, struct cmd *c)
 int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
                          const char *actor, json_t **obj, struct deploy_busy *busy)
 {
-	struct cmd c = {.kind = CMD_SUBMIT, .plan = plan, .targets = targets, .actor = actor};
+	return deploy_engine_submit_opts(e, plan, targets, actor, NULL, false, obj, busy);
+}
+
+int deploy_engine_submit_from(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                              const char *actor, const char *promoted_from, json_t **obj,
+                              struct deploy_busy *busy)
+{
+	return deploy_engine_submit_opts(e, plan, targets, actor, promoted_from, false, obj, busy);
+}
+int deploy_engine_release(struct deploy_engine *e, const char *id, json_t **obj)
+{
+	struct cmd c = {.kind = CMD_RELEASE, .id = id};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_release_succeeded(struct deploy_engine *e, const char *env,
+                                    const char *release_id, char id_out[DRV_SEQ_ID_MAX + 1])
+{
+	struct cmd c = {.kind = CMD_RELEASE_OK, .id = release_id, .env = env};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		snprintf(id_out, DRV_SEQ_ID_MAX + 1, "%.*s", DRV_SEQ_ID_MAX, c.why);
+	return rc;
+}
+
+int deploy_engine_submit_opts(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                              const char *actor, const char *promoted_from, bool window_override,
+                              json_t **obj, struct deploy_busy *busy)
+{
+	struct cmd c = {.kind = CMD_SUBMIT,
+	                .plan = plan,
+	                .targets = targets,
+	                .actor = actor,
+	                .promoted_from = promoted_from,
+	                .window_override = window_override};
 	int rc = call(e, &c);
 
 	if (rc == DRV_EEXIST && busy != NULL)
 		*busy = c.busy;
 	if (rc == DRV_EPERM && busy != NULL) /* alerts fire: busy->why says which */
 		snprintf(busy->why, sizeof(busy->why), "%s", c.why);
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_decide(struct deploy_engine *e, const char *id, const char *actor, bool approve,
+                         const char *comment, json_t **obj, char why[DRV_SEQ_TEXT_MAX])
+{
+	struct cmd c = {.kind = CMD_DECIDE,
+	                .id = id,
+	                .actor = actor,
+	                .approve = approve,
+	                .comment = comment};
+	int rc = call(e, &c);
+
+	if ((rc == DRV_ESTATE || rc == DRV_EPERM || rc == DRV_EEXIST) && why != NULL)
+		snprintf(why, DRV_SEQ_TEXT_MAX, "%s", c.why);
 	if (rc == DRV_OK)
 		*obj = c.out;
 	return rc;
@@ -571,6 +731,7 @@ static bool turn(struct deploy_engine *e)
 	}
 	pthread_mutex_unlock(&e->mu);
 	ticks(e);
+	deploy_gate_tick(e, drv_wall_ms());
 	flush_all(e);
 	reap(e);
 	return true;
@@ -637,7 +798,13 @@ static int resume_one(void *arg, struct deploy_row *r)
 	if (rc == DRV_OK) {
 		d->next = e->deps;
 		e->deps = d;
-		rc = r->seq_state ? deploy_run_resume(e, d, r->seq_state) : deploy_run_start(e, d);
+		if (r->seq_state != NULL)
+			rc = deploy_run_resume(e, d, r->seq_state);
+		else if (strcmp(r->state, "awaiting_approval") == 0 ||
+		         strcmp(r->state, "queued") == 0)
+			rc = DRV_OK; /* still waiting at its gate (deploy_gate.c) */
+		else
+			rc = deploy_run_start(e, d);
 		if (rc != DRV_OK && !d->ended) {
 			char why[DRV_SEQ_TEXT_MAX];
 
@@ -690,8 +857,9 @@ static void count_state(void *arg, const char *state, int64_t n)
 static void init_state_gauge(struct deploy_engine *e)
 {
 	static const char *const states[] = {
-	        "pending",      "prestaging", "running", "paused",      "awaiting_promotion",
-	        "rolling_back", "succeeded",  "failed",  "rolled_back", "aborted"};
+	        "pending",           "prestaging", "running", "paused",      "awaiting_promotion",
+	        "rolling_back",      "succeeded",  "failed",  "rolled_back", "aborted",
+	        "awaiting_approval", "queued"};
 
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 		drv_gauge_set(e->m.by_state, 0, states[i]);

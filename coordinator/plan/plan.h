@@ -265,6 +265,9 @@ struct drv_plan {
 	struct drv_plan_argv secrets;
 	int64_t prestage_timeout_ms;
 	int64_t bake_ms; /* `bake`: after the last tier, analysis goes on this long (0: none) */
+	/* `queue: true`: a deployment a window, a freeze or a busy service would
+	 * refuse waits (state queued) and starts when allowed */
+	bool queue;
 	bool has_budget; /* top-level failure.max_failed_hosts given */
 	struct drv_plan_amount max_failed_hosts;
 	struct drv_plan_hook *pre, *migrations, *post;
@@ -275,6 +278,10 @@ struct drv_plan {
 	size_t n_services;
 	struct drv_plan_notify *notify;
 	size_t n_notify;
+	/* The plan as written, its {{vars.NAME}} not filled in and without
+	 * `environment` (drv_plan_release); NULL for a plan read with
+	 * drv_plan_from_json (a stored, normalized plan). */
+	json_t *tmpl;
 };
 
 /* Error lines collected by the parser; caller frees with drv_plan_errors_free. */
@@ -304,8 +311,14 @@ struct drv_plan_env {
 	size_t n_labels;
 	struct drv_plan_var *vars;
 	size_t n_vars;
-	struct drv_window *windows; /* deny windows (deploy/windows.h), not the parser's */
+	struct drv_window *windows; /* deny and allow windows (deploy/windows.h) */
 	size_t n_windows;
+	bool continue_at_window; /* `at_window: continue`: a running deployment goes on */
+	/* `approval` (docs/environments.md): approvers 0 when none is needed */
+	int approvers;               /* distinct tokens that must approve */
+	char approver_role[16];      /* the weakest role that may: deployer|approver|admin */
+	bool allow_self;             /* the token that started it may approve it */
+	int64_t approval_timeout_ms; /* then the deployment ends aborted */
 };
 
 struct drv_plan_envs {
@@ -356,6 +369,25 @@ typedef int (*drv_plan_resolve_fn)(void *arg, const char *reference, char digest
                                    size_t digest_cap, char *why, size_t why_cap);
 int drv_plan_resolve_digests(struct drv_plan *p, drv_plan_resolve_fn fn, void *arg,
                              struct drv_plan_errors *errs);
+/*
+ * Releases (docs/environments.md "Promotion"): what a promotion carries to
+ * the next environment. A release is the plan as written (variables not
+ * filled in, no `environment`) with every service image pinned by digest
+ * ("name:tag@sha256:..."): the same bytes, files and steps wherever it
+ * goes; only the environment's variables differ.
+ */
+#define DRV_PLAN_RELEASE_ID_MAX 24 /* "rel-" + 16 hex + NUL */
+/* The release of a pinned plan parsed from text: a new tree, NULL when the
+ * plan has no template (read from JSON), is not pinned, or out of memory. */
+json_t *drv_plan_release(const struct drv_plan *p);
+/* The release's id: "rel-" and the first 16 hex digits of the SHA-256 of
+ * its compact JSON with sorted keys. DRV_ENOMEM. */
+int drv_plan_release_id(const json_t *release, char id[DRV_PLAN_RELEASE_ID_MAX]);
+/* A plan from a release deployed to environment env (one of envs; NULL:
+ * none): variables filled in from it as drv_plan_parse_buffer_env does. */
+int drv_plan_from_release(const json_t *release, const char *name, const struct drv_plan_envs *envs,
+                          const char *env, struct drv_plan **out, struct drv_plan_errors *errs);
+
 /* True when every service image carries a digest. */
 bool drv_plan_pinned(const struct drv_plan *p);
 
