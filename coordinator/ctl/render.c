@@ -444,6 +444,32 @@ static void analysis_table(FILE *f, const json_t *d)
 	ctl_table_print(t, f);
 }
 
+/* The release's key metrics against the previous release's (deployment
+ * "baseline"): "118 ms (2.3.0: 121 ms, -2 %)". */
+static void baseline_table(FILE *f, const json_t *d)
+{
+	static const char *const headers[] = {"SERVICE", "METRIC", "VERDICT", "BASELINE", NULL};
+	struct ctl_table *t;
+	char c[4][CLEAN_MAX];
+	const json_t *a;
+	size_t i;
+
+	if (json_array_size(jarr(d, "baseline")) == 0)
+		return;
+	t = ctl_table_new(headers);
+	if (!t)
+		return;
+	json_array_foreach(jarr(d, "baseline"), i, a)
+	{
+		ctl_table_add(t, clean(jstr(a, "service"), c[0], CLEAN_MAX, false),
+		              clean(jstr(a, "metric"), c[1], CLEAN_MAX, false),
+		              clean(jstr(a, "verdict"), c[2], CLEAN_MAX, false),
+		              clean(jstr(a, "text"), c[3], CLEAN_MAX, true));
+	}
+	fputc('\n', f);
+	ctl_table_print(t, f);
+}
+
 /* One line per analysis verdict while following a deployment. */
 static void follow_analysis(FILE *out, const json_t *data)
 {
@@ -470,6 +496,7 @@ char *ctl_render_status(const json_t *dep, int64_t now_ms)
 	}
 	hooks_table(t.f, dep, now_ms);
 	analysis_table(t.f, dep);
+	baseline_table(t.f, dep);
 	return text_close(&t);
 }
 
@@ -1011,6 +1038,22 @@ char *ctl_follow_end(struct ctl_follow *f, const json_t *dep)
 	return text_close(&t);
 }
 
+/* "baseline api-gateway/p95-latency: 118 ms (2.3.0: 121 ms, -2 %)" per key metric. */
+static void summary_baseline(FILE *f, const json_t *dep)
+{
+	char c[3][CLEAN_MAX];
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(jarr(dep, "baseline"), i, a)
+	{
+		fprintf(f, "baseline %s/%s: %s\n",
+		        clean(jstr(a, "service"), c[0], CLEAN_MAX, false),
+		        clean(jstr(a, "metric"), c[1], CLEAN_MAX, false),
+		        clean(jstr(a, "text"), c[2], CLEAN_MAX, true));
+	}
+}
+
 char *ctl_render_summary(const json_t *dep, int64_t now_ms)
 {
 	char took[32];
@@ -1033,6 +1076,7 @@ char *ctl_render_summary(const json_t *dep, int64_t now_ms)
 		put(t.f, jstr(dep, "reason"));
 	}
 	fputc('\n', t.f);
+	summary_baseline(t.f, dep);
 	return text_close(&t);
 }
 

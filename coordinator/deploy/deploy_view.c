@@ -458,6 +458,43 @@ void deploy_view_note_check(struct dep *d, const json_t *data)
 	d->dirty = true;
 }
 
+/* The latest value of each key metric, kept in extra.baseline under
+ * "SERVICE/METRIC" (what deploy_baseline_record writes when the deployment
+ * succeeds): the "analysis" event's data of a key metric, with "metric". */
+void deploy_view_note_metric(struct dep *d, const json_t *data)
+{
+	json_t *all = json_object_get(d->extra, "baseline"), *rec;
+	char key[2 * DRV_PLAN_NAME_MAX + 2];
+
+	if (all == NULL) {
+		all = json_object();
+		if (all == NULL || json_object_set_new(d->extra, "baseline", all) != 0)
+			return;
+	}
+	snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(data, "service")),
+	         json_string_value(json_object_get(data, "check")));
+	rec = json_deep_copy(data);
+	if (rec == NULL)
+		return;
+	json_object_set(rec, "metric", json_object_get(data, "check"));
+	json_object_del(rec, "check");
+	json_object_del(rec, "baseline");
+	json_object_del(rec, "server");
+	json_object_set_new(rec, "at_ms", json_integer(drv_wall_ms()));
+	json_object_set_new(all, key, rec);
+	d->dirty = true;
+}
+
+json_t *deploy_view_baseline(const struct dep *d)
+{
+	json_t *arr = json_array(), *rec;
+	const char *key;
+
+	json_object_foreach(json_object_get(d->extra, "baseline"), key, rec)
+	        json_array_append(arr, rec);
+	return arr;
+}
+
 static json_t *analysis_arr(const struct dep *d)
 {
 	json_t *arr = json_array(), *rec;
@@ -501,6 +538,8 @@ json_t *deploy_view_object(const struct dep *d)
 	json_decref(st);
 	if (o != NULL && json_object_get(d->extra, "analysis") != NULL)
 		json_object_set_new(o, "analysis", analysis_arr(d));
+	if (o != NULL && json_object_get(d->extra, "baseline") != NULL)
+		json_object_set_new(o, "baseline", deploy_view_baseline(d));
 	if (o != NULL)
 		env_and_vars(o, d->plan);
 	return o;

@@ -22,6 +22,12 @@
 #   bake        the canary passes every step; during its bake (60s after the
 #               last tier) the error rate of both ui hosts rises: the
 #               deployment, done with its tiers, is rolled back
+#   baseline    release 2.0.0 of api-gateway (20 ms a request) records its
+#               key metrics (p95 latency, request rate) when it succeeds:
+#               GET /v1/deployments/ID/baseline and the completion webhook
+#               carry them. Release 2.1.0 (200 ms) is compared with them
+#               during its bake: p95 more than 20 % worse, rolled back;
+#               `drover status` shows "(2.0.0: N ms, +M %)"
 #   unreachable Prometheus stopped: the check's on_error (inconclusive)
 #               holds the canary for the operator; `drover rollback` ends it
 #
@@ -233,6 +239,66 @@ if scenario bake "the error rate rises during the bake: rolled back"; then
 	grep -q 'analysis check error-rate failed' <<<"$reason" || fail "reason: $reason"
 	[[ $(host_version ui-1 8080) == v1 && $(host_version ui-2 8080) == v1 ]] || fail "not back on v1"
 	ok "rolled back during the bake: $reason"
+fi
+
+# A webhook receiver in the control namespace: one JSON body a line.
+HOOK_PORT=9099
+hook_up() {
+	proc_start webhooks control python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(min(n, 1 << 20)).replace(b"\n", b" ")
+        with open(sys.argv[1], "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer((sys.argv[2], int(sys.argv[3])), H).serve_forever()
+' "$E2E_RUN/webhooks.jsonl" "$(addr_of control)" "$HOOK_PORT"
+}
+_hooked() { grep -q "\"$1\"" "$E2E_RUN/webhooks.jsonl" 2>/dev/null; }
+if scenario baseline "a release's key metrics are its baseline; the next release is compared with it"; then
+	hook_up || fail "webhook receiver"
+	plan_render metrics-baseline.yaml "$E2E_RUN/base2.yaml" VERSION=2.0.0 LATENCY=20 \
+		"HOOK_PORT=$HOOK_PORT" || fail "plan"
+	id2=$(dep_submit "$E2E_RUN/base2.yaml") || fail "submit 2.0.0"
+	st=$(dep_wait_final "$id2" 120) || fail "2.0.0 did not end: $(dep_state "$id2")"
+	[[ $st == succeeded ]] || fail "2.0.0 ended $st: $(dep_get "$id2" | jq -r .reason)"
+	b=$(drover_api GET "/v1/deployments/$id2/baseline")
+	[[ $(jq -r .recorded <<<"$b") == true ]] || fail "2.0.0's baseline not recorded: $b"
+	p95=$(jq -r '.metrics[] | select(.metric == "p95-latency") | .value' <<<"$b")
+	awk -v v="$p95" 'BEGIN {exit !(v >= 10 && v <= 50)}' || fail "2.0.0 p95 $p95 ms, want 10..50: $b"
+	rps=$(jq -r '.metrics[] | select(.metric == "requests") | .value' <<<"$b")
+	awk -v v="$rps" 'BEGIN {exit !(v > 0)}' || fail "2.0.0 request rate $rps: $b"
+	ok "2.0.0 recorded its baseline: p95 $p95 ms, $rps req/s"
+	wait_for "the succeeded webhook" 30 _hooked succeeded || fail "no succeeded webhook"
+	w=$(grep '"succeeded"' "$E2E_RUN/webhooks.jsonl" | tail -1)
+	[[ $(jq -r '[.baseline[] | select(.metric == "p95-latency")][0].value' <<<"$w") == "$p95" ]] ||
+		fail "the webhook does not carry the figures: $w"
+	ok "the succeeded webhook carries the figures"
+
+	plan_render metrics-baseline.yaml "$E2E_RUN/base3.yaml" VERSION=2.1.0 LATENCY=200 \
+		"HOOK_PORT=$HOOK_PORT" || fail "plan"
+	id3=$(dep_submit "$E2E_RUN/base3.yaml") || fail "submit 2.1.0"
+	st=$(dep_wait_final "$id3" 120) || fail "2.1.0 did not end: $(dep_state "$id3")"
+	reason=$(dep_get "$id3" | jq -r .reason)
+	[[ $st == rolled_back ]] || fail "2.1.0 ended $st: $reason"
+	grep -q 'analysis check p95-latency failed 1 time(s) in a row: .* ms (2.0.0: .* ms, +[0-9]* %), a regression over 20 %' <<<"$reason" ||
+		fail "reason: $reason"
+	ok "2.1.0 rolled back by its p95 against 2.0.0's: $reason"
+	b=$(drover_api GET "/v1/deployments/$id3/baseline")
+	[[ $(jq -r .recorded <<<"$b") == false ]] || fail "a rolled back release recorded a baseline: $b"
+	[[ $(jq -r '.metrics[] | select(.metric == "p95-latency") | .previous.version' <<<"$b") == 2.0.0 ]] ||
+		fail "2.1.0 is not compared with 2.0.0: $b"
+	status=$(drover_cli status "$id3") || true
+	grep -qE '^api-gateway +p95-latency +fail +[0-9.]+ ms \(2\.0\.0: [0-9.]+ ms, \+[0-9]+ %\), a regression over 20 %' <<<"$status" ||
+		fail "drover status shows no comparison: $status"
+	ok "drover status: $(grep -E '^api-gateway +p95-latency' <<<"$status" | tr -s ' ')"
+	wait_for "the rolled_back webhook" 30 _hooked rolled_back || fail "no rolled_back webhook"
+	proc_stop webhooks || true
 fi
 
 if scenario unreachable "Prometheus unreachable: inconclusive holds the canary"; then
