@@ -148,6 +148,18 @@ static const char *const migrations[] = {
         "  recorded_ms BIGINT NOT NULL,"
         "  PRIMARY KEY (deployment_id, service, metric));"
         "CREATE INDEX baselines_metric ON baselines(environment, service, metric, recorded_ms);",
+        /* 8: the approver role (api/tokens.h: a deployer that may also approve
+         * deployments to environments that require approval) */
+        "CREATE TABLE api_tokens_new ("
+        "  name TEXT PRIMARY KEY,"
+        "  role TEXT NOT NULL CHECK (role IN ('viewer','deployer','approver','admin','alerts')),"
+        "  hash BLOB NOT NULL,"
+        "  created_ms INTEGER NOT NULL,"
+        "  revoked_ms INTEGER);"
+        "INSERT INTO api_tokens_new(name, role, hash, created_ms, revoked_ms)"
+        "  SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens;"
+        "DROP TABLE api_tokens;"
+        "ALTER TABLE api_tokens_new RENAME TO api_tokens;",
 };
 
 const char *const *drv_schema_migrations(size_t *n)
