@@ -43,15 +43,14 @@ ref_require
 e2e_require_tools prometheus
 ref_up
 
-PROM_PORT=9090
 AM_PORT=9093
+HOOK_PORT=9099
 ERR_QUERY='sum(rate(berry_requests_total{service="{{service}}",code="500",instance=~"{{hosts}}"}[10s])) / sum(rate(berry_requests_total{service="{{service}}",instance=~"{{hosts}}"}[10s]))'
 
-prom_up() {
-	local ctl dir=$E2E_RUN/prometheus
-	ctl=$(addr_of control)
-	mkdir -p "$dir/data"
-	cat >"$dir/rules.yml" <<'EOT'
+# Prometheus (lib/prom.sh) evaluates one alerting rule and sends to Alertmanager.
+prom_rules() {
+	mkdir -p "$E2E_RUN/prometheus"
+	cat >"$E2E_RUN/prometheus/rules.yml" <<'EOT'
 groups:
   - name: berrys
     interval: 1s
@@ -59,28 +58,10 @@ groups:
       - alert: HighErrorRate
         expr: sum by (service) (rate(berry_requests_total{code="500"}[10s])) / sum by (service) (rate(berry_requests_total[10s])) > 0.1
 EOT
-	cat >"$dir/prometheus.yml" <<EOT
-global: { scrape_interval: 1s, evaluation_interval: 1s }
-rule_files: ["$dir/rules.yml"]
-alerting:
-  alertmanagers:
-    - static_configs: [{ targets: ["$ctl:$AM_PORT"] }]
-scrape_configs:
-  - job_name: berrys
-    static_configs:
-      - { targets: ["$(addr_of ui-1):8080"], labels: { instance: ui-1 } }
-      - { targets: ["$(addr_of ui-2):8080"], labels: { instance: ui-2 } }
-EOT
-	proc_start prometheus control prometheus --config.file="$dir/prometheus.yml" \
-		--storage.tsdb.path="$dir/data" --web.listen-address="$ctl:$PROM_PORT" || return 1
-	wait_for "prometheus ready" 60 in_ns control curl -fsS -o /dev/null --max-time 2 \
-		"http://$ctl:$PROM_PORT/-/ready"
+	PROM_RULES=$E2E_RUN/prometheus/rules.yml
+	PROM_ALERTMANAGER=$(addr_of control):$AM_PORT
 }
 
-prom_query() {
-	in_ns control curl -fsS --max-time 5 "http://$(addr_of control):$PROM_PORT/api/v1/query" \
-		--data-urlencode "query=$1"
-}
 # Alertmanager posts to droverd with a token that may only post alerts.
 am_up() {
 	local ctl dir=$E2E_RUN/alertmanager
@@ -134,17 +115,17 @@ _no_high_error_alert() {
 		jq -r '.data.result | length') == 0 ]]
 }
 
-_scraped() { [[ $(prom_query 'count(up{job="berrys"} == 1)' | jq -r '.data.result[0].value[1]') == 2 ]]; }
-
-# droverd.yaml names the server; droverd reads it at start.
-printf 'prometheus:\n  main: { url: "http://%s:%s", timeout: 2s }\n' "$(addr_of control)" \
-	"$PROM_PORT" >>"$DROVERD_DIR/droverd.yaml"
+# droverd.yaml names the server, and allows the webhook receiver
+# (outbound.allow); droverd reads both at start.
+prom_droverd_conf >>"$DROVERD_DIR/droverd.yaml"
+sed -i -E "s|^( *)allow:.*|\1allow: [\"http://$(addr_of control):8000/\", \"http://$(addr_of control):$HOOK_PORT/\"]|" \
+	"$DROVERD_DIR/droverd.yaml"
 proc_stop droverd
 drover_control_start || fail "droverd did not restart with the prometheus section"
 drover_wait_agents connected 30 "${REF_HOSTS[@]}" || fail "agents did not come back"
 am_up || fail "alertmanager did not start"
-prom_up || fail "prometheus did not start"
-wait_for "both api-gateway targets scraped" 60 _scraped || fail "prometheus does not scrape ui-1 and ui-2"
+prom_rules
+prom_up ui-1 ui-2 || fail "prometheus did not start or does not scrape ui-1 and ui-2"
 ok "prometheus scrapes api-gateway on ui-1 and ui-2; droverd names it main"
 
 # Requests through HAProxy all along (bounded: at most 20 minutes).
@@ -242,7 +223,6 @@ if scenario bake "the error rate rises during the bake: rolled back"; then
 fi
 
 # A webhook receiver in the control namespace: one JSON body a line.
-HOOK_PORT=9099
 hook_up() {
 	proc_start webhooks control python3 -c '
 import http.server, sys
