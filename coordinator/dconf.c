@@ -58,6 +58,33 @@ static int check_hostport(const void *v, char *why, size_t len)
 	return DRV_OK;
 }
 
+static int check_force_role(const void *v, char *why, size_t len)
+{
+	const char *r = *(char *const *)v;
+
+	if (r != NULL && r[0] != '\0' && strcmp(r, "leader") != 0 && strcmp(r, "follower") != 0) {
+		snprintf(why, len, "must be leader or follower (or empty: the lease decides)");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+static int check_api_url(const void *v, char *why, size_t len)
+{
+	const char *u = *(char *const *)v;
+
+	if (u != NULL && u[0] != '\0' && strncmp(u, "http://", 7) != 0 &&
+	    strncmp(u, "https://", 8) != 0) {
+		snprintf(why, len, "must be an http:// or https:// URL");
+		return DRV_EINVAL;
+	}
+	if (u != NULL && strpbrk(u, " \t\r\n\"\\") != NULL) {
+		snprintf(why, len, "must not hold spaces, quotes or backslashes");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
 static int check_outbound(const void *v, char *why, size_t len)
 {
 	const struct drv_strlist *l = v;
@@ -86,6 +113,11 @@ static const struct drv_cfg_opt options[] = {
         {"tls.cert", DRV_CFG_PATH, O(tls_cert), "tls.crt", 0, 0, 0, NULL,
          "certificate for tls+tcp:// (agents pin it)"},
         {"tls.key", DRV_CFG_PATH, O(tls_key), "tls.key", 0, 0, 0, NULL,
+         "its private key (mode 0600)"},
+        {"tls.api_cert", DRV_CFG_PATH, O(api_tls_cert), NULL, 0, 0, 0, NULL,
+         "PEM certificate of the API: it serves HTTPS (unset: plain HTTP, for loopback only; "
+         "droverd init --api-tls makes a self-signed api.crt)"},
+        {"tls.api_key", DRV_CFG_PATH, O(api_tls_key), NULL, 0, 0, 0, NULL,
          "its private key (mode 0600)"},
         {"log.file", DRV_CFG_PATH, O(log_file), NULL, 0, 0, 0, NULL,
          "log file (reopened on SIGHUP); unset: stderr"},
@@ -134,6 +166,10 @@ static const struct drv_cfg_opt options[] = {
          "where plans may be deployed (environment: NAME or ?env=NAME): NAME: {labels: "
          "{K: V} (hosts allowed), vars: {NAME: value or {secret_file: FILE (mode 0600)}}}; "
          "see docs/environments.md"},
+        {"lifecycles", DRV_CFG_EXTERN, O(lifecycles), NULL, 0, 0, 0, NULL,
+         "the order releases go through environments: NAME: {phases: [ENV, ENV, ...]}; an "
+         "environment accepts only a release that succeeded in the phase before it; see "
+         "docs/environments.md"},
         {"retention.events.max_age", DRV_CFG_DURATION, O(events_max_age_ms), "720h", 0,
          100LL * 365 * 24 * 3600 * S, 0, NULL, "events older than this are deleted (0: no limit)"},
         {"retention.events.max_rows", DRV_CFG_INT, O(events_max_rows), "1000000", 0, 1000000000, 0,
@@ -149,6 +185,16 @@ static const struct drv_cfg_opt options[] = {
          "rows deleted per transaction (small: writers never wait long)"},
         {"retention.interval", DRV_CFG_DURATION, O(retention_interval_ms), "10s", 1 * S, 3600 * S,
          0, NULL, "how often old rows are looked for"},
+        {"ha.advertise", DRV_CFG_STR, O(ha_advertise), NULL, 0, 255, 0, check_api_url,
+         "this node's API URL as clients and the other nodes of its HA group reach it "
+         "(followers redirect changes to the leader's)"},
+        {"ha.force_role", DRV_CFG_STR, O(ha_force_role), NULL, 0, 16, 0, check_force_role,
+         "leader or follower: fix this node's role instead of a lease (tests, a manual "
+         "standby); unset outside a group"},
+        {"ha.force_epoch", DRV_CFG_INT, O(ha_force_epoch), "1", 1, 1LL << 62, 0, NULL,
+         "the epoch a forced leader signs with (raise it at each manual failover)"},
+        {"ha.force_leader", DRV_CFG_STR, O(ha_force_leader), NULL, 0, 255, 0, check_api_url,
+         "the leader's API URL a forced follower redirects changes to"},
         {"storage.min_free", DRV_CFG_INT, O(storage_min_free), "16777216", 0, 1LL << 50, 0, NULL,
          "bytes that must stay free beside the database; below, changes are refused (reads "
          "go on)"},
@@ -189,6 +235,17 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 		                 "deployments table would grow without bound)");
 	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL))
 		drv_cfg_diag_add(d, path, "tls+tcp:// needs tls.cert and tls.key");
+	if ((c->api_tls_cert == NULL) != (c->api_tls_key == NULL))
+		drv_cfg_diag_add(d, path, "tls.api_cert and tls.api_key go together");
+	/* the nodes of a group reach each other (and clients reach them) over
+	 * the network: never with tokens in plain HTTP */
+	if (c->api_tls_cert == NULL && !drv_http_listen_is_loopback(c->api) &&
+	    ((c->ha_force_role != NULL && c->ha_force_role[0] != '\0') ||
+	     (c->ha_advertise != NULL && c->ha_advertise[0] != '\0')))
+		drv_cfg_diag_add(
+		        d, path,
+		        "a node of an HA group serves its API beyond loopback only over "
+		        "HTTPS: set tls.api_cert and tls.api_key (droverd init --api-tls)");
 }
 
 /* The sections the options table does not cover (`balancers`, `prometheus`),
@@ -215,6 +272,9 @@ static int load_sections(const char *path, struct droverd_conf *out, struct drv_
 		rc = drv_prom_servers_read(root, lines, path, base, &out->prometheus, diag);
 	if (rc == DRV_OK || rc == DRV_EINVAL)
 		rc = drv_envs_read(root, lines, path, base, &out->environments, diag);
+	if (rc == DRV_OK || rc == DRV_EINVAL)
+		rc = drv_lifecycles_read(root, lines, path, &out->environments, &out->lifecycles,
+		                         diag);
 	json_decref(root);
 	drv_yj_lines_free(lines);
 	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
@@ -255,4 +315,5 @@ void dconf_free(struct droverd_conf *c)
 	drv_traffic_balancers_free(&c->balancers);
 	drv_prom_servers_free(&c->prometheus);
 	drv_envs_free(&c->environments);
+	drv_lifecycles_free(&c->lifecycles);
 }

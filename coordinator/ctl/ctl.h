@@ -38,12 +38,18 @@ enum ctl_exit {
 #define CTL_ENV_ADDR       "DROVER_ADDR"
 #define CTL_ENV_TOKEN      "DROVER_TOKEN"
 #define CTL_ENV_TOKEN_FILE "DROVER_TOKEN_FILE"
+#define CTL_ENV_CACERT     "DROVER_CACERT"
+#define CTL_ADDRS_MAX      8 /* addresses in --coordinator / DROVER_ADDR (comma-separated) */
 /* Must match droverd's default API address (DRV_API_DEFAULT_URL). */
 #define CTL_DEFAULT_URL "http://127.0.0.1:7480"
 
 struct ctl {
-	char url[512];   /* base URL without a trailing slash */
-	char token[256]; /* "" when none was given */
+	char url[512]; /* the first base URL, without a trailing slash (messages) */
+	/* every node of an HA group, tried in turn while one cannot be reached */
+	char addrs[CTL_ADDRS_MAX][512];
+	size_t n_addrs;
+	char cacert[512]; /* PEM: a CA or the API's own (pinned) certificate; "" system CAs */
+	char token[256];  /* "" when none was given */
 	long connect_timeout_s;
 	long timeout_s; /* whole request; streams use a stall timeout instead */
 	bool verbose;
@@ -80,6 +86,7 @@ extern const struct ctl_cmd ctl_cmd_logs;
 extern const struct ctl_cmd ctl_cmd_pause;
 extern const struct ctl_cmd ctl_cmd_plan;
 extern const struct ctl_cmd ctl_cmd_promote;
+extern const struct ctl_cmd ctl_cmd_promote_release;
 extern const struct ctl_cmd ctl_cmd_resume;
 extern const struct ctl_cmd ctl_cmd_rollback;
 extern const struct ctl_cmd ctl_cmd_status;

@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "err.h"
 #include "events.h"
+#include "ha.h"
 #include "hello.h"
 #include "linkstats.h"
 #include "log.h"
@@ -66,8 +67,8 @@ struct core {
 static void seal_reply(struct core *c, Drover__BodyType type, const ProtobufCMessage *body,
                        struct core_reply *out)
 {
-	if (drv_env_seal(c->cfg.key, DRV_COORDINATOR_SENDER, type, body, false, &out->env,
-	                 &out->len) != DRV_OK) {
+	if (drv_env_seal_epoch(c->cfg.key, DRV_COORDINATOR_SENDER, type, body, drv_ha_wire_epoch(),
+	                       false, &out->env, &out->len) != DRV_OK) {
 		drv_error("core", "cannot seal a reply", "type=%d", (int)type);
 		out->env = NULL;
 		out->len = 0;
@@ -198,6 +199,21 @@ static void reject(struct core *c, struct core_reply *out, int err, uint64_t seq
 	seal_reply(c, DROVER__BODY_TYPE__BODY_REJECT, &rj.base, out);
 }
 
+/* A follower of an HA group serves no agent: it says so (unsigned by any
+ * epoch, it changes nothing on the agent), and the agent tries another node. */
+static void not_leader(struct core *c, struct core_reply *out)
+{
+	Drover__Reject rj = DROVER__REJECT__INIT;
+	char url[DRV_HA_URL_MAX + 1];
+
+	drv_ha_leader_url(url, sizeof(url));
+	rj.reason = DROVER__REJECT_REASON__REJECT_NOT_LEADER;
+	rj.detail = url[0] ? url : "this node follows; the leader is not known yet";
+	bind_to(out, &rj.agent_id, &rj.request_hash);
+	drv_linkstats_reject(rj.reason);
+	seal_reply(c, DROVER__BODY_TYPE__BODY_REJECT, &rj.base, out);
+}
+
 /* ---- liveness and events ---- */
 
 /* Record an event (steals data) and wake the API's event streams. */
@@ -256,6 +272,28 @@ static void unpark(struct agent_rt *a, uint8_t *env, size_t len)
 		free(env);
 }
 
+/* An instruction queued under an older epoch (by the previous leader, before
+ * a failover) is signed again under ours: the agent has seen ours and would
+ * refuse it. Same body, same sequence number and step id. */
+static void restamp(struct core *c, uint8_t **env, size_t *len)
+{
+	uint64_t epoch = drv_ha_wire_epoch();
+	Drover__Envelope *e;
+	uint8_t *out;
+	size_t out_len;
+	bool old;
+
+	if (epoch == 0 || drv_env_parse(*env, *len, DRV_ENV_MAX, &e) != DRV_OK)
+		return;
+	old = e->epoch != epoch;
+	drv_env_free(e);
+	if (!old || drv_env_reseal(c->cfg.key, *env, *len, epoch, &out, &out_len) != DRV_OK)
+		return;
+	free(*env);
+	*env = out;
+	*len = out_len;
+}
+
 /* The agent's next instruction, marked sent; DRV_ENOENT if none. */
 static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *len)
 {
@@ -279,6 +317,7 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 	*len = in.env_len;
 	in.env = NULL;
 	store_instr_clear(&in);
+	restamp(c, env, len);
 	return DRV_OK;
 }
 
@@ -1004,6 +1043,11 @@ void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
 	}
 	if (drv_agent_id_valid(env->sender))
 		snprintf(out->req_agent, sizeof(out->req_agent), "%s", env->sender);
+	if (!drv_ha_is_leader()) {
+		not_leader(c, out);
+		drv_env_free(env);
+		return;
+	}
 	switch (env->type) {
 	case DROVER__BODY_TYPE__BODY_HELLO: handle_hello(c, env, len, pipe, out); break;
 	case DROVER__BODY_TYPE__BODY_POLL: handle_poll(c, env, pipe, w, out); break;

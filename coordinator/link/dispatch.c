@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "ha.h"
 #include "err.h"
 #include "log.h"
 
@@ -52,8 +53,9 @@ static int seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
 	struct seal_ctx *sc = arg;
 
 	sc->ins.seq = seq;
-	return drv_env_seal(sc->kp, DRV_COORDINATOR_SENDER, DROVER__BODY_TYPE__BODY_INSTRUCTION,
-	                    &sc->ins.base, false, env, len);
+	return drv_env_seal_epoch(sc->kp, DRV_COORDINATOR_SENDER,
+	                          DROVER__BODY_TYPE__BODY_INSTRUCTION, &sc->ins.base,
+	                          drv_ha_wire_epoch(), false, env, len);
 }
 
 int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct dispatch_instr *in,

@@ -160,6 +160,17 @@ static const char *const migrations[] = {
         "  SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens;"
         "DROP TABLE api_tokens;"
         "ALTER TABLE api_tokens_new RENAME TO api_tokens;",
+        /* 9: promotion through lifecycles (deploy_store.h, docs/environments.md):
+         * the environment a deployment went to, its release (the plan as
+         * written, variables not filled in, images pinned by digest: JSON
+         * text) and the release's id (a hash of it), and the deployment a
+         * promotion copied it from. Plain SQL: the PostgreSQL engine reads
+         * the same text. */
+        "ALTER TABLE deployments ADD COLUMN environment TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE deployments ADD COLUMN release_id TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE deployments ADD COLUMN release_plan TEXT;"
+        "ALTER TABLE deployments ADD COLUMN promoted_from TEXT NOT NULL DEFAULT '';"
+        "CREATE INDEX deployments_release ON deployments(environment, release_id, state);",
 };
 
 const char *const *drv_schema_migrations(size_t *n)
