@@ -158,7 +158,9 @@ if scenario error-rate "a canary whose error rate rises is rolled back by its an
 	ok "ui-1 and ui-2 run release 1 again"
 	v=$(dep_get "$id" | jq -r '.analysis[] | select(.check == "error-rate") | "\(.verdict) \(.value)"')
 	[[ $v == fail* ]] || fail "latest verdict in the deployment: '$v'"
-	awk '{exit !($2 >= 0.3 && $2 <= 0.7)}' <<<"$v" || fail "error rate seen: $v"
+	# The check runs during the step's pause too: it may see the rate on its
+	# way up (its 10 s window partly before the new release), over 0.1 anyway.
+	awk '{exit !($2 > 0.1 && $2 <= 0.7)}' <<<"$v" || fail "error rate seen: $v"
 	ok "the deployment records the verdict: $v"
 	status=$(drover_cli status "$id") || true
 	grep -qE '^api-gateway +error-rate +fail +0\.[0-9]+ \(1 series\), want < 0\.1' <<<"$status" ||
