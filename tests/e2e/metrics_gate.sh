@@ -284,6 +284,7 @@ if scenario baseline "a release's key metrics are its baseline; the next release
 fi
 
 if scenario unreachable "Prometheus unreachable: inconclusive holds the canary"; then
+	was=$(host_version ui-1 8080) # v1, or v2 after the baseline scenario's 2.0.0
 	proc_stop prometheus
 	plan_render metrics-canary.yaml "$E2E_RUN/unreach.yaml" ERROR_RATE=0 ON_ERROR=inconclusive BAKE=0s \
 		"QUERY=$ERR_QUERY" || fail "plan"
@@ -297,8 +298,8 @@ if scenario unreachable "Prometheus unreachable: inconclusive holds the canary";
 	drover_cli rollback "$id" >/dev/null || fail "rollback"
 	st=$(dep_wait_final "$id" 90) || fail "did not end"
 	[[ $st == rolled_back ]] || fail "ended $st"
-	[[ $(host_version ui-1 8080) == v1 ]] || fail "ui-1 runs $(host_version ui-1 8080)"
-	ok "drover rollback ended it: rolled_back, ui-1 on release 1"
+	[[ $(host_version ui-1 8080) == "$was" ]] || fail "ui-1 runs $(host_version ui-1 8080), not $was"
+	ok "drover rollback ended it: rolled_back, ui-1 on its release before ($was)"
 fi
 proc_stop traffic || true
 echo "metrics_gate: $E2E_PASSED checks passed"
