@@ -232,6 +232,7 @@ static int start_engine(struct droverd *d)
 	                                  .events = d->events,
 	                                  .balancers = &d->conf.balancers,
 	                                  .prometheus = &d->conf.prometheus,
+	                                  .environments = &d->conf.environments,
 	                                  .outbound_allow = &d->conf.outbound_allow};
 	int rc = notify_new(&nc, &d->notifier);
 

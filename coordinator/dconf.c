@@ -185,9 +185,6 @@ static const struct drv_cfg_opt options[] = {
          "rows deleted per transaction (small: writers never wait long)"},
         {"retention.interval", DRV_CFG_DURATION, O(retention_interval_ms), "10s", 1 * S, 3600 * S,
          0, NULL, "how often old rows are looked for"},
-        {"ha.advertise", DRV_CFG_STR, O(ha_advertise), NULL, 0, 255, 0, check_api_url,
-         "this node's API URL as clients and the other nodes of its HA group reach it "
-         "(followers redirect changes to the leader's)"},
         {"ha.force_role", DRV_CFG_STR, O(ha_force_role), NULL, 0, 16, 0, check_force_role,
          "leader or follower: fix this node's role instead of a lease (tests, a manual "
          "standby); unset outside a group"},
@@ -240,8 +237,7 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 	/* the nodes of a group reach each other (and clients reach them) over
 	 * the network: never with tokens in plain HTTP */
 	if (c->api_tls_cert == NULL && !drv_http_listen_is_loopback(c->api) &&
-	    ((c->ha_force_role != NULL && c->ha_force_role[0] != '\0') ||
-	     (c->ha_advertise != NULL && c->ha_advertise[0] != '\0')))
+	    c->ha_force_role != NULL && c->ha_force_role[0] != '\0')
 		drv_cfg_diag_add(
 		        d, path,
 		        "a node of an HA group serves its API beyond loopback only over "

@@ -51,7 +51,6 @@ struct droverd_conf {
 	int64_t deployments_max_age_ms, deployments_max_rows;
 	int64_t retention_batch, retention_interval_ms;
 	/* `ha`: this node in an HA group (coordinator/ha/ha.h, docs/ha.md) */
-	char *ha_advertise;  /* this node's API URL as clients and other nodes reach it */
 	char *ha_force_role; /* "", "leader" or "follower": tests and manual standby */
 	int64_t ha_force_epoch;
 	char *ha_force_leader;    /* the leader's API URL a forced follower redirects to */

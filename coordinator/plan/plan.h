@@ -257,7 +257,10 @@ struct drv_plan_service {
 	struct drv_plan_alert_rule *alert_rules; /* `rollback_on_alerts` */
 	size_t n_alert_rules;
 	bool alert_precheck; /* refuse to start while a matching alert fires */
-	int line;            /* source line of the service (0 if unknown) */
+	/* `on_config: reload`: a release that changes only files and flags of
+	 * the running one is applied with SIGHUP, without a restart */
+	bool reload_on_config;
+	int line; /* source line of the service (0 if unknown) */
 };
 
 struct drv_plan_tier {
@@ -329,8 +332,14 @@ struct drv_plan_env {
 	size_t n_labels;
 	struct drv_plan_var *vars;
 	size_t n_vars;
-	struct drv_window *windows; /* deny windows (deploy/windows.h), not the parser's */
+	struct drv_window *windows; /* deny and allow windows (deploy/windows.h) */
 	size_t n_windows;
+	bool continue_at_window; /* `at_window: continue`: a running deployment goes on */
+	/* `approval` (docs/environments.md): approvers 0 when none is needed */
+	int approvers;               /* distinct tokens that must approve */
+	char approver_role[16];      /* the weakest role that may: deployer|approver|admin */
+	bool allow_self;             /* the token that started it may approve it */
+	int64_t approval_timeout_ms; /* then the deployment ends aborted */
 };
 
 struct drv_plan_envs {

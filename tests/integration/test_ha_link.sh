@@ -23,7 +23,6 @@ ha_set() {
 coord_init --enroll-token
 A_API=$DROVER_ADDR
 A_URL=$LINK_URL
-ha_set "$COORD/droverd.yaml" advertise "$A_API"
 ha_set "$COORD/droverd.yaml" force_role leader
 ha_set "$COORD/droverd.yaml" force_epoch 1
 
@@ -36,7 +35,6 @@ B_API=http://127.0.0.1:$B_API_PORT
 	fail "droverd init B: $(cat "$TMP/initB.log")"
 set_opt "$B/droverd.yaml" poll_timeout 2s
 set_opt "$B/droverd.yaml" liveness_timeout 5s
-ha_set "$B/droverd.yaml" advertise "$B_API"
 ha_set "$B/droverd.yaml" force_role follower
 ha_set "$B/droverd.yaml" force_leader "$A_API"
 B_PID=
