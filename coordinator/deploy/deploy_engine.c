@@ -166,7 +166,10 @@ static void feed_op(struct deploy_engine *e, struct msg *m)
 		return;
 	if (m->data != NULL) {
 		deploy_event(d, "analysis", NULL, json_incref(m->data));
-		deploy_view_note_check(d, m->data);
+		if (json_is_true(json_object_get(m->data, "baseline")))
+			deploy_view_note_metric(d, m->data);
+		else
+			deploy_view_note_check(d, m->data);
 	}
 	deploy_run_event(e, d, &ev);
 }
