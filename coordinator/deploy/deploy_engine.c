@@ -793,7 +793,7 @@ static int resume_one(void *arg, struct deploy_row *r)
 	if (d == NULL)
 		return DRV_ENOMEM;
 	d->row = *r;
-	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = NULL;
+	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = d->row.release = NULL;
 	d->extra = json_loads(r->extra, 0, NULL);
 	d->events = json_array();
 	rc = d->extra && d->events ? load_plan(r, &d->plan) : DRV_ENOMEM;
