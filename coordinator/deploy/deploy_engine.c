@@ -414,6 +414,8 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 	         d->row.version, d->row.actor, d->row.state);
 	if (ready)
 		*started = d;
+	else if (strcmp(d->row.state, "awaiting_approval") == 0)
+		deploy_run_notify(e, d, DRV_EVENT_AWAITING_APPROVAL, d->row.reason);
 	return DRV_OK;
 }
 

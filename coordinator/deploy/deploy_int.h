@@ -173,6 +173,10 @@ void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why);
  * waiting) in state with the reason, saved. */
 void deploy_run_end(struct deploy_engine *e, struct dep *d, const char *state, const char *why);
 void deploy_dep_free(struct dep *d);
+/* Send the plan's webhooks for ev now (a notification droverd makes, not
+ * the sequencer: awaiting_approval). */
+void deploy_run_notify(struct deploy_engine *e, struct dep *d, enum drv_plan_event ev,
+                       const char *text);
 /* A sequencer's hosts from a deployment's targets (deploy_hosts.h). */
 int deploy_run_add_targets(struct drv_seq *s, const json_t *targets);
 

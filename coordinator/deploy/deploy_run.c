@@ -166,6 +166,16 @@ static void perform_notify(struct deploy_engine *e, struct dep *d, const struct 
 	json_decref(fields);
 }
 
+void deploy_run_notify(struct deploy_engine *e, struct dep *d, enum drv_plan_event ev,
+                       const char *text)
+{
+	struct drv_seq_action a = {.kind = DRV_SEQ_ACT_NOTIFY, .event = ev};
+	size_t n = strnlen(text, sizeof(a.text) - 1);
+
+	memcpy(a.text, text, n);
+	perform_notify(e, d, &a);
+}
+
 static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
 {
 	for (size_t i = 0; i < d->n_pend; i++) {

@@ -64,6 +64,7 @@ enum drv_plan_event {
 	DRV_EVENT_SUCCEEDED,
 	DRV_EVENT_FAILED,
 	DRV_EVENT_ABORTED,
+	DRV_EVENT_AWAITING_APPROVAL, /* by droverd, not the sequencer (docs/environments.md) */
 	DRV_EVENT_COUNT
 };
 
