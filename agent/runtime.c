@@ -599,6 +599,29 @@ static void make_room(struct runtime *rt, const struct driver_instance *in, bool
 	}
 }
 
+/* Start in, the current release of its service now, and wait for its
+ * health gate. */
+static int start_gated(struct runtime *rt, const Drover__Instruction *ins,
+                       const struct driver_instance *in, struct step_outcome *o)
+{
+	const Drover__ServiceSpec *s = ins->service;
+	char err[1024] = "";
+	int64_t took = 0;
+	int rc = ops_of(s)->start(dstate_of(rt, s), in, err, sizeof(err));
+
+	if (rc != DRV_OK) {
+		state_release_set_want(rt->st, s->name, ROLE_CURRENT, false);
+		return step_fail(o, "start of %s %s failed: %s", in->name, s->version,
+		                 err[0] ? err : drv_strerror(rc));
+	}
+	mon_start(rt, in);
+	rc = gate(rt, in, ins->step_deadline_ms, &took, o);
+	if (rc == DRV_OK && !o->message[0])
+		step_ok(o, "%s %s (%s) started, healthy after %lld ms", in->name, s->version,
+		        short_digest(s->image->digest), (long long)took);
+	return rc;
+}
+
 static int start_new(struct runtime *rt, const Drover__Instruction *ins, const char *dir,
                      struct step_outcome *o)
 {
@@ -606,8 +629,6 @@ static int start_new(struct runtime *rt, const Drover__Instruction *ins, const c
 	struct driver_instance in;
 	struct state_release cur = {0}, prev = {0};
 	bool has_cur, has_prev, cur_stopped;
-	char err[1024] = "";
-	int64_t took = 0;
 	int rc;
 
 	spec_instance(s, dir, &in);
@@ -629,17 +650,94 @@ static int start_new(struct runtime *rt, const Drover__Instruction *ins, const c
 	state_release_clear(&prev);
 	if (rc != DRV_OK)
 		return rc;
-	rc = ops_of(s)->start(dstate_of(rt, s), &in, err, sizeof(err));
-	if (rc != DRV_OK) {
-		state_release_set_want(rt->st, s->name, ROLE_CURRENT, false);
-		return step_fail(o, "start of %s %s failed: %s", in.name, s->version,
-		                 err[0] ? err : drv_strerror(rc));
+	return start_gated(rt, ins, &in, o);
+}
+
+/* A spec with what a reload may change cleared: files, version and the
+ * DROVER_FLAG_* variables (a reloaded process keeps the values of its
+ * start; the flags file has the new ones). NULL when out of memory. */
+static uint8_t *config_free_bytes(const Drover__ServiceSpec *s, size_t *len)
+{
+	Drover__ServiceSpec c = *s;
+	Drover__KeyValue **env = calloc(s->n_env + 1, sizeof(*env));
+	uint8_t *buf = NULL;
+	size_t n = 0;
+
+	if (env == NULL)
+		return NULL;
+	for (size_t i = 0; i < s->n_env; i++) {
+		if (strncmp(s->env[i]->key, "DROVER_FLAG_", 12) != 0)
+			env[n++] = s->env[i];
 	}
+	c.env = env;
+	c.n_env = n;
+	c.files = NULL;
+	c.n_files = 0;
+	c.version = (char *)"";
+	*len = drover__service_spec__get_packed_size(&c);
+	buf = malloc(*len + 1);
+	if (buf != NULL)
+		drover__service_spec__pack(&c, buf);
+	free(env);
+	return buf;
+}
+
+/* Does s differ from the running cur only in what a reload applies? */
+static bool config_only(const struct state_release *cur, const Drover__ServiceSpec *s)
+{
+	size_t a = 0, b = 0;
+	uint8_t *x, *y;
+	bool same;
+
+	if (!s->reload_on_config || ops_of(s)->reload == NULL || cur->spec == NULL ||
+	    strcmp(cur->digest, s->image->digest) != 0)
+		return false;
+	x = config_free_bytes(cur->spec, &a);
+	y = config_free_bytes(s, &b);
+	same = x != NULL && y != NULL && a == b && memcmp(x, y, a) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
+/* on_config: reload: the new release is the running process with new
+ * files and a SIGHUP; the previous release (same instance) is kept for a
+ * rollback, which restarts it with its own files. Health-gated afresh: the
+ * monitor starts over, so a config that breaks the service fails the gate. */
+static int reload_config(struct runtime *rt, const Drover__Instruction *ins,
+                         const struct state_release *cur, struct step_outcome *o)
+{
+	const Drover__ServiceSpec *s = ins->service;
+	struct driver_instance in;
+	char err[1024] = "";
+	int64_t took = 0;
+	int rc;
+
+	spec_instance(s, cur->root, &in);
+	struct state_release nr = {.service = s->name,
+	                           .digest = s->image->digest,
+	                           .version = s->version,
+	                           .slot = (char *)in.slot,
+	                           .root = cur->root,
+	                           .port = s->port,
+	                           .want_running = true,
+	                           .spec = (Drover__ServiceSpec *)s};
+	rc = state_release_shift(rt->st, &nr);
+	if (rc == DRV_OK)
+		rc = state_release_set_want(rt->st, s->name, ROLE_PREVIOUS, false);
+	if (rc != DRV_OK)
+		return rc;
+	mon_stop(rt, in.name);
+	rc = ops_of(s)->reload(dstate_of(rt, s), &in, err, sizeof(err));
+	if (rc != DRV_OK)
+		return step_fail(o, "reload of %s %s failed: %s", in.name, s->version,
+		                 err[0] ? err : drv_strerror(rc));
 	mon_start(rt, &in);
 	rc = gate(rt, &in, ins->step_deadline_ms, &took, o);
 	if (rc == DRV_OK && !o->message[0])
-		step_ok(o, "%s %s (%s) started, healthy after %lld ms", in.name, s->version,
-		        short_digest(s->image->digest), (long long)took);
+		step_ok(o,
+		        "%s %s: configuration reloaded (SIGHUP, no restart), healthy after %lld ms",
+		        in.name, s->version, (long long)took);
 	return rc;
 }
 
@@ -667,8 +765,26 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 		return step_fail(o, "cannot get %s %s ready: %s", s->name, s->version,
 		                 err[0] ? err : drv_strerror(rc));
 	if (state_release_get(rt->st, s->name, ROLE_CURRENT, &cur) == DRV_OK) {
-		bool same = same_release(&cur, s) && rel_status(rt, &cur, &ds) == DRIVER_RUNNING;
+		bool same = same_release(&cur, s);
+		bool running = rel_status(rt, &cur, &ds) == DRIVER_RUNNING;
+
+		if (running && !same && config_only(&cur, s)) {
+			rc = reload_config(rt, ins, &cur, o);
+			state_release_clear(&cur);
+			free(dir);
+			return rc;
+		}
 		state_release_clear(&cur);
+		if (same && !running) {
+			/* this START again (resumed after an agent restart): its
+			 * release is current already; a second shift would make
+			 * it its own previous and lose the real one */
+			spec_instance(s, dir, &in);
+			state_release_set_want(rt->st, s->name, ROLE_CURRENT, true);
+			rc = start_gated(rt, ins, &in, o);
+			free(dir);
+			return rc;
+		}
 		if (same) {
 			spec_instance(s, dir, &in);
 			if (!mon_has(rt, in.name))

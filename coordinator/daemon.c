@@ -97,6 +97,29 @@ static int setup_log(const struct droverd_conf *conf)
 	return DRV_OK;
 }
 
+/* The API's HTTPS material: readable certificate, private key, TLS built in. */
+static int check_api_tls(const struct droverd_conf *conf)
+{
+	int rc;
+
+	if (conf->api_tls_cert == NULL)
+		return DRV_OK;
+	if (!drv_http_tls_supported()) {
+		fprintf(stderr, "tls.api_cert: this libmicrohttpd cannot serve HTTPS\n");
+		return DRV_EINVAL;
+	}
+	if (access(conf->api_tls_cert, R_OK) != 0) {
+		fprintf(stderr, "%s: cannot read the API certificate\n", conf->api_tls_cert);
+		return DRV_EIO;
+	}
+	rc = drv_check_private(conf->api_tls_key);
+	if (rc != DRV_OK)
+		fprintf(stderr, "%s: API TLS key: %s\n", conf->api_tls_key,
+		        rc == DRV_EPERM ? "readable by group or others (chmod 600)"
+		                        : drv_strerror(rc));
+	return rc;
+}
+
 /* What --check verifies beyond the file itself: keys and certificates load. */
 static int check_files(const struct droverd_conf *conf, struct drv_keypair *key)
 {
@@ -106,6 +129,9 @@ static int check_files(const struct droverd_conf *conf, struct drv_keypair *key)
 		fprintf(stderr, "%s: signing key: %s\n", conf->signing_key, drv_strerror(rc));
 		return rc;
 	}
+	rc = check_api_tls(conf);
+	if (rc != DRV_OK)
+		return rc;
 	for (size_t i = 0; i < conf->listen.n; i++) {
 		if (strncmp(conf->listen.v[i], "tls+tcp://", 10) != 0)
 			continue;
@@ -154,7 +180,9 @@ static int start_api(struct droverd *d)
 	                             .db = d->api_db,
 	                             .stream_recheck_ms = d->conf.token_recheck_ms,
 	                             .refuse_changes = refuse_changes,
-	                             .refuse_arg = d};
+	                             .refuse_arg = d,
+	                             .tls_cert = d->conf.api_tls_cert,
+	                             .tls_key = d->conf.api_tls_key};
 	int rc = drv_http_server_new(&hc, &d->http);
 
 	if (rc == DRV_OK)
@@ -204,6 +232,7 @@ static int start_engine(struct droverd *d)
 	                                  .events = d->events,
 	                                  .balancers = &d->conf.balancers,
 	                                  .prometheus = &d->conf.prometheus,
+	                                  .environments = &d->conf.environments,
 	                                  .outbound_allow = &d->conf.outbound_allow};
 	int rc = notify_new(&nc, &d->notifier);
 

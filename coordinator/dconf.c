@@ -114,6 +114,11 @@ static const struct drv_cfg_opt options[] = {
          "certificate for tls+tcp:// (agents pin it)"},
         {"tls.key", DRV_CFG_PATH, O(tls_key), "tls.key", 0, 0, 0, NULL,
          "its private key (mode 0600)"},
+        {"tls.api_cert", DRV_CFG_PATH, O(api_tls_cert), NULL, 0, 0, 0, NULL,
+         "PEM certificate of the API: it serves HTTPS (unset: plain HTTP, for loopback only; "
+         "droverd init --api-tls makes a self-signed api.crt)"},
+        {"tls.api_key", DRV_CFG_PATH, O(api_tls_key), NULL, 0, 0, 0, NULL,
+         "its private key (mode 0600)"},
         {"log.file", DRV_CFG_PATH, O(log_file), NULL, 0, 0, 0, NULL,
          "log file (reopened on SIGHUP); unset: stderr"},
         {"log.level", DRV_CFG_STR, O(log_level), "info", 0, 16, 0, drv_cfg_check_log_level,
@@ -180,9 +185,6 @@ static const struct drv_cfg_opt options[] = {
          "rows deleted per transaction (small: writers never wait long)"},
         {"retention.interval", DRV_CFG_DURATION, O(retention_interval_ms), "10s", 1 * S, 3600 * S,
          0, NULL, "how often old rows are looked for"},
-        {"ha.advertise", DRV_CFG_STR, O(ha_advertise), NULL, 0, 255, 0, check_api_url,
-         "this node's API URL as clients and the other nodes of its HA group reach it "
-         "(followers redirect changes to the leader's)"},
         {"ha.force_role", DRV_CFG_STR, O(ha_force_role), NULL, 0, 16, 0, check_force_role,
          "leader or follower: fix this node's role instead of a lease (tests, a manual "
          "standby); unset outside a group"},
@@ -230,6 +232,16 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 		                 "deployments table would grow without bound)");
 	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL))
 		drv_cfg_diag_add(d, path, "tls+tcp:// needs tls.cert and tls.key");
+	if ((c->api_tls_cert == NULL) != (c->api_tls_key == NULL))
+		drv_cfg_diag_add(d, path, "tls.api_cert and tls.api_key go together");
+	/* the nodes of a group reach each other (and clients reach them) over
+	 * the network: never with tokens in plain HTTP */
+	if (c->api_tls_cert == NULL && !drv_http_listen_is_loopback(c->api) &&
+	    c->ha_force_role != NULL && c->ha_force_role[0] != '\0')
+		drv_cfg_diag_add(
+		        d, path,
+		        "a node of an HA group serves its API beyond loopback only over "
+		        "HTTPS: set tls.api_cert and tls.api_key (droverd init --api-tls)");
 }
 
 /* The sections the options table does not cover (`balancers`, `prometheus`),

@@ -16,10 +16,11 @@
 #include "traffic_conf.h"
 
 struct droverd_conf {
-	struct drv_strlist listen; /* tcp:// or tls+tcp:// URLs */
-	char *api;                 /* HOST:PORT of the HTTP API */
-	char *logs_role;           /* weakest role that reads service output */
-	int64_t token_recheck_ms;  /* streams re-check their token this often */
+	struct drv_strlist listen;        /* tcp:// or tls+tcp:// URLs */
+	char *api;                        /* HOST:PORT of the HTTP API */
+	char *api_tls_cert, *api_tls_key; /* HTTPS for the API; NULL: plain HTTP (loopback) */
+	char *logs_role;                  /* weakest role that reads service output */
+	int64_t token_recheck_ms;         /* streams re-check their token this often */
 	char *database;
 	char *signing_key;
 	char *tls_cert, *tls_key;
@@ -50,7 +51,6 @@ struct droverd_conf {
 	int64_t deployments_max_age_ms, deployments_max_rows;
 	int64_t retention_batch, retention_interval_ms;
 	/* `ha`: this node in an HA group (coordinator/ha/ha.h, docs/ha.md) */
-	char *ha_advertise;  /* this node's API URL as clients and other nodes reach it */
 	char *ha_force_role; /* "", "leader" or "follower": tests and manual standby */
 	int64_t ha_force_epoch;
 	char *ha_force_leader;    /* the leader's API URL a forced follower redirects to */

@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -25,6 +26,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "atomicfile.h"
 #include "audit.h"
 #include "clock.h"
 #include "err.h"
@@ -65,6 +67,7 @@ struct drv_http_server {
 	struct stop_hook hooks[MAX_HOOKS];
 	size_t n_hooks;
 	struct MHD_Daemon *daemon;
+	char *tls_cert_pem, *tls_key_pem; /* HTTPS: read at start, kept while serving */
 	uint16_t port;
 	atomic_uint streams;
 	struct drv_metric *m_requests;
@@ -1306,8 +1309,57 @@ static int make_sockaddr(const char *listen, struct sockaddr_storage *ss, bool *
 	return DRV_OK;
 }
 
+bool drv_http_tls_supported(void)
+{
+	return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+bool drv_http_listen_is_loopback(const char *listen)
+{
+	char host[64];
+	uint16_t port;
+
+	if (drv_http_parse_listen(listen, host, &port) != DRV_OK)
+		return false;
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	       strcmp(host, "localhost") == 0;
+}
+
+#define TLS_PEM_MAX (256u << 10)
+
+/* The certificate and key for HTTPS, into ops (MHD copies them into GnuTLS
+ * at start; they are kept until the server is freed anyway). */
+static int tls_options(struct drv_http_server *srv, struct MHD_OptionItem ops[3], unsigned *flags)
+{
+	size_t len;
+	int rc;
+
+	ops[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	if (srv->cfg.tls_cert == NULL)
+		return DRV_OK;
+	if (!drv_http_tls_supported()) {
+		drv_error("http", "this libmicrohttpd cannot serve HTTPS (built without GnuTLS)");
+		return DRV_EINVAL;
+	}
+	rc = drv_read_file(srv->cfg.tls_cert, TLS_PEM_MAX, &srv->tls_cert_pem, &len);
+	if (rc == DRV_OK)
+		rc = drv_read_file(srv->cfg.tls_key, TLS_PEM_MAX, &srv->tls_key_pem, &len);
+	if (rc != DRV_OK) {
+		drv_error("http", "cannot read the API's certificate or key",
+		          "cert=%s key=%s error=%s", srv->cfg.tls_cert,
+		          srv->cfg.tls_key ? srv->cfg.tls_key : "-", drv_errname(rc));
+		return rc;
+	}
+	ops[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem};
+	ops[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem};
+	ops[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	*flags |= MHD_USE_TLS;
+	return DRV_OK;
+}
+
 int drv_http_server_start(struct drv_http_server *srv)
 {
+	struct MHD_OptionItem tls[3];
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -1322,20 +1374,29 @@ int drv_http_server_start(struct drv_http_server *srv)
 	}
 	if (v6)
 		flags |= MHD_USE_IPv6;
-	srv->daemon =
-	        MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-	                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-	                         srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-	                         srv->cfg.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	                         (size_t)CONN_MEM_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-	                         srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
+	if (tls_options(srv, tls, &flags) != DRV_OK)
+		return DRV_EINVAL;
+	if (srv->cfg.tls_cert == NULL && !drv_http_listen_is_loopback(srv->listen))
+		drv_warn("http",
+		         "the API serves plain HTTP beyond loopback: set tls.api_cert and "
+		         "tls.api_key (HTTPS)",
+		         "listen=%s", srv->listen);
+	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+	                               (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+	                               srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	                               srv->cfg.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                               (size_t)CONN_MEM_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
+	                               on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+	                               srv, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (!srv->daemon) {
-		drv_error("http", "cannot listen", "listen=%s", srv->listen);
+		drv_error("http", "cannot listen", "listen=%s https=%s", srv->listen,
+		          srv->cfg.tls_cert ? "yes" : "no");
 		return DRV_EIO;
 	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : 0;
-	drv_info("http", "API listening", "listen=%s port=%u", srv->listen, (unsigned)srv->port);
+	drv_info("http", "API listening", "listen=%s port=%u https=%s", srv->listen,
+	         (unsigned)srv->port, srv->cfg.tls_cert ? "yes" : "no");
 	return DRV_OK;
 }
 
@@ -1362,5 +1423,9 @@ void drv_http_server_free(struct drv_http_server *srv)
 	drv_http_server_stop(srv);
 	pthread_mutex_destroy(&srv->auth_mu);
 	free(srv->routes);
+	free(srv->tls_cert_pem);
+	if (srv->tls_key_pem != NULL)
+		sodium_memzero(srv->tls_key_pem, strlen(srv->tls_key_pem));
+	free(srv->tls_key_pem);
 	free(srv);
 }
