@@ -48,7 +48,7 @@ struct source {
 	int64_t deadline_ms;             /* monotonic; 0 = none */
 	int64_t budget_ms;               /* deadline - start, for messages */
 	bool offline;                    /* the fetch helper fetched: cache only */
-	bool remote; /* a registry: fetched by the helper when there is one */
+	bool remote;                     /* a registry: fetched by the helper when there is one */
 };
 
 __attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
