@@ -1682,6 +1682,12 @@ int core_read_log(struct core *c, const char *agent, const Drover__LogRequest *r
 	                      why_cap);
 }
 
+void core_read_logs(struct core *c, struct link_logs_answer *answers, size_t n,
+                    const Drover__LogRequest *rq, int64_t timeout_ms)
+{
+	link_logs_read_many(c->logs, queue_log_request, c, answers, n, rq, timeout_ms);
+}
+
 void core_set_hooks(struct core *c, const struct core_hooks *h)
 {
 	gcommit_lock(&c->gc);

@@ -1,10 +1,30 @@
 /* audit.c: append-only audit rows (GET /v1/audit is api/audit_api.c). */
 #include "audit.h"
 
+#include <unistd.h>
+
 #include "clock.h"
 #include "db.h"
 #include "err.h"
 #include "log.h"
+
+/* The API's request threads share one connection. While one of them steps
+ * a SELECT, the connection holds a read snapshot, and a write by another
+ * thread on it fails at once with SQLITE_BUSY (SQLITE_BUSY_SNAPSHOT once the
+ * core has committed since): SQLite calls no busy handler there, as waiting
+ * inside the connection could never end the reader's snapshot. Step such a
+ * write again until the reader is done, within the busy budget. */
+static int step_write(sqlite3_stmt *st)
+{
+	int64_t until = drv_mono_ms() + DRV_DB_BUSY_MS;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_BUSY && drv_mono_ms() < until) {
+		sqlite3_reset(st);
+		usleep(500);
+	}
+	return rc;
+}
 
 /* INSERT e (status as given); the new row's id in *id when id is not NULL. */
 static int insert(sqlite3 *db, const struct drv_audit_entry *e, int64_t *id)
@@ -28,7 +48,7 @@ static int insert(sqlite3 *db, const struct drv_audit_entry *e, int64_t *id)
 	sqlite3_bind_text(st, 6, e->path ? e->path : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 7, e->status);
 	sqlite3_bind_text(st, 8, e->detail ? e->detail : "", -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
+	rc = step_write(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
 	if (rc == DRV_OK && id != NULL)
 		*id = sqlite3_column_int64(st, 0);
 	if (rc == DRV_OK && sqlite3_step(st) != SQLITE_DONE)
@@ -63,7 +83,7 @@ int drv_audit_finish(sqlite3 *db, int64_t id, int status, const char *detail)
 	sqlite3_bind_int(st, 1, status);
 	sqlite3_bind_text(st, 2, detail ? detail : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	rc = step_write(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
 	if (rc != DRV_OK)
 		drv_error("audit", "cannot complete audit row", "id=%lld error=\"%s\"",
 		          (long long)id, sqlite3_errmsg(db));
