@@ -28,6 +28,7 @@ static const struct {
         [DRV_ENODIGEST] = {"no-digest", "image is not pinned by digest"},
         [DRV_ESYS] = {"system", "system call failed"},
         [DRV_ECANCELED] = {"cancelled", "cancelled"},
+        [DRV_EFENCED] = {"fenced", "fenced: another node holds the leader lease"},
 };
 
 const char *drv_errname(int err)

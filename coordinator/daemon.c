@@ -24,7 +24,7 @@
 #include "clock.h"
 #include "commands.h"
 #include "core.h"
-#include "db.h"
+#include "sqldb.h"
 #include "dconf.h"
 #include "deploy_api.h"
 #include "deploy_engine.h"
@@ -54,9 +54,10 @@ struct droverd {
 	struct droverd_conf conf;
 	struct drv_keypair key;
 	struct store *store;
-	sqlite3 *api_db, *events_db; /* connections of their own (WAL: no waiting on the core) */
-	sqlite3 *deploy_db;          /* the deployment engine's */
-	sqlite3 *retention_db;       /* retention's (deletes in short transactions) */
+	struct drv_sql *api_db,
+	        *events_db;           /* connections of their own (WAL: no waiting on the core) */
+	struct drv_sql *deploy_db;    /* the deployment engine's */
+	struct drv_sql *retention_db; /* retention's (deletes in short transactions) */
 	struct drv_metric *rows, *pruned;
 	struct drv_storage *storage; /* is the state directory writable? */
 	int64_t next_retention_mono;
@@ -271,18 +272,18 @@ static int start(struct droverd *d)
 	        .max_contexts = (size_t)d->conf.max_contexts,
 	};
 	size_t n;
-	const char *const *mig = drv_schema_migrations(&n);
+	const struct drv_sql_migration *mig = drv_schema_migrations(&n);
 	int rc;
 
 	rc = store_open(d->conf.database, &d->store);
 	if (rc == DRV_OK)
-		rc = drv_db_open(d->conf.database, mig, n, &d->api_db);
+		rc = drv_sql_open(d->conf.database, mig, n, &d->api_db);
 	if (rc == DRV_OK)
-		rc = drv_db_open(d->conf.database, mig, n, &d->deploy_db);
+		rc = drv_sql_open(d->conf.database, mig, n, &d->deploy_db);
 	if (rc == DRV_OK)
-		rc = drv_db_open(d->conf.database, mig, n, &d->events_db);
+		rc = drv_sql_open(d->conf.database, mig, n, &d->events_db);
 	if (rc == DRV_OK)
-		rc = drv_db_open(d->conf.database, mig, n, &d->retention_db);
+		rc = drv_sql_open(d->conf.database, mig, n, &d->retention_db);
 	if (rc == DRV_OK)
 		rc = drv_events_new(d->events_db, keepalive_ms(&d->conf), &d->events);
 	if (rc == DRV_OK)
@@ -321,10 +322,10 @@ static void stop(struct droverd *d)
 	drv_watchdog_phase(w, "closing the database");
 	core_free(d->core);
 	drv_events_free(d->events); /* last of its users gone */
-	drv_db_close(d->events_db);
-	drv_db_close(d->api_db);
-	drv_db_close(d->deploy_db);
-	drv_db_close(d->retention_db);
+	drv_sql_close(d->events_db);
+	drv_sql_close(d->api_db);
+	drv_sql_close(d->deploy_db);
+	drv_sql_close(d->retention_db);
 	drv_storage_free(d->storage);
 	store_close(d->store);
 	drv_keypair_wipe(&d->key);

@@ -12,13 +12,14 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "db.h"
+#include "sqldb.h"
 #include "err.h"
+#include "store_target.h"
 #include "schema.h"
 
 struct fx {
 	char dir[64];
-	sqlite3 *db;
+	struct drv_sql *db;
 };
 
 static int setup(void **state)
@@ -26,15 +27,16 @@ static int setup(void **state)
 	struct fx *fx = calloc(1, sizeof(*fx));
 	char path[128];
 	size_t n;
-	const char *const *mig = drv_schema_migrations(&n);
+	const struct drv_sql_migration *mig = drv_schema_migrations(&n);
 
 	if (!fx)
 		return -1;
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/drv-audit-XXXXXX");
 	if (!mkdtemp(fx->dir))
 		return -1;
-	snprintf(path, sizeof(path), "%s/droverd.db", fx->dir);
-	if (drv_db_open(path, mig, n, &fx->db) != DRV_OK)
+	if (store_target(path, sizeof(path), fx->dir, "droverd.db") != 0)
+		return -1;
+	if (drv_sql_open(path, mig, n, &fx->db) != DRV_OK)
 		return -1;
 	*state = fx;
 	return 0;
@@ -45,7 +47,7 @@ static int teardown(void **state)
 	struct fx *fx = *state;
 	char cmd[160];
 
-	drv_db_close(fx->db);
+	drv_sql_close(fx->db);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
 	if (system(cmd) != 0)
 		return -1;
@@ -53,17 +55,16 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int64_t count(sqlite3 *db, const char *where)
+static int64_t count(struct drv_sql *db, const char *where)
 {
 	char sql[200];
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int64_t n = -1;
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE %s", where);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (drv_sql_prepare(db, sql, &st) == DRV_OK && drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
 	return n;
 }
 
@@ -87,13 +88,10 @@ static void begin_then_finish(void **state)
 	assert_int_equal(count(fx->db, "status = 201 AND detail = 'deployment=dep-1'"), 1);
 	/* once answered, the row is final */
 	assert_int_equal(drv_audit_finish(fx->db, id, 500, "rewritten"), DRV_EDB);
-	assert_int_equal(sqlite3_exec(fx->db, "UPDATE audit SET actor = 'x' WHERE status = 0", NULL,
-	                              NULL, NULL),
-	                 SQLITE_OK); /* no such row: nothing to refuse */
-	assert_int_not_equal(
-	        sqlite3_exec(fx->db, "DELETE FROM audit WHERE status = 201", NULL, NULL, NULL),
-	        SQLITE_OK);
-	assert_int_equal(count(fx->db, "1"), 1);
+	assert_int_equal(drv_sql_exec(fx->db, "UPDATE audit SET actor = 'x' WHERE status = 0"),
+	                 DRV_OK); /* no such row: nothing to refuse */
+	assert_int_not_equal(drv_sql_exec(fx->db, "DELETE FROM audit WHERE status = 201"), DRV_OK);
+	assert_int_equal(count(fx->db, "1 = 1"), 1);
 }
 
 static void unfinished_row_keeps_who_and_what(void **state)
@@ -102,11 +100,9 @@ static void unfinished_row_keeps_who_and_what(void **state)
 	int64_t id = 0;
 
 	assert_int_equal(drv_audit_begin(fx->db, &entry, &id), DRV_OK);
-	assert_int_not_equal(
-	        sqlite3_exec(fx->db, "UPDATE audit SET actor = 'someone-else'", NULL, NULL, NULL),
-	        SQLITE_OK);
-	assert_int_not_equal(sqlite3_exec(fx->db, "UPDATE audit SET path = '/'", NULL, NULL, NULL),
-	                     SQLITE_OK);
+	assert_int_not_equal(drv_sql_exec(fx->db, "UPDATE audit SET actor = 'someone-else'"),
+	                     DRV_OK);
+	assert_int_not_equal(drv_sql_exec(fx->db, "UPDATE audit SET path = '/'"), DRV_OK);
 	assert_int_equal(count(fx->db, "actor = 'ci' AND path = '/v1/deployments'"), 1);
 }
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <unistd.h>
 
 #include "clock.h"
@@ -307,13 +307,13 @@ static void enrollment(void **state)
 
 static long long count(struct fixture *fx, const char *sql)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	long long n = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(store_db(fx->store), sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	assert_int_equal(drv_sql_prepare(store_db(fx->store), sql, &st), DRV_OK);
+	if (drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
 	return n;
 }
 
@@ -425,18 +425,16 @@ static void squatting(void **state)
 	                 3);
 	/* a pending claim older than pending_expiry (24 h) frees the id */
 	assert_int_equal(hello(fx, &thief, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	sqlite3_exec(
+	drv_sql_exec(
 	        store_db(fx->store),
-	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
-	        NULL, NULL, NULL);
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'");
 	assert_int_equal(hello(fx, &other, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
 	assert_int_equal(
 	        count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_pending_expired'"), 1);
 	/* and the tick forgets expired claims by itself */
-	sqlite3_exec(
+	drv_sql_exec(
 	        store_db(fx->store),
-	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
-	        NULL, NULL, NULL);
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'");
 	for (int i = 0; i < 5; i++)
 		core_tick(fx->core);
 	assert_string_equal(state_of(fx, "old-1"), "none");
