@@ -10,7 +10,8 @@
 #   make fuzz         libFuzzer targets for FUZZ_SECONDS each (build-fuzz/, clang)
 #   make format       apply .clang-format;  make format-check  verify it
 #   make demo         the end-to-end demo (see README.md); make demo-down cleans up
-#                     after an interrupted one
+#                     after an interrupted one; make demo-systemd adds its systemd
+#                     tier (a booted machine, a service with driver: systemd)
 #   make soak         the chaos soak: 100 deployments under injected faults, every
 #                     invariant checked (as root; docs/reliability.md)
 #   make stops        STOPS (50) clean stops each of droverd (100 fleetsim agents,
@@ -49,7 +50,8 @@ SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h'
 
 PREFIX     ?= /usr/local
 
-.PHONY: all build deps test asan fuzz format format-check demo demo-down soak clean package install \
+.PHONY: all build deps test asan fuzz format format-check demo demo-systemd demo-down soak clean \
+	package install \
 	bench bench-full bench-deps stops
 
 all: build
@@ -111,6 +113,11 @@ format-check:
 # as root. demo-down removes what an interrupted run left (kill -9).
 demo: deps build
 	E2E_BUILD_DIR="$(CURDIR)/$(BUILD)" bash tests/e2e/demo.sh
+
+# The demo plus its systemd tier (DEMO_SYSTEMD=1): a booted Debian machine
+# (systemd-nspawn) runs a service with driver: systemd; about a minute more.
+demo-systemd: deps build
+	DEMO_SYSTEMD=1 E2E_BUILD_DIR="$(CURDIR)/$(BUILD)" bash tests/e2e/demo.sh
 
 demo-down:
 	bash tests/e2e/cleanup.sh --all-mine

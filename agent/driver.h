@@ -105,6 +105,11 @@ extern const struct driver_ops driver_systemd_ops;
 /* The driver for a spec's Driver value; NULL if unknown. */
 const struct driver_ops *driver_find(Drover__Driver d);
 
+/* The systemd driver's unit of a service's instance: "drover-SVC.service",
+ * or "drover-SVC@SLOT.service" when slot is not empty (its output is in
+ * the journal under that name). */
+void driver_systemd_unit(const char *service, const char *slot, char *buf, size_t size);
+
 /* Fill in->name from service and slot. */
 void driver_instance_name(struct driver_instance *in);
 

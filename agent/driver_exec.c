@@ -34,18 +34,15 @@
 #include "pidfile.h"
 #include "privs.h"
 #include "proc.h"
-#include "puller.h"
-#include "unpack.h"
+#include "relprep.h"
 
-#define LOG_MAX_DEFAULT   (10ul << 20)
-#define LOG_KEEP_DEFAULT  3
-#define QUICK_EXIT_MS     10000 /* an exit sooner than this after a start is a crash */
-#define CRASHLOOP_AFTER   3     /* quick exits in a row */
-#define BACKOFF_FIRST_MS  1000
-#define BACKOFF_MAX_MS    30000
-#define GRACE_DEFAULT_MS  10000
-#define FILE_MODE_DEFAULT 0640
-#define SETID_LIST_MAX    (1u << 20)
+#define LOG_MAX_DEFAULT  (10ul << 20)
+#define LOG_KEEP_DEFAULT 3
+#define QUICK_EXIT_MS    10000 /* an exit sooner than this after a start is a crash */
+#define CRASHLOOP_AFTER  3     /* quick exits in a row */
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_MAX_MS   30000
+#define GRACE_DEFAULT_MS 10000
 
 struct sup {
 	struct sup *next;
@@ -190,35 +187,7 @@ static void log_path(struct exec_state *x, const char *name, char *buf, size_t s
 
 /* --- launching --- */
 
-/* The image's Entrypoint+Cmd, Env and WorkingDir (image-config.json). */
-struct imgcfg {
-	json_t *root;
-	json_t *argv; /* array or NULL */
-	json_t *env;
-	const char *workdir;
-};
-
-static void imgcfg_load(const char *release_dir, struct imgcfg *ic)
-{
-	char path[4200];
-	json_t *c, *ep, *cmd;
-
-	memset(ic, 0, sizeof(*ic));
-	snprintf(path, sizeof(path), "%s/image-config.json", release_dir);
-	ic->root = json_load_file(path, 0, NULL);
-	c = json_object_get(ic->root, "config");
-	ep = json_object_get(c, "Entrypoint");
-	cmd = json_object_get(c, "Cmd");
-	ic->argv = json_array();
-	if (json_is_array(ep))
-		json_array_extend(ic->argv, ep);
-	if (json_is_array(cmd))
-		json_array_extend(ic->argv, cmd);
-	ic->env = json_object_get(c, "Env");
-	ic->workdir = json_string_value(json_object_get(c, "WorkingDir"));
-}
-
-static int build_argv(const struct sup *s, const struct imgcfg *ic, char ***out)
+static int build_argv(const struct sup *s, const struct relprep_image *ic, char ***out)
 {
 	size_t n = s->spec->n_command ? s->spec->n_command : json_array_size(ic->argv);
 	char **a;
@@ -241,145 +210,6 @@ static int build_argv(const struct sup *s, const struct imgcfg *ic, char ***out)
 	return DRV_OK;
 }
 
-static int build_env(const struct sup *s, const struct imgcfg *ic, const char *root,
-                     struct proc_env *env)
-{
-	char port[16];
-	int rc = proc_env_set(env, "PATH", PROC_DEFAULT_PATH);
-	size_t i;
-	json_t *v;
-
-	if (rc == DRV_OK)
-		rc = proc_env_set(env, "HOME", "/");
-	json_array_foreach(ic->env, i, v)
-	{
-		const char *kv = json_string_value(v), *eq = kv ? strchr(kv, '=') : NULL;
-		char key[256];
-		if (rc != DRV_OK || eq == NULL || (size_t)(eq - kv) >= sizeof(key))
-			continue;
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
-		rc = proc_env_set(env, key, eq + 1);
-	}
-	for (i = 0; rc == DRV_OK && i < s->spec->n_env; i++)
-		rc = proc_env_set(env, s->spec->env[i]->key, s->spec->env[i]->value);
-	snprintf(port, sizeof(port), "%u", s->spec->port);
-	if (rc == DRV_OK)
-		rc = proc_env_set(env, "DROVER_SERVICE", s->service);
-	if (rc == DRV_OK)
-		rc = proc_env_set(env, "DROVER_VERSION", s->spec->version);
-	if (rc == DRV_OK)
-		rc = proc_env_set(env, "DROVER_SLOT", s->slot);
-	if (rc == DRV_OK)
-		rc = proc_env_set(env, "DROVER_PORT", port);
-	if (rc == DRV_OK && s->spec->isolation != DROVER__ISOLATION__ISOLATION_CHROOT)
-		rc = proc_env_set(env, "DROVER_ROOT", root);
-	return rc;
-}
-
-/* The file at path (already written beneath root_fd) belongs to the service. */
-static int give_file(int root_fd, const char *path, const struct privs *pv, char *err, size_t size)
-{
-	int fd;
-
-	if (!pv->change_ids)
-		return DRV_OK;
-	while (*path == '/')
-		path++;
-	fd = fs_open_beneath(root_fd, path, O_PATH | O_NOFOLLOW, 0);
-	if (fd < 0 || fchownat(fd, "", pv->uid, pv->gid, AT_EMPTY_PATH) < 0) {
-		snprintf(err, size, "file /%s: cannot give it to %s: %s", path, pv->user,
-		         strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return DRV_ESYS;
-	}
-	close(fd);
-	return DRV_OK;
-}
-
-static int write_files(const struct sup *s, const char *root, const struct privs *pv, char *err,
-                       size_t size)
-{
-	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = DRV_OK;
-
-	if (fd < 0)
-		return snprintf(err, size, "release root %s: %s", root, strerror(errno)),
-		       DRV_ENOENT;
-	for (size_t i = 0; rc == DRV_OK && i < s->spec->n_files; i++) {
-		const Drover__File *f = s->spec->files[i];
-		rc = unpack_write_file(fd, f->path, f->content.data, f->content.len,
-		                       f->mode ? f->mode : FILE_MODE_DEFAULT, err, size);
-		if (rc == DRV_OK)
-			rc = give_file(fd, f->path, pv, err, size);
-	}
-	close(fd);
-	return rc;
-}
-
-/* RELEASE/setid lists the files whose setuid/setgid bits the puller removed.
- * A release without it was unpacked by an older agent: strip it now. */
-static int setid_list(const char *release_dir, int rfd, char **list, size_t *len)
-{
-	char path[4200];
-	size_t n = 0;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/setid", release_dir);
-	rc = drv_read_file(path, SETID_LIST_MAX, list, len);
-	if (rc != DRV_ENOENT)
-		return rc;
-	rc = unpack_strip_setid(rfd, list, len, &n);
-	if (rc == DRV_OK)
-		rc = drv_write_atomic(path, *list != NULL ? *list : "", *len, 0600);
-	if (rc == DRV_OK && n > 0)
-		drv_warn("exec",
-		         "removed setuid/setgid bits from a release an older agent unpacked",
-		         "release=%s files=%zu", release_dir, n);
-	return rc;
-}
-
-/* The release is readable by the service's group only (0750 root:GID), and
- * its setuid/setgid files get their bits back only with keep_setid. */
-static int secure_release(const struct sup *s, const char *root, const struct privs *pv, char *err,
-                          size_t size)
-{
-	char *list = NULL;
-	size_t len = 0;
-	int fd = open(s->release_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rfd;
-	int rc = DRV_OK;
-
-	if (fd < 0)
-		return snprintf(err, size, "release %s: %s", s->release_dir, strerror(errno)),
-		       DRV_ENOENT;
-	if ((geteuid() == 0 && fchown(fd, 0, pv->change_ids ? pv->gid : 0) < 0) ||
-	    fchmod(fd, 0750) < 0)
-		rc = (snprintf(err, size, "release %s: cannot set its owner and mode: %s",
-		               s->release_dir, strerror(errno)),
-		      DRV_ESYS);
-	close(fd);
-	if (rc != DRV_OK)
-		return rc;
-	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rfd < 0 || setid_list(s->release_dir, rfd, &list, &len) != DRV_OK ||
-	    unpack_apply_setid(rfd, list, len, s->spec->keep_setid) != DRV_OK)
-		rc = (snprintf(err, size, "release %s: cannot %s setuid/setgid bits",
-		               s->release_dir, s->spec->keep_setid ? "restore" : "remove"),
-		      DRV_ESYS);
-	if (rfd >= 0)
-		close(rfd);
-	free(list);
-	return rc;
-}
-
-static bool has_dotdot(const char *s)
-{
-	for (const char *p = s; (p = strstr(p, "..")) != NULL; p += 2) {
-		if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
-			return true;
-	}
-	return false;
-}
-
 /* The program of the command, resolved inside the release root as if it
  * were "/" (an absolute symlink in the image never reaches the host). A
  * binary is executed through the descriptor (fd >= 0); a script (#!) by its
@@ -392,44 +222,18 @@ struct program {
 static int open_program(const char *root, const char *cmd, bool chroot_on, struct program *pg,
                         char *err, size_t size)
 {
-	char real_root[4096], link[64], real[4200];
-	struct stat st;
-	char magic[2] = {0};
-	ssize_t n;
-	int rfd, fd;
+	char real[4200], magic[2] = {0};
+	size_t root_len;
+	int fd, rc;
 
 	pg->fd = -1;
-	if (cmd[0] != '/')
-		return snprintf(err, size, "command '%s' must be an absolute path inside the image",
-		                cmd),
-		       DRV_EINVAL;
-	if (has_dotdot(cmd))
-		return snprintf(err, size, "command '%s': '..' is not allowed in the path", cmd),
-		       DRV_EINVAL;
-	if (realpath(root, real_root) == NULL ||
-	    (rfd = open(real_root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return snprintf(err, size, "release root %.300s: %s", root, strerror(errno)),
-		       DRV_ENOENT;
-	fd = fs_open_in_root(rfd, cmd + 1, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-	close(rfd);
-	if (fd < 0)
-		return snprintf(err, size, "command %s: %s in the image%s", cmd, strerror(errno),
-		                errno == ENOENT ? " (symlinks resolve inside the release)" : ""),
-		       DRV_ENOENT;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, real, sizeof(real) - 1);
-	real[n > 0 ? n : 0] = '\0';
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0 || n <= 0 ||
-	    strncmp(real, real_root, strlen(real_root)) != 0 || real[strlen(real_root)] != '/') {
-		close(fd);
-		return snprintf(err, size, "command %s is not an executable file inside the image",
-		                cmd),
-		       DRV_EPERM;
-	}
+	rc = relprep_program(root, cmd, O_RDONLY | O_NONBLOCK | O_NOCTTY, &fd, real, sizeof(real),
+	                     &root_len, err, size);
+	if (rc != DRV_OK)
+		return rc;
 	if (pread(fd, magic, sizeof(magic), 0) == 2 && magic[0] == '#' && magic[1] == '!') {
 		/* The kernel hands a script to its interpreter by path. */
-		snprintf(pg->path, sizeof(pg->path), "%s",
-		         chroot_on ? real + strlen(real_root) : real);
+		snprintf(pg->path, sizeof(pg->path), "%s", chroot_on ? real + root_len : real);
 		close(fd);
 		return DRV_OK;
 	}
@@ -468,7 +272,12 @@ static int service_privs(const struct sup *s, struct privs *pv, char *err, size_
 }
 
 /* Everything launch needs before the fork. */
-static int launch_prepare(struct sup *s, const char *root, const struct imgcfg *ic,
+static int env_add(const char *key, const char *value, void *env)
+{
+	return proc_env_set(env, key, value);
+}
+
+static int launch_prepare(struct sup *s, const char *root, const struct relprep_image *ic,
                           struct privs *pv, char ***argv, struct proc_env *env, struct program *pg,
                           char *err, size_t size)
 {
@@ -481,13 +290,11 @@ static int launch_prepare(struct sup *s, const char *root, const struct imgcfg *
 	if (realpath(root, real_root) == NULL)
 		snprintf(real_root, sizeof(real_root), "%s", root);
 	if (rc == DRV_OK)
-		rc = secure_release(s, root, pv, err, size);
-	if (rc == DRV_OK)
-		rc = write_files(s, root, pv, err, size);
+		rc = relprep_secure(s->release_dir, s->spec, pv, err, size);
 	if (rc == DRV_OK && (rc = build_argv(s, ic, argv)) == DRV_EINVAL)
 		snprintf(err, size, "%s: no command in the instruction or the image", s->name);
 	if (rc == DRV_OK)
-		rc = build_env(s, ic, real_root, env);
+		rc = relprep_env(s->spec, s->service, s->slot, ic, real_root, env_add, env);
 	if (rc == DRV_OK &&
 	    (rc = open_program(root, (*argv)[0], chroot_on, pg, why, sizeof(why))) != DRV_OK)
 		snprintf(err, size, "%s: %s", s->name, why);
@@ -500,7 +307,7 @@ static int launch(struct exec_state *x, struct sup *s, char *err, size_t size)
 	char root[4200], pidf[4200], rundir[4200], cwd[8400];
 	bool chroot_on = s->spec->isolation == DROVER__ISOLATION__ISOLATION_CHROOT;
 	struct program pg = {.fd = -1};
-	struct imgcfg ic;
+	struct relprep_image ic;
 	struct proc_env env;
 	struct privs pv;
 	char **argv = NULL;
@@ -508,7 +315,7 @@ static int launch(struct exec_state *x, struct sup *s, char *err, size_t size)
 	pid_t pid;
 
 	snprintf(root, sizeof(root), "%s/rootfs", s->release_dir);
-	imgcfg_load(s->release_dir, &ic);
+	relprep_image_load(s->release_dir, &ic);
 	proc_env_init(&env);
 	rc = launch_prepare(s, root, &ic, &pv, &argv, &env, &pg, err, size);
 	if (rc != DRV_OK)
@@ -551,8 +358,7 @@ out:
 		close(logfd);
 	proc_argv_free(argv);
 	proc_env_free(&env);
-	json_decref(ic.root);
-	json_decref(ic.argv);
+	relprep_image_free(&ic);
 	return rc;
 }
 
@@ -727,15 +533,7 @@ static int prepare(void *state, struct driver_instance *in, bool local_only, cha
 {
 	struct exec_state *x = state;
 
-	if (local_only) {
-		if (!puller_has_release(x->env.puller, in->service, in->digest))
-			return snprintf(err, size, "release %s of %s is no longer on this host",
-			                in->digest, in->service),
-			       DRV_ENOENT;
-		return puller_release_dir(x->env.puller, in->service, in->digest, dir_out);
-	}
-	return puller_stage(x->env.puller, in->service, in->reference, in->digest, in->deadline_ms,
-	                    dir_out, in->pull_stats, err, size);
+	return relprep_stage(x->env.puller, in, local_only, dir_out, err, size);
 }
 
 /* Stop s's process (locked). */

@@ -45,19 +45,16 @@
 #include "log.h"
 #include "privs.h"
 #include "proc.h"
-#include "puller.h"
-#include "unpack.h"
+#include "relprep.h"
 
-#define UNIT_DIR_DEFAULT  "/etc/systemd/system"
-#define WANTS_DIR         "multi-user.target.wants"
-#define UNIT_PREFIX       "drover-"
-#define UNIT_NAME_MAX     (DRIVER_INSTANCE_MAX + 16)
-#define UNIT_TEXT_MAX     (256u << 10)
-#define GRACE_DEFAULT_MS  10000
-#define FILE_MODE_DEFAULT 0640
-#define SETID_LIST_MAX    (1u << 20)
-#define START_WAIT_MS     10000
-#define NOTICES_MAX       16
+#define UNIT_DIR_DEFAULT "/etc/systemd/system"
+#define WANTS_DIR        "multi-user.target.wants"
+#define UNIT_PREFIX      "drover-"
+#define UNIT_NAME_MAX    (DRIVER_INSTANCE_MAX + 16)
+#define UNIT_TEXT_MAX    (256u << 10)
+#define GRACE_DEFAULT_MS 10000
+#define START_WAIT_MS    10000
+#define NOTICES_MAX      16
 
 static const char *const SD_DEST = "org.freedesktop.systemd1";
 #define SD_PATH      "/org/freedesktop/systemd1"
@@ -97,12 +94,17 @@ struct sd_state {
 
 /* --- names --- */
 
+void driver_systemd_unit(const char *service, const char *slot, char *buf, size_t size)
+{
+	if (slot != NULL && slot[0] != '\0')
+		snprintf(buf, size, UNIT_PREFIX "%s@%s.service", service, slot);
+	else
+		snprintf(buf, size, UNIT_PREFIX "%s.service", service);
+}
+
 static void unit_name(const struct driver_instance *in, char *buf, size_t size)
 {
-	if (in->slot != NULL && in->slot[0] != '\0')
-		snprintf(buf, size, UNIT_PREFIX "%s@%s.service", in->service, in->slot);
-	else
-		snprintf(buf, size, UNIT_PREFIX "%s.service", in->service);
+	driver_systemd_unit(in->service, in->slot, buf, size);
 }
 
 static void unit_path(const struct sd_state *x, const char *unit, char *buf, size_t size)
@@ -321,98 +323,40 @@ static bool bpath(struct buf *b, const char *s)
 	return true;
 }
 
-/* The image's Entrypoint+Cmd, Env and WorkingDir (image-config.json). */
-struct imgcfg {
-	json_t *root, *argv, *env;
-	const char *workdir;
-};
-
-static void imgcfg_load(const char *release_dir, struct imgcfg *ic)
-{
-	char path[4200];
-	json_t *c, *ep, *cmd;
-
-	memset(ic, 0, sizeof(*ic));
-	snprintf(path, sizeof(path), "%s/image-config.json", release_dir);
-	ic->root = json_load_file(path, 0, NULL);
-	c = json_object_get(ic->root, "config");
-	ep = json_object_get(c, "Entrypoint");
-	cmd = json_object_get(c, "Cmd");
-	ic->argv = json_array();
-	if (json_is_array(ep))
-		json_array_extend(ic->argv, ep);
-	if (json_is_array(cmd))
-		json_array_extend(ic->argv, cmd);
-	ic->env = json_object_get(c, "Env");
-	ic->workdir = json_string_value(json_object_get(c, "WorkingDir"));
-}
-
-static void imgcfg_free(struct imgcfg *ic)
-{
-	json_decref(ic->argv);
-	json_decref(ic->root);
-}
-
-static bool has_dotdot(const char *s)
-{
-	for (const char *p = s; (p = strstr(p, "..")) != NULL; p += 2)
-		if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
-			return true;
-	return false;
-}
-
 /* The program's real path beneath root (symlinks resolved inside it), for
  * ExecStart= of a service that is not chrooted. */
 static int program_path(const char *root, const char *cmd, char *out, size_t out_size, char *err,
                         size_t size)
 {
-	char real_root[4096], link[64], real[4200];
-	struct stat st;
-	ssize_t n;
-	int rfd, fd;
+	size_t root_len;
+	int fd, rc = relprep_program(root, cmd, O_PATH, &fd, out, out_size, &root_len, err, size);
 
-	if (cmd[0] != '/' || has_dotdot(cmd))
-		return snprintf(err, size,
-		                "command '%s' must be an absolute path inside the image, without "
-		                "'..'",
-		                cmd),
-		       DRV_EINVAL;
-	if (realpath(root, real_root) == NULL ||
-	    (rfd = open(real_root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return snprintf(err, size, "release root %.300s: %s", root, strerror(errno)),
-		       DRV_ENOENT;
-	fd = fs_open_in_root(rfd, cmd + 1, O_PATH);
-	close(rfd);
-	if (fd < 0)
-		return snprintf(err, size, "command %s: %s in the image", cmd, strerror(errno)),
-		       DRV_ENOENT;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, real, sizeof(real) - 1);
-	real[n > 0 ? n : 0] = '\0';
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0 || n <= 0 ||
-	    strncmp(real, real_root, strlen(real_root)) != 0 || real[strlen(real_root)] != '/') {
+	if (rc == DRV_OK)
 		close(fd);
-		return snprintf(err, size, "command %s is not an executable file inside the image",
-		                cmd),
-		       DRV_EPERM;
-	}
-	close(fd);
-	snprintf(out, out_size, "%s", real);
-	return DRV_OK;
+	return rc;
 }
 
-static void env_line(struct buf *b, const char *key, const char *value, bool *ok)
+struct env_out {
+	struct buf *b;
+	bool ok;
+};
+
+/* One Environment= line (a relprep_env callback); a value a unit file
+ * cannot hold makes the unit invalid, reported once the list is done. */
+static int env_line(const char *key, const char *value, void *arg)
 {
+	struct env_out *eo = arg;
 	char kv[8192];
 
 	if (snprintf(kv, sizeof(kv), "%s=%s", key, value) >= (int)sizeof(kv)) {
-		*ok = false;
-		return;
+		eo->ok = false;
+		return DRV_OK;
 	}
-	bput(b, "Environment=");
-	if (!bquote(b, kv, false))
-		*ok = false;
-	bput(b, "\n");
+	bput(eo->b, "Environment=");
+	if (!bquote(eo->b, kv, false))
+		eo->ok = false;
+	bput(eo->b, "\n");
+	return DRV_OK;
 }
 
 static const char *opt(const char *s, const char *dflt)
@@ -427,8 +371,8 @@ static int unit_text(const struct driver_instance *in, const struct privs *pv, s
 	const Drover__ServiceSpec *sp = in->spec;
 	const Drover__SystemdOptions *so = sp->systemd;
 	bool chroot_on = sp->isolation == DROVER__ISOLATION__ISOLATION_CHROOT, ok = true;
-	char root[4200], prog[4300], port[16];
-	struct imgcfg ic;
+	char root[4200], prog[4300];
+	struct relprep_image ic;
 	size_t argc;
 	int rc = DRV_OK;
 
@@ -437,10 +381,10 @@ static int unit_text(const struct driver_instance *in, const struct privs *pv, s
 	if (realpath(prog, root) == NULL)
 		return snprintf(err, size, "release root %.300s: %s", prog, strerror(errno)),
 		       DRV_ENOENT;
-	imgcfg_load(in->release_dir, &ic);
+	relprep_image_load(in->release_dir, &ic);
 	argc = sp->n_command ? sp->n_command : json_array_size(ic.argv);
 	if (argc == 0) {
-		imgcfg_free(&ic);
+		relprep_image_free(&ic);
 		return snprintf(err, size, "%s: no command (none in the plan or the image)",
 		                in->name),
 		       DRV_EINVAL;
@@ -455,7 +399,7 @@ static int unit_text(const struct driver_instance *in, const struct privs *pv, s
 			if (rc != DRV_OK)
 				break;
 			a = prog;
-		} else if (i == 0 && (a[0] != '/' || has_dotdot(a))) {
+		} else if (i == 0 && (a[0] != '/' || relprep_has_dotdot(a))) {
 			rc = (snprintf(err, size,
 			               "command '%s' must be an absolute path without '..'", a),
 			      DRV_EINVAL);
@@ -483,12 +427,13 @@ static int unit_text(const struct driver_instance *in, const struct privs *pv, s
 		}
 	}
 	if (rc != DRV_OK) {
-		imgcfg_free(&ic);
+		relprep_image_free(&ic);
 		return rc;
 	}
 	bput(b, "\n");
-	const char *wdir =
-	        ic.workdir && ic.workdir[0] == '/' && !has_dotdot(ic.workdir) ? ic.workdir : "/";
+	const char *wdir = ic.workdir && ic.workdir[0] == '/' && !relprep_has_dotdot(ic.workdir)
+	                           ? ic.workdir
+	                           : "/";
 	char wd[4400];
 	if (chroot_on) {
 		bput(b, "RootDirectory=");
@@ -500,7 +445,7 @@ static int unit_text(const struct driver_instance *in, const struct privs *pv, s
 	}
 	bput(b, "WorkingDirectory=");
 	if (!ok || !bpath(b, wd)) {
-		imgcfg_free(&ic);
+		relprep_image_free(&ic);
 		return snprintf(err, size,
 		                "%s: the release path or working directory '%.200s' has characters "
 		                "a unit file cannot hold",
@@ -509,29 +454,10 @@ static int unit_text(const struct driver_instance *in, const struct privs *pv, s
 	}
 	bput(b, "\n");
 	/* environment: PATH, HOME, the image's, the plan's, then drover's */
-	env_line(b, "PATH", PROC_DEFAULT_PATH, &ok);
-	env_line(b, "HOME", "/", &ok);
-	size_t i;
-	json_t *v;
-	json_array_foreach(ic.env, i, v)
-	{
-		const char *kv = json_string_value(v), *eq = kv ? strchr(kv, '=') : NULL;
-		char key[256];
-		if (eq == NULL || eq == kv || (size_t)(eq - kv) >= sizeof(key))
-			continue;
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
-		env_line(b, key, eq + 1, &ok);
-	}
-	for (i = 0; i < sp->n_env; i++)
-		env_line(b, sp->env[i]->key, sp->env[i]->value, &ok);
-	snprintf(port, sizeof(port), "%u", sp->port);
-	env_line(b, "DROVER_SERVICE", in->service, &ok);
-	env_line(b, "DROVER_VERSION", sp->version ? sp->version : "", &ok);
-	env_line(b, "DROVER_SLOT", in->slot ? in->slot : "", &ok);
-	env_line(b, "DROVER_PORT", port, &ok);
-	if (!chroot_on)
-		env_line(b, "DROVER_ROOT", root, &ok);
-	imgcfg_free(&ic);
+	struct env_out eo = {.b = b, .ok = ok};
+	relprep_env(sp, in->service, in->slot, &ic, root, env_line, &eo);
+	ok = eo.ok;
+	relprep_image_free(&ic);
 	if (!ok)
 		return snprintf(err, size,
 		                "%s: an environment variable has a control character or "
@@ -597,71 +523,6 @@ static int check_options(const Drover__SystemdOptions *so, char *err, size_t siz
 		                "driver systemd: invalid unit options in the instruction"),
 		       DRV_EINVAL;
 	return DRV_OK;
-}
-
-/* --- the release: files, owner and modes (as the exec driver does) --- */
-
-static int give_file(int root_fd, const char *path, const struct privs *pv, char *err, size_t size)
-{
-	int fd;
-
-	if (!pv->change_ids)
-		return DRV_OK;
-	while (*path == '/')
-		path++;
-	fd = fs_open_beneath(root_fd, path, O_PATH | O_NOFOLLOW, 0);
-	if (fd < 0 || fchownat(fd, "", pv->uid, pv->gid, AT_EMPTY_PATH) < 0) {
-		snprintf(err, size, "file /%s: cannot give it to %s: %s", path, pv->user,
-		         strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return DRV_ESYS;
-	}
-	close(fd);
-	return DRV_OK;
-}
-
-static int prepare_release(const struct driver_instance *in, const struct privs *pv, char *err,
-                           size_t size)
-{
-	const Drover__ServiceSpec *sp = in->spec;
-	char root[4200], path[4200], *list = NULL;
-	size_t len = 0;
-	int fd, rc = DRV_OK;
-
-	snprintf(root, sizeof(root), "%s/rootfs", in->release_dir);
-	fd = open(in->release_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return snprintf(err, size, "release %s: %s", in->release_dir, strerror(errno)),
-		       DRV_ENOENT;
-	if ((geteuid() == 0 && fchown(fd, 0, pv->change_ids ? pv->gid : 0) < 0) ||
-	    fchmod(fd, 0750) < 0)
-		rc = (snprintf(err, size, "release %s: cannot set its owner and mode: %s",
-		               in->release_dir, strerror(errno)),
-		      DRV_ESYS);
-	close(fd);
-	if (rc != DRV_OK)
-		return rc;
-	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return snprintf(err, size, "release root %s: %s", root, strerror(errno)),
-		       DRV_ENOENT;
-	for (size_t i = 0; rc == DRV_OK && i < sp->n_files; i++) {
-		const Drover__File *f = sp->files[i];
-		rc = unpack_write_file(fd, f->path, f->content.data, f->content.len,
-		                       f->mode ? f->mode : FILE_MODE_DEFAULT, err, size);
-		if (rc == DRV_OK)
-			rc = give_file(fd, f->path, pv, err, size);
-	}
-	snprintf(path, sizeof(path), "%s/setid", in->release_dir);
-	if (rc == DRV_OK && drv_read_file(path, SETID_LIST_MAX, &list, &len) == DRV_OK &&
-	    unpack_apply_setid(fd, list, len, sp->keep_setid) != DRV_OK)
-		rc = (snprintf(err, size, "release %s: cannot %s setuid/setgid bits",
-		               in->release_dir, sp->keep_setid ? "restore" : "remove"),
-		      DRV_ESYS);
-	free(list);
-	close(fd);
-	return rc;
 }
 
 /* --- notices (delivered outside every lock: the receiver asks for status) --- */
@@ -857,15 +718,7 @@ static int prepare(void *state, struct driver_instance *in, bool local_only, cha
 {
 	struct sd_state *x = state;
 
-	if (local_only) {
-		if (!puller_has_release(x->env.puller, in->service, in->digest))
-			return snprintf(err, size, "release %s of %s is no longer on this host",
-			                in->digest, in->service),
-			       DRV_ENOENT;
-		return puller_release_dir(x->env.puller, in->service, in->digest, dir_out);
-	}
-	return puller_stage(x->env.puller, in->service, in->reference, in->digest, in->deadline_ms,
-	                    dir_out, in->pull_stats, err, size);
+	return relprep_stage(x->env.puller, in, local_only, dir_out, err, size);
 }
 
 /* Write and enable the unit file (locked). */
@@ -886,7 +739,7 @@ static int install_unit(struct sd_state *x, const struct driver_instance *in, co
 		                   in->spec->capabilities, in->spec->n_capabilities,
 		                   !in->spec->keep_setid, &pv, err, size);
 	if (rc == DRV_OK)
-		rc = prepare_release(in, &pv, err, size);
+		rc = relprep_secure(in->release_dir, in->spec, &pv, err, size);
 	if (rc != DRV_OK)
 		return rc;
 	b.p = malloc(b.cap);

@@ -16,6 +16,8 @@
 #include "clock.h"
 #include "err.h"
 #include "hook.h"
+#include "driver.h"
+#include "logjournal.h"
 #include "logread.h"
 #include "log.h"
 #include "runtime.h"
@@ -203,14 +205,37 @@ static int dispatch(struct executor *ex, const Drover__Instruction *ins, struct 
 	}
 }
 
+/* The journal unit of rq's service when the systemd driver runs its
+ * current release (the slot asked, else the current release's); false:
+ * the service logs to LOG_DIR. */
+static bool journal_unit(struct executor *ex, const Drover__LogRequest *rq, char *unit, size_t size)
+{
+	struct state_release cur;
+	bool sd;
+
+	if (state_release_get(ex->st, rq->service, ROLE_CURRENT, &cur) != DRV_OK)
+		return false;
+	sd = cur.spec != NULL && cur.spec->driver == DROVER__DRIVER__DRIVER_SYSTEMD;
+	if (sd)
+		driver_systemd_unit(rq->service, rq->slot[0] != '\0' ? rq->slot : cur.slot, unit,
+		                    size);
+	state_release_clear(&cur);
+	return sd;
+}
+
 /* ACTION_READ_LOG: the answer goes in the report's log chunk; the text is
  * not kept in the agent's state (logs may hold secrets). */
 static void read_log(struct executor *ex, const Drover__Instruction *ins, struct step_outcome *o,
                      struct logread *lr)
 {
-	char why[300] = "";
+	char why[300] = "", unit[200];
+	int rc;
 
-	if (logread_read(ex->log_dir, ins->log, lr, why, sizeof(why)) != DRV_OK)
+	if (journal_unit(ex, ins->log, unit, sizeof(unit)))
+		rc = logjournal_read(unit, ins->log, lr, why, sizeof(why));
+	else
+		rc = logread_read(ex->log_dir, ins->log, lr, why, sizeof(why));
+	if (rc != DRV_OK)
 		step_fail(o, "%s", why);
 	else
 		step_ok(o, "%zu bytes of %s", lr->len, lr->instance);

@@ -100,14 +100,24 @@ static void keep_lines(struct logread *out, uint32_t lines)
 	}
 }
 
+size_t logread_cap(const Drover__LogRequest *rq)
+{
+	return rq->max_bytes > 0 && rq->max_bytes < LOGREAD_BYTES_MAX ? rq->max_bytes
+	                                                              : LOGREAD_BYTES_MAX;
+}
+
+uint32_t logread_lines(const Drover__LogRequest *rq)
+{
+	return rq->lines > 0 && rq->lines <= LOGREAD_LINES_MAX ? rq->lines : LOGREAD_LINES_DEFAULT;
+}
+
 int logread_read(const char *log_dir, const Drover__LogRequest *rq, struct logread *out, char *why,
                  size_t why_cap)
 {
 	char path[4400];
 	struct stat st;
-	size_t cap = rq->max_bytes > 0 && rq->max_bytes < LOGREAD_BYTES_MAX ? rq->max_bytes
-	                                                                    : LOGREAD_BYTES_MAX;
-	uint32_t lines = rq->lines > 0 && rq->lines < LOGREAD_LINES_MAX ? rq->lines : 100;
+	size_t cap = logread_cap(rq);
+	uint32_t lines = logread_lines(rq);
 	uint64_t from;
 	int fd, rc;
 
@@ -142,37 +152,22 @@ int logread_read(const char *log_dir, const Drover__LogRequest *rq, struct logre
 	return rc;
 }
 
-void logread_tail_line(const char *log_dir, const char *instance, size_t lines, char *out,
-                       size_t max)
+void logread_join(const struct logread *lr, char *out, size_t max)
 {
-	Drover__LogRequest rq = DROVER__LOG_REQUEST__INIT;
-	char why[200], name[160], *at, *joined;
-	struct logread lr;
+	char *joined;
 	size_t o = 0;
 
 	out[0] = '\0';
 	if (max == 0)
 		return;
-	snprintf(name, sizeof(name), "%s", instance);
-	at = strchr(name, '@');
-	if (at != NULL)
-		*at++ = '\0';
-	rq.service = name;
-	rq.slot = at != NULL ? at : "";
-	rq.lines = (uint32_t)lines;
-	rq.max_bytes = 4096;
-	if (logread_read(log_dir, &rq, &lr, why, sizeof(why)) != DRV_OK)
+	joined = malloc(lr->len * 3 + 1);
+	if (joined == NULL)
 		return;
-	joined = malloc(lr.len * 3 + 1);
-	if (joined == NULL) {
-		free(lr.text);
-		return;
-	}
-	for (size_t i = 0; i < lr.len; i++) {
-		unsigned char c = (unsigned char)lr.text[i];
+	for (size_t i = 0; i < lr->len; i++) {
+		unsigned char c = (unsigned char)lr->text[i];
 
 		if (c == '\n') {
-			if (i + 1 < lr.len) {
+			if (i + 1 < lr->len) {
 				memcpy(joined + o, " | ", 3);
 				o += 3;
 			}
@@ -187,5 +182,28 @@ void logread_tail_line(const char *log_dir, const char *instance, size_t lines, 
 	else
 		snprintf(out, max, "%s", joined);
 	free(joined);
+}
+
+void logread_tail_line(const char *log_dir, const char *instance, size_t lines, char *out,
+                       size_t max)
+{
+	Drover__LogRequest rq = DROVER__LOG_REQUEST__INIT;
+	char why[200], name[160], *at;
+	struct logread lr;
+
+	out[0] = '\0';
+	if (max == 0)
+		return;
+	snprintf(name, sizeof(name), "%s", instance);
+	at = strchr(name, '@');
+	if (at != NULL)
+		*at++ = '\0';
+	rq.service = name;
+	rq.slot = at != NULL ? at : "";
+	rq.lines = (uint32_t)lines;
+	rq.max_bytes = 4096;
+	if (logread_read(log_dir, &rq, &lr, why, sizeof(why)) != DRV_OK)
+		return;
+	logread_join(&lr, out, max);
 	free(lr.text);
 }

@@ -23,6 +23,7 @@
 #include "fileshash.h"
 #include "health.h"
 #include "log.h"
+#include "logjournal.h"
 #include "logread.h"
 #include "puller.h"
 
@@ -416,9 +417,15 @@ static int with_output(struct runtime *rt, const struct driver_instance *in, str
 	char tail[FAIL_OUTPUT_MAX + 1];
 	size_t n = strlen(o->message);
 
-	if (rt->cfg.log_dir == NULL)
+	if (in->spec->driver == DROVER__DRIVER__DRIVER_SYSTEMD) {
+		char unit[200];
+		driver_systemd_unit(in->service, in->slot, unit, sizeof(unit));
+		logjournal_tail_line(unit, FAIL_OUTPUT_LINES, tail, sizeof(tail));
+	} else if (rt->cfg.log_dir != NULL) {
+		logread_tail_line(rt->cfg.log_dir, in->name, FAIL_OUTPUT_LINES, tail, sizeof(tail));
+	} else {
 		return DRV_OK;
-	logread_tail_line(rt->cfg.log_dir, in->name, FAIL_OUTPUT_LINES, tail, sizeof(tail));
+	}
 	if (tail[0] != '\0' && n + 16 < sizeof(o->message))
 		snprintf(o->message + n, sizeof(o->message) - n, "; last output: %s", tail);
 	return DRV_OK;

@@ -14,7 +14,7 @@
 #include "tokens.h"
 
 static const char usage[] =
-        "usage: droverd token create --role viewer|deployer|admin|alerts --name NAME "
+        "usage: droverd token create --role viewer|deployer|approver|admin|alerts --name NAME "
         "[--config FILE | --db PATH]\n"
         "       droverd token revoke NAME [--config FILE | --db PATH]\n"
         "       droverd token list [--json] [--config FILE | --db PATH]\n";
@@ -102,8 +102,8 @@ static int do_create(struct drv_sql *db, const struct token_opts *o)
 		return 2;
 	}
 	if (drv_role_parse(o->role, &role) != DRV_OK) {
-		fprintf(stderr,
-		        "droverd token: --role must be viewer, deployer, admin or alerts\n");
+		fprintf(stderr, "droverd token: --role must be viewer, deployer, approver, admin "
+		                "or alerts\n");
 		return 2;
 	}
 	rc = drv_token_create(db, o->name, role, token);

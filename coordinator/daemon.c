@@ -203,7 +203,8 @@ static int start_engine(struct droverd *d)
 	                                  .core = d->core,
 	                                  .events = d->events,
 	                                  .balancers = &d->conf.balancers,
-	                                  .prometheus = &d->conf.prometheus};
+	                                  .prometheus = &d->conf.prometheus,
+	                                  .outbound_allow = &d->conf.outbound_allow};
 	int rc = notify_new(&nc, &d->notifier);
 
 	if (rc != DRV_OK)
@@ -216,6 +217,7 @@ static int start_engine(struct droverd *d)
 	d->deploy_api.balancers = &d->conf.balancers;
 	d->deploy_api.prometheus = &d->conf.prometheus;
 	d->deploy_api.environments = &d->conf.environments;
+	d->deploy_api.outbound_allow = &d->conf.outbound_allow;
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 #include "http_server.h"
 #include "tokens.h"
 #include "log.h"
+#include "outbound.h"
 
 static int check_role(const void *v, char *why, size_t len)
 {
@@ -21,7 +22,8 @@ static int check_role(const void *v, char *why, size_t len)
 	if (drv_role_parse(*(char *const *)v, &r) != DRV_OK || r == DRV_ROLE_NONE ||
 	    r == DRV_ROLE_ALERTS) {
 		snprintf(why, len,
-		         "must be viewer, deployer or admin (alerts may only post alerts)");
+		         "must be viewer, deployer, approver or admin (alerts may only post "
+		         "alerts)");
 		return DRV_EINVAL;
 	}
 	return DRV_OK;
@@ -56,6 +58,16 @@ static int check_hostport(const void *v, char *why, size_t len)
 	return DRV_OK;
 }
 
+static int check_outbound(const void *v, char *why, size_t len)
+{
+	const struct drv_strlist *l = v;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (drv_outbound_check_entry(l->v[i], why, len) != DRV_OK)
+			return DRV_EINVAL;
+	return DRV_OK;
+}
+
 #define O(f) offsetof(struct droverd_conf, f)
 #define S    1000LL
 static const struct drv_cfg_opt options[] = {
@@ -65,7 +77,7 @@ static const struct drv_cfg_opt options[] = {
          "HOST:PORT of the HTTP API"},
         {"logs_role", DRV_CFG_STR, O(logs_role), "viewer", 0, 16, 0, check_role,
          "the weakest role that may read services' output (drover logs; logs may hold "
-         "secrets): viewer, deployer or admin"},
+         "secrets): viewer, deployer, approver or admin"},
         {"token_recheck", DRV_CFG_DURATION, O(token_recheck_ms), "30s", 100, 30 * S, 0, NULL,
          "an open event stream re-checks its API token this often and ends once it is revoked"},
         {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL, "SQLite database"},
@@ -114,6 +126,10 @@ static const struct drv_cfg_opt options[] = {
          "Prometheus servers plans' analysis may name (analysis: {prometheus: {server: NAME}}): "
          "NAME: {url: URL, timeout: 10s, bearer_token_file: FILE (mode 0600), ca_file: PEM}; "
          "see docs/plans.md"},
+        {"outbound.allow", DRV_CFG_STRLIST, O(outbound_allow), NULL, 0, 256, 0, check_outbound,
+         "URL prefixes droverd may request on a plan's behalf (notify webhooks, "
+         "analysis.http.url): http(s)://HOST[:PORT][/PATH]; a plan naming any other URL is "
+         "refused (none by default); see docs/security.md"},
         {"environments", DRV_CFG_EXTERN, O(environments), NULL, 0, 0, 0, NULL,
          "where plans may be deployed (environment: NAME or ?env=NAME): NAME: {labels: "
          "{K: V} (hosts allowed), vars: {NAME: value or {secret_file: FILE (mode 0600)}}}; "

@@ -38,6 +38,8 @@ struct droverd_conf {
 	struct drv_traffic_balancers balancers;
 	/* `prometheus`: the servers plans' analysis may name (prom_conf.h) */
 	struct drv_prom_servers prometheus;
+	/* `outbound.allow`: URL prefixes droverd may request for plans (outbound.h) */
+	struct drv_strlist outbound_allow;
 	/* `environments`: where plans may go, with their variables (env_conf.h) */
 	struct drv_plan_envs environments;
 	/* retention (model/retention.h): 0 is no limit of that kind */

@@ -1,7 +1,7 @@
 /*
- * alerts_api.c: POST /v1/alerts (alerts_api.h). The body is capped by the
- * HTTP server (1 MiB); its shape is checked here: {"alerts": [{"status":
- * "firing"|"resolved", "labels": {NAME: "value", ...}, "fingerprint"?}]},
+ * alerts_api.c: POST /v1/alerts (alerts_api.h). The body is capped at
+ * DRV_ALERTS_BODY_MAX by the route (413 naming the limit, audited); its shape is checked here:
+ * {"alerts": [{"status": "firing"|"resolved", "labels": {NAME: "value", ...}, "fingerprint"?}]},
  * everything else Alertmanager sends (version, groupKey, annotations,
  * startsAt, ...) is ignored. A malformed payload is answered 400; like
  * every POST the request is audited.
@@ -115,7 +115,9 @@ static const struct drv_http_route alerts_routes[] = {
         {.method = "POST",
          .pattern = "/v1/alerts",
          .min_role = DRV_ROLE_ALERTS,
-         .handler = alerts_post},
+         .handler = alerts_post,
+         .max_body = DRV_ALERTS_BODY_MAX,
+         .body_what = "an Alertmanager payload"},
 };
 
 int alerts_api_add_routes(struct drv_http_server *srv, struct deploy_engine *const *engine)

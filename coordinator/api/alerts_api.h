@@ -12,9 +12,10 @@
 #include "deploy_engine.h"
 #include "http_server.h"
 
-#define DRV_ALERTS_MAX       1000 /* alerts in one payload */
-#define DRV_ALERT_LABELS_MAX 64   /* labels of one alert */
-#define DRV_ALERT_VALUE_MAX  1024 /* bytes of a label name or value */
+#define DRV_ALERTS_MAX       1000          /* alerts in one payload */
+#define DRV_ALERTS_BODY_MAX  (1024 * 1024) /* bytes of one payload */
+#define DRV_ALERT_LABELS_MAX 64            /* labels of one alert */
+#define DRV_ALERT_VALUE_MAX  1024          /* bytes of a label name or value */
 
 /* Check a webhook payload: DRV_OK, or DRV_EINVAL with why (which alert,
  * which field). */

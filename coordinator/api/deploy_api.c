@@ -14,6 +14,7 @@
 #include "err.h"
 #include "log.h"
 #include "oci.h"
+#include "outbound.h"
 #include "prom_check.h"
 #include "traffic_conf.h"
 #include "windows.h"
@@ -188,6 +189,25 @@ static int check_balancers(struct deploy_api *api, struct drv_http_resp *resp,
 	return DRV_OK;
 }
 
+/* Every URL the plan makes droverd request (webhooks, analysis.http) is
+ * one droverd.yaml allows: plans are written by deployers, and droverd
+ * reaches places they should not (outbound.h). */
+static int check_outbound(struct deploy_api *api, struct drv_http_resp *resp,
+                          const struct drv_plan *plan)
+{
+	char field[160];
+	const char *url = NULL;
+
+	if (drv_outbound_check_plan(api->outbound_allow, plan, field, sizeof(field), &url) ==
+	    DRV_OK)
+		return DRV_OK;
+	drv_http_error_at(resp, 422, "outbound-not-allowed", field, 0,
+	                  "%s: droverd may not request '%s': no prefix of droverd.yaml "
+	                  "outbound.allow (%zu entries) covers it",
+	                  field, url, api->outbound_allow ? api->outbound_allow->n : 0);
+	return DRV_EINVAL;
+}
+
 /* Servers the analysis names exist; Prometheus parses its queries. */
 static int check_analysis(struct deploy_api *api, struct drv_http_resp *resp,
                           const struct drv_plan *plan)
@@ -260,6 +280,14 @@ static int find_targets(struct deploy_api *api, struct drv_http_resp *resp, stru
 		return rc;
 	fence(api->environments, plan, agents);
 	rc = deploy_hosts_resolve(plan, agents, targets, &err);
+	if (rc == DRV_OK && deploy_hosts_check_privs(plan, agents, *targets, &err) != DRV_OK) {
+		json_decref(*targets);
+		*targets = NULL;
+		json_decref(agents);
+		drv_http_error_at(resp, 422, "agent-too-old", err.field, err.line, "%s: %s",
+		                  err.field, err.message);
+		return DRV_EINVAL;
+	}
 	json_decref(agents);
 	if (rc == DRV_ENOENT) {
 		drv_http_error_at(resp, 422, "unknown-hosts", err.field, err.line, "%s: %s",
@@ -418,6 +446,8 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		rc = check_windows(api, req, resp, plan, overridden);
 	if (rc == DRV_OK)
 		rc = check_balancers(api, resp, plan);
+	if (rc == DRV_OK)
+		rc = check_outbound(api, resp, plan);
 	if (rc == DRV_OK)
 		rc = check_analysis(api, resp, plan);
 	if (rc == DRV_OK)

@@ -26,6 +26,9 @@ struct deploy_api {
 	/* droverd.yaml `prometheus` (borrowed, may be NULL): the servers a
 	 * plan's analysis may name */
 	const struct drv_prom_servers *prometheus;
+	/* droverd.yaml `outbound.allow` (borrowed, may be NULL: none): the
+	 * only webhooks and analysis URLs a plan may name (outbound.h) */
+	const struct drv_strlist *outbound_allow;
 	/* droverd.yaml `environments` (borrowed, may be NULL: none): where a
 	 * plan may go (its `environment` or ?env=), its hosts and variables */
 	const struct drv_plan_envs *environments;

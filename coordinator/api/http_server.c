@@ -883,6 +883,26 @@ static int authenticate(struct drv_http_req *req, enum MHD_Result *res)
 	return DRV_OK;
 }
 
+/* The body cap of the request: its route's own, else the server's. */
+static size_t body_cap(const struct drv_http_req *req)
+{
+	size_t own = req->route ? req->route->r->max_body : 0;
+
+	return own > 0 && own < req->srv->cfg.max_body ? own : req->srv->cfg.max_body;
+}
+
+static enum MHD_Result answer_too_big(struct drv_http_req *req)
+{
+	const char *what = req->route ? req->route->r->body_what : NULL;
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), "%s is larger than %zu bytes (%zu KiB), the limit of %s %s",
+	         what ? what : "the body", body_cap(req), body_cap(req) / 1024, req->method,
+	         req->route ? req->route->r->pattern : req->path);
+	drv_http_audit_note(req, "refused: body over %zu bytes", body_cap(req));
+	return answer_error(req, 413, "too-large", true, msg);
+}
+
 static bool declared_too_big(struct drv_http_req *req)
 {
 	const char *cl = drv_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -892,7 +912,7 @@ static bool declared_too_big(struct drv_http_req *req)
 	if (!cl)
 		return false;
 	n = strtoull(cl, &end, 10);
-	return *end == '\0' && n > req->srv->cfg.max_body;
+	return *end == '\0' && n > body_cap(req);
 }
 
 /* Changes are refused while the server's owner says so (a full disk). */
@@ -917,7 +937,7 @@ static bool refused_change(struct drv_http_req *req, enum MHD_Result *res)
 /* First call: headers only. Route, authenticate, check the declared size. */
 static enum MHD_Result begin(struct drv_http_req *req)
 {
-	char allowed[64], msg[128];
+	char allowed[64];
 	enum MHD_Result res = MHD_YES;
 
 	if (strlen(req->path) > DRV_ROUTE_PATH_MAX)
@@ -937,11 +957,8 @@ static enum MHD_Result begin(struct drv_http_req *req)
 		return res;
 	if (is_mutating(req->method) && refused_change(req, &res))
 		return res;
-	if (declared_too_big(req)) {
-		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes",
-		         req->srv->cfg.max_body);
-		return answer_error(req, 413, "too-large", true, msg);
-	}
+	if (declared_too_big(req))
+		return answer_too_big(req);
 	return MHD_YES;
 }
 
@@ -951,7 +968,7 @@ static void collect(struct drv_http_req *req, const char *data, size_t len)
 
 	if (req->too_big)
 		return;
-	if (len > req->srv->cfg.max_body - req->body_len) {
+	if (len > body_cap(req) - req->body_len) {
 		req->too_big = true;
 		return;
 	}
@@ -971,7 +988,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **con_cls)
 {
 	struct drv_http_req *req = *con_cls;
-	char msg[128];
 
 	if (!req) {
 		req = req_new(cls, conn, url, method);
@@ -988,11 +1004,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (req->answered)
 		return MHD_YES;
-	if (req->too_big) {
-		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes",
-		         req->srv->cfg.max_body);
-		return answer_error(req, 413, "too-large", true, msg);
-	}
+	if (req->too_big)
+		return answer_too_big(req);
 	return run_handler(req);
 }
 

@@ -96,6 +96,10 @@ struct drv_http_route {
 	const char *pattern;    /* "/v1/deployments/{id}/pause" (see route.h) */
 	enum drv_role min_role; /* DRV_ROLE_NONE: no token needed */
 	drv_http_handler handler;
+	/* A body cap of the route's own, below the server's (0: the server's);
+	 * a larger body is answered 413 naming this limit and what it is for. */
+	size_t max_body;
+	const char *body_what; /* "an Alertmanager payload": the 413's words */
 };
 
 struct drv_http_config {

@@ -21,6 +21,7 @@ const char *drv_role_name(enum drv_role role)
 	switch (role) {
 	case DRV_ROLE_VIEWER: return "viewer";
 	case DRV_ROLE_DEPLOYER: return "deployer";
+	case DRV_ROLE_APPROVER: return "approver";
 	case DRV_ROLE_ADMIN: return "admin";
 	case DRV_ROLE_ALERTS: return "alerts";
 	default: return "none";
@@ -29,8 +30,8 @@ const char *drv_role_name(enum drv_role role)
 
 int drv_role_parse(const char *name, enum drv_role *out)
 {
-	static const enum drv_role roles[] = {DRV_ROLE_VIEWER, DRV_ROLE_DEPLOYER, DRV_ROLE_ADMIN,
-	                                      DRV_ROLE_ALERTS};
+	static const enum drv_role roles[] = {DRV_ROLE_VIEWER, DRV_ROLE_DEPLOYER, DRV_ROLE_APPROVER,
+	                                      DRV_ROLE_ADMIN, DRV_ROLE_ALERTS};
 
 	for (size_t i = 0; name && i < sizeof(roles) / sizeof(roles[0]); i++) {
 		if (strcmp(name, drv_role_name(roles[i])) == 0) {

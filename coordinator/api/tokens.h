@@ -1,6 +1,8 @@
 /*
- * tokens.h: API bearer tokens with roles (viewer < deployer < admin, and
- * alerts, outside that order: it may only post alerts, POST /v1/alerts).
+ * tokens.h: API bearer tokens with roles (viewer < deployer < approver <
+ * admin, and alerts, outside that order: it may only post alerts, POST
+ * /v1/alerts). An approver is a deployer that may also approve or deny
+ * deployments waiting for approval (docs/environments.md).
  *
  * A token is "drv_" followed by 43 base64url characters (32 random bytes).
  * It is shown once, at creation; the database (api_tokens) keeps only
@@ -23,6 +25,7 @@ enum drv_role {
 	DRV_ROLE_NONE = 0, /* no token: only for routes that need none */
 	DRV_ROLE_VIEWER,
 	DRV_ROLE_DEPLOYER,
+	DRV_ROLE_APPROVER, /* a deployer that may approve (issue 19) */
 	DRV_ROLE_ADMIN,
 	DRV_ROLE_ALERTS, /* only routes that need exactly it (admin may use them too) */
 };
@@ -31,9 +34,10 @@ enum drv_role {
 #define DRV_TOKEN_TEXT_LEN 47 /* "drv_" + 43 characters */
 #define DRV_TOKEN_NAME_MAX 64
 
-/* "viewer", "deployer", "admin", "alerts" ("none" for DRV_ROLE_NONE). */
+/* "viewer", "deployer", "approver", "admin", "alerts" ("none" for
+ * DRV_ROLE_NONE). */
 const char *drv_role_name(enum drv_role role);
-/* DRV_EINVAL for anything but viewer, deployer, admin, alerts. */
+/* DRV_EINVAL for anything but viewer, deployer, approver, admin, alerts. */
 int drv_role_parse(const char *name, enum drv_role *out);
 /* May a token of role have use a route that needs need? The alerts role
  * passes only where alerts is needed; there, admin passes too. */

@@ -14,6 +14,7 @@ struct drv_events;
 struct notifier;
 struct drv_traffic_balancers;
 struct drv_prom_servers;
+struct drv_strlist;
 
 struct deploy_engine_config {
 	struct drv_sql *db;        /* a connection of its own (drv_sql_open), borrowed */
@@ -27,6 +28,10 @@ struct deploy_engine_config {
 	/* droverd.yaml `prometheus`, the only servers an analysis may query;
 	 * borrowed, may be NULL (none) */
 	const struct drv_prom_servers *prometheus;
+	/* droverd.yaml `outbound.allow`: checked again before each webhook
+	 * POST and analysis GET (a plan saved before the list changed);
+	 * borrowed, may be NULL (nothing allowed) */
+	const struct drv_strlist *outbound_allow;
 };
 
 #endif

@@ -231,6 +231,105 @@ int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t 
 	return DRV_OK;
 }
 
+/* The next number of a dotted version; -1 when there is none. */
+static long version_part(const char **s)
+{
+	char *end;
+	long v;
+
+	if (**s < '0' || **s > '9')
+		return -1;
+	v = strtol(*s, &end, 10);
+	*s = *end == '.' ? end + 1 : end;
+	return v;
+}
+
+bool deploy_hosts_version_older(const char *version, const char *min)
+{
+	const char *a = version ? version : "", *b = min;
+
+	if (version_part(&(const char *){a}) < 0)
+		return true;
+	for (int i = 0; i < 3; i++) {
+		long x = version_part(&a), y = version_part(&b);
+
+		if (x < 0)
+			x = 0;
+		if (y < 0)
+			y = 0;
+		if (x != y)
+			return x < y;
+	}
+	return false;
+}
+
+/* The privileges a user asks for are only kept by agents that know them. */
+static bool wants_privs(const struct drv_plan_privs *pv, bool root_default)
+{
+	if (pv->user == NULL)
+		return !root_default;
+	return strcmp(pv->user, "root") != 0 && strcmp(pv->user, "0") != 0;
+}
+
+static int old_agent(const json_t *agents, const char *id, const char *field, int line,
+                     const char *what, struct deploy_hosts_err *err)
+{
+	const char *v = str_of(deploy_hosts_find(agents, id), "agent_version");
+
+	if (!deploy_hosts_version_older(v, DEPLOY_HOSTS_PRIVS_VERSION))
+		return DRV_OK;
+	snprintf(err->field, sizeof(err->field), "%s", field);
+	err->line = line;
+	snprintf(err->message, sizeof(err->message),
+	         "agent %s runs drover-agent %s, older than %s: it ignores user, group and "
+	         "capabilities and would run %s as root; upgrade the agent first (or say user: "
+	         "root)",
+	         id, v[0] ? v : "(unknown version)", DEPLOY_HOSTS_PRIVS_VERSION, what);
+	return DRV_EPERM;
+}
+
+int deploy_hosts_check_privs(const struct drv_plan *p, const json_t *agents, const json_t *targets,
+                             struct deploy_hosts_err *err)
+{
+	static const char *const hook_kinds[] = {"pre", "migrations", "post"};
+	const struct drv_plan_hook *hooks[] = {p->pre, p->migrations, p->post};
+	size_t n_hooks[] = {p->n_pre, p->n_migrations, p->n_post};
+	const json_t *svcs = json_object_get(targets, "services"), *h;
+	char field[160];
+	size_t k;
+
+	memset(err, 0, sizeof(*err));
+	for (size_t i = 0; i < p->n_services; i++) {
+		const struct drv_plan_service *ps = &p->services[i];
+
+		if (!wants_privs(&ps->privs, false))
+			continue;
+		service_field(p, i, "user", field, sizeof(field));
+		json_array_foreach(json_array_get(svcs, i), k, h)
+		{
+			if (old_agent(agents, str_of(h, "agent"), field, ps->line, ps->name, err) !=
+			    DRV_OK)
+				return DRV_EPERM;
+		}
+	}
+	for (size_t g = 0; g < 3; g++) {
+		const json_t *lists = json_object_get(targets, hook_kinds[g]);
+
+		for (size_t i = 0; i < n_hooks[g]; i++) {
+			if (!wants_privs(&hooks[g][i].privs, true))
+				continue;
+			snprintf(field, sizeof(field), "%s[%zu].user", hook_kinds[g], i);
+			json_array_foreach(json_array_get(lists, i), k, h)
+			{
+				if (old_agent(agents, json_string_value(h), field, 0,
+				              hooks[g][i].name, err) != DRV_OK)
+					return DRV_EPERM;
+			}
+		}
+	}
+	return DRV_OK;
+}
+
 static bool on_agent(const json_t *hosts, const char *id)
 {
 	const json_t *h;

@@ -49,6 +49,21 @@ bool deploy_hosts_selects(const struct drv_plan_hosts *h, const json_t *agent);
 int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t **out,
                          struct deploy_hosts_err *err);
 
+/* Agents before this version ignore the `user`, `group` and `capabilities`
+ * of services and hooks and run them all as root (docs/security.md). */
+#define DEPLOY_HOSTS_PRIVS_VERSION "0.2.0"
+
+/* Whether version ("MAJOR.MINOR.PATCH", from the agent's Hello) is older
+ * than min; an empty or unreadable version is older. */
+bool deploy_hosts_version_older(const char *version, const char *min);
+
+/* DRV_EPERM (err names the field, the agent and its version) when a service
+ * or hook that is not to run as root would go to an agent older than
+ * DEPLOY_HOSTS_PRIVS_VERSION: that agent would run it as root. targets is
+ * deploy_hosts_resolve's result for p; agents is borrowed. */
+int deploy_hosts_check_privs(const struct drv_plan *p, const json_t *agents, const json_t *targets,
+                             struct deploy_hosts_err *err);
+
 /* One deployment per service at a time: where two deployments (plan and
  * targets each) would both act on the same service on the same agent.
  * The first such service and agent go to service/agent (truncated to

@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "outbound.h"
 #include "prom_query.h"
 #include "traffic.h"
 #include "traffic_conf.h"
@@ -495,6 +496,8 @@ struct op *deploy_ops_metric(struct deploy_engine *e, struct dep *d, const struc
 	                                               : 5000;
 	if (o->url == NULL)
 		o->fail = "out of memory";
+	else if (!drv_outbound_allowed(e->cfg.outbound_allow, o->url))
+		o->fail = "the analysis URL is not allowed by droverd.yaml outbound.allow";
 	return o;
 }
 

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "log.h"
 #include "notify.h"
+#include "outbound.h"
 #include "storage.h"
 
 void deploy_dep_free(struct dep *d)
@@ -117,6 +118,12 @@ static void perform_notify(struct deploy_engine *e, struct dep *d, const struct 
 	for (size_t i = 0; i < d->plan->n_notify && n < DRV_PLAN_MAX_NOTIFY; i++) {
 		if ((d->plan->notify[i].events & (1u << a->event)) == 0)
 			continue;
+		if (!drv_outbound_allowed(e->cfg.outbound_allow, d->plan->notify[i].webhook)) {
+			drv_warn("deploy", "webhook not allowed by outbound.allow: not posted",
+			         "deployment=%s notify=%zu url=%s", d->row.id, i,
+			         d->plan->notify[i].webhook);
+			continue;
+		}
 		t[n] = (struct notify_target){.url = d->plan->notify[i].webhook,
 		                              .events = 1u << nev};
 		n++;

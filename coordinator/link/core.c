@@ -415,10 +415,25 @@ static int hello_new_agent(struct core *c, const struct hello_in *in, struct sto
 	return DRV_OK;
 }
 
-static bool pending_expired(const struct core *c, const struct store_agent *a)
+/* The one place an expired claim is logged and evented: the store calls
+ * it for each claim it deletes, from the tick and from key_conflict. */
+static void pending_expired_cb(void *arg, const char *agent_id, const char *key_id)
 {
-	return a->status == AGENT_PENDING &&
-	       drv_wall_ms() - a->first_seen_ms >= c->cfg.pending_expiry_ms;
+	drv_info("core", "pending claim expired", "agent=%s key=%s", agent_id, key_id);
+	event(arg, "agent_pending_expired", agent_id, json_pack("{s:s}", "key_id", key_id));
+}
+
+/* Delete the pending claims first seen more than pending_expiry before
+ * now_ms (the oldest 256); the same cut as pending_expired. */
+static int expire_claims(struct core *c, int64_t now_ms)
+{
+	return store_agent_expire_pending(c->cfg.store, now_ms - c->cfg.pending_expiry_ms,
+	                                  pending_expired_cb, c);
+}
+
+static bool pending_expired(const struct core *c, const struct store_agent *a, int64_t now_ms)
+{
+	return a->status == AGENT_PENDING && now_ms - a->first_seen_ms > c->cfg.pending_expiry_ms;
 }
 
 /* A valid token replaces a claim that was never accepted (a squatter's, or
@@ -458,13 +473,23 @@ static int replace_claim(struct core *c, const struct hello_in *in, struct store
 static int key_conflict(struct core *c, const struct hello_in *in, struct store_agent *a)
 {
 	char by[64];
+	int64_t now_ms = drv_wall_ms();
+	struct store_agent left;
+	int rc;
 
-	if (pending_expired(c, a)) {
-		if (store_agent_delete(c->cfg.store, a->id) != DRV_OK)
-			return DRV_EDB;
-		drv_info("core", "pending claim expired", "agent=%s key=%s", a->id, a->key.id);
-		event(c, "agent_pending_expired", a->id, json_pack("{s:s}", "key_id", a->key.id));
-		return hello_new_agent(c, in, a);
+	if (pending_expired(c, a, now_ms)) {
+		/* Expired claims go the tick's way, oldest first, until this one
+		 * is gone (older ones would go at the next tick anyway). */
+		for (size_t batch = 0; batch <= c->cfg.max_pending / 256; batch++) {
+			if (expire_claims(c, now_ms) != DRV_OK)
+				return DRV_EDB;
+			rc = store_agent_get(c->cfg.store, a->id, &left);
+			if (rc == DRV_ENOENT)
+				return hello_new_agent(c, in, a);
+			if (rc != DRV_OK)
+				return DRV_EDB;
+		}
+		return DRV_EDB;
 	}
 	if (a->status == AGENT_PENDING && token_use(c, in, by))
 		return replace_claim(c, in, a, by);
@@ -1076,12 +1101,6 @@ static void drop_forgotten(void *arg, struct agent_rt *a)
 	set_connected(c, a, false, "removed from the database");
 }
 
-static void pending_expired_cb(void *arg, const char *agent_id)
-{
-	drv_info("core", "pending claim expired", "agent=%s", agent_id);
-	event(arg, "agent_pending_expired", agent_id, json_object());
-}
-
 static void sync_store(struct core *c)
 {
 	c->sync_gen++;
@@ -1095,8 +1114,7 @@ void core_tick(struct core *c)
 
 	pthread_mutex_lock(&c->mu);
 	if (++c->ticks % SYNC_EVERY_TICKS == 0) {
-		store_agent_expire_pending(c->cfg.store, drv_wall_ms() - c->cfg.pending_expiry_ms,
-		                           pending_expired_cb, c);
+		expire_claims(c, drv_wall_ms()); /* a failure is logged; the next tick retries */
 		sync_store(c);
 	}
 	registry_foreach(c->reg, tick_agent, &t);

@@ -873,29 +873,48 @@ int store_agent_count_peer(struct store *s, const char *peer, size_t *out)
 
 #define EXPIRE_BATCH 256
 
-int store_agent_expire_pending(struct store *s, int64_t before_ms, store_id_fn fn, void *arg)
+int store_agent_expire_pending(struct store *s, int64_t before_ms, store_claim_fn fn, void *arg)
 {
-	char ids[EXPIRE_BATCH][DRV_AGENT_ID_MAX + 1];
+	struct {
+		char id[DRV_AGENT_ID_MAX + 1];
+		char key_id[DRV_KEYID_LEN + 1];
+	} claim[EXPIRE_BATCH];
+	struct drv_pubkey key;
 	size_t n = 0;
 	struct drv_sql_stmt *st;
-	int rc, step;
+	int rc, step = DRV_SQL_DONE;
 
 	rc = prep(s,
-	          "SELECT id FROM agents WHERE status = 'pending' AND first_seen_ms < ?"
+	          "SELECT id, public_key FROM agents WHERE status = 'pending' AND first_seen_ms < ?"
 	          " ORDER BY first_seen_ms LIMIT 256",
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
 	drv_sql_bind_int64(st, 1, before_ms);
-	while (n < EXPIRE_BATCH && (step = drv_sql_step(st)) == DRV_SQL_ROW)
-		copy_col(st, 0, ids[n++], sizeof(ids[0]));
+	while (n < EXPIRE_BATCH && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
+		copy_col(st, 0, claim[n].id, sizeof(claim[n].id));
+		if (drv_pubkey_from_raw(drv_sql_col_blob(st, 1),
+		                        (size_t)drv_sql_col_bytes(st, 1), &key) == DRV_OK)
+			snprintf(claim[n].key_id, sizeof(claim[n].key_id), "%s", key.id);
+		else
+			snprintf(claim[n].key_id, sizeof(claim[n].key_id), "?");
+		n++;
+	}
+	/* A full batch stops on a row; anything but a row or the end is an
+	 * error, and nothing is deleted on a partial read. */
+	if (step != DRV_SQL_ROW && step != DRV_SQL_DONE) {
+		drv_error("store", "cannot list expired pending claims", "error=\"%s\"",
+		          drv_sql_errmsg(s->db));
+		done(s, st);
+		return DRV_EDB;
+	}
 	done(s, st);
 	for (size_t i = 0; i < n; i++) {
-		rc = store_agent_delete(s, ids[i]);
+		rc = store_agent_delete(s, claim[i].id);
 		if (rc != DRV_OK && rc != DRV_ENOENT)
 			return rc;
 		if (rc == DRV_OK && fn != NULL)
-			fn(arg, ids[i]);
+			fn(arg, claim[i].id, claim[i].key_id);
 	}
 	return DRV_OK;
 }

@@ -68,6 +68,7 @@ void store_close(struct store *s);
 struct drv_sql *store_db(struct store *s);
 
 typedef void (*store_id_fn)(void *arg, const char *agent_id);
+typedef void (*store_claim_fn)(void *arg, const char *agent_id, const char *key_id);
 
 /* ---- agents ---- */
 /* DRV_ENOENT if unknown. */
@@ -87,8 +88,10 @@ int store_agent_apply_proposed(struct store *s, const char *id);
 int store_agent_rekey(struct store *s, const struct store_agent *a);
 /* Pending agents whose first Hello came from peer. */
 int store_agent_count_peer(struct store *s, const char *peer, size_t *out);
-/* Delete pending agents first seen before before_ms; fn hears each id. */
-int store_agent_expire_pending(struct store *s, int64_t before_ms, store_id_fn fn, void *arg);
+/* Delete pending agents first seen before before_ms (up to 256 a call, the
+ * oldest first); fn hears each deleted claim's agent id and key id.
+ * DRV_EDB (logged) if they cannot be listed. */
+int store_agent_expire_pending(struct store *s, int64_t before_ms, store_claim_fn fn, void *arg);
 int store_agent_set_status(struct store *s, const char *id, enum agent_status st, const char *by,
                            int64_t now_ms);
 int store_agent_touch(struct store *s, const char *id, int64_t now_ms);

@@ -173,6 +173,39 @@ static const struct drv_sql_migration migrations[] = {
                        "DROP TABLE api_tokens;"
                        "ALTER TABLE api_tokens_new RENAME TO api_tokens;",
         },
+        /* 7: the performance baseline of each release (deploy/deploy_baseline.c):
+         * the value of every key metric a plan names, per service, recorded when
+         * its deployment succeeds; the next release is compared with the latest
+         * row of the same environment, service and metric. Plain SQL: the
+         * PostgreSQL engine reads the same text. value NULL: no data. */
+        {
+                .sql = "CREATE TABLE baselines ("
+        "  deployment_id TEXT NOT NULL,"
+        "  environment TEXT NOT NULL DEFAULT '',"
+        "  service TEXT NOT NULL,"
+        "  metric TEXT NOT NULL,"
+        "  version TEXT NOT NULL,"
+        "  value DOUBLE PRECISION,"
+        "  unit TEXT NOT NULL DEFAULT '',"
+        "  query TEXT NOT NULL DEFAULT '',"
+        "  recorded_ms BIGINT NOT NULL,"
+        "  PRIMARY KEY (deployment_id, service, metric));"
+        "CREATE INDEX baselines_metric ON baselines(environment, service, metric, recorded_ms);",
+        },
+        /* 8: the approver role (api/tokens.h: a deployer that may also approve
+         * deployments to environments that require approval) */
+        {
+                .sql = "CREATE TABLE api_tokens_new ("
+        "  name TEXT PRIMARY KEY,"
+        "  role TEXT NOT NULL CHECK (role IN ('viewer','deployer','approver','admin','alerts')),"
+        "  hash BLOB NOT NULL,"
+        "  created_ms INTEGER NOT NULL,"
+        "  revoked_ms INTEGER);"
+        "INSERT INTO api_tokens_new(name, role, hash, created_ms, revoked_ms)"
+        "  SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens;"
+        "DROP TABLE api_tokens;"
+        "ALTER TABLE api_tokens_new RENAME TO api_tokens;",
+        },
 };
 
 const struct drv_sql_migration *drv_schema_migrations(size_t *n)

@@ -265,6 +265,9 @@ struct drv_plan {
 	struct drv_plan_argv secrets;
 	int64_t prestage_timeout_ms;
 	int64_t bake_ms; /* `bake`: after the last tier, analysis goes on this long (0: none) */
+	/* `queue: true`: a deployment a window, a freeze or a busy service would
+	 * refuse waits (state queued) and starts when allowed */
+	bool queue;
 	bool has_budget; /* top-level failure.max_failed_hosts given */
 	struct drv_plan_amount max_failed_hosts;
 	struct drv_plan_hook *pre, *migrations, *post;

@@ -397,6 +397,8 @@ json_t *drv_plan_to_json(const struct drv_plan *p)
 	put(&b, o, "defaults", json_pack("{so}", "prestage_timeout", jdur(p->prestage_timeout_ms)));
 	if (p->bake_ms > 0)
 		put(&b, o, "bake", jdur(p->bake_ms));
+	if (p->queue)
+		put(&b, o, "queue", json_true());
 	if (p->has_budget)
 		put(&b, o, "failure",
 		    json_pack("{so}", "max_failed_hosts", jamount(p->max_failed_hosts)));

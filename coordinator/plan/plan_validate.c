@@ -478,11 +478,21 @@ static bool valid_version(const char *v)
 	return true;
 }
 
+/* `queue: true`: wait for a window or a busy service instead of a 409. */
+static void read_queue(struct vctx *c, const json_t *root, struct drv_plan *p)
+{
+	const json_t *q = json_object_get(root, "queue");
+
+	if (q != NULL && !json_is_boolean(q))
+		plan_verr(c, "queue", "must be true or false");
+	p->queue = json_is_true(q);
+}
+
 static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
 	static const char *const keys[] = {
 	        "deployment", "version", "environment", "vars",   "defaults", "failure", "pre",
-	        "migrations", "tiers",   "post",        "notify", "bake",     NULL};
+	        "migrations", "tiers",   "post",        "notify", "bake",     "queue",   NULL};
 
 	plan_check_keys(c, root, "", keys);
 	if (plan_read_name(c, root, "", "deployment", &p->deployment) == 0)
@@ -500,6 +510,7 @@ static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 	read_defaults(c, root, p);
 	read_budget(c, root, p);
 	plan_read_duration(c, root, "", "bake", &p->bake_ms);
+	read_queue(c, root, p);
 	read_hooks(c, root, "pre", 0, &p->pre, &p->n_pre);
 	read_hooks(c, root, "migrations", 1, &p->migrations, &p->n_migrations);
 	read_hooks(c, root, "post", 0, &p->post, &p->n_post);

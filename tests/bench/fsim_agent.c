@@ -482,7 +482,7 @@ static int seal_hello(struct fsim_agent *a, uint8_t **env, size_t *len)
 	h.agent_id = a->id;
 	h.public_key.data = a->kp.pk;
 	h.public_key.len = DRV_PK_LEN;
-	h.agent_version = "fleetsim";
+	h.agent_version = DROVER_VERSION "-fleetsim";
 	h.facts = &facts;
 	h.enroll_token = (char *)(f->enroll_token ? f->enroll_token : "");
 	h.proto_major = DRV_PROTO_MAJOR;

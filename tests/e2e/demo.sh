@@ -5,8 +5,11 @@
 # blue-green web-dashboard switched in HAProxy, database backup and
 # migration on db-1), release 3 (a bad release: its health checks fail and
 # drover rolls it back on its own). Each with `drover deploy --wait`, then a
-# summary per tier, service and host. Everything it starts is stopped on
-# exit, also on Ctrl-C; `make demo-down` cleans up after a kill -9.
+# summary per tier, service and host. With DEMO_SYSTEMD=1 (make
+# demo-systemd) a booted machine (systemd as PID 1) joins and runs one
+# service with `driver: systemd` (demo_systemd; about a minute more).
+# Everything it starts is stopped on exit, also on Ctrl-C; `make demo-down`
+# cleans up after a kill -9.
 #
 #   sudo bash tests/e2e/demo.sh          (after a build; make demo does both)
 #
@@ -228,6 +231,105 @@ summary_traffic() {
 	done
 }
 
+# ---- the optional systemd tier (DEMO_SYSTEMD=1; make demo-systemd) ----
+
+SD_HOST=sd-1
+SD_UNIT=drover-sd-dashboard.service
+DEMO_SD_WHY=
+
+# demo_systemd_ready: can this machine boot one? If not, fails with the
+# reason in DEMO_SD_WHY (one line). The first run builds the machines' root file system (about a
+# minute, cached under ~/.cache/drover-test/nspawn); every run makes this
+# build's packages (cpack, about 20 s).
+demo_systemd_ready() {
+	local t
+	((EUID == 0)) || {
+		DEMO_SD_WHY="not root"
+		return 1
+	}
+	for t in mmdebstrap systemd-nspawn nsenter unshare flock cpack dpkg-deb; do
+		command -v "$t" >/dev/null || {
+			DEMO_SD_WHY="$t is not installed (make deps installs it)"
+			return 1
+		}
+	done
+	[[ -f $E2E_BUILD_DIR/CPackConfig.cmake ]] || {
+		DEMO_SD_WHY="no CPackConfig.cmake in $E2E_BUILD_DIR (configure the build with cmake)"
+		return 1
+	}
+	# shellcheck source=/dev/null # (tests/systemd/lib/machine.sh, checked on its own)
+	source "$E2E_DIR/../systemd/lib/machine.sh" || {
+		DEMO_SD_WHY="cannot load tests/systemd/lib/machine.sh"
+		return 1
+	}
+	rootfs_ensure "${SD_DROVER_PKGS[@]}" >"$E2E_RUN/logs/sd-rootfs.log" 2>&1 || {
+		DEMO_SD_WHY="cannot build the machine's root file system: $(tail -n 1 "$E2E_RUN/logs/sd-rootfs.log")"
+		return 1
+	}
+	sd_packages "$E2E_RUN/packages" 2>"$E2E_RUN/logs/sd-packages.log" || {
+		DEMO_SD_WHY="cannot make the packages: $(tail -n 1 "$E2E_RUN/logs/sd-packages.log")"
+		return 1
+	}
+}
+
+# demo_systemd: a booted Debian machine (systemd as PID 1, systemd-nspawn)
+# joins the network as sd-1, installs drover-agent from this build's
+# package and enables it; a deployment runs sd-dashboard there with
+# `driver: systemd`; then `systemctl status` of its unit, the limits
+# systemd applies, and `drover logs` read from the unit's journal.
+demo_systemd() {
+	local plan=$E2E_RUN/berrys-systemd.yaml rc=0 a=/etc/drover/agent t0 deb id st
+	if [[ ${DEMO_SYSTEMD:-0} != 1 ]]; then
+		echo "systemd tier: not run (make demo-systemd, or DEMO_SYSTEMD=1, adds a booted machine whose service runs with driver: systemd; about a minute more)"
+		return 0
+	fi
+	t0=$(e2e_now_ms)
+	say "systemd tier: a booted Debian machine (systemd as PID 1) runs a service with driver: systemd"
+	demo_systemd_ready || {
+		echo "systemd tier: skipped: $DEMO_SD_WHY"
+		return 0
+	}
+	deb=$(cd "$E2E_RUN/packages" && echo drover-agent_*.deb)
+	net_add_host "$SD_HOST" || fail "net_add_host $SD_HOST"
+	machine_up "$SD_HOST" --bind-ro="$E2E_RUN/packages:/srv/packages"
+	machine_wait "$SD_HOST" 90 >/dev/null || {
+		echo "systemd tier: skipped: machine $SD_HOST did not boot (see $E2E_RUN/logs/machine-$SD_HOST.log)"
+		return 0
+	}
+	echo "\$ apt-get install ./$deb && drover-agent init ... && systemctl enable --now drover-agent    # on $SD_HOST"
+	msh "$SD_HOST" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "/srv/packages/$deb" \
+		>"$E2E_RUN/logs/sd-agent-install.log" 2>&1 || fail "install drover-agent on $SD_HOST: $(tail -n 3 "$E2E_RUN/logs/sd-agent-install.log")"
+	machine_cp "$DROVERD_DIR/coordinator.pub" "$SD_HOST" $a/coordinator.pub || fail "copy coordinator.pub"
+	machine_cp "$DROVERD_DIR/enroll.token" "$SD_HOST" $a/enroll.token || fail "copy enroll.token"
+	msh "$SD_HOST" drover-agent init --dir $a --coordinator "tcp://$(addr_of control):$DROVER_LINK_PORT" \
+		--coordinator-key $a/coordinator.pub --enroll-token-file $a/enroll.token --id "$SD_HOST" \
+		>"$E2E_RUN/logs/sd-agent-init.log" 2>&1 || fail "drover-agent init: $(tail -n 3 "$E2E_RUN/logs/sd-agent-init.log")"
+	# the demo's registry speaks http; reconnect quickly
+	msh "$SD_HOST" sed -i -E -e 's/^( *)insecure_registry:.*/\1insecure_registry: true/' \
+		-e 's/^( *)reconnect_max:.*/\1reconnect_max: 1s/' $a/agent.yaml
+	msh "$SD_HOST" grep -qE '^ *insecure_registry: true$' $a/agent.yaml || fail "insecure_registry not set on $SD_HOST"
+	msh "$SD_HOST" systemctl enable --now drover-agent >/dev/null 2>&1 || fail "systemctl enable --now drover-agent"
+	drover_wait_agents connected 30 "$SD_HOST" || fail "$SD_HOST's agent did not connect"
+	plan_render berrys-systemd.yaml "$plan" || fail "plan berrys-systemd"
+	echo "\$ drover deploy berrys-systemd.yaml --wait"
+	in_ns control env DROVER_ADDR="$DROVER_ADDR" DROVER_TOKEN_FILE="$DROVER_TOKEN_FILE" \
+		"$(e2e_bin drover)" deploy "$plan" --wait | tee "$E2E_RUN/deploy-systemd.out" || rc=${PIPESTATUS[0]}
+	id=$(drover_api GET "/v1/deployments?limit=1" | jq -r '.deployments[0].id // empty')
+	st=$(dep_state "$id")
+	[[ $st == succeeded && $rc == 0 ]] || fail "the systemd tier's deployment $id ended $st (drover exited $rc)"
+	echo "\$ systemctl status $SD_UNIT    # on $SD_HOST"
+	msh "$SD_HOST" systemctl status --no-pager --lines 3 "$SD_UNIT" | sed 's/^/  /' || fail "$SD_UNIT is not active"
+	echo "\$ systemctl show -p User,MemoryMax,CPUQuotaPerSecUSec,TasksMax,ProtectSystem,NoNewPrivileges $SD_UNIT"
+	msh "$SD_HOST" systemctl show -p User,MemoryMax,CPUQuotaPerSecUSec,TasksMax,ProtectSystem,NoNewPrivileges \
+		"$SD_UNIT" | sed 's/^/  /'
+	[[ $(msh "$SD_HOST" systemctl show -P MemoryMax "$SD_UNIT") == $((64 << 20)) ]] || fail "MemoryMax is not 64M"
+	echo "\$ drover logs --host $SD_HOST --lines 3 sd-dashboard    # from the unit's journal"
+	drover_cli logs --host "$SD_HOST" --lines 3 sd-dashboard | tee "$E2E_RUN/sd-logs.out" | sed 's/^/  /' ||
+		fail "drover logs sd-dashboard"
+	grep -q 'name=sd-dashboard' "$E2E_RUN/sd-logs.out" || fail "drover logs did not show sd-dashboard's journal"
+	ok "systemd tier: $SD_UNIT active on $SD_HOST (systemd as PID 1), limits applied, drover logs from its journal ($(secs $(($(e2e_now_ms) - t0))))"
+}
+
 ref_require
 say "drover demo: the runbook's reference system on seven hosts"
 cat <<'EOF'
@@ -274,6 +376,8 @@ fi
 
 say "drift: a service killed by hand, seen by drover drift, fixed by drover converge"
 demo_drift
+
+demo_systemd
 
 say "summary"
 summary_deployments

@@ -9,6 +9,9 @@
  *   GET  /v1/test/items/{id}  (viewer)   {"id": id}
  *   DELETE /v1/test/items/{id} (admin)   {"deleted": id}
  *
+ * and droverd's POST /v1/alerts (alerts_api.c) with no deployment engine:
+ * its caps and checks answer as in droverd, a valid payload gets 503.
+ *
  * usage: api_testd --db PATH [--listen HOST:PORT] [--port-file FILE]
  *                  [--max-body N] [--max-streams N] [--keepalive-ms N]
  * Runs until SIGTERM or SIGINT; writes the bound port to FILE once listening.
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts_api.h"
 #include "atomicfile.h"
 #include "audit_api.h"
 #include "sqldb.h"
@@ -138,6 +142,8 @@ static int write_port(const char *path, unsigned port)
 	return drv_write_atomic(path, text, strlen(text), 0644);
 }
 
+static struct deploy_engine *const no_engine = NULL;
+
 static int serve(const struct opts *o, struct drv_sql *api_db, struct drv_sql *ev_db)
 {
 	struct drv_http_config hc = {.listen = o->listen ? o->listen : "127.0.0.1:0",
@@ -160,6 +166,8 @@ static int serve(const struct opts *o, struct drv_sql *api_db, struct drv_sql *e
 		rc = drv_metrics_add_routes(srv, drv_metrics_global());
 	if (rc == DRV_OK)
 		rc = drv_http_add_routes(srv, test_routes, 4, ev);
+	if (rc == DRV_OK)
+		rc = alerts_api_add_routes(srv, &no_engine);
 	if (rc == DRV_OK)
 		rc = drv_http_server_start(srv);
 	if (rc == DRV_OK && o->port_file)

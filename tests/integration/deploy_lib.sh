@@ -91,6 +91,8 @@ deploy_setup() {
 deploy_coord() {
 	coord_init
 	set_opt "$COORD/droverd.yaml" insecure_registry true
+	# URLs the test's plans make droverd request (webhooks, analysis.http)
+	[[ -z ${DEPLOY_OUTBOUND:-} ]] || set_opt "$COORD/droverd.yaml" allow "$DEPLOY_OUTBOUND"
 	coord_start
 }
 

@@ -171,7 +171,7 @@ static nng_msg *hello_full(const struct drv_keypair *kp, const char *id, const c
 	h.agent_id = (char *)id;
 	h.public_key.data = (uint8_t *)kp->pk;
 	h.public_key.len = DRV_PK_LEN;
-	h.agent_version = "linkprobe";
+	h.agent_version = DROVER_VERSION "-linkprobe";
 	h.proto_major = DRV_PROTO_MAJOR;
 	seal(kp, id, DROVER__BODY_TYPE__BODY_HELLO, &h.base, true, &m);
 	return m;

@@ -194,4 +194,36 @@ wait_for 10 stopped || fail "server did not stop with a stream open"
 wait "$SERVER_PID" || fail "server exited with an error"
 SERVER_PID=
 echo "ok: clean stop with an open stream"
+
+# ---- POST /v1/alerts has a cap of its own (1 MiB), below a server's larger
+# one: a bigger Alertmanager payload is 413 naming that limit, and audited
+ALERTS=$(tok alerts alertmanager)
+start_server --max-body 4194304
+alerts_body() { # alerts_body BYTES: a valid payload padded with spaces to exactly BYTES
+	local head='{"alerts": [{"status": "firing", "labels": {"alertname": "X"}}]}'
+	printf '%s' "$head"
+	head -c $(($1 - ${#head})) /dev/zero | tr '\0' ' '
+}
+alerts_body 1048577 >"$API_TMP/alerts-big"
+alerts_body 1048576 >"$API_TMP/alerts-max"
+expect_eq "alert payload over 1 MiB" "$(api_req POST /v1/alerts "$ALERTS" --data-binary @"$API_TMP/alerts-big")" 413
+expect_eq "alert payload 413 code" "$(api_field .error.code)" too-large
+expect_eq "alert payload 413 names the limit" "$(api_field .error.message)" \
+	"an Alertmanager payload is larger than 1048576 bytes (1024 KiB), the limit of POST /v1/alerts"
+expect_eq "chunked alert payload over 1 MiB" "$(api_req POST /v1/alerts "$ALERTS" -H 'Transfer-Encoding: chunked' --data-binary @"$API_TMP/alerts-big")" 413
+expect_eq "chunked 413 names the limit" "$(api_field '.error.message | test("larger than 1048576 bytes")')" true
+# exactly 1 MiB passes the cap and is checked (no engine in api_testd: 503)
+expect_eq "alert payload of exactly 1 MiB" "$(api_req POST /v1/alerts "$ALERTS" --data-binary @"$API_TMP/alerts-max")" 503
+expect_eq "malformed alert payload" "$(api_req POST /v1/alerts "$ALERTS" -d '{"alerts": [{"status": "maybe"}]}')" 400
+expect_eq "malformed alert payload names the field" "$(api_field .error.message)" "alerts[0].status: must be firing or resolved"
+# other routes keep the server's cap
+head -c 2000000 /dev/zero | tr '\0' 'a' >"$API_TMP/big2"
+expect_eq "a 2 MB body elsewhere is not cut at 1 MiB" "$(api_req POST /v1/test/echo "$ADMIN" --data-binary @"$API_TMP/big2")" 400
+expect_eq "audit" "$(api_req GET '/v1/audit?limit=1000' "$ADMIN")" 200
+expect_eq "alert 413s audited" "$(api_field '[.entries[] | select(.path=="/v1/alerts" and .status==413 and .actor=="alertmanager")] | length')" 2
+expect_eq "alert 413 audit detail" "$(api_field '[.entries[] | select(.path=="/v1/alerts" and .status==413)][0].detail')" "refused: body over 1048576 bytes"
+expect_eq "malformed alert payload audited" "$(api_field '[.entries[] | select(.path=="/v1/alerts" and .status==400)] | length')" 1
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || fail "second server exited with an error"
+SERVER_PID=
 echo "PASS"

@@ -71,6 +71,7 @@ example 2.5.0 >"$TMP/rolling-2.5.0.yaml"
 grep -q "registry.example\|hooks.example" "$TMP/rolling-2.4.0.yaml" &&
 	fail "the adapted example still names example hosts"
 
+DEPLOY_OUTBOUND=http://127.0.0.1:$HOOK_PORT/deploy
 deploy_coord
 deploy_agent db-1
 deploy_agent core-1 tier=core
@@ -93,6 +94,15 @@ all_services_on 2.4.0 || fail "not every service serves 2.4.0"
 [[ $(db_version) == 42 ]] || fail "migration 42 not applied: $(db_version)"
 ls "$TMP"/db/backups/* >/dev/null 2>&1 || fail "no backup made by the pre hook"
 ok "drover deploy --wait docs/examples/berrys-rolling.yaml: exit 0, 8 services on 2.4.0, backup, migration 42"
+
+# A deployer may not make droverd request what droverd.yaml does not allow:
+# here droverd's own API, which a webhook POST would reach from inside.
+sed -e "s|http://127.0.0.1:$HOOK_PORT/deploy|http://127.0.0.1:$API_PORT/v1/tokens|" \
+	"$TMP/rolling-2.4.0.yaml" >"$TMP/ssrf.yaml"
+"$CLI" deploy "$TMP/ssrf.yaml" >"$TMP/ssrf.out" 2>&1 && fail "a plan with a webhook outside outbound.allow was accepted"
+grep -q "notify\[0\].webhook.*outbound.allow" "$TMP/ssrf.out" ||
+	fail "the refusal does not name the field and outbound.allow: $(cat "$TMP/ssrf.out")"
+ok "a webhook outside outbound.allow is refused: $(grep -m1 outbound "$TMP/ssrf.out")"
 
 posts() { grep -c "POST /deploy" "$TMP/webhooks.log" || true; }
 wait_for 20 test "$(posts)" -ge 5 || fail "webhooks: $(posts) POSTs, want started, 3 x tier_done, succeeded"

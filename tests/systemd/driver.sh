@@ -7,7 +7,9 @@
 #
 #   deploy v1: unit drover-hello.service active, the plan's limits and
 #     sandbox visible in `systemctl show`, its output in `journalctl -u`;
-#   health gate: v3 (unhealthy) is rolled back, v1 runs again from its unit;
+#   drover logs: the agent reads the unit's journal (--lines, offsets, cap);
+#   health gate: v3 (unhealthy) is rolled back, v1 runs again from its unit,
+#     the failure reason ends with the journal's last lines;
 #   crash: systemd restarts the service (NRestarts), the agent sees it by
 #     D-Bus signal and reports it to the coordinator;
 #   agent restart: the unit is re-adopted, the service keeps its PID;
@@ -127,8 +129,38 @@ _journaled() { msh web-1 journalctl -u "$U" --no-pager -q | grep -c 'GET /health
 wait_for "berry-svc's requests in the journal" 10 _journaled || fail "journalctl -u $U shows no request"
 ok "journalctl -u $U shows the service's output"
 
+# drover logs: for a service of the systemd driver the agent reads the
+# journal (sd-journal), with the limits and answer shape of a log file
+LOGS=$E2E_RUN/logs-hello
+drover_cli logs --host web-1 --lines 3 hello >"$LOGS.tail" 2>"$LOGS.err" || fail "drover logs: $(cat "$LOGS.err")"
+[[ $(wc -l <"$LOGS.tail") == 3 ]] || fail "drover logs --lines 3 printed $(wc -l <"$LOGS.tail") lines: $(cat "$LOGS.tail")"
+grep -q 'GET /health' "$LOGS.tail" || fail "drover logs: not hello's output: $(cat "$LOGS.tail")"
+msh web-1 curl -s --max-time 2 -o /dev/null http://127.0.0.1:8080/marker-one || true
+_marked() { msh web-1 journalctl -u "$U" --no-pager -q | grep -q "$1"; }
+wait_for "marker-one in the journal" 10 _marked marker-one || fail "marker-one not journaled"
+drover_api GET "/v1/services/hello/logs?host=web-1&lines=2000" >"$LOGS.json" || fail "GET logs"
+jq -e '.hosts[0].instance == "drover-hello.service" and (.hosts[0].text | test("marker-one"))
+	and .hosts[0].offset > 0' "$LOGS.json" >/dev/null || fail "logs json: $(head -c 600 "$LOGS.json")"
+off=$(jq -r '.hosts[0].offset' "$LOGS.json")
+msh web-1 curl -s --max-time 2 -o /dev/null http://127.0.0.1:8080/marker-two || true
+wait_for "marker-two in the journal" 10 _marked marker-two || fail "marker-two not journaled"
+drover_api GET "/v1/services/hello/logs?host=web-1&offset=$off" >"$LOGS.next" || fail "GET logs from $off"
+jq -e '(.hosts[0].text | test("marker-two")) and (.hosts[0].text | test("marker-one") | not)
+	and .hosts[0].offset > '"$off" "$LOGS.next" >/dev/null || fail "logs from offset $off: $(head -c 600 "$LOGS.next")"
+# 300 requests of 250-byte paths: about 85 KB of output, over the 64 KiB cap
+pad=$(printf 'p%.0s' {1..240})
+msh web-1 curl -s --max-time 30 -o /dev/null "http://127.0.0.1:8080/$pad-[100-399]" || true
+wait_for "the padded requests in the journal" 10 _marked "$pad-399" || fail "padded requests not journaled"
+drover_api GET "/v1/services/hello/logs?host=web-1&lines=10000" >"$LOGS.big" || fail "GET 10000 lines"
+jq -e '(.hosts[0].text | length) <= 65536 and (.hosts[0].text | length) > 60000 and .hosts[0].truncated
+	and (.hosts[0].text | test("'"$pad"'-399"))' "$LOGS.big" >/dev/null ||
+	fail "10000 lines: $(jq -c '.hosts[0] | {truncated, n: (.text | length)}' "$LOGS.big")"
+ok "drover logs hello reads $U's journal: --lines 3, the unit as instance, a follower's offset (marker-two only), capped at 64 KiB"
+
 # health gate: v3 never gets healthy and is rolled back to v1
 deploy v3 rolled_back || fail "deployment v3 was not rolled back"
+v3msg=$(dep_get "$DEP_ID" | jq -r '[.tiers[].services[].hosts[] | select(.state == "failed" or .message != "")][0].message')
+[[ $v3msg == *"last output: "*"status=503"* ]] || fail "v3's reason lacks the journal's last output: $v3msg"
 [[ $(hello_version) == v1 ]] || fail "after the rollback hello answers '$(hello_version)'"
 [[ $(prop ActiveState) == active ]] || fail "after the rollback $U is $(prop ActiveState)"
 ok "unhealthy v3 failed its health gate and was rolled back; v1 runs again in $U"

@@ -106,6 +106,9 @@ msh coord env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	"/srv/packages/v1/$(basename "$coord_deb")" >"$E2E_RUN/logs/coord-install.log" 2>&1 ||
 	fail "apt-get install drover-coordinator: $(tail -n 20 "$E2E_RUN/logs/coord-install.log")"
 grep -q "created $C" "$E2E_RUN/logs/coord-install.log" || fail "postinst did not run droverd init"
+# the webhook receiver below is the one URL plans may make droverd request
+msh coord sed -i "s|^  allow: .*|  allow: http://$WEB:9099/deploy|" $C/droverd.yaml
+msh coord grep -q "^  allow: http://$WEB:9099/deploy" $C/droverd.yaml || fail "cannot set outbound.allow"
 msh coord systemctl enable --now droverd >/dev/null 2>&1 || fail "systemctl enable --now droverd"
 [[ $(msh coord systemctl is-active droverd) == active ]] || fail "droverd is not active"
 [[ $(msh coord systemctl is-enabled droverd) == enabled ]] || fail "droverd is not enabled"

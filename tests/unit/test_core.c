@@ -438,6 +438,13 @@ static void squatting(void **state)
 	for (int i = 0; i < 5; i++)
 		core_tick(fx->core);
 	assert_string_equal(state_of(fx, "old-1"), "none");
+	/* two claims expired (the thief's by a Hello, the other's by the tick):
+	 * one event each, both naming the key of the claim that went */
+	assert_int_equal(
+	        count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_pending_expired'"), 2);
+	assert_int_equal(count(fx, "SELECT count(DISTINCT json_extract(data, '$.key_id'))"
+	                           " FROM events WHERE kind = 'agent_pending_expired'"),
+	                 2);
 }
 
 /* Labels: a token's rules, and an accepted agent's labels change only by

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deploy_hosts.h"
@@ -206,13 +207,69 @@ static void overlap(void **state)
 	drv_plan_free(d);
 }
 
+static void versions(void **state)
+{
+	(void)state;
+	assert_true(deploy_hosts_version_older("0.1.0", "0.2.0"));
+	assert_true(deploy_hosts_version_older("0.1.9", "0.2.0"));
+	assert_true(deploy_hosts_version_older("", "0.2.0"));
+	assert_true(deploy_hosts_version_older(NULL, "0.2.0"));
+	assert_true(deploy_hosts_version_older("linkprobe", "0.2.0"));
+	assert_false(deploy_hosts_version_older("0.2.0", "0.2.0"));
+	assert_false(deploy_hosts_version_older("0.2", "0.2.0"));
+	assert_false(deploy_hosts_version_older("0.10.0", "0.2.0"));
+	assert_false(deploy_hosts_version_older("1.0.0", "0.2.0"));
+	assert_false(deploy_hosts_version_older("0.2.0-fleetsim", "0.2.0"));
+	assert_true(deploy_hosts_version_older("0.1.99-rc1", "0.2.0"));
+}
+
+/* A service that is not to run as root never goes to an agent that would
+ * run it as root; root services and hooks do. */
+static void old_agents_refused(void **state)
+{
+	struct drv_plan *p = parse(plan_text);
+	json_t *agents = json_loads(agents_text, 0, NULL), *t = NULL, *a;
+	struct deploy_hosts_err err;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t, &err), DRV_OK);
+	/* no version at all: older */
+	assert_int_equal(deploy_hosts_check_privs(p, agents, t, &err), DRV_EPERM);
+	assert_string_equal(err.field, "tiers[0].services[0].user");
+	assert_non_null(strstr(err.message, "agent core-1"));
+	assert_non_null(strstr(err.message, "as root"));
+	json_array_foreach(agents, i, a)
+	        json_object_set_new(a, "agent_version", json_string(DEPLOY_HOSTS_PRIVS_VERSION));
+	assert_int_equal(deploy_hosts_check_privs(p, agents, t, &err), DRV_OK);
+	/* one old agent (core-2 runs web and api) */
+	json_object_set_new(json_array_get(agents, 1), "agent_version", json_string("0.1.0"));
+	assert_int_equal(deploy_hosts_check_privs(p, agents, t, &err), DRV_EPERM);
+	assert_string_equal(err.field, "tiers[0].services[0].user");
+	assert_non_null(strstr(err.message, "agent core-2 runs drover-agent 0.1.0"));
+	/* ... unless its services run as root anyway */
+	p->services[0].privs.user = strdup("root");
+	assert_int_equal(deploy_hosts_check_privs(p, agents, t, &err), DRV_EPERM);
+	assert_string_equal(err.field, "tiers[0].services[1].user");
+	p->services[1].privs.user = strdup("root");
+	assert_int_equal(deploy_hosts_check_privs(p, agents, t, &err), DRV_OK);
+	/* a hook with a user on an old agent is refused; root hooks are not */
+	json_object_set_new(json_array_get(agents, 3), "agent_version", json_string("0.1.0"));
+	assert_int_equal(deploy_hosts_check_privs(p, agents, t, &err), DRV_OK);
+	p->pre[0].privs.user = strdup("backup");
+	assert_int_equal(deploy_hosts_check_privs(p, agents, t, &err), DRV_EPERM);
+	assert_string_equal(err.field, "pre[0].user");
+	json_decref(t);
+	json_decref(agents);
+	drv_plan_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(resolves),
-	        cmocka_unit_test(unknown_hosts),
-	        cmocka_unit_test(line_of_service),
-	        cmocka_unit_test(overlap),
+	        cmocka_unit_test(resolves),        cmocka_unit_test(unknown_hosts),
+	        cmocka_unit_test(line_of_service), cmocka_unit_test(overlap),
+	        cmocka_unit_test(versions),        cmocka_unit_test(old_agents_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,6 +116,24 @@ static void caps_and_names(void **state)
 	assert_string_equal(why, "no output of nosuch on this host");
 }
 
+/* lines 10000 (the API's maximum) is honoured, not taken for "unset". */
+static void max_lines(void **state)
+{
+	Drover__LogRequest r = req("many", "", LOGREAD_LINES_MAX);
+	struct logread lr;
+	char why[200], text[150 * 4 + 1];
+	size_t n = 0;
+
+	(void)state;
+	for (int i = 0; i < 150; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%03d\n", i);
+	write_log("many", text);
+	assert_int_equal(logread_read(dir, &r, &lr, why, sizeof(why)), DRV_OK);
+	assert_int_equal(lr.len, 150 * 4);
+	assert_false(lr.truncated);
+	free(lr.text);
+}
+
 /* A blue-green service logs per slot: without a slot, the newest file. */
 static void slots(void **state)
 {
@@ -160,9 +178,8 @@ static void tail_line(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(last_lines),
-	        cmocka_unit_test(caps_and_names),
-	        cmocka_unit_test(slots),
+	        cmocka_unit_test(last_lines), cmocka_unit_test(caps_and_names),
+	        cmocka_unit_test(max_lines),  cmocka_unit_test(slots),
 	        cmocka_unit_test(tail_line),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "sqldb.h"
@@ -189,6 +190,48 @@ static void seq_floor_and_pickup(void **state)
 	assert_int_equal(n, 1);
 }
 
+static void expired_cb(void *arg, const char *id, const char *key_id)
+{
+	assert_string_equal(id, "old-1");
+	assert_int_equal(strlen(key_id), DRV_KEYID_LEN);
+	(*(int *)arg)++;
+}
+
+static int interrupt_all(void *arg)
+{
+	(void)arg;
+	return 1;
+}
+
+/* Pending claims older than the cut are deleted, each reported once; a
+ * listing that fails is an error and deletes nothing. */
+static void expire_pending(void **state)
+{
+	struct store *s = *state;
+	struct store_agent a;
+	int n = 0;
+
+	add_agent(s, "old-1", AGENT_PENDING);
+	add_agent(s, "ok-1", AGENT_ACCEPTED);
+	assert_int_equal(store_agent_expire_pending(s, 500, expired_cb, &n), DRV_OK);
+	assert_int_equal(n, 0);
+	/* every step is interrupted: the SELECT fails after its prepare
+	 * (SQLite's progress handler; PostgreSQL has no such hook) */
+	if (drv_sql_engine_of(store_db(s)) == DRV_SQL_SQLITE) {
+		sqlite3 *h = drv_sql_handle(store_db(s));
+
+		sqlite3_progress_handler(h, 1, interrupt_all, NULL);
+		assert_int_equal(store_agent_expire_pending(s, 2000, expired_cb, &n), DRV_EDB);
+		sqlite3_progress_handler(h, 0, NULL, NULL);
+	}
+	assert_int_equal(n, 0);
+	assert_int_equal(store_agent_get(s, "old-1", &a), DRV_OK);
+	assert_int_equal(store_agent_expire_pending(s, 2000, expired_cb, &n), DRV_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_agent_get(s, "old-1", &a), DRV_ENOENT);
+	assert_int_equal(store_agent_get(s, "ok-1", &a), DRV_OK);
+}
+
 /* One call makes the token and stores its hash; a taken name leaves no token. */
 static void enroll_token_create(void **state)
 {
@@ -362,6 +405,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(enroll_token_create, setup, teardown),
 	        cmocka_unit_test_setup_teardown(transactions_nest, setup, teardown),
 	        cmocka_unit_test_setup_teardown(expire_can_queue, setup, teardown),
+	        cmocka_unit_test_setup_teardown(expire_pending, setup, teardown),
 	};
 	if (drv_crypto_init() != DRV_OK)
 		return 1;

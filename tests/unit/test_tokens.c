@@ -68,6 +68,12 @@ static void test_roles(void **state)
 	assert_int_equal(drv_role_parse("none", &r), DRV_EINVAL);
 	assert_true(DRV_ROLE_VIEWER < DRV_ROLE_DEPLOYER && DRV_ROLE_DEPLOYER < DRV_ROLE_ADMIN);
 	assert_string_equal(drv_role_name(DRV_ROLE_DEPLOYER), "deployer");
+	/* approver: a deployer that may also approve (migration 8 allows it) */
+	assert_int_equal(drv_role_parse("approver", &r), DRV_OK);
+	assert_int_equal(r, DRV_ROLE_APPROVER);
+	assert_true(DRV_ROLE_DEPLOYER < DRV_ROLE_APPROVER && DRV_ROLE_APPROVER < DRV_ROLE_ADMIN);
+	assert_true(drv_role_allows(DRV_ROLE_APPROVER, DRV_ROLE_DEPLOYER));
+	assert_false(drv_role_allows(DRV_ROLE_APPROVER, DRV_ROLE_ADMIN));
 }
 
 static void test_create_verify(void **state)
@@ -88,6 +94,10 @@ static void test_create_verify(void **state)
 	assert_int_equal(drv_token_verify(fx->db, tok2, name, &role), DRV_OK);
 	assert_string_equal(name, "ops");
 	assert_int_equal(role, DRV_ROLE_VIEWER);
+	/* the approver role is stored and read back (schema migration 8) */
+	assert_int_equal(drv_token_create(fx->db, "lead", DRV_ROLE_APPROVER, tok2), DRV_OK);
+	assert_int_equal(drv_token_verify(fx->db, tok2, name, &role), DRV_OK);
+	assert_int_equal(role, DRV_ROLE_APPROVER);
 
 	/* One character changed, truncated, extended, empty: refused, outputs untouched. */
 	strcpy(name, "unchanged");

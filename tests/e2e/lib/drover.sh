@@ -53,7 +53,9 @@ drover_control_init() {
 	drover_conf_set "$DROVERD_DIR/droverd.yaml" poll_timeout 2s &&
 		drover_conf_set "$DROVERD_DIR/droverd.yaml" liveness_timeout 5s &&
 		drover_conf_set "$DROVERD_DIR/droverd.yaml" pending_retry 300ms &&
-		drover_conf_set "$DROVERD_DIR/droverd.yaml" insecure_registry true || return 1
+		drover_conf_set "$DROVERD_DIR/droverd.yaml" insecure_registry true &&
+		# The reference plans' analysis.http reads the gateway on the control host.
+		drover_conf_set "$DROVERD_DIR/droverd.yaml" allow "http://$ctl:8000/" || return 1
 	# Plans name traffic switches; only droverd.yaml says what they are.
 	if [[ -n ${E2E_HAPROXY_SOCK:-} ]]; then
 		printf 'balancers:\n  edge: { kind: haproxy, socket: %s }\n' "$E2E_HAPROXY_SOCK" \

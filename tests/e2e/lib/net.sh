@@ -11,6 +11,8 @@
 #       the root namespace routes 10.213/16 to the outside otherwise. Installs
 #       the EXIT/INT/TERM trap that runs net_down. Exports E2E_PREFIX,
 #       E2E_SUBNET, E2E_NET (10.213.K), E2E_RUN, E2E_SOCK, E2E_STATE.
+#   net_add_host NAME  one more host on the network that is up, addressed as
+#                      net_up would have (e.g. a booted machine joining the demo)
 #   net_down           stop every recorded process, delete namespaces, bridge,
 #                      veths and the route, remove the state file (idempotent)
 #   in_ns HOST CMD...  run CMD inside HOST's namespace (HOST: a host or control)
@@ -208,6 +210,20 @@ net_up() {
 	}
 	E2E_HOSTS=("${names[@]}")
 	e2e_log "network $E2E_PREFIX up: $E2E_SUBNET, control $E2E_NET.1, ${#names[@]} hosts"
+}
+
+net_add_host() {
+	local i=$((${#E2E_HOSTS[@]} + 1))
+	_net_valid_name "$1" && ! _net_node "$1" >/dev/null 2>&1 || {
+		echo "e2e: net_add_host: bad or taken host name '$1'" >&2
+		return 2
+	}
+	((i <= E2E_NET_MAX_HOSTS)) || {
+		echo "e2e: net_add_host: already $E2E_NET_MAX_HOSTS hosts" >&2
+		return 2
+	}
+	_net_add_node "$1" "$E2E_NET.$((10 + i))" "p$i" || return 1
+	E2E_HOSTS+=("$1")
 }
 
 _net_build() {
