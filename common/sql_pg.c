@@ -224,6 +224,11 @@ static int pg_open(struct drv_sql *db, const char *conninfo)
 	return simple(db, "SET client_min_messages = warning");
 }
 
+static void *pg_handle(struct drv_sql *db)
+{
+	return C(db);
+}
+
 static void pg_close(struct drv_sql *db)
 {
 	struct pg_conn *pc = db->h;
@@ -249,7 +254,9 @@ static int fenced_commit(struct drv_sql *db)
 	db->tx_wrote = false;
 	if (rc != DRV_OK) {
 		PQclear(PQexec(C(db), "ROLLBACK"));
-		drv_warn("db", "write refused: this node is fenced off", "error=\"%s\"", db->err);
+		if (rc == DRV_EFENCED)
+			drv_warn("db", "write refused: this node is fenced off", "error=\"%s\"",
+			         db->err);
 		return rc;
 	}
 	return simple(db, "COMMIT");
@@ -510,6 +517,7 @@ static int run(struct drv_sql_stmt *st)
 	if (!res_ok(r)) {
 		int rc = res_err(db, r);
 
+		drv_debug("db", "statement failed", "error=\"%s\" sql=\"%.120s\"", db->err, p->sql);
 		PQclear(r);
 		return rc;
 	}
@@ -529,7 +537,7 @@ static int first_step(struct drv_sql_stmt *st)
 	int rc;
 
 	if (st->kind == SQL_COMMIT && pg_in_tx(db))
-		return fenced_commit(db) == DRV_OK ? DRV_OK : DRV_EFENCED;
+		return fenced_commit(db);
 	if (own_tx && (rc = simple(db, "BEGIN")) != DRV_OK)
 		return rc;
 	rc = run(st);
@@ -649,6 +657,7 @@ static size_t pg_col_bytes(struct drv_sql_stmt *st, int i)
 
 const struct drv_sql_ops drv_sql_pg_ops = {
         .open = pg_open,
+        .handle = pg_handle,
         .close = pg_close,
         .exec = pg_exec,
         .version = pg_version,

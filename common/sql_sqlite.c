@@ -34,6 +34,11 @@ static int lite_open(struct drv_sql *db, const char *path)
 	return DRV_OK;
 }
 
+static void *lite_handle(struct drv_sql *db)
+{
+	return db->h;
+}
+
 static void lite_close(struct drv_sql *db)
 {
 	drv_db_close(H(db));
@@ -170,6 +175,7 @@ static bool lite_col_null(struct drv_sql_stmt *st, int i)
 
 const struct drv_sql_ops drv_sql_sqlite_ops = {
         .open = lite_open,
+        .handle = lite_handle,
         .close = lite_close,
         .exec = lite_exec,
         .version = lite_version,

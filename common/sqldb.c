@@ -87,7 +87,7 @@ enum drv_sql_engine drv_sql_engine_of(const struct drv_sql *db)
 
 void *drv_sql_handle(struct drv_sql *db)
 {
-	return db->h;
+	return db->ops->handle(db);
 }
 
 int drv_sql_version(struct drv_sql *db, int *out)
@@ -153,9 +153,11 @@ int drv_sql_run_fence(struct drv_sql *db)
 	db->fence = NULL; /* the check's own statements are not fenced */
 	rc = f(db, db->fence_arg);
 	db->fence = f;
-	if (rc != DRV_OK)
+	if (rc == DRV_EFENCED)
 		drv_sql_set_err(db, "fenced: this node no longer holds the leader lease");
-	return rc == DRV_OK ? DRV_OK : DRV_EFENCED;
+	/* any other error (the transaction failed before, the server is gone)
+	 * keeps its message: the commit is refused all the same */
+	return rc;
 }
 
 static bool word_is(const char *s, const char *w)

@@ -112,7 +112,8 @@ int drv_sql_rows_json(struct drv_sql_stmt *st, json_t *(*row)(struct drv_sql_stm
                       json_t **out);
 
 /* The fence: check(db, arg) runs inside the transaction that is about to
- * commit a write and returns DRV_OK to let it commit. NULL removes it. */
+ * commit a write and returns DRV_OK to let it commit, DRV_EFENCED when this
+ * node no longer leads, or another error. NULL removes it. */
 typedef int (*drv_sql_fence_fn)(struct drv_sql *db, void *arg);
 void drv_sql_set_fence(struct drv_sql *db, drv_sql_fence_fn check, void *arg);
 

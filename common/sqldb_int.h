@@ -41,6 +41,7 @@ struct drv_sql_stmt {
 
 struct drv_sql_ops {
 	int (*open)(struct drv_sql *db, const char *target);
+	void *(*handle)(struct drv_sql *db);
 	void (*close)(struct drv_sql *db);
 	int (*exec)(struct drv_sql *db, const char *sql);
 	int (*version)(struct drv_sql *db, int *out);

@@ -65,7 +65,11 @@ static int config_db(const char *config, char *path, size_t size)
 		drv_cfg_diag_print(&diag);
 		return DRV_EINVAL;
 	}
-	snprintf(path, size, "%s", conf.database);
+	/* an HA group's tokens live in its PostgreSQL store */
+	if (conf.pg_dsn[0] != '\0')
+		snprintf(path, size, "%s%s", DRV_SQL_PG_PREFIX, conf.pg_dsn);
+	else
+		snprintf(path, size, "%s", conf.database);
 	dconf_free(&conf);
 	return DRV_OK;
 }

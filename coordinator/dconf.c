@@ -81,6 +81,16 @@ static const struct drv_cfg_opt options[] = {
         {"token_recheck", DRV_CFG_DURATION, O(token_recheck_ms), "30s", 100, 30 * S, 0, NULL,
          "an open event stream re-checks its API token this often and ends once it is revoked"},
         {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL, "SQLite database"},
+        {"store.postgres.dsn", DRV_CFG_STR, O(pg_dsn), "", 0, 1024, DRV_CFG_SECRET, NULL,
+         "libpq connection string of the PostgreSQL store an HA group shares (empty: the "
+         "SQLite database); see docs/ha.md"},
+        {"ha.node", DRV_CFG_STR, O(ha_node), NULL, 0, 64, 0, NULL,
+         "this node's name in its HA group (unset: the host name)"},
+        {"ha.url", DRV_CFG_STR, O(ha_url), NULL, 0, 255, 0, NULL,
+         "this node's API URL, announced to the other nodes of the group while it leads"},
+        {"ha.lease", DRV_CFG_DURATION, O(ha_lease_ms), "6s", 1 * S, 600 * S, 0, NULL,
+         "the leader lease (renewed every third of it): a dead leader is replaced within "
+         "about this long plus a third"},
         {"signing_key", DRV_CFG_PATH, O(signing_key), "coordinator.key", 0, 0, 0, NULL,
          "Ed25519 key that signs instructions (mode 0600)"},
         {"tls.cert", DRV_CFG_PATH, O(tls_cert), "tls.crt", 0, 0, 0, NULL,
@@ -134,6 +144,10 @@ static const struct drv_cfg_opt options[] = {
          "where plans may be deployed (environment: NAME or ?env=NAME): NAME: {labels: "
          "{K: V} (hosts allowed), vars: {NAME: value or {secret_file: FILE (mode 0600)}}}; "
          "see docs/environments.md"},
+        {"lifecycles", DRV_CFG_EXTERN, O(lifecycles), NULL, 0, 0, 0, NULL,
+         "the order releases go through environments: NAME: {phases: [ENV, ENV, ...]}; an "
+         "environment accepts only a release that succeeded in the phase before it; see "
+         "docs/environments.md"},
         {"retention.events.max_age", DRV_CFG_DURATION, O(events_max_age_ms), "720h", 0,
          100LL * 365 * 24 * 3600 * S, 0, NULL, "events older than this are deleted (0: no limit)"},
         {"retention.events.max_rows", DRV_CFG_INT, O(events_max_rows), "1000000", 0, 1000000000, 0,
@@ -215,6 +229,9 @@ static int load_sections(const char *path, struct droverd_conf *out, struct drv_
 		rc = drv_prom_servers_read(root, lines, path, base, &out->prometheus, diag);
 	if (rc == DRV_OK || rc == DRV_EINVAL)
 		rc = drv_envs_read(root, lines, path, base, &out->environments, diag);
+	if (rc == DRV_OK || rc == DRV_EINVAL)
+		rc = drv_lifecycles_read(root, lines, path, &out->environments, &out->lifecycles,
+		                         diag);
 	json_decref(root);
 	drv_yj_lines_free(lines);
 	return rc == DRV_EINVAL ? DRV_OK : rc; /* reported in diag */
@@ -255,4 +272,5 @@ void dconf_free(struct droverd_conf *c)
 	drv_traffic_balancers_free(&c->balancers);
 	drv_prom_servers_free(&c->prometheus);
 	drv_envs_free(&c->environments);
+	drv_lifecycles_free(&c->lifecycles);
 }

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "env_conf.h"
+#include "lifecycle.h"
 #include "prom_conf.h"
 #include "traffic_conf.h"
 
@@ -20,6 +21,11 @@ struct droverd_conf {
 	char *logs_role;           /* weakest role that reads service output */
 	int64_t token_recheck_ms;  /* streams re-check their token this often */
 	char *database;
+	/* `store.postgres`: the shared store of an HA group (docs/ha.md) */
+	char *pg_dsn;  /* libpq conninfo; "": the SQLite database above */
+	char *ha_node; /* this node's name in the group (NULL: the host name) */
+	char *ha_url;  /* this node's API URL, announced to the others */
+	int64_t ha_lease_ms;
 	char *signing_key;
 	char *tls_cert, *tls_key;
 	char *log_file; /* NULL: stderr */
@@ -42,6 +48,8 @@ struct droverd_conf {
 	struct drv_strlist outbound_allow;
 	/* `environments`: where plans may go, with their variables (env_conf.h) */
 	struct drv_plan_envs environments;
+	/* `lifecycles`: the order releases go through environments (lifecycle.h) */
+	struct drv_lifecycles lifecycles;
 	/* retention (model/retention.h): 0 is no limit of that kind */
 	int64_t events_max_age_ms, events_max_rows;
 	int64_t deployments_max_age_ms, deployments_max_rows;

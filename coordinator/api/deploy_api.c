@@ -11,6 +11,7 @@
 #include "deploy_preview.h"
 #include "clock.h"
 #include "env_conf.h"
+#include "lifecycle.h"
 #include "err.h"
 #include "log.h"
 #include "oci.h"
@@ -314,8 +315,9 @@ static int refuse_busy(struct drv_http_req *req, struct drv_http_resp *resp,
 	return DRV_EEXIST;
 }
 
+/* from: the deployment a promotion copies (NULL: a plan submitted). */
 static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
-                  struct drv_plan *plan, const char *overridden)
+                  struct drv_plan *plan, const char *overridden, const char *from)
 {
 	struct deploy_busy busy;
 	json_t *targets = NULL, *obj = NULL;
@@ -323,7 +325,8 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = deploy_engine_submit(api->engine, plan, targets, drv_http_actor(req), &obj, &busy);
+	rc = deploy_engine_submit_from(api->engine, plan, targets, drv_http_actor(req), from, &obj,
+	                               &busy);
 	json_decref(targets);
 	if (rc == DRV_EEXIST)
 		return refuse_busy(req, resp, plan, &busy);
@@ -336,9 +339,10 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 	}
 	if (rc != DRV_OK)
 		return rc;
-	drv_http_audit_note(req, "deployment=%s name=%s version=%s%s",
+	drv_http_audit_note(req, "deployment=%s name=%s version=%s%s%s%s",
 	                    json_string_value(json_object_get(obj, "id")), plan->deployment,
-	                    plan->version, overridden);
+	                    plan->version, from ? " promoted_from=" : "", from ? from : "",
+	                    overridden);
 	return drv_http_json(resp, 201, obj);
 }
 
@@ -424,6 +428,57 @@ static int check_windows(struct deploy_api *api, struct drv_http_req *req,
 	return DRV_EINVAL;
 }
 
+/* ---- lifecycles (docs/environments.md "Promotion") ---- */
+
+/* An environment with a phase before it in its lifecycle accepts only a
+ * release that succeeded there: 409 lifecycle otherwise, unless an admin
+ * overrides with a reason (?override=REASON, audited). */
+static int check_lifecycle(struct deploy_api *api, struct drv_http_req *req,
+                           struct drv_http_resp *resp, const struct drv_plan *plan,
+                           char overridden[OVERRIDE_NOTE])
+{
+	const struct drv_lifecycle *lc;
+	const char *prev = drv_lifecycle_previous(api->lifecycles, plan->environment, &lc);
+	const char *why = drv_http_query(req, "override");
+	char rid[DRV_PLAN_RELEASE_ID_MAX], seen[DRV_SEQ_ID_MAX + 1], phases[1200];
+	json_t *rel;
+	int rc;
+
+	if (prev == NULL)
+		return DRV_OK;
+	if ((rel = drv_plan_release(plan)) == NULL)
+		return DRV_ENOMEM;
+	rc = drv_plan_release_id(rel, rid);
+	json_decref(rel);
+	if (rc == DRV_OK)
+		rc = deploy_engine_release_succeeded(api->engine, prev, rid, seen);
+	if (rc == DRV_OK)
+		return DRV_OK;
+	if (rc != DRV_ENOENT)
+		return rc;
+	drv_lifecycle_describe(lc, phases, sizeof(phases));
+	if (why != NULL && why[0] != '\0' && source_ok(why) &&
+	    drv_http_role(req) >= DRV_ROLE_ADMIN) {
+		size_t used = strlen(overridden);
+
+		snprintf(overridden + used, OVERRIDE_NOTE - used,
+		         " override lifecycle=%s release=%s reason=%s", lc->name, rid, why);
+		drv_warn("deploy", "lifecycle overridden",
+		         "lifecycle=%s release=%s environment=%s reason=\"%s\"", lc->name, rid,
+		         plan->environment, why);
+		return DRV_OK;
+	}
+	drv_http_audit_note(req, "deployment=%s refused lifecycle=%s release=%s environment=%s",
+	                    plan->deployment, lc->name, rid, plan->environment);
+	drv_http_error(resp, why != NULL ? 403 : 409, why != NULL ? "forbidden" : "lifecycle",
+	               "release %s has not succeeded in %s: %s accepts only releases that did "
+	               "(lifecycle %s: %s); deploy it to %s first, or promote a deployment "
+	               "that succeeded there (drover promote-release ID --to %s)%s",
+	               rid, prev, plan->environment, lc->name, phases, prev, plan->environment,
+	               why != NULL ? "; only an admin may override, with a reason" : "");
+	return DRV_EINVAL;
+}
+
 static int deployments_create(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
 	struct deploy_api *api = ctx;
@@ -452,12 +507,14 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		rc = check_analysis(api, resp, plan);
 	if (rc == DRV_OK)
 		rc = pin_images(api, resp, plan, source);
+	if (rc == DRV_OK && !preview)
+		rc = check_lifecycle(api, req, resp, plan, overridden);
 	if (rc == DRV_OK && preview) {
 		rc = dry_run(api, req, resp, plan);
 		drv_plan_free(plan);
 		plan = NULL;
 	} else if (rc == DRV_OK) {
-		rc = submit(api, req, resp, plan, overridden);
+		rc = submit(api, req, resp, plan, overridden, NULL);
 	}
 	if (rc != DRV_OK)
 		drv_plan_free(plan); /* on success the engine owns it */
@@ -714,6 +771,133 @@ static int dep_rollback(struct drv_http_req *req, struct drv_http_resp *resp, vo
 	return verb(req, resp, ctx, DEPLOY_ROLLBACK);
 }
 
+/* ---- POST /v1/deployments/{id}/promote-release {"to": ENV} ---- */
+
+/* The deployment to promote must have succeeded, carry a release, and sit
+ * in the phase before `to` when `to` has one in its lifecycle. */
+static int promotable(struct deploy_api *api, struct drv_http_resp *resp, const json_t *src,
+                      const char *to)
+{
+	const char *id = json_string_value(json_object_get(src, "id"));
+	const char *state = json_string_value(json_object_get(src, "state"));
+	const char *from = json_string_value(json_object_get(src, "environment"));
+	const struct drv_lifecycle *lc;
+	const char *prev = drv_lifecycle_previous(api->lifecycles, to, &lc);
+	char phases[1200];
+
+	if (from == NULL || from[0] == '\0')
+		from = "(no environment)";
+	if (strcmp(state, "succeeded") != 0)
+		return drv_http_error(
+		               resp, 409, "not-succeeded",
+		               "deployment %s of release %s is %s in %s: only a release that "
+		               "succeeded there can be promoted",
+		               id, json_string_value(json_object_get(src, "release_id")), state,
+		               from),
+		       DRV_EINVAL;
+	if (!json_is_object(json_object_get(src, "release")))
+		return drv_http_error(resp, 409, "no-release",
+		                      "deployment %s has no release to promote (a converge, or a "
+		                      "deployment made before releases were recorded)",
+		                      id),
+		       DRV_EINVAL;
+	if (strcmp(from, to) == 0)
+		return drv_http_error_at(resp, 400, "bad-request", "to", 0,
+		                         "deployment %s went to %s already; promote it to another "
+		                         "environment",
+		                         id, to),
+		       DRV_EINVAL;
+	if (prev == NULL || strcmp(prev, from) == 0)
+		return DRV_OK;
+	drv_lifecycle_describe(lc, phases, sizeof(phases));
+	return drv_http_error(resp, 409, "lifecycle",
+	                      "%s accepts releases promoted from %s (lifecycle %s: %s); "
+	                      "deployment %s went to %s",
+	                      to, prev, lc->name, phases, id, from),
+	       DRV_EINVAL;
+}
+
+/* The release of src as a plan for environment to, with to's variables. */
+static int release_plan(struct deploy_api *api, struct drv_http_resp *resp, const json_t *src,
+                        const char *to, struct drv_plan **plan)
+{
+	static const struct drv_plan_envs none = {0};
+	const char *rid = json_string_value(json_object_get(src, "release_id"));
+	struct drv_plan_errors errs = {0};
+	char name[DRV_SEQ_ID_MAX + 16], again[DRV_PLAN_RELEASE_ID_MAX];
+	json_t *rel;
+	int rc;
+
+	snprintf(name, sizeof(name), "release of %s",
+	         json_string_value(json_object_get(src, "id")));
+	rc = drv_plan_from_release(json_object_get(src, "release"), name,
+	                           api->environments ? api->environments : &none, to, plan, &errs);
+	if (rc == DRV_EINVAL)
+		rc = plan_errors(resp, 400, "invalid-plan", &errs, name) == DRV_OK ? DRV_EINVAL
+		                                                                   : DRV_ENOMEM;
+	drv_plan_errors_free(&errs);
+	if (rc != DRV_OK)
+		return rc;
+	/* the same bytes: the plan made from the release is that release */
+	rel = drv_plan_release(*plan);
+	rc = rel ? drv_plan_release_id(rel, again) : DRV_ENOMEM;
+	json_decref(rel);
+	if (rc == DRV_OK && strcmp(again, rid) != 0) {
+		drv_error("deploy", "a promoted release changed", "release=%s now=%s", rid, again);
+		rc = DRV_EIO;
+	}
+	if (rc != DRV_OK) {
+		drv_plan_free(*plan);
+		*plan = NULL;
+	}
+	return rc;
+}
+
+static int promote_release(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	static const struct drv_json_field fields[] = {
+	        {.name = "to", .type = DRV_J_STRING, .max = DRV_PLAN_NAME_MAX, .required = true},
+	};
+	struct deploy_api *api = ctx;
+	const char *id = drv_http_param(req, "id");
+	char overridden[OVERRIDE_NOTE] = "", to[DRV_PLAN_NAME_MAX + 1], note[OVERRIDE_NOTE + 200];
+	struct drv_plan *plan = NULL;
+	json_t *body, *src = NULL;
+	int rc;
+
+	if (drv_http_body_json(req, resp, fields, 1, &body) != DRV_OK)
+		return DRV_OK;
+	snprintf(to, sizeof(to), "%s", json_string_value(json_object_get(body, "to")));
+	json_decref(body);
+	drv_http_audit_note(req, "promote-release deployment=%s to=%s", id, to);
+	rc = strlen(id) <= DRV_SEQ_ID_MAX ? deploy_engine_release(api->engine, id, &src)
+	                                  : DRV_ENOENT;
+	if (rc == DRV_ENOENT)
+		return drv_http_error(resp, 404, "not-found", "no deployment '%s'", id);
+	if (rc == DRV_OK)
+		rc = promotable(api, resp, src, to);
+	if (rc == DRV_OK)
+		rc = release_plan(api, resp, src, to, &plan);
+	if (rc == DRV_OK)
+		rc = check_windows(api, req, resp, plan, overridden);
+	if (rc == DRV_OK)
+		rc = check_balancers(api, resp, plan);
+	if (rc == DRV_OK)
+		rc = check_analysis(api, resp, plan);
+	if (rc == DRV_OK) {
+		snprintf(note, sizeof(note), " release=%s from=%s to=%s%s",
+		         json_string_value(json_object_get(src, "release_id")),
+		         json_string_value(json_object_get(src, "environment")), to, overridden);
+		rc = submit(api, req, resp, plan, note, id);
+	}
+	json_decref(src);
+	if (rc != DRV_OK)
+		drv_plan_free(plan); /* on success the engine owns it */
+	if (rc == DRV_EINVAL || rc == DRV_EEXIST || rc == DRV_ETOOBIG)
+		return DRV_OK; /* the answer is set */
+	return rc;
+}
+
 #define ROUTE(m, p, r, h)                                                                          \
 	{                                                                                          \
 		.method = m, .pattern = p, .min_role = r, .handler = h                             \
@@ -728,6 +912,7 @@ static const struct drv_http_route routes[] = {
         ROUTE("POST", "/v1/deployments/{id}/promote", DRV_ROLE_DEPLOYER, dep_promote),
         ROUTE("POST", "/v1/deployments/{id}/abort", DRV_ROLE_DEPLOYER, dep_abort),
         ROUTE("POST", "/v1/deployments/{id}/rollback", DRV_ROLE_DEPLOYER, dep_rollback),
+        ROUTE("POST", "/v1/deployments/{id}/promote-release", DRV_ROLE_DEPLOYER, promote_release),
         ROUTE("GET", "/v1/drift", DRV_ROLE_VIEWER, drift_get),
         ROUTE("POST", "/v1/converge", DRV_ROLE_DEPLOYER, converge),
 };

@@ -16,6 +16,8 @@
 #include "http_server.h"
 #include "metrics.h"
 
+struct drv_lifecycles;
+
 struct deploy_api {
 	struct deploy_engine *engine; /* borrowed */
 	struct core *core;            /* borrowed */
@@ -32,6 +34,9 @@ struct deploy_api {
 	/* droverd.yaml `environments` (borrowed, may be NULL: none): where a
 	 * plan may go (its `environment` or ?env=), its hosts and variables */
 	const struct drv_plan_envs *environments;
+	/* droverd.yaml `lifecycles` (borrowed, may be NULL): the phase before an
+	 * environment, whose success a release needs (lifecycle.h) */
+	const struct drv_lifecycles *lifecycles;
 };
 
 /* One plan error line ("SOURCE:LINE: field.path: message", LINE and field

@@ -210,7 +210,7 @@ static int tail_start(struct drv_sql *db, const struct filter *f, long long tail
 	}
 	snprintf(sql, sizeof(sql),
 	         "SELECT coalesce(min(id), 0) FROM (SELECT id FROM events WHERE %s "
-	         "ORDER BY id DESC LIMIT ?1)",
+	         "ORDER BY id DESC LIMIT ?1) AS tail",
 	         filter_sql);
 	rc = scalar_id(db, sql, f, tail, &first);
 	if (rc == DRV_OK)

@@ -26,6 +26,12 @@ static int run(struct ctl *ctl, int argc, char **argv)
 	bool json = false;
 	int c, code;
 
+	/* drover promote ID --to ENV: promotion of a release (cmd_promote.c) */
+	for (int i = 1; self == &ctl_cmd_promote && i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--to") == 0 || strncmp(argv[i], "--to=", 5) == 0)
+			return ctl_cmd_promote_release.run(ctl, argc, argv);
+	}
+
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c != 'j') {
 			ctl_usage(self, stderr);
@@ -68,8 +74,9 @@ const struct ctl_cmd ctl_cmd_resume = {
 };
 const struct ctl_cmd ctl_cmd_promote = {
         .name = "promote",
-        .usage = "promote [--json] ID",
-        .summary = "end a canary pause (next step) or finalize a blue-green switch now",
+        .usage = "promote [--json] ID\npromote [--wait] [--json] [--override REASON] ID --to ENV",
+        .summary = "end a canary pause (next step) or finalize a blue-green switch now; "
+                   "with --to ENV: promote-release",
         .run = run,
 };
 const struct ctl_cmd ctl_cmd_abort = {

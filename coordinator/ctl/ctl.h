@@ -80,6 +80,7 @@ extern const struct ctl_cmd ctl_cmd_logs;
 extern const struct ctl_cmd ctl_cmd_pause;
 extern const struct ctl_cmd ctl_cmd_plan;
 extern const struct ctl_cmd ctl_cmd_promote;
+extern const struct ctl_cmd ctl_cmd_promote_release;
 extern const struct ctl_cmd ctl_cmd_resume;
 extern const struct ctl_cmd ctl_cmd_rollback;
 extern const struct ctl_cmd ctl_cmd_status;

@@ -28,6 +28,7 @@ static const struct ctl_cmd *const cmd_table[] = {
         &ctl_cmd_pause,
         &ctl_cmd_resume,
         &ctl_cmd_promote,
+        &ctl_cmd_promote_release,
         &ctl_cmd_abort,
         &ctl_cmd_rollback,
         &ctl_cmd_logs,

@@ -14,7 +14,16 @@
 #include "err.h"
 #include "log.h"
 
-enum cmd_kind { CMD_SUBMIT, CMD_GET, CMD_LIST, CMD_VERB, CMD_BASELINE, CMD_ALERTS };
+enum cmd_kind {
+	CMD_SUBMIT,
+	CMD_GET,
+	CMD_LIST,
+	CMD_VERB,
+	CMD_BASELINE,
+	CMD_ALERTS,
+	CMD_RELEASE,
+	CMD_RELEASE_OK
+};
 
 struct cmd {
 	enum cmd_kind kind;
@@ -24,7 +33,9 @@ struct cmd {
 	const char *actor;
 	struct drv_plan *plan;
 	const json_t *targets;
-	const json_t *alerts; /* CMD_ALERTS: the webhook payload */
+	const json_t *alerts;      /* CMD_ALERTS: the webhook payload */
+	const char *promoted_from; /* CMD_SUBMIT: the deployment a promotion copies, or NULL */
+	const char *env;           /* CMD_RELEASE_OK */
 	json_t *out;
 	int rc;
 	char why[DRV_SEQ_TEXT_MAX];
@@ -282,6 +293,22 @@ static struct dep *busy(struct deploy_engine *e, const struct cmd *c, struct dep
 	return NULL;
 }
 
+/* The release of the plan (plan.h) and its id into the row; a plan read
+ * from JSON (converge) has none. */
+static int new_release(struct dep *d)
+{
+	json_t *rel = drv_plan_release(d->plan);
+	int rc = DRV_OK;
+
+	if (rel == NULL)
+		return d->plan->tmpl != NULL && drv_plan_pinned(d->plan) ? DRV_ENOMEM : DRV_OK;
+	rc = drv_plan_release_id(rel, d->row.release_id);
+	if (rc == DRV_OK && (d->row.release = json_dumps(rel, JSON_COMPACT)) == NULL)
+		rc = DRV_ENOMEM;
+	json_decref(rel);
+	return rc;
+}
+
 static int new_dep(struct deploy_engine *e, struct cmd *c, struct dep **out)
 {
 	struct dep *d = calloc(1, sizeof(*d));
@@ -301,8 +328,17 @@ static int new_dep(struct deploy_engine *e, struct cmd *c, struct dep **out)
 	snprintf(d->row.name, sizeof(d->row.name), "%s", p->deployment);
 	snprintf(d->row.version, sizeof(d->row.version), "%s", p->version);
 	snprintf(d->row.actor, sizeof(d->row.actor), "%s", c->actor ? c->actor : "");
-	d->row.created_ms = d->row.updated_ms = now;
+	snprintf(d->row.environment, sizeof(d->row.environment), "%s",
+	         p->environment ? p->environment : "");
+	snprintf(d->row.promoted_from, sizeof(d->row.promoted_from), "%s",
+	         c->promoted_from ? c->promoted_from : "");
 	d->plan = p;
+	if (new_release(d) != DRV_OK) {
+		d->plan = NULL; /* the caller keeps it */
+		deploy_dep_free(d);
+		return DRV_ENOMEM;
+	}
+	d->row.created_ms = d->row.updated_ms = now;
 	deploy_view_summary(d, now);
 	*out = d;
 	return DRV_OK;
@@ -323,7 +359,8 @@ static int insert_dep(struct deploy_engine *e, struct dep *d)
 	json_decref(plan);
 	free(d->row.plan);
 	free(d->row.extra);
-	d->row.plan = d->row.extra = NULL;
+	free(d->row.release); /* kept in the database only */
+	d->row.plan = d->row.extra = d->row.release = NULL;
 	json_array_clear(d->events);
 	return rc;
 }
@@ -357,6 +394,24 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 	return DRV_OK;
 }
 
+/* What a promotion needs of a deployment: its state, environment and
+ * release (deploy_engine.h). */
+static int cmd_release(struct deploy_engine *e, struct cmd *c)
+{
+	struct deploy_row r;
+	json_t *rel;
+	int rc = deploy_store_get(e->cfg.db, c->id, &r);
+
+	if (rc != DRV_OK)
+		return rc;
+	rel = r.release ? json_loads(r.release, 0, NULL) : json_null();
+	c->out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o*}", "id", r.id, "deployment", r.name,
+	                   "version", r.version, "state", r.state, "environment", r.environment,
+	                   "release_id", r.release_id, "release", rel);
+	deploy_row_clear(&r);
+	return c->out ? DRV_OK : DRV_ENOMEM;
+}
+
 static void reply(struct deploy_engine *e, struct cmd *c, int rc)
 {
 	pthread_mutex_lock(&e->mu);
@@ -378,6 +433,10 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	case CMD_VERB: rc = cmd_verb(e, c); break;
 	case CMD_BASELINE: rc = deploy_drift_baseline(e->cfg.db, &c->out); break;
 	case CMD_ALERTS: rc = deploy_alerts_take(e, c->alerts, &c->limit); break;
+	case CMD_RELEASE: rc = cmd_release(e, c); break;
+	case CMD_RELEASE_OK:
+		rc = deploy_store_release_succeeded(e->cfg.db, c->env, c->id, c->why);
+		break;
 	default: rc = DRV_EINVAL; break;
 	}
 	reply(e, c, rc); /* c is the caller's from here on */
@@ -424,7 +483,39 @@ static int call(struct deploy_engine *e, struct cmd *c)
 int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
                          const char *actor, json_t **obj, struct deploy_busy *busy)
 {
-	struct cmd c = {.kind = CMD_SUBMIT, .plan = plan, .targets = targets, .actor = actor};
+	return deploy_engine_submit_from(e, plan, targets, actor, NULL, obj, busy);
+}
+
+int deploy_engine_release(struct deploy_engine *e, const char *id, json_t **obj)
+{
+	struct cmd c = {.kind = CMD_RELEASE, .id = id};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_release_succeeded(struct deploy_engine *e, const char *env,
+                                    const char *release_id, char id_out[DRV_SEQ_ID_MAX + 1])
+{
+	struct cmd c = {.kind = CMD_RELEASE_OK, .id = release_id, .env = env};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		snprintf(id_out, DRV_SEQ_ID_MAX + 1, "%.*s", DRV_SEQ_ID_MAX, c.why);
+	return rc;
+}
+
+int deploy_engine_submit_from(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                              const char *actor, const char *promoted_from, json_t **obj,
+                              struct deploy_busy *busy)
+{
+	struct cmd c = {.kind = CMD_SUBMIT,
+	                .plan = plan,
+	                .targets = targets,
+	                .actor = actor,
+	                .promoted_from = promoted_from};
 	int rc = call(e, &c);
 
 	if (rc == DRV_EEXIST && busy != NULL)
@@ -630,7 +721,9 @@ static int resume_one(void *arg, struct deploy_row *r)
 	if (d == NULL)
 		return DRV_ENOMEM;
 	d->row = *r;
-	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = NULL;
+	/* the strings stay r's (deploy_store_active frees them); the release is
+	 * kept in the database only */
+	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = d->row.release = NULL;
 	d->extra = json_loads(r->extra, 0, NULL);
 	d->events = json_array();
 	rc = d->extra && d->events ? load_plan(r, &d->plan) : DRV_ENOMEM;

@@ -70,6 +70,19 @@ struct deploy_busy {
  */
 int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
                          const char *actor, json_t **obj, struct deploy_busy *busy);
+/* The same for a promotion (docs/environments.md): the new deployment
+ * records that it copies deployment promoted_from (NULL: none). */
+int deploy_engine_submit_from(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                              const char *actor, const char *promoted_from, json_t **obj,
+                              struct deploy_busy *busy);
+/* What a promotion needs of deployment id, running or finished:
+ * {"id", "deployment", "version", "state", "environment", "release_id",
+ * "release": the release (plan.h) or null}. DRV_ENOENT if unknown. */
+int deploy_engine_release(struct deploy_engine *e, const char *id, json_t **obj);
+/* The newest deployment of release_id to env that succeeded (its id into
+ * id_out); DRV_ENOENT when none did. */
+int deploy_engine_release_succeeded(struct deploy_engine *e, const char *env,
+                                    const char *release_id, char id_out[DRV_SEQ_ID_MAX + 1]);
 /* An Alertmanager webhook payload ({"alerts": [{"status", "labels"}...]},
  * checked by the API): services whose rollback_on_alerts match a firing
  * alert fail (*matched counts them); resolved alerts are recorded. */

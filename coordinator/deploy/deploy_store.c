@@ -13,7 +13,8 @@
 
 #define ROW_COLS                                                                                   \
 	"id, name, version, actor, state, phase, reason, plan, seq_state, extra, view,"            \
-	" failed_hosts, max_failed_hosts, created_ms, updated_ms, finished_ms"
+	" failed_hosts, max_failed_hosts, created_ms, updated_ms, finished_ms, environment,"       \
+	" release_id, promoted_from, release_plan"
 
 void deploy_row_clear(struct deploy_row *r)
 {
@@ -23,7 +24,8 @@ void deploy_row_clear(struct deploy_row *r)
 	free(r->seq_state);
 	free(r->extra);
 	free(r->view);
-	r->plan = r->seq_state = r->extra = r->view = NULL;
+	free(r->release);
+	r->plan = r->seq_state = r->extra = r->view = r->release = NULL;
 }
 
 static int prep(struct drv_sql *db, const char *sql, struct drv_sql_stmt **st)
@@ -120,8 +122,9 @@ static int insert_row(struct drv_sql *db, const struct deploy_row *r)
 	int rc =
 	        prep(db,
 	             "INSERT INTO deployments(id, name, version, actor, state, phase, reason, plan,"
-	             " seq_state, extra, failed_hosts, max_failed_hosts, created_ms, updated_ms)"
-	             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	             " seq_state, extra, failed_hosts, max_failed_hosts, created_ms, updated_ms,"
+	             " environment, release_id, promoted_from, release_plan)"
+	             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	             &st);
 
 	if (rc != DRV_OK)
@@ -140,6 +143,10 @@ static int insert_row(struct drv_sql *db, const struct deploy_row *r)
 	drv_sql_bind_int64(st, 12, r->max_failed_hosts);
 	drv_sql_bind_int64(st, 13, r->created_ms);
 	drv_sql_bind_int64(st, 14, r->updated_ms);
+	bind_text(st, 15, r->environment);
+	bind_text(st, 16, r->release_id);
+	bind_text(st, 17, r->promoted_from);
+	bind_text(st, 18, r->release);
 	return step_done(db, st);
 }
 
@@ -218,6 +225,10 @@ static int row_from(struct drv_sql_stmt *st, struct deploy_row *r)
 	r->created_ms = drv_sql_col_int64(st, 13);
 	r->updated_ms = drv_sql_col_int64(st, 14);
 	r->finished_ms = drv_sql_col_int64(st, 15);
+	copy_col(st, 16, r->environment, sizeof(r->environment));
+	copy_col(st, 17, r->release_id, sizeof(r->release_id));
+	copy_col(st, 18, r->promoted_from, sizeof(r->promoted_from));
+	r->release = dup_col(st, 19);
 	if (r->plan == NULL || r->extra == NULL) {
 		deploy_row_clear(r);
 		return DRV_ENOMEM;
@@ -274,6 +285,26 @@ int deploy_store_get(struct drv_sql *db, const char *id, struct deploy_row *out)
 		return rc;
 	bind_text(st, 1, id);
 	rc = drv_sql_step(st) == DRV_SQL_ROW ? row_from(st, out) : DRV_ENOENT;
+	drv_sql_finalize(st);
+	return rc;
+}
+
+int deploy_store_release_succeeded(struct drv_sql *db, const char *env, const char *release_id,
+                                   char id_out[DRV_SEQ_ID_MAX + 1])
+{
+	struct drv_sql_stmt *st;
+	int rc = prep(db,
+	              "SELECT id FROM deployments WHERE environment = ? AND release_id = ?"
+	              " AND state = 'succeeded' ORDER BY n DESC LIMIT 1",
+	              &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, env);
+	bind_text(st, 2, release_id);
+	rc = drv_sql_step(st) == DRV_SQL_ROW ? DRV_OK : DRV_ENOENT;
+	if (rc == DRV_OK)
+		copy_col(st, 0, id_out, DRV_SEQ_ID_MAX + 1);
 	drv_sql_finalize(st);
 	return rc;
 }

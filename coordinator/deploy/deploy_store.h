@@ -39,6 +39,11 @@ struct deploy_row {
 	char *view;      /* malloc'd JSON text, NULL until finished */
 	int64_t failed_hosts, max_failed_hosts;
 	int64_t created_ms, updated_ms, finished_ms;
+	/* promotion (schema migration 9): "" / NULL when none */
+	char environment[DRV_PLAN_NAME_MAX + 1];
+	char release_id[DRV_PLAN_RELEASE_ID_MAX];
+	char promoted_from[DRV_SEQ_ID_MAX + 1];
+	char *release; /* malloc'd JSON text: the release (plan.h), set at insert */
 };
 
 void deploy_row_clear(struct deploy_row *r);
@@ -67,6 +72,11 @@ int deploy_store_finished(struct drv_sql *db, int limit, deploy_row_fn fn, void 
 
 /* One row (DRV_ENOENT if unknown). */
 int deploy_store_get(struct drv_sql *db, const char *id, struct deploy_row *out);
+
+/* The newest deployment of release_id to environment env that succeeded:
+ * its id into id_out; DRV_ENOENT when there is none. */
+int deploy_store_release_succeeded(struct drv_sql *db, const char *env, const char *release_id,
+                                   char id_out[DRV_SEQ_ID_MAX + 1]);
 
 /* Summaries, newest first: an array of objects with id, deployment,
  * version, state, phase, reason, actor, times and counts. */

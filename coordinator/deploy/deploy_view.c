@@ -503,5 +503,9 @@ json_t *deploy_view_object(const struct dep *d)
 		json_object_set_new(o, "analysis", analysis_arr(d));
 	if (o != NULL)
 		env_and_vars(o, d->plan);
+	if (o != NULL && d->row.release_id[0] != '\0')
+		json_object_set_new(o, "release", json_string(d->row.release_id));
+	if (o != NULL && d->row.promoted_from[0] != '\0')
+		json_object_set_new(o, "promoted_from", json_string(d->row.promoted_from));
 	return o;
 }

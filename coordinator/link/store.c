@@ -893,8 +893,8 @@ int store_agent_expire_pending(struct store *s, int64_t before_ms, store_claim_f
 	drv_sql_bind_int64(st, 1, before_ms);
 	while (n < EXPIRE_BATCH && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
 		copy_col(st, 0, claim[n].id, sizeof(claim[n].id));
-		if (drv_pubkey_from_raw(drv_sql_col_blob(st, 1),
-		                        (size_t)drv_sql_col_bytes(st, 1), &key) == DRV_OK)
+		if (drv_pubkey_from_raw(drv_sql_col_blob(st, 1), (size_t)drv_sql_col_bytes(st, 1),
+		                        &key) == DRV_OK)
 			snprintf(claim[n].key_id, sizeof(claim[n].key_id), "%s", key.id);
 		else
 			snprintf(claim[n].key_id, sizeof(claim[n].key_id), "?");

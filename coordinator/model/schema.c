@@ -180,31 +180,57 @@ static const struct drv_sql_migration migrations[] = {
          * PostgreSQL engine reads the same text. value NULL: no data. */
         {
                 .sql = "CREATE TABLE baselines ("
-        "  deployment_id TEXT NOT NULL,"
-        "  environment TEXT NOT NULL DEFAULT '',"
-        "  service TEXT NOT NULL,"
-        "  metric TEXT NOT NULL,"
-        "  version TEXT NOT NULL,"
-        "  value DOUBLE PRECISION,"
-        "  unit TEXT NOT NULL DEFAULT '',"
-        "  query TEXT NOT NULL DEFAULT '',"
-        "  recorded_ms BIGINT NOT NULL,"
-        "  PRIMARY KEY (deployment_id, service, metric));"
-        "CREATE INDEX baselines_metric ON baselines(environment, service, metric, recorded_ms);",
+                       "  deployment_id TEXT NOT NULL,"
+                       "  environment TEXT NOT NULL DEFAULT '',"
+                       "  service TEXT NOT NULL,"
+                       "  metric TEXT NOT NULL,"
+                       "  version TEXT NOT NULL,"
+                       "  value DOUBLE PRECISION,"
+                       "  unit TEXT NOT NULL DEFAULT '',"
+                       "  query TEXT NOT NULL DEFAULT '',"
+                       "  recorded_ms BIGINT NOT NULL,"
+                       "  PRIMARY KEY (deployment_id, service, metric));"
+                       "CREATE INDEX baselines_metric ON baselines(environment, service, metric, "
+                       "recorded_ms);",
         },
         /* 8: the approver role (api/tokens.h: a deployer that may also approve
          * deployments to environments that require approval) */
         {
                 .sql = "CREATE TABLE api_tokens_new ("
-        "  name TEXT PRIMARY KEY,"
-        "  role TEXT NOT NULL CHECK (role IN ('viewer','deployer','approver','admin','alerts')),"
-        "  hash BLOB NOT NULL,"
-        "  created_ms INTEGER NOT NULL,"
-        "  revoked_ms INTEGER);"
-        "INSERT INTO api_tokens_new(name, role, hash, created_ms, revoked_ms)"
-        "  SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens;"
-        "DROP TABLE api_tokens;"
-        "ALTER TABLE api_tokens_new RENAME TO api_tokens;",
+                       "  name TEXT PRIMARY KEY,"
+                       "  role TEXT NOT NULL CHECK (role IN "
+                       "('viewer','deployer','approver','admin','alerts')),"
+                       "  hash BLOB NOT NULL,"
+                       "  created_ms INTEGER NOT NULL,"
+                       "  revoked_ms INTEGER);"
+                       "INSERT INTO api_tokens_new(name, role, hash, created_ms, revoked_ms)"
+                       "  SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens;"
+                       "DROP TABLE api_tokens;"
+                       "ALTER TABLE api_tokens_new RENAME TO api_tokens;",
+        },
+        /* 9: promotion through lifecycles (deploy_store.h, docs/environments.md):
+         * the environment a deployment went to, its release (the plan as
+         * written, variables not filled in, images pinned by digest: JSON
+         * text) and the release's id (a hash of it), and the deployment a
+         * promotion copied it from. Plain SQL: the PostgreSQL engine reads
+         * the same text. */
+        {
+                .sql = "ALTER TABLE deployments ADD COLUMN environment TEXT NOT NULL DEFAULT '';"
+                       "ALTER TABLE deployments ADD COLUMN release_id TEXT NOT NULL DEFAULT '';"
+                       "ALTER TABLE deployments ADD COLUMN release_plan TEXT;"
+                       "ALTER TABLE deployments ADD COLUMN promoted_from TEXT NOT NULL DEFAULT '';"
+                       "CREATE INDEX deployments_release ON deployments(environment, release_id, "
+                       "state);",
+        },
+        /* 10: the leader lease of an HA group on PostgreSQL (ha/ha_lease.h): one
+         * row; expires_ms on the database's clock. Unused with SQLite. */
+        {
+                .sql = "CREATE TABLE leader_lease ("
+                       "  name TEXT PRIMARY KEY,"
+                       "  holder TEXT NOT NULL,"
+                       "  url TEXT NOT NULL DEFAULT '',"
+                       "  epoch INTEGER NOT NULL,"
+                       "  expires_ms INTEGER NOT NULL);",
         },
 };
 

@@ -166,6 +166,7 @@ void drv_plan_free(struct drv_plan *p)
 	free(p->environment);
 	plan_kv_free(p->vars, p->n_vars);
 	plan_argv_free(&p->secrets);
+	json_decref(p->tmpl);
 	free(p);
 }
 
@@ -192,8 +193,11 @@ static int from_tree(json_t *root, const struct drv_yj_lines *lines, const char 
 	struct vctx c = {.lines = lines, .file = name, .errs = errs};
 	json_t *secrets = json_array();
 	struct drv_plan *p = NULL;
-	int rc = secrets ? DRV_OK : DRV_ENOMEM;
+	json_t *tmpl = json_is_object(root) ? json_deep_copy(root) : NULL;
+	int rc = secrets && (tmpl || !json_is_object(root)) ? DRV_OK : DRV_ENOMEM;
 
+	if (tmpl != NULL)
+		json_object_del(tmpl, "environment"); /* a release goes anywhere */
 	if (rc == DRV_OK && json_is_object(root))
 		rc = plan_vars_apply(&c, root, envs, requested, secrets);
 	plan_verr_flush(&c);
@@ -205,11 +209,30 @@ static int from_tree(json_t *root, const struct drv_yj_lines *lines, const char 
 		rc = plan_argv_add(&p->secrets, json_string_value(json_array_get(secrets, i)));
 	json_decref(secrets);
 	if (rc != DRV_OK) {
+		json_decref(tmpl);
 		drv_plan_free(p);
 		return rc;
 	}
+	p->tmpl = tmpl;
 	*out = p;
 	return DRV_OK;
+}
+
+int drv_plan_from_release(const json_t *release, const char *name, const struct drv_plan_envs *envs,
+                          const char *env, struct drv_plan **out, struct drv_plan_errors *errs)
+{
+	json_t *root = json_is_object(release) ? json_deep_copy(release) : NULL;
+	int rc;
+
+	if (root == NULL) {
+		drv_plan_errors_add(errs, "%s: a release is a plan object",
+		                    name ? name : "release");
+		return json_is_object(release) ? DRV_ENOMEM : DRV_EINVAL;
+	}
+	json_object_del(root, "environment");
+	rc = from_tree(root, NULL, name ? name : "release", envs, env, out, errs);
+	json_decref(root);
+	return rc;
 }
 
 int drv_plan_parse_buffer_env(const char *buf, size_t len, const char *name,

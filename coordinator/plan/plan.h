@@ -278,6 +278,10 @@ struct drv_plan {
 	size_t n_services;
 	struct drv_plan_notify *notify;
 	size_t n_notify;
+	/* The plan as written, its {{vars.NAME}} not filled in and without
+	 * `environment` (drv_plan_release); NULL for a plan read with
+	 * drv_plan_from_json (a stored, normalized plan). */
+	json_t *tmpl;
 };
 
 /* Error lines collected by the parser; caller frees with drv_plan_errors_free. */
@@ -359,6 +363,25 @@ typedef int (*drv_plan_resolve_fn)(void *arg, const char *reference, char digest
                                    size_t digest_cap, char *why, size_t why_cap);
 int drv_plan_resolve_digests(struct drv_plan *p, drv_plan_resolve_fn fn, void *arg,
                              struct drv_plan_errors *errs);
+/*
+ * Releases (docs/environments.md "Promotion"): what a promotion carries to
+ * the next environment. A release is the plan as written (variables not
+ * filled in, no `environment`) with every service image pinned by digest
+ * ("name:tag@sha256:..."): the same bytes, files and steps wherever it
+ * goes; only the environment's variables differ.
+ */
+#define DRV_PLAN_RELEASE_ID_MAX 24 /* "rel-" + 16 hex + NUL */
+/* The release of a pinned plan parsed from text: a new tree, NULL when the
+ * plan has no template (read from JSON), is not pinned, or out of memory. */
+json_t *drv_plan_release(const struct drv_plan *p);
+/* The release's id: "rel-" and the first 16 hex digits of the SHA-256 of
+ * its compact JSON with sorted keys. DRV_ENOMEM. */
+int drv_plan_release_id(const json_t *release, char id[DRV_PLAN_RELEASE_ID_MAX]);
+/* A plan from a release deployed to environment env (one of envs; NULL:
+ * none): variables filled in from it as drv_plan_parse_buffer_env does. */
+int drv_plan_from_release(const json_t *release, const char *name, const struct drv_plan_envs *envs,
+                          const char *env, struct drv_plan **out, struct drv_plan_errors *errs);
+
 /* True when every service image carries a digest. */
 bool drv_plan_pinned(const struct drv_plan *p);
 

@@ -22,7 +22,7 @@ _drover() {
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local verbs="agents enroll-tokens plan deploy status history pause resume promote abort rollback logs drift converge events audit version"
+	local verbs="agents enroll-tokens plan deploy status history pause resume promote promote-release abort rollback logs drift converge events audit version"
 	local globals="--coordinator --token --token-file -v --version --help"
 	verb=
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -36,7 +36,7 @@ _drover() {
 	--coordinator | --token) return 0 ;;
 	--token-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur") && return 0 ;;
 	--host) mapfile -t COMPREPLY < <(compgen -W "$(_drover_ids agents)" -- "$cur") && return 0 ;;
-	--lines | --limit | --tail) return 0 ;;
+	--lines | --limit | --tail | --to | --override) return 0 ;;
 	esac
 	if [[ -z $verb ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$verbs $globals" -- "$cur")
@@ -49,7 +49,8 @@ _drover() {
 	deploy) flags="--wait --dry-run --json" ;;
 	status) flags="--json" words="$(_drover_ids deployments)" ;;
 	history) flags="--json --limit" ;;
-	pause | resume | promote | abort | rollback) words="$(_drover_ids deployments)" ;;
+	pause | resume | abort | rollback) words="$(_drover_ids deployments)" ;;
+	promote | promote-release) flags="--to --wait --json --override" words="$(_drover_ids deployments)" ;;
 	logs) flags="--host --lines --follow --json" words="$(_drover_ids services)" ;;
 	drift) flags="--json" ;;
 	converge) flags="--all" words="$(_drover_ids services)" ;;

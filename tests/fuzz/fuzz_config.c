@@ -3,7 +3,7 @@
  * arbitrary bytes, against droverd's real table (dconf.c), then the writer
  * on whatever was read, and the result read back; and the `balancers`
  * and `environments` section readers (traffic_conf.c, env_conf.c) on the
- * same bytes.
+ * same bytes, and `lifecycles` (lifecycle.c) against the environments read.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +14,7 @@
 #include "dconf.h"
 #include "env_conf.h"
 #include "err.h"
+#include "lifecycle.h"
 #include "traffic_conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -29,9 +30,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&diag, 0, sizeof(diag));
 	if (drv_envs_parse((const char *)data, size, "fuzz.yaml", "/nonexistent", &envs, &diag) ==
 	    DRV_OK) {
+		struct drv_lifecycles lc = {0};
+
 		for (size_t i = 0; i < envs.n; i++)
 			if (drv_envs_find(&envs, envs.v[i].name) == NULL)
 				abort();
+		memset(&diag, 0, sizeof(diag));
+		if (drv_lifecycles_parse((const char *)data, size, "fuzz.yaml", &envs, &lc,
+		                         &diag) == DRV_OK) {
+			for (size_t i = 0; i < lc.n;
+			     i++) /* every phase but the first has one before */
+				for (size_t k = 1; k < lc.v[i].n; k++)
+					if (drv_lifecycle_previous(&lc, lc.v[i].phases[k], NULL) ==
+					    NULL)
+						abort();
+			drv_lifecycles_free(&lc);
+		}
 		drv_envs_free(&envs);
 	}
 	memset(&diag, 0, sizeof(diag));

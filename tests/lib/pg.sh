@@ -29,7 +29,11 @@ pg_start() {
 		return 1
 	}
 	mkdir -p "$PG_DIR/data" "$PG_DIR/sock"
-	((EUID == 0)) && chown -R nobody:nogroup "$PG_DIR"
+	if ((EUID == 0)); then
+		chown -R nobody:nogroup "$PG_DIR"
+		# the server's user must reach its directory (search, not list)
+		chmod o+x "$(dirname "$PG_DIR")"
+	fi
 	chmod 700 "$PG_DIR/data"
 	pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -U drover -A trust --no-sync -E UTF8 \
 		>"$PG_DIR/initdb.log" 2>&1 || {
