@@ -19,13 +19,21 @@ static int check_id(const void *v, char *why, size_t len)
 	return DRV_OK;
 }
 
-static int check_url(const void *v, char *why, size_t len)
+static int check_urls(const void *v, char *why, size_t len)
 {
-	const char *s = *(char *const *)v;
+	const struct drv_strlist *l = v;
 
-	if (s != NULL && !drv_cfg_link_url_ok(s)) {
-		snprintf(why, len, "must be a tcp:// or tls+tcp:// URL");
-		return DRV_EINVAL;
+	for (size_t i = 0; i < l->n; i++) {
+		if (!drv_cfg_link_url_ok(l->v[i])) {
+			snprintf(why, len, "'%s' is not a tcp:// or tls+tcp:// URL", l->v[i]);
+			return DRV_EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(l->v[i], l->v[j]) == 0) {
+				snprintf(why, len, "'%s' is listed twice", l->v[i]);
+				return DRV_EINVAL;
+			}
+		}
 	}
 	return DRV_OK;
 }
@@ -60,8 +68,10 @@ static int check_labels(const void *v, char *why, size_t len)
 static const struct drv_cfg_opt options[] = {
         {"id", DRV_CFG_STR, O(id), NULL, 0, 64, DRV_CFG_REQUIRED, check_id,
          "this agent's id; plans name hosts by it"},
-        {"coordinator", DRV_CFG_STR, O(coordinator), NULL, 0, 512, DRV_CFG_REQUIRED, check_url,
-         "where droverd listens: tls+tcp://HOST:PORT (or tcp:// in tests)"},
+        {"coordinator", DRV_CFG_STRLIST, O(coordinator), NULL, 0, AGENT_COORDINATORS_MAX,
+         DRV_CFG_REQUIRED, check_urls,
+         "where droverd listens: tls+tcp://HOST:PORT (or tcp:// in tests); a list for the "
+         "nodes of an HA group (the agent follows the leader)"},
         {"coordinator_keys", DRV_CFG_PATHLIST, O(coordinator_keys), NULL, 0, DRV_KEYRING_MAX,
          DRV_CFG_REQUIRED, check_keys,
          "coordinator public keys trusted to sign instructions (two during a rotation)"},
@@ -116,9 +126,13 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 {
 	const struct agent_conf *c = cfg;
 
-	if (strncmp(c->coordinator, "tls+tcp://", 10) == 0 && c->tls_ca == NULL)
-		drv_cfg_diag_add(diag, path,
-		                 "tls+tcp:// needs tls.ca (the coordinator's certificate)");
+	for (size_t i = 0; i < c->coordinator.n; i++) {
+		if (strncmp(c->coordinator.v[i], "tls+tcp://", 10) == 0 && c->tls_ca == NULL) {
+			drv_cfg_diag_add(diag, path,
+			                 "tls+tcp:// needs tls.ca (the coordinator's certificate)");
+			break;
+		}
+	}
 	if (c->reconnect_max_ms < c->reconnect_min_ms)
 		drv_cfg_diag_add(diag, path,
 		                 "link.reconnect_max must not be below link.reconnect_min");
@@ -140,8 +154,8 @@ int agent_conf_defaults(const char *dir, struct agent_conf *out)
 	                         &diag);
 	if (rc == DRV_OK) {
 		free(out->id);
-		free(out->coordinator);
-		out->id = out->coordinator = NULL;
+		out->id = NULL;
+		drv_strlist_free(&out->coordinator);
 		drv_strlist_free(&out->coordinator_keys);
 	}
 	return rc;

@@ -11,9 +11,11 @@
 
 #include "config.h"
 
+#define AGENT_COORDINATORS_MAX 16 /* URLs in `coordinator` */
+
 struct agent_conf {
 	char *id;
-	char *coordinator;                   /* tcp:// or tls+tcp:// URL */
+	struct drv_strlist coordinator;      /* tcp:// or tls+tcp:// URLs: the nodes of a group */
 	struct drv_strlist coordinator_keys; /* trusted coordinator public keys (key ring) */
 	char *key;                           /* this agent's own key, made on first start */
 	struct drv_kvlist labels;

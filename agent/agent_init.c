@@ -18,7 +18,8 @@
 
 struct init_opts {
 	char dir[PATH_MAX];
-	const char *url, *id, *tls_ca, *token_file;
+	const char *id, *tls_ca, *token_file;
+	struct drv_strlist urls; /* --coordinator, repeated for the nodes of a group */
 	struct drv_strlist keys;
 	struct drv_kvlist labels;
 };
@@ -68,7 +69,7 @@ static int parse(int argc, char **argv, struct init_opts *o)
 	while (rc == DRV_OK && (ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': dir = optarg; break;
-		case 'c': o->url = optarg; break;
+		case 'c': rc = drv_strlist_add(&o->urls, optarg); break;
 		case 'k': rc = add_abs(&o->keys, optarg); break;
 		case 'i': o->id = optarg; break;
 		case 'l': rc = add_label(o, optarg); break;
@@ -79,7 +80,7 @@ static int parse(int argc, char **argv, struct init_opts *o)
 	}
 	if (rc != DRV_OK)
 		return rc;
-	if (dir == NULL || o->url == NULL || o->keys.n == 0 || o->id == NULL || optind != argc) {
+	if (dir == NULL || o->urls.n == 0 || o->keys.n == 0 || o->id == NULL || optind != argc) {
 		fprintf(stderr,
 		        "drover-agent init: --dir, --coordinator, --coordinator-key and --id "
 		        "are required\n");
@@ -120,8 +121,8 @@ static int fill(const struct init_opts *o, struct agent_conf *c)
 {
 	int rc = set_str(&c->id, o->id);
 
-	if (rc == DRV_OK)
-		rc = set_str(&c->coordinator, o->url);
+	for (size_t i = 0; rc == DRV_OK && i < o->urls.n; i++)
+		rc = drv_strlist_add(&c->coordinator, o->urls.v[i]);
 	if (rc == DRV_OK)
 		rc = set_abs(&c->tls_ca, o->tls_ca);
 	if (rc == DRV_OK)
@@ -179,6 +180,7 @@ int agent_cmd_init(int argc, char **argv)
 	if (rc == DRV_OK)
 		rc = write_config(&o);
 	drv_strlist_free(&o.keys);
+	drv_strlist_free(&o.urls);
 	drv_kvlist_free(&o.labels);
 	return rc == DRV_OK ? 0 : rc == DRV_EINVAL ? 2 : 1;
 }

@@ -111,7 +111,7 @@ static int start(struct agentd *a)
 {
 	struct uplink_config uc = {
 	        .agent_id = a->conf.id,
-	        .url = a->conf.coordinator,
+	        .urls = &a->conf.coordinator,
 	        .tls_ca = a->conf.tls_ca,
 	        .tls_server_name = a->conf.tls_server_name,
 	        .key = &a->key,

@@ -149,6 +149,21 @@ static void report_recorded(struct executor *ex, const struct state_step *s, exe
 	executor_releases_free(rel, n);
 }
 
+/* A step the agent may run again after it stopped in the middle: a
+ * service step that is safe to repeat, while the coordinator still waits
+ * for it (its deadline from when it was issued, else its expiry). */
+static bool resumable(const Drover__Instruction *ins)
+{
+	int64_t until = ins->step_deadline_ms > 0
+	                        ? ins->issued_at_ms + (int64_t)ins->step_deadline_ms
+	                        : ins->expires_at_ms;
+
+	if (!is_service_action(ins->action) ||
+	    ins->action == DROVER__ACTION__ACTION_ACTIVATE_PREVIOUS || ins->service == NULL)
+		return false;
+	return drv_wall_ms() < until;
+}
+
 /* --- the queue --- */
 
 static bool key_busy(struct executor *ex, const char *key)
@@ -268,6 +283,17 @@ static void run_job(struct executor *ex, struct job *j)
 	}
 	if (rc != DRV_OK)
 		step_fail(o, "%s: %s", action_name(ins->action), drv_strerror(rc));
+	if (!o->ok && stop_token_stopped(&ex->stopping) && resumable(ins)) {
+		/* cut short by the stop, not failed: left running in the state,
+		 * it runs again when the agent starts (recover_steps) */
+		drv_warn("executor",
+		         "step cut short by the agent stopping; it resumes at the next start",
+		         "step=%s action=%s service=%s msg=\"%s\"", ins->step_id,
+		         action_name(ins->action), ins_service(ins), o->message);
+		free(lr.text);
+		free(o);
+		return;
+	}
 	dur = drv_mono_ms() - j->t0;
 	if (state_step_finish(ex->st, ins->step_id, o->ok, o->message, o->exit_code, o->tail,
 	                      dur) != DRV_OK)
@@ -517,19 +543,44 @@ void executor_releases_free(Drover__Release **rel, size_t n)
 
 /* --- life cycle --- */
 
-static void report_interrupted(struct executor *ex)
+static void report_nowhere(const Drover__Report *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+}
+
+/* Steps an agent restart interrupted: a service step still within its
+ * deadline is queued again and runs to its real result (they are safe to
+ * run twice: a START whose release already runs only waits for its health
+ * gate); a hook (not safe to run twice), an ACTIVATE_PREVIOUS (it swaps
+ * releases), or a step past its deadline is recorded failed and reported. */
+static void recover_steps(struct executor *ex)
 {
 	struct state_step *steps = NULL;
 	size_t n = 0;
 
-	if (state_steps_recover(ex->st, INTERRUPTED, &steps, &n) != DRV_OK)
+	if (state_steps_interrupted(ex->st, &steps, &n) != DRV_OK)
 		return;
 	for (size_t i = 0; i < n; i++) {
+		struct state_step *s = &steps[i];
+		if (s->ins != NULL && resumable(s->ins) &&
+		    enqueue(ex, s->ins, ex->events ? ex->events : report_nowhere, ex->events_arg) ==
+		            DRV_OK) {
+			drv_warn("executor", "resuming a step an agent restart interrupted",
+			         "step=%s action=%s service=%s", s->step_id, action_name(s->action),
+			         s->service);
+			continue;
+		}
+		state_step_finish(ex->st, s->step_id, false, INTERRUPTED, -1, "", 0);
+		free(s->message);
+		s->message = strdup(INTERRUPTED);
+		s->status = STEP_FAIL;
+		s->exit_code = -1;
 		drv_warn("executor", "step interrupted by an agent restart, recorded as failed",
-		         "step=%s action=%s service=%s", steps[i].step_id,
-		         action_name(steps[i].action), steps[i].service);
-		if (ex->events != NULL)
-			report_recorded(ex, &steps[i], ex->events, ex->events_arg);
+		         "step=%s action=%s service=%s", s->step_id, action_name(s->action),
+		         s->service);
+		if (ex->events != NULL && s->message != NULL)
+			report_recorded(ex, s, ex->events, ex->events_arg);
 	}
 	state_steps_free(steps, n);
 }
@@ -635,7 +686,7 @@ int executor_new(const struct executor_config *cfg, struct executor **out)
 		return rc;
 	}
 	hook_reap_orphans(ex->state_dir);
-	report_interrupted(ex);
+	recover_steps(ex);
 	state_steps_prune(ex->st, STEPS_AGE, STEPS_KEEP);
 	for (; ex->n_workers < N_WORKERS; ex->n_workers++) {
 		if (pthread_create(&ex->workers[ex->n_workers], NULL, worker, ex) != 0) {

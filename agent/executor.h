@@ -67,12 +67,15 @@ struct executor_config {
 };
 
 /* Opens (creates) the directories and the state database, recovers what a
- * previous agent left (steps, running services) and starts the workers.
+ * previous agent left (running services; its unfinished steps: resumed when
+ * safe and still awaited, else reported failed) and starts the workers.
  * The strings in cfg are copied. */
 int executor_new(const struct executor_config *cfg, struct executor **out);
 /* Stops the workers: a running hook is killed, a pull or a health gate in
- * progress is cut short, and their steps are reported failed (report() must
- * still work while this runs). Leaves services running. NULL is fine. */
+ * progress is cut short. A hook's step is reported failed (report() must
+ * still work while this runs); a service step that can be resumed is left
+ * unfinished in the state, for the next executor_new to run again. Leaves
+ * services running. NULL is fine. */
 void executor_free(struct executor *ex);
 
 /*

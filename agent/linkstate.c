@@ -62,6 +62,8 @@ static int parse_root(json_t *root, struct linkstate *st)
 	if (!json_is_object(root) || get_u64(root, "applied_seq", &st->applied_seq) != DRV_OK ||
 	    get_u64(root, "report_seq_reserved", &st->report_seq_reserved) != DRV_OK)
 		return DRV_EDECODE;
+	if (json_object_get(root, "epoch") != NULL && get_u64(root, "epoch", &st->epoch) != DRV_OK)
+		return DRV_EDECODE;
 	if (steps == NULL)
 		return DRV_OK;
 	if (!json_is_array(steps) || json_array_size(steps) > LINKSTATE_STEPS_MAX)
@@ -118,8 +120,9 @@ int linkstate_load(const char *path, struct linkstate *out)
 
 int linkstate_save(const char *path, const struct linkstate *st)
 {
-	json_t *root = json_pack("{s:I, s:I}", "applied_seq", (json_int_t)st->applied_seq,
-	                         "report_seq_reserved", (json_int_t)st->report_seq_reserved);
+	json_t *root = json_pack("{s:I, s:I, s:I}", "applied_seq", (json_int_t)st->applied_seq,
+	                         "report_seq_reserved", (json_int_t)st->report_seq_reserved,
+	                         "epoch", (json_int_t)st->epoch);
 	char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	int rc;
 

@@ -42,6 +42,7 @@ struct linkstate_step {
 struct linkstate {
 	uint64_t applied_seq;
 	uint64_t report_seq_reserved;
+	uint64_t epoch; /* absent in files of older agents: 0 */
 	size_t n_steps; /* old files only: oldest first; never saved */
 	struct linkstate_step steps[LINKSTATE_STEPS_MAX];
 };
@@ -50,7 +51,7 @@ struct linkstate {
 int linkstate_load(const char *path, struct linkstate *out);
 /* The decoder behind linkstate_load (fuzzed). */
 int linkstate_parse(const char *buf, size_t len, struct linkstate *out);
-/* Writes applied_seq and report_seq_reserved (steps are not saved). */
+/* Writes applied_seq, report_seq_reserved and epoch (steps are not saved). */
 int linkstate_save(const char *path, const struct linkstate *st);
 
 #endif

@@ -599,6 +599,29 @@ static void make_room(struct runtime *rt, const struct driver_instance *in, bool
 	}
 }
 
+/* Start in, the current release of its service now, and wait for its
+ * health gate. */
+static int start_gated(struct runtime *rt, const Drover__Instruction *ins,
+                       const struct driver_instance *in, struct step_outcome *o)
+{
+	const Drover__ServiceSpec *s = ins->service;
+	char err[1024] = "";
+	int64_t took = 0;
+	int rc = ops_of(s)->start(dstate_of(rt, s), in, err, sizeof(err));
+
+	if (rc != DRV_OK) {
+		state_release_set_want(rt->st, s->name, ROLE_CURRENT, false);
+		return step_fail(o, "start of %s %s failed: %s", in->name, s->version,
+		                 err[0] ? err : drv_strerror(rc));
+	}
+	mon_start(rt, in);
+	rc = gate(rt, in, ins->step_deadline_ms, &took, o);
+	if (rc == DRV_OK && !o->message[0])
+		step_ok(o, "%s %s (%s) started, healthy after %lld ms", in->name, s->version,
+		        short_digest(s->image->digest), (long long)took);
+	return rc;
+}
+
 static int start_new(struct runtime *rt, const Drover__Instruction *ins, const char *dir,
                      struct step_outcome *o)
 {
@@ -606,8 +629,6 @@ static int start_new(struct runtime *rt, const Drover__Instruction *ins, const c
 	struct driver_instance in;
 	struct state_release cur = {0}, prev = {0};
 	bool has_cur, has_prev, cur_stopped;
-	char err[1024] = "";
-	int64_t took = 0;
 	int rc;
 
 	spec_instance(s, dir, &in);
@@ -629,18 +650,7 @@ static int start_new(struct runtime *rt, const Drover__Instruction *ins, const c
 	state_release_clear(&prev);
 	if (rc != DRV_OK)
 		return rc;
-	rc = ops_of(s)->start(dstate_of(rt, s), &in, err, sizeof(err));
-	if (rc != DRV_OK) {
-		state_release_set_want(rt->st, s->name, ROLE_CURRENT, false);
-		return step_fail(o, "start of %s %s failed: %s", in.name, s->version,
-		                 err[0] ? err : drv_strerror(rc));
-	}
-	mon_start(rt, &in);
-	rc = gate(rt, &in, ins->step_deadline_ms, &took, o);
-	if (rc == DRV_OK && !o->message[0])
-		step_ok(o, "%s %s (%s) started, healthy after %lld ms", in.name, s->version,
-		        short_digest(s->image->digest), (long long)took);
-	return rc;
+	return start_gated(rt, ins, &in, o);
 }
 
 int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct step_outcome *o)
@@ -667,8 +677,19 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 		return step_fail(o, "cannot get %s %s ready: %s", s->name, s->version,
 		                 err[0] ? err : drv_strerror(rc));
 	if (state_release_get(rt->st, s->name, ROLE_CURRENT, &cur) == DRV_OK) {
-		bool same = same_release(&cur, s) && rel_status(rt, &cur, &ds) == DRIVER_RUNNING;
+		bool same = same_release(&cur, s);
+		bool running = same && rel_status(rt, &cur, &ds) == DRIVER_RUNNING;
 		state_release_clear(&cur);
+		if (same && !running) {
+			/* this START again (resumed after an agent restart): its
+			 * release is current already; a second shift would make
+			 * it its own previous and lose the real one */
+			spec_instance(s, dir, &in);
+			state_release_set_want(rt->st, s->name, ROLE_CURRENT, true);
+			rc = start_gated(rt, ins, &in, o);
+			free(dir);
+			return rc;
+		}
 		if (same) {
 			spec_instance(s, dir, &in);
 			if (!mon_has(rt, in.name))

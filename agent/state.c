@@ -34,6 +34,9 @@ static const char *const migrations[] = {
         "CREATE TABLE staged ("
         " service TEXT NOT NULL, digest TEXT NOT NULL, staged_ms INTEGER NOT NULL,"
         " PRIMARY KEY (service, digest));",
+        /* the instruction of each step, so a step an agent restart
+         * interrupted can be resumed */
+        "ALTER TABLE steps ADD COLUMN ins BLOB;",
 };
 
 int state_open(const char *path, struct state **out)
@@ -105,6 +108,8 @@ void state_step_clear(struct state_step *s)
 	free(s->service);
 	free(s->message);
 	free(s->output_tail);
+	if (s->ins != NULL)
+		drover__instruction__free_unpacked(s->ins, NULL);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -161,13 +166,19 @@ int state_step_insert(struct state *st, const Drover__Instruction *ins, const ch
 {
 	sqlite3_stmt *s;
 	int rc;
+	size_t len = drover__instruction__get_packed_size(ins);
+	uint8_t *buf = malloc(len ? len : 1);
 
+	if (buf == NULL)
+		return DRV_ENOMEM;
+	drover__instruction__pack(ins, buf);
 	pthread_mutex_lock(&st->lock);
 	rc = prep(st,
 	          "INSERT OR IGNORE INTO steps (step_id, seq, deployment, action, service, status,"
-	          " created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	          " created_ms, ins) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 	          &s);
 	if (rc == DRV_OK) {
+		sqlite3_bind_blob(s, 8, buf, (int)len, SQLITE_TRANSIENT);
 		bind_str(s, 1, ins->step_id);
 		sqlite3_bind_int64(s, 2, (sqlite3_int64)ins->seq);
 		bind_str(s, 3, ins->deployment_id);
@@ -180,6 +191,7 @@ int state_step_insert(struct state *st, const Drover__Instruction *ins, const ch
 			rc = DRV_EEXIST;
 	}
 	pthread_mutex_unlock(&st->lock);
+	free(buf);
 	return rc;
 }
 
@@ -257,6 +269,54 @@ static int collect_steps(struct state *st, sqlite3_stmt *s, struct state_step **
 	return DRV_OK;
 }
 
+/* Locked: the queued and running steps, oldest first. */
+static int unfinished_steps(struct state *st, struct state_step **arr, size_t *len)
+{
+	sqlite3_stmt *s;
+	int rc =
+	        prep(st, "SELECT " STEP_COLS " FROM steps WHERE status IN (?, ?) ORDER BY seq", &s);
+
+	if (rc == DRV_OK) {
+		sqlite3_bind_int(s, 1, STEP_QUEUED);
+		sqlite3_bind_int(s, 2, STEP_RUNNING_);
+		rc = collect_steps(st, s, arr, len);
+		sqlite3_finalize(s);
+	}
+	return rc;
+}
+
+int state_steps_interrupted(struct state *st, struct state_step **out, size_t *n)
+{
+	struct state_step *arr = NULL;
+	sqlite3_stmt *s;
+	size_t len = 0;
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = unfinished_steps(st, &arr, &len);
+	/* without its instruction (none kept, or no statement) a step is not resumed */
+	if (rc == DRV_OK && len > 0 &&
+	    prep(st, "SELECT ins FROM steps WHERE step_id = ?", &s) == DRV_OK) {
+		for (size_t i = 0; i < len; i++) {
+			sqlite3_reset(s);
+			bind_str(s, 1, arr[i].step_id);
+			if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_bytes(s, 0) > 0)
+				arr[i].ins = drover__instruction__unpack(
+				        NULL, (size_t)sqlite3_column_bytes(s, 0),
+				        sqlite3_column_blob(s, 0));
+		}
+		sqlite3_finalize(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (rc != DRV_OK) {
+		state_steps_free(arr, len);
+		return rc;
+	}
+	*out = arr;
+	*n = len;
+	return DRV_OK;
+}
+
 int state_steps_recover(struct state *st, const char *why, struct state_step **out, size_t *n)
 {
 	struct state_step *arr = NULL;
@@ -265,13 +325,7 @@ int state_steps_recover(struct state *st, const char *why, struct state_step **o
 	int rc;
 
 	pthread_mutex_lock(&st->lock);
-	rc = prep(st, "SELECT " STEP_COLS " FROM steps WHERE status IN (?, ?) ORDER BY seq", &s);
-	if (rc == DRV_OK) {
-		sqlite3_bind_int(s, 1, STEP_QUEUED);
-		sqlite3_bind_int(s, 2, STEP_RUNNING_);
-		rc = collect_steps(st, s, &arr, &len);
-		sqlite3_finalize(s);
-	}
+	rc = unfinished_steps(st, &arr, &len);
 	if (rc == DRV_OK)
 		rc = prep(st,
 		          "UPDATE steps SET status = ?, message = ?, exit_code = -1,"

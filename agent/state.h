@@ -35,6 +35,7 @@ struct state_step {
 	enum state_step_status status;
 	int exit_code;
 	int64_t duration_ms;
+	Drover__Instruction *ins; /* state_steps_interrupted only (else NULL); owned */
 };
 
 enum state_role { ROLE_CURRENT, ROLE_PREVIOUS };
@@ -61,6 +62,10 @@ int state_step_insert(struct state *st, const Drover__Instruction *ins, const ch
 int state_step_start(struct state *st, const char *step_id);
 int state_step_finish(struct state *st, const char *step_id, bool ok, const char *message,
                       int exit_code, const char *tail, int64_t duration_ms);
+/* The steps an agent restart found queued or running, oldest first, each
+ * with its instruction (ins; NULL for a step recorded by an agent that did
+ * not keep it, or one that no longer decodes). Changes nothing. */
+int state_steps_interrupted(struct state *st, struct state_step **out, size_t *n);
 /* Mark every queued or running step failed (the agent died under it) and
  * return those steps (malloc'd array; free with state_steps_free). */
 int state_steps_recover(struct state *st, const char *why, struct state_step **out, size_t *n);

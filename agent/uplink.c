@@ -8,6 +8,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,15 +36,25 @@ enum session { S_CONNECTING, S_PENDING, S_ACCEPTED, S_REJECTED, S_REFUSED };
 static const char *const session_names[] = {"connecting", "pending", "accepted", "rejected",
                                             "refused"};
 
+/* One coordinator node: its own socket and dialer, always dialing. */
+struct node {
+	struct uplink *u;
+	const char *url;
+	nng_socket sock;
+	bool sock_open;
+	nng_dialer dialer; /* replaced by redial() (poll thread only) */
+	nng_ctx poll_ctx, report_ctx;
+	_Atomic int pipes; /* connections up now (pipe events) */
+};
+
 struct uplink {
 	struct uplink_config cfg;
 	struct executor *ex;
-	nng_socket sock;
-	bool sock_open;
-	bool close_abandoned;    /* nng_close did not return in time: NNG keeps sock */
-	nng_dialer dialer;       /* replaced by redial() (poll thread only) */
+	struct node nodes[UPLINK_NODES_MAX];
+	size_t n_nodes;
+	_Atomic size_t cur;      /* the session's node (written by the poll thread) */
+	bool close_abandoned;    /* nng_close did not return in time: NNG keeps a socket */
 	unsigned hello_timeouts; /* in a row (poll thread only) */
-	nng_ctx poll_ctx, report_ctx;
 	nng_aio *poll_aio, *report_aio;
 	pthread_t poll_thr, report_thr;
 	bool threads;
@@ -65,6 +76,11 @@ struct uplink {
 	uint8_t rel_sent[crypto_generichash_BYTES]; /* hash of the releases last polled */
 	unsigned polls_since_rel;                   /* polls since they were sent */
 };
+
+static struct node *cur_node(struct uplink *u)
+{
+	return &u->nodes[atomic_load(&u->cur)];
+}
 
 /* Releases ride on a Poll when they changed, and every this many polls
  * anyway (a coordinator restored from a backup learns them again). */
@@ -196,7 +212,31 @@ static int request(nng_ctx ctx, nng_aio *aio, const uint8_t *buf, size_t len, in
 	return rv;
 }
 
-/* Check a reply: size, envelope, sender, signature. Counts what it refuses. */
+/*
+ * A verified envelope's HA epoch against the highest seen: lower is an old
+ * leader (fenced: DRV_ESTALE); higher is a new leader, remembered and saved
+ * at once. If the save fails the epoch is still kept in memory (stricter),
+ * and an instruction is not run anyway, as its own save fails too.
+ */
+static int check_epoch(struct uplink *u, const Drover__Envelope *env)
+{
+	int rc = DRV_OK;
+
+	pthread_mutex_lock(&u->mu);
+	if (env->epoch < u->st->epoch) {
+		rc = DRV_ESTALE;
+	} else if (env->epoch > u->st->epoch) {
+		drv_info("uplink", "new leader epoch", "epoch=%" PRIu64 " was=%" PRIu64 " url=%s",
+		         env->epoch, u->st->epoch, cur_node(u)->url);
+		u->st->epoch = env->epoch;
+		save_locked(u);
+	}
+	pthread_mutex_unlock(&u->mu);
+	return rc;
+}
+
+/* Check a reply: size, envelope, sender, signature, epoch. Counts what it
+ * refuses. */
 static int open_reply(struct uplink *u, nng_msg *m, Drover__Envelope **out)
 {
 	Drover__Envelope *env;
@@ -217,9 +257,13 @@ static int open_reply(struct uplink *u, nng_msg *m, Drover__Envelope **out)
 		return DRV_EUNKNOWNKEY;
 	}
 	rc = drv_env_verify_ring(env, u->cfg.ring);
+	if (rc == DRV_OK)
+		rc = check_epoch(u, env);
 	if (rc != DRV_OK) {
+		/* a follower's NOT_LEADER carries no epoch: not worth a warning */
+		if (rc != DRV_ESTALE || env->type != DROVER__BODY_TYPE__BODY_REJECT)
+			count_reject(drv_reject_reason(rc), "envelope", drv_errname(rc));
 		drv_env_free(env);
-		count_reject(drv_reject_reason(rc), "envelope", drv_errname(rc));
 		return rc;
 	}
 	*out = env;
@@ -396,8 +440,8 @@ static void send_report(struct uplink *u, Drover__Report *r)
 	request_hash(env, len, req);
 	while (!stopping(u)) {
 		nng_msg *reply = NULL;
-		int rv = request(u->report_ctx, u->report_aio, env, len, u->cfg.request_timeout_ms,
-		                 &reply);
+		int rv = request(cur_node(u)->report_ctx, u->report_aio, env, len,
+		                 u->cfg.request_timeout_ms, &reply);
 		bool done = rv == 0 && report_delivered(u, reply, r->report_seq, req);
 
 		nng_msg_free(reply);
@@ -613,7 +657,8 @@ enum outcome {
 	O_REJECTED,
 	O_REFUSED,
 	O_CHALLENGE,
-	O_FOREIGN /* a reply for another agent or request: ignored */
+	O_FOREIGN, /* a reply for another agent or request: ignored */
+	O_NEXT     /* this node does not lead (or no longer): try the next one */
 };
 
 static void fill_labels(struct uplink *u, Drover__KeyValue *kv, Drover__KeyValue **ptrs)
@@ -712,11 +757,14 @@ static enum outcome refused(struct uplink *u, const Drover__Envelope *env, const
 	if (rj->reason == DROVER__REJECT_REASON__REJECT_ID_TAKEN ||
 	    rj->reason == DROVER__REJECT_REASON__REJECT_VERSION)
 		o = O_REFUSED;
+	if (rj->reason == DROVER__REJECT_REASON__REJECT_NOT_LEADER ||
+	    rj->reason == DROVER__REJECT_REASON__REJECT_STALE_EPOCH)
+		o = O_NEXT;
 	drv_msg_free(&rj->base);
 	return o;
 }
 
-static int dial(struct uplink *u);
+static int dial(struct uplink *u, struct node *n);
 
 /* A request timed out: the connection under it may be one the peer has
  * left without our side noticing (seen with tls+tcp after a coordinator
@@ -727,9 +775,33 @@ static void redial(struct uplink *u, const char *why)
 {
 	if (stopping(u))
 		return;
-	drv_info("uplink", "redialing", "why=\"%s\" url=%s", why, u->cfg.url);
-	nng_dialer_close(u->dialer);
-	dial(u);
+	struct node *n = cur_node(u);
+
+	drv_info("uplink", "redialing", "why=\"%s\" url=%s", why, n->url);
+	nng_dialer_close(n->dialer);
+	dial(u, n);
+}
+
+/* Make the next node the session's: the first after the current one with a
+ * live connection, else simply the next. Poll thread only. */
+static void next_node(struct uplink *u, const char *why)
+{
+	size_t from = atomic_load(&u->cur), pick = (from + 1) % u->n_nodes;
+
+	for (size_t i = 1; i < u->n_nodes; i++) {
+		size_t k = (from + i) % u->n_nodes;
+		if (atomic_load(&u->nodes[k].pipes) > 0) {
+			pick = k;
+			break;
+		}
+	}
+	atomic_store(&u->cur, pick);
+	u->hello_timeouts = 0;
+	pthread_mutex_lock(&u->mu);
+	u->status_dirty = true;
+	pthread_mutex_unlock(&u->mu);
+	drv_info("uplink", "trying another coordinator node", "why=\"%s\" from=%s to=%s", why,
+	         u->nodes[from].url, u->nodes[pick].url);
 }
 
 static enum outcome say_hello(struct uplink *u)
@@ -744,12 +816,16 @@ static enum outcome say_hello(struct uplink *u)
 	if (seal_hello(u, &buf, &len) != DRV_OK)
 		return O_LOST;
 	request_hash(buf, len, req);
-	rv = request(u->poll_ctx, u->poll_aio, buf, len, u->cfg.request_timeout_ms, &reply);
+	rv = request(cur_node(u)->poll_ctx, u->poll_aio, buf, len, u->cfg.request_timeout_ms,
+	             &reply);
 	free(buf);
 	if (rv != 0) {
 		if (rv == NNG_ECLOSED || stopping(u))
 			return O_STOP;
-		drv_info("uplink", "no answer to hello", "error=\"%s\"", nng_strerror(rv));
+		drv_info("uplink", "no answer to hello", "error=\"%s\" url=%s", nng_strerror(rv),
+		         cur_node(u)->url);
+		if (u->n_nodes > 1)
+			return O_NEXT; /* its dialer keeps trying in the background */
 		/* after 1, 2, 4, 8 ... in a row: a coordinator that is down
 		 * does not make every agent churn its dialer */
 		if (rv == NNG_ETIMEDOUT) {
@@ -760,7 +836,9 @@ static enum outcome say_hello(struct uplink *u)
 		return O_LOST;
 	}
 	u->hello_timeouts = 0;
-	if (open_reply(u, reply, &env) == DRV_OK) {
+	if ((rv = open_reply(u, reply, &env)) == DRV_ESTALE) {
+		o = O_NEXT;
+	} else if (rv == DRV_OK) {
 		if (env->type == DROVER__BODY_TYPE__BODY_WELCOME)
 			o = welcome(u, env, req);
 		else if (env->type == DROVER__BODY_TYPE__BODY_REJECT)
@@ -837,10 +915,12 @@ static void idle_answer(struct uplink *u, const Drover__Envelope *env,
 	drv_msg_free(&idle->base);
 }
 
-/* One poll answer: false when the session is lost. */
-static bool poll_answer(struct uplink *u, const Drover__Envelope *env,
-                        const uint8_t req[REQ_HASH_LEN])
+/* One poll answer: O_ACCEPTED while the session goes on, else how it ended. */
+static enum outcome poll_answer(struct uplink *u, const Drover__Envelope *env,
+                                const uint8_t req[REQ_HASH_LEN])
 {
+	enum outcome o;
+
 	Drover__Instruction *ins;
 
 	switch (env->type) {
@@ -850,15 +930,16 @@ static bool poll_answer(struct uplink *u, const Drover__Envelope *env,
 			handle_instruction(u, ins);
 			drv_msg_free(&ins->base);
 		}
-		return true;
-	case DROVER__BODY_TYPE__BODY_IDLE: idle_answer(u, env, req); return true;
+		return O_ACCEPTED;
+	case DROVER__BODY_TYPE__BODY_IDLE: idle_answer(u, env, req); return O_ACCEPTED;
 	case DROVER__BODY_TYPE__BODY_REJECT:
 		/* a reject meant for somebody else does not end this session */
-		return refused(u, env, "poll", req) == O_FOREIGN;
+		o = refused(u, env, "poll", req);
+		return o == O_FOREIGN ? O_ACCEPTED : o == O_NEXT ? O_NEXT : O_LOST;
 	default:
 		count_reject(DROVER__REJECT_REASON__REJECT_MALFORMED, "poll reply",
 		             "unexpected type");
-		return true;
+		return O_ACCEPTED;
 	}
 }
 
@@ -885,38 +966,55 @@ static enum outcome poll_loop(struct uplink *u)
 		nng_msg *reply = NULL;
 		uint8_t *buf, req[REQ_HASH_LEN];
 		size_t len;
-		bool alive = true;
+		enum outcome o = O_ACCEPTED;
 		int64_t wait;
 		int rv;
 
 		if (seal_poll(u, &buf, &len) != DRV_OK)
 			return O_LOST;
 		request_hash(buf, len, req);
-		rv = request(u->poll_ctx, u->poll_aio, buf, len,
+		rv = request(cur_node(u)->poll_ctx, u->poll_aio, buf, len,
 		             (int64_t)u->poll_timeout_ms + u->cfg.request_timeout_ms, &reply);
 		free(buf);
 		if (rv != 0) {
 			if (rv == NNG_ECLOSED || stopping(u))
 				return O_STOP;
-			drv_info("uplink", "poll failed", "error=\"%s\"", nng_strerror(rv));
+			drv_info("uplink", "poll failed", "error=\"%s\" url=%s", nng_strerror(rv),
+			         cur_node(u)->url);
+			if (u->n_nodes > 1)
+				return O_NEXT; /* the node went away: another may lead now */
 			if (rv == NNG_ETIMEDOUT)
 				redial(u, "poll timed out");
 			return O_LOST;
 		}
-		if (open_reply(u, reply, &env) == DRV_OK) {
-			alive = poll_answer(u, env, req);
+		if ((rv = open_reply(u, reply, &env)) == DRV_OK) {
+			o = poll_answer(u, env, req);
 			drv_env_free(env);
 			bad = 0;
+		} else if (rv == DRV_ESTALE) {
+			o = O_NEXT; /* an old leader: never again from this one */
 		} else if (!nap(u, backoff(u, bad++))) { /* garbage: do not spin */
-			alive = false;
+			o = O_LOST;
 		}
-		if (alive && (wait = unsaved_wait(u)) > 0 && !nap(u, wait))
-			alive = false;
+		if (o == O_ACCEPTED && (wait = unsaved_wait(u)) > 0 && !nap(u, wait))
+			o = O_LOST;
 		nng_msg_free(reply);
-		if (!alive)
-			return O_LOST;
+		if (o != O_ACCEPTED)
+			return o;
 	}
 	return O_STOP;
+}
+
+/* Between nodes of a group the wait stays short: during an election every
+ * node may answer NOT_LEADER for a lease time, and the new leader should see
+ * its agents within a second or two of winning. */
+#define NEXT_WAIT_MAX_MS 2000
+
+static int64_t next_wait(const struct uplink *u, unsigned attempt)
+{
+	int64_t w = backoff(u, attempt);
+
+	return w < NEXT_WAIT_MAX_MS ? w : jitter(NEXT_WAIT_MAX_MS, 25);
 }
 
 static void *poll_main(void *arg)
@@ -938,10 +1036,21 @@ static void *poll_main(void *arg)
 			set_session(u, S_ACCEPTED);
 			drv_linkstats_inc(DRV_STAT_SESSIONS);
 			attempt = 0;
-			if (poll_loop(u) == O_STOP)
+			o = poll_loop(u);
+			if (o == O_STOP)
 				return NULL;
 			set_session(u, S_CONNECTING);
-			wait = backoff(u, attempt++);
+			if (o == O_NEXT) {
+				next_node(u, "the node does not lead");
+				wait = next_wait(u, attempt++);
+			} else {
+				wait = backoff(u, attempt++);
+			}
+			break;
+		case O_NEXT:
+			set_session(u, S_CONNECTING);
+			next_node(u, "the node does not lead or does not answer");
+			wait = next_wait(u, attempt++);
 			break;
 		case O_PENDING:
 			set_session(u, S_PENDING);
@@ -986,12 +1095,12 @@ static int tls_client(struct uplink *u, nng_dialer d)
 	return rv;
 }
 
-static int dial(struct uplink *u)
+static int dial(struct uplink *u, struct node *n)
 {
 	nng_dialer d;
-	int rv = nng_dialer_create(&d, u->sock, u->cfg.url);
+	int rv = nng_dialer_create(&d, n->sock, n->url);
 
-	if (rv == 0 && strncmp(u->cfg.url, "tls+tcp://", 10) == 0)
+	if (rv == 0 && strncmp(n->url, "tls+tcp://", 10) == 0)
 		rv = tls_client(u, d);
 	if (rv == 0)
 		rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT,
@@ -1002,32 +1111,68 @@ static int dial(struct uplink *u)
 	if (rv == 0)
 		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 	if (rv == 0)
-		u->dialer = d;
+		n->dialer = d;
 	if (rv != 0)
-		drv_error("uplink", "cannot dial", "url=%s error=\"%s\"", u->cfg.url,
-		          nng_strerror(rv));
+		drv_error("uplink", "cannot dial", "url=%s error=\"%s\"", n->url, nng_strerror(rv));
 	return rv;
+}
+
+/*
+ * Pipe events of a node's socket (NNG's threads). With several nodes, the
+ * loss of the session node's connection ends the request in flight at once:
+ * NNG would resend it only on a new connection to that same node, which a
+ * dead leader never accepts again.
+ */
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct node *n = arg;
+	struct uplink *u = n->u;
+
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&n->pipes, 1);
+		return;
+	}
+	if (atomic_fetch_sub(&n->pipes, 1) <= 0)
+		atomic_fetch_add(&n->pipes, 1); /* a pipe that was never added */
+	if (u->n_nodes > 1 && cur_node(u) == n)
+		nng_aio_cancel(u->poll_aio);
+}
+
+static int open_node(struct uplink *u, struct node *n)
+{
+	int rv = nng_req0_open(&n->sock);
+
+	if (rv != 0)
+		return rv;
+	n->sock_open = true;
+	if ((rv = nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, UPLINK_RECV_MAX)) != 0 ||
+	    (rv = nng_socket_set_bool(n->sock, NNG_OPT_TCP_KEEPALIVE, true)) != 0 ||
+	    (rv = nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, pipe_event, n)) != 0 ||
+	    (rv = nng_pipe_notify(n->sock, NNG_PIPE_EV_REM_POST, pipe_event, n)) != 0 ||
+	    (rv = nng_ctx_open(&n->poll_ctx, n->sock)) != 0 ||
+	    (rv = nng_ctx_open(&n->report_ctx, n->sock)) != 0)
+		return rv;
+	/* we time requests out ourselves; a request is still resent at once on a
+	 * new connection when the old one closes */
+	nng_ctx_set_ms(n->poll_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_ctx_set_ms(n->report_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	return dial(u, n);
 }
 
 static int open_socket(struct uplink *u)
 {
-	int rv = nng_req0_open(&u->sock);
+	int rv;
 
-	if (rv != 0)
-		return rv;
-	u->sock_open = true;
-	if ((rv = nng_socket_set_size(u->sock, NNG_OPT_RECVMAXSZ, UPLINK_RECV_MAX)) != 0 ||
-	    (rv = nng_socket_set_bool(u->sock, NNG_OPT_TCP_KEEPALIVE, true)) != 0 ||
-	    (rv = nng_ctx_open(&u->poll_ctx, u->sock)) != 0 ||
-	    (rv = nng_ctx_open(&u->report_ctx, u->sock)) != 0 ||
-	    (rv = nng_aio_alloc(&u->poll_aio, NULL, NULL)) != 0 ||
+	if ((rv = nng_aio_alloc(&u->poll_aio, NULL, NULL)) != 0 ||
 	    (rv = nng_aio_alloc(&u->report_aio, NULL, NULL)) != 0)
 		return rv;
-	/* we time requests out ourselves; a request is still resent at once on a
-	 * new connection when the old one closes */
-	nng_ctx_set_ms(u->poll_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_ctx_set_ms(u->report_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	return dial(u);
+	for (size_t i = 0; i < u->n_nodes; i++) {
+		rv = open_node(u, &u->nodes[i]);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
 }
 
 /*
@@ -1088,8 +1233,9 @@ int uplink_start(struct uplink *u, struct executor *ex)
 		return DRV_ESYS;
 	}
 	u->threads = true;
-	drv_info("uplink", "dialing", "url=%s agent=%s key=%s", u->cfg.url, u->cfg.agent_id,
-	         u->cfg.key->id);
+	for (size_t i = 0; i < u->n_nodes; i++)
+		drv_info("uplink", "dialing", "url=%s agent=%s key=%s", u->nodes[i].url,
+		         u->cfg.agent_id, u->cfg.key->id);
 	return DRV_OK;
 }
 
@@ -1119,12 +1265,15 @@ int uplink_stop(struct uplink *u)
 		pthread_join(u->report_thr, NULL);
 		u->threads = false;
 	}
-	if (u->sock_open)
-		rc = drv_run_within(UPLINK_CLOSE_MS, "closing the NNG socket", close_socket,
-		                    &u->sock);
-	u->sock_open = false;
-	if (rc != DRV_OK)
-		u->close_abandoned = true;
+	for (size_t i = 0; i < u->n_nodes; i++) {
+		struct node *n = &u->nodes[i];
+		if (n->sock_open && !u->close_abandoned)
+			rc = drv_run_within(UPLINK_CLOSE_MS, "closing the NNG socket", close_socket,
+			                    &n->sock);
+		n->sock_open = false;
+		if (rc != DRV_OK)
+			u->close_abandoned = true;
+	}
 	return u->close_abandoned ? DRV_ETIMEDOUT : DRV_OK;
 }
 
@@ -1141,6 +1290,16 @@ int uplink_new(const struct uplink_config *cfg, struct uplink **out)
 		return DRV_ENOMEM;
 	}
 	u->cfg = *cfg;
+	if (cfg->urls == NULL || cfg->urls->n == 0 || cfg->urls->n > UPLINK_NODES_MAX) {
+		free(u->st);
+		free(u);
+		return DRV_EINVAL;
+	}
+	u->n_nodes = cfg->urls->n;
+	for (size_t i = 0; i < u->n_nodes; i++) {
+		u->nodes[i].u = u;
+		u->nodes[i].url = cfg->urls->v[i];
+	}
 	rc = linkstate_load(cfg->state_path, u->st);
 	if (rc != DRV_OK) {
 		drv_error("uplink", "cannot read the link state", "path=%s error=%s",
@@ -1158,8 +1317,9 @@ int uplink_new(const struct uplink_config *cfg, struct uplink **out)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&u->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	drv_info("uplink", "link state loaded", "applied_seq=%" PRIu64 " steps=%zu",
-	         u->st->applied_seq, u->st->n_steps);
+	drv_info("uplink", "link state loaded",
+	         "applied_seq=%" PRIu64 " epoch=%" PRIu64 " steps=%zu", u->st->applied_seq,
+	         u->st->epoch, u->st->n_steps);
 	*out = u;
 	return DRV_OK;
 }
@@ -1186,7 +1346,7 @@ void uplink_free(struct uplink *u)
 
 void uplink_write_status(struct uplink *u)
 {
-	char text[512];
+	char text[1024];
 	int n;
 
 	pthread_mutex_lock(&u->mu);
@@ -1195,10 +1355,11 @@ void uplink_write_status(struct uplink *u)
 		return;
 	}
 	n = snprintf(text, sizeof(text),
-	             "{\"agent_id\": \"%s\", \"session\": \"%s\", \"applied_seq\": %" PRIu64
+	             "{\"agent_id\": \"%s\", \"session\": \"%s\", \"coordinator\": \"%s\", "
+	             "\"epoch\": %" PRIu64 ", \"applied_seq\": %" PRIu64
 	             ", \"report_seq\": %" PRIu64 ", \"reports_queued\": %zu}\n",
-	             u->cfg.agent_id, session_names[u->session], u->st->applied_seq, u->report_seq,
-	             u->rq_len);
+	             u->cfg.agent_id, session_names[u->session], cur_node(u)->url, u->st->epoch,
+	             u->st->applied_seq, u->report_seq, u->rq_len);
 	u->status_dirty = false;
 	pthread_mutex_unlock(&u->mu);
 	if (n > 0 && (size_t)n < sizeof(text))

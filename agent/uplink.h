@@ -1,8 +1,10 @@
 /*
  * uplink.h: the agent's side of the NNG link to the coordinator.
  *
- * One REQ socket dials the coordinator (tcp:// or tls+tcp:// with the
- * coordinator's certificate pinned). Two contexts share it: the poll
+ * One REQ socket per coordinator URL dials that node (tcp:// or tls+tcp://
+ * with the coordinator's certificate pinned); every dialer reconnects by
+ * itself. One node at a time is the session's: two contexts of its socket
+ * carry the session. The poll
  * context says Hello and then keeps one long Poll outstanding; the report
  * context sends Reports, in order, each until the coordinator acknowledges
  * it. Every message is signed with the agent's key; every reply must be
@@ -14,6 +16,13 @@
  * the executor sees the instruction. A step id seen before is acknowledged
  * and its result, as the executor recorded it in agent.db (the agent's one
  * record of steps), reported again, never executed twice.
+ *
+ * HA groups (several URLs): only the leader serves agents; a follower
+ * answers Reject NOT_LEADER and the link moves to the next node, preferring
+ * one with a live connection. Every coordinator envelope carries the
+ * leader's epoch (signed); the highest seen is saved with the link state,
+ * and a message of a lower epoch (an old leader that lost its lease) is
+ * refused and the link moves on. With one URL nothing of this changes.
  *
  * Reconnection: NNG redials with an exponential delay from reconnect_min
  * (randomized per agent) to reconnect_max; a failed exchange is retried
@@ -31,11 +40,12 @@
 
 #define UPLINK_RECV_MAX  (4u << 20) /* bigger messages close the connection */
 #define UPLINK_QUEUE_MAX 4096       /* reports waiting to be sent */
+#define UPLINK_NODES_MAX 16         /* coordinator URLs */
 
 /* Everything is borrowed and must outlive the uplink. */
 struct uplink_config {
 	const char *agent_id;
-	const char *url;
+	const struct drv_strlist *urls; /* 1..UPLINK_NODES_MAX */
 	const char *tls_ca, *tls_server_name;
 	const struct drv_keypair *key;
 	const struct drv_keyring *ring;

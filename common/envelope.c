@@ -1,6 +1,7 @@
 /* envelope.c: signed envelopes over protobuf-c messages. */
 #include "envelope.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,23 +37,65 @@ const ProtobufCMessageDescriptor *drv_body_descriptor(Drover__BodyType type)
 }
 
 /* "drover/1/<type>/<sender>\n": binds the signature to the protocol, the body
- * type and the claimed sender, so none of them can be swapped afterwards. */
-#define PREFIX_MAX (DRV_SENDER_MAX + 32)
+ * type and the claimed sender, so none of them can be swapped afterwards. An
+ * HA leader's epoch is bound the same way ("drover/1/<type>/<sender>/<epoch>\n");
+ * epoch 0 keeps the prefix of senders that know no epochs, so both ends of
+ * a mixed-version link verify each other. */
+#define PREFIX_MAX (DRV_SENDER_MAX + 56)
 
-static size_t domain_prefix(Drover__BodyType type, const char *sender, char buf[PREFIX_MAX])
+static size_t domain_prefix(Drover__BodyType type, const char *sender, uint64_t epoch,
+                            char buf[PREFIX_MAX])
 {
-	int n = snprintf(buf, PREFIX_MAX, "drover/%d/%d/%s\n", DRV_PROTO_MAJOR, (int)type,
-	                 sender ? sender : "");
+	int n = epoch == 0 ? snprintf(buf, PREFIX_MAX, "drover/%d/%d/%s\n", DRV_PROTO_MAJOR,
+	                              (int)type, sender ? sender : "")
+	                   : snprintf(buf, PREFIX_MAX, "drover/%d/%d/%s/%" PRIu64 "\n",
+	                              DRV_PROTO_MAJOR, (int)type, sender ? sender : "", epoch);
 	return n < PREFIX_MAX ? (size_t)n : PREFIX_MAX - 1;
 }
 
-int drv_env_seal(const struct drv_keypair *kp, const char *sender, Drover__BodyType type,
-                 const ProtobufCMessage *body, bool self_key, uint8_t **out, size_t *out_len)
+/* Sign body_buf and pack the envelope around it. */
+static int wrap(const struct drv_keypair *kp, const char *sender, Drover__BodyType type,
+                uint64_t epoch, bool self_key, const uint8_t *body_buf, size_t body_len,
+                uint8_t **out, size_t *out_len)
 {
 	Drover__Envelope env = DROVER__ENVELOPE__INIT;
-	uint8_t sig[DRV_SIG_LEN], *body_buf, *buf;
+	uint8_t sig[DRV_SIG_LEN], *buf;
 	char prefix[PREFIX_MAX];
-	size_t body_len, len;
+	size_t len;
+	int rc = drv_sign(kp, prefix, domain_prefix(type, sender, epoch, prefix), body_buf,
+	                  body_len, sig);
+
+	if (rc != DRV_OK)
+		return rc;
+	env.version = DRV_PROTO_MAJOR;
+	env.type = type;
+	env.body.data = (uint8_t *)body_buf;
+	env.body.len = body_len;
+	env.signature.data = sig;
+	env.signature.len = sizeof(sig);
+	env.key_id = (char *)kp->id;
+	env.sender = (char *)sender;
+	env.epoch = epoch;
+	if (self_key) {
+		env.public_key.data = (uint8_t *)kp->pk;
+		env.public_key.len = DRV_PK_LEN;
+	}
+	len = drover__envelope__get_packed_size(&env);
+	buf = malloc(len);
+	if (buf == NULL)
+		return DRV_ENOMEM;
+	drover__envelope__pack(&env, buf);
+	*out = buf;
+	*out_len = len;
+	return DRV_OK;
+}
+
+int drv_env_seal_epoch(const struct drv_keypair *kp, const char *sender, Drover__BodyType type,
+                       const ProtobufCMessage *body, uint64_t epoch, bool self_key, uint8_t **out,
+                       size_t *out_len)
+{
+	uint8_t *body_buf;
+	size_t body_len;
 	int rc;
 
 	if (drv_body_descriptor(type) != body->descriptor || sender == NULL ||
@@ -65,32 +108,31 @@ int drv_env_seal(const struct drv_keypair *kp, const char *sender, Drover__BodyT
 	if (body_buf == NULL)
 		return DRV_ENOMEM;
 	protobuf_c_message_pack(body, body_buf);
-	rc = drv_sign(kp, prefix, domain_prefix(type, sender, prefix), body_buf, body_len, sig);
-	if (rc != DRV_OK)
-		goto out_free_body;
-	env.version = DRV_PROTO_MAJOR;
-	env.type = type;
-	env.body.data = body_buf;
-	env.body.len = body_len;
-	env.signature.data = sig;
-	env.signature.len = sizeof(sig);
-	env.key_id = (char *)kp->id;
-	env.sender = (char *)sender;
-	if (self_key) {
-		env.public_key.data = (uint8_t *)kp->pk;
-		env.public_key.len = DRV_PK_LEN;
-	}
-	len = drover__envelope__get_packed_size(&env);
-	buf = malloc(len);
-	if (buf == NULL) {
-		rc = DRV_ENOMEM;
-		goto out_free_body;
-	}
-	drover__envelope__pack(&env, buf);
-	*out = buf;
-	*out_len = len;
-out_free_body:
+	rc = wrap(kp, sender, type, epoch, self_key, body_buf, body_len, out, out_len);
 	free(body_buf);
+	return rc;
+}
+
+int drv_env_seal(const struct drv_keypair *kp, const char *sender, Drover__BodyType type,
+                 const ProtobufCMessage *body, bool self_key, uint8_t **out, size_t *out_len)
+{
+	return drv_env_seal_epoch(kp, sender, type, body, 0, self_key, out, out_len);
+}
+
+int drv_env_reseal(const struct drv_keypair *kp, const uint8_t *env_buf, size_t len, uint64_t epoch,
+                   uint8_t **out, size_t *out_len)
+{
+	Drover__Envelope *env;
+	int rc = drv_env_parse(env_buf, len, DRV_ENV_MAX, &env);
+
+	if (rc != DRV_OK)
+		return rc;
+	if (env->sender == NULL || env->public_key.len != 0)
+		rc = DRV_EINVAL; /* a self-signed Hello is never re-signed */
+	else
+		rc = wrap(kp, env->sender, env->type, epoch, false, env->body.data, env->body.len,
+		          out, out_len);
+	drv_env_free(env);
 	return rc;
 }
 
@@ -124,8 +166,9 @@ int drv_env_verify(const Drover__Envelope *env, const struct drv_pubkey *key)
 
 	if (env->key_id == NULL || strcmp(env->key_id, key->id) != 0)
 		return DRV_EUNKNOWNKEY;
-	return drv_verify(key->pk, prefix, domain_prefix(env->type, env->sender, prefix),
-	                  env->body.data, env->body.len, env->signature.data);
+	return drv_verify(key->pk, prefix,
+	                  domain_prefix(env->type, env->sender, env->epoch, prefix), env->body.data,
+	                  env->body.len, env->signature.data);
 }
 
 int drv_env_verify_ring(const Drover__Envelope *env, const struct drv_keyring *ring)
@@ -206,6 +249,8 @@ Drover__RejectReason drv_reject_reason(int err)
 	case DRV_EPERM: return DROVER__REJECT_REASON__REJECT_NOT_ACCEPTED;
 	case DRV_ENODIGEST: return DROVER__REJECT_REASON__REJECT_NO_DIGEST;
 	case DRV_EEXIST: return DROVER__REJECT_REASON__REJECT_ID_TAKEN;
+	case DRV_ENOTLEADER: return DROVER__REJECT_REASON__REJECT_NOT_LEADER;
+	case DRV_ESTALE: return DROVER__REJECT_REASON__REJECT_STALE_EPOCH;
 	default: return DROVER__REJECT_REASON__REJECT_INTERNAL;
 	}
 }

@@ -34,6 +34,17 @@ bool drv_agent_id_valid(const char *id);
 int drv_env_seal(const struct drv_keypair *kp, const char *sender, Drover__BodyType type,
                  const ProtobufCMessage *body, bool self_key, uint8_t **out, size_t *out_len);
 
+/* The same, for an HA leader: epoch travels in the envelope and is signed
+ * with the body (0: no epoch, the same bytes as drv_env_seal). */
+int drv_env_seal_epoch(const struct drv_keypair *kp, const char *sender, Drover__BodyType type,
+                       const ProtobufCMessage *body, uint64_t epoch, bool self_key, uint8_t **out,
+                       size_t *out_len);
+/* Sign an envelope sealed earlier (env_buf, e.g. a stored instruction) again
+ * under another epoch, body unchanged; its old signature is not checked
+ * (it was ours). *out is malloc'd. */
+int drv_env_reseal(const struct drv_keypair *kp, const uint8_t *env_buf, size_t len, uint64_t epoch,
+                   uint8_t **out, size_t *out_len);
+
 /* Size cap (max_len), outer decode and version check. No signature check. */
 int drv_env_parse(const uint8_t *buf, size_t len, size_t max_len, Drover__Envelope **out);
 /* Verify with one known public key (its id must match key_id). */

@@ -29,6 +29,8 @@ static const struct {
         [DRV_ESYS] = {"system", "system call failed"},
         [DRV_ECANCELED] = {"cancelled", "cancelled"},
         [DRV_EFENCED] = {"fenced", "fenced: another node holds the leader lease"},
+        [DRV_ENOTLEADER] = {"not-leader", "this node is not the leader of its group"},
+        [DRV_ESTALE] = {"stale-epoch", "from a lower epoch than one already seen"},
 };
 
 const char *drv_errname(int err)

@@ -37,9 +37,9 @@ static const struct {
 };
 
 static const char *const reject_names[DRV_REJECT_REASONS] = {
-        "unspecified",  "bad_signature", "unknown_key", "replay",    "expired",
-        "future",       "wrong_target",  "malformed",   "too_large", "version",
-        "not_accepted", "no_digest",     "id_taken",    "internal",
+        "unspecified",  "bad_signature", "unknown_key", "replay",      "expired",      "future",
+        "wrong_target", "malformed",     "too_large",   "version",     "not_accepted", "no_digest",
+        "id_taken",     "internal",      "not_leader",  "stale_epoch",
 };
 
 void drv_linkstats_inc(enum drv_stat s)

@@ -35,7 +35,7 @@ enum drv_stat {
 	DRV_STAT_COUNT
 };
 
-#define DRV_REJECT_REASONS 14 /* Drover__RejectReason values 0..13 */
+#define DRV_REJECT_REASONS 16 /* Drover__RejectReason values 0..15 */
 
 struct drv_linkstats {
 	uint64_t v[DRV_STAT_COUNT];

@@ -103,6 +103,29 @@ static int setup_log(const struct droverd_conf *conf)
 	return DRV_OK;
 }
 
+/* The API's HTTPS material: readable certificate, private key, TLS built in. */
+static int check_api_tls(const struct droverd_conf *conf)
+{
+	int rc;
+
+	if (conf->api_tls_cert == NULL)
+		return DRV_OK;
+	if (!drv_http_tls_supported()) {
+		fprintf(stderr, "tls.api_cert: this libmicrohttpd cannot serve HTTPS\n");
+		return DRV_EINVAL;
+	}
+	if (access(conf->api_tls_cert, R_OK) != 0) {
+		fprintf(stderr, "%s: cannot read the API certificate\n", conf->api_tls_cert);
+		return DRV_EIO;
+	}
+	rc = drv_check_private(conf->api_tls_key);
+	if (rc != DRV_OK)
+		fprintf(stderr, "%s: API TLS key: %s\n", conf->api_tls_key,
+		        rc == DRV_EPERM ? "readable by group or others (chmod 600)"
+		                        : drv_strerror(rc));
+	return rc;
+}
+
 /* What --check verifies beyond the file itself: keys and certificates load. */
 static int check_files(const struct droverd_conf *conf, struct drv_keypair *key)
 {
@@ -112,6 +135,9 @@ static int check_files(const struct droverd_conf *conf, struct drv_keypair *key)
 		fprintf(stderr, "%s: signing key: %s\n", conf->signing_key, drv_strerror(rc));
 		return rc;
 	}
+	rc = check_api_tls(conf);
+	if (rc != DRV_OK)
+		return rc;
 	for (size_t i = 0; i < conf->listen.n; i++) {
 		if (strncmp(conf->listen.v[i], "tls+tcp://", 10) != 0)
 			continue;
@@ -160,7 +186,9 @@ static int start_api(struct droverd *d)
 	                             .db = d->api_db,
 	                             .stream_recheck_ms = d->conf.token_recheck_ms,
 	                             .refuse_changes = refuse_changes,
-	                             .refuse_arg = d};
+	                             .refuse_arg = d,
+	                             .tls_cert = d->conf.api_tls_cert,
+	                             .tls_key = d->conf.api_tls_key};
 	int rc = drv_http_server_new(&hc, &d->http);
 
 	if (rc == DRV_OK)
@@ -210,6 +238,7 @@ static int start_engine(struct droverd *d)
 	                                  .events = d->events,
 	                                  .balancers = &d->conf.balancers,
 	                                  .prometheus = &d->conf.prometheus,
+	                                  .environments = &d->conf.environments,
 	                                  .outbound_allow = &d->conf.outbound_allow};
 	int rc = notify_new(&nc, &d->notifier);
 
@@ -257,6 +286,22 @@ static void raise_nofile(const struct droverd_conf *conf)
 	else
 		drv_info("droverd", "open-files limit", "nofile=%llu",
 		         (unsigned long long)rl.rlim_cur);
+}
+
+/* A role fixed in droverd.yaml (ha.force_role) instead of a lease. */
+static void force_role(const struct droverd_conf *conf)
+{
+	bool leader;
+
+	if (conf->ha_force_role == NULL || conf->ha_force_role[0] == '\0')
+		return;
+	leader = strcmp(conf->ha_force_role, "leader") == 0;
+	drv_ha_set_grouped(true);
+	drv_ha_set(leader, (uint64_t)conf->ha_force_epoch, conf->ha_force_leader);
+	drv_warn("droverd", "HA role fixed by the configuration (ha.force_role)",
+	         "role=%s epoch=%lld leader=%s", conf->ha_force_role,
+	         (long long)conf->ha_force_epoch,
+	         conf->ha_force_leader ? conf->ha_force_leader : "-");
 }
 
 static int start(struct droverd *d)
@@ -309,6 +354,7 @@ static int start(struct droverd *d)
 	if (rc != DRV_OK)
 		return rc;
 	drv_storage_check(d->storage);
+	force_role(&d->conf);
 	cc.store = d->store;
 	cc.events = d->events;
 	rc = core_new(&cc, &d->core);
@@ -464,6 +510,7 @@ static int ha_follow(struct droverd *d, const sigset_t *set)
 	int rc, sig;
 
 	c.n_mig = n;
+	drv_ha_set_grouped(true); /* the link seals the epoch into envelopes */
 	if (d->conf.ha_node == NULL)
 		gethostname(host, sizeof(host) - 1);
 	c.node = d->conf.ha_node != NULL ? d->conf.ha_node : host;

@@ -58,6 +58,33 @@ static int check_hostport(const void *v, char *why, size_t len)
 	return DRV_OK;
 }
 
+static int check_force_role(const void *v, char *why, size_t len)
+{
+	const char *r = *(char *const *)v;
+
+	if (r != NULL && r[0] != '\0' && strcmp(r, "leader") != 0 && strcmp(r, "follower") != 0) {
+		snprintf(why, len, "must be leader or follower (or empty: the lease decides)");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
+static int check_api_url(const void *v, char *why, size_t len)
+{
+	const char *u = *(char *const *)v;
+
+	if (u != NULL && u[0] != '\0' && strncmp(u, "http://", 7) != 0 &&
+	    strncmp(u, "https://", 8) != 0) {
+		snprintf(why, len, "must be an http:// or https:// URL");
+		return DRV_EINVAL;
+	}
+	if (u != NULL && strpbrk(u, " \t\r\n\"\\") != NULL) {
+		snprintf(why, len, "must not hold spaces, quotes or backslashes");
+		return DRV_EINVAL;
+	}
+	return DRV_OK;
+}
+
 static int check_outbound(const void *v, char *why, size_t len)
 {
 	const struct drv_strlist *l = v;
@@ -84,18 +111,16 @@ static const struct drv_cfg_opt options[] = {
         {"store.postgres.dsn", DRV_CFG_STR, O(pg_dsn), "", 0, 1024, DRV_CFG_SECRET, NULL,
          "libpq connection string of the PostgreSQL store an HA group shares (empty: the "
          "SQLite database); see docs/ha.md"},
-        {"ha.node", DRV_CFG_STR, O(ha_node), NULL, 0, 64, 0, NULL,
-         "this node's name in its HA group (unset: the host name)"},
-        {"ha.url", DRV_CFG_STR, O(ha_url), NULL, 0, 255, 0, NULL,
-         "this node's API URL, announced to the other nodes of the group while it leads"},
-        {"ha.lease", DRV_CFG_DURATION, O(ha_lease_ms), "6s", 1 * S, 600 * S, 0, NULL,
-         "the leader lease (renewed every third of it): a dead leader is replaced within "
-         "about this long plus a third"},
         {"signing_key", DRV_CFG_PATH, O(signing_key), "coordinator.key", 0, 0, 0, NULL,
          "Ed25519 key that signs instructions (mode 0600)"},
         {"tls.cert", DRV_CFG_PATH, O(tls_cert), "tls.crt", 0, 0, 0, NULL,
          "certificate for tls+tcp:// (agents pin it)"},
         {"tls.key", DRV_CFG_PATH, O(tls_key), "tls.key", 0, 0, 0, NULL,
+         "its private key (mode 0600)"},
+        {"tls.api_cert", DRV_CFG_PATH, O(api_tls_cert), NULL, 0, 0, 0, NULL,
+         "PEM certificate of the API: it serves HTTPS (unset: plain HTTP, for loopback only; "
+         "droverd init --api-tls makes a self-signed api.crt)"},
+        {"tls.api_key", DRV_CFG_PATH, O(api_tls_key), NULL, 0, 0, 0, NULL,
          "its private key (mode 0600)"},
         {"log.file", DRV_CFG_PATH, O(log_file), NULL, 0, 0, 0, NULL,
          "log file (reopened on SIGHUP); unset: stderr"},
@@ -163,6 +188,20 @@ static const struct drv_cfg_opt options[] = {
          "rows deleted per transaction (small: writers never wait long)"},
         {"retention.interval", DRV_CFG_DURATION, O(retention_interval_ms), "10s", 1 * S, 3600 * S,
          0, NULL, "how often old rows are looked for"},
+        {"ha.node", DRV_CFG_STR, O(ha_node), NULL, 0, 64, 0, NULL,
+         "this node's name in its HA group (unset: the host name)"},
+        {"ha.url", DRV_CFG_STR, O(ha_url), NULL, 0, 255, 0, NULL,
+         "this node's API URL, announced to the other nodes of the group while it leads"},
+        {"ha.lease", DRV_CFG_DURATION, O(ha_lease_ms), "6s", 1 * S, 600 * S, 0, NULL,
+         "the leader lease (renewed every third of it): a dead leader is replaced within "
+         "about this long plus a third"},
+        {"ha.force_role", DRV_CFG_STR, O(ha_force_role), NULL, 0, 16, 0, check_force_role,
+         "leader or follower: fix this node's role instead of a lease (tests, a manual "
+         "standby); unset outside a group"},
+        {"ha.force_epoch", DRV_CFG_INT, O(ha_force_epoch), "1", 1, 1LL << 62, 0, NULL,
+         "the epoch a forced leader signs with (raise it at each manual failover)"},
+        {"ha.force_leader", DRV_CFG_STR, O(ha_force_leader), NULL, 0, 255, 0, check_api_url,
+         "the leader's API URL a forced follower redirects changes to"},
         {"storage.min_free", DRV_CFG_INT, O(storage_min_free), "16777216", 0, 1LL << 50, 0, NULL,
          "bytes that must stay free beside the database; below, changes are refused (reads "
          "go on)"},
@@ -203,6 +242,16 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 		                 "deployments table would grow without bound)");
 	if (uses_tls(c) && (c->tls_cert == NULL || c->tls_key == NULL))
 		drv_cfg_diag_add(d, path, "tls+tcp:// needs tls.cert and tls.key");
+	if ((c->api_tls_cert == NULL) != (c->api_tls_key == NULL))
+		drv_cfg_diag_add(d, path, "tls.api_cert and tls.api_key go together");
+	/* the nodes of a group reach each other (and clients reach them) over
+	 * the network: never with tokens in plain HTTP */
+	if (c->api_tls_cert == NULL && !drv_http_listen_is_loopback(c->api) &&
+	    c->ha_force_role != NULL && c->ha_force_role[0] != '\0')
+		drv_cfg_diag_add(
+		        d, path,
+		        "a node of an HA group serves its API beyond loopback only over "
+		        "HTTPS: set tls.api_cert and tls.api_key (droverd init --api-tls)");
 }
 
 /* The sections the options table does not cover (`balancers`, `prometheus`),

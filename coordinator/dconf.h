@@ -16,10 +16,11 @@
 #include "traffic_conf.h"
 
 struct droverd_conf {
-	struct drv_strlist listen; /* tcp:// or tls+tcp:// URLs */
-	char *api;                 /* HOST:PORT of the HTTP API */
-	char *logs_role;           /* weakest role that reads service output */
-	int64_t token_recheck_ms;  /* streams re-check their token this often */
+	struct drv_strlist listen;        /* tcp:// or tls+tcp:// URLs */
+	char *api;                        /* HOST:PORT of the HTTP API */
+	char *api_tls_cert, *api_tls_key; /* HTTPS for the API; NULL: plain HTTP (loopback) */
+	char *logs_role;                  /* weakest role that reads service output */
+	int64_t token_recheck_ms;         /* streams re-check their token this often */
 	char *database;
 	/* `store.postgres`: the shared store of an HA group (docs/ha.md) */
 	char *pg_dsn;  /* libpq conninfo; "": the SQLite database above */
@@ -54,6 +55,10 @@ struct droverd_conf {
 	int64_t events_max_age_ms, events_max_rows;
 	int64_t deployments_max_age_ms, deployments_max_rows;
 	int64_t retention_batch, retention_interval_ms;
+	/* `ha`: this node in an HA group (coordinator/ha/ha.h, docs/ha.md) */
+	char *ha_force_role; /* "", "leader" or "follower": tests and manual standby */
+	int64_t ha_force_epoch;
+	char *ha_force_leader;    /* the leader's API URL a forced follower redirects to */
 	int64_t storage_min_free; /* bytes free in the database's directory, or changes are refused
 	                           */
 };

@@ -23,6 +23,7 @@
 #include "commands.h"
 #include "dconf.h"
 #include "err.h"
+#include "http_server.h"
 #include "keys.h"
 #include "store.h"
 #include "secret.h"
@@ -39,16 +40,15 @@ struct init_opts {
 	struct drv_strlist listen;
 	const char *api;
 	int enroll_token;
+	int api_tls; /* --api-tls: the API serves HTTPS with api.crt/api.key */
 };
 
 static int parse(int argc, char **argv, struct init_opts *o)
 {
 	static const struct option longopts[] = {
-	        {"dir", required_argument, NULL, 'd'},
-	        {"listen", required_argument, NULL, 'l'},
-	        {"api", required_argument, NULL, 'a'},
-	        {"enroll-token", no_argument, NULL, 'e'},
-	        {NULL, 0, NULL, 0},
+	        {"dir", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'},
+	        {"api", required_argument, NULL, 'a'}, {"enroll-token", no_argument, NULL, 'e'},
+	        {"api-tls", no_argument, NULL, 't'},   {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL;
 	int ch;
@@ -63,6 +63,7 @@ static int parse(int argc, char **argv, struct init_opts *o)
 			break;
 		case 'a': o->api = optarg; break;
 		case 'e': o->enroll_token = 1; break;
+		case 't': o->api_tls = 1; break;
 		default: return DRV_EINVAL;
 		}
 	}
@@ -90,10 +91,13 @@ static int run(char *const argv[])
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? DRV_OK : DRV_EIO;
 }
 
-/* A self-signed P-256 certificate (CN=droverd) valid for ten years. */
-static int make_tls(const char *cert, const char *key)
+/* A self-signed P-256 certificate (CN=droverd) valid for ten years, for
+ * droverd, localhost, this host's name and, when given, the API's address
+ * (api: HOST:PORT; an IP address goes in as IP:, a name as DNS:). */
+static int make_tls(const char *cert, const char *key, const char *api)
 {
-	char host[256] = "localhost", san[512];
+	char host[256] = "localhost", san[768], api_host[64] = "", extra[96] = "";
+	uint16_t port;
 	char *argv[] = {"openssl",
 	                "req",
 	                "-x509",
@@ -117,7 +121,15 @@ static int make_tls(const char *cert, const char *key)
 	int rc;
 
 	gethostname(host, sizeof(host) - 1);
-	snprintf(san, sizeof(san), "subjectAltName=DNS:droverd,DNS:localhost,DNS:%s", host);
+	if (api != NULL && drv_http_parse_listen(api, api_host, &port) == DRV_OK)
+		snprintf(extra, sizeof(extra), ",%s:%s",
+		         strchr(api_host, ':') ||
+		                         strspn(api_host, "0123456789.") == strlen(api_host)
+		                 ? "IP"
+		                 : "DNS",
+		         api_host);
+	snprintf(san, sizeof(san), "subjectAltName=DNS:droverd,DNS:localhost,IP:127.0.0.1,DNS:%s%s",
+	         host, extra);
 	old = umask(077);
 	rc = run(argv);
 	umask(old);
@@ -162,6 +174,15 @@ static int write_config(const struct init_opts *o, const char *path)
 		for (size_t i = 0; i < o->listen.n && rc == DRV_OK; i++)
 			rc = drv_strlist_add(&c.listen, o->listen.v[i]);
 	}
+	if (o->api_tls && rc == DRV_OK) {
+		char cert[PATH_MAX + 16], key[PATH_MAX + 16];
+		snprintf(cert, sizeof(cert), "%s/api.crt", o->dir);
+		snprintf(key, sizeof(key), "%s/api.key", o->dir);
+		c.api_tls_cert = strdup(cert);
+		c.api_tls_key = strdup(key);
+		if (c.api_tls_cert == NULL || c.api_tls_key == NULL)
+			rc = DRV_ENOMEM;
+	}
 	if (o->api != NULL && rc == DRV_OK) {
 		api = strdup(o->api);
 		if (api == NULL)
@@ -198,7 +219,7 @@ static int check_config(const char *path)
 
 static int init_dir(struct init_opts *o)
 {
-	char p[6][PATH_MAX + 32];
+	char p[8][PATH_MAX + 32];
 	struct drv_keypair kp;
 	struct store *s = NULL;
 	int rc;
@@ -209,6 +230,8 @@ static int init_dir(struct init_opts *o)
 	snprintf(p[3], sizeof(p[3]), "%s/droverd.db", o->dir);
 	snprintf(p[4], sizeof(p[4]), "%s/tls.crt", o->dir);
 	snprintf(p[5], sizeof(p[5]), "%s/tls.key", o->dir);
+	snprintf(p[6], sizeof(p[6]), "%s/api.crt", o->dir);
+	snprintf(p[7], sizeof(p[7]), "%s/api.key", o->dir);
 	if (access(p[0], F_OK) == 0 || access(p[3], F_OK) == 0) {
 		fprintf(stderr, "droverd init: %s is already initialized\n", o->dir);
 		return DRV_EEXIST;
@@ -219,7 +242,9 @@ static int init_dir(struct init_opts *o)
 		fprintf(stderr, "droverd init: signing key %s: %s\n", p[1], drv_strerror(rc));
 		return rc;
 	}
-	rc = make_tls(p[4], p[5]);
+	rc = make_tls(p[4], p[5], NULL);
+	if (rc == DRV_OK)
+		rc = make_tls(p[6], p[7], o->api ? o->api : DRV_API_DEFAULT_LISTEN);
 	if (rc == DRV_OK)
 		rc = store_open(p[3], &s);
 	if (rc == DRV_OK) {
@@ -240,8 +265,10 @@ static int init_dir(struct init_opts *o)
 	if (rc == DRV_OK)
 		printf("droverd: initialized %s\n"
 		       "  run:    droverd --config %s\n"
-		       "  agents: copy %s (and %s for tls+tcp://) to each host\n",
-		       o->dir, p[0], p[2], p[4]);
+		       "  agents: copy %s (and %s for tls+tcp://) to each host\n"
+		       "  cli:    %s is the API's certificate (%s; drover --cacert)\n",
+		       o->dir, p[0], p[2], p[4], p[6],
+		       o->api_tls ? "HTTPS is on" : "HTTPS with --api-tls");
 	return rc;
 }
 

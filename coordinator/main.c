@@ -10,6 +10,7 @@
 
 static const char usage[] =
         "usage: droverd init --dir DIR [--listen URL]... [--api HOST:PORT] [--enroll-token]\n"
+        "                    [--api-tls]\n"
         "       droverd --config FILE [--check]\n"
         "       droverd enroll-token create NAME --config FILE [--ttl DURATION] [--uses N]\n"
         "                                [--label KEY=VALUE]...\n"
@@ -27,7 +28,8 @@ static const char usage[] =
         "and rolls back when health fails. See docs/operations.md.\n"
         "\n"
         "  init          write DIR/droverd.yaml, the signing key pair, TLS material,\n"
-        "                DIR/admin.token (and DIR/enroll.token with --enroll-token)\n"
+        "                DIR/admin.token (and DIR/enroll.token with --enroll-token);\n"
+        "                --api-tls: the API serves HTTPS with DIR/api.crt (clients pin it)\n"
         "  --config      run the coordinator (--check: validate and exit)\n"
         "  enroll-token  make, revoke or list enrollment tokens; agents presenting a valid\n"
         "                one are accepted (it expires, after --ttl, default 24h)\n"

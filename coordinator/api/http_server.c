@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -25,9 +26,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "atomicfile.h"
 #include "audit.h"
 #include "clock.h"
 #include "err.h"
+#include "ha.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -64,6 +67,7 @@ struct drv_http_server {
 	struct stop_hook hooks[MAX_HOOKS];
 	size_t n_hooks;
 	struct MHD_Daemon *daemon;
+	char *tls_cert_pem, *tls_key_pem; /* HTTPS: read at start, kept while serving */
 	uint16_t port;
 	atomic_uint streams;
 	struct drv_metric *m_requests;
@@ -934,6 +938,101 @@ static bool refused_change(struct drv_http_req *req, enum MHD_Result *res)
 	return true;
 }
 
+/* ---------------------------------------------------------- HA follower */
+
+#define REDIRECT_MAX 2048
+
+struct query_buf {
+	char *p;
+	size_t len, cap;
+	bool over;
+};
+
+static void put_encoded(struct query_buf *q, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; s != NULL && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		bool plain = isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~';
+
+		if (q->len + 4 >= q->cap) {
+			q->over = true;
+			return;
+		}
+		if (plain) {
+			q->p[q->len++] = (char)ch;
+		} else {
+			q->p[q->len++] = '%';
+			q->p[q->len++] = hex[ch >> 4];
+			q->p[q->len++] = hex[ch & 15];
+		}
+	}
+	q->p[q->len] = '\0';
+}
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+	struct query_buf *q = cls;
+
+	(void)kind;
+	if (q->len + 2 >= q->cap) {
+		q->over = true;
+		return MHD_NO;
+	}
+	char sep = q->len == 0 ? '?' : '&';
+
+	q->p[q->len++] = sep;
+	q->p[q->len] = '\0';
+	put_encoded(q, key);
+	if (value != NULL) {
+		q->p[q->len++] = '=';
+		q->p[q->len] = '\0';
+		put_encoded(q, value);
+	}
+	return q->over ? MHD_NO : MHD_YES;
+}
+
+/*
+ * A change sent to a follower of an HA group: 307 to the same path at the
+ * leader (a 307 keeps the method and the body; the CLI follows it), or 503
+ * "not-leader" while no leader is known (an election is under way). Reads
+ * are served by any node.
+ */
+static bool follower_redirect(struct drv_http_req *req, enum MHD_Result *res)
+{
+	char leader[DRV_HA_URL_MAX + 1], qs[1024] = "", loc[REDIRECT_MAX];
+	struct query_buf q = {.p = qs, .cap = sizeof(qs)};
+	struct drv_http_resp resp = {.srv = req->srv};
+	json_t *body;
+	int n;
+
+	if (drv_ha_is_leader() || !is_mutating(req->method))
+		return false;
+	drv_ha_leader_url(leader, sizeof(leader));
+	if (leader[0] == '\0') {
+		*res = answer_error(req, 503, "not-leader", false,
+		                    "this node follows and no leader is known yet: retry shortly");
+		return true;
+	}
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
+	n = snprintf(loc, sizeof(loc), "%s%s%s", leader, req->path, q.over ? "" : qs);
+	if (n < 0 || (size_t)n >= sizeof(loc) || q.over) {
+		*res = answer_error(req, 503, "not-leader", false,
+		                    "this node follows; send the change to the leader");
+		return true;
+	}
+	body = drv_http_error_body("not-leader", "this node follows: the change goes to the leader",
+	                           NULL, 0);
+	if (body != NULL)
+		json_object_set_new(body, "leader", json_string(leader));
+	drv_http_json(&resp, 307, body);
+	drv_http_add_header(&resp, "Location", loc);
+	*res = answer(req, &resp, false);
+	return true;
+}
+
 /* First call: headers only. Route, authenticate, check the declared size. */
 static enum MHD_Result begin(struct drv_http_req *req)
 {
@@ -953,6 +1052,8 @@ static enum MHD_Result begin(struct drv_http_req *req)
 	}
 	if (!req->route)
 		return answer_error(req, 404, "not-found", false, "no such endpoint");
+	if (follower_redirect(req, &res))
+		return res;
 	if (authenticate(req, &res) != DRV_OK)
 		return res;
 	if (is_mutating(req->method) && refused_change(req, &res))
@@ -1034,6 +1135,24 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ------------------------------------------------------------- built-ins */
 
+/* The node's place in its HA group: role, epoch (0 outside a group or while
+ * following) and, on a follower, the leader's API URL when known. */
+static json_t *add_role(json_t *body)
+{
+	char url[DRV_HA_URL_MAX + 1];
+	bool lead = drv_ha_is_leader();
+
+	if (body == NULL)
+		return NULL;
+	drv_ha_leader_url(url, sizeof(url));
+	json_object_set_new(body, "role", json_string(lead ? "leader" : "follower"));
+	json_object_set_new(body, "epoch", json_integer((json_int_t)drv_ha_wire_epoch()));
+	json_object_set_new(body, "grouped", json_boolean(drv_ha_grouped()));
+	if (!lead && url[0] != '\0')
+		json_object_set_new(body, "leader", json_string(url));
+	return body;
+}
+
 /* 200 while the server serves; "degraded" (reads only) while changes are refused. */
 static int healthz(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
@@ -1041,18 +1160,30 @@ static int healthz(struct drv_http_req *req, struct drv_http_resp *resp, void *c
 	const char *code = "unavailable";
 	char msg[512];
 
+	json_t *body;
+
 	(void)ctx;
 	if (c->refuse_changes != NULL && c->refuse_changes(c->refuse_arg, &code, msg, sizeof(msg)))
-		return drv_http_json(resp, 200,
-		                     json_pack("{s:s, s:s, s:s, s:s}", "status", "degraded",
-		                               "version", DROVER_VERSION, "reason", code, "message",
-		                               msg));
-	return drv_http_json(resp, 200,
-	                     json_pack("{s:s, s:s}", "status", "ok", "version", DROVER_VERSION));
+		body = json_pack("{s:s, s:s, s:s, s:s}", "status", "degraded", "version",
+		                 DROVER_VERSION, "reason", code, "message", msg);
+	else
+		body = json_pack("{s:s, s:s}", "status", "ok", "version", DROVER_VERSION);
+	return drv_http_json(resp, 200, add_role(body));
+}
+
+/* GET /v1/leader: 200 on the leader, 503 on a follower, for a balancer's
+ * health check (HAProxy `option httpchk GET /v1/leader`) to route to the
+ * leader alone. */
+static int leader(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	(void)req;
+	(void)ctx;
+	return drv_http_json(resp, drv_ha_is_leader() ? 200 : 503, add_role(json_object()));
 }
 
 static const struct drv_http_route builtin_routes[] = {
         {.method = "GET", .pattern = "/healthz", .min_role = DRV_ROLE_NONE, .handler = healthz},
+        {.method = "GET", .pattern = "/v1/leader", .min_role = DRV_ROLE_NONE, .handler = leader},
 };
 
 /* -------------------------------------------------------------- lifecycle */
@@ -1144,7 +1275,8 @@ int drv_http_server_new(const struct drv_http_config *cfg, struct drv_http_serve
 		srv->cfg.metrics = drv_metrics_global();
 	atomic_init(&srv->streams, 0);
 	register_metrics(srv);
-	rc = drv_http_add_routes(srv, builtin_routes, 1, NULL);
+	rc = drv_http_add_routes(srv, builtin_routes,
+	                         sizeof(builtin_routes) / sizeof(builtin_routes[0]), NULL);
 	if (rc != DRV_OK) {
 		drv_http_server_free(srv);
 		return rc;
@@ -1177,8 +1309,57 @@ static int make_sockaddr(const char *listen, struct sockaddr_storage *ss, bool *
 	return DRV_OK;
 }
 
+bool drv_http_tls_supported(void)
+{
+	return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+bool drv_http_listen_is_loopback(const char *listen)
+{
+	char host[64];
+	uint16_t port;
+
+	if (drv_http_parse_listen(listen, host, &port) != DRV_OK)
+		return false;
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	       strcmp(host, "localhost") == 0;
+}
+
+#define TLS_PEM_MAX (256u << 10)
+
+/* The certificate and key for HTTPS, into ops (MHD copies them into GnuTLS
+ * at start; they are kept until the server is freed anyway). */
+static int tls_options(struct drv_http_server *srv, struct MHD_OptionItem ops[3], unsigned *flags)
+{
+	size_t len;
+	int rc;
+
+	ops[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	if (srv->cfg.tls_cert == NULL)
+		return DRV_OK;
+	if (!drv_http_tls_supported()) {
+		drv_error("http", "this libmicrohttpd cannot serve HTTPS (built without GnuTLS)");
+		return DRV_EINVAL;
+	}
+	rc = drv_read_file(srv->cfg.tls_cert, TLS_PEM_MAX, &srv->tls_cert_pem, &len);
+	if (rc == DRV_OK)
+		rc = drv_read_file(srv->cfg.tls_key, TLS_PEM_MAX, &srv->tls_key_pem, &len);
+	if (rc != DRV_OK) {
+		drv_error("http", "cannot read the API's certificate or key",
+		          "cert=%s key=%s error=%s", srv->cfg.tls_cert,
+		          srv->cfg.tls_key ? srv->cfg.tls_key : "-", drv_errname(rc));
+		return rc;
+	}
+	ops[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem};
+	ops[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem};
+	ops[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	*flags |= MHD_USE_TLS;
+	return DRV_OK;
+}
+
 int drv_http_server_start(struct drv_http_server *srv)
 {
+	struct MHD_OptionItem tls[3];
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -1193,20 +1374,29 @@ int drv_http_server_start(struct drv_http_server *srv)
 	}
 	if (v6)
 		flags |= MHD_USE_IPv6;
-	srv->daemon =
-	        MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-	                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-	                         srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-	                         srv->cfg.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	                         (size_t)CONN_MEM_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-	                         srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
+	if (tls_options(srv, tls, &flags) != DRV_OK)
+		return DRV_EINVAL;
+	if (srv->cfg.tls_cert == NULL && !drv_http_listen_is_loopback(srv->listen))
+		drv_warn("http",
+		         "the API serves plain HTTP beyond loopback: set tls.api_cert and "
+		         "tls.api_key (HTTPS)",
+		         "listen=%s", srv->listen);
+	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+	                               (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+	                               srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+	                               srv->cfg.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                               (size_t)CONN_MEM_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
+	                               on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+	                               srv, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (!srv->daemon) {
-		drv_error("http", "cannot listen", "listen=%s", srv->listen);
+		drv_error("http", "cannot listen", "listen=%s https=%s", srv->listen,
+		          srv->cfg.tls_cert ? "yes" : "no");
 		return DRV_EIO;
 	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : 0;
-	drv_info("http", "API listening", "listen=%s port=%u", srv->listen, (unsigned)srv->port);
+	drv_info("http", "API listening", "listen=%s port=%u https=%s", srv->listen,
+	         (unsigned)srv->port, srv->cfg.tls_cert ? "yes" : "no");
 	return DRV_OK;
 }
 
@@ -1233,5 +1423,9 @@ void drv_http_server_free(struct drv_http_server *srv)
 	drv_http_server_stop(srv);
 	pthread_mutex_destroy(&srv->auth_mu);
 	free(srv->routes);
+	free(srv->tls_cert_pem);
+	if (srv->tls_key_pem != NULL)
+		sodium_memzero(srv->tls_key_pem, strlen(srv->tls_key_pem));
+	free(srv->tls_key_pem);
 	free(srv);
 }

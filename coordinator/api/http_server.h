@@ -59,6 +59,7 @@
 
 #include <jansson.h>
 #include "sqldb.h"
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -124,7 +125,15 @@ struct drv_http_config {
 	 * never refused. */
 	unsigned (*refuse_changes)(void *arg, const char **code, char *msg, size_t len);
 	void *refuse_arg;
+	/* HTTPS (libmicrohttpd with GnuTLS): PEM files of the certificate (chain)
+	 * and its key, read at start. NULL: plain HTTP, meant for loopback. */
+	const char *tls_cert, *tls_key;
 };
+
+/* Can this libmicrohttpd serve HTTPS (MHD_FEATURE_TLS)? */
+bool drv_http_tls_supported(void);
+/* Is HOST:PORT on a loopback address (127/8, ::1, localhost)? */
+bool drv_http_listen_is_loopback(const char *listen);
 
 /* Create a server (not listening yet). cfg is copied; cfg->db is borrowed.
  * Registers GET /healthz. */

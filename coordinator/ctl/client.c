@@ -69,14 +69,22 @@ static struct curl_slist *base_headers(const struct ctl *ctl, const char *conten
 	return h;
 }
 
-static CURL *make_handle(const struct ctl *ctl, const char *method, const char *path, char *errbuf)
+/* The address that answered last (the CLI is one thread): later requests
+ * of the same command start there. */
+static size_t cur_addr;
+
+static const char *base_url(const struct ctl *ctl)
 {
-	char url[2048];
+	return ctl->n_addrs > 0 ? ctl->addrs[cur_addr % ctl->n_addrs] : ctl->url;
+}
+
+static CURL *make_handle_url(const struct ctl *ctl, const char *method, const char *url,
+                             char *errbuf)
+{
 	CURL *c = curl_easy_init();
 
 	if (!c)
 		return NULL;
-	snprintf(url, sizeof(url), "%s%s", ctl->url, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -85,11 +93,23 @@ static CURL *make_handle(const struct ctl *ctl, const char *method, const char *
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "drover/" DROVER_VERSION);
 	curl_easy_setopt(c, CURLOPT_VERBOSE, ctl->verbose ? 1L : 0L);
+	if (ctl->cacert[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CAINFO, ctl->cacert);
 	return c;
 }
 
-int ctl_request(const struct ctl *ctl, const char *method, const char *path,
-                const char *content_type, const char *body, size_t len, struct ctl_reply *r)
+static CURL *make_handle(const struct ctl *ctl, const char *method, const char *path, char *errbuf)
+{
+	char url[2048];
+
+	snprintf(url, sizeof(url), "%s%s", base_url(ctl), path);
+	return make_handle_url(ctl, method, url, errbuf);
+}
+
+/* One exchange with url; *redirect gets a 307/308's target (else ""). */
+static int request_url(const struct ctl *ctl, const char *method, const char *url,
+                       const char *content_type, const char *body, size_t len, struct ctl_reply *r,
+                       CURLcode *ccp, char redirect[2048])
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct sink s = {0};
@@ -97,9 +117,11 @@ int ctl_request(const struct ctl *ctl, const char *method, const char *path,
 	CURL *c;
 	CURLcode cc;
 	json_error_t je;
+	char *loc = NULL;
 
 	memset(r, 0, sizeof(*r));
-	c = make_handle(ctl, method, path, errbuf);
+	redirect[0] = '\0';
+	c = make_handle_url(ctl, method, url, errbuf);
 	h = base_headers(ctl, body ? content_type : NULL, NULL);
 	if (!c || !h) {
 		snprintf(r->error, sizeof(r->error), "out of memory");
@@ -116,9 +138,15 @@ int ctl_request(const struct ctl *ctl, const char *method, const char *path,
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
 	cc = curl_easy_perform(c);
+	*ccp = cc;
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	else
+	if ((r->status == 307 || r->status == 308) &&
+	    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL &&
+	    (strncmp(loc, "http://", 7) == 0 || strncmp(loc, "https://", 8) == 0) &&
+	    strlen(loc) < 2048)
+		snprintf(redirect, 2048, "%s", loc);
+	if (cc != CURLE_OK)
 		snprintf(r->error, sizeof(r->error), "%s",
 		         s.overflow  ? "the reply is too large"
 		         : errbuf[0] ? errbuf
@@ -130,6 +158,64 @@ int ctl_request(const struct ctl *ctl, const char *method, const char *path,
 	if (r->status && r->len)
 		r->json = json_loadb(r->body, r->len, 0, &je);
 	return r->status ? DRV_OK : DRV_EIO;
+}
+
+#define REDIRECTS_MAX 3
+
+/* Ask another address? Always when nothing was sent (no connection) or for
+ * a read; a follower with no leader known acted on nothing either. */
+static bool try_next(const char *method, CURLcode cc, const struct ctl_reply *r)
+{
+	const char *code =
+	        json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
+
+	if (r->status == 503 && code != NULL && strcmp(code, "not-leader") == 0)
+		return true;
+	if (r->status != 0)
+		return false;
+	return strcmp(method, "GET") == 0 || cc == CURLE_COULDNT_CONNECT ||
+	       cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+/* One address: the request, then a follower's redirects to the leader (307
+ * keeps the method and the body). */
+static int request_at(const struct ctl *ctl, const char *method, const char *path,
+                      const char *content_type, const char *body, size_t len, struct ctl_reply *r,
+                      CURLcode *cc)
+{
+	char url[2048], next[2048];
+	int rc;
+
+	snprintf(url, sizeof(url), "%s%s", base_url(ctl), path);
+	for (int hop = 0;; hop++) {
+		rc = request_url(ctl, method, url, content_type, body, len, r, cc, next);
+		if (next[0] == '\0' || hop == REDIRECTS_MAX)
+			return rc;
+		if (ctl->verbose)
+			fprintf(stderr, "drover: %s answered %ld: following to %s\n", url,
+			        r->status, next);
+		ctl_reply_free(r);
+		snprintf(url, sizeof(url), "%s", next);
+	}
+}
+
+int ctl_request(const struct ctl *ctl, const char *method, const char *path,
+                const char *content_type, const char *body, size_t len, struct ctl_reply *r)
+{
+	size_t n = ctl->n_addrs > 0 ? ctl->n_addrs : 1;
+	CURLcode cc = CURLE_OK;
+	int rc = DRV_EIO;
+
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0) {
+			if (!try_next(method, cc, r))
+				break;
+			ctl_reply_free(r);
+			cur_addr = (cur_addr + 1) % n;
+		}
+		rc = request_at(ctl, method, path, content_type, body, len, r, &cc);
+	}
+	return rc;
 }
 
 void ctl_reply_free(struct ctl_reply *r)
@@ -165,9 +251,10 @@ void ctl_report(const struct ctl *ctl, const struct ctl_reply *r, const char *fi
 
 	if (r->status == 0) {
 		fprintf(stderr,
-		        "drover: cannot reach the coordinator at %s: %s\n"
+		        "drover: cannot reach the coordinator at %s%s: %s\n"
 		        "drover: is droverd running? (--coordinator URL or DROVER_ADDR)\n",
-		        ctl->url, r->error);
+		        base_url(ctl), ctl->n_addrs > 1 ? " (nor any other address given)" : "",
+		        r->error);
 		return;
 	}
 	if (!msg[0])

@@ -38,12 +38,18 @@ enum ctl_exit {
 #define CTL_ENV_ADDR       "DROVER_ADDR"
 #define CTL_ENV_TOKEN      "DROVER_TOKEN"
 #define CTL_ENV_TOKEN_FILE "DROVER_TOKEN_FILE"
+#define CTL_ENV_CACERT     "DROVER_CACERT"
+#define CTL_ADDRS_MAX      8 /* addresses in --coordinator / DROVER_ADDR (comma-separated) */
 /* Must match droverd's default API address (DRV_API_DEFAULT_URL). */
 #define CTL_DEFAULT_URL "http://127.0.0.1:7480"
 
 struct ctl {
-	char url[512];   /* base URL without a trailing slash */
-	char token[256]; /* "" when none was given */
+	char url[512]; /* the first base URL, without a trailing slash (messages) */
+	/* every node of an HA group, tried in turn while one cannot be reached */
+	char addrs[CTL_ADDRS_MAX][512];
+	size_t n_addrs;
+	char cacert[512]; /* PEM: a CA or the API's own (pinned) certificate; "" system CAs */
+	char token[256];  /* "" when none was given */
 	long connect_timeout_s;
 	long timeout_s; /* whole request; streams use a stall timeout instead */
 	bool verbose;
@@ -69,11 +75,14 @@ int ctl_follow_deployment(const struct ctl *ctl, json_t *dep, FILE *out, json_t 
 
 extern const struct ctl_cmd ctl_cmd_abort;
 extern const struct ctl_cmd ctl_cmd_agents;
+extern const struct ctl_cmd ctl_cmd_approve;
 extern const struct ctl_cmd ctl_cmd_audit;
 extern const struct ctl_cmd ctl_cmd_converge;
 extern const struct ctl_cmd ctl_cmd_deploy;
 extern const struct ctl_cmd ctl_cmd_drift;
+extern const struct ctl_cmd ctl_cmd_deny;
 extern const struct ctl_cmd ctl_cmd_enroll;
+extern const struct ctl_cmd ctl_cmd_environments;
 extern const struct ctl_cmd ctl_cmd_events;
 extern const struct ctl_cmd ctl_cmd_history;
 extern const struct ctl_cmd ctl_cmd_logs;

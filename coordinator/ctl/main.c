@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomicfile.h"
 #include "ctl.h"
@@ -31,6 +32,9 @@ static const struct ctl_cmd *const cmd_table[] = {
         &ctl_cmd_promote_release,
         &ctl_cmd_abort,
         &ctl_cmd_rollback,
+        &ctl_cmd_approve,
+        &ctl_cmd_deny,
+        &ctl_cmd_environments,
         &ctl_cmd_logs,
         &ctl_cmd_drift,
         &ctl_cmd_converge,
@@ -44,14 +48,17 @@ static const struct ctl_cmd *const cmd_table[] = {
 
 static void help(FILE *f)
 {
-	fputs("usage: drover [--coordinator URL] [--token TOKEN | --token-file FILE] [-v] COMMAND "
-	      "[ARGS]\n\ncommands:\n",
+	fputs("usage: drover [--coordinator URL[,URL...]] [--token TOKEN | --token-file FILE] "
+	      "[--cacert PEM] [-v] COMMAND [ARGS]\n\ncommands:\n",
 	      f);
 	for (size_t i = 0; i < N_CMDS; i++)
 		fprintf(f, "  %-10s %s\n", cmd_table[i]->name, cmd_table[i]->summary);
 	fputs("\n"
 	      "`drover COMMAND --help` shows a command's usage.\n"
-	      "The address comes from --coordinator or DROVER_ADDR (default " CTL_DEFAULT_URL "),\n"
+	      "The address comes from --coordinator or DROVER_ADDR (default " CTL_DEFAULT_URL "):\n"
+	      "several, comma-separated, are tried in turn (an HA group); a follower's redirect\n"
+	      "to the leader is followed. --cacert or DROVER_CACERT: the CA (or the pinned\n"
+	      "certificate) of an https:// API.\n"
 	      "the token from --token, --token-file, DROVER_TOKEN or DROVER_TOKEN_FILE.\n"
 	      "Exit status: 0 success, 1 deployment failed or rolled back (or a server error),\n"
 	      "2 usage or invalid input, 3 cannot reach or authenticate to the coordinator.\n",
@@ -78,18 +85,40 @@ bool ctl_wants_help(int argc, char **argv)
 	return false;
 }
 
-static int set_url(struct ctl *ctl, const char *url)
+static int set_one_url(char out[512], const char *url, size_t len)
 {
 	size_t n;
 
+	if (len >= 500)
+		return DRV_EINVAL;
 	if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
-		snprintf(ctl->url, sizeof(ctl->url), "%s", url);
+		snprintf(out, 512, "%.*s", (int)len, url);
 	else
-		snprintf(ctl->url, sizeof(ctl->url), "http://%s", url);
-	n = strlen(ctl->url);
-	while (n > 0 && ctl->url[n - 1] == '/')
-		ctl->url[--n] = '\0';
-	return n > 7 ? DRV_OK : DRV_EINVAL;
+		snprintf(out, 512, "http://%.*s", (int)len, url);
+	n = strlen(out);
+	while (n > 0 && out[n - 1] == '/')
+		out[--n] = '\0';
+	return n > 7 && strpbrk(out, " \t\r\n") == NULL ? DRV_OK : DRV_EINVAL;
+}
+
+/* One address, or several separated by commas (the nodes of an HA group). */
+static int set_url(struct ctl *ctl, const char *urls)
+{
+	const char *p = urls;
+
+	ctl->n_addrs = 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		if (ctl->n_addrs == CTL_ADDRS_MAX ||
+		    set_one_url(ctl->addrs[ctl->n_addrs], p, len) != DRV_OK)
+			return DRV_EINVAL;
+		ctl->n_addrs++;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	snprintf(ctl->url, sizeof(ctl->url), "%s", ctl->addrs[0]);
+	return DRV_OK;
 }
 
 static int read_token_file(struct ctl *ctl, const char *path)
@@ -109,7 +138,7 @@ static int read_token_file(struct ctl *ctl, const char *path)
 }
 
 struct globals {
-	const char *url, *token, *token_file;
+	const char *url, *token, *token_file, *cacert;
 	bool verbose;
 };
 
@@ -121,6 +150,7 @@ static int parse_globals(int argc, char **argv, struct globals *g, int *code)
 	        {"coordinator", required_argument, NULL, 'c'},
 	        {"token", required_argument, NULL, 't'},
 	        {"token-file", required_argument, NULL, 'f'},
+	        {"cacert", required_argument, NULL, 'C'},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
@@ -132,6 +162,7 @@ static int parse_globals(int argc, char **argv, struct globals *g, int *code)
 		switch (c) {
 		case 'c': g->url = optarg; break;
 		case 't': g->token = optarg; break;
+		case 'C': g->cacert = optarg; break;
 		case 'f': g->token_file = optarg; break;
 		case 'v': g->verbose = true; break;
 		case 'V':
@@ -171,9 +202,18 @@ static int setup(struct ctl *ctl, const struct globals *g)
 	ctl->connect_timeout_s = 5;
 	ctl->timeout_s = 30;
 	ctl->verbose = g->verbose;
+	const char *cacert = g->cacert ? g->cacert : getenv(CTL_ENV_CACERT);
+
 	if (set_url(ctl, url && url[0] ? url : CTL_DEFAULT_URL) != DRV_OK) {
 		fprintf(stderr, "drover: bad coordinator address \"%s\"\n", url);
 		return DRV_EINVAL;
+	}
+	if (cacert != NULL && cacert[0] != '\0') {
+		if (access(cacert, R_OK) != 0) {
+			fprintf(stderr, "drover: cannot read the CA certificate %s\n", cacert);
+			return DRV_EINVAL;
+		}
+		snprintf(ctl->cacert, sizeof(ctl->cacert), "%s", cacert);
 	}
 	if (g->token || !file || !file[0]) {
 		snprintf(ctl->token, sizeof(ctl->token), "%s", token ? token : "");

@@ -256,6 +256,37 @@ static void versions(FILE *f, const json_t *h)
 
 /* ------------------------------------------------------------- status */
 
+/* Who approved (or denied) it, when, with which comment (issue 19). */
+static void approval_line(FILE *f, const char *what, const json_t *v)
+{
+	char at[32];
+
+	ctl_fmt_time(jint(v, "at_ms"), at);
+	fprintf(f, "approval    %s by ", what);
+	put(f, jstr(v, "actor"));
+	fprintf(f, " at %s", at);
+	if (jstr(v, "comment")[0]) {
+		fputs(": ", f);
+		put(f, jstr(v, "comment"));
+	}
+	fputc('\n', f);
+}
+
+static void status_approvals(FILE *f, const json_t *d)
+{
+	const json_t *a = json_object_get(d, "approval"), *v;
+	size_t i;
+
+	if (a == NULL)
+		return;
+	fprintf(f, "approvals   %zu of %lld (role %s)\n",
+	        json_array_size(json_object_get(a, "approvals")), (long long)jint(a, "required"),
+	        jstr(a, "role"));
+	json_array_foreach(json_object_get(a, "approvals"), i, v) approval_line(f, "approved", v);
+	if ((v = json_object_get(a, "denied")) != NULL)
+		approval_line(f, "denied", v);
+}
+
 static void status_header(FILE *f, const json_t *d, int64_t now)
 {
 	char created[32], finished[32], took[32];
@@ -286,6 +317,7 @@ static void status_header(FILE *f, const json_t *d, int64_t now)
 	        fin > 0 ? "took       " : "elapsed    ", took);
 	fprintf(f, "failed      %lld hosts (allowed %lld)\n", (long long)jint(d, "failed_hosts"),
 	        (long long)jint(d, "max_failed_hosts"));
+	status_approvals(f, d);
 }
 
 static void tiers_table(FILE *f, const json_t *d)

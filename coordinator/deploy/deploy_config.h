@@ -14,6 +14,7 @@ struct drv_events;
 struct notifier;
 struct drv_traffic_balancers;
 struct drv_prom_servers;
+struct drv_plan_envs;
 struct drv_strlist;
 
 struct deploy_engine_config {
@@ -28,6 +29,9 @@ struct deploy_engine_config {
 	/* droverd.yaml `prometheus`, the only servers an analysis may query;
 	 * borrowed, may be NULL (none) */
 	const struct drv_prom_servers *prometheus;
+	/* droverd.yaml `environments`: approvals and windows; borrowed, may be
+	 * NULL (none) */
+	const struct drv_plan_envs *environments;
 	/* droverd.yaml `outbound.allow`: checked again before each webhook
 	 * POST and analysis GET (a plan saved before the list changed);
 	 * borrowed, may be NULL (nothing allowed) */

@@ -501,8 +501,10 @@ json_t *deploy_view_object(const struct dep *d)
 	json_decref(st);
 	if (o != NULL && json_object_get(d->extra, "analysis") != NULL)
 		json_object_set_new(o, "analysis", analysis_arr(d));
-	if (o != NULL)
+	if (o != NULL) {
 		env_and_vars(o, d->plan);
+		deploy_gate_view(d, o);
+	}
 	if (o != NULL && d->row.release_id[0] != '\0')
 		json_object_set_new(o, "release", json_string(d->row.release_id));
 	if (o != NULL && d->row.promoted_from[0] != '\0')

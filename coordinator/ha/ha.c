@@ -12,6 +12,7 @@ static pthread_mutex_t ha_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool ha_leader = true;
 static _Atomic uint64_t ha_epoch = 1;
 static _Atomic uint64_t ha_seen = 1;
+static atomic_bool ha_grouped = false;
 static char ha_url[DRV_HA_URL_MAX + 1];
 static struct {
 	drv_ha_change_fn fn;
@@ -27,6 +28,21 @@ bool drv_ha_is_leader(void)
 uint64_t drv_ha_epoch(void)
 {
 	return atomic_load(&ha_leader) ? atomic_load(&ha_epoch) : 0;
+}
+
+bool drv_ha_grouped(void)
+{
+	return atomic_load(&ha_grouped);
+}
+
+void drv_ha_set_grouped(bool grouped)
+{
+	atomic_store(&ha_grouped, grouped);
+}
+
+uint64_t drv_ha_wire_epoch(void)
+{
+	return atomic_load(&ha_grouped) ? drv_ha_epoch() : 0;
 }
 
 uint64_t drv_ha_seen_epoch(void)
@@ -84,6 +100,7 @@ void drv_ha_reset(void)
 {
 	pthread_mutex_lock(&ha_mu);
 	atomic_store(&ha_leader, true);
+	atomic_store(&ha_grouped, false);
 	atomic_store(&ha_epoch, 1);
 	atomic_store(&ha_seen, 1);
 	ha_url[0] = '\0';

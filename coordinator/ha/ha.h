@@ -38,6 +38,14 @@ typedef void (*drv_ha_change_fn)(void *arg, bool leader, uint64_t epoch);
 #define DRV_HA_WATCH_MAX 8
 int drv_ha_watch(drv_ha_change_fn fn, void *arg);
 
+/* Is this node in an HA group (a lease runs, or droverd.yaml forces a role)?
+ * Outside a group the link sends no epoch (0): agents of the previous
+ * release verify such envelopes, the prefix of the signature is unchanged. */
+bool drv_ha_grouped(void);
+void drv_ha_set_grouped(bool grouped);
+/* The epoch the link seals with: drv_ha_epoch() in a group, else 0. */
+uint64_t drv_ha_wire_epoch(void);
+
 /* Set by the lease (ha_lease.c) and by single-node startup; not for others. */
 void drv_ha_set(bool leader, uint64_t epoch, const char *leader_url);
 /* Forget the state and the watchers (tests, daemon stop). */

@@ -311,8 +311,14 @@ struct drv_plan_env {
 	size_t n_labels;
 	struct drv_plan_var *vars;
 	size_t n_vars;
-	struct drv_window *windows; /* deny windows (deploy/windows.h), not the parser's */
+	struct drv_window *windows; /* deny and allow windows (deploy/windows.h) */
 	size_t n_windows;
+	bool continue_at_window; /* `at_window: continue`: a running deployment goes on */
+	/* `approval` (docs/environments.md): approvers 0 when none is needed */
+	int approvers;               /* distinct tokens that must approve */
+	char approver_role[16];      /* the weakest role that may: deployer|approver|admin */
+	bool allow_self;             /* the token that started it may approve it */
+	int64_t approval_timeout_ms; /* then the deployment ends aborted */
 };
 
 struct drv_plan_envs {

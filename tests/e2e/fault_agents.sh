@@ -5,9 +5,14 @@
 # START lasting ~3 s) is deployed twice:
 #
 #   kill  core-1's agent is SIGKILLed while its START runs and restarted once
-#         droverd sees it gone: the restarted agent reports the step it died
-#         under as failed, the policy (max_failed_hosts 0, rollback
-#         deployment) rolls back, every host runs release 1.
+#         droverd sees it gone: the restarted agent finds the step it died
+#         under in its state, still within its deadline, and resumes it (the
+#         release already runs: only its health gate is left); the
+#         deployment succeeds, core runs release 2. Release 1 is deployed
+#         again for the next scenario.
+#   term  the same with SIGTERM (systemctl restart): the stopping agent
+#         leaves the step cut short by its stop unreported, the next one
+#         resumes it; succeeded, then release 1 again.
 #   stop  core-1's agent is SIGSTOPped while its START runs, past the step's
 #         deadline: droverd fails the host on its own (an offline host never
 #         hangs a batch) and rolls back; SIGCONT lets the rollback reach
@@ -21,6 +26,14 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+
+# fault_back_to_v1: release 1 everywhere again (the next scenario's START
+# must replace something).
+fault_back_to_v1() {
+	plan_render berrys-v1.yaml "$E2E_RUN/back-v1.yaml" || fail "plan v1"
+	dep_deploy "$E2E_RUN/back-v1.yaml" succeeded 240 || fail "release 1 again"
+	assert_fleet v1
+}
 
 ref_require
 ref_up
@@ -39,7 +52,27 @@ if scenario kill "agent SIGKILL mid-batch"; then
 	drover_wait_agents disconnected 20 core-1 || fail "droverd did not see core-1 go"
 	drover_agent_start core-1 || fail "restart agent-core-1"
 	ok "core-1's agent restarted"
-	ref_check_final "$id" rolled_back v1
+	ref_check_final "$id" succeeded v1 project-coordinator=v2 agent-orchestrator=v2 model-orchestration=v2
+	grep -q 'msg="resuming a step an agent restart interrupted"' "$E2E_RUN/logs/agent-core-1.log" ||
+		fail "core-1's agent did not say it resumed the step"
+	ok "the restarted agent resumed the START it died under"
+	fault_back_to_v1
+fi
+
+if scenario term "agent SIGTERM mid-batch (a restart)"; then
+	plan_render fault-core-v2.yaml "$E2E_RUN/term.yaml" START_DELAY_MS=3000 DEADLINE=8s ||
+		fail "plan"
+	id=$(dep_submit "$E2E_RUN/term.yaml") || fail "submit"
+	dep_wait_host "$id" project-coordinator core-1 60 starting verifying ||
+		fail "core-1 never started release 2"
+	proc_signal agent-core-1 TERM || fail "TERM agent-core-1"
+	proc_wait_gone agent-core-1 5 || fail "agent-core-1 did not stop on SIGTERM"
+	grep -q 'msg="step cut short by the agent stopping; it resumes at the next start"' \
+		"$E2E_RUN/logs/agent-core-1.log" || fail "the stopping agent did not leave its step to resume"
+	ok "core-1's agent stopped (SIGTERM) during its START, the step left to resume"
+	drover_agent_start core-1 || fail "restart agent-core-1"
+	ref_check_final "$id" succeeded v1 project-coordinator=v2 agent-orchestrator=v2 model-orchestration=v2
+	fault_back_to_v1
 fi
 
 if scenario stop "agent SIGSTOP past its deadline"; then

@@ -9,15 +9,16 @@
 #include "err.h"
 #include "fuzz_keys.h"
 
-static int put(const char *dir, const char *name, const struct drv_keypair *kp,
-               Drover__BodyType type, const ProtobufCMessage *body, bool self_key)
+static int put_epoch(const char *dir, const char *name, const struct drv_keypair *kp,
+                     Drover__BodyType type, const ProtobufCMessage *body, bool self_key,
+                     uint64_t epoch)
 {
 	char path[512];
 	uint8_t *buf;
 	size_t len;
 	FILE *f;
 
-	if (drv_env_seal(kp, "seed-agent", type, body, self_key, &buf, &len) != DRV_OK)
+	if (drv_env_seal_epoch(kp, "seed-agent", type, body, epoch, self_key, &buf, &len) != DRV_OK)
 		return 1;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "wb");
@@ -28,6 +29,12 @@ static int put(const char *dir, const char *name, const struct drv_keypair *kp,
 	fclose(f);
 	free(buf);
 	return 0;
+}
+
+static int put(const char *dir, const char *name, const struct drv_keypair *kp,
+               Drover__BodyType type, const ProtobufCMessage *body, bool self_key)
+{
+	return put_epoch(dir, name, kp, type, body, self_key, 0);
 }
 
 int main(int argc, char **argv)
@@ -84,6 +91,9 @@ int main(int argc, char **argv)
 	ins.service = &spec;
 	bad |= put(argv[1], "instruction", &kp, DROVER__BODY_TYPE__BODY_INSTRUCTION, &ins.base,
 	           false);
+	/* an HA leader's instruction: the epoch is signed with the body */
+	bad |= put_epoch(argv[1], "instruction-epoch", &kp, DROVER__BODY_TYPE__BODY_INSTRUCTION,
+	                 &ins.base, false, 7);
 	report.agent_id = "seed-agent";
 	report.report_seq = 9;
 	report.step_id = ins.step_id;

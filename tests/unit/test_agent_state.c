@@ -9,13 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomicfile.h"
+#include "clock.h"
 #include "err.h"
 #include "executor.h"
 #include "fsutil.h"
 #include "state.h"
 
 static char dir[64];
-static char path[128];
+static char path[256];
 
 static int setup(void **state)
 {
@@ -168,12 +170,108 @@ static void one_record(void **state)
 	executor_free(ex);
 }
 
+/* Reports a restarted executor sends through its events callback. */
+static struct {
+	char step[8][40];
+	int result[8];
+	int n;
+} seen;
+
+static void collect(const Drover__Report *r, void *arg)
+{
+	(void)arg;
+	if (seen.n < 8 && r->step_id != NULL && r->step_id[0] != '\0') {
+		snprintf(seen.step[seen.n], sizeof(seen.step[0]), "%s", r->step_id);
+		seen.result[seen.n++] = r->result;
+	}
+}
+
+static int result_of(const char *step)
+{
+	int res = -1;
+
+	for (int i = 0; i < seen.n; i++)
+		if (strcmp(seen.step[i], step) == 0)
+			res = seen.result[i]; /* the last one */
+	return res;
+}
+
+static void interrupted(struct state *st, const char *id, int action, int64_t issued_ms)
+{
+	Drover__Instruction ins = DROVER__INSTRUCTION__INIT;
+	Drover__ServiceSpec svc = DROVER__SERVICE_SPEC__INIT;
+	Drover__Hook hook = DROVER__HOOK__INIT;
+
+	ins.step_id = (char *)id;
+	ins.deployment_id = "d";
+	ins.seq = 1;
+	ins.action = action;
+	ins.issued_at_ms = issued_ms;
+	ins.expires_at_ms = issued_ms + 30000;
+	ins.step_deadline_ms = 60000;
+	svc.name = "svc";
+	svc.version = "1";
+	if (action == DROVER__ACTION__ACTION_RUN_HOOK) {
+		hook.name = "h";
+		ins.hook = &hook;
+	} else {
+		ins.service = &svc;
+	}
+	assert_int_equal(state_step_insert(st, &ins, "svc"), DRV_OK);
+	assert_int_equal(state_step_start(st, id), DRV_OK);
+}
+
+/* An agent restarted in the middle of steps resumes the service steps the
+ * coordinator still waits for and runs them to their real result; a hook
+ * (not safe to run twice) and a step past its deadline are failed. */
+static void resume(void **state)
+{
+	char sub[4][100];
+	const char *names[] = {"state", "cache", "releases", "logs"};
+	struct executor_config cfg = {0};
+	struct executor_step got;
+	struct executor *ex;
+	struct state *st;
+	int64_t now = drv_wall_ms();
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	for (int i = 0; i < 4; i++) {
+		snprintf(sub[i], sizeof(sub[i]), "%s/%s", dir, names[i]);
+		assert_int_equal(drv_mkdirs(sub[i], 0700), DRV_OK);
+	}
+	snprintf(path, sizeof(path), "%s/agent.db", sub[0]);
+	assert_int_equal(state_open(path, &st), DRV_OK);
+	interrupted(st, "stop-now", DROVER__ACTION__ACTION_STOP, now);
+	interrupted(st, "hook-now", DROVER__ACTION__ACTION_RUN_HOOK, now);
+	interrupted(st, "stop-old", DROVER__ACTION__ACTION_STOP, now - 120000);
+	state_close(st);
+	cfg.state_dir = sub[0];
+	cfg.cache_dir = sub[1];
+	cfg.releases_dir = sub[2];
+	cfg.log_dir = sub[3];
+	cfg.docker_socket = "/nonexistent/podman.sock";
+	cfg.events = collect;
+	assert_int_equal(executor_new(&cfg, &ex), DRV_OK);
+	executor_drain(ex);
+	assert_int_equal(result_of("stop-now"), DROVER__STEP_RESULT__STEP_SUCCEEDED);
+	assert_int_equal(result_of("hook-now"), DROVER__STEP_RESULT__STEP_FAILED);
+	assert_int_equal(result_of("stop-old"), DROVER__STEP_RESULT__STEP_FAILED);
+	assert_int_equal(executor_step_get(ex, "stop-now", &got), DRV_OK);
+	assert_int_equal(got.result, DROVER__STEP_RESULT__STEP_SUCCEEDED);
+	assert_int_equal(executor_step_get(ex, "hook-now", &got), DRV_OK);
+	assert_int_equal(got.result, DROVER__STEP_RESULT__STEP_FAILED);
+	assert_non_null(strstr(got.message, "interrupted"));
+	executor_free(ex);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(steps, setup, teardown),
 	        cmocka_unit_test_setup_teardown(releases, setup, teardown),
 	        cmocka_unit_test_setup_teardown(one_record, setup, teardown),
+	        cmocka_unit_test_setup_teardown(resume, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -164,6 +164,96 @@ static void key_id_pointing_at_trusted_key_but_other_signer_rejected(void **stat
 	free(buf);
 }
 
+/* Epoch 0 seals exactly what a sender without epochs sealed: envelopes
+ * of a single node and of the previous release verify on both sides. */
+static void epoch_zero_is_the_old_envelope(void **state)
+{
+	struct fx *f = *state;
+	Drover__Poll p = make_poll();
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(drv_env_seal_epoch(&f->kp, "web-1", DROVER__BODY_TYPE__BODY_POLL, &p.base,
+	                                    0, false, &buf, &len),
+	                 DRV_OK);
+	assert_int_equal(len, f->len);
+	assert_memory_equal(buf, f->buf, len);
+	free(buf);
+}
+
+/* Parse, change the epoch, re-pack (the signature stays), verify. */
+static int verify_with_epoch(const uint8_t *buf, size_t len, uint64_t epoch,
+                             const struct drv_keyring *ring)
+{
+	Drover__Envelope *env = NULL;
+	uint8_t *out;
+	size_t out_len;
+	int rc;
+
+	assert_int_equal(drv_env_parse(buf, len, DRV_ENV_MAX, &env), DRV_OK);
+	env->epoch = epoch;
+	out_len = drover__envelope__get_packed_size(env);
+	out = malloc(out_len);
+	drover__envelope__pack(env, out);
+	drv_env_free(env);
+	assert_int_equal(drv_env_parse(out, out_len, DRV_ENV_MAX, &env), DRV_OK);
+	rc = drv_env_verify_ring(env, ring);
+	drv_env_free(env);
+	free(out);
+	return rc;
+}
+
+/* The epoch is signed: an old leader cannot pass its message off as one of
+ * a newer epoch, nor anyone strip or lower the epoch of a new one. */
+static void epoch_is_signed(void **state)
+{
+	struct fx *f = *state;
+	Drover__Poll p = make_poll();
+	Drover__Envelope *env = NULL;
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(drv_env_seal_epoch(&f->kp, "web-1", DROVER__BODY_TYPE__BODY_POLL, &p.base,
+	                                    7, false, &buf, &len),
+	                 DRV_OK);
+	assert_int_equal(drv_env_parse(buf, len, DRV_ENV_MAX, &env), DRV_OK);
+	assert_int_equal(env->epoch, 7);
+	assert_int_equal(drv_env_verify_ring(env, &f->ring), DRV_OK);
+	drv_env_free(env);
+	assert_int_equal(verify_with_epoch(buf, len, 7, &f->ring), DRV_OK);
+	assert_int_equal(verify_with_epoch(buf, len, 8, &f->ring), DRV_EBADSIG);
+	assert_int_equal(verify_with_epoch(buf, len, 6, &f->ring), DRV_EBADSIG);
+	assert_int_equal(verify_with_epoch(buf, len, 0, &f->ring), DRV_EBADSIG);
+	/* and an epoch-less envelope cannot be given one */
+	assert_int_equal(verify_with_epoch(f->buf, f->len, 1, &f->ring), DRV_EBADSIG);
+	free(buf);
+}
+
+/* A queued instruction re-signed by the next leader: same body, new epoch. */
+static void reseal_keeps_body_changes_epoch(void **state)
+{
+	struct fx *f = *state;
+	Drover__Envelope *a = NULL, *b = NULL;
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(drv_env_reseal(&f->kp, f->buf, f->len, 9, &buf, &len), DRV_OK);
+	assert_int_equal(drv_env_parse(f->buf, f->len, DRV_ENV_MAX, &a), DRV_OK);
+	assert_int_equal(drv_env_parse(buf, len, DRV_ENV_MAX, &b), DRV_OK);
+	assert_int_equal(b->epoch, 9);
+	assert_int_equal(b->type, a->type);
+	assert_string_equal(b->sender, a->sender);
+	assert_int_equal(b->body.len, a->body.len);
+	assert_memory_equal(b->body.data, a->body.data, a->body.len);
+	assert_int_equal(drv_env_verify_ring(b, &f->ring), DRV_OK);
+	drv_env_free(a);
+	drv_env_free(b);
+	free(buf);
+	/* garbage is refused, not signed */
+	assert_int_equal(drv_env_reseal(&f->kp, (const uint8_t *)"\xff\xff", 2, 9, &buf, &len),
+	                 DRV_EDECODE);
+}
+
 static void oversized_rejected_before_reading(void **state)
 {
 	(void)state;
@@ -289,6 +379,9 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(unknown_key_rejected, setup, teardown),
 	        cmocka_unit_test_setup_teardown(
 	                key_id_pointing_at_trusted_key_but_other_signer_rejected, setup, teardown),
+	        cmocka_unit_test_setup_teardown(epoch_zero_is_the_old_envelope, setup, teardown),
+	        cmocka_unit_test_setup_teardown(epoch_is_signed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(reseal_keeps_body_changes_epoch, setup, teardown),
 	        cmocka_unit_test(oversized_rejected_before_reading),
 	        cmocka_unit_test(garbage_and_empty_rejected),
 	        cmocka_unit_test_setup_teardown(other_version_rejected, setup, teardown),

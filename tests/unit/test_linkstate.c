@@ -24,12 +24,14 @@ static void round_trip(void **state)
 	assert_int_equal(b->applied_seq, 0);
 	a->applied_seq = 7;
 	a->report_seq_reserved = 2000;
+	a->epoch = 5;
 	a->n_steps = 1; /* steps are never written: agent.db holds them */
 	snprintf(a->steps[0].step_id, sizeof(a->steps[0].step_id), "step-7");
 	assert_int_equal(linkstate_save(path, a), DRV_OK);
 	assert_int_equal(linkstate_load(path, b), DRV_OK);
 	assert_int_equal(b->applied_seq, 7);
 	assert_int_equal(b->report_seq_reserved, 2000);
+	assert_int_equal(b->epoch, 5);
 	assert_int_equal(b->n_steps, 0);
 	unlink(path);
 	rmdir(dir);
@@ -52,6 +54,7 @@ static void old_files_keep_their_steps(void **state)
 
 	assert_int_equal(linkstate_parse(old, sizeof(old) - 1, st), DRV_OK);
 	assert_int_equal(st->applied_seq, 7);
+	assert_int_equal(st->epoch, 0); /* no epoch in files of older agents */
 	assert_int_equal(st->n_steps, 2);
 	assert_string_equal(st->steps[1].step_id, "step-7");
 	assert_int_equal(st->steps[1].seq, 7);
@@ -77,6 +80,8 @@ static void bad_files_are_refused(void **state)
 	        "{\"applied_seq\": 1, \"report_seq_reserved\": 0, \"steps\": [{\"seq\": 1}]}",
 	        "{\"applied_seq\": 1, \"report_seq_reserved\": 0, \"steps\": [{\"seq\": 1, "
 	        "\"step_id\": \"a\", \"result\": 99}]}",
+	        "{\"applied_seq\": 1, \"report_seq_reserved\": 0, \"epoch\": -1}",
+	        "{\"applied_seq\": 1, \"report_seq_reserved\": 0, \"epoch\": \"2\"}",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

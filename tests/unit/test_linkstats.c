@@ -43,7 +43,7 @@ static void json_and_prometheus(void **state)
 	assert_int_equal(drv_linkstats_json(&text), DRV_OK);
 	assert_non_null(strstr(text, "\"instructions_acked\": 1, "));
 	assert_non_null(strstr(text, "\"replay\": 1, "));
-	assert_non_null(strstr(text, "\"internal\": 0}, \"rejected_total\": 1}\n"));
+	assert_non_null(strstr(text, "\"stale_epoch\": 0}, \"rejected_total\": 1}\n"));
 	free(text);
 	assert_int_equal(drv_linkstats_prometheus("drover", &text), DRV_OK);
 	assert_non_null(strstr(text, "drover_link_instructions_acked_total 1\n"));
