@@ -143,6 +143,10 @@ static int lite_step(struct drv_sql_stmt *st)
 			st->db->changes = sqlite3_changes(H(st->db));
 		return DRV_SQL_DONE;
 	}
+	if ((rc & 0xff) == SQLITE_BUSY && st->kind == SQL_WRITE && !lite_in_tx(st->db)) {
+		sqlite3_reset(S(st));
+		return DRV_SQL_BUSY;
+	}
 	rc = err_of(st->db);
 	sqlite3_reset(S(st)); /* the error stays in errmsg; the statement is ready again */
 	return rc;

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include "clock.h"
+#include "db.h"
 #include "err.h"
 #include "log.h"
 
@@ -349,12 +352,22 @@ int drv_sql_bind_null(struct drv_sql_stmt *st, int i)
 
 int drv_sql_step(struct drv_sql_stmt *st)
 {
+	int64_t until = 0;
 	int rc;
 
-	pthread_mutex_lock(&st->db->mu);
-	rc = st->db->ops->step(st);
-	pthread_mutex_unlock(&st->db->mu);
-	return rc;
+	for (;;) {
+		pthread_mutex_lock(&st->db->mu);
+		rc = st->db->ops->step(st);
+		pthread_mutex_unlock(&st->db->mu);
+		if (rc != DRV_SQL_BUSY)
+			return rc;
+		/* the reader holding the connection needs it to finish: wait unlocked */
+		if (until == 0)
+			until = drv_mono_ms() + DRV_DB_BUSY_MS;
+		if (drv_mono_ms() >= until)
+			return DRV_EDB;
+		usleep(500);
+	}
 }
 
 const char *drv_sql_col_text(struct drv_sql_stmt *st, int i)

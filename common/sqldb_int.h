@@ -12,6 +12,11 @@
 /* What a statement does to transactions and the fence. */
 enum drv_sql_kind { SQL_OTHER, SQL_WRITE, SQL_BEGIN, SQL_COMMIT, SQL_ROLLBACK };
 
+/* An engine's step: a write outside a transaction found the connection busy
+ * (SQLite: another thread's open read holds a stale snapshot); sqldb.c
+ * steps it again, the connection unlocked in between, within DRV_DB_BUSY_MS. */
+#define DRV_SQL_BUSY 102
+
 struct drv_sql {
 	const struct drv_sql_ops *ops;
 	enum drv_sql_engine engine;

@@ -239,7 +239,10 @@ struct drv_plan_service {
 	struct drv_plan_alert_rule *alert_rules; /* `rollback_on_alerts` */
 	size_t n_alert_rules;
 	bool alert_precheck; /* refuse to start while a matching alert fires */
-	int line;            /* source line of the service (0 if unknown) */
+	/* `on_config: reload`: a release that changes only files and flags of
+	 * the running one is applied with SIGHUP, without a restart */
+	bool reload_on_config;
+	int line; /* source line of the service (0 if unknown) */
 };
 
 struct drv_plan_tier {

@@ -334,6 +334,8 @@ static json_t *jservice(struct jb *b, const struct drv_plan_service *s)
 	if (s->driver == DRV_DRIVER_SYSTEMD)
 		put(b, o, "systemd", jsystemd(b, &s->systemd));
 	put(b, o, "isolation", json_string(s->chroot ? "chroot" : "none"));
+	if (s->reload_on_config)
+		put(b, o, "on_config", json_string("reload"));
 	jprivs(b, o, &s->privs);
 	if (s->command.n > 0)
 		put(b, o, "command", jargv(b, &s->command));
