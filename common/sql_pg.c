@@ -473,6 +473,13 @@ static int pg_bind_int64(struct drv_sql_stmt *st, int i, int64_t v)
 	return set_param(st, i, b, (size_t)snprintf(b, sizeof(b), "%" PRId64, v), 0);
 }
 
+static int pg_bind_double(struct drv_sql_stmt *st, int i, double v)
+{
+	char b[32];
+
+	return set_param(st, i, b, (size_t)snprintf(b, sizeof(b), "%.17g", v), 0);
+}
+
 static int pg_bind_blob(struct drv_sql_stmt *st, int i, const void *v, size_t n)
 {
 	return set_param(st, i, n > 0 ? v : "", n, 1);
@@ -610,6 +617,13 @@ static int64_t pg_col_int64(struct drv_sql_stmt *st, int i)
 	return strtoll(v, NULL, 10);
 }
 
+static double pg_col_double(struct drv_sql_stmt *st, int i)
+{
+	const char *v = pg_col_text(st, i);
+
+	return v != NULL ? strtod(v, NULL) : 0.0;
+}
+
 static const unsigned char *unescaped(struct pg_stmt *p, int i, size_t *n)
 {
 	if (p->blob == NULL) {
@@ -668,11 +682,13 @@ const struct drv_sql_ops drv_sql_pg_ops = {
         .reset = pg_reset,
         .bind_text = pg_bind_text,
         .bind_int64 = pg_bind_int64,
+        .bind_double = pg_bind_double,
         .bind_blob = pg_bind_blob,
         .bind_null = pg_bind_null,
         .step = pg_step,
         .col_text = pg_col_text,
         .col_int64 = pg_col_int64,
+        .col_double = pg_col_double,
         .col_blob = pg_col_blob,
         .col_bytes = pg_col_bytes,
         .col_null = pg_col_null,

@@ -122,6 +122,11 @@ static int lite_bind_int64(struct drv_sql_stmt *st, int i, int64_t v)
 	return bound(sqlite3_bind_int64(S(st), i, v));
 }
 
+static int lite_bind_double(struct drv_sql_stmt *st, int i, double v)
+{
+	return bound(sqlite3_bind_double(S(st), i, v));
+}
+
 static int lite_bind_blob(struct drv_sql_stmt *st, int i, const void *v, size_t n)
 {
 	return bound(sqlite3_bind_blob64(S(st), i, v, n, SQLITE_TRANSIENT));
@@ -162,6 +167,11 @@ static int64_t lite_col_int64(struct drv_sql_stmt *st, int i)
 	return sqlite3_column_int64(S(st), i);
 }
 
+static double lite_col_double(struct drv_sql_stmt *st, int i)
+{
+	return sqlite3_column_double(S(st), i);
+}
+
 static const void *lite_col_blob(struct drv_sql_stmt *st, int i)
 {
 	return sqlite3_column_blob(S(st), i);
@@ -190,11 +200,13 @@ const struct drv_sql_ops drv_sql_sqlite_ops = {
         .reset = lite_reset,
         .bind_text = lite_bind_text,
         .bind_int64 = lite_bind_int64,
+        .bind_double = lite_bind_double,
         .bind_blob = lite_bind_blob,
         .bind_null = lite_bind_null,
         .step = lite_step,
         .col_text = lite_col_text,
         .col_int64 = lite_col_int64,
+        .col_double = lite_col_double,
         .col_blob = lite_col_blob,
         .col_bytes = lite_col_bytes,
         .col_null = lite_col_null,

@@ -340,6 +340,11 @@ int drv_sql_bind_int64(struct drv_sql_stmt *st, int i, int64_t v)
 	return st->db->ops->bind_int64(st, i, v);
 }
 
+int drv_sql_bind_double(struct drv_sql_stmt *st, int i, double v)
+{
+	return st->db->ops->bind_double(st, i, v);
+}
+
 int drv_sql_bind_blob(struct drv_sql_stmt *st, int i, const void *v, size_t n)
 {
 	return st->db->ops->bind_blob(st, i, v, n);
@@ -378,6 +383,11 @@ const char *drv_sql_col_text(struct drv_sql_stmt *st, int i)
 int64_t drv_sql_col_int64(struct drv_sql_stmt *st, int i)
 {
 	return st->db->ops->col_int64(st, i);
+}
+
+double drv_sql_col_double(struct drv_sql_stmt *st, int i)
+{
+	return st->db->ops->col_double(st, i);
 }
 
 const void *drv_sql_col_blob(struct drv_sql_stmt *st, int i)

@@ -90,6 +90,7 @@ void drv_sql_reset(struct drv_sql_stmt *st);
 int drv_sql_bind_text(struct drv_sql_stmt *st, int i, const char *v);
 int drv_sql_bind_textn(struct drv_sql_stmt *st, int i, const char *v, size_t n);
 int drv_sql_bind_int64(struct drv_sql_stmt *st, int i, int64_t v);
+int drv_sql_bind_double(struct drv_sql_stmt *st, int i, double v);
 int drv_sql_bind_blob(struct drv_sql_stmt *st, int i, const void *v, size_t n);
 int drv_sql_bind_null(struct drv_sql_stmt *st, int i);
 
@@ -98,6 +99,7 @@ int drv_sql_step(struct drv_sql_stmt *st);
 /* Columns count from 0; valid until the next step. NULL text is NULL. */
 const char *drv_sql_col_text(struct drv_sql_stmt *st, int i);
 int64_t drv_sql_col_int64(struct drv_sql_stmt *st, int i);
+double drv_sql_col_double(struct drv_sql_stmt *st, int i);
 const void *drv_sql_col_blob(struct drv_sql_stmt *st, int i);
 size_t drv_sql_col_bytes(struct drv_sql_stmt *st, int i);
 bool drv_sql_col_null(struct drv_sql_stmt *st, int i);

@@ -58,11 +58,13 @@ struct drv_sql_ops {
 	void (*reset)(struct drv_sql_stmt *st, bool clear);
 	int (*bind_text)(struct drv_sql_stmt *st, int i, const char *v, size_t n);
 	int (*bind_int64)(struct drv_sql_stmt *st, int i, int64_t v);
+	int (*bind_double)(struct drv_sql_stmt *st, int i, double v);
 	int (*bind_blob)(struct drv_sql_stmt *st, int i, const void *v, size_t n);
 	int (*bind_null)(struct drv_sql_stmt *st, int i);
 	int (*step)(struct drv_sql_stmt *st);
 	const char *(*col_text)(struct drv_sql_stmt *st, int i);
 	int64_t (*col_int64)(struct drv_sql_stmt *st, int i);
+	double (*col_double)(struct drv_sql_stmt *st, int i);
 	const void *(*col_blob)(struct drv_sql_stmt *st, int i);
 	size_t (*col_bytes)(struct drv_sql_stmt *st, int i);
 	bool (*col_null)(struct drv_sql_stmt *st, int i);

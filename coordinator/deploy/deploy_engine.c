@@ -166,7 +166,10 @@ static void feed_op(struct deploy_engine *e, struct msg *m)
 		return;
 	if (m->data != NULL) {
 		deploy_event(d, "analysis", NULL, json_incref(m->data));
-		deploy_view_note_check(d, m->data);
+		if (json_is_true(json_object_get(m->data, "baseline")))
+			deploy_view_note_metric(d, m->data);
+		else
+			deploy_view_note_check(d, m->data);
 	}
 	deploy_run_event(e, d, &ev);
 }
@@ -411,6 +414,8 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 	         d->row.version, d->row.actor, d->row.state);
 	if (ready)
 		*started = d;
+	else if (strcmp(d->row.state, "awaiting_approval") == 0)
+		deploy_run_notify(e, d, DRV_EVENT_AWAITING_APPROVAL, d->row.reason);
 	return DRV_OK;
 }
 

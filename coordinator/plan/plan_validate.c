@@ -390,7 +390,7 @@ static void read_events(struct vctx *c, const json_t *v, const char *path, uint3
 			plan_verr(c, ip,
 			          "unknown event (started, tier_done, awaiting_promotion, paused, "
 			          "resumed, rollback_started, rolled_back, succeeded, failed, "
-			          "aborted)");
+			          "aborted, awaiting_approval)");
 		else
 			*out |= 1u << k;
 	}

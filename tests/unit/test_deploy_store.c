@@ -1,5 +1,6 @@
 /* test_deploy_store.c: the deployments table, its transactions and queries;
  * and the core's merge of reported releases into an agent's row. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "sqldb.h"
+#include "deploy_baseline.h"
 #include "deploy_store.h"
 #include "err.h"
 #include "store_target.h"
@@ -156,6 +158,69 @@ static int collect(void *arg, struct deploy_row *r)
 	return DRV_OK;
 }
 
+/* A deployment row in state st, its id in out. */
+static void dep_in(struct drv_sql *db, const char *st, char out[DRV_SEQ_ID_MAX + 1])
+{
+	struct deploy_row r;
+
+	fill(&r, db, "berrys");
+	snprintf(r.state, sizeof(r.state), "%s", st);
+	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	memcpy(out, r.id, DRV_SEQ_ID_MAX + 1);
+}
+
+static json_t *one_metric(const char *svc, const char *version, double v)
+{
+	json_t *o = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "x/p95", "service", svc, "metric",
+	                      "p95", "version", version, "unit", "ms", "query", "q");
+
+	if (!isnan(v))
+		json_object_set_new(json_object_get(o, "x/p95"), "value", json_real(v));
+	return o;
+}
+
+/* The previous release's value: the latest recorded by a deployment that
+ * succeeded, in the same environment, never the deployment itself. */
+static void baselines(void **state)
+{
+	struct drv_sql *db = *state;
+	char a[DRV_SEQ_ID_MAX + 1], b[DRV_SEQ_ID_MAX + 1], c[DRV_SEQ_ID_MAX + 1],
+	        d[DRV_SEQ_ID_MAX + 1];
+	struct deploy_prev p;
+	json_t *v;
+
+	dep_in(db, "succeeded", a);
+	dep_in(db, "rolled_back", b); /* rows of a deployment that did not succeed */
+	dep_in(db, "succeeded", c);   /* a later one with no data */
+	dep_in(db, "running", d);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "gw", "p95", d, &p), DRV_ENOENT);
+	v = one_metric("gw", "2.0", 118);
+	assert_int_equal(deploy_baseline_record(db, a, NULL, v, 1000), DRV_OK);
+	assert_int_equal(deploy_baseline_record(db, a, NULL, v, 1000),
+	                 DRV_OK); /* again: replaced */
+	json_decref(v);
+	v = one_metric("gw", "2.1", 500);
+	assert_int_equal(deploy_baseline_record(db, b, NULL, v, 2000), DRV_OK);
+	json_decref(v);
+	v = one_metric("gw", "2.2", NAN);
+	assert_int_equal(deploy_baseline_record(db, c, NULL, v, 3000), DRV_OK);
+	json_decref(v);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "gw", "p95", d, &p), DRV_OK);
+	assert_string_equal(p.deployment, a);
+	assert_string_equal(p.version, "2.0");
+	assert_true(p.value == 118);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "gw", "p95", a, &p), DRV_ENOENT);
+	assert_int_equal(deploy_baseline_previous(db, "prod", "gw", "p95", d, &p), DRV_ENOENT);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "other", "p95", d, &p), DRV_ENOENT);
+	/* recording again replaces what the deployment recorded */
+	v = one_metric("gw", "2.0", 120);
+	assert_int_equal(deploy_baseline_record(db, a, "prod", v, 1000), DRV_OK);
+	json_decref(v);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "gw", "p95", d, &p), DRV_ENOENT);
+	assert_int_equal(deploy_baseline_previous(db, "prod", "gw", "p95", d, &p), DRV_OK);
+	assert_true(p.value == 120);
+}
+
 static void count_cb(void *arg, const char *state, int64_t n)
 {
 	json_object_set_new(arg, state, json_integer(n));
@@ -270,6 +335,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(active_list_counts, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports, setup, teardown),
 	        cmocka_unit_test_setup_teardown(merge_releases, setup, teardown),
+	        cmocka_unit_test_setup_teardown(baselines, setup, teardown),
 	};
 
 	if (drv_crypto_init() != DRV_OK)
