@@ -228,6 +228,11 @@ void deploy_view_summary(struct dep *d, int64_t now);
 json_t *deploy_view_object(const struct dep *d);
 /* Keep the latest verdict of an analysis check (an "analysis" event's data). */
 void deploy_view_note_check(struct dep *d, const json_t *data);
+/* Keep the latest value of a key metric (an "analysis" event's data with
+ * "baseline": true) in extra.baseline. */
+void deploy_view_note_metric(struct dep *d, const json_t *data);
+/* The key metrics' latest values: an array (docs/api.md "baseline"). */
+json_t *deploy_view_baseline(const struct dep *d);
 /* A "service" event for every service whose state, batch, canary step or
  * weight changed since the last call (with its tier's state), so that a
  * follower prints a service's progress where it happened; ended_only: only

@@ -315,6 +315,8 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 	struct store_instr in;
 	int rc;
 
+	if (!drv_ha_is_leader())
+		return DRV_ENOENT; /* a node that lost its lease sends nothing more */
 	rc = store_instr_next(c->cfg.store, a->id, drv_wall_ms(), &in);
 	if (rc != DRV_OK)
 		return rc;
