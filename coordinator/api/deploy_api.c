@@ -502,7 +502,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 	const char *source = drv_http_query(req, "source");
 	char overridden[OVERRIDE_NOTE] = "";
 	struct drv_plan *plan = NULL;
-	bool preview;
+	bool preview, window_override;
 	int rc;
 
 	if (dry_run_arg(req, resp, &preview) != DRV_OK)
@@ -516,6 +516,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 	rc = parse_plan(api, req, resp, source, &plan);
 	if (rc == DRV_OK && !preview)
 		rc = check_windows(api, req, resp, plan, overridden);
+	window_override = overridden[0] != '\0'; /* not a lifecycle's override */
 	if (rc == DRV_OK)
 		rc = check_balancers(api, resp, plan);
 	if (rc == DRV_OK)
@@ -531,7 +532,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		drv_plan_free(plan);
 		plan = NULL;
 	} else if (rc == DRV_OK) {
-		rc = submit(api, req, resp, plan, overridden, NULL, overridden[0] != '\0');
+		rc = submit(api, req, resp, plan, overridden, NULL, window_override);
 	}
 	if (rc != DRV_OK)
 		drv_plan_free(plan); /* on success the engine owns it */
@@ -570,6 +571,35 @@ static int deployment_get(struct drv_http_req *req, struct drv_http_resp *resp, 
 	if (rc != DRV_OK)
 		return rc;
 	return drv_http_json(resp, 200, obj);
+}
+
+/* GET /v1/deployments/{id}/baseline: the release's key metrics against
+ * the previous release's (docs/api.md); recorded: the deployment succeeded,
+ * so these values are the baseline the next release is compared with. */
+static int baseline_get(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	struct deploy_api *api = ctx;
+	const char *id = drv_http_param(req, "id");
+	json_t *obj, *out, *m;
+	const char *st;
+	int rc = strlen(id) <= DRV_SEQ_ID_MAX ? deploy_engine_get(api->engine, id, &obj)
+	                                      : DRV_ENOENT;
+
+	if (rc == DRV_ENOENT)
+		return drv_http_error(resp, 404, "not-found", "no deployment '%s'", id);
+	if (rc != DRV_OK)
+		return rc;
+	st = json_string_value(json_object_get(obj, "state"));
+	m = json_object_get(obj, "baseline");
+	out = json_pack("{s:O, s:O, s:O, s:O, s:b, s:o}", "id", json_object_get(obj, "id"),
+	                "deployment", json_object_get(obj, "deployment"), "version",
+	                json_object_get(obj, "version"), "state", json_object_get(obj, "state"),
+	                "recorded", st != NULL && strcmp(st, "succeeded") == 0 && m != NULL,
+	                "metrics", m ? json_incref(m) : json_array());
+	if (out != NULL && json_object_get(obj, "environment") != NULL)
+		json_object_set(out, "environment", json_object_get(obj, "environment"));
+	json_decref(obj);
+	return drv_http_json(resp, 200, out);
 }
 
 /* ---- drift ---- */
@@ -924,6 +954,7 @@ static const struct drv_http_route routes[] = {
         ROUTE("POST", "/v1/deployments", DRV_ROLE_DEPLOYER, deployments_create),
         ROUTE("GET", "/v1/deployments", DRV_ROLE_VIEWER, deployments_list),
         ROUTE("GET", "/v1/deployments/{id}", DRV_ROLE_VIEWER, deployment_get),
+        ROUTE("GET", "/v1/deployments/{id}/baseline", DRV_ROLE_VIEWER, baseline_get),
         ROUTE("POST", "/v1/deployments/{id}/pause", DRV_ROLE_DEPLOYER, dep_pause),
         ROUTE("POST", "/v1/deployments/{id}/resume", DRV_ROLE_DEPLOYER, dep_resume),
         ROUTE("POST", "/v1/deployments/{id}/promote", DRV_ROLE_DEPLOYER, dep_promote),

@@ -166,7 +166,10 @@ static void feed_op(struct deploy_engine *e, struct msg *m)
 		return;
 	if (m->data != NULL) {
 		deploy_event(d, "analysis", NULL, json_incref(m->data));
-		deploy_view_note_check(d, m->data);
+		if (json_is_true(json_object_get(m->data, "baseline")))
+			deploy_view_note_metric(d, m->data);
+		else
+			deploy_view_note_check(d, m->data);
 	}
 	deploy_run_event(e, d, &ev);
 }
@@ -411,6 +414,8 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 	         d->row.version, d->row.actor, d->row.state);
 	if (ready)
 		*started = d;
+	else if (strcmp(d->row.state, "awaiting_approval") == 0)
+		deploy_run_notify(e, d, DRV_EVENT_AWAITING_APPROVAL, d->row.reason);
 	return DRV_OK;
 }
 
@@ -791,7 +796,9 @@ static int resume_one(void *arg, struct deploy_row *r)
 	if (d == NULL)
 		return DRV_ENOMEM;
 	d->row = *r;
-	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = NULL;
+	/* the strings stay r's (deploy_store_active frees them); the release is
+	 * kept in the database only */
+	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = d->row.release = NULL;
 	d->extra = json_loads(r->extra, 0, NULL);
 	d->events = json_array();
 	rc = d->extra && d->events ? load_plan(r, &d->plan) : DRV_ENOMEM;

@@ -370,8 +370,9 @@ void deploy_gate_view(const struct dep *d, json_t *obj)
 	const json_t *a = json_object_get(gate, "approval");
 	const char *paused = json_string_value(json_object_get(gate, "window_paused"));
 
+	/* a copy: the object leaves the engine thread, the gate stays */
 	if (a != NULL)
-		json_object_set(obj, "approval", (json_t *)a);
+		json_object_set_new(obj, "approval", json_deep_copy(a));
 	if (paused != NULL)
 		json_object_set_new(obj, "window_paused", json_string(paused));
 	if (json_is_true(json_object_get(gate, "window_override")))

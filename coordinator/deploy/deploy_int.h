@@ -173,6 +173,10 @@ void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why);
  * waiting) in state with the reason, saved. */
 void deploy_run_end(struct deploy_engine *e, struct dep *d, const char *state, const char *why);
 void deploy_dep_free(struct dep *d);
+/* Send the plan's webhooks for ev now (a notification droverd makes, not
+ * the sequencer: awaiting_approval). */
+void deploy_run_notify(struct deploy_engine *e, struct dep *d, enum drv_plan_event ev,
+                       const char *text);
 /* A sequencer's hosts from a deployment's targets (deploy_hosts.h). */
 int deploy_run_add_targets(struct drv_seq *s, const json_t *targets);
 
@@ -224,6 +228,11 @@ void deploy_view_summary(struct dep *d, int64_t now);
 json_t *deploy_view_object(const struct dep *d);
 /* Keep the latest verdict of an analysis check (an "analysis" event's data). */
 void deploy_view_note_check(struct dep *d, const json_t *data);
+/* Keep the latest value of a key metric (an "analysis" event's data with
+ * "baseline": true) in extra.baseline. */
+void deploy_view_note_metric(struct dep *d, const json_t *data);
+/* The key metrics' latest values: an array (docs/api.md "baseline"). */
+json_t *deploy_view_baseline(const struct dep *d);
 /* A "service" event for every service whose state, batch, canary step or
  * weight changed since the last call (with its tier's state), so that a
  * follower prints a service's progress where it happened; ended_only: only

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "core.h"
+#include "deploy_baseline.h"
 #include "dispatch.h"
 #include "err.h"
 #include "log.h"
@@ -157,10 +158,22 @@ static void perform_notify(struct deploy_engine *e, struct dep *d, const struct 
 	fields = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", d->row.id, "deployment", d->row.name,
 	                   "version", d->row.version, "state", deploy_view_state(d), "text",
 	                   a->text);
+	if (fields != NULL && json_object_get(d->extra, "baseline") != NULL)
+		json_object_set_new(fields, "baseline", deploy_view_baseline(d)); /* the figures */
 	if (notify_post(e->cfg.notifier, t, n, nev, fields) != DRV_OK)
 		drv_warn("deploy", "notification dropped", "deployment=%s event=%s", d->row.id,
 		         drv_plan_event_name(a->event));
 	json_decref(fields);
+}
+
+void deploy_run_notify(struct deploy_engine *e, struct dep *d, enum drv_plan_event ev,
+                       const char *text)
+{
+	struct drv_seq_action a = {.kind = DRV_SEQ_ACT_NOTIFY, .event = ev};
+	size_t n = strnlen(text, sizeof(a.text) - 1);
+
+	memcpy(a.text, text, n);
+	perform_notify(e, d, &a);
 }
 
 static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
@@ -342,6 +355,13 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d)
 		return;
 	if (final)
 		deploy_track_reconcile(d, now); /* host records and events match the final object */
+	if (final && drv_seq_state(d->seq) == DRV_SEQ_SUCCEEDED &&
+	    json_object_get(d->extra, "baseline") != NULL &&
+	    deploy_baseline_record(e->cfg.db, d->row.id, d->plan->environment,
+	                           json_object_get(d->extra, "baseline"), now) != DRV_OK)
+		deploy_event(d, "baseline_lost", NULL,
+		             json_pack("{s:s}", "text",
+		                       "the release's key metrics could not be recorded"));
 	memcpy(was_state, d->row.state, sizeof(was_state));
 	memcpy(was_phase, d->row.phase, sizeof(was_phase));
 	memcpy(was_reason, d->row.reason, sizeof(was_reason));

@@ -315,6 +315,8 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 	struct store_instr in;
 	int rc;
 
+	if (!drv_ha_is_leader())
+		return DRV_ENOENT; /* a node that lost its lease sends nothing more */
 	rc = store_instr_next(c->cfg.store, a->id, drv_wall_ms(), &in);
 	if (rc != DRV_OK)
 		return rc;
@@ -1680,6 +1682,12 @@ int core_read_log(struct core *c, const char *agent, const Drover__LogRequest *r
 {
 	return link_logs_read(c->logs, queue_log_request, c, agent, rq, timeout_ms, out, why,
 	                      why_cap);
+}
+
+void core_read_logs(struct core *c, struct link_logs_answer *answers, size_t n,
+                    const Drover__LogRequest *rq, int64_t timeout_ms)
+{
+	link_logs_read_many(c->logs, queue_log_request, c, answers, n, rq, timeout_ms);
 }
 
 void core_set_hooks(struct core *c, const struct core_hooks *h)

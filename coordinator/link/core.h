@@ -33,6 +33,8 @@
 #include "keys.h"
 #include "store.h"
 
+struct link_logs_answer;
+
 /* A parked long poll (owned by the link). */
 struct core_waiter {
 	/* Called with the core lock held; must not block. With env != NULL the
@@ -139,5 +141,8 @@ int core_agent_json(struct core *c, const char *id, json_t **out);
  * (logs.h: link_logs_read). */
 int core_read_log(struct core *c, const char *agent, const Drover__LogRequest *rq,
                   int64_t timeout_ms, json_t **out, char *why, size_t why_cap);
+/* The same from several agents at once (logs.h: link_logs_read_many). */
+void core_read_logs(struct core *c, struct link_logs_answer *answers, size_t n,
+                    const Drover__LogRequest *rq, int64_t timeout_ms);
 
 #endif

@@ -19,12 +19,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/deploy_lib.sh"
 deploy_setup
 STAGE_PORT=${SVC_PORT[alpha]}
 PROD_PORT=${SVC_PORT[beta]}
+HOOK_PORT=$(pick_port "$REG_PORT" "$STAGE_PORT" "$PROD_PORT")
+"$(mkimage_berry_bin)" --name webhooks --port "$HOOK_PORT" --listen-addr 127.0.0.1 \
+	>"$TMP/webhooks.log" 2>&1 &
+PIDS[webhooks]=$!
 iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 FROM_S=$(($(date +%s) + 35))
 UNTIL_S=$((FROM_S + 12))
 
 coord_init
 set_opt "$COORD/droverd.yaml" insecure_registry true
+set_opt "$COORD/droverd.yaml" allow "http://127.0.0.1:$HOOK_PORT/"
 cat >>"$COORD/droverd.yaml" <<EOT
 environments:
   production:
@@ -150,13 +155,16 @@ DEV2=$(tok deployer dev2)
 ALICE=$(tok approver alice)
 BOB=$(tok approver bob)
 [[ -n $DEV && -n $ALICE && -n $BOB && -n $DEV2 ]] || fail "tokens"
-plan "$TMP/prod.yaml" web 1.0.0 "$PROD_PORT"
+plan "$TMP/prod.yaml" web 1.0.0 "$PROD_PORT" "notify:" \
+	"  - { webhook: \"http://127.0.0.1:$HOOK_PORT/approval\", events: [awaiting_approval] }"
 code=$(post "$DEV" "$TMP/prod.yaml" "env=production" "$TMP/prod.json")
 [[ $code == 201 && $(jq -r .state "$TMP/prod.json") == awaiting_approval ]] ||
 	fail "production: $code $(cat "$TMP/prod.json")"
 PROD=$(jq -r .id "$TMP/prod.json")
 [[ $(jq -r .approval.required "$TMP/prod.json") == 2 ]] || fail "approval: $(jq -c .approval "$TMP/prod.json")"
-ok "dev's deployment $PROD to production awaits approval: $(jq -r .reason "$TMP/prod.json")"
+approval_posted() { grep -q "POST /approval" "$TMP/webhooks.log"; }
+wait_for 20 approval_posted || fail "no awaiting_approval webhook: $(tail -n 5 "$TMP/webhooks.log")"
+ok "dev's deployment $PROD to production awaits approval ($(jq -r .reason "$TMP/prod.json")); the webhook said so"
 
 rc=0
 DROVER_TOKEN=$DEV "$CLI" approve "$PROD" >"$TMP/self.out" 2>&1 || rc=$?

@@ -12,11 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <unistd.h>
 
 #include "clock.h"
 #include "core.h"
+#include "ha.h"
 #include "envelope.h"
 #include "err.h"
 #include "secret.h"
@@ -26,26 +27,28 @@ struct fake_waiter {
 	struct core_waiter w; /* first */
 	int delivered, dropped;
 	Drover__BodyType last_type;
-	uint64_t last_seq;
+	uint64_t last_seq, last_epoch;
 };
+
+static uint64_t reply_epoch; /* the epoch of the last reply send_env read */
 
 /* A second connection: an instruction is sent only once it is committed
  * (group commit: never one a crash could take back). */
-static sqlite3 *check_db;
+static struct drv_sql *check_db;
 
 static bool committed_instr(const char *agent, uint64_t seq)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	bool yes = false;
 
-	if (sqlite3_prepare_v2(check_db,
-	                       "SELECT count(*) FROM instructions WHERE agent_id = ? AND seq = ?",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (drv_sql_prepare(check_db,
+	                    "SELECT count(*) FROM instructions WHERE agent_id = ? AND seq = ?",
+	                    &st) != DRV_OK)
 		return false;
-	sqlite3_bind_text(st, 1, agent, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-	yes = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
-	sqlite3_finalize(st);
+	drv_sql_bind_text(st, 1, agent);
+	drv_sql_bind_int64(st, 2, (int64_t)seq);
+	yes = drv_sql_step(st) == DRV_SQL_ROW && drv_sql_col_int64(st, 0) == 1;
+	drv_sql_finalize(st);
 	return yes;
 }
 
@@ -61,6 +64,7 @@ static void fake_deliver(struct core_waiter *w, uint8_t *env, size_t len)
 	f->delivered++;
 	e = drover__envelope__unpack(NULL, len, env);
 	f->last_type = e ? e->type : 0;
+	f->last_epoch = e ? e->epoch : 0;
 	if (e != NULL && e->type == DROVER__BODY_TYPE__BODY_INSTRUCTION) {
 		Drover__Instruction *ins =
 		        drover__instruction__unpack(NULL, e->body.len, e->body.data);
@@ -104,7 +108,8 @@ static int setup(void **state)
 	store_enroll_token_add(fx->store, &(struct store_token){"t", 0, 0, NULL}, h, drv_wall_ms());
 	cc.key = &fx->coord;
 	cc.store = fx->store;
-	if (core_new(&cc, &fx->core) != DRV_OK || sqlite3_open(fx->db, &check_db) != SQLITE_OK)
+	if (core_new(&cc, &fx->core) != DRV_OK ||
+	    drv_sql_open(fx->db, NULL, 0, &check_db) != DRV_OK)
 		return -1;
 	*state = fx;
 	return 0;
@@ -116,7 +121,7 @@ static int teardown(void **state)
 	char cmd[128];
 
 	core_free(fx->core);
-	sqlite3_close(check_db);
+	drv_sql_close(check_db);
 	check_db = NULL;
 	store_close(fx->store);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
@@ -179,6 +184,7 @@ static Drover__BodyType send_env(struct fixture *fx, uint8_t *env, size_t len,
 		assert_int_equal(drv_env_verify(e, &pub), DRV_OK); /* every answer is signed */
 	}
 	type = e->type;
+	reply_epoch = e->epoch;
 	if (type == DROVER__BODY_TYPE__BODY_REJECT) {
 		Drover__Reject *rj = drover__reject__unpack(NULL, e->body.len, e->body.data);
 		if (reason != NULL)
@@ -331,13 +337,13 @@ static void enrollment(void **state)
 
 static long long count(struct fixture *fx, const char *sql)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	long long n = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(store_db(fx->store), sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	assert_int_equal(drv_sql_prepare(store_db(fx->store), sql, &st), DRV_OK);
+	if (drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
 	return n;
 }
 
@@ -449,18 +455,16 @@ static void squatting(void **state)
 	                 3);
 	/* a pending claim older than pending_expiry (24 h) frees the id */
 	assert_int_equal(hello(fx, &thief, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	sqlite3_exec(
+	drv_sql_exec(
 	        store_db(fx->store),
-	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
-	        NULL, NULL, NULL);
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'");
 	assert_int_equal(hello(fx, &other, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
 	assert_int_equal(
 	        count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_pending_expired'"), 1);
 	/* and the tick forgets expired claims by itself */
-	sqlite3_exec(
+	drv_sql_exec(
 	        store_db(fx->store),
-	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
-	        NULL, NULL, NULL);
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'");
 	for (int i = 0; i < 5; i++)
 		core_tick(fx->core);
 	assert_string_equal(state_of(fx, "old-1"), "none");
@@ -564,6 +568,48 @@ static void long_poll_delivery(void **state)
 	core_release_waiters(fx->core);
 	assert_int_equal(w2.delivered, 1);
 	assert_int_equal(w2.last_type, DROVER__BODY_TYPE__BODY_IDLE);
+}
+
+/* HA: a leader seals with its epoch (signed), re-signs what an earlier
+ * epoch queued, and a follower serves nobody and delivers nothing. */
+static void ha_epochs_and_followers(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter w1 = {.w.deliver = fake_deliver}, w2 = {.w.deliver = fake_deliver};
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	uint64_t seq = 0;
+
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "db-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(reply_epoch, 0); /* a single node: no epoch, the old envelope */
+	drv_ha_set_grouped(true);
+	drv_ha_set(true, 4, NULL);
+	assert_int_equal(poll_req(fx, &a, "db-1", 0, &w1, &why, &parked), 0);
+	assert_true(parked);
+	assert_int_equal(queue_hook(fx, "db-1", "s1", &seq), DRV_OK);
+	assert_int_equal(w1.delivered, 1);
+	assert_int_equal(w1.last_epoch, 4);
+	/* a new leader (epoch 5) re-sends s1, signed again under its epoch */
+	drv_ha_set(true, 5, NULL);
+	assert_int_equal(poll_req(fx, &a, "db-1", 0, &w2, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	assert_int_equal(reply_epoch, 5); /* and send_env verified its signature */
+	/* acknowledged: the next poll parks; then the lease is lost */
+	assert_int_equal(poll_req(fx, &a, "db-1", 1, &w1, &why, &parked), 0);
+	assert_true(parked);
+	drv_ha_set(false, 0, "https://10.0.0.2:7480");
+	assert_int_equal(queue_hook(fx, "db-1", "s2", &seq), DRV_OK);
+	assert_int_equal(w1.delivered, 1); /* nothing delivered by a follower */
+	assert_int_equal(poll_req(fx, &a, "db-1", 1, &w2, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_NOT_LEADER);
+	assert_int_equal(reply_epoch, 0);
+	core_release_waiters(fx->core); /* w1 lives on this stack */
+	assert_int_equal(w1.delivered, 2);
+	assert_int_equal(w1.last_type, DROVER__BODY_TYPE__BODY_IDLE);
+	drv_ha_reset();
 }
 
 /* The stored instruction seq of agent id: its envelope verifies with the
@@ -711,6 +757,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(labels_need_admin, setup, teardown),
 	        cmocka_unit_test_setup_teardown(long_poll_delivery, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
+	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),
 	};

@@ -209,6 +209,24 @@ function renderHooks(hooks) {
       h.state === "failed" && h.output_tail ? el("pre", {}, h.output_tail) : null)));
 }
 
+// The analysis: the latest verdict of each Prometheus check and the release's
+// key metrics against the previous release's ("118 ms (2.3.0: 121 ms, -2 %)").
+function renderAnalysis(d) {
+  const rows = [];
+  for (const a of d.analysis || [])
+    rows.push({ kind: "check", service: a.service, name: a.check, verdict: a.verdict, text: a.text });
+  for (const b of d.baseline || [])
+    rows.push({ kind: "baseline", service: b.service, name: b.metric, verdict: b.verdict, text: b.text });
+  if (!rows.length) return null;
+  return el("table", { class: "analysis" },
+    el("tr", {}, el("th", {}, "service"), el("th", {}, ""), el("th", {}, "check / metric"),
+      el("th", {}, "verdict"), el("th", {}, "result")),
+    ...rows.map((r) => el("tr", { "data-kind": r.kind, "data-name": r.service + "/" + r.name,
+      "data-verdict": r.verdict || "" },
+      el("td", {}, r.service || ""), el("td", { class: "muted" }, r.kind === "baseline" ? "baseline" : "check"),
+      el("td", {}, r.name || ""), el("td", {}, stateBadge(r.verdict || "")), el("td", {}, r.text || ""))));
+}
+
 function verbEnabled(d, verb) {
   if (FINAL.has(d.state)) return false;
   if (d.state === "awaiting_approval" || d.state === "queued") return verb === "abort";
@@ -260,7 +278,8 @@ function renderDeployment(d) {
       timelines.has(d.id) ? timelineSvg(d, timelines.get(d.id)) : null),
     renderHooks((d.hooks || []).filter((h) => h.phase !== "post")),
     ...(d.tiers || []).map(renderTier),
-    renderHooks((d.hooks || []).filter((h) => h.phase === "post")));
+    renderHooks((d.hooks || []).filter((h) => h.phase === "post")),
+    renderAnalysis(d));
 }
 
 function renderDeployments() {
