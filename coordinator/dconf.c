@@ -108,6 +108,9 @@ static const struct drv_cfg_opt options[] = {
         {"token_recheck", DRV_CFG_DURATION, O(token_recheck_ms), "30s", 100, 30 * S, 0, NULL,
          "an open event stream re-checks its API token this often and ends once it is revoked"},
         {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL, "SQLite database"},
+        {"store.postgres.dsn", DRV_CFG_STR, O(pg_dsn), "", 0, 1024, DRV_CFG_SECRET, NULL,
+         "libpq connection string of the PostgreSQL store an HA group shares (empty: the "
+         "SQLite database); see docs/ha.md"},
         {"signing_key", DRV_CFG_PATH, O(signing_key), "coordinator.key", 0, 0, 0, NULL,
          "Ed25519 key that signs instructions (mode 0600)"},
         {"tls.cert", DRV_CFG_PATH, O(tls_cert), "tls.crt", 0, 0, 0, NULL,
@@ -185,6 +188,13 @@ static const struct drv_cfg_opt options[] = {
          "rows deleted per transaction (small: writers never wait long)"},
         {"retention.interval", DRV_CFG_DURATION, O(retention_interval_ms), "10s", 1 * S, 3600 * S,
          0, NULL, "how often old rows are looked for"},
+        {"ha.node", DRV_CFG_STR, O(ha_node), NULL, 0, 64, 0, NULL,
+         "this node's name in its HA group (unset: the host name)"},
+        {"ha.url", DRV_CFG_STR, O(ha_url), NULL, 0, 255, 0, NULL,
+         "this node's API URL, announced to the other nodes of the group while it leads"},
+        {"ha.lease", DRV_CFG_DURATION, O(ha_lease_ms), "6s", 1 * S, 600 * S, 0, NULL,
+         "the leader lease (renewed every third of it): a dead leader is replaced within "
+         "about this long plus a third"},
         {"ha.force_role", DRV_CFG_STR, O(ha_force_role), NULL, 0, 16, 0, check_force_role,
          "leader or follower: fix this node's role instead of a lease (tests, a manual "
          "standby); unset outside a group"},

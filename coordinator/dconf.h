@@ -22,6 +22,11 @@ struct droverd_conf {
 	char *logs_role;                  /* weakest role that reads service output */
 	int64_t token_recheck_ms;         /* streams re-check their token this often */
 	char *database;
+	/* `store.postgres`: the shared store of an HA group (docs/ha.md) */
+	char *pg_dsn;  /* libpq conninfo; "": the SQLite database above */
+	char *ha_node; /* this node's name in the group (NULL: the host name) */
+	char *ha_url;  /* this node's API URL, announced to the others */
+	int64_t ha_lease_ms;
 	char *signing_key;
 	char *tls_cert, *tls_key;
 	char *log_file; /* NULL: stderr */

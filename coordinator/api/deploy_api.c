@@ -502,7 +502,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 	const char *source = drv_http_query(req, "source");
 	char overridden[OVERRIDE_NOTE] = "";
 	struct drv_plan *plan = NULL;
-	bool preview;
+	bool preview, window_override;
 	int rc;
 
 	if (dry_run_arg(req, resp, &preview) != DRV_OK)
@@ -516,6 +516,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 	rc = parse_plan(api, req, resp, source, &plan);
 	if (rc == DRV_OK && !preview)
 		rc = check_windows(api, req, resp, plan, overridden);
+	window_override = overridden[0] != '\0'; /* not a lifecycle's override */
 	if (rc == DRV_OK)
 		rc = check_balancers(api, resp, plan);
 	if (rc == DRV_OK)
@@ -531,7 +532,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		drv_plan_free(plan);
 		plan = NULL;
 	} else if (rc == DRV_OK) {
-		rc = submit(api, req, resp, plan, overridden, NULL, overridden[0] != '\0');
+		rc = submit(api, req, resp, plan, overridden, NULL, window_override);
 	}
 	if (rc != DRV_OK)
 		drv_plan_free(plan); /* on success the engine owns it */

@@ -301,6 +301,19 @@ static void status_header(FILE *f, const json_t *d, int64_t now)
 	put(f, jstr(d, "deployment"));
 	fputc(' ', f);
 	put(f, jstr(d, "version"));
+	if (jstr(d, "environment")[0]) {
+		fputs("\nenvironment ", f);
+		put(f, jstr(d, "environment"));
+	}
+	if (jstr(d, "release")[0]) {
+		fputs("\nrelease     ", f);
+		put(f, jstr(d, "release"));
+		if (jstr(d, "promoted_from")[0]) {
+			fputs(" (promoted from ", f);
+			put(f, jstr(d, "promoted_from"));
+			fputc(')', f);
+		}
+	}
 	fputs("\nstate       ", f);
 	put(f, jstr(d, "state"));
 	fputs(" (phase ", f);

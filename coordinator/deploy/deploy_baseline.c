@@ -11,10 +11,10 @@
 #include "err.h"
 #include "log.h"
 
-static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+static int prep(struct drv_sql *db, const char *sql, struct drv_sql_stmt **st)
 {
-	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-		drv_error("baseline", "prepare failed", "error=\"%s\"", sqlite3_errmsg(db));
+	if (drv_sql_prepare(db, sql, st) != DRV_OK) {
+		drv_error("baseline", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
 		return DRV_EDB;
 	}
 	return DRV_OK;
@@ -27,10 +27,10 @@ static const char *text_of(const json_t *o, const char *key)
 	return s ? s : "";
 }
 
-int deploy_baseline_previous(sqlite3 *db, const char *env, const char *service, const char *metric,
-                             const char *not_id, struct deploy_prev *out)
+int deploy_baseline_previous(struct drv_sql *db, const char *env, const char *service,
+                             const char *metric, const char *not_id, struct deploy_prev *out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(db,
 	              "SELECT b.deployment_id, b.version, b.value FROM baselines b"
 	              " WHERE b.environment = ? AND b.service = ? AND b.metric = ?"
@@ -42,41 +42,39 @@ int deploy_baseline_previous(sqlite3 *db, const char *env, const char *service, 
 
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, env ? env : "", -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, service, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, metric, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, not_id, -1, SQLITE_TRANSIENT);
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW:
-		snprintf(out->deployment, sizeof(out->deployment), "%s",
-		         (const char *)sqlite3_column_text(st, 0));
-		snprintf(out->version, sizeof(out->version), "%s",
-		         (const char *)sqlite3_column_text(st, 1));
-		out->value = sqlite3_column_double(st, 2);
+	drv_sql_bind_text(st, 1, env ? env : "");
+	drv_sql_bind_text(st, 2, service);
+	drv_sql_bind_text(st, 3, metric);
+	drv_sql_bind_text(st, 4, not_id);
+	switch (drv_sql_step(st)) {
+	case DRV_SQL_ROW:
+		snprintf(out->deployment, sizeof(out->deployment), "%s", drv_sql_col_text(st, 0));
+		snprintf(out->version, sizeof(out->version), "%s", drv_sql_col_text(st, 1));
+		out->value = drv_sql_col_double(st, 2);
 		rc = DRV_OK;
 		break;
-	case SQLITE_DONE: rc = DRV_ENOENT; break;
+	case DRV_SQL_DONE: rc = DRV_ENOENT; break;
 	default:
-		drv_error("baseline", "query failed", "error=\"%s\"", sqlite3_errmsg(db));
+		drv_error("baseline", "query failed", "error=\"%s\"", drv_sql_errmsg(db));
 		rc = DRV_EDB;
 	}
-	sqlite3_finalize(st);
+	drv_sql_finalize(st);
 	return rc;
 }
 
-static int insert_all(sqlite3 *db, const char *id, const char *env, const json_t *values,
+static int insert_all(struct drv_sql *db, const char *id, const char *env, const json_t *values,
                       int64_t now_ms)
 {
-	sqlite3_stmt *del, *ins;
+	struct drv_sql_stmt *del, *ins;
 	const char *key;
 	json_t *v;
 	int rc = prep(db, "DELETE FROM baselines WHERE deployment_id = ?", &del);
 
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_text(del, 1, id, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(del) == SQLITE_DONE ? DRV_OK : DRV_EDB;
-	sqlite3_finalize(del);
+	drv_sql_bind_text(del, 1, id);
+	rc = drv_sql_step(del) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+	drv_sql_finalize(del);
 	if (rc == DRV_OK)
 		rc = prep(db,
 		          "INSERT INTO baselines (deployment_id, environment, service, metric,"
@@ -89,45 +87,44 @@ static int insert_all(sqlite3 *db, const char *id, const char *env, const json_t
 	{
 		const json_t *val = json_object_get(v, "value");
 
-		sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 2, env ? env : "", -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 3, text_of(v, "service"), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 4, text_of(v, "metric"), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 5, text_of(v, "version"), -1, SQLITE_TRANSIENT);
+		drv_sql_bind_text(ins, 1, id);
+		drv_sql_bind_text(ins, 2, env ? env : "");
+		drv_sql_bind_text(ins, 3, text_of(v, "service"));
+		drv_sql_bind_text(ins, 4, text_of(v, "metric"));
+		drv_sql_bind_text(ins, 5, text_of(v, "version"));
 		if (json_is_number(val) && isfinite(json_number_value(val)))
-			sqlite3_bind_double(ins, 6, json_number_value(val));
+			drv_sql_bind_double(ins, 6, json_number_value(val));
 		else
-			sqlite3_bind_null(ins, 6);
-		sqlite3_bind_text(ins, 7, text_of(v, "unit"), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(ins, 8, text_of(v, "query"), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(ins, 9, now_ms);
-		if (sqlite3_step(ins) != SQLITE_DONE) {
+			drv_sql_bind_null(ins, 6);
+		drv_sql_bind_text(ins, 7, text_of(v, "unit"));
+		drv_sql_bind_text(ins, 8, text_of(v, "query"));
+		drv_sql_bind_int64(ins, 9, now_ms);
+		if (drv_sql_step(ins) != DRV_SQL_DONE) {
 			rc = DRV_EDB;
 			break;
 		}
-		sqlite3_reset(ins);
-		sqlite3_clear_bindings(ins);
+		drv_sql_reset(ins);
 	}
-	sqlite3_finalize(ins);
+	drv_sql_finalize(ins);
 	return rc;
 }
 
-int deploy_baseline_record(sqlite3 *db, const char *id, const char *env, const json_t *values,
-                           int64_t now_ms)
+int deploy_baseline_record(struct drv_sql *db, const char *id, const char *env,
+                           const json_t *values, int64_t now_ms)
 {
 	int rc;
 
 	if (json_object_size(values) == 0)
 		return DRV_OK;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (drv_sql_exec(db, "BEGIN IMMEDIATE") != DRV_OK)
 		return DRV_EDB;
 	rc = insert_all(db, id, env, values, now_ms);
-	if (rc == DRV_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (rc == DRV_OK && drv_sql_exec(db, "COMMIT") != DRV_OK)
 		rc = DRV_EDB;
 	if (rc != DRV_OK) {
 		drv_error("baseline", "cannot record the release's key metrics",
-		          "deployment=%s error=\"%s\"", id, sqlite3_errmsg(db));
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		          "deployment=%s error=\"%s\"", id, drv_sql_errmsg(db));
+		drv_sql_exec(db, "ROLLBACK");
 	}
 	return rc;
 }

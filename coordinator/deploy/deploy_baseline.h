@@ -16,7 +16,7 @@
 #define DRV_DEPLOY_BASELINE_H
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdint.h>
 
 #include "deploy_store.h"
@@ -29,13 +29,13 @@ struct deploy_prev {
 
 /* The latest recorded value of metric of service in env (NULL: none) by a
  * deployment other than not_id: DRV_OK with *out, DRV_ENOENT, DRV_EDB. */
-int deploy_baseline_previous(sqlite3 *db, const char *env, const char *service, const char *metric,
-                             const char *not_id, struct deploy_prev *out);
+int deploy_baseline_previous(struct drv_sql *db, const char *env, const char *service,
+                             const char *metric, const char *not_id, struct deploy_prev *out);
 
 /* Record a deployment's key metrics: values is extra.baseline, an object
  * of {"service", "metric", "version", "value" (absent: no data), "unit",
  * "query"}; replaces what was recorded for id before. One transaction. */
-int deploy_baseline_record(sqlite3 *db, const char *id, const char *env, const json_t *values,
-                           int64_t now_ms);
+int deploy_baseline_record(struct drv_sql *db, const char *id, const char *env,
+                           const json_t *values, int64_t now_ms);
 
 #endif

@@ -6,7 +6,7 @@
 #ifndef DRV_DEPLOY_CONFIG_H
 #define DRV_DEPLOY_CONFIG_H
 
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdint.h>
 
 struct core;
@@ -18,7 +18,7 @@ struct drv_plan_envs;
 struct drv_strlist;
 
 struct deploy_engine_config {
-	sqlite3 *db;               /* a connection of its own (drv_db_open), borrowed */
+	struct drv_sql *db;        /* a connection of its own (drv_sql_open), borrowed */
 	struct core *core;         /* borrowed */
 	struct drv_events *events; /* woken after events are saved; may be NULL */
 	struct notifier *notifier; /* webhooks; may be NULL */

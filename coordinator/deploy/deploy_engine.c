@@ -796,6 +796,8 @@ static int resume_one(void *arg, struct deploy_row *r)
 	if (d == NULL)
 		return DRV_ENOMEM;
 	d->row = *r;
+	/* the strings stay r's (deploy_store_active frees them); the release is
+	 * kept in the database only */
 	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = d->row.release = NULL;
 	d->extra = json_loads(r->extra, 0, NULL);
 	d->events = json_array();

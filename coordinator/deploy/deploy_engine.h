@@ -23,7 +23,7 @@
 #define DRV_DEPLOY_ENGINE_H
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 
 #include "core.h"
 #include "deploy_store.h"

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <unistd.h>
 
 #include "clock.h"
@@ -34,21 +34,21 @@ static uint64_t reply_epoch; /* the epoch of the last reply send_env read */
 
 /* A second connection: an instruction is sent only once it is committed
  * (group commit: never one a crash could take back). */
-static sqlite3 *check_db;
+static struct drv_sql *check_db;
 
 static bool committed_instr(const char *agent, uint64_t seq)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	bool yes = false;
 
-	if (sqlite3_prepare_v2(check_db,
-	                       "SELECT count(*) FROM instructions WHERE agent_id = ? AND seq = ?",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (drv_sql_prepare(check_db,
+	                    "SELECT count(*) FROM instructions WHERE agent_id = ? AND seq = ?",
+	                    &st) != DRV_OK)
 		return false;
-	sqlite3_bind_text(st, 1, agent, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-	yes = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
-	sqlite3_finalize(st);
+	drv_sql_bind_text(st, 1, agent);
+	drv_sql_bind_int64(st, 2, (int64_t)seq);
+	yes = drv_sql_step(st) == DRV_SQL_ROW && drv_sql_col_int64(st, 0) == 1;
+	drv_sql_finalize(st);
 	return yes;
 }
 
@@ -108,7 +108,8 @@ static int setup(void **state)
 	store_enroll_token_add(fx->store, &(struct store_token){"t", 0, 0, NULL}, h, drv_wall_ms());
 	cc.key = &fx->coord;
 	cc.store = fx->store;
-	if (core_new(&cc, &fx->core) != DRV_OK || sqlite3_open(fx->db, &check_db) != SQLITE_OK)
+	if (core_new(&cc, &fx->core) != DRV_OK ||
+	    drv_sql_open(fx->db, NULL, 0, &check_db) != DRV_OK)
 		return -1;
 	*state = fx;
 	return 0;
@@ -120,7 +121,7 @@ static int teardown(void **state)
 	char cmd[128];
 
 	core_free(fx->core);
-	sqlite3_close(check_db);
+	drv_sql_close(check_db);
 	check_db = NULL;
 	store_close(fx->store);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
@@ -336,13 +337,13 @@ static void enrollment(void **state)
 
 static long long count(struct fixture *fx, const char *sql)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	long long n = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(store_db(fx->store), sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	assert_int_equal(drv_sql_prepare(store_db(fx->store), sql, &st), DRV_OK);
+	if (drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
 	return n;
 }
 
@@ -454,18 +455,16 @@ static void squatting(void **state)
 	                 3);
 	/* a pending claim older than pending_expiry (24 h) frees the id */
 	assert_int_equal(hello(fx, &thief, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	sqlite3_exec(
+	drv_sql_exec(
 	        store_db(fx->store),
-	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
-	        NULL, NULL, NULL);
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'");
 	assert_int_equal(hello(fx, &other, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
 	assert_int_equal(
 	        count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_pending_expired'"), 1);
 	/* and the tick forgets expired claims by itself */
-	sqlite3_exec(
+	drv_sql_exec(
 	        store_db(fx->store),
-	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
-	        NULL, NULL, NULL);
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'");
 	for (int i = 0; i < 5; i++)
 		core_tick(fx->core);
 	assert_string_equal(state_of(fx, "old-1"), "none");

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,7 @@
 struct fx {
 	char dir[64], db[128];
 	struct store *store;
-	sqlite3 *other; /* a second connection: sees only what is committed */
+	struct drv_sql *other; /* a second connection: sees only what is committed */
 	struct gcommit g;
 	int afters, after_rc;
 };
@@ -53,13 +53,12 @@ static int setup(void **state)
 		return -1;
 	snprintf(fx->db, sizeof(fx->db), "%s/d.db", fx->dir);
 	if (store_open(fx->db, &fx->store) != DRV_OK ||
-	    sqlite3_exec(store_db(fx->store),
+	    drv_sql_exec(store_db(fx->store),
 	                 "PRAGMA foreign_keys = ON; CREATE TABLE t (x INTEGER);"
 	                 "CREATE TABLE p (id INTEGER PRIMARY KEY);"
 	                 "CREATE TABLE c (pid INTEGER REFERENCES p(id)"
-	                 " DEFERRABLE INITIALLY DEFERRED);",
-	                 NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_open(fx->db, &fx->other) != SQLITE_OK)
+	                 " DEFERRABLE INITIALLY DEFERRED);") != DRV_OK ||
+	    drv_sql_open(fx->db, NULL, 0, &fx->other) != DRV_OK)
 		return -1;
 	gcommit_init(&fx->g, fx->store, after, fx);
 	fx->g.max_ms = 600000; /* batches end by arrivals only: deterministic */
@@ -73,7 +72,7 @@ static int teardown(void **state)
 	char cmd[128];
 
 	gcommit_destroy(&fx->g);
-	sqlite3_close(fx->other);
+	drv_sql_close(fx->other);
 	store_close(fx->store);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
 	free(fx);
@@ -82,13 +81,12 @@ static int teardown(void **state)
 
 static bool committed(struct fx *fx, const char *sql)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	bool yes = false;
 
-	if (sqlite3_prepare_v2(fx->other, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		yes = sqlite3_column_int(st, 0) > 0;
-	sqlite3_finalize(st);
+	if (drv_sql_prepare(fx->other, sql, &st) == DRV_OK && drv_sql_step(st) == DRV_SQL_ROW)
+		yes = drv_sql_col_int64(st, 0) > 0;
+	drv_sql_finalize(st);
 	return yes;
 }
 
@@ -102,7 +100,7 @@ static void *write_one(void *arg)
 	w->rc = gcommit_join(&w->fx->g);
 	snprintf(sql, sizeof(sql),
 	         w->x < 0 ? "INSERT INTO c VALUES (%d)" : "INSERT INTO t VALUES (%d)", w->x);
-	if (w->rc == DRV_OK && sqlite3_exec(store_db(w->fx->store), sql, NULL, NULL, NULL) != 0)
+	if (w->rc == DRV_OK && drv_sql_exec(store_db(w->fx->store), sql) != 0)
 		w->rc = DRV_EDB;
 	if (w->rc == DRV_OK)
 		w->rc = gcommit_wait(&w->fx->g, &m);
@@ -173,9 +171,7 @@ static void alone_commits_at_unlock(void **state)
 
 	gcommit_lock(&fx->g);
 	assert_int_equal(gcommit_join(&fx->g), DRV_OK);
-	assert_int_equal(
-	        sqlite3_exec(store_db(fx->store), "INSERT INTO t VALUES (9)", NULL, NULL, NULL),
-	        SQLITE_OK);
+	assert_int_equal(drv_sql_exec(store_db(fx->store), "INSERT INTO t VALUES (9)"), DRV_OK);
 	assert_false(committed(fx, "SELECT count(*) FROM t WHERE x = 9"));
 	gcommit_unlock(&fx->g); /* nobody else waits: commits */
 	assert_true(committed(fx, "SELECT count(*) FROM t WHERE x = 9"));
