@@ -48,6 +48,7 @@ struct source {
 	int64_t deadline_ms;             /* monotonic; 0 = none */
 	int64_t budget_ms;               /* deadline - start, for messages */
 	bool offline;                    /* the fetch helper fetched: cache only */
+	bool remote;                     /* a registry: fetched by the helper when there is one */
 };
 
 __attribute__((format(printf, 3, 4))) static int ferr(char *err, size_t size, const char *fmt, ...)
@@ -533,6 +534,9 @@ static int open_source(struct puller *p, const char *reference, int64_t deadline
 		s->layout = ref->layout_path;
 		return DRV_OK;
 	}
+	s->remote = true;
+	if (p->fetch_exe != NULL)
+		return DRV_OK; /* the helper talks to the registry: no client (nor libcurl) here */
 	o.cancel = p->cancel != NULL ? &p->cancel->stopped : NULL;
 	o.deadline_ms = deadline_ms;
 	return drv_oci_client_new(ref, &o, &s->client);
@@ -553,7 +557,7 @@ static int via_helper(struct puller *p, const char *reference, const char *diges
 	struct fetch_done d;
 	int rc;
 
-	if (p->fetch_exe == NULL || s->client == NULL)
+	if (p->fetch_exe == NULL || !s->remote)
 		return DRV_OK;
 	rc = fetch_helper_run(&cfg, reference, digest, &d, err, size);
 	if (rc != DRV_OK)

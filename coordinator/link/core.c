@@ -33,6 +33,9 @@
 #define REJECT_LOGS_PER_S  20   /* more rejects than this per second are counted, not logged */
 #define OUTPUT_TAIL_STORED 4096
 #define SYNC_EVERY_TICKS   5 /* re-read agents from the store (offline tools change it) */
+/* A wave is queued this many instructions per hold of the core lock: the
+ * link goes on meanwhile, and the first ones are delivered sooner. */
+#define QUEUE_CHUNK 256
 /* What a refused message may write (an event row, a log line) is limited
  * per agent id and per source address: a replay flood costs a counter. */
 #define RL_SLOTS        512
@@ -315,6 +318,8 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 	struct store_instr in;
 	int rc;
 
+	if (!drv_ha_is_leader())
+		return DRV_ENOENT; /* a node that lost its lease sends nothing more */
 	rc = store_instr_next(c->cfg.store, a->id, drv_wall_ms(), &in);
 	if (rc != DRV_OK)
 		return rc;
@@ -1335,18 +1340,14 @@ static void guess_seqs(struct core *c, const struct dispatch_instr *in, size_t n
 	gcommit_unlock(&c->gc);
 }
 
-int core_queue_many(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
-                    int *rcs)
+/* One chunk of a wave: guessed, signed outside the lock, queued under it;
+ * its commit (when the lock is released with nobody waiting) delivers it
+ * while the next chunk is being signed. */
+static void queue_chunk(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
+                        int *rcs, struct dispatch_sealed *pre, uint64_t *guess)
 {
-	struct dispatch_sealed *pre = calloc(n ? n : 1, sizeof(*pre));
-	uint64_t *guess = calloc(n ? n : 1, sizeof(*guess));
 	int64_t now = drv_wall_ms();
 
-	if (pre == NULL || guess == NULL) {
-		free(pre);
-		free(guess);
-		return DRV_ENOMEM;
-	}
 	guess_seqs(c, in, n, guess);
 	for (size_t i = 0; i < n; i++) /* signing: outside the core lock */
 		if (guess[i] > 0)
@@ -1360,6 +1361,25 @@ int core_queue_many(struct core *c, const struct dispatch_instr *in, size_t n, u
 	gcommit_unlock(&c->gc);
 	for (size_t i = 0; i < n; i++)
 		dispatch_sealed_clear(&pre[i]);
+}
+
+int core_queue_many(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
+                    int *rcs)
+{
+	size_t chunk = n < QUEUE_CHUNK ? n : QUEUE_CHUNK;
+	struct dispatch_sealed *pre = calloc(chunk ? chunk : 1, sizeof(*pre));
+	uint64_t *guess = calloc(chunk ? chunk : 1, sizeof(*guess));
+
+	if (pre == NULL || guess == NULL) {
+		free(pre);
+		free(guess);
+		return DRV_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i += chunk) {
+		size_t k = n - i < chunk ? n - i : chunk;
+
+		queue_chunk(c, in + i, k, seqs + i, rcs + i, pre, guess);
+	}
 	free(pre);
 	free(guess);
 	return DRV_OK;

@@ -102,8 +102,9 @@ void core_tick(struct core *c);
 int core_queue(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out);
 /* The same, from a hook (lock already held). */
 int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out);
-/* A wave: every instruction signed outside the core lock, all queued in one
- * transaction (one commit), each delivered once it is committed. rcs[i] and
+/* A wave: signed outside the core lock and queued QUEUE_CHUNK (core.c) at a
+ * time, each chunk in one transaction (one commit, shared with whatever else
+ * joined it); each instruction delivered once it is committed. rcs[i] and
  * seqs[i] as core_queue's result and *seq_out for in[i]. Returns DRV_ENOMEM
  * (nothing queued) or DRV_OK. */
 int core_queue_many(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,

@@ -10,7 +10,8 @@
 # on 20 namespaced hosts and a three-tier rolling deployment over 1,000
 # simulated hosts.
 # full: the same at the sizes of the issue: 5,000 agents (fan-out, idle
-# memory and CPU), the rolling deployment over 1,000 and 5,000 hosts.
+# memory and CPU), 10,000 connected, the rolling deployment over 1,000,
+# 5,000 and 10,000 hosts, agent memory over 1,000 instructions.
 # Results: one JSON per benchmark in BUILD_DIR/bench/, the table on stdout and
 # in BUILD_DIR/bench/summary.txt. A benchmark that cannot run here is listed
 # as skipped with its reason; one that fails makes the run fail.
@@ -75,6 +76,7 @@ else
 fi
 step rolling-1000 bash "$HERE/rolling.sh" 1000
 [[ $MODE == full ]] && step rolling-5000 env ROLLING_WAIT=db bash "$HERE/rolling.sh" 5000
+[[ $MODE == full ]] && step rolling-10000 env ROLLING_WAIT=db bash "$HERE/rolling.sh" 10000
 if [[ $MODE == full ]]; then
 	step vs-ansible bash "$HERE/vs_ansible.sh" 20 4
 else

@@ -104,6 +104,9 @@ if [[ -f $DIR/vs_ansible.json ]]; then
 		"Ansible $(f2 "$(j vs_ansible .ansible_s)") (x$(f1 "$r"))" ">= 20x Ansible" "$(met "$r" ">=" 20)"
 	goal "  the same against the services' own floor (s)" "$(f2 "$(j vs_ansible .drover_s)")" \
 		"floor $(f2 "$(j vs_ansible .floor_s)") (x$(f2 "$(j vs_ansible .drover_over_floor)"))" "(report)" ""
+	v=$(j vs_ansible '.agents_after.median_vmrss_kb // "-"')
+	goal "  drover-agent after it: VmRSS / RssAnon (KiB)" "$v / $(j vs_ansible '.agents_after.median_rssanon_kb // "-"')" \
+		"median of $(j vs_ansible '.agents_after.count // 0') agents" "<= 8192 (as idle)" "$(met "$v" "<=" 8192)"
 else
 	goal "20-host rolling update" "not run" "" ">= 20x Ansible" "n/a"
 fi

@@ -170,6 +170,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	ok "round $r ($v): drover $dt ms, Ansible $at ms"
 done
 
+# The agents' memory after the deployments (pulls in the fetch helper,
+# layers unpacked by the unpack helper, HTTP health checks): median VmRSS and
+# RssAnon (KiB) over this run's drover-agent processes (their command lines
+# name this run's directory; only read, never signalled).
+agent_rss=() agent_anon=()
+for p in $(pgrep -x drover-agent); do
+	tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$E2E_RUN/" || continue
+	agent_rss+=("$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status")")
+	agent_anon+=("$(awk '$1 == "RssAnon:" { print $2 }' "/proc/$p/status")")
+done
+
 # The floor: what the services themselves take. On every host, berry-svc
 # started directly (port 8082) and polled every millisecond until healthy,
 # then stopped with SIGTERM (start_to_healthy.py, 3 runs, medians). A
@@ -188,17 +199,20 @@ floor_ms=$(printf '%s\n' "${host_ms[@]}" | awk -v per="$per" \
 	'{ b = int((NR - 1) / per); if ($1 > m[b]) m[b] = $1 } END { for (b in m) s += m[b]; printf "%.1f", s }')
 ok "floor (sum over batches of the slowest host's stop + start-to-healthy): $floor_ms ms"
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "null") }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '$1 != "" { v[++n] = $1 } END { print (n ? v[int((n + 1) / 2)] : "null") }'; }
 d=$(median "${d_ms[@]}")
 a=$(median "${a_ms[@]}")
 jq -n --argjson n "$N" --argjson rounds "$ROUNDS" --argjson d "${d:-null}" --argjson a "$a" \
 	--arg dl "${d_ms[*]}" --arg al "${a_ms[*]}" --arg ansible "$(ansible --version | head -n 1)" \
 	--argjson floor "$floor_ms" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+	--argjson arss "$(median "${agent_rss[@]}")" --argjson aanon "$(median "${agent_anon[@]}")" \
+	--argjson nagents "${#agent_rss[@]}" \
 	'{hosts: $n, rounds: $rounds, batch: "25%", drover_s: (if $d then $d / 1000 else null end),
 	  ansible_s: ($a / 1000), ratio: (if $d then $a / $d else null end),
 	  drover_ms: ($dl | split(" ") | map(select(. != "") | tonumber)),
 	  ansible_ms: ($al | split(" ") | map(tonumber)), ansible_version: $ansible,
 	  floor_s: ($floor / 1000), drover_over_floor: (if $d then $d / $floor else null end),
+	  agents_after: {count: $nagents, median_vmrss_kb: $arss, median_rssanon_kb: $aanon},
 	  load: $load}' \
 	>"$BENCH_OUT/vs_ansible.json"
 cat "$BENCH_OUT/vs_ansible.json"

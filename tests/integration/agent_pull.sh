@@ -21,7 +21,10 @@ ok "registry on $REG with berry 1.0.0, 2.0.0, 3.0.0 (two layers each, shared pad
 pre() { svc_json "$1" prestage berry "$2" "$3" 20001; }
 cache_blobs() { find "$AGENT_DIR/cache/blobs/sha256" -type f | wc -l; }
 
-run_step p1 "$(pre p1 1.0.0 "$D1")" --insecure-registry || fail "prestage 1.0.0: $(final p1)"
+# LD_DEBUG=files: every process says on stderr (lines prefixed by its PID)
+# which libraries it loaded
+LD_DEBUG=files run_step p1 "$(pre p1 1.0.0 "$D1")" --insecure-registry ||
+	fail "prestage 1.0.0: $(final p1)"
 R1=$AGENT_DIR/releases/berry/${D1#sha256:}
 [[ -x $R1/rootfs/bin/berry-svc && $(cat "$R1/rootfs/VERSION") == 1.0.0 ]] || fail "1.0.0 rootfs incomplete"
 [[ $(stat -c %s "$R1/rootfs/pad/padding.bin") == $((2 * 1024 * 1024)) ]] || fail "padding layer missing"
@@ -29,6 +32,16 @@ for b in "$AGENT_DIR"/cache/blobs/sha256/*; do
 	[[ $(sha256sum "$b" | cut -d' ' -f1) == "$(basename "$b")" ]] || fail "cache blob $b does not match its name"
 done
 ok "prestage pulls, verifies and unpacks 1.0.0 ($(cache_blobs) blobs in the cache, each matching its digest)"
+
+# The agent's own process loaded neither libcurl nor libarchive: the pull
+# ran in the fetch helper, the layers in the unpack helper (agent/lazylib.h).
+# The agent is the first process in its stderr (the helpers inherit it).
+first=$(awk '$1 ~ /^[0-9]+:$/ { sub(/:$/, "", $1); print $1; exit }' "$TMP/p1.err")
+[[ -n $first ]] || fail "no LD_DEBUG output"
+loaded=$(awk -v p="$first:" '$1 == p && /file=lib(curl|archive)\.so/ { print $2 }' "$TMP/p1.err" | sort -u)
+[[ -z $loaded ]] || fail "the agent process loaded $loaded"
+grep -qE 'file=libarchive\.so' "$TMP/p1.err" || fail "no process loaded libarchive: did anything unpack?"
+ok "libcurl and libarchive were loaded by the helpers only, not by the agent's process"
 
 # The registry pull ran in the fetch helper, as its unprivileged user with
 # no_new_privs; the cache's directories and the new blobs are that user's,

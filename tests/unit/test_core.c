@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "core.h"
+#include "ha.h"
 #include "envelope.h"
 #include "err.h"
 #include "secret.h"
@@ -26,8 +27,10 @@ struct fake_waiter {
 	struct core_waiter w; /* first */
 	int delivered, dropped;
 	Drover__BodyType last_type;
-	uint64_t last_seq;
+	uint64_t last_seq, last_epoch;
 };
+
+static uint64_t reply_epoch; /* the epoch of the last reply send_env read */
 
 /* A second connection: an instruction is sent only once it is committed
  * (group commit: never one a crash could take back). */
@@ -61,6 +64,7 @@ static void fake_deliver(struct core_waiter *w, uint8_t *env, size_t len)
 	f->delivered++;
 	e = drover__envelope__unpack(NULL, len, env);
 	f->last_type = e ? e->type : 0;
+	f->last_epoch = e ? e->epoch : 0;
 	if (e != NULL && e->type == DROVER__BODY_TYPE__BODY_INSTRUCTION) {
 		Drover__Instruction *ins =
 		        drover__instruction__unpack(NULL, e->body.len, e->body.data);
@@ -180,6 +184,7 @@ static Drover__BodyType send_env(struct fixture *fx, uint8_t *env, size_t len,
 		assert_int_equal(drv_env_verify(e, &pub), DRV_OK); /* every answer is signed */
 	}
 	type = e->type;
+	reply_epoch = e->epoch;
 	if (type == DROVER__BODY_TYPE__BODY_REJECT) {
 		Drover__Reject *rj = drover__reject__unpack(NULL, e->body.len, e->body.data);
 		if (reason != NULL)
@@ -565,6 +570,48 @@ static void long_poll_delivery(void **state)
 	assert_int_equal(w2.last_type, DROVER__BODY_TYPE__BODY_IDLE);
 }
 
+/* HA: a leader seals with its epoch (signed), re-signs what an earlier
+ * epoch queued, and a follower serves nobody and delivers nothing. */
+static void ha_epochs_and_followers(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter w1 = {.w.deliver = fake_deliver}, w2 = {.w.deliver = fake_deliver};
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	uint64_t seq = 0;
+
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "db-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(reply_epoch, 0); /* a single node: no epoch, the old envelope */
+	drv_ha_set_grouped(true);
+	drv_ha_set(true, 4, NULL);
+	assert_int_equal(poll_req(fx, &a, "db-1", 0, &w1, &why, &parked), 0);
+	assert_true(parked);
+	assert_int_equal(queue_hook(fx, "db-1", "s1", &seq), DRV_OK);
+	assert_int_equal(w1.delivered, 1);
+	assert_int_equal(w1.last_epoch, 4);
+	/* a new leader (epoch 5) re-sends s1, signed again under its epoch */
+	drv_ha_set(true, 5, NULL);
+	assert_int_equal(poll_req(fx, &a, "db-1", 0, &w2, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	assert_int_equal(reply_epoch, 5); /* and send_env verified its signature */
+	/* acknowledged: the next poll parks; then the lease is lost */
+	assert_int_equal(poll_req(fx, &a, "db-1", 1, &w1, &why, &parked), 0);
+	assert_true(parked);
+	drv_ha_set(false, 0, "https://10.0.0.2:7480");
+	assert_int_equal(queue_hook(fx, "db-1", "s2", &seq), DRV_OK);
+	assert_int_equal(w1.delivered, 1); /* nothing delivered by a follower */
+	assert_int_equal(poll_req(fx, &a, "db-1", 1, &w2, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_NOT_LEADER);
+	assert_int_equal(reply_epoch, 0);
+	core_release_waiters(fx->core); /* w1 lives on this stack */
+	assert_int_equal(w1.delivered, 2);
+	assert_int_equal(w1.last_type, DROVER__BODY_TYPE__BODY_IDLE);
+	drv_ha_reset();
+}
+
 /* The stored instruction seq of agent id: its envelope verifies with the
  * coordinator's key and carries that very seq. */
 static void check_stored(struct fixture *fx, const char *id, uint64_t want_seq)
@@ -710,6 +757,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(labels_need_admin, setup, teardown),
 	        cmocka_unit_test_setup_teardown(long_poll_delivery, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
+	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),
 	};
