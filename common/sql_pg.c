@@ -169,24 +169,46 @@ static bool res_ok(PGresult *r)
 	return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY;
 }
 
-/* A lost connection outside a transaction: reset it once. */
+/* Was the connection outside a transaction? A broken one says UNKNOWN:
+ * then what it was after the last call. */
+static bool was_idle(struct drv_sql *db)
+{
+	PGTransactionStatusType s = PQtransactionStatus(C(db));
+
+	return s == PQTRANS_UNKNOWN ? !db->tx_open : s == PQTRANS_IDLE;
+}
+
+static void note_tx(struct drv_sql *db)
+{
+	PGTransactionStatusType s = PQtransactionStatus(C(db));
+
+	if (s != PQTRANS_UNKNOWN)
+		db->tx_open = s == PQTRANS_INTRANS || s == PQTRANS_INERROR;
+}
+
+/* A lost connection: reset it (each call tries again while the server is
+ * away). true: the statement may be retried, which is only when no
+ * transaction was open (one that was is lost: its caller rolls back). */
 static bool try_reset(struct drv_sql *db, bool was_idle)
 {
 	struct pg_conn *pc = db->h;
 
-	if (!was_idle || PQstatus(pc->c) != CONNECTION_BAD)
+	if (PQstatus(pc->c) != CONNECTION_BAD)
 		return false;
 	drv_warn("db", "PostgreSQL connection lost: reconnecting", "error=\"%s\"",
 	         PQerrorMessage(pc->c));
 	PQreset(pc->c);
 	pc->gen++;
-	return PQstatus(pc->c) == CONNECTION_OK;
+	if (PQstatus(pc->c) != CONNECTION_OK)
+		return false;
+	PQclear(PQexec(pc->c, "SET client_min_messages = warning"));
+	return was_idle;
 }
 
 /* Run simple SQL (no parameters); DRV_OK or an error with db->err set. */
 static int simple(struct drv_sql *db, const char *sql)
 {
-	bool idle = PQtransactionStatus(C(db)) == PQTRANS_IDLE;
+	bool idle = was_idle(db);
 	PGresult *r = PQexec(C(db), sql);
 	int rc = DRV_OK;
 
@@ -199,6 +221,7 @@ static int simple(struct drv_sql *db, const char *sql)
 	else if (PQcmdTuples(r)[0] != '\0')
 		db->changes = strtoll(PQcmdTuples(r), NULL, 10);
 	PQclear(r);
+	note_tx(db);
 	return rc;
 }
 
@@ -514,7 +537,7 @@ static int run(struct drv_sql_stmt *st)
 {
 	struct pg_stmt *p = P(st);
 	struct drv_sql *db = st->db;
-	bool idle = PQtransactionStatus(C(db)) == PQTRANS_IDLE;
+	bool idle = was_idle(db);
 	PGresult *r = send(st);
 
 	if (!res_ok(r) && try_reset(db, idle)) {
@@ -526,8 +549,10 @@ static int run(struct drv_sql_stmt *st)
 
 		drv_debug("db", "statement failed", "error=\"%s\" sql=\"%.120s\"", db->err, p->sql);
 		PQclear(r);
+		note_tx(db);
 		return rc;
 	}
+	note_tx(db);
 	p->res = r;
 	p->nrows = PQntuples(r);
 	p->ncols = PQnfields(r);

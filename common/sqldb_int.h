@@ -24,6 +24,7 @@ struct drv_sql {
 	void *h;            /* sqlite3 * or PGconn * */
 	int64_t changes;
 	bool tx_wrote; /* the open transaction wrote something */
+	bool tx_open;  /* PostgreSQL: a transaction was open after the last call */
 	drv_sql_fence_fn fence;
 	void *fence_arg;
 	unsigned names; /* PostgreSQL prepared statement names */

@@ -247,7 +247,8 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 	/* the nodes of a group reach each other (and clients reach them) over
 	 * the network: never with tokens in plain HTTP */
 	if (c->api_tls_cert == NULL && !drv_http_listen_is_loopback(c->api) &&
-	    c->ha_force_role != NULL && c->ha_force_role[0] != '\0')
+	    ((c->ha_force_role != NULL && c->ha_force_role[0] != '\0') ||
+	     (c->pg_dsn != NULL && c->pg_dsn[0] != '\0')))
 		drv_cfg_diag_add(
 		        d, path,
 		        "a node of an HA group serves its API beyond loopback only over "

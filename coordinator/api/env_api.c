@@ -5,7 +5,8 @@
  * start now), POST /v1/deployments/{id}/approve and /deny.
  *
  * The route asks for a deployer; the handler then asks for the role the
- * deployment's environment names (approval.role, approver by default). Four
+ * deployment's approval names (approval.role of its environment or plan,
+ * approver by default). Four
  * eyes and repeated approvals are the engine's (deploy_gate.c).
  */
 #include "env_api.h"
@@ -122,8 +123,8 @@ static bool comment_ok(const char *s)
 static int check_role(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
                       const char *id, bool *answered)
 {
-	const struct drv_plan_env *env;
 	enum drv_role need = DRV_ROLE_APPROVER;
+	const char *role;
 	json_t *obj = NULL;
 	int rc = deploy_engine_get(api->engine, id, &obj);
 
@@ -134,10 +135,10 @@ static int check_role(struct deploy_api *api, struct drv_http_req *req, struct d
 	}
 	if (rc != DRV_OK)
 		return rc;
-	env = drv_envs_find(api->environments,
-	                    json_string_value(json_object_get(obj, "environment")));
-	if (env != NULL && env->approvers > 0 &&
-	    drv_role_parse(env->approver_role, &need) != DRV_OK)
+	/* the role the deployment's approval names (its environment's or its
+	 * plan's, the stronger): approver when it has none */
+	role = json_string_value(json_object_get(json_object_get(obj, "approval"), "role"));
+	if (role != NULL && drv_role_parse(role, &need) != DRV_OK)
 		need = DRV_ROLE_ADMIN;
 	json_decref(obj);
 	if (drv_role_allows(drv_http_role(req), need))

@@ -130,12 +130,39 @@ static void set_state(struct deploy_engine *e, struct dep *d, const char *state,
 	d->dirty = true;
 }
 
-static json_t *approval_gate(const struct drv_plan_env *env, int64_t now)
+static int role_rank(const char *r)
 {
-	return json_pack("{s:i, s:s, s:b, s:I, s:I, s:[]}", "required", env->approvers, "role",
-	                 env->approver_role, "allow_self", env->allow_self, "timeout_ms",
-	                 (json_int_t)env->approval_timeout_ms, "deadline_ms",
-	                 (json_int_t)(now + env->approval_timeout_ms), "approvals");
+	return strcmp(r, "admin") == 0 ? 3 : strcmp(r, "approver") == 0 ? 2 : 1;
+}
+
+/* The approval d needs: its environment's and its plan's, the stricter of
+ * both (a plan can only add); NULL when none. */
+static json_t *approval_gate(const struct drv_plan_env *env, const struct drv_plan *p, int64_t now)
+{
+	int n = env != NULL ? env->approvers : 0;
+	const char *role = env != NULL && n > 0 ? env->approver_role : p->approver_role;
+	bool self = env != NULL && n > 0 ? env->allow_self : false;
+	int64_t timeout = env != NULL && n > 0 ? env->approval_timeout_ms : p->approval_timeout_ms;
+
+	if (n == 0 && p->approvers == 0)
+		return NULL;
+	if (p->approvers > 0) {
+		self = self && n > 0;
+		n = p->approvers > n ? p->approvers : n;
+		if (role_rank(p->approver_role) > role_rank(role))
+			role = p->approver_role;
+		if (p->approval_timeout_ms < timeout)
+			timeout = p->approval_timeout_ms;
+	}
+	return json_pack("{s:i, s:s, s:b, s:I, s:I, s:[]}", "required", n, "role", role,
+	                 "allow_self", self, "timeout_ms", (json_int_t)timeout, "deadline_ms",
+	                 (json_int_t)(now + timeout), "approvals");
+}
+
+/* Who asks for approval, for the reason: the environment, or "" (the plan). */
+static const char *asker(const struct drv_plan_env *env)
+{
+	return env != NULL && env->approvers > 0 ? env->name : "";
 }
 
 static void approval_reason(const json_t *a, const char *env, char *why, size_t cap)
@@ -143,8 +170,8 @@ static void approval_reason(const json_t *a, const char *env, char *why, size_t 
 	json_int_t need = json_integer_value(json_object_get(a, "required"));
 	size_t have = json_array_size(json_object_get(a, "approvals"));
 
-	snprintf(why, cap, "environment %s needs %lld approval%s (role %s): %zu given", env,
-	         (long long)need, need == 1 ? "" : "s",
+	snprintf(why, cap, "%s%s needs %lld approval%s (role %s): %zu given",
+	         env[0] ? "environment " : "the plan", env, (long long)need, need == 1 ? "" : "s",
 	         json_string_value(json_object_get(a, "role")), have);
 }
 
@@ -152,22 +179,21 @@ bool deploy_gate_init(struct deploy_engine *e, struct dep *d, bool window_overri
                       const struct deploy_busy *busy, int64_t now)
 {
 	const struct drv_plan_env *env = env_of(e, d);
-	json_t *gate = json_object();
+	json_t *gate = json_object(), *a;
 	char why[WHY_MAX];
 
 	if (gate == NULL || json_object_set_new(d->extra, "gate", gate) != 0)
 		return true; /* out of memory: no gate rather than none started */
 	if (window_override)
 		json_object_set_new(gate, "window_override", json_true());
-	if (env != NULL && env->approvers > 0) {
-		json_t *a = approval_gate(env, now);
-
+	a = approval_gate(env, d->plan, now);
+	if (a != NULL) {
 		json_object_set_new(gate, "approval", a);
-		approval_reason(a, env->name, why, sizeof(why));
+		approval_reason(a, asker(env), why, sizeof(why));
 		snprintf(d->row.state, sizeof(d->row.state), "awaiting_approval");
 		set_reason(d, why);
 		drv_info("deploy", "deployment awaits approval", "deployment=%s environment=%s",
-		         d->row.id, env->name);
+		         d->row.id, env != NULL ? env->name : "");
 		return false;
 	}
 	if (busy != NULL)
@@ -354,7 +380,7 @@ int deploy_gate_decide(struct deploy_engine *e, struct dep *d, const char *actor
 	             json_pack("{s:s, s:s, s:i, s:O}", "actor", actor, "comment", comment,
 	                       "approvals", (int)have, "required", json_object_get(a, "required")));
 	if ((json_int_t)have < json_integer_value(json_object_get(a, "required"))) {
-		approval_reason(a, d->plan->environment ? d->plan->environment : "", why, cap);
+		approval_reason(a, asker(env_of(e, d)), why, cap);
 		set_state(e, d, "awaiting_approval", why);
 		return DRV_OK;
 	}

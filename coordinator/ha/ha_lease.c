@@ -220,12 +220,18 @@ static void *lease_main(void *arg)
 	struct ha_lease *l = arg;
 	int64_t every = l->lease_ms / 3;
 
+	bool relisten = false;
+
 	do {
 		bool leader = false;
 		uint64_t epoch = 0;
 		int rc = ha_lease_try(l, &leader, &epoch);
 
+		/* a connection the engine had to reset has forgotten its LISTEN */
+		if (rc == DRV_OK && relisten)
+			relisten = drv_sql_exec(l->db, "LISTEN drover_lease") != DRV_OK;
 		if (rc != DRV_OK) {
+			relisten = true;
 			drv_warn("ha", "cannot reach the lease", "error=\"%s\"",
 			         drv_sql_errmsg(l->db));
 			/* without the database, lead no longer than the lease we hold */

@@ -290,6 +290,12 @@ struct drv_plan {
 	/* `queue: true`: a deployment a window, a freeze or a busy service would
 	 * refuse waits (state queued) and starts when allowed */
 	bool queue;
+	/* `approval: { approvers: N, role: R, timeout: D }`: the plan asks for
+	 * approval (with its environment's, the stricter of both);
+	 * approvers 0: not asked (docs/environments.md) */
+	int approvers;
+	char approver_role[16];
+	int64_t approval_timeout_ms;
 	bool has_budget; /* top-level failure.max_failed_hosts given */
 	struct drv_plan_amount max_failed_hosts;
 	struct drv_plan_hook *pre, *migrations, *post;

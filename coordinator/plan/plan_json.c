@@ -429,6 +429,10 @@ json_t *drv_plan_to_json(const struct drv_plan *p)
 		put(&b, o, "bake", jdur(p->bake_ms));
 	if (p->queue)
 		put(&b, o, "queue", json_true());
+	if (p->approvers > 0)
+		put(&b, o, "approval",
+		    json_pack("{s:i, s:s, s:o}", "approvers", p->approvers, "role",
+		              p->approver_role, "timeout", jdur(p->approval_timeout_ms)));
 	if (p->has_budget)
 		put(&b, o, "failure",
 		    json_pack("{so}", "max_failed_hosts", jamount(p->max_failed_hosts)));

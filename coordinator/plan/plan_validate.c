@@ -496,11 +496,48 @@ static void read_queue(struct vctx *c, const json_t *root, struct drv_plan *p)
 	p->queue = json_is_true(q);
 }
 
+/* approval: { approvers: 1..10, role: deployer|approver|admin, timeout: D }:
+ * a plan may ask for approval; it can only add to its environment's. */
+static void read_approval(struct vctx *c, const json_t *root, struct drv_plan *p)
+{
+	static const char *const keys[] = {"approvers", "role", "timeout", NULL};
+	const json_t *a = json_object_get(root, "approval"), *n;
+	const char *role;
+
+	if (a == NULL)
+		return;
+	if (!json_is_object(a)) {
+		plan_verr(c, "approval", "must be a mapping: approvers, role, timeout");
+		return;
+	}
+	plan_check_keys(c, a, "approval", keys);
+	n = json_object_get(a, "approvers");
+	p->approvers = 1;
+	if (n != NULL &&
+	    (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > 10))
+		plan_verr(c, "approval.approvers", "must be 1 to 10");
+	else if (n != NULL)
+		p->approvers = (int)json_integer_value(n);
+	role = json_string_value(json_object_get(a, "role"));
+	snprintf(p->approver_role, sizeof(p->approver_role), "approver");
+	if (json_object_get(a, "role") != NULL &&
+	    (role == NULL || (strcmp(role, "deployer") != 0 && strcmp(role, "approver") != 0 &&
+	                      strcmp(role, "admin") != 0)))
+		plan_verr(c, "approval.role", "must be deployer, approver or admin");
+	else if (role != NULL)
+		snprintf(p->approver_role, sizeof(p->approver_role), "%s", role);
+	p->approval_timeout_ms = 24 * 3600 * 1000LL;
+	plan_read_duration(c, a, "approval", "timeout", &p->approval_timeout_ms);
+	if (p->approval_timeout_ms < 1000 || p->approval_timeout_ms > 30 * 86400000LL)
+		plan_verr(c, "approval.timeout", "must be from 1s to 168h");
+}
+
 static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
-	static const char *const keys[] = {
-	        "deployment", "version", "environment", "vars",   "defaults", "failure", "pre",
-	        "migrations", "tiers",   "post",        "notify", "bake",     "queue",   NULL};
+	static const char *const keys[] = {"deployment", "version",  "environment", "vars",
+	                                   "defaults",   "failure",  "pre",         "migrations",
+	                                   "tiers",      "post",     "notify",      "bake",
+	                                   "queue",      "approval", NULL};
 
 	plan_check_keys(c, root, "", keys);
 	if (plan_read_name(c, root, "", "deployment", &p->deployment) == 0)
@@ -519,6 +556,7 @@ static void read_top(struct vctx *c, const json_t *root, struct drv_plan *p)
 	read_budget(c, root, p);
 	plan_read_duration(c, root, "", "bake", &p->bake_ms);
 	read_queue(c, root, p);
+	read_approval(c, root, p);
 	read_hooks(c, root, "pre", 0, &p->pre, &p->n_pre);
 	read_hooks(c, root, "migrations", 1, &p->migrations, &p->n_migrations);
 	read_hooks(c, root, "post", 0, &p->post, &p->n_post);

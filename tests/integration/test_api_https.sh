@@ -63,4 +63,12 @@ sed -i -E "s|^( *)force_role:.*|\1force_role: leader|" "$TMP/group.yaml"
 "$DROVERD" --config "$TMP/group.yaml" --check >"$TMP/check.out" 2>&1 &&
 	fail "--check accepted a group node with plain HTTP beyond loopback"
 grep -q "only over HTTPS" "$TMP/check.out" || fail "--check: $(cat "$TMP/check.out")"
+# the same for a node on the shared PostgreSQL store (no role fixed)
+sed -i -E "s|^( *)force_role:.*|\1# force_role:|" "$TMP/group.yaml"
+sed -i -E "s|^( *)(# )?dsn:.*|\1dsn: \"host=/nonexistent dbname=drover\"|" "$TMP/group.yaml"
+grep -q 'dsn: "host=' "$TMP/group.yaml" || fail "cannot set store.postgres.dsn"
+chmod 600 "$TMP/group.yaml"
+"$DROVERD" --config "$TMP/group.yaml" --check >"$TMP/check.out" 2>&1 &&
+	fail "--check accepted a PostgreSQL node with plain HTTP beyond loopback"
+grep -q "only over HTTPS" "$TMP/check.out" || fail "--check (postgres): $(cat "$TMP/check.out")"
 ok "a node of an HA group may not serve plain HTTP beyond loopback"

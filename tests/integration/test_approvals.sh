@@ -224,6 +224,30 @@ wait_for 30 dep_state_is "$HURRY" aborted || fail "$HURRY: $(dep_get "$HURRY" '{
 reason_has "$HURRY" "not approved within 3s" || fail "timeout reason: $(dep_get "$HURRY" .reason)"
 ok "hurry (timeout 3s): $HURRY aborted, $(dep_get "$HURRY" .reason)"
 
+# A plan may ask for approval itself (staging asks for none).
+plan "$TMP/asks.yaml" asks 2.0.0 "$STAGE_PORT" "approval: { approvers: 1, timeout: 1h }"
+code=$(post "$DEV" "$TMP/asks.yaml" "env=staging" "$TMP/asks.json")
+ASKS=$(jq -r .id "$TMP/asks.json")
+[[ $code == 201 && $(jq -r .state "$TMP/asks.json") == awaiting_approval &&
+	$(jq -r .reason "$TMP/asks.json") == "the plan needs 1 approval (role approver): 0 given" ]] ||
+	fail "a plan asking for approval: $code $(cat "$TMP/asks.json")"
+code=$(decide "$BOB" "$ASKS" approve "fine" "$TMP/asks-ok.json")
+[[ $code == 200 ]] || fail "approving $ASKS: $code $(cat "$TMP/asks-ok.json")"
+wait_for 60 dep_state_is "$ASKS" succeeded || fail "$ASKS: $(dep_get "$ASKS" '{state,reason}')"
+[[ $(svc_version alpha) == stage-2.0.0 ]] || fail "staging /version: $(svc_version alpha)"
+ok "a plan with approval: { approvers: 1 } to staging (no approval of its own) waited; bob approved; it ran"
+# With its environment's: the stricter of both (production: 2 approvers, approver).
+plan "$TMP/stricter.yaml" web 3.0.0 "$PROD_PORT" "approval: { approvers: 1, role: admin, timeout: 30m }"
+code=$(post "$DEV" "$TMP/stricter.yaml" "env=production" "$TMP/stricter.json")
+STRICT=$(jq -r .id "$TMP/stricter.json")
+[[ $code == 201 && $(jq -c '.approval | [.required, .role, .timeout_ms]' "$TMP/stricter.json") == '[2,"admin",1800000]' ]] ||
+	fail "plan and environment: $code $(jq -c .approval "$TMP/stricter.json")"
+code=$(decide "$BOB" "$STRICT" approve "" "$TMP/strict-bob.json")
+[[ $code == 403 ]] || fail "an approver on an approval that asks for admin: $code"
+code=$(decide "$ADMIN_TOKEN" "$STRICT" deny "cleanup" "$TMP/strict-deny.json")
+[[ $code == 200 && $(dep_get "$STRICT" .state) == aborted ]] || fail "admin deny: $code"
+ok "plan (1, admin, 30m) with production (2, approver, 1h): needs 2, role admin, 30m; an approver is refused (403)"
+
 # ---- 4. environments over the API and the CLI ----
 curl -sS --max-time 10 -H "Authorization: Bearer $DEV" "$DROVER_ADDR/v1/environments" >"$TMP/envs.json"
 [[ $(jq -r '[.environments[].name] | join(",")' "$TMP/envs.json") == production,hurry,staging,office ]] ||

@@ -16,6 +16,8 @@
 #     addresses closed).
 #  3. SIGTERM of the leader c hands the lease over at once (NOTIFY): b leads
 #     again without waiting out the lease.
+#  4. PostgreSQL restarted in the middle of a deployment: the nodes reconnect
+#     and the deployment finishes (never stuck).
 TEST_NAME=ha_failover
 source "$(dirname "${BASH_SOURCE[0]}")/deploy_lib.sh"
 # shellcheck source=../lib/pg.sh
@@ -139,3 +141,14 @@ unset "PIDS[coord-c]"
 ((t_hand < LEASE_S * 1000)) || fail "handover took ${t_hand} ms: the lease was waited out"
 wait_for 30 healthy || fail "node b does not serve after the handover"
 ok "SIGTERM of node c: node b leads after ${t_hand} ms (no lease wait), epoch 4"
+
+# 4. PostgreSQL restarted in the middle of a deployment.
+plan_rolling "$TMP/v1b.yaml" 1.0.0 2500
+"$CLI" deploy --json "$TMP/v1b.yaml" >"$TMP/v1b.json" || fail "deploy 1.0.0 again"
+DEP=$(jq -r .id "$TMP/v1b.json")
+wait_for 60 edge_started || fail "edge tier of $DEP never started: $(dep_get "$DEP" '{state,reason}')"
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w restart >/dev/null 2>&1 || fail "cannot restart PostgreSQL"
+ok "PostgreSQL restarted while $DEP runs its second tier"
+wait_for 90 dep_state_is "$DEP" succeeded || fail "$DEP after the restart of PostgreSQL: $(dep_get "$DEP" '{state,reason}')"
+all_on 1.0.0 || fail "after the restart of PostgreSQL not every service runs 1.0.0"
+ok "the nodes reconnected and $DEP succeeded, every host on 1.0.0"
