@@ -31,9 +31,9 @@ BUILD_PKGS := cmake make gcc clang libclang-rt-14-dev pkg-config \
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev \
 	libsqlite3-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
 	libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format libssl-dev \
-	dpkg-dev file libsystemd-dev
+	dpkg-dev file libsystemd-dev libpq-dev
 # Packages the tests and the demo drive for real.
-TEST_PKGS := sqlite3 curl jq openssl prometheus prometheus-alertmanager binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
+TEST_PKGS := sqlite3 postgresql curl jq openssl prometheus prometheus-alertmanager binutils libc6-dev ca-certificates iproute2 iptables zstd valgrind \
 	docker-registry skopeo umoci podman runc catatonit haproxy \
 	systemd systemd-container mmdebstrap lintian shellcheck man-db groff-base openssl gdb \
 	chromium nodejs npm

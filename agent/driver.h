@@ -86,6 +86,9 @@ struct driver_ops {
 	/* After an agent restart: take over an instance that should be running
 	 * (re-adopt it, or start it again if it is gone). */
 	int (*adopt)(void *state, const struct driver_instance *in, char *err, size_t err_size);
+	/* on_config: reload (may be NULL: the driver restarts instead): the
+	 * running instance in->name takes in->spec's files and gets SIGHUP. */
+	int (*reload)(void *state, const struct driver_instance *in, char *err, size_t err_size);
 	/* Called every ~200 ms by the supervisor thread (may be NULL). */
 	void (*tick)(void *state);
 	/* Forget images of the driver's own store that no release in `digests`

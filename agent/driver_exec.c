@@ -684,6 +684,43 @@ static int adopt(void *state, const struct driver_instance *in, char *err, size_
 	return rc;
 }
 
+/* on_config: reload: the running process keeps running; its release gets
+ * the new spec's files and the process a SIGHUP. A restart later (crash,
+ * re-adoption) starts it with the new spec. */
+static int reload(void *state, const struct driver_instance *in, char *err, size_t size)
+{
+	struct exec_state *x = state;
+	Drover__ServiceSpec *spec = copy_spec(in->spec);
+	struct privs pv;
+	struct sup *s;
+	int rc;
+
+	if (spec == NULL)
+		return DRV_ENOMEM;
+	pthread_mutex_lock(&x->lock);
+	s = find(x, in->name);
+	if (s == NULL || s->pid <= 0 || !s->want) {
+		pthread_mutex_unlock(&x->lock);
+		drover__service_spec__free_unpacked(spec, NULL);
+		return snprintf(err, size, "%s is not running", in->name), DRV_ESTATE;
+	}
+	drover__service_spec__free_unpacked(s->spec, NULL);
+	s->spec = spec;
+	rc = service_privs(s, &pv, err, size);
+	if (rc == DRV_OK)
+		rc = relprep_secure(s->release_dir, s->spec, &pv, err, size);
+	if (rc == DRV_OK && kill(s->pid, SIGHUP) != 0) {
+		snprintf(err, size, "%s: SIGHUP to pid %d: %s", s->name, (int)s->pid,
+		         strerror(errno));
+		rc = DRV_ESYS;
+	}
+	if (rc == DRV_OK)
+		drv_info("exec", "service reloaded", "instance=%s pid=%d version=%s", s->name,
+		         (int)s->pid, s->spec->version);
+	pthread_mutex_unlock(&x->lock);
+	return rc;
+}
+
 const struct driver_ops driver_exec_ops = {
         .name = "exec",
         .init = init,
@@ -693,5 +730,6 @@ const struct driver_ops driver_exec_ops = {
         .stop = stop,
         .status = status,
         .adopt = adopt,
+        .reload = reload,
         .tick = tick,
 };

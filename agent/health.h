@@ -35,6 +35,15 @@ struct health_kind_ops {
 };
 
 extern const struct health_kind_ops health_http_ops;
+
+/* What an HTTP health check reads of an answer: headers and body. */
+#define HTTP_ANSWER_MAX (64 * 1024 + 8192)
+/* Pure: the status of an HTTP/1.x answer (buf need not be terminated) and
+ * where its body starts (len when the headers do not end in buf).
+ * DRV_EDECODE if buf does not start with a valid status line. */
+int health_http_parse(const char *buf, size_t len, unsigned *status, size_t *body_off);
+/* Pure: the headers ended and as much body as their Content-Length says. */
+bool health_http_complete(const char *buf, size_t len);
 extern const struct health_kind_ops health_tcp_ops;
 extern const struct health_kind_ops health_exec_ops;
 

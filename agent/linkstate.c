@@ -101,6 +101,16 @@ int linkstate_parse(const char *buf, size_t len, struct linkstate *out)
 	return rc;
 }
 
+int linkstate_epoch_seen(struct linkstate *st, uint64_t epoch)
+{
+	if (epoch < st->epoch)
+		return DRV_ESTALE;
+	if (epoch == st->epoch)
+		return DRV_OK;
+	st->epoch = epoch;
+	return DRV_EEXIST;
+}
+
 int linkstate_load(const char *path, struct linkstate *out)
 {
 	char *buf;

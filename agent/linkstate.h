@@ -47,6 +47,11 @@ struct linkstate {
 	struct linkstate_step steps[LINKSTATE_STEPS_MAX];
 };
 
+/* A coordinator message's HA epoch against st->epoch: DRV_ESTALE if lower
+ * (refuse it); DRV_OK if equal; DRV_EEXIST if higher, after raising
+ * st->epoch (the caller saves the state before acting on the message). */
+int linkstate_epoch_seen(struct linkstate *st, uint64_t epoch);
+
 /* A missing file is a fresh state (DRV_OK, all zero). */
 int linkstate_load(const char *path, struct linkstate *out);
 /* The decoder behind linkstate_load (fuzzed). */

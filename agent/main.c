@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "fetch_helper.h"
 #include "run_step.h"
+#include "unpack_helper.h"
 
 static const char usage[] =
         "usage: drover-agent init --dir DIR --coordinator URL --coordinator-key FILE\n"
@@ -26,6 +27,7 @@ static const struct drv_cmd cmd_table[] = {
 	{"init", agent_cmd_init},
 	{"run-step", run_step_main},
 	{"fetch", fetch_helper_main},
+	{"unpack-layer", unpack_helper_main},
 };
 /* clang-format on */
 

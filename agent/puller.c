@@ -27,6 +27,7 @@
 #include "oci.h"
 #include "oci_manifest.h"
 #include "unpack.h"
+#include "unpack_helper.h"
 
 #define BLOB_WRITE_BUF (1u << 20)
 
@@ -695,7 +696,9 @@ static int unpack_layers(struct puller *p, const struct drv_oci_manifest *m, int
 		if (fd < 0)
 			return ferr(err, size, "layer %s: %s", dg, strerror(errno)), DRV_ESYS;
 		char uerr[512];
-		rc = unpack_layer_fd(fd, root_fd, &us, uerr, sizeof(uerr));
+		rc = p->fetch_exe != NULL /* out of the agent's process (unpack_helper.h) */
+		             ? unpack_helper_run(p->fetch_exe, fd, root_fd, &us, uerr, sizeof(uerr))
+		             : unpack_layer_fd(fd, root_fd, &us, uerr, sizeof(uerr));
 		close(fd);
 		if (rc != DRV_OK)
 			ferr(err, size, "layer %zu (%.19s): %s", i + 1, dg, uerr);

@@ -653,6 +653,94 @@ static int start_new(struct runtime *rt, const Drover__Instruction *ins, const c
 	return start_gated(rt, ins, &in, o);
 }
 
+/* A spec with what a reload may change cleared: files, version and the
+ * DROVER_FLAG_* variables (a reloaded process keeps the values of its
+ * start; the flags file has the new ones). NULL when out of memory. */
+static uint8_t *config_free_bytes(const Drover__ServiceSpec *s, size_t *len)
+{
+	Drover__ServiceSpec c = *s;
+	Drover__KeyValue **env = calloc(s->n_env + 1, sizeof(*env));
+	uint8_t *buf = NULL;
+	size_t n = 0;
+
+	if (env == NULL)
+		return NULL;
+	for (size_t i = 0; i < s->n_env; i++) {
+		if (strncmp(s->env[i]->key, "DROVER_FLAG_", 12) != 0)
+			env[n++] = s->env[i];
+	}
+	c.env = env;
+	c.n_env = n;
+	c.files = NULL;
+	c.n_files = 0;
+	c.version = (char *)"";
+	*len = drover__service_spec__get_packed_size(&c);
+	buf = malloc(*len + 1);
+	if (buf != NULL)
+		drover__service_spec__pack(&c, buf);
+	free(env);
+	return buf;
+}
+
+/* Does s differ from the running cur only in what a reload applies? */
+static bool config_only(const struct state_release *cur, const Drover__ServiceSpec *s)
+{
+	size_t a = 0, b = 0;
+	uint8_t *x, *y;
+	bool same;
+
+	if (!s->reload_on_config || ops_of(s)->reload == NULL || cur->spec == NULL ||
+	    strcmp(cur->digest, s->image->digest) != 0)
+		return false;
+	x = config_free_bytes(cur->spec, &a);
+	y = config_free_bytes(s, &b);
+	same = x != NULL && y != NULL && a == b && memcmp(x, y, a) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
+/* on_config: reload: the new release is the running process with new
+ * files and a SIGHUP; the previous release (same instance) is kept for a
+ * rollback, which restarts it with its own files. Health-gated afresh: the
+ * monitor starts over, so a config that breaks the service fails the gate. */
+static int reload_config(struct runtime *rt, const Drover__Instruction *ins,
+                         const struct state_release *cur, struct step_outcome *o)
+{
+	const Drover__ServiceSpec *s = ins->service;
+	struct driver_instance in;
+	char err[1024] = "";
+	int64_t took = 0;
+	int rc;
+
+	spec_instance(s, cur->root, &in);
+	struct state_release nr = {.service = s->name,
+	                           .digest = s->image->digest,
+	                           .version = s->version,
+	                           .slot = (char *)in.slot,
+	                           .root = cur->root,
+	                           .port = s->port,
+	                           .want_running = true,
+	                           .spec = (Drover__ServiceSpec *)s};
+	rc = state_release_shift(rt->st, &nr);
+	if (rc == DRV_OK)
+		rc = state_release_set_want(rt->st, s->name, ROLE_PREVIOUS, false);
+	if (rc != DRV_OK)
+		return rc;
+	mon_stop(rt, in.name);
+	rc = ops_of(s)->reload(dstate_of(rt, s), &in, err, sizeof(err));
+	if (rc != DRV_OK)
+		return step_fail(o, "reload of %s %s failed: %s", in.name, s->version,
+		                 err[0] ? err : drv_strerror(rc));
+	mon_start(rt, &in);
+	rc = gate(rt, &in, ins->step_deadline_ms, &took, o);
+	if (rc == DRV_OK && !o->message[0])
+		step_ok(o,
+		        "%s %s: configuration reloaded (SIGHUP, no restart), healthy after %lld ms",
+		        in.name, s->version, (long long)took);
+	return rc;
+}
+
 int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct step_outcome *o)
 {
 	const Drover__ServiceSpec *s = ins->service;
@@ -678,7 +766,14 @@ int runtime_start(struct runtime *rt, const Drover__Instruction *ins, struct ste
 		                 err[0] ? err : drv_strerror(rc));
 	if (state_release_get(rt->st, s->name, ROLE_CURRENT, &cur) == DRV_OK) {
 		bool same = same_release(&cur, s);
-		bool running = same && rel_status(rt, &cur, &ds) == DRIVER_RUNNING;
+		bool running = rel_status(rt, &cur, &ds) == DRIVER_RUNNING;
+
+		if (running && !same && config_only(&cur, s)) {
+			rc = reload_config(rt, ins, &cur, o);
+			state_release_clear(&cur);
+			free(dir);
+			return rc;
+		}
 		state_release_clear(&cur);
 		if (same && !running) {
 			/* this START again (resumed after an agent restart): its

@@ -222,14 +222,16 @@ static int check_epoch(struct uplink *u, const Drover__Envelope *env)
 {
 	int rc = DRV_OK;
 
+	uint64_t was;
+
 	pthread_mutex_lock(&u->mu);
-	if (env->epoch < u->st->epoch) {
-		rc = DRV_ESTALE;
-	} else if (env->epoch > u->st->epoch) {
+	was = u->st->epoch;
+	rc = linkstate_epoch_seen(u->st, env->epoch);
+	if (rc == DRV_EEXIST) {
 		drv_info("uplink", "new leader epoch", "epoch=%" PRIu64 " was=%" PRIu64 " url=%s",
-		         env->epoch, u->st->epoch, cur_node(u)->url);
-		u->st->epoch = env->epoch;
+		         env->epoch, was, cur_node(u)->url);
 		save_locked(u);
+		rc = DRV_OK;
 	}
 	pthread_mutex_unlock(&u->mu);
 	return rc;
@@ -1121,7 +1123,8 @@ static int dial(struct uplink *u, struct node *n)
  * Pipe events of a node's socket (NNG's threads). With several nodes, the
  * loss of the session node's connection ends the request in flight at once:
  * NNG would resend it only on a new connection to that same node, which a
- * dead leader never accepts again.
+ * dead leader never accepts again. Likewise a connection to another node
+ * ends a wait on a session node that has none.
  */
 static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -1131,6 +1134,10 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)p;
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		atomic_fetch_add(&n->pipes, 1);
+		/* a node came up while the session waits on one that is down:
+		 * stop waiting there (the poll thread moves to the live one) */
+		if (u->n_nodes > 1 && cur_node(u) != n && atomic_load(&cur_node(u)->pipes) == 0)
+			nng_aio_cancel(u->poll_aio);
 		return;
 	}
 	if (atomic_fetch_sub(&n->pipes, 1) <= 0)

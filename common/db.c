@@ -102,7 +102,7 @@ int drv_db_open(const char *path, const char *const *migrations, size_t n_migrat
 	 * commits the peer was already told about (docs/security.md). */
 	rc = drv_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 	                     " PRAGMA foreign_keys=ON;");
-	if (rc == DRV_OK)
+	if (rc == DRV_OK && migrations != NULL)
 		rc = migrate(db, migrations, n_migrations);
 	if (rc != DRV_OK) {
 		sqlite3_close(db);

@@ -28,6 +28,7 @@ static const struct {
         [DRV_ENODIGEST] = {"no-digest", "image is not pinned by digest"},
         [DRV_ESYS] = {"system", "system call failed"},
         [DRV_ECANCELED] = {"cancelled", "cancelled"},
+        [DRV_EFENCED] = {"fenced", "fenced: another node holds the leader lease"},
         [DRV_ENOTLEADER] = {"not-leader", "this node is not the leader of its group"},
         [DRV_ESTALE] = {"stale-epoch", "from a lower epoch than one already seen"},
 };

@@ -32,6 +32,7 @@ enum drv_err {
 	DRV_ENODIGEST,   /* image reference not pinned by digest */
 	DRV_ESYS,        /* a system call failed (errno tells more) */
 	DRV_ECANCELED,   /* stopped on request (the daemon is stopping, the step cancelled) */
+	DRV_EFENCED,     /* refused: this node no longer holds the leader lease */
 	DRV_ENOTLEADER,  /* this node of an HA group follows: ask the leader */
 	DRV_ESTALE,      /* from a lower epoch than one already seen (fenced) */
 	DRV_ERR_COUNT

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
+#include "sqldb.h"
 #include "dconf.h"
 #include "err.h"
 #include "schema.h"
@@ -65,16 +65,20 @@ static int config_db(const char *config, char *path, size_t size)
 		drv_cfg_diag_print(&diag);
 		return DRV_EINVAL;
 	}
-	snprintf(path, size, "%s", conf.database);
+	/* an HA group's tokens live in its PostgreSQL store */
+	if (conf.pg_dsn[0] != '\0')
+		snprintf(path, size, "%s%s", DRV_SQL_PG_PREFIX, conf.pg_dsn);
+	else
+		snprintf(path, size, "%s", conf.database);
 	dconf_free(&conf);
 	return DRV_OK;
 }
 
-static int open_db(const struct token_opts *o, sqlite3 **db)
+static int open_db(const struct token_opts *o, struct drv_sql **db)
 {
 	char path[4096];
 	size_t n;
-	const char *const *mig = drv_schema_migrations(&n);
+	const struct drv_sql_migration *mig = drv_schema_migrations(&n);
 
 	if (o->db) {
 		snprintf(path, sizeof(path), "%s", o->db);
@@ -84,14 +88,14 @@ static int open_db(const struct token_opts *o, sqlite3 **db)
 	} else {
 		snprintf(path, sizeof(path), "%s", DRV_COORD_DEFAULT_DB);
 	}
-	if (drv_db_open(path, mig, n, db) != DRV_OK) {
+	if (drv_sql_open(path, mig, n, db) != DRV_OK) {
 		fprintf(stderr, "droverd token: cannot open the database %s\n", path);
 		return DRV_EDB;
 	}
 	return DRV_OK;
 }
 
-static int do_create(sqlite3 *db, const struct token_opts *o)
+static int do_create(struct drv_sql *db, const struct token_opts *o)
 {
 	char token[DRV_TOKEN_TEXT_LEN + 1];
 	enum drv_role role;
@@ -128,7 +132,7 @@ static int do_create(sqlite3 *db, const struct token_opts *o)
 	return 0;
 }
 
-static int do_revoke(sqlite3 *db, const char *name)
+static int do_revoke(struct drv_sql *db, const char *name)
 {
 	int rc = drv_token_revoke(db, name);
 
@@ -144,7 +148,7 @@ static int do_revoke(sqlite3 *db, const char *name)
 	return 0;
 }
 
-static int do_list(sqlite3 *db, int json)
+static int do_list(struct drv_sql *db, int json)
 {
 	json_t *arr, *t;
 	size_t i;
@@ -174,7 +178,7 @@ int drv_cmd_token(int argc, char **argv)
 {
 	struct token_opts o = {0};
 	const char *verb = argc > 1 ? argv[1] : NULL;
-	sqlite3 *db;
+	struct drv_sql *db;
 	int rc;
 
 	if (!verb || strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
@@ -202,6 +206,6 @@ int drv_cmd_token(int argc, char **argv)
 		rc = do_revoke(db, argv[1 + optind]);
 	else
 		rc = do_list(db, o.json);
-	drv_db_close(db);
+	drv_sql_close(db);
 	return rc;
 }

@@ -8,6 +8,7 @@
  */
 #include <nng/nng.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@
 #include "clock.h"
 #include "commands.h"
 #include "core.h"
-#include "db.h"
+#include "sqldb.h"
 #include "dconf.h"
 #include "deploy_api.h"
 #include "deploy_engine.h"
@@ -34,6 +35,7 @@
 #include "serve.h"
 #include "events_api.h"
 #include "ha.h"
+#include "ha_lease.h"
 #include "http_server.h"
 #include "keys.h"
 #include "link.h"
@@ -55,9 +57,10 @@ struct droverd {
 	struct droverd_conf conf;
 	struct drv_keypair key;
 	struct store *store;
-	sqlite3 *api_db, *events_db; /* connections of their own (WAL: no waiting on the core) */
-	sqlite3 *deploy_db;          /* the deployment engine's */
-	sqlite3 *retention_db;       /* retention's (deletes in short transactions) */
+	struct drv_sql *api_db,
+	        *events_db;           /* connections of their own (WAL: no waiting on the core) */
+	struct drv_sql *deploy_db;    /* the deployment engine's */
+	struct drv_sql *retention_db; /* retention's (deletes in short transactions) */
 	struct drv_metric *rows, *pruned;
 	struct drv_storage *storage; /* is the state directory writable? */
 	int64_t next_retention_mono;
@@ -70,6 +73,9 @@ struct droverd {
 	struct link *link;
 	struct drv_http_server *http;
 	struct drv_linkstats_file stats;
+	char *target;           /* sqldb.h: the SQLite file or "pg:DSN" */
+	struct ha_lease *lease; /* NULL: alone on SQLite, always the leader */
+	atomic_bool lost;       /* the lease went to another node while we led */
 };
 
 static int retention_metrics(struct droverd *d);
@@ -232,6 +238,7 @@ static int start_engine(struct droverd *d)
 	                                  .events = d->events,
 	                                  .balancers = &d->conf.balancers,
 	                                  .prometheus = &d->conf.prometheus,
+	                                  .environments = &d->conf.environments,
 	                                  .outbound_allow = &d->conf.outbound_allow};
 	int rc = notify_new(&nc, &d->notifier);
 
@@ -319,18 +326,26 @@ static int start(struct droverd *d)
 	        .max_contexts = (size_t)d->conf.max_contexts,
 	};
 	size_t n;
-	const char *const *mig = drv_schema_migrations(&n);
+	const struct drv_sql_migration *mig = drv_schema_migrations(&n);
 	int rc;
 
-	rc = store_open(d->conf.database, &d->store);
+	rc = store_open(d->target, &d->store);
 	if (rc == DRV_OK)
-		rc = drv_db_open(d->conf.database, mig, n, &d->api_db);
+		rc = drv_sql_open(d->target, mig, n, &d->api_db);
 	if (rc == DRV_OK)
-		rc = drv_db_open(d->conf.database, mig, n, &d->deploy_db);
+		rc = drv_sql_open(d->target, mig, n, &d->deploy_db);
 	if (rc == DRV_OK)
-		rc = drv_db_open(d->conf.database, mig, n, &d->events_db);
+		rc = drv_sql_open(d->target, mig, n, &d->events_db);
 	if (rc == DRV_OK)
-		rc = drv_db_open(d->conf.database, mig, n, &d->retention_db);
+		rc = drv_sql_open(d->target, mig, n, &d->retention_db);
+	if (rc == DRV_OK && d->lease != NULL) {
+		/* every write of the leader checks, at its commit, that it still leads */
+		ha_lease_fence_on(d->lease, store_db(d->store));
+		ha_lease_fence_on(d->lease, d->api_db);
+		ha_lease_fence_on(d->lease, d->deploy_db);
+		ha_lease_fence_on(d->lease, d->events_db);
+		ha_lease_fence_on(d->lease, d->retention_db);
+	}
 	if (rc == DRV_OK)
 		rc = drv_events_new(d->events_db, keepalive_ms(&d->conf), &d->events);
 	if (rc == DRV_OK)
@@ -359,6 +374,10 @@ static void stop(struct droverd *d)
 	struct drv_watchdog *w = NULL;
 	int link_rc;
 
+	/* A graceful stop hands the lease over at once; from here on this node's
+	 * writes are fenced off, and the next leader resumes from what is saved. */
+	if (d->lease != NULL && !atomic_load(&d->lost))
+		ha_lease_release(d->lease);
 	drv_watchdog_start(STOP_DEADLINE_MS, "stopping the API", 0, &w);
 	drv_http_server_free(d->http); /* first: handlers use the core */
 	drv_watchdog_phase(w, "closing the link (NNG)");
@@ -370,12 +389,13 @@ static void stop(struct droverd *d)
 	drv_watchdog_phase(w, "closing the database");
 	core_free(d->core);
 	drv_events_free(d->events); /* last of its users gone */
-	drv_db_close(d->events_db);
-	drv_db_close(d->api_db);
-	drv_db_close(d->deploy_db);
-	drv_db_close(d->retention_db);
+	drv_sql_close(d->events_db);
+	drv_sql_close(d->api_db);
+	drv_sql_close(d->deploy_db);
+	drv_sql_close(d->retention_db);
 	drv_storage_free(d->storage);
 	store_close(d->store);
+	ha_lease_free(d->lease);
 	drv_keypair_wipe(&d->key);
 	if (link_rc == DRV_OK) /* else NNG still holds the socket: exit frees it */
 		nng_fini();
@@ -448,6 +468,92 @@ static void tick(void *arg)
 	retention_tick(d);
 }
 
+/* ---- high availability (ha/ha_lease.h, docs/ha.md) ---- */
+
+static int pick_target(struct droverd *d)
+{
+	const char *base = d->conf.pg_dsn[0] != '\0' ? d->conf.pg_dsn : d->conf.database;
+	size_t n = strlen(base) + sizeof(DRV_SQL_PG_PREFIX);
+
+	d->target = malloc(n);
+	if (d->target == NULL)
+		return DRV_ENOMEM;
+	snprintf(d->target, n, "%s%s", d->conf.pg_dsn[0] != '\0' ? DRV_SQL_PG_PREFIX : "", base);
+	return DRV_OK;
+}
+
+/* The lease went elsewhere (this node was paused, or cut off from the
+ * database): stop serving; droverd_cmd_run starts again as a follower. */
+static void on_leadership(void *arg, bool leader, uint64_t epoch)
+{
+	struct droverd *d = arg;
+
+	(void)epoch;
+	if (!leader && !atomic_exchange(&d->lost, true)) {
+		drv_error("droverd", "leadership lost: stopping to rejoin the group as a follower",
+		          "node=%s", d->conf.ha_node ? d->conf.ha_node : "");
+		kill(getpid(), SIGTERM);
+	}
+}
+
+/* A node of an HA group follows until it holds the lease. DRV_ECANCELED:
+ * stopped (SIGTERM, SIGINT) while following. */
+static int ha_follow(struct droverd *d, const sigset_t *set)
+{
+	char host[HA_NODE_MAX + 1] = "droverd";
+	size_t n;
+	struct ha_lease_config c = {.target = d->target,
+	                            .url = d->conf.ha_url,
+	                            .lease_ms = d->conf.ha_lease_ms,
+	                            .mig = drv_schema_migrations(&n)};
+	struct timespec zero = {0, 0};
+	int rc, sig;
+
+	c.n_mig = n;
+	drv_ha_set_grouped(true); /* the link seals the epoch into envelopes */
+	if (d->conf.ha_node == NULL)
+		gethostname(host, sizeof(host) - 1);
+	c.node = d->conf.ha_node != NULL ? d->conf.ha_node : host;
+	rc = ha_lease_new(&c, &d->lease);
+	if (rc == DRV_OK)
+		rc = ha_lease_start(d->lease);
+	if (rc != DRV_OK)
+		return rc;
+	drv_info("droverd", "following: waiting for the leader lease", "node=%s lease_ms=%lld",
+	         c.node, (long long)c.lease_ms);
+	drv_sd_notify("READY=1\nSTATUS=following");
+	while (!ha_lease_wait_leader(d->lease, 250)) {
+		sig = sigtimedwait(set, NULL, &zero);
+		if (sig == SIGTERM || sig == SIGINT)
+			return DRV_ECANCELED;
+	}
+	return drv_ha_watch(on_leadership, d);
+}
+
+/* Start again from the beginning, as a follower: the process image is
+ * replaced, so nothing of the lost term (threads, sockets, state) remains. */
+static void rejoin(void)
+{
+	char buf[8192], *argv[64];
+	ssize_t len;
+	size_t n = 0;
+	FILE *f = fopen("/proc/self/cmdline", "r");
+
+	if (f == NULL)
+		return;
+	len = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	if (len <= 0)
+		return;
+	buf[len] = '\0';
+	for (char *p = buf; p < buf + len && n < 63; p += strlen(p) + 1)
+		argv[n++] = p;
+	argv[n] = NULL;
+	drv_info("droverd", "rejoining the group as a follower");
+	drv_log_close();
+	execv("/proc/self/exe", argv);
+}
+
 int droverd_cmd_run(const char *config, int check)
 {
 	struct droverd d = {0};
@@ -472,6 +578,10 @@ int droverd_cmd_run(const char *config, int check)
 	if (rc == DRV_OK)
 		raise_nofile(&d.conf);
 	if (rc == DRV_OK)
+		rc = pick_target(&d);
+	if (rc == DRV_OK && d.conf.pg_dsn[0] != '\0')
+		rc = ha_follow(&d, &set);
+	if (rc == DRV_OK)
 		rc = start(&d);
 	if (rc == DRV_OK) {
 		drv_info("droverd", "started", "version=%s key=%s", DROVER_VERSION, d.key.id);
@@ -483,13 +593,16 @@ int droverd_cmd_run(const char *config, int check)
 		                              .arg = &d},
 		          &set);
 		drv_sd_notify("STOPPING=1");
-	} else {
+	} else if (rc != DRV_ECANCELED) {
 		drv_error("droverd", "cannot start", "error=%s", drv_errname(rc));
 	}
 	stop(&d);
 	drv_linkstats_write_changed(&d.stats, d.conf.stats_file);
 	drv_info("droverd", "stopped");
+	free(d.target);
+	if (atomic_load(&d.lost))
+		rejoin(); /* returns only if it could not */
 	drv_log_close();
 	dconf_free(&d.conf);
-	return rc == DRV_OK ? 0 : 1;
+	return rc == DRV_OK || rc == DRV_ECANCELED ? 0 : 1;
 }

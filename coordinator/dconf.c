@@ -108,6 +108,9 @@ static const struct drv_cfg_opt options[] = {
         {"token_recheck", DRV_CFG_DURATION, O(token_recheck_ms), "30s", 100, 30 * S, 0, NULL,
          "an open event stream re-checks its API token this often and ends once it is revoked"},
         {"database", DRV_CFG_PATH, O(database), "droverd.db", 0, 0, 0, NULL, "SQLite database"},
+        {"store.postgres.dsn", DRV_CFG_STR, O(pg_dsn), "", 0, 1024, DRV_CFG_SECRET, NULL,
+         "libpq connection string of the PostgreSQL store an HA group shares (empty: the "
+         "SQLite database); see docs/ha.md"},
         {"signing_key", DRV_CFG_PATH, O(signing_key), "coordinator.key", 0, 0, 0, NULL,
          "Ed25519 key that signs instructions (mode 0600)"},
         {"tls.cert", DRV_CFG_PATH, O(tls_cert), "tls.crt", 0, 0, 0, NULL,
@@ -185,9 +188,13 @@ static const struct drv_cfg_opt options[] = {
          "rows deleted per transaction (small: writers never wait long)"},
         {"retention.interval", DRV_CFG_DURATION, O(retention_interval_ms), "10s", 1 * S, 3600 * S,
          0, NULL, "how often old rows are looked for"},
-        {"ha.advertise", DRV_CFG_STR, O(ha_advertise), NULL, 0, 255, 0, check_api_url,
-         "this node's API URL as clients and the other nodes of its HA group reach it "
-         "(followers redirect changes to the leader's)"},
+        {"ha.node", DRV_CFG_STR, O(ha_node), NULL, 0, 64, 0, NULL,
+         "this node's name in its HA group (unset: the host name)"},
+        {"ha.url", DRV_CFG_STR, O(ha_url), NULL, 0, 255, 0, NULL,
+         "this node's API URL, announced to the other nodes of the group while it leads"},
+        {"ha.lease", DRV_CFG_DURATION, O(ha_lease_ms), "6s", 1 * S, 600 * S, 0, NULL,
+         "the leader lease (renewed every third of it): a dead leader is replaced within "
+         "about this long plus a third"},
         {"ha.force_role", DRV_CFG_STR, O(ha_force_role), NULL, 0, 16, 0, check_force_role,
          "leader or follower: fix this node's role instead of a lease (tests, a manual "
          "standby); unset outside a group"},
@@ -241,7 +248,7 @@ static void cross_check(const char *path, const void *cfg, struct drv_cfg_diag *
 	 * the network: never with tokens in plain HTTP */
 	if (c->api_tls_cert == NULL && !drv_http_listen_is_loopback(c->api) &&
 	    ((c->ha_force_role != NULL && c->ha_force_role[0] != '\0') ||
-	     (c->ha_advertise != NULL && c->ha_advertise[0] != '\0')))
+	     (c->pg_dsn != NULL && c->pg_dsn[0] != '\0')))
 		drv_cfg_diag_add(
 		        d, path,
 		        "a node of an HA group serves its API beyond loopback only over "

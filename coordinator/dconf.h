@@ -22,6 +22,11 @@ struct droverd_conf {
 	char *logs_role;                  /* weakest role that reads service output */
 	int64_t token_recheck_ms;         /* streams re-check their token this often */
 	char *database;
+	/* `store.postgres`: the shared store of an HA group (docs/ha.md) */
+	char *pg_dsn;  /* libpq conninfo; "": the SQLite database above */
+	char *ha_node; /* this node's name in the group (NULL: the host name) */
+	char *ha_url;  /* this node's API URL, announced to the others */
+	int64_t ha_lease_ms;
 	char *signing_key;
 	char *tls_cert, *tls_key;
 	char *log_file; /* NULL: stderr */
@@ -51,7 +56,6 @@ struct droverd_conf {
 	int64_t deployments_max_age_ms, deployments_max_rows;
 	int64_t retention_batch, retention_interval_ms;
 	/* `ha`: this node in an HA group (coordinator/ha/ha.h, docs/ha.md) */
-	char *ha_advertise;  /* this node's API URL as clients and other nodes reach it */
 	char *ha_force_role; /* "", "leader" or "follower": tests and manual standby */
 	int64_t ha_force_epoch;
 	char *ha_force_leader;    /* the leader's API URL a forced follower redirects to */

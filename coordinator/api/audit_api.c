@@ -24,7 +24,7 @@ static const struct drv_http_route audit_routes[] = {
         {.method = "GET", .pattern = "/v1/audit", .min_role = DRV_ROLE_ADMIN, .handler = audit_get},
 };
 
-int drv_audit_add_routes(struct drv_http_server *srv, sqlite3 *db)
+int drv_audit_add_routes(struct drv_http_server *srv, struct drv_sql *db)
 {
 	return drv_http_add_routes(srv, audit_routes,
 	                           sizeof(audit_routes) / sizeof(audit_routes[0]), db);

@@ -7,6 +7,6 @@
 
 /* GET /v1/audit?limit=N&before=ID (admin): {"entries": [...]}. db is
  * borrowed for the server's lifetime. */
-int drv_audit_add_routes(struct drv_http_server *srv, sqlite3 *db);
+int drv_audit_add_routes(struct drv_http_server *srv, struct drv_sql *db);
 
 #endif

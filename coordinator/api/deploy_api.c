@@ -10,6 +10,7 @@
 #include "deploy_hosts.h"
 #include "deploy_preview.h"
 #include "clock.h"
+#include "env_api.h"
 #include "env_conf.h"
 #include "lifecycle.h"
 #include "err.h"
@@ -315,9 +316,11 @@ static int refuse_busy(struct drv_http_req *req, struct drv_http_resp *resp,
 	return DRV_EEXIST;
 }
 
-/* from: the deployment a promotion copies (NULL: a plan submitted). */
+/* from: the deployment a promotion copies (NULL: a plan submitted);
+ * override: an admin overrode a window (the deployment is neither queued
+ * nor paused by windows). */
 static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_http_resp *resp,
-                  struct drv_plan *plan, const char *overridden, const char *from)
+                  struct drv_plan *plan, const char *overridden, const char *from, bool override)
 {
 	struct deploy_busy busy;
 	json_t *targets = NULL, *obj = NULL;
@@ -325,8 +328,8 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = deploy_engine_submit_from(api->engine, plan, targets, drv_http_actor(req), from, &obj,
-	                               &busy);
+	rc = deploy_engine_submit_opts(api->engine, plan, targets, drv_http_actor(req), from,
+	                               override, &obj, &busy);
 	json_decref(targets);
 	if (rc == DRV_EEXIST)
 		return refuse_busy(req, resp, plan, &busy);
@@ -388,9 +391,10 @@ static int dry_run_arg(struct drv_http_req *req, struct drv_http_resp *resp, boo
 	return DRV_EINVAL;
 }
 
-/* A deployment window of the plan's environment that is open now refuses
- * it (409 naming the window), unless an admin overrides with a reason
- * (?override=REASON), which the audit log keeps. */
+/* A deployment window of the plan's environment that is open now (or, with
+ * allow windows, none of them open) refuses it (409 naming the window),
+ * unless an admin overrides with a reason (?override=REASON), which the
+ * audit log keeps, or the plan says queue: true (the engine queues it). */
 static int check_windows(struct deploy_api *api, struct drv_http_req *req,
                          struct drv_http_resp *resp, const struct drv_plan *plan,
                          char overridden[OVERRIDE_NOTE])
@@ -398,12 +402,20 @@ static int check_windows(struct deploy_api *api, struct drv_http_req *req,
 	const struct drv_plan_env *env = drv_envs_find(api->environments, plan->environment);
 	const char *why = drv_http_query(req, "override");
 	const struct drv_window *w;
-	char text[512];
+	char text[512], where[600];
+	bool outside;
 
-	if (env == NULL ||
-	    (w = drv_windows_open(env->windows, env->n_windows, drv_wall_ms() / 1000)) == NULL)
+	if (env == NULL || (w = drv_windows_blocking(env->windows, env->n_windows,
+	                                             drv_wall_ms() / 1000, &outside)) == NULL)
 		return DRV_OK;
 	drv_window_describe(w, text, sizeof(text));
+	if (outside)
+		snprintf(where, sizeof(where),
+		         "environment %s is outside its allowed deployment windows (%s)", env->name,
+		         text);
+	else
+		snprintf(where, sizeof(where), "environment %s is in deployment window %s",
+		         env->name, text);
 	if (why != NULL && why[0] != '\0' && source_ok(why) &&
 	    drv_http_role(req) >= DRV_ROLE_ADMIN) {
 		snprintf(overridden, OVERRIDE_NOTE, " override window=%s environment=%s reason=%s",
@@ -413,18 +425,23 @@ static int check_windows(struct deploy_api *api, struct drv_http_req *req,
 		         "environment=%s window=%s reason=\"%s\"", env->name, w->name, why);
 		return DRV_OK;
 	}
+	if (why == NULL && plan->queue) {
+		drv_http_audit_note(req, "deployment=%s queued window=%s environment=%s",
+		                    plan->deployment, w->name, env->name);
+		return DRV_OK; /* the engine queues it until the window allows */
+	}
 	drv_http_audit_note(req, "deployment=%s refused window=%s environment=%s", plan->deployment,
 	                    w->name, env->name);
 	if (why != NULL)
 		drv_http_error(resp, 403, "forbidden",
-		               "environment %s is in deployment window %s; only an admin may "
-		               "override it, with a reason of 1 to %d printable characters",
-		               env->name, text, SOURCE_MAX);
+		               "%s; only an admin may override it, with a reason of 1 to %d "
+		               "printable characters",
+		               where, SOURCE_MAX);
 	else
 		drv_http_error(resp, 409, "window",
-		               "environment %s is in deployment window %s; an admin may override "
-		               "with ?override=REASON",
-		               env->name, text);
+		               "%s; an admin may override with ?override=REASON, or the plan may "
+		               "say queue: true",
+		               where);
 	return DRV_EINVAL;
 }
 
@@ -485,7 +502,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 	const char *source = drv_http_query(req, "source");
 	char overridden[OVERRIDE_NOTE] = "";
 	struct drv_plan *plan = NULL;
-	bool preview;
+	bool preview, window_override;
 	int rc;
 
 	if (dry_run_arg(req, resp, &preview) != DRV_OK)
@@ -499,6 +516,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 	rc = parse_plan(api, req, resp, source, &plan);
 	if (rc == DRV_OK && !preview)
 		rc = check_windows(api, req, resp, plan, overridden);
+	window_override = overridden[0] != '\0'; /* not a lifecycle's override */
 	if (rc == DRV_OK)
 		rc = check_balancers(api, resp, plan);
 	if (rc == DRV_OK)
@@ -514,7 +532,7 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 		drv_plan_free(plan);
 		plan = NULL;
 	} else if (rc == DRV_OK) {
-		rc = submit(api, req, resp, plan, overridden, NULL);
+		rc = submit(api, req, resp, plan, overridden, NULL, window_override);
 	}
 	if (rc != DRV_OK)
 		drv_plan_free(plan); /* on success the engine owns it */
@@ -553,6 +571,35 @@ static int deployment_get(struct drv_http_req *req, struct drv_http_resp *resp, 
 	if (rc != DRV_OK)
 		return rc;
 	return drv_http_json(resp, 200, obj);
+}
+
+/* GET /v1/deployments/{id}/baseline: the release's key metrics against
+ * the previous release's (docs/api.md); recorded: the deployment succeeded,
+ * so these values are the baseline the next release is compared with. */
+static int baseline_get(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
+{
+	struct deploy_api *api = ctx;
+	const char *id = drv_http_param(req, "id");
+	json_t *obj, *out, *m;
+	const char *st;
+	int rc = strlen(id) <= DRV_SEQ_ID_MAX ? deploy_engine_get(api->engine, id, &obj)
+	                                      : DRV_ENOENT;
+
+	if (rc == DRV_ENOENT)
+		return drv_http_error(resp, 404, "not-found", "no deployment '%s'", id);
+	if (rc != DRV_OK)
+		return rc;
+	st = json_string_value(json_object_get(obj, "state"));
+	m = json_object_get(obj, "baseline");
+	out = json_pack("{s:O, s:O, s:O, s:O, s:b, s:o}", "id", json_object_get(obj, "id"),
+	                "deployment", json_object_get(obj, "deployment"), "version",
+	                json_object_get(obj, "version"), "state", json_object_get(obj, "state"),
+	                "recorded", st != NULL && strcmp(st, "succeeded") == 0 && m != NULL,
+	                "metrics", m ? json_incref(m) : json_array());
+	if (out != NULL && json_object_get(obj, "environment") != NULL)
+		json_object_set(out, "environment", json_object_get(obj, "environment"));
+	json_decref(obj);
+	return drv_http_json(resp, 200, out);
 }
 
 /* ---- drift ---- */
@@ -888,7 +935,7 @@ static int promote_release(struct drv_http_req *req, struct drv_http_resp *resp,
 		snprintf(note, sizeof(note), " release=%s from=%s to=%s%s",
 		         json_string_value(json_object_get(src, "release_id")),
 		         json_string_value(json_object_get(src, "environment")), to, overridden);
-		rc = submit(api, req, resp, plan, note, id);
+		rc = submit(api, req, resp, plan, note, id, overridden[0] != '\0');
 	}
 	json_decref(src);
 	if (rc != DRV_OK)
@@ -907,6 +954,7 @@ static const struct drv_http_route routes[] = {
         ROUTE("POST", "/v1/deployments", DRV_ROLE_DEPLOYER, deployments_create),
         ROUTE("GET", "/v1/deployments", DRV_ROLE_VIEWER, deployments_list),
         ROUTE("GET", "/v1/deployments/{id}", DRV_ROLE_VIEWER, deployment_get),
+        ROUTE("GET", "/v1/deployments/{id}/baseline", DRV_ROLE_VIEWER, baseline_get),
         ROUTE("POST", "/v1/deployments/{id}/pause", DRV_ROLE_DEPLOYER, dep_pause),
         ROUTE("POST", "/v1/deployments/{id}/resume", DRV_ROLE_DEPLOYER, dep_resume),
         ROUTE("POST", "/v1/deployments/{id}/promote", DRV_ROLE_DEPLOYER, dep_promote),
@@ -919,5 +967,7 @@ static const struct drv_http_route routes[] = {
 
 int deploy_api_add_routes(struct drv_http_server *srv, struct deploy_api *api)
 {
-	return drv_http_add_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
+	int rc = drv_http_add_routes(srv, routes, sizeof(routes) / sizeof(routes[0]), api);
+
+	return rc == DRV_OK ? env_api_add_routes(srv, api) : rc;
 }

@@ -49,25 +49,24 @@ static int buf_append(struct ev_stream *s, const char *text, size_t len)
 	return DRV_OK;
 }
 
-static json_t *row_json(sqlite3_stmt *st)
+static json_t *row_json(struct drv_sql_stmt *st)
 {
-	const char *data = (const char *)sqlite3_column_text(st, 5);
+	const char *data = drv_sql_col_text(st, 5);
 	json_t *d = data ? json_loads(data, 0, NULL) : NULL;
 
 	if (!d)
 		d = json_object();
 	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:o}", "id",
-	                 (json_int_t)sqlite3_column_int64(st, 0), "at_ms",
-	                 (json_int_t)sqlite3_column_int64(st, 1), "kind",
-	                 (const char *)sqlite3_column_text(st, 2), "deployment_id",
-	                 (const char *)sqlite3_column_text(st, 3), "agent_id",
-	                 (const char *)sqlite3_column_text(st, 4), "data", d);
+	                 (json_int_t)drv_sql_col_int64(st, 0), "at_ms",
+	                 (json_int_t)drv_sql_col_int64(st, 1), "kind", drv_sql_col_text(st, 2),
+	                 "deployment_id", drv_sql_col_text(st, 3), "agent_id",
+	                 drv_sql_col_text(st, 4), "data", d);
 }
 
-static int format_event(struct ev_stream *s, sqlite3_stmt *st)
+static int format_event(struct ev_stream *s, struct drv_sql_stmt *st)
 {
 	json_t *obj = row_json(st);
-	const char *kind = (const char *)sqlite3_column_text(st, 2);
+	const char *kind = drv_sql_col_text(st, 2);
 	char *json, head[160];
 	int rc;
 
@@ -80,7 +79,7 @@ static int format_event(struct ev_stream *s, sqlite3_stmt *st)
 	if (!drv_events_kind_ok(kind))
 		kind = "message";
 	snprintf(head, sizeof(head),
-	         "id: %lld\nevent: %s\ndata: ", (long long)sqlite3_column_int64(st, 0), kind);
+	         "id: %lld\nevent: %s\ndata: ", (long long)drv_sql_col_int64(st, 0), kind);
 	rc = buf_append(s, head, strlen(head));
 	if (rc == DRV_OK)
 		rc = buf_append(s, json, strlen(json));
@@ -93,36 +92,36 @@ static int format_event(struct ev_stream *s, sqlite3_stmt *st)
 static const char filter_sql[] = "(?2 = '' OR deployment_id = ?2) AND (?3 = '' OR agent_id = ?3) "
                                  "AND (?4 = '' OR kind = ?4)";
 
-static void bind_filter(sqlite3_stmt *st, const struct filter *f)
+static void bind_filter(struct drv_sql_stmt *st, const struct filter *f)
 {
-	sqlite3_bind_text(st, 2, f->deployment, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->agent, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, f->kind, -1, SQLITE_STATIC);
+	drv_sql_bind_text(st, 2, f->deployment);
+	drv_sql_bind_text(st, 3, f->agent);
+	drv_sql_bind_text(st, 4, f->kind);
 }
 
 /* Format the next batch of events after s->last_id into s->buf. */
 static int fill(struct ev_stream *s)
 {
 	char sql[512];
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int step, rc = DRV_OK;
 
 	snprintf(sql, sizeof(sql),
 	         "SELECT id, at_ms, kind, deployment_id, agent_id, data FROM events "
 	         "WHERE id > ?1 AND %s ORDER BY id LIMIT %d",
 	         filter_sql, BATCH);
-	if (sqlite3_prepare_v2(drv_events_db(s->ev), sql, -1, &st, NULL) != SQLITE_OK)
+	if (drv_sql_prepare(drv_events_db(s->ev), sql, &st) != DRV_OK)
 		return DRV_EDB;
-	sqlite3_bind_int64(st, 1, s->last_id);
+	drv_sql_bind_int64(st, 1, s->last_id);
 	bind_filter(st, &s->f);
-	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	while (rc == DRV_OK && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
 		rc = format_event(s, st);
 		if (rc == DRV_OK)
-			s->last_id = sqlite3_column_int64(st, 0);
+			s->last_id = drv_sql_col_int64(st, 0);
 	}
-	if (rc == DRV_OK && step != SQLITE_DONE)
+	if (rc == DRV_OK && step != DRV_SQL_DONE)
 		rc = DRV_EDB;
-	sqlite3_finalize(st);
+	drv_sql_finalize(st);
 	return rc;
 }
 
@@ -177,27 +176,27 @@ static const struct drv_http_stream_ops event_stream_ops = {
 
 /* ----------------------------------------------------------------- route */
 
-static int scalar_id(sqlite3 *db, const char *sql, const struct filter *f, int64_t arg,
+static int scalar_id(struct drv_sql *db, const char *sql, const struct filter *f, int64_t arg,
                      int64_t *out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = DRV_EDB;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (drv_sql_prepare(db, sql, &st) != DRV_OK)
 		return DRV_EDB;
-	sqlite3_bind_int64(st, 1, arg);
+	drv_sql_bind_int64(st, 1, arg);
 	if (f)
 		bind_filter(st, f);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*out = sqlite3_column_int64(st, 0);
+	if (drv_sql_step(st) == DRV_SQL_ROW) {
+		*out = drv_sql_col_int64(st, 0);
 		rc = DRV_OK;
 	}
-	sqlite3_finalize(st);
+	drv_sql_finalize(st);
 	return rc;
 }
 
 /* The id after which a stream of the last `tail` matching events starts. */
-static int tail_start(sqlite3 *db, const struct filter *f, long long tail, int64_t *out)
+static int tail_start(struct drv_sql *db, const struct filter *f, long long tail, int64_t *out)
 {
 	char sql[512];
 	int64_t max_id, first;
@@ -211,7 +210,7 @@ static int tail_start(sqlite3 *db, const struct filter *f, long long tail, int64
 	}
 	snprintf(sql, sizeof(sql),
 	         "SELECT coalesce(min(id), 0) FROM (SELECT id FROM events WHERE %s "
-	         "ORDER BY id DESC LIMIT ?1)",
+	         "ORDER BY id DESC LIMIT ?1) AS tail",
 	         filter_sql);
 	rc = scalar_id(db, sql, f, tail, &first);
 	if (rc == DRV_OK)

@@ -464,7 +464,7 @@ static struct drv_audit_entry audit_entry(const struct drv_http_req *req, unsign
 static void audit(struct drv_http_req *req, unsigned status)
 {
 	struct drv_audit_entry e = audit_entry(req, status);
-	sqlite3 *db = req->srv->cfg.db;
+	struct drv_sql *db = req->srv->cfg.db;
 	int rc;
 
 	if (db == NULL)

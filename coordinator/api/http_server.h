@@ -58,7 +58,7 @@
 #define DRV_HTTP_SERVER_H
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -106,9 +106,9 @@ struct drv_http_route {
 struct drv_http_config {
 	const char *listen;          /* "HOST:PORT", "[V6]:PORT"; NULL: DRV_API_DEFAULT_LISTEN;
 	                                port 0 picks a free port (drv_http_server_port) */
-	sqlite3 *db;                 /* api_tokens and audit; open until drv_http_server_free.
-	                                A connection of its own is best (WAL: readers do not
-	                                wait for the store's transactions). */
+	struct drv_sql *db;          /* api_tokens and audit; open until drv_http_server_free.
+	                         A connection of its own is best (WAL: readers do not
+	                         wait for the store's transactions). */
 	size_t max_body;             /* 0: DRV_HTTP_MAX_BODY */
 	unsigned max_connections;    /* 0: DRV_HTTP_MAX_CONNECTIONS */
 	unsigned max_streams;        /* 0: DRV_HTTP_MAX_STREAMS */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "logs.h"
 
 #define HOSTS_MAX       64 /* hosts answered in one request */
 #define READ_TIMEOUT_MS 10000
@@ -38,25 +39,37 @@ static bool runs(const json_t *agent, const char *service)
 	return false;
 }
 
-/* One host's answer (or its error) appended to out. */
-static void read_one(struct logs_api *api, const json_t *agent, const Drover__LogRequest *rq,
-                     json_t *out)
+/* The hosts' answers (or errors), in the order of the agents; NULL when
+ * out of memory. */
+static json_t *read_all(struct logs_api *api, const json_t **hosts, size_t n,
+                        const Drover__LogRequest *rq)
 {
-	const char *id = str_of(agent, "id");
-	char why[300] = "";
-	json_t *chunk = NULL;
-	int rc;
+	struct link_logs_answer ans[HOSTS_MAX];
+	size_t m = 0, k = 0;
+	json_t *out = json_array(), *one;
 
-	if (!json_is_true(json_object_get(agent, "connected"))) {
-		json_array_append_new(out, json_pack("{s:s, s:s}", "host", id, "error",
-		                                     "offline: its agent is not connected"));
-		return;
+	for (size_t i = 0; i < n; i++)
+		if (json_is_true(json_object_get(hosts[i], "connected")))
+			ans[m++] = (struct link_logs_answer){.agent = str_of(hosts[i], "id")};
+	core_read_logs(api->core, ans, m, rq, READ_TIMEOUT_MS);
+	for (size_t i = 0; i < n; i++) {
+		const char *id = str_of(hosts[i], "id");
+
+		if (!json_is_true(json_object_get(hosts[i], "connected")))
+			one = json_pack("{s:s, s:s}", "host", id, "error",
+			                "offline: its agent is not connected");
+		else if (ans[k].rc == DRV_OK)
+			one = ans[k++].out;
+		else
+			one = json_pack("{s:s, s:s}", "host", id, "error", ans[k++].why);
+		if (out != NULL && json_array_append_new(out, one) != 0) {
+			json_decref(out);
+			out = NULL;
+		} else if (out == NULL) {
+			json_decref(one);
+		}
 	}
-	rc = core_read_log(api->core, id, rq, READ_TIMEOUT_MS, &chunk, why, sizeof(why));
-	if (rc == DRV_OK)
-		json_array_append_new(out, chunk);
-	else
-		json_array_append_new(out, json_pack("{s:s, s:s}", "host", id, "error", why));
+	return out;
 }
 
 static int args(struct drv_http_req *req, struct drv_http_resp *resp, Drover__LogRequest *rq,
@@ -88,6 +101,7 @@ static int service_logs(struct drv_http_req *req, struct drv_http_resp *resp, vo
 	const char *service = drv_http_param(req, "service"), *host = drv_http_query(req, "host");
 	Drover__LogRequest rq = DROVER__LOG_REQUEST__INIT;
 	json_t *agents = NULL, *out, *a;
+	const json_t *hosts[HOSTS_MAX];
 	long long offset;
 	size_t i, n = 0;
 	int rc;
@@ -107,23 +121,22 @@ static int service_logs(struct drv_http_req *req, struct drv_http_resp *resp, vo
 	rc = core_agents_json(api->core, &agents);
 	if (rc != DRV_OK)
 		return rc;
-	out = json_array();
 	json_array_foreach(agents, i, a)
 	{
 		if (strcmp(str_of(a, "status"), "accepted") != 0 || n == HOSTS_MAX)
 			continue;
 		if (host != NULL ? strcmp(str_of(a, "id"), host) != 0 : !runs(a, service))
 			continue;
-		read_one(api, a, &rq, out);
-		n++;
+		hosts[n++] = a;
 	}
+	out = n > 0 ? read_all(api, hosts, n, &rq) : NULL;
 	json_decref(agents);
-	if (n == 0) {
-		json_decref(out);
+	if (n == 0)
 		return host ? drv_http_error(resp, 404, "not-found", "no accepted agent '%s'", host)
 		            : drv_http_error(resp, 404, "not-found", "no host runs service '%s'",
 		                             service);
-	}
+	if (out == NULL)
+		return DRV_ENOMEM;
 	return drv_http_json(resp, 200, json_pack("{s:s, s:o}", "service", service, "hosts", out));
 }
 

@@ -7,7 +7,7 @@
 
 #include "atomicfile.h"
 #include "clock.h"
-#include "db.h"
+#include "sqldb.h"
 #include "err.h"
 #include "log.h"
 
@@ -76,29 +76,29 @@ static void token_hash(const char *token, size_t len, unsigned char out[HASH_LEN
 	crypto_generichash_final(&st, out, HASH_LEN);
 }
 
-static int insert_token(sqlite3 *db, const char *name, enum drv_role role,
+static int insert_token(struct drv_sql *db, const char *name, enum drv_role role,
                         const unsigned char hash[HASH_LEN])
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(db,
-	                       "INSERT INTO api_tokens(name, role, hash, created_ms) "
-	                       "VALUES (?, ?, ?, ?)",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (drv_sql_prepare(db,
+	                    "INSERT INTO api_tokens(name, role, hash, created_ms) "
+	                    "VALUES (?, ?, ?, ?)",
+	                    &st) != DRV_OK)
 		return DRV_EDB;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, drv_role_name(role), -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, hash, HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, drv_wall_ms());
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_CONSTRAINT)
+	drv_sql_bind_text(st, 1, name);
+	drv_sql_bind_text(st, 2, drv_role_name(role));
+	drv_sql_bind_blob(st, 3, hash, (size_t)(HASH_LEN));
+	drv_sql_bind_int64(st, 4, drv_wall_ms());
+	rc = drv_sql_step(st);
+	drv_sql_finalize(st);
+	if (rc == DRV_EEXIST)
 		return DRV_EEXIST;
-	return rc == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	return rc == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
 }
 
-int drv_token_create(sqlite3 *db, const char *name, enum drv_role role,
+int drv_token_create(struct drv_sql *db, const char *name, enum drv_role role,
                      char out[DRV_TOKEN_TEXT_LEN + 1])
 {
 	unsigned char raw[RAW_LEN], hash[HASH_LEN];
@@ -142,37 +142,36 @@ static int token_shape_ok(const char *token)
 
 /* Compare against every live row so the time taken does not depend on
  * which row (if any) matched. */
-static int scan_tokens(sqlite3 *db, const unsigned char hash[HASH_LEN],
+static int scan_tokens(struct drv_sql *db, const unsigned char hash[HASH_LEN],
                        char name_out[DRV_TOKEN_NAME_MAX + 1], enum drv_role *role_out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = DRV_EPERM, step;
 
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT name, role, hash FROM api_tokens WHERE revoked_ms IS NULL",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (drv_sql_prepare(db, "SELECT name, role, hash FROM api_tokens WHERE revoked_ms IS NULL",
+	                    &st) != DRV_OK)
 		return DRV_EDB;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const void *h = sqlite3_column_blob(st, 2);
-		const char *name = (const char *)sqlite3_column_text(st, 0);
+	while ((step = drv_sql_step(st)) == DRV_SQL_ROW) {
+		const void *h = drv_sql_col_blob(st, 2);
+		const char *name = drv_sql_col_text(st, 0);
 		enum drv_role role;
-		if (!h || sqlite3_column_bytes(st, 2) != HASH_LEN || !name)
+		if (!h || drv_sql_col_bytes(st, 2) != HASH_LEN || !name)
 			continue;
 		if (sodium_memcmp(h, hash, HASH_LEN) == 0 && rc != DRV_OK &&
-		    drv_role_parse((const char *)sqlite3_column_text(st, 1), &role) == DRV_OK &&
+		    drv_role_parse(drv_sql_col_text(st, 1), &role) == DRV_OK &&
 		    strlen(name) <= DRV_TOKEN_NAME_MAX) {
 			snprintf(name_out, DRV_TOKEN_NAME_MAX + 1, "%s", name);
 			*role_out = role;
 			rc = DRV_OK;
 		}
 	}
-	if (step != SQLITE_DONE)
+	if (step != DRV_SQL_DONE)
 		rc = DRV_EDB;
-	sqlite3_finalize(st);
+	drv_sql_finalize(st);
 	return rc;
 }
 
-int drv_token_verify(sqlite3 *db, const char *token, char name_out[DRV_TOKEN_NAME_MAX + 1],
+int drv_token_verify(struct drv_sql *db, const char *token, char name_out[DRV_TOKEN_NAME_MAX + 1],
                      enum drv_role *role_out)
 {
 	unsigned char hash[HASH_LEN];
@@ -191,51 +190,50 @@ int drv_token_verify(sqlite3 *db, const char *token, char name_out[DRV_TOKEN_NAM
 	return DRV_OK;
 }
 
-int drv_token_revoke(sqlite3 *db, const char *name)
+int drv_token_revoke(struct drv_sql *db, const char *name)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	if (drv_token_name_check(name) != DRV_OK)
 		return DRV_ENOENT;
-	if (sqlite3_prepare_v2(db,
-	                       "UPDATE api_tokens SET revoked_ms = coalesce(revoked_ms, ?) "
-	                       "WHERE name = ?",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (drv_sql_prepare(db,
+	                    "UPDATE api_tokens SET revoked_ms = coalesce(revoked_ms, ?) "
+	                    "WHERE name = ?",
+	                    &st) != DRV_OK)
 		return DRV_EDB;
-	sqlite3_bind_int64(st, 1, drv_wall_ms());
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
-	if (rc == DRV_OK && sqlite3_changes(db) == 0)
+	drv_sql_bind_int64(st, 1, drv_wall_ms());
+	drv_sql_bind_text(st, 2, name);
+	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+	if (rc == DRV_OK && drv_sql_changes(db) == 0)
 		rc = DRV_ENOENT;
-	sqlite3_finalize(st);
+	drv_sql_finalize(st);
 	return rc;
 }
 
-static json_t *token_row(sqlite3_stmt *st)
+static json_t *token_row(struct drv_sql_stmt *st)
 {
-	json_t *revoked = sqlite3_column_type(st, 3) == SQLITE_NULL
-	                          ? json_null()
-	                          : json_integer(sqlite3_column_int64(st, 3));
+	json_t *revoked =
+	        drv_sql_col_null(st, 3) ? json_null() : json_integer(drv_sql_col_int64(st, 3));
 
-	return json_pack("{s:s, s:s, s:I, s:o}", "name", (const char *)sqlite3_column_text(st, 0),
-	                 "role", (const char *)sqlite3_column_text(st, 1), "created_ms",
-	                 (json_int_t)sqlite3_column_int64(st, 2), "revoked_ms", revoked);
+	return json_pack("{s:s, s:s, s:I, s:o}", "name", drv_sql_col_text(st, 0), "role",
+	                 drv_sql_col_text(st, 1), "created_ms",
+	                 (json_int_t)drv_sql_col_int64(st, 2), "revoked_ms", revoked);
 }
 
-int drv_token_list(sqlite3 *db, json_t **out)
+int drv_token_list(struct drv_sql *db, json_t **out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT name, role, created_ms, revoked_ms FROM api_tokens "
-	                       "ORDER BY name",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (drv_sql_prepare(db,
+	                    "SELECT name, role, created_ms, revoked_ms FROM api_tokens "
+	                    "ORDER BY name",
+	                    &st) != DRV_OK)
 		return DRV_EDB;
-	return drv_db_rows_json(st, token_row, out);
+	return drv_sql_rows_json(st, token_row, out);
 }
 
-int drv_token_init_admin(sqlite3 *db, const char *dir)
+int drv_token_init_admin(struct drv_sql *db, const char *dir)
 {
 	char token[DRV_TOKEN_TEXT_LEN + 1], path[4096], line[DRV_TOKEN_TEXT_LEN + 2];
 	int rc;
@@ -251,7 +249,7 @@ int drv_token_init_admin(sqlite3 *db, const char *dir)
 	sodium_memzero(line, sizeof(line));
 	if (rc != DRV_OK) {
 		drv_error("tokens", "cannot write admin token", "path=%s", path);
-		drv_db_exec(db, "DELETE FROM api_tokens WHERE name = 'admin'");
+		drv_sql_exec(db, "DELETE FROM api_tokens WHERE name = 'admin'");
 		return rc;
 	}
 	drv_info("tokens", "admin token written", "path=%s", path);

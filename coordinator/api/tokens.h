@@ -11,15 +11,15 @@
  * neither timing nor the database reveals a usable token. A revoked token is
  * refused from the next request on (no cache).
  *
- * All functions take an open coordinator database (schema.h); sqlite3
- * connections from drv_db_open are serialized, so any thread may call them.
+ * All functions take an open coordinator database (schema.h); struct drv_sql
+ * connections from drv_sql_open are serialized, so any thread may call them.
  */
 #ifndef DRV_TOKENS_H
 #define DRV_TOKENS_H
 
 #include <jansson.h>
 #include <stdbool.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 
 enum drv_role {
 	DRV_ROLE_NONE = 0, /* no token: only for routes that need none */
@@ -49,24 +49,24 @@ int drv_token_name_check(const char *name);
 /* Make a token, store its hash under name, and write the token text to out.
  * DRV_EEXIST if the name is taken (revoked names stay taken: the audit log
  * refers to them). */
-int drv_token_create(sqlite3 *db, const char *name, enum drv_role role,
+int drv_token_create(struct drv_sql *db, const char *name, enum drv_role role,
                      char out[DRV_TOKEN_TEXT_LEN + 1]);
 
 /* DRV_OK and the token's name and role when token is live. DRV_EPERM when
  * it is unknown, malformed or revoked; DRV_EDB on a database error. */
-int drv_token_verify(sqlite3 *db, const char *token, char name_out[DRV_TOKEN_NAME_MAX + 1],
+int drv_token_verify(struct drv_sql *db, const char *token, char name_out[DRV_TOKEN_NAME_MAX + 1],
                      enum drv_role *role_out);
 
 /* Revoke by name. DRV_ENOENT if no such token; revoking twice is DRV_OK. */
-int drv_token_revoke(sqlite3 *db, const char *name);
+int drv_token_revoke(struct drv_sql *db, const char *name);
 
 /* A JSON array of {"name", "role", "created_ms", "revoked_ms" (or null)},
  * by name; the caller owns *out. Hashes are never listed. */
-int drv_token_list(sqlite3 *db, json_t **out);
+int drv_token_list(struct drv_sql *db, json_t **out);
 
 /* For `droverd init`: create the token "admin" with role admin and write it
  * to DIR/admin.token (mode 0600, with a trailing newline) atomically.
  * DRV_EEXIST if an admin token already exists in the database. */
-int drv_token_init_admin(sqlite3 *db, const char *dir);
+int drv_token_init_admin(struct drv_sql *db, const char *dir);
 
 #endif

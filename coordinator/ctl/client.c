@@ -191,6 +191,12 @@ static int request_at(const struct ctl *ctl, const char *method, const char *pat
 		rc = request_url(ctl, method, url, content_type, body, len, r, cc, next);
 		if (next[0] == '\0' || hop == REDIRECTS_MAX)
 			return rc;
+		if (strncmp(url, "https://", 8) == 0 && strncmp(next, "https://", 8) != 0) {
+			/* never carry the token from HTTPS down to plain HTTP */
+			fprintf(stderr, "drover: not following %s's redirect to %s (not HTTPS)\n",
+			        base_url(ctl), next);
+			return rc;
+		}
 		if (ctl->verbose)
 			fprintf(stderr, "drover: %s answered %ld: following to %s\n", url,
 			        r->status, next);

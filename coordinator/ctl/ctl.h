@@ -75,11 +75,14 @@ int ctl_follow_deployment(const struct ctl *ctl, json_t *dep, FILE *out, json_t 
 
 extern const struct ctl_cmd ctl_cmd_abort;
 extern const struct ctl_cmd ctl_cmd_agents;
+extern const struct ctl_cmd ctl_cmd_approve;
 extern const struct ctl_cmd ctl_cmd_audit;
 extern const struct ctl_cmd ctl_cmd_converge;
 extern const struct ctl_cmd ctl_cmd_deploy;
 extern const struct ctl_cmd ctl_cmd_drift;
+extern const struct ctl_cmd ctl_cmd_deny;
 extern const struct ctl_cmd ctl_cmd_enroll;
+extern const struct ctl_cmd ctl_cmd_environments;
 extern const struct ctl_cmd ctl_cmd_events;
 extern const struct ctl_cmd ctl_cmd_history;
 extern const struct ctl_cmd ctl_cmd_logs;

@@ -256,6 +256,37 @@ static void versions(FILE *f, const json_t *h)
 
 /* ------------------------------------------------------------- status */
 
+/* Who approved (or denied) it, when, with which comment (issue 19). */
+static void approval_line(FILE *f, const char *what, const json_t *v)
+{
+	char at[32];
+
+	ctl_fmt_time(jint(v, "at_ms"), at);
+	fprintf(f, "approval    %s by ", what);
+	put(f, jstr(v, "actor"));
+	fprintf(f, " at %s", at);
+	if (jstr(v, "comment")[0]) {
+		fputs(": ", f);
+		put(f, jstr(v, "comment"));
+	}
+	fputc('\n', f);
+}
+
+static void status_approvals(FILE *f, const json_t *d)
+{
+	const json_t *a = json_object_get(d, "approval"), *v;
+	size_t i;
+
+	if (a == NULL)
+		return;
+	fprintf(f, "approvals   %zu of %lld (role %s)\n",
+	        json_array_size(json_object_get(a, "approvals")), (long long)jint(a, "required"),
+	        jstr(a, "role"));
+	json_array_foreach(json_object_get(a, "approvals"), i, v) approval_line(f, "approved", v);
+	if ((v = json_object_get(a, "denied")) != NULL)
+		approval_line(f, "denied", v);
+}
+
 static void status_header(FILE *f, const json_t *d, int64_t now)
 {
 	char created[32], finished[32], took[32];
@@ -270,6 +301,19 @@ static void status_header(FILE *f, const json_t *d, int64_t now)
 	put(f, jstr(d, "deployment"));
 	fputc(' ', f);
 	put(f, jstr(d, "version"));
+	if (jstr(d, "environment")[0]) {
+		fputs("\nenvironment ", f);
+		put(f, jstr(d, "environment"));
+	}
+	if (jstr(d, "release")[0]) {
+		fputs("\nrelease     ", f);
+		put(f, jstr(d, "release"));
+		if (jstr(d, "promoted_from")[0]) {
+			fputs(" (promoted from ", f);
+			put(f, jstr(d, "promoted_from"));
+			fputc(')', f);
+		}
+	}
 	fputs("\nstate       ", f);
 	put(f, jstr(d, "state"));
 	fputs(" (phase ", f);
@@ -286,6 +330,7 @@ static void status_header(FILE *f, const json_t *d, int64_t now)
 	        fin > 0 ? "took       " : "elapsed    ", took);
 	fprintf(f, "failed      %lld hosts (allowed %lld)\n", (long long)jint(d, "failed_hosts"),
 	        (long long)jint(d, "max_failed_hosts"));
+	status_approvals(f, d);
 }
 
 static void tiers_table(FILE *f, const json_t *d)
@@ -419,24 +464,29 @@ static void hooks_table(FILE *f, const json_t *d, int64_t now)
 	ctl_table_print(t, f);
 }
 
-/* The latest verdict of each Prometheus check (deployment "analysis"). */
-static void analysis_table(FILE *f, const json_t *d)
+/* The latest verdict of each Prometheus check (deployment "analysis",
+ * name "check"), or the release's key metrics against the previous
+ * release's (deployment "baseline", name "metric": "118 ms (2.3.0: 121 ms,
+ * -2 %)"). */
+static void verdict_table(FILE *f, const json_t *d, const char *list, const char *name)
 {
-	static const char *const headers[] = {"SERVICE", "CHECK", "VERDICT", "RESULT", NULL};
+	const char *const headers[] = {"SERVICE", strcmp(name, "check") == 0 ? "CHECK" : "METRIC",
+	                               "VERDICT",
+	                               strcmp(list, "analysis") == 0 ? "RESULT" : "BASELINE", NULL};
 	struct ctl_table *t;
 	char c[4][CLEAN_MAX];
 	const json_t *a;
 	size_t i;
 
-	if (json_array_size(jarr(d, "analysis")) == 0)
+	if (json_array_size(jarr(d, list)) == 0)
 		return;
 	t = ctl_table_new(headers);
 	if (!t)
 		return;
-	json_array_foreach(jarr(d, "analysis"), i, a)
+	json_array_foreach(jarr(d, list), i, a)
 	{
 		ctl_table_add(t, clean(jstr(a, "service"), c[0], CLEAN_MAX, false),
-		              clean(jstr(a, "check"), c[1], CLEAN_MAX, false),
+		              clean(jstr(a, name), c[1], CLEAN_MAX, false),
 		              clean(jstr(a, "verdict"), c[2], CLEAN_MAX, false),
 		              clean(jstr(a, "text"), c[3], CLEAN_MAX, true));
 	}
@@ -469,7 +519,8 @@ char *ctl_render_status(const json_t *dep, int64_t now_ms)
 		hosts_table(t.f, dep, now_ms);
 	}
 	hooks_table(t.f, dep, now_ms);
-	analysis_table(t.f, dep);
+	verdict_table(t.f, dep, "analysis", "check");
+	verdict_table(t.f, dep, "baseline", "metric");
 	return text_close(&t);
 }
 
@@ -1011,6 +1062,22 @@ char *ctl_follow_end(struct ctl_follow *f, const json_t *dep)
 	return text_close(&t);
 }
 
+/* "baseline api-gateway/p95-latency: 118 ms (2.3.0: 121 ms, -2 %)" per key metric. */
+static void summary_baseline(FILE *f, const json_t *dep)
+{
+	char c[3][CLEAN_MAX];
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(jarr(dep, "baseline"), i, a)
+	{
+		fprintf(f, "baseline %s/%s: %s\n",
+		        clean(jstr(a, "service"), c[0], CLEAN_MAX, false),
+		        clean(jstr(a, "metric"), c[1], CLEAN_MAX, false),
+		        clean(jstr(a, "text"), c[2], CLEAN_MAX, true));
+	}
+}
+
 char *ctl_render_summary(const json_t *dep, int64_t now_ms)
 {
 	char took[32];
@@ -1033,6 +1100,7 @@ char *ctl_render_summary(const json_t *dep, int64_t now_ms)
 		put(t.f, jstr(dep, "reason"));
 	}
 	fputc('\n', t.f);
+	summary_baseline(t.f, dep);
 	return text_close(&t);
 }
 

@@ -6,7 +6,7 @@
 #ifndef DRV_DEPLOY_CONFIG_H
 #define DRV_DEPLOY_CONFIG_H
 
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdint.h>
 
 struct core;
@@ -14,10 +14,11 @@ struct drv_events;
 struct notifier;
 struct drv_traffic_balancers;
 struct drv_prom_servers;
+struct drv_plan_envs;
 struct drv_strlist;
 
 struct deploy_engine_config {
-	sqlite3 *db;               /* a connection of its own (drv_db_open), borrowed */
+	struct drv_sql *db;        /* a connection of its own (drv_sql_open), borrowed */
 	struct core *core;         /* borrowed */
 	struct drv_events *events; /* woken after events are saved; may be NULL */
 	struct notifier *notifier; /* webhooks; may be NULL */
@@ -28,6 +29,9 @@ struct deploy_engine_config {
 	/* droverd.yaml `prometheus`, the only servers an analysis may query;
 	 * borrowed, may be NULL (none) */
 	const struct drv_prom_servers *prometheus;
+	/* droverd.yaml `environments`: approvals and windows; borrowed, may be
+	 * NULL (none) */
+	const struct drv_plan_envs *environments;
 	/* droverd.yaml `outbound.allow`: checked again before each webhook
 	 * POST and analysis GET (a plan saved before the list changed);
 	 * borrowed, may be NULL (nothing allowed) */

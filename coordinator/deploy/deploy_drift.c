@@ -177,7 +177,7 @@ static int one_row(void *arg, struct deploy_row *r)
 	return DRV_OK;
 }
 
-int deploy_drift_baseline(sqlite3 *db, json_t **out)
+int deploy_drift_baseline(struct drv_sql *db, json_t **out)
 {
 	struct base_ctx b = {json_object(), json_object(), json_object()};
 	int rc = b.services && b.plans && b.touched

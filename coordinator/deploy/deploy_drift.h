@@ -21,13 +21,13 @@
 #define DRV_DEPLOY_DRIFT_H
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdint.h>
 
 #define DRIFT_DEPLOYMENTS_MAX  200 /* succeeded deployments looked at, newest first */
 #define DRIFT_RESTART_SLACK_MS 2000
 
-int deploy_drift_baseline(sqlite3 *db, json_t **out);
+int deploy_drift_baseline(struct drv_sql *db, json_t **out);
 
 /* {"hosts": [{"host", "service", "kind", "detail", "deployment",
  *  "expected_version", "actual_version"}], "drifted_hosts": N (distinct

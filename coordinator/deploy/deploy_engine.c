@@ -22,7 +22,8 @@ enum cmd_kind {
 	CMD_BASELINE,
 	CMD_ALERTS,
 	CMD_RELEASE,
-	CMD_RELEASE_OK
+	CMD_RELEASE_OK,
+	CMD_DECIDE
 };
 
 struct cmd {
@@ -36,6 +37,9 @@ struct cmd {
 	const json_t *alerts;      /* CMD_ALERTS: the webhook payload */
 	const char *promoted_from; /* CMD_SUBMIT: the deployment a promotion copies, or NULL */
 	const char *env;           /* CMD_RELEASE_OK */
+	bool window_override;      /* CMD_SUBMIT: an admin overrode the windows */
+	bool approve;              /* CMD_DECIDE: approve (or deny) */
+	const char *comment;       /* CMD_DECIDE */
 	json_t *out;
 	int rc;
 	char why[DRV_SEQ_TEXT_MAX];
@@ -162,7 +166,10 @@ static void feed_op(struct deploy_engine *e, struct msg *m)
 		return;
 	if (m->data != NULL) {
 		deploy_event(d, "analysis", NULL, json_incref(m->data));
-		deploy_view_note_check(d, m->data);
+		if (json_is_true(json_object_get(m->data, "baseline")))
+			deploy_view_note_metric(d, m->data);
+		else
+			deploy_view_note_check(d, m->data);
 	}
 	deploy_run_event(e, d, &ev);
 }
@@ -241,13 +248,20 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 	struct deploy_row r;
 	int rc;
 
+	if (d != NULL && !d->ended && d->seq == NULL && c->verb == DEPLOY_ABORT) {
+		snprintf(c->why, sizeof(c->why), "aborted by %s while %s",
+		         c->actor && c->actor[0] ? c->actor : "an operator", d->row.state);
+		deploy_run_end(e, d, "aborted", c->why);
+		c->out = deploy_view_object(d);
+		return c->out ? DRV_OK : DRV_ENOMEM;
+	}
 	if (d == NULL || d->ended || d->seq == NULL) {
 		if (d == NULL && deploy_store_get(e->cfg.db, c->id, &r) != DRV_OK)
 			return DRV_ENOENT;
 		if (d == NULL)
 			deploy_row_clear(&r);
 		snprintf(c->why, sizeof(c->why), "deployment %s is %s", c->id,
-		         d == NULL ? "finished" : "not started yet");
+		         d == NULL ? "finished" : d->row.state);
 		return DRV_ESTATE;
 	}
 	/* The sequencer takes a repeated pause or resume as a no-op; the API
@@ -264,6 +278,8 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 	}
 	if (rc != DRV_OK)
 		return rc;
+	if (c->verb == DEPLOY_RESUME)
+		deploy_gate_resumed(d);
 	deploy_run_flush(e, d);
 	drv_info("deploy", "operator command", "deployment=%s verb=%s actor=%s", c->id,
 	         deploy_verb_name(c->verb), c->actor ? c->actor : "");
@@ -271,18 +287,17 @@ static int cmd_verb(struct deploy_engine *e, struct cmd *c)
 	return c->out ? DRV_OK : DRV_ENOMEM;
 }
 
-/* An active deployment of the same name, or one acting on a service of
- * this plan on one of the same hosts (one deployment per service at a
- * time, across plans and environments). */
-static struct dep *busy(struct deploy_engine *e, const struct cmd *c, struct deploy_busy *b)
+struct dep *deploy_engine_busy(struct deploy_engine *e, const struct drv_plan *plan,
+                               const json_t *targets, const struct dep *self, bool started_only,
+                               struct deploy_busy *b)
 {
 	memset(b, 0, sizeof(*b));
 	for (struct dep *d = e->deps; d != NULL; d = d->next) {
-		if (d->ended)
+		if (d == self || d->ended || (started_only && d->seq == NULL))
 			continue;
-		if (strcmp(d->row.name, c->plan->deployment) == 0 ||
+		if (strcmp(d->row.name, plan->deployment) == 0 ||
 		    (d->plan != NULL &&
-		     deploy_hosts_overlap(c->plan, c->targets, d->plan,
+		     deploy_hosts_overlap(plan, targets, d->plan,
 		                          json_object_get(d->extra, "targets"), b->service,
 		                          sizeof(b->service), b->agent, sizeof(b->agent)))) {
 			snprintf(b->id, sizeof(b->id), "%s", d->row.id);
@@ -365,18 +380,24 @@ static int insert_dep(struct deploy_engine *e, struct dep *d)
 	return rc;
 }
 
+/* A new deployment: refused when another one stands in its way (unless its
+ * plan says queue: it waits), then it waits at its gate or starts. */
 static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **started)
 {
-	struct dep *d = busy(e, c, &c->busy);
+	struct dep *d = deploy_engine_busy(e, c->plan, c->targets, NULL, false, &c->busy);
+	bool ready;
 	int rc;
 
-	if (d != NULL)
+	if (d != NULL && !c->plan->queue)
 		return DRV_EEXIST;
 	if (deploy_alerts_precheck(e, c->plan, c->why, sizeof(c->why)) != DRV_OK)
 		return DRV_EPERM;
 	rc = new_dep(e, c, &d);
-	if (rc == DRV_OK)
+	if (rc == DRV_OK) {
+		ready = deploy_gate_init(e, d, c->window_override, c->busy.id[0] ? &c->busy : NULL,
+		                         d->row.created_ms);
 		rc = insert_dep(e, d);
+	}
 	if (rc != DRV_OK) {
 		if (d != NULL)
 			d->plan = NULL; /* the caller keeps it */
@@ -388,10 +409,38 @@ static int cmd_submit(struct deploy_engine *e, struct cmd *c, struct dep **start
 	c->out = deploy_view_object(d);
 	d->next = e->deps;
 	e->deps = d;
-	drv_info("deploy", "deployment created", "deployment=%s name=%s version=%s actor=%s",
-	         d->row.id, d->row.name, d->row.version, d->row.actor);
-	*started = d;
+	drv_info("deploy", "deployment created",
+	         "deployment=%s name=%s version=%s actor=%s state=%s", d->row.id, d->row.name,
+	         d->row.version, d->row.actor, d->row.state);
+	if (ready)
+		*started = d;
+	else if (strcmp(d->row.state, "awaiting_approval") == 0)
+		deploy_run_notify(e, d, DRV_EVENT_AWAITING_APPROVAL, d->row.reason);
 	return DRV_OK;
+}
+
+static int cmd_decide(struct deploy_engine *e, struct cmd *c)
+{
+	struct dep *d = deploy_engine_find(e, c->id);
+	struct deploy_row r;
+	int rc;
+
+	if (d == NULL) {
+		if (deploy_store_get(e->cfg.db, c->id, &r) != DRV_OK)
+			return DRV_ENOENT;
+		snprintf(c->why, sizeof(c->why), "deployment %s is %s: nothing to %s", c->id,
+		         r.state, c->approve ? "approve" : "deny");
+		deploy_row_clear(&r);
+		return DRV_ESTATE;
+	}
+	rc = deploy_gate_decide(e, d, c->actor ? c->actor : "", c->approve,
+	                        c->comment ? c->comment : "", c->why, sizeof(c->why));
+	if (rc != DRV_OK)
+		return rc;
+	drv_info("deploy", c->approve ? "deployment approved" : "deployment denied",
+	         "deployment=%s actor=%s state=%s", c->id, c->actor ? c->actor : "", d->row.state);
+	c->out = deploy_view_object(d);
+	return c->out ? DRV_OK : DRV_ENOMEM;
 }
 
 /* What a promotion needs of a deployment: its state, environment and
@@ -433,6 +482,7 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	case CMD_VERB: rc = cmd_verb(e, c); break;
 	case CMD_BASELINE: rc = deploy_drift_baseline(e->cfg.db, &c->out); break;
 	case CMD_ALERTS: rc = deploy_alerts_take(e, c->alerts, &c->limit); break;
+	case CMD_DECIDE: rc = cmd_decide(e, c); break;
 	case CMD_RELEASE: rc = cmd_release(e, c); break;
 	case CMD_RELEASE_OK:
 		rc = deploy_store_release_succeeded(e->cfg.db, c->env, c->id, c->why);
@@ -483,9 +533,15 @@ static int call(struct deploy_engine *e, struct cmd *c)
 int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
                          const char *actor, json_t **obj, struct deploy_busy *busy)
 {
-	return deploy_engine_submit_from(e, plan, targets, actor, NULL, obj, busy);
+	return deploy_engine_submit_opts(e, plan, targets, actor, NULL, false, obj, busy);
 }
 
+int deploy_engine_submit_from(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                              const char *actor, const char *promoted_from, json_t **obj,
+                              struct deploy_busy *busy)
+{
+	return deploy_engine_submit_opts(e, plan, targets, actor, promoted_from, false, obj, busy);
+}
 int deploy_engine_release(struct deploy_engine *e, const char *id, json_t **obj)
 {
 	struct cmd c = {.kind = CMD_RELEASE, .id = id};
@@ -507,21 +563,39 @@ int deploy_engine_release_succeeded(struct deploy_engine *e, const char *env,
 	return rc;
 }
 
-int deploy_engine_submit_from(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
-                              const char *actor, const char *promoted_from, json_t **obj,
-                              struct deploy_busy *busy)
+int deploy_engine_submit_opts(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                              const char *actor, const char *promoted_from, bool window_override,
+                              json_t **obj, struct deploy_busy *busy)
 {
 	struct cmd c = {.kind = CMD_SUBMIT,
 	                .plan = plan,
 	                .targets = targets,
 	                .actor = actor,
-	                .promoted_from = promoted_from};
+	                .promoted_from = promoted_from,
+	                .window_override = window_override};
 	int rc = call(e, &c);
 
 	if (rc == DRV_EEXIST && busy != NULL)
 		*busy = c.busy;
 	if (rc == DRV_EPERM && busy != NULL) /* alerts fire: busy->why says which */
 		snprintf(busy->why, sizeof(busy->why), "%s", c.why);
+	if (rc == DRV_OK)
+		*obj = c.out;
+	return rc;
+}
+
+int deploy_engine_decide(struct deploy_engine *e, const char *id, const char *actor, bool approve,
+                         const char *comment, json_t **obj, char why[DRV_SEQ_TEXT_MAX])
+{
+	struct cmd c = {.kind = CMD_DECIDE,
+	                .id = id,
+	                .actor = actor,
+	                .approve = approve,
+	                .comment = comment};
+	int rc = call(e, &c);
+
+	if ((rc == DRV_ESTATE || rc == DRV_EPERM || rc == DRV_EEXIST) && why != NULL)
+		snprintf(why, DRV_SEQ_TEXT_MAX, "%s", c.why);
 	if (rc == DRV_OK)
 		*obj = c.out;
 	return rc;
@@ -662,6 +736,7 @@ static bool turn(struct deploy_engine *e)
 	}
 	pthread_mutex_unlock(&e->mu);
 	ticks(e);
+	deploy_gate_tick(e, drv_wall_ms());
 	flush_all(e);
 	reap(e);
 	return true;
@@ -721,14 +796,22 @@ static int resume_one(void *arg, struct deploy_row *r)
 	if (d == NULL)
 		return DRV_ENOMEM;
 	d->row = *r;
-	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = NULL;
+	/* the strings stay r's (deploy_store_active frees them); the release is
+	 * kept in the database only */
+	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = d->row.release = NULL;
 	d->extra = json_loads(r->extra, 0, NULL);
 	d->events = json_array();
 	rc = d->extra && d->events ? load_plan(r, &d->plan) : DRV_ENOMEM;
 	if (rc == DRV_OK) {
 		d->next = e->deps;
 		e->deps = d;
-		rc = r->seq_state ? deploy_run_resume(e, d, r->seq_state) : deploy_run_start(e, d);
+		if (r->seq_state != NULL)
+			rc = deploy_run_resume(e, d, r->seq_state);
+		else if (strcmp(r->state, "awaiting_approval") == 0 ||
+		         strcmp(r->state, "queued") == 0)
+			rc = DRV_OK; /* still waiting at its gate (deploy_gate.c) */
+		else
+			rc = deploy_run_start(e, d);
 		if (rc != DRV_OK && !d->ended) {
 			char why[DRV_SEQ_TEXT_MAX];
 
@@ -781,8 +864,9 @@ static void count_state(void *arg, const char *state, int64_t n)
 static void init_state_gauge(struct deploy_engine *e)
 {
 	static const char *const states[] = {
-	        "pending",      "prestaging", "running", "paused",      "awaiting_promotion",
-	        "rolling_back", "succeeded",  "failed",  "rolled_back", "aborted"};
+	        "pending",           "prestaging", "running", "paused",      "awaiting_promotion",
+	        "rolling_back",      "succeeded",  "failed",  "rolled_back", "aborted",
+	        "awaiting_approval", "queued"};
 
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 		drv_gauge_set(e->m.by_state, 0, states[i]);

@@ -23,7 +23,7 @@
 #define DRV_DEPLOY_ENGINE_H
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 
 #include "core.h"
 #include "deploy_store.h"
@@ -70,6 +70,28 @@ struct deploy_busy {
  */
 int deploy_engine_submit(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
                          const char *actor, json_t **obj, struct deploy_busy *busy);
+/*
+ * The same, where the deployment may wait before it starts
+ * (docs/environments.md): in state awaiting_approval when its environment
+ * requires approval, in state queued when its plan says queue: true and a
+ * window of its environment or a busy service holds it back (no DRV_EEXIST
+ * then). window_override: an admin overrode the windows (audited by the
+ * caller): none holds it back or pauses it. promoted_from as in
+ * deploy_engine_submit_from (below).
+ */
+int deploy_engine_submit_opts(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,
+                              const char *actor, const char *promoted_from, bool window_override,
+                              json_t **obj, struct deploy_busy *busy);
+/*
+ * Approve (or deny) a deployment that awaits approval, as actor (a token
+ * name; the caller checked its role), with a comment. The last approval
+ * needed starts it (or queues it); a denial ends it aborted. DRV_ENOENT;
+ * DRV_ESTATE: it does not await approval; DRV_EPERM: actor started it and
+ * its environment wants four eyes; DRV_EEXIST: actor approved it already
+ * (why says each). On success *obj is the deployment object.
+ */
+int deploy_engine_decide(struct deploy_engine *e, const char *id, const char *actor, bool approve,
+                         const char *comment, json_t **obj, char why[DRV_SEQ_TEXT_MAX]);
 /* The same for a promotion (docs/environments.md): the new deployment
  * records that it copies deployment promoted_from (NULL: none). */
 int deploy_engine_submit_from(struct deploy_engine *e, struct drv_plan *plan, const json_t *targets,

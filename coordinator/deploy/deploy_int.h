@@ -28,6 +28,7 @@
 #define DEPLOY_INSTR_TTL_MS 5000   /* an instruction outlives its step deadline this much */
 
 struct op;
+struct deploy_busy;
 
 /* An action taken by the sequencer, kept until the transition is saved.
  * Strings the action points to are copied (agent, slot; a.agent and a.slot
@@ -121,6 +122,35 @@ int deploy_alerts_precheck(struct deploy_engine *e, const struct drv_plan *plan,
 
 /* deploy_engine.c */
 struct dep *deploy_engine_find(struct deploy_engine *e, const char *id);
+/* The active deployment other than self that stands in the way of plan on
+ * targets (same name, or a service of plan on one of the same hosts);
+ * started_only: only deployments that have started count (a queued one
+ * asks). NULL when none; *b says which and where. */
+struct dep *deploy_engine_busy(struct deploy_engine *e, const struct drv_plan *plan,
+                               const json_t *targets, const struct dep *self, bool started_only,
+                               struct deploy_busy *b);
+
+/* deploy_gate.c: what a deployment waits for before it starts (approvals,
+ * a window, a busy service: docs/environments.md) and the windows that
+ * pause a running one. State in d->extra "gate". */
+/* A new deployment: its gate, and its state when it waits (awaiting_approval,
+ * queued; busy: the deployment it queues behind, or NULL). True when it
+ * may start now. */
+bool deploy_gate_init(struct deploy_engine *e, struct dep *d, bool window_override,
+                      const struct deploy_busy *busy, int64_t now);
+/* Every turn: time out approvals, start queued deployments whose way is
+ * clear (oldest first), pause running ones at a window and resume them
+ * after. */
+void deploy_gate_tick(struct deploy_engine *e, int64_t now);
+/* Approve or deny a deployment that awaits approval. DRV_ESTATE (it does
+ * not), DRV_EPERM (four eyes), DRV_EEXIST (this token approved already):
+ * why says it. */
+int deploy_gate_decide(struct deploy_engine *e, struct dep *d, const char *actor, bool approve,
+                       const char *comment, char *why, size_t cap);
+/* The deployment object's "approval", "queued" and "window" members. */
+void deploy_gate_view(const struct dep *d, json_t *obj);
+/* An operator resumed d: a window no longer pauses it. */
+void deploy_gate_resumed(struct dep *d);
 
 /* deploy_run.c */
 /* Build the sequencer from the plan and the saved targets and start it. */
@@ -139,7 +169,14 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d);
 /* End a deployment that cannot go on (cannot start, cannot be resumed) as
  * failed with the reason, saved. */
 void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why);
+/* End a deployment that has not started (denied, timed out, aborted while
+ * waiting) in state with the reason, saved. */
+void deploy_run_end(struct deploy_engine *e, struct dep *d, const char *state, const char *why);
 void deploy_dep_free(struct dep *d);
+/* Send the plan's webhooks for ev now (a notification droverd makes, not
+ * the sequencer: awaiting_approval). */
+void deploy_run_notify(struct deploy_engine *e, struct dep *d, enum drv_plan_event ev,
+                       const char *text);
 /* A sequencer's hosts from a deployment's targets (deploy_hosts.h). */
 int deploy_run_add_targets(struct drv_seq *s, const json_t *targets);
 
@@ -191,6 +228,11 @@ void deploy_view_summary(struct dep *d, int64_t now);
 json_t *deploy_view_object(const struct dep *d);
 /* Keep the latest verdict of an analysis check (an "analysis" event's data). */
 void deploy_view_note_check(struct dep *d, const json_t *data);
+/* Keep the latest value of a key metric (an "analysis" event's data with
+ * "baseline": true) in extra.baseline. */
+void deploy_view_note_metric(struct dep *d, const json_t *data);
+/* The key metrics' latest values: an array (docs/api.md "baseline"). */
+json_t *deploy_view_baseline(const struct dep *d);
 /* A "service" event for every service whose state, batch, canary step or
  * weight changed since the last call (with its tier's state), so that a
  * follower prints a service's progress where it happened; ended_only: only

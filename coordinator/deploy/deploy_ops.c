@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deploy_baseline.h"
 #include "err.h"
 #include "log.h"
 #include "outbound.h"
@@ -44,6 +45,12 @@ struct op {
 	struct drv_prom_server sv;
 	struct drv_plan_check chk;
 	char *query;
+	/* a key metric (baseline): how it compares, and the previous release's */
+	bool is_metric;
+	struct drv_plan_metric met; /* met.k unused: chk */
+	char *version;
+	bool has_prev;
+	struct deploy_prev prev;
 };
 
 static void op_free(struct op *o)
@@ -69,6 +76,8 @@ static void op_free(struct op *o)
 	free(o->sv.ca_file);
 	free(o->chk.name);
 	free(o->query);
+	free(o->met.unit);
+	free(o->version);
 	free(o);
 }
 
@@ -419,9 +428,80 @@ static const enum drv_seq_result verdict_result[] = {
         [DRV_OUTCOME_INCONCLUSIVE] = DRV_SEQ_R_INCONCLUSIVE,
 };
 
+/* A key metric's value: recorded as it is; a verdict only against the
+ * previous release's value with a regression share (no data: nothing to
+ * record, it passes). */
+static json_t *metric_verdict(struct op *o, int rc, const struct drv_prom_result *res,
+                              const char *why, enum drv_seq_result *r, double *v, char *text,
+                              size_t cap)
+{
+	const char *unit = o->met.unit ? o->met.unit : "";
+	json_t *data =
+	        json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "service", o->service, "check",
+	                  o->chk.name, "server", o->sv.name, "query", o->query, "baseline", 1,
+	                  "version", o->version ? o->version : "", "unit", unit);
+	double ch = NAN;
+	bool bad = false;
+
+	*r = DRV_SEQ_R_OK;
+	*v = NAN;
+	if (rc != DRV_OK || res->n == 0) {
+		snprintf(text, cap, "no value%s%s: nothing recorded", rc != DRV_OK ? ": " : "",
+		         rc != DRV_OK ? why : " (empty result)");
+	} else {
+		*v = res->first;
+		bad = o->has_prev && drv_plan_regressed(&o->met, *v, o->prev.value, &ch);
+		if (o->has_prev && isfinite(ch))
+			snprintf(text, cap, "%.4g%s%s (%s: %.4g%s%s, %+.0f %%)%s", *v,
+			         unit[0] ? " " : "", unit, o->prev.version, o->prev.value,
+			         unit[0] ? " " : "", unit, ch, bad ? ", a regression" : "");
+		else
+			snprintf(text, cap, "%.4g%s%s (no earlier release to compare with)", *v,
+			         unit[0] ? " " : "", unit);
+		if (bad && o->met.regression > 0)
+			snprintf(text + strlen(text), cap - strlen(text), " over %u %%",
+			         o->met.regression);
+		*r = bad ? DRV_SEQ_R_FAILED : DRV_SEQ_R_OK;
+	}
+	if (data == NULL)
+		return NULL;
+	json_object_set_new(data, "verdict", json_string(bad ? "fail" : "pass"));
+	json_object_set_new(data, "text", json_string(text));
+	if (isfinite(*v))
+		json_object_set_new(data, "value", json_real(*v));
+	if (o->met.regression > 0)
+		json_object_set_new(data, "regression_pct", json_integer(o->met.regression));
+	json_object_set_new(data, "better", json_string(o->met.higher_better ? "higher" : "lower"));
+	if (o->has_prev)
+		json_object_set_new(data, "previous",
+		                    json_pack("{s:s, s:s, s:f}", "deployment", o->prev.deployment,
+		                              "version", o->prev.version, "value", o->prev.value));
+	if (isfinite(ch))
+		json_object_set_new(data, "change_pct", json_real(ch));
+	return data;
+}
+
+static void *metric_check_main(struct op *o)
+{
+	struct drv_prom_result res = {0};
+	char why[DRV_PROM_WHY_MAX] = "", text[DRV_PROM_WHY_MAX + 160];
+	enum drv_seq_result r;
+	double v;
+	int rc = drv_prom_query(&o->sv, o->query, &res, why, sizeof(why));
+	json_t *data = metric_verdict(o, rc, &res, why, &r, &v, text, sizeof(text));
+
+	drv_info("deploy", "key metric", "deployment=%s op=%s metric=%s text=\"%s\"", o->dep, o->id,
+	         o->chk.name, text);
+	op_post(o, r, isfinite(v) ? v : 0, text, data);
+	return NULL;
+}
+
 static void *check_main(void *arg)
 {
 	struct op *o = arg;
+
+	if (o->is_metric)
+		return metric_check_main(o);
 	struct drv_prom_result res = {0};
 	char why[DRV_PROM_WHY_MAX] = "", text[DRV_PROM_WHY_MAX + 80];
 	double v;
@@ -442,6 +522,23 @@ static void *check_main(void *arg)
 	return NULL;
 }
 
+/* A key metric: how it compares, and the previous release's value. */
+static void metric_op(struct deploy_engine *e, struct dep *d, const struct drv_plan_metric *m,
+                      struct op *o)
+{
+	const struct drv_plan_service *ps = drv_plan_service(d->plan, o->service);
+
+	o->is_metric = true;
+	o->met.higher_better = m->higher_better;
+	o->met.regression = m->regression;
+	o->met.unit = m->unit ? strdup(m->unit) : NULL;
+	o->version = strdup(ps && ps->version ? ps->version : d->row.version);
+	o->has_prev = deploy_baseline_previous(e->cfg.db, d->plan->environment, o->service,
+	                                       m->k.name, d->row.id, &o->prev) == DRV_OK;
+	if ((m->unit && !o->met.unit) || o->version == NULL)
+		o->fail = "out of memory";
+}
+
 /* Copy the named server and the check for the worker. */
 static void check_op(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a,
                      struct op *o)
@@ -449,12 +546,16 @@ static void check_op(struct deploy_engine *e, struct dep *d, const struct drv_se
 	const struct drv_plan_service *ps = &d->plan->services[a->service];
 	const struct drv_prom_server *sv = drv_prom_server_find(e->cfg.prometheus, a->server);
 	const struct drv_plan_check *k;
+	size_t nc = ps->analysis.n_checks;
 
-	if ((size_t)a->check >= ps->analysis.n_checks || a->query == NULL) {
+	if ((size_t)a->check >= nc + ps->analysis.n_baseline || a->query == NULL) {
 		o->fail = "no such analysis check";
 		return;
 	}
-	k = &ps->analysis.checks[a->check];
+	if ((size_t)a->check >= nc)
+		metric_op(e, d, &ps->analysis.baseline[a->check - nc], o);
+	k = (size_t)a->check < nc ? &ps->analysis.checks[a->check]
+	                          : &ps->analysis.baseline[a->check - nc].k;
 	o->chk = *k;
 	o->chk.name = strdup(k->name);
 	o->chk.query = NULL;

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "core.h"
+#include "deploy_baseline.h"
 #include "dispatch.h"
 #include "err.h"
 #include "log.h"
@@ -78,31 +79,55 @@ static int64_t ttl_of(const struct drv_seq_action *a, int64_t now)
 	return ttl > DISPATCH_TTL_MAX_MS ? DISPATCH_TTL_MAX_MS : ttl;
 }
 
-static void perform_send(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a,
-                         int64_t now)
+/* A run of SEND actions: built here, signed and queued in one wave (one
+ * commit of the link's store; core_queue_many). */
+static void perform_sends(struct deploy_engine *e, struct dep *d, struct pend *p, size_t n,
+                          int64_t now)
 {
-	Drover__Instruction *ins = NULL;
-	struct dispatch_instr in = {0};
-	uint64_t seq = 0;
-	int rc = drv_seq_instruction(d->seq, a, &ins);
+	struct dispatch_instr *in = calloc(n, sizeof(*in));
+	Drover__Instruction **ins = calloc(n, sizeof(*ins));
+	size_t *idx = calloc(n, sizeof(*idx)), k = 0;
+	uint64_t *seq = calloc(n, sizeof(*seq));
+	int *rc = calloc(n, sizeof(*rc));
 
-	if (rc == DRV_OK) {
-		in.agent_id = a->agent;
-		in.deployment_id = d->row.id;
-		in.step_id = a->id;
-		in.action = ins->action;
-		in.service = ins->service;
-		in.hook = ins->hook;
-		in.ttl_ms = ttl_of(a, now);
-		in.step_deadline_ms = ins->step_deadline_ms;
-		rc = core_queue(e->cfg.core, &in, &seq);
-		drv_seq_instruction_free(ins);
+	for (size_t i = 0; i < n; i++) {
+		const struct drv_seq_action *a = &p[i].a;
+		int brc = in && ins && idx && seq && rc ? drv_seq_instruction(d->seq, a, &ins[k])
+		                                        : DRV_ENOMEM;
+
+		if (brc != DRV_OK) {
+			send_failed(e, a, brc);
+			continue;
+		}
+		idx[k] = i;
+		in[k] = (struct dispatch_instr){.agent_id = a->agent,
+		                                .deployment_id = d->row.id,
+		                                .step_id = a->id,
+		                                .action = ins[k]->action,
+		                                .service = ins[k]->service,
+		                                .hook = ins[k]->hook,
+		                                .ttl_ms = ttl_of(a, now),
+		                                .step_deadline_ms = ins[k]->step_deadline_ms};
+		k++;
 	}
-	if (rc == DRV_EEXIST)
-		drv_debug("deploy", "instruction already queued", "step=%s agent=%s", a->id,
-		          a->agent);
-	else if (rc != DRV_OK)
-		send_failed(e, a, rc);
+	if (k > 0 && core_queue_many(e->cfg.core, in, k, seq, rc) != DRV_OK)
+		for (size_t j = 0; j < k; j++)
+			rc[j] = DRV_ENOMEM;
+	for (size_t j = 0; j < k; j++) {
+		const struct drv_seq_action *a = &p[idx[j]].a;
+
+		if (rc[j] == DRV_EEXIST)
+			drv_debug("deploy", "instruction already queued", "step=%s agent=%s", a->id,
+			          a->agent);
+		else if (rc[j] != DRV_OK)
+			send_failed(e, a, rc[j]);
+		drv_seq_instruction_free(ins[j]);
+	}
+	free(in);
+	free(ins);
+	free(idx);
+	free(seq);
+	free(rc);
 }
 
 static void perform_notify(struct deploy_engine *e, struct dep *d, const struct drv_seq_action *a)
@@ -133,10 +158,22 @@ static void perform_notify(struct deploy_engine *e, struct dep *d, const struct 
 	fields = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", d->row.id, "deployment", d->row.name,
 	                   "version", d->row.version, "state", deploy_view_state(d), "text",
 	                   a->text);
+	if (fields != NULL && json_object_get(d->extra, "baseline") != NULL)
+		json_object_set_new(fields, "baseline", deploy_view_baseline(d)); /* the figures */
 	if (notify_post(e->cfg.notifier, t, n, nev, fields) != DRV_OK)
 		drv_warn("deploy", "notification dropped", "deployment=%s event=%s", d->row.id,
 		         drv_plan_event_name(a->event));
 	json_decref(fields);
+}
+
+void deploy_run_notify(struct deploy_engine *e, struct dep *d, enum drv_plan_event ev,
+                       const char *text)
+{
+	struct drv_seq_action a = {.kind = DRV_SEQ_ACT_NOTIFY, .event = ev};
+	size_t n = strnlen(text, sizeof(a.text) - 1);
+
+	memcpy(a.text, text, n);
+	perform_notify(e, d, &a);
 }
 
 static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
@@ -146,8 +183,18 @@ static void perform(struct deploy_engine *e, struct dep *d, int64_t now)
 
 		p->a.agent = p->agent; /* into the entry: the array may have moved */
 		p->a.slot = p->slot;
+	}
+	for (size_t i = 0; i < d->n_pend; i++) {
+		struct pend *p = &d->pend[i];
+		size_t n = 0;
+
 		switch (p->a.kind) {
-		case DRV_SEQ_ACT_SEND: perform_send(e, d, &p->a, now); break;
+		case DRV_SEQ_ACT_SEND: /* with the SENDs that follow it, in order */
+			while (i + n < d->n_pend && d->pend[i + n].a.kind == DRV_SEQ_ACT_SEND)
+				n++;
+			perform_sends(e, d, p, n, now);
+			i += n - 1;
+			break;
 		case DRV_SEQ_ACT_TRAFFIC:
 		case DRV_SEQ_ACT_METRIC:
 			if (p->op != NULL)
@@ -308,6 +355,13 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d)
 		return;
 	if (final)
 		deploy_track_reconcile(d, now); /* host records and events match the final object */
+	if (final && drv_seq_state(d->seq) == DRV_SEQ_SUCCEEDED &&
+	    json_object_get(d->extra, "baseline") != NULL &&
+	    deploy_baseline_record(e->cfg.db, d->row.id, d->plan->environment,
+	                           json_object_get(d->extra, "baseline"), now) != DRV_OK)
+		deploy_event(d, "baseline_lost", NULL,
+		             json_pack("{s:s}", "text",
+		                       "the release's key metrics could not be recorded"));
 	memcpy(was_state, d->row.state, sizeof(was_state));
 	memcpy(was_phase, d->row.phase, sizeof(was_phase));
 	memcpy(was_reason, d->row.reason, sizeof(was_reason));
@@ -393,22 +447,28 @@ int deploy_run_add_targets(struct drv_seq *s, const json_t *t)
 	return rc;
 }
 
-void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why)
+void deploy_run_end(struct deploy_engine *e, struct dep *d, const char *state, const char *why)
 {
 	int64_t now = drv_wall_ms();
 
-	drv_error("deploy", "deployment cannot start", "deployment=%s why=\"%s\"", d->row.id, why);
 	drv_gauge_add(e->m.by_state, -1, d->row.state);
-	drv_gauge_add(e->m.by_state, 1, "failed");
-	snprintf(d->row.state, sizeof(d->row.state), "failed");
+	drv_gauge_add(e->m.by_state, 1, state);
+	snprintf(d->row.state, sizeof(d->row.state), "%s", state);
 	snprintf(d->row.phase, sizeof(d->row.phase), "done");
 	snprintf(d->row.reason, sizeof(d->row.reason), "%s", why);
 	d->row.updated_ms = d->row.finished_ms = now;
-	deploy_event(d, "failed", NULL, json_pack("{s:s}", "text", why));
+	deploy_event(d, state, NULL, json_pack("{s:s}", "text", why));
 	if (save(e, d, false, true) == DRV_OK && e->cfg.events != NULL)
 		drv_events_notify(e->cfg.events);
 	json_array_clear(d->events);
+	d->dirty = false;
 	d->ended = true;
+}
+
+void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why)
+{
+	drv_error("deploy", "deployment cannot start", "deployment=%s why=\"%s\"", d->row.id, why);
+	deploy_run_end(e, d, "failed", why);
 }
 
 int deploy_run_start(struct deploy_engine *e, struct dep *d)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
+#include "sqldb.h"
 #include "err.h"
 #include "events.h"
 #include "log.h"
@@ -28,50 +28,50 @@ void deploy_row_clear(struct deploy_row *r)
 	r->plan = r->seq_state = r->extra = r->view = r->release = NULL;
 }
 
-static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+static int prep(struct drv_sql *db, const char *sql, struct drv_sql_stmt **st)
 {
-	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-		drv_error("deploy-store", "prepare failed", "error=\"%s\"", sqlite3_errmsg(db));
+	if (drv_sql_prepare(db, sql, st) != DRV_OK) {
+		drv_error("deploy-store", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
 		return DRV_EDB;
 	}
 	return DRV_OK;
 }
 
-static int step_done(sqlite3 *db, sqlite3_stmt *st)
+static int step_done(struct drv_sql *db, struct drv_sql_stmt *st)
 {
-	int rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	int rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
 
 	if (rc != DRV_OK)
-		drv_error("deploy-store", "statement failed", "error=\"%s\"", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+		drv_error("deploy-store", "statement failed", "error=\"%s\"", drv_sql_errmsg(db));
+	drv_sql_finalize(st);
 	return rc;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+static void bind_text(struct drv_sql_stmt *st, int i, const char *v)
 {
 	if (v == NULL)
-		sqlite3_bind_null(st, i);
+		drv_sql_bind_null(st, i);
 	else
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+		drv_sql_bind_text(st, i, v);
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
+static void copy_col(struct drv_sql_stmt *st, int col, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
+	const char *t = drv_sql_col_text(st, col);
 
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-static char *dup_col(sqlite3_stmt *st, int col)
+static char *dup_col(struct drv_sql_stmt *st, int col)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
+	const char *t = drv_sql_col_text(st, col);
 
 	return t ? strdup((const char *)t) : NULL;
 }
 
-int deploy_store_new_id(sqlite3 *db, char id[DRV_SEQ_ID_MAX + 1])
+int deploy_store_new_id(struct drv_sql *db, char id[DRV_SEQ_ID_MAX + 1])
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	uint8_t rnd[3];
 	int64_t n;
 	int rc;
@@ -79,14 +79,19 @@ int deploy_store_new_id(sqlite3 *db, char id[DRV_SEQ_ID_MAX + 1])
 	/* sqlite_sequence, not max(n): numbers are not reused once retention
 	 * has deleted the newest finished deployments */
 	rc = prep(db,
-	          "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'deployments'),"
-	          " (SELECT MAX(n) FROM deployments), 0) + 1",
+	          drv_sql_engine_of(db) == DRV_SQL_PG
+	                  ? "SELECT COALESCE((SELECT last_value FROM pg_sequences"
+	                    " WHERE sequencename = 'deployments_n_seq'),"
+	                    " (SELECT MAX(n) FROM deployments), 0) + 1"
+	                  : "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = "
+	                    "'deployments'),"
+	                    " (SELECT MAX(n) FROM deployments), 0) + 1",
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	rc = drv_sql_step(st) == DRV_SQL_ROW ? DRV_OK : DRV_EDB;
+	n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
 	if (rc != DRV_OK)
 		return rc;
 	randombytes_buf(rnd, sizeof(rnd));
@@ -95,7 +100,7 @@ int deploy_store_new_id(sqlite3 *db, char id[DRV_SEQ_ID_MAX + 1])
 	return DRV_OK;
 }
 
-static int insert_events(sqlite3 *db, const char *dep, const json_t *events)
+static int insert_events(struct drv_sql *db, const char *dep, const json_t *events)
 {
 	size_t i;
 	json_t *e;
@@ -111,9 +116,9 @@ static int insert_events(sqlite3 *db, const char *dep, const json_t *events)
 	return DRV_OK;
 }
 
-static int insert_row(sqlite3 *db, const struct deploy_row *r)
+static int insert_row(struct drv_sql *db, const struct deploy_row *r)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc =
 	        prep(db,
 	             "INSERT INTO deployments(id, name, version, actor, state, phase, reason, plan,"
@@ -134,10 +139,10 @@ static int insert_row(sqlite3 *db, const struct deploy_row *r)
 	bind_text(st, 8, r->plan);
 	bind_text(st, 9, r->seq_state);
 	bind_text(st, 10, r->extra ? r->extra : "{}");
-	sqlite3_bind_int64(st, 11, r->failed_hosts);
-	sqlite3_bind_int64(st, 12, r->max_failed_hosts);
-	sqlite3_bind_int64(st, 13, r->created_ms);
-	sqlite3_bind_int64(st, 14, r->updated_ms);
+	drv_sql_bind_int64(st, 11, r->failed_hosts);
+	drv_sql_bind_int64(st, 12, r->max_failed_hosts);
+	drv_sql_bind_int64(st, 13, r->created_ms);
+	drv_sql_bind_int64(st, 14, r->updated_ms);
 	bind_text(st, 15, r->environment);
 	bind_text(st, 16, r->release_id);
 	bind_text(st, 17, r->promoted_from);
@@ -145,9 +150,9 @@ static int insert_row(sqlite3 *db, const struct deploy_row *r)
 	return step_done(db, st);
 }
 
-static int update_row(sqlite3 *db, const struct deploy_row *r)
+static int update_row(struct drv_sql *db, const struct deploy_row *r)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(db,
 	              "UPDATE deployments SET seq_state = COALESCE(?, seq_state),"
 	              " extra = COALESCE(?, extra), view = COALESCE(?, view), state = ?, phase = ?,"
@@ -163,21 +168,21 @@ static int update_row(sqlite3 *db, const struct deploy_row *r)
 	bind_text(st, 4, r->state);
 	bind_text(st, 5, r->phase);
 	bind_text(st, 6, r->reason);
-	sqlite3_bind_int64(st, 7, r->failed_hosts);
-	sqlite3_bind_int64(st, 8, r->max_failed_hosts);
-	sqlite3_bind_int64(st, 9, r->updated_ms);
-	sqlite3_bind_int64(st, 10, r->finished_ms);
+	drv_sql_bind_int64(st, 7, r->failed_hosts);
+	drv_sql_bind_int64(st, 8, r->max_failed_hosts);
+	drv_sql_bind_int64(st, 9, r->updated_ms);
+	drv_sql_bind_int64(st, 10, r->finished_ms);
 	bind_text(st, 11, r->id);
 	rc = step_done(db, st);
-	if (rc == DRV_OK && sqlite3_changes(db) != 1)
+	if (rc == DRV_OK && drv_sql_changes(db) != 1)
 		rc = DRV_ENOENT;
 	return rc;
 }
 
-static int in_transaction(sqlite3 *db, const struct deploy_row *r, const json_t *events,
-                          int (*write)(sqlite3 *, const struct deploy_row *))
+static int in_transaction(struct drv_sql *db, const struct deploy_row *r, const json_t *events,
+                          int (*write)(struct drv_sql *, const struct deploy_row *))
 {
-	int rc = drv_db_exec(db, "BEGIN IMMEDIATE");
+	int rc = drv_sql_exec(db, "BEGIN IMMEDIATE");
 
 	if (rc != DRV_OK)
 		return rc;
@@ -185,23 +190,23 @@ static int in_transaction(sqlite3 *db, const struct deploy_row *r, const json_t 
 	if (rc == DRV_OK)
 		rc = insert_events(db, r->id, events);
 	if (rc == DRV_OK)
-		rc = drv_db_exec(db, "COMMIT");
+		rc = drv_sql_exec(db, "COMMIT");
 	if (rc != DRV_OK)
-		drv_db_exec(db, "ROLLBACK");
+		drv_sql_exec(db, "ROLLBACK");
 	return rc;
 }
 
-int deploy_store_insert(sqlite3 *db, const struct deploy_row *r, const json_t *events)
+int deploy_store_insert(struct drv_sql *db, const struct deploy_row *r, const json_t *events)
 {
 	return in_transaction(db, r, events, insert_row);
 }
 
-int deploy_store_save(sqlite3 *db, const struct deploy_row *r, const json_t *events)
+int deploy_store_save(struct drv_sql *db, const struct deploy_row *r, const json_t *events)
 {
 	return in_transaction(db, r, events, update_row);
 }
 
-static int row_from(sqlite3_stmt *st, struct deploy_row *r)
+static int row_from(struct drv_sql_stmt *st, struct deploy_row *r)
 {
 	memset(r, 0, sizeof(*r));
 	copy_col(st, 0, r->id, sizeof(r->id));
@@ -215,11 +220,11 @@ static int row_from(sqlite3_stmt *st, struct deploy_row *r)
 	r->seq_state = dup_col(st, 8);
 	r->extra = dup_col(st, 9);
 	r->view = dup_col(st, 10);
-	r->failed_hosts = sqlite3_column_int64(st, 11);
-	r->max_failed_hosts = sqlite3_column_int64(st, 12);
-	r->created_ms = sqlite3_column_int64(st, 13);
-	r->updated_ms = sqlite3_column_int64(st, 14);
-	r->finished_ms = sqlite3_column_int64(st, 15);
+	r->failed_hosts = drv_sql_col_int64(st, 11);
+	r->max_failed_hosts = drv_sql_col_int64(st, 12);
+	r->created_ms = drv_sql_col_int64(st, 13);
+	r->updated_ms = drv_sql_col_int64(st, 14);
+	r->finished_ms = drv_sql_col_int64(st, 15);
 	copy_col(st, 16, r->environment, sizeof(r->environment));
 	copy_col(st, 17, r->release_id, sizeof(r->release_id));
 	copy_col(st, 18, r->promoted_from, sizeof(r->promoted_from));
@@ -231,27 +236,27 @@ static int row_from(sqlite3_stmt *st, struct deploy_row *r)
 	return DRV_OK;
 }
 
-int deploy_store_active(sqlite3 *db, deploy_row_fn fn, void *arg)
+int deploy_store_active(struct drv_sql *db, deploy_row_fn fn, void *arg)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	struct deploy_row r;
 	int rc = prep(db, "SELECT " ROW_COLS " FROM deployments WHERE finished_ms = 0 ORDER BY n",
 	              &st);
 
-	while (rc == DRV_OK && sqlite3_step(st) == SQLITE_ROW) {
+	while (rc == DRV_OK && drv_sql_step(st) == DRV_SQL_ROW) {
 		rc = row_from(st, &r);
 		if (rc == DRV_OK)
 			rc = fn(arg, &r);
 		deploy_row_clear(&r);
 	}
 	if (st != NULL)
-		sqlite3_finalize(st);
+		drv_sql_finalize(st);
 	return rc;
 }
 
-int deploy_store_finished(sqlite3 *db, int limit, deploy_row_fn fn, void *arg)
+int deploy_store_finished(struct drv_sql *db, int limit, deploy_row_fn fn, void *arg)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	struct deploy_row r;
 	int rc = prep(db,
 	              "SELECT " ROW_COLS " FROM deployments WHERE finished_ms > 0"
@@ -259,35 +264,35 @@ int deploy_store_finished(sqlite3 *db, int limit, deploy_row_fn fn, void *arg)
 	              &st);
 
 	if (rc == DRV_OK)
-		sqlite3_bind_int(st, 1, limit);
-	while (rc == DRV_OK && sqlite3_step(st) == SQLITE_ROW) {
+		drv_sql_bind_int64(st, 1, limit);
+	while (rc == DRV_OK && drv_sql_step(st) == DRV_SQL_ROW) {
 		rc = row_from(st, &r);
 		if (rc == DRV_OK)
 			rc = fn(arg, &r);
 		deploy_row_clear(&r);
 	}
 	if (st != NULL)
-		sqlite3_finalize(st);
+		drv_sql_finalize(st);
 	return rc;
 }
 
-int deploy_store_get(sqlite3 *db, const char *id, struct deploy_row *out)
+int deploy_store_get(struct drv_sql *db, const char *id, struct deploy_row *out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(db, "SELECT " ROW_COLS " FROM deployments WHERE id = ?", &st);
 
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, id);
-	rc = sqlite3_step(st) == SQLITE_ROW ? row_from(st, out) : DRV_ENOENT;
-	sqlite3_finalize(st);
+	rc = drv_sql_step(st) == DRV_SQL_ROW ? row_from(st, out) : DRV_ENOENT;
+	drv_sql_finalize(st);
 	return rc;
 }
 
-int deploy_store_release_succeeded(sqlite3 *db, const char *env, const char *release_id,
+int deploy_store_release_succeeded(struct drv_sql *db, const char *env, const char *release_id,
                                    char id_out[DRV_SEQ_ID_MAX + 1])
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(db,
 	              "SELECT id FROM deployments WHERE environment = ? AND release_id = ?"
 	              " AND state = 'succeeded' ORDER BY n DESC LIMIT 1",
@@ -297,30 +302,30 @@ int deploy_store_release_succeeded(sqlite3 *db, const char *env, const char *rel
 		return rc;
 	bind_text(st, 1, env);
 	bind_text(st, 2, release_id);
-	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_ENOENT;
+	rc = drv_sql_step(st) == DRV_SQL_ROW ? DRV_OK : DRV_ENOENT;
 	if (rc == DRV_OK)
 		copy_col(st, 0, id_out, DRV_SEQ_ID_MAX + 1);
-	sqlite3_finalize(st);
+	drv_sql_finalize(st);
 	return rc;
 }
 
-static json_t *summary(sqlite3_stmt *st)
+static json_t *summary(struct drv_sql_stmt *st)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
-	                 sqlite3_column_text(st, 0), "deployment", sqlite3_column_text(st, 1),
-	                 "version", sqlite3_column_text(st, 2), "actor", sqlite3_column_text(st, 3),
-	                 "state", sqlite3_column_text(st, 4), "phase", sqlite3_column_text(st, 5),
-	                 "reason", sqlite3_column_text(st, 6), "failed_hosts",
-	                 (json_int_t)sqlite3_column_int64(st, 7), "max_failed_hosts",
-	                 (json_int_t)sqlite3_column_int64(st, 8), "created_ms",
-	                 (json_int_t)sqlite3_column_int64(st, 9), "updated_ms",
-	                 (json_int_t)sqlite3_column_int64(st, 10), "finished_ms",
-	                 (json_int_t)sqlite3_column_int64(st, 11));
+	                 drv_sql_col_text(st, 0), "deployment", drv_sql_col_text(st, 1), "version",
+	                 drv_sql_col_text(st, 2), "actor", drv_sql_col_text(st, 3), "state",
+	                 drv_sql_col_text(st, 4), "phase", drv_sql_col_text(st, 5), "reason",
+	                 drv_sql_col_text(st, 6), "failed_hosts",
+	                 (json_int_t)drv_sql_col_int64(st, 7), "max_failed_hosts",
+	                 (json_int_t)drv_sql_col_int64(st, 8), "created_ms",
+	                 (json_int_t)drv_sql_col_int64(st, 9), "updated_ms",
+	                 (json_int_t)drv_sql_col_int64(st, 10), "finished_ms",
+	                 (json_int_t)drv_sql_col_int64(st, 11));
 }
 
-int deploy_store_list(sqlite3 *db, int limit, json_t **out)
+int deploy_store_list(struct drv_sql *db, int limit, json_t **out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	json_t *arr = json_array();
 	int rc = arr ? prep(db,
 	                    "SELECT id, name, version, actor, state, phase, reason, failed_hosts,"
@@ -333,12 +338,12 @@ int deploy_store_list(sqlite3 *db, int limit, json_t **out)
 		json_decref(arr);
 		return rc;
 	}
-	sqlite3_bind_int(st, 1, limit);
-	while (rc == DRV_OK && sqlite3_step(st) == SQLITE_ROW) {
+	drv_sql_bind_int64(st, 1, limit);
+	while (rc == DRV_OK && drv_sql_step(st) == DRV_SQL_ROW) {
 		if (json_array_append_new(arr, summary(st)) != 0)
 			rc = DRV_ENOMEM;
 	}
-	sqlite3_finalize(st);
+	drv_sql_finalize(st);
 	if (rc != DRV_OK) {
 		json_decref(arr);
 		return rc;
@@ -347,9 +352,9 @@ int deploy_store_list(sqlite3 *db, int limit, json_t **out)
 	return DRV_OK;
 }
 
-int deploy_store_reports(sqlite3 *db, const char *id, deploy_report_fn fn, void *arg)
+int deploy_store_reports(struct drv_sql *db, const char *id, deploy_report_fn fn, void *arg)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc =
 	        prep(db,
 	             "SELECT agent_id, data FROM events WHERE deployment_id = ? AND kind = 'report'"
@@ -359,26 +364,26 @@ int deploy_store_reports(sqlite3 *db, const char *id, deploy_report_fn fn, void 
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *data = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+	while (drv_sql_step(st) == DRV_SQL_ROW) {
+		json_t *data = json_loads(drv_sql_col_text(st, 1), 0, NULL);
 
 		if (data != NULL)
-			fn(arg, (const char *)sqlite3_column_text(st, 0), data);
+			fn(arg, drv_sql_col_text(st, 0), data);
 		json_decref(data);
 	}
-	sqlite3_finalize(st);
+	drv_sql_finalize(st);
 	return DRV_OK;
 }
 
-int deploy_store_counts(sqlite3 *db, deploy_count_fn fn, void *arg)
+int deploy_store_counts(struct drv_sql *db, deploy_count_fn fn, void *arg)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(db, "SELECT state, count(*) FROM deployments GROUP BY state", &st);
 
 	if (rc != DRV_OK)
 		return rc;
-	while (sqlite3_step(st) == SQLITE_ROW)
-		fn(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
-	sqlite3_finalize(st);
+	while (drv_sql_step(st) == DRV_SQL_ROW)
+		fn(arg, drv_sql_col_text(st, 0), drv_sql_col_int64(st, 1));
+	drv_sql_finalize(st);
 	return DRV_OK;
 }

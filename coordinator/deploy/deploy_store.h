@@ -18,7 +18,7 @@
 #define DRV_DEPLOY_STORE_H
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdint.h>
 
 #include "sequencer.h"
@@ -50,10 +50,10 @@ void deploy_row_clear(struct deploy_row *r);
 
 /* A fresh id "dep-N-XXXXXX": N counts deployments of this database, the
  * random suffix keeps step ids unique on agents that outlive a database. */
-int deploy_store_new_id(sqlite3 *db, char id[DRV_SEQ_ID_MAX + 1]);
+int deploy_store_new_id(struct drv_sql *db, char id[DRV_SEQ_ID_MAX + 1]);
 
 /* Insert a new row (state, plan, extra, times; seq_state may be NULL). */
-int deploy_store_insert(sqlite3 *db, const struct deploy_row *r, const json_t *events);
+int deploy_store_insert(struct drv_sql *db, const struct deploy_row *r, const json_t *events);
 
 /*
  * Save a transition in one transaction: the row's seq_state (when not
@@ -61,34 +61,34 @@ int deploy_store_insert(sqlite3 *db, const struct deploy_row *r, const json_t *e
  * array of {"kind", "agent" (optional), "data"} inserted into the events
  * table under the deployment's id (may be NULL or empty).
  */
-int deploy_store_save(sqlite3 *db, const struct deploy_row *r, const json_t *events);
+int deploy_store_save(struct drv_sql *db, const struct deploy_row *r, const json_t *events);
 
 /* Every deployment that has not finished, oldest first. */
 typedef int (*deploy_row_fn)(void *arg, struct deploy_row *r);
-int deploy_store_active(sqlite3 *db, deploy_row_fn fn, void *arg);
+int deploy_store_active(struct drv_sql *db, deploy_row_fn fn, void *arg);
 /* Finished deployments (with their plan and final view), newest first, at
  * most limit. */
-int deploy_store_finished(sqlite3 *db, int limit, deploy_row_fn fn, void *arg);
+int deploy_store_finished(struct drv_sql *db, int limit, deploy_row_fn fn, void *arg);
 
 /* One row (DRV_ENOENT if unknown). */
-int deploy_store_get(sqlite3 *db, const char *id, struct deploy_row *out);
+int deploy_store_get(struct drv_sql *db, const char *id, struct deploy_row *out);
 
 /* The newest deployment of release_id to environment env that succeeded:
  * its id into id_out; DRV_ENOENT when there is none. */
-int deploy_store_release_succeeded(sqlite3 *db, const char *env, const char *release_id,
+int deploy_store_release_succeeded(struct drv_sql *db, const char *env, const char *release_id,
                                    char id_out[DRV_SEQ_ID_MAX + 1]);
 
 /* Summaries, newest first: an array of objects with id, deployment,
  * version, state, phase, reason, actor, times and counts. */
-int deploy_store_list(sqlite3 *db, int limit, json_t **out);
+int deploy_store_list(struct drv_sql *db, int limit, json_t **out);
 
 /* How many deployments are in each state: fn(state, count). */
 typedef void (*deploy_count_fn)(void *arg, const char *state, int64_t n);
-int deploy_store_counts(sqlite3 *db, deploy_count_fn fn, void *arg);
+int deploy_store_counts(struct drv_sql *db, deploy_count_fn fn, void *arg);
 
 /* The report events recorded for a deployment (core.c writes them before
  * it acknowledges a report), oldest first: fn(agent, data). */
 typedef void (*deploy_report_fn)(void *arg, const char *agent, json_t *data);
-int deploy_store_reports(sqlite3 *db, const char *id, deploy_report_fn fn, void *arg);
+int deploy_store_reports(struct drv_sql *db, const char *id, deploy_report_fn fn, void *arg);
 
 #endif

@@ -436,36 +436,63 @@ static json_t *hooks_obj(const struct dep *d)
 	return out;
 }
 
-/* The latest verdict of each analysis check, kept in extra.analysis under
- * "SERVICE/CHECK" (bounded by the plan: at most 16 checks a service). */
-void deploy_view_note_check(struct dep *d, const json_t *data)
+/* Keep a copy of an "analysis" event's data (rec, taken) in extra.BUCKET
+ * under "SERVICE/CHECK": the latest of each (bounded by the plan: at most
+ * 16 checks and 16 key metrics a service). */
+static void note_latest(struct dep *d, const char *bucket, const json_t *data, json_t *rec)
 {
-	json_t *all = json_object_get(d->extra, "analysis"), *rec;
+	json_t *all = json_object_get(d->extra, bucket);
 	char key[2 * DRV_PLAN_NAME_MAX + 2];
 
+	if (rec == NULL)
+		return;
 	if (all == NULL) {
 		all = json_object();
-		if (all == NULL || json_object_set_new(d->extra, "analysis", all) != 0)
+		if (all == NULL || json_object_set_new(d->extra, bucket, all) != 0) {
+			json_decref(rec);
 			return;
+		}
 	}
 	snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(data, "service")),
 	         json_string_value(json_object_get(data, "check")));
-	rec = json_deep_copy(data);
-	if (rec == NULL)
-		return;
 	json_object_set_new(rec, "at_ms", json_integer(drv_wall_ms()));
 	json_object_set_new(all, key, rec);
 	d->dirty = true;
 }
 
-static json_t *analysis_arr(const struct dep *d)
+void deploy_view_note_check(struct dep *d, const json_t *data)
+{
+	note_latest(d, "analysis", data, json_deep_copy(data));
+}
+
+/* A key metric is kept in extra.baseline (what deploy_baseline_record
+ * writes when the deployment succeeds) with "metric" for "check". */
+void deploy_view_note_metric(struct dep *d, const json_t *data)
+{
+	json_t *rec = json_deep_copy(data);
+
+	if (rec != NULL) {
+		json_object_set(rec, "metric", json_object_get(data, "check"));
+		json_object_del(rec, "check");
+		json_object_del(rec, "baseline");
+		json_object_del(rec, "server");
+	}
+	note_latest(d, "baseline", data, rec);
+}
+
+static json_t *values_arr(const struct dep *d, const char *bucket)
 {
 	json_t *arr = json_array(), *rec;
 	const char *key;
 
-	json_object_foreach(json_object_get(d->extra, "analysis"), key, rec)
+	json_object_foreach(json_object_get(d->extra, bucket), key, rec)
 	        json_array_append(arr, rec);
 	return arr;
+}
+
+json_t *deploy_view_baseline(const struct dep *d)
+{
+	return values_arr(d, "baseline");
 }
 
 /* The environment and the variables in effect (a secret's value is
@@ -500,9 +527,13 @@ json_t *deploy_view_object(const struct dep *d)
 		json_object_set(o, "bake_until_ms", json_object_get(st, "bake_until"));
 	json_decref(st);
 	if (o != NULL && json_object_get(d->extra, "analysis") != NULL)
-		json_object_set_new(o, "analysis", analysis_arr(d));
-	if (o != NULL)
+		json_object_set_new(o, "analysis", values_arr(d, "analysis"));
+	if (o != NULL && json_object_get(d->extra, "baseline") != NULL)
+		json_object_set_new(o, "baseline", deploy_view_baseline(d));
+	if (o != NULL) {
 		env_and_vars(o, d->plan);
+		deploy_gate_view(d, o);
+	}
 	if (o != NULL && d->row.release_id[0] != '\0')
 		json_object_set_new(o, "release", json_string(d->row.release_id));
 	if (o != NULL && d->row.promoted_from[0] != '\0')

@@ -8,6 +8,7 @@
 
 #include "atomicfile.h"
 #include "cfg_section.h"
+#include "clock.h"
 #include "err.h"
 #include "windows.h"
 #include "yamljson.h"
@@ -200,6 +201,66 @@ static int read_vars(struct drv_cfg_rd *r, const json_t *v, const char *path,
 	return DRV_OK;
 }
 
+/* approval: { approvers: N, role: approver, allow_self: false, timeout: 24h } */
+static void read_approval(struct drv_cfg_rd *r, const json_t *v, const char *path,
+                          struct drv_plan_env *e)
+{
+	static const char *const keys[] = {"approvers", "role", "allow_self", "timeout", NULL};
+	const json_t *n = json_object_get(v, "approvers"), *self = json_object_get(v, "allow_self");
+	const char *role = json_string_value(json_object_get(v, "role"));
+	const char *timeout = json_string_value(json_object_get(v, "timeout"));
+	const char *k;
+	json_t *item;
+
+	if (!json_is_object(v)) {
+		drv_cfg_rd_err(r, path, "must be a mapping: approvers, role, allow_self, timeout");
+		return;
+	}
+	json_object_foreach((json_t *)v, k, item)
+	{
+		size_t i = 0;
+
+		while (keys[i] != NULL && strcmp(keys[i], k) != 0)
+			i++;
+		if (keys[i] == NULL)
+			drv_cfg_rd_err(r, path,
+			               "unknown field %.64s (approvers, role, allow_self, "
+			               "timeout)",
+			               k);
+	}
+	e->approvers = 1;
+	if (n != NULL && (!json_is_integer(n) || json_integer_value(n) < 1 ||
+	                  json_integer_value(n) > DRV_ENV_APPROVERS_MAX))
+		drv_cfg_rd_err(r, path, "approvers must be 1 to %d", DRV_ENV_APPROVERS_MAX);
+	else if (n != NULL)
+		e->approvers = (int)json_integer_value(n);
+	snprintf(e->approver_role, sizeof(e->approver_role), "approver");
+	if (json_object_get(v, "role") != NULL &&
+	    (role == NULL || (strcmp(role, "deployer") != 0 && strcmp(role, "approver") != 0 &&
+	                      strcmp(role, "admin") != 0)))
+		drv_cfg_rd_err(r, path, "role must be deployer, approver or admin");
+	else if (role != NULL)
+		snprintf(e->approver_role, sizeof(e->approver_role), "%s", role);
+	if (self != NULL && !json_is_boolean(self))
+		drv_cfg_rd_err(r, path, "allow_self must be true or false");
+	e->allow_self = json_is_true(self);
+	e->approval_timeout_ms = DRV_ENV_APPROVAL_TIMEOUT_MS;
+	if (json_object_get(v, "timeout") != NULL &&
+	    (timeout == NULL || drv_parse_duration_ms(timeout, &e->approval_timeout_ms) != DRV_OK ||
+	     e->approval_timeout_ms < 1000 || e->approval_timeout_ms > 30 * 86400000LL))
+		drv_cfg_rd_err(r, path, "timeout must be a duration from 1s to 720h such as 24h");
+}
+
+static void read_at_window(struct drv_cfg_rd *r, const json_t *v, const char *path,
+                           struct drv_plan_env *e)
+{
+	const char *s = json_string_value(v);
+
+	if (s == NULL || (strcmp(s, "pause") != 0 && strcmp(s, "continue") != 0))
+		drv_cfg_rd_err(r, path, "must be pause (the default) or continue");
+	e->continue_at_window = s != NULL && strcmp(s, "continue") == 0;
+}
+
 static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v, void *elem)
 {
 	struct drv_plan_env *e = elem;
@@ -228,8 +289,14 @@ static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v, voi
 			rc = read_vars(r, item, fp, e);
 		else if (strcmp(key, "windows") == 0)
 			rc = drv_windows_read(r, item, fp, &e->windows, &e->n_windows);
+		else if (strcmp(key, "approval") == 0)
+			read_approval(r, item, fp, e);
+		else if (strcmp(key, "at_window") == 0)
+			read_at_window(r, item, fp, e);
 		else
-			drv_cfg_rd_err(r, fp, "unknown field (labels, vars, windows)");
+			drv_cfg_rd_err(
+			        r, fp,
+			        "unknown field (labels, vars, windows, at_window, approval)");
 		if (rc != DRV_OK)
 			return rc;
 	}

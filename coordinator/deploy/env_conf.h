@@ -12,6 +12,9 @@
  *         vars:
  *           DB_HOST: db.staging.internal
  *           DB_PASSWORD: { secret_file: staging-db.secret }   # mode 0600
+ *         windows: [...]                         # windows.h
+ *         at_window: pause                       # or continue
+ *         approval: { approvers: 2, role: approver, allow_self: false, timeout: 24h }
  *
  * A secret_file must be private to droverd's user (like the signing key);
  * its one line is the value, never returned by the API nor logged.
@@ -27,8 +30,10 @@
 
 struct drv_yj_lines;
 
-#define DRV_ENVS_MAX       32
-#define DRV_ENV_SECRET_MAX 65536 /* bytes of a secret file */
+#define DRV_ENVS_MAX                32
+#define DRV_ENV_SECRET_MAX          65536 /* bytes of a secret file */
+#define DRV_ENV_APPROVERS_MAX       10
+#define DRV_ENV_APPROVAL_TIMEOUT_MS (24 * 3600 * 1000LL) /* approval.timeout default */
 
 /* Read the `environments` member of root (absent: none). Relative paths
  * resolve against base_dir. Problems go to diag; DRV_EINVAL when there

@@ -24,7 +24,7 @@ static const char *const event_names[NOTIFY_EVENT_COUNT] = {
         [NOTIFY_STARTED] = "started",         [NOTIFY_TIER_DONE] = "tier_done",
         [NOTIFY_PAUSED] = "paused",           [NOTIFY_AWAITING_PROMOTION] = "awaiting_promotion",
         [NOTIFY_ROLLED_BACK] = "rolled_back", [NOTIFY_SUCCEEDED] = "succeeded",
-        [NOTIFY_FAILED] = "failed",
+        [NOTIFY_FAILED] = "failed",           [NOTIFY_AWAITING_APPROVAL] = "awaiting_approval",
 };
 
 struct delivery {

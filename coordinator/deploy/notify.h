@@ -1,6 +1,6 @@
 /*
  * notify.h: webhook notifications (deployment started, tier done, paused,
- * awaiting promotion, rolled back, succeeded, failed).
+ * awaiting promotion, rolled back, succeeded, failed, awaiting approval).
  *
  * notify_post() never blocks the caller (the sequencer's owner thread): it
  * puts a delivery on a bounded queue and returns. One worker thread POSTs
@@ -31,6 +31,7 @@ enum notify_event {
 	NOTIFY_ROLLED_BACK,
 	NOTIFY_SUCCEEDED,
 	NOTIFY_FAILED,
+	NOTIFY_AWAITING_APPROVAL, /* a deployment waits for approval */
 	NOTIFY_EVENT_COUNT
 };
 

@@ -64,8 +64,11 @@ int drv_prom_check_plan(const struct drv_prom_servers *servers, const struct drv
 			         path, ps->analysis.server, servers ? servers->n : 0);
 			return DRV_EINVAL;
 		}
-		for (size_t j = 0; j < ps->analysis.n_checks; j++) {
-			const struct drv_plan_check *k = &ps->analysis.checks[j];
+		size_t nc = ps->analysis.n_checks;
+
+		for (size_t j = 0; j < nc + ps->analysis.n_baseline; j++) {
+			const struct drv_plan_check *k =
+			        j < nc ? &ps->analysis.checks[j] : &ps->analysis.baseline[j - nc].k;
 			int rc = try_query(sv, ps, k, why, sizeof(why));
 
 			if (rc == DRV_ENOMEM)
@@ -75,7 +78,8 @@ int drv_prom_check_plan(const struct drv_prom_servers *servers, const struct drv
 			out->status = 400;
 			out->code = "invalid-plan";
 			out->line = k->line;
-			snprintf(out->field, sizeof(out->field), "%s.checks[%zu].query", path, j);
+			snprintf(out->field, sizeof(out->field), "%s.%s[%zu].query", path,
+			         j < nc ? "checks" : "baseline", j < nc ? j : j - nc);
 			snprintf(out->message, sizeof(out->message), "%s: %s", out->field, why);
 			return DRV_EINVAL;
 		}

@@ -127,7 +127,8 @@ static void read_once(struct drv_cfg_rd *r, const json_t *v, const char *path, s
 static void read_one(struct drv_cfg_rd *r, const json_t *v, const char *path, struct drv_window *w)
 {
 	static const char *const keys[] = {"name",     "reason", "days",  "start", "duration",
-	                                   "timezone", "from",   "until", NULL};
+	                                   "timezone", "from",   "until", "type",  NULL};
+	const char *type = json_string_value(json_object_get(v, "type"));
 	const char *name = json_string_value(json_object_get(v, "name"));
 	const char *reason = json_string_value(json_object_get(v, "reason"));
 	const char *k;
@@ -154,6 +155,10 @@ static void read_one(struct drv_cfg_rd *r, const json_t *v, const char *path, st
 		snprintf(w->name, sizeof(w->name), "%s", name);
 	if (reason != NULL)
 		snprintf(w->reason, sizeof(w->reason), "%s", reason);
+	if (json_object_get(v, "type") != NULL &&
+	    (type == NULL || (strcmp(type, "allow") != 0 && strcmp(type, "deny") != 0)))
+		drv_cfg_rd_err(r, path, "type must be allow or deny (the default)");
+	w->allow = type != NULL && strcmp(type, "allow") == 0;
 	if (json_object_get(v, "from") != NULL || json_object_get(v, "until") != NULL)
 		read_once(r, v, path, w);
 	else
@@ -232,6 +237,29 @@ const struct drv_window *drv_windows_open(const struct drv_window *w, size_t n, 
 			return &w[i];
 	}
 	return NULL;
+}
+
+const struct drv_window *drv_windows_blocking(const struct drv_window *w, size_t n, int64_t now,
+                                              bool *outside)
+{
+	const struct drv_window *first_allow = NULL;
+	size_t i;
+
+	*outside = false;
+	for (i = 0; w != NULL && i < n; i++) {
+		if (!w[i].allow && drv_window_open(&w[i], now))
+			return &w[i];
+	}
+	for (i = 0; w != NULL && i < n; i++) {
+		if (!w[i].allow)
+			continue;
+		if (drv_window_open(&w[i], now))
+			return NULL;
+		if (first_allow == NULL)
+			first_allow = &w[i];
+	}
+	*outside = first_allow != NULL;
+	return first_allow;
 }
 
 void drv_window_describe(const struct drv_window *w, char *buf, size_t cap)

@@ -1,7 +1,9 @@
 /*
  * windows.h: deployment windows of an environment (droverd.yaml
- * `environments.NAME.windows`, docs/environments.md). A window denies
- * deployments while it is open:
+ * `environments.NAME.windows`, docs/environments.md). A deny window (the
+ * default) refuses deployments while it is open; when an environment has
+ * allow windows (`type: allow`), deployments are refused outside all of
+ * them:
  *
  *     windows:
  *       - name: weekend                      # weekly, in a time zone
@@ -34,6 +36,7 @@
 struct drv_window {
 	char name[DRV_CFG_NAME_MAX + 1];
 	char reason[DRV_WINDOW_TEXT];
+	bool allow; /* `type: allow`: deployments only while one is open */
 	bool weekly;
 	/* weekly */
 	uint8_t days;  /* bit 0 Sunday ... bit 6 Saturday */
@@ -48,8 +51,13 @@ struct drv_window {
  * DRV_OK *out (malloc'd, may be NULL when empty) and *n. */
 int drv_windows_read(struct drv_cfg_rd *r, const json_t *v, const char *path,
                      struct drv_window **out, size_t *n);
-/* The first window open at now (Unix seconds), or NULL. */
+/* The first window open at now (Unix seconds), or NULL (any type). */
 const struct drv_window *drv_windows_open(const struct drv_window *w, size_t n, int64_t now);
+/* What refuses a deployment at now: the first open deny window, else,
+ * when there are allow windows and none is open, the first allow window
+ * (*outside true). NULL: deployments may start. */
+const struct drv_window *drv_windows_blocking(const struct drv_window *w, size_t n, int64_t now,
+                                              bool *outside);
 /* Is this one open at now? */
 bool drv_window_open(const struct drv_window *w, int64_t now);
 /* "weekend (fri 18:00 Europe/Berlin for 60h)" or "year-end (until

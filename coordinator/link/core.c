@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "err.h"
 #include "events.h"
+#include "gcommit.h"
 #include "ha.h"
 #include "hello.h"
 #include "linkstats.h"
@@ -46,7 +47,7 @@ struct rl_slot {
 };
 
 struct core {
-	pthread_mutex_t mu; /* the core lock: registry, store, delivery */
+	struct gcommit gc; /* the core lock (registry, store, delivery) and group commit */
 	struct core_config cfg;
 	struct registry *reg;
 	struct core_hooks hooks;
@@ -60,6 +61,11 @@ struct core {
 	struct rl_slot slots[RL_SLOTS];
 	uint8_t nonce_key[SESSION_KEY_LEN]; /* session nonces; random per process */
 	uint64_t nonce_ctr;                 /* atomic */
+	/* What waits for the open batch to commit (core lock): agents with
+	 * instructions queued in it, and a wake-up of the event streams. */
+	struct agent_rt **after;
+	size_t n_after, cap_after;
+	bool notify_after;
 };
 
 /* ---- replies ---- */
@@ -216,12 +222,21 @@ static void not_leader(struct core *c, struct core_reply *out)
 
 /* ---- liveness and events ---- */
 
+/* Wake the API's event streams: at once, or after the open batch commits
+ * (they read with their own connection: nothing is there before). */
+static void notify_events(struct core *c)
+{
+	if (gcommit_is_open(&c->gc))
+		c->notify_after = true;
+	else if (c->cfg.events != NULL)
+		drv_events_notify(c->cfg.events);
+}
+
 /* Record an event (steals data) and wake the API's event streams. */
 static void event(struct core *c, const char *kind, const char *agent_id, json_t *data)
 {
-	if (drv_events_insert(store_db(c->cfg.store), kind, "", agent_id, data, NULL) == DRV_OK &&
-	    c->cfg.events != NULL)
-		drv_events_notify(c->cfg.events);
+	if (drv_events_insert(store_db(c->cfg.store), kind, "", agent_id, data, NULL) == DRV_OK)
+		notify_events(c);
 	json_decref(data);
 }
 
@@ -254,7 +269,7 @@ static void mark_seen(struct core *c, struct agent_rt *a, uint32_t pipe)
 	a->last_seen_mono = drv_mono_ms();
 	if (a->status == AGENT_ACCEPTED)
 		set_connected(c, a, true, "");
-	if (now - a->last_saved_ms >= TOUCH_EVERY_MS &&
+	if (now - a->last_saved_ms >= TOUCH_EVERY_MS && gcommit_join(&c->gc) == DRV_OK &&
 	    store_agent_touch(c->cfg.store, a->id, now) == DRV_OK)
 		a->last_saved_ms = now;
 }
@@ -300,9 +315,12 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 	struct store_instr in;
 	int rc;
 
+	if (!drv_ha_is_leader())
+		return DRV_ENOENT; /* a node that lost its lease sends nothing more */
 	rc = store_instr_next(c->cfg.store, a->id, drv_wall_ms(), &in);
 	if (rc != DRV_OK)
 		return rc;
+	gcommit_join(&c->gc); /* promises nothing: batched with what else is written */
 	rc = store_instr_mark_sent(c->cfg.store, a->id, in.seq, drv_wall_ms());
 	if (rc != DRV_OK) {
 		store_instr_clear(&in);
@@ -321,12 +339,16 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 	return DRV_OK;
 }
 
+/* An instruction queued in the open batch is sent only once the batch
+ * committed (after_commit delivers it): never one a crash could take back. */
 static void deliver_if_parked(struct core *c, struct agent_rt *a)
 {
 	uint8_t *env;
 	size_t len;
 
-	if (a->parked != NULL && take_next(c, a, &env, &len) == DRV_OK)
+	if (a->parked == NULL || a->uncommitted)
+		return;
+	if (take_next(c, a, &env, &len) == DRV_OK)
 		unpark(a, env, len);
 }
 
@@ -342,6 +364,7 @@ static bool ack_upto_nosync(struct core *c, struct agent_rt *a, uint64_t applied
 
 	if (applied == 0 || (applied <= a->acked_seq && !always))
 		return false;
+	gcommit_join(&c->gc); /* a Poll's promises nothing (a Report waits for its commit) */
 	rc = store_instr_ack_upto(c->cfg.store, a->id, applied, drv_wall_ms(), &n);
 	if (rc == DRV_OK && n > 0) {
 		drv_linkstats_add(DRV_STAT_INSTR_ACKED, n);
@@ -623,6 +646,19 @@ static int hello_locked(struct core *c, const struct hello_in *in, enum agent_st
 	return DRV_OK;
 }
 
+/* The Welcome says what was recorded: only after its batch committed. */
+static int hello_durable(struct core *c, const struct hello_in *in, enum agent_status *st)
+{
+	struct gcommit_member m;
+	int rc = gcommit_join(&c->gc);
+
+	if (rc == DRV_OK)
+		rc = hello_locked(c, in, st);
+	if (rc == DRV_OK)
+		rc = gcommit_wait(&c->gc, &m);
+	return rc;
+}
+
 /* Does the Hello carry a nonce this droverd gave to this agent, key and
  * connection, recently, and not used yet? Lock held. */
 static bool hello_fresh(struct core *c, const Drover__Hello *h, const struct session_claim *who,
@@ -745,13 +781,13 @@ static void handle_hello(struct core *c, const Drover__Envelope *env, size_t len
 	}
 	struct session_claim who = {h->agent_id, key.pk, pipe};
 	struct hello_in in = {h, &key, &json, pipe, out->peer, 0};
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	fresh = hello_fresh(c, h, &who, &in.nonce_ctr);
 	if (fresh)
-		rc = hello_locked(c, &in, &st);
+		rc = hello_durable(c, &in, &st);
 	else
 		st = challenge_status(c, &who);
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	hello_json_free(&json);
 	drv_linkstats_inc(DRV_STAT_HELLOS);
 	if (rc == DRV_OK)
@@ -776,13 +812,13 @@ static int open_from_agent(struct core *c, const Drover__Envelope *env, Drover__
 	enum agent_status st;
 	int rc;
 
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	a = env->sender ? registry_get(c->reg, env->sender) : NULL;
 	if (a != NULL) {
 		key = a->key;
 		st = a->status;
 	}
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	if (a == NULL || st != AGENT_ACCEPTED) {
 		*why = a == NULL ? "unknown agent: say Hello" : "agent not accepted";
 		return DRV_EPERM;
@@ -817,7 +853,7 @@ static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *
 
 	mark_seen(c, a, pipe);
 	ack_upto(c, a, p->applied_seq, first);
-	if (take_next(c, a, &out->env, &out->len) == DRV_OK)
+	if (!a->uncommitted && take_next(c, a, &out->env, &out->len) == DRV_OK)
 		return;
 	if (a->parked != NULL)
 		unpark(a, NULL, 0); /* replaced by this newer poll */
@@ -838,7 +874,8 @@ static void poll_releases_locked(struct core *c, struct agent_rt *a, const Drove
 		return;
 	}
 	rel = hello_releases_json(p->releases, p->n_releases);
-	if (rel != NULL && store_agent_set_releases(c->cfg.store, a->id, rel) != DRV_OK)
+	if (rel != NULL && gcommit_join(&c->gc) == DRV_OK &&
+	    store_agent_set_releases(c->cfg.store, a->id, rel) != DRV_OK)
 		drv_warn("core", "cannot store the releases of a poll", "agent=%s", a->id);
 	free(rel);
 }
@@ -869,13 +906,13 @@ static void handle_poll(struct core *c, const Drover__Envelope *env, uint32_t pi
 		return;
 	}
 	drv_linkstats_inc(DRV_STAT_POLLS);
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	a = accepted(c, env->sender);
 	if (a != NULL && p->has_releases)
 		poll_releases_locked(c, a, p);
 	if (a != NULL)
 		poll_locked(c, a, p, pipe, w, out);
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	if (a == NULL)
 		reject(c, out, DRV_EPERM, 0, env->sender, "agent not accepted");
 	drv_msg_free(&p->base);
@@ -945,23 +982,32 @@ static int report_store(struct core *c, struct agent_rt *a, const Drover__Report
 		rc = store_commit(c->cfg.store);
 	else
 		store_rollback(c->cfg.store);
-	if (rc == DRV_OK && c->cfg.events != NULL)
-		drv_events_notify(c->cfg.events);
+	if (rc == DRV_OK)
+		notify_events(c);
 	if (rc == DRV_EDB)
 		drv_storage_suspect(); /* a full or read-only disk? (not acknowledged: resent) */
 	return rc;
 }
 
+/* The report joins the open batch; the Ack (after return) says "saved", so
+ * this returns only once that batch committed. The deployment engine hears
+ * of it after the commit too. */
 static int report_locked(struct core *c, struct agent_rt *a, const Drover__Report *r, uint32_t pipe)
 {
+	struct gcommit_member m;
 	bool acked = false;
-	int rc = report_store(c, a, r, &acked);
+	int rc = gcommit_join(&c->gc);
 
+	if (rc == DRV_OK)
+		rc = report_store(c, a, r, &acked);
 	if (rc != DRV_OK)
 		return rc;
 	if (acked && r->instruction_seq > a->acked_seq)
 		a->acked_seq = r->instruction_seq;
 	mark_seen(c, a, pipe);
+	rc = gcommit_wait(&c->gc, &m);
+	if (rc != DRV_OK)
+		return rc;
 	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
 	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
 	drv_report_metrics_observe(r);
@@ -991,10 +1037,10 @@ static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t 
 		drv_msg_free(&r->base);
 		return;
 	}
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	a = accepted(c, env->sender);
 	rc = a != NULL ? report_locked(c, a, r, pipe) : DRV_EPERM;
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	if (rc == DRV_OK) {
 		drv_linkstats_inc(DRV_STAT_REPORTS);
 		ack.seq = r->report_seq;
@@ -1156,7 +1202,7 @@ void core_tick(struct core *c)
 {
 	struct tick_ctx t = {c, drv_mono_ms()};
 
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	if (++c->ticks % SYNC_EVERY_TICKS == 0) {
 		expire_claims(c, drv_wall_ms()); /* a failure is logged; the next tick retries */
 		sync_store(c);
@@ -1164,7 +1210,7 @@ void core_tick(struct core *c)
 	registry_foreach(c->reg, tick_agent, &t);
 	store_instr_expire(c->cfg.store, drv_wall_ms(), expired, c, NULL);
 	store_instr_queued_agents(c->cfg.store, queued_for, c);
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 }
 
 struct pipe_ctx {
@@ -1186,9 +1232,9 @@ void core_pipe_closed(struct core *c, uint32_t pipe)
 {
 	struct pipe_ctx p = {c, pipe};
 
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	registry_foreach(c->reg, pipe_agent, &p);
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 }
 
 static void release_one(void *arg, struct agent_rt *a)
@@ -1199,36 +1245,137 @@ static void release_one(void *arg, struct agent_rt *a)
 
 void core_release_waiters(struct core *c)
 {
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	registry_foreach(c->reg, release_one, c);
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 }
 
 /* ---- operator and sequencer ---- */
 
-int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out)
+/* Deliver to a once the open batch committed. */
+static void after_commit_add(struct core *c, struct agent_rt *a)
+{
+	if (a->uncommitted)
+		return;
+	if (c->n_after == c->cap_after) {
+		size_t cap = c->cap_after ? 2 * c->cap_after : 64;
+		struct agent_rt **v = realloc(c->after, cap * sizeof(*v));
+
+		if (v == NULL) {
+			drv_error("core", "out of memory: instruction delivered with the next poll",
+			          "agent=%s", a->id);
+			return;
+		}
+		c->after = v;
+		c->cap_after = cap;
+	}
+	a->uncommitted = true;
+	c->after[c->n_after++] = a;
+}
+
+/* The batch committed (or failed: then what it queued is gone, and the
+ * registry may be ahead of the store: read the store again). */
+static void after_commit(void *arg, int rc)
+{
+	struct core *c = arg;
+	size_t n = c->n_after;
+
+	if (rc != DRV_OK) {
+		drv_storage_suspect();
+		sync_store(c);
+	}
+	c->n_after = 0; /* delivering queues nothing: the list stays as it is */
+	for (size_t i = 0; i < n; i++)
+		c->after[i]->uncommitted = false;
+	for (size_t i = 0; i < n; i++)
+		deliver_if_parked(c, c->after[i]);
+	if (c->notify_after && c->cfg.events != NULL)
+		drv_events_notify(c->cfg.events);
+	c->notify_after = false;
+}
+
+/* Queue in the open batch (one commit for a wave); delivered after it
+ * commits. pre: signed outside the lock for the sequence number it guessed,
+ * or NULL. */
+static int queue_one_locked(struct core *c, const struct dispatch_instr *in,
+                            struct dispatch_sealed *pre, uint64_t *seq_out)
 {
 	struct agent_rt *a;
-	int rc;
+	bool batched = gcommit_join(&c->gc) == DRV_OK;
+	int rc = dispatch_enqueue_sealed(c->cfg.store, c->cfg.key, in, pre, drv_wall_ms(),
+	                                 c->cfg.instr_ttl_ms, seq_out);
 
-	rc = dispatch_enqueue(c->cfg.store, c->cfg.key, in, drv_wall_ms(), c->cfg.instr_ttl_ms,
-	                      seq_out);
 	if (rc != DRV_OK)
 		return rc;
 	drv_linkstats_inc(DRV_STAT_INSTR_QUEUED);
 	a = accepted(c, in->agent_id);
-	if (a != NULL)
+	if (a != NULL && batched)
+		after_commit_add(c, a);
+	else if (a != NULL)
 		deliver_if_parked(c, a);
+	return DRV_OK;
+}
+
+int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out)
+{
+	return queue_one_locked(c, in, NULL, seq_out);
+}
+
+/* The sequence number each instruction will likely get (signed with it
+ * outside the lock; 0 if unknown). */
+static void guess_seqs(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *guess)
+{
+	struct store_agent sa;
+
+	gcommit_lock(&c->gc);
+	for (size_t i = 0; i < n; i++) {
+		guess[i] = 0;
+		if (in[i].agent_id != NULL && drv_agent_id_valid(in[i].agent_id) &&
+		    store_agent_get(c->cfg.store, in[i].agent_id, &sa) == DRV_OK)
+			guess[i] = sa.next_seq;
+	}
+	gcommit_unlock(&c->gc);
+}
+
+int core_queue_many(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
+                    int *rcs)
+{
+	struct dispatch_sealed *pre = calloc(n ? n : 1, sizeof(*pre));
+	uint64_t *guess = calloc(n ? n : 1, sizeof(*guess));
+	int64_t now = drv_wall_ms();
+
+	if (pre == NULL || guess == NULL) {
+		free(pre);
+		free(guess);
+		return DRV_ENOMEM;
+	}
+	guess_seqs(c, in, n, guess);
+	for (size_t i = 0; i < n; i++) /* signing: outside the core lock */
+		if (guess[i] > 0)
+			dispatch_presign(c->cfg.key, &in[i], now, c->cfg.instr_ttl_ms, guess[i],
+			                 &pre[i]);
+	gcommit_lock(&c->gc);
+	for (size_t i = 0; i < n; i++) {
+		seqs[i] = 0;
+		rcs[i] = queue_one_locked(c, &in[i], &pre[i], &seqs[i]);
+	}
+	gcommit_unlock(&c->gc);
+	for (size_t i = 0; i < n; i++)
+		dispatch_sealed_clear(&pre[i]);
+	free(pre);
+	free(guess);
 	return DRV_OK;
 }
 
 int core_queue(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out)
 {
-	int rc;
+	uint64_t seq = 0;
+	int rc, qrc = core_queue_many(c, in, 1, &seq, &rc);
 
-	pthread_mutex_lock(&c->mu);
-	rc = core_queue_locked(c, in, seq_out);
-	pthread_mutex_unlock(&c->mu);
+	if (qrc != DRV_OK)
+		return qrc;
+	if (rc == DRV_OK || rc == DRV_EEXIST)
+		*seq_out = seq;
 	return rc;
 }
 
@@ -1273,9 +1420,9 @@ int core_set_status(struct core *c, const char *id, enum agent_status st, const 
 
 	if (!drv_agent_id_valid(id))
 		return DRV_ENOENT;
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	rc = set_status_locked(c, id, st, by ? by : "");
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	return rc;
 }
 
@@ -1286,7 +1433,7 @@ int core_relabel(struct core *c, const char *id, const char *by)
 
 	if (!drv_agent_id_valid(id))
 		return DRV_ENOENT;
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	rc = store_agent_labels(c->cfg.store, id, &labels, &proposed);
 	if (rc == DRV_OK && proposed == NULL)
 		rc = DRV_ESTATE;
@@ -1299,7 +1446,7 @@ int core_relabel(struct core *c, const char *id, const char *by)
 		      json_pack("{s:o, s:o, s:s}", "from", json_loads(labels, 0, NULL), "to",
 		                json_loads(proposed, 0, NULL), "by", by ? by : ""));
 	}
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	free(labels);
 	free(proposed);
 	return rc;
@@ -1309,9 +1456,9 @@ int core_enroll_token_create(struct core *c, const struct store_token *t, char *
 {
 	int rc;
 
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	rc = store_enroll_token_create(c->cfg.store, t, drv_wall_ms(), token, cap);
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	if (rc == DRV_OK)
 		drv_info("core", "enrollment token created",
 		         "name=%s expires_ms=%" PRId64 " max_uses=%" PRId64 " labels=%s", t->name,
@@ -1323,9 +1470,9 @@ int core_enroll_token_revoke(struct core *c, const char *name)
 {
 	int rc;
 
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	rc = store_enroll_token_revoke(c->cfg.store, name, drv_wall_ms());
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	if (rc == DRV_OK)
 		drv_info("core", "enrollment token revoked", "name=%s", name);
 	return rc;
@@ -1335,9 +1482,9 @@ int core_enroll_token_list(struct core *c, json_t **out)
 {
 	int rc;
 
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	rc = store_enroll_token_list(c->cfg.store, drv_wall_ms(), out);
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	return rc;
 }
 
@@ -1409,9 +1556,9 @@ static int list(struct core *c, const char *only, json_t **out)
 
 	if (l.arr == NULL)
 		return DRV_ENOMEM;
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	rc = store_agent_foreach(c->cfg.store, list_one, &l);
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	if (rc != DRV_OK) {
 		json_decref(l.arr);
 		return rc;
@@ -1461,9 +1608,9 @@ void core_agent_counts(struct core *c, struct core_counts *out)
 {
 	struct core_counts n = {0};
 
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	registry_foreach(c->reg, count_one, &n);
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 	*out = n;
 }
 
@@ -1492,7 +1639,7 @@ int core_new(const struct core_config *cfg, struct core **out)
 	if (c == NULL)
 		return DRV_ENOMEM;
 	c->cfg = *cfg;
-	pthread_mutex_init(&c->mu, NULL);
+	gcommit_init(&c->gc, cfg->store, after_commit, c);
 	pthread_mutex_init(&c->rl_mu, NULL);
 	randombytes_buf(c->nonce_key, sizeof(c->nonce_key));
 	if (c->cfg.pending_expiry_ms <= 0)
@@ -1519,7 +1666,8 @@ void core_free(struct core *c)
 		return;
 	registry_free(c->reg);
 	link_logs_free(c->logs);
-	pthread_mutex_destroy(&c->mu);
+	gcommit_destroy(&c->gc);
+	free(c->after);
 	pthread_mutex_destroy(&c->rl_mu);
 	free(c);
 }
@@ -1536,9 +1684,15 @@ int core_read_log(struct core *c, const char *agent, const Drover__LogRequest *r
 	                      why_cap);
 }
 
+void core_read_logs(struct core *c, struct link_logs_answer *answers, size_t n,
+                    const Drover__LogRequest *rq, int64_t timeout_ms)
+{
+	link_logs_read_many(c->logs, queue_log_request, c, answers, n, rq, timeout_ms);
+}
+
 void core_set_hooks(struct core *c, const struct core_hooks *h)
 {
-	pthread_mutex_lock(&c->mu);
+	gcommit_lock(&c->gc);
 	c->hooks = *h;
-	pthread_mutex_unlock(&c->mu);
+	gcommit_unlock(&c->gc);
 }

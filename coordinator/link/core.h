@@ -6,6 +6,9 @@
  * accept/reject, the sequencer's queueing, and the once-a-second tick
  * (liveness, poll timeouts, expiry). Signature checks and envelope parsing
  * run outside the lock; database writes and delivery decisions inside it.
+ * Writes that arrive together share one transaction and one commit
+ * (gcommit.h); an instruction is sent only after the commit that queued it,
+ * a report acknowledged only after the commit that holds it.
  *
  * Long polls: when a Poll finds nothing to send, the link's REP context is
  * parked here as a struct core_waiter. Whoever queues work for that agent
@@ -29,6 +32,8 @@
 #include "events.h"
 #include "keys.h"
 #include "store.h"
+
+struct link_logs_answer;
 
 /* A parked long poll (owned by the link). */
 struct core_waiter {
@@ -97,6 +102,12 @@ void core_tick(struct core *c);
 int core_queue(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out);
 /* The same, from a hook (lock already held). */
 int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out);
+/* A wave: every instruction signed outside the core lock, all queued in one
+ * transaction (one commit), each delivered once it is committed. rcs[i] and
+ * seqs[i] as core_queue's result and *seq_out for in[i]. Returns DRV_ENOMEM
+ * (nothing queued) or DRV_OK. */
+int core_queue_many(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
+                    int *rcs);
 
 /* Accept or reject an agent (operator). DRV_ENOENT if unknown. */
 int core_set_status(struct core *c, const char *id, enum agent_status st, const char *by);
@@ -130,5 +141,8 @@ int core_agent_json(struct core *c, const char *id, json_t **out);
  * (logs.h: link_logs_read). */
 int core_read_log(struct core *c, const char *agent, const Drover__LogRequest *rq,
                   int64_t timeout_ms, json_t **out, char *why, size_t why_cap);
+/* The same from several agents at once (logs.h: link_logs_read_many). */
+void core_read_logs(struct core *c, struct link_logs_answer *answers, size_t n,
+                    const Drover__LogRequest *rq, int64_t timeout_ms);
 
 #endif

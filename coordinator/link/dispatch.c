@@ -46,28 +46,89 @@ static int validate(const struct dispatch_instr *in)
 struct seal_ctx {
 	const struct drv_keypair *kp;
 	Drover__Instruction ins;
+	struct dispatch_sealed *pre; /* signed ahead, or NULL */
 };
+
+static void build(const struct dispatch_instr *in, int64_t now_ms, int64_t ttl,
+                  Drover__Instruction *ins)
+{
+	ins->target_agent = (char *)in->agent_id;
+	ins->deployment_id = (char *)(in->deployment_id ? in->deployment_id : "");
+	ins->step_id = (char *)in->step_id;
+	ins->issued_at_ms = now_ms;
+	ins->expires_at_ms = now_ms + ttl;
+	ins->action = in->action;
+	ins->service = (Drover__ServiceSpec *)in->service;
+	ins->hook = (Drover__Hook *)in->hook;
+	ins->log = (Drover__LogRequest *)in->log;
+	ins->step_deadline_ms = in->step_deadline_ms;
+}
+
+static int64_t ttl_of(const struct dispatch_instr *in, int64_t default_ttl_ms)
+{
+	return in->ttl_ms > 0 ? in->ttl_ms : default_ttl_ms;
+}
 
 static int seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
 {
 	struct seal_ctx *sc = arg;
 
+	if (sc->pre != NULL && sc->pre->env != NULL && sc->pre->seq == seq) {
+		*env = sc->pre->env; /* signed ahead for this very number */
+		*len = sc->pre->len;
+		sc->pre->env = NULL;
+		return DRV_OK;
+	}
 	sc->ins.seq = seq;
 	return drv_env_seal_epoch(sc->kp, DRV_COORDINATOR_SENDER,
 	                          DROVER__BODY_TYPE__BODY_INSTRUCTION, &sc->ins.base,
 	                          drv_ha_wire_epoch(), false, env, len);
 }
 
-int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct dispatch_instr *in,
-                     int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out)
+int dispatch_presign(const struct drv_keypair *kp, const struct dispatch_instr *in, int64_t now_ms,
+                     int64_t default_ttl_ms, uint64_t seq, struct dispatch_sealed *out)
+{
+	struct seal_ctx sc = {.kp = kp, .ins = DROVER__INSTRUCTION__INIT};
+	int64_t ttl = ttl_of(in, default_ttl_ms);
+	int rc = validate(in);
+
+	memset(out, 0, sizeof(*out));
+	if (rc != DRV_OK)
+		return rc;
+	build(in, now_ms, ttl, &sc.ins);
+	rc = seal(&sc, seq, &out->env, &out->len);
+	if (rc != DRV_OK)
+		return rc;
+	out->seq = seq;
+	out->now_ms = now_ms;
+	out->ttl_ms = ttl;
+	return DRV_OK;
+}
+
+void dispatch_sealed_clear(struct dispatch_sealed *p)
+{
+	if (p == NULL)
+		return;
+	free(p->env);
+	memset(p, 0, sizeof(*p));
+}
+
+int dispatch_enqueue_sealed(struct store *s, const struct drv_keypair *kp,
+                            const struct dispatch_instr *in, struct dispatch_sealed *pre,
+                            int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out)
 {
 	struct seal_ctx sc = {.kp = kp, .ins = DROVER__INSTRUCTION__INIT};
 	struct store_enqueue q = {0};
 	struct store_agent a;
-	int64_t ttl = in->ttl_ms > 0 ? in->ttl_ms : default_ttl_ms;
+	int64_t ttl = ttl_of(in, default_ttl_ms);
 	uint64_t seq;
 	int rc;
 
+	if (pre != NULL && pre->env != NULL) { /* the times it was signed with */
+		now_ms = pre->now_ms;
+		ttl = pre->ttl_ms;
+		sc.pre = pre;
+	}
 	rc = validate(in);
 	if (rc != DRV_OK)
 		return rc;
@@ -76,16 +137,7 @@ int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct
 		return rc;
 	if (a.status != AGENT_ACCEPTED)
 		return DRV_ESTATE;
-	sc.ins.target_agent = (char *)in->agent_id;
-	sc.ins.deployment_id = (char *)(in->deployment_id ? in->deployment_id : "");
-	sc.ins.step_id = (char *)in->step_id;
-	sc.ins.issued_at_ms = now_ms;
-	sc.ins.expires_at_ms = now_ms + ttl;
-	sc.ins.action = in->action;
-	sc.ins.service = (Drover__ServiceSpec *)in->service;
-	sc.ins.hook = (Drover__Hook *)in->hook;
-	sc.ins.log = (Drover__LogRequest *)in->log;
-	sc.ins.step_deadline_ms = in->step_deadline_ms;
+	build(in, now_ms, ttl, &sc.ins);
 	q.agent_id = in->agent_id;
 	q.step_id = in->step_id;
 	q.deployment_id = sc.ins.deployment_id;
@@ -101,4 +153,10 @@ int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct
 		drv_info("dispatch", "instruction queued", "agent=%s seq=%llu step=%s action=%d",
 		         in->agent_id, (unsigned long long)seq, in->step_id, (int)in->action);
 	return rc;
+}
+
+int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct dispatch_instr *in,
+                     int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out)
+{
+	return dispatch_enqueue_sealed(s, kp, in, NULL, now_ms, default_ttl_ms, seq_out);
 }

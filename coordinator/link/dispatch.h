@@ -41,6 +41,27 @@ struct dispatch_instr {
 int dispatch_enqueue(struct store *s, const struct drv_keypair *kp, const struct dispatch_instr *in,
                      int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out);
 
+/* An instruction signed ahead, outside any lock, for the sequence number it
+ * will probably get; dispatch_enqueue_sealed signs again if it gets
+ * another (two instructions raced for one agent). */
+struct dispatch_sealed {
+	uint64_t seq; /* 0: nothing signed ahead */
+	uint8_t *env;
+	size_t len;
+	int64_t now_ms, ttl_ms;
+};
+
+/* Validate and sign in for seq; no store access. On failure out stays
+ * empty (dispatch_enqueue_sealed then reports the error). */
+int dispatch_presign(const struct drv_keypair *kp, const struct dispatch_instr *in, int64_t now_ms,
+                     int64_t default_ttl_ms, uint64_t seq, struct dispatch_sealed *out);
+/* dispatch_enqueue, using pre's signature when the sequence number matches
+ * (pre may be NULL or empty: sign here with now_ms). Takes pre's envelope. */
+int dispatch_enqueue_sealed(struct store *s, const struct drv_keypair *kp,
+                            const struct dispatch_instr *in, struct dispatch_sealed *pre,
+                            int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out);
+void dispatch_sealed_clear(struct dispatch_sealed *p);
+
 /* True if the digest reads "sha256:" and 64 lowercase hex digits. */
 bool dispatch_digest_valid(const char *digest);
 

@@ -145,9 +145,9 @@ static void release(struct link_logs *l, struct log_wait *w)
 	pthread_mutex_unlock(&l->mu);
 }
 
-static void wait_done(struct link_logs *l, struct log_wait *w, int64_t timeout_ms)
+static void wait_done(struct link_logs *l, struct log_wait *w, int64_t deadline_ms)
 {
-	struct timespec ts = drv_mono_timespec_in(timeout_ms);
+	struct timespec ts = drv_mono_timespec_in(deadline_ms - drv_mono_ms());
 
 	pthread_mutex_lock(&l->mu);
 	while (!w->done) {
@@ -157,44 +157,115 @@ static void wait_done(struct link_logs *l, struct log_wait *w, int64_t timeout_m
 	pthread_mutex_unlock(&l->mu);
 }
 
-int link_logs_read(struct link_logs *l, link_logs_queue_fn queue, void *queue_arg,
-                   const char *agent, const Drover__LogRequest *rq, int64_t timeout_ms,
-                   json_t **out, char *why, size_t why_cap)
+/* Reserve a slot and queue the request for a->agent; a->rc says why not. */
+static struct log_wait *start(struct link_logs *l, link_logs_queue_fn queue, void *queue_arg,
+                              struct link_logs_answer *a, const Drover__LogRequest *rq,
+                              int64_t timeout_ms)
 {
-	struct dispatch_instr in = {.agent_id = agent,
+	struct dispatch_instr in = {.agent_id = a->agent,
 	                            .action = DROVER__ACTION__ACTION_READ_LOG,
 	                            .log = rq,
 	                            .ttl_ms = timeout_ms + 1000,
 	                            .step_deadline_ms = (uint32_t)timeout_ms};
 	struct log_wait *w;
 	uint64_t seq;
-	int rc;
 
 	pthread_mutex_lock(&l->mu);
-	w = reserve(l, agent);
+	w = reserve(l, a->agent);
 	pthread_mutex_unlock(&l->mu);
-	if (w == NULL)
-		return snprintf(why, why_cap, "too many log requests: try again"), DRV_ETOOBIG;
-	in.step_id = w->step;
-	rc = queue(queue_arg, &in, &seq);
-	if (rc != DRV_OK) {
-		release(l, w);
-		return snprintf(why, why_cap, "%s", drv_strerror(rc)), rc;
+	if (w == NULL) {
+		a->rc = DRV_ETOOBIG;
+		snprintf(a->why, sizeof(a->why), "too many log requests: try again");
+		return NULL;
 	}
-	wait_done(l, w, timeout_ms);
+	in.step_id = w->step;
+	a->rc = queue(queue_arg, &in, &seq);
+	if (a->rc != DRV_OK) {
+		release(l, w);
+		snprintf(a->why, sizeof(a->why), "%s", drv_strerror(a->rc));
+		return NULL;
+	}
+	return w;
+}
+
+/* Wait for w's answer until deadline_ms (monotonic) and put it in a. */
+static void finish(struct link_logs *l, struct log_wait *w, int64_t deadline_ms, int64_t timeout_ms,
+                   struct link_logs_answer *a)
+{
+	wait_done(l, w, deadline_ms);
 	pthread_mutex_lock(&l->mu);
-	if (!w->done)
-		rc = DRV_ETIMEDOUT;
-	else if (!w->ok)
-		rc = DRV_EIO;
-	if (rc == DRV_EIO)
-		snprintf(why, why_cap, "%s",
+	a->rc = !w->done ? DRV_ETIMEDOUT : !w->ok ? DRV_EIO : DRV_OK;
+	if (a->rc == DRV_EIO)
+		snprintf(a->why, sizeof(a->why), "%s",
 		         json_string_value(json_object_get(w->result, "error")));
-	else if (rc == DRV_ETIMEDOUT)
-		snprintf(why, why_cap, "no answer within %lld ms", (long long)timeout_ms);
+	else if (a->rc == DRV_ETIMEDOUT)
+		snprintf(a->why, sizeof(a->why), "no answer within %lld ms", (long long)timeout_ms);
 	else
-		*out = json_incref(w->result);
+		a->out = json_incref(w->result);
 	pthread_mutex_unlock(&l->mu);
 	release(l, w);
-	return rc;
+}
+
+void link_logs_read_many(struct link_logs *l, link_logs_queue_fn queue, void *queue_arg,
+                         struct link_logs_answer *answers, size_t n, const Drover__LogRequest *rq,
+                         int64_t timeout_ms)
+{
+	struct log_wait *w[LOGS_WAITING_MAX];
+	size_t next = 0;
+
+	while (next < n) {
+		int64_t deadline = drv_mono_ms() + timeout_ms;
+		size_t first = next, k = 0;
+
+		/* as many at once as there are slots and rate: the hosts answer in
+		 * parallel, so one slow host costs one timeout, not one each */
+		for (; next < n && k < LOGS_WAITING_MAX; next++) {
+			w[k] = start(l, queue, queue_arg, &answers[next], rq, timeout_ms);
+			if (w[k] == NULL && answers[next].rc == DRV_ETOOBIG)
+				break;
+			k++;
+		}
+		for (size_t i = 0; i < k; i++)
+			if (w[i] != NULL)
+				finish(l, w[i], deadline, timeout_ms, &answers[first + i]);
+		if (next < n && k == 0) {
+			/* no slot or rate left even for one: wait for the next second,
+			 * once; what still finds none is answered "try again" */
+			int64_t wait_ms = 1000 - drv_mono_ms() % 1000;
+			struct timespec ts = {.tv_sec = wait_ms / 1000,
+			                      .tv_nsec = (long)(wait_ms % 1000) * 1000000L};
+
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+				;
+			w[0] = start(l, queue, queue_arg, &answers[next], rq, timeout_ms);
+			if (w[0] == NULL && answers[next].rc == DRV_ETOOBIG) {
+				for (; next < n; next++) {
+					answers[next].rc = DRV_ETOOBIG;
+					snprintf(answers[next].why, sizeof(answers[next].why),
+					         "too many log requests: try again");
+				}
+				break;
+			}
+			if (w[0] != NULL)
+				finish(l, w[0], drv_mono_ms() + timeout_ms, timeout_ms,
+				       &answers[next]);
+			next++;
+		}
+	}
+}
+
+int link_logs_read(struct link_logs *l, link_logs_queue_fn queue, void *queue_arg,
+                   const char *agent, const Drover__LogRequest *rq, int64_t timeout_ms,
+                   json_t **out, char *why, size_t why_cap)
+{
+	struct link_logs_answer a = {.agent = agent};
+	struct log_wait *w = start(l, queue, queue_arg, &a, rq, timeout_ms);
+
+	if (w != NULL)
+		finish(l, w, drv_mono_ms() + timeout_ms, timeout_ms, &a);
+	if (a.rc == DRV_OK)
+		*out = a.out;
+	else
+		snprintf(why, why_cap, "%s", a.why);
+	return a.rc;
 }

@@ -49,4 +49,23 @@ int link_logs_read(struct link_logs *l, link_logs_queue_fn queue, void *queue_ar
                    const char *agent, const Drover__LogRequest *rq, int64_t timeout_ms,
                    json_t **out, char *why, size_t why_cap);
 
+/* One host's part of link_logs_read_many: agent in; out (a new reference)
+ * or rc and why out, as link_logs_read. */
+struct link_logs_answer {
+	const char *agent;
+	json_t *out;
+	int rc;
+	char why[300];
+};
+
+/*
+ * link_logs_read for n agents at once: the requests go out together and
+ * their answers are awaited together (up to timeout_ms for each round of at
+ * most LOGS_WAITING_MAX within the rate), so a slow host costs one timeout,
+ * not one per host. Every answer gets out or rc.
+ */
+void link_logs_read_many(struct link_logs *l, link_logs_queue_fn queue, void *queue_arg,
+                         struct link_logs_answer *answers, size_t n, const Drover__LogRequest *rq,
+                         int64_t timeout_ms);
+
 #endif

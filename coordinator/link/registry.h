@@ -38,6 +38,7 @@ struct agent_rt {
 	uint64_t acked_seq;      /* highest applied sequence the store has (skips no-op acks) */
 	uint64_t nonce_used;     /* counter of the last session nonce it used (never again) */
 	uint8_t parked_hash[32]; /* the parked poll's request hash (its Idle names it) */
+	bool uncommitted;        /* has instructions queued in the open batch (core.c) */
 };
 
 struct registry;

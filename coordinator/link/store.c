@@ -7,17 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
+#include "sqldb.h"
 #include "err.h"
 #include "log.h"
 #include "schema.h"
 #include "enroll_rules.h"
 
 struct store {
-	sqlite3 *db;
-	struct drv_stmt_cache cache; /* every statement below, prepared once */
-	unsigned depth;              /* store_begin nesting (at most 32) */
-	uint32_t nested;             /* bit i: level i is a savepoint, not BEGIN */
+	struct drv_sql *db;
+	unsigned depth;  /* store_begin nesting (at most 32) */
+	uint32_t nested; /* bit i: level i is a savepoint, not BEGIN */
 };
 
 static const char *const status_names[] = {"pending", "accepted", "rejected"};
@@ -41,19 +40,18 @@ int store_agent_status_parse(const char *name, enum agent_status *out)
 int store_open(const char *path, struct store **out)
 {
 	struct store *s = calloc(1, sizeof(*s));
-	const char *const *mig;
+	const struct drv_sql_migration *mig;
 	size_t n;
 	int rc;
 
 	if (s == NULL)
 		return DRV_ENOMEM;
 	mig = drv_schema_migrations(&n);
-	rc = drv_db_open(path, mig, n, &s->db);
+	rc = drv_sql_open(path, mig, n, &s->db);
 	if (rc != DRV_OK) {
 		free(s);
 		return rc;
 	}
-	drv_stmt_cache_init(&s->cache, s->db);
 	*out = s;
 	return DRV_OK;
 }
@@ -62,56 +60,52 @@ void store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
-	drv_stmt_cache_clear(&s->cache);
-	drv_db_close(s->db);
+	drv_sql_close(s->db);
 	free(s);
 }
 
-sqlite3 *store_db(struct store *s)
+struct drv_sql *store_db(struct store *s)
 {
 	return s->db;
 }
 
 /* ---- statement helpers ---- */
 
-static int prep(struct store *s, const char *sql, sqlite3_stmt **st)
+static int prep(struct store *s, const char *sql, struct drv_sql_stmt **st)
 {
-	return drv_stmt_get(&s->cache, sql, st);
+	return drv_sql_cached(s->db, sql, st);
 }
 
 /* Give a statement back to the cache (reset) when done with it. */
-static void done(struct store *s, sqlite3_stmt *st)
+static void done(struct store *s, struct drv_sql_stmt *st)
 {
-	drv_stmt_done(&s->cache, st);
+	drv_sql_done(st);
 }
 
 /* One statement without rows, from the cache (BEGIN, COMMIT, ...). */
 static int exec1(struct store *s, const char *sql)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(s, sql, &st);
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
 	if (rc != DRV_OK)
 		drv_error("store", "statement failed", "sql=\"%s\" error=\"%s\"", sql,
-		          sqlite3_errmsg(s->db));
+		          drv_sql_errmsg(s->db));
 	done(s, st);
 	return rc;
 }
 
 /* Step a statement that returns no rows, then give it back. */
-static int run(struct store *s, sqlite3_stmt *st)
+static int run(struct store *s, struct drv_sql_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc = drv_sql_step(st);
 
-	if (rc != SQLITE_DONE) {
-		drv_error("store", "statement failed", "error=\"%s\"", sqlite3_errmsg(s->db));
-		rc = sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY ||
-		                     sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE
-		             ? DRV_EEXIST
-		             : DRV_EDB;
+	if (rc != DRV_SQL_DONE) {
+		drv_error("store", "statement failed", "error=\"%s\"", drv_sql_errmsg(s->db));
+		rc = rc == DRV_EEXIST || rc == DRV_EFENCED ? rc : DRV_EDB;
 	} else {
 		rc = DRV_OK;
 	}
@@ -119,21 +113,21 @@ static int run(struct store *s, sqlite3_stmt *st)
 	return rc;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+static void bind_text(struct drv_sql_stmt *st, int i, const char *v)
 {
-	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
+	drv_sql_bind_text(st, i, v ? v : "");
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
+static void copy_col(struct drv_sql_stmt *st, int col, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
+	const char *t = drv_sql_col_text(st, col);
 
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-static const char *col_text(sqlite3_stmt *st, int col)
+static const char *col_text(struct drv_sql_stmt *st, int col)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
+	const char *t = drv_sql_col_text(st, col);
 
 	return t ? (const char *)t : "";
 }
@@ -143,7 +137,7 @@ static const char *col_text(sqlite3_stmt *st, int col)
 int store_begin(struct store *s)
 {
 	/* a savepoint inside any open transaction, ours or another caller's */
-	bool nested = !sqlite3_get_autocommit(s->db);
+	bool nested = drv_sql_in_tx(s->db);
 	int rc;
 
 	if (s->depth >= 32)
@@ -195,22 +189,22 @@ void store_rollback(struct store *s)
 	"id, public_key, status, first_seen_ms, last_seen_ms, status_ms, next_seq, acked_seq,"     \
 	" report_seq, enrolled_by, labels, facts, releases, agent_version, peer, proposed_labels"
 
-static int row_to_agent(sqlite3_stmt *st, struct store_agent *a)
+static int row_to_agent(struct drv_sql_stmt *st, struct store_agent *a)
 {
 	memset(a, 0, sizeof(*a));
 	copy_col(st, 0, a->id, sizeof(a->id));
-	if (drv_pubkey_from_raw(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+	if (drv_pubkey_from_raw(drv_sql_col_blob(st, 1), (size_t)drv_sql_col_bytes(st, 1),
 	                        &a->key) != DRV_OK ||
 	    store_agent_status_parse(col_text(st, 2), &a->status) != DRV_OK) {
 		drv_error("store", "corrupt agent row", "agent=%s", a->id);
 		return DRV_EDB;
 	}
-	a->first_seen_ms = sqlite3_column_int64(st, 3);
-	a->last_seen_ms = sqlite3_column_int64(st, 4);
-	a->status_ms = sqlite3_column_int64(st, 5);
-	a->next_seq = (uint64_t)sqlite3_column_int64(st, 6);
-	a->acked_seq = (uint64_t)sqlite3_column_int64(st, 7);
-	a->report_seq = (uint64_t)sqlite3_column_int64(st, 8);
+	a->first_seen_ms = drv_sql_col_int64(st, 3);
+	a->last_seen_ms = drv_sql_col_int64(st, 4);
+	a->status_ms = drv_sql_col_int64(st, 5);
+	a->next_seq = (uint64_t)drv_sql_col_int64(st, 6);
+	a->acked_seq = (uint64_t)drv_sql_col_int64(st, 7);
+	a->report_seq = (uint64_t)drv_sql_col_int64(st, 8);
 	copy_col(st, 9, a->enrolled_by, sizeof(a->enrolled_by));
 	copy_col(st, 14, a->peer, sizeof(a->peer));
 	return DRV_OK;
@@ -219,18 +213,18 @@ static int row_to_agent(sqlite3_stmt *st, struct store_agent *a)
 int store_agent_get(struct store *s, const char *id, struct store_agent *out)
 {
 	struct store_agent a;
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s, "SELECT " AGENT_COLS " FROM agents WHERE id = ?", &st);
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	rc = drv_sql_step(st);
+	if (rc == DRV_SQL_ROW)
 		rc = row_to_agent(st, &a);
 	else
-		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+		rc = rc == DRV_SQL_DONE ? DRV_ENOENT : DRV_EDB;
 	done(s, st);
 	if (rc == DRV_OK)
 		*out = a;
@@ -239,7 +233,7 @@ int store_agent_get(struct store *s, const char *id, struct store_agent *out)
 
 int store_agent_create(struct store *s, const struct store_agent *a, const struct store_hello *h)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s,
@@ -250,33 +244,33 @@ int store_agent_create(struct store *s, const struct store_agent *a, const struc
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, a->id);
-	sqlite3_bind_blob(st, 2, a->key.pk, DRV_PK_LEN, SQLITE_TRANSIENT);
+	drv_sql_bind_blob(st, 2, a->key.pk, (size_t)(DRV_PK_LEN));
 	bind_text(st, 3, a->key.id);
 	bind_text(st, 4, store_agent_status_name(a->status));
 	bind_text(st, 5, h->labels_json ? h->labels_json : "{}");
 	bind_text(st, 6, h->facts_json ? h->facts_json : "{}");
 	bind_text(st, 7, h->releases_json ? h->releases_json : "[]");
 	bind_text(st, 8, h->agent_version);
-	sqlite3_bind_int64(st, 9, a->first_seen_ms);
-	sqlite3_bind_int64(st, 10, a->last_seen_ms);
-	sqlite3_bind_int64(st, 11, a->status_ms);
+	drv_sql_bind_int64(st, 9, a->first_seen_ms);
+	drv_sql_bind_int64(st, 10, a->last_seen_ms);
+	drv_sql_bind_int64(st, 11, a->status_ms);
 	bind_text(st, 12, a->enrolled_by);
 	bind_text(st, 13, a->peer);
 	return run(s, st);
 }
 
 /* Run an UPDATE on one agent row; DRV_ENOENT if no row changed. */
-static int run_one(struct store *s, sqlite3_stmt *st)
+static int run_one(struct store *s, struct drv_sql_stmt *st)
 {
 	int rc = run(s, st);
 
-	return rc == DRV_OK && sqlite3_changes(s->db) == 0 ? DRV_ENOENT : rc;
+	return rc == DRV_OK && drv_sql_changes(s->db) == 0 ? DRV_ENOENT : rc;
 }
 
 int store_agent_update_hello(struct store *s, const char *id, const struct store_hello *h,
                              int64_t now_ms)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s,
@@ -289,11 +283,11 @@ int store_agent_update_hello(struct store *s, const char *id, const struct store
 	if (h->labels_json != NULL)
 		bind_text(st, 1, h->labels_json);
 	else
-		sqlite3_bind_null(st, 1);
+		drv_sql_bind_null(st, 1);
 	bind_text(st, 2, h->facts_json ? h->facts_json : "{}");
 	bind_text(st, 3, h->releases_json ? h->releases_json : "[]");
 	bind_text(st, 4, h->agent_version);
-	sqlite3_bind_int64(st, 5, now_ms);
+	drv_sql_bind_int64(st, 5, now_ms);
 	bind_text(st, 6, id);
 	return run_one(s, st);
 }
@@ -301,7 +295,7 @@ int store_agent_update_hello(struct store *s, const char *id, const struct store
 int store_agent_set_status(struct store *s, const char *id, enum agent_status status,
                            const char *by, int64_t now_ms)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s, "UPDATE agents SET status = ?, enrolled_by = ?, status_ms = ? WHERE id = ?",
@@ -310,7 +304,7 @@ int store_agent_set_status(struct store *s, const char *id, enum agent_status st
 		return rc;
 	bind_text(st, 1, store_agent_status_name(status));
 	bind_text(st, 2, by);
-	sqlite3_bind_int64(st, 3, now_ms);
+	drv_sql_bind_int64(st, 3, now_ms);
 	bind_text(st, 4, id);
 	return run_one(s, st);
 }
@@ -318,20 +312,23 @@ int store_agent_set_status(struct store *s, const char *id, enum agent_status st
 /* An UPDATE of agent ?2 with the number ?1 (?1 may appear more than once). */
 static int update_num(struct store *s, const char *sql, const char *id, int64_t n, bool one)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(s, sql, &st);
 
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, n);
+	drv_sql_bind_int64(st, 1, n);
 	bind_text(st, 2, id);
 	return one ? run_one(s, st) : run(s, st);
 }
 
 int store_agent_touch(struct store *s, const char *id, int64_t now_ms)
 {
-	return update_num(s, "UPDATE agents SET last_seen_ms = max(last_seen_ms, ?1) WHERE id = ?2",
-	                  id, now_ms, true);
+	return update_num(
+	        s,
+	        "UPDATE agents SET last_seen_ms = CASE WHEN last_seen_ms > ?1 THEN last_seen_ms"
+	        " ELSE ?1 END WHERE id = ?2",
+	        id, now_ms, true);
 }
 
 int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq)
@@ -343,36 +340,75 @@ int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq)
 	return rc == DRV_ENOENT ? DRV_EREPLAY : rc;
 }
 
+/* The agent's releases of other services, then the new ones: a new JSON
+ * text (compact, keys in order), or NULL when there is nothing to merge. */
+static char *merged_releases(const char *old, const char *service, const char *releases_json)
+{
+	json_t *cur = json_loads(old != NULL ? old : "[]", 0, NULL);
+	json_t *add = json_loads(releases_json, 0, NULL), *out = json_array(), *e;
+	char *text = NULL;
+	size_t i;
+
+	if (!json_is_array(cur) || !json_is_array(add) || out == NULL)
+		goto out;
+	json_array_foreach(cur, i, e)
+	{
+		const char *svc = json_string_value(json_object_get(e, "service"));
+
+		if (svc == NULL || strcmp(svc, service) != 0)
+			json_array_append(out, e);
+	}
+	json_array_extend(out, add);
+	text = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+out:
+	json_decref(cur);
+	json_decref(add);
+	json_decref(out);
+	return text;
+}
+
 int store_agent_merge_releases(struct store *s, const char *id, const char *service,
                                const char *releases_json)
 {
-	sqlite3_stmt *st;
-	int rc;
+	struct drv_sql_stmt *st;
+	char *text = NULL;
+	int rc = store_begin(s);
 
-	rc = prep(s,
-	          "UPDATE agents SET releases = (SELECT json_group_array(json(value)) FROM"
-	          " (SELECT value FROM json_each(agents.releases)"
-	          "   WHERE json_extract(value, '$.service') IS NOT ?2"
-	          "  UNION ALL SELECT value FROM json_each(?3)))"
-	          " WHERE id = ?1 AND json_valid(?3)",
-	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	bind_text(st, 1, id);
-	bind_text(st, 2, service);
-	bind_text(st, 3, releases_json);
-	return run(s, st);
+	rc = prep(s, "SELECT releases FROM agents WHERE id = ?", &st);
+	if (rc == DRV_OK) {
+		bind_text(st, 1, id);
+		if (drv_sql_step(st) == DRV_SQL_ROW)
+			text = merged_releases(drv_sql_col_text(st, 0), service ? service : "",
+			                       releases_json);
+		done(s, st);
+	}
+	if (rc == DRV_OK && text != NULL)
+		rc = prep(s, "UPDATE agents SET releases = ? WHERE id = ?", &st);
+	if (rc == DRV_OK && text != NULL) {
+		bind_text(st, 1, text);
+		bind_text(st, 2, id);
+		rc = run(s, st);
+	}
+	free(text);
+	if (rc != DRV_OK) {
+		store_rollback(s);
+		return rc;
+	}
+	return store_commit(s);
 }
 
 int store_agent_set_releases(struct store *s, const char *id, const char *releases_json)
 {
-	sqlite3_stmt *st;
-	int rc = prep(s,
-	              "UPDATE agents SET releases = ?2 WHERE id = ?1 AND json_valid(?2)"
-	              " AND releases IS NOT ?2",
-	              &st);
+	struct drv_sql_stmt *st;
+	int rc = prep(
+	        s, "UPDATE agents SET releases = ?2 WHERE id = ?1 AND releases IS DISTINCT FROM ?2",
+	        &st);
+	json_t *valid = json_loads(releases_json != NULL ? releases_json : "", 0, NULL);
 
-	if (rc != DRV_OK)
+	json_decref(valid);
+	if (rc != DRV_OK || valid == NULL) /* not JSON: left as it was */
 		return rc;
 	bind_text(st, 1, id);
 	bind_text(st, 2, releases_json);
@@ -388,7 +424,7 @@ int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq)
 /* A statement without rows whose one parameter is the text arg. */
 static int run_text(struct store *s, const char *sql, const char *arg)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(s, sql, &st);
 
 	if (rc != DRV_OK)
@@ -406,7 +442,7 @@ int store_agent_delete(struct store *s, const char *id)
 	rc = run_text(s, "DELETE FROM instructions WHERE agent_id = ?", id);
 	if (rc == DRV_OK)
 		rc = run_text(s, "DELETE FROM agents WHERE id = ?", id);
-	if (rc == DRV_OK && sqlite3_changes(s->db) == 0)
+	if (rc == DRV_OK && drv_sql_changes(s->db) == 0)
 		rc = DRV_ENOENT;
 	if (rc == DRV_OK)
 		rc = store_commit(s);
@@ -419,13 +455,13 @@ int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
 {
 	struct store_agent a;
 	struct store_agent_row row = {.agent = &a};
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc, step;
 
 	rc = prep(s, "SELECT " AGENT_COLS " FROM agents ORDER BY id", &st);
 	if (rc != DRV_OK)
 		return rc;
-	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	while (rc == DRV_OK && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
 		rc = row_to_agent(st, &a);
 		if (rc != DRV_OK)
 			break;
@@ -433,11 +469,10 @@ int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
 		row.facts_json = col_text(st, 11);
 		row.releases_json = col_text(st, 12);
 		row.agent_version = col_text(st, 13);
-		row.proposed_labels_json =
-		        sqlite3_column_type(st, 15) == SQLITE_NULL ? NULL : col_text(st, 15);
+		row.proposed_labels_json = drv_sql_col_null(st, 15) ? NULL : col_text(st, 15);
 		rc = fn(arg, &row);
 	}
-	if (rc == DRV_OK && step != SQLITE_DONE)
+	if (rc == DRV_OK && step != DRV_SQL_DONE)
 		rc = DRV_EDB;
 	done(s, st);
 	return rc;
@@ -446,15 +481,15 @@ int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
 /* A count(*) query whose one parameter is the text arg. */
 static int count_text(struct store *s, const char *sql, const char *arg, size_t *out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(s, sql, &st);
 
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, arg);
-	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
+	rc = drv_sql_step(st) == DRV_SQL_ROW ? DRV_OK : DRV_EDB;
 	if (rc == DRV_OK)
-		*out = (size_t)sqlite3_column_int64(st, 0);
+		*out = (size_t)drv_sql_col_int64(st, 0);
 	done(s, st);
 	return rc;
 }
@@ -469,7 +504,7 @@ int store_agent_count(struct store *s, enum agent_status status, size_t *out)
 
 static int step_seq(struct store *s, const char *agent_id, const char *step_id, uint64_t *seq)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s, "SELECT seq FROM instructions WHERE agent_id = ? AND step_id = ?", &st);
@@ -477,10 +512,10 @@ static int step_seq(struct store *s, const char *agent_id, const char *step_id, 
 		return rc;
 	bind_text(st, 1, agent_id);
 	bind_text(st, 2, step_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*seq = (uint64_t)sqlite3_column_int64(st, 0);
-	rc = rc == SQLITE_ROW ? DRV_OK : rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+	rc = drv_sql_step(st);
+	if (rc == DRV_SQL_ROW)
+		*seq = (uint64_t)drv_sql_col_int64(st, 0);
+	rc = rc == DRV_SQL_ROW ? DRV_OK : rc == DRV_SQL_DONE ? DRV_ENOENT : DRV_EDB;
 	done(s, st);
 	return rc;
 }
@@ -488,7 +523,7 @@ static int step_seq(struct store *s, const char *agent_id, const char *step_id, 
 static int insert_instr(struct store *s, const struct store_enqueue *q, uint64_t seq,
                         const uint8_t *env, size_t env_len)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s,
@@ -499,24 +534,24 @@ static int insert_instr(struct store *s, const struct store_enqueue *q, uint64_t
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, q->agent_id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	drv_sql_bind_int64(st, 2, (int64_t)seq);
 	bind_text(st, 3, q->step_id);
 	bind_text(st, 4, q->deployment_id);
-	sqlite3_bind_blob(st, 5, env, (int)env_len, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 6, q->issued_at_ms);
-	sqlite3_bind_int64(st, 7, q->expires_at_ms);
-	sqlite3_bind_int(st, 8, q->action);
+	drv_sql_bind_blob(st, 5, env, (size_t)((int)env_len));
+	drv_sql_bind_int64(st, 6, q->issued_at_ms);
+	drv_sql_bind_int64(st, 7, q->expires_at_ms);
+	drv_sql_bind_int64(st, 8, q->action);
 	return run(s, st);
 }
 
 static int bump_next_seq(struct store *s, const char *agent_id, uint64_t seq)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(s, "UPDATE agents SET next_seq = ? WHERE id = ?", &st);
 
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq + 1);
+	drv_sql_bind_int64(st, 1, (int64_t)seq + 1);
 	bind_text(st, 2, agent_id);
 	return run_one(s, st);
 }
@@ -581,7 +616,7 @@ void store_instr_clear(struct store_instr *in)
 int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, struct store_instr *out)
 {
 	struct store_instr in = {0};
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s,
@@ -592,20 +627,20 @@ int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, stru
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, agent_id);
-	sqlite3_bind_int64(st, 2, now_ms);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		in.seq = (uint64_t)sqlite3_column_int64(st, 0);
+	drv_sql_bind_int64(st, 2, now_ms);
+	rc = drv_sql_step(st);
+	if (rc == DRV_SQL_ROW) {
+		in.seq = (uint64_t)drv_sql_col_int64(st, 0);
 		copy_col(st, 1, in.step_id, sizeof(in.step_id));
-		in.env_len = (size_t)sqlite3_column_bytes(st, 2);
+		in.env_len = (size_t)drv_sql_col_bytes(st, 2);
 		in.env = malloc(in.env_len ? in.env_len : 1);
 		if (in.env != NULL && in.env_len > 0)
-			memcpy(in.env, sqlite3_column_blob(st, 2), in.env_len);
-		in.expires_at_ms = sqlite3_column_int64(st, 3);
-		in.sent_count = sqlite3_column_int64(st, 4);
+			memcpy(in.env, drv_sql_col_blob(st, 2), in.env_len);
+		in.expires_at_ms = drv_sql_col_int64(st, 3);
+		in.sent_count = drv_sql_col_int64(st, 4);
 		rc = in.env == NULL ? DRV_ENOMEM : DRV_OK;
 	} else {
-		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+		rc = rc == DRV_SQL_DONE ? DRV_ENOENT : DRV_EDB;
 	}
 	done(s, st);
 	if (rc == DRV_OK)
@@ -615,7 +650,7 @@ int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, stru
 
 int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s,
@@ -624,16 +659,16 @@ int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, i
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
+	drv_sql_bind_int64(st, 1, now_ms);
 	bind_text(st, 2, agent_id);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	drv_sql_bind_int64(st, 3, (int64_t)seq);
 	return run_one(s, st);
 }
 
 int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms,
                          size_t *n_acked)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	size_t n;
 	int rc;
 
@@ -643,19 +678,19 @@ int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, in
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
+	drv_sql_bind_int64(st, 1, now_ms);
 	bind_text(st, 2, agent_id);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	drv_sql_bind_int64(st, 3, (int64_t)seq);
 	rc = run(s, st);
 	if (rc != DRV_OK)
 		return rc;
-	n = (size_t)sqlite3_changes(s->db);
+	n = (size_t)drv_sql_changes(s->db);
 	rc = prep(s, "UPDATE agents SET acked_seq = ? WHERE id = ? AND acked_seq < ?", &st);
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	drv_sql_bind_int64(st, 1, (int64_t)seq);
 	bind_text(st, 2, agent_id);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	drv_sql_bind_int64(st, 3, (int64_t)seq);
 	rc = run(s, st);
 	if (rc == DRV_OK)
 		*n_acked = n;
@@ -664,7 +699,7 @@ int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, in
 
 static int expire_rows(struct store *s, int64_t now_ms, store_expired_fn fn, void *arg)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc, step;
 
 	rc = prep(s,
@@ -673,14 +708,14 @@ static int expire_rows(struct store *s, int64_t now_ms, store_expired_fn fn, voi
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+	drv_sql_bind_int64(st, 1, now_ms);
+	while ((step = drv_sql_step(st)) == DRV_SQL_ROW) {
 		if (fn != NULL)
-			fn(arg, col_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+			fn(arg, col_text(st, 0), (uint64_t)drv_sql_col_int64(st, 1),
 			   col_text(st, 2));
 	}
 	done(s, st);
-	if (step != SQLITE_DONE)
+	if (step != DRV_SQL_DONE)
 		return DRV_EDB;
 	rc = prep(s,
 	          "UPDATE instructions SET state = 'expired'"
@@ -688,7 +723,7 @@ static int expire_rows(struct store *s, int64_t now_ms, store_expired_fn fn, voi
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
+	drv_sql_bind_int64(st, 1, now_ms);
 	return run(s, st);
 }
 
@@ -701,7 +736,7 @@ int store_instr_expire(struct store *s, int64_t now_ms, store_expired_fn fn, voi
 	if (rc != DRV_OK)
 		return rc;
 	rc = expire_rows(s, now_ms, fn, arg);
-	n = (size_t)sqlite3_changes(s->db);
+	n = (size_t)drv_sql_changes(s->db);
 	if (rc == DRV_OK)
 		rc = store_commit(s);
 	else
@@ -713,46 +748,46 @@ int store_instr_expire(struct store *s, int64_t now_ms, store_expired_fn fn, voi
 
 int store_instr_queued_agents(struct store *s, store_id_fn fn, void *arg)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc, step;
 
 	rc = prep(s, "SELECT DISTINCT agent_id FROM instructions WHERE state = 'queued'", &st);
 	if (rc != DRV_OK)
 		return rc;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+	while ((step = drv_sql_step(st)) == DRV_SQL_ROW)
 		fn(arg, col_text(st, 0));
 	done(s, st);
-	return step == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	return step == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
 }
 
 int store_instr_state(struct store *s, const char *agent_id, uint64_t seq, char out[16])
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s, "SELECT state FROM instructions WHERE agent_id = ? AND seq = ?", &st);
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, agent_id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	drv_sql_bind_int64(st, 2, (int64_t)seq);
+	rc = drv_sql_step(st);
+	if (rc == DRV_SQL_ROW)
 		copy_col(st, 0, out, 16);
-	rc = rc == SQLITE_ROW ? DRV_OK : rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+	rc = rc == DRV_SQL_ROW ? DRV_OK : rc == DRV_SQL_DONE ? DRV_ENOENT : DRV_EDB;
 	done(s, st);
 	return rc;
 }
 
 /* ---- enrollment ---- */
 
-static char *dup_col(sqlite3_stmt *st, int col)
+static char *dup_col(struct drv_sql_stmt *st, int col)
 {
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? NULL : strdup(col_text(st, col));
+	return drv_sql_col_null(st, col) ? NULL : strdup(col_text(st, col));
 }
 
 int store_agent_labels(struct store *s, const char *id, char **labels, char **proposed)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	char *l = NULL, *p = NULL;
 	int rc;
 
@@ -760,15 +795,13 @@ int store_agent_labels(struct store *s, const char *id, char **labels, char **pr
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = drv_sql_step(st);
+	if (rc == DRV_SQL_ROW) {
 		l = dup_col(st, 0);
 		p = dup_col(st, 1);
-		rc = l == NULL || (p == NULL && sqlite3_column_type(st, 1) != SQLITE_NULL)
-		             ? DRV_ENOMEM
-		             : DRV_OK;
+		rc = l == NULL || (p == NULL && !drv_sql_col_null(st, 1)) ? DRV_ENOMEM : DRV_OK;
 	} else {
-		rc = rc == SQLITE_DONE ? DRV_ENOENT : DRV_EDB;
+		rc = rc == DRV_SQL_DONE ? DRV_ENOENT : DRV_EDB;
 	}
 	done(s, st);
 	if (rc != DRV_OK) {
@@ -783,7 +816,7 @@ int store_agent_labels(struct store *s, const char *id, char **labels, char **pr
 
 int store_agent_propose_labels(struct store *s, const char *id, const char *proposed_json)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(s, "UPDATE agents SET proposed_labels = ? WHERE id = ?", &st);
 
 	if (rc != DRV_OK)
@@ -791,14 +824,14 @@ int store_agent_propose_labels(struct store *s, const char *id, const char *prop
 	if (proposed_json != NULL)
 		bind_text(st, 1, proposed_json);
 	else
-		sqlite3_bind_null(st, 1);
+		drv_sql_bind_null(st, 1);
 	bind_text(st, 2, id);
 	return run_one(s, st);
 }
 
 int store_agent_apply_proposed(struct store *s, const char *id)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(s,
 	              "UPDATE agents SET labels = proposed_labels, proposed_labels = NULL"
 	              " WHERE id = ? AND proposed_labels IS NOT NULL",
@@ -812,7 +845,7 @@ int store_agent_apply_proposed(struct store *s, const char *id)
 
 int store_agent_rekey(struct store *s, const struct store_agent *a)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(s,
 	              "UPDATE agents SET public_key = ?, key_id = ?, status = ?, enrolled_by = ?,"
 	              " status_ms = ?, first_seen_ms = ?, peer = ?, proposed_labels = NULL"
@@ -821,12 +854,12 @@ int store_agent_rekey(struct store *s, const struct store_agent *a)
 
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_blob(st, 1, a->key.pk, DRV_PK_LEN, SQLITE_TRANSIENT);
+	drv_sql_bind_blob(st, 1, a->key.pk, (size_t)(DRV_PK_LEN));
 	bind_text(st, 2, a->key.id);
 	bind_text(st, 3, store_agent_status_name(a->status));
 	bind_text(st, 4, a->enrolled_by);
-	sqlite3_bind_int64(st, 5, a->status_ms);
-	sqlite3_bind_int64(st, 6, a->first_seen_ms);
+	drv_sql_bind_int64(st, 5, a->status_ms);
+	drv_sql_bind_int64(st, 6, a->first_seen_ms);
 	bind_text(st, 7, a->peer);
 	bind_text(st, 8, a->id);
 	return run_one(s, st);
@@ -848,8 +881,8 @@ int store_agent_expire_pending(struct store *s, int64_t before_ms, store_claim_f
 	} claim[EXPIRE_BATCH];
 	struct drv_pubkey key;
 	size_t n = 0;
-	sqlite3_stmt *st;
-	int rc, step = SQLITE_DONE;
+	struct drv_sql_stmt *st;
+	int rc, step = DRV_SQL_DONE;
 
 	rc = prep(s,
 	          "SELECT id, public_key FROM agents WHERE status = 'pending' AND first_seen_ms < ?"
@@ -857,11 +890,11 @@ int store_agent_expire_pending(struct store *s, int64_t before_ms, store_claim_f
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, before_ms);
-	while (n < EXPIRE_BATCH && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	drv_sql_bind_int64(st, 1, before_ms);
+	while (n < EXPIRE_BATCH && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
 		copy_col(st, 0, claim[n].id, sizeof(claim[n].id));
-		if (drv_pubkey_from_raw(sqlite3_column_blob(st, 1),
-		                        (size_t)sqlite3_column_bytes(st, 1), &key) == DRV_OK)
+		if (drv_pubkey_from_raw(drv_sql_col_blob(st, 1), (size_t)drv_sql_col_bytes(st, 1),
+		                        &key) == DRV_OK)
 			snprintf(claim[n].key_id, sizeof(claim[n].key_id), "%s", key.id);
 		else
 			snprintf(claim[n].key_id, sizeof(claim[n].key_id), "?");
@@ -869,9 +902,9 @@ int store_agent_expire_pending(struct store *s, int64_t before_ms, store_claim_f
 	}
 	/* A full batch stops on a row; anything but a row or the end is an
 	 * error, and nothing is deleted on a partial read. */
-	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+	if (step != DRV_SQL_ROW && step != DRV_SQL_DONE) {
 		drv_error("store", "cannot list expired pending claims", "error=\"%s\"",
-		          sqlite3_errmsg(s->db));
+		          drv_sql_errmsg(s->db));
 		done(s, st);
 		return DRV_EDB;
 	}
@@ -891,7 +924,7 @@ int store_agent_expire_pending(struct store *s, int64_t before_ms, store_claim_f
 int store_enroll_token_add(struct store *s, const struct store_token *t,
                            const uint8_t hash[DRV_SECRET_HASH_LEN], int64_t now_ms)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s,
@@ -901,13 +934,13 @@ int store_enroll_token_add(struct store *s, const struct store_token *t,
 	if (rc != DRV_OK)
 		return rc;
 	bind_text(st, 1, t->name);
-	sqlite3_bind_blob(st, 2, hash, DRV_SECRET_HASH_LEN, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, now_ms);
+	drv_sql_bind_blob(st, 2, hash, (size_t)(DRV_SECRET_HASH_LEN));
+	drv_sql_bind_int64(st, 3, now_ms);
 	if (t->expires_ms > 0)
-		sqlite3_bind_int64(st, 4, t->expires_ms);
+		drv_sql_bind_int64(st, 4, t->expires_ms);
 	else
-		sqlite3_bind_null(st, 4);
-	sqlite3_bind_int64(st, 5, t->max_uses > 0 ? t->max_uses : 0);
+		drv_sql_bind_null(st, 4);
+	drv_sql_bind_int64(st, 5, t->max_uses > 0 ? t->max_uses : 0);
 	bind_text(st, 6, t->labels ? t->labels : "{}");
 	return run(s, st);
 }
@@ -938,7 +971,7 @@ struct token_row {
 static int token_find(struct store *s, const uint8_t want[DRV_SECRET_HASH_LEN],
                       struct token_row *out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	bool found = false;
 	int rc, step;
 
@@ -948,20 +981,20 @@ static int token_find(struct store *s, const uint8_t want[DRV_SECRET_HASH_LEN],
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 1) == DRV_SECRET_HASH_LEN &&
-		    drv_secret_hash_equal(sqlite3_column_blob(st, 1), want) && !found) {
+	while ((step = drv_sql_step(st)) == DRV_SQL_ROW) {
+		if (drv_sql_col_bytes(st, 1) == DRV_SECRET_HASH_LEN &&
+		    drv_secret_hash_equal(drv_sql_col_blob(st, 1), want) && !found) {
 			copy_col(st, 0, out->name, sizeof(out->name));
-			out->expires_ms = sqlite3_column_int64(st, 2);
-			out->revoked_ms = sqlite3_column_int64(st, 3);
-			out->max_uses = sqlite3_column_int64(st, 4);
-			out->uses = sqlite3_column_int64(st, 5);
+			out->expires_ms = drv_sql_col_int64(st, 2);
+			out->revoked_ms = drv_sql_col_int64(st, 3);
+			out->max_uses = drv_sql_col_int64(st, 4);
+			out->uses = drv_sql_col_int64(st, 5);
 			out->labels = strdup(col_text(st, 6));
 			found = out->labels != NULL;
 		}
 	}
 	done(s, st);
-	if (step != SQLITE_DONE) {
+	if (step != DRV_SQL_DONE) {
 		if (found)
 			free(out->labels);
 		return DRV_EDB;
@@ -1006,22 +1039,22 @@ int store_enroll_token_use(struct store *s, const char *token, const char *label
 
 int store_enroll_token_revoke(struct store *s, const char *name, int64_t now_ms)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(
 	        s, "UPDATE enroll_tokens SET revoked_ms = coalesce(revoked_ms, ?) WHERE name = ?",
 	        &st);
 
 	if (rc != DRV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now_ms);
+	drv_sql_bind_int64(st, 1, now_ms);
 	bind_text(st, 2, name);
 	return run_one(s, st);
 }
 
-static json_t *token_json(sqlite3_stmt *st, int64_t now_ms)
+static json_t *token_json(struct drv_sql_stmt *st, int64_t now_ms)
 {
-	int64_t exp = sqlite3_column_int64(st, 2), rev = sqlite3_column_int64(st, 3);
-	int64_t max = sqlite3_column_int64(st, 4), uses = sqlite3_column_int64(st, 5);
+	int64_t exp = drv_sql_col_int64(st, 2), rev = drv_sql_col_int64(st, 3);
+	int64_t max = drv_sql_col_int64(st, 4), uses = drv_sql_col_int64(st, 5);
 	json_t *labels = json_loads(col_text(st, 6), 0, NULL);
 	const char *state = rev > 0                    ? "revoked"
 	                    : exp > 0 && now_ms >= exp ? "expired"
@@ -1029,7 +1062,7 @@ static json_t *token_json(sqlite3_stmt *st, int64_t now_ms)
 	                                               : "active";
 
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:s}", "name", col_text(st, 0),
-	                 "created_ms", (json_int_t)sqlite3_column_int64(st, 1), "expires_ms",
+	                 "created_ms", (json_int_t)drv_sql_col_int64(st, 1), "expires_ms",
 	                 (json_int_t)exp, "revoked_ms", (json_int_t)rev, "max_uses",
 	                 (json_int_t)max, "uses", (json_int_t)uses, "labels",
 	                 labels ? labels : json_object(), "state", state);
@@ -1038,7 +1071,7 @@ static json_t *token_json(sqlite3_stmt *st, int64_t now_ms)
 int store_enroll_token_list(struct store *s, int64_t now_ms, json_t **out)
 {
 	json_t *arr = json_array(), *one;
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc, step;
 
 	if (arr == NULL)
@@ -1051,12 +1084,12 @@ int store_enroll_token_list(struct store *s, int64_t now_ms, json_t **out)
 		json_decref(arr);
 		return rc;
 	}
-	while (rc == DRV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	while (rc == DRV_OK && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
 		one = token_json(st, now_ms);
 		if (one == NULL || json_array_append_new(arr, one) != 0)
 			rc = DRV_ENOMEM;
 	}
-	if (rc == DRV_OK && step != SQLITE_DONE)
+	if (rc == DRV_OK && step != DRV_SQL_DONE)
 		rc = DRV_EDB;
 	done(s, st);
 	if (rc != DRV_OK) {

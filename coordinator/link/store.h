@@ -16,7 +16,7 @@
 #define DRV_STORE_H
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,7 +65,7 @@ int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 void store_close(struct store *s);
-sqlite3 *store_db(struct store *s);
+struct drv_sql *store_db(struct store *s);
 
 typedef void (*store_id_fn)(void *arg, const char *agent_id);
 typedef void (*store_claim_fn)(void *arg, const char *agent_id, const char *key_id);

@@ -14,7 +14,7 @@
 #define DRV_AUDIT_H
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdint.h>
 
 struct drv_audit_entry {
@@ -31,21 +31,21 @@ struct drv_audit_entry {
 #define DRV_AUDIT_AUTH_KEEP 1000 /* failed-authentication rows kept */
 
 /* Append one row stamped with the wall clock. */
-int drv_audit_append(sqlite3 *db, const struct drv_audit_entry *e);
+int drv_audit_append(struct drv_sql *db, const struct drv_audit_entry *e);
 
 /* Append e with status 0 (begun) and its row id in *id; DRV_EDB when the
  * row cannot be written (then the request must not change anything). */
-int drv_audit_begin(sqlite3 *db, const struct drv_audit_entry *e, int64_t *id);
+int drv_audit_begin(struct drv_sql *db, const struct drv_audit_entry *e, int64_t *id);
 /* Fill in the status and detail of a row drv_audit_begin wrote. */
-int drv_audit_finish(sqlite3 *db, int64_t id, int status, const char *detail);
+int drv_audit_finish(struct drv_sql *db, int64_t id, int status, const char *detail);
 
 /* Append a failed-authentication row (e->status 401 or 429) and delete
  * such rows beyond the newest keep (0: DRV_AUDIT_AUTH_KEEP). */
-int drv_audit_auth_failure(sqlite3 *db, const struct drv_audit_entry *e, int keep);
+int drv_audit_auth_failure(struct drv_sql *db, const struct drv_audit_entry *e, int keep);
 
 /* Rows with id < before_id (0: from the newest), newest first, at most
  * limit (1..DRV_AUDIT_LIST_MAX) as a JSON array of objects with id, at_ms,
  * actor, role, remote, method, path, status, detail. Caller owns *out. */
-int drv_audit_list(sqlite3 *db, int64_t before_id, int limit, json_t **out);
+int drv_audit_list(struct drv_sql *db, int64_t before_id, int limit, json_t **out);
 
 #endif

@@ -13,7 +13,7 @@
 #include "log.h"
 
 struct drv_events {
-	sqlite3 *db;
+	struct drv_sql *db;
 	int keepalive_ms;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -23,7 +23,7 @@ struct drv_events {
 
 /* ------------------------------------------------------------------ hub */
 
-int drv_events_new(sqlite3 *db, int keepalive_ms, struct drv_events **out)
+int drv_events_new(struct drv_sql *db, int keepalive_ms, struct drv_events **out)
 {
 	struct drv_events *ev = calloc(1, sizeof(*ev));
 	pthread_condattr_t ca;
@@ -80,10 +80,10 @@ bool drv_events_kind_ok(const char *kind)
 	return true;
 }
 
-int drv_events_insert(sqlite3 *db, const char *kind, const char *deployment_id,
+int drv_events_insert(struct drv_sql *db, const char *kind, const char *deployment_id,
                       const char *agent_id, const json_t *data, int64_t *id_out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	char *text;
 	int rc;
 
@@ -98,25 +98,27 @@ int drv_events_insert(sqlite3 *db, const char *kind, const char *deployment_id,
 		free(text);
 		return DRV_ETOOBIG;
 	}
-	if (sqlite3_prepare_v2(db,
-	                       "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
-	                       "VALUES (?, ?, ?, ?, ?)",
-	                       -1, &st, NULL) != SQLITE_OK) {
+	if (drv_sql_prepare(db,
+	                    "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
+	                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
+	                    &st) != DRV_OK) {
 		free(text);
 		return DRV_EDB;
 	}
-	sqlite3_bind_int64(st, 1, drv_wall_ms());
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, deployment_id ? deployment_id : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, agent_id ? agent_id : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE ? DRV_OK : DRV_EDB;
+	drv_sql_bind_int64(st, 1, drv_wall_ms());
+	drv_sql_bind_text(st, 2, kind);
+	drv_sql_bind_text(st, 3, deployment_id ? deployment_id : "");
+	drv_sql_bind_text(st, 4, agent_id ? agent_id : "");
+	drv_sql_bind_text(st, 5, text);
+	rc = drv_sql_step(st) == DRV_SQL_ROW ? DRV_OK : DRV_EDB;
 	if (rc == DRV_OK && id_out)
-		*id_out = sqlite3_last_insert_rowid(db);
+		*id_out = drv_sql_col_int64(st, 0);
+	if (rc == DRV_OK && drv_sql_step(st) != DRV_SQL_DONE)
+		rc = DRV_EDB;
 	if (rc != DRV_OK)
 		drv_error("events", "cannot insert event", "kind=%s error=\"%s\"", kind,
-		          sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+		          drv_sql_errmsg(db));
+	drv_sql_finalize(st);
 	free(text);
 	return rc;
 }
@@ -127,10 +129,8 @@ int drv_events_publish(struct drv_events *ev, const char *kind, const char *depl
 	int64_t id;
 	int rc;
 
-	/* The connection is shared by threads: keep the insert and its rowid together. */
-	sqlite3_mutex_enter(sqlite3_db_mutex(ev->db));
+	/* The insert returns its own id: nothing to hold between the two. */
 	rc = drv_events_insert(ev->db, kind, deployment_id, agent_id, data, &id);
-	sqlite3_mutex_leave(sqlite3_db_mutex(ev->db));
 	if (rc != DRV_OK)
 		return rc;
 	drv_events_notify(ev);
@@ -141,7 +141,7 @@ int drv_events_publish(struct drv_events *ev, const char *kind, const char *depl
 
 /* --------------------------------------------------------------- readers */
 
-sqlite3 *drv_events_db(const struct drv_events *ev)
+struct drv_sql *drv_events_db(const struct drv_events *ev)
 {
 	return ev->db;
 }

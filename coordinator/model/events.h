@@ -35,7 +35,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdint.h>
 
 struct drv_events;
@@ -45,10 +45,10 @@ struct drv_events;
 #define DRV_EVENT_DATA_MAX      (64 * 1024)
 #define DRV_EVENTS_KEEPALIVE_MS 15000
 
-/* db: a connection (drv_db_open, coordinator schema) the hub uses for
+/* db: a connection (drv_sql_open, coordinator schema) the hub uses for
  * publishing and for reading streams; borrowed until drv_events_free.
  * keepalive_ms: 0 for DRV_EVENTS_KEEPALIVE_MS. */
-int drv_events_new(sqlite3 *db, int keepalive_ms, struct drv_events **out);
+int drv_events_new(struct drv_sql *db, int keepalive_ms, struct drv_events **out);
 /* Call after drv_http_server_stop (streams hold the hub until then). */
 void drv_events_free(struct drv_events *ev);
 
@@ -60,7 +60,7 @@ int drv_events_publish(struct drv_events *ev, const char *kind, const char *depl
                        const char *agent_id, const json_t *data, int64_t *id_out);
 
 /* The insert alone, on any connection (inside the caller's transaction). */
-int drv_events_insert(sqlite3 *db, const char *kind, const char *deployment_id,
+int drv_events_insert(struct drv_sql *db, const char *kind, const char *deployment_id,
                       const char *agent_id, const json_t *data, int64_t *id_out);
 /* Wake the streams (after a COMMIT that inserted events). */
 void drv_events_notify(struct drv_events *ev);
@@ -70,7 +70,7 @@ void drv_events_shutdown(struct drv_events *ev);
 
 /* For readers of the stream (api/events_api.c). */
 bool drv_events_kind_ok(const char *kind);
-sqlite3 *drv_events_db(const struct drv_events *ev);
+struct drv_sql *drv_events_db(const struct drv_events *ev);
 int drv_events_keepalive_ms(const struct drv_events *ev);
 /* The publish generation now; *closing is set when the hub is shutting down. */
 uint64_t drv_events_gen(struct drv_events *ev, bool *closing);

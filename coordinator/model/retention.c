@@ -16,34 +16,34 @@ const char *drv_retention_table_name(enum drv_ret_table t)
 	return t < DRV_RET_N ? table_names[t] : "?";
 }
 
-static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+static int prep(struct drv_sql *db, const char *sql, struct drv_sql_stmt **st)
 {
-	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-		drv_error("retention", "cannot prepare", "error=\"%s\"", sqlite3_errmsg(db));
+	if (drv_sql_prepare(db, sql, st) != DRV_OK) {
+		drv_error("retention", "cannot prepare", "error=\"%s\"", drv_sql_errmsg(db));
 		return DRV_EDB;
 	}
 	return DRV_OK;
 }
 
-static int scalar(sqlite3 *db, const char *sql, int64_t *out)
+static int scalar(struct drv_sql *db, const char *sql, int64_t *out)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc = prep(db, sql, &st);
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
+	rc = drv_sql_step(st) == DRV_SQL_ROW ? DRV_OK : DRV_EDB;
 	if (rc == DRV_OK)
-		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+		*out = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
 	return rc;
 }
 
-static int exec(sqlite3 *db, const char *sql)
+static int exec(struct drv_sql *db, const char *sql)
 {
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+	if (drv_sql_exec(db, sql) != DRV_OK) {
 		drv_warn("retention", "statement failed", "sql=\"%s\" error=\"%s\"", sql,
-		         sqlite3_errmsg(db));
+		         drv_sql_errmsg(db));
 		return DRV_EDB;
 	}
 	return DRV_OK;
@@ -65,14 +65,14 @@ static void active_free(struct active *a)
 	a->n = 0;
 }
 
-static int active_load(sqlite3 *db, struct active *a)
+static int active_load(struct drv_sql *db, struct active *a)
 {
-	sqlite3_stmt *st = NULL;
+	struct drv_sql_stmt *st = NULL;
 	int rc = prep(db, "SELECT id FROM deployments WHERE finished_ms = 0", &st);
 
-	while (rc == DRV_OK && sqlite3_step(st) == SQLITE_ROW) {
+	while (rc == DRV_OK && drv_sql_step(st) == DRV_SQL_ROW) {
 		char **v = realloc(a->id, (a->n + 1) * sizeof(*v));
-		char *s = strdup((const char *)sqlite3_column_text(st, 0));
+		char *s = strdup(drv_sql_col_text(st, 0));
 
 		if (v == NULL || s == NULL) {
 			free(s);
@@ -85,7 +85,7 @@ static int active_load(sqlite3 *db, struct active *a)
 		a->id[a->n++] = s;
 	}
 	if (st != NULL)
-		sqlite3_finalize(st);
+		drv_sql_finalize(st);
 	if (rc != DRV_OK)
 		active_free(a);
 	return rc;
@@ -112,10 +112,10 @@ struct ev_scan {
 };
 
 /* One window of up to batch rows after the cursor, in one transaction. */
-static int events_batch(sqlite3 *db, const struct drv_retention_config *c, const struct active *act,
-                        struct ev_scan *s, int64_t *deleted)
+static int events_batch(struct drv_sql *db, const struct drv_retention_config *c,
+                        const struct active *act, struct ev_scan *s, int64_t *deleted)
 {
-	sqlite3_stmt *sel = NULL, *del = NULL;
+	struct drv_sql_stmt *sel = NULL, *del = NULL;
 	int64_t n = 0, seen = 0;
 	int rc = exec(db, "BEGIN IMMEDIATE");
 
@@ -127,11 +127,11 @@ static int events_batch(sqlite3 *db, const struct drv_retention_config *c, const
 	if (rc == DRV_OK)
 		rc = prep(db, "DELETE FROM events WHERE id = ?", &del);
 	if (rc == DRV_OK) {
-		sqlite3_bind_int64(sel, 1, s->cursor);
-		sqlite3_bind_int64(sel, 2, c->batch);
+		drv_sql_bind_int64(sel, 1, s->cursor);
+		drv_sql_bind_int64(sel, 2, c->batch);
 	}
-	while (rc == DRV_OK && sqlite3_step(sel) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(sel, 0), at = sqlite3_column_int64(sel, 1);
+	while (rc == DRV_OK && drv_sql_step(sel) == DRV_SQL_ROW) {
+		int64_t id = drv_sql_col_int64(sel, 0), at = drv_sql_col_int64(sel, 1);
 
 		seen++;
 		if (id > s->max_id && at >= s->cutoff_ms) {
@@ -139,18 +139,18 @@ static int events_batch(sqlite3 *db, const struct drv_retention_config *c, const
 			break;
 		}
 		s->cursor = id;
-		if (active_has(act, (const char *)sqlite3_column_text(sel, 2)))
+		if (active_has(act, drv_sql_col_text(sel, 2)))
 			continue;
-		sqlite3_bind_int64(del, 1, id);
-		if (sqlite3_step(del) != SQLITE_DONE)
+		drv_sql_bind_int64(del, 1, id);
+		if (drv_sql_step(del) != DRV_SQL_DONE)
 			rc = DRV_EDB;
-		sqlite3_reset(del);
+		drv_sql_reset(del);
 		n++;
 	}
 	if (seen < c->batch)
 		s->done = true;
-	sqlite3_finalize(sel);
-	sqlite3_finalize(del);
+	drv_sql_finalize(sel);
+	drv_sql_finalize(del);
 	if (rc == DRV_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != DRV_OK) {
@@ -161,7 +161,7 @@ static int events_batch(sqlite3 *db, const struct drv_retention_config *c, const
 	return DRV_OK;
 }
 
-static int events_prune(sqlite3 *db, const struct drv_retention_config *c, int64_t now_ms,
+static int events_prune(struct drv_sql *db, const struct drv_retention_config *c, int64_t now_ms,
                         int64_t until, struct drv_retention_pass *out)
 {
 	struct active act = {0};
@@ -190,10 +190,11 @@ static int events_prune(sqlite3 *db, const struct drv_retention_config *c, int64
 
 /* ---- finished deployments and their instructions ---- */
 
-static int deployments_batch(sqlite3 *db, const struct drv_retention_config *c, int64_t cutoff,
-                             int64_t max_n, struct drv_retention_pass *out, bool *done)
+static int deployments_batch(struct drv_sql *db, const struct drv_retention_config *c,
+                             int64_t cutoff, int64_t max_n, struct drv_retention_pass *out,
+                             bool *done)
 {
-	sqlite3_stmt *sel = NULL, *del_i = NULL, *del_d = NULL;
+	struct drv_sql_stmt *sel = NULL, *del_i = NULL, *del_d = NULL;
 	int64_t nd = 0, ni = 0;
 	int rc = exec(db, "BEGIN IMMEDIATE");
 
@@ -212,26 +213,25 @@ static int deployments_batch(sqlite3 *db, const struct drv_retention_config *c, 
 	if (rc == DRV_OK)
 		rc = prep(db, "DELETE FROM deployments WHERE n = ?", &del_d);
 	if (rc == DRV_OK) {
-		sqlite3_bind_int64(sel, 1, cutoff);
-		sqlite3_bind_int64(sel, 2, max_n);
-		sqlite3_bind_int64(sel, 3, c->batch);
+		drv_sql_bind_int64(sel, 1, cutoff);
+		drv_sql_bind_int64(sel, 2, max_n);
+		drv_sql_bind_int64(sel, 3, c->batch);
 	}
-	while (rc == DRV_OK && sqlite3_step(sel) == SQLITE_ROW) {
-		sqlite3_bind_text(del_i, 1, (const char *)sqlite3_column_text(sel, 1), -1,
-		                  SQLITE_TRANSIENT);
-		sqlite3_bind_int64(del_d, 1, sqlite3_column_int64(sel, 0));
-		if (sqlite3_step(del_i) != SQLITE_DONE)
+	while (rc == DRV_OK && drv_sql_step(sel) == DRV_SQL_ROW) {
+		drv_sql_bind_text(del_i, 1, drv_sql_col_text(sel, 1));
+		drv_sql_bind_int64(del_d, 1, drv_sql_col_int64(sel, 0));
+		if (drv_sql_step(del_i) != DRV_SQL_DONE)
 			rc = DRV_EDB;
-		ni += sqlite3_changes(db);
-		if (rc == DRV_OK && sqlite3_step(del_d) != SQLITE_DONE)
+		ni += drv_sql_changes(db);
+		if (rc == DRV_OK && drv_sql_step(del_d) != DRV_SQL_DONE)
 			rc = DRV_EDB;
-		sqlite3_reset(del_i);
-		sqlite3_reset(del_d);
+		drv_sql_reset(del_i);
+		drv_sql_reset(del_d);
 		nd++;
 	}
-	sqlite3_finalize(sel);
-	sqlite3_finalize(del_i);
-	sqlite3_finalize(del_d);
+	drv_sql_finalize(sel);
+	drv_sql_finalize(del_i);
+	drv_sql_finalize(del_d);
 	if (rc == DRV_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != DRV_OK) {
@@ -244,14 +244,14 @@ static int deployments_batch(sqlite3 *db, const struct drv_retention_config *c, 
 	return DRV_OK;
 }
 
-static int deployments_prune(sqlite3 *db, const struct drv_retention_config *c, int64_t now_ms,
-                             int64_t until, struct drv_retention_pass *out)
+static int deployments_prune(struct drv_sql *db, const struct drv_retention_config *c,
+                             int64_t now_ms, int64_t until, struct drv_retention_pass *out)
 {
 	int64_t cutoff =
 	        c->deployments_max_age_ms > 0 ? now_ms - c->deployments_max_age_ms : INT64_MIN;
 	int64_t max_n = 0;
 	bool done = false;
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int rc;
 
 	if (c->deployments_max_rows > 0) {
@@ -261,10 +261,10 @@ static int deployments_prune(sqlite3 *db, const struct drv_retention_config *c, 
 		          &st);
 		if (rc != DRV_OK)
 			return rc;
-		sqlite3_bind_int64(st, 1, c->deployments_max_rows);
-		rc = sqlite3_step(st) == SQLITE_ROW ? DRV_OK : DRV_EDB;
-		max_n = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+		drv_sql_bind_int64(st, 1, c->deployments_max_rows);
+		rc = drv_sql_step(st) == DRV_SQL_ROW ? DRV_OK : DRV_EDB;
+		max_n = drv_sql_col_int64(st, 0);
+		drv_sql_finalize(st);
 		if (rc != DRV_OK)
 			return rc;
 	}
@@ -276,7 +276,7 @@ static int deployments_prune(sqlite3 *db, const struct drv_retention_config *c, 
 	return rc;
 }
 
-int drv_retention_prune(sqlite3 *db, const struct drv_retention_config *c, int64_t now_ms,
+int drv_retention_prune(struct drv_sql *db, const struct drv_retention_config *c, int64_t now_ms,
                         int64_t until_mono_ms, struct drv_retention_pass *out)
 {
 	int rc;
@@ -290,7 +290,7 @@ int drv_retention_prune(sqlite3 *db, const struct drv_retention_config *c, int64
 	return rc;
 }
 
-int drv_retention_count(sqlite3 *db, int64_t rows[DRV_RET_N])
+int drv_retention_count(struct drv_sql *db, int64_t rows[DRV_RET_N])
 {
 	int64_t v[DRV_RET_N];
 	int rc = scalar(db, "SELECT count(*) FROM events", &v[DRV_RET_EVENTS]);

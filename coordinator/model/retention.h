@@ -18,7 +18,7 @@
 #ifndef DRV_RETENTION_H
 #define DRV_RETENTION_H
 
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -44,10 +44,10 @@ const char *drv_retention_table_name(enum drv_ret_table t);
  * per table runs). *out is filled also on failure (what was deleted so
  * far). DRV_EDB when a batch fails (e.g. the disk is full: nothing of that
  * batch is deleted; the next pass tries again). */
-int drv_retention_prune(sqlite3 *db, const struct drv_retention_config *c, int64_t now_ms,
+int drv_retention_prune(struct drv_sql *db, const struct drv_retention_config *c, int64_t now_ms,
                         int64_t until_mono_ms, struct drv_retention_pass *out);
 
 /* Rows in each table now (count(*); for the metric). */
-int drv_retention_count(sqlite3 *db, int64_t rows[DRV_RET_N]);
+int drv_retention_count(struct drv_sql *db, int64_t rows[DRV_RET_N]);
 
 #endif

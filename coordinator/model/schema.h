@@ -1,12 +1,14 @@
 /*
- * schema.h: the coordinator's SQLite schema (one database, DIR/droverd.db).
- * Open it with drv_db_open(path, drv_schema_migrations(&n), n, &db).
+ * schema.h: the coordinator schema (SQLite DIR/droverd.db, or PostgreSQL).
+ * Open it with drv_sql_open(path, drv_schema_migrations(&n), n, &db).
  */
 #ifndef DRV_SCHEMA_H
 #define DRV_SCHEMA_H
 
 #include <stddef.h>
 
-const char *const *drv_schema_migrations(size_t *n);
+#include "sqldb.h"
+
+const struct drv_sql_migration *drv_schema_migrations(size_t *n);
 
 #endif

@@ -14,6 +14,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "clock.h"
 #include "err.h"
 #include "log.h"
@@ -70,7 +72,8 @@ int drv_storage_install_log(void)
 	                                                                        : DRV_EINVAL;
 }
 
-int drv_storage_new(const char *db_path, sqlite3 *probe, int64_t min_free, struct drv_storage **out)
+int drv_storage_new(const char *db_path, struct drv_sql *probe, int64_t min_free,
+                    struct drv_storage **out)
 {
 	struct drv_storage *s = calloc(1, sizeof(*s));
 	char *copy = strdup(db_path);
@@ -86,7 +89,8 @@ int drv_storage_new(const char *db_path, sqlite3 *probe, int64_t min_free, struc
 		free(s);
 		return DRV_ENOMEM;
 	}
-	s->probe = probe;
+	/* SQLite's file is this machine's to watch; a PostgreSQL server watches its own */
+	s->probe = drv_sql_engine_of(probe) == DRV_SQL_SQLITE ? drv_sql_handle(probe) : NULL;
 	s->min_free = min_free;
 	pthread_mutex_init(&s->mu, NULL);
 	*out = s;
@@ -137,6 +141,8 @@ static int probe_write(struct drv_storage *s, int *sys_errno)
 	sqlite3_stmt *st;
 	int rc;
 
+	if (s->probe == NULL)
+		return SQLITE_OK;
 	if (sqlite3_prepare_v2(
 	            s->probe, "INSERT OR REPLACE INTO meta(key, value) VALUES ('storage_probe', ?)",
 	            -1, &st, NULL) != SQLITE_OK)

@@ -21,7 +21,7 @@
 #ifndef DRV_STORAGE_H
 #define DRV_STORAGE_H
 
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,7 +35,7 @@ int drv_storage_install_log(void);
 
 /* db_path: the database (its directory is watched). probe: a connection
  * for the probe write (borrowed). min_free: bytes that must stay free. */
-int drv_storage_new(const char *db_path, sqlite3 *probe, int64_t min_free,
+int drv_storage_new(const char *db_path, struct drv_sql *probe, int64_t min_free,
                     struct drv_storage **out);
 void drv_storage_free(struct drv_storage *s);
 

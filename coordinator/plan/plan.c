@@ -412,6 +412,7 @@ const char *drv_plan_event_name(enum drv_plan_event ev)
 	        [DRV_EVENT_SUCCEEDED] = "succeeded",
 	        [DRV_EVENT_FAILED] = "failed",
 	        [DRV_EVENT_ABORTED] = "aborted",
+	        [DRV_EVENT_AWAITING_APPROVAL] = "awaiting_approval",
 	};
 
 	return (unsigned)ev < DRV_EVENT_COUNT ? names[ev] : "unknown";

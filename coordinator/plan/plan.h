@@ -64,6 +64,7 @@ enum drv_plan_event {
 	DRV_EVENT_SUCCEEDED,
 	DRV_EVENT_FAILED,
 	DRV_EVENT_ABORTED,
+	DRV_EVENT_AWAITING_APPROVAL, /* by droverd, not the sequencer (docs/environments.md) */
 	DRV_EVENT_COUNT
 };
 
@@ -170,11 +171,29 @@ struct drv_plan_check {
 	int line;
 };
 
+/* A key metric of the release (`analysis.prometheus.baseline`): queried
+ * at the end of the deployment (after its bake) and recorded as the
+ * release's baseline when it succeeds; the next release is compared with
+ * it. With `regression` a value worse than the previous release's by more
+ * than that share fails the analysis (during the bake and at the end). */
+#define DRV_PLAN_MAX_BASELINE  16
+#define DRV_PLAN_UNIT_MAX      16
+#define DRV_PLAN_REGRESSION_HI 1000 /* percent */
+
+struct drv_plan_metric {
+	struct drv_plan_check k; /* name, query, interval, failures (cond unused) */
+	char *unit;              /* shown after the value ("ms"); NULL: none */
+	bool higher_better;      /* `better: higher` (default lower) */
+	uint32_t regression;     /* percent; 0: none */
+};
+
 struct drv_plan_analysis {
 	char *server; /* a name from droverd.yaml `prometheus`; NULL: no analysis */
 	int line;     /* source line of `server` */
 	struct drv_plan_check *checks;
 	size_t n_checks;
+	struct drv_plan_metric *baseline;
+	size_t n_baseline;
 };
 
 /* `rollback_on_alerts`: Alertmanager alerts (POST /v1/alerts) that fail the
@@ -239,7 +258,10 @@ struct drv_plan_service {
 	struct drv_plan_alert_rule *alert_rules; /* `rollback_on_alerts` */
 	size_t n_alert_rules;
 	bool alert_precheck; /* refuse to start while a matching alert fires */
-	int line;            /* source line of the service (0 if unknown) */
+	/* `on_config: reload`: a release that changes only files and flags of
+	 * the running one is applied with SIGHUP, without a restart */
+	bool reload_on_config;
+	int line; /* source line of the service (0 if unknown) */
 };
 
 struct drv_plan_tier {
@@ -311,8 +333,14 @@ struct drv_plan_env {
 	size_t n_labels;
 	struct drv_plan_var *vars;
 	size_t n_vars;
-	struct drv_window *windows; /* deny windows (deploy/windows.h), not the parser's */
+	struct drv_window *windows; /* deny and allow windows (deploy/windows.h) */
 	size_t n_windows;
+	bool continue_at_window; /* `at_window: continue`: a running deployment goes on */
+	/* `approval` (docs/environments.md): approvers 0 when none is needed */
+	int approvers;               /* distinct tokens that must approve */
+	char approver_role[16];      /* the weakest role that may: deployer|approver|admin */
+	bool allow_self;             /* the token that started it may approve it */
+	int64_t approval_timeout_ms; /* then the deployment ends aborted */
 };
 
 struct drv_plan_envs {
@@ -419,6 +447,12 @@ const char *drv_plan_outcome_name(enum drv_plan_outcome o);
  */
 char *drv_plan_query_expand(const char *tmpl, const char *service, const char *version,
                             const char *const *hosts, size_t n_hosts);
+
+/* Is value worse than prev by more than m's regression? *change_pct: the
+ * change in percent of prev (positive: higher), NAN when prev is 0 or
+ * either is not finite (then never a regression). */
+bool drv_plan_regressed(const struct drv_plan_metric *m, double value, double prev,
+                        double *change_pct);
 
 /* Does an alert's labels (a JSON object of strings) match one of the
  * service's rollback_on_alerts rules? The index of the first, or -1. */

@@ -90,6 +90,11 @@ int plan_read_files(struct vctx *c, const json_t *obj, const char *path, const c
 int plan_read_enum(struct vctx *c, const json_t *obj, const char *path, const char *key,
                    const char *const *names, int *out);
 
+/* plan_flags.c: `flags: {NAME: value}` of a service, as DROVER_FLAG_NAME
+ * variables and the file /drover/flags.json (docs/environments.md). */
+#define PLAN_FLAGS_FILE "/drover/flags.json"
+void plan_flags_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_service *s);
+
 /* plan_fields.c */
 void plan_health_defaults(struct vctx *c, struct drv_plan_health *h);
 void plan_health_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_health *h);

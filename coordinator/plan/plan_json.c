@@ -290,17 +290,45 @@ static json_t *jcheck(struct jb *b, const struct drv_plan_check *k)
 	return o;
 }
 
+static json_t *jmetric(struct jb *b, const struct drv_plan_metric *m)
+{
+	json_t *o = json_pack("{ssss}", "name", m->k.name, "query", m->k.query);
+	char pct[16];
+
+	if (o == NULL)
+		return NULL;
+	if (m->unit != NULL)
+		put(b, o, "unit", json_string(m->unit));
+	put(b, o, "better", json_string(m->higher_better ? "higher" : "lower"));
+	if (m->regression > 0) {
+		snprintf(pct, sizeof(pct), "%u%%", m->regression);
+		put(b, o, "regression", json_string(pct));
+	}
+	put(b, o, "interval", jdur(m->k.interval_ms));
+	put(b, o, "failures", json_integer(m->k.failures));
+	return o;
+}
+
 static void jprom(struct jb *b, json_t *o, const struct drv_plan_analysis *an)
 {
-	json_t *checks;
+	json_t *checks, *pr, *base;
 
 	if (an->server == NULL)
 		return;
-	checks = json_array();
-	for (size_t i = 0; checks != NULL && i < an->n_checks; i++)
-		push(b, checks, jcheck(b, &an->checks[i]));
-	put(b, o, "analysis",
-	    json_pack("{s{ssso}}", "prometheus", "server", an->server, "checks", checks));
+	pr = json_pack("{ss}", "server", an->server);
+	if (an->n_checks > 0) {
+		checks = json_array();
+		for (size_t i = 0; checks != NULL && i < an->n_checks; i++)
+			push(b, checks, jcheck(b, &an->checks[i]));
+		put(b, pr, "checks", checks);
+	}
+	if (an->n_baseline > 0) {
+		base = json_array();
+		for (size_t i = 0; base != NULL && i < an->n_baseline; i++)
+			push(b, base, jmetric(b, &an->baseline[i]));
+		put(b, pr, "baseline", base);
+	}
+	put(b, o, "analysis", json_pack("{so}", "prometheus", pr));
 }
 
 static void jalerts(struct jb *b, json_t *o, const struct drv_plan_service *s)
@@ -334,6 +362,8 @@ static json_t *jservice(struct jb *b, const struct drv_plan_service *s)
 	if (s->driver == DRV_DRIVER_SYSTEMD)
 		put(b, o, "systemd", jsystemd(b, &s->systemd));
 	put(b, o, "isolation", json_string(s->chroot ? "chroot" : "none"));
+	if (s->reload_on_config)
+		put(b, o, "on_config", json_string("reload"));
 	jprivs(b, o, &s->privs);
 	if (s->command.n > 0)
 		put(b, o, "command", jargv(b, &s->command));

@@ -221,6 +221,12 @@ void plan_analysis_free(struct drv_plan_analysis *an)
 		free(an->checks[i].query);
 	}
 	free(an->checks);
+	for (size_t i = 0; i < an->n_baseline; i++) {
+		free(an->baseline[i].k.name);
+		free(an->baseline[i].k.query);
+		free(an->baseline[i].unit);
+	}
+	free(an->baseline);
 	free(an->server);
 	memset(an, 0, sizeof(*an));
 }
@@ -296,6 +302,8 @@ static void read_checks(struct vctx *c, const json_t *pr, const char *path,
 	size_t n = json_array_size(list);
 
 	plan_pjoin(p, path, "checks");
+	if (list == NULL && json_object_get(pr, "baseline") != NULL)
+		return; /* only key metrics */
 	if (!json_is_array(list) || n == 0 || n > DRV_PLAN_MAX_CHECKS) {
 		plan_verr(c, p, "required: a list of 1 to %d checks", DRV_PLAN_MAX_CHECKS);
 		return;
@@ -309,6 +317,117 @@ static void read_checks(struct vctx *c, const json_t *pr, const char *path,
 		plan_pindex(ip, p, i);
 		read_check(c, json_array_get(list, i), ip, i, &an->checks[an->n_checks++]);
 	}
+}
+
+/* ---- baseline: the release's key metrics ---- */
+
+/* "20%": 1..DRV_PLAN_REGRESSION_HI percent. */
+static void read_regression(struct vctx *c, const json_t *v, const char *path,
+                            struct drv_plan_metric *m)
+{
+	const json_t *r = json_object_get(v, "regression");
+	const char *t = json_string_value(r);
+	char p[DRV_YJ_PATH_MAX], *end;
+	long pct;
+
+	if (r == NULL)
+		return;
+	plan_pjoin(p, path, "regression");
+	pct = t != NULL && isdigit((unsigned char)t[0]) ? strtol(t, &end, 10) : -1;
+	if (pct < 1 || pct > DRV_PLAN_REGRESSION_HI || strcmp(end, "%") != 0) {
+		plan_verr(c, p,
+		          "must be a share worse than the previous release, \"1%%\" to \"%d%%\"",
+		          DRV_PLAN_REGRESSION_HI);
+		return;
+	}
+	m->regression = (uint32_t)pct;
+}
+
+static void read_metric(struct vctx *c, const json_t *v, const char *path, size_t i,
+                        struct drv_plan_metric *m)
+{
+	static const char *const better_names[] = {"lower", "higher", NULL};
+	char p[DRV_YJ_PATH_MAX];
+	int better = 0;
+
+	m->k.interval_ms = CHECK_INTERVAL_MS;
+	m->k.failures = 1;
+	m->k.on_empty = m->k.on_error = DRV_OUTCOME_PASS; /* no data: nothing recorded */
+	m->k.line = drv_yj_line(c->lines, path);
+	if (!plan_want_object(c, v, path))
+		return;
+	plan_check_keys(c, v, path,
+	                (const char *const[]){"name", "query", "unit", "better", "regression",
+	                                      "interval", "failures", NULL});
+	plan_pjoin(p, path, "name");
+	if (plan_read_name(c, v, path, "name", &m->k.name) == 0)
+		plan_verr(c, p, "required: the metric's name (p95-latency)");
+	plan_pjoin(p, path, "query");
+	if (plan_read_string(c, v, path, "query", &m->k.query) == 0)
+		plan_verr(c, p, "required: a PromQL expression");
+	else if (m->k.query != NULL && strlen(m->k.query) > DRV_PLAN_QUERY_MAX)
+		plan_verr(c, p, "longer than %d bytes", DRV_PLAN_QUERY_MAX);
+	plan_pjoin(p, path, "unit");
+	if (plan_read_string(c, v, path, "unit", &m->unit) == 1 &&
+	    strlen(m->unit) > DRV_PLAN_UNIT_MAX)
+		plan_verr(c, p, "at most %d bytes", DRV_PLAN_UNIT_MAX);
+	if (plan_read_enum(c, v, path, "better", better_names, &better) == 1)
+		m->higher_better = better == 1;
+	read_regression(c, v, path, m);
+	if (plan_read_duration(c, v, path, "interval", &m->k.interval_ms) == 1 &&
+	    m->k.interval_ms < CHECK_INTERVAL_LO) {
+		plan_pjoin(p, path, "interval");
+		plan_verr(c, p, "must be at least 100ms");
+	}
+	plan_read_uint(c, v, path, "failures", 1, FAILURES_MAX, &m->k.failures);
+	(void)i;
+}
+
+static void read_baseline(struct vctx *c, const json_t *pr, const char *path,
+                          struct drv_plan_analysis *an)
+{
+	const json_t *list = json_object_get(pr, "baseline");
+	char p[DRV_YJ_PATH_MAX], ip[DRV_YJ_PATH_MAX];
+	size_t n = json_array_size(list);
+
+	if (list == NULL)
+		return;
+	plan_pjoin(p, path, "baseline");
+	if (!json_is_array(list) || n == 0 || n > DRV_PLAN_MAX_BASELINE) {
+		plan_verr(c, p, "must be a list of 1 to %d key metrics ({name, query, ...})",
+		          DRV_PLAN_MAX_BASELINE);
+		return;
+	}
+	an->baseline = calloc(n, sizeof(*an->baseline));
+	if (an->baseline == NULL) {
+		c->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		plan_pindex(ip, p, i);
+		read_metric(c, json_array_get(list, i), ip, i, &an->baseline[an->n_baseline]);
+		for (size_t j = 0; j < an->n_baseline; j++) {
+			const char *a = an->baseline[j].k.name, *b = an->baseline[i].k.name;
+			if (a != NULL && b != NULL && strcmp(a, b) == 0)
+				plan_verr(c, ip, "the metric name '%s' is used twice", b);
+		}
+		an->n_baseline++;
+	}
+}
+
+bool drv_plan_regressed(const struct drv_plan_metric *m, double value, double prev,
+                        double *change_pct)
+{
+	double ch;
+
+	*change_pct = NAN;
+	if (!isfinite(value) || !isfinite(prev) || prev == 0)
+		return false;
+	ch = (value - prev) / fabs(prev) * 100.0;
+	*change_pct = ch;
+	if (m->regression == 0)
+		return false;
+	return m->higher_better ? -ch > (double)m->regression : ch > (double)m->regression;
 }
 
 /*
@@ -329,12 +448,13 @@ void plan_analysis_read(struct vctx *c, const json_t *v, const char *path,
 	if (pr == NULL || !plan_want_object(c, pr, p))
 		return;
 	plan_analysis_free(an);
-	plan_check_keys(c, pr, p, (const char *const[]){"server", "checks", NULL});
+	plan_check_keys(c, pr, p, (const char *const[]){"server", "checks", "baseline", NULL});
 	plan_pjoin(sp, p, "server");
 	if (plan_read_name(c, pr, p, "server", &an->server) == 0)
 		plan_verr(c, sp, "required: the name of a Prometheus server in droverd.yaml");
 	an->line = drv_yj_line(c->lines, sp);
 	read_checks(c, pr, p, an);
+	read_baseline(c, pr, p, an);
 }
 
 /* ---- rollback_on_alerts ---- */

@@ -22,6 +22,7 @@
 
 static const char *const driver_names[] = {"exec", "container", "systemd", NULL};
 static const char *const isolation_names[] = {"none", "chroot", NULL};
+static const char *const on_config_names[] = {"restart", "reload", NULL};
 
 /* ---- images ---- */
 
@@ -122,6 +123,9 @@ static void read_common(struct vctx *c, const json_t *v, const char *path,
 	e = s->chroot;
 	if (plan_read_enum(c, v, path, "isolation", isolation_names, &e) == 1)
 		s->chroot = e == 1;
+	e = s->reload_on_config;
+	if (plan_read_enum(c, v, path, "on_config", on_config_names, &e) == 1)
+		s->reload_on_config = e == 1;
 	plan_read_duration(c, v, path, "stop_grace", &s->stop_grace_ms);
 	plan_privs_read(c, v, path, true, &s->privs);
 	plan_pjoin(p, path, "systemd");
@@ -227,6 +231,8 @@ static void service_read(struct vctx *c, const json_t *v, const char *path, cons
 	                                   "analysis",
 	                                   "rollback_on_alerts",
 	                                   "alert_precheck",
+	                                   "on_config",
+	                                   "flags",
 	                                   NULL};
 	char p[DRV_YJ_PATH_MAX];
 
@@ -245,6 +251,7 @@ static void service_read(struct vctx *c, const json_t *v, const char *path, cons
 	plan_read_argv(c, v, path, "command", &s->command);
 	plan_read_env(c, v, path, "env", &s->env, &s->n_env);
 	plan_read_files(c, v, path, "files", &s->files, &s->n_files);
+	plan_flags_read(c, v, path, s);
 	plan_read_uint(c, v, path, "port", 1, 65535, &s->port);
 	if (plan_read_string(c, v, path, "version", &s->version) != 1)
 		s->version = plan_strdup(c, version != NULL ? version : "");
@@ -383,7 +390,7 @@ static void read_events(struct vctx *c, const json_t *v, const char *path, uint3
 			plan_verr(c, ip,
 			          "unknown event (started, tier_done, awaiting_promotion, paused, "
 			          "resumed, rollback_started, rolled_back, succeeded, failed, "
-			          "aborted)");
+			          "aborted, awaiting_approval)");
 		else
 			*out |= 1u << k;
 	}
@@ -434,7 +441,8 @@ static void read_defaults(struct vctx *c, const json_t *root, struct drv_plan *p
 	        "driver",   "isolation",          "strategy",       "health",
 	        "failure",  "prestage_timeout",   "stop_grace",     "user",
 	        "group",    "capabilities",       "keep_setid",     "systemd",
-	        "analysis", "rollback_on_alerts", "alert_precheck", NULL};
+	        "analysis", "rollback_on_alerts", "alert_precheck", "on_config",
+	        NULL};
 	json_t *d = json_object_get(root, "defaults");
 	struct drv_plan_service scratch;
 

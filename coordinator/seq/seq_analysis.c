@@ -13,7 +13,18 @@
  * service with checks runs them in rounds, a round every first check's
  * interval, until the bake ends; a failure (failures in a row) is a breach
  * of a service that is done, rolled back by its failure policy. The bake
- * ends only once no check is in flight or held for the operator.
+ * ends only once no check is in flight or held for the operator. After the
+ * tiers (bake and record) a round also queries the service's key metrics
+ * (`baseline`): indices n_checks.. of an_check; the engine compares each
+ * with the previous release's value and fails it on a regression.
+ *
+ * Then the record round (seq_bake, after the bake or right after the last
+ * tier): every service with key metrics queries each once more; those are
+ * the values the engine records as the release's baseline if the
+ * deployment succeeds.
+ *
+ * During a canary's timed pause (sub-state 6) the checks run in rounds as
+ * in the bake, until the pause is over (seq_pause_checks).
  */
 #include <math.h>
 #include <stdio.h>
@@ -22,17 +33,39 @@
 #include "seq_int.h"
 #include "textcut.h"
 
-static const struct drv_plan_check *cur_check(const struct seq_svc *v)
+const struct drv_plan_check *seq_check_at(const struct drv_plan_analysis *an, uint32_t i)
+{
+	if (i < an->n_checks)
+		return &an->checks[i];
+	if (i - an->n_checks < an->n_baseline)
+		return &an->baseline[i - an->n_checks].k;
+	return NULL;
+}
+
+/* Done with its tiers, in the bake or the record round: key metrics too. */
+static bool after_tiers(const struct drv_seq *s, const struct seq_svc *v)
+{
+	return v->state == SVC_DONE && s->state == DRV_SEQ_TIERS && !s->failing &&
+	       ((s->bake_until > 0 && !s->baked) || s->recording);
+}
+
+/* How many checks run now: the plan's, and the key metrics after the tiers. */
+static uint32_t n_run(const struct drv_seq *s, const struct seq_svc *v)
 {
 	const struct drv_plan_analysis *an = &v->ps->analysis;
 
-	return v->an_check < an->n_checks ? &an->checks[v->an_check] : NULL;
+	return (uint32_t)(an->n_checks + (after_tiers(s, v) ? an->n_baseline : 0));
+}
+
+static const struct drv_plan_check *cur_check(const struct drv_seq *s, const struct seq_svc *v)
+{
+	return v->an_check < n_run(s, v) ? seq_check_at(&v->ps->analysis, v->an_check) : NULL;
 }
 
 /* The query of the current check for the hosts on the new release. */
 static char *fill_query(const struct drv_seq *s, const struct seq_svc *v)
 {
-	const struct drv_plan_check *k = cur_check(v);
+	const struct drv_plan_check *k = cur_check(s, v);
 	uint32_t n = v->cursor;
 	const char **hosts = calloc(n + 1, sizeof(*hosts));
 	char *q;
@@ -85,7 +118,7 @@ static void start_check(struct drv_seq *s, struct seq_svc *v)
 
 bool seq_analysis_step(struct drv_seq *s, struct seq_svc *v, const char *when)
 {
-	const struct drv_plan_check *k = cur_check(v);
+	const struct drv_plan_check *k = cur_check(s, v);
 
 	if (v->ps->analysis.n_checks == 0)
 		return false;
@@ -110,23 +143,17 @@ bool seq_analysis_step(struct drv_seq *s, struct seq_svc *v, const char *when)
 	return true;
 }
 
-static bool baking(const struct drv_seq *s, const struct seq_svc *v)
-{
-	return v->state == SVC_DONE && s->bake_until > 0 && !s->baked &&
-	       s->state == DRV_SEQ_TIERS && !s->failing;
-}
-
 void seq_check_done(struct drv_seq *s, struct seq_svc *v, enum drv_seq_result r,
                     const char *message)
 {
-	const struct drv_plan_check *k = cur_check(v);
+	const struct drv_plan_check *k = cur_check(s, v);
 	char why[DRV_SEQ_TEXT_MAX], cut[161];
 	const char *name = k ? k->name : "?";
 
 	v->op = OP_NONE;
 	s->changed = true;
 	drv_text_cut(cut, sizeof(cut), message ? message : "", 160);
-	if ((v->state != SVC_RUNNING && !baking(s, v)) || v->wait != W_OP || k == NULL) {
+	if ((v->state != SVC_RUNNING && !after_tiers(s, v)) || v->wait != W_OP || k == NULL) {
 		if (v->wait == W_OP)
 			v->wait = W_NONE;
 		return; /* halted or rolling back meanwhile */
@@ -158,7 +185,7 @@ void seq_check_done(struct drv_seq *s, struct seq_svc *v, enum drv_seq_result r,
 
 bool seq_analysis_promote(struct drv_seq *s, struct seq_svc *v)
 {
-	if (!v->an_hold || v->wait != W_PROMOTE || (v->state != SVC_RUNNING && !baking(s, v)))
+	if (!v->an_hold || v->wait != W_PROMOTE || (v->state != SVC_RUNNING && !after_tiers(s, v)))
 		return false;
 	v->an_hold = false;
 	v->wait = W_NONE;
@@ -171,29 +198,107 @@ bool seq_analysis_promote(struct drv_seq *s, struct seq_svc *v)
 
 /* One move of a baking service: the next check, a retry, or the pause
  * before the next round. */
-static void bake_step(struct drv_seq *s, struct seq_svc *v)
+static void round_step(struct drv_seq *s, struct seq_svc *v, int64_t until)
 {
-	const struct drv_plan_check *k = cur_check(v);
+	const struct drv_plan_check *k = cur_check(s, v);
+	int64_t t;
 
 	if (k == NULL) { /* a round passed: the next one after the interval */
 		v->an_check = 0;
 		v->an_fails = 0;
 		v->wait = W_PAUSE;
-		v->timer = s->now + v->ps->analysis.checks[0].interval_ms;
+		t = s->now + seq_check_at(&v->ps->analysis, 0)->interval_ms;
+		v->timer = t < until ? t : until;
 		s->changed = true;
 		return;
 	}
 	if (v->an_retry) {
-		v->an_retry = false;
+		t = s->now + k->interval_ms;
+		v->an_retry = t >= until; /* a pause ending first: the retry after it */
 		v->wait = W_PAUSE;
-		v->timer = s->now + k->interval_ms;
+		v->timer = t < until ? t : until;
 		s->changed = true;
 		return;
 	}
 	start_check(s, v);
 }
 
+static void bake_step(struct drv_seq *s, struct seq_svc *v)
+{
+	round_step(s, v, INT64_MAX);
+}
+
+bool seq_pause_checks(struct drv_seq *s, struct seq_svc *v)
+{
+	if (v->op == OP_CHECK || v->an_hold)
+		return true;
+	if (s->now >= v->pause_until) {
+		/* A check failing under its limit goes on failing in a row after
+		 * the pause (its retry then); else the checks start over. */
+		if (v->an_fails == 0) {
+			v->an_check = 0;
+			v->an_retry = false;
+		}
+		v->pause_until = 0;
+		s->changed = true;
+		return false;
+	}
+	round_step(s, v, v->pause_until);
+	return true;
+}
+
+/* The last round after the tiers: each key metric once (failures in a row
+ * as for a check); true once every service's are in. */
+static bool record(struct drv_seq *s)
+{
+	bool busy = false, any = false;
+
+	if (s->recorded)
+		return true;
+	for (size_t i = 0; i < s->plan->n_services; i++)
+		any |= s->svcs[i].ps->analysis.n_baseline > 0 && s->svcs[i].state == SVC_DONE;
+	if (any && !s->recording) {
+		s->recording = true;
+		seq_log(s, "recording the release's key metrics (baseline)");
+		for (size_t i = 0; i < s->plan->n_services; i++) {
+			struct seq_svc *v = &s->svcs[i];
+			v->an_check = (uint32_t)v->ps->analysis.n_checks;
+			v->an_fails = 0;
+			v->an_retry = false;
+		}
+	}
+	for (size_t i = 0; any && i < s->plan->n_services; i++) {
+		struct seq_svc *v = &s->svcs[i];
+
+		if (v->ps->analysis.n_baseline == 0 || !after_tiers(s, v))
+			continue;
+		if (v->op == OP_CHECK || v->an_hold || v->wait == W_PAUSE) {
+			busy = true;
+		} else if (cur_check(s, v) != NULL) {
+			busy = true;
+			round_step(s, v, INT64_MAX);
+		}
+		if (s->state != DRV_SEQ_TIERS || s->failing)
+			return false;
+	}
+	if (busy)
+		return false;
+	s->recording = false;
+	s->recorded = true;
+	s->changed = true;
+	if (any)
+		seq_log(s, "the release's key metrics are in");
+	return true;
+}
+
+static bool bake(struct drv_seq *s);
+
 bool seq_bake(struct drv_seq *s)
+{
+	return bake(s) && record(s);
+}
+
+static bool bake(struct drv_seq *s)
 {
 	bool busy = false;
 	char d[32];
@@ -214,7 +319,8 @@ bool seq_bake(struct drv_seq *s)
 	for (size_t i = 0; i < s->plan->n_services; i++) {
 		struct seq_svc *v = &s->svcs[i];
 
-		if (v->ps->analysis.n_checks == 0 || !baking(s, v))
+		if (v->ps->analysis.n_checks + v->ps->analysis.n_baseline == 0 ||
+		    !after_tiers(s, v))
 			continue;
 		if (v->op == OP_CHECK || v->an_hold)
 			busy = true;

@@ -151,6 +151,7 @@ static int fill_spec(struct insn *b, const struct drv_seq_action *a,
 	b->spec.n_capabilities = ps->privs.caps.n;
 	b->spec.capabilities = ps->privs.caps.v;
 	b->spec.keep_setid = ps->privs.keep_setid;
+	b->spec.reload_on_config = ps->reload_on_config;
 	fill_health(b, ps, a);
 	b->ins.service = &b->spec;
 	if (!full)

@@ -72,11 +72,12 @@ struct seq_svc {
 	bool op_failed;
 	double metric; /* last metric read */
 	/* Prometheus analysis (seq_analysis.c) */
-	uint32_t an_check; /* the check being run; n_checks: all passed */
-	uint32_t an_fails; /* its failures in a row */
-	bool an_retry;     /* it failed under its limit: query again after its interval */
-	bool an_hold;      /* inconclusive: waiting for the operator (W_PROMOTE) */
-	char *an_query;    /* the current check's query, filled in (not saved) */
+	uint32_t an_check;   /* the check being run; n_checks: all passed */
+	uint32_t an_fails;   /* its failures in a row */
+	bool an_retry;       /* it failed under its limit: query again after its interval */
+	bool an_hold;        /* inconclusive: waiting for the operator (W_PROMOTE) */
+	char *an_query;      /* the current check's query, filled in (not saved) */
+	int64_t pause_until; /* canary pause with checks (sub-state 6): its end */
 	char why[DRV_SEQ_TEXT_MAX];
 };
 
@@ -113,6 +114,8 @@ struct drv_seq {
 	int64_t started_at, ended_at;
 	int64_t bake_until; /* plan bake: analysis goes on until then (0: not begun) */
 	bool baked;
+	bool recording; /* the key metrics' last round after the tiers runs */
+	bool recorded;  /* ... and is over */
 	char reason[DRV_SEQ_TEXT_MAX];
 	/* during one call */
 	struct drv_seq_actions *out;
@@ -195,6 +198,11 @@ void seq_check_done(struct drv_seq *s, struct seq_svc *v, enum drv_seq_result r,
 bool seq_bake(struct drv_seq *s);
 /* Operator promote of an inconclusive check: it counts as passed. */
 bool seq_analysis_promote(struct drv_seq *s, struct seq_svc *v);
+/* Check i of an analysis: its checks, then its key metrics; NULL past them. */
+const struct drv_plan_check *seq_check_at(const struct drv_plan_analysis *an, uint32_t i);
+/* A canary's timed pause with checks: rounds until v->pause_until; true
+ * while it goes on. */
+bool seq_pause_checks(struct drv_seq *s, struct seq_svc *v);
 
 /* seq_id.c: step ids (names and the parser are in sequencer.h) */
 void seq_step_id(const struct drv_seq *s, char *buf, enum drv_seq_step_kind kind, uint32_t a,

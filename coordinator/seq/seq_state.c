@@ -81,6 +81,9 @@ static const struct field svc_fields[] = {
 static const struct field seq_fields_opt[] = {
         SF(bake_until, 'I'),
         SF(baked, 'b'),
+        /* added with the release baseline */
+        SF(recording, 'b'),
+        SF(recorded, 'b'),
 };
 
 /* Added with the Prometheus analysis: a state saved before has none (0). */
@@ -89,6 +92,8 @@ static const struct field svc_fields_opt[] = {
         VF(an_fails, 'u'),
         VF(an_retry, 'b'),
         VF(an_hold, 'b'),
+        /* added with checks during a canary's pause */
+        VF(pause_until, 'I'),
 };
 
 #define N_FIELDS(t) (sizeof(t) / sizeof((t)[0]))
@@ -585,12 +590,13 @@ static json_t *svc_status(const struct drv_seq *s, const struct seq_svc *v, bool
 		json_object_set_new(o, "percent", json_integer(st->steps[v->step]));
 	if (o != NULL && hosts)
 		json_object_set_new(o, "host_list", host_status(s, v));
-	if (o != NULL && v->an_check < v->ps->analysis.n_checks &&
+	if (o != NULL && seq_check_at(&v->ps->analysis, v->an_check) != NULL &&
 	    (v->op == OP_CHECK || v->an_hold || v->an_retry || v->an_fails > 0))
 		json_object_set_new(o, "analysis",
 		                    json_pack("{sssIsb}", "check",
-		                              v->ps->analysis.checks[v->an_check].name, "failures",
-		                              (json_int_t)v->an_fails, "inconclusive", v->an_hold));
+		                              seq_check_at(&v->ps->analysis, v->an_check)->name,
+		                              "failures", (json_int_t)v->an_fails, "inconclusive",
+		                              v->an_hold));
 	return o;
 }
 

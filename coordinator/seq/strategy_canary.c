@@ -10,7 +10,8 @@
  *
  * Sub-states of a step: 0 start hosts, 1 traffic, 2 pause, 3 HTTP metric,
  * 5 Prometheus checks, 4 next step (5 was added later: saved states keep
- * their numbers).
+ * their numbers); 6 a timed pause during which the Prometheus checks run in
+ * rounds (seq_pause_checks): a failing one rolls back before the pause ends.
  */
 #include <stdio.h>
 
@@ -62,6 +63,15 @@ static bool pause_step(struct drv_seq *s, struct seq_svc *v)
 	}
 	if (st->pause_ms == 0)
 		return false;
+	if (v->ps->analysis.n_checks > 0) {
+		v->sub = 6;
+		v->pause_until = s->now + st->pause_ms;
+		v->an_check = v->an_fails = 0;
+		v->an_retry = false;
+		seq_log(s, "service %s: canary at %u%%, pausing; the analysis runs meanwhile",
+		        v->ps->name, st->steps[v->step]);
+		return false;
+	}
 	v->wait = W_PAUSE;
 	v->timer = s->now + st->pause_ms;
 	return true;
@@ -92,6 +102,11 @@ static void canary_advance(struct drv_seq *s, struct seq_svc *v)
 			if (pause_step(s, v))
 				return;
 			break;
+		case 6: /* the pause with checks: then the checks once more (3, 5) */
+			if (seq_pause_checks(s, v))
+				return;
+			v->sub = 3;
+			break;
 		case 3:
 			v->sub = 5;
 			if (st->metric_url != NULL) {
@@ -121,9 +136,10 @@ static void canary_advance(struct drv_seq *s, struct seq_svc *v)
 
 static bool canary_promote(struct drv_seq *s, struct seq_svc *v)
 {
-	(void)s;
+	if (v->sub == 6 && v->pause_until > s->now)
+		v->pause_until = s->now; /* the pause ends once no check runs */
 	if (v->wait != W_PROMOTE && v->wait != W_PAUSE)
-		return false;
+		return v->sub == 6;
 	v->wait = W_NONE;
 	return true;
 }

@@ -22,19 +22,19 @@ _drover() {
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local verbs="agents enroll-tokens plan deploy status history pause resume promote promote-release abort rollback logs drift converge events audit version"
-	local globals="--coordinator --token --token-file -v --version --help"
+	local verbs="agents enroll-tokens plan deploy status history pause resume promote promote-release abort rollback approve deny environments logs drift converge events audit version"
+	local globals="--coordinator --token --token-file --cacert -v --version --help"
 	verb=
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--coordinator | --token | --token-file) ((i++)) ;;
+		--coordinator | --token | --token-file | --cacert) ((i++)) ;;
 		-*) ;;
 		*) verb=${COMP_WORDS[i]} && break ;;
 		esac
 	done
 	case $prev in
 	--coordinator | --token) return 0 ;;
-	--token-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur") && return 0 ;;
+	--token-file | --cacert) mapfile -t COMPREPLY < <(compgen -f -- "$cur") && return 0 ;;
 	--host) mapfile -t COMPREPLY < <(compgen -W "$(_drover_ids agents)" -- "$cur") && return 0 ;;
 	--lines | --limit | --tail | --to | --override) return 0 ;;
 	esac
@@ -51,6 +51,9 @@ _drover() {
 	history) flags="--json --limit" ;;
 	pause | resume | abort | rollback) words="$(_drover_ids deployments)" ;;
 	promote | promote-release) flags="--to --wait --json --override" words="$(_drover_ids deployments)" ;;
+	approve) flags="--comment --json" words="$(_drover_ids deployments)" ;;
+	deny) flags="--reason --json" words="$(_drover_ids deployments)" ;;
+	environments) flags="--json" ;;
 	logs) flags="--host --lines --follow --json" words="$(_drover_ids services)" ;;
 	drift) flags="--json" ;;
 	converge) flags="--all" words="$(_drover_ids services)" ;;

@@ -27,6 +27,8 @@ wait_for 10 stable || fail "no poll"
 sleep 2
 idle_rss=$(proc_field "$PID" VmRSS) idle_anon=$(proc_field "$PID" RssAnon) idle_pss=$(proc_pss "$PID")
 echo "idle: VmRSS $idle_rss kB, RssAnon $idle_anon kB, Pss $idle_pss kB"
+# AGENT_SMAPS=FILE: keep the idle agent's /proc/PID/smaps (what each mapping costs)
+[[ -z ${AGENT_SMAPS:-} ]] || cp "/proc/$PID/smaps" "$AGENT_SMAPS"
 
 done_ok() { [[ $(sql "select count(*) from events where kind='report' and agent_id='a1' and json_extract(data, '\$.step_id')='$1' and json_extract(data, '\$.result')='succeeded'") == 1 ]]; }
 series='[]'

@@ -20,7 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
 source "$E2E_DIR/ui/plans.sh"
 
 e2e_require_root
-e2e_require_tools curl jq
+e2e_require_tools curl jq prometheus
 [[ -x /usr/bin/chromium ]] || skip "chromium is not installed (Debian package chromium; make deps): the dashboard is NOT tested"
 command -v node >/dev/null || skip "node is not installed (Debian package nodejs; make deps): the dashboard is NOT tested"
 for b in droverd drover-agent drover; do
@@ -38,6 +38,7 @@ registry_up || fail "registry"
 images_build project-coordinator api-gateway || fail "images_build"
 images_push project-coordinator api-gateway || fail "images_push"
 drover_control_init || fail "droverd init"
+prom_droverd_conf >>"$DROVERD_DIR/droverd.yaml"
 drover_control_start || fail "droverd start"
 drover_agents_up "${HOSTS[@]}" || fail "agents did not all connect"
 ok "droverd, registry and ${#HOSTS[@]} agents up"
@@ -62,11 +63,25 @@ run_page() { # DEPLOYMENT
 	}
 }
 # A baseline release (v1) everywhere, then the slow deployment the page watches.
-ops_plan "$E2E_RUN/v1.yaml" v1 0 1s || fail "plan v1"
+# Prometheus scrapes api-gateway on ui-1 and ui-2, and a client keeps
+# requests coming (bounded: at most 10 minutes): each release records its
+# key metrics, and the page shows v2's against v1's.
+ops_plan "$E2E_RUN/v0.yaml" v1 0 1s || fail "plan v0"
+drover_cli deploy --wait "$E2E_RUN/v0.yaml" >"$E2E_RUN/logs/deploy-v0.log" 2>&1 ||
+	fail "v1 without metrics did not deploy: $(tail -n 20 "$E2E_RUN/logs/deploy-v0.log")"
+prom_up "${OPS_UI_HOSTS[@]}" || fail "prometheus did not start or does not scrape the ui hosts"
+ui_addrs=""
+for h in "${OPS_UI_HOSTS[@]}"; do ui_addrs+="$(addr_of "$h") "; done
+proc_start traffic control bash -c "for ((i = 0; i < 6000; i++)); do
+	for h in $ui_addrs; do curl -s -o /dev/null --max-time 2 http://\$h:8080/; done; sleep 0.1; done"
+ok "prometheus scrapes api-gateway on ${OPS_UI_HOSTS[*]}; requests flow"
+ops_plan "$E2E_RUN/v1.yaml" v1 0 1s baseline || fail "plan v1"
 drover_cli deploy --wait "$E2E_RUN/v1.yaml" >"$E2E_RUN/logs/deploy-v1.log" 2>&1 ||
 	fail "v1 did not deploy: $(tail -n 20 "$E2E_RUN/logs/deploy-v1.log")"
-ok "baseline v1 deployed"
-ops_plan "$E2E_RUN/v2.yaml" v2 5000 manual || fail "plan v2"
+grep -q '^baseline api-gateway/requests: [0-9.]* req/s' "$E2E_RUN/logs/deploy-v1.log" ||
+	fail "deploy --wait did not end with v1's key metrics: $(tail -n 5 "$E2E_RUN/logs/deploy-v1.log")"
+ok "v1 deployed, its key metrics recorded: $(grep '^baseline api-gateway/requests' "$E2E_RUN/logs/deploy-v1.log")"
+ops_plan "$E2E_RUN/v2.yaml" v2 5000 manual baseline || fail "plan v2"
 DEP=$(drover_cli deploy --json "$E2E_RUN/v2.yaml" | jq -r .id) || fail "deploy v2"
 [[ -n $DEP && $DEP != null ]] || fail "no deployment id"
 ok "deployment $DEP (v2, slow, manual canary) started"

@@ -4,16 +4,18 @@
 # supporting tiers, a canary api-gateway behind HAProxy weights, a
 # blue-green web-dashboard switched in HAProxy, database backup and
 # migration on db-1), release 3 (a bad release: its health checks fail and
-# drover rolls it back on its own). Each with `drover deploy --wait`, then a
-# summary per tier, service and host. With DEMO_SYSTEMD=1 (make
-# demo-systemd) a booted machine (systemd as PID 1) joins and runs one
-# service with `driver: systemd` (demo_systemd; about a minute more).
-# Everything it starts is stopped on exit, also on Ctrl-C; `make demo-down`
-# cleans up after a kill -9.
+# drover rolls it back on its own), release 4 (healthy, but failing 30 % of
+# its requests: an error-rate check on Prometheus rolls it back during its
+# canary's pause; release 2 recorded its key metrics as its baseline). Each
+# with `drover deploy --wait`, then a summary per tier, service and host.
+# With DEMO_SYSTEMD=1 (make demo-systemd) a booted machine (systemd as PID 1)
+# joins and runs one service with `driver: systemd` (demo_systemd; about a
+# minute more). Everything it starts is stopped on exit, also on Ctrl-C;
+# `make demo-down` cleans up after a kill -9.
 #
 #   sudo bash tests/e2e/demo.sh          (after a build; make demo does both)
 #
-# Exit: 0 when every release ended as expected (1 and 2 succeeded, 3
+# Exit: 0 when every release ended as expected (1 and 2 succeeded, 3 and 4
 # rolled back) and every host runs release 2; 1 otherwise.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -27,10 +29,12 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 secs() { awk -v ms="$1" 'BEGIN { printf "%.1f s", ms / 1000 }'; }
 
-# demo_release N EXPECT: deploy release N, as an operator would.
+# demo_release N EXPECT [EDIT]: deploy release N, as an operator would
+# (EDIT: a function that changes the rendered plan first).
 demo_release() {
 	local n=$1 want=$2 plan=$E2E_RUN/berrys-v$1.yaml rc=0 id st t0
 	plan_render "berrys-v$n.yaml" "$plan" || fail "plan for release $n"
+	[[ -z ${3:-} ]] || "$3" "$plan" || fail "plan for release $n: $3"
 	t0=$(e2e_now_ms)
 	echo "\$ drover deploy berrys-v$n.yaml --wait"
 	in_ns control env DROVER_ADDR="$DROVER_ADDR" DROVER_TOKEN_FILE="$DROVER_TOKEN_FILE" \
@@ -101,6 +105,85 @@ demo_drift() {
 	((rc == 0)) || fail "drift left after converge (exit $rc)"
 	[[ $(metric drover_drift_hosts) == 0 ]] || fail "drover_drift_hosts is not 0 after converge"
 	ok "drift: the kill is seen (restarted, drover_drift_hosts 1), converge re-applies release 2, no drift left"
+}
+
+# ---- decisions from metrics (issue 15): Prometheus scrapes api-gateway;
+# release 2 records its key metrics as its baseline; release 4 is rolled
+# back by an error-rate check during its canary's pause, its health checks
+# all passing. Only the functions below and three calls in the script.
+
+# api-gateway's key metrics (the baseline of each release), as plan YAML.
+DEMO_BASELINE='              - name: requests
+                query: '"'"'sum(rate(berry_requests_total{service="{{service}}"}[4s]))'"'"'
+                unit: req/s
+                better: higher
+              - name: error-rate
+                query: '"'"'sum(rate(berry_requests_total{service="{{service}}",code="500"}[4s])) / sum(rate(berry_requests_total{service="{{service}}"}[4s]))'"'"'
+                regression: 50%
+              - name: p95-latency
+                query: '"'"'histogram_quantile(0.95, sum by (le) (rate(berry_request_duration_seconds_bucket{service="{{service}}"}[4s]))) * 1000'"'"'
+                unit: ms'
+
+# demo_metrics_up: Prometheus (lib/prom.sh) and requests through HAProxy all
+# along (bounded: at most 10 minutes); droverd.yaml names the server (it was
+# written before droverd started: E2E_DROVERD_EXTRA).
+demo_metrics_up() {
+	prom_up ui-1 ui-2 || fail "prometheus did not start or does not scrape ui-1 and ui-2"
+	proc_start traffic control bash -c "for ((i = 0; i < 12000; i++)); do
+		curl -s -o /dev/null --max-time 2 http://$(addr_of control):8000/; sleep 0.05; done"
+	echo "   Prometheus scrapes api-gateway on ui-1 and ui-2 every second; a client sends requests through HAProxy"
+}
+
+# demo_add_baseline PLAN: api-gateway of the rendered release 2 names its key metrics.
+demo_add_baseline() {
+	local block
+	block="        analysis:
+          prometheus:
+            server: main
+            baseline:
+$DEMO_BASELINE"
+	awk -v block="$block" '{ print } /backend: api-gateway }/ && !done { print block; done = 1 }' \
+		"$1" >"$1.new" && mv "$1.new" "$1"
+	grep -q 'name: p95-latency' "$1"
+}
+
+# demo_metric_release: release 4, rolled back by a metric.
+demo_metric_release() {
+	local plan=$E2E_RUN/berrys-v4.yaml rc=0 id st t0 reason
+	plan_render berrys-v4-metric.yaml "$plan" ERROR_RATE=0.3 BASELINE=__BASELINE__ || fail "plan for release 4"
+	awk -v block="$DEMO_BASELINE" '$0 == "__BASELINE__" { print block; next } { print }' \
+		"$plan" >"$plan.new" && mv "$plan.new" "$plan"
+	t0=$(e2e_now_ms)
+	echo "\$ drover deploy berrys-v4.yaml --wait"
+	in_ns control env DROVER_ADDR="$DROVER_ADDR" DROVER_TOKEN_FILE="$DROVER_TOKEN_FILE" \
+		"$(e2e_bin drover)" deploy "$plan" --wait | tee "$E2E_RUN/deploy-v4.out" || rc=${PIPESTATUS[0]}
+	id=$(drover_api GET "/v1/deployments?limit=1" | jq -r '.deployments[0].id // empty')
+	DEMO_IDS+=("$id")
+	st=$(dep_state "$id")
+	reason=$(dep_get "$id" | jq -r .reason)
+	echo "-- $id: $st after $(secs $(($(e2e_now_ms) - t0))), drover exited $rc"
+	[[ $st == rolled_back ]] || fail "release 4 ended $st ($reason); expected rolled_back"
+	((rc == 1)) || fail "drover deploy --wait exited $rc on rolled_back (expected 1)"
+	[[ $reason == *"analysis check error-rate failed 2 time(s) in a row"* ]] ||
+		fail "release 4 was not rolled back by its error rate: $reason"
+	[[ $(dep_get "$id" | jq '[.tiers[].services[].hosts[] | select(.state == "failed")] | length') == 0 ]] ||
+		fail "a host of release 4 failed its health checks: the metric was not what decided"
+	[[ $(in_ns control curl -s --max-time 2 "http://$(addr_of ui-1):8080/error_rate") == 0 ]] ||
+		fail "ui-1's api-gateway still fails requests after the rollback"
+	ok "release 4 rolled back by its error rate on Prometheus (every health check passed)"
+}
+
+# summary_baseline: what release 2 recorded, and release 4's verdicts.
+summary_baseline() {
+	local b
+	b=$(drover_api GET "/v1/deployments/${DEMO_IDS[1]}/baseline")
+	[[ $(jq -r .recorded <<<"$b") == true ]] || fail "release 2 recorded no baseline: $b"
+	echo "  baseline of release 2 ($(jq -r .id <<<"$b"), recorded when it succeeded):"
+	jq -r '.metrics[] | "    \(.service) \(.metric): \(.text)"' <<<"$b"
+	jq -e '[.metrics[] | select(.metric == "requests" and .value > 0)] | length == 1' <<<"$b" >/dev/null ||
+		fail "release 2's request rate is not in its baseline: $b"
+	echo "  release 4's analysis:"
+	dep_get "${DEMO_IDS[3]}" | jq -r '(.analysis // [])[] | "    \(.service) \(.check): \(.verdict): \(.text)"'
 }
 
 # metric NAME: its value on droverd's /metrics.
@@ -331,6 +414,7 @@ demo_systemd() {
 }
 
 ref_require
+e2e_require_tools prometheus
 say "drover demo: the runbook's reference system on seven hosts"
 cat <<'EOF'
    hosts (network namespaces on one bridge; droverd, the registry and HAProxy
@@ -341,7 +425,7 @@ cat <<'EOF'
      db-1                    the database: backup before each release, migrations
 EOF
 say "bringing up hosts, registry (24 images), HAProxy, droverd, 7 agents"
-ref_up --no-deploy
+E2E_DROVERD_EXTRA=prom_droverd_conf ref_up --no-deploy
 drover_cli agents
 
 say "release 1: all eight services, rolling one host at a time"
@@ -353,8 +437,11 @@ show_service_users
 say "release 2, first as a dry run: what would it do?"
 demo_dry_run 2
 
+say "Prometheus, for decisions from metrics"
+demo_metrics_up
+
 say "release 2: rolling core/supporting, canary api-gateway (HAProxy weights), blue-green web-dashboard"
-demo_release 2 succeeded
+demo_release 2 succeeded demo_add_baseline
 assert_fleet v2
 check_order "$E2E_RUN/deploy-v2.out"
 [[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "migration 0042 did not run"
@@ -365,6 +452,10 @@ assert_fleet v2
 check_rollback_lines "$E2E_RUN/deploy-v3.out"
 [[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "migration 0043 did not run down"
 for id in "${DEMO_IDS[@]}"; do assert_events "$id" >/dev/null; done
+
+say "release 4: healthy, but it fails 30 % of its requests: watch a metric roll it back"
+demo_metric_release
+assert_fleet v2
 
 # DEMO_SCREENSHOT=FILE: the dashboard's timeline of release 3 as a PNG
 # (docs/timeline-release3.png is one), with playwright-core from make deps.
@@ -388,5 +479,8 @@ summary_hooks
 echo
 summary_traffic
 echo
+summary_baseline
+echo
 echo "release 3 was rolled back automatically: $(dep_get "${DEMO_IDS[2]}" | jq -r .reason)"
+echo "release 4 was rolled back by a metric: $(dep_get "${DEMO_IDS[3]}" | jq -r .reason)"
 say "demo done in $(secs $(($(e2e_now_ms) - DEMO_T0))); stopping everything"

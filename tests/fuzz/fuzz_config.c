@@ -3,7 +3,9 @@
  * arbitrary bytes, against droverd's real table (dconf.c), then the writer
  * on whatever was read, and the result read back; and the `balancers`
  * and `environments` section readers (traffic_conf.c, env_conf.c) on the
- * same bytes, and `lifecycles` (lifecycle.c) against the environments read.
+ * same bytes, and `lifecycles` (lifecycle.c) against the environments read;
+ * the windows read are asked what blocks a deployment at a fixed time and
+ * the approval policy stays within its bounds.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +18,7 @@
 #include "err.h"
 #include "lifecycle.h"
 #include "traffic_conf.h"
+#include "windows.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -32,9 +35,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    DRV_OK) {
 		struct drv_lifecycles lc = {0};
 
-		for (size_t i = 0; i < envs.n; i++)
-			if (drv_envs_find(&envs, envs.v[i].name) == NULL)
+		for (size_t i = 0; i < envs.n; i++) {
+			const struct drv_plan_env *e = &envs.v[i];
+			const struct drv_window *w;
+			bool outside;
+
+			if (drv_envs_find(&envs, e->name) == NULL)
 				abort();
+			if (e->approvers < 0 || e->approvers > DRV_ENV_APPROVERS_MAX ||
+			    (e->approvers > 0 && e->approval_timeout_ms <= 0))
+				abort();
+			w = drv_windows_blocking(e->windows, e->n_windows, 1790000000, &outside);
+			if (w != NULL && (w < e->windows || w >= e->windows + e->n_windows ||
+			                  outside != w->allow))
+				abort();
+		}
 		memset(&diag, 0, sizeof(diag));
 		if (drv_lifecycles_parse((const char *)data, size, "fuzz.yaml", &envs, &lc,
 		                         &diag) == DRV_OK) {

@@ -2,7 +2,8 @@
  * fuzz_linkstate.c: the agent's link state decoder (agent/linkstate.c) on
  * arbitrary bytes, old files with steps included; whatever decodes must
  * hold only bounded, terminated strings and known results (the link moves
- * such steps into agent.db).
+ * such steps into agent.db). A decoded HA epoch is the floor of the
+ * fencing rule: nothing below it may pass linkstate_epoch_seen.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (unsigned)s->result > DROVER__STEP_RESULT__STEP_STATUS)
 				abort();
 		}
+		if (st->epoch > 0 && linkstate_epoch_seen(st, st->epoch - 1) != DRV_ESTALE)
+			abort();
 	}
 	free(st);
 	return 0;

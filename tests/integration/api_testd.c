@@ -26,7 +26,7 @@
 #include "alerts_api.h"
 #include "atomicfile.h"
 #include "audit_api.h"
-#include "db.h"
+#include "sqldb.h"
 #include "err.h"
 #include "events_api.h"
 #include "http_server.h"
@@ -144,7 +144,7 @@ static int write_port(const char *path, unsigned port)
 
 static struct deploy_engine *const no_engine = NULL;
 
-static int serve(const struct opts *o, sqlite3 *api_db, sqlite3 *ev_db)
+static int serve(const struct opts *o, struct drv_sql *api_db, struct drv_sql *ev_db)
 {
 	struct drv_http_config hc = {.listen = o->listen ? o->listen : "127.0.0.1:0",
 	                             .db = api_db,
@@ -187,10 +187,10 @@ static int serve(const struct opts *o, sqlite3 *api_db, sqlite3 *ev_db)
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
-	sqlite3 *api_db = NULL, *ev_db = NULL;
+	struct drv_sql *api_db = NULL, *ev_db = NULL;
 	sigset_t set;
 	size_t n;
-	const char *const *mig = drv_schema_migrations(&n);
+	const struct drv_sql_migration *mig = drv_schema_migrations(&n);
 	int rc;
 
 	if (parse(argc, argv, &o) != DRV_OK) {
@@ -205,12 +205,12 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	drv_log_set_level(DRV_LOG_DEBUG);
-	rc = drv_db_open(o.db, mig, n, &api_db);
+	rc = drv_sql_open(o.db, mig, n, &api_db);
 	if (rc == DRV_OK)
-		rc = drv_db_open(o.db, mig, n, &ev_db);
+		rc = drv_sql_open(o.db, mig, n, &ev_db);
 	if (rc == DRV_OK)
 		rc = serve(&o, api_db, ev_db);
-	drv_db_close(ev_db);
-	drv_db_close(api_db);
+	drv_sql_close(ev_db);
+	drv_sql_close(api_db);
 	return rc == DRV_OK ? 0 : 1;
 }

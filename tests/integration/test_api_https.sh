@@ -44,11 +44,31 @@ grep -q "chmod 600" "$TMP/check.out" || fail "--check: $(cat "$TMP/check.out")"
 chmod 600 "$COORD/api.key"
 ok "--check refuses an API key that others can read"
 
+# a follower over HTTPS whose leader is announced in plain HTTP: the CLI
+# does not carry its token down
+coord_stop TERM
+sed -i -E "s|^( *)# force_role:.*|\1force_role: follower|; s|^( *)# force_leader:.*|\1force_leader: http://127.0.0.1:9|" \
+	"$COORD/droverd.yaml"
+coord_start
+rc=0
+DROVER_CACERT=$COORD/api.crt "$CLI" agents accept nobody >"$TMP/cli.out" 2>&1 || rc=$?
+((rc != 0)) || fail "the CLI followed a redirect from HTTPS to HTTP"
+grep -q "not following" "$TMP/cli.out" || fail "CLI: $(cat "$TMP/cli.out")"
+ok "the CLI does not follow a redirect from HTTPS down to plain HTTP"
+
 cp "$COORD/droverd.yaml" "$TMP/group.yaml"
 sed -i -E '/^ *api_(cert|key):/d' "$TMP/group.yaml"
 set_opt "$TMP/group.yaml" api 0.0.0.0:$API_PORT
-sed -i -E "s|^( *)# force_role:.*|\1force_role: leader|" "$TMP/group.yaml"
+sed -i -E "s|^( *)force_role:.*|\1force_role: leader|" "$TMP/group.yaml"
 "$DROVERD" --config "$TMP/group.yaml" --check >"$TMP/check.out" 2>&1 &&
 	fail "--check accepted a group node with plain HTTP beyond loopback"
 grep -q "only over HTTPS" "$TMP/check.out" || fail "--check: $(cat "$TMP/check.out")"
+# the same for a node on the shared PostgreSQL store (no role fixed)
+sed -i -E "s|^( *)force_role:.*|\1# force_role:|" "$TMP/group.yaml"
+sed -i -E "s|^( *)(# )?dsn:.*|\1dsn: \"host=/nonexistent dbname=drover\"|" "$TMP/group.yaml"
+grep -q 'dsn: "host=' "$TMP/group.yaml" || fail "cannot set store.postgres.dsn"
+chmod 600 "$TMP/group.yaml"
+"$DROVERD" --config "$TMP/group.yaml" --check >"$TMP/check.out" 2>&1 &&
+	fail "--check accepted a PostgreSQL node with plain HTTP beyond loopback"
+grep -q "only over HTTPS" "$TMP/check.out" || fail "--check (postgres): $(cat "$TMP/check.out")"
 ok "a node of an HA group may not serve plain HTTP beyond loopback"

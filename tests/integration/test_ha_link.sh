@@ -23,7 +23,6 @@ ha_set() {
 coord_init --enroll-token
 A_API=$DROVER_ADDR
 A_URL=$LINK_URL
-ha_set "$COORD/droverd.yaml" advertise "$A_API"
 ha_set "$COORD/droverd.yaml" force_role leader
 ha_set "$COORD/droverd.yaml" force_epoch 1
 
@@ -36,7 +35,6 @@ B_API=http://127.0.0.1:$B_API_PORT
 	fail "droverd init B: $(cat "$TMP/initB.log")"
 set_opt "$B/droverd.yaml" poll_timeout 2s
 set_opt "$B/droverd.yaml" liveness_timeout 5s
-ha_set "$B/droverd.yaml" advertise "$B_API"
 ha_set "$B/droverd.yaml" force_role follower
 ha_set "$B/droverd.yaml" force_leader "$A_API"
 B_PID=
@@ -53,7 +51,6 @@ b_stop() {
 	B_PID=
 }
 
-coord_start
 b_start
 
 # the agent: the follower first in its list, both nodes' keys in its ring
@@ -66,12 +63,14 @@ set_opt "$TMP/a1/agent.yaml" reconnect_max 1s
 set_opt "$TMP/a1/agent.yaml" request_timeout 3s
 grep -q "$B_URL" "$TMP/a1/agent.yaml" && grep -q "$A_URL" "$TMP/a1/agent.yaml" ||
 	fail "agent.yaml does not list both nodes"
+# the follower alone first: the agent must hear NOT_LEADER, then find A
 agent_start a1
+b_not_leader() { [[ $(jq -r '.rejected.not_leader' "$B/link-stats.json") -ge 1 ]]; }
+wait_for 20 b_not_leader || fail "the follower did not answer NOT_LEADER"
+coord_start
 wait_for 30 is_state a1 connected || fail "a1 not connected: $(agents_json)"
 with_node() { [[ $(agent_status a1 .coordinator) == "$1" && $(agent_status a1 .session) == accepted ]]; }
 wait_for 10 with_node "$A_URL" || fail "a1's session is not with the leader: $(cat "$TMP/a1/state/link-status.json")"
-b_not_leader() { [[ $(jq -r '.rejected.not_leader' "$B/link-stats.json") -ge 1 ]]; }
-wait_for 10 b_not_leader || fail "the follower did not answer NOT_LEADER"
 ok "the agent passed over the follower (NOT_LEADER) to the leader"
 
 acked() { [[ $(sql "select state from instructions where agent_id='a1' and step_id='$1'") == acked ]]; }
@@ -121,8 +120,10 @@ set_opt "$B/droverd.yaml" database "\"$COORD/droverd.db\""
 ha_set "$B/droverd.yaml" force_role leader
 ha_set "$B/droverd.yaml" force_epoch 2
 b_start
+t0=$(date +%s%N)
 agent_start a1
 wait_for 30 acked s2 || fail "s2 (queued under epoch 1) not acknowledged after the failover"
+echo "# the agent's first step under the new leader: $((($(date +%s%N) - t0) / 1000000)) ms after it served (agent start included)"
 wait_for 10 has_lines "$TMP/a1.out" 2 || fail "s2 did not run"
 wait_for 10 with_node "$B_URL" || fail "a1 is not with the new leader"
 [[ $(jq -r .epoch "$TMP/a1/state/link.json") == 2 ]] || fail "epoch 2 not saved"
@@ -134,6 +135,15 @@ wait_for 30 acked s3 || fail "s3 not acknowledged"
 	fail "sequence numbers did not go on: s1 $(seq_of s1) s2 $(seq_of s2) s3 $(seq_of s3)"
 ok "sequence numbers go on across the failover (s1 $(seq_of s1), s2 $(seq_of s2), s3 $(seq_of s3))"
 
+# ---- the leader killed under a running agent: how long until the agent works with B
+t0=$(date +%s%N)
+b_stop KILL
+b_start
+instruct a1 s3b /bin/sh -c "echo s3b >> $TMP/a1.out" >/dev/null
+wait_for 30 acked s3b || fail "s3b not acknowledged after the leader was killed and came back"
+echo "# leader killed and back: the agent ran a step $((($(date +%s%N) - t0) / 1000000)) ms after the kill (droverd start included)"
+ok "the agent returns to a leader killed under it (its connection drop ends the poll at once)"
+
 # ---- fencing: the old leader (epoch 1) comes back while B is down
 b_stop KILL
 set_opt "$COORD/droverd.yaml" database "\"$TMP/old-leader.db\""
@@ -143,7 +153,7 @@ instruct a1 stale /bin/sh -c "echo stale >> $TMP/a1.out" >/dev/null
 stale_seen() { [[ $(agent_stat a1 .rejected.stale_epoch) -ge 1 ]]; }
 wait_for 30 stale_seen || fail "the agent did not refuse the old leader: $(cat "$TMP/a1/state/link-stats.json")"
 sleep 2 # give a wrong execution the chance to show
-[[ $(lines "$TMP/a1.out") == 3 ]] || fail "the old leader's instruction ran: $(cat "$TMP/a1.out")"
+[[ $(lines "$TMP/a1.out") == 4 ]] || fail "the old leader's instruction ran: $(cat "$TMP/a1.out")"
 [[ $(jq -r .epoch "$TMP/a1/state/link.json") == 2 ]] || fail "the epoch went back"
 ok "the agent refuses the old leader's lower epoch; nothing of it runs"
 
@@ -153,6 +163,6 @@ b_start
 export DROVER_ADDR=$B_API
 instruct a1 s4 /bin/sh -c "echo s4 >> $TMP/a1.out" >/dev/null
 wait_for 30 acked s4 || fail "s4 not acknowledged"
-wait_for 10 has_lines "$TMP/a1.out" 4 || fail "s4 did not run"
-[[ $(tr '\n' ' ' <"$TMP/a1.out") == "s1 s2 s3 s4 " ]] || fail "ran: $(tr '\n' ' ' <"$TMP/a1.out")"
+wait_for 10 has_lines "$TMP/a1.out" 5 || fail "s4 did not run"
+[[ $(tr '\n' ' ' <"$TMP/a1.out") == "s1 s2 s3 s3b s4 " ]] || fail "ran: $(tr '\n' ' ' <"$TMP/a1.out")"
 ok "the agent follows the leader back; every step ran exactly once"

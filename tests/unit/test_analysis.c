@@ -173,6 +173,114 @@ static void plan_field_errors(void **state)
 	drv_plan_errors_free(&errs);
 }
 
+#define BASELINE(regression)                                                                       \
+	"            baseline:\n"                                                                  \
+	"              - name: p95-latency\n"                                                      \
+	"                query: 'lat{job=\"{{service}}\"}'\n"                                      \
+	"                unit: ms\n"                                                               \
+	"                regression: " regression "\n"                                             \
+	"              - name: rps\n"                                                              \
+	"                query: 'rps{job=\"{{service}}\"}'\n"                                      \
+	"                better: higher\n"
+
+static void plan_baseline(void **state)
+{
+	(void)state;
+	struct drv_plan *p = NULL, *p2 = NULL;
+	struct drv_plan_errors errs;
+	const struct drv_plan_analysis *an;
+	json_t *j;
+
+	assert_int_equal(parse("up", "'< 1'", BASELINE("20%"), &p, &errs), DRV_OK);
+	an = &p->services[0].analysis;
+	assert_int_equal(an->n_baseline, 2);
+	assert_string_equal(an->baseline[0].k.name, "p95-latency");
+	assert_string_equal(an->baseline[0].unit, "ms");
+	assert_int_equal(an->baseline[0].regression, 20);
+	assert_false(an->baseline[0].higher_better);
+	assert_true(an->baseline[1].higher_better);
+	assert_int_equal(an->baseline[1].regression, 0);
+	assert_null(an->baseline[1].unit);
+	j = drv_plan_to_json(p);
+	assert_non_null(j);
+	memset(&errs, 0, sizeof(errs));
+	assert_int_equal(drv_plan_from_json(j, NULL, "j", &p2, &errs), DRV_OK);
+	an = &p2->services[0].analysis;
+	assert_int_equal(an->n_baseline, 2);
+	assert_int_equal(an->baseline[0].regression, 20);
+	assert_string_equal(an->baseline[0].unit, "ms");
+	assert_true(an->baseline[1].higher_better);
+	json_decref(j);
+	drv_plan_free(p2);
+	drv_plan_free(p);
+	drv_plan_errors_free(&errs);
+	/* key metrics alone (no checks) are an analysis too */
+	{
+		static const char only[] =
+		        PLAN_HEAD "tiers:\n  - name: core\n    services:\n"
+		                  "      - name: gw\n        image: r.example/gw:2\n"
+		                  "        hosts: [core-1]\n        command: [/bin/svc]\n"
+		                  "        analysis:\n          prometheus:\n"
+		                  "            server: main\n" BASELINE("5%");
+		memset(&errs, 0, sizeof(errs));
+		assert_int_equal(drv_plan_parse_buffer(only, strlen(only), "p.yaml", &p, &errs),
+		                 DRV_OK);
+	}
+	assert_int_equal(p->services[0].analysis.n_checks, 0);
+	assert_int_equal(p->services[0].analysis.baseline[0].regression, 5);
+	drv_plan_free(p);
+	drv_plan_errors_free(&errs);
+}
+
+static void plan_baseline_errors(void **state)
+{
+	(void)state;
+	struct drv_plan *p = NULL;
+	struct drv_plan_errors errs;
+
+	assert_int_equal(
+	        parse("up", "'< 1'",
+	              "            baseline:\n"
+	              "              - { name: a, query: x, regression: 'abc' }\n"
+	              "              - { name: a, query: y, regression: '0%' }\n"
+	              "              - { query: z, better: sideways, colour: red }\n"
+	              "              - { name: u, query: w, unit: 'furlongs per fortnight' }\n",
+	              &p, &errs),
+	        DRV_EINVAL);
+	assert_null(p);
+	assert_true(has_error(&errs, "p.yaml:21: tiers[0].services[0].analysis.prometheus."
+	                             "baseline[0].regression: must be a share worse"));
+	assert_true(has_error(&errs, "baseline[1].regression: must be"));
+	assert_true(has_error(&errs, "baseline[1]: the metric name 'a' is used twice"));
+	assert_true(has_error(&errs, "baseline[2].name: required"));
+	assert_true(has_error(&errs, "baseline[2].better"));
+	assert_true(has_error(&errs, "baseline[2].colour"));
+	assert_true(has_error(&errs, "baseline[3].unit: at most 16 bytes"));
+	drv_plan_errors_free(&errs);
+}
+
+static void regression_math(void **state)
+{
+	(void)state;
+	struct drv_plan_metric m = {.regression = 20};
+	double ch;
+
+	assert_true(drv_plan_regressed(&m, 130, 100, &ch));
+	assert_true(fabs(ch - 30) < 1e-9);
+	assert_false(drv_plan_regressed(&m, 119, 100, &ch)); /* within 20 % */
+	assert_false(drv_plan_regressed(&m, 50, 100, &ch));  /* better */
+	assert_true(fabs(ch + 50) < 1e-9);
+	m.higher_better = true;
+	assert_true(drv_plan_regressed(&m, 70, 100, &ch)); /* throughput fell 30 % */
+	assert_false(drv_plan_regressed(&m, 130, 100, &ch));
+	assert_false(drv_plan_regressed(&m, 5, 0, &ch)); /* no share of zero */
+	assert_true(isnan(ch));
+	assert_false(drv_plan_regressed(&m, NAN, 100, &ch));
+	m.regression = 0; /* recorded, never a failure */
+	assert_false(drv_plan_regressed(&m, 1000, 1, &ch));
+	assert_true(fabs(ch - 99900) < 1e-6);
+}
+
 /* ---- Prometheus answers ---- */
 
 static void answers(void **state)
@@ -315,7 +423,8 @@ static void canary_checks_pass(void **state)
 	sim_init(&sim, plan_canary("5s", ANALYSIS("1")), fleet, false);
 	sim_start(&sim);
 	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
-	assert_int_equal(sim.n_checks, 4); /* after each of the 4 steps */
+	/* during and after the pause of steps 1-3, after step 4 (no pause) */
+	assert_int_equal(sim.n_checks, 7);
 	assert_string_equal(sim.last_query, "e{job=\"api-gateway\",instance=~\"core-1|core-2|"
 	                                    "core-3|core-4|core-5|core-6|core-7|core-8\"}");
 	sim_free(&sim);
@@ -324,17 +433,19 @@ static void canary_checks_pass(void **state)
 static void canary_check_fails_rolls_back(void **state)
 {
 	(void)state;
-	static const enum drv_seq_result v[] = {DRV_SEQ_R_OK, DRV_SEQ_R_FAILED};
+	static const enum drv_seq_result v[] = {DRV_SEQ_R_OK, DRV_SEQ_R_OK, DRV_SEQ_R_FAILED};
 	struct sim sim;
 	int64_t t0;
 
 	sim_init(&sim, plan_canary("5s", ANALYSIS("2")), fleet, false);
 	sim.verdicts = v;
-	sim.n_verdicts = 2;
+	sim.n_verdicts = 3;
 	sim_start(&sim);
 	t0 = sim.now;
 	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
-	assert_int_equal(sim.n_checks, 3);  /* pass at step 1, then two failures in a row */
+	/* step 1 passes during and after its pause; at step 2 the check fails
+	 * during the pause and again after it: two in a row */
+	assert_int_equal(sim.n_checks, 4);
 	assert_true(sim.now - t0 >= 20000); /* the retry waited for the interval */
 	assert_non_null(strstr(drv_seq_error(sim.seq),
 	                       "analysis check error-rate failed 2 time(s) in a row"));
@@ -354,7 +465,9 @@ static void failure_then_pass_goes_on(void **state)
 	sim.n_verdicts = 3;
 	sim_start(&sim);
 	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
-	assert_int_equal(sim.n_checks, 6); /* F, F, pass at step 1; pass at steps 2-4 */
+	/* F during step 1's pause, F and pass after it; steps 2-3 during and
+	 * after their pauses, step 4 after */
+	assert_int_equal(sim.n_checks, 8);
 	sim_free(&sim);
 	/* the retry state survives a restart at every transition (a resumed
 	 * check is asked again: the script's verdicts are used up faster) */
@@ -390,7 +503,7 @@ static void inconclusive_waits_for_operator(void **state)
 	assert_int_equal(sim.n_checks, 1);
 	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_PROMOTE, NULL), DRV_OK);
 	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
-	assert_int_equal(sim.n_checks, 4);
+	assert_int_equal(sim.n_checks, 7);
 	sim_free(&sim);
 }
 
@@ -428,6 +541,101 @@ static void bluegreen_fails_after_switch(void **state)
 	sim_free(&sim);
 }
 
+static void pause_check_fails_before_pause_ends(void **state)
+{
+	(void)state;
+	static const enum drv_seq_result v[] = {DRV_SEQ_R_FAILED};
+	struct sim sim;
+	int64_t t0;
+
+	sim_init(&sim, plan_canary("10m", ANALYSIS("1")), fleet, false);
+	sim.verdicts = v;
+	sim.n_verdicts = 1;
+	sim_start(&sim);
+	t0 = sim.now;
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	assert_int_equal(sim.n_checks, 1);
+	assert_true(sim.now - t0 < 60000); /* not 10 minutes later */
+	assert_non_null(strstr(drv_seq_error(sim.seq), "analysis check error-rate failed"));
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 1);
+	sim_free(&sim);
+}
+
+static void pause_checks_in_rounds(void **state)
+{
+	(void)state;
+	struct sim sim;
+	int64_t t0;
+
+	/* a 1 m pause, a check every 20 s: rounds at 0, 20, 40 s, then after */
+	sim_init(&sim, plan_canary("1m", ANALYSIS("1")), fleet, false);
+	sim_start(&sim);
+	t0 = sim.now;
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_true(sim.now - t0 >= 3 * 60000);
+	assert_in_range(sim.n_checks, 3 * 4 + 1, 3 * 5 + 1);
+	sim_free(&sim);
+	/* promote cuts the pause short, checks and all */
+	sim_init(&sim, plan_canary("1h", ANALYSIS("1")), fleet, false);
+	sim_start(&sim);
+	sim_advance(&sim, 30000);
+	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_PROMOTE, NULL), DRV_OK);
+	sim_advance(&sim, 1000);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 2);
+	sim_free(&sim);
+}
+
+static void baseline_recorded_at_the_end(void **state)
+{
+	(void)state;
+	char text[8300];
+	struct sim sim;
+
+	snprintf(text, sizeof(text), "%s", plan_canary("5s", ANALYSIS("1") BASELINE("20%")));
+	sim_init(&sim, text, fleet, false);
+	sim.restart = true;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_true(sim.n_checks >= 7 + 2); /* the canary's, then each key metric once */
+	assert_string_equal(sim.last_query, "rps{job=\"api-gateway\"}");
+	sim_free(&sim);
+}
+
+static void baseline_regression_rolls_back(void **state)
+{
+	(void)state;
+	static const enum drv_seq_result v[] = {DRV_SEQ_R_OK, DRV_SEQ_R_OK,    DRV_SEQ_R_OK,
+	                                        DRV_SEQ_R_OK, DRV_SEQ_R_OK,    DRV_SEQ_R_OK,
+	                                        DRV_SEQ_R_OK, DRV_SEQ_R_FAILED};
+	struct sim sim;
+
+	sim_init(&sim, plan_canary("5s", ANALYSIS("1") BASELINE("20%")), fleet, false);
+	sim.verdicts = v;
+	sim.n_verdicts = 8;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	assert_int_equal(sim.n_checks, 8);
+	assert_non_null(strstr(drv_seq_error(sim.seq), "analysis check p95-latency failed"));
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, NULL), 8);
+	sim_free(&sim);
+}
+
+static void baseline_in_bake_rounds(void **state)
+{
+	(void)state;
+	static char text[8300];
+	struct sim sim;
+
+	snprintf(text, sizeof(text), "bake: 1m\n%s",
+	         plan_canary("5s", ANALYSIS("1") BASELINE("20%")));
+	sim_init(&sim, text, fleet, false);
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	/* 7 in the canary; bake rounds of 3 (the check and two metrics); 2 at the end */
+	assert_in_range(sim.n_checks, 7 + 3 * 3 + 2, 7 + 5 * 3 + 2);
+	sim_free(&sim);
+}
+
 /* ---- bake ---- */
 
 static const char *bake_plan(void)
@@ -449,27 +657,27 @@ static void bake_passes(void **state)
 	t0 = sim.now;
 	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
 	assert_true(sim.now - t0 >= 60000);
-	/* 4 steps, then rounds every 20 s during the 1 m bake */
-	assert_in_range(sim.n_checks, 4 + 3, 4 + 5);
+	/* 7 in the canary, then rounds every 20 s during the 1 m bake */
+	assert_in_range(sim.n_checks, 7 + 3, 7 + 5);
 	sim_free(&sim);
 }
 
 static void bake_failure_rolls_back(void **state)
 {
 	(void)state;
-	static const enum drv_seq_result v[] = {DRV_SEQ_R_OK,    DRV_SEQ_R_OK, DRV_SEQ_R_OK,
-	                                        DRV_SEQ_R_OK,    DRV_SEQ_R_OK, DRV_SEQ_R_FAILED,
-	                                        DRV_SEQ_R_FAILED};
+	static const enum drv_seq_result v[] = {
+	        DRV_SEQ_R_OK, DRV_SEQ_R_OK, DRV_SEQ_R_OK, DRV_SEQ_R_OK,     DRV_SEQ_R_OK,
+	        DRV_SEQ_R_OK, DRV_SEQ_R_OK, DRV_SEQ_R_OK, DRV_SEQ_R_FAILED, DRV_SEQ_R_FAILED};
 	struct sim sim;
 	char *st;
 
 	sim_init(&sim, bake_plan(), fleet, false);
 	sim.verdicts = v;
-	sim.n_verdicts = 7;
+	sim.n_verdicts = 10;
 	sim.restart = false;
 	sim_start(&sim);
 	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
-	assert_int_equal(sim.n_checks, 7);
+	assert_int_equal(sim.n_checks, 10);
 	assert_non_null(strstr(drv_seq_error(sim.seq), "failed 2 time(s) in a row"));
 	/* every host back: the service was done, then rolled back by its policy */
 	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, NULL), 8);
@@ -638,6 +846,14 @@ int main(void)
 	        cmocka_unit_test(alert_fails_service),
 	        cmocka_unit_test(alert_payloads),
 	        cmocka_unit_test(alerts_role),
+	        cmocka_unit_test(plan_baseline),
+	        cmocka_unit_test(plan_baseline_errors),
+	        cmocka_unit_test(regression_math),
+	        cmocka_unit_test(pause_check_fails_before_pause_ends),
+	        cmocka_unit_test(pause_checks_in_rounds),
+	        cmocka_unit_test(baseline_recorded_at_the_end),
+	        cmocka_unit_test(baseline_regression_rolls_back),
+	        cmocka_unit_test(baseline_in_bake_rounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

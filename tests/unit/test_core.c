@@ -12,11 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include <sqlite3.h>
+#include "sqldb.h"
 #include <unistd.h>
 
 #include "clock.h"
 #include "core.h"
+#include "ha.h"
 #include "envelope.h"
 #include "err.h"
 #include "secret.h"
@@ -26,8 +27,30 @@ struct fake_waiter {
 	struct core_waiter w; /* first */
 	int delivered, dropped;
 	Drover__BodyType last_type;
-	uint64_t last_seq;
+	uint64_t last_seq, last_epoch;
 };
+
+static uint64_t reply_epoch; /* the epoch of the last reply send_env read */
+
+/* A second connection: an instruction is sent only once it is committed
+ * (group commit: never one a crash could take back). */
+static struct drv_sql *check_db;
+
+static bool committed_instr(const char *agent, uint64_t seq)
+{
+	struct drv_sql_stmt *st;
+	bool yes = false;
+
+	if (drv_sql_prepare(check_db,
+	                    "SELECT count(*) FROM instructions WHERE agent_id = ? AND seq = ?",
+	                    &st) != DRV_OK)
+		return false;
+	drv_sql_bind_text(st, 1, agent);
+	drv_sql_bind_int64(st, 2, (int64_t)seq);
+	yes = drv_sql_step(st) == DRV_SQL_ROW && drv_sql_col_int64(st, 0) == 1;
+	drv_sql_finalize(st);
+	return yes;
+}
 
 static void fake_deliver(struct core_waiter *w, uint8_t *env, size_t len)
 {
@@ -41,10 +64,13 @@ static void fake_deliver(struct core_waiter *w, uint8_t *env, size_t len)
 	f->delivered++;
 	e = drover__envelope__unpack(NULL, len, env);
 	f->last_type = e ? e->type : 0;
+	f->last_epoch = e ? e->epoch : 0;
 	if (e != NULL && e->type == DROVER__BODY_TYPE__BODY_INSTRUCTION) {
 		Drover__Instruction *ins =
 		        drover__instruction__unpack(NULL, e->body.len, e->body.data);
 		f->last_seq = ins ? ins->seq : 0;
+		if (ins != NULL && check_db != NULL)
+			assert_true(committed_instr(ins->target_agent, ins->seq));
 		drover__instruction__free_unpacked(ins, NULL);
 	}
 	drover__envelope__free_unpacked(e, NULL);
@@ -82,7 +108,8 @@ static int setup(void **state)
 	store_enroll_token_add(fx->store, &(struct store_token){"t", 0, 0, NULL}, h, drv_wall_ms());
 	cc.key = &fx->coord;
 	cc.store = fx->store;
-	if (core_new(&cc, &fx->core) != DRV_OK)
+	if (core_new(&cc, &fx->core) != DRV_OK ||
+	    drv_sql_open(fx->db, NULL, 0, &check_db) != DRV_OK)
 		return -1;
 	*state = fx;
 	return 0;
@@ -94,6 +121,8 @@ static int teardown(void **state)
 	char cmd[128];
 
 	core_free(fx->core);
+	drv_sql_close(check_db);
+	check_db = NULL;
 	store_close(fx->store);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
 	free(fx);
@@ -155,6 +184,7 @@ static Drover__BodyType send_env(struct fixture *fx, uint8_t *env, size_t len,
 		assert_int_equal(drv_env_verify(e, &pub), DRV_OK); /* every answer is signed */
 	}
 	type = e->type;
+	reply_epoch = e->epoch;
 	if (type == DROVER__BODY_TYPE__BODY_REJECT) {
 		Drover__Reject *rj = drover__reject__unpack(NULL, e->body.len, e->body.data);
 		if (reason != NULL)
@@ -307,13 +337,13 @@ static void enrollment(void **state)
 
 static long long count(struct fixture *fx, const char *sql)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	long long n = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(store_db(fx->store), sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	assert_int_equal(drv_sql_prepare(store_db(fx->store), sql, &st), DRV_OK);
+	if (drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
 	return n;
 }
 
@@ -425,18 +455,16 @@ static void squatting(void **state)
 	                 3);
 	/* a pending claim older than pending_expiry (24 h) frees the id */
 	assert_int_equal(hello(fx, &thief, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	sqlite3_exec(
+	drv_sql_exec(
 	        store_db(fx->store),
-	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
-	        NULL, NULL, NULL);
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'");
 	assert_int_equal(hello(fx, &other, "old-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
 	assert_int_equal(
 	        count(fx, "SELECT count(*) FROM events WHERE kind = 'agent_pending_expired'"), 1);
 	/* and the tick forgets expired claims by itself */
-	sqlite3_exec(
+	drv_sql_exec(
 	        store_db(fx->store),
-	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'",
-	        NULL, NULL, NULL);
+	        "UPDATE agents SET first_seen_ms = first_seen_ms - 90000000 WHERE id = 'old-1'");
 	for (int i = 0; i < 5; i++)
 		core_tick(fx->core);
 	assert_string_equal(state_of(fx, "old-1"), "none");
@@ -542,6 +570,121 @@ static void long_poll_delivery(void **state)
 	assert_int_equal(w2.last_type, DROVER__BODY_TYPE__BODY_IDLE);
 }
 
+/* HA: a leader seals with its epoch (signed), re-signs what an earlier
+ * epoch queued, and a follower serves nobody and delivers nothing. */
+static void ha_epochs_and_followers(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter w1 = {.w.deliver = fake_deliver}, w2 = {.w.deliver = fake_deliver};
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	uint64_t seq = 0;
+
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "db-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(reply_epoch, 0); /* a single node: no epoch, the old envelope */
+	drv_ha_set_grouped(true);
+	drv_ha_set(true, 4, NULL);
+	assert_int_equal(poll_req(fx, &a, "db-1", 0, &w1, &why, &parked), 0);
+	assert_true(parked);
+	assert_int_equal(queue_hook(fx, "db-1", "s1", &seq), DRV_OK);
+	assert_int_equal(w1.delivered, 1);
+	assert_int_equal(w1.last_epoch, 4);
+	/* a new leader (epoch 5) re-sends s1, signed again under its epoch */
+	drv_ha_set(true, 5, NULL);
+	assert_int_equal(poll_req(fx, &a, "db-1", 0, &w2, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	assert_int_equal(reply_epoch, 5); /* and send_env verified its signature */
+	/* acknowledged: the next poll parks; then the lease is lost */
+	assert_int_equal(poll_req(fx, &a, "db-1", 1, &w1, &why, &parked), 0);
+	assert_true(parked);
+	drv_ha_set(false, 0, "https://10.0.0.2:7480");
+	assert_int_equal(queue_hook(fx, "db-1", "s2", &seq), DRV_OK);
+	assert_int_equal(w1.delivered, 1); /* nothing delivered by a follower */
+	assert_int_equal(poll_req(fx, &a, "db-1", 1, &w2, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_NOT_LEADER);
+	assert_int_equal(reply_epoch, 0);
+	core_release_waiters(fx->core); /* w1 lives on this stack */
+	assert_int_equal(w1.delivered, 2);
+	assert_int_equal(w1.last_type, DROVER__BODY_TYPE__BODY_IDLE);
+	drv_ha_reset();
+}
+
+/* The stored instruction seq of agent id: its envelope verifies with the
+ * coordinator's key and carries that very seq. */
+static void check_stored(struct fixture *fx, const char *id, uint64_t want_seq)
+{
+	struct store_instr in;
+	struct drv_pubkey pub;
+	Drover__Envelope *e = NULL;
+	Drover__Instruction *ins;
+
+	assert_int_equal(store_instr_next(fx->store, id, drv_wall_ms(), &in), DRV_OK);
+	assert_int_equal(in.seq, want_seq);
+	assert_int_equal(drv_pubkey_from_raw(fx->coord.pk, DRV_PK_LEN, &pub), DRV_OK);
+	assert_int_equal(drv_env_parse(in.env, in.env_len, DRV_ENV_MAX, &e), DRV_OK);
+	assert_int_equal(drv_env_verify(e, &pub), DRV_OK);
+	ins = drover__instruction__unpack(NULL, e->body.len, e->body.data);
+	assert_non_null(ins);
+	assert_int_equal(ins->seq, want_seq);
+	drover__instruction__free_unpacked(ins, NULL);
+	drv_env_free(e);
+	store_instr_clear(&in);
+}
+
+/* A wave: signed outside the lock for the seq each will probably get; two
+ * for one agent in one wave (the second's guess is wrong: signed again),
+ * all in one commit, each delivered to its parked poll after it. */
+static void queue_wave(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter wa = {.w.deliver = fake_deliver}, wb = {.w.deliver = fake_deliver};
+	struct drv_keypair a, b;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	char *run[] = {"/bin/true"};
+	Drover__Hook hook = DROVER__HOOK__INIT;
+	struct dispatch_instr in[4];
+	uint64_t seq[4];
+	int rc[4];
+	const char *agent[4] = {"wa-1", "wb-1", "wa-1", "nobody"};
+	const char *step[4] = {"s1", "s1", "s2", "s1"};
+
+	hook.run = run;
+	hook.n_run = 1;
+	for (int i = 0; i < 4; i++)
+		in[i] = (struct dispatch_instr){.agent_id = agent[i],
+		                                .step_id = step[i],
+		                                .action = DROVER__ACTION__ACTION_RUN_HOOK,
+		                                .hook = &hook};
+	drv_keypair_generate(&a);
+	drv_keypair_generate(&b);
+	assert_int_equal(hello(fx, &a, "wa-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(hello(fx, &b, "wb-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(poll_req(fx, &a, "wa-1", 0, &wa, &why, &parked), 0);
+	assert_int_equal(poll_req(fx, &b, "wb-1", 0, &wb, &why, &parked), 0);
+	assert_int_equal(core_queue_many(fx->core, in, 4, seq, rc), DRV_OK);
+	assert_int_equal(rc[0], DRV_OK);
+	assert_int_equal(rc[1], DRV_OK);
+	assert_int_equal(rc[2], DRV_OK);
+	assert_int_equal(rc[3], DRV_ENOENT);
+	assert_int_equal(seq[0], 1);
+	assert_int_equal(seq[1], 1);
+	assert_int_equal(seq[2], 2);
+	assert_int_equal(wa.delivered, 1);
+	assert_int_equal(wa.last_seq, 1);
+	assert_int_equal(wb.delivered, 1);
+	assert_int_equal(wb.last_seq, 1);
+	check_stored(fx, "wa-1", 1);
+	check_stored(fx, "wb-1", 1);
+	/* the agent applied 1: the next is 2, signed for 2 */
+	assert_int_equal(poll_req(fx, &a, "wa-1", 1, &wa, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	check_stored(fx, "wa-1", 2);
+}
+
 static void forged_and_replayed(void **state)
 {
 	struct fixture *fx = *state;
@@ -613,6 +756,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(squatting, setup, teardown),
 	        cmocka_unit_test_setup_teardown(labels_need_admin, setup, teardown),
 	        cmocka_unit_test_setup_teardown(long_poll_delivery, setup, teardown),
+	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
+	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),
 	};

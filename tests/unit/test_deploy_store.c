@@ -1,5 +1,6 @@
 /* test_deploy_store.c: the deployments table, its transactions and queries;
  * and the core's merge of reported releases into an agent's row. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "db.h"
+#include "sqldb.h"
+#include "deploy_baseline.h"
 #include "deploy_store.h"
 #include "err.h"
+#include "store_target.h"
 #include "events.h"
 #include "keys.h"
 #include "schema.h"
@@ -23,16 +26,17 @@ static char path[128];
 
 static int setup(void **state)
 {
-	const char *const *mig;
-	sqlite3 *db;
+	const struct drv_sql_migration *mig;
+	struct drv_sql *db;
 	size_t n;
 
 	snprintf(dir, sizeof(dir), "/tmp/drv-dstore-XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return -1;
-	snprintf(path, sizeof(path), "%s/t.db", dir);
+	if (store_target(path, sizeof(path), dir, "t.db") != 0)
+		return -1;
 	mig = drv_schema_migrations(&n);
-	if (drv_db_open(path, mig, n, &db) != DRV_OK)
+	if (drv_sql_open(path, mig, n, &db) != DRV_OK)
 		return -1;
 	*state = db;
 	return 0;
@@ -42,12 +46,12 @@ static int teardown(void **state)
 {
 	char cmd[160];
 
-	drv_db_close(*state);
+	drv_sql_close(*state);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static void fill(struct deploy_row *r, sqlite3 *db, const char *name)
+static void fill(struct deploy_row *r, struct drv_sql *db, const char *name)
 {
 	memset(r, 0, sizeof(*r));
 	assert_int_equal(deploy_store_new_id(db, r->id), DRV_OK);
@@ -63,7 +67,7 @@ static void fill(struct deploy_row *r, sqlite3 *db, const char *name)
 
 static void ids(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	char a[DRV_SEQ_ID_MAX + 1], b[DRV_SEQ_ID_MAX + 1];
 
 	assert_int_equal(deploy_store_new_id(db, a), DRV_OK);
@@ -73,27 +77,27 @@ static void ids(void **state)
 	assert_string_not_equal(a, b); /* same N before an insert, another suffix */
 }
 
-static int count_events(sqlite3 *db, const char *dep, const char *kind)
+static int count_events(struct drv_sql *db, const char *dep, const char *kind)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int n = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(db,
-	                                    "SELECT count(*) FROM events WHERE deployment_id = ?"
-	                                    " AND kind = ?",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	sqlite3_bind_text(st, 1, dep, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	assert_int_equal(drv_sql_prepare(db,
+	                                 "SELECT count(*) FROM events WHERE deployment_id = ?"
+	                                 " AND kind = ?",
+	                                 &st),
+	                 DRV_OK);
+	drv_sql_bind_text(st, 1, dep);
+	drv_sql_bind_text(st, 2, kind);
+	if (drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
 	return n;
 }
 
 static void insert_save_get(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	struct deploy_row r, got;
 	json_t *ev = json_pack("[{s:s, s:{s:s}}]", "kind", "deployment_created", "data", "x", "y");
 
@@ -133,7 +137,7 @@ static void insert_save_get(void **state)
 /* A failing event insert rolls the whole transition back. */
 static void save_is_atomic(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	struct deploy_row r, got;
 	json_t *bad = json_pack("[{s:s, s:{}}]", "kind", "Bad Kind!", "data");
 
@@ -154,6 +158,69 @@ static int collect(void *arg, struct deploy_row *r)
 	return DRV_OK;
 }
 
+/* A deployment row in state st, its id in out. */
+static void dep_in(struct drv_sql *db, const char *st, char out[DRV_SEQ_ID_MAX + 1])
+{
+	struct deploy_row r;
+
+	fill(&r, db, "berrys");
+	snprintf(r.state, sizeof(r.state), "%s", st);
+	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	memcpy(out, r.id, DRV_SEQ_ID_MAX + 1);
+}
+
+static json_t *one_metric(const char *svc, const char *version, double v)
+{
+	json_t *o = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "x/p95", "service", svc, "metric",
+	                      "p95", "version", version, "unit", "ms", "query", "q");
+
+	if (!isnan(v))
+		json_object_set_new(json_object_get(o, "x/p95"), "value", json_real(v));
+	return o;
+}
+
+/* The previous release's value: the latest recorded by a deployment that
+ * succeeded, in the same environment, never the deployment itself. */
+static void baselines(void **state)
+{
+	struct drv_sql *db = *state;
+	char a[DRV_SEQ_ID_MAX + 1], b[DRV_SEQ_ID_MAX + 1], c[DRV_SEQ_ID_MAX + 1],
+	        d[DRV_SEQ_ID_MAX + 1];
+	struct deploy_prev p;
+	json_t *v;
+
+	dep_in(db, "succeeded", a);
+	dep_in(db, "rolled_back", b); /* rows of a deployment that did not succeed */
+	dep_in(db, "succeeded", c);   /* a later one with no data */
+	dep_in(db, "running", d);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "gw", "p95", d, &p), DRV_ENOENT);
+	v = one_metric("gw", "2.0", 118);
+	assert_int_equal(deploy_baseline_record(db, a, NULL, v, 1000), DRV_OK);
+	assert_int_equal(deploy_baseline_record(db, a, NULL, v, 1000),
+	                 DRV_OK); /* again: replaced */
+	json_decref(v);
+	v = one_metric("gw", "2.1", 500);
+	assert_int_equal(deploy_baseline_record(db, b, NULL, v, 2000), DRV_OK);
+	json_decref(v);
+	v = one_metric("gw", "2.2", NAN);
+	assert_int_equal(deploy_baseline_record(db, c, NULL, v, 3000), DRV_OK);
+	json_decref(v);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "gw", "p95", d, &p), DRV_OK);
+	assert_string_equal(p.deployment, a);
+	assert_string_equal(p.version, "2.0");
+	assert_true(p.value == 118);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "gw", "p95", a, &p), DRV_ENOENT);
+	assert_int_equal(deploy_baseline_previous(db, "prod", "gw", "p95", d, &p), DRV_ENOENT);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "other", "p95", d, &p), DRV_ENOENT);
+	/* recording again replaces what the deployment recorded */
+	v = one_metric("gw", "2.0", 120);
+	assert_int_equal(deploy_baseline_record(db, a, "prod", v, 1000), DRV_OK);
+	json_decref(v);
+	assert_int_equal(deploy_baseline_previous(db, NULL, "gw", "p95", d, &p), DRV_ENOENT);
+	assert_int_equal(deploy_baseline_previous(db, "prod", "gw", "p95", d, &p), DRV_OK);
+	assert_true(p.value == 120);
+}
+
 static void count_cb(void *arg, const char *state, int64_t n)
 {
 	json_object_set_new(arg, state, json_integer(n));
@@ -161,7 +228,7 @@ static void count_cb(void *arg, const char *state, int64_t n)
 
 static void active_list_counts(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	struct deploy_row a, b;
 	json_t *ids = json_array(), *list, *counts = json_object();
 
@@ -203,7 +270,7 @@ static void report_cb(void *arg, const char *agent, json_t *data)
 
 static void reports(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	json_t *got = json_array(),
 	       *d1 = json_pack("{s:s, s:s}", "step_id", "dep-1-a:start:0:0", "result", "succeeded");
 
@@ -228,7 +295,7 @@ static void merge_releases(void **state)
 	                        "[{\"service\":\"web\",\"version\":\"1\"},"
 	                        "{\"service\":\"db\",\"version\":\"7\"}]",
 	                        "0.1.0"};
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	json_t *rel;
 
 	(void)state;
@@ -244,12 +311,10 @@ static void merge_releases(void **state)
 	                         "[{\"service\":\"web\",\"version\":\"2\",\"slot\":\"\"}]"),
 	                 DRV_OK);
 	assert_int_equal(store_agent_merge_releases(s, "core-1", "web", "not json"), DRV_OK);
-	assert_int_equal(
-	        sqlite3_prepare_v2(store_db(s), "SELECT releases FROM agents", -1, &st, NULL),
-	        SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	rel = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-	sqlite3_finalize(st);
+	assert_int_equal(drv_sql_prepare(store_db(s), "SELECT releases FROM agents", &st), DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_SQL_ROW);
+	rel = json_loads(drv_sql_col_text(st, 0), 0, NULL);
+	drv_sql_finalize(st);
 	assert_non_null(rel);
 	assert_int_equal(json_array_size(rel), 2);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(rel, 0), "service")),
@@ -270,6 +335,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(active_list_counts, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports, setup, teardown),
 	        cmocka_unit_test_setup_teardown(merge_releases, setup, teardown),
+	        cmocka_unit_test_setup_teardown(baselines, setup, teardown),
 	};
 
 	if (drv_crypto_init() != DRV_OK)

@@ -187,6 +187,53 @@ static void secret_file_must_be_private(void **state)
 	drv_envs_free(&envs);
 }
 
+/* approval and at_window: defaults, values, and each error at its path. */
+static void approval_policy(void **state)
+{
+	struct drv_plan_envs envs;
+	struct drv_cfg_diag diag;
+	const struct drv_plan_env *e;
+
+	(void)state;
+	assert_int_equal(load_envs("environments:\n"
+	                           "  staging: { labels: { env: staging } }\n"
+	                           "  production:\n"
+	                           "    at_window: continue\n"
+	                           "    approval: { approvers: 2, role: admin, timeout: 30m }\n"
+	                           "  qa: { approval: {} }\n",
+	                           &envs, &diag),
+	                 DRV_OK);
+	e = drv_envs_find(&envs, "staging");
+	assert_int_equal(e->approvers, 0);
+	assert_false(e->continue_at_window);
+	e = drv_envs_find(&envs, "production");
+	assert_int_equal(e->approvers, 2);
+	assert_string_equal(e->approver_role, "admin");
+	assert_false(e->allow_self);
+	assert_int_equal(e->approval_timeout_ms, 30 * 60 * 1000);
+	assert_true(e->continue_at_window);
+	e = drv_envs_find(&envs, "qa");
+	assert_int_equal(e->approvers, 1);
+	assert_string_equal(e->approver_role, "approver");
+	assert_int_equal(e->approval_timeout_ms, 24 * 3600 * 1000LL);
+	drv_envs_free(&envs);
+	assert_int_equal(load_envs("environments:\n"
+	                           "  p:\n"
+	                           "    at_window: stop\n"
+	                           "    approval: { approvers: 0, role: root, allow_self: 1,\n"
+	                           "                timeout: 1ms, who: me }\n",
+	                           &envs, &diag),
+	                 DRV_EINVAL);
+	assert_int_equal(diag.n, 6);
+	assert_non_null(strstr(diag.msg[0], "droverd.yaml:3: environments.p.at_window: must be"));
+	assert_non_null(strstr(diag.msg[1], "environments.p.approval: unknown field who"));
+	assert_non_null(strstr(diag.msg[2], "approvers must be 1 to 10"));
+	assert_non_null(strstr(diag.msg[3], "role must be deployer, approver or admin"));
+	assert_non_null(strstr(diag.msg[4], "allow_self must be true or false"));
+	assert_non_null(strstr(diag.msg[5], "timeout must be a duration"));
+	drv_envs_free(&envs);
+}
+
 static int teardown(void **state)
 {
 	char p[256];
@@ -204,6 +251,7 @@ int main(void)
 	        cmocka_unit_test(environment_wins_and_secret_hidden),
 	        cmocka_unit_test(plan_errors),
 	        cmocka_unit_test(secret_file_must_be_private),
+	        cmocka_unit_test(approval_policy),
 	};
 
 	if (mkdtemp(dir) == NULL)

@@ -4,7 +4,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "err.h"
 #include "health.h"
 
 static void thresholds(void **state)
@@ -189,10 +196,108 @@ static void sched_unhealthy_not_sooner(void **state)
 	assert_int_equal(s.next_at, t + 300); /* no fast probes after a fall */
 }
 
+static void http_parse(void **state)
+{
+	unsigned st = 0;
+	size_t body = 0;
+	const char *a = "HTTP/1.1 204 No Content\r\nX: y\r\n\r\nhi";
+	(void)state;
+	assert_int_equal(health_http_parse(a, strlen(a), &st, &body), DRV_OK);
+	assert_int_equal(st, 204);
+	assert_string_equal(a + body, "hi");
+	assert_int_equal(health_http_parse("HTTP/1.0 200\r\n", 14, &st, &body), DRV_OK);
+	assert_int_equal(body, 14); /* headers not ended: no body */
+	assert_int_not_equal(health_http_parse("HTTP/1.0 2x0 OK\r\n", 17, &st, &body), DRV_OK);
+	assert_int_not_equal(health_http_parse("HTTP/2.0 200 OK\r\n", 17, &st, &body), DRV_OK);
+	assert_int_not_equal(health_http_parse("SSH-2.0-OpenSSH", 15, &st, &body), DRV_OK);
+	assert_int_not_equal(health_http_parse("HTTP/1.1 099 x\r\n", 16, &st, &body), DRV_OK);
+	assert_int_not_equal(health_http_parse("HTTP/1.1 2000\r\n", 15, &st, &body), DRV_OK);
+	assert_int_not_equal(health_http_parse("HTTP/1.1", 8, &st, &body), DRV_OK);
+	/* complete: the body its Content-Length announced has arrived */
+	const char *c1 = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab";
+	const char *c2 = "HTTP/1.1 200 OK\r\ncontent-length:3\r\n\r\nabc";
+	const char *c3 = "HTTP/1.1 200 OK\r\n\r\nabc";
+	assert_false(health_http_complete(c1, strlen(c1)));
+	assert_true(health_http_complete(c2, strlen(c2)));
+	assert_false(health_http_complete(c3, strlen(c3)));
+}
+
+/* A one-shot HTTP server on loopback: answers each connection with the
+ * text given, then keeps it open (keep) or closes it. */
+struct srv {
+	int lfd;
+	const char *answer;
+	bool keep;
+	int conns;
+};
+
+static void *serve(void *arg)
+{
+	struct srv *s = arg;
+	char buf[1024];
+
+	for (int i = 0; i < s->conns; i++) {
+		int fd = accept(s->lfd, NULL, NULL);
+		ssize_t n = fd >= 0 ? recv(fd, buf, sizeof(buf), 0) : -1;
+
+		if (n > 0 && send(fd, s->answer, strlen(s->answer), MSG_NOSIGNAL) < 0)
+			n = -1;
+		while (s->keep && n > 0) /* until the probe closes (it must not wait for us) */
+			n = recv(fd, buf, sizeof(buf), 0);
+		if (fd >= 0)
+			close(fd);
+	}
+	return NULL;
+}
+
+static bool probe_once(const char *answer, bool keep, const char *body_match, char *detail)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	struct srv s = {socket(AF_INET, SOCK_STREAM, 0), answer, keep, 1};
+	Drover__HealthCheck hc = DROVER__HEALTH_CHECK__INIT;
+	struct health_target t = {0};
+	pthread_t th;
+	bool ok;
+
+	assert_true(s.lfd >= 0);
+	assert_int_equal(bind(s.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(s.lfd, 4), 0);
+	assert_int_equal(getsockname(s.lfd, (struct sockaddr *)&a, &len), 0);
+	t.port = ntohs(a.sin_port);
+	hc.path = "/health";
+	hc.body_match = (char *)body_match;
+	assert_int_equal(pthread_create(&th, NULL, serve, &s), 0);
+	ok = health_http_ops.probe(&hc, &t, 2000, detail, HEALTH_DETAIL_MAX);
+	pthread_join(th, NULL);
+	close(s.lfd);
+	return ok;
+}
+
+/* The probe without libcurl, against a real socket. */
+static void http_probe(void **state)
+{
+	char d[HEALTH_DETAIL_MAX];
+	(void)state;
+	assert_true(probe_once("HTTP/1.0 200 OK\r\n\r\nok", false, NULL, d));
+	assert_non_null(strstr(d, ": 200"));
+	assert_true(probe_once("HTTP/1.1 200 OK\r\n\r\nstatus: ready", false, "ready", d));
+	assert_false(probe_once("HTTP/1.1 200 OK\r\n\r\nstatus: starting", false, "ready", d));
+	assert_non_null(strstr(d, "body lacks"));
+	assert_false(probe_once("HTTP/1.1 503 Busy\r\n\r\n", false, NULL, d));
+	assert_non_null(strstr(d, "outside the range"));
+	assert_false(probe_once("hello\r\n", false, NULL, d));
+	assert_non_null(strstr(d, "not an HTTP answer"));
+	/* a server that keeps the connection: done at its Content-Length */
+	assert_true(probe_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true, NULL, d));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(thresholds),
+	        cmocka_unit_test(http_parse),
+	        cmocka_unit_test(http_probe),
 	        cmocka_unit_test(zero_thresholds_mean_one),
 	        cmocka_unit_test(defaults),
 	        cmocka_unit_test(sched_backoff),

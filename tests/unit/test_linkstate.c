@@ -93,12 +93,41 @@ static void bad_files_are_refused(void **state)
 	free(st);
 }
 
+/* The fencing rule: a lower epoch is refused, a higher one raises the
+ * floor (and asks for a save), the same one passes; the floor survives a
+ * save and a load. */
+static void epochs_only_go_up(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/drv-ls-XXXXXX", path[128];
+	struct linkstate *st = calloc(1, sizeof(*st)), *back = calloc(1, sizeof(*back));
+
+	assert_int_equal(linkstate_epoch_seen(st, 0), DRV_OK); /* a single node */
+	assert_int_equal(linkstate_epoch_seen(st, 3), DRV_EEXIST);
+	assert_int_equal(st->epoch, 3);
+	assert_int_equal(linkstate_epoch_seen(st, 3), DRV_OK);
+	assert_int_equal(linkstate_epoch_seen(st, 2), DRV_ESTALE);
+	assert_int_equal(linkstate_epoch_seen(st, 0), DRV_ESTALE); /* no epoch after a group */
+	assert_int_equal(st->epoch, 3);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/link.json", dir);
+	assert_int_equal(linkstate_save(path, st), DRV_OK);
+	assert_int_equal(linkstate_load(path, back), DRV_OK);
+	assert_int_equal(linkstate_epoch_seen(back, 2), DRV_ESTALE);
+	assert_int_equal(linkstate_epoch_seen(back, 4), DRV_EEXIST);
+	unlink(path);
+	rmdir(dir);
+	free(st);
+	free(back);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(round_trip),
 	        cmocka_unit_test(old_files_keep_their_steps),
 	        cmocka_unit_test(bad_files_are_refused),
+	        cmocka_unit_test(epochs_only_go_up),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,9 +11,10 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "db.h"
+#include "sqldb.h"
 #include "deploy_store.h"
 #include "err.h"
+#include "store_target.h"
 #include "retention.h"
 #include "schema.h"
 
@@ -25,21 +26,20 @@ static char path[128];
 
 static int setup(void **state)
 {
-	const char *const *mig;
-	sqlite3 *db;
+	const struct drv_sql_migration *mig;
+	struct drv_sql *db;
 	size_t n;
 
 	snprintf(dir, sizeof(dir), "/tmp/drv-ret-XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return -1;
-	snprintf(path, sizeof(path), "%s/t.db", dir);
-	mig = drv_schema_migrations(&n);
-	if (drv_db_open(path, mig, n, &db) != DRV_OK)
+	if (store_target(path, sizeof(path), dir, "t.db") != 0)
 		return -1;
-	if (sqlite3_exec(db,
-	                 "INSERT INTO agents(id, public_key, key_id, status, first_seen_ms,"
-	                 " last_seen_ms) VALUES ('h1', x'00', 'k', 'accepted', 0, 0)",
-	                 NULL, NULL, NULL) != SQLITE_OK)
+	mig = drv_schema_migrations(&n);
+	if (drv_sql_open(path, mig, n, &db) != DRV_OK)
+		return -1;
+	if (drv_sql_exec(db, "INSERT INTO agents(id, public_key, key_id, status, first_seen_ms,"
+	                     " last_seen_ms) VALUES ('h1', '', 'k', 'accepted', 0, 0)") != DRV_OK)
 		return -1;
 	*state = db;
 	return 0;
@@ -49,12 +49,12 @@ static int teardown(void **state)
 {
 	char cmd[160];
 
-	drv_db_close(*state);
+	drv_sql_close(*state);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static void sql(sqlite3 *db, const char *fmt, ...)
+static void sql(struct drv_sql *db, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -62,30 +62,30 @@ static void sql(sqlite3 *db, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (sqlite3_exec(db, buf, NULL, NULL, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", buf, sqlite3_errmsg(db));
+	if (drv_sql_exec(db, buf) != DRV_OK)
+		fail_msg("%s: %s", buf, drv_sql_errmsg(db));
 }
 
-static int64_t num(sqlite3 *db, const char *q)
+static int64_t num(struct drv_sql *db, const char *q)
 {
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 	int64_t v;
 
-	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	assert_int_equal(drv_sql_prepare(db, q, &st), DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_SQL_ROW);
+	v = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
 	return v;
 }
 
-static void event_at(sqlite3 *db, int64_t at_ms, const char *dep)
+static void event_at(struct drv_sql *db, int64_t at_ms, const char *dep)
 {
 	sql(db, "INSERT INTO events(at_ms, kind, deployment_id) VALUES (%lld, 'report', '%s')",
 	    (long long)at_ms, dep);
 }
 
 /* finished_ms 0: still running. */
-static void deployment(sqlite3 *db, const char *id, int64_t finished_ms)
+static void deployment(struct drv_sql *db, const char *id, int64_t finished_ms)
 {
 	sql(db,
 	    "INSERT INTO deployments(id, name, version, plan, state, created_ms, updated_ms,"
@@ -93,11 +93,11 @@ static void deployment(sqlite3 *db, const char *id, int64_t finished_ms)
 	    id, finished_ms ? "succeeded" : "running", (long long)finished_ms);
 }
 
-static void instruction(sqlite3 *db, int seq, const char *dep, const char *state)
+static void instruction(struct drv_sql *db, int seq, const char *dep, const char *state)
 {
 	sql(db,
 	    "INSERT INTO instructions(agent_id, seq, step_id, deployment_id, envelope,"
-	    " issued_at_ms, expires_at_ms, state) VALUES ('h1', %d, 's%d', '%s', x'00', 0, 0, "
+	    " issued_at_ms, expires_at_ms, state) VALUES ('h1', %d, 's%d', '%s', '', 0, 0, "
 	    "'%s')",
 	    seq, seq, dep, state);
 }
@@ -108,7 +108,7 @@ static struct drv_retention_config limits(void)
 	return c;
 }
 
-static void prune_all(sqlite3 *db, const struct drv_retention_config *c,
+static void prune_all(struct drv_sql *db, const struct drv_retention_config *c,
                       struct drv_retention_pass *p)
 {
 	assert_int_equal(drv_retention_prune(db, c, NOW, drv_mono_ms() + 60000, p), DRV_OK);
@@ -118,7 +118,7 @@ static void prune_all(sqlite3 *db, const struct drv_retention_config *c,
 /* The newest max_rows events stay; older ones go, in batches. */
 static void test_events_by_count(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	struct drv_retention_config c = limits();
 	struct drv_retention_pass p;
 
@@ -138,7 +138,7 @@ static void test_events_by_count(void **state)
  * (a restarted droverd replays its reports from them). */
 static void test_events_by_age_keeps_running_deployment(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	struct drv_retention_config c = limits();
 	struct drv_retention_pass p;
 
@@ -161,7 +161,7 @@ static void test_events_by_age_keeps_running_deployment(void **state)
  * expired instructions; running ones and queued instructions stay. */
 static void test_deployments_by_count(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	struct drv_retention_config c = limits();
 	struct drv_retention_pass p;
 	char id[32];
@@ -190,7 +190,7 @@ static void test_deployments_by_count(void **state)
 
 static void test_deployments_by_age(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	struct drv_retention_config c = limits();
 	struct drv_retention_pass p;
 
@@ -207,7 +207,7 @@ static void test_deployments_by_age(void **state)
 /* A pass past its time budget runs one batch per table and says more. */
 static void test_time_budget(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	struct drv_retention_config c = limits();
 	struct drv_retention_pass p;
 	int passes = 0;
@@ -231,19 +231,23 @@ static void test_time_budget(void **state)
  * fails with DRV_EDB and deletes nothing; counting still works. */
 static void test_readonly_fails_cleanly(void **state)
 {
-	sqlite3 *db = *state, *ro;
+	struct drv_sql *db = *state, *ro;
 	struct drv_retention_config c = limits();
 	struct drv_retention_pass p;
 	int64_t rows[DRV_RET_N];
 
 	for (int i = 0; i < 20; i++)
 		event_at(db, NOW - 1000 + i, "");
-	assert_int_equal(sqlite3_open_v2(path, &ro, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(drv_sql_open(path, NULL, 0, &ro), DRV_OK); /* a second connection */
+	assert_int_equal(drv_sql_exec(ro, store_target_pg()
+	                                          ? "SET default_transaction_read_only = on"
+	                                          : "PRAGMA query_only=1"),
+	                 DRV_OK);
 	c.events_max_rows = 5;
 	assert_int_equal(drv_retention_prune(ro, &c, NOW, drv_mono_ms() + 1000, &p), DRV_EDB);
 	assert_int_equal(drv_retention_count(ro, rows), DRV_OK);
 	assert_int_equal(rows[DRV_RET_EVENTS], 20);
-	sqlite3_close(ro);
+	drv_sql_close(ro);
 	prune_all(db, &c, &p);
 	assert_int_equal(drv_retention_count(db, rows), DRV_OK);
 	assert_int_equal(rows[DRV_RET_EVENTS], 5);
@@ -253,7 +257,7 @@ static void test_readonly_fails_cleanly(void **state)
  * deployments were deleted. */
 static void test_new_id_after_prune(void **state)
 {
-	sqlite3 *db = *state;
+	struct drv_sql *db = *state;
 	struct drv_retention_config c = limits();
 	struct drv_retention_pass p;
 	char id[DRV_SEQ_ID_MAX + 1];

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
-#include "db.h"
+#include "sqldb.h"
 #include "err.h"
+#include "store_target.h"
 #include "keys.h"
 #include "secret.h"
 #include "store.h"
@@ -25,7 +27,8 @@ static int setup(void **state)
 	snprintf(dir, sizeof(dir), "/tmp/drv-store-XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return -1;
-	snprintf(path, sizeof(path), "%s/t.db", dir);
+	if (store_target(path, sizeof(path), dir, "t.db") != 0)
+		return -1;
 	if (store_open(path, &s) != DRV_OK)
 		return -1;
 	*state = s;
@@ -212,10 +215,15 @@ static void expire_pending(void **state)
 	add_agent(s, "ok-1", AGENT_ACCEPTED);
 	assert_int_equal(store_agent_expire_pending(s, 500, expired_cb, &n), DRV_OK);
 	assert_int_equal(n, 0);
-	/* every step is interrupted: the SELECT fails after its prepare */
-	sqlite3_progress_handler(store_db(s), 1, interrupt_all, NULL);
-	assert_int_equal(store_agent_expire_pending(s, 2000, expired_cb, &n), DRV_EDB);
-	sqlite3_progress_handler(store_db(s), 0, NULL, NULL);
+	/* every step is interrupted: the SELECT fails after its prepare
+	 * (SQLite's progress handler; PostgreSQL has no such hook) */
+	if (drv_sql_engine_of(store_db(s)) == DRV_SQL_SQLITE) {
+		sqlite3 *h = drv_sql_handle(store_db(s));
+
+		sqlite3_progress_handler(h, 1, interrupt_all, NULL);
+		assert_int_equal(store_agent_expire_pending(s, 2000, expired_cb, &n), DRV_EDB);
+		sqlite3_progress_handler(h, 0, NULL, NULL);
+	}
 	assert_int_equal(n, 0);
 	assert_int_equal(store_agent_get(s, "old-1", &a), DRV_OK);
 	assert_int_equal(store_agent_expire_pending(s, 2000, expired_cb, &n), DRV_OK);
@@ -340,12 +348,12 @@ static void transactions_nest(void **state)
 	assert_int_equal(a.report_seq, 5);
 
 	/* inside a transaction another caller opened: a savepoint too */
-	assert_int_equal(drv_db_exec(store_db(s), "SAVEPOINT theirs"), DRV_OK);
+	assert_int_equal(drv_sql_begin(store_db(s)), DRV_OK);
 	assert_int_equal(store_begin(s), DRV_OK);
 	assert_int_equal(store_agent_report_seq(s, "t1", 7), DRV_OK);
 	assert_int_equal(store_commit(s), DRV_OK);
-	assert_false(sqlite3_get_autocommit(store_db(s))); /* theirs is still open */
-	assert_int_equal(drv_db_exec(store_db(s), "RELEASE theirs"), DRV_OK);
+	assert_true(drv_sql_in_tx(store_db(s))); /* theirs is still open */
+	assert_int_equal(drv_sql_commit(store_db(s)), DRV_OK);
 	assert_int_equal(store_agent_get(s, "t1", &a), DRV_OK);
 	assert_int_equal(a.report_seq, 7);
 	assert_int_equal(store_commit(s), DRV_EINVAL); /* nothing open */

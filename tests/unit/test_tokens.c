@@ -11,14 +11,15 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
-#include "db.h"
+#include "sqldb.h"
 #include "err.h"
+#include "store_target.h"
 #include "schema.h"
 #include "tokens.h"
 
 struct fx {
 	char dir[64];
-	sqlite3 *db;
+	struct drv_sql *db;
 };
 
 static int setup(void **state)
@@ -26,15 +27,16 @@ static int setup(void **state)
 	struct fx *fx = calloc(1, sizeof(*fx));
 	char path[128];
 	size_t n;
-	const char *const *mig = drv_schema_migrations(&n);
+	const struct drv_sql_migration *mig = drv_schema_migrations(&n);
 
 	if (!fx)
 		return -1;
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/drv-tokens-XXXXXX");
 	if (!mkdtemp(fx->dir))
 		return -1;
-	snprintf(path, sizeof(path), "%s/droverd.db", fx->dir);
-	if (drv_db_open(path, mig, n, &fx->db) != DRV_OK)
+	if (store_target(path, sizeof(path), fx->dir, "droverd.db") != 0)
+		return -1;
+	if (drv_sql_open(path, mig, n, &fx->db) != DRV_OK)
 		return -1;
 	*state = fx;
 	return 0;
@@ -45,7 +47,7 @@ static int teardown(void **state)
 	struct fx *fx = *state;
 	char cmd[160];
 
-	drv_db_close(fx->db);
+	drv_sql_close(fx->db);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
 	if (system(cmd) != 0)
 		return -1;
@@ -114,16 +116,16 @@ static void test_only_hash_stored(void **state)
 {
 	struct fx *fx = *state;
 	char tok[DRV_TOKEN_TEXT_LEN + 1];
-	sqlite3_stmt *st;
+	struct drv_sql_stmt *st;
 
 	assert_int_equal(drv_token_create(fx->db, "ci", DRV_ROLE_ADMIN, tok), DRV_OK);
-	assert_int_equal(sqlite3_prepare_v2(fx->db, "SELECT hash FROM api_tokens WHERE name='ci'",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_bytes(st, 0), 32);
-	assert_null(memmem(sqlite3_column_blob(st, 0), 32, tok + 4, 8));
-	sqlite3_finalize(st);
+	assert_int_equal(
+	        drv_sql_prepare(fx->db, "SELECT hash FROM api_tokens WHERE name='ci'", &st),
+	        DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_SQL_ROW);
+	assert_int_equal(drv_sql_col_bytes(st, 0), 32);
+	assert_null(memmem(drv_sql_col_blob(st, 0), 32, tok + 4, 8));
+	drv_sql_finalize(st);
 }
 
 static void test_names(void **state)

@@ -18,6 +18,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "unpack.h"
+#include "unpack_helper.h"
 
 struct ent {
 	const char *path;
@@ -186,6 +187,61 @@ static void basic_layer(void **state)
 	assert_int_equal(a.st_mode & 07777, 0640);
 }
 
+/* The layer file as the puller has it: fd of a file. */
+static int layer_file(const struct ent *e, size_t n)
+{
+	char path[] = "/tmp/drv-layer-XXXXXX";
+	size_t len = mktar(e, n, NULL);
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, tarbuf, len), (ssize_t)len);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+/* The same unpack in `drover-agent unpack-layer`, exec'd (unpack_helper.h):
+ * the result and the refusals come back over its pipe. */
+static void through_the_helper(void **state)
+{
+	const struct ent ok[] = {{"etc/", 'd', NULL}, {"etc/app.conf", 'f', "x=1\n"}};
+	const struct ent dotdot[] = {{"../evil", 'f', "x"}};
+	struct unpack_stats st = {0};
+	char err[512] = "";
+	int fd = layer_file(ok, 2);
+	(void)state;
+	assert_int_equal(unpack_helper_run(DROVER_AGENT_EXE, fd, root_fd, &st, err, sizeof(err)),
+	                 DRV_OK);
+	close(fd);
+	assert_int_equal(st.entries, 2);
+	assert_string_equal(slurp("etc/app.conf"), "x=1\n");
+	fd = layer_file(dotdot, 1);
+	assert_int_equal(unpack_helper_run(DROVER_AGENT_EXE, fd, root_fd, &st, err, sizeof(err)),
+	                 DRV_EPERM);
+	close(fd);
+	assert_non_null(strstr(err, "refused"));
+	assert_int_not_equal(unpack_helper_run("/nonexistent", 0, root_fd, &st, err, sizeof(err)),
+	                     DRV_OK);
+}
+
+static void helper_replies(void **state)
+{
+	struct unpack_stats st = {0};
+	char err[64];
+	(void)state;
+	assert_int_equal(unpack_reply_parse("ok 3 100 1\n", 11, &st, err, sizeof(err)), DRV_OK);
+	assert_int_equal(st.entries, 3);
+	assert_int_equal(st.bytes, 100);
+	assert_int_equal(st.whiteouts, 1);
+	assert_int_equal(unpack_reply_parse("error bad entry\n", 16, &st, err, sizeof(err)),
+	                 DRV_EPERM);
+	assert_string_equal(err, "bad entry");
+	assert_int_equal(unpack_reply_parse("ok 3 100", 8, &st, err, sizeof(err)), DRV_EDECODE);
+	assert_int_equal(unpack_reply_parse("ok 1 2 3 4", 10, &st, err, sizeof(err)), DRV_EDECODE);
+	assert_int_equal(unpack_reply_parse("", 0, &st, err, sizeof(err)), DRV_EDECODE);
+}
+
 static void escapes_refused(void **state)
 {
 	char err[512], target[128];
@@ -278,6 +334,8 @@ int main(void)
 	        cmocka_unit_test(clean_paths),
 	        cmocka_unit_test(whiteout_names),
 	        cmocka_unit_test_setup_teardown(basic_layer, setup, teardown),
+	        cmocka_unit_test_setup_teardown(through_the_helper, setup, teardown),
+	        cmocka_unit_test(helper_replies),
 	        cmocka_unit_test_setup_teardown(escapes_refused, setup, teardown),
 	        cmocka_unit_test_setup_teardown(whiteouts_across_layers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(replace_kinds, setup, teardown),

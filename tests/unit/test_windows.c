@@ -163,6 +163,54 @@ static void errors(void **state)
 	free(w);
 }
 
+/* Allow windows: deployments only inside one (business hours in New
+ * York, across the DST change); a deny window inside wins; a bad type is
+ * an error. */
+static void allow_windows(void **state)
+{
+	struct drv_cfg_diag diag;
+	struct drv_window *w;
+	const struct drv_window *b;
+	bool outside;
+	size_t n = load("[{name: hours, type: allow, days: [mon, tue, wed, thu, fri], start: "
+	                "\"09:00\", duration: 8h, timezone: America/New_York},"
+	                " {name: lunch, days: [wed], start: \"12:00\", duration: 1h, "
+	                "timezone: America/New_York, reason: lunch}]",
+	                &w, &diag);
+
+	(void)state;
+	assert_int_equal(diag.n, 0);
+	assert_int_equal(n, 2);
+	assert_true(w[0].allow);
+	assert_false(w[1].allow);
+	/* Tuesday 2026-03-03 09:00 EST is 14:00 UTC */
+	b = drv_windows_blocking(w, n, at(2026, 3, 3, 13, 59), &outside);
+	assert_ptr_equal(b, &w[0]);
+	assert_true(outside);
+	assert_null(drv_windows_blocking(w, n, at(2026, 3, 3, 14, 0), &outside));
+	assert_false(outside);
+	assert_null(drv_windows_blocking(w, n, at(2026, 3, 3, 21, 59), &outside));
+	assert_non_null(drv_windows_blocking(w, n, at(2026, 3, 3, 22, 0), &outside));
+	/* after the DST change (2026-03-08): 09:00 EDT is 13:00 UTC */
+	assert_null(drv_windows_blocking(w, n, at(2026, 3, 10, 13, 0), &outside));
+	assert_non_null(drv_windows_blocking(w, n, at(2026, 3, 10, 12, 59), &outside));
+	/* Wednesday lunch (16:00 UTC in EDT) is denied inside the allowed hours */
+	b = drv_windows_blocking(w, n, at(2026, 3, 11, 16, 30), &outside);
+	assert_ptr_equal(b, &w[1]);
+	assert_false(outside);
+	/* Saturday: outside */
+	assert_ptr_equal(drv_windows_blocking(w, n, at(2026, 3, 14, 15, 0), &outside), &w[0]);
+	/* no allow window: only deny windows refuse */
+	assert_null(drv_windows_blocking(&w[1], 1, at(2026, 3, 14, 15, 0), &outside));
+	assert_false(outside);
+	free(w);
+	load("[{name: x, type: sometimes, days: [mon], start: \"10:00\", duration: 1h}]", &w,
+	     &diag);
+	assert_int_equal(diag.n, 1);
+	assert_non_null(strstr(diag.msg[0], "windows[0]: type must be allow or deny"));
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +219,7 @@ int main(void)
 	        cmocka_unit_test(midnight_and_days),
 	        cmocka_unit_test(one_off),
 	        cmocka_unit_test(errors),
+	        cmocka_unit_test(allow_windows),
 	};
 
 	unsetenv("TZ");

@@ -25,6 +25,7 @@ const deployments = new Map(); // id -> the full deployment object
 const pending = new Map(); // debounce timers: key -> timeout id
 let order = []; // ids, newest first
 const timelines = new Map(); // deployment id -> its events (the timeline is open)
+const comments = new Map(); // deployment id -> the approval comment being typed
 let allEvents = []; // the events pane, newest first
 
 function el(tag, attrs, ...children) {
@@ -52,8 +53,10 @@ function showError(msg) {
   p.hidden = !msg;
 }
 
-async function api(method, path) {
-  const r = await fetch(path, { method, headers: { Authorization: "Bearer " + token } });
+async function api(method, path, body) {
+  const headers = { Authorization: "Bearer " + token };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
@@ -206,11 +209,53 @@ function renderHooks(hooks) {
       h.state === "failed" && h.output_tail ? el("pre", {}, h.output_tail) : null)));
 }
 
+// The analysis: the latest verdict of each Prometheus check and the release's
+// key metrics against the previous release's ("118 ms (2.3.0: 121 ms, -2 %)").
+function renderAnalysis(d) {
+  const rows = [];
+  for (const a of d.analysis || [])
+    rows.push({ kind: "check", service: a.service, name: a.check, verdict: a.verdict, text: a.text });
+  for (const b of d.baseline || [])
+    rows.push({ kind: "baseline", service: b.service, name: b.metric, verdict: b.verdict, text: b.text });
+  if (!rows.length) return null;
+  return el("table", { class: "analysis" },
+    el("tr", {}, el("th", {}, "service"), el("th", {}, ""), el("th", {}, "check / metric"),
+      el("th", {}, "verdict"), el("th", {}, "result")),
+    ...rows.map((r) => el("tr", { "data-kind": r.kind, "data-name": r.service + "/" + r.name,
+      "data-verdict": r.verdict || "" },
+      el("td", {}, r.service || ""), el("td", { class: "muted" }, r.kind === "baseline" ? "baseline" : "check"),
+      el("td", {}, r.name || ""), el("td", {}, stateBadge(r.verdict || "")), el("td", {}, r.text || ""))));
+}
+
 function verbEnabled(d, verb) {
   if (FINAL.has(d.state)) return false;
+  if (d.state === "awaiting_approval" || d.state === "queued") return verb === "abort";
   if (verb === "resume") return d.state === "paused";
   if (verb === "pause") return d.state !== "paused" && d.state !== "rolling_back";
   return true;
+}
+
+// A deployment that awaits approval (docs/environments.md): who approved so
+// far, a comment box, and approve / deny (POST .../approve|deny; the API
+// checks the role and four eyes, a refusal shows in the error line).
+function renderApproval(d) {
+  const a = d.approval;
+  if (!a) return null;
+  const given = (a.approvals || []).map((x) =>
+    el("li", { "data-approver": x.actor }, "approved by " + x.actor + (x.comment ? ": " + x.comment : "")));
+  if (a.denied) given.push(el("li", { "data-denier": a.denied.actor },
+    "denied by " + a.denied.actor + (a.denied.comment ? ": " + a.denied.comment : "")));
+  const waiting = d.state === "awaiting_approval";
+  // The page re-renders on every event: what was typed lives in comments.
+  const comment = el("input", { class: "approval-comment", type: "text", maxlength: "500", placeholder: "comment",
+    value: comments.get(d.id) || "", oninput: (e) => comments.set(d.id, e.target.value) });
+  const decide = (verb) => act(d.id, verb, { comment: comments.get(d.id) || "" });
+  return el("div", { class: "approval", "data-approval": waiting ? "waiting" : "decided" },
+    el("strong", {}, "approval"), " " + (a.approvals || []).length + " of " + a.required + " (role " + a.role + ")",
+    given.length ? el("ul", {}, ...given) : null,
+    waiting ? el("span", { class: "approval-actions" }, comment,
+      el("button", { "data-verb": "approve", onclick: () => decide("approve") }, "approve"),
+      el("button", { "data-verb": "deny", onclick: () => decide("deny") }, "deny")) : null);
 }
 
 function renderDeployment(d) {
@@ -226,13 +271,15 @@ function renderDeployment(d) {
       d.failed_hosts ? el("span", { class: "error" }, plural(d.failed_hosts, "host") + " failed") : null,
       actions),
     d.reason ? el("p", { class: "reason" }, d.reason) : null,
+    renderApproval(d),
     el("div", { class: "timeline-box" },
       el("button", { class: "show-timeline", onclick: () => toggleTimeline(d.id) },
         timelines.has(d.id) ? "hide timeline" : "timeline"),
       timelines.has(d.id) ? timelineSvg(d, timelines.get(d.id)) : null),
     renderHooks((d.hooks || []).filter((h) => h.phase !== "post")),
     ...(d.tiers || []).map(renderTier),
-    renderHooks((d.hooks || []).filter((h) => h.phase === "post")));
+    renderHooks((d.hooks || []).filter((h) => h.phase === "post")),
+    renderAnalysis(d));
 }
 
 function renderDeployments() {
@@ -263,9 +310,9 @@ async function refreshDeployments() {
   renderDeployments();
 }
 
-async function act(id, verb) {
+async function act(id, verb, body) {
   try {
-    const d = await api("POST", "/v1/deployments/" + encodeURIComponent(id) + "/" + verb);
+    const d = await api("POST", "/v1/deployments/" + encodeURIComponent(id) + "/" + verb, body);
     if (d && d.id) deployments.set(d.id, d);
     renderDeployments();
     showError("");
@@ -429,6 +476,10 @@ function sentence(ev) {
   case "traffic": return "Traffic of " + d.service + " moved: " + JSON.stringify(d.weights || {}) + ".";
   case "awaiting_promotion": return (d.text || "A canary step") + " (drover promote " + dep + ").";
   case "rollback_started": return "Rollback started: " + (d.text || "") + ".";
+  case "approved": return "Deployment " + dep + " approved by " + d.actor + " (" + d.approvals + " of " + d.required + ")" + (d.comment ? ": " + d.comment : "") + ".";
+  case "denied": return "Deployment " + dep + " denied by " + d.actor + (d.comment ? ": " + d.comment : "") + ".";
+  case "window_paused": case "window_resumed": case "window_ignored":
+    return "Deployment " + dep + " " + ev.kind.replace(/_/g, " ") + (d.text ? ": " + d.text : "") + ".";
   case "rolled_back": case "succeeded": case "failed": case "aborted": case "paused": case "resumed":
     return "Deployment " + dep + " " + ev.kind.replace(/_/g, " ") + (d.text ? ": " + d.text : "") + ".";
   case "report":

@@ -61,6 +61,10 @@ drover_control_init() {
 		printf 'balancers:\n  edge: { kind: haproxy, socket: %s }\n' "$E2E_HAPROXY_SOCK" \
 			>>"$DROVERD_DIR/droverd.yaml" || return 1
 	fi
+	# E2E_DROVERD_EXTRA: a function printing more of droverd.yaml (prom_droverd_conf).
+	if [[ -n ${E2E_DROVERD_EXTRA:-} ]]; then
+		"$E2E_DROVERD_EXTRA" >>"$DROVERD_DIR/droverd.yaml" || return 1
+	fi
 	e2e_state_add droverd_dir "$DROVERD_DIR"
 	e2e_state_add droverd_api "$DROVER_ADDR"
 	e2e_state_add droverd_link "tcp://$ctl:$DROVER_LINK_PORT"

@@ -13,7 +13,7 @@
 # link faults, in_ns), proc.sh (processes by PID), services.sh (registry,
 # HAProxy), images.sh (the eight services as images), drover.sh (droverd,
 # agents, the CLI), reference.sh (the reference system, deployments, the
-# checks of a scenario), and tests/lib/
+# checks of a scenario), prom.sh (Prometheus), and tests/lib/
 # registry.sh and mkimage.sh. See docs/e2e.md.
 # shellcheck source-path=SCRIPTDIR
 
@@ -28,3 +28,4 @@ source "$_E2E_HERE/services.sh"
 source "$_E2E_HERE/images.sh"
 source "$_E2E_HERE/drover.sh"
 source "$_E2E_HERE/reference.sh"
+source "$_E2E_HERE/prom.sh"

@@ -7,7 +7,9 @@
 //      while the page is live (polling is off then: the events did it);
 //   4. a click on pause pauses it, as the API confirms; resume resumes it;
 //   5. when it awaits promotion, a click on promote lets it finish, and the
-//      page shows it succeeded.
+//      page shows it succeeded;
+//   6. its analysis table shows the release's key metrics against the
+//      previous release's, as GET /v1/deployments/ID/baseline has them.
 // Environment: PLAYWRIGHT_DIR, DROVER_URL, DROVER_TOKEN (deployer),
 // DEPLOYMENT, AGENTS (space-separated), OUT_DIR (screenshots on failure).
 "use strict";
@@ -104,6 +106,20 @@ async function run(page) {
   const final = await depState();
   if (final !== "succeeded") throw new Error("the page says succeeded, the API says " + final);
   ok("awaiting promotion, a click on promote let it finish: succeeded");
+
+  // The analysis: v2's key metrics against v1's, as the API has them.
+  const row = card + ' table.analysis tr[data-kind="baseline"][data-name="api-gateway/requests"]';
+  await page.waitForSelector(row, { timeout: 15000 });
+  const shown = await page.textContent(row);
+  if (!/[0-9.]+ req\/s \(v1: [0-9.]+ req\/s, [+-][0-9]+ %\)/.test(shown))
+    throw new Error("the baseline row does not compare with v1: " + shown);
+  const apiBase = await api("GET", "/v1/deployments/" + encodeURIComponent(DEP) + "/baseline");
+  const m = (apiBase.metrics || []).find((x) => x.metric === "requests");
+  if (!apiBase.recorded || !m || !shown.includes(m.text))
+    throw new Error("the page and GET .../baseline differ: " + shown + " | " + JSON.stringify(apiBase));
+  const kinds = await page.$$eval(card + " table.analysis tr[data-kind]", (els) => els.map((e) => e.dataset.name));
+  if (!kinds.includes("api-gateway/p95-latency")) throw new Error("no p95-latency row: " + kinds);
+  ok("the analysis table shows v2's key metrics against v1's: " + shown.replace(/\s+/g, " ").trim());
 
   // The timeline: phases, a bar per host, the canary steps marked.
   await page.click(card + " button.show-timeline");

@@ -1,0 +1,123 @@
+/* gcommit.c: the core lock with group commit (see gcommit.h). */
+#include "gcommit.h"
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+
+void gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg)
+{
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	g->store = s;
+	atomic_init(&g->arriving, 0);
+	g->open = false;
+	g->joins = 0;
+	g->max_ms = GCOMMIT_MAX_MS;
+	g->members = NULL;
+	g->after = after;
+	g->after_arg = arg;
+	g->commits = g->total_joins = 0;
+}
+
+void gcommit_destroy(struct gcommit *g)
+{
+	if (g->commits > 0)
+		drv_debug("gcommit", "batches", "commits=%llu joins=%llu",
+		          (unsigned long long)g->commits, (unsigned long long)g->total_joins);
+	pthread_cond_destroy(&g->cv);
+	pthread_mutex_destroy(&g->mu);
+}
+
+void gcommit_lock(struct gcommit *g)
+{
+	atomic_fetch_add(&g->arriving, 1);
+	pthread_mutex_lock(&g->mu);
+	atomic_fetch_sub(&g->arriving, 1);
+}
+
+bool gcommit_is_open(const struct gcommit *g)
+{
+	return g->open;
+}
+
+int gcommit_join(struct gcommit *g)
+{
+	if (!g->open) {
+		if (store_begin(g->store) != DRV_OK)
+			return DRV_EDB;
+		g->open = true;
+		g->opened_mono = drv_mono_ms();
+		g->joins = 0;
+	}
+	g->joins++;
+	g->total_joins++;
+	return DRV_OK;
+}
+
+/* Commit now? Only when nobody else is about to add to the batch, unless it
+ * is full or old: then its members must not wait longer. */
+static bool due(const struct gcommit *g)
+{
+	return g->open && (atomic_load(&g->arriving) == 0 || g->joins >= GCOMMIT_MAX_JOINS ||
+	                   drv_mono_ms() - g->opened_mono >= g->max_ms);
+}
+
+static void commit(struct gcommit *g)
+{
+	struct gcommit_member *m, *next;
+	int rc = store_commit(g->store); /* rolls the batch back if it fails */
+
+	g->open = false;
+	g->commits++;
+	if (rc != DRV_OK)
+		drv_error("gcommit", "batch commit failed: its writes are lost", "joins=%zu",
+		          g->joins);
+	for (m = g->members; m != NULL; m = next) {
+		next = m->next;
+		m->rc = rc;
+		m->done = true;
+		if (m->sleeping) {
+			m->sleeping = false;
+			m->woken = true;
+			atomic_fetch_add(&g->arriving, 1); /* it wants the lock back */
+		}
+	}
+	g->members = NULL;
+	pthread_cond_broadcast(&g->cv);
+	if (g->after != NULL)
+		g->after(g->after_arg, rc);
+}
+
+void gcommit_unlock(struct gcommit *g)
+{
+	/* twice at most: what the after-commit hook joined is committed too
+	 * when nobody else will */
+	for (int i = 0; i < 2 && due(g); i++)
+		commit(g);
+	pthread_mutex_unlock(&g->mu);
+}
+
+int gcommit_wait(struct gcommit *g, struct gcommit_member *m)
+{
+	if (!g->open)
+		return DRV_OK; /* nothing joined (or already committed) */
+	m->done = m->sleeping = m->woken = false;
+	m->rc = DRV_OK;
+	m->next = g->members;
+	g->members = m;
+	while (!m->done) {
+		if (due(g)) {
+			commit(g);
+			break;
+		}
+		m->sleeping = true;
+		pthread_cond_wait(&g->cv, &g->mu);
+		m->sleeping = false;
+		if (m->woken) {
+			m->woken = false;
+			atomic_fetch_sub(&g->arriving, 1);
+		}
+	}
+	return m->rc;
+}

@@ -1,0 +1,73 @@
+/*
+ * gcommit.h: the core lock with group commit.
+ *
+ * Every commit of the coordinator's store waits for an fsync (WAL,
+ * synchronous=FULL). When several agents' messages arrive together, each
+ * one's commit used to wait for the previous one's fsync. Here the writers
+ * that hold the lock one after the other join one open transaction (a
+ * batch), and the batch commits once: when the lock is released and no
+ * other thread is waiting for it ("drain what is queued, commit once"), or
+ * when the batch is GCOMMIT_MAX_JOINS joins or GCOMMIT_MAX_MS old.
+ *
+ * Durability: a writer that must tell a peer "saved" (a report's Ack, a
+ * Hello's Welcome) calls gcommit_wait(), which returns only after the commit
+ * of the batch that holds its writes returned (with that commit's result).
+ * Writers that promise nothing (an instruction queued by the sequencer, an
+ * instruction marked sent) just join and release the lock.
+ *
+ * The after-commit hook runs with the lock held after every commit of a
+ * batch (rc: the commit's result). It may join a new batch (work that was
+ * waiting for the commit, e.g. delivering instructions queued in it).
+ */
+#ifndef DRV_GCOMMIT_H
+#define DRV_GCOMMIT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define GCOMMIT_MAX_JOINS 512 /* a batch commits after this many joins ... */
+#define GCOMMIT_MAX_MS    10  /* ... or this old, even while others wait */
+
+/* A writer waiting for its batch (on its own stack while it waits). */
+struct gcommit_member {
+	int rc;
+	bool done, sleeping, woken;
+	struct gcommit_member *next;
+};
+
+struct gcommit {
+	pthread_mutex_t mu; /* the core lock */
+	pthread_cond_t cv;  /* a batch committed */
+	struct store *store;
+	atomic_uint arriving; /* threads that want mu: lockers and woken members */
+	bool open;            /* a batch transaction is open */
+	int64_t opened_mono;
+	size_t joins;
+	int64_t max_ms; /* GCOMMIT_MAX_MS; a test may raise it */
+	struct gcommit_member *members;
+	void (*after)(void *arg, int rc);
+	void *after_arg;
+	uint64_t commits, total_joins; /* for the log at shutdown */
+};
+
+void gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg);
+void gcommit_destroy(struct gcommit *g);
+void gcommit_lock(struct gcommit *g);
+/* Commits first when the batch should (see above), then releases the lock. */
+void gcommit_unlock(struct gcommit *g);
+/* Lock held: open a batch if none is; the caller's writes are in it until
+ * it commits. DRV_EDB if the transaction cannot begin (then write nothing
+ * that must be atomic with others). */
+int gcommit_join(struct gcommit *g);
+/* Lock held, after gcommit_join and the writes: wait until the batch holding
+ * them committed (the lock is released meanwhile and held again on return).
+ * Returns the commit's result. */
+int gcommit_wait(struct gcommit *g, struct gcommit_member *m);
+bool gcommit_is_open(const struct gcommit *g);
+
+#endif

@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# pg.sh: a throwaway PostgreSQL server for a test: initdb in a temporary
+# directory as an unprivileged user (nobody when run as root), listening on a
+# unix socket only (no TCP port), stopped and removed by pg_stop.
+#
+#   pg_start DIR    start a server in DIR (made by the caller); sets PG_SOCK
+#                   (the socket directory) and PG_CONNINFO (libpq conninfo,
+#                   database postgres, user drover, trust on the socket)
+#   pg_stop         stop it (immediate) and remove its data
+#   pg_sql SQL      run SQL as drover (psql, no .psqlrc)
+
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+PG_DIR=
+PG_SOCK=
+PG_CONNINFO=
+
+pg_as() {
+	if ((EUID == 0)); then
+		setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+	else
+		"$@"
+	fi
+}
+
+pg_start() {
+	PG_DIR=$1
+	[[ -x $PG_BIN/initdb ]] || {
+		echo "pg: no PostgreSQL server (initdb) under ${PG_BIN:-/usr/lib/postgresql}" >&2
+		return 1
+	}
+	mkdir -p "$PG_DIR/data" "$PG_DIR/sock"
+	if ((EUID == 0)); then
+		chown -R nobody:nogroup "$PG_DIR"
+		# the server's user must reach its directory (search, not list)
+		chmod o+x "$(dirname "$PG_DIR")"
+	fi
+	chmod 700 "$PG_DIR/data"
+	pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -U drover -A trust --no-sync -E UTF8 \
+		>"$PG_DIR/initdb.log" 2>&1 || {
+		echo "pg: initdb failed:" >&2
+		cat "$PG_DIR/initdb.log" >&2
+		return 1
+	}
+	PG_SOCK=$PG_DIR/sock
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+		-o "-k $PG_SOCK -c listen_addresses= -c fsync=off -c max_connections=200" start \
+		>/dev/null || {
+		echo "pg: server did not start:" >&2
+		cat "$PG_DIR/server.log" >&2
+		return 1
+	}
+	PG_CONNINFO="host=$PG_SOCK dbname=postgres user=drover"
+	export PG_SOCK PG_CONNINFO
+}
+
+pg_stop() {
+	[[ -n $PG_DIR && -d $PG_DIR/data ]] || return 0
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
+	rm -rf "$PG_DIR/data" "$PG_DIR/sock"
+}
+
+pg_sql() {
+	PSQLRC=/dev/null "$PG_BIN/psql" -X -q -At -h "$PG_SOCK" -U drover -d postgres -c "$1"
+}
