@@ -45,7 +45,7 @@ SD_MACHINES=()
 # packages' Depends are all in it.
 # shellcheck disable=SC2034 # used by the tests that source this file
 SD_DROVER_PKGS=(adduser openssl libc6 libarchive13 libcurl4 libjansson4 libmicrohttpd12 libnng1
-	libprotobuf-c1 libsodium23 libsqlite3-0 libssl3 libsystemd0 libyaml-0-2
+	libprotobuf-c1 libpq5 libsodium23 libsqlite3-0 libssl3 libsystemd0 libyaml-0-2
 	ca-certificates curl jq iproute2 procps)
 
 machine_require() {
