@@ -247,7 +247,7 @@ function renderApproval(d) {
     "denied by " + a.denied.actor + (a.denied.comment ? ": " + a.denied.comment : "")));
   const waiting = d.state === "awaiting_approval";
   // The page re-renders on every event: what was typed lives in comments.
-  const comment = el("input", { class: "approval-comment", type: "text", maxlength: "500", placeholder: "comment",
+  const comment = el("input", { class: "approval-comment", "data-dep": d.id, type: "text", maxlength: "500", placeholder: "comment",
     value: comments.get(d.id) || "", oninput: (e) => comments.set(d.id, e.target.value) });
   const decide = (verb) => act(d.id, verb, { comment: comments.get(d.id) || "" });
   return el("div", { class: "approval", "data-approval": waiting ? "waiting" : "decided" },
@@ -288,8 +288,21 @@ function renderDeployments() {
     box.replaceChildren(el("p", { class: "muted" }, "No deployments yet."));
     return;
   }
+  // A re-render replaces the comment box being typed in: keep its focus and
+  // caret, or what is typed next goes nowhere.
+  const typing = document.activeElement && document.activeElement.matches("input.approval-comment")
+    ? { dep: document.activeElement.getAttribute("data-dep"), start: document.activeElement.selectionStart,
+        end: document.activeElement.selectionEnd } : null;
   box.replaceChildren(...order.filter((id) => deployments.has(id))
     .map((id) => renderDeployment(deployments.get(id))));
+  if (typing) {
+    const input = [...box.querySelectorAll("input.approval-comment")]
+      .find((i) => i.getAttribute("data-dep") === typing.dep);
+    if (input) {
+      input.focus();
+      input.setSelectionRange(typing.start, typing.end);
+    }
+  }
 }
 
 async function refreshDeployment(id) {
