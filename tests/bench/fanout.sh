@@ -13,7 +13,7 @@
 # instructions instead, one request per agent, 8 in flight.
 #
 #   fanout.sh N [ROUNDS] [IDLE]   -> $BENCH_OUT/fanout-N.json (FANOUT_VIA=api:
-#                                    fanout-api-N.json)
+#                                    fanout-api-N.json; BENCH_STORE=pg: fanout-pg-N.json)
 # FANOUT_WAIT=0: `drover deploy` without --wait (one round only): the round
 # ends when every agent has its first instruction and acknowledged it, not
 # when the deployment ends (for fleets where the deployment itself is long).
@@ -78,8 +78,8 @@ wait_for 10 null_up || fail "nullcoord did not listen"
 	--coord-pid "${PIDS[nullcoord]}" --json "$TMP/null.json" | tee "$TMP/null.out" ||
 	fail "fleetsim against nullcoord failed"
 
-NAME=fanout-$N
-[[ $VIA == api ]] && NAME=fanout-api-$N
+NAME=fanout$BENCH_SUFFIX-$N
+[[ $VIA == api ]] && NAME=fanout-api$BENCH_SUFFIX-$N
 bench_json "$NAME" "$(jq -n --slurpfile d "$TMP/droverd.json" --slurpfile z "$TMP/null.json" \
 	--arg path "$VIA" --argjson nofile "$NOFILE" '
 	def med(f): [.[] | f] | sort | .[(length - 1) / 2 | floor];
