@@ -93,8 +93,10 @@ bench_json "$NAME" "$(jq -n --slurpfile d "$TMP/droverd.json" --slurpfile z "$TM
 	   nullcoord: ($z[0].rounds | {first_all_ms: med(.first_instruction_all_ms), acked_all_ms: med(.acked_all_ms),
 	                               latency_p50_ms: med(.latency_p50_ms), latency_p99_ms: med(.latency_p99_ms),
 	                               coordinator_cpu_ms: med(.coordinator_cpu_ms)})}}
-	| .ratio = {first_all: (.median.droverd.first_all_ms / .median.nullcoord.first_all_ms),
-	            acked_all: (.median.droverd.acked_all_ms / .median.nullcoord.acked_all_ms),
-	            coordinator_cpu: (.median.droverd.coordinator_cpu_ms / .median.nullcoord.coordinator_cpu_ms)}')"
+	| def ratio(a; b): if b > 0 then a / b else null end; # tiny fleets: 0 ms of CPU
+	.ratio = {first_all: ratio(.median.droverd.first_all_ms; .median.nullcoord.first_all_ms),
+	          acked_all: ratio(.median.droverd.acked_all_ms; .median.nullcoord.acked_all_ms),
+	          coordinator_cpu: ratio(.median.droverd.coordinator_cpu_ms; .median.nullcoord.coordinator_cpu_ms)}')" ||
+	fail "cannot summarize the fan-out"
 jq -c '{agents, trigger, median, ratio}' "$BENCH_OUT/$NAME.json"
 ok "fan-out to $N agents measured against droverd and nullcoord"

@@ -36,7 +36,8 @@ out=$OUT/store-compare-$N.json
 jq -n --slurpfile fs "$BENCH_OUT/fanout-$N.json" --slurpfile fp "$BENCH_OUT/fanout-pg-$N.json" \
 	--slurpfile rs "$BENCH_OUT/rolling-$N.json" --slurpfile rp "$BENCH_OUT/rolling-pg-$N.json" \
 	--arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '
-	def row(name; s; p): {name: name, sqlite: s, pg: p, ratio: ((p / s) * 100 | round / 100)};
+	def row(name; s; p): {name: name, sqlite: s, pg: p,
+	                      ratio: (if s > 0 then (p / s) * 100 | round / 100 else null end)};
 	{agents: $fs[0].agents, load_end: $load, goal_ratio: 2,
 	 rows: [row("fan-out: every agent holds its instruction (ms)"; $fs[0].median.droverd.first_all_ms; $fp[0].median.droverd.first_all_ms),
 	        row("fan-out: every agent acknowledged (ms)"; $fs[0].median.droverd.acked_all_ms; $fp[0].median.droverd.acked_all_ms),
@@ -45,7 +46,7 @@ jq -n --slurpfile fs "$BENCH_OUT/fanout-$N.json" --slurpfile fp "$BENCH_OUT/fano
 	        row("rolling: deploy --wait (s)"; $rs[0].deploy_s; $rp[0].deploy_s),
 	        row("rolling: prestage fan-out (ms)"; $rs[0].prestage_fanout_ms; $rp[0].prestage_fanout_ms),
 	        row("rolling: droverd CPU (s)"; $rs[0].coordinator_cpu_s; $rp[0].coordinator_cpu_s)]}
-	| .within_goal = ([.rows[] | select(.name | test("CPU") | not) | .ratio <= 2] | all)' >"$out" ||
+	| .within_goal = ([.rows[] | select(.name | test("CPU") | not) | .ratio != null and .ratio <= 2] | all)' >"$out" ||
 	{ echo "store_compare: cannot read the results" >&2; exit 1; }
 echo
 echo "store engines, $N agents (medians; PostgreSQL with fsync on, SQLite synchronous=FULL)"
