@@ -84,10 +84,10 @@ step rolling-1000 bash "$HERE/rolling.sh" 1000
 # side, and failover figures of an HA group (both need a PostgreSQL server)
 if [[ $MODE == full ]]; then
 	step store-compare-1000 bash "$HERE/store_compare.sh" 1000 3
-	step failover bash "$HERE/failover.sh" 40 6
+	step failover bash "$HERE/failover.sh" 6
 else
 	step store-compare-1000 bash "$HERE/store_compare.sh" 1000 2
-	step failover bash "$HERE/failover.sh" 40 2
+	step failover bash "$HERE/failover.sh" 2
 fi
 if [[ $MODE == full ]]; then
 	step vs-ansible bash "$HERE/vs_ansible.sh" 20 4
