@@ -442,10 +442,11 @@ static void retention_tick(struct droverd *d)
 		drv_counter_add(d->pruned, (double)p.deleted[t], drv_retention_table_name(t));
 	if (p.deleted[DRV_RET_EVENTS] + p.deleted[DRV_RET_DEPLOYMENTS] > 0)
 		drv_info("retention", "old rows deleted",
-		         "events=%lld deployments=%lld instructions=%lld more=%d",
+		         "events=%lld deployments=%lld instructions=%lld baselines=%lld more=%d",
 		         (long long)p.deleted[DRV_RET_EVENTS],
 		         (long long)p.deleted[DRV_RET_DEPLOYMENTS],
-		         (long long)p.deleted[DRV_RET_INSTRUCTIONS], (int)p.more);
+		         (long long)p.deleted[DRV_RET_INSTRUCTIONS],
+		         (long long)p.deleted[DRV_RET_BASELINES], (int)p.more);
 	if (err != DRV_OK)
 		drv_warn("retention", "pass failed: trying again later", "error=%s",
 		         drv_errname(err));

@@ -10,7 +10,7 @@
 
 static const char usage[] =
         "usage: droverd init --dir DIR [--listen URL]... [--api HOST:PORT] [--enroll-token]\n"
-        "                    [--api-tls]\n"
+        "                    [--api-tls] [--postgres DSN|- [--node NAME]]\n"
         "       droverd --config FILE [--check]\n"
         "       droverd enroll-token create NAME --config FILE [--ttl DURATION] [--uses N]\n"
         "                                [--label KEY=VALUE]...\n"
@@ -29,7 +29,9 @@ static const char usage[] =
         "\n"
         "  init          write DIR/droverd.yaml, the signing key pair, TLS material,\n"
         "                DIR/admin.token (and DIR/enroll.token with --enroll-token);\n"
-        "                --api-tls: the API serves HTTPS with DIR/api.crt (clients pin it)\n"
+        "                --api-tls: the API serves HTTPS with DIR/api.crt (clients pin it);\n"
+        "                --postgres: a node of an HA group on that PostgreSQL database\n"
+        "                (DSN, or - to read it from stdin), named --node (default: host name)\n"
         "  --config      run the coordinator (--check: validate and exit)\n"
         "  enroll-token  make, revoke or list enrollment tokens; agents presenting a valid\n"
         "                one are accepted (it expires, after --ttl, default 24h)\n"

@@ -233,14 +233,15 @@ int drv_token_list(struct drv_sql *db, json_t **out)
 	return drv_sql_rows_json(st, token_row, out);
 }
 
-int drv_token_init_admin(struct drv_sql *db, const char *dir)
+int drv_token_init_admin_named(struct drv_sql *db, const char *dir, const char *name)
 {
 	char token[DRV_TOKEN_TEXT_LEN + 1], path[4096], line[DRV_TOKEN_TEXT_LEN + 2];
+	struct drv_sql_stmt *st;
 	int rc;
 
 	if (snprintf(path, sizeof(path), "%s/admin.token", dir) >= (int)sizeof(path))
 		return DRV_EINVAL;
-	rc = drv_token_create(db, "admin", DRV_ROLE_ADMIN, token);
+	rc = drv_token_create(db, name, DRV_ROLE_ADMIN, token);
 	if (rc != DRV_OK)
 		return rc;
 	snprintf(line, sizeof(line), "%s\n", token);
@@ -249,9 +250,18 @@ int drv_token_init_admin(struct drv_sql *db, const char *dir)
 	sodium_memzero(line, sizeof(line));
 	if (rc != DRV_OK) {
 		drv_error("tokens", "cannot write admin token", "path=%s", path);
-		drv_sql_exec(db, "DELETE FROM api_tokens WHERE name = 'admin'");
+		if (drv_sql_prepare(db, "DELETE FROM api_tokens WHERE name = ?", &st) == DRV_OK) {
+			drv_sql_bind_text(st, 1, name);
+			drv_sql_step(st);
+			drv_sql_finalize(st);
+		}
 		return rc;
 	}
-	drv_info("tokens", "admin token written", "path=%s", path);
+	drv_info("tokens", "admin token written", "path=%s name=%s", path, name);
 	return DRV_OK;
+}
+
+int drv_token_init_admin(struct drv_sql *db, const char *dir)
+{
+	return drv_token_init_admin_named(db, dir, "admin");
 }

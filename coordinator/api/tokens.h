@@ -68,5 +68,8 @@ int drv_token_list(struct drv_sql *db, json_t **out);
  * to DIR/admin.token (mode 0600, with a trailing newline) atomically.
  * DRV_EEXIST if an admin token already exists in the database. */
 int drv_token_init_admin(struct drv_sql *db, const char *dir);
+/* The same with the token named NAME (a node joining an HA group whose
+ * database already holds `admin`). */
+int drv_token_init_admin_named(struct drv_sql *db, const char *dir, const char *name);
 
 #endif

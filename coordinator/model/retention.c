@@ -9,7 +9,8 @@
 #include "err.h"
 #include "log.h"
 
-static const char *const table_names[DRV_RET_N] = {"events", "deployments", "instructions"};
+static const char *const table_names[DRV_RET_N] = {"events", "deployments", "instructions",
+                                                   "baselines"};
 
 const char *drv_retention_table_name(enum drv_ret_table t)
 {
@@ -194,8 +195,8 @@ static int deployments_batch(struct drv_sql *db, const struct drv_retention_conf
                              int64_t cutoff, int64_t max_n, struct drv_retention_pass *out,
                              bool *done)
 {
-	struct drv_sql_stmt *sel = NULL, *del_i = NULL, *del_d = NULL;
-	int64_t nd = 0, ni = 0;
+	struct drv_sql_stmt *sel = NULL, *del_i = NULL, *del_d = NULL, *del_b = NULL;
+	int64_t nd = 0, ni = 0, nb = 0;
 	int rc = exec(db, "BEGIN IMMEDIATE");
 
 	if (rc != DRV_OK)
@@ -212,6 +213,15 @@ static int deployments_batch(struct drv_sql *db, const struct drv_retention_conf
 		          &del_i);
 	if (rc == DRV_OK)
 		rc = prep(db, "DELETE FROM deployments WHERE n = ?", &del_d);
+	/* a row that is still the newest of its metric stays: it is what the
+	 * next release of that service is compared with */
+	if (rc == DRV_OK)
+		rc = prep(db,
+		          "DELETE FROM baselines WHERE deployment_id = ? AND recorded_ms <"
+		          " (SELECT max(b.recorded_ms) FROM baselines b"
+		          "  WHERE b.environment = baselines.environment"
+		          "  AND b.service = baselines.service AND b.metric = baselines.metric)",
+		          &del_b);
 	if (rc == DRV_OK) {
 		drv_sql_bind_int64(sel, 1, cutoff);
 		drv_sql_bind_int64(sel, 2, max_n);
@@ -225,13 +235,19 @@ static int deployments_batch(struct drv_sql *db, const struct drv_retention_conf
 		ni += drv_sql_changes(db);
 		if (rc == DRV_OK && drv_sql_step(del_d) != DRV_SQL_DONE)
 			rc = DRV_EDB;
+		drv_sql_bind_text(del_b, 1, drv_sql_col_text(sel, 1));
+		if (rc == DRV_OK && drv_sql_step(del_b) != DRV_SQL_DONE)
+			rc = DRV_EDB;
+		nb += drv_sql_changes(db);
 		drv_sql_reset(del_i);
 		drv_sql_reset(del_d);
+		drv_sql_reset(del_b);
 		nd++;
 	}
 	drv_sql_finalize(sel);
 	drv_sql_finalize(del_i);
 	drv_sql_finalize(del_d);
+	drv_sql_finalize(del_b);
 	if (rc == DRV_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != DRV_OK) {
@@ -241,6 +257,7 @@ static int deployments_batch(struct drv_sql *db, const struct drv_retention_conf
 	*done = nd < c->batch;
 	out->deleted[DRV_RET_DEPLOYMENTS] += nd;
 	out->deleted[DRV_RET_INSTRUCTIONS] += ni;
+	out->deleted[DRV_RET_BASELINES] += nb;
 	return DRV_OK;
 }
 
@@ -299,6 +316,8 @@ int drv_retention_count(struct drv_sql *db, int64_t rows[DRV_RET_N])
 		rc = scalar(db, "SELECT count(*) FROM deployments", &v[DRV_RET_DEPLOYMENTS]);
 	if (rc == DRV_OK)
 		rc = scalar(db, "SELECT count(*) FROM instructions", &v[DRV_RET_INSTRUCTIONS]);
+	if (rc == DRV_OK)
+		rc = scalar(db, "SELECT count(*) FROM baselines", &v[DRV_RET_BASELINES]);
 	if (rc == DRV_OK)
 		memcpy(rows, v, sizeof(v));
 	return rc;

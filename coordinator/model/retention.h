@@ -1,14 +1,15 @@
 /*
  * retention.h: keeps the coordinator's database from growing without bound.
  *
- * Events, finished deployments and the instructions of deployments no
- * longer kept are deleted by age and by count (droverd.yaml retention.*,
- * docs/operations.md). Deletion runs in small batches, each its own short
- * transaction, so the writers that matter (the link's reports, the
- * deployment engine) wait at most one batch for the write lock. What is
- * never deleted: events of a deployment that has not finished (a restarted
+ * Events, finished deployments and the instructions and performance
+ * baselines of deployments no longer kept are deleted by age and by count (droverd.yaml
+ * retention.*, docs/operations.md). Deletion runs in small batches, each its own short transaction,
+ * so the writers that matter (the link's reports, the deployment engine) wait at most one batch for
+ * the write lock. What is never deleted: events of a deployment that has not finished (a restarted
  * droverd replays its reports from them), unfinished deployments, queued or
- * sent instructions, and the audit log (append-only by design).
+ * sent instructions, the newest baseline of each environment, service and
+ * metric (the next release is compared with it, however old its deployment)
+ * and the audit log (append-only by design).
  *
  *     struct drv_retention_config rc = {.events_max_rows = 100000, ...};
  *     struct drv_retention_pass p;
@@ -22,7 +23,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum drv_ret_table { DRV_RET_EVENTS, DRV_RET_DEPLOYMENTS, DRV_RET_INSTRUCTIONS, DRV_RET_N };
+enum drv_ret_table {
+	DRV_RET_EVENTS,
+	DRV_RET_DEPLOYMENTS,
+	DRV_RET_INSTRUCTIONS,
+	DRV_RET_BASELINES,
+	DRV_RET_N
+};
 
 /* Limits: 0 means no limit of that kind (dconf refuses both 0 for a table). */
 struct drv_retention_config {
@@ -36,7 +43,7 @@ struct drv_retention_pass {
 	bool more; /* stopped at the time budget with rows still to delete */
 };
 
-/* "events", "deployments", "instructions". */
+/* "events", "deployments", "instructions", "baselines". */
 const char *drv_retention_table_name(enum drv_ret_table t);
 
 /* Delete what the limits say, batch by batch, until nothing is left to

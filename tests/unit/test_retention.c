@@ -272,6 +272,44 @@ static void test_new_id_after_prune(void **state)
 	assert_int_equal(strncmp(id, "dep-4-", 6), 0);
 }
 
+static void baseline(struct drv_sql *db, const char *dep, const char *service, int64_t at_ms)
+{
+	sql(db,
+	    "INSERT INTO baselines(deployment_id, environment, service, metric, version, value,"
+	    " recorded_ms) VALUES ('%s', 'prod', '%s', 'p99', '1', 0.5, %lld)",
+	    dep, service, (long long)at_ms);
+}
+
+/* Baselines go with their deployment, but the newest of each metric stays:
+ * the next release is compared with it however old its deployment is. */
+static void test_baselines_follow_deployments(void **state)
+{
+	struct drv_sql *db = *state;
+	struct drv_retention_config c = limits();
+	struct drv_retention_pass p;
+	int64_t rows[DRV_RET_N];
+
+	deployment(db, "dep-a", NOW - 30 * HOUR_MS);
+	deployment(db, "dep-b", NOW - 20 * HOUR_MS);
+	deployment(db, "dep-c", NOW - 2 * HOUR_MS);
+	baseline(db, "dep-a", "api", NOW - 30 * HOUR_MS);
+	baseline(db, "dep-a", "db", NOW - 30 * HOUR_MS); /* the newest of db: stays */
+	baseline(db, "dep-b", "api", NOW - 20 * HOUR_MS);
+	baseline(db, "dep-c", "api", NOW - 2 * HOUR_MS);
+	c.deployments_max_age_ms = 5 * HOUR_MS;
+	prune_all(db, &c, &p);
+	assert_int_equal(p.deleted[DRV_RET_DEPLOYMENTS], 2);
+	assert_int_equal(p.deleted[DRV_RET_BASELINES], 2);
+	assert_int_equal(num(db, "SELECT count(*) FROM baselines WHERE service = 'api'"), 1);
+	assert_int_equal(num(db, "SELECT count(*) FROM baselines WHERE deployment_id = 'dep-c'"),
+	                 1);
+	assert_int_equal(num(db, "SELECT count(*) FROM baselines WHERE deployment_id = 'dep-a'"
+	                         " AND service = 'db'"),
+	                 1);
+	assert_int_equal(drv_retention_count(db, rows), DRV_OK);
+	assert_int_equal(rows[DRV_RET_BASELINES], 2);
+}
+
 static void test_bad_batch(void **state)
 {
 	struct drv_retention_config c = {.batch = 0, .events_max_rows = 1};
@@ -291,6 +329,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_time_budget, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_readonly_fails_cleanly, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_new_id_after_prune, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_baselines_follow_deployments, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bad_batch, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
