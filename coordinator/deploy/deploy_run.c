@@ -532,6 +532,33 @@ void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why)
 	deploy_run_end(e, d, "failed", why);
 }
 
+/* The history says where each release across sets goes, and why. */
+static void note_choice(struct dep *d, const json_t *targets)
+{
+	const json_t *c;
+	size_t i;
+	char text[DRV_SEQ_TEXT_MAX];
+
+	json_array_foreach(json_object_get(targets, "choice"), i, c)
+	{
+		const struct drv_plan_strategy *st = &d->plan->services[i].strategy;
+		size_t set = (size_t)json_integer_value(json_object_get(c, "set"));
+
+		if (json_is_null(c) || set >= st->n_sets)
+			continue;
+		if (json_is_true(json_object_get(c, "first")))
+			snprintf(text, sizeof(text), "no set is live yet: set %s goes first",
+			         st->sets[set].name);
+		else
+			snprintf(text, sizeof(text), "set %s is live: the release goes to set %s",
+			         st->sets[1 - set].name, st->sets[set].name);
+		deploy_event(d, "set_chosen", NULL,
+		             json_pack("{s:s, s:s, s:b, s:s}", "service", d->plan->services[i].name,
+		                       "set", st->sets[set].name, "first",
+		                       json_is_true(json_object_get(c, "first")), "text", text));
+	}
+}
+
 /* Blue-green across sets: the live set of each such service, from the
  * store, picks the set the release goes to (when it starts: a queued
  * deployment sees what the ones before it switched). */
@@ -561,6 +588,8 @@ static int choose_sets(struct deploy_engine *e, struct dep *d, char *why, size_t
 	else
 		snprintf(why, cap, "cannot read which host set is live: %s", drv_strerror(rc));
 	json_decref(live);
+	if (rc == DRV_OK)
+		note_choice(d, targets);
 	return rc;
 }
 
