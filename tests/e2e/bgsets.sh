@@ -110,7 +110,7 @@ listener_pid() {
 
 # steps_to ID HOST: how many events of the deployment name HOST
 steps_to() {
-	dep_events "$1" | jq -s --arg h "$2" '[.[] | select(.agent == $h)] | length'
+	dep_events "$1" | jq -s --arg h "$2" '[.[] | select(.agent_id == $h or .data.host == $h)] | length'
 }
 
 # ---- release 1: the first, to set a ----
