@@ -9,19 +9,26 @@
 #include "err.h"
 #include "log.h"
 
+static int prep(struct drv_sql *db, const char *sql, struct drv_sql_stmt **st)
+{
+	if (drv_sql_prepare(db, sql, st) != DRV_OK) {
+		drv_error("live", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
+		return DRV_EDB;
+	}
+	return DRV_OK;
+}
+
 int deploy_live_get(struct drv_sql *db, const char *env, const char *service,
                     struct deploy_live *out)
 {
 	struct drv_sql_stmt *st;
 	int rc;
 
-	if (drv_sql_prepare(db,
-	                    "SELECT set_name, deployment_id, updated_ms FROM live_sets"
-	                    " WHERE environment = ? AND service = ?",
-	                    &st) != DRV_OK) {
-		drv_error("live", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
+	if (prep(db,
+	         "SELECT set_name, deployment_id, updated_ms FROM live_sets"
+	         " WHERE environment = ? AND service = ?",
+	         &st) != DRV_OK)
 		return DRV_EDB;
-	}
 	drv_sql_bind_text(st, 1, env ? env : "");
 	drv_sql_bind_text(st, 2, service);
 	switch (drv_sql_step(st)) {
@@ -46,16 +53,14 @@ int deploy_live_put(struct drv_sql *db, const char *env, const char *service, co
 	struct drv_sql_stmt *st;
 	int rc;
 
-	if (drv_sql_prepare(db,
-	                    "INSERT INTO live_sets (environment, service, set_name, deployment_id,"
-	                    " updated_ms) VALUES (?, ?, ?, ?, ?)"
-	                    " ON CONFLICT (environment, service) DO UPDATE SET"
-	                    " set_name = excluded.set_name, deployment_id = excluded.deployment_id,"
-	                    " updated_ms = excluded.updated_ms",
-	                    &st) != DRV_OK) {
-		drv_error("live", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
+	if (prep(db,
+	         "INSERT INTO live_sets (environment, service, set_name, deployment_id,"
+	         " updated_ms) VALUES (?, ?, ?, ?, ?)"
+	         " ON CONFLICT (environment, service) DO UPDATE SET"
+	         " set_name = excluded.set_name, deployment_id = excluded.deployment_id,"
+	         " updated_ms = excluded.updated_ms",
+	         &st) != DRV_OK)
 		return DRV_EDB;
-	}
 	drv_sql_bind_text(st, 1, env ? env : "");
 	drv_sql_bind_text(st, 2, service);
 	drv_sql_bind_text(st, 3, set);
