@@ -17,8 +17,12 @@
 static void print_approvals(const json_t *dep)
 {
 	const json_t *a = json_object_get(dep, "approval"), *v;
+	const json_t *rounds = json_object_get(dep, "step_approvals");
 	size_t i;
 
+	/* decided at a canary step: that round */
+	if (json_array_size(rounds) > 0 && strcmp(ctl_str(dep, "state"), "awaiting_approval") != 0)
+		a = json_array_get(rounds, json_array_size(rounds) - 1);
 	if (a == NULL)
 		return;
 	json_array_foreach(json_object_get(a, "approvals"), i, v)
@@ -84,14 +88,15 @@ static int decide_run(struct ctl *ctl, int argc, char **argv)
 const struct ctl_cmd ctl_cmd_approve = {
         .name = "approve",
         .usage = "approve [--json] [--comment TEXT] ID",
-        .summary = "approve a deployment that awaits approval (another token than the "
-                   "one that started it)",
+        .summary = "approve a deployment that awaits approval, before it starts or at a "
+                   "canary step (another token than the one that started it)",
         .run = decide_run,
 };
 const struct ctl_cmd ctl_cmd_deny = {
         .name = "deny",
         .usage = "deny [--json] [--reason TEXT] ID",
-        .summary = "deny a deployment that awaits approval: it ends aborted",
+        .summary = "deny a deployment that awaits approval: it ends aborted (a canary "
+                   "waiting at a step rolls back)",
         .run = decide_run,
 };
 

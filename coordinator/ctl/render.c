@@ -289,19 +289,37 @@ static void approval_line(FILE *f, const char *what, const json_t *v)
 	fputc('\n', f);
 }
 
+/* One approval: before the start, or (a round) at a canary step. */
+static void approval_lines(FILE *f, const json_t *a)
+{
+	const char *step = jstr(a, "step");
+	const json_t *v;
+	size_t i;
+
+	fprintf(f, "approvals   %zu of %lld (role %s)",
+	        json_array_size(json_object_get(a, "approvals")), (long long)jint(a, "required"),
+	        jstr(a, "role"));
+	if (step[0]) {
+		fputs(" at canary step ", f);
+		put(f, step);
+	}
+	if (json_is_true(json_object_get(a, "timed_out")))
+		fputs(": timed out", f);
+	fputc('\n', f);
+	json_array_foreach(json_object_get(a, "approvals"), i, v) approval_line(f, "approved", v);
+	if ((v = json_object_get(a, "denied")) != NULL)
+		approval_line(f, "denied", v);
+}
+
 static void status_approvals(FILE *f, const json_t *d)
 {
 	const json_t *a = json_object_get(d, "approval"), *v;
 	size_t i;
 
-	if (a == NULL)
-		return;
-	fprintf(f, "approvals   %zu of %lld (role %s)\n",
-	        json_array_size(json_object_get(a, "approvals")), (long long)jint(a, "required"),
-	        jstr(a, "role"));
-	json_array_foreach(json_object_get(a, "approvals"), i, v) approval_line(f, "approved", v);
-	if ((v = json_object_get(a, "denied")) != NULL)
-		approval_line(f, "denied", v);
+	/* the approval before the start; an open round is among step_approvals */
+	if (a != NULL && json_object_get(a, "step") == NULL)
+		approval_lines(f, a);
+	json_array_foreach(json_object_get(d, "step_approvals"), i, v) approval_lines(f, v);
 }
 
 static void status_header(FILE *f, const json_t *d, int64_t now)

@@ -52,28 +52,42 @@ static bool matches(const struct drv_plan_hosts *h, const json_t *a)
 	return accepted(a) && deploy_hosts_selects(h, a);
 }
 
-const json_t *deploy_hosts_find(const json_t *agents, const char *id)
+json_t *deploy_hosts_index(const json_t *agents)
 {
-	const json_t *a;
+	json_t *byid = json_object();
+	json_t *a;
 	size_t i;
 
 	json_array_foreach(agents, i, a)
 	{
-		if (strcmp(str_of(a, "id"), id) == 0)
-			return a;
+		const char *id = json_string_value(json_object_get(a, "id"));
+
+		if (byid == NULL)
+			return NULL;
+		if (id != NULL && json_object_get(byid, id) == NULL &&
+		    json_object_set(byid, id, a) != 0) {
+			json_decref(byid);
+			return NULL;
+		}
 	}
-	return NULL;
+	return byid;
 }
 
-/* Every id listed is accepted, or a selector matches someone. */
-static int check_hosts(const struct drv_plan_hosts *h, const json_t *agents, const char *field,
-                       int line, struct deploy_hosts_err *err)
+const json_t *deploy_hosts_find(const json_t *byid, const char *id)
+{
+	return id != NULL ? json_object_get(byid, id) : NULL;
+}
+
+/* Every id listed is accepted, or a selector matches someone. byid is
+ * deploy_hosts_index(agents). */
+static int check_hosts(const struct drv_plan_hosts *h, const json_t *agents, const json_t *byid,
+                       const char *field, int line, struct deploy_hosts_err *err)
 {
 	const json_t *a;
 	size_t i;
 
 	for (i = 0; h->n_labels == 0 && i < h->n_ids; i++) {
-		a = deploy_hosts_find(agents, h->ids[i]);
+		a = deploy_hosts_find(byid, h->ids[i]);
 		if (a != NULL && accepted(a))
 			continue;
 		snprintf(err->message, sizeof(err->message), "agent \"%s\" is %s", h->ids[i],
@@ -153,7 +167,8 @@ static json_t *hook_hosts(const struct drv_plan_hosts *h, const json_t *agents)
 }
 
 static int hook_lists(const char *name, const struct drv_plan_hook *hooks, size_t n,
-                      const json_t *agents, json_t *out, struct deploy_hosts_err *err)
+                      const json_t *agents, const json_t *byid, json_t *out,
+                      struct deploy_hosts_err *err)
 {
 	json_t *lists = json_array();
 	char field[160];
@@ -161,7 +176,7 @@ static int hook_lists(const char *name, const struct drv_plan_hook *hooks, size_
 
 	for (size_t i = 0; rc == DRV_OK && i < n; i++) {
 		snprintf(field, sizeof(field), "%s[%zu].hosts", name, i);
-		rc = check_hosts(&hooks[i].hosts, agents, field, 0, err);
+		rc = check_hosts(&hooks[i].hosts, agents, byid, field, 0, err);
 		if (rc == DRV_OK &&
 		    json_array_append_new(lists, hook_hosts(&hooks[i].hosts, agents)))
 			rc = DRV_ENOMEM;
@@ -181,16 +196,31 @@ static void service_field(const struct drv_plan *p, size_t i, const char *rest, 
 	snprintf(buf, cap, "tiers[%zu].services[%zu].%s", t, i - p->tiers[t].first, rest);
 }
 
-static bool on_agent(const json_t *hosts, const char *id);
+/* The agents of a host list (targets' "services" entries, or agent ids)
+ * as the keys of an object, to look them up once each. */
+static int agent_set_add(json_t *set, const json_t *list)
+{
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(list, i, h)
+	{
+		const char *id = json_is_string(h) ? json_string_value(h) : str_of(h, "agent");
+
+		if (json_object_set_new(set, id, json_true()) != 0)
+			return DRV_ENOMEM;
+	}
+	return DRV_OK;
+}
 
 /* Blue-green across sets: each set's hosts (each must have some, no
  * agent in both); *all gets both lists, one after the other. */
-static int set_lists(const struct drv_plan *p, size_t i, const json_t *agents, json_t **sets,
-                     json_t **all, struct deploy_hosts_err *err)
+static int set_lists(const struct drv_plan *p, size_t i, const json_t *agents, const json_t *byid,
+                     json_t **sets, json_t **all, struct deploy_hosts_err *err)
 {
 	const struct drv_plan_service *ps = &p->services[i];
 	const struct drv_plan_strategy *st = &ps->strategy;
-	json_t *lists[DRV_PLAN_SETS] = {NULL, NULL};
+	json_t *lists[DRV_PLAN_SETS] = {NULL, NULL}, *in_a = json_object();
 	const json_t *h;
 	size_t k;
 	int rc = DRV_OK;
@@ -206,10 +236,11 @@ static int set_lists(const struct drv_plan *p, size_t i, const json_t *agents, j
 		service_field(p, i, rest, field, sizeof(field));
 		snprintf(err->field, sizeof(err->field), "%s", field);
 		err->line = st->sets[s].line;
-		if (lists[s] == NULL || *sets == NULL || *all == NULL)
+		if (lists[s] == NULL || *sets == NULL || *all == NULL || in_a == NULL ||
+		    (s == 0 && agent_set_add(in_a, lists[0]) != DRV_OK))
 			rc = DRV_ENOMEM;
-		else if ((rc = check_hosts(&st->sets[s].hosts, agents, field, st->sets[s].line,
-		                           err)) != DRV_OK)
+		else if ((rc = check_hosts(&st->sets[s].hosts, agents, byid, field,
+		                           st->sets[s].line, err)) != DRV_OK)
 			break;
 		else if (json_array_size(lists[s]) == 0) {
 			snprintf(err->message, sizeof(err->message),
@@ -221,13 +252,11 @@ static int set_lists(const struct drv_plan *p, size_t i, const json_t *agents, j
 		}
 		json_array_foreach(s == 1 ? lists[1] : NULL, k, h)
 		{
-			if (rc == DRV_OK &&
-			    on_agent(lists[0], json_string_value(json_object_get(h, "agent")))) {
+			if (rc == DRV_OK && json_object_get(in_a, str_of(h, "agent")) != NULL) {
 				snprintf(err->message, sizeof(err->message),
 				         "agent %s is in both sets %s and %s: the sets must be "
 				         "disjoint",
-				         json_string_value(json_object_get(h, "agent")),
-				         st->sets[0].name, st->sets[1].name);
+				         str_of(h, "agent"), st->sets[0].name, st->sets[1].name);
 				rc = DRV_ENOENT;
 			}
 		}
@@ -239,6 +268,7 @@ static int set_lists(const struct drv_plan *p, size_t i, const json_t *agents, j
 	}
 	for (size_t s = 0; s < DRV_PLAN_SETS; s++)
 		json_decref(lists[s]);
+	json_decref(in_a);
 	if (rc == DRV_OK)
 		memset(err, 0, sizeof(*err));
 	return rc;
@@ -253,8 +283,8 @@ static bool p_has_sets(const struct drv_plan *p)
 	return false;
 }
 
-static int service_lists(const struct drv_plan *p, const json_t *agents, json_t *out,
-                         struct deploy_hosts_err *err)
+static int service_lists(const struct drv_plan *p, const json_t *agents, const json_t *byid,
+                         json_t *out, struct deploy_hosts_err *err)
 {
 	json_t *svcs = json_array(), *traffic = json_array(), *sets = json_array();
 	char field[160];
@@ -267,9 +297,9 @@ static int service_lists(const struct drv_plan *p, const json_t *agents, json_t 
 
 		service_field(p, i, "hosts", field, sizeof(field));
 		if (ps->hosts.n_ids > 0 || ps->hosts.n_labels > 0)
-			rc = check_hosts(&ps->hosts, agents, field, ps->line, err);
+			rc = check_hosts(&ps->hosts, agents, byid, field, ps->line, err);
 		if (rc == DRV_OK && ps->strategy.n_sets > 0)
-			rc = set_lists(p, i, agents, &by_set, &all, err);
+			rc = set_lists(p, i, agents, byid, &by_set, &all, err);
 		if (rc == DRV_OK) {
 			if (json_array_append_new(sets, by_set ? by_set : json_null()) != 0)
 				rc = DRV_ENOMEM;
@@ -278,7 +308,7 @@ static int service_lists(const struct drv_plan *p, const json_t *agents, json_t 
 		json_decref(by_set);
 		if (rc == DRV_OK && tr->kind == DRV_TRAFFIC_HOOK) {
 			service_field(p, i, "strategy.traffic.hook.hosts", field, sizeof(field));
-			rc = check_hosts(&tr->hook.hosts, agents, field, ps->line, err);
+			rc = check_hosts(&tr->hook.hosts, agents, byid, field, ps->line, err);
 		}
 		if (rc == DRV_OK &&
 		    (json_array_append_new(svcs, all ? json_incref(all)
@@ -302,18 +332,19 @@ static int service_lists(const struct drv_plan *p, const json_t *agents, json_t 
 int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t **out,
                          struct deploy_hosts_err *err)
 {
-	json_t *t = json_object();
-	int rc = t ? DRV_OK : DRV_ENOMEM;
+	json_t *t = json_object(), *byid = deploy_hosts_index(agents);
+	int rc = t && byid ? DRV_OK : DRV_ENOMEM;
 
 	memset(err, 0, sizeof(*err));
 	if (rc == DRV_OK)
-		rc = hook_lists("pre", p->pre, p->n_pre, agents, t, err);
+		rc = hook_lists("pre", p->pre, p->n_pre, agents, byid, t, err);
 	if (rc == DRV_OK)
-		rc = hook_lists("migrations", p->migrations, p->n_migrations, agents, t, err);
+		rc = hook_lists("migrations", p->migrations, p->n_migrations, agents, byid, t, err);
 	if (rc == DRV_OK)
-		rc = service_lists(p, agents, t, err);
+		rc = service_lists(p, agents, byid, t, err);
 	if (rc == DRV_OK)
-		rc = hook_lists("post", p->post, p->n_post, agents, t, err);
+		rc = hook_lists("post", p->post, p->n_post, agents, byid, t, err);
+	json_decref(byid);
 	if (rc != DRV_OK) {
 		json_decref(t);
 		return rc;
@@ -362,10 +393,10 @@ static bool wants_privs(const struct drv_plan_privs *pv, bool root_default)
 	return strcmp(pv->user, "root") != 0 && strcmp(pv->user, "0") != 0;
 }
 
-static int old_agent(const json_t *agents, const char *id, const char *field, int line,
+static int old_agent(const json_t *byid, const char *id, const char *field, int line,
                      const char *what, struct deploy_hosts_err *err)
 {
-	const char *v = str_of(deploy_hosts_find(agents, id), "agent_version");
+	const char *v = str_of(deploy_hosts_find(byid, id), "agent_version");
 
 	if (!deploy_hosts_version_older(v, DEPLOY_HOSTS_PRIVS_VERSION))
 		return DRV_OK;
@@ -386,11 +417,13 @@ int deploy_hosts_check_privs(const struct drv_plan *p, const json_t *agents, con
 	const struct drv_plan_hook *hooks[] = {p->pre, p->migrations, p->post};
 	size_t n_hooks[] = {p->n_pre, p->n_migrations, p->n_post};
 	const json_t *svcs = json_object_get(targets, "services"), *h;
+	json_t *byid = deploy_hosts_index(agents);
 	char field[160];
 	size_t k;
+	int rc = byid != NULL ? DRV_OK : DRV_ENOMEM;
 
 	memset(err, 0, sizeof(*err));
-	for (size_t i = 0; i < p->n_services; i++) {
+	for (size_t i = 0; rc == DRV_OK && i < p->n_services; i++) {
 		const struct drv_plan_service *ps = &p->services[i];
 
 		if (!wants_privs(&ps->privs, false))
@@ -398,76 +431,65 @@ int deploy_hosts_check_privs(const struct drv_plan *p, const json_t *agents, con
 		service_field(p, i, "user", field, sizeof(field));
 		json_array_foreach(json_array_get(svcs, i), k, h)
 		{
-			if (old_agent(agents, str_of(h, "agent"), field, ps->line, ps->name, err) !=
-			    DRV_OK)
-				return DRV_EPERM;
+			rc = old_agent(byid, str_of(h, "agent"), field, ps->line, ps->name, err);
+			if (rc != DRV_OK)
+				break;
 		}
 	}
-	for (size_t g = 0; g < 3; g++) {
+	for (size_t g = 0; rc == DRV_OK && g < 3; g++) {
 		const json_t *lists = json_object_get(targets, hook_kinds[g]);
 
-		for (size_t i = 0; i < n_hooks[g]; i++) {
+		for (size_t i = 0; rc == DRV_OK && i < n_hooks[g]; i++) {
 			if (!wants_privs(&hooks[g][i].privs, true))
 				continue;
 			snprintf(field, sizeof(field), "%s[%zu].user", hook_kinds[g], i);
 			json_array_foreach(json_array_get(lists, i), k, h)
 			{
-				if (old_agent(agents, json_string_value(h), field, 0,
-				              hooks[g][i].name, err) != DRV_OK)
-					return DRV_EPERM;
+				rc = old_agent(byid, json_string_value(h), field, 0,
+				               hooks[g][i].name, err);
+				if (rc != DRV_OK)
+					break;
 			}
 		}
 	}
-	return DRV_OK;
+	json_decref(byid);
+	return rc;
 }
 
-static bool on_agent(const json_t *hosts, const char *id)
+/* Every agent service i of targets t acts on: its hosts and (blue-green
+ * across sets) the live set whose traffic it moves and which it stops. */
+static json_t *touched(const json_t *t, size_t i)
 {
-	const json_t *h;
-	size_t i;
+	json_t *set = json_object();
 
-	json_array_foreach(hosts, i, h)
-	{
-		if (strcmp(str_of(h, "agent"), id) == 0)
-			return true;
+	if (set != NULL &&
+	    (agent_set_add(set, json_array_get(json_object_get(t, "services"), i)) != DRV_OK ||
+	     agent_set_add(set, json_array_get(json_object_get(t, "live"), i)) != DRV_OK)) {
+		json_decref(set);
+		return NULL;
 	}
-	return false;
+	return set;
 }
 
-/* Does service i of targets t act on agent id: its hosts, or (blue-green
- * across sets) the live set whose traffic it moves and which it stops? */
-static bool touches(const json_t *t, size_t i, const char *id)
+/* The first agent both services act on, copied into agent: one pass over
+ * each (objects of their agents), not one over tb per host of ta. */
+static bool common_agent(const json_t *ta, size_t i, const json_t *tb, size_t j, char *agent,
+                         size_t cap)
 {
-	const json_t *live = json_array_get(json_object_get(t, "live"), i), *a;
-	size_t k;
+	json_t *in_a = touched(ta, i), *in_b = touched(tb, j), *v;
+	const char *id;
+	bool found = false;
 
-	if (on_agent(json_array_get(json_object_get(t, "services"), i), id))
-		return true;
-	json_array_foreach(live, k, a)
+	json_object_foreach(in_a, id, v)
 	{
-		if (strcmp(json_string_value(a) ? json_string_value(a) : "", id) == 0)
-			return true;
+		if (!found && json_object_get(in_b, id) != NULL) {
+			snprintf(agent, cap, "%s", id);
+			found = true;
+		}
 	}
-	return false;
-}
-
-/* The first agent both services act on (hosts, then live sets). */
-static const char *common_agent(const json_t *ta, size_t i, const json_t *tb, size_t j)
-{
-	const json_t *h, *live = json_array_get(json_object_get(ta, "live"), i);
-	size_t k;
-
-	json_array_foreach(json_array_get(json_object_get(ta, "services"), i), k, h)
-	{
-		if (touches(tb, j, str_of(h, "agent")))
-			return str_of(h, "agent");
-	}
-	json_array_foreach(live, k, h)
-	{
-		if (json_is_string(h) && touches(tb, j, json_string_value(h)))
-			return json_string_value(h);
-	}
-	return NULL;
+	json_decref(in_a);
+	json_decref(in_b);
+	return found;
 }
 
 bool deploy_hosts_overlap(const struct drv_plan *a, const json_t *ta, const struct drv_plan *b,
@@ -476,15 +498,10 @@ bool deploy_hosts_overlap(const struct drv_plan *a, const json_t *ta, const stru
 {
 	for (size_t i = 0; i < a->n_services; i++) {
 		for (size_t j = 0; j < b->n_services; j++) {
-			const char *id;
-
-			if (strcmp(a->services[i].name, b->services[j].name) != 0)
-				continue;
-			id = common_agent(ta, i, tb, j);
-			if (id == NULL)
+			if (strcmp(a->services[i].name, b->services[j].name) != 0 ||
+			    !common_agent(ta, i, tb, j, agent, agent_cap))
 				continue;
 			snprintf(service, service_cap, "%s", a->services[i].name);
-			snprintf(agent, agent_cap, "%s", id);
 			return true;
 		}
 	}

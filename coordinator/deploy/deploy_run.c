@@ -607,6 +607,8 @@ int deploy_run_start(struct deploy_engine *e, struct dep *d)
 	if (rc == DRV_OK)
 		rc = deploy_run_add_targets(d->seq, json_object_get(d->extra, "targets"));
 	if (rc == DRV_OK)
+		deploy_gate_seq_start(d, d->seq);
+	if (rc == DRV_OK)
 		rc = drv_seq_start(d->seq, drv_wall_ms(), &e->acts);
 	if (rc != DRV_OK) {
 		deploy_run_fail(e, d,

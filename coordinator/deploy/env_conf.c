@@ -201,11 +201,47 @@ static int read_vars(struct drv_cfg_rd *r, const json_t *v, const char *path,
 	return DRV_OK;
 }
 
-/* approval: { approvers: N, role: approver, allow_self: false, timeout: 24h } */
+/* "25%": 25; -1 for anything but 1% to 99%. */
+static int step_percent(const char *s)
+{
+	int n = 0;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	while (*s >= '0' && *s <= '9' && n < 1000)
+		n = n * 10 + (*s++ - '0');
+	return strcmp(s, "%") == 0 && n >= 1 && n <= 99 ? n : -1;
+}
+
+/* The approval's before and at_canary_step (docs/environments.md). */
+static void read_approval_when(struct drv_cfg_rd *r, const json_t *v, const char *path,
+                               struct drv_plan_env *e)
+{
+	const json_t *before = json_object_get(v, "before"),
+	             *step = json_object_get(v, "at_canary_step");
+	int pct = step != NULL ? step_percent(json_string_value(step)) : 0;
+
+	if (pct < 0)
+		drv_cfg_rd_err(r, path,
+		               "at_canary_step must be a canary step before the last, as a "
+		               "percentage such as 25%%");
+	e->approval_at_step = pct > 0 ? (uint8_t)pct : 0;
+	if (before != NULL && !json_is_boolean(before))
+		drv_cfg_rd_err(r, path, "before must be true or false");
+	e->approval_before = before != NULL ? json_is_true(before) : step == NULL;
+	if (before != NULL && !e->approval_before && step == NULL)
+		drv_cfg_rd_err(r, path,
+		               "before: false asks for no approval: give at_canary_step, or remove "
+		               "approval");
+}
+
+/* approval: { approvers: N, role: approver, allow_self: false, timeout: 24h,
+ *             before: true, at_canary_step: 25% } */
 static void read_approval(struct drv_cfg_rd *r, const json_t *v, const char *path,
                           struct drv_plan_env *e)
 {
-	static const char *const keys[] = {"approvers", "role", "allow_self", "timeout", NULL};
+	static const char *const keys[] = {"approvers", "role",           "allow_self", "timeout",
+	                                   "before",    "at_canary_step", NULL};
 	const json_t *n = json_object_get(v, "approvers"), *self = json_object_get(v, "allow_self");
 	const char *role = json_string_value(json_object_get(v, "role"));
 	const char *timeout = json_string_value(json_object_get(v, "timeout"));
@@ -225,9 +261,10 @@ static void read_approval(struct drv_cfg_rd *r, const json_t *v, const char *pat
 		if (keys[i] == NULL)
 			drv_cfg_rd_err(r, path,
 			               "unknown field %.64s (approvers, role, allow_self, "
-			               "timeout)",
+			               "timeout, before, at_canary_step)",
 			               k);
 	}
+	read_approval_when(r, v, path, e);
 	e->approvers = 1;
 	if (n != NULL && (!json_is_integer(n) || json_integer_value(n) < 1 ||
 	                  json_integer_value(n) > DRV_ENV_APPROVERS_MAX))

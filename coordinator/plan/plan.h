@@ -310,6 +310,11 @@ struct drv_plan {
 	int approvers;
 	char approver_role[16];
 	int64_t approval_timeout_ms;
+	/* `approval: { before: B, at_canary_step: 25% }`: the approval is asked
+	 * before the deployment starts (default, unless at_canary_step is
+	 * given) and/or after that canary step (a percent, 0: none) */
+	bool approval_before;
+	uint8_t approval_at_step;
 	bool has_budget; /* top-level failure.max_failed_hosts given */
 	struct drv_plan_amount max_failed_hosts;
 	struct drv_plan_hook *pre, *migrations, *post;
@@ -325,6 +330,9 @@ struct drv_plan {
 	 * drv_plan_from_json (a stored, normalized plan). */
 	json_t *tmpl;
 };
+
+/* Does some service of p deploy by canary? */
+bool drv_plan_has_canary(const struct drv_plan *p);
 
 /* Error lines collected by the parser; caller frees with drv_plan_errors_free. */
 struct drv_plan_errors {
@@ -361,6 +369,8 @@ struct drv_plan_env {
 	char approver_role[16];      /* the weakest role that may: deployer|approver|admin */
 	bool allow_self;             /* the token that started it may approve it */
 	int64_t approval_timeout_ms; /* then the deployment ends aborted */
+	bool approval_before;        /* asked before it starts (see struct drv_plan) */
+	uint8_t approval_at_step;    /* ... and/or after this canary step (0: none) */
 };
 
 struct drv_plan_envs {

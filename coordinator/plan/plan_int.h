@@ -42,6 +42,13 @@ struct vctx {
 int plan_vars_apply(struct vctx *c, json_t *root, const struct drv_plan_envs *envs,
                     const char *requested, json_t *secrets);
 
+/* plan_validate.c: every canary service of p has pct (1..99) as a step
+ * before its last; else an error at path (NULL: at the service) saying who
+ * asks ("the plan", "environment production"). With path, a plan without a
+ * canary service is an error too. */
+void plan_check_canary_step(struct vctx *c, const struct drv_plan *p, unsigned pct,
+                            const char *path, const char *who);
+
 /* plan_read.c: errors, paths, typed field readers */
 __attribute__((format(printf, 3, 4))) void plan_verr(struct vctx *c, const char *path,
                                                      const char *fmt, ...);

@@ -443,10 +443,19 @@ json_t *drv_plan_to_json(const struct drv_plan *p)
 		put(&b, o, "bake", jdur(p->bake_ms));
 	if (p->queue)
 		put(&b, o, "queue", json_true());
-	if (p->approvers > 0)
-		put(&b, o, "approval",
-		    json_pack("{s:i, s:s, s:o}", "approvers", p->approvers, "role",
-		              p->approver_role, "timeout", jdur(p->approval_timeout_ms)));
+	if (p->approvers > 0) {
+		json_t *a = json_pack("{s:i, s:s, s:o}", "approvers", p->approvers, "role",
+		                      p->approver_role, "timeout", jdur(p->approval_timeout_ms));
+		char pct[8];
+
+		/* only when given: a plan without them keeps its hash */
+		if (a != NULL && p->approval_at_step > 0) {
+			snprintf(pct, sizeof(pct), "%u%%", p->approval_at_step);
+			json_object_set_new(a, "at_canary_step", json_string(pct));
+			json_object_set_new(a, "before", json_boolean(p->approval_before));
+		}
+		put(&b, o, "approval", a);
+	}
 	if (p->has_budget)
 		put(&b, o, "failure",
 		    json_pack("{so}", "max_failed_hosts", jamount(p->max_failed_hosts)));

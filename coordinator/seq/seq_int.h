@@ -44,7 +44,7 @@ struct seq_hook {
 };
 
 enum svc_state { SVC_PENDING, SVC_RUNNING, SVC_DONE, SVC_HALTED, SVC_RB, SVC_RB_DONE };
-enum svc_wait { W_NONE, W_WAVE, W_OP, W_PAUSE, W_PROMOTE };
+enum svc_wait { W_NONE, W_WAVE, W_OP, W_PAUSE, W_PROMOTE, W_APPROVE };
 enum svc_op { OP_NONE, OP_TRAFFIC, OP_METRIC, OP_CHECK };
 enum rb_phase { RB_NONE, RB_BEFORE, RB_STEPS, RB_AFTER, RB_END };
 
@@ -124,6 +124,9 @@ struct drv_seq {
 	bool baked;
 	bool recording; /* the key metrics' last round after the tiers runs */
 	bool recorded;  /* ... and is over */
+	/* canary steps (percents) after which a service waits for approval
+	 * (W_APPROVE): bit p of approve_lo for p < 64, bit p - 64 of approve_hi */
+	int64_t approve_lo, approve_hi;
 	char reason[DRV_SEQ_TEXT_MAX];
 	/* during one call */
 	struct drv_seq_actions *out;
@@ -149,6 +152,9 @@ extern const struct seq_strategy seq_rolling, seq_canary, seq_bluegreen;
 
 /* sequencer.c: the phases; called by the entry points and resume */
 void seq_drive(struct drv_seq *s);
+
+/* sequencer.c: does a canary wait for approval after reaching percent? */
+bool seq_approval_at(const struct drv_seq *s, uint32_t percent);
 
 /* seq_state.c: save, load, resume, status */
 uint64_t seq_plan_hash(const struct drv_plan *plan);

@@ -84,6 +84,9 @@ static const struct field seq_fields_opt[] = {
         /* added with the release baseline */
         SF(recording, 'b'),
         SF(recorded, 'b'),
+        /* added with the approval at a canary step */
+        SF(approve_lo, 'I'),
+        SF(approve_hi, 'I'),
 };
 
 /* Added with the Prometheus analysis: a state saved before has none (0). */
@@ -375,7 +378,7 @@ static int svc_load(struct drv_seq *s, const json_t *o, struct seq_svc *v)
 		v->n++;
 	}
 	if (v->cursor > v->n || v->batch_start > v->cursor || v->rb_cursor > v->n ||
-	    v->state > SVC_RB_DONE || v->wait > W_PROMOTE || v->op > OP_CHECK || v->rb > RB_END ||
+	    v->state > SVC_RB_DONE || v->wait > W_APPROVE || v->op > OP_CHECK || v->rb > RB_END ||
 	    v->wave_kind >= K_COUNT || v->sub > 6 || v->set_new >= DRV_PLAN_SETS)
 		return DRV_EINVAL;
 	return DRV_OK;
@@ -554,6 +557,7 @@ static const char *svc_waiting(const struct seq_svc *v)
 		return v->op == OP_METRIC ? "metric" : v->op == OP_CHECK ? "analysis" : "traffic";
 	case W_PAUSE: return "pause";
 	case W_PROMOTE: return "promote";
+	case W_APPROVE: return "approval";
 	default:
 		if (v->state == SVC_DONE && v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN &&
 		    !v->finalized)

@@ -88,6 +88,10 @@ enum drv_seq_event_kind {
 	DRV_SEQ_EV_ROLLBACK, /* operator: roll the whole deployment back */
 	DRV_SEQ_EV_FAIL,     /* the service failed (a matching alert fired; message:
 	                      * why): a breach, rolled back by its failure policy */
+	DRV_SEQ_EV_APPROVE,  /* the approval at a canary step was given: the
+	                      * services waiting for it go on */
+	DRV_SEQ_EV_DENY,     /* ... was denied (or timed out; message: why): the
+	                      * deployment rolls back */
 };
 
 enum drv_seq_result {
@@ -230,6 +234,12 @@ int drv_seq_add_live_host(struct drv_seq *s, size_t service, const char *agent);
  * new set once switched, the old one once switched back; NULL before any
  * switch (or for a service without sets). Points into the plan. */
 const char *drv_seq_live_set(const struct drv_seq *s, size_t service);
+
+/* Before drv_seq_start: a canary service whose steps include percent (1 to
+ * 99) waits for approval (DRV_SEQ_EV_APPROVE) once that step is done and
+ * its gates passed: its status says waiting "approval" and a NOTIFY
+ * awaiting_approval is taken. DRV_EINVAL for another percent. */
+int drv_seq_approve_at(struct drv_seq *s, uint32_t percent);
 
 /* Check the targets (every service and hook has hosts) and begin:
  * DRV_EINVAL with drv_seq_error() saying what is missing. */

@@ -163,6 +163,91 @@ static void canary_manual_waits_for_promote(void **state)
 	sim_free(&sim);
 }
 
+/* Approval at canary step 25% (docs/environments.md): the step finishes,
+ * its pause and gates pass, then the service waits; promote does not pass
+ * it; the approval goes on to 100%. */
+static void canary_waits_for_approval_at_step(void **state)
+{
+	(void)state;
+	struct sim sim;
+	json_t *st;
+
+	sim_init(&sim, plan_canary("20s", ""), fleet, false);
+	assert_int_equal(drv_seq_approve_at(sim.seq, 100), DRV_EINVAL);
+	assert_int_equal(drv_seq_approve_at(sim.seq, 0), DRV_EINVAL);
+	assert_int_equal(drv_seq_approve_at(sim.seq, 25), DRV_OK);
+	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_APPROVE, NULL), DRV_ESTATE); /* not started */
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_TIERS);
+	/* 10% then 25% of 8: 1 + 1 started, the pause after 25% over */
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 2);
+	assert_int_equal(sim.notify[DRV_EVENT_AWAITING_APPROVAL], 1);
+	assert_int_equal(drv_seq_next_deadline(sim.seq), INT64_MAX);
+	st = drv_seq_status(sim.seq, false);
+	assert_string_equal(
+	        json_string_value(json_object_get(
+	                json_array_get(
+	                        json_object_get(json_array_get(json_object_get(st, "tiers"), 0),
+	                                        "services"),
+	                        0),
+	                "waiting")),
+	        "approval");
+	json_decref(st);
+	sim_advance(&sim, 3600 * 1000);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 2);
+	/* an operator's promote is no approval (four eyes stays with droverd) */
+	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_PROMOTE, NULL), DRV_ESTATE);
+	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_APPROVE, NULL), DRV_OK);
+	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_APPROVE, NULL), DRV_ESTATE);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 8);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, NULL), 0);
+	assert_int_equal(sim.notify[DRV_EVENT_AWAITING_APPROVAL], 1);
+	sim_free(&sim);
+}
+
+/* A denial at the step rolls the canary back with the denial as reason;
+ * every state saved and loaded on the way (a droverd restart). */
+static void canary_denied_at_step_rolls_back(void **state)
+{
+	(void)state;
+	struct sim sim;
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_DENY, .message = "denied by bob: no"};
+
+	sim_init(&sim, plan_canary("5s", ""), fleet, false);
+	sim.restart = true;
+	assert_int_equal(drv_seq_approve_at(sim.seq, 25), DRV_OK);
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_TIERS);
+	assert_true(sim.restarts > 0);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 2);
+	assert_int_equal(sim_event(&sim, &ev), DRV_OK);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	/* the two canary hosts go back; the six others never changed */
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, NULL), 2);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 2);
+	assert_non_null(strstr(drv_seq_error(sim.seq), "denied by bob: no"));
+	sim_free(&sim);
+}
+
+/* Approved after restarts: the saved state keeps the step to wait at. */
+static void canary_approval_survives_restart(void **state)
+{
+	(void)state;
+	struct sim sim;
+
+	sim_init(&sim, plan_canary("5s", ""), fleet, false);
+	sim.restart = true;
+	assert_int_equal(drv_seq_approve_at(sim.seq, 50), DRV_OK);
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_TIERS);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 4); /* 50% of 8 */
+	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_APPROVE, NULL), DRV_OK);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 8);
+	sim_free(&sim);
+}
+
 static void bluegreen_happy_path(void **state)
 {
 	(void)state;
@@ -1085,6 +1170,9 @@ int main(void)
 	        cmocka_unit_test(canary_with_traffic_and_pauses),
 	        cmocka_unit_test(canary_weights_give_the_step_its_share),
 	        cmocka_unit_test(canary_manual_waits_for_promote),
+	        cmocka_unit_test(canary_waits_for_approval_at_step),
+	        cmocka_unit_test(canary_denied_at_step_rolls_back),
+	        cmocka_unit_test(canary_approval_survives_restart),
 	        cmocka_unit_test(bluegreen_happy_path),
 	        cmocka_unit_test(bluegreen_promote_finalizes_early),
 	        cmocka_unit_test(bluegreen_unhealthy_after_switch_switches_back),
