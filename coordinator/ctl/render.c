@@ -195,6 +195,22 @@ static void bar(FILE *f, int done, int total)
 	fputc(']', f);
 }
 
+/* Blue-green across host sets: " set b, live a" (the set the release goes
+ * to, the one that takes the traffic now; "none" before a first switch). */
+static void sets_text(FILE *f, const json_t *sets)
+{
+	const json_t *live = json_object_get(sets, "live");
+
+	if (!json_is_object(sets))
+		return;
+	fputs(" set ", f);
+	put(f, jstr(sets, "new"));
+	if (json_is_true(json_object_get(sets, "first")))
+		fputs(" (first)", f);
+	fputs(", live ", f);
+	put(f, json_is_string(live) ? json_string_value(live) : "none");
+}
+
 /* "rolling batch 1/2", "canary step 2/5 weight 25%", "blue-green weight 100%". */
 static void strategy_text(FILE *f, const json_t *svc)
 {
@@ -209,6 +225,7 @@ static void strategy_text(FILE *f, const json_t *svc)
 		        (long long)steps);
 	if (is(strategy, "canary") || is(strategy, "blue-green"))
 		fprintf(f, " weight %lld%%", (long long)jint(svc, "weight"));
+	sets_text(f, json_object_get(svc, "sets"));
 }
 
 /* strategy_text into a buffer (for column alignment and comparisons). */
