@@ -52,28 +52,42 @@ static bool matches(const struct drv_plan_hosts *h, const json_t *a)
 	return accepted(a) && deploy_hosts_selects(h, a);
 }
 
-const json_t *deploy_hosts_find(const json_t *agents, const char *id)
+json_t *deploy_hosts_index(const json_t *agents)
 {
-	const json_t *a;
+	json_t *byid = json_object();
+	json_t *a;
 	size_t i;
 
 	json_array_foreach(agents, i, a)
 	{
-		if (strcmp(str_of(a, "id"), id) == 0)
-			return a;
+		const char *id = json_string_value(json_object_get(a, "id"));
+
+		if (byid == NULL)
+			return NULL;
+		if (id != NULL && json_object_get(byid, id) == NULL &&
+		    json_object_set(byid, id, a) != 0) {
+			json_decref(byid);
+			return NULL;
+		}
 	}
-	return NULL;
+	return byid;
 }
 
-/* Every id listed is accepted, or a selector matches someone. */
-static int check_hosts(const struct drv_plan_hosts *h, const json_t *agents, const char *field,
-                       int line, struct deploy_hosts_err *err)
+const json_t *deploy_hosts_find(const json_t *byid, const char *id)
+{
+	return id != NULL ? json_object_get(byid, id) : NULL;
+}
+
+/* Every id listed is accepted, or a selector matches someone. byid is
+ * deploy_hosts_index(agents). */
+static int check_hosts(const struct drv_plan_hosts *h, const json_t *agents, const json_t *byid,
+                       const char *field, int line, struct deploy_hosts_err *err)
 {
 	const json_t *a;
 	size_t i;
 
 	for (i = 0; h->n_labels == 0 && i < h->n_ids; i++) {
-		a = deploy_hosts_find(agents, h->ids[i]);
+		a = deploy_hosts_find(byid, h->ids[i]);
 		if (a != NULL && accepted(a))
 			continue;
 		snprintf(err->message, sizeof(err->message), "agent \"%s\" is %s", h->ids[i],
@@ -148,7 +162,8 @@ static json_t *hook_hosts(const struct drv_plan_hosts *h, const json_t *agents)
 }
 
 static int hook_lists(const char *name, const struct drv_plan_hook *hooks, size_t n,
-                      const json_t *agents, json_t *out, struct deploy_hosts_err *err)
+                      const json_t *agents, const json_t *byid, json_t *out,
+                      struct deploy_hosts_err *err)
 {
 	json_t *lists = json_array();
 	char field[160];
@@ -156,7 +171,7 @@ static int hook_lists(const char *name, const struct drv_plan_hook *hooks, size_
 
 	for (size_t i = 0; rc == DRV_OK && i < n; i++) {
 		snprintf(field, sizeof(field), "%s[%zu].hosts", name, i);
-		rc = check_hosts(&hooks[i].hosts, agents, field, 0, err);
+		rc = check_hosts(&hooks[i].hosts, agents, byid, field, 0, err);
 		if (rc == DRV_OK &&
 		    json_array_append_new(lists, hook_hosts(&hooks[i].hosts, agents)))
 			rc = DRV_ENOMEM;
@@ -176,8 +191,8 @@ static void service_field(const struct drv_plan *p, size_t i, const char *rest, 
 	snprintf(buf, cap, "tiers[%zu].services[%zu].%s", t, i - p->tiers[t].first, rest);
 }
 
-static int service_lists(const struct drv_plan *p, const json_t *agents, json_t *out,
-                         struct deploy_hosts_err *err)
+static int service_lists(const struct drv_plan *p, const json_t *agents, const json_t *byid,
+                         json_t *out, struct deploy_hosts_err *err)
 {
 	json_t *svcs = json_array(), *traffic = json_array();
 	char field[160];
@@ -188,10 +203,10 @@ static int service_lists(const struct drv_plan *p, const json_t *agents, json_t 
 		const struct drv_plan_traffic *tr = &ps->strategy.traffic;
 
 		service_field(p, i, "hosts", field, sizeof(field));
-		rc = check_hosts(&ps->hosts, agents, field, ps->line, err);
+		rc = check_hosts(&ps->hosts, agents, byid, field, ps->line, err);
 		if (rc == DRV_OK && tr->kind == DRV_TRAFFIC_HOOK) {
 			service_field(p, i, "strategy.traffic.hook.hosts", field, sizeof(field));
-			rc = check_hosts(&tr->hook.hosts, agents, field, ps->line, err);
+			rc = check_hosts(&tr->hook.hosts, agents, byid, field, ps->line, err);
 		}
 		if (rc == DRV_OK &&
 		    (json_array_append_new(svcs, service_hosts(ps, agents)) != 0 ||
@@ -211,18 +226,19 @@ static int service_lists(const struct drv_plan *p, const json_t *agents, json_t 
 int deploy_hosts_resolve(const struct drv_plan *p, const json_t *agents, json_t **out,
                          struct deploy_hosts_err *err)
 {
-	json_t *t = json_object();
-	int rc = t ? DRV_OK : DRV_ENOMEM;
+	json_t *t = json_object(), *byid = deploy_hosts_index(agents);
+	int rc = t && byid ? DRV_OK : DRV_ENOMEM;
 
 	memset(err, 0, sizeof(*err));
 	if (rc == DRV_OK)
-		rc = hook_lists("pre", p->pre, p->n_pre, agents, t, err);
+		rc = hook_lists("pre", p->pre, p->n_pre, agents, byid, t, err);
 	if (rc == DRV_OK)
-		rc = hook_lists("migrations", p->migrations, p->n_migrations, agents, t, err);
+		rc = hook_lists("migrations", p->migrations, p->n_migrations, agents, byid, t, err);
 	if (rc == DRV_OK)
-		rc = service_lists(p, agents, t, err);
+		rc = service_lists(p, agents, byid, t, err);
 	if (rc == DRV_OK)
-		rc = hook_lists("post", p->post, p->n_post, agents, t, err);
+		rc = hook_lists("post", p->post, p->n_post, agents, byid, t, err);
+	json_decref(byid);
 	if (rc != DRV_OK) {
 		json_decref(t);
 		return rc;
@@ -271,10 +287,10 @@ static bool wants_privs(const struct drv_plan_privs *pv, bool root_default)
 	return strcmp(pv->user, "root") != 0 && strcmp(pv->user, "0") != 0;
 }
 
-static int old_agent(const json_t *agents, const char *id, const char *field, int line,
+static int old_agent(const json_t *byid, const char *id, const char *field, int line,
                      const char *what, struct deploy_hosts_err *err)
 {
-	const char *v = str_of(deploy_hosts_find(agents, id), "agent_version");
+	const char *v = str_of(deploy_hosts_find(byid, id), "agent_version");
 
 	if (!deploy_hosts_version_older(v, DEPLOY_HOSTS_PRIVS_VERSION))
 		return DRV_OK;
@@ -295,11 +311,13 @@ int deploy_hosts_check_privs(const struct drv_plan *p, const json_t *agents, con
 	const struct drv_plan_hook *hooks[] = {p->pre, p->migrations, p->post};
 	size_t n_hooks[] = {p->n_pre, p->n_migrations, p->n_post};
 	const json_t *svcs = json_object_get(targets, "services"), *h;
+	json_t *byid = deploy_hosts_index(agents);
 	char field[160];
 	size_t k;
+	int rc = byid != NULL ? DRV_OK : DRV_ENOMEM;
 
 	memset(err, 0, sizeof(*err));
-	for (size_t i = 0; i < p->n_services; i++) {
+	for (size_t i = 0; rc == DRV_OK && i < p->n_services; i++) {
 		const struct drv_plan_service *ps = &p->services[i];
 
 		if (!wants_privs(&ps->privs, false))
@@ -307,54 +325,52 @@ int deploy_hosts_check_privs(const struct drv_plan *p, const json_t *agents, con
 		service_field(p, i, "user", field, sizeof(field));
 		json_array_foreach(json_array_get(svcs, i), k, h)
 		{
-			if (old_agent(agents, str_of(h, "agent"), field, ps->line, ps->name, err) !=
-			    DRV_OK)
-				return DRV_EPERM;
+			rc = old_agent(byid, str_of(h, "agent"), field, ps->line, ps->name, err);
+			if (rc != DRV_OK)
+				break;
 		}
 	}
-	for (size_t g = 0; g < 3; g++) {
+	for (size_t g = 0; rc == DRV_OK && g < 3; g++) {
 		const json_t *lists = json_object_get(targets, hook_kinds[g]);
 
-		for (size_t i = 0; i < n_hooks[g]; i++) {
+		for (size_t i = 0; rc == DRV_OK && i < n_hooks[g]; i++) {
 			if (!wants_privs(&hooks[g][i].privs, true))
 				continue;
 			snprintf(field, sizeof(field), "%s[%zu].user", hook_kinds[g], i);
 			json_array_foreach(json_array_get(lists, i), k, h)
 			{
-				if (old_agent(agents, json_string_value(h), field, 0,
-				              hooks[g][i].name, err) != DRV_OK)
-					return DRV_EPERM;
+				rc = old_agent(byid, json_string_value(h), field, 0,
+				               hooks[g][i].name, err);
+				if (rc != DRV_OK)
+					break;
 			}
 		}
 	}
-	return DRV_OK;
+	json_decref(byid);
+	return rc;
 }
 
-static bool on_agent(const json_t *hosts, const char *id)
-{
-	const json_t *h;
-	size_t i;
-
-	json_array_foreach(hosts, i, h)
-	{
-		if (strcmp(str_of(h, "agent"), id) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* The first agent both host lists (targets' "services" entries) hold. */
+/* The first agent both host lists (targets' "services" entries) hold: one
+ * pass over each (a set of hb's agents), not one over hb per host of ha. */
 static const char *common_agent(const json_t *ha, const json_t *hb)
 {
+	json_t *set = json_object();
 	const json_t *h;
+	const char *found = NULL;
 	size_t i;
 
+	json_array_foreach(hb, i, h)
+	{
+		if (set != NULL)
+			json_object_set_new(set, str_of(h, "agent"), json_true());
+	}
 	json_array_foreach(ha, i, h)
 	{
-		if (on_agent(hb, str_of(h, "agent")))
-			return str_of(h, "agent");
+		if (found == NULL && json_object_get(set, str_of(h, "agent")) != NULL)
+			found = str_of(h, "agent");
 	}
-	return NULL;
+	json_decref(set);
+	return found;
 }
 
 bool deploy_hosts_overlap(const struct drv_plan *a, const json_t *ta, const struct drv_plan *b,

@@ -179,10 +179,10 @@ static bool online(const json_t *a)
 	return json_is_true(json_object_get(a, "connected"));
 }
 
-static json_t *host_json(const struct drv_plan_service *ps, const json_t *t, const json_t *agents,
+static json_t *host_json(const struct drv_plan_service *ps, const json_t *t, const json_t *byid,
                          int *changes, int *unchanged)
 {
-	const json_t *a = deploy_hosts_find(agents, str_of(t, "agent"));
+	const json_t *a = deploy_hosts_find(byid, str_of(t, "agent"));
 	const json_t *rel = deploy_hosts_release(a, ps->name);
 	const char *change = "install";
 
@@ -330,7 +330,7 @@ static const json_t *norm_service(const json_t *norm, const struct drv_plan *pla
 	        i - plan->tiers[t].first);
 }
 
-static json_t *service_json(const struct pv *p, const json_t *targets, const json_t *agents,
+static json_t *service_json(const struct pv *p, const json_t *targets, const json_t *byid,
                             const json_t *norm, size_t i, int *changes, int *unchanged)
 {
 	const struct drv_plan_service *ps = &p->plan->services[i];
@@ -340,7 +340,7 @@ static json_t *service_json(const struct pv *p, const json_t *targets, const jso
 	size_t j;
 
 	json_array_foreach(list, j, t)
-	        json_array_append_new(hosts, host_json(ps, t, agents, changes, unchanged));
+	        json_array_append_new(hosts, host_json(ps, t, byid, changes, unchanged));
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:O, s:O, s:o}", "name", ps->name,
 	                 "strategy", drv_plan_strategy_name(ps->strategy.type), "image", ps->image,
 	                 "digest", ps->digest ? ps->digest : "", "version", ps->version, "hosts",
@@ -349,7 +349,7 @@ static json_t *service_json(const struct pv *p, const json_t *targets, const jso
 	                 analysis_json(&ps->strategy));
 }
 
-static json_t *tiers_json(const struct pv *p, const json_t *targets, const json_t *agents,
+static json_t *tiers_json(const struct pv *p, const json_t *targets, const json_t *byid,
                           const json_t *norm, int *changes, int *unchanged)
 {
 	json_t *tiers = json_array();
@@ -360,8 +360,8 @@ static json_t *tiers_json(const struct pv *p, const json_t *targets, const json_
 
 		for (size_t j = 0; svcs != NULL && j < tier->n; j++)
 			json_array_append_new(svcs,
-			                      service_json(p, targets, agents, norm,
-			                                   tier->first + j, changes, unchanged));
+			                      service_json(p, targets, byid, norm, tier->first + j,
+			                                   changes, unchanged));
 		json_array_append_new(
 		        tiers, json_pack("{s:s, s:o}", "name", tier->name, "services", svcs));
 	}
@@ -370,15 +370,15 @@ static json_t *tiers_json(const struct pv *p, const json_t *targets, const json_
 
 /* Every targeted agent that is not connected now (a real run waits for it
  * until the step's deadline, then counts it failed). */
-static void add_offline(json_t *seen, const json_t *agents, const char *id)
+static void add_offline(json_t *seen, const json_t *byid, const char *id)
 {
-	const json_t *a = deploy_hosts_find(agents, id);
+	const json_t *a = deploy_hosts_find(byid, id);
 
 	if (a != NULL && !online(a))
 		json_object_set_new(seen, id, json_true());
 }
 
-static json_t *offline_json(const json_t *targets, const json_t *agents)
+static json_t *offline_json(const json_t *targets, const json_t *byid)
 {
 	json_t *seen = json_object(), *arr = json_array(), *list, *h, *v;
 	const char *key;
@@ -389,7 +389,7 @@ static json_t *offline_json(const json_t *targets, const json_t *agents)
 		json_array_foreach(v, i, list)
 		{
 			json_array_foreach(list, j, h) add_offline(
-			        seen, agents,
+			        seen, byid,
 			        json_is_string(h) ? json_string_value(h) : str_of(h, "agent"));
 		}
 	}
@@ -438,21 +438,25 @@ static json_t *phases_json(const struct pv *p, const json_t *targets)
 
 static json_t *result(const struct pv *p, const json_t *targets, const json_t *agents)
 {
-	json_t *norm = drv_plan_to_json(p->plan), *o, *tiers;
+	json_t *norm = drv_plan_to_json(p->plan), *byid = deploy_hosts_index(agents), *o, *tiers;
 	int changes = 0, unchanged = 0;
 
-	if (norm == NULL)
+	if (norm == NULL || byid == NULL) {
+		json_decref(norm);
+		json_decref(byid);
 		return NULL;
-	tiers = tiers_json(p, targets, agents, norm, &changes, &unchanged);
+	}
+	tiers = tiers_json(p, targets, byid, norm, &changes, &unchanged);
 	changes += (int)p->plan->n_migrations; /* they change the database */
 	o = json_pack("{s:b, s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:o, s:I, s:O}", "dry_run", 1,
 	              "deployment", p->plan->deployment, "version", p->plan->version, "changes",
-	              changes, "unchanged", unchanged, "offline", offline_json(targets, agents),
+	              changes, "unchanged", unchanged, "offline", offline_json(targets, byid),
 	              "skipped", skipped_json(p->plan, agents), "phases", phases_json(p, targets),
 	              "tiers", tiers, "wait_ms", (json_int_t)p->now, "failure",
 	              json_object_get(norm, "failure") ? json_object_get(norm, "failure")
 	                                               : json_null());
 	json_decref(norm);
+	json_decref(byid);
 	return o;
 }
 

@@ -70,6 +70,10 @@ struct fsim_agent {
 	nng_socket sock;
 	nng_ctx pctx, rctx;
 	nng_aio *paio, *raio, *waio;
+	/* The naps between retries sleep on aios of their own: libnng 1.5.2
+	 * keeps a sleep's "expiry is success" on the aio, and a request that
+	 * times out on it later completes with 0 and no message. */
+	nng_aio *pnap, *rnap;
 	bool opened;
 	int pstate, rstate; /* the two contexts' state machines (fsim_agent.c) */
 	unsigned p_fail, r_fail;

@@ -195,7 +195,7 @@ static void report_nap(struct fsim_agent *a)
 {
 	atomic_fetch_add(&a->f->errors, 1);
 	a->rstate = R_NAP;
-	nng_sleep_aio((nng_duration)backoff(a, a->r_fail++), a->raio);
+	nng_sleep_aio((nng_duration)backoff(a, a->r_fail++), a->rnap);
 }
 
 /* Start sending the head report if the report context is free. */
@@ -269,6 +269,16 @@ static void report_done(struct fsim_agent *a)
 	kick_reports(a);
 }
 
+/* A reply that completed with 0 carries a message; one that does not (a
+ * timeout reported as success by an NNG with the sleep bug, see fsim.h) is
+ * an error, not a NULL to parse. */
+static int reply_result(nng_aio *aio)
+{
+	int rv = nng_aio_result(aio);
+
+	return rv == 0 && nng_aio_get_msg(aio) == NULL ? NNG_EINTERNAL : rv;
+}
+
 static void report_cb(void *arg)
 {
 	struct fsim_agent *a = arg;
@@ -277,6 +287,8 @@ static void report_cb(void *arg)
 
 	if (stopping(a))
 		return;
+	if (a->rstate == R_RECV)
+		rv = reply_result(a->raio);
 	switch (a->rstate) {
 	case R_SEND:
 		if (rv != 0) {
@@ -298,15 +310,22 @@ static void report_cb(void *arg)
 		}
 		nng_msg_free(m);
 		break;
-	case R_NAP: /* resend the same sealed report */
-		pthread_mutex_lock(&a->mu);
-		a->rstate = R_IDLE;
-		pthread_mutex_unlock(&a->mu);
-		kick_reports(a);
-		return;
 	default: return;
 	}
 	report_nap(a);
+}
+
+/* The nap after a failed report is over: resend the same sealed report. */
+static void report_nap_cb(void *arg)
+{
+	struct fsim_agent *a = arg;
+
+	if (stopping(a))
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->rstate = R_IDLE;
+	pthread_mutex_unlock(&a->mu);
+	kick_reports(a);
 }
 
 /* ---- simulated work ---- */
@@ -503,7 +522,7 @@ static int seal_hello(struct fsim_agent *a, uint8_t **env, size_t *len)
 static void nap_then_hello(struct fsim_agent *a, int64_t ms)
 {
 	a->pstate = P_NAP;
-	nng_sleep_aio((nng_duration)ms, a->paio);
+	nng_sleep_aio((nng_duration)ms, a->pnap);
 }
 
 static void say_hello(struct fsim_agent *a)
@@ -658,15 +677,22 @@ static void poll_cb(void *arg)
 		return;
 	case P_HELLO_RECV:
 	case P_POLL_RECV:
-		if (rv != 0)
+		if (reply_result(a->paio) != 0)
 			break;
 		on_reply(a);
 		return;
-	case P_NAP: say_hello(a); return;
 	default: return;
 	}
 	atomic_fetch_add(&a->f->errors, 1);
 	nap_then_hello(a, backoff(a, a->p_fail++));
+}
+
+static void poll_nap_cb(void *arg)
+{
+	struct fsim_agent *a = arg;
+
+	if (!stopping(a))
+		say_hello(a);
 }
 
 /* ---- lifecycle ---- */
@@ -696,7 +722,9 @@ static int open_socket(struct fsim_agent *a)
 	    (rv = nng_ctx_open(&a->rctx, a->sock)) != 0 ||
 	    (rv = nng_aio_alloc(&a->paio, poll_cb, a)) != 0 ||
 	    (rv = nng_aio_alloc(&a->raio, report_cb, a)) != 0 ||
-	    (rv = nng_aio_alloc(&a->waio, work_cb, a)) != 0)
+	    (rv = nng_aio_alloc(&a->waio, work_cb, a)) != 0 ||
+	    (rv = nng_aio_alloc(&a->pnap, poll_nap_cb, a)) != 0 ||
+	    (rv = nng_aio_alloc(&a->rnap, report_nap_cb, a)) != 0)
 		return rv;
 	/* as drover-agent: no resend timer; a request goes again on a new pipe */
 	nng_ctx_set_ms(a->pctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
@@ -725,12 +753,12 @@ int fsim_agent_start(struct fsim_agent *a)
 
 void fsim_agent_stop(struct fsim_agent *a)
 {
-	if (a->paio != NULL)
-		nng_aio_stop(a->paio);
-	if (a->raio != NULL)
-		nng_aio_stop(a->raio);
-	if (a->waio != NULL)
-		nng_aio_stop(a->waio);
+	nng_aio *aios[] = {a->pnap, a->paio, a->rnap, a->raio, a->waio};
+
+	for (size_t i = 0; i < sizeof(aios) / sizeof(aios[0]); i++) {
+		if (aios[i] != NULL)
+			nng_aio_stop(aios[i]);
+	}
 	if (a->opened)
 		nng_close(a->sock);
 	a->opened = false;
@@ -745,6 +773,8 @@ void fsim_agent_free(struct fsim_agent *a)
 	nng_aio_free(a->paio);
 	nng_aio_free(a->raio);
 	nng_aio_free(a->waio);
+	nng_aio_free(a->pnap);
+	nng_aio_free(a->rnap);
 	for (r = a->rq_head; r != NULL; r = rn) {
 		rn = r->next;
 		report_free(r);

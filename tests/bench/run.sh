@@ -75,6 +75,7 @@ else
 	step agent-rss bash "$HERE/agent_rss.sh" 100
 fi
 step rolling-1000 bash "$HERE/rolling.sh" 1000
+[[ $MODE == full ]] && step submit-10000 bash "$HERE/submit.sh" 10000
 [[ $MODE == full ]] && step rolling-5000 env ROLLING_WAIT=db bash "$HERE/rolling.sh" 5000
 [[ $MODE == full ]] && step rolling-10000 env ROLLING_WAIT=db bash "$HERE/rolling.sh" 10000
 if [[ $MODE == full ]]; then

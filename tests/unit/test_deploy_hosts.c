@@ -264,12 +264,71 @@ static void old_agents_refused(void **state)
 	drv_plan_free(p);
 }
 
+/* The index the resolution, the privilege check and the preview look agents
+ * up in (one lookup per host; a scan of the fleet per host made a 10,000-
+ * host plan take seconds): the first agent of an id, as the scan found it,
+ * nothing for an unknown id or a NULL one. Then a fleet of 10,000: every
+ * host of the selector resolved once, the privilege check names the one old
+ * agent, and two deployments over all of it overlap on the first host. */
+static void index_and_large_fleet(void **state)
+{
+	json_t *agents = json_loads(agents_text, 0, NULL), *byid, *t = NULL, *t2 = NULL;
+	struct drv_plan *p = parse(plan_text);
+	struct deploy_hosts_err err;
+	char svc[64] = "", agent[65] = "";
+
+	(void)state;
+	json_array_append_new(agents, json_pack("{s:s, s:s, s:s}", "id", "core-1", "status",
+	                                        "pending", "note", "second"));
+	json_array_append_new(agents, json_pack("{s:i}", "id", 7)); /* not a string: skipped */
+	byid = deploy_hosts_index(agents);
+	assert_non_null(byid);
+	assert_ptr_equal(deploy_hosts_find(byid, "core-1"), json_array_get(agents, 0));
+	assert_ptr_equal(deploy_hosts_find(byid, "db-1"), json_array_get(agents, 3));
+	assert_null(deploy_hosts_find(byid, "nobody"));
+	assert_null(deploy_hosts_find(byid, NULL));
+	assert_int_equal(json_object_size(byid), 4);
+	json_decref(byid);
+	json_decref(agents);
+
+	agents = json_array();
+	for (int i = 0; i < 10000; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "h-%05d", i);
+		json_array_append_new(agents, json_pack("{s:s, s:s, s:s, s:{s:s}, s:[]}", "id", id,
+		                                        "status", "accepted", "agent_version",
+		                                        i == 9876 ? "0.1.0" : "0.2.0", "labels",
+		                                        "tier", "core", "releases"));
+	}
+	json_array_append_new(agents, json_pack("{s:s, s:s, s:s, s:{}}", "id", "core-2", "status",
+	                                        "accepted", "agent_version", "0.2.0", "labels"));
+	json_array_append_new(agents, json_pack("{s:s, s:s, s:s, s:{}}", "id", "db-1", "status",
+	                                        "accepted", "agent_version", "0.2.0", "labels"));
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t, &err), DRV_OK);
+	assert_int_equal(json_array_size(json_array_get(json_object_get(t, "services"), 0)), 10000);
+	assert_int_equal(deploy_hosts_check_privs(p, agents, t, &err), DRV_EPERM);
+	assert_non_null(strstr(err.message, "agent h-09876 runs drover-agent 0.1.0"));
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t2, &err), DRV_OK);
+	assert_true(deploy_hosts_overlap(p, t, p, t2, svc, sizeof(svc), agent, sizeof(agent)));
+	assert_string_equal(svc, "web");
+	assert_string_equal(agent, "h-00000");
+	json_decref(t);
+	json_decref(t2);
+	json_decref(agents);
+	drv_plan_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(resolves),        cmocka_unit_test(unknown_hosts),
-	        cmocka_unit_test(line_of_service), cmocka_unit_test(overlap),
-	        cmocka_unit_test(versions),        cmocka_unit_test(old_agents_refused),
+	        cmocka_unit_test(resolves),
+	        cmocka_unit_test(unknown_hosts),
+	        cmocka_unit_test(line_of_service),
+	        cmocka_unit_test(overlap),
+	        cmocka_unit_test(versions),
+	        cmocka_unit_test(old_agents_refused),
+	        cmocka_unit_test(index_and_large_fleet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
