@@ -75,10 +75,16 @@ struct droverd {
 	struct drv_linkstats_file stats;
 	char *target;           /* sqldb.h: the SQLite file or "pg:DSN" */
 	struct ha_lease *lease; /* NULL: alone on SQLite, always the leader */
+	pthread_t promoter;     /* waits for the lease, then starts the engine */
+	bool promoting;         /* promoter runs (to join) */
+	atomic_bool stopping;   /* stop() began: leadership changes are ours */
+	atomic_bool led;        /* this node won the lease (at some point) */
 	atomic_bool lost;       /* the lease went to another node while we led */
+	atomic_bool rejoin;     /* start again as a follower after the stop */
 };
 
 static int retention_metrics(struct droverd *d);
+static int start_promoter(struct droverd *d);
 
 static int load_conf(const char *path, struct droverd_conf *conf)
 {
@@ -228,8 +234,24 @@ static int start_api(struct droverd *d)
 	return rc;
 }
 
-/* The deployment engine resumes unfinished deployments before the link
- * opens: instructions it re-sends wait in the queue for their agents. */
+/* What the deployment routes need besides the engine (a follower serves
+ * reads without one). */
+static void setup_deploy_api(struct droverd *d)
+{
+	d->deploy_api.db = d->api_db;
+	d->deploy_api.core = d->core;
+	d->deploy_api.insecure_registry = d->conf.insecure_registry;
+	d->deploy_api.balancers = &d->conf.balancers;
+	d->deploy_api.prometheus = &d->conf.prometheus;
+	d->deploy_api.environments = &d->conf.environments;
+	d->deploy_api.lifecycles = &d->conf.lifecycles;
+	d->deploy_api.outbound_allow = &d->conf.outbound_allow;
+}
+
+/* The deployment engine resumes unfinished deployments: alone, before the
+ * link opens; in a group, once this node holds the lease (while it is
+ * held back, drv_ha_hold). Instructions it re-sends wait in the queue for
+ * their agents. */
 static int start_engine(struct droverd *d)
 {
 	struct notify_config nc = {0};
@@ -246,14 +268,8 @@ static int start_engine(struct droverd *d)
 		return rc;
 	ec.notifier = d->notifier;
 	rc = deploy_engine_new(&ec, &d->engine);
-	d->deploy_api.engine = d->engine;
-	d->deploy_api.core = d->core;
-	d->deploy_api.insecure_registry = d->conf.insecure_registry;
-	d->deploy_api.balancers = &d->conf.balancers;
-	d->deploy_api.prometheus = &d->conf.prometheus;
-	d->deploy_api.environments = &d->conf.environments;
-	d->deploy_api.lifecycles = &d->conf.lifecycles;
-	d->deploy_api.outbound_allow = &d->conf.outbound_allow;
+	if (rc == DRV_OK)
+		deploy_api_set_engine(&d->deploy_api, d->engine);
 	return rc;
 }
 
@@ -359,11 +375,15 @@ static int start(struct droverd *d)
 	cc.events = d->events;
 	rc = core_new(&cc, &d->core);
 	if (rc == DRV_OK)
+		setup_deploy_api(d);
+	if (rc == DRV_OK && d->lease == NULL)
 		rc = start_engine(d);
 	if (rc == DRV_OK)
 		rc = link_start(d->core, &lc, &d->link);
 	if (rc == DRV_OK)
 		rc = start_api(d);
+	if (rc == DRV_OK && d->lease != NULL)
+		rc = start_promoter(d);
 	return rc;
 }
 
@@ -374,6 +394,9 @@ static void stop(struct droverd *d)
 	struct drv_watchdog *w = NULL;
 	int link_rc;
 
+	atomic_store(&d->stopping, true);
+	if (d->promoting) /* it may be resuming deployments: bounded */
+		pthread_join(d->promoter, NULL);
 	/* A graceful stop hands the lease over at once; from here on this node's
 	 * writes are fenced off, and the next leader resumes from what is saved. */
 	if (d->lease != NULL && !atomic_load(&d->lost))
@@ -464,9 +487,15 @@ static void tick(void *arg)
 	struct droverd *d = arg;
 
 	drv_storage_check(d->storage);
-	core_tick(d->core);
+	core_tick(d->core); /* on a follower: reads only */
 	drv_linkstats_write_changed(&d->stats, d->conf.stats_file);
-	retention_tick(d);
+	if (drv_ha_is_leader()) {
+		retention_tick(d); /* the leader's job: it writes */
+	} else {
+		/* The leader writes the events: wake this node's event streams to
+		 * read the shared store (there is no notification between nodes). */
+		drv_events_notify(d->events);
+	}
 }
 
 /* ---- high availability (ha/ha_lease.h, docs/ha.md) ---- */
@@ -483,23 +512,36 @@ static int pick_target(struct droverd *d)
 	return DRV_OK;
 }
 
-/* The lease went elsewhere (this node was paused, or cut off from the
- * database): stop serving; droverd_cmd_run starts again as a follower. */
+/* Called on the lease thread (must not block). The lease went elsewhere
+ * while this node led (it was paused, or cut off from the database): stop
+ * serving; droverd_cmd_run starts again as a follower. */
 static void on_leadership(void *arg, bool leader, uint64_t epoch)
 {
 	struct droverd *d = arg;
 
 	(void)epoch;
-	if (!leader && !atomic_exchange(&d->lost, true)) {
+	if (leader) {
+		atomic_store(&d->led, true);
+		return;
+	}
+	if (!atomic_load(&d->led) || atomic_load(&d->stopping)) /* a graceful stop gives it up */
+		return;
+	if (!atomic_exchange(&d->lost, true)) {
+		atomic_store(&d->rejoin, true);
 		drv_error("droverd", "leadership lost: stopping to rejoin the group as a follower",
 		          "node=%s", d->conf.ha_node ? d->conf.ha_node : "");
 		kill(getpid(), SIGTERM);
 	}
 }
 
-/* A node of an HA group follows until it holds the lease. DRV_ECANCELED:
- * stopped (SIGTERM, SIGINT) while following. */
-static int ha_follow(struct droverd *d, const sigset_t *set)
+/*
+ * A node of an HA group joins as a follower: the lease runs on its own
+ * thread, and start() opens the link (which answers NOT_LEADER) and the
+ * API (reads; changes answered 307 to the leader) right away. The node is
+ * held back (drv_ha_hold) until it has won the lease and resumed the
+ * deployments (lead, on the promoter thread).
+ */
+static int ha_join(struct droverd *d)
 {
 	char host[HA_NODE_MAX + 1] = "droverd";
 	size_t n;
@@ -507,28 +549,70 @@ static int ha_follow(struct droverd *d, const sigset_t *set)
 	                            .url = d->conf.ha_url,
 	                            .lease_ms = d->conf.ha_lease_ms,
 	                            .mig = drv_schema_migrations(&n)};
-	struct timespec zero = {0, 0};
-	int rc, sig;
+	int rc;
 
 	c.n_mig = n;
 	drv_ha_set_grouped(true); /* the link seals the epoch into envelopes */
+	drv_ha_set(false, 0, ""); /* a follower until the lease says otherwise */
+	drv_ha_hold(true);        /* and until its engine runs once it does */
 	if (d->conf.ha_node == NULL)
 		gethostname(host, sizeof(host) - 1);
 	c.node = d->conf.ha_node != NULL ? d->conf.ha_node : host;
-	rc = ha_lease_new(&c, &d->lease);
+	rc = drv_ha_watch(on_leadership, d);
+	if (rc == DRV_OK)
+		rc = ha_lease_new(&c, &d->lease);
 	if (rc == DRV_OK)
 		rc = ha_lease_start(d->lease);
-	if (rc != DRV_OK)
-		return rc;
-	drv_info("droverd", "following: waiting for the leader lease", "node=%s lease_ms=%lld",
-	         c.node, (long long)c.lease_ms);
-	drv_sd_notify("READY=1\nSTATUS=following");
-	while (!ha_lease_wait_leader(d->lease, 250)) {
-		sig = sigtimedwait(set, NULL, &zero);
-		if (sig == SIGTERM || sig == SIGINT)
-			return DRV_ECANCELED;
+	if (rc == DRV_OK)
+		drv_info("droverd", "following: waiting for the leader lease",
+		         "node=%s lease_ms=%lld", c.node, (long long)c.lease_ms);
+	return rc;
+}
+
+/* This node holds the lease: know the agents enrolled meanwhile, resume
+ * every unfinished deployment, then let the link and the API lead. */
+static void lead(struct droverd *d)
+{
+	int64_t t0 = drv_mono_ms();
+	int rc = core_sync(d->core);
+
+	if (rc == DRV_OK)
+		rc = start_engine(d);
+	if (rc != DRV_OK) {
+		/* Give the lease up (stop) and try again as a follower: another
+		 * node may lead meanwhile. */
+		drv_error("droverd", "cannot lead: rejoining the group as a follower", "error=%s",
+		          drv_errname(rc));
+		atomic_store(&d->rejoin, true);
+		kill(getpid(), SIGTERM);
+		return;
 	}
-	return drv_ha_watch(on_leadership, d);
+	drv_ha_hold(false);
+	drv_info("droverd", "leading: deployments resumed, the link and the API lead",
+	         "epoch=%llu resume_ms=%lld", (unsigned long long)drv_ha_epoch(),
+	         (long long)(drv_mono_ms() - t0));
+	drv_sd_notify("STATUS=leading");
+}
+
+static void *promoter_main(void *arg)
+{
+	struct droverd *d = arg;
+
+	while (!atomic_load(&d->stopping)) {
+		if (ha_lease_wait_leader(d->lease, 250)) {
+			lead(d);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int start_promoter(struct droverd *d)
+{
+	if (pthread_create(&d->promoter, NULL, promoter_main, d) != 0)
+		return DRV_ESYS;
+	d->promoting = true;
+	return DRV_OK;
 }
 
 /* Start again from the beginning, as a follower: the process image is
@@ -581,12 +665,13 @@ int droverd_cmd_run(const char *config, int check)
 	if (rc == DRV_OK)
 		rc = pick_target(&d);
 	if (rc == DRV_OK && d.conf.pg_dsn[0] != '\0')
-		rc = ha_follow(&d, &set);
+		rc = ha_join(&d);
 	if (rc == DRV_OK)
 		rc = start(&d);
 	if (rc == DRV_OK) {
 		drv_info("droverd", "started", "version=%s key=%s", DROVER_VERSION, d.key.id);
-		drv_sd_notify("READY=1"); /* Type=notify: the link and the API serve */
+		/* Type=notify: the link and the API serve (a follower's too) */
+		drv_sd_notify(d.lease != NULL ? "READY=1\nSTATUS=following" : "READY=1");
 		drv_serve(&(struct drv_serve){.who = "droverd",
 		                              .tick_ms = TICK_MS,
 		                              .first_tick_ms = TICK_MS,
@@ -601,7 +686,7 @@ int droverd_cmd_run(const char *config, int check)
 	drv_linkstats_write_changed(&d.stats, d.conf.stats_file);
 	drv_info("droverd", "stopped");
 	free(d.target);
-	if (atomic_load(&d.lost))
+	if (atomic_load(&d.rejoin))
 		rejoin(); /* returns only if it could not */
 	drv_log_close();
 	dconf_free(&d.conf);

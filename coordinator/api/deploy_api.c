@@ -349,6 +349,34 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 	return drv_http_json(resp, 201, obj);
 }
 
+/* The engine, or NULL on a follower (deploy_api.h). */
+static struct deploy_engine *engine_of(struct deploy_api *api)
+{
+	return __atomic_load_n(&api->engine, __ATOMIC_ACQUIRE);
+}
+
+/* Blue-green across host sets: a dry run goes to the set a deployment
+ * started now would (the live set from the store; on a follower, which
+ * has no engine, as if none were live). */
+static int dry_run_sets(struct deploy_api *api, const struct drv_plan *plan, json_t *targets,
+                        char *why, size_t cap)
+{
+	struct deploy_engine *e = engine_of(api);
+	json_t *live = NULL;
+	int rc = DRV_OK;
+
+	if (json_object_get(targets, "sets") == NULL)
+		return DRV_OK;
+	if (e != NULL)
+		rc = deploy_engine_live_sets(e, plan, &live);
+	if (rc == DRV_OK)
+		rc = deploy_hosts_choose_sets(plan, targets, live, why, cap);
+	else
+		snprintf(why, cap, "cannot read which host set is live: %s", drv_strerror(rc));
+	json_decref(live);
+	return rc == DRV_ENOMEM || rc == DRV_OK ? rc : DRV_ESTATE;
+}
+
 /* ?dry_run=true: what the plan would do, resolved against the live fleet
  * exactly as a submission is (images to digests, hosts to agents), with
  * nothing created, sent or stored (deploy_preview.h). */
@@ -361,7 +389,9 @@ static int dry_run(struct deploy_api *api, struct drv_http_req *req, struct drv_
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = core_agents_json(api->core, &agents);
+	rc = dry_run_sets(api, plan, targets, why, sizeof(why));
+	if (rc == DRV_OK)
+		rc = core_agents_json(api->core, &agents);
 	if (rc == DRV_OK)
 		rc = deploy_preview(plan, targets, agents, &out, why, sizeof(why));
 	json_decref(targets);
@@ -543,19 +573,63 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 
 /* ---- GET ---- */
 
+void deploy_api_set_engine(struct deploy_api *api, struct deploy_engine *e)
+{
+	__atomic_store_n(&api->engine, e, __ATOMIC_RELEASE);
+}
+
 static int deployments_list(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
 	struct deploy_api *api = ctx;
+	struct deploy_engine *e = engine_of(api);
 	long long limit;
-	json_t *out;
+	json_t *out, *arr;
 	int rc;
 
 	if (drv_http_query_int(req, resp, "limit", 1, 1000, 50, &limit) != DRV_OK)
 		return DRV_OK;
-	rc = deploy_engine_list(api->engine, (int)limit, &out);
+	if (e != NULL) {
+		rc = deploy_engine_list(e, (int)limit, &out);
+	} else {
+		drv_sql_lock(api->db);
+		rc = deploy_store_list(api->db, (int)limit, &arr);
+		drv_sql_unlock(api->db);
+		if (rc == DRV_OK && (out = json_pack("{s:o}", "deployments", arr)) == NULL)
+			rc = DRV_ENOMEM;
+	}
 	if (rc != DRV_OK)
 		return rc;
 	return drv_http_json(resp, 200, out);
+}
+
+/*
+ * One deployment as the engine shows it. On a follower: a finished one
+ * from the view saved when it ended; one still running lives in the
+ * leader's memory, so the request goes there (*answered: resp is set).
+ */
+static int deployment_obj(struct deploy_api *api, struct drv_http_req *req,
+                          struct drv_http_resp *resp, const char *id, json_t **obj, bool *answered)
+{
+	struct deploy_engine *e = engine_of(api);
+	struct deploy_row r;
+	int rc;
+
+	*answered = false;
+	if (strlen(id) > DRV_SEQ_ID_MAX)
+		return DRV_ENOENT;
+	if (e != NULL)
+		return deploy_engine_get(e, id, obj);
+	drv_sql_lock(api->db);
+	rc = deploy_store_get(api->db, id, &r);
+	drv_sql_unlock(api->db);
+	if (rc != DRV_OK)
+		return rc;
+	if (r.view == NULL || (*obj = json_loads(r.view, 0, NULL)) == NULL) {
+		*answered = true;
+		rc = drv_http_to_leader(req, resp);
+	}
+	deploy_row_clear(&r);
+	return rc;
 }
 
 static int deployment_get(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
@@ -563,9 +637,11 @@ static int deployment_get(struct drv_http_req *req, struct drv_http_resp *resp, 
 	struct deploy_api *api = ctx;
 	const char *id = drv_http_param(req, "id");
 	json_t *obj;
-	int rc = strlen(id) <= DRV_SEQ_ID_MAX ? deploy_engine_get(api->engine, id, &obj)
-	                                      : DRV_ENOENT;
+	bool answered;
+	int rc = deployment_obj(api, req, resp, id, &obj, &answered);
 
+	if (answered)
+		return rc;
 	if (rc == DRV_ENOENT)
 		return drv_http_error(resp, 404, "not-found", "no deployment '%s'", id);
 	if (rc != DRV_OK)
@@ -582,9 +658,11 @@ static int baseline_get(struct drv_http_req *req, struct drv_http_resp *resp, vo
 	const char *id = drv_http_param(req, "id");
 	json_t *obj, *out, *m;
 	const char *st;
-	int rc = strlen(id) <= DRV_SEQ_ID_MAX ? deploy_engine_get(api->engine, id, &obj)
-	                                      : DRV_ENOENT;
+	bool answered;
+	int rc = deployment_obj(api, req, resp, id, &obj, &answered);
 
+	if (answered)
+		return rc;
 	if (rc == DRV_ENOENT)
 		return drv_http_error(resp, 404, "not-found", "no deployment '%s'", id);
 	if (rc != DRV_OK)
@@ -606,8 +684,17 @@ static int baseline_get(struct drv_http_req *req, struct drv_http_resp *resp, vo
 
 static int drift_now(struct deploy_api *api, json_t **baseline, json_t **drift)
 {
+	struct deploy_engine *e = engine_of(api);
 	json_t *agents = NULL;
-	int rc = deploy_engine_baseline(api->engine, baseline);
+	int rc;
+
+	if (e != NULL) {
+		rc = deploy_engine_baseline(e, baseline);
+	} else { /* a follower: the store is the same, read on this connection */
+		drv_sql_lock(api->db);
+		rc = deploy_drift_baseline(api->db, baseline);
+		drv_sql_unlock(api->db);
+	}
 
 	if (rc == DRV_OK)
 		rc = core_agents_json(api->core, &agents);

@@ -19,9 +19,13 @@
 struct drv_lifecycles;
 
 struct deploy_api {
-	struct deploy_engine *engine; /* borrowed */
-	struct core *core;            /* borrowed */
-	int insecure_registry;        /* resolve tags over plain http:// (tests, labs) */
+	/* borrowed; NULL on a follower of an HA group until it leads (set once,
+	 * with deploy_api_set_engine): reads are then served from db, and a
+	 * deployment still running is the leader's to show (307) */
+	struct deploy_engine *engine;
+	struct drv_sql *db;    /* borrowed: the API's connection, for those reads */
+	struct core *core;     /* borrowed */
+	int insecure_registry; /* resolve tags over plain http:// (tests, labs) */
 	/* droverd.yaml `balancers` (borrowed, may be NULL): a plan's
 	 * traffic.balancer must name one of them */
 	const struct drv_traffic_balancers *balancers;
@@ -43,6 +47,9 @@ struct deploy_api {
  * optional) as the API's {"line", "field", "message"} (a new reference;
  * NULL when out of memory). */
 json_t *deploy_api_plan_error(const char *text, const char *source);
+
+/* The engine from now on (a follower that came to lead); any thread. */
+void deploy_api_set_engine(struct deploy_api *api, struct deploy_engine *e);
 
 /* api is borrowed and must outlive the server. */
 int deploy_api_add_routes(struct drv_http_server *srv, struct deploy_api *api);

@@ -68,6 +68,14 @@ static json_t *env_json(const struct drv_plan_env *env, int64_t now)
 		                              "role", env->approver_role, "allow_self",
 		                              env->allow_self, "timeout_ms",
 		                              (json_int_t)env->approval_timeout_ms));
+	if (env->approvers > 0 && env->approval_at_step > 0) {
+		json_t *a = json_object_get(o, "approval");
+		char pct[8];
+
+		snprintf(pct, sizeof(pct), "%u%%", env->approval_at_step);
+		json_object_set_new(a, "before", json_boolean(env->approval_before));
+		json_object_set_new(a, "at_canary_step", json_string(pct));
+	}
 	b = drv_windows_blocking(env->windows, env->n_windows, now, &outside);
 	json_object_set_new(o, "deployable", json_boolean(b == NULL));
 	if (b != NULL) {

@@ -717,6 +717,11 @@ static void auth_failed(struct drv_http_req *req, const char *reason)
 	}
 	e.detail = detail;
 	e.role = "none";
+	if (!drv_ha_is_leader()) { /* a follower writes nothing to the group's store */
+		drv_warn("http", "authentication failed on a follower (not in the audit log)",
+		         "status=%d remote=%s detail=\"%s\"", e.status, req->remote, detail);
+		return;
+	}
 	if (drv_audit_auth_failure(srv->cfg.db, &e, srv->cfg.auth_audit_keep) != DRV_OK)
 		drv_error("http", "audit write failed", "status=%d remote=%s", e.status,
 		          req->remote);
@@ -998,37 +1003,41 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
  * A change sent to a follower of an HA group: 307 to the same path at the
  * leader (a 307 keeps the method and the body; the CLI follows it), or 503
  * "not-leader" while no leader is known (an election is under way). Reads
- * are served by any node.
+ * are served by any node, except those only the leader can answer
+ * (drv_http_to_leader from their handler).
  */
-static bool follower_redirect(struct drv_http_req *req, enum MHD_Result *res)
+int drv_http_to_leader(struct drv_http_req *req, struct drv_http_resp *resp)
 {
 	char leader[DRV_HA_URL_MAX + 1], qs[1024] = "", loc[REDIRECT_MAX];
 	struct query_buf q = {.p = qs, .cap = sizeof(qs)};
-	struct drv_http_resp resp = {.srv = req->srv};
 	json_t *body;
 	int n;
 
-	if (drv_ha_is_leader() || !is_mutating(req->method))
-		return false;
 	drv_ha_leader_url(leader, sizeof(leader));
-	if (leader[0] == '\0') {
-		*res = answer_error(req, 503, "not-leader", false,
-		                    "this node follows and no leader is known yet: retry shortly");
-		return true;
-	}
+	if (leader[0] == '\0')
+		return drv_http_error(
+		        resp, 503, "not-leader",
+		        "this node follows and no leader is known yet: retry shortly");
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
 	n = snprintf(loc, sizeof(loc), "%s%s%s", leader, req->path, q.over ? "" : qs);
-	if (n < 0 || (size_t)n >= sizeof(loc) || q.over) {
-		*res = answer_error(req, 503, "not-leader", false,
-		                    "this node follows; send the change to the leader");
-		return true;
-	}
-	body = drv_http_error_body("not-leader", "this node follows: the change goes to the leader",
-	                           NULL, 0);
+	if (n < 0 || (size_t)n >= sizeof(loc) || q.over)
+		return drv_http_error(resp, 503, "not-leader",
+		                      "this node follows; send the request to the leader");
+	body = drv_http_error_body("not-leader", "this node follows: the leader answers this", NULL,
+	                           0);
 	if (body != NULL)
 		json_object_set_new(body, "leader", json_string(leader));
-	drv_http_json(&resp, 307, body);
-	drv_http_add_header(&resp, "Location", loc);
+	drv_http_json(resp, 307, body);
+	return drv_http_add_header(resp, "Location", loc);
+}
+
+static bool follower_redirect(struct drv_http_req *req, enum MHD_Result *res)
+{
+	struct drv_http_resp resp = {.srv = req->srv};
+
+	if (drv_ha_is_leader() || !is_mutating(req->method))
+		return false;
+	drv_http_to_leader(req, &resp);
 	*res = answer(req, &resp, false);
 	return true;
 }

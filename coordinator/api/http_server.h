@@ -224,6 +224,12 @@ int drv_http_error_json(struct drv_http_resp *resp, const struct drv_json_error 
 /* Add a response header (copied). At most 8 per response. */
 int drv_http_add_header(struct drv_http_resp *resp, const char *name, const char *value);
 
+/* On a follower of an HA group (ha.h): 307 to the same path and query at
+ * the leader's API URL, or 503 "not-leader" while no leader is known. For
+ * a read only the leader can answer (changes are redirected before their
+ * handler runs). */
+int drv_http_to_leader(struct drv_http_req *req, struct drv_http_resp *resp);
+
 /* Build the JSON error body (exposed for tests and for stream errors). */
 json_t *drv_http_error_body(const char *code, const char *message, const char *field, int line);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "ha.h"
 #include "logs.h"
 
 #define HOSTS_MAX       64 /* hosts answered in one request */
@@ -110,6 +111,8 @@ static int service_logs(struct drv_http_req *req, struct drv_http_resp *resp, vo
 		return drv_http_error(resp, 403, "forbidden",
 		                      "reading logs needs the %s role (logs_role in droverd.yaml)",
 		                      drv_role_name(api->min_role));
+	if (!drv_ha_is_leader()) /* only the leader talks to agents */
+		return drv_http_to_leader(req, resp);
 	if (!name_ok(service))
 		return drv_http_error_at(resp, 400, "bad-request", "service", 0,
 		                         "not a service name: 1-64 of [A-Za-z0-9._-]");

@@ -17,8 +17,12 @@
 static void print_approvals(const json_t *dep)
 {
 	const json_t *a = json_object_get(dep, "approval"), *v;
+	const json_t *rounds = json_object_get(dep, "step_approvals");
 	size_t i;
 
+	/* decided at a canary step: that round */
+	if (json_array_size(rounds) > 0 && strcmp(ctl_str(dep, "state"), "awaiting_approval") != 0)
+		a = json_array_get(rounds, json_array_size(rounds) - 1);
 	if (a == NULL)
 		return;
 	json_array_foreach(json_object_get(a, "approvals"), i, v)
@@ -40,7 +44,6 @@ static int decide_run(struct ctl *ctl, int argc, char **argv)
 	bool approve = strcmp(argv[0], "approve") == 0, json = false;
 	const struct ctl_cmd *self = approve ? &ctl_cmd_approve : &ctl_cmd_deny;
 	const char *comment = NULL;
-	char esc[256], path[320];
 	json_t *dep = NULL, *body;
 	int c, code;
 
@@ -54,17 +57,8 @@ static int decide_run(struct ctl *ctl, int argc, char **argv)
 			return CTL_EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc) {
-		ctl_usage(self, stderr);
-		return CTL_EXIT_USAGE;
-	}
-	if (ctl_escape(argv[optind], esc, sizeof(esc)) != DRV_OK) {
-		fprintf(stderr, "drover %s: the id is too long\n", self->name);
-		return CTL_EXIT_USAGE;
-	}
-	snprintf(path, sizeof(path), "/v1/deployments/%s/%s", esc, self->name);
 	body = json_pack("{s:s}", "comment", comment ? comment : "");
-	code = body ? ctl_call(ctl, "POST", path, body, &dep) : CTL_EXIT_FAILED;
+	code = body ? ctl_post_verb(ctl, self, argc, argv, body, &dep) : CTL_EXIT_FAILED;
 	json_decref(body);
 	if (code != CTL_EXIT_OK)
 		return code;
@@ -84,14 +78,15 @@ static int decide_run(struct ctl *ctl, int argc, char **argv)
 const struct ctl_cmd ctl_cmd_approve = {
         .name = "approve",
         .usage = "approve [--json] [--comment TEXT] ID",
-        .summary = "approve a deployment that awaits approval (another token than the "
-                   "one that started it)",
+        .summary = "approve a deployment that awaits approval, before it starts or at a "
+                   "canary step (another token than the one that started it)",
         .run = decide_run,
 };
 const struct ctl_cmd ctl_cmd_deny = {
         .name = "deny",
         .usage = "deny [--json] [--reason TEXT] ID",
-        .summary = "deny a deployment that awaits approval: it ends aborted",
+        .summary = "deny a deployment that awaits approval: it ends aborted (a canary "
+                   "waiting at a step rolls back)",
         .run = decide_run,
 };
 

@@ -21,8 +21,21 @@
  *                   "timeout_ms": N, "deadline_ms": T,
  *                   "approvals": [{"actor", "comment", "at_ms"}],
  *                   "denied": {"actor", "comment", "at_ms"}},
+ *      "step_approval": {"steps": [25], "required", "role", "allow_self",
+ *                        "timeout_ms",
+ *                        "rounds": [{"step": "25%", "services": ["api"],
+ *                                    "required", "role", "allow_self",
+ *                                    "timeout_ms", "deadline_ms",
+ *                                    "approvals": [...], "approved_ms" | "denied"
+ *                                    | "timed_out_ms"}]},
  *      "window_paused": "weekend",          the window that paused it
  *      "window_ignored": true}              an operator resumed it anyway
+ *
+ * An approval at a canary step (`at_canary_step`) is asked while the
+ * deployment runs: the sequencer stops the canary service after the step
+ * and its gates (waiting "approval", state awaiting_approval) and a round
+ * opens with its own deadline; the approvals close it and the canary goes
+ * on; a denial or the timeout rolls the deployment back.
  */
 #include "deploy_engine.h"
 #include "deploy_int.h"
@@ -135,18 +148,20 @@ static int role_rank(const char *r)
 	return strcmp(r, "admin") == 0 ? 3 : strcmp(r, "approver") == 0 ? 2 : 1;
 }
 
-/* The approval d needs: its environment's and its plan's, the stricter of
- * both (a plan can only add); NULL when none. */
-static json_t *approval_gate(const struct drv_plan_env *env, const struct drv_plan *p, int64_t now)
+/* An approval d needs: its environment's (when env_asks) and its plan's
+ * (when plan_asks), the stricter of both (a plan can only add); NULL when
+ * neither asks. */
+static json_t *approval_gate(const struct drv_plan_env *env, bool env_asks,
+                             const struct drv_plan *p, bool plan_asks, int64_t now)
 {
-	int n = env != NULL ? env->approvers : 0;
-	const char *role = env != NULL && n > 0 ? env->approver_role : p->approver_role;
-	bool self = env != NULL && n > 0 ? env->allow_self : false;
-	int64_t timeout = env != NULL && n > 0 ? env->approval_timeout_ms : p->approval_timeout_ms;
+	int n = env_asks ? env->approvers : 0;
+	const char *role = n > 0 ? env->approver_role : p->approver_role;
+	bool self = n > 0 ? env->allow_self : false;
+	int64_t timeout = n > 0 ? env->approval_timeout_ms : p->approval_timeout_ms;
 
-	if (n == 0 && p->approvers == 0)
+	if (n == 0 && !plan_asks)
 		return NULL;
-	if (p->approvers > 0) {
+	if (plan_asks) {
 		self = self && n > 0;
 		n = p->approvers > n ? p->approvers : n;
 		if (role_rank(p->approver_role) > role_rank(role))
@@ -157,6 +172,42 @@ static json_t *approval_gate(const struct drv_plan_env *env, const struct drv_pl
 	return json_pack("{s:i, s:s, s:b, s:I, s:I, s:[]}", "required", n, "role", role,
 	                 "allow_self", self, "timeout_ms", (json_int_t)timeout, "deadline_ms",
 	                 (json_int_t)(now + timeout), "approvals");
+}
+
+/* The environment asks for approval before the start: so it says, or it
+ * asks at a canary step and the plan has no canary service. */
+static bool env_before(const struct drv_plan_env *env, const struct drv_plan *p)
+{
+	return env != NULL && env->approvers > 0 &&
+	       (env->approval_before || (env->approval_at_step > 0 && !drv_plan_has_canary(p)));
+}
+
+static bool env_at_step(const struct drv_plan_env *env, const struct drv_plan *p)
+{
+	return env != NULL && env->approvers > 0 && env->approval_at_step > 0 &&
+	       drv_plan_has_canary(p);
+}
+
+/* The approval at canary steps: the steps and the fields of each round. */
+static json_t *step_gate(const struct drv_plan_env *env, const struct drv_plan *p)
+{
+	bool e = env_at_step(env, p), pl = p->approvers > 0 && p->approval_at_step > 0;
+	json_t *a = approval_gate(env, e, p, pl, 0), *steps = json_array();
+
+	if (a == NULL || steps == NULL) {
+		json_decref(a);
+		json_decref(steps);
+		return NULL;
+	}
+	if (e)
+		json_array_append_new(steps, json_integer(env->approval_at_step));
+	if (pl && !(e && env->approval_at_step == p->approval_at_step))
+		json_array_append_new(steps, json_integer(p->approval_at_step));
+	json_object_del(a, "deadline_ms");
+	json_object_del(a, "approvals");
+	json_object_set_new(a, "steps", steps);
+	json_object_set_new(a, "rounds", json_array());
+	return a;
 }
 
 /* Who asks for approval, for the reason: the environment, or "" (the plan). */
@@ -175,6 +226,128 @@ static void approval_reason(const json_t *a, const char *env, char *why, size_t 
 	         json_string_value(json_object_get(a, "role")), have);
 }
 
+/* ---- the approval at a canary step ---- */
+
+static json_t *rounds_of(const struct dep *d)
+{
+	return json_object_get(json_object_get(gate_of(d), "step_approval"), "rounds");
+}
+
+/* The round of the approval at a canary step that is not decided, or NULL. */
+static json_t *open_round(const struct dep *d)
+{
+	json_t *rounds = rounds_of(d), *r;
+	size_t n = json_array_size(rounds);
+
+	r = n > 0 ? json_array_get(rounds, n - 1) : NULL;
+	if (r == NULL || json_object_get(r, "approved_ms") != NULL ||
+	    json_object_get(r, "denied") != NULL || json_object_get(r, "ended_ms") != NULL)
+		return NULL;
+	return r;
+}
+
+/* The canary services of st (drv_seq_status) waiting for approval, and the
+ * step they wait at. */
+static json_t *waiting_services(const json_t *st, int *percent)
+{
+	json_t *names = json_array(), *tier, *svc;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(st, "tiers"), i, tier)
+	{
+		json_array_foreach(json_object_get(tier, "services"), j, svc)
+		{
+			const char *w = json_string_value(json_object_get(svc, "waiting"));
+
+			if (w == NULL || strcmp(w, "approval") != 0)
+				continue;
+			json_array_append(names, json_object_get(svc, "name"));
+			*percent = (int)json_integer_value(json_object_get(svc, "percent"));
+		}
+	}
+	return names;
+}
+
+void deploy_gate_step(struct dep *d, const json_t *st, int64_t now, char *reason, size_t cap)
+{
+	json_t *sa = json_object_get(gate_of(d), "step_approval");
+	json_t *r = open_round(d), *names;
+	bool waiting = strcmp(d->row.state, "awaiting_approval") == 0;
+	json_int_t need;
+	char step[8];
+	int pct = 0;
+
+	if (!waiting) {
+		if (r != NULL) { /* rolled back or aborted while it waited */
+			json_object_set_new(r, "ended_ms", json_integer(now));
+			d->dirty = true;
+		}
+		return;
+	}
+	if (r == NULL && sa != NULL) {
+		names = waiting_services(st, &pct);
+		snprintf(step, sizeof(step), "%d%%", pct);
+		r = json_deep_copy(sa);
+		json_object_del(r, "steps");
+		json_object_del(r, "rounds");
+		if (r != NULL && names != NULL) {
+			json_object_set_new(r, "step", json_string(step));
+			json_object_set(r, "services", names);
+			json_object_set_new(r, "approvals", json_array());
+			json_object_set_new(r, "deadline_ms",
+			                    json_integer(now + json_integer_value(json_object_get(
+			                                               r, "timeout_ms"))));
+			json_array_append(rounds_of(d), r);
+			drv_info("deploy", "canary step awaits approval", "deployment=%s step=%s",
+			         d->row.id, step);
+		}
+		json_decref(r);
+		json_decref(names);
+		r = open_round(d);
+		d->dirty = true;
+	}
+	if (r == NULL)
+		return;
+	need = json_integer_value(json_object_get(r, "required"));
+	snprintf(reason, cap, "canary step %s of %s needs %lld approval%s (role %s): %zu given",
+	         json_string_value(json_object_get(r, "step")),
+	         json_string_value(json_array_get(json_object_get(r, "services"), 0)),
+	         (long long)need, need == 1 ? "" : "s",
+	         json_string_value(json_object_get(r, "role")),
+	         json_array_size(json_object_get(r, "approvals")));
+}
+
+/* The round at a canary step timed out: the deployment rolls back. */
+static void step_expire(struct deploy_engine *e, struct dep *d, int64_t now)
+{
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_DENY};
+	json_t *r = open_round(d);
+	char why[WHY_MAX];
+
+	if (r == NULL || strcmp(d->row.state, "awaiting_approval") != 0 ||
+	    now < json_integer_value(json_object_get(r, "deadline_ms")))
+		return;
+	snprintf(why, sizeof(why), "not approved within %llds at canary step %s (approval timeout)",
+	         (long long)(json_integer_value(json_object_get(r, "timeout_ms")) / 1000),
+	         json_string_value(json_object_get(r, "step")));
+	json_object_set_new(r, "ended_ms", json_integer(now));
+	json_object_set_new(r, "timed_out", json_true());
+	d->dirty = true;
+	ev.message = why;
+	drv_warn("deploy", "approval at a canary step timed out: rolling back", "deployment=%s",
+	         d->row.id);
+	deploy_run_event(e, d, &ev);
+}
+
+void deploy_gate_seq_start(const struct dep *d, struct drv_seq *s)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(gate_of(d), "step_approval"), "steps"),
+	                   i, v) drv_seq_approve_at(s, (uint32_t)json_integer_value(v));
+}
+
 bool deploy_gate_init(struct deploy_engine *e, struct dep *d, bool window_override,
                       const struct deploy_busy *busy, int64_t now)
 {
@@ -186,7 +359,11 @@ bool deploy_gate_init(struct deploy_engine *e, struct dep *d, bool window_overri
 		return true; /* out of memory: no gate rather than none started */
 	if (window_override)
 		json_object_set_new(gate, "window_override", json_true());
-	a = approval_gate(env, d->plan, now);
+	a = step_gate(env, d->plan);
+	if (a != NULL)
+		json_object_set_new(gate, "step_approval", a);
+	a = approval_gate(env, env_before(env, d->plan), d->plan,
+	                  d->plan->approvers > 0 && d->plan->approval_before, now);
 	if (a != NULL) {
 		json_object_set_new(gate, "approval", a);
 		approval_reason(a, asker(env), why, sizeof(why));
@@ -293,7 +470,9 @@ void deploy_gate_tick(struct deploy_engine *e, int64_t now)
 		if (d->ended)
 			continue;
 		if (d->seq != NULL) {
-			at_window(e, d, now);
+			step_expire(e, d, now);
+			if (!d->ended)
+				at_window(e, d, now);
 			continue;
 		}
 		if (n == cap) {
@@ -329,6 +508,25 @@ static bool approved_by(const json_t *a, const char *actor)
 	return false;
 }
 
+/* A denial at a canary step: the deployment rolls back. */
+static int deny_step(struct deploy_engine *e, struct dep *d, json_t *a, json_t *who)
+{
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_DENY};
+	const char *comment = json_string_value(json_object_get(who, "comment"));
+	char why[WHY_MAX];
+
+	snprintf(why, sizeof(why), "denied by %s at canary step %s%s%s",
+	         json_string_value(json_object_get(who, "actor")),
+	         json_string_value(json_object_get(a, "step")), comment[0] ? ": " : "", comment);
+	json_object_set_new(a, "denied", who);
+	deploy_event(d, "denied", NULL, json_deep_copy(who));
+	d->dirty = true;
+	ev.message = why;
+	drv_warn("deploy", "canary step denied: rolling back", "deployment=%s why=\"%s\"",
+	         d->row.id, why);
+	return deploy_run_event(e, d, &ev);
+}
+
 static int deny(struct deploy_engine *e, struct dep *d, json_t *a, json_t *who)
 {
 	char why[WHY_MAX];
@@ -349,8 +547,12 @@ int deploy_gate_decide(struct deploy_engine *e, struct dep *d, const char *actor
 	int64_t now = drv_wall_ms();
 	size_t have;
 
-	if (d->ended || d->seq != NULL || strcmp(d->row.state, "awaiting_approval") != 0 ||
-	    a == NULL) {
+	if (!d->ended && d->seq != NULL && strcmp(d->row.state, "awaiting_approval") == 0 &&
+	    open_round(d) != NULL)
+		a = open_round(d); /* at a canary step */
+	else if (d->seq != NULL)
+		a = NULL;
+	if (d->ended || strcmp(d->row.state, "awaiting_approval") != 0 || a == NULL) {
 		snprintf(why, cap, "deployment %s is %s: nothing to %s", d->row.id, d->row.state,
 		         approve ? "approve" : "deny");
 		return DRV_ESTATE;
@@ -372,20 +574,34 @@ int deploy_gate_decide(struct deploy_engine *e, struct dep *d, const char *actor
 	                (json_int_t)now);
 	if (who == NULL)
 		return DRV_ENOMEM;
+	if (!approve && d->seq != NULL)
+		return deny_step(e, d, a, who);
 	if (!approve)
 		return deny(e, d, a, who);
 	json_array_append_new(json_object_get(a, "approvals"), who);
 	have = json_array_size(json_object_get(a, "approvals"));
 	deploy_event(d, "approved", NULL,
-	             json_pack("{s:s, s:s, s:i, s:O}", "actor", actor, "comment", comment,
-	                       "approvals", (int)have, "required", json_object_get(a, "required")));
+	             json_pack("{s:s, s:s, s:i, s:O, s:O*}", "actor", actor, "comment", comment,
+	                       "approvals", (int)have, "required", json_object_get(a, "required"),
+	                       "step", json_object_get(a, "step")));
+	d->dirty = true;
 	if ((json_int_t)have < json_integer_value(json_object_get(a, "required"))) {
+		if (d->seq != NULL) { /* the reason follows (deploy_gate_step_reason) */
+			deploy_view_summary(d, NULL, now);
+			return DRV_OK;
+		}
 		approval_reason(a, asker(env_of(e, d)), why, cap);
 		set_state(e, d, "awaiting_approval", why);
 		return DRV_OK;
 	}
 	json_object_set_new(a, "approved_ms", json_integer(now));
-	d->dirty = true;
+	if (d->seq != NULL) {
+		struct drv_seq_event ev = {.kind = DRV_SEQ_EV_APPROVE};
+
+		drv_info("deploy", "canary step approved", "deployment=%s step=%s", d->row.id,
+		         json_string_value(json_object_get(a, "step")));
+		return deploy_run_event(e, d, &ev);
+	}
 	try_start(e, d, now); /* or queued, when a window or a busy service holds it */
 	return DRV_OK;
 }
@@ -396,9 +612,16 @@ void deploy_gate_view(const struct dep *d, json_t *obj)
 	const json_t *a = json_object_get(gate, "approval");
 	const char *paused = json_string_value(json_object_get(gate, "window_paused"));
 
+	const json_t *rounds = rounds_of(d);
+
+	/* at a canary step, the round that waits is the approval to decide */
+	if (strcmp(d->row.state, "awaiting_approval") == 0 && open_round(d) != NULL)
+		a = open_round(d);
 	/* a copy: the object leaves the engine thread, the gate stays */
 	if (a != NULL)
 		json_object_set_new(obj, "approval", json_deep_copy(a));
+	if (json_array_size(rounds) > 0)
+		json_object_set_new(obj, "step_approvals", json_deep_copy(rounds));
 	if (paused != NULL)
 		json_object_set_new(obj, "window_paused", json_string(paused));
 	if (json_is_true(json_object_get(gate, "window_override")))

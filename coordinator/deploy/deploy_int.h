@@ -151,6 +151,12 @@ void deploy_gate_tick(struct deploy_engine *e, int64_t now);
  * why says it. */
 int deploy_gate_decide(struct deploy_engine *e, struct dep *d, const char *actor, bool approve,
                        const char *comment, char *why, size_t cap);
+/* The sequencer of d waits for approval at the canary steps its gate names. */
+void deploy_gate_seq_start(const struct dep *d, struct drv_seq *s);
+/* After a sequencer call (st: its status): d waits at a canary step
+ * (state awaiting_approval): open the round if none is, and put the
+ * approval's reason in reason; otherwise end a round left open. */
+void deploy_gate_step(struct dep *d, const json_t *st, int64_t now, char *reason, size_t cap);
 /* The deployment object's "approval", "queued" and "window" members. */
 void deploy_gate_view(const struct dep *d, json_t *obj);
 /* An operator resumed d: a window no longer pauses it. */
@@ -159,6 +165,10 @@ void deploy_gate_resumed(struct dep *d);
 /* deploy_run.c */
 /* Build the sequencer from the plan and the saved targets and start it. */
 int deploy_run_start(struct deploy_engine *e, struct dep *d);
+/* Blue-green across host sets: service name -> its live set in the store
+ * (deploy_live.h) for every service of p with strategy.sets that has one;
+ * a new object. DRV_EDB, DRV_ENOMEM. */
+int deploy_run_live_sets(struct deploy_engine *e, const struct drv_plan *p, json_t **out);
 /* Rebuild from the saved state, re-send what is outstanding, replay the
  * reports the core recorded meanwhile. */
 int deploy_run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state);

@@ -47,6 +47,8 @@ static const char *api_state(enum drv_seq_state s, bool paused, const json_t *st
 	default:
 		if (paused)
 			return "paused";
+		if (any_waiting(st, "approval"))
+			return "awaiting_approval"; /* at a canary step (deploy_gate.c) */
 		return any_waiting(st, "promote") ? "awaiting_promotion" : "running";
 	}
 }
@@ -106,6 +108,7 @@ void deploy_view_summary(struct dep *d, const json_t *given, int64_t now)
 	         api_state(s, drv_seq_paused(d->seq), st));
 	snprintf(d->row.phase, sizeof(d->row.phase), "%s", api_phase(s));
 	snprintf(d->row.reason, sizeof(d->row.reason), "%s", str_of(st, "reason"));
+	deploy_gate_step(d, st, now, d->row.reason, sizeof(d->row.reason));
 	d->row.failed_hosts = json_integer_value(json_object_get(st, "failed_hosts"));
 	d->row.max_failed_hosts =
 	        max_failed(d->plan, json_integer_value(json_object_get(st, "hosts")));
@@ -223,6 +226,8 @@ static json_t *service_obj(const struct dep *d, size_t i, const json_t *sv)
 		json_object_set_new(o, "waiting", json_string(str_of(sv, "waiting")));
 	if (json_string_value(json_object_get(sv, "why")))
 		json_object_set_new(o, "why", json_string(str_of(sv, "why")));
+	if (json_object_get(sv, "sets") != NULL) /* blue-green across host sets */
+		json_object_set(o, "sets", json_object_get(sv, "sets"));
 	return o;
 }
 

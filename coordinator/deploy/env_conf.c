@@ -2,6 +2,7 @@
 #include "env_conf.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,11 +202,47 @@ static int read_vars(struct drv_cfg_rd *r, const json_t *v, const char *path,
 	return DRV_OK;
 }
 
-/* approval: { approvers: N, role: approver, allow_self: false, timeout: 24h } */
+/* "25%": 25; -1 for anything but 1% to 99%. */
+static int step_percent(const char *s)
+{
+	int n = 0;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	while (*s >= '0' && *s <= '9' && n < 1000)
+		n = n * 10 + (*s++ - '0');
+	return strcmp(s, "%") == 0 && n >= 1 && n <= 99 ? n : -1;
+}
+
+/* The approval's before and at_canary_step (docs/environments.md). */
+static void read_approval_when(struct drv_cfg_rd *r, const json_t *v, const char *path,
+                               struct drv_plan_env *e)
+{
+	const json_t *before = json_object_get(v, "before"),
+	             *step = json_object_get(v, "at_canary_step");
+	int pct = step != NULL ? step_percent(json_string_value(step)) : 0;
+
+	if (pct < 0)
+		drv_cfg_rd_err(r, path,
+		               "at_canary_step must be a canary step before the last, as a "
+		               "percentage such as 25%%");
+	e->approval_at_step = pct > 0 ? (uint8_t)pct : 0;
+	if (before != NULL && !json_is_boolean(before))
+		drv_cfg_rd_err(r, path, "before must be true or false");
+	e->approval_before = before != NULL ? json_is_true(before) : step == NULL;
+	if (before != NULL && !e->approval_before && step == NULL)
+		drv_cfg_rd_err(r, path,
+		               "before: false asks for no approval: give at_canary_step, or remove "
+		               "approval");
+}
+
+/* approval: { approvers: N, role: approver, allow_self: false, timeout: 24h,
+ *             before: true, at_canary_step: 25% } */
 static void read_approval(struct drv_cfg_rd *r, const json_t *v, const char *path,
                           struct drv_plan_env *e)
 {
-	static const char *const keys[] = {"approvers", "role", "allow_self", "timeout", NULL};
+	static const char *const keys[] = {"approvers", "role",           "allow_self", "timeout",
+	                                   "before",    "at_canary_step", NULL};
 	const json_t *n = json_object_get(v, "approvers"), *self = json_object_get(v, "allow_self");
 	const char *role = json_string_value(json_object_get(v, "role"));
 	const char *timeout = json_string_value(json_object_get(v, "timeout"));
@@ -225,9 +262,10 @@ static void read_approval(struct drv_cfg_rd *r, const json_t *v, const char *pat
 		if (keys[i] == NULL)
 			drv_cfg_rd_err(r, path,
 			               "unknown field %.64s (approvers, role, allow_self, "
-			               "timeout)",
+			               "timeout, before, at_canary_step)",
 			               k);
 	}
+	read_approval_when(r, v, path, e);
 	e->approvers = 1;
 	if (n != NULL && (!json_is_integer(n) || json_integer_value(n) < 1 ||
 	                  json_integer_value(n) > DRV_ENV_APPROVERS_MAX))
@@ -261,45 +299,24 @@ static void read_at_window(struct drv_cfg_rd *r, const json_t *v, const char *pa
 	e->continue_at_window = s != NULL && strcmp(s, "continue") == 0;
 }
 
-static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v, void *elem)
+static int read_field(struct drv_cfg_rd *r, const char *key, const json_t *v, const char *path,
+                      void *elem)
 {
 	struct drv_plan_env *e = elem;
-	char path[DRV_YJ_PATH_MAX], fp[2 * DRV_YJ_PATH_MAX];
-	const char *key;
-	json_t *item;
-	int rc = DRV_OK;
 
-	snprintf(path, sizeof(path), SECTION ".%s", name);
-	if (!drv_cfg_name_ok(name)) {
-		drv_cfg_rd_err(r, path, "an environment's name is 1 to 63 of A-Z a-z 0-9 . _ -");
-		return DRV_OK;
-	}
-	if (!json_is_object(v)) {
-		drv_cfg_rd_err(r, path, "must be a mapping: labels, vars");
-		return DRV_OK;
-	}
-	if ((e->name = strdup(name)) == NULL)
-		return DRV_ENOMEM;
-	json_object_foreach((json_t *)v, key, item)
-	{
-		snprintf(fp, sizeof(fp), "%s.%s", path, key);
-		if (strcmp(key, "labels") == 0)
-			rc = read_labels(r, item, fp, e);
-		else if (strcmp(key, "vars") == 0)
-			rc = read_vars(r, item, fp, e);
-		else if (strcmp(key, "windows") == 0)
-			rc = drv_windows_read(r, item, fp, &e->windows, &e->n_windows);
-		else if (strcmp(key, "approval") == 0)
-			read_approval(r, item, fp, e);
-		else if (strcmp(key, "at_window") == 0)
-			read_at_window(r, item, fp, e);
-		else
-			drv_cfg_rd_err(
-			        r, fp,
-			        "unknown field (labels, vars, windows, at_window, approval)");
-		if (rc != DRV_OK)
-			return rc;
-	}
+	if (strcmp(key, "labels") == 0)
+		return read_labels(r, v, path, e);
+	if (strcmp(key, "vars") == 0)
+		return read_vars(r, v, path, e);
+	if (strcmp(key, "windows") == 0)
+		return drv_windows_read(r, v, path, &e->windows, &e->n_windows);
+	if (strcmp(key, "approval") == 0)
+		read_approval(r, v, path, e);
+	else if (strcmp(key, "at_window") == 0)
+		read_at_window(r, v, path, e);
+	else
+		drv_cfg_rd_err(r, path,
+		               "unknown field (labels, vars, windows, at_window, approval)");
 	return DRV_OK;
 }
 
@@ -308,41 +325,35 @@ static void free_one(void *elem)
 	env_free(elem);
 }
 
+static void keep(void *out, void *v, size_t n)
+{
+	struct drv_plan_envs *o = out;
+
+	o->v = v;
+	o->n = n;
+}
+
 static const struct drv_cfg_section sec = {
         .key = SECTION,
         .what = "environments",
         .max = DRV_ENVS_MAX,
         .size = sizeof(struct drv_plan_env),
-        .read_one = read_one,
         .free_one = free_one,
+        .entry = "an environment",
+        .fields = "labels, vars",
+        .name_off = offsetof(struct drv_plan_env, name),
+        .read_field = read_field,
+        .keep = keep,
 };
-
-static int keep(int rc, void *v, size_t n, struct drv_plan_envs *out)
-{
-	if (rc == DRV_OK && v != NULL) {
-		out->v = v;
-		out->n = n;
-	}
-	return rc;
-}
 
 int drv_envs_read(const json_t *root, const struct drv_yj_lines *lines, const char *file,
                   const char *base_dir, struct drv_plan_envs *out, struct drv_cfg_diag *diag)
 {
-	struct drv_cfg_rd r = {.lines = lines, .file = file, .base_dir = base_dir, .diag = diag};
-	void *v = NULL;
-	size_t n = 0;
-	int rc = drv_cfg_section_read(&sec, &r, root, &v, &n);
-
-	return keep(rc, v, n, out);
+	return drv_cfg_section_into(&sec, root, lines, NULL, 0, file, base_dir, diag, out);
 }
 
 int drv_envs_parse(const char *buf, size_t len, const char *file, const char *base_dir,
                    struct drv_plan_envs *out, struct drv_cfg_diag *diag)
 {
-	void *v = NULL;
-	size_t n = 0;
-	int rc = drv_cfg_section_parse(&sec, buf, len, file, base_dir, diag, &v, &n);
-
-	return keep(rc, v, n, out);
+	return drv_cfg_section_into(&sec, NULL, NULL, buf, len, file, base_dir, diag, out);
 }

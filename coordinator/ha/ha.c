@@ -13,6 +13,7 @@ static atomic_bool ha_leader = true;
 static _Atomic uint64_t ha_epoch = 1;
 static _Atomic uint64_t ha_seen = 1;
 static atomic_bool ha_grouped = false;
+static atomic_bool ha_held = false;
 static char ha_url[DRV_HA_URL_MAX + 1];
 static struct {
 	drv_ha_change_fn fn;
@@ -22,7 +23,12 @@ static size_t ha_nwatch;
 
 bool drv_ha_is_leader(void)
 {
-	return atomic_load(&ha_leader);
+	return atomic_load(&ha_leader) && !atomic_load(&ha_held);
+}
+
+void drv_ha_hold(bool held)
+{
+	atomic_store(&ha_held, held);
 }
 
 uint64_t drv_ha_epoch(void)
@@ -101,6 +107,7 @@ void drv_ha_reset(void)
 	pthread_mutex_lock(&ha_mu);
 	atomic_store(&ha_leader, true);
 	atomic_store(&ha_grouped, false);
+	atomic_store(&ha_held, false);
 	atomic_store(&ha_epoch, 1);
 	atomic_store(&ha_seen, 1);
 	ha_url[0] = '\0';

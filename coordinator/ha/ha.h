@@ -21,8 +21,16 @@
 
 #define DRV_HA_URL_MAX 255
 
-/* True while this node holds the lease (always with SQLite). */
+/* True while this node holds the lease (always with SQLite) and is not
+ * held back (drv_ha_hold): what the link and the API act on. */
 bool drv_ha_is_leader(void);
+/* A node that has just won the lease acts as a follower until its
+ * deployment engine has resumed (the link answers NOT_LEADER, the API
+ * redirects or answers 503): drv_ha_hold(true) before the lease starts,
+ * drv_ha_hold(false) once the engine runs. The epoch (drv_ha_epoch) and the
+ * fence follow the lease alone, so the engine's resume seals and commits
+ * under the new epoch while the node is held. */
+void drv_ha_hold(bool held);
 /* The epoch of this node's lease while it leads; 0 while it follows. */
 uint64_t drv_ha_epoch(void);
 /* The highest epoch this node has seen held by anyone (0: none yet). */

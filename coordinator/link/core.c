@@ -1201,10 +1201,44 @@ static void sync_store(struct core *c)
 		registry_foreach(c->reg, drop_forgotten, c);
 }
 
+static int load_one(void *arg, const struct store_agent_row *row);
+
+/* sync_one, and an agent the registry does not know is loaded. */
+static int sync_or_load(void *arg, const struct store_agent_row *row)
+{
+	struct core *c = arg;
+
+	if (registry_get(c->reg, row->agent->id) == NULL) {
+		int rc = load_one(c, row);
+
+		if (rc != DRV_OK)
+			return rc;
+	}
+	return sync_one(c, row);
+}
+
+int core_sync(struct core *c)
+{
+	int rc;
+
+	gcommit_lock(&c->gc);
+	c->sync_gen++;
+	rc = store_agent_foreach(c->cfg.store, sync_or_load, c);
+	if (rc == DRV_OK)
+		registry_foreach(c->reg, drop_forgotten, c);
+	gcommit_unlock(&c->gc);
+	return rc;
+}
+
 void core_tick(struct core *c)
 {
 	struct tick_ctx t = {c, drv_mono_ms()};
 
+	if (!drv_ha_is_leader()) { /* a follower: the leader writes, we read */
+		if (++c->ticks % SYNC_EVERY_TICKS == 0)
+			core_sync(c);
+		return;
+	}
 	gcommit_lock(&c->gc);
 	if (++c->ticks % SYNC_EVERY_TICKS == 0) {
 		expire_claims(c, drv_wall_ms()); /* a failure is logged; the next tick retries */

@@ -94,8 +94,14 @@ void core_pipe_closed(struct core *c, uint32_t pipe);
 /* Answer every parked poll with Idle (shutdown). */
 void core_release_waiters(struct core *c);
 /* Poll timeouts, liveness, expiry, pickup of work queued by other
- * processes. Call about once a second. */
+ * processes. Call about once a second. On a follower of an HA group
+ * (drv_ha_is_leader false) it writes nothing: it only keeps the agents it
+ * knows in step with the shared store (core_sync) every few ticks. */
 void core_tick(struct core *c);
+/* Read every agent from the store again, adding those enrolled since the
+ * core was made (by another node of the group): a follower that starts to
+ * lead sees the agents as a fresh droverd would. */
+int core_sync(struct core *c);
 
 /* Queue an instruction (see dispatch.h) and deliver it at once if the agent
  * has a poll waiting. */

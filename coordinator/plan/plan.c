@@ -111,6 +111,7 @@ void plan_strategy_free(struct drv_plan_strategy *s)
 	free(s->traffic.backend);
 	free(s->traffic.server);
 	plan_hook_free(&s->traffic.hook);
+	plan_sets_free(s);
 	s->metric_url = s->traffic.balancer = s->traffic.backend = s->traffic.server = NULL;
 }
 
@@ -185,6 +186,25 @@ static int plan_argv_add(struct drv_plan_argv *a, const char *s)
 	return DRV_OK;
 }
 
+/* The plan's environment asks for approval at a canary step: every canary
+ * service must have it (a plan without one waits before it starts). */
+static int env_canary_step(struct vctx *c, const struct drv_plan *p,
+                           const struct drv_plan_envs *envs)
+{
+	char who[DRV_PLAN_NAME_MAX + 16];
+
+	for (size_t i = 0; envs != NULL && p->environment != NULL && i < envs->n; i++) {
+		const struct drv_plan_env *e = &envs->v[i];
+
+		if (strcmp(e->name, p->environment) != 0 || e->approvers == 0)
+			continue;
+		snprintf(who, sizeof(who), "environment %s", e->name);
+		plan_check_canary_step(c, p, e->approval_at_step, NULL, who);
+		plan_verr_flush(c);
+	}
+	return c->oom ? DRV_ENOMEM : DRV_OK;
+}
+
 /* Variables, then the plan; secrets (values used) go to the plan. */
 static int from_tree(json_t *root, const struct drv_yj_lines *lines, const char *name,
                      const struct drv_plan_envs *envs, const char *requested, struct drv_plan **out,
@@ -203,6 +223,8 @@ static int from_tree(json_t *root, const struct drv_yj_lines *lines, const char 
 	plan_verr_flush(&c);
 	if (rc == DRV_OK) /* the plan's own errors too, all of them */
 		rc = drv_plan_from_json(root, lines, name, &p, errs);
+	if (rc == DRV_OK)
+		rc = env_canary_step(&c, p, envs);
 	if (rc == DRV_OK && c.nerr > 0)
 		rc = DRV_EINVAL;
 	for (size_t i = 0; rc == DRV_OK && i < json_array_size(secrets); i++)

@@ -134,6 +134,18 @@ struct drv_plan_traffic {
 	int64_t timeout_ms;
 };
 
+/* Blue-green across host sets (`strategy.sets`): two named, disjoint host
+ * selections; a release goes to the set that does not serve (the idle
+ * one), traffic moves to it, the other one is stopped after
+ * finalize_after (docs/plans.md "blue-green across host sets"). */
+#define DRV_PLAN_SETS 2
+
+struct drv_plan_set {
+	char *name;
+	struct drv_plan_hosts hosts; /* agent ids or a label selector */
+	int line;
+};
+
 struct drv_plan_strategy {
 	enum drv_plan_strategy_type type;
 	struct drv_plan_amount max_unavailable; /* rolling */
@@ -145,9 +157,11 @@ struct drv_plan_strategy {
 	char *metric_url; /* canary/blue-green analysis.http; NULL if none */
 	double metric_max;
 	int64_t metric_timeout_ms;
-	struct drv_plan_traffic traffic; /* canary (optional), blue-green (required) */
-	uint32_t green_port;             /* blue-green */
-	int64_t finalize_after_ms;       /* blue-green */
+	struct drv_plan_traffic traffic;         /* canary (optional), blue-green (required) */
+	uint32_t green_port;                     /* blue-green on the same hosts */
+	int64_t finalize_after_ms;               /* blue-green */
+	struct drv_plan_set sets[DRV_PLAN_SETS]; /* blue-green across sets (n_sets 2) */
+	size_t n_sets;                           /* 0: the same hosts, two ports */
 };
 
 /* Prometheus analysis (docs/plans.md "analysis"): checks a service must pass
@@ -296,6 +310,11 @@ struct drv_plan {
 	int approvers;
 	char approver_role[16];
 	int64_t approval_timeout_ms;
+	/* `approval: { before: B, at_canary_step: 25% }`: the approval is asked
+	 * before the deployment starts (default, unless at_canary_step is
+	 * given) and/or after that canary step (a percent, 0: none) */
+	bool approval_before;
+	uint8_t approval_at_step;
 	bool has_budget; /* top-level failure.max_failed_hosts given */
 	struct drv_plan_amount max_failed_hosts;
 	struct drv_plan_hook *pre, *migrations, *post;
@@ -311,6 +330,9 @@ struct drv_plan {
 	 * drv_plan_from_json (a stored, normalized plan). */
 	json_t *tmpl;
 };
+
+/* Does some service of p deploy by canary? */
+bool drv_plan_has_canary(const struct drv_plan *p);
 
 /* Error lines collected by the parser; caller frees with drv_plan_errors_free. */
 struct drv_plan_errors {
@@ -347,6 +369,8 @@ struct drv_plan_env {
 	char approver_role[16];      /* the weakest role that may: deployer|approver|admin */
 	bool allow_self;             /* the token that started it may approve it */
 	int64_t approval_timeout_ms; /* then the deployment ends aborted */
+	bool approval_before;        /* asked before it starts (see struct drv_plan) */
+	uint8_t approval_at_step;    /* ... and/or after this canary step (0: none) */
 };
 
 struct drv_plan_envs {

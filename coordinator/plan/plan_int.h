@@ -42,6 +42,13 @@ struct vctx {
 int plan_vars_apply(struct vctx *c, json_t *root, const struct drv_plan_envs *envs,
                     const char *requested, json_t *secrets);
 
+/* plan_validate.c: every canary service of p has pct (1..99) as a step
+ * before its last; else an error at path (NULL: at the service) saying who
+ * asks ("the plan", "environment production"). With path, a plan without a
+ * canary service is an error too. */
+void plan_check_canary_step(struct vctx *c, const struct drv_plan *p, unsigned pct,
+                            const char *path, const char *who);
+
 /* plan_read.c: errors, paths, typed field readers */
 __attribute__((format(printf, 3, 4))) void plan_verr(struct vctx *c, const char *path,
                                                      const char *fmt, ...);
@@ -108,6 +115,11 @@ void plan_failure_read(struct vctx *c, const json_t *v, const char *path,
 /* kind: 0 pre/post hook, 1 migration, 2 traffic hook (no name). */
 void plan_hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
                     struct drv_plan_hook *h);
+
+/* plan_sets.c: `strategy.sets` (blue-green across two sets of hosts) */
+void plan_sets_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_strategy *s);
+void plan_sets_check(struct vctx *c, const char *path, const struct drv_plan_strategy *s);
+void plan_sets_free(struct drv_plan_strategy *s);
 
 /* plan_systemd.c: the `systemd:` mapping of a service or of defaults. */
 void plan_systemd_defaults(struct drv_plan_systemd *sd);

@@ -165,6 +165,10 @@ static void check_bluegreen(struct vctx *c, const char *path, struct drv_plan_se
 	plan_pjoin(p, path, "strategy");
 	if (s->strategy.traffic.kind == DRV_TRAFFIC_NONE)
 		plan_verr(c, p, "blue-green needs traffic (a balancer or a hook) to switch");
+	if (s->strategy.n_sets > 0) {
+		plan_sets_check(c, p, &s->strategy); /* each host runs the service's port */
+		return;
+	}
 	if (s->strategy.green_port == 0)
 		plan_verr(c, p, "blue-green needs green_port (where the new version starts)");
 	if (s->port == 0)
@@ -174,7 +178,8 @@ static void check_bluegreen(struct vctx *c, const char *path, struct drv_plan_se
 		plan_verr(c, p, "green_port must differ from the service's port %u", s->port);
 }
 
-static void check_service(struct vctx *c, const char *path, struct drv_plan_service *s)
+static void check_service(struct vctx *c, const json_t *v, const char *path,
+                          struct drv_plan_service *s)
 {
 	struct drv_plan_health *h = &s->health;
 	char p[DRV_YJ_PATH_MAX];
@@ -199,6 +204,11 @@ static void check_service(struct vctx *c, const char *path, struct drv_plan_serv
 	if (h->timeout_ms == 0 || h->interval_ms == 0 || h->deadline_ms == 0) {
 		plan_pjoin(p, path, "health");
 		plan_verr(c, p, "interval, timeout and deadline must be more than 0");
+	}
+	if (s->hosts.n_ids == 0 && s->hosts.n_labels == 0 && s->strategy.n_sets == 0 &&
+	    json_object_get(v, "hosts") == NULL) {
+		plan_pjoin(p, path, "hosts");
+		plan_verr(c, p, "required (agent ids or {labels: {...}})");
 	}
 	if (s->strategy.type == DRV_STRATEGY_BLUEGREEN)
 		check_bluegreen(c, path, s);
@@ -245,9 +255,7 @@ static void service_read(struct vctx *c, const json_t *v, const char *path, cons
 	if (plan_read_name(c, v, path, "name", &s->name) == 0)
 		plan_verr(c, p, "required");
 	read_image(c, v, path, s);
-	plan_pjoin(p, path, "hosts");
-	if (plan_read_hosts(c, v, path, "hosts", &s->hosts) == 0)
-		plan_verr(c, p, "required (agent ids or {labels: {...}})");
+	plan_read_hosts(c, v, path, "hosts", &s->hosts); /* required unless strategy.sets */
 	plan_read_argv(c, v, path, "command", &s->command);
 	plan_read_env(c, v, path, "env", &s->env, &s->n_env);
 	plan_read_files(c, v, path, "files", &s->files, &s->n_files);
@@ -256,7 +264,7 @@ static void service_read(struct vctx *c, const json_t *v, const char *path, cons
 	if (plan_read_string(c, v, path, "version", &s->version) != 1)
 		s->version = plan_strdup(c, version != NULL ? version : "");
 	read_common(c, v, path, s);
-	check_service(c, path, s);
+	check_service(c, v, path, s);
 }
 
 /* ---- tiers ---- */
@@ -500,16 +508,37 @@ static void read_queue(struct vctx *c, const json_t *root, struct drv_plan *p)
  * a plan may ask for approval; it can only add to its environment's. */
 static void read_approval(struct vctx *c, const json_t *root, struct drv_plan *p)
 {
-	static const char *const keys[] = {"approvers", "role", "timeout", NULL};
+	static const char *const keys[] = {"approvers", "role",           "timeout",
+	                                   "before",    "at_canary_step", NULL};
 	const json_t *a = json_object_get(root, "approval"), *n;
+	const json_t *before = json_object_get(a, "before"),
+	             *step = json_object_get(a, "at_canary_step");
 	const char *role;
+	int pct;
 
 	if (a == NULL)
 		return;
 	if (!json_is_object(a)) {
-		plan_verr(c, "approval", "must be a mapping: approvers, role, timeout");
+		plan_verr(c, "approval",
+		          "must be a mapping: approvers, role, timeout, before, "
+		          "at_canary_step");
 		return;
 	}
+	if (step != NULL) {
+		pct = json_is_string(step) ? plan_parse_percent(json_string_value(step)) : -1;
+		if (pct <= 0 || pct >= 100)
+			plan_verr(c, "approval.at_canary_step",
+			          "must be a canary step before the last, as a percentage such as "
+			          "25%%");
+		else
+			p->approval_at_step = (uint8_t)pct;
+	}
+	if (before != NULL && !json_is_boolean(before))
+		plan_verr(c, "approval.before", "must be true or false");
+	p->approval_before = before != NULL ? json_is_true(before) : step == NULL;
+	if (before != NULL && !p->approval_before && step == NULL)
+		plan_verr(c, "approval.before",
+		          "false asks for no approval: give at_canary_step, or remove approval");
 	plan_check_keys(c, a, "approval", keys);
 	n = json_object_get(a, "approvers");
 	p->approvers = 1;
@@ -609,6 +638,58 @@ static void unique_names(struct vctx *c, const struct drv_plan *p)
 	unique_hooks(c, "post", p->post, p->n_post);
 }
 
+bool drv_plan_has_canary(const struct drv_plan *p)
+{
+	for (size_t i = 0; i < p->n_services; i++) {
+		if (p->services[i].strategy.type == DRV_STRATEGY_CANARY)
+			return true;
+	}
+	return false;
+}
+
+static void steps_text(const struct drv_plan_strategy *st, char *buf, size_t cap)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < st->n_steps && used < cap; i++)
+		used += (size_t)snprintf(buf + used, cap - used, "%s%u%%", i ? ", " : "",
+		                         st->steps[i]);
+}
+
+void plan_check_canary_step(struct vctx *c, const struct drv_plan *p, unsigned pct,
+                            const char *path, const char *who)
+{
+	char ip[DRV_YJ_PATH_MAX], steps[DRV_PLAN_MAX_STEPS * 6];
+	bool any = false;
+
+	for (size_t i = 0; i < p->n_services && pct > 0; i++) {
+		const struct drv_plan_service *s = &p->services[i];
+		bool found = false;
+
+		if (s->strategy.type != DRV_STRATEGY_CANARY)
+			continue;
+		any = true;
+		for (size_t k = 0; k + 1 < s->strategy.n_steps; k++)
+			found = found || s->strategy.steps[k] == pct;
+		if (found)
+			continue;
+		steps_text(&s->strategy, steps, sizeof(steps));
+		snprintf(ip, sizeof(ip), "tiers[%zu].services[%zu]", s->tier,
+		         i - p->tiers[s->tier].first);
+		plan_verr(
+		        c, path ? path : ip,
+		        "%s asks for approval at canary step %u%%, which is not a step before the "
+		        "last of service %s (steps %s)",
+		        who, pct, s->name, steps);
+	}
+	if (!any && pct > 0 && path != NULL)
+		plan_verr(c, path,
+		          "%s asks for approval at canary step %u%%, but no service deploys "
+		          "by canary",
+		          who, pct);
+}
+
 int drv_plan_from_json(const json_t *root, const struct drv_yj_lines *lines, const char *name,
                        struct drv_plan **out, struct drv_plan_errors *errs)
 {
@@ -628,6 +709,9 @@ int drv_plan_from_json(const json_t *root, const struct drv_yj_lines *lines, con
 	read_top(&c, root, p);
 	if (!c.oom)
 		unique_names(&c, p);
+	if (!c.oom)
+		plan_check_canary_step(&c, p, p->approval_at_step, "approval.at_canary_step",
+		                       "the plan");
 	plan_verr_flush(&c);
 	if (c.oom || c.nerr > 0) {
 		drv_plan_free(p);

@@ -183,8 +183,16 @@ static void drive_finalizers(struct drv_seq *s)
 		if (v->state != SVC_DONE || v->ps->strategy.type != DRV_STRATEGY_BLUEGREEN ||
 		    v->fin_started || s->now < v->finalize_at)
 			continue;
+		/* the old set goes once nothing else can fail: a rollback after
+		 * it would have no old release running to go back to */
+		if (seq_sets(v) && s->state != DRV_SEQ_FINALIZE)
+			continue;
 		v->fin_started = true;
 		v->fin_failed = 0;
+		if (seq_sets(v)) {
+			seq_decommission_begin(s, v);
+			continue;
+		}
 		seq_wave_begin(s, v, K_FINALIZE);
 		seq_log(s, "service %s: finalizing (dropping the old slot)", v->ps->name);
 		for (uint32_t hi = 0; hi < v->n; hi++)
@@ -367,6 +375,53 @@ static int on_rollback(struct drv_seq *s)
 	return DRV_OK;
 }
 
+/* The approval at a canary step: given, the services waiting for it go
+ * on; denied (or timed out), the deployment rolls back. */
+static int on_approval(struct drv_seq *s, bool approve, const char *why)
+{
+	bool any = false;
+
+	if (!s->started || drv_seq_state_terminal(s->state) || s->state == DRV_SEQ_ROLLBACK)
+		return DRV_ESTATE;
+	for (size_t i = 0; i < s->plan->n_services; i++) {
+		struct seq_svc *v = &s->svcs[i];
+
+		if (v->state != SVC_RUNNING || v->wait != W_APPROVE)
+			continue;
+		any = true;
+		if (!approve)
+			continue;
+		v->wait = W_NONE;
+		seq_log(s, "service %s: canary step %u approved", v->ps->name, v->step + 1);
+	}
+	if (!any)
+		return DRV_ESTATE;
+	s->changed = true;
+	if (!approve)
+		seq_rollback_begin(s, touched_tier(s), 0, true,
+		                   why != NULL && why[0] ? why : "the approval was denied");
+	return DRV_OK;
+}
+
+bool seq_approval_at(const struct drv_seq *s, uint32_t percent)
+{
+	if (percent == 0 || percent >= 100)
+		return false;
+	return percent < 64 ? (s->approve_lo >> percent) & 1
+	                    : (s->approve_hi >> (percent - 64)) & 1;
+}
+
+int drv_seq_approve_at(struct drv_seq *s, uint32_t percent)
+{
+	if (s->started || percent == 0 || percent >= 100)
+		return DRV_EINVAL;
+	if (percent < 64)
+		s->approve_lo |= (int64_t)1 << percent;
+	else
+		s->approve_hi |= (int64_t)1 << (percent - 64);
+	return DRV_OK;
+}
+
 /* ---- entry points ---- */
 
 static int finish(struct drv_seq *s, int rc)
@@ -423,6 +478,8 @@ int drv_seq_handle(struct drv_seq *s, const struct drv_seq_event *ev, int64_t no
 	case DRV_SEQ_EV_FAIL: rc = on_fail(s, ev); break;
 	case DRV_SEQ_EV_ABORT: rc = on_abort(s); break;
 	case DRV_SEQ_EV_ROLLBACK: rc = on_rollback(s); break;
+	case DRV_SEQ_EV_APPROVE: rc = on_approval(s, true, NULL); break;
+	case DRV_SEQ_EV_DENY: rc = on_approval(s, false, ev->message); break;
 	default: rc = DRV_EINVAL; break;
 	}
 	if (s->changed)

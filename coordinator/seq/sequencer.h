@@ -88,6 +88,10 @@ enum drv_seq_event_kind {
 	DRV_SEQ_EV_ROLLBACK, /* operator: roll the whole deployment back */
 	DRV_SEQ_EV_FAIL,     /* the service failed (a matching alert fired; message:
 	                      * why): a breach, rolled back by its failure policy */
+	DRV_SEQ_EV_APPROVE,  /* the approval at a canary step was given: the
+	                      * services waiting for it go on */
+	DRV_SEQ_EV_DENY,     /* ... was denied (or timed out; message: why): the
+	                      * deployment rolls back */
 };
 
 enum drv_seq_result {
@@ -214,6 +218,28 @@ int drv_seq_add_host(struct drv_seq *s, size_t service, const char *agent, bool 
                      const char *previous_slot);
 int drv_seq_add_hook_host(struct drv_seq *s, enum drv_seq_step_kind list, size_t index,
                           const char *agent);
+
+/*
+ * Blue-green across host sets (the service's strategy.sets), before
+ * drv_seq_start: the release goes to set `set` (index in strategy.sets;
+ * its hosts are the ones drv_seq_add_host added), `first` when no set was
+ * live before. The other set's hosts (drv_seq_add_live_host) lose their
+ * traffic at the switch and are stopped (decommissioned) after
+ * finalize_after, once the deployment is otherwise done. DRV_EINVAL for a
+ * service without sets.
+ */
+int drv_seq_use_set(struct drv_seq *s, size_t service, uint32_t set, bool first);
+int drv_seq_add_live_host(struct drv_seq *s, size_t service, const char *agent);
+/* The set that takes the service's traffic because of this deployment: the
+ * new set once switched, the old one once switched back; NULL before any
+ * switch (or for a service without sets). Points into the plan. */
+const char *drv_seq_live_set(const struct drv_seq *s, size_t service);
+
+/* Before drv_seq_start: a canary service whose steps include percent (1 to
+ * 99) waits for approval (DRV_SEQ_EV_APPROVE) once that step is done and
+ * its gates passed: its status says waiting "approval" and a NOTIFY
+ * awaiting_approval is taken. DRV_EINVAL for another percent. */
+int drv_seq_approve_at(struct drv_seq *s, uint32_t percent);
 
 /* Check the targets (every service and hook has hosts) and begin:
  * DRV_EINVAL with drv_seq_error() saying what is missing. */

@@ -8,6 +8,9 @@
  * `max`, then the service's Prometheus checks, seq_analysis.c). The step
  * after the last one ends the service.
  *
+ * With an approval at this step (drv_seq_approve_at), the service then
+ * waits (W_APPROVE) until the approval is given (docs/environments.md).
+ *
  * Sub-states of a step: 0 start hosts, 1 traffic, 2 pause, 3 HTTP metric,
  * 5 Prometheus checks, 4 next step (5 was added later: saved states keep
  * their numbers); 6 a timed pause during which the Prometheus checks run in
@@ -77,6 +80,22 @@ static bool pause_step(struct drv_seq *s, struct seq_svc *v)
 	return true;
 }
 
+/* After the step and its gates: true when the service now waits for the
+ * approval at this step. */
+static bool approval_step(struct drv_seq *s, struct seq_svc *v)
+{
+	const struct drv_plan_strategy *st = &v->ps->strategy;
+
+	if (v->step + 1 >= st->n_steps || !seq_approval_at(s, st->steps[v->step]))
+		return false;
+	v->wait = W_APPROVE;
+	seq_log(s, "service %s: canary at %u%%, waiting for approval", v->ps->name,
+	        st->steps[v->step]);
+	seq_notify(s, DRV_EVENT_AWAITING_APPROVAL, "%s: canary at %u%% awaits approval",
+	           v->ps->name, st->steps[v->step]);
+	return true;
+}
+
 static void canary_advance(struct drv_seq *s, struct seq_svc *v)
 {
 	const struct drv_plan_strategy *st = &v->ps->strategy;
@@ -120,6 +139,8 @@ static void canary_advance(struct drv_seq *s, struct seq_svc *v)
 			if (seq_analysis_step(s, v, when))
 				return;
 			v->sub = 4;
+			if (approval_step(s, v))
+				return;
 			break;
 		}
 		default:

@@ -162,3 +162,14 @@ dep_get() {
 }
 dep_state_is() { [[ $(dep_get "$1" .state) == "$2" ]]; }
 svc_pid() { cut -d' ' -f1 "$TMP/$1/state/run/$2.pid" 2>/dev/null; }
+# dep_post TOKEN FILE QUERY OUT: POST the plan FILE to /v1/deployments?QUERY;
+# prints the status, the answer goes to OUT.
+dep_post() {
+	curl -sS --max-time 30 -o "$4" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
+		--data-binary "@$2" "$DROVER_ADDR/v1/deployments?$3"
+}
+# dep_decide TOKEN ID VERB COMMENT OUT: approve or deny (VERB) deployment ID.
+dep_decide() {
+	curl -sS --max-time 30 -o "$5" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
+		--data "$(jq -nc --arg c "$4" '{comment: $c}')" "$DROVER_ADDR/v1/deployments/$2/$3"
+}

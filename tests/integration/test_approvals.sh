@@ -82,14 +82,6 @@ tiers:
 EOT
 	} >"$file"
 }
-post() { # TOKEN FILE QUERY OUT -> status
-	curl -sS --max-time 30 -o "$4" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
-		--data-binary "@$2" "$DROVER_ADDR/v1/deployments?$3"
-}
-decide() { # TOKEN ID VERB COMMENT OUT -> status
-	curl -sS --max-time 30 -o "$5" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
-		--data "$(jq -nc --arg c "$4" '{comment: $c}')" "$DROVER_ADDR/v1/deployments/$2/$3"
-}
 events_of() { sql "SELECT kind FROM events WHERE deployment_id = '$1' ORDER BY id" | tr '\n' ' '; }
 reason_has() { [[ $(dep_get "$1" .reason) == *"$2"* ]]; }
 
@@ -97,7 +89,7 @@ reason_has() { [[ $(dep_get "$1" .reason) == *"$2"* ]]; }
 plan "$TMP/hold.yaml" held 1.0.0 "$STAGE_PORT" "pre:" \
 	"  - { name: hold, hosts: [stage-1], timeout: 2m, run: [/bin/sh, -c, 'while [ ! -e $TMP/go ]; do sleep 0.1; done'] }"
 [[ $(date +%s) -lt $((FROM_S - 5)) ]] || fail "setup took too long: the freeze is about to open"
-code=$(post "$ADMIN_TOKEN" "$TMP/hold.yaml" "env=staging" "$TMP/held.json")
+code=$(dep_post "$ADMIN_TOKEN" "$TMP/hold.yaml" "env=staging" "$TMP/held.json")
 [[ $code == 201 ]] || fail "held: $code $(cat "$TMP/held.json")"
 HELD=$(jq -r .id "$TMP/held.json")
 wait_for 30 dep_state_is "$HELD" running || fail "$HELD not running: $(dep_get "$HELD" '{state,phase}')"
@@ -110,12 +102,12 @@ ok "$HELD, held in its pre hook, paused when the freeze opened ($(dep_get "$HELD
 
 # While the freeze is open: without queue 409; with queue: true, queued.
 plan "$TMP/other.yaml" other 1.0.0 "$STAGE_PORT"
-code=$(post "$ADMIN_TOKEN" "$TMP/other.yaml" "env=staging" "$TMP/other-409.json")
+code=$(dep_post "$ADMIN_TOKEN" "$TMP/other.yaml" "env=staging" "$TMP/other-409.json")
 [[ $code == 409 && $(jq -r .error.code "$TMP/other-409.json") == window ]] ||
 	fail "no queue in the freeze: $code $(cat "$TMP/other-409.json")"
 [[ $(jq -r .error.message "$TMP/other-409.json") == *"queue: true"* ]] || fail "409 does not mention queue"
 plan "$TMP/queued.yaml" other 1.0.0 "$STAGE_PORT" "queue: true"
-code=$(post "$ADMIN_TOKEN" "$TMP/queued.yaml" "env=staging" "$TMP/queued.json")
+code=$(dep_post "$ADMIN_TOKEN" "$TMP/queued.yaml" "env=staging" "$TMP/queued.json")
 [[ $code == 201 && $(jq -r .state "$TMP/queued.json") == queued ]] ||
 	fail "queue: true in the freeze: $code $(cat "$TMP/queued.json")"
 QUEUED=$(jq -r .id "$TMP/queued.json")
@@ -143,7 +135,7 @@ q_start=$(sql "SELECT min(at_ms) FROM events WHERE deployment_id = '$QUEUED' AND
 ok "the queued $QUEUED started after the freeze (and after $HELD held the service) and succeeded"
 
 # ---- 2. allow windows ----
-code=$(post "$ADMIN_TOKEN" "$TMP/other.yaml" "env=office" "$TMP/office.json")
+code=$(dep_post "$ADMIN_TOKEN" "$TMP/other.yaml" "env=office" "$TMP/office.json")
 [[ $code == 409 && $(jq -r .error.message "$TMP/office.json") == *"outside its allowed deployment windows (hours"* ]] ||
 	fail "office: $code $(cat "$TMP/office.json")"
 ok "office (only inside allow window hours): 409 $(jq -r .error.message "$TMP/office.json" | cut -c1-90)"
@@ -157,7 +149,7 @@ BOB=$(tok approver bob)
 [[ -n $DEV && -n $ALICE && -n $BOB && -n $DEV2 ]] || fail "tokens"
 plan "$TMP/prod.yaml" web 1.0.0 "$PROD_PORT" "notify:" \
 	"  - { webhook: \"http://127.0.0.1:$HOOK_PORT/approval\", events: [awaiting_approval] }"
-code=$(post "$DEV" "$TMP/prod.yaml" "env=production" "$TMP/prod.json")
+code=$(dep_post "$DEV" "$TMP/prod.yaml" "env=production" "$TMP/prod.json")
 [[ $code == 201 && $(jq -r .state "$TMP/prod.json") == awaiting_approval ]] ||
 	fail "production: $code $(cat "$TMP/prod.json")"
 PROD=$(jq -r .id "$TMP/prod.json")
@@ -169,7 +161,7 @@ ok "dev's deployment $PROD to production awaits approval ($(jq -r .reason "$TMP/
 rc=0
 DROVER_TOKEN=$DEV "$CLI" approve "$PROD" >"$TMP/self.out" 2>&1 || rc=$?
 [[ $rc == 3 ]] && grep -q "four eyes" "$TMP/self.out" || fail "self-approval: exit $rc $(cat "$TMP/self.out")"
-code=$(decide "$DEV2" "$PROD" approve "" "$TMP/dev2.json")
+code=$(dep_decide "$DEV2" "$PROD" approve "" "$TMP/dev2.json")
 [[ $code == 403 && $(jq -r .error.message "$TMP/dev2.json") == *"needs the role approver"* ]] ||
 	fail "a deployer approving: $code $(cat "$TMP/dev2.json")"
 ok "refused: the token that started it (four eyes, exit 3) and a deployer (403 needs the role approver)"
@@ -179,7 +171,7 @@ DROVER_TOKEN=$ALICE "$CLI" approve --comment "looks good" "$PROD" >"$TMP/alice.o
 grep -q "approved by alice: looks good" "$TMP/alice.out" || fail "alice output: $(cat "$TMP/alice.out")"
 [[ $(dep_get "$PROD" .state) == awaiting_approval && -z $(svc_version beta) ]] ||
 	fail "one approval of two started it: $(dep_get "$PROD" .state)"
-code=$(decide "$ALICE" "$PROD" approve "again" "$TMP/again.json")
+code=$(dep_decide "$ALICE" "$PROD" approve "again" "$TMP/again.json")
 [[ $code == 409 && $(jq -r .error.code "$TMP/again.json") == already-approved ]] ||
 	fail "alice twice: $code $(cat "$TMP/again.json")"
 [[ $(sql "SELECT count(*) FROM instructions WHERE deployment_id = '$PROD'") == 0 ]] ||
@@ -206,18 +198,18 @@ grep -q "approved by alice" "$TMP/status.out" && grep -q "approved by bob" "$TMP
 ok "bob approved: $PROD ran and succeeded; drover status and the audit log say who approved, with comments"
 
 plan "$TMP/prod2.yaml" web 2.0.0 "$PROD_PORT"
-code=$(post "$DEV" "$TMP/prod2.yaml" "env=production" "$TMP/prod2.json")
+code=$(dep_post "$DEV" "$TMP/prod2.yaml" "env=production" "$TMP/prod2.json")
 PROD2=$(jq -r .id "$TMP/prod2.json")
 DROVER_TOKEN=$ALICE "$CLI" deny --reason "not today" "$PROD2" >"$TMP/deny.out" 2>&1 ||
 	fail "deny: $(cat "$TMP/deny.out")"
 [[ $(dep_get "$PROD2" .state) == aborted && $(dep_get "$PROD2" .reason) == "denied by alice: not today" ]] ||
 	fail "denied: $(dep_get "$PROD2" '{state,reason}')"
 [[ $(svc_version beta) == prod-1.0.0 ]] || fail "a denied deployment changed the service"
-code=$(decide "$BOB" "$PROD2" approve "" "$TMP/late.json")
+code=$(dep_decide "$BOB" "$PROD2" approve "" "$TMP/late.json")
 [[ $code == 409 ]] || fail "approving a denied deployment: $code"
 ok "alice denied $PROD2: aborted, \"denied by alice: not today\"; approving it after: 409"
 
-code=$(post "$DEV" "$TMP/prod2.yaml" "env=hurry" "$TMP/hurry.json")
+code=$(dep_post "$DEV" "$TMP/prod2.yaml" "env=hurry" "$TMP/hurry.json")
 HURRY=$(jq -r .id "$TMP/hurry.json")
 [[ $code == 201 && $(jq -r .state "$TMP/hurry.json") == awaiting_approval ]] || fail "hurry: $code"
 wait_for 30 dep_state_is "$HURRY" aborted || fail "$HURRY: $(dep_get "$HURRY" '{state,reason}')"
@@ -226,25 +218,25 @@ ok "hurry (timeout 3s): $HURRY aborted, $(dep_get "$HURRY" .reason)"
 
 # A plan may ask for approval itself (staging asks for none).
 plan "$TMP/asks.yaml" asks 2.0.0 "$STAGE_PORT" "approval: { approvers: 1, timeout: 1h }"
-code=$(post "$DEV" "$TMP/asks.yaml" "env=staging" "$TMP/asks.json")
+code=$(dep_post "$DEV" "$TMP/asks.yaml" "env=staging" "$TMP/asks.json")
 ASKS=$(jq -r .id "$TMP/asks.json")
 [[ $code == 201 && $(jq -r .state "$TMP/asks.json") == awaiting_approval &&
 	$(jq -r .reason "$TMP/asks.json") == "the plan needs 1 approval (role approver): 0 given" ]] ||
 	fail "a plan asking for approval: $code $(cat "$TMP/asks.json")"
-code=$(decide "$BOB" "$ASKS" approve "fine" "$TMP/asks-ok.json")
+code=$(dep_decide "$BOB" "$ASKS" approve "fine" "$TMP/asks-ok.json")
 [[ $code == 200 ]] || fail "approving $ASKS: $code $(cat "$TMP/asks-ok.json")"
 wait_for 60 dep_state_is "$ASKS" succeeded || fail "$ASKS: $(dep_get "$ASKS" '{state,reason}')"
 [[ $(svc_version alpha) == stage-2.0.0 ]] || fail "staging /version: $(svc_version alpha)"
 ok "a plan with approval: { approvers: 1 } to staging (no approval of its own) waited; bob approved; it ran"
 # With its environment's: the stricter of both (production: 2 approvers, approver).
 plan "$TMP/stricter.yaml" web 3.0.0 "$PROD_PORT" "approval: { approvers: 1, role: admin, timeout: 30m }"
-code=$(post "$DEV" "$TMP/stricter.yaml" "env=production" "$TMP/stricter.json")
+code=$(dep_post "$DEV" "$TMP/stricter.yaml" "env=production" "$TMP/stricter.json")
 STRICT=$(jq -r .id "$TMP/stricter.json")
 [[ $code == 201 && $(jq -c '.approval | [.required, .role, .timeout_ms]' "$TMP/stricter.json") == '[2,"admin",1800000]' ]] ||
 	fail "plan and environment: $code $(jq -c .approval "$TMP/stricter.json")"
-code=$(decide "$BOB" "$STRICT" approve "" "$TMP/strict-bob.json")
+code=$(dep_decide "$BOB" "$STRICT" approve "" "$TMP/strict-bob.json")
 [[ $code == 403 ]] || fail "an approver on an approval that asks for admin: $code"
-code=$(decide "$ADMIN_TOKEN" "$STRICT" deny "cleanup" "$TMP/strict-deny.json")
+code=$(dep_decide "$ADMIN_TOKEN" "$STRICT" deny "cleanup" "$TMP/strict-deny.json")
 [[ $code == 200 && $(dep_get "$STRICT" .state) == aborted ]] || fail "admin deny: $code"
 ok "plan (1, admin, 30m) with production (2, approver, 1h): needs 2, role admin, 30m; an approver is refused (403)"
 

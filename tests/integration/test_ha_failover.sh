@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # test_ha_failover.sh: an HA group of droverd nodes on a real PostgreSQL
 # (tests/lib/pg.sh: initdb in the test's temp dir as an unprivileged user,
-# unix socket only), three real agents and a real registry.
+# unix socket only), three real agents and a real registry. Every node has
+# its own signing key, its own link and API addresses and announces its API
+# URL (ha.url); every agent lists every node's link URL and every node's key,
+# and the CLI gets every node's API address (DROVER_ADDR=a,b,c).
 #
-#  1. Nodes a and b share the link and API addresses (only the leader binds
-#     them: a follower serves nothing until it leads), so the agents need a
-#     single coordinator URL. kill -9 of a in the middle of a rolling
-#     deployment: b takes the lease within its time, resumes the deployment
-#     from its last saved state, and it ends as without the failover
-#     (succeeded, every host on the new version, finished hosts untouched,
-#     no step queued twice).
-#  2. A third node c on addresses of its own. SIGSTOP of the leader b past
-#     its lease: c leads (a new epoch). SIGCONT: b finds its lease gone,
-#     stops serving and rejoins the group as a follower (same process, its
-#     addresses closed).
-#  3. SIGTERM of the leader c hands the lease over at once (NOTIFY): b leads
-#     again without waiting out the lease.
-#  4. PostgreSQL restarted in the middle of a deployment: the nodes reconnect
-#     and the deployment finishes (never stuck).
+#  0. The followers serve while they wait for the lease: the API (reads from
+#     the shared store, changes answered 307 to the leader's URL taken from
+#     the lease row, /healthz role follower, /v1/leader 503) and the link
+#     (NOT_LEADER: the agents, which list a follower first, pass over it).
+#  1. kill -9 of the leader a in the middle of a rolling deployment: b takes
+#     the lease within its time, resumes the deployment from its last saved
+#     state, and it ends as without the failover (succeeded, every host on
+#     the new version, finished hosts untouched, no step queued twice); the
+#     agents moved to b by themselves; the CLI, whose first address is dead,
+#     keeps working.
+#  2. SIGSTOP of the leader b past its lease: c leads (a new epoch). SIGCONT:
+#     b finds its lease gone, stops and rejoins the group as a follower (same
+#     process id) that serves again as one; nothing of its lost term is in
+#     the lease row.
+#  3. SIGTERM of the leader c hands the lease over at once (NOTIFY).
+#  4. PostgreSQL restarted in the middle of a deployment: the nodes
+#     reconnect and the deployment finishes (never stuck).
 TEST_NAME=ha_failover
 source "$(dirname "${BASH_SOURCE[0]}")/deploy_lib.sh"
 # shellcheck source=../lib/pg.sh
@@ -34,50 +39,152 @@ trap _ha_cleanup EXIT
 pg_start "$TMP/pg" || fail "cannot start PostgreSQL"
 ok "PostgreSQL running in $TMP/pg (unix socket)"
 
-# node_conf DIR NAME: the group's store and this node's name.
+declare -A N_DIR=() N_LINK=() N_API=()
+NODES=(a b c)
+
+# node_conf NAME: the group's store, this node's name, API URL and lease.
 node_conf() {
-	set_opt "$1/droverd.yaml" dsn "\"$PG_CONNINFO\""
-	sed -i -E "s|^( *)# node:\$|\1node: $2|" "$1/droverd.yaml"
-	grep -q "^  node: $2\$" "$1/droverd.yaml" || fail "cannot set ha.node in $1"
-	set_opt "$1/droverd.yaml" lease "${LEASE_S}s"
-	chmod 600 "$1/droverd.yaml"
+	local f=${N_DIR[$1]}/droverd.yaml
+	set_opt "$f" dsn "\"$PG_CONNINFO\""
+	sed -i -E "s|^( *)# node:\$|\1node: $1|; s|^( *)# url:\$|\1url: ${N_API[$1]}|" "$f"
+	grep -q "^  node: $1\$" "$f" && grep -q "^  url: ${N_API[$1]}\$" "$f" ||
+		fail "cannot set ha.node and ha.url in $f"
+	set_opt "$f" lease "${LEASE_S}s"
+	set_opt "$f" insecure_registry true
+	chmod 600 "$f"
 }
-node_start() { # NAME DIR
-	"$DROVERD" --config "$2/droverd.yaml" >>"$TMP/coord-$1.log" 2>&1 &
+# node_init NAME: droverd init with addresses and a key of its own.
+node_init() {
+	local n=$1 used
+	used="${N_LINK[*]} ${N_API[*]} $REG_PORT"
+	used=${used//[^0-9 ]/}
+	if [[ $n == a ]]; then
+		coord_init # $COORD, $LINK_PORT, $API_PORT, DROVER_TOKEN_FILE
+		N_DIR[a]=$COORD
+		N_LINK[a]=$LINK_URL
+		N_API[a]=http://127.0.0.1:$API_PORT
+	else
+		local lp ap
+		lp=$(pick_port "$LINK_PORT" "$API_PORT" $used)
+		ap=$(pick_port "$LINK_PORT" "$API_PORT" "$lp" $used)
+		N_DIR[$n]=$TMP/coord-$n
+		N_LINK[$n]=tcp://127.0.0.1:$lp
+		N_API[$n]=http://127.0.0.1:$ap
+		"$DROVERD" init --dir "${N_DIR[$n]}" --listen "${N_LINK[$n]}" --api "127.0.0.1:$ap" \
+			>"$TMP/init-$n.log" 2>&1 || fail "droverd init $n: $(cat "$TMP/init-$n.log")"
+		set_opt "${N_DIR[$n]}/droverd.yaml" poll_timeout 2s
+		set_opt "${N_DIR[$n]}/droverd.yaml" liveness_timeout 5s
+		set_opt "${N_DIR[$n]}/droverd.yaml" pending_retry 300ms
+	fi
+	node_conf "$n"
+}
+node_start() {
+	"$DROVERD" --config "${N_DIR[$1]}/droverd.yaml" >>"$TMP/coord-$1.log" 2>&1 &
 	PIDS[coord-$1]=$!
 }
+node_kill() { # NAME SIGNAL
+	kill "-$2" "${PIDS[coord-$1]}"
+	wait "${PIDS[coord-$1]}" 2>/dev/null || true
+	unset "PIDS[coord-$1]"
+}
 logs() { grep -c "$2" "$TMP/coord-$1.log" 2>/dev/null || true; }
-leads() { [[ $(logs "$1" 'msg="this node leads the group"') -ge ${2:-1} ]]; }
+# leads NAME [N]: the node resumed and leads (the N-th time)
+leads() { [[ $(logs "$1" 'msg="leading: deployments resumed') -ge ${2:-1} ]]; }
 follows() { [[ $(logs "$1" 'msg="following: waiting for the leader lease"') -ge ${2:-1} ]]; }
-pg_count() { pg_sql "$1"; }
+health() { curl -sf --max-time 2 "${N_API[$1]}/healthz"; }
+role_is() { [[ $(health "$1" | jq -r .role) == "$2" ]]; }
+# follower_of NAME LEADER: serves as a follower that points at LEADER's URL
+follower_of() {
+	local h
+	h=$(health "$1") || return 1
+	[[ $(jq -r .role <<<"$h") == follower && $(jq -r .leader <<<"$h") == "${N_API[$2]}" ]]
+}
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
 
 deploy_setup
-coord_init
-set_opt "$COORD/droverd.yaml" insecure_registry true
-B=$TMP/coord-b
-cp -a "$COORD" "$B"
-node_conf "$COORD" a
-node_conf "$B" b
+for n in "${NODES[@]}"; do node_init "$n"; done
+# The services' ports again, apart from every node's (none listens yet).
+node_ports="${N_LINK[*]} ${N_API[*]}"
+node_ports=${node_ports//[^0-9 ]/}
+SVC_PORT[alpha]=$(pick_port "$REG_PORT" $node_ports)
+SVC_PORT[beta]=$(pick_port "$REG_PORT" $node_ports "${SVC_PORT[alpha]}")
+SVC_PORT[gamma]=$(pick_port "$REG_PORT" $node_ports "${SVC_PORT[alpha]}" "${SVC_PORT[beta]}")
+for n in "${NODES[@]}"; do
+	[[ $(sha256sum <"${N_DIR[$n]}/coordinator.pub") != $(sha256sum <"${N_DIR[a]}/coordinator.pub") || $n == a ]] ||
+		fail "node $n shares a's key"
+done
 ADMIN_TOKEN=$("$DROVERD" token create --config "$COORD/droverd.yaml" --name ha-admin --role admin 2>/dev/null) ||
 	fail "cannot create an admin token in PostgreSQL"
 printf '%s\n' "$ADMIN_TOKEN" >"$COORD/admin.token"
+export DROVER_ADDR="${N_API[a]},${N_API[b]},${N_API[c]}"
 
-COORD_PID= # node a runs under PIDS like the others
-node_start a "$COORD"
-wait_for 60 healthy || fail "node a does not serve: $(tail -n 5 "$TMP/coord-a.log")"
-leads a || fail "node a serves without leading"
-node_start b "$B"
+# Agents list every node (a follower first: it must pass over it) and
+# every node's key (agent_init of link_lib, for a group).
+agent_init() {
+	local name=$1 n args=()
+	shift
+	for n in b a c; do args+=(--coordinator "${N_LINK[$n]}"); done
+	for n in a b c; do args+=(--coordinator-key "${N_DIR[$n]}/coordinator.pub"); done
+	"$AGENT" init --dir "$TMP/$name" "${args[@]}" --id "$name" "$@" \
+		>"$TMP/$name-init.log" 2>&1 || fail "agent init $name: $(cat "$TMP/$name-init.log")"
+	set_opt "$TMP/$name/agent.yaml" reconnect_min 100ms
+	set_opt "$TMP/$name/agent.yaml" reconnect_max 1s
+	set_opt "$TMP/$name/agent.yaml" request_timeout 3s
+}
+# dep_get ID JQ through any node (a follower sends a running deployment's
+# view to the leader: 307, followed with the token)
+dep_get() {
+	local n out
+	for n in "${NODES[@]}"; do
+		out=$(curl -sf --location-trusted --max-time 10 -H "Authorization: Bearer $ADMIN_TOKEN" \
+			"${N_API[$n]}/v1/deployments/$1") || continue
+		jq -r "$2" <<<"$out"
+		return 0
+	done
+	return 1
+}
+with_node() { [[ $(agent_status "$1" .coordinator) == "${N_LINK[$2]}" && $(agent_status "$1" .session) == accepted ]]; }
+all_with() {
+	local a
+	for a in core-1 core-2 edge-1; do with_node "$a" "$1" || return 1; done
+}
+
+# 0. a leads; b follows and serves as a follower.
+node_start a
+wait_for 60 leads a || fail "node a does not lead: $(tail -n 5 "$TMP/coord-a.log")"
+wait_for 10 role_is a leader || fail "node a /healthz: $(health a)"
+node_start b
 wait_for 30 follows b || fail "node b does not follow: $(tail -n 5 "$TMP/coord-b.log")"
-ok "node a leads (epoch 1) and serves; node b follows and serves nothing"
+wait_for 30 follower_of b a || fail "node b does not serve as a's follower: $(health b)"
+[[ $(code "${N_API[a]}/v1/leader") == 200 && $(code "${N_API[b]}/v1/leader") == 503 ]] ||
+	fail "/v1/leader: a $(code "${N_API[a]}/v1/leader") b $(code "${N_API[b]}/v1/leader")"
+ok "node a leads (epoch 1); node b follows and serves: /healthz names a's URL, /v1/leader 503"
 
 deploy_agent core-1 tier=core
 deploy_agent core-2 tier=core
 deploy_agent edge-1 tier=edge
+wait_for 10 all_with a || fail "the agents' sessions are not with a: $(cat "$TMP"/core-1/state/link-status.json)"
+b_not_leader() { [[ $(jq -r '.rejected.not_leader' "${N_DIR[b]}/link-stats.json") -ge 1 ]]; }
+wait_for 10 b_not_leader || fail "node b's link did not answer NOT_LEADER"
+ok "three agents (b listed first) passed over b (NOT_LEADER) to a; accepted through the address list"
+
+hdrs=$(curl -sS -D - -o /dev/null --max-time 5 -X POST -H "Authorization: Bearer $ADMIN_TOKEN" \
+	"${N_API[b]}/v1/deployments/x/pause")
+grep -q "^HTTP/1.1 307" <<<"$hdrs" && grep -qi "^Location: ${N_API[a]}/v1/deployments/x/pause" <<<"$hdrs" ||
+	fail "a change sent to the follower b: $hdrs"
+[[ $(DROVER_ADDR=${N_API[b]} "$CLI" agents --json | jq '[.[] | select(.status == "accepted")] | length') == 3 ]] ||
+	fail "the follower b does not serve the agents from the shared store"
+ok "the follower b answers a change 307 to a's URL and serves reads from the shared store"
+
 plan_rolling "$TMP/v1.yaml" 1.0.0
-"$CLI" deploy --wait "$TMP/v1.yaml" >"$TMP/deploy-v1.out" 2>&1 ||
-	fail "deploy 1.0.0: $(tail -n 20 "$TMP/deploy-v1.out")"
+# the CLI: b first; the submit is redirected to a and followed
+DROVER_ADDR="${N_API[b]},${N_API[a]}" "$CLI" deploy --wait "$TMP/v1.yaml" >"$TMP/deploy-v1.out" 2>&1 ||
+	fail "deploy 1.0.0 through b: $(tail -n 20 "$TMP/deploy-v1.out")"
 all_on 1.0.0 || fail "not every service runs 1.0.0"
-ok "three agents accepted, 1.0.0 deployed through node a, state in PostgreSQL"
+DEP1=$(pg_sql "SELECT id FROM deployments WHERE version = '1.0.0'")
+[[ $(curl -sf --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" "${N_API[b]}/v1/deployments/$DEP1" | jq -r .state) == succeeded ]] ||
+	fail "the follower b does not show the finished $DEP1 from the store"
+ok "1.0.0 deployed by the CLI through b (307 to a); b shows the finished deployment itself"
 
 # 1. kill -9 of the leader in the middle of a rolling deployment.
 plan_rolling "$TMP/v2.yaml" 2.0.0 2500
@@ -85,61 +192,64 @@ plan_rolling "$TMP/v2.yaml" 2.0.0 2500
 DEP=$(jq -r .id "$TMP/v2.json")
 edge_started() { [[ $(dep_get "$DEP" '.tiers[1].services[0].hosts[0].state') == starting ]]; }
 wait_for 60 edge_started || fail "edge tier of $DEP never started: $(dep_get "$DEP" '{state,reason}')"
+# the CLI asks the follower b about the running deployment: b sends it to a
+DROVER_ADDR=${N_API[b]} "$CLI" status --json "$DEP" >"$TMP/status-b.json" 2>"$TMP/status-b.err" ||
+	fail "drover status through the follower b: $(cat "$TMP/status-b.err")"
+[[ $(jq -r .id "$TMP/status-b.json") == "$DEP" && $(jq -r '.tiers | length' "$TMP/status-b.json") == 2 ]] ||
+	fail "status through b: $(head -c 300 "$TMP/status-b.json")"
+ok "a running deployment asked of the follower b: 307 to the leader a, the CLI follows it"
 pid_alpha=$(svc_pid core-1 alpha)
 pid_beta=$(svc_pid core-2 beta)
 t0=$(date +%s%N)
-kill -KILL "${PIDS[coord-a]}"
-wait "${PIDS[coord-a]}" 2>/dev/null || true
-unset "PIDS[coord-a]"
+node_kill a KILL
 wait_for $((LEASE_S * 4)) leads b || fail "node b did not lead after the kill: $(tail -n 5 "$TMP/coord-b.log")"
 t_lead=$((($(date +%s%N) - t0) / 1000000))
-wait_for 30 healthy || fail "node b does not serve"
-t_serve=$((($(date +%s%N) - t0) / 1000000))
 ((t_lead <= LEASE_S * 1000 + 3000)) || fail "node b led ${t_lead} ms after the kill (lease ${LEASE_S}s)"
 grep -q 'msg="this node leads the group" node=b epoch=2' "$TMP/coord-b.log" || fail "node b's epoch is not 2"
-ok "kill -9 of node a: node b leads after ${t_lead} ms (lease ${LEASE_S} s), serves after ${t_serve} ms, epoch 2"
+wait_for 10 role_is b leader || fail "node b /healthz: $(health b)"
+wait_for 30 all_with b || fail "the agents did not move to b: $(cat "$TMP"/core-1/state/link-status.json)"
+t_agents=$((($(date +%s%N) - t0) / 1000000))
+ok "kill -9 of node a: node b leads (epoch 2, deployments resumed) after ${t_lead} ms (lease ${LEASE_S} s); every agent with b after ${t_agents} ms"
 wait_for 90 dep_state_is "$DEP" succeeded || fail "$DEP after the failover: $(dep_get "$DEP" '{state,reason}')"
 all_on 2.0.0 || fail "after the failover not every service runs 2.0.0"
 [[ $(svc_pid core-1 alpha) == "$pid_alpha" && $(svc_pid core-2 beta) == "$pid_beta" ]] ||
 	fail "a host finished before the failover was started again"
-dup=$(pg_count "SELECT count(*) FROM (SELECT agent_id, step_id FROM instructions WHERE deployment_id = '$DEP' GROUP BY agent_id, step_id HAVING count(*) > 1) x")
+dup=$(pg_sql "SELECT count(*) FROM (SELECT agent_id, step_id FROM instructions WHERE deployment_id = '$DEP' GROUP BY agent_id, step_id HAVING count(*) > 1) x")
 [[ $dup == 0 ]] || fail "$dup steps queued twice"
 ok "node b resumed $DEP: succeeded, every host on 2.0.0, finished hosts untouched, no step queued twice"
+# the CLI's first address is the dead a: it goes on to b
+"$CLI" history --json >"$TMP/list.json" 2>"$TMP/list.err" || fail "CLI with a dead first address: $(cat "$TMP/list.err")"
+jq -e --arg id "$DEP" '.. | objects | select(.id? == $id and .state? == "succeeded")' "$TMP/list.json" >/dev/null ||
+	fail "the CLI's list lacks $DEP: $(head -c 400 "$TMP/list.json")"
+ok "the CLI given every node's address skips the dead a and reads from b"
 
-# 2. SIGSTOP of the leader past its lease; a third node takes over.
-C=$TMP/coord-c
-cp -a "$B" "$C"
-C_LINK=$(pick_port "$LINK_PORT" "$API_PORT")
-C_API=$(pick_port "$LINK_PORT" "$API_PORT" "$C_LINK")
-sed -i -E "s|^( *)node: b\$|\1node: c|; s|127\.0\.0\.1:$LINK_PORT|127.0.0.1:$C_LINK|; s|127\.0\.0\.1:$API_PORT|127.0.0.1:$C_API|" "$C/droverd.yaml"
-node_start c "$C"
-wait_for 30 follows c || fail "node c does not follow"
-c_healthy() { curl -sf --max-time 2 "http://127.0.0.1:$C_API/healthz" >/dev/null; }
+# 2. SIGSTOP of the leader past its lease; c takes over on its own addresses.
+node_start c
+wait_for 30 follower_of c b || fail "node c does not serve as b's follower: $(health c)"
 kill -STOP "${PIDS[coord-b]}"
 wait_for $((LEASE_S * 4)) leads c || fail "node c did not lead while b was stopped"
 grep -q 'msg="this node leads the group" node=c epoch=3' "$TMP/coord-c.log" || fail "node c's epoch is not 3"
-wait_for 30 c_healthy || fail "node c does not serve on its own addresses"
-ok "SIGSTOP of node b past its lease: node c leads (epoch 3) and serves"
+wait_for 10 role_is c leader || fail "node c /healthz: $(health c)"
+ok "SIGSTOP of node b past its lease: node c leads (epoch 3) on its own addresses"
 kill -CONT "${PIDS[coord-b]}"
 wait_for 30 follows b 2 || fail "node b did not rejoin as a follower: $(tail -n 8 "$TMP/coord-b.log")"
 grep -q 'msg="leadership lost: stopping to rejoin the group as a follower"' "$TMP/coord-b.log" ||
 	fail "node b did not notice it lost the lease"
 kill -0 "${PIDS[coord-b]}" || fail "node b exited instead of rejoining"
-wait_for 10 bash -c "! curl -sf --max-time 1 $DROVER_ADDR/healthz" || fail "node b still serves as a follower"
+wait_for 30 follower_of b c || fail "node b does not serve as c's follower: $(health b)"
 # Nothing of b's lost term was committed after c took over: the lease row is c's.
-[[ $(pg_count "SELECT epoch || ' ' || split_part(holder, '/', 1) FROM leader_lease") == "3 c" ]] ||
-	fail "lease row: $(pg_count 'SELECT * FROM leader_lease')"
-ok "SIGCONT: node b found its lease gone, stopped serving and rejoined as a follower (same process)"
+[[ $(pg_sql "SELECT epoch || ' ' || split_part(holder, '/', 1) FROM leader_lease") == "3 c" ]] ||
+	fail "lease row: $(pg_sql 'SELECT * FROM leader_lease')"
+wait_for 30 all_with c || fail "the agents did not move to c"
+ok "SIGCONT: node b found its lease gone and rejoined (same process) as c's follower; the agents are with c"
 
 # 3. A graceful stop hands over at once.
 t0=$(date +%s%N)
-kill -TERM "${PIDS[coord-c]}"
+node_kill c TERM
 wait_for 10 leads b 2 || fail "node b did not take over after c's graceful stop"
 t_hand=$((($(date +%s%N) - t0) / 1000000))
-wait "${PIDS[coord-c]}" 2>/dev/null || true
-unset "PIDS[coord-c]"
 ((t_hand < LEASE_S * 1000)) || fail "handover took ${t_hand} ms: the lease was waited out"
-wait_for 30 healthy || fail "node b does not serve after the handover"
+wait_for 10 role_is b leader || fail "node b does not lead after the handover"
 ok "SIGTERM of node c: node b leads after ${t_hand} ms (no lease wait), epoch 4"
 
 # 4. PostgreSQL restarted in the middle of a deployment.

@@ -124,6 +124,16 @@ rc=0
 	fail "promote of the failed one: exit $rc $(cat "$TMP/pb.out")"
 ok "promote-release of a $(jq -r .state "$TMP/broken.json") deployment: exit 2, $(head -c 160 "$TMP/pb.out")"
 
+# 4b. A release that failed in dev has not succeeded there: staging refuses
+# it (the coordinator enforces the lifecycle; the refusal is audited).
+code=$(post "$ADMIN_TOKEN" "/v1/deployments?env=staging" --data-binary "@$TMP/broken.yaml")
+[[ $code == 409 && $(jq -r .error.code "$TMP/out.json") == lifecycle &&
+	$(jq -r .error.message "$TMP/out.json") == *"has not succeeded in dev"* ]] ||
+	fail "a release that failed in dev, to staging: $code $(cat "$TMP/out.json")"
+[[ $(sql "SELECT count(*) FROM audit WHERE status = 409 AND detail LIKE '%refused lifecycle=main release=rel-% environment=staging%'") -ge 1 ]] ||
+	fail "the refusal is not audited: $(sql "SELECT status, detail FROM audit WHERE detail LIKE '%lifecycle%'")"
+ok "a release that failed in dev is refused by staging (409 lifecycle), and the refusal is audited"
+
 # 5. dev -> staging -> production with the CLI (promote ID --to is the same).
 "$CLI" promote-release --wait --json "$DEV" --to staging >"$TMP/staging.json" 2>"$TMP/staging.err" ||
 	fail "promote to staging exited $?: $(tail -n 20 "$TMP/staging.err")"
@@ -180,6 +190,24 @@ wait_for 60 dep_state_is "$HOT" succeeded || fail "hotfix: $(dep_get "$HOT" .sta
 row=$(sql "SELECT detail FROM audit WHERE detail LIKE 'deployment=$HOT %'")
 [[ $row == *"override lifecycle=main release=rel-"*"reason=hotfix CVE"* ]] || fail "override audit: $row"
 ok "an untested release to production: 403 for a deployer's override; an admin's is audited: $row"
+
+# 9b. The lifecycle override is for an admin's deployment of a plan (above)
+# only: promote-release from the wrong phase stays refused with an admin's
+# ?override (it overrides windows there), and a deployer's refused override
+# is audited with its reason.
+code=$(post "$ADMIN_TOKEN" "/v1/deployments/$DEV/promote-release?override=skip%20staging" -d '{"to":"production"}')
+[[ $code == 409 && $(jq -r .error.code "$TMP/out.json") == lifecycle ]] ||
+	fail "promote-release dev -> production with an admin override: $code $(cat "$TMP/out.json")"
+row=$(sql "SELECT detail FROM audit WHERE actor = 'ci' AND status = 403 AND detail LIKE '%refused lifecycle=main%'")
+[[ -n $row ]] || fail "the deployer's refused override is not audited: $(sql "SELECT actor, status, detail FROM audit WHERE detail LIKE '%lifecycle%'")"
+n=$(sql "SELECT count(*) FROM deployments WHERE environment = 'production'")
+plan "$TMP/v3.yaml" 3.0.0
+code=$(post "$ADMIN_TOKEN" "/v1/deployments?env=production&override=" --data-binary "@$TMP/v3.yaml")
+[[ $code == 403 && $(jq -r .error.message "$TMP/out.json") == *"only an admin may override, with a reason"* ]] ||
+	fail "an empty override reason: $code $(cat "$TMP/out.json")"
+[[ $(sql "SELECT count(*) FROM deployments WHERE environment = 'production'") == "$n" ]] ||
+	fail "a refused deployment reached production"
+ok "promote-release dev -> production with an admin's ?override: still 409 lifecycle; an empty reason overrides nothing (403); the deployer's refusal is audited ($row)"
 
 # 10. An environment without a variable the release uses.
 code=$(post "$ADMIN_TOKEN" "/v1/deployments/$STAGING/promote-release" -d '{"to":"qa"}')

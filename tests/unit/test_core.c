@@ -612,6 +612,55 @@ static void ha_epochs_and_followers(void **state)
 	drv_ha_reset();
 }
 
+/* HA: a follower's tick writes nothing to the shared store (an overdue
+ * instruction stays queued), and reads the agents again: a core made before
+ * an agent enrolled at another node knows it once it leads. */
+static void follower_tick_reads_only(void **state)
+{
+	struct fixture *fx = *state;
+	struct core_config cc = {.key = &fx->coord,
+	                         .store = fx->store,
+	                         .poll_timeout_ms = 100000,
+	                         .liveness_ms = 200000,
+	                         .pending_retry_ms = 1000,
+	                         .instr_ttl_ms = 60000,
+	                         .skew_ms = 30000,
+	                         .max_agents = 100,
+	                         .max_pending = 2};
+	struct fake_waiter w = {.w.deliver = fake_deliver};
+	struct core *leader = fx->core, *other = NULL;
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	uint64_t seq = 0;
+	char st[16];
+
+	assert_int_equal(core_new(&cc, &other), DRV_OK); /* knows no agent yet */
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "late-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(queue_hook(fx, "late-1", "s1", &seq), DRV_OK);
+	assert_int_equal(drv_sql_exec(check_db, "UPDATE instructions SET expires_at_ms = 1"),
+	                 DRV_OK);
+	drv_ha_set_grouped(true);
+	drv_ha_set(false, 0, "http://10.0.0.2:7480");
+	for (int i = 0; i < 10; i++)
+		core_tick(other);
+	assert_int_equal(store_instr_state(fx->store, "late-1", seq, st), DRV_OK);
+	assert_string_equal(st, "queued"); /* a leader's tick would have expired it */
+	/* it leads: late-1 is known (accepted, its key), its poll parks */
+	drv_ha_set(true, 2, NULL);
+	fx->core = other;
+	assert_int_equal(poll_req(fx, &a, "late-1", 0, &w, &why, &parked), 0);
+	assert_true(parked);
+	core_tick(other);
+	assert_int_equal(store_instr_state(fx->store, "late-1", seq, st), DRV_OK);
+	assert_string_equal(st, "expired");
+	core_release_waiters(other); /* w lives on this stack */
+	fx->core = leader;
+	core_free(other);
+	drv_ha_reset();
+}
+
 /* The stored instruction seq of agent id: its envelope verifies with the
  * coordinator's key and carries that very seq. */
 static void check_stored(struct fixture *fx, const char *id, uint64_t want_seq)
@@ -758,6 +807,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(long_poll_delivery, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
 	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
+	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),
 	};

@@ -14,6 +14,7 @@
 #include "sqldb.h"
 #include "deploy_baseline.h"
 #include "deploy_int.h"
+#include "deploy_live.h"
 #include "deploy_store.h"
 #include "err.h"
 #include "store_target.h"
@@ -170,6 +171,49 @@ static void dep_in(struct drv_sql *db, const char *st, char out[DRV_SEQ_ID_MAX +
 	memcpy(out, r.id, DRV_SEQ_ID_MAX + 1);
 }
 
+/* A lifecycle accepts a release in the next environment only once a
+ * deployment of it succeeded in the one before: failed, rolled back, still
+ * running or succeeded elsewhere does not count. */
+static void release_succeeded_only(void **state)
+{
+	struct drv_sql *db = *state;
+	static const char *const cases[][2] = {
+	        {"staging", "failed"}, {"staging", "rolled_back"}, {"staging", "running"},
+	        {"dev", "succeeded"},  {"staging", "aborted"},
+	};
+	char seen[DRV_SEQ_ID_MAX + 1] = "", ok_id[DRV_SEQ_ID_MAX + 1];
+	struct deploy_row r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fill(&r, db, "web");
+		snprintf(r.environment, sizeof(r.environment), "%s", cases[i][0]);
+		snprintf(r.release_id, sizeof(r.release_id), "rel-00000000000000aa");
+		snprintf(r.state, sizeof(r.state), "%s", cases[i][1]);
+		assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	}
+	assert_int_equal(
+	        deploy_store_release_succeeded(db, "staging", "rel-00000000000000aa", seen),
+	        DRV_ENOENT);
+	fill(&r, db, "web"); /* another release succeeded in staging */
+	snprintf(r.environment, sizeof(r.environment), "staging");
+	snprintf(r.release_id, sizeof(r.release_id), "rel-00000000000000bb");
+	snprintf(r.state, sizeof(r.state), "succeeded");
+	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	assert_int_equal(
+	        deploy_store_release_succeeded(db, "staging", "rel-00000000000000aa", seen),
+	        DRV_ENOENT);
+	fill(&r, db, "web");
+	snprintf(r.environment, sizeof(r.environment), "staging");
+	snprintf(r.release_id, sizeof(r.release_id), "rel-00000000000000aa");
+	snprintf(r.state, sizeof(r.state), "succeeded");
+	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	memcpy(ok_id, r.id, sizeof(ok_id));
+	assert_int_equal(
+	        deploy_store_release_succeeded(db, "staging", "rel-00000000000000aa", seen),
+	        DRV_OK);
+	assert_string_equal(seen, ok_id);
+}
+
 static json_t *one_metric(const char *svc, const char *version, double v)
 {
 	json_t *o = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "x/p95", "service", svc, "metric",
@@ -220,6 +264,29 @@ static void baselines(void **state)
 	assert_int_equal(deploy_baseline_previous(db, NULL, "gw", "p95", d, &p), DRV_ENOENT);
 	assert_int_equal(deploy_baseline_previous(db, "prod", "gw", "p95", d, &p), DRV_OK);
 	assert_true(p.value == 120);
+}
+
+/* Blue-green across sets: the live set per environment and service,
+ * replaced by the next switch (deploy_live.h). */
+static void live_sets(void **state)
+{
+	struct drv_sql *db = *state;
+	struct deploy_live lv;
+
+	assert_int_equal(deploy_live_get(db, NULL, "web", &lv), DRV_ENOENT);
+	assert_int_equal(deploy_live_put(db, NULL, "web", "a", "dep-1-x", 1000), DRV_OK);
+	assert_int_equal(deploy_live_put(db, "prod", "web", "b", "dep-2-x", 2000), DRV_OK);
+	assert_int_equal(deploy_live_get(db, NULL, "web", &lv), DRV_OK);
+	assert_string_equal(lv.set, "a");
+	assert_string_equal(lv.deployment, "dep-1-x");
+	assert_int_equal(lv.updated_ms, 1000);
+	assert_int_equal(deploy_live_put(db, "", "web", "b", "dep-3-x", 3000), DRV_OK);
+	assert_int_equal(deploy_live_get(db, "", "web", &lv), DRV_OK);
+	assert_string_equal(lv.set, "b");
+	assert_string_equal(lv.deployment, "dep-3-x");
+	assert_int_equal(deploy_live_get(db, "prod", "web", &lv), DRV_OK);
+	assert_string_equal(lv.deployment, "dep-2-x");
+	assert_int_equal(deploy_live_get(db, "prod", "api", &lv), DRV_ENOENT);
 }
 
 static void count_cb(void *arg, const char *state, int64_t n)
@@ -381,8 +448,10 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(active_list_counts, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports, setup, teardown),
 	        cmocka_unit_test_setup_teardown(merge_releases, setup, teardown),
+	        cmocka_unit_test_setup_teardown(release_succeeded_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(baselines, setup, teardown),
 	        cmocka_unit_test(extra_text),
+	        cmocka_unit_test_setup_teardown(live_sets, setup, teardown),
 	};
 
 	if (drv_crypto_init() != DRV_OK)

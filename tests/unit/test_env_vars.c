@@ -234,6 +234,153 @@ static void approval_policy(void **state)
 	drv_envs_free(&envs);
 }
 
+/* The entries of `environments`: a name, a mapping, known fields. */
+static void environment_entries(void **state)
+{
+	struct drv_plan_envs envs;
+	struct drv_cfg_diag diag;
+
+	(void)state;
+	assert_int_equal(load_envs("environments:\n"
+	                           "  \"a b\": { labels: { env: x } }\n"
+	                           "  c: [1]\n"
+	                           "  d: { colour: red }\n",
+	                           &envs, &diag),
+	                 DRV_EINVAL);
+	assert_int_equal(envs.n, 0);
+	assert_int_equal(diag.n, 3);
+	assert_string_equal(diag.msg[0], "droverd.yaml:2: environments.a b: an environment's name "
+	                                 "is 1 to 63 of A-Z a-z 0-9 . _ -");
+	assert_string_equal(diag.msg[1],
+	                    "droverd.yaml:3: environments.c: must be a mapping: labels, vars");
+	assert_string_equal(diag.msg[2], "droverd.yaml:4: environments.d.colour: unknown field "
+	                                 "(labels, vars, windows, at_window, approval)");
+	assert_int_equal(load_envs("environments:\n  e: {}\n", &envs, &diag), DRV_OK);
+	assert_int_equal(envs.n, 1);
+	assert_string_equal(envs.v[0].name, "e");
+	drv_envs_free(&envs);
+}
+
+/* approval at a canary step: in droverd.yaml and in a plan, checked
+ * against the plan's canary steps, errors at their lines. */
+static const char canary_plan[] =
+        "deployment: web\n"
+        "version: \"1\"\n"
+        "%s"
+        "tiers:\n"
+        "  - name: t\n"
+        "    services:\n"
+        "      - name: api\n"
+        "        image: r.example/a@sha256:"
+        "0000000000000000000000000000000000000000000000000000000000000000\n"
+        "        command: [/bin/a]\n"
+        "        hosts: [h-1]\n"
+        "        strategy: { type: canary, steps: [10%%, 25%%, 100%%] }\n";
+
+static int parse_canary(const char *top, const struct drv_plan_envs *envs, const char *env,
+                        struct drv_plan **p, struct drv_plan_errors *errs)
+{
+	char text[sizeof(canary_plan) + 256];
+
+	snprintf(text, sizeof(text), canary_plan, top);
+	return drv_plan_parse_buffer_env(text, strlen(text), "p.yaml", envs, env, p, errs);
+}
+
+static bool has_error(const struct drv_plan_errors *errs, const char *want)
+{
+	for (size_t i = 0; i < errs->n; i++) {
+		if (strcmp(errs->v[i], want) == 0)
+			return true;
+		fprintf(stderr, "got: %s\n", errs->v[i]);
+	}
+	return false;
+}
+
+static void approval_at_canary_step(void **state)
+{
+	struct drv_plan_envs envs;
+	struct drv_cfg_diag diag;
+	struct drv_plan_errors errs = {0};
+	struct drv_plan *p = NULL;
+	const struct drv_plan_env *e;
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(load_envs("environments:\n"
+	                           "  prod: { approval: { at_canary_step: 25%, approvers: 2 } }\n"
+	                           "  both: { approval: { before: true, at_canary_step: 10% } }\n"
+	                           "  odd: { approval: { at_canary_step: 50% } }\n",
+	                           &envs, &diag),
+	                 DRV_OK);
+	e = drv_envs_find(&envs, "prod");
+	assert_int_equal(e->approval_at_step, 25);
+	assert_false(e->approval_before);
+	assert_int_equal(e->approvers, 2);
+	e = drv_envs_find(&envs, "both");
+	assert_int_equal(e->approval_at_step, 10);
+	assert_true(e->approval_before);
+	/* the plan's own: at 10% and before */
+	assert_int_equal(parse_canary("approval: { at_canary_step: 10%, before: true }\n", &envs,
+	                              "prod", &p, &errs),
+	                 DRV_OK);
+	assert_int_equal(p->approval_at_step, 10);
+	assert_true(p->approval_before);
+	assert_int_equal(p->approvers, 1);
+	/* the normalized plan keeps them (a restart reads it back) */
+	j = drv_plan_to_json(p);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "approval"),
+	                                                      "at_canary_step")),
+	                    "10%");
+	json_decref(j);
+	drv_plan_free(p);
+	p = NULL;
+	/* a plain approval stays one before the start */
+	assert_int_equal(parse_canary("approval: { approvers: 1 }\n", NULL, NULL, &p, &errs),
+	                 DRV_OK);
+	assert_true(p->approval_before);
+	assert_int_equal(p->approval_at_step, 0);
+	drv_plan_free(p);
+	p = NULL;
+	/* not a step of the canary, the last step, not a percentage */
+	assert_int_equal(parse_canary("approval: { at_canary_step: 30% }\n", NULL, NULL, &p, &errs),
+	                 DRV_EINVAL);
+	assert_true(has_error(&errs, "p.yaml:3: approval.at_canary_step: the plan asks for "
+	                             "approval at canary step 30%, which is not a step before the "
+	                             "last of service api (steps 10%, 25%, 100%)"));
+	drv_plan_errors_free(&errs);
+	assert_int_equal(
+	        parse_canary("approval: { at_canary_step: 100% }\n", NULL, NULL, &p, &errs),
+	        DRV_EINVAL);
+	assert_true(has_error(&errs, "p.yaml:3: approval.at_canary_step: must be a canary step "
+	                             "before the last, as a percentage such as 25%"));
+	drv_plan_errors_free(&errs);
+	assert_int_equal(parse_canary("approval: { before: false }\n", NULL, NULL, &p, &errs),
+	                 DRV_EINVAL);
+	drv_plan_errors_free(&errs);
+	/* the environment's step is not one of the plan's canary steps */
+	assert_int_equal(parse_canary("", &envs, "odd", &p, &errs), DRV_EINVAL);
+	assert_true(has_error(&errs, "p.yaml:6: tiers[0].services[0]: environment odd asks for "
+	                             "approval at canary step 50%, which is not a step before the "
+	                             "last of service api (steps 10%, 25%, 100%)"));
+	drv_plan_errors_free(&errs);
+	assert_null(p);
+	drv_envs_free(&envs);
+	/* droverd.yaml errors */
+	assert_int_equal(load_envs("environments:\n"
+	                           "  p: { approval: { at_canary_step: 100%, before: 1 } }\n"
+	                           "  q: { approval: { before: false } }\n",
+	                           &envs, &diag),
+	                 DRV_EINVAL);
+	assert_int_equal(diag.n, 3);
+	assert_non_null(strstr(diag.msg[0],
+	                       "droverd.yaml:2: environments.p.approval: "
+	                       "at_canary_step must be a canary step before the last"));
+	assert_non_null(strstr(diag.msg[1], "before must be true or false"));
+	assert_non_null(strstr(diag.msg[2], "droverd.yaml:3: environments.q.approval: before: "
+	                                    "false asks for no approval"));
+	drv_envs_free(&envs);
+}
+
 static int teardown(void **state)
 {
 	char p[256];
@@ -252,6 +399,8 @@ int main(void)
 	        cmocka_unit_test(plan_errors),
 	        cmocka_unit_test(secret_file_must_be_private),
 	        cmocka_unit_test(approval_policy),
+	        cmocka_unit_test(approval_at_canary_step),
+	        cmocka_unit_test(environment_entries),
 	};
 
 	if (mkdtemp(dir) == NULL)

@@ -251,7 +251,8 @@ function renderApproval(d) {
     value: comments.get(d.id) || "", oninput: (e) => comments.set(d.id, e.target.value) });
   const decide = (verb) => act(d.id, verb, { comment: comments.get(d.id) || "" });
   return el("div", { class: "approval", "data-approval": waiting ? "waiting" : "decided" },
-    el("strong", {}, "approval"), " " + (a.approvals || []).length + " of " + a.required + " (role " + a.role + ")",
+    el("strong", {}, "approval"), " " + (a.approvals || []).length + " of " + a.required + " (role " + a.role + ")" +
+      (a.step ? " at canary step " + a.step : ""),
     given.length ? el("ul", {}, ...given) : null,
     waiting ? el("span", { class: "approval-actions" }, comment,
       el("button", { "data-verb": "approve", onclick: () => decide("approve") }, "approve"),
