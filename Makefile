@@ -12,6 +12,8 @@
 #   make demo         the end-to-end demo (see README.md); make demo-down cleans up
 #                     after an interrupted one; make demo-systemd adds its systemd
 #                     tier (a booted machine, a service with driver: systemd)
+#   make demo-ha      two droverd nodes on a real PostgreSQL, the leader killed in
+#                     the middle of a deployment, the other finishes it (docs/ha.md)
 #   make soak         the chaos soak: 100 deployments under injected faults, every
 #                     invariant checked (as root; docs/reliability.md)
 #   make stops        STOPS (50) clean stops each of droverd (100 fleetsim agents,
@@ -50,7 +52,7 @@ SOURCES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h'
 
 PREFIX     ?= /usr/local
 
-.PHONY: all build deps test asan fuzz format format-check demo demo-systemd demo-down soak clean \
+.PHONY: all build deps test asan fuzz format format-check demo demo-systemd demo-ha demo-down soak clean \
 	package install \
 	bench bench-full bench-deps stops
 
@@ -118,6 +120,15 @@ demo: deps build
 # (systemd-nspawn) runs a service with driver: systemd; about a minute more.
 demo-systemd: deps build
 	DEMO_SYSTEMD=1 E2E_BUILD_DIR="$(CURDIR)/$(BUILD)" bash tests/e2e/demo.sh
+
+# High availability in about a minute (tests/e2e/demo_ha.sh): a throwaway
+# PostgreSQL, two droverd nodes, three agents, kill -9 of the leader in the
+# middle of a rolling deployment; all on 127.0.0.1.
+demo-ha: deps build
+	DROVERD="$(CURDIR)/$(BUILD)/coordinator/droverd" \
+	DROVER_AGENT="$(CURDIR)/$(BUILD)/agent/drover-agent" \
+	DROVER_CLI="$(CURDIR)/$(BUILD)/coordinator/ctl/drover" \
+	DROVER_BUILD="$(CURDIR)/$(BUILD)" bash tests/e2e/demo_ha.sh
 
 demo-down:
 	bash tests/e2e/cleanup.sh --all-mine

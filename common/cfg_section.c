@@ -56,6 +56,41 @@ char *drv_cfg_resolve(const char *base_dir, const char *p)
 	return out;
 }
 
+/* An entry of a section without read_one: name, mapping, fields. */
+static int walk_entry(const struct drv_cfg_section *s, struct drv_cfg_rd *r, const char *name,
+                      const json_t *v, void *elem)
+{
+	char path[DRV_YJ_PATH_MAX], fp[2 * DRV_YJ_PATH_MAX];
+	const char *key;
+	json_t *item;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s.%s", s->key, name);
+	if (!drv_cfg_name_ok(name)) {
+		drv_cfg_rd_err(r, path, "%s's name is 1 to %d of A-Z a-z 0-9 . _ -", s->entry,
+		               DRV_CFG_NAME_MAX);
+		return DRV_OK;
+	}
+	if (!json_is_object(v)) {
+		drv_cfg_rd_err(r, path, "must be a mapping: %s", s->fields);
+		return DRV_OK;
+	}
+	if ((*(char **)((char *)elem + s->name_off) = strdup(name)) == NULL)
+		return DRV_ENOMEM;
+	if (s->begin != NULL)
+		s->begin(elem);
+	json_object_foreach((json_t *)v, key, item)
+	{
+		snprintf(fp, sizeof(fp), "%s.%s", path, key);
+		rc = s->read_field(r, key, item, fp, elem);
+		if (rc != DRV_OK)
+			return rc;
+	}
+	if (s->end != NULL)
+		s->end(r, path, v, elem);
+	return DRV_OK;
+}
+
 int drv_cfg_section_read(const struct drv_cfg_section *s, struct drv_cfg_rd *r, const json_t *root,
                          void **v, size_t *n)
 {
@@ -78,7 +113,10 @@ int drv_cfg_section_read(const struct drv_cfg_section *s, struct drv_cfg_rd *r, 
 		return DRV_ENOMEM;
 	json_object_foreach((json_t *)sec, name, item)
 	{
-		rc = s->read_one(r, name, item, arr + got++ * s->size);
+		void *elem = arr + got++ * s->size;
+
+		rc = s->read_one != NULL ? s->read_one(r, name, item, elem)
+		                         : walk_entry(s, r, name, item, elem);
 		if (rc != DRV_OK)
 			break;
 	}
@@ -110,5 +148,21 @@ int drv_cfg_section_parse(const struct drv_cfg_section *s, const char *buf, size
 	rc = drv_cfg_section_read(s, &r, root, v, n);
 	json_decref(root);
 	drv_yj_lines_free(lines);
+	return rc;
+}
+
+int drv_cfg_section_into(const struct drv_cfg_section *s, const json_t *root,
+                         const struct drv_yj_lines *lines, const char *buf, size_t len,
+                         const char *file, const char *base_dir, struct drv_cfg_diag *diag,
+                         void *out)
+{
+	struct drv_cfg_rd r = {.lines = lines, .file = file, .base_dir = base_dir, .diag = diag};
+	void *v = NULL;
+	size_t n = 0;
+	int rc = root != NULL ? drv_cfg_section_read(s, &r, root, &v, &n)
+	                      : drv_cfg_section_parse(s, buf, len, file, base_dir, diag, &v, &n);
+
+	if (rc == DRV_OK && v != NULL)
+		s->keep(out, v, n);
 	return rc;
 }

@@ -430,8 +430,9 @@ static int init_dir(struct init_opts *o)
 		       "  run:    droverd --config %s (it follows until it holds the lease)\n"
 		       "  agents: add %s to each agent's coordinator_keys, and this node's link\n"
 		       "          address to its coordinator list (docs/ha.md)\n"
-		       "  cli:    %s (drover --coordinator URL,URL,... --cacert %s)\n",
-		       o->dir, o->node, p[0], p[2], o->url, p[6]);
+		       "  cli:    %s (drover --coordinator URL,URL,...%s%s)\n",
+		       o->dir, o->node, p[0], p[2], o->url, o->api_tls ? " --cacert " : "",
+		       o->api_tls ? p[6] : "");
 	else if (rc == DRV_OK)
 		printf("droverd: initialized %s\n"
 		       "  run:    droverd --config %s\n"

@@ -84,7 +84,7 @@ static int insert_token(struct drv_sql *db, const char *name, enum drv_role role
 
 	if (drv_sql_prepare(db,
 	                    "INSERT INTO api_tokens(name, role, hash, created_ms) "
-	                    "VALUES (?, ?, ?, ?)",
+	                    "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
 	                    &st) != DRV_OK)
 		return DRV_EDB;
 	drv_sql_bind_text(st, 1, name);
@@ -93,9 +93,11 @@ static int insert_token(struct drv_sql *db, const char *name, enum drv_role role
 	drv_sql_bind_int64(st, 4, drv_wall_ms());
 	rc = drv_sql_step(st);
 	drv_sql_finalize(st);
-	if (rc == DRV_EEXIST)
+	if (rc == DRV_EEXIST) /* not a failed statement (it would abort a PostgreSQL transaction) */
 		return DRV_EEXIST;
-	return rc == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_SQL_DONE)
+		return DRV_EDB;
+	return drv_sql_changes(db) == 0 ? DRV_EEXIST : DRV_OK;
 }
 
 int drv_token_create(struct drv_sql *db, const char *name, enum drv_role role,

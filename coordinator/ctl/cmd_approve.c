@@ -44,7 +44,6 @@ static int decide_run(struct ctl *ctl, int argc, char **argv)
 	bool approve = strcmp(argv[0], "approve") == 0, json = false;
 	const struct ctl_cmd *self = approve ? &ctl_cmd_approve : &ctl_cmd_deny;
 	const char *comment = NULL;
-	char esc[256], path[320];
 	json_t *dep = NULL, *body;
 	int c, code;
 
@@ -58,17 +57,8 @@ static int decide_run(struct ctl *ctl, int argc, char **argv)
 			return CTL_EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc) {
-		ctl_usage(self, stderr);
-		return CTL_EXIT_USAGE;
-	}
-	if (ctl_escape(argv[optind], esc, sizeof(esc)) != DRV_OK) {
-		fprintf(stderr, "drover %s: the id is too long\n", self->name);
-		return CTL_EXIT_USAGE;
-	}
-	snprintf(path, sizeof(path), "/v1/deployments/%s/%s", esc, self->name);
 	body = json_pack("{s:s}", "comment", comment ? comment : "");
-	code = body ? ctl_call(ctl, "POST", path, body, &dep) : CTL_EXIT_FAILED;
+	code = body ? ctl_post_verb(ctl, self, argc, argv, body, &dep) : CTL_EXIT_FAILED;
 	json_decref(body);
 	if (code != CTL_EXIT_OK)
 		return code;

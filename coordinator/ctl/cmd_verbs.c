@@ -14,6 +14,23 @@
 
 static const struct ctl_cmd *verb_cmd(const char *name);
 
+int ctl_post_verb(const struct ctl *ctl, const struct ctl_cmd *self, int argc, char **argv,
+                  const json_t *body, json_t **dep)
+{
+	char esc[256], path[320];
+
+	if (optind + 1 != argc) {
+		ctl_usage(self, stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_escape(argv[optind], esc, sizeof(esc)) != DRV_OK) {
+		fprintf(stderr, "drover %s: the id is too long\n", self->name);
+		return CTL_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/v1/deployments/%s/%s", esc, self->name);
+	return ctl_call(ctl, "POST", path, body, dep);
+}
+
 static int run(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -21,7 +38,6 @@ static int run(struct ctl *ctl, int argc, char **argv)
 	        {NULL, 0, NULL, 0},
 	};
 	const struct ctl_cmd *self = verb_cmd(argv[0]);
-	char esc[256], path[320];
 	json_t *dep = NULL;
 	bool json = false;
 	int c, code;
@@ -39,16 +55,7 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		}
 		json = true;
 	}
-	if (optind + 1 != argc) {
-		ctl_usage(self, stderr);
-		return CTL_EXIT_USAGE;
-	}
-	if (ctl_escape(argv[optind], esc, sizeof(esc)) != DRV_OK) {
-		fprintf(stderr, "drover %s: the id is too long\n", self->name);
-		return CTL_EXIT_USAGE;
-	}
-	snprintf(path, sizeof(path), "/v1/deployments/%s/%s", esc, self->name);
-	code = ctl_call(ctl, "POST", path, NULL, &dep);
+	code = ctl_post_verb(ctl, self, argc, argv, NULL, &dep);
 	if (code != CTL_EXIT_OK)
 		return code;
 	if (json)

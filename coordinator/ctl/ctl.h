@@ -73,6 +73,13 @@ bool ctl_wants_help(int argc, char **argv);
  * (the caller decrefs). Returns the exit status of its final state. */
 int ctl_follow_deployment(const struct ctl *ctl, json_t *dep, FILE *out, json_t **final);
 
+/* The operator verbs' request (cmd_verbs.c, for cmd_approve.c too): after
+ * the options, argv[optind] must be the one deployment id; POST body (NULL:
+ * none) to /v1/deployments/ID/<self's name>. The answer in *dep; the exit
+ * status (usage errors printed). */
+int ctl_post_verb(const struct ctl *ctl, const struct ctl_cmd *self, int argc, char **argv,
+                  const json_t *body, json_t **dep);
+
 extern const struct ctl_cmd ctl_cmd_abort;
 extern const struct ctl_cmd ctl_cmd_agents;
 extern const struct ctl_cmd ctl_cmd_approve;

@@ -195,6 +195,22 @@ static void bar(FILE *f, int done, int total)
 	fputc(']', f);
 }
 
+/* Blue-green across host sets: " set b, live a" (the set the release goes
+ * to, the one that takes the traffic now; "none" before a first switch). */
+static void sets_text(FILE *f, const json_t *sets)
+{
+	const json_t *live = json_object_get(sets, "live");
+
+	if (!json_is_object(sets))
+		return;
+	fputs(" set ", f);
+	put(f, jstr(sets, "new"));
+	if (json_is_true(json_object_get(sets, "first")))
+		fputs(" (first)", f);
+	fputs(", live ", f);
+	put(f, json_is_string(live) ? json_string_value(live) : "none");
+}
+
 /* "rolling batch 1/2", "canary step 2/5 weight 25%", "blue-green weight 100%". */
 static void strategy_text(FILE *f, const json_t *svc)
 {
@@ -209,6 +225,7 @@ static void strategy_text(FILE *f, const json_t *svc)
 		        (long long)steps);
 	if (is(strategy, "canary") || is(strategy, "blue-green"))
 		fprintf(f, " weight %lld%%", (long long)jint(svc, "weight"));
+	sets_text(f, json_object_get(svc, "sets"));
 }
 
 /* strategy_text into a buffer (for column alignment and comparisons). */
@@ -1331,8 +1348,26 @@ static void preview_step(FILE *f, const json_t *st)
 		fputs("start the new release beside the old (green, port ", f);
 		fprintf(f, "%lld) on ", (long long)jint(st, "port"));
 		put_list(f, jarr(st, "hosts"));
+	} else if (is(kind, "set")) {
+		fputs("start the new release on set ", f);
+		put(f, jstr(st, "set"));
+		if (json_is_true(json_object_get(st, "first")))
+			fputs(" (no set is live yet)", f);
+		fprintf(f, " (port %lld): ", (long long)jint(st, "port"));
+		put_list(f, jarr(st, "hosts"));
+	} else if (is(kind, "switch") && jstr(st, "from")[0]) {
+		fputs("switch traffic from set ", f);
+		put(f, jstr(st, "from"));
+		fputs(" to set ", f);
+		put(f, jstr(st, "to"));
 	} else if (is(kind, "switch")) {
 		fputs("switch traffic to green", f);
+	} else if (is(kind, "decommission")) {
+		ctl_fmt_duration(jint(st, "after_ms"), took);
+		fprintf(f, "after %s stop set ", took);
+		put(f, jstr(st, "set"));
+		fputs(": ", f);
+		put_list(f, jarr(st, "hosts"));
 	} else if (is(kind, "finalize")) {
 		ctl_fmt_duration(jint(st, "after_ms"), took);
 		fprintf(f, "finalize after %s (stop blue)", took);

@@ -126,17 +126,22 @@ const json_t *deploy_hosts_release(const json_t *a, const char *service)
 	return best;
 }
 
-static json_t *service_hosts(const struct drv_plan_service *ps, const json_t *agents)
+/* The service's hosts; with set, only those of that set (and of the
+ * service's own hosts when it names any). */
+static json_t *service_hosts(const struct drv_plan_service *ps, const struct drv_plan_hosts *set,
+                             const json_t *agents)
 {
 	json_t *list = json_array();
 	const json_t *a;
 	size_t i;
+	bool own = ps->hosts.n_ids > 0 || ps->hosts.n_labels > 0;
 
 	json_array_foreach(agents, i, a)
 	{
 		const json_t *rel;
 
-		if (list == NULL || !matches(&ps->hosts, a))
+		if (list == NULL || (own && !matches(&ps->hosts, a)) ||
+		    (set != NULL && !matches(set, a)) || (!own && set == NULL))
 			continue;
 		rel = deploy_hosts_release(a, ps->name);
 		json_array_append_new(list,
@@ -191,35 +196,136 @@ static void service_field(const struct drv_plan *p, size_t i, const char *rest, 
 	snprintf(buf, cap, "tiers[%zu].services[%zu].%s", t, i - p->tiers[t].first, rest);
 }
 
+/* The agents of a host list (targets' "services" entries, or agent ids)
+ * as the keys of an object, to look them up once each. */
+static int agent_set_add(json_t *set, const json_t *list)
+{
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(list, i, h)
+	{
+		const char *id = json_is_string(h) ? json_string_value(h) : str_of(h, "agent");
+
+		if (json_object_set_new(set, id, json_true()) != 0)
+			return DRV_ENOMEM;
+	}
+	return DRV_OK;
+}
+
+/* Blue-green across sets: each set's hosts (each must have some, no
+ * agent in both); *all gets both lists, one after the other. */
+static int set_lists(const struct drv_plan *p, size_t i, const json_t *agents, const json_t *byid,
+                     json_t **sets, json_t **all, struct deploy_hosts_err *err)
+{
+	const struct drv_plan_service *ps = &p->services[i];
+	const struct drv_plan_strategy *st = &ps->strategy;
+	json_t *lists[DRV_PLAN_SETS] = {NULL, NULL}, *in_a = json_object();
+	const json_t *h;
+	size_t k;
+	int rc = DRV_OK;
+
+	*sets = json_object();
+	*all = json_array();
+	for (size_t s = 0; s < st->n_sets; s++)
+		lists[s] = service_hosts(ps, &st->sets[s].hosts, agents);
+	for (size_t s = 0; s < st->n_sets && rc == DRV_OK; s++) {
+		char rest[120], field[160];
+
+		snprintf(rest, sizeof(rest), "strategy.sets.%s", st->sets[s].name);
+		service_field(p, i, rest, field, sizeof(field));
+		snprintf(err->field, sizeof(err->field), "%s", field);
+		err->line = st->sets[s].line;
+		if (lists[s] == NULL || *sets == NULL || *all == NULL || in_a == NULL ||
+		    (s == 0 && agent_set_add(in_a, lists[0]) != DRV_OK))
+			rc = DRV_ENOMEM;
+		else if ((rc = check_hosts(&st->sets[s].hosts, agents, byid, field,
+		                           st->sets[s].line, err)) != DRV_OK)
+			break;
+		else if (json_array_size(lists[s]) == 0) {
+			snprintf(err->message, sizeof(err->message),
+			         "set %s matches no accepted agent%s", st->sets[s].name,
+			         ps->hosts.n_ids || ps->hosts.n_labels
+			                 ? " among the service's hosts"
+			                 : "");
+			rc = DRV_ENOENT;
+		}
+		json_array_foreach(s == 1 ? lists[1] : NULL, k, h)
+		{
+			if (rc == DRV_OK && json_object_get(in_a, str_of(h, "agent")) != NULL) {
+				snprintf(err->message, sizeof(err->message),
+				         "agent %s is in both sets %s and %s: the sets must be "
+				         "disjoint",
+				         str_of(h, "agent"), st->sets[0].name, st->sets[1].name);
+				rc = DRV_ENOENT;
+			}
+		}
+	}
+	for (size_t s = 0; s < st->n_sets && rc == DRV_OK; s++) {
+		if (json_object_set(*sets, st->sets[s].name, lists[s]) != 0 ||
+		    json_array_extend(*all, lists[s]) != 0)
+			rc = DRV_ENOMEM;
+	}
+	for (size_t s = 0; s < DRV_PLAN_SETS; s++)
+		json_decref(lists[s]);
+	json_decref(in_a);
+	if (rc == DRV_OK)
+		memset(err, 0, sizeof(*err));
+	return rc;
+}
+
+static bool p_has_sets(const struct drv_plan *p)
+{
+	for (size_t i = 0; i < p->n_services; i++) {
+		if (p->services[i].strategy.n_sets > 0)
+			return true;
+	}
+	return false;
+}
+
 static int service_lists(const struct drv_plan *p, const json_t *agents, const json_t *byid,
                          json_t *out, struct deploy_hosts_err *err)
 {
-	json_t *svcs = json_array(), *traffic = json_array();
+	json_t *svcs = json_array(), *traffic = json_array(), *sets = json_array();
 	char field[160];
-	int rc = svcs && traffic ? DRV_OK : DRV_ENOMEM;
+	int rc = svcs && traffic && sets ? DRV_OK : DRV_ENOMEM;
 
 	for (size_t i = 0; rc == DRV_OK && i < p->n_services; i++) {
 		const struct drv_plan_service *ps = &p->services[i];
 		const struct drv_plan_traffic *tr = &ps->strategy.traffic;
+		json_t *by_set = NULL, *all = NULL;
 
 		service_field(p, i, "hosts", field, sizeof(field));
-		rc = check_hosts(&ps->hosts, agents, byid, field, ps->line, err);
+		if (ps->hosts.n_ids > 0 || ps->hosts.n_labels > 0)
+			rc = check_hosts(&ps->hosts, agents, byid, field, ps->line, err);
+		if (rc == DRV_OK && ps->strategy.n_sets > 0)
+			rc = set_lists(p, i, agents, byid, &by_set, &all, err);
+		if (rc == DRV_OK) {
+			if (json_array_append_new(sets, by_set ? by_set : json_null()) != 0)
+				rc = DRV_ENOMEM;
+			by_set = NULL; /* taken either way */
+		}
+		json_decref(by_set);
 		if (rc == DRV_OK && tr->kind == DRV_TRAFFIC_HOOK) {
 			service_field(p, i, "strategy.traffic.hook.hosts", field, sizeof(field));
 			rc = check_hosts(&tr->hook.hosts, agents, byid, field, ps->line, err);
 		}
 		if (rc == DRV_OK &&
-		    (json_array_append_new(svcs, service_hosts(ps, agents)) != 0 ||
+		    (json_array_append_new(svcs, all ? json_incref(all)
+		                                     : service_hosts(ps, NULL, agents)) != 0 ||
 		     json_array_append_new(traffic, tr->kind == DRV_TRAFFIC_HOOK
 		                                            ? hook_hosts(&tr->hook.hosts, agents)
 		                                            : json_array()) != 0))
 			rc = DRV_ENOMEM;
+		json_decref(all);
 	}
 	if (rc == DRV_OK && (json_object_set(out, "services", svcs) != 0 ||
-	                     json_object_set(out, "traffic", traffic) != 0))
+	                     json_object_set(out, "traffic", traffic) != 0 ||
+	                     (p_has_sets(p) && json_object_set(out, "sets", sets) != 0)))
 		rc = DRV_ENOMEM;
 	json_decref(svcs);
 	json_decref(traffic);
+	json_decref(sets);
 	return rc;
 }
 
@@ -350,26 +456,39 @@ int deploy_hosts_check_privs(const struct drv_plan *p, const json_t *agents, con
 	return rc;
 }
 
-/* The first agent both host lists (targets' "services" entries) hold: one
- * pass over each (a set of hb's agents), not one over hb per host of ha. */
-static const char *common_agent(const json_t *ha, const json_t *hb)
+/* Every agent service i of targets t acts on: its hosts and (blue-green
+ * across sets) the live set whose traffic it moves and which it stops. */
+static json_t *touched(const json_t *t, size_t i)
 {
 	json_t *set = json_object();
-	const json_t *h;
-	const char *found = NULL;
-	size_t i;
 
-	json_array_foreach(hb, i, h)
-	{
-		if (set != NULL)
-			json_object_set_new(set, str_of(h, "agent"), json_true());
+	if (set != NULL &&
+	    (agent_set_add(set, json_array_get(json_object_get(t, "services"), i)) != DRV_OK ||
+	     agent_set_add(set, json_array_get(json_object_get(t, "live"), i)) != DRV_OK)) {
+		json_decref(set);
+		return NULL;
 	}
-	json_array_foreach(ha, i, h)
+	return set;
+}
+
+/* The first agent both services act on, copied into agent: one pass over
+ * each (objects of their agents), not one over tb per host of ta. */
+static bool common_agent(const json_t *ta, size_t i, const json_t *tb, size_t j, char *agent,
+                         size_t cap)
+{
+	json_t *in_a = touched(ta, i), *in_b = touched(tb, j), *v;
+	const char *id;
+	bool found = false;
+
+	json_object_foreach(in_a, id, v)
 	{
-		if (found == NULL && json_object_get(set, str_of(h, "agent")) != NULL)
-			found = str_of(h, "agent");
+		if (!found && json_object_get(in_b, id) != NULL) {
+			snprintf(agent, cap, "%s", id);
+			found = true;
+		}
 	}
-	json_decref(set);
+	json_decref(in_a);
+	json_decref(in_b);
 	return found;
 }
 
@@ -377,21 +496,102 @@ bool deploy_hosts_overlap(const struct drv_plan *a, const json_t *ta, const stru
                           const json_t *tb, char *service, size_t service_cap, char *agent,
                           size_t agent_cap)
 {
-	const json_t *sa = json_object_get(ta, "services"), *sb = json_object_get(tb, "services");
-
 	for (size_t i = 0; i < a->n_services; i++) {
 		for (size_t j = 0; j < b->n_services; j++) {
-			const char *id;
-
-			if (strcmp(a->services[i].name, b->services[j].name) != 0)
-				continue;
-			id = common_agent(json_array_get(sa, i), json_array_get(sb, j));
-			if (id == NULL)
+			if (strcmp(a->services[i].name, b->services[j].name) != 0 ||
+			    !common_agent(ta, i, tb, j, agent, agent_cap))
 				continue;
 			snprintf(service, service_cap, "%s", a->services[i].name);
-			snprintf(agent, agent_cap, "%s", id);
 			return true;
 		}
 	}
 	return false;
+}
+
+/* ---- blue-green across host sets ---- */
+
+static json_t *agent_ids(const json_t *hosts)
+{
+	json_t *ids = json_array();
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(hosts, i, h)
+	{
+		if (ids != NULL && json_array_append(ids, json_object_get(h, "agent")) != 0) {
+			json_decref(ids);
+			return NULL;
+		}
+	}
+	return ids;
+}
+
+static int choose_one(const struct drv_plan_service *ps, json_t *targets, size_t i,
+                      const char *live, char *why, size_t why_cap)
+{
+	const struct drv_plan_strategy *st = &ps->strategy;
+	const json_t *by_set = json_array_get(json_object_get(targets, "sets"), i);
+	size_t to = 0;
+	json_t *hosts, *ids;
+
+	if (live != NULL) {
+		while (to < st->n_sets && strcmp(st->sets[to].name, live) != 0)
+			to++;
+		if (to == st->n_sets) {
+			snprintf(why, why_cap,
+			         "service %s: its live set is \"%s\", which is none of its sets %s "
+			         "and "
+			         "%s: cannot tell which set is idle",
+			         ps->name, live, st->sets[0].name, st->sets[1].name);
+			return DRV_ESTATE;
+		}
+		to = 1 - to; /* the idle one */
+	}
+	hosts = json_object_get(by_set, st->sets[to].name);
+	ids = agent_ids(json_object_get(by_set, st->sets[1 - to].name));
+	if (hosts == NULL || ids == NULL ||
+	    json_array_set(json_object_get(targets, "services"), i, hosts) != 0 ||
+	    json_array_set_new(json_object_get(targets, "live"), i, ids) != 0 ||
+	    json_array_set_new(json_object_get(targets, "choice"), i,
+	                       json_pack("{s:i, s:b, s:s?}", "set", (int)to, "first", live == NULL,
+	                                 "live", live)) != 0) {
+		snprintf(why, why_cap, "out of memory");
+		return DRV_ENOMEM;
+	}
+	return DRV_OK;
+}
+
+int deploy_hosts_choose_sets(const struct drv_plan *p, json_t *targets, const json_t *live,
+                             char *why, size_t why_cap)
+{
+	json_t *lv, *ch;
+	int rc = DRV_OK;
+
+	if (json_object_get(targets, "sets") == NULL || json_object_get(targets, "choice") != NULL)
+		return DRV_OK; /* no sets, or chosen already */
+	lv = json_array();
+	ch = json_array();
+	for (size_t i = 0; lv != NULL && ch != NULL && i < p->n_services; i++) {
+		if (json_array_append_new(lv, json_array()) != 0 ||
+		    json_array_append_new(ch, json_null()) != 0)
+			break;
+	}
+	if (json_array_size(ch) != p->n_services || json_object_set_new(targets, "live", lv) != 0 ||
+	    json_object_set_new(targets, "choice", ch) != 0) {
+		snprintf(why, why_cap, "out of memory");
+		return DRV_ENOMEM;
+	}
+	for (size_t i = 0; rc == DRV_OK && i < p->n_services; i++) {
+		const struct drv_plan_service *ps = &p->services[i];
+
+		if (ps->strategy.n_sets > 0)
+			rc = choose_one(ps, targets, i,
+			                json_string_value(json_object_get(live, ps->name)), why,
+			                why_cap);
+	}
+	if (rc != DRV_OK) {
+		json_object_del(targets, "live");
+		json_object_del(targets, "choice");
+	}
+	return rc;
 }

@@ -13,6 +13,9 @@
  *   {"services": [[{"agent", "prev": bool, "slot", "from"}, ...] per service],
  *    "pre": [[agent, ...] per hook], "migrations": [...], "post": [...],
  *    "traffic": [[agent, ...] per service (traffic hook hosts, else [])]}
+ * and, when a service is blue-green across host sets (strategy.sets),
+ *   "sets": [{SET: [hosts as in services]} per service (null without sets)]
+ * with services[i] both sets' hosts until deploy_hosts_choose_sets picks one.
  */
 #ifndef DRV_DEPLOY_HOSTS_H
 #define DRV_DEPLOY_HOSTS_H
@@ -79,5 +82,20 @@ int deploy_hosts_check_privs(const struct drv_plan *p, const json_t *agents, con
 bool deploy_hosts_overlap(const struct drv_plan *a, const json_t *ta, const struct drv_plan *b,
                           const json_t *tb, char *service, size_t service_cap, char *agent,
                           size_t agent_cap);
+
+/*
+ * Blue-green across host sets: every service with strategy.sets goes to
+ * the set that is not live (live: an object service name -> live set name;
+ * no entry: no set was ever live, the first set goes). In targets,
+ * services[i] becomes that set's hosts and two arrays are added:
+ *   "live": [[agent, ...] per service: the other set, whose traffic moves],
+ *   "choice": [{"set": index in strategy.sets, "first": bool,
+ *               "live": name (absent when first)} per service, else null].
+ * Targets chosen before are left as they are. DRV_ESTATE (why says it)
+ * when the live set is none of the service's sets (renamed): which set is
+ * idle cannot be told. DRV_ENOMEM.
+ */
+int deploy_hosts_choose_sets(const struct drv_plan *p, json_t *targets, const json_t *live,
+                             char *why, size_t why_cap);
 
 #endif

@@ -39,6 +39,9 @@ struct op {
 	struct drv_traffic_weight *w;
 	size_t n, cap;
 	int64_t timeout_ms;
+	/* blue-green across host sets: the servers that get traffic must be UP
+	 * in the balancer (its own health checks) before the weights move */
+	bool wait_up;
 	/* metric */
 	char *url;
 	/* analysis check: copies of the server (droverd.yaml) and the check */
@@ -138,6 +141,30 @@ static void add_server(void *arg, const char *server, uint32_t weight)
 		o->n++;
 }
 
+/* The servers a switch gives traffic to are UP as the balancer sees them:
+ * a set whose hosts just passed the agents' health gate may not have
+ * passed HAProxy's checks yet, and weights on DOWN servers answer 503. */
+static int wait_targets_up(struct drv_traffic *t, const struct op *o, char *why, size_t cap)
+{
+	const char **up = calloc(o->n + 1, sizeof(*up));
+	size_t k = 0;
+	int rc;
+
+	if (up == NULL)
+		return DRV_ENOMEM;
+	for (size_t i = 0; i < o->n; i++) {
+		if (o->w[i].weight > 0)
+			up[k++] = o->w[i].server;
+	}
+	rc = k > 0 ? drv_traffic_wait_up(t, o->backend, up, k, o->timeout_ms) : DRV_OK;
+	if (rc != DRV_OK)
+		snprintf(why, cap,
+		         "balancer %s backend %s: the servers to switch to (%s%s) are not UP: %s",
+		         o->balancer, o->backend, up[0], k > 1 ? ", ..." : "", drv_strerror(rc));
+	free(up);
+	return rc;
+}
+
 static void *traffic_main(void *arg)
 {
 	struct op *o = arg;
@@ -149,10 +176,12 @@ static void *traffic_main(void *arg)
 	char why[300] = "";
 	int rc = drv_traffic_open(&cfg, &t);
 
+	if (rc == DRV_OK && o->wait_up)
+		rc = wait_targets_up(t, o, why, sizeof(why));
 	if (rc == DRV_OK)
 		rc = drv_traffic_set_weights(t, o->backend, o->w, o->n);
 	drv_traffic_close(t);
-	if (rc != DRV_OK)
+	if (rc != DRV_OK && why[0] == '\0')
 		snprintf(why, sizeof(why), "balancer %s (%s) backend %s: %s", o->balancer, cfg.kind,
 		         o->backend, drv_strerror(rc));
 	drv_info("deploy", rc == DRV_OK ? "traffic weights set" : "traffic switch failed",
@@ -334,6 +363,7 @@ struct op *deploy_ops_traffic(struct deploy_engine *e, struct dep *d,
 		o->fail = "no servers for the traffic switch";
 		return o;
 	}
+	o->wait_up = d->plan->services[a->service].strategy.n_sets > 0;
 	traffic_event(d, o);
 	return o;
 }

@@ -17,6 +17,8 @@
 #include "clock.h"
 #include "core.h"
 #include "deploy_baseline.h"
+#include "deploy_hosts.h"
+#include "deploy_live.h"
 #include "dispatch.h"
 #include "err.h"
 #include "log.h"
@@ -344,6 +346,36 @@ static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final
 	return rc;
 }
 
+/* Blue-green across sets: a completed switch (or switch back) makes a set
+ * live: record it in the store (deploy_live.h) and as an event, once
+ * (extra.live_sets holds what this deployment recorded). */
+static void note_live_sets(struct deploy_engine *e, struct dep *d, int64_t now)
+{
+	json_t *noted = json_object_get(d->extra, "live_sets");
+
+	for (size_t i = 0; d->seq != NULL && i < d->plan->n_services; i++) {
+		const char *name = d->plan->services[i].name, *set = drv_seq_live_set(d->seq, i);
+		const char *was = json_string_value(json_object_get(noted, name));
+
+		if (set == NULL || (was != NULL && strcmp(was, set) == 0))
+			continue;
+		if (deploy_live_put(e->cfg.db, d->plan->environment, name, set, d->row.id, now) !=
+		    DRV_OK)
+			continue; /* tried again at the next flush */
+		if (noted == NULL) {
+			noted = json_object();
+			if (noted == NULL || json_object_set_new(d->extra, "live_sets", noted) != 0)
+				return;
+		}
+		json_object_set_new(noted, name, json_string(set));
+		deploy_event(d, "live_set", NULL,
+		             json_pack("{s:s, s:s, s:s}", "service", name, "set", set, "text",
+		                       "takes the traffic now"));
+		drv_info("deploy", "live set", "deployment=%s service=%s set=%s", d->row.id, name,
+		         set);
+	}
+}
+
 void deploy_run_flush(struct deploy_engine *e, struct dep *d)
 {
 	int64_t now = drv_wall_ms();
@@ -362,6 +394,7 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d)
 		deploy_event(d, "baseline_lost", NULL,
 		             json_pack("{s:s}", "text",
 		                       "the release's key metrics could not be recorded"));
+	note_live_sets(e, d, now);
 	memcpy(was_state, d->row.state, sizeof(was_state));
 	memcpy(was_phase, d->row.phase, sizeof(was_phase));
 	memcpy(was_reason, d->row.reason, sizeof(was_reason));
@@ -418,12 +451,40 @@ static int add_hook_hosts(struct drv_seq *s, const json_t *lists, enum drv_seq_s
 	return DRV_OK;
 }
 
+/* Blue-green across sets (deploy_hosts_choose_sets): the set the release
+ * goes to and the live set's hosts. */
+static int add_set_choice(struct drv_seq *s, const json_t *t)
+{
+	const json_t *choice = json_object_get(t, "choice"), *c, *id;
+	size_t i, j;
+	int rc = DRV_OK;
+
+	json_array_foreach(choice, i, c)
+	{
+		if (json_is_null(c))
+			continue;
+		rc = drv_seq_use_set(s, i, (uint32_t)json_integer_value(json_object_get(c, "set")),
+		                     json_is_true(json_object_get(c, "first")));
+		json_array_foreach(json_array_get(json_object_get(t, "live"), i), j, id)
+		{
+			if (rc == DRV_OK)
+				rc = drv_seq_add_live_host(s, i, json_string_value(id));
+		}
+		if (rc != DRV_OK)
+			return rc;
+	}
+	return DRV_OK;
+}
+
 int deploy_run_add_targets(struct drv_seq *s, const json_t *t)
 {
 	const json_t *svcs = json_object_get(t, "services");
 	size_t i, j;
 	json_t *list, *h;
-	int rc = DRV_OK;
+	int rc = add_set_choice(s, t);
+
+	if (rc != DRV_OK)
+		return rc;
 
 	json_array_foreach(svcs, i, list)
 	{
@@ -471,9 +532,89 @@ void deploy_run_fail(struct deploy_engine *e, struct dep *d, const char *why)
 	deploy_run_end(e, d, "failed", why);
 }
 
+/* The history says where each release across sets goes, and why. */
+static void note_choice(struct dep *d, const json_t *targets)
+{
+	const json_t *c;
+	size_t i;
+	char text[DRV_SEQ_TEXT_MAX];
+
+	json_array_foreach(json_object_get(targets, "choice"), i, c)
+	{
+		const struct drv_plan_strategy *st = &d->plan->services[i].strategy;
+		size_t set = (size_t)json_integer_value(json_object_get(c, "set"));
+
+		if (json_is_null(c) || set >= st->n_sets)
+			continue;
+		if (json_is_true(json_object_get(c, "first")))
+			snprintf(text, sizeof(text), "no set is live yet: set %s goes first",
+			         st->sets[set].name);
+		else
+			snprintf(text, sizeof(text), "set %s is live: the release goes to set %s",
+			         st->sets[1 - set].name, st->sets[set].name);
+		deploy_event(d, "set_chosen", NULL,
+		             json_pack("{s:s, s:s, s:b, s:s}", "service", d->plan->services[i].name,
+		                       "set", st->sets[set].name, "first",
+		                       json_is_true(json_object_get(c, "first")), "text", text));
+	}
+}
+
+int deploy_run_live_sets(struct deploy_engine *e, const struct drv_plan *p, json_t **out)
+{
+	json_t *live = json_object();
+	struct deploy_live lv;
+	int rc = live ? DRV_OK : DRV_ENOMEM;
+
+	for (size_t i = 0; rc == DRV_OK && i < p->n_services; i++) {
+		const struct drv_plan_service *ps = &p->services[i];
+
+		if (ps->strategy.n_sets == 0)
+			continue;
+		rc = deploy_live_get(e->cfg.db, p->environment, ps->name, &lv);
+		if (rc == DRV_OK && json_object_set_new(live, ps->name, json_string(lv.set)) != 0)
+			rc = DRV_ENOMEM;
+		else if (rc == DRV_ENOENT)
+			rc = DRV_OK;
+	}
+	if (rc != DRV_OK) {
+		json_decref(live);
+		return rc;
+	}
+	*out = live;
+	return DRV_OK;
+}
+
+/* Blue-green across sets: the live set of each such service, from the
+ * store, picks the set the release goes to (when it starts: a queued
+ * deployment sees what the ones before it switched). */
+static int choose_sets(struct deploy_engine *e, struct dep *d, char *why, size_t cap)
+{
+	json_t *targets = json_object_get(d->extra, "targets"), *live = NULL;
+	int rc;
+
+	if (json_object_get(targets, "sets") == NULL || json_object_get(targets, "choice"))
+		return DRV_OK;
+	rc = deploy_run_live_sets(e, d->plan, &live);
+	if (rc == DRV_OK)
+		rc = deploy_hosts_choose_sets(d->plan, targets, live, why, cap);
+	else
+		snprintf(why, cap, "cannot read which host set is live: %s", drv_strerror(rc));
+	json_decref(live);
+	if (rc == DRV_OK)
+		note_choice(d, targets);
+	return rc;
+}
+
 int deploy_run_start(struct deploy_engine *e, struct dep *d)
 {
-	int rc = drv_seq_new(d->plan, d->row.id, &d->seq);
+	char why[DRV_SEQ_TEXT_MAX] = "";
+	int rc = choose_sets(e, d, why, sizeof(why));
+
+	if (rc != DRV_OK) {
+		deploy_run_fail(e, d, why);
+		return rc;
+	}
+	rc = drv_seq_new(d->plan, d->row.id, &d->seq);
 
 	if (rc == DRV_OK)
 		rc = deploy_run_add_targets(d->seq, json_object_get(d->extra, "targets"));

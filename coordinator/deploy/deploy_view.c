@@ -226,6 +226,8 @@ static json_t *service_obj(const struct dep *d, size_t i, const json_t *sv)
 		json_object_set_new(o, "waiting", json_string(str_of(sv, "waiting")));
 	if (json_string_value(json_object_get(sv, "why")))
 		json_object_set_new(o, "why", json_string(str_of(sv, "why")));
+	if (json_object_get(sv, "sets") != NULL) /* blue-green across host sets */
+		json_object_set(o, "sets", json_object_get(sv, "sets"));
 	return o;
 }
 

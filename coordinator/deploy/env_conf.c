@@ -2,6 +2,7 @@
 #include "env_conf.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,45 +299,24 @@ static void read_at_window(struct drv_cfg_rd *r, const json_t *v, const char *pa
 	e->continue_at_window = s != NULL && strcmp(s, "continue") == 0;
 }
 
-static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v, void *elem)
+static int read_field(struct drv_cfg_rd *r, const char *key, const json_t *v, const char *path,
+                      void *elem)
 {
 	struct drv_plan_env *e = elem;
-	char path[DRV_YJ_PATH_MAX], fp[2 * DRV_YJ_PATH_MAX];
-	const char *key;
-	json_t *item;
-	int rc = DRV_OK;
 
-	snprintf(path, sizeof(path), SECTION ".%s", name);
-	if (!drv_cfg_name_ok(name)) {
-		drv_cfg_rd_err(r, path, "an environment's name is 1 to 63 of A-Z a-z 0-9 . _ -");
-		return DRV_OK;
-	}
-	if (!json_is_object(v)) {
-		drv_cfg_rd_err(r, path, "must be a mapping: labels, vars");
-		return DRV_OK;
-	}
-	if ((e->name = strdup(name)) == NULL)
-		return DRV_ENOMEM;
-	json_object_foreach((json_t *)v, key, item)
-	{
-		snprintf(fp, sizeof(fp), "%s.%s", path, key);
-		if (strcmp(key, "labels") == 0)
-			rc = read_labels(r, item, fp, e);
-		else if (strcmp(key, "vars") == 0)
-			rc = read_vars(r, item, fp, e);
-		else if (strcmp(key, "windows") == 0)
-			rc = drv_windows_read(r, item, fp, &e->windows, &e->n_windows);
-		else if (strcmp(key, "approval") == 0)
-			read_approval(r, item, fp, e);
-		else if (strcmp(key, "at_window") == 0)
-			read_at_window(r, item, fp, e);
-		else
-			drv_cfg_rd_err(
-			        r, fp,
-			        "unknown field (labels, vars, windows, at_window, approval)");
-		if (rc != DRV_OK)
-			return rc;
-	}
+	if (strcmp(key, "labels") == 0)
+		return read_labels(r, v, path, e);
+	if (strcmp(key, "vars") == 0)
+		return read_vars(r, v, path, e);
+	if (strcmp(key, "windows") == 0)
+		return drv_windows_read(r, v, path, &e->windows, &e->n_windows);
+	if (strcmp(key, "approval") == 0)
+		read_approval(r, v, path, e);
+	else if (strcmp(key, "at_window") == 0)
+		read_at_window(r, v, path, e);
+	else
+		drv_cfg_rd_err(r, path,
+		               "unknown field (labels, vars, windows, at_window, approval)");
 	return DRV_OK;
 }
 
@@ -345,41 +325,35 @@ static void free_one(void *elem)
 	env_free(elem);
 }
 
+static void keep(void *out, void *v, size_t n)
+{
+	struct drv_plan_envs *o = out;
+
+	o->v = v;
+	o->n = n;
+}
+
 static const struct drv_cfg_section sec = {
         .key = SECTION,
         .what = "environments",
         .max = DRV_ENVS_MAX,
         .size = sizeof(struct drv_plan_env),
-        .read_one = read_one,
         .free_one = free_one,
+        .entry = "an environment",
+        .fields = "labels, vars",
+        .name_off = offsetof(struct drv_plan_env, name),
+        .read_field = read_field,
+        .keep = keep,
 };
-
-static int keep(int rc, void *v, size_t n, struct drv_plan_envs *out)
-{
-	if (rc == DRV_OK && v != NULL) {
-		out->v = v;
-		out->n = n;
-	}
-	return rc;
-}
 
 int drv_envs_read(const json_t *root, const struct drv_yj_lines *lines, const char *file,
                   const char *base_dir, struct drv_plan_envs *out, struct drv_cfg_diag *diag)
 {
-	struct drv_cfg_rd r = {.lines = lines, .file = file, .base_dir = base_dir, .diag = diag};
-	void *v = NULL;
-	size_t n = 0;
-	int rc = drv_cfg_section_read(&sec, &r, root, &v, &n);
-
-	return keep(rc, v, n, out);
+	return drv_cfg_section_into(&sec, root, lines, NULL, 0, file, base_dir, diag, out);
 }
 
 int drv_envs_parse(const char *buf, size_t len, const char *file, const char *base_dir,
                    struct drv_plan_envs *out, struct drv_cfg_diag *diag)
 {
-	void *v = NULL;
-	size_t n = 0;
-	int rc = drv_cfg_section_parse(&sec, buf, len, file, base_dir, diag, &v, &n);
-
-	return keep(rc, v, n, out);
+	return drv_cfg_section_into(&sec, NULL, NULL, buf, len, file, base_dir, diag, out);
 }

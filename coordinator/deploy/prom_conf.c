@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,8 +134,9 @@ static int read_ca(struct drv_cfg_rd *r, const json_t *v, const char *path,
 }
 
 static int read_field(struct drv_cfg_rd *r, const char *key, const json_t *v, const char *path,
-                      struct drv_prom_server *s)
+                      void *elem)
 {
+	struct drv_prom_server *s = elem;
 	int64_t ms;
 
 	if (strcmp(key, "url") == 0)
@@ -156,43 +158,19 @@ static int read_field(struct drv_cfg_rd *r, const char *key, const json_t *v, co
 	return DRV_OK;
 }
 
-static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v,
-                    struct drv_prom_server *s)
+/* After the fields: the URL is required. */
+static void check_url(struct drv_cfg_rd *r, const char *path, const json_t *v, void *elem)
 {
-	char path[DRV_YJ_PATH_MAX], fp[2 * DRV_YJ_PATH_MAX];
-	const char *key;
-	json_t *item;
-	int rc;
-
-	snprintf(path, sizeof(path), SECTION ".%s", name);
-	if (!drv_cfg_name_ok(name)) {
-		drv_cfg_rd_err(r, path, "a server's name is 1 to 63 of A-Z a-z 0-9 . _ -");
-		return DRV_OK;
-	}
-	if (!json_is_object(v)) {
-		drv_cfg_rd_err(r, path,
-		               "must be a mapping: url, timeout, bearer_token_file, ca_file");
-		return DRV_OK;
-	}
-	s->name = strdup(name);
-	s->timeout_ms = TIMEOUT_MS;
-	if (s->name == NULL)
-		return DRV_ENOMEM;
-	json_object_foreach((json_t *)v, key, item)
-	{
-		snprintf(fp, sizeof(fp), "%s.%s", path, key);
-		rc = read_field(r, key, item, fp, s);
-		if (rc != DRV_OK)
-			return rc;
-	}
+	(void)elem;
 	if (json_object_get(v, "url") == NULL)
 		drv_cfg_rd_err(r, path, "url is required: the server's base URL");
-	return DRV_OK;
 }
 
-static int read_entry(struct drv_cfg_rd *r, const char *name, const json_t *v, void *elem)
+static void begin(void *elem)
 {
-	return read_one(r, name, v, elem);
+	struct drv_prom_server *s = elem;
+
+	s->timeout_ms = TIMEOUT_MS;
 }
 
 static void free_entry(void *elem)
@@ -200,47 +178,40 @@ static void free_entry(void *elem)
 	server_free(elem);
 }
 
+static void keep(void *out, void *v, size_t n)
+{
+	struct drv_prom_servers *o = out;
+
+	o->v = v;
+	o->n = n;
+}
+
 static const struct drv_cfg_section sec = {
         .key = SECTION,
         .what = "servers",
         .max = DRV_PROM_SERVERS_MAX,
         .size = sizeof(struct drv_prom_server),
-        .read_one = read_entry,
         .free_one = free_entry,
+        .entry = "a server",
+        .fields = "url, timeout, bearer_token_file, ca_file",
+        .name_off = offsetof(struct drv_prom_server, name),
+        .begin = begin,
+        .read_field = read_field,
+        .end = check_url,
+        .keep = keep,
 };
-
-/* Keep what was read in out (nothing when the section is absent). */
-static int keep(int rc, void *v, size_t n, struct drv_prom_servers *out)
-{
-	if (rc == DRV_OK && v != NULL) {
-		out->v = v;
-		out->n = n;
-	}
-	return rc;
-}
 
 int drv_prom_servers_read(const json_t *root, const struct drv_yj_lines *lines, const char *file,
                           const char *base_dir, struct drv_prom_servers *out,
                           struct drv_cfg_diag *diag)
 {
-	struct drv_cfg_rd r = {.lines = lines, .file = file, .base_dir = base_dir, .diag = diag};
-	void *v = NULL;
-	size_t n = 0;
-
-	int rc = drv_cfg_section_read(&sec, &r, root, &v, &n);
-
-	return keep(rc, v, n, out);
+	return drv_cfg_section_into(&sec, root, lines, NULL, 0, file, base_dir, diag, out);
 }
 
 int drv_prom_servers_parse(const char *buf, size_t len, const char *file, const char *base_dir,
                            struct drv_prom_servers *out, struct drv_cfg_diag *diag)
 {
-	void *v = NULL;
-	size_t n = 0;
-
-	int rc = drv_cfg_section_parse(&sec, buf, len, file, base_dir, diag, &v, &n);
-
-	return keep(rc, v, n, out);
+	return drv_cfg_section_into(&sec, NULL, NULL, buf, len, file, base_dir, diag, out);
 }
 
 const struct drv_prom_server *drv_prom_server_find(const struct drv_prom_servers *s,

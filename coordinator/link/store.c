@@ -113,6 +113,17 @@ static int run(struct store *s, struct drv_sql_stmt *st)
 	return rc;
 }
 
+/* Run an INSERT ... ON CONFLICT DO NOTHING; DRV_EEXIST if the row existed.
+ * A duplicate must not be a failed statement: PostgreSQL aborts the whole
+ * transaction on one, and callers run inside transactions others share
+ * (the core's group-commit batch) and go on after DRV_EEXIST. */
+static int run_new(struct store *s, struct drv_sql_stmt *st)
+{
+	int rc = run(s, st);
+
+	return rc == DRV_OK && drv_sql_changes(s->db) == 0 ? DRV_EEXIST : rc;
+}
+
 static void bind_text(struct drv_sql_stmt *st, int i, const char *v)
 {
 	drv_sql_bind_text(st, i, v ? v : "");
@@ -239,7 +250,7 @@ int store_agent_create(struct store *s, const struct store_agent *a, const struc
 	rc = prep(s,
 	          "INSERT INTO agents (id, public_key, key_id, status, labels, facts, releases,"
 	          " agent_version, first_seen_ms, last_seen_ms, status_ms, enrolled_by, peer)"
-	          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
@@ -256,7 +267,7 @@ int store_agent_create(struct store *s, const struct store_agent *a, const struc
 	drv_sql_bind_int64(st, 11, a->status_ms);
 	bind_text(st, 12, a->enrolled_by);
 	bind_text(st, 13, a->peer);
-	return run(s, st);
+	return run_new(s, st);
 }
 
 /* Run an UPDATE on one agent row; DRV_ENOENT if no row changed. */
@@ -929,7 +940,7 @@ int store_enroll_token_add(struct store *s, const struct store_token *t,
 
 	rc = prep(s,
 	          "INSERT INTO enroll_tokens (name, hash, created_ms, expires_ms, max_uses, labels)"
-	          " VALUES (?, ?, ?, ?, ?, ?)",
+	          " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
@@ -942,7 +953,7 @@ int store_enroll_token_add(struct store *s, const struct store_token *t,
 		drv_sql_bind_null(st, 4);
 	drv_sql_bind_int64(st, 5, t->max_uses > 0 ? t->max_uses : 0);
 	bind_text(st, 6, t->labels ? t->labels : "{}");
-	return run(s, st);
+	return run_new(s, st);
 }
 
 int store_enroll_token_create(struct store *s, const struct store_token *t, int64_t now_ms,

@@ -232,6 +232,19 @@ static const struct drv_sql_migration migrations[] = {
                        "  epoch INTEGER NOT NULL,"
                        "  expires_ms INTEGER NOT NULL);",
         },
+        /* 11: blue-green across host sets (deploy/deploy_live.h): which set of
+         * a service takes its traffic, per environment, written when a
+         * deployment's switch (or a rollback's switch back) completes; the
+         * next release goes to the other set. Plain SQL for every engine. */
+        {
+                .sql = "CREATE TABLE live_sets ("
+                       "  environment TEXT NOT NULL DEFAULT '',"
+                       "  service TEXT NOT NULL,"
+                       "  set_name TEXT NOT NULL,"
+                       "  deployment_id TEXT NOT NULL,"
+                       "  updated_ms BIGINT NOT NULL,"
+                       "  PRIMARY KEY (environment, service));",
+        },
 };
 
 const struct drv_sql_migration *drv_schema_migrations(size_t *n)

@@ -111,6 +111,7 @@ void plan_strategy_free(struct drv_plan_strategy *s)
 	free(s->traffic.backend);
 	free(s->traffic.server);
 	plan_hook_free(&s->traffic.hook);
+	plan_sets_free(s);
 	s->metric_url = s->traffic.balancer = s->traffic.backend = s->traffic.server = NULL;
 }
 

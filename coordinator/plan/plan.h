@@ -134,6 +134,18 @@ struct drv_plan_traffic {
 	int64_t timeout_ms;
 };
 
+/* Blue-green across host sets (`strategy.sets`): two named, disjoint host
+ * selections; a release goes to the set that does not serve (the idle
+ * one), traffic moves to it, the other one is stopped after
+ * finalize_after (docs/plans.md "blue-green across host sets"). */
+#define DRV_PLAN_SETS 2
+
+struct drv_plan_set {
+	char *name;
+	struct drv_plan_hosts hosts; /* agent ids or a label selector */
+	int line;
+};
+
 struct drv_plan_strategy {
 	enum drv_plan_strategy_type type;
 	struct drv_plan_amount max_unavailable; /* rolling */
@@ -145,9 +157,11 @@ struct drv_plan_strategy {
 	char *metric_url; /* canary/blue-green analysis.http; NULL if none */
 	double metric_max;
 	int64_t metric_timeout_ms;
-	struct drv_plan_traffic traffic; /* canary (optional), blue-green (required) */
-	uint32_t green_port;             /* blue-green */
-	int64_t finalize_after_ms;       /* blue-green */
+	struct drv_plan_traffic traffic;         /* canary (optional), blue-green (required) */
+	uint32_t green_port;                     /* blue-green on the same hosts */
+	int64_t finalize_after_ms;               /* blue-green */
+	struct drv_plan_set sets[DRV_PLAN_SETS]; /* blue-green across sets (n_sets 2) */
+	size_t n_sets;                           /* 0: the same hosts, two ports */
 };
 
 /* Prometheus analysis (docs/plans.md "analysis"): checks a service must pass

@@ -443,15 +443,17 @@ static void read_traffic(struct vctx *c, const json_t *v, const char *path,
 		plan_verr(c, kp, "required: the backend whose servers are switched");
 	}
 	if (tr->server == NULL)
-		tr->server = plan_strdup(c, s->type == DRV_STRATEGY_BLUEGREEN ? "{host}-{slot}"
-		                                                              : "{host}");
+		tr->server = plan_strdup(c, s->type == DRV_STRATEGY_BLUEGREEN && s->n_sets == 0
+		                                    ? "{host}-{slot}"
+		                                    : "{host}");
 }
 
 /* Keys allowed for each strategy type, indexed by enum drv_plan_strategy_type. */
 static const char *const *const strategy_keys[] = {
         (const char *const[]){"type", "max_unavailable", "min_healthy", NULL},
         (const char *const[]){"type", "steps", "pause", "analysis", "traffic", NULL},
-        (const char *const[]){"type", "green_port", "finalize_after", "analysis", "traffic", NULL},
+        (const char *const[]){"type", "green_port", "finalize_after", "sets", "analysis", "traffic",
+                              NULL},
 };
 
 static void check_strategy_keys(struct vctx *c, const json_t *v, const char *path,
@@ -503,6 +505,8 @@ void plan_strategy_read(struct vctx *c, const json_t *v, const char *path,
 	read_steps(c, v, path, s);
 	read_pause(c, v, path, s);
 	read_analysis(c, v, path, s);
+	if (s->type == DRV_STRATEGY_BLUEGREEN)
+		plan_sets_read(c, v, path, s);
 	read_traffic(c, v, path, s);
 	plan_read_uint(c, v, path, "green_port", 1, 65535, &s->green_port);
 	plan_read_duration(c, v, path, "finalize_after", &s->finalize_after_ms);

@@ -116,6 +116,11 @@ void plan_failure_read(struct vctx *c, const json_t *v, const char *path,
 void plan_hook_read(struct vctx *c, const json_t *v, const char *path, int kind,
                     struct drv_plan_hook *h);
 
+/* plan_sets.c: `strategy.sets` (blue-green across two sets of hosts) */
+void plan_sets_read(struct vctx *c, const json_t *v, const char *path, struct drv_plan_strategy *s);
+void plan_sets_check(struct vctx *c, const char *path, const struct drv_plan_strategy *s);
+void plan_sets_free(struct drv_plan_strategy *s);
+
 /* plan_systemd.c: the `systemd:` mapping of a service or of defaults. */
 void plan_systemd_defaults(struct drv_plan_systemd *sd);
 void plan_systemd_read(struct vctx *c, const json_t *v, const char *path,

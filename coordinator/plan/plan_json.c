@@ -73,6 +73,16 @@ static json_t *jhosts(struct jb *b, const struct drv_plan_hosts *h)
 	return arr;
 }
 
+/* strategy.sets, in the order written (the first is a first deployment's) */
+static json_t *jsets(struct jb *b, const struct drv_plan_strategy *s)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o != NULL && i < s->n_sets; i++)
+		put(b, o, s->sets[i].name, jhosts(b, &s->sets[i].hosts));
+	return o;
+}
+
 /* user, group, capabilities, keep_setid: only what the plan set (absent
  * means the agent's default user for services, root for hooks). */
 static void jprivs(struct jb *b, json_t *o, const struct drv_plan_privs *pr)
@@ -230,8 +240,11 @@ static json_t *jstrategy(struct jb *b, const struct drv_plan_strategy *s)
 		put(b, o, "steps", steps);
 		put(b, o, "pause", s->pause_manual ? json_string("manual") : jdur(s->pause_ms));
 	} else {
-		put(b, o, "green_port", json_integer(s->green_port));
+		if (s->green_port != 0)
+			put(b, o, "green_port", json_integer(s->green_port));
 		put(b, o, "finalize_after", jdur(s->finalize_after_ms));
+		if (s->n_sets > 0)
+			put(b, o, "sets", jsets(b, s));
 	}
 	janalysis(b, o, s);
 	if (s->traffic.kind != DRV_TRAFFIC_NONE)
@@ -354,7 +367,8 @@ static json_t *jservice(struct jb *b, const struct drv_plan_service *s)
 	put(b, o, "name", json_string(s->name));
 	put(b, o, "image", jimage(s));
 	put(b, o, "version", json_string(s->version));
-	put(b, o, "hosts", jhosts(b, &s->hosts));
+	if (s->hosts.n_ids > 0 || s->hosts.n_labels > 0) /* none: strategy.sets says */
+		put(b, o, "hosts", jhosts(b, &s->hosts));
 	put(b, o, "driver",
 	    json_string(s->driver == DRV_DRIVER_EXEC        ? "exec"
 	                : s->driver == DRV_DRIVER_CONTAINER ? "container"

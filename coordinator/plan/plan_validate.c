@@ -165,6 +165,10 @@ static void check_bluegreen(struct vctx *c, const char *path, struct drv_plan_se
 	plan_pjoin(p, path, "strategy");
 	if (s->strategy.traffic.kind == DRV_TRAFFIC_NONE)
 		plan_verr(c, p, "blue-green needs traffic (a balancer or a hook) to switch");
+	if (s->strategy.n_sets > 0) {
+		plan_sets_check(c, p, &s->strategy); /* each host runs the service's port */
+		return;
+	}
 	if (s->strategy.green_port == 0)
 		plan_verr(c, p, "blue-green needs green_port (where the new version starts)");
 	if (s->port == 0)
@@ -174,7 +178,8 @@ static void check_bluegreen(struct vctx *c, const char *path, struct drv_plan_se
 		plan_verr(c, p, "green_port must differ from the service's port %u", s->port);
 }
 
-static void check_service(struct vctx *c, const char *path, struct drv_plan_service *s)
+static void check_service(struct vctx *c, const json_t *v, const char *path,
+                          struct drv_plan_service *s)
 {
 	struct drv_plan_health *h = &s->health;
 	char p[DRV_YJ_PATH_MAX];
@@ -199,6 +204,11 @@ static void check_service(struct vctx *c, const char *path, struct drv_plan_serv
 	if (h->timeout_ms == 0 || h->interval_ms == 0 || h->deadline_ms == 0) {
 		plan_pjoin(p, path, "health");
 		plan_verr(c, p, "interval, timeout and deadline must be more than 0");
+	}
+	if (s->hosts.n_ids == 0 && s->hosts.n_labels == 0 && s->strategy.n_sets == 0 &&
+	    json_object_get(v, "hosts") == NULL) {
+		plan_pjoin(p, path, "hosts");
+		plan_verr(c, p, "required (agent ids or {labels: {...}})");
 	}
 	if (s->strategy.type == DRV_STRATEGY_BLUEGREEN)
 		check_bluegreen(c, path, s);
@@ -245,9 +255,7 @@ static void service_read(struct vctx *c, const json_t *v, const char *path, cons
 	if (plan_read_name(c, v, path, "name", &s->name) == 0)
 		plan_verr(c, p, "required");
 	read_image(c, v, path, s);
-	plan_pjoin(p, path, "hosts");
-	if (plan_read_hosts(c, v, path, "hosts", &s->hosts) == 0)
-		plan_verr(c, p, "required (agent ids or {labels: {...}})");
+	plan_read_hosts(c, v, path, "hosts", &s->hosts); /* required unless strategy.sets */
 	plan_read_argv(c, v, path, "command", &s->command);
 	plan_read_env(c, v, path, "env", &s->env, &s->n_env);
 	plan_read_files(c, v, path, "files", &s->files, &s->n_files);
@@ -256,7 +264,7 @@ static void service_read(struct vctx *c, const json_t *v, const char *path, cons
 	if (plan_read_string(c, v, path, "version", &s->version) != 1)
 		s->version = plan_strdup(c, version != NULL ? version : "");
 	read_common(c, v, path, s);
-	check_service(c, path, s);
+	check_service(c, v, path, s);
 }
 
 /* ---- tiers ---- */

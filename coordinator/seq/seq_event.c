@@ -89,6 +89,9 @@ static void op_complete(struct drv_seq *s, struct seq_svc *v, bool ok, const cha
 	v->op = OP_NONE;
 	v->op_inflight = 0;
 	s->changed = true;
+	if (op == OP_TRAFFIC && ok && !v->op_to_new &&
+	    v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN)
+		v->back = true; /* a rollback's switch back to the old slot or set */
 	if (op == OP_METRIC && ok && v->metric > v->ps->strategy.metric_max) {
 		snprintf(buf, sizeof(buf), "metric %g above its maximum %g", v->metric,
 		         v->ps->strategy.metric_max);
@@ -182,6 +185,26 @@ static int report_traffic_hook(struct drv_seq *s, const struct drv_seq_id *id, u
 	return DRV_OK;
 }
 
+/* STOP of the old set's host j (blue-green across sets). */
+static int report_decommission(struct drv_seq *s, struct seq_svc *v, uint32_t j, uint32_t agent,
+                               int st)
+{
+	if (j >= v->live.n || v->live.agents[j] != agent)
+		return DRV_EINVAL;
+	if (v->live.st[j] != ST_SENT || v->wave_kind != K_FINALIZE)
+		return DRV_OK; /* duplicate or stale */
+	v->live.st[j] = (uint8_t)st;
+	if (st != ST_OK) {
+		v->fin_failed++;
+		seq_log(s, "host %s of set %s did not stop %s", seq_agent(s, agent),
+		        seq_set_name(v, false), v->ps->name);
+	}
+	if (v->inflight > 0 && --v->inflight == 0)
+		wave_done(s, v);
+	s->changed = true;
+	return DRV_OK;
+}
+
 static int report_service(struct drv_seq *s, const struct drv_seq_id *id, uint32_t agent, int st,
                           const char *why)
 {
@@ -197,6 +220,8 @@ static int report_service(struct drv_seq *s, const struct drv_seq_id *id, uint32
 		return DRV_EINVAL;
 	v = &s->svcs[id->n[off]];
 	hi = id->n[off + 1];
+	if (kind == K_FINALIZE && seq_sets(v) && hi >= v->n)
+		return report_decommission(s, v, hi - v->n, agent, st);
 	if (hi >= v->n || v->hosts[hi].agent != agent)
 		return DRV_EINVAL;
 	if (v->hosts[hi].st[kind] != ST_SENT || (off && id->n[0] != s->rb_gen))
@@ -307,6 +332,10 @@ static void expire_wave(struct drv_seq *s, struct seq_svc *v)
 		if (v->hosts[hi].st[v->wave_kind] == ST_SENT)
 			svc_step_ended(s, v, hi, v->wave_kind, ST_TIMEOUT,
 			               "no report before the step's deadline");
+	}
+	for (uint32_t j = 0; v->wave_kind == K_FINALIZE && j < v->live.n && v->inflight > 0; j++) {
+		if (v->live.st[j] == ST_SENT)
+			report_decommission(s, v, j, v->live.agents[j], ST_TIMEOUT);
 	}
 	v->inflight = 0;
 }

@@ -197,6 +197,9 @@ static int fill_hook(struct insn *b, const struct drv_seq *s, const struct drv_s
 			add_env(b, &n, "DROVER_BACKEND", ps->strategy.traffic.backend);
 		if (ps->strategy.type == DRV_STRATEGY_BLUEGREEN) {
 			add_env(b, &n, "DROVER_TARGET", a->to_new ? "new" : "old");
+			if (seq_sets(&s->svcs[a->service])) /* the set that gets the traffic */
+				add_env(b, &n, "DROVER_SET",
+				        seq_set_name(&s->svcs[a->service], a->to_new));
 		} else {
 			snprintf(b->percent, sizeof(b->percent), "%d", a->percent);
 			add_env(b, &n, "DROVER_PERCENT", a->percent >= 0 ? b->percent : "even");
@@ -255,7 +258,8 @@ int drv_seq_instruction(const struct drv_seq *s, const struct drv_seq_action *a,
 
 /* ---- HAProxy servers ---- */
 
-static void server_name(char *buf, size_t cap, const char *tpl, const char *host, const char *slot)
+static void server_name(char *buf, size_t cap, const char *tpl, const char *host, const char *slot,
+                        const char *set)
 {
 	size_t n = 0;
 
@@ -266,6 +270,8 @@ static void server_name(char *buf, size_t cap, const char *tpl, const char *host
 			with = host, tpl += 6;
 		else if (strncmp(tpl, "{slot}", 6) == 0)
 			with = slot, tpl += 6;
+		else if (strncmp(tpl, "{set}", 5) == 0)
+			with = set, tpl += 5;
 		if (with == NULL) {
 			buf[n++] = *tpl++;
 			continue;
@@ -327,14 +333,27 @@ int drv_seq_traffic_servers(const struct drv_seq *s, const struct drv_seq_action
 		const struct seq_host *h = &v->hosts[i];
 		const char *agent = seq_agent(s, h->agent);
 
+		if (seq_sets(v)) {
+			server_name(name, sizeof(name), tpl, agent, "", seq_set_name(v, true));
+			fn(arg, name, a->to_new ? 100 : 0);
+			continue;
+		}
 		if (v->ps->strategy.type != DRV_STRATEGY_BLUEGREEN) {
-			server_name(name, sizeof(name), tpl, agent, "");
+			server_name(name, sizeof(name), tpl, agent, "", "");
 			fn(arg, name, host_is_new(h) ? w_new : w_old);
 			continue;
 		}
-		server_name(name, sizeof(name), tpl, agent, seq_is_new_green(h) ? "green" : "blue");
+		server_name(name, sizeof(name), tpl, agent, seq_is_new_green(h) ? "green" : "blue",
+		            "");
 		fn(arg, name, a->to_new ? 100 : 0);
-		server_name(name, sizeof(name), tpl, agent, seq_is_new_green(h) ? "blue" : "green");
+		server_name(name, sizeof(name), tpl, agent, seq_is_new_green(h) ? "blue" : "green",
+		            "");
+		fn(arg, name, a->to_new ? 0 : 100);
+	}
+	/* across sets: the old set's servers take what the new set gives up */
+	for (uint32_t j = 0; seq_sets(v) && j < v->live.n; j++) {
+		server_name(name, sizeof(name), tpl, seq_agent(s, v->live.agents[j]), "",
+		            seq_set_name(v, false));
 		fn(arg, name, a->to_new ? 0 : 100);
 	}
 	return DRV_OK;

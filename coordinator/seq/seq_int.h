@@ -54,6 +54,14 @@ struct seq_svc {
 	struct seq_host *hosts;
 	uint32_t n, cap;
 	struct seq_hook traffic; /* traffic hook hosts */
+	/* Blue-green across sets (strategy.sets): hosts[] is the set the
+	 * release goes to (set_new); live holds the other set's hosts, whose
+	 * servers lose their traffic at the switch and which are stopped at
+	 * the decommission (live.st: its status). */
+	struct seq_hook live;
+	uint8_t set_new; /* index into strategy.sets */
+	bool set_first;  /* no set was live before: set_new is the first */
+	bool back;       /* traffic went back to the old set (rollback) */
 	uint8_t state, wait, sub, op, rb, wave_kind;
 	bool switched, finalized, fin_started;
 	uint32_t step;        /* rolling: batches started; canary: current step */
@@ -188,6 +196,13 @@ void seq_traffic(struct drv_seq *s, struct seq_svc *v, int percent, bool to_new)
 void seq_metric(struct drv_seq *s, struct seq_svc *v);
 int64_t seq_budget(const struct seq_svc *v, int kind);
 bool seq_is_new_green(const struct seq_host *h);
+/* Blue-green across host sets (strategy.sets): names of the new and old set. */
+bool seq_sets(const struct seq_svc *v);
+const char *seq_set_name(const struct seq_svc *v, bool new_set);
+/* The decommission of the old set: STOP on live host j (step ids
+ * "finalize:SVC:n+j", after the new set's host indexes). */
+void seq_emit_decommission(struct drv_seq *s, struct seq_svc *v, uint32_t j);
+void seq_decommission_begin(struct drv_seq *s, struct seq_svc *v);
 uint32_t seq_tier_of(const struct drv_seq *s, const struct seq_svc *v);
 
 /* seq_analysis.c: a service's Prometheus checks, run one after another */

@@ -30,6 +30,8 @@ int seq_rb_action(const struct seq_svc *v, const struct seq_host *h, const char 
 	const char *old_slot = seq_is_new_green(h) ? "blue" : "green";
 
 	*slot = "";
+	if (seq_sets(v))
+		return DROVER__ACTION__ACTION_STOP; /* the new set goes back to idle */
 	if (bg && (!v->fin_started || !(h->flags & HF_PREV))) {
 		*slot = new_slot; /* blue still runs (or there is none): stop green */
 		return DROVER__ACTION__ACTION_STOP;

@@ -40,9 +40,22 @@ uint32_t seq_tier_of(const struct drv_seq *s, const struct seq_svc *v)
 	return (uint32_t)v->ps->tier;
 }
 
+bool seq_sets(const struct seq_svc *v)
+{
+	return v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN && v->ps->strategy.n_sets > 0;
+}
+
+const char *seq_set_name(const struct seq_svc *v, bool new_set)
+{
+	uint8_t i = new_set ? v->set_new : (uint8_t)(1 - v->set_new);
+
+	return seq_sets(v) && i < v->ps->strategy.n_sets ? v->ps->strategy.sets[i].name : "";
+}
+
 static void start_slot(const struct seq_svc *v, const struct seq_host *h, struct drv_seq_action *a)
 {
-	if (v->ps->strategy.type != DRV_STRATEGY_BLUEGREEN) {
+	/* across sets a host runs one release at a time, on the service's port */
+	if (v->ps->strategy.type != DRV_STRATEGY_BLUEGREEN || seq_sets(v)) {
 		a->port = v->ps->port;
 		return;
 	}
@@ -87,6 +100,42 @@ void seq_emit_host(struct drv_seq *s, struct seq_svc *v, uint32_t hi, int kind)
 		a->action = DROVER__ACTION__ACTION_FINALIZE;
 		start_slot(v, h, a);
 		break;
+	}
+}
+
+void seq_emit_decommission(struct drv_seq *s, struct seq_svc *v, uint32_t j)
+{
+	struct drv_seq_action *a = seq_act(s, DRV_SEQ_ACT_SEND);
+
+	if (a == NULL)
+		return;
+	a->step = DRV_SEQ_STEP_FINALIZE;
+	seq_step_id(s, a->id, a->step, v->index, v->n + j, 0);
+	a->agent = seq_agent(s, v->live.agents[j]);
+	a->service = (int)v->index;
+	a->action = DROVER__ACTION__ACTION_STOP;
+	a->slot = "";
+	a->port = v->ps->port;
+	a->deadline = v->wave_deadline;
+	a->step_deadline_ms = seq_budget(v, K_FINALIZE);
+}
+
+/* Stop the old set: its servers have had no traffic since the switch. */
+void seq_decommission_begin(struct drv_seq *s, struct seq_svc *v)
+{
+	seq_wave_begin(s, v, K_FINALIZE);
+	if (v->live.n == 0) {
+		v->finalized = true;
+		seq_log(s, "service %s finalized: no host in set %s to stop", v->ps->name,
+		        seq_set_name(v, false));
+		return;
+	}
+	seq_log(s, "service %s: decommissioning set %s (stopping %u host(s)); set %s stays live",
+	        v->ps->name, seq_set_name(v, false), v->live.n, seq_set_name(v, true));
+	v->inflight = v->live.n;
+	for (uint32_t j = 0; j < v->live.n; j++) {
+		v->live.st[j] = ST_SENT;
+		seq_emit_decommission(s, v, j);
 	}
 }
 

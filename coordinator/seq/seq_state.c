@@ -97,6 +97,10 @@ static const struct field svc_fields_opt[] = {
         VF(an_hold, 'b'),
         /* added with checks during a canary's pause */
         VF(pause_until, 'I'),
+        /* added with blue-green across host sets */
+        VF(set_new, 'c'),
+        VF(set_first, 'b'),
+        VF(back, 'b'),
 };
 
 #define N_FIELDS(t) (sizeof(t) / sizeof((t)[0]))
@@ -254,6 +258,7 @@ static json_t *svc_save(const struct seq_svc *v)
 	    fields_save(o, v, svc_fields_opt, N_FIELDS(svc_fields_opt)) != DRV_OK ||
 	    json_object_set_new(o, "why", json_string(v->why)) != 0 ||
 	    json_object_set_new(o, "traffic", hook_save(&v->traffic)) != 0 ||
+	    (seq_sets(v) && json_object_set_new(o, "live", hook_save(&v->live)) != 0) ||
 	    json_object_set_new(o, "hosts", hosts_save(v)) != 0) {
 		json_decref(o);
 		return NULL;
@@ -358,7 +363,9 @@ static int svc_load(struct drv_seq *s, const json_t *o, struct seq_svc *v)
 	if (!json_is_object(o) || !json_is_array(hosts) || n > DRV_PLAN_MAX_HOSTS ||
 	    !json_is_string(why) || fields_load(o, v, svc_fields, N_FIELDS(svc_fields)) != DRV_OK ||
 	    fields_load_opt(o, v, svc_fields_opt, N_FIELDS(svc_fields_opt)) != DRV_OK ||
-	    hook_load(s, json_object_get(o, "traffic"), &v->traffic) != DRV_OK)
+	    hook_load(s, json_object_get(o, "traffic"), &v->traffic) != DRV_OK ||
+	    (json_object_get(o, "live") != NULL &&
+	     hook_load(s, json_object_get(o, "live"), &v->live) != DRV_OK))
 		return DRV_EINVAL;
 	snprintf(v->why, sizeof(v->why), "%s", json_string_value(why));
 	v->hosts = calloc(n + 1, sizeof(*v->hosts));
@@ -372,7 +379,7 @@ static int svc_load(struct drv_seq *s, const json_t *o, struct seq_svc *v)
 	}
 	if (v->cursor > v->n || v->batch_start > v->cursor || v->rb_cursor > v->n ||
 	    v->state > SVC_RB_DONE || v->wait > W_APPROVE || v->op > OP_CHECK || v->rb > RB_END ||
-	    v->wave_kind >= K_COUNT || v->sub > 6)
+	    v->wave_kind >= K_COUNT || v->sub > 6 || v->set_new >= DRV_PLAN_SETS)
 		return DRV_EINVAL;
 	return DRV_OK;
 }
@@ -498,6 +505,10 @@ static void resume_svc(struct drv_seq *s, struct seq_svc *v)
 			if (v->hosts[hi].st[v->wave_kind] == ST_SENT)
 				seq_emit_host(s, v, hi, v->wave_kind);
 		}
+		for (uint32_t j = 0; v->wave_kind == K_FINALIZE && j < v->live.n; j++) {
+			if (v->live.st[j] == ST_SENT)
+				seq_emit_decommission(s, v, j);
+		}
 	}
 	if (v->op != OP_NONE) {
 		extend(&v->op_deadline, s->now);
@@ -573,6 +584,25 @@ static json_t *host_status(const struct drv_seq *s, const struct seq_svc *v)
 	return arr;
 }
 
+/* Blue-green across sets: which set this release went to, which one was
+ * live, which one takes the traffic now, and the old set's hosts. */
+static json_t *sets_status(const struct drv_seq *s, const struct seq_svc *v)
+{
+	const char *live = drv_seq_live_set(s, v->index);
+	json_t *old = json_array();
+
+	for (uint32_t j = 0; old != NULL && j < v->live.n; j++)
+		json_array_append_new(old,
+		                      json_pack("{ssss}", "agent", seq_agent(s, v->live.agents[j]),
+		                                "decommission", st_names[v->live.st[j]]));
+	if (live == NULL) /* nothing switched yet: the old set serves (if any did) */
+		live = v->set_first ? NULL : seq_set_name(v, false);
+	return json_pack("{sssssbsoso}", "new", seq_set_name(v, true), "old",
+	                 seq_set_name(v, false), "first", v->set_first, "live",
+	                 live ? json_string(live) : json_null(), "old_hosts",
+	                 old ? old : json_array());
+}
+
 static json_t *svc_status(const struct drv_seq *s, const struct seq_svc *v, bool hosts)
 {
 	const struct drv_plan_strategy *st = &v->ps->strategy;
@@ -594,6 +624,8 @@ static json_t *svc_status(const struct drv_seq *s, const struct seq_svc *v, bool
 		json_object_set_new(o, "percent", json_integer(st->steps[v->step]));
 	if (o != NULL && hosts)
 		json_object_set_new(o, "host_list", host_status(s, v));
+	if (o != NULL && seq_sets(v))
+		json_object_set_new(o, "sets", sets_status(s, v));
 	if (o != NULL && seq_check_at(&v->ps->analysis, v->an_check) != NULL &&
 	    (v->op == OP_CHECK || v->an_hold || v->an_retry || v->an_fails > 0))
 		json_object_set_new(o, "analysis",

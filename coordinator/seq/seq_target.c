@@ -163,6 +163,7 @@ void drv_seq_free(struct drv_seq *s)
 		free(s->svcs[i].hosts);
 		free(s->svcs[i].an_query);
 		hook_free(&s->svcs[i].traffic);
+		hook_free(&s->svcs[i].live);
 	}
 	for (size_t i = 0; s->pre != NULL && i < s->plan->n_pre; i++)
 		hook_free(&s->pre[i]);
@@ -216,6 +217,39 @@ int drv_seq_add_host(struct drv_seq *s, size_t service, const char *agent, bool 
 	if (previous_slot != NULL && strcmp(previous_slot, "green") == 0)
 		h->flags |= HF_PREV_GRN;
 	return DRV_OK;
+}
+
+int drv_seq_use_set(struct drv_seq *s, size_t service, uint32_t set, bool first)
+{
+	if (s->started || service >= s->plan->n_services || set >= DRV_PLAN_SETS ||
+	    !seq_sets(&s->svcs[service]))
+		return DRV_EINVAL;
+	s->svcs[service].set_new = (uint8_t)set;
+	s->svcs[service].set_first = first;
+	return DRV_OK;
+}
+
+int drv_seq_add_live_host(struct drv_seq *s, size_t service, const char *agent)
+{
+	uint32_t idx;
+
+	if (s->started || service >= s->plan->n_services || agent == NULL ||
+	    !seq_sets(&s->svcs[service]))
+		return DRV_EINVAL;
+	if (s->svcs[service].live.n >= DRV_PLAN_MAX_HOSTS)
+		return DRV_ETOOBIG;
+	if (seq_agent_intern(s, agent, &idx) != DRV_OK)
+		return DRV_ENOMEM;
+	return seq_hook_add(&s->svcs[service].live, idx);
+}
+
+const char *drv_seq_live_set(const struct drv_seq *s, size_t service)
+{
+	const struct seq_svc *v = service < s->plan->n_services ? &s->svcs[service] : NULL;
+
+	if (v == NULL || !seq_sets(v) || !v->switched)
+		return NULL;
+	return seq_set_name(v, !v->back);
 }
 
 int seq_hook_add(struct seq_hook *k, uint32_t agent)

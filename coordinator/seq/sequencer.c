@@ -183,8 +183,16 @@ static void drive_finalizers(struct drv_seq *s)
 		if (v->state != SVC_DONE || v->ps->strategy.type != DRV_STRATEGY_BLUEGREEN ||
 		    v->fin_started || s->now < v->finalize_at)
 			continue;
+		/* the old set goes once nothing else can fail: a rollback after
+		 * it would have no old release running to go back to */
+		if (seq_sets(v) && s->state != DRV_SEQ_FINALIZE)
+			continue;
 		v->fin_started = true;
 		v->fin_failed = 0;
+		if (seq_sets(v)) {
+			seq_decommission_begin(s, v);
+			continue;
+		}
 		seq_wave_begin(s, v, K_FINALIZE);
 		seq_log(s, "service %s: finalizing (dropping the old slot)", v->ps->name);
 		for (uint32_t hi = 0; hi < v->n; hi++)

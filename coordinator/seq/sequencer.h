@@ -219,6 +219,22 @@ int drv_seq_add_host(struct drv_seq *s, size_t service, const char *agent, bool 
 int drv_seq_add_hook_host(struct drv_seq *s, enum drv_seq_step_kind list, size_t index,
                           const char *agent);
 
+/*
+ * Blue-green across host sets (the service's strategy.sets), before
+ * drv_seq_start: the release goes to set `set` (index in strategy.sets;
+ * its hosts are the ones drv_seq_add_host added), `first` when no set was
+ * live before. The other set's hosts (drv_seq_add_live_host) lose their
+ * traffic at the switch and are stopped (decommissioned) after
+ * finalize_after, once the deployment is otherwise done. DRV_EINVAL for a
+ * service without sets.
+ */
+int drv_seq_use_set(struct drv_seq *s, size_t service, uint32_t set, bool first);
+int drv_seq_add_live_host(struct drv_seq *s, size_t service, const char *agent);
+/* The set that takes the service's traffic because of this deployment: the
+ * new set once switched, the old one once switched back; NULL before any
+ * switch (or for a service without sets). Points into the plan. */
+const char *drv_seq_live_set(const struct drv_seq *s, size_t service);
+
 /* Before drv_seq_start: a canary service whose steps include percent (1 to
  * 99) waits for approval (DRV_SEQ_EV_APPROVE) once that step is done and
  * its gates passed: its status says waiting "approval" and a NOTIFY

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +120,10 @@ static void read_timeout(struct drv_cfg_rd *r, const json_t *v, const char *path
 
 /* One field of balancer b; path is "balancers.NAME.KEY". */
 static int read_field(struct drv_cfg_rd *r, const char *key, const json_t *v, const char *path,
-                      struct drv_traffic_balancer *b)
+                      void *elem)
 {
+	struct drv_traffic_balancer *b = elem;
+
 	if (strcmp(key, "kind") == 0) {
 		const char *k = json_string_value(v);
 		if (k == NULL || (strcmp(k, "haproxy") != 0 && strcmp(k, "command") != 0)) {
@@ -143,9 +146,9 @@ static int read_field(struct drv_cfg_rd *r, const char *key, const json_t *v, co
 }
 
 /* What each kind needs, and nothing of the other. */
-static void check_kind(struct drv_cfg_rd *r, const char *path, const struct drv_traffic_balancer *b,
-                       const json_t *v)
+static void check_kind(struct drv_cfg_rd *r, const char *path, const json_t *v, void *elem)
 {
+	const struct drv_traffic_balancer *b = elem;
 	char p[2 * DRV_YJ_PATH_MAX + 8];
 	bool haproxy = b->kind != NULL && strcmp(b->kind, "haproxy") == 0;
 
@@ -164,42 +167,11 @@ static void check_kind(struct drv_cfg_rd *r, const char *path, const struct drv_
 		drv_cfg_rd_err(r, p, "not a field of a %s balancer", b->kind);
 }
 
-static int read_one(struct drv_cfg_rd *r, const char *name, const json_t *v,
-                    struct drv_traffic_balancer *b)
+static void begin(void *elem)
 {
-	char path[DRV_YJ_PATH_MAX], fp[2 * DRV_YJ_PATH_MAX];
-	const char *key;
-	json_t *item;
-	int rc = DRV_OK;
+	struct drv_traffic_balancer *b = elem;
 
-	snprintf(path, sizeof(path), SECTION ".%s", name);
-	if (!drv_cfg_name_ok(name)) {
-		drv_cfg_rd_err(r, path, "a balancer's name is 1 to %d of A-Z a-z 0-9 . _ -",
-		               DRV_TRAFFIC_NAME_MAX);
-		return DRV_OK;
-	}
-	if (!json_is_object(v)) {
-		drv_cfg_rd_err(r, path, "must be a mapping: kind, socket or argv, timeout");
-		return DRV_OK;
-	}
-	b->name = strdup(name);
 	b->timeout_ms = TIMEOUT_MS;
-	if (b->name == NULL)
-		return DRV_ENOMEM;
-	json_object_foreach((json_t *)v, key, item)
-	{
-		snprintf(fp, sizeof(fp), "%s.%s", path, key);
-		rc = read_field(r, key, item, fp, b);
-		if (rc != DRV_OK)
-			return rc;
-	}
-	check_kind(r, path, b, v);
-	return DRV_OK;
-}
-
-static int read_entry(struct drv_cfg_rd *r, const char *name, const json_t *v, void *elem)
-{
-	return read_one(r, name, v, elem);
 }
 
 static void free_entry(void *elem)
@@ -207,47 +179,40 @@ static void free_entry(void *elem)
 	balancer_free(elem);
 }
 
+static void keep(void *out, void *v, size_t n)
+{
+	struct drv_traffic_balancers *o = out;
+
+	o->v = v;
+	o->n = n;
+}
+
 static const struct drv_cfg_section sec = {
         .key = SECTION,
         .what = "balancers",
         .max = DRV_TRAFFIC_BALANCERS_MAX,
         .size = sizeof(struct drv_traffic_balancer),
-        .read_one = read_entry,
         .free_one = free_entry,
+        .entry = "a balancer",
+        .fields = "kind, socket or argv, timeout",
+        .name_off = offsetof(struct drv_traffic_balancer, name),
+        .begin = begin,
+        .read_field = read_field,
+        .end = check_kind,
+        .keep = keep,
 };
-
-/* Keep what was read in out (nothing when the section is absent). */
-static int keep(int rc, void *v, size_t n, struct drv_traffic_balancers *out)
-{
-	if (rc == DRV_OK && v != NULL) {
-		out->v = v;
-		out->n = n;
-	}
-	return rc;
-}
 
 int drv_traffic_balancers_read(const json_t *root, const struct drv_yj_lines *lines,
                                const char *file, const char *base_dir,
                                struct drv_traffic_balancers *out, struct drv_cfg_diag *diag)
 {
-	struct drv_cfg_rd r = {.lines = lines, .file = file, .base_dir = base_dir, .diag = diag};
-	void *v = NULL;
-	size_t n = 0;
-
-	int rc = drv_cfg_section_read(&sec, &r, root, &v, &n);
-
-	return keep(rc, v, n, out);
+	return drv_cfg_section_into(&sec, root, lines, NULL, 0, file, base_dir, diag, out);
 }
 
 int drv_traffic_balancers_parse(const char *buf, size_t len, const char *file, const char *base_dir,
                                 struct drv_traffic_balancers *out, struct drv_cfg_diag *diag)
 {
-	void *v = NULL;
-	size_t n = 0;
-
-	int rc = drv_cfg_section_parse(&sec, buf, len, file, base_dir, diag, &v, &n);
-
-	return keep(rc, v, n, out);
+	return drv_cfg_section_into(&sec, NULL, NULL, buf, len, file, base_dir, diag, out);
 }
 
 const struct drv_traffic_balancer *drv_traffic_balancer_find(const struct drv_traffic_balancers *b,

@@ -398,6 +398,26 @@ static void servers_conf(void **state)
 	assert_int_equal(drv_prom_servers_parse(yaml, strlen(yaml), "d.yaml", dir, &s, &diag),
 	                 DRV_EINVAL);
 	assert_int_equal(diag.n, 2);
+	/* each entry: its name, a mapping, the url required; the default timeout */
+	snprintf(yaml, sizeof(yaml),
+	         "prometheus:\n  \"a b\": { url: http://h }\n  c: 5\n  d: { timeout: 2s }\n");
+	memset(&diag, 0, sizeof(diag));
+	assert_int_equal(drv_prom_servers_parse(yaml, strlen(yaml), "d.yaml", dir, &s, &diag),
+	                 DRV_EINVAL);
+	assert_int_equal(diag.n, 3);
+	assert_string_equal(diag.msg[0], "d.yaml:2: prometheus.a b: a server's name is 1 to 63 of "
+	                                 "A-Z a-z 0-9 . _ -");
+	assert_string_equal(diag.msg[1], "d.yaml:3: prometheus.c: must be a mapping: url, timeout, "
+	                                 "bearer_token_file, ca_file");
+	assert_string_equal(diag.msg[2],
+	                    "d.yaml:4: prometheus.d: url is required: the server's base URL");
+	snprintf(yaml, sizeof(yaml), "prometheus:\n  e: { url: http://h:9090 }\n");
+	memset(&diag, 0, sizeof(diag));
+	assert_int_equal(drv_prom_servers_parse(yaml, strlen(yaml), "d.yaml", dir, &s, &diag),
+	                 DRV_OK);
+	assert_string_equal(s.v[0].name, "e");
+	assert_int_equal(s.v[0].timeout_ms, 10000);
+	drv_prom_servers_free(&s);
 	unlink(tok);
 	rmdir(dir);
 }

@@ -127,6 +127,126 @@ static void unknown_hosts(void **state)
 	refuses("hosts: [db-1]", "hosts: [db-2]", "pre[0].hosts", "\"db-2\" is unknown");
 }
 
+/* ---- blue-green across host sets ---- */
+
+static const char sets_plan[] = "deployment: d\n"
+                                "version: \"2\"\n"
+                                "tiers:\n"
+                                "  - name: web\n"
+                                "    services:\n"
+                                "      - name: web\n"
+                                "        image: r.example/web@sha256:"
+                                "0000000000000000000000000000000000000000000000000000000000000000\n"
+                                "        command: [/bin/web]\n"
+                                "        port: 8080\n"
+                                "        strategy:\n"
+                                "          type: blue-green\n"
+                                "          sets: { a: { labels: { color: a } }, b: @B@ }\n"
+                                "          traffic: { balancer: lb, backend: web }\n";
+
+static const char sets_agents[] =
+        "[{\"id\":\"w-1\",\"status\":\"accepted\",\"labels\":{\"color\":\"a\"}},"
+        " {\"id\":\"w-2\",\"status\":\"accepted\",\"labels\":{\"color\":\"a\"}},"
+        " {\"id\":\"w-3\",\"status\":\"accepted\",\"labels\":{\"color\":\"b\"},"
+        "  \"releases\":[{\"service\":\"web\",\"version\":\"1\",\"digest\":\"sha256:aa\","
+        "                \"state\":\"stopped\",\"slot\":\"\"}]},"
+        " {\"id\":\"w-4\",\"status\":\"pending\",\"labels\":{\"color\":\"b\"}}]";
+
+static struct drv_plan *sets_parse(const char *b)
+{
+	char text[sizeof(sets_plan) + 64];
+	const char *at = strstr(sets_plan, "@B@");
+
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - sets_plan), sets_plan, b, at + 3);
+	return parse(text);
+}
+
+static const char *agent_at(const json_t *list, size_t i)
+{
+	const json_t *h = json_array_get(list, i);
+
+	return json_is_string(h) ? json_string_value(h) : sget(h, "agent");
+}
+
+static void sets_choose(void **state)
+{
+	struct drv_plan *p = sets_parse("{ labels: { color: b } }");
+	json_t *agents = json_loads(sets_agents, 0, NULL), *t = NULL, *t2, *live;
+	struct deploy_hosts_err err;
+	char why[200] = "", svc[64], agent[64];
+
+	(void)state;
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t, &err), DRV_OK);
+	/* before the choice: both sets (the lock covers both) */
+	assert_int_equal(json_array_size(json_array_get(json_object_get(t, "services"), 0)), 3);
+	assert_int_equal(json_array_size(json_object_get(
+	                         json_array_get(json_object_get(t, "sets"), 0), "b")),
+	                 1); /* w-4 is pending */
+	t2 = json_deep_copy(t);
+	/* no set was live: the first set written, a */
+	assert_int_equal(deploy_hosts_choose_sets(p, t, NULL, why, sizeof(why)), DRV_OK);
+	assert_int_equal(json_array_size(json_array_get(json_object_get(t, "services"), 0)), 2);
+	assert_string_equal(agent_at(json_array_get(json_object_get(t, "services"), 0), 0), "w-1");
+	assert_string_equal(agent_at(json_array_get(json_object_get(t, "live"), 0), 0), "w-3");
+	assert_true(json_is_true(
+	        json_object_get(json_array_get(json_object_get(t, "choice"), 0), "first")));
+	/* chosen once: a second call changes nothing */
+	live = json_pack("{s:s}", "web", "a");
+	assert_int_equal(deploy_hosts_choose_sets(p, t, live, why, sizeof(why)), DRV_OK);
+	assert_string_equal(agent_at(json_array_get(json_object_get(t, "services"), 0), 0), "w-1");
+	/* a is live: the release goes to b, and a's hosts are the live ones */
+	assert_int_equal(deploy_hosts_choose_sets(p, t2, live, why, sizeof(why)), DRV_OK);
+	assert_int_equal(json_array_size(json_array_get(json_object_get(t2, "services"), 0)), 1);
+	assert_string_equal(agent_at(json_array_get(json_object_get(t2, "services"), 0), 0), "w-3");
+	assert_true(json_is_true(json_object_get(
+	        json_array_get(json_array_get(json_object_get(t2, "services"), 0), 0), "prev")));
+	assert_int_equal(json_array_size(json_array_get(json_object_get(t2, "live"), 0)), 2);
+	assert_int_equal(json_integer_value(json_object_get(
+	                         json_array_get(json_object_get(t2, "choice"), 0), "set")),
+	                 1);
+	/* the two deployments act on the same hosts (one on a's, one on b's) */
+	assert_true(deploy_hosts_overlap(p, t, p, t2, svc, sizeof(svc), agent, sizeof(agent)));
+	assert_string_equal(svc, "web");
+	json_decref(live);
+	/* a live set the plan does not name (renamed): refused, nothing chosen */
+	json_decref(t2);
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t2, &err), DRV_OK);
+	live = json_pack("{s:s}", "web", "blue");
+	assert_int_equal(deploy_hosts_choose_sets(p, t2, live, why, sizeof(why)), DRV_ESTATE);
+	assert_non_null(strstr(why, "\"blue\", which is none of its sets a and b"));
+	assert_null(json_object_get(t2, "choice"));
+	json_decref(live);
+	json_decref(t2);
+	json_decref(t);
+	json_decref(agents);
+	drv_plan_free(p);
+}
+
+static void sets_refused(const char *b, const char *msg)
+{
+	struct drv_plan *p = sets_parse(b);
+	json_t *agents = json_loads(sets_agents, 0, NULL), *t = NULL;
+	struct deploy_hosts_err err;
+
+	assert_int_equal(deploy_hosts_resolve(p, agents, &t, &err), DRV_ENOENT);
+	assert_null(t);
+	assert_non_null(strstr(err.field, "tiers[0].services[0].strategy.sets."));
+	if (strstr(err.message, msg) == NULL)
+		fail_msg("message \"%s\" lacks \"%s\"", err.message, msg);
+	assert_int_equal(err.line, 12);
+	json_decref(agents);
+	drv_plan_free(p);
+}
+
+static void sets_checked_against_agents(void **state)
+{
+	(void)state;
+	/* b is only a pending agent; ids vs labels overlap only the fleet shows */
+	sets_refused("[w-4]", "\"w-4\" is not accepted");
+	sets_refused("{ labels: { color: c } }", "the selector matches no accepted agent");
+	sets_refused("[w-2, w-3]", "agent w-2 is in both sets a and b");
+}
+
 static void line_of_service(void **state)
 {
 	struct drv_plan *p = parse(plan_text);
@@ -329,6 +449,8 @@ int main(void)
 	        cmocka_unit_test(versions),
 	        cmocka_unit_test(old_agents_refused),
 	        cmocka_unit_test(index_and_large_fleet),
+	        cmocka_unit_test(sets_choose),
+	        cmocka_unit_test(sets_checked_against_agents),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

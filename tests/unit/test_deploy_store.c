@@ -13,6 +13,7 @@
 
 #include "sqldb.h"
 #include "deploy_baseline.h"
+#include "deploy_live.h"
 #include "deploy_store.h"
 #include "err.h"
 #include "store_target.h"
@@ -264,6 +265,29 @@ static void baselines(void **state)
 	assert_true(p.value == 120);
 }
 
+/* Blue-green across sets: the live set per environment and service,
+ * replaced by the next switch (deploy_live.h). */
+static void live_sets(void **state)
+{
+	struct drv_sql *db = *state;
+	struct deploy_live lv;
+
+	assert_int_equal(deploy_live_get(db, NULL, "web", &lv), DRV_ENOENT);
+	assert_int_equal(deploy_live_put(db, NULL, "web", "a", "dep-1-x", 1000), DRV_OK);
+	assert_int_equal(deploy_live_put(db, "prod", "web", "b", "dep-2-x", 2000), DRV_OK);
+	assert_int_equal(deploy_live_get(db, NULL, "web", &lv), DRV_OK);
+	assert_string_equal(lv.set, "a");
+	assert_string_equal(lv.deployment, "dep-1-x");
+	assert_int_equal(lv.updated_ms, 1000);
+	assert_int_equal(deploy_live_put(db, "", "web", "b", "dep-3-x", 3000), DRV_OK);
+	assert_int_equal(deploy_live_get(db, "", "web", &lv), DRV_OK);
+	assert_string_equal(lv.set, "b");
+	assert_string_equal(lv.deployment, "dep-3-x");
+	assert_int_equal(deploy_live_get(db, "prod", "web", &lv), DRV_OK);
+	assert_string_equal(lv.deployment, "dep-2-x");
+	assert_int_equal(deploy_live_get(db, "prod", "api", &lv), DRV_ENOENT);
+}
+
 static void count_cb(void *arg, const char *state, int64_t n)
 {
 	json_object_set_new(arg, state, json_integer(n));
@@ -380,6 +404,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(merge_releases, setup, teardown),
 	        cmocka_unit_test_setup_teardown(release_succeeded_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(baselines, setup, teardown),
+	        cmocka_unit_test_setup_teardown(live_sets, setup, teardown),
 	};
 
 	if (drv_crypto_init() != DRV_OK)

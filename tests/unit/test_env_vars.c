@@ -234,6 +234,33 @@ static void approval_policy(void **state)
 	drv_envs_free(&envs);
 }
 
+/* The entries of `environments`: a name, a mapping, known fields. */
+static void environment_entries(void **state)
+{
+	struct drv_plan_envs envs;
+	struct drv_cfg_diag diag;
+
+	(void)state;
+	assert_int_equal(load_envs("environments:\n"
+	                           "  \"a b\": { labels: { env: x } }\n"
+	                           "  c: [1]\n"
+	                           "  d: { colour: red }\n",
+	                           &envs, &diag),
+	                 DRV_EINVAL);
+	assert_int_equal(envs.n, 0);
+	assert_int_equal(diag.n, 3);
+	assert_string_equal(diag.msg[0], "droverd.yaml:2: environments.a b: an environment's name "
+	                                 "is 1 to 63 of A-Z a-z 0-9 . _ -");
+	assert_string_equal(diag.msg[1],
+	                    "droverd.yaml:3: environments.c: must be a mapping: labels, vars");
+	assert_string_equal(diag.msg[2], "droverd.yaml:4: environments.d.colour: unknown field "
+	                                 "(labels, vars, windows, at_window, approval)");
+	assert_int_equal(load_envs("environments:\n  e: {}\n", &envs, &diag), DRV_OK);
+	assert_int_equal(envs.n, 1);
+	assert_string_equal(envs.v[0].name, "e");
+	drv_envs_free(&envs);
+}
+
 /* approval at a canary step: in droverd.yaml and in a plan, checked
  * against the plan's canary steps, errors at their lines. */
 static const char canary_plan[] =
@@ -373,6 +400,7 @@ int main(void)
 	        cmocka_unit_test(secret_file_must_be_private),
 	        cmocka_unit_test(approval_policy),
 	        cmocka_unit_test(approval_at_canary_step),
+	        cmocka_unit_test(environment_entries),
 	};
 
 	if (mkdtemp(dir) == NULL)

@@ -317,6 +317,211 @@ static void bluegreen_unhealthy_after_switch_switches_back(void **state)
 	sim_free(&sim);
 }
 
+/* ---- blue-green across host sets ---- */
+
+static const char plan_bgsets[] =
+        PLAN_HEAD "tiers:\n"
+                  "  - name: ui\n"
+                  "    services:\n"
+                  "      - name: web-dashboard\n"
+                  "        image: r.example/web:2.4.0\n"
+                  "        command: [/bin/svc]\n"
+                  "        port: 9080\n"
+                  "        health: { http: { port: 9080 } }\n"
+                  "        strategy: { type: blue-green, finalize_after: 10m,\n"
+                  "                    sets: { a: [ui-1, ui-2], b: [ui-3, ui-4] },\n"
+                  "                    analysis: { http: { url: \"http://x/m\", max: 1 } },\n"
+                  "                    traffic: { balancer: lb, backend: web } }\n"
+                  "post:\n"
+                  "  - { name: smoke-test, hosts: [ui-1], run: [/bin/smoke] }\n";
+
+/* Set b is idle (the release goes there), set a serves. */
+static void bgsets_init(struct sim *sim, uint32_t set, bool first)
+{
+	const char *set_a[] = {"ui-1", "ui-2"}, *set_b[] = {"ui-3", "ui-4"};
+	const char **to = set ? set_b : set_a, **other = set ? set_a : set_b;
+
+	sim_init(sim, plan_bgsets, fleet, false);
+	assert_int_equal(drv_seq_use_set(sim->seq, 0, set, first), DRV_OK);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(drv_seq_add_host(sim->seq, 0, to[i], true, ""), DRV_OK);
+		assert_int_equal(drv_seq_add_live_host(sim->seq, 0, other[i]), DRV_OK);
+	}
+}
+
+/* Steps of the service (not hooks) sent to agent. */
+static int sends_to(const struct sim *sim, const char *agent)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < sim->n_sends; i++)
+		n += sim->sends[i].service >= 0 && strcmp(sim->sends[i].agent, agent) == 0;
+	return n;
+}
+
+static void bgsets_switch_then_decommission(bool restart)
+{
+	struct sim sim;
+	const struct sim_send *st, *fin;
+	json_t *status, *sets;
+
+	bgsets_init(&sim, 1, false);
+	sim.restart = restart;
+	assert_int_equal(drv_seq_use_set(sim.seq, 1, 0, false), DRV_EINVAL); /* no sets */
+	sim_start(&sim);
+	assert_null(drv_seq_live_set(sim.seq, 0));
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	/* the idle set b runs the release on the service's own port, no slot */
+	st = sim_find(&sim, "d1:start:0:0");
+	assert_string_equal(st->agent, "ui-3");
+	assert_string_equal(st->slot, "");
+	assert_non_null(strstr(st->sig, "||9080|"));
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 2);
+	assert_true(restart ? sim.n_traffic >= 1 : sim.n_traffic == 1); /* resume re-sends */
+	assert_string_equal(sim.last_traffic, "ui-3=100 ui-4=100 ui-1=0 ui-2=0");
+	/* set a is stopped after finalize_after, after the post hooks */
+	fin = sim_find(&sim, "d1:finalize:0:2");
+	assert_string_equal(fin->agent, "ui-1");
+	assert_int_equal(fin->action, ACT_STOP);
+	assert_string_equal(sim_find(&sim, "d1:finalize:0:3")->agent, "ui-2");
+	assert_true(fin->at >= st->at + 600000);
+	assert_true(sim_order(&sim, DRV_SEQ_STEP_POST, NULL, false) < fin->order);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_FINALIZE, NULL, NULL), 2);
+	assert_int_equal(sends_to(&sim, "ui-1"), 1); /* its STOP, nothing else */
+	assert_string_equal(drv_seq_live_set(sim.seq, 0), "b");
+	status = drv_seq_status(sim.seq, false);
+	sets = json_object_get(
+	        json_array_get(json_object_get(json_array_get(json_object_get(status, "tiers"), 0),
+	                                       "services"),
+	                       0),
+	        "sets");
+	assert_string_equal(json_string_value(json_object_get(sets, "live")), "b");
+	assert_string_equal(json_string_value(json_object_get(sets, "old")), "a");
+	assert_string_equal(
+	        json_string_value(json_object_get(
+	                json_array_get(json_object_get(sets, "old_hosts"), 1), "decommission")),
+	        "ok");
+	json_decref(status);
+	sim_free(&sim);
+}
+
+static void bgsets_happy_path(void **state)
+{
+	(void)state;
+	bgsets_switch_then_decommission(false);
+}
+
+static void bgsets_happy_path_restarts(void **state)
+{
+	(void)state;
+	bgsets_switch_then_decommission(true);
+}
+
+/* Unhealthy after the switch: traffic back to set a, set b stopped, set a
+ * never sent anything. */
+static void bgsets_unhealthy_switches_back(void **state)
+{
+	(void)state;
+	struct sim sim;
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_REPORT,
+	                           .result = DRV_SEQ_R_HEALTH_DOWN,
+	                           .agent = "ui-4",
+	                           .service = "web-dashboard",
+	                           .message = "503 from /health"};
+
+	bgsets_init(&sim, 1, false);
+	sim_start(&sim);
+	for (int i = 0; i < 50 && drv_seq_state(sim.seq) != DRV_SEQ_FINALIZE; i++)
+		sim_advance(&sim, 100);
+	assert_int_equal(drv_seq_state(sim.seq), DRV_SEQ_FINALIZE);
+	assert_string_equal(drv_seq_live_set(sim.seq, 0), "b");
+	assert_int_equal(sim_event(&sim, &ev), DRV_OK);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	assert_int_equal(sim.n_traffic, 2);
+	assert_string_equal(sim.last_traffic, "ui-3=0 ui-4=0 ui-1=100 ui-2=100");
+	assert_int_equal(sim_action_of(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, "ui-3"), ACT_STOP);
+	assert_int_equal(sim_action_of(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, "ui-4"), ACT_STOP);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_FINALIZE, NULL, NULL), 0);
+	assert_int_equal(sends_to(&sim, "ui-1"), 0);
+	assert_int_equal(sends_to(&sim, "ui-2"), 0);
+	assert_string_equal(drv_seq_live_set(sim.seq, 0), "a");
+	sim_free(&sim);
+}
+
+/* A start that fails before any switch: nothing moves, set a untouched. */
+static void bgsets_failed_start_no_switch(void **state)
+{
+	(void)state;
+	static const struct sim_rule rules[] = {
+	        {DRV_SEQ_STEP_START, NULL, "ui-3", NULL, SIM_FAIL},
+	};
+	struct sim sim;
+
+	bgsets_init(&sim, 1, false);
+	sim.rules = rules;
+	sim.n_rules = 1;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_ROLLED_BACK);
+	assert_int_equal(sim.n_traffic, 0);
+	assert_int_equal(sends_to(&sim, "ui-1") + sends_to(&sim, "ui-2"), 0);
+	assert_null(drv_seq_live_set(sim.seq, 0));
+	sim_free(&sim);
+}
+
+/* A rollback once the old set is being stopped: nothing runs the old
+ * release to go back to, so the new set keeps the traffic and the
+ * deployment fails saying so (rather than stopping the only live set). */
+static void bgsets_rollback_after_decommission_fails(void **state)
+{
+	(void)state;
+	static const struct sim_rule rules[] = {
+	        {DRV_SEQ_STEP_FINALIZE, NULL, NULL, NULL, SIM_SILENT},
+	};
+	struct sim sim;
+
+	bgsets_init(&sim, 1, false);
+	sim.rules = rules;
+	sim.n_rules = 1;
+	sim_start(&sim);
+	for (int i = 0; i < 1000 && sim_count(&sim, DRV_SEQ_STEP_FINALIZE, NULL, NULL) == 0; i++)
+		sim_advance(&sim, 1000);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_FINALIZE, NULL, NULL), 2);
+	assert_int_equal(drv_seq_state(sim.seq), DRV_SEQ_FINALIZE);
+	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_ROLLBACK, NULL), DRV_OK);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_FAILED);
+	assert_int_equal(sim.n_traffic, 1); /* no switch back to a stopped set */
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, NULL), 0);
+	assert_non_null(strstr(drv_seq_error(sim.seq), "rollback incomplete"));
+	assert_string_equal(drv_seq_live_set(sim.seq, 0), "b");
+	sim_free(&sim);
+}
+
+/* The first release across sets: set a, and the status says no set was live. */
+static void bgsets_first_release(void **state)
+{
+	(void)state;
+	struct sim sim;
+	json_t *status, *sets;
+
+	bgsets_init(&sim, 0, true);
+	sim_start(&sim);
+	status = drv_seq_status(sim.seq, false);
+	sets = json_object_get(
+	        json_array_get(json_object_get(json_array_get(json_object_get(status, "tiers"), 0),
+	                                       "services"),
+	                       0),
+	        "sets");
+	assert_true(json_is_true(json_object_get(sets, "first")));
+	assert_true(json_is_null(json_object_get(sets, "live")));
+	assert_string_equal(json_string_value(json_object_get(sets, "new")), "a");
+	json_decref(status);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_string_equal(sim_find(&sim, "d1:start:0:0")->agent, "ui-1");
+	assert_string_equal(sim.last_traffic, "ui-1=100 ui-2=100 ui-3=0 ui-4=0");
+	assert_string_equal(drv_seq_live_set(sim.seq, 0), "a");
+	sim_free(&sim);
+}
+
 static void bluegreen_by_named_balancer(void **state)
 {
 	(void)state;
@@ -1000,6 +1205,12 @@ int main(void)
 	        cmocka_unit_test(bluegreen_promote_finalizes_early),
 	        cmocka_unit_test(bluegreen_unhealthy_after_switch_switches_back),
 	        cmocka_unit_test(bluegreen_by_named_balancer),
+	        cmocka_unit_test(bgsets_happy_path),
+	        cmocka_unit_test(bgsets_happy_path_restarts),
+	        cmocka_unit_test(bgsets_unhealthy_switches_back),
+	        cmocka_unit_test(bgsets_failed_start_no_switch),
+	        cmocka_unit_test(bgsets_first_release),
+	        cmocka_unit_test(bgsets_rollback_after_decommission_fails),
 	        cmocka_unit_test(prestage_failure_changes_nothing),
 	        cmocka_unit_test(pre_hook_failure),
 	        cmocka_unit_test(migration_failure_takes_the_applied_ones_down),

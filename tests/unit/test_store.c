@@ -251,6 +251,32 @@ static void enroll_token_create(void **state)
 	assert_int_equal(again[0], '\0');
 }
 
+/* An enrollment token whose name exists is refused inside a transaction
+ * other writers share (the core's group-commit batch) without spoiling it:
+ * PostgreSQL aborts a whole transaction on any failed statement, so the
+ * duplicate must not be one (ON CONFLICT DO NOTHING); the others' writes
+ * before and after it still commit. */
+static void enroll_token_exists_in_batch(void **state)
+{
+	struct store *s = *state;
+	char tok[DRV_SECRET_MAX];
+	struct store_agent a;
+
+	add_agent(s, "b1", AGENT_ACCEPTED);
+	assert_int_equal(store_enroll_token_create(s, &(struct store_token){"dup", 0, 0, NULL},
+	                                           1000, tok, sizeof(tok)),
+	                 DRV_OK);
+	assert_int_equal(drv_sql_begin(store_db(s)), DRV_OK);
+	assert_int_equal(store_agent_report_seq(s, "b1", 5), DRV_OK);
+	assert_int_equal(store_enroll_token_create(s, &(struct store_token){"dup", 0, 0, NULL},
+	                                           1000, tok, sizeof(tok)),
+	                 DRV_EEXIST);
+	assert_int_equal(store_agent_report_seq(s, "b1", 6), DRV_OK);
+	assert_int_equal(drv_sql_commit(store_db(s)), DRV_OK);
+	assert_int_equal(store_agent_get(s, "b1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 6);
+}
+
 static void enroll_tokens(void **state)
 {
 	struct store *s = *state;
@@ -403,6 +429,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_tokens, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_token_create, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enroll_token_exists_in_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(transactions_nest, setup, teardown),
 	        cmocka_unit_test_setup_teardown(expire_can_queue, setup, teardown),
 	        cmocka_unit_test_setup_teardown(expire_pending, setup, teardown),

@@ -14,7 +14,8 @@
 #   drover_agent_init HOST [INIT ARGS...]   drover-agent init --dir
 #       $E2E_RUN/agents/HOST --id HOST --coordinator <link> with the
 #       coordinator's key and the enrollment token (accepted at once); labels
-#       from the host name: core-N/supporting-N/ui-N get tier=..., db-N role=db
+#       from the host name: core-N/supporting-N/ui-N get tier=..., db-N role=db,
+#       seta-N/setb-N color=a/color=b
 #   drover_agent_start HOST   start it (process "agent-HOST"); a host with
 #                             $E2E_RUN/fs/HOST/mounts ("SRC DST" lines) gets
 #                             them bind-mounted in a mount namespace of its own
@@ -83,6 +84,7 @@ _drover_labels() {
 	case $1 in
 	core-* | supporting-* | ui-*) echo "--label tier=${1%-*}" ;;
 	db-*) echo "--label role=db" ;;
+	seta-* | setb-*) echo "--label color=${1:3:1}" ;; # blue-green host sets
 	esac
 }
 
