@@ -349,6 +349,34 @@ static int submit(struct deploy_api *api, struct drv_http_req *req, struct drv_h
 	return drv_http_json(resp, 201, obj);
 }
 
+/* The engine, or NULL on a follower (deploy_api.h). */
+static struct deploy_engine *engine_of(struct deploy_api *api)
+{
+	return __atomic_load_n(&api->engine, __ATOMIC_ACQUIRE);
+}
+
+/* Blue-green across host sets: a dry run goes to the set a deployment
+ * started now would (the live set from the store; on a follower, which
+ * has no engine, as if none were live). */
+static int dry_run_sets(struct deploy_api *api, const struct drv_plan *plan, json_t *targets,
+                        char *why, size_t cap)
+{
+	struct deploy_engine *e = engine_of(api);
+	json_t *live = NULL;
+	int rc = DRV_OK;
+
+	if (json_object_get(targets, "sets") == NULL)
+		return DRV_OK;
+	if (e != NULL)
+		rc = deploy_engine_live_sets(e, plan, &live);
+	if (rc == DRV_OK)
+		rc = deploy_hosts_choose_sets(plan, targets, live, why, cap);
+	else
+		snprintf(why, cap, "cannot read which host set is live: %s", drv_strerror(rc));
+	json_decref(live);
+	return rc == DRV_ENOMEM || rc == DRV_OK ? rc : DRV_ESTATE;
+}
+
 /* ?dry_run=true: what the plan would do, resolved against the live fleet
  * exactly as a submission is (images to digests, hosts to agents), with
  * nothing created, sent or stored (deploy_preview.h). */
@@ -361,7 +389,9 @@ static int dry_run(struct deploy_api *api, struct drv_http_req *req, struct drv_
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = core_agents_json(api->core, &agents);
+	rc = dry_run_sets(api, plan, targets, why, sizeof(why));
+	if (rc == DRV_OK)
+		rc = core_agents_json(api->core, &agents);
 	if (rc == DRV_OK)
 		rc = deploy_preview(plan, targets, agents, &out, why, sizeof(why));
 	json_decref(targets);
@@ -546,12 +576,6 @@ static int deployments_create(struct drv_http_req *req, struct drv_http_resp *re
 void deploy_api_set_engine(struct deploy_api *api, struct deploy_engine *e)
 {
 	__atomic_store_n(&api->engine, e, __ATOMIC_RELEASE);
-}
-
-/* The engine, or NULL on a follower (deploy_api.h). */
-static struct deploy_engine *engine_of(struct deploy_api *api)
-{
-	return __atomic_load_n(&api->engine, __ATOMIC_ACQUIRE);
 }
 
 static int deployments_list(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)

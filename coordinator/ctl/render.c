@@ -1348,8 +1348,26 @@ static void preview_step(FILE *f, const json_t *st)
 		fputs("start the new release beside the old (green, port ", f);
 		fprintf(f, "%lld) on ", (long long)jint(st, "port"));
 		put_list(f, jarr(st, "hosts"));
+	} else if (is(kind, "set")) {
+		fputs("start the new release on set ", f);
+		put(f, jstr(st, "set"));
+		if (json_is_true(json_object_get(st, "first")))
+			fputs(" (no set is live yet)", f);
+		fprintf(f, " (port %lld): ", (long long)jint(st, "port"));
+		put_list(f, jarr(st, "hosts"));
+	} else if (is(kind, "switch") && jstr(st, "from")[0]) {
+		fputs("switch traffic from set ", f);
+		put(f, jstr(st, "from"));
+		fputs(" to set ", f);
+		put(f, jstr(st, "to"));
 	} else if (is(kind, "switch")) {
 		fputs("switch traffic to green", f);
+	} else if (is(kind, "decommission")) {
+		ctl_fmt_duration(jint(st, "after_ms"), took);
+		fprintf(f, "after %s stop set ", took);
+		put(f, jstr(st, "set"));
+		fputs(": ", f);
+		put_list(f, jarr(st, "hosts"));
 	} else if (is(kind, "finalize")) {
 		ctl_fmt_duration(jint(st, "after_ms"), took);
 		fprintf(f, "finalize after %s (stop blue)", took);

@@ -23,7 +23,8 @@ enum cmd_kind {
 	CMD_ALERTS,
 	CMD_RELEASE,
 	CMD_RELEASE_OK,
-	CMD_DECIDE
+	CMD_DECIDE,
+	CMD_LIVE_SETS
 };
 
 struct cmd {
@@ -487,6 +488,7 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 	case CMD_RELEASE_OK:
 		rc = deploy_store_release_succeeded(e->cfg.db, c->env, c->id, c->why);
 		break;
+	case CMD_LIVE_SETS: rc = deploy_run_live_sets(e, c->plan, &c->out); break;
 	default: rc = DRV_EINVAL; break;
 	}
 	reply(e, c, rc); /* c is the caller's from here on */
@@ -560,6 +562,16 @@ int deploy_engine_release_succeeded(struct deploy_engine *e, const char *env,
 
 	if (rc == DRV_OK)
 		snprintf(id_out, DRV_SEQ_ID_MAX + 1, "%.*s", DRV_SEQ_ID_MAX, c.why);
+	return rc;
+}
+
+int deploy_engine_live_sets(struct deploy_engine *e, const struct drv_plan *plan, json_t **out)
+{
+	struct cmd c = {.kind = CMD_LIVE_SETS, .plan = (struct drv_plan *)plan};
+	int rc = call(e, &c);
+
+	if (rc == DRV_OK)
+		*out = c.out;
 	return rc;
 }
 

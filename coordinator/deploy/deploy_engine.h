@@ -111,6 +111,10 @@ int deploy_engine_release_succeeded(struct deploy_engine *e, const char *env,
 int deploy_engine_alerts(struct deploy_engine *e, const json_t *payload, int *matched);
 /* The deployment object (docs/api.md); DRV_ENOENT if unknown. */
 int deploy_engine_get(struct deploy_engine *e, const char *id, json_t **obj);
+/* Blue-green across host sets: service name -> live set (deploy_live.h) for
+ * the services of plan with strategy.sets that have one (a new object; the
+ * plan is only read). For a dry run's choice of the idle set. */
+int deploy_engine_live_sets(struct deploy_engine *e, const struct drv_plan *plan, json_t **out);
 /* {"deployments": [SUMMARY...]}, newest first. */
 int deploy_engine_list(struct deploy_engine *e, int limit, json_t **obj);
 /* What the last succeeded deployment of each service put where

@@ -161,6 +161,10 @@ void deploy_gate_resumed(struct dep *d);
 /* deploy_run.c */
 /* Build the sequencer from the plan and the saved targets and start it. */
 int deploy_run_start(struct deploy_engine *e, struct dep *d);
+/* Blue-green across host sets: service name -> its live set in the store
+ * (deploy_live.h) for every service of p with strategy.sets that has one;
+ * a new object. DRV_EDB, DRV_ENOMEM. */
+int deploy_run_live_sets(struct deploy_engine *e, const struct drv_plan *p, json_t **out);
 /* Rebuild from the saved state, re-send what is outstanding, replay the
  * reports the core recorded meanwhile. */
 int deploy_run_resume(struct deploy_engine *e, struct dep *d, const char *seq_state);

@@ -35,6 +35,7 @@ struct pv {
 	long *wave_call;   /* per service: the call of its last wave */
 	json_t *finalized; /* per service: true when a FINALIZE was sent */
 	json_t *prestage;  /* agent -> true */
+	const json_t *targets;
 };
 
 static const char *str_of(const json_t *o, const char *k)
@@ -300,11 +301,37 @@ static json_t *bluegreen_steps(const struct drv_plan_strategy *st, const json_t 
 	return steps;
 }
 
+/* Blue-green across host sets: the idle set, the switch, the decommission. */
+static json_t *sets_steps(const struct pv *p, size_t i, const json_t *waves, bool finalized)
+{
+	const struct drv_plan_service *ps = &p->plan->services[i];
+	const json_t *c = json_array_get(json_object_get(p->targets, "choice"), i);
+	size_t to = (size_t)json_integer_value(json_object_get(c, "set")) % DRV_PLAN_SETS;
+	const char *new_set = ps->strategy.sets[to].name, *old = ps->strategy.sets[1 - to].name;
+	json_t *steps = json_array();
+
+	json_array_append_new(steps,
+	                      json_pack("{s:s, s:s, s:b, s:o, s:i}", "kind", "set", "set", new_set,
+	                                "first", json_is_true(json_object_get(c, "first")), "hosts",
+	                                flat(waves), "port", (int)ps->port));
+	json_array_append_new(
+	        steps, json_pack("{s:s, s:s, s:s}", "kind", "switch", "to", new_set, "from", old));
+	if (finalized)
+		json_array_append_new(
+		        steps,
+		        json_pack("{s:s, s:s, s:O, s:I}", "kind", "decommission", "set", old,
+		                  "hosts", json_array_get(json_object_get(p->targets, "live"), i),
+		                  "after_ms", (json_int_t)ps->strategy.finalize_after_ms));
+	return steps;
+}
+
 static json_t *steps_json(const struct pv *p, size_t i)
 {
 	const struct drv_plan_strategy *st = &p->plan->services[i].strategy;
 	const json_t *waves = json_array_get(p->starts, i);
 
+	if (st->n_sets > 0 && json_object_get(p->targets, "choice") != NULL)
+		return sets_steps(p, i, waves, json_is_true(json_array_get(p->finalized, i)));
 	switch (st->type) {
 	case DRV_STRATEGY_CANARY: return canary_steps(st, waves);
 	case DRV_STRATEGY_BLUEGREEN:
@@ -465,6 +492,7 @@ static int setup(struct pv *p, const struct drv_plan *plan, const json_t *target
 	int rc;
 
 	p->plan = plan;
+	p->targets = targets;
 	p->starts = json_array();
 	p->finalized = json_array();
 	p->prestage = json_object();

@@ -559,30 +559,42 @@ static void note_choice(struct dep *d, const json_t *targets)
 	}
 }
 
-/* Blue-green across sets: the live set of each such service, from the
- * store, picks the set the release goes to (when it starts: a queued
- * deployment sees what the ones before it switched). */
-static int choose_sets(struct deploy_engine *e, struct dep *d, char *why, size_t cap)
+int deploy_run_live_sets(struct deploy_engine *e, const struct drv_plan *p, json_t **out)
 {
-	json_t *targets = json_object_get(d->extra, "targets"), *live = json_object();
+	json_t *live = json_object();
 	struct deploy_live lv;
 	int rc = live ? DRV_OK : DRV_ENOMEM;
 
-	if (json_object_get(targets, "sets") == NULL || json_object_get(targets, "choice")) {
-		json_decref(live);
-		return DRV_OK;
-	}
-	for (size_t i = 0; rc == DRV_OK && i < d->plan->n_services; i++) {
-		const struct drv_plan_service *ps = &d->plan->services[i];
+	for (size_t i = 0; rc == DRV_OK && i < p->n_services; i++) {
+		const struct drv_plan_service *ps = &p->services[i];
 
 		if (ps->strategy.n_sets == 0)
 			continue;
-		rc = deploy_live_get(e->cfg.db, d->plan->environment, ps->name, &lv);
+		rc = deploy_live_get(e->cfg.db, p->environment, ps->name, &lv);
 		if (rc == DRV_OK && json_object_set_new(live, ps->name, json_string(lv.set)) != 0)
 			rc = DRV_ENOMEM;
 		else if (rc == DRV_ENOENT)
 			rc = DRV_OK;
 	}
+	if (rc != DRV_OK) {
+		json_decref(live);
+		return rc;
+	}
+	*out = live;
+	return DRV_OK;
+}
+
+/* Blue-green across sets: the live set of each such service, from the
+ * store, picks the set the release goes to (when it starts: a queued
+ * deployment sees what the ones before it switched). */
+static int choose_sets(struct deploy_engine *e, struct dep *d, char *why, size_t cap)
+{
+	json_t *targets = json_object_get(d->extra, "targets"), *live = NULL;
+	int rc;
+
+	if (json_object_get(targets, "sets") == NULL || json_object_get(targets, "choice"))
+		return DRV_OK;
+	rc = deploy_run_live_sets(e, d->plan, &live);
 	if (rc == DRV_OK)
 		rc = deploy_hosts_choose_sets(d->plan, targets, live, why, cap);
 	else

@@ -8,6 +8,7 @@
 #              so); HAProxy weights a=100 b=0; a request through HAProxy
 #              is answered by set a
 #   restart    droverd is restarted: the live set comes from the store
+#              (`drover deploy --dry-run` of release 2 already says set b)
 #   release 2  goes to set b; after the switch traffic is on b while set a
 #              still runs release 1; after finalize_after set a is stopped;
 #              `drover status` shows "live b"
@@ -137,6 +138,20 @@ ok "droverd restarted"
 # ---- release 2: to set b; set a kept until finalize_after, then stopped ----
 
 render "$E2E_RUN/r2.yaml" 2 v2 15s
+rc=0
+drover_cli deploy --dry-run "$E2E_RUN/r2.yaml" >"$E2E_RUN/r2.dry" 2>&1 || rc=$?
+[[ $rc == 1 ]] || { # 1: something would change
+	cat "$E2E_RUN/r2.dry" >&2
+	fail "release 2 dry run: exit $rc"
+}
+for want in "start the new release on set b (port 9080): setb-1, setb-2" \
+	"switch traffic from set a to set b" "stop set a: seta-1, seta-2"; do
+	grep -qF "$want" "$E2E_RUN/r2.dry" || {
+		cat "$E2E_RUN/r2.dry" >&2
+		fail "release 2 dry run does not say: $want"
+	}
+done
+ok "release 2 dry run: set b from the store's live set a, the switch and set a's decommission"
 R2=$(dep_submit "$E2E_RUN/r2.yaml") || fail "release 2 submit"
 _switched() { [[ $(sets "$1" live) == "$2" ]]; }
 wait_for "release 2 switched to set b" 90 _switched "$R2" b || fail "release 2: no switch"

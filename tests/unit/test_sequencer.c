@@ -468,6 +468,34 @@ static void bgsets_failed_start_no_switch(void **state)
 	sim_free(&sim);
 }
 
+/* A rollback once the old set is being stopped: nothing runs the old
+ * release to go back to, so the new set keeps the traffic and the
+ * deployment fails saying so (rather than stopping the only live set). */
+static void bgsets_rollback_after_decommission_fails(void **state)
+{
+	(void)state;
+	static const struct sim_rule rules[] = {
+	        {DRV_SEQ_STEP_FINALIZE, NULL, NULL, NULL, SIM_SILENT},
+	};
+	struct sim sim;
+
+	bgsets_init(&sim, 1, false);
+	sim.rules = rules;
+	sim.n_rules = 1;
+	sim_start(&sim);
+	for (int i = 0; i < 1000 && sim_count(&sim, DRV_SEQ_STEP_FINALIZE, NULL, NULL) == 0; i++)
+		sim_advance(&sim, 1000);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_FINALIZE, NULL, NULL), 2);
+	assert_int_equal(drv_seq_state(sim.seq), DRV_SEQ_FINALIZE);
+	assert_int_equal(sim_verb(&sim, DRV_SEQ_EV_ROLLBACK, NULL), DRV_OK);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_FAILED);
+	assert_int_equal(sim.n_traffic, 1); /* no switch back to a stopped set */
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, NULL), 0);
+	assert_non_null(strstr(drv_seq_error(sim.seq), "rollback incomplete"));
+	assert_string_equal(drv_seq_live_set(sim.seq, 0), "b");
+	sim_free(&sim);
+}
+
 /* The first release across sets: set a, and the status says no set was live. */
 static void bgsets_first_release(void **state)
 {
@@ -1182,6 +1210,7 @@ int main(void)
 	        cmocka_unit_test(bgsets_unhealthy_switches_back),
 	        cmocka_unit_test(bgsets_failed_start_no_switch),
 	        cmocka_unit_test(bgsets_first_release),
+	        cmocka_unit_test(bgsets_rollback_after_decommission_fails),
 	        cmocka_unit_test(prestage_failure_changes_nothing),
 	        cmocka_unit_test(pre_hook_failure),
 	        cmocka_unit_test(migration_failure_takes_the_applied_ones_down),
