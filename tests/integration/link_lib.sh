@@ -4,7 +4,8 @@
 # 127.0.0.1, random free ports, a private temp dir removed on exit, and only
 # the PIDs this test started are ever signalled.
 #
-#   coord_init [droverd init args]   droverd init in $TMP/coord, fast timers
+#   coord_init [droverd init args]   droverd init in $TMP/coord, fast timers (and the
+#                                    array COORD_INIT_ARGS, e.g. --postgres DSN)
 #   coord_start / coord_stop [SIG]   run / stop droverd (waits until it serves)
 #   agent_init NAME [init args]      drover-agent init in $TMP/NAME
 #   agent_start NAME / agent_stop NAME [SIG]
@@ -120,6 +121,7 @@ coord_init() {
 	API_PORT=$(pick_port "$LINK_PORT")
 	LINK_URL=${LINK_URL:-tcp://127.0.0.1:$LINK_PORT}
 	"$DROVERD" init --dir "$COORD" --listen "$LINK_URL" --api "127.0.0.1:$API_PORT" "$@" \
+		${COORD_INIT_ARGS[@]+"${COORD_INIT_ARGS[@]}"} \
 		>"$TMP/init.log" 2>&1 || fail "droverd init: $(cat "$TMP/init.log")"
 	set_opt "$COORD/droverd.yaml" poll_timeout 2s
 	set_opt "$COORD/droverd.yaml" liveness_timeout 5s

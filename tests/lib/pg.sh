@@ -8,6 +8,9 @@
 #                   database postgres, user drover, trust on the socket)
 #   pg_stop         stop it (immediate) and remove its data
 #   pg_sql SQL      run SQL as drover (psql, no .psqlrc)
+#
+# PG_FSYNC=on makes the server durable (benchmarks against SQLite's
+# synchronous=FULL); tests run with fsync off.
 
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 PG_DIR=
@@ -43,7 +46,7 @@ pg_start() {
 	}
 	PG_SOCK=$PG_DIR/sock
 	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-		-o "-k $PG_SOCK -c listen_addresses= -c fsync=off -c max_connections=200" start \
+		-o "-k $PG_SOCK -c listen_addresses= -c fsync=${PG_FSYNC:-off} -c max_connections=200" start \
 		>/dev/null || {
 		echo "pg: server did not start:" >&2
 		cat "$PG_DIR/server.log" >&2
