@@ -36,6 +36,9 @@ done
 # Services run as drover-svc by default; the drover-agent package makes it.
 # shellcheck source=../lib/svcuser.sh
 source "$LIB_DIR/../lib/svcuser.sh"
+# pick_port, reserved against the tests running beside this one
+# shellcheck source=../lib/ports.sh
+source "$LIB_DIR/../lib/ports.sh"
 svcuser_ensure || {
 	echo "$TEST_NAME: cannot create the service user drover-svc" >&2
 	exit 1
@@ -60,6 +63,7 @@ _cleanup() {
 		_stop_pid "${PIDS[$name]}"
 	done
 	[[ -n $COORD_PID ]] && _stop_pid "$COORD_PID"
+	declare -F port_release >/dev/null && port_release
 	if ((rc != 0 && rc != 77)); then
 		echo "$TEST_NAME: FAILED (exit $rc) after $PASSED checks; last log lines:" >&2
 		for f in "$TMP"/*.log; do
@@ -92,21 +96,6 @@ wait_for() {
 		sleep 0.1
 	done
 	return 1
-}
-
-# A port with nothing listening on 127.0.0.1, in 20000-32599 (below the kernel's
-# ephemeral range, so no outgoing connection can take it between restarts).
-pick_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((20000 + RANDOM % 12600))
-		[[ " $* " == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	fail "no free port"
 }
 
 # set_opt FILE KEY VALUE: replace the value of the (indented) YAML key.
