@@ -585,7 +585,7 @@ int deploy_gate_decide(struct deploy_engine *e, struct dep *d, const char *actor
 	d->dirty = true;
 	if ((json_int_t)have < json_integer_value(json_object_get(a, "required"))) {
 		if (d->seq != NULL) { /* the reason follows (deploy_gate_step_reason) */
-			deploy_view_summary(d, now);
+			deploy_view_summary(d, NULL, now);
 			return DRV_OK;
 		}
 		approval_reason(a, asker(env_of(e, d)), why, cap);

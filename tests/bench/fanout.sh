@@ -53,7 +53,7 @@ fi
 # FANOUT_PERF=FILE: record droverd's CPU profile (perf, call graphs) while
 # the fleet runs; `perf report -i FILE --no-children` shows where it goes.
 if [[ -n ${FANOUT_PERF:-} ]]; then
-	perf record -q -g -F 499 -p "$COORD_PID" -o "$FANOUT_PERF" 2>>"$TMP/perf.log" &
+	perf record -q ${FANOUT_PERF_OPTS:--g -F 499} -p "$COORD_PID" -o "$FANOUT_PERF" 2>>"$TMP/perf.log" &
 	PIDS[perf]=$!
 fi
 "$FLEETSIM" --coordinator "$LINK_URL" --coordinator-key "$COORD/coordinator.pub" \

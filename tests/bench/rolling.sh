@@ -12,6 +12,7 @@
 # ROLLING_WAIT=db: `drover deploy` without --wait, then wait for the
 # deployment's final state in droverd's database (sqlite3, every second, at
 # most an hour): for fleets where the API answers too slowly for --wait.
+# ROLLING_PERF=FILE: perf record droverd meanwhile (perf report -i FILE).
 TEST_NAME=bench_rolling
 source "$(dirname "$0")/bench_lib.sh"
 N=${1:?usage: rolling.sh N [PULL RESTART HEALTH]}
@@ -36,6 +37,11 @@ if [[ ${ROLLING_WAIT:-cli} == db ]]; then
 	final="select count(*) from deployments where state in ('succeeded', 'failed', 'rolled_back', 'aborted')"
 	trigger="$CLI deploy $TMP/plan.yaml >$TMP/deploy.log 2>&1 && for i in \$(seq 3600); do
 		[ \"\$(sqlite3 -cmd '.timeout 5000' $COORD/droverd.db \"$final\")\" = 1 ] && exit 0; sleep 1; done; exit 1"
+fi
+# ROLLING_PERF=FILE: record droverd's CPU profile (perf) while the fleet runs.
+if [[ -n ${ROLLING_PERF:-} ]]; then
+	perf record -q ${ROLLING_PERF_OPTS:--g -F 499} -p "$COORD_PID" -o "$ROLLING_PERF" 2>>"$TMP/perf.log" &
+	PIDS[perf]=$!
 fi
 "$FLEETSIM" --coordinator "$LINK_URL" --coordinator-key "$COORD/coordinator.pub" \
 	--enroll-token-file "$COORD/enroll.token" -n "$N" --label "svc=$SERVICES" \

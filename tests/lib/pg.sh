@@ -15,6 +15,8 @@
 # the test made: the server runs in it, its TCP port on that loopback) are
 # for tests that need TCP as well as the socket.
 
+# the newest server version installed (the names are numbers: ls is fine)
+# shellcheck disable=SC2012
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 PG_DIR=
 PG_SOCK=

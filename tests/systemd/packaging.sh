@@ -80,7 +80,7 @@ layout_digest() {
 # PostgreSQL for droverd.service's HA check below (tests/lib/pg.sh): a
 # throwaway server started later in coord's network namespace (its TCP port
 # on coord's loopback), its socket directory bound into coord.
-# shellcheck source=../lib/pg.sh
+# shellcheck source=/dev/null # (tests/lib/pg.sh, checked on its own)
 source "$HERE/../lib/pg.sh"
 PGD=$E2E_RUN/pg
 mkdir -p "$PGD/sock"
