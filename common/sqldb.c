@@ -273,7 +273,10 @@ static uint32_t sql_hash(const char *s)
 	return h;
 }
 
-int drv_sql_cached(struct drv_sql *db, const char *sql, struct drv_sql_stmt **out)
+/* The cache is looked up and its busy marks set under the connection's
+ * (recursive) lock: threads that share a connection may each take a
+ * statement (one of them gets a private copy while another steps it). */
+static int cached_locked(struct drv_sql *db, const char *sql, struct drv_sql_stmt **out)
 {
 	uint32_t h = sql_hash(sql);
 	size_t i;
@@ -302,6 +305,16 @@ int drv_sql_cached(struct drv_sql *db, const char *sql, struct drv_sql_stmt **ou
 	return DRV_OK;
 }
 
+int drv_sql_cached(struct drv_sql *db, const char *sql, struct drv_sql_stmt **out)
+{
+	int rc;
+
+	pthread_mutex_lock(&db->mu);
+	rc = cached_locked(db, sql, out);
+	pthread_mutex_unlock(&db->mu);
+	return rc;
+}
+
 void drv_sql_done(struct drv_sql_stmt *st)
 {
 	if (st == NULL)
@@ -312,8 +325,8 @@ void drv_sql_done(struct drv_sql_stmt *st)
 	}
 	pthread_mutex_lock(&st->db->mu);
 	st->db->ops->reset(st, true);
-	pthread_mutex_unlock(&st->db->mu);
 	st->busy = false;
+	pthread_mutex_unlock(&st->db->mu);
 }
 
 void drv_sql_reset(struct drv_sql_stmt *st)

@@ -11,6 +11,7 @@
 #include "log.h"
 
 #define BATCH      100
+#define BATCH_TEXT "100" /* the same, for the SQL text */
 #define TAIL_MAX   1000
 #define TAIL_DEF   100
 #define RETRY_MS   2000
@@ -89,8 +90,9 @@ static int format_event(struct ev_stream *s, struct drv_sql_stmt *st)
 	return rc;
 }
 
-static const char filter_sql[] = "(?2 = '' OR deployment_id = ?2) AND (?3 = '' OR agent_id = ?3) "
-                                 "AND (?4 = '' OR kind = ?4)";
+#define FILTER_SQL                                                                                 \
+	"(?2 = '' OR deployment_id = ?2) AND (?3 = '' OR agent_id = ?3) AND (?4 = '' OR kind = "   \
+	"?4)"
 
 static void bind_filter(struct drv_sql_stmt *st, const struct filter *f)
 {
@@ -99,29 +101,58 @@ static void bind_filter(struct drv_sql_stmt *st, const struct filter *f)
 	drv_sql_bind_text(st, 4, f->kind);
 }
 
-/* Format the next batch of events after s->last_id into s->buf. */
+/* The highest event id now, or INT64_MAX when that does not bound what is
+ * still to come: on SQLite writers are serialized, so every id up to the
+ * highest committed one is committed; on PostgreSQL a lower id may still
+ * commit after a higher one. */
+static int64_t committed_upto(struct drv_sql *db)
+{
+	struct drv_sql_stmt *st;
+	int64_t hi = INT64_MAX;
+
+	if (drv_sql_engine_of(db) != DRV_SQL_SQLITE ||
+	    drv_sql_cached(db, "SELECT coalesce(max(id), 0) FROM events", &st) != DRV_OK)
+		return INT64_MAX;
+	if (drv_sql_step(st) == DRV_SQL_ROW)
+		hi = drv_sql_col_int64(st, 0);
+	drv_sql_done(st);
+	return hi;
+}
+
+/* Format the next batch of events after s->last_id into s->buf. When the
+ * batch is not full every event up to the highest committed id has been
+ * looked at, so the next fill starts after that id even if none of them
+ * matched the filter: a stream that follows one deployment no longer scans
+ * every other event written since its last match at each wake-up (1,000
+ * agents reporting: a fifth of droverd's CPU went there). */
 static int fill(struct ev_stream *s)
 {
-	char sql[512];
+	struct drv_sql *db = drv_events_db(s->ev);
 	struct drv_sql_stmt *st;
-	int step, rc = DRV_OK;
+	int64_t hi = committed_upto(db);
+	int step, n = 0, rc = DRV_OK;
 
-	snprintf(sql, sizeof(sql),
-	         "SELECT id, at_ms, kind, deployment_id, agent_id, data FROM events "
-	         "WHERE id > ?1 AND %s ORDER BY id LIMIT %d",
-	         filter_sql, BATCH);
-	if (drv_sql_prepare(drv_events_db(s->ev), sql, &st) != DRV_OK)
+	if (drv_sql_cached(db,
+	                   "SELECT id, at_ms, kind, deployment_id, agent_id, data FROM events "
+	                   "WHERE id > ?1 AND id <= ?5 AND " FILTER_SQL
+	                   " ORDER BY id LIMIT " BATCH_TEXT,
+	                   &st) != DRV_OK)
 		return DRV_EDB;
 	drv_sql_bind_int64(st, 1, s->last_id);
 	bind_filter(st, &s->f);
+	drv_sql_bind_int64(st, 5, hi);
 	while (rc == DRV_OK && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
 		rc = format_event(s, st);
-		if (rc == DRV_OK)
+		if (rc == DRV_OK) {
 			s->last_id = drv_sql_col_int64(st, 0);
+			n++;
+		}
 	}
 	if (rc == DRV_OK && step != DRV_SQL_DONE)
 		rc = DRV_EDB;
-	drv_sql_finalize(st);
+	if (rc == DRV_OK && n < BATCH && hi != INT64_MAX && hi > s->last_id)
+		s->last_id = hi;
+	drv_sql_done(st);
 	return rc;
 }
 
@@ -211,7 +242,7 @@ static int tail_start(struct drv_sql *db, const struct filter *f, long long tail
 	snprintf(sql, sizeof(sql),
 	         "SELECT coalesce(min(id), 0) FROM (SELECT id FROM events WHERE %s "
 	         "ORDER BY id DESC LIMIT ?1) AS tail",
-	         filter_sql);
+	         FILTER_SQL);
 	rc = scalar_id(db, sql, f, tail, &first);
 	if (rc == DRV_OK)
 		*out = first > 0 ? first - 1 : max_id;

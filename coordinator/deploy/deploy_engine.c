@@ -355,7 +355,7 @@ static int new_dep(struct deploy_engine *e, struct cmd *c, struct dep **out)
 		return DRV_ENOMEM;
 	}
 	d->row.created_ms = d->row.updated_ms = now;
-	deploy_view_summary(d, now);
+	deploy_view_summary(d, NULL, now);
 	*out = d;
 	return DRV_OK;
 }

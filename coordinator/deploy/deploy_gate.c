@@ -272,12 +272,14 @@ void deploy_gate_step(struct dep *d, const json_t *st, int64_t now, char *reason
 {
 	json_t *sa = json_object_get(gate_of(d), "step_approval");
 	json_t *r = open_round(d), *names;
-	bool waiting = strcmp(d->row.state, "awaiting_approval") == 0;
 	json_int_t need;
 	char step[8];
 	int pct = 0;
 
-	if (!waiting) {
+	/* a pause does not end the wait: the round keeps its approvals */
+	names = waiting_services(st, &pct);
+	if (json_array_size(names) == 0) {
+		json_decref(names);
 		if (r != NULL) { /* rolled back or aborted while it waited */
 			json_object_set_new(r, "ended_ms", json_integer(now));
 			d->dirty = true;
@@ -285,7 +287,6 @@ void deploy_gate_step(struct dep *d, const json_t *st, int64_t now, char *reason
 		return;
 	}
 	if (r == NULL && sa != NULL) {
-		names = waiting_services(st, &pct);
 		snprintf(step, sizeof(step), "%d%%", pct);
 		r = json_deep_copy(sa);
 		json_object_del(r, "steps");
@@ -302,11 +303,11 @@ void deploy_gate_step(struct dep *d, const json_t *st, int64_t now, char *reason
 			         d->row.id, step);
 		}
 		json_decref(r);
-		json_decref(names);
 		r = open_round(d);
 		d->dirty = true;
 	}
-	if (r == NULL)
+	json_decref(names);
+	if (r == NULL || strcmp(d->row.state, "awaiting_approval") != 0)
 		return;
 	need = json_integer_value(json_object_get(r, "required"));
 	snprintf(reason, cap, "canary step %s of %s needs %lld approval%s (role %s): %zu given",
@@ -324,8 +325,7 @@ static void step_expire(struct deploy_engine *e, struct dep *d, int64_t now)
 	json_t *r = open_round(d);
 	char why[WHY_MAX];
 
-	if (r == NULL || strcmp(d->row.state, "awaiting_approval") != 0 ||
-	    now < json_integer_value(json_object_get(r, "deadline_ms")))
+	if (r == NULL || now < json_integer_value(json_object_get(r, "deadline_ms")))
 		return;
 	snprintf(why, sizeof(why), "not approved within %llds at canary step %s (approval timeout)",
 	         (long long)(json_integer_value(json_object_get(r, "timeout_ms")) / 1000),
@@ -547,12 +547,10 @@ int deploy_gate_decide(struct deploy_engine *e, struct dep *d, const char *actor
 	int64_t now = drv_wall_ms();
 	size_t have;
 
-	if (!d->ended && d->seq != NULL && strcmp(d->row.state, "awaiting_approval") == 0 &&
-	    open_round(d) != NULL)
-		a = open_round(d); /* at a canary step */
-	else if (d->seq != NULL)
-		a = NULL;
-	if (d->ended || strcmp(d->row.state, "awaiting_approval") != 0 || a == NULL) {
+	if (d->seq != NULL)
+		a = open_round(d); /* at a canary step (paused or not) */
+	if (d->ended || a == NULL ||
+	    (d->seq == NULL && strcmp(d->row.state, "awaiting_approval") != 0)) {
 		snprintf(why, cap, "deployment %s is %s: nothing to %s", d->row.id, d->row.state,
 		         approve ? "approve" : "deny");
 		return DRV_ESTATE;
@@ -587,7 +585,7 @@ int deploy_gate_decide(struct deploy_engine *e, struct dep *d, const char *actor
 	d->dirty = true;
 	if ((json_int_t)have < json_integer_value(json_object_get(a, "required"))) {
 		if (d->seq != NULL) { /* the reason follows (deploy_gate_step_reason) */
-			deploy_view_summary(d, now);
+			deploy_view_summary(d, NULL, now);
 			return DRV_OK;
 		}
 		approval_reason(a, asker(env_of(e, d)), why, cap);
@@ -615,7 +613,7 @@ void deploy_gate_view(const struct dep *d, json_t *obj)
 	const json_t *rounds = rounds_of(d);
 
 	/* at a canary step, the round that waits is the approval to decide */
-	if (strcmp(d->row.state, "awaiting_approval") == 0 && open_round(d) != NULL)
+	if (open_round(d) != NULL)
 		a = open_round(d);
 	/* a copy: the object leaves the engine thread, the gate stays */
 	if (a != NULL)

@@ -59,6 +59,10 @@ struct dep {
 	bool save_failing; /* the last save failed: retried every turn */
 	json_t *svc_seen;  /* service name -> its progress as last put in a "service" event */
 	json_t *from_idx;  /* per service: agent -> the release it ran before (lazy) */
+	/* extra.targets as JSON text (every host of the plan: fixed at
+	 * creation, so dumped once, not at every save) and the object it is of */
+	char *targets_text;
+	const json_t *targets_of;
 };
 
 enum msg_kind { MSG_REPORT, MSG_OP, MSG_CMD };
@@ -228,12 +232,18 @@ void deploy_msg_free(struct msg *m);
 /* Queue an event about d for the current transition (steals data). */
 void deploy_event(struct dep *d, const char *kind, const char *agent, json_t *data);
 
+/* d->extra as compact JSON text (malloc'd; NULL when out of memory). Its
+ * "targets" (O(hosts), fixed when the deployment is created) is dumped once
+ * and spliced in; the rest (host and hook records, gates) at each save. */
+char *deploy_run_dump_extra(struct dep *d);
+
 /* deploy_view.c */
 /* The documented API state and phase of a deployment. */
 const char *deploy_view_state(const struct dep *d);
 const char *deploy_view_phase(const struct dep *d);
-/* Fill d->row's summary columns from the sequencer. */
-void deploy_view_summary(struct dep *d, int64_t now);
+/* Fill d->row's summary columns from the sequencer. st: its status
+ * (drv_seq_status without hosts) when the caller has it, else NULL. */
+void deploy_view_summary(struct dep *d, const json_t *st, int64_t now);
 /* The deployment object (docs/api.md "Deployments"), a new reference. */
 json_t *deploy_view_object(const struct dep *d);
 /* Keep the latest verdict of an analysis check (an "analysis" event's data). */
@@ -246,8 +256,9 @@ json_t *deploy_view_baseline(const struct dep *d);
 /* A "service" event for every service whose state, batch, canary step or
  * weight changed since the last call (with its tier's state), so that a
  * follower prints a service's progress where it happened; ended_only: only
- * services that ended (done, rolled_back, failed), else only the others. */
-void deploy_view_service_events(struct dep *d, bool ended_only);
+ * services that ended (done, rolled_back, failed), else only the others.
+ * st as for deploy_view_summary. */
+void deploy_view_service_events(struct dep *d, const json_t *st, bool ended_only);
 /* The release agent ran before this deployment, for service index svc. */
 const char *deploy_view_from_version(struct dep *d, int svc, const char *agent);
 

@@ -36,6 +36,7 @@ void deploy_dep_free(struct dep *d)
 	json_decref(d->events);
 	json_decref(d->svc_seen);
 	json_decref(d->from_idx);
+	free(d->targets_text);
 	for (size_t i = 0; i < d->n_pend; i++)
 		deploy_ops_discard(d->pend[i].op);
 	free(d->pend);
@@ -254,18 +255,22 @@ static void note_state(struct deploy_engine *e, struct dep *d, const char *was_s
 static void note_progress(struct deploy_engine *e, struct dep *d, int64_t now)
 {
 	char was_state[DEPLOY_STATE_MAX], was_phase[DEPLOY_STATE_MAX], was_reason[DRV_SEQ_TEXT_MAX];
+	json_t *st;
 
 	if (d->seq == NULL)
 		return;
-	deploy_view_service_events(d, true); /* what ended comes before what it caused */
+	/* one status for the three views: nothing moves the sequencer meanwhile */
+	st = drv_seq_status(d->seq, false);
+	deploy_view_service_events(d, st, true); /* what ended comes before what it caused */
 	if (!drv_seq_state_terminal(drv_seq_state(d->seq))) {
 		memcpy(was_state, d->row.state, sizeof(was_state));
 		memcpy(was_phase, d->row.phase, sizeof(was_phase));
 		memcpy(was_reason, d->row.reason, sizeof(was_reason));
-		deploy_view_summary(d, now);
+		deploy_view_summary(d, st, now);
 		note_state(e, d, was_state, was_phase, was_reason);
 	}
-	deploy_view_service_events(d, false);
+	deploy_view_service_events(d, st, false);
+	json_decref(st);
 }
 
 /* Keep the actions of the last sequencer call until the next flush. */
@@ -321,6 +326,43 @@ static char *dump_new(json_t *j)
 	return s;
 }
 
+char *deploy_run_dump_extra(struct dep *d)
+{
+	const json_t *targets = json_object_get(d->extra, "targets");
+	json_t *rest, *v;
+	const char *k;
+	char *rest_text, *out;
+	size_t nt, nr;
+
+	if (targets == NULL)
+		return json_dumps(d->extra, JSON_COMPACT);
+	if (d->targets_of != targets) {
+		free(d->targets_text);
+		d->targets_text = json_dumps(targets, JSON_COMPACT);
+		d->targets_of = d->targets_text != NULL ? targets : NULL;
+	}
+	if (d->targets_text == NULL || (rest = json_object()) == NULL)
+		return NULL;
+	json_object_foreach(d->extra, k, v)
+	{
+		if (strcmp(k, "targets") != 0)
+			json_object_set(rest, k, v);
+	}
+	rest_text = json_dumps(rest, JSON_COMPACT);
+	json_decref(rest);
+	if (rest_text == NULL)
+		return NULL;
+	/* {"targets":T} or {"targets":T,REST without its opening brace} */
+	nt = strlen(d->targets_text);
+	nr = strlen(rest_text);
+	out = malloc(sizeof("{\"targets\":") + nt + nr + 1);
+	if (out != NULL)
+		sprintf(out, "{\"targets\":%s%s%s", d->targets_text, nr > 2 ? "," : "",
+		        nr > 2 ? rest_text + 1 : "}");
+	free(rest_text);
+	return out;
+}
+
 static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final)
 {
 	json_t *st = NULL;
@@ -332,7 +374,7 @@ static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final
 		if (d->row.seq_state == NULL)
 			rc = DRV_ENOMEM;
 	}
-	d->row.extra = json_dumps(d->extra, JSON_COMPACT);
+	d->row.extra = deploy_run_dump_extra(d);
 	if (final)
 		d->row.view = dump_new(deploy_view_object(d));
 	if (rc == DRV_OK && (d->row.extra == NULL || (final && d->row.view == NULL)))
@@ -398,7 +440,7 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d)
 	memcpy(was_state, d->row.state, sizeof(was_state));
 	memcpy(was_phase, d->row.phase, sizeof(was_phase));
 	memcpy(was_reason, d->row.reason, sizeof(was_reason));
-	deploy_view_summary(d, now);
+	deploy_view_summary(d, NULL, now);
 	note_state(e, d, was_state, was_phase, was_reason);
 	if (d->persist || json_array_size(d->events) > 0) {
 		rc = save(e, d, d->persist, final);

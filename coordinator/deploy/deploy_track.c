@@ -143,6 +143,9 @@ static void send_service(struct dep *d, const struct drv_seq_action *a, const ch
 		return;
 	was = str_of(rec, "state");
 	st = sent_state(a->step, was);
+	/* blue-green across host sets: the old set's STOP (its decommission) */
+	if (a->step == DRV_SEQ_STEP_FINALIZE && a->action == DROVER__ACTION__ACTION_STOP)
+		st = "stopping";
 	if (strcmp(st, was) == 0)
 		return;
 	if (a->step == DRV_SEQ_STEP_ROLLBACK && strcmp(was, "failed") == 0)
@@ -199,7 +202,7 @@ static const char *done_state(enum drv_seq_step_kind k, bool ok, const char *was
 	case DRV_SEQ_STEP_PRESTAGE: return "staged";
 	case DRV_SEQ_STEP_START: return "succeeded";
 	case DRV_SEQ_STEP_ROLLBACK: return "rolled_back";
-	case DRV_SEQ_STEP_FINALIZE: return was;
+	case DRV_SEQ_STEP_FINALIZE: return strcmp(was, "stopping") == 0 ? "stopped" : was;
 	default: return "succeeded";
 	}
 }

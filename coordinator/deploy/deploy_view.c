@@ -89,7 +89,7 @@ static int64_t max_failed(const struct drv_plan *p, int64_t total)
 	return sum;
 }
 
-void deploy_view_summary(struct dep *d, int64_t now)
+void deploy_view_summary(struct dep *d, const json_t *given, int64_t now)
 {
 	json_t *st;
 	enum drv_seq_state s;
@@ -103,7 +103,7 @@ void deploy_view_summary(struct dep *d, int64_t now)
 		return;
 	}
 	s = drv_seq_state(d->seq);
-	st = drv_seq_status(d->seq, false);
+	st = given != NULL ? json_incref((json_t *)given) : drv_seq_status(d->seq, false);
 	snprintf(d->row.state, sizeof(d->row.state), "%s",
 	         api_state(s, drv_seq_paused(d->seq), st));
 	snprintf(d->row.phase, sizeof(d->row.phase), "%s", api_phase(s));
@@ -346,7 +346,7 @@ static void tier_events(struct dep *d, const struct drv_plan_tier *tier, json_t 
 	json_object_set_new(d->svc_seen, tkey, json_string(now_st));
 }
 
-void deploy_view_service_events(struct dep *d, bool ended_only)
+void deploy_view_service_events(struct dep *d, const json_t *given, bool ended_only)
 {
 	json_t *st, *briefs;
 
@@ -354,7 +354,7 @@ void deploy_view_service_events(struct dep *d, bool ended_only)
 		return;
 	if (d->svc_seen == NULL && (d->svc_seen = json_object()) == NULL)
 		return;
-	st = drv_seq_status(d->seq, false);
+	st = given != NULL ? json_incref((json_t *)given) : drv_seq_status(d->seq, false);
 	for (size_t t = 0; st != NULL && t < d->plan->n_tiers; t++) {
 		const struct drv_plan_tier *tier = &d->plan->tiers[t];
 		const json_t *seq_svcs = json_object_get(

@@ -98,10 +98,11 @@ int drv_events_insert(struct drv_sql *db, const char *kind, const char *deployme
 		free(text);
 		return DRV_ETOOBIG;
 	}
-	if (drv_sql_prepare(db,
-	                    "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
-	                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
-	                    &st) != DRV_OK) {
+	/* cached: an event goes with every report and deployment transition */
+	if (drv_sql_cached(db,
+	                   "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
+	                   "VALUES (?, ?, ?, ?, ?) RETURNING id",
+	                   &st) != DRV_OK) {
 		free(text);
 		return DRV_EDB;
 	}
@@ -118,7 +119,7 @@ int drv_events_insert(struct drv_sql *db, const char *kind, const char *deployme
 	if (rc != DRV_OK)
 		drv_error("events", "cannot insert event", "kind=%s error=\"%s\"", kind,
 		          drv_sql_errmsg(db));
-	drv_sql_finalize(st);
+	drv_sql_done(st);
 	free(text);
 	return rc;
 }

@@ -6,6 +6,8 @@
 # round, every 10 rounds and at the end; the binary's size.
 #
 #   agent_rss.sh [ROUNDS]     (default 100) -> $BENCH_OUT/agent_rss.json
+# AGENT_SMAPS=FILE / AGENT_SMAPS_END=FILE keep the agent's /proc/PID/smaps
+# idle / after the last round: diff them to see which mapping grew.
 TEST_NAME=bench_agent_rss
 source "$(dirname "$0")/bench_lib.sh"
 ROUNDS=${1:-100}
@@ -44,6 +46,8 @@ for ((i = 1; i <= ROUNDS; i++)); do
 done
 elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
 sleep 1
+# AGENT_SMAPS_END=FILE: the same after the last round (diff the two: what grew)
+[[ -z ${AGENT_SMAPS_END:-} ]] || cp "/proc/$PID/smaps" "$AGENT_SMAPS_END"
 end_rss=$(proc_field "$PID" VmRSS) end_anon=$(proc_field "$PID" RssAnon) end_pss=$(proc_pss "$PID")
 echo "after $ROUNDS rounds: VmRSS $end_rss kB, RssAnon $end_anon kB, Pss $end_pss kB ($elapsed_ms ms)"
 r10=$(jq '[.[] | select(.round == 10)][0].rss_kb // 0' <<<"$series")

@@ -10,6 +10,11 @@
 #   proc_pss PID              Pss of /proc/PID/smaps_rollup, kB
 #   coord_production_timers   the link timers droverd ships with (poll 25 s)
 #   nofile_raise              ulimit -n up to the hard limit; prints the result
+#   BENCH_STORE=pg            droverd on a real PostgreSQL (tests/lib/pg.sh, fsync on
+#                             like SQLite's synchronous=FULL) made by `droverd init
+#                             --postgres`; `sql` runs on it; BENCH_SUFFIX is "-pg";
+#                             BENCH_PG_FSYNC=off: the server without fsync (to see
+#                             what durability costs)
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../integration/link_lib.sh
 source "$BENCH_DIR/../integration/link_lib.sh"
@@ -18,6 +23,31 @@ mkdir -p "$BENCH_OUT"
 FLEETSIM=${FLEETSIM:-$DROVER_BUILD/tests/bench/fleetsim}
 NULLCOORD=${NULLCOORD:-$DROVER_BUILD/tests/bench/nullcoord}
 SIGBENCH=${SIGBENCH:-$DROVER_BUILD/tests/bench/sigbench}
+
+BENCH_SUFFIX=
+if [[ ${BENCH_STORE:-sqlite} == pg ]]; then
+	# shellcheck source=../lib/pg.sh
+	source "$BENCH_DIR/../lib/pg.sh"
+	_bench_pg_cleanup() {
+		local rc=$?
+		pg_stop >/dev/null 2>&1 || true
+		(exit "$rc")
+		_cleanup
+	}
+	trap _bench_pg_cleanup EXIT
+	PG_FSYNC=${BENCH_PG_FSYNC:-on} pg_start "$TMP/pg" || fail "cannot start PostgreSQL"
+	COORD_INIT_ARGS=(--postgres "$PG_CONNINFO" --node bench)
+	sql() { pg_sql "$1"; }
+	# bounded: SIGTERM, then SIGKILL after 10 s (a node that re-executes
+	# itself as a follower instead of exiting must not hang the run)
+	coord_stop() {
+		_stop_pid "$COORD_PID"
+		COORD_PID=
+	}
+	BENCH_SUFFIX=-pg
+elif [[ ${BENCH_STORE:-sqlite} != sqlite ]]; then
+	fail "BENCH_STORE=$BENCH_STORE: sqlite or pg"
+fi
 
 bench_json() { printf '%s\n' "$2" >"$BENCH_OUT/$1.json"; }
 

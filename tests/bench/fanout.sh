@@ -13,7 +13,7 @@
 # instructions instead, one request per agent, 8 in flight.
 #
 #   fanout.sh N [ROUNDS] [IDLE]   -> $BENCH_OUT/fanout-N.json (FANOUT_VIA=api:
-#                                    fanout-api-N.json)
+#                                    fanout-api-N.json; BENCH_STORE=pg: fanout-pg-N.json)
 # FANOUT_WAIT=0: `drover deploy` without --wait (one round only): the round
 # ends when every agent has its first instruction and acknowledged it, not
 # when the deployment ends (for fleets where the deployment itself is long).
@@ -53,7 +53,7 @@ fi
 # FANOUT_PERF=FILE: record droverd's CPU profile (perf, call graphs) while
 # the fleet runs; `perf report -i FILE --no-children` shows where it goes.
 if [[ -n ${FANOUT_PERF:-} ]]; then
-	perf record -q -g -F 499 -p "$COORD_PID" -o "$FANOUT_PERF" 2>>"$TMP/perf.log" &
+	perf record -q ${FANOUT_PERF_OPTS:--g -F 499} -p "$COORD_PID" -o "$FANOUT_PERF" 2>>"$TMP/perf.log" &
 	PIDS[perf]=$!
 fi
 "$FLEETSIM" --coordinator "$LINK_URL" --coordinator-key "$COORD/coordinator.pub" \
@@ -78,8 +78,8 @@ wait_for 10 null_up || fail "nullcoord did not listen"
 	--coord-pid "${PIDS[nullcoord]}" --json "$TMP/null.json" | tee "$TMP/null.out" ||
 	fail "fleetsim against nullcoord failed"
 
-NAME=fanout-$N
-[[ $VIA == api ]] && NAME=fanout-api-$N
+NAME=fanout$BENCH_SUFFIX-$N
+[[ $VIA == api ]] && NAME=fanout-api$BENCH_SUFFIX-$N
 bench_json "$NAME" "$(jq -n --slurpfile d "$TMP/droverd.json" --slurpfile z "$TMP/null.json" \
 	--arg path "$VIA" --argjson nofile "$NOFILE" '
 	def med(f): [.[] | f] | sort | .[(length - 1) / 2 | floor];
@@ -93,8 +93,10 @@ bench_json "$NAME" "$(jq -n --slurpfile d "$TMP/droverd.json" --slurpfile z "$TM
 	   nullcoord: ($z[0].rounds | {first_all_ms: med(.first_instruction_all_ms), acked_all_ms: med(.acked_all_ms),
 	                               latency_p50_ms: med(.latency_p50_ms), latency_p99_ms: med(.latency_p99_ms),
 	                               coordinator_cpu_ms: med(.coordinator_cpu_ms)})}}
-	| .ratio = {first_all: (.median.droverd.first_all_ms / .median.nullcoord.first_all_ms),
-	            acked_all: (.median.droverd.acked_all_ms / .median.nullcoord.acked_all_ms),
-	            coordinator_cpu: (.median.droverd.coordinator_cpu_ms / .median.nullcoord.coordinator_cpu_ms)}')"
+	| def ratio(a; b): if b > 0 then a / b else null end; # tiny fleets: 0 ms of CPU
+	.ratio = {first_all: ratio(.median.droverd.first_all_ms; .median.nullcoord.first_all_ms),
+	          acked_all: ratio(.median.droverd.acked_all_ms; .median.nullcoord.acked_all_ms),
+	          coordinator_cpu: ratio(.median.droverd.coordinator_cpu_ms; .median.nullcoord.coordinator_cpu_ms)}')" ||
+	fail "cannot summarize the fan-out"
 jq -c '{agents, trigger, median, ratio}' "$BENCH_OUT/$NAME.json"
 ok "fan-out to $N agents measured against droverd and nullcoord"

@@ -8,10 +8,11 @@
 # fan-out of its first instructions (prestage) to every host.
 #
 #   rolling.sh N [PULL RESTART HEALTH]   (simulated durations, default 0)
-#   -> $BENCH_OUT/rolling-N.json
+#   -> $BENCH_OUT/rolling-N.json (BENCH_STORE=pg: rolling-pg-N.json, on PostgreSQL)
 # ROLLING_WAIT=db: `drover deploy` without --wait, then wait for the
 # deployment's final state in droverd's database (sqlite3, every second, at
 # most an hour): for fleets where the API answers too slowly for --wait.
+# ROLLING_PERF=FILE: perf record droverd meanwhile (perf report -i FILE).
 TEST_NAME=bench_rolling
 source "$(dirname "$0")/bench_lib.sh"
 N=${1:?usage: rolling.sh N [PULL RESTART HEALTH]}
@@ -31,10 +32,16 @@ sed -e "s|@DIGEST@|$digest|g" "$BENCH_DIR/plans/tiers.yaml.in" >"$TMP/plan.yaml"
 "$CLI" plan check "$TMP/plan.yaml" >/dev/null || fail "plan: $("$CLI" plan check "$TMP/plan.yaml" 2>&1)"
 
 trigger="$CLI deploy $TMP/plan.yaml --wait >$TMP/deploy.log 2>&1"
+[[ ${ROLLING_WAIT:-cli} == db && -n $BENCH_SUFFIX ]] && fail "ROLLING_WAIT=db reads the SQLite file: not with BENCH_STORE=pg"
 if [[ ${ROLLING_WAIT:-cli} == db ]]; then
 	final="select count(*) from deployments where state in ('succeeded', 'failed', 'rolled_back', 'aborted')"
 	trigger="$CLI deploy $TMP/plan.yaml >$TMP/deploy.log 2>&1 && for i in \$(seq 3600); do
 		[ \"\$(sqlite3 -cmd '.timeout 5000' $COORD/droverd.db \"$final\")\" = 1 ] && exit 0; sleep 1; done; exit 1"
+fi
+# ROLLING_PERF=FILE: record droverd's CPU profile (perf) while the fleet runs.
+if [[ -n ${ROLLING_PERF:-} ]]; then
+	perf record -q ${ROLLING_PERF_OPTS:--g -F 499} -p "$COORD_PID" -o "$ROLLING_PERF" 2>>"$TMP/perf.log" &
+	PIDS[perf]=$!
 fi
 "$FLEETSIM" --coordinator "$LINK_URL" --coordinator-key "$COORD/coordinator.pub" \
 	--enroll-token-file "$COORD/enroll.token" -n "$N" --label "svc=$SERVICES" \
@@ -47,7 +54,7 @@ instr=$(jq '.totals.instructions' "$TMP/fleetsim.json")
 [[ $(sql "select state from deployments order by n desc limit 1") == succeeded ]] ||
 	fail "the deployment did not succeed: $(sql "select state, phase, reason from deployments")"
 db_s=$(sql "select (finished_ms - created_ms) / 1000.0 from deployments order by n desc limit 1")
-bench_json "rolling-$N" "$(jq -n --slurpfile f "$TMP/fleetsim.json" --argjson instr "$instr" \
+bench_json "rolling$BENCH_SUFFIX-$N" "$(jq -n --slurpfile f "$TMP/fleetsim.json" --argjson instr "$instr" \
 	--argjson db_s "$db_s" --arg wait "${ROLLING_WAIT:-cli}" '
 	{hosts: $f[0].agents, services: 8, tiers: 3, batch: "25%", instructions: $instr,
 	 deploy_s: ($f[0].rounds[0].command_ms / 1000), created_to_finished_s: $db_s,
@@ -56,4 +63,4 @@ bench_json "rolling-$N" "$(jq -n --slurpfile f "$TMP/fleetsim.json" --argjson in
 	 coordinator_cpu_s: ($f[0].rounds[0].coordinator_cpu_ms / 1000),
 	 coordinator_cpu_ms_per_instruction: ($f[0].rounds[0].coordinator_cpu_ms / $instr),
 	 note: "zero-time simulated work", fleetsim: $f[0]}')"
-ok "three tiers over $N hosts: $(jq -r '.deploy_s' "$BENCH_OUT/rolling-$N.json") s, $instr instructions"
+ok "three tiers over $N hosts: $(jq -r '.deploy_s' "$BENCH_OUT/rolling$BENCH_SUFFIX-$N.json") s, $instr instructions"

@@ -8,10 +8,12 @@
 # agent at 1,000, drover-agent's RSS over 100 instructions, and, when the
 # deployment engine and root are there, the rolling update drover vs Ansible
 # on 20 namespaced hosts and a three-tier rolling deployment over 1,000
-# simulated hosts.
+# simulated hosts; the fan-out and rolling at 1,000 on SQLite and on
+# PostgreSQL side by side, and an HA group's failover (2 rounds).
 # full: the same at the sizes of the issue: 5,000 agents (fan-out, idle
 # memory and CPU), 10,000 connected, the rolling deployment over 1,000,
-# 5,000 and 10,000 hosts, agent memory over 1,000 instructions.
+# 5,000 and 10,000 hosts, agent memory over 1,000 instructions, failover over
+# 6 rounds.
 # Results: one JSON per benchmark in BUILD_DIR/bench/, the table on stdout and
 # in BUILD_DIR/bench/summary.txt. A benchmark that cannot run here is listed
 # as skipped with its reason; one that fails makes the run fail.
@@ -78,6 +80,15 @@ step rolling-1000 bash "$HERE/rolling.sh" 1000
 [[ $MODE == full ]] && step submit-10000 bash "$HERE/submit.sh" 10000
 [[ $MODE == full ]] && step rolling-5000 env ROLLING_WAIT=db bash "$HERE/rolling.sh" 5000
 [[ $MODE == full ]] && step rolling-10000 env ROLLING_WAIT=db bash "$HERE/rolling.sh" 10000
+# issue 20: the same fan-out and rolling on SQLite and PostgreSQL side by
+# side, and failover figures of an HA group (both need a PostgreSQL server)
+if [[ $MODE == full ]]; then
+	step store-compare-1000 bash "$HERE/store_compare.sh" 1000 3
+	step failover bash "$HERE/failover.sh" 6
+else
+	step store-compare-1000 bash "$HERE/store_compare.sh" 1000 2
+	step failover bash "$HERE/failover.sh" 2
+fi
 if [[ $MODE == full ]]; then
 	step vs-ansible bash "$HERE/vs_ansible.sh" 20 4
 else

@@ -144,3 +144,34 @@ if [[ -f $DIR/$k.json ]]; then
 else
 	goal "agents connected to one droverd" "not run" "make bench-full: 5,000" "10,000 at <= 8 KiB" "n/a"
 fi
+
+# The goals of issue 20 (an HA group on PostgreSQL), from store_compare.sh and
+# failover.sh.
+echo
+echo "issue 20 goals (PostgreSQL)"
+goal "figure" "drover" "baseline (same run)" "goal" "met"
+goal "----------------------------------------------------" "--------------" "------------------------" "----------------------" "----"
+k=store-compare-1000
+if [[ -f $DIR/$k.json ]]; then
+	for name in "fan-out: every agent holds its instruction (ms)" "fan-out: every agent acknowledged (ms)" \
+		"fan-out: deploy --wait (ms)" "rolling: deploy --wait (s)"; do
+		sel=".rows[] | select(.name == \"$name\")"
+		r=$(j $k "$sel | .ratio")
+		goal "PG $name" "$(f1 "$(j $k "$sel | .pg")")" "SQLite $(f1 "$(j $k "$sel | .sqlite")") (x$(f2 "$r"))" \
+			"<= 2x SQLite" "$(met "$r" "<=" 2)"
+	done
+else
+	goal "fan-out and rolling 1,000 on PostgreSQL" "not run" "" "<= 2x SQLite" "n/a"
+fi
+if [[ -f $DIR/failover.json ]]; then
+	lease=$(j failover .lease)
+	lim=$(awk -v l="${lease%s}" 'BEGIN { printf "%d", l * 1000 + 2000 }')
+	v=$(j failover .kill.first_instruction_ms.max)
+	goal "kill -9 of the leader: new leader's 1st instr. (ms)" "$v" \
+		"leads after $(j failover .kill.lead_ms.max)" "<= lease+2s ($lim)" "$(met "$v" "<=" "$lim")"
+	v=$(j failover .term.lead_ms.max)
+	goal "graceful handover (SIGTERM): new leader (ms)" "$v" \
+		"1st instr. $(j failover .term.first_instruction_ms.max)" "<= 1000" "$(met "$v" "<=" 1000)"
+else
+	goal "failover (kill -9, SIGTERM)" "not run" "" "lease+2s / 1 s" "n/a"
+fi

@@ -10,7 +10,8 @@
 #   restart    droverd is restarted: the live set comes from the store
 #              (`drover deploy --dry-run` of release 2 already says set b)
 #   release 2  goes to set b; after the switch traffic is on b while set a
-#              still runs release 1; after finalize_after set a is stopped;
+#              still runs release 1 (finalize_after 10m); drover promote
+#              ends the wait and set a is stopped;
 #              `drover status` shows "live b"
 #   release 3  goes to set a; after the switch a host of set a turns
 #              unhealthy: rolled back, traffic back on set b (weights and a
@@ -137,7 +138,7 @@ ok "droverd restarted"
 
 # ---- release 2: to set b; set a kept until finalize_after, then stopped ----
 
-render "$E2E_RUN/r2.yaml" 2 v2 15s
+render "$E2E_RUN/r2.yaml" 2 v2 10m
 rc=0
 drover_cli deploy --dry-run "$E2E_RUN/r2.yaml" >"$E2E_RUN/r2.dry" 2>&1 || rc=$?
 [[ $rc == 1 ]] || { # 1: something would change
@@ -161,15 +162,22 @@ served_by b 2 || fail "release 2: traffic"
 [[ $(dep_state "$R2") != succeeded ]] || fail "release 2 ended before finalize_after"
 set_answers a 1 || fail "release 2: set a was stopped before finalize_after"
 ok "release 2: switched to set b (HAProxy a=0 b=100, requests answered by b); set a still runs release 1"
+# finalize_after is 10 minutes: drover promote cuts it short (no race with the checks above)
+drover_cli promote "$R2" >/dev/null || fail "release 2: drover promote"
 [[ $(dep_wait_final "$R2" 90) == succeeded ]] || fail "release 2 ended $(dep_state "$R2")"
 wait_for "set a stopped" 10 set_answers a "" || fail "release 2: set a still answers after finalize"
 set_answers b 2 || fail "release 2: set b"
+dep_events "$R2" >"$E2E_RUN/r2.events" || fail "release 2: events"
+for h in "${SET_A[@]}"; do
+	jq -se --arg h "$h" 'map(select(.kind == "host" and .data.host == $h)) | last | .data.state == "stopped"' \
+		"$E2E_RUN/r2.events" >/dev/null || fail "release 2: no host event says $h stopped"
+done
 drover_cli status "$R2" >"$E2E_RUN/r2.status" || fail "drover status"
 grep -q 'set b, live b' "$E2E_RUN/r2.status" || {
 	cat "$E2E_RUN/r2.status" >&2
 	fail "drover status does not show the live set"
 }
-ok "release 2: set a decommissioned after finalize_after; drover status shows set b live"
+ok "release 2: set a decommissioned (promote ended finalize_after); drover status shows set b live"
 
 # ---- release 3: to set a, unhealthy after the switch: back to set b ----
 

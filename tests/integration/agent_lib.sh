@@ -21,6 +21,7 @@ _cleanup() {
 	for ((i = ${#EXIT_CMDS[@]} - 1; i >= 0; i--)); do
 		eval "${EXIT_CMDS[$i]}" >/dev/null 2>&1 || true
 	done
+	declare -F port_release >/dev/null && port_release
 	if ((rc != 0 && rc != 77)); then
 		echo "$TEST_NAME: FAILED (exit $rc) after $PASSED checks; agent logs:" >&2
 		tail -n 30 "$TMP"/*.err 2>/dev/null | cut -c1-400 >&2 || true
@@ -48,19 +49,9 @@ skip() {
 	exit 77
 }
 
-# A port with nothing listening on 127.0.0.1, in 20000-29999, not in "$@".
-pick_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((20000 + RANDOM % 10000))
-		[[ " $* " == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	fail "no free port"
-}
+# pick_port, reserved against the tests running beside this one
+# shellcheck source=../lib/ports.sh
+source "$REPO_DIR/tests/lib/ports.sh"
 
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 wait_for() {

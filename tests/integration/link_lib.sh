@@ -4,7 +4,8 @@
 # 127.0.0.1, random free ports, a private temp dir removed on exit, and only
 # the PIDs this test started are ever signalled.
 #
-#   coord_init [droverd init args]   droverd init in $TMP/coord, fast timers
+#   coord_init [droverd init args]   droverd init in $TMP/coord, fast timers (and the
+#                                    array COORD_INIT_ARGS, e.g. --postgres DSN)
 #   coord_start / coord_stop [SIG]   run / stop droverd (waits until it serves)
 #   agent_init NAME [init args]      drover-agent init in $TMP/NAME
 #   agent_start NAME / agent_stop NAME [SIG]
@@ -35,6 +36,9 @@ done
 # Services run as drover-svc by default; the drover-agent package makes it.
 # shellcheck source=../lib/svcuser.sh
 source "$LIB_DIR/../lib/svcuser.sh"
+# pick_port, reserved against the tests running beside this one
+# shellcheck source=../lib/ports.sh
+source "$LIB_DIR/../lib/ports.sh"
 svcuser_ensure || {
 	echo "$TEST_NAME: cannot create the service user drover-svc" >&2
 	exit 1
@@ -59,6 +63,7 @@ _cleanup() {
 		_stop_pid "${PIDS[$name]}"
 	done
 	[[ -n $COORD_PID ]] && _stop_pid "$COORD_PID"
+	declare -F port_release >/dev/null && port_release
 	if ((rc != 0 && rc != 77)); then
 		echo "$TEST_NAME: FAILED (exit $rc) after $PASSED checks; last log lines:" >&2
 		for f in "$TMP"/*.log; do
@@ -93,21 +98,6 @@ wait_for() {
 	return 1
 }
 
-# A port with nothing listening on 127.0.0.1, in 20000-32599 (below the kernel's
-# ephemeral range, so no outgoing connection can take it between restarts).
-pick_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((20000 + RANDOM % 12600))
-		[[ " $* " == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	fail "no free port"
-}
-
 # set_opt FILE KEY VALUE: replace the value of the (indented) YAML key.
 set_opt() {
 	sed -i -E "s|^( *)$2:.*|\1$2: $3|" "$1"
@@ -120,6 +110,7 @@ coord_init() {
 	API_PORT=$(pick_port "$LINK_PORT")
 	LINK_URL=${LINK_URL:-tcp://127.0.0.1:$LINK_PORT}
 	"$DROVERD" init --dir "$COORD" --listen "$LINK_URL" --api "127.0.0.1:$API_PORT" "$@" \
+		${COORD_INIT_ARGS[@]+"${COORD_INIT_ARGS[@]}"} \
 		>"$TMP/init.log" 2>&1 || fail "droverd init: $(cat "$TMP/init.log")"
 	set_opt "$COORD/droverd.yaml" poll_timeout 2s
 	set_opt "$COORD/droverd.yaml" liveness_timeout 5s

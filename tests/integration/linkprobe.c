@@ -492,9 +492,12 @@ static int cmd_claim(int argc, char **argv)
 		char id[80];
 
 		snprintf(id, sizeof(id), i == 1 ? "%s" : "%s-%ld", a.id, i);
+		/* a Reject of the first Hello (a follower's NOT_LEADER) ends
+		 * the session with an error, yet it is the answer */
 		rv = session(&a, &a.stranger, id, label, NULL, &type, &reason, NULL);
 		printf("claim %s %s %d\n", id,
-		       rv != 0                                   ? "error"
+		       type == DROVER__BODY_TYPE__BODY_REJECT    ? "reject"
+		       : rv != 0                                 ? "error"
 		       : type == DROVER__BODY_TYPE__BODY_WELCOME ? "welcome"
 		                                                 : "reject",
 		       (int)reason);

@@ -161,6 +161,25 @@ echo "ok: live stream and keep-alive"
 kill "${BG_PIDS[0]}"; BG_PIDS=()
 wait_for 10 streams_gone || fail "a closed follower still holds its stream"
 
+# ---- a filtered follower: 150 events of another deployment in between
+# (more than one batch of the stream) are passed over, and the two of its
+# own deployment arrive in order (the stream skips what it looked at and
+# did not match, without losing what comes after)
+curl -sS -N --max-time 120 -H "Authorization: Bearer $VIEWER" "$API_URL/v1/events?deployment=d3&tail=0" >"$API_TMP/live3" 2>/dev/null &
+BG_PIDS+=($!)
+wait_for 10 grep -q '^retry:' "$API_TMP/live3" || fail "stream did not open"
+api_req POST /v1/test/publish "$DEPLOYER" -d '{"kind":"paused","deployment_id":"d3"}' >/dev/null
+for ((i = 0; i < 150; i++)); do
+	api_req POST /v1/test/publish "$DEPLOYER" -d '{"kind":"resumed","deployment_id":"d4"}' >/dev/null
+done
+api_req POST /v1/test/publish "$DEPLOYER" -d '{"kind":"resumed","deployment_id":"d3"}' >/dev/null
+wait_for 30 grep -q '^event: resumed' "$API_TMP/live3" || fail "the filtered follower did not get its second event"
+expect_eq "filtered follower" "$(grep '^event: ' "$API_TMP/live3" | cut -d' ' -f2 | tr '\n' ,)" "paused,resumed,"
+expect_eq "filtered follower saw only d3" "$(grep '^data: ' "$API_TMP/live3" | cut -c7- | jq -r .deployment_id | sort -u)" d3
+echo "ok: a filtered follower passes over other deployments' events"
+kill "${BG_PIDS[0]}"; BG_PIDS=()
+wait_for 10 streams_gone || fail "a closed follower still holds its stream"
+
 # ---- SSE clients that vanish: max-streams is 4; 20 rounds of 4 clients
 # killed abruptly must leave no stream behind.
 for round in $(seq 1 20); do

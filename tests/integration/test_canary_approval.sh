@@ -141,6 +141,15 @@ RUN2=$(jq -r .id "$TMP/run2.json")
 [[ $code == 201 ]] || fail "run 2: $code $(cat "$TMP/run2.json")"
 wait_for 90 dep_state_is "$RUN2" awaiting_approval || fail "$RUN2: $(dep_get "$RUN2" '{state,reason}')"
 wait_for 20 eval '[[ $(on_new 2.0.0) == 1 ]]' || fail "run 2 at 25%: $(versions)"
+deadline=$(dep_get "$RUN2" .approval.deadline_ms)
+"$CLI" pause "$RUN2" >/dev/null || fail "pause $RUN2"
+[[ $(dep_get "$RUN2" .state) == paused && $(dep_get "$RUN2" .approval.step) == 25% ]] ||
+	fail "paused while waiting: $(dep_get "$RUN2" '{state, approval}')"
+"$CLI" resume "$RUN2" >/dev/null || fail "resume $RUN2"
+[[ $(dep_get "$RUN2" .state) == awaiting_approval && $(dep_get "$RUN2" '.step_approvals | length') == 1 &&
+	$(dep_get "$RUN2" .approval.deadline_ms) == "$deadline" ]] ||
+	fail "resumed: $(dep_get "$RUN2" '{state, step_approvals}')"
+ok "paused and resumed while it waits: the same round (deadline kept)"
 coord_stop
 coord_start
 [[ $(dep_get "$RUN2" .state) == awaiting_approval && $(dep_get "$RUN2" .approval.step) == 25% ]] ||

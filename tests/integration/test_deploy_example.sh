@@ -30,18 +30,9 @@ for s in "${SERVICES[@]}"; do
 done
 ok "registry with the eight services at 2.4.0 and 2.5.0 (unhealthy)"
 
-# Eight consecutive free ports for 8081..8088, and one for the webhook.
-free_run() {
-	local b=$1 i
-	for ((i = 1; i <= 8; i++)); do
-		! (exec 3<>"/dev/tcp/127.0.0.1/$((b + i))") 2>/dev/null || return 1
-	done
-}
-for ((try = 0; try < 50; try++)); do
-	BASE=$((20000 + RANDOM % 12000))
-	free_run "$BASE" && break
-done
-free_run "$BASE" || fail "no 8 free ports in a row"
+# Eight consecutive free ports for 8081..8088 (reserved: the services bind
+# them only when the deployment starts them), and one for the webhook.
+BASE=$(pick_run 8)
 HOOK_PORT=$(pick_port "$REG_PORT")
 "$(mkimage_berry_bin)" --name webhooks --port "$HOOK_PORT" --listen-addr 127.0.0.1 \
 	>"$TMP/webhooks.log" 2>&1 &

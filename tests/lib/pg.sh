@@ -8,7 +8,15 @@
 #                   database postgres, user drover, trust on the socket)
 #   pg_stop         stop it (immediate) and remove its data
 #   pg_sql SQL      run SQL as drover (psql, no .psqlrc)
+#
+# PG_FSYNC=on makes the server durable (benchmarks against SQLite's
+# synchronous=FULL); tests run with fsync off. PG_LISTEN (listen_addresses,
+# e.g. 127.0.0.1), PG_PORT (default 5432) and PG_NETNS (a network namespace
+# the test made: the server runs in it, its TCP port on that loopback) are
+# for tests that need TCP as well as the socket.
 
+# the newest server version installed (the names are numbers: ls is fine)
+# shellcheck disable=SC2012
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 PG_DIR=
 PG_SOCK=
@@ -42,14 +50,17 @@ pg_start() {
 		return 1
 	}
 	PG_SOCK=$PG_DIR/sock
-	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-		-o "-k $PG_SOCK -c listen_addresses= -c fsync=off -c max_connections=200" start \
+	local pre=()
+	[[ -n ${PG_NETNS:-} ]] && pre=(ip netns exec "$PG_NETNS")
+	((EUID == 0)) && pre+=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+	"${pre[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+		-o "-k $PG_SOCK -c listen_addresses=${PG_LISTEN:-} -p ${PG_PORT:-5432} -c fsync=${PG_FSYNC:-off} -c max_connections=200" start \
 		>/dev/null || {
 		echo "pg: server did not start:" >&2
 		cat "$PG_DIR/server.log" >&2
 		return 1
 	}
-	PG_CONNINFO="host=$PG_SOCK dbname=postgres user=drover"
+	PG_CONNINFO="host=$PG_SOCK port=${PG_PORT:-5432} dbname=postgres user=drover"
 	export PG_SOCK PG_CONNINFO
 }
 
@@ -60,5 +71,5 @@ pg_stop() {
 }
 
 pg_sql() {
-	PSQLRC=/dev/null "$PG_BIN/psql" -X -q -At -h "$PG_SOCK" -U drover -d postgres -c "$1"
+	PSQLRC=/dev/null "$PG_BIN/psql" -X -q -At -h "$PG_SOCK" -p "${PG_PORT:-5432}" -U drover -d postgres -c "$1"
 }

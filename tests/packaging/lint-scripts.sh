@@ -9,6 +9,6 @@ if ! command -v shellcheck >/dev/null 2>&1; then
 fi
 cd "$src"
 set -- packaging/install-agent.sh packaging/debian/*/postinst packaging/debian/*/prerm \
-	packaging/debian/*/postrm tests/packaging/*.sh tests/systemd/*.sh tests/systemd/lib/*.sh
+	packaging/debian/*/postrm tests/packaging/*.sh tests/systemd/*.sh tests/systemd/lib/*.sh tests/lib/pg.sh
 shellcheck "$@"
 echo "ok: shellcheck clean: $*"

@@ -13,6 +13,8 @@
 #   middle of deployments: both deployments still succeed;
 #   `systemctl reload droverd` reopens its log file;
 #   the sandbox of droverd.service lets it POST webhooks to another host;
+#   droverd.service on PostgreSQL (a throwaway server, tests/lib/pg.sh): the
+#   sandbox lets it lead on a unix socket and on loopback TCP;
 #   `journalctl -u` shows both daemons' logs;
 #   an upgrade to a later revision (the same packages, version raised) keeps
 #   keys, tokens, the database and the enrolled agent, restarts the daemons;
@@ -75,7 +77,14 @@ layout_digest() {
 		"$IMG/index.json"
 }
 
-machine_up coord --bind-ro="$PKG:/srv/packages"
+# PostgreSQL for droverd.service's HA check below (tests/lib/pg.sh): a
+# throwaway server started later in coord's network namespace (its TCP port
+# on coord's loopback), its socket directory bound into coord.
+# shellcheck source=/dev/null # (tests/lib/pg.sh, checked on its own)
+source "$HERE/../lib/pg.sh"
+PGD=$E2E_RUN/pg
+mkdir -p "$PGD/sock"
+machine_up coord --bind-ro="$PKG:/srv/packages" --bind="$PGD/sock:/run/drover-pg"
 machine_up web-1 --bind-ro="$PKG:/srv/packages" --bind-ro="$IMG:/srv/images/hello"
 # On a failure: what the daemons and the coordinator said, before the
 # machines go (at-exit steps run newest first). $rc is the exit status
@@ -289,6 +298,33 @@ dv deploy --wait --json /root/plan-$next.yaml >"$E2E_RUN/dep-up.json" 2>/dev/nul
 	fail "deployment after the upgrade: $(cat "$E2E_RUN/dep-up.json")"
 [[ $(hello_version) == "$next" ]] || fail "after upgrade hello answers '$(hello_version)', want $next"
 ok "upgrade $V1 -> $V2 kept keys, admin token, config, database ($deps_before deployments) and the enrolled agent; a deployment works after it"
+
+# --- droverd.service on PostgreSQL: the unit's sandbox (ProtectSystem=strict,
+# PrivateTmp, RestrictAddressFamilies...) lets it reach the server on a unix
+# socket and on loopback TCP (docs/ha.md) ------------------------------------
+PG_PORT=5433
+PG_NETNS=$(ns_of coord) PG_LISTEN=127.0.0.1 pg_start "$PGD" >"$E2E_RUN/logs/pg-start.log" 2>&1 ||
+	fail "PostgreSQL: $(cat "$E2E_RUN/logs/pg-start.log")"
+e2e_at_exit pg_stop
+pg_dsn() { # DSN: the group's store in coord's droverd.yaml (0600: it holds a DSN), restart
+	msh coord sed -i -E "s|^( *)dsn: .*|\1dsn: \"$1\"|" $C/droverd.yaml
+	msh coord chmod 600 $C/droverd.yaml
+	msh coord systemctl restart droverd
+}
+_pg_leads() { [[ $(msh coord curl -s --max-time 2 http://127.0.0.1:7480/healthz | jq -r .role) == leader ]]; }
+e=0
+for dsn in "host=/run/drover-pg port=$PG_PORT dbname=postgres user=drover" \
+	"host=127.0.0.1 port=$PG_PORT dbname=postgres user=drover"; do
+	e=$((e + 1))
+	pg_dsn "$dsn" || fail "systemctl restart droverd with dsn '$dsn'"
+	wait_for "droverd on PostgreSQL ($dsn)" 60 _pg_leads ||
+		fail "droverd does not lead on '$dsn': $(msh coord journalctl -u droverd -n 20 --no-pager)"
+	[[ $(pg_sql "SELECT epoch FROM leader_lease") == "$e" ]] ||
+		fail "lease row after '$dsn': $(pg_sql 'SELECT * FROM leader_lease')"
+done
+pg_dsn "" || fail "systemctl restart droverd on SQLite again"
+wait_for "droverd API on SQLite" 30 _droverd_api || fail "droverd does not serve on SQLite again"
+ok "droverd.service reaches PostgreSQL on a unix socket and on loopback TCP (leads, epochs 1 and 2); back on SQLite"
 
 # --- remove, purge -----------------------------------------------------------------
 msh web-1 env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q drover-agent >"$E2E_RUN/logs/agent-remove.log" 2>&1 ||

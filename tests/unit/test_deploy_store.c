@@ -13,6 +13,7 @@
 
 #include "sqldb.h"
 #include "deploy_baseline.h"
+#include "deploy_int.h"
 #include "deploy_live.h"
 #include "deploy_store.h"
 #include "err.h"
@@ -393,6 +394,51 @@ static void merge_releases(void **state)
 	store_close(s);
 }
 
+/* The saved extra: the targets dumped once and spliced in front of the rest
+ * must read back as the object itself, before and after the rest changes,
+ * with nothing but targets, and when targets is replaced. */
+static void extra_text(void **state)
+{
+	struct dep d;
+	json_t *back, *t2;
+	char *text;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	d.extra = json_pack("{s:{s:[{s:s, s:b}]}, s:{}, s:{}}", "targets", "services", "agent",
+	                    "a-1", "prev", 0, "hosts", "hooks");
+	for (int round = 0; round < 4; round++) {
+		if (round == 1)
+			json_object_set_new(json_object_get(d.extra, "hosts"), "web/a-1",
+			                    json_pack("{s:s}", "state", "running \"x\""));
+		if (round == 2) {
+			json_object_del(d.extra, "hosts");
+			json_object_del(d.extra, "hooks");
+		}
+		if (round == 3) {
+			t2 = json_pack("{s:[]}", "services");
+			json_object_set_new(d.extra, "targets", t2);
+			json_object_set_new(d.extra, "gate", json_pack("{s:i}", "n", 1));
+		}
+		text = deploy_run_dump_extra(&d);
+		assert_non_null(text);
+		back = json_loads(text, 0, NULL);
+		assert_non_null(back);
+		assert_true(json_equal(back, d.extra));
+		json_decref(back);
+		free(text);
+	}
+	json_decref(d.extra);
+	free(d.targets_text);
+	/* no targets at all: the plain dump */
+	memset(&d, 0, sizeof(d));
+	d.extra = json_pack("{s:i}", "x", 1);
+	text = deploy_run_dump_extra(&d);
+	assert_string_equal(text, "{\"x\":1}");
+	free(text);
+	json_decref(d.extra);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +450,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(merge_releases, setup, teardown),
 	        cmocka_unit_test_setup_teardown(release_succeeded_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(baselines, setup, teardown),
+	        cmocka_unit_test(extra_text),
 	        cmocka_unit_test_setup_teardown(live_sets, setup, teardown),
 	};
 

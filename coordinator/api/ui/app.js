@@ -229,7 +229,10 @@ function renderAnalysis(d) {
 
 function verbEnabled(d, verb) {
   if (FINAL.has(d.state)) return false;
-  if (d.state === "awaiting_approval" || d.state === "queued") return verb === "abort";
+  // Waiting before it starts: only abort. A canary waiting at a step runs:
+  // pause, abort and rollback apply; promote does not pass the approval.
+  if ((d.state === "awaiting_approval" && d.phase === "prestage") || d.state === "queued") return verb === "abort";
+  if (d.state === "awaiting_approval") return verb !== "promote" && verb !== "resume";
   if (verb === "resume") return d.state === "paused";
   if (verb === "pause") return d.state !== "paused" && d.state !== "rolling_back";
   return true;
@@ -238,14 +241,21 @@ function verbEnabled(d, verb) {
 // A deployment that awaits approval (docs/environments.md): who approved so
 // far, a comment box, and approve / deny (POST .../approve|deny; the API
 // checks the role and four eyes, a refusal shows in the error line).
-function renderApproval(d) {
-  const a = d.approval;
+// The approvals at canary steps that were decided, after the open one.
+function renderApprovals(d) {
+  const open = d.approval;
+  const done = (d.step_approvals || []).filter((r) => !(open && open.step && open.deadline_ms === r.deadline_ms));
+  return el("div", { class: "approvals" }, renderApproval(d, open),
+    ...done.map((r) => renderApproval(d, r, true)));
+}
+
+function renderApproval(d, a, decided) {
   if (!a) return null;
   const given = (a.approvals || []).map((x) =>
     el("li", { "data-approver": x.actor }, "approved by " + x.actor + (x.comment ? ": " + x.comment : "")));
   if (a.denied) given.push(el("li", { "data-denier": a.denied.actor },
     "denied by " + a.denied.actor + (a.denied.comment ? ": " + a.denied.comment : "")));
-  const waiting = d.state === "awaiting_approval";
+  const waiting = !decided && (d.state === "awaiting_approval" || (a.step && d.state === "paused"));
   // The page re-renders on every event: what was typed lives in comments.
   const comment = el("input", { class: "approval-comment", "data-dep": d.id, type: "text", maxlength: "500", placeholder: "comment",
     value: comments.get(d.id) || "", oninput: (e) => comments.set(d.id, e.target.value) });
@@ -272,7 +282,7 @@ function renderDeployment(d) {
       d.failed_hosts ? el("span", { class: "error" }, plural(d.failed_hosts, "host") + " failed") : null,
       actions),
     d.reason ? el("p", { class: "reason" }, d.reason) : null,
-    renderApproval(d),
+    renderApprovals(d),
     el("div", { class: "timeline-box" },
       el("button", { class: "show-timeline", onclick: () => toggleTimeline(d.id) },
         timelines.has(d.id) ? "hide timeline" : "timeline"),

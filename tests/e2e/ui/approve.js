@@ -23,6 +23,9 @@ const URL = process.env.DROVER_URL;
 const DEP = process.env.DEPLOYMENT;
 const DENIED = process.env.DENIED;
 const APPROVER = process.env.APPROVER;
+// A denial before the start aborts; at a canary step it rolls back.
+const DENIED_STATE = process.env.DENIED_STATE || "aborted";
+const DENIED_REASON = process.env.DENIED_REASON || "denied by " + APPROVER + ": not from here";
 if (!DEP || !DENIED || !APPROVER) throw new Error("DEPLOYMENT, DENIED and APPROVER must be set");
 const OUT = process.env.OUT_DIR || os.tmpdir();
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -83,11 +86,13 @@ async function run(page) {
   await page.waitForSelector(card(DEP) + ' .approval[data-approval="waiting"] input.approval-comment');
   await page.fill(card(DEP) + " input.approval-comment", "ok from the dashboard");
   await page.click(card(DEP) + ' button[data-verb="approve"]');
+  // at a canary step, the round (the last of step_approvals) keeps it
+  const approvalOf = (x) => (x.step_approvals ? x.step_approvals[x.step_approvals.length - 1] : x.approval);
   const d = await until("the approval in the API", 15, async () => {
     const x = await get(DEP);
-    return x.approval && x.approval.approvals.length === 1 ? x : null;
+    return approvalOf(x) && approvalOf(x).approvals.length === 1 ? x : null;
   });
-  const a = d.approval.approvals[0];
+  const a = approvalOf(d).approvals[0];
   if (a.actor !== APPROVER || a.comment !== "ok from the dashboard")
     throw new Error("approval recorded as " + JSON.stringify(a));
   await until("the deployment to leave awaiting_approval", 30, async () => (await get(DEP)).state !== "awaiting_approval");
@@ -96,13 +101,13 @@ async function run(page) {
 
   await page.fill(card(DENIED) + " input.approval-comment", "not from here");
   await page.click(card(DENIED) + ' button[data-verb="deny"]');
-  const n = await until("the denial", 15, async () => {
+  const n = await until("the denial", 60, async () => {
     const x = await get(DENIED);
-    return x.state === "aborted" ? x : null;
+    return x.state === DENIED_STATE ? x : null;
   });
-  if (n.reason !== "denied by " + APPROVER + ": not from here") throw new Error("denial reason: " + n.reason);
+  if (n.reason !== DENIED_REASON) throw new Error("denial reason: " + n.reason);
   await page.waitForSelector(card(DENIED) + ' li[data-denier="' + APPROVER + '"]');
-  ok("a click on deny ended " + DENIED + " aborted: " + n.reason);
+  ok("a click on deny ended " + DENIED + " " + DENIED_STATE + ": " + n.reason);
 
   if (errors.length) throw new Error("script errors on the page: " + errors.join("; "));
   ok("no script errors");
