@@ -785,12 +785,15 @@ static void redial(struct uplink *u, const char *why)
 }
 
 /* Make the next node the session's: the first after the current one with a
- * live connection, else simply the next. Poll thread only. */
+ * live connection, else the current one if it has one (a follower about to
+ * lead: asked again after next_wait), else simply the next. A node without
+ * a connection is tried only when no node has one: a Hello to it waits out
+ * the whole request timeout. Poll thread only. */
 static void next_node(struct uplink *u, const char *why)
 {
 	size_t from = atomic_load(&u->cur), pick = (from + 1) % u->n_nodes;
 
-	for (size_t i = 1; i < u->n_nodes; i++) {
+	for (size_t i = 1; i <= u->n_nodes; i++) {
 		size_t k = (from + i) % u->n_nodes;
 		if (atomic_load(&u->nodes[k].pipes) > 0) {
 			pick = k;
@@ -802,8 +805,10 @@ static void next_node(struct uplink *u, const char *why)
 	pthread_mutex_lock(&u->mu);
 	u->status_dirty = true;
 	pthread_mutex_unlock(&u->mu);
-	drv_info("uplink", "trying another coordinator node", "why=\"%s\" from=%s to=%s", why,
-	         u->nodes[from].url, u->nodes[pick].url);
+	drv_info("uplink",
+	         pick == from ? "asking the same node again: no other node is connected"
+	                      : "trying another coordinator node",
+	         "why=\"%s\" from=%s to=%s", why, u->nodes[from].url, u->nodes[pick].url);
 }
 
 static enum outcome say_hello(struct uplink *u)

@@ -37,11 +37,9 @@ struct op {
 	char *tkind, *balancer, *socket, *backend;
 	char **argv; /* kind command: NULL-terminated, or NULL */
 	struct drv_traffic_weight *w;
+	bool *gains; /* w[i] starts to take traffic: UP in the balancer first */
 	size_t n, cap;
 	int64_t timeout_ms;
-	/* blue-green across host sets: the servers that get traffic must be UP
-	 * in the balancer (its own health checks) before the weights move */
-	bool wait_up;
 	/* metric */
 	char *url;
 	/* analysis check: copies of the server (droverd.yaml) and the check */
@@ -63,6 +61,7 @@ static void op_free(struct op *o)
 	for (size_t i = 0; i < o->n; i++)
 		free((char *)o->w[i].server);
 	free(o->w);
+	free(o->gains);
 	for (size_t i = 0; o->argv != NULL && o->argv[i] != NULL; i++)
 		free(o->argv[i]);
 	free(o->argv);
@@ -122,45 +121,64 @@ static void op_done(struct op *o, bool ok, double value, const char *message)
 
 /* ---- traffic ---- */
 
-static void add_server(void *arg, const char *server, uint32_t weight)
+static void add_server(void *arg, const char *server, uint32_t weight, bool gains)
 {
 	struct op *o = arg;
-	struct drv_traffic_weight *w;
 
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 8;
-		w = realloc(o->w, cap * sizeof(*w));
+		struct drv_traffic_weight *w = realloc(o->w, cap * sizeof(*w));
+		bool *g;
+
 		if (w == NULL)
 			return;
 		o->w = w;
+		g = realloc(o->gains, cap * sizeof(*g));
+		if (g == NULL)
+			return;
+		o->gains = g;
 		o->cap = cap;
 	}
 	o->w[o->n].server = strdup(server);
 	o->w[o->n].weight = (int)weight;
+	o->gains[o->n] = gains && weight > 0;
 	if (o->w[o->n].server != NULL)
 		o->n++;
 }
 
-/* The servers a switch gives traffic to are UP as the balancer sees them:
- * a set whose hosts just passed the agents' health gate may not have
- * passed HAProxy's checks yet, and weights on DOWN servers answer 503. */
+/*
+ * The servers a move starts to give traffic to (the new slot or set, a
+ * canary's new hosts) are UP as the balancer sees them: hosts that just
+ * passed the agents' health gate may not have passed HAProxy's checks yet,
+ * and weights on servers it holds DOWN answer 503. Bounded by the
+ * operation's timeout; the failure names the servers and what the balancer
+ * reported for them.
+ */
 static int wait_targets_up(struct drv_traffic *t, const struct op *o, char *why, size_t cap)
 {
 	const char **up = calloc(o->n + 1, sizeof(*up));
+	char seen[240] = "";
 	size_t k = 0;
 	int rc;
 
 	if (up == NULL)
 		return DRV_ENOMEM;
 	for (size_t i = 0; i < o->n; i++) {
-		if (o->w[i].weight > 0)
+		if (o->gains[i])
 			up[k++] = o->w[i].server;
 	}
-	rc = k > 0 ? drv_traffic_wait_up(t, o->backend, up, k, o->timeout_ms) : DRV_OK;
+	rc = k > 0 ? drv_traffic_wait_up(t, o->backend, up, k, o->timeout_ms, seen, sizeof(seen))
+	           : DRV_OK;
+	for (size_t i = 0; rc != DRV_OK && seen[0] == '\0' && i < k;
+	     i++) /* the kind said nothing */
+		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s%s", i ? ", " : "",
+		         up[i]);
 	if (rc != DRV_OK)
 		snprintf(why, cap,
-		         "balancer %s backend %s: the servers to switch to (%s%s) are not UP: %s",
-		         o->balancer, o->backend, up[0], k > 1 ? ", ..." : "", drv_strerror(rc));
+		         "weights not moved: balancer %s backend %s: %s after %lld ms waiting for "
+		         "%zu server(s) to be UP: %s",
+		         o->balancer, o->backend, drv_strerror(rc), (long long)o->timeout_ms, k,
+		         seen);
 	free(up);
 	return rc;
 }
@@ -173,10 +191,10 @@ static void *traffic_main(void *arg)
 	                                 .argv = (const char *const *)o->argv,
 	                                 .timeout_ms = o->timeout_ms};
 	struct drv_traffic *t = NULL;
-	char why[300] = "";
+	char why[400] = "";
 	int rc = drv_traffic_open(&cfg, &t);
 
-	if (rc == DRV_OK && o->wait_up)
+	if (rc == DRV_OK)
 		rc = wait_targets_up(t, o, why, sizeof(why));
 	if (rc == DRV_OK)
 		rc = drv_traffic_set_weights(t, o->backend, o->w, o->n);
@@ -363,7 +381,6 @@ struct op *deploy_ops_traffic(struct deploy_engine *e, struct dep *d,
 		o->fail = "no servers for the traffic switch";
 		return o;
 	}
-	o->wait_up = d->plan->services[a->service].strategy.n_sets > 0;
 	traffic_event(d, o);
 	return o;
 }
@@ -435,7 +452,7 @@ static void *metric_main(void *arg)
 {
 	struct op *o = arg;
 	struct body *b = calloc(1, sizeof(*b));
-	char why[300] = "";
+	char why[400] = "";
 	double v = 0;
 	int rc = b ? fetch(o, b, why, sizeof(why)) : DRV_ENOMEM;
 

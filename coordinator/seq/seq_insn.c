@@ -335,26 +335,28 @@ int drv_seq_traffic_servers(const struct drv_seq *s, const struct drv_seq_action
 
 		if (seq_sets(v)) {
 			server_name(name, sizeof(name), tpl, agent, "", seq_set_name(v, true));
-			fn(arg, name, a->to_new ? 100 : 0);
+			fn(arg, name, a->to_new ? 100 : 0, a->to_new);
 			continue;
 		}
 		if (v->ps->strategy.type != DRV_STRATEGY_BLUEGREEN) {
+			/* a canary's old hosts carried traffic all along */
 			server_name(name, sizeof(name), tpl, agent, "", "");
-			fn(arg, name, host_is_new(h) ? w_new : w_old);
+			fn(arg, name, host_is_new(h) ? w_new : w_old,
+			   host_is_new(h) && a->to_new && a->percent > 0);
 			continue;
 		}
 		server_name(name, sizeof(name), tpl, agent, seq_is_new_green(h) ? "green" : "blue",
 		            "");
-		fn(arg, name, a->to_new ? 100 : 0);
+		fn(arg, name, a->to_new ? 100 : 0, a->to_new);
 		server_name(name, sizeof(name), tpl, agent, seq_is_new_green(h) ? "blue" : "green",
 		            "");
-		fn(arg, name, a->to_new ? 0 : 100);
+		fn(arg, name, a->to_new ? 0 : 100, !a->to_new);
 	}
 	/* across sets: the old set's servers take what the new set gives up */
 	for (uint32_t j = 0; seq_sets(v) && j < v->live.n; j++) {
 		server_name(name, sizeof(name), tpl, seq_agent(s, v->live.agents[j]), "",
 		            seq_set_name(v, false));
-		fn(arg, name, a->to_new ? 0 : 100);
+		fn(arg, name, a->to_new ? 0 : 100, !a->to_new);
 	}
 	return DRV_OK;
 }

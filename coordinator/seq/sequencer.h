@@ -291,8 +291,12 @@ int drv_seq_instruction(const struct drv_seq *s, const struct drv_seq_action *a,
 void drv_seq_instruction_free(Drover__Instruction *ins);
 
 /* The HAProxy servers of a TRAFFIC action and their weights (0..256):
- * server names from the plan's template ({host}, {slot}). */
-typedef void (*drv_seq_server_fn)(void *arg, const char *server, uint32_t weight);
+ * server names from the plan's template ({host}, {slot}). GAINS: the
+ * server starts to take traffic with this move (the new slot or set, a
+ * canary's new hosts; the old ones on the way back), so the balancer must
+ * see it UP before the weights are set; servers that carried traffic all
+ * along (a canary's old hosts) are not waited on. */
+typedef void (*drv_seq_server_fn)(void *arg, const char *server, uint32_t weight, bool gains);
 int drv_seq_traffic_servers(const struct drv_seq *s, const struct drv_seq_action *a,
                             drv_seq_server_fn fn, void *arg);
 

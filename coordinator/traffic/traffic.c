@@ -132,9 +132,16 @@ int drv_traffic_set_state(struct drv_traffic *t, const char *backend, const char
 }
 
 int drv_traffic_wait_up(struct drv_traffic *t, const char *backend, const char *const *servers,
-                        size_t n, int64_t timeout_ms)
+                        size_t n, int64_t timeout_ms, char *why, size_t cap)
 {
+	char none[1];
+
+	if (why == NULL || cap == 0) {
+		why = none;
+		cap = sizeof(none);
+	}
+	why[0] = '\0';
 	if (t == NULL || check_servers(backend, servers, n) != DRV_OK || timeout_ms < 0)
 		return DRV_EINVAL;
-	return t->ops->wait_up(t->state, backend, servers, n, timeout_ms);
+	return t->ops->wait_up(t->state, backend, servers, n, timeout_ms, why, cap);
 }

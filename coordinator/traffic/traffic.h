@@ -79,8 +79,13 @@ int drv_traffic_set_weights(struct drv_traffic *t, const char *backend,
 int drv_traffic_switch(struct drv_traffic *t, const char *backend, const char *const *to, size_t n);
 int drv_traffic_set_state(struct drv_traffic *t, const char *backend, const char *const *servers,
                           size_t n, enum drv_traffic_state st);
-/* Until each of SERVERS is UP as the balancer sees it, or DRV_ETIMEDOUT. */
+/*
+ * Until each of SERVERS is UP as the balancer sees it, or DRV_ETIMEDOUT.
+ * On a failure WHY (when not NULL; CAP bytes) names the servers that were
+ * not UP and what the balancer reported for them (haproxy: "web-1-green
+ * DOWN (last check failed)"); "" when the kind cannot say.
+ */
 int drv_traffic_wait_up(struct drv_traffic *t, const char *backend, const char *const *servers,
-                        size_t n, int64_t timeout_ms);
+                        size_t n, int64_t timeout_ms, char *why, size_t cap);
 
 #endif

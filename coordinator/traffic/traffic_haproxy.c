@@ -845,9 +845,31 @@ int drv_haproxy_stat(const struct drv_haproxy *h, const char *backend, struct dr
 
 /* ---- wait until UP ---- */
 
-/* DRV_OK when all are up, DRV_ESTATE when some are not, DRV_ENOENT when one is missing. */
+/* Append to WHY (CAP bytes, ", " between) what HAProxy says of SV that is
+ * not UP, e.g. "web-1-green DOWN (last check failed)". */
+static void why_not_up(char *why, size_t cap, const struct drv_haproxy_server *sv)
+{
+	static const char *const op[] = {"DOWN", "starting", "running", "stopping"};
+	size_t len = why != NULL ? strlen(why) : cap;
+	const char *state, *chk;
+
+	if (len + 1 >= cap)
+		return;
+	state = sv->admin_state & DRV_HAPROXY_ADM_MAINT ? "MAINT"
+	        : sv->op_state >= 0 && sv->op_state <= DRV_HAPROXY_OP_STOPPING
+	                ? op[sv->op_state]
+	                : "in an unknown state";
+	chk = sv->check_result == DRV_HAPROXY_CHK_FAILED    ? " (last check failed)"
+	      : sv->check_result == DRV_HAPROXY_CHK_NEUTRAL ? " (no check passed yet)"
+	      : sv->check_result == DRV_HAPROXY_CHK_UNKNOWN ? " (not checked yet)"
+	                                                    : "";
+	snprintf(why + len, cap - len, "%s%s %s%s", len ? ", " : "", sv->name, state, chk);
+}
+
+/* DRV_OK when all are up, DRV_ESTATE when some are not, DRV_ENOENT when one
+ * is missing. LAST: log the servers not UP and say so in WHY (or NULL). */
 static int all_up(const struct drv_haproxy_servers *s, const char *backend,
-                  const char *const *servers, size_t n, bool log_missing)
+                  const char *const *servers, size_t n, bool last, char *why, size_t cap)
 {
 	const struct drv_haproxy_server *sv;
 	int rc = DRV_OK;
@@ -858,15 +880,21 @@ static int all_up(const struct drv_haproxy_servers *s, const char *backend,
 		if (sv == NULL) {
 			drv_warn(MOD, "no such server", "backend=%s server=%s", backend,
 			         servers[i]);
+			if (why != NULL)
+				snprintf(why, cap, "%s is not a server of backend %s", servers[i],
+				         backend);
 			return DRV_ENOENT;
 		}
 		if (!drv_haproxy_server_up(sv)) {
-			if (log_missing)
+			if (last) {
 				drv_warn(MOD, "server not up",
 				         "backend=%s server=%s op_state=%d "
 				         "admin_state=%u check_result=%d",
 				         backend, sv->name, sv->op_state, sv->admin_state,
 				         sv->check_result);
+				if (why != NULL)
+					why_not_up(why, cap, sv);
+			}
 			rc = DRV_ESTATE;
 		}
 	}
@@ -874,7 +902,8 @@ static int all_up(const struct drv_haproxy_servers *s, const char *backend,
 }
 
 int drv_haproxy_wait_up(const struct drv_haproxy *h, const char *backend,
-                        const char *const *servers, size_t n, int64_t timeout_ms)
+                        const char *const *servers, size_t n, int64_t timeout_ms, char *why,
+                        size_t cap)
 {
 	struct drv_deadline dl = drv_deadline_in(timeout_ms < 0 ? 0 : timeout_ms);
 	struct drv_haproxy_servers s;
@@ -891,7 +920,7 @@ int drv_haproxy_wait_up(const struct drv_haproxy *h, const char *backend,
 		if (rc == DRV_ENOENT || rc == DRV_EINVAL || rc == DRV_EVERSION)
 			return rc;
 		if (rc == DRV_OK) {
-			rc = all_up(&s, backend, servers, n, last);
+			rc = all_up(&s, backend, servers, n, last, why, cap);
 			drv_haproxy_servers_free(&s);
 			if (rc == DRV_OK || rc == DRV_ENOENT)
 				return rc;
@@ -1050,11 +1079,11 @@ static int hx_switch(void *state, const char *backend, const char *const *to, si
 }
 
 static int hx_wait_up(void *state, const char *backend, const char *const *servers, size_t n,
-                      int64_t timeout_ms)
+                      int64_t timeout_ms, char *why, size_t cap)
 {
 	struct hx *x = state;
 
-	return drv_haproxy_wait_up(&x->h, backend, servers, n, timeout_ms);
+	return drv_haproxy_wait_up(&x->h, backend, servers, n, timeout_ms, why, cap);
 }
 
 const struct drv_traffic_ops drv_traffic_haproxy_ops = {

@@ -170,9 +170,12 @@ int drv_haproxy_stat(const struct drv_haproxy *h, const char *backend,
  * one of the N SERVERS is UP (drv_haproxy_server_up). DRV_ENOENT at once
  * for a server the backend does not have; DRV_ETIMEDOUT after timeout_ms,
  * naming in the log the servers that were not UP (or, when the socket never
- * answered, that error: DRV_EIO).
+ * answered, that error: DRV_EIO). WHY (NULL, or CAP > 0 bytes that start
+ * "") gets them too, each with its state and last check ("web-1-green DOWN
+ * (last check failed)"), or the missing server.
  */
 int drv_haproxy_wait_up(const struct drv_haproxy *h, const char *backend,
-                        const char *const *servers, size_t n, int64_t timeout_ms);
+                        const char *const *servers, size_t n, int64_t timeout_ms, char *why,
+                        size_t cap);
 
 #endif

@@ -245,10 +245,12 @@ static int hook_state(void *state, const char *backend, const char *const *serve
 }
 
 static int hook_wait_up(void *state, const char *backend, const char *const *servers, size_t n,
-                        int64_t timeout_ms)
+                        int64_t timeout_ms, char *why, size_t cap)
 {
 	char ms[24];
 
+	(void)why; /* the command's output goes to droverd's stderr */
+	(void)cap;
 	snprintf(ms, sizeof(ms), "%lld", (long long)timeout_ms);
 	/* The hook gets its own bound plus a little to report. */
 	return hook_servers(state, "wait-up", backend, ms, servers, n, timeout_ms + 2000);

@@ -18,8 +18,9 @@ struct drv_traffic_ops {
 	int (*switch_to)(void *state, const char *backend, const char *const *servers, size_t n);
 	int (*set_state)(void *state, const char *backend, const char *const *servers, size_t n,
 	                 enum drv_traffic_state st);
+	/* WHY: never NULL, CAP >= 1, "" on entry (drv_traffic_wait_up) */
 	int (*wait_up)(void *state, const char *backend, const char *const *servers, size_t n,
-	               int64_t timeout_ms);
+	               int64_t timeout_ms, char *why, size_t cap);
 	void (*close)(void *state);
 };
 

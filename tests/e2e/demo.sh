@@ -51,6 +51,36 @@ demo_release() {
 	esac
 }
 
+# web_load_start: requests to web-dashboard through HAProxy from the control
+# host, back to back (20 per curl, each on a new connection so that HAProxy
+# balances each), each answer's status on a line of $E2E_RUN/web-load.codes.
+# web_load_check: stop it (a file it looks for); every answer was a 2xx (a
+# weight move waits until HAProxy sees the servers that gain traffic UP,
+# docs/traffic.md: a blue-green switch to a slot HAProxy still held DOWN
+# answered 503s).
+web_load_start() {
+	local url i urls=()
+	url="http://$(addr_of control):8001/version"
+	for i in {1..20}; do urls+=(-o /dev/null "$url"); done
+	rm -f "$E2E_RUN/web-load.stop" "$E2E_RUN/web-load.codes"
+	proc_start web-load control bash -c 'stop=$1 out=$2; shift 2
+		while [[ ! -e $stop ]]; do
+			curl -s -H "Connection: close" --max-time 2 -w "%{http_code}\n" "$@" >>"$out"
+		done' web-load "$E2E_RUN/web-load.stop" "$E2E_RUN/web-load.codes" "${urls[@]}" ||
+		fail "web-load"
+}
+
+web_load_check() {
+	local codes=$E2E_RUN/web-load.codes n bad
+	touch "$E2E_RUN/web-load.stop"
+	proc_wait_gone web-load 10 || proc_stop web-load
+	n=$(grep -c . "$codes" || true)
+	bad=$(grep -cv '^2[0-9][0-9]$' "$codes" || true)
+	echo "-- web-dashboard through HAProxy during release 2: $n requests, $bad not 2xx"
+	((n >= 100)) || fail "web-load: only $n requests were made"
+	((bad == 0)) || fail "web-load: $bad of $n requests were not 2xx: $(sort "$codes" | uniq -c | tr -s ' \n' ' ')"
+}
+
 # demo_dry_run N: what release N would do, before it does it (exit 1:
 # something would change), and proof that nothing changed.
 demo_dry_run() {
@@ -441,7 +471,10 @@ say "Prometheus, for decisions from metrics"
 demo_metrics_up
 
 say "release 2: rolling core/supporting, canary api-gateway (HAProxy weights), blue-green web-dashboard"
+say "(requests to web-dashboard through HAProxy all along: none may fail across the switch)"
+web_load_start
 demo_release 2 succeeded demo_add_baseline
+web_load_check
 assert_fleet v2
 check_order "$E2E_RUN/deploy-v2.out"
 [[ $(db_sql 'SELECT version FROM schema_version;') == 42 ]] || fail "migration 0042 did not run"

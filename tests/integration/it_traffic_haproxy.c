@@ -270,7 +270,7 @@ static void test_wait_up(void **state)
 {
 	int64_t t0 = drv_mono_ms();
 
-	assert_int_equal(drv_traffic_wait_up(F.t, "web", SRV_AB, 2, 10000), DRV_OK);
+	assert_int_equal(drv_traffic_wait_up(F.t, "web", SRV_AB, 2, 10000, NULL, 0), DRV_OK);
 	print_message("both servers UP after %lld ms\n", (long long)(drv_mono_ms() - t0));
 	assert_stat("a", "status", "UP");
 	assert_stat("b", "status", "UP");
@@ -331,7 +331,7 @@ static void test_states(void **state)
 	distribute(10, &na, &nb);
 	assert_int_equal(nb, 10);
 	assert_int_equal(drv_traffic_set_state(F.t, "web", SRV_A, 1, DRV_TRAFFIC_READY), DRV_OK);
-	assert_int_equal(drv_traffic_wait_up(F.t, "web", SRV_A, 1, 10000), DRV_OK);
+	assert_int_equal(drv_traffic_wait_up(F.t, "web", SRV_A, 1, 10000, NULL, 0), DRV_OK);
 	distribute(10, &na, &nb);
 	assert_in_range(na, 4, 6);
 }
@@ -342,7 +342,7 @@ static void test_unhealthy(void **state)
 	struct drv_haproxy_servers s;
 	const struct drv_haproxy_server *sv;
 	struct drv_deadline dl;
-	char body[64];
+	char body[64], why[128];
 	int64_t t0;
 	int rc;
 
@@ -360,14 +360,16 @@ static void test_unhealthy(void **state)
 	assert_stat("b", "status", "DOWN");
 
 	t0 = drv_mono_ms();
-	assert_int_equal(drv_traffic_wait_up(F.t, "web", SRV_B, 1, 500), DRV_ETIMEDOUT);
+	assert_int_equal(drv_traffic_wait_up(F.t, "web", SRV_B, 1, 500, why, sizeof(why)),
+	                 DRV_ETIMEDOUT);
 	assert_in_range(drv_mono_ms() - t0, 450, 3000);
+	assert_string_equal(why, "b DOWN (last check failed)"); /* what HAProxy reported */
 
 	assert_int_equal(drv_traffic_switch(F.t, "web", SRV_B, 1), DRV_ESTATE);
 	assert_stat("a", "status", "UP"); /* not drained */
 
 	assert_int_equal(http_get(F.port_b, "/recover", body, sizeof(body)), 200);
-	assert_int_equal(drv_traffic_wait_up(F.t, "web", SRV_B, 1, 10000), DRV_OK);
+	assert_int_equal(drv_traffic_wait_up(F.t, "web", SRV_B, 1, 10000, NULL, 0), DRV_OK);
 }
 
 static void test_errors(void **state)
@@ -378,17 +380,20 @@ static void test_errors(void **state)
 	struct drv_traffic_config cfg = {.kind = "haproxy", .socket = "/nonexistent/admin.sock"};
 	const char *const zz[] = {"zz"};
 	struct drv_traffic *t;
+	char why[128];
 
 	assert_int_equal(drv_traffic_set_weights(F.t, "web", bad_srv, 1), DRV_ENOENT);
 	assert_int_equal(drv_traffic_set_weights(F.t, "nope", bad_srv, 1), DRV_ENOENT);
 	assert_int_equal(drv_traffic_set_weights(F.t, "web", too_big, 1), DRV_EINVAL);
 	assert_int_equal(drv_traffic_set_weights(F.t, "web", inject, 1), DRV_EINVAL);
-	assert_int_equal(drv_traffic_wait_up(F.t, "web", zz, 1, 1000), DRV_ENOENT);
-	assert_int_equal(drv_traffic_wait_up(F.t, "nope", SRV_A, 1, 1000), DRV_ENOENT);
+	assert_int_equal(drv_traffic_wait_up(F.t, "web", zz, 1, 1000, why, sizeof(why)),
+	                 DRV_ENOENT);
+	assert_string_equal(why, "zz is not a server of backend web");
+	assert_int_equal(drv_traffic_wait_up(F.t, "nope", SRV_A, 1, 1000, NULL, 0), DRV_ENOENT);
 	assert_int_equal(drv_traffic_switch(F.t, "web", zz, 1), DRV_ENOENT);
 
 	assert_int_equal(drv_traffic_open(&cfg, &t), DRV_OK);
-	assert_int_equal(drv_traffic_wait_up(t, "web", SRV_A, 1, 200), DRV_EIO);
+	assert_int_equal(drv_traffic_wait_up(t, "web", SRV_A, 1, 200, NULL, 0), DRV_EIO);
 	drv_traffic_close(t);
 }
 

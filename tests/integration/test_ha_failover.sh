@@ -91,6 +91,8 @@ DROVER_ADDR=${N_API[b]} "$CLI" status --json "$DEP" >"$TMP/status-b.json" 2>"$TM
 ok "a running deployment asked of the follower b: 307 to the leader a, the CLI follows it"
 pid_alpha=$(svc_pid core-1 alpha)
 pid_beta=$(svc_pid core-2 beta)
+declare -A log_at=()
+for g in core-1 core-2 edge-1; do log_at[$g]=$(wc -l <"$TMP/$g.log"); done
 t0=$(date +%s%N)
 node_kill a KILL
 wait_for $((LEASE_S * 4)) leads b || fail "node b did not lead after the kill: $(tail -n 5 "$TMP/coord-b.log")"
@@ -100,6 +102,14 @@ grep -q 'msg="this node leads the group" node=b epoch=2' "$TMP/coord-b.log" || f
 wait_for 10 role_is b leader || fail "node b /healthz: $(health b)"
 wait_for 30 all_with b || fail "the agents did not move to b: $(cat "$TMP"/core-1/state/link-status.json)"
 t_agents=$((($(date +%s%N) - t0) / 1000000))
+# Told NOT_LEADER by b while it still followed, no agent tried the dead a
+# (or c, not started): a Hello to a node without a connection waits out the
+# whole request timeout; they ask b again until it leads.
+for g in core-1 core-2 edge-1; do
+	! tail -n +"$((log_at[$g] + 1))" "$TMP/$g.log" | grep 'msg="trying another coordinator node"' |
+		grep -q -e "to=${N_LINK[a]}" -e "to=${N_LINK[c]}" ||
+		fail "$g tried a node without a connection after the kill: $(tail -n +"$((log_at[$g] + 1))" "$TMP/$g.log" | grep uplink | head -5)"
+done
 ok "kill -9 of node a: node b leads (epoch 2, deployments resumed) after ${t_lead} ms (lease ${LEASE_S} s); every agent with b after ${t_agents} ms"
 wait_for 90 dep_state_is "$DEP" succeeded || fail "$DEP after the failover: $(dep_get "$DEP" '{state,reason}')"
 all_on 2.0.0 || fail "after the failover not every service runs 2.0.0"

@@ -258,13 +258,17 @@ static void record_send(struct sim *sim, const struct drv_seq_action *a)
 	queue_report(sim, a, r->answer);
 }
 
-static void on_server(void *arg, const char *server, uint32_t weight)
+static void on_server(void *arg, const char *server, uint32_t weight, bool gains)
 {
 	struct sim *sim = arg;
 	size_t n = strlen(sim->last_traffic);
 
 	snprintf(sim->last_traffic + n, sizeof(sim->last_traffic) - n, "%s%s=%u", n ? " " : "",
 	         server, weight);
+	n = strlen(sim->last_wait);
+	if (gains)
+		snprintf(sim->last_wait + n, sizeof(sim->last_wait) - n, "%s%s", n ? " " : "",
+		         server);
 }
 
 static void answer_op(struct sim *sim, const struct drv_seq_action *a)
@@ -275,6 +279,7 @@ static void answer_op(struct sim *sim, const struct drv_seq_action *a)
 	if (a->kind == DRV_SEQ_ACT_TRAFFIC) {
 		sim->n_traffic++;
 		sim->last_traffic[0] = '\0';
+		sim->last_wait[0] = '\0';
 		assert_int_equal(drv_seq_traffic_servers(sim->seq, a, on_server, sim), DRV_OK);
 		e->ev.kind = DRV_SEQ_EV_TRAFFIC;
 		e->ev.result = sim->traffic_fails ? DRV_SEQ_R_FAILED : DRV_SEQ_R_OK;

@@ -74,6 +74,7 @@ struct sim {
 	int notify[DRV_EVENT_COUNT];
 	int n_traffic, n_metric, n_logs;
 	char last_traffic[1024]; /* "server=weight ..." of the last TRAFFIC */
+	char last_wait[1024];    /* "server ..." the last TRAFFIC waits to be UP */
 	int max_inflight_starts; /* most START steps outstanding at once */
 	int starts_out;
 	/* queued events */

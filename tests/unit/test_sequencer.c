@@ -133,6 +133,8 @@ static void canary_weights_give_the_step_its_share(void **state)
 	assert_non_null(strstr(sim.last_traffic, "srv-core-1=199 "));
 	assert_non_null(strstr(sim.last_traffic, "srv-core-2=256 "));
 	assert_non_null(strstr(sim.last_traffic, "srv-core-8=256"));
+	/* only the new host must be UP in the balancer: the old ones had traffic */
+	assert_string_equal(sim.last_wait, "srv-core-1");
 	assert_int_equal(sim.notify[DRV_EVENT_AWAITING_PROMOTION], 1);
 	sim_free(&sim);
 }
@@ -265,6 +267,8 @@ static void bluegreen_happy_path(void **state)
 	assert_int_equal(sim.n_traffic, 1);
 	assert_string_equal(sim.last_traffic,
 	                    "ui-1-green=100 ui-1-blue=0 ui-2-green=100 ui-2-blue=0");
+	/* the switch waits for the new slot to be UP in the balancer */
+	assert_string_equal(sim.last_wait, "ui-1-green ui-2-green");
 	assert_true(sim_find(&sim, "d1:finalize:0:0")->at >= st->at + 600000);
 	assert_true(sim_order(&sim, DRV_SEQ_STEP_POST, NULL, false) <
 	            sim_order(&sim, DRV_SEQ_STEP_FINALIZE, NULL, false));
@@ -311,6 +315,7 @@ static void bluegreen_unhealthy_after_switch_switches_back(void **state)
 	assert_int_equal(sim.n_traffic, 2);
 	assert_string_equal(sim.last_traffic,
 	                    "ui-1-green=0 ui-1-blue=100 ui-2-green=0 ui-2-blue=100");
+	assert_string_equal(sim.last_wait, "ui-1-blue ui-2-blue"); /* back: the old slot */
 	assert_int_equal(sim_action_of(&sim, DRV_SEQ_STEP_ROLLBACK, NULL, "ui-1"), ACT_STOP);
 	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_FINALIZE, NULL, NULL), 0);
 	assert_non_null(strstr(drv_seq_error(sim.seq), "503 from /health"));
@@ -379,6 +384,7 @@ static void bgsets_switch_then_decommission(bool restart)
 	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, NULL, NULL), 2);
 	assert_true(restart ? sim.n_traffic >= 1 : sim.n_traffic == 1); /* resume re-sends */
 	assert_string_equal(sim.last_traffic, "ui-3=100 ui-4=100 ui-1=0 ui-2=0");
+	assert_string_equal(sim.last_wait, "ui-3 ui-4");
 	/* set a is stopped after finalize_after, after the post hooks */
 	fin = sim_find(&sim, "d1:finalize:0:2");
 	assert_string_equal(fin->agent, "ui-1");

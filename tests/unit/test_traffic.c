@@ -116,7 +116,7 @@ static void test_hook_operations(void **state)
 	assert_recorded("state\nweb\ndrain\nui-1\n");
 	assert_int_equal(drv_traffic_set_state(t, "web", one, 1, DRV_TRAFFIC_MAINT), DRV_OK);
 	assert_recorded("state\nweb\nmaint\nui-1\n");
-	assert_int_equal(drv_traffic_wait_up(t, "web", green, 2, 1500), DRV_OK);
+	assert_int_equal(drv_traffic_wait_up(t, "web", green, 2, 1500, NULL, 0), DRV_OK);
 	assert_recorded("wait-up\nweb\n1500\nui-1-green\nui-2-green\n");
 	drv_traffic_close(t);
 }
@@ -149,7 +149,7 @@ static void test_validation(void **state)
 	                 DRV_EINVAL);
 	assert_int_equal(drv_traffic_set_state(t, "web", ok, 1, (enum drv_traffic_state)7),
 	                 DRV_EINVAL);
-	assert_int_equal(drv_traffic_wait_up(t, "web", ok, 1, -5), DRV_EINVAL);
+	assert_int_equal(drv_traffic_wait_up(t, "web", ok, 1, -5, NULL, 0), DRV_EINVAL);
 	assert_int_equal(drv_traffic_switch(NULL, "web", ok, 1), DRV_EINVAL);
 	/* Nothing ran. */
 	assert_int_equal(access(out_path, F_OK), -1);
