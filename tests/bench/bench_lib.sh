@@ -28,13 +28,7 @@ BENCH_SUFFIX=
 if [[ ${BENCH_STORE:-sqlite} == pg ]]; then
 	# shellcheck source=../lib/pg.sh
 	source "$BENCH_DIR/../lib/pg.sh"
-	_bench_pg_cleanup() {
-		local rc=$?
-		pg_stop >/dev/null 2>&1 || true
-		(exit "$rc")
-		_cleanup
-	}
-	trap _bench_pg_cleanup EXIT
+	pg_trap _cleanup
 	PG_FSYNC=${BENCH_PG_FSYNC:-on} pg_start "$TMP/pg" || fail "cannot start PostgreSQL"
 	COORD_INIT_ARGS=(--postgres "$PG_CONNINFO" --node bench)
 	sql() { pg_sql "$1"; }

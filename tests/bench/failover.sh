@@ -29,13 +29,7 @@ ROUNDS=${1:-4}
 LEASE=${FAILOVER_LEASE:-6s}
 RECONNECT_MAX=${FAILOVER_RECONNECT_MAX:-30s}
 
-_fo_cleanup() {
-	local rc=$?
-	pg_stop >/dev/null 2>&1 || true
-	_rc "$rc" || _deploy_cleanup
-	_deploy_cleanup
-}
-trap _fo_cleanup EXIT
+pg_trap _deploy_cleanup
 PG_FSYNC=on pg_start "$TMP/pg" || fail "cannot start PostgreSQL"
 deploy_setup
 

@@ -18,13 +18,7 @@ source "$REPO_DIR/tests/lib/pg.sh"
 LEASE_S=${DEMO_LEASE_S:-3}
 T0=$(date +%s%N)
 say() { printf '[%5.1fs] %s\n' "$(((($(date +%s%N) - T0) / 1000000)))e-3" "$*"; }
-_ha_cleanup() {
-	local rc=$?
-	pg_stop >/dev/null 2>&1 || true
-	_rc "$rc" || _deploy_cleanup
-	_deploy_cleanup
-}
-trap _ha_cleanup EXIT
+pg_trap _deploy_cleanup
 
 pg_start "$TMP/pg" || fail "cannot start PostgreSQL"
 say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') running (a throwaway server, unix socket $PG_SOCK)"

@@ -17,13 +17,7 @@
 source "$REPO_DIR/tests/lib/pg.sh"
 
 LEASE_S=3
-_ha_cleanup() {
-	local rc=$?
-	pg_stop >/dev/null 2>&1 || true
-	_rc "$rc" || _deploy_cleanup
-	_deploy_cleanup
-}
-trap _ha_cleanup EXIT
+pg_trap _deploy_cleanup
 
 declare -A N_DIR=() N_LINK=() N_API=()
 NODES=()

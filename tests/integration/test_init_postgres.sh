@@ -15,13 +15,7 @@ source "$(dirname "$0")/link_lib.sh"
 # shellcheck source=../lib/pg.sh
 source "$LIB_DIR/../lib/pg.sh"
 
-_both_cleanup() {
-	local rc=$?
-	pg_stop >/dev/null 2>&1 || true
-	(exit "$rc")
-	_cleanup
-}
-trap _both_cleanup EXIT
+pg_trap _cleanup
 pg_start "$TMP/pg" || fail "cannot start PostgreSQL"
 ok "PostgreSQL running in $TMP/pg (unix socket)"
 

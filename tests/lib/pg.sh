@@ -70,6 +70,22 @@ pg_stop() {
 	rm -rf "$PG_DIR/data" "$PG_DIR/sock"
 }
 
+# pg_trap FN: at exit, stop PostgreSQL, then run the test's own cleanup FN
+# with the test's exit status in $? (FN ends by exit with it, as link_lib's
+# _cleanup does). Safe under set -e: a trap that re-raises the status with
+# `(exit $rc)` would end there and skip FN.
+pg_trap() {
+	_PG_THEN=$1
+	trap _pg_exit EXIT
+}
+_pg_rc() { return "$1"; }
+_pg_exit() {
+	local rc=$?
+	pg_stop >/dev/null 2>&1 || true
+	_pg_rc "$rc" || "$_PG_THEN"
+	"$_PG_THEN"
+}
+
 pg_sql() {
 	PSQLRC=/dev/null "$PG_BIN/psql" -X -q -At -h "$PG_SOCK" -p "${PG_PORT:-5432}" -U drover -d postgres -c "$1"
 }
