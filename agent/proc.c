@@ -45,22 +45,32 @@ static const char *env_get(char *const *envp, const char *key)
 	return NULL;
 }
 
-/* Wait for the parent's go (one byte on gofd): EOF means it refused or
- * died, and the child must not exec. Async-signal-safe. */
-static bool child_go(int gofd)
+/* Wait for the parent's go (one byte on gofd). EOF means it refused or
+ * died, and the child must not exec. A child forked beside this one by
+ * another thread may hold the parent's end open until it execs, so the
+ * parent's death is also seen by the child's reparenting. Async-signal-safe. */
+static bool child_go(int gofd, pid_t parent)
 {
+	struct pollfd pfd = {.fd = gofd, .events = POLLIN};
 	char b;
 	ssize_t n;
 
-	do
-		n = read(gofd, &b, 1);
-	while (n < 0 && errno == EINTR);
-	return n == 1;
+	for (;;) {
+		if (getppid() != parent)
+			return false;
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		do
+			n = read(gofd, &b, 1);
+		while (n < 0 && errno == EINTR);
+		return n == 1;
+	}
 }
 
 /* After fork: only async-signal-safe calls, and report failure via errpipe.
  * gofd >= 0: wait for the parent's go before anything else. */
-static void child(const struct proc_spec *spec, const char *path, int outfd, int errfd, int gofd)
+static void child(const struct proc_spec *spec, const char *path, int outfd, int errfd, int gofd,
+                  pid_t parent)
 {
 	int devnull, e;
 	sigset_t none;
@@ -69,7 +79,7 @@ static void child(const struct proc_spec *spec, const char *path, int outfd, int
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	setsid();
-	if (gofd >= 0 && !child_go(gofd)) {
+	if (gofd >= 0 && !child_go(gofd, parent)) {
 		errno = ECANCELED;
 		goto fail;
 	}
@@ -143,7 +153,7 @@ int proc_spawn(const struct proc_spec *spec, pid_t *pid_out, int *capture_fd, in
 	int go_rc = DRV_OK;
 	char path[4096];
 	ssize_t n;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (spec->argv == NULL || spec->argv[0] == NULL)
 		return DRV_EINVAL;
@@ -170,11 +180,12 @@ int proc_spawn(const struct proc_spec *spec, pid_t *pid_out, int *capture_fd, in
 		return DRV_ESYS;
 	}
 	outfd = spec->out_fd >= 0 ? spec->out_fd : outp[1];
+	parent = getpid();
 	pid = fork();
 	if (pid == 0) {
 		if (gop[0] >= 0)
 			close(gop[0]); /* only the parent may hold the go end */
-		child(spec, path, outfd, errp[1], gop[1]);
+		child(spec, path, outfd, errp[1], gop[1], parent);
 	}
 	close(errp[1]);
 	if (outp[1] >= 0)
@@ -274,8 +285,6 @@ int proc_run(const struct proc_spec *spec, int64_t timeout_ms, int64_t grace_ms,
 		free(r);
 		return rc;
 	}
-	if (s.on_spawn != NULL)
-		s.on_spawn(pid, s.on_spawn_arg);
 	while (!exited) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		int64_t now = drv_mono_ms();

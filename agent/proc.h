@@ -40,13 +40,10 @@ struct proc_spec {
 	 * child execs; the child waits for it. DRV_OK lets the child exec;
 	 * anything else ends the child unexecuted and proc_spawn returns it.
 	 * If the parent dies before answering, the child exits unexecuted
-	 * too: nothing runs that on_fork did not see (the exec driver writes
-	 * the pid file here). NULL: the child execs at once. */
+	 * too: nothing runs that on_fork did not see (the exec driver and
+	 * hooks write their pid files here). NULL: the child execs at once. */
 	int (*on_fork)(pid_t pid, void *arg);
 	void *on_fork_arg;
-	/* proc_run only: called with the child's pid right after it started. */
-	void (*on_spawn)(pid_t pid, void *arg);
-	void *on_spawn_arg;
 };
 
 struct proc_result {
