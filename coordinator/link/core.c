@@ -374,8 +374,6 @@ static bool ack_upto_nosync(struct core *c, struct agent_rt *a, uint64_t applied
 		drv_info("core", "instructions acknowledged", "agent=%s upto=%" PRIu64 " count=%zu",
 		         a->id, applied, n);
 	}
-	if (rc == DRV_OK)
-		rc = store_agent_seq_floor(c->cfg.store, a->id, applied);
 	return rc == DRV_OK; /* else written again with the next message */
 }
 

@@ -575,15 +575,17 @@ static int enqueue_locked(struct store *s, const struct store_enqueue *q, uint64
 	uint64_t seq;
 	int rc;
 
+	rc = store_agent_get(s, q->agent_id, &a);
+	if (rc != DRV_OK)
+		return rc;
+	if (q->accepted_only && a.status != AGENT_ACCEPTED)
+		return DRV_ESTATE;
 	rc = step_seq(s, q->agent_id, q->step_id, &seq);
 	if (rc == DRV_OK) {
 		*seq_out = seq;
 		return DRV_EEXIST;
 	}
 	if (rc != DRV_ENOENT)
-		return rc;
-	rc = store_agent_get(s, q->agent_id, &a);
-	if (rc != DRV_OK)
 		return rc;
 	seq = a.next_seq;
 	rc = q->seal(q->seal_arg, seq, &env, &env_len);
@@ -696,12 +698,17 @@ int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, in
 	if (rc != DRV_OK)
 		return rc;
 	n = (size_t)drv_sql_changes(s->db);
-	rc = prep(s, "UPDATE agents SET acked_seq = ? WHERE id = ? AND acked_seq < ?", &st);
+	/* the acknowledged sequence and the floor of the next one, in one write */
+	rc = prep(
+	        s,
+	        "UPDATE agents SET acked_seq = CASE WHEN acked_seq < ?1 THEN ?1 ELSE acked_seq END,"
+	        " next_seq = CASE WHEN next_seq <= ?1 THEN ?1 + 1 ELSE next_seq END"
+	        " WHERE id = ?2 AND (acked_seq < ?1 OR next_seq <= ?1)",
+	        &st);
 	if (rc != DRV_OK)
 		return rc;
 	drv_sql_bind_int64(st, 1, (int64_t)seq);
 	bind_text(st, 2, agent_id);
-	drv_sql_bind_int64(st, 3, (int64_t)seq);
 	rc = run(s, st);
 	if (rc == DRV_OK)
 		*n_acked = n;

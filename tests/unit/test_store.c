@@ -122,6 +122,7 @@ static int enqueue(struct store *s, const char *agent, const char *step, int64_t
 static void queue(void **state)
 {
 	struct store *s = *state;
+	struct store_agent a;
 	struct store_instr in;
 	uint64_t seq;
 	size_t n;
@@ -152,6 +153,18 @@ static void queue(void **state)
 	/* acks only cover what was sent */
 	assert_int_equal(store_instr_ack_upto(s, "web-1", 2, 3000, &n), DRV_OK);
 	assert_int_equal(n, 1);
+	assert_int_equal(store_agent_get(s, "web-1", &a), DRV_OK);
+	assert_int_equal(a.acked_seq, 2);
+	assert_int_equal(a.next_seq, 3);
+	/* an agent that applied more than the store remembers: the floor rises */
+	assert_int_equal(store_instr_ack_upto(s, "web-1", 7, 3000, &n), DRV_OK);
+	assert_int_equal(store_agent_get(s, "web-1", &a), DRV_OK);
+	assert_int_equal(a.acked_seq, 7);
+	assert_int_equal(a.next_seq, 8);
+	assert_int_equal(store_instr_ack_upto(s, "web-1", 5, 3000, &n), DRV_OK); /* never lowers */
+	assert_int_equal(store_agent_get(s, "web-1", &a), DRV_OK);
+	assert_int_equal(a.acked_seq, 7);
+	assert_int_equal(a.next_seq, 8);
 	assert_int_equal(store_instr_state(s, "web-1", 2, st), DRV_OK);
 	assert_string_equal(st, "queued");
 	assert_int_equal(store_instr_next(s, "web-1", 3000, &in), DRV_OK);
