@@ -97,6 +97,11 @@ int store_agent_set_status(struct store *s, const char *id, enum agent_status st
 int store_agent_touch(struct store *s, const char *id, int64_t now_ms);
 /* Record report_seq as processed; DRV_EREPLAY if it is not above the last. */
 int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq);
+/* A report in one write of the agent's row: its report_seq as above
+ * (DRV_EREPLAY), and with acked > 0 the acknowledgement of the agent's
+ * instructions up to acked as store_instr_ack_upto (*n_acked: how many). */
+int store_agent_report(struct store *s, const char *id, uint64_t report_seq, uint64_t acked,
+                       int64_t now_ms, size_t *n_acked);
 /* Make sure the next instruction sequence is above seq (an agent that has
  * applied more than this database remembers, e.g. after a restore). */
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq);
