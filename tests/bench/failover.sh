@@ -27,12 +27,12 @@
 # same rounds with those first (-> $BENCH_OUT/before/failover.json), then with
 # this build, and prints both.
 if [[ -n ${FAILOVER_BEFORE:-} ]]; then
-	out=${BENCH_OUT:-${DROVER_BUILD:?}/bench}
+	out=${BENCH_OUT:-${DROVER_BUILD:?}/bench} before=$FAILOVER_BEFORE
 	for b in droverd drover-agent drover; do
-		[[ -x $FAILOVER_BEFORE/$b ]] || { echo "FAILOVER_BEFORE: no $b in $FAILOVER_BEFORE" >&2; exit 2; }
+		[[ -x $before/$b ]] || { echo "FAILOVER_BEFORE: no $b in $before" >&2; exit 2; }
 	done
-	FAILOVER_BEFORE= BENCH_OUT=$out/before DROVERD=$FAILOVER_BEFORE/droverd \
-		DROVER_AGENT=$FAILOVER_BEFORE/drover-agent DROVER_CLI=$FAILOVER_BEFORE/drover \
+	FAILOVER_BEFORE= BENCH_OUT=$out/before DROVERD=$before/droverd \
+		DROVER_AGENT=$before/drover-agent DROVER_CLI=$before/drover \
 		bash "${BASH_SOURCE[0]}" "$@" || exit
 	FAILOVER_BEFORE= BENCH_OUT=$out bash "${BASH_SOURCE[0]}" "$@" || exit
 	for f in "$out/before/failover.json" "$out/failover.json"; do
