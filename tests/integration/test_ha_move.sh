@@ -40,19 +40,12 @@ node_start a
 wait_for 60 leads a || fail "node a does not lead: $(tail -n 5 "$TMP/coord-a.log")"
 
 # Agents list b (not started) first, then a; drover-agent's default timers.
-for spec in core-1:core core-2:core edge-1:edge; do
-	name=${spec%%:*}
-	agent_init "$name" --label "tier=${spec#*:}"
-	set_opt "$TMP/$name/agent.yaml" reconnect_min 200ms
-	set_opt "$TMP/$name/agent.yaml" reconnect_max 30s
-	set_opt "$TMP/$name/agent.yaml" request_timeout 10s
-	set_opt "$TMP/$name/agent.yaml" insecure_registry true
-	AGENT_NAMES+=("$name")
-	agent_start "$name"
-	wait_for 30 is_state "$name" pending || fail "agent $name not pending"
-	"$CLI" agents accept "$name" >/dev/null || fail "accept $name"
-	wait_for 30 is_state "$name" connected || fail "agent $name not connected"
-done
+HA_AGENT_DEFAULT_TIMERS=1
+deploy_agent core-1 tier=core
+deploy_agent core-2 tier=core
+deploy_agent edge-1 tier=edge
+grep -q "^  request_timeout: 10s$" "$TMP/core-1/agent.yaml" && grep -q "^  reconnect_max: 30s$" "$TMP/core-1/agent.yaml" ||
+	fail "the agents do not run the default link timers: $(grep -A8 '^link:' "$TMP/core-1/agent.yaml")"
 wait_for 30 all_with a || fail "the agents are not with a: $(cat "$TMP"/core-1/state/link-status.json)"
 plan_rolling "$TMP/v1.yaml" 1.0.0
 "$CLI" deploy --wait "$TMP/v1.yaml" >"$TMP/deploy-v1.out" 2>&1 ||
