@@ -824,7 +824,7 @@ static void unloadable(struct deploy_engine *e, struct deploy_row *r, int err)
 	free(r->extra);
 	r->plan = r->seq_state = r->extra = NULL;
 	r->updated_ms = r->finished_ms = drv_wall_ms();
-	if (deploy_store_save(e->cfg.db, r, NULL, ev) == DRV_OK && e->cfg.events != NULL)
+	if (deploy_store_save(e->cfg.db, r, NULL, NULL, ev) == DRV_OK && e->cfg.events != NULL)
 		drv_events_notify(e->cfg.events);
 	json_decref(ev);
 }
