@@ -26,6 +26,13 @@
 #define DEPLOY_METRIC_MAX   65536  /* bytes of a metric answer */
 #define DEPLOY_OP_TIMEOUT   10000  /* traffic operation default, ms */
 #define DEPLOY_INSTR_TTL_MS 5000   /* an instruction outlives its step deadline this much */
+/* A transition that sends nothing (a report absorbed in the middle of a
+ * batch) is saved at most this long after the last save, together with
+ * those that follow: the core stored its report before acknowledging it,
+ * and a resume replays the reports (deploy_run_resume), so nothing the
+ * agents were told or told us is lost meanwhile. A transition with actions,
+ * a final one and a command's are saved at once. */
+#define DEPLOY_SAVE_DEFER_MS 50
 
 struct op;
 struct deploy_busy;
@@ -58,6 +65,7 @@ struct dep {
 	bool ended;        /* terminal and saved: free after this turn */
 	bool save_failing; /* the last save failed: retried every turn */
 	bool flushing;     /* in the engine turn's save (deploy_engine.c flush_all) */
+	int64_t saved_ms;  /* wall clock of the last save that committed */
 	json_t *svc_seen;  /* service name -> its progress as last put in a "service" event */
 	json_t *from_idx;  /* per service: agent -> the release it ran before (lazy) */
 	/* host, hook and step records changed since the last save: {"hosts":
@@ -255,6 +263,9 @@ int deploy_run_load_extra(struct deploy_engine *e, struct dep *d, const struct d
  * (the save), done (rc: the save's and the commit's result; on success the
  * actions are performed). */
 bool deploy_run_flush_prep(struct deploy_engine *e, struct dep *d);
+/* d has changes to save that may not wait (DEPLOY_SAVE_DEFER_MS); else
+ * *at: when they are due (INT64_MAX: nothing to save). */
+bool deploy_run_save_due(const struct dep *d, int64_t now, int64_t *at);
 int deploy_run_flush_write(struct deploy_engine *e, struct dep *d);
 void deploy_run_flush_done(struct deploy_engine *e, struct dep *d, int rc);
 

@@ -558,6 +558,17 @@ static bool is_final(const struct dep *d)
 	return d->seq != NULL && drv_seq_state_terminal(drv_seq_state(d->seq));
 }
 
+bool deploy_run_save_due(const struct dep *d, int64_t now, int64_t *at)
+{
+	*at = INT64_MAX;
+	if (!d->dirty || d->ended)
+		return false;
+	if (d->n_pend > 0 || d->seq == NULL || is_final(d) || d->save_failing)
+		return true;
+	*at = d->saved_ms + DEPLOY_SAVE_DEFER_MS;
+	return *at <= now;
+}
+
 bool deploy_run_flush_prep(struct deploy_engine *e, struct dep *d)
 {
 	int64_t now = drv_wall_ms();
@@ -610,6 +621,7 @@ void deploy_run_flush_done(struct deploy_engine *e, struct dep *d, int rc)
 		         "deployment=%s", d->row.id);
 	d->save_failing = false;
 	saved(d);
+	d->saved_ms = drv_wall_ms();
 	if (e->cfg.events != NULL && json_array_size(d->events) > 0)
 		drv_events_notify(e->cfg.events);
 	json_array_clear(d->events);

@@ -653,6 +653,56 @@ static void saves_in_one_transaction(void **state)
 	assert_int_equal(count_records(db, b.id), 1);
 }
 
+/* When a save may wait for company (DEPLOY_SAVE_DEFER_MS): a transition
+ * of a running deployment that sends nothing waits until the interval since
+ * the last save is over; one with actions, one of a deployment that has not
+ * started and a failing save's retry do not wait; nothing changed: nothing
+ * is due. */
+static void save_deferred(void **state)
+{
+	static const char plan_rolling[] =
+	        "deployment: berrys\n"
+	        "version: \"2.4.0\"\n"
+	        "tiers:\n"
+	        "  - name: core\n"
+	        "    services:\n"
+	        "      - name: project-coordinator\n"
+	        "        image: r.example/pc@sha256:"
+	        "0000000000000000000000000000000000000000000000000000000000000000\n"
+	        "        hosts: [core-1]\n"
+	        "        command: [/bin/berry-svc]\n";
+	struct drv_plan_errors errs = {0};
+	struct drv_plan *plan;
+	struct dep d;
+	int64_t at;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	assert_false(deploy_run_save_due(&d, 1000, &at)); /* nothing changed */
+	assert_true(at == INT64_MAX);
+	d.dirty = true;
+	assert_true(deploy_run_save_due(&d, 1000, &at)); /* not started: at once */
+	assert_int_equal(
+	        drv_plan_parse_buffer(plan_rolling, strlen(plan_rolling), "t", &plan, &errs),
+	        DRV_OK);
+	assert_int_equal(drv_seq_new(plan, "dep-1-000000", &d.seq), DRV_OK);
+	d.saved_ms = 1000;
+	assert_false(deploy_run_save_due(&d, 1000 + DEPLOY_SAVE_DEFER_MS - 1, &at));
+	assert_true(at == 1000 + DEPLOY_SAVE_DEFER_MS);
+	assert_true(deploy_run_save_due(&d, 1000 + DEPLOY_SAVE_DEFER_MS, &at));
+	d.n_pend = 1; /* something to send: saved first, at once */
+	assert_true(deploy_run_save_due(&d, 1001, &at));
+	d.n_pend = 0;
+	d.save_failing = true;
+	assert_true(deploy_run_save_due(&d, 1001, &at));
+	d.save_failing = false;
+	d.ended = true;
+	assert_false(deploy_run_save_due(&d, 5000, &at));
+	drv_seq_free(d.seq);
+	drv_plan_free(plan);
+	drv_plan_errors_free(&errs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -668,6 +718,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(records_from_old_row, setup, teardown),
 	        cmocka_unit_test_setup_teardown(saves_in_one_transaction, setup, teardown),
 	        cmocka_unit_test_setup_teardown(events_in_order, setup, teardown),
+	        cmocka_unit_test(save_deferred),
 	        cmocka_unit_test_setup_teardown(live_sets, setup, teardown),
 	};
 
