@@ -289,7 +289,10 @@ void ha_lease_release(struct ha_lease *l)
 	if (l == NULL)
 		return;
 	stop_thread(l);
+	/* Stop claiming the lead before the lease is given up: once the row
+	 * expires another node may take it and must never see two leaders here. */
 	atomic_store(&l->epoch, 0);
+	drv_ha_set(false, 0, "");
 	if (drv_sql_prepare(l->db,
 	                    "UPDATE leader_lease SET expires_ms = 0 WHERE name = 'droverd'"
 	                    " AND holder = ?",
@@ -301,7 +304,6 @@ void ha_lease_release(struct ha_lease *l)
 		drv_sql_finalize(st);
 	}
 	drv_sql_exec(l->db, "NOTIFY drover_lease");
-	drv_ha_set(false, 0, "");
 }
 
 void ha_lease_free(struct ha_lease *l)
