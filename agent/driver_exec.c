@@ -301,6 +301,46 @@ static int launch_prepare(struct sup *s, const char *root, const struct relprep_
 	return rc;
 }
 
+/* Fault injection for the tests of a kill in the middle of a launch:
+ * DROVER_TEST_DIE_AT=POINT makes the agent SIGKILL itself there. Points:
+ * "spawned" (the child forked, no pid file yet) and "pidfile" (the pid
+ * file written, the child not yet released to exec). */
+static void test_die_at(const char *point)
+{
+	const char *at = getenv("DROVER_TEST_DIE_AT");
+
+	if (at != NULL && strcmp(at, point) == 0) {
+		drv_warn("exec", "DROVER_TEST_DIE_AT: the agent kills itself", "point=%s", point);
+		raise(SIGKILL);
+	}
+}
+
+/* Before the child execs (proc_spec.on_fork): its pid file, durable. A
+ * service process runs only once a pid file names it, so an agent killed
+ * at any point of a launch leaves either no service process (the child
+ * exits unexecuted when the agent's end of the handshake closes) or one
+ * that the next agent re-adopts and can stop. */
+struct pidfile_arg {
+	const char *path;
+	char err[300];
+};
+
+static int write_pidfile(pid_t pid, void *arg)
+{
+	struct pidfile_arg *pa = arg;
+	int rc;
+
+	test_die_at("spawned");
+	rc = pidfile_write(pa->path, pid);
+	if (rc != DRV_OK) {
+		snprintf(pa->err, sizeof(pa->err), "cannot write pid file %s: %s", pa->path,
+		         drv_strerror(rc));
+		return rc;
+	}
+	test_die_at("pidfile");
+	return DRV_OK;
+}
+
 /* Spawn the process for s (s->spec and s->release_dir set). Locked. */
 static int launch(struct exec_state *x, struct sup *s, char *err, size_t size)
 {
@@ -320,6 +360,10 @@ static int launch(struct exec_state *x, struct sup *s, char *err, size_t size)
 	rc = launch_prepare(s, root, &ic, &pv, &argv, &env, &pg, err, size);
 	if (rc != DRV_OK)
 		goto out;
+	snprintf(rundir, sizeof(rundir), "%s/run", x->env.state_dir);
+	drv_mkdirs(rundir, 0750);
+	pid_path(x, s->name, pidf, sizeof(pidf));
+	struct pidfile_arg pa = {.path = pidf};
 	logfd = open_log(x, s->name);
 	const char *wd = ic.workdir && ic.workdir[0] == '/' ? ic.workdir : "/";
 	snprintf(cwd, sizeof(cwd), "%s%s", chroot_on ? "" : root, chroot_on ? wd : "");
@@ -331,24 +375,25 @@ static int launch(struct exec_state *x, struct sup *s, char *err, size_t size)
 	                       .privs = &pv,
 	                       .by_fd = pg.fd >= 0,
 	                       .exec_fd = pg.fd,
-	                       .out_fd = logfd >= 0 ? logfd : open("/dev/null", O_WRONLY)};
+	                       .out_fd = logfd >= 0 ? logfd : open("/dev/null", O_WRONLY),
+	                       .on_fork = write_pidfile,
+	                       .on_fork_arg = &pa};
 	rc = proc_spawn(&ps, &pid, &cfd, &child_errno);
 	if (logfd < 0 && ps.out_fd >= 0)
 		close(ps.out_fd);
 	if (rc != DRV_OK) {
-		snprintf(err, size, "%s: cannot start %s as %s: %s", s->name, argv[0], pv.user,
-		         strerror(child_errno ? child_errno : errno));
+		pidfile_remove(pidf); /* it may name the child that did not exec */
+		if (pa.err[0] != '\0')
+			snprintf(err, size, "%s: not started: %s", s->name, pa.err);
+		else
+			snprintf(err, size, "%s: cannot start %s as %s: %s", s->name, argv[0],
+			         pv.user, strerror(child_errno ? child_errno : errno));
 		goto out;
 	}
 	s->pid = pid;
 	s->is_child = true;
 	s->started_ms = drv_mono_ms();
 	proc_start_time(pid, &s->start_ticks);
-	snprintf(rundir, sizeof(rundir), "%s/run", x->env.state_dir);
-	drv_mkdirs(rundir, 0750);
-	pid_path(x, s->name, pidf, sizeof(pidf));
-	if (pidfile_write(pidf, pid) != DRV_OK)
-		drv_warn("exec", "cannot write pid file", "path=%s", pidf);
 	drv_info("exec", "service started", "instance=%s pid=%d cmd=%s chroot=%d user=\"%s\"",
 	         s->name, (int)pid, argv[0], chroot_on, pv.user);
 out:
@@ -638,6 +683,8 @@ static int status(void *state, const struct driver_instance *in, struct driver_s
 			         "crash-looping: %u quick exits, last"
 			         " status %d",
 			         s->quick_exits, s->last_exit);
+		else if (s->quick_exits > 0) /* it exited since its start */
+			snprintf(r.detail, sizeof(r.detail), "exit status %d", s->last_exit);
 	}
 	pthread_mutex_unlock(&x->lock);
 	*out = r;

@@ -95,10 +95,17 @@ static void pid_path(const char *state_dir, const char *step_id, char *buf, size
 	snprintf(buf, size, "%s/hooks/%s.pid", state_dir, step);
 }
 
-static void on_spawn(pid_t pid, void *arg)
+/* Before the hook execs (proc_spec.on_fork): a hook runs only once its pid
+ * file names it, so the next agent can stop one an agent killed at any
+ * point left behind (hook_reap_orphans). */
+static int on_fork(pid_t pid, void *arg)
 {
-	if (pidfile_write(arg, pid) != DRV_OK)
-		drv_warn("hook", "cannot write the hook's pid file", "path=%s", (char *)arg);
+	int rc = pidfile_write(arg, pid);
+
+	if (rc != DRV_OK)
+		drv_warn("hook", "cannot write the hook's pid file: not running it",
+		         "path=%s error=\"%s\"", (char *)arg, drv_strerror(rc));
+	return rc;
 }
 
 int hook_reap_orphans(const char *state_dir)
@@ -168,8 +175,8 @@ int hook_run(const Drover__Instruction *ins, const char *state_dir, const char *
 	                         .cwd = "/",
 	                         .out_fd = -1,
 	                         .privs = &pv,
-	                         .on_spawn = on_spawn,
-	                         .on_spawn_arg = pidf};
+	                         .on_fork = on_fork,
+	                         .on_fork_arg = pidf};
 	drv_info("hook", "running hook", "hook=%s step=%s cmd=%s user=\"%s\" timeout_ms=%lld",
 	         h->name, ins->step_id, argv[0], pv.user, (long long)timeout);
 	rc = proc_run(&spec, timeout, HOOK_GRACE_MS, cancel, log_fd, r, &child_errno);

@@ -9,9 +9,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,8 +45,32 @@ static const char *env_get(char *const *envp, const char *key)
 	return NULL;
 }
 
-/* After fork: only async-signal-safe calls, and report failure via errpipe. */
-static void child(const struct proc_spec *spec, const char *path, int outfd, int errfd)
+/* Wait for the parent's go (one byte on gofd). EOF means it refused or
+ * died, and the child must not exec. A child forked beside this one by
+ * another thread may hold the parent's end open until it execs, so the
+ * parent's death is also seen by the child's reparenting. Async-signal-safe. */
+static bool child_go(int gofd, pid_t parent)
+{
+	struct pollfd pfd = {.fd = gofd, .events = POLLIN};
+	char b;
+	ssize_t n;
+
+	for (;;) {
+		if (getppid() != parent)
+			return false;
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		do
+			n = read(gofd, &b, 1);
+		while (n < 0 && errno == EINTR);
+		return n == 1;
+	}
+}
+
+/* After fork: only async-signal-safe calls, and report failure via errpipe.
+ * gofd >= 0: wait for the parent's go before anything else. */
+static void child(const struct proc_spec *spec, const char *path, int outfd, int errfd, int gofd,
+                  pid_t parent)
 {
 	int devnull, e;
 	sigset_t none;
@@ -53,6 +79,10 @@ static void child(const struct proc_spec *spec, const char *path, int outfd, int
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	setsid();
+	if (gofd >= 0 && !child_go(gofd, parent)) {
+		errno = ECANCELED;
+		goto fail;
+	}
 	devnull = open("/dev/null", O_RDONLY);
 	if (devnull >= 0 && devnull != 0) {
 		dup2(devnull, 0);
@@ -104,12 +134,26 @@ static int resolve(const struct proc_spec *spec, char *buf, size_t size)
 	return DRV_ENOENT;
 }
 
+/* The parent's half of the go handshake: ask on_fork, then let the child
+ * exec (a byte) or not (close). MSG_NOSIGNAL: a child that died already
+ * must not raise SIGPIPE in the agent. */
+static int parent_go(const struct proc_spec *spec, pid_t pid, int gofd)
+{
+	int rc = spec->on_fork(pid, spec->on_fork_arg);
+
+	if (rc == DRV_OK && send(gofd, "g", 1, MSG_NOSIGNAL) != 1)
+		rc = DRV_ESYS;
+	close(gofd);
+	return rc;
+}
+
 int proc_spawn(const struct proc_spec *spec, pid_t *pid_out, int *capture_fd, int *errno_out)
 {
-	int errp[2], outp[2] = {-1, -1}, outfd, child_errno = 0, rc;
+	int errp[2], outp[2] = {-1, -1}, gop[2] = {-1, -1}, outfd, child_errno = 0, rc;
+	int go_rc = DRV_OK;
 	char path[4096];
 	ssize_t n;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (spec->argv == NULL || spec->argv[0] == NULL)
 		return DRV_EINVAL;
@@ -126,27 +170,51 @@ int proc_spawn(const struct proc_spec *spec, pid_t *pid_out, int *capture_fd, in
 		close(errp[1]);
 		return DRV_ESYS;
 	}
+	if (spec->on_fork != NULL && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gop) < 0) {
+		close(errp[0]);
+		close(errp[1]);
+		if (outp[0] >= 0) {
+			close(outp[0]);
+			close(outp[1]);
+		}
+		return DRV_ESYS;
+	}
 	outfd = spec->out_fd >= 0 ? spec->out_fd : outp[1];
+	parent = getpid();
 	pid = fork();
-	if (pid == 0)
-		child(spec, path, outfd, errp[1]);
+	if (pid == 0) {
+		if (gop[0] >= 0)
+			close(gop[0]); /* only the parent may hold the go end */
+		child(spec, path, outfd, errp[1], gop[1], parent);
+	}
 	close(errp[1]);
 	if (outp[1] >= 0)
 		close(outp[1]);
+	if (gop[1] >= 0)
+		close(gop[1]);
 	if (pid < 0) {
 		close(errp[0]);
 		if (outp[0] >= 0)
 			close(outp[0]);
+		if (gop[0] >= 0)
+			close(gop[0]);
 		return DRV_ESYS;
 	}
+	if (gop[0] >= 0)
+		go_rc = parent_go(spec, pid, gop[0]);
 	do
 		n = read(errp[0], &child_errno, sizeof(child_errno));
 	while (n < 0 && errno == EINTR);
 	close(errp[0]);
-	if (n == (ssize_t)sizeof(child_errno)) {
+	if (n == (ssize_t)sizeof(child_errno) || go_rc != DRV_OK) {
 		waitpid(pid, NULL, 0);
 		if (outp[0] >= 0)
 			close(outp[0]);
+		if (go_rc != DRV_OK) {
+			if (errno_out != NULL)
+				*errno_out = ECANCELED;
+			return go_rc;
+		}
 		if (errno_out != NULL)
 			*errno_out = child_errno;
 		return errno_to_drv(child_errno);
@@ -217,8 +285,6 @@ int proc_run(const struct proc_spec *spec, int64_t timeout_ms, int64_t grace_ms,
 		free(r);
 		return rc;
 	}
-	if (s.on_spawn != NULL)
-		s.on_spawn(pid, s.on_spawn_arg);
 	while (!exited) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		int64_t now = drv_mono_ms();

@@ -36,9 +36,14 @@ struct proc_spec {
 	 * the directories above it. path is then only for messages. */
 	bool by_fd;
 	int exec_fd;
-	/* proc_run only: called with the child's pid right after it started. */
-	void (*on_spawn)(pid_t pid, void *arg);
-	void *on_spawn_arg;
+	/* proc_spawn: called in the parent with the child's pid before the
+	 * child execs; the child waits for it. DRV_OK lets the child exec;
+	 * anything else ends the child unexecuted and proc_spawn returns it.
+	 * If the parent dies before answering, the child exits unexecuted
+	 * too: nothing runs that on_fork did not see (the exec driver and
+	 * hooks write their pid files here). NULL: the child execs at once. */
+	int (*on_fork)(pid_t pid, void *arg);
+	void *on_fork_arg;
 };
 
 struct proc_result {

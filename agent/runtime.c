@@ -431,21 +431,49 @@ static int with_output(struct runtime *rt, const struct driver_instance *in, str
 	return DRV_OK;
 }
 
+/* The process a gate vouches for: the first one it sees running. A
+ * passing check counts only while that process runs: a check answers
+ * whatever listens on the port, and a process that exits (its port taken
+ * by a process the agent does not run) and is restarted meanwhile must fail
+ * the gate, not borrow another's health. */
+struct gated {
+	int pid;           /* 0 until seen running (drivers without pids: stays 0) */
+	unsigned restarts; /* the driver's count when the gate began */
+	bool seen_running;
+};
+
+/* Has the gated process exited (or been replaced) since the gate began? */
+static bool gated_gone(struct gated *g, const struct driver_status *ds)
+{
+	if (ds->restarts != g->restarts)
+		return true;
+	if (g->pid != 0 && ds->pid != g->pid)
+		return true;
+	if (ds->state == DRIVER_RUNNING && !g->seen_running) {
+		g->seen_running = true;
+		g->pid = ds->pid;
+	}
+	return false;
+}
+
 static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t step_deadline,
                 int64_t *took_ms, struct step_outcome *o)
 {
 	const struct driver_ops *ops = ops_of(in->spec);
 	struct health_params par;
+	struct driver_status ds;
 	int64_t t0 = drv_mono_ms(), limit;
 	char detail[HEALTH_DETAIL_MAX] = "no check has run yet";
-	bool checked = mon_has(rt, in->name);
+	bool checked = mon_has(rt, in->name), up;
+	struct gated g = {0};
 
 	health_params_of(in->spec->health, &par);
 	limit = checked ? par.deadline_ms : NO_CHECK_WAIT_MS;
 	if (checked && step_deadline > 0 && step_deadline < limit)
 		limit = step_deadline;
+	ops->status(dstate_of(rt, in->spec), in, &ds);
+	g.restarts = ds.restarts;
 	for (;;) {
-		struct driver_status ds;
 		int64_t now = drv_mono_ms();
 		ops->status(dstate_of(rt, in->spec), in, &ds);
 		if (ds.state == DRIVER_FAILED) {
@@ -453,10 +481,17 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 			          ds.detail[0] ? ds.detail : "not running");
 			return with_output(rt, in, o);
 		}
+		if (gated_gone(&g, &ds)) {
+			step_fail(o, "%s exited during its health gate (%s)%s%s", in->name,
+			          ds.detail[0] ? ds.detail : "exit status unknown",
+			          checked ? "; the last check was " : "", checked ? detail : "");
+			return with_output(rt, in, o);
+		}
 		if (stop_token_stopped(rt->cfg.cancel))
 			return step_fail(o, "%s: the agent is stopping; health not confirmed",
 			                 in->name);
-		if (checked && mon_state(rt, in->name, detail, sizeof(detail)) == HEALTH_UP)
+		up = checked && mon_state(rt, in->name, detail, sizeof(detail)) == HEALTH_UP;
+		if (up && ds.state == DRIVER_RUNNING)
 			break;
 		if (now - t0 >= limit) {
 			if (!checked && ds.state == DRIVER_RUNNING)
@@ -470,11 +505,10 @@ static int gate(struct runtime *rt, const struct driver_instance *in, uint32_t s
 				          in->name, (long long)limit, detail);
 			return with_output(rt, in, o);
 		}
-		if (!checked)
+		if (!checked || up) /* up, but not (yet) its process: look again soon */
 			poll(NULL, 0, GATE_POLL_MS);
-		else if (mon_wait_up(rt, in->name, GATE_POLL_MS, detail, sizeof(detail)) ==
-		         HEALTH_UP)
-			break;
+		else
+			mon_wait_up(rt, in->name, GATE_POLL_MS, detail, sizeof(detail));
 	}
 	*took_ms = drv_mono_ms() - t0;
 	return DRV_OK;

@@ -366,17 +366,19 @@ static int insert_dep(struct deploy_engine *e, struct dep *d)
 	int rc = DRV_ENOMEM;
 
 	d->row.plan = plan ? json_dumps(plan, JSON_COMPACT) : NULL;
-	d->row.extra = json_dumps(d->extra, JSON_COMPACT);
+	d->row.extra = deploy_run_dump_extra(d);
+	d->row.targets = json_dumps(json_object_get(d->extra, "targets"), JSON_COMPACT);
 	deploy_event(d, "deployment_created", NULL,
 	             json_pack("{s:s, s:s, s:s}", "deployment", d->row.name, "version",
 	                       d->row.version, "actor", d->row.actor));
-	if (d->row.plan != NULL && d->row.extra != NULL)
+	if (d->row.plan != NULL && d->row.extra != NULL && d->row.targets != NULL)
 		rc = deploy_store_insert(e->cfg.db, &d->row, d->events);
 	json_decref(plan);
 	free(d->row.plan);
 	free(d->row.extra);
+	free(d->row.targets);
 	free(d->row.release); /* kept in the database only */
-	d->row.plan = d->row.extra = d->row.release = NULL;
+	d->row.plan = d->row.extra = d->row.release = d->row.targets = NULL;
 	json_array_clear(d->events);
 	return rc;
 }
@@ -499,10 +501,41 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 }
 
 /* Save and act on everything collected since the last flush. */
-static void flush_all(struct deploy_engine *e)
+/* Save every deployment that changed in one transaction (one commit: on
+ * PostgreSQL one WAL flush and one fence check for the whole turn), then
+ * perform what each one decided. all: every one that changed (a command,
+ * the end); else those whose save may not wait (DEPLOY_SAVE_DEFER_MS).
+ * When that batch cannot be saved, each deployment is saved on its own, so
+ * that one that cannot be saved does not hold up the others. */
+static void flush_all(struct deploy_engine *e, bool all)
 {
-	for (struct dep *d = e->deps; d != NULL; d = d->next)
-		deploy_run_flush(e, d);
+	int64_t now = drv_wall_ms(), at;
+	struct dep *d;
+	size_t n = 0;
+	int rc;
+
+	for (d = e->deps; d != NULL; d = d->next) {
+		d->flushing =
+		        (all || deploy_run_save_due(d, now, &at)) && deploy_run_flush_prep(e, d);
+		n += d->flushing;
+	}
+	if (n == 0)
+		return;
+	rc = n > 1 ? deploy_store_begin(e->cfg.db) : DRV_EINVAL;
+	for (d = e->deps; rc == DRV_OK && d != NULL; d = d->next) {
+		if (d->flushing)
+			rc = deploy_run_flush_write(e, d);
+	}
+	if (n > 1 && rc == DRV_OK)
+		rc = deploy_store_commit(e->cfg.db);
+	else if (n > 1)
+		deploy_store_rollback(e->cfg.db);
+	for (d = e->deps; d != NULL; d = d->next) {
+		if (!d->flushing)
+			continue;
+		d->flushing = false;
+		deploy_run_flush_done(e, d, rc == DRV_OK ? DRV_OK : deploy_run_flush_write(e, d));
+	}
 }
 
 /* Post a command and wait for the engine thread to answer it. */
@@ -677,7 +710,7 @@ static void dispatch_msg(struct deploy_engine *e, struct msg *m)
 	case MSG_REPORT: feed_report(e, m); break;
 	case MSG_OP: feed_op(e, m); break;
 	case MSG_CMD:
-		flush_all(e); /* a command sees (and acts on) saved state */
+		flush_all(e, true); /* a command sees (and acts on) saved state */
 		run_cmd(e, m->cmd);
 		break;
 	}
@@ -690,7 +723,12 @@ static int64_t next_deadline(struct deploy_engine *e)
 
 	for (struct dep *d = e->deps; d != NULL; d = d->next) {
 		int64_t t = d->seq != NULL && !d->ended ? drv_seq_next_deadline(d->seq) : INT64_MAX;
+		int64_t save_at;
+
 		next = t < next ? t : next;
+		if (deploy_run_save_due(d, drv_wall_ms(), &save_at))
+			save_at = 0; /* (not left over after a turn) */
+		next = save_at < next ? save_at : next;
 	}
 	return next;
 }
@@ -749,7 +787,7 @@ static bool turn(struct deploy_engine *e)
 	pthread_mutex_unlock(&e->mu);
 	ticks(e);
 	deploy_gate_tick(e, drv_wall_ms());
-	flush_all(e);
+	flush_all(e, false);
 	reap(e);
 	return true;
 }
@@ -760,6 +798,7 @@ static void *engine_main(void *arg)
 
 	while (turn(e))
 		;
+	flush_all(e, true); /* what waited for company */
 	return NULL;
 }
 
@@ -794,7 +833,7 @@ static void unloadable(struct deploy_engine *e, struct deploy_row *r, int err)
 	free(r->extra);
 	r->plan = r->seq_state = r->extra = NULL;
 	r->updated_ms = r->finished_ms = drv_wall_ms();
-	if (deploy_store_save(e->cfg.db, r, ev) == DRV_OK && e->cfg.events != NULL)
+	if (deploy_store_save(e->cfg.db, r, NULL, NULL, ev) == DRV_OK && e->cfg.events != NULL)
 		drv_events_notify(e->cfg.events);
 	json_decref(ev);
 }
@@ -811,9 +850,11 @@ static int resume_one(void *arg, struct deploy_row *r)
 	/* the strings stay r's (deploy_store_active frees them); the release is
 	 * kept in the database only */
 	d->row.plan = d->row.seq_state = d->row.extra = d->row.view = d->row.release = NULL;
-	d->extra = json_loads(r->extra, 0, NULL);
+	d->row.targets = NULL;
 	d->events = json_array();
-	rc = d->extra && d->events ? load_plan(r, &d->plan) : DRV_ENOMEM;
+	rc = d->events ? deploy_run_load_extra(e, d, r) : DRV_ENOMEM;
+	if (rc == DRV_OK)
+		rc = load_plan(r, &d->plan);
 	if (rc == DRV_OK) {
 		d->next = e->deps;
 		e->deps = d;
@@ -837,7 +878,8 @@ static int resume_one(void *arg, struct deploy_row *r)
 		deploy_run_flush(e, d);
 	} else {
 		deploy_dep_free(d);
-		if (rc != DRV_ENOMEM)
+		/* out of memory or the database failing: not the row's fault */
+		if (rc != DRV_ENOMEM && rc != DRV_EDB)
 			unloadable(e, r, rc);
 	}
 	if (rc != DRV_OK)

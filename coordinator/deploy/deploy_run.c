@@ -36,7 +36,7 @@ void deploy_dep_free(struct dep *d)
 	json_decref(d->events);
 	json_decref(d->svc_seen);
 	json_decref(d->from_idx);
-	free(d->targets_text);
+	json_decref(d->recs_dirty);
 	for (size_t i = 0; i < d->n_pend; i++)
 		deploy_ops_discard(d->pend[i].op);
 	free(d->pend);
@@ -326,46 +326,160 @@ static char *dump_new(json_t *j)
 	return s;
 }
 
+/* Members of extra stored elsewhere: the targets column and the records. */
+static bool own_column(const char *k)
+{
+	return strcmp(k, "targets") == 0 || strcmp(k, "hosts") == 0 || strcmp(k, "hooks") == 0 ||
+	       strcmp(k, "steps") == 0;
+}
+
 char *deploy_run_dump_extra(struct dep *d)
 {
-	const json_t *targets = json_object_get(d->extra, "targets");
-	json_t *rest, *v;
+	json_t *rest = json_object(), *v;
 	const char *k;
-	char *rest_text, *out;
-	size_t nt, nr;
+	char *text;
 
-	if (targets == NULL)
-		return json_dumps(d->extra, JSON_COMPACT);
-	if (d->targets_of != targets) {
-		free(d->targets_text);
-		d->targets_text = json_dumps(targets, JSON_COMPACT);
-		d->targets_of = d->targets_text != NULL ? targets : NULL;
-	}
-	if (d->targets_text == NULL || (rest = json_object()) == NULL)
+	if (rest == NULL)
 		return NULL;
 	json_object_foreach(d->extra, k, v)
 	{
-		if (strcmp(k, "targets") != 0)
-			json_object_set(rest, k, v);
+		if (!own_column(k) && json_object_set(rest, k, v) != 0) {
+			json_decref(rest);
+			return NULL;
+		}
 	}
-	rest_text = json_dumps(rest, JSON_COMPACT);
+	text = json_dumps(rest, JSON_COMPACT);
 	json_decref(rest);
-	if (rest_text == NULL)
+	return text;
+}
+
+static int add_record(json_t *arr, const char *section, const char *key, json_t *rec)
+{
+	return json_array_append_new(arr, json_pack("[s, s, O]", section, key, rec)) == 0
+	               ? DRV_OK
+	               : DRV_ENOMEM;
+}
+
+static const char *const rec_sections[] = {"hosts", "hooks", "steps"};
+
+/* The touched records of section (every one with recs_all) into arr; a
+ * touched key that is gone (a step that ended) into gone. */
+static int dump_section(struct dep *d, const char *section, json_t *arr, json_t *gone)
+{
+	json_t *recs = json_object_get(d->extra, section), *touched, *v;
+	const char *key;
+	int rc = DRV_OK;
+
+	touched = json_object_get(d->recs_dirty, section);
+	json_object_foreach(d->recs_all ? recs : touched, key, v)
+	{
+		json_t *rec = json_object_get(recs, key);
+
+		if (rc == DRV_OK && rec != NULL)
+			rc = add_record(arr, section, key, rec);
+	}
+	json_object_foreach(touched, key, v)
+	{
+		if (rc == DRV_OK && json_object_get(recs, key) == NULL &&
+		    json_array_append_new(gone, json_pack("[s, s]", section, key)) != 0)
+			rc = DRV_ENOMEM;
+	}
+	return rc;
+}
+
+static char *dump_if(json_t *arr, int *rc)
+{
+	char *text =
+	        *rc == DRV_OK && json_array_size(arr) > 0 ? json_dumps(arr, JSON_COMPACT) : NULL;
+
+	if (*rc == DRV_OK && json_array_size(arr) > 0 && text == NULL)
+		*rc = DRV_ENOMEM;
+	return text;
+}
+
+char *deploy_run_dump_records(struct dep *d, char **gone_text, int *rc)
+{
+	json_t *arr, *gone;
+	char *text = NULL;
+
+	*rc = DRV_OK;
+	*gone_text = NULL;
+	if (!d->recs_all && json_object_size(d->recs_dirty) == 0)
 		return NULL;
-	/* {"targets":T} or {"targets":T,REST without its opening brace} */
-	nt = strlen(d->targets_text);
-	nr = strlen(rest_text);
-	out = malloc(sizeof("{\"targets\":") + nt + nr + 1);
-	if (out != NULL)
-		sprintf(out, "{\"targets\":%s%s%s", d->targets_text, nr > 2 ? "," : "",
-		        nr > 2 ? rest_text + 1 : "}");
-	free(rest_text);
-	return out;
+	arr = json_array();
+	gone = json_array();
+	*rc = arr && gone ? DRV_OK : DRV_ENOMEM;
+	for (size_t i = 0; *rc == DRV_OK && i < sizeof(rec_sections) / sizeof(rec_sections[0]); i++)
+		*rc = dump_section(d, rec_sections[i], arr, gone);
+	text = dump_if(arr, rc);
+	*gone_text = dump_if(gone, rc);
+	if (*rc != DRV_OK) {
+		free(text);
+		free(*gone_text);
+		text = *gone_text = NULL;
+	}
+	json_decref(arr);
+	json_decref(gone);
+	return text;
+}
+
+static int load_record(void *arg, const char *section, const char *key, const char *data)
+{
+	struct dep *d = arg;
+	json_t *recs = json_object_get(d->extra, section), *rec;
+
+	if (recs == NULL || key == NULL || data == NULL)
+		return DRV_OK; /* not a section this version keeps */
+	rec = json_loads(data, 0, NULL);
+	if (!json_is_object(rec)) {
+		json_decref(rec);
+		drv_error("deploy", "stored record is unreadable", "deployment=%s key=%s/%s",
+		          d->row.id, section, key);
+		return DRV_EINVAL;
+	}
+	return json_object_set_new(recs, key, rec) == 0 ? DRV_OK : DRV_ENOMEM;
+}
+
+static int ensure_section(struct dep *d, const char *section)
+{
+	json_t *o = json_object_get(d->extra, section);
+
+	if (json_is_object(o)) {
+		/* a row written before migration 12 keeps its records here */
+		if (json_object_size(o) > 0)
+			d->recs_all = true;
+		return DRV_OK;
+	}
+	return json_object_set_new(d->extra, section, json_object()) == 0 ? DRV_OK : DRV_ENOMEM;
+}
+
+int deploy_run_load_extra(struct deploy_engine *e, struct dep *d, const struct deploy_row *r)
+{
+	json_t *targets;
+	int rc;
+
+	d->extra = json_loads(r->extra, 0, NULL);
+	if (!json_is_object(d->extra))
+		return d->extra == NULL ? DRV_ENOMEM : DRV_EINVAL;
+	if (r->targets != NULL) {
+		targets = json_loads(r->targets, 0, NULL);
+		if (targets == NULL || json_object_set_new(d->extra, "targets", targets) != 0)
+			return DRV_EINVAL;
+	} else if (json_object_get(d->extra, "targets") != NULL) {
+		d->targets_unsaved = true; /* written before the column: write it */
+	}
+	rc = DRV_OK;
+	for (size_t i = 0; rc == DRV_OK && i < sizeof(rec_sections) / sizeof(rec_sections[0]); i++)
+		rc = ensure_section(d, rec_sections[i]);
+	if (rc == DRV_OK)
+		rc = deploy_store_records(e->cfg.db, r->id, load_record, d);
+	return rc;
 }
 
 static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final)
 {
 	json_t *st = NULL;
+	char *recs = NULL, *gone = NULL;
 	int rc = DRV_OK;
 
 	if (persist && d->seq != NULL) {
@@ -377,15 +491,30 @@ static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final
 	d->row.extra = deploy_run_dump_extra(d);
 	if (final)
 		d->row.view = dump_new(deploy_view_object(d));
-	if (rc == DRV_OK && (d->row.extra == NULL || (final && d->row.view == NULL)))
+	else if (rc == DRV_OK)
+		recs = deploy_run_dump_records(d, &gone, &rc);
+	if (d->targets_unsaved)
+		d->row.targets = json_dumps(json_object_get(d->extra, "targets"), JSON_COMPACT);
+	if (rc == DRV_OK && (d->row.extra == NULL || (final && d->row.view == NULL) ||
+	                     (d->targets_unsaved && d->row.targets == NULL)))
 		rc = DRV_ENOMEM;
 	if (rc == DRV_OK)
-		rc = deploy_store_save(e->cfg.db, &d->row, d->events);
+		rc = deploy_store_save(e->cfg.db, &d->row, recs, gone, d->events);
+	free(recs);
+	free(gone);
 	free(d->row.seq_state);
 	free(d->row.extra);
 	free(d->row.view);
-	d->row.seq_state = d->row.extra = d->row.view = NULL;
+	free(d->row.targets);
+	d->row.seq_state = d->row.extra = d->row.view = d->row.targets = NULL;
 	return rc;
+}
+
+/* A save committed: what it wrote is no longer pending. */
+static void saved(struct dep *d)
+{
+	json_object_clear(d->recs_dirty);
+	d->recs_all = d->targets_unsaved = false;
 }
 
 /* Blue-green across sets: a completed switch (or switch back) makes a set
@@ -418,15 +547,36 @@ static void note_live_sets(struct deploy_engine *e, struct dep *d, int64_t now)
 	}
 }
 
-void deploy_run_flush(struct deploy_engine *e, struct dep *d)
+static bool needs_write(const struct dep *d)
+{
+	return d->persist || json_array_size(d->events) > 0 || d->recs_all ||
+	       json_object_size(d->recs_dirty) > 0;
+}
+
+static bool is_final(const struct dep *d)
+{
+	return d->seq != NULL && drv_seq_state_terminal(drv_seq_state(d->seq));
+}
+
+bool deploy_run_save_due(const struct dep *d, int64_t now, int64_t *at)
+{
+	*at = INT64_MAX;
+	if (!d->dirty || d->ended)
+		return false;
+	if (d->n_pend > 0 || d->seq == NULL || is_final(d) || d->save_failing)
+		return true;
+	*at = d->saved_ms + DEPLOY_SAVE_DEFER_MS;
+	return *at <= now;
+}
+
+bool deploy_run_flush_prep(struct deploy_engine *e, struct dep *d)
 {
 	int64_t now = drv_wall_ms();
 	char was_state[DEPLOY_STATE_MAX], was_phase[DEPLOY_STATE_MAX], was_reason[DRV_SEQ_TEXT_MAX];
-	bool final = d->seq != NULL && drv_seq_state_terminal(drv_seq_state(d->seq));
-	int rc;
+	bool final = is_final(d);
 
 	if (!d->dirty || d->ended)
-		return;
+		return false;
 	if (final)
 		deploy_track_reconcile(d, now); /* host records and events match the final object */
 	if (final && drv_seq_state(d->seq) == DRV_SEQ_SUCCEEDED &&
@@ -442,36 +592,52 @@ void deploy_run_flush(struct deploy_engine *e, struct dep *d)
 	memcpy(was_reason, d->row.reason, sizeof(was_reason));
 	deploy_view_summary(d, NULL, now);
 	note_state(e, d, was_state, was_phase, was_reason);
-	if (d->persist || json_array_size(d->events) > 0) {
-		rc = save(e, d, d->persist, final);
-		if (rc != DRV_OK) {
-			/* Nothing is sent before it is saved: keep the transition, its
-			 * events and actions, and try again next turn (a full disk
-			 * that gets space back). */
-			if (!d->save_failing)
-				drv_error("deploy",
-				          "cannot save a transition: holding it until a save "
-				          "succeeds",
-				          "deployment=%s error=%s", d->row.id, drv_errname(rc));
-			d->save_failing = true;
-			drv_storage_suspect();
-			return;
-		}
-		if (d->save_failing)
-			drv_info("deploy", "transition saved after failed attempts: going on",
-			         "deployment=%s", d->row.id);
-		d->save_failing = false;
-		if (e->cfg.events != NULL && json_array_size(d->events) > 0)
-			drv_events_notify(e->cfg.events);
+	return true;
+}
+
+int deploy_run_flush_write(struct deploy_engine *e, struct dep *d)
+{
+	return needs_write(d) ? save(e, d, d->persist, is_final(d)) : DRV_OK;
+}
+
+void deploy_run_flush_done(struct deploy_engine *e, struct dep *d, int rc)
+{
+	bool final = is_final(d);
+
+	if (rc != DRV_OK) {
+		/* Nothing is sent before it is saved: keep the transition, its
+		 * events and actions, and try again next turn (a full disk that
+		 * gets space back). */
+		if (!d->save_failing)
+			drv_error("deploy",
+			          "cannot save a transition: holding it until a save succeeds",
+			          "deployment=%s error=%s", d->row.id, drv_errname(rc));
+		d->save_failing = true;
+		drv_storage_suspect();
+		return;
 	}
+	if (d->save_failing)
+		drv_info("deploy", "transition saved after failed attempts: going on",
+		         "deployment=%s", d->row.id);
+	d->save_failing = false;
+	saved(d);
+	d->saved_ms = drv_wall_ms();
+	if (e->cfg.events != NULL && json_array_size(d->events) > 0)
+		drv_events_notify(e->cfg.events);
 	json_array_clear(d->events);
 	d->dirty = d->persist = false;
-	perform(e, d, now);
+	perform(e, d, drv_wall_ms());
 	if (final) {
 		d->ended = true;
 		drv_info("deploy", "deployment ended", "deployment=%s state=%s reason=\"%s\"",
 		         d->row.id, d->row.state, d->row.reason);
 	}
+}
+
+void deploy_run_flush(struct deploy_engine *e, struct dep *d)
+{
+	if (deploy_run_flush_prep(e, d))
+		deploy_run_flush_done(e, d, deploy_run_flush_write(e, d));
 }
 
 /* ---- entry points ---- */
@@ -561,8 +727,11 @@ void deploy_run_end(struct deploy_engine *e, struct dep *d, const char *state, c
 	snprintf(d->row.reason, sizeof(d->row.reason), "%s", why);
 	d->row.updated_ms = d->row.finished_ms = now;
 	deploy_event(d, state, NULL, json_pack("{s:s}", "text", why));
-	if (save(e, d, false, true) == DRV_OK && e->cfg.events != NULL)
-		drv_events_notify(e->cfg.events);
+	if (save(e, d, false, true) == DRV_OK) {
+		saved(d);
+		if (e->cfg.events != NULL)
+			drv_events_notify(e->cfg.events);
+	}
 	json_array_clear(d->events);
 	d->dirty = false;
 	d->ended = true;

@@ -14,7 +14,7 @@
 #define ROW_COLS                                                                                   \
 	"id, name, version, actor, state, phase, reason, plan, seq_state, extra, view,"            \
 	" failed_hosts, max_failed_hosts, created_ms, updated_ms, finished_ms, environment,"       \
-	" release_id, promoted_from, release_plan"
+	" release_id, promoted_from, release_plan, targets"
 
 void deploy_row_clear(struct deploy_row *r)
 {
@@ -25,7 +25,8 @@ void deploy_row_clear(struct deploy_row *r)
 	free(r->extra);
 	free(r->view);
 	free(r->release);
-	r->plan = r->seq_state = r->extra = r->view = r->release = NULL;
+	free(r->targets);
+	r->plan = r->seq_state = r->extra = r->view = r->release = r->targets = NULL;
 }
 
 static int prep(struct drv_sql *db, const char *sql, struct drv_sql_stmt **st)
@@ -100,22 +101,6 @@ int deploy_store_new_id(struct drv_sql *db, char id[DRV_SEQ_ID_MAX + 1])
 	return DRV_OK;
 }
 
-static int insert_events(struct drv_sql *db, const char *dep, const json_t *events)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(events, i, e)
-	{
-		int rc = drv_events_insert(db, json_string_value(json_object_get(e, "kind")), dep,
-		                           json_string_value(json_object_get(e, "agent")),
-		                           json_object_get(e, "data"), NULL);
-		if (rc != DRV_OK)
-			return rc;
-	}
-	return DRV_OK;
-}
-
 static int insert_row(struct drv_sql *db, const struct deploy_row *r)
 {
 	struct drv_sql_stmt *st;
@@ -123,8 +108,8 @@ static int insert_row(struct drv_sql *db, const struct deploy_row *r)
 	        prep(db,
 	             "INSERT INTO deployments(id, name, version, actor, state, phase, reason, plan,"
 	             " seq_state, extra, failed_hosts, max_failed_hosts, created_ms, updated_ms,"
-	             " environment, release_id, promoted_from, release_plan)"
-	             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	             " environment, release_id, promoted_from, release_plan, targets)"
+	             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	             &st);
 
 	if (rc != DRV_OK)
@@ -147,6 +132,7 @@ static int insert_row(struct drv_sql *db, const struct deploy_row *r)
 	bind_text(st, 16, r->release_id);
 	bind_text(st, 17, r->promoted_from);
 	bind_text(st, 18, r->release);
+	bind_text(st, 19, r->targets);
 	return step_done(db, st);
 }
 
@@ -157,7 +143,7 @@ static int update_row(struct drv_sql *db, const struct deploy_row *r)
 	              "UPDATE deployments SET seq_state = COALESCE(?, seq_state),"
 	              " extra = COALESCE(?, extra), view = COALESCE(?, view), state = ?, phase = ?,"
 	              " reason = ?, failed_hosts = ?, max_failed_hosts = ?, updated_ms = ?,"
-	              " finished_ms = ? WHERE id = ?",
+	              " finished_ms = ?, targets = COALESCE(?, targets) WHERE id = ?",
 	              &st);
 
 	if (rc != DRV_OK)
@@ -172,23 +158,124 @@ static int update_row(struct drv_sql *db, const struct deploy_row *r)
 	drv_sql_bind_int64(st, 8, r->max_failed_hosts);
 	drv_sql_bind_int64(st, 9, r->updated_ms);
 	drv_sql_bind_int64(st, 10, r->finished_ms);
-	bind_text(st, 11, r->id);
+	bind_text(st, 11, r->targets);
+	bind_text(st, 12, r->id);
 	rc = step_done(db, st);
 	if (rc == DRV_OK && drv_sql_changes(db) != 1)
 		rc = DRV_ENOENT;
 	return rc;
 }
 
-static int in_transaction(struct drv_sql *db, const struct deploy_row *r, const json_t *events,
-                          int (*write)(struct drv_sql *, const struct deploy_row *))
+/* The changed records in one statement (one round trip on PostgreSQL, what
+ * ever their number): the array's elements become rows. */
+static int write_records(struct drv_sql *db, const char *id, const char *recs)
 {
-	int rc = drv_sql_exec(db, "BEGIN IMMEDIATE");
+	struct drv_sql_stmt *st;
+	int rc = drv_sql_cached(
+	        db,
+	        drv_sql_engine_of(db) == DRV_SQL_PG
+	                ? "INSERT INTO deployment_records(deployment_id, section, key, data)"
+	                  " SELECT ?, x->>0, x->>1, (x->2)::text FROM json_array_elements(?::json) "
+	                  "x"
+	                  " ON CONFLICT (deployment_id, section, key) DO UPDATE SET data = "
+	                  "excluded.data"
+	                : "INSERT INTO deployment_records(deployment_id, section, key, data)"
+	                  " SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+	                  " json(json_extract(value, '$[2]')) FROM json_each(?) WHERE true"
+	                  " ON CONFLICT (deployment_id, section, key) DO UPDATE SET data = "
+	                  "excluded.data",
+	        &st);
+
+	if (rc != DRV_OK) {
+		drv_error("deploy-store", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
+		return DRV_EDB;
+	}
+	bind_text(st, 1, id);
+	bind_text(st, 2, recs);
+	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_OK)
+		drv_error("deploy-store", "cannot write host records", "deployment=%s error=\"%s\"",
+		          id, drv_sql_errmsg(db));
+	drv_sql_done(st);
+	return rc;
+}
+
+/* The records gone (steps that ended), in one statement. */
+static int delete_gone(struct drv_sql *db, const char *id, const char *gone)
+{
+	struct drv_sql_stmt *st;
+	int rc = drv_sql_cached(
+	        db,
+	        drv_sql_engine_of(db) == DRV_SQL_PG
+	                ? "DELETE FROM deployment_records d USING json_array_elements(?1::json) x"
+	                  " WHERE d.deployment_id = ?2 AND d.section = x->>0 AND d.key = x->>1"
+	                : "DELETE FROM deployment_records WHERE deployment_id = ?2 AND (section, "
+	                  "key)"
+	                  " IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+	                  " FROM json_each(?1))",
+	        &st);
+
+	if (rc != DRV_OK) {
+		drv_error("deploy-store", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
+		return DRV_EDB;
+	}
+	bind_text(st, 1, gone);
+	bind_text(st, 2, id);
+	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_OK)
+		drv_error("deploy-store", "cannot delete records", "deployment=%s error=\"%s\"", id,
+		          drv_sql_errmsg(db));
+	drv_sql_done(st);
+	return rc;
+}
+
+static int delete_records(struct drv_sql *db, const char *id)
+{
+	struct drv_sql_stmt *st;
+	int rc = prep(db, "DELETE FROM deployment_records WHERE deployment_id = ?", &st);
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = write(db, r);
+	bind_text(st, 1, id);
+	return step_done(db, st);
+}
+
+/* The records a save writes (deploy_store_save's recs and gone). */
+struct recs {
+	const char *put, *gone;
+};
+
+static int write_all(struct drv_sql *db, const struct deploy_row *r, const struct recs *recs,
+                     const json_t *events,
+                     int (*write)(struct drv_sql *, const struct deploy_row *))
+{
+	int rc = write(db, r);
+
+	if (rc == DRV_OK && r->finished_ms > 0) {
+		rc = delete_records(db, r->id);
+	} else {
+		if (rc == DRV_OK && recs->put != NULL)
+			rc = write_records(db, r->id, recs->put);
+		if (rc == DRV_OK && recs->gone != NULL)
+			rc = delete_gone(db, r->id, recs->gone);
+	}
 	if (rc == DRV_OK)
-		rc = insert_events(db, r->id, events);
+		rc = drv_events_insert_all(db, r->id, events);
+	return rc;
+}
+
+static int in_transaction(struct drv_sql *db, const struct deploy_row *r, const struct recs *recs,
+                          const json_t *events,
+                          int (*write)(struct drv_sql *, const struct deploy_row *))
+{
+	int rc;
+
+	if (drv_sql_in_tx(db)) /* deploy_store_begin: the caller commits */
+		return write_all(db, r, recs, events, write);
+	rc = drv_sql_exec(db, "BEGIN IMMEDIATE");
+	if (rc != DRV_OK)
+		return rc;
+	rc = write_all(db, r, recs, events, write);
 	if (rc == DRV_OK)
 		rc = drv_sql_exec(db, "COMMIT");
 	if (rc != DRV_OK)
@@ -198,12 +285,59 @@ static int in_transaction(struct drv_sql *db, const struct deploy_row *r, const 
 
 int deploy_store_insert(struct drv_sql *db, const struct deploy_row *r, const json_t *events)
 {
-	return in_transaction(db, r, events, insert_row);
+	const struct recs none = {NULL, NULL};
+
+	return in_transaction(db, r, &none, events, insert_row);
 }
 
-int deploy_store_save(struct drv_sql *db, const struct deploy_row *r, const json_t *events)
+int deploy_store_save(struct drv_sql *db, const struct deploy_row *r, const char *recs,
+                      const char *gone, const json_t *events)
 {
-	return in_transaction(db, r, events, update_row);
+	const struct recs both = {recs, gone};
+
+	return in_transaction(db, r, &both, events, update_row);
+}
+
+int deploy_store_begin(struct drv_sql *db)
+{
+	return drv_sql_begin(db);
+}
+
+int deploy_store_commit(struct drv_sql *db)
+{
+	int rc = drv_sql_commit(db);
+
+	if (rc != DRV_OK) {
+		drv_error("deploy-store", "commit failed", "error=\"%s\"", drv_sql_errmsg(db));
+		drv_sql_rollback(db);
+	}
+	return rc;
+}
+
+void deploy_store_rollback(struct drv_sql *db)
+{
+	drv_sql_rollback(db);
+}
+
+int deploy_store_records(struct drv_sql *db, const char *id, deploy_rec_fn fn, void *arg)
+{
+	struct drv_sql_stmt *st;
+	int rc = prep(db,
+	              "SELECT section, key, data FROM deployment_records WHERE deployment_id = ?",
+	              &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, id);
+	while (rc == DRV_OK && (rc = drv_sql_step(st)) == DRV_SQL_ROW)
+		rc = fn(arg, drv_sql_col_text(st, 0), drv_sql_col_text(st, 1),
+		        drv_sql_col_text(st, 2));
+	if (rc == DRV_SQL_DONE)
+		rc = DRV_OK;
+	else if (rc == DRV_SQL_ROW)
+		rc = DRV_OK;
+	drv_sql_finalize(st);
+	return rc;
 }
 
 static int row_from(struct drv_sql_stmt *st, struct deploy_row *r)
@@ -229,6 +363,7 @@ static int row_from(struct drv_sql_stmt *st, struct deploy_row *r)
 	copy_col(st, 17, r->release_id, sizeof(r->release_id));
 	copy_col(st, 18, r->promoted_from, sizeof(r->promoted_from));
 	r->release = dup_col(st, 19);
+	r->targets = dup_col(st, 20);
 	if (r->plan == NULL || r->extra == NULL) {
 		deploy_row_clear(r);
 		return DRV_ENOMEM;

@@ -7,8 +7,17 @@
  * endpoint reads (state, phase, reason, counts, times). The final API object
  * ("view") is written once the deployment has ended.
  *
- * A transition is saved with deploy_store_save: the row and the events it
- * causes in one SQLite transaction, before any action is performed.
+ * The host, hook and step records of a deployment that runs are rows of their own
+ * (deployment_records, schema migration 12), so that a save writes the
+ * records that changed, not every host's; the plan's targets (O(hosts),
+ * fixed at creation) are a column written at the insert. "extra" holds the
+ * rest (steps in flight, gates, checks). The records are deleted when the
+ * deployment ends: its final view holds them.
+ *
+ * A transition is saved with deploy_store_save: the row, its changed
+ * records and the events it causes in one transaction, before any action is
+ * performed. deploy_store_begin/commit put the saves of several
+ * deployments (one engine turn) in one transaction: one commit, one fsync.
  *
  * Threads: the engine's thread is the only user of its connection.
  * Ownership: deploy_row strings marked malloc'd are freed by
@@ -44,6 +53,10 @@ struct deploy_row {
 	char release_id[DRV_PLAN_RELEASE_ID_MAX];
 	char promoted_from[DRV_SEQ_ID_MAX + 1];
 	char *release; /* malloc'd JSON text: the release (plan.h), set at insert */
+	/* migration 12: extra's "targets" (malloc'd JSON text), written at the
+	 * insert and by a save only when not NULL; NULL in a row written
+	 * before (its targets are inside extra) */
+	char *targets;
 };
 
 void deploy_row_clear(struct deploy_row *r);
@@ -57,11 +70,29 @@ int deploy_store_insert(struct drv_sql *db, const struct deploy_row *r, const js
 
 /*
  * Save a transition in one transaction: the row's seq_state (when not
- * NULL), extra, summary columns, view (when not NULL), and `events`: an
+ * NULL), extra, targets (when not NULL), summary columns, view (when not
+ * NULL); recs: JSON text of an array of [SECTION, KEY, RECORD] (the records
+ * that changed, written over the stored ones; NULL: none); gone: JSON text
+ * of an array of [SECTION, KEY] (records deleted; NULL: none); and `events`: an
  * array of {"kind", "agent" (optional), "data"} inserted into the events
- * table under the deployment's id (may be NULL or empty).
+ * table under the deployment's id (may be NULL or empty). A row with
+ * finished_ms > 0 has ended: its records are deleted instead.
+ * Inside deploy_store_begin/commit the save joins that transaction (on a
+ * failure the caller rolls the whole batch back).
  */
-int deploy_store_save(struct drv_sql *db, const struct deploy_row *r, const json_t *events);
+int deploy_store_save(struct drv_sql *db, const struct deploy_row *r, const char *recs,
+                      const char *gone, const json_t *events);
+
+/* One transaction for several saves (one engine turn): begin, then
+ * deploy_store_save for each, then commit (DRV_OK: all saved) or rollback. */
+int deploy_store_begin(struct drv_sql *db);
+int deploy_store_commit(struct drv_sql *db);
+void deploy_store_rollback(struct drv_sql *db);
+
+/* The records of a deployment: fn(arg, section, key, data JSON text), in no
+ * particular order; a non-zero return from fn stops and is returned. */
+typedef int (*deploy_rec_fn)(void *arg, const char *section, const char *key, const char *data);
+int deploy_store_records(struct drv_sql *db, const char *id, deploy_rec_fn fn, void *arg);
 
 /* Every deployment that has not finished, oldest first. */
 typedef int (*deploy_row_fn)(void *arg, struct deploy_row *r);

@@ -150,6 +150,7 @@ static void send_service(struct dep *d, const struct drv_seq_action *a, const ch
 		return;
 	if (a->step == DRV_SEQ_STEP_ROLLBACK && strcmp(was, "failed") == 0)
 		return; /* stays failed, with its message, until rolled back */
+	deploy_track_touch(d, "hosts", key);
 	set_str(rec, "state", st);
 	if (a->step != DRV_SEQ_STEP_ROLLBACK)
 		set_str(rec, "message", "");
@@ -166,6 +167,7 @@ static void send_hook(struct dep *d, const struct drv_seq_action *a, const char 
 
 	if (rec == NULL || strcmp(str_of(rec, "state"), "running") == 0)
 		return;
+	deploy_track_touch(d, "hooks", key);
 	set_str(rec, "phase", hook_phase(a->step));
 	set_str(rec, "name", hook_name(d->plan, a));
 	set_str(rec, "host", a->agent);
@@ -173,6 +175,24 @@ static void send_hook(struct dep *d, const struct drv_seq_action *a, const char 
 	set_int(rec, "started_ms", now);
 	set_int(rec, "finished_ms", 0);
 	hook_event(d, a->agent, rec);
+}
+
+void deploy_track_touch(struct dep *d, const char *section, const char *key)
+{
+	json_t *keys;
+
+	if (d->recs_dirty == NULL && (d->recs_dirty = json_object()) == NULL) {
+		d->recs_all = true; /* out of memory: the next save writes them all */
+		return;
+	}
+	keys = json_object_get(d->recs_dirty, section);
+	if (keys == NULL && ((keys = json_object()) == NULL ||
+	                     json_object_set_new(d->recs_dirty, section, keys) != 0)) {
+		d->recs_all = true;
+		return;
+	}
+	if (json_object_set_new(keys, key, json_true()) != 0)
+		d->recs_all = true;
 }
 
 void deploy_track_send(struct dep *d, const struct drv_seq_action *a, int64_t now)
@@ -188,10 +208,12 @@ void deploy_track_send(struct dep *d, const struct drv_seq_action *a, int64_t no
 		         a->step == DRV_SEQ_STEP_TRAFFIC ? a->service : a->hook, a->agent);
 		send_hook(d, a, key, now);
 	}
-	if (json_object_get(steps, a->id) == NULL)
+	if (json_object_get(steps, a->id) == NULL) {
 		json_object_set_new(steps, a->id,
 		                    json_pack("{s:s, s:i, s:i, s:I}", "k", key, "s", (int)a->step,
 		                              "v", a->service, "t", (json_int_t)now));
+		deploy_track_touch(d, "steps", a->id);
+	}
 }
 
 static const char *done_state(enum drv_seq_step_kind k, bool ok, const char *was)
@@ -234,6 +256,7 @@ void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct dr
 	     strcmp(str_of(rec, "state"), "rolled_back") == 0))
 		rec = NULL;
 	if (rec != NULL) {
+		deploy_track_touch(d, service_step(k) ? "hosts" : "hooks", str_of(step, "k"));
 		set_str(rec, "state", done_state(k, ok, str_of(rec, "state")));
 		/* Why it failed; a host rolled back after its failure keeps it. */
 		if (!(ok && k == DRV_SEQ_STEP_ROLLBACK))
@@ -248,6 +271,7 @@ void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct dr
 		}
 	}
 	json_object_del(steps, ev->id);
+	deploy_track_touch(d, "steps", ev->id); /* gone: the save deletes its row */
 }
 
 /* ---- reconcile with the sequencer's own view ---- */
@@ -294,6 +318,7 @@ static void reconcile_host(struct dep *d, int svc, const json_t *h, int64_t now)
 	rec = record(json_object_get(d->extra, "hosts"), key, host_record);
 	if (rec == NULL || strcmp(str_of(rec, "state"), st) == 0)
 		return;
+	deploy_track_touch(d, "hosts", key);
 	set_str(rec, "state", st);
 	if (strcmp(st, "failed") == 0 && str_of(rec, "message")[0] == '\0')
 		set_str(rec, "message",

@@ -360,6 +360,15 @@ static void deliver_if_parked(struct core *c, struct agent_rt *a)
  * store already has is written (a->acked_seq; the caller sets it once the
  * write is committed). A Hello always writes: after a restore from an old
  * backup the store's next_seq may lag behind what the agent applied. */
+static void acked_note(const struct agent_rt *a, uint64_t applied, size_t n)
+{
+	if (n == 0)
+		return;
+	drv_linkstats_add(DRV_STAT_INSTR_ACKED, n);
+	drv_info("core", "instructions acknowledged", "agent=%s upto=%" PRIu64 " count=%zu", a->id,
+	         applied, n);
+}
+
 static bool ack_upto_nosync(struct core *c, struct agent_rt *a, uint64_t applied, bool always)
 {
 	size_t n = 0;
@@ -369,13 +378,8 @@ static bool ack_upto_nosync(struct core *c, struct agent_rt *a, uint64_t applied
 		return false;
 	gcommit_join(&c->gc); /* a Poll's promises nothing (a Report waits for its commit) */
 	rc = store_instr_ack_upto(c->cfg.store, a->id, applied, drv_wall_ms(), &n);
-	if (rc == DRV_OK && n > 0) {
-		drv_linkstats_add(DRV_STAT_INSTR_ACKED, n);
-		drv_info("core", "instructions acknowledged", "agent=%s upto=%" PRIu64 " count=%zu",
-		         a->id, applied, n);
-	}
 	if (rc == DRV_OK)
-		rc = store_agent_seq_floor(c->cfg.store, a->id, applied);
+		acked_note(a, applied, n);
 	return rc == DRV_OK; /* else written again with the next message */
 }
 
@@ -972,13 +976,19 @@ static bool acknowledges(const Drover__Report *r)
  * crash of droverd. *acked: the acknowledgement was written. */
 static int report_store(struct core *c, struct agent_rt *a, const Drover__Report *r, bool *acked)
 {
+	uint64_t upto =
+	        acknowledges(r) && r->instruction_seq > a->acked_seq ? r->instruction_seq : 0;
+	size_t n = 0;
 	int rc = store_begin(c->cfg.store);
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = store_agent_report_seq(c->cfg.store, a->id, r->report_seq);
-	if (rc == DRV_OK && acknowledges(r))
-		*acked = ack_upto_nosync(c, a, r->instruction_seq, false);
+	/* replay check and acknowledgement in one write of the agent's row */
+	rc = store_agent_report(c->cfg.store, a->id, r->report_seq, upto, drv_wall_ms(), &n);
+	if (rc == DRV_OK && upto > 0) {
+		*acked = true;
+		acked_note(a, upto, n);
+	}
 	if (rc == DRV_OK)
 		rc = record_report(c, a, r);
 	if (rc == DRV_OK)

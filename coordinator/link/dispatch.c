@@ -119,7 +119,6 @@ int dispatch_enqueue_sealed(struct store *s, const struct drv_keypair *kp,
 {
 	struct seal_ctx sc = {.kp = kp, .ins = DROVER__INSTRUCTION__INIT};
 	struct store_enqueue q = {0};
-	struct store_agent a;
 	int64_t ttl = ttl_of(in, default_ttl_ms);
 	uint64_t seq;
 	int rc;
@@ -132,11 +131,6 @@ int dispatch_enqueue_sealed(struct store *s, const struct drv_keypair *kp,
 	rc = validate(in);
 	if (rc != DRV_OK)
 		return rc;
-	rc = store_agent_get(s, in->agent_id, &a);
-	if (rc != DRV_OK)
-		return rc;
-	if (a.status != AGENT_ACCEPTED)
-		return DRV_ESTATE;
 	build(in, now_ms, ttl, &sc.ins);
 	q.agent_id = in->agent_id;
 	q.step_id = in->step_id;
@@ -146,6 +140,7 @@ int dispatch_enqueue_sealed(struct store *s, const struct drv_keypair *kp,
 	q.expires_at_ms = now_ms + ttl;
 	q.seal = seal;
 	q.seal_arg = &sc;
+	q.accepted_only = true; /* its status checked in the same read as its next seq */
 	rc = store_instr_enqueue(s, &q, &seq);
 	if (rc == DRV_OK || rc == DRV_EEXIST)
 		*seq_out = seq;

@@ -1,19 +1,27 @@
 /* gcommit.c: the core lock with group commit (see gcommit.h). */
 #include "gcommit.h"
 
+#include <time.h>
+
 #include "clock.h"
 #include "err.h"
 #include "log.h"
 
 void gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg)
 {
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&g->mu, NULL);
-	pthread_cond_init(&g->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	g->store = s;
 	atomic_init(&g->arriving, 0);
 	g->open = false;
 	g->joins = 0;
 	g->max_ms = GCOMMIT_MAX_MS;
+	g->linger_us = GCOMMIT_LINGER_US;
 	g->members = NULL;
 	g->after = after;
 	g->after_arg = arg;
@@ -41,13 +49,21 @@ bool gcommit_is_open(const struct gcommit *g)
 	return g->open;
 }
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int gcommit_join(struct gcommit *g)
 {
 	if (!g->open) {
 		if (store_begin(g->store) != DRV_OK)
 			return DRV_EDB;
 		g->open = true;
-		g->opened_mono = drv_mono_ms();
+		g->opened_us = mono_us();
 		g->joins = 0;
 	}
 	g->joins++;
@@ -55,12 +71,31 @@ int gcommit_join(struct gcommit *g)
 	return DRV_OK;
 }
 
-/* Commit now? Only when nobody else is about to add to the batch, unless it
+/* Commit now? Only when nobody else is about to add to the batch and, if a
+ * writer waits on it, it lingered long enough for the next ones; unless it
  * is full or old: then its members must not wait longer. */
 static bool due(const struct gcommit *g)
 {
-	return g->open && (atomic_load(&g->arriving) == 0 || g->joins >= GCOMMIT_MAX_JOINS ||
-	                   drv_mono_ms() - g->opened_mono >= g->max_ms);
+	int64_t age;
+
+	if (!g->open)
+		return false;
+	age = mono_us() - g->opened_us;
+	if (g->joins >= GCOMMIT_MAX_JOINS || age >= g->max_ms * 1000)
+		return true;
+	return atomic_load(&g->arriving) == 0 && (g->members == NULL || age >= g->linger_us);
+}
+
+/* Sleep until a commit wakes the member or the batch's next deadline (its
+ * linger, then its age limit) passes: then the member commits it itself. */
+static void member_sleep(struct gcommit *g)
+{
+	int64_t age = mono_us() - g->opened_us;
+	int64_t at = g->opened_us + (age < g->linger_us ? g->linger_us : g->max_ms * 1000);
+	struct timespec ts = {.tv_sec = (time_t)(at / 1000000),
+	                      .tv_nsec = (long)(at % 1000000) * 1000};
+
+	pthread_cond_timedwait(&g->cv, &g->mu, &ts);
 }
 
 static void commit(struct gcommit *g)
@@ -112,7 +147,7 @@ int gcommit_wait(struct gcommit *g, struct gcommit_member *m)
 			break;
 		}
 		m->sleeping = true;
-		pthread_cond_wait(&g->cv, &g->mu);
+		member_sleep(g);
 		m->sleeping = false;
 		if (m->woken) {
 			m->woken = false;

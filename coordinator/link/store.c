@@ -575,15 +575,17 @@ static int enqueue_locked(struct store *s, const struct store_enqueue *q, uint64
 	uint64_t seq;
 	int rc;
 
+	rc = store_agent_get(s, q->agent_id, &a);
+	if (rc != DRV_OK)
+		return rc;
+	if (q->accepted_only && a.status != AGENT_ACCEPTED)
+		return DRV_ESTATE;
 	rc = step_seq(s, q->agent_id, q->step_id, &seq);
 	if (rc == DRV_OK) {
 		*seq_out = seq;
 		return DRV_EEXIST;
 	}
 	if (rc != DRV_ENOENT)
-		return rc;
-	rc = store_agent_get(s, q->agent_id, &a);
-	if (rc != DRV_OK)
 		return rc;
 	seq = a.next_seq;
 	rc = q->seal(q->seal_arg, seq, &env, &env_len);
@@ -676,11 +678,10 @@ int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, i
 	return run_one(s, st);
 }
 
-int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms,
-                         size_t *n_acked)
+/* Instructions up to seq that were sent are acknowledged; *n: how many. */
+static int ack_rows(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms, size_t *n)
 {
 	struct drv_sql_stmt *st;
-	size_t n;
 	int rc;
 
 	rc = prep(s,
@@ -693,16 +694,60 @@ int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, in
 	bind_text(st, 2, agent_id);
 	drv_sql_bind_int64(st, 3, (int64_t)seq);
 	rc = run(s, st);
+	if (rc == DRV_OK)
+		*n = (size_t)drv_sql_changes(s->db);
+	return rc;
+}
+
+int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms,
+                         size_t *n_acked)
+{
+	struct drv_sql_stmt *st;
+	size_t n = 0;
+	int rc = ack_rows(s, agent_id, seq, now_ms, &n);
+
 	if (rc != DRV_OK)
 		return rc;
-	n = (size_t)drv_sql_changes(s->db);
-	rc = prep(s, "UPDATE agents SET acked_seq = ? WHERE id = ? AND acked_seq < ?", &st);
+	/* the acknowledged sequence and the floor of the next one, in one write */
+	rc = prep(
+	        s,
+	        "UPDATE agents SET acked_seq = CASE WHEN acked_seq < ?1 THEN ?1 ELSE acked_seq END,"
+	        " next_seq = CASE WHEN next_seq <= ?1 THEN ?1 + 1 ELSE next_seq END"
+	        " WHERE id = ?2 AND (acked_seq < ?1 OR next_seq <= ?1)",
+	        &st);
 	if (rc != DRV_OK)
 		return rc;
 	drv_sql_bind_int64(st, 1, (int64_t)seq);
 	bind_text(st, 2, agent_id);
-	drv_sql_bind_int64(st, 3, (int64_t)seq);
 	rc = run(s, st);
+	if (rc == DRV_OK)
+		*n_acked = n;
+	return rc;
+}
+
+int store_agent_report(struct store *s, const char *id, uint64_t report_seq, uint64_t acked,
+                       int64_t now_ms, size_t *n_acked)
+{
+	struct drv_sql_stmt *st;
+	size_t n = 0;
+	int rc =
+	        prep(s,
+	             "UPDATE agents SET report_seq = ?1,"
+	             " acked_seq = CASE WHEN acked_seq < ?3 THEN ?3 ELSE acked_seq END,"
+	             " next_seq = CASE WHEN ?3 > 0 AND next_seq <= ?3 THEN ?3 + 1 ELSE next_seq END"
+	             " WHERE id = ?2 AND report_seq < ?1",
+	             &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	drv_sql_bind_int64(st, 1, (int64_t)report_seq);
+	bind_text(st, 2, id);
+	drv_sql_bind_int64(st, 3, (int64_t)acked);
+	rc = run_one(s, st);
+	if (rc == DRV_ENOENT)
+		return DRV_EREPLAY;
+	if (rc == DRV_OK && acked > 0)
+		rc = ack_rows(s, id, acked, now_ms, &n);
 	if (rc == DRV_OK)
 		*n_acked = n;
 	return rc;

@@ -97,6 +97,11 @@ int store_agent_set_status(struct store *s, const char *id, enum agent_status st
 int store_agent_touch(struct store *s, const char *id, int64_t now_ms);
 /* Record report_seq as processed; DRV_EREPLAY if it is not above the last. */
 int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq);
+/* A report in one write of the agent's row: its report_seq as above
+ * (DRV_EREPLAY), and with acked > 0 the acknowledgement of the agent's
+ * instructions up to acked as store_instr_ack_upto (*n_acked: how many). */
+int store_agent_report(struct store *s, const char *id, uint64_t report_seq, uint64_t acked,
+                       int64_t now_ms, size_t *n_acked);
 /* Make sure the next instruction sequence is above seq (an agent that has
  * applied more than this database remembers, e.g. after a restore). */
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq);
@@ -124,11 +129,13 @@ struct store_enqueue {
 	int64_t issued_at_ms, expires_at_ms;
 	store_seal_fn seal;
 	void *seal_arg;
+	bool accepted_only; /* DRV_ESTATE unless the agent is accepted */
 };
 
 /* Assign the agent's next sequence number, seal and queue, in one
- * transaction. DRV_EEXIST (and *seq_out) if the step id is already queued for
- * this agent: queueing is idempotent by step id. */
+ * transaction. DRV_ENOENT if the agent is unknown (DRV_ESTATE if not
+ * accepted and q->accepted_only), else DRV_EEXIST (and *seq_out) if the step
+ * id is already queued for this agent: queueing is idempotent by step id. */
 int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t *seq_out);
 
 struct store_instr {
@@ -146,7 +153,8 @@ int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms,
                      struct store_instr *out);
 int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms);
 /* Instructions up to seq that were sent are acknowledged; *n_acked says
- * how many changed. */
+ * how many changed. The agent's acked_seq rises to seq and its next
+ * sequence above it (as store_agent_seq_floor), in the same write. */
 int store_instr_ack_upto(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms,
                          size_t *n_acked);
 /* Expire what is past expires_at; fn (may be NULL) hears about each. */

@@ -124,6 +124,97 @@ int drv_events_insert(struct drv_sql *db, const char *kind, const char *deployme
 	return rc;
 }
 
+/* [kind, agent, data text] of one event, checked; NULL with *rc set. */
+static json_t *event_row(const json_t *e, int *rc)
+{
+	const char *kind = json_string_value(json_object_get(e, "kind"));
+	const char *agent = json_string_value(json_object_get(e, "agent"));
+	const json_t *data = json_object_get(e, "data");
+	char *text;
+	json_t *row;
+
+	*rc = DRV_EINVAL;
+	if (!drv_events_kind_ok(kind) || (agent && strlen(agent) > DRV_EVENT_ID_MAX) ||
+	    (data && !json_is_object(data)))
+		return NULL;
+	*rc = DRV_ENOMEM;
+	text = data ? json_dumps(data, JSON_COMPACT) : strdup("{}");
+	if (!text)
+		return NULL;
+	if (strlen(text) > DRV_EVENT_DATA_MAX) {
+		*rc = DRV_ETOOBIG;
+		free(text);
+		return NULL;
+	}
+	row = json_pack("[s, s, s]", kind, agent ? agent : "", text);
+	free(text);
+	if (row != NULL)
+		*rc = DRV_OK;
+	return row;
+}
+
+static int insert_rows(struct drv_sql *db, const char *deployment_id, const char *rows)
+{
+	struct drv_sql_stmt *st;
+	int rc;
+
+	/* the array's order is the ids' order */
+	if (drv_sql_cached(
+	            db,
+	            drv_sql_engine_of(db) == DRV_SQL_PG
+	                    ? "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
+	                      " SELECT ?, x->>0, ?, x->>1, x->>2"
+	                      " FROM json_array_elements(?::json) WITH ORDINALITY AS t(x, i)"
+	                      " ORDER BY i"
+	                    : "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
+	                      " SELECT ?, json_extract(value, '$[0]'), ?,"
+	                      " json_extract(value, '$[1]'), json_extract(value, '$[2]')"
+	                      " FROM json_each(?) ORDER BY key",
+	            &st) != DRV_OK)
+		return DRV_EDB;
+	drv_sql_bind_int64(st, 1, drv_wall_ms());
+	drv_sql_bind_text(st, 2, deployment_id ? deployment_id : "");
+	drv_sql_bind_text(st, 3, rows);
+	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_OK)
+		drv_error("events", "cannot insert events", "deployment=%s error=\"%s\"",
+		          deployment_id ? deployment_id : "", drv_sql_errmsg(db));
+	drv_sql_done(st);
+	return rc;
+}
+
+int drv_events_insert_all(struct drv_sql *db, const char *deployment_id, const json_t *events)
+{
+	json_t *rows, *e;
+	char *text;
+	size_t i;
+	int rc = DRV_OK;
+
+	if (json_array_size(events) == 0)
+		return DRV_OK;
+	if (deployment_id && strlen(deployment_id) > DRV_EVENT_ID_MAX)
+		return DRV_EINVAL;
+	if ((rows = json_array()) == NULL)
+		return DRV_ENOMEM;
+	json_array_foreach(events, i, e)
+	{
+		json_t *row = event_row(e, &rc);
+
+		if (row == NULL || json_array_append_new(rows, row) != 0) {
+			rc = rc == DRV_OK ? DRV_ENOMEM : rc;
+			break;
+		}
+	}
+	text = rc == DRV_OK ? json_dumps(rows, JSON_COMPACT) : NULL;
+	json_decref(rows);
+	if (rc == DRV_OK && text == NULL)
+		rc = DRV_ENOMEM;
+	if (rc == DRV_OK)
+		rc = insert_rows(db, deployment_id, text);
+	free(text);
+	return rc;
+}
+
 int drv_events_publish(struct drv_events *ev, const char *kind, const char *deployment_id,
                        const char *agent_id, const json_t *data, int64_t *id_out)
 {

@@ -62,6 +62,11 @@ int drv_events_publish(struct drv_events *ev, const char *kind, const char *depl
 /* The insert alone, on any connection (inside the caller's transaction). */
 int drv_events_insert(struct drv_sql *db, const char *kind, const char *deployment_id,
                       const char *agent_id, const json_t *data, int64_t *id_out);
+/* Several events of one deployment in one statement (one round trip on
+ * PostgreSQL), in order: events is an array of {"kind", "agent" (optional),
+ * "data" (optional object)}. Every event is checked as drv_events_insert
+ * checks it before anything is written. NULL or empty: nothing. */
+int drv_events_insert_all(struct drv_sql *db, const char *deployment_id, const json_t *events);
 /* Wake the streams (after a COMMIT that inserted events). */
 void drv_events_notify(struct drv_events *ev);
 

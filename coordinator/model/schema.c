@@ -245,6 +245,22 @@ static const struct drv_sql_migration migrations[] = {
                        "  updated_ms BIGINT NOT NULL,"
                        "  PRIMARY KEY (environment, service));",
         },
+        /* 12: a deployment's host and hook records in rows of their own
+         * (deploy/deploy_store.h): the engine writes the records a transition
+         * changed, not every host's at every save. section is "hosts" or
+         * "hooks", key the record's key in it, data its JSON text. The
+         * targets (every host of the plan, fixed at creation) get a column
+         * written once. Rows go when the deployment ends (its final view
+         * holds them). Plain SQL for every engine. */
+        {
+                .sql = "CREATE TABLE deployment_records ("
+                       "  deployment_id TEXT NOT NULL,"
+                       "  section TEXT NOT NULL,"
+                       "  key TEXT NOT NULL,"
+                       "  data TEXT NOT NULL,"
+                       "  PRIMARY KEY (deployment_id, section, key));"
+                       "ALTER TABLE deployments ADD COLUMN targets TEXT;",
+        },
 };
 
 const struct drv_sql_migration *drv_schema_migrations(size_t *n)

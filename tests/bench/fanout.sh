@@ -2,8 +2,12 @@
 # bench: fan-out. N virtual agents (fleetsim) enroll with a real droverd and
 # hold long polls; then ROUNDS times one instruction per agent is queued and
 # timed until every agent holds it and until every one is acknowledged. The
-# same fleet against nullcoord (the link alone: same NNG, same signatures, no
-# database) in the same run is the baseline; the ratio is droverd's overhead.
+# same fleet against nullcoord (the link alone: same NNG, same signatures and
+# verifications, no database, no deployment engine) in the same run is the
+# baseline; the ratio is droverd's overhead. nullcoord sends each agent as
+# many instructions per round as droverd did (a deployment sends PRESTAGE,
+# then START: two), each after the previous one was reported done, and its
+# round ends when the last is reported (nullcoord_steps in the JSON).
 #
 # The instructions come from `drover deploy PLAN --wait` (tests/bench/plans/
 # fanout.yaml.in: one service on every host, all at once: the prestage goes
@@ -68,22 +72,36 @@ if [[ -n ${PIDS[perf]:-} ]]; then
 fi
 coord_stop
 
+# The baseline does the same link work per agent as droverd's round: as
+# many instructions, each sent when the previous one is reported done (a
+# deployment's PRESTAGE, then START), and the round ends when every agent
+# reported its last (as `drover deploy --wait` returns when the deployment
+# ended). STEPS comes from what the agents counted against droverd.
+STEPS=$(jq -r --argjson n "$N" --argjson r "$ROUNDS" \
+	'(.totals.instructions / ($n * $r) + 0.5) | floor | if . < 1 then 1 elif . > 16 then 16 else . end' \
+	"$TMP/droverd.json") || fail "cannot count droverd's instructions per agent"
+echo "nullcoord: $STEPS instruction(s) per agent per round, as droverd sent"
 NULL_PORT=$(pick_port "$LINK_PORT" "$API_PORT")
-"$NULLCOORD" --listen "tcp://127.0.0.1:$NULL_PORT" --key "$COORD/coordinator.key" 2>>"$TMP/null.log" &
+echo 0 >"$TMP/null-done"
+"$NULLCOORD" --listen "tcp://127.0.0.1:$NULL_PORT" --key "$COORD/coordinator.key" \
+	--steps "$STEPS" --done-file "$TMP/null-done" 2>>"$TMP/null.log" &
 PIDS[nullcoord]=$!
 null_up() { (exec 3<>"/dev/tcp/127.0.0.1/$NULL_PORT") 2>/dev/null; }
 wait_for 10 null_up || fail "nullcoord did not listen"
+echo 0 >"$TMP/null-round"
+null_trigger="r=\$((\$(cat $TMP/null-round) + 1)); echo \$r >$TMP/null-round; kill -USR1 ${PIDS[nullcoord]}"
+null_trigger+="; until [ \"\$(cat $TMP/null-done)\" = \$r ]; do sleep 0.01; done"
 "$FLEETSIM" --coordinator "tcp://127.0.0.1:$NULL_PORT" --coordinator-key "$COORD/coordinator.pub" \
-	-n "$N" --rounds "$ROUNDS" --trigger "kill -USR1 ${PIDS[nullcoord]}" \
+	-n "$N" --rounds "$ROUNDS" --trigger "$null_trigger" \
 	--coord-pid "${PIDS[nullcoord]}" --json "$TMP/null.json" | tee "$TMP/null.out" ||
 	fail "fleetsim against nullcoord failed"
 
 NAME=fanout$BENCH_SUFFIX-$N
 [[ $VIA == api ]] && NAME=fanout-api$BENCH_SUFFIX-$N
 bench_json "$NAME" "$(jq -n --slurpfile d "$TMP/droverd.json" --slurpfile z "$TMP/null.json" \
-	--arg path "$VIA" --argjson nofile "$NOFILE" '
+	--arg path "$VIA" --argjson nofile "$NOFILE" --argjson steps "$STEPS" '
 	def med(f): [.[] | f] | sort | .[(length - 1) / 2 | floor];
-	{agents: $d[0].agents, trigger: $path, nofile: $nofile,
+	{agents: $d[0].agents, trigger: $path, nofile: $nofile, nullcoord_steps: $steps,
 	 droverd: $d[0], nullcoord: $z[0],
 	 median: {
 	   droverd: ($d[0].rounds | {first_all_ms: med(.first_instruction_all_ms), acked_all_ms: med(.acked_all_ms),

@@ -2,16 +2,23 @@
  * nullcoord.c: the baseline for the fan-out benchmark: a coordinator that
  * does only what the wire demands. It speaks drover's link exactly as droverd
  * does (NNG REP with a context per parked long poll, every envelope signed
- * and verified, Ed25519), but keeps agents in memory: no database, no events,
- * no log lines, no enrollment policy (every Hello is accepted).
+ * and verified, Ed25519), but keeps agents in memory: no database (nothing
+ * is stored before it is sent, no fsync), no events, no log lines, no
+ * enrollment policy (every Hello is accepted), no plan or deployment engine.
  *
  * fleetsim against droverd and against nullcoord, in the same run, gives the
  * coordinator's own overhead as a ratio.
  *
  *   nullcoord --listen URL --key FILE [--poll-timeout D] [--receivers K]
+ *             [--steps S --done-file FILE]
  *
  * SIGUSR1 queues one RUN_HOOK instruction for every agent known (sent at once
- * to each parked poll); SIGTERM/SIGINT stop it.
+ * to each parked poll); SIGTERM/SIGINT stop it. With --steps S, an agent gets
+ * the next of S instructions when it reports the previous one SUCCEEDED (as
+ * a deployment sends START after PRESTAGE): the same messages per agent as
+ * droverd's round. Once every agent reported its S-th, the number of rounds
+ * finished is written to the done file (what `drover deploy --wait` waits
+ * for, a trigger can wait for this).
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -40,6 +47,8 @@ struct nagent {
 	int64_t parked_until;
 	uint8_t *pending; /* an instruction for the next poll */
 	size_t pending_len;
+	uint64_t step_seq;   /* the round's instruction waiting for SUCCEEDED */
+	unsigned steps_left; /* instructions of the round still to send after it */
 };
 
 struct nctx {
@@ -58,6 +67,10 @@ struct ncoord {
 	pthread_mutex_t mu; /* agents, pool, counters: the one lock, as in droverd */
 	struct nagent *agents[TABLE_SIZE];
 	size_t n_agents, receiving;
+	unsigned steps;        /* instructions per agent per round */
+	const char *done_file; /* rounds finished are written here */
+	size_t round_left;     /* agents whose round is not finished */
+	unsigned rounds_done;
 	struct nctx *all;
 	atomic_bool closing;
 };
@@ -215,6 +228,43 @@ static uint8_t *on_poll(struct ncoord *c, struct nctx *x, const Drover__Envelope
 	return out;
 }
 
+static void give(struct ncoord *c, struct nagent *a, uint8_t *env, size_t len);
+static uint8_t *instruction(struct ncoord *c, struct nagent *a, int64_t now, size_t *len);
+
+static void round_finished(struct ncoord *c)
+{
+	FILE *f;
+
+	c->rounds_done++;
+	if (c->done_file == NULL || (f = fopen(c->done_file, "w")) == NULL)
+		return;
+	fprintf(f, "%u\n", c->rounds_done);
+	fclose(f);
+}
+
+/* The round's instruction succeeded: the agent's next one, or the agent is
+ * done with this round (lock held). */
+static void step_done(struct ncoord *c, const char *id, const Drover__Report *r)
+{
+	struct nagent *a = *slot_of(c, id);
+	uint8_t *env;
+	size_t len;
+
+	if (a == NULL || a->step_seq == 0 || r->instruction_seq != a->step_seq ||
+	    r->result != DROVER__STEP_RESULT__STEP_SUCCEEDED)
+		return;
+	a->step_seq = 0;
+	if (a->steps_left > 0) {
+		a->steps_left--;
+		a->step_seq = a->next_seq;
+		if ((env = instruction(c, a, drv_wall_ms(), &len)) != NULL)
+			give(c, a, env, len);
+		return;
+	}
+	if (c->round_left > 0 && --c->round_left == 0)
+		round_finished(c);
+}
+
 static uint8_t *on_report(struct ncoord *c, const Drover__Envelope *env, size_t *len)
 {
 	Drover__Ack ack = DROVER__ACK__INIT;
@@ -222,6 +272,9 @@ static uint8_t *on_report(struct ncoord *c, const Drover__Envelope *env, size_t 
 
 	if (open_body(c, env, DROVER__BODY_TYPE__BODY_REPORT, (ProtobufCMessage **)&r) != DRV_OK)
 		return reject(c, DROVER__REJECT_REASON__REJECT_BAD_SIGNATURE, 0, len);
+	pthread_mutex_lock(&c->mu);
+	step_done(c, env->sender, r);
+	pthread_mutex_unlock(&c->mu);
 	ack.seq = r->report_seq;
 	ack.step_id = r->step_id;
 	uint8_t *out = seal(c, DROVER__BODY_TYPE__BODY_ACK, &ack.base, len);
@@ -334,29 +387,45 @@ static uint8_t *instruction(struct ncoord *c, struct nagent *a, int64_t now, siz
 	return seal(c, DROVER__BODY_TYPE__BODY_INSTRUCTION, &ins.base, len);
 }
 
+/* Send env to the agent's parked poll, or keep it for its next (lock held). */
+static void give(struct ncoord *c, struct nagent *a, uint8_t *env, size_t len)
+{
+	if (a->parked != NULL) {
+		struct nctx *x = a->parked;
+		a->parked = NULL;
+		c->receiving++; /* it receives again after this send */
+		send_env(x, env, len);
+	} else {
+		free(a->pending);
+		a->pending = env;
+		a->pending_len = len;
+	}
+}
+
 /* One instruction for every agent, signed and sent under the lock (as the
  * core does when the sequencer queues a batch). */
 static void fan_out(struct ncoord *c)
 {
 	pthread_mutex_lock(&c->mu);
+	c->round_left = 0;
 	for (size_t i = 0; i < TABLE_SIZE; i++) {
 		struct nagent *a = c->agents[i];
 		size_t len;
 		uint8_t *env;
+		uint64_t seq;
 
-		if (a == NULL || (env = instruction(c, a, drv_wall_ms(), &len)) == NULL)
+		if (a == NULL)
 			continue;
-		if (a->parked != NULL) {
-			struct nctx *x = a->parked;
-			a->parked = NULL;
-			c->receiving++; /* it receives again after this send */
-			send_env(x, env, len);
-		} else {
-			free(a->pending);
-			a->pending = env;
-			a->pending_len = len;
-		}
+		seq = a->next_seq;
+		if ((env = instruction(c, a, drv_wall_ms(), &len)) == NULL)
+			continue;
+		a->step_seq = seq;
+		a->steps_left = c->steps - 1;
+		c->round_left++;
+		give(c, a, env, len);
 	}
+	if (c->round_left == 0)
+		round_finished(c);
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -443,6 +512,7 @@ int main(int argc, char **argv)
 
 	c.poll_timeout_ms = 25000;
 	c.receivers = 8;
+	c.steps = 1;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--listen") == 0)
 			url = argv[i + 1];
@@ -453,12 +523,17 @@ int main(int argc, char **argv)
 			c.poll_timeout_ms = d;
 		else if (strcmp(argv[i], "--receivers") == 0)
 			c.receivers = (size_t)atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--steps") == 0)
+			c.steps = (unsigned)atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--done-file") == 0)
+			c.done_file = argv[i + 1];
 		else
 			url = NULL, i = argc;
 	}
-	if (url == NULL || key == NULL || argc % 2 == 0 || c.receivers == 0) {
+	if (url == NULL || key == NULL || argc % 2 == 0 || c.receivers == 0 || c.steps == 0 ||
+	    c.steps > 16) {
 		fprintf(stderr, "usage: nullcoord --listen URL --key FILE [--poll-timeout D] "
-		                "[--receivers K]\n");
+		                "[--receivers K] [--steps S (1-16) --done-file FILE]\n");
 		return 2;
 	}
 	if (drv_crypto_init() != DRV_OK || drv_keypair_load(key, &c.key) != DRV_OK) {

@@ -118,7 +118,7 @@ static void insert_save_get(void **state)
 	json_decref(ev);
 	ev = json_pack("[{s:s, s:s, s:{}}, {s:s, s:{}}]", "kind", "host", "agent", "core-1", "data",
 	               "kind", "succeeded", "data");
-	assert_int_equal(deploy_store_save(db, &r, ev), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &r, NULL, NULL, ev), DRV_OK);
 	json_decref(ev);
 	assert_int_equal(count_events(db, r.id, "host"), 1);
 
@@ -133,7 +133,7 @@ static void insert_save_get(void **state)
 	assert_int_equal(deploy_store_get(db, "dep-9-000000", &got), DRV_ENOENT);
 
 	snprintf(r.id, sizeof(r.id), "dep-9-000000"); /* no such row: nothing saved */
-	assert_int_equal(deploy_store_save(db, &r, NULL), DRV_ENOENT);
+	assert_int_equal(deploy_store_save(db, &r, NULL, NULL, NULL), DRV_ENOENT);
 }
 
 /* A failing event insert rolls the whole transition back. */
@@ -147,7 +147,7 @@ static void save_is_atomic(void **state)
 	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
 	snprintf(r.state, sizeof(r.state), "running");
 	r.plan = NULL;
-	assert_int_not_equal(deploy_store_save(db, &r, bad), DRV_OK);
+	assert_int_not_equal(deploy_store_save(db, &r, NULL, NULL, bad), DRV_OK);
 	json_decref(bad);
 	assert_int_equal(deploy_store_get(db, r.id, &got), DRV_OK);
 	assert_string_equal(got.state, "pending");
@@ -307,7 +307,7 @@ static void active_list_counts(void **state)
 	b.plan = NULL;
 	snprintf(b.state, sizeof(b.state), "failed");
 	b.finished_ms = 5000;
-	assert_int_equal(deploy_store_save(db, &b, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &b, NULL, NULL, NULL), DRV_OK);
 
 	assert_int_equal(deploy_store_active(db, collect, ids), DRV_OK);
 	assert_int_equal(json_array_size(ids), 1);
@@ -394,49 +394,313 @@ static void merge_releases(void **state)
 	store_close(s);
 }
 
-/* The saved extra: the targets dumped once and spliced in front of the rest
- * must read back as the object itself, before and after the rest changes,
- * with nothing but targets, and when targets is replaced. */
-static void extra_text(void **state)
+static int64_t count_records(struct drv_sql *db, const char *dep)
 {
+	struct drv_sql_stmt *st;
+	int64_t n = -1;
+
+	assert_int_equal(drv_sql_prepare(db,
+	                                 "SELECT count(*) FROM deployment_records"
+	                                 " WHERE deployment_id = ?",
+	                                 &st),
+	                 DRV_OK);
+	drv_sql_bind_text(st, 1, dep);
+	if (drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
+	return n;
+}
+
+static int first_row(void *arg, struct deploy_row *r)
+{
+	struct deploy_row *out = arg;
+
+	if (out->id[0] != '\0')
+		return DRV_OK;
+	*out = *r; /* take the strings */
+	memset(r, 0, sizeof(*r));
+	return DRV_OK;
+}
+
+/* The engine's view of a stored deployment (deploy_run_load_extra). */
+static json_t *load_back(struct drv_sql *db, struct dep *out)
+{
+	struct deploy_engine e;
+	struct deploy_row r;
+
+	memset(&e, 0, sizeof(e));
+	memset(&r, 0, sizeof(r));
+	memset(out, 0, sizeof(*out));
+	e.cfg.db = db;
+	assert_int_equal(deploy_store_active(db, first_row, &r), DRV_OK);
+	assert_int_equal(deploy_run_load_extra(&e, out, &r), DRV_OK);
+	memcpy(out->row.id, r.id, sizeof(out->row.id));
+	deploy_row_clear(&r);
+	return out->extra;
+}
+
+/* Only the records a transition touched are written; they load back into
+ * extra beside the targets column and the rest; the "extra" column holds
+ * neither; the end deletes them. */
+static void records_only_changed(void **state)
+{
+	struct drv_sql *db = *state;
+	struct deploy_row r;
+	struct dep d, back;
+	char *text, *recs, *gone;
+	int rc;
+	const char *targets = "{\"services\":[[{\"agent\":\"a-1\",\"prev\":false}]]}";
+
+	fill(&r, db, "records");
+	r.targets = (char *)targets;
+	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	r.plan = NULL;
+	r.targets = NULL;
+	r.extra = "{\"gate\":{}}"; /* as deploy_run_dump_extra writes it, below */
+	memset(&d, 0, sizeof(d));
+	memcpy(d.row.id, r.id, sizeof(d.row.id));
+	d.extra = json_pack("{s:o, s:{s:{s:s}, s:{s:s}}, s:{}, s:{}, s:{}}", "targets",
+	                    json_loads(targets, 0, NULL), "hosts", "0/a-1", "state", "pending",
+	                    "0/a-2", "state", "pending", "hooks", "steps", "gate");
+	text = deploy_run_dump_extra(&d);
+	assert_string_equal(text, "{\"gate\":{}}");
+	free(text);
+	/* nothing touched: nothing to write */
+	assert_null(deploy_run_dump_records(&d, &gone, &rc));
+	assert_int_equal(rc, DRV_OK);
+
+	json_object_set_new(json_object_get(json_object_get(d.extra, "hosts"), "0/a-1"), "state",
+	                    json_string("starting \"\\u00e9\""));
+	deploy_track_touch(&d, "hosts", "0/a-1");
+	recs = deploy_run_dump_records(&d, &gone, &rc);
+	assert_int_equal(rc, DRV_OK);
+	assert_non_null(recs);
+	assert_null(strstr(recs, "a-2")); /* untouched: not written */
+	assert_null(gone);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
+	free(recs);
+	assert_int_equal(count_records(db, r.id), 1);
+	json_object_clear(d.recs_dirty); /* saved */
+
+	/* a step sent, then its report: its row comes and goes */
+	json_object_set_new(json_object_get(d.extra, "steps"), "dep:prestage:0:0",
+	                    json_pack("{s:s, s:i}", "k", "0/a-1", "s", 1));
+	deploy_track_touch(&d, "steps", "dep:prestage:0:0");
+	recs = deploy_run_dump_records(&d, &gone, &rc);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
+	free(recs);
+	assert_int_equal(count_records(db, r.id), 2);
+	json_object_clear(d.recs_dirty);
+	json_object_del(json_object_get(d.extra, "steps"), "dep:prestage:0:0");
+	deploy_track_touch(&d, "steps", "dep:prestage:0:0");
+	recs = deploy_run_dump_records(&d, &gone, &rc);
+	assert_int_equal(rc, DRV_OK);
+	assert_null(recs);
+	assert_non_null(gone);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
+	free(gone);
+	assert_int_equal(count_records(db, r.id), 1);
+	json_object_clear(d.recs_dirty);
+
+	/* touched again and another one: written over, added */
+	json_object_set_new(json_object_get(json_object_get(d.extra, "hosts"), "0/a-1"), "state",
+	                    json_string("succeeded"));
+	deploy_track_touch(&d, "hosts", "0/a-1");
+	deploy_track_touch(&d, "hosts", "0/a-2");
+	json_object_set_new(json_object_get(d.extra, "hooks"), "pre/0/a-1",
+	                    json_pack("{s:s, s:i}", "state", "running", "exit_code", 0));
+	deploy_track_touch(&d, "hooks", "pre/0/a-1");
+	recs = deploy_run_dump_records(&d, &gone, &rc);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
+	free(recs);
+	free(gone);
+	assert_int_equal(count_records(db, r.id), 3);
+
+	assert_true(json_equal(load_back(db, &back), d.extra));
+	assert_false(back.recs_all);
+	assert_false(back.targets_unsaved);
+	json_decref(back.extra);
+
+	/* the end: the final view holds the records, the rows go */
+	snprintf(r.state, sizeof(r.state), "succeeded");
+	r.finished_ms = 3000;
+	assert_int_equal(deploy_store_save(db, &r, NULL, NULL, NULL), DRV_OK);
+	assert_int_equal(count_records(db, r.id), 0);
+	json_decref(d.extra);
+	json_decref(d.recs_dirty);
+}
+
+/* A row written before migration 12 (targets and records inside extra)
+ * loads as it was, and its first save writes the targets column and every
+ * record. */
+static void records_from_old_row(void **state)
+{
+	struct drv_sql *db = *state;
+	struct deploy_row r;
+	struct dep back, again;
+	json_t *stored;
+	char *recs, *gone;
+	int rc;
+
+	fill(&r, db, "old");
+	r.extra = "{\"targets\":{\"services\":[]},\"hosts\":{\"0/a-1\":{\"state\":\"staged\"}},"
+	          "\"hooks\":{},\"steps\":{}}";
+	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	load_back(db, &back);
+	assert_true(back.targets_unsaved);
+	assert_true(back.recs_all);
+	stored = json_loads(r.extra, 0, NULL);
+	assert_true(json_equal(back.extra, stored));
+	json_decref(stored);
+	assert_string_equal(
+	        json_string_value(json_object_get(
+	                json_object_get(json_object_get(back.extra, "hosts"), "0/a-1"), "state")),
+	        "staged");
+	recs = deploy_run_dump_records(&back, &gone, &rc);
+	assert_int_equal(rc, DRV_OK);
+	assert_non_null(strstr(recs, "0/a-1"));
+	r.plan = NULL;
+	r.extra = deploy_run_dump_extra(&back);
+	r.targets = json_dumps(json_object_get(back.extra, "targets"), JSON_COMPACT);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
+	free(recs);
+	free(gone);
+	free(r.extra);
+	free(r.targets);
+	assert_int_equal(count_records(db, r.id), 1);
+	/* read again: now from the column and the rows */
+	load_back(db, &again);
+	assert_false(again.targets_unsaved);
+	assert_false(again.recs_all);
+	assert_true(json_equal(again.extra, back.extra));
+	json_decref(back.extra);
+	json_decref(again.extra);
+}
+
+/* The events of a save go in with one statement: in order, each with its
+ * agent and its data exactly as serialized. */
+static void events_in_order(void **state)
+{
+	struct drv_sql *db = *state;
+	struct deploy_row r;
+	struct drv_sql_stmt *st;
+	json_t *ev = json_pack("[{s:s, s:s, s:{s:s}}, {s:s, s:{s:i}}, {s:s, s:s}]", "kind", "host",
+	                       "agent", "core-1", "data", "text", "a \"quoted\" \u00e9 \\ line\n",
+	                       "kind", "state", "data", "n", 42, "kind", "host", "agent", "core-2");
+	static const char *const kinds[] = {"host", "state", "host"};
+	static const char *const agents[] = {"core-1", "", "core-2"};
+	int n = 0;
+
+	fill(&r, db, "events");
+	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	r.plan = NULL;
+	assert_int_equal(deploy_store_save(db, &r, NULL, NULL, ev), DRV_OK);
+	assert_int_equal(drv_sql_prepare(db,
+	                                 "SELECT kind, agent_id, data FROM events"
+	                                 " WHERE deployment_id = ? ORDER BY id",
+	                                 &st),
+	                 DRV_OK);
+	drv_sql_bind_text(st, 1, r.id);
+	while (drv_sql_step(st) == DRV_SQL_ROW) {
+		const json_t *data = json_object_get(json_array_get(ev, n), "data");
+		char *want = data ? json_dumps(data, JSON_COMPACT) : strdup("{}");
+
+		assert_true(n < 3);
+		assert_string_equal(drv_sql_col_text(st, 0), kinds[n]);
+		assert_string_equal(drv_sql_col_text(st, 1), agents[n]);
+		assert_string_equal(drv_sql_col_text(st, 2), want);
+		free(want);
+		n++;
+	}
+	drv_sql_finalize(st);
+	assert_int_equal(n, 3);
+	json_decref(ev);
+}
+
+/* deploy_store_begin/commit: the saves of several deployments in one
+ * transaction; a rollback keeps none of them. */
+static void saves_in_one_transaction(void **state)
+{
+	struct drv_sql *db = *state;
+	struct deploy_row a, b, got;
+	const char *recs = "[[\"hosts\",\"0/a-1\",{\"state\":\"starting\"}]]";
+
+	fill(&a, db, "one");
+	assert_int_equal(deploy_store_insert(db, &a, NULL), DRV_OK);
+	fill(&b, db, "two");
+	assert_int_equal(deploy_store_insert(db, &b, NULL), DRV_OK);
+	a.plan = b.plan = NULL;
+	snprintf(a.state, sizeof(a.state), "running");
+	snprintf(b.state, sizeof(b.state), "running");
+
+	assert_int_equal(deploy_store_begin(db), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &a, recs, NULL, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &b, recs, NULL, NULL), DRV_OK);
+	deploy_store_rollback(db);
+	assert_int_equal(deploy_store_get(db, a.id, &got), DRV_OK);
+	assert_string_equal(got.state, "pending");
+	deploy_row_clear(&got);
+	assert_int_equal(count_records(db, a.id), 0);
+
+	assert_int_equal(deploy_store_begin(db), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &a, recs, NULL, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &b, recs, NULL, NULL), DRV_OK);
+	assert_int_equal(deploy_store_commit(db), DRV_OK);
+	assert_int_equal(deploy_store_get(db, b.id, &got), DRV_OK);
+	assert_string_equal(got.state, "running");
+	deploy_row_clear(&got);
+	assert_int_equal(count_records(db, a.id), 1);
+	assert_int_equal(count_records(db, b.id), 1);
+}
+
+/* When a save may wait for company (DEPLOY_SAVE_DEFER_MS): a transition
+ * of a running deployment that sends nothing waits until the interval since
+ * the last save is over; one with actions, one of a deployment that has not
+ * started and a failing save's retry do not wait; nothing changed: nothing
+ * is due. */
+static void save_deferred(void **state)
+{
+	static const char plan_rolling[] =
+	        "deployment: berrys\n"
+	        "version: \"2.4.0\"\n"
+	        "tiers:\n"
+	        "  - name: core\n"
+	        "    services:\n"
+	        "      - name: project-coordinator\n"
+	        "        image: r.example/pc@sha256:"
+	        "0000000000000000000000000000000000000000000000000000000000000000\n"
+	        "        hosts: [core-1]\n"
+	        "        command: [/bin/berry-svc]\n";
+	struct drv_plan_errors errs = {0};
+	struct drv_plan *plan;
 	struct dep d;
-	json_t *back, *t2;
-	char *text;
+	int64_t at;
 
 	(void)state;
 	memset(&d, 0, sizeof(d));
-	d.extra = json_pack("{s:{s:[{s:s, s:b}]}, s:{}, s:{}}", "targets", "services", "agent",
-	                    "a-1", "prev", 0, "hosts", "hooks");
-	for (int round = 0; round < 4; round++) {
-		if (round == 1)
-			json_object_set_new(json_object_get(d.extra, "hosts"), "web/a-1",
-			                    json_pack("{s:s}", "state", "running \"x\""));
-		if (round == 2) {
-			json_object_del(d.extra, "hosts");
-			json_object_del(d.extra, "hooks");
-		}
-		if (round == 3) {
-			t2 = json_pack("{s:[]}", "services");
-			json_object_set_new(d.extra, "targets", t2);
-			json_object_set_new(d.extra, "gate", json_pack("{s:i}", "n", 1));
-		}
-		text = deploy_run_dump_extra(&d);
-		assert_non_null(text);
-		back = json_loads(text, 0, NULL);
-		assert_non_null(back);
-		assert_true(json_equal(back, d.extra));
-		json_decref(back);
-		free(text);
-	}
-	json_decref(d.extra);
-	free(d.targets_text);
-	/* no targets at all: the plain dump */
-	memset(&d, 0, sizeof(d));
-	d.extra = json_pack("{s:i}", "x", 1);
-	text = deploy_run_dump_extra(&d);
-	assert_string_equal(text, "{\"x\":1}");
-	free(text);
-	json_decref(d.extra);
+	assert_false(deploy_run_save_due(&d, 1000, &at)); /* nothing changed */
+	assert_true(at == INT64_MAX);
+	d.dirty = true;
+	assert_true(deploy_run_save_due(&d, 1000, &at)); /* not started: at once */
+	assert_int_equal(
+	        drv_plan_parse_buffer(plan_rolling, strlen(plan_rolling), "t", &plan, &errs),
+	        DRV_OK);
+	assert_int_equal(drv_seq_new(plan, "dep-1-000000", &d.seq), DRV_OK);
+	d.saved_ms = 1000;
+	assert_false(deploy_run_save_due(&d, 1000 + DEPLOY_SAVE_DEFER_MS - 1, &at));
+	assert_true(at == 1000 + DEPLOY_SAVE_DEFER_MS);
+	assert_true(deploy_run_save_due(&d, 1000 + DEPLOY_SAVE_DEFER_MS, &at));
+	d.n_pend = 1; /* something to send: saved first, at once */
+	assert_true(deploy_run_save_due(&d, 1001, &at));
+	d.n_pend = 0;
+	d.save_failing = true;
+	assert_true(deploy_run_save_due(&d, 1001, &at));
+	d.save_failing = false;
+	d.ended = true;
+	assert_false(deploy_run_save_due(&d, 5000, &at));
+	drv_seq_free(d.seq);
+	drv_plan_free(plan);
+	drv_plan_errors_free(&errs);
 }
 
 int main(void)
@@ -450,7 +714,11 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(merge_releases, setup, teardown),
 	        cmocka_unit_test_setup_teardown(release_succeeded_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(baselines, setup, teardown),
-	        cmocka_unit_test(extra_text),
+	        cmocka_unit_test_setup_teardown(records_only_changed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(records_from_old_row, setup, teardown),
+	        cmocka_unit_test_setup_teardown(saves_in_one_transaction, setup, teardown),
+	        cmocka_unit_test_setup_teardown(events_in_order, setup, teardown),
+	        cmocka_unit_test(save_deferred),
 	        cmocka_unit_test_setup_teardown(live_sets, setup, teardown),
 	};
 

@@ -178,12 +178,53 @@ static void alone_commits_at_unlock(void **state)
 	assert_int_equal(fx->g.commits, 1);
 }
 
+static void start_writer(struct fx *fx, struct writer *w, pthread_t *th)
+{
+	w->fx = fx;
+	assert_int_equal(pthread_create(th, NULL, write_one, w), 0);
+}
+
+static bool has_members(struct fx *fx)
+{
+	bool yes;
+
+	pthread_mutex_lock(&fx->g.mu); /* not gcommit_lock: that counts as arriving */
+	yes = fx->g.members != NULL;
+	pthread_mutex_unlock(&fx->g.mu);
+	return yes;
+}
+
+/* A writer waiting on its batch keeps it open for the linger: a second
+ * writer that comes while the first sleeps shares its commit (before, the
+ * first committed at once, alone: two fsyncs). */
+static void waited_batch_lingers(void **state)
+{
+	struct fx *fx = *state;
+	struct writer w[2] = {{.x = 1}, {.x = 2}};
+	pthread_t th[2];
+
+	fx->g.linger_us = 2000000; /* long beside two CPU hogs; the test lasts it */
+	start_writer(fx, &w[0], &th[0]);
+	for (int i = 0; i < 10000 && !has_members(fx); i++)
+		usleep(1000);
+	assert_true(has_members(fx)); /* the first writer sleeps on its batch */
+	start_writer(fx, &w[1], &th[1]);
+	pthread_join(th[0], NULL);
+	pthread_join(th[1], NULL);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(w[i].rc, DRV_OK);
+		assert_true(w[i].visible);
+	}
+	assert_int_equal(fx->g.commits, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(one_commit_for_a_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(failed_commit_fails_every_member, setup, teardown),
 	        cmocka_unit_test_setup_teardown(alone_commits_at_unlock, setup, teardown),
+	        cmocka_unit_test_setup_teardown(waited_batch_lingers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

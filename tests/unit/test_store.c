@@ -122,6 +122,7 @@ static int enqueue(struct store *s, const char *agent, const char *step, int64_t
 static void queue(void **state)
 {
 	struct store *s = *state;
+	struct store_agent a;
 	struct store_instr in;
 	uint64_t seq;
 	size_t n;
@@ -152,6 +153,18 @@ static void queue(void **state)
 	/* acks only cover what was sent */
 	assert_int_equal(store_instr_ack_upto(s, "web-1", 2, 3000, &n), DRV_OK);
 	assert_int_equal(n, 1);
+	assert_int_equal(store_agent_get(s, "web-1", &a), DRV_OK);
+	assert_int_equal(a.acked_seq, 2);
+	assert_int_equal(a.next_seq, 3);
+	/* an agent that applied more than the store remembers: the floor rises */
+	assert_int_equal(store_instr_ack_upto(s, "web-1", 7, 3000, &n), DRV_OK);
+	assert_int_equal(store_agent_get(s, "web-1", &a), DRV_OK);
+	assert_int_equal(a.acked_seq, 7);
+	assert_int_equal(a.next_seq, 8);
+	assert_int_equal(store_instr_ack_upto(s, "web-1", 5, 3000, &n), DRV_OK); /* never lowers */
+	assert_int_equal(store_agent_get(s, "web-1", &a), DRV_OK);
+	assert_int_equal(a.acked_seq, 7);
+	assert_int_equal(a.next_seq, 8);
 	assert_int_equal(store_instr_state(s, "web-1", 2, st), DRV_OK);
 	assert_string_equal(st, "queued");
 	assert_int_equal(store_instr_next(s, "web-1", 3000, &in), DRV_OK);
@@ -164,6 +177,53 @@ static void queue(void **state)
 	assert_int_equal(store_instr_state(s, "web-1", 2, st), DRV_OK);
 	assert_string_equal(st, "expired");
 	assert_int_equal(store_instr_state(s, "web-1", 9, st), DRV_ENOENT);
+}
+
+/* A report's sequence and acknowledgement in one write of the agent's row. */
+static void report_and_ack(void **state)
+{
+	struct store *s = *state;
+	struct store_agent a;
+	uint64_t seq;
+	size_t n = 9;
+	char st[16];
+
+	add_agent(s, "r-1", AGENT_ACCEPTED);
+	assert_int_equal(enqueue(s, "r-1", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "r-1", "b", 100000, &seq), DRV_OK);
+	assert_int_equal(store_instr_mark_sent(s, "r-1", 1, 2000), DRV_OK);
+	/* a report that acknowledges nothing: only its sequence */
+	assert_int_equal(store_agent_report(s, "r-1", 1, 0, 2500, &n), DRV_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_agent_get(s, "r-1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 1);
+	assert_int_equal(a.acked_seq, 0);
+	assert_int_equal(a.next_seq, 3);
+	/* acknowledges what was sent up to 2: seq 1 (2 was never sent) */
+	assert_int_equal(store_agent_report(s, "r-1", 2, 2, 3000, &n), DRV_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_instr_state(s, "r-1", 1, st), DRV_OK);
+	assert_string_equal(st, "acked");
+	assert_int_equal(store_instr_state(s, "r-1", 2, st), DRV_OK);
+	assert_string_equal(st, "queued");
+	assert_int_equal(store_agent_get(s, "r-1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 2);
+	assert_int_equal(a.acked_seq, 2);
+	assert_int_equal(a.next_seq, 3);
+	/* a replay changes nothing, not even the acknowledgement */
+	assert_int_equal(store_agent_report(s, "r-1", 2, 7, 3000, &n), DRV_EREPLAY);
+	assert_int_equal(store_agent_get(s, "r-1", &a), DRV_OK);
+	assert_int_equal(a.acked_seq, 2);
+	/* an agent ahead of the store: the floor of the next sequence rises */
+	assert_int_equal(store_agent_report(s, "r-1", 3, 7, 3000, &n), DRV_OK);
+	assert_int_equal(store_agent_get(s, "r-1", &a), DRV_OK);
+	assert_int_equal(a.acked_seq, 7);
+	assert_int_equal(a.next_seq, 8);
+	assert_int_equal(store_agent_report(s, "r-1", 4, 5, 3000, &n), DRV_OK); /* never lowers */
+	assert_int_equal(store_agent_get(s, "r-1", &a), DRV_OK);
+	assert_int_equal(a.acked_seq, 7);
+	assert_int_equal(a.next_seq, 8);
+	assert_int_equal(store_agent_report(s, "nobody", 1, 0, 3000, &n), DRV_EREPLAY);
 }
 
 static void floor_and_pickup_cb(void *arg, const char *id)
@@ -426,6 +486,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(agents, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue, setup, teardown),
+	        cmocka_unit_test_setup_teardown(report_and_ack, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_tokens, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_token_create, setup, teardown),
