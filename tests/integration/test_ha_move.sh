@@ -26,7 +26,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/deploy_lib.sh"
 # shellcheck source=ha_lib.sh
 source "$REPO_DIR/tests/integration/ha_lib.sh"
 
-NEXT_WAIT_MAX_MS=1000 # agent/uplink.c
+# the agent's longest pause between two Hellos, read from its source
+NEXT_WAIT_MAX_MS=$(sed -n 's/^#define NEXT_WAIT_MAX_MS \([0-9]*\).*/\1/p' "$REPO_DIR/agent/uplink.c")
+[[ $NEXT_WAIT_MAX_MS =~ ^[0-9]+$ ]] || fail "cannot read NEXT_WAIT_MAX_MS from agent/uplink.c"
 MOVE_SLACK_MS=${MOVE_SLACK_MS:-1500}
 BOUND_MS=$((NEXT_WAIT_MAX_MS * 5 / 4 + MOVE_SLACK_MS))
 AGENTS=(core-1 core-2 edge-1)
