@@ -15,8 +15,13 @@
  * still queued or running reports STEP_RUNNING and does nothing else.
  *
  * Concurrency: steps for the same service run one after another in arrival
- * order; steps for different services and hooks run in parallel (a few
- * worker threads).
+ * order; steps for different services and hooks run in parallel (up to four
+ * worker threads, started when a step finds none idle; the most recently
+ * idle one takes the next step, and all but one end after worker_idle_ms
+ * idle, so steps that come one at a time all run on one thread).
+ *
+ * History: agent.db keeps each step for steps_age_ms and at least the last
+ * steps_keep; older ones are pruned at start and every 100 finished steps.
  *
  * Crash behaviour: a step that was queued or running when the agent died is
  * recorded as failed ("interrupted: the agent stopped while the step was
@@ -64,6 +69,10 @@ struct executor_config {
 	const char *fetch_exe;       /* registry pulls in this fetch helper; NULL: in process */
 	unsigned long log_max_bytes; /* exec service logs rotate past this; 0 = 10 MiB */
 	unsigned log_keep;           /* rotated files kept; 0 = 3 */
+	/* 0 = the defaults; other values are for tests */
+	int64_t worker_idle_ms; /* a worker beyond the first ends this long idle; 0 = 30 s */
+	int steps_keep;         /* the last steps always kept; 0 = 2000 */
+	int64_t steps_age_ms;   /* older steps beyond those are pruned; 0 = 14 days */
 };
 
 /* Opens (creates) the directories and the state database, recovers what a
@@ -118,5 +127,7 @@ void executor_releases_free(Drover__Release **rel, size_t n);
 
 /* Block until no step is queued or running (debug tool, tests). */
 void executor_drain(struct executor *ex);
+/* Worker threads alive now (tests). */
+size_t executor_workers(struct executor *ex);
 
 #endif

@@ -45,6 +45,22 @@ struct node {
 	nng_dialer dialer; /* replaced by redial() (poll thread only) */
 	nng_ctx poll_ctx, report_ctx;
 	_Atomic int pipes; /* connections up now (pipe events) */
+	int64_t redial_at; /* monotonic ms before which it is not redialed (poll thread) */
+	unsigned redials;  /* redials since it last had a connection (poll thread) */
+};
+
+/*
+ * A request in flight (one per thread: poll and report) and the node it
+ * waits on. In a group, leave() ends it at once when the session should not
+ * wait on that node any longer: its connection dropped, the session moved
+ * to another node, or another node announced a newer epoch. `left` is set
+ * under req_mu, so a request about to start a phase on such a node does
+ * not start it (the check and the start are one step under req_mu).
+ */
+struct pending {
+	nng_aio *aio;
+	struct node *on; /* NULL: none */
+	bool left;
 };
 
 struct uplink {
@@ -56,6 +72,8 @@ struct uplink {
 	bool close_abandoned;    /* nng_close did not return in time: NNG keeps a socket */
 	unsigned hello_timeouts; /* in a row (poll thread only) */
 	nng_aio *poll_aio, *report_aio;
+	pthread_mutex_t req_mu;    /* the two below and changes of cur */
+	struct pending preq, rreq; /* the poll's and the report's request */
 	pthread_t poll_thr, report_thr;
 	bool threads;
 	pthread_mutex_t mu; /* everything below */
@@ -66,6 +84,8 @@ struct uplink {
 	struct rq_item *rq_head, *rq_tail;
 	size_t rq_len;
 	enum session session;
+	uint64_t sessions; /* accepted sessions so far (wakes the report thread) */
+	uint64_t connects; /* connections made to any node (wakes the poll thread) */
 	uint32_t poll_timeout_ms, heartbeat_ms;
 	bool status_dirty;
 	char save_error[96];    /* why the last save failed ("" after a good one) */
@@ -106,8 +126,11 @@ static bool stopping(struct uplink *u)
 	return s;
 }
 
-/* Sleep up to ms unless stopped; false when stopping. */
-static bool nap(struct uplink *u, int64_t ms)
+/*
+ * Sleep up to ms unless stopped or, with gen, until *gen (a counter under
+ * mu) differs from seen; false when stopping.
+ */
+static bool nap_for(struct uplink *u, int64_t ms, const uint64_t *gen, uint64_t seen)
 {
 	struct timespec ts;
 	bool s;
@@ -120,11 +143,29 @@ static bool nap(struct uplink *u, int64_t ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&u->mu);
-	while (!u->stopping && pthread_cond_timedwait(&u->cv, &u->mu, &ts) == 0)
+	while (!u->stopping && (gen == NULL || *gen == seen) &&
+	       pthread_cond_timedwait(&u->cv, &u->mu, &ts) == 0)
 		;
 	s = u->stopping;
 	pthread_mutex_unlock(&u->mu);
 	return !s;
+}
+
+/* Sleep up to ms unless stopped; false when stopping. */
+static bool nap(struct uplink *u, int64_t ms)
+{
+	return nap_for(u, ms, NULL, 0);
+}
+
+/* A counter under mu (sessions, connects). */
+static uint64_t count_of(struct uplink *u, const uint64_t *gen)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&u->mu);
+	n = *gen;
+	pthread_mutex_unlock(&u->mu);
+	return n;
 }
 
 /* ms scaled by a random factor in [1 - f/100, 1 + f/100]. */
@@ -153,6 +194,10 @@ static void set_session(struct uplink *u, enum session s)
 	if (u->session != s) {
 		u->session = s;
 		u->status_dirty = true;
+	}
+	if (s == S_ACCEPTED) { /* reports waiting for a leader go at once */
+		u->sessions++;
+		pthread_cond_broadcast(&u->cv);
 	}
 	pthread_mutex_unlock(&u->mu);
 }
@@ -185,30 +230,114 @@ static int save_locked(struct uplink *u)
 
 /* ---- requests ---- */
 
-/* Send buf on ctx and wait for the reply (each phase bounded by timeout). */
-static int request(nng_ctx ctx, nng_aio *aio, const uint8_t *buf, size_t len, int64_t timeout_ms,
-                   nng_msg **reply)
+static bool connected(struct node *n)
+{
+	return atomic_load(&n->pipes) > 0;
+}
+
+/* Another node than n has a connection. */
+static bool other_connected(struct uplink *u, const struct node *n)
+{
+	for (size_t i = 0; i < u->n_nodes; i++)
+		if (&u->nodes[i] != n && connected(&u->nodes[i]))
+			return true;
+	return false;
+}
+
+/* Must a request of a group stop waiting on n (req_mu held)? When it was
+ * left, when the session is no longer n's, or when n has no connection
+ * while another node has one: a request queued for a node without one
+ * waits out its whole timeout (NNG sends it only on a connection to n). */
+static bool must_leave_locked(struct uplink *u, const struct pending *p, struct node *n)
+{
+	return u->n_nodes > 1 &&
+	       (p->left || n != cur_node(u) || (!connected(n) && other_connected(u, n)));
+}
+
+/* Start one phase of p's request unless it must leave n; false: it must. */
+static bool start_phase(struct uplink *u, struct pending *p, struct node *n, nng_ctx ctx, bool send)
+{
+	bool go;
+
+	pthread_mutex_lock(&u->req_mu);
+	go = !must_leave_locked(u, p, n);
+	if (go && send)
+		nng_ctx_send(ctx, p->aio);
+	else if (go)
+		nng_ctx_recv(ctx, p->aio);
+	pthread_mutex_unlock(&u->req_mu);
+	return go;
+}
+
+enum leave_what { LEAVE_NODE, LEAVE_OTHERS, LEAVE_UNCONNECTED };
+
+/* End the requests of a group waiting on n (LEAVE_NODE), on any node but n
+ * (LEAVE_OTHERS), or on a node other than n that has no connection
+ * (LEAVE_UNCONNECTED). Any thread; the thread that made such a request sees
+ * NNG_ECANCELED and moves on. */
+static void leave(struct uplink *u, struct node *n, enum leave_what what)
+{
+	struct pending *ps[] = {&u->preq, &u->rreq};
+
+	if (u->n_nodes < 2)
+		return;
+	pthread_mutex_lock(&u->req_mu);
+	for (size_t i = 0; i < 2; i++) {
+		struct pending *p = ps[i];
+		bool go = p->on != NULL &&
+		          (what == LEAVE_NODE
+		                   ? p->on == n
+		                   : p->on != n && (what == LEAVE_OTHERS || !connected(p->on)));
+		if (go) {
+			p->left = true;
+			nng_aio_cancel(p->aio);
+		}
+	}
+	pthread_mutex_unlock(&u->req_mu);
+}
+
+/*
+ * Send buf to node n on ctx (n's poll or report context) and wait for the
+ * reply, each phase bounded by timeout. In a group the request ends early
+ * (NNG_ECANCELED) when leave() says so, also between its phases.
+ */
+static int request(struct uplink *u, struct pending *p, struct node *n, nng_ctx ctx,
+                   const uint8_t *buf, size_t len, int64_t timeout_ms, nng_msg **reply)
 {
 	nng_msg *m;
-	int rv;
+	int rv = NNG_ECANCELED;
 
 	if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0)
 		return NNG_ENOMEM;
-	nng_aio_set_msg(aio, m);
-	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
-	nng_ctx_send(ctx, aio);
-	nng_aio_wait(aio);
-	rv = nng_aio_result(aio);
-	if (rv != 0) {
-		nng_msg_free(nng_aio_get_msg(aio));
-		return rv;
+	pthread_mutex_lock(&u->req_mu);
+	p->on = n;
+	p->left = false;
+	pthread_mutex_unlock(&u->req_mu);
+	nng_aio_set_msg(p->aio, m);
+	nng_aio_set_timeout(p->aio, (nng_duration)timeout_ms);
+	if (!start_phase(u, p, n, ctx, true)) {
+		nng_aio_set_msg(p->aio, NULL);
+		nng_msg_free(m);
+		goto out;
 	}
-	nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
-	nng_ctx_recv(ctx, aio);
-	nng_aio_wait(aio);
-	rv = nng_aio_result(aio);
+	nng_aio_wait(p->aio);
+	rv = nng_aio_result(p->aio);
+	if (rv != 0) {
+		nng_msg_free(nng_aio_get_msg(p->aio));
+		goto out;
+	}
+	nng_aio_set_timeout(p->aio, (nng_duration)timeout_ms);
+	rv = NNG_ECANCELED;
+	if (!start_phase(u, p, n, ctx, false))
+		goto out;
+	nng_aio_wait(p->aio);
+	rv = nng_aio_result(p->aio);
 	if (rv == 0)
-		*reply = nng_aio_get_msg(aio);
+		*reply = nng_aio_get_msg(p->aio);
+out:
+	pthread_mutex_lock(&u->req_mu);
+	p->on = NULL;
+	pthread_mutex_unlock(&u->req_mu);
 	return rv;
 }
 
@@ -218,28 +347,32 @@ static int request(nng_ctx ctx, nng_aio *aio, const uint8_t *buf, size_t len, in
  * at once. If the save fails the epoch is still kept in memory (stricter),
  * and an instruction is not run anyway, as its own save fails too.
  */
-static int check_epoch(struct uplink *u, const Drover__Envelope *env)
+static int check_epoch(struct uplink *u, struct node *from, const Drover__Envelope *env)
 {
-	int rc = DRV_OK;
-
+	bool newer = false;
 	uint64_t was;
+	int rc;
 
 	pthread_mutex_lock(&u->mu);
 	was = u->st->epoch;
 	rc = linkstate_epoch_seen(u->st, env->epoch);
 	if (rc == DRV_EEXIST) {
 		drv_info("uplink", "new leader epoch", "epoch=%" PRIu64 " was=%" PRIu64 " url=%s",
-		         env->epoch, was, cur_node(u)->url);
+		         env->epoch, was, from->url);
 		save_locked(u);
+		newer = true;
 		rc = DRV_OK;
 	}
 	pthread_mutex_unlock(&u->mu);
+	/* a request still waiting on another node waits on an old leader */
+	if (newer)
+		leave(u, from, LEAVE_OTHERS);
 	return rc;
 }
 
 /* Check a reply: size, envelope, sender, signature, epoch. Counts what it
  * refuses. */
-static int open_reply(struct uplink *u, nng_msg *m, Drover__Envelope **out)
+static int open_reply(struct uplink *u, struct node *from, nng_msg *m, Drover__Envelope **out)
 {
 	Drover__Envelope *env;
 	size_t len = nng_msg_len(m);
@@ -260,7 +393,7 @@ static int open_reply(struct uplink *u, nng_msg *m, Drover__Envelope **out)
 	}
 	rc = drv_env_verify_ring(env, u->cfg.ring);
 	if (rc == DRV_OK)
-		rc = check_epoch(u, env);
+		rc = check_epoch(u, from, env);
 	if (rc != DRV_OK) {
 		/* a follower's NOT_LEADER carries no epoch: not worth a warning */
 		if (rc != DRV_ESTALE || env->type != DROVER__BODY_TYPE__BODY_REJECT)
@@ -387,14 +520,14 @@ static uint64_t next_report_seq(struct uplink *u)
 }
 
 /* True when the coordinator has the report (acknowledged now or before). */
-static bool report_delivered(struct uplink *u, nng_msg *m, uint64_t seq,
+static bool report_delivered(struct uplink *u, struct node *n, nng_msg *m, uint64_t seq,
                              const uint8_t req[REQ_HASH_LEN])
 {
 	Drover__Envelope *env;
 	ProtobufCMessage *body;
 	bool done = false;
 
-	if (open_reply(u, m, &env) != DRV_OK)
+	if (open_reply(u, n, m, &env) != DRV_OK)
 		return false;
 	if (env->type == DROVER__BODY_TYPE__BODY_ACK &&
 	    decode(env, DROVER__BODY_TYPE__BODY_ACK, &body) == DRV_OK) {
@@ -442,15 +575,20 @@ static void send_report(struct uplink *u, Drover__Report *r)
 	request_hash(env, len, req);
 	while (!stopping(u)) {
 		nng_msg *reply = NULL;
-		int rv = request(cur_node(u)->report_ctx, u->report_aio, env, len,
-		                 u->cfg.request_timeout_ms, &reply);
-		bool done = rv == 0 && report_delivered(u, reply, r->report_seq, req);
+		struct node *n = cur_node(u);
+		uint64_t sessions = count_of(u, &u->sessions);
+		int rv = request(u, &u->rreq, n, n->report_ctx, env, len, u->cfg.request_timeout_ms,
+		                 &reply);
+		bool done = rv == 0 && report_delivered(u, n, reply, r->report_seq, req);
 
 		nng_msg_free(reply);
 		if (done || rv == NNG_ECLOSED)
 			break;
-		if (!nap(u, backoff(u, attempt++)))
+		/* a new session (another node, after a failover) is tried at once */
+		if (!nap_for(u, backoff(u, attempt++), &u->sessions, sessions))
 			break;
+		if (count_of(u, &u->sessions) != sessions)
+			attempt = 0;
 	}
 	free(env);
 }
@@ -768,6 +906,15 @@ static enum outcome refused(struct uplink *u, const Drover__Envelope *env, const
 
 static int dial(struct uplink *u, struct node *n);
 
+/* Close n's dialer and dial again: connects at once, and NNG's pause
+ * between attempts starts again from reconnect_min. Poll thread only. */
+static void redial_node(struct uplink *u, struct node *n, const char *why)
+{
+	drv_info("uplink", "redialing", "why=\"%s\" url=%s", why, n->url);
+	nng_dialer_close(n->dialer);
+	dial(u, n);
+}
+
 /* A request timed out: the connection under it may be one the peer has
  * left without our side noticing (seen with tls+tcp after a coordinator
  * restart: no close, no new dial, every later request timing out). A new
@@ -775,40 +922,117 @@ static int dial(struct uplink *u, struct node *n);
  * next) and connects afresh. Poll thread only. */
 static void redial(struct uplink *u, const char *why)
 {
-	if (stopping(u))
-		return;
-	struct node *n = cur_node(u);
+	if (!stopping(u))
+		redial_node(u, cur_node(u), why);
+}
 
-	drv_info("uplink", "redialing", "why=\"%s\" url=%s", why, n->url);
-	nng_dialer_close(n->dialer);
-	dial(u, n);
+/* Between nodes of a group the waits stay short: during an election every
+ * node may answer NOT_LEADER for a lease time, and the new leader should see
+ * its agents within about a second of winning. */
+#define NEXT_WAIT_MAX_MS 1000
+/* A group's node without a connection is redialed when the session looks
+ * for a node, first at once, then after 2 s, 4 s ... up to reconnect_max
+ * while it stays down. NNG's own pause has grown to reconnect_max (30 s by
+ * default) for a node that was down a while, e.g. a follower restarted a
+ * minute ago: when the leader dies, that node must be tried now. */
+#define REDIAL_MIN_MS 2000
+
+/* Redial the group's nodes that have no connection and are due. Poll
+ * thread only. */
+static void redial_idle(struct uplink *u, const char *why)
+{
+	int64_t now = drv_mono_ms();
+
+	for (size_t i = 0; i < u->n_nodes && !stopping(u); i++) {
+		struct node *n = &u->nodes[i];
+		int64_t pause = REDIAL_MIN_MS;
+
+		if (connected(n)) {
+			n->redials = 0;
+			n->redial_at = 0;
+			continue;
+		}
+		if (now < n->redial_at)
+			continue;
+		for (unsigned k = 0; k < n->redials && pause < u->cfg.reconnect_max_ms; k++)
+			pause *= 2;
+		if (pause > u->cfg.reconnect_max_ms)
+			pause = u->cfg.reconnect_max_ms;
+		n->redials++;
+		n->redial_at = now + jitter(pause, 20);
+		redial_node(u, n, why);
+	}
+}
+
+/* Make node k the session's; the requests still waiting on the one before
+ * end (the report thread follows the session). Poll thread only. */
+static void set_cur(struct uplink *u, size_t k)
+{
+	struct node *was = cur_node(u);
+
+	pthread_mutex_lock(&u->req_mu);
+	atomic_store(&u->cur, k);
+	pthread_mutex_unlock(&u->req_mu);
+	if (was != &u->nodes[k])
+		leave(u, was, LEAVE_NODE);
+	pthread_mutex_lock(&u->mu);
+	u->status_dirty = true;
+	pthread_mutex_unlock(&u->mu);
 }
 
 /* Make the next node the session's: the first after the current one with a
  * live connection, else the current one if it has one (a follower about to
- * lead: asked again after next_wait), else simply the next. A node without
- * a connection is tried only when no node has one: a Hello to it waits out
- * the whole request timeout. Poll thread only. */
+ * lead: asked again after next_wait), else simply the next (the poll thread
+ * then waits for a connection, await_connection). Nodes without a
+ * connection are redialed when due. Poll thread only. */
 static void next_node(struct uplink *u, const char *why)
 {
 	size_t from = atomic_load(&u->cur), pick = (from + 1) % u->n_nodes;
 
+	redial_idle(u, "the session looks for the leader");
 	for (size_t i = 1; i <= u->n_nodes; i++) {
 		size_t k = (from + i) % u->n_nodes;
-		if (atomic_load(&u->nodes[k].pipes) > 0) {
+		if (connected(&u->nodes[k])) {
 			pick = k;
 			break;
 		}
 	}
-	atomic_store(&u->cur, pick);
+	set_cur(u, pick);
 	u->hello_timeouts = 0;
-	pthread_mutex_lock(&u->mu);
-	u->status_dirty = true;
-	pthread_mutex_unlock(&u->mu);
 	drv_info("uplink",
 	         pick == from ? "asking the same node again: no other node is connected"
 	                      : "trying another coordinator node",
 	         "why=\"%s\" from=%s to=%s", why, u->nodes[from].url, u->nodes[pick].url);
+}
+
+/*
+ * A group: a Hello goes only to a node with a connection (to one without,
+ * NNG would hold it until the request timeout). While no node has one, wait
+ * for a connection (pipe_event wakes us), redialing the nodes when due.
+ * false: stopping.
+ */
+static bool await_connection(struct uplink *u)
+{
+	bool told = false;
+
+	while (!stopping(u)) {
+		uint64_t seen = count_of(u, &u->connects);
+
+		if (connected(cur_node(u)))
+			return true;
+		if (other_connected(u, cur_node(u))) {
+			next_node(u, "the node has no connection");
+			return true;
+		}
+		if (!told)
+			drv_info("uplink", "no coordinator node is connected: waiting for one",
+			         "nodes=%zu", u->n_nodes);
+		told = true;
+		redial_idle(u, "no coordinator node is connected");
+		if (!nap_for(u, jitter(NEXT_WAIT_MAX_MS, 25), &u->connects, seen))
+			return false;
+	}
+	return false;
 }
 
 static enum outcome say_hello(struct uplink *u)
@@ -817,33 +1041,34 @@ static enum outcome say_hello(struct uplink *u)
 	nng_msg *reply = NULL;
 	enum outcome o = O_LOST;
 	uint8_t *buf, req[REQ_HASH_LEN];
+	struct node *n;
 	size_t len;
 	int rv;
 
 	if (seal_hello(u, &buf, &len) != DRV_OK)
 		return O_LOST;
 	request_hash(buf, len, req);
-	rv = request(cur_node(u)->poll_ctx, u->poll_aio, buf, len, u->cfg.request_timeout_ms,
-	             &reply);
+	n = cur_node(u);
+	rv = request(u, &u->preq, n, n->poll_ctx, buf, len, u->cfg.request_timeout_ms, &reply);
 	free(buf);
 	if (rv != 0) {
 		if (rv == NNG_ECLOSED || stopping(u))
 			return O_STOP;
 		drv_info("uplink", "no answer to hello", "error=\"%s\" url=%s", nng_strerror(rv),
-		         cur_node(u)->url);
+		         n->url);
 		if (u->n_nodes > 1)
 			return O_NEXT; /* its dialer keeps trying in the background */
 		/* after 1, 2, 4, 8 ... in a row: a coordinator that is down
 		 * does not make every agent churn its dialer */
 		if (rv == NNG_ETIMEDOUT) {
-			unsigned n = ++u->hello_timeouts;
-			if ((n & (n - 1)) == 0)
+			unsigned k = ++u->hello_timeouts;
+			if ((k & (k - 1)) == 0)
 				redial(u, "no answer to hello");
 		}
 		return O_LOST;
 	}
 	u->hello_timeouts = 0;
-	if ((rv = open_reply(u, reply, &env)) == DRV_ESTALE) {
+	if ((rv = open_reply(u, n, reply, &env)) == DRV_ESTALE) {
 		o = O_NEXT;
 	} else if (rv == DRV_OK) {
 		if (env->type == DROVER__BODY_TYPE__BODY_WELCOME)
@@ -972,6 +1197,7 @@ static enum outcome poll_loop(struct uplink *u)
 		Drover__Envelope *env;
 		nng_msg *reply = NULL;
 		uint8_t *buf, req[REQ_HASH_LEN];
+		struct node *n;
 		size_t len;
 		enum outcome o = O_ACCEPTED;
 		int64_t wait;
@@ -980,21 +1206,22 @@ static enum outcome poll_loop(struct uplink *u)
 		if (seal_poll(u, &buf, &len) != DRV_OK)
 			return O_LOST;
 		request_hash(buf, len, req);
-		rv = request(cur_node(u)->poll_ctx, u->poll_aio, buf, len,
+		n = cur_node(u);
+		rv = request(u, &u->preq, n, n->poll_ctx, buf, len,
 		             (int64_t)u->poll_timeout_ms + u->cfg.request_timeout_ms, &reply);
 		free(buf);
 		if (rv != 0) {
 			if (rv == NNG_ECLOSED || stopping(u))
 				return O_STOP;
 			drv_info("uplink", "poll failed", "error=\"%s\" url=%s", nng_strerror(rv),
-			         cur_node(u)->url);
+			         n->url);
 			if (u->n_nodes > 1)
 				return O_NEXT; /* the node went away: another may lead now */
 			if (rv == NNG_ETIMEDOUT)
 				redial(u, "poll timed out");
 			return O_LOST;
 		}
-		if ((rv = open_reply(u, reply, &env)) == DRV_OK) {
+		if ((rv = open_reply(u, n, reply, &env)) == DRV_OK) {
 			o = poll_answer(u, env, req);
 			drv_env_free(env);
 			bad = 0;
@@ -1012,11 +1239,6 @@ static enum outcome poll_loop(struct uplink *u)
 	return O_STOP;
 }
 
-/* Between nodes of a group the wait stays short: during an election every
- * node may answer NOT_LEADER for a lease time, and the new leader should see
- * its agents within a second or two of winning. */
-#define NEXT_WAIT_MAX_MS 2000
-
 static int64_t next_wait(const struct uplink *u, unsigned attempt)
 {
 	int64_t w = backoff(u, attempt);
@@ -1030,9 +1252,12 @@ static void *poll_main(void *arg)
 	unsigned attempt = 0, challenges = 0;
 
 	while (!stopping(u)) {
-		enum outcome o = say_hello(u);
+		enum outcome o;
 		int64_t wait;
 
+		if (u->n_nodes > 1 && !await_connection(u))
+			break;
+		o = say_hello(u);
 		if (o == O_CHALLENGE && challenges++ < 3)
 			continue; /* answer it at once (the nonce is fresh for a minute) */
 		if (o != O_CHALLENGE)
@@ -1125,11 +1350,11 @@ static int dial(struct uplink *u, struct node *n)
 }
 
 /*
- * Pipe events of a node's socket (NNG's threads). With several nodes, the
- * loss of the session node's connection ends the request in flight at once:
- * NNG would resend it only on a new connection to that same node, which a
- * dead leader never accepts again. Likewise a connection to another node
- * ends a wait on a session node that has none.
+ * Pipe events of a node's socket (NNG's threads). In a group, the loss of a
+ * node's last connection ends the requests waiting on it at once: NNG would
+ * resend them only on a new connection to that same node, which a dead
+ * leader never accepts again. A connection to a node ends the requests
+ * waiting on a node that has none, and wakes a session waiting for one.
  */
 static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -1139,16 +1364,17 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)p;
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		atomic_fetch_add(&n->pipes, 1);
-		/* a node came up while the session waits on one that is down:
-		 * stop waiting there (the poll thread moves to the live one) */
-		if (u->n_nodes > 1 && cur_node(u) != n && atomic_load(&cur_node(u)->pipes) == 0)
-			nng_aio_cancel(u->poll_aio);
+		pthread_mutex_lock(&u->mu);
+		u->connects++;
+		pthread_cond_broadcast(&u->cv);
+		pthread_mutex_unlock(&u->mu);
+		leave(u, n, LEAVE_UNCONNECTED);
 		return;
 	}
 	if (atomic_fetch_sub(&n->pipes, 1) <= 0)
 		atomic_fetch_add(&n->pipes, 1); /* a pipe that was never added */
-	if (u->n_nodes > 1 && cur_node(u) == n)
-		nng_aio_cancel(u->poll_aio);
+	if (!connected(n))
+		leave(u, n, LEAVE_NODE);
 }
 
 static int open_node(struct uplink *u, struct node *n)
@@ -1157,6 +1383,7 @@ static int open_node(struct uplink *u, struct node *n)
 
 	if (rv != 0)
 		return rv;
+	n->redial_at = drv_mono_ms() + REDIAL_MIN_MS; /* its first dial is under way */
 	n->sock_open = true;
 	if ((rv = nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, UPLINK_RECV_MAX)) != 0 ||
 	    (rv = nng_socket_set_bool(n->sock, NNG_OPT_TCP_KEEPALIVE, true)) != 0 ||
@@ -1165,8 +1392,9 @@ static int open_node(struct uplink *u, struct node *n)
 	    (rv = nng_ctx_open(&n->poll_ctx, n->sock)) != 0 ||
 	    (rv = nng_ctx_open(&n->report_ctx, n->sock)) != 0)
 		return rv;
-	/* we time requests out ourselves; a request is still resent at once on a
-	 * new connection when the old one closes */
+	/* we time requests out ourselves; with the resend timer off, NNG 1.5.2
+	 * ends a request whose connection closes (NNG_ECONNRESET) and the
+	 * caller sends it again (req0_pipe_close) */
 	nng_ctx_set_ms(n->poll_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_ctx_set_ms(n->report_ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	return dial(u, n);
@@ -1179,6 +1407,8 @@ static int open_socket(struct uplink *u)
 	if ((rv = nng_aio_alloc(&u->poll_aio, NULL, NULL)) != 0 ||
 	    (rv = nng_aio_alloc(&u->report_aio, NULL, NULL)) != 0)
 		return rv;
+	u->preq.aio = u->poll_aio;
+	u->rreq.aio = u->report_aio;
 	for (size_t i = 0; i < u->n_nodes; i++) {
 		rv = open_node(u, &u->nodes[i]);
 		if (rv != 0)
@@ -1325,6 +1555,7 @@ int uplink_new(const struct uplink_config *cfg, struct uplink **out)
 	u->heartbeat_ms = 5000;
 	u->status_dirty = true;
 	pthread_mutex_init(&u->mu, NULL);
+	pthread_mutex_init(&u->req_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&u->cv, &ca);
@@ -1351,6 +1582,7 @@ void uplink_free(struct uplink *u)
 		free(it);
 	}
 	pthread_mutex_destroy(&u->mu);
+	pthread_mutex_destroy(&u->req_mu);
 	pthread_cond_destroy(&u->cv);
 	free(u->st);
 	free(u);

@@ -19,14 +19,24 @@
  *
  * HA groups (several URLs): only the leader serves agents; a follower
  * answers Reject NOT_LEADER and the link moves to the next node, preferring
- * one with a live connection. Every coordinator envelope carries the
+ * one with a live connection, and asks again within about a second while
+ * every node answers so (an election). Every coordinator envelope carries the
  * leader's epoch (signed); the highest seen is saved with the link state,
  * and a message of a lower epoch (an old leader that lost its lease) is
- * refused and the link moves on. With one URL nothing of this changes.
+ * refused and the link moves on. The link never waits on a node it has
+ * reason to leave: a request (a poll, a Hello, a report, also while a step
+ * runs) ends at once when that node's last connection drops, when the
+ * session moves to another node, or when another node announces a newer
+ * epoch; a Hello goes only to a node with a connection. When the session
+ * looks for a node, the nodes without a connection are redialed at once
+ * (then after 2 s, 4 s ... up to reconnect_max): NNG's own pause for a node
+ * that was down a while has grown to reconnect_max. With one URL nothing of
+ * this changes.
  *
  * Reconnection: NNG redials with an exponential delay from reconnect_min
  * (randomized per agent) to reconnect_max; a failed exchange is retried
- * after an exponential backoff with jitter.
+ * after an exponential backoff with jitter, a report at once when a new
+ * session starts (after a failover).
  */
 #ifndef DRV_UPLINK_H
 #define DRV_UPLINK_H

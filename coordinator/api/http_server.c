@@ -1145,20 +1145,25 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ------------------------------------------------------------- built-ins */
 
 /* The node's place in its HA group: role, epoch (0 outside a group or while
- * following) and, on a follower, the leader's API URL when known. */
-static json_t *add_role(json_t *body)
+ * following), on a follower the leader's API URL when known, and
+ * `resuming` while a node that has won the lease resumes its deployments
+ * (drv_ha_view: one consistent reading). */
+static json_t *add_role(json_t *body, bool *lead)
 {
-	char url[DRV_HA_URL_MAX + 1];
-	bool lead = drv_ha_is_leader();
+	struct drv_ha_view v;
 
+	drv_ha_view(&v);
+	if (lead != NULL)
+		*lead = v.leader;
 	if (body == NULL)
 		return NULL;
-	drv_ha_leader_url(url, sizeof(url));
-	json_object_set_new(body, "role", json_string(lead ? "leader" : "follower"));
-	json_object_set_new(body, "epoch", json_integer((json_int_t)drv_ha_wire_epoch()));
-	json_object_set_new(body, "grouped", json_boolean(drv_ha_grouped()));
-	if (!lead && url[0] != '\0')
-		json_object_set_new(body, "leader", json_string(url));
+	json_object_set_new(body, "role", json_string(v.leader ? "leader" : "follower"));
+	json_object_set_new(body, "epoch", json_integer((json_int_t)v.epoch));
+	json_object_set_new(body, "grouped", json_boolean(v.grouped));
+	if (v.resuming)
+		json_object_set_new(body, "resuming", json_true());
+	if (!v.leader && v.leader_url[0] != '\0')
+		json_object_set_new(body, "leader", json_string(v.leader_url));
 	return body;
 }
 
@@ -1177,7 +1182,7 @@ static int healthz(struct drv_http_req *req, struct drv_http_resp *resp, void *c
 		                 DROVER_VERSION, "reason", code, "message", msg);
 	else
 		body = json_pack("{s:s, s:s}", "status", "ok", "version", DROVER_VERSION);
-	return drv_http_json(resp, 200, add_role(body));
+	return drv_http_json(resp, 200, add_role(body, NULL));
 }
 
 /* GET /v1/leader: 200 on the leader, 503 on a follower, for a balancer's
@@ -1185,9 +1190,13 @@ static int healthz(struct drv_http_req *req, struct drv_http_resp *resp, void *c
  * leader alone. */
 static int leader(struct drv_http_req *req, struct drv_http_resp *resp, void *ctx)
 {
+	bool lead;
+	json_t *body = add_role(json_object(), &lead);
+
 	(void)req;
 	(void)ctx;
-	return drv_http_json(resp, drv_ha_is_leader() ? 200 : 503, add_role(json_object()));
+
+	return drv_http_json(resp, lead ? 200 : 503, body);
 }
 
 static const struct drv_http_route builtin_routes[] = {

@@ -503,17 +503,20 @@ static void run_cmd(struct deploy_engine *e, struct cmd *c)
 /* Save and act on everything collected since the last flush. */
 /* Save every deployment that changed in one transaction (one commit: on
  * PostgreSQL one WAL flush and one fence check for the whole turn), then
- * perform what each one decided. When that batch cannot be saved, each
- * deployment is saved on its own, so that one that cannot be saved does
- * not hold up the others. */
-static void flush_all(struct deploy_engine *e)
+ * perform what each one decided. all: every one that changed (a command,
+ * the end); else those whose save may not wait (DEPLOY_SAVE_DEFER_MS).
+ * When that batch cannot be saved, each deployment is saved on its own, so
+ * that one that cannot be saved does not hold up the others. */
+static void flush_all(struct deploy_engine *e, bool all)
 {
+	int64_t now = drv_wall_ms(), at;
 	struct dep *d;
 	size_t n = 0;
 	int rc;
 
 	for (d = e->deps; d != NULL; d = d->next) {
-		d->flushing = deploy_run_flush_prep(e, d);
+		d->flushing =
+		        (all || deploy_run_save_due(d, now, &at)) && deploy_run_flush_prep(e, d);
 		n += d->flushing;
 	}
 	if (n == 0)
@@ -707,7 +710,7 @@ static void dispatch_msg(struct deploy_engine *e, struct msg *m)
 	case MSG_REPORT: feed_report(e, m); break;
 	case MSG_OP: feed_op(e, m); break;
 	case MSG_CMD:
-		flush_all(e); /* a command sees (and acts on) saved state */
+		flush_all(e, true); /* a command sees (and acts on) saved state */
 		run_cmd(e, m->cmd);
 		break;
 	}
@@ -720,7 +723,12 @@ static int64_t next_deadline(struct deploy_engine *e)
 
 	for (struct dep *d = e->deps; d != NULL; d = d->next) {
 		int64_t t = d->seq != NULL && !d->ended ? drv_seq_next_deadline(d->seq) : INT64_MAX;
+		int64_t save_at;
+
 		next = t < next ? t : next;
+		if (deploy_run_save_due(d, drv_wall_ms(), &save_at))
+			save_at = 0; /* (not left over after a turn) */
+		next = save_at < next ? save_at : next;
 	}
 	return next;
 }
@@ -779,7 +787,7 @@ static bool turn(struct deploy_engine *e)
 	pthread_mutex_unlock(&e->mu);
 	ticks(e);
 	deploy_gate_tick(e, drv_wall_ms());
-	flush_all(e);
+	flush_all(e, false);
 	reap(e);
 	return true;
 }
@@ -790,6 +798,7 @@ static void *engine_main(void *arg)
 
 	while (turn(e))
 		;
+	flush_all(e, true); /* what waited for company */
 	return NULL;
 }
 
@@ -824,7 +833,7 @@ static void unloadable(struct deploy_engine *e, struct deploy_row *r, int err)
 	free(r->extra);
 	r->plan = r->seq_state = r->extra = NULL;
 	r->updated_ms = r->finished_ms = drv_wall_ms();
-	if (deploy_store_save(e->cfg.db, r, NULL, ev) == DRV_OK && e->cfg.events != NULL)
+	if (deploy_store_save(e->cfg.db, r, NULL, NULL, ev) == DRV_OK && e->cfg.events != NULL)
 		drv_events_notify(e->cfg.events);
 	json_decref(ev);
 }

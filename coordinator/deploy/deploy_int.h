@@ -26,6 +26,13 @@
 #define DEPLOY_METRIC_MAX   65536  /* bytes of a metric answer */
 #define DEPLOY_OP_TIMEOUT   10000  /* traffic operation default, ms */
 #define DEPLOY_INSTR_TTL_MS 5000   /* an instruction outlives its step deadline this much */
+/* A transition that sends nothing (a report absorbed in the middle of a
+ * batch) is saved at most this long after the last save, together with
+ * those that follow: the core stored its report before acknowledging it,
+ * and a resume replays the reports (deploy_run_resume), so nothing the
+ * agents were told or told us is lost meanwhile. A transition with actions,
+ * a final one and a command's are saved at once. */
+#define DEPLOY_SAVE_DEFER_MS 50
 
 struct op;
 struct deploy_busy;
@@ -58,10 +65,12 @@ struct dep {
 	bool ended;        /* terminal and saved: free after this turn */
 	bool save_failing; /* the last save failed: retried every turn */
 	bool flushing;     /* in the engine turn's save (deploy_engine.c flush_all) */
+	int64_t saved_ms;  /* wall clock of the last save that committed */
 	json_t *svc_seen;  /* service name -> its progress as last put in a "service" event */
 	json_t *from_idx;  /* per service: agent -> the release it ran before (lazy) */
-	/* host and hook records changed since the last save: {"hosts": {KEY:
-	 * true}, "hooks": {...}} (deployment_records rows, deploy_store.h) */
+	/* host, hook and step records changed since the last save: {"hosts":
+	 * {KEY: true}, "hooks": {...}, "steps": {...}} (deployment_records
+	 * rows, deploy_store.h) */
 	json_t *recs_dirty;
 	bool recs_all;        /* write every record (a row from before, out of memory) */
 	bool targets_unsaved; /* a row written before the targets column */
@@ -197,8 +206,8 @@ void deploy_run_notify(struct deploy_engine *e, struct dep *d, enum drv_plan_eve
 int deploy_run_add_targets(struct drv_seq *s, const json_t *targets);
 
 /* deploy_track.c: host and hook records in d->extra, and their events */
-/* The record KEY of section ("hosts", "hooks") changed: the next save
- * writes it. */
+/* The record KEY of section ("hosts", "hooks", "steps") changed or is
+ * gone: the next save writes or deletes it. */
 void deploy_track_touch(struct dep *d, const char *section, const char *key);
 void deploy_track_send(struct dep *d, const struct drv_seq_action *a, int64_t now);
 void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct drv_seq_event *ev,
@@ -239,11 +248,12 @@ void deploy_event(struct dep *d, const char *kind, const char *agent, json_t *da
 
 /* d->extra as compact JSON text for the "extra" column (malloc'd; NULL when
  * out of memory): without "targets" (their own column, written once) and
- * the host and hook records (rows of their own). */
+ * the host, hook and step records (rows of their own). */
 char *deploy_run_dump_extra(struct dep *d);
-/* The records touched since the last save as the JSON text that
- * deploy_store_save takes (malloc'd); NULL with *rc DRV_OK when none. */
-char *deploy_run_dump_records(struct dep *d, int *rc);
+/* The records touched since the last save as the JSON texts that
+ * deploy_store_save takes (malloc'd): those to write (returned) and those
+ * gone (*gone: steps that ended); NULL with *rc DRV_OK when none. */
+char *deploy_run_dump_records(struct dep *d, char **gone, int *rc);
 /* d->extra from a stored row: its "extra", its targets column and its
  * records (rows written before migration 12 carry them inside extra: those
  * are written out at the next save). DRV_ENOMEM, DRV_EDB, DRV_EINVAL. */
@@ -253,6 +263,9 @@ int deploy_run_load_extra(struct deploy_engine *e, struct dep *d, const struct d
  * (the save), done (rc: the save's and the commit's result; on success the
  * actions are performed). */
 bool deploy_run_flush_prep(struct deploy_engine *e, struct dep *d);
+/* d has changes to save that may not wait (DEPLOY_SAVE_DEFER_MS); else
+ * *at: when they are due (INT64_MAX: nothing to save). */
+bool deploy_run_save_due(const struct dep *d, int64_t now, int64_t *at);
 int deploy_run_flush_write(struct deploy_engine *e, struct dep *d);
 void deploy_run_flush_done(struct deploy_engine *e, struct dep *d, int rc);
 

@@ -329,7 +329,8 @@ static char *dump_new(json_t *j)
 /* Members of extra stored elsewhere: the targets column and the records. */
 static bool own_column(const char *k)
 {
-	return strcmp(k, "targets") == 0 || strcmp(k, "hosts") == 0 || strcmp(k, "hooks") == 0;
+	return strcmp(k, "targets") == 0 || strcmp(k, "hosts") == 0 || strcmp(k, "hooks") == 0 ||
+	       strcmp(k, "steps") == 0;
 }
 
 char *deploy_run_dump_extra(struct dep *d)
@@ -359,40 +360,66 @@ static int add_record(json_t *arr, const char *section, const char *key, json_t 
 	               : DRV_ENOMEM;
 }
 
-/* Every record of section (recs_all), else the touched ones. */
-static int dump_section(struct dep *d, const char *section, json_t *arr)
+static const char *const rec_sections[] = {"hosts", "hooks", "steps"};
+
+/* The touched records of section (every one with recs_all) into arr; a
+ * touched key that is gone (a step that ended) into gone. */
+static int dump_section(struct dep *d, const char *section, json_t *arr, json_t *gone)
 {
-	json_t *recs = json_object_get(d->extra, section), *v;
-	json_t *keys = d->recs_all ? recs : json_object_get(d->recs_dirty, section);
+	json_t *recs = json_object_get(d->extra, section), *touched, *v;
 	const char *key;
 	int rc = DRV_OK;
 
-	json_object_foreach(keys, key, v)
+	touched = json_object_get(d->recs_dirty, section);
+	json_object_foreach(d->recs_all ? recs : touched, key, v)
 	{
 		json_t *rec = json_object_get(recs, key);
 
-		if (rec != NULL && rc == DRV_OK)
+		if (rc == DRV_OK && rec != NULL)
 			rc = add_record(arr, section, key, rec);
+	}
+	json_object_foreach(touched, key, v)
+	{
+		if (rc == DRV_OK && json_object_get(recs, key) == NULL &&
+		    json_array_append_new(gone, json_pack("[s, s]", section, key)) != 0)
+			rc = DRV_ENOMEM;
 	}
 	return rc;
 }
 
-char *deploy_run_dump_records(struct dep *d, int *rc)
+static char *dump_if(json_t *arr, int *rc)
 {
-	json_t *arr;
-	char *text;
+	char *text =
+	        *rc == DRV_OK && json_array_size(arr) > 0 ? json_dumps(arr, JSON_COMPACT) : NULL;
+
+	if (*rc == DRV_OK && json_array_size(arr) > 0 && text == NULL)
+		*rc = DRV_ENOMEM;
+	return text;
+}
+
+char *deploy_run_dump_records(struct dep *d, char **gone_text, int *rc)
+{
+	json_t *arr, *gone;
+	char *text = NULL;
 
 	*rc = DRV_OK;
+	*gone_text = NULL;
 	if (!d->recs_all && json_object_size(d->recs_dirty) == 0)
 		return NULL;
 	arr = json_array();
-	*rc = arr ? dump_section(d, "hosts", arr) : DRV_ENOMEM;
-	if (*rc == DRV_OK)
-		*rc = dump_section(d, "hooks", arr);
-	text = *rc == DRV_OK && json_array_size(arr) > 0 ? json_dumps(arr, JSON_COMPACT) : NULL;
-	if (*rc == DRV_OK && json_array_size(arr) > 0 && text == NULL)
-		*rc = DRV_ENOMEM;
+	gone = json_array();
+	*rc = arr && gone ? DRV_OK : DRV_ENOMEM;
+	for (size_t i = 0; *rc == DRV_OK && i < sizeof(rec_sections) / sizeof(rec_sections[0]); i++)
+		*rc = dump_section(d, rec_sections[i], arr, gone);
+	text = dump_if(arr, rc);
+	*gone_text = dump_if(gone, rc);
+	if (*rc != DRV_OK) {
+		free(text);
+		free(*gone_text);
+		text = *gone_text = NULL;
+	}
 	json_decref(arr);
+	json_decref(gone);
 	return text;
 }
 
@@ -441,9 +468,9 @@ int deploy_run_load_extra(struct deploy_engine *e, struct dep *d, const struct d
 	} else if (json_object_get(d->extra, "targets") != NULL) {
 		d->targets_unsaved = true; /* written before the column: write it */
 	}
-	rc = ensure_section(d, "hosts");
-	if (rc == DRV_OK)
-		rc = ensure_section(d, "hooks");
+	rc = DRV_OK;
+	for (size_t i = 0; rc == DRV_OK && i < sizeof(rec_sections) / sizeof(rec_sections[0]); i++)
+		rc = ensure_section(d, rec_sections[i]);
 	if (rc == DRV_OK)
 		rc = deploy_store_records(e->cfg.db, r->id, load_record, d);
 	return rc;
@@ -452,7 +479,7 @@ int deploy_run_load_extra(struct deploy_engine *e, struct dep *d, const struct d
 static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final)
 {
 	json_t *st = NULL;
-	char *recs = NULL;
+	char *recs = NULL, *gone = NULL;
 	int rc = DRV_OK;
 
 	if (persist && d->seq != NULL) {
@@ -465,15 +492,16 @@ static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final
 	if (final)
 		d->row.view = dump_new(deploy_view_object(d));
 	else if (rc == DRV_OK)
-		recs = deploy_run_dump_records(d, &rc);
+		recs = deploy_run_dump_records(d, &gone, &rc);
 	if (d->targets_unsaved)
 		d->row.targets = json_dumps(json_object_get(d->extra, "targets"), JSON_COMPACT);
 	if (rc == DRV_OK && (d->row.extra == NULL || (final && d->row.view == NULL) ||
 	                     (d->targets_unsaved && d->row.targets == NULL)))
 		rc = DRV_ENOMEM;
 	if (rc == DRV_OK)
-		rc = deploy_store_save(e->cfg.db, &d->row, recs, d->events);
+		rc = deploy_store_save(e->cfg.db, &d->row, recs, gone, d->events);
 	free(recs);
+	free(gone);
 	free(d->row.seq_state);
 	free(d->row.extra);
 	free(d->row.view);
@@ -530,6 +558,17 @@ static bool is_final(const struct dep *d)
 	return d->seq != NULL && drv_seq_state_terminal(drv_seq_state(d->seq));
 }
 
+bool deploy_run_save_due(const struct dep *d, int64_t now, int64_t *at)
+{
+	*at = INT64_MAX;
+	if (!d->dirty || d->ended)
+		return false;
+	if (d->n_pend > 0 || d->seq == NULL || is_final(d) || d->save_failing)
+		return true;
+	*at = d->saved_ms + DEPLOY_SAVE_DEFER_MS;
+	return *at <= now;
+}
+
 bool deploy_run_flush_prep(struct deploy_engine *e, struct dep *d)
 {
 	int64_t now = drv_wall_ms();
@@ -582,6 +621,7 @@ void deploy_run_flush_done(struct deploy_engine *e, struct dep *d, int rc)
 		         "deployment=%s", d->row.id);
 	d->save_failing = false;
 	saved(d);
+	d->saved_ms = drv_wall_ms();
 	if (e->cfg.events != NULL && json_array_size(d->events) > 0)
 		drv_events_notify(e->cfg.events);
 	json_array_clear(d->events);

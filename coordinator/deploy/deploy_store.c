@@ -200,6 +200,35 @@ static int write_records(struct drv_sql *db, const char *id, const char *recs)
 	return rc;
 }
 
+/* The records gone (steps that ended), in one statement. */
+static int delete_gone(struct drv_sql *db, const char *id, const char *gone)
+{
+	struct drv_sql_stmt *st;
+	int rc = drv_sql_cached(
+	        db,
+	        drv_sql_engine_of(db) == DRV_SQL_PG
+	                ? "DELETE FROM deployment_records d USING json_array_elements(?1::json) x"
+	                  " WHERE d.deployment_id = ?2 AND d.section = x->>0 AND d.key = x->>1"
+	                : "DELETE FROM deployment_records WHERE deployment_id = ?2 AND (section, "
+	                  "key)"
+	                  " IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+	                  " FROM json_each(?1))",
+	        &st);
+
+	if (rc != DRV_OK) {
+		drv_error("deploy-store", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
+		return DRV_EDB;
+	}
+	bind_text(st, 1, gone);
+	bind_text(st, 2, id);
+	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+	if (rc != DRV_OK)
+		drv_error("deploy-store", "cannot delete records", "deployment=%s error=\"%s\"", id,
+		          drv_sql_errmsg(db));
+	drv_sql_done(st);
+	return rc;
+}
+
 static int delete_records(struct drv_sql *db, const char *id)
 {
 	struct drv_sql_stmt *st;
@@ -211,22 +240,31 @@ static int delete_records(struct drv_sql *db, const char *id)
 	return step_done(db, st);
 }
 
-static int write_all(struct drv_sql *db, const struct deploy_row *r, const char *recs,
+/* The records a save writes (deploy_store_save's recs and gone). */
+struct recs {
+	const char *put, *gone;
+};
+
+static int write_all(struct drv_sql *db, const struct deploy_row *r, const struct recs *recs,
                      const json_t *events,
                      int (*write)(struct drv_sql *, const struct deploy_row *))
 {
 	int rc = write(db, r);
 
-	if (rc == DRV_OK && r->finished_ms > 0)
+	if (rc == DRV_OK && r->finished_ms > 0) {
 		rc = delete_records(db, r->id);
-	else if (rc == DRV_OK && recs != NULL)
-		rc = write_records(db, r->id, recs);
+	} else {
+		if (rc == DRV_OK && recs->put != NULL)
+			rc = write_records(db, r->id, recs->put);
+		if (rc == DRV_OK && recs->gone != NULL)
+			rc = delete_gone(db, r->id, recs->gone);
+	}
 	if (rc == DRV_OK)
 		rc = drv_events_insert_all(db, r->id, events);
 	return rc;
 }
 
-static int in_transaction(struct drv_sql *db, const struct deploy_row *r, const char *recs,
+static int in_transaction(struct drv_sql *db, const struct deploy_row *r, const struct recs *recs,
                           const json_t *events,
                           int (*write)(struct drv_sql *, const struct deploy_row *))
 {
@@ -247,13 +285,17 @@ static int in_transaction(struct drv_sql *db, const struct deploy_row *r, const 
 
 int deploy_store_insert(struct drv_sql *db, const struct deploy_row *r, const json_t *events)
 {
-	return in_transaction(db, r, NULL, events, insert_row);
+	const struct recs none = {NULL, NULL};
+
+	return in_transaction(db, r, &none, events, insert_row);
 }
 
 int deploy_store_save(struct drv_sql *db, const struct deploy_row *r, const char *recs,
-                      const json_t *events)
+                      const char *gone, const json_t *events)
 {
-	return in_transaction(db, r, recs, events, update_row);
+	const struct recs both = {recs, gone};
+
+	return in_transaction(db, r, &both, events, update_row);
 }
 
 int deploy_store_begin(struct drv_sql *db)

@@ -7,7 +7,7 @@
  * endpoint reads (state, phase, reason, counts, times). The final API object
  * ("view") is written once the deployment has ended.
  *
- * The host and hook records of a deployment that runs are rows of their own
+ * The host, hook and step records of a deployment that runs are rows of their own
  * (deployment_records, schema migration 12), so that a save writes the
  * records that changed, not every host's; the plan's targets (O(hosts),
  * fixed at creation) are a column written at the insert. "extra" holds the
@@ -72,7 +72,8 @@ int deploy_store_insert(struct drv_sql *db, const struct deploy_row *r, const js
  * Save a transition in one transaction: the row's seq_state (when not
  * NULL), extra, targets (when not NULL), summary columns, view (when not
  * NULL); recs: JSON text of an array of [SECTION, KEY, RECORD] (the records
- * that changed, written over the stored ones; NULL: none); and `events`: an
+ * that changed, written over the stored ones; NULL: none); gone: JSON text
+ * of an array of [SECTION, KEY] (records deleted; NULL: none); and `events`: an
  * array of {"kind", "agent" (optional), "data"} inserted into the events
  * table under the deployment's id (may be NULL or empty). A row with
  * finished_ms > 0 has ended: its records are deleted instead.
@@ -80,7 +81,7 @@ int deploy_store_insert(struct drv_sql *db, const struct deploy_row *r, const js
  * failure the caller rolls the whole batch back).
  */
 int deploy_store_save(struct drv_sql *db, const struct deploy_row *r, const char *recs,
-                      const json_t *events);
+                      const char *gone, const json_t *events);
 
 /* One transaction for several saves (one engine turn): begin, then
  * deploy_store_save for each, then commit (DRV_OK: all saved) or rollback. */

@@ -208,10 +208,12 @@ void deploy_track_send(struct dep *d, const struct drv_seq_action *a, int64_t no
 		         a->step == DRV_SEQ_STEP_TRAFFIC ? a->service : a->hook, a->agent);
 		send_hook(d, a, key, now);
 	}
-	if (json_object_get(steps, a->id) == NULL)
+	if (json_object_get(steps, a->id) == NULL) {
 		json_object_set_new(steps, a->id,
 		                    json_pack("{s:s, s:i, s:i, s:I}", "k", key, "s", (int)a->step,
 		                              "v", a->service, "t", (json_int_t)now));
+		deploy_track_touch(d, "steps", a->id);
+	}
 }
 
 static const char *done_state(enum drv_seq_step_kind k, bool ok, const char *was)
@@ -269,6 +271,7 @@ void deploy_track_report(struct deploy_engine *e, struct dep *d, const struct dr
 		}
 	}
 	json_object_del(steps, ev->id);
+	deploy_track_touch(d, "steps", ev->id); /* gone: the save deletes its row */
 }
 
 /* ---- reconcile with the sequencer's own view ---- */

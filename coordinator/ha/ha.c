@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "err.h"
@@ -63,6 +64,17 @@ void drv_ha_leader_url(char *buf, size_t n)
 	pthread_mutex_lock(&ha_mu);
 	strncpy(buf, ha_url, n - 1);
 	buf[n - 1] = '\0';
+	pthread_mutex_unlock(&ha_mu);
+}
+
+void drv_ha_view(struct drv_ha_view *v)
+{
+	pthread_mutex_lock(&ha_mu);
+	v->grouped = atomic_load(&ha_grouped);
+	v->resuming = atomic_load(&ha_leader) && atomic_load(&ha_held);
+	v->leader = atomic_load(&ha_leader) && !v->resuming;
+	v->epoch = v->leader && v->grouped ? atomic_load(&ha_epoch) : 0;
+	snprintf(v->leader_url, sizeof(v->leader_url), "%s", v->leader ? "" : ha_url);
 	pthread_mutex_unlock(&ha_mu);
 }
 

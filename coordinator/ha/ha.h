@@ -39,6 +39,19 @@ uint64_t drv_ha_seen_epoch(void);
  * unknown or when this node leads). Copied into buf (NUL-terminated). */
 void drv_ha_leader_url(char *buf, size_t n);
 
+/* What the API shows of this node's place (/healthz, /v1/leader). A node
+ * that has won the lease but is held back (resuming its deployments) is not
+ * the leader yet: it shows as a follower, epoch 0, resuming, with no leader
+ * URL (none serves changes for those moments). */
+struct drv_ha_view {
+	bool leader;   /* acts as the leader: drv_ha_is_leader() */
+	bool resuming; /* won the lease, held back until its engine runs */
+	bool grouped;
+	uint64_t epoch;                      /* drv_ha_wire_epoch() while it leads, else 0 */
+	char leader_url[DRV_HA_URL_MAX + 1]; /* a follower's leader, "" when unknown */
+};
+void drv_ha_view(struct drv_ha_view *v);
+
 /* Called after each change of leadership: leader says whether this node now
  * leads, epoch is its epoch (0 when it follows). */
 typedef void (*drv_ha_change_fn)(void *arg, bool leader, uint64_t epoch);

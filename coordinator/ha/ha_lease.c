@@ -28,6 +28,7 @@ struct ha_lease {
 	int64_t lease_ms;
 	_Atomic uint64_t epoch;   /* ours while we lead, else 0 */
 	int64_t valid_until_mono; /* our own view of when our lease runs out */
+	int64_t holder_left_ms;   /* a follower: the holder's lease left at the last try */
 	pthread_t thread;
 	bool running;
 	int wake[2]; /* stop pipe */
@@ -83,19 +84,24 @@ int ha_lease_new(const struct ha_lease_config *c, struct ha_lease **out)
 	return DRV_OK;
 }
 
-/* Who holds it now (after a failed take): the epoch and the URL. */
+/* Who holds it now (after a failed take): the epoch, the URL and how long
+ * the lease has left (by the database's clock; l->holder_left_ms). */
 static void read_holder(struct ha_lease *l, uint64_t *epoch, char *url, size_t n)
 {
 	struct drv_sql_stmt *st;
 
 	*epoch = 0;
 	url[0] = '\0';
-	if (drv_sql_cached(l->db, "SELECT epoch, url FROM leader_lease WHERE name = 'droverd'",
+	l->holder_left_ms = l->lease_ms;
+	if (drv_sql_cached(l->db,
+	                   "SELECT epoch, url, expires_ms - " NOW_MS
+	                   " FROM leader_lease WHERE name = 'droverd'",
 	                   &st) != DRV_OK)
 		return;
 	if (drv_sql_step(st) == DRV_SQL_ROW) {
 		*epoch = (uint64_t)drv_sql_col_int64(st, 0);
 		snprintf(url, n, "%s", drv_sql_col_text(st, 1) ? drv_sql_col_text(st, 1) : "");
+		l->holder_left_ms = drv_sql_col_int64(st, 2);
 	}
 	drv_sql_done(st);
 }
@@ -215,10 +221,27 @@ static bool wait_next(struct ha_lease *l, int64_t ms)
 	return true;
 }
 
+/* A lease runs out this long before a follower tries to take it: the
+ * database's clock decides (the take's WHERE), this only wakes us. */
+#define TAKE_MARGIN_MS 20
+
+/* How long until the next try: a leader renews every lease/3; a follower
+ * tries again when the holder's lease runs out, if that is sooner, so that
+ * a dead leader is replaced within the lease rather than the lease plus a
+ * renewal period. */
+static int64_t next_try_ms(const struct ha_lease *l, bool leader, int rc)
+{
+	int64_t every = l->lease_ms / 3, left = l->holder_left_ms + TAKE_MARGIN_MS;
+
+	if (leader || rc != DRV_OK || left >= every)
+		return every;
+	return left > TAKE_MARGIN_MS ? left : TAKE_MARGIN_MS;
+}
+
 static void *lease_main(void *arg)
 {
 	struct ha_lease *l = arg;
-	int64_t every = l->lease_ms / 3;
+	int64_t wait;
 
 	bool relisten = false;
 
@@ -238,7 +261,8 @@ static void *lease_main(void *arg)
 			if (atomic_load(&l->epoch) != 0 && drv_mono_ms() >= l->valid_until_mono)
 				publish(l, false, 0, "");
 		}
-	} while (wait_next(l, every));
+		wait = next_try_ms(l, leader, rc);
+	} while (wait_next(l, wait));
 	return NULL;
 }
 

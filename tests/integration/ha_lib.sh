@@ -109,7 +109,8 @@ ha_setup() {
 }
 
 # Agents list every node (a follower first: it must pass over it) and
-# every node's key (agent_init of link_lib, for a group).
+# every node's key (agent_init of link_lib, for a group); the test's fast
+# link timers unless HA_AGENT_DEFAULT_TIMERS=1 (drover-agent init's own).
 agent_init() {
 	local name=$1 n args=()
 	shift
@@ -117,6 +118,7 @@ agent_init() {
 	for n in "${NODES[@]}"; do args+=(--coordinator-key "${N_DIR[$n]}/coordinator.pub"); done
 	"$AGENT" init --dir "$TMP/$name" "${args[@]}" --id "$name" "$@" \
 		>"$TMP/$name-init.log" 2>&1 || fail "agent init $name: $(cat "$TMP/$name-init.log")"
+	[[ ${HA_AGENT_DEFAULT_TIMERS:-0} == 1 ]] && return 0
 	set_opt "$TMP/$name/agent.yaml" reconnect_min 100ms
 	set_opt "$TMP/$name/agent.yaml" reconnect_max 1s
 	set_opt "$TMP/$name/agent.yaml" request_timeout 3s

@@ -5,9 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomicfile.h"
 #include "clock.h"
@@ -265,6 +267,82 @@ static void resume(void **state)
 	executor_free(ex);
 }
 
+/* agent.db's page cache is bounded: 1,000 more steps (over a megabyte of
+ * table) do not grow SQLite's memory. With SQLite's default cache (2 MB)
+ * every new page stayed cached: the agent's heap grew with its history. */
+static void cache_bounded(void **state)
+{
+	Drover__Instruction ins = DROVER__INSTRUCTION__INIT;
+	char id[32], msg[600];
+	struct state *st;
+	sqlite3_int64 before = 0;
+
+	(void)state;
+	memset(msg, 'm', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	ins.deployment_id = "d";
+	ins.action = DROVER__ACTION__ACTION_RUN_HOOK;
+	assert_int_equal(state_open(path, &st), DRV_OK);
+	for (int i = 0; i < 1100; i++) {
+		if (i == 100)
+			before = sqlite3_memory_used();
+		snprintf(id, sizeof(id), "step-%d", i);
+		ins.step_id = id;
+		ins.seq = (uint64_t)i + 1;
+		assert_int_equal(state_step_insert(st, &ins, ""), DRV_OK);
+		assert_int_equal(state_step_finish(st, id, true, msg, 0, msg, 5), DRV_OK);
+	}
+	/* measured: +0 with the bound, +1.5 MB without */
+	assert_true(sqlite3_memory_used() - before < 64 * 1024);
+	state_close(st);
+}
+
+/* Pruning keeps the last keep_last steps and those newer than max_age, and
+ * needs little heap on a full history (it runs every 100 steps; it used to
+ * sort a copy of the kept ids). */
+static void prune_small(void **state)
+{
+	Drover__Instruction ins = DROVER__INSTRUCTION__INIT;
+	struct state_step got;
+	sqlite3_int64 before, cur, hi;
+	struct state *st;
+	char id[32];
+
+	(void)state;
+	ins.deployment_id = "d";
+	ins.action = DROVER__ACTION__ACTION_RUN_HOOK;
+	assert_int_equal(state_open(path, &st), DRV_OK);
+	for (int i = 0; i < 2100; i++) {
+		snprintf(id, sizeof(id), "step-with-a-long-id-%d", i);
+		ins.step_id = id;
+		ins.seq = (uint64_t)i + 1;
+		assert_int_equal(state_step_insert(st, &ins, ""), DRV_OK);
+		if (i != 5) /* step 5 stays unfinished */
+			assert_int_equal(state_step_finish(st, id, true, "ok", 0, "", 1), DRV_OK);
+	}
+	/* nothing old enough */
+	assert_int_equal(state_steps_prune(st, 3600 * 1000, 2000), DRV_OK);
+	assert_int_equal(state_step_get(st, "step-with-a-long-id-0", &got), DRV_OK);
+	state_step_clear(&got);
+	usleep(2000);
+	sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &before, &hi, 1);
+	assert_int_equal(state_steps_prune(st, 1, 2000), DRV_OK);
+	sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &cur, &hi, 0);
+	/* measured: +15 KB; +100 KB through the status index, +400 KB with
+	 * the sorted copy */
+	assert_true(hi - before < 48 * 1024);
+	assert_int_equal(state_step_get(st, "step-with-a-long-id-0", &got), DRV_ENOENT);
+	assert_int_equal(state_step_get(st, "step-with-a-long-id-99", &got), DRV_ENOENT);
+	assert_int_equal(state_step_get(st, "step-with-a-long-id-5", &got),
+	                 DRV_OK); /* unfinished */
+	state_step_clear(&got);
+	assert_int_equal(state_step_get(st, "step-with-a-long-id-100", &got), DRV_OK);
+	state_step_clear(&got);
+	assert_int_equal(state_step_get(st, "step-with-a-long-id-2099", &got), DRV_OK);
+	state_step_clear(&got);
+	state_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +350,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(releases, setup, teardown),
 	        cmocka_unit_test_setup_teardown(one_record, setup, teardown),
 	        cmocka_unit_test_setup_teardown(resume, setup, teardown),
+	        cmocka_unit_test_setup_teardown(cache_bounded, setup, teardown),
+	        cmocka_unit_test_setup_teardown(prune_small, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

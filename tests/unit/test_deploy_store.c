@@ -118,7 +118,7 @@ static void insert_save_get(void **state)
 	json_decref(ev);
 	ev = json_pack("[{s:s, s:s, s:{}}, {s:s, s:{}}]", "kind", "host", "agent", "core-1", "data",
 	               "kind", "succeeded", "data");
-	assert_int_equal(deploy_store_save(db, &r, NULL, ev), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &r, NULL, NULL, ev), DRV_OK);
 	json_decref(ev);
 	assert_int_equal(count_events(db, r.id, "host"), 1);
 
@@ -133,7 +133,7 @@ static void insert_save_get(void **state)
 	assert_int_equal(deploy_store_get(db, "dep-9-000000", &got), DRV_ENOENT);
 
 	snprintf(r.id, sizeof(r.id), "dep-9-000000"); /* no such row: nothing saved */
-	assert_int_equal(deploy_store_save(db, &r, NULL, NULL), DRV_ENOENT);
+	assert_int_equal(deploy_store_save(db, &r, NULL, NULL, NULL), DRV_ENOENT);
 }
 
 /* A failing event insert rolls the whole transition back. */
@@ -147,7 +147,7 @@ static void save_is_atomic(void **state)
 	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
 	snprintf(r.state, sizeof(r.state), "running");
 	r.plan = NULL;
-	assert_int_not_equal(deploy_store_save(db, &r, NULL, bad), DRV_OK);
+	assert_int_not_equal(deploy_store_save(db, &r, NULL, NULL, bad), DRV_OK);
 	json_decref(bad);
 	assert_int_equal(deploy_store_get(db, r.id, &got), DRV_OK);
 	assert_string_equal(got.state, "pending");
@@ -307,7 +307,7 @@ static void active_list_counts(void **state)
 	b.plan = NULL;
 	snprintf(b.state, sizeof(b.state), "failed");
 	b.finished_ms = 5000;
-	assert_int_equal(deploy_store_save(db, &b, NULL, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &b, NULL, NULL, NULL), DRV_OK);
 
 	assert_int_equal(deploy_store_active(db, collect, ids), DRV_OK);
 	assert_int_equal(json_array_size(ids), 1);
@@ -447,9 +447,8 @@ static void records_only_changed(void **state)
 	struct drv_sql *db = *state;
 	struct deploy_row r;
 	struct dep d, back;
-	char *text, *recs;
+	char *text, *recs, *gone;
 	int rc;
-
 	const char *targets = "{\"services\":[[{\"agent\":\"a-1\",\"prev\":false}]]}";
 
 	fill(&r, db, "records");
@@ -457,29 +456,51 @@ static void records_only_changed(void **state)
 	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
 	r.plan = NULL;
 	r.targets = NULL;
-	r.extra = "{\"steps\":{}}"; /* as deploy_run_dump_extra writes it, below */
+	r.extra = "{\"gate\":{}}"; /* as deploy_run_dump_extra writes it, below */
 	memset(&d, 0, sizeof(d));
 	memcpy(d.row.id, r.id, sizeof(d.row.id));
-	d.extra = json_pack("{s:o, s:{s:{s:s}, s:{s:s}}, s:{}, s:{}}", "targets",
+	d.extra = json_pack("{s:o, s:{s:{s:s}, s:{s:s}}, s:{}, s:{}, s:{}}", "targets",
 	                    json_loads(targets, 0, NULL), "hosts", "0/a-1", "state", "pending",
-	                    "0/a-2", "state", "pending", "hooks", "steps");
+	                    "0/a-2", "state", "pending", "hooks", "steps", "gate");
 	text = deploy_run_dump_extra(&d);
-	assert_string_equal(text, "{\"steps\":{}}");
+	assert_string_equal(text, "{\"gate\":{}}");
 	free(text);
 	/* nothing touched: nothing to write */
-	assert_null(deploy_run_dump_records(&d, &rc));
+	assert_null(deploy_run_dump_records(&d, &gone, &rc));
 	assert_int_equal(rc, DRV_OK);
 
 	json_object_set_new(json_object_get(json_object_get(d.extra, "hosts"), "0/a-1"), "state",
 	                    json_string("starting \"\\u00e9\""));
 	deploy_track_touch(&d, "hosts", "0/a-1");
-	recs = deploy_run_dump_records(&d, &rc);
+	recs = deploy_run_dump_records(&d, &gone, &rc);
 	assert_int_equal(rc, DRV_OK);
 	assert_non_null(recs);
 	assert_null(strstr(recs, "a-2")); /* untouched: not written */
-	assert_int_equal(deploy_store_save(db, &r, recs, NULL), DRV_OK);
+	assert_null(gone);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
 	free(recs);
 	assert_int_equal(count_records(db, r.id), 1);
+	json_object_clear(d.recs_dirty); /* saved */
+
+	/* a step sent, then its report: its row comes and goes */
+	json_object_set_new(json_object_get(d.extra, "steps"), "dep:prestage:0:0",
+	                    json_pack("{s:s, s:i}", "k", "0/a-1", "s", 1));
+	deploy_track_touch(&d, "steps", "dep:prestage:0:0");
+	recs = deploy_run_dump_records(&d, &gone, &rc);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
+	free(recs);
+	assert_int_equal(count_records(db, r.id), 2);
+	json_object_clear(d.recs_dirty);
+	json_object_del(json_object_get(d.extra, "steps"), "dep:prestage:0:0");
+	deploy_track_touch(&d, "steps", "dep:prestage:0:0");
+	recs = deploy_run_dump_records(&d, &gone, &rc);
+	assert_int_equal(rc, DRV_OK);
+	assert_null(recs);
+	assert_non_null(gone);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
+	free(gone);
+	assert_int_equal(count_records(db, r.id), 1);
+	json_object_clear(d.recs_dirty);
 
 	/* touched again and another one: written over, added */
 	json_object_set_new(json_object_get(json_object_get(d.extra, "hosts"), "0/a-1"), "state",
@@ -489,9 +510,10 @@ static void records_only_changed(void **state)
 	json_object_set_new(json_object_get(d.extra, "hooks"), "pre/0/a-1",
 	                    json_pack("{s:s, s:i}", "state", "running", "exit_code", 0));
 	deploy_track_touch(&d, "hooks", "pre/0/a-1");
-	recs = deploy_run_dump_records(&d, &rc);
-	assert_int_equal(deploy_store_save(db, &r, recs, NULL), DRV_OK);
+	recs = deploy_run_dump_records(&d, &gone, &rc);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
 	free(recs);
+	free(gone);
 	assert_int_equal(count_records(db, r.id), 3);
 
 	assert_true(json_equal(load_back(db, &back), d.extra));
@@ -502,7 +524,7 @@ static void records_only_changed(void **state)
 	/* the end: the final view holds the records, the rows go */
 	snprintf(r.state, sizeof(r.state), "succeeded");
 	r.finished_ms = 3000;
-	assert_int_equal(deploy_store_save(db, &r, NULL, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &r, NULL, NULL, NULL), DRV_OK);
 	assert_int_equal(count_records(db, r.id), 0);
 	json_decref(d.extra);
 	json_decref(d.recs_dirty);
@@ -517,7 +539,7 @@ static void records_from_old_row(void **state)
 	struct deploy_row r;
 	struct dep back, again;
 	json_t *stored;
-	char *recs;
+	char *recs, *gone;
 	int rc;
 
 	fill(&r, db, "old");
@@ -534,14 +556,15 @@ static void records_from_old_row(void **state)
 	        json_string_value(json_object_get(
 	                json_object_get(json_object_get(back.extra, "hosts"), "0/a-1"), "state")),
 	        "staged");
-	recs = deploy_run_dump_records(&back, &rc);
+	recs = deploy_run_dump_records(&back, &gone, &rc);
 	assert_int_equal(rc, DRV_OK);
 	assert_non_null(strstr(recs, "0/a-1"));
 	r.plan = NULL;
 	r.extra = deploy_run_dump_extra(&back);
 	r.targets = json_dumps(json_object_get(back.extra, "targets"), JSON_COMPACT);
-	assert_int_equal(deploy_store_save(db, &r, recs, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &r, recs, gone, NULL), DRV_OK);
 	free(recs);
+	free(gone);
 	free(r.extra);
 	free(r.targets);
 	assert_int_equal(count_records(db, r.id), 1);
@@ -571,7 +594,7 @@ static void events_in_order(void **state)
 	fill(&r, db, "events");
 	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
 	r.plan = NULL;
-	assert_int_equal(deploy_store_save(db, &r, NULL, ev), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &r, NULL, NULL, ev), DRV_OK);
 	assert_int_equal(drv_sql_prepare(db,
 	                                 "SELECT kind, agent_id, data FROM events"
 	                                 " WHERE deployment_id = ? ORDER BY id",
@@ -611,8 +634,8 @@ static void saves_in_one_transaction(void **state)
 	snprintf(b.state, sizeof(b.state), "running");
 
 	assert_int_equal(deploy_store_begin(db), DRV_OK);
-	assert_int_equal(deploy_store_save(db, &a, recs, NULL), DRV_OK);
-	assert_int_equal(deploy_store_save(db, &b, recs, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &a, recs, NULL, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &b, recs, NULL, NULL), DRV_OK);
 	deploy_store_rollback(db);
 	assert_int_equal(deploy_store_get(db, a.id, &got), DRV_OK);
 	assert_string_equal(got.state, "pending");
@@ -620,14 +643,64 @@ static void saves_in_one_transaction(void **state)
 	assert_int_equal(count_records(db, a.id), 0);
 
 	assert_int_equal(deploy_store_begin(db), DRV_OK);
-	assert_int_equal(deploy_store_save(db, &a, recs, NULL), DRV_OK);
-	assert_int_equal(deploy_store_save(db, &b, recs, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &a, recs, NULL, NULL), DRV_OK);
+	assert_int_equal(deploy_store_save(db, &b, recs, NULL, NULL), DRV_OK);
 	assert_int_equal(deploy_store_commit(db), DRV_OK);
 	assert_int_equal(deploy_store_get(db, b.id, &got), DRV_OK);
 	assert_string_equal(got.state, "running");
 	deploy_row_clear(&got);
 	assert_int_equal(count_records(db, a.id), 1);
 	assert_int_equal(count_records(db, b.id), 1);
+}
+
+/* When a save may wait for company (DEPLOY_SAVE_DEFER_MS): a transition
+ * of a running deployment that sends nothing waits until the interval since
+ * the last save is over; one with actions, one of a deployment that has not
+ * started and a failing save's retry do not wait; nothing changed: nothing
+ * is due. */
+static void save_deferred(void **state)
+{
+	static const char plan_rolling[] =
+	        "deployment: berrys\n"
+	        "version: \"2.4.0\"\n"
+	        "tiers:\n"
+	        "  - name: core\n"
+	        "    services:\n"
+	        "      - name: project-coordinator\n"
+	        "        image: r.example/pc@sha256:"
+	        "0000000000000000000000000000000000000000000000000000000000000000\n"
+	        "        hosts: [core-1]\n"
+	        "        command: [/bin/berry-svc]\n";
+	struct drv_plan_errors errs = {0};
+	struct drv_plan *plan;
+	struct dep d;
+	int64_t at;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	assert_false(deploy_run_save_due(&d, 1000, &at)); /* nothing changed */
+	assert_true(at == INT64_MAX);
+	d.dirty = true;
+	assert_true(deploy_run_save_due(&d, 1000, &at)); /* not started: at once */
+	assert_int_equal(
+	        drv_plan_parse_buffer(plan_rolling, strlen(plan_rolling), "t", &plan, &errs),
+	        DRV_OK);
+	assert_int_equal(drv_seq_new(plan, "dep-1-000000", &d.seq), DRV_OK);
+	d.saved_ms = 1000;
+	assert_false(deploy_run_save_due(&d, 1000 + DEPLOY_SAVE_DEFER_MS - 1, &at));
+	assert_true(at == 1000 + DEPLOY_SAVE_DEFER_MS);
+	assert_true(deploy_run_save_due(&d, 1000 + DEPLOY_SAVE_DEFER_MS, &at));
+	d.n_pend = 1; /* something to send: saved first, at once */
+	assert_true(deploy_run_save_due(&d, 1001, &at));
+	d.n_pend = 0;
+	d.save_failing = true;
+	assert_true(deploy_run_save_due(&d, 1001, &at));
+	d.save_failing = false;
+	d.ended = true;
+	assert_false(deploy_run_save_due(&d, 5000, &at));
+	drv_seq_free(d.seq);
+	drv_plan_free(plan);
+	drv_plan_errors_free(&errs);
 }
 
 int main(void)
@@ -645,6 +718,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(records_from_old_row, setup, teardown),
 	        cmocka_unit_test_setup_teardown(saves_in_one_transaction, setup, teardown),
 	        cmocka_unit_test_setup_teardown(events_in_order, setup, teardown),
+	        cmocka_unit_test(save_deferred),
 	        cmocka_unit_test_setup_teardown(live_sets, setup, teardown),
 	};
 

@@ -175,12 +175,40 @@ static void handover(void **state)
 	ha_lease_free(a);
 }
 
+/* A follower takes a dead leader's lease when it runs out, not at its own
+ * next renewal tick after that (up to lease/3 later). The holder renews
+ * just after the follower's first try, so the follower's ticks (every
+ * 2 s) fall 1.7 s after the expiry: before, it led that late. */
+static void takeover_at_expiry(void **state)
+{
+	const int64_t ms = 6000;
+	struct ha_lease *a = lease("a", ms), *b = lease("b", ms);
+	int64_t renewed, took;
+
+	(void)state;
+	try_is(a, true, 1);
+	assert_int_equal(ha_lease_start(b), DRV_OK);
+	assert_false(ha_lease_wait_leader(b, 300)); /* its first try: a holds it */
+	try_is(a, true, 1);                         /* the last renewal; then a dies */
+	renewed = drv_mono_ms();
+	assert_true(ha_lease_wait_leader(b, ms * 2));
+	took = drv_mono_ms() - renewed;
+	print_message("lease %lld ms: the follower led %lld ms after the last renewal\n",
+	              (long long)ms, (long long)took);
+	assert_true(took >= ms - 100);  /* never before the expiry */
+	assert_true(took <= ms + 1000); /* at it, not at the next tick (+1.7 s) */
+	assert_int_equal(drv_ha_epoch(), 2);
+	ha_lease_free(b);
+	ha_lease_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup(take_renew_expire, setup),
 	        cmocka_unit_test_setup(fence, setup),
 	        cmocka_unit_test_setup(handover, setup),
+	        cmocka_unit_test_setup(takeover_at_expiry, setup),
 	};
 
 	if (!store_target_pg()) {
