@@ -63,12 +63,17 @@ ok "node b started and follows; the agents' dialers to it were refused until now
 # that the deployment's outcome does not hang on the timing measured here.
 plan_rolling "$TMP/v2.yaml" 2.0.0 5000
 sed -i 's/deadline: 6s/deadline: 60s/' "$TMP/v2.yaml"
+pid_v1=$(svc_pid core-1 alpha) || fail "core-1 has no pid file for alpha 1.0.0"
 "$CLI" deploy --json "$TMP/v2.yaml" >"$TMP/v2.json" || fail "deploy 2.0.0"
 DEP=$(jq -r .id "$TMP/v2.json")
 STEP=$DEP:start:0:0 # alpha on core-1
 step_running() { grep -q "msg=\"step started\" step=$STEP " "$TMP/core-1.log"; }
 wait_for 60 step_running || fail "core-1 never started $STEP: $(dep_get "$DEP" '{state,reason}')"
-pid_alpha=$(svc_pid core-1 alpha)
+# The step stops 1.0.0 before it starts 2.0.0: between the two no pid file
+# exists, so wait until the file names the process this step started.
+pid_alpha=
+new_pid() { pid_alpha=$(svc_pid core-1 alpha) && [[ -n $pid_alpha && $pid_alpha != "$pid_v1" ]]; }
+wait_for 30 new_pid || fail "core-1 started no new alpha process for $STEP (pid file: ${pid_alpha:-none})"
 declare -A log_at=()
 for g in "${AGENTS[@]}"; do log_at[$g]=$(wc -l <"$TMP/$g.log"); done
 t0=$(date +%s%3N)
