@@ -122,7 +122,13 @@ wait_for 90 dep_state_is "$DEP" succeeded || fail "$DEP after the failover: $(de
 wait_for 20 eval '[[ $(on_version web 2.0.0) == 4 ]]' || fail "after the failover: $(versions web)"
 [[ $(tr '\n' ' ' <"$TMP/switches") == "new " ]] || fail "the switches of $DEP: $(tr '\n' ' ' <"$TMP/switches")"
 [[ $(dups "$DEP") == 0 ]] || fail "$(dups "$DEP") steps of $DEP queued twice"
-slots=$("$CLI" agents --json | jq -r '[.[] | select(.id | startswith("w-")) | .releases[]? |
-	select(.service == "web" and .state == "running") | "\(.version)/\(.slot)"] | unique | join(" ")')
-[[ $slots == "2.0.0/green" ]] || fail "web after finalize: $slots (want 2.0.0 in green only)"
+# The agents' release lists can reach droverd after the deployment's last
+# step (run 14 read 1.0.0/blue once): wait for them rather than read once.
+web_slots() {
+	slots=$("$CLI" agents --json | jq -r '[.[] | select(.id | startswith("w-")) | .releases[]? |
+		select(.service == "web" and .state == "running") | "\(.version)/\(.slot)"] | unique | join(" ")')
+	[[ $slots == "2.0.0/green" ]]
+}
+slots=
+wait_for 20 web_slots || fail "web after finalize: $slots (want 2.0.0 in green only)"
 ok "a resumed the blue-green: succeeded, four hosts on 2.0.0 in green (blue finalized away), one switch (never back), no step queued twice"
