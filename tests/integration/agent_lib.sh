@@ -10,14 +10,13 @@ LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$LIB_DIR/../.." && pwd)
 AGENT=${DROVER_AGENT:?set DROVER_AGENT to the drover-agent binary (ctest does)}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/drover-${TEST_NAME:-it}.XXXXXX")
-PASSED=0
 EXIT_CMDS=()
 
 at_exit() { EXIT_CMDS+=("$*"); }
 
 _cleanup() {
 	local rc=$? i
-	trap - EXIT INT TERM
+	budget_end
 	for ((i = ${#EXIT_CMDS[@]} - 1; i >= 0; i--)); do
 		eval "${EXIT_CMDS[$i]}" >/dev/null 2>&1 || true
 	done
@@ -30,17 +29,12 @@ _cleanup() {
 	exit "$rc"
 }
 trap _cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=../lib/budget.sh
+source "$REPO_DIR/tests/lib/budget.sh"
+budget_start
 
-fail() {
-	echo "$TEST_NAME: FAIL: $*" >&2
-	exit 1
-}
-ok() {
-	PASSED=$((PASSED + 1))
-	echo "ok $PASSED - $*"
-}
+# shellcheck source=../lib/check.sh
+source "$REPO_DIR/tests/lib/check.sh"
 skip() {
 	echo "" >&2
 	echo "########################################################################" >&2
@@ -52,17 +46,6 @@ skip() {
 # pick_port, reserved against the tests running beside this one
 # shellcheck source=../lib/ports.sh
 source "$REPO_DIR/tests/lib/ports.sh"
-
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-wait_for() {
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 10; i++)); do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.1
-	done
-	return 1
-}
 
 # run_step NAME JSON [ARGS...]: write JSON to $TMP/NAME.json, run it with
 # --dir $AGENT_DIR; output in $TMP/NAME.out (JSON lines), log in NAME.err.

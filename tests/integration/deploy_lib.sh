@@ -51,6 +51,7 @@ _rc() { return "$1"; }
 # here may fail: the trap runs under set -e.
 _deploy_cleanup() {
 	local rc=$? name
+	budget_end
 	for name in "${AGENT_NAMES[@]}"; do
 		if [[ -n ${PIDS[$name]:-} ]]; then
 			_stop_pid "${PIDS[$name]}"
