@@ -56,7 +56,11 @@ starts_budget() {
 	return 1
 }
 if [[ -n ${DROVER_BUILD:-} ]] && command -v jq >/dev/null; then
-	(cd "$DROVER_BUILD" && ctest --show-only=json-v1) >"$TMP/tests.json"
+	# ctest --show-only rewrites Testing/Temporary/LastTest.log: it runs on
+	# a copy of the CTest files, not in the build CTest is running in.
+	mkdir -p "$TMP/ctest"
+	(cd "$DROVER_BUILD" && find . -name CTestTestfile.cmake -exec cp --parents {} "$TMP/ctest/" \;)
+	(cd "$TMP/ctest" && ctest --show-only=json-v1) >"$TMP/tests.json"
 	scripts=0
 	while IFS=$'\t' read -r name timeout env script; do
 		[[ $timeout != null ]] || fail "$name: no TIMEOUT (drv_test_timeout NAME SECONDS)"
