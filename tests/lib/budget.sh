@@ -78,7 +78,7 @@ budget_start() {
 	export DROVER_BUDGET_PID
 	# Twice forked: not a job of the script (a bare `wait` must not wait for
 	# it) and not holding CTest's output pipes (CTest reads them to the end).
-	(_budget_watch "$$" "$BUDGET_SECONDS" "$BUDGET_DIR" </dev/null >/dev/null 2>&1 &)
+	(_budget_watch "$$" "$BUDGET_SECONDS" "$BUDGET_DIR" &)
 }
 
 budget_end() {
@@ -148,6 +148,18 @@ _budget_signal_children() {
 # _budget_watch PID SECONDS DIR: the watchdog (runs detached).
 _budget_watch() {
 	_wpid=$1 _wdir=$3
+	# Hold none of the script's files (CTest's output pipes, a lock, a pipe
+	# another process waits on) past it. exec: dash saves no copies then.
+	exec </dev/null >/dev/null 2>&1
+	for _wfd in /proc/self/fd/*; do
+		_wfd=${_wfd##*/}
+		case $_wfd in
+		[3-9]) eval "exec $_wfd>&-" ;;
+		[1-9][0-9] | 1[0-9][0-9] | 2[0-4][0-9] | 25[0-4])
+			[ -z "${BASH_VERSION:-}" ] || eval "exec $_wfd>&-"
+			;;
+		esac
+	done 2>/dev/null
 	_wstart=$(_budget_starttime "$_wpid") || return 0
 	_wend=$(($(date +%s) + $2))
 	while _budget_alive "$_wpid" "$_wstart"; do
