@@ -10,16 +10,7 @@
 # image does not reach the host; setuid bits are stripped unless keep_setid.
 TEST_NAME=agent_exec
 source "$(dirname "${BASH_SOURCE[0]}")/agent_lib.sh"
-setup_registry
-
-mkimage_berry "$TMP/oci" berry 1.0.0 || fail "mkimage 1.0.0"
-mkimage_berry "$TMP/oci" berry 2.0.0 || fail "mkimage 2.0.0"
-D1=$(mkimage_push "$TMP/oci" 1.0.0 "$REG_PORT" berrys/berry)
-D2=$(mkimage_push "$TMP/oci" 2.0.0 "$REG_PORT" berrys/berry)
-PORT=$(pick_port)
-URL=http://127.0.0.1:$PORT
-stop_on_exit berry
-svc_pid() { cut -d' ' -f1 "$AGENT_DIR/state/run/berry.pid" 2>/dev/null; }
+setup_berry
 
 files='{"files":{"/etc/berrys/flags.json":"{\"new_planner\": true}"},"env":{"BERRY_ERROR_RATE":"0.25"}}'
 run_step s1 "$(svc_json s1 start berry 1.0.0 "$D1" "$PORT" "$files")" --insecure-registry ||

@@ -96,6 +96,32 @@ setup_registry() {
 	REG=127.0.0.1:$REG_PORT
 }
 
+# push_berry VAR VERSION [mkimage_berry ARGS...]: berry-svc VERSION as an
+# image in $TMP/oci, pushed to the test registry as berrys/berry:VERSION;
+# VAR is set to its digest.
+push_berry() {
+	local var=$1 ver=$2 digest
+	shift 2
+	mkimage_berry "$TMP/oci" berry "$ver" "$@" || fail "mkimage $ver"
+	digest=$(mkimage_push "$TMP/oci" "$ver" "$REG_PORT" berrys/berry) || fail "push $ver"
+	printf -v "$var" '%s' "$digest"
+}
+
+# setup_berry: the start the exec driver tests share: the registry, berry
+# 1.0.0 and 2.0.0 ($D1, $D2), a port for it ($PORT, $URL), and the service
+# stopped through the agent when the test ends.
+setup_berry() {
+	setup_registry
+	push_berry D1 1.0.0
+	push_berry D2 2.0.0
+	PORT=$(pick_port)
+	# shellcheck disable=SC2034 # (the tests' URL)
+	URL=http://127.0.0.1:$PORT
+	stop_on_exit berry
+}
+# svc_pid: the pid berry's pid file names ("" when there is none).
+svc_pid() { cut -d' ' -f1 "$AGENT_DIR/state/run/berry.pid" 2>/dev/null || true; }
+
 # mklayout DIR TAG MEDIATYPE LAYERFILE...: a hand-made OCI image layout whose
 # layers are the given files (already compressed as MEDIATYPE says).
 mklayout() {
