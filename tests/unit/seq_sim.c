@@ -110,6 +110,7 @@ void sim_free(struct sim *sim)
 	drv_seq_free(sim->seq);
 	drv_plan_free(sim->plan);
 	drv_seq_actions_free(&sim->acts);
+	json_decref(sim->rows);
 	free(sim->sends);
 	free(sim->q);
 }
@@ -328,14 +329,21 @@ static void perform(struct sim *sim)
 	drv_seq_actions_clear(&sim->acts);
 }
 
-/* Like droverd after kill -9: from the stored text, load and resume. */
+/* Like droverd after kill -9: from the stored text and rows, load (the
+ * whole state as it was) and resume. */
 static void restart(struct sim *sim)
 {
-	json_t *state = NULL, *again;
+	json_t *state = NULL, *whole = NULL, *back = NULL, *again, *changed = json_object();
 	json_error_t jerr;
 	char *text;
 
-	assert_int_equal(drv_seq_save(sim->seq, &state), DRV_OK);
+	if (sim->rows == NULL)
+		sim->rows = json_object();
+	assert_non_null(changed);
+	assert_int_equal(drv_seq_save(sim->seq, &whole), DRV_OK);
+	assert_int_equal(drv_seq_save_rows(sim->seq, &state, changed), DRV_OK);
+	assert_int_equal(json_object_update(sim->rows, changed), 0);
+	json_decref(changed);
 	text = json_dumps(state, JSON_COMPACT);
 	json_decref(state);
 	assert_non_null(text);
@@ -344,8 +352,12 @@ static void restart(struct sim *sim)
 	again = json_loads(text, 0, &jerr);
 	free(text);
 	assert_non_null(again);
-	assert_int_equal(drv_seq_load(sim->plan, again, &sim->seq), DRV_OK);
+	assert_int_equal(drv_seq_load_rows(sim->plan, again, sim->rows, &sim->seq), DRV_OK);
 	json_decref(again);
+	assert_int_equal(drv_seq_save(sim->seq, &back), DRV_OK);
+	assert_true(json_equal(whole, back));
+	json_decref(whole);
+	json_decref(back);
 	assert_int_equal(drv_seq_resume(sim->seq, sim->now, &sim->acts), DRV_OK);
 	sim->restarts++;
 	perform(sim);
