@@ -67,7 +67,9 @@ struct dep {
 	bool flushing;     /* in the engine turn's save (deploy_engine.c flush_all) */
 	int64_t saved_ms;  /* wall clock of the last save that committed */
 	json_t *svc_seen;  /* service name -> its progress as last put in a "service" event */
-	json_t *from_idx;  /* per service: agent -> the release it ran before (lazy) */
+	uint64_t progress; /* drv_seq_progress_stamp when progress was last noted */
+	bool progress_noted;
+	json_t *from_idx; /* per service: agent -> the release it ran before (lazy) */
 	/* host, hook and step records changed since the last save: {"hosts":
 	 * {KEY: true}, "hooks": {...}, "steps": {...}} (deployment_records
 	 * rows, deploy_store.h) */

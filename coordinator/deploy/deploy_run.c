@@ -257,10 +257,19 @@ static void note_state(struct deploy_engine *e, struct dep *d, const char *was_s
 static void note_progress(struct deploy_engine *e, struct dep *d, int64_t now)
 {
 	char was_state[DEPLOY_STATE_MAX], was_phase[DEPLOY_STATE_MAX], was_reason[DRV_SEQ_TEXT_MAX];
+	uint64_t stamp;
 	json_t *st;
 
 	if (d->seq == NULL)
 		return;
+	/* most calls move one host's steps, which neither the service events
+	 * nor the summary show: those skip building the status (the summary's
+	 * times are set again at the flush) */
+	stamp = drv_seq_progress_stamp(d->seq);
+	if (d->progress_noted && stamp == d->progress)
+		return;
+	d->progress = stamp;
+	d->progress_noted = true;
 	/* one status for the three views: nothing moves the sequencer meanwhile */
 	st = drv_seq_status(d->seq, false);
 	deploy_view_service_events(d, st, true); /* what ended comes before what it caused */

@@ -690,6 +690,39 @@ static json_t *hooks_status(const struct seq_hook *k, const struct drv_plan_hook
 	return arr;
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= ((const unsigned char *)p)[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+#define FNV(h, v) fnv((h), &(v), sizeof(v))
+
+uint64_t drv_seq_progress_stamp(const struct drv_seq *s)
+{
+	uint64_t h = FNV(1469598103934665603ULL, s->state);
+
+	h = FNV(h, s->paused);
+	h = FNV(h, s->tier);
+	h = FNV(h, s->failed_hosts);
+	h = FNV(h, s->total_hosts);
+	h = fnv(h, s->reason, strlen(s->reason));
+	for (size_t i = 0; i < s->plan->n_services; i++) {
+		const struct seq_svc *v = &s->svcs[i];
+
+		h = FNV(h, v->state); /* also what "waiting" reads: */
+		h = FNV(h, v->wait);
+		h = FNV(h, v->op);
+		h = FNV(h, v->finalized);
+		h = FNV(h, v->step); /* "step" and "percent" */
+		h = FNV(h, v->n);    /* "steps" */
+	}
+	return h;
+}
+
 json_t *drv_seq_status(const struct drv_seq *s, bool hosts)
 {
 	const struct drv_plan *p = s->plan;

@@ -297,6 +297,15 @@ int drv_seq_load_rows(const struct drv_plan *plan, const json_t *state, const js
  * state, tiers, services (strategy, step, counts), hooks; with hosts, each
  * host's steps too. */
 json_t *drv_seq_status(const struct drv_seq *s, bool hosts);
+/* A number that changes with what drv_seq_status shows of the deployment
+ * and its services' progress: the state, the pause, the reason, the current
+ * tier, the failed and total hosts, and each service's state, step, host
+ * count and what it waits for ("state", "step", "steps", "percent",
+ * "waiting"); not with a host's own steps, a service's counts of hosts
+ * (started, ok, failed, rolled back), its analysis or sets, the hooks or
+ * the times. Equal stamps: those parts of the status are equal, so a caller
+ * deriving events from them can skip building it. */
+uint64_t drv_seq_progress_stamp(const struct drv_seq *s);
 
 /* ---- performing actions ---- */
 

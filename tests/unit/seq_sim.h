@@ -61,6 +61,10 @@ struct sim {
 	bool crash_before_send; /* with restart: the actions of a transition are lost */
 	int restarts;
 	json_t *rows; /* with restart: the sequencer's rows as stored so far */
+	/* the progress part of the status after the last call, and its stamp
+	 * (drv_seq_progress_stamp): checked after every call */
+	json_t *progress;
+	uint64_t stamp;
 	const struct sim_rule *rules;
 	size_t n_rules;
 	double metric;      /* the value METRIC actions read */
