@@ -15,7 +15,9 @@
 #include "ha.h"
 #include "log.h"
 
-#define RELISTEN_MS 1000 /* a lost connection is tried again this often */
+#define ROLE_CHECK_MS                                                                              \
+	1000 /* leading or following: looked at this often, and a                                  \
+	        lost connection tried again */
 
 struct ha_events {
 	struct drv_sql *db; /* LISTENs; used by the thread only */
@@ -52,24 +54,31 @@ static int wait_notify(struct ha_events *h, int64_t ms, bool *listening)
 	return got;
 }
 
+/* LISTEN while following, UNLISTEN while leading: the leader wakes its own
+ * streams after each commit, and notifications nobody reads would fill
+ * PostgreSQL's queue. A LISTEN made again (following again, or after the
+ * connection was reset: sqldb.h reconnects it) wakes the streams as a
+ * notification would, in case one was missed meanwhile. */
 static void *events_main(void *arg)
 {
 	struct ha_events *h = arg;
-	bool listening = true;
+	bool listening = true; /* ha_events_start LISTENed */
 	int64_t next_poll = drv_mono_ms() + h->poll_ms;
 
 	for (;;) {
-		int64_t now = drv_mono_ms(), ms = next_poll - now;
-		int got;
+		bool follower = !drv_ha_is_leader();
+		int64_t ms = next_poll - drv_mono_ms();
+		int got = 0;
 
-		/* the connection was reset (sqldb.h reconnects it): LISTEN again,
-		 * and read meanwhile as if notified, in case one was missed */
-		if (!listening && drv_sql_exec(h->db, "LISTEN " DRV_EVENTS_CHANNEL) == DRV_OK) {
-			listening = true;
-			got = 1;
-		} else {
-			if (!listening && ms > RELISTEN_MS)
-				ms = RELISTEN_MS;
+		if (follower != listening &&
+		    drv_sql_exec(h->db, follower ? "LISTEN " DRV_EVENTS_CHANNEL
+		                                 : "UNLISTEN " DRV_EVENTS_CHANNEL) == DRV_OK) {
+			listening = follower;
+			got = follower;
+		}
+		if (!got) {
+			if (ms > ROLE_CHECK_MS)
+				ms = ROLE_CHECK_MS;
 			got = wait_notify(h, ms > 0 ? ms : 0, &listening);
 			if (got < 0)
 				break;
@@ -78,7 +87,6 @@ static void *events_main(void *arg)
 			got = 1;
 			next_poll = drv_mono_ms() + h->poll_ms;
 		}
-		/* the leader wakes its own streams after each commit */
 		if (got && !drv_ha_is_leader())
 			drv_events_notify(h->ev);
 	}
