@@ -329,6 +329,14 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 		store_instr_clear(&in);
 		return rc;
 	}
+	/* Below the floor the agent applied: the old leader sent it and was
+	 * killed before its 'sent' mark committed (or a store restored from a
+	 * backup). The agent answers from its records; its next Poll must write the
+	 * acknowledgement again, although it repeats an applied_seq the store
+	 * has: else the row stays 'sent', is resent at every Poll until it
+	 * expires, and holds back every later instruction of the agent. */
+	if (in.seq <= a->acked_seq)
+		a->resent_applied = true;
 	drv_linkstats_inc(in.sent_count == 0 ? DRV_STAT_INSTR_SENT : DRV_STAT_INSTR_RESENT);
 	drv_linkstats_inc(DRV_STAT_TX_MESSAGES);
 	drv_info("core", in.sent_count == 0 ? "instruction sent" : "instruction resent",
@@ -855,11 +863,13 @@ static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *
 	/* The first Poll of a connection may come before (or instead of) a
 	 * Hello: NNG resends a pending request on the new pipe after droverd
 	 * restarts. Write its sequence floor as a Hello would, so a store
-	 * restored from an old backup catches up with what the agent applied. */
-	bool first = !a->connected || a->pipe != pipe;
+	 * restored from an old backup catches up with what the agent applied.
+	 * Likewise after take_next() sent one the agent had applied. */
+	bool again = !a->connected || a->pipe != pipe || a->resent_applied;
 
+	a->resent_applied = false; /* set again if the row is resent */
 	mark_seen(c, a, pipe);
-	ack_upto(c, a, p->applied_seq, first);
+	ack_upto(c, a, p->applied_seq, again);
 	if (!a->uncommitted && take_next(c, a, &out->env, &out->len) == DRV_OK)
 		return;
 	if (a->parked != NULL)

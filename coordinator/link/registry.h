@@ -39,6 +39,7 @@ struct agent_rt {
 	uint64_t nonce_used;     /* counter of the last session nonce it used (never again) */
 	uint8_t parked_hash[32]; /* the parked poll's request hash (its Idle names it) */
 	bool uncommitted;        /* has instructions queued in the open batch (core.c) */
+	bool resent_applied;     /* was sent one it had applied: its next Poll acks (core.c) */
 };
 
 struct registry;

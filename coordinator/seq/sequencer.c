@@ -202,7 +202,7 @@ static void drive_finalizers(struct drv_seq *s)
 
 static void drive_finalize(struct drv_seq *s)
 {
-	uint32_t failed = 0;
+	uint32_t failed = 0, unconfirmed = 0;
 
 	if (s->failing)
 		return end_if_settled(s);
@@ -212,7 +212,14 @@ static void drive_finalize(struct drv_seq *s)
 		if (v->ps->strategy.type == DRV_STRATEGY_BLUEGREEN && !v->finalized)
 			return;
 		failed += v->failed;
+		unconfirmed += v->fin_failed;
 	}
+	/* A finalize step that failed or timed out does not fail a deployment
+	 * whose new release runs, but the old slot (or set) may still run there:
+	 * say so where operators look, not only in the log. */
+	if (unconfirmed > 0)
+		seq_reason(s, "done, but %u host(s) did not confirm that the old slot stopped",
+		           unconfirmed);
 	seq_set_state(s, DRV_SEQ_SUCCEEDED,
 	              failed ? "done, with failed hosts within the budget" : "done");
 	seq_notify(s, DRV_EVENT_SUCCEEDED, "%s %s deployed%s", s->plan->deployment,

@@ -13,6 +13,7 @@
 #   svc_version NAME              GET /version of service NAME (its port)
 #   dep_get ID JQ                 jq on GET /v1/deployments/ID
 #   svc_pid AGENT SERVICE         pid of the service's process (pid file)
+#   slot_alive AGENT INSTANCE     that process (web, web@green) runs
 #
 # Services run one per agent (they share the loopback, so each has its own
 # port): alpha on core-1, beta on core-2 (tier core), gamma on edge-1 (tier
@@ -167,6 +168,14 @@ dep_get() {
 }
 dep_state_is() { [[ $(dep_get "$1" .state) == "$2" ]]; }
 svc_pid() { cut -d' ' -f1 "$TMP/$1/state/run/$2.pid" 2>/dev/null; }
+# slot_alive AGENT INSTANCE: the process in INSTANCE's pid file (web@blue)
+# runs (the same process: its start time matches the file's)
+slot_alive() {
+	local f=$TMP/$1/state/run/$2.pid pid start now
+	[[ -f $f ]] && read -r pid start _ <"$f" || return 1
+	now=$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null) || return 1
+	[[ -z $start || $now == "$start" ]]
+}
 # dep_post TOKEN FILE QUERY OUT: POST the plan FILE to /v1/deployments?QUERY;
 # prints the status, the answer goes to OUT.
 dep_post() {

@@ -12,9 +12,11 @@
 #  2. blue-green of web on w-1..w-4 (a traffic hook on w-1 records each
 #     switch), the leader b killed after the switch, while the old slot
 #     waits out finalize_after: a (back as a follower) resumes the
-#     finalize; it succeeds, the switch ran exactly once (the hook's record:
-#     one "new", never "old"), every host runs the new release in the green
-#     slot, no step queued twice.
+#     finalize; it succeeds with every host confirming the finalize, the
+#     switch ran exactly once (the hook's record: one "new", never "old"),
+#     no blue process runs on any host (pid files, not only the agents'
+#     lists), every host runs the new release in the green slot, no step
+#     queued twice, no step resent in a loop.
 #
 # The services only sleep (they never listen: the agents share this
 # machine's loopback), so health is none; what each agent runs is what it
@@ -122,8 +124,21 @@ wait_for 90 dep_state_is "$DEP" succeeded || fail "$DEP after the failover: $(de
 wait_for 20 eval '[[ $(on_version web 2.0.0) == 4 ]]' || fail "after the failover: $(versions web)"
 [[ $(tr '\n' ' ' <"$TMP/switches") == "new " ]] || fail "the switches of $DEP: $(tr '\n' ' ' <"$TMP/switches")"
 [[ $(dups "$DEP") == 0 ]] || fail "$(dups "$DEP") steps of $DEP queued twice"
-# The agents' release lists can reach droverd after the deployment's last
-# step (run 14 read 1.0.0/blue once): wait for them rather than read once.
+# What runs, not what is listed: the finalize stopped blue on every host
+# before the deployment succeeded (each host confirmed it: no reason), and
+# green runs on each.
+[[ $(dep_get "$DEP" '.reason // ""') == "" ]] || fail "$DEP: $(dep_get "$DEP" .reason)"
+for h in "${HOSTS[@]}"; do
+	slot_alive "$h" web@blue && fail "$h still runs web in blue (pid $(svc_pid "$h" web@blue))"
+	slot_alive "$h" web@green || fail "$h runs no web in green"
+done
+# An instruction the agent had applied, resent by the new leader, is answered
+# once and acknowledged (it was resent at every Poll until it expired).
+resent=$(grep -c "msg=\"instruction resent\".*step=$DEP:" "$TMP/coord-a.log" || true)
+((resent < 50)) || fail "$resent resends of $DEP's steps"
+# The agents' release lists can lag the finalize by one Poll (a Poll's list
+# taken while the finalize ran can reach droverd after the finalize's
+# report; the next Poll corrects it): wait for them rather than read once.
 web_slots() {
 	slots=$("$CLI" agents --json | jq -r '[.[] | select(.id | startswith("w-")) | .releases[]? |
 		select(.service == "web" and .state == "running") | "\(.version)/\(.slot)"] | unique | join(" ")')

@@ -570,6 +570,47 @@ static void long_poll_delivery(void **state)
 	assert_int_equal(w2.last_type, DROVER__BODY_TYPE__BODY_IDLE);
 }
 
+/* After a failover: an instruction the agent applied while the old leader's
+ * 'sent' mark was lost (kill -9 before its batch committed) is still
+ * 'queued'. The agent's first Poll writes its floor (nothing 'sent' to
+ * acknowledge), the row goes out again and the agent answers from its
+ * records; its next Poll repeats the same applied_seq and must acknowledge
+ * the row, not get it again (it did, at every Poll, until it expired:
+ * thousands of resends, and the agent's later instructions held back). */
+static void resent_applied_acked(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter w = {.w.deliver = fake_deliver};
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	uint64_t seq = 0, seq2 = 0;
+	char st[16];
+
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "db-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(queue_hook(fx, "db-1", "s1", &seq), DRV_OK);
+	assert_int_equal(store_instr_state(fx->store, "db-1", seq, st), DRV_OK);
+	assert_string_equal(st, "queued");
+	/* applied (by the agent, from the old leader): resent to be answered */
+	assert_int_equal(poll_req(fx, &a, "db-1", seq, &w, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	assert_int_equal(queue_hook(fx, "db-1", "s2", &seq2), DRV_OK);
+	/* the next Poll acknowledges it and gets the next instruction */
+	assert_int_equal(poll_req(fx, &a, "db-1", seq, &w, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	assert_int_equal(store_instr_state(fx->store, "db-1", seq, st), DRV_OK);
+	assert_string_equal(st, "acked");
+	assert_int_equal(store_instr_state(fx->store, "db-1", seq2, st), DRV_OK);
+	assert_string_equal(st, "sent");
+	/* and that one is acknowledged the usual way */
+	assert_int_equal(poll_req(fx, &a, "db-1", seq2, &w, &why, &parked), 0);
+	assert_true(parked);
+	assert_int_equal(store_instr_state(fx->store, "db-1", seq2, st), DRV_OK);
+	assert_string_equal(st, "acked");
+	core_release_waiters(fx->core);
+}
+
 /* HA: a leader seals with its epoch (signed), re-signs what an earlier
  * epoch queued, and a follower serves nobody and delivers nothing. */
 static void ha_epochs_and_followers(void **state)
@@ -805,6 +846,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(squatting, setup, teardown),
 	        cmocka_unit_test_setup_teardown(labels_need_admin, setup, teardown),
 	        cmocka_unit_test_setup_teardown(long_poll_delivery, setup, teardown),
+	        cmocka_unit_test_setup_teardown(resent_applied_acked, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
 	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),

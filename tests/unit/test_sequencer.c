@@ -276,6 +276,35 @@ static void bluegreen_happy_path(void **state)
 	sim_free(&sim);
 }
 
+/* A finalize step that fails (or times out: the same path) leaves the old
+ * slot maybe running: the deployment succeeds (the new release runs) and
+ * its reason says so. */
+static void bluegreen_unconfirmed_finalize_said(void **state)
+{
+	(void)state;
+	static const struct sim_rule rules[] = {
+	        {DRV_SEQ_STEP_FINALIZE, NULL, "ui-2", NULL, SIM_FAIL},
+	};
+	struct sim sim;
+
+	sim_init(&sim, plan_bluegreen, fleet, false);
+	sim.metric = 0.5;
+	sim.rules = rules;
+	sim.n_rules = 1;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_string_equal(drv_seq_error(sim.seq),
+	                    "done, but 1 host(s) did not confirm that the old slot stopped");
+	sim_free(&sim);
+	/* all confirmed: nothing to say */
+	sim_init(&sim, plan_bluegreen, fleet, false);
+	sim.metric = 0.5;
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_string_equal(drv_seq_error(sim.seq), "");
+	sim_free(&sim);
+}
+
 static void bluegreen_promote_finalizes_early(void **state)
 {
 	(void)state;
@@ -1208,6 +1237,7 @@ int main(void)
 	        cmocka_unit_test(canary_denied_at_step_rolls_back),
 	        cmocka_unit_test(canary_approval_survives_restart),
 	        cmocka_unit_test(bluegreen_happy_path),
+	        cmocka_unit_test(bluegreen_unconfirmed_finalize_said),
 	        cmocka_unit_test(bluegreen_promote_finalizes_early),
 	        cmocka_unit_test(bluegreen_unhealthy_after_switch_switches_back),
 	        cmocka_unit_test(bluegreen_by_named_balancer),
