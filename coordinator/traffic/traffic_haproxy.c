@@ -845,9 +845,7 @@ int drv_haproxy_stat(const struct drv_haproxy *h, const char *backend, struct dr
 
 /* ---- wait until UP ---- */
 
-/* Append to WHY (CAP bytes, ", " between) what HAProxy says of SV that is
- * not UP, e.g. "web-1-green DOWN (last check failed)". */
-static void why_not_up(char *why, size_t cap, const struct drv_haproxy_server *sv)
+void drv_haproxy_why_not_up(char *why, size_t cap, const struct drv_haproxy_server *sv)
 {
 	static const char *const op[] = {"DOWN", "starting", "running", "stopping"};
 	size_t len = why != NULL ? strlen(why) : cap;
@@ -859,10 +857,11 @@ static void why_not_up(char *why, size_t cap, const struct drv_haproxy_server *s
 	        : sv->op_state >= 0 && sv->op_state <= DRV_HAPROXY_OP_STOPPING
 	                ? op[sv->op_state]
 	                : "in an unknown state";
-	chk = sv->check_result == DRV_HAPROXY_CHK_FAILED    ? " (last check failed)"
-	      : sv->check_result == DRV_HAPROXY_CHK_NEUTRAL ? " (no check passed yet)"
-	      : sv->check_result == DRV_HAPROXY_CHK_UNKNOWN ? " (not checked yet)"
-	                                                    : "";
+	chk = sv->check_result == DRV_HAPROXY_CHK_FAILED     ? " (last check failed)"
+	      : sv->check_result == DRV_HAPROXY_CHK_NEUTRAL  ? " (no check passed yet)"
+	      : sv->check_result != DRV_HAPROXY_CHK_UNKNOWN  ? ""
+	      : sv->check_state & DRV_HAPROXY_CHK_INPROGRESS ? " (a check is running)"
+	                                                     : " (not checked yet)";
 	snprintf(why + len, cap - len, "%s%s %s%s", len ? ", " : "", sv->name, state, chk);
 }
 
@@ -893,7 +892,7 @@ static int all_up(const struct drv_haproxy_servers *s, const char *backend,
 				         backend, sv->name, sv->op_state, sv->admin_state,
 				         sv->check_result);
 				if (why != NULL)
-					why_not_up(why, cap, sv);
+					drv_haproxy_why_not_up(why, cap, sv);
 			}
 			rc = DRV_ESTATE;
 		}
@@ -1014,14 +1013,28 @@ static bool listed(const char *name, const char *const *servers, size_t n)
 	return false;
 }
 
-/* Ready TO at their configured weight; DRV_ESTATE when none of them is UP. */
+/* A running server whose result HAProxy cleared for the check it is running
+ * now: not known UP, not known DOWN either. */
+static bool mid_check(const struct drv_haproxy_server *sv)
+{
+	return sv->op_state == DRV_HAPROXY_OP_RUNNING &&
+	       sv->check_result == DRV_HAPROXY_CHK_UNKNOWN &&
+	       (sv->check_state & DRV_HAPROXY_CHK_INPROGRESS);
+}
+
+/* Ready TO at their configured weight; DRV_ESTATE when none of them is UP.
+ * While no target is UP but one is in the middle of a check, read again (at
+ * most SWITCH_READS times, SWITCH_REREAD_MS apart): a check that starts just
+ * before the read must not refuse the switch. */
+#define SWITCH_READS     20
+#define SWITCH_REREAD_MS 25
 static int hx_ready_to(struct hx *x, const char *backend, const char *const *to, size_t n)
 {
 	const struct drv_haproxy_server *sv;
 	struct drv_haproxy_servers s;
-	bool any_up = false;
+	bool any_up = false, checking;
 	size_t i;
-	int rc;
+	int rc, tries;
 
 	rc = drv_haproxy_servers(&x->h, backend, &s);
 	if (rc != DRV_OK)
@@ -1037,15 +1050,24 @@ static int hx_ready_to(struct hx *x, const char *backend, const char *const *to,
 		if (rc == DRV_OK)
 			rc = drv_haproxy_set_state(&x->h, backend, to[i], DRV_HAPROXY_READY);
 	}
-	if (rc == DRV_OK)
+	for (tries = 0; rc == DRV_OK && !any_up && tries < SWITCH_READS; tries++) {
+		if (tries > 0)
+			usleep(SWITCH_REREAD_MS * 1000);
 		rc = drv_haproxy_servers(&x->h, backend, &s);
+		if (rc != DRV_OK)
+			return rc;
+		checking = false;
+		for (i = 0; i < n; i++) {
+			sv = drv_haproxy_servers_find(&s, backend, to[i]);
+			any_up = any_up || (sv != NULL && drv_haproxy_server_up(sv));
+			checking = checking || (sv != NULL && mid_check(sv));
+		}
+		drv_haproxy_servers_free(&s);
+		if (!checking)
+			break;
+	}
 	if (rc != DRV_OK)
 		return rc;
-	for (i = 0; i < n; i++) {
-		sv = drv_haproxy_servers_find(&s, backend, to[i]);
-		any_up = any_up || (sv != NULL && drv_haproxy_server_up(sv));
-	}
-	drv_haproxy_servers_free(&s);
 	if (!any_up) {
 		drv_warn(MOD, "switch refused: no target server is up", "backend=%s", backend);
 		return DRV_ESTATE;

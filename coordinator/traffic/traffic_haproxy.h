@@ -59,7 +59,10 @@ enum {
 	DRV_HAPROXY_OP_RUNNING,
 	DRV_HAPROXY_OP_STOPPING
 };
-/* srv_check_state bits and srv_check_result values */
+/* srv_check_state bits and srv_check_result values (HAProxy sets the result
+ * back to UNKNOWN when a check starts: UNKNOWN with INPROGRESS is a check
+ * running now, not a server never checked) */
+#define DRV_HAPROXY_CHK_INPROGRESS 0x01u
 #define DRV_HAPROXY_CHK_CONFIGURED 0x02u
 #define DRV_HAPROXY_CHK_ENABLED    0x04u
 enum {
@@ -146,6 +149,11 @@ const struct drv_haproxy_server *drv_haproxy_servers_find(const struct drv_hapro
  * be UP.
  */
 bool drv_haproxy_server_up(const struct drv_haproxy_server *s);
+/* Append to WHY (CAP bytes that start "", ", " between) what HAProxy says of
+ * a server that is not UP: "web-1-green DOWN (last check failed)"; "(a
+ * check is running)" while HAProxy has cleared the last result for the next
+ * check; "(not checked yet)" before the first. */
+void drv_haproxy_why_not_up(char *why, size_t cap, const struct drv_haproxy_server *s);
 
 /* "show servers state BACKEND" + parse. */
 int drv_haproxy_servers(const struct drv_haproxy *h, const char *backend,

@@ -363,7 +363,10 @@ static void test_unhealthy(void **state)
 	assert_int_equal(drv_traffic_wait_up(F.t, "web", SRV_B, 1, 500, why, sizeof(why)),
 	                 DRV_ETIMEDOUT);
 	assert_in_range(drv_mono_ms() - t0, 450, 3000);
-	assert_string_equal(why, "b DOWN (last check failed)"); /* what HAProxy reported */
+	/* what HAProxy reported: the last check's result, or a check running
+	 * (HAProxy clears the result while a check is in progress) */
+	if (strcmp(why, "b DOWN (a check is running)") != 0)
+		assert_string_equal(why, "b DOWN (last check failed)");
 
 	assert_int_equal(drv_traffic_switch(F.t, "web", SRV_B, 1), DRV_ESTATE);
 	assert_stat("a", "status", "UP"); /* not drained */

@@ -102,6 +102,36 @@ static void test_servers_states(void **state)
 	drv_haproxy_servers_free(&s);
 }
 
+/* a DOWN after a failed check, b DOWN with its next check running (HAProxy
+ * cleared the result: check_state 7 = in progress), c DOWN never checked,
+ * d running with its check in progress. */
+static const char SERVERS_CHECKING[] =
+        "1\n" HDR "3 be 1 a 127.0.0.1 0 0 1 1 2 8 2 0 6 0 0 0 - 18701 - 0 0 - - 0\n"
+        "3 be 2 b 127.0.0.1 0 0 1 1 2 8 0 0 7 0 0 0 - 18702 - 0 0 - - 0\n"
+        "3 be 3 c 127.0.0.1 0 0 1 1 2 1 0 0 6 0 0 0 - 18703 - 0 0 - - 0\n"
+        "3 be 4 d 127.0.0.1 2 0 1 1 9 15 0 3 7 0 0 0 - 18704 - 0 0 - - 0\n"
+        "\n";
+
+static void test_servers_why(void **state)
+{
+	struct drv_haproxy_servers s;
+	char why[160] = "";
+	size_t i;
+
+	assert_int_equal(drv_haproxy_parse_servers(SERVERS_CHECKING, strlen(SERVERS_CHECKING), &s),
+	                 DRV_OK);
+	assert_int_equal(s.n, 4);
+	for (i = 0; i < s.n; i++) {
+		assert_false(drv_haproxy_server_up(&s.v[i])); /* d: no result to trust yet */
+		drv_haproxy_why_not_up(why, sizeof(why), &s.v[i]);
+	}
+	assert_string_equal(why, "a DOWN (last check failed), b DOWN (a check is running), "
+	                         "c DOWN (not checked yet), d running (a check is running)");
+	drv_haproxy_why_not_up(why, 20, &s.v[0]); /* full: left as it is */
+	assert_int_equal(strlen(why), 113);
+	drv_haproxy_servers_free(&s);
+}
+
 static void test_servers_columns_by_name(void **state)
 {
 	/* Another column order and fewer columns (no checks): found by name. */
@@ -435,6 +465,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_servers_parse),
 	        cmocka_unit_test(test_servers_states),
+	        cmocka_unit_test(test_servers_why),
 	        cmocka_unit_test(test_servers_columns_by_name),
 	        cmocka_unit_test(test_servers_empty_backend),
 	        cmocka_unit_test(test_servers_errors),
