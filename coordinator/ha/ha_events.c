@@ -1,10 +1,12 @@
-/* ha_events.c: wake a follower's event streams on the leader's NOTIFY (ha_events.h). */
+/* ha_events.c: the leader's NOTIFY after its commits of events, a follower's streams woken by it
+ * (ha_events.h). */
 #include "ha_events.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +17,15 @@
 #include "ha.h"
 #include "log.h"
 
-#define ROLE_CHECK_MS                                                                              \
-	1000 /* leading or following: looked at this often, and a                                  \
-	        lost connection tried again */
+#define ROLE_CHECK_MS    1000 /* the role looked at, a lost connection tried again */
+#define NOTIFY_GATHER_MS 10   /* the leader: at most one NOTIFY this often */
 
 struct ha_events {
-	struct drv_sql *db; /* LISTENs; used by the thread only */
+	struct drv_sql *db; /* LISTENs or NOTIFYs; used by the thread only */
 	struct drv_events *ev;
 	int64_t poll_ms;
 	int wake[2]; /* stop pipe */
+	atomic_bool stop;
 	pthread_t thread;
 	bool running;
 };
@@ -54,41 +56,75 @@ static int wait_notify(struct ha_events *h, int64_t ms, bool *listening)
 	return got;
 }
 
-/* LISTEN while following, UNLISTEN while leading: the leader wakes its own
- * streams after each commit, and notifications nobody reads would fill
- * PostgreSQL's queue. A LISTEN made again (following again, or after the
- * connection was reset: sqldb.h reconnects it) wakes the streams as a
- * notification would, in case one was missed meanwhile. */
+/* The leader: one NOTIFY for what its writers committed (and woke the
+ * local streams for) since the last one, then a pause that gathers the
+ * rest of a burst. false: stop. */
+static bool lead(struct ha_events *h, uint64_t *seen)
+{
+	bool closing, listening = false;
+	uint64_t gen = drv_events_gen(h->ev, &closing);
+
+	if (closing) /* the node is stopping: nothing more to announce */
+		return wait_notify(h, ROLE_CHECK_MS, &listening) >= 0;
+	if (gen == *seen) {
+		drv_events_wait(h->ev, gen, drv_mono_ms() + ROLE_CHECK_MS);
+		gen = drv_events_gen(h->ev, &closing);
+	}
+	if (atomic_load(&h->stop))
+		return false;
+	if (gen == *seen || closing)
+		return true;
+	*seen = gen;
+	drv_sql_exec(h->db, "NOTIFY " DRV_EVENTS_CHANNEL); /* a failure is logged there */
+	return wait_notify(h, NOTIFY_GATHER_MS, &listening) >= 0;
+}
+
+/* A follower: wake the streams on a notification, or every poll_ms. The
+ * connection that fails is LISTENed on again. false: stop. */
+static bool follow(struct ha_events *h, bool *listening, int64_t *next_poll)
+{
+	int64_t ms = *next_poll - drv_mono_ms();
+	int got;
+
+	if (ms > ROLE_CHECK_MS)
+		ms = ROLE_CHECK_MS;
+	got = wait_notify(h, ms > 0 ? ms : 0, listening);
+	if (got < 0)
+		return false;
+	if (drv_mono_ms() >= *next_poll) {
+		got = 1;
+		*next_poll = drv_mono_ms() + h->poll_ms;
+	}
+	if (got && !drv_ha_is_leader())
+		drv_events_notify(h->ev);
+	return true;
+}
+
+/* LISTEN while following, UNLISTEN while leading (the leader's own
+ * notifications would only wake it for nothing). A LISTEN made again
+ * (following again, or after the connection was reset: sqldb.h reconnects
+ * it) wakes the streams as a notification would, in case one was missed. */
 static void *events_main(void *arg)
 {
 	struct ha_events *h = arg;
-	bool listening = true; /* ha_events_start LISTENed */
+	bool listening = true, closing; /* ha_events_start LISTENed */
 	int64_t next_poll = drv_mono_ms() + h->poll_ms;
+	uint64_t seen = drv_events_gen(h->ev, &closing);
+	bool go = true;
 
-	for (;;) {
+	while (go && !atomic_load(&h->stop)) {
 		bool follower = !drv_ha_is_leader();
-		int64_t ms = next_poll - drv_mono_ms();
-		int got = 0;
 
 		if (follower != listening &&
 		    drv_sql_exec(h->db, follower ? "LISTEN " DRV_EVENTS_CHANNEL
 		                                 : "UNLISTEN " DRV_EVENTS_CHANNEL) == DRV_OK) {
 			listening = follower;
-			got = follower;
+			if (follower)
+				drv_events_notify(h->ev);
+			else
+				seen = drv_events_gen(h->ev, &closing);
 		}
-		if (!got) {
-			if (ms > ROLE_CHECK_MS)
-				ms = ROLE_CHECK_MS;
-			got = wait_notify(h, ms > 0 ? ms : 0, &listening);
-			if (got < 0)
-				break;
-		}
-		if (drv_mono_ms() >= next_poll) {
-			got = 1;
-			next_poll = drv_mono_ms() + h->poll_ms;
-		}
-		if (got && !drv_ha_is_leader())
-			drv_events_notify(h->ev);
+		go = follower ? follow(h, &listening, &next_poll) : lead(h, &seen);
 	}
 	return NULL;
 }
@@ -127,6 +163,8 @@ void ha_events_stop(struct ha_events *h)
 	if (h == NULL)
 		return;
 	if (h->running) {
+		atomic_store(&h->stop, true);
+		drv_events_notify(h->ev); /* a leader may wait on the hub */
 		if (write(h->wake[1], "x", 1) != 1)
 			drv_warn("ha", "cannot wake the events thread", "error=\"%s\"",
 			         strerror(errno));

@@ -22,13 +22,6 @@ struct drv_events {
 	bool closing;
 };
 
-/* On PostgreSQL every insert of events also queues a NOTIFY on this
- * channel in its own transaction: PostgreSQL sends it when that transaction
- * commits and drops it when it rolls back, so the other nodes of a group
- * (ha/ha_events.c) hear of committed events only, at once. Identical
- * notifications of one transaction go out once. */
-#define PG_NOTIFY "pg_notify('" DRV_EVENTS_CHANNEL "', '')"
-
 /* ------------------------------------------------------------------ hub */
 
 int drv_events_new(struct drv_sql *db, int keepalive_ms, struct drv_events **out)
@@ -110,14 +103,10 @@ int drv_events_insert(struct drv_sql *db, const char *kind, const char *deployme
 		return DRV_ETOOBIG;
 	}
 	/* cached: an event goes with every report and deployment transition */
-	if (drv_sql_cached(
-	            db,
-	            drv_sql_engine_of(db) == DRV_SQL_PG
-	                    ? "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
-	                      "VALUES (?, ?, ?, ?, ?) RETURNING id, " PG_NOTIFY
-	                    : "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
-	                      "VALUES (?, ?, ?, ?, ?) RETURNING id",
-	            &st) != DRV_OK) {
+	if (drv_sql_cached(db,
+	                   "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
+	                   "VALUES (?, ?, ?, ?, ?) RETURNING id",
+	                   &st) != DRV_OK) {
 		free(text);
 		return DRV_EDB;
 	}
@@ -173,15 +162,13 @@ static int insert_rows(struct drv_sql *db, const char *deployment_id, const char
 	struct drv_sql_stmt *st;
 	int rc;
 
-	/* the array's order is the ids' order; on PostgreSQL the one-row n
-	 * queues the NOTIFY once for the statement */
+	/* the array's order is the ids' order */
 	if (drv_sql_cached(
 	            db,
 	            drv_sql_engine_of(db) == DRV_SQL_PG
-	                    ? "WITH n AS (SELECT " PG_NOTIFY " AS notified)"
-	                      " INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
+	                    ? "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
 	                      " SELECT ?, x->>0, ?, x->>1, x->>2"
-	                      " FROM json_array_elements(?::json) WITH ORDINALITY AS t(x, i), n"
+	                      " FROM json_array_elements(?::json) WITH ORDINALITY AS t(x, i)"
 	                      " ORDER BY i"
 	                    : "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
 	                      " SELECT ?, json_extract(value, '$[0]'), ?,"

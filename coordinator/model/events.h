@@ -30,8 +30,8 @@
  * also how a vanished client is noticed (its write fails and the stream is
  * freed). Streams never block publishers: they read the table themselves
  * (model/events_read.h: one read per batch of commits, none for a
- * keep-alive). On PostgreSQL every insert also NOTIFYs DRV_EVENTS_CHANNEL
- * at its commit, which wakes the streams of the group's other nodes
+ * keep-alive). In an HA group the leader turns its wake-ups into a NOTIFY
+ * on DRV_EVENTS_CHANNEL, which wakes the followers' streams
  * (ha/ha_events.h).
  */
 #ifndef DRV_EVENTS_H
@@ -48,7 +48,7 @@ struct drv_events;
 #define DRV_EVENT_ID_MAX        255 /* deployment and agent ids */
 #define DRV_EVENT_DATA_MAX      (64 * 1024)
 #define DRV_EVENTS_KEEPALIVE_MS 15000
-/* PostgreSQL: the channel every insert of events NOTIFYs at its commit */
+/* PostgreSQL: the channel an HA group's leader NOTIFYs after its commits of events */
 #define DRV_EVENTS_CHANNEL "drover_events"
 
 /* db: a connection (drv_sql_open, coordinator schema) the hub uses for
