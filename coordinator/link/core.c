@@ -69,6 +69,16 @@ struct core {
 	struct agent_rt **after;
 	size_t n_after, cap_after;
 	bool notify_after;
+	/* Reports stored in the open batch, answered once it committed. */
+	struct owed_ack *owed, **owed_tail;
+};
+
+/* A report whose Ack waits for the commit of the batch that stored it. */
+struct owed_ack {
+	struct core_waiter *w;   /* the link's context; NULL: answer nobody */
+	struct core_reply reply; /* bound to the request (hash, agent, peer) */
+	Drover__Report *r;       /* decoded; owned */
+	struct owed_ack *next;
 };
 
 /* ---- replies ---- */
@@ -1002,12 +1012,12 @@ static int report_store(struct core *c, struct agent_rt *a, const Drover__Report
 	return rc;
 }
 
-/* The report joins the open batch; the Ack (after return) says "saved", so
- * this returns only once that batch committed. The deployment engine hears
- * of it after the commit too. */
-static int report_locked(struct core *c, struct agent_rt *a, const Drover__Report *r, uint32_t pipe)
+/* The report joins the open batch and its answer waits for the batch's
+ * commit (answer_owed): the Ack says "saved". Nothing waits here, so the
+ * reports of a fan-out share a commit by the hundred. */
+static int report_locked(struct core *c, struct agent_rt *a, struct owed_ack *o, uint32_t pipe)
 {
-	struct gcommit_member m;
+	const Drover__Report *r = o->r;
 	bool acked = false;
 	int rc = gcommit_join(&c->gc);
 
@@ -1018,53 +1028,105 @@ static int report_locked(struct core *c, struct agent_rt *a, const Drover__Repor
 	if (acked && r->instruction_seq > a->acked_seq)
 		a->acked_seq = r->instruction_seq;
 	mark_seen(c, a, pipe);
-	rc = gcommit_wait(&c->gc, &m);
-	if (rc != DRV_OK)
-		return rc;
-	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
-	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
-	drv_report_metrics_observe(r);
-	if (link_logs_offer(c->logs, a->id, r))
-		return DRV_OK; /* a log read's answer, not a deployment's step */
-	if (c->hooks.on_report != NULL)
-		c->hooks.on_report(c->hooks.arg, a->id, r);
+	*c->owed_tail = o;
+	c->owed_tail = &o->next;
+	gcommit_owe(&c->gc);
 	return DRV_OK;
 }
 
-static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t pipe,
-                          struct core_reply *out)
+/* Its batch committed: the deployment engine hears of the report. */
+static void report_committed(struct core *c, const Drover__Report *r)
 {
-	Drover__Report *r = NULL;
+	drv_linkstats_inc(DRV_STAT_REPORTS);
+	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", r->agent_id,
+	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
+	drv_report_metrics_observe(r);
+	if (link_logs_offer(c->logs, r->agent_id, r))
+		return; /* a log read's answer, not a deployment's step */
+	if (c->hooks.on_report != NULL)
+		c->hooks.on_report(c->hooks.arg, r->agent_id, r);
+}
+
+/* The Ack (or, if the report could not be saved, the Reject) of a report;
+ * fills out. */
+static void report_answer(struct core *c, const Drover__Report *r, int rc, struct core_reply *out)
+{
 	Drover__Ack ack = DROVER__ACK__INIT;
+
+	if (rc != DRV_OK) {
+		reject(c, out, rc, r->report_seq, r->agent_id,
+		       rc == DRV_EREPLAY ? "report already processed" : "report");
+		return;
+	}
+	ack.seq = r->report_seq;
+	ack.step_id = r->step_id;
+	bind_to(out, &ack.agent_id, &ack.request_hash);
+	seal_reply(c, DROVER__BODY_TYPE__BODY_ACK, &ack.base, out);
+}
+
+static void owed_free(struct owed_ack *o)
+{
+	drv_msg_free(&o->r->base);
+	free(o);
+}
+
+/* Core lock, from after_commit: the batch that stored these reports
+ * committed with rc. On a failed commit nothing of them is saved: each
+ * agent gets a Reject and sends its report again. */
+static void answer_owed(struct core *c, struct owed_ack *list, int rc)
+{
+	struct owed_ack *o, *next;
+
+	for (o = list; o != NULL; o = next) {
+		next = o->next;
+		if (rc == DRV_OK)
+			report_committed(c, o->r);
+		report_answer(c, o->r, rc, &o->reply);
+		if (o->w != NULL)
+			o->w->deliver(o->w, o->reply.env, o->reply.len);
+		else
+			free(o->reply.env);
+		owed_free(o);
+	}
+}
+
+static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t pipe,
+                          struct core_waiter *w, struct core_reply *out)
+{
+	struct owed_ack *o;
 	struct agent_rt *a;
 	const char *why = "";
 	int rc;
 
-	rc = open_from_agent(c, env, DROVER__BODY_TYPE__BODY_REPORT, (ProtobufCMessage **)&r, &why);
+	o = calloc(1, sizeof(*o));
+	if (o == NULL) {
+		reject(c, out, DRV_ENOMEM, 0, env->sender, "out of memory");
+		return;
+	}
+	rc = open_from_agent(c, env, DROVER__BODY_TYPE__BODY_REPORT, (ProtobufCMessage **)&o->r,
+	                     &why);
 	if (rc != DRV_OK) {
 		reject(c, out, rc, 0, env->sender, why);
+		free(o);
 		return;
 	}
-	if (strcmp(r->agent_id, env->sender) != 0 || r->report_seq == 0) {
+	if (strcmp(o->r->agent_id, env->sender) != 0 || o->r->report_seq == 0) {
 		reject(c, out, DRV_EDECODE, 0, env->sender, "report names another agent or no seq");
-		drv_msg_free(&r->base);
+		owed_free(o);
 		return;
 	}
+	o->w = w;
+	o->reply = *out;
 	gcommit_lock(&c->gc);
 	a = accepted(c, env->sender);
-	rc = a != NULL ? report_locked(c, a, r, pipe) : DRV_EPERM;
-	gcommit_unlock(&c->gc);
+	rc = a != NULL ? report_locked(c, a, o, pipe) : DRV_EPERM;
+	gcommit_unlock(&c->gc); /* o may be answered and gone from here on */
 	if (rc == DRV_OK) {
-		drv_linkstats_inc(DRV_STAT_REPORTS);
-		ack.seq = r->report_seq;
-		ack.step_id = r->step_id;
-		bind_to(out, &ack.agent_id, &ack.request_hash);
-		seal_reply(c, DROVER__BODY_TYPE__BODY_ACK, &ack.base, out);
-	} else {
-		reject(c, out, rc, r->report_seq, env->sender,
-		       rc == DRV_EREPLAY ? "report already processed" : "report");
+		out->parked = true;
+		return;
 	}
-	drv_msg_free(&r->base);
+	report_answer(c, o->r, rc, out); /* not stored: answered now */
+	owed_free(o);
 }
 
 /* The address a connection comes from, without port: the unit of the
@@ -1110,7 +1172,7 @@ void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
 	switch (env->type) {
 	case DROVER__BODY_TYPE__BODY_HELLO: handle_hello(c, env, len, pipe, out); break;
 	case DROVER__BODY_TYPE__BODY_POLL: handle_poll(c, env, pipe, w, out); break;
-	case DROVER__BODY_TYPE__BODY_REPORT: handle_report(c, env, pipe, out); break;
+	case DROVER__BODY_TYPE__BODY_REPORT: handle_report(c, env, pipe, w, out); break;
 	default: reject(c, out, DRV_EDECODE, 0, env->sender, "not a request type"); break;
 	}
 	drv_env_free(env);
@@ -1290,10 +1352,15 @@ static void release_one(void *arg, struct agent_rt *a)
 		idle_reply(arg, a);
 }
 
+/* The reports stored in the open batch are committed now: the deployment
+ * engine hears of them before it stops, and their answers go to the link,
+ * which drops them while it closes (the agents send them again and learn
+ * they were saved). */
 void core_release_waiters(struct core *c)
 {
 	gcommit_lock(&c->gc);
 	registry_foreach(c->reg, release_one, c);
+	gcommit_flush(&c->gc);
 	gcommit_unlock(&c->gc);
 }
 
@@ -1326,7 +1393,10 @@ static void after_commit(void *arg, int rc)
 {
 	struct core *c = arg;
 	size_t n = c->n_after;
+	struct owed_ack *owed = c->owed;
 
+	c->owed = NULL; /* what the hooks below store goes into the next batch */
+	c->owed_tail = &c->owed;
 	if (rc != DRV_OK) {
 		drv_storage_suspect();
 		sync_store(c);
@@ -1339,6 +1409,7 @@ static void after_commit(void *arg, int rc)
 	if (c->notify_after && c->cfg.events != NULL)
 		drv_events_notify(c->cfg.events);
 	c->notify_after = false;
+	answer_owed(c, owed, rc);
 }
 
 /* Queue in the open batch (one commit for a wave); delivered after it
@@ -1701,7 +1772,15 @@ int core_new(const struct core_config *cfg, struct core **out)
 	if (c == NULL)
 		return DRV_ENOMEM;
 	c->cfg = *cfg;
-	gcommit_init(&c->gc, cfg->store, after_commit, c);
+	c->owed_tail = &c->owed;
+	if (gcommit_init(&c->gc, cfg->store, after_commit, c) != DRV_OK) {
+		free(c);
+		return DRV_ESYS;
+	}
+	if (cfg->batch_linger_us > 0)
+		c->gc.linger_us = cfg->batch_linger_us;
+	if (cfg->batch_max_ms > 0)
+		c->gc.max_ms = cfg->batch_max_ms;
 	pthread_mutex_init(&c->rl_mu, NULL);
 	randombytes_buf(c->nonce_key, sizeof(c->nonce_key));
 	if (c->cfg.pending_expiry_ms <= 0)
@@ -1726,9 +1805,9 @@ void core_free(struct core *c)
 {
 	if (c == NULL)
 		return;
+	gcommit_destroy(&c->gc); /* first: a last commit's hook may use the rest */
 	registry_free(c->reg);
 	link_logs_free(c->logs);
-	gcommit_destroy(&c->gc);
 	free(c->after);
 	pthread_mutex_destroy(&c->rl_mu);
 	free(c);
@@ -1750,6 +1829,14 @@ void core_read_logs(struct core *c, struct link_logs_answer *answers, size_t n,
                     const Drover__LogRequest *rq, int64_t timeout_ms)
 {
 	link_logs_read_many(c->logs, queue_log_request, c, answers, n, rq, timeout_ms);
+}
+
+void core_batch_counts(struct core *c, uint64_t *commits, uint64_t *owed)
+{
+	gcommit_lock(&c->gc);
+	*commits = c->gc.commits;
+	*owed = c->gc.total_owed;
+	gcommit_unlock(&c->gc);
 }
 
 void core_set_hooks(struct core *c, const struct core_hooks *h)

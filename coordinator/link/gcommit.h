@@ -14,9 +14,15 @@
  * the lock first) share one commit instead of one each; a batch nobody
  * waits on commits at once, as before.
  *
- * Durability: a writer that must tell a peer "saved" (a report's Ack, a
- * Hello's Welcome) calls gcommit_wait(), which returns only after the commit
- * of the batch that holds its writes returned (with that commit's result).
+ * Durability: a writer that must tell a peer "saved" either calls
+ * gcommit_wait() (a Hello's Welcome), which returns only after the commit of
+ * the batch that holds its writes returned (with that commit's result), or
+ * gcommit_owe() (a report's Ack): it returns at once, and the caller answers
+ * from the after-commit hook, which gets the commit's result. A thread does
+ * not wait, so a batch holds as many reports as arrive during its linger,
+ * not one per thread of NNG's few. Owed answers keep the batch open for the
+ * linger like a waiting writer; the committer thread commits it when the
+ * linger (or the age limit) passes and nobody else released the lock since.
  * Writers that promise nothing (an instruction queued by the sequencer, an
  * instruction marked sent) just join and release the lock.
  *
@@ -57,12 +63,18 @@ struct gcommit {
 	int64_t max_ms;    /* GCOMMIT_MAX_MS; a test may raise it */
 	int64_t linger_us; /* GCOMMIT_LINGER_US; a test may change it */
 	struct gcommit_member *members;
+	size_t owed;            /* answers owed after this batch's commit (gcommit_owe) */
+	pthread_cond_t owed_cv; /* wakes the committer: a batch owes answers, or stop */
+	pthread_t committer;
+	bool stopping;
 	void (*after)(void *arg, int rc);
 	void *after_arg;
-	uint64_t commits, total_joins; /* for the log at shutdown */
+	uint64_t commits, total_joins, total_owed; /* the log at shutdown; tests */
 };
 
-void gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg);
+/* Starts the committer thread: DRV_ESYS if it cannot. */
+int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg);
+/* Commits an open batch (its after-commit hook runs), stops the committer. */
 void gcommit_destroy(struct gcommit *g);
 void gcommit_lock(struct gcommit *g);
 /* Commits first when the batch should (see above), then releases the lock. */
@@ -75,6 +87,12 @@ int gcommit_join(struct gcommit *g);
  * them committed (the lock is released meanwhile and held again on return).
  * Returns the commit's result. */
 int gcommit_wait(struct gcommit *g, struct gcommit_member *m);
+/* Lock held, after a successful gcommit_join and the writes: the caller
+ * answers its peer from the after-commit hook of this batch (which may run
+ * on the committer thread); returns at once. */
+void gcommit_owe(struct gcommit *g);
+/* Lock held: commit the open batch now, whatever its age (shutdown). */
+void gcommit_flush(struct gcommit *g);
 bool gcommit_is_open(const struct gcommit *g);
 
 #endif

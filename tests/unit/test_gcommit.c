@@ -2,7 +2,8 @@
  * test_gcommit.c: group commit on a real SQLite file. Writers that hold the
  * lock one after the other share one commit, each learns "saved" only once
  * its row is committed (seen from another connection), and a failed commit
- * fails every member of its batch.
+ * fails every member of its batch; writers that owe an answer instead of
+ * waiting share one commit too, answered from its after-hook.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +29,7 @@ struct fx {
 	struct drv_sql *other; /* a second connection: sees only what is committed */
 	struct gcommit g;
 	int afters, after_rc;
+	int64_t after_rows; /* rows of t committed when the hook ran */
 };
 
 struct writer {
@@ -36,12 +38,25 @@ struct writer {
 	bool visible; /* committed when gcommit_wait returned */
 };
 
+static int64_t count_rows(struct fx *fx)
+{
+	struct drv_sql_stmt *st;
+	int64_t n = -1;
+
+	if (drv_sql_prepare(fx->other, "SELECT count(*) FROM t", &st) == DRV_OK &&
+	    drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
+	return n;
+}
+
 static void after(void *arg, int rc)
 {
 	struct fx *fx = arg;
 
 	fx->afters++;
 	fx->after_rc = rc;
+	fx->after_rows = count_rows(fx);
 }
 
 static int setup(void **state)
@@ -60,7 +75,8 @@ static int setup(void **state)
 	                 " DEFERRABLE INITIALLY DEFERRED);") != DRV_OK ||
 	    drv_sql_open(fx->db, NULL, 0, &fx->other) != DRV_OK)
 		return -1;
-	gcommit_init(&fx->g, fx->store, after, fx);
+	if (gcommit_init(&fx->g, fx->store, after, fx) != DRV_OK)
+		return -1;
 	fx->g.max_ms = 600000; /* batches end by arrivals only: deterministic */
 	*state = fx;
 	return 0;
@@ -218,6 +234,62 @@ static void waited_batch_lingers(void **state)
 	assert_int_equal(fx->g.commits, 1);
 }
 
+#define OWED 300
+
+/* OWED writers that owe an answer (a report's Ack) lock, write and leave
+ * one after the other without waiting: their batch lingers for the next
+ * ones, and the committer thread commits it when nobody else comes. The
+ * hook that answers them runs once, after the one commit of all of them. */
+static int owe_writes(struct fx *fx, int bad)
+{
+	char sql[64];
+
+	for (int i = 0; i < OWED; i++) {
+		gcommit_lock(&fx->g);
+		assert_int_equal(gcommit_join(&fx->g), DRV_OK);
+		snprintf(sql, sizeof(sql),
+		         i == bad ? "INSERT INTO c VALUES (42)" : "INSERT INTO t VALUES (%d)", i);
+		assert_int_equal(drv_sql_exec(store_db(fx->store), sql), DRV_OK);
+		gcommit_owe(&fx->g);
+		gcommit_unlock(&fx->g);
+	}
+	for (int i = 0; i < 20000; i++) {
+		int afters;
+
+		pthread_mutex_lock(&fx->g.mu);
+		afters = fx->afters;
+		pthread_mutex_unlock(&fx->g.mu);
+		if (afters > 0)
+			break;
+		usleep(1000);
+	}
+	pthread_mutex_lock(&fx->g.mu);
+	assert_int_equal(fx->afters, 1);
+	assert_int_equal(fx->g.commits, 1);
+	assert_int_equal(fx->g.total_owed, OWED);
+	assert_false(gcommit_is_open(&fx->g));
+	pthread_mutex_unlock(&fx->g.mu);
+	return fx->after_rc;
+}
+
+static void owed_answers_share_a_commit(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->g.linger_us = 2000000; /* the writes take far less, beside CPU hogs too */
+	assert_int_equal(owe_writes(fx, -1), DRV_OK);
+	assert_int_equal(fx->after_rows, OWED); /* all saved when they are answered */
+}
+
+static void owed_answers_of_a_failed_commit(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->g.linger_us = 2000000;
+	assert_int_not_equal(owe_writes(fx, OWED / 2), DRV_OK);
+	assert_int_equal(fx->after_rows, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +297,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(failed_commit_fails_every_member, setup, teardown),
 	        cmocka_unit_test_setup_teardown(alone_commits_at_unlock, setup, teardown),
 	        cmocka_unit_test_setup_teardown(waited_batch_lingers, setup, teardown),
+	        cmocka_unit_test_setup_teardown(owed_answers_share_a_commit, setup, teardown),
+	        cmocka_unit_test_setup_teardown(owed_answers_of_a_failed_commit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
