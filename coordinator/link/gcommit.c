@@ -16,7 +16,6 @@ int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, in
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->cv, &ca);
 	pthread_cond_init(&g->owed_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	g->store = s;
@@ -25,7 +24,6 @@ int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, in
 	g->joins = 0;
 	g->max_ms = GCOMMIT_MAX_MS;
 	g->linger_us = GCOMMIT_LINGER_US;
-	g->members = NULL;
 	g->owed = 0;
 	g->stopping = false;
 	g->after = after;
@@ -34,7 +32,6 @@ int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, in
 	if (pthread_create(&g->committer, NULL, committer, g) != 0) {
 		drv_error("gcommit", "cannot start the committer thread");
 		pthread_cond_destroy(&g->owed_cv);
-		pthread_cond_destroy(&g->cv);
 		pthread_mutex_destroy(&g->mu);
 		return DRV_ESYS;
 	}
@@ -54,7 +51,6 @@ void gcommit_destroy(struct gcommit *g)
 		          (unsigned long long)g->commits, (unsigned long long)g->total_joins,
 		          (unsigned long long)g->total_owed);
 	pthread_cond_destroy(&g->owed_cv);
-	pthread_cond_destroy(&g->cv);
 	pthread_mutex_destroy(&g->mu);
 }
 
@@ -92,9 +88,9 @@ int gcommit_join(struct gcommit *g)
 	return DRV_OK;
 }
 
-/* Commit now? Only when nobody else is about to add to the batch and, if a
- * writer waits on it, it lingered long enough for the next ones; unless it
- * is full or old: then its members must not wait longer. */
+/* Commit now? Only when nobody else is about to add to the batch and, if it
+ * owes answers, it lingered long enough for the next ones; unless it is
+ * full or old: then its answers must not wait longer. */
 static bool due(const struct gcommit *g)
 {
 	int64_t age;
@@ -104,25 +100,23 @@ static bool due(const struct gcommit *g)
 	age = mono_us() - g->opened_us;
 	if (g->joins >= GCOMMIT_MAX_JOINS || age >= g->max_ms * 1000)
 		return true;
-	return atomic_load(&g->arriving) == 0 &&
-	       ((g->members == NULL && g->owed == 0) || age >= g->linger_us);
+	return atomic_load(&g->arriving) == 0 && (g->owed == 0 || age >= g->linger_us);
 }
 
-/* Sleep on cv until it is signalled or the batch's next deadline (its
- * linger, then its age limit) passes: then the sleeper commits it itself. */
-static void sleep_until_due(struct gcommit *g, pthread_cond_t *cv)
+/* The committer sleeps until it is signalled or the batch's next deadline
+ * (its linger, then its age limit) passes. */
+static void sleep_until_due(struct gcommit *g)
 {
 	int64_t age = mono_us() - g->opened_us;
 	int64_t at = g->opened_us + (age < g->linger_us ? g->linger_us : g->max_ms * 1000);
 	struct timespec ts = {.tv_sec = (time_t)(at / 1000000),
 	                      .tv_nsec = (long)(at % 1000000) * 1000};
 
-	pthread_cond_timedwait(cv, &g->mu, &ts);
+	pthread_cond_timedwait(&g->owed_cv, &g->mu, &ts);
 }
 
 static void commit(struct gcommit *g)
 {
-	struct gcommit_member *m, *next;
 	int rc = store_commit(g->store); /* rolls the batch back if it fails */
 
 	g->open = false;
@@ -131,18 +125,6 @@ static void commit(struct gcommit *g)
 	if (rc != DRV_OK)
 		drv_error("gcommit", "batch commit failed: its writes are lost", "joins=%zu",
 		          g->joins);
-	for (m = g->members; m != NULL; m = next) {
-		next = m->next;
-		m->rc = rc;
-		m->done = true;
-		if (m->sleeping) {
-			m->sleeping = false;
-			m->woken = true;
-			atomic_fetch_add(&g->arriving, 1); /* it wants the lock back */
-		}
-	}
-	g->members = NULL;
-	pthread_cond_broadcast(&g->cv);
 	if (g->after != NULL)
 		g->after(g->after_arg, rc);
 }
@@ -154,30 +136,6 @@ void gcommit_unlock(struct gcommit *g)
 	for (int i = 0; i < 2 && due(g); i++)
 		commit(g);
 	pthread_mutex_unlock(&g->mu);
-}
-
-int gcommit_wait(struct gcommit *g, struct gcommit_member *m)
-{
-	if (!g->open)
-		return DRV_OK; /* nothing joined (or already committed) */
-	m->done = m->sleeping = m->woken = false;
-	m->rc = DRV_OK;
-	m->next = g->members;
-	g->members = m;
-	while (!m->done) {
-		if (due(g)) {
-			commit(g);
-			break;
-		}
-		m->sleeping = true;
-		sleep_until_due(g, &g->cv);
-		m->sleeping = false;
-		if (m->woken) {
-			m->woken = false;
-			atomic_fetch_sub(&g->arriving, 1);
-		}
-	}
-	return m->rc;
 }
 
 void gcommit_owe(struct gcommit *g)
@@ -206,7 +164,7 @@ static void *committer(void *arg)
 		if (due(g))
 			commit(g);
 		else if (g->open && g->owed > 0)
-			sleep_until_due(g, &g->owed_cv);
+			sleep_until_due(g);
 		else
 			pthread_cond_wait(&g->owed_cv, &g->mu);
 	}
