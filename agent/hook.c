@@ -95,17 +95,24 @@ static void pid_path(const char *state_dir, const char *step_id, char *buf, size
 	snprintf(buf, size, "%s/hooks/%s.pid", state_dir, step);
 }
 
+struct pid_arg {
+	const char *path;
+	int rc; /* pidfile_write's result, for the step's message */
+};
+
 /* Before the hook execs (proc_spec.on_fork): a hook runs only once its pid
  * file names it, so the next agent can stop one an agent killed at any
- * point left behind (hook_reap_orphans). */
+ * point left behind (hook_reap_orphans). The child waits for this, so even
+ * a hook that would exit at once is still there to be named. */
 static int on_fork(pid_t pid, void *arg)
 {
-	int rc = pidfile_write(arg, pid);
+	struct pid_arg *pa = arg;
 
-	if (rc != DRV_OK)
+	pa->rc = pidfile_write(pa->path, pid);
+	if (pa->rc != DRV_OK)
 		drv_warn("hook", "cannot write the hook's pid file: not running it",
-		         "path=%s error=\"%s\"", (char *)arg, drv_strerror(rc));
-	return rc;
+		         "path=%s error=\"%s\"", pa->path, drv_strerror(pa->rc));
+	return pa->rc;
 }
 
 int hook_reap_orphans(const char *state_dir)
@@ -170,13 +177,14 @@ int hook_run(const Drover__Instruction *ins, const char *state_dir, const char *
 	snprintf(hooks_dir, sizeof(hooks_dir), "%s/hooks", state_dir);
 	drv_mkdirs(hooks_dir, 0750);
 	pid_path(state_dir, ins->step_id, pidf, sizeof(pidf));
+	struct pid_arg pa = {.path = pidf, .rc = DRV_OK};
 	struct proc_spec spec = {.argv = argv,
 	                         .envp = env.vars,
 	                         .cwd = "/",
 	                         .out_fd = -1,
 	                         .privs = &pv,
 	                         .on_fork = on_fork,
-	                         .on_fork_arg = pidf};
+	                         .on_fork_arg = &pa};
 	drv_info("hook", "running hook", "hook=%s step=%s cmd=%s user=\"%s\" timeout_ms=%lld",
 	         h->name, ins->step_id, argv[0], pv.user, (long long)timeout);
 	rc = proc_run(&spec, timeout, HOOK_GRACE_MS, cancel, log_fd, r, &child_errno);
@@ -185,6 +193,10 @@ int hook_run(const Drover__Instruction *ins, const char *state_dir, const char *
 		close(log_fd);
 	if (rc == DRV_OK) {
 		describe(h, r, timeout, out);
+	} else if (pa.rc != DRV_OK) {
+		out->exit_code = 127;
+		rc = step_fail(out, "hook %s not run: cannot write its pid file %s: %s", h->name,
+		               pidf, drv_strerror(pa.rc));
 	} else {
 		out->exit_code = 127;
 		rc = step_fail(out, "hook %s: cannot run %s as %s: %s", h->name, argv[0], pv.user,

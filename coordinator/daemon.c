@@ -35,6 +35,7 @@
 #include "serve.h"
 #include "events_api.h"
 #include "ha.h"
+#include "ha_events.h"
 #include "ha_lease.h"
 #include "http_server.h"
 #include "keys.h"
@@ -65,6 +66,7 @@ struct droverd {
 	struct drv_storage *storage; /* is the state directory writable? */
 	int64_t next_retention_mono;
 	struct drv_events *events;
+	struct ha_events *ha_events; /* PostgreSQL: the leader's NOTIFY wakes the streams */
 	struct core *core;
 	struct notifier *notifier;
 	struct deploy_engine *engine;
@@ -364,6 +366,9 @@ static int start(struct droverd *d)
 	}
 	if (rc == DRV_OK)
 		rc = drv_events_new(d->events_db, keepalive_ms(&d->conf), &d->events);
+	if (rc == DRV_OK && drv_sql_engine_of(d->events_db) == DRV_SQL_PG)
+		rc = ha_events_start(d->target, d->events, d->conf.ha_events_poll_ms,
+		                     &d->ha_events);
 	if (rc == DRV_OK)
 		rc = drv_storage_new(d->conf.database, d->retention_db, d->conf.storage_min_free,
 		                     &d->storage);
@@ -411,6 +416,7 @@ static void stop(struct droverd *d)
 	notify_free(d->notifier);
 	drv_watchdog_phase(w, "closing the database");
 	core_free(d->core);
+	ha_events_stop(d->ha_events);
 	drv_events_free(d->events); /* last of its users gone */
 	drv_sql_close(d->events_db);
 	drv_sql_close(d->api_db);
@@ -491,9 +497,10 @@ static void tick(void *arg)
 	drv_linkstats_write_changed(&d->stats, d->conf.stats_file);
 	if (drv_ha_is_leader()) {
 		retention_tick(d); /* the leader's job: it writes */
-	} else {
+	} else if (d->ha_events == NULL) {
 		/* The leader writes the events: wake this node's event streams to
-		 * read the shared store (there is no notification between nodes). */
+		 * read the store (a forced follower on SQLite has no notification;
+		 * on PostgreSQL ha_events wakes them). */
 		drv_events_notify(d->events);
 	}
 }

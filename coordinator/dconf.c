@@ -195,6 +195,9 @@ static const struct drv_cfg_opt options[] = {
         {"ha.lease", DRV_CFG_DURATION, O(ha_lease_ms), "6s", 1 * S, 600 * S, 0, NULL,
          "the leader lease (renewed every third of it): a dead leader is replaced within "
          "about this long plus a third"},
+        {"ha.events_poll", DRV_CFG_DURATION, O(ha_events_poll_ms), "1s", 100, 3600 * S, 0, NULL,
+         "a follower's event streams read the shared store this often, besides at once on "
+         "the leader's notification of each commit (the fallback for a missed one)"},
         {"ha.force_role", DRV_CFG_STR, O(ha_force_role), NULL, 0, 16, 0, check_force_role,
          "leader or follower: fix this node's role instead of a lease (tests, a manual "
          "standby); unset outside a group"},

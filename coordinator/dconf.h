@@ -27,6 +27,7 @@ struct droverd_conf {
 	char *ha_node; /* this node's name in the group (NULL: the host name) */
 	char *ha_url;  /* this node's API URL, announced to the others */
 	int64_t ha_lease_ms;
+	int64_t ha_events_poll_ms; /* a follower's streams re-read the store this often */
 	char *signing_key;
 	char *tls_cert, *tls_key;
 	char *log_file; /* NULL: stderr */

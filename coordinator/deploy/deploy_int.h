@@ -67,12 +67,18 @@ struct dep {
 	bool flushing;     /* in the engine turn's save (deploy_engine.c flush_all) */
 	int64_t saved_ms;  /* wall clock of the last save that committed */
 	json_t *svc_seen;  /* service name -> its progress as last put in a "service" event */
-	json_t *from_idx;  /* per service: agent -> the release it ran before (lazy) */
+	uint64_t progress; /* drv_seq_progress_stamp when progress was last noted */
+	bool progress_noted;
+	json_t *from_idx; /* per service: agent -> the release it ran before (lazy) */
 	/* host, hook and step records changed since the last save: {"hosts":
 	 * {KEY: true}, "hooks": {...}, "steps": {...}} (deployment_records
 	 * rows, deploy_store.h) */
 	json_t *recs_dirty;
-	bool recs_all;        /* write every record (a row from before, out of memory) */
+	bool recs_all; /* write every record (a row from before, out of memory) */
+	/* the sequencer's rows (drv_seq_save_rows, section "seq"): those the
+	 * save being written carries, until it commits */
+	json_t *seq_rows;
+	json_t *seq_loaded;   /* every stored one, from the load until the resume */
 	bool targets_unsaved; /* a row written before the targets column */
 };
 
@@ -251,8 +257,9 @@ void deploy_event(struct dep *d, const char *kind, const char *agent, json_t *da
  * the host, hook and step records (rows of their own). */
 char *deploy_run_dump_extra(struct dep *d);
 /* The records touched since the last save as the JSON texts that
- * deploy_store_save takes (malloc'd): those to write (returned) and those
- * gone (*gone: steps that ended); NULL with *rc DRV_OK when none. */
+ * deploy_store_save takes (malloc'd): those to write (returned, with the
+ * sequencer's rows in d->seq_rows) and those gone (*gone: steps that
+ * ended); NULL with *rc DRV_OK when none. */
 char *deploy_run_dump_records(struct dep *d, char **gone, int *rc);
 /* d->extra from a stored row: its "extra", its targets column and its
  * records (rows written before migration 12 carry them inside extra: those

@@ -37,6 +37,8 @@ void deploy_dep_free(struct dep *d)
 	json_decref(d->svc_seen);
 	json_decref(d->from_idx);
 	json_decref(d->recs_dirty);
+	json_decref(d->seq_rows);
+	json_decref(d->seq_loaded);
 	for (size_t i = 0; i < d->n_pend; i++)
 		deploy_ops_discard(d->pend[i].op);
 	free(d->pend);
@@ -255,10 +257,19 @@ static void note_state(struct deploy_engine *e, struct dep *d, const char *was_s
 static void note_progress(struct deploy_engine *e, struct dep *d, int64_t now)
 {
 	char was_state[DEPLOY_STATE_MAX], was_phase[DEPLOY_STATE_MAX], was_reason[DRV_SEQ_TEXT_MAX];
+	uint64_t stamp;
 	json_t *st;
 
 	if (d->seq == NULL)
 		return;
+	/* most calls move one host's steps, which neither the service events
+	 * nor the summary show: those skip building the status (the summary's
+	 * times are set again at the flush) */
+	stamp = drv_seq_progress_stamp(d->seq);
+	if (d->progress_noted && stamp == d->progress)
+		return;
+	d->progress = stamp;
+	d->progress_noted = true;
 	/* one status for the three views: nothing moves the sequencer meanwhile */
 	st = drv_seq_status(d->seq, false);
 	deploy_view_service_events(d, st, true); /* what ended comes before what it caused */
@@ -402,15 +413,24 @@ char *deploy_run_dump_records(struct dep *d, char **gone_text, int *rc)
 	json_t *arr, *gone;
 	char *text = NULL;
 
+	const char *key;
+	json_t *v;
+
 	*rc = DRV_OK;
 	*gone_text = NULL;
-	if (!d->recs_all && json_object_size(d->recs_dirty) == 0)
+	if (!d->recs_all && json_object_size(d->recs_dirty) == 0 &&
+	    json_object_size(d->seq_rows) == 0)
 		return NULL;
 	arr = json_array();
 	gone = json_array();
 	*rc = arr && gone ? DRV_OK : DRV_ENOMEM;
 	for (size_t i = 0; *rc == DRV_OK && i < sizeof(rec_sections) / sizeof(rec_sections[0]); i++)
 		*rc = dump_section(d, rec_sections[i], arr, gone);
+	json_object_foreach(d->seq_rows, key, v)
+	{
+		if (*rc == DRV_OK)
+			*rc = add_record(arr, "seq", key, v);
+	}
 	text = dump_if(arr, rc);
 	*gone_text = dump_if(gone, rc);
 	if (*rc != DRV_OK) {
@@ -423,11 +443,30 @@ char *deploy_run_dump_records(struct dep *d, char **gone_text, int *rc)
 	return text;
 }
 
+/* A row of the sequencer's state: kept for deploy_run_resume. */
+static int load_seq_row(struct dep *d, const char *key, const char *data)
+{
+	json_t *row = json_loads(data, 0, NULL);
+
+	if (row == NULL) {
+		drv_error("deploy", "stored sequencer row is unreadable", "deployment=%s key=%s",
+		          d->row.id, key);
+		return DRV_EINVAL;
+	}
+	if (d->seq_loaded == NULL && (d->seq_loaded = json_object()) == NULL) {
+		json_decref(row);
+		return DRV_ENOMEM;
+	}
+	return json_object_set_new(d->seq_loaded, key, row) == 0 ? DRV_OK : DRV_ENOMEM;
+}
+
 static int load_record(void *arg, const char *section, const char *key, const char *data)
 {
 	struct dep *d = arg;
 	json_t *recs = json_object_get(d->extra, section), *rec;
 
+	if (section != NULL && key != NULL && data != NULL && strcmp(section, "seq") == 0)
+		return load_seq_row(d, key, data);
 	if (recs == NULL || key == NULL || data == NULL)
 		return DRV_OK; /* not a section this version keeps */
 	rec = json_loads(data, 0, NULL);
@@ -476,18 +515,31 @@ int deploy_run_load_extra(struct deploy_engine *e, struct dep *d, const struct d
 	return rc;
 }
 
-static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final)
+/* The sequencer's state for the row: while it runs, without its hosts
+ * (their changed rows into d->seq_rows); the final one whole, as the
+ * records go with the end. */
+static int seq_state_text(struct dep *d, bool final)
 {
 	json_t *st = NULL;
+	int rc;
+
+	d->seq_rows = final ? NULL : json_object();
+	if (!final && d->seq_rows == NULL)
+		return DRV_ENOMEM;
+	rc = final ? drv_seq_save(d->seq, &st) : drv_seq_save_rows(d->seq, &st, d->seq_rows);
+	d->row.seq_state = rc == DRV_OK ? dump_new(st) : NULL;
+	return d->row.seq_state != NULL ? DRV_OK : rc != DRV_OK ? rc : DRV_ENOMEM;
+}
+
+static int save(struct deploy_engine *e, struct dep *d, bool persist, bool final)
+{
 	char *recs = NULL, *gone = NULL;
 	int rc = DRV_OK;
 
-	if (persist && d->seq != NULL) {
-		rc = drv_seq_save(d->seq, &st);
-		d->row.seq_state = rc == DRV_OK ? dump_new(st) : NULL;
-		if (d->row.seq_state == NULL)
-			rc = DRV_ENOMEM;
-	}
+	json_decref(d->seq_rows);
+	d->seq_rows = NULL;
+	if (persist && d->seq != NULL)
+		rc = seq_state_text(d, final);
 	d->row.extra = deploy_run_dump_extra(d);
 	if (final)
 		d->row.view = dump_new(deploy_view_object(d));
@@ -515,6 +567,10 @@ static void saved(struct dep *d)
 {
 	json_object_clear(d->recs_dirty);
 	d->recs_all = d->targets_unsaved = false;
+	if (d->seq_rows != NULL && d->seq != NULL)
+		drv_seq_rows_stored(d->seq);
+	json_decref(d->seq_rows);
+	d->seq_rows = NULL;
 }
 
 /* Blue-green across sets: a completed switch (or switch back) makes a set
@@ -881,9 +937,11 @@ int deploy_run_resume(struct deploy_engine *e, struct dep *d, const char *seq_st
 {
 	struct replay r = {e, d};
 	json_t *st = json_loads(seq_state, 0, NULL);
-	int rc = st ? drv_seq_load(d->plan, st, &d->seq) : DRV_EINVAL;
+	int rc = st ? drv_seq_load_rows(d->plan, st, d->seq_loaded, &d->seq) : DRV_EINVAL;
 
 	json_decref(st);
+	json_decref(d->seq_loaded);
+	d->seq_loaded = NULL;
 	if (rc == DRV_OK && drv_seq_state_terminal(drv_seq_state(d->seq))) {
 		collect(e, d); /* ended but not marked so: write the final view */
 		return DRV_OK;

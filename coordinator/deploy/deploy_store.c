@@ -166,67 +166,56 @@ static int update_row(struct drv_sql *db, const struct deploy_row *r)
 	return rc;
 }
 
-/* The changed records in one statement (one round trip on PostgreSQL, what
- * ever their number): the array's elements become rows. */
-static int write_records(struct drv_sql *db, const char *id, const char *recs)
+/* One cached statement over a JSON array (one round trip on PostgreSQL,
+ * whatever its length): ?1 the deployment, ?2 the array. */
+static int exec_array(struct drv_sql *db, const char *pg, const char *lite, const char *id,
+                      const char *arr, const char *what)
 {
 	struct drv_sql_stmt *st;
-	int rc = drv_sql_cached(
-	        db,
-	        drv_sql_engine_of(db) == DRV_SQL_PG
-	                ? "INSERT INTO deployment_records(deployment_id, section, key, data)"
-	                  " SELECT ?, x->>0, x->>1, (x->2)::text FROM json_array_elements(?::json) "
-	                  "x"
-	                  " ON CONFLICT (deployment_id, section, key) DO UPDATE SET data = "
-	                  "excluded.data"
-	                : "INSERT INTO deployment_records(deployment_id, section, key, data)"
-	                  " SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
-	                  " json(json_extract(value, '$[2]')) FROM json_each(?) WHERE true"
-	                  " ON CONFLICT (deployment_id, section, key) DO UPDATE SET data = "
-	                  "excluded.data",
-	        &st);
+	int rc = drv_sql_cached(db, drv_sql_engine_of(db) == DRV_SQL_PG ? pg : lite, &st);
 
 	if (rc != DRV_OK) {
 		drv_error("deploy-store", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
 		return DRV_EDB;
 	}
 	bind_text(st, 1, id);
-	bind_text(st, 2, recs);
+	bind_text(st, 2, arr);
 	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
 	if (rc != DRV_OK)
-		drv_error("deploy-store", "cannot write host records", "deployment=%s error=\"%s\"",
-		          id, drv_sql_errmsg(db));
+		drv_error("deploy-store", what, "deployment=%s error=\"%s\"", id,
+		          drv_sql_errmsg(db));
 	drv_sql_done(st);
 	return rc;
 }
 
-/* The records gone (steps that ended), in one statement. */
+/* The changed records ([section, key, data] each) become rows. */
+static int write_records(struct drv_sql *db, const char *id, const char *recs)
+{
+	return exec_array(
+	        db,
+	        "INSERT INTO deployment_records(deployment_id, section, key, data)"
+	        " SELECT ?1, x->>0, x->>1, (x->2)::text FROM json_array_elements(?2::json) x"
+	        " ON CONFLICT (deployment_id, section, key) DO UPDATE SET data = "
+	        "excluded.data",
+	        "INSERT INTO deployment_records(deployment_id, section, key, data)"
+	        " SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+	        " json(json_extract(value, '$[2]')) FROM json_each(?2) WHERE true"
+	        " ON CONFLICT (deployment_id, section, key) DO UPDATE SET data = "
+	        "excluded.data",
+	        id, recs, "cannot write records");
+}
+
+/* The records gone ([section, key] each: steps that ended). */
 static int delete_gone(struct drv_sql *db, const char *id, const char *gone)
 {
-	struct drv_sql_stmt *st;
-	int rc = drv_sql_cached(
+	return exec_array(
 	        db,
-	        drv_sql_engine_of(db) == DRV_SQL_PG
-	                ? "DELETE FROM deployment_records d USING json_array_elements(?1::json) x"
-	                  " WHERE d.deployment_id = ?2 AND d.section = x->>0 AND d.key = x->>1"
-	                : "DELETE FROM deployment_records WHERE deployment_id = ?2 AND (section, "
-	                  "key)"
-	                  " IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
-	                  " FROM json_each(?1))",
-	        &st);
-
-	if (rc != DRV_OK) {
-		drv_error("deploy-store", "prepare failed", "error=\"%s\"", drv_sql_errmsg(db));
-		return DRV_EDB;
-	}
-	bind_text(st, 1, gone);
-	bind_text(st, 2, id);
-	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
-	if (rc != DRV_OK)
-		drv_error("deploy-store", "cannot delete records", "deployment=%s error=\"%s\"", id,
-		          drv_sql_errmsg(db));
-	drv_sql_done(st);
-	return rc;
+	        "DELETE FROM deployment_records d USING json_array_elements(?2::json) x"
+	        " WHERE d.deployment_id = ?1 AND d.section = x->>0 AND d.key = x->>1",
+	        "DELETE FROM deployment_records WHERE deployment_id = ?1 AND (section, key)"
+	        " IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+	        " FROM json_each(?2))",
+	        id, gone, "cannot delete records");
 }
 
 static int delete_records(struct drv_sql *db, const char *id)

@@ -17,9 +17,17 @@ struct drv_events {
 	int keepalive_ms;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t closed; /* broadcast only at shutdown: lingering streams */
 	uint64_t gen;
 	bool closing;
 };
+
+/* On PostgreSQL every insert of events also queues a NOTIFY on this
+ * channel in its own transaction: PostgreSQL sends it when that transaction
+ * commits and drops it when it rolls back, so the other nodes of a group
+ * (ha/ha_events.c) hear of committed events only, at once. Identical
+ * notifications of one transaction go out once. */
+#define PG_NOTIFY "pg_notify('" DRV_EVENTS_CHANNEL "', '')"
 
 /* ------------------------------------------------------------------ hub */
 
@@ -36,6 +44,7 @@ int drv_events_new(struct drv_sql *db, int keepalive_ms, struct drv_events **out
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ev->cond, &ca);
+	pthread_cond_init(&ev->closed, &ca);
 	pthread_condattr_destroy(&ca);
 	*out = ev;
 	return DRV_OK;
@@ -46,6 +55,7 @@ void drv_events_free(struct drv_events *ev)
 	if (!ev)
 		return;
 	pthread_cond_destroy(&ev->cond);
+	pthread_cond_destroy(&ev->closed);
 	pthread_mutex_destroy(&ev->lock);
 	free(ev);
 }
@@ -63,6 +73,7 @@ void drv_events_shutdown(struct drv_events *ev)
 	pthread_mutex_lock(&ev->lock);
 	ev->closing = true;
 	pthread_cond_broadcast(&ev->cond);
+	pthread_cond_broadcast(&ev->closed);
 	pthread_mutex_unlock(&ev->lock);
 }
 
@@ -99,10 +110,14 @@ int drv_events_insert(struct drv_sql *db, const char *kind, const char *deployme
 		return DRV_ETOOBIG;
 	}
 	/* cached: an event goes with every report and deployment transition */
-	if (drv_sql_cached(db,
-	                   "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
-	                   "VALUES (?, ?, ?, ?, ?) RETURNING id",
-	                   &st) != DRV_OK) {
+	if (drv_sql_cached(
+	            db,
+	            drv_sql_engine_of(db) == DRV_SQL_PG
+	                    ? "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
+	                      "VALUES (?, ?, ?, ?, ?) RETURNING id, " PG_NOTIFY
+	                    : "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data) "
+	                      "VALUES (?, ?, ?, ?, ?) RETURNING id",
+	            &st) != DRV_OK) {
 		free(text);
 		return DRV_EDB;
 	}
@@ -158,13 +173,15 @@ static int insert_rows(struct drv_sql *db, const char *deployment_id, const char
 	struct drv_sql_stmt *st;
 	int rc;
 
-	/* the array's order is the ids' order */
+	/* the array's order is the ids' order; on PostgreSQL the one-row n
+	 * queues the NOTIFY once for the statement */
 	if (drv_sql_cached(
 	            db,
 	            drv_sql_engine_of(db) == DRV_SQL_PG
-	                    ? "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
+	                    ? "WITH n AS (SELECT " PG_NOTIFY " AS notified)"
+	                      " INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
 	                      " SELECT ?, x->>0, ?, x->>1, x->>2"
-	                      " FROM json_array_elements(?::json) WITH ORDINALITY AS t(x, i)"
+	                      " FROM json_array_elements(?::json) WITH ORDINALITY AS t(x, i), n"
 	                      " ORDER BY i"
 	                    : "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
 	                      " SELECT ?, json_extract(value, '$[0]'), ?,"
@@ -271,4 +288,132 @@ bool drv_events_wait(struct drv_events *ev, uint64_t seen_gen, int64_t until_mon
 	open = !ev->closing;
 	pthread_mutex_unlock(&ev->lock);
 	return open;
+}
+
+bool drv_events_linger(struct drv_events *ev, int64_t until_mono_ms)
+{
+	struct timespec until = mono_abs(until_mono_ms);
+	bool open;
+
+	pthread_mutex_lock(&ev->lock);
+	while (!ev->closing && drv_mono_ms() < until_mono_ms)
+		pthread_cond_timedwait(&ev->closed, &ev->lock, &until);
+	open = !ev->closing;
+	pthread_mutex_unlock(&ev->lock);
+	return open;
+}
+
+/* ---------------------------------------------------------------- frames */
+
+/* Room for len more bytes. */
+static int buf_reserve(struct drv_events_buf *b, size_t len)
+{
+	size_t cap;
+	char *grown;
+
+	if (b->len + len <= b->cap)
+		return DRV_OK;
+	cap = (b->len + len) * 2;
+	if ((grown = realloc(b->p, cap)) == NULL)
+		return DRV_ENOMEM;
+	b->p = grown;
+	b->cap = cap;
+	return DRV_OK;
+}
+
+int drv_events_buf_add(struct drv_events_buf *b, const char *text, size_t len)
+{
+	int rc = buf_reserve(b, len);
+
+	if (rc != DRV_OK)
+		return rc;
+	memcpy(b->p + b->len, text, len);
+	b->len += len;
+	return DRV_OK;
+}
+
+/* Printable ASCII that JSON does not escape: copied between quotes as is. */
+static bool plain(const char *s)
+{
+	for (; *s; s++) {
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* What the inserts write: a compact JSON object on one line. */
+static bool plain_object(const char *data, size_t n)
+{
+	return n >= 2 && data[0] == '{' && data[n - 1] == '}' && memchr(data, '\n', n) == NULL &&
+	       memchr(data, '\r', n) == NULL;
+}
+
+/* The data line through jansson: data parsed ({} when it is not JSON) and
+ * the whole object dumped. */
+static char *slow_line(int64_t id, int64_t at_ms, const char *kind, const char *dep,
+                       const char *agent, const char *data)
+{
+	json_t *d = data ? json_loads(data, 0, NULL) : NULL;
+	json_t *obj;
+	char *text;
+
+	if (!d)
+		d = json_object();
+	obj = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "at_ms",
+	                (json_int_t)at_ms, "kind", kind, "deployment_id", dep, "agent_id", agent,
+	                "data", d);
+	if (!obj)
+		return NULL;
+	text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	return text;
+}
+
+/* The frame written straight into b: one copy of the stored data text. */
+static int fast_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const char *name,
+                      const char *kind, const char *dep, const char *agent, const char *data,
+                      size_t n)
+{
+	size_t head = 160 + strlen(name) + strlen(kind) + strlen(dep) + strlen(agent);
+	int len, rc = buf_reserve(b, head + n + 3);
+
+	if (rc != DRV_OK)
+		return rc;
+	len = snprintf(b->p + b->len, head,
+	               "id: %lld\nevent: %s\ndata: {\"id\":%lld,\"at_ms\":%lld,\"kind\":\"%s\","
+	               "\"deployment_id\":\"%s\",\"agent_id\":\"%s\",\"data\":",
+	               (long long)id, name, (long long)id, (long long)at_ms, kind, dep, agent);
+	if (len < 0 || (size_t)len >= head)
+		return DRV_EINVAL;
+	b->len += (size_t)len;
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	memcpy(b->p + b->len, "}\n\n", 3);
+	b->len += 3;
+	return DRV_OK;
+}
+
+int drv_events_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const char *kind,
+                     const char *deployment_id, const char *agent_id, const char *data)
+{
+	const char *dep = deployment_id ? deployment_id : "";
+	const char *agent = agent_id ? agent_id : "";
+	const char *name = drv_events_kind_ok(kind) ? kind : "message";
+	size_t n = data ? strlen(data) : 0;
+	char head[DRV_EVENT_KIND_MAX + 64], *line;
+	int len, rc;
+
+	if (kind && plain(kind) && plain(dep) && plain(agent) && plain_object(data, n))
+		return fast_frame(b, id, at_ms, name, kind, dep, agent, data, n);
+	if (!kind || (line = slow_line(id, at_ms, kind, dep, agent, data)) == NULL)
+		return DRV_ENOMEM;
+	len = snprintf(head, sizeof(head), "id: %lld\nevent: %s\ndata: ", (long long)id, name);
+	rc = drv_events_buf_add(b, head, (size_t)len);
+	if (rc == DRV_OK)
+		rc = drv_events_buf_add(b, line, strlen(line));
+	if (rc == DRV_OK)
+		rc = drv_events_buf_add(b, "\n\n", 2);
+	free(line);
+	return rc;
 }

@@ -28,7 +28,11 @@
  * reconnects resumes exactly after the last event it saw. A comment line
  * ": keep-alive" goes out when nothing happened for keepalive_ms; that is
  * also how a vanished client is noticed (its write fails and the stream is
- * freed). Streams never block publishers: they read the table themselves.
+ * freed). Streams never block publishers: they read the table themselves
+ * (model/events_read.h: one read per batch of commits, none for a
+ * keep-alive). On PostgreSQL every insert also NOTIFYs DRV_EVENTS_CHANNEL
+ * at its commit, which wakes the streams of the group's other nodes
+ * (ha/ha_events.h).
  */
 #ifndef DRV_EVENTS_H
 #define DRV_EVENTS_H
@@ -44,6 +48,8 @@ struct drv_events;
 #define DRV_EVENT_ID_MAX        255 /* deployment and agent ids */
 #define DRV_EVENT_DATA_MAX      (64 * 1024)
 #define DRV_EVENTS_KEEPALIVE_MS 15000
+/* PostgreSQL: the channel every insert of events NOTIFYs at its commit */
+#define DRV_EVENTS_CHANNEL "drover_events"
 
 /* db: a connection (drv_sql_open, coordinator schema) the hub uses for
  * publishing and for reading streams; borrowed until drv_events_free.
@@ -77,10 +83,32 @@ void drv_events_shutdown(struct drv_events *ev);
 bool drv_events_kind_ok(const char *kind);
 struct drv_sql *drv_events_db(const struct drv_events *ev);
 int drv_events_keepalive_ms(const struct drv_events *ev);
+/* A growing text buffer (a stream's pending output). */
+struct drv_events_buf {
+	char *p;
+	size_t len, cap;
+};
+int drv_events_buf_add(struct drv_events_buf *b, const char *text, size_t len);
+
+/* Append one event as its server-sent frame ("id: N\nevent: K\ndata: {...}\n\n",
+ * the data line as in the header comment) to b. data is the events table's
+ * data column: the compact JSON text the inserts wrote (json_dumps), taken
+ * as it is, without parsing it again (one copy, no JSON tree per event;
+ * the bytes are those jansson makes of it, test_events checks). Text that
+ * is not shaped like such an object (not {...}, a line break that would
+ * end the data line) and ids with characters JSON escapes go through
+ * jansson instead (data that is not JSON becomes {}). */
+int drv_events_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const char *kind,
+                     const char *deployment_id, const char *agent_id, const char *data);
+
 /* The publish generation now; *closing is set when the hub is shutting down. */
 uint64_t drv_events_gen(struct drv_events *ev, bool *closing);
 /* Wait until the generation moves past seen_gen, the hub closes or the
  * monotonic clock reaches until_mono_ms. False when the hub is closing. */
 bool drv_events_wait(struct drv_events *ev, uint64_t seen_gen, int64_t until_mono_ms);
+/* Sleep until the monotonic clock reaches until_mono_ms or the hub closes,
+ * whatever is published meanwhile (a stream gathering a batch). False when
+ * the hub is closing. */
+bool drv_events_linger(struct drv_events *ev, int64_t until_mono_ms);
 
 #endif

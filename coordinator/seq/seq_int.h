@@ -53,6 +53,9 @@ struct seq_svc {
 	uint32_t index;
 	struct seq_host *hosts;
 	uint32_t n, cap;
+	/* hosts[0, n_stored) as the last stored rows hold them (seq_rows.c) */
+	struct seq_host *stored;
+	uint32_t n_stored, cap_stored;
 	struct seq_hook traffic; /* traffic hook hosts */
 	/* Blue-green across sets (strategy.sets): hosts[] is the set the
 	 * release goes to (set_new); live holds the other set's hosts, whose
@@ -128,6 +131,7 @@ struct drv_seq {
 	 * (W_APPROVE): bit p of approve_lo for p < 64, bit p - 64 of approve_hi */
 	int64_t approve_lo, approve_hi;
 	char reason[DRV_SEQ_TEXT_MAX];
+	uint32_t agents_stored; /* agents[0, agents_stored) are in the stored rows */
 	/* during one call */
 	struct drv_seq_actions *out;
 	int64_t now;
@@ -158,6 +162,13 @@ bool seq_approval_at(const struct drv_seq *s, uint32_t percent);
 
 /* seq_state.c: save, load, resume, status */
 uint64_t seq_plan_hash(const struct drv_plan *plan);
+/* The state as JSON; without hosts (seq_rows.c) its "agents" and every
+ * service's "hosts" are left out and counted instead ("n_agents",
+ * "n_hosts"). */
+int seq_save_json(const struct drv_seq *s, bool hosts, json_t **out);
+/* One host as its compact array [agent, flags, prestage, start, rollback,
+ * finalize]. */
+json_t *seq_host_json(const struct seq_host *h);
 
 /* seq_event.c: reports, operation outcomes and deadlines */
 int seq_on_report(struct drv_seq *s, const struct drv_seq_event *ev);

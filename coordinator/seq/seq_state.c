@@ -205,14 +205,17 @@ uint64_t seq_plan_hash(const struct drv_plan *plan)
 
 /* ---- save ---- */
 
+json_t *seq_host_json(const struct seq_host *h)
+{
+	return json_pack("[iiiiii]", h->agent, h->flags, h->st[0], h->st[1], h->st[2], h->st[3]);
+}
+
 static json_t *hosts_save(const struct seq_svc *v)
 {
 	json_t *arr = json_array();
 
 	for (uint32_t i = 0; arr != NULL && i < v->n; i++) {
-		const struct seq_host *h = &v->hosts[i];
-		json_t *e = json_pack("[iiiiii]", h->agent, h->flags, h->st[0], h->st[1], h->st[2],
-		                      h->st[3]);
+		json_t *e = seq_host_json(&v->hosts[i]);
 
 		if (e == NULL || json_array_append_new(arr, e) != 0) {
 			json_decref(arr);
@@ -250,7 +253,7 @@ static json_t *hooks_save(const struct seq_hook *k, size_t n)
 	return arr;
 }
 
-static json_t *svc_save(const struct seq_svc *v)
+static json_t *svc_save(const struct seq_svc *v, bool hosts)
 {
 	json_t *o = json_object();
 
@@ -259,31 +262,33 @@ static json_t *svc_save(const struct seq_svc *v)
 	    json_object_set_new(o, "why", json_string(v->why)) != 0 ||
 	    json_object_set_new(o, "traffic", hook_save(&v->traffic)) != 0 ||
 	    (seq_sets(v) && json_object_set_new(o, "live", hook_save(&v->live)) != 0) ||
-	    json_object_set_new(o, "hosts", hosts_save(v)) != 0) {
+	    json_object_set_new(o, hosts ? "hosts" : "n_hosts",
+	                        hosts ? hosts_save(v) : json_integer(v->n)) != 0) {
 		json_decref(o);
 		return NULL;
 	}
 	return o;
 }
 
-int drv_seq_save(const struct drv_seq *s, json_t **out)
+int seq_save_json(const struct drv_seq *s, bool hosts, json_t **out)
 {
-	json_t *o = json_object(), *agents = json_array(), *svcs = json_array();
+	json_t *o = json_object(), *agents = hosts ? json_array() : json_integer(s->n_agents),
+	       *svcs = json_array();
 	char hash[20];
 	bool bad = o == NULL || agents == NULL || svcs == NULL;
 
 	snprintf(hash, sizeof(hash), "%016" PRIx64, s->plan_hash);
-	for (uint32_t i = 0; !bad && i < s->n_agents; i++)
+	for (uint32_t i = 0; hosts && !bad && i < s->n_agents; i++)
 		bad = json_array_append_new(agents, json_string(s->agents[i])) != 0;
 	for (size_t i = 0; !bad && i < s->plan->n_services; i++)
-		bad = json_array_append_new(svcs, svc_save(&s->svcs[i])) != 0;
+		bad = json_array_append_new(svcs, svc_save(&s->svcs[i], hosts)) != 0;
 	bad = bad || json_object_set_new(o, "v", json_integer(DRV_SEQ_STATE_VERSION)) != 0 ||
 	      json_object_set_new(o, "id", json_string(s->id)) != 0 ||
 	      json_object_set_new(o, "plan_hash", json_string(hash)) != 0 ||
 	      json_object_set_new(o, "reason", json_string(s->reason)) != 0 ||
 	      fields_save(o, s, seq_fields, N_FIELDS(seq_fields)) != DRV_OK ||
 	      fields_save(o, s, seq_fields_opt, N_FIELDS(seq_fields_opt)) != DRV_OK ||
-	      json_object_set(o, "agents", agents) != 0 ||
+	      json_object_set(o, hosts ? "agents" : "n_agents", agents) != 0 ||
 	      json_object_set(o, "services", svcs) != 0 ||
 	      json_object_set_new(o, "pre", hooks_save(s->pre, s->plan->n_pre)) != 0 ||
 	      json_object_set_new(o, "migrations", hooks_save(s->mig, s->plan->n_migrations)) !=
@@ -297,6 +302,11 @@ int drv_seq_save(const struct drv_seq *s, json_t **out)
 	}
 	*out = o;
 	return DRV_OK;
+}
+
+int drv_seq_save(const struct drv_seq *s, json_t **out)
+{
+	return seq_save_json(s, true, out);
 }
 
 /* ---- load ---- */
@@ -678,6 +688,39 @@ static json_t *hooks_status(const struct seq_hook *k, const struct drv_plan_hook
 		json_array_append_new(arr, json_pack("{ssss}", "name", h[i].name, "state", state));
 	}
 	return arr;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= ((const unsigned char *)p)[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+#define FNV(h, v) fnv((h), &(v), sizeof(v))
+
+uint64_t drv_seq_progress_stamp(const struct drv_seq *s)
+{
+	uint64_t h = FNV(1469598103934665603ULL, s->state);
+
+	h = FNV(h, s->paused);
+	h = FNV(h, s->tier);
+	h = FNV(h, s->failed_hosts);
+	h = FNV(h, s->total_hosts);
+	h = fnv(h, s->reason, strlen(s->reason));
+	for (size_t i = 0; i < s->plan->n_services; i++) {
+		const struct seq_svc *v = &s->svcs[i];
+
+		h = FNV(h, v->state); /* also what "waiting" reads: */
+		h = FNV(h, v->wait);
+		h = FNV(h, v->op);
+		h = FNV(h, v->finalized);
+		h = FNV(h, v->step); /* "step" and "percent" */
+		h = FNV(h, v->n);    /* "steps" */
+	}
+	return h;
 }
 
 json_t *drv_seq_status(const struct drv_seq *s, bool hosts)

@@ -161,6 +161,7 @@ void drv_seq_free(struct drv_seq *s)
 		return;
 	for (size_t i = 0; s->svcs != NULL && i < s->plan->n_services; i++) {
 		free(s->svcs[i].hosts);
+		free(s->svcs[i].stored);
 		free(s->svcs[i].an_query);
 		hook_free(&s->svcs[i].traffic);
 		hook_free(&s->svcs[i].live);

@@ -275,10 +275,37 @@ int drv_seq_load(const struct drv_plan *plan, const json_t *state, struct drv_se
  * same content), giving each at least DRV_SEQ_RESUME_GRACE_MS. */
 int drv_seq_resume(struct drv_seq *s, int64_t now, struct drv_seq_actions *out);
 
+/* ---- persistence in rows (seq_rows.c) ----
+ *
+ * For a store that keeps one row a host: *state (a new reference) is the
+ * state without its hosts and agents, and rows (an object the caller made)
+ * gets, by key, the rows that changed since the last drv_seq_rows_stored():
+ * "agents" (every agent's name) and "h<service>.<index>" (one host). On
+ * failure *state is untouched and rows may hold some of them: drop it. */
+int drv_seq_save_rows(const struct drv_seq *s, json_t **state, json_t *rows);
+/* The rows of the last drv_seq_save_rows are stored (committed): the next
+ * save returns what changes after them. */
+void drv_seq_rows_stored(struct drv_seq *s);
+/* Rebuild from drv_seq_save_rows' state and every row stored (the rows
+ * then count as stored), or from a whole drv_seq_save state (rows unused;
+ * the first save then returns every row). DRV_EINVAL as drv_seq_load, and
+ * for a host without its row. */
+int drv_seq_load_rows(const struct drv_plan *plan, const json_t *state, const json_t *rows,
+                      struct drv_seq **out);
+
 /* Progress for the API and `drover status`/`--wait` (a new reference):
  * state, tiers, services (strategy, step, counts), hooks; with hosts, each
  * host's steps too. */
 json_t *drv_seq_status(const struct drv_seq *s, bool hosts);
+/* A number that changes with what drv_seq_status shows of the deployment
+ * and its services' progress: the state, the pause, the reason, the current
+ * tier, the failed and total hosts, and each service's state, step, host
+ * count and what it waits for ("state", "step", "steps", "percent",
+ * "waiting"); not with a host's own steps, a service's counts of hosts
+ * (started, ok, failed, rolled back), its analysis or sets, the hooks or
+ * the times. Equal stamps: those parts of the status are equal, so a caller
+ * deriving events from them can skip building it. */
+uint64_t drv_seq_progress_stamp(const struct drv_seq *s);
 
 /* ---- performing actions ---- */
 

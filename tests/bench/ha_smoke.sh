@@ -9,7 +9,11 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${DROVER_BUILD:?set by ctest}"
 BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/drover-bench-ha-smoke.XXXXXX")
 export BENCH_OUT
-trap 'rm -rf "$BENCH_OUT"' EXIT
+trap 'budget_end; rm -rf "$BENCH_OUT"' EXIT
+# shellcheck source=../lib/budget.sh
+source "$HERE/../lib/budget.sh"
+budget_start
+budget_step "store_compare.sh"
 bash "$HERE/store_compare.sh" 20 1 >"$BENCH_OUT/compare.log" 2>&1 || {
 	rc=$?
 	tail -n 30 "$BENCH_OUT/compare.log"
@@ -19,6 +23,7 @@ tail -n 12 "$BENCH_OUT/compare.log"
 jq -e '(.rows | length) == 7 and all(.rows[] | select(.name | test("CPU") | not); .sqlite > 0 and .pg > 0 and .ratio > 0)' \
 	"$BENCH_OUT/store-compare-20.json" >/dev/null || { echo "store-compare-20.json: $(cat "$BENCH_OUT/store-compare-20.json")"; exit 1; }
 echo "ok 1 - store_compare.sh: both engines measured"
+budget_step "failover.sh"
 FAILOVER_LEASE=2s FAILOVER_RECONNECT_MAX=1s bash "$HERE/failover.sh" 2 >"$BENCH_OUT/failover.log" 2>&1 || {
 	rc=$?
 	tail -n 30 "$BENCH_OUT/failover.log"

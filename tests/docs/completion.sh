@@ -59,7 +59,10 @@ else
 fi
 
 tmp=$(mktemp -d /tmp/drv-completion-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+trap 'budget_end; rm -rf "$tmp"' EXIT
+# shellcheck source=../lib/budget.sh
+source "$(dirname "$0")/../lib/budget.sh"
+budget_start
 cmake --install "$build" --component coordinator --prefix "$tmp" >/dev/null 2>&1 ||
 	fail "cmake --install of the coordinator component failed"
 [[ -f $tmp/share/bash-completion/completions/drover ]] || fail "bash completion not installed"

@@ -15,7 +15,10 @@ for tool in groff man lexgrog; do
 	fi
 done
 tmp=$(mktemp -d /tmp/drv-man-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+trap 'budget_end; rm -rf "$tmp"' EXIT
+# shellcheck source=../lib/budget.sh
+source "$(dirname "$0")/../lib/budget.sh"
+budget_start
 fail=0
 bad() { echo "FAIL: $*" >&2; fail=1; }
 

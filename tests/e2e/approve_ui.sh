@@ -20,17 +20,11 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+# shellcheck source=ui/plans.sh
+source "$E2E_DIR/ui/plans.sh"
 
-e2e_require_root
-e2e_require_tools curl jq
-[[ -x /usr/bin/chromium ]] || skip "chromium is not installed (Debian package chromium; make deps): the approve buttons are NOT tested"
-command -v node >/dev/null || skip "node is not installed (Debian package nodejs; make deps): the approve buttons are NOT tested"
-for b in droverd drover-agent drover; do
-	e2e_bin "$b" >/dev/null || skip "$b is not built"
-done
-PLAYWRIGHT_DIR=${PLAYWRIGHT_DIR:-${DROVER_TEST_CACHE:-$HOME/.cache/drover-test}/playwright}
-bash "$E2E_DIR/ui/setup-playwright.sh" --check "$PLAYWRIGHT_DIR" ||
-	skip "playwright-core is not in $PLAYWRIGHT_DIR (make deps installs it): the approve buttons are NOT tested"
+ops_require curl jq
+ops_require_browser "the approve buttons are"
 
 net_up core-1 || fail "net_up"
 registry_up || fail "registry"

@@ -19,29 +19,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
 # shellcheck source=ui/plans.sh
 source "$E2E_DIR/ui/plans.sh"
 
-e2e_require_root
-e2e_require_tools curl jq prometheus
-[[ -x /usr/bin/chromium ]] || skip "chromium is not installed (Debian package chromium; make deps): the dashboard is NOT tested"
-command -v node >/dev/null || skip "node is not installed (Debian package nodejs; make deps): the dashboard is NOT tested"
-for b in droverd drover-agent drover; do
-	e2e_bin "$b" >/dev/null || skip "$b is not built"
-done
-# make deps installs playwright-core there (tests/e2e/ui/setup-playwright.sh);
-# a test never fetches anything itself.
-PLAYWRIGHT_DIR=${PLAYWRIGHT_DIR:-${DROVER_TEST_CACHE:-$HOME/.cache/drover-test}/playwright}
-bash "$E2E_DIR/ui/setup-playwright.sh" --check "$PLAYWRIGHT_DIR" ||
-	skip "playwright-core is not in $PLAYWRIGHT_DIR (make deps installs it): the dashboard is NOT tested"
-
-HOSTS=("${OPS_CORE_HOSTS[@]}" "${OPS_UI_HOSTS[@]}")
-net_up "${HOSTS[@]}" || fail "net_up"
-registry_up || fail "registry"
-images_build project-coordinator api-gateway || fail "images_build"
-images_push project-coordinator api-gateway || fail "images_push"
-drover_control_init || fail "droverd init"
-prom_droverd_conf >>"$DROVERD_DIR/droverd.yaml"
-drover_control_start || fail "droverd start"
-drover_agents_up "${HOSTS[@]}" || fail "agents did not all connect"
-ok "droverd, registry and ${#HOSTS[@]} agents up"
+ops_require curl jq prometheus
+ops_require_browser "the dashboard is"
+# prom_conf: the Prometheus server of droverd.yaml (lib/prom.sh).
+prom_conf() { prom_droverd_conf >>"$DROVERD_DIR/droverd.yaml"; }
+ops_up prom_conf
 
 DEPLOYER=$("$(e2e_bin droverd)" token create --role deployer --name dashboard \
 	--config "$DROVERD_DIR/droverd.yaml") || fail "token create"

@@ -70,15 +70,8 @@ api_of_leader() { # the first API address that answers /v1/leader with 200
 say "node a leads the group (epoch 1); node b follows"
 
 for spec in core-1:core core-2:core edge-1:edge; do
-	name=${spec%%:*}
-	agent_init "$name" --label "tier=${spec#*:}" --coordinator "tcp://127.0.0.1:${LINK[b]}" \
+	deploy_agent "${spec%%:*}" "tier=${spec#*:}" -- --coordinator "tcp://127.0.0.1:${LINK[b]}" \
 		--coordinator-key "${DIR[b]}/coordinator.pub"
-	set_opt "$TMP/$name/agent.yaml" insecure_registry true
-	AGENT_NAMES+=("$name")
-	agent_start "$name"
-	wait_for 20 is_state "$name" pending || fail "agent $name not pending"
-	"$CLI" agents accept "$name" >/dev/null || fail "accept $name"
-	wait_for 20 is_state "$name" connected || fail "agent $name not connected"
 done
 say "three agents (core-1, core-2, edge-1), each with both nodes' URLs and keys, connected to node a"
 

@@ -14,21 +14,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
 # shellcheck source=ui/plans.sh
 source "$E2E_DIR/ui/plans.sh"
 
-e2e_require_root
-e2e_require_tools curl jq
-for b in droverd drover-agent drover; do
-	e2e_bin "$b" >/dev/null || skip "$b is not built"
-done
-
-HOSTS=("${OPS_CORE_HOSTS[@]}" "${OPS_UI_HOSTS[@]}")
-net_up "${HOSTS[@]}" || fail "net_up"
-registry_up || fail "registry"
-images_build project-coordinator api-gateway || fail "images_build"
-images_push project-coordinator api-gateway || fail "images_push"
-drover_control_init || fail "droverd init"
-drover_control_start || fail "droverd start"
-drover_agents_up "${HOSTS[@]}" || fail "agents did not all connect"
-ok "droverd, registry and ${#HOSTS[@]} agents up"
+ops_require curl jq
+ops_up
 
 OUT=$E2E_RUN/logs-test
 mkdir -p "$OUT"

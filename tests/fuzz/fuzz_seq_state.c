@@ -1,7 +1,8 @@
 /*
- * fuzz_seq_state.c: the sequencer's state decoder (drv_seq_load) on
- * arbitrary bytes, then everything a loaded state is used for: save,
- * status, resume, a tick and a few reports. The state is read from
+ * fuzz_seq_state.c: the sequencer's state decoder (drv_seq_load; for an
+ * array [state, rows], drv_seq_load_rows) on arbitrary bytes, then
+ * everything a loaded state is used for: save (whole and as rows), status,
+ * resume, a tick and a few reports. The state is read from
  * droverd's own database, but a decoder is a decoder.
  *
  * The seed corpus (corpus/seq_state/) holds states of the plan below taken
@@ -137,10 +138,15 @@ static void exercise(struct drv_seq *s)
 {
 	struct drv_seq_actions acts = {0}, more = {0};
 	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_TICK};
-	json_t *j = NULL;
+	json_t *j = NULL, *rows = json_object();
 
 	if (drv_seq_save(s, &j) == DRV_OK)
 		json_decref(j);
+	if (rows != NULL && drv_seq_save_rows(s, &j, rows) == DRV_OK) {
+		drv_seq_rows_stored(s);
+		json_decref(j);
+	}
+	json_decref(rows);
 	json_decref(drv_seq_status(s, true));
 	drv_seq_next_deadline(s);
 	drv_seq_resume(s, 5000, &acts);
@@ -172,7 +178,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (j == NULL)
 		return 0;
-	if (drv_seq_load(plan, j, &s) == DRV_OK) {
+	int rc = json_is_array(j) && json_array_size(j) == 2
+	                 ? drv_seq_load_rows(plan, json_array_get(j, 0), json_array_get(j, 1), &s)
+	                 : drv_seq_load(plan, j, &s);
+
+	if (rc == DRV_OK) {
 		exercise(s);
 		drv_seq_free(s);
 	}

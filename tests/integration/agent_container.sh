@@ -13,12 +13,9 @@ need_tools podman runc
 [[ -x /usr/libexec/podman/catatonit ]] || skip "catatonit is missing (podman --init needs it; make deps)"
 setup_registry
 
-mkimage_berry "$TMP/oci" berry 1.0.0 || fail "mkimage 1.0.0"
-mkimage_berry "$TMP/oci" berry 2.0.0 || fail "mkimage 2.0.0"
-mkimage_berry "$TMP/oci" berry 3.0.0 || fail "mkimage 3.0.0"
-D1=$(mkimage_push "$TMP/oci" 1.0.0 "$REG_PORT" berrys/berry)
-D2=$(mkimage_push "$TMP/oci" 2.0.0 "$REG_PORT" berrys/berry)
-D3=$(mkimage_push "$TMP/oci" 3.0.0 "$REG_PORT" berrys/berry)
+push_berry D1 1.0.0
+push_berry D2 2.0.0
+push_berry D3 3.0.0
 
 PM=$TMP/pm
 mkdir -p "$PM/root" "$PM/runroot" "$PM/tmp"

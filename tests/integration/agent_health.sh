@@ -8,12 +8,9 @@ TEST_NAME=agent_health
 source "$(dirname "${BASH_SOURCE[0]}")/agent_lib.sh"
 setup_registry
 
-mkimage_berry "$TMP/oci" berry 1.0.0 || fail "mkimage 1.0.0"
-mkimage_berry "$TMP/oci" berry 2.0.0 || fail "mkimage 2.0.0"
-mkimage_berry "$TMP/oci" berry 3.0.0 --unhealthy || fail "mkimage 3.0.0"
-D1=$(mkimage_push "$TMP/oci" 1.0.0 "$REG_PORT" berrys/berry)
-D2=$(mkimage_push "$TMP/oci" 2.0.0 "$REG_PORT" berrys/berry)
-D3=$(mkimage_push "$TMP/oci" 3.0.0 "$REG_PORT" berrys/berry)
+push_berry D1 1.0.0
+push_berry D2 2.0.0
+push_berry D3 3.0.0 --unhealthy
 P1=$(pick_port)
 P2=$(pick_port "$P1")
 stop_on_exit berry

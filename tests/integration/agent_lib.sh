@@ -10,14 +10,13 @@ LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$LIB_DIR/../.." && pwd)
 AGENT=${DROVER_AGENT:?set DROVER_AGENT to the drover-agent binary (ctest does)}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/drover-${TEST_NAME:-it}.XXXXXX")
-PASSED=0
 EXIT_CMDS=()
 
 at_exit() { EXIT_CMDS+=("$*"); }
 
 _cleanup() {
 	local rc=$? i
-	trap - EXIT INT TERM
+	budget_end
 	for ((i = ${#EXIT_CMDS[@]} - 1; i >= 0; i--)); do
 		eval "${EXIT_CMDS[$i]}" >/dev/null 2>&1 || true
 	done
@@ -30,17 +29,12 @@ _cleanup() {
 	exit "$rc"
 }
 trap _cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=../lib/budget.sh
+source "$REPO_DIR/tests/lib/budget.sh"
+budget_start
 
-fail() {
-	echo "$TEST_NAME: FAIL: $*" >&2
-	exit 1
-}
-ok() {
-	PASSED=$((PASSED + 1))
-	echo "ok $PASSED - $*"
-}
+# shellcheck source=../lib/check.sh
+source "$REPO_DIR/tests/lib/check.sh"
 skip() {
 	echo "" >&2
 	echo "########################################################################" >&2
@@ -52,17 +46,6 @@ skip() {
 # pick_port, reserved against the tests running beside this one
 # shellcheck source=../lib/ports.sh
 source "$REPO_DIR/tests/lib/ports.sh"
-
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-wait_for() {
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 10; i++)); do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.1
-	done
-	return 1
-}
 
 # run_step NAME JSON [ARGS...]: write JSON to $TMP/NAME.json, run it with
 # --dir $AGENT_DIR; output in $TMP/NAME.out (JSON lines), log in NAME.err.
@@ -112,6 +95,32 @@ setup_registry() {
 	at_exit "registry_stop '$REG_DIR'"
 	REG=127.0.0.1:$REG_PORT
 }
+
+# push_berry VAR VERSION [mkimage_berry ARGS...]: berry-svc VERSION as an
+# image in $TMP/oci, pushed to the test registry as berrys/berry:VERSION;
+# VAR is set to its digest.
+push_berry() {
+	local var=$1 ver=$2 digest
+	shift 2
+	mkimage_berry "$TMP/oci" berry "$ver" "$@" || fail "mkimage $ver"
+	digest=$(mkimage_push "$TMP/oci" "$ver" "$REG_PORT" berrys/berry) || fail "push $ver"
+	printf -v "$var" '%s' "$digest"
+}
+
+# setup_berry: the start the exec driver tests share: the registry, berry
+# 1.0.0 and 2.0.0 ($D1, $D2), a port for it ($PORT, $URL), and the service
+# stopped through the agent when the test ends.
+setup_berry() {
+	setup_registry
+	push_berry D1 1.0.0
+	push_berry D2 2.0.0
+	PORT=$(pick_port)
+	# shellcheck disable=SC2034 # (the tests' URL)
+	URL=http://127.0.0.1:$PORT
+	stop_on_exit berry
+}
+# svc_pid: the pid berry's pid file names ("" when there is none).
+svc_pid() { cut -d' ' -f1 "$AGENT_DIR/state/run/berry.pid" 2>/dev/null || true; }
 
 # mklayout DIR TAG MEDIATYPE LAYERFILE...: a hand-made OCI image layout whose
 # layers are the given files (already compressed as MEDIATYPE says).

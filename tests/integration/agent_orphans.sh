@@ -16,16 +16,7 @@
 # ORPHAN_POINTS="" (or one point) runs a part, when reproducing.
 TEST_NAME=agent_orphans
 source "$(dirname "${BASH_SOURCE[0]}")/agent_lib.sh"
-setup_registry
-
-mkimage_berry "$TMP/oci" berry 1.0.0 || fail "mkimage 1.0.0"
-mkimage_berry "$TMP/oci" berry 2.0.0 || fail "mkimage 2.0.0"
-D1=$(mkimage_push "$TMP/oci" 1.0.0 "$REG_PORT" berrys/berry)
-D2=$(mkimage_push "$TMP/oci" 2.0.0 "$REG_PORT" berrys/berry)
-PORT=$(pick_port)
-URL=http://127.0.0.1:$PORT
-stop_on_exit berry
-svc_pid() { cut -d' ' -f1 "$AGENT_DIR/state/run/berry.pid" 2>/dev/null || true; }
+setup_berry
 # svc_procs: the berry service processes on $PORT, whoever started them.
 svc_procs() { pgrep -f -- "berry-svc --name berry --port $PORT --listen-addr" || true; }
 # serves VERSION: what answers on $PORT says VERSION (a function: wait_for

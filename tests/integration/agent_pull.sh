@@ -10,12 +10,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/agent_lib.sh"
 need_tools tar zstd gzip sha256sum
 setup_registry
 
-mkimage_berry "$TMP/oci" berry 1.0.0 --pad-mb 2 || fail "mkimage 1.0.0"
-mkimage_berry "$TMP/oci" berry 2.0.0 --pad-mb 2 || fail "mkimage 2.0.0"
-mkimage_berry "$TMP/oci" berry 3.0.0 --pad-mb 2 || fail "mkimage 3.0.0"
-D1=$(mkimage_push "$TMP/oci" 1.0.0 "$REG_PORT" berrys/berry)
-D2=$(mkimage_push "$TMP/oci" 2.0.0 "$REG_PORT" berrys/berry)
-D3=$(mkimage_push "$TMP/oci" 3.0.0 "$REG_PORT" berrys/berry)
+push_berry D1 1.0.0 --pad-mb 2
+push_berry D2 2.0.0 --pad-mb 2
+push_berry D3 3.0.0 --pad-mb 2
 ok "registry on $REG with berry 1.0.0, 2.0.0, 3.0.0 (two layers each, shared padding)"
 
 pre() { svc_json "$1" prestage berry "$2" "$3" 20001; }
@@ -90,8 +87,7 @@ run_step p404 "$(pre p404 9.9.9 "$missing")" --insecure-registry || rc=$?
 ok "unknown digest: clear 404 error ($(field p404 .message | cut -c1-100)...)"
 
 # Corrupt a layer blob inside the registry's storage: the pull must refuse it.
-mkimage_berry "$TMP/oci" berry 4.0.0 || fail "mkimage 4.0.0"
-D4=$(mkimage_push "$TMP/oci" 4.0.0 "$REG_PORT" berrys/berry)
+push_berry D4 4.0.0
 curl -fsS -H "Accept: $MKIMAGE_ACCEPT" "http://$REG/v2/berrys/berry/manifests/$D4" >"$TMP/m4.json"
 l4=$(jq -r '.layers[-1].digest' "$TMP/m4.json")
 h=${l4#sha256:}
@@ -107,8 +103,7 @@ run_step p4 "$(pre p4 4.0.0 "$D4")" --insecure-registry || rc=$?
 ok "a corrupted blob is rejected ($(field p4 .message | cut -c1-90)...), nothing half-installed"
 
 # Truncate a layer in the registry's storage: retried, then a clear error.
-mkimage_berry "$TMP/oci" berry 6.0.0 || fail "mkimage 6.0.0"
-D6=$(mkimage_push "$TMP/oci" 6.0.0 "$REG_PORT" berrys/berry)
+push_berry D6 6.0.0
 curl -fsS -H "Accept: $MKIMAGE_ACCEPT" "http://$REG/v2/berrys/berry/manifests/$D6" >"$TMP/m6.json"
 l6=$(jq -r '.layers[-1].digest' "$TMP/m6.json")
 h=${l6#sha256:}
@@ -184,8 +179,7 @@ escape_case symrel "$TMP/symrel.tar" "a file written through a relative symlink 
 ok "nothing was written outside the release roots"
 
 # A stalled registry (SIGSTOP): the pull fails with a clear error in bounded time.
-mkimage_berry "$TMP/oci" berry 5.0.0 || fail "mkimage 5.0.0"
-D5=$(mkimage_push "$TMP/oci" 5.0.0 "$REG_PORT" berrys/berry)
+push_berry D5 5.0.0
 rpid=$(cat "$REG_DIR/registry.pid")
 kill -STOP "$rpid"
 at_exit "kill -CONT $rpid"

@@ -7,7 +7,7 @@
 #   deploy_setup                  registry + berry images 1.0.0, 2.0.0 and
 #                                 3.0.0 (starts unhealthy) as $REG/berrys/berry
 #   deploy_coord                  droverd (fast link timers, insecure registry)
-#   deploy_agent NAME [LABEL...]  an agent, accepted and connected
+#   deploy_agent NAME [LABEL...] [-- INIT_ARGS...]  an agent (agent_init NAME --label LABEL... INIT_ARGS), accepted and connected
 #   plan_rolling FILE VERSION [STEP_DELAY_MS]
 #                                 a two-tier rolling plan of 3 services
 #   svc_version NAME              GET /version of service NAME (its port)
@@ -51,6 +51,7 @@ _rc() { return "$1"; }
 # here may fail: the trap runs under set -e.
 _deploy_cleanup() {
 	local rc=$? name
+	budget_end
 	for name in "${AGENT_NAMES[@]}"; do
 		if [[ -n ${PIDS[$name]:-} ]]; then
 			_stop_pid "${PIDS[$name]}"
@@ -97,10 +98,14 @@ deploy_coord() {
 }
 
 deploy_agent() {
-	local name=$1 l args=()
+	local name=$1 args=()
 	shift
-	for l in "$@"; do args+=(--label "$l"); done
-	agent_init "$name" "${args[@]}"
+	while (($#)) && [[ $1 != -- ]]; do
+		args+=(--label "$1")
+		shift
+	done
+	(($# == 0)) || shift
+	agent_init "$name" "${args[@]}" "$@"
 	set_opt "$TMP/$name/agent.yaml" insecure_registry true
 	AGENT_NAMES+=("$name")
 	agent_start "$name"

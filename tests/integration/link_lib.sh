@@ -22,7 +22,6 @@ AGENT=${DROVER_AGENT:?set DROVER_AGENT to the drover-agent binary (ctest does)}
 CLI=${DROVER_CLI:?set DROVER_CLI to the drover binary (ctest does)}
 PROBE=${DROVER_BUILD:?set DROVER_BUILD (ctest does)}/tests/integration/linkprobe
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/drover-${TEST_NAME:-link}.XXXXXX")
-PASSED=0
 declare -A PIDS=()
 COORD_PID=
 
@@ -58,7 +57,7 @@ _stop_pid() {
 
 _cleanup() {
 	local rc=$? name
-	trap - EXIT INT TERM
+	budget_end
 	for name in "${!PIDS[@]}"; do
 		_stop_pid "${PIDS[$name]}"
 	done
@@ -76,27 +75,12 @@ _cleanup() {
 	exit "$rc"
 }
 trap _cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=../lib/budget.sh
+source "$LIB_DIR/../lib/budget.sh"
+budget_start
 
-fail() {
-	echo "$TEST_NAME: FAIL: $*" >&2
-	exit 1
-}
-ok() {
-	PASSED=$((PASSED + 1))
-	echo "ok $PASSED - $*"
-}
-
-wait_for() {
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 10; i++)); do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.1
-	done
-	return 1
-}
+# shellcheck source=../lib/check.sh
+source "$LIB_DIR/../lib/check.sh"
 
 # set_opt FILE KEY VALUE: replace the value of the (indented) YAML key.
 set_opt() {

@@ -7,25 +7,10 @@
 set -euo pipefail
 : "${DROVERD:?} ${DROVER_BUILD:?}"
 API_TESTD=${API_TESTD:-$DROVER_BUILD/tests/integration/api_testd}
-for tool in curl jq; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (make deps)" >&2; exit 77; }
-done
 # shellcheck source=../lib/api.sh
 . "$(dirname "$0")/../lib/api.sh"
+api_test_begin api-test curl jq
 
-API_TMP=$(mktemp -d /tmp/drover-api-test.XXXXXX)
-api_init
-SERVER_PID=
-BG_PIDS=()
-cleanup() {
-	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	[[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-	rm -rf "$API_TMP"
-}
-trap cleanup EXIT
-
-db=$API_TMP/droverd.db
-tok() { "$DROVERD" token create --db "$db" --role "$1" --name "$2" 2>/dev/null; }
 ADMIN=$(tok admin root)
 DEPLOYER=$(tok deployer ci)
 VIEWER=$(tok viewer watcher)

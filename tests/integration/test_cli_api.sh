@@ -6,25 +6,10 @@
 set -euo pipefail
 : "${DROVERD:?} ${DROVER_CLI:?} ${DROVER_BUILD:?}"
 API_TESTD=${API_TESTD:-$DROVER_BUILD/tests/integration/api_testd}
-for tool in curl jq; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (make deps)" >&2; exit 77; }
-done
 # shellcheck source=../lib/api.sh
 . "$(dirname "$0")/../lib/api.sh"
+api_test_begin cli-test curl jq
 
-API_TMP=$(mktemp -d /tmp/drover-cli-test.XXXXXX)
-api_init
-SERVER_PID=
-FOLLOW_PID=
-cleanup() {
-	[[ -n $FOLLOW_PID ]] && kill "$FOLLOW_PID" 2>/dev/null || true
-	[[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-	rm -rf "$API_TMP"
-}
-trap cleanup EXIT
-
-db=$API_TMP/droverd.db
-tok() { "$DROVERD" token create --db "$db" --role "$1" --name "$2" 2>/dev/null; }
 ADMIN=$(tok admin root)
 DEPLOYER=$(tok deployer ci)
 VIEWER=$(tok viewer watcher)
@@ -113,6 +98,7 @@ expect_eq "events bad --tail" "$(code drover events --tail x)" 2
 # ---- --follow resumes through a restart, without loss or repeats
 "$DROVER_CLI" events --follow --json --tail 0 >"$API_TMP/follow" 2>"$API_TMP/follow.err" &
 FOLLOW_PID=$!
+BG_PIDS=("$FOLLOW_PID")
 has_lines() { [[ $(wc -l <"$API_TMP/follow") -ge $1 ]]; }
 # The follower is connected once it is in the server's stream gauge.
 following() { api_req GET /metrics "$VIEWER" >/dev/null; grep -q '^drover_http_streams 1$' "$API_BODY"; }
@@ -127,6 +113,6 @@ publish '{"kind":"tier_done","deployment_id":"d1","data":{"n":3}}'
 wait_for 20 has_lines 3 || fail "follower did not resume: $(cat "$API_TMP/follow" "$API_TMP/follow.err")"
 expect_eq "resumed in order, no loss, no repeat" "$(jq -r .data.n "$API_TMP/follow" | tr '\n' ,)" "1,2,3,"
 kill -0 "$FOLLOW_PID" || fail "follower died"
-kill "$FOLLOW_PID"; wait "$FOLLOW_PID" 2>/dev/null || true; FOLLOW_PID=
+kill "$FOLLOW_PID"; wait "$FOLLOW_PID" 2>/dev/null || true; BG_PIDS=()
 stop_server
 echo "PASS"

@@ -31,6 +31,7 @@ MNT=$TMP/coord
 LOOP=
 disk_cleanup() {
 	local rc=$? name
+	budget_end
 	for name in "${!PIDS[@]}"; do _stop_pid "${PIDS[$name]}"; done
 	[[ -n $COORD_PID ]] && _stop_pid "$COORD_PID"
 	COORD_PID=

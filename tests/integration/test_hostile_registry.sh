@@ -15,7 +15,7 @@ command -v python3 >/dev/null || {
 REG_PID=
 # set +e first: under set -e the wait's status (or the "(exit $rc)" that
 # hands the status on) would end the trap before _cleanup stops droverd
-trap 'rc=$?; set +e; [[ -n $REG_PID ]] && { kill "$REG_PID"; wait "$REG_PID"; } 2>/dev/null; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; set +e; budget_end; [[ -n $REG_PID ]] && { kill "$REG_PID"; wait "$REG_PID"; } 2>/dev/null; (exit $rc); _cleanup' EXIT
 python3 "$LIB_DIR/hostile_registry.py" "$TMP/reg.port" "$TMP/registry.log" &
 REG_PID=$!
 wait_for 10 test -s "$TMP/reg.port" || fail "the hostile registry did not start"

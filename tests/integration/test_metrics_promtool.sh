@@ -11,23 +11,11 @@ if ! command -v promtool >/dev/null; then
 	echo "SKIP: /metrics was NOT validated" >&2
 	exit 77
 fi
-for tool in curl jq; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (make deps)" >&2; exit 77; }
-done
 # shellcheck source=../lib/api.sh
 . "$(dirname "$0")/../lib/api.sh"
+api_test_begin metrics-test curl jq
 
-API_TMP=$(mktemp -d /tmp/drover-metrics-test.XXXXXX)
-api_init
-SERVER_PID=
-cleanup() {
-	[[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-	rm -rf "$API_TMP"
-}
-trap cleanup EXIT
-
-db=$API_TMP/droverd.db
-VIEWER=$("$DROVERD" token create --db "$db" --role viewer --name watcher 2>/dev/null)
+VIEWER=$(tok viewer watcher)
 "$API_TESTD" --db "$db" --port-file "$API_TMP/port" 2>"$API_TMP/server.log" &
 SERVER_PID=$!
 wait_for 20 test -s "$API_TMP/port" || fail "server did not start"

@@ -10,6 +10,7 @@ export DROVER_PORT_DIR=$TMP/ports
 HOLD='' LISTEN=''
 cleanup() {
 	local rc=$?
+	budget_end
 	[[ -n $HOLD ]] && kill "$HOLD" 2>/dev/null
 	[[ -n $LISTEN ]] && kill "$LISTEN" 2>/dev/null
 	wait 2>/dev/null || true
@@ -17,6 +18,9 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
+# shellcheck source=../lib/budget.sh
+source "$(dirname "$0")/../lib/budget.sh"
+budget_start
 fail() {
 	echo "ports: FAIL: $*" >&2
 	exit 1

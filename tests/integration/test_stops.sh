@@ -29,9 +29,7 @@ _stops_cleanup() {
 }
 # set +e first: under set -e a failing command in a trap (or the "(exit $rc)"
 # that hands the status on) would end it before _cleanup stops droverd
-trap 'rc=$?; set +e; _stops_cleanup; (exit $rc); _cleanup' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'rc=$?; set +e; budget_end; _stops_cleanup; (exit $rc); _cleanup' EXIT
 for ((i = 0; i < STOP_HOGS; i++)); do
 	yes >/dev/null &
 	HOG_PIDS+=($!)

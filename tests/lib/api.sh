@@ -8,6 +8,13 @@
 #   expect_eq WHAT GOT WANT   fail the test with a message when they differ
 #   wait_for SECONDS CMD...   poll CMD every 0.1 s until it succeeds (bounded)
 #
+#   api_test_begin NAME TOOL...
+#       the start of a test of a server of its own (api_testd): skip (77)
+#       unless each TOOL is installed; API_TMP (a private temp dir, removed
+#       at exit), api_init, db (the server's SQLite file), tok ROLE NAME (a
+#       new token); at exit the server (SERVER_PID) and the background
+#       clients (BG_PIDS) are stopped; the time budget (budget.sh)
+#
 # Set API_URL (http://127.0.0.1:PORT) and API_TMP (a private temp dir), then api_init.
 
 api_req() {
@@ -54,3 +61,33 @@ wait_for() {
 	done
 	return 1
 }
+
+api_test_begin() {
+	local name=$1 tool
+	shift
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || {
+			echo "SKIP: $tool is not installed (make deps)" >&2
+			exit 77
+		}
+	done
+	API_TMP=$(mktemp -d "/tmp/drover-$name.XXXXXX")
+	api_init
+	SERVER_PID=
+	BG_PIDS=()
+	db=$API_TMP/droverd.db
+	trap _api_cleanup EXIT
+	# shellcheck source=budget.sh
+	source "$(dirname "${BASH_SOURCE[0]}")/budget.sh"
+	budget_start
+}
+
+_api_cleanup() {
+	local p
+	budget_end
+	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	[[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+	rm -rf "$API_TMP"
+}
+
+tok() { "$DROVERD" token create --db "$db" --role "$1" --name "$2" 2>/dev/null; }

@@ -15,6 +15,9 @@
 # the test made: the server runs in it, its TCP port on that loopback) are
 # for tests that need TCP as well as the socket.
 
+# shellcheck source=/dev/null # (budget.sh, checked on its own)
+source "$(dirname "${BASH_SOURCE[0]}")/budget.sh"
+
 # the newest server version installed (the names are numbers: ls is fine)
 # shellcheck disable=SC2012
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
@@ -81,6 +84,7 @@ pg_trap() {
 _pg_rc() { return "$1"; }
 _pg_exit() {
 	local rc=$?
+	budget_end
 	pg_stop >/dev/null 2>&1 || true
 	_pg_rc "$rc" || "$_PG_THEN"
 	"$_PG_THEN"

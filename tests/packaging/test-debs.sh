@@ -28,6 +28,7 @@ tmp=$(mktemp -d /tmp/drv-debs-XXXXXX)
 daemon_pid="" agent_pid="" lintian_pid=""
 cleanup()
 {
+	budget_end
 	[ -z "$lintian_pid" ] || kill "$lintian_pid" 2>/dev/null || true
 	# only what this test started: the daemons (by their recorded pids)
 	for f in "$tmp/agent.pid" "$tmp/droverd.pid"; do
@@ -36,6 +37,9 @@ cleanup()
 	if [ -n "${DRV_KEEP_TMP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
+# shellcheck source=/dev/null # (tests/lib/budget.sh, checked on its own)
+source "$(dirname "$0")/../lib/budget.sh"
+budget_start
 R=$tmp/root
 fails=0
 ok() { echo "ok: $*"; }

@@ -9,7 +9,10 @@ script=$src/packaging/install-agent.sh
 agent=$build/agent/drover-agent
 
 tmp=$(mktemp -d /tmp/drv-instagent-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+trap 'budget_end; rm -rf "$tmp"' EXIT
+# shellcheck source=/dev/null # (tests/lib/budget.sh, checked on its own)
+source "$(dirname "$0")/../lib/budget.sh"
+budget_start
 R=$tmp/root
 mkdir -p "$R"
 fails=0

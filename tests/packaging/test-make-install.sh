@@ -5,7 +5,10 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 tmp=$(mktemp -d /tmp/drv-install-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+trap 'budget_end; rm -rf "$tmp"' EXIT
+# shellcheck source=/dev/null # (tests/lib/budget.sh, checked on its own)
+source "$(dirname "$0")/../lib/budget.sh"
+budget_start
 fails=0
 check()
 {

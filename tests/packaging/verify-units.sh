@@ -11,7 +11,10 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
 	exit 77
 fi
 tmp=$(mktemp -d /tmp/drv-units-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+trap 'budget_end; rm -rf "$tmp"' EXIT
+# shellcheck source=/dev/null # (tests/lib/budget.sh, checked on its own)
+source "$(dirname "$0")/../lib/budget.sh"
+budget_start
 mkdir -p "$tmp/sbin" "$tmp/man/man1" "$tmp/man/man8"
 ln -s "$agent" "$tmp/sbin/drover-agent"
 ln -s "$droverd" "$tmp/sbin/droverd"

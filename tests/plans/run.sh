@@ -13,7 +13,10 @@ dir=$1
 examples=$2
 shift 2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/plans.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'budget_end; rm -rf "$tmp"' EXIT
+# shellcheck source=../lib/budget.sh
+. "$(dirname "$0")/../lib/budget.sh"
+budget_start
 fails=0
 count=0
 

@@ -4,6 +4,9 @@
 # OUT_DIR, replacing what an earlier run left there.
 set -eu
 build=$1 out=$2
+# shellcheck source=/dev/null # (tests/lib/budget.sh, checked on its own)
+. "$(dirname "$0")/../lib/budget.sh"
+budget_start
 rm -rf "$out"
 mkdir -p "$out"
 if ! cpack --config "$build/CPackConfig.cmake" -G DEB -B "$out" >"$out.log" 2>&1; then

@@ -7,6 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib/pg.sh
 . "$here/../lib/pg.sh"
 dir=$(mktemp -d /tmp/drv-pg-XXXXXX)
-trap 'pg_stop; rm -rf "$dir"' EXIT
+trap 'budget_end; pg_stop; rm -rf "$dir"' EXIT
+budget_start
 pg_start "$dir"
 DRV_TEST_PG=$PG_CONNINFO "$@"

@@ -110,6 +110,8 @@ void sim_free(struct sim *sim)
 	drv_seq_free(sim->seq);
 	drv_plan_free(sim->plan);
 	drv_seq_actions_free(&sim->acts);
+	json_decref(sim->rows);
+	json_decref(sim->progress);
 	free(sim->sends);
 	free(sim->q);
 }
@@ -300,8 +302,59 @@ static void answer_op(struct sim *sim, const struct drv_seq_action *a)
 	}
 }
 
+static json_t *progress_member(const json_t *o, const char *const *keys)
+{
+	json_t *out = json_object();
+
+	for (size_t i = 0; out != NULL && keys[i] != NULL; i++) {
+		json_t *v = json_object_get(o, keys[i]);
+
+		json_object_set_new(out, keys[i], v ? json_incref(v) : json_null());
+	}
+	return out;
+}
+
+/* What drv_seq_status shows that drv_seq_progress_stamp stands for. */
+static json_t *progress_of(const json_t *st)
+{
+	static const char *const top[] = {"state", "paused", "reason", "failed_hosts",
+	                                  "hosts", "tier",   NULL};
+	static const char *const svc[] = {"state", "step", "steps", "percent", "waiting", NULL};
+	json_t *p = progress_member(st, top), *tiers = json_array(), *tier, *sv;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(st, "tiers"), i, tier)
+	{
+		json_t *svcs = json_array();
+
+		json_array_foreach(json_object_get(tier, "services"), j, sv)
+		        json_array_append_new(svcs, progress_member(sv, svc));
+		json_array_append_new(tiers,
+		                      json_pack("{s:O, s:o}", "state",
+		                                json_object_get(tier, "state"), "services", svcs));
+	}
+	json_object_set_new(p, "tiers", tiers);
+	return p;
+}
+
+/* Equal stamps after two sequencer calls: equal progress in the status. */
+static void check_progress(struct sim *sim)
+{
+	json_t *st = drv_seq_status(sim->seq, false), *p = progress_of(st);
+	uint64_t stamp = drv_seq_progress_stamp(sim->seq);
+
+	assert_non_null(p);
+	if (sim->progress != NULL && stamp == sim->stamp)
+		assert_true(json_equal(p, sim->progress));
+	json_decref(sim->progress);
+	sim->progress = p;
+	sim->stamp = stamp;
+	json_decref(st);
+}
+
 static void perform(struct sim *sim)
 {
+	check_progress(sim);
 	for (size_t i = 0; i < sim->acts.n; i++) {
 		const struct drv_seq_action *a = &sim->acts.v[i];
 
@@ -328,14 +381,21 @@ static void perform(struct sim *sim)
 	drv_seq_actions_clear(&sim->acts);
 }
 
-/* Like droverd after kill -9: from the stored text, load and resume. */
+/* Like droverd after kill -9: from the stored text and rows, load (the
+ * whole state as it was) and resume. */
 static void restart(struct sim *sim)
 {
-	json_t *state = NULL, *again;
+	json_t *state = NULL, *whole = NULL, *back = NULL, *again, *changed = json_object();
 	json_error_t jerr;
 	char *text;
 
-	assert_int_equal(drv_seq_save(sim->seq, &state), DRV_OK);
+	if (sim->rows == NULL)
+		sim->rows = json_object();
+	assert_non_null(changed);
+	assert_int_equal(drv_seq_save(sim->seq, &whole), DRV_OK);
+	assert_int_equal(drv_seq_save_rows(sim->seq, &state, changed), DRV_OK);
+	assert_int_equal(json_object_update(sim->rows, changed), 0);
+	json_decref(changed);
 	text = json_dumps(state, JSON_COMPACT);
 	json_decref(state);
 	assert_non_null(text);
@@ -344,8 +404,12 @@ static void restart(struct sim *sim)
 	again = json_loads(text, 0, &jerr);
 	free(text);
 	assert_non_null(again);
-	assert_int_equal(drv_seq_load(sim->plan, again, &sim->seq), DRV_OK);
+	assert_int_equal(drv_seq_load_rows(sim->plan, again, sim->rows, &sim->seq), DRV_OK);
 	json_decref(again);
+	assert_int_equal(drv_seq_save(sim->seq, &back), DRV_OK);
+	assert_true(json_equal(whole, back));
+	json_decref(whole);
+	json_decref(back);
 	assert_int_equal(drv_seq_resume(sim->seq, sim->now, &sim->acts), DRV_OK);
 	sim->restarts++;
 	perform(sim);

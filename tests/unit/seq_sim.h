@@ -10,7 +10,10 @@
  * id sent twice must carry the same content (agents answer a repeat with
  * the recorded result, as real agents do). With `restart` set, the
  * sequencer is saved to JSON text, freed, loaded and resumed after every
- * call that changed it, like droverd after kill -9 at every transition.
+ * call that changed it, like droverd after kill -9 at every transition:
+ * saved as droverd saves it (drv_seq_save_rows: the rows that changed go
+ * into `rows`, as into a table) and loaded from those rows, which must
+ * give back the whole state (drv_seq_save) it had.
  * With crash_before_send too, the actions of each transition are dropped
  * before they are performed (killed between storing the state and
  * sending): only the resume brings the outstanding steps back.
@@ -57,6 +60,11 @@ struct sim {
 	bool restart;
 	bool crash_before_send; /* with restart: the actions of a transition are lost */
 	int restarts;
+	json_t *rows; /* with restart: the sequencer's rows as stored so far */
+	/* the progress part of the status after the last call, and its stamp
+	 * (drv_seq_progress_stamp): checked after every call */
+	json_t *progress;
+	uint64_t stamp;
 	const struct sim_rule *rules;
 	size_t n_rules;
 	double metric;      /* the value METRIC actions read */

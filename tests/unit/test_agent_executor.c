@@ -1,8 +1,10 @@
 /* test_agent_executor.c: the executor's workers (agent/executor.c): steps
  * that come one at a time run on one thread, steps that can run together
  * get a worker each and the extra workers end when idle; agent.db's step
- * history is pruned while the agent runs, not only when it starts. Real
- * hooks (fork and exec of sh) through the real executor. */
+ * history is pruned while the agent runs, not only when it starts; a hook
+ * runs only once its pid file names it (a fast hook too), and one whose pid
+ * file cannot be written is not run and fails its step. Real hooks (fork
+ * and exec of sh) through the real executor. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +29,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_t thread[64]; /* the threads final reports came from */
 	int n, failed;
+	char last[512]; /* the last final report's message */
 } fin = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void on_report(const Drover__Report *r, void *arg)
@@ -40,6 +43,7 @@ static void on_report(const Drover__Report *r, void *arg)
 		fin.thread[fin.n] = pthread_self();
 	fin.n++;
 	fin.failed += r->result == DROVER__STEP_RESULT__STEP_FAILED;
+	snprintf(fin.last, sizeof(fin.last), "%s", r->message ? r->message : "");
 	pthread_mutex_unlock(&fin.lock);
 }
 
@@ -210,12 +214,62 @@ static void pruned_while_running(void **state)
 	executor_free(ex);
 }
 
+/* A hook runs only once its pid file names it, so that the next agent can
+ * stop one an agent killed left behind. Each of these hooks checks, as its
+ * first and only act, that its pid file names its own process: one written
+ * after the spawn (as it once was) loses that race to a fast hook, which
+ * then ran without one and logged "cannot write the hook's pid file". */
+static void fast_hook_has_pid_file(void **state)
+{
+	struct executor_config cfg = config();
+	struct executor *ex;
+	char id[32], script[512];
+
+	(void)state;
+	assert_int_equal(executor_new(&cfg, &ex), DRV_OK);
+	for (int i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "fast-%d", i);
+		snprintf(script, sizeof(script),
+		         "read pid start <%s/hooks/%s.pid && [ \"$pid\" = $$ ]", sub[0], id);
+		hook(ex, id, script);
+	}
+	executor_drain(ex);
+	assert_int_equal(fin.n, 40);
+	assert_int_equal(fin.failed, 0);
+	executor_free(ex);
+}
+
+/* A pid file that cannot be written (here hooks/ is a file): the hook is
+ * not run, and its step fails. */
+static void no_pid_file_no_hook(void **state)
+{
+	struct executor_config cfg = config();
+	struct executor *ex;
+	char hooks[256], script[512], marker[256];
+
+	(void)state;
+	assert_int_equal(executor_new(&cfg, &ex), DRV_OK);
+	snprintf(hooks, sizeof(hooks), "%s/hooks", sub[0]);
+	assert_int_equal(drv_write_atomic(hooks, "", 0, 0600), DRV_OK);
+	snprintf(marker, sizeof(marker), "%s/ran", dir);
+	snprintf(script, sizeof(script), "touch %s", marker);
+	hook(ex, "refused", script);
+	executor_drain(ex);
+	assert_int_equal(fin.n, 1);
+	assert_int_equal(fin.failed, 1);
+	assert_non_null(strstr(fin.last, "hook refused not run: cannot write its pid file"));
+	assert_int_not_equal(access(marker, F_OK), 0);
+	executor_free(ex);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(one_at_a_time, setup, teardown),
 	        cmocka_unit_test_setup_teardown(together_then_one, setup, teardown),
 	        cmocka_unit_test_setup_teardown(pruned_while_running, setup, teardown),
+	        cmocka_unit_test_setup_teardown(fast_hook_has_pid_file, setup, teardown),
+	        cmocka_unit_test_setup_teardown(no_pid_file_no_hook, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

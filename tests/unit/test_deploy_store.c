@@ -21,6 +21,7 @@
 #include "events.h"
 #include "keys.h"
 #include "schema.h"
+#include "seq_sim.h"
 #include "store.h"
 
 static char dir[64];
@@ -577,6 +578,180 @@ static void records_from_old_row(void **state)
 	json_decref(again.extra);
 }
 
+/* One rolling service over the hosts labelled tier=core. */
+static const char rolling_plan[] =
+        "deployment: berrys\n"
+        "version: \"2.4.0\"\n"
+        "tiers:\n"
+        "  - name: core\n"
+        "    services:\n"
+        "      - name: project-coordinator\n"
+        "        image: r.example/pc@sha256:"
+        "0000000000000000000000000000000000000000000000000000000000000000\n"
+        "        hosts: { labels: { tier: core } }\n"
+        "        command: [/bin/berry-svc]\n";
+
+struct find_rec {
+	const char *key;
+	char *text;
+};
+
+static int find_rec_cb(void *arg, const char *section, const char *key, const char *data)
+{
+	struct find_rec *f = arg;
+
+	if (strcmp(section, "seq") == 0 && strcmp(key, f->key) == 0)
+		f->text = strdup(data);
+	return DRV_OK;
+}
+
+/* The text of one of the sequencer's rows (NULL when there is none). */
+static char *seq_row_text(struct drv_sql *db, const char *dep, const char *key)
+{
+	struct find_rec f = {key, NULL};
+
+	assert_int_equal(deploy_store_records(db, dep, find_rec_cb, &f), DRV_OK);
+	return f.text;
+}
+
+/* Save d's sequencer as the engine does (deploy_run.c save): its state
+ * without hosts in the row, the rows that changed as records. Returns how
+ * many of the sequencer's rows the save wrote. */
+static size_t save_seq(struct drv_sql *db, struct deploy_row *r, struct dep *d)
+{
+	json_t *st = NULL, *arr;
+	char *recs, *gone;
+	size_t n = 0, i;
+	json_t *e;
+	int rc;
+
+	d->seq_rows = json_object();
+	assert_int_equal(drv_seq_save_rows(d->seq, &st, d->seq_rows), DRV_OK);
+	r->seq_state = json_dumps(st, JSON_COMPACT);
+	json_decref(st);
+	recs = deploy_run_dump_records(d, &gone, &rc);
+	assert_int_equal(rc, DRV_OK);
+	arr = recs ? json_loads(recs, 0, NULL) : json_array();
+	json_array_foreach(arr, i, e) n +=
+	        strcmp(json_string_value(json_array_get(e, 0)), "seq") == 0;
+	json_decref(arr);
+	assert_int_equal(n, json_object_size(d->seq_rows));
+	assert_int_equal(deploy_store_save(db, r, recs, gone, NULL), DRV_OK);
+	drv_seq_rows_stored(d->seq); /* committed (deploy_run.c saved) */
+	free(recs);
+	free(gone);
+	free(r->seq_state);
+	r->seq_state = NULL;
+	json_decref(d->seq_rows);
+	d->seq_rows = NULL;
+	return n;
+}
+
+/* The sequencer's hosts as rows (section "seq"): the first save writes
+ * every host and the agents, a save after one host's report that host's
+ * row alone (the others' stored text untouched), and the stored row and
+ * records load back into the sequencer's exact state. */
+static void seq_rows_only_changed(void **state)
+{
+	struct drv_sql *db = *state;
+	static char names[200][32];
+	const char *hosts[201];
+	struct deploy_row r, got;
+	struct dep d, back;
+	struct sim sim;
+	struct drv_seq *again = NULL;
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_REPORT, .result = DRV_SEQ_R_OK};
+	json_t *st, *a = NULL, *b = NULL;
+	char *spaced, *text;
+
+	for (int i = 0; i < 200; i++) {
+		snprintf(names[i], sizeof(names[i]), "core-%03d tier=core", i);
+		hosts[i] = names[i];
+	}
+	hosts[200] = NULL;
+	sim_init(&sim, rolling_plan, hosts, false);
+	sim_start(&sim); /* prestage sent to the 200 hosts */
+	fill(&r, db, "seqrows");
+	assert_int_equal(deploy_store_insert(db, &r, NULL), DRV_OK);
+	r.plan = NULL;
+	r.extra = "{}";
+	memset(&d, 0, sizeof(d));
+	memcpy(d.row.id, r.id, sizeof(d.row.id));
+	d.extra = json_pack("{s:{}, s:{}, s:{}}", "hosts", "hooks", "steps");
+	d.seq = sim.seq;
+
+	assert_int_equal(save_seq(db, &r, &d), 1 + 200);
+	assert_int_equal(count_records(db, r.id), 1 + 200);
+	assert_int_equal(save_seq(db, &r, &d), 0); /* nothing changed */
+
+	/* another host's row as other text (the same JSON): a save that wrote
+	 * it would write it compact again */
+	text = seq_row_text(db, r.id, "h0.7");
+	assert_non_null(text);
+	spaced = malloc(strlen(text) * 2 + 1);
+	assert_non_null(spaced);
+	for (size_t i = 0, j = 0;; i++) {
+		spaced[j++] = text[i];
+		if (text[i] == ',')
+			spaced[j++] = ' ';
+		if (text[i] == '\0')
+			break;
+	}
+	free(text);
+	assert_int_equal(drv_sql_exec(db, "BEGIN"), DRV_OK);
+	{
+		struct drv_sql_stmt *up;
+
+		assert_int_equal(drv_sql_prepare(db,
+		                                 "UPDATE deployment_records SET data = ?"
+		                                 " WHERE deployment_id = ? AND key = 'h0.7'",
+		                                 &up),
+		                 DRV_OK);
+		drv_sql_bind_text(up, 1, spaced);
+		drv_sql_bind_text(up, 2, r.id);
+		assert_int_equal(drv_sql_step(up), DRV_SQL_DONE);
+		drv_sql_finalize(up);
+	}
+	assert_int_equal(drv_sql_exec(db, "COMMIT"), DRV_OK);
+
+	ev.agent = sim.sends[3].agent;
+	ev.id = sim.sends[3].id;
+	assert_string_equal(ev.agent, "core-003");
+	assert_int_equal(drv_seq_handle(sim.seq, &ev, sim.now + 10, &sim.acts), DRV_OK);
+	drv_seq_actions_clear(&sim.acts);
+	assert_int_equal(save_seq(db, &r, &d), 1);
+	assert_int_equal(count_records(db, r.id), 1 + 200);
+	text = seq_row_text(db, r.id, "h0.7");
+	assert_string_equal(text, spaced); /* not written again */
+	free(text);
+	free(spaced);
+	text = seq_row_text(db, r.id, "h0.3");
+	assert_string_equal(text, "[3,1,2,0,0,0]"); /* its prestage succeeded */
+	free(text);
+
+	/* the stored deployment loads back: every host's state as it was */
+	load_back(db, &back);
+	assert_int_equal(json_object_size(back.seq_loaded), 1 + 200);
+	assert_int_equal(deploy_store_get(db, r.id, &got), DRV_OK);
+	st = json_loads(got.seq_state, 0, NULL);
+	assert_non_null(st);
+	assert_null(json_object_get(st, "agents")); /* the hosts are not in the row */
+	assert_int_equal(drv_seq_load_rows(sim.plan, st, back.seq_loaded, &again), DRV_OK);
+	assert_int_equal(drv_seq_save(again, &a), DRV_OK);
+	assert_int_equal(drv_seq_save(sim.seq, &b), DRV_OK);
+	assert_true(json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
+	json_decref(st);
+	drv_seq_free(again);
+	deploy_row_clear(&got);
+	json_decref(back.extra);
+	json_decref(back.seq_loaded);
+	json_decref(d.extra);
+	json_decref(d.recs_dirty);
+	sim_free(&sim);
+}
+
 /* The events of a save go in with one statement: in order, each with its
  * agent and its data exactly as serialized. */
 static void events_in_order(void **state)
@@ -660,17 +835,6 @@ static void saves_in_one_transaction(void **state)
  * is due. */
 static void save_deferred(void **state)
 {
-	static const char plan_rolling[] =
-	        "deployment: berrys\n"
-	        "version: \"2.4.0\"\n"
-	        "tiers:\n"
-	        "  - name: core\n"
-	        "    services:\n"
-	        "      - name: project-coordinator\n"
-	        "        image: r.example/pc@sha256:"
-	        "0000000000000000000000000000000000000000000000000000000000000000\n"
-	        "        hosts: [core-1]\n"
-	        "        command: [/bin/berry-svc]\n";
 	struct drv_plan_errors errs = {0};
 	struct drv_plan *plan;
 	struct dep d;
@@ -683,7 +847,7 @@ static void save_deferred(void **state)
 	d.dirty = true;
 	assert_true(deploy_run_save_due(&d, 1000, &at)); /* not started: at once */
 	assert_int_equal(
-	        drv_plan_parse_buffer(plan_rolling, strlen(plan_rolling), "t", &plan, &errs),
+	        drv_plan_parse_buffer(rolling_plan, strlen(rolling_plan), "t", &plan, &errs),
 	        DRV_OK);
 	assert_int_equal(drv_seq_new(plan, "dep-1-000000", &d.seq), DRV_OK);
 	d.saved_ms = 1000;
@@ -716,6 +880,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(baselines, setup, teardown),
 	        cmocka_unit_test_setup_teardown(records_only_changed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(records_from_old_row, setup, teardown),
+	        cmocka_unit_test_setup_teardown(seq_rows_only_changed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(saves_in_one_transaction, setup, teardown),
 	        cmocka_unit_test_setup_teardown(events_in_order, setup, teardown),
 	        cmocka_unit_test(save_deferred),

@@ -230,6 +230,105 @@ static void save_load_round_trip(void **state)
 	sim_free(&sim);
 }
 
+/* Rows as droverd stores them: the first save returns every host and the
+ * agents, a save after one host's report that host alone, one with no
+ * change none; at every point the rows stored so far load back into the
+ * whole state. */
+static void rows_only_changed(void **state)
+{
+	(void)state;
+	struct sim sim;
+	json_t *table = json_object(), *rows, *st = NULL, *a = NULL, *b = NULL;
+	struct drv_seq *again = NULL;
+	struct drv_seq_event ev = {.kind = DRV_SEQ_EV_REPORT, .result = DRV_SEQ_R_OK};
+	char key[32];
+
+	sim_init(&sim, plan_rolling, fleet, false);
+	sim_start(&sim); /* prestage sent to the 8 core hosts */
+	rows = json_object();
+	assert_int_equal(drv_seq_save_rows(sim.seq, &st, rows), DRV_OK);
+	assert_int_equal(json_object_size(rows), 1 + 8);
+	assert_non_null(json_object_get(rows, "agents"));
+	assert_null(json_object_get(st, "agents"));
+	assert_int_equal(json_integer_value(json_object_get(st, "n_agents")), 8);
+	json_object_update(table, rows);
+	drv_seq_rows_stored(sim.seq);
+	json_decref(rows);
+	json_decref(st);
+
+	rows = json_object();
+	assert_int_equal(drv_seq_save_rows(sim.seq, &st, rows), DRV_OK);
+	assert_int_equal(json_object_size(rows), 0);
+	json_decref(rows);
+	json_decref(st);
+
+	ev.agent = sim.sends[2].agent;
+	ev.id = sim.sends[2].id;
+	assert_int_equal(drv_seq_handle(sim.seq, &ev, sim.now + 10, &sim.acts), DRV_OK);
+	drv_seq_actions_clear(&sim.acts);
+	rows = json_object();
+	assert_int_equal(drv_seq_save_rows(sim.seq, &st, rows), DRV_OK);
+	assert_int_equal(json_object_size(rows), 1);
+	snprintf(key, sizeof(key), "h0.%d", 2); /* hosts in fleet order: core-3 */
+	assert_string_equal(sim.sends[2].agent, "core-3");
+	assert_non_null(json_object_get(rows, key));
+	json_object_update(table, rows);
+	drv_seq_rows_stored(sim.seq);
+	json_decref(rows);
+
+	assert_int_equal(drv_seq_load_rows(sim.plan, st, table, &again), DRV_OK);
+	assert_int_equal(drv_seq_save(again, &a), DRV_OK);
+	assert_int_equal(drv_seq_save(sim.seq, &b), DRV_OK);
+	assert_true(json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
+	/* loaded from the rows: they count as stored */
+	rows = json_object();
+	json_decref(st);
+	assert_int_equal(drv_seq_save_rows(again, &st, rows), DRV_OK);
+	assert_int_equal(json_object_size(rows), 0);
+	json_decref(rows);
+	drv_seq_free(again);
+	again = NULL;
+
+	/* a host without its row, agents that do not match: refused */
+	json_object_del(table, "h0.7");
+	assert_int_equal(drv_seq_load_rows(sim.plan, st, table, &again), DRV_EINVAL);
+	assert_int_equal(drv_seq_load_rows(sim.plan, st, NULL, &again), DRV_EINVAL);
+	json_object_set_new(table, "h0.7", json_pack("[iiiiii]", 7, 0, 1, 0, 0, 0));
+	json_object_set_new(table, "agents", json_pack("[s]", "core-1"));
+	assert_int_equal(drv_seq_load_rows(sim.plan, st, table, &again), DRV_EINVAL);
+	assert_null(again);
+	json_decref(st);
+	json_decref(table);
+	sim_free(&sim);
+}
+
+/* A whole state (saved before the rows) loads through drv_seq_load_rows
+ * too; its first save then returns every row. */
+static void rows_from_whole_state(void **state)
+{
+	(void)state;
+	struct sim sim;
+	json_t *whole = NULL, *rows = json_object(), *st = NULL;
+	struct drv_seq *again = NULL;
+
+	sim_init(&sim, plan_full, fleet, false);
+	sim_start(&sim);
+	sim_advance(&sim, 5000);
+	assert_int_equal(drv_seq_save(sim.seq, &whole), DRV_OK);
+	assert_int_equal(drv_seq_load_rows(sim.plan, whole, NULL, &again), DRV_OK);
+	assert_int_equal(drv_seq_save_rows(again, &st, rows), DRV_OK);
+	assert_non_null(json_object_get(rows, "agents"));
+	assert_non_null(json_object_get(rows, "h0.0"));
+	assert_true(json_object_size(rows) > 8);
+	json_decref(whole);
+	json_decref(rows);
+	json_decref(st);
+	drv_seq_free(again);
+	sim_free(&sim);
+}
+
 static void load_refuses_what_does_not_fit(void **state)
 {
 	(void)state;
@@ -296,6 +395,8 @@ int main(void)
 	        cmocka_unit_test(resume_resends_outstanding_steps),
 	        cmocka_unit_test(save_load_round_trip),
 	        cmocka_unit_test(load_refuses_what_does_not_fit),
+	        cmocka_unit_test(rows_only_changed),
+	        cmocka_unit_test(rows_from_whole_state),
 	        cmocka_unit_test(status_reports_progress),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,7 @@ fail() {
 ok() {
 	E2E_PASSED=$((E2E_PASSED + 1))
 	echo "ok $E2E_PASSED - $*"
+	budget_passed "ok $E2E_PASSED - $*"
 }
 
 # skip MSG: exit 77 (CTest SKIP_RETURN_CODE) with a loud reason.

@@ -18,6 +18,7 @@
 # shellcheck source-path=SCRIPTDIR
 
 _E2E_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$_E2E_HERE/../../lib/budget.sh"
 source "$_E2E_HERE/../../lib/registry.sh"
 source "$_E2E_HERE/../../lib/mkimage.sh"
 source "$_E2E_HERE/../../lib/svcuser.sh"
@@ -29,3 +30,6 @@ source "$_E2E_HERE/images.sh"
 source "$_E2E_HERE/drover.sh"
 source "$_E2E_HERE/reference.sh"
 source "$_E2E_HERE/prom.sh"
+
+# The watchdog that ends the script before CTest would kill it (tests/lib/budget.sh).
+budget_start

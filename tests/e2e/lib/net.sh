@@ -201,8 +201,7 @@ net_up() {
 	fi
 	export E2E_PREFIX E2E_NET E2E_SUBNET E2E_STATE E2E_RUN E2E_SOCK
 	trap '_e2e_on_exit' EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	budget_traps
 	_net_build "${names[@]}" || {
 		echo "e2e: net_up: building the network failed; tearing down" >&2
 		net_down
@@ -288,7 +287,7 @@ _e2e_teardown_state() {
 # _e2e_on_exit: the EXIT trap net_up installs.
 _e2e_on_exit() {
 	local rc=$? i
-	trap - EXIT INT TERM
+	budget_end
 	set +e
 	for ((i = ${#E2E_AT_EXIT[@]} - 1; i >= 0; i--)); do
 		eval "${E2E_AT_EXIT[$i]}"

@@ -406,6 +406,7 @@ scenario() {
 		return 1
 	fi
 	echo "# scenario $1: $2"
+	budget_step "scenario $1"
 }
 
 # plan_pin FILE VERSION: pin every berrys image of VERSION (vN) in the

@@ -1,6 +1,17 @@
 # shellcheck shell=bash
-# plans.sh: the plans of the operator tests (dashboard.sh, cli_deploy.sh),
-# sourced after lib/e2e.sh and images_push.
+# plans.sh: the fleet and the plans of the operator tests (dashboard.sh,
+# approve_ui.sh, cli_deploy.sh, ops_logs.sh), sourced after lib/e2e.sh.
+#
+#   ops_require TOOL...
+#       skip (77) unless root, each TOOL, and this build's droverd,
+#       drover-agent and drover
+#   ops_require_browser WHAT
+#       skip unless chromium, node and playwright-core (PLAYWRIGHT_DIR, which
+#       make deps fills) are there: "WHAT NOT tested"
+#   ops_up [CMD...]
+#       the fleet: core-1..core-3 and ui-1, ui-2 (HOSTS), the registry, the
+#       project-coordinator and api-gateway images, droverd (CMD runs between
+#       its init and its start: more configuration) and the agents, connected
 #
 #   ops_plan FILE VERSION START_DELAY_MS CANARY_PAUSE
 #       writes a two-tier plan "berrys-ops" at VERSION (v1, v2 or v3, the
@@ -14,6 +25,41 @@
 
 OPS_CORE_HOSTS=(core-1 core-2 core-3)
 OPS_UI_HOSTS=(ui-1 ui-2)
+
+ops_require() {
+	local b
+	e2e_require_root
+	e2e_require_tools "$@"
+	for b in droverd drover-agent drover; do
+		e2e_bin "$b" >/dev/null || skip "$b is not built"
+	done
+}
+
+# A test never fetches anything itself: make deps installs playwright-core
+# (tests/e2e/ui/setup-playwright.sh).
+ops_require_browser() {
+	[[ -x /usr/bin/chromium ]] ||
+		skip "chromium is not installed (Debian package chromium; make deps): $1 NOT tested"
+	command -v node >/dev/null ||
+		skip "node is not installed (Debian package nodejs; make deps): $1 NOT tested"
+	PLAYWRIGHT_DIR=${PLAYWRIGHT_DIR:-${DROVER_TEST_CACHE:-$HOME/.cache/drover-test}/playwright}
+	bash "$E2E_DIR/ui/setup-playwright.sh" --check "$PLAYWRIGHT_DIR" ||
+		skip "playwright-core is not in $PLAYWRIGHT_DIR (make deps installs it): $1 NOT tested"
+}
+
+# shellcheck disable=SC2120 # (CMD is optional)
+ops_up() {
+	HOSTS=("${OPS_CORE_HOSTS[@]}" "${OPS_UI_HOSTS[@]}")
+	net_up "${HOSTS[@]}" || fail "net_up"
+	registry_up || fail "registry"
+	images_build project-coordinator api-gateway || fail "images_build"
+	images_push project-coordinator api-gateway || fail "images_push"
+	drover_control_init || fail "droverd init"
+	if (($#)); then "$@" || fail "$*"; fi
+	drover_control_start || fail "droverd start"
+	drover_agents_up "${HOSTS[@]}" || fail "agents did not all connect"
+	ok "droverd, registry and ${#HOSTS[@]} agents up"
+}
 
 # _ops_join A B C: "A, B, C" (a YAML flow list's items).
 _ops_join() {

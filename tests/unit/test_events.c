@@ -1,0 +1,427 @@
+/* test_events.c: the events hub's reading side: frames built from the
+ * stored text (byte for byte what jansson made of it), readers that read
+ * in order, resume, filter, read nothing for a keep-alive and gather a
+ * burst of commits into few reads; on PostgreSQL, the NOTIFY that an insert
+ * queues goes out at its commit and wakes a follower's hub (ha_events). On
+ * a SQLite file, and on PostgreSQL under pg_run.sh (store_target.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "err.h"
+#include "events.h"
+#include "events_read.h"
+#include "ha.h"
+#include "ha_events.h"
+#include "schema.h"
+#include "sqldb.h"
+#include "store_target.h"
+
+static char dir[64];
+static char path[512];
+
+struct fx {
+	struct drv_sql *db;     /* the hub's (readers') connection */
+	struct drv_sql *writer; /* a publisher's, as the link's store is */
+	struct drv_events *ev;
+};
+
+static int open_db(struct drv_sql **out)
+{
+	size_t n;
+	const struct drv_sql_migration *mig = drv_schema_migrations(&n);
+
+	return drv_sql_open(path, mig, n, out) == DRV_OK ? 0 : -1;
+}
+
+static int setup_keepalive(void **state, int keepalive_ms)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	snprintf(dir, sizeof(dir), "/tmp/drv-events-XXXXXX");
+	if (fx == NULL || mkdtemp(dir) == NULL)
+		return -1;
+	if (store_target(path, sizeof(path), dir, "t.db") != 0 || open_db(&fx->db) != 0 ||
+	    open_db(&fx->writer) != 0)
+		return -1;
+	if (drv_events_new(fx->db, keepalive_ms, &fx->ev) != DRV_OK)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_keepalive(state, 3600 * 1000);
+}
+
+static int setup_ping(void **state)
+{
+	return setup_keepalive(state, 50);
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	char cmd[160];
+
+	drv_events_free(fx->ev);
+	drv_sql_close(fx->writer);
+	drv_sql_close(fx->db);
+	free(fx);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- frames */
+
+/* The frame as the stream made it before drv_events_frame: data parsed and
+ * the whole object dumped by jansson. */
+static char *jansson_frame(int64_t id, int64_t at_ms, const char *kind, const char *dep,
+                           const char *agent, const char *data)
+{
+	json_t *d = json_loads(data, 0, NULL);
+	json_t *o;
+	char *text, *out;
+
+	if (!d)
+		d = json_object();
+	o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "at_ms",
+	              (json_int_t)at_ms, "kind", kind, "deployment_id", dep, "agent_id", agent,
+	              "data", d);
+	assert_non_null(o);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	assert_non_null(text);
+	assert_true(asprintf(&out, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)id,
+	                     drv_events_kind_ok(kind) ? kind : "message", text) > 0);
+	free(text);
+	return out;
+}
+
+static void check_frame(const char *kind, const char *dep, const char *agent, const char *data)
+{
+	struct drv_events_buf b = {0};
+	char *want = jansson_frame(42, 1764137400123LL, kind, dep, agent, data);
+
+	assert_int_equal(drv_events_frame(&b, 42, 1764137400123LL, kind, dep, agent, data), DRV_OK);
+	assert_int_equal(b.len, strlen(want));
+	assert_memory_equal(b.p, want, b.len);
+	free(want);
+	free(b.p);
+}
+
+/* What the inserts store (json_dumps, compact) framed as jansson framed it. */
+static void test_frame_as_jansson(void **state)
+{
+	static const char *const objects[] = {
+	        "{}",
+	        "{\"tier\":\"core\"}",
+	        "{\"n\":1,\"x\":-2.5,\"ok\":true,\"none\":null,\"list\":[1,\"a\",{\"b\":[]}]}",
+	        "{\"msg\":\"quote \\\" backslash \\\\ tab \\t nl \\n ctl \\u0001 slash /\"}",
+	        "{\"utf8\":\"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80\",\"big\":9007199254740993}",
+	        "{\"z\":1,\"a\":2,\"m\":{\"y\":3,\"b\":4}}",
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+		json_t *o = json_loads(objects[i], 0, NULL);
+		char *stored;
+
+		assert_non_null(o);
+		stored = json_dumps(o, JSON_COMPACT); /* as drv_events_insert stores it */
+		json_decref(o);
+		check_frame("host", "dep-42", "web-1", stored);
+		check_frame("tier_done", "", "", stored);
+		free(stored);
+	}
+}
+
+/* Text the inserts never write goes through jansson, as before. */
+static void test_frame_odd_text(void **state)
+{
+	(void)state;
+	check_frame("host", "dep-42", "web-1", "not json");
+	check_frame("host", "dep-42", "web-1", "[1,2]");
+	check_frame("host", "dep \"quoted\" \\", "tab\there", "{\"a\":1}");
+	check_frame("host", "d\xc3\xa9p", "", "{\"a\":1}");
+	check_frame("Bad Kind", "d", "a", "{\"a\":1}"); /* event: message */
+	check_frame("host", "d", "a", "{\"a\":\n1}");   /* a line break never reaches a data line */
+}
+
+/* ---------------------------------------------------------------- readers */
+
+static void insert(struct fx *fx, const char *dep, int n)
+{
+	json_t *d = json_pack("{s:i}", "n", n);
+
+	assert_int_equal(drv_events_insert(fx->writer, "host", dep, "a1", d, NULL), DRV_OK);
+	json_decref(d);
+}
+
+/* Everything a reader sends until it ends (follow=0), into *text. */
+static void drain(struct drv_events_reader *r, struct drv_events_buf *text)
+{
+	char chunk[700]; /* smaller than a batch: frames cut across reads */
+	ssize_t n;
+
+	while ((n = drv_events_reader_next(r, chunk, sizeof(chunk))) > 0)
+		assert_int_equal(drv_events_buf_add(text, chunk, (size_t)n), DRV_OK);
+	assert_int_equal(drv_events_buf_add(text, "", 1), DRV_OK);
+}
+
+/* The "n" of each data line, in order, into ns; the count. */
+static int data_ns(const char *text, int *ns, int max)
+{
+	int count = 0;
+
+	for (const char *p = strstr(text, "data: "); p; p = strstr(p + 1, "data: ")) {
+		json_t *o = json_loadb(p + 6, strcspn(p + 6, "\n"), 0, NULL);
+
+		assert_non_null(o);
+		assert_true(count < max);
+		ns[count++] =
+		        (int)json_integer_value(json_object_get(json_object_get(o, "data"), "n"));
+		json_decref(o);
+	}
+	return count;
+}
+
+static void test_reader_order_filter_resume(void **state)
+{
+	struct fx *fx = *state;
+	struct drv_events_reader_config c = {.head = "retry: 2000\n\n"};
+	struct drv_events_reader *r;
+	struct drv_events_reader_stats st;
+	struct drv_events_buf text = {0};
+	int ns[300], count;
+
+	for (int i = 0; i < 250; i++)
+		insert(fx, i % 2 ? "d2" : "d1", i);
+	drv_events_notify(fx->ev);
+	snprintf(c.filter.deployment, sizeof(c.filter.deployment), "d1");
+	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	drain(r, &text);
+	drv_events_reader_stats(r, &st);
+	drv_events_reader_free(r);
+	assert_true(strncmp(text.p, "retry: 2000\n\n", 13) == 0);
+	count = data_ns(text.p, ns, 300);
+	assert_int_equal(count, 125);
+	for (int i = 0; i < count; i++)
+		assert_int_equal(ns[i], 2 * i);
+	assert_int_equal(st.reads, 2); /* 100 and 25: a batch per read, not an event */
+
+	/* resume after the 10th d1 event (id 19): the rest, once each */
+	c.after_id = 19;
+	c.head = NULL;
+	text.len = 0;
+	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	drain(r, &text);
+	drv_events_reader_free(r);
+	count = data_ns(text.p, ns, 300);
+	assert_int_equal(count, 115);
+	assert_int_equal(ns[0], 20);
+	free(text.p);
+}
+
+/* A keep-alive goes out without reading the table again. */
+static void test_keepalive_reads_nothing(void **state)
+{
+	struct fx *fx = *state;
+	struct drv_events_reader_config c = {.follow = true};
+	struct drv_events_reader *r;
+	struct drv_events_reader_stats st;
+	char chunk[64];
+	ssize_t n;
+
+	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	for (int i = 0; i < 3; i++) {
+		n = drv_events_reader_next(r, chunk, sizeof(chunk));
+		assert_int_equal(n, 14);
+		assert_memory_equal(chunk, ": keep-alive\n\n", 14);
+	}
+	drv_events_reader_stats(r, &st);
+	assert_int_equal(st.reads, 1); /* the first, at once */
+	insert(fx, "d1", 7);
+	drv_events_notify(fx->ev);
+	n = drv_events_reader_next(r, chunk, sizeof(chunk));
+	assert_true(n > 0 && strncmp(chunk, "id: 1\n", 6) == 0);
+	drv_events_reader_stats(r, &st);
+	assert_int_equal(st.reads, 2);
+	drv_events_reader_free(r);
+}
+
+#define BURST     300
+#define GATHER_MS 20
+
+static void *publish_burst(void *arg)
+{
+	struct fx *fx = arg;
+
+	for (int i = 0; i < BURST; i++) {
+		insert(fx, "d1", i);
+		drv_events_notify(fx->ev); /* a wake-up per commit, as the link's */
+	}
+	return NULL;
+}
+
+/* Commits that come faster than gather_ms: every event once, in order, and
+ * no two reads closer than gather_ms unless the first was a full batch. */
+static void test_reader_gathers_a_burst(void **state)
+{
+	struct fx *fx = *state;
+	struct drv_events_reader_config c = {.follow = true, .gather_ms = GATHER_MS};
+	struct drv_events_reader *r;
+	struct drv_events_reader_stats st;
+	struct drv_events_buf text = {0};
+	char chunk[4096];
+	pthread_t t;
+	int ns[BURST + 1], count = 0;
+	ssize_t n;
+
+	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	assert_int_equal(pthread_create(&t, NULL, publish_burst, fx), 0);
+	while (count < BURST && (n = drv_events_reader_next(r, chunk, sizeof(chunk))) > 0) {
+		assert_int_equal(drv_events_buf_add(&text, chunk, (size_t)n), DRV_OK);
+		/* count whole frames only */
+		count = 0;
+		for (const char *p = text.p; (p = memchr(p, '\n', text.p + text.len - p)) != NULL;
+		     p++) {
+			if (p + 1 < text.p + text.len && p[1] == '\n')
+				count++;
+		}
+	}
+	pthread_join(t, NULL);
+	drv_events_reader_stats(r, &st);
+	drv_events_reader_free(r);
+	assert_int_equal(drv_events_buf_add(&text, "", 1), DRV_OK);
+	assert_int_equal(data_ns(text.p, ns, BURST + 1), BURST);
+	for (int i = 0; i < BURST; i++)
+		assert_int_equal(ns[i], i);
+	assert_true(st.reads >= 1);
+	if (st.min_gap_ms != INT64_MAX)
+		assert_true(st.min_gap_ms >= GATHER_MS);
+	print_message("burst of %d commits: %llu reads\n", BURST, (unsigned long long)st.reads);
+	free(text.p);
+}
+
+/* ------------------------------------------------------------ PostgreSQL */
+
+static PGconn *listener(void)
+{
+	PGconn *c = PQconnectdb(getenv("DRV_TEST_PG"));
+	PGresult *res;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	res = PQexec(c, "LISTEN " DRV_EVENTS_CHANNEL);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	return c;
+}
+
+/* Notifications on c after a round trip (what was sent before it is in). */
+static int notes_now(PGconn *c)
+{
+	PGresult *res = PQexec(c, "SELECT 1");
+	PGnotify *n;
+	int count = 0;
+
+	PQclear(res);
+	while ((n = PQnotifies(c)) != NULL) {
+		assert_string_equal(n->relname, DRV_EVENTS_CHANNEL);
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
+/* Wait (bounded) for the first notification; then count what came. */
+static int notes_wait(PGconn *c)
+{
+	int count = 0;
+
+	for (int i = 0; i < 300 && count == 0; i++) {
+		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+		PGnotify *n;
+
+		poll(&p, 1, 100);
+		PQconsumeInput(c);
+		while ((n = PQnotifies(c)) != NULL) {
+			PQfreemem(n);
+			count++;
+		}
+	}
+	return count + notes_now(c);
+}
+
+/* NOTIFY is transactional: nothing while the insert is uncommitted, once
+ * for the whole transaction at its commit, nothing for a rollback. */
+static void test_pg_notify_at_commit(void **state)
+{
+	struct fx *fx = *state;
+	json_t *batch;
+	PGconn *c;
+
+	if (!store_target_pg())
+		skip();
+	c = listener();
+	assert_int_equal(drv_sql_begin(fx->writer), DRV_OK);
+	insert(fx, "d1", 1);
+	batch = json_pack("[{s:s}, {s:s}]", "kind", "started", "kind", "tier_done");
+	assert_int_equal(drv_events_insert_all(fx->writer, "d1", batch), DRV_OK);
+	json_decref(batch);
+	assert_int_equal(notes_now(c), 0); /* not committed: nothing announced */
+	assert_int_equal(drv_sql_commit(fx->writer), DRV_OK);
+	assert_int_equal(notes_wait(c), 1); /* three events, one transaction: once */
+
+	assert_int_equal(drv_sql_begin(fx->writer), DRV_OK);
+	insert(fx, "d1", 2);
+	drv_sql_rollback(fx->writer);
+	insert(fx, "d1", 3); /* committed alone: its notification comes next */
+	assert_int_equal(notes_wait(c), 1);
+	PQfinish(c);
+}
+
+/* A follower's hub is woken by the leader's commit alone: no local
+ * notify, the fallback poll an hour away. */
+static void test_pg_follower_woken(void **state)
+{
+	struct fx *fx = *state;
+	struct ha_events *h;
+	bool closing;
+	uint64_t g0;
+
+	if (!store_target_pg())
+		skip();
+	drv_ha_set(false, 0, ""); /* a follower */
+	assert_int_equal(ha_events_start(path, fx->ev, 3600 * 1000, &h), DRV_OK);
+	g0 = drv_events_gen(fx->ev, &closing);
+	insert(fx, "d1", 1);
+	assert_true(drv_events_wait(fx->ev, g0, drv_mono_ms() + 30000));
+	assert_int_not_equal(drv_events_gen(fx->ev, &closing), g0);
+	ha_events_stop(h);
+	drv_ha_set(true, 1, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_frame_as_jansson),
+	        cmocka_unit_test(test_frame_odd_text),
+	        cmocka_unit_test_setup_teardown(test_reader_order_filter_resume, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_keepalive_reads_nothing, setup_ping, teardown),
+	        cmocka_unit_test_setup_teardown(test_reader_gathers_a_burst, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_pg_notify_at_commit, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_pg_follower_woken, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
