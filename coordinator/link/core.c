@@ -69,6 +69,23 @@ struct core {
 	struct agent_rt **after;
 	size_t n_after, cap_after;
 	bool notify_after;
+	/* Requests stored in the open batch, answered once it committed. */
+	struct owed *owed, **owed_tail;
+};
+
+/* A request whose answer waits for the commit of the batch that stored it
+ * (a report's Ack, a Hello's Welcome): "saved" must be true when it is
+ * said, and no thread waits for it. */
+struct owed {
+	struct core_waiter *w;   /* the link's context; NULL: answer nobody */
+	struct core_reply reply; /* bound to the request (hash, agent, peer) */
+	/* Core lock, after the commit (rc: its result): fill reply. */
+	void (*answer)(struct core *c, struct owed *o, int rc);
+	ProtobufCMessage *body; /* the decoded request; owned */
+	struct drv_pubkey key;  /* a Hello's: the key it was signed with */
+	enum agent_status st;   /* a Hello's: what was recorded */
+	uint32_t pipe;
+	struct owed *next;
 };
 
 /* ---- replies ---- */
@@ -397,6 +414,57 @@ static void ack_upto(struct core *c, struct agent_rt *a, uint64_t applied, bool 
 		a->acked_seq = applied;
 }
 
+/* ---- answers owed after a commit ---- */
+
+static struct owed *owed_new(struct core_waiter *w, const struct core_reply *out, uint32_t pipe,
+                             void (*answer)(struct core *c, struct owed *o, int rc))
+{
+	struct owed *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return NULL;
+	o->w = w;
+	o->reply = *out;
+	o->pipe = pipe;
+	o->answer = answer;
+	return o;
+}
+
+static void owed_free(struct owed *o)
+{
+	if (o == NULL)
+		return;
+	if (o->body != NULL)
+		drv_msg_free(o->body);
+	free(o);
+}
+
+/* Lock held, the request's writes in the open batch: answered after its
+ * commit (answer_owed). */
+static void owe(struct core *c, struct owed *o)
+{
+	*c->owed_tail = o;
+	c->owed_tail = &o->next;
+	gcommit_owe(&c->gc);
+}
+
+/* Core lock, from after_commit: the batch that stored these requests
+ * committed with rc. */
+static void answer_owed(struct core *c, struct owed *list, int rc)
+{
+	struct owed *o, *next;
+
+	for (o = list; o != NULL; o = next) {
+		next = o->next;
+		o->answer(c, o, rc);
+		if (o->w != NULL)
+			o->w->deliver(o->w, o->reply.env, o->reply.len);
+		else
+			free(o->reply.env);
+		owed_free(o);
+	}
+}
+
 /* ---- Hello ---- */
 
 struct hello_in {
@@ -661,16 +729,16 @@ static int hello_locked(struct core *c, const struct hello_in *in, enum agent_st
 	return DRV_OK;
 }
 
-/* The Welcome says what was recorded: only after its batch committed. */
-static int hello_durable(struct core *c, const struct hello_in *in, enum agent_status *st)
+/* The Welcome says what was recorded: only after its batch committed
+ * (hello_done). */
+static int hello_durable(struct core *c, const struct hello_in *in, struct owed *o)
 {
-	struct gcommit_member m;
 	int rc = gcommit_join(&c->gc);
 
 	if (rc == DRV_OK)
-		rc = hello_locked(c, in, st);
+		rc = hello_locked(c, in, &o->st);
 	if (rc == DRV_OK)
-		rc = gcommit_wait(&c->gc, &m);
+		owe(c, o);
 	return rc;
 }
 
@@ -772,48 +840,75 @@ static const char *hello_refusal(int rc)
 	}
 }
 
-static void handle_hello(struct core *c, const Drover__Envelope *env, size_t len, uint32_t pipe,
-                         struct core_reply *out)
+static void hello_reject(struct core *c, int rc, const char *id, struct core_reply *out)
 {
-	struct drv_pubkey key;
+	reject(c, out,
+	       rc == DRV_ETOOBIG  ? DRV_ESYS
+	       : rc == DRV_ESTATE ? DRV_EPERM
+	                          : rc,
+	       0, id, hello_refusal(rc));
+}
+
+/* A fresh Hello's batch committed (or failed: then nothing was recorded). */
+static void hello_done(struct core *c, struct owed *o, int rc)
+{
+	const Drover__Hello *h = (const Drover__Hello *)o->body;
+	struct session_claim who = {h->agent_id, o->key.pk, o->pipe};
+
+	if (rc == DRV_OK)
+		welcome(c, o->st, &who, false, &o->reply);
+	else
+		hello_reject(c, rc, h->agent_id, &o->reply);
+}
+
+/* A Hello without a fresh nonce is answered at once with a challenge (it
+ * records nothing); a fresh one once its batch committed. */
+static void handle_hello(struct core *c, const Drover__Envelope *env, size_t len, uint32_t pipe,
+                         struct core_waiter *w, struct core_reply *out)
+{
+	struct owed *o = owed_new(w, out, pipe, hello_done);
 	struct hello_json json;
 	Drover__Hello *h = NULL;
 	enum agent_status st = AGENT_PENDING;
 	char why[128] = "";
 	bool fresh;
-	int rc;
+	int rc = o != NULL ? DRV_OK : DRV_ENOMEM;
 
-	if (len > DRV_ENV_HELLO_MAX) {
-		reject(c, out, DRV_ETOOBIG, 0, env->sender, "hello over 64 KiB");
-		return;
+	if (rc == DRV_OK && len > DRV_ENV_HELLO_MAX) {
+		rc = DRV_ETOOBIG;
+		snprintf(why, sizeof(why), "hello over 64 KiB");
 	}
-	rc = hello_open(env, &key, &h, why, sizeof(why));
-	if (rc == DRV_OK && (rc = hello_to_json(h, &json)) != DRV_OK)
-		drv_msg_free(&h->base);
+	if (rc == DRV_OK)
+		rc = hello_open(env, &o->key, &h, why, sizeof(why));
+	if (rc == DRV_OK) {
+		o->body = &h->base;
+		rc = hello_to_json(h, &json);
+	}
 	if (rc != DRV_OK) {
 		reject(c, out, rc, 0, env->sender, why[0] ? why : "hello");
+		owed_free(o);
 		return;
 	}
-	struct session_claim who = {h->agent_id, key.pk, pipe};
-	struct hello_in in = {h, &key, &json, pipe, out->peer, 0};
+	struct session_claim who = {h->agent_id, o->key.pk, pipe};
+	struct hello_in in = {h, &o->key, &json, pipe, out->peer, 0};
 	gcommit_lock(&c->gc);
 	fresh = hello_fresh(c, h, &who, &in.nonce_ctr);
 	if (fresh)
-		rc = hello_durable(c, &in, &st);
+		rc = hello_durable(c, &in, o);
 	else
 		st = challenge_status(c, &who);
-	gcommit_unlock(&c->gc);
+	gcommit_unlock(&c->gc); /* o (and h) may be answered and gone from here on */
 	hello_json_free(&json);
 	drv_linkstats_inc(DRV_STAT_HELLOS);
+	if (fresh && rc == DRV_OK) {
+		out->parked = true;
+		return;
+	}
 	if (rc == DRV_OK)
-		welcome(c, st, &who, !fresh, out);
+		welcome(c, st, &who, true, out);
 	else
-		reject(c, out,
-		       rc == DRV_ETOOBIG  ? DRV_ESYS
-		       : rc == DRV_ESTATE ? DRV_EPERM
-		                          : rc,
-		       0, h->agent_id, hello_refusal(rc));
-	drv_msg_free(&h->base);
+		hello_reject(c, rc, h->agent_id, out);
+	owed_free(o);
 }
 
 /* ---- authenticated messages (Poll, Report) ---- */
@@ -1012,12 +1107,12 @@ static int report_store(struct core *c, struct agent_rt *a, const Drover__Report
 	return rc;
 }
 
-/* The report joins the open batch; the Ack (after return) says "saved", so
- * this returns only once that batch committed. The deployment engine hears
- * of it after the commit too. */
-static int report_locked(struct core *c, struct agent_rt *a, const Drover__Report *r, uint32_t pipe)
+/* The report joins the open batch and its answer waits for the batch's
+ * commit (report_done): the Ack says "saved". Nothing waits here, so the
+ * reports of a fan-out share a commit by the hundred. */
+static int report_locked(struct core *c, struct agent_rt *a, struct owed *o)
 {
-	struct gcommit_member m;
+	const Drover__Report *r = (const Drover__Report *)o->body;
 	bool acked = false;
 	int rc = gcommit_join(&c->gc);
 
@@ -1027,54 +1122,84 @@ static int report_locked(struct core *c, struct agent_rt *a, const Drover__Repor
 		return rc;
 	if (acked && r->instruction_seq > a->acked_seq)
 		a->acked_seq = r->instruction_seq;
-	mark_seen(c, a, pipe);
-	rc = gcommit_wait(&c->gc, &m);
-	if (rc != DRV_OK)
-		return rc;
-	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", a->id,
-	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
-	drv_report_metrics_observe(r);
-	if (link_logs_offer(c->logs, a->id, r))
-		return DRV_OK; /* a log read's answer, not a deployment's step */
-	if (c->hooks.on_report != NULL)
-		c->hooks.on_report(c->hooks.arg, a->id, r);
+	mark_seen(c, a, o->pipe);
+	owe(c, o);
 	return DRV_OK;
 }
 
-static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t pipe,
-                          struct core_reply *out)
+/* Its batch committed: the deployment engine hears of the report. */
+static void report_committed(struct core *c, const Drover__Report *r)
 {
-	Drover__Report *r = NULL;
+	drv_linkstats_inc(DRV_STAT_REPORTS);
+	drv_info("core", "report", "agent=%s report_seq=%" PRIu64 " step=%s result=%s", r->agent_id,
+	         r->report_seq, r->step_id ? r->step_id : "", drv_step_result_name(r->result));
+	drv_report_metrics_observe(r);
+	if (link_logs_offer(c->logs, r->agent_id, r))
+		return; /* a log read's answer, not a deployment's step */
+	if (c->hooks.on_report != NULL)
+		c->hooks.on_report(c->hooks.arg, r->agent_id, r);
+}
+
+/* The Ack of a report, or the Reject if it was not saved (the agent sends
+ * it again). */
+static void report_answer(struct core *c, const Drover__Report *r, int rc, struct core_reply *out)
+{
 	Drover__Ack ack = DROVER__ACK__INIT;
+
+	if (rc != DRV_OK) {
+		reject(c, out, rc, r->report_seq, r->agent_id,
+		       rc == DRV_EREPLAY ? "report already processed" : "report");
+		return;
+	}
+	ack.seq = r->report_seq;
+	ack.step_id = r->step_id;
+	bind_to(out, &ack.agent_id, &ack.request_hash);
+	seal_reply(c, DROVER__BODY_TYPE__BODY_ACK, &ack.base, out);
+}
+
+static void report_done(struct core *c, struct owed *o, int rc)
+{
+	const Drover__Report *r = (const Drover__Report *)o->body;
+
+	if (rc == DRV_OK)
+		report_committed(c, r);
+	report_answer(c, r, rc, &o->reply);
+}
+
+static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t pipe,
+                          struct core_waiter *w, struct core_reply *out)
+{
+	struct owed *o = owed_new(w, out, pipe, report_done);
 	struct agent_rt *a;
 	const char *why = "";
 	int rc;
 
-	rc = open_from_agent(c, env, DROVER__BODY_TYPE__BODY_REPORT, (ProtobufCMessage **)&r, &why);
-	if (rc != DRV_OK) {
-		reject(c, out, rc, 0, env->sender, why);
+	if (o == NULL) {
+		reject(c, out, DRV_ENOMEM, 0, env->sender, "out of memory");
 		return;
 	}
+	rc = open_from_agent(c, env, DROVER__BODY_TYPE__BODY_REPORT, &o->body, &why);
+	if (rc != DRV_OK) {
+		reject(c, out, rc, 0, env->sender, why);
+		owed_free(o);
+		return;
+	}
+	const Drover__Report *r = (const Drover__Report *)o->body;
 	if (strcmp(r->agent_id, env->sender) != 0 || r->report_seq == 0) {
 		reject(c, out, DRV_EDECODE, 0, env->sender, "report names another agent or no seq");
-		drv_msg_free(&r->base);
+		owed_free(o);
 		return;
 	}
 	gcommit_lock(&c->gc);
 	a = accepted(c, env->sender);
-	rc = a != NULL ? report_locked(c, a, r, pipe) : DRV_EPERM;
-	gcommit_unlock(&c->gc);
+	rc = a != NULL ? report_locked(c, a, o) : DRV_EPERM;
+	gcommit_unlock(&c->gc); /* o (and r) may be answered and gone from here on */
 	if (rc == DRV_OK) {
-		drv_linkstats_inc(DRV_STAT_REPORTS);
-		ack.seq = r->report_seq;
-		ack.step_id = r->step_id;
-		bind_to(out, &ack.agent_id, &ack.request_hash);
-		seal_reply(c, DROVER__BODY_TYPE__BODY_ACK, &ack.base, out);
-	} else {
-		reject(c, out, rc, r->report_seq, env->sender,
-		       rc == DRV_EREPLAY ? "report already processed" : "report");
+		out->parked = true;
+		return;
 	}
-	drv_msg_free(&r->base);
+	report_answer(c, r, rc, out); /* not stored: answered now */
+	owed_free(o);
 }
 
 /* The address a connection comes from, without port: the unit of the
@@ -1118,9 +1243,9 @@ void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
 		return;
 	}
 	switch (env->type) {
-	case DROVER__BODY_TYPE__BODY_HELLO: handle_hello(c, env, len, pipe, out); break;
+	case DROVER__BODY_TYPE__BODY_HELLO: handle_hello(c, env, len, pipe, w, out); break;
 	case DROVER__BODY_TYPE__BODY_POLL: handle_poll(c, env, pipe, w, out); break;
-	case DROVER__BODY_TYPE__BODY_REPORT: handle_report(c, env, pipe, out); break;
+	case DROVER__BODY_TYPE__BODY_REPORT: handle_report(c, env, pipe, w, out); break;
 	default: reject(c, out, DRV_EDECODE, 0, env->sender, "not a request type"); break;
 	}
 	drv_env_free(env);
@@ -1300,10 +1425,15 @@ static void release_one(void *arg, struct agent_rt *a)
 		idle_reply(arg, a);
 }
 
+/* The reports stored in the open batch are committed now: the deployment
+ * engine hears of them before it stops, and their answers go to the link,
+ * which drops them while it closes (the agents send them again and learn
+ * they were saved). */
 void core_release_waiters(struct core *c)
 {
 	gcommit_lock(&c->gc);
 	registry_foreach(c->reg, release_one, c);
+	gcommit_flush(&c->gc);
 	gcommit_unlock(&c->gc);
 }
 
@@ -1336,7 +1466,10 @@ static void after_commit(void *arg, int rc)
 {
 	struct core *c = arg;
 	size_t n = c->n_after;
+	struct owed *owed = c->owed;
 
+	c->owed = NULL; /* what the hooks below store goes into the next batch */
+	c->owed_tail = &c->owed;
 	if (rc != DRV_OK) {
 		drv_storage_suspect();
 		sync_store(c);
@@ -1349,6 +1482,7 @@ static void after_commit(void *arg, int rc)
 	if (c->notify_after && c->cfg.events != NULL)
 		drv_events_notify(c->cfg.events);
 	c->notify_after = false;
+	answer_owed(c, owed, rc);
 }
 
 /* Queue in the open batch (one commit for a wave); delivered after it
@@ -1711,7 +1845,15 @@ int core_new(const struct core_config *cfg, struct core **out)
 	if (c == NULL)
 		return DRV_ENOMEM;
 	c->cfg = *cfg;
-	gcommit_init(&c->gc, cfg->store, after_commit, c);
+	c->owed_tail = &c->owed;
+	if (gcommit_init(&c->gc, cfg->store, after_commit, c) != DRV_OK) {
+		free(c);
+		return DRV_ESYS;
+	}
+	if (cfg->batch_linger_us > 0)
+		c->gc.linger_us = cfg->batch_linger_us;
+	if (cfg->batch_max_ms > 0)
+		c->gc.max_ms = cfg->batch_max_ms;
 	pthread_mutex_init(&c->rl_mu, NULL);
 	randombytes_buf(c->nonce_key, sizeof(c->nonce_key));
 	if (c->cfg.pending_expiry_ms <= 0)
@@ -1736,9 +1878,9 @@ void core_free(struct core *c)
 {
 	if (c == NULL)
 		return;
+	gcommit_destroy(&c->gc); /* first: a last commit's hook may use the rest */
 	registry_free(c->reg);
 	link_logs_free(c->logs);
-	gcommit_destroy(&c->gc);
 	free(c->after);
 	pthread_mutex_destroy(&c->rl_mu);
 	free(c);
@@ -1760,6 +1902,14 @@ void core_read_logs(struct core *c, struct link_logs_answer *answers, size_t n,
                     const Drover__LogRequest *rq, int64_t timeout_ms)
 {
 	link_logs_read_many(c->logs, queue_log_request, c, answers, n, rq, timeout_ms);
+}
+
+void core_batch_counts(struct core *c, uint64_t *commits, uint64_t *owed)
+{
+	gcommit_lock(&c->gc);
+	*commits = c->gc.commits;
+	*owed = c->gc.total_owed;
+	gcommit_unlock(&c->gc);
 }
 
 void core_set_hooks(struct core *c, const struct core_hooks *h)

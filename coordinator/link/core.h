@@ -8,7 +8,8 @@
  * run outside the lock; database writes and delivery decisions inside it.
  * Writes that arrive together share one transaction and one commit
  * (gcommit.h); an instruction is sent only after the commit that queued it,
- * a report acknowledged only after the commit that holds it.
+ * a report acknowledged only after the commit that holds it (its Ack is sent
+ * from the commit's after-hook: no thread waits for it).
  *
  * Long polls: when a Poll finds nothing to send, the link's REP context is
  * parked here as a struct core_waiter. Whoever queues work for that agent
@@ -35,12 +36,14 @@
 
 struct link_logs_answer;
 
-/* A parked long poll (owned by the link). */
+/* A parked long poll, or a report waiting for its commit (owned by the
+ * link). */
 struct core_waiter {
-	/* Called with the core lock held; must not block. With env != NULL the
-	 * waiter sends that signed reply and takes ownership of env (free()).
-	 * With env == NULL it drops the request unanswered (its connection is
-	 * gone or a newer poll replaced it). */
+	/* Called with the core lock held, on any thread (a report's answer on
+	 * the group commit's committer thread); must not block. With env !=
+	 * NULL the waiter sends that signed reply and takes ownership of env
+	 * (free()). With env == NULL it drops the request unanswered (its
+	 * connection is gone or a newer poll replaced it). */
 	void (*deliver)(struct core_waiter *w, uint8_t *env, size_t len);
 };
 
@@ -57,6 +60,8 @@ struct core_config {
 	size_t max_pending;            /* agents waiting for acceptance */
 	size_t max_pending_per_peer;   /* ... whose claim came from one address */
 	int64_t pending_expiry_ms;     /* a claim never accepted is forgotten then */
+	int64_t batch_linger_us;       /* 0: GCOMMIT_LINGER_US (gcommit.h) */
+	int64_t batch_max_ms;          /* 0: GCOMMIT_MAX_MS */
 };
 
 /* Hooks for the sequencer; all run with the core lock held and may call
@@ -87,12 +92,18 @@ int core_new(const struct core_config *cfg, struct core **out);
 void core_free(struct core *c);
 void core_set_hooks(struct core *c, const struct core_hooks *h);
 
-/* The link hands over every request it receives; msg is borrowed. */
+/* The link hands over every request it receives; msg is borrowed. A Poll
+ * with nothing to send and a Report (answered once the batch that stored it
+ * committed) come back with out->parked: w belongs to the core until it
+ * delivers to it, possibly before this returns. */
 void core_handle(struct core *c, const uint8_t *msg, size_t len, uint32_t pipe,
                  struct core_waiter *w, struct core_reply *out);
 void core_pipe_closed(struct core *c, uint32_t pipe);
-/* Answer every parked poll with Idle (shutdown). */
+/* Answer every parked poll with Idle and commit the reports in the open
+ * batch now (shutdown). */
 void core_release_waiters(struct core *c);
+/* Commits of the group commit, and reports answered after one (tests). */
+void core_batch_counts(struct core *c, uint64_t *commits, uint64_t *owed);
 /* Poll timeouts, liveness, expiry, pickup of work queued by other
  * processes. Call about once a second. On a follower of an HA group
  * (drv_ha_is_leader false) it writes nothing: it only keeps the agents it

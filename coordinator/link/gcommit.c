@@ -7,14 +7,16 @@
 #include "err.h"
 #include "log.h"
 
-void gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg)
+static void *committer(void *arg);
+
+int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg)
 {
 	pthread_condattr_t ca;
 
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->cv, &ca);
+	pthread_cond_init(&g->owed_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	g->store = s;
 	atomic_init(&g->arriving, 0);
@@ -22,18 +24,33 @@ void gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, i
 	g->joins = 0;
 	g->max_ms = GCOMMIT_MAX_MS;
 	g->linger_us = GCOMMIT_LINGER_US;
-	g->members = NULL;
+	g->owed = 0;
+	g->stopping = false;
 	g->after = after;
 	g->after_arg = arg;
-	g->commits = g->total_joins = 0;
+	g->commits = g->total_joins = g->total_owed = 0;
+	if (pthread_create(&g->committer, NULL, committer, g) != 0) {
+		drv_error("gcommit", "cannot start the committer thread");
+		pthread_cond_destroy(&g->owed_cv);
+		pthread_mutex_destroy(&g->mu);
+		return DRV_ESYS;
+	}
+	return DRV_OK;
 }
 
 void gcommit_destroy(struct gcommit *g)
 {
+	pthread_mutex_lock(&g->mu);
+	gcommit_flush(g);
+	g->stopping = true;
+	pthread_cond_signal(&g->owed_cv);
+	pthread_mutex_unlock(&g->mu);
+	pthread_join(g->committer, NULL);
 	if (g->commits > 0)
-		drv_debug("gcommit", "batches", "commits=%llu joins=%llu",
-		          (unsigned long long)g->commits, (unsigned long long)g->total_joins);
-	pthread_cond_destroy(&g->cv);
+		drv_debug("gcommit", "batches", "commits=%llu joins=%llu owed=%llu",
+		          (unsigned long long)g->commits, (unsigned long long)g->total_joins,
+		          (unsigned long long)g->total_owed);
+	pthread_cond_destroy(&g->owed_cv);
 	pthread_mutex_destroy(&g->mu);
 }
 
@@ -71,9 +88,9 @@ int gcommit_join(struct gcommit *g)
 	return DRV_OK;
 }
 
-/* Commit now? Only when nobody else is about to add to the batch and, if a
- * writer waits on it, it lingered long enough for the next ones; unless it
- * is full or old: then its members must not wait longer. */
+/* Commit now? Only when nobody else is about to add to the batch and, if it
+ * owes answers, it lingered long enough for the next ones; unless it is
+ * full or old: then its answers must not wait longer. */
 static bool due(const struct gcommit *g)
 {
 	int64_t age;
@@ -83,43 +100,31 @@ static bool due(const struct gcommit *g)
 	age = mono_us() - g->opened_us;
 	if (g->joins >= GCOMMIT_MAX_JOINS || age >= g->max_ms * 1000)
 		return true;
-	return atomic_load(&g->arriving) == 0 && (g->members == NULL || age >= g->linger_us);
+	return atomic_load(&g->arriving) == 0 && (g->owed == 0 || age >= g->linger_us);
 }
 
-/* Sleep until a commit wakes the member or the batch's next deadline (its
- * linger, then its age limit) passes: then the member commits it itself. */
-static void member_sleep(struct gcommit *g)
+/* The committer sleeps until it is signalled or the batch's next deadline
+ * (its linger, then its age limit) passes. */
+static void sleep_until_due(struct gcommit *g)
 {
 	int64_t age = mono_us() - g->opened_us;
 	int64_t at = g->opened_us + (age < g->linger_us ? g->linger_us : g->max_ms * 1000);
 	struct timespec ts = {.tv_sec = (time_t)(at / 1000000),
 	                      .tv_nsec = (long)(at % 1000000) * 1000};
 
-	pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+	pthread_cond_timedwait(&g->owed_cv, &g->mu, &ts);
 }
 
 static void commit(struct gcommit *g)
 {
-	struct gcommit_member *m, *next;
 	int rc = store_commit(g->store); /* rolls the batch back if it fails */
 
 	g->open = false;
+	g->owed = 0; /* the after-commit hook answers them */
 	g->commits++;
 	if (rc != DRV_OK)
 		drv_error("gcommit", "batch commit failed: its writes are lost", "joins=%zu",
 		          g->joins);
-	for (m = g->members; m != NULL; m = next) {
-		next = m->next;
-		m->rc = rc;
-		m->done = true;
-		if (m->sleeping) {
-			m->sleeping = false;
-			m->woken = true;
-			atomic_fetch_add(&g->arriving, 1); /* it wants the lock back */
-		}
-	}
-	g->members = NULL;
-	pthread_cond_broadcast(&g->cv);
 	if (g->after != NULL)
 		g->after(g->after_arg, rc);
 }
@@ -133,26 +138,36 @@ void gcommit_unlock(struct gcommit *g)
 	pthread_mutex_unlock(&g->mu);
 }
 
-int gcommit_wait(struct gcommit *g, struct gcommit_member *m)
+void gcommit_owe(struct gcommit *g)
 {
-	if (!g->open)
-		return DRV_OK; /* nothing joined (or already committed) */
-	m->done = m->sleeping = m->woken = false;
-	m->rc = DRV_OK;
-	m->next = g->members;
-	g->members = m;
-	while (!m->done) {
-		if (due(g)) {
+	if (g->owed++ == 0)
+		pthread_cond_signal(&g->owed_cv);
+	g->total_owed++;
+}
+
+void gcommit_flush(struct gcommit *g)
+{
+	/* twice at most, as gcommit_unlock */
+	for (int i = 0; i < 2 && g->open; i++)
+		commit(g);
+}
+
+/* Commits a batch that owes answers once it is due: nobody is blocked on
+ * it, so without this thread a batch whose linger passed while nobody came
+ * would stay open. Its after-commit hook runs here then. */
+static void *committer(void *arg)
+{
+	struct gcommit *g = arg;
+
+	pthread_mutex_lock(&g->mu);
+	while (!g->stopping) {
+		if (due(g))
 			commit(g);
-			break;
-		}
-		m->sleeping = true;
-		member_sleep(g);
-		m->sleeping = false;
-		if (m->woken) {
-			m->woken = false;
-			atomic_fetch_sub(&g->arriving, 1);
-		}
+		else if (g->open && g->owed > 0)
+			sleep_until_due(g);
+		else
+			pthread_cond_wait(&g->owed_cv, &g->mu);
 	}
-	return m->rc;
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
 }

@@ -2,23 +2,26 @@
  * gcommit.h: the core lock with group commit.
  *
  * Every commit of the coordinator's store waits for an fsync (WAL,
- * synchronous=FULL). When several agents' messages arrive together, each
- * one's commit used to wait for the previous one's fsync. Here the writers
- * that hold the lock one after the other join one open transaction (a
- * batch), and the batch commits once: when the lock is released and no
- * other thread is waiting for it ("drain what is queued, commit once"), or
- * when the batch is GCOMMIT_MAX_JOINS joins or GCOMMIT_MAX_MS old. A batch
- * that a writer waits on (gcommit_wait: an Ack or a Welcome depends on it)
- * stays open GCOMMIT_LINGER_US after it was opened, so that the reports of
- * a fan-out arriving a few hundred microseconds apart (each verified outside
- * the lock first) share one commit instead of one each; a batch nobody
- * waits on commits at once, as before.
+ * synchronous=FULL; on PostgreSQL also a round trip). When several agents'
+ * messages arrive together, each one's commit used to wait for the previous
+ * one's. Here the writers that hold the lock one after the other join one
+ * open transaction (a batch), and the batch commits once: when the lock is
+ * released and no other thread is waiting for it ("drain what is queued,
+ * commit once"), or when the batch is GCOMMIT_MAX_JOINS joins or
+ * GCOMMIT_MAX_MS old.
  *
  * Durability: a writer that must tell a peer "saved" (a report's Ack, a
- * Hello's Welcome) calls gcommit_wait(), which returns only after the commit
- * of the batch that holds its writes returned (with that commit's result).
- * Writers that promise nothing (an instruction queued by the sequencer, an
- * instruction marked sent) just join and release the lock.
+ * Hello's Welcome) calls gcommit_owe() after its writes and answers from
+ * the after-commit hook, which gets the commit's result; nothing waits in
+ * the writer's thread, so a batch holds as many reports as arrive while it
+ * is open, not one per thread of NNG's few. A batch that owes answers stays
+ * open GCOMMIT_LINGER_US after it was opened, so that the reports of a
+ * fan-out arriving a few hundred microseconds apart (each verified outside
+ * the lock first) share its commit; the committer thread commits it when
+ * the linger (or the age limit) passes and nobody else released the lock
+ * since. A batch that owes nothing commits at once. Writers that promise
+ * nothing (an instruction queued by the sequencer, an instruction marked
+ * sent) just join and release the lock.
  *
  * The after-commit hook runs with the lock held after every commit of a
  * batch (rc: the commit's result). It may join a new batch (work that was
@@ -37,32 +40,29 @@
 
 #define GCOMMIT_MAX_JOINS 512  /* a batch commits after this many joins ... */
 #define GCOMMIT_MAX_MS    10   /* ... or this old, even while others wait */
-#define GCOMMIT_LINGER_US 1000 /* a batch with a waiting writer: its least age */
-
-/* A writer waiting for its batch (on its own stack while it waits). */
-struct gcommit_member {
-	int rc;
-	bool done, sleeping, woken;
-	struct gcommit_member *next;
-};
+#define GCOMMIT_LINGER_US 1000 /* a batch that owes answers: its least age */
 
 struct gcommit {
 	pthread_mutex_t mu; /* the core lock */
-	pthread_cond_t cv;  /* a batch committed */
 	struct store *store;
-	atomic_uint arriving; /* threads that want mu: lockers and woken members */
+	atomic_uint arriving; /* threads waiting in gcommit_lock */
 	bool open;            /* a batch transaction is open */
 	int64_t opened_us;    /* monotonic */
 	size_t joins;
-	int64_t max_ms;    /* GCOMMIT_MAX_MS; a test may raise it */
-	int64_t linger_us; /* GCOMMIT_LINGER_US; a test may change it */
-	struct gcommit_member *members;
+	int64_t max_ms;         /* GCOMMIT_MAX_MS; a test may raise it */
+	int64_t linger_us;      /* GCOMMIT_LINGER_US; a test may change it */
+	size_t owed;            /* answers owed after this batch's commit (gcommit_owe) */
+	pthread_cond_t owed_cv; /* wakes the committer: a batch owes answers, or stop */
+	pthread_t committer;
+	bool stopping;
 	void (*after)(void *arg, int rc);
 	void *after_arg;
-	uint64_t commits, total_joins; /* for the log at shutdown */
+	uint64_t commits, total_joins, total_owed; /* the log at shutdown; tests */
 };
 
-void gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg);
+/* Starts the committer thread: DRV_ESYS if it cannot. */
+int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg);
+/* Commits an open batch (its after-commit hook runs), stops the committer. */
 void gcommit_destroy(struct gcommit *g);
 void gcommit_lock(struct gcommit *g);
 /* Commits first when the batch should (see above), then releases the lock. */
@@ -71,10 +71,12 @@ void gcommit_unlock(struct gcommit *g);
  * it commits. DRV_EDB if the transaction cannot begin (then write nothing
  * that must be atomic with others). */
 int gcommit_join(struct gcommit *g);
-/* Lock held, after gcommit_join and the writes: wait until the batch holding
- * them committed (the lock is released meanwhile and held again on return).
- * Returns the commit's result. */
-int gcommit_wait(struct gcommit *g, struct gcommit_member *m);
+/* Lock held, after a successful gcommit_join and the writes: the caller
+ * answers its peer from the after-commit hook of this batch (which may run
+ * on the committer thread); returns at once. */
+void gcommit_owe(struct gcommit *g);
+/* Lock held: commit the open batch now, whatever its age (shutdown). */
+void gcommit_flush(struct gcommit *g);
 bool gcommit_is_open(const struct gcommit *g);
 
 #endif

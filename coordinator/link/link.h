@@ -4,9 +4,11 @@
  * One REP socket listens on every configured URL (tcp:// and tls+tcp://).
  * A pool of REP contexts receives requests and hands each to the core; a
  * Poll with nothing to send parks its context in the core (one context per
- * waiting agent), and a fresh context takes its place, so there are always
- * `receivers` contexts ready for new requests. Contexts are never freed
- * before link_stop(); the pool grows up to max_contexts.
+ * waiting agent), so does a Report until the commit that stores it (its Ack
+ * comes from that commit, not from a waiting thread), and a fresh context
+ * takes its place, so there are always `receivers` contexts ready for new
+ * requests. Contexts are never freed before link_stop(); the pool grows up
+ * to max_contexts.
  *
  * The transport drops a connection that sends a message over
  * LINK_RECV_MAX; between DRV_ENV_MAX and that the core rejects and counts it.

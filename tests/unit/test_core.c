@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +25,16 @@
 #include "secret.h"
 #include "store.h"
 
+/* A report's answer comes from the commit's after-hook, on the group
+ * commit's committer thread: the counters are atomic, and written last. */
 struct fake_waiter {
 	struct core_waiter w; /* first */
-	int delivered, dropped;
+	atomic_int delivered, dropped;
+	bool keep; /* keep the answer (kept, kept_len) for send_env */
+	uint8_t *kept;
+	size_t kept_len;
 	Drover__BodyType last_type;
+	Drover__RejectReason last_reason;
 	uint64_t last_seq, last_epoch;
 };
 
@@ -36,20 +44,55 @@ static uint64_t reply_epoch; /* the epoch of the last reply send_env read */
  * (group commit: never one a crash could take back). */
 static struct drv_sql *check_db;
 
-static bool committed_instr(const char *agent, uint64_t seq)
+/* One row matches sql (two parameters: an agent id and a number). */
+static bool one_committed(const char *sql, const char *agent, uint64_t n)
 {
 	struct drv_sql_stmt *st;
 	bool yes = false;
 
-	if (drv_sql_prepare(check_db,
-	                    "SELECT count(*) FROM instructions WHERE agent_id = ? AND seq = ?",
-	                    &st) != DRV_OK)
+	if (drv_sql_prepare(check_db, sql, &st) != DRV_OK)
 		return false;
 	drv_sql_bind_text(st, 1, agent);
-	drv_sql_bind_int64(st, 2, (int64_t)seq);
+	drv_sql_bind_int64(st, 2, (int64_t)n);
 	yes = drv_sql_step(st) == DRV_SQL_ROW && drv_sql_col_int64(st, 0) == 1;
 	drv_sql_finalize(st);
 	return yes;
+}
+
+static bool committed_instr(const char *agent, uint64_t seq)
+{
+	return one_committed("SELECT count(*) FROM instructions WHERE agent_id = ? AND seq = ?",
+	                     agent, seq);
+}
+
+/* ... and a report is acknowledged only once its event row is committed. */
+static bool committed_report(const char *agent, uint64_t report_seq)
+{
+	return one_committed("SELECT count(*) FROM events WHERE kind = 'report' AND agent_id = ?"
+	                     " AND json_extract(data, '$.report_seq') = ?",
+	                     agent, report_seq);
+}
+
+static void read_answer(struct fake_waiter *f, const Drover__Envelope *e)
+{
+	if (e->type == DROVER__BODY_TYPE__BODY_INSTRUCTION) {
+		Drover__Instruction *ins =
+		        drover__instruction__unpack(NULL, e->body.len, e->body.data);
+		f->last_seq = ins ? ins->seq : 0;
+		if (ins != NULL && check_db != NULL)
+			assert_true(committed_instr(ins->target_agent, ins->seq));
+		drover__instruction__free_unpacked(ins, NULL);
+	} else if (e->type == DROVER__BODY_TYPE__BODY_ACK) {
+		Drover__Ack *ack = drover__ack__unpack(NULL, e->body.len, e->body.data);
+		f->last_seq = ack ? ack->seq : 0;
+		if (ack != NULL && check_db != NULL)
+			assert_true(committed_report(ack->agent_id, ack->seq));
+		drover__ack__free_unpacked(ack, NULL);
+	} else if (e->type == DROVER__BODY_TYPE__BODY_REJECT) {
+		Drover__Reject *rj = drover__reject__unpack(NULL, e->body.len, e->body.data);
+		f->last_reason = rj ? rj->reason : 0;
+		drover__reject__free_unpacked(rj, NULL);
+	}
 }
 
 static void fake_deliver(struct core_waiter *w, uint8_t *env, size_t len)
@@ -61,20 +104,27 @@ static void fake_deliver(struct core_waiter *w, uint8_t *env, size_t len)
 		f->dropped++;
 		return;
 	}
-	f->delivered++;
 	e = drover__envelope__unpack(NULL, len, env);
 	f->last_type = e ? e->type : 0;
 	f->last_epoch = e ? e->epoch : 0;
-	if (e != NULL && e->type == DROVER__BODY_TYPE__BODY_INSTRUCTION) {
-		Drover__Instruction *ins =
-		        drover__instruction__unpack(NULL, e->body.len, e->body.data);
-		f->last_seq = ins ? ins->seq : 0;
-		if (ins != NULL && check_db != NULL)
-			assert_true(committed_instr(ins->target_agent, ins->seq));
-		drover__instruction__free_unpacked(ins, NULL);
-	}
+	if (e != NULL)
+		read_answer(f, e);
 	drover__envelope__free_unpacked(e, NULL);
-	free(env);
+	if (f->keep) {
+		f->kept = env;
+		f->kept_len = len;
+	} else {
+		free(env);
+	}
+	f->delivered++;
+}
+
+/* Bounded wait for n answers (a report's comes when its batch commits). */
+static void wait_answers(struct fake_waiter *f, int n)
+{
+	for (int i = 0; i < 20000 && f->delivered + f->dropped < n; i++)
+		usleep(1000);
+	assert_int_equal(f->delivered + f->dropped, n);
 }
 
 struct fixture {
@@ -85,16 +135,21 @@ struct fixture {
 	char token[DRV_SECRET_MAX];
 };
 
+static struct core_config test_config(void)
+{
+	return (struct core_config){.poll_timeout_ms = 100000,
+	                            .liveness_ms = 200000,
+	                            .pending_retry_ms = 1000,
+	                            .instr_ttl_ms = 60000,
+	                            .skew_ms = 30000,
+	                            .max_agents = 100,
+	                            .max_pending = 2};
+}
+
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	struct core_config cc = {.poll_timeout_ms = 100000,
-	                         .liveness_ms = 200000,
-	                         .pending_retry_ms = 1000,
-	                         .instr_ttl_ms = 60000,
-	                         .skew_ms = 30000,
-	                         .max_agents = 100,
-	                         .max_pending = 2};
+	struct core_config cc = test_config();
 	uint8_t h[DRV_SECRET_HASH_LEN];
 
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/drv-core-XXXXXX");
@@ -155,13 +210,16 @@ static void read_welcome(const Drover__Envelope *e, const char *sender, const ui
 	drover__welcome__free_unpacked(w, NULL);
 }
 
-/* Send a request; returns the reply's type, and its reject reason. */
+/* Send a request; returns the reply's type, and its reject reason. A Hello
+ * or a report without a waiter of the test's waits for its answer, which
+ * comes once its batch committed. */
 static Drover__BodyType send_env(struct fixture *fx, uint8_t *env, size_t len,
                                  struct fake_waiter *w, Drover__RejectReason *reason, bool *parked)
 {
+	struct fake_waiter own = {.w.deliver = fake_deliver, .keep = true};
 	struct core_reply r;
 	Drover__Envelope *e, *req;
-	Drover__BodyType type = 0;
+	Drover__BodyType type = 0, req_type = 0;
 	uint8_t hash[32];
 	char sender[80];
 
@@ -169,12 +227,20 @@ static Drover__BodyType send_env(struct fixture *fx, uint8_t *env, size_t len,
 	sender[0] = '\0';
 	if (drv_env_parse(env, len, DRV_ENV_MAX, &req) == DRV_OK) { /* not garbage */
 		snprintf(sender, sizeof(sender), "%s", req->sender ? req->sender : "");
+		req_type = req->type;
 		drv_env_free(req);
 	}
+	if (w == NULL && req_type != DROVER__BODY_TYPE__BODY_POLL)
+		w = &own;
 	core_handle(fx->core, env, len, test_pipe, w ? &w->w : NULL, &r);
 	free(env);
 	if (parked)
 		*parked = r.parked;
+	if (r.parked && w == &own) {
+		wait_answers(&own, 1);
+		r.env = own.kept;
+		r.len = own.kept_len;
+	}
 	if (r.env == NULL)
 		return 0;
 	assert_int_equal(drv_env_parse(r.env, r.len, DRV_ENV_MAX, &e), DRV_OK);
@@ -270,6 +336,31 @@ static Drover__BodyType poll_req(struct fixture *fx, const struct drv_keypair *k
 	        drv_env_seal(kp, id, DROVER__BODY_TYPE__BODY_POLL, &p.base, false, &env, &len),
 	        DRV_OK);
 	return send_env(fx, env, len, w, reason, parked);
+}
+
+static uint8_t *report_env(const struct drv_keypair *kp, const char *id, uint64_t seq, size_t *len)
+{
+	Drover__Report r = DROVER__REPORT__INIT;
+	uint8_t *env;
+
+	r.agent_id = (char *)id;
+	r.report_seq = seq;
+	r.result = DROVER__STEP_RESULT__STEP_STATUS;
+	assert_int_equal(
+	        drv_env_seal(kp, id, DROVER__BODY_TYPE__BODY_REPORT, &r.base, false, &env, len),
+	        DRV_OK);
+	return env;
+}
+
+/* A report: answered at once if refused before it is stored, else once the
+ * batch that stored it committed. */
+static Drover__BodyType report_req(struct fixture *fx, const struct drv_keypair *kp, const char *id,
+                                   uint64_t seq, Drover__RejectReason *reason)
+{
+	size_t len;
+	uint8_t *env = report_env(kp, id, seq, &len);
+
+	return send_env(fx, env, len, NULL, reason, NULL);
 }
 
 static int queue_hook(struct fixture *fx, const char *id, const char *step, uint64_t *seq)
@@ -780,9 +871,7 @@ static void forged_and_replayed(void **state)
 	struct fixture *fx = *state;
 	struct drv_keypair a, other;
 	Drover__RejectReason why = 0;
-	Drover__Report r = DROVER__REPORT__INIT;
 	uint8_t *env;
-	size_t len;
 
 	drv_keypair_generate(&a);
 	drv_keypair_generate(&other);
@@ -790,22 +879,117 @@ static void forged_and_replayed(void **state)
 	assert_int_equal(poll_req(fx, &other, "ui-1", 0, NULL, &why, NULL),
 	                 DROVER__BODY_TYPE__BODY_REJECT);
 	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_UNKNOWN_KEY);
-	r.agent_id = "ui-1";
-	r.report_seq = 5;
-	r.result = DROVER__STEP_RESULT__STEP_STATUS;
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(drv_env_seal(&a, "ui-1", DROVER__BODY_TYPE__BODY_REPORT, &r.base,
-		                              false, &env, &len),
-		                 DRV_OK);
-		assert_int_equal(send_env(fx, env, len, NULL, &why, NULL),
-		                 i == 0 ? DROVER__BODY_TYPE__BODY_ACK
-		                        : DROVER__BODY_TYPE__BODY_REJECT);
-	}
+	assert_int_equal(report_req(fx, &a, "ui-1", 5, &why), DROVER__BODY_TYPE__BODY_ACK);
+	assert_int_equal(report_req(fx, &a, "ui-1", 5, &why), DROVER__BODY_TYPE__BODY_REJECT);
 	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_REPLAY);
 	env = malloc(16);
 	memset(env, 0xab, 16);
 	assert_int_equal(send_env(fx, env, 16, NULL, &why, NULL), DROVER__BODY_TYPE__BODY_REJECT);
 	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_MALFORMED);
+}
+
+#define SHARERS 64 /* agents reporting at once */
+#define THREADS 4  /* NNG's task threads, standing in */
+
+struct sharer {
+	struct fixture *fx;
+	uint8_t *env[SHARERS / THREADS];
+	size_t len[SHARERS / THREADS];
+	struct fake_waiter w[SHARERS / THREADS];
+	int parked;
+};
+
+static void *send_reports(void *arg)
+{
+	struct sharer *t = arg;
+
+	for (int i = 0; i < SHARERS / THREADS; i++) {
+		struct core_reply r;
+
+		t->w[i].w.deliver = fake_deliver;
+		core_handle(t->fx->core, t->env[i], t->len[i], test_pipe, &t->w[i].w, &r);
+		free(t->env[i]);
+		t->parked += r.parked && r.env == NULL; /* no answer before the commit */
+	}
+	return NULL;
+}
+
+/* Reports from several threads join one batch and are all acknowledged
+ * from its one commit: no thread waits on it, so how many share a commit
+ * is not bounded by the threads (before: at most one report per thread).
+ * The linger is long here so that the count is exact; fake_deliver checks
+ * that every Ack comes after its report's commit. */
+static void reports_share_a_commit(void **state)
+{
+	struct fixture *fx = *state;
+	struct core_config cc = test_config();
+	struct sharer t[THREADS] = {0};
+	pthread_t th[THREADS];
+	Drover__RejectReason why = 0;
+	uint64_t commits0, owed0, commits, owed;
+
+	for (int i = 0; i < SHARERS; i++) {
+		struct drv_keypair kp;
+		char id[32];
+
+		drv_keypair_generate(&kp);
+		snprintf(id, sizeof(id), "fan-%d", i);
+		assert_int_equal(hello(fx, &kp, id, fx->token, &why),
+		                 DROVER__BODY_TYPE__BODY_WELCOME);
+		t[i % THREADS].env[i / THREADS] =
+		        report_env(&kp, id, 1, &t[i % THREADS].len[i / THREADS]);
+	}
+	cc.key = &fx->coord;
+	cc.store = fx->store;
+	cc.batch_linger_us = 3000000; /* beside CPU hogs too */
+	cc.batch_max_ms = 600000;
+	core_free(fx->core);
+	assert_int_equal(core_new(&cc, &fx->core), DRV_OK);
+	core_batch_counts(fx->core, &commits0, &owed0);
+	for (int i = 0; i < THREADS; i++) {
+		t[i].fx = fx;
+		assert_int_equal(pthread_create(&th[i], NULL, send_reports, &t[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(t[i].parked, SHARERS / THREADS);
+		for (int k = 0; k < SHARERS / THREADS; k++) {
+			wait_answers(&t[i].w[k], 1);
+			assert_int_equal(t[i].w[k].last_type, DROVER__BODY_TYPE__BODY_ACK);
+			assert_int_equal(t[i].w[k].last_seq, 1);
+		}
+	}
+	core_batch_counts(fx->core, &commits, &owed);
+	assert_int_equal(owed - owed0, SHARERS);
+	assert_int_equal(commits - commits0, 1);
+}
+
+/* A batch whose commit fails: its reports get a Reject, never an Ack, and
+ * nothing of them is saved, so the agent's resend is not a replay. */
+static void failed_commit_rejects_reports(void **state)
+{
+	struct fixture *fx = *state;
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "bad-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	/* a deferred foreign key that the report's event breaks: COMMIT fails */
+	assert_int_equal(drv_sql_exec(check_db,
+	                              "CREATE TABLE fk_p (id INTEGER PRIMARY KEY);"
+	                              "CREATE TABLE fk_c (pid INTEGER REFERENCES fk_p(id)"
+	                              " DEFERRABLE INITIALLY DEFERRED);"
+	                              "CREATE TRIGGER fail_commit AFTER INSERT ON events"
+	                              " WHEN NEW.agent_id = 'bad-1' AND NEW.kind = 'report'"
+	                              " BEGIN INSERT INTO fk_c VALUES (42); END;"),
+	                 DRV_OK);
+	assert_int_equal(report_req(fx, &a, "bad-1", 3, &why), DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_not_equal(why, DROVER__REJECT_REASON__REJECT_REPLAY);
+	assert_false(committed_report("bad-1", 3));
+	assert_int_equal(drv_sql_exec(check_db, "DROP TRIGGER fail_commit;"), DRV_OK);
+	assert_int_equal(report_req(fx, &a, "bad-1", 3, &why), DROVER__BODY_TYPE__BODY_ACK);
+	assert_true(committed_report("bad-1", 3));
 }
 
 static void tick_times_out_and_disconnects(void **state)
@@ -851,6 +1035,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(reports_share_a_commit, setup, teardown),
+	        cmocka_unit_test_setup_teardown(failed_commit_rejects_reports, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),
 	};
 	if (drv_crypto_init() != DRV_OK)

@@ -1,8 +1,10 @@
 /*
  * test_gcommit.c: group commit on a real SQLite file. Writers that hold the
- * lock one after the other share one commit, each learns "saved" only once
- * its row is committed (seen from another connection), and a failed commit
- * fails every member of its batch.
+ * lock one after the other share one commit; the after-commit hook, which
+ * answers what they owe, runs only once their rows are committed (seen from
+ * another connection); a failed commit reaches the hook with its error and
+ * nothing saved; a batch that owes answers lingers for the next writers and
+ * is committed by the committer thread when nobody else comes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,13 +30,25 @@ struct fx {
 	struct drv_sql *other; /* a second connection: sees only what is committed */
 	struct gcommit g;
 	int afters, after_rc;
+	int64_t after_rows; /* rows of t committed when the hook ran */
 };
 
 struct writer {
 	struct fx *fx;
 	int x, rc;
-	bool visible; /* committed when gcommit_wait returned */
 };
+
+static int64_t count_rows(struct fx *fx)
+{
+	struct drv_sql_stmt *st;
+	int64_t n = -1;
+
+	if (drv_sql_prepare(fx->other, "SELECT count(*) FROM t", &st) == DRV_OK &&
+	    drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
+	return n;
+}
 
 static void after(void *arg, int rc)
 {
@@ -42,6 +56,7 @@ static void after(void *arg, int rc)
 
 	fx->afters++;
 	fx->after_rc = rc;
+	fx->after_rows = count_rows(fx);
 }
 
 static int setup(void **state)
@@ -60,7 +75,8 @@ static int setup(void **state)
 	                 " DEFERRABLE INITIALLY DEFERRED);") != DRV_OK ||
 	    drv_sql_open(fx->db, NULL, 0, &fx->other) != DRV_OK)
 		return -1;
-	gcommit_init(&fx->g, fx->store, after, fx);
+	if (gcommit_init(&fx->g, fx->store, after, fx) != DRV_OK)
+		return -1;
 	fx->g.max_ms = 600000; /* batches end by arrivals only: deterministic */
 	*state = fx;
 	return 0;
@@ -90,24 +106,52 @@ static bool committed(struct fx *fx, const char *sql)
 	return yes;
 }
 
+/* One writer: x < 0 writes a row that breaks a deferred foreign key (the
+ * COMMIT fails); it owes an answer, and does not wait for the commit. */
+static int write_owing(struct fx *fx, int x)
+{
+	char sql[64];
+	int rc;
+
+	gcommit_lock(&fx->g);
+	rc = gcommit_join(&fx->g);
+	snprintf(sql, sizeof(sql),
+	         x < 0 ? "INSERT INTO c VALUES (%d)" : "INSERT INTO t VALUES (%d)", x < 0 ? -x : x);
+	if (rc == DRV_OK && drv_sql_exec(store_db(fx->store), sql) != DRV_OK)
+		rc = DRV_EDB;
+	if (rc == DRV_OK)
+		gcommit_owe(&fx->g);
+	gcommit_unlock(&fx->g);
+	return rc;
+}
+
 static void *write_one(void *arg)
 {
 	struct writer *w = arg;
-	struct gcommit_member m;
-	char sql[96];
 
-	gcommit_lock(&w->fx->g);
-	w->rc = gcommit_join(&w->fx->g);
-	snprintf(sql, sizeof(sql),
-	         w->x < 0 ? "INSERT INTO c VALUES (%d)" : "INSERT INTO t VALUES (%d)", w->x);
-	if (w->rc == DRV_OK && drv_sql_exec(store_db(w->fx->store), sql) != 0)
-		w->rc = DRV_EDB;
-	if (w->rc == DRV_OK)
-		w->rc = gcommit_wait(&w->fx->g, &m);
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM t WHERE x = %d", w->x);
-	w->visible = committed(w->fx, sql);
-	gcommit_unlock(&w->fx->g);
+	w->rc = write_owing(w->fx, w->x);
 	return NULL;
+}
+
+/* Bounded wait until the after-commit hook ran n times; then one commit per
+ * run, none open. Returns the last commit's result. */
+static int wait_afters(struct fx *fx, int n)
+{
+	int afters = 0;
+
+	for (int i = 0; i < 20000 && afters < n; i++) {
+		pthread_mutex_lock(&fx->g.mu); /* not gcommit_lock: that counts as arriving */
+		afters = fx->afters;
+		pthread_mutex_unlock(&fx->g.mu);
+		if (afters < n)
+			usleep(1000);
+	}
+	pthread_mutex_lock(&fx->g.mu);
+	assert_int_equal(fx->afters, n);
+	assert_int_equal(fx->g.commits, n);
+	assert_false(gcommit_is_open(&fx->g));
+	pthread_mutex_unlock(&fx->g.mu);
+	return fx->after_rc;
 }
 
 /* WRITERS threads queue on the lock while the test holds it, then run. */
@@ -136,14 +180,11 @@ static void one_commit_for_a_batch(void **state)
 	for (int i = 0; i < WRITERS; i++)
 		w[i].x = i + 1;
 	run_writers(fx, w, WRITERS);
-	for (int i = 0; i < WRITERS; i++) {
+	for (int i = 0; i < WRITERS; i++)
 		assert_int_equal(w[i].rc, DRV_OK);
-		assert_true(w[i].visible); /* "saved" only once committed */
-	}
-	assert_int_equal(fx->g.commits, 1); /* eight writers, one fsync */
-	assert_int_equal(fx->afters, 1);
-	assert_int_equal(fx->after_rc, DRV_OK);
-	assert_false(gcommit_is_open(&fx->g));
+	assert_int_equal(wait_afters(fx, 1), DRV_OK); /* eight writers, one fsync */
+	assert_int_equal(fx->after_rows, WRITERS);    /* "saved" only once committed */
+	assert_int_equal(fx->g.total_owed, WRITERS);
 }
 
 static void failed_commit_fails_every_member(void **state)
@@ -152,17 +193,12 @@ static void failed_commit_fails_every_member(void **state)
 	struct writer w[4] = {{.x = 1}, {.x = 2}, {.x = -42}, {.x = 3}};
 
 	run_writers(fx, w, 4); /* -42: a deferred foreign key: the COMMIT fails */
-	for (int i = 0; i < 4; i++) {
-		assert_int_not_equal(w[i].rc, DRV_OK);
-		assert_false(w[i].visible);
-	}
-	assert_int_not_equal(fx->after_rc, DRV_OK);
-	assert_false(committed(fx, "SELECT count(*) FROM t"));
+	assert_int_not_equal(wait_afters(fx, 1), DRV_OK);
+	assert_int_equal(fx->after_rows, 0);
 	/* the next batch starts clean */
-	struct writer again = {.x = 5};
-	run_writers(fx, &again, 1);
-	assert_int_equal(again.rc, DRV_OK);
-	assert_true(again.visible);
+	assert_int_equal(write_owing(fx, 5), DRV_OK);
+	assert_int_equal(wait_afters(fx, 2), DRV_OK);
+	assert_true(committed(fx, "SELECT count(*) FROM t WHERE x = 5"));
 }
 
 static void alone_commits_at_unlock(void **state)
@@ -173,49 +209,39 @@ static void alone_commits_at_unlock(void **state)
 	assert_int_equal(gcommit_join(&fx->g), DRV_OK);
 	assert_int_equal(drv_sql_exec(store_db(fx->store), "INSERT INTO t VALUES (9)"), DRV_OK);
 	assert_false(committed(fx, "SELECT count(*) FROM t WHERE x = 9"));
-	gcommit_unlock(&fx->g); /* nobody else waits: commits */
+	gcommit_unlock(&fx->g); /* nobody else waits, nothing owed: commits */
 	assert_true(committed(fx, "SELECT count(*) FROM t WHERE x = 9"));
 	assert_int_equal(fx->g.commits, 1);
 }
 
-static void start_writer(struct fx *fx, struct writer *w, pthread_t *th)
-{
-	w->fx = fx;
-	assert_int_equal(pthread_create(th, NULL, write_one, w), 0);
-}
+#define OWED 300
 
-static bool has_members(struct fx *fx)
-{
-	bool yes;
-
-	pthread_mutex_lock(&fx->g.mu); /* not gcommit_lock: that counts as arriving */
-	yes = fx->g.members != NULL;
-	pthread_mutex_unlock(&fx->g.mu);
-	return yes;
-}
-
-/* A writer waiting on its batch keeps it open for the linger: a second
- * writer that comes while the first sleeps shares its commit (before, the
- * first committed at once, alone: two fsyncs). */
-static void waited_batch_lingers(void **state)
+/* OWED writers that owe an answer (a report's Ack) lock, write and leave
+ * one after the other: their batch lingers for the next ones (before, each
+ * writer waited in its thread, and a batch held at most one per thread),
+ * and the committer thread commits it when nobody else comes. The hook that
+ * answers them runs once, after the one commit of all of them. */
+static void owed_answers_share_a_commit(void **state)
 {
 	struct fx *fx = *state;
-	struct writer w[2] = {{.x = 1}, {.x = 2}};
-	pthread_t th[2];
 
-	fx->g.linger_us = 2000000; /* long beside two CPU hogs; the test lasts it */
-	start_writer(fx, &w[0], &th[0]);
-	for (int i = 0; i < 10000 && !has_members(fx); i++)
-		usleep(1000);
-	assert_true(has_members(fx)); /* the first writer sleeps on its batch */
-	start_writer(fx, &w[1], &th[1]);
-	pthread_join(th[0], NULL);
-	pthread_join(th[1], NULL);
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(w[i].rc, DRV_OK);
-		assert_true(w[i].visible);
-	}
-	assert_int_equal(fx->g.commits, 1);
+	fx->g.linger_us = 2000000; /* the writes take far less, beside CPU hogs too */
+	for (int i = 0; i < OWED; i++)
+		assert_int_equal(write_owing(fx, i + 1), DRV_OK);
+	assert_int_equal(wait_afters(fx, 1), DRV_OK);
+	assert_int_equal(fx->after_rows, OWED); /* all saved when they are answered */
+	assert_int_equal(fx->g.total_owed, OWED);
+}
+
+static void owed_answers_of_a_failed_commit(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->g.linger_us = 2000000;
+	for (int i = 0; i < OWED; i++)
+		assert_int_equal(write_owing(fx, i == OWED / 2 ? -42 : i + 1), DRV_OK);
+	assert_int_not_equal(wait_afters(fx, 1), DRV_OK);
+	assert_int_equal(fx->after_rows, 0);
 }
 
 int main(void)
@@ -224,7 +250,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(one_commit_for_a_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(failed_commit_fails_every_member, setup, teardown),
 	        cmocka_unit_test_setup_teardown(alone_commits_at_unlock, setup, teardown),
-	        cmocka_unit_test_setup_teardown(waited_batch_lingers, setup, teardown),
+	        cmocka_unit_test_setup_teardown(owed_answers_share_a_commit, setup, teardown),
+	        cmocka_unit_test_setup_teardown(owed_answers_of_a_failed_commit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
