@@ -377,9 +377,11 @@ static void merge_releases(void **state)
 	assert_int_equal(store_agent_create(s, &a, &h), DRV_OK);
 	assert_int_equal(store_agent_merge_releases(
 	                         s, "core-1", "web",
-	                         "[{\"service\":\"web\",\"version\":\"2\",\"slot\":\"\"}]"),
+	                         "[{\"service\":\"web\",\"version\":\"2\",\"slot\":\"\"}]", 2,
+	                         NULL),
 	                 DRV_OK);
-	assert_int_equal(store_agent_merge_releases(s, "core-1", "web", "not json"), DRV_OK);
+	assert_int_equal(store_agent_merge_releases(s, "core-1", "web", "not json", 3, NULL),
+	                 DRV_OK);
 	assert_int_equal(drv_sql_prepare(store_db(s), "SELECT releases FROM agents", &st), DRV_OK);
 	assert_int_equal(drv_sql_step(st), DRV_SQL_ROW);
 	rel = json_loads(drv_sql_col_text(st, 0), 0, NULL);
