@@ -95,6 +95,7 @@ struct uplink {
 	size_t nonce_len;
 	uint8_t rel_sent[crypto_generichash_BYTES]; /* hash of the releases last polled */
 	unsigned polls_since_rel;                   /* polls since they were sent */
+	bool rel_reported; /* a report with releases got a report_seq since the last poll list */
 };
 
 static struct node *cur_node(struct uplink *u)
@@ -566,6 +567,13 @@ static void send_report(struct uplink *u, Drover__Report *r)
 	r->agent_id = (char *)u->cfg.agent_id;
 	r->report_seq = next_report_seq(u);
 	r->sent_at_ms = drv_wall_ms();
+	if (r->n_releases > 0) {
+		/* the next Poll carries the full list, numbered at least this
+		 * (droverd stores no list older than this report's) */
+		pthread_mutex_lock(&u->mu);
+		u->rel_reported = true;
+		pthread_mutex_unlock(&u->mu);
+	}
 	rc = seal(u, DROVER__BODY_TYPE__BODY_REPORT, &r->base, false, &env, &len);
 	r->agent_id = unpacked_id;
 	if (rc != DRV_OK) {
@@ -1085,16 +1093,33 @@ static enum outcome say_hello(struct uplink *u)
 }
 
 /* What runs now, for drift: attached to p when it changed (or now and
- * then). The caller frees *rel with executor_releases_free. */
+ * then, or after a report that carried releases). p->releases_seq is the
+ * last report_seq taken before the list is read: a report's list is read
+ * before it gets its number, so one numbered at most that is older than
+ * this list, one numbered above it may be newer (docs/protocol.md,
+ * "Release lists"). The caller frees *rel with executor_releases_free. */
 static void poll_releases(struct uplink *u, Drover__Poll *p, Drover__Release ***rel, size_t *n)
 {
 	uint8_t h[crypto_generichash_BYTES];
 	crypto_generichash_state st;
+	uint64_t seq;
+	bool reported;
 
 	*rel = NULL;
 	*n = 0;
-	if (u->ex == NULL || executor_releases(u->ex, rel, n) != DRV_OK)
+	pthread_mutex_lock(&u->mu);
+	seq = u->report_seq;
+	reported = u->rel_reported;
+	u->rel_reported = false;
+	pthread_mutex_unlock(&u->mu);
+	if (u->ex == NULL || executor_releases(u->ex, rel, n) != DRV_OK) {
+		if (reported) {
+			pthread_mutex_lock(&u->mu);
+			u->rel_reported = true; /* next time */
+			pthread_mutex_unlock(&u->mu);
+		}
 		return;
+	}
 	crypto_generichash_init(&st, NULL, 0, sizeof(h));
 	for (size_t i = 0; i < *n; i++) {
 		size_t len = drover__release__get_packed_size((*rel)[i]);
@@ -1107,13 +1132,15 @@ static void poll_releases(struct uplink *u, Drover__Poll *p, Drover__Release ***
 		free(buf);
 	}
 	crypto_generichash_final(&st, h, sizeof(h));
-	if (memcmp(h, u->rel_sent, sizeof(h)) == 0 && ++u->polls_since_rel < POLL_RELEASES_EVERY)
+	if (!reported && memcmp(h, u->rel_sent, sizeof(h)) == 0 &&
+	    ++u->polls_since_rel < POLL_RELEASES_EVERY)
 		return;
 	memcpy(u->rel_sent, h, sizeof(h));
 	u->polls_since_rel = 0;
 	p->releases = *rel;
 	p->n_releases = *n;
 	p->has_releases = true;
+	p->releases_seq = seq;
 }
 
 static int seal_poll(struct uplink *u, uint8_t **env, size_t *len)

@@ -389,6 +389,11 @@ static void dispatch(struct sse *s)
 		goto out_reset;
 	ev.raw = s->data;
 	ev.data = json_loads(s->data, 0, &je);
+	/* An event that committed late comes after higher ids under the
+	 * stream's position (the id: field, what a resume starts from); its
+	 * own id is in its data (docs/api.md). */
+	if (json_is_integer(json_object_get(ev.data, "id")))
+		ev.id = json_integer_value(json_object_get(ev.data, "id"));
 	if (s->pending_id > 0)
 		*s->last_id = s->pending_id;
 	s->stop = s->fn(&ev, s->ctx);

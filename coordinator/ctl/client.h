@@ -56,7 +56,7 @@ int ctl_escape(const char *s, char *out, size_t cap);
 /* ---- server-sent events */
 
 struct ctl_event {
-	int64_t id;
+	int64_t id;       /* the event's own (the data's "id"; else the id: field) */
 	const char *kind; /* the event: field */
 	json_t *data;     /* the data: field parsed (borrowed; NULL if not JSON) */
 	const char *raw;  /* the data: field as sent */

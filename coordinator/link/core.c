@@ -1044,16 +1044,22 @@ static void poll_locked(struct core *c, struct agent_rt *a, const Drover__Poll *
 /* What the agent runs now (drift), when its Poll carries it. Core lock. */
 static void poll_releases_locked(struct core *c, struct agent_rt *a, const Drover__Poll *p)
 {
+	bool stale = false;
 	char *rel;
 
 	if (!hello_releases_ok(p->releases, p->n_releases)) {
 		drv_warn("core", "poll releases refused", "agent=%s", a->id);
 		return;
 	}
+	/* A Poll sealed before a Report that changed the list can come after
+	 * it: its list (releases_seq below the stored one) is not stored. */
 	rel = hello_releases_json(p->releases, p->n_releases);
 	if (rel != NULL && gcommit_join(&c->gc) == DRV_OK &&
-	    store_agent_set_releases(c->cfg.store, a->id, rel) != DRV_OK)
+	    store_agent_set_releases(c->cfg.store, a->id, rel, p->releases_seq, &stale) != DRV_OK)
 		drv_warn("core", "cannot store the releases of a poll", "agent=%s", a->id);
+	else if (stale)
+		drv_info("core", "older releases of a poll ignored",
+		         "agent=%s releases_seq=%" PRIu64, a->id, p->releases_seq);
 	free(rel);
 }
 
@@ -1130,7 +1136,7 @@ static int record_report(struct core *c, struct agent_rt *a, const Drover__Repor
 	rel = hello_releases_json(r->releases, r->n_releases);
 	if (rel == NULL)
 		return DRV_ENOMEM;
-	rc = store_agent_merge_releases(c->cfg.store, a->id, r->service, rel);
+	rc = store_agent_merge_releases(c->cfg.store, a->id, r->service, rel, r->report_seq, NULL);
 	free(rel);
 	return rc;
 }

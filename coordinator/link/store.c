@@ -378,28 +378,48 @@ out:
 	return text;
 }
 
+/* The row's releases_seq (0 when unknown or unreadable). */
+static uint64_t releases_seq_of(struct store *s, const char *id)
+{
+	struct drv_sql_stmt *st;
+	uint64_t n = 0;
+
+	if (prep(s, "SELECT releases_seq FROM agents WHERE id = ?", &st) != DRV_OK)
+		return 0;
+	bind_text(st, 1, id);
+	if (drv_sql_step(st) == DRV_SQL_ROW)
+		n = (uint64_t)drv_sql_col_int64(st, 0);
+	done(s, st);
+	return n;
+}
+
 int store_agent_merge_releases(struct store *s, const char *id, const char *service,
-                               const char *releases_json)
+                               const char *releases_json, uint64_t report_seq, bool *stale)
 {
 	struct drv_sql_stmt *st;
 	char *text = NULL;
+	bool older = false;
 	int rc = store_begin(s);
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = prep(s, "SELECT releases FROM agents WHERE id = ?", &st);
+	rc = prep(s, "SELECT releases, releases_seq FROM agents WHERE id = ?", &st);
 	if (rc == DRV_OK) {
 		bind_text(st, 1, id);
-		if (drv_sql_step(st) == DRV_SQL_ROW)
-			text = merged_releases(drv_sql_col_text(st, 0), service ? service : "",
-			                       releases_json);
+		if (drv_sql_step(st) == DRV_SQL_ROW) {
+			older = (uint64_t)drv_sql_col_int64(st, 1) >= report_seq;
+			if (!older)
+				text = merged_releases(drv_sql_col_text(st, 0),
+				                       service ? service : "", releases_json);
+		}
 		done(s, st);
 	}
 	if (rc == DRV_OK && text != NULL)
-		rc = prep(s, "UPDATE agents SET releases = ? WHERE id = ?", &st);
+		rc = prep(s, "UPDATE agents SET releases = ?, releases_seq = ? WHERE id = ?", &st);
 	if (rc == DRV_OK && text != NULL) {
 		bind_text(st, 1, text);
-		bind_text(st, 2, id);
+		drv_sql_bind_int64(st, 2, (int64_t)report_seq);
+		bind_text(st, 3, id);
 		rc = run(s, st);
 	}
 	free(text);
@@ -407,23 +427,40 @@ int store_agent_merge_releases(struct store *s, const char *id, const char *serv
 		store_rollback(s);
 		return rc;
 	}
+	if (stale != NULL)
+		*stale = older;
 	return store_commit(s);
 }
 
-int store_agent_set_releases(struct store *s, const char *id, const char *releases_json)
+int store_agent_set_releases(struct store *s, const char *id, const char *releases_json,
+                             uint64_t releases_seq, bool *stale)
 {
 	struct drv_sql_stmt *st;
-	int rc = prep(
-	        s, "UPDATE agents SET releases = ?2 WHERE id = ?1 AND releases IS DISTINCT FROM ?2",
-	        &st);
+	/* ?3 = 0: an older agent, as before; else not below the stored list's
+	 * number, and the number is raised even when the list is the same */
+	int rc = prep(s,
+	              "UPDATE agents SET releases = ?2,"
+	              " releases_seq = CASE WHEN ?3 > releases_seq THEN ?3 ELSE releases_seq END"
+	              " WHERE id = ?1 AND (?3 = 0 OR ?3 >= releases_seq)"
+	              " AND (releases IS DISTINCT FROM ?2 OR ?3 > releases_seq)",
+	              &st);
 	json_t *valid = json_loads(releases_json != NULL ? releases_json : "", 0, NULL);
 
 	json_decref(valid);
-	if (rc != DRV_OK || valid == NULL) /* not JSON: left as it was */
+	if (stale != NULL)
+		*stale = false;
+	if (rc != DRV_OK || valid == NULL) { /* not JSON: left as it was */
+		if (rc == DRV_OK)
+			done(s, st);
 		return rc;
+	}
 	bind_text(st, 1, id);
 	bind_text(st, 2, releases_json);
-	return run(s, st);
+	drv_sql_bind_int64(st, 3, (int64_t)releases_seq);
+	rc = run(s, st);
+	if (rc == DRV_OK && stale != NULL && releases_seq > 0 && drv_sql_changes(s->db) == 0)
+		*stale = releases_seq_of(s, id) > releases_seq;
+	return rc;
 }
 
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq)

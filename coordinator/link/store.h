@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include "sqldb.h"
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -106,13 +107,22 @@ int store_agent_report(struct store *s, const char *id, uint64_t report_seq, uin
  * applied more than this database remembers, e.g. after a restore). */
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq);
 /* Replace the agent's releases of one service with releases_json (a JSON
- * array in the Hello format, hello_releases_json), from a step's report. */
+ * array in the Hello format, hello_releases_json), from a step's report
+ * numbered report_seq. Ordering (docs/protocol.md, "Release lists"): the
+ * row keeps releases_seq, the number of the message whose list it stored
+ * last; a report_seq not above it is older than that list and changes
+ * nothing (*stale true, when stale is not NULL); else releases_seq becomes
+ * report_seq. */
 int store_agent_merge_releases(struct store *s, const char *id, const char *service,
-                               const char *releases_json);
-/* Forget an agent and its instructions (re-keying a host). DRV_ENOENT if unknown. */
+                               const char *releases_json, uint64_t report_seq, bool *stale);
 /* Replace all the agent's releases (a Poll's list; written only when it
- * differs from what is stored). */
-int store_agent_set_releases(struct store *s, const char *id, const char *releases_json);
+ * differs from what is stored). releases_seq: the Poll's (the agent's last
+ * report_seq when it read the list); 0 (an older agent): written as is and
+ * the row's releases_seq kept. Else a list below the row's releases_seq is
+ * older than the stored one and is not written (*stale true). */
+int store_agent_set_releases(struct store *s, const char *id, const char *releases_json,
+                             uint64_t releases_seq, bool *stale);
+/* Forget an agent and its instructions (re-keying a host). DRV_ENOENT if unknown. */
 int store_agent_delete(struct store *s, const char *id);
 typedef int (*store_agent_fn)(void *arg, const struct store_agent_row *row);
 /* Every agent, ordered by id; a callback result other than DRV_OK stops. */

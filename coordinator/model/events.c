@@ -358,9 +358,9 @@ static char *slow_line(int64_t id, int64_t at_ms, const char *kind, const char *
 }
 
 /* The frame written straight into b: one copy of the stored data text. */
-static int fast_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const char *name,
-                      const char *kind, const char *dep, const char *agent, const char *data,
-                      size_t n)
+static int fast_frame(struct drv_events_buf *b, int64_t sse_id, int64_t id, int64_t at_ms,
+                      const char *name, const char *kind, const char *dep, const char *agent,
+                      const char *data, size_t n)
 {
 	size_t head = 160 + strlen(name) + strlen(kind) + strlen(dep) + strlen(agent);
 	int len, rc = buf_reserve(b, head + n + 3);
@@ -370,7 +370,7 @@ static int fast_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const
 	len = snprintf(b->p + b->len, head,
 	               "id: %lld\nevent: %s\ndata: {\"id\":%lld,\"at_ms\":%lld,\"kind\":\"%s\","
 	               "\"deployment_id\":\"%s\",\"agent_id\":\"%s\",\"data\":",
-	               (long long)id, name, (long long)id, (long long)at_ms, kind, dep, agent);
+	               (long long)sse_id, name, (long long)id, (long long)at_ms, kind, dep, agent);
 	if (len < 0 || (size_t)len >= head)
 		return DRV_EINVAL;
 	b->len += (size_t)len;
@@ -384,6 +384,13 @@ static int fast_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const
 int drv_events_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const char *kind,
                      const char *deployment_id, const char *agent_id, const char *data)
 {
+	return drv_events_frame_at(b, id, id, at_ms, kind, deployment_id, agent_id, data);
+}
+
+int drv_events_frame_at(struct drv_events_buf *b, int64_t sse_id, int64_t id, int64_t at_ms,
+                        const char *kind, const char *deployment_id, const char *agent_id,
+                        const char *data)
+{
 	const char *dep = deployment_id ? deployment_id : "";
 	const char *agent = agent_id ? agent_id : "";
 	const char *name = drv_events_kind_ok(kind) ? kind : "message";
@@ -392,10 +399,10 @@ int drv_events_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const 
 	int len, rc;
 
 	if (kind && plain(kind) && plain(dep) && plain(agent) && plain_object(data, n))
-		return fast_frame(b, id, at_ms, name, kind, dep, agent, data, n);
+		return fast_frame(b, sse_id, id, at_ms, name, kind, dep, agent, data, n);
 	if (!kind || (line = slow_line(id, at_ms, kind, dep, agent, data)) == NULL)
 		return DRV_ENOMEM;
-	len = snprintf(head, sizeof(head), "id: %lld\nevent: %s\ndata: ", (long long)id, name);
+	len = snprintf(head, sizeof(head), "id: %lld\nevent: %s\ndata: ", (long long)sse_id, name);
 	rc = drv_events_buf_add(b, head, (size_t)len);
 	if (rc == DRV_OK)
 		rc = drv_events_buf_add(b, line, strlen(line));

@@ -10,6 +10,17 @@
 #include "log.h"
 
 #define BATCH_TEXT "100" /* DRV_EVENTS_BATCH, for the SQL text */
+/* PostgreSQL: ids a read spans at most (holes are found in that span) */
+#define SPAN_TEXT                "5000"
+#define DRV_EVENTS_HOLE_LOOKBACK 1000
+
+/* Ids lo..hi missing since the read at seen_ms, whose snapshot's xmax
+ * (the next transaction id then) was xmax. */
+struct hole {
+	int64_t lo, hi;
+	int64_t seen_ms;
+	int64_t xmax;
+};
 
 struct drv_events_reader {
 	struct drv_events *ev;
@@ -23,6 +34,9 @@ struct drv_events_reader {
 	bool more;         /* the last read was a full batch, or none yet */
 	int64_t read_ms;   /* when the last read was */
 	int64_t next_ping_ms;
+	int64_t scan_from; /* PostgreSQL: holes are looked for above it */
+	int hole_ms;
+	struct hole holes[DRV_EVENTS_HOLES];
 	struct drv_events_reader_stats stats;
 };
 
@@ -42,21 +56,52 @@ static void bind_filter(struct drv_sql_stmt *st, const struct drv_events_filter 
  * committed: the batch stops there, and a last row (id NULL) carries that
  * id (column 6), read in the same statement and so the same snapshot (one
  * read transaction per read, not two). On PostgreSQL a lower id may still
- * commit after a higher one: no such bound. */
+ * commit after a higher one: FILL_PG (below) also finds the holes. */
 #define MAX_ID "(SELECT coalesce(max(id), 0) FROM events)"
-#define FILL_PG                                                                                    \
-	"SELECT id, at_ms, kind, deployment_id, agent_id, data FROM events WHERE id > ?1 "         \
-	"AND " FILTER_SQL " ORDER BY id LIMIT " BATCH_TEXT
 #define FILL_SQLITE                                                                                \
 	"SELECT * FROM (SELECT id, at_ms, kind, deployment_id, agent_id, data, NULL FROM events"   \
 	" WHERE id > ?1 AND id <= " MAX_ID " AND " FILTER_SQL " ORDER BY id LIMIT " BATCH_TEXT     \
 	") UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, " MAX_ID " ORDER BY 1 NULLS LAST"
 
-static int format_event(struct drv_events_reader *r, struct drv_sql_stmt *st)
+/* PostgreSQL, one statement (one snapshot: an event that commits during
+ * the read is either in the batch or still a hole, never counted as seen
+ * but not sent). Rows by column 0: 0 an event of the batch (ids above ?1
+ * up to top.hi, at most SPAN_TEXT above ?1); 1 a hole lo..hi (columns 1,
+ * 2) among all ids (filter or not) above ?5 up to top.hi; 2 the read's
+ * top.hi, the highest id (column 2) and pg_snapshot_xmax (column 3). The
+ * WITH sits in a subquery: sqldb takes a statement that starts with WITH
+ * for a write (fenced on a follower, its own transaction on the leader). */
+#define FILL_PG                                                                                    \
+	"SELECT * FROM (WITH top AS (SELECT least(coalesce(max(id), 0), ?1::bigint + " SPAN_TEXT   \
+	") AS hi,"                                                                                 \
+	" coalesce(max(id), 0) AS mx FROM events),"                                                \
+	" seen AS (SELECT id FROM events WHERE id > ?5::bigint AND id <= (SELECT hi FROM top)"     \
+	" UNION ALL SELECT ?5::bigint UNION ALL SELECT greatest(hi, ?5::bigint) + 1 FROM top),"    \
+	" gap AS (SELECT id + 1 AS lo, nx - 1 AS hi FROM"                                          \
+	" (SELECT id, lead(id) OVER (ORDER BY id) AS nx FROM seen) AS s WHERE nx > id + 1)"        \
+	" SELECT 0 AS t, id, at_ms, kind, deployment_id, agent_id, data FROM (SELECT id, at_ms,"   \
+	" kind, deployment_id, agent_id, data FROM events WHERE id > ?1::bigint AND id <= "        \
+	"(SELECT hi FROM top) AND " FILTER_SQL " ORDER BY id LIMIT " BATCH_TEXT ") AS b"           \
+	" UNION ALL SELECT 1, lo, hi, NULL, NULL, NULL, NULL FROM gap"                             \
+	" UNION ALL SELECT 2, hi, mx, pg_snapshot_xmax(pg_current_snapshot())::text, NULL, NULL,"  \
+	" NULL FROM top) AS r ORDER BY 1, 2"
+
+/* PostgreSQL: the events now in the holes (?1 the ranges' lo, ?5 their hi,
+ * as arrays), column 7 whether they match the filter; a last row (column 0
+ * is 1) carries pg_snapshot_xmin of the same snapshot (column 1). */
+#define HOLES_PG                                                                                   \
+	"SELECT 0 AS t, id, at_ms, kind, deployment_id, agent_id, data, (" FILTER_SQL ")::int"     \
+	" FROM events JOIN unnest(?1::bigint[], ?5::bigint[]) AS h(lo, hi)"                        \
+	" ON id BETWEEN h.lo AND h.hi"                                                             \
+	" UNION ALL SELECT 1, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, NULL, NULL,"  \
+	" NULL, NULL, NULL, NULL ORDER BY 1, 2"
+
+static int format_event(struct drv_events_reader *r, struct drv_sql_stmt *st, int c, int64_t sse_id)
 {
-	return drv_events_frame(&r->out, drv_sql_col_int64(st, 0), drv_sql_col_int64(st, 1),
-	                        drv_sql_col_text(st, 2), drv_sql_col_text(st, 3),
-	                        drv_sql_col_text(st, 4), drv_sql_col_text(st, 5));
+	return drv_events_frame_at(&r->out, sse_id ? sse_id : drv_sql_col_int64(st, c),
+	                           drv_sql_col_int64(st, c), drv_sql_col_int64(st, c + 1),
+	                           drv_sql_col_text(st, c + 2), drv_sql_col_text(st, c + 3),
+	                           drv_sql_col_text(st, c + 4), drv_sql_col_text(st, c + 5));
 }
 
 /* Format the next batch of events after r->last_id into r->out. When the
@@ -65,24 +110,22 @@ static int format_event(struct drv_events_reader *r, struct drv_sql_stmt *st)
  * matched the filter: a stream that follows one deployment does not scan
  * every other event written since its last match at each read (1,000
  * agents reporting: a fifth of droverd's CPU went there). */
-static int fill(struct drv_events_reader *r)
+static int fill_sqlite(struct drv_events_reader *r, struct drv_sql *db)
 {
-	struct drv_sql *db = drv_events_db(r->ev);
-	bool lite = drv_sql_engine_of(db) == DRV_SQL_SQLITE;
 	struct drv_sql_stmt *st;
 	int64_t hi = INT64_MAX;
 	int step, n = 0, rc = DRV_OK;
 
-	if (drv_sql_cached(db, lite ? FILL_SQLITE : FILL_PG, &st) != DRV_OK)
+	if (drv_sql_cached(db, FILL_SQLITE, &st) != DRV_OK)
 		return DRV_EDB;
 	drv_sql_bind_int64(st, 1, r->last_id);
 	bind_filter(st, &r->f);
 	while (rc == DRV_OK && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
-		if (lite && drv_sql_col_null(st, 0)) {
+		if (drv_sql_col_null(st, 0)) {
 			hi = drv_sql_col_int64(st, 6);
 			continue;
 		}
-		rc = format_event(r, st);
+		rc = format_event(r, st, 0, 0);
 		if (rc == DRV_OK) {
 			r->last_id = drv_sql_col_int64(st, 0);
 			n++;
@@ -95,6 +138,188 @@ static int fill(struct drv_events_reader *r)
 		r->last_id = hi;
 	drv_sql_done(st);
 	return rc;
+}
+
+/* ----------------------------------------------------------------- holes */
+
+static void hole_drop(struct drv_events_reader *r, int i)
+{
+	memmove(&r->holes[i], &r->holes[i + 1],
+	        (size_t)(r->stats.holes - i - 1) * sizeof(r->holes[0]));
+	r->stats.holes--;
+}
+
+/* Room for one more hole: the oldest goes when there is none. */
+static struct hole *hole_slot(struct drv_events_reader *r)
+{
+	if (r->stats.holes == DRV_EVENTS_HOLES) {
+		drv_warn("events", "too many holes in event ids, one given up", "lo=%lld hi=%lld",
+		         (long long)r->holes[0].lo, (long long)r->holes[0].hi);
+		hole_drop(r, 0);
+		r->stats.given_up++;
+	}
+	return &r->holes[r->stats.holes++];
+}
+
+static void hole_add(struct drv_events_reader *r, int64_t lo, int64_t hi, int64_t xmax)
+{
+	struct hole *h = hole_slot(r);
+
+	*h = (struct hole){.lo = lo, .hi = hi, .seen_ms = drv_mono_ms(), .xmax = xmax};
+}
+
+/* Id no longer missing: out of the hole that held it (split in two when
+ * it was inside). */
+static void hole_fill(struct drv_events_reader *r, int64_t id)
+{
+	for (int i = 0; i < r->stats.holes; i++) {
+		struct hole *h = &r->holes[i], rest;
+
+		if (id < h->lo || id > h->hi)
+			continue;
+		if (h->lo == h->hi) {
+			hole_drop(r, i);
+		} else if (id == h->lo) {
+			h->lo++;
+		} else if (id == h->hi) {
+			h->hi--;
+		} else {
+			rest = *h;
+			rest.lo = id + 1;
+			h->hi = id - 1;
+			*hole_slot(r) = rest; /* h may have moved: not used again */
+		}
+		return;
+	}
+}
+
+/* The give-up rule (events_read.h): old enough, and every transaction
+ * running when it was found has ended as of the read that found nothing. */
+static void holes_expire(struct drv_events_reader *r, int64_t xmin)
+{
+	int64_t now = drv_mono_ms();
+
+	for (int i = r->stats.holes - 1; i >= 0; i--) {
+		struct hole *h = &r->holes[i];
+
+		if (now - h->seen_ms < r->hole_ms || xmin < h->xmax)
+			continue;
+		drv_debug("events", "hole in event ids given up", "lo=%lld hi=%lld",
+		          (long long)h->lo, (long long)h->hi);
+		hole_drop(r, i);
+		r->stats.given_up++;
+	}
+}
+
+/* The holes' bounds as two PostgreSQL array literals. */
+static int holes_arrays(const struct drv_events_reader *r, char *lo, char *hi, size_t cap)
+{
+	size_t a = 0, b = 0;
+
+	for (int i = 0; i < r->stats.holes; i++) {
+		a += (size_t)snprintf(lo + a, cap - a, "%c%lld", i ? ',' : '{',
+		                      (long long)r->holes[i].lo);
+		b += (size_t)snprintf(hi + b, cap - b, "%c%lld", i ? ',' : '{',
+		                      (long long)r->holes[i].hi);
+		if (a >= cap - 2 || b >= cap - 2)
+			return DRV_EINVAL;
+	}
+	lo[a++] = '}';
+	hi[b++] = '}';
+	lo[a] = hi[b] = '\0';
+	return DRV_OK;
+}
+
+/* Look for the holes again: events found are sent (those that match) under
+ * the stream's position; then holes old enough are given up. */
+static int holes_read(struct drv_events_reader *r, struct drv_sql *db)
+{
+	char lo[DRV_EVENTS_HOLES * 22 + 4], hi[sizeof(lo)];
+	struct drv_sql_stmt *st;
+	int64_t xmin = 0;
+	int step, rc;
+
+	if (r->stats.holes == 0)
+		return DRV_OK;
+	if ((rc = holes_arrays(r, lo, hi, sizeof(lo))) != DRV_OK)
+		return rc;
+	if (drv_sql_cached(db, HOLES_PG, &st) != DRV_OK)
+		return DRV_EDB;
+	drv_sql_bind_text(st, 1, lo);
+	bind_filter(st, &r->f);
+	drv_sql_bind_text(st, 5, hi);
+	while (rc == DRV_OK && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
+		if (drv_sql_col_int64(st, 0) == 1) {
+			xmin = drv_sql_col_int64(st, 1);
+			continue;
+		}
+		hole_fill(r, drv_sql_col_int64(st, 1));
+		if (drv_sql_col_int64(st, 7) == 0)
+			continue;
+		rc = format_event(r, st, 1, r->last_id);
+		r->stats.late++;
+	}
+	if (rc == DRV_OK && step != DRV_SQL_DONE)
+		rc = DRV_EDB;
+	drv_sql_done(st);
+	if (rc == DRV_OK && xmin > 0)
+		holes_expire(r, xmin);
+	return rc;
+}
+
+/* The PostgreSQL read: the batch as on SQLite, bounded by the highest id
+ * of the read's snapshot, and the holes below the new position. */
+static int fill_pg(struct drv_events_reader *r, struct drv_sql *db)
+{
+	struct drv_sql_stmt *st;
+	struct hole gaps[DRV_EVENTS_HOLES];
+	int64_t last = r->last_id, top = r->last_id, mx = 0, xmax = 0;
+	int step, n = 0, ngaps = 0, rc = DRV_OK;
+
+	if (drv_sql_cached(db, FILL_PG, &st) != DRV_OK)
+		return DRV_EDB;
+	drv_sql_bind_int64(st, 1, r->last_id);
+	bind_filter(st, &r->f);
+	drv_sql_bind_int64(st, 5, r->scan_from);
+	while (rc == DRV_OK && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
+		int64_t t = drv_sql_col_int64(st, 0);
+
+		if (t == 0) {
+			rc = format_event(r, st, 1, 0);
+			last = drv_sql_col_int64(st, 1);
+			n++;
+		} else if (t == 1 && ngaps < DRV_EVENTS_HOLES) {
+			gaps[ngaps].lo = drv_sql_col_int64(st, 1);
+			gaps[ngaps++].hi = drv_sql_col_int64(st, 2);
+		} else if (t == 1) {
+			r->stats.given_up++; /* more holes in one read than a stream keeps */
+		} else if (t == 2) {
+			top = drv_sql_col_int64(st, 1);
+			mx = drv_sql_col_int64(st, 2);
+			xmax = strtoll(drv_sql_col_text(st, 3), NULL, 10);
+		}
+	}
+	if (rc == DRV_OK && step != DRV_SQL_DONE)
+		rc = DRV_EDB;
+	drv_sql_done(st);
+	if (rc != DRV_OK)
+		return rc;
+	if (n < DRV_EVENTS_BATCH && top > last)
+		last = top;
+	for (int i = 0; i < ngaps && gaps[i].lo <= last; i++)
+		hole_add(r, gaps[i].lo, gaps[i].hi < last ? gaps[i].hi : last, xmax);
+	r->more = n == DRV_EVENTS_BATCH || mx > last;
+	r->last_id = r->scan_from = last;
+	return holes_read(r, db);
+}
+
+static int fill(struct drv_events_reader *r)
+{
+	struct drv_sql *db = drv_events_db(r->ev);
+
+	if (drv_sql_engine_of(db) == DRV_SQL_SQLITE)
+		return fill_sqlite(r, db);
+	return fill_pg(r, db);
 }
 
 /* Read the table when something was published since the last read, or
@@ -160,6 +385,9 @@ int drv_events_reader_new(struct drv_events *ev, const struct drv_events_reader_
 	r->ev = ev;
 	r->f = c->filter;
 	r->last_id = c->after_id;
+	r->scan_from =
+	        c->after_id > DRV_EVENTS_HOLE_LOOKBACK ? c->after_id - DRV_EVENTS_HOLE_LOOKBACK : 0;
+	r->hole_ms = c->hole_ms > 0 ? c->hole_ms : DRV_EVENTS_HOLE_MS;
 	r->follow = c->follow;
 	r->gather_ms = c->gather_ms > 0 ? c->gather_ms : DRV_EVENTS_GATHER_MS;
 	r->more = true; /* read at once */

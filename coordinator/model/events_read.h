@@ -11,6 +11,35 @@
  * batch): woken by the first commit of a burst, it reads the burst in one
  * go instead of once per commit. An event after a quiet spell goes out at
  * once. Each event's frame is built from the stored text (drv_events_frame).
+ *
+ * Late commits (PostgreSQL). SQLite serializes writers: an id is taken
+ * inside the write transaction, which holds the database's write lock
+ * until it commits, so ids commit in order and a read that sees id N sees
+ * every committed id below it. On PostgreSQL ids come from a sequence
+ * outside the writers' transactions: one can take 41, another 42 and
+ * commit first. A read that then sees 42 notes 41 as a hole (ids missing
+ * below the highest it read; ranges, at most DRV_EVENTS_HOLES, the oldest
+ * dropped with a warning beyond that) and every later read looks for the
+ * holes again; an event that turns up in one is sent then, after the
+ * higher ids already sent, with the stream's position on its "id:" line
+ * (drv_events_frame_at) so that Last-Event-ID never goes backwards. A hole
+ * is given up (a rolled-back transaction leaves it for good) once it is
+ * hole_ms old and the store says that every transaction that was running
+ * when the hole was first seen has ended (pg_snapshot_xmin of the read
+ * that looks for it is past pg_snapshot_xmax of the read that found it):
+ * had the event committed, that read would have found it. A stream that
+ * starts at an id (since, Last-Event-ID, tail) also looks for holes in the
+ * DRV_EVENTS_HOLE_LOOKBACK ids below it: what a client that lost its
+ * connection may still be owed.
+ *
+ * Why holes and not a "safe" id (read only below the lowest id of any
+ * running transaction): PostgreSQL cannot tell a reader the ids another
+ * transaction has taken but not committed; bounding the read needs each
+ * row's inserting transaction and an order between taking the id and
+ * that transaction's xid, i.e. a migration and a lock in every writer.
+ * Holes need nothing from the writers, cost nothing while ids commit in
+ * order (the usual case: the scan for holes is the index of ids just read)
+ * and keep what is already committed flowing at once.
  */
 #ifndef DRV_EVENTS_READ_H
 #define DRV_EVENTS_READ_H
@@ -23,6 +52,9 @@
 
 #define DRV_EVENTS_BATCH     100 /* events per read of the table */
 #define DRV_EVENTS_GATHER_MS 10
+/* PostgreSQL: how long a hole in the ids is looked for at least (below) */
+#define DRV_EVENTS_HOLE_MS 10000
+#define DRV_EVENTS_HOLES   64 /* holes (id ranges) a stream keeps, at most */
 
 struct drv_events_filter { /* "" matches any */
 	char deployment[DRV_EVENT_ID_MAX + 1];
@@ -36,12 +68,16 @@ struct drv_events_reader_config {
 	bool follow;      /* false: the reader ends once it has caught up */
 	int gather_ms;    /* 0: DRV_EVENTS_GATHER_MS */
 	const char *head; /* sent first (e.g. the SSE retry line); may be NULL */
+	int hole_ms;      /* 0: DRV_EVENTS_HOLE_MS (PostgreSQL only) */
 };
 
 struct drv_events_reader_stats {
 	uint64_t reads;     /* reads of the table */
 	int64_t min_gap_ms; /* shortest time between a read that was not a full batch and
 	                       the next read (INT64_MAX: none yet) */
+	uint64_t late;      /* events sent after higher ids (found in a hole) */
+	uint64_t given_up;  /* holes given up (or dropped, over DRV_EVENTS_HOLES) */
+	int holes;          /* holes looked for now */
 };
 
 struct drv_events_reader;

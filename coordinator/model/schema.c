@@ -261,6 +261,12 @@ static const struct drv_sql_migration migrations[] = {
                        "  PRIMARY KEY (deployment_id, section, key));"
                        "ALTER TABLE deployments ADD COLUMN targets TEXT;",
         },
+        /* 13: the order of an agent's release lists (link/store.h): the
+         * report_seq of the Report, or the Poll's releases_seq, whose list was
+         * stored last; an older list is not stored over it. 0: none known. */
+        {
+                .sql = "ALTER TABLE agents ADD COLUMN releases_seq INTEGER NOT NULL DEFAULT 0;",
+        },
 };
 
 const struct drv_sql_migration *drv_schema_migrations(size_t *n)

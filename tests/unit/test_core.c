@@ -992,6 +992,121 @@ static void failed_commit_rejects_reports(void **state)
 	assert_true(committed_report("bad-1", 3));
 }
 
+/* "web" releases from "version/slot" texts (at most 4). */
+static size_t web_releases(const char *const *vs, Drover__Release rel[4], Drover__Release *p[4],
+                           char buf[4][32])
+{
+	size_t n = 0;
+
+	for (; vs[n] != NULL && n < 4; n++) {
+		drover__release__init(&rel[n]);
+		snprintf(buf[n], sizeof(buf[n]), "%s", vs[n]);
+		buf[n][strcspn(buf[n], "/")] = '\0';
+		rel[n].service = "web";
+		rel[n].version = buf[n];
+		rel[n].slot = (char *)strchr(vs[n], '/') + 1;
+		rel[n].state = DROVER__RELEASE_STATE__RELEASE_RUNNING;
+		p[n] = &rel[n];
+	}
+	return n;
+}
+
+/* A Poll carrying the full list vs, numbered seq (its releases_seq; 0: an
+ * older agent), or with report a STEP_SUCCEEDED Report of "web" numbered
+ * seq with its releases vs. */
+static void send_releases(struct fixture *fx, const struct drv_keypair *kp, const char *id,
+                          bool report, uint64_t seq, const char *const *vs)
+{
+	Drover__Poll p = DROVER__POLL__INIT;
+	Drover__Report r = DROVER__REPORT__INIT;
+	Drover__Release rel[4], *rp[4];
+	char buf[4][32];
+	Drover__RejectReason why = 0;
+	uint8_t *env;
+	size_t len, n = web_releases(vs, rel, rp, buf);
+
+	p.agent_id = r.agent_id = (char *)id;
+	p.sent_at_ms = drv_wall_ms();
+	p.n_releases = r.n_releases = n;
+	p.releases = r.releases = rp;
+	p.has_releases = true;
+	p.releases_seq = seq;
+	r.report_seq = seq;
+	r.result = DROVER__STEP_RESULT__STEP_SUCCEEDED;
+	r.step_id = "fin";
+	r.service = "web";
+	assert_int_equal(
+	        drv_env_seal(kp, id,
+	                     report ? DROVER__BODY_TYPE__BODY_REPORT : DROVER__BODY_TYPE__BODY_POLL,
+	                     report ? &r.base : &p.base, false, &env, &len),
+	        DRV_OK);
+	/* a Report is acknowledged, a Poll parked (no reply yet) */
+	assert_int_equal(send_env(fx, env, len, NULL, &why, NULL),
+	                 report ? DROVER__BODY_TYPE__BODY_ACK : 0);
+}
+
+/* The agent's releases as "version/slot,version/slot". */
+static const char *releases_of(struct fixture *fx, const char *id)
+{
+	static char buf[128];
+	json_t *j, *e;
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	assert_int_equal(core_agent_json(fx->core, id, &j), DRV_OK);
+	json_array_foreach(json_object_get(j, "releases"), i, e)
+	{
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s/%s", i ? "," : "",
+		                        json_string_value(json_object_get(e, "version")),
+		                        json_string_value(json_object_get(e, "slot")));
+	}
+	json_decref(j);
+	return buf;
+}
+
+/* Run 14 (docs/reliability.md): a Poll sealed while a blue-green finalize
+ * ran, handled after the finalize's Report, must not put the old list back;
+ * the message itself is still processed. A restarted droverd reads the
+ * order from the row. An older agent's lists (releases_seq 0) are taken. */
+static void poll_keeps_newer_releases(void **state)
+{
+	struct fixture *fx = *state;
+	struct core_config cc = test_config();
+	const char *both[] = {"2.0.0/green", "1.0.0/blue", NULL};
+	const char *green[] = {"2.0.0/green", NULL};
+	const char *three[] = {"3.0.0/blue", "2.0.0/green", NULL};
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+
+	cc.key = &fx->coord;
+	cc.store = fx->store;
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "w-4", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	send_releases(fx, &a, "w-4", false, 6, both);
+	assert_string_equal(releases_of(fx, "w-4"), "2.0.0/green,1.0.0/blue");
+	/* the finalize's report (report_seq 7), then a Poll sealed before it */
+	send_releases(fx, &a, "w-4", true, 7, green);
+	assert_string_equal(releases_of(fx, "w-4"), "2.0.0/green");
+	send_releases(fx, &a, "w-4", false, 6, both);
+	assert_string_equal(releases_of(fx, "w-4"), "2.0.0/green");
+	/* a restarted droverd knows the order too (NNG resends the pending
+	 * Poll on the new connection, before any Hello) */
+	core_free(fx->core);
+	assert_int_equal(core_new(&cc, &fx->core), DRV_OK);
+	send_releases(fx, &a, "w-4", false, 6, both);
+	assert_string_equal(releases_of(fx, "w-4"), "2.0.0/green");
+	/* a report older than the stored list changes nothing */
+	send_releases(fx, &a, "w-4", false, 9, three);
+	send_releases(fx, &a, "w-4", true, 8, green);
+	assert_string_equal(releases_of(fx, "w-4"), "3.0.0/blue,2.0.0/green");
+	/* a Poll read after the last report (same number or above) is taken */
+	send_releases(fx, &a, "w-4", false, 9, green);
+	assert_string_equal(releases_of(fx, "w-4"), "2.0.0/green");
+	/* an agent of the previous release (no releases_seq): as before */
+	send_releases(fx, &a, "w-4", false, 0, both);
+	assert_string_equal(releases_of(fx, "w-4"), "2.0.0/green,1.0.0/blue");
+}
+
 static void tick_times_out_and_disconnects(void **state)
 {
 	struct fixture *fx = *state;
@@ -1035,6 +1150,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(poll_keeps_newer_releases, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports_share_a_commit, setup, teardown),
 	        cmocka_unit_test_setup_teardown(failed_commit_rejects_reports, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),

@@ -354,6 +354,47 @@ static void reports(void **state)
 	json_decref(got);
 }
 
+/* The stored releases of core-1, as JSON text. */
+static const char *releases_text(struct store *s)
+{
+	static char buf[256];
+	struct drv_sql_stmt *st;
+
+	assert_int_equal(drv_sql_prepare(store_db(s), "SELECT releases FROM agents", &st), DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_SQL_ROW);
+	snprintf(buf, sizeof(buf), "%s", drv_sql_col_text(st, 0));
+	drv_sql_finalize(st);
+	return buf;
+}
+
+/* The order of release lists (docs/protocol.md), core-1's last list being a
+ * report's numbered 2: no list older than the stored one is written. */
+static void releases_ordered(struct store *s)
+{
+	const char *v3 = "[{\"service\":\"web\",\"version\":\"3\"}]";
+	char before[256];
+	bool stale = false;
+
+	snprintf(before, sizeof(before), "%s", releases_text(s));
+	assert_int_equal(store_agent_merge_releases(s, "core-1", "web", v3, 2, &stale), DRV_OK);
+	assert_true(stale); /* a report not above the stored number */
+	assert_int_equal(store_agent_set_releases(s, "core-1", "[]", 1, &stale), DRV_OK);
+	assert_true(stale); /* a poll below it */
+	assert_string_equal(releases_text(s), before);
+	assert_int_equal(store_agent_set_releases(s, "core-1", v3, 2, &stale), DRV_OK);
+	assert_false(stale); /* a poll read after report 2 */
+	assert_string_equal(releases_text(s), v3);
+	assert_int_equal(store_agent_merge_releases(s, "core-1", "web", "[]", 3, &stale), DRV_OK);
+	assert_false(stale);
+	assert_string_equal(releases_text(s), "[]");
+	assert_int_equal(store_agent_set_releases(s, "core-1", v3, 0, &stale), DRV_OK);
+	assert_false(stale); /* an older agent: as before */
+	assert_string_equal(releases_text(s), v3);
+	assert_int_equal(store_agent_set_releases(s, "core-1", "[]", 2, &stale), DRV_OK);
+	assert_true(stale); /* the number was kept (3) */
+	assert_string_equal(releases_text(s), v3);
+}
+
 /* store_agent_merge_releases: one service's releases replaced, others kept. */
 static void merge_releases(void **state)
 {
@@ -377,9 +418,11 @@ static void merge_releases(void **state)
 	assert_int_equal(store_agent_create(s, &a, &h), DRV_OK);
 	assert_int_equal(store_agent_merge_releases(
 	                         s, "core-1", "web",
-	                         "[{\"service\":\"web\",\"version\":\"2\",\"slot\":\"\"}]"),
+	                         "[{\"service\":\"web\",\"version\":\"2\",\"slot\":\"\"}]", 2,
+	                         NULL),
 	                 DRV_OK);
-	assert_int_equal(store_agent_merge_releases(s, "core-1", "web", "not json"), DRV_OK);
+	assert_int_equal(store_agent_merge_releases(s, "core-1", "web", "not json", 3, NULL),
+	                 DRV_OK);
 	assert_int_equal(drv_sql_prepare(store_db(s), "SELECT releases FROM agents", &st), DRV_OK);
 	assert_int_equal(drv_sql_step(st), DRV_SQL_ROW);
 	rel = json_loads(drv_sql_col_text(st, 0), 0, NULL);
@@ -391,6 +434,7 @@ static void merge_releases(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(rel, 1), "version")),
 	                    "2");
 	json_decref(rel);
+	releases_ordered(s);
 	drv_keypair_wipe(&kp);
 	store_close(s);
 }

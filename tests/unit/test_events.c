@@ -196,6 +196,15 @@ static int data_ns(const char *text, int *ns, int max)
 	return count;
 }
 
+/* The "n" of the only data line in text. */
+static int data_ns_one(const char *text)
+{
+	int ns[2];
+
+	assert_int_equal(data_ns(text, ns, 2), 1);
+	return ns[0];
+}
+
 static void test_reader_order_filter_resume(void **state)
 {
 	struct fx *fx = *state;
@@ -411,6 +420,142 @@ static void test_pg_follower_woken(void **state)
 	drv_ha_set(true, 1, "");
 }
 
+/* ------------------------------------------------------------ late commits */
+
+/* The next piece of a following reader's stream that is not a keep-alive
+ * (at most a few: the keep-alive is 50 ms), NUL-terminated, into out. */
+static void next_frames(struct drv_events_reader *r, char *out, size_t cap)
+{
+	ssize_t n = -1;
+
+	for (int i = 0; i < 5; i++) {
+		n = drv_events_reader_next(r, out, cap - 1);
+		assert_true(n > 0);
+		out[n] = '\0';
+		if (strncmp(out, ": keep-alive", 12) != 0)
+			return;
+	}
+	fail_msg("only keep-alives: %s", out);
+}
+
+/* An event insert on db in a transaction left open (the caller commits or
+ * rolls back); its id. */
+static int64_t insert_open(struct drv_sql *db, int n)
+{
+	json_t *d = json_pack("{s:i}", "n", n);
+	int64_t id;
+
+	assert_int_equal(drv_sql_begin(db), DRV_OK);
+	assert_int_equal(drv_events_insert(db, "host", "d1", "a1", d, &id), DRV_OK);
+	json_decref(d);
+	return id;
+}
+
+/* PostgreSQL: transaction A takes the lower id and stays open, B takes the
+ * next and commits; the stream sends B. A commits: the stream's next read
+ * sends A (after B, under B's id on its "id:" line, its own id in data). */
+static void test_pg_late_commit_sent(void **state)
+{
+	struct fx *fx = *state;
+	struct drv_events_reader_config c = {.follow = true, .gather_ms = 1};
+	struct drv_events_reader_stats st;
+	struct drv_events_reader *r;
+	struct drv_sql *b;
+	char out[2048], want[64];
+	int64_t a_id, b_id;
+
+	if (!store_target_pg())
+		skip();
+	assert_int_equal(open_db(&b), 0);
+	a_id = insert_open(fx->writer, 1);
+	b_id = insert_open(b, 2);
+	assert_int_equal(drv_sql_commit(b), DRV_OK);
+	assert_true(a_id < b_id);
+	drv_events_notify(fx->ev);
+	c.after_id = a_id - 1;
+	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	next_frames(r, out, sizeof(out));
+	snprintf(want, sizeof(want), "id: %lld\n", (long long)b_id);
+	assert_true(strncmp(out, want, strlen(want)) == 0);
+	assert_int_equal(data_ns_one(out), 2);
+	drv_events_reader_stats(r, &st);
+	assert_int_equal(st.holes, 1); /* a_id */
+
+	assert_int_equal(drv_sql_commit(fx->writer), DRV_OK);
+	drv_events_notify(fx->ev);
+	next_frames(r, out, sizeof(out));
+	assert_true(strncmp(out, want, strlen(want)) == 0); /* the position: B's */
+	snprintf(want, sizeof(want), "data: {\"id\":%lld,", (long long)a_id);
+	assert_non_null(strstr(out, want));
+	assert_int_equal(data_ns_one(out), 1);
+	drv_events_reader_stats(r, &st);
+	assert_int_equal(st.late, 1);
+	assert_int_equal(st.holes, 0);
+	drv_events_reader_free(r);
+	drv_sql_close(b);
+}
+
+/* Commit an event "n" and read it from r: the reader's stats after. */
+static struct drv_events_reader_stats commit_and_read(struct fx *fx, struct drv_events_reader *r,
+                                                      int n)
+{
+	struct drv_events_reader_stats st;
+	char out[2048];
+
+	insert(fx, "d1", n);
+	drv_events_notify(fx->ev);
+	next_frames(r, out, sizeof(out));
+	assert_int_equal(data_ns_one(out), n);
+	drv_events_reader_stats(r, &st);
+	return st;
+}
+
+/* PostgreSQL: a rolled-back transaction's id is given up once the window
+ * has passed and no transaction running when it was found still runs
+ * (one that is, past the window, keeps it), and a stream keeps
+ * at most DRV_EVENTS_HOLES holes however many rollbacks it sees. */
+static void test_pg_hole_given_up(void **state)
+{
+	struct fx *fx = *state;
+	struct drv_events_reader_config c = {.follow = true, .gather_ms = 1, .hole_ms = 20};
+	struct drv_events_reader_stats st;
+	struct drv_events_reader *r;
+	struct drv_sql *old;
+
+	if (!store_target_pg())
+		skip();
+	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	/* an older transaction, with an xid, open while the hole is found */
+	assert_int_equal(open_db(&old), 0);
+	assert_int_equal(drv_sql_begin(old), DRV_OK);
+	assert_int_equal(drv_sql_exec(old, "SELECT pg_current_xact_id()"), DRV_OK);
+	insert_open(fx->writer, 1);
+	drv_sql_rollback(fx->writer);
+	st = commit_and_read(fx, r, 2);
+	assert_int_equal(st.holes, 1);
+	poll(NULL, 0, 40); /* past the window (hole_ms 20) */
+	st = commit_and_read(fx, r, 3);
+	assert_int_equal(st.holes, 1); /* the older transaction might hold it */
+	drv_sql_rollback(old);
+	drv_sql_close(old);
+	st = commit_and_read(fx, r, 4);
+	assert_int_equal(st.holes, 0);
+	assert_int_equal(st.given_up, 1);
+	drv_events_reader_free(r);
+
+	c.hole_ms = 3600 * 1000; /* none expires: the bound alone limits them */
+	assert_int_equal(drv_events_tail_start(fx->ev, &c.filter, 0, &c.after_id), DRV_OK);
+	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	for (int i = 0; i < DRV_EVENTS_HOLES + 6; i++) {
+		insert_open(fx->writer, 1);
+		drv_sql_rollback(fx->writer);
+		st = commit_and_read(fx, r, 10 + i);
+	}
+	assert_int_equal(st.holes, DRV_EVENTS_HOLES);
+	assert_true(st.given_up >= 6);
+	drv_events_reader_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +566,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_reader_gathers_a_burst, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_leader_announces, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_follower_woken, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_pg_late_commit_sent, setup_ping, teardown),
+	        cmocka_unit_test_setup_teardown(test_pg_hole_given_up, setup_ping, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
