@@ -71,6 +71,12 @@ struct core {
 	bool notify_after;
 	/* Requests stored in the open batch, answered once it committed. */
 	struct owed *owed, **owed_tail;
+	/* Committed requests whose answers are signed and sent outside the
+	 * core lock (answer_pending), and how many threads are doing so. */
+	pthread_mutex_t ans_mu;
+	pthread_cond_t ans_cv;
+	struct owed *sealq, **sealq_tail;
+	unsigned answering;
 };
 
 /* A request whose answer waits for the commit of the batch that stored it
@@ -79,8 +85,12 @@ struct core {
 struct owed {
 	struct core_waiter *w;   /* the link's context; NULL: answer nobody */
 	struct core_reply reply; /* bound to the request (hash, agent, peer) */
-	/* Core lock, after the commit (rc: its result): fill reply. */
+	/* Core lock, after the commit (rc: its result), or NULL: what must
+	 * happen under the lock once it is saved (the engine hears of it). */
+	void (*committed)(struct core *c, struct owed *o, int rc);
+	/* Without the core lock, after committed: fill reply (sign it). */
 	void (*answer)(struct core *c, struct owed *o, int rc);
+	int rc;                 /* the commit's result */
 	ProtobufCMessage *body; /* the decoded request; owned */
 	struct drv_pubkey key;  /* a Hello's: the key it was signed with */
 	enum agent_status st;   /* a Hello's: what was recorded */
@@ -417,6 +427,7 @@ static void ack_upto(struct core *c, struct agent_rt *a, uint64_t applied, bool 
 /* ---- answers owed after a commit ---- */
 
 static struct owed *owed_new(struct core_waiter *w, const struct core_reply *out, uint32_t pipe,
+                             void (*committed)(struct core *c, struct owed *o, int rc),
                              void (*answer)(struct core *c, struct owed *o, int rc))
 {
 	struct owed *o = calloc(1, sizeof(*o));
@@ -426,6 +437,7 @@ static struct owed *owed_new(struct core_waiter *w, const struct core_reply *out
 	o->w = w;
 	o->reply = *out;
 	o->pipe = pipe;
+	o->committed = committed;
 	o->answer = answer;
 	return o;
 }
@@ -449,20 +461,73 @@ static void owe(struct core *c, struct owed *o)
 }
 
 /* Core lock, from after_commit: the batch that stored these requests
- * committed with rc. */
+ * committed with rc. Their answers are signed and sent once the lock is
+ * released (answer_pending): signing under it made every other request
+ * wait for each Ack's signature in turn. */
 static void answer_owed(struct core *c, struct owed *list, int rc)
 {
+	struct owed *o, *last = NULL;
+
+	if (list == NULL)
+		return;
+	for (o = list; o != NULL; o = o->next) {
+		o->rc = rc;
+		if (o->committed != NULL)
+			o->committed(c, o, rc);
+		last = o;
+	}
+	pthread_mutex_lock(&c->ans_mu);
+	*c->sealq_tail = list;
+	c->sealq_tail = &last->next;
+	pthread_mutex_unlock(&c->ans_mu);
+}
+
+/* After-unlock hook (no core lock): sign and send the answers of the
+ * batches committed so far. Still "Ack only after commit": a request is
+ * queued here only by its batch's after-commit hook. */
+static void answer_pending(void *arg)
+{
+	struct core *c = arg;
 	struct owed *o, *next;
 
-	for (o = list; o != NULL; o = next) {
+	pthread_mutex_lock(&c->ans_mu);
+	o = c->sealq;
+	c->sealq = NULL;
+	c->sealq_tail = &c->sealq;
+	c->answering += o != NULL;
+	pthread_mutex_unlock(&c->ans_mu);
+	if (o == NULL)
+		return;
+	for (; o != NULL; o = next) {
 		next = o->next;
-		o->answer(c, o, rc);
+		o->answer(c, o, o->rc);
 		if (o->w != NULL)
 			o->w->deliver(o->w, o->reply.env, o->reply.len);
 		else
 			free(o->reply.env);
 		owed_free(o);
 	}
+	pthread_mutex_lock(&c->ans_mu);
+	if (--c->answering == 0)
+		pthread_cond_broadcast(&c->ans_cv);
+	pthread_mutex_unlock(&c->ans_mu);
+}
+
+/* No core lock: every answer queued so far was sent (or dropped). */
+static void answers_settle(struct core *c)
+{
+	answer_pending(c);
+	pthread_mutex_lock(&c->ans_mu);
+	while (c->answering > 0 || c->sealq != NULL) {
+		if (c->answering == 0) { /* queued meanwhile: send it here */
+			pthread_mutex_unlock(&c->ans_mu);
+			answer_pending(c);
+			pthread_mutex_lock(&c->ans_mu);
+			continue;
+		}
+		pthread_cond_wait(&c->ans_cv, &c->ans_mu);
+	}
+	pthread_mutex_unlock(&c->ans_mu);
 }
 
 /* ---- Hello ---- */
@@ -866,7 +931,7 @@ static void hello_done(struct core *c, struct owed *o, int rc)
 static void handle_hello(struct core *c, const Drover__Envelope *env, size_t len, uint32_t pipe,
                          struct core_waiter *w, struct core_reply *out)
 {
-	struct owed *o = owed_new(w, out, pipe, hello_done);
+	struct owed *o = owed_new(w, out, pipe, NULL, hello_done);
 	struct hello_json json;
 	Drover__Hello *h = NULL;
 	enum agent_status st = AGENT_PENDING;
@@ -1163,19 +1228,21 @@ static void report_answer(struct core *c, const Drover__Report *r, int rc, struc
 	seal_reply(c, DROVER__BODY_TYPE__BODY_ACK, &ack.base, out);
 }
 
+static void report_saved(struct core *c, struct owed *o, int rc)
+{
+	if (rc == DRV_OK)
+		report_committed(c, (const Drover__Report *)o->body);
+}
+
 static void report_done(struct core *c, struct owed *o, int rc)
 {
-	const Drover__Report *r = (const Drover__Report *)o->body;
-
-	if (rc == DRV_OK)
-		report_committed(c, r);
-	report_answer(c, r, rc, &o->reply);
+	report_answer(c, (const Drover__Report *)o->body, rc, &o->reply);
 }
 
 static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t pipe,
                           struct core_waiter *w, struct core_reply *out)
 {
-	struct owed *o = owed_new(w, out, pipe, report_done);
+	struct owed *o = owed_new(w, out, pipe, report_saved, report_done);
 	struct agent_rt *a;
 	const char *why = "";
 	int rc;
@@ -1441,6 +1508,7 @@ void core_release_waiters(struct core *c)
 	registry_foreach(c->reg, release_one, c);
 	gcommit_flush(&c->gc);
 	gcommit_unlock(&c->gc);
+	answers_settle(c); /* none is being sent by another thread either */
 }
 
 /* ---- operator and sequencer ---- */
@@ -1852,10 +1920,16 @@ int core_new(const struct core_config *cfg, struct core **out)
 		return DRV_ENOMEM;
 	c->cfg = *cfg;
 	c->owed_tail = &c->owed;
+	c->sealq_tail = &c->sealq;
+	pthread_mutex_init(&c->ans_mu, NULL);
+	pthread_cond_init(&c->ans_cv, NULL);
 	if (gcommit_init(&c->gc, cfg->store, after_commit, c) != DRV_OK) {
+		pthread_cond_destroy(&c->ans_cv);
+		pthread_mutex_destroy(&c->ans_mu);
 		free(c);
 		return DRV_ESYS;
 	}
+	c->gc.after_unlock = answer_pending; /* before any commit: nothing joined yet */
 	if (cfg->batch_linger_us > 0)
 		c->gc.linger_us = cfg->batch_linger_us;
 	if (cfg->batch_max_ms > 0)
@@ -1885,10 +1959,13 @@ void core_free(struct core *c)
 	if (c == NULL)
 		return;
 	gcommit_destroy(&c->gc); /* first: a last commit's hook may use the rest */
+	answers_settle(c);
 	registry_free(c->reg);
 	link_logs_free(c->logs);
 	free(c->after);
 	pthread_mutex_destroy(&c->rl_mu);
+	pthread_cond_destroy(&c->ans_cv);
+	pthread_mutex_destroy(&c->ans_mu);
 	free(c);
 }
 

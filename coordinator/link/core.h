@@ -39,8 +39,10 @@ struct link_logs_answer;
 /* A parked long poll, or a report waiting for its commit (owned by the
  * link). */
 struct core_waiter {
-	/* Called with the core lock held, on any thread (a report's answer on
-	 * the group commit's committer thread); must not block. With env !=
+	/* Called on any thread, with the core lock held (a Poll's answer) or
+	 * without it (an answer owed after a commit: a report's Ack, a Hello's
+	 * Welcome, signed after the lock was released, possibly on the group
+	 * commit's committer thread); must not block. With env !=
 	 * NULL the waiter sends that signed reply and takes ownership of env
 	 * (free()). With env == NULL it drops the request unanswered (its
 	 * connection is gone or a newer poll replaced it). */

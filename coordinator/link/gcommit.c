@@ -8,6 +8,7 @@
 #include "log.h"
 
 static void *committer(void *arg);
+static void release(struct gcommit *g);
 
 int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, int rc), void *arg)
 {
@@ -27,7 +28,9 @@ int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, in
 	g->owed = 0;
 	g->stopping = false;
 	g->after = after;
+	g->after_unlock = NULL;
 	g->after_arg = arg;
+	g->committed = false;
 	g->commits = g->total_joins = g->total_owed = 0;
 	if (pthread_create(&g->committer, NULL, committer, g) != 0) {
 		drv_error("gcommit", "cannot start the committer thread");
@@ -44,7 +47,7 @@ void gcommit_destroy(struct gcommit *g)
 	gcommit_flush(g);
 	g->stopping = true;
 	pthread_cond_signal(&g->owed_cv);
-	pthread_mutex_unlock(&g->mu);
+	release(g);
 	pthread_join(g->committer, NULL);
 	if (g->commits > 0)
 		drv_debug("gcommit", "batches", "commits=%llu joins=%llu owed=%llu",
@@ -122,11 +125,24 @@ static void commit(struct gcommit *g)
 	g->open = false;
 	g->owed = 0; /* the after-commit hook answers them */
 	g->commits++;
+	g->committed = true;
 	if (rc != DRV_OK)
 		drv_error("gcommit", "batch commit failed: its writes are lost", "joins=%zu",
 		          g->joins);
 	if (g->after != NULL)
 		g->after(g->after_arg, rc);
+}
+
+/* Lock held: release it, then run the after-unlock hook if a commit
+ * happened while it was held. */
+static void release(struct gcommit *g)
+{
+	bool committed = g->committed;
+
+	g->committed = false;
+	pthread_mutex_unlock(&g->mu);
+	if (committed && g->after_unlock != NULL)
+		g->after_unlock(g->after_arg);
 }
 
 void gcommit_unlock(struct gcommit *g)
@@ -135,7 +151,7 @@ void gcommit_unlock(struct gcommit *g)
 	 * when nobody else will */
 	for (int i = 0; i < 2 && due(g); i++)
 		commit(g);
-	pthread_mutex_unlock(&g->mu);
+	release(g);
 }
 
 void gcommit_owe(struct gcommit *g)
@@ -161,9 +177,11 @@ static void *committer(void *arg)
 
 	pthread_mutex_lock(&g->mu);
 	while (!g->stopping) {
-		if (due(g))
+		if (due(g)) {
 			commit(g);
-		else if (g->open && g->owed > 0)
+			release(g);
+			pthread_mutex_lock(&g->mu);
+		} else if (g->open && g->owed > 0)
 			sleep_until_due(g);
 		else
 			pthread_cond_wait(&g->owed_cv, &g->mu);

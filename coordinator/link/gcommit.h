@@ -26,6 +26,9 @@
  * The after-commit hook runs with the lock held after every commit of a
  * batch (rc: the commit's result). It may join a new batch (work that was
  * waiting for the commit, e.g. delivering instructions queued in it).
+ * The after-unlock hook (optional) runs without the lock in the thread
+ * that released it after a commit (the committer's included): what the
+ * after-commit hook left for it (signing the answers) keeps the lock free.
  */
 #ifndef DRV_GCOMMIT_H
 #define DRV_GCOMMIT_H
@@ -56,7 +59,9 @@ struct gcommit {
 	pthread_t committer;
 	bool stopping;
 	void (*after)(void *arg, int rc);
+	void (*after_unlock)(void *arg); /* set before the first commit, or NULL */
 	void *after_arg;
+	bool committed; /* a commit since the lock was taken: run after_unlock */
 	uint64_t commits, total_joins, total_owed; /* the log at shutdown; tests */
 };
 

@@ -87,7 +87,8 @@ static void send_env(struct lctx *x, uint8_t *env, size_t len)
 	nng_ctx_send(x->ctx, x->aio);
 }
 
-/* core_waiter.deliver: called with the core lock held. While closing nothing
+/* core_waiter.deliver: called with the core lock held (a Poll's answer) or
+ * without it (an answer owed after a commit). While closing nothing
  * is answered: an answer makes the agent send its next request at once, and
  * NNG 1.5.2 can hang closing a connection while a message arrives on it
  * (docs/reliability.md). The agent asks again on its next connection. */
