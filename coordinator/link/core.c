@@ -1155,18 +1155,12 @@ static int report_store(struct core *c, struct agent_rt *a, const Drover__Report
 	uint64_t upto =
 	        acknowledges(r) && r->instruction_seq > a->acked_seq ? r->instruction_seq : 0;
 	size_t n = 0;
-	/* no savepoint on PostgreSQL: a failure here fails the batch (its
-	 * answers are Rejects, the reports are sent again) */
-	int rc = store_begin_part(c->cfg.store);
+	int rc = store_begin(c->cfg.store);
 
 	if (rc != DRV_OK)
 		return rc;
 	/* replay check and acknowledgement in one write of the agent's row */
 	rc = store_agent_report(c->cfg.store, a->id, r->report_seq, upto, drv_wall_ms(), &n);
-	if (rc == DRV_EREPLAY) { /* nothing written: the batch goes on */
-		store_commit(c->cfg.store);
-		return rc;
-	}
 	if (rc == DRV_OK && upto > 0) {
 		*acked = true;
 		acked_note(a, upto, n);

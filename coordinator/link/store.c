@@ -17,8 +17,6 @@ struct store {
 	struct drv_sql *db;
 	unsigned depth;  /* store_begin nesting (at most 32) */
 	uint32_t nested; /* bit i: level i is a savepoint, not BEGIN */
-	uint32_t parts;  /* bit i: level i is nested without a savepoint */
-	bool failed;     /* a part was rolled back: the transaction is lost */
 };
 
 static const char *const status_names[] = {"pending", "accepted", "rejected"};
@@ -158,28 +156,9 @@ int store_begin(struct store *s)
 	rc = exec1(s, nested ? "SAVEPOINT nest" : "BEGIN IMMEDIATE");
 	if (rc != DRV_OK)
 		return rc;
-	if (!nested)
-		s->failed = false;
 	s->nested = nested ? s->nested | (1u << s->depth) : s->nested & ~(1u << s->depth);
-	s->parts &= ~(1u << s->depth);
 	s->depth++;
 	return DRV_OK;
-}
-
-int store_begin_part(struct store *s)
-{
-	if (s->depth == 0 || s->depth >= 32 || !drv_sql_in_tx(s->db) ||
-	    drv_sql_engine_of(s->db) != DRV_SQL_PG)
-		return store_begin(s);
-	s->nested |= 1u << s->depth;
-	s->parts |= 1u << s->depth;
-	s->depth++;
-	return DRV_OK;
-}
-
-static bool top_part(const struct store *s)
-{
-	return (s->parts >> (s->depth - 1)) & 1u;
 }
 
 static bool top_nested(const struct store *s)
@@ -193,15 +172,6 @@ int store_commit(struct store *s)
 
 	if (s->depth == 0)
 		return DRV_EINVAL;
-	if (top_part(s)) {
-		s->depth--;
-		return DRV_OK;
-	}
-	if (s->failed && !top_nested(s)) {
-		drv_error("store", "transaction rolled back: a part of it failed");
-		store_rollback(s);
-		return DRV_EDB;
-	}
 	rc = exec1(s, top_nested(s) ? "RELEASE nest" : "COMMIT");
 	if (rc != DRV_OK) {
 		store_rollback(s);
@@ -215,17 +185,11 @@ void store_rollback(struct store *s)
 {
 	if (s->depth == 0)
 		return;
-	if (top_part(s)) {
-		s->failed = true; /* its writes cannot be undone alone */
-		s->depth--;
-		return;
-	}
 	if (top_nested(s)) {
 		exec1(s, "ROLLBACK TO nest");
 		exec1(s, "RELEASE nest");
 	} else {
 		exec1(s, "ROLLBACK");
-		s->failed = false;
 	}
 	s->depth--;
 }

@@ -63,13 +63,6 @@ int store_open(const char *path, struct store **out);
  * failed store_begin nothing is to be ended; otherwise end with exactly one
  * store_commit or store_rollback. */
 int store_begin(struct store *s);
-/* As store_begin, for a part of a batch (a report) whose failure may fail
- * the whole batch: inside another transaction on PostgreSQL it takes no
- * savepoint (SAVEPOINT and RELEASE are two round trips under the core lock,
- * and a batch of subtransactions past 64 overflows the server's cache);
- * there a store_rollback fails the enclosing transaction instead: its
- * store_commit rolls it back and returns DRV_EDB. SQLite: store_begin. */
-int store_begin_part(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 void store_close(struct store *s);

@@ -1,7 +1,6 @@
 /* test_store.c: the coordinator store (agents, instruction queue, tokens). */
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -450,59 +449,6 @@ static void transactions_nest(void **state)
 	assert_int_equal(store_instr_state(s, "t1", seq, st), DRV_OK);
 }
 
-/* store_begin_part: a part of a batch. On SQLite a savepoint (as above);
- * on PostgreSQL no savepoint: a part that commits stays in the batch, one
- * that rolls back fails the whole batch (its commit rolls back, DRV_EDB),
- * and the next transaction is whole again. Outside a transaction: a
- * transaction of its own. */
-static void transaction_parts(void **state)
-{
-	struct store *s = *state;
-	bool pg = drv_sql_engine_of(store_db(s)) == DRV_SQL_PG;
-	struct store_agent a;
-	uint64_t seq;
-	char st[16];
-
-	add_agent(s, "p1", AGENT_ACCEPTED);
-	assert_int_equal(store_begin(s), DRV_OK);
-	assert_int_equal(enqueue(s, "p1", "batch", 999999, &seq), DRV_OK);
-	assert_int_equal(store_begin_part(s), DRV_OK);
-	assert_int_equal(store_agent_report_seq(s, "p1", 3), DRV_OK);
-	assert_int_equal(store_commit(s), DRV_OK);
-	assert_true(drv_sql_in_tx(store_db(s))); /* the batch is still open */
-	assert_int_equal(store_commit(s), DRV_OK);
-	assert_int_equal(store_agent_get(s, "p1", &a), DRV_OK);
-	assert_int_equal(a.report_seq, 3);
-	assert_int_equal(store_instr_state(s, "p1", seq, st), DRV_OK);
-
-	/* a part rolled back */
-	assert_int_equal(store_begin(s), DRV_OK);
-	assert_int_equal(enqueue(s, "p1", "kept-or-lost", 999999, &seq), DRV_OK);
-	assert_int_equal(store_begin_part(s), DRV_OK);
-	assert_int_equal(store_agent_report_seq(s, "p1", 4), DRV_OK);
-	store_rollback(s);
-	assert_int_equal(store_commit(s), pg ? DRV_EDB : DRV_OK);
-	assert_false(drv_sql_in_tx(store_db(s)));
-	assert_int_equal(store_agent_get(s, "p1", &a), DRV_OK);
-	assert_int_equal(a.report_seq, 3); /* the part's write is gone on both */
-	assert_int_equal(store_instr_state(s, "p1", seq, st), pg ? DRV_ENOENT : DRV_OK);
-
-	/* the next batch commits again */
-	assert_int_equal(store_begin(s), DRV_OK);
-	assert_int_equal(store_begin_part(s), DRV_OK);
-	assert_int_equal(store_agent_report_seq(s, "p1", 5), DRV_OK);
-	assert_int_equal(store_commit(s), DRV_OK);
-	assert_int_equal(store_commit(s), DRV_OK);
-
-	/* alone: its own transaction */
-	assert_int_equal(store_begin_part(s), DRV_OK);
-	assert_int_equal(store_agent_report_seq(s, "p1", 6), DRV_OK);
-	store_rollback(s);
-	assert_false(drv_sql_in_tx(store_db(s)));
-	assert_int_equal(store_agent_get(s, "p1", &a), DRV_OK);
-	assert_int_equal(a.report_seq, 5);
-}
-
 /* Expiry runs its callback inside its transaction; queueing from there (the
  * sequencer replacing an expired step) must work. */
 static struct store *expire_store;
@@ -546,7 +492,6 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(enroll_token_create, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_token_exists_in_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(transactions_nest, setup, teardown),
-	        cmocka_unit_test_setup_teardown(transaction_parts, setup, teardown),
 	        cmocka_unit_test_setup_teardown(expire_can_queue, setup, teardown),
 	        cmocka_unit_test_setup_teardown(expire_pending, setup, teardown),
 	};
