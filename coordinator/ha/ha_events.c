@@ -28,6 +28,7 @@ struct ha_events {
 	atomic_bool stop;
 	pthread_t thread;
 	bool running;
+	uint64_t seen_at_start; /* the hub's generation when started */
 };
 
 /* Wait up to ms for a notification or stop: 1 notified, 0 not, -1 stop. A
@@ -103,13 +104,17 @@ static bool follow(struct ha_events *h, bool *listening, int64_t *next_poll)
 /* LISTEN while following, UNLISTEN while leading (the leader's own
  * notifications would only wake it for nothing). A LISTEN made again
  * (following again, or after the connection was reset: sqldb.h reconnects
- * it) wakes the streams as a notification would, in case one was missed. */
+ * it) wakes the streams as a notification would, in case one was missed.
+ * What the hub saw since ha_events_start is announced once this node leads,
+ * however late the thread runs: a node that becomes leader may announce
+ * once for nothing (a follower reads and finds nothing new), never miss a
+ * commit made after the start. */
 static void *events_main(void *arg)
 {
 	struct ha_events *h = arg;
-	bool listening = true, closing; /* ha_events_start LISTENed */
+	bool listening = true; /* ha_events_start LISTENed */
 	int64_t next_poll = drv_mono_ms() + h->poll_ms;
-	uint64_t seen = drv_events_gen(h->ev, &closing);
+	uint64_t seen = h->seen_at_start;
 	bool go = true;
 
 	while (go && !atomic_load(&h->stop)) {
@@ -121,8 +126,6 @@ static void *events_main(void *arg)
 			listening = follower;
 			if (follower)
 				drv_events_notify(h->ev);
-			else
-				seen = drv_events_gen(h->ev, &closing);
 		}
 		go = follower ? follow(h, &listening, &next_poll) : lead(h, &seen);
 	}
@@ -133,6 +136,7 @@ int ha_events_start(const char *target, struct drv_events *ev, int64_t poll_ms,
                     struct ha_events **out)
 {
 	struct ha_events *h = calloc(1, sizeof(*h));
+	bool closing;
 	int rc;
 
 	if (h == NULL)
@@ -147,6 +151,7 @@ int ha_events_start(const char *target, struct drv_events *ev, int64_t poll_ms,
 		rc = drv_sql_exec(h->db, "LISTEN " DRV_EVENTS_CHANNEL);
 	if (rc == DRV_OK && pipe(h->wake) != 0)
 		rc = DRV_ESYS;
+	h->seen_at_start = drv_events_gen(ev, &closing);
 	if (rc == DRV_OK && pthread_create(&h->thread, NULL, events_main, h) != 0)
 		rc = DRV_ESYS;
 	if (rc != DRV_OK) {
