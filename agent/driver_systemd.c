@@ -764,13 +764,17 @@ static int install_unit(struct sd_state *x, const struct driver_instance *in, co
 
 /* Wait (locked) until unit is active, or its start job is over and it is
  * failed/inactive (between the stop and the start of a restart it is
- * inactive too): DRV_OK when active. */
+ * inactive too): DRV_OK when active. The job is looked at before the unit:
+ * a state read while the job still ran, followed by "no job" read after it
+ * ended, would call a unit that just became active "did not start". */
 static int wait_started(struct sd_state *x, struct unit *u, const char *job, char *err, size_t size)
 {
 	int64_t until = drv_mono_ms() + START_WAIT_MS;
 	struct unit_props p;
+	bool pending;
 
 	for (;;) {
+		pending = job_pending(x, job);
 		if (unit_props(x, u->unit, &p) == DRV_OK) {
 			snprintf(u->active, sizeof(u->active), "%s", p.active);
 			snprintf(u->sub, sizeof(u->sub), "%s", p.sub);
@@ -780,7 +784,7 @@ static int wait_started(struct sd_state *x, struct unit *u, const char *job, cha
 			}
 			if ((strcmp(p.active, "failed") == 0 ||
 			     strcmp(p.active, "inactive") == 0) &&
-			    !job_pending(x, job))
+			    !pending)
 				return snprintf(err, size,
 				                "unit %s did not start: %s (%s; journalctl -u %s)",
 				                u->unit, p.active, p.result, u->unit),
