@@ -10,7 +10,8 @@ and prints, per deployment, in ms from its deployment_created event:
   - each wave of instructions (same step kind and service, same issued_at)
     with when its first/last was issued, sent, acknowledged and reported
     done (the SUCCEEDED report stored);
-  - for the rolling batches (START waves), the critical path summed over
+  - for the rolling batches (START waves; a batch queued in several chunks
+    counts once), the critical path summed over
     every batch: issued -> last sent -> last accepted (the agents' ACCEPTED
     report stored) -> last done -> the service's next batch issued. The
     last gap is the deployment engine's part (the report's commit, the
@@ -42,6 +43,39 @@ def span(xs):
 
 def fmt(x):
     return "-" if x is None else "%d" % x
+
+
+def batches(keys, waves):
+    """A service's START waves as batches: a batch queued in several chunks
+    (core_queue_many) has waves issued before any of its hosts was done."""
+    out = collections.defaultdict(list)  # service -> [(issued, [rows])]
+    for k in keys:
+        if k[1] != "start":
+            continue
+        b = out[k[2]]
+        first_done = span([x[3] for x in b[-1][1]])[0] if b else None
+        if b and (first_done is None or k[3] < first_done):
+            b[-1][1].extend(waves[k])
+        else:
+            b.append((k[3], list(waves[k])))
+    return out
+
+
+def critical_path(keys, waves):
+    crit = collections.Counter()
+    nb = 0
+    for svc_batches in batches(keys, waves).values():
+        for i, (iss, w) in enumerate(svc_batches):
+            s, _a, acc, d = (span([x[j] for x in w]) for j in range(4))
+            if None in (s[1], acc[1], d[1]):
+                continue
+            crit["issued -> last sent"] += s[1] - iss
+            crit["last sent -> last accepted"] += acc[1] - s[1]
+            crit["last accepted -> last done"] += d[1] - acc[1]
+            if i + 1 < len(svc_batches):
+                crit["last done -> next batch issued (engine)"] += svc_batches[i + 1][0] - d[1]
+                nb += 1
+    return crit, nb
 
 
 def main():
@@ -83,8 +117,6 @@ def main():
         print("deployment %s (ms from deployment_created)" % dep_id)
         for kind, t in deps[t0]:
             print("  %-12s %7d" % (kind, t - t0))
-        crit = collections.Counter()
-        nb = 0
         keys = sorted(by_dep[dep_id], key=lambda k: k[3])
         print("  %-9s %3s %5s %7s %15s %15s %15s %15s" %
               ("wave", "svc", "n", "issued", "sent", "accepted", "acked", "done"))
@@ -94,18 +126,10 @@ def main():
             rel = lambda p: "%6s..%-6s" % tuple(fmt(None if v is None else v - t0) for v in p)
             print("  %-9s %3s %5d %7d %15s %15s %15s %15s" %
                   (k[1], k[2], len(w), k[3] - t0, rel(s), rel(acc), rel(a), rel(d)))
-            if k[1] != "start" or None in (s[1], acc[1], d[1]):
-                continue
-            nxt = [kk for kk in keys if kk[1] == "start" and kk[2] == k[2] and kk[3] > k[3]]
-            crit["issued -> last sent"] += s[1] - k[3]
-            crit["last sent -> last accepted"] += acc[1] - s[1]
-            crit["last accepted -> last done"] += d[1] - acc[1]
-            if nxt:
-                crit["last done -> next batch issued (engine)"] += nxt[0][3] - d[1]
-                nb += 1
+        crit, nb = critical_path(keys, waves)
         if crit:
             total = sum(crit.values())
-            print("  rolling batches, summed over every START wave (%d followed by another):" % nb)
+            print("  rolling batches, summed over every batch (%d followed by another):" % nb)
             for name in ("issued -> last sent", "last sent -> last accepted",
                          "last accepted -> last done", "last done -> next batch issued (engine)"):
                 print("    %-42s %7d ms  %4.1f %%" % (name, crit[name], 100.0 * crit[name] / total))
