@@ -49,6 +49,7 @@
 #include <sys/types.h>
 
 #include "events.h"
+#include "events_cursor.h"
 
 #define DRV_EVENTS_BATCH     100 /* events per read of the table */
 #define DRV_EVENTS_GATHER_MS 10
@@ -69,6 +70,12 @@ struct drv_events_reader_config {
 	int gather_ms;    /* 0: DRV_EVENTS_GATHER_MS */
 	const char *head; /* sent first (e.g. the SSE retry line); may be NULL */
 	int hole_ms;      /* 0: DRV_EVENTS_HOLE_MS (PostgreSQL only) */
+	/* A resumed stream's cursor (events_cursor.h): the ids at or below
+	 * after_id not sent yet. With any, they are the stream's first holes
+	 * and the DRV_EVENTS_HOLE_LOOKBACK ids below after_id are not scanned
+	 * (the cursor lists them exactly). PostgreSQL only. */
+	int n_holes;
+	struct drv_events_range holes[DRV_EVENTS_CURSOR_HOLES];
 };
 
 struct drv_events_reader_stats {
