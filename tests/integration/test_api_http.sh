@@ -16,14 +16,7 @@ DEPLOYER=$(tok deployer ci)
 VIEWER=$(tok viewer watcher)
 [[ $ADMIN == drv_* && ${#ADMIN} -eq 47 ]] || fail "token format: $ADMIN"
 
-start_server() {
-	rm -f "$API_TMP/port"
-	"$API_TESTD" --db "$db" --port-file "$API_TMP/port" --max-body 65536 --max-streams 4 \
-		--keepalive-ms 200 "$@" 2>>"$API_TMP/server.log" &
-	SERVER_PID=$!
-	wait_for 20 test -s "$API_TMP/port" || { tail -20 "$API_TMP/server.log"; fail "server did not start"; }
-	API_URL=http://127.0.0.1:$(cat "$API_TMP/port")
-}
+start_server() { api_start_testd --max-body 65536 --max-streams 4 --keepalive-ms 200 "$@"; }
 start_server
 
 # ---- health, routing

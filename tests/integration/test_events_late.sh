@@ -31,16 +31,8 @@ DEPLOYER=$(tok deployer ci)
 VIEWER=$(tok viewer watcher)
 [[ $VIEWER == drv_* ]] || fail "no token on PostgreSQL"
 
-start_server() {
-	rm -f "$API_TMP/port"
-	"$API_TESTD" --db "$db" --port-file "$API_TMP/port" --keepalive-ms 200 "$@" \
-		2>>"$API_TMP/server.log" &
-	SERVER_PID=$!
-	wait_for 20 test -s "$API_TMP/port" || { tail -20 "$API_TMP/server.log"; fail "server did not start"; }
-	API_URL=http://127.0.0.1:$(cat "$API_TMP/port")
-}
-start_server
-PORT=$(cat "$API_TMP/port")
+api_start_testd --keepalive-ms 200
+PORT=$API_PORT
 
 # A: an id taken in a transaction that stays open
 coproc PSQL { PSQLRC=/dev/null "$PG_BIN/psql" -X -q -At -h "$PG_SOCK" -p "${PG_PORT:-5432}" \
@@ -71,7 +63,7 @@ SERVER_PID=
 echo "COMMIT;" >&"${PSQL[1]}"
 committed() { [[ $(pg_sql "SELECT count(*) FROM events WHERE id = $A") == 1 ]]; }
 wait_for 20 committed || fail "A did not commit"
-start_server --listen "127.0.0.1:$PORT"
+api_start_testd --keepalive-ms 200 --listen "127.0.0.1:$PORT"
 wait_for 30 got 1 || fail "the resumed client did not get A: $(cat "$API_TMP/cli.out" "$API_TMP/cli.err")"
 expect_eq "A once, B once" "$(jq -s -c 'map(.id)' "$API_TMP/cli.out")" "[$B,$A]"
 echo "ok: the client resumed with B's id: line and got A, committed while it was away"
