@@ -596,7 +596,7 @@ static int check_pending_caps(struct core *c, const char *peer)
 static int hello_new_agent(struct core *c, const struct hello_in *in, struct store_agent *a)
 {
 	struct store_hello sh = {in->json->labels, in->json->facts, in->json->releases,
-	                         in->h->agent_version};
+	                         in->h->agent_version, in->h->releases_seq};
 	char by[64] = "";
 	int rc;
 
@@ -652,7 +652,7 @@ static int replace_claim(struct core *c, const struct hello_in *in, struct store
                          const char *by)
 {
 	struct store_hello sh = {in->json->labels, in->json->facts, in->json->releases,
-	                         in->h->agent_version};
+	                         in->h->agent_version, in->h->releases_seq};
 	struct drv_pubkey old = a->key;
 	char detail[256];
 	struct drv_audit_entry e = {by, "agent", in->peer, "HELLO", "/link/hello", 200, detail};
@@ -663,7 +663,7 @@ static int replace_claim(struct core *c, const struct hello_in *in, struct store
 	snprintf(a->enrolled_by, sizeof(a->enrolled_by), "%s", by);
 	snprintf(a->peer, sizeof(a->peer), "%s", in->peer);
 	if (store_agent_rekey(c->cfg.store, a) != DRV_OK ||
-	    store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms()) != DRV_OK)
+	    store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms(), NULL) != DRV_OK)
 		return DRV_EDB;
 	snprintf(detail, sizeof(detail), "agent=%s pending claim by key %s replaced by key %s",
 	         a->id, old.id, a->key.id);
@@ -743,16 +743,23 @@ static const char *labels_to_write(struct core *c, const struct hello_in *in,
 
 static int hello_known_agent(struct core *c, const struct hello_in *in, struct store_agent *a)
 {
-	struct store_hello sh = {NULL, in->json->facts, in->json->releases, in->h->agent_version};
+	struct store_hello sh = {NULL, in->json->facts, in->json->releases, in->h->agent_version,
+	                         in->h->releases_seq};
+	bool stale = false;
 	char by[64];
 
 	if (memcmp(a->key.pk, in->key->pk, DRV_PK_LEN) != 0)
 		return key_conflict(c, in, a);
 	sh.labels_json = labels_to_write(c, in, a);
-	/* Not saved (a full disk): the session goes on; the next Hello saves it. */
-	if (store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms()) != DRV_OK)
+	/* Not saved (a full disk): the session goes on; the next Hello saves it.
+	 * A Hello sealed before a Report that changed the list can come after
+	 * it (a failover, a reconnection): its older list is not stored. */
+	if (store_agent_update_hello(c->cfg.store, a->id, &sh, drv_wall_ms(), &stale) != DRV_OK)
 		drv_warn("core", "cannot save the agent's Hello: it stays connected", "agent=%s",
 		         a->id);
+	else if (stale)
+		drv_info("core", "older releases of a hello ignored",
+		         "agent=%s releases_seq=%" PRIu64, a->id, in->h->releases_seq);
 	if (a->status == AGENT_PENDING && token_use(c, in, by)) {
 		if (store_agent_set_status(c->cfg.store, a->id, AGENT_ACCEPTED, by,
 		                           drv_wall_ms()) != DRV_OK)

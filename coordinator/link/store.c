@@ -249,8 +249,9 @@ int store_agent_create(struct store *s, const struct store_agent *a, const struc
 
 	rc = prep(s,
 	          "INSERT INTO agents (id, public_key, key_id, status, labels, facts, releases,"
-	          " agent_version, first_seen_ms, last_seen_ms, status_ms, enrolled_by, peer)"
-	          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+	          " agent_version, first_seen_ms, last_seen_ms, status_ms, enrolled_by, peer,"
+	          " releases_seq)"
+	          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
@@ -267,6 +268,7 @@ int store_agent_create(struct store *s, const struct store_agent *a, const struc
 	drv_sql_bind_int64(st, 11, a->status_ms);
 	bind_text(st, 12, a->enrolled_by);
 	bind_text(st, 13, a->peer);
+	drv_sql_bind_int64(st, 14, (int64_t)h->releases_seq);
 	return run_new(s, st);
 }
 
@@ -278,17 +280,23 @@ static int run_one(struct store *s, struct drv_sql_stmt *st)
 	return rc == DRV_OK && drv_sql_changes(s->db) == 0 ? DRV_ENOENT : rc;
 }
 
-int store_agent_update_hello(struct store *s, const char *id, const struct store_hello *h,
-                             int64_t now_ms)
-{
-	struct drv_sql_stmt *st;
-	int rc;
+static uint64_t releases_seq_of(struct store *s, const char *id);
 
-	rc = prep(s,
-	          "UPDATE agents SET labels = coalesce(?, labels), facts = ?, releases = ?,"
-	          " agent_version = ?,"
-	          " last_seen_ms = ? WHERE id = ?",
-	          &st);
+int store_agent_update_hello(struct store *s, const char *id, const struct store_hello *h,
+                             int64_t now_ms, bool *stale)
+{
+	bool older = h->releases_seq > 0 && releases_seq_of(s, id) > h->releases_seq;
+	struct drv_sql_stmt *st;
+	/* ?7: the list's number, as in store_agent_set_releases (0: an older
+	 * agent, written as is and the row's number kept) */
+	int rc =
+	        prep(s,
+	             "UPDATE agents SET labels = coalesce(?1, labels), facts = ?2,"
+	             " releases = CASE WHEN ?7 = 0 OR ?7 >= releases_seq THEN ?3 ELSE releases END,"
+	             " releases_seq = CASE WHEN ?7 > releases_seq THEN ?7 ELSE releases_seq END,"
+	             " agent_version = ?4, last_seen_ms = ?5 WHERE id = ?6",
+	             &st);
+
 	if (rc != DRV_OK)
 		return rc;
 	if (h->labels_json != NULL)
@@ -300,7 +308,11 @@ int store_agent_update_hello(struct store *s, const char *id, const struct store
 	bind_text(st, 4, h->agent_version);
 	drv_sql_bind_int64(st, 5, now_ms);
 	bind_text(st, 6, id);
-	return run_one(s, st);
+	drv_sql_bind_int64(st, 7, (int64_t)h->releases_seq);
+	rc = run_one(s, st);
+	if (rc == DRV_OK && stale != NULL)
+		*stale = older;
+	return rc;
 }
 
 int store_agent_set_status(struct store *s, const char *id, enum agent_status status,
@@ -941,7 +953,8 @@ int store_agent_rekey(struct store *s, const struct store_agent *a)
 	struct drv_sql_stmt *st;
 	int rc = prep(s,
 	              "UPDATE agents SET public_key = ?, key_id = ?, status = ?, enrolled_by = ?,"
-	              " status_ms = ?, first_seen_ms = ?, peer = ?, proposed_labels = NULL"
+	              " status_ms = ?, first_seen_ms = ?, peer = ?, proposed_labels = NULL,"
+	              " releases_seq = 0"
 	              " WHERE id = ? AND status = 'pending'",
 	              &st);
 

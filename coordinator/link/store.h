@@ -52,9 +52,11 @@ struct store_agent_row {
 	const char *proposed_labels_json; /* NULL: none waiting for an admin */
 };
 
-/* Hello data kept per agent (JSON texts made by the caller). */
+/* Hello data kept per agent (JSON texts made by the caller). releases_seq:
+ * the Hello's number of its list, as a Poll's (store_agent_set_releases). */
 struct store_hello {
 	const char *labels_json, *facts_json, *releases_json, *agent_version;
+	uint64_t releases_seq;
 };
 
 int store_open(const char *path, struct store **out);
@@ -76,16 +78,21 @@ typedef void (*store_claim_fn)(void *arg, const char *agent_id, const char *key_
 int store_agent_get(struct store *s, const char *id, struct store_agent *out);
 /* A new agent; DRV_EEXIST if the id is taken. */
 int store_agent_create(struct store *s, const struct store_agent *a, const struct store_hello *h);
-/* labels_json NULL keeps the agent's labels. */
+/* labels_json NULL keeps the agent's labels. The releases follow the rule
+ * of store_agent_set_releases with h->releases_seq: a list older than the
+ * stored one is not written (*stale true, when stale is not NULL), the rest
+ * of the Hello is. */
 int store_agent_update_hello(struct store *s, const char *id, const struct store_hello *h,
-                             int64_t now_ms);
+                             int64_t now_ms, bool *stale);
 /* The agent's labels and the labels it proposed (NULL if none); malloc'd. */
 int store_agent_labels(struct store *s, const char *id, char **labels, char **proposed);
 /* Remember (or, with NULL, forget) labels an accepted agent asked for. */
 int store_agent_propose_labels(struct store *s, const char *id, const char *proposed_json);
 /* Make the proposed labels the agent's labels; DRV_ENOENT if none. */
 int store_agent_apply_proposed(struct store *s, const char *id);
-/* Give a pending claim to another key (a valid enrollment token). */
+/* Give a pending claim to another key (a valid enrollment token). The
+ * order of release lists starts again (releases_seq 0): the old key's
+ * Hellos numbered them, not the new one's. */
 int store_agent_rekey(struct store *s, const struct store_agent *a);
 /* Pending agents whose first Hello came from peer. */
 int store_agent_count_peer(struct store *s, const char *peer, size_t *out);

@@ -48,7 +48,7 @@ static void add_agent(struct store *s, const char *id, enum agent_status st)
 {
 	struct drv_keypair kp;
 	struct store_agent a = {0};
-	struct store_hello h = {"{\"tier\":\"core\"}", "{}", "[]", "0.1.0"};
+	struct store_hello h = {"{\"tier\":\"core\"}", "{}", "[]", "0.1.0", 0};
 
 	assert_int_equal(drv_keypair_generate(&kp), DRV_OK);
 	snprintf(a.id, sizeof(a.id), "%s", id);
@@ -62,7 +62,7 @@ static void add_agent(struct store *s, const char *id, enum agent_status st)
 static void agents(void **state)
 {
 	struct store *s = *state;
-	struct store_hello h = {"{}", "{\"hostname\":\"x\"}", "[]", "0.2.0"};
+	struct store_hello h = {"{}", "{\"hostname\":\"x\"}", "[]", "0.2.0", 0};
 	struct store_agent a;
 	size_t n;
 
@@ -72,8 +72,8 @@ static void agents(void **state)
 	assert_int_equal(a.next_seq, 1);
 	assert_int_equal(store_agent_get(s, "nope", &a), DRV_ENOENT);
 	assert_int_equal(store_agent_create(s, &a, &h), DRV_EEXIST);
-	assert_int_equal(store_agent_update_hello(s, "db-1", &h, 5000), DRV_OK);
-	assert_int_equal(store_agent_update_hello(s, "nope", &h, 5000), DRV_ENOENT);
+	assert_int_equal(store_agent_update_hello(s, "db-1", &h, 5000, NULL), DRV_OK);
+	assert_int_equal(store_agent_update_hello(s, "nope", &h, 5000, NULL), DRV_ENOENT);
 	assert_int_equal(store_agent_set_status(s, "db-1", AGENT_ACCEPTED, "operator:admin", 6000),
 	                 DRV_OK);
 	assert_int_equal(store_agent_get(s, "db-1", &a), DRV_OK);
