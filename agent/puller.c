@@ -285,7 +285,9 @@ static int copy_from_layout(const struct source *s, const char *digest, struct d
 	restart(d);
 	while (rc == DRV_OK && (r = read(fd, buf, BLOB_WRITE_BUF)) > 0)
 		if (sink(buf, (size_t)r, 206, d) != 0)
-			rc = DRV_EIO;
+			rc = (ferr(err, size, "%s: blob %s: cannot store it: %s", s->name, digest,
+			           strerror(errno)),
+			      DRV_EIO);
 	free(buf);
 	close(fd);
 	return rc;
@@ -297,11 +299,13 @@ static int attempt(const struct source *s, const char *digest, struct dl *d, cha
 	long status = 0;
 	int rc;
 
-	if (s->layout != NULL)
-		return copy_from_layout(s, digest, d, err, size);
-	d->resumed = d->have > 0;
-	rc = drv_oci_get_blob(s->client, digest, d->have, sink, d, &status, err, size);
-	d->resumed = false;
+	if (s->layout != NULL) {
+		rc = copy_from_layout(s, digest, d, err, size);
+	} else {
+		d->resumed = d->have > 0;
+		rc = drv_oci_get_blob(s->client, digest, d->have, sink, d, &status, err, size);
+		d->resumed = false;
+	}
 	if (d->too_big)
 		return ferr(err, size,
 		            "%s: blob %s is larger than the %llu bytes its descriptor"
