@@ -829,6 +829,11 @@ static int seal_hello(struct uplink *u, uint8_t **env, size_t *len)
 	int rc;
 
 	facts_collect(&facts);
+	/* numbered as a Poll's list (poll_releases): the last report_seq
+	 * taken before the list is read */
+	pthread_mutex_lock(&u->mu);
+	h.releases_seq = u->report_seq;
+	pthread_mutex_unlock(&u->mu);
 	if (executor_releases(u->ex, &rel, &n_rel) != DRV_OK)
 		n_rel = 0;
 	fill_labels(u, kv, kvp);

@@ -64,24 +64,42 @@ static int parse_follow(struct drv_http_req *req, struct drv_http_resp *resp, bo
 	return DRV_EINVAL;
 }
 
+/* Last-Event-ID: an event id, or a cursor with the ids below it still
+ * owed (events_cursor.h), as a frame's "id:" line gave it. */
+static int resume_at(const char *lei, struct drv_http_resp *resp,
+                     struct drv_events_reader_config *c)
+{
+	struct drv_events_cursor cur;
+	const char *why = "";
+	int rc = drv_events_cursor_parse(lei, strlen(lei), &cur, &why);
+
+	if (rc == DRV_ETOOBIG) {
+		drv_http_error_at(resp, 400, "too-long", "Last-Event-ID", 0,
+		                  "Last-Event-ID is longer than %d characters",
+		                  DRV_EVENTS_CURSOR_LEN);
+		return DRV_EINVAL;
+	}
+	if (rc != DRV_OK) {
+		drv_http_error_at(resp, 400, "bad-request", "Last-Event-ID", 0,
+		                  "Last-Event-ID must be an event id or a stream's id: line (%s)",
+		                  why);
+		return DRV_EINVAL;
+	}
+	c->after_id = cur.pos;
+	c->n_holes = cur.n_holes;
+	memcpy(c->holes, cur.holes, (size_t)cur.n_holes * sizeof(cur.holes[0]));
+	return DRV_OK;
+}
+
 /* Last-Event-ID overrides since; neither: start tail events back. */
 static int start_id(struct drv_http_req *req, struct drv_http_resp *resp, struct drv_events *ev,
                     struct drv_events_reader_config *c)
 {
 	const char *lei = drv_http_header(req, "Last-Event-ID");
 	long long since, tail;
-	char *end;
 
-	if (lei) {
-		since = strtoll(lei, &end, 10);
-		if (*lei == '\0' || *end != '\0' || since < 0) {
-			drv_http_error_at(resp, 400, "bad-request", "Last-Event-ID", 0,
-			                  "Last-Event-ID must be an event id");
-			return DRV_EINVAL;
-		}
-		c->after_id = since;
-		return DRV_OK;
-	}
+	if (lei)
+		return resume_at(lei, resp, c);
 	if (drv_http_query_int(req, resp, "since", -1, INT64_MAX, -1, &since) != DRV_OK ||
 	    drv_http_query_int(req, resp, "tail", 0, TAIL_MAX, TAIL_DEF, &tail) != DRV_OK)
 		return DRV_EINVAL;

@@ -9,7 +9,10 @@
 
 #include "err.h"
 
-#define SSE_LINE_MAX   (1u << 20)
+#define SSE_LINE_MAX (1u << 20)
+/* An id: line kept to resume from: a stream's cursor (docs/api.md; the
+ * coordinator writes at most 2,580 characters) */
+#define SSE_ID_MAX     2600
 #define STALL_S        45 /* no byte for this long: the stream is dead (pings come every 15 s) */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 5000
@@ -358,6 +361,10 @@ struct sse {
 	size_t data_len;
 	char kind[128];
 	int64_t pending_id;
+	/* the id: line as sent (a cursor: the position and the ids below it
+	 * still owed), sent back as Last-Event-ID; "" : the bare *last_id */
+	char pending_cursor[SSE_ID_MAX + 1];
+	char cursor[SSE_ID_MAX + 1];
 	int stop; /* fn's stop value */
 	bool got_bytes;
 	long retry_ms;
@@ -394,8 +401,10 @@ static void dispatch(struct sse *s)
 	 * own id is in its data (docs/api.md). */
 	if (json_is_integer(json_object_get(ev.data, "id")))
 		ev.id = json_integer_value(json_object_get(ev.data, "id"));
-	if (s->pending_id > 0)
+	if (s->pending_id > 0) {
 		*s->last_id = s->pending_id;
+		memcpy(s->cursor, s->pending_cursor, sizeof(s->cursor));
+	}
 	s->stop = s->fn(&ev, s->ctx);
 	json_decref(ev.data);
 out_reset:
@@ -403,6 +412,18 @@ out_reset:
 	s->data = NULL;
 	s->data_len = 0;
 	s->kind[0] = '\0';
+}
+
+/* The id: line to resume from, if it has only a cursor's characters (it
+ * goes into a request header) and fits; else the bare id is sent. */
+static void keep_cursor(struct sse *s, const char *value)
+{
+	size_t n = strlen(value);
+
+	if (n > SSE_ID_MAX || strspn(value, "0123456789~,-") != n)
+		n = 0;
+	memcpy(s->pending_cursor, value, n);
+	s->pending_cursor[n] = '\0';
 }
 
 /* One complete line of the stream (without its newline). */
@@ -431,6 +452,7 @@ static void sse_line(struct sse *s, char *line, size_t len)
 		snprintf(s->kind, sizeof(s->kind), "%s", value);
 	} else if (strcmp(line, "id") == 0) {
 		s->pending_id = strtoll(value, NULL, 10);
+		keep_cursor(s, value);
 	} else if (strcmp(line, "retry") == 0) {
 		long ms = strtol(value, NULL, 10);
 		if (ms >= BACKOFF_MIN_MS && ms <= 60000)
@@ -466,12 +488,15 @@ static size_t on_sse(char *data, size_t size, size_t n, void *ud)
  * following), otherwise the value to return. */
 static int sse_once(const struct ctl *ctl, const char *path, struct sse *s)
 {
-	char errbuf[CURL_ERROR_SIZE] = "", lei[64];
+	char errbuf[CURL_ERROR_SIZE] = "", lei[SSE_ID_MAX + 32];
 	struct curl_slist *h;
 	CURLcode cc;
 	int rc = -1;
 
-	snprintf(lei, sizeof(lei), "Last-Event-ID: %lld", (long long)*s->last_id);
+	if (s->cursor[0] != '\0')
+		snprintf(lei, sizeof(lei), "Last-Event-ID: %s", s->cursor);
+	else
+		snprintf(lei, sizeof(lei), "Last-Event-ID: %lld", (long long)*s->last_id);
 	s->curl = make_handle(ctl, "GET", path, errbuf);
 	h = base_headers(ctl, NULL, *s->last_id > 0 ? lei : NULL);
 	h = h ? curl_slist_append(h, "Accept: text/event-stream") : NULL;

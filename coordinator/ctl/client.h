@@ -71,7 +71,9 @@ typedef int (*ctl_event_fn)(const struct ctl_event *ev, void *ctx);
  * follow, a stream that breaks is resumed with Last-Event-ID after a short
  * backoff (giving up with 3 after CTL_RECONNECT_GIVE_UP_S without an
  * answer); without follow, the stream ends when the server ends it.
- * *last_id (in/out) is the resume point. Returns 0, fn's stop value, or an
+ * *last_id (in/out) is the resume point (within one call the id: line
+ * itself is sent back, a cursor that also names the ids below it still
+ * owed: docs/api.md). Returns 0, fn's stop value, or an
  * exit code (errors already explained on stderr). */
 #define CTL_RECONNECT_GIVE_UP_S 60
 int ctl_events_stream(const struct ctl *ctl, const char *path, bool follow, int64_t *last_id,

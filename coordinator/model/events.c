@@ -358,19 +358,20 @@ static char *slow_line(int64_t id, int64_t at_ms, const char *kind, const char *
 }
 
 /* The frame written straight into b: one copy of the stored data text. */
-static int fast_frame(struct drv_events_buf *b, int64_t sse_id, int64_t id, int64_t at_ms,
+static int fast_frame(struct drv_events_buf *b, const char *sse_id, int64_t id, int64_t at_ms,
                       const char *name, const char *kind, const char *dep, const char *agent,
                       const char *data, size_t n)
 {
-	size_t head = 160 + strlen(name) + strlen(kind) + strlen(dep) + strlen(agent);
+	size_t head =
+	        160 + strlen(sse_id) + strlen(name) + strlen(kind) + strlen(dep) + strlen(agent);
 	int len, rc = buf_reserve(b, head + n + 3);
 
 	if (rc != DRV_OK)
 		return rc;
 	len = snprintf(b->p + b->len, head,
-	               "id: %lld\nevent: %s\ndata: {\"id\":%lld,\"at_ms\":%lld,\"kind\":\"%s\","
+	               "id: %s\nevent: %s\ndata: {\"id\":%lld,\"at_ms\":%lld,\"kind\":\"%s\","
 	               "\"deployment_id\":\"%s\",\"agent_id\":\"%s\",\"data\":",
-	               (long long)sse_id, name, (long long)id, (long long)at_ms, kind, dep, agent);
+	               sse_id, name, (long long)id, (long long)at_ms, kind, dep, agent);
 	if (len < 0 || (size_t)len >= head)
 		return DRV_EINVAL;
 	b->len += (size_t)len;
@@ -384,10 +385,10 @@ static int fast_frame(struct drv_events_buf *b, int64_t sse_id, int64_t id, int6
 int drv_events_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const char *kind,
                      const char *deployment_id, const char *agent_id, const char *data)
 {
-	return drv_events_frame_at(b, id, id, at_ms, kind, deployment_id, agent_id, data);
+	return drv_events_frame_at(b, NULL, id, at_ms, kind, deployment_id, agent_id, data);
 }
 
-int drv_events_frame_at(struct drv_events_buf *b, int64_t sse_id, int64_t id, int64_t at_ms,
+int drv_events_frame_at(struct drv_events_buf *b, const char *sse_id, int64_t id, int64_t at_ms,
                         const char *kind, const char *deployment_id, const char *agent_id,
                         const char *data)
 {
@@ -395,15 +396,23 @@ int drv_events_frame_at(struct drv_events_buf *b, int64_t sse_id, int64_t id, in
 	const char *agent = agent_id ? agent_id : "";
 	const char *name = drv_events_kind_ok(kind) ? kind : "message";
 	size_t n = data ? strlen(data) : 0;
-	char head[DRV_EVENT_KIND_MAX + 64], *line;
+	char head[DRV_EVENT_KIND_MAX + 64], num[24], *line;
 	int len, rc;
 
+	if (sse_id == NULL) {
+		snprintf(num, sizeof(num), "%lld", (long long)id);
+		sse_id = num;
+	}
 	if (kind && plain(kind) && plain(dep) && plain(agent) && plain_object(data, n))
 		return fast_frame(b, sse_id, id, at_ms, name, kind, dep, agent, data, n);
 	if (!kind || (line = slow_line(id, at_ms, kind, dep, agent, data)) == NULL)
 		return DRV_ENOMEM;
-	len = snprintf(head, sizeof(head), "id: %lld\nevent: %s\ndata: ", (long long)sse_id, name);
-	rc = drv_events_buf_add(b, head, (size_t)len);
+	len = snprintf(head, sizeof(head), "\nevent: %s\ndata: ", name);
+	rc = drv_events_buf_add(b, "id: ", 4);
+	if (rc == DRV_OK)
+		rc = drv_events_buf_add(b, sse_id, strlen(sse_id));
+	if (rc == DRV_OK)
+		rc = drv_events_buf_add(b, head, (size_t)len);
 	if (rc == DRV_OK)
 		rc = drv_events_buf_add(b, line, strlen(line));
 	if (rc == DRV_OK)

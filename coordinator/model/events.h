@@ -100,11 +100,11 @@ int drv_events_buf_add(struct drv_events_buf *b, const char *text, size_t len);
  * jansson instead (data that is not JSON becomes {}). */
 int drv_events_frame(struct drv_events_buf *b, int64_t id, int64_t at_ms, const char *kind,
                      const char *deployment_id, const char *agent_id, const char *data);
-/* The same frame with sse_id on its "id:" line (the stream position a
- * client resumes from) and id in its data: an event that committed late is
- * sent after higher ids, under the position the stream had reached
- * (model/events_read.c). */
-int drv_events_frame_at(struct drv_events_buf *b, int64_t sse_id, int64_t id, int64_t at_ms,
+/* The same frame with sse_id on its "id:" line (the stream's cursor, what
+ * a client resumes from: events_cursor.h; NULL: id) and id in its data: an
+ * event that committed late is sent after higher ids, under the position
+ * the stream had reached (model/events_read.c). */
+int drv_events_frame_at(struct drv_events_buf *b, const char *sse_id, int64_t id, int64_t at_ms,
                         const char *kind, const char *deployment_id, const char *agent_id,
                         const char *data);
 

@@ -38,6 +38,7 @@ struct drv_events_reader {
 	int hole_ms;
 	struct hole holes[DRV_EVENTS_HOLES];
 	struct drv_events_reader_stats stats;
+	char cursor[DRV_EVENTS_CURSOR_LEN + 1]; /* the last frame's "id:" text */
 };
 
 #define FILTER_SQL                                                                                 \
@@ -65,10 +66,12 @@ static void bind_filter(struct drv_sql_stmt *st, const struct drv_events_filter 
 
 /* PostgreSQL, one statement (one snapshot: an event that commits during
  * the read is either in the batch or still a hole, never counted as seen
- * but not sent). Rows by column 0: 0 an event of the batch (ids above ?1
- * up to top.hi, at most SPAN_TEXT above ?1); 1 a hole lo..hi (columns 1,
- * 2) among all ids (filter or not) above ?5 up to top.hi; 2 the read's
+ * but not sent). Rows by column 0: 0 a hole lo..hi (columns 1, 2) among
+ * all ids (filter or not) above ?5 up to top.hi; 1 an event of the batch
+ * (ids above ?1 up to top.hi, at most SPAN_TEXT above ?1); 2 the read's
  * top.hi, the highest id (column 2) and pg_snapshot_xmax (column 3). The
+ * holes come first: each event's frame names those below it (its cursor,
+ * events_cursor.h). The
  * WITH sits in a subquery: sqldb takes a statement that starts with WITH
  * for a write (fenced on a follower, its own transaction on the leader). */
 #define FILL_PG                                                                                    \
@@ -79,10 +82,10 @@ static void bind_filter(struct drv_sql_stmt *st, const struct drv_events_filter 
 	" UNION ALL SELECT ?5::bigint UNION ALL SELECT greatest(hi, ?5::bigint) + 1 FROM top),"    \
 	" gap AS (SELECT id + 1 AS lo, nx - 1 AS hi FROM"                                          \
 	" (SELECT id, lead(id) OVER (ORDER BY id) AS nx FROM seen) AS s WHERE nx > id + 1)"        \
-	" SELECT 0 AS t, id, at_ms, kind, deployment_id, agent_id, data FROM (SELECT id, at_ms,"   \
+	" SELECT 1 AS t, id, at_ms, kind, deployment_id, agent_id, data FROM (SELECT id, at_ms,"   \
 	" kind, deployment_id, agent_id, data FROM events WHERE id > ?1::bigint AND id <= "        \
 	"(SELECT hi FROM top) AND " FILTER_SQL " ORDER BY id LIMIT " BATCH_TEXT ") AS b"           \
-	" UNION ALL SELECT 1, lo, hi, NULL, NULL, NULL, NULL FROM gap"                             \
+	" UNION ALL SELECT 0, lo, hi, NULL, NULL, NULL, NULL FROM gap"                             \
 	" UNION ALL SELECT 2, hi, mx, pg_snapshot_xmax(pg_current_snapshot())::text, NULL, NULL,"  \
 	" NULL FROM top) AS r ORDER BY 1, 2"
 
@@ -96,12 +99,14 @@ static void bind_filter(struct drv_sql_stmt *st, const struct drv_events_filter 
 	" UNION ALL SELECT 1, pg_snapshot_xmin(pg_current_snapshot())::text::bigint, NULL, NULL,"  \
 	" NULL, NULL, NULL, NULL ORDER BY 1, 2"
 
-static int format_event(struct drv_events_reader *r, struct drv_sql_stmt *st, int c, int64_t sse_id)
+/* sse_id: the frame's "id:" text (NULL: the event's id). */
+static int format_event(struct drv_events_reader *r, struct drv_sql_stmt *st, int c,
+                        const char *sse_id)
 {
-	return drv_events_frame_at(&r->out, sse_id ? sse_id : drv_sql_col_int64(st, c),
-	                           drv_sql_col_int64(st, c), drv_sql_col_int64(st, c + 1),
-	                           drv_sql_col_text(st, c + 2), drv_sql_col_text(st, c + 3),
-	                           drv_sql_col_text(st, c + 4), drv_sql_col_text(st, c + 5));
+	return drv_events_frame_at(&r->out, sse_id, drv_sql_col_int64(st, c),
+	                           drv_sql_col_int64(st, c + 1), drv_sql_col_text(st, c + 2),
+	                           drv_sql_col_text(st, c + 3), drv_sql_col_text(st, c + 4),
+	                           drv_sql_col_text(st, c + 5));
 }
 
 /* Format the next batch of events after r->last_id into r->out. When the
@@ -125,7 +130,7 @@ static int fill_sqlite(struct drv_events_reader *r, struct drv_sql *db)
 			hi = drv_sql_col_int64(st, 6);
 			continue;
 		}
-		rc = format_event(r, st, 0, 0);
+		rc = format_event(r, st, 0, NULL);
 		if (rc == DRV_OK) {
 			r->last_id = drv_sql_col_int64(st, 0);
 			n++;
@@ -211,6 +216,25 @@ static void holes_expire(struct drv_events_reader *r, int64_t xmin)
 	}
 }
 
+/* The "id:" text of a frame at position pos (events_cursor.h): pos and
+ * the ids below it the client is still owed, the stream's holes and the
+ * gaps[0..n) of the read under way; NULL (the event's id) when none. */
+static const char *cursor_at(struct drv_events_reader *r, int64_t pos, const struct hole *gaps,
+                             int n)
+{
+	struct drv_events_range h[2 * DRV_EVENTS_HOLES];
+	int k = 0;
+
+	for (int i = 0; i < r->stats.holes; i++)
+		h[k++] = (struct drv_events_range){r->holes[i].lo, r->holes[i].hi};
+	for (int i = 0; i < n && gaps[i].lo < pos; i++)
+		h[k++] = (struct drv_events_range){gaps[i].lo, gaps[i].hi};
+	if (k == 0)
+		return NULL;
+	drv_events_cursor_format(pos, h, k, r->cursor, sizeof(r->cursor));
+	return r->cursor;
+}
+
 /* The holes' bounds as two PostgreSQL array literals. */
 static int holes_arrays(const struct drv_events_reader *r, char *lo, char *hi, size_t cap)
 {
@@ -234,8 +258,9 @@ static int holes_arrays(const struct drv_events_reader *r, char *lo, char *hi, s
  * the stream's position; then holes old enough are given up. */
 static int holes_read(struct drv_events_reader *r, struct drv_sql *db)
 {
-	char lo[DRV_EVENTS_HOLES * 22 + 4], hi[sizeof(lo)];
+	char lo[DRV_EVENTS_HOLES * 22 + 4], hi[sizeof(lo)], pos[24];
 	struct drv_sql_stmt *st;
+	const char *sse;
 	int64_t xmin = 0;
 	int step, rc;
 
@@ -256,7 +281,9 @@ static int holes_read(struct drv_events_reader *r, struct drv_sql *db)
 		hole_fill(r, drv_sql_col_int64(st, 1));
 		if (drv_sql_col_int64(st, 7) == 0)
 			continue;
-		rc = format_event(r, st, 1, r->last_id);
+		snprintf(pos, sizeof(pos), "%lld", (long long)r->last_id);
+		sse = cursor_at(r, r->last_id, NULL, 0);
+		rc = format_event(r, st, 1, sse != NULL ? sse : pos);
 		r->stats.late++;
 	}
 	if (rc == DRV_OK && step != DRV_SQL_DONE)
@@ -284,14 +311,14 @@ static int fill_pg(struct drv_events_reader *r, struct drv_sql *db)
 	while (rc == DRV_OK && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
 		int64_t t = drv_sql_col_int64(st, 0);
 
-		if (t == 0) {
-			rc = format_event(r, st, 1, 0);
+		if (t == 1) {
 			last = drv_sql_col_int64(st, 1);
+			rc = format_event(r, st, 1, cursor_at(r, last, gaps, ngaps));
 			n++;
-		} else if (t == 1 && ngaps < DRV_EVENTS_HOLES) {
+		} else if (t == 0 && ngaps < DRV_EVENTS_HOLES) {
 			gaps[ngaps].lo = drv_sql_col_int64(st, 1);
 			gaps[ngaps++].hi = drv_sql_col_int64(st, 2);
-		} else if (t == 1) {
+		} else if (t == 0) {
 			r->stats.given_up++; /* more holes in one read than a stream keeps */
 		} else if (t == 2) {
 			top = drv_sql_col_int64(st, 1);
@@ -306,6 +333,10 @@ static int fill_pg(struct drv_events_reader *r, struct drv_sql *db)
 		return rc;
 	if (n < DRV_EVENTS_BATCH && top > last)
 		last = top;
+	for (int i = 0; i < r->stats.holes; i++) {
+		if (r->holes[i].xmax == 0) /* a cursor's (reader_new): found now */
+			r->holes[i].xmax = xmax;
+	}
 	for (int i = 0; i < ngaps && gaps[i].lo <= last; i++)
 		hole_add(r, gaps[i].lo, gaps[i].hi < last ? gaps[i].hi : last, xmax);
 	r->more = n == DRV_EVENTS_BATCH || mx > last;
@@ -375,6 +406,25 @@ ssize_t drv_events_reader_next(struct drv_events_reader *r, char *out, size_t ca
 	}
 }
 
+/* A cursor's holes (events_cursor.h) become the stream's: it lists every
+ * id below after_id the client is still owed, so the ids below are not
+ * scanned again (they would find the same holes twice). Their give-up
+ * window starts now, their transactions are those running at the first
+ * read (xmax 0 until then). SQLite has no holes: a cursor's are ignored. */
+static void resume_holes(struct drv_events_reader *r, const struct drv_events_reader_config *c)
+{
+	if (drv_sql_engine_of(drv_events_db(r->ev)) == DRV_SQL_SQLITE)
+		return;
+	r->scan_from = c->after_id;
+	for (int i = 0; i < c->n_holes && i < DRV_EVENTS_HOLES; i++) {
+		if (c->holes[i].lo < 1 || c->holes[i].lo > c->holes[i].hi ||
+		    c->holes[i].hi >= c->after_id)
+			continue;
+		r->holes[r->stats.holes++] = (struct hole){
+		        .lo = c->holes[i].lo, .hi = c->holes[i].hi, .seen_ms = drv_mono_ms()};
+	}
+}
+
 int drv_events_reader_new(struct drv_events *ev, const struct drv_events_reader_config *c,
                           struct drv_events_reader **out)
 {
@@ -387,6 +437,8 @@ int drv_events_reader_new(struct drv_events *ev, const struct drv_events_reader_
 	r->last_id = c->after_id;
 	r->scan_from =
 	        c->after_id > DRV_EVENTS_HOLE_LOOKBACK ? c->after_id - DRV_EVENTS_HOLE_LOOKBACK : 0;
+	if (c->n_holes > 0)
+		resume_holes(r, c);
 	r->hole_ms = c->hole_ms > 0 ? c->hole_ms : DRV_EVENTS_HOLE_MS;
 	r->follow = c->follow;
 	r->gather_ms = c->gather_ms > 0 ? c->gather_ms : DRV_EVENTS_GATHER_MS;

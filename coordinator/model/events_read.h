@@ -22,15 +22,19 @@
  * dropped with a warning beyond that) and every later read looks for the
  * holes again; an event that turns up in one is sent then, after the
  * higher ids already sent, with the stream's position on its "id:" line
- * (drv_events_frame_at) so that Last-Event-ID never goes backwards. A hole
+ * (drv_events_frame_at) so that Last-Event-ID never goes backwards. That
+ * line is the stream's cursor (events_cursor.h): the position and, while
+ * there are any, the holes below it, so that a client that resumes with it
+ * is sent what committed in them while it was away. A hole
  * is given up (a rolled-back transaction leaves it for good) once it is
  * hole_ms old and the store says that every transaction that was running
  * when the hole was first seen has ended (pg_snapshot_xmin of the read
  * that looks for it is past pg_snapshot_xmax of the read that found it):
  * had the event committed, that read would have found it. A stream that
- * starts at an id (since, Last-Event-ID, tail) also looks for holes in the
- * DRV_EVENTS_HOLE_LOOKBACK ids below it: what a client that lost its
- * connection may still be owed.
+ * resumes from a cursor takes its holes as its own; one that starts at a
+ * bare id (since, an older client's Last-Event-ID, tail) looks for holes
+ * in the DRV_EVENTS_HOLE_LOOKBACK ids below it instead: what a client that
+ * lost its connection may still be owed, if not committed yet.
  *
  * Why holes and not a "safe" id (read only below the lowest id of any
  * running transaction): PostgreSQL cannot tell a reader the ids another
@@ -49,6 +53,7 @@
 #include <sys/types.h>
 
 #include "events.h"
+#include "events_cursor.h"
 
 #define DRV_EVENTS_BATCH     100 /* events per read of the table */
 #define DRV_EVENTS_GATHER_MS 10
@@ -69,6 +74,12 @@ struct drv_events_reader_config {
 	int gather_ms;    /* 0: DRV_EVENTS_GATHER_MS */
 	const char *head; /* sent first (e.g. the SSE retry line); may be NULL */
 	int hole_ms;      /* 0: DRV_EVENTS_HOLE_MS (PostgreSQL only) */
+	/* A resumed stream's cursor (events_cursor.h): the ids at or below
+	 * after_id not sent yet. With any, they are the stream's first holes
+	 * and the DRV_EVENTS_HOLE_LOOKBACK ids below after_id are not scanned
+	 * (the cursor lists them exactly). PostgreSQL only. */
+	int n_holes;
+	struct drv_events_range holes[DRV_EVENTS_CURSOR_HOLES];
 };
 
 struct drv_events_reader_stats {

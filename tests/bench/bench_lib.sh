@@ -55,6 +55,19 @@ coord_production_timers() {
 	set_opt "$COORD/droverd.yaml" pending_retry 5s
 }
 
+# bench_timeline PREFIX: what tests/bench/timeline.py reads, from droverd's
+# store (SQLite or PostgreSQL): every instruction's times and every event,
+# reports with their step and result.
+bench_timeline() {
+	local step="json_extract(data, '$.step_id')" result="json_extract(data, '$.result')"
+	if [[ -n $BENCH_SUFFIX ]]; then
+		step="(data::json->>'step_id')" result="(data::json->>'result')"
+	fi
+	sql "select step_id, issued_at_ms, sent_ms, acked_ms, agent_id from instructions" >"$1-instructions.txt"
+	sql "select kind, agent_id, at_ms, case when kind = 'report' then $step else '' end,
+		case when kind = 'report' then $result else '' end from events order by id" >"$1-events.txt"
+}
+
 # Each connected agent is one socket in droverd and one in fleetsim.
 nofile_raise() {
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -22,6 +22,8 @@
 # ends when every agent has its first instruction and acknowledged it, not
 # when the deployment ends (for fleets where the deployment itself is long).
 # FANOUT_PERF=FILE records droverd with perf while the fleet runs.
+# FANOUT_TIMELINE=PREFIX keeps every round's instruction and event times
+# (as ROLLING_TIMELINE in rolling.sh; tests/bench/timeline.py PREFIX).
 # IDLE (a duration, default 0): before the rounds, hold the fleet idle that
 # long and sample droverd's CPU (use at least 2 x the 25 s poll timeout).
 TEST_NAME=bench_fanout
@@ -70,6 +72,7 @@ if [[ -n ${PIDS[perf]:-} ]]; then
 	wait "${PIDS[perf]}" 2>/dev/null || true # perf ends with 130 on SIGINT
 	unset 'PIDS[perf]'
 fi
+[[ -n ${FANOUT_TIMELINE:-} ]] && bench_timeline "$FANOUT_TIMELINE"
 coord_stop
 
 # The baseline does the same link work per agent as droverd's round: as

@@ -14,9 +14,10 @@
 # most an hour): for fleets where the API answers too slowly for --wait.
 # ROLLING_PERF=FILE: perf record droverd meanwhile (perf report -i FILE).
 # ROLLING_TIMELINE=PREFIX: keep the run's timeline from droverd's store (either
-# engine): PREFIX-instructions.txt (step_id|issued_at_ms|sent_ms|acked_ms) and
-# PREFIX-events.txt (kind|agent|at_ms, in id order), e.g. to see whether the
-# reports or the engine's saves set the pace.
+# engine): PREFIX-instructions.txt (step_id|issued_at_ms|sent_ms|acked_ms|agent)
+# and PREFIX-events.txt (kind|agent|at_ms|step_id|result, in id order; the
+# last two for reports); tests/bench/timeline.py PREFIX shows where the time
+# went (the waves, and the rolling batches' critical path).
 TEST_NAME=bench_rolling
 source "$(dirname "$0")/bench_lib.sh"
 N=${1:?usage: rolling.sh N [PULL RESTART HEALTH]}
@@ -67,8 +68,5 @@ bench_json "rolling$BENCH_SUFFIX-$N" "$(jq -n --slurpfile f "$TMP/fleetsim.json"
 	 coordinator_cpu_s: ($f[0].rounds[0].coordinator_cpu_ms / 1000),
 	 coordinator_cpu_ms_per_instruction: ($f[0].rounds[0].coordinator_cpu_ms / $instr),
 	 note: "zero-time simulated work", fleetsim: $f[0]}')"
-if [[ -n ${ROLLING_TIMELINE:-} ]]; then
-	sql "select step_id, issued_at_ms, sent_ms, acked_ms from instructions" >"$ROLLING_TIMELINE-instructions.txt"
-	sql "select kind, agent_id, at_ms from events order by id" >"$ROLLING_TIMELINE-events.txt"
-fi
+[[ -n ${ROLLING_TIMELINE:-} ]] && bench_timeline "$ROLLING_TIMELINE"
 ok "three tiers over $N hosts: $(jq -r '.deploy_s' "$BENCH_OUT/rolling$BENCH_SUFFIX-$N.json") s, $instr instructions"

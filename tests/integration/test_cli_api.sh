@@ -15,13 +15,8 @@ DEPLOYER=$(tok deployer ci)
 VIEWER=$(tok viewer watcher)
 
 start_server() {
-	rm -f "$API_TMP/port"
-	"$API_TESTD" --db "$db" --port-file "$API_TMP/port" --keepalive-ms 300 "$@" \
-		2>>"$API_TMP/server.log" &
-	SERVER_PID=$!
-	wait_for 20 test -s "$API_TMP/port" || { tail -20 "$API_TMP/server.log"; fail "server did not start"; }
-	PORT=$(cat "$API_TMP/port")
-	API_URL=http://127.0.0.1:$PORT
+	api_start_testd --keepalive-ms 300 "$@"
+	PORT=$API_PORT
 }
 stop_server() {
 	kill "$SERVER_PID"

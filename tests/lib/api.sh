@@ -14,6 +14,7 @@
 #       at exit), api_init, db (the server's SQLite file), tok ROLE NAME (a
 #       new token); at exit the server (SERVER_PID) and the background
 #       clients (BG_PIDS) are stopped; the time budget (budget.sh)
+#   api_start_testd ARGS...   start api_testd on $db (SERVER_PID, API_URL)
 #
 # Set API_URL (http://127.0.0.1:PORT) and API_TMP (a private temp dir), then api_init.
 
@@ -91,3 +92,14 @@ _api_cleanup() {
 }
 
 tok() { "$DROVERD" token create --db "$db" --role "$1" --name "$2" 2>/dev/null; }
+
+# api_start_testd [ARGS...]: $API_TESTD on $db with ARGS, its log in
+# $API_TMP/server.log; sets SERVER_PID, API_PORT and API_URL once it listens.
+api_start_testd() {
+	rm -f "$API_TMP/port"
+	"$API_TESTD" --db "$db" --port-file "$API_TMP/port" "$@" 2>>"$API_TMP/server.log" &
+	SERVER_PID=$!
+	wait_for 20 test -s "$API_TMP/port" || { tail -20 "$API_TMP/server.log"; fail "server did not start"; }
+	API_PORT=$(cat "$API_TMP/port")
+	API_URL=http://127.0.0.1:$API_PORT
+}

@@ -265,16 +265,33 @@ static Drover__BodyType send_env(struct fixture *fx, uint8_t *env, size_t len,
 	return type;
 }
 
-/* A Hello with labels ("k=v", NULL-terminated) and the given nonce. *env
- * (if not NULL) keeps a copy of the envelope, to replay it. */
-static uint8_t *hello_env(const struct drv_keypair *kp, const char *id, const char *token,
-                          const char *const *labels, const uint8_t *nonce, size_t nonce_len,
-                          size_t *len)
+static size_t web_releases(const char *const *vs, Drover__Release rel[4], Drover__Release *p[4],
+                           char buf[4][32]);
+
+/* What a Hello says it runs: the list vs ("version/slot" of "web",
+ * NULL-terminated) numbered seq (Hello.releases_seq). */
+struct hello_rel {
+	uint64_t seq;
+	const char *const *vs;
+};
+
+/* A Hello with labels ("k=v", NULL-terminated), the given nonce and, with
+ * rel, releases. */
+static uint8_t *hello_env_rel(const struct drv_keypair *kp, const char *id, const char *token,
+                              const char *const *labels, const uint8_t *nonce, size_t nonce_len,
+                              const struct hello_rel *rel, size_t *len)
 {
 	Drover__Hello h = DROVER__HELLO__INIT;
 	Drover__KeyValue kv[8], *kvp[8];
-	char keys[8][32];
+	Drover__Release rl[4], *rp[4];
+	char keys[8][32], vbuf[4][32];
 	uint8_t *env;
+
+	if (rel != NULL) {
+		h.n_releases = web_releases(rel->vs, rl, rp, vbuf);
+		h.releases = rp;
+		h.releases_seq = rel->seq;
+	}
 
 	h.agent_id = (char *)id;
 	h.public_key.data = (uint8_t *)kp->pk;
@@ -298,11 +315,18 @@ static uint8_t *hello_env(const struct drv_keypair *kp, const char *id, const ch
 	return env;
 }
 
+static uint8_t *hello_env(const struct drv_keypair *kp, const char *id, const char *token,
+                          const char *const *labels, const uint8_t *nonce, size_t nonce_len,
+                          size_t *len)
+{
+	return hello_env_rel(kp, id, token, labels, nonce, nonce_len, NULL, len);
+}
+
 /* The session start: a Hello without a nonce is only challenged, then the
- * Hello with the Welcome's nonce counts. */
-static Drover__BodyType hello_labels(struct fixture *fx, const struct drv_keypair *kp,
-                                     const char *id, const char *token, const char *const *labels,
-                                     Drover__RejectReason *reason)
+ * Hello with the Welcome's nonce counts (with rel, its releases). */
+static Drover__BodyType hello_full(struct fixture *fx, const struct drv_keypair *kp, const char *id,
+                                   const char *token, const char *const *labels,
+                                   const struct hello_rel *rel, Drover__RejectReason *reason)
 {
 	size_t len;
 	uint8_t *env = hello_env(kp, id, token, labels, NULL, 0, &len);
@@ -311,8 +335,15 @@ static Drover__BodyType hello_labels(struct fixture *fx, const struct drv_keypai
 	                 DROVER__BODY_TYPE__BODY_WELCOME);
 	assert_true(last_challenge);
 	assert_true(last_bound);
-	env = hello_env(kp, id, token, labels, last_nonce, last_nonce_len, &len);
+	env = hello_env_rel(kp, id, token, labels, last_nonce, last_nonce_len, rel, &len);
 	return send_env(fx, env, len, NULL, reason, NULL);
+}
+
+static Drover__BodyType hello_labels(struct fixture *fx, const struct drv_keypair *kp,
+                                     const char *id, const char *token, const char *const *labels,
+                                     Drover__RejectReason *reason)
+{
+	return hello_full(fx, kp, id, token, labels, NULL, reason);
 }
 
 static Drover__BodyType hello(struct fixture *fx, const struct drv_keypair *kp, const char *id,
@@ -1107,6 +1138,48 @@ static void poll_keeps_newer_releases(void **state)
 	assert_string_equal(releases_of(fx, "w-4"), "2.0.0/green,1.0.0/blue");
 }
 
+/* The same order for a Hello's list (Hello.releases_seq): a Hello sealed
+ * before the finalize's Report but handled after it (a failover, a
+ * reconnection) does not put "1.0.0/blue" back; the Hello itself counts. */
+static void hello_keeps_newer_releases(void **state)
+{
+	struct fixture *fx = *state;
+	struct core_config cc = test_config();
+	const char *both[] = {"2.0.0/green", "1.0.0/blue", NULL};
+	const char *green[] = {"2.0.0/green", NULL};
+	struct hello_rel before = {6, both}, after = {7, both}, old_agent = {0, both};
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+
+	cc.key = &fx->coord;
+	cc.store = fx->store;
+	drv_keypair_generate(&a);
+	assert_int_equal(hello_full(fx, &a, "w-5", fx->token, NULL, &before, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(releases_of(fx, "w-5"), "2.0.0/green,1.0.0/blue");
+	/* the finalize's report (report_seq 7), then a Hello sealed before it */
+	send_releases(fx, &a, "w-5", true, 7, green);
+	assert_string_equal(releases_of(fx, "w-5"), "2.0.0/green");
+	assert_int_equal(hello_full(fx, &a, "w-5", fx->token, NULL, &before, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(state_of(fx, "w-5"), "connected");
+	assert_string_equal(releases_of(fx, "w-5"), "2.0.0/green");
+	/* a new leader (or a restarted droverd) reads the order from the row */
+	core_free(fx->core);
+	assert_int_equal(core_new(&cc, &fx->core), DRV_OK);
+	assert_int_equal(hello_full(fx, &a, "w-5", fx->token, NULL, &before, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(releases_of(fx, "w-5"), "2.0.0/green");
+	/* a Hello read after report 7 is taken, and so is an older agent's */
+	assert_int_equal(hello_full(fx, &a, "w-5", fx->token, NULL, &after, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(releases_of(fx, "w-5"), "2.0.0/green,1.0.0/blue");
+	send_releases(fx, &a, "w-5", true, 8, green);
+	assert_int_equal(hello_full(fx, &a, "w-5", fx->token, NULL, &old_agent, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_string_equal(releases_of(fx, "w-5"), "2.0.0/green,1.0.0/blue");
+}
+
 static void tick_times_out_and_disconnects(void **state)
 {
 	struct fixture *fx = *state;
@@ -1151,6 +1224,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(poll_keeps_newer_releases, setup, teardown),
+	        cmocka_unit_test_setup_teardown(hello_keeps_newer_releases, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports_share_a_commit, setup, teardown),
 	        cmocka_unit_test_setup_teardown(failed_commit_rejects_reports, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),

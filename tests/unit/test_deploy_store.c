@@ -355,16 +355,52 @@ static void reports(void **state)
 }
 
 /* The stored releases of core-1, as JSON text. */
-static const char *releases_text(struct store *s)
+/* The one agent's column col ("releases", "facts"). */
+static const char *releases_text_col(struct store *s, const char *col)
 {
 	static char buf[256];
+	char sql[64];
 	struct drv_sql_stmt *st;
 
-	assert_int_equal(drv_sql_prepare(store_db(s), "SELECT releases FROM agents", &st), DRV_OK);
+	snprintf(sql, sizeof(sql), "SELECT %s FROM agents", col);
+	assert_int_equal(drv_sql_prepare(store_db(s), sql, &st), DRV_OK);
 	assert_int_equal(drv_sql_step(st), DRV_SQL_ROW);
 	snprintf(buf, sizeof(buf), "%s", drv_sql_col_text(st, 0));
 	drv_sql_finalize(st);
 	return buf;
+}
+
+static const char *releases_text(struct store *s)
+{
+	return releases_text_col(s, "releases");
+}
+
+/* A Hello's list follows the same order (Hello.releases_seq), the rest of
+ * the Hello is written anyway; core-1's list is v3, numbered 3. */
+static void hello_releases_ordered(struct store *s, const char *v3)
+{
+	struct store_hello h = {NULL, "{\"hostname\":\"h2\"}", "[]", "0.2.0", 2};
+	bool stale = false;
+
+	assert_int_equal(store_agent_update_hello(s, "core-1", &h, 7000, &stale), DRV_OK);
+	assert_true(stale); /* sealed before report 3 */
+	assert_string_equal(releases_text(s), v3);
+	assert_string_equal(releases_text_col(s, "facts"), "{\"hostname\":\"h2\"}");
+	h.releases_seq = 3; /* read after report 3 */
+	assert_int_equal(store_agent_update_hello(s, "core-1", &h, 7000, &stale), DRV_OK);
+	assert_false(stale);
+	assert_string_equal(releases_text(s), "[]");
+	h.releases_json = v3;
+	h.releases_seq = 0; /* an older agent: as before, the number kept */
+	assert_int_equal(store_agent_update_hello(s, "core-1", &h, 7000, &stale), DRV_OK);
+	assert_false(stale);
+	assert_string_equal(releases_text(s), v3);
+	h.releases_json = "[]";
+	h.releases_seq = 5; /* a newer Hello raises the number: a poll below it is older */
+	assert_int_equal(store_agent_update_hello(s, "core-1", &h, 7000, &stale), DRV_OK);
+	assert_int_equal(store_agent_set_releases(s, "core-1", v3, 4, &stale), DRV_OK);
+	assert_true(stale);
+	assert_string_equal(releases_text(s), "[]");
 }
 
 /* The order of release lists (docs/protocol.md), core-1's last list being a
@@ -393,6 +429,7 @@ static void releases_ordered(struct store *s)
 	assert_int_equal(store_agent_set_releases(s, "core-1", "[]", 2, &stale), DRV_OK);
 	assert_true(stale); /* the number was kept (3) */
 	assert_string_equal(releases_text(s), v3);
+	hello_releases_ordered(s, v3);
 }
 
 /* store_agent_merge_releases: one service's releases replaced, others kept. */
@@ -404,7 +441,7 @@ static void merge_releases(void **state)
 	struct store_hello h = {"{}", "{}",
 	                        "[{\"service\":\"web\",\"version\":\"1\"},"
 	                        "{\"service\":\"db\",\"version\":\"7\"}]",
-	                        "0.1.0"};
+	                        "0.1.0", 0};
 	struct drv_sql_stmt *st;
 	json_t *rel;
 

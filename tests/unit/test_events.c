@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "err.h"
 #include "events.h"
+#include "events_cursor.h"
 #include "events_read.h"
 #include "ha.h"
 #include "ha_events.h"
@@ -156,6 +157,113 @@ static void test_frame_odd_text(void **state)
 	check_frame("host", "d\xc3\xa9p", "", "{\"a\":1}");
 	check_frame("Bad Kind", "d", "a", "{\"a\":1}"); /* event: message */
 	check_frame("host", "d", "a", "{\"a\":\n1}");   /* a line break never reaches a data line */
+}
+
+/* --------------------------------------------------------------- cursors */
+
+static int parse(const char *text, struct drv_events_cursor *c)
+{
+	const char *why = NULL;
+	int rc = drv_events_cursor_parse(text, strlen(text), c, &why);
+
+	if (rc != DRV_OK)
+		assert_non_null(why);
+	return rc;
+}
+
+/* What Last-Event-ID may be: a bare id (older clients) or a cursor; all
+ * else refused, bounds included. */
+static void test_cursor_parse(void **state)
+{
+	struct drv_events_cursor c;
+	char big[DRV_EVENTS_CURSOR_LEN + 64];
+	const char *refused[] = {"",
+	                         "x1",
+	                         "-1",
+	                         "+5",
+	                         " 5",
+	                         "5 ",
+	                         "42~",
+	                         "42~,",
+	                         "42~41,",
+	                         "42~0",
+	                         "42~42",
+	                         "42~41-40",
+	                         "42~30,30",
+	                         "42~30,20",
+	                         "42~1--3",
+	                         "42x",
+	                         "9223372036854775808",
+	                         "42~5-9223372036854775807",
+	                         "5000~1-1000,1002",
+	                         NULL};
+
+	(void)state;
+	assert_int_equal(parse("0", &c), DRV_OK);
+	assert_int_equal(parse("42", &c), DRV_OK);
+	assert_int_equal(c.pos, 42);
+	assert_int_equal(c.n_holes, 0);
+	assert_int_equal(parse("1042~1037,1040-1041", &c), DRV_OK);
+	assert_int_equal(c.pos, 1042);
+	assert_int_equal(c.n_holes, 2);
+	assert_int_equal(c.holes[0].lo, 1037);
+	assert_int_equal(c.holes[0].hi, 1037);
+	assert_int_equal(c.holes[1].lo, 1040);
+	assert_int_equal(c.holes[1].hi, 1041);
+	assert_int_equal(parse("9223372036854775807", &c), DRV_OK);
+	assert_int_equal(parse("5000~1-999,1001", &c), DRV_OK); /* 1,000 ids */
+	for (int i = 0; refused[i] != NULL; i++) {
+		c.pos = -7;
+		assert_int_equal(parse(refused[i], &c), DRV_EINVAL);
+		assert_int_equal(c.pos, -7); /* not written */
+	}
+	/* 64 ranges, not 65; nothing longer than the cap */
+	size_t n = (size_t)snprintf(big, sizeof(big), "100000");
+	for (int i = 0; i < DRV_EVENTS_CURSOR_HOLES; i++)
+		n += (size_t)snprintf(big + n, sizeof(big) - n, "%c%d", i ? ',' : '~', 2 * i + 1);
+	assert_int_equal(parse(big, &c), DRV_OK);
+	assert_int_equal(c.n_holes, DRV_EVENTS_CURSOR_HOLES);
+	snprintf(big + n, sizeof(big) - n, ",999");
+	assert_int_equal(parse(big, &c), DRV_EINVAL);
+	memset(big, '1', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(parse(big, &c), DRV_ETOOBIG);
+}
+
+/* What a stream writes: ascending, and within the bounds (the highest
+ * holes kept) so that it always parses back. */
+static void test_cursor_format(void **state)
+{
+	struct drv_events_range h[2 * DRV_EVENTS_CURSOR_HOLES];
+	struct drv_events_cursor c;
+	char out[DRV_EVENTS_CURSOR_LEN + 1];
+
+	(void)state;
+	drv_events_cursor_format(42, NULL, 0, out, sizeof(out));
+	assert_string_equal(out, "42");
+	h[0] = (struct drv_events_range){1040, 1041};
+	h[1] = (struct drv_events_range){1037, 1037};
+	h[2] = (struct drv_events_range){1043, 1050}; /* above the position: clipped away */
+	drv_events_cursor_format(1042, h, 3, out, sizeof(out));
+	assert_string_equal(out, "1042~1037,1040-1041");
+	/* too many: the lowest are left out */
+	for (int i = 0; i < 2 * DRV_EVENTS_CURSOR_HOLES; i++)
+		h[i] = (struct drv_events_range){10 * i + 1, 10 * i + 2};
+	drv_events_cursor_format(5000, h, 2 * DRV_EVENTS_CURSOR_HOLES, out, sizeof(out));
+	assert_int_equal(parse(out, &c), DRV_OK);
+	assert_int_equal(c.n_holes, DRV_EVENTS_CURSOR_HOLES);
+	assert_int_equal(c.holes[0].lo, 10 * DRV_EVENTS_CURSOR_HOLES + 1);
+	/* too wide: the top 1,000 ids */
+	h[0] = (struct drv_events_range){10, 3000};
+	h[1] = (struct drv_events_range){1, 5};
+	drv_events_cursor_format(4000, h, 2, out, sizeof(out));
+	assert_string_equal(out, "4000~2001-3000");
+	/* the widest numbers still fit */
+	for (int i = 0; i < DRV_EVENTS_CURSOR_HOLES; i++)
+		h[i] = (struct drv_events_range){INT64_MAX - 100 + i, INT64_MAX - 100 + i};
+	drv_events_cursor_format(INT64_MAX, h, DRV_EVENTS_CURSOR_HOLES, out, sizeof(out));
+	assert_int_equal(parse(out, &c), DRV_OK);
+	assert_int_equal(c.n_holes, DRV_EVENTS_CURSOR_HOLES);
 }
 
 /* ---------------------------------------------------------------- readers */
@@ -451,13 +559,31 @@ static int64_t insert_open(struct drv_sql *db, int n)
 	return id;
 }
 
-/* PostgreSQL: transaction A takes the lower id and stays open, B takes the
- * next and commits; the stream sends B. A commits: the stream's next read
- * sends A (after B, under B's id on its "id:" line, its own id in data). */
+/* PostgreSQL: transaction A (on fx->writer) takes the lower id and stays
+ * open, B (on *b) takes the next and commits; a following reader from
+ * before A. */
+static struct drv_events_reader *late_pair(struct fx *fx, struct drv_sql **b, int64_t *a_id,
+                                           int64_t *b_id)
+{
+	struct drv_events_reader_config c = {.follow = true, .gather_ms = 1};
+	struct drv_events_reader *r;
+
+	assert_int_equal(open_db(b), 0);
+	*a_id = insert_open(fx->writer, 1);
+	*b_id = insert_open(*b, 2);
+	assert_int_equal(drv_sql_commit(*b), DRV_OK);
+	assert_true(*a_id < *b_id);
+	drv_events_notify(fx->ev);
+	c.after_id = *a_id - 1;
+	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	return r;
+}
+
+/* The stream sends B; A commits: the stream's next read sends A (after B,
+ * under B's id on its "id:" line, its own id in data). */
 static void test_pg_late_commit_sent(void **state)
 {
 	struct fx *fx = *state;
-	struct drv_events_reader_config c = {.follow = true, .gather_ms = 1};
 	struct drv_events_reader_stats st;
 	struct drv_events_reader *r;
 	struct drv_sql *b;
@@ -466,18 +592,13 @@ static void test_pg_late_commit_sent(void **state)
 
 	if (!store_target_pg())
 		skip();
-	assert_int_equal(open_db(&b), 0);
-	a_id = insert_open(fx->writer, 1);
-	b_id = insert_open(b, 2);
-	assert_int_equal(drv_sql_commit(b), DRV_OK);
-	assert_true(a_id < b_id);
-	drv_events_notify(fx->ev);
-	c.after_id = a_id - 1;
-	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	r = late_pair(fx, &b, &a_id, &b_id);
 	next_frames(r, out, sizeof(out));
-	snprintf(want, sizeof(want), "id: %lld\n", (long long)b_id);
+	/* B's frame: the position and the hole below it (its cursor) */
+	snprintf(want, sizeof(want), "id: %lld~%lld\n", (long long)b_id, (long long)a_id);
 	assert_true(strncmp(out, want, strlen(want)) == 0);
 	assert_int_equal(data_ns_one(out), 2);
+	snprintf(want, sizeof(want), "id: %lld\n", (long long)b_id);
 	drv_events_reader_stats(r, &st);
 	assert_int_equal(st.holes, 1); /* a_id */
 
@@ -492,6 +613,77 @@ static void test_pg_late_commit_sent(void **state)
 	assert_int_equal(st.late, 1);
 	assert_int_equal(st.holes, 0);
 	drv_events_reader_free(r);
+	drv_sql_close(b);
+}
+
+/* The "id:" text of the first frame in text, into id. */
+static void id_line(const char *text, char *id, size_t cap)
+{
+	const char *p = strstr(text, "id: ");
+
+	assert_non_null(p);
+	snprintf(id, cap, "%.*s", (int)strcspn(p + 4, "\n"), p + 4);
+}
+
+/* A reader resuming from the "id:" text lei, as events_api.c makes it. */
+static struct drv_events_reader *resume(struct fx *fx, const char *lei, bool follow)
+{
+	struct drv_events_reader_config c = {.follow = follow, .gather_ms = 1};
+	struct drv_events_cursor cur;
+	struct drv_events_reader *r;
+
+	assert_int_equal(drv_events_cursor_parse(lei, strlen(lei), &cur, NULL), DRV_OK);
+	c.after_id = cur.pos;
+	c.n_holes = cur.n_holes;
+	memcpy(c.holes, cur.holes, sizeof(c.holes));
+	assert_int_equal(drv_events_reader_new(fx->ev, &c, &r), DRV_OK);
+	return r;
+}
+
+/* PostgreSQL: A takes the lower id and stays open, B commits; a client
+ * gets B and disconnects; A commits while it is away. The client resumes
+ * with B's "id:" line (Last-Event-ID): A is sent, once, and nothing else.
+ * (A client that resumes from B's bare id, as older ones do, resumes after
+ * B: its stream works, A is not re-sent; since=A-1 has it.) */
+static void test_pg_late_commit_while_away(void **state)
+{
+	struct fx *fx = *state;
+	struct drv_events_reader *r;
+	struct drv_events_buf text = {0};
+	struct drv_sql *b;
+	char out[2048], lei[DRV_EVENTS_CURSOR_LEN + 1], bare[32], want[64];
+	int64_t a_id, b_id;
+
+	if (!store_target_pg())
+		skip();
+	r = late_pair(fx, &b, &a_id, &b_id);
+	next_frames(r, out, sizeof(out));
+	assert_int_equal(data_ns_one(out), 2);
+	id_line(out, lei, sizeof(lei));
+	drv_events_reader_free(r); /* the client goes away */
+	assert_int_equal(drv_sql_commit(fx->writer), DRV_OK);
+	drv_events_notify(fx->ev);
+
+	r = resume(fx, lei, true);
+	next_frames(r, out, sizeof(out));
+	assert_int_equal(data_ns_one(out), 1);
+	snprintf(want, sizeof(want), "data: {\"id\":%lld,", (long long)a_id);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof(want), "id: %lld\n", (long long)b_id); /* nothing owed now */
+	assert_true(strncmp(out, want, strlen(want)) == 0);
+	drv_events_reader_free(r);
+	r = resume(fx, lei, false); /* the same cursor again: A once more, B not */
+	drain(r, &text);
+	drv_events_reader_free(r);
+	assert_int_equal(data_ns_one(text.p), 1);
+
+	snprintf(bare, sizeof(bare), "%lld", (long long)b_id);
+	r = resume(fx, bare, false);
+	text.len = 0;
+	drain(r, &text);
+	drv_events_reader_free(r);
+	assert_null(strstr(text.p, "data: "));
+	free(text.p);
 	drv_sql_close(b);
 }
 
@@ -561,12 +753,16 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_frame_as_jansson),
 	        cmocka_unit_test(test_frame_odd_text),
+	        cmocka_unit_test(test_cursor_parse),
+	        cmocka_unit_test(test_cursor_format),
 	        cmocka_unit_test_setup_teardown(test_reader_order_filter_resume, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_keepalive_reads_nothing, setup_ping, teardown),
 	        cmocka_unit_test_setup_teardown(test_reader_gathers_a_burst, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_leader_announces, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_follower_woken, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_late_commit_sent, setup_ping, teardown),
+	        cmocka_unit_test_setup_teardown(test_pg_late_commit_while_away, setup_ping,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_hole_given_up, setup_ping, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
