@@ -56,7 +56,8 @@ struct core {
 	struct core_hooks hooks;
 	struct link_logs *logs; /* `drover logs` requests waiting for their reports */
 	uint64_t ticks, sync_gen;
-	pthread_mutex_t rl_mu; /* reject log rate limits (outside the core lock) */
+	uint64_t idle_gen, idle_epoch; /* agent_rt.idle_gen is valid while equal (known_idle) */
+	pthread_mutex_t rl_mu;         /* reject log rate limits (outside the core lock) */
 	int64_t rl_second;
 	unsigned rl_count, rl_dropped;
 	int64_t ev_second;
@@ -339,6 +340,60 @@ static void restamp(struct core *c, uint8_t **env, size_t *len)
 	*len = out_len;
 }
 
+/* Nothing deliverable for a: the store said so at its last take
+ * (a->idle_gen), or the last one taken was the only one and a has
+ * acknowledged it (a->taken_*). A Poll that follows a report then costs no
+ * statement under the core lock. Whatever may make a row deliverable again
+ * forgets this: an instruction queued for a (forget_idle), a batch that
+ * failed to commit (an acknowledgement rolled back), a store sync, a new
+ * lease epoch (another node led meanwhile): the last three by a new
+ * c->idle_gen. Otherwise rows only leave the deliverable set (acked,
+ * expired, deleted). */
+static bool known_idle(struct core *c, const struct agent_rt *a)
+{
+	uint64_t epoch = drv_ha_wire_epoch();
+
+	if (epoch != c->idle_epoch) {
+		c->idle_epoch = epoch;
+		c->idle_gen++;
+	}
+	if (a->idle_gen == c->idle_gen)
+		return true;
+	return a->taken_gen == c->idle_gen && a->acked_seq >= a->taken_seq;
+}
+
+static void forget_idle(struct agent_rt *a)
+{
+	a->idle_gen = 0;
+	a->taken_gen = 0;
+}
+
+/* The agent's next instruction, marked sent (one statement when the batch
+ * is open; with none open, a read first, so that a Poll with nothing to
+ * take opens no transaction); DRV_ENOENT if none. */
+static int take_row(struct core *c, struct agent_rt *a, struct store_instr *in)
+{
+	int64_t now = drv_wall_ms();
+	int rc;
+
+	if (!gcommit_is_open(&c->gc)) {
+		rc = store_instr_next(c->cfg.store, a->id, now, in);
+		if (rc != DRV_OK)
+			goto out;
+		store_instr_clear(in);
+	}
+	gcommit_join(&c->gc); /* promises nothing: batched with what else is written */
+	rc = store_instr_take(c->cfg.store, a->id, now, in);
+	if (rc == DRV_OK) {
+		a->taken_seq = in->seq;
+		a->taken_gen = in->more ? 0 : c->idle_gen;
+	}
+out:
+	if (rc == DRV_ENOENT)
+		a->idle_gen = c->idle_gen;
+	return rc;
+}
+
 /* The agent's next instruction, marked sent; DRV_ENOENT if none. */
 static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *len)
 {
@@ -347,15 +402,11 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 
 	if (!drv_ha_is_leader())
 		return DRV_ENOENT; /* a node that lost its lease sends nothing more */
-	rc = store_instr_next(c->cfg.store, a->id, drv_wall_ms(), &in);
+	if (known_idle(c, a))
+		return DRV_ENOENT;
+	rc = take_row(c, a, &in);
 	if (rc != DRV_OK)
 		return rc;
-	gcommit_join(&c->gc); /* promises nothing: batched with what else is written */
-	rc = store_instr_mark_sent(c->cfg.store, a->id, in.seq, drv_wall_ms());
-	if (rc != DRV_OK) {
-		store_instr_clear(&in);
-		return rc;
-	}
 	/* Below the floor the agent applied: the old leader sent it and was
 	 * killed before its 'sent' mark committed (or a store restored from a
 	 * backup). The agent answers from its records; its next Poll must write the
@@ -1379,8 +1430,10 @@ static void queued_for(void *arg, const char *agent_id)
 	struct core *c = arg;
 	struct agent_rt *a = accepted(c, agent_id);
 
-	if (a != NULL)
-		deliver_if_parked(c, a);
+	if (a == NULL)
+		return;
+	forget_idle(a); /* queued by an offline tool */
+	deliver_if_parked(c, a);
 }
 
 /* The store is the truth: an agent removed or changed there by an offline
@@ -1422,6 +1475,7 @@ static void drop_forgotten(void *arg, struct agent_rt *a)
 static void sync_store(struct core *c)
 {
 	c->sync_gen++;
+	c->idle_gen++; /* and what each agent has to take is read again */
 	if (store_agent_foreach(c->cfg.store, sync_one, c) == DRV_OK)
 		registry_foreach(c->reg, drop_forgotten, c);
 }
@@ -1448,6 +1502,7 @@ int core_sync(struct core *c)
 
 	gcommit_lock(&c->gc);
 	c->sync_gen++;
+	c->idle_gen++;
 	rc = store_agent_foreach(c->cfg.store, sync_or_load, c);
 	if (rc == DRV_OK)
 		registry_foreach(c->reg, drop_forgotten, c);
@@ -1553,7 +1608,7 @@ static void after_commit(void *arg, int rc)
 	c->owed_tail = &c->owed;
 	if (rc != DRV_OK) {
 		drv_storage_suspect();
-		sync_store(c);
+		sync_store(c); /* forgets what known_idle knew: an ack may be undone */
 	}
 	c->n_after = 0; /* delivering queues nothing: the list stays as it is */
 	for (size_t i = 0; i < n; i++)
@@ -1572,11 +1627,13 @@ static void after_commit(void *arg, int rc)
 static int queue_one_locked(struct core *c, const struct dispatch_instr *in,
                             struct dispatch_sealed *pre, uint64_t *seq_out)
 {
-	struct agent_rt *a;
+	struct agent_rt *a = in->agent_id != NULL ? registry_get(c->reg, in->agent_id) : NULL;
 	bool batched = gcommit_join(&c->gc) == DRV_OK;
 	int rc = dispatch_enqueue_sealed(c->cfg.store, c->cfg.key, in, pre, drv_wall_ms(),
 	                                 c->cfg.instr_ttl_ms, seq_out);
 
+	if (a != NULL)
+		forget_idle(a); /* may have something to take now */
 	if (rc != DRV_OK)
 		return rc;
 	drv_linkstats_inc(DRV_STAT_INSTR_QUEUED);
@@ -1593,20 +1650,63 @@ int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t 
 	return queue_one_locked(c, in, NULL, seq_out);
 }
 
+struct seq_rows {
+	struct seq_row {
+		char id[DRV_AGENT_ID_MAX + 1];
+		uint64_t next_seq;
+	} * v;
+	size_t n, cap;
+};
+
+static void seq_row_add(void *arg, const char *agent_id, uint64_t next_seq)
+{
+	struct seq_rows *r = arg;
+
+	if (r->n == r->cap)
+		return; /* more rows than ids asked for: not possible */
+	snprintf(r->v[r->n].id, sizeof(r->v[r->n].id), "%s", agent_id);
+	r->v[r->n++].next_seq = next_seq;
+}
+
+/* The chunk's agents, as a JSON array (a value bound to one statement). */
+static char *chunk_ids(const struct dispatch_instr *in, size_t n)
+{
+	json_t *ids = json_array();
+	char *text = NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; ids != NULL && i < n; i++)
+		if (in[i].agent_id != NULL && drv_agent_id_valid(in[i].agent_id) &&
+		    json_array_append_new(ids, json_string(in[i].agent_id)) == 0)
+			k++;
+	if (k > 0)
+		text = json_dumps(ids, JSON_COMPACT);
+	json_decref(ids);
+	return text;
+}
+
 /* The sequence number each instruction will likely get (signed with it
- * outside the lock; 0 if unknown). */
+ * outside the lock; 0 if unknown): one statement for the chunk under the
+ * lock, matched to the instructions after it. */
 static void guess_seqs(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *guess)
 {
-	struct store_agent sa;
+	struct seq_rows r = {calloc(n ? n : 1, sizeof(*r.v)), 0, n};
+	char *ids = chunk_ids(in, n);
 
-	gcommit_lock(&c->gc);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		guess[i] = 0;
-		if (in[i].agent_id != NULL && drv_agent_id_valid(in[i].agent_id) &&
-		    store_agent_get(c->cfg.store, in[i].agent_id, &sa) == DRV_OK)
-			guess[i] = sa.next_seq;
+	if (r.v != NULL && ids != NULL) {
+		gcommit_lock(&c->gc);
+		if (store_agent_next_seqs(c->cfg.store, ids, seq_row_add, &r) != DRV_OK)
+			r.n = 0; /* all unknown: signed under the lock */
+		gcommit_unlock(&c->gc);
 	}
-	gcommit_unlock(&c->gc);
+	for (size_t k = 0; k < r.n; k++)
+		for (size_t i = 0; i < n; i++)
+			if (in[i].agent_id != NULL && strcmp(in[i].agent_id, r.v[k].id) == 0)
+				guess[i] = r.v[k].next_seq;
+	free(r.v);
+	free(ids);
 }
 
 /* One chunk of a wave: guessed, signed outside the lock, queued under it;
@@ -1928,6 +2028,7 @@ int core_new(const struct core_config *cfg, struct core **out)
 	c->cfg = *cfg;
 	c->owed_tail = &c->owed;
 	c->sealq_tail = &c->sealq;
+	c->idle_gen = 1; /* agent_rt.idle_gen 0: not known idle */
 	pthread_mutex_init(&c->ans_mu, NULL);
 	pthread_cond_init(&c->ans_cv, NULL);
 	if (gcommit_init(&c->gc, cfg->store, after_commit, c) != DRV_OK) {

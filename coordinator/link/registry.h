@@ -40,6 +40,9 @@ struct agent_rt {
 	uint8_t parked_hash[32]; /* the parked poll's request hash (its Idle names it) */
 	bool uncommitted;        /* has instructions queued in the open batch (core.c) */
 	bool resent_applied;     /* was sent one it had applied: its next Poll acks (core.c) */
+	uint64_t idle_gen;       /* nothing to deliver as of this generation (core.c) */
+	uint64_t taken_seq;      /* the last instruction taken for it ... */
+	uint64_t taken_gen;      /* ... the only one, as of this generation (core.c) */
 };
 
 struct registry;

@@ -242,6 +242,27 @@ int store_agent_get(struct store *s, const char *id, struct store_agent *out)
 	return rc;
 }
 
+int store_agent_next_seqs(struct store *s, const char *ids_json, store_next_seq_fn fn, void *arg)
+{
+	struct drv_sql_stmt *st;
+	int rc, step;
+
+	rc = prep(s,
+	          drv_sql_engine_of(s->db) == DRV_SQL_PG
+	                  ? "SELECT id, next_seq FROM agents"
+	                    " WHERE id IN (SELECT json_array_elements_text(?::json))"
+	                  : "SELECT id, next_seq FROM agents WHERE id IN (SELECT value FROM "
+	                    "json_each(?))",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, ids_json);
+	while ((step = drv_sql_step(st)) == DRV_SQL_ROW)
+		fn(arg, col_text(st, 0), (uint64_t)drv_sql_col_int64(st, 1));
+	done(s, st);
+	return step == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+}
+
 int store_agent_create(struct store *s, const struct store_agent *a, const struct store_hello *h)
 {
 	struct drv_sql_stmt *st;
@@ -566,34 +587,25 @@ int store_agent_count(struct store *s, enum agent_status status, size_t *out)
 
 /* ---- instructions ---- */
 
-static int step_seq(struct store *s, const char *agent_id, const char *step_id, uint64_t *seq)
-{
-	struct drv_sql_stmt *st;
-	int rc;
+#define INSERT_INSTR                                                                               \
+	"INSERT INTO instructions (agent_id, seq, step_id, deployment_id, envelope,"               \
+	" issued_at_ms, expires_at_ms, state, action) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"         \
+	" 'queued', ?8)"
 
-	rc = prep(s, "SELECT seq FROM instructions WHERE agent_id = ? AND step_id = ?", &st);
-	if (rc != DRV_OK)
-		return rc;
-	bind_text(st, 1, agent_id);
-	bind_text(st, 2, step_id);
-	rc = drv_sql_step(st);
-	if (rc == DRV_SQL_ROW)
-		*seq = (uint64_t)drv_sql_col_int64(st, 0);
-	rc = rc == DRV_SQL_ROW ? DRV_OK : rc == DRV_SQL_DONE ? DRV_ENOENT : DRV_EDB;
-	done(s, st);
-	return rc;
-}
-
+/* The row, and (bump) the agent's next sequence above it: on PostgreSQL in
+ * one statement (one round trip under the core lock), on SQLite in two
+ * (no writes inside WITH there; in process, nearly free). */
 static int insert_instr(struct store *s, const struct store_enqueue *q, uint64_t seq,
-                        const uint8_t *env, size_t env_len)
+                        const uint8_t *env, size_t env_len, bool bump)
 {
 	struct drv_sql_stmt *st;
 	int rc;
 
 	rc = prep(s,
-	          "INSERT INTO instructions (agent_id, seq, step_id, deployment_id, envelope,"
-	          " issued_at_ms, expires_at_ms, state, action) VALUES (?, ?, ?, ?, ?, ?, ?,"
-	          " 'queued', ?)",
+	          bump ? "WITH ins AS (" INSERT_INSTR " RETURNING agent_id, seq)"
+	                 " UPDATE agents SET next_seq = ins.seq + 1 FROM ins WHERE agents.id = "
+	                 "ins.agent_id"
+	               : INSERT_INSTR,
 	          &st);
 	if (rc != DRV_OK)
 		return rc;
@@ -605,7 +617,7 @@ static int insert_instr(struct store *s, const struct store_enqueue *q, uint64_t
 	drv_sql_bind_int64(st, 6, q->issued_at_ms);
 	drv_sql_bind_int64(st, 7, q->expires_at_ms);
 	drv_sql_bind_int64(st, 8, q->action);
-	return run(s, st);
+	return bump ? run_one(s, st) : run(s, st);
 }
 
 static int bump_next_seq(struct store *s, const char *agent_id, uint64_t seq)
@@ -620,33 +632,62 @@ static int bump_next_seq(struct store *s, const char *agent_id, uint64_t seq)
 	return run_one(s, st);
 }
 
-static int enqueue_locked(struct store *s, const struct store_enqueue *q, uint64_t *seq_out)
+/* What queueing needs to know, in one statement (one round trip under the
+ * core lock on PostgreSQL): the agent's status and next sequence, and the
+ * sequence of the step if it is queued already (*step_seq 0: it is not).
+ * DRV_ENOENT if the agent is unknown. */
+static int enqueue_check(struct store *s, const struct store_enqueue *q, enum agent_status *status,
+                         uint64_t *next_seq, uint64_t *step_seq)
 {
-	struct store_agent a;
-	uint8_t *env = NULL;
-	size_t env_len = 0;
-	uint64_t seq;
+	struct drv_sql_stmt *st;
 	int rc;
 
-	rc = store_agent_get(s, q->agent_id, &a);
+	rc = prep(s,
+	          "SELECT status, next_seq,"
+	          " (SELECT seq FROM instructions WHERE agent_id = ?1 AND step_id = ?2)"
+	          " FROM agents WHERE id = ?1",
+	          &st);
 	if (rc != DRV_OK)
 		return rc;
-	if (q->accepted_only && a.status != AGENT_ACCEPTED)
+	bind_text(st, 1, q->agent_id);
+	bind_text(st, 2, q->step_id);
+	rc = drv_sql_step(st);
+	if (rc == DRV_SQL_ROW) {
+		rc = store_agent_status_parse(col_text(st, 0), status);
+		*next_seq = (uint64_t)drv_sql_col_int64(st, 1);
+		*step_seq = drv_sql_col_null(st, 2) ? 0 : (uint64_t)drv_sql_col_int64(st, 2);
+	} else {
+		rc = rc == DRV_SQL_DONE ? DRV_ENOENT : DRV_EDB;
+	}
+	done(s, st);
+	return rc;
+}
+
+static int enqueue_locked(struct store *s, const struct store_enqueue *q, uint64_t *seq_out)
+{
+	enum agent_status status;
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+	uint64_t seq, queued;
+	bool pg;
+	int rc;
+
+	rc = enqueue_check(s, q, &status, &seq, &queued);
+	if (rc != DRV_OK)
+		return rc;
+	if (q->accepted_only && status != AGENT_ACCEPTED)
 		return DRV_ESTATE;
-	rc = step_seq(s, q->agent_id, q->step_id, &seq);
-	if (rc == DRV_OK) {
-		*seq_out = seq;
+	if (queued > 0) {
+		*seq_out = queued;
 		return DRV_EEXIST;
 	}
-	if (rc != DRV_ENOENT)
-		return rc;
-	seq = a.next_seq;
 	rc = q->seal(q->seal_arg, seq, &env, &env_len);
 	if (rc != DRV_OK)
 		return rc;
-	rc = insert_instr(s, q, seq, env, env_len);
+	pg = drv_sql_engine_of(s->db) == DRV_SQL_PG;
+	rc = insert_instr(s, q, seq, env, env_len, pg);
 	free(env);
-	if (rc == DRV_OK)
+	if (rc == DRV_OK && !pg)
 		rc = bump_next_seq(s, q->agent_id, seq);
 	if (rc == DRV_OK)
 		*seq_out = seq;
@@ -679,9 +720,47 @@ void store_instr_clear(struct store_instr *in)
 	memset(in, 0, sizeof(*in));
 }
 
-int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, struct store_instr *out)
+/* Read a row of store_instr_next's or store_instr_take's columns. */
+static int instr_row(struct drv_sql_stmt *st, struct store_instr *in)
+{
+	in->seq = (uint64_t)drv_sql_col_int64(st, 0);
+	copy_col(st, 1, in->step_id, sizeof(in->step_id));
+	in->env_len = (size_t)drv_sql_col_bytes(st, 2);
+	in->env = malloc(in->env_len ? in->env_len : 1);
+	if (in->env != NULL && in->env_len > 0)
+		memcpy(in->env, drv_sql_col_blob(st, 2), in->env_len);
+	in->expires_at_ms = drv_sql_col_int64(st, 3);
+	in->sent_count = drv_sql_col_int64(st, 4);
+	return in->env == NULL ? DRV_ENOMEM : DRV_OK;
+}
+
+/* Step a query of instr_row's columns (and, at more_col if it is >= 0, the
+ * count of deliverable rows), give it back; *out written on success. */
+static int instr_step(struct store *s, struct drv_sql_stmt *st, int more_col,
+                      struct store_instr *out)
 {
 	struct store_instr in = {0};
+	int rc = drv_sql_step(st);
+
+	if (rc == DRV_SQL_ROW) {
+		rc = instr_row(st, &in);
+		in.more = more_col >= 0 && drv_sql_col_int64(st, more_col) > 1;
+	} else if (rc == DRV_SQL_DONE) {
+		rc = DRV_ENOENT;
+	} else {
+		rc = rc == DRV_EFENCED ? rc : DRV_EDB;
+		drv_error("store", "statement failed", "error=\"%s\"", drv_sql_errmsg(s->db));
+	}
+	done(s, st);
+	if (rc == DRV_OK)
+		*out = in;
+	else
+		store_instr_clear(&in);
+	return rc;
+}
+
+int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, struct store_instr *out)
+{
 	struct drv_sql_stmt *st;
 	int rc;
 
@@ -694,24 +773,36 @@ int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, stru
 		return rc;
 	bind_text(st, 1, agent_id);
 	drv_sql_bind_int64(st, 2, now_ms);
-	rc = drv_sql_step(st);
-	if (rc == DRV_SQL_ROW) {
-		in.seq = (uint64_t)drv_sql_col_int64(st, 0);
-		copy_col(st, 1, in.step_id, sizeof(in.step_id));
-		in.env_len = (size_t)drv_sql_col_bytes(st, 2);
-		in.env = malloc(in.env_len ? in.env_len : 1);
-		if (in.env != NULL && in.env_len > 0)
-			memcpy(in.env, drv_sql_col_blob(st, 2), in.env_len);
-		in.expires_at_ms = drv_sql_col_int64(st, 3);
-		in.sent_count = drv_sql_col_int64(st, 4);
-		rc = in.env == NULL ? DRV_ENOMEM : DRV_OK;
-	} else {
-		rc = rc == DRV_SQL_DONE ? DRV_ENOENT : DRV_EDB;
-	}
-	done(s, st);
-	if (rc == DRV_OK)
-		*out = in;
-	return rc;
+	return instr_step(s, st, -1, out);
+}
+
+/* store_instr_next and store_instr_mark_sent in one statement: on
+ * PostgreSQL one round trip under the core lock, not two. The row is the
+ * one store_instr_next would pick (the state is checked again in the outer
+ * WHERE, for a row changed meanwhile); sent_count is returned as it was
+ * before this send, as store_instr_next says it. The count in RETURNING
+ * (whether the taken row is seen as it was or as it is, it is counted)
+ * says whether another row waits behind this one. */
+int store_instr_take(struct store *s, const char *agent_id, int64_t now_ms, struct store_instr *out)
+{
+	struct drv_sql_stmt *st;
+	int rc;
+
+	rc = prep(
+	        s,
+	        "UPDATE instructions SET state = 'sent', sent_count = sent_count + 1, sent_ms = ?1"
+	        " WHERE agent_id = ?2 AND state IN ('queued', 'sent') AND expires_at_ms > ?1"
+	        " AND seq = (SELECT min(seq) FROM instructions WHERE agent_id = ?2"
+	        " AND state IN ('queued', 'sent') AND expires_at_ms > ?1)"
+	        " RETURNING seq, step_id, envelope, expires_at_ms, sent_count - 1,"
+	        " (SELECT count(*) FROM instructions WHERE agent_id = ?2"
+	        " AND state IN ('queued', 'sent') AND expires_at_ms > ?1)",
+	        &st);
+	if (rc != DRV_OK)
+		return rc;
+	drv_sql_bind_int64(st, 1, now_ms);
+	bind_text(st, 2, agent_id);
+	return instr_step(s, st, 5, out); /* the count has this one too */
 }
 
 int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms)

@@ -76,6 +76,11 @@ typedef void (*store_claim_fn)(void *arg, const char *agent_id, const char *key_
 /* ---- agents ---- */
 /* DRV_ENOENT if unknown. */
 int store_agent_get(struct store *s, const char *id, struct store_agent *out);
+/* The next sequence number of each agent named in ids_json (a JSON array
+ * of ids, bound as one value: one statement for many agents); unknown ids
+ * are left out. */
+typedef void (*store_next_seq_fn)(void *arg, const char *agent_id, uint64_t next_seq);
+int store_agent_next_seqs(struct store *s, const char *ids_json, store_next_seq_fn fn, void *arg);
 /* A new agent; DRV_EEXIST if the id is taken. */
 int store_agent_create(struct store *s, const struct store_agent *a, const struct store_hello *h);
 /* labels_json NULL keeps the agent's labels. The releases follow the rule
@@ -162,6 +167,7 @@ struct store_instr {
 	size_t env_len;
 	int64_t expires_at_ms;
 	int64_t sent_count;
+	bool more; /* store_instr_take: another one is deliverable after it */
 };
 
 void store_instr_clear(struct store_instr *in);
@@ -169,6 +175,12 @@ void store_instr_clear(struct store_instr *in);
 int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms,
                      struct store_instr *out);
 int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms);
+/* The instruction store_instr_next would give, marked sent as
+ * store_instr_mark_sent does, in one statement (a write: inside the
+ * caller's transaction), and whether another waits behind it (out->more);
+ * DRV_ENOENT if none. */
+int store_instr_take(struct store *s, const char *agent_id, int64_t now_ms,
+                     struct store_instr *out);
 /* Instructions up to seq that were sent are acknowledged; *n_acked says
  * how many changed. The agent's acked_seq rises to seq and its next
  * sequence above it (as store_agent_seq_floor), in the same write. */

@@ -13,7 +13,9 @@
 # synchronous=FULL); tests run with fsync off. PG_LISTEN (listen_addresses,
 # e.g. 127.0.0.1), PG_PORT (default 5432) and PG_NETNS (a network namespace
 # the test made: the server runs in it, its TCP port on that loopback) are
-# for tests that need TCP as well as the socket.
+# for tests that need TCP as well as the socket. PG_STATS_DUMP=FILE counts
+# the statements the server ran (pg_stat_statements; a bench at exit, see
+# pg_stats_dump).
 
 # shellcheck source=/dev/null # (budget.sh, checked on its own)
 source "$(dirname "${BASH_SOURCE[0]}")/budget.sh"
@@ -57,7 +59,7 @@ pg_start() {
 	[[ -n ${PG_NETNS:-} ]] && pre=(ip netns exec "$PG_NETNS")
 	((EUID == 0)) && pre+=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 	"${pre[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-		-o "-k $PG_SOCK -c listen_addresses=${PG_LISTEN:-} -p ${PG_PORT:-5432} -c fsync=${PG_FSYNC:-off} -c max_connections=200" start \
+		-o "-k $PG_SOCK -c listen_addresses=${PG_LISTEN:-} -p ${PG_PORT:-5432} -c fsync=${PG_FSYNC:-off} -c max_connections=200${PG_STATS_DUMP:+ -c shared_preload_libraries=pg_stat_statements}" start \
 		>/dev/null || {
 		echo "pg: server did not start:" >&2
 		cat "$PG_DIR/server.log" >&2
@@ -65,6 +67,16 @@ pg_start() {
 	}
 	PG_CONNINFO="host=$PG_SOCK port=${PG_PORT:-5432} dbname=postgres user=drover"
 	export PG_SOCK PG_CONNINFO
+}
+
+# PG_STATS_DUMP=FILE: the statements the server ran, counted
+# (pg_stat_statements), written to FILE at exit as calls|ms|statement
+pg_stats_dump() {
+	[[ -n ${PG_STATS_DUMP:-} && -n $PG_SOCK ]] || return 0
+	pg_sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null 2>&1
+	pg_sql "SELECT calls, round(total_exec_time::numeric, 1),
+	        regexp_replace(query, '\s+', ' ', 'g') FROM pg_stat_statements
+	        ORDER BY calls DESC LIMIT 60" >"$PG_STATS_DUMP" 2>&1
 }
 
 pg_stop() {
@@ -85,6 +97,7 @@ _pg_rc() { return "$1"; }
 _pg_exit() {
 	local rc=$?
 	budget_end
+	pg_stats_dump
 	pg_stop >/dev/null 2>&1 || true
 	_pg_rc "$rc" || "$_PG_THEN"
 	"$_PG_THEN"

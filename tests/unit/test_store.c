@@ -179,6 +179,72 @@ static void queue(void **state)
 	assert_int_equal(store_instr_state(s, "web-1", 9, st), DRV_ENOENT);
 }
 
+/* store_instr_take: what store_instr_next gives, marked sent, in one
+ * statement inside the caller's transaction. */
+static void take(void **state)
+{
+	struct store *s = *state;
+	struct store_instr in;
+	uint64_t seq;
+	size_t n;
+	char st[16];
+
+	add_agent(s, "t-1", AGENT_ACCEPTED);
+	add_agent(s, "t-2", AGENT_ACCEPTED);
+	assert_int_equal(store_instr_take(s, "t-1", 2000, &in), DRV_ENOENT);
+	assert_int_equal(enqueue(s, "t-1", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "t-1", "b", 5000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "t-1", "c", 100000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "t-2", "a", 100000, &seq), DRV_OK);
+	/* taken in a transaction that rolls back: still queued, never sent */
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(store_instr_take(s, "t-1", 2000, &in), DRV_OK);
+	assert_int_equal(in.seq, 1);
+	store_instr_clear(&in);
+	store_rollback(s);
+	assert_int_equal(store_instr_state(s, "t-1", 1, st), DRV_OK);
+	assert_string_equal(st, "queued");
+	/* the lowest first, resent (sent_count as it was before) until acked */
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(store_instr_take(s, "t-1", 2000, &in), DRV_OK);
+	assert_int_equal(store_commit(s), DRV_OK);
+	assert_int_equal(in.seq, 1);
+	assert_string_equal(in.step_id, "a");
+	assert_int_equal(in.env_len, 5);
+	assert_memory_equal(in.env, "env-1", 5);
+	assert_int_equal(in.expires_at_ms, 100000);
+	assert_int_equal(in.sent_count, 0);
+	assert_true(in.more); /* b and c wait behind it */
+	store_instr_clear(&in);
+	assert_int_equal(store_instr_state(s, "t-1", 1, st), DRV_OK);
+	assert_string_equal(st, "sent");
+	assert_int_equal(store_instr_take(s, "t-1", 2100, &in), DRV_OK);
+	assert_int_equal(in.seq, 1);
+	assert_int_equal(in.sent_count, 1);
+	store_instr_clear(&in);
+	assert_int_equal(store_instr_next(s, "t-1", 2100, &in), DRV_OK); /* agrees */
+	assert_int_equal(in.seq, 1);
+	assert_int_equal(in.sent_count, 2);
+	store_instr_clear(&in);
+	assert_int_equal(store_instr_ack_upto(s, "t-1", 1, 3000, &n), DRV_OK);
+	assert_int_equal(n, 1);
+	/* past its expiry (not yet expired by store_instr_expire): skipped */
+	assert_int_equal(store_instr_take(s, "t-1", 6000, &in), DRV_OK);
+	assert_int_equal(in.seq, 3);
+	assert_false(in.more); /* the last one */
+	store_instr_clear(&in);
+	assert_int_equal(store_instr_state(s, "t-1", 2, st), DRV_OK);
+	assert_string_equal(st, "queued");
+	assert_int_equal(store_instr_ack_upto(s, "t-1", 3, 7000, &n), DRV_OK);
+	assert_int_equal(store_instr_take(s, "t-1", 7000, &in), DRV_ENOENT);
+	/* another agent's queue is its own */
+	assert_int_equal(store_instr_take(s, "t-2", 7000, &in), DRV_OK);
+	assert_int_equal(in.seq, 1);
+	assert_false(in.more);
+	assert_memory_equal(in.env, "env-1", 5);
+	store_instr_clear(&in);
+}
+
 /* A report's sequence and acknowledgement in one write of the agent's row. */
 static void report_and_ack(void **state)
 {
@@ -486,6 +552,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(agents, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue, setup, teardown),
+	        cmocka_unit_test_setup_teardown(take, setup, teardown),
 	        cmocka_unit_test_setup_teardown(report_and_ack, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_tokens, setup, teardown),
