@@ -230,6 +230,46 @@ static void test_cursor_parse(void **state)
 	assert_int_equal(parse(big, &c), DRV_ETOOBIG);
 }
 
+/* The edges a client can reach: leading zeros (the length cap bounds
+ * them), the largest numbers, the exact length cap, 1,000 ids exactly. */
+static void test_cursor_edges(void **state)
+{
+	struct drv_events_cursor c;
+	char big[DRV_EVENTS_CURSOR_LEN + 2];
+
+	(void)state;
+	assert_int_equal(parse("007~01-02", &c), DRV_OK);
+	assert_int_equal(c.pos, 7);
+	assert_int_equal(c.holes[0].lo, 1);
+	assert_int_equal(c.holes[0].hi, 2);
+	assert_int_equal(parse("9223372036854775807~9223372036854775806", &c), DRV_OK);
+	assert_int_equal(c.holes[0].lo, INT64_MAX - 1);
+	assert_int_equal(parse("9223372036854775807~9223372036853775807-9223372036853776806", &c),
+	                 DRV_OK); /* 1,000 ids */
+	assert_int_equal(parse("9223372036854775807~9223372036853775807-9223372036853776807", &c),
+	                 DRV_EINVAL);
+	assert_int_equal(parse("18446744073709551616", &c), DRV_EINVAL); /* 2^64 */
+	assert_int_equal(parse("42~1-2-3", &c), DRV_EINVAL);
+	assert_int_equal(parse("42~1,,2", &c), DRV_EINVAL);
+	assert_int_equal(parse("42~-1", &c), DRV_EINVAL);
+	assert_int_equal(parse("0~", &c), DRV_EINVAL);
+	assert_int_equal(parse("1~0", &c), DRV_EINVAL);
+	assert_int_equal(parse("5~4,4", &c), DRV_EINVAL); /* the same id twice */
+	assert_int_equal(parse("5~3-4,4", &c), DRV_EINVAL);
+	/* exactly the cap (leading zeros), then one more */
+	memset(big, '0', DRV_EVENTS_CURSOR_LEN);
+	memcpy(big + DRV_EVENTS_CURSOR_LEN - 4, "42~7", 4);
+	assert_int_equal(drv_events_cursor_parse(big, DRV_EVENTS_CURSOR_LEN, &c, NULL), DRV_OK);
+	assert_int_equal(c.pos, 42);
+	assert_int_equal(c.n_holes, 1);
+	big[DRV_EVENTS_CURSOR_LEN] = '8';
+	assert_int_equal(drv_events_cursor_parse(big, DRV_EVENTS_CURSOR_LEN + 1, &c, NULL),
+	                 DRV_ETOOBIG);
+	/* the text is read to len only: no NUL needed, none looked for */
+	assert_int_equal(drv_events_cursor_parse("42~7x", 4, &c, NULL), DRV_OK);
+	assert_int_equal(drv_events_cursor_parse("42~7", 3, &c, NULL), DRV_EINVAL);
+}
+
 /* What a stream writes: ascending, and within the bounds (the highest
  * holes kept) so that it always parses back. */
 static void test_cursor_format(void **state)
@@ -687,6 +727,35 @@ static void test_pg_late_commit_while_away(void **state)
 	drv_sql_close(b);
 }
 
+/* PostgreSQL: a position no id will reach (Last-Event-ID or since up to
+ * 2^63-1, a cursor's holes right below it): the stream waits for events
+ * like any other, its reads do not fail (no id arithmetic past int64). */
+static void test_pg_far_position(void **state)
+{
+	static const char *const at[] = {
+	        "9223372036854775807", "9223372036854775807~9223372036854775806",
+	        "9223372036854775806~9223372036854774807-9223372036854775805"};
+	struct fx *fx = *state;
+	struct drv_events_reader_stats st;
+	struct drv_events_reader *r;
+	char out[256];
+	ssize_t n;
+
+	if (!store_target_pg())
+		skip();
+	insert(fx, "d1", 1);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		r = resume(fx, at[i], true);
+		n = drv_events_reader_next(r, out, sizeof(out) - 1); /* -1: a read failed */
+		assert_true(n > 0);
+		out[n] = '\0';
+		assert_string_equal(out, ": keep-alive\n\n");
+		drv_events_reader_stats(r, &st);
+		assert_true(st.reads > 0);
+		drv_events_reader_free(r);
+	}
+}
+
 /* Commit an event "n" and read it from r: the reader's stats after. */
 static struct drv_events_reader_stats commit_and_read(struct fx *fx, struct drv_events_reader *r,
                                                       int n)
@@ -755,6 +824,7 @@ int main(void)
 	        cmocka_unit_test(test_frame_odd_text),
 	        cmocka_unit_test(test_cursor_parse),
 	        cmocka_unit_test(test_cursor_format),
+	        cmocka_unit_test(test_cursor_edges),
 	        cmocka_unit_test_setup_teardown(test_reader_order_filter_resume, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_keepalive_reads_nothing, setup_ping, teardown),
 	        cmocka_unit_test_setup_teardown(test_reader_gathers_a_burst, setup, teardown),
@@ -764,6 +834,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_pg_late_commit_while_away, setup_ping,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_hole_given_up, setup_ping, teardown),
+	        cmocka_unit_test_setup_teardown(test_pg_far_position, setup_ping, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
