@@ -44,6 +44,10 @@ struct drv_events_reader {
 	struct hole holes[DRV_EVENTS_HOLES];
 	struct drv_events_reader_stats stats;
 	char cursor[DRV_EVENTS_CURSOR_LEN + 1]; /* the last frame's "id:" text */
+	/* holes dropped for room during the read under way, and the first;
+	 * logged once per read (a cursor's ranges can split into hundreds) */
+	int dropped;
+	int64_t dropped_lo, dropped_hi;
 };
 
 #define FILTER_SQL                                                                                 \
@@ -163,8 +167,10 @@ static void hole_drop(struct drv_events_reader *r, int i)
 static struct hole *hole_slot(struct drv_events_reader *r)
 {
 	if (r->stats.holes == DRV_EVENTS_HOLES) {
-		drv_warn("events", "too many holes in event ids, one given up", "lo=%lld hi=%lld",
-		         (long long)r->holes[0].lo, (long long)r->holes[0].hi);
+		if (r->dropped++ == 0) {
+			r->dropped_lo = r->holes[0].lo;
+			r->dropped_hi = r->holes[0].hi;
+		}
 		hole_drop(r, 0);
 		r->stats.given_up++;
 	}
@@ -352,10 +358,18 @@ static int fill_pg(struct drv_events_reader *r, struct drv_sql *db)
 static int fill(struct drv_events_reader *r)
 {
 	struct drv_sql *db = drv_events_db(r->ev);
+	int rc;
 
 	if (drv_sql_engine_of(db) == DRV_SQL_SQLITE)
 		return fill_sqlite(r, db);
-	return fill_pg(r, db);
+	rc = fill_pg(r, db);
+	if (r->dropped > 0) {
+		drv_warn("events", "too many holes in event ids, some given up",
+		         "given_up=%d first_lo=%lld first_hi=%lld", r->dropped,
+		         (long long)r->dropped_lo, (long long)r->dropped_hi);
+		r->dropped = 0;
+	}
+	return rc;
 }
 
 /* Read the table when something was published since the last read, or

@@ -22,6 +22,7 @@
 #include "events.h"
 #include "events_cursor.h"
 #include "events_read.h"
+#include "log.h"
 #include "ha.h"
 #include "ha_events.h"
 #include "schema.h"
@@ -756,6 +757,60 @@ static void test_pg_far_position(void **state)
 	}
 }
 
+/* Lines of the file file that contain text. */
+static int lines_with(const char *file, const char *text)
+{
+	char line[DRV_LOG_LINE_MAX + 2];
+	FILE *f = fopen(file, "r");
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* PostgreSQL: a cursor whose range has every other id committed (a client
+ * may send any): the range splits past the holes a stream keeps and the
+ * events are sent, with one warning per read, not one per hole dropped
+ * (hundreds for one request). */
+static void test_pg_cursor_split_logged_once(void **state)
+{
+	struct fx *fx = *state;
+	struct drv_events_reader_stats st;
+	struct drv_events_reader *r;
+	struct drv_events_buf text = {0};
+	struct drv_sql_stmt *q;
+	char sql[128], lei[64], log[96];
+	int64_t base;
+
+	if (!store_target_pg())
+		skip();
+	for (int i = 0; i < 1000; i++)
+		insert(fx, "d1", i);
+	assert_int_equal(drv_sql_prepare(fx->writer, "SELECT min(id) FROM events", &q), DRV_OK);
+	assert_int_equal(drv_sql_step(q), DRV_SQL_ROW);
+	base = drv_sql_col_int64(q, 0);
+	drv_sql_finalize(q);
+	snprintf(sql, sizeof(sql), "DELETE FROM events WHERE (id - %lld) %% 2 = 0",
+	         (long long)base);
+	assert_int_equal(drv_sql_exec(fx->writer, sql), DRV_OK);
+	snprintf(lei, sizeof(lei), "%lld~%lld-%lld", (long long)base + 1500, (long long)base,
+	         (long long)base + 999);
+	snprintf(log, sizeof(log), "%s/events.log", dir);
+	assert_int_equal(drv_log_open(log), DRV_OK);
+	r = resume(fx, lei, false);
+	drain(r, &text);
+	drv_events_reader_stats(r, &st);
+	drv_events_reader_free(r);
+	drv_log_close();
+	free(text.p);
+	assert_int_equal(st.late, 500);
+	assert_true(st.given_up > 400);
+	assert_int_equal(lines_with(log, "too many holes"), 1);
+}
+
 /* Commit an event "n" and read it from r: the reader's stats after. */
 static struct drv_events_reader_stats commit_and_read(struct fx *fx, struct drv_events_reader *r,
                                                       int n)
@@ -835,6 +890,8 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_hole_given_up, setup_ping, teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_far_position, setup_ping, teardown),
+	        cmocka_unit_test_setup_teardown(test_pg_cursor_split_logged_once, setup_ping,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
