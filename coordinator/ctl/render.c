@@ -960,12 +960,22 @@ char *ctl_render_changes(const json_t *prev, const json_t *cur)
 
 /* ------------------------------------------------- plain, from events */
 
+/* Ids below the highest seen that have not been seen (yet): on PostgreSQL
+ * an event can commit after events with higher ids, and the stream sends it
+ * late. Bounded: the oldest ranges go first (a late event arrives within
+ * seconds, near the top). */
+#define FOLLOW_GAPS_MAX 256
+
 struct ctl_follow {
-	json_t *dep;   /* {"id", "state", "phase", "reason"} as printed */
-	json_t *tiers; /* tier -> state printed */
-	json_t *svcs;  /* "tier/service" -> "state (strategy)" printed */
-	json_t *hosts; /* "tier/service host" -> state printed */
+	json_t *dep;      /* {"id", "state", "phase", "reason"} as printed */
+	json_t *tiers;    /* tier -> state printed */
+	json_t *svcs;     /* "tier/service" -> "state (strategy)" printed */
+	json_t *hosts;    /* "tier/service host" -> state printed */
+	json_t *last_ids; /* "s tier/service", "h tier/service host" -> id of the event printed */
+	int64_t state_id; /* the deployment state's event printed */
 	int64_t last_id;
+	int64_t gaps[FOLLOW_GAPS_MAX][2]; /* ascending, disjoint, below last_id */
+	size_t n_gaps;
 };
 
 struct ctl_follow *ctl_follow_new(const json_t *dep)
@@ -980,7 +990,9 @@ struct ctl_follow *ctl_follow_new(const json_t *dep)
 	f->tiers = json_object();
 	f->svcs = json_object();
 	f->hosts = json_object();
-	if (f->dep == NULL || f->tiers == NULL || f->svcs == NULL || f->hosts == NULL) {
+	f->last_ids = json_object();
+	if (f->dep == NULL || f->tiers == NULL || f->svcs == NULL || f->hosts == NULL ||
+	    f->last_ids == NULL) {
 		ctl_follow_free(f);
 		return NULL;
 	}
@@ -995,7 +1007,74 @@ void ctl_follow_free(struct ctl_follow *f)
 	json_decref(f->tiers);
 	json_decref(f->svcs);
 	json_decref(f->hosts);
+	json_decref(f->last_ids);
 	free(f);
+}
+
+static void gap_drop(struct ctl_follow *f, size_t i)
+{
+	memmove(f->gaps[i], f->gaps[i + 1], (f->n_gaps - i - 1) * sizeof(f->gaps[0]));
+	f->n_gaps--;
+}
+
+/* Insert [lo, hi] at i (the oldest range goes when full). */
+static void gap_insert(struct ctl_follow *f, size_t i, int64_t lo, int64_t hi)
+{
+	if (f->n_gaps == FOLLOW_GAPS_MAX) {
+		if (i == 0)
+			return; /* older than all kept */
+		gap_drop(f, 0);
+		i--;
+	}
+	memmove(f->gaps[i + 1], f->gaps[i], (f->n_gaps - i) * sizeof(f->gaps[0]));
+	f->gaps[i][0] = lo;
+	f->gaps[i][1] = hi;
+	f->n_gaps++;
+}
+
+/* Whether id is an event not seen before: above the highest seen, or in a
+ * gap below it (a late commit); a repeat is not. */
+static bool take_id(struct ctl_follow *f, int64_t id)
+{
+	if (id > f->last_id) {
+		if (id - 1 > f->last_id)
+			gap_insert(f, f->n_gaps, f->last_id + 1, id - 1);
+		f->last_id = id;
+		return true;
+	}
+	for (size_t i = f->n_gaps; i-- > 0;) {
+		int64_t lo = f->gaps[i][0], hi = f->gaps[i][1];
+
+		if (id < lo)
+			continue;
+		if (id > hi)
+			return false;
+		if (lo == hi)
+			gap_drop(f, i);
+		else if (id == lo)
+			f->gaps[i][0] = id + 1;
+		else if (id == hi)
+			f->gaps[i][1] = id - 1;
+		else {
+			f->gaps[i][1] = id - 1;
+			gap_insert(f, i + 1, id + 1, hi);
+		}
+		return true;
+	}
+	return false;
+}
+
+/* Whether event id is the newest about key ("h ..." a host, "s ..." a
+ * service): a late event older than one printed is not shown, its news
+ * is old. */
+static bool newest_about(struct ctl_follow *f, const char *key, int64_t id)
+{
+	json_t *had = json_object_get(f->last_ids, key);
+
+	if (had != NULL && json_integer_value(had) > id)
+		return false;
+	json_object_set_new(f->last_ids, key, json_integer(id));
+	return true;
 }
 
 static void follow_state(struct ctl_follow *f, FILE *out, const json_t *data)
@@ -1023,13 +1102,16 @@ static void follow_tier(struct ctl_follow *f, FILE *out, const char *tier, const
 
 /* A service's line, and its tier's when that changed: a tier starts before
  * its service and ends after it. */
-static void follow_service(struct ctl_follow *f, FILE *out, const json_t *data)
+static void follow_service(struct ctl_follow *f, FILE *out, int64_t id, const json_t *data)
 {
 	const char *tier = jstr(data, "tier"), *tier_st = jstr(data, "tier_state"),
 	           *st = jstr(data, "state");
 	bool ended = is(st, "done") || is(st, "rolled_back") || is(st, "failed");
-	char where[300], line[400], strategy[CLEAN_MAX];
+	char where[300], line[400], strategy[CLEAN_MAX], key[310];
 
+	snprintf(key, sizeof(key), "s %s/%s", tier, jstr(data, "service"));
+	if (!newest_about(f, key, id))
+		return;
 	if (!ended)
 		follow_tier(f, out, tier, tier_st);
 	snprintf(where, sizeof(where), "%s/%s", tier, jstr(data, "service"));
@@ -1047,14 +1129,15 @@ static void follow_service(struct ctl_follow *f, FILE *out, const json_t *data)
 }
 
 /* A host's line when its state changed (a blue-green finalize repeats it). */
-static void follow_host(struct ctl_follow *f, FILE *out, const json_t *data)
+static void follow_host(struct ctl_follow *f, FILE *out, int64_t id, const json_t *data)
 {
-	char where[300], key[400];
+	char where[300], key[400], newest[410];
 	json_t *h;
 
 	snprintf(where, sizeof(where), "%s/%s", jstr(data, "tier"), jstr(data, "service"));
 	snprintf(key, sizeof(key), "%s %s", where, jstr(data, "host"));
-	if (is(jstr(f->hosts, key), jstr(data, "state")))
+	snprintf(newest, sizeof(newest), "h %s", key);
+	if (!newest_about(f, newest, id) || is(jstr(f->hosts, key), jstr(data, "state")))
 		return;
 	json_object_set_new(f->hosts, key, json_string(jstr(data, "state")));
 	h = json_deep_copy(data);
@@ -1071,15 +1154,17 @@ char *ctl_render_event(struct ctl_follow *f, int64_t id, const char *kind, const
 
 	if (!text_open(&t))
 		return NULL;
-	if (id <= f->last_id || kind == NULL || !json_is_object(data))
+	if (kind == NULL || !json_is_object(data) || !take_id(f, id))
 		return text_close(&t);
-	f->last_id = id;
-	if (is(kind, "state"))
-		follow_state(f, t.f, data);
-	else if (is(kind, "service"))
-		follow_service(f, t.f, data);
+	if (is(kind, "state")) {
+		if (id > f->state_id) {
+			f->state_id = id;
+			follow_state(f, t.f, data);
+		}
+	} else if (is(kind, "service"))
+		follow_service(f, t.f, id, data);
 	else if (is(kind, "host"))
-		follow_host(f, t.f, data);
+		follow_host(f, t.f, id, data);
 	else if (is(kind, "hook"))
 		change_hook(t.f, NULL, data);
 	else if (is(kind, "analysis"))

@@ -56,6 +56,10 @@ struct ctl_follow;
  * printed); NULL without memory. */
 struct ctl_follow *ctl_follow_new(const json_t *dep);
 void ctl_follow_free(struct ctl_follow *f);
+/* The lines event id (its own id, not the stream's position) adds; "" for
+ * one seen before. An event with a lower id than others seen is shown once
+ * if it was not (on PostgreSQL an event can commit late), unless a newer
+ * one about the same host, service or deployment state was printed. */
 char *ctl_render_event(struct ctl_follow *f, int64_t id, const char *kind, const json_t *data);
 /* The deployment's state line when dep (the object as read at the end) is
  * in a state the events have not printed yet; "" otherwise. */
