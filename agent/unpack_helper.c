@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -14,6 +15,9 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "sha256.h"
+
+#define HASH_BUF (256 * 1024)
 
 extern char **environ;
 
@@ -37,22 +41,61 @@ int unpack_reply_parse(const char *buf, size_t len, struct unpack_stats *stats, 
 		snprintf(err, err_size, "%s", line + 6);
 		return DRV_EPERM; /* what unpack_layer_fd returns for a refused layer */
 	}
+	if (strncmp(line, "corrupt ", 8) == 0) {
+		snprintf(err, err_size, "the layer hashes to %.80s", line + 8);
+		return DRV_EDECODE;
+	}
 	snprintf(err, err_size, "unpack helper: no result");
-	return DRV_EDECODE;
+	return DRV_EIO;
+}
+
+/* The helper's side of a digest: hash stdin to its end, then rewind it.
+ * DRV_OK when it matches; DRV_EDECODE with got set when not. */
+static int verify_stdin(const char *digest, char got[DRV_DIGEST_STR], char *err, size_t size)
+{
+	char *buf = malloc(HASH_BUF);
+	struct drv_sha256 *h = NULL;
+	ssize_t r = 0;
+	int rc = buf == NULL ? DRV_ENOMEM : drv_sha256_new(&h);
+
+	while (rc == DRV_OK && (r = read(STDIN_FILENO, buf, HASH_BUF)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		rc = r < 0 ? DRV_ESYS : drv_sha256_update(h, buf, (size_t)r);
+	}
+	if (rc == DRV_OK)
+		rc = drv_sha256_final(h, got);
+	if (rc == DRV_OK && lseek(STDIN_FILENO, 0, SEEK_SET) != 0)
+		rc = DRV_ESYS;
+	if (rc != DRV_OK)
+		snprintf(err, size, "cannot hash the layer: %s",
+		         rc == DRV_ESYS ? strerror(errno) : drv_strerror(rc));
+	else if (strcmp(got, digest) != 0)
+		rc = DRV_EDECODE;
+	drv_sha256_free(h);
+	free(buf);
+	return rc;
 }
 
 int unpack_helper_main(int argc, char **argv)
 {
 	struct unpack_stats st = {0};
-	char err[512] = "";
-	int rc;
+	char err[512] = "", got[DRV_DIGEST_STR];
+	int rc = DRV_OK;
 
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "usage: drover-agent unpack-layer <LAYER 3<ROOT_DIR\n");
+	if (argc > 2 || (argc == 2 && !drv_digest_valid(argv[1]))) {
+		fprintf(stderr,
+		        "usage: drover-agent unpack-layer [sha256:HEX] <LAYER 3<ROOT_DIR\n");
 		return 2;
 	}
-	rc = unpack_layer_fd(STDIN_FILENO, 3, &st, err, sizeof(err));
+	if (argc == 2)
+		rc = verify_stdin(argv[1], got, err, sizeof(err));
+	if (rc == DRV_EDECODE) {
+		printf("corrupt %s\n", got);
+		return 1;
+	}
+	if (rc == DRV_OK)
+		rc = unpack_layer_fd(STDIN_FILENO, 3, &st, err, sizeof(err));
 	if (rc == DRV_OK)
 		printf("ok %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", st.entries, st.bytes,
 		       st.whiteouts);
@@ -62,9 +105,8 @@ int unpack_helper_main(int argc, char **argv)
 }
 
 /* In the child: only async-signal-safe calls until exec. */
-static void child(int exe_fd, int layer_fd, int root_fd, int wfd)
+static void child(int exe_fd, int layer_fd, int root_fd, int wfd, char **argv)
 {
-	char *argv[] = {"drover-agent", "unpack-layer", NULL};
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -106,9 +148,10 @@ static size_t read_reply(int fd, char *buf, size_t cap)
 	return n;
 }
 
-int unpack_helper_run(const char *exe, int layer_fd, int root_fd, struct unpack_stats *stats,
-                      char *err, size_t err_size)
+int unpack_helper_run(const char *exe, int layer_fd, int root_fd, const char *digest,
+                      struct unpack_stats *stats, char *err, size_t err_size)
 {
+	char *argv[] = {"drover-agent", "unpack-layer", (char *)digest, NULL};
 	char buf[UNPACK_REPLY_MAX];
 	int fds[2], status = 0, exe_fd, rc;
 	size_t n;
@@ -126,7 +169,7 @@ int unpack_helper_run(const char *exe, int layer_fd, int root_fd, struct unpack_
 	}
 	pid = fork();
 	if (pid == 0)
-		child(exe_fd, layer_fd, root_fd, fds[1]);
+		child(exe_fd, layer_fd, root_fd, fds[1], argv);
 	close(fds[1]);
 	close(exe_fd);
 	if (pid < 0) {
@@ -141,8 +184,8 @@ int unpack_helper_run(const char *exe, int layer_fd, int root_fd, struct unpack_
 	rc = unpack_reply_parse(buf, n, stats, err, err_size);
 	if (rc == DRV_OK && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		rc = DRV_EIO;
-	if (rc == DRV_EDECODE || rc == DRV_EIO)
+	if (rc == DRV_EIO)
 		snprintf(err, err_size, "unpack helper %s ended with status 0x%x without a result",
 		         exe, (unsigned)status);
-	return rc == DRV_EDECODE ? DRV_EIO : rc;
+	return rc;
 }

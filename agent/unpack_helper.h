@@ -1,14 +1,17 @@
 /*
  * unpack_helper.h: image layers unpacked in a process of their own.
  *
- * `drover-agent unpack-layer`, exec'd once per layer: the layer (already
- * verified against its digest) on stdin, the release's root directory as
- * fd 3, one result line on stdout ("ok ENTRIES BYTES WHITEOUTS" or "error
- * MESSAGE"). It runs as root (it keeps the owners of the layer's files)
- * with no_new_privs, and does what unpack_layer_fd does (unpack.h: nothing
- * written outside the root). The agent's own process so never loads
- * libarchive and its decompressors (lazylib.h), and a decompressor bug
- * crashes a helper, not the agent.
+ * `drover-agent unpack-layer [DIGEST]`, exec'd once per layer: the layer on
+ * stdin, the release's root directory as fd 3, one result line on stdout
+ * ("ok ENTRIES BYTES WHITEOUTS", "error MESSAGE", or "corrupt DIGEST" when
+ * the layer hashes to another digest than DIGEST). The fetch helper verified
+ * a layer it has just downloaded; a layer found in the cache is verified
+ * here, with DIGEST, before anything of it is unpacked (stdin is the
+ * cached file: hashed, then read again from its start), so the agent's
+ * process never hashes layers (sha256.h). It runs as root (it keeps the owners of the layer's
+ * files) with no_new_privs, and does what unpack_layer_fd does (unpack.h: nothing written outside
+ * the root). The agent's own process so never loads libarchive and its decompressors (lazylib.h),
+ * and a decompressor bug crashes a helper, not the agent.
  */
 #ifndef DRV_AGENT_UNPACK_HELPER_H
 #define DRV_AGENT_UNPACK_HELPER_H
@@ -19,17 +22,20 @@
 
 #define UNPACK_REPLY_MAX 1024
 
-/* Unpack the layer read from layer_fd onto root_fd in the helper exe
- * (drover-agent, "/proc/self/exe"). As unpack_layer_fd. */
-int unpack_helper_run(const char *exe, int layer_fd, int root_fd, struct unpack_stats *stats,
-                      char *err, size_t err_size);
+/* Unpack the layer read from layer_fd (a regular file, at its start) onto
+ * root_fd in the helper exe (drover-agent, "/proc/self/exe"). As
+ * unpack_layer_fd; with a digest (else NULL), the layer is verified first:
+ * DRV_EDECODE when it hashes to something else (nothing unpacked). */
+int unpack_helper_run(const char *exe, int layer_fd, int root_fd, const char *digest,
+                      struct unpack_stats *stats, char *err, size_t err_size);
 
 /* The helper's side (argv[0] is "unpack-layer"): exit 0 when unpacked. */
 int unpack_helper_main(int argc, char **argv);
 
 /* Pure: read a reply line (at most UNPACK_REPLY_MAX bytes, not necessarily
- * terminated). DRV_OK with *stats for "ok ..."; the helper's error (its
- * message in err) or DRV_EDECODE for anything else. */
+ * terminated). DRV_OK with *stats for "ok ..."; DRV_EPERM for the helper's
+ * error (its message in err); DRV_EDECODE for "corrupt ..."; DRV_EIO for
+ * anything else. */
 int unpack_reply_parse(const char *buf, size_t len, struct unpack_stats *stats, char *err,
                        size_t err_size);
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static void fsync_dir_of(const char *path)
 	}
 }
 
-int drv_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+static int write_renamed(const char *path, const void *data, size_t len, mode_t mode, bool durable)
 {
 	char tmp[PATH_MAX];
 	int fd, rc;
@@ -57,7 +58,7 @@ int drv_write_atomic(const char *path, const void *data, size_t len, mode_t mode
 	rc = fchmod(fd, mode) == 0 ? DRV_OK : DRV_EIO;
 	if (rc == DRV_OK)
 		rc = write_all(fd, data, len);
-	if (rc == DRV_OK && fsync(fd) != 0)
+	if (rc == DRV_OK && durable && fsync(fd) != 0)
 		rc = DRV_EIO;
 	if (close(fd) != 0 && rc == DRV_OK)
 		rc = DRV_EIO;
@@ -69,8 +70,19 @@ int drv_write_atomic(const char *path, const void *data, size_t len, mode_t mode
 		errno = saved;
 		return rc;
 	}
-	fsync_dir_of(path);
+	if (durable)
+		fsync_dir_of(path);
 	return DRV_OK;
+}
+
+int drv_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_renamed(path, data, len, mode, true);
+}
+
+int drv_write_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_renamed(path, data, len, mode, false);
 }
 
 int drv_read_file(const char *path, size_t max, char **out, size_t *out_len)

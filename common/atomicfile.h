@@ -13,6 +13,12 @@
 
 int drv_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* As drv_write_atomic without the fsyncs: never a half-written file under
+ * path, but after a crash the file may be empty or damaged. For content
+ * that is checked whenever it is read (a content-addressed cache), where an
+ * fsync costs milliseconds (several under I/O load) and buys nothing. */
+int drv_write_replace(const char *path, const void *data, size_t len, mode_t mode);
+
 /* Read a whole file of at most max bytes into a NUL-terminated buffer the
  * caller frees. DRV_ETOOBIG if larger, DRV_ENOENT if missing. */
 int drv_read_file(const char *path, size_t max, char **out, size_t *out_len);

@@ -28,7 +28,7 @@ int drv_files_hash(const struct drv_file_ref *files, size_t n, char out[DRV_DIGE
 		return DRV_ENOMEM;
 	memcpy(v, files, n * sizeof(*v));
 	qsort(v, n, sizeof(*v), by_path);
-	rc = drv_sha256_new(&h);
+	rc = drv_sha256_new_light(&h); /* plan files: small (sha256.h) */
 	for (size_t i = 0; rc == DRV_OK && i < n; i++) {
 		/* path NUL length NUL content: unambiguous; "-" for a missing file */
 		if (v[i].content != NULL)

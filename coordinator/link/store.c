@@ -309,14 +309,16 @@ int store_agent_update_hello(struct store *s, const char *id, const struct store
 	bool older = h->releases_seq > 0 && releases_seq_of(s, id) > h->releases_seq;
 	struct drv_sql_stmt *st;
 	/* ?7: the list's number, as in store_agent_set_releases (0: an older
-	 * agent, written as is and the row's number kept) */
-	int rc =
-	        prep(s,
-	             "UPDATE agents SET labels = coalesce(?1, labels), facts = ?2,"
-	             " releases = CASE WHEN ?7 = 0 OR ?7 >= releases_seq THEN ?3 ELSE releases END,"
-	             " releases_seq = CASE WHEN ?7 > releases_seq THEN ?7 ELSE releases_seq END,"
-	             " agent_version = ?4, last_seen_ms = ?5 WHERE id = ?6",
-	             &st);
+	 * agent, written as is and the row's number kept). The cast: met first
+	 * beside a 0, PostgreSQL would take ?7 for an int4, and refuse a
+	 * number past 2^31. */
+	int rc = prep(s,
+	              "UPDATE agents SET labels = coalesce(?1, labels), facts = ?2,"
+	              " releases = CASE WHEN CAST(?7 AS BIGINT) = 0 OR ?7 >= releases_seq"
+	              " THEN ?3 ELSE releases END,"
+	              " releases_seq = CASE WHEN ?7 > releases_seq THEN ?7 ELSE releases_seq END,"
+	              " agent_version = ?4, last_seen_ms = ?5 WHERE id = ?6",
+	              &st);
 
 	if (rc != DRV_OK)
 		return rc;
@@ -470,11 +472,13 @@ int store_agent_set_releases(struct store *s, const char *id, const char *releas
 {
 	struct drv_sql_stmt *st;
 	/* ?3 = 0: an older agent, as before; else not below the stored list's
-	 * number, and the number is raised even when the list is the same */
+	 * number, and the number is raised even when the list is the same. The
+	 * cast: beside a 0, PostgreSQL would take ?3 for an int4 (as in
+	 * store_agent_update_hello). */
 	int rc = prep(s,
 	              "UPDATE agents SET releases = ?2,"
 	              " releases_seq = CASE WHEN ?3 > releases_seq THEN ?3 ELSE releases_seq END"
-	              " WHERE id = ?1 AND (?3 = 0 OR ?3 >= releases_seq)"
+	              " WHERE id = ?1 AND (CAST(?3 AS BIGINT) = 0 OR ?3 >= releases_seq)"
 	              " AND (releases IS DISTINCT FROM ?2 OR ?3 > releases_seq)",
 	              &st);
 	json_t *valid = json_loads(releases_json != NULL ? releases_json : "", 0, NULL);

@@ -105,10 +105,13 @@ int drv_audit_list(struct drv_sql *db, int64_t before_id, int limit, json_t **ou
 
 	if (limit < 1 || limit > DRV_AUDIT_LIST_MAX || before_id < 0)
 		return DRV_EINVAL;
-	if (drv_sql_prepare(db,
-	                    "SELECT id, at_ms, actor, role, remote, method, path, status, detail "
-	                    "FROM audit WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
-	                    &st) != DRV_OK)
+	/* the cast: beside a 0, PostgreSQL would take ?1 for an int4 and
+	 * refuse a before= past 2^31 */
+	if (drv_sql_prepare(
+	            db,
+	            "SELECT id, at_ms, actor, role, remote, method, path, status, detail "
+	            "FROM audit WHERE CAST(?1 AS BIGINT) = 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
+	            &st) != DRV_OK)
 		return DRV_EDB;
 	drv_sql_bind_int64(st, 1, before_id);
 	drv_sql_bind_int64(st, 2, limit);

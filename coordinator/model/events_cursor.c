@@ -6,7 +6,8 @@
 
 #include "err.h"
 
-/* A decimal number of 1 to 19 digits within int64 at *p; *p moves past it. */
+/* A decimal number within int64 at *p (leading zeros taken: the length cap
+ * bounds them); *p moves past it. */
 static bool read_num(const char **p, const char *end, int64_t *out)
 {
 	int64_t v = 0;

@@ -13,6 +13,11 @@
 /* PostgreSQL: ids a read spans at most (holes are found in that span) */
 #define SPAN_TEXT                "5000"
 #define DRV_EVENTS_HOLE_LOOKBACK 1000
+/* A position past every id a table will hold, where a stream starts at a
+ * higher one (since, Last-Event-ID: up to 2^63-1): FILL_PG adds to the
+ * position (the span, the sentinel past the top), which must not overflow
+ * (PostgreSQL fails the read, and every read of that stream). */
+#define POS_MAX (INT64_MAX / 2)
 
 /* Ids lo..hi missing since the read at seen_ms, whose snapshot's xmax
  * (the next transaction id then) was xmax. */
@@ -39,6 +44,10 @@ struct drv_events_reader {
 	struct hole holes[DRV_EVENTS_HOLES];
 	struct drv_events_reader_stats stats;
 	char cursor[DRV_EVENTS_CURSOR_LEN + 1]; /* the last frame's "id:" text */
+	/* holes dropped for room during the read under way, and the first;
+	 * logged once per read (a cursor's ranges can split into hundreds) */
+	int dropped;
+	int64_t dropped_lo, dropped_hi;
 };
 
 #define FILTER_SQL                                                                                 \
@@ -158,8 +167,10 @@ static void hole_drop(struct drv_events_reader *r, int i)
 static struct hole *hole_slot(struct drv_events_reader *r)
 {
 	if (r->stats.holes == DRV_EVENTS_HOLES) {
-		drv_warn("events", "too many holes in event ids, one given up", "lo=%lld hi=%lld",
-		         (long long)r->holes[0].lo, (long long)r->holes[0].hi);
+		if (r->dropped++ == 0) {
+			r->dropped_lo = r->holes[0].lo;
+			r->dropped_hi = r->holes[0].hi;
+		}
 		hole_drop(r, 0);
 		r->stats.given_up++;
 	}
@@ -347,10 +358,18 @@ static int fill_pg(struct drv_events_reader *r, struct drv_sql *db)
 static int fill(struct drv_events_reader *r)
 {
 	struct drv_sql *db = drv_events_db(r->ev);
+	int rc;
 
 	if (drv_sql_engine_of(db) == DRV_SQL_SQLITE)
 		return fill_sqlite(r, db);
-	return fill_pg(r, db);
+	rc = fill_pg(r, db);
+	if (r->dropped > 0) {
+		drv_warn("events", "too many holes in event ids, some given up",
+		         "given_up=%d first_lo=%lld first_hi=%lld", r->dropped,
+		         (long long)r->dropped_lo, (long long)r->dropped_hi);
+		r->dropped = 0;
+	}
+	return rc;
 }
 
 /* Read the table when something was published since the last read, or
@@ -415,10 +434,10 @@ static void resume_holes(struct drv_events_reader *r, const struct drv_events_re
 {
 	if (drv_sql_engine_of(drv_events_db(r->ev)) == DRV_SQL_SQLITE)
 		return;
-	r->scan_from = c->after_id;
+	r->scan_from = r->last_id;
 	for (int i = 0; i < c->n_holes && i < DRV_EVENTS_HOLES; i++) {
 		if (c->holes[i].lo < 1 || c->holes[i].lo > c->holes[i].hi ||
-		    c->holes[i].hi >= c->after_id)
+		    c->holes[i].hi >= r->last_id)
 			continue;
 		r->holes[r->stats.holes++] = (struct hole){
 		        .lo = c->holes[i].lo, .hi = c->holes[i].hi, .seen_ms = drv_mono_ms()};
@@ -434,9 +453,9 @@ int drv_events_reader_new(struct drv_events *ev, const struct drv_events_reader_
 		return DRV_ENOMEM;
 	r->ev = ev;
 	r->f = c->filter;
-	r->last_id = c->after_id;
+	r->last_id = c->after_id < POS_MAX ? c->after_id : POS_MAX;
 	r->scan_from =
-	        c->after_id > DRV_EVENTS_HOLE_LOOKBACK ? c->after_id - DRV_EVENTS_HOLE_LOOKBACK : 0;
+	        r->last_id > DRV_EVENTS_HOLE_LOOKBACK ? r->last_id - DRV_EVENTS_HOLE_LOOKBACK : 0;
 	if (c->n_holes > 0)
 		resume_holes(r, c);
 	r->hole_ms = c->hole_ms > 0 ? c->hole_ms : DRV_EVENTS_HOLE_MS;

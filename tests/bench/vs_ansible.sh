@@ -22,6 +22,9 @@
 # Each round updates v1 -> v2 or back (drover first, then Ansible); the first
 # install of v1 is not timed. Reported: the median wall time of each, and
 # ansible_s / drover_s. Needs root (namespaces); exits 77 otherwise.
+# AGENT_SMAPS_DIR=DIR keeps every agent's /proc/PID/smaps, idle (connected,
+# nothing deployed) in DIR/idle/HOST and after the deployments in
+# DIR/after/HOST (diff them: which mappings the deployments added).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export E2E_BUILD_DIR=${E2E_BUILD_DIR:-${DROVER_BUILD:-$HERE/../../build}}
@@ -51,6 +54,18 @@ HAVE_ENGINE=1
 if ((HAVE_ENGINE)); then
 	drover_agents_up "${HOSTS[@]}"
 fi
+
+# agents_smaps WHEN: with AGENT_SMAPS_DIR, copy each agent's smaps to
+# $AGENT_SMAPS_DIR/WHEN/HOST.
+agents_smaps() {
+	[[ -n ${AGENT_SMAPS_DIR:-} ]] && ((HAVE_ENGINE)) || return 0
+	local h
+	mkdir -p "$AGENT_SMAPS_DIR/$1"
+	for h in "${HOSTS[@]}"; do
+		cp "/proc/$(proc_pid "agent-$h")/smaps" "$AGENT_SMAPS_DIR/$1/$h"
+	done
+}
+agents_smaps idle
 
 # plan VERSION -> the plan file for that version of api-gateway on every host
 plan() {
@@ -174,6 +189,7 @@ done
 # layers unpacked by the unpack helper, HTTP health checks): median VmRSS and
 # RssAnon (KiB) over this run's drover-agent processes (their command lines
 # name this run's directory; only read, never signalled).
+agents_smaps after
 agent_rss=() agent_anon=()
 for p in $(pgrep -x drover-agent); do
 	tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$E2E_RUN/" || continue

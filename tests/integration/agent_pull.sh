@@ -30,15 +30,23 @@ for b in "$AGENT_DIR"/cache/blobs/sha256/*; do
 done
 ok "prestage pulls, verifies and unpacks 1.0.0 ($(cache_blobs) blobs in the cache, each matching its digest)"
 
-# The agent's own process loaded neither libcurl nor libarchive: the pull
-# ran in the fetch helper, the layers in the unpack helper (agent/lazylib.h).
-# The agent is the first process in its stderr (the helpers inherit it).
-first=$(awk '$1 ~ /^[0-9]+:$/ { sub(/:$/, "", $1); print $1; exit }' "$TMP/p1.err")
-[[ -n $first ]] || fail "no LD_DEBUG output"
-loaded=$(awk -v p="$first:" '$1 == p && /file=lib(curl|archive)\.so/ { print $2 }' "$TMP/p1.err" | sort -u)
+# The agent's own process loaded neither libcurl, libarchive nor libcrypto:
+# the pull ran in the fetch helper, the layers in the unpack helper, and the
+# agent hashed the manifest and config with libsodium (agent/lazylib.h,
+# common/sha256.h). The agent is the first process in its stderr (the
+# helpers inherit it).
+# agent_loaded STEP: the libraries of the list the agent's process loaded
+agent_loaded() {
+	local first
+	first=$(awk '$1 ~ /^[0-9]+:$/ { sub(/:$/, "", $1); print $1; exit }' "$TMP/$1.err")
+	[[ -n $first ]] || fail "no LD_DEBUG output in $1"
+	awk -v p="$first:" '$1 == p && /file=lib(curl|archive|crypto)\.so/ { print $2 }' "$TMP/$1.err" | sort -u
+}
+loaded=$(agent_loaded p1)
 [[ -z $loaded ]] || fail "the agent process loaded $loaded"
 grep -qE 'file=libarchive\.so' "$TMP/p1.err" || fail "no process loaded libarchive: did anything unpack?"
-ok "libcurl and libarchive were loaded by the helpers only, not by the agent's process"
+grep -qE 'file=libcrypto\.so' "$TMP/p1.err" || fail "no process loaded libcrypto: did anything hash?"
+ok "libcurl, libarchive and libcrypto were loaded by the helpers only, not by the agent's process"
 
 # The registry pull ran in the fetch helper, as its unprivileged user with
 # no_new_privs; the cache's directories and the new blobs are that user's,
@@ -62,6 +70,30 @@ run_step p2 "$(pre p2 2.0.0 "$D2")" --insecure-registry || fail "prestage 2.0.0"
 # The padding layer is shared: 2.0.0 adds manifest, config and one layer.
 (($(cache_blobs) == n_before + 3)) || fail "shared layer fetched again ($n_before -> $(cache_blobs))"
 ok "a layer shared by two images is fetched once"
+
+# A layer already in the cache is hashed again before a release is built
+# from it, by the unpack helper (agent/unpack_helper.h): a corrupted cached
+# layer is dropped with a clear error, nothing half-installed, the agent's
+# process loaded no libcrypto, and the next try fetches the layer again.
+pad=$(curl -fsS -H "Accept: $MKIMAGE_ACCEPT" "http://$REG/v2/berrys/berry/manifests/$D1" |
+	jq -r '.layers | max_by(.size) | .digest')
+blob=$AGENT_DIR/cache/blobs/sha256/${pad#sha256:}
+[[ -f $blob ]] || fail "padding layer $pad not in the cache"
+printf 'X' | dd of="$blob" bs=1 seek=100 conv=notrunc status=none
+other() { pre "$1" 1.0.0 "$D1" | jq -c '.service.name = "berry-b"'; }
+rc=0
+LD_DEBUG=files run_step pc "$(other pc)" --insecure-registry || rc=$?
+[[ $rc == 1 && $(field pc .message) == *"cached layer $pad failed verification and was dropped"* ]] ||
+	fail "corrupt cached layer: $(final pc)"
+[[ ! -e $blob && ! -e $AGENT_DIR/releases/berry-b/${D1#sha256:} ]] ||
+	fail "corrupt cached layer or its release left on disk"
+[[ -z $(find "$AGENT_DIR/releases/berry-b" -maxdepth 1 -name '.tmp-*') ]] || fail "temp release dir left"
+loaded=$(agent_loaded pc)
+[[ -z $loaded ]] || fail "the agent process loaded $loaded to verify cached layers"
+run_step pc2 "$(other pc2)" --insecure-registry || fail "prestage after a dropped layer: $(final pc2)"
+[[ $(sha256sum "$blob" | cut -d' ' -f1) == "${pad#sha256:}" ]] || fail "layer not fetched again"
+rm -rf "$AGENT_DIR/releases/berry-b" # only berry's releases for the GC check below
+ok "a corrupted cached layer is refused by the unpack helper and dropped ($(field pc .message | cut -c1-60)...), then fetched again"
 
 # Resume: leave the first half of 3.0.0's big layer as a partial download.
 curl -fsS -H "Accept: $MKIMAGE_ACCEPT" "http://$REG/v2/berrys/berry/manifests/$D3" >"$TMP/m3.json"

@@ -41,23 +41,44 @@ static int entries(const char *d)
 	return n;
 }
 
-static void write_then_read(void **state)
+typedef int write_fn(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Write twice into a directory of its own, read back: the second content
+ * and mode, and no temporary file left behind. */
+static void replaces(write_fn *write, const char *name)
 {
-	(void)state;
-	char p[256], *buf;
+	char sub[256], p[300], *buf;
 	size_t len;
 	struct stat st;
 
-	snprintf(p, sizeof(p), "%s/state", dir);
-	assert_int_equal(drv_write_atomic(p, "one", 3, 0640), DRV_OK);
-	assert_int_equal(drv_write_atomic(p, "second", 6, 0600), DRV_OK);
+	snprintf(sub, sizeof(sub), "%s/%s", dir, name);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(p, sizeof(p), "%s/state", sub);
+	assert_int_equal(write(p, "one", 3, 0640), DRV_OK);
+	assert_int_equal(write(p, "second", 6, 0600), DRV_OK);
 	assert_int_equal(drv_read_file(p, 100, &buf, &len), DRV_OK);
 	assert_int_equal(len, 6);
 	assert_string_equal(buf, "second");
 	free(buf);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(entries(dir), 1); /* no temporary file left behind */
+	assert_int_equal(entries(sub), 1);
+	snprintf(p, sizeof(p), "%s/missing/state", sub);
+	assert_int_not_equal(write(p, "x", 1, 0600), DRV_OK);
+	assert_int_equal(entries(sub), 1);
+}
+
+static void write_then_read(void **state)
+{
+	(void)state;
+	replaces(drv_write_atomic, "atomic");
+}
+
+/* The cache's variant without fsync: the same replace-by-rename. */
+static void replace_then_read(void **state)
+{
+	(void)state;
+	replaces(drv_write_replace, "replace");
 }
 
 static void read_is_capped(void **state)
@@ -116,6 +137,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(write_then_read),
+	        cmocka_unit_test(replace_then_read),
 	        cmocka_unit_test(read_is_capped),
 	        cmocka_unit_test(write_into_missing_dir_fails_cleanly),
 	        cmocka_unit_test(secrecy),

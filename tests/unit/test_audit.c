@@ -165,6 +165,26 @@ static void write_waits_for_a_reader_on_the_connection(void **state)
 	assert_int_equal(count(fx->db, "detail = 'after the reader'"), 1);
 }
 
+/* GET /v1/audit?before=ID pages back from any id up to 2^63-1 (0: the
+ * newest): on PostgreSQL too, where a number past 2^31 was refused. */
+static void list_pages_before_any_id(void **state)
+{
+	struct fx *fx = *state;
+	json_t *rows = NULL;
+
+	assert_int_equal(drv_audit_append(fx->db, &entry), DRV_OK);
+	assert_int_equal(drv_audit_append(fx->db, &entry), DRV_OK);
+	assert_int_equal(drv_audit_list(fx->db, 0, 10, &rows), DRV_OK);
+	assert_int_equal(json_array_size(rows), 2);
+	json_decref(rows);
+	assert_int_equal(drv_audit_list(fx->db, 5000000000, 10, &rows), DRV_OK);
+	assert_int_equal(json_array_size(rows), 2);
+	json_decref(rows);
+	assert_int_equal(drv_audit_list(fx->db, INT64_MAX, 1, &rows), DRV_OK);
+	assert_int_equal(json_array_size(rows), 1);
+	json_decref(rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +193,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(auth_failures_are_bounded, setup, teardown),
 	        cmocka_unit_test_setup_teardown(write_waits_for_a_reader_on_the_connection, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(list_pages_before_any_id, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -401,6 +401,16 @@ static void hello_releases_ordered(struct store *s, const char *v3)
 	assert_int_equal(store_agent_set_releases(s, "core-1", v3, 4, &stale), DRV_OK);
 	assert_true(stale);
 	assert_string_equal(releases_text(s), "[]");
+	/* numbers beyond 32 bits (a uint64 on the wire; PostgreSQL must not
+	 * take the parameter for an int4) */
+	h.releases_json = v3;
+	h.releases_seq = 5000000000u;
+	assert_int_equal(store_agent_update_hello(s, "core-1", &h, 7000, &stale), DRV_OK);
+	assert_false(stale);
+	assert_string_equal(releases_text(s), v3);
+	assert_int_equal(store_agent_set_releases(s, "core-1", "[]", 5000000001u, &stale), DRV_OK);
+	assert_false(stale);
+	assert_string_equal(releases_text(s), "[]");
 }
 
 /* The order of release lists (docs/protocol.md), core-1's last list being a

@@ -22,6 +22,7 @@
 #include "events.h"
 #include "events_cursor.h"
 #include "events_read.h"
+#include "log.h"
 #include "ha.h"
 #include "ha_events.h"
 #include "schema.h"
@@ -228,6 +229,46 @@ static void test_cursor_parse(void **state)
 	memset(big, '1', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	assert_int_equal(parse(big, &c), DRV_ETOOBIG);
+}
+
+/* The edges a client can reach: leading zeros (the length cap bounds
+ * them), the largest numbers, the exact length cap, 1,000 ids exactly. */
+static void test_cursor_edges(void **state)
+{
+	struct drv_events_cursor c;
+	char big[DRV_EVENTS_CURSOR_LEN + 2];
+
+	(void)state;
+	assert_int_equal(parse("007~01-02", &c), DRV_OK);
+	assert_int_equal(c.pos, 7);
+	assert_int_equal(c.holes[0].lo, 1);
+	assert_int_equal(c.holes[0].hi, 2);
+	assert_int_equal(parse("9223372036854775807~9223372036854775806", &c), DRV_OK);
+	assert_int_equal(c.holes[0].lo, INT64_MAX - 1);
+	assert_int_equal(parse("9223372036854775807~9223372036853775807-9223372036853776806", &c),
+	                 DRV_OK); /* 1,000 ids */
+	assert_int_equal(parse("9223372036854775807~9223372036853775807-9223372036853776807", &c),
+	                 DRV_EINVAL);
+	assert_int_equal(parse("18446744073709551616", &c), DRV_EINVAL); /* 2^64 */
+	assert_int_equal(parse("42~1-2-3", &c), DRV_EINVAL);
+	assert_int_equal(parse("42~1,,2", &c), DRV_EINVAL);
+	assert_int_equal(parse("42~-1", &c), DRV_EINVAL);
+	assert_int_equal(parse("0~", &c), DRV_EINVAL);
+	assert_int_equal(parse("1~0", &c), DRV_EINVAL);
+	assert_int_equal(parse("5~4,4", &c), DRV_EINVAL); /* the same id twice */
+	assert_int_equal(parse("5~3-4,4", &c), DRV_EINVAL);
+	/* exactly the cap (leading zeros), then one more */
+	memset(big, '0', DRV_EVENTS_CURSOR_LEN);
+	memcpy(big + DRV_EVENTS_CURSOR_LEN - 4, "42~7", 4);
+	assert_int_equal(drv_events_cursor_parse(big, DRV_EVENTS_CURSOR_LEN, &c, NULL), DRV_OK);
+	assert_int_equal(c.pos, 42);
+	assert_int_equal(c.n_holes, 1);
+	big[DRV_EVENTS_CURSOR_LEN] = '8';
+	assert_int_equal(drv_events_cursor_parse(big, DRV_EVENTS_CURSOR_LEN + 1, &c, NULL),
+	                 DRV_ETOOBIG);
+	/* the text is read to len only: no NUL needed, none looked for */
+	assert_int_equal(drv_events_cursor_parse("42~7x", 4, &c, NULL), DRV_OK);
+	assert_int_equal(drv_events_cursor_parse("42~7", 3, &c, NULL), DRV_EINVAL);
 }
 
 /* What a stream writes: ascending, and within the bounds (the highest
@@ -687,6 +728,89 @@ static void test_pg_late_commit_while_away(void **state)
 	drv_sql_close(b);
 }
 
+/* PostgreSQL: a position no id will reach (Last-Event-ID or since up to
+ * 2^63-1, a cursor's holes right below it): the stream waits for events
+ * like any other, its reads do not fail (no id arithmetic past int64). */
+static void test_pg_far_position(void **state)
+{
+	static const char *const at[] = {
+	        "9223372036854775807", "9223372036854775807~9223372036854775806",
+	        "9223372036854775806~9223372036854774807-9223372036854775805"};
+	struct fx *fx = *state;
+	struct drv_events_reader_stats st;
+	struct drv_events_reader *r;
+	char out[256];
+	ssize_t n;
+
+	if (!store_target_pg())
+		skip();
+	insert(fx, "d1", 1);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		r = resume(fx, at[i], true);
+		n = drv_events_reader_next(r, out, sizeof(out) - 1); /* -1: a read failed */
+		assert_true(n > 0);
+		out[n] = '\0';
+		assert_string_equal(out, ": keep-alive\n\n");
+		drv_events_reader_stats(r, &st);
+		assert_true(st.reads > 0);
+		drv_events_reader_free(r);
+	}
+}
+
+/* Lines of the file file that contain text. */
+static int lines_with(const char *file, const char *text)
+{
+	char line[DRV_LOG_LINE_MAX + 2];
+	FILE *f = fopen(file, "r");
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* PostgreSQL: a cursor whose range has every other id committed (a client
+ * may send any): the range splits past the holes a stream keeps and the
+ * events are sent, with one warning per read, not one per hole dropped
+ * (hundreds for one request). */
+static void test_pg_cursor_split_logged_once(void **state)
+{
+	struct fx *fx = *state;
+	struct drv_events_reader_stats st;
+	struct drv_events_reader *r;
+	struct drv_events_buf text = {0};
+	struct drv_sql_stmt *q;
+	char sql[128], lei[64], log[96];
+	int64_t base;
+
+	if (!store_target_pg())
+		skip();
+	for (int i = 0; i < 1000; i++)
+		insert(fx, "d1", i);
+	assert_int_equal(drv_sql_prepare(fx->writer, "SELECT min(id) FROM events", &q), DRV_OK);
+	assert_int_equal(drv_sql_step(q), DRV_SQL_ROW);
+	base = drv_sql_col_int64(q, 0);
+	drv_sql_finalize(q);
+	snprintf(sql, sizeof(sql), "DELETE FROM events WHERE (id - %lld) %% 2 = 0",
+	         (long long)base);
+	assert_int_equal(drv_sql_exec(fx->writer, sql), DRV_OK);
+	snprintf(lei, sizeof(lei), "%lld~%lld-%lld", (long long)base + 1500, (long long)base,
+	         (long long)base + 999);
+	snprintf(log, sizeof(log), "%s/events.log", dir);
+	assert_int_equal(drv_log_open(log), DRV_OK);
+	r = resume(fx, lei, false);
+	drain(r, &text);
+	drv_events_reader_stats(r, &st);
+	drv_events_reader_free(r);
+	drv_log_close();
+	free(text.p);
+	assert_int_equal(st.late, 500);
+	assert_true(st.given_up > 400);
+	assert_int_equal(lines_with(log, "too many holes"), 1);
+}
+
 /* Commit an event "n" and read it from r: the reader's stats after. */
 static struct drv_events_reader_stats commit_and_read(struct fx *fx, struct drv_events_reader *r,
                                                       int n)
@@ -755,6 +879,7 @@ int main(void)
 	        cmocka_unit_test(test_frame_odd_text),
 	        cmocka_unit_test(test_cursor_parse),
 	        cmocka_unit_test(test_cursor_format),
+	        cmocka_unit_test(test_cursor_edges),
 	        cmocka_unit_test_setup_teardown(test_reader_order_filter_resume, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_keepalive_reads_nothing, setup_ping, teardown),
 	        cmocka_unit_test_setup_teardown(test_reader_gathers_a_burst, setup, teardown),
@@ -764,6 +889,9 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_pg_late_commit_while_away, setup_ping,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_pg_hole_given_up, setup_ping, teardown),
+	        cmocka_unit_test_setup_teardown(test_pg_far_position, setup_ping, teardown),
+	        cmocka_unit_test_setup_teardown(test_pg_cursor_split_logged_once, setup_ping,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include "err.h"
 #include "fsutil.h"
+#include "sha256.h"
 #include "unpack.h"
 #include "unpack_helper.h"
 
@@ -211,18 +212,20 @@ static void through_the_helper(void **state)
 	char err[512] = "";
 	int fd = layer_file(ok, 2);
 	(void)state;
-	assert_int_equal(unpack_helper_run(DROVER_AGENT_EXE, fd, root_fd, &st, err, sizeof(err)),
-	                 DRV_OK);
+	assert_int_equal(
+	        unpack_helper_run(DROVER_AGENT_EXE, fd, root_fd, NULL, &st, err, sizeof(err)),
+	        DRV_OK);
 	close(fd);
 	assert_int_equal(st.entries, 2);
 	assert_string_equal(slurp("etc/app.conf"), "x=1\n");
 	fd = layer_file(dotdot, 1);
-	assert_int_equal(unpack_helper_run(DROVER_AGENT_EXE, fd, root_fd, &st, err, sizeof(err)),
-	                 DRV_EPERM);
+	assert_int_equal(
+	        unpack_helper_run(DROVER_AGENT_EXE, fd, root_fd, NULL, &st, err, sizeof(err)),
+	        DRV_EPERM);
 	close(fd);
 	assert_non_null(strstr(err, "refused"));
-	assert_int_not_equal(unpack_helper_run("/nonexistent", 0, root_fd, &st, err, sizeof(err)),
-	                     DRV_OK);
+	assert_int_not_equal(
+	        unpack_helper_run("/nonexistent", 0, root_fd, NULL, &st, err, sizeof(err)), DRV_OK);
 }
 
 static void helper_replies(void **state)
@@ -237,9 +240,51 @@ static void helper_replies(void **state)
 	assert_int_equal(unpack_reply_parse("error bad entry\n", 16, &st, err, sizeof(err)),
 	                 DRV_EPERM);
 	assert_string_equal(err, "bad entry");
-	assert_int_equal(unpack_reply_parse("ok 3 100", 8, &st, err, sizeof(err)), DRV_EDECODE);
-	assert_int_equal(unpack_reply_parse("ok 1 2 3 4", 10, &st, err, sizeof(err)), DRV_EDECODE);
-	assert_int_equal(unpack_reply_parse("", 0, &st, err, sizeof(err)), DRV_EDECODE);
+	assert_int_equal(unpack_reply_parse("corrupt sha256:ab\n", 18, &st, err, sizeof(err)),
+	                 DRV_EDECODE);
+	assert_string_equal(err, "the layer hashes to sha256:ab");
+	assert_int_equal(unpack_reply_parse("ok 3 100", 8, &st, err, sizeof(err)), DRV_EIO);
+	assert_int_equal(unpack_reply_parse("ok 1 2 3 4", 10, &st, err, sizeof(err)), DRV_EIO);
+	assert_int_equal(unpack_reply_parse("", 0, &st, err, sizeof(err)), DRV_EIO);
+}
+
+/* The digest of the layer file at fd (left at its start). */
+static void file_digest(int fd, char out[DRV_DIGEST_STR])
+{
+	static char buf[1 << 20];
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+
+	assert_true(n > 0);
+	assert_int_equal(drv_sha256_buf(buf, (size_t)n, out), DRV_OK);
+}
+
+/* A cached layer is verified by the helper (the agent's process does not
+ * hash layers): with its digest it is unpacked; with another, nothing of it
+ * is and the result says so (DRV_EDECODE). */
+static void verified_in_the_helper(void **state)
+{
+	const struct ent ok[] = {{"etc/", 'd', NULL}, {"etc/app.conf", 'f', "x=1\n"}};
+	const struct ent other[] = {{"etc/", 'd', NULL}, {"etc/other.conf", 'f', "y=2\n"}};
+	struct unpack_stats st = {0};
+	char err[512] = "", dg[DRV_DIGEST_STR], wrong[DRV_DIGEST_STR];
+	int fd = layer_file(ok, 2);
+	(void)state;
+	file_digest(fd, dg);
+	assert_int_equal(
+	        unpack_helper_run(DROVER_AGENT_EXE, fd, root_fd, dg, &st, err, sizeof(err)),
+	        DRV_OK);
+	close(fd);
+	assert_int_equal(st.entries, 2);
+	assert_string_equal(slurp("etc/app.conf"), "x=1\n");
+	fd = layer_file(other, 2);
+	file_digest(fd, wrong);
+	wrong[7] = wrong[7] == '0' ? '1' : '0';
+	assert_int_equal(
+	        unpack_helper_run(DROVER_AGENT_EXE, fd, root_fd, wrong, &st, err, sizeof(err)),
+	        DRV_EDECODE);
+	close(fd);
+	assert_non_null(strstr(err, "hashes to sha256:"));
+	assert_int_not_equal(faccessat(root_fd, "etc/other.conf", F_OK, 0), 0);
 }
 
 static void escapes_refused(void **state)
@@ -336,6 +381,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(basic_layer, setup, teardown),
 	        cmocka_unit_test_setup_teardown(through_the_helper, setup, teardown),
 	        cmocka_unit_test(helper_replies),
+	        cmocka_unit_test_setup_teardown(verified_in_the_helper, setup, teardown),
 	        cmocka_unit_test_setup_teardown(escapes_refused, setup, teardown),
 	        cmocka_unit_test_setup_teardown(whiteouts_across_layers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(replace_kinds, setup, teardown),
