@@ -342,7 +342,8 @@ static void restamp(struct core *c, uint8_t **env, size_t *len)
 
 /* Nothing deliverable for a: the store said so at its last take
  * (a->idle_gen), or the last one taken was the only one and a has
- * acknowledged it (a->taken_*). A Poll that follows a report then costs no
+ * acknowledged it since (a->taken_*: acked_seq rose to it after the take,
+ * which acknowledged the row in the same write). A Poll that follows a report then costs no
  * statement under the core lock. Whatever may make a row deliverable again
  * forgets this: an instruction queued for a (forget_idle), a batch that
  * failed to commit (an acknowledgement rolled back), a store sync, a new
@@ -384,9 +385,11 @@ static int take_row(struct core *c, struct agent_rt *a, struct store_instr *in)
 	}
 	gcommit_join(&c->gc); /* promises nothing: batched with what else is written */
 	rc = store_instr_take(c->cfg.store, a->id, now, in);
+	/* Below the agent's floor (take_next): the floor, written before, does
+	 * not say that this row was acknowledged. */
 	if (rc == DRV_OK) {
 		a->taken_seq = in->seq;
-		a->taken_gen = in->more ? 0 : c->idle_gen;
+		a->taken_gen = in->more || in->seq <= a->acked_seq ? 0 : c->idle_gen;
 	}
 out:
 	if (rc == DRV_ENOENT)

@@ -635,7 +635,9 @@ static int bump_next_seq(struct store *s, const char *agent_id, uint64_t seq)
 /* What queueing needs to know, in one statement (one round trip under the
  * core lock on PostgreSQL): the agent's status and next sequence, and the
  * sequence of the step if it is queued already (*step_seq 0: it is not).
- * DRV_ENOENT if the agent is unknown. */
+ * The next sequence is above the agent's rows even if next_seq lags behind
+ * them (a row another writer committed after we read next_seq: then its
+ * unique key would refuse ours). DRV_ENOENT if the agent is unknown. */
 static int enqueue_check(struct store *s, const struct store_enqueue *q, enum agent_status *status,
                          uint64_t *next_seq, uint64_t *step_seq)
 {
@@ -644,7 +646,8 @@ static int enqueue_check(struct store *s, const struct store_enqueue *q, enum ag
 
 	rc = prep(s,
 	          "SELECT status, next_seq,"
-	          " (SELECT seq FROM instructions WHERE agent_id = ?1 AND step_id = ?2)"
+	          " (SELECT seq FROM instructions WHERE agent_id = ?1 AND step_id = ?2),"
+	          " (SELECT max(seq) FROM instructions WHERE agent_id = ?1)"
 	          " FROM agents WHERE id = ?1",
 	          &st);
 	if (rc != DRV_OK)
@@ -656,6 +659,8 @@ static int enqueue_check(struct store *s, const struct store_enqueue *q, enum ag
 		rc = store_agent_status_parse(col_text(st, 0), status);
 		*next_seq = (uint64_t)drv_sql_col_int64(st, 1);
 		*step_seq = drv_sql_col_null(st, 2) ? 0 : (uint64_t)drv_sql_col_int64(st, 2);
+		if (!drv_sql_col_null(st, 3) && (uint64_t)drv_sql_col_int64(st, 3) >= *next_seq)
+			*next_seq = (uint64_t)drv_sql_col_int64(st, 3) + 1;
 	} else {
 		rc = rc == DRV_SQL_DONE ? DRV_ENOENT : DRV_EDB;
 	}
@@ -694,19 +699,33 @@ static int enqueue_locked(struct store *s, const struct store_enqueue *q, uint64
 	return rc;
 }
 
-int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t *seq_out)
+static int enqueue_once(struct store *s, const struct store_enqueue *q, uint64_t *seq)
 {
-	uint64_t seq = 0;
-	int rc;
+	int rc = store_begin(s);
 
-	rc = store_begin(s);
 	if (rc != DRV_OK)
 		return rc;
-	rc = enqueue_locked(s, q, &seq);
+	rc = enqueue_locked(s, q, seq);
 	if (rc == DRV_OK)
 		rc = store_commit(s);
 	else
 		store_rollback(s);
+	return rc;
+}
+
+int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t *seq_out)
+{
+	uint64_t seq = 0;
+	int rc = enqueue_once(s, q, &seq);
+
+	/* A unique violation of the insert (no sequence: the step was not
+	 * queued when we read) is another writer's row that committed
+	 * meanwhile (PostgreSQL, read committed): read again, once. It is never
+	 * "already queued" without the number it was queued with. */
+	if (rc == DRV_EEXIST && seq == 0)
+		rc = enqueue_once(s, q, &seq);
+	if (rc == DRV_EEXIST && seq == 0)
+		rc = DRV_EDB;
 	if (rc == DRV_OK || rc == DRV_EEXIST)
 		*seq_out = seq;
 	return rc;

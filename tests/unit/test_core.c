@@ -733,6 +733,41 @@ static void resent_applied_acked(void **state)
 	core_release_waiters(fx->core);
 }
 
+/* known_idle: a row resent below the agent's floor (as above) is not
+ * acknowledged by that floor, which the store had before the row went out.
+ * If the next Poll does not acknowledge it (an agent whose state was
+ * restored from an older backup, or the write of the acknowledgement
+ * failed), the row is still deliverable in the store and goes out again:
+ * the Poll must not park on "the only one taken is acknowledged". */
+static void resent_below_floor_not_idle(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter w = {.w.deliver = fake_deliver};
+	struct drv_keypair a;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	uint64_t seq = 0;
+	char st[16];
+
+	drv_keypair_generate(&a);
+	assert_int_equal(hello(fx, &a, "db-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(queue_hook(fx, "db-1", "s1", &seq), DRV_OK);
+	assert_int_equal(poll_req(fx, &a, "db-1", seq, &w, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	/* the agent went back to an older state: it has not applied seq */
+	assert_int_equal(poll_req(fx, &a, "db-1", 0, &w, &why, &parked),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	assert_false(parked);
+	assert_int_equal(store_instr_state(fx->store, "db-1", seq, st), DRV_OK);
+	assert_string_equal(st, "sent");
+	/* applied now: acknowledged, and the next Poll parks */
+	assert_int_equal(poll_req(fx, &a, "db-1", seq, &w, &why, &parked), 0);
+	assert_true(parked);
+	assert_int_equal(store_instr_state(fx->store, "db-1", seq, st), DRV_OK);
+	assert_string_equal(st, "acked");
+	core_release_waiters(fx->core);
+}
+
 /* HA: a leader seals with its epoch (signed), re-signs what an earlier
  * epoch queued, and a follower serves nobody and delivers nothing. */
 static void ha_epochs_and_followers(void **state)
@@ -1219,6 +1254,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(labels_need_admin, setup, teardown),
 	        cmocka_unit_test_setup_teardown(long_poll_delivery, setup, teardown),
 	        cmocka_unit_test_setup_teardown(resent_applied_acked, setup, teardown),
+	        cmocka_unit_test_setup_teardown(resent_below_floor_not_idle, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
 	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),

@@ -245,6 +245,39 @@ static void take(void **state)
 	store_instr_clear(&in);
 }
 
+/* An agent's next_seq behind its rows (what a second writer's insert looks
+ * like between its commit and our read of next_seq, on PostgreSQL: an
+ * offline `droverd queue` beside the leader): the unique violation of the
+ * insert is not "this step is already queued" (it is not, and its sequence
+ * was 0): the instruction is queued above the rows. */
+static void enqueue_behind_rows(void **state)
+{
+	struct store *s = *state;
+	struct store_instr in;
+	uint64_t seq = 0;
+	char st[16];
+
+	add_agent(s, "u-1", AGENT_ACCEPTED);
+	assert_int_equal(enqueue(s, "u-1", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(seq, 1);
+	assert_int_equal(
+	        drv_sql_exec(store_db(s), "UPDATE agents SET next_seq = 1 WHERE id = 'u-1'"),
+	        DRV_OK);
+	seq = 0;
+	assert_int_equal(enqueue(s, "u-1", "b", 100000, &seq), DRV_OK);
+	assert_int_equal(seq, 2);
+	assert_int_equal(store_instr_state(s, "u-1", 2, st), DRV_OK);
+	assert_string_equal(st, "queued");
+	/* the next one above it, and a step queued already says its number */
+	assert_int_equal(enqueue(s, "u-1", "c", 100000, &seq), DRV_OK);
+	assert_int_equal(seq, 3);
+	assert_int_equal(enqueue(s, "u-1", "b", 100000, &seq), DRV_EEXIST);
+	assert_int_equal(seq, 2);
+	assert_int_equal(store_instr_next(s, "u-1", 2000, &in), DRV_OK);
+	assert_int_equal(in.seq, 1);
+	store_instr_clear(&in);
+}
+
 /* A report's sequence and acknowledgement in one write of the agent's row. */
 static void report_and_ack(void **state)
 {
@@ -553,6 +586,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(agents, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue, setup, teardown),
 	        cmocka_unit_test_setup_teardown(take, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_behind_rows, setup, teardown),
 	        cmocka_unit_test_setup_teardown(report_and_ack, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_tokens, setup, teardown),
