@@ -9,7 +9,7 @@
  * wrote the cache runs unprivileged and is not trusted. The helper hashes the
  * bytes it unpacks as it reads them, one pass, stdin read once to its end
  * (no window between a check and the unpack for a file that changes), and
- * on a mismatch empties the root before it answers "corrupt", so the agent's
+ * on a mismatch empties the root before it answers "corrupt"; the agent's
  * process never hashes layers (sha256.h). It runs as root (it keeps the owners of the layer's
  * files) with no_new_privs, and does what unpack_layer_fd does (unpack.h: nothing written outside
  * the root). The agent's own process so never loads libarchive and its decompressors (lazylib.h),
