@@ -15,6 +15,10 @@ LAZYLIB_FN(ARCHIVE, int, archive_read_support_filter_zstd, (struct archive * a),
 LAZYLIB_FN(ARCHIVE, int, archive_read_support_format_tar, (struct archive * a), (a), ARCHIVE_FATAL)
 LAZYLIB_FN(ARCHIVE, int, archive_read_open_fd, (struct archive * a, int fd, size_t block),
            (a, fd, block), ARCHIVE_FATAL)
+LAZYLIB_FN(ARCHIVE, int, archive_read_open,
+           (struct archive * a, void *data, archive_open_callback *o, archive_read_callback *r,
+            archive_close_callback *c),
+           (a, data, o, r, c), ARCHIVE_FATAL)
 LAZYLIB_FN(ARCHIVE, int, archive_read_open_memory,
            (struct archive * a, const void *buf, size_t len), (a, buf, len), ARCHIVE_FATAL)
 LAZYLIB_FN(ARCHIVE, int, archive_read_next_header, (struct archive * a, struct archive_entry **e),

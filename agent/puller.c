@@ -127,9 +127,10 @@ static int hash_fd(int fd, uint64_t limit, struct drv_sha256 *h, uint64_t *n_out
 	return DRV_OK;
 }
 
-/* DRV_OK when the file at path has exactly this digest. light: a document
- * (an image config), hashed without libcrypto (sha256.h); else a layer. */
-static int verify_file(const char *path, const char *digest, bool light)
+/* DRV_OK when the file at path, a document (an image config), has exactly
+ * this digest; hashed without libcrypto (sha256.h). Layers are hashed as
+ * they are unpacked (unpack_one). */
+static int verify_file(const char *path, const char *digest)
 {
 	char got[DRV_DIGEST_STR];
 	struct drv_sha256 *h;
@@ -138,7 +139,7 @@ static int verify_file(const char *path, const char *digest, bool light)
 
 	if (fd < 0)
 		return DRV_ENOENT;
-	rc = light ? drv_sha256_new_light(&h) : drv_sha256_new(&h);
+	rc = drv_sha256_new_light(&h);
 	if (rc == DRV_OK)
 		rc = hash_fd(fd, UINT64_MAX, h, &n);
 	if (rc == DRV_OK)
@@ -616,7 +617,7 @@ static int fetch_all(struct puller *p, const struct source *s, const char *diges
 		rc = ensure_blob(p, s, m->config.digest, (uint64_t)m->config.size, st, err, size);
 	if (rc == DRV_OK && s->offline) { /* layers are hashed again as they are unpacked */
 		blob_path(p, m->config.digest, path, sizeof(path));
-		if (verify_file(path, m->config.digest, true) != DRV_OK) {
+		if (verify_file(path, m->config.digest) != DRV_OK) {
 			unlink(path);
 			rc = ferr(err, size,
 			          "%s: config %s from the fetch helper failed verification",
@@ -684,31 +685,32 @@ int puller_has_release(struct puller *p, const char *service, const char *digest
 	return ok;
 }
 
-/* The layer at path (open as fd) onto root_fd. *bad (verify only): it
- * hashes to another digest than dg; nothing of it was unpacked. */
-static int unpack_one(struct puller *p, int fd, const char *path, const char *dg, int root_fd,
-                      bool verify, bool *bad, char *uerr, size_t usize)
+/* The layer at path (open as fd) onto root_fd, hashed in the same pass that
+ * unpacks it (unpack.h), whether the fetch helper has just written it or it
+ * was in the cache: the helper runs unprivileged and owns the cache, so
+ * nothing it wrote is trusted. *bad: it hashes to another digest than dg;
+ * root_fd was emptied. */
+static int unpack_one(struct puller *p, int fd, const char *dg, int root_fd, bool *bad, char *uerr,
+                      size_t usize)
 {
+	char got[DRV_DIGEST_STR] = "";
 	struct unpack_stats us;
-	int rc = DRV_OK;
+	int rc;
 
 	if (p->fetch_exe != NULL) {
-		/* Out of the agent's process; the helper also hashes a cached layer
-		 * before it unpacks it (unpack_helper.h), so the agent's process
-		 * hashes no layers (sha256.h). */
-		rc = unpack_helper_run(p->fetch_exe, fd, root_fd, verify ? dg : NULL, &us, uerr,
-		                       usize);
-		*bad = verify && rc == DRV_EDECODE;
+		/* Out of the agent's process, which so never hashes layers
+		 * (sha256.h) nor loads libarchive (unpack_helper.h). */
+		rc = unpack_helper_run(p->fetch_exe, fd, root_fd, dg, &us, uerr, usize);
+		*bad = rc == DRV_EDECODE; /* only for "corrupt" (unpack_reply_parse) */
 	} else {
-		*bad = verify && verify_file(path, dg, false) != DRV_OK;
-		if (!*bad)
-			rc = unpack_layer_fd(fd, root_fd, &us, uerr, usize);
+		rc = unpack_layer_fd(fd, root_fd, dg, got, &us, uerr, usize);
+		*bad = rc == DRV_EDECODE && got[0] != '\0';
 	}
 	return rc;
 }
 
-static int unpack_layers(struct puller *p, const struct drv_oci_manifest *m, int root_fd,
-                         bool verify, char *err, size_t size)
+static int unpack_layers(struct puller *p, const struct drv_oci_manifest *m, int root_fd, char *err,
+                         size_t size)
 {
 	char path[4096], uerr[512];
 	int rc = DRV_OK;
@@ -718,17 +720,15 @@ static int unpack_layers(struct puller *p, const struct drv_oci_manifest *m, int
 		const char *dg = m->entries[i].digest;
 		blob_path(p, dg, path, sizeof(path));
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 && !verify)
-			return ferr(err, size, "layer %s: %s", dg, strerror(errno)), DRV_ESYS;
-		bad = fd < 0; /* as verify_file: a missing layer fails verification */
+		bad = fd < 0; /* a missing layer fails verification */
 		if (fd >= 0) {
-			rc = unpack_one(p, fd, path, dg, root_fd, verify, &bad, uerr, sizeof(uerr));
+			rc = unpack_one(p, fd, dg, root_fd, &bad, uerr, sizeof(uerr));
 			close(fd);
 		}
 		if (bad) {
 			unlink(path);
 			return ferr(err, size,
-			            "cached layer %s failed verification and was dropped;"
+			            "layer %s failed verification and was dropped;"
 			            " pull again",
 			            dg),
 			       DRV_EDECODE;
@@ -800,8 +800,8 @@ static int strip_setid(const char *tmp, int root_fd, char *err, size_t size)
 }
 
 static int build_release(struct puller *p, const char *service, const char *digest,
-                         const char *mdigest, const struct drv_oci_manifest *m, bool verify,
-                         const char *final, char *err, size_t size)
+                         const char *mdigest, const struct drv_oci_manifest *m, const char *final,
+                         char *err, size_t size)
 {
 	char tmp[4200], rootfs[4300];
 	int root_fd, rc;
@@ -820,7 +820,7 @@ static int build_release(struct puller *p, const char *service, const char *dige
 		return ferr(err, size, "cannot create %s: %s", rootfs, strerror(errno)), rc;
 	}
 	root_fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = root_fd < 0 ? DRV_ESYS : unpack_layers(p, m, root_fd, verify, err, size);
+	rc = root_fd < 0 ? DRV_ESYS : unpack_layers(p, m, root_fd, err, size);
 	if (rc == DRV_OK)
 		rc = strip_setid(tmp, root_fd, err, size);
 	if (root_fd >= 0)
@@ -867,8 +867,7 @@ int puller_stage(struct puller *p, const char *service, const char *reference, c
 	st.fetch_ms = drv_mono_ms() - t0;
 	if (rc == DRV_OK) {
 		t0 = drv_mono_ms();
-		rc = build_release(p, service, digest, mdigest, &m, st.blobs_cached > 0, dir, err,
-		                   size);
+		rc = build_release(p, service, digest, mdigest, &m, dir, err, size);
 		st.unpack_ms = drv_mono_ms() - t0;
 		drv_oci_manifest_clear(&m);
 	}

@@ -28,10 +28,13 @@ static const char usage[] =
         "                [--releases-dir D] [--log-dir D] [--docker-socket PATH]\n"
         "                [--insecure-registry] [--watch MS] [--log-level L]\n"
         "                [--pull-stall-s S] [--log-max-bytes N] [--log-keep N]\n"
+        "                [--fetch-exe PATH]\n"
         "       drover-agent run-step --status [--dir DIR | --state-dir D ...]\n"
         "Runs one instruction described in JSON (see docs/agent.md) and prints every\n"
         "report as a JSON line. --dir DIR sets state/, cache/, releases/, log/ under DIR.\n"
         "--watch MS keeps supervising for MS ms afterwards, printing health events.\n"
+        "--fetch-exe PATH: the fetch and unpack helpers' executable (default: this\n"
+        "drover-agent); tests put a hostile helper there.\n"
         "Exit: 0 succeeded, 1 failed, 2 usage or invalid input.\n";
 
 struct perr {
@@ -558,7 +561,7 @@ static void on_report(const Drover__Report *r, void *arg)
 /* --- main --- */
 
 struct opts {
-	const char *file, *dir, *socket;
+	const char *file, *dir, *socket, *fetch_exe;
 	char *state, *cache, *releases, *logs;
 	int insecure, status;
 	long watch_ms, stall_s;
@@ -581,6 +584,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	                                   {"pull-stall-s", required_argument, NULL, 'P'},
 	                                   {"log-max-bytes", required_argument, NULL, 'M'},
 	                                   {"log-keep", required_argument, NULL, 'K'},
+	                                   {"fetch-exe", required_argument, NULL, 'F'},
 	                                   {"help", no_argument, NULL, 'h'},
 	                                   {NULL, 0, NULL, 0}};
 	enum drv_log_level lvl;
@@ -601,6 +605,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'P': o->stall_s = strtol(optarg, NULL, 10); break;
 		case 'M': o->log_max = strtoul(optarg, NULL, 10); break;
 		case 'K': o->log_keep = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'F': o->fetch_exe = optarg; break;
 		case 'L':
 			if (drv_log_parse_level(optarg, &lvl) != DRV_OK)
 				return 2;
@@ -729,7 +734,8 @@ int run_step_main(int argc, char **argv)
 	        .events = on_report,
 	        .events_arg = NULL,
 	        .pull_stall_s = o.stall_s,
-	        .fetch_exe = "/proc/self/exe", /* as the agent does (fetch_helper.h) */
+	        /* as the agent does (fetch_helper.h) */
+	        .fetch_exe = o.fetch_exe != NULL ? o.fetch_exe : "/proc/self/exe",
 	        .log_max_bytes = o.log_max,
 	        .log_keep = o.log_keep,
 	};

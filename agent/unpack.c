@@ -17,6 +17,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "log.h"
+#include "sha256.h"
 
 #define WH_PREFIX ".wh."
 #define WH_OPAQUE ".wh..wh..opq"
@@ -442,22 +443,121 @@ static int finish(struct ctx *c, int rc, struct unpack_stats *stats)
 	return rc;
 }
 
-int unpack_layer_fd(int layer_fd, int root_fd, struct unpack_stats *stats, char *err,
-                    size_t err_size)
+/* --- the layer's bytes, hashed as libarchive reads them --- */
+
+#define FEED_BUF (256 * 1024)
+
+/* libarchive reads the layer through feed_read only (no skip callback, so
+ * every byte it sees, skipped entries too, passes through here): what is
+ * hashed is exactly what is unpacked, in one pass. */
+struct feed {
+	int fd;
+	char *buf;
+	struct drv_sha256 *h; /* NULL: no digest to check */
+	int hash_rc;
+	int read_errno; /* of a failed read, said instead of libarchive's error */
+};
+
+static la_ssize_t feed_read(struct archive *a, void *data, const void **out)
+{
+	struct feed *f = data;
+	ssize_t r;
+
+	do
+		r = read(f->fd, f->buf, FEED_BUF);
+	while (r < 0 && errno == EINTR);
+	(void)a;
+	if (r < 0) {
+		f->read_errno = errno;
+		return ARCHIVE_FATAL;
+	}
+	if (r > 0 && f->h != NULL && f->hash_rc == DRV_OK)
+		f->hash_rc = drv_sha256_update(f->h, f->buf, (size_t)r);
+	*out = f->buf;
+	return r;
+}
+
+/* What libarchive left unread (after the archive's end, or after an
+ * error) goes into the hash too: the digest covers the whole file. */
+static int feed_drain(struct feed *f)
+{
+	ssize_t r;
+
+	while (f->hash_rc == DRV_OK && (r = read(f->fd, f->buf, FEED_BUF)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		f->hash_rc = r < 0 ? DRV_ESYS : drv_sha256_update(f->h, f->buf, (size_t)r);
+	}
+	return f->hash_rc;
+}
+
+/* Everything in root_fd goes: a root a corrupt layer went into is never used. */
+static void empty_root(int root_fd)
+{
+	int fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			fs_remove_at(dirfd(d), de->d_name);
+	closedir(d);
+}
+
+int unpack_layer_fd(int layer_fd, int root_fd, const char *digest, char got[DRV_DIGEST_STR],
+                    struct unpack_stats *stats, char *err, size_t err_size)
 {
 	struct ctx c = {
 	        .root = root_fd, .err = err, .err_size = err_size, .as_root = geteuid() == 0};
+	struct feed f = {.fd = layer_fd};
+	int rc;
 
 	err[0] = '\0';
+	if (got != NULL)
+		got[0] = '\0';
+	f.buf = malloc(FEED_BUF);
+	if (f.buf == NULL)
+		return DRV_ENOMEM;
+	if (digest != NULL && (rc = drv_sha256_new(&f.h)) != DRV_OK) {
+		free(f.buf);
+		return fail(&c, rc, "cannot hash the layer: %s", drv_strerror(rc));
+	}
 	c.a = new_reader();
 	if (c.a == NULL)
-		return DRV_ENOMEM;
-	if (archive_read_open_fd(c.a, layer_fd, 256 * 1024) != ARCHIVE_OK)
-		return finish(&c,
-		              fail(&c, DRV_EDECODE, "layer: %s",
-		                   archive_error_string(c.a) ? archive_error_string(c.a) : "?"),
-		              stats);
-	return finish(&c, run(&c), stats);
+		rc = DRV_ENOMEM;
+	else if (archive_read_open(c.a, &f, NULL, feed_read, NULL) != ARCHIVE_OK)
+		rc = fail(&c, DRV_EDECODE, "layer: %s",
+		          archive_error_string(c.a) ? archive_error_string(c.a) : "?");
+	else
+		rc = run(&c);
+	if (rc != DRV_OK && f.read_errno != 0)
+		rc = fail(&c, DRV_ESYS, "cannot read the layer: %s", strerror(f.read_errno));
+	rc = finish(&c, rc, stats);
+	if (digest != NULL) {
+		char dg[DRV_DIGEST_STR];
+		int hrc = feed_drain(&f);
+
+		if (hrc == DRV_OK)
+			hrc = drv_sha256_final(f.h, dg);
+		if (hrc != DRV_OK) {
+			rc = fail(&c, hrc, "cannot hash the layer: %s",
+			          hrc == DRV_ESYS ? strerror(errno) : drv_strerror(hrc));
+			empty_root(root_fd); /* unverified: nothing of it may stay */
+		} else if (strcmp(dg, digest) != 0) {
+			empty_root(root_fd);
+			if (got != NULL)
+				snprintf(got, DRV_DIGEST_STR, "%s", dg);
+			rc = fail(&c, DRV_EDECODE, "the layer hashes to %s, not %s", dg, digest);
+		}
+		drv_sha256_free(f.h);
+	}
+	free(f.buf);
+	return rc;
 }
 
 int unpack_layer_mem(const void *buf, size_t len, int root_fd, struct unpack_stats *stats,

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sha256.h"
+
 #define UNPACK_MAX_ENTRIES 1000000
 #define UNPACK_PATH_MAX    4096
 
@@ -30,9 +32,16 @@ struct unpack_stats {
 	uint64_t whiteouts;
 };
 
-/* Apply the layer read from fd onto the directory root_fd. */
-int unpack_layer_fd(int layer_fd, int root_fd, struct unpack_stats *stats, char *err,
-                    size_t err_size);
+/* Apply the layer read from fd (from its current offset to its end) onto
+ * the directory root_fd. With a digest (else NULL; got may be NULL), the
+ * bytes are hashed in the same pass that unpacks them (each block as
+ * libarchive reads it, then whatever follows the archive's end), never read
+ * twice, and compared at the end: when they hash to something else,
+ * DRV_EDECODE, got set to their digest (else got is ""), and root_fd is
+ * emptied, whatever earlier layers had put there too (the release being
+ * built must be thrown away). Hashing uses libcrypto (sha256.h). */
+int unpack_layer_fd(int layer_fd, int root_fd, const char *digest, char got[DRV_DIGEST_STR],
+                    struct unpack_stats *stats, char *err, size_t err_size);
 /* The same from memory (fuzzing, tests). */
 int unpack_layer_mem(const void *buf, size_t len, int root_fd, struct unpack_stats *stats,
                      char *err, size_t err_size);

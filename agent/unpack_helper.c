@@ -17,8 +17,6 @@
 #include "err.h"
 #include "sha256.h"
 
-#define HASH_BUF (256 * 1024)
-
 extern char **environ;
 
 int unpack_reply_parse(const char *buf, size_t len, struct unpack_stats *stats, char *err,
@@ -49,53 +47,23 @@ int unpack_reply_parse(const char *buf, size_t len, struct unpack_stats *stats, 
 	return DRV_EIO;
 }
 
-/* The helper's side of a digest: hash stdin to its end, then rewind it.
- * DRV_OK when it matches; DRV_EDECODE with got set when not. */
-static int verify_stdin(const char *digest, char got[DRV_DIGEST_STR], char *err, size_t size)
-{
-	char *buf = malloc(HASH_BUF);
-	struct drv_sha256 *h = NULL;
-	ssize_t r = 0;
-	int rc = buf == NULL ? DRV_ENOMEM : drv_sha256_new(&h);
-
-	while (rc == DRV_OK && (r = read(STDIN_FILENO, buf, HASH_BUF)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		rc = r < 0 ? DRV_ESYS : drv_sha256_update(h, buf, (size_t)r);
-	}
-	if (rc == DRV_OK)
-		rc = drv_sha256_final(h, got);
-	if (rc == DRV_OK && lseek(STDIN_FILENO, 0, SEEK_SET) != 0)
-		rc = DRV_ESYS;
-	if (rc != DRV_OK)
-		snprintf(err, size, "cannot hash the layer: %s",
-		         rc == DRV_ESYS ? strerror(errno) : drv_strerror(rc));
-	else if (strcmp(got, digest) != 0)
-		rc = DRV_EDECODE;
-	drv_sha256_free(h);
-	free(buf);
-	return rc;
-}
-
 int unpack_helper_main(int argc, char **argv)
 {
 	struct unpack_stats st = {0};
 	char err[512] = "", got[DRV_DIGEST_STR];
-	int rc = DRV_OK;
+	int rc;
 
 	if (argc > 2 || (argc == 2 && !drv_digest_valid(argv[1]))) {
 		fprintf(stderr,
 		        "usage: drover-agent unpack-layer [sha256:HEX] <LAYER 3<ROOT_DIR\n");
 		return 2;
 	}
-	if (argc == 2)
-		rc = verify_stdin(argv[1], got, err, sizeof(err));
-	if (rc == DRV_EDECODE) {
+	rc = unpack_layer_fd(STDIN_FILENO, 3, argc == 2 ? argv[1] : NULL, got, &st, err,
+	                     sizeof(err));
+	if (rc == DRV_EDECODE && got[0] != '\0') {
 		printf("corrupt %s\n", got);
 		return 1;
 	}
-	if (rc == DRV_OK)
-		rc = unpack_layer_fd(STDIN_FILENO, 3, &st, err, sizeof(err));
 	if (rc == DRV_OK)
 		printf("ok %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", st.entries, st.bytes,
 		       st.whiteouts);

@@ -4,10 +4,12 @@
  * `drover-agent unpack-layer [DIGEST]`, exec'd once per layer: the layer on
  * stdin, the release's root directory as fd 3, one result line on stdout
  * ("ok ENTRIES BYTES WHITEOUTS", "error MESSAGE", or "corrupt DIGEST" when
- * the layer hashes to another digest than DIGEST). The fetch helper verified
- * a layer it has just downloaded; a layer found in the cache is verified
- * here, with DIGEST, before anything of it is unpacked (stdin is the
- * cached file: hashed, then read again from its start), so the agent's
+ * the layer hashes to another digest than DIGEST). The agent passes DIGEST
+ * for every layer, just fetched or found in the cache: the fetch helper that
+ * wrote the cache runs unprivileged and is not trusted. The helper hashes the
+ * bytes it unpacks as it reads them, one pass, stdin read once to its end
+ * (no window between a check and the unpack for a file that changes), and
+ * on a mismatch empties the root before it answers "corrupt"; the agent's
  * process never hashes layers (sha256.h). It runs as root (it keeps the owners of the layer's
  * files) with no_new_privs, and does what unpack_layer_fd does (unpack.h: nothing written outside
  * the root). The agent's own process so never loads libarchive and its decompressors (lazylib.h),
@@ -24,8 +26,8 @@
 
 /* Unpack the layer read from layer_fd (a regular file, at its start) onto
  * root_fd in the helper exe (drover-agent, "/proc/self/exe"). As
- * unpack_layer_fd; with a digest (else NULL), the layer is verified first:
- * DRV_EDECODE when it hashes to something else (nothing unpacked). */
+ * unpack_layer_fd; with a digest (else NULL), the layer is hashed as it is
+ * unpacked: DRV_EDECODE for "corrupt" (root_fd emptied by the helper). */
 int unpack_helper_run(const char *exe, int layer_fd, int root_fd, const char *digest,
                       struct unpack_stats *stats, char *err, size_t err_size);
 

@@ -71,8 +71,8 @@ run_step p2 "$(pre p2 2.0.0 "$D2")" --insecure-registry || fail "prestage 2.0.0"
 (($(cache_blobs) == n_before + 3)) || fail "shared layer fetched again ($n_before -> $(cache_blobs))"
 ok "a layer shared by two images is fetched once"
 
-# A layer already in the cache is hashed again before a release is built
-# from it, by the unpack helper (agent/unpack_helper.h): a corrupted cached
+# Every layer, cached or just fetched, is hashed by the unpack helper in the
+# same pass that unpacks it (agent/unpack_helper.h): a corrupted cached
 # layer is dropped with a clear error, nothing half-installed, the agent's
 # process loaded no libcrypto, and the next try fetches the layer again.
 pad=$(curl -fsS -H "Accept: $MKIMAGE_ACCEPT" "http://$REG/v2/berrys/berry/manifests/$D1" |
@@ -83,7 +83,7 @@ printf 'X' | dd of="$blob" bs=1 seek=100 conv=notrunc status=none
 other() { pre "$1" 1.0.0 "$D1" | jq -c '.service.name = "berry-b"'; }
 rc=0
 LD_DEBUG=files run_step pc "$(other pc)" --insecure-registry || rc=$?
-[[ $rc == 1 && $(field pc .message) == *"cached layer $pad failed verification and was dropped"* ]] ||
+[[ $rc == 1 && $(field pc .message) == *"layer $pad failed verification and was dropped"* ]] ||
 	fail "corrupt cached layer: $(final pc)"
 [[ ! -e $blob && ! -e $AGENT_DIR/releases/berry-b/${D1#sha256:} ]] ||
 	fail "corrupt cached layer or its release left on disk"
@@ -94,6 +94,25 @@ run_step pc2 "$(other pc2)" --insecure-registry || fail "prestage after a droppe
 [[ $(sha256sum "$blob" | cut -d' ' -f1) == "${pad#sha256:}" ]] || fail "layer not fetched again"
 rm -rf "$AGENT_DIR/releases/berry-b" # only berry's releases for the GC check below
 ok "a corrupted cached layer is refused by the unpack helper and dropped ($(field pc .message | cut -c1-60)...), then fetched again"
+
+# A compromised fetch helper (the unprivileged component; hostile_fetch.c
+# runs the real one, then flips a byte of the biggest blob it has just
+# downloaded and verified) cannot get a layer into a release: the agent does
+# not trust the cache its helper wrote, the unpack helper finds the layer's
+# bytes do not hash to its digest, and the layer is dropped, no release.
+HOSTILE=$DROVER_BUILD/tests/integration/hostile_fetch
+[[ -x $HOSTILE ]] || fail "hostile_fetch not built"
+hdir=$TMP/agent-hostile
+rc=0
+AGENT_DIR=$hdir run_step ph "$(pre ph 1.0.0 "$D1")" --insecure-registry --fetch-exe "$HOSTILE" || rc=$?
+grep -q "hostile_fetch: flipped byte" "$TMP/ph.err" || fail "the hostile helper did not tamper: $(tail -3 "$TMP/ph.err")"
+[[ $rc == 1 && $(field ph .message) == *"layer $pad failed verification and was dropped"* ]] ||
+	fail "a layer altered by the fetch helper after its download: $(final ph)"
+[[ ! -e $hdir/releases/berry/${D1#sha256:} && ! -e $hdir/cache/blobs/sha256/${pad#sha256:} ]] ||
+	fail "the altered layer or a release from it left on disk"
+[[ -z $(find "$hdir/releases/berry" -maxdepth 1 -name '.tmp-*') ]] || fail "temp release dir left"
+rm -rf "$hdir"
+ok "a layer a compromised fetch helper altered after downloading it is refused ($(field ph .message | cut -c1-60)...), no release"
 
 # Resume: leave the first half of 3.0.0's big layer as a partial download.
 curl -fsS -H "Accept: $MKIMAGE_ACCEPT" "http://$REG/v2/berrys/berry/manifests/$D3" >"$TMP/m3.json"

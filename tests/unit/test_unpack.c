@@ -2,6 +2,7 @@
  * layers built in memory by libarchive. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <setjmp.h>
@@ -285,6 +286,92 @@ static void verified_in_the_helper(void **state)
 	close(fd);
 	assert_non_null(strstr(err, "hashes to sha256:"));
 	assert_int_not_equal(faccessat(root_fd, "etc/other.conf", F_OK, 0), 0);
+	/* the helper emptied the root: what an earlier layer put there too */
+	assert_false(exists("etc"));
+}
+
+static bool root_empty(void)
+{
+	DIR *d = opendir(root);
+	struct dirent *de;
+	bool empty = true;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
+/* A gzip layer followed by bytes libarchive never needs (after the end of
+ * the gzip stream): at the file's start. */
+static int layer_file_trailing(const struct ent *e, size_t n, const char *trailer)
+{
+	char path[] = "/tmp/drv-layer-XXXXXX";
+	size_t len = mktar(e, n, "gzip");
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, tarbuf, len), (ssize_t)len);
+	assert_int_equal(write(fd, trailer, strlen(trailer)), (ssize_t)strlen(trailer));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+/* One pass (unpack_layer_fd with a digest): the bytes libarchive reads are
+ * hashed as it reads them, and what it leaves unread after the archive's
+ * end too; a mismatch leaves nothing in the root and says "corrupt". */
+static void hashed_while_unpacking(void **state)
+{
+	const struct ent ok[] = {{"etc/", 'd', NULL}, {"etc/app.conf", 'f', "x=1\n"}};
+	const struct ent bad[] = {{"bin/", 'd', NULL}, {"bin/evil", 'f', "rm -rf /\n"}};
+	struct unpack_stats st = {0};
+	char err[512] = "", dg[DRV_DIGEST_STR], tar_only[DRV_DIGEST_STR], got[DRV_DIGEST_STR];
+	size_t len;
+	int fd;
+	(void)state;
+
+	/* a good layer unpacks, trailing bytes and all */
+	fd = layer_file_trailing(ok, 2, "trailing bytes after the end");
+	file_digest(fd, dg);
+	assert_int_equal(unpack_layer_fd(fd, root_fd, dg, got, &st, err, sizeof(err)), DRV_OK);
+	close(fd);
+	assert_string_equal(got, "");
+	assert_int_equal(st.entries, 2);
+	assert_string_equal(slurp("etc/app.conf"), "x=1\n");
+
+	/* the digest of the archive alone: the trailing bytes make it corrupt */
+	len = mktar(bad, 2, "gzip");
+	assert_int_equal(drv_sha256_buf(tarbuf, len, tar_only), DRV_OK);
+	fd = layer_file_trailing(bad, 2, "X");
+	file_digest(fd, dg);
+	assert_string_not_equal(dg, tar_only);
+	assert_int_equal(unpack_layer_fd(fd, root_fd, tar_only, got, &st, err, sizeof(err)),
+	                 DRV_EDECODE);
+	assert_string_equal(got, dg);
+	assert_non_null(strstr(err, "hashes to"));
+	assert_true(root_empty());
+
+	/* the same through the helper: "corrupt", nothing left */
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(
+	        unpack_helper_run(DROVER_AGENT_EXE, fd, root_fd, tar_only, &st, err, sizeof(err)),
+	        DRV_EDECODE);
+	close(fd);
+	assert_non_null(strstr(err, "hashes to sha256:"));
+	assert_true(root_empty());
+
+	/* a layer whose bytes do not match its digest: one byte of a file's
+	 * data changed (a valid tar still, unpacked, then thrown away) */
+	fd = layer_file(ok, 2);
+	file_digest(fd, dg);
+	assert_int_equal(pwrite(fd, "Y", 1, 1024), 1);
+	assert_int_equal(unpack_layer_fd(fd, root_fd, dg, got, &st, err, sizeof(err)), DRV_EDECODE);
+	close(fd);
+	assert_string_not_equal(got, "");
+	assert_true(root_empty());
 }
 
 static void escapes_refused(void **state)
@@ -382,6 +469,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(through_the_helper, setup, teardown),
 	        cmocka_unit_test(helper_replies),
 	        cmocka_unit_test_setup_teardown(verified_in_the_helper, setup, teardown),
+	        cmocka_unit_test_setup_teardown(hashed_while_unpacking, setup, teardown),
 	        cmocka_unit_test_setup_teardown(escapes_refused, setup, teardown),
 	        cmocka_unit_test_setup_teardown(whiteouts_across_layers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(replace_kinds, setup, teardown),
