@@ -51,6 +51,30 @@
 #include "envelope.h"
 #include "err.h"
 #include "keys.h"
+#include "watchdog.h"
+
+/* NNG 1.5's nng_close can hang when a peer dials while it closes (the
+ * daemons bound it the same way: link.c, uplink.c); the probe is about to
+ * exit, so a close that does not return in 2 s is left behind. */
+static void close_now(void *arg)
+{
+	nng_close(*(nng_socket *)arg);
+}
+
+static void close_sock(nng_socket s)
+{
+	nng_socket *kept = malloc(sizeof(*kept)); /* outlives a close left running */
+
+	if (kept == NULL) {
+		nng_close(s);
+		return;
+	}
+	*kept = s;
+	if (drv_run_within(2000, "closing the probe's NNG socket", close_now, kept) == DRV_OK)
+		free(kept);
+	else
+		fprintf(stderr, "linkprobe: nng_close did not return in 2 s; exiting without it\n");
+}
 
 #define BIG (1536u << 10)
 
@@ -352,7 +376,7 @@ static void run_replays(struct attack *a, const struct drv_keypair *pending, con
 		nng_msg_free(proven);
 	} else {
 		expect_challenge(a, "replayed-proven-hello", proven);
-		nng_close(a->sock);
+		close_sock(a->sock);
 	}
 	a->sock = first;
 	for (long i = 0; i < a->flood; i++) {
@@ -450,7 +474,7 @@ static int cmd_attack(int argc, char **argv)
 	    (rv = nng_dial(a.sock, url, NULL, 0)) != 0)
 		return fail("dial", rv);
 	run_attack(&a);
-	nng_close(a.sock);
+	close_sock(a.sock);
 	drv_keypair_wipe(&a.agent);
 	drv_keypair_wipe(&a.stranger);
 	printf("%s: %d failures\n", a.failures ? "FAIL" : "ok", a.failures);
@@ -503,7 +527,7 @@ static int cmd_claim(int argc, char **argv)
 		       (int)reason);
 	}
 	fflush(stdout);
-	nng_close(a.sock);
+	close_sock(a.sock);
 	drv_keypair_wipe(&a.stranger);
 	return 0;
 }
@@ -745,12 +769,13 @@ static int cmd_fake(int argc, char **argv)
 	printf("listening on %s\n", url);
 	fflush(stdout);
 	rv = serve_fake(&f, timeout_s * 1000);
-	nng_msg_free(f.first);
-	nng_close(f.sock);
-	drv_keypair_wipe(&f.coord);
-	drv_keypair_wipe(&f.stranger);
 	printf("%s: script steps served %d, last result %s\n", rv ? "FAIL" : "ok", f.step,
 	       f.done ? "arrived" : "missing");
+	fflush(stdout);
+	close_sock(f.sock);
+	nng_msg_free(f.first);
+	drv_keypair_wipe(&f.coord);
+	drv_keypair_wipe(&f.stranger);
 	return rv;
 }
 
