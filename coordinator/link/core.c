@@ -1356,8 +1356,9 @@ static void report_acked(void *arg, const char *agent_id)
 }
 
 /* [[agent, report_seq, acked], ...] of the batch's agents (ids are
- * [A-Za-z0-9._-]: nothing to escape), or NULL. */
-static char *report_agent_rows(struct core *c)
+ * [A-Za-z0-9._-]: nothing to escape), or NULL. acked is 0 where a Poll
+ * acknowledged as much meanwhile; *acks: some row's is not. */
+static char *report_agent_rows(struct core *c, bool *acks)
 {
 	size_t cap = c->n_rep * (DRV_AGENT_ID_MAX + 48) + 3, len = 0;
 	char *buf = malloc(cap);
@@ -1367,9 +1368,11 @@ static char *report_agent_rows(struct core *c)
 	buf[len++] = '[';
 	for (size_t i = 0; i < c->n_rep; i++) {
 		const struct agent_rt *a = c->rep_agents[i];
+		uint64_t ack = a->batch_ack > a->acked_seq ? a->batch_ack : 0;
 
+		*acks |= ack > 0;
 		len += (size_t)snprintf(buf + len, cap - len, "%s[\"%s\",%" PRIu64 ",%" PRIu64 "]",
-		                        i > 0 ? "," : "", a->id, a->batch_rs, a->batch_ack);
+		                        i > 0 ? "," : "", a->id, a->batch_rs, ack);
 	}
 	buf[len++] = ']';
 	buf[len] = '\0';
@@ -1406,12 +1409,13 @@ static char *report_event_rows(struct core *c)
 /* Inside a savepoint of the batch: every deferred report's rows. */
 static int reports_write(struct core *c)
 {
-	char *rows = report_agent_rows(c), *events = NULL;
+	bool acks = false;
+	char *rows = report_agent_rows(c, &acks), *events = NULL;
 	int rc = rows != NULL ? DRV_OK : DRV_ENOMEM;
 
 	if (rc == DRV_OK)
-		rc = store_agent_reports(c->cfg.store, rows, c->n_rep, drv_wall_ms(), report_acked,
-		                         c);
+		rc = store_agent_reports(c->cfg.store, rows, c->n_rep, acks, drv_wall_ms(),
+		                         report_acked, c);
 	for (struct owed *o = c->owed; o != NULL && rc == DRV_OK; o = o->next) {
 		if (o->deferred)
 			rc = report_releases(c, o->agent, (const Drover__Report *)o->body);

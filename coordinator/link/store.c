@@ -434,7 +434,8 @@ int store_agent_merge_releases(struct store *s, const char *id, const char *serv
 	struct drv_sql_stmt *st;
 	char *text = NULL;
 	bool older = false;
-	int rc = store_begin(s);
+	bool own = !drv_sql_in_tx(s->db); /* else the caller's part: no savepoint */
+	int rc = own ? store_begin(s) : DRV_OK;
 
 	if (rc != DRV_OK)
 		return rc;
@@ -459,12 +460,13 @@ int store_agent_merge_releases(struct store *s, const char *id, const char *serv
 	}
 	free(text);
 	if (rc != DRV_OK) {
-		store_rollback(s);
+		if (own)
+			store_rollback(s);
 		return rc;
 	}
 	if (stale != NULL)
 		*stale = older;
-	return store_commit(s);
+	return own ? store_commit(s) : DRV_OK;
 }
 
 int store_agent_set_releases(struct store *s, const char *id, const char *releases_json,
@@ -991,15 +993,15 @@ static int report_acks(struct store *s, const char *rows_json, int64_t now_ms, s
 	return rc;
 }
 
-int store_agent_reports(struct store *s, const char *rows_json, size_t n_rows, int64_t now_ms,
-                        store_id_fn acked, void *arg)
+int store_agent_reports(struct store *s, const char *rows_json, size_t n_rows, bool acks,
+                        int64_t now_ms, store_id_fn acked, void *arg)
 {
 	int rc;
 
 	if (n_rows == 0)
 		return DRV_OK;
 	rc = report_rows(s, rows_json, n_rows);
-	if (rc == DRV_OK)
+	if (rc == DRV_OK && acks)
 		rc = report_acks(s, rows_json, now_ms, acked, arg);
 	return rc;
 }

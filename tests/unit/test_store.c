@@ -349,10 +349,10 @@ static void reports_of_a_batch(void **state)
 	assert_int_equal(store_instr_mark_sent(s, "b-1", 1, 2000), DRV_OK);
 	assert_int_equal(store_instr_mark_sent(s, "b-1", 2, 2000), DRV_OK);
 	assert_int_equal(store_instr_mark_sent(s, "b-2", 1, 2000), DRV_OK);
-	assert_int_equal(store_agent_reports(s, "[]", 0, 2500, count_acked, &acked), DRV_OK);
+	assert_int_equal(store_agent_reports(s, "[]", 0, true, 2500, count_acked, &acked), DRV_OK);
 	/* b-1 acknowledges up to 2, b-2 (an agent ahead of the store) up to 7 */
 	assert_int_equal(store_begin(s), DRV_OK);
-	assert_int_equal(store_agent_reports(s, "[[\"b-1\",4,2],[\"b-2\",9,7]]", 2, 2500,
+	assert_int_equal(store_agent_reports(s, "[[\"b-1\",4,2],[\"b-2\",9,7]]", 2, true, 2500,
 	                                     count_acked, &acked),
 	                 DRV_OK);
 	assert_int_equal(store_commit(s), DRV_OK);
@@ -368,7 +368,8 @@ static void reports_of_a_batch(void **state)
 	assert_int_equal(a.acked_seq, 7);
 	assert_int_equal(a.next_seq, 8);
 	/* a row that acknowledges nothing writes its sequence only */
-	assert_int_equal(store_agent_reports(s, "[[\"b-1\",5,0]]", 1, 2600, NULL, NULL), DRV_OK);
+	assert_int_equal(store_agent_reports(s, "[[\"b-1\",5,0]]", 1, false, 2600, NULL, NULL),
+	                 DRV_OK);
 	assert_int_equal(store_agent_get(s, "b-1", &a), DRV_OK);
 	assert_int_equal(a.report_seq, 5);
 	assert_int_equal(a.acked_seq, 2);
@@ -376,12 +377,12 @@ static void reports_of_a_batch(void **state)
 	 * caller rolls back), so does an agent that is gone */
 	assert_int_equal(store_begin(s), DRV_OK);
 	assert_int_equal(
-	        store_agent_reports(s, "[[\"b-1\",6,0],[\"b-2\",9,0]]", 2, 2700, NULL, NULL),
+	        store_agent_reports(s, "[[\"b-1\",6,0],[\"b-2\",9,0]]", 2, false, 2700, NULL, NULL),
 	        DRV_EREPLAY);
 	store_rollback(s);
 	assert_int_equal(store_agent_get(s, "b-1", &a), DRV_OK);
 	assert_int_equal(a.report_seq, 5);
-	assert_int_equal(store_agent_reports(s, "[[\"nobody\",1,0]]", 1, 2700, NULL, NULL),
+	assert_int_equal(store_agent_reports(s, "[[\"nobody\",1,0]]", 1, false, 2700, NULL, NULL),
 	                 DRV_EREPLAY);
 }
 
