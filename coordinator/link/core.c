@@ -36,6 +36,10 @@
 /* A wave is queued this many instructions per hold of the core lock: the
  * link goes on meanwhile, and the first ones are delivered sooner. */
 #define QUEUE_CHUNK 256
+/* A batch's deferred reports are written this many at a time while it
+ * lingers (the rest when it commits): the writing overlaps the linger
+ * instead of adding to every report's wait at the commit. */
+#define REPORTS_WRITE_AT 32
 /* What a refused message may write (an event row, a log line) is limited
  * per agent id and per source address: a replay flood costs a counter. */
 #define RL_SLOTS        512
@@ -1321,6 +1325,8 @@ static int report_defer(struct core *c, struct agent_rt *a, struct owed *o)
  * agent's highest report_seq (in memory) is written with its batch; one
  * that is not (a replay, or an agent whose row changed) is written at once
  * by report_store, whose statement checks against the store. */
+static void reports_flush(void *arg);
+
 static int report_locked(struct core *c, struct agent_rt *a, struct owed *o)
 {
 	const Drover__Report *r = (const Drover__Report *)o->body;
@@ -1341,6 +1347,8 @@ static int report_locked(struct core *c, struct agent_rt *a, struct owed *o)
 	}
 	mark_seen(c, a, o->pipe);
 	owe(c, o);
+	if (c->n_deferred >= REPORTS_WRITE_AT)
+		reports_flush(c);
 	return DRV_OK;
 }
 
@@ -1455,8 +1463,8 @@ static void reports_one_by_one(struct core *c)
 	}
 }
 
-/* Before-commit hook (core lock): the rows of the batch's deferred
- * reports. */
+/* Before-commit hook (core lock), and every REPORTS_WRITE_AT reports: the
+ * rows of the batch's deferred reports so far. */
 static void reports_flush(void *arg)
 {
 	struct core *c = arg;
