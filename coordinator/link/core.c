@@ -36,6 +36,10 @@
 /* A wave is queued this many instructions per hold of the core lock: the
  * link goes on meanwhile, and the first ones are delivered sooner. */
 #define QUEUE_CHUNK 256
+/* A batch's deferred reports are written this many at a time while it
+ * lingers (the rest when it commits): the writing overlaps the linger
+ * instead of adding to every report's wait at the commit. */
+#define REPORTS_WRITE_AT 32
 /* What a refused message may write (an event row, a log line) is limited
  * per agent id and per source address: a replay flood costs a counter. */
 #define RL_SLOTS        512
@@ -72,6 +76,11 @@ struct core {
 	bool notify_after;
 	/* Requests stored in the open batch, answered once it committed. */
 	struct owed *owed, **owed_tail;
+	/* Reports in the open batch whose rows are written once for the batch
+	 * (reports_flush), and their agents, each once. */
+	size_t n_deferred;
+	struct agent_rt **rep_agents;
+	size_t n_rep, cap_rep;
 	/* Committed requests whose answers are signed and sent outside the
 	 * core lock (answer_pending), and how many threads are doing so. */
 	pthread_mutex_t ans_mu;
@@ -96,6 +105,11 @@ struct owed {
 	struct drv_pubkey key;  /* a Hello's: the key it was signed with */
 	enum agent_status st;   /* a Hello's: what was recorded */
 	uint32_t pipe;
+	/* A report's: its event row (report_event_row), and whether its rows
+	 * wait for the batch's write (reports_flush) of agent a's row. */
+	char *event_row;
+	bool deferred;
+	struct agent_rt *agent;
 	struct owed *next;
 };
 
@@ -502,6 +516,7 @@ static void owed_free(struct owed *o)
 		return;
 	if (o->body != NULL)
 		drv_msg_free(o->body);
+	free(o->event_row);
 	free(o);
 }
 
@@ -525,9 +540,10 @@ static void answer_owed(struct core *c, struct owed *list, int rc)
 	if (list == NULL)
 		return;
 	for (o = list; o != NULL; o = o->next) {
-		o->rc = rc;
+		if (o->rc == DRV_OK) /* else its own rows failed (reports_one_by_one) */
+			o->rc = rc;
 		if (o->committed != NULL)
-			o->committed(c, o, rc);
+			o->committed(c, o, o->rc);
 		last = o;
 	}
 	pthread_mutex_lock(&c->ans_mu);
@@ -1178,28 +1194,59 @@ static json_t *report_json(const Drover__Report *r)
 	                 (json_int_t)r->duration_ms, "report_seq", (json_int_t)r->report_seq);
 }
 
-/* The report's event row (under its deployment, so that a restarted
- * droverd can replay what its sequencer had not yet saved) and the
- * releases it carries. */
-static int record_report(struct core *c, struct agent_rt *a, const Drover__Report *r)
+static const char *report_deployment(const Drover__Report *r)
 {
-	const char *dep = r->deployment_id != NULL && drv_agent_id_valid(r->deployment_id)
-	                          ? r->deployment_id
-	                          : "";
-	json_t *data = report_json(r);
-	char *rel = NULL;
-	int rc = drv_events_insert(store_db(c->cfg.store), "report", dep, a->id, data, NULL);
+	return r->deployment_id != NULL && drv_agent_id_valid(r->deployment_id) ? r->deployment_id
+	                                                                        : "";
+}
 
-	json_decref(data);
-	if (rc != DRV_OK || r->n_releases == 0 || r->service == NULL || r->service[0] == '\0' ||
+/* The releases a report carries, merged into its agent's row. */
+static int report_releases(struct core *c, struct agent_rt *a, const Drover__Report *r)
+{
+	char *rel;
+	int rc;
+
+	if (r->n_releases == 0 || r->service == NULL || r->service[0] == '\0' ||
 	    r->n_releases > HELLO_RELEASES_MAX)
-		return rc;
+		return DRV_OK;
 	rel = hello_releases_json(r->releases, r->n_releases);
 	if (rel == NULL)
 		return DRV_ENOMEM;
 	rc = store_agent_merge_releases(c->cfg.store, a->id, r->service, rel, r->report_seq, NULL);
 	free(rel);
 	return rc;
+}
+
+/* The report's event row (under its deployment, so that a restarted
+ * droverd can replay what its sequencer had not yet saved) and the
+ * releases it carries. */
+static int record_report(struct core *c, struct agent_rt *a, const Drover__Report *r)
+{
+	json_t *data = report_json(r);
+	int rc = drv_events_insert(store_db(c->cfg.store), "report", report_deployment(r), a->id,
+	                           data, NULL);
+
+	json_decref(data);
+	return rc == DRV_OK ? report_releases(c, a, r) : rc;
+}
+
+/* The event row of a report written with its batch (drv_events_insert_rows:
+ * [deployment, agent, data]), made before the core lock is taken. NULL:
+ * the report is written on its own (record_report), e.g. one too big for
+ * an event, which that way is refused as before. */
+static char *report_event_row(const Drover__Report *r)
+{
+	json_t *data = report_json(r);
+	json_t *row = data != NULL ? json_pack("[s, s, o]", report_deployment(r), r->agent_id, data)
+	                           : NULL;
+	char *text = row != NULL ? json_dumps(row, JSON_COMPACT) : NULL;
+
+	json_decref(row);
+	if (text != NULL && strlen(text) > DRV_EVENT_DATA_MAX) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }
 
 static bool acknowledges(const Drover__Report *r)
@@ -1239,24 +1286,221 @@ static int report_store(struct core *c, struct agent_rt *a, const Drover__Report
 	return rc;
 }
 
+/* The report's rows are left for its batch's write (reports_flush): its
+ * agent's row, the instructions it acknowledges and its event, each one
+ * statement for the whole batch. */
+static int report_defer(struct core *c, struct agent_rt *a, struct owed *o)
+{
+	const Drover__Report *r = (const Drover__Report *)o->body;
+
+	if (!a->report_pending) {
+		if (c->n_rep == c->cap_rep) {
+			size_t cap = c->cap_rep ? 2 * c->cap_rep : 256;
+			struct agent_rt **v = realloc(c->rep_agents, cap * sizeof(*v));
+
+			if (v == NULL)
+				return DRV_ENOMEM;
+			c->rep_agents = v;
+			c->cap_rep = cap;
+		}
+		c->rep_agents[c->n_rep++] = a;
+		a->report_pending = true;
+		a->batch_ack = 0;
+		a->batch_acked = 0;
+	}
+	if (acknowledges(r) && r->instruction_seq > a->acked_seq &&
+	    r->instruction_seq > a->batch_ack)
+		a->batch_ack = r->instruction_seq;
+	a->batch_rs = a->report_seq = r->report_seq;
+	o->agent = a;
+	o->deferred = true;
+	c->n_deferred++;
+	notify_events(c);
+	return DRV_OK;
+}
+
 /* The report joins the open batch and its answer waits for the batch's
  * commit (report_done): the Ack says "saved". Nothing waits here, so the
- * reports of a fan-out share a commit by the hundred. */
+ * reports of a fan-out share a commit by the hundred. A report above the
+ * agent's highest report_seq (in memory) is written with its batch; one
+ * that is not (a replay, or an agent whose row changed) is written at once
+ * by report_store, whose statement checks against the store. */
+static void reports_flush(void *arg);
+
 static int report_locked(struct core *c, struct agent_rt *a, struct owed *o)
 {
 	const Drover__Report *r = (const Drover__Report *)o->body;
 	bool acked = false;
 	int rc = gcommit_join(&c->gc);
 
-	if (rc == DRV_OK)
-		rc = report_store(c, a, r, &acked);
 	if (rc != DRV_OK)
 		return rc;
-	if (acked && r->instruction_seq > a->acked_seq)
-		a->acked_seq = r->instruction_seq;
+	if (o->event_row == NULL || r->report_seq <= a->report_seq ||
+	    report_defer(c, a, o) != DRV_OK) {
+		rc = report_store(c, a, r, &acked);
+		if (rc != DRV_OK)
+			return rc;
+		if (!a->report_pending || r->report_seq > a->report_seq)
+			a->report_seq = r->report_seq;
+		if (acked && r->instruction_seq > a->acked_seq)
+			a->acked_seq = r->instruction_seq;
+	}
 	mark_seen(c, a, o->pipe);
 	owe(c, o);
+	if (c->n_deferred >= REPORTS_WRITE_AT)
+		reports_flush(c);
 	return DRV_OK;
+}
+
+/* ---- a batch's reports, written once for the batch ---- */
+
+static void report_acked(void *arg, const char *agent_id)
+{
+	struct core *c = arg;
+	struct agent_rt *a = registry_get(c->reg, agent_id);
+
+	if (a != NULL)
+		a->batch_acked++;
+}
+
+/* [[agent, report_seq, acked], ...] of the batch's agents (ids are
+ * [A-Za-z0-9._-]: nothing to escape), or NULL. acked is 0 where a Poll
+ * acknowledged as much meanwhile; *acks: some row's is not. */
+static char *report_agent_rows(struct core *c, bool *acks)
+{
+	size_t cap = c->n_rep * (DRV_AGENT_ID_MAX + 48) + 3, len = 0;
+	char *buf = malloc(cap);
+
+	if (buf == NULL)
+		return NULL;
+	buf[len++] = '[';
+	for (size_t i = 0; i < c->n_rep; i++) {
+		const struct agent_rt *a = c->rep_agents[i];
+		uint64_t ack = a->batch_ack > a->acked_seq ? a->batch_ack : 0;
+
+		*acks |= ack > 0;
+		len += (size_t)snprintf(buf + len, cap - len, "%s[\"%s\",%" PRIu64 ",%" PRIu64 "]",
+		                        i > 0 ? "," : "", a->id, a->batch_rs, ack);
+	}
+	buf[len++] = ']';
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The event rows of the batch's reports, in the order they came. */
+static char *report_event_rows(struct core *c)
+{
+	size_t cap = 3, len = 0;
+	char *buf;
+
+	for (struct owed *o = c->owed; o != NULL; o = o->next)
+		cap += o->deferred ? strlen(o->event_row) + 1 : 0;
+	if ((buf = malloc(cap)) == NULL)
+		return NULL;
+	buf[len++] = '[';
+	for (struct owed *o = c->owed; o != NULL; o = o->next) {
+		size_t n;
+
+		if (!o->deferred)
+			continue;
+		if (len > 1)
+			buf[len++] = ',';
+		n = strlen(o->event_row);
+		memcpy(buf + len, o->event_row, n);
+		len += n;
+	}
+	buf[len++] = ']';
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Inside a savepoint of the batch: every deferred report's rows. */
+static int reports_write(struct core *c)
+{
+	bool acks = false;
+	char *rows = report_agent_rows(c, &acks), *events = NULL;
+	int rc = rows != NULL ? DRV_OK : DRV_ENOMEM;
+
+	if (rc == DRV_OK)
+		rc = store_agent_reports(c->cfg.store, rows, c->n_rep, acks, drv_wall_ms(),
+		                         report_acked, c);
+	for (struct owed *o = c->owed; o != NULL && rc == DRV_OK; o = o->next) {
+		if (o->deferred)
+			rc = report_releases(c, o->agent, (const Drover__Report *)o->body);
+	}
+	if (rc == DRV_OK && (events = report_event_rows(c)) == NULL)
+		rc = DRV_ENOMEM;
+	if (rc == DRV_OK)
+		rc = drv_events_insert_rows(store_db(c->cfg.store), "report", events);
+	free(rows);
+	free(events);
+	return rc;
+}
+
+/* The batch's write failed (a report that fails on its own, a replay the
+ * memory did not know of): each report is written on its own, as before,
+ * so that only the one that fails is refused (its rc; the others are
+ * acknowledged with the batch). */
+static void reports_one_by_one(struct core *c)
+{
+	struct store_agent sa;
+
+	for (struct owed *o = c->owed; o != NULL; o = o->next) {
+		const Drover__Report *r = (const Drover__Report *)o->body;
+		bool acked = false;
+
+		if (!o->deferred)
+			continue;
+		o->rc = report_store(c, o->agent, r, &acked);
+		if (o->rc == DRV_OK && acked && r->instruction_seq > o->agent->acked_seq)
+			o->agent->acked_seq = r->instruction_seq;
+	}
+	for (size_t i = 0; i < c->n_rep; i++) {
+		struct agent_rt *a = c->rep_agents[i];
+
+		if (store_agent_get(c->cfg.store, a->id, &sa) == DRV_OK)
+			a->report_seq = sa.report_seq;
+	}
+}
+
+/* Before-commit hook (core lock), and every REPORTS_WRITE_AT reports: the
+ * rows of the batch's deferred reports so far. */
+static void reports_flush(void *arg)
+{
+	struct core *c = arg;
+	int rc;
+
+	if (c->n_deferred == 0)
+		return;
+	rc = store_begin(c->cfg.store); /* a savepoint: a failure undoes only this */
+	if (rc == DRV_OK) {
+		rc = reports_write(c);
+		if (rc == DRV_OK)
+			rc = store_commit(c->cfg.store);
+		else
+			store_rollback(c->cfg.store);
+	}
+	if (rc != DRV_OK) {
+		drv_warn("core", "a batch's reports written one by one", "reports=%zu error=%s",
+		         c->n_deferred, drv_strerror(rc));
+		reports_one_by_one(c);
+	}
+	for (size_t i = 0; i < c->n_rep; i++) {
+		struct agent_rt *a = c->rep_agents[i];
+
+		if (rc == DRV_OK && a->batch_ack > 0) {
+			acked_note(a, a->batch_ack, a->batch_acked);
+			if (a->batch_ack > a->acked_seq)
+				a->acked_seq = a->batch_ack;
+		}
+		a->report_pending = false;
+		a->batch_rs = a->batch_ack = 0;
+		a->batch_acked = 0;
+	}
+	for (struct owed *o = c->owed; o != NULL; o = o->next)
+		o->deferred = false;
+	c->n_rep = 0;
+	c->n_deferred = 0;
 }
 
 /* Its batch committed: the deployment engine hears of the report. */
@@ -1324,6 +1568,7 @@ static void handle_report(struct core *c, const Drover__Envelope *env, uint32_t 
 		owed_free(o);
 		return;
 	}
+	o->event_row = report_event_row(r); /* outside the lock */
 	gcommit_lock(&c->gc);
 	a = accepted(c, env->sender);
 	rc = a != NULL ? report_locked(c, a, o) : DRV_EPERM;
@@ -1450,6 +1695,8 @@ static int sync_one(void *arg, const struct store_agent_row *row)
 		return DRV_OK; /* appears with its next Hello */
 	a->sync_gen = c->sync_gen;
 	a->acked_seq = row->agent->acked_seq;
+	if (!a->report_pending) /* else its batch's rows are not written yet */
+		a->report_seq = row->agent->report_seq;
 	if (a->status != row->agent->status || memcmp(a->key.pk, row->agent->key.pk, DRV_PK_LEN)) {
 		a->status = row->agent->status;
 		a->key = row->agent->key;
@@ -2018,6 +2265,7 @@ static int load_one(void *arg, const struct store_agent_row *row)
 	a->key = row->agent->key;
 	a->last_seen_ms = a->last_saved_ms = row->agent->last_seen_ms;
 	a->acked_seq = row->agent->acked_seq;
+	a->report_seq = row->agent->report_seq;
 	return DRV_OK;
 }
 
@@ -2041,6 +2289,7 @@ int core_new(const struct core_config *cfg, struct core **out)
 		return DRV_ESYS;
 	}
 	c->gc.after_unlock = answer_pending; /* before any commit: nothing joined yet */
+	c->gc.before = reports_flush;
 	if (cfg->batch_linger_us > 0)
 		c->gc.linger_us = cfg->batch_linger_us;
 	if (cfg->batch_max_ms > 0)
@@ -2074,6 +2323,7 @@ void core_free(struct core *c)
 	registry_free(c->reg);
 	link_logs_free(c->logs);
 	free(c->after);
+	free(c->rep_agents);
 	pthread_mutex_destroy(&c->rl_mu);
 	pthread_cond_destroy(&c->ans_cv);
 	pthread_mutex_destroy(&c->ans_mu);

@@ -27,6 +27,7 @@ int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, in
 	g->linger_us = GCOMMIT_LINGER_US;
 	g->owed = 0;
 	g->stopping = false;
+	g->before = NULL;
 	g->after = after;
 	g->after_unlock = NULL;
 	g->after_arg = arg;
@@ -120,7 +121,11 @@ static void sleep_until_due(struct gcommit *g)
 
 static void commit(struct gcommit *g)
 {
-	int rc = store_commit(g->store); /* rolls the batch back if it fails */
+	int rc;
+
+	if (g->before != NULL)
+		g->before(g->after_arg);
+	rc = store_commit(g->store); /* rolls the batch back if it fails */
 
 	g->open = false;
 	g->owed = 0; /* the after-commit hook answers them */

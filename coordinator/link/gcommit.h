@@ -23,6 +23,9 @@
  * nothing (an instruction queued by the sequencer, an instruction marked
  * sent) just join and release the lock.
  *
+ * The before-commit hook (optional) runs with the lock held right before
+ * a batch commits: writes its joiners left for the batch as a whole (the
+ * reports' rows, one statement per kind for the batch) go in there.
  * The after-commit hook runs with the lock held after every commit of a
  * batch (rc: the commit's result). It may join a new batch (work that was
  * waiting for the commit, e.g. delivering instructions queued in it).
@@ -58,6 +61,7 @@ struct gcommit {
 	pthread_cond_t owed_cv; /* wakes the committer: a batch owes answers, or stop */
 	pthread_t committer;
 	bool stopping;
+	void (*before)(void *arg); /* set before the first commit, or NULL */
 	void (*after)(void *arg, int rc);
 	void (*after_unlock)(void *arg); /* set before the first commit, or NULL */
 	void *after_arg;

@@ -43,6 +43,12 @@ struct agent_rt {
 	uint64_t idle_gen;       /* nothing to deliver as of this generation (core.c) */
 	uint64_t taken_seq;      /* the last instruction taken for it ... */
 	uint64_t taken_gen;      /* ... the only one, as of this generation (core.c) */
+	/* Reports (core.c): the highest report_seq taken, and what its
+	 * reports in the open batch write once for the batch. */
+	uint64_t report_seq;
+	uint64_t batch_rs, batch_ack; /* its row's report_seq and acknowledgement */
+	size_t batch_acked;           /* instructions the batch's write acknowledged */
+	bool report_pending;          /* has reports in the open batch's list */
 };
 
 struct registry;

@@ -434,7 +434,8 @@ int store_agent_merge_releases(struct store *s, const char *id, const char *serv
 	struct drv_sql_stmt *st;
 	char *text = NULL;
 	bool older = false;
-	int rc = store_begin(s);
+	bool own = !drv_sql_in_tx(s->db); /* else the caller's part: no savepoint */
+	int rc = own ? store_begin(s) : DRV_OK;
 
 	if (rc != DRV_OK)
 		return rc;
@@ -459,12 +460,13 @@ int store_agent_merge_releases(struct store *s, const char *id, const char *serv
 	}
 	free(text);
 	if (rc != DRV_OK) {
-		store_rollback(s);
+		if (own)
+			store_rollback(s);
 		return rc;
 	}
 	if (stale != NULL)
 		*stale = older;
-	return store_commit(s);
+	return own ? store_commit(s) : DRV_OK;
 }
 
 int store_agent_set_releases(struct store *s, const char *id, const char *releases_json,
@@ -913,6 +915,94 @@ int store_agent_report(struct store *s, const char *id, uint64_t report_seq, uin
 		rc = ack_rows(s, id, acked, now_ms, &n);
 	if (rc == DRV_OK)
 		*n_acked = n;
+	return rc;
+}
+
+/* The agent rows of store_agent_reports: DRV_EREPLAY unless every row
+ * changed. UPDATE ... FROM a JSON array: one statement, whatever the count. */
+static int report_rows(struct store *s, const char *rows_json, size_t n_rows)
+{
+	struct drv_sql_stmt *st;
+	int rc = prep(
+	        s,
+	        drv_sql_engine_of(s->db) == DRV_SQL_PG
+	                ? "UPDATE agents SET report_seq = j.rs,"
+	                  " acked_seq = CASE WHEN agents.acked_seq < j.ack THEN j.ack"
+	                  " ELSE agents.acked_seq END,"
+	                  " next_seq = CASE WHEN j.ack > 0 AND agents.next_seq <= j.ack"
+	                  " THEN j.ack + 1 ELSE agents.next_seq END"
+	                  " FROM (SELECT x->>0 AS id, (x->>1)::bigint AS rs, (x->>2)::bigint AS ack"
+	                  " FROM json_array_elements(?::json) AS t(x)) AS j"
+	                  " WHERE agents.id = j.id AND agents.report_seq < j.rs"
+	                : "UPDATE agents SET report_seq = j.rs,"
+	                  " acked_seq = CASE WHEN agents.acked_seq < j.ack THEN j.ack"
+	                  " ELSE agents.acked_seq END,"
+	                  " next_seq = CASE WHEN j.ack > 0 AND agents.next_seq <= j.ack"
+	                  " THEN j.ack + 1 ELSE agents.next_seq END"
+	                  " FROM (SELECT json_extract(value, '$[0]') AS id,"
+	                  " json_extract(value, '$[1]') AS rs, json_extract(value, '$[2]') AS ack"
+	                  " FROM json_each(?)) AS j"
+	                  " WHERE agents.id = j.id AND agents.report_seq < j.rs",
+	        &st);
+
+	if (rc != DRV_OK)
+		return rc;
+	bind_text(st, 1, rows_json);
+	rc = run(s, st);
+	if (rc == DRV_OK && (size_t)drv_sql_changes(s->db) != n_rows)
+		rc = DRV_EREPLAY;
+	return rc;
+}
+
+/* The instructions of store_agent_reports' rows up to their acked. SQLite:
+ * "+state" keeps it off the state index (else it scans the batch's rows for
+ * every sent instruction); each agent's rows by the primary key instead, as
+ * ack_rows. */
+static int report_acks(struct store *s, const char *rows_json, int64_t now_ms, store_id_fn acked,
+                       void *arg)
+{
+	struct drv_sql_stmt *st;
+	int rc = prep(s,
+	              drv_sql_engine_of(s->db) == DRV_SQL_PG
+	                      ? "UPDATE instructions SET state = 'acked', acked_ms = ?"
+	                        " FROM (SELECT x->>0 AS id, (x->>2)::bigint AS ack"
+	                        " FROM json_array_elements(?::json) AS t(x)) AS j"
+	                        " WHERE instructions.agent_id = j.id AND instructions.seq <= j.ack"
+	                        " AND instructions.state = 'sent' RETURNING agent_id"
+	                      : "UPDATE instructions SET state = 'acked', acked_ms = ?"
+	                        " FROM (SELECT json_extract(value, '$[0]') AS id,"
+	                        " json_extract(value, '$[2]') AS ack FROM json_each(?)) AS j"
+	                        " WHERE instructions.agent_id = j.id AND instructions.seq <= j.ack"
+	                        " AND +instructions.state = 'sent' RETURNING agent_id",
+	              &st);
+	int step;
+
+	if (rc != DRV_OK)
+		return rc;
+	drv_sql_bind_int64(st, 1, now_ms);
+	bind_text(st, 2, rows_json);
+	while ((step = drv_sql_step(st)) == DRV_SQL_ROW) {
+		if (acked != NULL)
+			acked(arg, col_text(st, 0));
+	}
+	if (step != DRV_SQL_DONE) {
+		drv_error("store", "statement failed", "error=\"%s\"", drv_sql_errmsg(s->db));
+		rc = step == DRV_EFENCED ? step : DRV_EDB;
+	}
+	done(s, st);
+	return rc;
+}
+
+int store_agent_reports(struct store *s, const char *rows_json, size_t n_rows, bool acks,
+                        int64_t now_ms, store_id_fn acked, void *arg)
+{
+	int rc;
+
+	if (n_rows == 0)
+		return DRV_OK;
+	rc = report_rows(s, rows_json, n_rows);
+	if (rc == DRV_OK && acks)
+		rc = report_acks(s, rows_json, now_ms, acked, arg);
 	return rc;
 }
 

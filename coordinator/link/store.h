@@ -115,6 +115,16 @@ int store_agent_report_seq(struct store *s, const char *id, uint64_t report_seq)
  * instructions up to acked as store_instr_ack_upto (*n_acked: how many). */
 int store_agent_report(struct store *s, const char *id, uint64_t report_seq, uint64_t acked,
                        int64_t now_ms, size_t *n_acked);
+/* The reports of a group-commit batch, one statement per table for all of
+ * them: rows_json is a JSON array of [agent_id, report_seq, acked], at most
+ * one per agent, each written as store_agent_report would (acks false: no
+ * row's acked is above 0, the instructions are not looked at). DRV_EREPLAY if
+ * any row's report_seq is not above the stored one (or its agent is gone):
+ * then some rows may be written, and the caller rolls back and writes the
+ * reports one by one. acked (may be NULL) hears the agent of every
+ * instruction acknowledged. */
+int store_agent_reports(struct store *s, const char *rows_json, size_t n_rows, bool acks,
+                        int64_t now_ms, store_id_fn acked, void *arg);
 /* Make sure the next instruction sequence is above seq (an agent that has
  * applied more than this database remembers, e.g. after a restore). */
 int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq);
@@ -124,7 +134,8 @@ int store_agent_seq_floor(struct store *s, const char *id, uint64_t seq);
  * row keeps releases_seq, the number of the message whose list it stored
  * last; a report_seq not above it is older than that list and changes
  * nothing (*stale true, when stale is not NULL); else releases_seq becomes
- * report_seq. */
+ * report_seq. In a transaction it takes no savepoint of its own: it is the
+ * caller's part, which the caller rolls back if this fails. */
 int store_agent_merge_releases(struct store *s, const char *id, const char *service,
                                const char *releases_json, uint64_t report_seq, bool *stale);
 /* Replace all the agent's releases (a Poll's list; written only when it

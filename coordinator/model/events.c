@@ -157,34 +157,42 @@ static json_t *event_row(const json_t *e, int *rc)
 	return row;
 }
 
-static int insert_rows(struct drv_sql *db, const char *deployment_id, const char *rows)
+/* One INSERT ... SELECT over a JSON array of rows (sql: the engine's
+ * text; at_ms, then param, then the array): the array's order is the ids'
+ * order. what names the rows in a failure's log line. */
+static int insert_json_rows(struct drv_sql *db, const char *sql, const char *param,
+                            const char *rows, const char *what)
 {
 	struct drv_sql_stmt *st;
 	int rc;
 
-	/* the array's order is the ids' order */
-	if (drv_sql_cached(
-	            db,
-	            drv_sql_engine_of(db) == DRV_SQL_PG
-	                    ? "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
-	                      " SELECT ?, x->>0, ?, x->>1, x->>2"
-	                      " FROM json_array_elements(?::json) WITH ORDINALITY AS t(x, i)"
-	                      " ORDER BY i"
-	                    : "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
-	                      " SELECT ?, json_extract(value, '$[0]'), ?,"
-	                      " json_extract(value, '$[1]'), json_extract(value, '$[2]')"
-	                      " FROM json_each(?) ORDER BY key",
-	            &st) != DRV_OK)
+	if (drv_sql_cached(db, sql, &st) != DRV_OK)
 		return DRV_EDB;
 	drv_sql_bind_int64(st, 1, drv_wall_ms());
-	drv_sql_bind_text(st, 2, deployment_id ? deployment_id : "");
+	drv_sql_bind_text(st, 2, param);
 	drv_sql_bind_text(st, 3, rows);
 	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
 	if (rc != DRV_OK)
-		drv_error("events", "cannot insert events", "deployment=%s error=\"%s\"",
-		          deployment_id ? deployment_id : "", drv_sql_errmsg(db));
+		drv_error("events", "cannot insert events", "rows=%s error=\"%s\"", what,
+		          drv_sql_errmsg(db));
 	drv_sql_done(st);
 	return rc;
+}
+
+static int insert_rows(struct drv_sql *db, const char *deployment_id, const char *rows)
+{
+	return insert_json_rows(
+	        db,
+	        drv_sql_engine_of(db) == DRV_SQL_PG
+	                ? "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
+	                  " SELECT ?, x->>0, ?, x->>1, x->>2"
+	                  " FROM json_array_elements(?::json) WITH ORDINALITY AS t(x, i)"
+	                  " ORDER BY i"
+	                : "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
+	                  " SELECT ?, json_extract(value, '$[0]'), ?,"
+	                  " json_extract(value, '$[1]'), json_extract(value, '$[2]')"
+	                  " FROM json_each(?) ORDER BY key",
+	        deployment_id ? deployment_id : "", rows, deployment_id ? deployment_id : "");
 }
 
 int drv_events_insert_all(struct drv_sql *db, const char *deployment_id, const json_t *events)
@@ -217,6 +225,25 @@ int drv_events_insert_all(struct drv_sql *db, const char *deployment_id, const j
 		rc = insert_rows(db, deployment_id, text);
 	free(text);
 	return rc;
+}
+
+int drv_events_insert_rows(struct drv_sql *db, const char *kind, const char *rows)
+{
+	if (!drv_events_kind_ok(kind))
+		return DRV_EINVAL;
+	/* the data objects as the text they were */
+	return insert_json_rows(
+	        db,
+	        drv_sql_engine_of(db) == DRV_SQL_PG
+	                ? "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
+	                  " SELECT ?, ?, x->>0, x->>1, (x->2)::text"
+	                  " FROM json_array_elements(?::json) WITH ORDINALITY AS t(x, i)"
+	                  " ORDER BY i"
+	                : "INSERT INTO events(at_ms, kind, deployment_id, agent_id, data)"
+	                  " SELECT ?, ?, json_extract(value, '$[0]'),"
+	                  " json_extract(value, '$[1]'), json_extract(value, '$[2]')"
+	                  " FROM json_each(?) ORDER BY key",
+	        kind, rows, kind);
 }
 
 int drv_events_publish(struct drv_events *ev, const char *kind, const char *deployment_id,

@@ -73,6 +73,11 @@ int drv_events_insert(struct drv_sql *db, const char *kind, const char *deployme
  * "data" (optional object)}. Every event is checked as drv_events_insert
  * checks it before anything is written. NULL or empty: nothing. */
 int drv_events_insert_all(struct drv_sql *db, const char *deployment_id, const json_t *events);
+/* Events of one kind for several deployments and agents in one statement,
+ * in order: rows is the text of a JSON array of [deployment_id, agent_id,
+ * data object], each checked by the caller as drv_events_insert checks
+ * (the link's reports of a group-commit batch). */
+int drv_events_insert_rows(struct drv_sql *db, const char *kind, const char *rows);
 /* Wake the streams (after a COMMIT that inserted events). */
 void drv_events_notify(struct drv_events *ev);
 

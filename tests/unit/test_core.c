@@ -1058,6 +1058,110 @@ static void failed_commit_rejects_reports(void **state)
 	assert_true(committed_report("bad-1", 3));
 }
 
+/* A STEP_ACCEPTED report of instruction instr (it acknowledges it). */
+static uint8_t *accepted_env(const struct drv_keypair *kp, const char *id, uint64_t seq,
+                             uint64_t instr, size_t *len)
+{
+	Drover__Report r = DROVER__REPORT__INIT;
+	uint8_t *env;
+
+	r.agent_id = (char *)id;
+	r.report_seq = seq;
+	r.instruction_seq = instr;
+	r.step_id = "s1";
+	r.result = DROVER__STEP_RESULT__STEP_ACCEPTED;
+	assert_int_equal(
+	        drv_env_seal(kp, id, DROVER__BODY_TYPE__BODY_REPORT, &r.base, false, &env, len),
+	        DRV_OK);
+	return env;
+}
+
+/* A batch's reports are written with one statement per table for the
+ * batch. When that fails, each is written on its own: a report that fails
+ * every time (as a poison one would) and a replay the core's memory did
+ * not know of are refused alone, the rest of the batch is acknowledged from
+ * the same commit (with the instruction one of them acknowledges), and the
+ * next batches are not held up by the one that fails. */
+static void failing_report_spares_its_batch(void **state)
+{
+	enum { N = 4 };
+	static const char *const ids[N] = {"ok-1", "poison-1", "ok-2", "known-1"};
+	struct fixture *fx = *state;
+	struct core_config cc = test_config();
+	struct drv_keypair kp[N];
+	struct fake_waiter w[N] = {0};
+	uint64_t seq = 0, commits0, owed0, commits, owed;
+	Drover__RejectReason why = 0;
+	char st[16];
+
+	for (int i = 0; i < N; i++) {
+		drv_keypair_generate(&kp[i]);
+		assert_int_equal(hello(fx, &kp[i], ids[i], fx->token, &why),
+		                 DROVER__BODY_TYPE__BODY_WELCOME);
+	}
+	assert_int_equal(queue_hook(fx, "ok-1", "s1", &seq), DRV_OK);
+	assert_int_equal(poll_req(fx, &kp[0], "ok-1", 0, NULL, &why, NULL),
+	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
+	cc.key = &fx->coord;
+	cc.store = fx->store;
+	cc.batch_linger_us = 3000000; /* one batch: committed below */
+	cc.batch_max_ms = 600000;
+	core_free(fx->core);
+	assert_int_equal(core_new(&cc, &fx->core), DRV_OK);
+	/* poison-1's event row fails, every time; known-1's row has report 9
+	 * already, written behind the core's back */
+	assert_int_equal(drv_sql_exec(check_db,
+	                              "CREATE TRIGGER poison BEFORE INSERT ON events"
+	                              " WHEN NEW.agent_id = 'poison-1' AND NEW.kind = 'report'"
+	                              " BEGIN SELECT RAISE(ABORT, 'poison'); END;"
+	                              "UPDATE agents SET report_seq = 9 WHERE id = 'known-1';"),
+	                 DRV_OK);
+	core_batch_counts(fx->core, &commits0, &owed0);
+	for (int i = 0; i < N; i++) {
+		struct core_reply r;
+		size_t len;
+		uint8_t *env = i == 0 ? accepted_env(&kp[i], ids[i], 1, seq, &len)
+		                      : report_env(&kp[i], ids[i], 1, &len);
+
+		w[i].w.deliver = fake_deliver;
+		core_handle(fx->core, env, len, test_pipe, &w[i].w, &r);
+		free(env);
+		assert_true(r.parked);
+	}
+	core_release_waiters(fx->core); /* commits the batch now */
+	for (int i = 0; i < N; i++)
+		wait_answers(&w[i], 1);
+	core_batch_counts(fx->core, &commits, &owed);
+	assert_int_equal(commits - commits0, 1);
+	assert_int_equal(w[0].last_type, DROVER__BODY_TYPE__BODY_ACK);
+	assert_int_equal(w[2].last_type, DROVER__BODY_TYPE__BODY_ACK);
+	assert_int_equal(w[1].last_type, DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_not_equal(w[1].last_reason, DROVER__REJECT_REASON__REJECT_REPLAY);
+	assert_int_equal(w[3].last_type, DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(w[3].last_reason, DROVER__REJECT_REASON__REJECT_REPLAY);
+	assert_false(committed_report("poison-1", 1));
+	assert_false(committed_report("known-1", 1));
+	assert_int_equal(store_instr_state(fx->store, "ok-1", seq, st), DRV_OK);
+	assert_string_equal(st, "acked");
+	/* the next batches (the usual linger): poison-1 is refused alone while
+	 * it fails, the others go on; known-1 above 9 is written with its
+	 * batch again */
+	core_free(fx->core);
+	cc.batch_linger_us = 0;
+	cc.batch_max_ms = 0;
+	assert_int_equal(core_new(&cc, &fx->core), DRV_OK);
+	assert_int_equal(report_req(fx, &kp[1], "poison-1", 1, &why),
+	                 DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(report_req(fx, &kp[2], "ok-2", 2, &why), DROVER__BODY_TYPE__BODY_ACK);
+	assert_int_equal(report_req(fx, &kp[3], "known-1", 10, &why), DROVER__BODY_TYPE__BODY_ACK);
+	assert_int_equal(drv_sql_exec(check_db, "DROP TRIGGER poison;"), DRV_OK);
+	assert_int_equal(report_req(fx, &kp[1], "poison-1", 1, &why), DROVER__BODY_TYPE__BODY_ACK);
+	assert_true(committed_report("poison-1", 1));
+	assert_int_equal(report_req(fx, &kp[1], "poison-1", 1, &why),
+	                 DROVER__BODY_TYPE__BODY_REJECT);
+	assert_int_equal(why, DROVER__REJECT_REASON__REJECT_REPLAY);
+}
+
 /* "web" releases from "version/slot" texts (at most 4). */
 static size_t web_releases(const char *const *vs, Drover__Release rel[4], Drover__Release *p[4],
                            char buf[4][32])
@@ -1263,6 +1367,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(hello_keeps_newer_releases, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports_share_a_commit, setup, teardown),
 	        cmocka_unit_test_setup_teardown(failed_commit_rejects_reports, setup, teardown),
+	        cmocka_unit_test_setup_teardown(failing_report_spares_its_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tick_times_out_and_disconnects, setup, teardown),
 	};
 	if (drv_crypto_init() != DRV_OK)

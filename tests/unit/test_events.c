@@ -309,6 +309,63 @@ static void test_cursor_format(void **state)
 
 /* ---------------------------------------------------------------- readers */
 
+/* Rows of several deployments and agents in one statement (the link's
+ * reports of a batch): in order, and each data object stored as the text
+ * jansson made of it (what drv_events_insert stores, and the frames'
+ * fast path expects). */
+static void test_insert_rows(void **state)
+{
+	static const char *const objects[] = {
+	        "{}",
+	        "{\"n\":1,\"x\":-2.5,\"ok\":true,\"none\":null,\"list\":[1,\"a\",{\"b\":[]}]}",
+	        "{\"msg\":\"quote \\\" backslash \\\\ tab \\t nl \\n ctl \\u0001 slash /\"}",
+	        "{\"utf8\":\"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80\",\"big\":9007199254740993}",
+	        "{\"z\":1,\"a\":2,\"m\":{\"y\":3,\"b\":4}}",
+	};
+	enum { N = sizeof(objects) / sizeof(objects[0]) };
+	struct fx *fx = *state;
+	char *want[N];
+	json_t *rows = json_array();
+	struct drv_sql_stmt *st;
+	char *text;
+	size_t i = 0;
+
+	for (i = 0; i < N; i++) {
+		json_t *o = json_loads(objects[i], 0, NULL);
+		char dep[16], agent[16];
+
+		assert_non_null(o);
+		want[i] = json_dumps(o, JSON_COMPACT);
+		snprintf(dep, sizeof(dep), "dep-%zu", i % 2);
+		snprintf(agent, sizeof(agent), "a-%zu", i);
+		json_array_append_new(rows, json_pack("[s, s, o]", dep, agent, o));
+	}
+	text = json_dumps(rows, JSON_COMPACT);
+	json_decref(rows);
+	assert_int_equal(drv_events_insert_rows(fx->writer, "report", text), DRV_OK);
+	free(text);
+	assert_int_equal(drv_sql_prepare(fx->db,
+	                                 "SELECT kind, deployment_id, agent_id, data FROM events"
+	                                 " ORDER BY id",
+	                                 &st),
+	                 DRV_OK);
+	for (i = 0; drv_sql_step(st) == DRV_SQL_ROW; i++) {
+		char dep[16], agent[16];
+
+		assert_true(i < N);
+		snprintf(dep, sizeof(dep), "dep-%zu", i % 2);
+		snprintf(agent, sizeof(agent), "a-%zu", i);
+		assert_string_equal(drv_sql_col_text(st, 0), "report");
+		assert_string_equal(drv_sql_col_text(st, 1), dep);
+		assert_string_equal(drv_sql_col_text(st, 2), agent);
+		assert_string_equal(drv_sql_col_text(st, 3), want[i]);
+		free(want[i]);
+	}
+	drv_sql_finalize(st);
+	assert_int_equal(i, N);
+	assert_int_equal(drv_events_insert_rows(fx->writer, "Bad Kind", "[]"), DRV_EINVAL);
+}
+
 static void insert(struct fx *fx, const char *dep, int n)
 {
 	json_t *d = json_pack("{s:i}", "n", n);
@@ -880,6 +937,7 @@ int main(void)
 	        cmocka_unit_test(test_cursor_parse),
 	        cmocka_unit_test(test_cursor_format),
 	        cmocka_unit_test(test_cursor_edges),
+	        cmocka_unit_test_setup_teardown(test_insert_rows, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reader_order_filter_resume, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_keepalive_reads_nothing, setup_ping, teardown),
 	        cmocka_unit_test_setup_teardown(test_reader_gathers_a_burst, setup, teardown),

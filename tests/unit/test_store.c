@@ -325,6 +325,67 @@ static void report_and_ack(void **state)
 	assert_int_equal(store_agent_report(s, "nobody", 1, 0, 3000, &n), DRV_EREPLAY);
 }
 
+static void count_acked(void *arg, const char *agent_id)
+{
+	(*(int *)arg) += strcmp(agent_id, "b-1") == 0 ? 1 : 100;
+}
+
+/* A batch's reports in one statement per table: as store_agent_report for
+ * each agent; a row that is a replay fails the whole call (the caller rolls
+ * back and writes them one by one). */
+static void reports_of_a_batch(void **state)
+{
+	struct store *s = *state;
+	struct store_agent a;
+	uint64_t seq;
+	int acked = 0;
+	char st[16];
+
+	add_agent(s, "b-1", AGENT_ACCEPTED);
+	add_agent(s, "b-2", AGENT_ACCEPTED);
+	assert_int_equal(enqueue(s, "b-1", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "b-1", "b", 100000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "b-2", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(store_instr_mark_sent(s, "b-1", 1, 2000), DRV_OK);
+	assert_int_equal(store_instr_mark_sent(s, "b-1", 2, 2000), DRV_OK);
+	assert_int_equal(store_instr_mark_sent(s, "b-2", 1, 2000), DRV_OK);
+	assert_int_equal(store_agent_reports(s, "[]", 0, true, 2500, count_acked, &acked), DRV_OK);
+	/* b-1 acknowledges up to 2, b-2 (an agent ahead of the store) up to 7 */
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(store_agent_reports(s, "[[\"b-1\",4,2],[\"b-2\",9,7]]", 2, true, 2500,
+	                                     count_acked, &acked),
+	                 DRV_OK);
+	assert_int_equal(store_commit(s), DRV_OK);
+	assert_int_equal(acked, 102); /* two of b-1's, one of b-2's */
+	assert_int_equal(store_instr_state(s, "b-1", 2, st), DRV_OK);
+	assert_string_equal(st, "acked");
+	assert_int_equal(store_agent_get(s, "b-1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 4);
+	assert_int_equal(a.acked_seq, 2);
+	assert_int_equal(a.next_seq, 3);
+	assert_int_equal(store_agent_get(s, "b-2", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 9);
+	assert_int_equal(a.acked_seq, 7);
+	assert_int_equal(a.next_seq, 8);
+	/* a row that acknowledges nothing writes its sequence only */
+	assert_int_equal(store_agent_reports(s, "[[\"b-1\",5,0]]", 1, false, 2600, NULL, NULL),
+	                 DRV_OK);
+	assert_int_equal(store_agent_get(s, "b-1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 5);
+	assert_int_equal(a.acked_seq, 2);
+	/* b-2's 9 again is a replay: the call fails (nothing kept once the
+	 * caller rolls back), so does an agent that is gone */
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(
+	        store_agent_reports(s, "[[\"b-1\",6,0],[\"b-2\",9,0]]", 2, false, 2700, NULL, NULL),
+	        DRV_EREPLAY);
+	store_rollback(s);
+	assert_int_equal(store_agent_get(s, "b-1", &a), DRV_OK);
+	assert_int_equal(a.report_seq, 5);
+	assert_int_equal(store_agent_reports(s, "[[\"nobody\",1,0]]", 1, false, 2700, NULL, NULL),
+	                 DRV_EREPLAY);
+}
+
 static void floor_and_pickup_cb(void *arg, const char *id)
 {
 	(*(int *)arg)++;
@@ -588,6 +649,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(take, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_behind_rows, setup, teardown),
 	        cmocka_unit_test_setup_teardown(report_and_ack, setup, teardown),
+	        cmocka_unit_test_setup_teardown(reports_of_a_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_tokens, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enroll_token_create, setup, teardown),
