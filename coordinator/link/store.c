@@ -919,16 +919,15 @@ void store_instr_enqueue_many(struct store *s, const struct store_enqueue *q, si
 
 	if (n > 1 && drv_sql_engine_of(s->db) == DRV_SQL_PG && agents_distinct(q, n))
 		rc = many_once(s, q, n, seqs, rcs);
-	if (rc == DRV_EEXIST) { /* SQLite, one row, an agent twice, or a unique violation */
-		for (size_t i = 0; i < n; i++) {
-			seqs[i] = 0;
-			rcs[i] = store_instr_enqueue(s, &q[i], &seqs[i]);
-		}
+	if (rc == DRV_OK)
 		return;
-	}
-	for (size_t i = 0; rc != DRV_OK && i < n; i++) {
+	/* Fenced off: so would every row be. Else row by row, each with its own
+	 * outcome: SQLite, one row, an agent twice, a unique violation (another
+	 * writer's row), or any other failure of the chunk's statements (a text
+	 * that JSON cannot carry, ...): one row's trouble is not the others'. */
+	for (size_t i = 0; i < n; i++) {
 		seqs[i] = 0;
-		rcs[i] = rc;
+		rcs[i] = rc == DRV_EFENCED ? rc : store_instr_enqueue(s, &q[i], &seqs[i]);
 	}
 }
 

@@ -172,9 +172,9 @@ struct store_enqueue {
 int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t *seq_out);
 /* store_instr_enqueue for each of n (seqs[i], rcs[i] its outcome). On
  * PostgreSQL a chunk of distinct agents takes one check and one insert
- * (with the agents' next_seq) in one savepoint; a unique violation of that
- * insert (another writer's row) undoes it and queues row by row instead.
- * SQLite queues row by row. */
+ * (with the agents' next_seq) in one savepoint; if they fail (a unique
+ * violation: another writer's row) it is undone and the chunk queued row by
+ * row instead, unless fenced. SQLite queues row by row. */
 void store_instr_enqueue_many(struct store *s, const struct store_enqueue *q, size_t n,
                               uint64_t *seqs, int *rcs);
 

@@ -365,6 +365,14 @@ static void enqueue_many(void **state)
 	assert_int_equal(store_agent_get(s, "m-1", &a), DRV_OK);
 	assert_int_equal(a.next_seq, 4);
 	two_queued(s, q, 4, 2);
+	/* a row the chunk's statements cannot carry (PostgreSQL: text that is
+	 * not UTF-8) fails alone */
+	q[0].step_id = "bad\xff";
+	q[1].step_id = "v";
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(rcs[0], drv_sql_engine_of(store_db(s)) == DRV_SQL_PG ? DRV_EDB : DRV_OK);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 3);
 }
 
 /* A report's sequence and acknowledgement in one write of the agent's row. */
