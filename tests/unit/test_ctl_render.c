@@ -171,20 +171,27 @@ static void test_events(void **state)
 	golden("events.txt", all);
 }
 
-static char *render_one(struct ctl_follow *f, int64_t id, const char *kind, const char *data)
+/* Whether event id about host (state st) printed a line naming it. */
+static bool shown(struct ctl_follow *f, int64_t id, const char *kind, const char *host,
+                  const char *st)
 {
-	json_t *d = json_loads(data, 0, NULL);
+	char data[256];
+	json_t *d;
 	char *line;
+	bool named;
 
+	snprintf(data, sizeof(data),
+	         "{\"tier\":\"core\",\"service\":\"api\",\"host\":\"%s\",\"state\":\"%s\"}", host,
+	         st);
+	d = json_loads(data, 0, NULL);
 	assert_non_null(d);
 	line = ctl_render_event(f, id, kind, d);
 	json_decref(d);
 	assert_non_null(line);
-	return line;
+	named = strstr(line, host) != NULL;
+	free(line);
+	return named;
 }
-
-#define HOST_EV(host, st)                                                                          \
-	"{\"tier\":\"core\",\"service\":\"api\",\"host\":\"" host "\",\"state\":\"" st "\"}"
 
 /* On PostgreSQL an event can commit after higher ids and arrive late: it is
  * shown once when it is news (another host), not when a newer event about
@@ -194,50 +201,22 @@ static void test_events_late(void **state)
 	json_t *dep =
 	        json_pack("{s:s, s:s, s:s}", "id", "dep-9", "state", "running", "phase", "core");
 	struct ctl_follow *f = ctl_follow_new(dep);
-	char *s;
 
 	(void)state;
 	assert_non_null(f);
-	s = render_one(f, 10, "host", HOST_EV("h1", "starting"));
-	assert_non_null(strstr(s, "h1"));
-	free(s);
-	s = render_one(f, 14, "host", HOST_EV("h2", "healthy"));
-	assert_non_null(strstr(s, "h2"));
-	free(s);
-	/* 12 committed late: another host, news */
-	s = render_one(f, 12, "host", HOST_EV("h3", "starting"));
-	assert_non_null(strstr(s, "h3"));
-	free(s);
-	/* 12 again: a repeat */
-	s = render_one(f, 12, "host", HOST_EV("h3", "starting"));
-	assert_string_equal(s, "");
-	free(s);
-	/* 13 late about h2, older than 14 printed: not shown */
-	s = render_one(f, 13, "host", HOST_EV("h2", "starting"));
-	assert_string_equal(s, "");
-	free(s);
-	/* 11 late about h1, newer than 10: shown */
-	s = render_one(f, 11, "host", HOST_EV("h1", "healthy"));
-	assert_non_null(strstr(s, "h1"));
-	free(s);
-	/* 14 again, and 9 (never in a gap: below the first event) */
-	s = render_one(f, 14, "host", HOST_EV("h4", "healthy"));
-	assert_string_equal(s, "");
-	free(s);
-	s = render_one(f, 5000, "host", HOST_EV("h5", "healthy"));
-	assert_non_null(strstr(s, "h5"));
-	free(s);
+	assert_true(shown(f, 10, "host", "h1", "starting"));
+	assert_true(shown(f, 14, "host", "h2", "healthy"));
+	assert_true(shown(f, 12, "host", "h3", "starting"));  /* late, another host: news */
+	assert_false(shown(f, 12, "host", "h3", "starting")); /* a repeat */
+	assert_false(shown(f, 13, "host", "h2", "starting")); /* late, older than 14 printed */
+	assert_true(shown(f, 11, "host", "h1", "healthy"));   /* late, newer than 10 */
+	assert_false(shown(f, 14, "host", "h4", "healthy"));  /* a repeated id */
+	assert_true(shown(f, 5000, "host", "h5", "healthy"));
 	/* many gaps: the oldest are forgotten, the newest kept */
-	for (int64_t id = 5002; id < 5002 + 2 * 300; id += 2) {
-		s = render_one(f, id, "hook", "{}");
-		free(s);
-	}
-	s = render_one(f, 5001 + 2 * 299, "host", HOST_EV("h6", "healthy"));
-	assert_non_null(strstr(s, "h6"));
-	free(s);
-	s = render_one(f, 5003, "host", HOST_EV("h7", "healthy"));
-	assert_string_equal(s, "");
-	free(s);
+	for (int64_t id = 5002; id < 5002 + 2 * 300; id += 2)
+		shown(f, id, "hook", "-", "-");
+	assert_true(shown(f, 5001 + 2 * 299, "host", "h6", "healthy"));
+	assert_false(shown(f, 5003, "host", "h7", "healthy"));
 	ctl_follow_free(f);
 	json_decref(dep);
 }
