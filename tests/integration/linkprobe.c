@@ -56,6 +56,8 @@
 /* NNG 1.5's nng_close can hang when a peer dials while it closes (the
  * daemons bound it the same way: link.c, uplink.c); the probe is about to
  * exit, so a close that does not return in 2 s is left behind. */
+static bool close_abandoned; /* then nng_fini would wait for it: skip it */
+
 static void close_now(void *arg)
 {
 	nng_close(*(nng_socket *)arg);
@@ -72,8 +74,10 @@ static void close_sock(nng_socket s)
 	*kept = s;
 	if (drv_run_within(2000, "closing the probe's NNG socket", close_now, kept) == DRV_OK)
 		free(kept);
-	else
+	else {
+		close_abandoned = true;
 		fprintf(stderr, "linkprobe: nng_close did not return in 2 s; exiting without it\n");
+	}
 }
 
 #define BIG (1536u << 10)
@@ -800,6 +804,7 @@ int main(int argc, char **argv)
 		                "[--label TIER]\n"
 		                "       linkprobe fake-coordinator --listen URL --coord-key FILE "
 		                "--agent-id ID --out FILE [--timeout S]\n");
-	nng_fini();
+	if (!close_abandoned) /* else NNG still holds the socket: exit frees it */
+		nng_fini();
 	return rc;
 }
