@@ -38,6 +38,7 @@
 #include "fsim.h"
 #include "fsim_proc.h"
 #include "fsim_queue.h"
+#include "watchdog.h"
 #include "keys.h"
 
 extern char **environ;
@@ -733,11 +734,32 @@ static int output(struct run *r)
 
 /* ---- main ---- */
 
-static void teardown(struct run *r)
+#define TEARDOWN_MS 30000
+
+static void stop_all(void *arg)
 {
-	atomic_store(&r->f.stopping, true);
+	struct run *r = arg;
+
 	for (size_t i = 0; r->agents != NULL && i < r->o.n; i++)
 		fsim_agent_stop(&r->agents[i]);
+}
+
+/* False if the agents' sockets did not close in time: NNG 1.5.2's
+ * nng_close can hang when a reply arrives while it closes, as it does when
+ * the round ends before the deployment (FANOUT_WAIT=0: the coordinator goes
+ * on sending). Then nothing is freed and nng_fini is skipped (it would wait
+ * for the stuck close); exit frees it all. */
+static bool teardown(struct run *r)
+{
+	atomic_store(&r->f.stopping, true);
+	if (drv_run_within(TEARDOWN_MS, "closing the simulated agents' sockets", stop_all, r) !=
+	    DRV_OK) {
+		fprintf(stderr,
+		        "fleetsim: the agents' sockets did not close within %d s (NNG's close "
+		        "hang while the coordinator still sends); exiting without it\n",
+		        TEARDOWN_MS / 1000);
+		return false;
+	}
 	for (size_t i = 0; r->agents != NULL && i < r->o.n; i++)
 		fsim_agent_free(&r->agents[i]);
 	free(r->agents);
@@ -745,6 +767,7 @@ static void teardown(struct run *r)
 	if (r->f.label_values != NULL)
 		free((char *)r->f.label_key);
 	free(r->f.label_values);
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -774,7 +797,9 @@ int main(int argc, char **argv)
 		rc = one_round(&r, i + 1, &r.rounds[i]);
 	if (r.enrolled)
 		output(&r);
-	teardown(&r);
+	fflush(stdout); /* the figures are out even if the teardown is not */
+	if (!teardown(&r))
+		return rc == DRV_OK ? 0 : 1;
 	curl_global_cleanup();
 	nng_fini();
 	return rc == DRV_OK ? 0 : 1;
