@@ -734,7 +734,7 @@ static int output(struct run *r)
 
 /* ---- main ---- */
 
-#define TEARDOWN_MS 30000
+#define TEARDOWN_MS 10000
 
 static void stop_all(void *arg)
 {
