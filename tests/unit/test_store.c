@@ -278,6 +278,103 @@ static void enqueue_behind_rows(void **state)
 	store_instr_clear(&in);
 }
 
+/* q[0] and q[1] queued together, with these numbers. */
+static void two_queued(struct store *s, const struct store_enqueue *q, uint64_t seq0, uint64_t seq1)
+{
+	uint64_t seqs[2];
+	int rcs[2];
+
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(rcs[0], DRV_OK);
+	assert_int_equal(seqs[0], seq0);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], seq1);
+}
+
+/* A chunk queued together (on PostgreSQL one check and one insert): each
+ * row's outcome as store_instr_enqueue's alone, the numbers above the rows
+ * even where next_seq lags, next_seq after them, the envelopes sealed for
+ * their numbers; an agent twice in a chunk numbered in order. */
+static void enqueue_many(void **state)
+{
+	struct store *s = *state;
+	struct store_instr in;
+	struct store_agent a;
+	const char *ids[] = {"m-1", "m-2", "m-3", "nope", "m-4"};
+	const char *steps[] = {"x", "x", "old", "x", "x"};
+	struct store_enqueue q[5];
+	uint64_t seqs[5], seq;
+	int rcs[5];
+
+	add_agent(s, "m-1", AGENT_ACCEPTED);
+	add_agent(s, "m-2", AGENT_ACCEPTED);
+	add_agent(s, "m-3", AGENT_ACCEPTED);
+	add_agent(s, "m-4", AGENT_PENDING);
+	assert_int_equal(enqueue(s, "m-2", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "m-2", "b", 100000, &seq), DRV_OK);
+	assert_int_equal(
+	        drv_sql_exec(store_db(s), "UPDATE agents SET next_seq = 1 WHERE id = 'm-2'"),
+	        DRV_OK);
+	assert_int_equal(enqueue(s, "m-3", "old", 100000, &seq), DRV_OK);
+	for (size_t i = 0; i < 5; i++)
+		q[i] = (struct store_enqueue){.agent_id = ids[i],
+		                              .step_id = steps[i],
+		                              .deployment_id = "d2",
+		                              .action = 6,
+		                              .issued_at_ms = 1000,
+		                              .expires_at_ms = 100000,
+		                              .seal = fake_seal,
+		                              .accepted_only = true};
+	store_instr_enqueue_many(s, q, 5, seqs, rcs);
+	assert_int_equal(rcs[0], DRV_OK);
+	assert_int_equal(seqs[0], 1);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 3); /* above its rows, not next_seq's 1 */
+	assert_int_equal(rcs[2], DRV_EEXIST);
+	assert_int_equal(seqs[2], 1);
+	assert_int_equal(rcs[3], DRV_ENOENT);
+	assert_int_equal(rcs[4], DRV_ESTATE);
+	assert_int_equal(store_agent_get(s, "m-1", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 2);
+	assert_int_equal(store_agent_get(s, "m-2", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 4);
+	assert_int_equal(store_instr_take(s, "m-1", 2000, &in), DRV_OK);
+	assert_int_equal(in.seq, 1);
+	assert_string_equal(in.step_id, "x");
+	assert_int_equal(in.env_len, 5);
+	assert_memory_equal(in.env, "env-1", 5);
+	store_instr_clear(&in);
+	/* the same again: every row queued already, with its number */
+	store_instr_enqueue_many(s, q, 3, seqs, rcs);
+	assert_int_equal(rcs[0], DRV_EEXIST);
+	assert_int_equal(seqs[0], 1);
+	assert_int_equal(rcs[1], DRV_EEXIST);
+	assert_int_equal(seqs[1], 3);
+	/* one agent twice: one after the other */
+	q[0].step_id = "y";
+	q[1].agent_id = "m-1";
+	q[1].step_id = "z";
+	two_queued(s, q, 2, 3);
+	/* undone with the transaction around it, next_seq with it */
+	q[0].step_id = "w";
+	q[1].agent_id = "m-3";
+	q[1].step_id = "w";
+	assert_int_equal(store_begin(s), DRV_OK);
+	two_queued(s, q, 4, 2);
+	store_rollback(s);
+	assert_int_equal(store_agent_get(s, "m-1", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 4);
+	two_queued(s, q, 4, 2);
+	/* a row the chunk's statements cannot carry (PostgreSQL: text that is
+	 * not UTF-8) fails alone */
+	q[0].step_id = "bad\xff";
+	q[1].step_id = "v";
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(rcs[0], drv_sql_engine_of(store_db(s)) == DRV_SQL_PG ? DRV_EDB : DRV_OK);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 3);
+}
+
 /* A report's sequence and acknowledgement in one write of the agent's row. */
 static void report_and_ack(void **state)
 {
@@ -648,6 +745,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(queue, setup, teardown),
 	        cmocka_unit_test_setup_teardown(take, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_behind_rows, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many, setup, teardown),
 	        cmocka_unit_test_setup_teardown(report_and_ack, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports_of_a_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
