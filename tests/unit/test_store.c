@@ -375,6 +375,120 @@ static void enqueue_many(void **state)
 	assert_int_equal(seqs[1], 3);
 }
 
+/* q for agent id and step step, sealed by fake_seal unless seal is given. */
+static struct store_enqueue many_q(const char *id, const char *step,
+                                   int (*seal)(void *, uint64_t, uint8_t **, size_t *), void *arg)
+{
+	return (struct store_enqueue){.agent_id = id,
+	                              .step_id = step,
+	                              .deployment_id = "d3",
+	                              .action = 6,
+	                              .issued_at_ms = 1000,
+	                              .expires_at_ms = 100000,
+	                              .seal = seal != NULL ? seal : fake_seal,
+	                              .seal_arg = arg,
+	                              .accepted_only = true};
+}
+
+/* Another writer (a second connection) queues a row for the first agent
+ * between the chunk's check and its insert. */
+struct race {
+	struct store *other;
+	bool done;
+};
+
+static int racing_seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
+{
+	struct race *r = arg;
+	uint64_t theirs;
+
+	if (!r->done) {
+		r->done = true;
+		assert_int_equal(enqueue(r->other, "r-1", "theirs", 100000, &theirs), DRV_OK);
+		assert_int_equal(theirs, seq);
+	}
+	return fake_seal(NULL, seq, env, len);
+}
+
+/* The chunk's insert refused by the server (a unique violation: the other
+ * writer's row has the number it read) inside a transaction of ours (the
+ * core's batch): undone to its savepoint and queued row by row, above the
+ * other row, with envelopes sealed for the numbers given; never "queued
+ * already" without a number. */
+static void enqueue_many_raced(void **state)
+{
+	struct store *s = *state;
+	struct race r = {0};
+	struct store_enqueue q[2] = {many_q("r-1", "x", racing_seal, &r),
+	                             many_q("r-2", "x", racing_seal, &r)};
+	struct store_instr in;
+	struct store_agent a;
+	uint64_t seqs[2];
+	size_t n;
+	int rcs[2];
+
+	if (drv_sql_engine_of(store_db(s)) != DRV_SQL_PG)
+		skip(); /* SQLite: one writer at a time, and row by row anyway */
+	add_agent(s, "r-1", AGENT_ACCEPTED);
+	add_agent(s, "r-2", AGENT_ACCEPTED);
+	assert_int_equal(store_open(path, &r.other), DRV_OK);
+	assert_int_equal(store_begin(s), DRV_OK);
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(store_commit(s), DRV_OK);
+	store_close(r.other);
+	assert_true(r.done);
+	assert_int_equal(rcs[0], DRV_OK);
+	assert_int_equal(seqs[0], 2);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 1);
+	assert_int_equal(store_agent_get(s, "r-1", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 3);
+	assert_int_equal(store_instr_take(s, "r-1", 2000, &in), DRV_OK);
+	assert_string_equal(in.step_id, "theirs");
+	store_instr_clear(&in);
+	assert_int_equal(store_instr_ack_upto(s, "r-1", 1, 2000, &n), DRV_OK);
+	assert_int_equal(store_instr_take(s, "r-1", 2000, &in), DRV_OK);
+	assert_int_equal(in.seq, 2);
+	assert_string_equal(in.step_id, "x");
+	assert_memory_equal(in.env, "env-2", 5);
+	store_instr_clear(&in);
+}
+
+/* Step ids JSON must escape (quotes, backslashes, control characters) or
+ * carries as they are (UTF-8 beyond ASCII): queued with them, found queued
+ * by them, read back byte for byte. */
+static void enqueue_many_texts(void **state)
+{
+	static const char *const steps[] = {"q\"uo'te", "back\\slash\\",
+	                                    "caf\xc3\xa9-\xe2\x9c\x93-\xf0\x9f\x98\x80",
+	                                    "ctl\x01\t\n\x7f", "</script>\\u0041"};
+	static const char *const ids[] = {"t-1", "t-2", "t-3", "t-4", "t-5"};
+	struct store *s = *state;
+	struct store_enqueue q[5];
+	struct store_instr in;
+	uint64_t seqs[5];
+	int rcs[5];
+
+	for (size_t i = 0; i < 5; i++) {
+		add_agent(s, ids[i], AGENT_ACCEPTED);
+		q[i] = many_q(ids[i], steps[i], NULL, NULL);
+		q[i].deployment_id = i % 2 ? NULL : steps[i];
+	}
+	store_instr_enqueue_many(s, q, 5, seqs, rcs);
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(rcs[i], DRV_OK);
+		assert_int_equal(seqs[i], 1);
+	}
+	store_instr_enqueue_many(s, q, 5, seqs, rcs);
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(rcs[i], DRV_EEXIST);
+		assert_int_equal(seqs[i], 1);
+		assert_int_equal(store_instr_take(s, ids[i], 2000, &in), DRV_OK);
+		assert_string_equal(in.step_id, steps[i]);
+		store_instr_clear(&in);
+	}
+}
+
 /* A report's sequence and acknowledgement in one write of the agent's row. */
 static void report_and_ack(void **state)
 {
@@ -746,6 +860,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(take, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_behind_rows, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_many, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many_raced, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many_texts, setup, teardown),
 	        cmocka_unit_test_setup_teardown(report_and_ack, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports_of_a_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
