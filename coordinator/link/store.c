@@ -83,7 +83,9 @@ static void done(struct store *s, struct drv_sql_stmt *st)
 	drv_sql_done(st);
 }
 
-/* One statement without rows, from the cache (BEGIN, COMMIT, ...). */
+/* One statement without rows, from the cache (BEGIN, COMMIT, ...). A
+ * COMMIT refused by the fence says DRV_EFENCED, as run() does: callers tell
+ * it from a failure (store_instr_enqueue_many does not retry it). */
 static int exec1(struct store *s, const char *sql)
 {
 	struct drv_sql_stmt *st;
@@ -91,7 +93,8 @@ static int exec1(struct store *s, const char *sql)
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+	rc = drv_sql_step(st);
+	rc = rc == DRV_SQL_DONE ? DRV_OK : rc == DRV_EFENCED ? rc : DRV_EDB;
 	if (rc != DRV_OK)
 		drv_error("store", "statement failed", "sql=\"%s\" error=\"%s\"", sql,
 		          drv_sql_errmsg(s->db));

@@ -390,6 +390,53 @@ static struct store_enqueue many_q(const char *id, const char *step,
 	                              .accepted_only = true};
 }
 
+static int fence_calls;
+
+static int fenced(struct drv_sql *db, void *arg)
+{
+	(void)db;
+	(void)arg;
+	fence_calls++;
+	return DRV_EFENCED;
+}
+
+/* A fenced leader's chunk (its own transaction: no batch open) commits
+ * nothing and is not tried again row by row: one fence check, one seal per
+ * row. The fence exists on PostgreSQL only. */
+static void enqueue_many_fenced(void **state)
+{
+	struct store *s = *state;
+	struct store_enqueue q[2] = {many_q("f-1", "x", NULL, NULL),
+	                             many_q("f-2", "x", NULL, NULL)};
+	struct store_agent a;
+	uint64_t seqs[2];
+	int rcs[2];
+
+	if (drv_sql_engine_of(store_db(s)) != DRV_SQL_PG)
+		skip();
+	add_agent(s, "f-1", AGENT_ACCEPTED);
+	add_agent(s, "f-2", AGENT_ACCEPTED);
+	fence_calls = 0;
+	seal_calls = 0;
+	drv_sql_set_fence(store_db(s), fenced, NULL);
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	drv_sql_set_fence(store_db(s), NULL, NULL);
+	assert_int_equal(rcs[0], DRV_EFENCED);
+	assert_int_equal(rcs[1], DRV_EFENCED);
+	assert_int_equal(seqs[0], 0);
+	assert_int_equal(seqs[1], 0);
+	assert_int_equal(fence_calls, 1);
+	assert_int_equal(seal_calls, 2);
+	assert_int_equal(store_agent_get(s, "f-1", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 1);
+	/* unfenced, the same chunk is queued with the first numbers */
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(rcs[0], DRV_OK);
+	assert_int_equal(seqs[0], 1);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 1);
+}
+
 /* Another writer (a second connection) queues a row for the first agent
  * between the chunk's check and its insert. */
 struct race {
@@ -860,6 +907,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(take, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_behind_rows, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_many, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many_fenced, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_many_raced, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_many_texts, setup, teardown),
 	        cmocka_unit_test_setup_teardown(report_and_ack, setup, teardown),
