@@ -844,15 +844,73 @@ static int many_insert(struct store *s, const char *rows_json, size_t n_rows)
 	return rc == DRV_OK ? run_json_rows(s, st, rows_json, n_rows, DRV_EDB) : rc;
 }
 
-/* Every row's outcome from the check; the new ones sealed and added to
- * rows. seqs/rcs as store_instr_enqueue's. */
-static int many_rows(const struct store_enqueue *q, size_t n, const struct many_row *r,
-                     json_t *rows, uint64_t *seqs, int *rcs)
+/* The rows not inserted yet and a bound on their JSON text's size. */
+struct many_batch {
+	json_t *rows;
+	size_t bytes;
+};
+
+/* A bound on the JSON text of q's row with an envelope of env_len bytes:
+ * base64, each string byte escaped at worst as \u00XX, four numbers, the
+ * punctuation. */
+static size_t many_row_bytes(const struct store_enqueue *q, size_t env_len)
+{
+	size_t texts = strlen(q->agent_id) + strlen(q->step_id) +
+	               (q->deployment_id ? strlen(q->deployment_id) : 0);
+
+	return sodium_base64_ENCODED_LEN(env_len, sodium_base64_VARIANT_ORIGINAL) + 6 * texts + 128;
+}
+
+/* Insert what b holds (nothing if empty) and empty it. */
+static int many_flush(struct store *s, struct many_batch *b)
+{
+	size_t n = json_array_size(b->rows);
+	char *text;
+	int rc;
+
+	if (n == 0)
+		return DRV_OK;
+	text = json_dumps(b->rows, JSON_COMPACT);
+	rc = text != NULL ? many_insert(s, text, n) : DRV_ENOMEM;
+	free(text);
+	json_array_clear(b->rows);
+	b->bytes = 0;
+	return rc;
+}
+
+/* Add q's row to b, inserting what b held first if the row would take its
+ * JSON past STORE_MANY_JSON_MAX: the client holds the text several times
+ * over (the rows, the text, the bound value, libpq's buffer), and a chunk
+ * of large envelopes would otherwise be hundreds of MiB. */
+static int many_add(struct store *s, struct many_batch *b, const struct store_enqueue *q,
+                    uint64_t seq, uint8_t *env, size_t env_len)
+{
+	size_t bytes = many_row_bytes(q, env_len);
+	json_t *row = many_insert_row(q, seq, env, env_len);
+	int rc = row != NULL ? DRV_OK : DRV_ENOMEM;
+
+	free(env);
+	if (rc == DRV_OK && b->bytes + bytes > STORE_MANY_JSON_MAX)
+		rc = many_flush(s, b);
+	if (rc != DRV_OK) {
+		json_decref(row);
+		return rc;
+	}
+	if (json_array_append_new(b->rows, row) != 0)
+		return DRV_ENOMEM;
+	b->bytes += bytes;
+	return DRV_OK;
+}
+
+/* Every row's outcome from the check; the new ones sealed and added to b
+ * (inserted when it is full). seqs/rcs as store_instr_enqueue's. */
+static int many_rows(struct store *s, const struct store_enqueue *q, size_t n,
+                     const struct many_row *r, struct many_batch *b, uint64_t *seqs, int *rcs)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *env = NULL;
 		size_t env_len = 0;
-		json_t *row;
+		int rc;
 
 		seqs[i] = 0;
 		if (!r[i].found) {
@@ -866,40 +924,32 @@ static int many_rows(const struct store_enqueue *q, size_t n, const struct many_
 			rcs[i] = q[i].seal(q[i].seal_arg, r[i].next_seq, &env, &env_len);
 			if (rcs[i] != DRV_OK)
 				continue;
-			row = many_insert_row(&q[i], r[i].next_seq, env, env_len);
-			free(env);
-			if (row == NULL || json_array_append_new(rows, row) != 0)
-				return DRV_ENOMEM;
+			rc = many_add(s, b, &q[i], r[i].next_seq, env, env_len);
+			if (rc != DRV_OK)
+				return rc;
 			seqs[i] = r[i].next_seq;
 		}
 	}
-	return DRV_OK;
+	return many_flush(s, b);
 }
 
 static int many_once(struct store *s, const struct store_enqueue *q, size_t n, uint64_t *seqs,
                      int *rcs)
 {
 	struct many_row *r = calloc(n, sizeof(*r));
-	json_t *rows = json_array();
-	char *text = NULL;
-	int rc = r != NULL && rows != NULL ? store_begin(s) : DRV_ENOMEM;
+	struct many_batch b = {json_array(), 0};
+	int rc = r != NULL && b.rows != NULL ? store_begin(s) : DRV_ENOMEM;
 
 	if (rc == DRV_OK) {
 		rc = many_check(s, q, n, r);
 		if (rc == DRV_OK)
-			rc = many_rows(q, n, r, rows, seqs, rcs);
-		if (rc == DRV_OK && json_array_size(rows) > 0) {
-			text = json_dumps(rows, JSON_COMPACT);
-			rc = text != NULL ? many_insert(s, text, json_array_size(rows))
-			                  : DRV_ENOMEM;
-		}
+			rc = many_rows(s, q, n, r, &b, seqs, rcs);
 		if (rc == DRV_OK)
 			rc = store_commit(s);
 		else
 			store_rollback(s);
 	}
-	free(text);
-	json_decref(rows);
+	json_decref(b.rows);
 	free(r);
 	return rc;
 }

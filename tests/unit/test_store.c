@@ -540,6 +540,88 @@ static void enqueue_many_texts(void **state)
 	}
 }
 
+/* An envelope of *(size_t *)arg bytes, "env-SEQ" first. */
+static int big_seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
+{
+	size_t n = *(const size_t *)arg;
+	uint8_t *b = malloc(n);
+
+	if (b == NULL)
+		return DRV_ENOMEM;
+	seal_calls++;
+	memset(b, 'x', n);
+	snprintf((char *)b, n, "env-%llu", (unsigned long long)seq);
+	*env = b;
+	*len = n;
+	return DRV_OK;
+}
+
+/* The largest envelope bytes one INSERT into instructions carried, the rows
+ * and the statements (a statement trigger counts them). */
+static void insert_statements(struct store *s, int64_t *max_bytes, int64_t *rows, int64_t *stmts)
+{
+	struct drv_sql_stmt *st;
+
+	assert_int_equal(drv_sql_prepare(store_db(s),
+	                                 "SELECT max(bytes), sum(n), count(*) FROM stmt_env", &st),
+	                 DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_SQL_ROW);
+	*max_bytes = drv_sql_col_int64(st, 0);
+	*rows = drv_sql_col_int64(st, 1);
+	*stmts = drv_sql_col_int64(st, 2);
+	drv_sql_finalize(st);
+}
+
+/* A chunk of large envelopes (8 of 1 MiB, the cap on one) is not one
+ * statement of 11 MiB of JSON (and as much again in each copy the client
+ * holds): its insert is cut at STORE_MANY_JSON_MAX, in the same
+ * transaction, each row sealed once. */
+static void enqueue_many_big(void **state)
+{
+	struct store *s = *state;
+	size_t env_len = 1u << 20;
+	char ids[8][8];
+	struct store_enqueue q[8];
+	struct store_instr in;
+	uint64_t seqs[8];
+	int64_t max_bytes, rows, stmts;
+	int rcs[8];
+
+	if (drv_sql_engine_of(store_db(s)) != DRV_SQL_PG)
+		skip(); /* row by row */
+	assert_int_equal(
+	        drv_sql_exec(store_db(s),
+	                     "CREATE TABLE stmt_env (bytes BIGINT NOT NULL, n BIGINT NOT NULL);"
+	                     "CREATE FUNCTION stmt_env_note() RETURNS trigger LANGUAGE plpgsql AS"
+	                     " 'BEGIN INSERT INTO stmt_env SELECT"
+	                     " coalesce(sum(octet_length(envelope)), 0), count(*) FROM new_rows;"
+	                     " RETURN NULL; END';"
+	                     "CREATE TRIGGER stmt_env_note AFTER INSERT ON instructions"
+	                     " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
+	                     " EXECUTE FUNCTION stmt_env_note()"),
+	        DRV_OK);
+	for (size_t i = 0; i < 8; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "b-%zu", i);
+		add_agent(s, ids[i], AGENT_ACCEPTED);
+		q[i] = many_q(ids[i], "x", big_seal, &env_len);
+	}
+	seal_calls = 0;
+	store_instr_enqueue_many(s, q, 8, seqs, rcs);
+	assert_int_equal(seal_calls, 8);
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(rcs[i], DRV_OK);
+		assert_int_equal(seqs[i], 1);
+	}
+	insert_statements(s, &max_bytes, &rows, &stmts);
+	assert_int_equal(rows, 8);
+	assert_true(stmts > 1);
+	assert_true((size_t)max_bytes / 3 * 4 <= STORE_MANY_JSON_MAX);
+	assert_int_equal(store_instr_take(s, "b-7", 2000, &in), DRV_OK);
+	assert_int_equal(in.env_len, env_len);
+	assert_string_equal((const char *)in.env, "env-1");
+	store_instr_clear(&in);
+}
+
 /* A report's sequence and acknowledgement in one write of the agent's row. */
 static void report_and_ack(void **state)
 {
@@ -914,6 +996,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(enqueue_many_fenced, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_many_raced, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_many_texts, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many_big, setup, teardown),
 	        cmocka_unit_test_setup_teardown(report_and_ack, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports_of_a_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
