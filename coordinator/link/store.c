@@ -955,13 +955,17 @@ static int many_once(struct store *s, const struct store_enqueue *q, size_t n, u
 }
 
 /* Two of the chunk for one agent: its rows must be numbered one after the
- * other, which the per-row path does. */
+ * other, which the per-row path does. A row without an agent id goes that
+ * way too (an unknown agent there, as store_instr_enqueue says). */
 static bool agents_distinct(const struct store_enqueue *q, size_t n)
 {
-	for (size_t i = 1; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (q[i].agent_id == NULL)
+			return false;
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(q[i].agent_id, q[k].agent_id) == 0)
 				return false;
+	}
 	return true;
 }
 

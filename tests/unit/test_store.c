@@ -538,6 +538,13 @@ static void enqueue_many_texts(void **state)
 		assert_string_equal(in.step_id, steps[i]);
 		store_instr_clear(&in);
 	}
+	/* no agent id: unknown, as store_instr_enqueue has it, the others queued */
+	q[0].agent_id = NULL;
+	q[1].step_id = "y";
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(rcs[0], DRV_ENOENT);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 2);
 }
 
 /* An envelope of *(size_t *)arg bytes, "env-SEQ" first. */
