@@ -1905,15 +1905,18 @@ static int queue_one_locked(struct core *c, const struct dispatch_instr *in,
 
 /* queue_one_locked for n at once: one join of the batch per instruction, as
  * there, and the store's statements for the n together
- * (dispatch_enqueue_many). */
+ * (dispatch_enqueue_many). A join that cannot begin the batch leaves it to
+ * the next one: if any did, the n are written in it, so all wait for its
+ * commit (delivered before it, one could be taken back). */
 static void queue_many_locked(struct core *c, const struct dispatch_instr *in,
                               struct dispatch_sealed *pre, size_t n, uint64_t *seqs, int *rcs)
 {
-	bool batched = true;
+	bool batched;
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
-		batched = gcommit_join(&c->gc) == DRV_OK && batched;
+		gcommit_join(&c->gc);
+	batched = gcommit_is_open(&c->gc);
 	rc = dispatch_enqueue_many(c->cfg.store, c->cfg.key, in, pre, n, drv_wall_ms(),
 	                           c->cfg.instr_ttl_ms, seqs, rcs);
 	for (size_t i = 0; i < n; i++) {

@@ -932,6 +932,87 @@ static void queue_wave(void **state)
 	check_stored(fx, "wa-1", 2);
 }
 
+/* Fault injection (the test is linked with --wrap=store_begin): the next
+ * fail_begins transactions the core's batch opens fail to begin. The
+ * store's own savepoints (store.c calls itself) are not wrapped. */
+static int fail_begins;
+int __real_store_begin(struct store *s);
+int __wrap_store_begin(struct store *s);
+
+int __wrap_store_begin(struct store *s)
+{
+	if (fail_begins > 0) {
+		fail_begins--;
+		return DRV_EDB;
+	}
+	return __real_store_begin(s);
+}
+
+static atomic_int delivered_uncommitted;
+
+/* fake_deliver, counting the instructions delivered before they were
+ * committed (not an assertion here: it would leave with the core's lock
+ * held). */
+static void deliver_noting(struct core_waiter *w, uint8_t *env, size_t len)
+{
+	Drover__Envelope *e = env != NULL ? drover__envelope__unpack(NULL, len, env) : NULL;
+	Drover__Instruction *ins = NULL;
+
+	if (e != NULL && e->type == DROVER__BODY_TYPE__BODY_INSTRUCTION)
+		ins = drover__instruction__unpack(NULL, e->body.len, e->body.data);
+	if (ins != NULL && !committed_instr(ins->target_agent, ins->seq))
+		delivered_uncommitted++;
+	drover__instruction__free_unpacked(ins, NULL);
+	drover__envelope__free_unpacked(e, NULL);
+	((struct fake_waiter *)w)->delivered++;
+	free(env);
+}
+
+/* A wave whose batch could not begin at the first join but did at the
+ * next: its instructions are in that batch, so they are delivered after it
+ * commits, not at once as if each had committed on its own. */
+static void queue_wave_late_batch(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter wa = {.w.deliver = deliver_noting}, wb = {.w.deliver = deliver_noting};
+	struct drv_keypair a, b;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	char *run[] = {"/bin/true"};
+	Drover__Hook hook = DROVER__HOOK__INIT;
+	struct dispatch_instr in[2];
+	uint64_t seq[2];
+	int rc[2];
+	const char *agent[2] = {"la-1", "lb-1"};
+
+	hook.run = run;
+	hook.n_run = 1;
+	for (int i = 0; i < 2; i++)
+		in[i] = (struct dispatch_instr){.agent_id = agent[i],
+		                                .step_id = "s1",
+		                                .action = DROVER__ACTION__ACTION_RUN_HOOK,
+		                                .hook = &hook};
+	drv_keypair_generate(&a);
+	drv_keypair_generate(&b);
+	assert_int_equal(hello(fx, &a, "la-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(hello(fx, &b, "lb-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(poll_req(fx, &a, "la-1", 0, &wa, &why, &parked), 0);
+	assert_true(parked);
+	assert_int_equal(poll_req(fx, &b, "lb-1", 0, &wb, &why, &parked), 0);
+	assert_true(parked);
+	delivered_uncommitted = 0;
+	fail_begins = 1;
+	assert_int_equal(core_queue_many(fx->core, in, 2, seq, rc), DRV_OK);
+	assert_int_equal(fail_begins, 0);
+	assert_int_equal(rc[0], DRV_OK);
+	assert_int_equal(rc[1], DRV_OK);
+	for (int i = 0; i < 20000 && wa.delivered + wb.delivered < 2; i++)
+		usleep(1000);
+	assert_int_equal(wa.delivered, 1);
+	assert_int_equal(wb.delivered, 1);
+	assert_int_equal(delivered_uncommitted, 0);
+}
+
 static void forged_and_replayed(void **state)
 {
 	struct fixture *fx = *state;
@@ -1360,6 +1441,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(resent_applied_acked, setup, teardown),
 	        cmocka_unit_test_setup_teardown(resent_below_floor_not_idle, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
+	        cmocka_unit_test_setup_teardown(queue_wave_late_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
