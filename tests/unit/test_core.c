@@ -884,6 +884,35 @@ static void check_stored(struct fixture *fx, const char *id, uint64_t want_seq)
 /* A wave: signed outside the lock for the seq each will probably get; two
  * for one agent in one wave (the second's guess is wrong: signed again),
  * all in one commit, each delivered to its parked poll after it. */
+/* in[i]: a hook (hook, running /bin/true) for agent[i]'s step[i]. */
+static void hook_wave(struct dispatch_instr *in, Drover__Hook *hook, const char *const *agent,
+                      const char *const *step, int n)
+{
+	static char *run[] = {"/bin/true"};
+
+	*hook = (Drover__Hook)DROVER__HOOK__INIT;
+	hook->run = run;
+	hook->n_run = 1;
+	for (int i = 0; i < n; i++)
+		in[i] = (struct dispatch_instr){.agent_id = agent[i],
+		                                .step_id = step[i],
+		                                .action = DROVER__ACTION__ACTION_RUN_HOOK,
+		                                .hook = hook};
+}
+
+/* Agent id, enrolled, its poll parked in w. */
+static void parked_agent(struct fixture *fx, struct drv_keypair *kp, const char *id,
+                         struct fake_waiter *w)
+{
+	Drover__RejectReason why = 0;
+	bool parked = false;
+
+	drv_keypair_generate(kp);
+	assert_int_equal(hello(fx, kp, id, fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(poll_req(fx, kp, id, 0, w, &why, &parked), 0);
+	assert_true(parked);
+}
+
 static void queue_wave(void **state)
 {
 	struct fixture *fx = *state;
@@ -891,27 +920,16 @@ static void queue_wave(void **state)
 	struct drv_keypair a, b;
 	Drover__RejectReason why = 0;
 	bool parked = false;
-	char *run[] = {"/bin/true"};
-	Drover__Hook hook = DROVER__HOOK__INIT;
+	Drover__Hook hook;
 	struct dispatch_instr in[4];
 	uint64_t seq[4];
 	int rc[4];
 	const char *agent[4] = {"wa-1", "wb-1", "wa-1", "nobody"};
 	const char *step[4] = {"s1", "s1", "s2", "s1"};
 
-	hook.run = run;
-	hook.n_run = 1;
-	for (int i = 0; i < 4; i++)
-		in[i] = (struct dispatch_instr){.agent_id = agent[i],
-		                                .step_id = step[i],
-		                                .action = DROVER__ACTION__ACTION_RUN_HOOK,
-		                                .hook = &hook};
-	drv_keypair_generate(&a);
-	drv_keypair_generate(&b);
-	assert_int_equal(hello(fx, &a, "wa-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	assert_int_equal(hello(fx, &b, "wb-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	assert_int_equal(poll_req(fx, &a, "wa-1", 0, &wa, &why, &parked), 0);
-	assert_int_equal(poll_req(fx, &b, "wb-1", 0, &wb, &why, &parked), 0);
+	hook_wave(in, &hook, agent, step, 4);
+	parked_agent(fx, &a, "wa-1", &wa);
+	parked_agent(fx, &b, "wb-1", &wb);
 	assert_int_equal(core_queue_many(fx->core, in, 4, seq, rc), DRV_OK);
 	assert_int_equal(rc[0], DRV_OK);
 	assert_int_equal(rc[1], DRV_OK);
@@ -976,30 +994,16 @@ static void queue_wave_late_batch(void **state)
 	struct fixture *fx = *state;
 	struct fake_waiter wa = {.w.deliver = deliver_noting}, wb = {.w.deliver = deliver_noting};
 	struct drv_keypair a, b;
-	Drover__RejectReason why = 0;
-	bool parked = false;
-	char *run[] = {"/bin/true"};
-	Drover__Hook hook = DROVER__HOOK__INIT;
+	Drover__Hook hook;
 	struct dispatch_instr in[2];
 	uint64_t seq[2];
 	int rc[2];
 	const char *agent[2] = {"la-1", "lb-1"};
+	const char *step[2] = {"s1", "s1"};
 
-	hook.run = run;
-	hook.n_run = 1;
-	for (int i = 0; i < 2; i++)
-		in[i] = (struct dispatch_instr){.agent_id = agent[i],
-		                                .step_id = "s1",
-		                                .action = DROVER__ACTION__ACTION_RUN_HOOK,
-		                                .hook = &hook};
-	drv_keypair_generate(&a);
-	drv_keypair_generate(&b);
-	assert_int_equal(hello(fx, &a, "la-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	assert_int_equal(hello(fx, &b, "lb-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	assert_int_equal(poll_req(fx, &a, "la-1", 0, &wa, &why, &parked), 0);
-	assert_true(parked);
-	assert_int_equal(poll_req(fx, &b, "lb-1", 0, &wb, &why, &parked), 0);
-	assert_true(parked);
+	hook_wave(in, &hook, agent, step, 2);
+	parked_agent(fx, &a, "la-1", &wa);
+	parked_agent(fx, &b, "lb-1", &wb);
 	delivered_uncommitted = 0;
 	fail_begins = 1;
 	assert_int_equal(core_queue_many(fx->core, in, 2, seq, rc), DRV_OK);
