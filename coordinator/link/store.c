@@ -796,7 +796,7 @@ static int many_check(struct store *s, const struct store_enqueue *q, size_t n, 
 			continue;
 		m = &r[i];
 		if (store_agent_status_parse(col_text(st, 1), &m->status) != DRV_OK)
-			continue; /* unknown status: DRV_ENOENT, as enqueue_check's */
+			continue; /* unknown status (the schema has none): DRV_ENOENT */
 		m->found = true;
 		m->next_seq = (uint64_t)drv_sql_col_int64(st, 2);
 		m->step_seq = drv_sql_col_null(st, 3) ? 0 : (uint64_t)drv_sql_col_int64(st, 3);
