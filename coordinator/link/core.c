@@ -1871,16 +1871,11 @@ static void after_commit(void *arg, int rc)
 	answer_owed(c, owed, rc);
 }
 
-/* Queue in the open batch (one commit for a wave); delivered after it
- * commits. pre: signed outside the lock for the sequence number it guessed,
- * or NULL. */
-static int queue_one_locked(struct core *c, const struct dispatch_instr *in,
-                            struct dispatch_sealed *pre, uint64_t *seq_out)
+/* After an instruction for in's agent was queued (rc DRV_OK) or refused:
+ * deliver it after the batch's commit (batched) or now. */
+static int queued_locked(struct core *c, const struct dispatch_instr *in, int rc, bool batched)
 {
 	struct agent_rt *a = in->agent_id != NULL ? registry_get(c->reg, in->agent_id) : NULL;
-	bool batched = gcommit_join(&c->gc) == DRV_OK;
-	int rc = dispatch_enqueue_sealed(c->cfg.store, c->cfg.key, in, pre, drv_wall_ms(),
-	                                 c->cfg.instr_ttl_ms, seq_out);
 
 	if (a != NULL)
 		forget_idle(a); /* may have something to take now */
@@ -1893,6 +1888,44 @@ static int queue_one_locked(struct core *c, const struct dispatch_instr *in,
 	else if (a != NULL)
 		deliver_if_parked(c, a);
 	return DRV_OK;
+}
+
+/* Queue in the open batch (one commit for a wave); delivered after it
+ * commits. pre: signed outside the lock for the sequence number it guessed,
+ * or NULL. */
+static int queue_one_locked(struct core *c, const struct dispatch_instr *in,
+                            struct dispatch_sealed *pre, uint64_t *seq_out)
+{
+	bool batched = gcommit_join(&c->gc) == DRV_OK;
+	int rc = dispatch_enqueue_sealed(c->cfg.store, c->cfg.key, in, pre, drv_wall_ms(),
+	                                 c->cfg.instr_ttl_ms, seq_out);
+
+	return queued_locked(c, in, rc, batched);
+}
+
+/* queue_one_locked for n at once: one join of the batch per instruction, as
+ * there, and the store's statements for the n together
+ * (dispatch_enqueue_many). A join that cannot begin the batch leaves it to
+ * the next one: if any did, the n are written in it, so all wait for its
+ * commit (delivered before it, one could be taken back). */
+static void queue_many_locked(struct core *c, const struct dispatch_instr *in,
+                              struct dispatch_sealed *pre, size_t n, uint64_t *seqs, int *rcs)
+{
+	bool batched;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		gcommit_join(&c->gc);
+	batched = gcommit_is_open(&c->gc);
+	rc = dispatch_enqueue_many(c->cfg.store, c->cfg.key, in, pre, n, drv_wall_ms(),
+	                           c->cfg.instr_ttl_ms, seqs, rcs);
+	for (size_t i = 0; i < n; i++) {
+		if (rc != DRV_OK) {
+			seqs[i] = 0;
+			rcs[i] = rc;
+		}
+		rcs[i] = queued_locked(c, &in[i], rcs[i], batched);
+	}
 }
 
 int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out)
@@ -1973,10 +2006,7 @@ static void queue_chunk(struct core *c, const struct dispatch_instr *in, size_t 
 			dispatch_presign(c->cfg.key, &in[i], now, c->cfg.instr_ttl_ms, guess[i],
 			                 &pre[i]);
 	gcommit_lock(&c->gc);
-	for (size_t i = 0; i < n; i++) {
-		seqs[i] = 0;
-		rcs[i] = queue_one_locked(c, &in[i], &pre[i], &seqs[i]);
-	}
+	queue_many_locked(c, in, pre, n, seqs, rcs);
 	gcommit_unlock(&c->gc);
 	for (size_t i = 0; i < n; i++)
 		dispatch_sealed_clear(&pre[i]);

@@ -113,40 +113,97 @@ void dispatch_sealed_clear(struct dispatch_sealed *p)
 	memset(p, 0, sizeof(*p));
 }
 
-int dispatch_enqueue_sealed(struct store *s, const struct drv_keypair *kp,
-                            const struct dispatch_instr *in, struct dispatch_sealed *pre,
-                            int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out)
+/* The store's view of in, sealing through sc (validated first). */
+static int prepare(const struct drv_keypair *kp, const struct dispatch_instr *in,
+                   struct dispatch_sealed *pre, int64_t now_ms, int64_t default_ttl_ms,
+                   struct seal_ctx *sc, struct store_enqueue *q)
 {
-	struct seal_ctx sc = {.kp = kp, .ins = DROVER__INSTRUCTION__INIT};
-	struct store_enqueue q = {0};
 	int64_t ttl = ttl_of(in, default_ttl_ms);
-	uint64_t seq;
 	int rc;
 
+	*sc = (struct seal_ctx){.kp = kp, .ins = DROVER__INSTRUCTION__INIT};
+	memset(q, 0, sizeof(*q));
 	if (pre != NULL && pre->env != NULL) { /* the times it was signed with */
 		now_ms = pre->now_ms;
 		ttl = pre->ttl_ms;
-		sc.pre = pre;
+		sc->pre = pre;
 	}
 	rc = validate(in);
 	if (rc != DRV_OK)
 		return rc;
-	build(in, now_ms, ttl, &sc.ins);
-	q.agent_id = in->agent_id;
-	q.step_id = in->step_id;
-	q.deployment_id = sc.ins.deployment_id;
-	q.action = in->action;
-	q.issued_at_ms = now_ms;
-	q.expires_at_ms = now_ms + ttl;
-	q.seal = seal;
-	q.seal_arg = &sc;
-	q.accepted_only = true; /* its status checked in the same read as its next seq */
+	build(in, now_ms, ttl, &sc->ins);
+	q->agent_id = in->agent_id;
+	q->step_id = in->step_id;
+	q->deployment_id = sc->ins.deployment_id;
+	q->action = in->action;
+	q->issued_at_ms = now_ms;
+	q->expires_at_ms = now_ms + ttl;
+	q->seal = seal;
+	q->seal_arg = sc;
+	q->accepted_only = true; /* its status checked in the same read as its next seq */
+	return DRV_OK;
+}
+
+static void queued_log(const struct dispatch_instr *in, uint64_t seq)
+{
+	drv_info("dispatch", "instruction queued", "agent=%s seq=%llu step=%s action=%d",
+	         in->agent_id, (unsigned long long)seq, in->step_id, (int)in->action);
+}
+
+int dispatch_enqueue_sealed(struct store *s, const struct drv_keypair *kp,
+                            const struct dispatch_instr *in, struct dispatch_sealed *pre,
+                            int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out)
+{
+	struct seal_ctx sc;
+	struct store_enqueue q;
+	uint64_t seq;
+	int rc = prepare(kp, in, pre, now_ms, default_ttl_ms, &sc, &q);
+
+	if (rc != DRV_OK)
+		return rc;
 	rc = store_instr_enqueue(s, &q, &seq);
 	if (rc == DRV_OK || rc == DRV_EEXIST)
 		*seq_out = seq;
 	if (rc == DRV_OK)
-		drv_info("dispatch", "instruction queued", "agent=%s seq=%llu step=%s action=%d",
-		         in->agent_id, (unsigned long long)seq, in->step_id, (int)in->action);
+		queued_log(in, seq);
+	return rc;
+}
+
+int dispatch_enqueue_many(struct store *s, const struct drv_keypair *kp,
+                          const struct dispatch_instr *in, struct dispatch_sealed *pre, size_t n,
+                          int64_t now_ms, int64_t default_ttl_ms, uint64_t *seqs, int *rcs)
+{
+	struct seal_ctx *sc = calloc(n ? n : 1, sizeof(*sc));
+	struct store_enqueue *q = calloc(n ? n : 1, sizeof(*q));
+	size_t *at = calloc(n ? n : 1, sizeof(*at));
+	uint64_t *qseq = calloc(n ? n : 1, sizeof(*qseq));
+	int *qrc = calloc(n ? n : 1, sizeof(*qrc));
+	size_t k = 0;
+	int rc = sc && q && at && qseq && qrc ? DRV_OK : DRV_ENOMEM;
+
+	for (size_t i = 0; rc == DRV_OK && i < n; i++) {
+		seqs[i] = 0;
+		rcs[i] = prepare(kp, &in[i], pre != NULL ? &pre[i] : NULL, now_ms, default_ttl_ms,
+		                 &sc[k], &q[k]);
+		if (rcs[i] == DRV_OK)
+			at[k++] = i;
+	}
+	if (rc == DRV_OK && k > 0)
+		store_instr_enqueue_many(s, q, k, qseq, qrc);
+	for (size_t j = 0; rc == DRV_OK && j < k; j++) {
+		size_t i = at[j];
+
+		rcs[i] = qrc[j];
+		if (qrc[j] == DRV_OK || qrc[j] == DRV_EEXIST)
+			seqs[i] = qseq[j];
+		if (qrc[j] == DRV_OK)
+			queued_log(&in[i], qseq[j]);
+	}
+	free(sc);
+	free(q);
+	free(at);
+	free(qseq);
+	free(qrc);
 	return rc;
 }
 

@@ -60,6 +60,13 @@ int dispatch_presign(const struct drv_keypair *kp, const struct dispatch_instr *
 int dispatch_enqueue_sealed(struct store *s, const struct drv_keypair *kp,
                             const struct dispatch_instr *in, struct dispatch_sealed *pre,
                             int64_t now_ms, int64_t default_ttl_ms, uint64_t *seq_out);
+/* dispatch_enqueue_sealed for each of n (pre: n of them, or NULL), through
+ * store_instr_enqueue_many (one check and one insert for the n on
+ * PostgreSQL): rcs[i] and seqs[i] as its result and *seq_out. DRV_ENOMEM
+ * (nothing queued) or DRV_OK. */
+int dispatch_enqueue_many(struct store *s, const struct drv_keypair *kp,
+                          const struct dispatch_instr *in, struct dispatch_sealed *pre, size_t n,
+                          int64_t now_ms, int64_t default_ttl_ms, uint64_t *seqs, int *rcs);
 void dispatch_sealed_clear(struct dispatch_sealed *p);
 
 /* True if the digest reads "sha256:" and 64 lowercase hex digits. */

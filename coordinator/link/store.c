@@ -1,6 +1,7 @@
 /* store.c: agents, instruction queue, events and token hashes in SQLite. */
 #include "store.h"
 
+#include <jansson.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -82,7 +83,9 @@ static void done(struct store *s, struct drv_sql_stmt *st)
 	drv_sql_done(st);
 }
 
-/* One statement without rows, from the cache (BEGIN, COMMIT, ...). */
+/* One statement without rows, from the cache (BEGIN, COMMIT, ...). A
+ * COMMIT refused by the fence says DRV_EFENCED, as run() does: callers tell
+ * it from a failure (store_instr_enqueue_many does not retry it). */
 static int exec1(struct store *s, const char *sql)
 {
 	struct drv_sql_stmt *st;
@@ -90,7 +93,8 @@ static int exec1(struct store *s, const char *sql)
 
 	if (rc != DRV_OK)
 		return rc;
-	rc = drv_sql_step(st) == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+	rc = drv_sql_step(st);
+	rc = rc == DRV_SQL_DONE ? DRV_OK : rc == DRV_EFENCED ? rc : DRV_EDB;
 	if (rc != DRV_OK)
 		drv_error("store", "statement failed", "sql=\"%s\" error=\"%s\"", sql,
 		          drv_sql_errmsg(s->db));
@@ -141,6 +145,20 @@ static const char *col_text(struct drv_sql_stmt *st, int col)
 	const char *t = drv_sql_col_text(st, col);
 
 	return t ? (const char *)t : "";
+}
+
+/* Run st with rows_json bound as its one value: short_rc unless it changed
+ * n_rows rows. */
+static int run_json_rows(struct store *s, struct drv_sql_stmt *st, const char *rows_json,
+                         size_t n_rows, int short_rc)
+{
+	int rc;
+
+	bind_text(st, 1, rows_json);
+	rc = run(s, st);
+	if (rc == DRV_OK && (size_t)drv_sql_changes(s->db) != n_rows)
+		rc = short_rc;
+	return rc;
 }
 
 /* ---- transactions ---- */
@@ -733,6 +751,243 @@ int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t
 	return rc;
 }
 
+/* ---- a chunk of instructions in two statements (PostgreSQL) ---- */
+
+struct many_row {
+	enum agent_status status;
+	uint64_t next_seq, step_seq;
+	bool found;
+};
+
+/* enqueue_check for every row of the chunk in one statement: the rows' index,
+ * agent and step bound as one JSON array value. */
+static int many_check(struct store *s, const struct store_enqueue *q, size_t n, struct many_row *r)
+{
+	json_t *arr = json_array();
+	char *text = NULL;
+	struct drv_sql_stmt *st;
+	int rc = DRV_ENOMEM, step;
+
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		json_array_append_new(
+		        arr, json_pack("[Iss]", (json_int_t)i, q[i].agent_id, q[i].step_id));
+	if (arr != NULL && json_array_size(arr) == n)
+		text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (text == NULL)
+		return rc;
+	rc = prep(s,
+	          "SELECT j.i, a.status, a.next_seq,"
+	          " (SELECT seq FROM instructions WHERE agent_id = j.id AND step_id = j.step),"
+	          " (SELECT max(seq) FROM instructions WHERE agent_id = j.id)"
+	          " FROM (SELECT (x->>0)::bigint AS i, x->>1 AS id, x->>2 AS step"
+	          " FROM json_array_elements(?::json) AS t(x)) AS j JOIN agents a ON a.id = j.id",
+	          &st);
+	if (rc != DRV_OK) {
+		free(text);
+		return rc;
+	}
+	bind_text(st, 1, text);
+	while ((step = drv_sql_step(st)) == DRV_SQL_ROW) {
+		int64_t i = drv_sql_col_int64(st, 0);
+		struct many_row *m;
+
+		if (i < 0 || (size_t)i >= n)
+			continue;
+		m = &r[i];
+		if (store_agent_status_parse(col_text(st, 1), &m->status) != DRV_OK)
+			continue; /* unknown status (the schema has none): DRV_ENOENT */
+		m->found = true;
+		m->next_seq = (uint64_t)drv_sql_col_int64(st, 2);
+		m->step_seq = drv_sql_col_null(st, 3) ? 0 : (uint64_t)drv_sql_col_int64(st, 3);
+		if (!drv_sql_col_null(st, 4) && (uint64_t)drv_sql_col_int64(st, 4) >= m->next_seq)
+			m->next_seq = (uint64_t)drv_sql_col_int64(st, 4) + 1;
+	}
+	done(s, st);
+	free(text);
+	return step == DRV_SQL_DONE ? DRV_OK : DRV_EDB;
+}
+
+static json_t *many_insert_row(const struct store_enqueue *q, uint64_t seq, const uint8_t *env,
+                               size_t env_len)
+{
+	size_t cap = sodium_base64_ENCODED_LEN(env_len, sodium_base64_VARIANT_ORIGINAL);
+	char *b64 = malloc(cap);
+	json_t *row = NULL;
+
+	if (b64 == NULL)
+		return NULL;
+	sodium_bin2base64(b64, cap, env, env_len, sodium_base64_VARIANT_ORIGINAL);
+	row = json_pack("[sIsssIII]", q->agent_id, (json_int_t)seq, q->step_id,
+	                q->deployment_id ? q->deployment_id : "", b64, (json_int_t)q->issued_at_ms,
+	                (json_int_t)q->expires_at_ms, (json_int_t)q->action);
+	free(b64);
+	return row;
+}
+
+/* The rows, and every agent's next sequence above its row, in one statement
+ * (agents are distinct in a chunk: each UPDATE row is one INSERT row). */
+static int many_insert(struct store *s, const char *rows_json, size_t n_rows)
+{
+	struct drv_sql_stmt *st;
+	int rc =
+	        prep(s,
+	             "WITH ins AS (INSERT INTO instructions (agent_id, seq, step_id, deployment_id,"
+	             " envelope, issued_at_ms, expires_at_ms, state, action)"
+	             " SELECT x->>0, (x->>1)::bigint, x->>2, x->>3, decode(x->>4, 'base64'),"
+	             " (x->>5)::bigint, (x->>6)::bigint, 'queued', (x->>7)::bigint"
+	             " FROM json_array_elements(?::json) AS t(x) RETURNING agent_id, seq)"
+	             " UPDATE agents SET next_seq = ins.seq + 1 FROM ins WHERE agents.id = "
+	             "ins.agent_id",
+	             &st);
+
+	return rc == DRV_OK ? run_json_rows(s, st, rows_json, n_rows, DRV_EDB) : rc;
+}
+
+/* The rows not inserted yet and a bound on their JSON text's size. */
+struct many_batch {
+	json_t *rows;
+	size_t bytes;
+};
+
+/* A bound on the JSON text of q's row with an envelope of env_len bytes:
+ * base64, each string byte escaped at worst as \u00XX, four numbers, the
+ * punctuation. */
+static size_t many_row_bytes(const struct store_enqueue *q, size_t env_len)
+{
+	size_t texts = strlen(q->agent_id) + strlen(q->step_id) +
+	               (q->deployment_id ? strlen(q->deployment_id) : 0);
+
+	return sodium_base64_ENCODED_LEN(env_len, sodium_base64_VARIANT_ORIGINAL) + 6 * texts + 128;
+}
+
+/* Insert what b holds (nothing if empty) and empty it. */
+static int many_flush(struct store *s, struct many_batch *b)
+{
+	size_t n = json_array_size(b->rows);
+	char *text;
+	int rc;
+
+	if (n == 0)
+		return DRV_OK;
+	text = json_dumps(b->rows, JSON_COMPACT);
+	rc = text != NULL ? many_insert(s, text, n) : DRV_ENOMEM;
+	free(text);
+	json_array_clear(b->rows);
+	b->bytes = 0;
+	return rc;
+}
+
+/* Add q's row to b, inserting what b held first if the row would take its
+ * JSON past STORE_MANY_JSON_MAX: the client holds the text several times
+ * over (the rows, the text, the bound value, libpq's buffer), and a chunk
+ * of large envelopes would otherwise be hundreds of MiB. */
+static int many_add(struct store *s, struct many_batch *b, const struct store_enqueue *q,
+                    uint64_t seq, uint8_t *env, size_t env_len)
+{
+	size_t bytes = many_row_bytes(q, env_len);
+	json_t *row = many_insert_row(q, seq, env, env_len);
+	int rc = row != NULL ? DRV_OK : DRV_ENOMEM;
+
+	free(env);
+	if (rc == DRV_OK && b->bytes + bytes > STORE_MANY_JSON_MAX)
+		rc = many_flush(s, b);
+	if (rc != DRV_OK) {
+		json_decref(row);
+		return rc;
+	}
+	if (json_array_append_new(b->rows, row) != 0)
+		return DRV_ENOMEM;
+	b->bytes += bytes;
+	return DRV_OK;
+}
+
+/* Every row's outcome from the check; the new ones sealed and added to b
+ * (inserted when it is full). seqs/rcs as store_instr_enqueue's. */
+static int many_rows(struct store *s, const struct store_enqueue *q, size_t n,
+                     const struct many_row *r, struct many_batch *b, uint64_t *seqs, int *rcs)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *env = NULL;
+		size_t env_len = 0;
+		int rc;
+
+		seqs[i] = 0;
+		if (!r[i].found) {
+			rcs[i] = DRV_ENOENT;
+		} else if (q[i].accepted_only && r[i].status != AGENT_ACCEPTED) {
+			rcs[i] = DRV_ESTATE;
+		} else if (r[i].step_seq > 0) {
+			seqs[i] = r[i].step_seq;
+			rcs[i] = DRV_EEXIST;
+		} else {
+			rcs[i] = q[i].seal(q[i].seal_arg, r[i].next_seq, &env, &env_len);
+			if (rcs[i] != DRV_OK)
+				continue;
+			rc = many_add(s, b, &q[i], r[i].next_seq, env, env_len);
+			if (rc != DRV_OK)
+				return rc;
+			seqs[i] = r[i].next_seq;
+		}
+	}
+	return many_flush(s, b);
+}
+
+static int many_once(struct store *s, const struct store_enqueue *q, size_t n, uint64_t *seqs,
+                     int *rcs)
+{
+	struct many_row *r = calloc(n, sizeof(*r));
+	struct many_batch b = {json_array(), 0};
+	int rc = r != NULL && b.rows != NULL ? store_begin(s) : DRV_ENOMEM;
+
+	if (rc == DRV_OK) {
+		rc = many_check(s, q, n, r);
+		if (rc == DRV_OK)
+			rc = many_rows(s, q, n, r, &b, seqs, rcs);
+		if (rc == DRV_OK)
+			rc = store_commit(s);
+		else
+			store_rollback(s);
+	}
+	json_decref(b.rows);
+	free(r);
+	return rc;
+}
+
+/* Two of the chunk for one agent: its rows must be numbered one after the
+ * other, which the per-row path does. A row without an agent id goes that
+ * way too (an unknown agent there, as store_instr_enqueue says). */
+static bool agents_distinct(const struct store_enqueue *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (q[i].agent_id == NULL)
+			return false;
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(q[i].agent_id, q[k].agent_id) == 0)
+				return false;
+	}
+	return true;
+}
+
+void store_instr_enqueue_many(struct store *s, const struct store_enqueue *q, size_t n,
+                              uint64_t *seqs, int *rcs)
+{
+	int rc = DRV_EEXIST;
+
+	if (n > 1 && drv_sql_engine_of(s->db) == DRV_SQL_PG && agents_distinct(q, n))
+		rc = many_once(s, q, n, seqs, rcs);
+	if (rc == DRV_OK)
+		return;
+	/* Fenced off: so would every row be. Else row by row, each with its own
+	 * outcome: SQLite, one row, an agent twice, a unique violation (another
+	 * writer's row), or any other failure of the chunk's statements (a text
+	 * that JSON cannot carry, ...): one row's trouble is not the others'. */
+	for (size_t i = 0; i < n; i++) {
+		seqs[i] = 0;
+		rcs[i] = rc == DRV_EFENCED ? rc : store_instr_enqueue(s, &q[i], &seqs[i]);
+	}
+}
+
 void store_instr_clear(struct store_instr *in)
 {
 	if (in == NULL)
@@ -945,13 +1200,7 @@ static int report_rows(struct store *s, const char *rows_json, size_t n_rows)
 	                  " WHERE agents.id = j.id AND agents.report_seq < j.rs",
 	        &st);
 
-	if (rc != DRV_OK)
-		return rc;
-	bind_text(st, 1, rows_json);
-	rc = run(s, st);
-	if (rc == DRV_OK && (size_t)drv_sql_changes(s->db) != n_rows)
-		rc = DRV_EREPLAY;
-	return rc;
+	return rc == DRV_OK ? run_json_rows(s, st, rows_json, n_rows, DRV_EREPLAY) : rc;
 }
 
 /* The instructions of store_agent_reports' rows up to their acked. SQLite:

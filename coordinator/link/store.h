@@ -170,6 +170,17 @@ struct store_enqueue {
  * accepted and q->accepted_only), else DRV_EEXIST (and *seq_out) if the step
  * id is already queued for this agent: queueing is idempotent by step id. */
 int store_instr_enqueue(struct store *s, const struct store_enqueue *q, uint64_t *seq_out);
+/* The JSON text of one statement of store_instr_enqueue_many's insert is
+ * at most this (a chunk of large envelopes takes several). */
+#define STORE_MANY_JSON_MAX (4u << 20)
+/* store_instr_enqueue for each of n (seqs[i], rcs[i] its outcome). On
+ * PostgreSQL a chunk of distinct agents takes one check and one insert
+ * (with the agents' next_seq; one more per STORE_MANY_JSON_MAX of JSON) in
+ * one savepoint; if they fail (a unique violation: another writer's row) it
+ * is undone and the chunk queued row by row instead, unless its commit was
+ * fenced (DRV_EFENCED for every row). SQLite queues row by row. */
+void store_instr_enqueue_many(struct store *s, const struct store_enqueue *q, size_t n,
+                              uint64_t *seqs, int *rcs);
 
 struct store_instr {
 	uint64_t seq;

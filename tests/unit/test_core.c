@@ -884,6 +884,35 @@ static void check_stored(struct fixture *fx, const char *id, uint64_t want_seq)
 /* A wave: signed outside the lock for the seq each will probably get; two
  * for one agent in one wave (the second's guess is wrong: signed again),
  * all in one commit, each delivered to its parked poll after it. */
+/* in[i]: a hook (hook, running /bin/true) for agent[i]'s step[i]. */
+static void hook_wave(struct dispatch_instr *in, Drover__Hook *hook, const char *const *agent,
+                      const char *const *step, int n)
+{
+	static char *run[] = {"/bin/true"};
+
+	*hook = (Drover__Hook)DROVER__HOOK__INIT;
+	hook->run = run;
+	hook->n_run = 1;
+	for (int i = 0; i < n; i++)
+		in[i] = (struct dispatch_instr){.agent_id = agent[i],
+		                                .step_id = step[i],
+		                                .action = DROVER__ACTION__ACTION_RUN_HOOK,
+		                                .hook = hook};
+}
+
+/* Agent id, enrolled, its poll parked in w. */
+static void parked_agent(struct fixture *fx, struct drv_keypair *kp, const char *id,
+                         struct fake_waiter *w)
+{
+	Drover__RejectReason why = 0;
+	bool parked = false;
+
+	drv_keypair_generate(kp);
+	assert_int_equal(hello(fx, kp, id, fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(poll_req(fx, kp, id, 0, w, &why, &parked), 0);
+	assert_true(parked);
+}
+
 static void queue_wave(void **state)
 {
 	struct fixture *fx = *state;
@@ -891,27 +920,16 @@ static void queue_wave(void **state)
 	struct drv_keypair a, b;
 	Drover__RejectReason why = 0;
 	bool parked = false;
-	char *run[] = {"/bin/true"};
-	Drover__Hook hook = DROVER__HOOK__INIT;
+	Drover__Hook hook;
 	struct dispatch_instr in[4];
 	uint64_t seq[4];
 	int rc[4];
 	const char *agent[4] = {"wa-1", "wb-1", "wa-1", "nobody"};
 	const char *step[4] = {"s1", "s1", "s2", "s1"};
 
-	hook.run = run;
-	hook.n_run = 1;
-	for (int i = 0; i < 4; i++)
-		in[i] = (struct dispatch_instr){.agent_id = agent[i],
-		                                .step_id = step[i],
-		                                .action = DROVER__ACTION__ACTION_RUN_HOOK,
-		                                .hook = &hook};
-	drv_keypair_generate(&a);
-	drv_keypair_generate(&b);
-	assert_int_equal(hello(fx, &a, "wa-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	assert_int_equal(hello(fx, &b, "wb-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
-	assert_int_equal(poll_req(fx, &a, "wa-1", 0, &wa, &why, &parked), 0);
-	assert_int_equal(poll_req(fx, &b, "wb-1", 0, &wb, &why, &parked), 0);
+	hook_wave(in, &hook, agent, step, 4);
+	parked_agent(fx, &a, "wa-1", &wa);
+	parked_agent(fx, &b, "wb-1", &wb);
 	assert_int_equal(core_queue_many(fx->core, in, 4, seq, rc), DRV_OK);
 	assert_int_equal(rc[0], DRV_OK);
 	assert_int_equal(rc[1], DRV_OK);
@@ -930,6 +948,73 @@ static void queue_wave(void **state)
 	assert_int_equal(poll_req(fx, &a, "wa-1", 1, &wa, &why, &parked),
 	                 DROVER__BODY_TYPE__BODY_INSTRUCTION);
 	check_stored(fx, "wa-1", 2);
+}
+
+/* Fault injection (the test is linked with --wrap=store_begin): the next
+ * fail_begins transactions the core's batch opens fail to begin. The
+ * store's own savepoints (store.c calls itself) are not wrapped. */
+static int fail_begins;
+int __real_store_begin(struct store *s);
+int __wrap_store_begin(struct store *s);
+
+int __wrap_store_begin(struct store *s)
+{
+	if (fail_begins > 0) {
+		fail_begins--;
+		return DRV_EDB;
+	}
+	return __real_store_begin(s);
+}
+
+static atomic_int delivered_uncommitted;
+
+/* fake_deliver, counting the instructions delivered before they were
+ * committed (not an assertion here: it would leave with the core's lock
+ * held). */
+static void deliver_noting(struct core_waiter *w, uint8_t *env, size_t len)
+{
+	Drover__Envelope *e = env != NULL ? drover__envelope__unpack(NULL, len, env) : NULL;
+	Drover__Instruction *ins = NULL;
+
+	if (e != NULL && e->type == DROVER__BODY_TYPE__BODY_INSTRUCTION)
+		ins = drover__instruction__unpack(NULL, e->body.len, e->body.data);
+	if (ins != NULL && !committed_instr(ins->target_agent, ins->seq))
+		delivered_uncommitted++;
+	drover__instruction__free_unpacked(ins, NULL);
+	drover__envelope__free_unpacked(e, NULL);
+	((struct fake_waiter *)w)->delivered++;
+	free(env);
+}
+
+/* A wave whose batch could not begin at the first join but did at the
+ * next: its instructions are in that batch, so they are delivered after it
+ * commits, not at once as if each had committed on its own. */
+static void queue_wave_late_batch(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter wa = {.w.deliver = deliver_noting}, wb = {.w.deliver = deliver_noting};
+	struct drv_keypair a, b;
+	Drover__Hook hook;
+	struct dispatch_instr in[2];
+	uint64_t seq[2];
+	int rc[2];
+	const char *agent[2] = {"la-1", "lb-1"};
+	const char *step[2] = {"s1", "s1"};
+
+	hook_wave(in, &hook, agent, step, 2);
+	parked_agent(fx, &a, "la-1", &wa);
+	parked_agent(fx, &b, "lb-1", &wb);
+	delivered_uncommitted = 0;
+	fail_begins = 1;
+	assert_int_equal(core_queue_many(fx->core, in, 2, seq, rc), DRV_OK);
+	assert_int_equal(fail_begins, 0);
+	assert_int_equal(rc[0], DRV_OK);
+	assert_int_equal(rc[1], DRV_OK);
+	for (int i = 0; i < 20000 && wa.delivered + wb.delivered < 2; i++)
+		usleep(1000);
+	assert_int_equal(wa.delivered, 1);
+	assert_int_equal(wb.delivered, 1);
+	assert_int_equal(delivered_uncommitted, 0);
 }
 
 static void forged_and_replayed(void **state)
@@ -1360,6 +1445,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(resent_applied_acked, setup, teardown),
 	        cmocka_unit_test_setup_teardown(resent_below_floor_not_idle, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
+	        cmocka_unit_test_setup_teardown(queue_wave_late_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),

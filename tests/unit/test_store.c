@@ -278,6 +278,357 @@ static void enqueue_behind_rows(void **state)
 	store_instr_clear(&in);
 }
 
+/* q[0] and q[1] queued together, with these numbers. */
+static void two_queued(struct store *s, const struct store_enqueue *q, uint64_t seq0, uint64_t seq1)
+{
+	uint64_t seqs[2];
+	int rcs[2];
+
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(rcs[0], DRV_OK);
+	assert_int_equal(seqs[0], seq0);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], seq1);
+}
+
+/* A chunk queued together (on PostgreSQL one check and one insert): each
+ * row's outcome as store_instr_enqueue's alone, the numbers above the rows
+ * even where next_seq lags, next_seq after them, the envelopes sealed for
+ * their numbers; an agent twice in a chunk numbered in order. */
+static void enqueue_many(void **state)
+{
+	struct store *s = *state;
+	struct store_instr in;
+	struct store_agent a;
+	const char *ids[] = {"m-1", "m-2", "m-3", "nope", "m-4"};
+	const char *steps[] = {"x", "x", "old", "x", "x"};
+	struct store_enqueue q[5];
+	uint64_t seqs[5], seq;
+	int rcs[5];
+
+	add_agent(s, "m-1", AGENT_ACCEPTED);
+	add_agent(s, "m-2", AGENT_ACCEPTED);
+	add_agent(s, "m-3", AGENT_ACCEPTED);
+	add_agent(s, "m-4", AGENT_PENDING);
+	assert_int_equal(enqueue(s, "m-2", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "m-2", "b", 100000, &seq), DRV_OK);
+	assert_int_equal(
+	        drv_sql_exec(store_db(s), "UPDATE agents SET next_seq = 1 WHERE id = 'm-2'"),
+	        DRV_OK);
+	assert_int_equal(enqueue(s, "m-3", "old", 100000, &seq), DRV_OK);
+	for (size_t i = 0; i < 5; i++)
+		q[i] = (struct store_enqueue){.agent_id = ids[i],
+		                              .step_id = steps[i],
+		                              .deployment_id = "d2",
+		                              .action = 6,
+		                              .issued_at_ms = 1000,
+		                              .expires_at_ms = 100000,
+		                              .seal = fake_seal,
+		                              .accepted_only = true};
+	seal_calls = 0;
+	store_instr_enqueue_many(s, q, 5, seqs, rcs);
+	/* each new row sealed once: not tried again row by row (the numbers
+	 * below were right at the first try) */
+	assert_int_equal(seal_calls, 2);
+	assert_int_equal(rcs[0], DRV_OK);
+	assert_int_equal(seqs[0], 1);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 3); /* above its rows, not next_seq's 1 */
+	assert_int_equal(rcs[2], DRV_EEXIST);
+	assert_int_equal(seqs[2], 1);
+	assert_int_equal(rcs[3], DRV_ENOENT);
+	assert_int_equal(rcs[4], DRV_ESTATE);
+	assert_int_equal(store_agent_get(s, "m-1", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 2);
+	assert_int_equal(store_agent_get(s, "m-2", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 4);
+	assert_int_equal(store_instr_take(s, "m-1", 2000, &in), DRV_OK);
+	assert_int_equal(in.seq, 1);
+	assert_string_equal(in.step_id, "x");
+	assert_int_equal(in.env_len, 5);
+	assert_memory_equal(in.env, "env-1", 5);
+	store_instr_clear(&in);
+	/* the same again: every row queued already, with its number */
+	store_instr_enqueue_many(s, q, 3, seqs, rcs);
+	assert_int_equal(rcs[0], DRV_EEXIST);
+	assert_int_equal(seqs[0], 1);
+	assert_int_equal(rcs[1], DRV_EEXIST);
+	assert_int_equal(seqs[1], 3);
+	/* one agent twice: one after the other */
+	q[0].step_id = "y";
+	q[1].agent_id = "m-1";
+	q[1].step_id = "z";
+	two_queued(s, q, 2, 3);
+	/* undone with the transaction around it, next_seq with it */
+	q[0].step_id = "w";
+	q[1].agent_id = "m-3";
+	q[1].step_id = "w";
+	assert_int_equal(store_begin(s), DRV_OK);
+	two_queued(s, q, 4, 2);
+	store_rollback(s);
+	assert_int_equal(store_agent_get(s, "m-1", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 4);
+	two_queued(s, q, 4, 2);
+	/* a row the chunk's statements cannot carry (PostgreSQL: text that is
+	 * not UTF-8) fails alone */
+	q[0].step_id = "bad\xff";
+	q[1].step_id = "v";
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(rcs[0], drv_sql_engine_of(store_db(s)) == DRV_SQL_PG ? DRV_EDB : DRV_OK);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 3);
+}
+
+/* q for agent id and step step, sealed by fake_seal unless seal is given. */
+static struct store_enqueue many_q(const char *id, const char *step,
+                                   int (*seal)(void *, uint64_t, uint8_t **, size_t *), void *arg)
+{
+	return (struct store_enqueue){.agent_id = id,
+	                              .step_id = step,
+	                              .deployment_id = "d3",
+	                              .action = 6,
+	                              .issued_at_ms = 1000,
+	                              .expires_at_ms = 100000,
+	                              .seal = seal != NULL ? seal : fake_seal,
+	                              .seal_arg = arg,
+	                              .accepted_only = true};
+}
+
+static int fence_calls;
+
+static int fenced(struct drv_sql *db, void *arg)
+{
+	(void)db;
+	(void)arg;
+	fence_calls++;
+	return DRV_EFENCED;
+}
+
+/* A fenced leader's chunk (its own transaction: no batch open) commits
+ * nothing and is not tried again row by row: one fence check, one seal per
+ * row. The fence exists on PostgreSQL only. */
+static void enqueue_many_fenced(void **state)
+{
+	struct store *s = *state;
+	struct store_enqueue q[2] = {many_q("f-1", "x", NULL, NULL),
+	                             many_q("f-2", "x", NULL, NULL)};
+	struct store_agent a;
+	uint64_t seqs[2];
+	int rcs[2];
+
+	if (drv_sql_engine_of(store_db(s)) != DRV_SQL_PG)
+		skip();
+	add_agent(s, "f-1", AGENT_ACCEPTED);
+	add_agent(s, "f-2", AGENT_ACCEPTED);
+	fence_calls = 0;
+	seal_calls = 0;
+	drv_sql_set_fence(store_db(s), fenced, NULL);
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	drv_sql_set_fence(store_db(s), NULL, NULL);
+	assert_int_equal(rcs[0], DRV_EFENCED);
+	assert_int_equal(rcs[1], DRV_EFENCED);
+	assert_int_equal(seqs[0], 0);
+	assert_int_equal(seqs[1], 0);
+	assert_int_equal(fence_calls, 1);
+	assert_int_equal(seal_calls, 2);
+	assert_int_equal(store_agent_get(s, "f-1", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 1);
+	/* unfenced, the same chunk is queued with the first numbers */
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(rcs[0], DRV_OK);
+	assert_int_equal(seqs[0], 1);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 1);
+}
+
+/* Another writer (a second connection) queues a row for the first agent
+ * between the chunk's check and its insert. */
+struct race {
+	struct store *other;
+	bool done;
+};
+
+static int racing_seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
+{
+	struct race *r = arg;
+	uint64_t theirs;
+
+	if (!r->done) {
+		r->done = true;
+		assert_int_equal(enqueue(r->other, "r-1", "theirs", 100000, &theirs), DRV_OK);
+		assert_int_equal(theirs, seq);
+	}
+	return fake_seal(NULL, seq, env, len);
+}
+
+/* The chunk's insert refused by the server (a unique violation: the other
+ * writer's row has the number it read) inside a transaction of ours (the
+ * core's batch): undone to its savepoint and queued row by row, above the
+ * other row, with envelopes sealed for the numbers given; never "queued
+ * already" without a number. */
+static void enqueue_many_raced(void **state)
+{
+	struct store *s = *state;
+	struct race r = {0};
+	struct store_enqueue q[2] = {many_q("r-1", "x", racing_seal, &r),
+	                             many_q("r-2", "x", racing_seal, &r)};
+	struct store_instr in;
+	struct store_agent a;
+	uint64_t seqs[2];
+	size_t n;
+	int rcs[2];
+
+	if (drv_sql_engine_of(store_db(s)) != DRV_SQL_PG)
+		skip(); /* SQLite: one writer at a time, and row by row anyway */
+	add_agent(s, "r-1", AGENT_ACCEPTED);
+	add_agent(s, "r-2", AGENT_ACCEPTED);
+	assert_int_equal(store_open(path, &r.other), DRV_OK);
+	assert_int_equal(store_begin(s), DRV_OK);
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(store_commit(s), DRV_OK);
+	store_close(r.other);
+	assert_true(r.done);
+	assert_int_equal(rcs[0], DRV_OK);
+	assert_int_equal(seqs[0], 2);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 1);
+	assert_int_equal(store_agent_get(s, "r-1", &a), DRV_OK);
+	assert_int_equal(a.next_seq, 3);
+	assert_int_equal(store_instr_take(s, "r-1", 2000, &in), DRV_OK);
+	assert_string_equal(in.step_id, "theirs");
+	store_instr_clear(&in);
+	assert_int_equal(store_instr_ack_upto(s, "r-1", 1, 2000, &n), DRV_OK);
+	assert_int_equal(store_instr_take(s, "r-1", 2000, &in), DRV_OK);
+	assert_int_equal(in.seq, 2);
+	assert_string_equal(in.step_id, "x");
+	assert_memory_equal(in.env, "env-2", 5);
+	store_instr_clear(&in);
+}
+
+/* Step ids JSON must escape (quotes, backslashes, control characters) or
+ * carries as they are (UTF-8 beyond ASCII): queued with them, found queued
+ * by them, read back byte for byte. */
+static void enqueue_many_texts(void **state)
+{
+	static const char *const steps[] = {"q\"uo'te", "back\\slash\\",
+	                                    "caf\xc3\xa9-\xe2\x9c\x93-\xf0\x9f\x98\x80",
+	                                    "ctl\x01\t\n\x7f", "</script>\\u0041"};
+	static const char *const ids[] = {"t-1", "t-2", "t-3", "t-4", "t-5"};
+	struct store *s = *state;
+	struct store_enqueue q[5];
+	struct store_instr in;
+	uint64_t seqs[5];
+	int rcs[5];
+
+	for (size_t i = 0; i < 5; i++) {
+		add_agent(s, ids[i], AGENT_ACCEPTED);
+		q[i] = many_q(ids[i], steps[i], NULL, NULL);
+		q[i].deployment_id = i % 2 ? NULL : steps[i];
+	}
+	store_instr_enqueue_many(s, q, 5, seqs, rcs);
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(rcs[i], DRV_OK);
+		assert_int_equal(seqs[i], 1);
+	}
+	store_instr_enqueue_many(s, q, 5, seqs, rcs);
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(rcs[i], DRV_EEXIST);
+		assert_int_equal(seqs[i], 1);
+		assert_int_equal(store_instr_take(s, ids[i], 2000, &in), DRV_OK);
+		assert_string_equal(in.step_id, steps[i]);
+		store_instr_clear(&in);
+	}
+	/* no agent id: unknown, as store_instr_enqueue has it, the others queued */
+	q[0].agent_id = NULL;
+	q[1].step_id = "y";
+	store_instr_enqueue_many(s, q, 2, seqs, rcs);
+	assert_int_equal(rcs[0], DRV_ENOENT);
+	assert_int_equal(rcs[1], DRV_OK);
+	assert_int_equal(seqs[1], 2);
+}
+
+/* An envelope of *(size_t *)arg bytes, "env-SEQ" first. */
+static int big_seal(void *arg, uint64_t seq, uint8_t **env, size_t *len)
+{
+	size_t n = *(const size_t *)arg;
+	uint8_t *b = malloc(n);
+
+	if (b == NULL)
+		return DRV_ENOMEM;
+	seal_calls++;
+	memset(b, 'x', n);
+	snprintf((char *)b, n, "env-%llu", (unsigned long long)seq);
+	*env = b;
+	*len = n;
+	return DRV_OK;
+}
+
+/* The largest envelope bytes one INSERT into instructions carried, the rows
+ * and the statements (a statement trigger counts them). */
+static void insert_statements(struct store *s, int64_t *max_bytes, int64_t *rows, int64_t *stmts)
+{
+	struct drv_sql_stmt *st;
+
+	assert_int_equal(drv_sql_prepare(store_db(s),
+	                                 "SELECT max(bytes), sum(n), count(*) FROM stmt_env", &st),
+	                 DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_SQL_ROW);
+	*max_bytes = drv_sql_col_int64(st, 0);
+	*rows = drv_sql_col_int64(st, 1);
+	*stmts = drv_sql_col_int64(st, 2);
+	drv_sql_finalize(st);
+}
+
+/* A chunk of large envelopes (8 of 1 MiB, the cap on one) is not one
+ * statement of 11 MiB of JSON (and as much again in each copy the client
+ * holds): its insert is cut at STORE_MANY_JSON_MAX, in the same
+ * transaction, each row sealed once. */
+static void enqueue_many_big(void **state)
+{
+	struct store *s = *state;
+	size_t env_len = 1u << 20;
+	char ids[8][8];
+	struct store_enqueue q[8];
+	struct store_instr in;
+	uint64_t seqs[8];
+	int64_t max_bytes, rows, stmts;
+	int rcs[8];
+
+	if (drv_sql_engine_of(store_db(s)) != DRV_SQL_PG)
+		skip(); /* row by row */
+	assert_int_equal(
+	        drv_sql_exec(store_db(s),
+	                     "CREATE TABLE stmt_env (bytes BIGINT NOT NULL, n BIGINT NOT NULL);"
+	                     "CREATE FUNCTION stmt_env_note() RETURNS trigger LANGUAGE plpgsql AS"
+	                     " 'BEGIN INSERT INTO stmt_env SELECT"
+	                     " coalesce(sum(octet_length(envelope)), 0), count(*) FROM new_rows;"
+	                     " RETURN NULL; END';"
+	                     "CREATE TRIGGER stmt_env_note AFTER INSERT ON instructions"
+	                     " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
+	                     " EXECUTE FUNCTION stmt_env_note()"),
+	        DRV_OK);
+	for (size_t i = 0; i < 8; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "b-%zu", i);
+		add_agent(s, ids[i], AGENT_ACCEPTED);
+		q[i] = many_q(ids[i], "x", big_seal, &env_len);
+	}
+	seal_calls = 0;
+	store_instr_enqueue_many(s, q, 8, seqs, rcs);
+	assert_int_equal(seal_calls, 8);
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(rcs[i], DRV_OK);
+		assert_int_equal(seqs[i], 1);
+	}
+	insert_statements(s, &max_bytes, &rows, &stmts);
+	assert_int_equal(rows, 8);
+	assert_true(stmts > 1);
+	assert_true((size_t)max_bytes / 3 * 4 <= STORE_MANY_JSON_MAX);
+	assert_int_equal(store_instr_take(s, "b-7", 2000, &in), DRV_OK);
+	assert_int_equal(in.env_len, env_len);
+	assert_string_equal((const char *)in.env, "env-1");
+	store_instr_clear(&in);
+}
+
 /* A report's sequence and acknowledgement in one write of the agent's row. */
 static void report_and_ack(void **state)
 {
@@ -648,6 +999,11 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(queue, setup, teardown),
 	        cmocka_unit_test_setup_teardown(take, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_behind_rows, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many_fenced, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many_raced, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many_texts, setup, teardown),
+	        cmocka_unit_test_setup_teardown(enqueue_many_big, setup, teardown),
 	        cmocka_unit_test_setup_teardown(report_and_ack, setup, teardown),
 	        cmocka_unit_test_setup_teardown(reports_of_a_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(seq_floor_and_pickup, setup, teardown),
