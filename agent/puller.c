@@ -26,6 +26,7 @@
 #include "log.h"
 #include "oci.h"
 #include "oci_manifest.h"
+#include "tailhash.h"
 #include "unpack.h"
 #include "unpack_helper.h"
 
@@ -195,6 +196,7 @@ struct dl {
 	const struct stop_token *cancel;
 	int fd;
 	struct drv_sha256 *h;
+	struct tailhash *th; /* hashes what is written, on its own thread */
 	uint64_t have, want;
 	bool too_big, resumed;
 };
@@ -220,7 +222,6 @@ static int sink(const void *data, size_t len, long status, void *arg)
 		d->too_big = true;
 		return 1;
 	}
-	drv_sha256_update(d->h, data, len);
 	while (len > 0) {
 		ssize_t w = write(d->fd, p, len);
 		if (w < 0 && errno == EINTR)
@@ -231,6 +232,7 @@ static int sink(const void *data, size_t len, long status, void *arg)
 		len -= (size_t)w;
 		d->have += (uint64_t)w;
 	}
+	tailhash_written(d->th, d->have);
 	return 0;
 }
 
@@ -258,12 +260,18 @@ static int resume_state(struct dl *d)
 static int restart(struct dl *d)
 {
 	struct stat st;
+	int rc;
 
+	if (d->th != NULL)
+		tailhash_wait(d->th); /* the worker reads the file and uses h */
 	if (fstat(d->fd, &st) < 0 || (st.st_size > 0 && ftruncate(d->fd, 0) < 0))
 		return DRV_ESYS;
 	lseek(d->fd, 0, SEEK_SET);
 	d->have = 0;
-	return drv_sha256_reset(d->h);
+	rc = drv_sha256_reset(d->h);
+	if (d->th != NULL)
+		tailhash_rewind(d->th, 0);
+	return rc;
 }
 
 static int copy_from_layout(const struct source *s, const char *digest, struct dl *d, char *err,
@@ -322,18 +330,14 @@ static bool retryable(int rc)
 	return rc == DRV_EIO || rc == DRV_ETIMEDOUT;
 }
 
-static int download(struct puller *p, const struct source *s, const char *digest, uint64_t want,
-                    struct dl *d, char *err, size_t size)
+/* The attempts at one blob, resuming after what arrived; d->have bytes are
+ * in the file when it returns DRV_OK. */
+static int attempts(const struct source *s, const char *digest, uint64_t want, struct dl *d,
+                    char *err, size_t size)
 {
-	char got[DRV_DIGEST_STR];
 	int64_t backoff = 250;
 	int rc = DRV_EIO;
 
-	(void)p;
-	resume_state(d);
-	if (d->have > 0)
-		drv_info("puller", "resuming a partial blob", "blob=%.19s have=%llu want=%llu",
-		         digest, (unsigned long long)d->have, (unsigned long long)want);
 	for (int i = 0; i < PULLER_ATTEMPTS; i++) {
 		if (d->have < want)
 			rc = attempt(s, digest, d, err, size);
@@ -364,16 +368,41 @@ static int download(struct puller *p, const struct source *s, const char *digest
 			return pull_over(s, err, size);
 		backoff = backoff * 2 > 4000 ? 4000 : backoff * 2;
 	}
+	return rc;
+}
+
+static int download(const struct source *s, const char *digest, uint64_t want, struct dl *d,
+                    char *err, size_t size)
+{
+	char got[DRV_DIGEST_STR];
+	int rc;
+
+	resume_state(d);
+	if (d->have > 0)
+		drv_info("puller", "resuming a partial blob", "blob=%.19s have=%llu want=%llu",
+		         digest, (unsigned long long)d->have, (unsigned long long)want);
+	rc = tailhash_new(d->fd, d->h, d->have, &d->th);
 	if (rc != DRV_OK)
-		return rc;
-	drv_sha256_final(d->h, got);
-	if (strcmp(got, digest) != 0) {
+		return ferr(err, size, "%s: blob %s: cannot start the hash thread", s->name,
+		            digest),
+		       rc;
+	rc = attempts(s, digest, want, d, err, size);
+	/* The digest of the bytes in the file, all of them read back. */
+	if (rc == DRV_OK && tailhash_wait(d->th) != DRV_OK)
+		rc = (ferr(err, size, "%s: blob %s: cannot read back the partial file: %s", s->name,
+		           digest, strerror(errno)),
+		      DRV_ESYS);
+	if (rc == DRV_OK && drv_sha256_final(d->h, got) != DRV_OK)
+		rc = (ferr(err, size, "%s: blob %s: hash failed", s->name, digest), DRV_EIO);
+	if (rc == DRV_OK && strcmp(got, digest) != 0) {
 		restart(d);
-		return ferr(err, size, "%s: blob %s failed verification: its content hashes to %s",
-		            s->name, digest, got),
-		       DRV_EDECODE;
+		rc = (ferr(err, size, "%s: blob %s failed verification: its content hashes to %s",
+		           s->name, digest, got),
+		      DRV_EDECODE);
 	}
-	return DRV_OK;
+	tailhash_free(d->th);
+	d->th = NULL;
+	return rc;
 }
 
 /* Fetch one blob into the cache unless it is there. */
@@ -408,7 +437,7 @@ static int ensure_blob(struct puller *p, const struct source *s, const char *dig
 	}
 	rc = drv_sha256_new(&d.h);
 	if (rc == DRV_OK)
-		rc = download(p, s, digest, want, &d, err, size);
+		rc = download(s, digest, want, &d, err, size);
 	/* No fsync: the cache is content-addressed and every blob is hashed again
 	 * before use (layers before unpacking, manifests when read), so a blob
 	 * damaged by a power loss is caught and fetched again; the rename keeps a
