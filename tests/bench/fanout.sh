@@ -21,6 +21,9 @@
 # FANOUT_WAIT=0: `drover deploy` without --wait (one round only): the round
 # ends when every agent has its first instruction and acknowledged it, not
 # when the deployment ends (for fleets where the deployment itself is long).
+# droverd then goes on sending the STARTs while fleetsim closes its sockets;
+# NNG 1.5.2 can hang in such a close, so fleetsim bounds its teardown (10 s)
+# after printing its figures and may say it exits without it.
 # FANOUT_PERF=FILE records droverd with perf while the fleet runs.
 # FANOUT_TIMELINE=PREFIX keeps every round's instruction and event times
 # (as ROLLING_TIMELINE in rolling.sh; tests/bench/timeline.py PREFIX).
