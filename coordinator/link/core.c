@@ -1992,19 +1992,23 @@ static void guess_seqs(struct core *c, const struct dispatch_instr *in, size_t n
 	free(ids);
 }
 
-/* One chunk of a wave: guessed, signed outside the lock, queued under it;
- * its commit (when the lock is released with nobody waiting) delivers it
- * while the next chunk is being signed. */
-static void queue_chunk(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
-                        int *rcs, struct dispatch_sealed *pre, uint64_t *guess)
+/* Sign a chunk outside the core lock for the sequence numbers guessed. */
+static void presign_chunk(struct core *c, const struct dispatch_instr *in, size_t n,
+                          const uint64_t *guess, struct dispatch_sealed *pre)
 {
 	int64_t now = drv_wall_ms();
 
-	guess_seqs(c, in, n, guess);
-	for (size_t i = 0; i < n; i++) /* signing: outside the core lock */
+	for (size_t i = 0; i < n; i++)
 		if (guess[i] > 0)
 			dispatch_presign(c->cfg.key, &in[i], now, c->cfg.instr_ttl_ms, guess[i],
 			                 &pre[i]);
+}
+
+/* Queue a signed chunk under the core lock; its commit (when the lock is
+ * released with nobody waiting) delivers it. */
+static void queue_signed(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
+                         int *rcs, struct dispatch_sealed *pre)
+{
 	gcommit_lock(&c->gc);
 	queue_many_locked(c, in, pre, n, seqs, rcs);
 	gcommit_unlock(&c->gc);
@@ -2012,13 +2016,125 @@ static void queue_chunk(struct core *c, const struct dispatch_instr *in, size_t 
 		dispatch_sealed_clear(&pre[i]);
 }
 
+/* A wave of several chunks: a signer thread signs chunk j + 1 while the
+ * caller queues, commits and delivers chunk j (one chunk ahead at most).
+ * The caller guesses the sequence numbers of chunks 1.. while chunk 0 is
+ * being signed, so a chunk's guess may be older than the previous chunk's
+ * queueing: a wrong guess (an agent twice in the wave, or queued for
+ * meanwhile) is signed again under the lock, as in queue_chunk. */
+struct signer {
+	struct core *c;
+	const struct dispatch_instr *in;
+	const uint64_t *guess;
+	struct dispatch_sealed *pre;
+	size_t n, chunk;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t guessed_n; /* instructions whose sequence numbers are guessed */
+	size_t signed_n;  /* instructions signed (a chunk's end) */
+	size_t taken_n;   /* where the chunk the caller queues now starts */
+};
+
+static void *signer_main(void *arg)
+{
+	struct signer *s = arg;
+
+	for (size_t i = 0; i < s->n; i += s->chunk) {
+		size_t k = s->n - i < s->chunk ? s->n - i : s->chunk;
+
+		pthread_mutex_lock(&s->mu);
+		while (s->guessed_n < i + k || i > s->taken_n + s->chunk) /* one chunk ahead */
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		presign_chunk(s->c, s->in + i, k, s->guess + i, s->pre + i);
+		pthread_mutex_lock(&s->mu);
+		s->signed_n = i + k;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+static int queue_pipelined(struct core *c, const struct dispatch_instr *in, size_t n,
+                           uint64_t *seqs, int *rcs)
+{
+	struct signer s = {.c = c, .in = in, .n = n, .chunk = QUEUE_CHUNK};
+	uint64_t *guess = calloc(n, sizeof(*guess));
+	pthread_t th;
+
+	s.pre = calloc(n, sizeof(*s.pre));
+	s.guess = guess;
+	if (guess == NULL || s.pre == NULL) {
+		free(guess);
+		free(s.pre);
+		return DRV_ENOMEM;
+	}
+	guess_seqs(c, in, s.chunk, guess);
+	s.guessed_n = s.chunk;
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	if (pthread_create(&th, NULL, signer_main, &s) != 0) {
+		pthread_cond_destroy(&s.cv);
+		pthread_mutex_destroy(&s.mu);
+		free(guess);
+		free(s.pre);
+		return DRV_ESYS;
+	}
+	for (size_t i = s.chunk; i < n; i += s.chunk) {
+		size_t k = n - i < s.chunk ? n - i : s.chunk;
+
+		guess_seqs(c, in + i, k, guess + i);
+		pthread_mutex_lock(&s.mu);
+		s.guessed_n = i + k;
+		pthread_cond_broadcast(&s.cv);
+		pthread_mutex_unlock(&s.mu);
+	}
+	for (size_t i = 0; i < n; i += s.chunk) {
+		size_t k = n - i < s.chunk ? n - i : s.chunk;
+
+		pthread_mutex_lock(&s.mu);
+		while (s.signed_n < i + k)
+			pthread_cond_wait(&s.cv, &s.mu);
+		s.taken_n = i;
+		pthread_cond_broadcast(&s.cv);
+		pthread_mutex_unlock(&s.mu);
+		queue_signed(c, in + i, k, seqs + i, rcs + i, s.pre + i);
+	}
+	pthread_join(th, NULL);
+	pthread_cond_destroy(&s.cv);
+	pthread_mutex_destroy(&s.mu);
+	free(guess);
+	free(s.pre);
+	return DRV_OK;
+}
+
+/* One chunk of a wave: guessed, signed outside the lock, queued under it;
+ * its commit (when the lock is released with nobody waiting) delivers it
+ * while the next chunk is being signed. */
+static void queue_chunk(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
+                        int *rcs, struct dispatch_sealed *pre, uint64_t *guess)
+{
+	guess_seqs(c, in, n, guess);
+	presign_chunk(c, in, n, guess, pre);
+	queue_signed(c, in, n, seqs, rcs, pre);
+}
+
 int core_queue_many(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
                     int *rcs)
 {
 	size_t chunk = n < QUEUE_CHUNK ? n : QUEUE_CHUNK;
-	struct dispatch_sealed *pre = calloc(chunk ? chunk : 1, sizeof(*pre));
-	uint64_t *guess = calloc(chunk ? chunk : 1, sizeof(*guess));
+	struct dispatch_sealed *pre;
+	uint64_t *guess;
+	int rc;
 
+	if (n > QUEUE_CHUNK) {
+		rc = queue_pipelined(c, in, n, seqs, rcs);
+		if (rc != DRV_ESYS)
+			return rc;
+		/* no thread: one chunk after the other */
+	}
+	pre = calloc(chunk ? chunk : 1, sizeof(*pre));
+	guess = calloc(chunk ? chunk : 1, sizeof(*guess));
 	if (pre == NULL || guess == NULL) {
 		free(pre);
 		free(guess);

@@ -1017,6 +1017,113 @@ static void queue_wave_late_batch(void **state)
 	assert_int_equal(delivered_uncommitted, 0);
 }
 
+/* Every row of the agent's, in order: signed by the coordinator for its
+ * own seq (1, 2, ...). Returns how many. */
+static int check_all_stored(struct fixture *fx, const char *id)
+{
+	struct drv_pubkey pub;
+	struct drv_sql_stmt *st;
+	uint64_t want = 1;
+
+	assert_int_equal(drv_pubkey_from_raw(fx->coord.pk, DRV_PK_LEN, &pub), DRV_OK);
+	assert_int_equal(drv_sql_prepare(check_db,
+	                                 "SELECT seq, envelope FROM instructions WHERE agent_id = ?"
+	                                 " ORDER BY seq",
+	                                 &st),
+	                 DRV_OK);
+	drv_sql_bind_text(st, 1, id);
+	while (drv_sql_step(st) == DRV_SQL_ROW) {
+		Drover__Envelope *e = NULL;
+		Drover__Instruction *ins;
+
+		assert_int_equal(drv_sql_col_int64(st, 0), (int64_t)want);
+		assert_int_equal(drv_env_parse(drv_sql_col_blob(st, 1),
+		                               (size_t)drv_sql_col_bytes(st, 1), DRV_ENV_MAX, &e),
+		                 DRV_OK);
+		assert_int_equal(drv_env_verify(e, &pub), DRV_OK);
+		ins = drover__instruction__unpack(NULL, e->body.len, e->body.data);
+		assert_non_null(ins);
+		assert_int_equal(ins->seq, want);
+		assert_string_equal(ins->target_agent, id);
+		drover__instruction__free_unpacked(ins, NULL);
+		drv_env_free(e);
+		want++;
+	}
+	drv_sql_finalize(st);
+	return (int)(want - 1);
+}
+
+/* A wave of several chunks (signed one chunk ahead on a second thread):
+ * agents many times in it (their guesses are wrong: signed again under
+ * the lock), one only in the third chunk (its guess, made before the
+ * first chunk was queued, is right), an unknown agent, a step queued
+ * twice. Every row signed for its own seq, in the wave's order; each
+ * parked poll gets its agent's first once it is committed. */
+#define BIG_WAVE 600
+static void queue_wave_pipelined(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_waiter wa = {.w.deliver = fake_deliver}, wc = {.w.deliver = fake_deliver};
+	struct drv_keypair a, b, cc;
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	char *run[] = {"/bin/true"};
+	Drover__Hook hook = DROVER__HOOK__INIT;
+	static struct dispatch_instr in[BIG_WAVE];
+	static char step[BIG_WAVE][16];
+	static uint64_t seq[BIG_WAVE];
+	static int rc[BIG_WAVE];
+	uint64_t next_a = 1, next_b = 1;
+
+	hook.run = run;
+	hook.n_run = 1;
+	for (int i = 0; i < BIG_WAVE; i++) {
+		const char *agent = i % 2 ? "pb-1" : "pa-1";
+
+		snprintf(step[i], sizeof(step[i]), "s%d", i);
+		if (i == 300)
+			agent = "nobody";
+		else if (i == 520)
+			agent = "pc-1";
+		else if (i == 590) /* pa-1's s0 again */
+			snprintf(step[i], sizeof(step[i]), "s0");
+		in[i] = (struct dispatch_instr){.agent_id = agent,
+		                                .step_id = step[i],
+		                                .action = DROVER__ACTION__ACTION_RUN_HOOK,
+		                                .hook = &hook};
+	}
+	drv_keypair_generate(&a);
+	drv_keypair_generate(&b);
+	drv_keypair_generate(&cc);
+	assert_int_equal(hello(fx, &a, "pa-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(hello(fx, &b, "pb-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(hello(fx, &cc, "pc-1", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(poll_req(fx, &a, "pa-1", 0, &wa, &why, &parked), 0);
+	assert_int_equal(poll_req(fx, &cc, "pc-1", 0, &wc, &why, &parked), 0);
+	assert_int_equal(core_queue_many(fx->core, in, BIG_WAVE, seq, rc), DRV_OK);
+	for (int i = 0; i < BIG_WAVE; i++) {
+		if (i == 300) {
+			assert_int_equal(rc[i], DRV_ENOENT);
+		} else if (i == 520) {
+			assert_int_equal(rc[i], DRV_OK);
+			assert_int_equal(seq[i], 1);
+		} else if (i == 590) {
+			assert_int_equal(rc[i], DRV_EEXIST);
+			assert_int_equal(seq[i], 1);
+		} else {
+			assert_int_equal(rc[i], DRV_OK);
+			assert_int_equal(seq[i], i % 2 ? next_b++ : next_a++);
+		}
+	}
+	assert_int_equal(check_all_stored(fx, "pa-1"), (int)next_a - 1);
+	assert_int_equal(check_all_stored(fx, "pb-1"), (int)next_b - 1);
+	assert_int_equal(check_all_stored(fx, "pc-1"), 1);
+	assert_int_equal(wa.delivered, 1);
+	assert_int_equal(wa.last_seq, 1);
+	assert_int_equal(wc.delivered, 1);
+	assert_int_equal(wc.last_seq, 1);
+}
+
 static void forged_and_replayed(void **state)
 {
 	struct fixture *fx = *state;
@@ -1446,6 +1553,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(resent_below_floor_not_idle, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave_late_batch, setup, teardown),
+	        cmocka_unit_test_setup_teardown(queue_wave_pipelined, setup, teardown),
 	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),
