@@ -747,8 +747,9 @@ static void stop_all(void *arg)
 /* False if the agents' sockets did not close in time: NNG 1.5.2's
  * nng_close can hang when a reply arrives while it closes, as it does when
  * the round ends before the deployment (FANOUT_WAIT=0: the coordinator goes
- * on sending). Then nothing is freed and nng_fini is skipped (it would wait
- * for the stuck close); exit frees it all. */
+ * on sending). Then nothing is freed and the caller ends the process with
+ * _exit (nng_fini would wait for the stuck close, and returning from main
+ * would pull r from under it). */
 static bool teardown(struct run *r)
 {
 	atomic_store(&r->f.stopping, true);
@@ -797,9 +798,11 @@ int main(int argc, char **argv)
 		rc = one_round(&r, i + 1, &r.rounds[i]);
 	if (r.enrolled)
 		output(&r);
-	fflush(stdout); /* the figures are out even if the teardown is not */
-	if (!teardown(&r))
-		return rc == DRV_OK ? 0 : 1;
+	fflush(stdout);      /* the figures are out even if the teardown is not */
+	if (!teardown(&r)) { /* the stuck close's thread still reads r, on this stack */
+		fflush(NULL);
+		_exit(rc == DRV_OK ? 0 : 1);
+	}
 	curl_global_cleanup();
 	nng_fini();
 	return rc == DRV_OK ? 0 : 1;
