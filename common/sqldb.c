@@ -325,6 +325,7 @@ void drv_sql_done(struct drv_sql_stmt *st)
 	}
 	pthread_mutex_lock(&st->db->mu);
 	st->db->ops->reset(st, true);
+	st->bind_rc = DRV_OK;
 	st->busy = false;
 	pthread_mutex_unlock(&st->db->mu);
 }
@@ -333,39 +334,52 @@ void drv_sql_reset(struct drv_sql_stmt *st)
 {
 	pthread_mutex_lock(&st->db->mu);
 	st->db->ops->reset(st, false);
+	st->bind_rc = DRV_OK;
 	pthread_mutex_unlock(&st->db->mu);
+}
+
+/* A failed bind is kept: the caller's next step returns it (most callers
+ * bind without looking at the result; a statement must not then run with
+ * that parameter NULL or left from the previous use). */
+static int bound(struct drv_sql_stmt *st, int i, int rc)
+{
+	if (rc != DRV_OK && st->bind_rc == DRV_OK) {
+		st->bind_rc = rc;
+		st->bind_at = i;
+	}
+	return rc;
 }
 
 int drv_sql_bind_text(struct drv_sql_stmt *st, int i, const char *v)
 {
 	if (v == NULL)
 		return drv_sql_bind_null(st, i);
-	return st->db->ops->bind_text(st, i, v, strlen(v));
+	return bound(st, i, st->db->ops->bind_text(st, i, v, strlen(v)));
 }
 
 int drv_sql_bind_textn(struct drv_sql_stmt *st, int i, const char *v, size_t n)
 {
-	return st->db->ops->bind_text(st, i, v, n);
+	return bound(st, i, st->db->ops->bind_text(st, i, v, n));
 }
 
 int drv_sql_bind_int64(struct drv_sql_stmt *st, int i, int64_t v)
 {
-	return st->db->ops->bind_int64(st, i, v);
+	return bound(st, i, st->db->ops->bind_int64(st, i, v));
 }
 
 int drv_sql_bind_double(struct drv_sql_stmt *st, int i, double v)
 {
-	return st->db->ops->bind_double(st, i, v);
+	return bound(st, i, st->db->ops->bind_double(st, i, v));
 }
 
 int drv_sql_bind_blob(struct drv_sql_stmt *st, int i, const void *v, size_t n)
 {
-	return st->db->ops->bind_blob(st, i, v, n);
+	return bound(st, i, st->db->ops->bind_blob(st, i, v, n));
 }
 
 int drv_sql_bind_null(struct drv_sql_stmt *st, int i)
 {
-	return st->db->ops->bind_null(st, i);
+	return bound(st, i, st->db->ops->bind_null(st, i));
 }
 
 int drv_sql_step(struct drv_sql_stmt *st)
@@ -373,6 +387,12 @@ int drv_sql_step(struct drv_sql_stmt *st)
 	int64_t until = 0;
 	int rc;
 
+	if (st->bind_rc != DRV_OK) {
+		drv_error("db", "statement not run: a parameter could not be bound",
+		          "param=%d rc=%d sql=%.60s", st->bind_at, st->bind_rc,
+		          st->sql != NULL ? st->sql : "");
+		return st->bind_rc;
+	}
 	for (;;) {
 		pthread_mutex_lock(&st->db->mu);
 		rc = st->db->ops->step(st);

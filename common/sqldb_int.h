@@ -42,6 +42,9 @@ struct drv_sql_stmt {
 	const char *sql;
 	enum drv_sql_kind kind;
 	bool cached, busy;
+	/* the first bind that failed since the last reset: step returns it
+	 * instead of running with a parameter left NULL or stale */
+	int bind_rc, bind_at;
 	void *e; /* the engine's statement */
 };
 

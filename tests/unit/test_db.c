@@ -1,4 +1,5 @@
-/* test_db.c: SQLite open helper and user_version migrations. */
+/* test_db.c: SQLite open helper, user_version migrations, and the SQL API's
+ * handling of a failed bind (sqldb.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include "db.h"
 #include "err.h"
+#include "sqldb.h"
 
 static char dir[] = "/tmp/drv-db-XXXXXX";
 static char dbpath[256];
@@ -238,6 +240,57 @@ static void stmt_cache_full_still_serves(void **state)
 	drv_db_close(db); /* SQLITE_OK only if no statement is left */
 }
 
+/* A bind that fails (here: a parameter the statement does not have) is not
+ * forgotten: the step returns its error and writes nothing, instead of
+ * running with that parameter NULL or left from the last use; a reset or
+ * giving the statement back clears it. */
+static int64_t rows(struct drv_sql *db)
+{
+	struct drv_sql_stmt *st;
+	int64_t n = -1;
+
+	assert_int_equal(drv_sql_prepare(db, "SELECT count(*) FROM b", &st), DRV_OK);
+	if (drv_sql_step(st) == DRV_SQL_ROW)
+		n = drv_sql_col_int64(st, 0);
+	drv_sql_finalize(st);
+	return n;
+}
+
+static void failed_bind_stops_the_step(void **state)
+{
+	(void)state;
+	static const struct drv_sql_migration mig[] = {{.sql = "CREATE TABLE b (x TEXT);"}};
+	const char *ins = "INSERT INTO b (x) VALUES (?)";
+	struct drv_sql *db;
+	struct drv_sql_stmt *st;
+	char p[300];
+
+	snprintf(p, sizeof(p), "%s/bind.db", dir);
+	assert_int_equal(drv_sql_open(p, mig, 1, &db), DRV_OK);
+	assert_int_equal(drv_sql_cached(db, ins, &st), DRV_OK);
+	assert_int_equal(drv_sql_bind_text(st, 1, "kept"), DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_SQL_DONE);
+	drv_sql_reset(st);
+	assert_int_not_equal(drv_sql_bind_text(st, 2, "nowhere"), DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_EINVAL);
+	assert_int_equal(rows(db), 1);
+	drv_sql_done(st);
+	/* the cached statement again: clean */
+	assert_int_equal(drv_sql_cached(db, ins, &st), DRV_OK);
+	assert_int_equal(drv_sql_bind_text(st, 1, "again"), DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_SQL_DONE);
+	drv_sql_done(st);
+	assert_int_equal(rows(db), 2);
+	/* a failed bind among good ones on a private statement */
+	assert_int_equal(drv_sql_prepare(db, ins, &st), DRV_OK);
+	assert_int_not_equal(drv_sql_bind_int64(st, 0, 7), DRV_OK);
+	assert_int_equal(drv_sql_bind_text(st, 1, "late"), DRV_OK);
+	assert_int_equal(drv_sql_step(st), DRV_EINVAL);
+	drv_sql_finalize(st);
+	assert_int_equal(rows(db), 2);
+	drv_sql_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +302,7 @@ int main(void)
 	        cmocka_unit_test(stmt_cache_reuses_prepared_statements),
 	        cmocka_unit_test(stmt_cache_reentered_gets_a_private_statement),
 	        cmocka_unit_test(stmt_cache_full_still_serves),
+	        cmocka_unit_test(failed_bind_stops_the_step),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
