@@ -276,7 +276,7 @@ static int find_targets(struct deploy_api *api, struct drv_http_resp *resp, stru
 {
 	struct deploy_hosts_err err;
 	json_t *agents;
-	int rc = core_agents_json(api->core, &agents);
+	int rc = core_agents_brief_json(api->core, &agents);
 
 	if (rc != DRV_OK)
 		return rc;

@@ -1,7 +1,7 @@
 /*
  * deploy_hosts.h: which agents a plan runs on. A service's (or hook's)
  * `hosts` is a list of agent ids or a label selector; it resolves against
- * the accepted agents (core_agents_json), and every listed id must be an
+ * the accepted agents (core_agents_brief_json), and every listed id must be an
  * accepted agent, every selector must match at least one.
  *
  * For each service host the agent's reported releases tell whether it runs
@@ -36,7 +36,7 @@ struct deploy_hosts_err {
 	char message[256];
 };
 
-/* agents (core_agents_json) by id: a new JSON object id -> agent (the first
+/* agents (core_agents_brief_json) by id: a new JSON object id -> agent (the first
  * of an id), for deploy_hosts_find; NULL when out of memory. One lookup per
  * host instead of a scan of the fleet per host (10,000 hosts: 10^8 string
  * compares before it). */

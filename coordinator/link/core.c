@@ -2373,6 +2373,46 @@ int core_agent_json(struct core *c, const char *id, json_t **out)
 	return DRV_OK;
 }
 
+/* A stored JSON text, or an empty object (array) when unreadable. */
+static json_t *parse_brief(const char *text, bool array)
+{
+	json_t *j = json_loads(text, 0, NULL);
+
+	if (j == NULL)
+		j = array ? json_array() : json_object();
+	return j;
+}
+
+static int brief_one(void *arg, const struct store_agent_brief *b)
+{
+	json_t *j =
+	        json_pack("{s:s, s:s, s:o, s:o, s:s}", "id", b->id, "status", b->status, "labels",
+	                  parse_brief(b->labels_json, false), "releases",
+	                  parse_brief(b->releases_json, true), "agent_version", b->agent_version);
+
+	if (j == NULL || json_array_append_new(arg, j) != 0)
+		return DRV_ENOMEM;
+	return DRV_OK;
+}
+
+int core_agents_brief_json(struct core *c, json_t **out)
+{
+	json_t *arr = json_array();
+	int rc;
+
+	if (arr == NULL)
+		return DRV_ENOMEM;
+	gcommit_lock(&c->gc);
+	rc = store_agent_brief_foreach(c->cfg.store, brief_one, arr);
+	gcommit_unlock(&c->gc);
+	if (rc != DRV_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return DRV_OK;
+}
+
 static void count_one(void *arg, struct agent_rt *a)
 {
 	struct core_counts *n = arg;

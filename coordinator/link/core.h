@@ -150,6 +150,12 @@ int core_enroll_token_list(struct core *c, json_t **out);
  *  "acked_seq", "proposed_labels" (null or labels waiting for an admin),
  *  "peer"}. state is pending | connected | disconnected | rejected. */
 int core_agents_json(struct core *c, json_t **out);
+/* The same array with what matching a plan's hosts reads alone
+ * (deploy_hosts.h): {"id", "status", "labels", "releases",
+ * "agent_version"}; status is the stored one (pending | accepted |
+ * rejected). One statement, no key, facts or link state: a deployment's
+ * target resolution, for which the full listing costs about twice. */
+int core_agents_brief_json(struct core *c, json_t **out);
 struct core_counts {
 	size_t pending, connected, disconnected, rejected;
 };

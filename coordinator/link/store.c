@@ -583,6 +583,30 @@ int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg)
 	return rc;
 }
 
+int store_agent_brief_foreach(struct store *s, store_brief_fn fn, void *arg)
+{
+	struct store_agent_brief b;
+	struct drv_sql_stmt *st;
+	int rc, step;
+
+	rc = prep(s, "SELECT id, status, labels, releases, agent_version FROM agents ORDER BY id",
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	while (rc == DRV_OK && (step = drv_sql_step(st)) == DRV_SQL_ROW) {
+		b.id = col_text(st, 0);
+		b.status = col_text(st, 1);
+		b.labels_json = col_text(st, 2);
+		b.releases_json = col_text(st, 3);
+		b.agent_version = col_text(st, 4);
+		rc = fn(arg, &b);
+	}
+	if (rc == DRV_OK && step != DRV_SQL_DONE)
+		rc = DRV_EDB;
+	done(s, st);
+	return rc;
+}
+
 /* A count(*) query whose one parameter is the text arg. */
 static int count_text(struct store *s, const char *sql, const char *arg, size_t *out)
 {

@@ -151,6 +151,15 @@ typedef int (*store_agent_fn)(void *arg, const struct store_agent_row *row);
 /* Every agent, ordered by id; a callback result other than DRV_OK stops. */
 int store_agent_foreach(struct store *s, store_agent_fn fn, void *arg);
 int store_agent_count(struct store *s, enum agent_status st, size_t *out);
+/* What matching a plan's hosts reads of an agent (deploy_hosts.h), valid
+ * during the callback only: status is the stored name (accepted, ...). */
+struct store_agent_brief {
+	const char *id, *status, *labels_json, *releases_json, *agent_version;
+};
+typedef int (*store_brief_fn)(void *arg, const struct store_agent_brief *b);
+/* Every agent, ordered by id, those columns alone (one statement; no key,
+ * facts or counters read); a callback result other than DRV_OK stops. */
+int store_agent_brief_foreach(struct store *s, store_brief_fn fn, void *arg);
 
 /* ---- instructions ---- */
 /* Make the signed envelope for sequence number seq; *env is malloc'd. */

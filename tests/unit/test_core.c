@@ -1511,6 +1511,52 @@ static void hello_keeps_newer_releases(void **state)
 	assert_string_equal(releases_of(fx, "w-5"), "2.0.0/green,1.0.0/blue");
 }
 
+/* The lean listing a deployment's targets resolve against holds, for every
+ * agent in the same order, exactly the full listing's id, status, labels,
+ * releases and agent_version, and nothing else. */
+static void brief_listing_matches_full(void **state)
+{
+	struct fixture *fx = *state;
+	const char *both[] = {"2.0.0/green", "1.0.0/blue", NULL};
+	const char *labels[] = {"tier=core", "zone=a", NULL};
+	static const char *const keys[] = {"id", "status", "labels", "releases", "agent_version"};
+	struct hello_rel rel = {3, both};
+	struct drv_keypair a, b, p;
+	Drover__RejectReason why = 0;
+	json_t *full = NULL, *brief = NULL, *f, *x;
+	size_t i;
+
+	drv_keypair_generate(&a);
+	drv_keypair_generate(&b);
+	drv_keypair_generate(&p);
+	assert_int_equal(hello_full(fx, &a, "w-1", fx->token, labels, &rel, &why),
+	                 DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(hello(fx, &b, "w-2", fx->token, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(hello(fx, &p, "p-1", NULL, &why), DROVER__BODY_TYPE__BODY_WELCOME);
+	assert_int_equal(core_agents_json(fx->core, &full), DRV_OK);
+	assert_int_equal(core_agents_brief_json(fx->core, &brief), DRV_OK);
+	assert_int_equal(json_array_size(brief), 3);
+	assert_int_equal(json_array_size(full), 3);
+	json_array_foreach(brief, i, x)
+	{
+		f = json_array_get(full, i);
+		assert_int_equal(json_object_size(x), 5);
+		for (size_t k = 0; k < 5; k++)
+			assert_true(json_equal(json_object_get(x, keys[k]),
+			                       json_object_get(f, keys[k])));
+	}
+	x = json_array_get(brief, 0); /* ordered by id: p-1 first */
+	assert_string_equal(json_string_value(json_object_get(x, "status")), "pending");
+	x = json_array_get(brief, 1);
+	assert_string_equal(json_string_value(json_object_get(x, "id")), "w-1");
+	assert_string_equal(json_string_value(json_object_get(x, "status")), "accepted");
+	assert_string_equal(
+	        json_string_value(json_object_get(json_object_get(x, "labels"), "zone")), "a");
+	assert_int_equal(json_array_size(json_object_get(x, "releases")), 2);
+	json_decref(full);
+	json_decref(brief);
+}
+
 static void tick_times_out_and_disconnects(void **state)
 {
 	struct fixture *fx = *state;
@@ -1545,6 +1591,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(enrollment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(brief_listing_matches_full, setup, teardown),
 	        cmocka_unit_test_setup_teardown(hello_freshness, setup, teardown),
 	        cmocka_unit_test_setup_teardown(squatting, setup, teardown),
 	        cmocka_unit_test_setup_teardown(labels_need_admin, setup, teardown),
