@@ -199,17 +199,25 @@ int deploy_drift_baseline(struct drv_sql *db, json_t **out)
 
 /* ---- drift ---- */
 
-static const json_t *find_agent(const json_t *agents, const char *id)
+/* Agents or hosts by id (the first of an id), so that a fleet's drift is
+ * O(hosts), not O(hosts x agents): a scrape of /metrics computes it, and
+ * at 5,000 agents the scans took about a second of CPU. NULL: no memory. */
+static json_t *index_by_id(const json_t *arr)
 {
-	const json_t *a;
+	json_t *idx = json_object(), *v;
 	size_t i;
 
-	json_array_foreach(agents, i, a)
+	json_array_foreach(arr, i, v)
 	{
-		if (strcmp(str_of(a, "id"), id) == 0)
-			return a;
+		const char *id = str_of(v, "id");
+
+		if (idx != NULL && json_object_get(idx, id) == NULL &&
+		    json_object_set(idx, id, v) != 0) {
+			json_decref(idx);
+			idx = NULL;
+		}
 	}
-	return NULL;
+	return idx;
 }
 
 /* The agent's release of the service: the expected digest if it runs,
@@ -254,10 +262,10 @@ static void add(json_t *out, const char *host, const char *service, const json_t
 }
 
 static void check_host(json_t *out, const char *service, const json_t *base, const json_t *h,
-                       const json_t *agents, int64_t touched)
+                       const json_t *by_id, int64_t touched)
 {
 	const char *id = str_of(h, "id"), *digest = str_of(base, "digest");
-	const json_t *a = find_agent(agents, id), *r;
+	const json_t *a = json_object_get(by_id, id), *r;
 	int64_t since;
 
 	if (a == NULL || !json_is_true(json_object_get(a, "connected"))) {
@@ -330,7 +338,8 @@ static bool selects(const json_t *sel, const json_t *a)
 	return true;
 }
 
-static void check_missed(json_t *out, const char *service, const json_t *base, const json_t *agents)
+static void check_missed(json_t *out, const char *service, const json_t *base, const json_t *agents,
+                         const json_t *listed)
 {
 	const json_t *a;
 	size_t i;
@@ -338,7 +347,7 @@ static void check_missed(json_t *out, const char *service, const json_t *base, c
 	json_array_foreach(agents, i, a)
 	{
 		if (strcmp(str_of(a, "status"), "accepted") != 0 ||
-		    in_list(json_object_get(base, "hosts"), str_of(a, "id")) ||
+		    json_object_get(listed, str_of(a, "id")) != NULL ||
 		    !selects(json_object_get(base, "selector"), a))
 			continue;
 		if (release_of(a, service, str_of(base, "digest")) != NULL &&
@@ -353,26 +362,37 @@ static void check_missed(json_t *out, const char *service, const json_t *base, c
 
 json_t *deploy_drift_compute(const json_t *baseline, const json_t *agents)
 {
-	json_t *out = json_array(), *seen = json_object(), *base, *h, *v;
+	json_t *out = json_array(), *seen = json_object(), *by_id = index_by_id(agents), *base, *h,
+	       *v;
 	const char *service;
 	size_t i;
 
-	if (out == NULL || seen == NULL) {
+	if (out == NULL || seen == NULL || by_id == NULL) {
 		json_decref(out);
 		json_decref(seen);
+		json_decref(by_id);
 		return NULL;
 	}
 	json_object_foreach(json_object_get(baseline, "services"), service, base)
 	{
 		const json_t *t = json_object_get(json_object_get(baseline, "touched"), service);
+		json_t *listed = index_by_id(json_object_get(base, "hosts"));
 
+		if (listed == NULL) {
+			json_decref(out);
+			out = NULL;
+			break;
+		}
 		json_array_foreach(json_object_get(base, "hosts"), i, h)
-		        check_host(out, service, base, h, agents, int_of(t, str_of(h, "id")));
-		check_missed(out, service, base, agents);
+		        check_host(out, service, base, h, by_id, int_of(t, str_of(h, "id")));
+		check_missed(out, service, base, agents, listed);
+		json_decref(listed);
 	}
+	json_decref(by_id);
 	json_array_foreach(out, i, v) json_object_set_new(seen, str_of(v, "host"), json_true());
-	h = json_pack("{s:o, s:I}", "hosts", out, "drifted_hosts",
-	              (json_int_t)json_object_size(seen));
+	h = out ? json_pack("{s:o, s:I}", "hosts", out, "drifted_hosts",
+	                    (json_int_t)json_object_size(seen))
+	        : NULL;
 	json_decref(seen);
 	return h;
 }

@@ -893,7 +893,8 @@ static int resume_one(void *arg, struct deploy_row *r)
 
 static void add_metrics(struct deploy_engine *e)
 {
-	static const char *const state[] = {"state", NULL}, *const kind[] = {"kind", NULL};
+	static const char *const state[] = {"state", NULL}, *const kind[] = {"kind", NULL},
+	                         *const carries[] = {"carries", NULL};
 	static const double buckets[] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
 	struct drv_metrics *m = drv_metrics_global();
 
@@ -905,6 +906,11 @@ static void add_metrics(struct deploy_engine *e)
 	                    &e->m.rollbacks);
 	drv_metrics_counter(m, "drover_deployments_started_total", "Deployments submitted.", NULL,
 	                    &e->m.started);
+	drv_metrics_counter(
+	        m, "drover_deploy_saves_total",
+	        "Transactions of the deployment engine that saved a deployment, by what "
+	        "they carry (actions, final, quiet).",
+	        carries, &e->m.saves);
 }
 
 static void count_state(void *arg, const char *state, int64_t n)

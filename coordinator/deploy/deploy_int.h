@@ -27,12 +27,17 @@
 #define DEPLOY_OP_TIMEOUT   10000  /* traffic operation default, ms */
 #define DEPLOY_INSTR_TTL_MS 5000   /* an instruction outlives its step deadline this much */
 /* A transition that sends nothing (a report absorbed in the middle of a
- * batch) is saved at most this long after the last save, together with
- * those that follow: the core stored its report before acknowledging it,
- * and a resume replays the reports (deploy_run_resume), so nothing the
- * agents were told or told us is lost meanwhile. A transition with actions,
- * a final one and a command's are saved at once. */
-#define DEPLOY_SAVE_DEFER_MS 50
+ * batch) is saved with the next one that sends something (the batch's
+ * end), or at most this long after the last save: the core stored its
+ * report before acknowledging it, and a resume replays every final report
+ * (deploy_run_resume), so nothing the agents were told or told us is lost
+ * meanwhile; what waits is the events' visibility (GET/commands flush
+ * first). At 50 ms a rolling batch cost a save per 50 ms of reports, each
+ * waiting for SQLite's write lock on the engine thread while the batch's
+ * last report queued behind it (docs/benchmarks.md, "rolling with fewer
+ * saves"). A transition with actions, a final one and a command's are
+ * saved at once. */
+#define DEPLOY_SAVE_DEFER_MS 1000
 
 struct op;
 struct deploy_busy;
@@ -105,6 +110,7 @@ struct msg {
 
 struct deploy_metrics {
 	struct drv_metric *by_state, *step_seconds, *rollbacks, *started;
+	struct drv_metric *saves; /* saves written, by what they carry (deploy_run.c save) */
 };
 
 struct deploy_engine {

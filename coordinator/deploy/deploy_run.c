@@ -656,6 +656,12 @@ int deploy_run_flush_write(struct deploy_engine *e, struct dep *d)
 	return needs_write(d) ? save(e, d, d->persist, is_final(d)) : DRV_OK;
 }
 
+/* What a save carries, for drover_deploy_saves_total. */
+static const char *save_kind(const struct dep *d, bool final)
+{
+	return final ? "final" : d->n_pend > 0 ? "actions" : "quiet";
+}
+
 void deploy_run_flush_done(struct deploy_engine *e, struct dep *d, int rc)
 {
 	bool final = is_final(d);
@@ -676,6 +682,8 @@ void deploy_run_flush_done(struct deploy_engine *e, struct dep *d, int rc)
 		drv_info("deploy", "transition saved after failed attempts: going on",
 		         "deployment=%s", d->row.id);
 	d->save_failing = false;
+	if (needs_write(d))
+		drv_counter_inc(e->m.saves, save_kind(d, final));
 	saved(d);
 	d->saved_ms = drv_wall_ms();
 	if (e->cfg.events != NULL && json_array_size(d->events) > 0)
@@ -784,6 +792,7 @@ void deploy_run_end(struct deploy_engine *e, struct dep *d, const char *state, c
 	d->row.updated_ms = d->row.finished_ms = now;
 	deploy_event(d, state, NULL, json_pack("{s:s}", "text", why));
 	if (save(e, d, false, true) == DRV_OK) {
+		drv_counter_inc(e->m.saves, save_kind(d, true));
 		saved(d);
 		if (e->cfg.events != NULL)
 			drv_events_notify(e->cfg.events);

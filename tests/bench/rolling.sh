@@ -59,11 +59,17 @@ instr=$(jq '.totals.instructions' "$TMP/fleetsim.json")
 [[ $(sql "select state from deployments order by n desc limit 1") == succeeded ]] ||
 	fail "the deployment did not succeed: $(sql "select state, phase, reason from deployments")"
 db_s=$(sql "select (finished_ms - created_ms) / 1000.0 from deployments order by n desc limit 1")
+# The engine's saves by what they carried (droverd builds that count them),
+# and how long one scrape of /metrics takes with N agents (it computes drift).
+scrape_s=$(curl -s --max-time 30 -o "$TMP/metrics.txt" -w '%{time_total}' \
+	-H "Authorization: Bearer $ADMIN_TOKEN" "$DROVER_ADDR/metrics")
+saves=$(sed -n 's/^drover_deploy_saves_total{carries="\([a-z]*\)"} \([0-9]*\)$/\1 \2/p' "$TMP/metrics.txt" |
+	jq -Rn '[inputs | split(" ") | {(.[0]): (.[1] | tonumber)}] | add // {}')
 bench_json "rolling$BENCH_SUFFIX-$N" "$(jq -n --slurpfile f "$TMP/fleetsim.json" --argjson instr "$instr" \
-	--argjson db_s "$db_s" --arg wait "${ROLLING_WAIT:-cli}" '
+	--argjson db_s "$db_s" --arg wait "${ROLLING_WAIT:-cli}" --argjson saves "$saves" --argjson scrape_s "$scrape_s" '
 	{hosts: $f[0].agents, services: 8, tiers: 3, batch: "25%", instructions: $instr,
 	 deploy_s: ($f[0].rounds[0].command_ms / 1000), created_to_finished_s: $db_s,
-	 wait: $wait,
+	 wait: $wait, engine_saves: $saves, metrics_scrape_s: $scrape_s,
 	 prestage_fanout_ms: $f[0].rounds[0].first_instruction_all_ms,
 	 coordinator_cpu_s: ($f[0].rounds[0].coordinator_cpu_ms / 1000),
 	 coordinator_cpu_ms_per_instruction: ($f[0].rounds[0].coordinator_cpu_ms / $instr),

@@ -147,20 +147,27 @@ static long next_event(const struct sim *sim)
 	return best;
 }
 
-static void queue_report(struct sim *sim, const struct drv_seq_action *a, int answer)
+static void queue_report(struct sim *sim, const struct drv_seq_action *a, int answer, int64_t later)
 {
 	struct sim_ev *e;
 
 	if (answer == SIM_SILENT)
 		return;
-	e = enqueue(sim, sim->now + sim->delay);
+	if (sim->accepted) {
+		e = enqueue(sim, sim->now + 1 + later);
+		e->ev.kind = DRV_SEQ_EV_REPORT;
+		e->ev.result = DRV_SEQ_R_PROGRESS;
+		snprintf(e->agent, sizeof(e->agent), "%s", a->agent);
+		snprintf(e->id, sizeof(e->id), "%s", a->id);
+	}
+	e = enqueue(sim, sim->now + sim->delay + later);
 	e->ev.kind = DRV_SEQ_EV_REPORT;
 	e->ev.result = answer == SIM_FAIL ? DRV_SEQ_R_FAILED : DRV_SEQ_R_OK;
 	snprintf(e->agent, sizeof(e->agent), "%s", a->agent);
 	snprintf(e->id, sizeof(e->id), "%s", a->id);
 	if (answer != SIM_UNHEALTHY_AFTER)
 		return;
-	e = enqueue(sim, sim->now + sim->delay + 1);
+	e = enqueue(sim, sim->now + sim->delay + later + 1);
 	e->ev.kind = DRV_SEQ_EV_REPORT;
 	e->ev.result = DRV_SEQ_R_HEALTH_DOWN;
 	snprintf(e->agent, sizeof(e->agent), "%s", a->agent);
@@ -217,7 +224,7 @@ static void check_instruction(const struct sim *sim, const struct drv_seq_action
 	drv_seq_instruction_free(ins);
 }
 
-static void record_send(struct sim *sim, const struct drv_seq_action *a)
+static void record_send(struct sim *sim, const struct drv_seq_action *a, int64_t later)
 {
 	struct sim_send *r = NULL;
 	char sig[256];
@@ -234,7 +241,7 @@ static void record_send(struct sim *sim, const struct drv_seq_action *a)
 			fail_msg("step %s sent again with other content:\n  %s\n  %s", a->id,
 			         r->sig, sig);
 		r->times++;
-		queue_report(sim, a, r->answer);
+		queue_report(sim, a, r->answer, later);
 		return;
 	}
 	if (sim->n_sends == sim->cap_sends) {
@@ -257,7 +264,7 @@ static void record_send(struct sim *sim, const struct drv_seq_action *a)
 	r->times = 1;
 	if (r->step == DRV_SEQ_STEP_START && ++sim->starts_out > sim->max_inflight_starts)
 		sim->max_inflight_starts = sim->starts_out;
-	queue_report(sim, a, r->answer);
+	queue_report(sim, a, r->answer, later);
 }
 
 static void on_server(void *arg, const char *server, uint32_t weight, bool gains)
@@ -354,6 +361,8 @@ static void check_progress(struct sim *sim)
 
 static void perform(struct sim *sim)
 {
+	int64_t later = 0;
+
 	check_progress(sim);
 	for (size_t i = 0; i < sim->acts.n; i++) {
 		const struct drv_seq_action *a = &sim->acts.v[i];
@@ -361,7 +370,8 @@ static void perform(struct sim *sim)
 		switch (a->kind) {
 		case DRV_SEQ_ACT_SEND:
 			check_instruction(sim, a);
-			record_send(sim, a);
+			record_send(sim, a, later);
+			later += sim->spread;
 			break;
 		case DRV_SEQ_ACT_TRAFFIC:
 		case DRV_SEQ_ACT_METRIC: answer_op(sim, a); break;
@@ -417,8 +427,15 @@ static void restart(struct sim *sim)
 
 static int handle(struct sim *sim, const struct drv_seq_event *ev)
 {
-	int rc = drv_seq_handle(sim->seq, ev, sim->now, &sim->acts);
-	bool transition = sim->acts.persist;
+	int rc;
+	bool transition;
+
+	if (sim->on_call != NULL)
+		sim->on_call(sim, ev, false, sim->call_arg);
+	rc = drv_seq_handle(sim->seq, ev, sim->now, &sim->acts);
+	transition = sim->acts.persist;
+	if (sim->on_call != NULL)
+		sim->on_call(sim, ev, true, sim->call_arg);
 
 	if (sim->restart && sim->crash_before_send && transition)
 		drv_seq_actions_clear(&sim->acts); /* lost with the process */
@@ -428,9 +445,40 @@ static int handle(struct sim *sim, const struct drv_seq_event *ev)
 	return rc;
 }
 
+void sim_crash_resume(struct sim *sim, const char *state_text, const json_t *rows,
+                      const json_t *finals)
+{
+	json_t *st = json_loads(state_text, 0, NULL), *f;
+	size_t i;
+
+	assert_non_null(st);
+	drv_seq_free(sim->seq);
+	sim->seq = NULL;
+	assert_int_equal(drv_seq_load_rows(sim->plan, st, rows, &sim->seq), DRV_OK);
+	json_decref(st);
+	drv_seq_actions_clear(&sim->acts); /* lost with the process */
+	assert_int_equal(drv_seq_resume(sim->seq, sim->now, &sim->acts), DRV_OK);
+	sim->restarts++;
+	perform(sim);
+	json_array_foreach(finals, i, f)
+	{
+		struct drv_seq_event ev = {.kind = DRV_SEQ_EV_REPORT,
+		                           .agent = json_string_value(json_array_get(f, 0)),
+		                           .id = json_string_value(json_array_get(f, 1)),
+		                           .result = json_is_true(json_array_get(f, 2))
+		                                             ? DRV_SEQ_R_OK
+		                                             : DRV_SEQ_R_FAILED};
+		handle(sim, &ev);
+	}
+}
+
 void sim_start(struct sim *sim)
 {
+	if (sim->on_call != NULL)
+		sim->on_call(sim, NULL, false, sim->call_arg);
 	assert_int_equal(drv_seq_start(sim->seq, sim->now, &sim->acts), DRV_OK);
+	if (sim->on_call != NULL)
+		sim->on_call(sim, NULL, true, sim->call_arg);
 	if (sim->restart && sim->crash_before_send)
 		drv_seq_actions_clear(&sim->acts);
 	perform(sim);
@@ -462,7 +510,8 @@ void sim_deliver(struct sim *sim)
 		e.ev.agent = e.agent[0] ? e.agent : NULL;
 		e.ev.id = e.id[0] ? e.id : NULL;
 		e.ev.service = e.service[0] ? e.service : NULL;
-		note_answer(sim, e.id);
+		if (e.ev.result != DRV_SEQ_R_PROGRESS)
+			note_answer(sim, e.id);
 		handle(sim, &e.ev);
 	}
 }

@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "sequencer.h"
 
 enum sim_answer { SIM_OK, SIM_FAIL, SIM_SILENT, SIM_UNHEALTHY_AFTER };
@@ -90,6 +92,16 @@ struct sim {
 	size_t n_q, cap_q;
 	long seq_no;
 	bool verbose;
+	/* agents spread their answers: the i-th SEND of one sequencer call is
+	 * answered i * spread ms later (default 0: all together) */
+	int64_t spread;
+	/* agents report ACCEPTED (a progress report) 1 ms (+ the spread) after
+	 * each SEND, before its result, as real agents do */
+	bool accepted;
+	/* called around every sequencer call (before: ev about to be handled,
+	 * NULL for the start; after: with sim->acts still holding its actions) */
+	void (*on_call)(struct sim *sim, const struct drv_seq_event *ev, bool after, void *arg);
+	void *call_arg;
 };
 
 /* Parse plan text (digests resolved by a fake resolver), make the
@@ -111,6 +123,13 @@ int sim_event(struct sim *sim, const struct drv_seq_event *ev);
 void sim_advance(struct sim *sim, int64_t ms);
 /* Deliver queued events up to now (no clock jump). */
 void sim_deliver(struct sim *sim);
+
+/* Like droverd after kill -9 with transitions not yet saved: free the
+ * sequencer, load the state text and rows as last saved, resume, then feed
+ * again every final report the core had stored (finals: [[agent, step id,
+ * succeeded?], ...], in order), performing what each causes. */
+void sim_crash_resume(struct sim *sim, const char *state_text, const json_t *rows,
+                      const json_t *finals);
 
 /* Records. */
 const struct sim_send *sim_find(const struct sim *sim, const char *id_suffix);

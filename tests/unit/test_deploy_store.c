@@ -958,6 +958,181 @@ static void save_deferred(void **state)
 	drv_plan_errors_free(&errs);
 }
 
+/* One rolling service on 8 hosts, 2 at a time. */
+static const char batches_plan[] = "deployment: berrys\n"
+                                   "version: \"2.4.0\"\n"
+                                   "defaults:\n"
+                                   "  health: { http: { port: 8080 }, deadline: 30s }\n"
+                                   "tiers:\n"
+                                   "  - name: core\n"
+                                   "    services:\n"
+                                   "      - name: project-coordinator\n"
+                                   "        image: r.example/pc:2.4.0\n"
+                                   "        hosts: { labels: { tier: core } }\n"
+                                   "        command: [/bin/berry-svc]\n"
+                                   "        strategy: { type: rolling, max_unavailable: 25% }\n";
+static const char *const batches_fleet[] = {
+        "core-1 tier=core", "core-2 tier=core", "core-3 tier=core",
+        "core-4 tier=core", "core-5 tier=core", "core-6 tier=core",
+        "core-7 tier=core", "core-8 tier=core", NULL};
+
+/* The engine's saves over a simulated rolling deployment, as its turns
+ * apply deploy_run_save_due: after each sequencer call, a save when one is
+ * due; before the next call, the save that fell due meanwhile (the engine's
+ * timer wakes it for that). Keeps what the last save stored (the state text
+ * and rows) and the final reports the core stored, for a crash. */
+struct saver {
+	struct dep d;
+	int saves, quiet; /* saves; of them, those that carried no action */
+	json_t *rows;     /* the sequencer's rows as last saved */
+	char *state;      /* its state text as last saved */
+	json_t *finals;   /* [[agent, step id, succeeded?]] in the order stored */
+	int starts_done;  /* final START reports so far */
+	int crash_at;     /* > 0: stop at this final START report if it is unsaved */
+	bool crash_now, replaying;
+};
+
+static void saver_save(struct saver *s, struct sim *sim, int64_t at)
+{
+	json_t *st = NULL, *changed = json_object();
+
+	assert_int_equal(drv_seq_save_rows(sim->seq, &st, changed), DRV_OK);
+	assert_int_equal(json_object_update(s->rows, changed), 0);
+	drv_seq_rows_stored(sim->seq);
+	free(s->state);
+	s->state = json_dumps(st, JSON_COMPACT);
+	assert_non_null(s->state);
+	json_decref(st);
+	json_decref(changed);
+	s->saves++;
+	s->quiet += s->d.n_pend == 0 && !drv_seq_state_terminal(drv_seq_state(sim->seq));
+	s->d.saved_ms = at;
+	s->d.dirty = false;
+	s->d.n_pend = 0;
+}
+
+static void saver_store_report(struct saver *s, const struct drv_seq_event *ev)
+{
+	if (ev == NULL || ev->kind != DRV_SEQ_EV_REPORT || ev->id == NULL ||
+	    (ev->result != DRV_SEQ_R_OK && ev->result != DRV_SEQ_R_FAILED) || s->replaying)
+		return;
+	assert_int_equal(json_array_append_new(s->finals, json_pack("[s, s, b]", ev->agent, ev->id,
+	                                                            ev->result == DRV_SEQ_R_OK)),
+	                 0);
+	if (strstr(ev->id, ":start:") != NULL)
+		s->starts_done++;
+}
+
+static void saver_call(struct sim *sim, const struct drv_seq_event *ev, bool after, void *arg)
+{
+	struct saver *s = arg;
+	int64_t at;
+
+	s->d.seq = sim->seq;
+	if (!after) {
+		if (s->d.dirty && deploy_run_save_due(&s->d, sim->now, &at))
+			saver_save(s, sim, at); /* fell due meanwhile */
+		saver_store_report(s, ev);      /* the core stores it before the engine sees it */
+		return;
+	}
+	s->d.dirty = true;
+	s->d.n_pend += sim->acts.n;
+	if (deploy_run_save_due(&s->d, sim->now, &at))
+		saver_save(s, sim, sim->now);
+	if (s->crash_at > 0 && s->starts_done >= s->crash_at && s->d.dirty && !s->crash_now)
+		s->crash_now = true;
+}
+
+static void saver_init(struct saver *s, struct sim *sim)
+{
+	memset(s, 0, sizeof(*s));
+	s->rows = json_object();
+	s->finals = json_array();
+	assert_non_null(s->rows);
+	assert_non_null(s->finals);
+	sim->on_call = saver_call;
+	sim->call_arg = s;
+	sim->accepted = true; /* ACCEPTED, then the result, as agents report */
+	sim->spread = 10;     /* a batch's hosts answer 10 ms apart */
+}
+
+static void saver_free(struct saver *s)
+{
+	json_decref(s->rows);
+	json_decref(s->finals);
+	free(s->state);
+}
+
+/* A rolling batch costs one save: its reports that send nothing (every
+ * ACCEPTED, every result but the batch's last) wait for the save of the
+ * transition that starts the next batch, instead of a save each 50 ms
+ * (each waiting for SQLite's write lock on the engine thread). 8 hosts, 2
+ * a batch: the start, the prestage's end, 4 batches, the end. */
+static void saves_per_batch(void **state)
+{
+	struct sim sim;
+	struct saver s;
+
+	(void)state;
+	sim_init(&sim, batches_plan, batches_fleet, false);
+	saver_init(&s, &sim);
+	sim_start(&sim);
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, "project-coordinator", NULL), 8);
+	assert_int_equal(s.quiet, 0);
+	assert_true(s.saves <= 1 + 1 + 4 + 1);
+	saver_free(&s);
+	sim_free(&sim);
+}
+
+/* droverd killed in the middle of a rolling batch whose reports were not
+ * saved yet (they waited for the batch's end): loaded from the last save
+ * and fed the final reports the core stored, the sequencer ends as a run
+ * without the crash does, every host started by one step. */
+static void crash_mid_batch_resumes(void **state)
+{
+	struct sim ref, sim;
+	struct saver s;
+	char *want, *got;
+	int guard = 0;
+
+	(void)state;
+	sim_init(&ref, batches_plan, batches_fleet, false);
+	ref.accepted = true;
+	ref.spread = 10;
+	sim_start(&ref);
+	assert_int_equal(sim_run(&ref), DRV_SEQ_SUCCEEDED);
+	want = sim_status_text(&ref);
+
+	sim_init(&sim, batches_plan, batches_fleet, false);
+	saver_init(&s, &sim);
+	s.crash_at = 3; /* the second batch's first host done, the batch not */
+	sim_start(&sim);
+	while (!s.crash_now && guard++ < 100000)
+		sim_advance(&sim, 1);
+	assert_true(s.crash_now);
+	assert_true(s.d.dirty); /* transitions were lost with the process */
+	s.replaying = true;
+	sim_crash_resume(&sim, s.state, s.rows, s.finals);
+	s.replaying = false;
+	assert_int_equal(sim_run(&sim), DRV_SEQ_SUCCEEDED);
+	assert_int_equal(sim.restarts, 1);
+	for (int i = 1; i <= 8; i++) {
+		char agent[16];
+
+		snprintf(agent, sizeof(agent), "core-%d", i);
+		assert_int_equal(sim_count(&sim, DRV_SEQ_STEP_START, "project-coordinator", agent),
+		                 1);
+	}
+	got = sim_status_text(&sim);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+	saver_free(&s);
+	sim_free(&sim);
+	sim_free(&ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -975,6 +1150,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(saves_in_one_transaction, setup, teardown),
 	        cmocka_unit_test_setup_teardown(events_in_order, setup, teardown),
 	        cmocka_unit_test(save_deferred),
+	        cmocka_unit_test(saves_per_batch),
+	        cmocka_unit_test(crash_mid_batch_resumes),
 	        cmocka_unit_test_setup_teardown(live_sets, setup, teardown),
 	};
 
