@@ -522,10 +522,9 @@ static char *agents_json(struct agent_rt *const *v, size_t n, size_t *k)
 
 /* deliver_if_parked for each of v (a committed batch's agents): one
  * statement marks every parked one's next row sent, then each is sent, with
- * one log line for all (a line per agent at debug). Each row was committed
- * before: its agent was in the batch that committed (or in none). Rows
- * already committed to have been sent are not sent twice: the statement
- * takes each agent's lowest deliverable row, as a Poll would. */
+ * one log line for all (a line per agent at debug). Only committed rows are
+ * there to take (an agent with rows in an open batch is skipped), and each
+ * agent gets its lowest deliverable row, as its Poll would. */
 static void deliver_parked(struct core *c, struct agent_rt **v, size_t n)
 {
 	struct parked_set ps = {.c = c};
