@@ -383,6 +383,40 @@ static void forget_idle(struct agent_rt *a)
 	a->taken_gen = 0;
 }
 
+/* A row was taken for a: known_idle may skip a's next take. Below the
+ * agent's floor (take_next): the floor, written before, does not say that
+ * this row was acknowledged. */
+static void taken_note(struct core *c, struct agent_rt *a, const struct store_instr *in)
+{
+	a->taken_seq = in->seq;
+	a->taken_gen = in->more || in->seq <= a->acked_seq ? 0 : c->idle_gen;
+}
+
+/* in, taken for a, leaves: counted, logged at level (a resend always at
+ * info), its envelope moved to *env and stamped with our epoch. */
+static void sending(struct core *c, struct agent_rt *a, struct store_instr *in,
+                    enum drv_log_level level, uint8_t **env, size_t *len)
+{
+	/* Below the floor the agent applied: the old leader sent it and was
+	 * killed before its 'sent' mark committed (or a store restored from a
+	 * backup). The agent answers from its records; its next Poll must write the
+	 * acknowledgement again, although it repeats an applied_seq the store
+	 * has: else the row stays 'sent', is resent at every Poll until it
+	 * expires, and holds back every later instruction of the agent. */
+	if (in->seq <= a->acked_seq)
+		a->resent_applied = true;
+	drv_linkstats_inc(in->sent_count == 0 ? DRV_STAT_INSTR_SENT : DRV_STAT_INSTR_RESENT);
+	drv_linkstats_inc(DRV_STAT_TX_MESSAGES);
+	drv_log(in->sent_count == 0 ? level : DRV_LOG_INFO, "core",
+	        in->sent_count == 0 ? "instruction sent" : "instruction resent",
+	        "agent=%s seq=%" PRIu64 " step=%s sent_before=%" PRId64, a->id, in->seq,
+	        in->step_id, in->sent_count);
+	*env = in->env;
+	*len = in->env_len;
+	in->env = NULL;
+	restamp(c, env, len);
+}
+
 /* The agent's next instruction, marked sent (one statement when the batch
  * is open; with none open, a read first, so that a Poll with nothing to
  * take opens no transaction); DRV_ENOENT if none. */
@@ -399,12 +433,8 @@ static int take_row(struct core *c, struct agent_rt *a, struct store_instr *in)
 	}
 	gcommit_join(&c->gc); /* promises nothing: batched with what else is written */
 	rc = store_instr_take(c->cfg.store, a->id, now, in);
-	/* Below the agent's floor (take_next): the floor, written before, does
-	 * not say that this row was acknowledged. */
-	if (rc == DRV_OK) {
-		a->taken_seq = in->seq;
-		a->taken_gen = in->more || in->seq <= a->acked_seq ? 0 : c->idle_gen;
-	}
+	if (rc == DRV_OK)
+		taken_note(c, a, in);
 out:
 	if (rc == DRV_ENOENT)
 		a->idle_gen = c->idle_gen;
@@ -424,24 +454,8 @@ static int take_next(struct core *c, struct agent_rt *a, uint8_t **env, size_t *
 	rc = take_row(c, a, &in);
 	if (rc != DRV_OK)
 		return rc;
-	/* Below the floor the agent applied: the old leader sent it and was
-	 * killed before its 'sent' mark committed (or a store restored from a
-	 * backup). The agent answers from its records; its next Poll must write the
-	 * acknowledgement again, although it repeats an applied_seq the store
-	 * has: else the row stays 'sent', is resent at every Poll until it
-	 * expires, and holds back every later instruction of the agent. */
-	if (in.seq <= a->acked_seq)
-		a->resent_applied = true;
-	drv_linkstats_inc(in.sent_count == 0 ? DRV_STAT_INSTR_SENT : DRV_STAT_INSTR_RESENT);
-	drv_linkstats_inc(DRV_STAT_TX_MESSAGES);
-	drv_info("core", in.sent_count == 0 ? "instruction sent" : "instruction resent",
-	         "agent=%s seq=%" PRIu64 " step=%s sent_before=%" PRId64, a->id, in.seq, in.step_id,
-	         in.sent_count);
-	*env = in.env;
-	*len = in.env_len;
-	in.env = NULL;
+	sending(c, a, &in, DRV_LOG_INFO, env, len);
 	store_instr_clear(&in);
-	restamp(c, env, len);
 	return DRV_OK;
 }
 
@@ -456,6 +470,94 @@ static void deliver_if_parked(struct core *c, struct agent_rt *a)
 		return;
 	if (take_next(c, a, &env, &len) == DRV_OK)
 		unpark(a, env, len);
+}
+
+/* The parked agents of a committed batch, delivered together
+ * (deliver_parked): one statement takes each one's next row. */
+struct parked_set {
+	struct core *c;
+	size_t sent, resent;
+};
+
+static void parked_taken(void *arg, const char *agent_id, struct store_instr *in)
+{
+	struct parked_set *ps = arg;
+	struct agent_rt *a = registry_get(ps->c->reg, agent_id);
+	uint8_t *env;
+	size_t len;
+
+	if (a == NULL || a->parked == NULL)
+		return; /* not asked for: the row stays sent, resent at its next Poll */
+	taken_note(ps->c, a, in);
+	if (in->sent_count == 0)
+		ps->sent++;
+	else
+		ps->resent++;
+	sending(ps->c, a, in, DRV_LOG_DEBUG, &env, &len);
+	unpark(a, env, len);
+}
+
+/* Whether a parked agent's next row is worth a take (take_next's checks
+ * but the leader's, made once for all). */
+static bool parked_wants(struct core *c, const struct agent_rt *a)
+{
+	return a->parked != NULL && !a->uncommitted && !known_idle(c, a);
+}
+
+/* The agents' ids as a JSON array; *k: how many. */
+static char *agents_json(struct agent_rt *const *v, size_t n, size_t *k)
+{
+	json_t *ids = json_array();
+	char *text = NULL;
+
+	*k = 0;
+	for (size_t i = 0; ids != NULL && i < n; i++)
+		if (json_array_append_new(ids, json_string(v[i]->id)) == 0)
+			(*k)++;
+	if (*k > 0)
+		text = json_dumps(ids, JSON_COMPACT);
+	json_decref(ids);
+	return text;
+}
+
+/* deliver_if_parked for each of v (a committed batch's agents): one
+ * statement marks every parked one's next row sent, then each is sent, with
+ * one log line for all (a line per agent at debug). Only committed rows are
+ * there to take (an agent with rows in an open batch is skipped), and each
+ * agent gets its lowest deliverable row, as its Poll would. */
+static void deliver_parked(struct core *c, struct agent_rt **v, size_t n)
+{
+	struct parked_set ps = {.c = c};
+	struct agent_rt **want = NULL;
+	size_t k = 0, listed;
+	char *ids = NULL;
+	int rc = DRV_EDB;
+
+	if (!drv_ha_is_leader())
+		return; /* a node that lost its lease sends nothing more */
+	if (n > 1)
+		want = malloc(n * sizeof(*want));
+	for (size_t i = 0; want != NULL && i < n; i++)
+		if (parked_wants(c, v[i]))
+			want[k++] = v[i];
+	if (want != NULL && k > 1)
+		ids = agents_json(want, k, &listed);
+	if (ids != NULL && listed == k && gcommit_join(&c->gc) == DRV_OK)
+		rc = store_instr_take_many(c->cfg.store, ids, drv_wall_ms(), parked_taken, &ps);
+	if (rc == DRV_OK) {
+		for (size_t i = 0; i < k; i++)
+			if (want[i]->parked != NULL) /* nothing deliverable: as take_row says */
+				want[i]->idle_gen = c->idle_gen;
+		if (ps.sent + ps.resent > 0)
+			drv_info("core", "instructions sent", "agents=%zu sent=%zu resent=%zu", k,
+			         ps.sent, ps.resent);
+	} else if (rc != DRV_EFENCED) {
+		/* one by one (one agent, no memory, or the statement failed) */
+		for (size_t i = 0; i < n; i++)
+			deliver_if_parked(c, v[i]);
+	}
+	free(ids);
+	free(want);
 }
 
 /* Record that the agent applied everything up to `applied`. Every Poll and
@@ -1863,8 +1965,7 @@ static void after_commit(void *arg, int rc)
 	c->n_after = 0; /* delivering queues nothing: the list stays as it is */
 	for (size_t i = 0; i < n; i++)
 		c->after[i]->uncommitted = false;
-	for (size_t i = 0; i < n; i++)
-		deliver_if_parked(c, c->after[i]);
+	deliver_parked(c, c->after, n);
 	if (c->notify_after && c->cfg.events != NULL)
 		drv_events_notify(c->cfg.events);
 	c->notify_after = false;
@@ -1979,7 +2080,7 @@ static void guess_seqs(struct core *c, const struct dispatch_instr *in, size_t n
 	for (size_t i = 0; i < n; i++)
 		guess[i] = 0;
 	if (r.v != NULL && ids != NULL) {
-		gcommit_lock(&c->gc);
+		gcommit_lock_turn(&c->gc);
 		if (store_agent_next_seqs(c->cfg.store, ids, seq_row_add, &r) != DRV_OK)
 			r.n = 0; /* all unknown: signed under the lock */
 		gcommit_unlock(&c->gc);
@@ -2009,9 +2110,9 @@ static void presign_chunk(struct core *c, const struct dispatch_instr *in, size_
 static void queue_signed(struct core *c, const struct dispatch_instr *in, size_t n, uint64_t *seqs,
                          int *rcs, struct dispatch_sealed *pre)
 {
-	gcommit_lock(&c->gc);
+	gcommit_lock_turn(&c->gc);
 	queue_many_locked(c, in, pre, n, seqs, rcs);
-	gcommit_unlock(&c->gc);
+	gcommit_unlock_commit(&c->gc);
 	for (size_t i = 0; i < n; i++)
 		dispatch_sealed_clear(&pre[i]);
 }

@@ -15,6 +15,10 @@ int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, in
 	pthread_condattr_t ca;
 
 	pthread_mutex_init(&g->mu, NULL);
+	pthread_mutex_init(&g->turn_mu, NULL);
+	pthread_cond_init(&g->turn_cv, NULL);
+	atomic_init(&g->turns, 0);
+	g->turns_given = 0;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&g->owed_cv, &ca);
@@ -36,6 +40,8 @@ int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, in
 	if (pthread_create(&g->committer, NULL, committer, g) != 0) {
 		drv_error("gcommit", "cannot start the committer thread");
 		pthread_cond_destroy(&g->owed_cv);
+		pthread_cond_destroy(&g->turn_cv);
+		pthread_mutex_destroy(&g->turn_mu);
 		pthread_mutex_destroy(&g->mu);
 		return DRV_ESYS;
 	}
@@ -55,14 +61,42 @@ void gcommit_destroy(struct gcommit *g)
 		          (unsigned long long)g->commits, (unsigned long long)g->total_joins,
 		          (unsigned long long)g->total_owed);
 	pthread_cond_destroy(&g->owed_cv);
+	pthread_cond_destroy(&g->turn_cv);
+	pthread_mutex_destroy(&g->turn_mu);
 	pthread_mutex_destroy(&g->mu);
+}
+
+/* Let a thread that asked for a turn go first. */
+static void wait_turns(struct gcommit *g)
+{
+	if (atomic_load(&g->turns) == 0)
+		return;
+	pthread_mutex_lock(&g->turn_mu);
+	if (atomic_load(&g->turns) > 0)
+		g->turns_given++;
+	while (atomic_load(&g->turns) > 0)
+		pthread_cond_wait(&g->turn_cv, &g->turn_mu);
+	pthread_mutex_unlock(&g->turn_mu);
 }
 
 void gcommit_lock(struct gcommit *g)
 {
+	wait_turns(g);
 	atomic_fetch_add(&g->arriving, 1);
 	pthread_mutex_lock(&g->mu);
 	atomic_fetch_sub(&g->arriving, 1);
+}
+
+void gcommit_lock_turn(struct gcommit *g)
+{
+	atomic_fetch_add(&g->turns, 1);
+	atomic_fetch_add(&g->arriving, 1);
+	pthread_mutex_lock(&g->mu);
+	atomic_fetch_sub(&g->arriving, 1);
+	pthread_mutex_lock(&g->turn_mu);
+	if (atomic_fetch_sub(&g->turns, 1) == 1)
+		pthread_cond_broadcast(&g->turn_cv);
+	pthread_mutex_unlock(&g->turn_mu);
 }
 
 bool gcommit_is_open(const struct gcommit *g)
@@ -157,6 +191,13 @@ void gcommit_unlock(struct gcommit *g)
 	for (int i = 0; i < 2 && due(g); i++)
 		commit(g);
 	release(g);
+}
+
+void gcommit_unlock_commit(struct gcommit *g)
+{
+	if (g->open)
+		commit(g);
+	gcommit_unlock(g);
 }
 
 void gcommit_owe(struct gcommit *g)

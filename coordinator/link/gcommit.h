@@ -32,6 +32,15 @@
  * The after-unlock hook (optional) runs without the lock in the thread
  * that released it after a commit (the committer's included): what the
  * after-commit hook left for it (signing the answers) keeps the lock free.
+ *
+ * A turn (gcommit_lock_turn): the mutex is not fair, and the link's NNG
+ * threads, each taking it for a Poll or a report and again for the next,
+ * could keep a wave's chunk waiting for tens of milliseconds. A thread that
+ * asks for a turn makes the others that come to gcommit_lock after it wait
+ * until it has the lock (those already waiting for the mutex still go
+ * first); it takes its turn and gives it up, so the link is served between
+ * two chunks of a wave. The committer does not wait for turns: a report's
+ * Ack never waits for more than the chunk in front of it.
  */
 #ifndef DRV_GCOMMIT_H
 #define DRV_GCOMMIT_H
@@ -52,8 +61,12 @@ struct gcommit {
 	pthread_mutex_t mu; /* the core lock */
 	struct store *store;
 	atomic_uint arriving; /* threads waiting in gcommit_lock */
-	bool open;            /* a batch transaction is open */
-	int64_t opened_us;    /* monotonic */
+	atomic_uint turns;    /* threads waiting in gcommit_lock_turn */
+	pthread_mutex_t turn_mu;
+	pthread_cond_t turn_cv; /* wakes those that let a turn go first */
+	uint64_t turns_given;   /* gcommit_lock calls that waited for a turn (tests) */
+	bool open;              /* a batch transaction is open */
+	int64_t opened_us;      /* monotonic */
 	size_t joins;
 	int64_t max_ms;         /* GCOMMIT_MAX_MS; a test may raise it */
 	int64_t linger_us;      /* GCOMMIT_LINGER_US; a test may change it */
@@ -74,6 +87,13 @@ int gcommit_init(struct gcommit *g, struct store *s, void (*after)(void *arg, in
 /* Commits an open batch (its after-commit hook runs), stops the committer. */
 void gcommit_destroy(struct gcommit *g);
 void gcommit_lock(struct gcommit *g);
+/* gcommit_lock ahead of the threads that come to gcommit_lock after it
+ * (see above); for a wave's chunk. */
+void gcommit_lock_turn(struct gcommit *g);
+/* gcommit_unlock that commits the open batch whoever waits (its age and
+ * linger aside): what the caller queued is delivered now, not after the
+ * waiting threads' writes. */
+void gcommit_unlock_commit(struct gcommit *g);
 /* Commits first when the batch should (see above), then releases the lock. */
 void gcommit_unlock(struct gcommit *g);
 /* Lock held: open a batch if none is; the caller's writes are in it until

@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,9 @@
 
 struct store {
 	struct drv_sql *db;
-	unsigned depth;  /* store_begin nesting (at most 32) */
-	uint32_t nested; /* bit i: level i is a savepoint, not BEGIN */
+	unsigned depth;                  /* store_begin nesting (at most 32) */
+	uint32_t nested;                 /* bit i: level i is a savepoint, not BEGIN */
+	atomic_uint_fast64_t statements; /* prepared and run (store_statements) */
 };
 
 static const char *const status_names[] = {"pending", "accepted", "rejected"};
@@ -65,6 +67,11 @@ void store_close(struct store *s)
 	free(s);
 }
 
+uint64_t store_statements(struct store *s)
+{
+	return atomic_load_explicit(&s->statements, memory_order_relaxed);
+}
+
 struct drv_sql *store_db(struct store *s)
 {
 	return s->db;
@@ -74,6 +81,7 @@ struct drv_sql *store_db(struct store *s)
 
 static int prep(struct store *s, const char *sql, struct drv_sql_stmt **st)
 {
+	atomic_fetch_add_explicit(&s->statements, 1, memory_order_relaxed);
 	return drv_sql_cached(s->db, sql, st);
 }
 
@@ -1076,6 +1084,17 @@ int store_instr_next(struct store *s, const char *agent_id, int64_t now_ms, stru
 	return instr_step(s, st, -1, out);
 }
 
+/* store_instr_take_many's statement; ids: a query of the agents' ids. */
+#define TAKE_MANY(ids)                                                                             \
+	"UPDATE instructions SET state = 'sent', sent_count = sent_count + 1, sent_ms = ?1"        \
+	" WHERE state IN ('queued', 'sent') AND expires_at_ms > ?1"                                \
+	" AND (agent_id, seq) IN (SELECT agent_id, min(seq) FROM instructions"                     \
+	" WHERE agent_id IN (" ids ") AND state IN ('queued', 'sent') AND expires_at_ms > ?1"      \
+	" GROUP BY agent_id)"                                                                      \
+	" RETURNING seq, step_id, envelope, expires_at_ms, sent_count - 1,"                        \
+	" (SELECT count(*) FROM instructions AS o WHERE o.agent_id = instructions.agent_id"        \
+	" AND o.state IN ('queued', 'sent') AND o.expires_at_ms > ?1), agent_id"
+
 /* store_instr_next and store_instr_mark_sent in one statement: on
  * PostgreSQL one round trip under the core lock, not two. The row is the
  * one store_instr_next would pick (the state is checked again in the outer
@@ -1103,6 +1122,40 @@ int store_instr_take(struct store *s, const char *agent_id, int64_t now_ms, stru
 	drv_sql_bind_int64(st, 1, now_ms);
 	bind_text(st, 2, agent_id);
 	return instr_step(s, st, 5, out); /* the count has this one too */
+}
+
+/* store_instr_take for every agent of ids_json in one statement: each
+ * one's lowest deliverable row is marked sent and handed to fn with its
+ * agent id (in the column after the count). The count in RETURNING is the
+ * agent's, as in store_instr_take. */
+int store_instr_take_many(struct store *s, const char *ids_json, int64_t now_ms, store_taken_fn fn,
+                          void *arg)
+{
+	bool pg = drv_sql_engine_of(s->db) == DRV_SQL_PG;
+	struct drv_sql_stmt *st;
+	int rc, step;
+
+	rc = prep(s,
+	          pg ? TAKE_MANY("SELECT json_array_elements_text(?2::json)")
+	             : TAKE_MANY("SELECT value FROM json_each(?2)"),
+	          &st);
+	if (rc != DRV_OK)
+		return rc;
+	drv_sql_bind_int64(st, 1, now_ms);
+	bind_text(st, 2, ids_json);
+	while ((step = drv_sql_step(st)) == DRV_SQL_ROW) {
+		struct store_instr in = {0};
+
+		if (instr_row(st, &in) == DRV_OK) {
+			in.more = drv_sql_col_int64(st, 5) > 1;
+			fn(arg, col_text(st, 6), &in);
+		}
+		store_instr_clear(&in);
+	}
+	if (step != DRV_SQL_DONE)
+		drv_error("store", "statement failed", "error=\"%s\"", drv_sql_errmsg(s->db));
+	done(s, st);
+	return step == DRV_SQL_DONE ? DRV_OK : step == DRV_EFENCED ? step : DRV_EDB;
 }
 
 int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, int64_t now_ms)

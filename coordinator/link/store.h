@@ -65,6 +65,8 @@ int store_open(const char *path, struct store **out);
  * failed store_begin nothing is to be ended; otherwise end with exactly one
  * store_commit or store_rollback. */
 int store_begin(struct store *s);
+/* Statements prepared and run on s since it was opened (tests, timelines). */
+uint64_t store_statements(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 void store_close(struct store *s);
@@ -212,6 +214,14 @@ int store_instr_mark_sent(struct store *s, const char *agent_id, uint64_t seq, i
  * DRV_ENOENT if none. */
 int store_instr_take(struct store *s, const char *agent_id, int64_t now_ms,
                      struct store_instr *out);
+/* store_instr_take for each agent of ids_json (a JSON array of ids) in one
+ * statement: fn hears each agent that had a deliverable instruction, with
+ * it (fn may take in->env, leaving NULL; the rest is cleared after it);
+ * agents not heard had none. A write, as store_instr_take. DRV_EFENCED on
+ * PostgreSQL when the lease is lost. */
+typedef void (*store_taken_fn)(void *arg, const char *agent_id, struct store_instr *in);
+int store_instr_take_many(struct store *s, const char *ids_json, int64_t now_ms, store_taken_fn fn,
+                          void *arg);
 /* Instructions up to seq that were sent are acknowledged; *n_acked says
  * how many changed. The agent's acked_seq rises to seq and its next
  * sequence above it (as store_agent_seq_floor), in the same write. */

@@ -1059,6 +1059,71 @@ static int check_all_stored(struct fixture *fx, const char *id)
  * first chunk was queued, is right), an unknown agent, a step queued
  * twice. Every row signed for its own seq, in the wave's order; each
  * parked poll gets its agent's first once it is committed. */
+#define PARKED 12
+
+/* A wave of one instruction each for PARKED agents; returns the store's
+ * statements it took (queueing, commit and deliveries). */
+static uint64_t wave_statements(struct fixture *fx, const char *prefix)
+{
+	char *run[] = {"/bin/true"};
+	Drover__Hook hook = DROVER__HOOK__INIT;
+	struct dispatch_instr in[PARKED];
+	char ids[PARKED][16];
+	uint64_t seq[PARKED], before = store_statements(fx->store);
+	int rc[PARKED];
+
+	hook.run = run;
+	hook.n_run = 1;
+	for (int i = 0; i < PARKED; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%s-%d", prefix, i);
+		in[i] = (struct dispatch_instr){.agent_id = ids[i],
+		                                .step_id = "w1",
+		                                .action = DROVER__ACTION__ACTION_RUN_HOOK,
+		                                .hook = &hook};
+	}
+	assert_int_equal(core_queue_many(fx->core, in, PARKED, seq, rc), DRV_OK);
+	for (int i = 0; i < PARKED; i++) {
+		assert_int_equal(rc[i], DRV_OK);
+		assert_int_equal(seq[i], 1);
+	}
+	return store_statements(fx->store) - before;
+}
+
+/* The parked agents of a wave's chunk are delivered with one statement
+ * for all of them (it was one per agent, and a read before the first): the
+ * same wave to agents that are not parked costs the same but that. Each
+ * parked agent gets its instruction once, committed. */
+static void wave_delivered_in_one_statement(void **state)
+{
+	struct fixture *fx = *state;
+	static struct fake_waiter w[PARKED];
+	static struct drv_keypair kp[2 * PARKED];
+	Drover__RejectReason why = 0;
+	bool parked = false;
+	char id[16];
+	uint64_t idle, busy;
+
+	for (int i = 0; i < 2 * PARKED; i++) {
+		snprintf(id, sizeof(id), "%s-%d", i < PARKED ? "wi" : "wp", i % PARKED);
+		drv_keypair_generate(&kp[i]);
+		assert_int_equal(hello(fx, &kp[i], id, fx->token, &why),
+		                 DROVER__BODY_TYPE__BODY_WELCOME);
+		if (i < PARKED)
+			continue;
+		w[i - PARKED] = (struct fake_waiter){.w.deliver = fake_deliver};
+		assert_int_equal(poll_req(fx, &kp[i], id, 0, &w[i - PARKED], &why, &parked), 0);
+		assert_true(parked);
+	}
+	idle = wave_statements(fx, "wi");
+	busy = wave_statements(fx, "wp");
+	for (int i = 0; i < PARKED; i++) {
+		assert_int_equal(w[i].delivered, 1);
+		assert_int_equal(w[i].last_type, DROVER__BODY_TYPE__BODY_INSTRUCTION);
+		assert_int_equal(w[i].last_seq, 1);
+	}
+	assert_in_range(busy, idle, idle + 3); /* the take, and the batch it opens and commits */
+}
+
 #define BIG_WAVE 600
 static void queue_wave_pipelined(void **state)
 {
@@ -1601,6 +1666,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(queue_wave, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave_late_batch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue_wave_pipelined, setup, teardown),
+	        cmocka_unit_test_setup_teardown(wave_delivered_in_one_statement, setup, teardown),
 	        cmocka_unit_test_setup_teardown(ha_epochs_and_followers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(follower_tick_reads_only, setup, teardown),
 	        cmocka_unit_test_setup_teardown(forged_and_replayed, setup, teardown),

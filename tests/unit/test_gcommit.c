@@ -244,6 +244,100 @@ static void owed_answers_of_a_failed_commit(void **state)
 	assert_int_equal(fx->after_rows, 0);
 }
 
+/* The order in which threads took the lock (a letter each, under it). */
+static char order[WRITERS + 2];
+static int n_order;
+
+/* Take the lock (with a turn: 'T', without: 'S'), note it, release it. */
+static void *take_noted(struct fx *fx, char how)
+{
+	if (how == 'T')
+		gcommit_lock_turn(&fx->g);
+	else
+		gcommit_lock(&fx->g);
+	order[n_order++] = how;
+	gcommit_unlock(&fx->g);
+	return NULL;
+}
+
+static void *take_turn(void *arg)
+{
+	return take_noted(arg, 'T');
+}
+
+static void *take_plain(void *arg)
+{
+	return take_noted(arg, 'S');
+}
+
+static unsigned turns_given(struct fx *fx)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&fx->g.turn_mu);
+	n = (unsigned)fx->g.turns_given;
+	pthread_mutex_unlock(&fx->g.turn_mu);
+	return n;
+}
+
+/* A wave's chunk asks for a turn while the lock is held: the threads that
+ * come for the lock after it (the link's Polls and reports) wait until it
+ * had the lock, then all of them get it (none is left waiting). */
+static void turn_goes_before_later_lockers(void **state)
+{
+	struct fx *fx = *state;
+	pthread_t t, s[WRITERS];
+	unsigned given;
+
+	n_order = 0;
+	gcommit_lock(&fx->g);
+	assert_int_equal(pthread_create(&t, NULL, take_turn, fx), 0);
+	for (int i = 0; i < 10000 && atomic_load(&fx->g.arriving) < 1; i++)
+		usleep(1000);
+	for (int i = 0; i < WRITERS; i++)
+		assert_int_equal(pthread_create(&s[i], NULL, take_plain, fx), 0);
+	for (int i = 0;
+	     i < 10000 && turns_given(fx) < WRITERS && atomic_load(&fx->g.arriving) < WRITERS + 1;
+	     i++)
+		usleep(1000);
+	given = turns_given(fx);
+	assert_int_equal(n_order, 0);
+	gcommit_unlock(&fx->g); /* before asserting: the threads must end */
+	pthread_join(t, NULL);
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(s[i], NULL);
+	assert_int_equal(given, WRITERS);
+	assert_int_equal(n_order, WRITERS + 1);
+	assert_int_equal(order[0], 'T');
+	assert_int_equal(atomic_load(&fx->g.turns), 0);
+}
+
+/* gcommit_unlock_commit commits though another thread waits for the lock
+ * (gcommit_unlock leaves the batch to that thread: drain, commit once). */
+static void unlock_commit_commits_though_others_wait(void **state)
+{
+	struct fx *fx = *state;
+	pthread_t s;
+	unsigned waiting;
+	bool joined, yes;
+
+	n_order = 0;
+	gcommit_lock(&fx->g);
+	assert_int_equal(pthread_create(&s, NULL, take_plain, fx), 0);
+	for (int i = 0; i < 10000 && atomic_load(&fx->g.arriving) < 1; i++)
+		usleep(1000);
+	waiting = atomic_load(&fx->g.arriving);
+	joined = gcommit_join(&fx->g) == DRV_OK &&
+	         drv_sql_exec(store_db(fx->store), "INSERT INTO t VALUES (11)") == DRV_OK;
+	gcommit_unlock_commit(&fx->g);
+	yes = committed(fx, "SELECT count(*) FROM t WHERE x = 11");
+	pthread_join(s, NULL); /* asserts after it: the thread must end */
+	assert_int_equal(waiting, 1);
+	assert_true(joined);
+	assert_true(yes);
+	assert_int_equal(n_order, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +346,9 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(alone_commits_at_unlock, setup, teardown),
 	        cmocka_unit_test_setup_teardown(owed_answers_share_a_commit, setup, teardown),
 	        cmocka_unit_test_setup_teardown(owed_answers_of_a_failed_commit, setup, teardown),
+	        cmocka_unit_test_setup_teardown(turn_goes_before_later_lockers, setup, teardown),
+	        cmocka_unit_test_setup_teardown(unlock_commit_commits_though_others_wait, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

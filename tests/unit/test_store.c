@@ -179,6 +179,87 @@ static void queue(void **state)
 	assert_int_equal(store_instr_state(s, "web-1", 9, st), DRV_ENOENT);
 }
 
+struct taken_rows {
+	int n;
+	struct {
+		char agent[16];
+		uint64_t seq;
+		int64_t sent_count;
+		bool more;
+	} v[8];
+};
+
+static void taken_row(void *arg, const char *agent_id, struct store_instr *in)
+{
+	struct taken_rows *t = arg;
+
+	assert_true(t->n < 8);
+	snprintf(t->v[t->n].agent, sizeof(t->v[t->n].agent), "%s", agent_id);
+	t->v[t->n].seq = in->seq;
+	t->v[t->n].sent_count = in->sent_count;
+	t->v[t->n].more = in->more;
+	assert_memory_equal(in->env, "env-", 4);
+	t->n++;
+}
+
+static int taken_index(const struct taken_rows *t, const char *agent)
+{
+	for (int i = 0; i < t->n; i++)
+		if (strcmp(t->v[i].agent, agent) == 0)
+			return i;
+	return -1;
+}
+
+/* store_instr_take_many: store_instr_take for several agents in one
+ * statement; an agent without a deliverable row is not heard. */
+static void take_many(void **state)
+{
+	struct store *s = *state;
+	struct taken_rows t = {0};
+	struct store_instr in;
+	uint64_t seq;
+	char st[16];
+	int i;
+
+	add_agent(s, "m-1", AGENT_ACCEPTED);
+	add_agent(s, "m-2", AGENT_ACCEPTED);
+	add_agent(s, "m-3", AGENT_ACCEPTED);
+	add_agent(s, "m-4", AGENT_ACCEPTED);
+	assert_int_equal(enqueue(s, "m-1", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "m-1", "b", 100000, &seq), DRV_OK);
+	assert_int_equal(enqueue(s, "m-2", "a", 5000, &seq), DRV_OK); /* past at 6000 */
+	assert_int_equal(enqueue(s, "m-4", "a", 100000, &seq), DRV_OK);
+	assert_int_equal(store_instr_take(s, "m-4", 2000, &in), DRV_OK); /* sent once */
+	store_instr_clear(&in);
+	assert_int_equal(store_begin(s), DRV_OK);
+	assert_int_equal(store_instr_take_many(s, "[\"m-1\",\"m-2\",\"m-3\",\"m-4\",\"nobody\"]",
+	                                       6000, taken_row, &t),
+	                 DRV_OK);
+	assert_int_equal(store_commit(s), DRV_OK);
+	assert_int_equal(t.n, 2);
+	i = taken_index(&t, "m-1");
+	assert_true(i >= 0);
+	assert_int_equal(t.v[i].seq, 1);
+	assert_int_equal(t.v[i].sent_count, 0);
+	assert_true(t.v[i].more); /* b waits behind it */
+	i = taken_index(&t, "m-4");
+	assert_true(i >= 0);
+	assert_int_equal(t.v[i].seq, 1);
+	assert_int_equal(t.v[i].sent_count, 1); /* resent */
+	assert_false(t.v[i].more);
+	assert_int_equal(store_instr_state(s, "m-1", 1, st), DRV_OK);
+	assert_string_equal(st, "sent");
+	assert_int_equal(store_instr_state(s, "m-1", 2, st), DRV_OK);
+	assert_string_equal(st, "queued");
+	assert_int_equal(store_instr_state(s, "m-2", 1, st), DRV_OK);
+	assert_string_equal(st, "queued");
+	/* what store_instr_take would give next agrees */
+	assert_int_equal(store_instr_next(s, "m-1", 6000, &in), DRV_OK);
+	assert_int_equal(in.seq, 1);
+	assert_int_equal(in.sent_count, 1);
+	store_instr_clear(&in);
+}
+
 /* store_instr_take: what store_instr_next gives, marked sent, in one
  * statement inside the caller's transaction. */
 static void take(void **state)
@@ -998,6 +1079,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(agents, setup, teardown),
 	        cmocka_unit_test_setup_teardown(queue, setup, teardown),
 	        cmocka_unit_test_setup_teardown(take, setup, teardown),
+	        cmocka_unit_test_setup_teardown(take_many, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_behind_rows, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_many, setup, teardown),
 	        cmocka_unit_test_setup_teardown(enqueue_many_fenced, setup, teardown),
