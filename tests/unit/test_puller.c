@@ -134,6 +134,7 @@ static void bad_bytes_are_refused(void **state)
 	layer[LAYER_LEN - 1] ^= 1;
 	assert_int_equal(pull(err, sizeof(err)), DRV_EDECODE);
 	assert_non_null(strstr(err, "failed verification"));
+	assert_non_null(strstr(err, ldigest));
 	assert_int_equal(size_of("blobs/sha256", ldigest), -1);
 	assert_true(size_of("partial", ldigest) <= 0);
 	layer_file(layer, LAYER_LEN);
@@ -154,6 +155,23 @@ static void too_many_bytes_are_refused(void **state)
 	free(big);
 	assert_int_equal(pull(err, sizeof(err)), DRV_EDECODE);
 	assert_non_null(strstr(err, "larger than"));
+	assert_non_null(strstr(err, ldigest));
+	assert_int_equal(size_of("blobs/sha256", ldigest), -1);
+	layer_file(layer, LAYER_LEN);
+}
+
+/* Fewer bytes than the descriptor says (the first of them right): refused,
+ * naming the blob, and not cached. */
+static void short_body_is_refused(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	fs_remove_path(cache);
+	layer_file(layer, LAYER_LEN - 1000);
+	assert_int_equal(pull(err, sizeof(err)), DRV_EIO);
+	assert_non_null(strstr(err, "truncated"));
+	assert_non_null(strstr(err, ldigest));
 	assert_int_equal(size_of("blobs/sha256", ldigest), -1);
 	layer_file(layer, LAYER_LEN);
 }
@@ -179,6 +197,7 @@ int main(void)
 	        cmocka_unit_test(good_blobs_are_cached),
 	        cmocka_unit_test(bad_bytes_are_refused),
 	        cmocka_unit_test(too_many_bytes_are_refused),
+	        cmocka_unit_test(short_body_is_refused),
 	        cmocka_unit_test(stale_partial_is_replaced),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
