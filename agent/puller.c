@@ -37,6 +37,10 @@
  * 256 KiB (about 200 for a 50 MB layer). */
 #define PULL_RING_SLOTS 4
 #define PULL_RING_SLOT  (256u << 10)
+/* A blob this small (a config, a small layer) is hashed on the receiving
+ * thread: starting a thread and touching 1 MiB of ring costs more than
+ * hashing it. */
+#define PULL_RING_MIN (2 * PULL_RING_SLOT)
 
 struct puller {
 	const struct stop_token *cancel;
@@ -235,7 +239,8 @@ static int sink(const void *data, size_t len, long status, void *arg)
 		if (w < 0)
 			return 1;
 		/* The hash takes exactly the bytes the file took, in order. */
-		if (hashring_feed(d->ring, p, (size_t)w) != DRV_OK) {
+		if (d->ring != NULL ? hashring_feed(d->ring, p, (size_t)w) != DRV_OK
+		                    : drv_sha256_update(d->h, p, (size_t)w) != DRV_OK) {
 			d->hash_failed = true;
 			return 1;
 		}
@@ -389,21 +394,22 @@ static int download(const struct source *s, const char *digest, uint64_t want, s
                     char *err, size_t size)
 {
 	char got[DRV_DIGEST_STR];
-	int rc;
+	int rc = DRV_OK;
 
 	resume_state(d);
 	if (d->have > 0)
 		drv_info("puller", "resuming a partial blob", "blob=%.19s have=%llu want=%llu",
 		         digest, (unsigned long long)d->have, (unsigned long long)want);
-	rc = hashring_new(ring_hash, d->h, PULL_RING_SLOTS, PULL_RING_SLOT, &d->ring);
+	if (want - d->have >= PULL_RING_MIN)
+		rc = hashring_new(ring_hash, d->h, PULL_RING_SLOTS, PULL_RING_SLOT, &d->ring);
 	if (rc != DRV_OK)
 		return ferr(err, size, "%s: blob %s: cannot start the hash thread", s->name,
 		            digest),
 		       rc;
 	rc = attempts(s, digest, want, d, err, size);
 	/* The digest of every byte written, the last slot hashed too. */
-	if (rc == DRV_OK &&
-	    (hashring_sync(d->ring) != DRV_OK || drv_sha256_final(d->h, got) != DRV_OK))
+	if (rc == DRV_OK && ((d->ring != NULL && hashring_sync(d->ring) != DRV_OK) ||
+	                     drv_sha256_final(d->h, got) != DRV_OK))
 		rc = (ferr(err, size, "%s: blob %s: hash failed", s->name, digest), DRV_EIO);
 	if (rc == DRV_OK && strcmp(got, digest) != 0) {
 		restart(d);

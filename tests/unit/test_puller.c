@@ -25,7 +25,8 @@
 
 static char dir[] = "/tmp/test_puller.XXXXXX";
 static char layout[256], cache[256], ref[512];
-static char mdigest[DRV_DIGEST_STR], ldigest[DRV_DIGEST_STR];
+static char mdigest[DRV_DIGEST_STR], ldigest[DRV_DIGEST_STR], cdigest[DRV_DIGEST_STR];
+static const char config[] = "{\"architecture\":\"amd64\",\"os\":\"linux\"}";
 static unsigned char *layer;
 
 static void put_blob(const void *buf, size_t len, char digest[DRV_DIGEST_STR])
@@ -39,8 +40,7 @@ static void put_blob(const void *buf, size_t len, char digest[DRV_DIGEST_STR])
 
 static int setup(void **state)
 {
-	static const char config[] = "{\"architecture\":\"amd64\",\"os\":\"linux\"}";
-	char cdigest[DRV_DIGEST_STR], manifest[1024], p[300];
+	char manifest[1024], p[300];
 
 	(void)state;
 	if (mkdtemp(dir) == NULL)
@@ -140,6 +140,25 @@ static void bad_bytes_are_refused(void **state)
 	layer_file(layer, LAYER_LEN);
 }
 
+/* A blob small enough to be hashed on the receiving thread (the config), one
+ * byte changed: refused the same way. */
+static void bad_small_blob_is_refused(void **state)
+{
+	char err[512] = "", p[512], bad[sizeof(config)];
+
+	(void)state;
+	fs_remove_path(cache);
+	memcpy(bad, config, sizeof(config));
+	bad[1] ^= 1;
+	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", layout, cdigest + 7);
+	assert_int_equal(drv_write_atomic(p, bad, strlen(bad), 0644), DRV_OK);
+	assert_int_equal(pull(err, sizeof(err)), DRV_EDECODE);
+	assert_non_null(strstr(err, "failed verification"));
+	assert_non_null(strstr(err, cdigest));
+	assert_int_equal(size_of("blobs/sha256", cdigest), -1);
+	assert_int_equal(drv_write_atomic(p, config, strlen(config), 0644), DRV_OK);
+}
+
 /* More bytes than the descriptor says: stopped at the size, not cached. */
 static void too_many_bytes_are_refused(void **state)
 {
@@ -196,6 +215,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(good_blobs_are_cached),
 	        cmocka_unit_test(bad_bytes_are_refused),
+	        cmocka_unit_test(bad_small_blob_is_refused),
 	        cmocka_unit_test(too_many_bytes_are_refused),
 	        cmocka_unit_test(short_body_is_refused),
 	        cmocka_unit_test(stale_partial_is_replaced),
