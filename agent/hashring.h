@@ -4,12 +4,13 @@
  *
  * The fetch helper's receiving thread writes each piece libcurl hands it to
  * the blob's partial file, as curl does, and copies the same bytes into the
- * ring; a worker hashes the ring's slots in order. Unlike tailhash (which
- * read every byte back from the page cache) the hash reads a copy made while
- * the piece was still in the CPU's cache. The ring is bounded: when every
- * slot is with the worker the feeder waits for one (back-pressure), so a slow
- * hash slows the transfer instead of growing memory. The caller compares the
- * digest itself after hashring_sync, before the blob gets its final name.
+ * ring; a worker hashes the ring's slots in order. (Until the ninth round of
+ * issue 18 the helper's worker read every byte back from the page cache,
+ * tailhash.c; the copy here is made while the piece is still in the CPU's
+ * cache.) The ring is bounded: when every slot is with the worker the feeder
+ * waits for one (back-pressure), so a slow hash slows the transfer instead of
+ * growing memory. The caller compares the digest itself after hashring_sync,
+ * before the blob gets its final name.
  */
 #ifndef DROVER_AGENT_HASHRING_H
 #define DROVER_AGENT_HASHRING_H
