@@ -32,15 +32,16 @@
 
 #define BLOB_WRITE_BUF (1u << 20)
 
-/* The ring between a blob's receiving thread and its hash (hashring.h): 1 MiB
- * held at most, and a hand-over, so a wake-up of the worker at most, every
- * 256 KiB (about 200 for a 50 MB layer). */
+/* The ring between a blob's receiving thread and its hash (hashring.h): 4 MiB
+ * held at most, and a hand-over, so at most one wake-up of the worker, per
+ * MiB (about 50 for a 50 MB layer). With 256 KiB slots the helper measured
+ * slower at load 3 (docs/benchmarks.md, ninth round of issue 18): each
+ * hand-over costs the receiving thread. A blob under two slots (a config, a
+ * small layer) is hashed on the receiving thread: starting a thread and
+ * touching the ring costs more than hashing it. */
 #define PULL_RING_SLOTS 4
-#define PULL_RING_SLOT  (256u << 10)
-/* A blob this small (a config, a small layer) is hashed on the receiving
- * thread: starting a thread and touching 1 MiB of ring costs more than
- * hashing it. */
-#define PULL_RING_MIN (2 * PULL_RING_SLOT)
+#define PULL_RING_SLOT  (1u << 20)
+#define PULL_RING_MIN   (2 * PULL_RING_SLOT)
 
 struct puller {
 	const struct stop_token *cancel;
