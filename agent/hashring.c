@@ -1,4 +1,4 @@
-/* hashring.c: received bytes hashed on a worker from a bounded ring of
+/* hashring.c: received bytes handed to a worker through a bounded ring of
  * copies (see hashring.h). */
 #include "hashring.h"
 

@@ -1,16 +1,16 @@
 /*
- * hashring.h: bytes hashed on a second thread, from copies in a small ring
- * of reusable buffers, while the thread that received them goes on.
+ * hashring.h: bytes handed to a second thread through a small ring of
+ * reusable buffers, in order, while the thread that received them goes on.
  *
- * The fetch helper's receiving thread writes each piece libcurl hands it to
- * the blob's partial file, as curl does, and copies the same bytes into the
- * ring; a worker hashes the ring's slots in order. (Until the ninth round of
- * issue 18 the helper's worker read every byte back from the page cache,
- * tailhash.c; the copy here is made while the piece is still in the CPU's
- * cache.) The ring is bounded: when every slot is with the worker the feeder
- * waits for one (back-pressure), so a slow hash slows the transfer instead of
- * growing memory. The caller compares the digest itself after hashring_sync,
- * before the blob gets its final name.
+ * The fetch helper's receiving thread copies each piece libcurl hands it into
+ * the ring; the worker writes each full slot to the blob's partial file and
+ * hashes it (puller.c, store_slot). The receiving thread then does about what
+ * curl does minus the write, and the hash never reads the file back (until
+ * the ninth round of issue 18 a worker re-read every byte from the page cache,
+ * tailhash.c). The ring is bounded: when every slot is with the worker the
+ * feeder waits for one (back-pressure), so a slow disk or hash slows the
+ * transfer instead of growing memory. The caller compares the digest itself
+ * after hashring_sync, before the blob gets its final name.
  */
 #ifndef DROVER_AGENT_HASHRING_H
 #define DROVER_AGENT_HASHRING_H
@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Hashes len bytes; nonzero on failure. Called on the worker, one slot at a
- * time and in the order the bytes were fed. */
+/* Takes len bytes (the puller: writes and hashes them); nonzero on failure.
+ * Called on the worker, one slot at a time, in the order the bytes were fed. */
 typedef int (*hashring_fn)(void *arg, const void *data, size_t len);
 
 struct hashring;

@@ -32,13 +32,12 @@
 
 #define BLOB_WRITE_BUF (1u << 20)
 
-/* The ring between a blob's receiving thread and its hash (hashring.h): 4 MiB
- * held at most, and a hand-over, so at most one wake-up of the worker, per
- * MiB (about 50 for a 50 MB layer). With 256 KiB slots the helper measured
- * slower at load 3 (docs/benchmarks.md, ninth round of issue 18): each
- * hand-over costs the receiving thread. A blob under two slots (a config, a
- * small layer) is hashed on the receiving thread: starting a thread and
- * touching the ring costs more than hashing it. */
+/* The ring between a blob's receiving thread and the worker that writes and
+ * hashes it (hashring.h, store_slot): 4 MiB held at most, and at most one
+ * wake-up of the worker per MiB (about 50 for a 50 MB layer; 256 KiB slots
+ * measured slower at load 3, docs/benchmarks.md, ninth round of issue 18). A
+ * blob under two slots (a config, a small layer) is written and hashed on the
+ * receiving thread: starting a thread and touching the ring costs more. */
 #define PULL_RING_SLOTS 4
 #define PULL_RING_SLOT  (1u << 20)
 #define PULL_RING_MIN   (2 * PULL_RING_SLOT)
@@ -206,10 +205,11 @@ static bool backoff_nap(const struct source *s, int64_t ms)
 struct dl {
 	const struct stop_token *cancel;
 	int fd;
-	struct drv_sha256 *h;  /* the worker's while ring runs (see restart) */
-	struct hashring *ring; /* hashes a copy of what is written, on its own thread */
-	uint64_t have, want;
-	bool too_big, resumed, hash_failed;
+	struct drv_sha256 *h;  /* the ring worker's between syncs (see restart) */
+	struct hashring *ring; /* writes and hashes what arrives, on its own thread */
+	uint64_t have, want;   /* have: taken from the body (in the file after a sync) */
+	bool too_big, resumed, store_failed;
+	int store_errno; /* set by the worker, read after a sync */
 };
 
 static int restart(struct dl *d);
@@ -233,6 +233,15 @@ static int sink(const void *data, size_t len, long status, void *arg)
 		d->too_big = true;
 		return 1;
 	}
+	if (d->ring != NULL) {
+		/* Copied into the ring; the worker writes and hashes it (store_slot). */
+		if (hashring_feed(d->ring, p, len) != DRV_OK) {
+			d->store_failed = true;
+			return 1;
+		}
+		d->have += len;
+		return 0;
+	}
 	while (len > 0) {
 		ssize_t w = write(d->fd, p, len);
 		if (w < 0 && errno == EINTR)
@@ -240,9 +249,8 @@ static int sink(const void *data, size_t len, long status, void *arg)
 		if (w < 0)
 			return 1;
 		/* The hash takes exactly the bytes the file took, in order. */
-		if (d->ring != NULL ? hashring_feed(d->ring, p, (size_t)w) != DRV_OK
-		                    : drv_sha256_update(d->h, p, (size_t)w) != DRV_OK) {
-			d->hash_failed = true;
+		if (drv_sha256_update(d->h, p, (size_t)w) != DRV_OK) {
+			d->store_failed = true;
 			return 1;
 		}
 		p += w;
@@ -278,8 +286,9 @@ static int restart(struct dl *d)
 	struct stat st;
 
 	if (d->ring != NULL)
-		hashring_sync(d->ring); /* the worker uses h; its failure no longer matters */
-	d->hash_failed = false;
+		hashring_sync(
+		        d->ring); /* the worker uses fd and h; its failure no longer matters */
+	d->store_failed = false;
 	if (fstat(d->fd, &st) < 0 || (st.st_size > 0 && ftruncate(d->fd, 0) < 0))
 		return DRV_ESYS;
 	lseek(d->fd, 0, SEEK_SET);
@@ -329,8 +338,17 @@ static int attempt(const struct source *s, const char *digest, struct dl *d, cha
 		rc = drv_oci_get_blob(s->client, digest, d->have, sink, d, &status, err, size);
 		d->resumed = false;
 	}
-	if (d->hash_failed)
-		return ferr(err, size, "%s: blob %s: hash failed", s->name, digest), DRV_ESYS;
+	/* Every byte taken is in the file and the hash now, or the file is not
+	 * to be trusted: emptied, and the blob fails (a full disk is not retried). */
+	if (d->ring != NULL && hashring_sync(d->ring) != DRV_OK)
+		d->store_failed = true;
+	if (d->store_failed) {
+		int e = d->store_errno ? d->store_errno : EIO;
+		restart(d);
+		return ferr(err, size, "%s: blob %s: cannot write or hash the partial file: %s",
+		            s->name, digest, strerror(e)),
+		       DRV_ESYS;
+	}
 	if (d->too_big)
 		return ferr(err, size,
 		            "%s: blob %s is larger than the %llu bytes its descriptor"
@@ -386,9 +404,26 @@ static int attempts(const struct source *s, const char *digest, uint64_t want, s
 	return rc;
 }
 
-static int ring_hash(void *arg, const void *data, size_t len)
+/* On the ring's worker: a slot written to the partial file, then hashed, so
+ * the digest is of exactly the bytes the file holds. */
+static int store_slot(void *arg, const void *data, size_t len)
 {
-	return drv_sha256_update(arg, data, len) != DRV_OK;
+	struct dl *d = arg;
+	const char *p = data;
+	size_t n = len;
+
+	while (n > 0) {
+		ssize_t w = write(d->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			d->store_errno = w < 0 ? errno : EIO;
+			return 1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return drv_sha256_update(d->h, data, len) != DRV_OK;
 }
 
 static int download(const struct source *s, const char *digest, uint64_t want, struct dl *d,
@@ -402,7 +437,7 @@ static int download(const struct source *s, const char *digest, uint64_t want, s
 		drv_info("puller", "resuming a partial blob", "blob=%.19s have=%llu want=%llu",
 		         digest, (unsigned long long)d->have, (unsigned long long)want);
 	if (want - d->have >= PULL_RING_MIN)
-		rc = hashring_new(ring_hash, d->h, PULL_RING_SLOTS, PULL_RING_SLOT, &d->ring);
+		rc = hashring_new(store_slot, d, PULL_RING_SLOTS, PULL_RING_SLOT, &d->ring);
 	if (rc != DRV_OK)
 		return ferr(err, size, "%s: blob %s: cannot start the hash thread", s->name,
 		            digest),

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -195,6 +197,32 @@ static void short_body_is_refused(void **state)
 	layer_file(layer, LAYER_LEN);
 }
 
+/* The partial file cannot take the layer (a file size limit of 1 MiB: write
+ * fails with EFBIG on the ring's worker): the blob fails saying so, naming
+ * it, and neither a cached blob nor a partial one stays. */
+static void failed_write_is_refused(void **state)
+{
+	struct rlimit old, lim;
+	char err[512] = "";
+	int rc;
+
+	(void)state;
+	fs_remove_path(cache);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1u << 20;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rc = pull(err, sizeof(err));
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, DRV_ESYS);
+	assert_non_null(strstr(err, "cannot write"));
+	assert_non_null(strstr(err, ldigest));
+	assert_int_equal(size_of("blobs/sha256", ldigest), -1);
+	assert_true(size_of("partial", ldigest) <= 0);
+}
+
 /* A partial file with wrong bytes from an earlier try: started over. */
 static void stale_partial_is_replaced(void **state)
 {
@@ -218,6 +246,7 @@ int main(void)
 	        cmocka_unit_test(bad_small_blob_is_refused),
 	        cmocka_unit_test(too_many_bytes_are_refused),
 	        cmocka_unit_test(short_body_is_refused),
+	        cmocka_unit_test(failed_write_is_refused),
 	        cmocka_unit_test(stale_partial_is_replaced),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
