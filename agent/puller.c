@@ -23,14 +23,24 @@
 #include "err.h"
 #include "fetch_helper.h"
 #include "fsutil.h"
+#include "hashring.h"
 #include "log.h"
 #include "oci.h"
 #include "oci_manifest.h"
-#include "tailhash.h"
 #include "unpack.h"
 #include "unpack_helper.h"
 
 #define BLOB_WRITE_BUF (1u << 20)
+
+/* The ring between a blob's receiving thread and the worker that writes and
+ * hashes it (hashring.h, store_slot): 4 MiB held at most, and at most one
+ * wake-up of the worker per MiB (about 50 for a 50 MB layer; 256 KiB slots
+ * measured slower at load 3, docs/benchmarks.md, ninth round of issue 18). A
+ * blob under two slots (a config, a small layer) is written and hashed on the
+ * receiving thread: starting a thread and touching the ring costs more. */
+#define PULL_RING_SLOTS 4
+#define PULL_RING_SLOT  (1u << 20)
+#define PULL_RING_MIN   (2 * PULL_RING_SLOT)
 
 struct puller {
 	const struct stop_token *cancel;
@@ -195,10 +205,11 @@ static bool backoff_nap(const struct source *s, int64_t ms)
 struct dl {
 	const struct stop_token *cancel;
 	int fd;
-	struct drv_sha256 *h;
-	struct tailhash *th; /* hashes what is written, on its own thread */
-	uint64_t have, want;
-	bool too_big, resumed;
+	struct drv_sha256 *h;  /* the ring worker's between syncs (see restart) */
+	struct hashring *ring; /* writes and hashes what arrives, on its own thread */
+	uint64_t have, want;   /* have: taken from the body (in the file after a sync) */
+	bool too_big, resumed, store_failed;
+	int store_errno; /* set by the worker, read after a sync */
 };
 
 static int restart(struct dl *d);
@@ -222,17 +233,30 @@ static int sink(const void *data, size_t len, long status, void *arg)
 		d->too_big = true;
 		return 1;
 	}
+	if (d->ring != NULL) {
+		/* Copied into the ring; the worker writes and hashes it (store_slot). */
+		if (hashring_feed(d->ring, p, len) != DRV_OK) {
+			d->store_failed = true;
+			return 1;
+		}
+		d->have += len;
+		return 0;
+	}
 	while (len > 0) {
 		ssize_t w = write(d->fd, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
 			return 1;
+		/* The hash takes exactly the bytes the file took, in order. */
+		if (drv_sha256_update(d->h, p, (size_t)w) != DRV_OK) {
+			d->store_failed = true;
+			return 1;
+		}
 		p += w;
 		len -= (size_t)w;
 		d->have += (uint64_t)w;
 	}
-	tailhash_written(d->th, d->have);
 	return 0;
 }
 
@@ -260,18 +284,16 @@ static int resume_state(struct dl *d)
 static int restart(struct dl *d)
 {
 	struct stat st;
-	int rc;
 
-	if (d->th != NULL)
-		tailhash_wait(d->th); /* the worker reads the file and uses h */
+	if (d->ring != NULL)
+		hashring_sync(
+		        d->ring); /* the worker uses fd and h; its failure no longer matters */
+	d->store_failed = false;
 	if (fstat(d->fd, &st) < 0 || (st.st_size > 0 && ftruncate(d->fd, 0) < 0))
 		return DRV_ESYS;
 	lseek(d->fd, 0, SEEK_SET);
 	d->have = 0;
-	rc = drv_sha256_reset(d->h);
-	if (d->th != NULL)
-		tailhash_rewind(d->th, 0);
-	return rc;
+	return drv_sha256_reset(d->h);
 }
 
 static int copy_from_layout(const struct source *s, const char *digest, struct dl *d, char *err,
@@ -315,6 +337,17 @@ static int attempt(const struct source *s, const char *digest, struct dl *d, cha
 		d->resumed = d->have > 0;
 		rc = drv_oci_get_blob(s->client, digest, d->have, sink, d, &status, err, size);
 		d->resumed = false;
+	}
+	/* Every byte taken is in the file and the hash now, or the file is not
+	 * to be trusted: emptied, and the blob fails (a full disk is not retried). */
+	if (d->ring != NULL && hashring_sync(d->ring) != DRV_OK)
+		d->store_failed = true;
+	if (d->store_failed) {
+		int e = d->store_errno ? d->store_errno : EIO;
+		restart(d);
+		return ferr(err, size, "%s: blob %s: cannot write or hash the partial file: %s",
+		            s->name, digest, strerror(e)),
+		       DRV_ESYS;
 	}
 	if (d->too_big)
 		return ferr(err, size,
@@ -371,28 +404,48 @@ static int attempts(const struct source *s, const char *digest, uint64_t want, s
 	return rc;
 }
 
+/* On the ring's worker: a slot written to the partial file, then hashed, so
+ * the digest is of exactly the bytes the file holds. */
+static int store_slot(void *arg, const void *data, size_t len)
+{
+	struct dl *d = arg;
+	const char *p = data;
+	size_t n = len;
+
+	while (n > 0) {
+		ssize_t w = write(d->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			d->store_errno = w < 0 ? errno : EIO;
+			return 1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return drv_sha256_update(d->h, data, len) != DRV_OK;
+}
+
 static int download(const struct source *s, const char *digest, uint64_t want, struct dl *d,
                     char *err, size_t size)
 {
 	char got[DRV_DIGEST_STR];
-	int rc;
+	int rc = DRV_OK;
 
 	resume_state(d);
 	if (d->have > 0)
 		drv_info("puller", "resuming a partial blob", "blob=%.19s have=%llu want=%llu",
 		         digest, (unsigned long long)d->have, (unsigned long long)want);
-	rc = tailhash_new(d->fd, d->h, d->have, &d->th);
+	if (want - d->have >= PULL_RING_MIN)
+		rc = hashring_new(store_slot, d, PULL_RING_SLOTS, PULL_RING_SLOT, &d->ring);
 	if (rc != DRV_OK)
 		return ferr(err, size, "%s: blob %s: cannot start the hash thread", s->name,
 		            digest),
 		       rc;
 	rc = attempts(s, digest, want, d, err, size);
-	/* The digest of the bytes in the file, all of them read back. */
-	if (rc == DRV_OK && tailhash_wait(d->th) != DRV_OK)
-		rc = (ferr(err, size, "%s: blob %s: cannot read back the partial file: %s", s->name,
-		           digest, strerror(errno)),
-		      DRV_ESYS);
-	if (rc == DRV_OK && drv_sha256_final(d->h, got) != DRV_OK)
+	/* The digest of every byte written, the last slot hashed too. */
+	if (rc == DRV_OK && ((d->ring != NULL && hashring_sync(d->ring) != DRV_OK) ||
+	                     drv_sha256_final(d->h, got) != DRV_OK))
 		rc = (ferr(err, size, "%s: blob %s: hash failed", s->name, digest), DRV_EIO);
 	if (rc == DRV_OK && strcmp(got, digest) != 0) {
 		restart(d);
@@ -400,8 +453,8 @@ static int download(const struct source *s, const char *digest, uint64_t want, s
 		           s->name, digest, got),
 		      DRV_EDECODE);
 	}
-	tailhash_free(d->th);
-	d->th = NULL;
+	hashring_free(d->ring);
+	d->ring = NULL;
 	return rc;
 }
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -25,7 +27,8 @@
 
 static char dir[] = "/tmp/test_puller.XXXXXX";
 static char layout[256], cache[256], ref[512];
-static char mdigest[DRV_DIGEST_STR], ldigest[DRV_DIGEST_STR];
+static char mdigest[DRV_DIGEST_STR], ldigest[DRV_DIGEST_STR], cdigest[DRV_DIGEST_STR];
+static const char config[] = "{\"architecture\":\"amd64\",\"os\":\"linux\"}";
 static unsigned char *layer;
 
 static void put_blob(const void *buf, size_t len, char digest[DRV_DIGEST_STR])
@@ -39,8 +42,7 @@ static void put_blob(const void *buf, size_t len, char digest[DRV_DIGEST_STR])
 
 static int setup(void **state)
 {
-	static const char config[] = "{\"architecture\":\"amd64\",\"os\":\"linux\"}";
-	char cdigest[DRV_DIGEST_STR], manifest[1024], p[300];
+	char manifest[1024], p[300];
 
 	(void)state;
 	if (mkdtemp(dir) == NULL)
@@ -134,9 +136,29 @@ static void bad_bytes_are_refused(void **state)
 	layer[LAYER_LEN - 1] ^= 1;
 	assert_int_equal(pull(err, sizeof(err)), DRV_EDECODE);
 	assert_non_null(strstr(err, "failed verification"));
+	assert_non_null(strstr(err, ldigest));
 	assert_int_equal(size_of("blobs/sha256", ldigest), -1);
 	assert_true(size_of("partial", ldigest) <= 0);
 	layer_file(layer, LAYER_LEN);
+}
+
+/* A blob small enough to be hashed on the receiving thread (the config), one
+ * byte changed: refused the same way. */
+static void bad_small_blob_is_refused(void **state)
+{
+	char err[512] = "", p[512], bad[sizeof(config)];
+
+	(void)state;
+	fs_remove_path(cache);
+	memcpy(bad, config, sizeof(config));
+	bad[1] ^= 1;
+	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", layout, cdigest + 7);
+	assert_int_equal(drv_write_atomic(p, bad, strlen(bad), 0644), DRV_OK);
+	assert_int_equal(pull(err, sizeof(err)), DRV_EDECODE);
+	assert_non_null(strstr(err, "failed verification"));
+	assert_non_null(strstr(err, cdigest));
+	assert_int_equal(size_of("blobs/sha256", cdigest), -1);
+	assert_int_equal(drv_write_atomic(p, config, strlen(config), 0644), DRV_OK);
 }
 
 /* More bytes than the descriptor says: stopped at the size, not cached. */
@@ -154,8 +176,51 @@ static void too_many_bytes_are_refused(void **state)
 	free(big);
 	assert_int_equal(pull(err, sizeof(err)), DRV_EDECODE);
 	assert_non_null(strstr(err, "larger than"));
+	assert_non_null(strstr(err, ldigest));
 	assert_int_equal(size_of("blobs/sha256", ldigest), -1);
 	layer_file(layer, LAYER_LEN);
+}
+
+/* Fewer bytes than the descriptor says (the first of them right): refused,
+ * naming the blob, and not cached. */
+static void short_body_is_refused(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	fs_remove_path(cache);
+	layer_file(layer, LAYER_LEN - 1000);
+	assert_int_equal(pull(err, sizeof(err)), DRV_EIO);
+	assert_non_null(strstr(err, "truncated"));
+	assert_non_null(strstr(err, ldigest));
+	assert_int_equal(size_of("blobs/sha256", ldigest), -1);
+	layer_file(layer, LAYER_LEN);
+}
+
+/* The partial file cannot take the layer (a file size limit of 1 MiB: write
+ * fails with EFBIG on the ring's worker): the blob fails saying so, naming
+ * it, and neither a cached blob nor a partial one stays. */
+static void failed_write_is_refused(void **state)
+{
+	struct rlimit old, lim;
+	char err[512] = "";
+	int rc;
+
+	(void)state;
+	fs_remove_path(cache);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1u << 20;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rc = pull(err, sizeof(err));
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, DRV_ESYS);
+	assert_non_null(strstr(err, "cannot write"));
+	assert_non_null(strstr(err, ldigest));
+	assert_int_equal(size_of("blobs/sha256", ldigest), -1);
+	assert_true(size_of("partial", ldigest) <= 0);
 }
 
 /* A partial file with wrong bytes from an earlier try: started over. */
@@ -178,7 +243,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(good_blobs_are_cached),
 	        cmocka_unit_test(bad_bytes_are_refused),
+	        cmocka_unit_test(bad_small_blob_is_refused),
 	        cmocka_unit_test(too_many_bytes_are_refused),
+	        cmocka_unit_test(short_body_is_refused),
+	        cmocka_unit_test(failed_write_is_refused),
 	        cmocka_unit_test(stale_partial_is_replaced),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
