@@ -117,7 +117,7 @@ int deploy_store_list(struct drv_sql *db, int limit, json_t **out);
 typedef void (*deploy_count_fn)(void *arg, const char *state, int64_t n);
 int deploy_store_counts(struct drv_sql *db, deploy_count_fn fn, void *arg);
 
-/* The report events recorded for a deployment (core.c writes them before
+/* The report events recorded for a deployment (core_report.c writes them before
  * it acknowledges a report), oldest first: fn(agent, data). */
 typedef void (*deploy_report_fn)(void *arg, const char *agent, json_t *data);
 int deploy_store_reports(struct drv_sql *db, const char *id, deploy_report_fn fn, void *arg);

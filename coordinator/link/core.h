@@ -121,7 +121,7 @@ int core_sync(struct core *c);
 int core_queue(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out);
 /* The same, from a hook (lock already held). */
 int core_queue_locked(struct core *c, const struct dispatch_instr *in, uint64_t *seq_out);
-/* A wave: signed outside the core lock and queued QUEUE_CHUNK (core.c) at a
+/* A wave: signed outside the core lock and queued QUEUE_CHUNK (core_int.h) at a
  * time, each chunk in one transaction (one commit, shared with whatever else
  * joined it); each instruction delivered once it is committed. rcs[i] and
  * seqs[i] as core_queue's result and *seq_out for in[i]. Returns DRV_ENOMEM

@@ -2,7 +2,7 @@
  * logs.h: a service's output fetched from an agent over the signed link
  * (`drover logs`). A request is an ACTION_READ_LOG instruction with a step
  * id of its own ("log:..."); the agent answers with a Report carrying a
- * LogChunk, which core.c hands here instead of to the deployment engine.
+ * LogChunk, which core_report.c hands here instead of to the deployment engine.
  * The caller waits (bounded) for it. The text is never stored: only the
  * "report" event of the step (its size) is.
  *

@@ -38,12 +38,12 @@ struct agent_rt {
 	uint64_t acked_seq;      /* highest applied sequence the store has (skips no-op acks) */
 	uint64_t nonce_used;     /* counter of the last session nonce it used (never again) */
 	uint8_t parked_hash[32]; /* the parked poll's request hash (its Idle names it) */
-	bool uncommitted;        /* has instructions queued in the open batch (core.c) */
-	bool resent_applied;     /* was sent one it had applied: its next Poll acks (core.c) */
-	uint64_t idle_gen;       /* nothing to deliver as of this generation (core.c) */
-	uint64_t taken_seq;      /* the last instruction taken for it ... */
-	uint64_t taken_gen;      /* ... the only one, as of this generation (core.c) */
-	/* Reports (core.c): the highest report_seq taken, and what its
+	bool uncommitted;        /* has instructions queued in the open batch (core_queue.c) */
+	bool resent_applied; /* was sent one it had applied: its next Poll acks (core_deliver.c) */
+	uint64_t idle_gen;   /* nothing to deliver as of this generation (core_deliver.c) */
+	uint64_t taken_seq;  /* the last instruction taken for it ... */
+	uint64_t taken_gen;  /* ... the only one, as of this generation (core_deliver.c) */
+	/* Reports (core_report.c): the highest report_seq taken, and what its
 	 * reports in the open batch write once for the batch. */
 	uint64_t report_seq;
 	uint64_t batch_rs, batch_ack; /* its row's report_seq and acknowledgement */

@@ -1,6 +1,6 @@
 /*
  * report_metrics.h: Prometheus metrics taken from the agents' reports, as
- * they arrive (core.c calls drv_report_metrics_observe for every verified,
+ * they arrive (core_report.c calls drv_report_metrics_observe for every verified,
  * new report):
  *
  *   drover_step_duration_seconds{kind,result}   histogram of finished steps
