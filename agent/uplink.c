@@ -71,6 +71,10 @@ struct uplink {
 	_Atomic size_t cur;      /* the session's node (written by the poll thread) */
 	bool close_abandoned;    /* nng_close did not return in time: NNG keeps a socket */
 	unsigned hello_timeouts; /* in a row (poll thread only) */
+	/* A node welcomed the session since the nodes were last redialed
+	 * (poll thread only): the next search redials every node without a
+	 * connection at once, whatever pause an earlier search left it. */
+	bool welcomed;
 	nng_aio *poll_aio, *report_aio;
 	pthread_mutex_t req_mu;    /* the two below and changes of cur */
 	struct pending preq, rreq; /* the poll's and the report's request */
@@ -884,6 +888,7 @@ static enum outcome welcome(struct uplink *u, const Drover__Envelope *env,
 		drv_msg_free(&w->base);
 		return O_CHALLENGE;
 	}
+	u->welcomed = true;
 	drv_info("uplink", "welcome", "status=%d message=\"%s\" skew_ms=%" PRId64, (int)w->status,
 	         w->message ? w->message : "", drv_wall_ms() - w->server_time_ms);
 	enum outcome o = w->status == DROVER__AGENT_STATUS__AGENT_ACCEPTED  ? O_ACCEPTED
@@ -950,21 +955,29 @@ static void redial(struct uplink *u, const char *why)
  * minute ago: when the leader dies, that node must be tried now. */
 #define REDIAL_MIN_MS 2000
 
-/* Redial the group's nodes that have no connection and are due. Poll
- * thread only. */
+/* Redial the group's nodes that have no connection and are due. The pauses
+ * grow within one search for the leader; the first pass of a search (the
+ * session was welcomed since the last pass) redials every node without a
+ * connection at once: a node that was down during the previous search
+ * (killed, then restarted as a follower) may be the next leader, and the
+ * pause that search left it (up to reconnect_max) must not delay the
+ * agent's move to it (tests/bench/failover.sh saw 10 s). Poll thread only. */
 static void redial_idle(struct uplink *u, const char *why)
 {
 	int64_t now = drv_mono_ms();
+	bool fresh = u->welcomed;
 
+	u->welcomed = false;
 	for (size_t i = 0; i < u->n_nodes && !stopping(u); i++) {
 		struct node *n = &u->nodes[i];
 		int64_t pause = REDIAL_MIN_MS;
 
-		if (connected(n)) {
+		if (connected(n) || fresh) {
 			n->redials = 0;
 			n->redial_at = 0;
-			continue;
 		}
+		if (connected(n))
+			continue;
 		if (now < n->redial_at)
 			continue;
 		for (unsigned k = 0; k < n->redials && pause < u->cfg.reconnect_max_ms; k++)
