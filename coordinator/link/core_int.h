@@ -3,8 +3,11 @@
  * (replies, liveness, answers owed, dispatch, tick, life cycle), core_deliver.c
  * (delivery and Poll), core_hello.c (Hello), core_report.c (Report and the
  * batch's report rows), core_queue.c (queueing and waves), core_admin.c (the
- * operator's side and listings). Not an API: everything here runs with the
- * core lock held unless it says otherwise.
+ * operator's side and listings). Not an API. The functions below were each
+ * file's static helpers before the split; the comment at each definition
+ * says what it needs (most run with the core lock held; open_from_agent
+ * takes it itself, owed_new/owed_free need none, reports_flush is the
+ * group commit's before-commit hook).
  */
 #ifndef DRV_CORE_INT_H
 #define DRV_CORE_INT_H
